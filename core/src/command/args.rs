@@ -1,0 +1,52 @@
+//! Argument parsing with Redis's error texts.
+
+use crate::reply::Reply;
+use crate::util::num;
+
+pub(crate) const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+pub(crate) const NOT_FLOAT: &str = "ERR value is not a valid float";
+pub(crate) const SYNTAX: &str = "ERR syntax error";
+
+pub(crate) fn int(arg: &[u8]) -> Result<i64, Reply> {
+    num::parse_i64_strict(arg).ok_or_else(|| Reply::err(NOT_INTEGER))
+}
+
+/// A count/index that must be non-negative, with the error Redis gives for the option.
+pub(crate) fn positive_or(arg: &[u8], msg: &'static str) -> Result<i64, Reply> {
+    let v = int(arg)?;
+    if v < 0 {
+        return Err(Reply::err(msg));
+    }
+    Ok(v)
+}
+
+pub(crate) fn float(arg: &[u8]) -> Result<f64, Reply> {
+    num::parse_f64(arg).ok_or_else(|| Reply::err(NOT_FLOAT))
+}
+
+/// Case-insensitive keyword comparison (`word` is upper-case ASCII).
+pub(crate) fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+pub(crate) fn syntax() -> Reply {
+    Reply::err(SYNTAX)
+}
+
+/// Resolve a Redis (start, stop) index pair against `len` into an inclusive range, or None
+/// when empty. Negative indexes count from the end.
+pub(crate) fn range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if stop < 0 { len + stop } else { stop };
+    if s < 0 {
+        s = 0;
+    }
+    if s > e || s >= len {
+        return None;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    Some((s as usize, e as usize))
+}

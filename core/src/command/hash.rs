@@ -1,0 +1,3 @@
+//! placeholder
+use super::CommandSpec;
+pub(crate) const COMMANDS: &[CommandSpec] = &[];

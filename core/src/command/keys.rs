@@ -1,0 +1,364 @@
+//! Keyspace commands: DEL, EXISTS, TYPE, RENAME, COPY, KEYS, SCAN, RANDOMKEY, OBJECT and the
+//! TTL family (EXPIRE..., TTL, PERSIST).
+//!
+//! SCAN's cursor is `bucket_cursor * SHARDS + shard`: each shard is walked with its dict's
+//! reverse-binary cursor, shard after shard, so Redis's guarantee holds (a key present for the
+//! whole scan is returned at least once; duplicates are possible).
+
+use super::args::{self, is, syntax};
+use super::{CmdResult, CommandSpec, ALL_SHARDS, WRITE};
+use crate::keyspace::{Ctx, Entry, SHARDS};
+use crate::reply::Reply;
+use crate::util::glob::glob_match;
+
+const K1: (i32, i32, i32) = (1, 1, 1);
+const ALL: (i32, i32, i32) = (1, -1, 1);
+const NONE: (i32, i32, i32) = (0, 0, 0);
+
+pub(crate) const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("del", -2, WRITE, ALL, del),
+    CommandSpec::new("unlink", -2, WRITE, ALL, del),
+    CommandSpec::new("exists", -2, 0, ALL, exists),
+    CommandSpec::new("touch", -2, 0, ALL, exists),
+    CommandSpec::new("type", 2, 0, K1, type_cmd),
+    CommandSpec::new("rename", 3, WRITE, (1, 2, 1), rename),
+    CommandSpec::new("renamenx", 3, WRITE, (1, 2, 1), renamenx),
+    CommandSpec::new("copy", -3, WRITE, (1, 2, 1), copy),
+    CommandSpec::new("keys", 2, ALL_SHARDS, NONE, keys),
+    CommandSpec::new("scan", -2, ALL_SHARDS, NONE, scan),
+    CommandSpec::new("randomkey", 1, ALL_SHARDS, NONE, randomkey),
+    CommandSpec::new("object", -2, 0, NONE, object).with_keys_fn(|a| if a.len() > 2 { vec![2] } else { vec![] }),
+    CommandSpec::new("expire", -3, WRITE, K1, expire),
+    CommandSpec::new("pexpire", -3, WRITE, K1, pexpire),
+    CommandSpec::new("expireat", -3, WRITE, K1, expireat),
+    CommandSpec::new("pexpireat", -3, WRITE, K1, pexpireat),
+    CommandSpec::new("ttl", 2, 0, K1, ttl),
+    CommandSpec::new("pttl", 2, 0, K1, pttl),
+    CommandSpec::new("expiretime", 2, 0, K1, expiretime),
+    CommandSpec::new("pexpiretime", 2, 0, K1, pexpiretime),
+    CommandSpec::new("persist", 2, WRITE, K1, persist),
+];
+
+fn del(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(a[1..].iter().filter(|k| ctx.remove(k).is_some()).count() as i64))
+}
+
+fn exists(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(a[1..].iter().filter(|k| ctx.exists(k)).count() as i64))
+}
+
+fn type_cmd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Ok(Reply::status(ctx.lookup(a[1]).map_or("none", |e| e.value.type_name())))
+}
+
+fn rename_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], nx: bool) -> CmdResult {
+    let (src, dst) = (a[1], a[2]);
+    if !ctx.exists(src) {
+        return Err(Reply::err("ERR no such key"));
+    }
+    if src == dst {
+        return Ok(if nx { Reply::Int(0) } else { Reply::OK });
+    }
+    if nx && ctx.exists(dst) {
+        return Ok(Reply::Int(0));
+    }
+    let entry = ctx.remove(src).expect("checked above");
+    ctx.remove(dst);
+    ctx.insert(dst, entry.value, entry.expire_at);
+    Ok(if nx { Reply::Int(1) } else { Reply::OK })
+}
+
+fn rename(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    rename_generic(ctx, a, false)
+}
+
+fn renamenx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    rename_generic(ctx, a, true)
+}
+
+fn copy(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let mut replace = false;
+    let mut i = 3;
+    while i < a.len() {
+        if is(a[i], "REPLACE") {
+            replace = true;
+        } else if is(a[i], "DB") && i + 1 < a.len() {
+            if args::int(a[i + 1])? != 0 {
+                return Err(Reply::err("ERR DB index is out of range"));
+            }
+            i += 1;
+        } else {
+            return Err(syntax());
+        }
+        i += 1;
+    }
+    let (src, dst) = (a[1], a[2]);
+    if src == dst {
+        return Err(Reply::err("ERR source and destination objects are the same"));
+    }
+    let Some(e) = ctx.lookup(src) else { return Ok(Reply::Int(0)) };
+    let (value, expire_at) = (e.value.clone(), e.expire_at);
+    if ctx.exists(dst) {
+        if !replace {
+            return Ok(Reply::Int(0));
+        }
+        ctx.remove(dst);
+    }
+    ctx.insert(dst, value, expire_at);
+    Ok(Reply::Int(1))
+}
+
+fn keys(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let pat = a[1];
+    let all = pat == b"*";
+    let now = ctx.now;
+    let mut out = Vec::new();
+    for shard in ctx.shards() {
+        for (k, e) in shard.dict.iter() {
+            if !e.is_expired(now) && (all || glob_match(pat, k)) {
+                out.push(Reply::bulk(k));
+            }
+        }
+    }
+    Ok(Reply::Array(out))
+}
+
+/// Options shared by SCAN, HSCAN, SSCAN and ZSCAN.
+pub(crate) struct ScanOpts<'a> {
+    pub(crate) cursor: u64,
+    pub(crate) pattern: Option<&'a [u8]>,
+    pub(crate) count: usize,
+    pub(crate) type_name: Option<&'a [u8]>,
+    pub(crate) novalues: bool,
+}
+
+/// Parse `cursor [MATCH p] [COUNT n] [TYPE t]` starting at `a[cursor_at]`.
+pub(crate) fn parse_scan<'a>(a: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> Result<ScanOpts<'a>, Reply> {
+    let cursor = std::str::from_utf8(a[cursor_at])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Reply::err("ERR invalid cursor"))?;
+    let mut o = ScanOpts { cursor, pattern: None, count: 10, type_name: None, novalues: false };
+    let mut i = cursor_at + 1;
+    while i < a.len() {
+        let has_arg = i + 1 < a.len();
+        if is(a[i], "MATCH") && has_arg {
+            o.pattern = if a[i + 1] == b"*" { None } else { Some(a[i + 1]) };
+            i += 2;
+        } else if is(a[i], "COUNT") && has_arg {
+            let n = args::int(a[i + 1])?;
+            if n < 1 {
+                return Err(syntax());
+            }
+            o.count = n as usize;
+            i += 2;
+        } else if allow_type && is(a[i], "TYPE") && has_arg {
+            o.type_name = Some(a[i + 1]);
+            i += 2;
+        } else {
+            return Err(syntax());
+        }
+    }
+    Ok(o)
+}
+
+/// The SCAN reply: `[cursor, [elements...]]`.
+pub(crate) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![Reply::Bulk(cursor.to_string().into_bytes()), Reply::Array(items)])
+}
+
+fn scan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let o = parse_scan(a, 1, true)?;
+    let now = ctx.now;
+    let mut shard_idx = (o.cursor % SHARDS as u64) as usize;
+    let mut bucket = o.cursor / SHARDS as u64;
+    let mut found: Vec<Reply> = Vec::new();
+    let mut budget = o.count.saturating_mul(10);
+    loop {
+        let shard = ctx.shard_by_index(shard_idx);
+        bucket = shard.dict.scan(bucket, |k, e: &Entry| {
+            let type_ok = o.type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+            if !e.is_expired(now) && type_ok && o.pattern.is_none_or(|p| glob_match(p, k)) {
+                found.push(Reply::bulk(k));
+            }
+        });
+        if bucket == 0 {
+            shard_idx += 1;
+            if shard_idx == SHARDS {
+                return Ok(scan_reply(0, found));
+            }
+        }
+        budget = budget.saturating_sub(1);
+        if found.len() >= o.count || budget == 0 {
+            return Ok(scan_reply(bucket * SHARDS as u64 + shard_idx as u64, found));
+        }
+    }
+}
+
+fn randomkey(ctx: &mut Ctx<'_>, _a: &[&[u8]]) -> CmdResult {
+    let mut rng = rand::rng();
+    let total: usize = ctx.shards().map(|s| s.dict.len()).sum();
+    if total == 0 {
+        return Ok(Reply::Nil);
+    }
+    let now = ctx.now;
+    // Pick a shard weighted by size, then a random key in it; retry past expired keys.
+    for _ in 0..100 {
+        let mut n = rand::Rng::random_range(&mut rng, 0..total);
+        let shard = ctx
+            .shards()
+            .find(|s| {
+                if n < s.dict.len() {
+                    true
+                } else {
+                    n -= s.dict.len();
+                    false
+                }
+            })
+            .expect("n < total");
+        if let Some((k, e)) = shard.dict.random_entry(&mut rng) {
+            if !e.is_expired(now) {
+                return Ok(Reply::bulk(k));
+            }
+        }
+    }
+    // Mostly expired keyspace: fall back to a full pass.
+    for shard in ctx.shards() {
+        if let Some((k, _)) = shard.dict.iter().find(|(_, e)| !e.is_expired(now)) {
+            return Ok(Reply::bulk(k));
+        }
+    }
+    Ok(Reply::Nil)
+}
+
+fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let sub = a[1];
+    if is(sub, "HELP") && a.len() == 2 {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ];
+        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+    }
+    let known = is(sub, "ENCODING") || is(sub, "REFCOUNT");
+    if !known || a.len() != 3 {
+        return Err(Reply::err_owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    let Some(e) = ctx.lookup(a[2]) else { return Ok(Reply::Nil) };
+    if is(sub, "ENCODING") {
+        Ok(Reply::bulk(e.value.encoding().as_bytes()))
+    } else {
+        Ok(Reply::Int(1))
+    }
+}
+
+/// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with NX/XX/GT/LT, as Redis 7 validates them.
+fn expire_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool, cmd: &str) -> CmdResult {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &a[3..] {
+        if is(opt, "NX") {
+            nx = true;
+        } else if is(opt, "XX") {
+            xx = true;
+        } else if is(opt, "GT") {
+            gt = true;
+        } else if is(opt, "LT") {
+            lt = true;
+        } else {
+            return Err(Reply::err_owned(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(Reply::err("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(Reply::err("ERR GT and LT options at the same time are not compatible"));
+    }
+    let bad_time = || Reply::err_owned(format!("ERR invalid expire time in '{cmd}' command"));
+    let v = args::int(a[2])?;
+    let mut when = if seconds {
+        if v > i64::MAX / 1000 || v < i64::MIN / 1000 {
+            return Err(bad_time());
+        }
+        v * 1000
+    } else {
+        v
+    };
+    if relative {
+        when = when.checked_add(ctx.now).ok_or_else(bad_time)?;
+    }
+    let key = a[1];
+    let Some(e) = ctx.lookup(key) else { return Ok(Reply::Int(0)) };
+    let cur = e.expire_at;
+    let has_ttl = cur != 0;
+    let refused = (nx && has_ttl) || (xx && !has_ttl) || (gt && (!has_ttl || when <= cur)) || (lt && has_ttl && when >= cur);
+    if refused {
+        return Ok(Reply::Int(0));
+    }
+    if when <= ctx.now {
+        ctx.remove(key);
+    } else {
+        // A stored TTL of 0 means "none", so a legal past/zero time was handled above.
+        ctx.set_expire(key, when);
+    }
+    Ok(Reply::Int(1))
+}
+
+fn expire(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, a, true, true, "expire")
+}
+
+fn pexpire(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, a, false, true, "pexpire")
+}
+
+fn expireat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, a, true, false, "expireat")
+}
+
+fn pexpireat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, a, false, false, "pexpireat")
+}
+
+fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> CmdResult {
+    let Some(e) = ctx.lookup(key) else { return Ok(Reply::Int(-2)) };
+    if e.expire_at == 0 {
+        return Ok(Reply::Int(-1));
+    }
+    let t = if absolute { e.expire_at } else { (e.expire_at - ctx.now).max(0) };
+    Ok(Reply::Int(if ms { t } else { (t + 500) / 1000 }))
+}
+
+fn ttl(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, a[1], false, false)
+}
+
+fn pttl(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, a[1], true, false)
+}
+
+fn expiretime(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, a[1], false, true)
+}
+
+fn pexpiretime(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, a[1], true, true)
+}
+
+fn persist(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let has_ttl = ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0);
+    if has_ttl {
+        ctx.set_expire(a[1], 0);
+    }
+    Ok(Reply::Int(i64::from(has_ttl)))
+}

@@ -1,0 +1,187 @@
+//! The command table: every Redis-style command's name, arity, flags and key positions, and
+//! the dispatcher that turns an argv into a `Reply`.
+//!
+//! Every surface (typed Rust methods aside) reaches the keyspace through `dispatch`, so
+//! arity checks, key locking and error texts are the same everywhere. A command family lives
+//! in its own file and exports a `COMMANDS` slice; handlers get a locked `Ctx` and the full
+//! argv (argv[0] is the command name, as in Redis).
+//!
+//! Locking: the key specs decide which shards a command locks (`LockSet`); commands flagged
+//! `ALL_SHARDS` (KEYS, SCAN, FLUSHDB...) lock every shard. Read-only commands take read locks.
+
+pub(crate) mod args;
+mod hash;
+mod keys;
+mod list;
+mod server;
+mod set;
+mod string;
+mod zset;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::keyspace::{Ctx, Keyspace, LockSet};
+use crate::reply::Reply;
+
+/// What a handler returns: `Err` is an error reply (so handlers can use `?`).
+pub(crate) type CmdResult = Result<Reply, Reply>;
+pub(crate) type Handler = fn(&mut Ctx<'_>, &[&[u8]]) -> CmdResult;
+type KeysFn = fn(&[&[u8]]) -> Vec<usize>;
+
+/// The command changes data (takes write locks; logged by the durability layer).
+pub(crate) const WRITE: u32 = 1;
+/// The command needs every shard (whole-keyspace commands).
+pub(crate) const ALL_SHARDS: u32 = 1 << 1;
+/// Transaction control (MULTI/EXEC/WATCH...): handled by `Session`, never queued.
+pub(crate) const TXN: u32 = 1 << 2;
+/// May allocate memory (refused under `noeviction` when over maxmemory).
+pub(crate) const DENYOOM: u32 = 1 << 3;
+
+/// One entry of the command table.
+pub(crate) struct CommandSpec {
+    /// Lower-case name.
+    pub(crate) name: &'static str,
+    /// Redis arity: exact argc if positive, minimum argc if negative (argv[0] included).
+    pub(crate) arity: i32,
+    pub(crate) flags: u32,
+    /// First key position (0 = no keys), last key (-1 = last arg, -2 = one before...), step.
+    pub(crate) first_key: i32,
+    pub(crate) last_key: i32,
+    pub(crate) step: i32,
+    /// For commands whose keys depend on other arguments (numkeys...).
+    pub(crate) keys_fn: Option<KeysFn>,
+    pub(crate) handler: Handler,
+}
+
+impl CommandSpec {
+    pub(crate) const fn new(name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32), handler: Handler) -> Self {
+        CommandSpec { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, keys_fn: None, handler }
+    }
+
+    pub(crate) const fn with_keys_fn(mut self, f: KeysFn) -> Self {
+        self.keys_fn = Some(f);
+        self
+    }
+
+    pub(crate) fn is_write(&self) -> bool {
+        self.flags & WRITE != 0
+    }
+
+    /// Positions of the key arguments in `argv`.
+    pub(crate) fn key_positions(&self, argv: &[&[u8]]) -> Vec<usize> {
+        if let Some(f) = self.keys_fn {
+            return f(argv).into_iter().filter(|&i| i < argv.len()).collect();
+        }
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let argc = argv.len() as i32;
+        let last = if self.last_key < 0 { argc + self.last_key } else { self.last_key.min(argc - 1) };
+        let mut out = Vec::new();
+        let mut i = self.first_key;
+        while i <= last {
+            out.push(i as usize);
+            i += self.step.max(1);
+        }
+        out
+    }
+
+    pub(crate) fn lock_set(&self, argv: &[&[u8]]) -> LockSet {
+        if self.flags & ALL_SHARDS != 0 {
+            return LockSet::All;
+        }
+        if self.keys_fn.is_none() && self.first_key > 0 && self.first_key == self.last_key {
+            return LockSet::for_keys(argv.get(self.first_key as usize).copied().into_iter());
+        }
+        LockSet::for_keys(self.key_positions(argv).into_iter().map(|i| argv[i]))
+    }
+
+    pub(crate) fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+}
+
+fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let families: [&'static [CommandSpec]; 8] = [
+            string::COMMANDS,
+            keys::COMMANDS,
+            hash::COMMANDS,
+            list::COMMANDS,
+            set::COMMANDS,
+            zset::COMMANDS,
+            server::COMMANDS,
+            server::TXN_COMMANDS,
+        ];
+        let mut map = HashMap::new();
+        for fam in families {
+            for spec in fam {
+                let dup = map.insert(spec.name, spec);
+                debug_assert!(dup.is_none(), "command {} registered twice", spec.name);
+            }
+        }
+        map
+    })
+}
+
+/// Every command in the table (for COMMAND COUNT/LIST and the surfaces' docs).
+pub(crate) fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    table().values().copied()
+}
+
+/// Look a command up by name, case-insensitively.
+pub(crate) fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+    table().get(lower).copied()
+}
+
+/// Redis's reply to an unknown command.
+pub(crate) fn unknown_command(argv: &[&[u8]]) -> Reply {
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(argv.first().copied().unwrap_or(b"")));
+    for a in argv.iter().skip(1) {
+        msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+    }
+    Reply::err_owned(msg)
+}
+
+pub(crate) fn wrong_arity(name: &str) -> Reply {
+    Reply::err_owned(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+/// Validate name and arity; the error reply Redis gives otherwise.
+pub(crate) fn resolve(argv: &[&[u8]]) -> Result<&'static CommandSpec, Reply> {
+    let Some(name) = argv.first() else { return Err(Reply::err("ERR empty command")) };
+    let spec = find(name).ok_or_else(|| unknown_command(argv))?;
+    if !spec.arity_ok(argv.len()) {
+        return Err(wrong_arity(spec.name));
+    }
+    Ok(spec)
+}
+
+/// Run one command under its own locks.
+pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+    let set = spec.lock_set(argv);
+    let mut ctx = ks.lock(&set, spec.is_write());
+    run_locked(&mut ctx, spec, argv)
+}
+
+/// Run one command in a context that already holds (at least) the shards it needs.
+pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+    match (spec.handler)(ctx, argv) {
+        Ok(r) | Err(r) => r,
+    }
+}

@@ -1,0 +1,185 @@
+//! Server-level commands: PING, ECHO, DBSIZE, FLUSHDB/FLUSHALL, CONFIG, INFO, TIME, SELECT,
+//! COMMAND, and the table entries of the transaction commands (run by `Session`).
+
+use super::args::{self, is};
+use super::{CmdResult, CommandSpec, ALL_SHARDS, TXN, WRITE};
+use crate::config::Options;
+use crate::keyspace::Ctx;
+use crate::reply::Reply;
+use std::sync::atomic::Ordering;
+
+const NONE: (i32, i32, i32) = (0, 0, 0);
+
+pub(crate) const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("ping", -1, 0, NONE, ping),
+    CommandSpec::new("echo", 2, 0, NONE, echo),
+    CommandSpec::new("dbsize", 1, ALL_SHARDS, NONE, dbsize),
+    CommandSpec::new("flushdb", -1, WRITE | ALL_SHARDS, NONE, flushdb),
+    CommandSpec::new("flushall", -1, WRITE | ALL_SHARDS, NONE, flushdb),
+    CommandSpec::new("config", -2, 0, NONE, config),
+    CommandSpec::new("info", -1, ALL_SHARDS, NONE, info),
+    CommandSpec::new("time", 1, 0, NONE, time),
+    CommandSpec::new("select", 2, 0, NONE, select),
+    CommandSpec::new("command", -1, 0, NONE, command),
+];
+
+/// Transaction control lives in `Session`; these entries give arity and flags.
+pub(crate) const TXN_COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("multi", 1, TXN, NONE, needs_session),
+    CommandSpec::new("exec", 1, TXN, NONE, needs_session),
+    CommandSpec::new("discard", 1, TXN, NONE, needs_session),
+    CommandSpec::new("watch", -2, TXN, (1, -1, 1), needs_session),
+    CommandSpec::new("unwatch", 1, TXN, NONE, needs_session),
+];
+
+fn needs_session(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Err(Reply::err_owned(format!(
+        "ERR {} needs a session (Db::session): transaction state belongs to one caller",
+        String::from_utf8_lossy(a[0]).to_ascii_uppercase()
+    )))
+}
+
+fn ping(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    match a.len() {
+        1 => Ok(Reply::status("PONG")),
+        2 => Ok(Reply::bulk(a[1])),
+        _ => Err(super::wrong_arity("ping")),
+    }
+}
+
+fn echo(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Ok(Reply::bulk(a[1]))
+}
+
+fn dbsize(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(ctx.shards().map(|s| s.dict.len()).sum::<usize>() as i64))
+}
+
+fn flushdb(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    match a.len() {
+        1 => {}
+        2 if is(a[1], "ASYNC") || is(a[1], "SYNC") => {}
+        _ => return Err(args::syntax()),
+    }
+    ctx.flush_all_locked();
+    Ok(Reply::OK)
+}
+
+fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let sub = a[1];
+    let ks = ctx.keyspace();
+    if is(sub, "GET") && a.len() >= 3 {
+        let cfg = ks.config.read();
+        let mut out = Vec::new();
+        for pat in &a[2..] {
+            for (name, value) in cfg.matching(&pat.to_ascii_lowercase()) {
+                if !out.iter().any(|(k, _): &(Reply, Reply)| k.as_bytes() == Some(name.as_bytes())) {
+                    out.push((Reply::bulk(name.as_bytes()), Reply::Bulk(value.into_bytes())));
+                }
+            }
+        }
+        return Ok(Reply::Map(out));
+    }
+    if is(sub, "SET") && a.len() >= 4 && a.len() % 2 == 0 {
+        // All-or-nothing like Redis 7: validate every pair on a copy, then publish.
+        let mut cfg = ks.config.write();
+        let mut next: Options = cfg.clone();
+        for pair in a[2..].chunks(2) {
+            let name = String::from_utf8_lossy(pair[0]);
+            if !Options::is_known(&name) {
+                return Err(Reply::err_owned(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")));
+            }
+            let value = String::from_utf8_lossy(pair[1]);
+            if let Err(e) = next.set(&name, &value) {
+                return Err(Reply::err_owned(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")));
+            }
+        }
+        *cfg = next;
+        return Ok(Reply::OK);
+    }
+    if is(sub, "RESETSTAT") && a.len() == 2 {
+        for s in ctx.shards() {
+            s.stats.hits.store(0, Ordering::Relaxed);
+            s.stats.misses.store(0, Ordering::Relaxed);
+            s.stats.expired.store(0, Ordering::Relaxed);
+        }
+        return Ok(Reply::OK);
+    }
+    Err(Reply::err_owned(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+        String::from_utf8_lossy(sub)
+    )))
+}
+
+fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let wants = |name: &str| a.len() == 1 || a[1..].iter().any(|s| is(s, "ALL") || is(s, "EVERYTHING") || is(s, "DEFAULT") || s.eq_ignore_ascii_case(name.as_bytes()));
+    let mut out = String::new();
+    if wants("server") {
+        out.push_str(&format!("# Server\r\nnestdb_version:{}\r\nredis_version:7.0.0\r\nhz:{}\r\n\r\n", crate::VERSION, ctx.keyspace().config.read().hz));
+    }
+    if wants("stats") {
+        let (mut hits, mut misses, mut expired) = (0, 0, 0);
+        for s in ctx.shards() {
+            hits += s.stats.hits.load(Ordering::Relaxed);
+            misses += s.stats.misses.load(Ordering::Relaxed);
+            expired += s.stats.expired.load(Ordering::Relaxed);
+        }
+        out.push_str(&format!("# Stats\r\nexpired_keys:{expired}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\r\n"));
+    }
+    if wants("keyspace") {
+        let keys: usize = ctx.shards().map(|s| s.dict.len()).sum();
+        let expires: usize = ctx.shards().map(|s| s.volatile.len()).sum();
+        out.push_str("# Keyspace\r\n");
+        if keys > 0 {
+            out.push_str(&format!("db0:keys={keys},expires={expires},avg_ttl=0\r\n"));
+        }
+    }
+    Ok(Reply::Bulk(out.into_bytes()))
+}
+
+fn time(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
+    let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(ctx.now * 1000, |d| d.as_micros() as i64);
+    Ok(Reply::Array(vec![
+        Reply::Bulk((us / 1_000_000).to_string().into_bytes()),
+        Reply::Bulk((us % 1_000_000).to_string().into_bytes()),
+    ]))
+}
+
+fn select(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let db = args::int(a[1]).map_err(|_| Reply::err("ERR value is not an integer or out of range"))?;
+    if db == 0 {
+        Ok(Reply::OK)
+    } else {
+        Err(Reply::err("ERR DB index is out of range"))
+    }
+}
+
+fn command(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    if a.len() == 2 && is(a[1], "COUNT") {
+        return Ok(Reply::Int(super::all_commands().count() as i64));
+    }
+    if a.len() >= 2 && is(a[1], "LIST") {
+        let mut names: Vec<&str> = super::all_commands().map(|c| c.name).collect();
+        names.sort_unstable();
+        return Ok(Reply::Array(names.into_iter().map(|n| Reply::bulk(n.as_bytes())).collect()));
+    }
+    if a.len() >= 3 && is(a[1], "INFO") {
+        return Ok(Reply::Array(
+            a[2..]
+                .iter()
+                .map(|n| match super::find(n) {
+                    Some(c) => Reply::Array(vec![
+                        Reply::bulk(c.name.as_bytes()),
+                        Reply::Int(i64::from(c.arity)),
+                        Reply::Array(vec![Reply::status(if c.is_write() { "write" } else { "readonly" })]),
+                        Reply::Int(i64::from(c.first_key)),
+                        Reply::Int(i64::from(c.last_key)),
+                        Reply::Int(i64::from(c.step)),
+                    ]),
+                    None => Reply::Nil,
+                })
+                .collect(),
+        ));
+    }
+    Err(Reply::err("ERR unknown subcommand. Try COMMAND HELP."))
+}

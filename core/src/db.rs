@@ -1,0 +1,561 @@
+//! `Db`: the front door. Opening, running commands, sessions (MULTI/EXEC/WATCH), pipelines,
+//! closure transactions, and the typed methods of `Commands`.
+//!
+//! Threading model: a `Db` is a cheap `Arc` clone, `Send + Sync`. Every command is atomic
+//! (it holds the locks of its keys' shards for its whole run); commands on different shards, and
+//! reads of the same shard, run in parallel. EXEC, `Session::pipeline` with several keys and
+//! `Db::transaction` hold the locks of every shard for their whole run, so they are atomic
+//! across keys.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use crate::command::{self, CommandSpec, TXN, WRITE};
+use crate::config::Options;
+use crate::error::{Error, Result};
+use crate::keyspace::dict::hash_bytes;
+use crate::keyspace::{expire, shard_of, Ctx, Keyspace, LockSet, WRONGTYPE};
+use crate::reply::Reply;
+use crate::types::Value;
+
+pub(crate) struct Inner {
+    pub(crate) ks: Keyspace,
+    last_expire: Mutex<Instant>,
+}
+
+/// An open database. Clones share the same engine.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+/// Databases whose background work (active expiry) the shared background thread runs.
+fn background_registry() -> &'static Mutex<Vec<Weak<Inner>>> {
+    static REGISTRY: OnceLock<Mutex<Vec<Weak<Inner>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("nestdb-background".into())
+            .spawn(background_loop)
+            .expect("spawn nestdb background thread");
+        Mutex::new(Vec::new())
+    })
+}
+
+fn background_loop() {
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let live: Vec<Arc<Inner>> = {
+            let mut reg = background_registry().lock().unwrap_or_else(|e| e.into_inner());
+            reg.retain(|w| w.strong_count() > 0);
+            reg.iter().filter_map(Weak::upgrade).collect()
+        };
+        for inner in live {
+            let hz = inner.ks.config.read().hz.max(1);
+            let period = Duration::from_millis(1000 / u64::from(hz));
+            let mut last = inner.last_expire.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= period {
+                *last = Instant::now();
+                drop(last);
+                // Redis gives the slow cycle 25% of each period.
+                expire::active_expire_cycle(&inner.ks, period / 4);
+            }
+        }
+    }
+}
+
+impl Db {
+    /// Open a database. `":memory:"` (or an empty path) is an in-memory database with no files.
+    ///
+    /// File-backed databases (a directory with a log and snapshots) come with the durability
+    /// layer; until then a real path is refused with `Error::Open`.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let path = path.as_ref();
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+            return Ok(Db::memory(options));
+        }
+        Err(Error::Open(format!("{}: file-backed databases are not available in this build; use \":memory:\"", path.display())))
+    }
+
+    /// An in-memory database.
+    pub fn memory(options: Options) -> Db {
+        let inner = Arc::new(Inner { ks: Keyspace::new(options), last_expire: Mutex::new(Instant::now()) });
+        background_registry().lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
+        Db { inner }
+    }
+
+    /// An in-memory database with default options.
+    pub fn open_in_memory() -> Db {
+        Db::memory(Options::default())
+    }
+
+    pub(crate) fn keyspace(&self) -> &Keyspace {
+        &self.inner.ks
+    }
+
+    /// Run any command (binary-safe argv, argv[0] the command name). Transaction commands
+    /// (MULTI, EXEC, WATCH...) need a `Session`; here they return an error reply.
+    pub fn execute(&self, argv: &[&[u8]]) -> Reply {
+        match command::resolve(argv) {
+            Ok(spec) => command::dispatch(&self.inner.ks, spec, argv),
+            Err(e) => e,
+        }
+    }
+
+    /// A session: a caller's own MULTI/EXEC/WATCH state over this database.
+    pub fn session(&self) -> Session {
+        Session { db: self.clone(), multi: None, multi_failed: false, watched: Vec::new() }
+    }
+
+    /// Run many commands, taking the locks they need once. Replies come back in order.
+    pub fn pipeline<A: AsRef<[u8]>>(&self, commands: &[Vec<A>]) -> Vec<Reply> {
+        self.session().pipeline(commands)
+    }
+
+    /// Run `f` atomically: every shard is locked for its whole run, so no other command
+    /// interleaves. Commands take effect immediately (later reads in `f` see them); like
+    /// Redis's MULTI there is no rollback.
+    pub fn transaction<R>(&self, f: impl FnOnce(&Tx<'_>) -> R) -> R {
+        let ctx = self.inner.ks.lock(&LockSet::All, true);
+        let tx = Tx { ctx: RefCell::new(ctx) };
+        f(&tx)
+    }
+
+    /// Run one expiry cycle now (tests and tools; the background thread does this on its own).
+    pub fn expire_cycle(&self) -> usize {
+        expire::active_expire_cycle(&self.inner.ks, Duration::from_millis(25))
+    }
+}
+
+/// A handle inside `Db::transaction`: runs commands under the transaction's locks.
+pub struct Tx<'a> {
+    ctx: RefCell<Ctx<'a>>,
+}
+
+impl Tx<'_> {
+    /// Run any (non-transaction) command inside the transaction.
+    pub fn execute(&self, argv: &[&[u8]]) -> Reply {
+        match command::resolve(argv) {
+            Ok(spec) if spec.flags & TXN != 0 => Reply::err("ERR transaction commands cannot be nested in Db::transaction"),
+            Ok(spec) => command::run_locked(&mut self.ctx.borrow_mut(), spec, argv),
+            Err(e) => e,
+        }
+    }
+}
+
+struct Watched {
+    key: Vec<u8>,
+    version: u64,
+    alive: bool,
+}
+
+/// One caller's transaction state: MULTI queue and WATCHed keys. Not shared between threads
+/// (`Send`, not `Sync`): like a Redis connection, give each thread its own.
+pub struct Session {
+    db: Db,
+    multi: Option<Vec<Vec<Vec<u8>>>>,
+    multi_failed: bool,
+    watched: Vec<Watched>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("in_multi", &self.multi.is_some()).field("watched", &self.watched.len()).finish()
+    }
+}
+
+impl Session {
+    /// True between MULTI and EXEC/DISCARD.
+    pub fn in_multi(&self) -> bool {
+        self.multi.is_some()
+    }
+
+    /// Run one command with this session's transaction state.
+    pub fn execute(&mut self, argv: &[&[u8]]) -> Reply {
+        let spec = match command::resolve(argv) {
+            Ok(s) => s,
+            Err(e) => {
+                if self.multi.is_some() {
+                    self.multi_failed = true;
+                }
+                return e;
+            }
+        };
+        if spec.flags & TXN != 0 {
+            return self.transaction_command(spec, argv);
+        }
+        if let Some(queue) = &mut self.multi {
+            queue.push(argv.iter().map(|a| a.to_vec()).collect());
+            return Reply::status("QUEUED");
+        }
+        command::dispatch(&self.db.inner.ks, spec, argv)
+    }
+
+    fn transaction_command(&mut self, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+        match spec.name {
+            "multi" => {
+                if self.multi.is_some() {
+                    return Reply::err("ERR MULTI calls can not be nested");
+                }
+                self.multi = Some(Vec::new());
+                self.multi_failed = false;
+                Reply::OK
+            }
+            "discard" => {
+                if self.multi.take().is_none() {
+                    return Reply::err("ERR DISCARD without MULTI");
+                }
+                self.unwatch_all();
+                Reply::OK
+            }
+            "exec" => self.exec(),
+            "watch" => {
+                if self.multi.is_some() {
+                    self.multi_failed = true;
+                    return Reply::err("ERR Command not allowed inside a transaction");
+                }
+                let keys = &argv[1..];
+                let mut ctx = self.db.inner.ks.lock(&LockSet::for_keys(keys.iter().copied()), true);
+                for key in keys {
+                    if self.watched.iter().any(|w| w.key == *key) {
+                        continue;
+                    }
+                    let version = ctx.watch(key);
+                    let alive = ctx.exists(key);
+                    self.watched.push(Watched { key: key.to_vec(), version, alive });
+                }
+                Reply::OK
+            }
+            "unwatch" => {
+                if let Some(queue) = &mut self.multi {
+                    queue.push(argv.iter().map(|a| a.to_vec()).collect());
+                    return Reply::status("QUEUED");
+                }
+                self.unwatch_all();
+                Reply::OK
+            }
+            _ => unreachable!("TXN flag on {}", spec.name),
+        }
+    }
+
+    fn exec(&mut self) -> Reply {
+        let Some(queue) = self.multi.take() else { return Reply::err("ERR EXEC without MULTI") };
+        if std::mem::take(&mut self.multi_failed) {
+            self.unwatch_all();
+            return Reply::err("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let mut ctx = self.db.inner.ks.lock(&LockSet::All, true);
+        let conflict = self.watched.iter().any(|w| ctx.watch_version(&w.key) != w.version || (w.alive && !ctx.exists(&w.key)));
+        let reply = if conflict {
+            Reply::Nil
+        } else {
+            let mut replies = Vec::with_capacity(queue.len());
+            for cmd in &queue {
+                let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                let spec = command::find(argv[0]).expect("validated when queued");
+                if spec.name == "unwatch" {
+                    replies.push(Reply::OK);
+                    continue;
+                }
+                replies.push(command::run_locked(&mut ctx, spec, &argv));
+            }
+            Reply::Array(replies)
+        };
+        for w in self.watched.drain(..) {
+            ctx.unwatch(&w.key);
+        }
+        reply
+    }
+
+    fn unwatch_all(&mut self) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let keys: Vec<Vec<u8>> = self.watched.drain(..).map(|w| w.key).collect();
+        let mut ctx = self.db.inner.ks.lock(&LockSet::for_keys(keys.iter().map(Vec::as_slice)), true);
+        for k in &keys {
+            ctx.unwatch(k);
+        }
+    }
+
+    /// Run many commands in order. Outside MULTI and without transaction commands, they run
+    /// under one acquisition of the locks they need; otherwise one by one with this session's
+    /// MULTI/EXEC semantics.
+    pub fn pipeline<A: AsRef<[u8]>>(&mut self, commands: &[Vec<A>]) -> Vec<Reply> {
+        let argvs: Vec<Vec<&[u8]>> = commands.iter().map(|c| c.iter().map(AsRef::as_ref).collect()).collect();
+        let mut specs = Vec::with_capacity(argvs.len());
+        let mut simple = self.multi.is_none();
+        for argv in &argvs {
+            match command::resolve(argv) {
+                Ok(spec) if spec.flags & TXN == 0 => specs.push(Ok(spec)),
+                Ok(_) => simple = false,
+                Err(e) => specs.push(Err(e)),
+            }
+        }
+        if !simple {
+            return argvs.iter().map(|a| self.execute(a)).collect();
+        }
+        let write = specs.iter().any(|s| matches!(s, Ok(spec) if spec.flags & WRITE != 0));
+        let mut all = false;
+        let mut ids: Vec<usize> = Vec::new();
+        for (argv, spec) in argvs.iter().zip(&specs) {
+            if let Ok(spec) = spec {
+                match spec.lock_set(argv) {
+                    LockSet::All => all = true,
+                    LockSet::None => {}
+                    LockSet::One(i) => ids.push(i),
+                    LockSet::Some(v) => ids.extend(v),
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let set = if all || ids.len() > 8 { LockSet::All } else { LockSet::Some(ids.into_iter().collect()) };
+        let mut ctx = self.db.inner.ks.lock(&set, write);
+        argvs
+            .iter()
+            .zip(specs)
+            .map(|(argv, spec)| match spec {
+                Ok(spec) => {
+                    ctx.now = crate::keyspace::now_ms();
+                    command::run_locked(&mut ctx, spec, argv)
+                }
+                Err(e) => e,
+            })
+            .collect()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.unwatch_all();
+    }
+}
+
+/// Turn an error reply into `Error::Command`.
+fn check(r: Reply) -> Result<Reply> {
+    match r {
+        Reply::Error(e) => Err(Error::Command(e.into_owned())),
+        r => Ok(r),
+    }
+}
+
+fn unexpected(r: &Reply) -> Error {
+    Error::Command(format!("ERR unexpected reply {r:?}"))
+}
+
+fn to_int(r: Reply) -> Result<i64> {
+    match check(r)? {
+        Reply::Int(i) => Ok(i),
+        r => Err(unexpected(&r)),
+    }
+}
+
+fn to_opt_bytes(r: Reply) -> Result<Option<Vec<u8>>> {
+    match check(r)? {
+        Reply::Bulk(b) => Ok(Some(b)),
+        Reply::Nil => Ok(None),
+        r => Err(unexpected(&r)),
+    }
+}
+
+fn to_opt_f64(r: Reply) -> Result<Option<f64>> {
+    match check(r)? {
+        Reply::Double(d) => Ok(Some(d)),
+        Reply::Nil => Ok(None),
+        r => Err(unexpected(&r)),
+    }
+}
+
+fn to_opt_int(r: Reply) -> Result<Option<i64>> {
+    match check(r)? {
+        Reply::Int(i) => Ok(Some(i)),
+        Reply::Nil => Ok(None),
+        r => Err(unexpected(&r)),
+    }
+}
+
+fn to_bytes_vec(r: Reply) -> Result<Vec<Vec<u8>>> {
+    match check(r)? {
+        Reply::Array(a) => a.into_iter().map(|x| x.into_bytes().ok_or_else(|| Error::Command("ERR unexpected nil".into()))).collect(),
+        r => Err(unexpected(&r)),
+    }
+}
+
+fn to_pairs(r: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    match check(r)? {
+        Reply::Map(m) => m
+            .into_iter()
+            .map(|(k, v)| match (k, v) {
+                (Reply::Bulk(k), Reply::Bulk(v)) => Ok((k, v)),
+                (k, _) => Err(unexpected(&k)),
+            })
+            .collect(),
+        r => Err(unexpected(&r)),
+    }
+}
+
+fn to_scored(r: Reply) -> Result<Vec<(Vec<u8>, f64)>> {
+    match check(r)? {
+        Reply::Array(a) => a
+            .into_iter()
+            .map(|p| match p {
+                Reply::Array(mut pair) if pair.len() == 2 => {
+                    let score = pair.pop();
+                    let member = pair.pop();
+                    match (member, score) {
+                        (Some(Reply::Bulk(m)), Some(Reply::Double(s))) => Ok((m, s)),
+                        _ => Err(Error::Command("ERR unexpected reply shape".into())),
+                    }
+                }
+                other => Err(unexpected(&other)),
+            })
+            .collect(),
+        r => Err(unexpected(&r)),
+    }
+}
+
+/// Typed methods for the common commands, shared by `Db` and `Tx`. Anything else goes through
+/// `execute`. Errors are `Error::Command` with Redis's text.
+pub trait Commands {
+    /// Run any command.
+    fn execute(&self, argv: &[&[u8]]) -> Reply;
+
+    /// GET.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        to_opt_bytes(self.execute(&[b"GET", key]))
+    }
+    /// SET without options.
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        check(self.execute(&[b"SET", key, value])).map(drop)
+    }
+    /// SET with a TTL in milliseconds (SET key value PX ms).
+    fn set_px(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        check(self.execute(&[b"SET", key, value, b"PX", ttl_ms.to_string().as_bytes()])).map(drop)
+    }
+    /// DEL; returns how many keys were removed.
+    fn del(&self, keys: &[&[u8]]) -> Result<i64> {
+        let mut argv: Vec<&[u8]> = vec![b"DEL"];
+        argv.extend_from_slice(keys);
+        to_int(self.execute(&argv))
+    }
+    /// EXISTS for one key.
+    fn exists(&self, key: &[u8]) -> Result<bool> {
+        to_int(self.execute(&[b"EXISTS", key])).map(|n| n > 0)
+    }
+    /// INCRBY.
+    fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
+        to_int(self.execute(&[b"INCRBY", key, delta.to_string().as_bytes()]))
+    }
+    /// PEXPIRE; true if the TTL was set.
+    fn pexpire(&self, key: &[u8], ms: i64) -> Result<bool> {
+        to_int(self.execute(&[b"PEXPIRE", key, ms.to_string().as_bytes()])).map(|n| n == 1)
+    }
+    /// PTTL: -2 absent, -1 no TTL.
+    fn pttl(&self, key: &[u8]) -> Result<i64> {
+        to_int(self.execute(&[b"PTTL", key]))
+    }
+    /// HSET of one field; true if the field is new.
+    fn hset(&self, key: &[u8], field: &[u8], value: &[u8]) -> Result<bool> {
+        to_int(self.execute(&[b"HSET", key, field, value])).map(|n| n == 1)
+    }
+    /// HGET.
+    fn hget(&self, key: &[u8], field: &[u8]) -> Result<Option<Vec<u8>>> {
+        to_opt_bytes(self.execute(&[b"HGET", key, field]))
+    }
+    /// HGETALL as (field, value) pairs.
+    fn hgetall(&self, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        to_pairs(self.execute(&[b"HGETALL", key]))
+    }
+    /// RPUSH; returns the new length.
+    fn rpush(&self, key: &[u8], values: &[&[u8]]) -> Result<i64> {
+        let mut argv: Vec<&[u8]> = vec![b"RPUSH", key];
+        argv.extend_from_slice(values);
+        to_int(self.execute(&argv))
+    }
+    /// LPUSH; returns the new length.
+    fn lpush(&self, key: &[u8], values: &[&[u8]]) -> Result<i64> {
+        let mut argv: Vec<&[u8]> = vec![b"LPUSH", key];
+        argv.extend_from_slice(values);
+        to_int(self.execute(&argv))
+    }
+    /// LRANGE.
+    fn lrange(&self, key: &[u8], start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
+        to_bytes_vec(self.execute(&[b"LRANGE", key, start.to_string().as_bytes(), stop.to_string().as_bytes()]))
+    }
+    /// SADD; returns how many members were new.
+    fn sadd(&self, key: &[u8], members: &[&[u8]]) -> Result<i64> {
+        let mut argv: Vec<&[u8]> = vec![b"SADD", key];
+        argv.extend_from_slice(members);
+        to_int(self.execute(&argv))
+    }
+    /// SMEMBERS (unordered).
+    fn smembers(&self, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        to_bytes_vec(self.execute(&[b"SMEMBERS", key]))
+    }
+    /// ZADD of one member; true if it is new.
+    fn zadd(&self, key: &[u8], score: f64, member: &[u8]) -> Result<bool> {
+        let s = crate::util::num::format_score(score);
+        to_int(self.execute(&[b"ZADD", key, s.as_bytes(), member])).map(|n| n == 1)
+    }
+    /// ZSCORE.
+    fn zscore(&self, key: &[u8], member: &[u8]) -> Result<Option<f64>> {
+        to_opt_f64(self.execute(&[b"ZSCORE", key, member]))
+    }
+    /// ZRANK (ascending, 0-based).
+    fn zrank(&self, key: &[u8], member: &[u8]) -> Result<Option<i64>> {
+        to_opt_int(self.execute(&[b"ZRANK", key, member]))
+    }
+    /// ZRANGE by rank WITHSCORES.
+    fn zrange_withscores(&self, key: &[u8], start: i64, stop: i64) -> Result<Vec<(Vec<u8>, f64)>> {
+        to_scored(self.execute(&[b"ZRANGE", key, start.to_string().as_bytes(), stop.to_string().as_bytes(), b"WITHSCORES"]))
+    }
+}
+
+impl Commands for Db {
+    fn execute(&self, argv: &[&[u8]]) -> Reply {
+        Db::execute(self, argv)
+    }
+
+    /// GET without going through the command table (one shard read lock, one lookup).
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let h = hash_bytes(key);
+        let shard = self.inner.ks.shard(shard_of(h)).read();
+        let now = crate::keyspace::now_ms();
+        match shard.dict.get_hashed(h, key) {
+            Some(e) if !e.is_expired(now) => {
+                shard.stats.hits.fetch_add(1, Ordering::Relaxed);
+                match &e.value {
+                    Value::Str(s) => Ok(Some(s.to_vec())),
+                    _ => Err(Error::Command(WRONGTYPE.into())),
+                }
+            }
+            _ => {
+                shard.stats.misses.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+        }
+    }
+
+    /// SET without going through the command table.
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let h = hash_bytes(key);
+        let mut ctx = self.inner.ks.lock(&LockSet::One(shard_of(h)), true);
+        ctx.insert(key, Value::Str(value.into()), 0);
+        Ok(())
+    }
+}
+
+impl Commands for Tx<'_> {
+    fn execute(&self, argv: &[&[u8]]) -> Reply {
+        Tx::execute(self, argv)
+    }
+}

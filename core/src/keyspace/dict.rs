@@ -1,0 +1,372 @@
+//! `Dict<V>`: a chained hash table keyed by byte strings, in the style of Redis's `dict.c`.
+//!
+//! Why not `std::collections::HashMap`: Redis's SCAN family promises that an element present
+//! for the whole iteration is returned, even while the table grows or shrinks between calls.
+//! That needs a cursor over *home buckets* of a power-of-two table, advanced in reverse-binary
+//! order (Pieter Noordhuis's algorithm, see `scan`). Open addressing displaces elements from
+//! their home bucket, so it cannot keep that promise; chaining can.
+//!
+//! Invariants: `buckets.len()` is a power of two (or 0 when empty); every node lives in bucket
+//! `hash & mask`; `len` is the number of nodes. The table grows at load factor 1 and shrinks when
+//! it falls under 1/8, rehashing in one step (tables are per shard or per value, so a step is
+//! small). Lookup is O(1) expected; `scan` visits each bucket once per full cycle.
+
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+
+/// The process-wide hash function (random seed chosen once per process).
+pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
+    static STATE: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
+    STATE
+        .get_or_init(|| foldhash::fast::FixedState::with_seed(rand::random()))
+        .hash_one(key)
+}
+
+struct Node<V> {
+    next: Option<Box<Node<V>>>,
+    hash: u64,
+    key: Box<[u8]>,
+    val: V,
+}
+
+/// A chained hash table from byte-string keys to `V`.
+pub(crate) struct Dict<V> {
+    buckets: Vec<Option<Box<Node<V>>>>,
+    len: usize,
+}
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Dict { buckets: Vec::new(), len: 0 }
+    }
+}
+
+impl<V: Clone> Clone for Dict<V> {
+    fn clone(&self) -> Self {
+        let mut d = Dict::with_buckets(self.buckets.len());
+        for (k, v) in self.iter() {
+            d.insert_new_hashed(hash_bytes(k), k.into(), v.clone());
+        }
+        d
+    }
+}
+
+impl<V> Drop for Dict<V> {
+    fn drop(&mut self) {
+        // Unlink chains iteratively so a long chain cannot overflow the stack.
+        for slot in &mut self.buckets {
+            let mut cur = slot.take();
+            while let Some(mut node) = cur {
+                cur = node.next.take();
+            }
+        }
+    }
+}
+
+impl<V> Dict<V> {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_buckets(n: usize) -> Self {
+        let mut buckets = Vec::with_capacity(n);
+        buckets.resize_with(n, || None);
+        Dict { buckets, len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
+        self.get_hashed(hash_bytes(key), key)
+    }
+
+    pub(crate) fn get_hashed(&self, hash: u64, key: &[u8]) -> Option<&V> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut cur = self.buckets[hash as usize & self.mask()].as_deref();
+        while let Some(node) = cur {
+            if node.hash == hash && *node.key == *key {
+                return Some(&node.val);
+            }
+            cur = node.next.as_deref();
+        }
+        None
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.get_mut_hashed(hash_bytes(key), key)
+    }
+
+    pub(crate) fn get_mut_hashed(&mut self, hash: u64, key: &[u8]) -> Option<&mut V> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let mut cur = self.buckets[hash as usize & mask].as_deref_mut();
+        while let Some(node) = cur {
+            if node.hash == hash && *node.key == *key {
+                return Some(&mut node.val);
+            }
+            cur = node.next.as_deref_mut();
+        }
+        None
+    }
+
+    pub(crate) fn contains_key(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Insert or replace; returns the previous value.
+    pub(crate) fn insert(&mut self, key: &[u8], val: V) -> Option<V> {
+        self.insert_hashed(hash_bytes(key), key, val)
+    }
+
+    pub(crate) fn insert_hashed(&mut self, hash: u64, key: &[u8], val: V) -> Option<V> {
+        if let Some(slot) = self.get_mut_hashed(hash, key) {
+            return Some(std::mem::replace(slot, val));
+        }
+        self.insert_new_hashed(hash, key.into(), val);
+        None
+    }
+
+    /// Insert a key known to be absent.
+    pub(crate) fn insert_new_hashed(&mut self, hash: u64, key: Box<[u8]>, val: V) {
+        if self.len >= self.buckets.len() {
+            self.resize((self.len + 1).next_power_of_two().max(4));
+        }
+        let idx = hash as usize & self.mask();
+        let next = self.buckets[idx].take();
+        self.buckets[idx] = Some(Box::new(Node { next, hash, key, val }));
+        self.len += 1;
+    }
+
+    /// Returns the value for `key`, inserting `make()` first if absent.
+    pub(crate) fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
+        let hash = hash_bytes(key);
+        if self.get_hashed(hash, key).is_none() {
+            self.insert_new_hashed(hash, key.into(), make());
+        }
+        self.get_mut_hashed(hash, key).expect("just inserted")
+    }
+
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<V> {
+        self.remove_entry_hashed(hash_bytes(key), key).map(|(_, v)| v)
+    }
+
+    pub(crate) fn remove_entry_hashed(&mut self, hash: u64, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+        if self.len == 0 {
+            return None;
+        }
+        let idx = hash as usize & self.mask();
+        let mut link = &mut self.buckets[idx];
+        loop {
+            match link {
+                None => return None,
+                Some(node) if node.hash == hash && *node.key == *key => {
+                    let mut node = link.take().expect("matched Some");
+                    *link = node.next.take();
+                    self.len -= 1;
+                    self.maybe_shrink();
+                    return Some((node.key, node.val));
+                }
+                Some(node) => link = &mut node.next,
+            }
+        }
+    }
+
+    fn maybe_shrink(&mut self) {
+        let n = self.buckets.len();
+        if n > 4 && self.len * 8 < n {
+            self.resize((self.len.next_power_of_two()).max(4));
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = Dict::new();
+    }
+
+    fn resize(&mut self, new_len: usize) {
+        let old = std::mem::replace(&mut self.buckets, Vec::new());
+        self.buckets.resize_with(new_len, || None);
+        let mask = new_len - 1;
+        for mut slot in old {
+            while let Some(mut node) = slot {
+                slot = node.next.take();
+                let idx = node.hash as usize & mask;
+                node.next = self.buckets[idx].take();
+                self.buckets[idx] = Some(node);
+            }
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> + '_ {
+        self.buckets.iter().flat_map(|slot| {
+            let mut cur = slot.as_deref();
+            std::iter::from_fn(move || {
+                let node = cur?;
+                cur = node.next.as_deref();
+                Some((&*node.key, &node.val))
+            })
+        })
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Remove every entry for which `keep` returns false.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&[u8], &mut V) -> bool) {
+        for i in 0..self.buckets.len() {
+            let mut chain = self.buckets[i].take();
+            let mut kept: Option<Box<Node<V>>> = None;
+            while let Some(mut node) = chain {
+                chain = node.next.take();
+                if keep(&node.key, &mut node.val) {
+                    node.next = kept;
+                    kept = Some(node);
+                } else {
+                    self.len -= 1;
+                }
+            }
+            self.buckets[i] = kept;
+        }
+        self.maybe_shrink();
+    }
+
+    /// Visit the entries of the bucket(s) at `cursor` and return the next cursor (0 when the
+    /// cycle is complete). Calls `f` for each entry found; callers loop until they have
+    /// enough elements. Entries present for a whole cycle are visited at least once, even if the
+    /// table is resized between calls (the cursor walks home buckets in reverse-bit order, so a
+    /// resize only ever maps visited buckets onto visited buckets).
+    pub(crate) fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {
+        if self.buckets.is_empty() {
+            return 0;
+        }
+        let mask = self.mask() as u64;
+        let mut cur = self.buckets[(cursor & mask) as usize].as_deref();
+        while let Some(node) = cur {
+            f(&node.key, &node.val);
+            cur = node.next.as_deref();
+        }
+        // Increment the reversed cursor over the unmasked bits.
+        let mut v = cursor | !mask;
+        v = v.reverse_bits();
+        v = v.wrapping_add(1);
+        v.reverse_bits()
+    }
+
+    /// A uniformly chosen bucket's random entry (Redis's `dictGetFairRandomKey` approximation).
+    pub(crate) fn random_entry(&self, rng: &mut impl rand::Rng) -> Option<(&[u8], &V)> {
+        if self.len == 0 {
+            return None;
+        }
+        loop {
+            let slot = &self.buckets[rng.random_range(0..self.buckets.len())];
+            if let Some(head) = slot.as_deref() {
+                let mut n = 0;
+                let mut cur = Some(head);
+                while let Some(node) = cur {
+                    n += 1;
+                    cur = node.next.as_deref();
+                }
+                let pick = rng.random_range(0..n);
+                let mut node = head;
+                for _ in 0..pick {
+                    node = node.next.as_deref().expect("counted");
+                }
+                return Some((&node.key, &node.val));
+            }
+        }
+    }
+
+    /// Approximate heap bytes of the table itself (not counting what `V` owns).
+    pub(crate) fn overhead_bytes(&self) -> usize {
+        self.buckets.len() * std::mem::size_of::<usize>()
+            + self.len * (std::mem::size_of::<Node<V>>() + 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn insert_get_remove() {
+        let mut d = Dict::new();
+        for i in 0..1000u32 {
+            assert!(d.insert(&i.to_be_bytes(), i).is_none());
+        }
+        assert_eq!(d.len(), 1000);
+        for i in 0..1000u32 {
+            assert_eq!(d.get(&i.to_be_bytes()), Some(&i));
+        }
+        assert_eq!(d.insert(&5u32.to_be_bytes(), 55), Some(5));
+        for i in 0..1000u32 {
+            assert!(d.remove(&i.to_be_bytes()).is_some());
+        }
+        assert!(d.is_empty());
+        assert!(d.buckets.len() <= 4);
+    }
+
+    #[test]
+    fn scan_survives_growth_and_shrink() {
+        let mut d = Dict::new();
+        for i in 0..500u32 {
+            d.insert(&i.to_be_bytes(), ());
+        }
+        let stable: HashSet<Vec<u8>> = (0..250u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut step = 0u32;
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(k.to_vec());
+            });
+            step += 1;
+            // Churn: grow a lot, then shrink, keeping 0..250 throughout.
+            if step % 7 == 0 {
+                for i in 0..3000u32 {
+                    d.insert(&(100_000 + step * 10_000 + i).to_be_bytes(), ());
+                }
+            } else if step % 7 == 3 {
+                d.retain(|k, _| stable.contains(k));
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for k in &stable {
+            assert!(seen.contains(k), "scan missed a stable key");
+        }
+    }
+
+    #[test]
+    fn retain_and_random() {
+        let mut d = Dict::new();
+        let mut model = HashMap::new();
+        for i in 0..2000u32 {
+            d.insert(&i.to_le_bytes(), i);
+            model.insert(i.to_le_bytes().to_vec(), i);
+        }
+        d.retain(|_, v| *v % 3 == 0);
+        model.retain(|_, v| *v % 3 == 0);
+        assert_eq!(d.len(), model.len());
+        let mut rng = rand::rng();
+        for _ in 0..100 {
+            let (k, v) = d.random_entry(&mut rng).unwrap();
+            assert_eq!(model.get(k), Some(v));
+        }
+    }
+}

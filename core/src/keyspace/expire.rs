@@ -1,0 +1,52 @@
+//! Active expiry: reclaim keys whose TTL has passed without waiting for someone to touch them.
+//!
+//! Redis's algorithm: sample keys that have a TTL, delete the expired ones, and keep sampling
+//! the same shard while more than a quarter of a sample was expired, within a time budget.
+//! Each shard is locked on its own, for one short batch at a time, and a busy shard is skipped
+//! (`try_write`), so writers never wait behind a full scan.
+
+use std::time::{Duration, Instant};
+
+use super::dict::hash_bytes;
+use super::{now_ms, Keyspace, SHARDS};
+
+const SAMPLE: usize = 20;
+
+/// One expiry cycle over every shard; stops early when `budget` is used up.
+/// Returns the number of keys deleted.
+pub(crate) fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> usize {
+    let start = Instant::now();
+    let mut rng = rand::rng();
+    let mut deleted = 0;
+    for idx in 0..SHARDS {
+        loop {
+            let Some(mut shard) = ks.shard(idx).try_write() else { break };
+            if shard.volatile.is_empty() {
+                break;
+            }
+            let now = now_ms();
+            let mut expired: Vec<Box<[u8]>> = Vec::new();
+            let samples = SAMPLE.min(shard.volatile.len());
+            for _ in 0..samples {
+                if let Some((k, _)) = shard.volatile.random_entry(&mut rng) {
+                    let h = hash_bytes(k);
+                    if shard.dict.get_hashed(h, k).is_some_and(|e| e.is_expired(now)) && !expired.iter().any(|e| **e == *k) {
+                        expired.push(k.into());
+                    }
+                }
+            }
+            for k in &expired {
+                shard.delete_expired(hash_bytes(k), k);
+            }
+            deleted += expired.len();
+            drop(shard);
+            if expired.len() * 4 <= samples || start.elapsed() > budget {
+                break;
+            }
+        }
+        if start.elapsed() > budget {
+            break;
+        }
+    }
+    deleted
+}

@@ -1,0 +1,456 @@
+//! The keyspace: every key, its typed value and its TTL, split into shards.
+//!
+//! Ownership and invariants:
+//! - A key lives in shard `shard_of(hash(key))`; each shard is one `RwLock`, so commands on
+//!   different shards run in parallel and readers of one shard share it.
+//! - A command locks the shards of its keys in ascending index order (never out of order, so
+//!   there is no deadlock); whole-keyspace commands and transactions lock all of them.
+//! - `Entry::expire_at` is the absolute expiry in Unix milliseconds (0 = persistent). A key whose
+//!   time has come is invisible to every command from that instant (checked on access) even
+//!   before it is deleted; deletion happens on write access or by the sampling expirer
+//!   (`expire.rs`).
+//! - `Shard::volatile` holds exactly the keys with a TTL, so the expirer samples only those.
+//! - `Shard::watched` holds a version per key that some session WATCHes; every modification of
+//!   such a key bumps it (`Ctx::modified`), which is how EXEC detects conflicts.
+
+pub(crate) mod dict;
+pub(crate) mod expire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use smallvec::SmallVec;
+
+use crate::config::Options;
+use crate::reply::Reply;
+use crate::types::{Container, Value};
+use dict::{hash_bytes, Dict};
+
+pub(crate) const SHARD_BITS: u32 = 6;
+pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
+
+pub(crate) const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// The shard a key hash belongs to (high bits; the low bits pick buckets inside the shard).
+pub(crate) fn shard_of(hash: u64) -> usize {
+    (hash >> (64 - SHARD_BITS)) as usize
+}
+
+/// Current Unix time in milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A key's value and TTL.
+pub(crate) struct Entry {
+    pub(crate) value: Value,
+    /// Absolute expiry in Unix ms; 0 = no TTL.
+    pub(crate) expire_at: i64,
+}
+
+impl Entry {
+    pub(crate) fn is_expired(&self, now: i64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct WatchSlot {
+    pub(crate) version: u64,
+    refs: u32,
+}
+
+/// Counters kept per shard (no shared cache line between threads).
+#[derive(Default)]
+pub(crate) struct ShardStats {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) expired: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct Shard {
+    pub(crate) dict: Dict<Entry>,
+    pub(crate) volatile: Dict<()>,
+    pub(crate) watched: Dict<WatchSlot>,
+    pub(crate) stats: ShardStats,
+}
+
+impl Shard {
+    /// Delete `key` because it expired (no WATCH bump: an expired key was already gone).
+    pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
+        if self.dict.remove_entry_hashed(hash, key).is_some() {
+            self.volatile.remove(key);
+            self.stats.expired.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn bump_watch(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            if let Some(slot) = self.watched.get_mut(key) {
+                slot.version += 1;
+            }
+        }
+    }
+}
+
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// All shards.
+pub(crate) struct Keyspace {
+    shards: Box<[Padded<RwLock<Shard>>]>,
+    /// Live configuration (CONFIG GET/SET).
+    pub(crate) config: RwLock<Options>,
+}
+
+impl Keyspace {
+    pub(crate) fn new(options: Options) -> Self {
+        Keyspace {
+            shards: (0..SHARDS).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
+            config: RwLock::new(options),
+        }
+    }
+}
+
+/// Which shards a command needs.
+pub(crate) enum LockSet {
+    None,
+    One(usize),
+    Some(SmallVec<[usize; 4]>),
+    All,
+}
+
+impl LockSet {
+    pub(crate) fn for_keys<'k>(keys: impl Iterator<Item = &'k [u8]>) -> LockSet {
+        let mut ids: SmallVec<[usize; 4]> = keys.map(|k| shard_of(hash_bytes(k))).collect();
+        match ids.len() {
+            0 => LockSet::None,
+            1 => LockSet::One(ids[0]),
+            _ => {
+                ids.sort_unstable();
+                ids.dedup();
+                if ids.len() == 1 {
+                    LockSet::One(ids[0])
+                } else {
+                    LockSet::Some(ids)
+                }
+            }
+        }
+    }
+}
+
+impl Keyspace {
+    pub(crate) fn shard(&self, idx: usize) -> &RwLock<Shard> {
+        &self.shards[idx].0
+    }
+
+    /// Lock the shards in `set` (ascending order) and build a command context.
+    pub(crate) fn lock(&self, set: &LockSet, write: bool) -> Ctx<'_> {
+        let mut guards: SmallVec<[(usize, ShardGuard<'_>); 4]> = SmallVec::new();
+        let mut take = |i: usize| {
+            let g = if write {
+                ShardGuard::Write(self.shards[i].0.write())
+            } else {
+                ShardGuard::Read(self.shards[i].0.read())
+            };
+            guards.push((i, g));
+        };
+        let all = matches!(set, LockSet::All);
+        match set {
+            LockSet::None => {}
+            LockSet::One(i) => take(*i),
+            LockSet::Some(ids) => ids.iter().for_each(|&i| take(i)),
+            LockSet::All => (0..SHARDS).for_each(take),
+        }
+        Ctx { ks: self, guards, all, now: now_ms(), dirty: 0 }
+    }
+}
+
+pub(crate) enum ShardGuard<'a> {
+    Read(RwLockReadGuard<'a, Shard>),
+    Write(RwLockWriteGuard<'a, Shard>),
+}
+
+/// What a running command sees: its locked shards, the command's clock, and its effects.
+pub(crate) struct Ctx<'a> {
+    ks: &'a Keyspace,
+    guards: SmallVec<[(usize, ShardGuard<'a>); 4]>,
+    all: bool,
+    /// The time every TTL check in this command uses (Redis caches it per command too).
+    pub(crate) now: i64,
+    /// Number of modifications made (Redis's `server.dirty`).
+    pub(crate) dirty: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// The keyspace this context belongs to (for server-wide state such as config).
+    pub(crate) fn keyspace(&self) -> &'a Keyspace {
+        self.ks
+    }
+
+    fn guard_pos(&self, idx: usize) -> usize {
+        if self.all {
+            return idx;
+        }
+        self.guards
+            .iter()
+            .position(|(i, _)| *i == idx)
+            .expect("command touched a key whose shard it did not lock (command table key spec is wrong)")
+    }
+
+    pub(crate) fn shard(&self, hash: u64) -> &Shard {
+        match &self.guards[self.guard_pos(shard_of(hash))].1 {
+            ShardGuard::Read(g) => g,
+            ShardGuard::Write(g) => g,
+        }
+    }
+
+    pub(crate) fn shard_mut(&mut self, hash: u64) -> &mut Shard {
+        let pos = self.guard_pos(shard_of(hash));
+        match &mut self.guards[pos].1 {
+            ShardGuard::Write(g) => g,
+            ShardGuard::Read(_) => panic!("write access under a read lock (command flagged read-only)"),
+        }
+    }
+
+    /// True when every shard is locked (whole-keyspace commands).
+    pub(crate) fn has_all(&self) -> bool {
+        self.all
+    }
+
+    pub(crate) fn shards(&self) -> impl Iterator<Item = &Shard> + '_ {
+        self.guards.iter().map(|(_, g)| match g {
+            ShardGuard::Read(g) => &**g,
+            ShardGuard::Write(g) => &**g,
+        })
+    }
+
+    pub(crate) fn shard_by_index(&self, idx: usize) -> &Shard {
+        match &self.guards[self.guard_pos(idx)].1 {
+            ShardGuard::Read(g) => g,
+            ShardGuard::Write(g) => g,
+        }
+    }
+
+    pub(crate) fn shard_by_index_mut(&mut self, idx: usize) -> &mut Shard {
+        let pos = self.guard_pos(idx);
+        match &mut self.guards[pos].1 {
+            ShardGuard::Write(g) => g,
+            ShardGuard::Read(_) => panic!("write access under a read lock"),
+        }
+    }
+
+    /// The live entry for `key` (None if absent or expired).
+    pub(crate) fn lookup(&self, key: &[u8]) -> Option<&Entry> {
+        let h = hash_bytes(key);
+        let now = self.now;
+        self.shard(h).dict.get_hashed(h, key).filter(|e| !e.is_expired(now))
+    }
+
+    /// Like `lookup`, counting a keyspace hit or miss (reads that Redis counts).
+    pub(crate) fn lookup_counted(&self, key: &[u8]) -> Option<&Entry> {
+        let h = hash_bytes(key);
+        let now = self.now;
+        let shard = self.shard(h);
+        let found = shard.dict.get_hashed(h, key).filter(|e| !e.is_expired(now));
+        let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// The live entry for `key`, mutable; an expired entry is deleted first.
+    pub(crate) fn lookup_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let h = hash_bytes(key);
+        let now = self.now;
+        let shard = self.shard_mut(h);
+        let expired = matches!(shard.dict.get_hashed(h, key), Some(e) if e.is_expired(now));
+        if expired {
+            shard.delete_expired(h, key);
+            return None;
+        }
+        shard.dict.get_mut_hashed(h, key)
+    }
+
+    pub(crate) fn exists(&self, key: &[u8]) -> bool {
+        self.lookup(key).is_some()
+    }
+
+    /// Record that `key` changed: bumps WATCH versions and the dirty counter.
+    pub(crate) fn modified(&mut self, key: &[u8]) {
+        let h = hash_bytes(key);
+        self.shard_mut(h).bump_watch(key);
+        self.dirty += 1;
+    }
+
+    /// Store `value` under `key` with the given absolute expiry (0 = none), replacing any value.
+    pub(crate) fn insert(&mut self, key: &[u8], value: Value, expire_at: i64) {
+        let h = hash_bytes(key);
+        let shard = self.shard_mut(h);
+        let entry = Entry { value, expire_at };
+        match shard.dict.get_mut_hashed(h, key) {
+            Some(old) => {
+                let had_ttl = old.expire_at != 0;
+                *old = entry;
+                if had_ttl && expire_at == 0 {
+                    shard.volatile.remove(key);
+                } else if !had_ttl && expire_at != 0 {
+                    shard.volatile.insert(key, ());
+                }
+            }
+            None => {
+                shard.dict.insert_new_hashed(h, key.into(), entry);
+                if expire_at != 0 {
+                    shard.volatile.insert(key, ());
+                }
+            }
+        }
+        self.modified(key);
+    }
+
+    /// Delete `key`; returns the live entry that was removed (None if absent or expired).
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let h = hash_bytes(key);
+        let now = self.now;
+        let shard = self.shard_mut(h);
+        let (_, entry) = shard.dict.remove_entry_hashed(h, key)?;
+        if entry.expire_at != 0 {
+            shard.volatile.remove(key);
+        }
+        if entry.is_expired(now) {
+            shard.stats.expired.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.modified(key);
+        Some(entry)
+    }
+
+    /// Set or clear (`at == 0`) the TTL of a live key. Returns false if the key is absent.
+    pub(crate) fn set_expire(&mut self, key: &[u8], at: i64) -> bool {
+        let Some(entry) = self.lookup_mut(key) else { return false };
+        let had = entry.expire_at != 0;
+        entry.expire_at = at;
+        let h = hash_bytes(key);
+        let shard = self.shard_mut(h);
+        if had && at == 0 {
+            shard.volatile.remove(key);
+        } else if !had && at != 0 {
+            shard.volatile.insert(key, ());
+        }
+        self.modified(key);
+        true
+    }
+
+    /// The string at `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
+    pub(crate) fn get_str(&self, key: &[u8]) -> Result<Option<&[u8]>, Reply> {
+        match self.lookup_counted(key) {
+            None => Ok(None),
+            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
+            Some(_) => Err(Reply::err(WRONGTYPE)),
+        }
+    }
+
+    /// The container of type `T` at `key` (read-only).
+    pub(crate) fn read<T: Container>(&self, key: &[u8]) -> Result<Option<&T>, Reply> {
+        match self.lookup_counted(key) {
+            None => Ok(None),
+            Some(e) => T::of(&e.value).map(Some).ok_or_else(|| Reply::err(WRONGTYPE)),
+        }
+    }
+
+    /// Check the type of `key` without touching it: Err(WRONGTYPE) if it holds something else.
+    pub(crate) fn check_type<T: Container>(&self, key: &[u8]) -> Result<(), Reply> {
+        match self.lookup(key) {
+            Some(e) if T::of(&e.value).is_none() => Err(Reply::err(WRONGTYPE)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Run `f` on the container of type `T` at `key`, creating an empty one first when `create`
+    /// is set. Returns Ok(None) when absent and not created. A container left empty is deleted
+    /// (Redis never stores empty aggregates). `f` does not signal modification by itself.
+    pub(crate) fn modify<T: Container, R>(
+        &mut self,
+        key: &[u8],
+        create: bool,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<Option<R>, Reply> {
+        let h = hash_bytes(key);
+        match self.lookup_mut(key) {
+            Some(e) => {
+                let Some(c) = T::of_mut(&mut e.value) else { return Err(Reply::err(WRONGTYPE)) };
+                let r = f(c);
+                if c.is_empty_container() {
+                    let shard = self.shard_mut(h);
+                    if let Some((_, old)) = shard.dict.remove_entry_hashed(h, key) {
+                        if old.expire_at != 0 {
+                            shard.volatile.remove(key);
+                        }
+                    }
+                }
+                Ok(Some(r))
+            }
+            None if create => {
+                let mut c = T::default();
+                let r = f(&mut c);
+                if !c.is_empty_container() {
+                    self.shard_mut(h).dict.insert_new_hashed(h, key.into(), Entry { value: c.wrap(), expire_at: 0 });
+                }
+                Ok(Some(r))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Watch bookkeeping: register interest in `key` and return its current version.
+    pub(crate) fn watch(&mut self, key: &[u8]) -> u64 {
+        let h = hash_bytes(key);
+        let slot = self.shard_mut(h).watched.get_or_insert_with(key, WatchSlot::default);
+        slot.refs += 1;
+        slot.version
+    }
+
+    pub(crate) fn watch_version(&self, key: &[u8]) -> u64 {
+        let h = hash_bytes(key);
+        self.shard(h).watched.get(key).map_or(0, |s| s.version)
+    }
+
+    pub(crate) fn unwatch(&mut self, key: &[u8]) {
+        let h = hash_bytes(key);
+        let shard = self.shard_mut(h);
+        if let Some(slot) = shard.watched.get_mut(key) {
+            slot.refs -= 1;
+            if slot.refs == 0 {
+                shard.watched.remove(key);
+            }
+        }
+    }
+
+    /// Delete every key in the locked shards (FLUSHDB), bumping versions of watched keys that existed.
+    pub(crate) fn flush_all_locked(&mut self) {
+        let now = self.now;
+        for i in 0..self.guards.len() {
+            let idx = self.guards[i].0;
+            let shard = self.shard_by_index_mut(idx);
+            let live: Vec<Box<[u8]>> = if shard.watched.is_empty() {
+                Vec::new()
+            } else {
+                shard
+                    .watched
+                    .keys()
+                    .filter(|k| shard.dict.get(k).is_some_and(|e| !e.is_expired(now)))
+                    .map(Box::from)
+                    .collect()
+            };
+            for k in &live {
+                shard.bump_watch(k);
+            }
+            shard.dict.clear();
+            shard.volatile.clear();
+        }
+        self.dirty += 1;
+    }
+}

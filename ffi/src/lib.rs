@@ -1,0 +1,1 @@
+//! C ABI for nestdb (filled in by the C ABI issue).

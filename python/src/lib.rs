@@ -1,0 +1,1 @@
+//! Python bindings for nestdb (filled in by the Python issue).
