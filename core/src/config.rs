@@ -53,10 +53,8 @@ impl Options {
     /// Set a parameter by its Redis name (`_` and `-` are interchangeable, case-insensitive).
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let key = normalize(name);
-        let p = PARAMS
-            .iter()
-            .find(|p| p.name == key)
-            .ok_or_else(|| Error::InvalidArgument(format!("unknown config parameter '{name}'")))?;
+        let p =
+            PARAMS.iter().find(|p| p.name == key).ok_or_else(|| Error::InvalidArgument(format!("unknown config parameter '{name}'")))?;
         (p.set)(self, value).map_err(|e| Error::InvalidArgument(format!("invalid value for '{}': {e}", p.name)))
     }
 
@@ -89,11 +87,7 @@ impl Options {
 
     /// (name, value) of every parameter whose name matches the Redis glob `pattern`.
     pub(crate) fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
-        PARAMS
-            .iter()
-            .filter(|p| crate::util::glob::glob_match(pattern, p.name.as_bytes()))
-            .map(|p| (p.name, (p.get)(self)))
-            .collect()
+        PARAMS.iter().filter(|p| crate::util::glob::glob_match(pattern, p.name.as_bytes())).map(|p| (p.name, (p.get)(self))).collect()
     }
 
     /// Whether `name` is a known parameter.

@@ -42,10 +42,7 @@ impl std::fmt::Debug for Db {
 fn background_registry() -> &'static Mutex<Vec<Weak<Inner>>> {
     static REGISTRY: OnceLock<Mutex<Vec<Weak<Inner>>>> = OnceLock::new();
     REGISTRY.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("nestdb-background".into())
-            .spawn(background_loop)
-            .expect("spawn nestdb background thread");
+        std::thread::Builder::new().name("nestdb-background".into()).spawn(background_loop).expect("spawn nestdb background thread");
         Mutex::new(Vec::new())
     })
 }

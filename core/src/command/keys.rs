@@ -134,10 +134,8 @@ pub(crate) struct ScanOpts<'a> {
 
 /// Parse `cursor [MATCH p] [COUNT n] [TYPE t]` starting at `a[cursor_at]`.
 pub(crate) fn parse_scan<'a>(a: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> Result<ScanOpts<'a>, Reply> {
-    let cursor = std::str::from_utf8(a[cursor_at])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Reply::err("ERR invalid cursor"))?;
+    let cursor =
+        std::str::from_utf8(a[cursor_at]).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| Reply::err("ERR invalid cursor"))?;
     let mut o = ScanOpts { cursor, pattern: None, count: 10, type_name: None, novalues: false };
     let mut i = cursor_at + 1;
     while i < a.len() {

@@ -151,7 +151,8 @@ pub(crate) fn find(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// Redis's reply to an unknown command.
 pub(crate) fn unknown_command(argv: &[&[u8]]) -> Reply {
-    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(argv.first().copied().unwrap_or(b"")));
+    let mut msg =
+        format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(argv.first().copied().unwrap_or(b"")));
     for a in argv.iter().skip(1) {
         msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
     }

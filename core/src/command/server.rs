@@ -112,10 +112,17 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let wants = |name: &str| a.len() == 1 || a[1..].iter().any(|s| is(s, "ALL") || is(s, "EVERYTHING") || is(s, "DEFAULT") || s.eq_ignore_ascii_case(name.as_bytes()));
+    let wants = |name: &str| {
+        a.len() == 1
+            || a[1..].iter().any(|s| is(s, "ALL") || is(s, "EVERYTHING") || is(s, "DEFAULT") || s.eq_ignore_ascii_case(name.as_bytes()))
+    };
     let mut out = String::new();
     if wants("server") {
-        out.push_str(&format!("# Server\r\nnestdb_version:{}\r\nredis_version:7.0.0\r\nhz:{}\r\n\r\n", crate::VERSION, ctx.keyspace().config.read().hz));
+        out.push_str(&format!(
+            "# Server\r\nnestdb_version:{}\r\nredis_version:7.0.0\r\nhz:{}\r\n\r\n",
+            crate::VERSION,
+            ctx.keyspace().config.read().hz
+        ));
     }
     if wants("stats") {
         let (mut hits, mut misses, mut expired) = (0, 0, 0);
@@ -139,10 +146,7 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn time(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
     let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(ctx.now * 1000, |d| d.as_micros() as i64);
-    Ok(Reply::Array(vec![
-        Reply::Bulk((us / 1_000_000).to_string().into_bytes()),
-        Reply::Bulk((us % 1_000_000).to_string().into_bytes()),
-    ]))
+    Ok(Reply::Array(vec![Reply::Bulk((us / 1_000_000).to_string().into_bytes()), Reply::Bulk((us % 1_000_000).to_string().into_bytes())]))
 }
 
 fn select(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {

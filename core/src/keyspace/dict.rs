@@ -17,9 +17,7 @@ use std::sync::OnceLock;
 /// The process-wide hash function (random seed chosen once per process).
 pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
     static STATE: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
-    STATE
-        .get_or_init(|| foldhash::fast::FixedState::with_seed(rand::random()))
-        .hash_one(key)
+    STATE.get_or_init(|| foldhash::fast::FixedState::with_seed(rand::random())).hash_one(key)
 }
 
 struct Node<V> {
@@ -292,8 +290,7 @@ impl<V> Dict<V> {
 
     /// Approximate heap bytes of the table itself (not counting what `V` owns).
     pub(crate) fn overhead_bytes(&self) -> usize {
-        self.buckets.len() * std::mem::size_of::<usize>()
-            + self.len * (std::mem::size_of::<Node<V>>() + 16)
+        self.buckets.len() * std::mem::size_of::<usize>() + self.len * (std::mem::size_of::<Node<V>>() + 16)
     }
 }
 

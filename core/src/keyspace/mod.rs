@@ -38,10 +38,7 @@ pub(crate) fn shard_of(hash: u64) -> usize {
 
 /// Current Unix time in milliseconds.
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A key's value and TTL.
@@ -109,10 +106,7 @@ pub(crate) struct Keyspace {
 
 impl Keyspace {
     pub(crate) fn new(options: Options) -> Self {
-        Keyspace {
-            shards: (0..SHARDS).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
-            config: RwLock::new(options),
-        }
+        Keyspace { shards: (0..SHARDS).map(|_| Padded(RwLock::new(Shard::default()))).collect(), config: RwLock::new(options) }
     }
 }
 
@@ -152,11 +146,7 @@ impl Keyspace {
     pub(crate) fn lock(&self, set: &LockSet, write: bool) -> Ctx<'_> {
         let mut guards: SmallVec<[(usize, ShardGuard<'_>); 4]> = SmallVec::new();
         let mut take = |i: usize| {
-            let g = if write {
-                ShardGuard::Write(self.shards[i].0.write())
-            } else {
-                ShardGuard::Read(self.shards[i].0.read())
-            };
+            let g = if write { ShardGuard::Write(self.shards[i].0.write()) } else { ShardGuard::Read(self.shards[i].0.read()) };
             guards.push((i, g));
         };
         let all = matches!(set, LockSet::All);
@@ -372,12 +362,7 @@ impl<'a> Ctx<'a> {
     /// Run `f` on the container of type `T` at `key`, creating an empty one first when `create`
     /// is set. Returns Ok(None) when absent and not created. A container left empty is deleted
     /// (Redis never stores empty aggregates). `f` does not signal modification by itself.
-    pub(crate) fn modify<T: Container, R>(
-        &mut self,
-        key: &[u8],
-        create: bool,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> Result<Option<R>, Reply> {
+    pub(crate) fn modify<T: Container, R>(&mut self, key: &[u8], create: bool, f: impl FnOnce(&mut T) -> R) -> Result<Option<R>, Reply> {
         let h = hash_bytes(key);
         match self.lookup_mut(key) {
             Some(e) => {
@@ -438,12 +423,7 @@ impl<'a> Ctx<'a> {
             let live: Vec<Box<[u8]>> = if shard.watched.is_empty() {
                 Vec::new()
             } else {
-                shard
-                    .watched
-                    .keys()
-                    .filter(|k| shard.dict.get(k).is_some_and(|e| !e.is_expired(now)))
-                    .map(Box::from)
-                    .collect()
+                shard.watched.keys().filter(|k| shard.dict.get(k).is_some_and(|e| !e.is_expired(now))).map(Box::from).collect()
             };
             for k in &live {
                 shard.bump_watch(k);

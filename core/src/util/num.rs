@@ -142,7 +142,11 @@ pub(crate) fn add_decimal_strings(a: &[u8], b: &[u8]) -> Option<String> {
                 let scale = scale as usize;
                 let padded = if digits.len() <= scale { format!("{}{}", "0".repeat(scale + 1 - digits.len()), digits) } else { digits };
                 let (ip, fp) = padded.split_at(padded.len() - scale);
-                let s = if scale > 0 { format!("{}{}.{}", if neg { "-" } else { "" }, ip, fp) } else { format!("{}{}", if neg { "-" } else { "" }, ip) };
+                let s = if scale > 0 {
+                    format!("{}{}.{}", if neg { "-" } else { "" }, ip, fp)
+                } else {
+                    format!("{}{}", if neg { "-" } else { "" }, ip)
+                };
                 return Some(trim_fraction(s));
             }
         }
