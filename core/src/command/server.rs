@@ -105,10 +105,10 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         return Ok(Reply::OK);
     }
-    Err(Reply::err_owned(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-        String::from_utf8_lossy(sub)
-    )))
+    if is(sub, "GET") || is(sub, "SET") || is(sub, "RESETSTAT") {
+        return Err(super::keys::subcommand_arity("config", sub));
+    }
+    Err(super::keys::unknown_subcommand(sub, "CONFIG"))
 }
 
 fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {

@@ -50,6 +50,19 @@ enum Ttl {
     Unchanged,
     At(i64),
     Persist,
+    Keep,
+}
+
+/// Which expiry keyword set the current `Ttl` (Redis lets a keyword repeat, last one wins,
+/// but refuses two different ones).
+#[derive(Clone, Copy, PartialEq)]
+enum TtlWord {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+    KeepTtl,
+    Persist,
 }
 
 fn expire_error(cmd: &str) -> Reply {
@@ -69,20 +82,52 @@ pub(crate) fn absolute_expiry(ctx: &Ctx<'_>, arg: &[u8], seconds: bool, relative
     Ok(ms)
 }
 
-fn parse_ttl_option(ctx: &Ctx<'_>, a: &[&[u8]], i: &mut usize, ttl: &mut Ttl, cmd: &str) -> Result<bool, Reply> {
+/// Parse the expiry keyword at `a[*i]` (advancing past its argument). Ok(false) if `a[*i]` is
+/// not an expiry keyword allowed for this command.
+fn parse_ttl_option(
+    ctx: &Ctx<'_>,
+    a: &[&[u8]],
+    i: &mut usize,
+    word: &mut Option<TtlWord>,
+    ttl: &mut Ttl,
+    cmd: &str,
+) -> Result<bool, Reply> {
     let opt = a[*i];
-    let (seconds, relative) = if is(opt, "EX") {
-        (true, true)
+    let getex = cmd == "getex";
+    let this = if is(opt, "EX") {
+        TtlWord::Ex
     } else if is(opt, "PX") {
-        (false, true)
+        TtlWord::Px
     } else if is(opt, "EXAT") {
-        (true, false)
+        TtlWord::ExAt
     } else if is(opt, "PXAT") {
-        (false, false)
+        TtlWord::PxAt
+    } else if is(opt, "KEEPTTL") && !getex {
+        TtlWord::KeepTtl
+    } else if is(opt, "PERSIST") && getex {
+        TtlWord::Persist
     } else {
         return Ok(false);
     };
-    if *ttl != Ttl::Unchanged || *i + 1 >= a.len() {
+    if word.is_some_and(|w| w != this) {
+        return Err(syntax());
+    }
+    *word = Some(this);
+    let (seconds, relative) = match this {
+        TtlWord::KeepTtl => {
+            *ttl = Ttl::Keep;
+            return Ok(true);
+        }
+        TtlWord::Persist => {
+            *ttl = Ttl::Persist;
+            return Ok(true);
+        }
+        TtlWord::Ex => (true, true),
+        TtlWord::Px => (false, true),
+        TtlWord::ExAt => (true, false),
+        TtlWord::PxAt => (false, false),
+    };
+    if *i + 1 >= a.len() {
         return Err(syntax());
     }
     *ttl = Ttl::At(absolute_expiry(ctx, a[*i + 1], seconds, relative, cmd)?);
@@ -91,8 +136,9 @@ fn parse_ttl_option(ctx: &Ctx<'_>, a: &[&[u8]], i: &mut usize, ttl: &mut Ttl, cm
 }
 
 fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
+    let (mut nx, mut xx, mut get) = (false, false, false);
     let mut ttl = Ttl::Unchanged;
+    let mut word = None;
     let mut i = 3;
     while i < a.len() {
         let opt = a[i];
@@ -102,11 +148,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             xx = true;
         } else if is(opt, "GET") {
             get = true;
-        } else if is(opt, "KEEPTTL") && ttl == Ttl::Unchanged {
-            keepttl = true;
-        } else if keepttl && (is(opt, "EX") || is(opt, "PX") || is(opt, "EXAT") || is(opt, "PXAT")) {
-            return Err(syntax());
-        } else if !parse_ttl_option(ctx, a, &mut i, &mut ttl, "set")? {
+        } else if !parse_ttl_option(ctx, a, &mut i, &mut word, &mut ttl, "set")? {
             return Err(syntax());
         }
         i += 1;
@@ -120,14 +162,13 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     };
     let exists = existing.is_some();
     let old_ttl = existing.map_or(0, |e| e.expire_at);
-    let reply_skip = || if get { Reply::bulk_opt(old.as_deref()) } else { Reply::Nil };
     if (nx && exists) || (xx && !exists) {
-        return Ok(reply_skip());
+        return Ok(if get { Reply::bulk_opt(old.as_deref()) } else { Reply::Nil });
     }
     let expire_at = match ttl {
         Ttl::At(t) => t,
-        _ if keepttl => old_ttl,
-        _ => 0,
+        Ttl::Keep => old_ttl,
+        Ttl::Unchanged | Ttl::Persist => 0,
     };
     ctx.insert(key, Value::Str(val.into()), expire_at);
     Ok(if get { Reply::bulk_opt(old.as_deref()) } else { Reply::OK })
@@ -169,18 +210,17 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut ttl = Ttl::Unchanged;
+    let mut word = None;
     let mut i = 2;
     while i < a.len() {
-        if is(a[i], "PERSIST") && ttl == Ttl::Unchanged {
-            ttl = Ttl::Persist;
-        } else if !parse_ttl_option(ctx, a, &mut i, &mut ttl, "getex")? {
+        if !parse_ttl_option(ctx, a, &mut i, &mut word, &mut ttl, "getex")? {
             return Err(syntax());
         }
         i += 1;
     }
     let Some(val) = ctx.get_str(a[1])?.map(<[u8]>::to_vec) else { return Ok(Reply::Nil) };
     match ttl {
-        Ttl::Unchanged => {}
+        Ttl::Unchanged | Ttl::Keep => {}
         Ttl::Persist => {
             if ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0) {
                 ctx.set_expire(a[1], 0);

@@ -1,0 +1,158 @@
+//! Atomicity under threads: INCR, closure transactions, MULTI/EXEC with WATCH retries, and
+//! multi-key commands that must never be seen half-done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use nestdb::{Commands, Db, Reply};
+
+const THREADS: usize = 8;
+const PER_THREAD: usize = 2_000;
+
+#[test]
+fn incr_is_atomic() {
+    let db = Db::open_in_memory();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let db = db.clone();
+            thread::spawn(move || {
+                for _ in 0..PER_THREAD {
+                    assert!(matches!(db.execute(&[b"INCR", b"counter"]), Reply::Int(_)));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(db.get(b"counter").unwrap().unwrap(), (THREADS * PER_THREAD).to_string().as_bytes());
+}
+
+#[test]
+fn closure_transactions_serialize_read_modify_write() {
+    let db = Db::open_in_memory();
+    db.set(b"balance:a", b"1000").unwrap();
+    db.set(b"balance:b", b"1000").unwrap();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let db = db.clone();
+            thread::spawn(move || {
+                for i in 0..PER_THREAD / 4 {
+                    let (from, to): (&[u8], &[u8]) = if (t + i) % 2 == 0 { (b"balance:a", b"balance:b") } else { (b"balance:b", b"balance:a") };
+                    db.transaction(|tx| {
+                        // A non-atomic read-modify-write would lose updates here.
+                        let f: i64 = String::from_utf8(tx.get(from).unwrap().unwrap()).unwrap().parse().unwrap();
+                        let g: i64 = String::from_utf8(tx.get(to).unwrap().unwrap()).unwrap().parse().unwrap();
+                        tx.set(from, (f - 1).to_string().as_bytes()).unwrap();
+                        tx.set(to, (g + 1).to_string().as_bytes()).unwrap();
+                    });
+                }
+            })
+        })
+        .collect();
+    // A concurrent reader must always see the invariant a + b = 2000 (MGET is atomic too).
+    let reader = {
+        let db = db.clone();
+        thread::spawn(move || {
+            for _ in 0..2_000 {
+                let Reply::Array(v) = db.execute(&[b"MGET", b"balance:a", b"balance:b"]) else { panic!() };
+                let sum: i64 = v.iter().map(|r| String::from_utf8(r.as_bytes().unwrap().to_vec()).unwrap().parse::<i64>().unwrap()).sum();
+                assert_eq!(sum, 2000);
+            }
+        })
+    };
+    for h in handles {
+        h.join().unwrap();
+    }
+    reader.join().unwrap();
+    let a: i64 = String::from_utf8(db.get(b"balance:a").unwrap().unwrap()).unwrap().parse().unwrap();
+    let b: i64 = String::from_utf8(db.get(b"balance:b").unwrap().unwrap()).unwrap().parse().unwrap();
+    assert_eq!(a + b, 2000);
+}
+
+#[test]
+fn watch_retries_never_lose_an_increment() {
+    let db = Db::open_in_memory();
+    let conflicts = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let db = db.clone();
+            let conflicts = conflicts.clone();
+            thread::spawn(move || {
+                let mut s = db.session();
+                for _ in 0..PER_THREAD / 4 {
+                    loop {
+                        s.execute(&[b"WATCH", b"n"]);
+                        let cur: i64 = match s.execute(&[b"GET", b"n"]) {
+                            Reply::Bulk(b) => String::from_utf8(b).unwrap().parse().unwrap(),
+                            _ => 0,
+                        };
+                        s.execute(&[b"MULTI"]);
+                        s.execute(&[b"SET", b"n", (cur + 1).to_string().as_bytes()]);
+                        match s.execute(&[b"EXEC"]) {
+                            Reply::Array(_) => break,
+                            Reply::Nil => conflicts.store(true, Ordering::Relaxed),
+                            other => panic!("unexpected EXEC reply {other:?}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(db.get(b"n").unwrap().unwrap(), (THREADS * PER_THREAD / 4).to_string().as_bytes());
+    assert!(conflicts.load(Ordering::Relaxed), "8 threads never conflicted: WATCH was not exercised");
+}
+
+#[test]
+fn exec_is_atomic_for_readers() {
+    let db = Db::open_in_memory();
+    db.execute(&[b"MSET", b"x", b"0", b"y", b"0"]);
+    let writer = {
+        let db = db.clone();
+        thread::spawn(move || {
+            let mut s = db.session();
+            for _ in 0..3_000 {
+                s.execute(&[b"MULTI"]);
+                s.execute(&[b"INCR", b"x"]);
+                s.execute(&[b"INCR", b"y"]);
+                assert!(matches!(s.execute(&[b"EXEC"]), Reply::Array(_)));
+            }
+        })
+    };
+    for _ in 0..3_000 {
+        let Reply::Array(v) = db.execute(&[b"MGET", b"x", b"y"]) else { panic!() };
+        assert_eq!(v[0], v[1], "saw half a transaction");
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn parallel_readers_and_writers_on_many_keys() {
+    let db = Db::open_in_memory();
+    for i in 0..1000 {
+        db.set(format!("k{i}").as_bytes(), b"v").unwrap();
+    }
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let db = db.clone();
+            thread::spawn(move || {
+                for i in 0..20_000 {
+                    let k = format!("k{}", (i * 7 + t) % 1000);
+                    if t % 2 == 0 {
+                        assert_eq!(db.get(k.as_bytes()).unwrap().as_deref(), Some(&b"v"[..]));
+                    } else {
+                        db.set(k.as_bytes(), b"v").unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(db.execute(&[b"DBSIZE"]), Reply::Int(1000));
+}

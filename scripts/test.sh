@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite (README's test command; .ci/run calls it). Installs what it needs,
+# then: format and lint checks, Rust tests (release build, once), the differential tests
+# against a real redis-server, the C ABI tests under ASan/UBSan, the Python package tests in a
+# fresh virtualenv, and a scaled-down benchmark smoke run.
+#
+# NESTDB_FULL=1 runs the heavy fuzz/differential/crash sizes instead of the CI sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export NESTDB_REQUIRE_REDIS=1
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --release -- -D warnings
+
+step "cargo test (release)"
+cargo test --workspace --release
+
+if [ -f tests/c/run.sh ]; then
+    step "C ABI tests"
+    bash tests/c/run.sh
+fi
+
+if [ -f tests/python/run.sh ]; then
+    step "Python tests"
+    bash tests/python/run.sh
+fi
+
+step "benchmark smoke run (scaled down)"
+cargo run -q --release -p nestdb-bench -- all --quick
+
+step "all tests passed"
