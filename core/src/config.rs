@@ -29,7 +29,7 @@ struct Param {
 }
 
 fn parse_int_in(v: &str, lo: i64, hi: i64) -> std::result::Result<i64, String> {
-    let n: i64 = v.trim().parse().map_err(|_| format!("argument couldn't be parsed into an integer"))?;
+    let n: i64 = v.trim().parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
     if n < lo || n > hi {
         return Err(format!("argument must be between {lo} and {hi} inclusive"));
     }

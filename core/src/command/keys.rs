@@ -295,7 +295,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool,
     let bad_time = || Reply::err_owned(format!("ERR invalid expire time in '{cmd}' command"));
     let v = args::int(a[2])?;
     let mut when = if seconds {
-        if v > i64::MAX / 1000 || v < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&v) {
             return Err(bad_time());
         }
         v * 1000

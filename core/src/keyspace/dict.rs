@@ -195,7 +195,7 @@ impl<V> Dict<V> {
     }
 
     fn resize(&mut self, new_len: usize) {
-        let old = std::mem::replace(&mut self.buckets, Vec::new());
+        let old = std::mem::take(&mut self.buckets);
         self.buckets.resize_with(new_len, || None);
         let mask = new_len - 1;
         for mut slot in old {
