@@ -1,8 +1,8 @@
 //! Atomicity under threads: INCR, closure transactions, MULTI/EXEC with WATCH retries, and
 //! multi-key commands that must never be seen half-done.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 use nestdb::{Commands, Db, Reply};
@@ -39,7 +39,8 @@ fn closure_transactions_serialize_read_modify_write() {
             let db = db.clone();
             thread::spawn(move || {
                 for i in 0..PER_THREAD / 4 {
-                    let (from, to): (&[u8], &[u8]) = if (t + i) % 2 == 0 { (b"balance:a", b"balance:b") } else { (b"balance:b", b"balance:a") };
+                    let (from, to): (&[u8], &[u8]) =
+                        if (t + i) % 2 == 0 { (b"balance:a", b"balance:b") } else { (b"balance:b", b"balance:a") };
                     db.transaction(|tx| {
                         // A non-atomic read-modify-write would lose updates here.
                         let f: i64 = String::from_utf8(tx.get(from).unwrap().unwrap()).unwrap().parse().unwrap();

@@ -41,32 +41,161 @@ pub(crate) fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     }
 }
 
-/// Parse a float as Redis's `string2d`/`string2ld` do. Rejects NaN and leading/trailing space.
-pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
-    if s.is_empty() || s.len() > 5000 {
+/// Parse a score bound the way Redis's `zslParseRange` uses `strtod`: the argument is read as
+/// a C string (up to its first NUL); the whole of it must be consumed; NaN is refused. As with
+/// strtod, leading blanks, `inf`/`infinity`, hex floats and an empty string (= 0) are accepted.
+pub(crate) fn strtod_whole(arg: &[u8]) -> Option<f64> {
+    let s = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
+    if s.is_empty() {
+        return Some(0.0);
+    }
+    let (v, used) = strtod_prefix(s);
+    (used == s.len() && !v.is_nan()).then_some(v)
+}
+
+/// Parse a score, increment or weight as Redis's `getDoubleFromObject` does: the whole
+/// argument must be a `strtod` number with no leading blank; NaN is refused, and so is a
+/// decimal that overflows to infinity or underflows to zero (strtod's ERANGE). Unlike a
+/// plain Rust parse this accepts hex floats, as Redis does.
+pub(crate) fn parse_f64(arg: &[u8]) -> Option<f64> {
+    if arg.is_empty() || matches!(arg[0], b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
         return None;
     }
-    if s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
+    let (v, used) = strtod_prefix(arg);
+    if used != arg.len() || v.is_nan() {
         return None;
     }
-    let text = std::str::from_utf8(s).ok()?;
-    let lower = text.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => {
-            // strtod accepts hex floats and more; Rust's parser covers the decimal forms users send.
-            if lower.contains("nan") || lower.contains("inf") {
-                return None;
-            }
-            lower.parse::<f64>().ok()?
+    let body = arg.strip_prefix(b"-").or_else(|| arg.strip_prefix(b"+")).unwrap_or(arg);
+    let spelled_inf = body.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'i'));
+    if v.is_infinite() && !spelled_inf {
+        return None;
+    }
+    if v == 0.0 {
+        let (mantissa, hex) = match body.get(..2) {
+            Some(p) if p.eq_ignore_ascii_case(b"0x") => (&body[2..], true),
+            _ => (body, false),
+        };
+        let end = mantissa.iter().position(|&c| if hex { c == b'p' || c == b'P' } else { c == b'e' || c == b'E' });
+        let mantissa = &mantissa[..end.unwrap_or(mantissa.len())];
+        if mantissa.iter().any(|&c| c.is_ascii_hexdigit() && c != b'0' && (hex || c.is_ascii_digit())) {
+            return None;
         }
-    };
-    if v.is_nan() {
-        None
-    } else {
-        Some(v)
     }
+    Some(v)
+}
+
+/// C `strtod` on a byte string: the value and the number of bytes consumed (0 = no conversion).
+fn strtod_prefix(s: &[u8]) -> (f64, usize) {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let sign = |v: f64| if neg { -v } else { v };
+    let rest = &s[i..];
+    let starts = |word: &str| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word.as_bytes());
+    if starts("infinity") {
+        return (sign(f64::INFINITY), i + 8);
+    }
+    if starts("inf") {
+        return (sign(f64::INFINITY), i + 3);
+    }
+    if starts("nan") {
+        return (f64::NAN, i + 3);
+    }
+    if (starts("0x") || starts("0X"))
+        && rest.get(2).is_some_and(|c| c.is_ascii_hexdigit() || (*c == b'.' && rest.get(3).is_some_and(u8::is_ascii_hexdigit)))
+    {
+        let (v, used) = hex_float(&rest[2..]);
+        return (sign(v), i + 2 + used);
+    }
+    // Decimal: digits [. digits] [e [sign] digits], at least one mantissa digit.
+    let digits = |from: usize| rest[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let int_len = digits(0);
+    let mut end = int_len;
+    let mut frac_len = 0;
+    if rest.get(end) == Some(&b'.') {
+        frac_len = digits(end + 1);
+        if int_len + frac_len > 0 {
+            end += 1 + frac_len;
+        }
+    }
+    if int_len + frac_len == 0 {
+        return (0.0, 0);
+    }
+    if matches!(rest.get(end), Some(b'e' | b'E')) {
+        let mut e = end + 1;
+        if matches!(rest.get(e), Some(b'+' | b'-')) {
+            e += 1;
+        }
+        let exp_len = digits(e);
+        if exp_len > 0 {
+            end = e + exp_len;
+        }
+    }
+    // The consumed text is plain ASCII decimal syntax, which Rust's parser rounds correctly.
+    let text = std::str::from_utf8(&rest[..end]).unwrap_or("0");
+    (sign(text.parse::<f64>().unwrap_or(0.0)), i + end)
+}
+
+/// The hex-float body after `0x`: hex digits, optional `.` and fraction, optional `p` exponent.
+fn hex_float(s: &[u8]) -> (f64, usize) {
+    let mut mant: u64 = 0;
+    let mut exp: i64 = 0;
+    let mut i = 0;
+    let mut seen_dot = false;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'.' && !seen_dot {
+            seen_dot = true;
+        } else if let Some(d) = (c as char).to_digit(16) {
+            if mant >> 56 == 0 {
+                mant = mant << 4 | u64::from(d);
+                if seen_dot {
+                    exp -= 4;
+                }
+            } else if !seen_dot {
+                exp += 4;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if matches!(s.get(i), Some(b'p' | b'P')) {
+        let mut j = i + 1;
+        let neg = match s.get(j) {
+            Some(b'-') => {
+                j += 1;
+                true
+            }
+            Some(b'+') => {
+                j += 1;
+                false
+            }
+            _ => false,
+        };
+        let n = s[j..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n > 0 {
+            let e: i64 = s[j..j + n].iter().fold(0i64, |acc, &c| acc.saturating_mul(10).saturating_add(i64::from(c - b'0')));
+            exp = exp.saturating_add(if neg { -e } else { e });
+            i = j + n;
+        }
+    }
+    // Two steps so that a large mantissa with a tiny exponent does not underflow early.
+    let e = exp.clamp(-2200, 2200) as i32;
+    let v = mant as f64 * 2f64.powi(e / 2) * 2f64.powi(e - e / 2);
+    (v, i)
 }
 
 /// Format a finite double as Redis's `%.17Lf` with trailing zeros (and a bare dot) removed.
