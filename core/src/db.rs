@@ -94,6 +94,7 @@ impl Db {
         Db::memory(Options::default())
     }
 
+    #[cfg(test)]
     pub(crate) fn keyspace(&self) -> &Keyspace {
         &self.inner.ks
     }

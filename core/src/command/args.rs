@@ -11,15 +11,6 @@ pub(crate) fn int(arg: &[u8]) -> Result<i64, Reply> {
     num::parse_i64_strict(arg).ok_or_else(|| Reply::err(NOT_INTEGER))
 }
 
-/// A count/index that must be non-negative, with the error Redis gives for the option.
-pub(crate) fn positive_or(arg: &[u8], msg: &'static str) -> Result<i64, Reply> {
-    let v = int(arg)?;
-    if v < 0 {
-        return Err(Reply::err(msg));
-    }
-    Ok(v)
-}
-
 pub(crate) fn float(arg: &[u8]) -> Result<f64, Reply> {
     num::parse_f64(arg).ok_or_else(|| Reply::err(NOT_FLOAT))
 }

@@ -1,3 +1,938 @@
-//! placeholder
-use super::CommandSpec;
-pub(crate) const COMMANDS: &[CommandSpec] = &[];
+//! Set commands: SADD, SREM, SMEMBERS, SISMEMBER, SMISMEMBER, SCARD, SPOP, SRANDMEMBER, SMOVE,
+//! SINTER/SUNION/SDIFF and their STORE forms, SINTERCARD, SSCAN.
+//!
+//! A set is a `Dict<()>` (`SetValue`); `Ctx::modify` guarantees one is never stored empty, so
+//! removing the last member deletes the key. The algebra follows Redis 7.0's `t_set.c`:
+//! every input key is type-checked in argument order before anything is computed (a
+//! WRONGTYPE input is an error even when another input is missing), a missing key is an empty
+//! set, and an intersection walks its smallest input. The STORE forms overwrite the
+//! destination whatever its type, and store an empty result by deleting it.
+//!
+//! This file also holds the helpers HSCAN/HRANDFIELD share with SSCAN/SRANDMEMBER: the
+//! dict walk with Redis's SCAN budget (`scan_dict`) and distinct random sampling
+//! (`sample_distinct`).
+//!
+//! Complexity: SADD/SREM/SISMEMBER O(1) per member; SMEMBERS/SUNION/SDIFF O(total members);
+//! SINTER O(smallest × inputs); SRANDMEMBER/SPOP with a count O(count), or O(size) when the count
+//! is close to the size; SSCAN O(COUNT) buckets per call.
+
+use std::collections::HashSet;
+
+use rand::Rng;
+
+use super::args::{self, is, syntax};
+use super::keys::{parse_scan, scan_reply, ScanOpts};
+use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
+use crate::keyspace::dict::Dict;
+use crate::keyspace::Ctx;
+use crate::reply::Reply;
+use crate::types::{SetValue, Value};
+use crate::util::glob::glob_match;
+use crate::util::num;
+
+const W: u32 = WRITE | DENYOOM;
+const K1: (i32, i32, i32) = (1, 1, 1);
+const ALL: (i32, i32, i32) = (1, -1, 1);
+const NONE: (i32, i32, i32) = (0, 0, 0);
+
+/// SPOP's count error (for a negative count and for one that is not a number alike).
+const POSITIVE: &str = "ERR value is out of range, must be positive";
+/// SRANDMEMBER/HRANDFIELD refuse `LONG_MIN`, whose negation does not fit (Redis 7.0's text).
+pub(super) const COUNT_RANGE: &str = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+const NOVALUES: &str = "ERR NOVALUES option can only be used in HSCAN";
+
+pub(crate) const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("sadd", -3, W, K1, sadd),
+    CommandSpec::new("srem", -3, WRITE, K1, srem),
+    CommandSpec::new("smembers", 2, 0, K1, smembers),
+    CommandSpec::new("sismember", 3, 0, K1, sismember),
+    CommandSpec::new("smismember", -3, 0, K1, smismember),
+    CommandSpec::new("scard", 2, 0, K1, scard),
+    CommandSpec::new("spop", -2, WRITE, K1, spop),
+    CommandSpec::new("srandmember", -2, 0, K1, srandmember),
+    CommandSpec::new("smove", 4, WRITE, (1, 2, 1), smove),
+    CommandSpec::new("sinter", -2, 0, ALL, sinter),
+    CommandSpec::new("sinterstore", -3, W, ALL, sinterstore),
+    CommandSpec::new("sunion", -2, 0, ALL, sunion),
+    CommandSpec::new("sunionstore", -3, W, ALL, sunionstore),
+    CommandSpec::new("sdiff", -2, 0, ALL, sdiff),
+    CommandSpec::new("sdiffstore", -3, W, ALL, sdiffstore),
+    CommandSpec::new("sintercard", -3, 0, NONE, sintercard).with_keys_fn(sintercard_keys),
+    CommandSpec::new("sscan", -3, 0, K1, sscan),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared with hash.rs
+// ---------------------------------------------------------------------------------------------
+
+/// `count` distinct random entries of `d`, for `0 < count < d.len()`. Close to the size, a
+/// partial shuffle of all entries; otherwise random picks with rejection of repeats (Redis's
+/// "case 3" and "case 4").
+pub(super) fn sample_distinct<'d, V>(d: &'d Dict<V>, count: usize, rng: &mut impl Rng) -> Vec<(&'d [u8], &'d V)> {
+    if count.saturating_mul(3) > d.len() {
+        let mut all: Vec<(&[u8], &V)> = d.iter().collect();
+        let take = count.min(all.len());
+        for i in 0..take {
+            let j = rng.random_range(i..all.len());
+            all.swap(i, j);
+        }
+        all.truncate(take);
+        return all;
+    }
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let Some((k, v)) = d.random_entry(rng) else { break };
+        if seen.insert(k) {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+/// One SSCAN/HSCAN call over `d`. A `compact` collection (one Redis would keep as an intset or
+/// listpack) is returned whole with cursor 0, as Redis does. Otherwise buckets are visited from
+/// `o.cursor` until `o.count` elements were collected (each entry weighing `weight` reply
+/// items, as in Redis where a hash entry adds field and value) or `10 × count` buckets were
+/// visited; MATCH filters what was collected. `emit` appends an entry's reply items.
+pub(super) fn scan_dict<V>(
+    d: &Dict<V>,
+    o: &ScanOpts<'_>,
+    compact: bool,
+    weight: usize,
+    mut emit: impl FnMut(&mut Vec<Reply>, &[u8], &V),
+) -> Reply {
+    let mut out = Vec::new();
+    let wanted = |k: &[u8]| o.pattern.is_none_or(|p| glob_match(p, k));
+    if compact {
+        for (k, v) in d.iter() {
+            if wanted(k) {
+                emit(&mut out, k, v);
+            }
+        }
+        return scan_reply(0, out);
+    }
+    let mut cursor = o.cursor;
+    let mut budget = o.count.saturating_mul(10);
+    let mut collected = 0usize;
+    loop {
+        cursor = d.scan(cursor, |k, v| {
+            collected += weight;
+            if wanted(k) {
+                emit(&mut out, k, v);
+            }
+        });
+        if cursor == 0 || budget == 0 || collected >= o.count {
+            break;
+        }
+        budget -= 1;
+    }
+    scan_reply(cursor, out)
+}
+
+/// The options of an SSCAN/HSCAN after the cursor, parsed the way Redis 7.4 does: NOVALUES is
+/// recognised where an option may stand (only HSCAN accepts it). Returns the options and
+/// whether NOVALUES was given.
+pub(super) fn parse_scan_novalues<'a>(a: &[&'a [u8]], hash: bool) -> Result<(ScanOpts<'a>, bool), Reply> {
+    let mut rest: Vec<&'a [u8]> = a[..3].to_vec();
+    let mut novalues = false;
+    let mut i = 3;
+    while i < a.len() {
+        if (is(a[i], "MATCH") || is(a[i], "COUNT")) && i + 1 < a.len() {
+            rest.extend_from_slice(&a[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        if is(a[i], "NOVALUES") {
+            if !hash {
+                // Earlier options are reported first, as Redis parses left to right.
+                parse_scan(&a[..i], 2, false)?;
+                return Err(Reply::err(NOVALUES));
+            }
+            novalues = true;
+        } else {
+            rest.push(a[i]);
+        }
+        i += 1;
+    }
+    let o = parse_scan(&rest, 2, false)?;
+    let novalues = novalues || o.novalues;
+    Ok((o, novalues))
+}
+
+/// Reject a cursor that is not a number, before the key is looked up (Redis's order).
+pub(super) fn check_cursor(a: &[&[u8]]) -> Result<(), Reply> {
+    parse_scan(&a[..3], 2, false).map(|_| ())
+}
+
+fn members_reply<'k>(it: impl Iterator<Item = &'k [u8]>) -> Reply {
+    Reply::Array(it.map(Reply::bulk).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single-key commands
+// ---------------------------------------------------------------------------------------------
+
+fn sadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let added = ctx.modify::<SetValue, _>(a[1], true, |s| a[2..].iter().filter(|m| s.insert(m, ()).is_none()).count())?.unwrap_or_default();
+    if added > 0 {
+        ctx.modified(a[1]);
+    }
+    Ok(Reply::Int(added as i64))
+}
+
+fn srem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let removed = ctx.modify::<SetValue, _>(a[1], false, |s| a[2..].iter().filter(|m| s.remove(m).is_some()).count())?.unwrap_or_default();
+    if removed > 0 {
+        ctx.modified(a[1]);
+    }
+    Ok(Reply::Int(removed as i64))
+}
+
+fn smembers(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Ok(ctx.read::<SetValue>(a[1])?.map_or(Reply::Array(Vec::new()), |s| members_reply(s.keys())))
+}
+
+fn sismember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let found = ctx.read::<SetValue>(a[1])?.is_some_and(|s| s.contains_key(a[2]));
+    Ok(Reply::Int(i64::from(found)))
+}
+
+fn smismember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let set = ctx.read::<SetValue>(a[1])?;
+    Ok(Reply::Array(a[2..].iter().map(|m| Reply::Int(i64::from(set.is_some_and(|s| s.contains_key(m))))).collect()))
+}
+
+fn scard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(ctx.read::<SetValue>(a[1])?.map_or(0, |s| s.len()) as i64))
+}
+
+fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let key = a[1];
+    let mut rng = rand::rng();
+    match a.len() {
+        2 => {
+            let popped = ctx
+                .modify::<SetValue, _>(key, false, |s| {
+                    let m: Box<[u8]> = s.random_entry(&mut rng)?.0.into();
+                    s.remove(&m);
+                    Some(m)
+                })?
+                .flatten();
+            let Some(m) = popped else { return Ok(Reply::Nil) };
+            ctx.modified(key);
+            Ok(Reply::Bulk(m.into_vec()))
+        }
+        3 => {
+            let count = num::parse_i64_strict(a[2]).filter(|&n| n >= 0).ok_or_else(|| Reply::err(POSITIVE))? as u64;
+            let popped = ctx
+                .modify::<SetValue, _>(key, false, |s| {
+                    if count == 0 {
+                        return Vec::new();
+                    }
+                    if count >= s.len() as u64 {
+                        return std::mem::take(s).keys().map(Reply::bulk).collect();
+                    }
+                    let picked: Vec<Box<[u8]>> =
+                        sample_distinct(s, count as usize, &mut rng).into_iter().map(|(m, _)| Box::from(m)).collect();
+                    for m in &picked {
+                        s.remove(m);
+                    }
+                    picked.into_iter().map(|m| Reply::Bulk(m.into_vec())).collect()
+                })?
+                .unwrap_or_default();
+            if !popped.is_empty() {
+                ctx.modified(key);
+            }
+            Ok(Reply::Array(popped))
+        }
+        _ => Err(syntax()),
+    }
+}
+
+/// Parse an SRANDMEMBER/HRANDFIELD count: any i64 but `i64::MIN` (as Redis 7.0 checks it).
+pub(super) fn rand_count(arg: &[u8]) -> Result<i64, Reply> {
+    let n = args::int(arg)?;
+    if n == i64::MIN {
+        return Err(Reply::err(COUNT_RANGE));
+    }
+    Ok(n)
+}
+
+fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let mut rng = rand::rng();
+    match a.len() {
+        2 => {
+            let set = ctx.read::<SetValue>(a[1])?;
+            Ok(Reply::bulk_opt(set.and_then(|s| s.random_entry(&mut rng)).map(|(m, _)| m)))
+        }
+        3 => {
+            let n = rand_count(a[2])?;
+            let Some(s) = ctx.read::<SetValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
+            let count = n.unsigned_abs();
+            if n < 0 {
+                // Repeats allowed: `count` independent picks. The reply grows as it is built,
+                // like Redis's, rather than being reserved up front.
+                let mut out = Vec::with_capacity(count.min(1024) as usize);
+                for _ in 0..count {
+                    let Some((m, _)) = s.random_entry(&mut rng) else { break };
+                    out.push(Reply::bulk(m));
+                }
+                return Ok(Reply::Array(out));
+            }
+            if count >= s.len() as u64 {
+                return Ok(members_reply(s.keys()));
+            }
+            Ok(members_reply(sample_distinct(s, count as usize, &mut rng).into_iter().map(|(m, _)| m)))
+        }
+        _ => Err(syntax()),
+    }
+}
+
+fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let (src, dst, member) = (a[1], a[2], a[3]);
+    // Redis: a missing source answers 0 before the destination's type is looked at.
+    let Some(s) = ctx.read::<SetValue>(src)? else { return Ok(Reply::Int(0)) };
+    let present = s.contains_key(member);
+    ctx.check_type::<SetValue>(dst)?;
+    if src == dst || !present {
+        return Ok(Reply::Int(i64::from(present && src == dst)));
+    }
+    ctx.modify::<SetValue, _>(src, false, |s| s.remove(member))?;
+    ctx.modify::<SetValue, _>(dst, true, |d| d.insert(member, ()))?;
+    ctx.modified(src);
+    ctx.modified(dst);
+    Ok(Reply::Int(1))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set algebra
+// ---------------------------------------------------------------------------------------------
+
+/// Look up every input in order: the first key of another type is an error; a missing key is
+/// `None` (an empty set).
+fn load_sets<'c>(ctx: &'c Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Option<&'c SetValue>>, Reply> {
+    keys.iter().map(|k| ctx.read::<SetValue>(k)).collect()
+}
+
+/// Members common to all `sets` (all present), at most `limit` of them when `limit > 0`.
+fn intersect<'s>(sets: &[&'s SetValue], limit: usize) -> Vec<&'s [u8]> {
+    let mut sorted: Vec<&SetValue> = sets.to_vec();
+    sorted.sort_by_key(|s| s.len());
+    let Some((first, rest)) = sorted.split_first() else { return Vec::new() };
+    let mut out = Vec::new();
+    for m in first.keys() {
+        if rest.iter().all(|s| s.contains_key(m)) {
+            out.push(m);
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The intersection, or None when an input is missing (the result is then empty).
+fn inter_of<'s>(sets: &[Option<&'s SetValue>], limit: usize) -> Option<Vec<&'s [u8]>> {
+    let present: Option<Vec<&SetValue>> = sets.iter().copied().collect();
+    present.map(|p| intersect(&p, limit))
+}
+
+fn union_of(sets: &[Option<&SetValue>]) -> SetValue {
+    let mut out = SetValue::new();
+    for s in sets.iter().flatten() {
+        for m in s.keys() {
+            out.insert(m, ());
+        }
+    }
+    out
+}
+
+fn diff_of(sets: &[Option<&SetValue>]) -> SetValue {
+    let mut out = SetValue::new();
+    let Some((Some(first), rest)) = sets.split_first() else { return out };
+    for m in first.keys() {
+        if !rest.iter().flatten().any(|s| s.contains_key(m)) {
+            out.insert(m, ());
+        }
+    }
+    out
+}
+
+fn to_set<'m>(members: impl Iterator<Item = &'m [u8]>) -> SetValue {
+    let mut out = SetValue::new();
+    for m in members {
+        out.insert(m, ());
+    }
+    out
+}
+
+/// Replace `dst` with `result` (deleting it when the result is empty) and reply its size.
+/// As in Redis 7.0, an empty result signals the destination only if it existed.
+fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: SetValue) -> Reply {
+    let n = result.len();
+    if n == 0 {
+        ctx.remove(dst);
+    } else {
+        ctx.insert(dst, Value::Set(Box::new(result)), 0);
+    }
+    Reply::Int(n as i64)
+}
+
+fn sinter(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let sets = load_sets(ctx, &a[1..])?;
+    Ok(members_reply(inter_of(&sets, 0).unwrap_or_default().into_iter()))
+}
+
+fn sinterstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let dst = a[1];
+    let sets = load_sets(ctx, &a[2..])?;
+    let Some(members) = inter_of(&sets, 0) else {
+        // A missing input: Redis deletes the destination and signals only if it existed.
+        ctx.remove(dst);
+        return Ok(Reply::Int(0));
+    };
+    let result = to_set(members.into_iter());
+    Ok(store(ctx, dst, result))
+}
+
+fn sunion(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let sets = load_sets(ctx, &a[1..])?;
+    Ok(members_reply(union_of(&sets).keys()))
+}
+
+fn sunionstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let result = union_of(&load_sets(ctx, &a[2..])?);
+    Ok(store(ctx, a[1], result))
+}
+
+fn sdiff(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let sets = load_sets(ctx, &a[1..])?;
+    Ok(members_reply(diff_of(&sets).keys()))
+}
+
+fn sdiffstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let result = diff_of(&load_sets(ctx, &a[2..])?);
+    Ok(store(ctx, a[1], result))
+}
+
+/// SINTERCARD's keys: `numkeys` arguments after it, when numkeys is valid.
+fn sintercard_keys(a: &[&[u8]]) -> Vec<usize> {
+    let avail = a.len().saturating_sub(2);
+    match a.get(1).and_then(|n| num::parse_i64_strict(n)) {
+        Some(n) if n > 0 && n as u64 <= avail as u64 => (2..2 + n as usize).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn sintercard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let numkeys = num::parse_i64_strict(a[1]).filter(|&n| n > 0).ok_or_else(|| Reply::err(NUMKEYS))?;
+    if numkeys as u64 > (a.len() - 2) as u64 {
+        return Err(Reply::err("ERR Number of keys can't be greater than number of args"));
+    }
+    let end = 2 + numkeys as usize;
+    let mut limit = 0usize;
+    let mut i = end;
+    while i < a.len() {
+        if is(a[i], "LIMIT") && i + 1 < a.len() {
+            let n = num::parse_i64_strict(a[i + 1]).filter(|&n| n >= 0).ok_or_else(|| Reply::err("ERR LIMIT can't be negative"))?;
+            limit = usize::try_from(n).unwrap_or(usize::MAX);
+            i += 2;
+        } else {
+            return Err(syntax());
+        }
+    }
+    let sets = load_sets(ctx, &a[2..end])?;
+    Ok(Reply::Int(inter_of(&sets, limit).map_or(0, |m| m.len()) as i64))
+}
+
+fn sscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    check_cursor(a)?;
+    let Some(s) = ctx.read::<SetValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
+    let (o, _) = parse_scan_novalues(a, false)?;
+    let compact = ctx.lookup(a[1]).is_some_and(|e| e.value.encoding() != "hashtable");
+    Ok(scan_dict(s, &o, compact, 1, |out, m, _| out.push(Reply::bulk(m))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use crate::{Db, Reply};
+
+    fn run(db: &Db, args: &[&str]) -> Reply {
+        let argv: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        db.execute(&argv)
+    }
+
+    fn int(n: i64) -> Reply {
+        Reply::Int(n)
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(s.as_bytes().to_vec())
+    }
+
+    fn err(db: &Db, args: &[&str]) -> String {
+        match run(db, args) {
+            Reply::Error(e) => e.into_owned(),
+            r => panic!("{args:?}: expected an error, got {r:?}"),
+        }
+    }
+
+    /// The members of an array-of-bulks reply, as a sorted set of strings.
+    fn members(r: &Reply) -> BTreeSet<String> {
+        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
+        items
+            .iter()
+            .map(|i| match i {
+                Reply::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn list(r: &Reply) -> Vec<String> {
+        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
+        items
+            .iter()
+            .map(|i| match i {
+                Reply::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn set_of(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    fn db_with_string() -> Db {
+        let db = Db::open_in_memory();
+        assert_eq!(run(&db, &["SET", "str", "v"]), Reply::OK);
+        db
+    }
+
+    #[test]
+    fn sadd_srem_scard_members() {
+        let db = Db::open_in_memory();
+        assert_eq!(run(&db, &["SADD", "s", "a", "b", "a", "c"]), int(3));
+        assert_eq!(run(&db, &["SADD", "s", "a", "d"]), int(1));
+        assert_eq!(run(&db, &["SCARD", "s"]), int(4));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "s"])), set_of(&["a", "b", "c", "d"]));
+        assert_eq!(run(&db, &["SREM", "s", "a", "zz", "a"]), int(1));
+        assert_eq!(run(&db, &["SREM", "nokey", "a"]), int(0));
+        assert_eq!(run(&db, &["SCARD", "nokey"]), int(0));
+        assert_eq!(run(&db, &["SMEMBERS", "nokey"]), Reply::Array(vec![]));
+        // Removing the last members deletes the key.
+        assert_eq!(run(&db, &["SREM", "s", "b", "c", "d"]), int(3));
+        assert_eq!(run(&db, &["EXISTS", "s"]), int(0));
+        assert_eq!(run(&db, &["TYPE", "s"]), Reply::status("none"));
+    }
+
+    #[test]
+    fn membership() {
+        let db = Db::open_in_memory();
+        run(&db, &["SADD", "s", "a", "b"]);
+        assert_eq!(run(&db, &["SISMEMBER", "s", "a"]), int(1));
+        assert_eq!(run(&db, &["SISMEMBER", "s", "z"]), int(0));
+        assert_eq!(run(&db, &["SISMEMBER", "nokey", "a"]), int(0));
+        assert_eq!(run(&db, &["SMISMEMBER", "s", "a", "z", "b"]), Reply::Array(vec![int(1), int(0), int(1)]));
+        assert_eq!(run(&db, &["SMISMEMBER", "nokey", "a", "b"]), Reply::Array(vec![int(0), int(0)]));
+    }
+
+    #[test]
+    fn wrongtype_on_every_command() {
+        let db = db_with_string();
+        run(&db, &["SADD", "s", "a"]);
+        let cases: &[&[&str]] = &[
+            &["SADD", "str", "a"],
+            &["SREM", "str", "a"],
+            &["SMEMBERS", "str"],
+            &["SISMEMBER", "str", "a"],
+            &["SMISMEMBER", "str", "a"],
+            &["SCARD", "str"],
+            &["SPOP", "str"],
+            &["SPOP", "str", "1"],
+            &["SPOP", "str", "0"],
+            &["SRANDMEMBER", "str"],
+            &["SRANDMEMBER", "str", "1"],
+            &["SRANDMEMBER", "str", "0"],
+            &["SMOVE", "str", "s", "a"],
+            &["SMOVE", "s", "str", "a"],
+            &["SMOVE", "s", "str", "absent"],
+            &["SMOVE", "str", "str", "a"],
+            &["SINTER", "str"],
+            &["SINTER", "s", "str"],
+            &["SINTER", "nokey", "str"],
+            &["SINTER", "str", "nokey"],
+            &["SINTERSTORE", "d", "s", "str"],
+            &["SINTERSTORE", "d", "nokey", "str"],
+            &["SUNION", "nokey", "str"],
+            &["SUNIONSTORE", "d", "s", "str"],
+            &["SDIFF", "nokey", "str"],
+            &["SDIFF", "s", "str"],
+            &["SDIFFSTORE", "d", "s", "str"],
+            &["SINTERCARD", "2", "nokey", "str"],
+            &["SINTERCARD", "1", "str"],
+            &["SSCAN", "str", "0"],
+            &["SSCAN", "str", "0", "COUNT", "0"],
+        ];
+        for c in cases {
+            assert_eq!(err(&db, c), WRONGTYPE, "{c:?}");
+        }
+        // Nothing was touched by the failed commands.
+        assert_eq!(run(&db, &["GET", "str"]), bulk("v"));
+        assert_eq!(run(&db, &["EXISTS", "d"]), int(0));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "s"])), set_of(&["a"]));
+    }
+
+    #[test]
+    fn arity_errors_through_dispatcher() {
+        let db = Db::open_in_memory();
+        let cases: &[(&[&str], &str)] = &[
+            (&["SADD", "s"], "sadd"),
+            (&["SREM", "s"], "srem"),
+            (&["SMEMBERS"], "smembers"),
+            (&["SMEMBERS", "a", "b"], "smembers"),
+            (&["SISMEMBER", "s"], "sismember"),
+            (&["SMISMEMBER", "s"], "smismember"),
+            (&["SCARD"], "scard"),
+            (&["SPOP"], "spop"),
+            (&["SRANDMEMBER"], "srandmember"),
+            (&["SMOVE", "a", "b"], "smove"),
+            (&["SINTER"], "sinter"),
+            (&["SINTERSTORE", "d"], "sinterstore"),
+            (&["SUNION"], "sunion"),
+            (&["SUNIONSTORE", "d"], "sunionstore"),
+            (&["SDIFF"], "sdiff"),
+            (&["SDIFFSTORE", "d"], "sdiffstore"),
+            (&["SINTERCARD", "1"], "sintercard"),
+            (&["SSCAN", "s"], "sscan"),
+        ];
+        for (c, name) in cases {
+            assert_eq!(err(&db, c), format!("ERR wrong number of arguments for '{name}' command"), "{c:?}");
+        }
+        assert_eq!(err(&db, &["SPOP", "s", "1", "2"]), "ERR syntax error");
+        assert_eq!(err(&db, &["SRANDMEMBER", "s", "1", "2"]), "ERR syntax error");
+    }
+
+    #[test]
+    fn spop_single_and_count() {
+        let db = Db::open_in_memory();
+        assert_eq!(run(&db, &["SPOP", "nokey"]), Reply::Nil);
+        assert_eq!(run(&db, &["SPOP", "nokey", "3"]), Reply::Array(vec![]));
+        assert_eq!(run(&db, &["SPOP", "nokey", "0"]), Reply::Array(vec![]));
+        run(&db, &["SADD", "s", "a", "b", "c"]);
+        let Reply::Bulk(m) = run(&db, &["SPOP", "s"]) else { panic!() };
+        let m = String::from_utf8(m).unwrap();
+        assert!(["a", "b", "c"].contains(&m.as_str()));
+        assert_eq!(run(&db, &["SISMEMBER", "s", &m]), int(0));
+        assert_eq!(run(&db, &["SCARD", "s"]), int(2));
+        assert_eq!(run(&db, &["SPOP", "s", "0"]), Reply::Array(vec![]));
+        assert_eq!(run(&db, &["SCARD", "s"]), int(2));
+        // Count at least the size: everything, and the key is gone.
+        let rest = members(&run(&db, &["SPOP", "s", "10"]));
+        assert_eq!(rest.len(), 2);
+        assert!(!rest.contains(&m));
+        assert_eq!(run(&db, &["EXISTS", "s"]), int(0));
+        // Errors: the range text both for negative and non-numeric counts, checked first.
+        assert_eq!(err(&db, &["SPOP", "s", "-1"]), "ERR value is out of range, must be positive");
+        assert_eq!(err(&db, &["SPOP", "s", "abc"]), "ERR value is out of range, must be positive");
+        assert_eq!(err(&db, &["SPOP", "nokey", "-1"]), "ERR value is out of range, must be positive");
+        // A single SPOP empties a one-member set.
+        run(&db, &["SADD", "one", "x"]);
+        assert_eq!(run(&db, &["SPOP", "one"]), bulk("x"));
+        assert_eq!(run(&db, &["EXISTS", "one"]), int(0));
+    }
+
+    #[test]
+    fn spop_count_below_size_pops_distinct() {
+        let db = Db::open_in_memory();
+        for size in [10usize, 100] {
+            let all: Vec<String> = (0..size).map(|i| format!("m{i}")).collect();
+            let mut argv = vec!["SADD", "s"];
+            argv.extend(all.iter().map(String::as_str));
+            run(&db, &argv);
+            // Both strategies: close to the size (shuffle) and small (random picks).
+            for count in [size - 1, 2] {
+                let popped = list(&run(&db, &["SPOP", "s", &count.to_string()]));
+                assert_eq!(popped.len(), count);
+                assert_eq!(popped.iter().collect::<BTreeSet<_>>().len(), count, "distinct");
+                for m in &popped {
+                    assert_eq!(run(&db, &["SISMEMBER", "s", m]), int(0));
+                }
+                run(&db, &argv);
+            }
+            run(&db, &["DEL", "s"]);
+        }
+    }
+
+    #[test]
+    fn srandmember_counts() {
+        let db = Db::open_in_memory();
+        assert_eq!(run(&db, &["SRANDMEMBER", "nokey"]), Reply::Nil);
+        assert_eq!(run(&db, &["SRANDMEMBER", "nokey", "5"]), Reply::Array(vec![]));
+        assert_eq!(run(&db, &["SRANDMEMBER", "nokey", "-5"]), Reply::Array(vec![]));
+        assert_eq!(err(&db, &["SRANDMEMBER", "nokey", "abc"]), "ERR value is not an integer or out of range");
+        let all: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+        let mut argv = vec!["SADD", "s"];
+        argv.extend(all.iter().map(String::as_str));
+        run(&db, &argv);
+        let universe: BTreeSet<String> = all.iter().cloned().collect();
+        let Reply::Bulk(one) = run(&db, &["SRANDMEMBER", "s"]) else { panic!() };
+        assert!(universe.contains(&String::from_utf8(one).unwrap()));
+        assert_eq!(run(&db, &["SRANDMEMBER", "s", "0"]), Reply::Array(vec![]));
+        for count in [1usize, 5, 20, 49] {
+            let got = list(&run(&db, &["SRANDMEMBER", "s", &count.to_string()]));
+            assert_eq!(got.len(), count);
+            let distinct: BTreeSet<String> = got.into_iter().collect();
+            assert_eq!(distinct.len(), count);
+            assert!(distinct.is_subset(&universe));
+        }
+        assert_eq!(members(&run(&db, &["SRANDMEMBER", "s", "50"])), universe);
+        assert_eq!(members(&run(&db, &["SRANDMEMBER", "s", "1000"])), universe);
+        // Negative: exactly |count| picks, repeats allowed.
+        let got = list(&run(&db, &["SRANDMEMBER", "s", "-200"]));
+        assert_eq!(got.len(), 200);
+        assert!(got.iter().all(|m| universe.contains(m)));
+        run(&db, &["SADD", "tiny", "x"]);
+        assert_eq!(run(&db, &["SRANDMEMBER", "tiny", "-3"]), Reply::Array(vec![bulk("x"), bulk("x"), bulk("x")]));
+        // Nothing was removed.
+        assert_eq!(run(&db, &["SCARD", "s"]), int(50));
+        assert_eq!(
+            err(&db, &["SRANDMEMBER", "s", "-9223372036854775808"]),
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+        );
+    }
+
+    #[test]
+    fn smove_cases() {
+        let db = db_with_string();
+        run(&db, &["SADD", "src", "a", "b"]);
+        assert_eq!(run(&db, &["SMOVE", "src", "dst", "a"]), int(1));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "dst"])), set_of(&["a"]));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "src"])), set_of(&["b"]));
+        assert_eq!(run(&db, &["SMOVE", "src", "dst", "zz"]), int(0));
+        assert_eq!(run(&db, &["EXISTS", "nodst"]), int(0));
+        assert_eq!(run(&db, &["SMOVE", "src", "nodst", "zz"]), int(0));
+        assert_eq!(run(&db, &["EXISTS", "nodst"]), int(0));
+        // Missing source: 0, whatever the destination holds (Redis checks the source first).
+        assert_eq!(run(&db, &["SMOVE", "nokey", "str", "a"]), int(0));
+        assert_eq!(run(&db, &["SMOVE", "nokey", "nokey", "a"]), int(0));
+        // Same key: membership test, nothing moves.
+        assert_eq!(run(&db, &["SMOVE", "src", "src", "b"]), int(1));
+        assert_eq!(run(&db, &["SMOVE", "src", "src", "zz"]), int(0));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "src"])), set_of(&["b"]));
+        // Moving a member the destination already has still removes it from the source;
+        // the now-empty source is deleted.
+        run(&db, &["SADD", "dst", "b"]);
+        assert_eq!(run(&db, &["SMOVE", "src", "dst", "b"]), int(1));
+        assert_eq!(run(&db, &["EXISTS", "src"]), int(0));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "dst"])), set_of(&["a", "b"]));
+    }
+
+    #[test]
+    fn algebra() {
+        let db = Db::open_in_memory();
+        run(&db, &["SADD", "a", "1", "2", "3", "4"]);
+        run(&db, &["SADD", "b", "2", "3", "5"]);
+        run(&db, &["SADD", "c", "3", "4", "5", "6"]);
+        assert_eq!(members(&run(&db, &["SINTER", "a", "b"])), set_of(&["2", "3"]));
+        assert_eq!(members(&run(&db, &["SINTER", "a", "b", "c"])), set_of(&["3"]));
+        assert_eq!(members(&run(&db, &["SINTER", "a"])), set_of(&["1", "2", "3", "4"]));
+        assert_eq!(members(&run(&db, &["SINTER", "a", "a"])), set_of(&["1", "2", "3", "4"]));
+        assert_eq!(run(&db, &["SINTER", "a", "nokey"]), Reply::Array(vec![]));
+        assert_eq!(members(&run(&db, &["SUNION", "a", "b", "nokey"])), set_of(&["1", "2", "3", "4", "5"]));
+        assert_eq!(run(&db, &["SUNION", "nokey"]), Reply::Array(vec![]));
+        assert_eq!(members(&run(&db, &["SDIFF", "a", "b"])), set_of(&["1", "4"]));
+        assert_eq!(members(&run(&db, &["SDIFF", "a", "b", "c"])), set_of(&["1"]));
+        assert_eq!(members(&run(&db, &["SDIFF", "a", "nokey"])), set_of(&["1", "2", "3", "4"]));
+        assert_eq!(run(&db, &["SDIFF", "a", "a"]), Reply::Array(vec![]));
+        assert_eq!(run(&db, &["SDIFF", "nokey", "a"]), Reply::Array(vec![]));
+    }
+
+    #[test]
+    fn store_variants() {
+        let db = db_with_string();
+        run(&db, &["SADD", "a", "1", "2", "3"]);
+        run(&db, &["SADD", "b", "2", "3", "4"]);
+        assert_eq!(run(&db, &["SINTERSTORE", "d", "a", "b"]), int(2));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "d"])), set_of(&["2", "3"]));
+        assert_eq!(run(&db, &["SUNIONSTORE", "d", "a", "b"]), int(4));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "d"])), set_of(&["1", "2", "3", "4"]));
+        assert_eq!(run(&db, &["SDIFFSTORE", "d", "a", "b"]), int(1));
+        assert_eq!(members(&run(&db, &["SMEMBERS", "d"])), set_of(&["1"]));
+        // The destination may be an input.
+        assert_eq!(run(&db, &["SUNIONSTORE", "a", "a", "b"]), int(4));
+        assert_eq!(run(&db, &["SCARD", "a"]), int(4));
+        // Overwrites a destination of another type, and drops its TTL.
+        assert_eq!(run(&db, &["EXPIRE", "str", "100"]), int(1));
+        assert_eq!(run(&db, &["SINTERSTORE", "str", "a", "b"]), int(3));
+        assert_eq!(run(&db, &["TYPE", "str"]), Reply::status("set"));
+        assert_eq!(run(&db, &["TTL", "str"]), int(-1));
+        // Empty results delete the destination, whatever it was.
+        run(&db, &["SET", "str", "v"]);
+        assert_eq!(run(&db, &["SINTERSTORE", "str", "a", "nokey"]), int(0));
+        assert_eq!(run(&db, &["EXISTS", "str"]), int(0));
+        run(&db, &["SET", "str", "v"]);
+        assert_eq!(run(&db, &["SDIFFSTORE", "str", "a", "a"]), int(0));
+        assert_eq!(run(&db, &["EXISTS", "str"]), int(0));
+        run(&db, &["SET", "str", "v"]);
+        assert_eq!(run(&db, &["SUNIONSTORE", "str", "nokey"]), int(0));
+        assert_eq!(run(&db, &["EXISTS", "str"]), int(0));
+        run(&db, &["SADD", "x", "9"]);
+        assert_eq!(run(&db, &["SINTERSTORE", "d", "a", "x"]), int(0));
+        assert_eq!(run(&db, &["EXISTS", "d"]), int(0));
+        // A wrong-type input aborts before the destination is touched.
+        run(&db, &["SET", "str", "v"]);
+        run(&db, &["SADD", "d", "keep"]);
+        assert_eq!(err(&db, &["SUNIONSTORE", "d", "a", "str"]), WRONGTYPE);
+        assert_eq!(err(&db, &["SINTERSTORE", "d", "nokey", "str"]), WRONGTYPE);
+        assert_eq!(members(&run(&db, &["SMEMBERS", "d"])), set_of(&["keep"]));
+    }
+
+    #[test]
+    fn sintercard_cases() {
+        let db = db_with_string();
+        run(&db, &["SADD", "a", "1", "2", "3", "4"]);
+        run(&db, &["SADD", "b", "2", "3", "4", "5"]);
+        assert_eq!(run(&db, &["SINTERCARD", "2", "a", "b"]), int(3));
+        assert_eq!(run(&db, &["SINTERCARD", "1", "a"]), int(4));
+        assert_eq!(run(&db, &["SINTERCARD", "2", "a", "b", "LIMIT", "2"]), int(2));
+        assert_eq!(run(&db, &["SINTERCARD", "2", "a", "b", "limit", "0"]), int(3));
+        assert_eq!(run(&db, &["SINTERCARD", "2", "a", "b", "LIMIT", "100"]), int(3));
+        assert_eq!(run(&db, &["SINTERCARD", "2", "a", "b", "LIMIT", "1", "LIMIT", "5"]), int(3));
+        assert_eq!(run(&db, &["SINTERCARD", "2", "a", "nokey"]), int(0));
+        let e = |args: &[&str]| err(&db, args);
+        assert_eq!(e(&["SINTERCARD", "0", "a"]), "ERR numkeys should be greater than 0");
+        assert_eq!(e(&["SINTERCARD", "-1", "a"]), "ERR numkeys should be greater than 0");
+        assert_eq!(e(&["SINTERCARD", "abc", "a"]), "ERR numkeys should be greater than 0");
+        assert_eq!(e(&["SINTERCARD", "9223372036854775808", "a"]), "ERR numkeys should be greater than 0");
+        assert_eq!(e(&["SINTERCARD", "3", "a", "b"]), "ERR Number of keys can't be greater than number of args");
+        assert_eq!(e(&["SINTERCARD", "9223372036854775807", "a"]), "ERR Number of keys can't be greater than number of args");
+        assert_eq!(e(&["SINTERCARD", "1", "a", "LIMIT", "-1"]), "ERR LIMIT can't be negative");
+        assert_eq!(e(&["SINTERCARD", "1", "a", "LIMIT", "abc"]), "ERR LIMIT can't be negative");
+        assert_eq!(e(&["SINTERCARD", "1", "a", "LIMIT"]), "ERR syntax error");
+        assert_eq!(e(&["SINTERCARD", "1", "a", "FOO"]), "ERR syntax error");
+        // Option errors come before key lookups.
+        assert_eq!(e(&["SINTERCARD", "1", "str", "LIMIT", "-1"]), "ERR LIMIT can't be negative");
+    }
+
+    #[test]
+    fn sintercard_key_positions() {
+        let argv: Vec<&[u8]> = vec![b"SINTERCARD", b"2", b"a", b"b", b"LIMIT", b"1"];
+        assert_eq!(super::sintercard_keys(&argv), vec![2, 3]);
+        let argv: Vec<&[u8]> = vec![b"SINTERCARD", b"5", b"a"];
+        assert!(super::sintercard_keys(&argv).is_empty());
+        let argv: Vec<&[u8]> = vec![b"SINTERCARD", b"x", b"a"];
+        assert!(super::sintercard_keys(&argv).is_empty());
+    }
+
+    #[test]
+    fn modifications_signal_watchers_only_on_change() {
+        let db = Db::open_in_memory();
+        run(&db, &["SADD", "s", "a"]);
+        // Returns whether EXEC ran (no watched key changed in between).
+        let exec_survives = |change: &[&str]| {
+            let mut s = db.session();
+            s.execute(&[b"WATCH", b"s", b"d"]);
+            run(&db, change);
+            s.execute(&[b"MULTI"]);
+            s.execute(&[b"PING"]);
+            s.execute(&[b"EXEC"]) != Reply::Nil
+        };
+        assert!(exec_survives(&["SADD", "s", "a"]));
+        assert!(!exec_survives(&["SADD", "s", "b"]));
+        assert!(exec_survives(&["SREM", "s", "zz"]));
+        assert!(!exec_survives(&["SREM", "s", "b"]));
+        assert!(exec_survives(&["SPOP", "s", "0"]));
+        assert!(exec_survives(&["SPOP", "nokey"]));
+        assert!(exec_survives(&["SMOVE", "s", "d", "zz"]));
+        assert!(exec_survives(&["SMOVE", "s", "s", "a"]));
+        assert!(!exec_survives(&["SMOVE", "s", "d", "a"]));
+        assert!(!exec_survives(&["SMOVE", "d", "s", "a"]));
+        assert!(exec_survives(&["SINTERSTORE", "d", "s", "nokey"]));
+        assert!(!exec_survives(&["SUNIONSTORE", "d", "s"]));
+        assert!(!exec_survives(&["SPOP", "s"]));
+        assert!(exec_survives(&["SRANDMEMBER", "d"]));
+        // An empty STORE result touches the destination only if it existed (Redis 7.0).
+        assert!(!exec_survives(&["SDIFFSTORE", "d", "nokey"]));
+        assert!(exec_survives(&["SDIFFSTORE", "d", "nokey"]));
+        assert!(exec_survives(&["SUNIONSTORE", "d", "nokey"]));
+        run(&db, &["SADD", "x", "zz"]);
+        run(&db, &["SADD", "s", "a"]);
+        assert!(exec_survives(&["SINTERSTORE", "d", "s", "x"]));
+        assert!(!exec_survives(&["SINTERSTORE", "d", "s", "s"]));
+    }
+
+    #[test]
+    fn sscan_small_set_returns_everything() {
+        let db = db_with_string();
+        assert_eq!(run(&db, &["SSCAN", "nokey", "0"]), Reply::Array(vec![bulk("0"), Reply::Array(vec![])]));
+        // Options are not looked at for a missing key (Redis answers the empty scan first).
+        assert_eq!(run(&db, &["SSCAN", "nokey", "0", "COUNT", "0"]), Reply::Array(vec![bulk("0"), Reply::Array(vec![])]));
+        assert_eq!(err(&db, &["SSCAN", "nokey", "abc"]), "ERR invalid cursor");
+        run(&db, &["SADD", "s", "a", "b", "c", "1"]);
+        let r = run(&db, &["SSCAN", "s", "0", "COUNT", "1"]);
+        let Reply::Array(parts) = &r else { panic!() };
+        assert_eq!(parts[0], bulk("0"));
+        assert_eq!(members(&parts[1]), set_of(&["a", "b", "c", "1"]));
+        let r = run(&db, &["SSCAN", "s", "0", "MATCH", "[a-b]"]);
+        let Reply::Array(parts) = &r else { panic!() };
+        assert_eq!(members(&parts[1]), set_of(&["a", "b"]));
+        let e = |args: &[&str]| err(&db, args);
+        assert_eq!(e(&["SSCAN", "s", "0", "COUNT", "0"]), "ERR syntax error");
+        assert_eq!(e(&["SSCAN", "s", "0", "COUNT", "abc"]), "ERR value is not an integer or out of range");
+        assert_eq!(e(&["SSCAN", "s", "0", "MATCH"]), "ERR syntax error");
+        assert_eq!(e(&["SSCAN", "s", "0", "TYPE", "set"]), "ERR syntax error");
+        assert_eq!(e(&["SSCAN", "s", "0", "NOVALUES"]), "ERR NOVALUES option can only be used in HSCAN");
+        assert_eq!(e(&["SSCAN", "s", "0", "FOO", "NOVALUES"]), "ERR syntax error");
+        assert_eq!(e(&["SSCAN", "s", "0", "COUNT", "x", "NOVALUES"]), "ERR value is not an integer or out of range");
+        // MATCH's argument may be the word NOVALUES.
+        assert_eq!(run(&db, &["SSCAN", "s", "0", "MATCH", "NOVALUES"]), Reply::Array(vec![bulk("0"), Reply::Array(vec![])]));
+    }
+
+    /// Full SSCAN iteration of a big set: every member seen, MATCH applied, cursor ends at 0.
+    #[test]
+    fn sscan_big_set_is_complete() {
+        let db = Db::open_in_memory();
+        let all: Vec<String> = (0..3000).map(|i| format!("member:{i}")).collect();
+        for chunk in all.chunks(500) {
+            let mut argv = vec!["SADD", "big"];
+            argv.extend(chunk.iter().map(String::as_str));
+            run(&db, &argv);
+        }
+        for (pattern, count) in [(None, 10usize), (Some("member:1*"), 7), (Some("*9"), 100)] {
+            let mut seen = BTreeSet::new();
+            let mut cursor = "0".to_string();
+            let mut calls = 0;
+            loop {
+                let c = count.to_string();
+                let mut argv = vec!["SSCAN", "big", cursor.as_str(), "COUNT", c.as_str()];
+                if let Some(p) = pattern {
+                    argv.extend(["MATCH", p]);
+                }
+                let Reply::Array(parts) = run(&db, &argv) else { panic!() };
+                let Reply::Bulk(next) = &parts[0] else { panic!() };
+                let batch = list(&parts[1]);
+                if pattern.is_none() {
+                    assert!(batch.len() <= count * 3, "a call returns about COUNT elements");
+                }
+                seen.extend(batch);
+                cursor = String::from_utf8(next.clone()).unwrap();
+                calls += 1;
+                if cursor == "0" {
+                    break;
+                }
+            }
+            let expected: BTreeSet<String> =
+                all.iter().filter(|m| pattern.is_none_or(|p| crate::util::glob::glob_match(p.as_bytes(), m.as_bytes()))).cloned().collect();
+            assert_eq!(seen, expected, "pattern {pattern:?}");
+            assert!(calls > 1, "a big set is scanned in several calls");
+        }
+    }
+}

@@ -224,6 +224,7 @@ impl<V> Dict<V> {
     }
 
     /// Remove every entry for which `keep` returns false.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&[u8], &mut V) -> bool) {
         for i in 0..self.buckets.len() {
             let mut chain = self.buckets[i].take();
@@ -288,10 +289,6 @@ impl<V> Dict<V> {
         }
     }
 
-    /// Approximate heap bytes of the table itself (not counting what `V` owns).
-    pub(crate) fn overhead_bytes(&self) -> usize {
-        self.buckets.len() * std::mem::size_of::<usize>() + self.len * (std::mem::size_of::<Node<V>>() + 16)
-    }
 }
 
 #[cfg(test)]

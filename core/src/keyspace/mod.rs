@@ -207,11 +207,6 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// True when every shard is locked (whole-keyspace commands).
-    pub(crate) fn has_all(&self) -> bool {
-        self.all
-    }
-
     pub(crate) fn shards(&self) -> impl Iterator<Item = &Shard> + '_ {
         self.guards.iter().map(|(_, g)| match g {
             ShardGuard::Read(g) => &**g,
