@@ -355,3 +355,17 @@ fn config_get_set() {
     assert!(nestdb::Options::from_config_text("# comment\nhz 30\n").is_ok());
     assert!(nestdb::Options::from_config_text("bogus 1").is_err());
 }
+
+#[test]
+fn random_replies_with_repetitions_are_capped() {
+    let d = db();
+    run(&d, "SADD s a b c");
+    run(&d, "HSET h f v");
+    run(&d, "ZADD z 1 a");
+    let too_many = "ERR count is too large: at most 16777216 elements with repetitions";
+    assert_eq!(run(&d, "SRANDMEMBER s -100000000"), err(too_many));
+    assert_eq!(run(&d, "HRANDFIELD h -100000000"), err(too_many));
+    assert_eq!(run(&d, "ZRANDMEMBER z -100000000"), err(too_many));
+    let Reply::Array(v) = run(&d, "SRANDMEMBER s -1000") else { panic!() };
+    assert_eq!(v.len(), 1000);
+}

@@ -13,7 +13,7 @@
 
 use super::args::{self, is, syntax};
 use super::keys::scan_reply;
-use super::set::{check_cursor, parse_scan_novalues, rand_count, sample_distinct, scan_dict};
+use super::set::{check_cursor, check_repeat_cap, parse_scan_novalues, rand_count, sample_distinct, scan_dict};
 use super::string::add_float;
 use super::{wrong_arity, CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
@@ -184,6 +184,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
         return Err(Reply::err("ERR value is out of range"));
     }
+    check_repeat_cap(n)?;
     let Some(h) = ctx.read::<HashValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
     let item = |f: &[u8], v: &[u8]| if withvalues { Reply::Array(vec![Reply::bulk(f), Reply::bulk(v)]) } else { Reply::bulk(f) };
     let count = n.unsigned_abs();

@@ -252,12 +252,28 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 /// Parse an SRANDMEMBER/HRANDFIELD count: any i64 but `i64::MIN` (as Redis 7.0 checks it).
+/// Most elements a random-sampling reply with repetitions (negative count) may hold. Redis
+/// would try to build any size and die of OOM; an embedded engine must not take its host
+/// process down, so larger requests are refused before anything is allocated.
+pub(super) const MAX_RANDOM_REPLY: i64 = 1 << 24;
+pub(super) const RANDOM_REPLY_TOO_LARGE: &str = "ERR count is too large: at most 16777216 elements with repetitions";
+
+/// Parse the count of SRANDMEMBER/HRANDFIELD/ZRANDMEMBER.
 pub(super) fn rand_count(arg: &[u8]) -> Result<i64, Reply> {
     let n = args::int(arg)?;
     if n == i64::MIN {
         return Err(Reply::err(COUNT_RANGE));
     }
     Ok(n)
+}
+
+/// Refuse a negative (with-repetitions) count beyond `MAX_RANDOM_REPLY`; call after Redis's
+/// own range checks so Redis's errors win where Redis has one.
+pub(super) fn check_repeat_cap(n: i64) -> Result<(), Reply> {
+    if n < -MAX_RANDOM_REPLY {
+        return Err(Reply::err(RANDOM_REPLY_TOO_LARGE));
+    }
+    Ok(())
 }
 
 fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -269,6 +285,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         3 => {
             let n = rand_count(a[2])?;
+            check_repeat_cap(n)?;
             let Some(s) = ctx.read::<SetValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
             let count = n.unsigned_abs();
             if n < 0 {

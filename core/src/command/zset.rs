@@ -794,6 +794,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         if withscores && !(i64::MIN / 2..=i64::MAX / 2).contains(&l) {
             return Err(Reply::err("ERR value is out of range"));
         }
+        super::set::check_repeat_cap(l)?;
         let Some(z) = ctx.read::<ZSet>(key)? else { return Ok(Reply::Array(Vec::new())) };
         let size = z.len();
         if l == 0 || size == 0 {
