@@ -127,6 +127,21 @@ impl Db {
         f(&tx)
     }
 
+    /// GET that lends the value to `f` instead of copying it out (no allocation). `f` runs
+    /// under the key's shard read lock: keep it short and do not call back into the database.
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        let h = hash_bytes(key);
+        let shard = self.inner.ks.shard(shard_of(h)).read();
+        let found = shard.dict.get_hashed(h, key).filter(|e| e.expire_at == 0 || e.expire_at > crate::keyspace::now_ms());
+        let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        match found.map(|e| &e.value) {
+            None => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(f(s))),
+            Some(_) => Err(Error::Command(WRONGTYPE.into())),
+        }
+    }
+
     /// Run one expiry cycle now (tests and tools; the background thread does this on its own).
     pub fn expire_cycle(&self) -> usize {
         expire::active_expire_cycle(&self.inner.ks, Duration::from_millis(25))
@@ -323,7 +338,7 @@ impl Session {
             .zip(specs)
             .map(|(argv, spec)| match spec {
                 Ok(spec) => {
-                    ctx.now = crate::keyspace::now_ms();
+                    ctx.next_command();
                     command::run_locked(&mut ctx, spec, argv)
                 }
                 Err(e) => e,
@@ -525,22 +540,7 @@ impl Commands for Db {
 
     /// GET without going through the command table (one shard read lock, one lookup).
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let h = hash_bytes(key);
-        let shard = self.inner.ks.shard(shard_of(h)).read();
-        let now = crate::keyspace::now_ms();
-        match shard.dict.get_hashed(h, key) {
-            Some(e) if !e.is_expired(now) => {
-                shard.stats.hits.fetch_add(1, Ordering::Relaxed);
-                match &e.value {
-                    Value::Str(s) => Ok(Some(s.to_vec())),
-                    _ => Err(Error::Command(WRONGTYPE.into())),
-                }
-            }
-            _ => {
-                shard.stats.misses.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-        }
+        self.get_with(key, <[u8]>::to_vec)
     }
 
     /// SET without going through the command table.

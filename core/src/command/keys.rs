@@ -111,7 +111,7 @@ fn copy(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 fn keys(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let pat = a[1];
     let all = pat == b"*";
-    let now = ctx.now;
+    let now = ctx.now();
     let mut out = Vec::new();
     for shard in ctx.shards() {
         for (k, e) in shard.dict.iter() {
@@ -167,7 +167,7 @@ pub(crate) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 
 fn scan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let o = parse_scan(a, 1, true)?;
-    let now = ctx.now;
+    let now = ctx.now();
     let mut shard_idx = (o.cursor % SHARDS as u64) as usize;
     let mut bucket = o.cursor / SHARDS as u64;
     let mut found: Vec<Reply> = Vec::new();
@@ -199,7 +199,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _a: &[&[u8]]) -> CmdResult {
     if total == 0 {
         return Ok(Reply::Nil);
     }
-    let now = ctx.now;
+    let now = ctx.now();
     // Pick a shard weighted by size, then a random key in it; retry past expired keys.
     for _ in 0..100 {
         let mut n = rand::Rng::random_range(&mut rng, 0..total);
@@ -303,7 +303,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool,
         v
     };
     if relative {
-        when = when.checked_add(ctx.now).ok_or_else(bad_time)?;
+        when = when.checked_add(ctx.now()).ok_or_else(bad_time)?;
     }
     let key = a[1];
     let Some(e) = ctx.lookup(key) else { return Ok(Reply::Int(0)) };
@@ -313,7 +313,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool,
     if refused {
         return Ok(Reply::Int(0));
     }
-    if when <= ctx.now {
+    if when <= ctx.now() {
         ctx.remove(key);
     } else {
         // A stored TTL of 0 means "none", so a legal past/zero time was handled above.
@@ -343,7 +343,7 @@ fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> CmdRe
     if e.expire_at == 0 {
         return Ok(Reply::Int(-1));
     }
-    let t = if absolute { e.expire_at } else { (e.expire_at - ctx.now).max(0) };
+    let t = if absolute { e.expire_at } else { (e.expire_at - ctx.now()).max(0) };
     Ok(Reply::Int(if ms { t } else { (t + 500) / 1000 }))
 }
 

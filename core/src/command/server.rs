@@ -145,7 +145,7 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn time(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
-    let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(ctx.now * 1000, |d| d.as_micros() as i64);
+    let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(ctx.now() * 1000, |d| d.as_micros() as i64);
     Ok(Reply::Array(vec![Reply::Bulk((us / 1_000_000).to_string().into_bytes()), Reply::Bulk((us % 1_000_000).to_string().into_bytes())]))
 }
 

@@ -77,7 +77,7 @@ pub(crate) fn absolute_expiry(ctx: &Ctx<'_>, arg: &[u8], seconds: bool, relative
     }
     let mut ms = if seconds { v * 1000 } else { v };
     if relative {
-        ms = ms.checked_add(ctx.now).ok_or_else(|| expire_error(cmd))?;
+        ms = ms.checked_add(ctx.now()).ok_or_else(|| expire_error(cmd))?;
     }
     Ok(ms)
 }
@@ -228,7 +228,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         Ttl::At(t) => {
             ctx.set_expire(a[1], t);
-            if t <= ctx.now {
+            if t <= ctx.now() {
                 ctx.remove(a[1]);
             }
         }
@@ -240,7 +240,7 @@ fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let out = a[1..]
         .iter()
         .map(|k| match ctx.lookup_counted(k) {
-            Some(Entry { value: Value::Str(s), .. }) => Reply::bulk(s),
+            Some(Entry { value: Value::Str(s), .. }) => Reply::bulk(s.as_slice()),
             _ => Reply::Nil,
         })
         .collect();
@@ -274,10 +274,10 @@ fn msetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 fn store_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], bytes: Box<[u8]>) {
     match ctx.lookup_mut(key) {
         Some(e) => {
-            e.value = Value::Str(bytes);
+            e.value = Value::Str(bytes.into());
             ctx.modified(key);
         }
-        None => ctx.insert(key, Value::Str(bytes), 0),
+        None => ctx.insert(key, Value::Str(bytes.into()), 0),
     }
 }
 

@@ -14,6 +14,8 @@
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
+use crate::types::SmallBytes;
+
 /// The process-wide hash function (random seed chosen once per process).
 pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
     static STATE: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
@@ -23,7 +25,7 @@ pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
 struct Node<V> {
     next: Option<Box<Node<V>>>,
     hash: u64,
-    key: Box<[u8]>,
+    key: SmallBytes,
     val: V,
 }
 
@@ -43,7 +45,7 @@ impl<V: Clone> Clone for Dict<V> {
     fn clone(&self) -> Self {
         let mut d = Dict::with_buckets(self.buckets.len());
         for (k, v) in self.iter() {
-            d.insert_new_hashed(hash_bytes(k), k.into(), v.clone());
+            d.insert_new_hashed(hash_bytes(k), k, v.clone());
         }
         d
     }
@@ -134,12 +136,13 @@ impl<V> Dict<V> {
         if let Some(slot) = self.get_mut_hashed(hash, key) {
             return Some(std::mem::replace(slot, val));
         }
-        self.insert_new_hashed(hash, key.into(), val);
+        self.insert_new_hashed(hash, key, val);
         None
     }
 
     /// Insert a key known to be absent.
-    pub(crate) fn insert_new_hashed(&mut self, hash: u64, key: Box<[u8]>, val: V) {
+    pub(crate) fn insert_new_hashed(&mut self, hash: u64, key: &[u8], val: V) {
+        let key = SmallBytes::new(key);
         if self.len >= self.buckets.len() {
             self.resize((self.len + 1).next_power_of_two().max(4));
         }
@@ -153,7 +156,7 @@ impl<V> Dict<V> {
     pub(crate) fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
         let hash = hash_bytes(key);
         if self.get_hashed(hash, key).is_none() {
-            self.insert_new_hashed(hash, key.into(), make());
+            self.insert_new_hashed(hash, key, make());
         }
         self.get_mut_hashed(hash, key).expect("just inserted")
     }
@@ -162,7 +165,7 @@ impl<V> Dict<V> {
         self.remove_entry_hashed(hash_bytes(key), key).map(|(_, v)| v)
     }
 
-    pub(crate) fn remove_entry_hashed(&mut self, hash: u64, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+    pub(crate) fn remove_entry_hashed(&mut self, hash: u64, key: &[u8]) -> Option<(SmallBytes, V)> {
         if self.len == 0 {
             return None;
         }

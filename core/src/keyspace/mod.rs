@@ -16,6 +16,7 @@
 pub(crate) mod dict;
 pub(crate) mod expire;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -156,7 +157,7 @@ impl Keyspace {
             LockSet::Some(ids) => ids.iter().for_each(|&i| take(i)),
             LockSet::All => (0..SHARDS).for_each(take),
         }
-        Ctx { ks: self, guards, all, now: now_ms(), dirty: 0 }
+        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0 }
     }
 }
 
@@ -170,13 +171,35 @@ pub(crate) struct Ctx<'a> {
     ks: &'a Keyspace,
     guards: SmallVec<[(usize, ShardGuard<'a>); 4]>,
     all: bool,
-    /// The time every TTL check in this command uses (Redis caches it per command too).
-    pub(crate) now: i64,
+    /// The time every TTL check in this command uses (Redis caches it per command too); read
+    /// lazily, so commands that meet no TTL never ask the clock.
+    now: Cell<i64>,
     /// Number of modifications made (Redis's `server.dirty`).
     pub(crate) dirty: u64,
 }
 
 impl<'a> Ctx<'a> {
+    /// The command's clock (Unix ms), read once per command.
+    pub(crate) fn now(&self) -> i64 {
+        match self.now.get() {
+            0 => {
+                let t = now_ms();
+                self.now.set(t);
+                t
+            }
+            t => t,
+        }
+    }
+
+    /// Start a new command in the same context (pipelines): the clock is read again.
+    pub(crate) fn next_command(&mut self) {
+        self.now.set(0);
+    }
+
+    fn live(&self, e: &Entry) -> bool {
+        e.expire_at == 0 || e.expire_at > self.now()
+    }
+
     /// The keyspace this context belongs to (for server-wide state such as config).
     pub(crate) fn keyspace(&self) -> &'a Keyspace {
         self.ks
@@ -232,16 +255,14 @@ impl<'a> Ctx<'a> {
     /// The live entry for `key` (None if absent or expired).
     pub(crate) fn lookup(&self, key: &[u8]) -> Option<&Entry> {
         let h = hash_bytes(key);
-        let now = self.now;
-        self.shard(h).dict.get_hashed(h, key).filter(|e| !e.is_expired(now))
+        self.shard(h).dict.get_hashed(h, key).filter(|e| self.live(e))
     }
 
     /// Like `lookup`, counting a keyspace hit or miss (reads that Redis counts).
     pub(crate) fn lookup_counted(&self, key: &[u8]) -> Option<&Entry> {
         let h = hash_bytes(key);
-        let now = self.now;
         let shard = self.shard(h);
-        let found = shard.dict.get_hashed(h, key).filter(|e| !e.is_expired(now));
+        let found = shard.dict.get_hashed(h, key).filter(|e| self.live(e));
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
@@ -250,9 +271,8 @@ impl<'a> Ctx<'a> {
     /// The live entry for `key`, mutable; an expired entry is deleted first.
     pub(crate) fn lookup_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let h = hash_bytes(key);
-        let now = self.now;
+        let expired = matches!(self.shard(h).dict.get_hashed(h, key), Some(e) if !self.live(e));
         let shard = self.shard_mut(h);
-        let expired = matches!(shard.dict.get_hashed(h, key), Some(e) if e.is_expired(now));
         if expired {
             shard.delete_expired(h, key);
             return None;
@@ -266,7 +286,10 @@ impl<'a> Ctx<'a> {
 
     /// Record that `key` changed: bumps WATCH versions and the dirty counter.
     pub(crate) fn modified(&mut self, key: &[u8]) {
-        let h = hash_bytes(key);
+        self.modified_hashed(hash_bytes(key), key);
+    }
+
+    fn modified_hashed(&mut self, h: u64, key: &[u8]) {
         self.shard_mut(h).bump_watch(key);
         self.dirty += 1;
     }
@@ -287,29 +310,28 @@ impl<'a> Ctx<'a> {
                 }
             }
             None => {
-                shard.dict.insert_new_hashed(h, key.into(), entry);
+                shard.dict.insert_new_hashed(h, key, entry);
                 if expire_at != 0 {
                     shard.volatile.insert(key, ());
                 }
             }
         }
-        self.modified(key);
+        self.modified_hashed(h, key);
     }
 
     /// Delete `key`; returns the live entry that was removed (None if absent or expired).
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = hash_bytes(key);
-        let now = self.now;
         let shard = self.shard_mut(h);
         let (_, entry) = shard.dict.remove_entry_hashed(h, key)?;
         if entry.expire_at != 0 {
             shard.volatile.remove(key);
+            if !self.live(&entry) {
+                self.shard_mut(h).stats.expired.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
         }
-        if entry.is_expired(now) {
-            shard.stats.expired.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        self.modified(key);
+        self.modified_hashed(h, key);
         Some(entry)
     }
 
@@ -333,7 +355,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn get_str(&self, key: &[u8]) -> Result<Option<&[u8]>, Reply> {
         match self.lookup_counted(key) {
             None => Ok(None),
-            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
+            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s.as_slice())),
             Some(_) => Err(Reply::err(WRONGTYPE)),
         }
     }
@@ -377,7 +399,7 @@ impl<'a> Ctx<'a> {
                 let mut c = T::default();
                 let r = f(&mut c);
                 if !c.is_empty_container() {
-                    self.shard_mut(h).dict.insert_new_hashed(h, key.into(), Entry { value: c.wrap(), expire_at: 0 });
+                    self.shard_mut(h).dict.insert_new_hashed(h, key, Entry { value: c.wrap(), expire_at: 0 });
                 }
                 Ok(Some(r))
             }
@@ -411,7 +433,7 @@ impl<'a> Ctx<'a> {
 
     /// Delete every key in the locked shards (FLUSHDB), bumping versions of watched keys that existed.
     pub(crate) fn flush_all_locked(&mut self) {
-        let now = self.now;
+        let now = self.now();
         for i in 0..self.guards.len() {
             let idx = self.guards[i].0;
             let shard = self.shard_by_index_mut(idx);

@@ -1,13 +1,15 @@
 //! The value types a key can hold, one file per type where the type needs its own structure.
 //!
-//! `Value` is kept small (24 bytes): the string payload inline as a boxed slice, every
-//! container boxed, so the keyspace's per-entry cost is a pointer-sized tag plus the payload.
+//! `Value` is kept small (24 bytes): a string is a `SmallBytes` (inline when short), every
+//! container is boxed.
 
+pub(crate) mod bytes;
 pub(crate) mod zset;
 
 use std::collections::VecDeque;
 
 use crate::keyspace::dict::Dict;
+pub(crate) use bytes::SmallBytes;
 pub(crate) use zset::ZSet;
 
 /// Hash field -> value.
@@ -19,7 +21,7 @@ pub(crate) type ListValue = VecDeque<Box<[u8]>>;
 
 /// The value stored under a key.
 pub(crate) enum Value {
-    Str(Box<[u8]>),
+    Str(SmallBytes),
     List(Box<ListValue>),
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
@@ -134,3 +136,11 @@ container!(ListValue, List, |l| l.is_empty());
 container!(HashValue, Hash, |h| h.is_empty());
 container!(SetValue, Set, |s| s.is_empty());
 container!(ZSet, ZSet, |z| z.is_empty());
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn value_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<super::Value>(), 24);
+    }
+}
