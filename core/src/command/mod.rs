@@ -107,8 +107,11 @@ impl CommandSpec {
     }
 }
 
-fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// Name -> spec. foldhash rather than SipHash: this lookup is on every command's path.
+type Table = HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let families: [&'static [CommandSpec]; 8] = [
             string::COMMANDS,
@@ -120,7 +123,7 @@ fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
             server::COMMANDS,
             server::TXN_COMMANDS,
         ];
-        let mut map = HashMap::new();
+        let mut map = Table::default();
         for fam in families {
             for spec in fam {
                 let dup = map.insert(spec.name, spec);
