@@ -74,7 +74,10 @@ impl Options {
             }
             let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
             let value = value.trim().trim_matches('"');
-            o.set(name, value).map_err(|e| Error::InvalidArgument(format!("config line {}: {e}", n + 1)))?;
+            o.set(name, value).map_err(|e| match e {
+                Error::InvalidArgument(m) => Error::InvalidArgument(format!("config line {}: {m}", n + 1)),
+                e => e,
+            })?;
         }
         Ok(o)
     }

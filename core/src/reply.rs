@@ -53,6 +53,12 @@ impl Reply {
         b.map_or(Reply::Nil, Reply::bulk)
     }
 
+    /// The text Redis prints for a double (the RESP2 bulk form of a score, `inf`/`-inf`):
+    /// what the C API puts in `str` of a double reply and what RESP2 renderings use.
+    pub fn format_double(d: f64) -> String {
+        crate::util::num::format_score(d)
+    }
+
     /// True for an error reply.
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))

@@ -152,14 +152,22 @@ pub(crate) fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     table().get(lower).copied()
 }
 
-/// Redis's reply to an unknown command.
+/// Redis's reply to an unknown command: the name (C-string, at most 128 bytes) and the first
+/// arguments, quoted, until the list reaches 128 bytes (as `processCommand` formats it).
 pub(crate) fn unknown_command(argv: &[&[u8]]) -> Reply {
-    let mut msg =
-        format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(argv.first().copied().unwrap_or(b"")));
-    for a in argv.iter().skip(1) {
-        msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+    fn c_str(b: &[u8], max: usize) -> String {
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len()).min(max);
+        String::from_utf8_lossy(&b[..end]).into_owned()
     }
-    Reply::err_owned(msg)
+    let mut args = String::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        args.push_str(&format!("'{}' ", c_str(a, 128 - args.len())));
+    }
+    let name = c_str(argv.first().copied().unwrap_or(b""), 128);
+    Reply::err_owned(format!("ERR unknown command '{name}', with args beginning with: {args}"))
 }
 
 pub(crate) fn wrong_arity(name: &str) -> Reply {
