@@ -291,7 +291,6 @@ impl<V> Dict<V> {
             }
         }
     }
-
 }
 
 #[cfg(test)]

@@ -116,11 +116,7 @@ enum Bound<'k> {
     /// Scores `< s` (or `<= s` if inclusive), whatever the member.
     Score { s: f64, inclusive: bool },
     /// Keys `< (s, m)` (or `<= (s, m)` if inclusive).
-    Key {
-        s: f64,
-        m: &'k [u8],
-        inclusive: bool,
-    },
+    Key { s: f64, m: &'k [u8], inclusive: bool },
 }
 
 /// Number of scores `< s` in a node's sorted score array. A branchless linear
@@ -145,10 +141,7 @@ fn count_le(scores: &[f64], s: f64) -> usize {
 #[inline]
 fn count_in(scores: &[f64], members: &[Member], bound: Bound<'_>) -> usize {
     match bound {
-        Bound::Score {
-            s,
-            inclusive: false,
-        } => count_lt(scores, s),
+        Bound::Score { s, inclusive: false } => count_lt(scores, s),
         Bound::Score { s, inclusive: true } => count_le(scores, s),
         Bound::Key { s, m, inclusive } => {
             let lo = count_lt(scores, s);
@@ -176,10 +169,7 @@ struct Leaf {
 
 impl Leaf {
     fn with_capacity(cap: usize) -> Self {
-        Leaf {
-            scores: Vec::with_capacity(cap),
-            members: Vec::with_capacity(cap),
-        }
+        Leaf { scores: Vec::with_capacity(cap), members: Vec::with_capacity(cap) }
     }
 
     #[inline]
@@ -190,23 +180,14 @@ impl Leaf {
     /// Number of entries strictly below `(s, m)`.
     #[inline]
     fn lower_bound(&self, s: f64, m: &[u8]) -> usize {
-        count_in(
-            &self.scores,
-            &self.members,
-            Bound::Key {
-                s,
-                m,
-                inclusive: false,
-            },
-        )
+        count_in(&self.scores, &self.members, Bound::Key { s, m, inclusive: false })
     }
 
     /// Index of exactly `(s, m)`, if present.
     #[inline]
     fn find(&self, s: f64, m: &[u8]) -> Option<usize> {
         let pos = self.lower_bound(s, m);
-        (pos < self.len() && cmp_key(self.scores[pos], &self.members[pos], s, m) == Ordering::Equal)
-            .then_some(pos)
+        (pos < self.len() && cmp_key(self.scores[pos], &self.members[pos], s, m) == Ordering::Equal).then_some(pos)
     }
 
     #[inline]
@@ -240,15 +221,7 @@ impl Inner {
     /// Number of separators `<= (s, m)`, i.e. the child whose range holds `(s, m)`.
     #[inline]
     fn child_for(&self, s: f64, m: &[u8]) -> usize {
-        count_in(
-            &self.sep_scores,
-            &self.sep_members,
-            Bound::Key {
-                s,
-                m,
-                inclusive: true,
-            },
-        )
+        count_in(&self.sep_scores, &self.sep_members, Bound::Key { s, m, inclusive: true })
     }
 
     /// Restore the minimum fill of `children[j]` by borrowing one entry or
@@ -256,12 +229,7 @@ impl Inner {
     fn rebalance(&mut self, j: usize, shape: &mut Shape) {
         let l = j.saturating_sub(1);
         let r = l + 1;
-        let Inner {
-            sep_scores,
-            sep_members,
-            counts,
-            children,
-        } = self;
+        let Inner { sep_scores, sep_members, counts, children } = self;
         let (lo, hi) = children.split_at_mut(r);
         match (&mut lo[l], &mut hi[0]) {
             (Node::Leaf(a), Node::Leaf(b)) => {
@@ -316,10 +284,8 @@ impl Inner {
                         let s = a.sep_scores.pop().expect("non-empty inner");
                         let m = a.sep_members.pop().expect("non-empty inner");
                         b.sep_scores.insert(0, mem::replace(&mut sep_scores[l], s));
-                        b.sep_members
-                            .insert(0, mem::replace(&mut sep_members[l], m));
-                        b.children
-                            .insert(0, a.children.pop().expect("non-empty inner"));
+                        b.sep_members.insert(0, mem::replace(&mut sep_members[l], m));
+                        b.children.insert(0, a.children.pop().expect("non-empty inner"));
                         b.counts.insert(0, c);
                         counts[l] -= c;
                         counts[r] += c;
@@ -436,12 +402,7 @@ fn insert_rec(node: &mut Node, shape: &mut Shape, s: f64, m: Member) -> Option<S
             let sep_score = inner.sep_scores.pop().expect("separator");
             let sep_member = inner.sep_members.pop().expect("separator");
             shape.inners += 1;
-            Some(Split {
-                sep_score,
-                sep_member,
-                right_count: right.counts.iter().sum(),
-                right: Node::Inner(Box::new(right)),
-            })
+            Some(Split { sep_score, sep_member, right_count: right.counts.iter().sum(), right: Node::Inner(Box::new(right)) })
         }
     }
 }
@@ -460,10 +421,7 @@ fn remove_rec(node: &mut Node, shape: &mut Shape, s: f64, m: &[u8]) -> Option<Me
             inner.counts[j] -= 1;
             // The removed key was the minimum of child j: refresh its separator
             // so no separator references a dead member.
-            if j > 0
-                && cmp_key(inner.sep_scores[j - 1], &inner.sep_members[j - 1], s, m)
-                    == Ordering::Equal
-            {
+            if j > 0 && cmp_key(inner.sep_scores[j - 1], &inner.sep_members[j - 1], s, m) == Ordering::Equal {
                 let (fs, fm) = inner.children[j].first_key();
                 let fm = fm.clone();
                 inner.sep_scores[j - 1] = fs;
@@ -489,29 +447,15 @@ impl Tree {
         Tree {
             // No allocation until the first insert; the root leaf grows
             // gradually so tiny sets stay tiny.
-            root: Node::Leaf(Leaf {
-                scores: Vec::new(),
-                members: Vec::new(),
-            }),
-            shape: Shape {
-                leaf_cap,
-                inner_cap,
-                leaves: 1,
-                inners: 0,
-            },
+            root: Node::Leaf(Leaf { scores: Vec::new(), members: Vec::new() }),
+            shape: Shape { leaf_cap, inner_cap, leaves: 1, inners: 0 },
         }
     }
 
     fn insert(&mut self, s: f64, m: Member) {
         if let Some(split) = insert_rec(&mut self.root, &mut self.shape, s, m) {
             let left_count = self.root.count();
-            let old_root = mem::replace(
-                &mut self.root,
-                Node::Leaf(Leaf {
-                    scores: Vec::new(),
-                    members: Vec::new(),
-                }),
-            );
+            let old_root = mem::replace(&mut self.root, Node::Leaf(Leaf { scores: Vec::new(), members: Vec::new() }));
             let mut root = Inner::with_capacity(self.shape.inner_cap);
             root.sep_scores.push(split.sep_score);
             root.sep_members.push(split.sep_member);
@@ -548,8 +492,7 @@ impl Tree {
                 Node::Inner(inner) => {
                     let j = inner.child_for(old, m);
                     if j < inner.sep_scores.len() {
-                        below_upper = cmp_key(new, m, inner.sep_scores[j], &inner.sep_members[j])
-                            == Ordering::Less;
+                        below_upper = cmp_key(new, m, inner.sep_scores[j], &inner.sep_members[j]) == Ordering::Less;
                     }
                     node = &mut inner.children[j];
                 }
@@ -558,15 +501,11 @@ impl Tree {
                         debug_assert!(false, "member missing from tree");
                         return false;
                     };
-                    if pos == 0
-                        || cmp_key(leaf.scores[pos - 1], &leaf.members[pos - 1], new, m)
-                            != Ordering::Less
-                    {
+                    if pos == 0 || cmp_key(leaf.scores[pos - 1], &leaf.members[pos - 1], new, m) != Ordering::Less {
                         return false;
                     }
                     let fits = if pos + 1 < leaf.len() {
-                        cmp_key(new, m, leaf.scores[pos + 1], &leaf.members[pos + 1])
-                            == Ordering::Less
+                        cmp_key(new, m, leaf.scores[pos + 1], &leaf.members[pos + 1]) == Ordering::Less
                     } else {
                         below_upper
                     };
@@ -621,14 +560,7 @@ impl Tree {
 
     /// Iterator positioned at `rank`; `len` is the tree's element count.
     fn iter_at<const FWD: bool>(&self, rank: usize, len: usize) -> RankIter<'_, FWD> {
-        let mut it = RankIter {
-            stack: [None; MAX_DEPTH],
-            depth: 0,
-            scores: &[],
-            members: &[],
-            pos: 0,
-            remaining: 0,
-        };
+        let mut it = RankIter { stack: [None; MAX_DEPTH], depth: 0, scores: &[], members: &[], pos: 0, remaining: 0 };
         if rank >= len {
             return it;
         }
@@ -681,11 +613,7 @@ impl<'a, const FWD: bool> RankIter<'a, FWD> {
     fn step_leaf(&mut self) {
         loop {
             let (inner, idx) = self.stack[self.depth - 1].expect("stack entry");
-            let next = if FWD {
-                (idx + 1 < inner.children.len()).then_some(idx + 1)
-            } else {
-                idx.checked_sub(1)
-            };
+            let next = if FWD { (idx + 1 < inner.children.len()).then_some(idx + 1) } else { idx.checked_sub(1) };
             let Some(next) = next else {
                 self.depth -= 1;
                 continue;
@@ -777,11 +705,7 @@ impl ZSet {
     }
 
     fn with_node_caps(leaf_cap: usize, inner_cap: usize) -> Self {
-        ZSet {
-            dict: HashMap::with_hasher(RandomState::default()),
-            tree: Tree::new(leaf_cap, inner_cap),
-            member_bytes: 0,
-        }
+        ZSet { dict: HashMap::with_hasher(RandomState::default()), tree: Tree::new(leaf_cap, inner_cap), member_bytes: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -812,10 +736,7 @@ impl ZSet {
             }
             *slot = score;
             if !self.tree.update_in_place(old, member, score) {
-                let m = self
-                    .tree
-                    .remove(old, member)
-                    .expect("zset map and tree out of sync");
+                let m = self.tree.remove(old, member).expect("zset map and tree out of sync");
                 self.tree.insert(score, m);
             }
             return Some(old);
@@ -839,11 +760,7 @@ impl ZSet {
     /// 0-based rank in ascending (score, member) order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let s = *self.dict.get(member)?;
-        Some(self.tree.count_below(Bound::Key {
-            s,
-            m: member,
-            inclusive: false,
-        }))
+        Some(self.tree.count_below(Bound::Key { s, m: member, inclusive: false }))
     }
 
     /// Element at 0-based ascending rank.
@@ -880,11 +797,7 @@ impl ZSet {
         let Some((_, first)) = self.get_by_rank(0) else {
             return 0;
         };
-        self.tree.count_below(Bound::Key {
-            s: first,
-            m,
-            inclusive,
-        })
+        self.tree.count_below(Bound::Key { s: first, m, inclusive })
     }
 
     /// Iteration over every `(member, score)`. The order is unspecified
@@ -954,10 +867,7 @@ impl fmt::Debug for ZSet {
                 list.finish()
             }
         }
-        f.debug_struct("ZSet")
-            .field("len", &self.len())
-            .field("head", &Head(self))
-            .finish()
+        f.debug_struct("ZSet").field("len", &self.len()).field("head", &Head(self)).finish()
     }
 }
 
@@ -1020,14 +930,7 @@ impl ZSet {
                 }
             }
         }
-        let mut w = Walk {
-            shape: &self.tree.shape,
-            leaf_depth: None,
-            leaves: 0,
-            inners: 0,
-            prev: None,
-            count: 0,
-        };
+        let mut w = Walk { shape: &self.tree.shape, leaf_depth: None, leaves: 0, inners: 0, prev: None, count: 0 };
         let total = walk(&self.tree.root, &mut w, 0, true);
         assert_eq!(total, self.dict.len());
         assert_eq!(w.count, self.dict.len());
@@ -1119,20 +1022,7 @@ mod tests {
         }
         z.insert(b"zzz", 0.5);
         let got = members(&z);
-        let want: Vec<Vec<u8>> = [
-            &b"zzz"[..],
-            b"",
-            b"\x00",
-            b"B",
-            b"a",
-            b"ab",
-            b"abc",
-            b"b",
-            b"\xff",
-        ]
-        .iter()
-        .map(|m| m.to_vec())
-        .collect();
+        let want: Vec<Vec<u8>> = [&b"zzz"[..], b"", b"\x00", b"B", b"a", b"ab", b"abc", b"b", b"\xff"].iter().map(|m| m.to_vec()).collect();
         assert_eq!(got, want);
         for (i, m) in want.iter().enumerate() {
             assert_eq!(z.rank(m), Some(i));
@@ -1148,10 +1038,7 @@ mod tests {
         z.insert(b"a", 0.0);
         z.insert(b"c", -0.0);
         // All three tie, so member order decides.
-        assert_eq!(
-            members(&z),
-            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
-        );
+        assert_eq!(members(&z), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
         assert_eq!(z.count_below_score(0.0, false), 0);
         assert_eq!(z.count_below_score(-0.0, false), 0);
         assert_eq!(z.count_below_score(0.0, true), 3);
@@ -1160,18 +1047,9 @@ mod tests {
         for m in [&b"a"[..], b"b", b"c"] {
             assert_eq!(z.score(m).map(f64::to_bits), Some(0.0f64.to_bits()));
         }
-        assert_eq!(
-            z.get_by_rank(1).map(|(_, s)| s.to_bits()),
-            Some(0.0f64.to_bits())
-        );
-        assert_eq!(
-            z.insert(b"a", -0.0).map(f64::to_bits),
-            Some(0.0f64.to_bits())
-        );
-        assert_eq!(
-            z.insert(b"a", 1.0).map(f64::to_bits),
-            Some(0.0f64.to_bits())
-        );
+        assert_eq!(z.get_by_rank(1).map(|(_, s)| s.to_bits()), Some(0.0f64.to_bits()));
+        assert_eq!(z.insert(b"a", -0.0).map(f64::to_bits), Some(0.0f64.to_bits()));
+        assert_eq!(z.insert(b"a", 1.0).map(f64::to_bits), Some(0.0f64.to_bits()));
         assert_eq!(z.insert(b"a", -0.0), Some(1.0));
         assert_eq!(z.score(b"a").map(f64::to_bits), Some(0.0f64.to_bits()));
         assert_eq!(z.rank(b"b"), Some(1));
@@ -1186,13 +1064,7 @@ mod tests {
         z.insert(b"zero", 0.0);
         z.insert(b"max", f64::MAX);
         z.insert(b"min", f64::MIN);
-        assert_eq!(
-            members(&z),
-            ["ninf", "min", "zero", "max", "pinf"]
-                .iter()
-                .map(|m| m.as_bytes().to_vec())
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(members(&z), ["ninf", "min", "zero", "max", "pinf"].iter().map(|m| m.as_bytes().to_vec()).collect::<Vec<_>>());
         assert_eq!(z.count_below_score(-INF, false), 0);
         assert_eq!(z.count_below_score(-INF, true), 1);
         assert_eq!(z.count_below_score(INF, false), 4);
@@ -1523,9 +1395,7 @@ mod tests {
     fn bulk_item(seed: u64, i: u64) -> (Vec<u8>, f64) {
         let x = bulk_hash(seed, i);
         let len = (x % 5) as usize + 1;
-        let m: Vec<u8> = (0..len)
-            .map(|k| b"abcdefghij"[((x >> (8 + 4 * k)) % 10) as usize])
-            .collect();
+        let m: Vec<u8> = (0..len).map(|k| b"abcdefghij"[((x >> (8 + 4 * k)) % 10) as usize]).collect();
         let s = f64::from(((x >> 40) % 9) as u32) - 4.0;
         (m, s)
     }
@@ -1545,17 +1415,11 @@ mod tests {
                     assert_eq!(got, model.insert(m, *s).map(f64::to_bits), "{op:?}");
                 }
                 Op::Remove(m) => {
-                    assert_eq!(
-                        z.remove(m).map(f64::to_bits),
-                        model.remove(m).map(f64::to_bits)
-                    );
+                    assert_eq!(z.remove(m).map(f64::to_bits), model.remove(m).map(f64::to_bits));
                 }
                 Op::Rank(m) => {
                     assert_eq!(z.rank(m), model.rank(m));
-                    assert_eq!(
-                        z.score(m).map(f64::to_bits),
-                        model.scores.get(m).map(|s| s.to_bits())
-                    );
+                    assert_eq!(z.score(m).map(f64::to_bits), model.scores.get(m).map(|s| s.to_bits()));
                 }
                 Op::GetByRank(r) => {
                     let r = pick_rank(*r, len);
@@ -1570,18 +1434,11 @@ mod tests {
                 Op::IterRevFrom(r, n) => {
                     let r = pick_rank(*r, len);
                     let got: Vec<_> = z.iter_rev_from(r).take(*n).collect();
-                    let want: Vec<_> = if r < len {
-                        model.items().rev().skip(len - 1 - r).take(*n).collect()
-                    } else {
-                        Vec::new()
-                    };
+                    let want: Vec<_> = if r < len { model.items().rev().skip(len - 1 - r).take(*n).collect() } else { Vec::new() };
                     assert_eq!(got, want);
                 }
                 Op::CountScore(s, inclusive) => {
-                    let want = model
-                        .items()
-                        .filter(|(_, es)| if *inclusive { es <= s } else { es < s })
-                        .count();
+                    let want = model.items().filter(|(_, es)| if *inclusive { es <= s } else { es < s }).count();
                     assert_eq!(z.count_below_score(*s, *inclusive), want, "{op:?}");
                 }
                 Op::CountMember(m, inclusive) => {
@@ -1600,12 +1457,7 @@ mod tests {
                 Op::RemoveRange(a, n) => {
                     let start = pick_rank(*a, len);
                     let end = start + n;
-                    let victims: Vec<Vec<u8>> = model
-                        .items()
-                        .skip(start)
-                        .take(n + 1)
-                        .map(|(m, _)| m.to_vec())
-                        .collect();
+                    let victims: Vec<Vec<u8>> = model.items().skip(start).take(n + 1).map(|(m, _)| m.to_vec()).collect();
                     assert_eq!(z.remove_range_by_rank(start, end), victims.len());
                     for m in victims {
                         model.remove(&m);
@@ -1614,10 +1466,7 @@ mod tests {
                 Op::Fill(n, seed) => {
                     for i in 0..u64::from(*n) {
                         let (m, s) = bulk_item(*seed, i);
-                        assert_eq!(
-                            z.insert(&m, s).map(f64::to_bits),
-                            model.insert(&m, s).map(f64::to_bits)
-                        );
+                        assert_eq!(z.insert(&m, s).map(f64::to_bits), model.insert(&m, s).map(f64::to_bits));
                     }
                 }
                 Op::Drain(n, seed) => {
@@ -1627,10 +1476,7 @@ mod tests {
                         }
                         let r = (bulk_hash(*seed, i) % z.len() as u64) as usize;
                         let m = z.get_by_rank(r).expect("rank < len").0.to_vec();
-                        assert_eq!(
-                            z.remove(&m).map(f64::to_bits),
-                            model.remove(&m).map(f64::to_bits)
-                        );
+                        assert_eq!(z.remove(&m).map(f64::to_bits), model.remove(&m).map(f64::to_bits));
                     }
                 }
             }
@@ -1658,10 +1504,7 @@ mod tests {
     /// builds and 12 in debug builds (each case runs up to ~400 ops on sets of
     /// up to ~20k elements with a full model comparison after every op).
     fn prop_cases() -> u32 {
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if cfg!(debug_assertions) { 12 } else { 64 })
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(if cfg!(debug_assertions) { 12 } else { 64 })
     }
 
     proptest! {
@@ -1699,11 +1542,7 @@ mod tests {
         let names: Vec<Vec<u8>> = (0..N).map(|i| format!("member:{i}").into_bytes()).collect();
         let rss = || {
             let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-            let pages: usize = statm
-                .split(' ')
-                .nth(1)
-                .and_then(|x| x.parse().ok())
-                .unwrap_or(0);
+            let pages: usize = statm.split(' ').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
             pages * 4096
         };
         let rss_before = rss();
@@ -1712,14 +1551,7 @@ mod tests {
         // ZSET_PERF_SCORES=distinct: random f64 scores (no ties); default:
         // integer scores in 0..1e6 (about half the members tie a neighbour).
         let distinct = std::env::var("ZSET_PERF_SCORES").as_deref() == Ok("distinct");
-        println!(
-            "scores: {}",
-            if distinct {
-                "distinct random f64"
-            } else {
-                "floor(random 0..1e6)"
-            }
-        );
+        println!("scores: {}", if distinct { "distinct random f64" } else { "floor(random 0..1e6)" });
         for m in &names {
             let s = rng.random_range(0.0..1e6f64);
             z.insert(m, if distinct { s } else { s.floor() });
@@ -1746,11 +1578,7 @@ mod tests {
         // Query keys laid out contiguously in query order, as they would sit in
         // a request buffer: the timing then covers only the set's own memory.
         let mut sink = 0usize;
-        let queries: Vec<&[u8]> = order
-            .iter()
-            .take(500 * batch)
-            .map(|&i| &names[i][..])
-            .collect();
+        let queries: Vec<&[u8]> = order.iter().take(500 * batch).map(|&i| &names[i][..]).collect();
         let mut buf = Vec::new();
         let mut spans = Vec::new();
         for q in &queries {
@@ -1791,18 +1619,14 @@ mod tests {
         };
         let timer = single(&mut |k| k);
         // Calibration: a bare map with the same keys, no sorted set involved.
-        let bare: HashMap<Box<[u8]>, f64, RandomState> = names
-            .iter()
-            .map(|m| (m.clone().into_boxed_slice(), 1.0))
-            .collect();
+        let bare: HashMap<Box<[u8]>, f64, RandomState> = names.iter().map(|m| (m.clone().into_boxed_slice(), 1.0)).collect();
         let s_bare = single(&mut |k| bare[key(k)] as usize) - timer;
         drop(bare);
         let probes: Vec<f64> = (0..100_000).map(|_| rng.random_range(0.0..1e6)).collect();
         let s_score = single(&mut |k| z.score(key(k)).unwrap() as usize) - timer;
         let s_desc = single(&mut |k| z.count_below_score(probes[k], false)) - timer;
         let s_rank = single(&mut |k| z.rank(key(k)).unwrap()) - timer;
-        let s_iter =
-            single(&mut |k| z.iter_from(order[k]).take(10).map(|(m, _)| m.len()).sum()) - timer;
+        let s_iter = single(&mut |k| z.iter_from(order[k]).take(10).map(|(m, _)| m.len()).sum()) - timer;
         println!("single-call medians (timer {timer:.0} ns subtracted): bare HashMap lookup {s_bare:.0} ns, score {s_score:.0} ns, count_below_score {s_desc:.0} ns, rank {s_rank:.0} ns, iter_from(r).take(10) {s_iter:.0} ns");
 
         // Same operations on a small, cache-resident set.
@@ -1810,20 +1634,9 @@ mod tests {
         for m in names.iter().take(10_000) {
             small.insert(m, rng.random_range(0.0..1e4f64).floor());
         }
-        let small_keys: Vec<&[u8]> = order
-            .iter()
-            .filter(|&&i| i < 10_000)
-            .take(10_000)
-            .map(|&i| &names[i][..])
-            .collect();
+        let small_keys: Vec<&[u8]> = order.iter().filter(|&&i| i < 10_000).take(10_000).map(|&i| &names[i][..]).collect();
         let w_rank = single(&mut |k| small.rank(small_keys[k % small_keys.len()]).unwrap()) - timer;
-        let w_iter = single(&mut |k| {
-            small
-                .iter_from(k % 10_000)
-                .take(10)
-                .map(|(m, _)| m.len())
-                .sum()
-        }) - timer;
+        let w_iter = single(&mut |k| small.iter_from(k % 10_000).take(10).map(|(m, _)| m.len()).sum()) - timer;
         println!("10k-member set (warm), single-call medians: rank {w_rank:.0} ns, iter_from(r).take(10) {w_iter:.0} ns");
 
         let mut per_op = Vec::new();
@@ -1836,10 +1649,7 @@ mod tests {
             }
             per_op.push(t.elapsed().as_nanos() as f64 / batch as f64);
         }
-        println!(
-            "iter_from(rank).take(10): median of batch means {:.0} ns",
-            median(per_op)
-        );
+        println!("iter_from(rank).take(10): median of batch means {:.0} ns", median(per_op));
 
         let mut per_op = Vec::new();
         for chunk in order.chunks(batch).take(500) {
@@ -1851,10 +1661,7 @@ mod tests {
             }
             per_op.push(t.elapsed().as_nanos() as f64 / batch as f64);
         }
-        println!(
-            "iter_rev_from(rank).take(10): median of batch means {:.0} ns",
-            median(per_op)
-        );
+        println!("iter_rev_from(rank).take(10): median of batch means {:.0} ns", median(per_op));
 
         let mut per_op = Vec::new();
         for _ in 0..500 {
@@ -1864,30 +1671,19 @@ mod tests {
             }
             per_op.push(t.elapsed().as_nanos() as f64 / batch as f64);
         }
-        println!(
-            "count_below_score: median of batch means {:.0} ns",
-            median(per_op)
-        );
+        println!("count_below_score: median of batch means {:.0} ns", median(per_op));
 
-        let new_scores: Vec<f64> = (0..200_000)
-            .map(|_| rng.random_range(0.0..1e6f64).floor())
-            .collect();
+        let new_scores: Vec<f64> = (0..200_000).map(|_| rng.random_range(0.0..1e6f64).floor()).collect();
         let t = Instant::now();
         for (k, &s) in new_scores.iter().enumerate() {
             z.insert(key(k), s);
         }
-        println!(
-            "update score (200k): {:.0} ns/op",
-            t.elapsed().as_nanos() as f64 / 200_000.0
-        );
+        println!("update score (200k): {:.0} ns/op", t.elapsed().as_nanos() as f64 / 200_000.0);
         let t = Instant::now();
         for k in 0..500_000 {
             z.remove(key(k));
         }
-        println!(
-            "remove (500k): {:.0} ns/op",
-            t.elapsed().as_nanos() as f64 / 500_000.0
-        );
+        println!("remove (500k): {:.0} ns/op", t.elapsed().as_nanos() as f64 / 500_000.0);
         z.check_invariants();
         println!("(sink {sink})");
     }
