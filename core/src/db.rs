@@ -196,6 +196,17 @@ impl Session {
         let spec = match command::resolve(argv) {
             Ok(s) => s,
             Err(e) => {
+                // Redis: a rejected EXEC discards the transaction ("EXECABORT ... because of: ...").
+                if argv.first().is_some_and(|n| n.eq_ignore_ascii_case(b"exec")) {
+                    self.multi = None;
+                    self.multi_failed = false;
+                    self.unwatch_all();
+                    let text = e.error_text().unwrap_or_default();
+                    return Reply::err_owned(format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        text.strip_prefix("ERR ").unwrap_or(text)
+                    ));
+                }
                 if self.multi.is_some() {
                     self.multi_failed = true;
                 }
@@ -232,8 +243,7 @@ impl Session {
             "exec" => self.exec(),
             "watch" => {
                 if self.multi.is_some() {
-                    self.multi_failed = true;
-                    return Reply::err("ERR Command not allowed inside a transaction");
+                    return Reply::err("ERR WATCH inside MULTI is not allowed");
                 }
                 let keys = &argv[1..];
                 let mut ctx = self.db.inner.ks.lock(&LockSet::for_keys(keys.iter().copied()), true);

@@ -214,7 +214,7 @@ fn arg<T: IntoArg>(x: T) -> Vec<u8> {
 }
 
 macro_rules! cmd {
-    ($($x:expr),* $(,)?) => { vec![$(arg($x)),*] };
+    ($($x:expr),* $(,)?) => { Cmd::from([$(arg($x)),*]) };
 }
 
 /// The shared keys: few, so that types collide. One is binary.
@@ -2026,6 +2026,9 @@ fn differential_random_commands() {
 // Focused differential cases
 // ---------------------------------------------------------------------------------------------
 
+/// A focused scenario: (connection index, command) pairs.
+type Script<'a> = Vec<(usize, &'a [&'a str])>;
+
 /// Run a script of (connection, command) pairs on both engines and compare every reply.
 /// Connections 0 and 1 are two clients of the same database.
 fn run_script(test: &str, server: &RedisServer, script: &[(usize, &[&str])]) -> Result<(), String> {
@@ -2063,7 +2066,7 @@ fn check_scripts(results: Vec<Result<(), String>>) {
 #[test]
 fn differential_multi_exec() {
     let Some(server) = start("differential_multi_exec") else { return };
-    let scripts: Vec<(&str, Vec<(usize, &[&str])>)> = vec![
+    let scripts: Vec<(&str, Script)> = vec![
         (
             "queued commands and their replies",
             vec![
@@ -2169,7 +2172,7 @@ fn differential_multi_exec() {
 #[test]
 fn differential_watch() {
     let Some(server) = start("differential_watch") else { return };
-    let scripts: Vec<(&str, Vec<(usize, &[&str])>)> = vec![
+    let scripts: Vec<(&str, Script)> = vec![
         (
             "a write by another connection aborts EXEC",
             vec![
@@ -2288,7 +2291,7 @@ fn differential_watch() {
     ];
     let mut results: Vec<Result<(), String>> =
         scripts.into_iter().map(|(name, script)| run_script(&format!("differential_watch: {name}"), &server, &script)).collect();
-    let mut typed: Vec<(&str, Vec<(usize, &[&str])>)> = Vec::new();
+    let mut typed: Vec<(&str, Script)> = Vec::new();
     if family_enabled(Family::Sets) {
         typed.push((
             "SADD of an existing member is not a modification",

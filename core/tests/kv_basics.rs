@@ -162,6 +162,15 @@ fn ttl_family() {
     assert_eq!(run(&d, "GETEX g PERSIST EX 10"), err("ERR syntax error"));
     assert_eq!(run(&d, "GETEX g KEEPTTL"), err("ERR syntax error"));
     assert_eq!(run(&d, "GETEX nope EX 10"), Reply::Nil);
+    // Redis checks syntax, then the key, then the expiry value.
+    assert_eq!(run(&d, "GETEX nope EX 0"), Reply::Nil);
+    assert_eq!(run(&d, "GETEX g EX 0"), err("ERR invalid expire time in 'getex' command"));
+    assert_eq!(run(&d, "SET k v EX abc PX 100"), err("ERR syntax error"));
+    assert_eq!(run(&d, "SET k v PX 0 PX 100"), Reply::OK);
+    assert_eq!(run(&d, "SET k v EX 0 KEEPTTL"), err("ERR syntax error"));
+    // A stored expiry near i64::MAX rounds instead of overflowing.
+    assert_eq!(run(&d, "PEXPIREAT k 9223372036854775807"), Reply::Int(1));
+    assert_eq!(run(&d, "EXPIRETIME k"), Reply::Int(9223372036854776));
 }
 
 #[test]
@@ -296,7 +305,8 @@ fn multi_exec_watch() {
     // Without a conflict it goes through, and watches are cleared after EXEC.
     s.execute(&[b"WATCH", b"n"]);
     s.execute(&[b"MULTI"]);
-    assert_eq!(s.execute(&[b"WATCH", b"x"]), err("ERR Command not allowed inside a transaction"));
+    // WATCH inside MULTI is refused but does not abort the transaction.
+    assert_eq!(s.execute(&[b"WATCH", b"x"]), err("ERR WATCH inside MULTI is not allowed"));
     s.execute(&[b"DISCARD"]);
     s.execute(&[b"WATCH", b"n"]);
     s.execute(&[b"MULTI"]);
@@ -317,6 +327,15 @@ fn multi_exec_watch() {
     s.execute(&[b"MULTI"]);
     s.execute(&[b"GET", b"n"]);
     assert_eq!(s.execute(&[b"EXEC"]), Reply::Array(vec![bulk("4")]));
+    // EXEC with the wrong arity discards the transaction.
+    s.execute(&[b"MULTI"]);
+    s.execute(&[b"SET", b"q", b"1"]);
+    assert_eq!(
+        s.execute(&[b"EXEC", b"x"]),
+        err("EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command")
+    );
+    assert_eq!(s.execute(&[b"SET", b"q", b"2"]), Reply::OK);
+    assert_eq!(s.execute(&[b"EXEC"]), err("ERR EXEC without MULTI"));
     // Db::execute has no transaction state.
     assert!(d.execute(&[b"MULTI"]).is_error());
 }

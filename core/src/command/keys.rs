@@ -83,7 +83,11 @@ fn copy(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         if is(a[i], "REPLACE") {
             replace = true;
         } else if is(a[i], "DB") && i + 1 < a.len() {
-            if args::int(a[i + 1])? != 0 {
+            let db = args::int(a[i + 1])?;
+            if i32::try_from(db).is_err() {
+                return Err(Reply::err("ERR value is out of range, value must between -2147483648 and 2147483647"));
+            }
+            if db != 0 {
                 return Err(Reply::err("ERR DB index is out of range"));
             }
             i += 1;
@@ -344,7 +348,8 @@ fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> CmdRe
         return Ok(Reply::Int(-1));
     }
     let t = if absolute { e.expire_at } else { (e.expire_at - ctx.now()).max(0) };
-    Ok(Reply::Int(if ms { t } else { (t + 500) / 1000 }))
+    // i128: a stored expiry near i64::MAX must round, not overflow (Redis prints 9223372036854776).
+    Ok(Reply::Int(if ms { t } else { ((i128::from(t) + 500) / 1000) as i64 }))
 }
 
 fn ttl(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {

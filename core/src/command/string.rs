@@ -44,13 +44,24 @@ fn get(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     Ok(Reply::bulk_opt(ctx.get_str(a[1])?))
 }
 
-/// Expiry options shared by SET and GETEX.
+/// Expiry options shared by SET and GETEX. The EX/PX/EXAT/PXAT value is kept raw while
+/// parsing and validated afterwards, in the order Redis checks (syntax, then key, then value).
 #[derive(Clone, Copy, PartialEq)]
-enum Ttl {
+enum Ttl<'a> {
     Unchanged,
-    At(i64),
+    Raw { arg: &'a [u8], seconds: bool, relative: bool },
     Persist,
     Keep,
+}
+
+impl Ttl<'_> {
+    /// The absolute expiry in ms for a Raw option (validated), None for the others.
+    fn resolve(self, ctx: &Ctx<'_>, cmd: &str) -> Result<Option<i64>, Reply> {
+        match self {
+            Ttl::Raw { arg, seconds, relative } => absolute_expiry(ctx, arg, seconds, relative, cmd).map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Which expiry keyword set the current `Ttl` (Redis lets a keyword repeat, last one wins,
@@ -84,14 +95,7 @@ pub(crate) fn absolute_expiry(ctx: &Ctx<'_>, arg: &[u8], seconds: bool, relative
 
 /// Parse the expiry keyword at `a[*i]` (advancing past its argument). Ok(false) if `a[*i]` is
 /// not an expiry keyword allowed for this command.
-fn parse_ttl_option(
-    ctx: &Ctx<'_>,
-    a: &[&[u8]],
-    i: &mut usize,
-    word: &mut Option<TtlWord>,
-    ttl: &mut Ttl,
-    cmd: &str,
-) -> Result<bool, Reply> {
+fn parse_ttl_option<'a>(a: &[&'a [u8]], i: &mut usize, word: &mut Option<TtlWord>, ttl: &mut Ttl<'a>, cmd: &str) -> Result<bool, Reply> {
     let opt = a[*i];
     let getex = cmd == "getex";
     let this = if is(opt, "EX") {
@@ -130,7 +134,7 @@ fn parse_ttl_option(
     if *i + 1 >= a.len() {
         return Err(syntax());
     }
-    *ttl = Ttl::At(absolute_expiry(ctx, a[*i + 1], seconds, relative, cmd)?);
+    *ttl = Ttl::Raw { arg: a[*i + 1], seconds, relative };
     *i += 1;
     Ok(true)
 }
@@ -148,11 +152,12 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             xx = true;
         } else if is(opt, "GET") {
             get = true;
-        } else if !parse_ttl_option(ctx, a, &mut i, &mut word, &mut ttl, "set")? {
+        } else if !parse_ttl_option(a, &mut i, &mut word, &mut ttl, "set")? {
             return Err(syntax());
         }
         i += 1;
     }
+    let at = ttl.resolve(ctx, "set")?;
     let (key, val) = (a[1], a[2]);
     let existing = ctx.lookup(key);
     let old = match existing {
@@ -165,10 +170,10 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if (nx && exists) || (xx && !exists) {
         return Ok(if get { Reply::bulk_opt(old.as_deref()) } else { Reply::Nil });
     }
-    let expire_at = match ttl {
-        Ttl::At(t) => t,
-        Ttl::Keep => old_ttl,
-        Ttl::Unchanged | Ttl::Persist => 0,
+    let expire_at = match (at, ttl) {
+        (Some(t), _) => t,
+        (None, Ttl::Keep) => old_ttl,
+        _ => 0,
     };
     ctx.insert(key, Value::Str(val.into()), expire_at);
     Ok(if get { Reply::bulk_opt(old.as_deref()) } else { Reply::OK })
@@ -213,25 +218,26 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut word = None;
     let mut i = 2;
     while i < a.len() {
-        if !parse_ttl_option(ctx, a, &mut i, &mut word, &mut ttl, "getex")? {
+        if !parse_ttl_option(a, &mut i, &mut word, &mut ttl, "getex")? {
             return Err(syntax());
         }
         i += 1;
     }
     let Some(val) = ctx.get_str(a[1])?.map(<[u8]>::to_vec) else { return Ok(Reply::Nil) };
-    match ttl {
-        Ttl::Unchanged | Ttl::Keep => {}
-        Ttl::Persist => {
-            if ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0) {
-                ctx.set_expire(a[1], 0);
-            }
-        }
-        Ttl::At(t) => {
+    let at = ttl.resolve(ctx, "getex")?;
+    match (at, ttl) {
+        (Some(t), _) => {
             ctx.set_expire(a[1], t);
             if t <= ctx.now() {
                 ctx.remove(a[1]);
             }
         }
+        (None, Ttl::Persist) => {
+            if ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0) {
+                ctx.set_expire(a[1], 0);
+            }
+        }
+        _ => {}
     }
     Ok(Reply::Bulk(val))
 }
