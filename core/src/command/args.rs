@@ -11,10 +11,6 @@ pub(crate) fn int(arg: &[u8]) -> Result<i64, Reply> {
     num::parse_i64_strict(arg).ok_or_else(|| Reply::err(NOT_INTEGER))
 }
 
-pub(crate) fn float(arg: &[u8]) -> Result<f64, Reply> {
-    num::parse_f64(arg).ok_or_else(|| Reply::err(NOT_FLOAT))
-}
-
 /// Case-insensitive keyword comparison (`word` is upper-case ASCII).
 pub(crate) fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())

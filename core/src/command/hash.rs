@@ -14,11 +14,12 @@
 use super::args::{self, is, syntax};
 use super::keys::scan_reply;
 use super::set::{check_cursor, check_repeat_cap, parse_scan_novalues, rand_count, sample_distinct, scan_dict};
-use super::string::add_float;
+use super::string::FLOAT_OVERFLOW;
 use super::{wrong_arity, CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
 use crate::types::HashValue;
+use crate::util::ldouble::{self, LongDouble};
 use crate::util::num;
 
 const W: u32 = WRITE | DENYOOM;
@@ -148,17 +149,23 @@ fn hincrby(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    // Redis's order: the increment, then the key's type, then the stored value, then the sum.
     let (key, field) = (a[1], a[2]);
-    if !args::float(a[3])?.is_finite() {
+    let incr = ldouble::parse(a[3]).ok_or_else(|| Reply::err(args::NOT_FLOAT))?;
+    if !incr.is_finite() {
         return Err(Reply::err("ERR value is NaN or Infinity"));
     }
     let new = ctx
         .modify::<HashValue, _>(key, true, |h| {
-            let cur = h.get(field).map(|v| &**v);
-            if cur.is_some_and(|v| num::parse_f64(v).is_none()) {
-                return Err(Reply::err(NOT_FLOAT));
+            let cur = match h.get(field) {
+                Some(v) => ldouble::parse(v).ok_or_else(|| Reply::err(NOT_FLOAT))?,
+                None => LongDouble::from_i64(0),
+            };
+            let sum = cur.add(incr);
+            if !sum.is_finite() {
+                return Err(Reply::err(FLOAT_OVERFLOW));
             }
-            let new = add_float(cur, a[3])?;
+            let new = sum.to_human_string();
             h.insert(field, new.as_bytes().into());
             Ok(new)
         })?

@@ -9,6 +9,7 @@ use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::{Ctx, Entry, WRONGTYPE};
 use crate::reply::Reply;
 use crate::types::Value;
+use crate::util::ldouble::{self, LongDouble};
 use crate::util::num;
 
 pub(crate) const MAX_STRING: usize = 512 * 1024 * 1024;
@@ -232,10 +233,8 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                 ctx.remove(a[1]);
             }
         }
-        (None, Ttl::Persist) => {
-            if ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0) {
-                ctx.set_expire(a[1], 0);
-            }
+        (None, Ttl::Persist) if ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0) => {
+            ctx.set_expire(a[1], 0);
         }
         _ => {}
     }
@@ -318,17 +317,22 @@ fn decrby(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     incr_by(ctx, a[1], -d)
 }
 
-/// `current + incr` for INCRBYFLOAT/HINCRBYFLOAT, formatted as Redis prints it.
+/// `current + incr` for INCRBYFLOAT, computed as Redis does: both parsed as C `long double`
+/// (`string2ld`), added in 80-bit precision, printed with `%.17Lf` and trimmed.
 pub(crate) fn add_float(current: Option<&[u8]>, incr: &[u8]) -> Result<String, Reply> {
-    let cur = current.unwrap_or(b"0");
-    if num::parse_f64(cur).is_none() {
-        return Err(Reply::err(NOT_FLOAT));
+    let cur = match current {
+        Some(c) => ldouble::parse(c).ok_or_else(|| Reply::err(NOT_FLOAT))?,
+        None => LongDouble::from_i64(0),
+    };
+    let inc = ldouble::parse(incr).ok_or_else(|| Reply::err(NOT_FLOAT))?;
+    let sum = cur.add(inc);
+    if !sum.is_finite() {
+        return Err(Reply::err(FLOAT_OVERFLOW));
     }
-    if num::parse_f64(incr).is_none() {
-        return Err(Reply::err(NOT_FLOAT));
-    }
-    num::add_decimal_strings(cur, incr).ok_or_else(|| Reply::err("ERR increment would produce NaN or Infinity"))
+    Ok(sum.to_human_string())
 }
+
+pub(crate) const FLOAT_OVERFLOW: &str = "ERR increment would produce NaN or Infinity";
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let cur = ctx.get_str(a[1])?;
