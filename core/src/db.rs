@@ -9,8 +9,8 @@
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::command::{self, CommandSpec, TXN, WRITE};
@@ -38,20 +38,51 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Databases whose background work (active expiry) the shared background thread runs.
-fn background_registry() -> &'static Mutex<Vec<Weak<Inner>>> {
-    static REGISTRY: OnceLock<Mutex<Vec<Weak<Inner>>>> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        std::thread::Builder::new().name("nestdb-background".into()).spawn(background_loop).expect("spawn nestdb background thread");
-        Mutex::new(Vec::new())
-    })
+/// The databases whose background work (active expiry) this process's background thread runs.
+///
+/// One registry per process: after `fork()` the child must not touch the parent's registry (its
+/// mutex may have been held by the parent's background thread at the instant of the fork, and
+/// that thread does not exist in the child), so a child gets a fresh registry and its own
+/// thread on first use; the parent's copy is leaked.
+struct Registry {
+    pid: u32,
+    dbs: Mutex<Vec<Weak<Inner>>>,
 }
 
-fn background_loop() {
+static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
+
+fn background_registry() -> &'static Registry {
+    let pid = std::process::id();
+    loop {
+        let cur = REGISTRY.load(Ordering::Acquire);
+        // SAFETY: non-null pointers in REGISTRY come from Box::into_raw below and are never freed.
+        if let Some(reg) = unsafe { cur.as_ref() } {
+            if reg.pid == pid {
+                return reg;
+            }
+        }
+        let new = Box::into_raw(Box::new(Registry { pid, dbs: Mutex::new(Vec::new()) }));
+        match REGISTRY.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                // SAFETY: just published; lives for the rest of the process.
+                let reg: &'static Registry = unsafe { &*new };
+                std::thread::Builder::new()
+                    .name("nestdb-background".into())
+                    .spawn(move || background_loop(reg))
+                    .expect("spawn nestdb background thread");
+                return reg;
+            }
+            // SAFETY: `new` was never shared.
+            Err(_) => drop(unsafe { Box::from_raw(new) }),
+        }
+    }
+}
+
+fn background_loop(registry: &'static Registry) {
     loop {
         std::thread::sleep(Duration::from_millis(10));
         let live: Vec<Arc<Inner>> = {
-            let mut reg = background_registry().lock().unwrap_or_else(|e| e.into_inner());
+            let mut reg = registry.dbs.lock().unwrap_or_else(|e| e.into_inner());
             reg.retain(|w| w.strong_count() > 0);
             reg.iter().filter_map(Weak::upgrade).collect()
         };
@@ -85,7 +116,7 @@ impl Db {
     /// An in-memory database.
     pub fn memory(options: Options) -> Db {
         let inner = Arc::new(Inner { ks: Keyspace::new(options), last_expire: Mutex::new(Instant::now()) });
-        background_registry().lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
+        background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
         Db { inner }
     }
 

@@ -1,0 +1,89 @@
+"""Response callbacks written in Python (the common ones are native, in ``reply.rs``).
+
+Same functions as redis-py's ``redis._parsers.helpers`` for the commands nestdb implements;
+``CALLBACKS`` is installed into the native module at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Union
+
+
+def str_if_bytes(value: Union[str, bytes]) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def parse_info(response: Any) -> Dict[str, Any]:
+    """Parse the result of INFO into a dict (redis-py ``parse_info``)."""
+    info: Dict[str, Any] = {}
+    response = str_if_bytes(response)
+
+    def get_value(value: str) -> Any:
+        if "," not in value and "=" not in value:
+            try:
+                if "." in value:
+                    return float(value)
+                else:
+                    return int(value)
+            except ValueError:
+                return value
+        elif "=" not in value:
+            return [get_value(v) for v in value.split(",") if v]
+        else:
+            sub_dict: Dict[str, Any] = {}
+            for item in value.split(","):
+                if not item:
+                    continue
+                if "=" in item:
+                    k, v = item.rsplit("=", 1)
+                    sub_dict[k] = get_value(v)
+                else:
+                    sub_dict[item] = True
+            return sub_dict
+
+    for line in response.splitlines():
+        if line and not line.startswith("#"):
+            if line.find(":") != -1:
+                key, value = line.split(":", 1)
+                if key == "cmdstat_host":
+                    key, value = line.rsplit(":", 1)
+                if key == "module":
+                    info.setdefault("modules", []).append(get_value(value))
+                else:
+                    info[key] = get_value(value)
+            else:
+                info.setdefault("__raw__", []).append(line)
+    return info
+
+
+def parse_command(response: Any, **options: Any) -> Dict[str, Any]:
+    """COMMAND -> {name: details} (redis-py ``parse_command``)."""
+    commands: Dict[str, Any] = {}
+    for command in response:
+        cmd_dict: Dict[str, Any] = {}
+        cmd_name = str_if_bytes(command[0])
+        cmd_dict["name"] = cmd_name
+        cmd_dict["arity"] = int(command[1])
+        cmd_dict["flags"] = [str_if_bytes(flag) for flag in command[2]]
+        cmd_dict["first_key_pos"] = command[3]
+        cmd_dict["last_key_pos"] = command[4]
+        cmd_dict["step_count"] = command[5]
+        if len(command) > 6:
+            cmd_dict["acl_categories"] = [str_if_bytes(category) for category in command[6]]
+        if len(command) > 7:
+            cmd_dict["tips"] = command[7]
+            cmd_dict["key_specifications"] = command[8]
+            cmd_dict["subcommands"] = command[9]
+        commands[cmd_name] = cmd_dict
+    return commands
+
+
+def _str_list(response: Any, **options: Any) -> List[str]:
+    return [str_if_bytes(r) for r in response]
+
+
+CALLBACKS: Dict[str, Callable[..., Any]] = {
+    "INFO": parse_info,
+    "COMMAND": parse_command,
+    "COMMAND GETKEYS": _str_list,
+}

@@ -1,0 +1,1244 @@
+# mypy: ignore-errors
+# (Bodies ported from redis-py keep its loose typing; the signatures are what users see.)
+"""redis-py's command methods for the commands nestdb implements.
+
+Ported from redis-py 8.1.0 (``redis/commands/core.py``, MIT licence, Copyright (c) 2022-2023,
+Redis, inc.) by ``tools/port_redis_py.py`` and maintained here since. Each method builds the
+arguments exactly as redis-py does and hands them to ``execute_command``, which nestdb runs
+natively: it encodes the arguments, runs the command in the engine and shapes the reply with
+redis-py's response callback for that command.
+
+The hottest methods (``get``, ``set``, ``hget``, ``sadd``...) are also implemented natively
+on ``nestdb._nestdb.Client``, which precedes this mixin in ``Redis``'s MRO; the versions here
+remain the reference for them (the native fast paths call them for unusual arguments, and the
+test suite checks that both agree).
+"""
+
+from __future__ import annotations
+
+import datetime
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Union
+
+from .exceptions import DataError
+from .typing import (
+    AbsExpiryT,
+    AnyKeyT,
+    BlockingListPopResponse,
+    BlockingZSetPopResponse,
+    EncodableT,
+    ExpiryT,
+    FieldT,
+    HRandFieldResponse,
+    HScanResponse,
+    KeysT,
+    KeyT,
+    ListMultiPopResponse,
+    Number,
+    PatternT,
+    ResponseT,
+    ScanResponse,
+    TimeoutSecT,
+    ZMPopResponse,
+    ZRandMemberResponse,
+    ZScanResponse,
+    ZScoreBoundT,
+    ZSetRangeResponse,
+)
+
+# Options of ``execute_command`` understood by the native layer (redis-py's names).
+EMPTY_RESPONSE = "EMPTY_RESPONSE"
+NEVER_DECODE = "NEVER_DECODE"
+
+
+def list_or_args(keys: Any, args: Optional[Iterable[Any]]) -> List[Any]:
+    """A single key (str/bytes-like) or an iterable of keys, plus ``args``, as one list."""
+    try:
+        iter(keys)
+        if isinstance(keys, (bytes, str, bytearray, memoryview)):
+            keys = [keys]
+        else:
+            keys = list(keys)
+    except TypeError:
+        keys = [keys]
+    if args:
+        keys.extend(args)
+    return keys
+
+
+def at_most_one_value_set(iterable: Iterable[Any]) -> bool:
+    return sum(bool(x) for x in iterable) <= 1
+
+
+def extract_expire_flags(
+    ex: Optional[ExpiryT] = None,
+    px: Optional[ExpiryT] = None,
+    exat: Optional[AbsExpiryT] = None,
+    pxat: Optional[AbsExpiryT] = None,
+) -> List[EncodableT]:
+    exp_options: List[EncodableT] = []
+    if ex is not None:
+        exp_options.append("EX")
+        if isinstance(ex, datetime.timedelta):
+            exp_options.append(int(ex.total_seconds()))
+        elif isinstance(ex, int):
+            exp_options.append(ex)
+        elif isinstance(ex, str) and ex.isdigit():
+            exp_options.append(int(ex))
+        else:
+            raise DataError("ex must be datetime.timedelta or int")
+    elif px is not None:
+        exp_options.append("PX")
+        if isinstance(px, datetime.timedelta):
+            exp_options.append(int(px.total_seconds() * 1000))
+        elif isinstance(px, int):
+            exp_options.append(px)
+        else:
+            raise DataError("px must be datetime.timedelta or int")
+    elif exat is not None:
+        if isinstance(exat, datetime.datetime):
+            exat = int(exat.timestamp())
+        exp_options.extend(["EXAT", exat])
+    elif pxat is not None:
+        if isinstance(pxat, datetime.datetime):
+            pxat = int(pxat.timestamp() * 1000)
+        exp_options.extend(["PXAT", pxat])
+    return exp_options
+
+
+class CommandsMixin:
+    """The redis-py command methods, on top of ``execute_command``."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Run a command; provided natively by ``nestdb._nestdb.Client`` (first in the MRO)."""
+        raise NotImplementedError("CommandsMixin needs nestdb._nestdb.Client before it in the MRO")
+
+    # --- redis-py ManagementCommands ---
+
+    def command(self, **kwargs) -> dict[str, dict[str, Any]]:
+        """Returns dict reply of details about all Redis commands."""
+        return self.execute_command('COMMAND', **kwargs)
+
+    def command_count(self, **kwargs) -> int:
+        return self.execute_command('COMMAND COUNT', **kwargs)
+
+    def command_list(self, module: str | None=None, category: str | None=None, pattern: str | None=None) -> list[bytes | str]:
+        """Return an array of the server's command names.
+        You can use one of the following filters:
+        ``module``: get the commands that belong to the module
+        ``category``: get the commands in the ACL category
+        ``pattern``: get the commands that match the given pattern"""
+        pieces = []
+        if module is not None:
+            pieces.extend(['MODULE', module])
+        if category is not None:
+            pieces.extend(['ACLCAT', category])
+        if pattern is not None:
+            pieces.extend(['PATTERN', pattern])
+        if pieces:
+            pieces.insert(0, 'FILTERBY')
+        return self.execute_command('COMMAND LIST', *pieces)
+
+    def config_get(self, pattern: PatternT='*', *args: PatternT, **kwargs) -> dict[str | None, str | None]:
+        """Return a dictionary of configuration based on the ``pattern``"""
+        return self.execute_command('CONFIG GET', pattern, *args, **kwargs)
+
+    def config_set(self, name: KeyT, value: EncodableT, *args: Union[KeyT, EncodableT], **kwargs) -> bool:
+        """Set config item ``name`` with ``value``"""
+        return self.execute_command('CONFIG SET', name, value, *args, **kwargs)
+
+    def config_resetstat(self, **kwargs) -> bool:
+        """Reset runtime statistics"""
+        return self.execute_command('CONFIG RESETSTAT', **kwargs)
+
+    def dbsize(self, **kwargs) -> int:
+        """Returns the number of keys in the current database"""
+        return self.execute_command('DBSIZE', **kwargs)
+
+    def echo(self, value: EncodableT, **kwargs) -> bytes | str:
+        """Echo the string back from the server"""
+        return self.execute_command('ECHO', value, **kwargs)
+
+    def flushall(self, asynchronous: bool=False, **kwargs) -> bool:
+        """Delete all keys in all databases on the current host."""
+        args = []
+        if asynchronous:
+            args.append(b'ASYNC')
+        return self.execute_command('FLUSHALL', *args, **kwargs)
+
+    def flushdb(self, asynchronous: bool=False, **kwargs) -> bool:
+        """Delete all keys in the current database."""
+        args = []
+        if asynchronous:
+            args.append(b'ASYNC')
+        return self.execute_command('FLUSHDB', *args, **kwargs)
+
+    def select(self, index: int, **kwargs) -> bool:
+        """Select the Redis logical database at index."""
+        return self.execute_command('SELECT', index, **kwargs)
+
+    def info(self, section: Optional[str]=None, *args: str, **kwargs) -> dict[str, Any]:
+        """Returns a dictionary containing information about the Redis server"""
+        if section is None:
+            return self.execute_command('INFO', **kwargs)
+        else:
+            return self.execute_command('INFO', section, *args, **kwargs)
+
+    def ping(self, **kwargs) -> bool:
+        """Ping the Redis server to test connectivity."""
+        return self.execute_command('PING', **kwargs)
+
+    def time(self, **kwargs) -> tuple[int, int]:
+        """Returns the server time as a 2-item tuple of ints:
+        (seconds since epoch, microseconds into this second)."""
+        return self.execute_command('TIME', **kwargs)
+
+    def object(self, infotype: str, key: KeyT, **kwargs) -> Any:
+        """Return the encoding, idletime, or refcount about the key"""
+        return self.execute_command('OBJECT', infotype, key, infotype=infotype, **kwargs)
+
+    # --- redis-py BasicKeyCommands ---
+
+    def append(self, key: KeyT, value: EncodableT) -> int:
+        """Appends the string ``value`` to the value at ``key``. If ``key``
+        doesn't already exist, create it with a value of ``value``.
+        Returns the new length of the value at ``key``."""
+        return self.execute_command('APPEND', key, value)
+
+    def copy(self, source: str, destination: str, destination_db: str | None=None, replace: bool=False) -> bool:
+        """Copy the value stored in the ``source`` key to the ``destination`` key."""
+        params = [source, destination]
+        if destination_db is not None:
+            params.extend(['DB', destination_db])
+        if replace:
+            params.append('REPLACE')
+        return self.execute_command('COPY', *params)
+
+    def decrby(self, name: KeyT, amount: int=1) -> int:
+        """Decrements the value of ``key`` by ``amount``.  If no key exists,
+        the value will be initialized as 0 - ``amount``"""
+        return self.execute_command('DECRBY', name, amount)
+    decr = decrby
+
+    def delete(self, *names: KeyT) -> int:
+        """Delete one or more keys specified by ``names``"""
+        return self.execute_command('DEL', *names)
+
+    def __delitem__(self, name: KeyT):
+        self.delete(name)
+
+    def exists(self, *names: KeyT) -> int:
+        """Returns the number of ``names`` that exist"""
+        return self.execute_command('EXISTS', *names, keys=names)
+    __contains__ = exists
+
+    def expire(self, name: KeyT, time: ExpiryT, nx: bool=False, xx: bool=False, gt: bool=False, lt: bool=False) -> bool:
+        """Set an expire flag on key ``name`` for ``time`` seconds with given
+        ``option``. ``time`` can be represented by an integer or a Python timedelta
+        object."""
+        if isinstance(time, datetime.timedelta):
+            time = int(time.total_seconds())
+        exp_option = list()
+        if nx:
+            exp_option.append('NX')
+        if xx:
+            exp_option.append('XX')
+        if gt:
+            exp_option.append('GT')
+        if lt:
+            exp_option.append('LT')
+        return self.execute_command('EXPIRE', name, time, *exp_option)
+
+    def expireat(self, name: KeyT, when: AbsExpiryT, nx: bool=False, xx: bool=False, gt: bool=False, lt: bool=False) -> bool:
+        """Set an expire flag on key ``name`` with given ``option``. ``when``
+        can be represented as an integer indicating unix time or a Python
+        datetime object."""
+        if isinstance(when, datetime.datetime):
+            when = int(when.timestamp())
+        exp_option = list()
+        if nx:
+            exp_option.append('NX')
+        if xx:
+            exp_option.append('XX')
+        if gt:
+            exp_option.append('GT')
+        if lt:
+            exp_option.append('LT')
+        return self.execute_command('EXPIREAT', name, when, *exp_option)
+
+    def expiretime(self, key: str) -> int:
+        """Returns the absolute Unix timestamp (since January 1, 1970) in seconds
+        at which the given key will expire."""
+        return self.execute_command('EXPIRETIME', key)
+
+    def get(self, name: KeyT) -> bytes | str | None:
+        """Return the value at key ``name``, or None if the key doesn't exist"""
+        return self.execute_command('GET', name, keys=[name])
+
+    def getdel(self, name: KeyT) -> bytes | str | None:
+        """Get the value at key ``name`` and delete the key. This command
+        is similar to GET, except for the fact that it also deletes
+        the key on success (if and only if the key's value type
+        is a string)."""
+        return self.execute_command('GETDEL', name)
+
+    def getex(self, name: KeyT, ex: ExpiryT | None=None, px: ExpiryT | None=None, exat: AbsExpiryT | None=None, pxat: AbsExpiryT | None=None, persist: bool=False) -> bytes | str | None:
+        """Get the value of key and optionally set its expiration.
+        GETEX is similar to GET, but is a write command with
+        additional options. All time parameters can be given as
+        datetime.timedelta or integers."""
+        if not at_most_one_value_set((ex is not None, px is not None, exat is not None, pxat is not None, persist)):
+            raise DataError('``ex``, ``px``, ``exat``, ``pxat``, and ``persist`` are mutually exclusive.')
+        exp_options: list[EncodableT] = extract_expire_flags(ex, px, exat, pxat)
+        if persist:
+            exp_options.append('PERSIST')
+        return self.execute_command('GETEX', name, *exp_options)
+
+    def __getitem__(self, name: KeyT):
+        """Return the value at key ``name``, raises a KeyError if the key
+        doesn't exist."""
+        value = self.get(name)
+        if value is not None:
+            return value
+        raise KeyError(name)
+
+    def getrange(self, key: KeyT, start: int, end: int) -> bytes | str:
+        """Returns the substring of the string value stored at ``key``,
+        determined by the offsets ``start`` and ``end`` (both are inclusive)"""
+        return self.execute_command('GETRANGE', key, start, end, keys=[key])
+
+    def getset(self, name: KeyT, value: EncodableT) -> bytes | str | None:
+        """Sets the value at key ``name`` to ``value``
+        and returns the old value at key ``name`` atomically."""
+        return self.execute_command('GETSET', name, value)
+
+    def incrby(self, name: KeyT, amount: int=1) -> int:
+        """Increments the value of ``key`` by ``amount``.  If no key exists,
+        the value will be initialized as ``amount``"""
+        return self.execute_command('INCRBY', name, amount)
+    incr = incrby
+
+    def incrbyfloat(self, name: KeyT, amount: float=1.0) -> float:
+        """Increments the value at key ``name`` by floating ``amount``.
+        If no key exists, the value will be initialized as ``amount``"""
+        return self.execute_command('INCRBYFLOAT', name, amount)
+
+    def keys(self, pattern: PatternT='*', **kwargs) -> list[bytes | str]:
+        """Returns a list of keys matching ``pattern``"""
+        return self.execute_command('KEYS', pattern, **kwargs)
+
+    def lmove(self, first_list: str, second_list: str, src: str='LEFT', dest: str='RIGHT') -> bytes | str | None:
+        """Atomically returns and removes the first/last element of a list,
+        pushing it as the first/last element on the destination list.
+        Returns the element being popped and pushed."""
+        params = [first_list, second_list, src, dest]
+        return self.execute_command('LMOVE', *params)
+
+    def blmove(self, first_list: str, second_list: str, timeout: int, src: str='LEFT', dest: str='RIGHT') -> bytes | str | None:
+        """Blocking version of lmove."""
+        params = [first_list, second_list, src, dest, timeout]
+        return self.execute_command('BLMOVE', *params)
+
+    def mget(self, keys: KeysT, *args: EncodableT) -> list[bytes | str | None]:
+        """Returns a list of values ordered identically to ``keys``"""
+        args = list_or_args(keys, args)
+        options = {}
+        if not args:
+            options[EMPTY_RESPONSE] = []
+        options['keys'] = args
+        return self.execute_command('MGET', *args, **options)
+
+    def mset(self, mapping: Mapping[AnyKeyT, EncodableT]) -> bool:
+        """Sets key/values based on a mapping. Mapping is a dictionary of
+        key/value pairs. Both keys and values should be strings or types that
+        can be cast to a string via str()."""
+        items = []
+        for pair in mapping.items():
+            items.extend(pair)
+        return self.execute_command('MSET', *items)
+
+    def msetnx(self, mapping: Mapping[AnyKeyT, EncodableT]) -> bool:
+        """Sets key/values based on a mapping if none of the keys are already set.
+        Mapping is a dictionary of key/value pairs. Both keys and values
+        should be strings or types that can be cast to a string via str().
+        Returns a boolean indicating if the operation was successful."""
+        items = []
+        for pair in mapping.items():
+            items.extend(pair)
+        return self.execute_command('MSETNX', *items)
+
+    def persist(self, name: KeyT) -> bool:
+        """Removes an expiration on ``name``"""
+        return self.execute_command('PERSIST', name)
+
+    def pexpire(self, name: KeyT, time: ExpiryT, nx: bool=False, xx: bool=False, gt: bool=False, lt: bool=False) -> bool:
+        """Set an expire flag on key ``name`` for ``time`` milliseconds
+        with given ``option``. ``time`` can be represented by an
+        integer or a Python timedelta object."""
+        if isinstance(time, datetime.timedelta):
+            time = int(time.total_seconds() * 1000)
+        exp_option = list()
+        if nx:
+            exp_option.append('NX')
+        if xx:
+            exp_option.append('XX')
+        if gt:
+            exp_option.append('GT')
+        if lt:
+            exp_option.append('LT')
+        return self.execute_command('PEXPIRE', name, time, *exp_option)
+
+    def pexpireat(self, name: KeyT, when: AbsExpiryT, nx: bool=False, xx: bool=False, gt: bool=False, lt: bool=False) -> bool:
+        """Set an expire flag on key ``name`` with given ``option``. ``when``
+        can be represented as an integer representing unix time in
+        milliseconds (unix time * 1000) or a Python datetime object."""
+        if isinstance(when, datetime.datetime):
+            when = int(when.timestamp() * 1000)
+        exp_option = list()
+        if nx:
+            exp_option.append('NX')
+        if xx:
+            exp_option.append('XX')
+        if gt:
+            exp_option.append('GT')
+        if lt:
+            exp_option.append('LT')
+        return self.execute_command('PEXPIREAT', name, when, *exp_option)
+
+    def pexpiretime(self, key: str) -> int:
+        """Returns the absolute Unix timestamp (since January 1, 1970) in milliseconds
+        at which the given key will expire."""
+        return self.execute_command('PEXPIRETIME', key)
+
+    def psetex(self, name: KeyT, time_ms: ExpiryT, value: EncodableT) -> bool:
+        """Set the value of key ``name`` to ``value`` that expires in ``time_ms``
+        milliseconds. ``time_ms`` can be represented by an integer or a Python
+        timedelta object"""
+        if isinstance(time_ms, datetime.timedelta):
+            time_ms = int(time_ms.total_seconds() * 1000)
+        return self.execute_command('PSETEX', name, time_ms, value)
+
+    def pttl(self, name: KeyT) -> int:
+        """Returns the number of milliseconds until the key ``name`` will expire"""
+        return self.execute_command('PTTL', name)
+
+    def hrandfield(self, key: KeyT, count: int | None=None, withvalues: bool=False) -> HRandFieldResponse:
+        """Return a random field from the hash value stored at key."""
+        params = []
+        if count is not None:
+            params.append(count)
+        if withvalues:
+            params.append('WITHVALUES')
+        return self.execute_command('HRANDFIELD', key, *params, withvalues=withvalues)
+
+    def randomkey(self, **kwargs) -> bytes | str | None:
+        """Returns the name of a random key"""
+        return self.execute_command('RANDOMKEY', **kwargs)
+
+    def rename(self, src: KeyT, dst: KeyT) -> bool:
+        """Rename key ``src`` to ``dst``"""
+        return self.execute_command('RENAME', src, dst)
+
+    def renamenx(self, src: KeyT, dst: KeyT) -> bool:
+        """Rename key ``src`` to ``dst`` if ``dst`` doesn't already exist"""
+        return self.execute_command('RENAMENX', src, dst)
+
+    def set(self, name: KeyT, value: EncodableT, ex: ExpiryT | None=None, px: ExpiryT | None=None, nx: bool=False, xx: bool=False, keepttl: bool=False, get: bool=False, exat: AbsExpiryT | None=None, pxat: AbsExpiryT | None=None, ifeq: bytes | str | None=None, ifne: bytes | str | None=None, ifdeq: str | None=None, ifdne: str | None=None) -> bool | str | bytes | None:
+        """Set the value at key ``name`` to ``value``"""
+        if not at_most_one_value_set((ex is not None, px is not None, exat is not None, pxat is not None, keepttl)):
+            raise DataError('``ex``, ``px``, ``exat``, ``pxat``, and ``keepttl`` are mutually exclusive.')
+        if not at_most_one_value_set((nx, xx, ifeq is not None, ifne is not None, ifdeq is not None, ifdne is not None)):
+            raise DataError('``nx``, ``xx``, ``ifeq``, ``ifne``, ``ifdeq``, ``ifdne`` are mutually exclusive.')
+        pieces: list[EncodableT] = [name, value]
+        options = {}
+        if nx:
+            pieces.append('NX')
+        elif xx:
+            pieces.append('XX')
+        elif ifeq is not None:
+            pieces.extend(('IFEQ', ifeq))
+        elif ifne is not None:
+            pieces.extend(('IFNE', ifne))
+        elif ifdeq is not None:
+            pieces.extend(('IFDEQ', ifdeq))
+        elif ifdne is not None:
+            pieces.extend(('IFDNE', ifdne))
+        if get:
+            pieces.append('GET')
+            options['get'] = True
+        pieces.extend(extract_expire_flags(ex, px, exat, pxat))
+        if keepttl:
+            pieces.append('KEEPTTL')
+        return self.execute_command('SET', *pieces, **options)
+
+    def __setitem__(self, name: KeyT, value: EncodableT):
+        self.set(name, value)
+
+    def setex(self, name: KeyT, time: ExpiryT, value: EncodableT) -> bool:
+        """Set the value of key ``name`` to ``value`` that expires in ``time``
+        seconds. ``time`` can be represented by an integer or a Python
+        timedelta object."""
+        if isinstance(time, datetime.timedelta):
+            time = int(time.total_seconds())
+        return self.execute_command('SETEX', name, time, value)
+
+    def setnx(self, name: KeyT, value: EncodableT) -> bool:
+        """Set the value of key ``name`` to ``value`` if key doesn't exist"""
+        return self.execute_command('SETNX', name, value)
+
+    def setrange(self, name: KeyT, offset: int, value: EncodableT) -> int:
+        """Overwrite bytes in the value of ``name`` starting at ``offset`` with
+        ``value``. If ``offset`` plus the length of ``value`` exceeds the
+        length of the original value, the new value will be larger than before.
+        If ``offset`` exceeds the length of the original value, null bytes
+        will be used to pad between the end of the previous value and the start
+        of what's being injected."""
+        return self.execute_command('SETRANGE', name, offset, value)
+
+    def strlen(self, name: KeyT) -> int:
+        """Return the number of bytes stored in the value of ``name``"""
+        return self.execute_command('STRLEN', name, keys=[name])
+
+    def substr(self, name: KeyT, start: int, end: int=-1) -> bytes | str:
+        """Return a substring of the string at key ``name``. ``start`` and ``end``
+        are 0-based integers specifying the portion of the string to return."""
+        return self.execute_command('SUBSTR', name, start, end, keys=[name])
+
+    def touch(self, *args: KeyT) -> int:
+        """Alters the last access time of a key(s) ``*args``. A key is ignored
+        if it does not exist."""
+        return self.execute_command('TOUCH', *args)
+
+    def ttl(self, name: KeyT) -> int:
+        """Returns the number of seconds until the key ``name`` will expire"""
+        return self.execute_command('TTL', name)
+
+    def type(self, name: KeyT) -> bytes | str:
+        """Returns the type of key ``name``"""
+        return self.execute_command('TYPE', name, keys=[name])
+
+    def watch(self, *names: KeyT) -> None:
+        """Watches the values at keys ``names``, or None if the key doesn't exist"""
+        warnings.warn(DeprecationWarning('Call WATCH from a Pipeline object'))
+
+    def unwatch(self) -> None:
+        """Unwatches all previously watched keys for a transaction"""
+        warnings.warn(DeprecationWarning('Call UNWATCH from a Pipeline object'))
+
+    def unlink(self, *names: KeyT) -> int:
+        """Unlink one or more keys specified by ``names``"""
+        return self.execute_command('UNLINK', *names)
+
+    # --- redis-py ListCommands ---
+
+    def blpop(self, keys: KeysT, timeout: Number | None=0) -> BlockingListPopResponse:
+        """LPOP a value off of the first non-empty list
+        named in ``keys``."""
+        if timeout is None:
+            timeout = 0
+        keys = list_or_args(keys, None)
+        keys.append(timeout)
+        return self.execute_command('BLPOP', *keys)
+
+    def brpop(self, keys: KeysT, timeout: Number | None=0) -> BlockingListPopResponse:
+        """RPOP a value off of the first non-empty list
+        named in ``keys``."""
+        if timeout is None:
+            timeout = 0
+        keys = list_or_args(keys, None)
+        keys.append(timeout)
+        return self.execute_command('BRPOP', *keys)
+
+    def brpoplpush(self, src: KeyT, dst: KeyT, timeout: Number | None=0) -> bytes | str | None:
+        """Pop a value off the tail of ``src``, push it on the head of ``dst``
+        and then return it."""
+        if timeout is None:
+            timeout = 0
+        return self.execute_command('BRPOPLPUSH', src, dst, timeout)
+
+    def blmpop(self, timeout: float, numkeys: int, *args: str, direction: str, count: int | None=1) -> ListMultiPopResponse:
+        """Pop ``count`` values (default 1) from first non-empty in the list
+        of provided key names."""
+        cmd_args = [timeout, numkeys, *args, direction, 'COUNT', count]
+        return self.execute_command('BLMPOP', *cmd_args)
+
+    def lmpop(self, num_keys: int, *args: str, direction: str, count: int | None=1) -> ListMultiPopResponse:
+        """Pop ``count`` values (default 1) first non-empty list key from the list
+        of args provided key names."""
+        cmd_args = [num_keys] + list(args) + [direction]
+        if count != 1:
+            cmd_args.extend(['COUNT', count])
+        return self.execute_command('LMPOP', *cmd_args)
+
+    def lindex(self, name: KeyT, index: int) -> bytes | str | None:
+        """Return the item from list ``name`` at position ``index``"""
+        return self.execute_command('LINDEX', name, index, keys=[name])
+
+    def linsert(self, name: KeyT, where: str, refvalue: str, value: str) -> int:
+        """Insert ``value`` in list ``name`` either immediately before or after
+        [``where``] ``refvalue``"""
+        return self.execute_command('LINSERT', name, where, refvalue, value)
+
+    def llen(self, name: KeyT) -> int:
+        """Return the length of the list ``name``"""
+        return self.execute_command('LLEN', name, keys=[name])
+
+    def lpop(self, name: KeyT, count: int | None=None) -> bytes | str | list[bytes | str] | None:
+        """Removes and returns the first elements of the list ``name``."""
+        if count is not None:
+            return self.execute_command('LPOP', name, count)
+        else:
+            return self.execute_command('LPOP', name)
+
+    def lpush(self, name: KeyT, *values: FieldT) -> int:
+        """Push ``values`` onto the head of the list ``name``"""
+        return self.execute_command('LPUSH', name, *values)
+
+    def lpushx(self, name: KeyT, *values: FieldT) -> int:
+        """Push ``value`` onto the head of the list ``name`` if ``name`` exists"""
+        return self.execute_command('LPUSHX', name, *values)
+
+    def lrange(self, name: KeyT, start: int, end: int) -> list[bytes | str]:
+        """Return a slice of the list ``name`` between
+        position ``start`` and ``end``"""
+        return self.execute_command('LRANGE', name, start, end, keys=[name])
+
+    def lrem(self, name: KeyT, count: int, value: str) -> int:
+        """Remove the first ``count`` occurrences of elements equal to ``value``
+        from the list stored at ``name``."""
+        return self.execute_command('LREM', name, count, value)
+
+    def lset(self, name: KeyT, index: int, value: str) -> bool:
+        """Set element at ``index`` of list ``name`` to ``value``"""
+        return self.execute_command('LSET', name, index, value)
+
+    def ltrim(self, name: KeyT, start: int, end: int) -> bool:
+        """Trim the list ``name``, removing all values not within the slice
+        between ``start`` and ``end``"""
+        return self.execute_command('LTRIM', name, start, end)
+
+    def rpop(self, name: KeyT, count: int | None=None) -> bytes | str | list[bytes | str] | None:
+        """Removes and returns the last elements of the list ``name``."""
+        if count is not None:
+            return self.execute_command('RPOP', name, count)
+        else:
+            return self.execute_command('RPOP', name)
+
+    def rpoplpush(self, src: KeyT, dst: KeyT) -> bytes | str | None:
+        """RPOP a value off of the ``src`` list and atomically LPUSH it
+        on to the ``dst`` list.  Returns the value."""
+        return self.execute_command('RPOPLPUSH', src, dst)
+
+    def rpush(self, name: KeyT, *values: FieldT) -> int:
+        """Push ``values`` onto the tail of the list ``name``"""
+        return self.execute_command('RPUSH', name, *values)
+
+    def rpushx(self, name: KeyT, *values: str) -> int:
+        """Push ``value`` onto the tail of the list ``name`` if ``name`` exists"""
+        return self.execute_command('RPUSHX', name, *values)
+
+    def lpos(self, name: KeyT, value: str, rank: int | None=None, count: int | None=None, maxlen: int | None=None) -> int | list[int] | None:
+        """Get position of ``value`` within the list ``name``"""
+        pieces: list[EncodableT] = [name, value]
+        if rank is not None:
+            pieces.extend(['RANK', rank])
+        if count is not None:
+            pieces.extend(['COUNT', count])
+        if maxlen is not None:
+            pieces.extend(['MAXLEN', maxlen])
+        return self.execute_command('LPOS', *pieces, keys=[name])
+
+    # --- redis-py ScanCommands ---
+
+    def scan(self, cursor: int=0, match: PatternT | None=None, count: int | None=None, _type: str | None=None, **kwargs) -> ScanResponse:
+        """Incrementally return lists of key names. Also return a cursor
+        indicating the scan position."""
+        pieces: list[EncodableT] = [cursor]
+        if match is not None:
+            pieces.extend([b'MATCH', match])
+        if count is not None:
+            pieces.extend([b'COUNT', count])
+        if _type is not None:
+            pieces.extend([b'TYPE', _type])
+        return self.execute_command('SCAN', *pieces, **kwargs)
+
+    def scan_iter(self, match: Union[PatternT, None]=None, count: Optional[int]=None, _type: Optional[str]=None, **kwargs) -> Iterator:
+        """Make an iterator using the SCAN command so that the client doesn't
+        need to remember the cursor position."""
+        cursor = '0'
+        while cursor != 0:
+            cursor, data = self.scan(cursor=cursor, match=match, count=count, _type=_type, **kwargs)
+            yield from data
+
+    def sscan(self, name: KeyT, cursor: int=0, match: PatternT | None=None, count: int | None=None) -> ScanResponse:
+        """Incrementally return lists of elements in a set. Also return a cursor
+        indicating the scan position."""
+        pieces: list[EncodableT] = [name, cursor]
+        if match is not None:
+            pieces.extend([b'MATCH', match])
+        if count is not None:
+            pieces.extend([b'COUNT', count])
+        return self.execute_command('SSCAN', *pieces)
+
+    def sscan_iter(self, name: KeyT, match: Union[PatternT, None]=None, count: Optional[int]=None) -> Iterator:
+        """Make an iterator using the SSCAN command so that the client doesn't
+        need to remember the cursor position."""
+        cursor = '0'
+        while cursor != 0:
+            cursor, data = self.sscan(name, cursor=cursor, match=match, count=count)
+            yield from data
+
+    def hscan(self, name: KeyT, cursor: int=0, match: PatternT | None=None, count: int | None=None, no_values: bool | None=None) -> HScanResponse:
+        """Incrementally return key/value slices in a hash. Also return a cursor
+        indicating the scan position."""
+        pieces: list[EncodableT] = [name, cursor]
+        if match is not None:
+            pieces.extend([b'MATCH', match])
+        if count is not None:
+            pieces.extend([b'COUNT', count])
+        if no_values is not None:
+            pieces.extend([b'NOVALUES'])
+        return self.execute_command('HSCAN', *pieces, no_values=no_values)
+
+    def hscan_iter(self, name: KeyT, match: Union[PatternT, None]=None, count: Optional[int]=None, no_values: Union[bool, None]=None) -> Iterator:
+        """Make an iterator using the HSCAN command so that the client doesn't
+        need to remember the cursor position."""
+        cursor = '0'
+        while cursor != 0:
+            cursor, data = self.hscan(name, cursor=cursor, match=match, count=count, no_values=no_values)
+            if no_values:
+                yield from data
+            else:
+                yield from data.items()
+
+    def zscan(self, name: KeyT, cursor: int=0, match: PatternT | None=None, count: int | None=None, score_cast_func: type | Callable=float) -> ZScanResponse:
+        """Incrementally return lists of elements in a sorted set. Also return a
+        cursor indicating the scan position."""
+        pieces = [name, cursor]
+        if match is not None:
+            pieces.extend([b'MATCH', match])
+        if count is not None:
+            pieces.extend([b'COUNT', count])
+        options = {'score_cast_func': score_cast_func}
+        return self.execute_command('ZSCAN', *pieces, **options)
+
+    def zscan_iter(self, name: KeyT, match: Union[PatternT, None]=None, count: Optional[int]=None, score_cast_func: Union[type, Callable]=float) -> Iterator:
+        """Make an iterator using the ZSCAN command so that the client doesn't
+        need to remember the cursor position."""
+        cursor = '0'
+        while cursor != 0:
+            cursor, data = self.zscan(name, cursor=cursor, match=match, count=count, score_cast_func=score_cast_func)
+            yield from data
+
+    # --- redis-py SetCommands ---
+
+    def sadd(self, name: KeyT, *values: FieldT) -> int:
+        """Add ``value(s)`` to set ``name``"""
+        return self.execute_command('SADD', name, *values)
+
+    def scard(self, name: KeyT) -> int:
+        """Return the number of elements in set ``name``"""
+        return self.execute_command('SCARD', name, keys=[name])
+
+    def sdiff(self, keys: List, *args: List) -> set[bytes | str]:
+        """Return the difference of sets specified by ``keys``"""
+        args = list_or_args(keys, args)
+        return self.execute_command('SDIFF', *args, keys=args)
+
+    def sdiffstore(self, dest: str, keys: List, *args: List) -> int:
+        """Store the difference of sets specified by ``keys`` into a new
+        set named ``dest``.  Returns the number of keys in the new set."""
+        args = list_or_args(keys, args)
+        return self.execute_command('SDIFFSTORE', dest, *args)
+
+    def sinter(self, keys: List, *args: List) -> set[bytes | str]:
+        """Return the intersection of sets specified by ``keys``"""
+        args = list_or_args(keys, args)
+        return self.execute_command('SINTER', *args, keys=args)
+
+    def sintercard(self, numkeys: int, keys: List[KeyT], limit: int=0) -> int:
+        """Return the cardinality of the intersect of multiple sets specified by ``keys``."""
+        args = [numkeys, *keys, 'LIMIT', limit]
+        return self.execute_command('SINTERCARD', *args, keys=keys)
+
+    def sinterstore(self, dest: KeyT, keys: List, *args: List) -> int:
+        """Store the intersection of sets specified by ``keys`` into a new
+        set named ``dest``.  Returns the number of keys in the new set."""
+        args = list_or_args(keys, args)
+        return self.execute_command('SINTERSTORE', dest, *args)
+
+    def sismember(self, name: KeyT, value: str) -> Literal[0] | Literal[1]:
+        """Return whether ``value`` is a member of set ``name``:
+        - 1 if the value is a member of the set.
+        - 0 if the value is not a member of the set or if key does not exist."""
+        return self.execute_command('SISMEMBER', name, value, keys=[name])
+
+    def smembers(self, name: KeyT) -> set[bytes | str]:
+        """Return all members of the set ``name``"""
+        return self.execute_command('SMEMBERS', name, keys=[name])
+
+    def smismember(self, name: KeyT, values: List, *args: List) -> list[Literal[0] | Literal[1]]:
+        """Return whether each value in ``values`` is a member of the set ``name``
+        as a list of ``int`` in the order of ``values``:
+        - 1 if the value is a member of the set.
+        - 0 if the value is not a member of the set or if key does not exist."""
+        args = list_or_args(values, args)
+        return self.execute_command('SMISMEMBER', name, *args, keys=[name])
+
+    def smove(self, src: KeyT, dst: KeyT, value: str) -> bool:
+        """Move ``value`` from set ``src`` to set ``dst`` atomically"""
+        return self.execute_command('SMOVE', src, dst, value)
+
+    def spop(self, name: KeyT, count: int | None=None) -> bytes | str | set[bytes | str] | None:
+        """Remove and return a random member of set ``name``"""
+        args = count is not None and [count] or []
+        return self.execute_command('SPOP', name, *args)
+
+    def srandmember(self, name: KeyT, number: int | None=None) -> bytes | str | list[bytes | str] | None:
+        """If ``number`` is None, returns a random member of set ``name``."""
+        args = number is not None and [number] or []
+        return self.execute_command('SRANDMEMBER', name, *args)
+
+    def srem(self, name: KeyT, *values: FieldT) -> int:
+        """Remove ``values`` from set ``name``"""
+        return self.execute_command('SREM', name, *values)
+
+    def sunion(self, keys: List, *args: List) -> set[bytes | str]:
+        """Return the union of sets specified by ``keys``"""
+        args = list_or_args(keys, args)
+        return self.execute_command('SUNION', *args, keys=args)
+
+    def sunionstore(self, dest: KeyT, keys: List, *args: List) -> int:
+        """Store the union of sets specified by ``keys`` into a new
+        set named ``dest``.  Returns the number of keys in the new set."""
+        args = list_or_args(keys, args)
+        return self.execute_command('SUNIONSTORE', dest, *args)
+
+    # --- redis-py SortedSetCommands ---
+
+    def zadd(self, name: KeyT, mapping: Mapping[AnyKeyT, EncodableT], nx: bool=False, xx: bool=False, ch: bool=False, incr: bool=False, gt: bool=False, lt: bool=False) -> int | float | None:
+        """Set any number of element-name, score pairs to the key ``name``. Pairs
+        are specified as a dict of element-names keys to score values."""
+        if not mapping:
+            raise DataError('ZADD requires at least one element/score pair')
+        if nx and xx:
+            raise DataError("ZADD allows either 'nx' or 'xx', not both")
+        if gt and lt:
+            raise DataError("ZADD allows either 'gt' or 'lt', not both")
+        if incr and len(mapping) != 1:
+            raise DataError("ZADD option 'incr' only works when passing a single element/score pair")
+        if nx and (gt or lt):
+            raise DataError("Only one of 'nx', 'lt', or 'gr' may be defined.")
+        pieces: list[EncodableT] = []
+        options = {}
+        if nx:
+            pieces.append(b'NX')
+        if xx:
+            pieces.append(b'XX')
+        if ch:
+            pieces.append(b'CH')
+        if incr:
+            pieces.append(b'INCR')
+            options['as_score'] = True
+        if gt:
+            pieces.append(b'GT')
+        if lt:
+            pieces.append(b'LT')
+        for pair in mapping.items():
+            pieces.append(pair[1])
+            pieces.append(pair[0])
+        return self.execute_command('ZADD', name, *pieces, **options)
+
+    def zcard(self, name: KeyT) -> int:
+        """Return the number of elements in the sorted set ``name``"""
+        return self.execute_command('ZCARD', name, keys=[name])
+
+    def zcount(self, name: KeyT, min: ZScoreBoundT, max: ZScoreBoundT) -> int:
+        """Returns the number of elements in the sorted set at key ``name`` with
+        a score between ``min`` and ``max``."""
+        return self.execute_command('ZCOUNT', name, min, max, keys=[name])
+
+    def zdiff(self, keys: KeysT, withscores: bool=False) -> ZSetRangeResponse:
+        """Returns the difference between the first and all successive input
+        sorted sets provided in ``keys``."""
+        pieces = [len(keys), *keys]
+        if withscores:
+            pieces.append('WITHSCORES')
+        return self.execute_command('ZDIFF', *pieces, keys=keys, withscores=withscores)
+
+    def zdiffstore(self, dest: KeyT, keys: KeysT) -> int:
+        """Computes the difference between the first and all successive input
+        sorted sets provided in ``keys`` and stores the result in ``dest``."""
+        pieces = [len(keys), *keys]
+        return self.execute_command('ZDIFFSTORE', dest, *pieces)
+
+    def zincrby(self, name: KeyT, amount: float, value: EncodableT) -> float | None:
+        """Increment the score of ``value`` in sorted set ``name`` by ``amount``"""
+        return self.execute_command('ZINCRBY', name, amount, value)
+
+    def zinter(self, keys: KeysT, aggregate: str | None=None, withscores: bool=False) -> ZSetRangeResponse:
+        """Return the intersect of multiple sorted sets specified by ``keys``."""
+        return self._zaggregate('ZINTER', None, keys, aggregate, withscores=withscores)
+
+    def zinterstore(self, dest: KeyT, keys: Sequence[KeyT] | Mapping[AnyKeyT, float], aggregate: str | None=None):
+        """Intersect multiple sorted sets specified by ``keys`` into a new
+        sorted set, ``dest``. Scores in the destination will be aggregated
+        based on the ``aggregate``."""
+        return self._zaggregate('ZINTERSTORE', dest, keys, aggregate)
+
+    def zintercard(self, numkeys: int, keys: List[str], limit: int=0) -> int:
+        """Return the cardinality of the intersect of multiple sorted sets
+        specified by ``keys``.
+        When LIMIT provided (defaults to 0 and means unlimited), if the intersection
+        cardinality reaches limit partway through the computation, the algorithm will
+        exit and yield limit as the cardinality"""
+        args = [numkeys, *keys, 'LIMIT', limit]
+        return self.execute_command('ZINTERCARD', *args, keys=keys)
+
+    def zlexcount(self, name: KeyT, min: EncodableT, max: EncodableT) -> int:
+        """Return the number of items in the sorted set ``name`` between the
+        lexicographical range ``min`` and ``max``."""
+        return self.execute_command('ZLEXCOUNT', name, min, max, keys=[name])
+
+    def zpopmax(self, name: KeyT, count: int | None=None) -> ZSetRangeResponse:
+        """Remove and return up to ``count`` members with the highest scores
+        from the sorted set ``name``."""
+        args = count is not None and [count] or []
+        options = {'withscores': True}
+        return self.execute_command('ZPOPMAX', name, *args, **options)
+
+    def zpopmin(self, name: KeyT, count: int | None=None) -> ZSetRangeResponse:
+        """Remove and return up to ``count`` members with the lowest scores
+        from the sorted set ``name``."""
+        args = count is not None and [count] or []
+        options = {'withscores': True}
+        return self.execute_command('ZPOPMIN', name, *args, **options)
+
+    def zrandmember(self, key: KeyT, count: int | None=None, withscores: bool=False) -> ZRandMemberResponse:
+        """Return a random element from the sorted set value stored at key."""
+        params = []
+        if count is not None:
+            params.append(count)
+        if withscores:
+            params.append('WITHSCORES')
+        return self.execute_command('ZRANDMEMBER', key, *params, withscores=withscores)
+
+    def bzpopmax(self, keys: KeysT, timeout: TimeoutSecT=0) -> BlockingZSetPopResponse:
+        """ZPOPMAX a value off of the first non-empty sorted set
+        named in the ``keys`` list."""
+        if timeout is None:
+            timeout = 0
+        keys = list_or_args(keys, None)
+        keys.append(timeout)
+        return self.execute_command('BZPOPMAX', *keys)
+
+    def bzpopmin(self, keys: KeysT, timeout: TimeoutSecT=0) -> BlockingZSetPopResponse:
+        """ZPOPMIN a value off of the first non-empty sorted set
+        named in the ``keys`` list."""
+        if timeout is None:
+            timeout = 0
+        keys: list[EncodableT] = list_or_args(keys, None)
+        keys.append(timeout)
+        return self.execute_command('BZPOPMIN', *keys)
+
+    def zmpop(self, num_keys: int, keys: List[str], min: bool | None=False, max: bool | None=False, count: int | None=1) -> ZMPopResponse:
+        """Pop ``count`` values (default 1) off of the first non-empty sorted set
+        named in the ``keys`` list.
+        For more information, see https://redis.io/commands/zmpop"""
+        args = [num_keys] + keys
+        if min and max or (not min and (not max)):
+            raise DataError
+        elif min:
+            args.append('MIN')
+        else:
+            args.append('MAX')
+        if count != 1:
+            args.extend(['COUNT', count])
+        return self.execute_command('ZMPOP', *args)
+
+    def bzmpop(self, timeout: float, numkeys: int, keys: List[str], min: bool | None=False, max: bool | None=False, count: int | None=1) -> ZMPopResponse:
+        """Pop ``count`` values (default 1) off of the first non-empty sorted set
+        named in the ``keys`` list."""
+        args = [timeout, numkeys, *keys]
+        if min and max or (not min and (not max)):
+            raise DataError('Either min or max, but not both must be set')
+        elif min:
+            args.append('MIN')
+        else:
+            args.append('MAX')
+        args.extend(['COUNT', count])
+        return self.execute_command('BZMPOP', *args)
+
+    def _zrange(self, command, dest: Union[KeyT, None], name: KeyT, start: EncodableT, end: EncodableT, desc: bool=False, byscore: bool=False, bylex: bool=False, withscores: bool=False, score_cast_func: Union[type, Callable, None]=float, offset: Optional[int]=None, num: Optional[int]=None) -> ResponseT:
+        if byscore and bylex:
+            raise DataError('``byscore`` and ``bylex`` can not be specified together.')
+        if offset is not None and num is None or (num is not None and offset is None):
+            raise DataError('``offset`` and ``num`` must both be specified.')
+        if bylex and withscores:
+            raise DataError('``withscores`` not supported in combination with ``bylex``.')
+        pieces = [command]
+        if dest:
+            pieces.append(dest)
+        pieces.extend([name, start, end])
+        if byscore:
+            pieces.append('BYSCORE')
+        if bylex:
+            pieces.append('BYLEX')
+        if desc:
+            pieces.append('REV')
+        if offset is not None and num is not None:
+            pieces.extend(['LIMIT', offset, num])
+        if withscores:
+            pieces.append('WITHSCORES')
+        options = {'withscores': withscores, 'score_cast_func': score_cast_func}
+        options['keys'] = [name]
+        return self.execute_command(*pieces, **options)
+
+    def zrange(self, name: KeyT, start: EncodableT, end: EncodableT, desc: bool=False, withscores: bool=False, score_cast_func: type | Callable=float, byscore: bool=False, bylex: bool=False, offset: int | None=None, num: int | None=None) -> ZSetRangeResponse:
+        """Return a range of values from sorted set ``name`` between
+        ``start`` and ``end`` sorted in ascending order."""
+        if not byscore and (not bylex) and (offset is None and num is None) and desc:
+            return self.zrevrange(name, start, end, withscores, score_cast_func)
+        return self._zrange('ZRANGE', None, name, start, end, desc, byscore, bylex, withscores, score_cast_func, offset, num)
+
+    def zrevrange(self, name: KeyT, start: int, end: int, withscores: bool=False, score_cast_func: type | Callable=float) -> ZSetRangeResponse:
+        """Return a range of values from sorted set ``name`` between
+        ``start`` and ``end`` sorted in descending order."""
+        pieces = ['ZREVRANGE', name, start, end]
+        if withscores:
+            pieces.append(b'WITHSCORES')
+        options = {'withscores': withscores, 'score_cast_func': score_cast_func}
+        options['keys'] = name
+        return self.execute_command(*pieces, **options)
+
+    def zrangestore(self, dest: KeyT, name: KeyT, start: EncodableT, end: EncodableT, byscore: bool=False, bylex: bool=False, desc: bool=False, offset: int | None=None, num: int | None=None) -> int:
+        """Stores in ``dest`` the result of a range of values from sorted set
+        ``name`` between ``start`` and ``end`` sorted in ascending order."""
+        return self._zrange('ZRANGESTORE', dest, name, start, end, desc, byscore, bylex, False, None, offset, num)
+
+    def zrangebylex(self, name: KeyT, min: EncodableT, max: EncodableT, start: int | None=None, num: int | None=None) -> list[bytes | str]:
+        """Return the lexicographical range of values from sorted set ``name``
+        between ``min`` and ``max``."""
+        if start is not None and num is None or (num is not None and start is None):
+            raise DataError('``start`` and ``num`` must both be specified')
+        pieces = ['ZRANGEBYLEX', name, min, max]
+        if start is not None and num is not None:
+            pieces.extend([b'LIMIT', start, num])
+        return self.execute_command(*pieces, keys=[name])
+
+    def zrevrangebylex(self, name: KeyT, max: EncodableT, min: EncodableT, start: int | None=None, num: int | None=None) -> list[bytes | str]:
+        """Return the reversed lexicographical range of values from sorted set
+        ``name`` between ``max`` and ``min``."""
+        if start is not None and num is None or (num is not None and start is None):
+            raise DataError('``start`` and ``num`` must both be specified')
+        pieces = ['ZREVRANGEBYLEX', name, max, min]
+        if start is not None and num is not None:
+            pieces.extend(['LIMIT', start, num])
+        return self.execute_command(*pieces, keys=[name])
+
+    def zrangebyscore(self, name: KeyT, min: ZScoreBoundT, max: ZScoreBoundT, start: int | None=None, num: int | None=None, withscores: bool=False, score_cast_func: type | Callable=float) -> ZSetRangeResponse:
+        """Return a range of values from the sorted set ``name`` with scores
+        between ``min`` and ``max``."""
+        if start is not None and num is None or (num is not None and start is None):
+            raise DataError('``start`` and ``num`` must both be specified')
+        pieces = ['ZRANGEBYSCORE', name, min, max]
+        if start is not None and num is not None:
+            pieces.extend(['LIMIT', start, num])
+        if withscores:
+            pieces.append('WITHSCORES')
+        options = {'withscores': withscores, 'score_cast_func': score_cast_func}
+        options['keys'] = [name]
+        return self.execute_command(*pieces, **options)
+
+    def zrevrangebyscore(self, name: KeyT, max: ZScoreBoundT, min: ZScoreBoundT, start: int | None=None, num: int | None=None, withscores: bool=False, score_cast_func: type | Callable=float) -> ZSetRangeResponse:
+        """Return a range of values from the sorted set ``name`` with scores
+        between ``min`` and ``max`` in descending order."""
+        if start is not None and num is None or (num is not None and start is None):
+            raise DataError('``start`` and ``num`` must both be specified')
+        pieces = ['ZREVRANGEBYSCORE', name, max, min]
+        if start is not None and num is not None:
+            pieces.extend(['LIMIT', start, num])
+        if withscores:
+            pieces.append('WITHSCORES')
+        options = {'withscores': withscores, 'score_cast_func': score_cast_func}
+        options['keys'] = [name]
+        return self.execute_command(*pieces, **options)
+
+    def zrank(self, name: KeyT, value: EncodableT, withscore: bool=False, score_cast_func: type | Callable=float) -> int | list[Any] | None:
+        """Returns a 0-based value indicating the rank of ``value`` in sorted set
+        ``name``.
+        The optional WITHSCORE argument supplements the command's
+        reply with the score of the element returned."""
+        pieces = ['ZRANK', name, value]
+        if withscore:
+            pieces.append('WITHSCORE')
+        options = {'withscore': withscore, 'score_cast_func': score_cast_func}
+        return self.execute_command(*pieces, **options)
+
+    def zrem(self, name: KeyT, *values: FieldT) -> int:
+        """Remove member ``values`` from sorted set ``name``"""
+        return self.execute_command('ZREM', name, *values)
+
+    def zremrangebylex(self, name: KeyT, min: EncodableT, max: EncodableT) -> int:
+        """Remove all elements in the sorted set ``name`` between the
+        lexicographical range specified by ``min`` and ``max``."""
+        return self.execute_command('ZREMRANGEBYLEX', name, min, max)
+
+    def zremrangebyrank(self, name: KeyT, min: int, max: int) -> int:
+        """Remove all elements in the sorted set ``name`` with ranks between
+        ``min`` and ``max``. Values are 0-based, ordered from smallest score
+        to largest. Values can be negative indicating the highest scores.
+        Returns the number of elements removed"""
+        return self.execute_command('ZREMRANGEBYRANK', name, min, max)
+
+    def zremrangebyscore(self, name: KeyT, min: ZScoreBoundT, max: ZScoreBoundT) -> int:
+        """Remove all elements in the sorted set ``name`` with scores
+        between ``min`` and ``max``. Returns the number of elements removed."""
+        return self.execute_command('ZREMRANGEBYSCORE', name, min, max)
+
+    def zrevrank(self, name: KeyT, value: EncodableT, withscore: bool=False, score_cast_func: type | Callable=float) -> int | list[Any] | None:
+        """Returns a 0-based value indicating the descending rank of
+        ``value`` in sorted set ``name``.
+        The optional ``withscore`` argument supplements the command's
+        reply with the score of the element returned."""
+        pieces = ['ZREVRANK', name, value]
+        if withscore:
+            pieces.append('WITHSCORE')
+        options = {'withscore': withscore, 'score_cast_func': score_cast_func}
+        return self.execute_command(*pieces, **options)
+
+    def zscore(self, name: KeyT, value: EncodableT) -> float | None:
+        """Return the score of element ``value`` in sorted set ``name``"""
+        return self.execute_command('ZSCORE', name, value, keys=[name])
+
+    def zunion(self, keys: Sequence[KeyT] | Mapping[AnyKeyT, float], aggregate: str | None=None, withscores: bool=False, score_cast_func: type | Callable=float) -> ZSetRangeResponse:
+        """Return the union of multiple sorted sets specified by ``keys``.
+        ``keys`` can be provided as dictionary of keys and their weights.
+        Scores will be aggregated based on the ``aggregate``, or SUM if
+        none is provided."""
+        return self._zaggregate('ZUNION', None, keys, aggregate, withscores=withscores, score_cast_func=score_cast_func)
+
+    def zunionstore(self, dest: KeyT, keys: Sequence[KeyT] | Mapping[AnyKeyT, float], aggregate: str | None=None) -> int:
+        """Union multiple sorted sets specified by ``keys`` into
+        a new sorted set, ``dest``. Scores in the destination will be
+        aggregated based on the ``aggregate``, or SUM if none is provided."""
+        return self._zaggregate('ZUNIONSTORE', dest, keys, aggregate)
+
+    def zmscore(self, key: KeyT, members: List[str]) -> list[float | None]:
+        """Returns the scores associated with the specified members
+        in the sorted set stored at key.
+        ``members`` should be a list of the member name.
+        Return type is a list of score.
+        If the member does not exist, a None will be returned
+        in corresponding position."""
+        if not members:
+            raise DataError('ZMSCORE members must be a non-empty list')
+        pieces = [key] + members
+        return self.execute_command('ZMSCORE', *pieces, keys=[key])
+
+    def _zaggregate(self, command: str, dest: Union[KeyT, None], keys: Union[Sequence[KeyT], Mapping[AnyKeyT, float]], aggregate: Optional[str]=None, **options) -> ResponseT:
+        pieces: list[EncodableT] = [command]
+        if dest is not None:
+            pieces.append(dest)
+        pieces.append(len(keys))
+        if isinstance(keys, dict):
+            keys, weights = (keys.keys(), keys.values())
+        else:
+            weights = None
+        pieces.extend(keys)
+        if weights:
+            pieces.append(b'WEIGHTS')
+            pieces.extend(weights)
+        if aggregate:
+            if aggregate.upper() in ['SUM', 'MIN', 'MAX', 'COUNT']:
+                pieces.append(b'AGGREGATE')
+                pieces.append(aggregate)
+            else:
+                raise DataError('aggregate can be sum, min, max or count.')
+        if options.get('withscores', False):
+            pieces.append(b'WITHSCORES')
+        options['keys'] = keys
+        return self.execute_command(*pieces, **options)
+
+    # --- redis-py HashCommands ---
+
+    def hdel(self, name: KeyT, *keys: FieldT) -> int:
+        """Delete ``keys`` from hash ``name``"""
+        return self.execute_command('HDEL', name, *keys)
+
+    def hexists(self, name: KeyT, key: FieldT) -> bool:
+        """Returns a boolean indicating if ``key`` exists within hash ``name``"""
+        return self.execute_command('HEXISTS', name, key, keys=[name])
+
+    def hget(self, name: KeyT, key: FieldT) -> bytes | str | None:
+        """Return the value of ``key`` within the hash ``name``"""
+        return self.execute_command('HGET', name, key, keys=[name])
+
+    def hgetall(self, name: KeyT) -> dict[bytes | str, bytes | str]:
+        """Return a Python dict of the hash's name/value pairs"""
+        return self.execute_command('HGETALL', name, keys=[name])
+
+    def hincrby(self, name: KeyT, key: FieldT, amount: int=1) -> int:
+        """Increment the value of ``key`` in hash ``name`` by ``amount``"""
+        return self.execute_command('HINCRBY', name, key, amount)
+
+    def hincrbyfloat(self, name: KeyT, key: FieldT, amount: float=1.0) -> float:
+        """Increment the value of ``key`` in hash ``name`` by floating ``amount``"""
+        return self.execute_command('HINCRBYFLOAT', name, key, amount)
+
+    def hkeys(self, name: KeyT) -> list[bytes | str]:
+        """Return the list of keys within hash ``name``"""
+        return self.execute_command('HKEYS', name, keys=[name])
+
+    def hlen(self, name: KeyT) -> int:
+        """Return the number of elements in hash ``name``"""
+        return self.execute_command('HLEN', name, keys=[name])
+
+    def hset(self, name: KeyT, key: FieldT | None=None, value: EncodableT | None=None, mapping: Mapping[FieldT, EncodableT] | None=None, items: Sequence[EncodableT] | None=None) -> int:
+        """Set ``key`` to ``value`` within hash ``name``,
+        ``mapping`` accepts a dict of key/value pairs that will be
+        added to hash ``name``.
+        ``items`` accepts a list of key/value pairs that will be
+        added to hash ``name``.
+        Returns the number of fields that were added."""
+        if key is None and (not mapping) and (not items):
+            raise DataError("'hset' with no key value pairs")
+        pieces = []
+        if items:
+            pieces.extend(items)
+        if key is not None:
+            pieces.extend((key, value))
+        if mapping:
+            for pair in mapping.items():
+                pieces.extend(pair)
+        return self.execute_command('HSET', name, *pieces)
+
+    def hsetnx(self, name: KeyT, key: FieldT, value: EncodableT) -> int:
+        """Set ``key`` to ``value`` within hash ``name`` if ``key`` does not
+        exist.  Returns 1 if HSETNX created a field, otherwise 0."""
+        return self.execute_command('HSETNX', name, key, value)
+
+    def hmset(self, name: KeyT, mapping: Mapping[FieldT, EncodableT]) -> bool:
+        """Set key to value within hash ``name`` for each corresponding
+        key and value from the ``mapping`` dict."""
+        if not mapping:
+            raise DataError("'hmset' with 'mapping' of length 0")
+        items = []
+        for pair in mapping.items():
+            items.extend(pair)
+        return self.execute_command('HMSET', name, *items)
+
+    def hmget(self, name: KeyT, keys: FieldT | Iterable[FieldT], *args: FieldT) -> list[bytes | str | None]:
+        """Returns a list of values ordered identically to ``keys``"""
+        args = list_or_args(keys, args)
+        return self.execute_command('HMGET', name, *args, keys=[name])
+
+    def hvals(self, name: KeyT) -> list[bytes | str]:
+        """Return the list of values within hash ``name``"""
+        return self.execute_command('HVALS', name, keys=[name])
+
+    def hstrlen(self, name: KeyT, key: FieldT) -> int:
+        """Return the number of bytes stored in the value of ``key``
+        within hash ``name``"""
+        return self.execute_command('HSTRLEN', name, key, keys=[name])
+

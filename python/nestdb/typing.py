@@ -1,0 +1,34 @@
+"""Type aliases used in nestdb's signatures (the same names as ``redis.typing``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+Number = Union[int, float]
+EncodedT = Union[bytes, bytearray, memoryview]
+DecodedT = Union[str, int, float]
+EncodableT = Union[EncodedT, DecodedT]
+AbsExpiryT = Union[int, datetime]
+ExpiryT = Union[int, timedelta]
+ZScoreBoundT = Union[float, str]
+_StringLikeT = Union[bytes, str, memoryview]
+KeyT = _StringLikeT
+PatternT = _StringLikeT
+FieldT = EncodableT
+KeysT = Union[KeyT, Iterable[KeyT]]
+AnyKeyT = Union[bytes, str, memoryview]
+ResponseT = Any
+TimeoutSecT = Union[int, float, _StringLikeT]
+
+_Bytes = Union[bytes, str]
+ScanResponse = Tuple[int, List[_Bytes]]
+HScanResponse = Tuple[int, Union[Dict[_Bytes, _Bytes], List[_Bytes]]]
+ZScanResponse = Tuple[int, List[Tuple[_Bytes, Any]]]
+ZSetRangeResponse = Union[List[_Bytes], List[Tuple[_Bytes, Any]], Any]
+ZRandMemberResponse = Union[_Bytes, List[_Bytes], None]
+ZMPopResponse = Optional[List[Any]]
+HRandFieldResponse = Union[_Bytes, List[_Bytes], None]
+ListMultiPopResponse = Optional[List[Union[_Bytes, List[_Bytes]]]]
+BlockingListPopResponse = Union[Tuple[_Bytes, _Bytes], List[_Bytes], None]
+BlockingZSetPopResponse = Union[Tuple[_Bytes, _Bytes, float], None]

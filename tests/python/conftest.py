@@ -1,0 +1,117 @@
+"""Shared fixtures for the nestdb Python tests.
+
+- ``r`` / ``rd``: a fresh in-memory ``nestdb.Redis`` (bytes / ``decode_responses=True``).
+- ``redis_server``: a real redis-server started on a free loopback port for the session
+  (skipped with a clear message when redis-server is missing, unless NESTDB_REQUIRE_REDIS=1,
+  which turns the skip into a failure).
+- ``requires(*commands)``: skip when the engine does not implement a command yet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Iterator, Set
+
+import pytest
+
+import nestdb
+
+
+def engine_commands() -> Set[str]:
+    r = nestdb.Redis()
+    names = {c.decode().lower() for c in r.command_list()}
+    r.close()
+    return names
+
+
+ENGINE_COMMANDS = engine_commands()
+
+
+def requires(*commands: str) -> pytest.MarkDecorator:
+    missing = [c for c in commands if c.lower() not in ENGINE_COMMANDS]
+    return pytest.mark.skipif(bool(missing), reason=f"engine does not implement {', '.join(missing)} yet")
+
+
+@pytest.fixture
+def r() -> Iterator[nestdb.Redis]:
+    client = nestdb.Redis()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def rd() -> Iterator[nestdb.Redis]:
+    client = nestdb.Redis(decode_responses=True)
+    yield client
+    client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self, exe: str) -> None:
+        self.port = _free_port()
+        self.dir = tempfile.mkdtemp(prefix="nestdb-test-redis-")
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    required = os.environ.get("NESTDB_REQUIRE_REDIS") == "1"
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        if required:
+            pytest.fail("NESTDB_REQUIRE_REDIS=1 but redis-py is not installed")
+        pytest.skip("redis-py is not installed (pip install redis); differential tests skipped")
+    exe = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
+    if not exe:
+        if required:
+            pytest.fail("NESTDB_REQUIRE_REDIS=1 but redis-server is not on PATH (apt-get install -y redis-server)")
+        pytest.skip("redis-server not found (apt-get install -y redis-server); differential tests skipped")
+    server = RedisServer(exe)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def real(redis_server: RedisServer) -> Iterator["object"]:
+    import redis
+
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    yield client
+    client.close()
