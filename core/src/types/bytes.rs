@@ -3,25 +3,31 @@
 //!
 //! Why: most keys are short. Storing them inside the dict node instead of behind a pointer
 //! saves one allocation per key and one cache miss per lookup (the key compare reads the node's
-//! own cache line). 24 bytes: up to `INLINE` (22) bytes inline plus a length byte, or a
-//! `Box<[u8]>`; the enum's tag leaves niche values that `Value` reuses, so `Value` stays 24 bytes.
+//! own cache line). `SmallBytes` (keys, hash fields, set members) is 24 bytes: up to 22 bytes
+//! inline plus a length byte, or a `Box<[u8]>`. String values use `SmallBytes<38>` (40 bytes):
+//! values up to 38 bytes — counters, ids, short JSON — live inside the keyspace node, so a GET
+//! touches one node instead of a node and a value block, and the value costs no allocation.
 
 use std::fmt;
 use std::ops::Deref;
 
+/// Inline capacity of the default (key-sized) `SmallBytes`.
 const INLINE: usize = 22;
 
-/// A short-string-optimised, immutable byte string.
+/// A string value: inline up to 38 bytes.
+pub(crate) type ValueBytes = SmallBytes<38>;
+
+/// A short-string-optimised, immutable byte string, inline up to `N` bytes.
 #[derive(Clone)]
-pub(crate) enum SmallBytes {
-    Inline(u8, [u8; INLINE]),
+pub(crate) enum SmallBytes<const N: usize = INLINE> {
+    Inline(u8, [u8; N]),
     Heap(Box<[u8]>),
 }
 
-impl SmallBytes {
+impl<const N: usize> SmallBytes<N> {
     pub(crate) fn new(b: &[u8]) -> Self {
-        if b.len() <= INLINE {
-            let mut data = [0u8; INLINE];
+        if b.len() <= N {
+            let mut data = [0u8; N];
             data[..b.len()].copy_from_slice(b);
             SmallBytes::Inline(b.len() as u8, data)
         } else {
@@ -46,22 +52,22 @@ impl SmallBytes {
     }
 }
 
-impl Deref for SmallBytes {
+impl<const N: usize> Deref for SmallBytes<N> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         self.as_slice()
     }
 }
 
-impl From<&[u8]> for SmallBytes {
+impl<const N: usize> From<&[u8]> for SmallBytes<N> {
     fn from(b: &[u8]) -> Self {
         SmallBytes::new(b)
     }
 }
 
-impl From<Vec<u8>> for SmallBytes {
+impl<const N: usize> From<Vec<u8>> for SmallBytes<N> {
     fn from(v: Vec<u8>) -> Self {
-        if v.len() <= INLINE {
+        if v.len() <= N {
             SmallBytes::new(&v)
         } else {
             SmallBytes::Heap(v.into_boxed_slice())
@@ -69,9 +75,9 @@ impl From<Vec<u8>> for SmallBytes {
     }
 }
 
-impl From<Box<[u8]>> for SmallBytes {
+impl<const N: usize> From<Box<[u8]>> for SmallBytes<N> {
     fn from(b: Box<[u8]>) -> Self {
-        if b.len() <= INLINE {
+        if b.len() <= N {
             SmallBytes::new(&b)
         } else {
             SmallBytes::Heap(b)
@@ -79,15 +85,15 @@ impl From<Box<[u8]>> for SmallBytes {
     }
 }
 
-impl PartialEq for SmallBytes {
+impl<const N: usize> PartialEq for SmallBytes<N> {
     fn eq(&self, other: &Self) -> bool {
         self.as_slice() == other.as_slice()
     }
 }
 
-impl Eq for SmallBytes {}
+impl<const N: usize> Eq for SmallBytes<N> {}
 
-impl fmt::Debug for SmallBytes {
+impl<const N: usize> fmt::Debug for SmallBytes<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self))
     }
@@ -100,9 +106,10 @@ mod tests {
     #[test]
     fn layout_and_round_trip() {
         assert_eq!(std::mem::size_of::<SmallBytes>(), 24);
+        assert_eq!(std::mem::size_of::<ValueBytes>(), 40);
         for n in [0usize, 1, 21, 22, 23, 100] {
             let v: Vec<u8> = (0..n as u8).collect();
-            let s = SmallBytes::new(&v);
+            let s: SmallBytes = SmallBytes::new(&v);
             assert_eq!(&*s, &v[..]);
             assert_eq!(matches!(s, SmallBytes::Inline(..)), n <= INLINE);
             assert_eq!(SmallBytes::from(v.clone()), s);

@@ -1,7 +1,7 @@
 //! The value types a key can hold, one file per type where the type needs its own structure.
 //!
-//! `Value` is kept small (24 bytes): a string is a `SmallBytes` (inline when short), every
-//! container is boxed.
+//! `Value` is 40 bytes: a string is a `ValueBytes` (inline up to 38 bytes, so short values
+//! need no allocation and no second cache miss), every container is boxed.
 
 pub(crate) mod bytes;
 pub(crate) mod zset;
@@ -9,7 +9,7 @@ pub(crate) mod zset;
 use std::collections::VecDeque;
 
 use crate::keyspace::dict::Dict;
-pub(crate) use bytes::SmallBytes;
+pub(crate) use bytes::{SmallBytes, ValueBytes};
 pub(crate) use zset::ZSet;
 
 /// Hash field -> value.
@@ -21,7 +21,7 @@ pub(crate) type ListValue = VecDeque<Box<[u8]>>;
 
 /// The value stored under a key.
 pub(crate) enum Value {
-    Str(SmallBytes),
+    Str(ValueBytes),
     List(Box<ListValue>),
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
@@ -140,7 +140,7 @@ container!(ZSet, ZSet, |z| z.is_empty());
 #[cfg(test)]
 mod tests {
     #[test]
-    fn value_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<super::Value>(), 24);
+    fn value_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<super::Value>(), 40);
     }
 }
