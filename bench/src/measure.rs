@@ -35,13 +35,69 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
     v[idx.min(v.len() - 1)]
 }
 
+/// CPU time this thread has run (Linux `/proc/thread-self/schedstat`), None elsewhere.
+pub fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(s.split_whitespace().next()?.parse().ok()?))
+}
+
+/// Throughput samples of one timed phase, by wall clock and by on-CPU time of the running
+/// thread. Wall is the reported figure; on-CPU shows how much of it other load on the machine
+/// took away (time spent runnable but descheduled counts in wall, not in on-CPU).
+#[derive(Default)]
+pub struct Samples {
+    pub wall: Vec<f64>,
+    pub cpu: Vec<f64>,
+}
+
+impl Samples {
+    /// Run `f` (doing `ops` operations on this thread), recording its rates if `record`.
+    pub fn time<R>(&mut self, record: bool, ops: usize, f: impl FnOnce() -> R) -> R {
+        let c0 = thread_cpu();
+        let t = Instant::now();
+        let r = f();
+        let wall = t.elapsed();
+        let cpu = thread_cpu().zip(c0).map(|(b, a)| b.saturating_sub(a));
+        if record {
+            self.wall.push(rate(ops, wall));
+            // schedstat may advance in scheduler ticks (4 ms here): short phases get no on-CPU figure.
+            if let Some(c) = cpu.filter(|c| *c >= Duration::from_millis(250)) {
+                self.cpu.push(rate(ops, c));
+            }
+        }
+        r
+    }
+
+    /// Median wall-clock rate.
+    pub fn median(&self) -> f64 {
+        median(&self.wall)
+    }
+
+    /// "N keys, median of R reps (range a–b M/s), on-CPU c M/s".
+    pub fn detail(&self, n: usize) -> String {
+        let lo = self.wall.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self.wall.iter().copied().fold(0.0, f64::max);
+        let mut s = format!("{n} keys, median of {} reps (range {:.2}–{:.2} M/s)", self.wall.len(), lo / 1e6, hi / 1e6);
+        if !self.cpu.is_empty() {
+            s.push_str(&format!("; on-CPU {:.2} M/s", median(&self.cpu) / 1e6));
+        }
+        s
+    }
+}
+
 /// Ops per second of `ops` operations that took `d`.
 pub fn rate(ops: usize, d: Duration) -> f64 {
     ops as f64 / d.as_secs_f64()
 }
 
-/// Per-op latencies (ns) of `op` over `items`, timed in batches of `BATCH`.
+/// Longest a latency measurement runs: an O(n) implementation on a 1M-member set would
+/// otherwise take many minutes; it stops early (reported sample counts show it) instead.
+pub const LATENCY_BUDGET: Duration = Duration::from_secs(10);
+
+/// Per-op latencies (ns) of `op` over `items`, timed in batches of `BATCH`, stopping after
+/// `LATENCY_BUDGET` (at least one batch).
 pub fn batched_latencies<T>(items: &[T], mut op: impl FnMut(&T)) -> Vec<f64> {
+    let start = Instant::now();
     let mut out = Vec::with_capacity(items.len() / BATCH + 1);
     for chunk in items.chunks(BATCH) {
         let t = Instant::now();
@@ -49,6 +105,9 @@ pub fn batched_latencies<T>(items: &[T], mut op: impl FnMut(&T)) -> Vec<f64> {
             op(it);
         }
         out.push(t.elapsed().as_nanos() as f64 / chunk.len() as f64);
+        if start.elapsed() > LATENCY_BUDGET {
+            break;
+        }
     }
     out
 }
