@@ -183,7 +183,7 @@ const STACK_ARGS: usize = 8;
 ///
 /// # Safety
 /// `argv` has `argc` readable entries; `argvlen` is NULL or has `argc` readable entries.
-unsafe fn collect_args<'a>(argc: usize, argv: *mut *const c_char, argvlen: *const usize, out: &mut [&'a [u8]]) -> Result<(), String> {
+unsafe fn collect_args(argc: usize, argv: *mut *const c_char, argvlen: *const usize, out: &mut [&[u8]]) -> Result<(), String> {
     for (i, slot) in out.iter_mut().enumerate().take(argc) {
         // SAFETY: i < argc entries, per the caller's contract.
         let p = unsafe { *argv.add(i) };
@@ -319,14 +319,14 @@ mod tests {
 
     #[test]
     fn open_reports_failures_with_null_handles() {
-        let mut db: *mut nestdb = 1 as *mut nestdb;
+        let mut db: *mut nestdb = std::ptr::dangling_mut::<nestdb>();
         let path = CString::new("/tmp/some-dir").unwrap();
         assert_eq!(unsafe { nestdb_open(path.as_ptr(), ptr::null(), &mut db) }, NESTDB_CANTOPEN);
         assert!(db.is_null());
         assert!(text(unsafe { nestdb_errmsg(ptr::null_mut()) }).starts_with("nestdb_open: cannot open database: /tmp/some-dir"));
 
         let bad = CString::new("hz 10\nno-such-option 1").unwrap();
-        db = 1 as *mut nestdb;
+        db = std::ptr::dangling_mut::<nestdb>();
         assert_eq!(unsafe { nestdb_open(ptr::null(), bad.as_ptr(), &mut db) }, NESTDB_CONFIG);
         assert!(db.is_null());
         let msg = text(unsafe { nestdb_errmsg(ptr::null_mut()) });
