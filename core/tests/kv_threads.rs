@@ -105,7 +105,26 @@ fn watch_retries_never_lose_an_increment() {
         h.join().unwrap();
     }
     assert_eq!(db.get(b"n").unwrap().unwrap(), (THREADS * PER_THREAD / 4).to_string().as_bytes());
-    assert!(conflicts.load(Ordering::Relaxed), "8 threads never conflicted: WATCH was not exercised");
+    // Whether the threads above happened to conflict depends on scheduling; this part forces one.
+    let (watched_tx, watched_rx) = std::sync::mpsc::channel();
+    let (written_tx, written_rx) = std::sync::mpsc::channel::<()>();
+    let watcher = {
+        let db = db.clone();
+        thread::spawn(move || {
+            let mut s = db.session();
+            s.execute(&[b"WATCH", b"n"]);
+            watched_tx.send(()).unwrap();
+            written_rx.recv().unwrap();
+            s.execute(&[b"MULTI"]);
+            s.execute(&[b"SET", b"n", b"stale"]);
+            s.execute(&[b"EXEC"])
+        })
+    };
+    watched_rx.recv().unwrap();
+    db.execute(&[b"INCR", b"n"]);
+    written_tx.send(()).unwrap();
+    assert_eq!(watcher.join().unwrap(), Reply::Nil, "EXEC must fail after another thread wrote a watched key");
+    eprintln!("random-phase conflicts seen: {}", conflicts.load(Ordering::Relaxed));
 }
 
 #[test]
