@@ -4,17 +4,21 @@
 # kevy-embedded, sorted sets, two threads) with those redis figures, stops the server, and prints
 # the machine plus the result tables (Markdown, for docs/BENCHMARKS.md).
 #
-# Usage: bench/run.sh [--quick] [suite...]     (suites: kv kevy redis zset threads; default all)
+# Usage: bench/run.sh [--quick] [--thp] [suite...]   (suites: kv kevy redis zset threads; default all)
 #   --quick   10x smaller workloads (CI smoke run)
+#   --thp     run nestdb-bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc backs its heap
+#             with transparent huge pages; affects nestdb and kevy alike, not redis-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=""
+thp=""
 suites=()
 for a in "$@"; do
     case "$a" in
         --quick) quick="--quick" ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --thp) thp=1 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) suites+=("$a") ;;
     esac
 done
@@ -41,6 +45,7 @@ echo "- Kernel: $(uname -sr)"
 echo "- $(rustc --version)"
 [ -n "$want_redis" ] && echo "- $(redis-server --version | cut -d' ' -f1-3)"
 echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- Transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)${thp:+; nestdb-bench run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1}"
 echo
 
 args=($quick)
@@ -74,5 +79,10 @@ if [ -n "$want_redis" ]; then
     args+=(--redis-output "$tmp")
 fi
 
-echo "+ $bin ${args[*]} ${suites[*]}" >&2
-"$bin" "${args[@]}" "${suites[@]}"
+if [ -n "$thp" ]; then
+    echo "+ GLIBC_TUNABLES=glibc.malloc.hugetlb=1 $bin ${args[*]} ${suites[*]}" >&2
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$bin" "${args[@]}" "${suites[@]}"
+else
+    echo "+ $bin ${args[*]} ${suites[*]}" >&2
+    "$bin" "${args[@]}" "${suites[@]}"
+fi

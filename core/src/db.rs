@@ -584,6 +584,16 @@ impl Commands for Db {
         self.get_with(key, <[u8]>::to_vec)
     }
 
+    /// ZRANK without going through the command table (one shard read lock, one member lookup).
+    fn zrank(&self, key: &[u8], member: &[u8]) -> Result<Option<i64>> {
+        let h = hash_bytes(key);
+        let ctx = self.inner.ks.lock(&LockSet::One(shard_of(h)), false);
+        match ctx.read::<crate::types::ZSet>(key) {
+            Err(e) => check(e).map(|_| None),
+            Ok(z) => Ok(z.and_then(|z| z.rank(member)).map(|r| r as i64)),
+        }
+    }
+
     /// SET without going through the command table.
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let h = hash_bytes(key);

@@ -108,7 +108,7 @@ impl CommandSpec {
 }
 
 /// Name -> spec. foldhash rather than SipHash: this lookup is on every command's path.
-type Table = HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>;
+type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedState>;
 
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
@@ -126,7 +126,7 @@ fn table() -> &'static Table {
         let mut map = Table::default();
         for fam in families {
             for spec in fam {
-                let dup = map.insert(spec.name, spec);
+                let dup = map.insert(spec.name.as_bytes(), spec);
                 debug_assert!(dup.is_none(), "command {} registered twice", spec.name);
             }
         }
@@ -148,8 +148,7 @@ pub(crate) fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     for (d, s) in buf.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
-    table().get(lower).copied()
+    table().get(&buf[..name.len()]).copied()
 }
 
 /// Redis's reply to an unknown command: the name (C-string, at most 128 bytes) and the first

@@ -496,10 +496,13 @@ fn zrank_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], rev: bool) -> CmdResult {
         Some(_) => return Err(syntax()),
     };
     let Some(z) = ctx.read::<ZSet>(a[1])? else { return Ok(Reply::Nil) };
-    let (Some(rank), Some(score)) = (z.rank(a[2]), z.score(a[2])) else { return Ok(Reply::Nil) };
-    let rank = if rev { z.len() - 1 - rank } else { rank };
-    let rank = rank as i64;
-    Ok(if withscore { Reply::Array(vec![Reply::Int(rank), Reply::Double(score)]) } else { Reply::Int(rank) })
+    let Some(rank) = z.rank(a[2]) else { return Ok(Reply::Nil) };
+    let rank = if rev { z.len() - 1 - rank } else { rank } as i64;
+    // The score is looked up only when asked for (a second member lookup otherwise).
+    Ok(match z.score(a[2]).filter(|_| withscore) {
+        Some(score) => Reply::Array(vec![Reply::Int(rank), Reply::Double(score)]),
+        None => Reply::Int(rank),
+    })
 }
 
 fn zrank(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
