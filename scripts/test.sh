@@ -12,6 +12,11 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n==== %s\n' "$*"; }
 
+# Keep a copy of the output to total the runners' counts at the end.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+exec > >(tee "$log") 2>&1
+
 step "setup"
 bash scripts/setup.sh
 
@@ -38,3 +43,10 @@ step "benchmark smoke run (scaled down)"
 cargo run -q --release -p nestdb-bench -- all --quick
 
 step "all tests passed"
+# One closing line over every runner: cargo's "test result" lines, pytest's and the C suite's.
+awk '
+    /^test result: /      { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    /^[0-9]+ passed in /  { p += $1 }
+    /^c-abi: [0-9]+ passed/ { p += $2; f += $4 }
+    END { printf "%d passed, %d failed\n", p, f }
+' "$log"
