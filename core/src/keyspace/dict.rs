@@ -212,14 +212,7 @@ impl<V> Dict<V> {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> + '_ {
-        self.buckets.iter().flat_map(|slot| {
-            let mut cur = slot.as_deref();
-            std::iter::from_fn(move || {
-                let node = cur?;
-                cur = node.next.as_deref();
-                Some((&*node.key, &node.val))
-            })
-        })
+        self.iter_nodes().map(|n| (&*n.key, &n.val))
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
@@ -266,6 +259,24 @@ impl<V> Dict<V> {
         v = v.reverse_bits();
         v = v.wrapping_add(1);
         v.reverse_bits()
+    }
+
+    /// Approximate heap bytes of the table: bucket array, nodes (with malloc's header) and
+    /// keys too long to be inline. What `V` owns beyond its own size is not counted.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let heap_keys: usize = self.iter_nodes().map(|n| n.key.heap_size()).sum();
+        self.buckets.len() * std::mem::size_of::<usize>() + self.len * (std::mem::size_of::<Node<V>>() + 16) + heap_keys
+    }
+
+    fn iter_nodes(&self) -> impl Iterator<Item = &Node<V>> + '_ {
+        self.buckets.iter().flat_map(|slot| {
+            let mut cur = slot.as_deref();
+            std::iter::from_fn(move || {
+                let node = cur?;
+                cur = node.next.as_deref();
+                Some(node)
+            })
+        })
     }
 
     /// A uniformly chosen bucket's random entry (Redis's `dictGetFairRandomKey` approximation).

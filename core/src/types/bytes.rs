@@ -43,7 +43,6 @@ impl<const N: usize> SmallBytes<N> {
     }
 
     /// Heap bytes owned besides the struct itself (0 when inline).
-    #[allow(dead_code)]
     pub(crate) fn heap_size(&self) -> usize {
         match self {
             SmallBytes::Inline(..) => 0,

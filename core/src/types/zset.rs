@@ -5,7 +5,8 @@
 //! A sorted set needs two access paths: member -> score (ZSCORE, ZADD's
 //! "does it exist") and an order on `(score, member)` that supports *rank*
 //! queries (ZRANK, ZRANGE by index, ZCOUNT) in O(log n). Redis pairs a dict
-//! with a skiplist whose forward links carry spans. We pair a `HashMap` with a
+//! with a skiplist whose forward links carry spans. We pair the keyspace's chained
+//! `Dict` (whose reverse-binary cursor gives ZSCAN Redis's guarantee) with a
 //! **counted B+tree**: leaves hold up to 64 `(score, member)` entries in two
 //! parallel sorted arrays; internal nodes hold up to 64 children, the
 //! separator key of each child boundary, and the element count of every
@@ -24,8 +25,9 @@
 //! such a key refresh the separator, so separators never pin the bytes of a
 //! deleted member.
 //!
-//! Member bytes are stored once, in an `Arc<[u8]>` shared by the map key and
-//! the tree leaf (and at most one separator). Iterators walk the tree with a
+//! The tree holds each member as an `Arc<[u8]>` (shared with at most one
+//! separator); the map holds its own copy of the key (inline up to 22 bytes,
+//! see `SmallBytes`), the price of a SCAN cursor that survives rehashing. Iterators walk the tree with a
 //! fixed-size stack of (node, child index) pairs, so no parent or sibling
 //! pointers are needed.
 //!
@@ -34,7 +36,8 @@
 //! * leaf slot: 8 (score) + 16 (`Arc<[u8]>` fat pointer) = 24 B; leaves are
 //!   50-100% full (~70% under random inserts) -> ~34 B;
 //! * internal nodes: ~1/45 of that, ~1-2 B;
-//! * map: 24 B entry + 1 control byte at a 44-87% load factor -> ~30-55 B;
+//! * map: a 48 B chained node (+ malloc header) and an 8 B bucket; members
+//!   over 22 bytes are copied once more for the map key;
 //! * member allocation: 16 B `Arc` header + the bytes + malloc's 8 B header,
 //!   rounded up to 16 B (a 13-byte member costs a 48 B chunk).
 //!
@@ -55,13 +58,12 @@
 //! | `remove_range_by_rank` | O(k log n) for k removed elements |
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fmt;
 use std::iter::FusedIterator;
 use std::mem;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
+use crate::keyspace::dict::Dict;
 
 /// A member's bytes, shared by the map and the tree.
 type Member = Arc<[u8]>;
@@ -687,7 +689,7 @@ impl<const FWD: bool> FusedIterator for RankIter<'_, FWD> {}
 /// `(score, member)`. See the module docs for the design.
 #[derive(Clone)]
 pub struct ZSet {
-    dict: HashMap<Member, f64, RandomState>,
+    dict: Dict<f64>,
     tree: Tree,
     /// Estimated heap bytes of the member allocations (for `mem_usage`).
     member_bytes: usize,
@@ -705,7 +707,7 @@ impl ZSet {
     }
 
     fn with_node_caps(leaf_cap: usize, inner_cap: usize) -> Self {
-        ZSet { dict: HashMap::with_hasher(RandomState::default()), tree: Tree::new(leaf_cap, inner_cap), member_bytes: 0 }
+        ZSet { dict: Dict::new(), tree: Tree::new(leaf_cap, inner_cap), member_bytes: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -742,7 +744,7 @@ impl ZSet {
             return Some(old);
         }
         let m: Member = Arc::from(member);
-        self.dict.insert(m.clone(), score);
+        self.dict.insert(member, score);
         self.tree.insert(score, m);
         self.member_bytes += member_alloc_size(member.len());
         None
@@ -750,10 +752,10 @@ impl ZSet {
 
     /// Remove; returns the removed score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let (m, score) = self.dict.remove_entry(member)?;
-        let removed = self.tree.remove(score, &m);
+        let score = self.dict.remove(member)?;
+        let removed = self.tree.remove(score, member);
         debug_assert!(removed.is_some(), "zset map and tree out of sync");
-        self.member_bytes -= member_alloc_size(m.len());
+        self.member_bytes -= member_alloc_size(member.len());
         Some(score)
     }
 
@@ -822,12 +824,18 @@ impl ZSet {
             })
             .collect();
         for (m, s) in &victims {
-            self.dict.remove(&**m);
+            self.dict.remove(m);
             let removed = self.tree.remove(*s, m);
             debug_assert!(removed.is_some(), "zset map and tree out of sync");
             self.member_bytes -= member_alloc_size(m.len());
         }
         victims.len()
+    }
+
+    /// The member -> score map, for ZSCAN: its cursor visits every member present for the
+    /// whole scan, whatever else is added, removed or re-scored meanwhile.
+    pub(crate) fn members(&self) -> &Dict<f64> {
+        &self.dict
     }
 
     /// Approximate heap bytes used: member allocations (bytes, `Arc` header,
@@ -844,9 +852,7 @@ impl ZSet {
             * (mem::size_of::<Inner>()
                 + shape.inner_cap * SLOT
                 + (shape.inner_cap + 1) * (mem::size_of::<usize>() + mem::size_of::<Node>()));
-        // hashbrown keeps >= 1/8 of its buckets free; each bucket has a control byte.
-        let buckets = self.dict.capacity() + self.dict.capacity() / 7;
-        let dict = buckets * (mem::size_of::<(Member, f64)>() + 1);
+        let dict = self.dict.heap_bytes();
         mem::size_of::<Self>() + self.member_bytes + dict + leaves + inners
     }
 }
@@ -943,9 +949,10 @@ impl ZSet {
             bytes += member_alloc_size(m.len());
         }
         assert_eq!(bytes, self.member_bytes);
-        // Each member's bytes are shared by map and tree, not copied.
-        for (k, _) in self.dict.iter().take(64) {
-            assert!(Arc::strong_count(k) >= 2);
+        // Every map key is in the tree.
+        for (k, &ds) in self.dict.iter().take(64) {
+            let r = self.rank(k).expect("map member missing from tree");
+            assert_eq!(self.get_by_rank(r).map(|(_, s)| s.to_bits()), Some(ds.to_bits()));
         }
     }
 }
@@ -1619,7 +1626,8 @@ mod tests {
         };
         let timer = single(&mut |k| k);
         // Calibration: a bare map with the same keys, no sorted set involved.
-        let bare: HashMap<Box<[u8]>, f64, RandomState> = names.iter().map(|m| (m.clone().into_boxed_slice(), 1.0)).collect();
+        let bare: std::collections::HashMap<Box<[u8]>, f64, foldhash::fast::RandomState> =
+            names.iter().map(|m| (m.clone().into_boxed_slice(), 1.0)).collect();
         let s_bare = single(&mut |k| bare[key(k)] as usize) - timer;
         drop(bare);
         let probes: Vec<f64> = (0..100_000).map(|_| rng.random_range(0.0..1e6)).collect();
