@@ -189,11 +189,7 @@ impl Tx<'_> {
     pub fn execute(&self, argv: &[&[u8]]) -> Reply {
         match command::resolve(argv) {
             Ok(spec) if spec.flags & TXN != 0 => Reply::err("ERR transaction commands cannot be nested in Db::transaction"),
-            Ok(spec) => {
-                let mut ctx = self.ctx.borrow_mut();
-                ctx.next_command();
-                command::run_locked(&mut ctx, spec, argv)
-            }
+            Ok(spec) => command::run_locked(&mut self.ctx.borrow_mut(), spec, argv),
             Err(e) => e,
         }
     }
