@@ -151,7 +151,8 @@ impl Db {
 
     /// Run `f` atomically: every shard is locked for its whole run, so no other command
     /// interleaves. Commands take effect immediately (later reads in `f` see them); like
-    /// Redis's MULTI there is no rollback.
+    /// Redis's MULTI there is no rollback, and the clock is frozen for the whole run (TTLs are
+    /// judged at one instant, as Redis 7 does inside EXEC).
     pub fn transaction<R>(&self, f: impl FnOnce(&Tx<'_>) -> R) -> R {
         let ctx = self.inner.ks.lock(&LockSet::All, true);
         let tx = Tx { ctx: RefCell::new(ctx) };
