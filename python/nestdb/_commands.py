@@ -111,7 +111,7 @@ class CommandsMixin:
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Run a command; provided natively by ``nestdb._nestdb.Client`` (first in the MRO)."""
-        raise NotImplementedError("CommandsMixin needs nestdb._nestdb.Client before it in the MRO")
+        raise TypeError("CommandsMixin needs nestdb._nestdb.Client before it in the MRO")
 
     # --- redis-py ManagementCommands ---
 

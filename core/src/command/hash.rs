@@ -228,39 +228,8 @@ fn hscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
+    use super::super::testutil::{bulk, err, int, list, run, text};
     use crate::{Db, Reply};
-
-    fn run(db: &Db, args: &[&str]) -> Reply {
-        let argv: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-        db.execute(&argv)
-    }
-
-    fn int(n: i64) -> Reply {
-        Reply::Int(n)
-    }
-
-    fn bulk(s: &str) -> Reply {
-        Reply::Bulk(s.as_bytes().to_vec())
-    }
-
-    fn text(r: &Reply) -> String {
-        match r {
-            Reply::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
-            other => panic!("not a bulk: {other:?}"),
-        }
-    }
-
-    fn err(db: &Db, args: &[&str]) -> String {
-        match run(db, args) {
-            Reply::Error(e) => e.into_owned(),
-            r => panic!("{args:?}: expected an error, got {r:?}"),
-        }
-    }
-
-    fn list(r: &Reply) -> Vec<String> {
-        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
-        items.iter().map(text).collect()
-    }
 
     fn map(r: &Reply) -> BTreeMap<String, String> {
         let Reply::Map(pairs) = r else { panic!("not a map: {r:?}") };

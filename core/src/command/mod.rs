@@ -16,6 +16,8 @@ mod list;
 mod server;
 mod set;
 mod string;
+#[cfg(test)]
+mod testutil;
 mod zset;
 
 use std::collections::HashMap;

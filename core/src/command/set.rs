@@ -476,49 +476,12 @@ fn sscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 mod tests {
     use std::collections::BTreeSet;
 
+    use super::super::testutil::{bulk, err, int, list, run};
     use crate::{Db, Reply};
-
-    fn run(db: &Db, args: &[&str]) -> Reply {
-        let argv: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-        db.execute(&argv)
-    }
-
-    fn int(n: i64) -> Reply {
-        Reply::Int(n)
-    }
-
-    fn bulk(s: &str) -> Reply {
-        Reply::Bulk(s.as_bytes().to_vec())
-    }
-
-    fn err(db: &Db, args: &[&str]) -> String {
-        match run(db, args) {
-            Reply::Error(e) => e.into_owned(),
-            r => panic!("{args:?}: expected an error, got {r:?}"),
-        }
-    }
 
     /// The members of an array-of-bulks reply, as a sorted set of strings.
     fn members(r: &Reply) -> BTreeSet<String> {
-        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
-        items
-            .iter()
-            .map(|i| match i {
-                Reply::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
-                other => panic!("not a bulk: {other:?}"),
-            })
-            .collect()
-    }
-
-    fn list(r: &Reply) -> Vec<String> {
-        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
-        items
-            .iter()
-            .map(|i| match i {
-                Reply::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
-                other => panic!("not a bulk: {other:?}"),
-            })
-            .collect()
+        list(r).into_iter().collect()
     }
 
     fn set_of(items: &[&str]) -> BTreeSet<String> {
