@@ -251,10 +251,10 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     let known = is(sub, "ENCODING") || is(sub, "REFCOUNT");
     if !known {
-        return Err(unknown_subcommand(sub, "OBJECT"));
+        return Err(super::unknown_subcommand(sub, "OBJECT"));
     }
     if a.len() != 3 {
-        return Err(subcommand_arity("object", sub));
+        return Err(super::subcommand_arity("object", sub));
     }
     let Some(e) = ctx.lookup(a[2]) else { return Ok(Reply::Nil) };
     if is(sub, "ENCODING") {
@@ -262,16 +262,6 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     } else {
         Ok(Reply::Int(1))
     }
-}
-
-/// Redis's reply to an unknown subcommand of a container command (OBJECT, CONFIG...).
-pub(crate) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
-    Reply::err_owned(format!("ERR unknown subcommand '{}'. Try {cmd} HELP.", String::from_utf8_lossy(sub)))
-}
-
-/// Redis's reply to a known subcommand with the wrong number of arguments.
-pub(crate) fn subcommand_arity(cmd: &str, sub: &[u8]) -> Reply {
-    Reply::err_owned(format!("ERR wrong number of arguments for '{cmd}|{}' command", String::from_utf8_lossy(sub).to_ascii_lowercase()))
 }
 
 /// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with NX/XX/GT/LT, as Redis 7 validates them.

@@ -171,6 +171,16 @@ pub(crate) fn unknown_command(argv: &[&[u8]]) -> Reply {
     Reply::err_owned(format!("ERR unknown command '{name}', with args beginning with: {args}"))
 }
 
+/// Redis's reply to an unknown subcommand of a container command (OBJECT, CONFIG...).
+pub(crate) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
+    Reply::err_owned(format!("ERR unknown subcommand '{}'. Try {cmd} HELP.", String::from_utf8_lossy(sub)))
+}
+
+/// Redis's reply to a known subcommand with the wrong number of arguments.
+pub(crate) fn subcommand_arity(cmd: &str, sub: &[u8]) -> Reply {
+    Reply::err_owned(format!("ERR wrong number of arguments for '{cmd}|{}' command", String::from_utf8_lossy(sub).to_ascii_lowercase()))
+}
+
 pub(crate) fn wrong_arity(name: &str) -> Reply {
     Reply::err_owned(format!("ERR wrong number of arguments for '{name}' command"))
 }

@@ -106,9 +106,9 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         return Ok(Reply::OK);
     }
     if is(sub, "GET") || is(sub, "SET") || is(sub, "RESETSTAT") {
-        return Err(super::keys::subcommand_arity("config", sub));
+        return Err(super::subcommand_arity("config", sub));
     }
-    Err(super::keys::unknown_subcommand(sub, "CONFIG"))
+    Err(super::unknown_subcommand(sub, "CONFIG"))
 }
 
 fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
