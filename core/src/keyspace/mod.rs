@@ -157,7 +157,7 @@ impl Keyspace {
             LockSet::Some(ids) => ids.iter().for_each(|&i| take(i)),
             LockSet::All => (0..SHARDS).for_each(take),
         }
-        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0 }
+        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0, effects: Vec::new(), effect_described: false }
     }
 }
 
@@ -176,6 +176,11 @@ pub(crate) struct Ctx<'a> {
     now: Cell<i64>,
     /// Number of modifications made (Redis's `server.dirty`).
     pub(crate) dirty: u64,
+    /// The log records this context has produced so far: RESP-encoded commands, appended to
+    /// the log as one atomic unit when the context finishes (see `storage::log`).
+    pub(crate) effects: Vec<u8>,
+    /// The running command has described its own effect with `log_as`.
+    pub(crate) effect_described: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -198,6 +203,17 @@ impl<'a> Ctx<'a> {
 
     fn live(&self, e: &Entry) -> bool {
         e.expire_at == 0 || e.expire_at > self.now()
+    }
+
+    /// Log `argv` as (part of) this command's effect instead of the command's own argv.
+    ///
+    /// For commands whose argv does not determine their effect: relative TTLs (logged as
+    /// PXAT/PEXPIREAT), SPOP (SREM of the chosen members), INCRBYFLOAT (SET of the result).
+    /// Call it once per command to log, only when something changed; calling it means the
+    /// command's own argv is not logged.
+    pub(crate) fn log_as(&mut self, argv: &[&[u8]]) {
+        self.effect_described = true;
+        crate::util::resp::encode_command(&mut self.effects, argv);
     }
 
     /// The keyspace this context belongs to (for server-wide state such as config).

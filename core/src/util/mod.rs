@@ -1,5 +1,6 @@
-//! Small pure helpers shared by the command families: Redis number parsing/formatting and glob.
+//! Small pure helpers: Redis number parsing/formatting, glob matching, RESP command encoding.
 
 pub(crate) mod glob;
 pub(crate) mod ldouble;
 pub(crate) mod num;
+pub(crate) mod resp;
