@@ -1,6 +1,6 @@
 //! Configuration: the options a database is opened with and that CONFIG GET/SET change.
 //!
-//! Names are Redis's (`hz`, later `appendfsync`, `maxmemory`...). One table (`PARAMS`) lists
+//! Names are Redis's (`hz`, `appendfsync`, `save`...). One table (`PARAMS`) lists
 //! every parameter with its parser and printer, so `Options::set`, CONFIG SET, the C `config`
 //! string and Python keyword arguments all accept exactly the same names and values. A
 //! parameter is listed only once the engine honours it.
@@ -14,12 +14,54 @@ use crate::error::{Error, Result};
 pub struct Options {
     /// Background task frequency (active expiry cycles per second), 1..=500. Redis's `hz`.
     pub hz: u32,
+    /// `appendfsync`: when log records reach the disk (default `everysec`).
+    pub appendfsync: FsyncPolicy,
+    /// `auto-aof-rewrite-percentage`: rewrite (snapshot + fresh log) when the files grew by this
+    /// percentage of the last snapshot's size; 0 disables automatic rewrites.
+    pub auto_aof_rewrite_percentage: u32,
+    /// `auto-aof-rewrite-min-size`: never rewrite automatically below this many bytes.
+    pub auto_aof_rewrite_min_size: u64,
+    /// `save`: snapshot after `seconds` if at least `changes` writes happened, per pair.
+    pub save: Vec<(u64, u64)>,
 }
+
+pub use crate::storage::FsyncPolicy;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { hz: 10 }
+        Options {
+            hz: 10,
+            appendfsync: FsyncPolicy::EverySec,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 << 20,
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
+        }
     }
+}
+
+/// Parse a memory size the way redis.conf does: `1024`, `100kb`/`100k` (1024/1000), `64mb`,
+/// `1gb`...; case-insensitive.
+pub(crate) fn parse_memory(v: &str) -> std::result::Result<u64, String> {
+    let v = v.trim().to_ascii_lowercase();
+    let units: [(&str, u64); 7] =
+        [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1000), ("m", 1_000_000), ("g", 1_000_000_000), ("b", 1)];
+    let (digits, mul) = units.iter().find_map(|(u, m)| v.strip_suffix(u).map(|d| (d, *m))).unwrap_or((&v, 1));
+    let n: u64 = digits.parse().map_err(|_| "argument must be a memory value".to_string())?;
+    n.checked_mul(mul).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+fn parse_save(v: &str) -> std::result::Result<Vec<(u64, u64)>, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !words.len().is_multiple_of(2) {
+        return Err("Invalid save parameters".into());
+    }
+    words
+        .chunks(2)
+        .map(|p| match (p[0].parse::<u64>(), p[1].parse::<u64>()) {
+            (Ok(s), Ok(c)) => Ok((s, c)),
+            _ => Err("Invalid save parameters".to_string()),
+        })
+        .collect()
 }
 
 struct Param {
@@ -36,14 +78,48 @@ fn parse_int_in(v: &str, lo: i64, hi: i64) -> std::result::Result<i64, String> {
     Ok(n)
 }
 
-const PARAMS: &[Param] = &[Param {
-    name: "hz",
-    get: |o| o.hz.to_string(),
-    set: |o, v| {
-        o.hz = parse_int_in(v, 1, 500)? as u32;
-        Ok(())
+const PARAMS: &[Param] = &[
+    Param {
+        name: "hz",
+        get: |o| o.hz.to_string(),
+        set: |o, v| {
+            o.hz = parse_int_in(v, 1, 500)? as u32;
+            Ok(())
+        },
     },
-}];
+    Param {
+        name: "appendfsync",
+        get: |o| o.appendfsync.name().to_string(),
+        set: |o, v| {
+            o.appendfsync = FsyncPolicy::parse(v.trim()).ok_or("argument(s) must be one of the following: always, everysec, no")?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "auto-aof-rewrite-percentage",
+        get: |o| o.auto_aof_rewrite_percentage.to_string(),
+        set: |o, v| {
+            o.auto_aof_rewrite_percentage = parse_int_in(v, 0, i64::from(i32::MAX))? as u32;
+            Ok(())
+        },
+    },
+    Param {
+        name: "auto-aof-rewrite-min-size",
+        get: |o| o.auto_aof_rewrite_min_size.to_string(),
+        set: |o, v| {
+            o.auto_aof_rewrite_min_size = parse_memory(v)?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "save",
+        get: |o| o.save.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" "),
+        set: |o, v| {
+            o.save = parse_save(v)?;
+            Ok(())
+        },
+    },
+];
 
 fn normalize(name: &str) -> String {
     name.trim().to_ascii_lowercase().replace('_', "-")
@@ -61,6 +137,25 @@ impl Options {
     /// Builder form of `set` for `hz`.
     pub fn hz(mut self, hz: u32) -> Self {
         self.hz = hz.clamp(1, 500);
+        self
+    }
+
+    /// Builder form for `appendfsync`.
+    pub fn appendfsync(mut self, policy: FsyncPolicy) -> Self {
+        self.appendfsync = policy;
+        self
+    }
+
+    /// Builder form for `auto-aof-rewrite-percentage` and `auto-aof-rewrite-min-size`.
+    pub fn auto_rewrite(mut self, percentage: u32, min_size: u64) -> Self {
+        self.auto_aof_rewrite_percentage = percentage;
+        self.auto_aof_rewrite_min_size = min_size;
+        self
+    }
+
+    /// Builder form for `save` points (`(seconds, changes)` pairs; empty disables them).
+    pub fn save_points(mut self, points: Vec<(u64, u64)>) -> Self {
+        self.save = points;
         self
     }
 

@@ -8,7 +8,8 @@
 //! across keys.
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -18,12 +19,36 @@ use crate::config::Options;
 use crate::error::{Error, Result};
 use crate::keyspace::dict::hash_bytes;
 use crate::keyspace::{expire, shard_of, Ctx, Keyspace, LockSet, WRONGTYPE};
+use crate::persist::{Persistence, RecoveryReport};
 use crate::reply::Reply;
 use crate::types::Value;
 
 pub(crate) struct Inner {
     pub(crate) ks: Keyspace,
     last_expire: Mutex<Instant>,
+}
+
+impl Inner {
+    fn persistence(&self) -> Option<&Arc<Persistence>> {
+        self.ks.persistence.get()
+    }
+}
+
+impl Drop for Inner {
+    /// Closing: everything logged is written and fsynced (whatever the policy), the log thread
+    /// stops and the directory lock is released.
+    fn drop(&mut self) {
+        if let Some(p) = self.ks.persistence.get() {
+            let _ = p.close();
+        }
+    }
+}
+
+/// File-backed databases open in this process, by canonical path: opening a path that is
+/// already open shares its engine (the directory lock admits one opener per process).
+fn open_paths() -> &'static Mutex<HashMap<PathBuf, Weak<Inner>>> {
+    static OPEN: std::sync::OnceLock<Mutex<HashMap<PathBuf, Weak<Inner>>>> = std::sync::OnceLock::new();
+    OPEN.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// An open database. Clones share the same engine.
@@ -87,6 +112,16 @@ fn background_loop(registry: &'static Registry) {
             reg.iter().filter_map(Weak::upgrade).collect()
         };
         for inner in live {
+            if let Some(p) = inner.persistence() {
+                if p.due(&inner.ks) {
+                    let inner = inner.clone();
+                    let _ = std::thread::Builder::new().name("nestdb-snapshot".into()).spawn(move || {
+                        if let Some(p) = inner.persistence() {
+                            let _ = p.snapshot(&inner.ks);
+                        }
+                    });
+                }
+            }
             let hz = inner.ks.config.read().hz.max(1);
             let period = Duration::from_millis(1000 / u64::from(hz));
             let mut last = inner.last_expire.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,16 +136,46 @@ fn background_loop(registry: &'static Registry) {
 }
 
 impl Db {
-    /// Open a database. `":memory:"` (or an empty path) is an in-memory database with no files.
+    /// Open a database. `":memory:"` (or an empty path) is an in-memory database with no files;
+    /// any other path is a database directory (created if missing): its snapshot is loaded and
+    /// its log replayed (see `recovery_report`), and every write from now on is logged.
     ///
-    /// File-backed databases (a directory with a log and snapshots) come with the durability
-    /// layer; until then a real path is refused with `Error::Open`.
+    /// Only one process may have a directory open (the error names the holder's pid); opening
+    /// it again in the same process returns the same engine (its options stay those of the
+    /// first open).
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         let path = path.as_ref();
         if path.as_os_str().is_empty() || path == Path::new(":memory:") {
             return Ok(Db::memory(options));
         }
-        Err(Error::Open(format!("{}: file-backed databases are not available in this build; use \":memory:\"", path.display())))
+        let key = std::path::absolute(path).map_err(|e| Error::Open(format!("{}: {e}", path.display())))?;
+        let key = key.canonicalize().unwrap_or(key);
+        let mut open = open_paths().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = open.get(&key).and_then(Weak::upgrade) {
+            return Ok(Db { inner });
+        }
+        let ks = Keyspace::new(options);
+        // A handle of this process that is closing may still hold the lock for a moment.
+        let mut tries = 0;
+        let persistence = loop {
+            match Persistence::open(path, &ks) {
+                Ok(p) => break p,
+                Err(e) if tries < 200 && e.contains(&format!("process {})", std::process::id())) => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(Error::Open(e)),
+            }
+        };
+        let canonical = persistence.dir().to_path_buf();
+        let _ = ks.persistence.set(persistence);
+        let inner = Arc::new(Inner { ks, last_expire: Mutex::new(Instant::now()) });
+        open.retain(|_, w| w.strong_count() > 0);
+        open.insert(key, Arc::downgrade(&inner));
+        open.insert(canonical, Arc::downgrade(&inner));
+        drop(open);
+        background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
+        Ok(Db { inner })
     }
 
     /// An in-memory database.
@@ -118,6 +183,27 @@ impl Db {
         let inner = Arc::new(Inner { ks: Keyspace::new(options), last_expire: Mutex::new(Instant::now()) });
         background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
         Db { inner }
+    }
+
+    /// What opening found: keys loaded, log records replayed, bytes of a torn last record cut
+    /// off. None for an in-memory database.
+    pub fn recovery_report(&self) -> Option<RecoveryReport> {
+        self.inner.persistence().map(|p| p.report.clone())
+    }
+
+    /// Take a snapshot now and make it the base of the database (the log restarts after it).
+    /// Writers keep running meanwhile. Errors for an in-memory database.
+    pub fn snapshot(&self) -> Result<()> {
+        let p = self.inner.persistence().ok_or_else(|| Error::InvalidArgument("snapshot needs a file-backed database".into()))?;
+        p.snapshot(&self.inner.ks).map_err(|e| Error::Io(std::io::Error::other(e)))
+    }
+
+    /// Write and fsync every logged record now, whatever the fsync policy.
+    pub fn sync(&self) -> Result<()> {
+        match self.inner.persistence() {
+            Some(p) => p.log.sync_all().map_err(|e| Error::Io(std::io::Error::other(e))),
+            None => Ok(()),
+        }
     }
 
     /// An in-memory database with default options.
@@ -152,11 +238,22 @@ impl Db {
     /// Run `f` atomically: every shard is locked for its whole run, so no other command
     /// interleaves. Commands take effect immediately (later reads in `f` see them); like
     /// Redis's MULTI there is no rollback, and the clock is frozen for the whole run (TTLs are
-    /// judged at one instant, as Redis 7 does inside EXEC).
-    pub fn transaction<R>(&self, f: impl FnOnce(&Tx<'_>) -> R) -> R {
-        let ctx = self.inner.ks.lock(&LockSet::All, true);
+    /// judged at one instant, as Redis 7 does inside EXEC). Its writes are logged as one
+    /// atomic record.
+    ///
+    /// Errors (before `f` runs) while the log cannot take writes, and (after it ran) when the
+    /// record could not be made durable under `appendfsync always`.
+    pub fn transaction<R>(&self, f: impl FnOnce(&Tx<'_>) -> R) -> Result<R> {
+        let ks = &self.inner.ks;
+        ks.check_writable().map_err(reply_error)?;
+        let ctx = ks.lock(&LockSet::All, true);
         let tx = Tx { ctx: RefCell::new(ctx) };
-        f(&tx)
+        let r = f(&tx);
+        let mut ctx = tx.ctx.into_inner();
+        let seq = ctx.finish();
+        drop(ctx);
+        ks.wait_durable(seq).map_err(reply_error)?;
+        Ok(r)
     }
 
     /// GET that lends the value to `f` instead of copying it out (no allocation). `f` runs
@@ -309,6 +406,13 @@ impl Session {
         }
         let mut ctx = self.db.inner.ks.lock(&LockSet::All, true);
         let conflict = self.watched.iter().any(|w| ctx.watch_version(&w.key) != w.version || (w.alive && !ctx.exists(&w.key)));
+        if let Err(e) = self.db.inner.ks.check_writable() {
+            if queue.iter().any(|c| command::find(&c[0]).is_some_and(|s| s.is_write())) {
+                drop(ctx);
+                self.unwatch_all();
+                return Reply::err_owned(format!("EXECABORT Transaction discarded because of: {}", e.error_text().unwrap_or_default()));
+            }
+        }
         let reply = if conflict {
             Reply::Nil
         } else {
@@ -327,7 +431,12 @@ impl Session {
         for w in self.watched.drain(..) {
             ctx.unwatch(&w.key);
         }
-        reply
+        let seq = ctx.finish();
+        drop(ctx);
+        match self.db.inner.ks.wait_durable(seq) {
+            Ok(()) => reply,
+            Err(e) => e,
+        }
     }
 
     fn unwatch_all(&mut self) {
@@ -374,18 +483,31 @@ impl Session {
         ids.sort_unstable();
         ids.dedup();
         let set = if all || ids.len() > 8 { LockSet::All } else { LockSet::Some(ids.into_iter().collect()) };
-        let mut ctx = self.db.inner.ks.lock(&set, write);
-        argvs
+        let ks = &self.db.inner.ks;
+        let refused = if write { ks.check_writable().err() } else { None };
+        let mut ctx = ks.lock(&set, write);
+        let mut replies: Vec<Reply> = argvs
             .iter()
-            .zip(specs)
+            .zip(&specs)
             .map(|(argv, spec)| match spec {
+                Ok(spec) if spec.is_write() && refused.is_some() => refused.clone().expect("checked"),
                 Ok(spec) => {
                     ctx.next_command();
                     command::run_locked(&mut ctx, spec, argv)
                 }
-                Err(e) => e,
+                Err(e) => e.clone(),
             })
-            .collect()
+            .collect();
+        let seq = ctx.finish();
+        drop(ctx);
+        if let Err(e) = ks.wait_durable(seq) {
+            for (r, spec) in replies.iter_mut().zip(&specs) {
+                if matches!(spec, Ok(s) if s.is_write()) {
+                    *r = e.clone();
+                }
+            }
+        }
+        replies
     }
 }
 
@@ -393,6 +515,10 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.unwatch_all();
     }
+}
+
+fn reply_error(r: Reply) -> Error {
+    Error::Command(r.error_text().unwrap_or("ERR").to_string())
 }
 
 /// Turn an error reply into `Error::Command`.
@@ -597,10 +723,17 @@ impl Commands for Db {
 
     /// SET without going through the command table.
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let ks = &self.inner.ks;
+        ks.check_writable().map_err(reply_error)?;
         let h = hash_bytes(key);
-        let mut ctx = self.inner.ks.lock(&LockSet::One(shard_of(h)), true);
+        let mut ctx = ks.lock(&LockSet::One(shard_of(h)), true);
         ctx.insert(key, Value::Str(value.into()), 0);
-        Ok(())
+        if ctx.logging {
+            crate::util::resp::encode_command(&mut ctx.effects, &[b"SET".as_slice(), key, value]);
+        }
+        let seq = ctx.finish();
+        drop(ctx);
+        ks.wait_durable(seq).map_err(reply_error)
     }
 }
 

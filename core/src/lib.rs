@@ -19,20 +19,42 @@
 //! s.execute(&[b"INCR", b"visits"]);
 //! assert_eq!(s.execute(&[b"EXEC"]), Reply::Array(vec![Reply::Int(2)]));
 //! ```
+//!
+//! A path instead of `open_in_memory` gives a durable database: a directory with an
+//! append-only log and snapshots (`Db::open("app.nest", Options::default())`).
 
 mod command;
 mod config;
 mod db;
 mod error;
 mod keyspace;
+mod persist;
 mod reply;
+mod storage;
 mod types;
 mod util;
 
-pub use config::Options;
+pub use config::{FsyncPolicy, Options};
 pub use db::{Commands, Db, Session, Tx};
 pub use error::{Error, Result};
+pub use persist::RecoveryReport;
 pub use reply::Reply;
+pub use storage::RepairReport;
+
+/// Make a damaged database directory openable again, like `redis-check-aof --fix`: rebuild a
+/// missing or damaged MANIFEST from the newest valid snapshot, and truncate the log at its
+/// first bad record (dropping the segments after it). Reports what was dropped. The
+/// database must not be open.
+pub fn repair(path: impl AsRef<std::path::Path>) -> Result<RepairReport> {
+    storage::repair(path.as_ref()).map_err(Error::Open)
+}
+
+/// Fault injection for testing how a database handles disk errors (ENOSPC, EIO). Not for
+/// production use.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::storage::fault::{clear, inject, FaultKind, Op};
+}
 
 /// The library version (`MAJOR.MINOR.PATCH`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

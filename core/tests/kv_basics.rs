@@ -348,10 +348,12 @@ fn pipeline_and_closure_transaction() {
     assert_eq!(replies[1], Reply::Int(2));
     assert_eq!(replies[2], bulk("2"));
     assert!(replies[3].is_error());
-    let total = d.transaction(|tx| {
-        tx.set(b"x", b"10").unwrap();
-        tx.incr_by(b"x", 5).unwrap()
-    });
+    let total = d
+        .transaction(|tx| {
+            tx.set(b"x", b"10").unwrap();
+            tx.incr_by(b"x", 5).unwrap()
+        })
+        .unwrap();
     assert_eq!(total, 15);
     assert_eq!(d.get(b"x").unwrap().unwrap(), b"15");
 }

@@ -47,7 +47,8 @@ fn closure_transactions_serialize_read_modify_write() {
                         let g: i64 = String::from_utf8(tx.get(to).unwrap().unwrap()).unwrap().parse().unwrap();
                         tx.set(from, (f - 1).to_string().as_bytes()).unwrap();
                         tx.set(to, (g + 1).to_string().as_bytes()).unwrap();
-                    });
+                    })
+                    .unwrap();
                 }
             })
         })

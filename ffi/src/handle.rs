@@ -320,10 +320,13 @@ mod tests {
     #[test]
     fn open_reports_failures_with_null_handles() {
         let mut db: *mut nestdb = std::ptr::dangling_mut::<nestdb>();
-        let path = CString::new("/tmp/some-dir").unwrap();
+        // A path whose parent is a regular file cannot become a database directory.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let path = CString::new(format!("{}/db", file.path().display())).unwrap();
         assert_eq!(unsafe { nestdb_open(path.as_ptr(), ptr::null(), &mut db) }, NESTDB_CANTOPEN);
         assert!(db.is_null());
-        assert!(text(unsafe { nestdb_errmsg(ptr::null_mut()) }).starts_with("nestdb_open: cannot open database: /tmp/some-dir"));
+        let msg = text(unsafe { nestdb_errmsg(ptr::null_mut()) });
+        assert!(msg.starts_with("nestdb_open: cannot open database: "), "{msg}");
 
         let bad = CString::new("hz 10\nno-such-option 1").unwrap();
         db = std::ptr::dangling_mut::<nestdb>();

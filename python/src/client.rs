@@ -486,7 +486,7 @@ impl Client {
             });
         if fast {
             let replies = py.detach(|| {
-                db.transaction(|tx| {
+                let done = db.transaction(|tx| {
                     let mut argv: Vec<&[u8]> = Vec::new();
                     let mut out = Vec::with_capacity(stack.len());
                     for i in 0..stack.len() {
@@ -497,7 +497,9 @@ impl Client {
                         out.push(tx.execute(&argv));
                     }
                     out
-                })
+                });
+                // Refused (log failed) or not durable: every command gets the error reply.
+                done.unwrap_or_else(|e| (0..stack.len()).filter(|&i| !skip(i)).map(|_| Reply::Error(e.to_string().into())).collect())
             });
             let out = if transaction {
                 self.finish_transaction(py, stack, Vec::new(), Reply::Array(replies), raise_on_error, watching_cleared)

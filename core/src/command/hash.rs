@@ -7,6 +7,7 @@
 //! increment or count is reported even for a missing or wrong-type key), HSET signals the key
 //! even when every value was already in place, counters keep Redis's integer/float texts.
 //! HGETALL answers a RESP3 map; HRANDFIELD WITHVALUES answers [field, value] pairs.
+//! HINCRBYFLOAT is logged as `HSET key field result`; the other writes are logged verbatim.
 //!
 //! Complexity: single-field commands O(1); HGETALL/HKEYS/HVALS O(size); HRANDFIELD O(count),
 //! or O(size) when the count is close to the size; HSCAN O(COUNT) buckets per call.
@@ -50,7 +51,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
 /// HSET/HMSET: set every pair; returns how many fields are new. Signals the key always, as
 /// Redis does (an overwrite with the same value still counts as a write).
 fn set_pairs(ctx: &mut Ctx<'_>, a: &[&[u8]], name: &str) -> Result<i64, Reply> {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return Err(wrong_arity(name));
     }
     let created = ctx
@@ -172,6 +173,9 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         .transpose()?
         .unwrap_or_default();
     ctx.modified(key);
+    // The sum's text is the effect (as Redis propagates it): replay must not redo the float
+    // arithmetic and formatting.
+    ctx.log_as(&[b"HSET", key, field, new.as_bytes()]);
     Ok(Reply::Bulk(new.into_bytes()))
 }
 
@@ -586,6 +590,49 @@ mod tests {
                 } else {
                     assert!(!seen.contains_key(f), "{f} does not match {pattern:?}");
                 }
+            }
+        }
+    }
+
+    mod log_effects {
+        use super::super::super::string::tests::{check_replay, future_ms, logged, words};
+        use super::super::super::testutil::{bulk, run};
+        use crate::{Db, Reply};
+
+        #[test]
+        fn hincrbyfloat_logs_hset_of_the_result() {
+            let setup = [words("HSET h f 10.5 g x"), words(&format!("PEXPIREAT h {}", future_ms()))];
+            let done = check_replay(&setup, &["HINCRBYFLOAT", "h", "f", "0.1"], &["h"]);
+            assert_eq!((done.reply, done.cmds), (bulk("10.6"), vec![words("HSET h f 10.6")]));
+            let done = check_replay(&setup, &["HINCRBYFLOAT", "h", "new", "5.0e3"], &["h"]);
+            assert_eq!((done.reply, done.cmds), (bulk("5000"), vec![words("HSET h new 5000")]));
+            let done = check_replay(&setup, &["HINCRBYFLOAT", "n", "f", "-1.5"], &["h", "n"]);
+            assert_eq!(done.cmds, vec![words("HSET n f -1.5")]);
+            // Errors change nothing and log nothing.
+            let db = Db::open_in_memory();
+            run(&db, &["HSET", "h", "s", "abc"]);
+            for cmd in [&["HINCRBYFLOAT", "h", "s", "1"][..], &["HINCRBYFLOAT", "h", "f", "x"], &["HINCRBYFLOAT", "h", "f", "inf"]] {
+                let done = logged(&db, cmd);
+                assert!(matches!(done.reply, Reply::Error(_)), "{cmd:?}");
+                done.assert_no_effect();
+            }
+        }
+
+        #[test]
+        fn deterministic_hash_writes_do_not_describe_their_effect() {
+            let db = Db::open_in_memory();
+            let cmds: [&[&str]; 5] = [
+                &["HSET", "h", "a", "1"],
+                &["HMSET", "h", "b", "2"],
+                &["HSETNX", "h", "c", "3"],
+                &["HINCRBY", "h", "a", "5"],
+                &["HDEL", "h", "b"],
+            ];
+            for cmd in cmds {
+                let done = logged(&db, cmd);
+                assert!(!matches!(done.reply, Reply::Error(_)), "{cmd:?}: {:?}", done.reply);
+                assert!(done.dirty > 0, "{cmd:?} changed nothing");
+                assert_eq!((done.described, done.cmds.len()), (false, 0), "{cmd:?}");
             }
         }
     }

@@ -4,6 +4,10 @@
 //! SCAN's cursor is `bucket_cursor * SHARDS + shard`: each shard is walked with its dict's
 //! reverse-binary cursor, shard after shard, so Redis's guarantee holds (a key present for the
 //! whole scan is returned at least once; duplicates are possible).
+//!
+//! Log effects: the EXPIRE family is logged as `PEXPIREAT key abs-ms` (or `DEL key` when the
+//! time is already past and the key was deleted), so replay does not depend on the clock; the
+//! other writes are deterministic and logged verbatim.
 
 use super::args::{self, is, syntax};
 use super::{CmdResult, CommandSpec, ALL_SHARDS, WRITE};
@@ -307,11 +311,15 @@ fn expire_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool,
     if refused {
         return Ok(Reply::Int(0));
     }
+    // Logged as Redis propagates it, with the condition already decided and the time made
+    // absolute: `DEL key` for a time already past, `PEXPIREAT key abs-ms` otherwise.
     if when <= ctx.now() {
         ctx.remove(key);
+        ctx.log_as(&[b"DEL", key]);
     } else {
         // A stored TTL of 0 means "none", so a legal past/zero time was handled above.
         ctx.set_expire(key, when);
+        ctx.log_as(&[b"PEXPIREAT", key, when.to_string().as_bytes()]);
     }
     Ok(Reply::Int(1))
 }
@@ -364,4 +372,96 @@ fn persist(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         ctx.set_expire(a[1], 0);
     }
     Ok(Reply::Int(i64::from(has_ttl)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::string::tests::{check_replay, future_ms, logged, words};
+    use super::super::testutil::run;
+    use crate::keyspace::now_ms;
+    use crate::{Db, Reply};
+
+    #[test]
+    fn expire_family_logs_absolute_pexpireat() {
+        let fut = future_ms();
+        let (fut_s, fut_ms) = ((fut / 1000).to_string(), fut.to_string());
+        let plain = [words("SET k v")];
+        let with_ttl = [words(&format!("SET k v PXAT {fut}"))];
+        // (setup, command, relative ms it adds to the clock or 0 for an absolute time)
+        type Case<'a> = (&'a [Vec<String>], &'a [&'a str], i64);
+        let cases: [Case<'_>; 8] = [
+            (&plain, &["EXPIRE", "k", "100"], 100_000),
+            (&plain, &["PEXPIRE", "k", "100000", "NX"], 100_000),
+            (&plain, &["expireat", "k", &fut_s], 0),
+            (&plain, &["PEXPIREAT", "k", &fut_ms], 0),
+            (&with_ttl, &["EXPIRE", "k", "100", "XX"], 100_000),
+            (&with_ttl, &["PEXPIRE", "k", "100000", "LT"], 100_000),
+            (&with_ttl, &["EXPIREAT", "k", &(fut / 1000 + 10).to_string(), "GT"], 0),
+            (&with_ttl, &["PEXPIREAT", "k", &(fut - 1).to_string(), "XX", "LT"], 0),
+        ];
+        for (setup, cmd, relative) in cases {
+            let before = now_ms();
+            let done = check_replay(setup, cmd, &["k"]);
+            assert_eq!(done.reply, Reply::Int(1), "{cmd:?}");
+            assert_eq!(done.cmds.len(), 1, "{cmd:?}");
+            assert_eq!(done.cmds[0][..2], words("PEXPIREAT k")[..], "{cmd:?}");
+            let at: i64 = done.cmds[0][2].parse().unwrap();
+            if relative > 0 {
+                assert!((before + relative..=now_ms() + relative).contains(&at), "{cmd:?}: {at}");
+            } else {
+                let given: i64 = cmd[2].parse().unwrap();
+                assert_eq!(at, if cmd[0].eq_ignore_ascii_case("expireat") { given * 1000 } else { given }, "{cmd:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn expire_in_the_past_logs_del() {
+        let setup = [words("SET k v"), words("SET other x")];
+        for cmd in [&["EXPIRE", "k", "-1"][..], &["PEXPIRE", "k", "0"], &["EXPIREAT", "k", "1"], &["PEXPIREAT", "k", "1", "NX"]] {
+            let done = check_replay(&setup, cmd, &["k", "other"]);
+            assert_eq!((done.reply, done.cmds), (Reply::Int(1), vec![words("DEL k")]), "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn refused_or_missing_expire_logs_nothing() {
+        let db = Db::open_in_memory();
+        run(&db, &["SET", "plain", "v"]);
+        run(&db, &["SET", "ttl", "v", "PX", "100000"]);
+        let cmds: [&[&str]; 6] = [
+            &["EXPIRE", "missing", "100"],
+            &["EXPIRE", "plain", "100", "XX"],
+            &["EXPIRE", "plain", "100", "GT"],
+            &["EXPIRE", "ttl", "100", "NX"],
+            &["PEXPIRE", "ttl", "200000", "LT"],
+            &["EXPIRE", "missing", "-1"],
+        ];
+        for cmd in cmds {
+            let done = logged(&db, cmd);
+            assert_eq!(done.reply, Reply::Int(0), "{cmd:?}");
+            done.assert_no_effect();
+        }
+    }
+
+    #[test]
+    fn deterministic_key_writes_do_not_describe_their_effect() {
+        let db = Db::open_in_memory();
+        run(&db, &["MSET", "a", "1", "b", "2", "c", "3"]);
+        run(&db, &["EXPIRE", "a", "100"]);
+        let cmds: [&[&str]; 6] = [
+            &["PERSIST", "a"],
+            &["COPY", "a", "a2"],
+            &["RENAME", "a2", "a3"],
+            &["RENAMENX", "a3", "a4"],
+            &["DEL", "a4", "b"],
+            &["UNLINK", "c"],
+        ];
+        for cmd in cmds {
+            let done = logged(&db, cmd);
+            assert!(!matches!(done.reply, Reply::Error(_)), "{cmd:?}: {:?}", done.reply);
+            assert!(done.dirty > 0, "{cmd:?} changed nothing");
+            assert_eq!((done.described, done.cmds.len()), (false, 0), "{cmd:?}");
+        }
+    }
 }

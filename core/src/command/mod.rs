@@ -195,16 +195,47 @@ pub(crate) fn resolve(argv: &[&[u8]]) -> Result<&'static CommandSpec, Reply> {
     Ok(spec)
 }
 
-/// Run one command under its own locks.
+/// Run one command under its own locks. A write is refused before it runs while the log
+/// cannot take it; its effect is logged before the locks are released; under
+/// `appendfsync always` the reply waits (outside the locks) until the record is durable.
 pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+    if spec.is_write() {
+        if let Err(e) = ks.check_writable() {
+            return e;
+        }
+    }
     let set = spec.lock_set(argv);
     let mut ctx = ks.lock(&set, spec.is_write());
-    run_locked(&mut ctx, spec, argv)
+    let reply = run_locked(&mut ctx, spec, argv);
+    let seq = ctx.finish();
+    drop(ctx);
+    match ks.wait_durable(seq) {
+        Ok(()) => reply,
+        Err(e) => e,
+    }
 }
 
-/// Run one command in a context that already holds (at least) the shards it needs.
+/// Run one command in a context that already holds (at least) the shards it needs. When the
+/// context logs, the command's effect is added to it: the handler's own description
+/// (`Ctx::log_as`), or else the argv itself if the command changed anything.
 pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
-    match (spec.handler)(ctx, argv) {
-        Ok(r) | Err(r) => r,
+    if !(ctx.logging && spec.is_write()) {
+        return match (spec.handler)(ctx, argv) {
+            Ok(r) | Err(r) => r,
+        };
     }
+    if spec.keys_fn.is_none() && spec.first_key > 0 && spec.first_key == spec.last_key {
+        ctx.purge_expired(std::iter::once(spec.first_key as usize).filter(|&i| i < argv.len()), argv);
+    } else if spec.flags & ALL_SHARDS == 0 {
+        ctx.purge_expired(spec.key_positions(argv).into_iter(), argv);
+    }
+    let dirty = ctx.dirty;
+    ctx.effect_described = false;
+    let reply = match (spec.handler)(ctx, argv) {
+        Ok(r) | Err(r) => r,
+    };
+    if !ctx.effect_described && ctx.dirty != dirty {
+        crate::util::resp::encode_command(&mut ctx.effects, argv);
+    }
+    reply
 }

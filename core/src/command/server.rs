@@ -1,5 +1,6 @@
 //! Server-level commands: PING, ECHO, DBSIZE, FLUSHDB/FLUSHALL, CONFIG, INFO, TIME, SELECT,
-//! COMMAND, and the table entries of the transaction commands (run by `Session`).
+//! COMMAND, SAVE/BGSAVE/BGREWRITEAOF/LASTSAVE, and the table entries of the transaction
+//! commands (run by `Session`).
 
 use super::args::{self, is};
 use super::{CmdResult, CommandSpec, ALL_SHARDS, TXN, WRITE};
@@ -21,7 +22,58 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("time", 1, 0, NONE, time),
     CommandSpec::new("select", 2, 0, NONE, select),
     CommandSpec::new("command", -1, 0, NONE, command),
+    CommandSpec::new("save", 1, 0, NONE, save),
+    CommandSpec::new("bgsave", -1, 0, NONE, bgsave),
+    CommandSpec::new("bgrewriteaof", 1, 0, NONE, bgrewriteaof),
+    CommandSpec::new("lastsave", 1, 0, NONE, lastsave),
 ];
+
+fn persistence<'a>(ctx: &Ctx<'a>) -> Result<&'a std::sync::Arc<crate::persist::Persistence>, Reply> {
+    ctx.keyspace()
+        .persistence
+        .get()
+        .ok_or_else(|| Reply::err("ERR this database is in memory (no files): open it with a path to persist it"))
+}
+
+fn save(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
+    let p = persistence(ctx)?;
+    if ctx.holds_locks() {
+        // Inside EXEC, a pipeline or Db::transaction: the snapshot's cut would wait for locks
+        // this very command holds.
+        return Err(Reply::err("ERR Command not allowed inside a transaction"));
+    }
+    p.snapshot(ctx.keyspace()).map_err(|e| Reply::err_owned(format!("ERR {e}")))?;
+    Ok(Reply::OK)
+}
+
+fn bgsave(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let schedule = match a.len() {
+        1 => false,
+        2 if is(a[1], "SCHEDULE") => true,
+        _ => return Err(args::syntax()),
+    };
+    let p = persistence(ctx)?;
+    if p.request_snapshot() {
+        Ok(Reply::status("Background saving started"))
+    } else if schedule {
+        Ok(Reply::status("Background saving scheduled"))
+    } else {
+        Err(Reply::err("ERR Background save already in progress"))
+    }
+}
+
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
+    let p = persistence(ctx)?;
+    if p.request_snapshot() {
+        Ok(Reply::status("Background append only file rewriting started"))
+    } else {
+        Ok(Reply::status("Background append only file rewriting scheduled"))
+    }
+}
+
+fn lastsave(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(ctx.keyspace().persistence.get().map_or(0, |p| p.last_save_secs())))
+}
 
 /// Transaction control lives in `Session`; these entries give arity and flags.
 pub(crate) const TXN_COMMANDS: &[CommandSpec] = &[
@@ -80,7 +132,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         return Ok(Reply::Map(out));
     }
-    if is(sub, "SET") && a.len() >= 4 && a.len() % 2 == 0 {
+    if is(sub, "SET") && a.len() >= 4 && a.len().is_multiple_of(2) {
         // All-or-nothing like Redis 7: validate every pair on a copy, then publish.
         let mut cfg = ks.config.write();
         let mut next: Options = cfg.clone();
@@ -93,6 +145,9 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             if let Err(e) = next.set(&name, &value) {
                 return Err(Reply::err_owned(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")));
             }
+        }
+        if let Some(log) = ks.log() {
+            log.set_policy(next.appendfsync);
         }
         *cfg = next;
         return Ok(Reply::OK);
@@ -123,6 +178,12 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             crate::VERSION,
             ctx.keyspace().config.read().hz
         ));
+    }
+    if wants("persistence") {
+        match ctx.keyspace().persistence.get() {
+            Some(p) => p.info(&mut out),
+            None => crate::persist::info_in_memory(&mut out),
+        }
     }
     if wants("stats") {
         let (mut hits, mut misses, mut expired) = (0, 0, 0);

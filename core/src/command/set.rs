@@ -8,6 +8,10 @@
 //! set, and an intersection walks its smallest input. The STORE forms overwrite the
 //! destination whatever its type, and store an empty result by deleting it.
 //!
+//! Log effects: SPOP picks at random, so it is logged as `SREM key members...` of what it
+//! popped (or `DEL key` when it took the whole set); every other write is deterministic and
+//! logged verbatim.
+//!
 //! This file also holds the helpers HSCAN/HRANDFIELD share with SSCAN/SRANDMEMBER: the
 //! dict walk with Redis's SCAN budget (`scan_dict`) and distinct random sampling
 //! (`sample_distinct`).
@@ -208,7 +212,20 @@ fn scard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.read::<SetValue>(a[1])?.map_or(0, |s| s.len()) as i64))
 }
 
+/// What SPOP with a count took out of the set.
+enum Taken {
+    /// The whole set (the key is gone), as replies.
+    Whole(Vec<Reply>),
+    /// These members (none for a count of 0).
+    Members(Vec<Box<[u8]>>),
+}
+
+/// SREM arguments per logged command when SPOP's effect is logged (Redis's batch size).
+const SREM_BATCH: usize = 1024;
+
 fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    // The members are picked at random, so the effect is logged as Redis propagates it: SREM of
+    // the popped members (in batches), or DEL when the whole set was taken.
     let key = a[1];
     let mut rng = rand::rng();
     match a.len() {
@@ -222,29 +239,46 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                 .flatten();
             let Some(m) = popped else { return Ok(Reply::Nil) };
             ctx.modified(key);
+            ctx.log_as(&[b"SREM", key, &m]);
             Ok(Reply::Bulk(m.into_vec()))
         }
         3 => {
             let count = num::parse_i64_strict(a[2]).filter(|&n| n >= 0).ok_or_else(|| Reply::err(POSITIVE))? as u64;
-            let popped = ctx
-                .modify::<SetValue, _>(key, false, |s| {
-                    if count == 0 {
-                        return Vec::new();
-                    }
-                    if count >= s.len() as u64 {
-                        return std::mem::take(s).keys().map(Reply::bulk).collect();
-                    }
-                    let picked: Vec<Box<[u8]>> =
-                        sample_distinct(s, count as usize, &mut rng).into_iter().map(|(m, _)| Box::from(m)).collect();
-                    for m in &picked {
-                        s.remove(m);
+            let taken = ctx.modify::<SetValue, _>(key, false, |s| {
+                if count == 0 {
+                    return Taken::Members(Vec::new());
+                }
+                if count >= s.len() as u64 {
+                    return Taken::Whole(std::mem::take(s).keys().map(Reply::bulk).collect());
+                }
+                let picked: Vec<Box<[u8]>> = sample_distinct(s, count as usize, &mut rng).into_iter().map(|(m, _)| Box::from(m)).collect();
+                for m in &picked {
+                    s.remove(m);
+                }
+                Taken::Members(picked)
+            })?;
+            let popped = match taken {
+                None => Vec::new(),
+                Some(Taken::Whole(all)) => {
+                    ctx.modified(key);
+                    ctx.log_as(&[b"DEL", key]);
+                    all
+                }
+                Some(Taken::Members(picked)) => {
+                    if !picked.is_empty() {
+                        ctx.modified(key);
+                        let mut argv: Vec<&[u8]> = Vec::with_capacity(2 + picked.len().min(SREM_BATCH));
+                        for batch in picked.chunks(SREM_BATCH) {
+                            argv.clear();
+                            argv.push(b"SREM");
+                            argv.push(key);
+                            argv.extend(batch.iter().map(|m| &**m));
+                            ctx.log_as(&argv);
+                        }
                     }
                     picked.into_iter().map(|m| Reply::Bulk(m.into_vec())).collect()
-                })?
-                .unwrap_or_default();
-            if !popped.is_empty() {
-                ctx.modified(key);
-            }
+                }
+            };
             Ok(Reply::Array(popped))
         }
         _ => Err(syntax()),
@@ -913,6 +947,102 @@ mod tests {
                 all.iter().filter(|m| pattern.is_none_or(|p| crate::util::glob::glob_match(p.as_bytes(), m.as_bytes()))).cloned().collect();
             assert_eq!(seen, expected, "pattern {pattern:?}");
             assert!(calls > 1, "a big set is scanned in several calls");
+        }
+    }
+
+    mod log_effects {
+        use std::collections::BTreeSet;
+
+        use super::super::super::string::tests::{check_replay, dump, logged, words};
+        use super::super::super::testutil::{list, run, text};
+        use crate::{Db, Reply};
+
+        fn sadd(key: &str, n: usize) -> Vec<String> {
+            let mut w = vec!["SADD".to_string(), key.to_string()];
+            w.extend((0..n).map(|i| format!("m{i}")));
+            w
+        }
+
+        /// The members named by logged SREMs of `key`, checking each command's shape.
+        fn srem_members(cmds: &[Vec<String>], key: &str) -> BTreeSet<String> {
+            let mut out = BTreeSet::new();
+            for c in cmds {
+                assert_eq!(c[..2], ["SREM".to_string(), key.to_string()][..], "{c:?}");
+                assert!(c.len() > 2 && c.len() <= 2 + super::super::SREM_BATCH, "{} arguments", c.len());
+                for m in &c[2..] {
+                    assert!(out.insert(m.clone()), "{m} logged twice");
+                }
+            }
+            out
+        }
+
+        #[test]
+        fn spop_logs_srem_of_the_popped_members() {
+            let setup = [sadd("s", 10), words("SADD other x")];
+            let done = check_replay(&setup, &["SPOP", "s"], &["s", "other"]);
+            assert_eq!(done.cmds, vec![vec!["SREM".to_string(), "s".to_string(), text(&done.reply)]]);
+            for count in ["1", "3", "9"] {
+                let done = check_replay(&setup, &["SPOP", "s", count], &["s", "other"]);
+                let popped: BTreeSet<String> = list(&done.reply).into_iter().collect();
+                assert_eq!(popped.len(), count.parse::<usize>().unwrap());
+                assert_eq!(srem_members(&done.cmds, "s"), popped);
+            }
+        }
+
+        #[test]
+        fn spop_of_many_members_logs_srem_batches() {
+            let setup = [sadd("s", 3000)];
+            for count in ["2500", "600"] {
+                let done = check_replay(&setup, &["SPOP", "s", count], &["s"]);
+                let popped: BTreeSet<String> = list(&done.reply).into_iter().collect();
+                assert_eq!(srem_members(&done.cmds, "s"), popped);
+                let n: usize = count.parse().unwrap();
+                assert_eq!(done.cmds.len(), n.div_ceil(super::super::SREM_BATCH));
+            }
+        }
+
+        #[test]
+        fn spop_of_the_whole_set_logs_del() {
+            let setup = [sadd("s", 5), words("SADD other x")];
+            for count in ["5", "6", "1000"] {
+                let done = check_replay(&setup, &["SPOP", "s", count], &["s", "other"]);
+                assert_eq!(list(&done.reply).len(), 5);
+                assert_eq!(done.cmds, vec![words("DEL s")]);
+            }
+            // A one-member set popped without a count: SREM of the member deletes the key too.
+            let done = check_replay(&[words("SADD s only")], &["SPOP", "s"], &["s"]);
+            assert_eq!(done.cmds, vec![words("SREM s only")]);
+        }
+
+        #[test]
+        fn spop_that_pops_nothing_logs_nothing() {
+            let db = Db::open_in_memory();
+            run(&db, &["SADD", "s", "a", "b"]);
+            for cmd in [&["SPOP", "s", "0"][..], &["SPOP", "missing"], &["SPOP", "missing", "3"]] {
+                logged(&db, cmd).assert_no_effect();
+            }
+            assert_eq!(dump(&db, "s").unwrap().0, "set [\"a\", \"b\"]");
+        }
+
+        #[test]
+        fn deterministic_set_writes_do_not_describe_their_effect() {
+            let db = Db::open_in_memory();
+            run(&db, &["SADD", "x", "a", "b", "c"]);
+            run(&db, &["SADD", "y", "b", "c", "d"]);
+            let cmds: [&[&str]; 6] = [
+                &["SADD", "s", "a", "b"],
+                &["SREM", "s", "a"],
+                &["SMOVE", "x", "s", "a"],
+                &["SINTERSTORE", "d1", "x", "y"],
+                &["SUNIONSTORE", "d2", "x", "y"],
+                &["SDIFFSTORE", "d3", "y", "x"],
+            ];
+            for cmd in cmds {
+                let done = logged(&db, cmd);
+                assert!(!matches!(done.reply, Reply::Error(_)), "{cmd:?}: {:?}", done.reply);
+                assert!(done.dirty > 0, "{cmd:?} changed nothing");
+                assert_eq!((done.described, done.cmds.len()), (false, 0), "{cmd:?}");
+            }
         }
     }
 }

@@ -3,6 +3,12 @@
 //! Strings are binary-safe byte strings of at most 512 MiB (Redis's proto-max-bulk-len).
 //! Counters parse the stored bytes with Redis's strict integer rules on every call; a TTL
 //! survives in-place updates (INCR, APPEND, SETRANGE) and is cleared by SET/GETSET.
+//!
+//! Log effects (`Ctx::log_as`), so that replaying the log rebuilds the same state whatever the
+//! clock: a SET with options, SETEX and PSETEX are logged as `SET key value [PXAT abs-ms]`
+//! (`KEEPTTL` kept; `DEL key` for an absolute time already past), GETEX as `PEXPIREAT`, `DEL`
+//! or `PERSIST`, INCRBYFLOAT as `SET key result KEEPTTL`. Everything else (plain SET included)
+//! is deterministic and logged verbatim by the dispatcher.
 
 use super::args::{self, is, syntax, NOT_FLOAT, NOT_INTEGER};
 use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
@@ -177,7 +183,29 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         _ => 0,
     };
     ctx.insert(key, Value::Str(val.into()), expire_at);
+    // Plain `SET k v` is logged verbatim. With options, the NX/XX/GET condition is decided and
+    // a relative TTL has been resolved: log what happened, deterministically.
+    if a.len() > 3 {
+        match ttl {
+            Ttl::Keep => ctx.log_as(&[b"SET", key, val, b"KEEPTTL"]),
+            _ => log_set_at(ctx, key, val, expire_at),
+        }
+    }
     Ok(if get { Reply::bulk_opt(old.as_deref()) } else { Reply::OK })
+}
+
+/// Log a SET of `key` to `val` with the absolute expiry `expire_at` (0 = none) as
+/// `SET key val [PXAT ms]`, or as `DEL key` when that time has already passed (an absolute
+/// EXAT/PXAT in the past): the key is gone for every later command, and a replay, whose clock
+/// expires nothing, must not see it either.
+fn log_set_at(ctx: &mut Ctx<'_>, key: &[u8], val: &[u8], expire_at: i64) {
+    if expire_at == 0 {
+        ctx.log_as(&[b"SET", key, val]);
+    } else if expire_at <= ctx.now() {
+        ctx.log_as(&[b"DEL", key]);
+    } else {
+        ctx.log_as(&[b"SET", key, val, b"PXAT", expire_at.to_string().as_bytes()]);
+    }
 }
 
 fn setnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -191,6 +219,7 @@ fn setnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 fn setex_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, cmd: &str) -> CmdResult {
     let at = absolute_expiry(ctx, a[2], seconds, true, cmd)?;
     ctx.insert(a[1], Value::Str(a[3].into()), at);
+    log_set_at(ctx, a[1], a[3], at);
     Ok(Reply::OK)
 }
 
@@ -224,17 +253,23 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         i += 1;
     }
-    let Some(val) = ctx.get_str(a[1])?.map(<[u8]>::to_vec) else { return Ok(Reply::Nil) };
+    let key = a[1];
+    let Some(val) = ctx.get_str(key)?.map(<[u8]>::to_vec) else { return Ok(Reply::Nil) };
     let at = ttl.resolve(ctx, "getex")?;
+    // Logged as Redis propagates it: an absolute EXAT/PXAT already past deletes the key (DEL),
+    // any other time becomes PEXPIREAT, PERSIST only when a TTL was removed.
     match (at, ttl) {
-        (Some(t), _) => {
-            ctx.set_expire(a[1], t);
-            if t <= ctx.now() {
-                ctx.remove(a[1]);
-            }
+        (Some(t), _) if t <= ctx.now() => {
+            ctx.remove(key);
+            ctx.log_as(&[b"DEL", key]);
         }
-        (None, Ttl::Persist) if ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0) => {
-            ctx.set_expire(a[1], 0);
+        (Some(t), _) => {
+            ctx.set_expire(key, t);
+            ctx.log_as(&[b"PEXPIREAT", key, t.to_string().as_bytes()]);
+        }
+        (None, Ttl::Persist) if ctx.lookup(key).is_some_and(|e| e.expire_at != 0) => {
+            ctx.set_expire(key, 0);
+            ctx.log_as(&[b"PERSIST", key]);
         }
         _ => {}
     }
@@ -253,7 +288,7 @@ fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn mset(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return Err(super::wrong_arity("mset"));
     }
     for pair in a[1..].chunks(2) {
@@ -263,7 +298,7 @@ fn mset(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn msetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return Err(super::wrong_arity("msetnx"));
     }
     if a[1..].chunks(2).any(|p| ctx.exists(p[0])) {
@@ -337,7 +372,10 @@ pub(crate) const FLOAT_OVERFLOW: &str = "ERR increment would produce NaN or Infi
 fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let cur = ctx.get_str(a[1])?;
     let new = add_float(cur, a[2])?;
-    store_keep_ttl(ctx, a[1], new.clone().into_bytes().into());
+    store_keep_ttl(ctx, a[1], new.as_bytes().into());
+    // The sum's text is the effect (as Redis propagates it): replay must not redo the float
+    // arithmetic and formatting.
+    ctx.log_as(&[b"SET", a[1], new.as_bytes(), b"KEEPTTL"]);
     Ok(Reply::Bulk(new.into_bytes()))
 }
 
@@ -404,4 +442,287 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let len = v.len();
     store_keep_ttl(ctx, a[1], v.into_boxed_slice());
     Ok(Reply::Int(len as i64))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    //! Log-effect tests. `logged`, `replay`, `dump` and `check_replay` are shared with the other
+    //! families' log-effect tests (keys, set, hash).
+
+    use super::super::testutil::{bulk, run};
+    use crate::keyspace::{now_ms, LockSet};
+    use crate::types::Value;
+    use crate::util::resp::decode_commands;
+    use crate::{Db, Reply};
+
+    /// What one command did, run by its handler alone (no dispatcher): the reply, the commands
+    /// it logged with `log_as` (decoded), whether it called `log_as`, and the dirty count.
+    pub(crate) struct Logged {
+        pub(crate) reply: Reply,
+        pub(crate) cmds: Vec<Vec<String>>,
+        pub(crate) described: bool,
+        pub(crate) dirty: u64,
+    }
+
+    impl Logged {
+        /// The command changed nothing and logged nothing.
+        pub(crate) fn assert_no_effect(&self) {
+            assert_eq!((self.dirty, self.described, self.cmds.len()), (0, false, 0), "reply {:?}", self.reply);
+        }
+    }
+
+    pub(crate) fn logged(db: &Db, args: &[&str]) -> Logged {
+        let argv: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        let spec = crate::command::resolve(&argv).unwrap_or_else(|e| panic!("{args:?}: {e:?}"));
+        let mut ctx = db.keyspace().lock(&LockSet::All, true);
+        ctx.logging = true;
+        let reply = match (spec.handler)(&mut ctx, &argv) {
+            Ok(r) | Err(r) => r,
+        };
+        let cmds = decode_commands(&ctx.effects)
+            .expect("log_as writes well-formed RESP")
+            .into_iter()
+            .map(|c| c.into_iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+            .collect();
+        Logged { reply, cmds, described: ctx.effect_described, dirty: ctx.dirty }
+    }
+
+    /// Run commands given as words (setup, or logged commands being replayed); each must succeed.
+    pub(crate) fn replay<S: AsRef<str>>(db: &Db, cmds: &[Vec<S>]) {
+        for c in cmds {
+            let words: Vec<&str> = c.iter().map(AsRef::as_ref).collect();
+            if let Reply::Error(e) = run(db, &words) {
+                panic!("{words:?}: {e}");
+            }
+        }
+    }
+
+    /// A key's live state in comparable form: type and content (hashes, sets and sorted sets
+    /// in sorted order), and its absolute expiry. None when absent or expired.
+    pub(crate) fn dump(db: &Db, key: &str) -> Option<(String, i64)> {
+        let ctx = db.keyspace().lock(&LockSet::All, false);
+        let e = ctx.lookup(key.as_bytes())?;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let content = match &e.value {
+            Value::Str(s) => format!("string {:?}", text(s.as_slice())),
+            Value::List(l) => format!("list {:?}", l.iter().map(|x| text(x)).collect::<Vec<_>>()),
+            Value::Hash(h) => {
+                let mut v: Vec<(String, String)> = h.iter().map(|(f, x)| (text(f), text(x))).collect();
+                v.sort();
+                format!("hash {v:?}")
+            }
+            Value::Set(s) => {
+                let mut v: Vec<String> = s.keys().map(text).collect();
+                v.sort();
+                format!("set {v:?}")
+            }
+            Value::ZSet(z) => {
+                let mut v: Vec<(String, u64)> = z.iter().map(|(m, s)| (text(m), s.to_bits())).collect();
+                v.sort();
+                format!("zset {v:?}")
+            }
+        };
+        Some((content, e.expire_at))
+    }
+
+    /// Replay equivalence: two databases get the same `setup`; `cmd` runs on the first, what it
+    /// logged is replayed on the second, and every key in `keys` must end up the same in both
+    /// (value and absolute expiry). Returns what `cmd` did.
+    pub(crate) fn check_replay(setup: &[Vec<String>], cmd: &[&str], keys: &[&str]) -> Logged {
+        let (a, b) = (Db::open_in_memory(), Db::open_in_memory());
+        replay(&a, setup);
+        replay(&b, setup);
+        let done = logged(&a, cmd);
+        replay(&b, &done.cmds);
+        for k in keys {
+            assert_eq!(dump(&a, k), dump(&b, k), "{cmd:?} logged {:?}: key {k} differs after replay", done.cmds);
+        }
+        done
+    }
+
+    /// Words of a command, owned (setups built with formatted arguments).
+    pub(crate) fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    /// An absolute time well in the future, in Unix ms.
+    pub(crate) fn future_ms() -> i64 {
+        now_ms() + 1_000_000
+    }
+
+    fn expire_at(db: &Db, key: &str) -> i64 {
+        dump(db, key).expect("key present").1
+    }
+
+    /// `SET key value PXAT <the expiry now stored under key>`.
+    fn set_pxat(db: &Db, key: &str, value: &str) -> Vec<Vec<String>> {
+        vec![words(&format!("SET {key} {value} PXAT {}", expire_at(db, key)))]
+    }
+
+    #[test]
+    fn set_with_ttl_logs_absolute_pxat_without_conditions() {
+        let fut = future_ms();
+        let (fut_s, fut_ms) = ((fut / 1000).to_string(), fut.to_string());
+        let cases: [&[&str]; 6] = [
+            &["SET", "k", "v", "EX", "100"],
+            &["SET", "k", "v", "PX", "100000"],
+            &["SET", "k", "v", "EXAT", &fut_s],
+            &["SET", "k", "v", "PXAT", &fut_ms],
+            &["set", "k", "v", "nx", "get", "px", "5000"],
+            &["SET", "k", "v", "EX", "1", "EX", "100"],
+        ];
+        for cmd in cases {
+            let db = Db::open_in_memory();
+            let before = now_ms();
+            let done = logged(&db, cmd);
+            assert!(matches!(done.reply, Reply::Status(_) | Reply::Nil), "{cmd:?}: {:?}", done.reply);
+            let at = expire_at(&db, "k");
+            assert!(at >= before + 5000, "{cmd:?}: expiry {at} is not absolute");
+            assert_eq!(done.cmds, set_pxat(&db, "k", "v"), "{cmd:?}");
+            assert!(done.described);
+        }
+        // XX GET on an existing key with a TTL: logged as the SET that happened.
+        let setup = [words(&format!("SET k old PXAT {fut}"))];
+        let done = check_replay(&setup, &["SET", "k", "new", "XX", "GET", "PX", "50000"], &["k"]);
+        assert_eq!(done.reply, bulk("old"));
+        assert_eq!(done.cmds.len(), 1);
+        assert_eq!(done.cmds[0][..4], words("SET k new PXAT")[..]);
+        // Replay equivalence for each relative form.
+        for cmd in [&["SET", "k", "v", "EX", "100"][..], &["SET", "k", "v", "PX", "100000", "XX"]] {
+            check_replay(&setup, cmd, &["k"]);
+        }
+    }
+
+    #[test]
+    fn refused_set_logs_nothing() {
+        let db = Db::open_in_memory();
+        run(&db, &["SET", "k", "old"]);
+        for cmd in [&["SET", "k", "v", "NX", "EX", "100"][..], &["SET", "k", "v", "NX", "GET"], &["SET", "missing", "v", "XX", "PX", "100"]]
+        {
+            logged(&db, cmd).assert_no_effect();
+        }
+        run(&db, &["LPUSH", "l", "x"]);
+        let done = logged(&db, &["SET", "l", "v", "GET", "EX", "100"]);
+        assert!(matches!(done.reply, Reply::Error(_)));
+        done.assert_no_effect();
+    }
+
+    #[test]
+    fn set_without_ttl_options() {
+        // Plain SET is deterministic: the dispatcher logs it verbatim, the handler adds nothing.
+        let db = Db::open_in_memory();
+        let done = logged(&db, &["SET", "k", "v"]);
+        assert_eq!((done.reply, done.described, done.cmds.len(), done.dirty), (Reply::OK, false, 0, 1));
+        // With NX/XX/GET the decided condition is dropped.
+        let setup = [words(&format!("SET k old PXAT {}", future_ms()))];
+        let done = check_replay(&setup, &["SET", "k", "v", "XX", "GET"], &["k"]);
+        assert_eq!((done.reply, done.cmds), (bulk("old"), vec![words("SET k v")]));
+        let done = check_replay(&setup, &["SET", "n", "v", "NX"], &["k", "n"]);
+        assert_eq!(done.cmds, vec![words("SET n v")]);
+    }
+
+    #[test]
+    fn set_keepttl_keeps_the_stored_expiry_on_replay() {
+        let fut = future_ms();
+        let setup = [words(&format!("SET k old PXAT {fut}"))];
+        let done = check_replay(&setup, &["SET", "k", "v", "KEEPTTL", "GET"], &["k"]);
+        assert_eq!((&done.reply, &done.cmds), (&bulk("old"), &vec![words("SET k v KEEPTTL")]));
+        let db = Db::open_in_memory();
+        replay(&db, &setup);
+        replay(&db, &done.cmds);
+        assert_eq!(dump(&db, "k"), Some(("string \"v\"".into(), fut)));
+    }
+
+    #[test]
+    fn set_with_a_past_absolute_time_logs_del() {
+        let setup = [words("SET k old"), words("SET other x")];
+        for cmd in [&["SET", "k", "v", "EXAT", "1"][..], &["SET", "k", "v", "PXAT", "1000", "XX"], &["SET", "n", "v", "PXAT", "5"]] {
+            let done = check_replay(&setup, cmd, &["k", "n", "other"]);
+            assert_eq!(done.reply, Reply::OK);
+            assert_eq!(done.cmds, vec![vec!["DEL".to_string(), cmd[1].to_string()]]);
+        }
+    }
+
+    #[test]
+    fn setex_and_psetex_log_set_pxat() {
+        for cmd in [&["SETEX", "k", "100", "v"][..], &["PSETEX", "k", "100000", "v"]] {
+            let before = now_ms();
+            let done = check_replay(&[words("SET k old")], cmd, &["k"]);
+            assert_eq!(done.cmds.len(), 1);
+            assert_eq!(done.cmds[0][..4], words("SET k v PXAT")[..]);
+            let at: i64 = done.cmds[0][4].parse().unwrap();
+            assert!((before + 100_000..=now_ms() + 100_000).contains(&at), "{at}");
+        }
+        // An invalid time changes nothing.
+        logged(&Db::open_in_memory(), &["SETEX", "k", "0", "v"]).assert_no_effect();
+    }
+
+    #[test]
+    fn getex_logs_pexpireat_del_or_persist() {
+        let fut = future_ms();
+        let plain = [words("SET k v")];
+        for cmd in [&["GETEX", "k", "EX", "100"][..], &["GETEX", "k", "PX", "100000"], &["GETEX", "k", "EXAT", &(fut / 1000).to_string()]] {
+            let done = check_replay(&plain, cmd, &["k"]);
+            assert_eq!(done.reply, bulk("v"));
+            assert_eq!(done.cmds.len(), 1);
+            assert_eq!(done.cmds[0][..2], words("PEXPIREAT k")[..]);
+        }
+        let done = check_replay(&plain, &["GETEX", "k", "PXAT", &fut.to_string()], &["k"]);
+        assert_eq!(done.cmds, vec![words(&format!("PEXPIREAT k {fut}"))]);
+        // An absolute time already past deletes the key.
+        for cmd in [&["GETEX", "k", "EXAT", "1"][..], &["GETEX", "k", "PXAT", "1"]] {
+            let done = check_replay(&plain, cmd, &["k"]);
+            assert_eq!((done.reply, done.cmds, done.dirty), (bulk("v"), vec![words("DEL k")], 1));
+        }
+        // PERSIST is logged only when a TTL was removed.
+        let with_ttl = [words(&format!("SET k v PXAT {fut}"))];
+        let done = check_replay(&with_ttl, &["GETEX", "k", "PERSIST"], &["k"]);
+        assert_eq!(done.cmds, vec![words("PERSIST k")]);
+        let db = Db::open_in_memory();
+        replay(&db, &plain);
+        logged(&db, &["GETEX", "k", "PERSIST"]).assert_no_effect();
+        // No option: a read.
+        let done = logged(&db, &["GETEX", "k"]);
+        assert_eq!(done.reply, bulk("v"));
+        done.assert_no_effect();
+        logged(&db, &["GETEX", "missing", "EX", "100"]).assert_no_effect();
+    }
+
+    #[test]
+    fn incrbyfloat_logs_the_result_keeping_the_ttl() {
+        let fut = future_ms();
+        let setup = [words(&format!("SET k 10.5 PXAT {fut}"))];
+        let done = check_replay(&setup, &["INCRBYFLOAT", "k", "0.1"], &["k"]);
+        assert_eq!((done.reply, done.cmds), (bulk("10.6"), vec![words("SET k 10.6 KEEPTTL")]));
+        let done = check_replay(&setup, &["INCRBYFLOAT", "n", "3.0e3"], &["k", "n"]);
+        assert_eq!(done.cmds, vec![words("SET n 3000 KEEPTTL")]);
+        let db = Db::open_in_memory();
+        run(&db, &["SET", "s", "abc"]);
+        logged(&db, &["INCRBYFLOAT", "s", "1"]).assert_no_effect();
+    }
+
+    #[test]
+    fn deterministic_string_writes_do_not_describe_their_effect() {
+        let db = Db::open_in_memory();
+        let cmds: [&[&str]; 12] = [
+            &["SET", "k", "1"],
+            &["SETNX", "n", "v"],
+            &["GETSET", "k", "2"],
+            &["MSET", "a", "1", "b", "2"],
+            &["MSETNX", "c", "1", "d", "2"],
+            &["INCR", "k"],
+            &["DECR", "k"],
+            &["INCRBY", "k", "5"],
+            &["DECRBY", "k", "5"],
+            &["APPEND", "k", "x"],
+            &["SETRANGE", "k", "0", "y"],
+            &["GETDEL", "k"],
+        ];
+        for cmd in cmds {
+            let done = logged(&db, cmd);
+            assert!(!matches!(done.reply, Reply::Error(_)), "{cmd:?}: {:?}", done.reply);
+            assert!(done.dirty > 0, "{cmd:?} changed nothing");
+            assert_eq!((done.described, done.cmds.len()), (false, 0), "{cmd:?}");
+        }
+    }
 }

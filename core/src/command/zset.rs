@@ -377,7 +377,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], forced: AddFlags) -> CmdResult {
         idx += 1;
     }
     let rest = a.len() - idx;
-    if rest == 0 || rest % 2 != 0 {
+    if rest == 0 || !rest.is_multiple_of(2) {
         return Err(syntax());
     }
     let pairs = rest / 2;

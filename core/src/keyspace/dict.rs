@@ -33,11 +33,14 @@ struct Node<V> {
 pub(crate) struct Dict<V> {
     buckets: Vec<Option<Box<Node<V>>>>,
     len: usize,
+    /// While set the table never resizes, so bucket indexes stay valid (a snapshot in
+    /// progress tracks which buckets it has saved; see `keyspace::snapshot`).
+    frozen: bool,
 }
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
-        Dict { buckets: Vec::new(), len: 0 }
+        Dict { buckets: Vec::new(), len: 0, frozen: false }
     }
 }
 
@@ -71,7 +74,39 @@ impl<V> Dict<V> {
     fn with_buckets(n: usize) -> Self {
         let mut buckets = Vec::with_capacity(n);
         buckets.resize_with(n, || None);
-        Dict { buckets, len: 0 }
+        Dict { buckets, len: 0, frozen: false }
+    }
+
+    /// An empty table sized for `n` entries without resizing.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        if n == 0 {
+            return Dict::new();
+        }
+        Dict::with_buckets(n.next_power_of_two().max(4))
+    }
+
+    /// Stop (or resume) resizing. Growth deferred while frozen happens on the next insert.
+    pub(crate) fn set_frozen(&mut self, frozen: bool) {
+        self.frozen = frozen;
+    }
+
+    /// Number of buckets (a power of two, or 0).
+    pub(crate) fn bucket_count(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The bucket a key hash lives in (meaningless when `bucket_count() == 0`).
+    pub(crate) fn bucket_of(&self, hash: u64) -> usize {
+        hash as usize & self.mask()
+    }
+
+    /// Visit the entries of bucket `idx`.
+    pub(crate) fn for_each_in_bucket(&self, idx: usize, mut f: impl FnMut(&[u8], &V)) {
+        let mut cur = self.buckets.get(idx).and_then(|b| b.as_deref());
+        while let Some(node) = cur {
+            f(&node.key, &node.val);
+            cur = node.next.as_deref();
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -143,7 +178,7 @@ impl<V> Dict<V> {
     /// Insert a key known to be absent.
     pub(crate) fn insert_new_hashed(&mut self, hash: u64, key: &[u8], val: V) {
         let key = SmallBytes::new(key);
-        if self.len >= self.buckets.len() {
+        if (self.buckets.is_empty() || !self.frozen) && self.len >= self.buckets.len() {
             self.resize((self.len + 1).next_power_of_two().max(4));
         }
         let idx = hash as usize & self.mask();
@@ -188,7 +223,7 @@ impl<V> Dict<V> {
 
     fn maybe_shrink(&mut self) {
         let n = self.buckets.len();
-        if n > 4 && self.len * 8 < n {
+        if n > 4 && self.len * 8 < n && !self.frozen {
             self.resize((self.len.next_power_of_two()).max(4));
         }
     }
@@ -343,7 +378,7 @@ mod tests {
             });
             step += 1;
             // Churn: grow a lot, then shrink, keeping 0..250 throughout.
-            if step % 7 == 0 {
+            if step.is_multiple_of(7) {
                 for i in 0..3000u32 {
                     d.insert(&(100_000 + step * 10_000 + i).to_be_bytes(), ());
                 }

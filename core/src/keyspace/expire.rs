@@ -3,7 +3,7 @@
 //! Redis's algorithm: sample keys that have a TTL, delete the expired ones, and keep sampling
 //! the same shard while more than a quarter of a sample was expired, within a time budget.
 //! Each shard is locked on its own, for one short batch at a time, and a busy shard is skipped
-//! (`try_write`), so writers never wait behind a full scan.
+//! (`try_write`), so writers never wait behind a full scan. Deletions are logged as DELs.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,14 @@ pub(crate) fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> usize {
             }
             for k in &expired {
                 shard.delete_expired(hash_bytes(k), k);
+            }
+            // Logged as DELs while the shard is still locked (ordered before any later write).
+            if let (Some(log), false) = (ks.log(), expired.is_empty()) {
+                let mut payload = Vec::new();
+                for k in &expired {
+                    crate::util::resp::encode_command(&mut payload, &[b"DEL".as_slice(), k]);
+                }
+                log.append(crate::storage::log::KIND_KV, &payload);
             }
             deleted += expired.len();
             drop(shard);

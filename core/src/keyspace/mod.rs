@@ -13,19 +13,25 @@
 //! - `Shard::watched` holds a version per key that some session WATCHes; every modification of
 //!   such a key bumps it (`Ctx::modified`), which is how EXEC detects conflicts.
 
+pub(crate) mod codec;
 pub(crate) mod dict;
 pub(crate) mod expire;
+pub(crate) mod snapshot;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
 use crate::config::Options;
 use crate::reply::Reply;
+use crate::storage::log::KIND_KV;
+use crate::storage::Log;
 use crate::types::{Container, Value};
 use dict::{hash_bytes, Dict};
+use snapshot::ShardSnap;
 
 pub(crate) const SHARD_BITS: u32 = 6;
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
@@ -75,11 +81,23 @@ pub(crate) struct Shard {
     pub(crate) volatile: Dict<()>,
     pub(crate) watched: Dict<WatchSlot>,
     pub(crate) stats: ShardStats,
+    /// Progress of a snapshot in progress over this shard (None when none is running).
+    pub(crate) snap: Option<Box<ShardSnap>>,
 }
 
 impl Shard {
+    /// Call before changing anything in the bucket of `hash`: a running snapshot first saves
+    /// that bucket's entries as they were at its cut.
+    #[inline]
+    pub(crate) fn before_write(&mut self, hash: u64) {
+        if let Some(snap) = &mut self.snap {
+            snap.save_bucket(&self.dict, self.dict.bucket_of(hash));
+        }
+    }
+
     /// Delete `key` because it expired (no WATCH bump: an expired key was already gone).
     pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
+        self.before_write(hash);
         if self.dict.remove_entry_hashed(hash, key).is_some() {
             self.volatile.remove(key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
@@ -103,11 +121,47 @@ pub(crate) struct Keyspace {
     shards: Box<[Padded<RwLock<Shard>>]>,
     /// Live configuration (CONFIG GET/SET).
     pub(crate) config: RwLock<Options>,
+    /// The append-only log, for a file-backed database once recovery is done.
+    log: OnceLock<Arc<Log>>,
+    /// The persistence state (snapshots, INFO persistence), for a file-backed database.
+    pub(crate) persistence: OnceLock<Arc<crate::persist::Persistence>>,
 }
 
 impl Keyspace {
     pub(crate) fn new(options: Options) -> Self {
-        Keyspace { shards: (0..SHARDS).map(|_| Padded(RwLock::new(Shard::default()))).collect(), config: RwLock::new(options) }
+        Keyspace {
+            shards: (0..SHARDS).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
+            config: RwLock::new(options),
+            log: OnceLock::new(),
+            persistence: OnceLock::new(),
+        }
+    }
+
+    /// Start logging every mutation to `log` (after recovery has replayed the old one).
+    pub(crate) fn attach_log(&self, log: Arc<Log>) {
+        let _ = self.log.set(log);
+    }
+
+    pub(crate) fn log(&self) -> Option<&Arc<Log>> {
+        self.log.get()
+    }
+
+    /// Err(MISCONF reply) while the log cannot take writes: checked before a write runs, so a
+    /// refused write changes nothing.
+    pub(crate) fn check_writable(&self) -> Result<(), Reply> {
+        match self.log.get() {
+            Some(log) => log.check_writable().map_err(|e| Reply::err_owned(format!("MISCONF Errors writing to the AOF file: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Wait until record `seq` is durable when the policy is `always`; the error reply otherwise.
+    pub(crate) fn wait_durable(&self, seq: Option<u64>) -> Result<(), Reply> {
+        let (Some(seq), Some(log)) = (seq, self.log.get()) else { return Ok(()) };
+        if log.policy() != crate::storage::FsyncPolicy::Always {
+            return Ok(());
+        }
+        log.wait_durable(seq).map_err(|e| Reply::err_owned(format!("MISCONF Errors writing to the AOF file: {e}")))
     }
 }
 
@@ -157,7 +211,18 @@ impl Keyspace {
             LockSet::Some(ids) => ids.iter().for_each(|&i| take(i)),
             LockSet::All => (0..SHARDS).for_each(take),
         }
-        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0, effects: Vec::new(), effect_described: false }
+        let logging = self.log.get().is_some();
+        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0, effects: Vec::new(), effect_described: false, logging, replaying: false }
+    }
+
+    /// A context over every shard for replaying the log: its clock is frozen at 1 ms, so no
+    /// key counts as expired (expirations are in the log as DELs), and nothing is logged.
+    pub(crate) fn replay_ctx(&self) -> Ctx<'_> {
+        let mut ctx = self.lock(&LockSet::All, true);
+        ctx.logging = false;
+        ctx.replaying = true;
+        ctx.now.set(1);
+        ctx
     }
 }
 
@@ -181,6 +246,19 @@ pub(crate) struct Ctx<'a> {
     pub(crate) effects: Vec<u8>,
     /// The running command has described its own effect with `log_as`.
     pub(crate) effect_described: bool,
+    /// Mutations are being logged (file-backed database, not replaying).
+    pub(crate) logging: bool,
+    replaying: bool,
+}
+
+impl Drop for Ctx<'_> {
+    /// Effects not handed to the log by `finish` (a panic, an early return) are appended here,
+    /// while the locks are still held: memory never holds a change the log does not.
+    fn drop(&mut self) {
+        if !self.effects.is_empty() {
+            self.finish();
+        }
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -198,7 +276,38 @@ impl<'a> Ctx<'a> {
 
     /// Start a new command in the same context (pipelines): the clock is read again.
     pub(crate) fn next_command(&mut self) {
-        self.now.set(0);
+        if !self.replaying {
+            self.now.set(0);
+        }
+    }
+
+    /// Hand this context's effects to the log as one atomic record; returns its sequence
+    /// number (to wait on under `appendfsync always`), or None if nothing was logged.
+    pub(crate) fn finish(&mut self) -> Option<u64> {
+        if self.effects.is_empty() {
+            return None;
+        }
+        let log = self.ks.log.get()?;
+        let seq = log.append(KIND_KV, &self.effects);
+        self.effects.clear();
+        Some(seq)
+    }
+
+    /// Before a logged write command runs: delete (and log as DEL) the keys it names that have
+    /// expired, so its effect on replay (where nothing expires) is the same as now.
+    pub(crate) fn purge_expired(&mut self, keys: impl Iterator<Item = usize>, argv: &[&[u8]]) {
+        for i in keys {
+            let key = argv[i];
+            let h = hash_bytes(key);
+            let shard = self.shard(h);
+            if shard.volatile.is_empty() {
+                continue;
+            }
+            if matches!(shard.dict.get_hashed(h, key), Some(e) if !self.live(e)) {
+                self.shard_mut(h).delete_expired(h, key);
+                crate::util::resp::encode_command(&mut self.effects, &[b"DEL".as_slice(), key]);
+            }
+        }
     }
 
     fn live(&self, e: &Entry) -> bool {
@@ -213,7 +322,15 @@ impl<'a> Ctx<'a> {
     /// command's own argv is not logged.
     pub(crate) fn log_as(&mut self, argv: &[&[u8]]) {
         self.effect_described = true;
+        if !self.logging {
+            return;
+        }
         crate::util::resp::encode_command(&mut self.effects, argv);
+    }
+
+    /// Whether this context holds any shard lock.
+    pub(crate) fn holds_locks(&self) -> bool {
+        !self.guards.is_empty()
     }
 
     /// The keyspace this context belongs to (for server-wide state such as config).
@@ -288,12 +405,17 @@ impl<'a> Ctx<'a> {
     pub(crate) fn lookup_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let h = hash_bytes(key);
         let expired = matches!(self.shard(h).dict.get_hashed(h, key), Some(e) if !self.live(e));
+        let logging = self.logging;
         let shard = self.shard_mut(h);
         if expired {
             shard.delete_expired(h, key);
+            if logging {
+                crate::util::resp::encode_command(&mut self.effects, &[b"DEL".as_slice(), key]);
+            }
             return None;
         }
-        shard.dict.get_mut_hashed(h, key)
+        shard.before_write(h);
+        self.shard_mut(h).dict.get_mut_hashed(h, key)
     }
 
     pub(crate) fn exists(&self, key: &[u8]) -> bool {
@@ -314,6 +436,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn insert(&mut self, key: &[u8], value: Value, expire_at: i64) {
         let h = hash_bytes(key);
         let shard = self.shard_mut(h);
+        shard.before_write(h);
         let entry = Entry { value, expire_at };
         match shard.dict.get_mut_hashed(h, key) {
             Some(old) => {
@@ -339,6 +462,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = hash_bytes(key);
         let shard = self.shard_mut(h);
+        shard.before_write(h);
         let (_, entry) = shard.dict.remove_entry_hashed(h, key)?;
         if entry.expire_at != 0 {
             shard.volatile.remove(key);
@@ -415,7 +539,9 @@ impl<'a> Ctx<'a> {
                 let mut c = T::default();
                 let r = f(&mut c);
                 if !c.is_empty_container() {
-                    self.shard_mut(h).dict.insert_new_hashed(h, key, Entry { value: c.wrap(), expire_at: 0 });
+                    let shard = self.shard_mut(h);
+                    shard.before_write(h);
+                    shard.dict.insert_new_hashed(h, key, Entry { value: c.wrap(), expire_at: 0 });
                 }
                 Ok(Some(r))
             }
@@ -460,6 +586,9 @@ impl<'a> Ctx<'a> {
             };
             for k in &live {
                 shard.bump_watch(k);
+            }
+            if let Some(snap) = &mut shard.snap {
+                snap.save_all(&shard.dict);
             }
             shard.dict.clear();
             shard.volatile.clear();

@@ -1194,7 +1194,7 @@ mod tests {
             let k = (i * 7919) % 2000;
             z.remove(&k.to_be_bytes());
             i += 1;
-            if i % 89 == 0 {
+            if i.is_multiple_of(89) {
                 z.check_invariants();
             }
         }

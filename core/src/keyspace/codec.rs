@@ -1,0 +1,738 @@
+//! The binary encoding of one keyspace entry (key, value, TTL), as stored inside snapshot blocks.
+//!
+//! The snapshot writer concatenates encoded entries into blocks, compresses and checksums each
+//! block; this module only knows entries. An entry is self-delimiting, so a block is just
+//! entries back to back.
+//!
+//! # Byte layout
+//!
+//! ```text
+//! entry  := type:u8  expire:varint  key:bytes  body
+//! bytes  := len:varint  byte{len}
+//! type   := 0 string | 1 list | 2 hash | 3 set | 4 zset          (stable: never renumber)
+//! expire := zigzag(expire_at) where expire_at is the absolute expiry in Unix ms, 0 = no TTL
+//!
+//! body, by type:
+//!   0 string  value:bytes
+//!   1 list    count:varint  (element:bytes){count}                  head first
+//!   2 hash    count:varint  (field:bytes value:bytes){count}
+//!   3 set     count:varint  (member:bytes){count}
+//!   4 zset    count:varint  (member:bytes score:f64){count}         score: 8 bytes, IEEE 754
+//!                                                                   binary64, little-endian
+//!
+//! varint := unsigned LEB128 of a u64: 7 bits per byte, least significant group first, high bit
+//!           set on every byte but the last; at most 10 bytes (the 10th byte is 0 or 1).
+//! zigzag(v) := (v << 1) ^ (v >> 63)   (i64 -> u64; small magnitudes of either sign stay short)
+//! ```
+//!
+//! Container element order is whatever the container iterates (zsets: ascending rank); the
+//! decoder accepts any order.
+//!
+//! # Invariants checked on decode
+//!
+//! A decoded entry is one the keyspace could hold: known type, every length and count within
+//! the input, containers non-empty (Redis never stores an empty container), no duplicate hash
+//! field / set member / zset member, no NaN score (`-0.0` and infinities are valid scores; a
+//! zset stores `-0.0` as `0.0`). Anything else is a `CodecError`; decoding never panics.
+//! Lengths and counts are checked against the bytes left before anything is reserved, so a
+//! corrupt count allocates at most a small multiple of the remaining input (an element takes
+//! at least 1 byte, a hash pair 2, a zset element 9).
+//!
+//! # Complexity
+//!
+//! Encoding and decoding are O(bytes), plus the containers' own insert costs on decode (O(1)
+//! expected for dicts and lists, which are pre-sized from the count; O(log n) per zset element).
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use crate::keyspace::dict::Dict;
+use crate::keyspace::Entry;
+use crate::types::{HashValue, ListValue, SetValue, Value, ValueBytes, ZSet};
+
+const TYPE_STRING: u8 = 0;
+const TYPE_LIST: u8 = 1;
+const TYPE_HASH: u8 = 2;
+const TYPE_SET: u8 = 3;
+const TYPE_ZSET: u8 = 4;
+
+/// A corrupt or truncated entry: `offset` is the absolute position in the decoded buffer of
+/// the item that is wrong.
+#[derive(Debug)]
+pub(crate) struct CodecError {
+    pub(crate) offset: usize,
+    pub(crate) what: &'static str,
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "corrupt entry at byte {}: {}", self.offset, self.what)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+// ---------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// Append the encoding of (key, entry) to `out`.
+///
+/// `entry` must not be an empty container (the keyspace never holds one): it would encode as
+/// count 0, which `decode_entry` rejects.
+pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
+    let ty = match &entry.value {
+        Value::Str(_) => TYPE_STRING,
+        Value::List(_) => TYPE_LIST,
+        Value::Hash(_) => TYPE_HASH,
+        Value::Set(_) => TYPE_SET,
+        Value::ZSet(_) => TYPE_ZSET,
+    };
+    out.push(ty);
+    put_varint(out, zigzag(entry.expire_at));
+    put_bytes(out, key);
+    match &entry.value {
+        Value::Str(s) => put_bytes(out, s),
+        Value::List(l) => {
+            debug_assert!(!l.is_empty(), "empty list in the keyspace");
+            put_varint(out, l.len() as u64);
+            for e in l.iter() {
+                put_bytes(out, e);
+            }
+        }
+        Value::Hash(h) => {
+            debug_assert!(!h.is_empty(), "empty hash in the keyspace");
+            put_varint(out, h.len() as u64);
+            for (f, v) in h.iter() {
+                put_bytes(out, f);
+                put_bytes(out, v);
+            }
+        }
+        Value::Set(s) => {
+            debug_assert!(!s.is_empty(), "empty set in the keyspace");
+            put_varint(out, s.len() as u64);
+            for m in s.keys() {
+                put_bytes(out, m);
+            }
+        }
+        Value::ZSet(z) => {
+            debug_assert!(!z.is_empty(), "empty zset in the keyspace");
+            put_varint(out, z.len() as u64);
+            for (m, score) in z.iter() {
+                put_bytes(out, m);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------
+
+/// A cursor over the input; every read checks bounds and reports the offset it failed at.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+fn corrupt(offset: usize, what: &'static str) -> CodecError {
+    CodecError { offset, what }
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        let b = *self.buf.get(self.pos).ok_or(corrupt(self.pos, "truncated"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, CodecError> {
+        let start = self.pos;
+        let mut v = 0u64;
+        let mut shift = 0u32;
+        loop {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(corrupt(start, "truncated varint"));
+            };
+            self.pos += 1;
+            // The 10th byte carries bit 63 only.
+            if shift == 63 && b > 1 {
+                return Err(corrupt(start, "varint overflows 64 bits"));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+            shift += 7;
+        }
+    }
+
+    /// A length-prefixed byte string, borrowed from the input.
+    fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
+        let start = self.pos;
+        let len = self.varint()?;
+        match usize::try_from(len) {
+            Ok(len) if len <= self.remaining() => {
+                let b = &self.buf[self.pos..self.pos + len];
+                self.pos += len;
+                Ok(b)
+            }
+            _ => Err(corrupt(start, "length exceeds the input")),
+        }
+    }
+
+    /// A container's element count: non-zero, and small enough that `count` elements of at
+    /// least `min_size` bytes each fit in the rest of the input (so it is safe to pre-size).
+    fn count(&mut self, min_size: usize) -> Result<usize, CodecError> {
+        let start = self.pos;
+        let n = self.varint()?;
+        if n == 0 {
+            return Err(corrupt(start, "empty container"));
+        }
+        match usize::try_from(n) {
+            Ok(n) if n <= self.remaining() / min_size => Ok(n),
+            _ => Err(corrupt(start, "count exceeds the input")),
+        }
+    }
+
+    fn score(&mut self) -> Result<f64, CodecError> {
+        let start = self.pos;
+        let Some(raw) = self.buf.get(start..start + 8) else {
+            return Err(corrupt(start, "truncated score"));
+        };
+        let mut le = [0u8; 8];
+        le.copy_from_slice(raw);
+        let s = f64::from_le_bytes(le);
+        if s.is_nan() {
+            return Err(corrupt(start, "NaN score"));
+        }
+        self.pos += 8;
+        Ok(s)
+    }
+}
+
+/// Decode one entry starting at `*pos`, advancing `*pos` past it. On error `*pos` is left
+/// unchanged and the error's offset points at the offending item. Never panics on any input.
+pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entry), CodecError> {
+    if *pos > buf.len() {
+        return Err(corrupt(*pos, "position past the end of the input"));
+    }
+    let mut r = Reader { buf, pos: *pos };
+    let ty_at = r.pos;
+    let ty = r.u8()?;
+    if ty > TYPE_ZSET {
+        return Err(corrupt(ty_at, "unknown value type"));
+    }
+    let expire_at = unzigzag(r.varint()?);
+    let key = r.bytes()?.to_vec();
+    let value = match ty {
+        TYPE_STRING => Value::Str(ValueBytes::new(r.bytes()?)),
+        TYPE_LIST => {
+            let n = r.count(1)?;
+            let mut list: ListValue = VecDeque::with_capacity(n);
+            for _ in 0..n {
+                list.push_back(r.bytes()?.into());
+            }
+            Value::List(Box::new(list))
+        }
+        TYPE_HASH => {
+            let n = r.count(2)?;
+            let mut hash: HashValue = Dict::with_capacity(n);
+            for _ in 0..n {
+                let at = r.pos;
+                let field = r.bytes()?;
+                let val = r.bytes()?;
+                if hash.insert(field, val.into()).is_some() {
+                    return Err(corrupt(at, "duplicate hash field"));
+                }
+            }
+            Value::Hash(Box::new(hash))
+        }
+        TYPE_SET => {
+            let n = r.count(1)?;
+            let mut set: SetValue = Dict::with_capacity(n);
+            for _ in 0..n {
+                let at = r.pos;
+                if set.insert(r.bytes()?, ()).is_some() {
+                    return Err(corrupt(at, "duplicate set member"));
+                }
+            }
+            Value::Set(Box::new(set))
+        }
+        _ => {
+            // TYPE_ZSET, the last type checked above.
+            let n = r.count(9)?;
+            let mut zset = ZSet::new();
+            for _ in 0..n {
+                let at = r.pos;
+                let member = r.bytes()?;
+                let score = r.score()?;
+                if zset.insert(member, score).is_some() {
+                    return Err(corrupt(at, "duplicate zset member"));
+                }
+            }
+            Value::ZSet(Box::new(zset))
+        }
+    };
+    *pos = r.pos;
+    Ok((key, Entry { value, expire_at }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// A comparable, order-independent picture of a value (scores as bits: bit-exact).
+    #[derive(Debug, PartialEq)]
+    enum Canon {
+        Str(Vec<u8>),
+        List(Vec<Vec<u8>>),
+        Hash(BTreeMap<Vec<u8>, Vec<u8>>),
+        Set(BTreeSet<Vec<u8>>),
+        ZSet(BTreeMap<Vec<u8>, u64>),
+    }
+
+    fn canon(v: &Value) -> Canon {
+        match v {
+            Value::Str(s) => Canon::Str(s.to_vec()),
+            Value::List(l) => Canon::List(l.iter().map(|e| e.to_vec()).collect()),
+            Value::Hash(h) => Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect()),
+            Value::Set(s) => Canon::Set(s.keys().map(<[u8]>::to_vec).collect()),
+            Value::ZSet(z) => Canon::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect()),
+        }
+    }
+
+    fn string(b: &[u8]) -> Value {
+        Value::Str(ValueBytes::new(b))
+    }
+
+    fn list<I: IntoIterator<Item = Vec<u8>>>(items: I) -> Value {
+        Value::List(Box::new(items.into_iter().map(Vec::into_boxed_slice).collect()))
+    }
+
+    fn hash<I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>>(items: I) -> Value {
+        let mut h = HashValue::new();
+        for (f, v) in items {
+            h.insert(&f, v.into_boxed_slice());
+        }
+        Value::Hash(Box::new(h))
+    }
+
+    fn set<I: IntoIterator<Item = Vec<u8>>>(items: I) -> Value {
+        let mut s = SetValue::new();
+        for m in items {
+            s.insert(&m, ());
+        }
+        Value::Set(Box::new(s))
+    }
+
+    fn zset<I: IntoIterator<Item = (Vec<u8>, f64)>>(items: I) -> Value {
+        let mut z = ZSet::new();
+        for (m, s) in items {
+            z.insert(&m, s);
+        }
+        Value::ZSet(Box::new(z))
+    }
+
+    fn encode(key: &[u8], value: Value, expire_at: i64) -> (Vec<u8>, Entry) {
+        let entry = Entry { value, expire_at };
+        let mut out = Vec::new();
+        encode_entry(&mut out, key, &entry);
+        (out, entry)
+    }
+
+    /// Encode, decode, and check that the decoded entry equals the original and that the
+    /// whole encoding (and nothing more) was consumed.
+    fn round_trip(key: &[u8], value: Value, expire_at: i64) {
+        let (buf, entry) = encode(key, value, expire_at);
+        let mut pos = 0;
+        let (k, e) = decode_entry(&buf, &mut pos).expect("valid encoding decodes");
+        assert_eq!(pos, buf.len());
+        assert_eq!(k, key);
+        assert_eq!(e.expire_at, expire_at);
+        assert_eq!(canon(&e.value), canon(&entry.value));
+    }
+
+    fn decode_err(buf: &[u8]) -> CodecError {
+        let mut pos = 0;
+        match decode_entry(buf, &mut pos) {
+            Ok(_) => panic!("{buf:?} decoded"),
+            Err(e) => {
+                assert_eq!(pos, 0, "position moved on error");
+                e
+            }
+        }
+    }
+
+    fn bin(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn strings_round_trip() {
+        round_trip(b"k", string(b"v"), 0);
+        round_trip(b"", string(b""), 0);
+        round_trip(b"empty", string(b""), 1_700_000_000_000);
+        round_trip(&[0, 0xff, b'\r', b'\n'], string(&[0, 1, 2, 0xff, 0x80, 0x7f]), 1);
+        round_trip(&bin(300, 7), string(&bin(38, 1)), 0); // inline value, long key
+        round_trip(b"big", string(&bin(100_000, 3)), 0); // heap value, 3-byte length
+    }
+
+    #[test]
+    fn ttls_round_trip() {
+        for t in [0, 1, -1, 63, 64, -64, -65, 1_700_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
+            round_trip(b"k", string(b"v"), t);
+        }
+        // No TTL costs one byte; a present-day TTL costs 6.
+        assert_eq!(encode(b"k", string(b"v"), 0).0, [TYPE_STRING, 0, 1, b'k', 1, b'v']);
+        assert_eq!(encode(b"k", string(b"v"), 1_700_000_000_000).0.len(), 6 + 5);
+    }
+
+    #[test]
+    fn containers_round_trip() {
+        round_trip(b"l", list([b"a".to_vec()]), 0);
+        round_trip(b"l", list([vec![], b"x".to_vec(), vec![], vec![0, 0xff]]), 5);
+        round_trip(b"l", list([b"dup".to_vec(), b"dup".to_vec()]), 0); // lists may repeat
+        round_trip(b"h", hash([(b"f".to_vec(), vec![])]), 0);
+        round_trip(b"h", hash([(vec![], b"v".to_vec()), (vec![0], vec![0xff; 70])]), 7);
+        round_trip(b"s", set([vec![]]), 0);
+        round_trip(b"s", set([vec![], vec![0], vec![0, 0], b"member".to_vec()]), -3);
+        round_trip(b"z", zset([(b"m".to_vec(), 1.5)]), 0);
+        round_trip(b"z", zset([(vec![], -2.0), (vec![0xff], 0.0)]), 9);
+    }
+
+    #[test]
+    fn list_order_is_kept() {
+        let (buf, _) = encode(b"l", list((0..100u32).map(|i| i.to_be_bytes().to_vec())), 0);
+        let (_, e) = decode_entry(&buf, &mut 0).unwrap();
+        let Value::List(l) = e.value else { panic!("not a list") };
+        let got: Vec<u32> = l.iter().map(|e| u32::from_be_bytes(e[..].try_into().unwrap())).collect();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn large_containers_round_trip() {
+        let n = 20_000u32;
+        round_trip(b"l", list((0..n).map(|i| i.to_le_bytes().to_vec())), 0);
+        round_trip(b"h", hash((0..n).map(|i| (i.to_le_bytes().to_vec(), bin(i as usize % 50, i as u8)))), 0);
+        round_trip(b"s", set((0..n).map(|i| format!("member:{i}").into_bytes())), 0);
+        round_trip(b"z", zset((0..n).map(|i| (format!("m{i}").into_bytes(), f64::from(i % 97) - 40.5))), 0);
+        // A member longer than one varint byte of length, in every container.
+        let long = bin(5000, 9);
+        round_trip(b"l", list([long.clone()]), 0);
+        round_trip(b"h", hash([(long.clone(), long.clone())]), 0);
+        round_trip(b"s", set([long.clone()]), 0);
+        round_trip(b"z", zset([(long, 3.0)]), 0);
+    }
+
+    #[test]
+    fn special_scores_are_bit_exact() {
+        let scores = [f64::INFINITY, f64::NEG_INFINITY, 0.0, f64::MIN_POSITIVE, 5e-324, -5e-324, f64::MAX, f64::MIN, 0.1, -1e300];
+        round_trip(b"z", zset(scores.iter().enumerate().map(|(i, s)| (vec![i as u8], *s))), 0);
+
+        // -0.0 on the wire decodes (the zset keeps it as 0.0, the same score).
+        let mut buf = vec![TYPE_ZSET, 0, 1, b'z', 1, 1, b'm'];
+        buf.extend_from_slice(&(-0.0f64).to_le_bytes());
+        let (_, e) = decode_entry(&buf, &mut 0).unwrap();
+        let Value::ZSet(z) = e.value else { panic!("not a zset") };
+        assert_eq!(z.score(b"m"), Some(0.0));
+        // The score is 8 little-endian bytes at the end.
+        let (enc, _) = encode(b"z", zset([(b"m".to_vec(), 1.0)]), 0);
+        assert_eq!(enc[enc.len() - 8..], 1.0f64.to_le_bytes());
+    }
+
+    #[test]
+    fn consecutive_entries_decode_in_order() {
+        let mut buf = Vec::new();
+        let values = [
+            string(b"one"),
+            list([b"a".to_vec(), b"b".to_vec()]),
+            hash([(b"f".to_vec(), b"v".to_vec())]),
+            set([b"m".to_vec()]),
+            zset([(b"m".to_vec(), -1.0)]),
+        ];
+        let want: Vec<Canon> = values.iter().map(canon).collect();
+        for (i, value) in values.into_iter().enumerate() {
+            encode_entry(&mut buf, format!("key{i}").as_bytes(), &Entry { value, expire_at: i as i64 * 1000 });
+        }
+        let mut pos = 0;
+        for (i, want) in want.iter().enumerate() {
+            let (k, e) = decode_entry(&buf, &mut pos).unwrap();
+            assert_eq!(k, format!("key{i}").as_bytes());
+            assert_eq!(e.expire_at, i as i64 * 1000);
+            assert_eq!(&canon(&e.value), want);
+        }
+        assert_eq!(pos, buf.len());
+        // At the end: a clean "truncated" error, position unchanged.
+        let err = decode_entry(&buf, &mut pos).err().expect("nothing left to decode");
+        assert_eq!((err.offset, err.what, pos), (buf.len(), "truncated", buf.len()));
+        pos = buf.len() + 1;
+        let err = decode_entry(&buf, &mut pos).err().expect("position past the end");
+        assert_eq!((err.offset, err.what), (buf.len() + 1, "position past the end of the input"));
+    }
+
+    #[test]
+    fn rejects_unknown_type() {
+        for ty in [5u8, 6, 0x7f, 0xff] {
+            let err = decode_err(&[ty, 0, 1, b'k', 1, b'v']);
+            assert_eq!((err.offset, err.what), (0, "unknown value type"));
+        }
+    }
+
+    #[test]
+    fn rejects_empty_containers() {
+        for ty in [TYPE_LIST, TYPE_HASH, TYPE_SET, TYPE_ZSET] {
+            let err = decode_err(&[ty, 0, 1, b'k', 0, 0, 0, 0]);
+            assert_eq!((err.offset, err.what), (4, "empty container"));
+        }
+    }
+
+    #[test]
+    fn rejects_duplicates() {
+        let err = decode_err(&[TYPE_HASH, 0, 1, b'k', 2, 1, b'f', 1, b'a', 1, b'f', 1, b'b']);
+        assert_eq!((err.offset, err.what), (9, "duplicate hash field"));
+        let err = decode_err(&[TYPE_SET, 0, 1, b'k', 3, 1, b'a', 0, 1, b'a']);
+        assert_eq!((err.offset, err.what), (8, "duplicate set member"));
+        let mut z = vec![TYPE_ZSET, 0, 1, b'k', 2];
+        for score in [1.0f64, 2.0] {
+            z.extend_from_slice(&[1, b'm']);
+            z.extend_from_slice(&score.to_le_bytes());
+        }
+        let err = decode_err(&z);
+        assert_eq!((err.offset, err.what), (15, "duplicate zset member"));
+    }
+
+    #[test]
+    fn rejects_nan_scores() {
+        for nan in [f64::NAN.to_bits(), 0x7ff0_0000_0000_0001, 0xfff8_0000_0000_0000, u64::MAX] {
+            let mut z = vec![TYPE_ZSET, 0, 1, b'k', 1, 1, b'm'];
+            z.extend_from_slice(&nan.to_le_bytes());
+            let err = decode_err(&z);
+            assert_eq!((err.offset, err.what), (7, "NaN score"));
+        }
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, u64::from(u32::MAX), u64::MAX - 1, u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            let mut r = Reader { buf: &buf, pos: 0 };
+            assert_eq!(r.varint().unwrap(), v);
+            assert_eq!(r.pos, buf.len());
+        }
+        let mut max = Vec::new();
+        put_varint(&mut max, u64::MAX);
+        assert_eq!(max.len(), 10);
+        assert_eq!(max[9], 1);
+        for v in [0i64, 1, -1, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!([zigzag(0), zigzag(-1), zigzag(1), zigzag(-2)], [0, 1, 2, 3]);
+
+        // Overflow: a 10th byte above 1, or an 11th byte.
+        let mut over = vec![TYPE_STRING];
+        over.extend_from_slice(&[0xff; 9]);
+        over.push(0x02);
+        over.extend_from_slice(&[1, b'k', 1, b'v']);
+        assert_eq!(decode_err(&over).what, "varint overflows 64 bits");
+        let mut eleven = vec![TYPE_STRING];
+        eleven.extend_from_slice(&[0x80; 10]);
+        eleven.extend_from_slice(&[0, 1, b'k', 1, b'v']);
+        assert_eq!(decode_err(&eleven).what, "varint overflows 64 bits");
+        // A non-minimal varint is accepted (it is still unambiguous).
+        let (_, e) = decode_entry(&[TYPE_STRING, 0x80, 0x00, 1, b'k', 1, b'v'], &mut 0).unwrap();
+        assert_eq!(e.expire_at, 0);
+    }
+
+    #[test]
+    fn huge_lengths_and_counts_are_rejected_before_allocating() {
+        let mut buf = vec![TYPE_STRING, 0];
+        put_varint(&mut buf, u64::MAX);
+        buf.push(b'k');
+        assert_eq!(decode_err(&buf).what, "length exceeds the input");
+
+        for ty in [TYPE_LIST, TYPE_HASH, TYPE_SET, TYPE_ZSET] {
+            let mut buf = vec![ty, 0, 1, b'k'];
+            put_varint(&mut buf, u64::MAX);
+            buf.extend_from_slice(&[1, b'x']);
+            let err = decode_err(&buf);
+            assert_eq!((err.offset, err.what), (4, "count exceeds the input"));
+        }
+        // The count bound is per type: 2 one-byte list elements need 2 bytes, a zset element 9.
+        assert!(decode_entry(&[TYPE_LIST, 0, 1, b'k', 2, 0, 0], &mut 0).is_ok());
+        assert_eq!(decode_err(&[TYPE_LIST, 0, 1, b'k', 3, 0, 0]).what, "count exceeds the input");
+        assert_eq!(decode_err(&[TYPE_HASH, 0, 1, b'k', 2, 0, 0, 0]).what, "count exceeds the input");
+        assert_eq!(decode_err(&[TYPE_ZSET, 0, 1, b'k', 1, 0, 0, 0, 0, 0, 0, 0, 0]).what, "count exceeds the input");
+    }
+
+    /// Valid encodings of every type, for the corruption tests.
+    fn samples() -> Vec<Vec<u8>> {
+        let values = [
+            (string(b"hello world"), 0),
+            (string(&bin(200, 5)), 1_700_000_000_123),
+            (list([b"a".to_vec(), vec![], bin(130, 1)]), -7),
+            (hash([(b"f1".to_vec(), b"v1".to_vec()), (b"f2".to_vec(), vec![]), (vec![], bin(3, 3))]), 42),
+            (set([b"x".to_vec(), b"y".to_vec(), vec![], bin(140, 2)]), 0),
+            (zset([(b"a".to_vec(), 1.0), (b"b".to_vec(), f64::NEG_INFINITY), (vec![], 2.5)]), 1 << 40),
+        ];
+        values.into_iter().map(|(v, t)| encode(b"some:key", v, t).0).collect()
+    }
+
+    /// Whatever a corrupt buffer decodes to must be a valid entry: it re-encodes and decodes
+    /// to the same thing, and no container is empty.
+    fn check_decoded(buf: &[u8]) {
+        let mut pos = 0;
+        match decode_entry(buf, &mut pos) {
+            Ok((k, e)) => {
+                assert!(pos > 0 && pos <= buf.len());
+                let value_len = match &e.value {
+                    Value::Str(_) => 1,
+                    Value::List(l) => l.len(),
+                    Value::Hash(h) => h.len(),
+                    Value::Set(s) => s.len(),
+                    Value::ZSet(z) => z.len(),
+                };
+                assert!(value_len > 0, "decoded an empty container");
+                let mut again = Vec::new();
+                encode_entry(&mut again, &k, &e);
+                let (k2, e2) = decode_entry(&again, &mut 0).expect("re-encoding decodes");
+                assert_eq!(k2, k);
+                assert_eq!(e2.expire_at, e.expire_at);
+                assert_eq!(canon(&e2.value), canon(&e.value));
+            }
+            Err(err) => {
+                assert_eq!(pos, 0);
+                assert!(err.offset <= buf.len(), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        for buf in samples() {
+            for cut in 0..buf.len() {
+                let mut pos = 0;
+                assert!(decode_entry(&buf[..cut], &mut pos).is_err(), "prefix of {cut} bytes decoded");
+                assert_eq!(pos, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_change_decodes_or_errors() {
+        for buf in samples() {
+            for i in 0..buf.len() {
+                for b in 0..=255u8 {
+                    if b == buf[i] {
+                        continue;
+                    }
+                    let mut bad = buf.clone();
+                    bad[i] = b;
+                    check_decoded(&bad);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn error_display() {
+        let err = decode_err(&[9]);
+        assert_eq!(err.to_string(), "corrupt entry at byte 0: unknown value type");
+    }
+
+    fn bytes_strategy(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(any::<u8>(), 0..max)
+    }
+
+    fn score_strategy() -> impl Strategy<Value = f64> {
+        use prop::num::f64::{INFINITE, NEGATIVE, NORMAL, POSITIVE, SUBNORMAL, ZERO};
+        POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO | INFINITE
+    }
+
+    /// What a generated value is made of (`Value` itself is not `Debug`, which proptest needs).
+    #[derive(Debug, Clone)]
+    enum Raw {
+        Str(Vec<u8>),
+        List(Vec<Vec<u8>>),
+        Hash(BTreeMap<Vec<u8>, Vec<u8>>),
+        Set(BTreeSet<Vec<u8>>),
+        ZSet(BTreeMap<Vec<u8>, f64>),
+    }
+
+    impl Raw {
+        fn value(self) -> Value {
+            match self {
+                Raw::Str(b) => string(&b),
+                Raw::List(l) => list(l),
+                Raw::Hash(h) => hash(h),
+                Raw::Set(s) => set(s),
+                Raw::ZSet(z) => zset(z),
+            }
+        }
+    }
+
+    fn raw_strategy() -> impl Strategy<Value = Raw> {
+        prop_oneof![
+            bytes_strategy(120).prop_map(Raw::Str),
+            prop::collection::vec(bytes_strategy(30), 1..40).prop_map(Raw::List),
+            prop::collection::btree_map(bytes_strategy(30), bytes_strategy(60), 1..40).prop_map(Raw::Hash),
+            prop::collection::btree_set(bytes_strategy(30), 1..40).prop_map(Raw::Set),
+            prop::collection::btree_map(bytes_strategy(30), score_strategy(), 1..40).prop_map(Raw::ZSet),
+        ]
+    }
+
+    fn expire_strategy() -> impl Strategy<Value = i64> {
+        prop_oneof![Just(0i64), 0i64..4_000_000_000_000, any::<i64>()]
+    }
+
+    proptest! {
+        #[test]
+        fn prop_round_trip(key in bytes_strategy(60), raw in raw_strategy(), expire_at in expire_strategy()) {
+            round_trip(&key, raw.value(), expire_at);
+        }
+
+        #[test]
+        fn prop_arbitrary_bytes_never_panic(buf in bytes_strategy(200)) {
+            check_decoded(&buf);
+        }
+
+        #[test]
+        fn prop_random_corruption_never_panics(idx in any::<prop::sample::Index>(), xor in 1..=255u8, cut in any::<prop::sample::Index>()) {
+            for buf in samples() {
+                let mut bad = buf.clone();
+                bad[idx.index(buf.len())] ^= xor;
+                bad.truncate(cut.index(buf.len() + 1));
+                check_decoded(&bad);
+            }
+        }
+    }
+}

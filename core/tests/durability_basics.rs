@@ -1,0 +1,80 @@
+//! File-backed databases: reopen, snapshots, rewrite, locking (the quick checks; crash and
+//! fault-injection tests live in their own files).
+
+use nestdb::{Commands, Db, FsyncPolicy, Options, Reply};
+
+fn opts(policy: FsyncPolicy) -> Options {
+    Options::default().appendfsync(policy)
+}
+
+#[test]
+fn writes_survive_reopen_under_every_policy() {
+    for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = Db::open(&path, opts(policy)).unwrap();
+            db.set(b"k", b"v").unwrap();
+            db.execute(&[b"RPUSH", b"l", b"a", b"b", b"c"]);
+            db.execute(&[b"HSET", b"h", b"f", b"1"]);
+            db.execute(&[b"ZADD", b"z", b"1.5", b"m"]);
+            db.execute(&[b"SADD", b"s", b"x", b"y"]);
+            db.execute(&[b"INCRBYFLOAT", b"f", b"0.1"]);
+            db.execute(&[b"SET", b"ttl", b"v", b"EX", b"1000"]);
+            db.execute(&[b"DEL", b"s"]);
+        }
+        let db = Db::open(&path, opts(policy)).unwrap();
+        let report = db.recovery_report().unwrap();
+        assert_eq!(report.records_replayed, 8, "{policy:?}");
+        assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(db.lrange(b"l", 0, -1).unwrap(), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(db.hget(b"h", b"f").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(db.zscore(b"z", b"m").unwrap(), Some(1.5));
+        assert_eq!(db.execute(&[b"EXISTS", b"s"]), Reply::Int(0));
+        assert_eq!(db.get(b"f").unwrap().as_deref(), Some(&b"0.1"[..]));
+        let ttl = db.pttl(b"ttl").unwrap();
+        assert!(ttl > 990_000 && ttl <= 1_000_000, "{ttl}");
+    }
+}
+
+#[test]
+fn snapshot_then_more_writes_then_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = Db::open(&path, Options::default()).unwrap();
+        for i in 0..10_000 {
+            db.set(format!("key:{i}").as_bytes(), format!("value:{i}").as_bytes()).unwrap();
+        }
+        db.execute(&[b"ZADD", b"z", b"1", b"a", b"2", b"b"]);
+        db.snapshot().unwrap();
+        for i in 0..100 {
+            db.set(format!("key:{i}").as_bytes(), b"changed").unwrap();
+        }
+        assert_eq!(db.execute(&[b"SAVE"]), Reply::OK);
+        db.set(b"after", b"1").unwrap();
+    }
+    let names: Vec<String> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.iter().filter(|n| n.starts_with("snap-")).count(), 1, "{names:?}");
+    let db = Db::open(&path, Options::default()).unwrap();
+    let r = db.recovery_report().unwrap();
+    assert_eq!((r.snapshot_keys, r.records_replayed), (10_001, 1));
+    assert_eq!(db.get(b"key:5").unwrap().as_deref(), Some(&b"changed"[..]));
+    assert_eq!(db.get(b"key:500").unwrap().as_deref(), Some(&b"value:500"[..]));
+    assert_eq!(db.zrank(b"z", b"b").unwrap(), Some(1));
+    assert_eq!(db.execute(&[b"DBSIZE"]), Reply::Int(10_002));
+}
+
+#[test]
+fn second_process_lock_and_same_process_sharing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let a = Db::open(&path, Options::default()).unwrap();
+    let b = Db::open(&path, Options::default()).unwrap();
+    a.set(b"x", b"1").unwrap();
+    assert_eq!(b.get(b"x").unwrap().as_deref(), Some(&b"1"[..]));
+    drop(a);
+    drop(b);
+    let c = Db::open(&path, Options::default()).unwrap();
+    assert_eq!(c.get(b"x").unwrap().as_deref(), Some(&b"1"[..]));
+}
