@@ -39,7 +39,9 @@ impl Drop for Inner {
     /// stops and the directory lock is released.
     fn drop(&mut self) {
         if let Some(p) = self.ks.persistence.get() {
-            let _ = p.close();
+            if !p.forked() {
+                let _ = p.close();
+            }
         }
     }
 }

@@ -9,7 +9,7 @@
 //! `snapshot + log > max(auto-aof-rewrite-min-size, snapshot × (1 + percentage/100))`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,6 +18,23 @@ use parking_lot::Mutex;
 
 use crate::keyspace::{now_ms, snapshot, Keyspace};
 use crate::storage::{self, DirLock, Log};
+
+/// Incremented in the child after every fork().
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn mark_forked() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn install_fork_guard() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(mark_forked));
+        }
+    });
+}
 
 /// What opening a file-backed database found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +79,7 @@ pub(crate) struct Persistence {
     stop: Arc<AtomicBool>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     pub(crate) report: RecoveryReport,
+    fork_generation: u64,
 }
 
 impl Persistence {
@@ -69,6 +87,7 @@ impl Persistence {
     /// empty and not yet shared. On success the log is attached to `ks`.
     pub(crate) fn open(dir: &Path, ks: &Keyspace) -> Result<Arc<Persistence>, String> {
         let start = Instant::now();
+        install_fork_guard();
         let lock = storage::lock_dir(dir)?;
         let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
         let plan = storage::plan(&dir)?;
@@ -133,7 +152,15 @@ impl Persistence {
             stop,
             flusher: Mutex::new(Some(flusher)),
             report,
+            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
         }))
+    }
+
+    /// True in a child process forked after this database was opened: the parent owns the
+    /// files (and the log thread did not survive the fork), so the child may read its copy of
+    /// the data but must not write or close the files.
+    pub(crate) fn forked(&self) -> bool {
+        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation
     }
 
     pub(crate) fn dir(&self) -> &Path {

@@ -150,6 +150,9 @@ impl Keyspace {
     /// refused write changes nothing.
     pub(crate) fn check_writable(&self) -> Result<(), Reply> {
         match self.log.get() {
+            Some(_) if self.persistence.get().is_some_and(|p| p.forked()) => Err(Reply::err(
+                "ERR this process is a fork of the one that opened the database: it may read but not write; open the database again after fork",
+            )),
             Some(log) => log.check_writable().map_err(|e| Reply::err_owned(format!("MISCONF Errors writing to the AOF file: {e}"))),
             None => Ok(()),
         }
