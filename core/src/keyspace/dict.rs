@@ -90,6 +90,12 @@ impl<V> Dict<V> {
         self.frozen = frozen;
     }
 
+    /// Double the table now, frozen or not (a snapshot remaps its per-bucket state alongside).
+    pub(crate) fn grow_double(&mut self) {
+        let n = (self.buckets.len() * 2).max(4);
+        self.resize(n);
+    }
+
     /// Number of buckets (a power of two, or 0).
     pub(crate) fn bucket_count(&self) -> usize {
         self.buckets.len()

@@ -95,6 +95,19 @@ impl Shard {
         }
     }
 
+    /// Before inserting a new key while a snapshot runs: the table is frozen for automatic
+    /// resizing, so grow it here when full, keeping the snapshot's per-bucket state right.
+    #[inline]
+    fn before_insert(&mut self) {
+        if let Some(snap) = &mut self.snap {
+            let n = self.dict.bucket_count();
+            if n > 0 && self.dict.len() >= n {
+                self.dict.grow_double();
+                snap.table_doubled(n);
+            }
+        }
+    }
+
     /// Delete `key` because it expired (no WATCH bump: an expired key was already gone).
     pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
         self.before_write(hash);
@@ -452,6 +465,7 @@ impl<'a> Ctx<'a> {
                 }
             }
             None => {
+                shard.before_insert();
                 shard.dict.insert_new_hashed(h, key, entry);
                 if expire_at != 0 {
                     shard.volatile.insert(key, ());
@@ -544,6 +558,7 @@ impl<'a> Ctx<'a> {
                 if !c.is_empty_container() {
                     let shard = self.shard_mut(h);
                     shard.before_write(h);
+                    shard.before_insert();
                     shard.dict.insert_new_hashed(h, key, Entry { value: c.wrap(), expire_at: 0 });
                 }
                 Ok(Some(r))
