@@ -116,12 +116,16 @@ fn background_loop(registry: &'static Registry) {
         for inner in live {
             if let Some(p) = inner.persistence() {
                 if p.due(&inner.ks) {
-                    let inner = inner.clone();
-                    let _ = std::thread::Builder::new().name("nestdb-snapshot".into()).spawn(move || {
-                        if let Some(p) = inner.persistence() {
-                            let _ = p.snapshot(&inner.ks);
+                    let job = inner.clone();
+                    let spawned = std::thread::Builder::new().name("nestdb-snapshot".into()).spawn(move || {
+                        if let Some(p) = job.persistence() {
+                            let _ = p.snapshot(&job.ks);
                         }
                     });
+                    if spawned.is_err() {
+                        // No thread to spare: take it here (it clears the running claim).
+                        let _ = p.snapshot(&inner.ks);
+                    }
                 }
             }
             let hz = inner.ks.config.read().hz.max(1);

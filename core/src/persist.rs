@@ -206,14 +206,14 @@ impl Persistence {
         }
     }
 
-    /// Ask the background thread for a snapshot. False if one is already running.
-    pub(crate) fn request_snapshot(&self) -> bool {
-        if self.running.load(Ordering::Acquire) {
+    /// Ask the background thread for a snapshot. False if one is already running (then a new
+    /// one follows it only when `schedule` is set).
+    pub(crate) fn request_snapshot(&self, schedule: bool) -> bool {
+        let running = self.running.load(Ordering::Acquire);
+        if !running || schedule {
             self.requested.store(true, Ordering::Release);
-            return false;
         }
-        self.requested.store(true, Ordering::Release);
-        true
+        !running
     }
 
     /// Unix seconds of the last successful snapshot (LASTSAVE).
@@ -222,11 +222,18 @@ impl Persistence {
     }
 
     /// Called by the background thread every few milliseconds: should a snapshot start now?
-    /// (requested, a `save` point reached, the log past its rewrite size, or a failed fsync to heal)
+    /// (requested, a `save` point reached, the log past its rewrite size, or a failed fsync to
+    /// heal.) When it says yes, the snapshot counts as running from this moment, so the next
+    /// tick does not start another.
     pub(crate) fn due(&self, ks: &Keyspace) -> bool {
         if self.running.load(Ordering::Acquire) {
             return false;
         }
+        let due = self.due_now(ks);
+        due && self.running.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    fn due_now(&self, ks: &Keyspace) -> bool {
         if self.requested.swap(false, Ordering::AcqRel) {
             return true;
         }

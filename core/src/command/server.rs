@@ -53,7 +53,7 @@ fn bgsave(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         _ => return Err(args::syntax()),
     };
     let p = persistence(ctx)?;
-    if p.request_snapshot() {
+    if p.request_snapshot(schedule) {
         Ok(Reply::status("Background saving started"))
     } else if schedule {
         Ok(Reply::status("Background saving scheduled"))
@@ -64,7 +64,7 @@ fn bgsave(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
     let p = persistence(ctx)?;
-    if p.request_snapshot() {
+    if p.request_snapshot(true) {
         Ok(Reply::status("Background append only file rewriting started"))
     } else {
         Ok(Reply::status("Background append only file rewriting scheduled"))

@@ -228,7 +228,8 @@ impl Keyspace {
             LockSet::All => (0..SHARDS).for_each(take),
         }
         let logging = self.log.get().is_some();
-        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0, effects: Vec::new(), effect_described: false, logging, replaying: false }
+        let effects = if logging { EFFECTS_BUF.with(|b| b.take()) } else { Vec::new() };
+        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0, effects, effect_described: false, logging, replaying: false }
     }
 
     /// A context over every shard for replaying the log: its clock is frozen at 1 ms, so no
@@ -274,7 +275,17 @@ impl Drop for Ctx<'_> {
         if !self.effects.is_empty() {
             self.finish();
         }
+        if self.effects.capacity() != 0 && self.effects.capacity() <= 64 << 10 {
+            let buf = std::mem::take(&mut self.effects);
+            EFFECTS_BUF.with(|b| b.set(buf));
+        }
     }
+}
+
+thread_local! {
+    /// The effects buffer of this thread's last logging context, reused by the next one so a
+    /// logged write does not allocate.
+    static EFFECTS_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl<'a> Ctx<'a> {
