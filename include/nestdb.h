@@ -31,12 +31,13 @@
  *   syntax error, ...) is an ordinary reply of type NESTDB_REPLY_ERROR whose str is Redis's
  *   error text, prefix included ("ERR ...", "WRONGTYPE ..."), exactly as redis-server sends it.
  *   A call that cannot run at all (a NULL pointer where one is required, argc < 1, a database
- *   that cannot be opened, a bad config line, out of memory) returns a result code other than
- *   NESTDB_OK -- or NULL, for a function that returns a pointer -- and records a message:
+ *   that cannot be opened or is locked by another process, a bad config line, out of memory)
+ *   returns a result code other than NESTDB_OK -- or NULL, for a function that returns a
+ *   pointer -- and records a message:
  *     nestdb_errstr(code)  the code's English name (static);
  *     nestdb_errmsg(db)    the detailed message of the calling thread's last failed call on db;
- *     nestdb_errmsg(NULL)  the same for calls made without a usable handle (nestdb_open(), or
- *                          any call given a NULL db).
+ *     nestdb_errmsg(NULL)  the same for calls made without a usable handle (nestdb_open(),
+ *                          nestdb_repair(), or any call given a NULL db).
  *   Result codes are small integers and new ones may be added: treat any value other than
  *   NESTDB_OK as a failure. No function ever aborts the process or unwinds into your code: a
  *   bug inside the library is caught and reported as NESTDB_INTERNAL or as an error reply
@@ -47,7 +48,8 @@
  *   which also accepts NULL:
  *     nestdb *           nestdb_close()
  *     nestdb_reply *     nestdb_reply_free()  (the root only: it frees the whole tree)
- *     char * outputs     nestdb_free()        (memory the library allocates for you)
+ *     char * outputs     nestdb_free()        (memory the library allocates for you, such
+ *                                             as the report of nestdb_repair())
  *   Strings returned as const char * (nestdb_errmsg(), nestdb_errstr(), nestdb_libversion())
  *   are lent by the library and never freed by you. The library never keeps a pointer you
  *   pass it: paths, config text and command arguments are read during the call only.
@@ -79,13 +81,27 @@
  *   undefined behaviour. Closing distinct handles (also from different threads) and
  *   nestdb_close(NULL) are safe.
  *
+ * DATABASE FILES
+ *   nestdb_open(path, ...) with a path (not NULL/":memory:") opens or creates a database
+ *   directory: an append-only log of every write command plus snapshots, like Redis's AOF and
+ *   RDB. The config text sets when the log reaches the disk ("appendfsync always|everysec|no")
+ *   and when snapshots are taken ("save", "auto-aof-rewrite-*"); SAVE, BGSAVE, BGREWRITEAOF,
+ *   LASTSAVE, INFO persistence and CONFIG SET/GET work as in Redis through
+ *   nestdb_command_argv(), and nestdb_sync() makes everything written so far durable.
+ *   One process at a time may have a directory open (NESTDB_LOCKED names the holder's pid);
+ *   in one process, every nestdb_open() of the same directory shares one database, which is
+ *   closed (log written and fsynced, lock released) with its last handle. Damaged files make
+ *   nestdb_open() fail with NESTDB_CORRUPT; nestdb_repair() truncates the log at the damage
+ *   so the database opens again, and reports what it dropped.
+ *
  * VERSIONS
  *   NESTDB_VERSION_NUMBER (this header) and nestdb_libversion_number() (the library loaded)
  *   let a program check that they match.
  *
  * CAVEATS
  *   After fork(), the child must not use handles opened by the parent (the library's locks
- *   and background thread do not survive fork); it may open new ones.
+ *   and background thread do not survive fork); it may open new ones, but not on a database
+ *   directory the parent still has open.
  *   Do not modify the fields of a reply.
  *
  * PLANNED
@@ -146,7 +162,8 @@
 #define NESTDB_MISUSE 3
 
 /**
- * The database could not be opened (for example a file path in a build without files).
+ * The database could not be opened: the path cannot be created or read, is not a database
+ * directory, or its files are damaged in a way nestdb_repair() cannot fix.
  */
 #define NESTDB_CANTOPEN 4
 
@@ -156,9 +173,27 @@
 #define NESTDB_CONFIG 5
 
 /**
- * An operating-system I/O error.
+ * An operating-system I/O error (for example a failed write or fsync in nestdb_sync()).
  */
 #define NESTDB_IO 6
+
+/**
+ * The database directory is in use by another process (one process at a time may have it
+ * open; handles within one process share it). nestdb_errmsg() names the holder's pid, as in
+ * "<dir>: database is locked by process 1234 (one writer process at a time)".
+ * nestdb_repair() also returns it for a database that is open, in this process too.
+ */
+#define NESTDB_LOCKED 7
+
+/**
+ * The database files are damaged: a record with a bad checksum in the middle of the log, a
+ * missing or damaged MANIFEST, a hole in the log (nestdb_repair() fixes these, by truncating
+ * the log at the first bad record; the message then ends with "run repair"), or a damaged
+ * snapshot (repair cannot rebuild it). nestdb_errmsg() names the file, offset and sequence
+ * number. A torn last record (a crash in the middle of a write) is not damage: it is cut off
+ * at open and the open succeeds.
+ */
+#define NESTDB_CORRUPT 8
 
 /**
  * Reply type: binary-safe bytes in str/len (GET, HGET, LPOP...).
@@ -284,7 +319,7 @@ const char *nestdb_libversion(void);
 
 /**
  * Free memory that the library allocated and handed to you through an output parameter
- * (`char **` outputs such as the reply text of the planned nestdb_run_command).
+ * (`char **` outputs such as the report of nestdb_repair()).
  *
  * Do not use it for a nestdb_reply (use nestdb_reply_free()), a handle (use nestdb_close())
  * or the `const char *` strings the library lends (nestdb_errmsg(), nestdb_errstr(),
@@ -302,7 +337,7 @@ void nestdb_free(void *p);
  * Messages are kept per thread, so threads sharing a handle each see their own.
  *
  * @param db  a handle, or NULL for the last failed call this thread made without a usable
- *            handle (nestdb_open(), or any call given a NULL db).
+ *            handle (nestdb_open(), nestdb_repair(), or any call given a NULL db).
  * @return    a NUL-terminated English message, "not an error" if there was no failure.
  *            Owned by the library: do not free it. It stays valid until this thread's next
  *            failed call on the same handle (or, for NULL, without a handle), or until
@@ -321,18 +356,41 @@ const char *nestdb_errstr(int code);
 /**
  * Open a database.
  *
- * @param path    NULL or ":memory:" for a new in-memory database (no files). A file path is
- *                refused with NESTDB_CANTOPEN in this version (file-backed databases come
- *                with the durability layer).
+ * @param path    NULL, "" or ":memory:" for a new in-memory database (no files). Any other
+ *                path is a database directory, created (mode 0700, parents included) if
+ *                missing: its last snapshot is loaded and its log replayed, and from then on
+ *                every write command is logged (when it reaches the disk is the appendfsync
+ *                config below). A torn last record, left by a crash in the middle of a write,
+ *                is cut off and the open succeeds. One process at a time may have a directory
+ *                open. Within a process, opening a path that is already open gives another
+ *                handle on the same database (its config stays that of the first open; change
+ *                it with CONFIG SET); the database closes -- everything logged written and
+ *                fsynced, the directory unlocked -- when its last handle is closed. On Unix a
+ *                path is bytes, as for open(2); elsewhere it must be UTF-8. Read during the
+ *                call only.
  * @param config  NULL for the defaults, or redis.conf-style text: one "name value" per line,
- *                '#' starts a comment line, names are those CONFIG SET accepts (e.g. "hz 50").
+ *                '#' starts a comment line, a value may be in double quotes; the names are
+ *                those CONFIG SET accepts, with the same values:
+ *                  hz 10                            background cycles per second (1..500)
+ *                  appendfsync everysec             always | everysec | no: fsync the log
+ *                                                   after every write command, once a second,
+ *                                                   or never (left to the OS)
+ *                  save "3600 1 300 100 60 10000"   snapshot after <seconds> if at least
+ *                                                   <changes> writes; save "" turns it off
+ *                  auto-aof-rewrite-percentage 100  rewrite (snapshot + fresh log) when the
+ *                  auto-aof-rewrite-min-size 64mb   files grew by this % and are this big
  *                Read during the call only.
  * @param out_db  where to store the new handle; must not be NULL.
  * @return        NESTDB_OK, and *out_db is a handle to release with nestdb_close().
  *                On failure *out_db is set to NULL and the code tells why:
  *                NESTDB_MISUSE (out_db is NULL), NESTDB_CONFIG (unknown name, bad value, text
- *                not UTF-8), NESTDB_CANTOPEN, NESTDB_IO, NESTDB_INTERNAL. nestdb_errmsg(NULL),
- *                called next on the same thread, gives the detailed message.
+ *                not UTF-8), NESTDB_LOCKED (another process has the directory open; the
+ *                message names its pid), NESTDB_CORRUPT (damaged files; the message names
+ *                the file and offset, and ends with "run repair" when nestdb_repair() fixes
+ *                them), NESTDB_CANTOPEN (anything
+ *                else that prevents opening), NESTDB_IO, NESTDB_INTERNAL.
+ *                nestdb_errmsg(NULL), called next on the same thread, gives the detailed
+ *                message.
  */
 int nestdb_open(const char *path, const char *config, struct nestdb **out_db);
 
@@ -354,13 +412,32 @@ int nestdb_open_session(struct nestdb *db, struct nestdb **out_db);
  * Close a handle and free everything it owns (messages from nestdb_errmsg(db) included).
  * Replies already returned stay valid: free them with nestdb_reply_free() as usual.
  * A transaction left open on the handle (MULTI without EXEC) is discarded and its WATCHes
- * are released.
+ * are released. Closing the last handle of a database directory (in this process) closes
+ * the database: everything logged is written and fsynced and the directory is unlocked. A
+ * failure there cannot be reported: call nestdb_sync() first if you need to know.
  *
  * @param db  a handle from nestdb_open() / nestdb_open_session(), or NULL (a no-op). No other
  *            thread may be using the handle, and it must not be used again: using or closing
  *            a handle after nestdb_close() is undefined behaviour.
  */
 void nestdb_close(struct nestdb *db);
+
+/**
+ * Write and fsync everything logged so far, whatever the appendfsync policy: when it returns
+ * NESTDB_OK, every command that completed before the call survives a crash or a power loss.
+ * With "appendfsync always" that holds after every command already; with "everysec" (the
+ * default) a crash can lose about the last second of writes, with "no" whatever the OS had
+ * not written yet. Closing the last handle of a database syncs too, but nestdb_close() cannot
+ * report a failure: call nestdb_sync() first when you need to know. A snapshot (the SAVE
+ * command) also makes everything before it durable.
+ *
+ * @param db  an open handle. For an in-memory database there is nothing to do: NESTDB_OK.
+ * @return    NESTDB_OK; NESTDB_MISUSE (db is NULL, message in nestdb_errmsg(NULL));
+ *            NESTDB_IO when the write or fsync failed (message in nestdb_errmsg(db)): the
+ *            database keeps retrying in the background, and meanwhile write commands fail
+ *            with "MISCONF Errors writing to the AOF file: ..." while reads work.
+ */
+int nestdb_sync(struct nestdb *db);
 
 /**
  * Run one command: any command the database knows, binary-safe, like hiredis's
@@ -391,6 +468,33 @@ struct nestdb_reply *nestdb_command_argv(struct nestdb *db,
                                          int argc,
                                          const char **argv,
                                          const size_t *argvlen);
+
+/**
+ * Repair a damaged database directory so that it opens again, like redis-check-aof --fix:
+ * a missing or damaged MANIFEST is rebuilt from the newest valid snapshot, and the log is
+ * truncated at its first bad record (the segments after it are deleted). Every command
+ * logged before the damage is kept; the ones after it are lost, and the report says how
+ * many bytes that was. A database that is not damaged is left as it is (a report of zeros).
+ * Use it when nestdb_open() returns NESTDB_CORRUPT.
+ *
+ * @param path        the database directory; must not be open (in any process, this one
+ *                    included). Read during the call only.
+ * @param out_report  NULL if you do not want the report, or where to store it: a
+ *                    NUL-terminated one-line JSON object to free with nestdb_free(), e.g.
+ *                    {"truncated_file":"/data/app.nest/log-00000000000000000001.log",
+ *                     "truncated_at":4096,"bytes_dropped":120,"segments_removed":0,
+ *                     "manifest_rebuilt":false}
+ *                    truncated_file is null when nothing was truncated (a path that is not
+ *                    UTF-8 is shown with U+FFFD for its bad bytes); more fields may be added.
+ * @return            NESTDB_OK with *out_report set (when out_report is not NULL). Otherwise
+ *                    *out_report is set to NULL (when out_report is not NULL) and the code
+ *                    is NESTDB_MISUSE (path NULL or ":memory:"), NESTDB_LOCKED (the database
+ *                    is open; the message names the process), NESTDB_CANTOPEN (no database
+ *                    directory at path, or it cannot be repaired), NESTDB_IO, NESTDB_ERROR
+ *                    (out of memory for the report, after repairing) or NESTDB_INTERNAL, with
+ *                    the message in nestdb_errmsg(NULL).
+ */
+int nestdb_repair(const char *path, char **out_report);
 
 /**
  * Free a reply returned by nestdb_command_argv(), with all its elements and strings.

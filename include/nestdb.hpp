@@ -2,6 +2,7 @@
 // reply, std::string_view arguments, exceptions for calls that cannot run.
 //
 //     nestdbpp::db db;                               // in-memory; throws nestdbpp::error on failure
+//     nestdbpp::db disk("app.nest", "appendfsync always");  // a database directory
 //     db.command({"SET", "greeting", "hello"});
 //     nestdbpp::reply r = db.command({"GET", "greeting"});
 //     if (r.is_string()) std::cout << r.str() << "\n";
@@ -97,7 +98,9 @@ class reply : public reply_view {
 // An open database handle. Thread-safe like the C handle it wraps.
 class db {
   public:
-    // Open a database (path nullptr or ":memory:" for in-memory; config as in nestdb_open()).
+    // Open a database (path nullptr or ":memory:" for in-memory, otherwise a database
+    // directory; config as in nestdb_open()). Throws nestdbpp::error with NESTDB_LOCKED,
+    // NESTDB_CORRUPT (see repair()), NESTDB_CONFIG, NESTDB_CANTOPEN...
     explicit db(const char *path = nullptr, const char *config = nullptr) {
         int rc = nestdb_open(path, config, &h_);
         if (rc != NESTDB_OK) throw error(rc, nestdb_errmsg(nullptr));
@@ -141,6 +144,12 @@ class db {
         return reply(r);
     }
 
+    // Write and fsync everything logged so far (nestdb_sync()); throws on an I/O error.
+    void sync() {
+        int rc = nestdb_sync(h_);
+        if (rc != NESTDB_OK) throw error(rc, nestdb_errmsg(h_));
+    }
+
     nestdb *handle() const noexcept { return h_; }
 
   private:
@@ -150,6 +159,17 @@ class db {
     db(adopt_t, nestdb *h) noexcept : h_(h) {}
     nestdb *h_ = nullptr;
 };
+
+// Repair the damaged database directory `path` (nestdb_repair()); it must not be open.
+// Returns the report, a one-line JSON object ("bytes_dropped", "truncated_file", ...).
+inline std::string repair(const char *path) {
+    char *report = nullptr;
+    int rc = nestdb_repair(path, &report);
+    if (rc != NESTDB_OK) throw error(rc, nestdb_errmsg(nullptr));
+    std::string out(report);
+    nestdb_free(report);
+    return out;
+}
 
 }  // namespace nestdbpp
 

@@ -94,10 +94,7 @@ fn durability() -> nestdb::Result<()> {
     } // dropped: the log is flushed and fsynced, the directory unlocked
     let db = Db::open(&dir, Options::default())?;
     let r = db.recovery_report().expect("file-backed");
-    println!(
-        "  reopened in {} ms: {} keys from the snapshot, {} log records replayed",
-        r.load_millis, r.snapshot_keys, r.records_replayed
-    );
+    println!("  reopened in {} ms: {} keys from the snapshot, {} log records replayed", r.load_millis, r.snapshot_keys, r.records_replayed);
     show("GET visits", &db.execute(&[b"GET", b"visits"]));
     show("TTL cache:home", &db.execute(&[b"TTL", b"cache:home"]));
     drop(db);

@@ -34,11 +34,10 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
-    /// Closing: everything logged is written and fsynced (whatever the policy), the log thread
-    /// stops and the directory lock is released.
-    fn drop(&mut self) {
+impl Inner {
+    fn close(&self) {
         if let Some(p) = self.ks.persistence.get() {
+            // A forked child must not touch its parent's files.
             if !p.forked() {
                 let _ = p.close();
             }
@@ -46,17 +45,55 @@ impl Drop for Inner {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// File-backed databases open in this process, by canonical path: opening a path that is
 /// already open shares its engine (the directory lock admits one opener per process).
-fn open_paths() -> &'static Mutex<HashMap<PathBuf, Weak<Inner>>> {
-    static OPEN: std::sync::OnceLock<Mutex<HashMap<PathBuf, Weak<Inner>>>> = std::sync::OnceLock::new();
-    OPEN.get_or_init(|| Mutex::new(HashMap::new()))
+///
+/// A forked child starts with an empty table: its parent's engines are not its own to write.
+fn open_paths() -> std::sync::MutexGuard<'static, OpenPaths> {
+    static OPEN: std::sync::OnceLock<Mutex<OpenPaths>> = std::sync::OnceLock::new();
+    let mut g = OPEN.get_or_init(|| Mutex::new(OpenPaths { pid: 0, map: HashMap::new() })).lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
+    if g.pid != pid {
+        g.pid = pid;
+        g.map.clear();
+    }
+    g
+}
+
+struct OpenPaths {
+    pid: u32,
+    map: HashMap<PathBuf, Weak<Handle>>,
 }
 
 /// An open database. Clones share the same engine.
 #[derive(Clone)]
 pub struct Db {
-    inner: Arc<Inner>,
+    inner: Arc<Handle>,
+}
+
+/// What users' `Db` clones share. Background threads hold `Inner` directly, so the database
+/// closes exactly when the last user handle goes, not when a background thread lets go.
+struct Handle(Arc<Inner>);
+
+impl std::ops::Deref for Handle {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Drop for Handle {
+    /// Closing: everything logged is written and fsynced (whatever the policy), the log thread
+    /// stops and the directory lock is released, before `drop` returns.
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -156,8 +193,8 @@ impl Db {
         }
         let key = std::path::absolute(path).map_err(|e| Error::Open(format!("{}: {e}", path.display())))?;
         let key = key.canonicalize().unwrap_or(key);
-        let mut open = open_paths().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(inner) = open.get(&key).and_then(Weak::upgrade) {
+        let mut open = open_paths();
+        if let Some(inner) = open.map.get(&key).and_then(Weak::upgrade) {
             return Ok(Db { inner });
         }
         let ks = Keyspace::new(options);
@@ -166,29 +203,29 @@ impl Db {
         let persistence = loop {
             match Persistence::open(path, &ks) {
                 Ok(p) => break p,
-                Err(e) if tries < 200 && e.contains(&format!("process {})", std::process::id())) => {
+                Err(e) if tries < 200 && e.contains(&format!("locked by process {} ", std::process::id())) => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err(e) => return Err(Error::Open(e)),
+                Err(e) => return Err(Error::from_open_failure(e)),
             }
         };
         let canonical = persistence.dir().to_path_buf();
         let _ = ks.persistence.set(persistence);
         let inner = Arc::new(Inner { ks, last_expire: Mutex::new(Instant::now()) });
-        open.retain(|_, w| w.strong_count() > 0);
-        open.insert(key, Arc::downgrade(&inner));
-        open.insert(canonical, Arc::downgrade(&inner));
-        drop(open);
         background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
-        Ok(Db { inner })
+        let handle = Arc::new(Handle(inner));
+        open.map.retain(|_, w| w.strong_count() > 0);
+        open.map.insert(key, Arc::downgrade(&handle));
+        open.map.insert(canonical, Arc::downgrade(&handle));
+        Ok(Db { inner: handle })
     }
 
     /// An in-memory database.
     pub fn memory(options: Options) -> Db {
         let inner = Arc::new(Inner { ks: Keyspace::new(options), last_expire: Mutex::new(Instant::now()) });
         background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
-        Db { inner }
+        Db { inner: Arc::new(Handle(inner)) }
     }
 
     /// What opening found: keys loaded, log records replayed, bytes of a torn last record cut
@@ -202,6 +239,11 @@ impl Db {
     pub fn snapshot(&self) -> Result<()> {
         let p = self.inner.persistence().ok_or_else(|| Error::InvalidArgument("snapshot needs a file-backed database".into()))?;
         p.snapshot(&self.inner.ks).map_err(|e| Error::Io(std::io::Error::other(e)))
+    }
+
+    /// The options in force now (CONFIG SET changes them).
+    pub fn options(&self) -> Options {
+        self.inner.ks.config.read().clone()
     }
 
     /// Write and fsync every logged record now, whatever the fsync policy.

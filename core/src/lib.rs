@@ -46,7 +46,7 @@ pub use storage::RepairReport;
 /// first bad record (dropping the segments after it). Reports what was dropped. The
 /// database must not be open.
 pub fn repair(path: impl AsRef<std::path::Path>) -> Result<RepairReport> {
-    storage::repair(path.as_ref()).map_err(Error::Open)
+    storage::repair(path.as_ref()).map_err(Error::from_open_failure)
 }
 
 /// Fault injection for testing how a database handles disk errors (ENOSPC, EIO). Not for

@@ -9,7 +9,7 @@
 //! `snapshot + log > max(auto-aof-rewrite-min-size, snapshot × (1 + percentage/100))`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,23 +18,6 @@ use parking_lot::Mutex;
 
 use crate::keyspace::{now_ms, snapshot, Keyspace};
 use crate::storage::{self, DirLock, Log};
-
-/// Incremented in the child after every fork().
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn mark_forked() {
-    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-}
-
-fn install_fork_guard() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe).
-        unsafe {
-            libc::pthread_atfork(None, None, Some(mark_forked));
-        }
-    });
-}
 
 /// What opening a file-backed database found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,7 +51,9 @@ struct Stats {
 /// The persistence state of an open file-backed database.
 pub(crate) struct Persistence {
     dir: PathBuf,
-    _lock: DirLock,
+    /// Held until `close` (released there, not when the last internal reference goes).
+    lock: Mutex<Option<DirLock>>,
+    closed: AtomicBool,
     pub(crate) log: Arc<Log>,
     /// One snapshot at a time.
     snapshot_lock: Mutex<()>,
@@ -87,7 +72,6 @@ impl Persistence {
     /// empty and not yet shared. On success the log is attached to `ks`.
     pub(crate) fn open(dir: &Path, ks: &Keyspace) -> Result<Arc<Persistence>, String> {
         let start = Instant::now();
-        install_fork_guard();
         let lock = storage::lock_dir(dir)?;
         let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
         let plan = storage::plan(&dir)?;
@@ -134,7 +118,8 @@ impl Persistence {
                 .map_err(|e| format!("cannot start the log thread: {e}"))?
         };
         let stats = Stats {
-            last_save_ms: plan.snapshot.as_ref().map_or(0, |_| now_ms()),
+            // As Redis at startup: the save points count from the open.
+            last_save_ms: now_ms(),
             last_ok: true,
             snapshot_seq: plan.base_seq,
             snapshot_bytes,
@@ -143,7 +128,8 @@ impl Persistence {
         };
         Ok(Arc::new(Persistence {
             dir,
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
+            closed: AtomicBool::new(false),
             log,
             snapshot_lock: Mutex::new(()),
             stats: Mutex::new(stats),
@@ -152,7 +138,7 @@ impl Persistence {
             stop,
             flusher: Mutex::new(Some(flusher)),
             report,
-            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
+            fork_generation: storage::fork_generation(),
         }))
     }
 
@@ -160,7 +146,7 @@ impl Persistence {
     /// files (and the log thread did not survive the fork), so the child may read its copy of
     /// the data but must not write or close the files.
     pub(crate) fn forked(&self) -> bool {
-        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation
+        storage::fork_generation() != self.fork_generation
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -170,6 +156,10 @@ impl Persistence {
     /// Take a snapshot now (writers keep running); on success it becomes the database's base.
     pub(crate) fn snapshot(&self, ks: &Keyspace) -> Result<(), String> {
         let _one = self.snapshot_lock.lock();
+        if self.closed.load(Ordering::Acquire) {
+            self.running.store(false, Ordering::Release);
+            return Err("database closed".into());
+        }
         self.running.store(true, Ordering::Release);
         {
             let mut st = self.stats.lock();
@@ -226,7 +216,7 @@ impl Persistence {
     /// heal.) When it says yes, the snapshot counts as running from this moment, so the next
     /// tick does not start another.
     pub(crate) fn due(&self, ks: &Keyspace) -> bool {
-        if self.running.load(Ordering::Acquire) {
+        if self.running.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
             return false;
         }
         let due = self.due_now(ks);
@@ -299,13 +289,20 @@ impl Persistence {
         ));
     }
 
-    /// Flush and fsync the log, stop the flusher. Called when the database closes.
+    /// Close: let a running snapshot finish, flush and fsync the log, stop the flusher and
+    /// release LOCK. Idempotent.
     pub(crate) fn close(&self) -> Result<(), String> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let one = self.snapshot_lock.lock();
         let r = self.log.shutdown();
         self.stop.store(true, Ordering::Release);
         if let Some(h) = self.flusher.lock().take() {
             let _ = h.join();
         }
+        drop(one);
+        self.lock.lock().take();
         r
     }
 }

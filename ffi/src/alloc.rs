@@ -30,7 +30,7 @@ pub(crate) unsafe fn c_free(ptr: *mut c_void) {
 }
 
 /// Free memory that the library allocated and handed to you through an output parameter
-/// (`char **` outputs such as the reply text of the planned nestdb_run_command).
+/// (`char **` outputs such as the report of nestdb_repair()).
 ///
 /// Do not use it for a nestdb_reply (use nestdb_reply_free()), a handle (use nestdb_close())
 /// or the `const char *` strings the library lends (nestdb_errmsg(), nestdb_errstr(),

@@ -9,8 +9,9 @@
 //! values or an error message naming the parameter.
 
 use std::any::Any;
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, CStr, OsStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 
 /// Run `f`; a panic becomes `Err(message)`.
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
@@ -46,6 +47,21 @@ pub(crate) unsafe fn cstr<'a>(p: *const c_char, what: &str) -> Result<&'a [u8], 
     }
     // SAFETY: non-NULL and NUL-terminated per the caller's contract.
     Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// A NUL-terminated C path parameter as a `Path`. On Unix a path is bytes, any bytes (as for
+/// open(2)); elsewhere it must be UTF-8. `Err` names the parameter.
+///
+/// # Safety
+/// As for `cstr`.
+pub(crate) unsafe fn path<'a>(p: *const c_char, what: &str) -> Result<&'a Path, String> {
+    // SAFETY: forwarded from the caller.
+    let bytes = unsafe { cstr(p, what) }?;
+    #[cfg(unix)]
+    let os: &OsStr = std::os::unix::ffi::OsStrExt::from_bytes(bytes);
+    #[cfg(not(unix))]
+    let os: &OsStr = OsStr::new(std::str::from_utf8(bytes).map_err(|e| format!("{what} is not valid UTF-8: {e}"))?);
+    Ok(Path::new(os))
 }
 
 /// `len` bytes at `p` (NULL allowed only with `len` 0).

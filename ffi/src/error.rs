@@ -24,12 +24,25 @@ pub const NESTDB_ERROR: c_int = 1;
 pub const NESTDB_INTERNAL: c_int = 2;
 /// The API was used wrongly: a NULL pointer where one is required, a negative count.
 pub const NESTDB_MISUSE: c_int = 3;
-/// The database could not be opened (for example a file path in a build without files).
+/// The database could not be opened: the path cannot be created or read, is not a database
+/// directory, or its files are damaged in a way nestdb_repair() cannot fix.
 pub const NESTDB_CANTOPEN: c_int = 4;
 /// The config text has an unknown parameter name or an invalid value.
 pub const NESTDB_CONFIG: c_int = 5;
-/// An operating-system I/O error.
+/// An operating-system I/O error (for example a failed write or fsync in nestdb_sync()).
 pub const NESTDB_IO: c_int = 6;
+/// The database directory is in use by another process (one process at a time may have it
+/// open; handles within one process share it). nestdb_errmsg() names the holder's pid, as in
+/// "<dir>: database is locked by process 1234 (one writer process at a time)".
+/// nestdb_repair() also returns it for a database that is open, in this process too.
+pub const NESTDB_LOCKED: c_int = 7;
+/// The database files are damaged: a record with a bad checksum in the middle of the log, a
+/// missing or damaged MANIFEST, a hole in the log (nestdb_repair() fixes these, by truncating
+/// the log at the first bad record; the message then ends with "run repair"), or a damaged
+/// snapshot (repair cannot rebuild it). nestdb_errmsg() names the file, offset and sequence
+/// number. A torn last record (a crash in the middle of a write) is not damage: it is cut off
+/// at open and the open succeeds.
+pub const NESTDB_CORRUPT: c_int = 8;
 
 const NOT_AN_ERROR: &[u8] = b"not an error\0";
 
@@ -58,6 +71,8 @@ impl From<::nestdb::Error> for Failure {
     fn from(e: ::nestdb::Error) -> Self {
         let code = match &e {
             ::nestdb::Error::Open(_) => NESTDB_CANTOPEN,
+            ::nestdb::Error::Locked { .. } => NESTDB_LOCKED,
+            ::nestdb::Error::Corrupt(_) => NESTDB_CORRUPT,
             ::nestdb::Error::InvalidArgument(_) => NESTDB_CONFIG,
             ::nestdb::Error::Io(_) => NESTDB_IO,
             _ => NESTDB_ERROR,
@@ -121,7 +136,7 @@ fn get_global() -> *const c_char {
 /// Messages are kept per thread, so threads sharing a handle each see their own.
 ///
 /// @param db  a handle, or NULL for the last failed call this thread made without a usable
-///            handle (nestdb_open(), or any call given a NULL db).
+///            handle (nestdb_open(), nestdb_repair(), or any call given a NULL db).
 /// @return    a NUL-terminated English message, "not an error" if there was no failure.
 ///            Owned by the library: do not free it. It stays valid until this thread's next
 ///            failed call on the same handle (or, for NULL, without a handle), or until
@@ -150,6 +165,8 @@ pub extern "C" fn nestdb_errstr(code: c_int) -> *const c_char {
         NESTDB_CANTOPEN => b"unable to open database\0",
         NESTDB_CONFIG => b"invalid configuration\0",
         NESTDB_IO => b"disk I/O error\0",
+        NESTDB_LOCKED => b"database is locked by another process\0",
+        NESTDB_CORRUPT => b"database files are damaged (see nestdb_repair)\0",
         _ => b"unknown error code\0",
     };
     s.as_ptr().cast()
@@ -166,7 +183,17 @@ mod tests {
 
     #[test]
     fn every_code_has_a_name() {
-        for code in [NESTDB_OK, NESTDB_ERROR, NESTDB_INTERNAL, NESTDB_MISUSE, NESTDB_CANTOPEN, NESTDB_CONFIG, NESTDB_IO] {
+        for code in [
+            NESTDB_OK,
+            NESTDB_ERROR,
+            NESTDB_INTERNAL,
+            NESTDB_MISUSE,
+            NESTDB_CANTOPEN,
+            NESTDB_CONFIG,
+            NESTDB_IO,
+            NESTDB_LOCKED,
+            NESTDB_CORRUPT,
+        ] {
             assert_ne!(text(nestdb_errstr(code)), "unknown error code", "code {code}");
         }
         assert_eq!(text(nestdb_errstr(-1)), "unknown error code");
@@ -202,6 +229,10 @@ mod tests {
     #[test]
     fn core_errors_map_to_codes() {
         assert_eq!(Failure::from(::nestdb::Error::Open("x".into())).code, NESTDB_CANTOPEN);
+        let locked = ::nestdb::Error::Locked { message: "/d: database is locked by process 42".into(), pid: Some(42) };
+        assert_eq!(Failure::from(locked).code, NESTDB_LOCKED);
+        let crc = "/d/log-1.log: CRC mismatch in record at offset 9 (seq 2); run repair to truncate the log there";
+        assert_eq!(Failure::from(::nestdb::Error::Corrupt(crc.into())).code, NESTDB_CORRUPT);
         assert_eq!(Failure::from(::nestdb::Error::InvalidArgument("x".into())).code, NESTDB_CONFIG);
         assert_eq!(Failure::from(::nestdb::Error::Io(std::io::Error::other("disk"))).code, NESTDB_IO);
         let f = Failure::from(::nestdb::Error::Command("ERR x".into()));

@@ -1,4 +1,4 @@
-//! `nestdb`: the handle — open, close, and running commands.
+//! `nestdb`: the handle — open, close, sync, and running commands.
 //!
 //! A handle owns a `nestdb::Db` (shared engine) and one `nestdb::Session` (MULTI/EXEC/WATCH
 //! state), like a hiredis connection. Threads share a handle freely: outside a transaction a
@@ -12,8 +12,7 @@
 //! next caller takes the guard anyway (`into_inner`): the session's fields stay consistent
 //! enough (a queue, a flag and a watch list) for the next EXEC or DISCARD to clear them.
 
-use std::ffi::{c_char, c_int, OsStr};
-use std::path::Path;
+use std::ffi::{c_char, c_int};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -77,29 +76,47 @@ fn open_db(path: *const c_char, config: *const c_char) -> Result<Db, Failure> {
         return Ok(Db::memory(options));
     }
     // SAFETY: non-NULL; NUL-terminated per the API contract.
-    let path = unsafe { boundary::cstr(path, "path") }.map_err(Failure::misuse)?;
-    #[cfg(unix)]
-    let path: &OsStr = std::os::unix::ffi::OsStrExt::from_bytes(path);
-    #[cfg(not(unix))]
-    let path: &OsStr =
-        OsStr::new(std::str::from_utf8(path).map_err(|e| Failure::new(error::NESTDB_CANTOPEN, format!("path is not valid UTF-8: {e}")))?);
-    Ok(Db::open(Path::new(path), options)?)
+    let path = unsafe { boundary::path(path, "path") }.map_err(|e| Failure::new(error::NESTDB_CANTOPEN, e))?;
+    Ok(Db::open(path, options)?)
 }
 
 /// Open a database.
 ///
-/// @param path    NULL or ":memory:" for a new in-memory database (no files). A file path is
-///                refused with NESTDB_CANTOPEN in this version (file-backed databases come
-///                with the durability layer).
+/// @param path    NULL, "" or ":memory:" for a new in-memory database (no files). Any other
+///                path is a database directory, created (mode 0700, parents included) if
+///                missing: its last snapshot is loaded and its log replayed, and from then on
+///                every write command is logged (when it reaches the disk is the appendfsync
+///                config below). A torn last record, left by a crash in the middle of a write,
+///                is cut off and the open succeeds. One process at a time may have a directory
+///                open. Within a process, opening a path that is already open gives another
+///                handle on the same database (its config stays that of the first open; change
+///                it with CONFIG SET); the database closes -- everything logged written and
+///                fsynced, the directory unlocked -- when its last handle is closed. On Unix a
+///                path is bytes, as for open(2); elsewhere it must be UTF-8. Read during the
+///                call only.
 /// @param config  NULL for the defaults, or redis.conf-style text: one "name value" per line,
-///                '#' starts a comment line, names are those CONFIG SET accepts (e.g. "hz 50").
+///                '#' starts a comment line, a value may be in double quotes; the names are
+///                those CONFIG SET accepts, with the same values:
+///                  hz 10                            background cycles per second (1..500)
+///                  appendfsync everysec             always | everysec | no: fsync the log
+///                                                   after every write command, once a second,
+///                                                   or never (left to the OS)
+///                  save "3600 1 300 100 60 10000"   snapshot after <seconds> if at least
+///                                                   <changes> writes; save "" turns it off
+///                  auto-aof-rewrite-percentage 100  rewrite (snapshot + fresh log) when the
+///                  auto-aof-rewrite-min-size 64mb   files grew by this % and are this big
 ///                Read during the call only.
 /// @param out_db  where to store the new handle; must not be NULL.
 /// @return        NESTDB_OK, and *out_db is a handle to release with nestdb_close().
 ///                On failure *out_db is set to NULL and the code tells why:
 ///                NESTDB_MISUSE (out_db is NULL), NESTDB_CONFIG (unknown name, bad value, text
-///                not UTF-8), NESTDB_CANTOPEN, NESTDB_IO, NESTDB_INTERNAL. nestdb_errmsg(NULL),
-///                called next on the same thread, gives the detailed message.
+///                not UTF-8), NESTDB_LOCKED (another process has the directory open; the
+///                message names its pid), NESTDB_CORRUPT (damaged files; the message names
+///                the file and offset, and ends with "run repair" when nestdb_repair() fixes
+///                them), NESTDB_CANTOPEN (anything
+///                else that prevents opening), NESTDB_IO, NESTDB_INTERNAL.
+///                nestdb_errmsg(NULL), called next on the same thread, gives the detailed
+///                message.
 #[no_mangle]
 pub unsafe extern "C" fn nestdb_open(path: *const c_char, config: *const c_char, out_db: *mut *mut nestdb) -> c_int {
     let result = boundary::catch(|| {
@@ -159,7 +176,9 @@ pub unsafe extern "C" fn nestdb_open_session(db: *mut nestdb, out_db: *mut *mut 
 /// Close a handle and free everything it owns (messages from nestdb_errmsg(db) included).
 /// Replies already returned stay valid: free them with nestdb_reply_free() as usual.
 /// A transaction left open on the handle (MULTI without EXEC) is discarded and its WATCHes
-/// are released.
+/// are released. Closing the last handle of a database directory (in this process) closes
+/// the database: everything logged is written and fsynced and the directory is unlocked. A
+/// failure there cannot be reported: call nestdb_sync() first if you need to know.
 ///
 /// @param db  a handle from nestdb_open() / nestdb_open_session(), or NULL (a no-op). No other
 ///            thread may be using the handle, and it must not be used again: using or closing
@@ -173,6 +192,36 @@ pub unsafe extern "C" fn nestdb_close(db: *mut nestdb) {
     let handle = unsafe { Box::from_raw(db) };
     if let Err(panic) = boundary::catch(move || drop(handle)) {
         error::set_global(&format!("nestdb_close: {panic}"));
+    }
+}
+
+/// Write and fsync everything logged so far, whatever the appendfsync policy: when it returns
+/// NESTDB_OK, every command that completed before the call survives a crash or a power loss.
+/// With "appendfsync always" that holds after every command already; with "everysec" (the
+/// default) a crash can lose about the last second of writes, with "no" whatever the OS had
+/// not written yet. Closing the last handle of a database syncs too, but nestdb_close() cannot
+/// report a failure: call nestdb_sync() first when you need to know. A snapshot (the SAVE
+/// command) also makes everything before it durable.
+///
+/// @param db  an open handle. For an in-memory database there is nothing to do: NESTDB_OK.
+/// @return    NESTDB_OK; NESTDB_MISUSE (db is NULL, message in nestdb_errmsg(NULL));
+///            NESTDB_IO when the write or fsync failed (message in nestdb_errmsg(db)): the
+///            database keeps retrying in the background, and meanwhile write commands fail
+///            with "MISCONF Errors writing to the AOF file: ..." while reads work.
+#[no_mangle]
+pub unsafe extern "C" fn nestdb_sync(db: *mut nestdb) -> c_int {
+    // SAFETY: the caller passes NULL or a live handle.
+    let Some(handle) = (unsafe { db.as_ref() }) else {
+        error::set_global("nestdb_sync: db is NULL");
+        return error::NESTDB_MISUSE;
+    };
+    let result = boundary::catch(|| handle.db.sync().map_err(Failure::from)).unwrap_or_else(|panic| Err(Failure::internal(panic)));
+    match result {
+        Ok(()) => NESTDB_OK,
+        Err(f) => {
+            handle.messages().set(&format!("nestdb_sync: {}", f.message));
+            f.code
+        }
     }
 }
 

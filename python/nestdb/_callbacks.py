@@ -6,7 +6,8 @@ Same functions as redis-py's ``redis._parsers.helpers`` for the commands nestdb 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Union
+import datetime
+from typing import Any, Callable, Dict, List, Optional, Union
 
 
 def str_if_bytes(value: Union[str, bytes]) -> str:
@@ -78,12 +79,32 @@ def parse_command(response: Any, **options: Any) -> Dict[str, Any]:
     return commands
 
 
+def timestamp_to_datetime(response: Any, **options: Any) -> Optional[datetime.datetime]:
+    """LASTSAVE: a Unix timestamp -> a local naive datetime; 0 (never saved) -> None
+    (redis-py ``timestamp_to_datetime``)."""
+    if not response:
+        return None
+    try:
+        response = int(response)
+    except ValueError:
+        return None
+    return datetime.datetime.fromtimestamp(response)
+
+
+def _true(response: Any, **options: Any) -> bool:
+    """BGSAVE, BGREWRITEAOF: redis-py returns True (an error reply raises instead)."""
+    return True
+
+
 def _str_list(response: Any, **options: Any) -> List[str]:
     return [str_if_bytes(r) for r in response]
 
 
 CALLBACKS: Dict[str, Callable[..., Any]] = {
     "INFO": parse_info,
+    "LASTSAVE": timestamp_to_datetime,
+    "BGSAVE": _true,
+    "BGREWRITEAOF": _true,
     "COMMAND": parse_command,
     "COMMAND GETKEYS": _str_list,
 }

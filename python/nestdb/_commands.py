@@ -115,6 +115,18 @@ class CommandsMixin:
 
     # --- redis-py ManagementCommands ---
 
+    def bgrewriteaof(self, **kwargs) -> bool | bytes | str:
+        """Tell the Redis server to rewrite the AOF file from data in memory."""
+        return self.execute_command('BGREWRITEAOF', **kwargs)
+
+    def bgsave(self, schedule: bool=True, **kwargs) -> bool | bytes | str:
+        """Tell the Redis server to save its data to disk.  Unlike save(),
+        this method is asynchronous and returns immediately."""
+        pieces = []
+        if schedule:
+            pieces.append('SCHEDULE')
+        return self.execute_command('BGSAVE', *pieces, **kwargs)
+
     def command(self, **kwargs) -> dict[str, dict[str, Any]]:
         """Returns dict reply of details about all Redis commands."""
         return self.execute_command('COMMAND', **kwargs)
@@ -184,9 +196,19 @@ class CommandsMixin:
         else:
             return self.execute_command('INFO', section, *args, **kwargs)
 
+    def lastsave(self, **kwargs) -> datetime.datetime | None:
+        """Return a Python datetime object representing the last time the
+        Redis database was saved to disk (None if it never was)"""
+        return self.execute_command('LASTSAVE', **kwargs)
+
     def ping(self, **kwargs) -> bool:
         """Ping the Redis server to test connectivity."""
         return self.execute_command('PING', **kwargs)
+
+    def save(self, **kwargs) -> bool:
+        """Tell the Redis server to save its data to disk,
+        blocking until the save is complete"""
+        return self.execute_command('SAVE', **kwargs)
 
     def time(self, **kwargs) -> tuple[int, int]:
         """Returns the server time as a 2-item tuple of ints:

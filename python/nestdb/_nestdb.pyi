@@ -4,12 +4,13 @@ from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequen
 
 from typing_extensions import Self, disjoint_base, final
 
-from .typing import AnyKeyT, EncodableT, ExpiryT, FieldT, KeysT, KeyT
+from .typing import AnyKeyT, EncodableT, ExpiryT, FieldT, KeysT, KeyT, PathT, RepairReport
 
-__all__ = ["Client", "Database", "_Spec", "_after_fork_in_child", "_install_callbacks", "config_parameters", "__version__"]
+__all__ = ["Client", "Database", "_Spec", "_after_fork_in_child", "_install_callbacks", "config_parameters", "repair", "__version__"]
 __version__: str
 
 def config_parameters() -> List[str]: ...
+def repair(path: PathT) -> RepairReport: ...
 def _after_fork_in_child() -> None: ...
 def _install_callbacks(callbacks: Dict[str, Callable[..., Any]]) -> None: ...
 

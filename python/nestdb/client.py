@@ -20,12 +20,16 @@ class Redis(_nestdb.Client, CommandsMixin):
     """A redis-py compatible client on an embedded database: no server, no connection.
 
     ``Redis(path=None, *, decode_responses=False, encoding="utf-8", encoding_errors="strict",
-    **config)``. ``path=None`` (or ``":memory:"``) opens a private in-memory database; a file
-    path opens (or joins, when already open in this process) a database stored there.
-    ``config`` keywords are Redis config parameters with ``_`` for ``-`` (``hz=50``); unknown
-    names raise ``TypeError``. Methods, arguments, return values and exceptions follow
-    redis-py. One instance may be shared by threads. After ``os.fork()`` open a new one in the
-    child (the parent's handle raises ``ForkError`` there).
+    **config)``. ``path=None`` (or ``":memory:"``) opens a private in-memory database; a path
+    (str, bytes or os.PathLike) opens a database directory, creating it if missing, or joins
+    it when it is already open in this process (it keeps the config of its first open). Another process holding it raises
+    ``DatabaseLockedError``; damaged files raise ``DatabaseCorruptError`` (see
+    ``nestdb.repair``). ``config`` keywords are Redis config parameters with ``_`` for ``-``
+    (``appendfsync="always"``, ``save=""``, ``hz=50``...); unknown names raise ``TypeError``,
+    bad values ``ValueError``. Methods, arguments, return values and exceptions follow
+    redis-py. One instance may be shared by threads. ``close()`` releases it; the database
+    closes with its last handle. After ``os.fork()`` open a new one in the child (the parent's
+    handle raises ``ForkError`` there).
     """
 
     if TYPE_CHECKING:  # native (nestdb._nestdb.Client.pipeline); typed here for checkers

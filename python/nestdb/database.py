@@ -24,7 +24,8 @@ class Database(_nestdb.Database):
 
 
 def open(path: Any = None, **config: Any) -> Database:
-    """Open a database: ``None`` or ``":memory:"`` in memory, otherwise the file ``path``.
+    """Open a database: ``None`` or ``":memory:"`` in memory, otherwise the database directory
+    ``path`` (created if missing; see ``nestdb.Redis`` for sharing, locking and errors).
 
     ``config`` keywords are Redis config parameters with ``_`` for ``-`` (see
     ``nestdb.config_parameters()``); unknown names raise ``TypeError``.

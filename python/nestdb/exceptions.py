@@ -33,6 +33,8 @@ __all__ = [
     "LockError",
     "LockNotOwnedError",
     "ForkError",
+    "DatabaseLockedError",
+    "DatabaseCorruptError",
 ]
 
 
@@ -148,3 +150,18 @@ class ForkError(ConnectionError):
     Open a new handle in the child instead (an in-memory database is not shared with the
     parent; a file-backed one is opened again from its file).
     """
+
+
+class DatabaseLockedError(ConnectionError):
+    """The database directory is open in another process (one process at a time may open it;
+    handles within one process share it). ``pid`` is the holder's process id when known."""
+
+    def __init__(self, *args: Any, pid: Optional[int] = None, status_code: Optional[str] = None) -> None:
+        super().__init__(*args, status_code=status_code)
+        self.pid = pid
+
+
+class DatabaseCorruptError(ConnectionError):
+    """The database files are damaged (a bad checksum in the middle of the log, a missing or
+    damaged MANIFEST...) in a way ``nestdb.repair(path)`` fixes: it truncates the log at the
+    first bad record. The message names the file and offset."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+import os
+from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 Number = Union[int, float]
 EncodedT = Union[bytes, bytearray, memoryview]
@@ -32,3 +33,20 @@ HRandFieldResponse = Union[_Bytes, List[_Bytes], None]
 ListMultiPopResponse = Optional[List[Union[_Bytes, List[_Bytes]]]]
 BlockingListPopResponse = Union[Tuple[_Bytes, _Bytes], List[_Bytes], None]
 BlockingZSetPopResponse = Union[Tuple[_Bytes, _Bytes, float], None]
+
+PathT = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+
+class RepairReport(TypedDict):
+    """What ``nestdb.repair(path)`` did."""
+
+    truncated_file: Optional[str]
+    """The log file that was truncated, or None."""
+    truncated_at: int
+    """The offset it was truncated at."""
+    bytes_dropped: int
+    """Bytes removed from the log (the damaged tail and any segments after it)."""
+    segments_removed: int
+    """Log segments deleted because they followed the damage."""
+    manifest_rebuilt: bool
+    """MANIFEST was missing or damaged and was rebuilt from the newest valid snapshot."""

@@ -14,7 +14,8 @@
 //! also native methods here so that a call costs one Python->Rust transition.
 //!
 //! GIL: released around anything that can take a while (whole-keyspace commands, big range
-//! reads, pipeline execution, large arguments); kept for O(1) commands, where releasing costs
+//! reads, SAVE, pipeline execution, large arguments, and write commands when the database
+//! fsyncs every write: `Handle::sync_writes`); kept for O(1) commands, where releasing costs
 //! more than the command. No lock of this module or of the engine is held while waiting for the
 //! GIL (see `engine.rs`).
 
@@ -179,6 +180,7 @@ fn is_long(argv0: &[u8]) -> bool {
         "SCAN",
         "FLUSHALL",
         "FLUSHDB",
+        "SAVE",
         "DBSIZE",
         "INFO",
         "RANDOMKEY",
@@ -242,13 +244,54 @@ fn wants_detach(argv: &[&[u8]]) -> bool {
     argv.first().is_some_and(|a| is_long(a))
 }
 
+/// Whether a command changes data (the engine's WRITE flag, from COMMAND INFO; cached per
+/// process). Under `appendfsync always` such a command waits for an fsync.
+fn is_write(db: &nestdb::Db, name: &[u8]) -> bool {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<Vec<u8>, bool>>> = std::sync::OnceLock::new();
+    let key = name.to_ascii_lowercase();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(w) = cache.lock().get(&key) {
+        return *w;
+    }
+    let write = match db.execute(&[b"COMMAND", b"INFO", &key]) {
+        Reply::Array(items) => match items.into_iter().next() {
+            Some(Reply::Array(info)) => match info.get(2) {
+                Some(Reply::Array(flags)) => flags.iter().any(|f| f.as_bytes() == Some(b"write")),
+                _ => false,
+            },
+            _ => false,
+        },
+        _ => false,
+    };
+    cache.lock().insert(key, write);
+    write
+}
+
+/// Whether `argv` should run with the GIL released on this handle: a long command, or a
+/// write that waits for its fsync (`appendfsync always`).
+fn detach_on(h: &Handle, py: Python<'_>, argv: &[&[u8]]) -> PyResult<bool> {
+    if wants_detach(argv) {
+        return Ok(true);
+    }
+    if !h.sync_writes() {
+        return Ok(false);
+    }
+    let name = argv.first().copied().unwrap_or(b"");
+    h.run(py, |db| is_write(db, name))
+}
+
+/// CONFIG SET may change `appendfsync`: refresh the handle's hint afterwards.
+fn is_config_set(argv: &[&[u8]]) -> bool {
+    argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"CONFIG") && argv[1].eq_ignore_ascii_case(b"SET")
+}
+
 /// Run one argv on the engine (GIL released when worthwhile).
 fn execute_on(h: &Handle, py: Python<'_>, argv: &[&[u8]]) -> PyResult<Reply> {
-    if wants_detach(argv) {
-        h.run_detached(py, |db| db.execute(argv))
-    } else {
-        h.run(py, |db| db.execute(argv))
+    let reply = if detach_on(h, py, argv)? { h.run_detached(py, |db| db.execute(argv)) } else { h.run(py, |db| db.execute(argv)) }?;
+    if is_config_set(argv) {
+        h.run(py, |db| h.refresh_sync_writes(db))?;
     }
+    Ok(reply)
 }
 
 fn lock_state<'a>(py: Python<'_>, m: &'a Mutex<PipeState>) -> PyResult<MutexGuard<'a, PipeState>> {
@@ -347,7 +390,15 @@ impl Client {
         };
         drop(st);
         let refs: Vec<&[u8]> = argv.iter().map(|a| &**a).collect();
-        let reply = if wants_detach(&refs) {
+        let detach = match detach_on(&this.h, py, &refs) {
+            Ok(d) => d,
+            Err(e) => {
+                lock_state(py, state)?.session = Some(session);
+                return Err(e);
+            }
+        };
+        let config_set = is_config_set(&refs);
+        let reply = if detach {
             let (s, r) = py.detach(move || {
                 let r = session.execute(&refs);
                 (session, r)
@@ -357,6 +408,9 @@ impl Client {
         } else {
             session.execute(&refs)
         };
+        if config_set {
+            this.h.run(py, |db| this.h.refresh_sync_writes(db))?;
+        }
         let mut st = lock_state(py, state)?;
         st.session = Some(session);
         if !reply.is_error() {
@@ -696,8 +750,8 @@ impl Client {
             });
         }
         let location = Location::from_py(path)?;
-        let (options, given) = options_from_kwargs(config)?;
-        let h = Handle::open(py, location, options, &given)?;
+        let options = options_from_kwargs(config)?;
+        let h = Handle::open(py, location, options)?;
         Ok(Client {
             h,
             codec: Arc::new(Codec::new(py, decode_responses, encoding, encoding_errors)),
@@ -817,13 +871,10 @@ impl Client {
         self.codec.decode
     }
 
-    /// The database path, or None for an in-memory database.
+    /// The database path (absolute), or None for an in-memory database.
     #[getter]
-    fn path(&self) -> Option<String> {
-        match self.h.location() {
-            Location::Memory => None,
-            Location::File(p) => Some(p.display().to_string()),
-        }
+    fn path<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
+        self.h.location().to_py(py)
     }
 
     /// True once `close()` was called.
@@ -990,7 +1041,7 @@ impl Client {
         if this.fast() && !nx_t && !xx_t && !get_t && ex.is_none() && px.is_none() {
             let key = this.codec.encode(name)?;
             let val = this.codec.encode(value)?;
-            let r = if val.len() > 1 << 16 {
+            let r = if val.len() > 1 << 16 || this.h.sync_writes() {
                 this.h.run_detached(py, |db| Commands::set(db, &key, &val))?
             } else {
                 this.h.run(py, |db| Commands::set(db, &key, &val))?
@@ -1325,8 +1376,8 @@ impl Database {
     #[pyo3(signature = (path=None, **config))]
     fn new(py: Python<'_>, path: Option<&Bound<'_, PyAny>>, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let location = Location::from_py(path)?;
-        let (options, given) = options_from_kwargs(config)?;
-        Ok(Database { h: Handle::open(py, location, options, &given)? })
+        let options = options_from_kwargs(config)?;
+        Ok(Database { h: Handle::open(py, location, options)? })
     }
 
     /// Private: a spec for `Client.__new__` sharing this database's engine.
@@ -1335,13 +1386,10 @@ impl Database {
         Ok(Spec::engine(self.h.clone()))
     }
 
-    /// The database path, or None for an in-memory database.
+    /// The database path (absolute), or None for an in-memory database.
     #[getter]
-    fn path(&self) -> Option<String> {
-        match self.h.location() {
-            Location::Memory => None,
-            Location::File(p) => Some(p.display().to_string()),
-        }
+    fn path<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
+        self.h.location().to_py(py)
     }
 
     /// True once `close()` was called.

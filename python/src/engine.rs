@@ -1,5 +1,4 @@
-//! Handles on engines: opening (with config), sharing one engine per path, closing, and the
-//! fork guard.
+//! Handles on engines: opening (with config), closing, the fsync hint, and the fork guard.
 //!
 //! - A `Handle` is what one `nestdb.Redis` (or `Database`) holds: an optional `Db` (None once
 //!   closed) behind a `RwLock`. Calls take the read side (`read_recursive`, so a waiting
@@ -7,19 +6,27 @@
 //!   write side with the GIL released, so it waits for calls in flight and then drops the `Db`.
 //!   Rule: no thread waits for the GIL while holding a handle's read guard (calls that release
 //!   the GIL take the guard inside the released section).
-//! - Opening the same file path twice in one process shares one engine: `REGISTRY` maps the
-//!   absolute path to the open `Db` and the number of handles on it.
+//! - Opening a file path that is already open in this process joins its engine: the core does
+//!   that (one engine per directory and process; the engine closes with its last `Db`). The
+//!   engine keeps the config of its first open, as in C and Rust (CONFIG SET changes it).
+//! - `sync_writes` caches whether the engine's `appendfsync` is `always`, where every write
+//!   command waits for an fsync: write commands then run with the GIL released. It is read at
+//!   open and after every CONFIG SET through a handle that shares it (`Database.redis()`
+//!   handles share their database's); a change made through another handle is seen by this
+//!   one at its next CONFIG SET, and only decides where the GIL is released.
 //! - Fork: `FORK_GEN` is bumped in the child after `os.fork()` (registered by the Python
 //!   package). A handle remembers the generation it was opened in and refuses to work in
 //!   another one; in the child its `Db` is leaked rather than dropped (another thread of the
-//!   parent may have been mid-update when the process was copied).
+//!   parent may have been mid-update when the process was copied). A child opening a path
+//!   that is locked (by its parent) gets DatabaseLockedError (the core's table of open paths
+//!   starts empty in a forked child).
 
-use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
@@ -31,23 +38,18 @@ use crate::errors;
 /// Process generation: incremented in the child after each `os.fork()`.
 pub(crate) static FORK_GEN: AtomicU64 = AtomicU64::new(0);
 
-struct Shared {
-    db: Db,
-    handles: usize,
-    gen: u64,
-}
-
-static REGISTRY: Mutex<Option<HashMap<PathBuf, Shared>>> = Mutex::new(None);
-
 /// Where a database lives.
 #[derive(Clone, Debug)]
 pub(crate) enum Location {
     Memory,
+    /// An absolute path (not canonicalized: the core does that when it opens).
     File(PathBuf),
 }
 
 impl Location {
-    /// `None`, `":memory:"` and `""` are in-memory; anything else (str, bytes, os.PathLike) a path.
+    /// `None`, `":memory:"` and `""` are in-memory; anything else (str, bytes, os.PathLike) a
+    /// path. Paths go through `os.fsencode`, so any file name Python can spell (undecodable
+    /// bytes included) names exactly that file.
     pub(crate) fn from_py(path: Option<&Bound<'_, PyAny>>) -> PyResult<Location> {
         let Some(p) = path else { return Ok(Location::Memory) };
         if p.is_none() {
@@ -60,22 +62,55 @@ impl Location {
                 p.get_type().name().map(|n| n.to_string()).unwrap_or_default()
             ))
         })?;
-        let text: String = if fs.is_instance_of::<PyBytes>() { os.call_method1("fsdecode", (fs,))?.extract()? } else { fs.extract()? };
-        if text.is_empty() || text == ":memory:" {
+        let encoded = os.call_method1("fsencode", (fs,))?;
+        let bytes: &[u8] = encoded.cast::<PyBytes>()?.as_bytes();
+        if bytes.is_empty() || bytes == b":memory:" {
             return Ok(Location::Memory);
         }
-        let abs = std::path::absolute(&text).map_err(|e| PyValueError::new_err(format!("invalid path {text:?}: {e}")))?;
+        if bytes.contains(&0) {
+            return Err(PyValueError::new_err("embedded null byte in path"));
+        }
+        let raw = os_string(bytes)?;
+        let abs = std::path::absolute(&raw).map_err(|e| PyValueError::new_err(format!("invalid path {raw:?}: {e}")))?;
         Ok(Location::File(abs))
     }
 }
 
+impl Location {
+    /// The path as Python shows it (`os.fsdecode` of its bytes), None in memory.
+    pub(crate) fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
+        match self {
+            Location::Memory => Ok(None),
+            Location::File(p) => Ok(Some(p.as_os_str().into_pyobject(py)?)),
+        }
+    }
+}
+
+/// File-name bytes (from `os.fsencode`) as an `OsString`.
+fn os_string(bytes: &[u8]) -> PyResult<OsString> {
+    #[cfg(unix)]
+    {
+        Ok(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes).to_os_string())
+    }
+    #[cfg(not(unix))]
+    {
+        std::str::from_utf8(bytes).map(OsString::from).map_err(|e| PyValueError::new_err(format!("path is not valid UTF-8: {e}")))
+    }
+}
+
+/// The Python path argument of `repair` as a path (None for in-memory spellings).
+pub(crate) fn file_path(path: &Bound<'_, PyAny>) -> PyResult<Option<PathBuf>> {
+    Ok(match Location::from_py(Some(path))? {
+        Location::Memory => None,
+        Location::File(p) => Some(p),
+    })
+}
+
 /// Build `Options` from Python keyword arguments with Redis's names (`_` for `-`).
-/// Unknown names raise TypeError, bad values ValueError. Returns the options and the
-/// (name, value) pairs given, so a second open of a shared engine can apply them.
-pub(crate) fn options_from_kwargs(config: Option<&Bound<'_, PyDict>>) -> PyResult<(Options, Vec<(String, String)>)> {
+/// Unknown names raise TypeError, bad values ValueError.
+pub(crate) fn options_from_kwargs(config: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
     let mut opts = Options::default();
-    let mut given = Vec::new();
-    let Some(config) = config else { return Ok((opts, given)) };
+    let Some(config) = config else { return Ok(opts) };
     for (k, v) in config.iter() {
         let name: String = k.extract()?;
         if Options::default().get(&name).is_none() {
@@ -86,9 +121,8 @@ pub(crate) fn options_from_kwargs(config: Option<&Bound<'_, PyDict>>) -> PyResul
         }
         let value = config_value(&v)?;
         opts.set(&name, &value).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        given.push((name, value));
     }
-    Ok((opts, given))
+    Ok(opts)
 }
 
 /// The config parameter names the engine accepts.
@@ -124,8 +158,9 @@ fn config_value(v: &Bound<'_, PyAny>) -> PyResult<String> {
     )))
 }
 
-fn open_error(py: Python<'_>, e: nestdb::Error) -> PyErr {
-    errors::connection_error(py, &e.to_string())
+/// Whether the engine fsyncs after every write (`appendfsync always`).
+fn fsyncs_every_write(db: &Db) -> bool {
+    db.options().appendfsync == nestdb::FsyncPolicy::Always
 }
 
 /// One handle on an engine.
@@ -133,57 +168,46 @@ pub(crate) struct Handle {
     db: RwLock<Option<Db>>,
     location: Location,
     gen: u64,
+    /// `appendfsync always` (see the module comment); shared with `share()`d handles.
+    sync_writes: Arc<AtomicBool>,
 }
 
 impl Handle {
-    /// Open (or join, for a path already open in this process) an engine.
-    pub(crate) fn open(py: Python<'_>, location: Location, options: Options, given: &[(String, String)]) -> PyResult<Arc<Handle>> {
+    /// Open (or join, for a path already open in this process) an engine. Opening runs with the
+    /// GIL released: recovery reads the whole database.
+    pub(crate) fn open(py: Python<'_>, location: Location, options: Options) -> PyResult<Arc<Handle>> {
         let gen = FORK_GEN.load(Ordering::Acquire);
         let db = match &location {
-            Location::Memory => Db::open(":memory:", options).map_err(|e| open_error(py, e))?,
+            Location::Memory => Db::memory(options),
             Location::File(path) => {
-                let mut reg = REGISTRY.lock();
-                let map = reg.get_or_insert_with(HashMap::new);
-                if map.get(path).is_some_and(|s| s.gen != gen) {
-                    // Opened by the parent process before a fork: not ours to use or drop.
-                    if let Some(stale) = map.remove(path) {
-                        std::mem::forget(stale);
-                    }
-                }
-                match map.get_mut(path) {
-                    Some(shared) => {
-                        shared.handles += 1;
-                        let db = shared.db.clone();
-                        drop(reg);
-                        for (name, value) in given {
-                            let r = db.execute(&[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()]);
-                            if let Some(e) = r.error_text() {
-                                return Err(PyValueError::new_err(e.to_string()));
-                            }
-                        }
-                        db
-                    }
-                    None => {
-                        let db = Db::open(path, options).map_err(|e| open_error(py, e))?;
-                        map.insert(path.clone(), Shared { db: db.clone(), handles: 1, gen });
-                        db
-                    }
-                }
+                let opened = py.detach(|| Db::open(path, options));
+                opened.map_err(|e| errors::open_error(py, &e))?
             }
         };
-        Ok(Arc::new(Handle { db: RwLock::new(Some(db)), location, gen }))
+        let sync_writes = Arc::new(AtomicBool::new(fsyncs_every_write(&db)));
+        Ok(Arc::new(Handle { db: RwLock::new(Some(db)), location, gen, sync_writes }))
     }
 
     /// Another handle on the same engine (`Database.redis()`).
     pub(crate) fn share(&self, py: Python<'_>) -> PyResult<Arc<Handle>> {
         let db = self.db_clone(py)?;
-        if let Location::File(path) = &self.location {
-            let mut reg = REGISTRY.lock();
-            if let Some(s) = reg.get_or_insert_with(HashMap::new).get_mut(path) {
-                s.handles += 1;
-            }
-        }
-        Ok(Arc::new(Handle { db: RwLock::new(Some(db)), location: self.location.clone(), gen: self.gen }))
+        Ok(Arc::new(Handle {
+            db: RwLock::new(Some(db)),
+            location: self.location.clone(),
+            gen: self.gen,
+            sync_writes: self.sync_writes.clone(),
+        }))
+    }
+
+    /// Whether write commands wait for an fsync (so should run with the GIL released).
+    #[inline]
+    pub(crate) fn sync_writes(&self) -> bool {
+        self.sync_writes.load(Ordering::Relaxed)
+    }
+
+    /// Re-read the fsync policy (after a CONFIG SET).
+    pub(crate) fn refresh_sync_writes(&self, db: &Db) {
+        self.sync_writes.store(fsyncs_every_write(db), Ordering::Relaxed);
     }
 
     pub(crate) fn location(&self) -> &Location {
@@ -240,7 +264,8 @@ impl Handle {
     }
 
     /// Close this handle: wait for its calls in flight, then let go of the engine (the engine
-    /// itself closes when its last handle does). Idempotent.
+    /// itself closes -- log written and fsynced, directory unlocked -- when its last handle
+    /// does). Idempotent.
     pub(crate) fn close(&self, py: Python<'_>) {
         if FORK_GEN.load(Ordering::Relaxed) != self.gen {
             if let Some(db) = self.db.write().take() {
@@ -248,39 +273,15 @@ impl Handle {
             }
             return;
         }
-        let db = py.detach(|| self.db.write().take());
-        if db.is_some() {
-            self.release();
-        }
-        // Dropping the engine can free a lot of memory: do it without the GIL.
-        py.detach(move || drop(db));
-    }
-
-    fn release(&self) {
-        if let Location::File(path) = &self.location {
-            let mut reg = REGISTRY.lock();
-            if let Some(map) = reg.as_mut() {
-                let last = map.get_mut(path).map(|s| {
-                    s.handles = s.handles.saturating_sub(1);
-                    s.handles == 0
-                });
-                if last == Some(true) {
-                    map.remove(path);
-                }
-            }
-        }
+        // Dropping the engine can free a lot of memory and fsync: do it without the GIL.
+        py.detach(|| drop(self.db.write().take()));
     }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let db = self.db.get_mut().take();
         if FORK_GEN.load(Ordering::Relaxed) != self.gen {
-            std::mem::forget(db);
-            return;
-        }
-        if db.is_some() {
-            self.release();
+            std::mem::forget(self.db.get_mut().take());
         }
     }
 }

@@ -26,6 +26,8 @@ struct Classes {
     no_permission: Py<PyType>,
     authentication: Py<PyType>,
     fork: Py<PyType>,
+    locked: Py<PyType>,
+    corrupt: Py<PyType>,
 }
 
 static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
@@ -48,6 +50,8 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
             no_permission: get("NoPermissionError")?,
             authentication: get("AuthenticationError")?,
             fork: get("ForkError")?,
+            locked: get("DatabaseLockedError")?,
+            corrupt: get("DatabaseCorruptError")?,
         })
     })
 }
@@ -122,6 +126,29 @@ pub(crate) fn watch_error(py: Python<'_>, msg: &str) -> PyErr {
     match classes(py) {
         Ok(c) => make(py, &c.watch_error, msg, None),
         Err(e) => e,
+    }
+}
+
+/// A database that could not be opened (or repaired): `DatabaseLockedError` (with `pid`) when
+/// another process holds it, `DatabaseCorruptError` for damaged files (the message says when
+/// `nestdb.repair` fixes them), `ConnectionError` otherwise (as redis-py raises for a server it
+/// cannot reach).
+pub(crate) fn open_error(py: Python<'_>, e: &nestdb::Error) -> PyErr {
+    let c = match classes(py) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let msg = e.to_string();
+    match e {
+        nestdb::Error::Locked { pid, .. } => {
+            let kw = PyDict::new(py);
+            match kw.set_item("pid", *pid).and_then(|()| c.locked.bind(py).call((msg,), Some(&kw))) {
+                Ok(obj) => PyErr::from_value(obj),
+                Err(e) => e,
+            }
+        }
+        nestdb::Error::Corrupt(_) => make(py, &c.corrupt, &msg, None),
+        _ => make(py, &c.connection_error, &msg, None),
     }
 }
 

@@ -14,6 +14,7 @@ mod engine;
 mod errors;
 mod reply;
 
+use pyo3::exceptions::{PyFileNotFoundError, PyNotADirectoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -36,6 +37,32 @@ fn config_parameters() -> Vec<String> {
     engine::known_parameters()
 }
 
+/// Repair a damaged database directory so that it opens again, like `redis-check-aof --fix`:
+/// rebuild a missing or damaged MANIFEST, truncate the log at its first bad record. The
+/// database must not be open (in any process, this one included). Runs without the GIL.
+/// Returns the report: `{"truncated_file": str | None, "truncated_at": int, "bytes_dropped":
+/// int, "segments_removed": int, "manifest_rebuilt": bool}`.
+#[pyfunction]
+fn repair<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let Some(dir) = engine::file_path(path)? else {
+        return Err(PyValueError::new_err("an in-memory database has no files to repair"));
+    };
+    // Repair never creates a database: a mistyped path is an error, not a new directory.
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(PyNotADirectoryError::new_err((20, "not a database directory", dir.clone()))),
+        Err(e) => return Err(PyFileNotFoundError::new_err((e.raw_os_error().unwrap_or(2), "no database directory", dir.clone()))),
+    }
+    let report = py.detach(|| nestdb::repair(&dir)).map_err(|e| errors::open_error(py, &e))?;
+    let out = PyDict::new(py);
+    out.set_item("truncated_file", report.truncated_file.as_deref().map(std::path::Path::as_os_str))?;
+    out.set_item("truncated_at", report.truncated_at)?;
+    out.set_item("bytes_dropped", report.bytes_dropped)?;
+    out.set_item("segments_removed", report.segments_removed)?;
+    out.set_item("manifest_rebuilt", report.manifest_rebuilt)?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _nestdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
@@ -44,6 +71,7 @@ fn _nestdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(_install_callbacks, m)?)?;
     m.add_function(wrap_pyfunction!(config_parameters, m)?)?;
+    m.add_function(wrap_pyfunction!(repair, m)?)?;
     m.add("__version__", nestdb::VERSION)?;
     Ok(())
 }

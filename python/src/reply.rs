@@ -76,8 +76,8 @@ pub(crate) fn native_callback(name: &str) -> Option<Cb> {
         "COPY" | "EXPIRE" | "EXPIREAT" | "HEXISTS" | "HMSET" | "MOVE" | "MSETNX" | "PERSIST" | "PSETEX" | "PEXPIRE" | "PEXPIREAT"
         | "RENAMENX" | "SETEX" | "SETNX" | "SMOVE" => Cb::Bool,
         "HINCRBYFLOAT" | "INCRBYFLOAT" => Cb::Float,
-        "FLUSHALL" | "FLUSHDB" | "LSET" | "LTRIM" | "MSET" | "RENAME" | "SELECT" | "SWAPDB" | "WATCH" | "UNWATCH" | "CONFIG SET"
-        | "CONFIG RESETSTAT" => Cb::BoolOk,
+        "FLUSHALL" | "FLUSHDB" | "LSET" | "LTRIM" | "MSET" | "RENAME" | "SAVE" | "SELECT" | "SWAPDB" | "WATCH" | "UNWATCH"
+        | "CONFIG SET" | "CONFIG RESETSTAT" => Cb::BoolOk,
         "SET" => Cb::SetResult,
         "PING" => Cb::Ping,
         "SDIFF" | "SINTER" | "SMEMBERS" | "SUNION" => Cb::ToSet,

@@ -16,8 +16,8 @@ import sys
 
 # (redis-py class, methods) for the command families the engine has.
 SELECTED = {
-    "ManagementCommands": "command command_count command_list config_get config_set config_resetstat dbsize echo "
-    "flushall flushdb select info ping time object",
+    "ManagementCommands": "bgrewriteaof bgsave command command_count command_list config_get config_set config_resetstat "
+    "dbsize echo flushall flushdb select info lastsave ping save time object",
     "BasicKeyCommands": "append copy decrby delete __delitem__ exists expire expireat expiretime get getdel getex "
     "__getitem__ getrange getset incrby incrbyfloat keys lmove blmove mget mset msetnx persist pexpire pexpireat "
     "pexpiretime psetex pttl hrandfield randomkey rename renamenx set __setitem__ setex setnx setrange strlen "

@@ -60,9 +60,10 @@ static void test_open_and_config(void) {
     CHECK(nestdb_open(NULL, "hz 100000", &db) == NESTDB_CONFIG && db == NULL);
     CHECK(strstr(nestdb_errmsg(NULL), "hz") != NULL);
 
+    /* File-backed databases: tests/c/test_durability.c. A path that cannot be a directory: */
     db = (nestdb *)&db;
-    CHECK(nestdb_open("/tmp/nestdb-c-test.db", NULL, &db) == NESTDB_CANTOPEN && db == NULL);
-    CHECK(strstr(nestdb_errmsg(NULL), "/tmp/nestdb-c-test.db") != NULL);
+    CHECK(nestdb_open("/dev/null/nestdb-c-test", NULL, &db) == NESTDB_CANTOPEN && db == NULL);
+    CHECK(strstr(nestdb_errmsg(NULL), "/dev/null/nestdb-c-test") != NULL);
 
     CHECK(nestdb_open(NULL, NULL, NULL) == NESTDB_MISUSE);
     CHECK(strstr(nestdb_errmsg(NULL), "out_db is NULL") != NULL);
@@ -71,7 +72,8 @@ static void test_open_and_config(void) {
     db = (nestdb *)&db;
     CHECK(nestdb_open(NULL, "hz \xff\xfe", &db) == NESTDB_CONFIG && db == NULL);
 
-    const int codes[] = {NESTDB_OK, NESTDB_ERROR, NESTDB_INTERNAL, NESTDB_MISUSE, NESTDB_CANTOPEN, NESTDB_CONFIG, NESTDB_IO};
+    const int codes[] = {NESTDB_OK,      NESTDB_ERROR,  NESTDB_INTERNAL, NESTDB_MISUSE, NESTDB_CANTOPEN,
+                         NESTDB_CONFIG, NESTDB_IO,     NESTDB_LOCKED,   NESTDB_CORRUPT};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(nestdb_errstr(codes[i]) != NULL && strcmp(nestdb_errstr(codes[i]), "unknown error code") != 0);
     }

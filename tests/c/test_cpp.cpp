@@ -1,6 +1,10 @@
 // The C++ wrapper (include/nestdb.hpp): RAII handle and reply, binary-safe arguments,
-// exceptions for calls that cannot run, sessions, moves.
+// exceptions for calls that cannot run, sessions, moves, database directories (sync, repair,
+// the lock).
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -75,7 +79,7 @@ int main() {
         CHECK(std::string(e.what()).find("argc must be at least 1") != std::string::npos);
     }
     CHECK(throws_code([] { nestdbpp::db bad(nullptr, "no-such-option 1"); }) == NESTDB_CONFIG);
-    CHECK(throws_code([] { nestdbpp::db bad("/tmp/nestdb-cpp-test"); }) == NESTDB_CANTOPEN);
+    CHECK(throws_code([] { nestdbpp::db bad("/dev/null/nestdb-cpp-test"); }) == NESTDB_CANTOPEN);
 
     // Moves transfer ownership; the moved-from objects are empty and safe to destroy.
     nestdbpp::reply moved = std::move(r);
@@ -94,6 +98,35 @@ int main() {
     });
     t.join();
     CHECK(other.command({"GET", "n"}).str() == "2");
+
+    // A database directory: data survives the handle; repair needs it closed.
+    namespace fs = std::filesystem;
+    fs::path dir = fs::temp_directory_path() / ("nestdb-cpp-" + std::to_string(std::random_device{}()));
+    std::string path = (dir / "app.nest").string();
+    {
+        nestdbpp::db disk(path.c_str(), "appendfsync everysec");
+        CHECK(disk.command({"SET", "durable", "yes"}).is_status());
+        disk.sync();
+        CHECK(throws_code([&] { nestdbpp::repair(path.c_str()); }) == NESTDB_LOCKED);
+    }
+    // The library's background thread may hold the engine a few milliseconds after its last
+    // handle closed: retry while the directory is still locked.
+    std::string report;
+    for (int i = 0; i < 500 && report.empty(); i++) {
+        try {
+            report = nestdbpp::repair(path.c_str());
+        } catch (const nestdbpp::error &e) {
+            if (e.code() != NESTDB_LOCKED) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    CHECK(report.find("\"bytes_dropped\":0") != std::string::npos);
+    {
+        nestdbpp::db disk(path.c_str());
+        CHECK(disk.command({"GET", "durable"}).str() == "yes");
+    }
+    CHECK(throws_code([&] { nestdbpp::repair((dir / "missing").string().c_str()); }) == NESTDB_CANTOPEN);
+    fs::remove_all(dir);
 
     std::printf("test_cpp: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

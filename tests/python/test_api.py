@@ -57,13 +57,13 @@ def test_config_set_unknown_parameter_is_redis_error():
     assert "no-such-parameter" in str(e.value)
 
 
-def test_file_path_not_available_yet_is_a_clear_error(tmp_path):
-    # File-backed databases arrive with the durability layer; until then opening a path must
-    # fail loudly (never silently fall back to memory).
-    for p in (str(tmp_path / "app.nest"), tmp_path / "app.nest", bytes(tmp_path / "x.nest")):
-        with pytest.raises(exc.ConnectionError) as e:
-            nestdb.Redis(p)
-        assert "app.nest" in str(e.value) or "x.nest" in str(e.value)
+def test_file_path_opens_a_database_directory(tmp_path):
+    # Persistence in depth: test_durability.py.
+    for p in (str(tmp_path / "app.nest"), tmp_path / "app.nest", bytes(tmp_path / "app.nest")):
+        with nestdb.Redis(p) as r:
+            r.incr("opens")
+            assert r.path == str(tmp_path / "app.nest")
+        assert (tmp_path / "app.nest" / "MANIFEST").is_file()
 
 
 def test_bad_path_type():

@@ -168,12 +168,13 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
 type Decoded = Vec<Vec<(u64, Vec<u8>, Entry)>>;
 
 /// Load a snapshot into an empty keyspace: blocks are decoded in parallel, then each shard's
-/// table is built in one pass at its final size. Entries already expired are skipped.
+/// table is built in one pass at its final size. Entries whose TTL has passed are loaded too:
+/// log records after the cut were made while they were alive (replay does not expire keys);
+/// they expire as usual once the database is open.
 /// Returns the number of entries loaded.
 pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
     let blocks = file.blocks()?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let now = now_ms();
 
     let parts: Vec<Result<Decoded, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -191,9 +192,6 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                                 format!("{}: block at offset {}: {e}", file.path().display(), SnapshotFile::block_offset(b))
                             })?;
                             n += 1;
-                            if entry.expire_at != 0 && entry.expire_at <= now {
-                                continue;
-                            }
                             let h = hash_bytes(&key);
                             per_shard[super::shard_of(h)].push((h, key, entry));
                         }

@@ -126,14 +126,49 @@ pub(crate) enum Damage {
     Corrupt { offset: u64, seq: Option<u64> },
 }
 
+/// Whether a valid frame with a sequence number above `after` starts anywhere past `from`: if
+/// so, the damage before it cannot be a torn tail (a crash only ever tears the end). Candidate
+/// offsets are filtered by a plausible seq before any CRC is computed.
+fn valid_frame_follows(data: &[u8], from: usize, after: u64) -> bool {
+    let mut pos = from;
+    while pos + HEADER <= data.len() {
+        let seq = u64::from_le_bytes(data[pos + 8..pos + 16].try_into().expect("8 bytes"));
+        if seq > after && seq - after < (1 << 32) {
+            let len = u32::from_le_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+            let end = pos + 8 + len;
+            if len >= 9 && end <= data.len() {
+                let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes"));
+                let mut h = crc32fast::Hasher::new();
+                h.update(&data[pos..pos + 4]);
+                h.update(&data[pos + 8..end]);
+                if h.finalize() == crc {
+                    return true;
+                }
+            }
+        }
+        pos += 1;
+    }
+    false
+}
+
 /// Parse the records of a segment image. Returns the records up to the first damage, and the
-/// damage if any. A frame whose declared length runs past the end of the file, a zero length,
-/// or a bad CRC on the very last frame is `Torn`; a bad frame followed by more bytes is `Corrupt`.
+/// damage if any. The end of the file not holding a complete valid frame (a frame running past
+/// the end, a zeroed tail, a bad CRC on the very last frame) is `Torn` — unless a valid later
+/// frame follows the bad one, which makes it `Corrupt` (a flipped length byte must not pass for
+/// a torn tail and silently drop the records after it).
 pub(crate) fn parse_segment(data: &[u8]) -> (Vec<Record<'_>>, Option<Damage>) {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < data.len() {
         let offset = pos as u64;
+        let last_seq = out.last().map_or(0, |r: &Record<'_>| r.seq);
+        let torn_or_corrupt = |seq: Option<u64>| {
+            if valid_frame_follows(data, pos + 1, last_seq) {
+                Damage::Corrupt { offset, seq }
+            } else {
+                Damage::Torn { offset }
+            }
+        };
         if data.len() - pos < HEADER {
             return (out, Some(Damage::Torn { offset }));
         }
@@ -146,7 +181,7 @@ pub(crate) fn parse_segment(data: &[u8]) -> (Vec<Record<'_>>, Option<Damage>) {
         }
         let end = pos + 8 + len;
         if end > data.len() {
-            return (out, Some(Damage::Torn { offset }));
+            return (out, Some(torn_or_corrupt(None)));
         }
         let seq = u64::from_le_bytes(data[pos + 8..pos + 16].try_into().expect("8 bytes"));
         let kind = data[pos + 16];
@@ -154,7 +189,7 @@ pub(crate) fn parse_segment(data: &[u8]) -> (Vec<Record<'_>>, Option<Damage>) {
         h.update(&data[pos..pos + 4]);
         h.update(&data[pos + 8..end]);
         if h.finalize() != crc {
-            let damage = if end == data.len() { Damage::Torn { offset } } else { Damage::Corrupt { offset, seq: Some(seq) } };
+            let damage = if end == data.len() { torn_or_corrupt(Some(seq)) } else { Damage::Corrupt { offset, seq: Some(seq) } };
             return (out, Some(damage));
         }
         out.push(Record { seq, kind, payload: &data[pos + HEADER..end] });
@@ -316,6 +351,7 @@ impl Log {
     pub(crate) fn rotate(&self) -> u64 {
         let mut st = self.state.lock();
         st.segment = st.next_seq;
+        self.segment_size.store(0, Ordering::Relaxed);
         st.segment
     }
 
@@ -378,10 +414,14 @@ impl Log {
         } else if result.is_ok() && !io.unsynced {
             synced = true;
         }
-        self.segment_size.store(io.len, Ordering::Relaxed);
+        let (io_segment, io_len) = (io.segment, io.len);
         drop(io);
 
         let mut st = self.state.lock();
+        // A rotation while this flush wrote the old segment already reset the size.
+        if io_segment >= st.segment {
+            self.segment_size.store(io_len, Ordering::Relaxed);
+        }
         st.flushing = false;
         if let Some(upto) = written_upto {
             st.written_seq = upto;
@@ -481,7 +521,8 @@ impl Log {
     /// Wait up to `timeout` for queued work (the flusher's sleep).
     pub(crate) fn wait_for_work(&self, timeout: Duration) {
         let mut st = self.state.lock();
-        if st.chunks.is_empty() && !st.shutdown {
+        // While failed, queued chunks are retried on the timer, not on every wake-up.
+        if (st.chunks.is_empty() || st.error.is_some()) && !st.shutdown {
             self.cond.wait_for(&mut st, timeout);
         }
     }
@@ -603,6 +644,18 @@ mod tests {
         let (recs, damage) = parse_segment(&data);
         assert_eq!(recs.len(), 1);
         assert_eq!(damage, Some(Damage::Corrupt { offset: first_len as u64, seq: Some(2) }));
+    }
+
+    #[test]
+    fn a_flipped_length_byte_is_corruption_not_a_torn_tail() {
+        let first_len = frames(1).len();
+        for bit in 0..32 {
+            let mut data = frames(4);
+            data[first_len + bit / 8] ^= 1 << (bit % 8);
+            let (recs, damage) = parse_segment(&data);
+            assert_eq!(recs.len(), 1, "bit {bit}");
+            assert!(matches!(damage, Some(Damage::Corrupt { offset, .. }) if offset == first_len as u64), "bit {bit}: {damage:?}");
+        }
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub(crate) mod snapshot;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 pub use log::FsyncPolicy;
 pub(crate) use log::Log;
@@ -48,13 +51,66 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Incremented in the child after every fork().
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The file descriptors of the LOCK files this process holds (-1 = free slot).
+static LOCK_FDS: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
+
+/// In a forked child: note the fork, and close the child's copies of the LOCK descriptors. A
+/// flock belongs to the open file description shared by parent and child, so a child that
+/// kept its copy would keep the parent's lock held after the parent closed the database.
+/// (Only async-signal-safe operations: atomics and close.)
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    for slot in &LOCK_FDS {
+        let fd = slot.swap(-1, Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: `fd` is this process's copy of a LOCK descriptor; its `File` is never
+            // closed again here (DirLock::drop sees the new fork generation and forgets it).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// How many forks this process is removed from the process that started it (0 = none).
+pub(crate) fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+fn install_fork_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a child handler that only touches atomics and closes descriptors.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+}
+
 /// The exclusive lock on a database directory, released when dropped (or when the process dies).
 pub(crate) struct DirLock {
-    _file: File,
+    file: ManuallyDrop<File>,
+    slot: Option<usize>,
+    generation: u64,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if fork_generation() != self.generation {
+            // A forked child: its descriptor copy was closed at fork time.
+            return;
+        }
+        if let Some(slot) = self.slot {
+            LOCK_FDS[slot].store(-1, Ordering::Relaxed);
+        }
+        // SAFETY: dropped exactly once, here.
+        unsafe { ManuallyDrop::drop(&mut self.file) };
+    }
 }
 
 /// Create the directory (owner-only) if needed and take its LOCK.
 pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock, String> {
+    install_fork_handler();
     if !dir.exists() {
         let mut b = fs::DirBuilder::new();
         b.recursive(true);
@@ -86,7 +142,9 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock, String> {
         .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()))
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(DirLock { _file: file })
+    let fd = file.as_raw_fd();
+    let slot = LOCK_FDS.iter().position(|s| s.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed).is_ok());
+    Ok(DirLock { file: ManuallyDrop::new(file), slot, generation: fork_generation() })
 }
 
 /// MANIFEST contents: the current snapshot (`None` before the first one).
@@ -125,7 +183,7 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, String> {
     let path = dir.join("MANIFEST");
     match fs::read(&path) {
         Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| format!("{}: damaged (not text)", path.display()))?;
+            let text = String::from_utf8(bytes).map_err(|_| format!("{}: damaged (not text); run repair", path.display()))?;
             Manifest::decode(&text).map(Some).ok_or_else(|| format!("{}: damaged (bad format or CRC); run repair", path.display()))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -248,7 +306,11 @@ pub(crate) fn replay(dir: &Path, plan: &Plan, mut apply: impl FnMut(&Record<'_>)
         let mut valid_len = 0u64;
         for r in &records {
             if r.seq != expected {
-                return Err(format!("{}: record at offset {valid_len} has seq {} where {expected} was expected", path.display(), r.seq));
+                return Err(format!(
+                    "{}: record at offset {valid_len} has seq {} where {expected} was expected; run repair",
+                    path.display(),
+                    r.seq
+                ));
             }
             apply(r).map_err(|e| format!("{}: record seq {} at offset {valid_len}: {e}", path.display(), r.seq))?;
             valid_len += (log::HEADER + r.payload.len()) as u64;
@@ -268,9 +330,10 @@ pub(crate) fn replay(dir: &Path, plan: &Plan, mut apply: impl FnMut(&Record<'_>)
                 ))
             }
             Some(Damage::Corrupt { offset, seq }) => {
-                let seq = seq.map_or_else(|| format!("seq {expected} expected"), |s| format!("seq {s}"));
+                // Name the seq the record must have: the frame's own seq field may be the damage.
+                let read = seq.filter(|&s| s != expected).map_or(String::new(), |s| format!(", its seq field reads {s}"));
                 return Err(format!(
-                    "{}: CRC mismatch in record at offset {offset} ({seq}); run repair to truncate the log there",
+                    "{}: CRC mismatch in record at offset {offset} (seq {expected}{read}); run repair to truncate the log there",
                     path.display()
                 ));
             }
@@ -321,6 +384,9 @@ pub struct RepairReport {
 /// snapshot, truncate the log at the first bad record (and drop the segments after it), as
 /// `redis-check-aof --fix` does. Everything before the damage is kept.
 pub(crate) fn repair(dir: &Path) -> Result<RepairReport, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: no database directory there", dir.display()));
+    }
     let _lock = lock_dir(dir)?;
     let mut report = RepairReport::default();
     let listing = list(dir)?;

@@ -119,6 +119,22 @@ impl SnapshotWriter {
 
     /// Write the footer, fsync, rename into place and fsync the directory. Returns the file size.
     pub(crate) fn finish(mut self) -> io::Result<(u64, u64)> {
+        match self.write_footer_and_sync() {
+            Ok(()) => {}
+            Err(e) => {
+                self.abort();
+                return Err(e);
+            }
+        }
+        if let Err(e) = std::fs::rename(&self.tmp, &self.path) {
+            self.abort();
+            return Err(e);
+        }
+        fsync_dir(&self.dir)?;
+        Ok((self.bytes + FOOTER_LEN as u64, self.entries))
+    }
+
+    fn write_footer_and_sync(&mut self) -> io::Result<()> {
         self.finish_block()?;
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         footer.extend_from_slice(END);
@@ -129,11 +145,7 @@ impl SnapshotWriter {
         fault::check(&self.dir, Op::SnapshotWrite)?;
         self.out.write_all(&footer)?;
         self.out.flush()?;
-        let file = self.out.get_ref();
-        file.sync_all()?;
-        std::fs::rename(&self.tmp, &self.path)?;
-        fsync_dir(&self.dir)?;
-        Ok((self.bytes + FOOTER_LEN as u64, self.entries))
+        self.out.get_ref().sync_all()
     }
 
     /// Abandon the file (error paths).
