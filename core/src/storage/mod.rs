@@ -230,6 +230,13 @@ fn list(dir: &Path) -> Result<Listing, String> {
     Ok(l)
 }
 
+/// Sequence number of the last valid record of a segment (None if it holds none or cannot be
+/// read).
+fn last_seq_in(dir: &Path, segment: u64) -> Option<u64> {
+    let data = fs::read(dir.join(segment_name(segment))).ok()?;
+    parse_segment(&data).0.last().map(|r| r.seq)
+}
+
 /// What `open` found: the snapshot to load and the segments to replay after it.
 pub(crate) struct Plan {
     pub(crate) snapshot: Option<SnapshotFile>,
@@ -265,9 +272,20 @@ pub(crate) fn plan(dir: &Path) -> Result<Plan, String> {
         }
         None => None,
     };
+    // Segments named at or below the base hold only records the snapshot covers (a new segment
+    // starts at every cut); check the newest of them rather than trust it blindly.
+    if let Some(&older) = listing.segments.iter().rev().find(|&&s| s <= base_seq) {
+        if last_seq_in(dir, older).is_some_and(|last| last > base_seq) {
+            return Err(format!(
+                "{}: holds records after seq {base_seq}, which MANIFEST says its snapshot covers; run repair",
+                dir.join(segment_name(older)).display()
+            ));
+        }
+    }
     let mut obsolete: Vec<PathBuf> = listing.segments.iter().filter(|&&s| s <= base_seq).map(|&s| dir.join(segment_name(s))).collect();
-    obsolete
-        .extend(listing.snapshots.iter().filter(|&&s| Some(s) != manifest.snapshot && s < base_seq).map(|&s| dir.join(snapshot_name(s))));
+    // MANIFEST is the commit point: a snapshot it does not name (renamed into place by a
+    // snapshot that crashed before the MANIFEST update) is not part of the database.
+    obsolete.extend(listing.snapshots.iter().filter(|&&s| Some(s) != manifest.snapshot).map(|&s| dir.join(snapshot_name(s))));
     let segments = listing.segments.into_iter().filter(|&s| s > base_seq).collect();
     Ok(Plan { snapshot, base_seq, segments, obsolete })
 }
@@ -393,12 +411,13 @@ pub(crate) fn repair(dir: &Path) -> Result<RepairReport, String> {
     let manifest_ok =
         matches!(read_manifest(dir), Ok(Some(m)) if m.snapshot.is_none_or(|s| SnapshotFile::open(&dir.join(snapshot_name(s))).is_ok()));
     if !manifest_ok {
-        let newest = listing
-            .snapshots
-            .iter()
-            .rev()
-            .copied()
-            .find(|&s| SnapshotFile::open(&dir.join(snapshot_name(s))).is_ok_and(|f| f.blocks().is_ok()));
+        // The newest valid snapshot that no log segment named at or below it goes beyond (a
+        // snapshot whose MANIFEST update never happened, after which the log went on in an
+        // older segment, is not a base).
+        let newest = listing.snapshots.iter().rev().copied().find(|&s| {
+            SnapshotFile::open(&dir.join(snapshot_name(s))).is_ok_and(|f| f.blocks().is_ok())
+                && listing.segments.iter().filter(|&&g| g <= s).all(|&g| last_seq_in(dir, g).is_none_or(|last| last <= s))
+        });
         write_manifest(dir, &Manifest { snapshot: newest }).map_err(|e| format!("{}: cannot write MANIFEST: {e}", dir.display()))?;
         report.manifest_rebuilt = true;
     }
