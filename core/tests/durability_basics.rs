@@ -78,3 +78,20 @@ fn second_process_lock_and_same_process_sharing() {
     let c = Db::open(&path, Options::default()).unwrap();
     assert_eq!(c.get(b"x").unwrap().as_deref(), Some(&b"1"[..]));
 }
+
+#[test]
+fn database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = Db::open(&path, Options::default()).unwrap();
+    db.set(b"k", b"v").unwrap();
+    db.snapshot().unwrap();
+    db.set(b"k2", b"v").unwrap();
+    db.sync().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
+    for e in std::fs::read_dir(&path).unwrap() {
+        let e = e.unwrap();
+        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o077, 0, "{:?} is readable by others", e.file_name());
+    }
+}

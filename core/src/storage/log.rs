@@ -258,7 +258,7 @@ impl Log {
     pub(crate) fn open(dir: &Path, segment: u64, valid_len: u64, next_seq: u64, policy: FsyncPolicy) -> io::Result<Arc<Log>> {
         let path = dir.join(segment_name(segment));
         let existed = path.exists();
-        let file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path)?;
+        let file = super::owner_only(OpenOptions::new().create(true).read(true).write(true).truncate(false)).open(&path)?;
         if file.metadata()?.len() != valid_len {
             file.set_len(valid_len)?;
             file.sync_all()?;
@@ -467,7 +467,7 @@ impl Log {
             }
             let path = self.dir.join(segment_name(chunk.segment));
             fault::check(&self.dir, Op::Create)?;
-            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            let file = super::owner_only(OpenOptions::new().create(true).append(true)).open(&path)?;
             file.set_len(0)?;
             fsync_dir(&self.dir)?;
             *io = SegmentFile { file, segment: chunk.segment, len: 0, unsynced: false };

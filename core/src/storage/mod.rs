@@ -46,6 +46,13 @@ fn parse_name(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Files the database creates are readable by their owner only (like the directory).
+pub(crate) fn owner_only(opts: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(opts, 0o600);
+    opts
+}
+
 /// fsync a directory so that renames and new files in it are durable.
 pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -121,11 +128,9 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock, String> {
         return Err(format!("{}: exists and is not a database directory", dir.display()));
     }
     let path = dir.join("LOCK");
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut file = opts.open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut file = owner_only(OpenOptions::new().read(true).write(true).create(true).truncate(false))
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
@@ -195,7 +200,7 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, String> {
 pub(crate) fn write_manifest(dir: &Path, m: &Manifest) -> io::Result<()> {
     let tmp = dir.join("MANIFEST.tmp");
     {
-        let mut f = OpenOptions::new().create(true).write(true).truncate(true).open(&tmp)?;
+        let mut f = owner_only(OpenOptions::new().create(true).write(true).truncate(true)).open(&tmp)?;
         f.write_all(m.encode().as_bytes())?;
         f.sync_all()?;
     }

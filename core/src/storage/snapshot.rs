@@ -47,7 +47,7 @@ impl SnapshotWriter {
     pub(crate) fn create(dir: &Path, name: &str, seq: u64, created_ms: i64) -> io::Result<SnapshotWriter> {
         let path = dir.join(name);
         let tmp = dir.join(format!("{name}.tmp"));
-        let file = OpenOptions::new().create(true).write(true).truncate(true).open(&tmp)?;
+        let file = super::owner_only(OpenOptions::new().create(true).write(true).truncate(true)).open(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
