@@ -2,34 +2,49 @@
 # The issue-2 benchmark in one run: starts a redis-server on a free loopback port, runs
 # `redis-benchmark -P 16 -q -t get,set` against it, runs nestdb-bench (nestdb in-process,
 # kevy-embedded, sorted sets, two threads) with those redis figures, stops the server, and prints
-# the machine plus the result tables (Markdown, for docs/BENCHMARKS.md).
+# the machine plus the result tables (Markdown, for docs/BENCHMARKS.md). The issue-5 durability
+# suites (`bench/run.sh durability`) run nestdb-bench alone: it starts its own redis-servers.
 #
-# Usage: bench/run.sh [--quick] [--thp] [suite...]   (suites: kv kevy redis zset threads; default all)
-#   --quick   10x smaller workloads (CI smoke run)
-#   --thp     run nestdb-bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc backs its heap
-#             with transparent huge pages; affects nestdb and kevy alike, not redis-server)
+# Usage: bench/run.sh [--quick] [--thp] [--dur-keys N] [--dir PATH] [suite...]
+#   suites: kv kevy redis zset threads (issue 2; the default), restart always everysec (issue 5;
+#   `fsync` = always + everysec, `durability` = all three; they start their own redis-servers)
+#   --quick       10x smaller issue-2 workloads, 20k-key durability workloads (CI smoke run)
+#   --thp         run nestdb-bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc backs its heap
+#                 with transparent huge pages; affects nestdb and kevy alike, not redis-server)
+#   --dur-keys N  keys of the durability dataset (default 5000000)
+#   --dir PATH    where the durability suites create their database directories (default /tmp;
+#                 must be a real disk: fsync is what they time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=""
 thp=""
 suites=()
-for a in "$@"; do
-    case "$a" in
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
         --quick) quick="--quick" ;;
         --thp) thp=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-        *) suites+=("$a") ;;
+        --dur-keys|--dir) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }; extra+=("$1" "$2"); shift ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) suites+=("$1") ;;
     esac
+    shift
 done
 [ ${#suites[@]} -eq 0 ] && suites=(kv kevy redis zset threads)
 n=1000000
 [ -n "$quick" ] && n=100000
 
 want_redis=""
-for s in "${suites[@]}"; do [ "$s" = redis ] && want_redis=1; done
+need_server=""
+for s in "${suites[@]}"; do
+    case "$s" in
+        redis) want_redis=1; need_server=1 ;;
+        restart|always|everysec|fsync|durability|all) need_server=1 ;;
+    esac
+done
 
-if [ -n "$want_redis" ] && ! command -v redis-server >/dev/null; then
+if [ -n "$need_server" ] && ! command -v redis-server >/dev/null; then
     echo "redis-server not found; installing (apt-get install -y redis-server)" >&2
     apt-get install -y redis-server >&2 || { apt-get update >&2 && apt-get install -y redis-server >&2; }
 fi
@@ -43,17 +58,22 @@ echo "- CPU: $(nproc) x $(lscpu | sed -n 's/^Model name: *//p')"
 echo "- Memory: $(free -h | awk '/^Mem:/ {print $2}')"
 echo "- Kernel: $(uname -sr)"
 echo "- $(rustc --version)"
-[ -n "$want_redis" ] && echo "- $(redis-server --version | cut -d' ' -f1-3)"
+[ -n "$need_server" ] && echo "- $(redis-server --version | cut -d' ' -f1-3)"
+scratch=/tmp
+for ((i = 0; i < ${#extra[@]}; i += 2)); do [ "${extra[i]}" = --dir ] && scratch=${extra[i+1]}; done
+echo "- Disk under $scratch: $(df -T "$scratch" | awk 'NR==2 {print $1", "$2}')$(d=$(df "$scratch" | awk 'NR==2 {print $1}'); d=${d#/dev/}; [ -r /sys/block/${d%%[0-9]*}/queue/rotational ] && echo "; rotational=$(cat /sys/block/${d%%[0-9]*}/queue/rotational)")"
 echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- Transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)${thp:+; nestdb-bench run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1}"
 echo
 
-args=($quick)
+args=($quick "${extra[@]}")
 tmp=""
 pid=""
 cleanup() {
+    local rc=$?
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    [ -n "$tmp" ] && rm -f "$tmp"
+    if [ -n "$tmp" ]; then rm -f "$tmp"; fi
+    exit "$rc"
 }
 trap cleanup EXIT
 

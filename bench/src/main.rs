@@ -1,23 +1,34 @@
-//! nestdb-bench: the issue-2 benchmark. In-process GET/SET against kevy-embedded and a
-//! pipelined redis-server, sorted-set rank latencies, and GET scaling over two threads.
+//! nestdb-bench: the issue-2 benchmark (in-process GET/SET against kevy-embedded and a
+//! pipelined redis-server, sorted-set rank latencies, GET scaling over two threads) and the
+//! issue-5 durability benchmark against redis-server (restart times, fsync policies, snapshots
+//! under write load, file sizes).
 //!
 //! Usage: `cargo run -p nestdb-bench --release -- [--quick] [--redis-output FILE | --redis-port P]
-//! [--no-kevy-zset] [kv] [kevy] [redis] [zset] [threads]` (no suite = all of them).
-//! `--quick` scales every workload down 10x (CI smoke runs). Progress goes to stderr; the
-//! results (Markdown tables for docs/BENCHMARKS.md) go to stdout. `bench/run.sh` starts
-//! redis-server, runs redis-benchmark and this binary in one go.
+//! [--no-kevy-zset] [--dur-keys N] [--dir PATH] [kv] [kevy] [redis] [zset] [threads] [restart]
+//! [always] [everysec]` (`fsync` = always + everysec, `durability` = restart + always + everysec;
+//! `all` or no suite = all of them).
+//! `--quick` scales the issue-2 workloads down 10x and the durability ones to 20k keys (CI smoke
+//! runs); the full durability dataset is 5M keys. Progress goes to stderr; the results (Markdown
+//! tables for docs/BENCHMARKS.md) go to stdout. `bench/run.sh` starts redis-server, runs
+//! redis-benchmark and this binary in one go.
 
+mod files;
+mod fsync;
 mod kevy;
 mod kv;
+mod latency;
 mod measure;
 mod redis;
 mod report;
+mod resp;
+mod restart;
 mod threads;
 mod workload;
 mod zset;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use report::Report;
 
@@ -37,6 +48,20 @@ pub struct Config {
     pub redis_port: Option<u16>,
     /// Also time kevy-embedded's sorted set in the `zset` suite.
     pub kevy_zset: bool,
+    /// Keys of the durability dataset (`restart` suite).
+    pub dur_keys: u64,
+    /// Restarts of each kind (cold and warm each) in the `restart` suite.
+    pub dur_reps: usize,
+    /// Writer time before a snapshot starts (its baseline latency).
+    pub baseline: Duration,
+    /// SETs per run in the everysec-vs-in-memory comparison.
+    pub fsync_keys: u64,
+    /// Seconds per `appendfsync always` run.
+    pub fsync_secs: f64,
+    /// Repetitions of the `fsync` suite's runs.
+    pub reps_fsync: usize,
+    /// Where the durability suites put their database directories (a real disk: fsync is timed).
+    pub scratch: PathBuf,
 }
 
 impl Config {
@@ -50,23 +75,46 @@ impl Config {
             redis_output: None,
             redis_port: None,
             kevy_zset: true,
+            dur_keys: 5_000_000,
+            dur_reps: 3,
+            baseline: Duration::from_secs(1),
+            fsync_keys: 1_000_000,
+            fsync_secs: 3.0,
+            reps_fsync: 3,
+            scratch: std::env::temp_dir(),
         }
     }
 
     fn quick(self) -> Config {
-        Config { keys: self.keys / 10, zset_members: self.zset_members / 10, samples: self.samples / 10, reps: 3, ..self }
+        Config {
+            keys: self.keys / 10,
+            zset_members: self.zset_members / 10,
+            samples: self.samples / 10,
+            reps: 3,
+            dur_keys: 20_000,
+            dur_reps: 1,
+            baseline: Duration::from_millis(200),
+            fsync_keys: 20_000,
+            fsync_secs: 0.25,
+            reps_fsync: 1,
+            ..self
+        }
     }
 }
 
-const SUITES: [&str; 5] = ["kv", "kevy", "redis", "zset", "threads"];
+const SUITES: [&str; 8] = ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec"];
 
 fn usage() -> String {
-    format!("usage: nestdb-bench [--quick] [--redis-output FILE | --redis-port PORT] [--no-kevy-zset] [{}]...", SUITES.join("|"))
+    format!(
+        "usage: nestdb-bench [--quick] [--redis-output FILE | --redis-port PORT] [--no-kevy-zset] [--dur-keys N] [--dir PATH] [{}|durability|all]...",
+        SUITES.join("|")
+    )
 }
 
 fn parse_args() -> Result<(Config, Vec<String>), String> {
     let mut cfg = Config::full();
     let (mut quick, mut suites) = (false, Vec::new());
+    let mut dur_keys = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -74,8 +122,12 @@ fn parse_args() -> Result<(Config, Vec<String>), String> {
             "--no-kevy-zset" => cfg.kevy_zset = false,
             "--redis-output" => cfg.redis_output = Some(args.next().ok_or_else(usage)?.into()),
             "--redis-port" => cfg.redis_port = Some(args.next().ok_or_else(usage)?.parse().map_err(|_| usage())?),
+            "--dur-keys" => dur_keys = Some(args.next().ok_or_else(usage)?.parse().map_err(|_| usage())?),
+            "--dir" => cfg.scratch = args.next().ok_or_else(usage)?.into(),
             "-h" | "--help" => return Err(usage()),
             "all" => suites.extend(SUITES.map(String::from)),
+            "durability" => suites.extend(["restart", "always", "everysec"].map(String::from)),
+            "fsync" => suites.extend(["always", "everysec"].map(String::from)),
             s if SUITES.contains(&s) => suites.push(s.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
         }
@@ -83,7 +135,14 @@ fn parse_args() -> Result<(Config, Vec<String>), String> {
     if suites.is_empty() {
         suites = SUITES.map(String::from).to_vec();
     }
-    Ok((if quick { cfg.quick() } else { cfg }, suites))
+    let mut cfg = if quick { cfg.quick() } else { cfg };
+    if let Some(n) = dur_keys {
+        cfg.dur_keys = n;
+    }
+    if cfg.dur_keys < 2 {
+        return Err(format!("--dur-keys must be at least 2\n{}", usage()));
+    }
+    Ok((cfg, suites))
 }
 
 fn main() -> ExitCode {
@@ -112,6 +171,17 @@ fn main() -> ExitCode {
             }
             "zset" => zset::run(&cfg, &mut report),
             "threads" => threads::run(&cfg, &mut report),
+            "restart" | "always" | "everysec" => {
+                let res = match s.as_str() {
+                    "restart" => restart::run(&cfg, &mut report),
+                    "always" => fsync::run_always(&cfg, &mut report),
+                    _ => fsync::run_everysec(&cfg, &mut report),
+                };
+                if let Err(e) = res {
+                    eprintln!("{s} suite failed: {e}");
+                    failed = true;
+                }
+            }
             _ => unreachable!("suite names are validated"),
         }
     }

@@ -85,6 +85,51 @@ impl Samples {
     }
 }
 
+/// A `Name:   123 kB` field of a /proc file (`/proc/self/status`, `/proc/<pid>/smaps_rollup`),
+/// in bytes. None if the file or field is missing (process gone, not Linux).
+pub fn proc_kb(path: &str, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let line = s.lines().find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+    let kb: u64 = line[field.len() + 1..].split_whitespace().next()?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// CPU time (user + system, all threads) a process has used so far: `None` = this process.
+pub fn process_cpu(pid: Option<u32>) -> Option<Duration> {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_string(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the parenthesised command name start at field 3 (state); utime, stime are 14, 15.
+    let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&h| h > 0)?;
+    Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+}
+
+/// Give the C heap's free memory back to the OS (glibc `malloc_trim`), so RSS shows live data:
+/// memory freed by an earlier database in this process is otherwise still counted, and reused
+/// without any RSS growth.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only releases free heap pages; no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Resident set size of this process, bytes.
+pub fn self_rss() -> Option<u64> {
+    proc_kb("/proc/self/status", "VmRSS")
+}
+
+/// Bytes in a readable unit (MiB / GiB).
+pub fn fmt_bytes(b: u64) -> String {
+    if b >= 10 << 30 {
+        format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    }
+}
+
 /// Ops per second of `ops` operations that took `d`.
 pub fn rate(ops: usize, d: Duration) -> f64 {
     ops as f64 / d.as_secs_f64()
@@ -124,6 +169,28 @@ mod tests {
         assert_eq!(quantile(&[5.0, 1.0, 3.0, 2.0, 4.0], 0.0), 1.0);
         assert_eq!(quantile(&[5.0, 1.0, 3.0, 2.0, 4.0], 1.0), 5.0);
         assert_eq!(quantile(&[5.0, 1.0, 3.0, 2.0, 4.0], 0.5), 3.0);
+    }
+
+    #[test]
+    fn reads_own_rss() {
+        let rss = self_rss().expect("VmRSS of this process");
+        assert!(rss > 1 << 20, "{rss}");
+        assert_eq!(proc_kb("/proc/self/status", "NoSuchField"), None);
+        assert_eq!(fmt_bytes(3 << 20), "3.0 MiB");
+        assert_eq!(fmt_bytes(12 << 30), "12.0 GiB");
+    }
+
+    #[test]
+    fn cpu_time_advances() {
+        let a = process_cpu(None).expect("own CPU time");
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let b = process_cpu(None).expect("own CPU time");
+        assert!(b > a, "{a:?} -> {b:?}");
+        assert!(process_cpu(Some(std::process::id())).is_some());
     }
 
     #[test]

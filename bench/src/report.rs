@@ -1,4 +1,5 @@
-//! Collected results and the issue-2 targets they are judged against.
+//! Collected results and the targets of issues 2 (KV speed) and 5 (durability) they are judged
+//! against.
 //!
 //! Every suite adds rows under a stable id (`nestdb.get.typed`, `redis.set`...); `print` renders
 //! the measurements and then every target whose inputs were measured in this run, as Markdown
@@ -10,6 +11,10 @@ pub enum Unit {
     OpsPerSec,
     Nanos,
     Ratio,
+    /// A duration in seconds.
+    Secs,
+    Bytes,
+    Percent,
 }
 
 pub struct Row {
@@ -25,38 +30,77 @@ pub struct Report {
     rows: Vec<Row>,
 }
 
-/// One target of issue 2: a ratio of two rows (or a row against a constant) and its bound.
-enum Target {
+/// How a target judges its row(s).
+enum Check {
     /// rows[a] / rows[b] >= bound
-    RatioAtLeast { what: &'static str, a: &'static str, b: &'static str, bound: f64 },
-    /// rows[a] (ns) < bound
-    NanosBelow { what: &'static str, a: &'static str, bound: f64 },
-    /// rows[a] (a ratio) >= bound
-    AtLeast { what: &'static str, a: &'static str, bound: f64 },
+    RatioAtLeast { b: &'static str },
+    /// rows[a] / rows[b] <= bound
+    RatioAtMost { b: &'static str },
+    /// rows[a] >= bound
+    AtLeast,
+    /// rows[a] < bound
+    Below,
+    /// rows[a] <= bound
+    AtMost,
 }
 
+/// One target of an issue: a ratio of two rows (or a row against a constant) and its bound.
+struct Target {
+    issue: u8,
+    what: &'static str,
+    a: &'static str,
+    check: Check,
+    bound: f64,
+}
+
+const fn t(issue: u8, what: &'static str, a: &'static str, check: Check, bound: f64) -> Target {
+    Target { issue, what, a, check, bound }
+}
+
+use Check::{AtLeast, AtMost, Below, RatioAtLeast, RatioAtMost};
+
 const TARGETS: &[Target] = &[
-    Target::RatioAtLeast { what: "SET typed vs redis-server -P 16", a: "nestdb.set.typed", b: "redis.set", bound: 10.0 },
-    Target::RatioAtLeast { what: "GET typed vs redis-server -P 16", a: "nestdb.get.typed", b: "redis.get", bound: 10.0 },
-    Target::RatioAtLeast { what: "GET get_with vs redis-server -P 16", a: "nestdb.get.with", b: "redis.get", bound: 10.0 },
-    Target::RatioAtLeast { what: "SET execute vs redis-server -P 16", a: "nestdb.set.execute", b: "redis.set", bound: 10.0 },
-    Target::RatioAtLeast { what: "GET execute vs redis-server -P 16", a: "nestdb.get.execute", b: "redis.get", bound: 10.0 },
-    Target::RatioAtLeast { what: "SET typed vs kevy-embedded", a: "nestdb.set.typed", b: "kevy.set", bound: 3.0 },
-    Target::RatioAtLeast { what: "GET typed vs kevy-embedded", a: "nestdb.get.typed", b: "kevy.get", bound: 3.0 },
-    Target::RatioAtLeast { what: "GET get_with vs kevy-embedded", a: "nestdb.get.with", b: "kevy.get", bound: 3.0 },
-    Target::RatioAtLeast { what: "SET execute vs kevy-embedded", a: "nestdb.set.execute", b: "kevy.set", bound: 3.0 },
-    Target::RatioAtLeast { what: "GET execute vs kevy-embedded", a: "nestdb.get.execute", b: "kevy.get", bound: 3.0 },
-    Target::NanosBelow { what: "median ZRANK", a: "nestdb.zrank", bound: 1000.0 },
-    Target::NanosBelow { what: "median ZRANGE by rank, 10 items", a: "nestdb.zrange10", bound: 2000.0 },
-    Target::AtLeast { what: "GET 2 threads / 1 thread", a: "threads.ratio", bound: 1.7 },
+    t(2, "SET typed vs redis-server -P 16", "nestdb.set.typed", RatioAtLeast { b: "redis.set" }, 10.0),
+    t(2, "GET typed vs redis-server -P 16", "nestdb.get.typed", RatioAtLeast { b: "redis.get" }, 10.0),
+    t(2, "GET get_with vs redis-server -P 16", "nestdb.get.with", RatioAtLeast { b: "redis.get" }, 10.0),
+    t(2, "SET execute vs redis-server -P 16", "nestdb.set.execute", RatioAtLeast { b: "redis.set" }, 10.0),
+    t(2, "GET execute vs redis-server -P 16", "nestdb.get.execute", RatioAtLeast { b: "redis.get" }, 10.0),
+    t(2, "SET typed vs kevy-embedded", "nestdb.set.typed", RatioAtLeast { b: "kevy.set" }, 3.0),
+    t(2, "GET typed vs kevy-embedded", "nestdb.get.typed", RatioAtLeast { b: "kevy.get" }, 3.0),
+    t(2, "GET get_with vs kevy-embedded", "nestdb.get.with", RatioAtLeast { b: "kevy.get" }, 3.0),
+    t(2, "SET execute vs kevy-embedded", "nestdb.set.execute", RatioAtLeast { b: "kevy.set" }, 3.0),
+    t(2, "GET execute vs kevy-embedded", "nestdb.get.execute", RatioAtLeast { b: "kevy.get" }, 3.0),
+    t(2, "median ZRANK", "nestdb.zrank", Below, 1000.0),
+    t(2, "median ZRANGE by rank, 10 items", "nestdb.zrange10", Below, 2000.0),
+    t(2, "GET 2 threads / 1 thread", "threads.ratio", AtLeast, 1.7),
+    t(5, "restart from snapshot vs redis-server RDB load", "restart.nestdb.snap", RatioAtMost { b: "restart.redis.rdb" }, 0.5),
+    t(5, "restart from snapshot vs redis-server AOF load", "restart.nestdb.snap", RatioAtMost { b: "restart.redis.aof" }, 0.5),
+    t(5, "same, cold page cache, vs RDB", "restart.nestdb.snap.cold", RatioAtMost { b: "restart.redis.rdb.cold" }, 0.5),
+    t(5, "same, cold page cache, vs AOF", "restart.nestdb.snap.cold", RatioAtMost { b: "restart.redis.aof.cold" }, 0.5),
+    t(5, "appendfsync always: SET 8 threads / 1 thread", "always.nestdb.8", RatioAtLeast { b: "always.nestdb.1" }, 5.0),
+    t(5, "everysec SET vs in-memory, 1 thread", "everysec.nestdb.1", RatioAtLeast { b: "mem.nestdb.1" }, 0.7),
+    t(5, "everysec SET vs in-memory, 2 threads", "everysec.nestdb.2", RatioAtLeast { b: "mem.nestdb.2" }, 0.7),
+    t(5, "same by writer CPU per SET, 1 thread", "everysec.cpu.1", AtLeast, 0.7),
+    t(5, "same by writer CPU per SET, 2 threads", "everysec.cpu.2", AtLeast, 0.7),
+    t(5, "SET p99 during a snapshot", "snapwin.nestdb.p99", Below, 2e6),
+    t(5, "SET max during a snapshot", "snapwin.nestdb.max", Below, 20e6),
+    t(5, "RSS growth during a snapshot", "snapwin.nestdb.rss", AtMost, 20.0),
+    t(5, "snapshot file vs redis-server RDB", "size.nestdb.snap", RatioAtMost { b: "size.redis.rdb" }, 1.0),
 ];
 
-fn fmt_value(v: f64, unit: Unit) -> String {
+pub fn fmt_value(v: f64, unit: Unit) -> String {
     match unit {
         Unit::OpsPerSec if v >= 1e6 => format!("{:.2} M ops/s", v / 1e6),
-        Unit::OpsPerSec => format!("{:.0} k ops/s", v / 1e3),
-        Unit::Nanos => format!("{v:.0} ns"),
+        Unit::OpsPerSec if v >= 1e4 => format!("{:.0} k ops/s", v / 1e3),
+        Unit::OpsPerSec => format!("{v:.0} ops/s"),
+        Unit::Nanos if v < 1e4 => format!("{v:.0} ns"),
+        Unit::Nanos if v < 1e6 => format!("{:.1} µs", v / 1e3),
+        Unit::Nanos => format!("{:.2} ms", v / 1e6),
         Unit::Ratio => format!("{v:.2}x"),
+        Unit::Secs if v < 1.0 => format!("{:.0} ms", v * 1e3),
+        Unit::Secs => format!("{v:.2} s"),
+        Unit::Bytes => crate::measure::fmt_bytes(v as u64),
+        Unit::Percent => format!("{v:.1} %"),
     }
 }
 
@@ -71,6 +115,27 @@ impl Report {
         self.rows.iter().find(|r| r.id == id).map(|r| r.value)
     }
 
+    fn row(&self, id: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.id == id)
+    }
+
+    /// One target's table line, if its rows were measured in this run.
+    fn judge(&self, t: &Target) -> Option<String> {
+        let a = self.row(t.a)?;
+        let (bound, measured, ok) = match t.check {
+            RatioAtLeast { b } | RatioAtMost { b } => {
+                let ratio = a.value / self.get(b)?;
+                let at_least = matches!(t.check, RatioAtLeast { .. });
+                let sign = if at_least { "≥" } else { "≤" };
+                (format!("{sign} {}x", t.bound), format!("{ratio:.2}x"), if at_least { ratio >= t.bound } else { ratio <= t.bound })
+            }
+            AtLeast => (format!("≥ {}", fmt_bound(t.bound, a.unit)), fmt_value(a.value, a.unit), a.value >= t.bound),
+            Below => (format!("< {}", fmt_bound(t.bound, a.unit)), fmt_value(a.value, a.unit), a.value < t.bound),
+            AtMost => (format!("≤ {}", fmt_bound(t.bound, a.unit)), fmt_value(a.value, a.unit), a.value <= t.bound),
+        };
+        Some(format!("| {} | {bound} | {measured} | {} |\n", t.what, verdict(ok)))
+    }
+
     /// The measurements and the targets, as Markdown.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -78,32 +143,28 @@ impl Report {
         for r in &self.rows {
             out.push_str(&format!("| {} | {} | {} |\n", r.label, fmt_value(r.value, r.unit), r.detail));
         }
-        let mut targets = String::new();
-        for t in TARGETS {
-            let line = match *t {
-                Target::RatioAtLeast { what, a, b, bound } => match (self.get(a), self.get(b)) {
-                    (Some(x), Some(y)) => {
-                        let ratio = x / y;
-                        Some(format!("| {what} | ≥ {bound}x | {ratio:.2}x | {} |\n", verdict(ratio >= bound)))
-                    }
-                    _ => None,
-                },
-                Target::NanosBelow { what, a, bound } => {
-                    self.get(a).map(|x| format!("| {what} | < {bound:.0} ns | {x:.0} ns | {} |\n", verdict(x < bound)))
+        for issue in [2u8, 5] {
+            let mut targets = String::new();
+            for t in TARGETS.iter().filter(|t| t.issue == issue) {
+                if let Some(line) = self.judge(t) {
+                    targets.push_str(&line);
                 }
-                Target::AtLeast { what, a, bound } => {
-                    self.get(a).map(|x| format!("| {what} | ≥ {bound}x | {x:.2}x | {} |\n", verdict(x >= bound)))
-                }
-            };
-            if let Some(l) = line {
-                targets.push_str(&l);
+            }
+            if !targets.is_empty() {
+                out.push_str(&format!("\n| Target (issue {issue}) | Bound | Measured | Met? |\n|---|---:|---:|---|\n"));
+                out.push_str(&targets);
             }
         }
-        if !targets.is_empty() {
-            out.push_str("\n| Target (issue 2) | Bound | Measured | Met? |\n|---|---:|---:|---|\n");
-            out.push_str(&targets);
-        }
         out
+    }
+}
+
+/// A bound in its row's unit (ratios as "1.7x", latencies "2.00 ms").
+fn fmt_bound(b: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Ratio => format!("{b}x"),
+        Unit::Percent => format!("{b} %"),
+        _ => fmt_value(b, unit),
     }
 }
 
@@ -129,5 +190,23 @@ mod tests {
         assert!(s.contains("| GET typed vs redis-server -P 16 | ≥ 10x | 20.00x | yes |"), "{s}");
         assert!(s.contains("| median ZRANK | < 1000 ns | 1500 ns | **NO** |"), "{s}");
         assert!(!s.contains("kevy"), "{s}");
+        assert!(!s.contains("issue 5"), "{s}");
+    }
+
+    #[test]
+    fn durability_targets() {
+        let mut r = Report::default();
+        r.add("restart.nestdb.snap", "snap", 1.0, Unit::Secs, "");
+        r.add("restart.redis.rdb", "rdb", 4.0, Unit::Secs, "");
+        r.add("restart.redis.aof", "aof", 1.5, Unit::Secs, "");
+        r.add("snapwin.nestdb.p99", "p99", 2.5e6, Unit::Nanos, "");
+        r.add("snapwin.nestdb.rss", "rss", 12.5, Unit::Percent, "");
+        let s = r.render();
+        assert!(s.contains("| Target (issue 5) | Bound | Measured | Met? |"), "{s}");
+        assert!(s.contains("| restart from snapshot vs redis-server RDB load | ≤ 0.5x | 0.25x | yes |"), "{s}");
+        assert!(s.contains("| restart from snapshot vs redis-server AOF load | ≤ 0.5x | 0.67x | **NO** |"), "{s}");
+        assert!(s.contains("| SET p99 during a snapshot | < 2.00 ms | 2.50 ms | **NO** |"), "{s}");
+        assert!(s.contains("| RSS growth during a snapshot | ≤ 20 % | 12.5 % | yes |"), "{s}");
+        assert!(!s.contains("cold"), "{s}");
     }
 }

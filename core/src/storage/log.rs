@@ -225,6 +225,14 @@ struct LogState {
     /// The error came from an fsync: retry by snapshot, not by rewriting the tail.
     error_on_sync: bool,
     shutdown: bool,
+    /// Threads inside `wait_durable` now, and the most seen since the last synced flush.
+    waiters: u64,
+    peak_waiters: u64,
+    flushes: u64,
+    /// Duration of the last fsync (the gather waits at most this long).
+    last_sync: Duration,
+    /// A writer is gathering records before its flush (appends signal `gather`).
+    gathering: bool,
 }
 
 /// The file currently appended to.
@@ -244,6 +252,8 @@ pub(crate) struct Log {
     state: Mutex<LogState>,
     /// Signalled when a flush finishes (waiters) or work arrives (flusher).
     cond: Condvar,
+    /// Signalled by `append` while a writer gathers a group commit.
+    gather: Condvar,
     io: Mutex<SegmentFile>,
     failed: AtomicBool,
     /// Size of the current segment file, for the rewrite trigger and INFO.
@@ -283,7 +293,13 @@ impl Log {
                 error: None,
                 error_on_sync: false,
                 shutdown: false,
+                waiters: 0,
+                peak_waiters: 0,
+                flushes: 0,
+                last_sync: Duration::from_micros(100),
+                gathering: false,
             }),
+            gather: Condvar::new(),
             cond: Condvar::new(),
             io: Mutex::new(SegmentFile { file, segment, len: valid_len, unsynced: false }),
             failed: AtomicBool::new(false),
@@ -338,6 +354,9 @@ impl Log {
         encode_frame(&mut chunk.bytes, seq, kind, payload);
         chunk.last_seq = seq;
         st.queued_bytes += HEADER + payload.len();
+        if st.gathering {
+            self.gather.notify_one();
+        }
         seq
     }
 
@@ -358,22 +377,46 @@ impl Log {
     /// Block until record `seq` is durable (`always`): become the flush leader or wait for one.
     pub(crate) fn wait_durable(&self, seq: u64) -> Result<(), String> {
         let mut st = self.state.lock();
-        loop {
+        st.waiters += 1;
+        st.peak_waiters = st.peak_waiters.max(st.waiters);
+        let r = loop {
             if st.synced_seq >= seq {
-                return Ok(());
+                break Ok(());
             }
             if let Some(e) = &st.error {
-                return Err(e.clone());
+                break Err(e.clone());
             }
             if st.shutdown {
-                return Err("database closed".into());
+                break Err("database closed".into());
             }
             if st.flushing {
                 self.cond.wait(&mut st);
-            } else {
-                st = self.flush(st, true);
+                continue;
             }
-        }
+            // Group commit: before the fsync, give the other writers that were waiting with
+            // us last time the chance to queue their next records (at most one fsync long).
+            let want = st.peak_waiters;
+            let start = Instant::now();
+            let limit = st.last_sync.min(Duration::from_millis(1));
+            st.gathering = true;
+            while st.next_seq - 1 - st.written_seq < want && !st.flushing && start.elapsed() < limit {
+                let left = limit.saturating_sub(start.elapsed());
+                self.gather.wait_for(&mut st, left);
+            }
+            st.gathering = false;
+            if st.flushing || st.synced_seq >= seq {
+                continue;
+            }
+            st.flushes += 1;
+            if st.flushes % 256 == 0 {
+                st.peak_waiters = st.waiters;
+            }
+            let t = Instant::now();
+            st = self.flush(st, true);
+            st.last_sync = t.elapsed();
+        };
+        st.waiters -= 1;
+        r
     }
 
     /// Write every queued chunk (and fsync when `sync`), holding the `flushing` token; the state
@@ -495,7 +538,8 @@ impl Log {
     pub(crate) fn background_flush(&self) -> bool {
         let policy = self.policy();
         let mut st = self.state.lock();
-        if st.flushing {
+        // Under `always` the waiting writers flush (and gather) themselves.
+        if st.flushing || (policy == FsyncPolicy::Always && st.waiters > 0) {
             return false;
         }
         if st.error_on_sync {
