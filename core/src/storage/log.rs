@@ -408,7 +408,7 @@ impl Log {
                 continue;
             }
             st.flushes += 1;
-            if st.flushes % 256 == 0 {
+            if st.flushes.is_multiple_of(256) {
                 st.peak_waiters = st.waiters;
             }
             let t = Instant::now();
