@@ -96,12 +96,24 @@ impl FsyncPolicy {
 
 /// Encode one record frame onto `out`.
 pub(crate) fn encode_frame(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8]) {
+    encode_frame_with(out, seq, kind, payload, &tail_crc(kind, payload));
+}
+
+/// CRC state of the part of a frame that does not depend on its seq (kind and payload):
+/// computed before the log's lock is taken, combined with the header's inside it.
+fn tail_crc(kind: u8, payload: &[u8]) -> crc32fast::Hasher {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(payload);
+    h
+}
+
+fn encode_frame_with(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8], tail: &crc32fast::Hasher) {
     let len = (payload.len() + 9) as u32;
     let mut h = crc32fast::Hasher::new();
     h.update(&len.to_le_bytes());
     h.update(&seq.to_le_bytes());
-    h.update(&[kind]);
-    h.update(payload);
+    h.combine(tail);
     out.reserve(HEADER + payload.len());
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&h.finalize().to_le_bytes());
@@ -339,6 +351,7 @@ impl Log {
     /// more than `MAX_QUEUED` bytes are queued). Call while holding the shard locks of the
     /// keys the record touches.
     pub(crate) fn append(&self, kind: u8, payload: &[u8]) -> u64 {
+        let tail = tail_crc(kind, payload);
         let mut st = self.state.lock();
         while st.queued_bytes > MAX_QUEUED && !st.shutdown && st.error.is_none() {
             self.cond.notify_all();
@@ -351,7 +364,7 @@ impl Log {
             st.chunks.push_back(Chunk { segment, bytes: Vec::with_capacity(64 << 10), last_seq: 0 });
         }
         let chunk = st.chunks.back_mut().expect("just ensured");
-        encode_frame(&mut chunk.bytes, seq, kind, payload);
+        encode_frame_with(&mut chunk.bytes, seq, kind, payload, &tail);
         chunk.last_seq = seq;
         st.queued_bytes += HEADER + payload.len();
         if st.gathering {

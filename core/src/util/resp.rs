@@ -4,6 +4,8 @@
 /// Append `argv` as a RESP array of bulk strings.
 pub(crate) fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
     let mut num = itoa_buf();
+    // One reservation for the whole command: `*n\r\n` plus `$len\r\n<arg>\r\n` per argument.
+    out.reserve(16 + argv.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
     out.push(b'*');
     out.extend_from_slice(fmt_usize(&mut num, argv.len()));
     out.extend_from_slice(b"\r\n");
