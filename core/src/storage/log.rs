@@ -94,7 +94,8 @@ impl FsyncPolicy {
     }
 }
 
-/// Encode one record frame onto `out`.
+/// Encode one record frame onto `out` (tests).
+#[cfg(test)]
 pub(crate) fn encode_frame(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8]) {
     encode_frame_with(out, seq, kind, payload, &tail_crc(kind, payload));
 }
@@ -108,6 +109,7 @@ fn tail_crc(kind: u8, payload: &[u8]) -> crc32fast::Hasher {
     h
 }
 
+/// Encode one record frame onto `out`, given the CRC state of its kind and payload.
 fn encode_frame_with(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8], tail: &crc32fast::Hasher) {
     let len = (payload.len() + 9) as u32;
     let mut h = crc32fast::Hasher::new();
