@@ -23,6 +23,102 @@ pub struct Options {
     pub auto_aof_rewrite_min_size: u64,
     /// `save`: snapshot after `seconds` if at least `changes` writes happened, per pair.
     pub save: Vec<(u64, u64)>,
+    /// `maxmemory`: the memory cap in bytes for the keyspace (`used_memory`); 0 = no cap.
+    pub maxmemory: u64,
+    /// `maxmemory-policy`: what to do when a write finds `used_memory` over `maxmemory`.
+    pub maxmemory_policy: EvictionPolicy,
+    /// `maxmemory-samples`: keys sampled per eviction round (1..=64; Redis's default 5).
+    pub maxmemory_samples: u32,
+    /// `lfu-log-factor`: how slowly the logarithmic LFU counter grows (Redis's default 10).
+    pub lfu_log_factor: u32,
+    /// `lfu-decay-time`: minutes for the LFU counter to decay by one (0 = never decay).
+    pub lfu_decay_time: u32,
+    /// `compression`: codec for values of at least `compression_min_size` bytes.
+    pub compression: Codec,
+    /// `compression-min-size`: smallest value stored compressed (default 512 bytes).
+    pub compression_min_size: u64,
+    /// Compact-encoding thresholds (Redis's names and defaults): a container converts to its
+    /// general encoding once it has more entries, or a longer element, than these.
+    pub hash_max_listpack_entries: u32,
+    pub hash_max_listpack_value: u32,
+    pub set_max_intset_entries: u32,
+    pub set_max_listpack_entries: u32,
+    pub set_max_listpack_value: u32,
+    pub zset_max_listpack_entries: u32,
+    pub zset_max_listpack_value: u32,
+    /// `list-max-listpack-size`: entries per list node if positive; -1..-5 = 4..64 KiB per node.
+    pub list_max_listpack_size: i32,
+}
+
+/// `maxmemory-policy` values (Redis's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    NoEviction,
+    AllKeysLru,
+    VolatileLru,
+    AllKeysLfu,
+    VolatileLfu,
+    AllKeysRandom,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    const ALL: [(EvictionPolicy, &'static str); 8] = [
+        (EvictionPolicy::NoEviction, "noeviction"),
+        (EvictionPolicy::AllKeysLru, "allkeys-lru"),
+        (EvictionPolicy::VolatileLru, "volatile-lru"),
+        (EvictionPolicy::AllKeysLfu, "allkeys-lfu"),
+        (EvictionPolicy::VolatileLfu, "volatile-lfu"),
+        (EvictionPolicy::AllKeysRandom, "allkeys-random"),
+        (EvictionPolicy::VolatileRandom, "volatile-random"),
+        (EvictionPolicy::VolatileTtl, "volatile-ttl"),
+    ];
+
+    /// The Redis name (`allkeys-lru`...).
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(p, _)| *p == self).map_or("noeviction", |(_, n)| n)
+    }
+
+    /// Parse a Redis name, case-insensitively.
+    pub fn parse(v: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(v)).map(|(p, _)| *p)
+    }
+
+    /// Only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru | EvictionPolicy::VolatileLfu | EvictionPolicy::VolatileRandom | EvictionPolicy::VolatileTtl
+        )
+    }
+
+    /// Access tracking uses the LFU counter instead of the LRU clock.
+    pub fn is_lfu(self) -> bool {
+        matches!(self, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
+    }
+}
+
+/// `compression` values: how large values are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    None,
+    Lz4,
+    Zlib,
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Lz4 => "lz4",
+            Codec::Zlib => "zlib",
+        }
+    }
+
+    pub fn parse(v: &str) -> Option<Self> {
+        [Codec::None, Codec::Lz4, Codec::Zlib].into_iter().find(|c| c.name().eq_ignore_ascii_case(v.trim()))
+    }
 }
 
 pub use crate::storage::FsyncPolicy;
@@ -35,6 +131,21 @@ impl Default for Options {
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 << 20,
             save: vec![(3600, 1), (300, 100), (60, 10000)],
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            compression: Codec::Lz4,
+            compression_min_size: 512,
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
         }
     }
 }
@@ -78,6 +189,20 @@ fn parse_int_in(v: &str, lo: i64, hi: i64) -> std::result::Result<i64, String> {
     Ok(n)
 }
 
+/// A compact-encoding threshold (a non-negative integer, also accepting memory units).
+macro_rules! limit_param {
+    ($name:literal, $field:ident) => {
+        Param {
+            name: $name,
+            get: |o| o.$field.to_string(),
+            set: |o, v| {
+                o.$field = parse_memory(v)?.min(u64::from(u32::MAX)) as u32;
+                Ok(())
+            },
+        }
+    };
+}
+
 const PARAMS: &[Param] = &[
     Param {
         name: "hz",
@@ -119,6 +244,82 @@ const PARAMS: &[Param] = &[
             Ok(())
         },
     },
+    Param {
+        name: "maxmemory",
+        get: |o| o.maxmemory.to_string(),
+        set: |o, v| {
+            o.maxmemory = parse_memory(v)?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "maxmemory-policy",
+        get: |o| o.maxmemory_policy.name().to_string(),
+        set: |o, v| {
+            o.maxmemory_policy = EvictionPolicy::parse(v.trim()).ok_or(
+                "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
+            )?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "maxmemory-samples",
+        get: |o| o.maxmemory_samples.to_string(),
+        set: |o, v| {
+            o.maxmemory_samples = parse_int_in(v, 1, 64)? as u32;
+            Ok(())
+        },
+    },
+    Param {
+        name: "lfu-log-factor",
+        get: |o| o.lfu_log_factor.to_string(),
+        set: |o, v| {
+            o.lfu_log_factor = parse_int_in(v, 0, i64::from(i32::MAX))? as u32;
+            Ok(())
+        },
+    },
+    Param {
+        name: "lfu-decay-time",
+        get: |o| o.lfu_decay_time.to_string(),
+        set: |o, v| {
+            o.lfu_decay_time = parse_int_in(v, 0, i64::from(i32::MAX))? as u32;
+            Ok(())
+        },
+    },
+    Param {
+        name: "compression",
+        get: |o| o.compression.name().to_string(),
+        set: |o, v| {
+            o.compression = Codec::parse(v).ok_or("argument(s) must be one of the following: lz4, zlib, none")?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "compression-min-size",
+        get: |o| o.compression_min_size.to_string(),
+        set: |o, v| {
+            o.compression_min_size = parse_memory(v)?.max(1);
+            Ok(())
+        },
+    },
+    limit_param!("hash-max-listpack-entries", hash_max_listpack_entries),
+    limit_param!("hash-max-listpack-value", hash_max_listpack_value),
+    limit_param!("set-max-intset-entries", set_max_intset_entries),
+    limit_param!("set-max-listpack-entries", set_max_listpack_entries),
+    limit_param!("set-max-listpack-value", set_max_listpack_value),
+    limit_param!("zset-max-listpack-entries", zset_max_listpack_entries),
+    limit_param!("zset-max-listpack-value", zset_max_listpack_value),
+    Param {
+        name: "list-max-listpack-size",
+        get: |o| o.list_max_listpack_size.to_string(),
+        set: |o, v| {
+            o.list_max_listpack_size = parse_int_in(v, -5, i64::from(i32::MAX))? as i32;
+            if o.list_max_listpack_size == 0 {
+                o.list_max_listpack_size = 1;
+            }
+            Ok(())
+        },
+    },
 ];
 
 fn normalize(name: &str) -> String {
@@ -156,6 +357,20 @@ impl Options {
     /// Builder form for `save` points (`(seconds, changes)` pairs; empty disables them).
     pub fn save_points(mut self, points: Vec<(u64, u64)>) -> Self {
         self.save = points;
+        self
+    }
+
+    /// Builder form for `maxmemory` (bytes, 0 = no cap) and `maxmemory-policy`.
+    pub fn maxmemory(mut self, bytes: u64, policy: EvictionPolicy) -> Self {
+        self.maxmemory = bytes;
+        self.maxmemory_policy = policy;
+        self
+    }
+
+    /// Builder form for `compression` and `compression-min-size`.
+    pub fn compression(mut self, codec: Codec, min_size: u64) -> Self {
+        self.compression = codec;
+        self.compression_min_size = min_size.max(1);
         self
     }
 

@@ -34,7 +34,7 @@ mod storage;
 mod types;
 mod util;
 
-pub use config::{FsyncPolicy, Options};
+pub use config::{Codec, EvictionPolicy, FsyncPolicy, Options};
 pub use db::{Commands, Db, Session, Tx};
 pub use error::{Error, Result};
 pub use persist::RecoveryReport;

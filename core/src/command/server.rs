@@ -134,8 +134,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     if is(sub, "SET") && a.len() >= 4 && a.len().is_multiple_of(2) {
         // All-or-nothing like Redis 7: validate every pair on a copy, then publish.
-        let mut cfg = ks.config.write();
-        let mut next: Options = cfg.clone();
+        let mut next: Options = ks.config.read().clone();
         for pair in a[2..].chunks(2) {
             let name = String::from_utf8_lossy(pair[0]);
             if !Options::is_known(&name) {
@@ -149,7 +148,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         if let Some(log) = ks.log() {
             log.set_policy(next.appendfsync);
         }
-        *cfg = next;
+        ks.apply_config(next);
         return Ok(Reply::OK);
     }
     if is(sub, "RESETSTAT") && a.len() == 2 {

@@ -29,6 +29,7 @@ use crate::config::Options;
 use crate::reply::Reply;
 use crate::storage::log::KIND_KV;
 use crate::storage::Log;
+use crate::types::compress::Compression;
 use crate::types::{Container, Value};
 use dict::{hash_bytes, Dict};
 use snapshot::ShardSnap;
@@ -129,6 +130,103 @@ impl Shard {
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// Compact-encoding thresholds in effect (Redis's `*-max-listpack-*` / `*-max-intset-*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EncodingLimits {
+    pub(crate) hash_max_listpack_entries: usize,
+    pub(crate) hash_max_listpack_value: usize,
+    pub(crate) set_max_intset_entries: usize,
+    pub(crate) set_max_listpack_entries: usize,
+    pub(crate) set_max_listpack_value: usize,
+    pub(crate) zset_max_listpack_entries: usize,
+    pub(crate) zset_max_listpack_value: usize,
+    /// Redis's `list-max-listpack-size`: entries per node if positive, else -1..-5 = 4..64 KiB.
+    pub(crate) list_max_listpack_size: i64,
+}
+
+impl EncodingLimits {
+    pub(crate) fn from_options(o: &Options) -> Self {
+        EncodingLimits {
+            hash_max_listpack_entries: o.hash_max_listpack_entries as usize,
+            hash_max_listpack_value: o.hash_max_listpack_value as usize,
+            set_max_intset_entries: o.set_max_intset_entries as usize,
+            set_max_listpack_entries: o.set_max_listpack_entries as usize,
+            set_max_listpack_value: o.set_max_listpack_value as usize,
+            zset_max_listpack_entries: o.zset_max_listpack_entries as usize,
+            zset_max_listpack_value: o.zset_max_listpack_value as usize,
+            list_max_listpack_size: i64::from(o.list_max_listpack_size),
+        }
+    }
+}
+
+impl Default for EncodingLimits {
+    fn default() -> Self {
+        EncodingLimits::from_options(&Options::default())
+    }
+}
+
+/// The settings commands read on hot paths, copied out of `Keyspace::config` into atomics when
+/// the database opens and on every CONFIG SET, so reading them takes no lock. Fields are loaded
+/// one by one: a command racing a CONFIG SET may see some old and some new values, each valid.
+#[derive(Default)]
+struct Tuning {
+    codec: std::sync::atomic::AtomicU8,
+    compression_min_size: AtomicU64,
+    /// `EncodingLimits` fields in declaration order.
+    limits: [std::sync::atomic::AtomicI64; 8],
+}
+
+impl Tuning {
+    fn store(&self, o: &Options) {
+        use crate::config::Codec;
+        let codec = match o.compression {
+            Codec::None => 0,
+            Codec::Lz4 => 1,
+            Codec::Zlib => 2,
+        };
+        self.codec.store(codec, Ordering::Relaxed);
+        self.compression_min_size.store(o.compression_min_size, Ordering::Relaxed);
+        let l = EncodingLimits::from_options(o);
+        let values = [
+            l.hash_max_listpack_entries as i64,
+            l.hash_max_listpack_value as i64,
+            l.set_max_intset_entries as i64,
+            l.set_max_listpack_entries as i64,
+            l.set_max_listpack_value as i64,
+            l.zset_max_listpack_entries as i64,
+            l.zset_max_listpack_value as i64,
+            l.list_max_listpack_size,
+        ];
+        for (slot, v) in self.limits.iter().zip(values) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    fn compression(&self) -> Compression {
+        use crate::config::Codec;
+        let codec = match self.codec.load(Ordering::Relaxed) {
+            1 => Codec::Lz4,
+            2 => Codec::Zlib,
+            _ => return Compression::OFF,
+        };
+        Compression { codec, min_size: self.compression_min_size.load(Ordering::Relaxed).min(usize::MAX as u64) as usize }
+    }
+
+    fn limits(&self) -> EncodingLimits {
+        let v = |i: usize| self.limits[i].load(Ordering::Relaxed);
+        EncodingLimits {
+            hash_max_listpack_entries: v(0) as usize,
+            hash_max_listpack_value: v(1) as usize,
+            set_max_intset_entries: v(2) as usize,
+            set_max_listpack_entries: v(3) as usize,
+            set_max_listpack_value: v(4) as usize,
+            zset_max_listpack_entries: v(5) as usize,
+            zset_max_listpack_value: v(6) as usize,
+            list_max_listpack_size: v(7),
+        }
+    }
+}
+
 /// All shards.
 pub(crate) struct Keyspace {
     shards: Box<[Padded<RwLock<Shard>>]>,
@@ -138,16 +236,27 @@ pub(crate) struct Keyspace {
     log: OnceLock<Arc<Log>>,
     /// The persistence state (snapshots, INFO persistence), for a file-backed database.
     pub(crate) persistence: OnceLock<Arc<crate::persist::Persistence>>,
+    /// Hot-path copy of parts of `config` (see `Tuning`), kept in step by `apply_config`.
+    tuning: Tuning,
 }
 
 impl Keyspace {
     pub(crate) fn new(options: Options) -> Self {
+        let tuning = Tuning::default();
+        tuning.store(&options);
         Keyspace {
             shards: (0..SHARDS).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
+            tuning,
             config: RwLock::new(options),
             log: OnceLock::new(),
             persistence: OnceLock::new(),
         }
+    }
+
+    /// Publish a new configuration (CONFIG SET): the hot-path copy follows it.
+    pub(crate) fn apply_config(&self, options: Options) {
+        self.tuning.store(&options);
+        *self.config.write() = options;
     }
 
     /// Start logging every mutation to `log` (after recovery has replayed the old one).
@@ -353,6 +462,16 @@ impl<'a> Ctx<'a> {
             return;
         }
         crate::util::resp::encode_command(&mut self.effects, argv);
+    }
+
+    /// The compression setting for values this command stores.
+    pub(crate) fn compression(&self) -> Compression {
+        self.ks.tuning.compression()
+    }
+
+    /// The compact-encoding thresholds for containers this command builds or grows.
+    pub(crate) fn limits(&self) -> EncodingLimits {
+        self.ks.tuning.limits()
     }
 
     /// Whether this context holds any shard lock.
