@@ -300,6 +300,7 @@ impl Db {
         let mut ctx = tx.ctx.into_inner();
         let seq = ctx.finish();
         drop(ctx);
+        crate::keyspace::evict::make_room(ks);
         ks.wait_durable(seq).map_err(reply_error)?;
         Ok(r)
     }
@@ -481,6 +482,7 @@ impl Session {
         }
         let seq = ctx.finish();
         drop(ctx);
+        crate::keyspace::evict::make_room(&self.db.inner.ks);
         match self.db.inner.ks.wait_durable(seq) {
             Ok(()) => reply,
             Err(e) => e,
@@ -548,6 +550,9 @@ impl Session {
             .collect();
         let seq = ctx.finish();
         drop(ctx);
+        if write {
+            crate::keyspace::evict::make_room(ks);
+        }
         if let Err(e) = ks.wait_durable(seq) {
             for (r, spec) in replies.iter_mut().zip(&specs) {
                 if matches!(spec, Ok(s) if s.is_write()) {

@@ -11,7 +11,7 @@
 
 use super::args::{self, is, syntax};
 use super::{CmdResult, CommandSpec, ALL_SHARDS, WRITE};
-use crate::keyspace::{Ctx, Entry, SHARDS};
+use crate::keyspace::{evict, Ctx, Entry, SHARDS};
 use crate::reply::Reply;
 use crate::util::glob::glob_match;
 
@@ -23,7 +23,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, ALL, del),
     CommandSpec::new("unlink", -2, WRITE, ALL, del),
     CommandSpec::new("exists", -2, 0, ALL, exists),
-    CommandSpec::new("touch", -2, 0, ALL, exists),
+    CommandSpec::new("touch", -2, 0, ALL, touch),
     CommandSpec::new("type", 2, 0, K1, type_cmd),
     CommandSpec::new("rename", 3, WRITE, (1, 2, 1), rename),
     CommandSpec::new("renamenx", 3, WRITE, (1, 2, 1), renamenx),
@@ -49,6 +49,11 @@ fn del(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn exists(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(a[1..].iter().filter(|k| ctx.exists(k)).count() as i64))
+}
+
+/// TOUCH: like EXISTS, but each found key counts as accessed (LRU clock / LFU counter).
+fn touch(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(a[1..].iter().filter(|k| ctx.lookup_counted(k).is_some()).count() as i64))
 }
 
 fn type_cmd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -245,6 +250,12 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "ENCODING <key>",
             "    Return the kind of internal representation used in order to store the value",
             "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
             "REFCOUNT <key>",
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
@@ -253,16 +264,33 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         ];
         return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
     }
-    let known = is(sub, "ENCODING") || is(sub, "REFCOUNT");
+    let known = ["ENCODING", "REFCOUNT", "IDLETIME", "FREQ"].iter().any(|n| is(sub, n));
     if !known {
         return Err(super::unknown_subcommand(sub, "OBJECT"));
     }
     if a.len() != 3 {
         return Err(super::subcommand_arity("object", sub));
     }
+    // OBJECT does not count as an access (Redis looks the key up with LOOKUP_NOTOUCH).
     let Some(e) = ctx.lookup(a[2]) else { return Ok(Reply::Nil) };
+    let lfu = ctx.keyspace().tuning.policy().is_lfu();
     if is(sub, "ENCODING") {
         Ok(Reply::bulk(e.value.encoding().as_bytes()))
+    } else if is(sub, "IDLETIME") {
+        if lfu {
+            return Err(Reply::err(
+                "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ));
+        }
+        Ok(Reply::Int(evict::idle_seconds(e, ctx.now()) as i64))
+    } else if is(sub, "FREQ") {
+        if !lfu {
+            return Err(Reply::err(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ));
+        }
+        let decay = ctx.keyspace().tuning.lfu_decay_time.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(Reply::Int(i64::from(evict::lfu_counter(e.access.load(std::sync::atomic::Ordering::Relaxed), decay, ctx.now()))))
     } else {
         Ok(Reply::Int(1))
     }

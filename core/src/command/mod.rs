@@ -13,6 +13,7 @@ pub(crate) mod args;
 mod hash;
 mod keys;
 mod list;
+mod memory;
 mod server;
 mod set;
 mod string;
@@ -115,7 +116,7 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 8] = [
+        let families: [&'static [CommandSpec]; 9] = [
             string::COMMANDS,
             keys::COMMANDS,
             hash::COMMANDS,
@@ -124,6 +125,7 @@ fn table() -> &'static Table {
             zset::COMMANDS,
             server::COMMANDS,
             server::TXN_COMMANDS,
+            memory::COMMANDS,
         ];
         let mut map = Table::default();
         for fam in families {
@@ -209,6 +211,9 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
     let reply = run_locked(&mut ctx, spec, argv);
     let seq = ctx.finish();
     drop(ctx);
+    if spec.is_write() {
+        crate::keyspace::evict::make_room(ks);
+    }
     match ks.wait_durable(seq) {
         Ok(()) => reply,
         Err(e) => e,
@@ -219,6 +224,9 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
 /// context logs, the command's effect is added to it: the handler's own description
 /// (`Ctx::log_as`), or else the argv itself if the command changed anything.
 pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+    if spec.flags & DENYOOM != 0 && ctx.out_of_memory() {
+        return Reply::err(crate::keyspace::evict::OOM);
+    }
     if !(ctx.logging && spec.is_write()) {
         return match (spec.handler)(ctx, argv) {
             Ok(r) | Err(r) => r,

@@ -156,7 +156,9 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             s.stats.hits.store(0, Ordering::Relaxed);
             s.stats.misses.store(0, Ordering::Relaxed);
             s.stats.expired.store(0, Ordering::Relaxed);
+            s.stats.evicted.store(0, Ordering::Relaxed);
         }
+        ks.reset_peak();
         return Ok(Reply::OK);
     }
     if is(sub, "GET") || is(sub, "SET") || is(sub, "RESETSTAT") {
@@ -178,6 +180,9 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             ctx.keyspace().config.read().hz
         ));
     }
+    if wants("memory") {
+        super::memory::info_section(ctx, &mut out);
+    }
     if wants("persistence") {
         match ctx.keyspace().persistence.get() {
             Some(p) => p.info(&mut out),
@@ -185,13 +190,16 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
     }
     if wants("stats") {
-        let (mut hits, mut misses, mut expired) = (0, 0, 0);
+        let (mut hits, mut misses, mut expired, mut evicted) = (0, 0, 0, 0);
         for s in ctx.shards() {
             hits += s.stats.hits.load(Ordering::Relaxed);
             misses += s.stats.misses.load(Ordering::Relaxed);
             expired += s.stats.expired.load(Ordering::Relaxed);
+            evicted += s.stats.evicted.load(Ordering::Relaxed);
         }
-        out.push_str(&format!("# Stats\r\nexpired_keys:{expired}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\r\n"));
+        out.push_str(&format!(
+            "# Stats\r\nexpired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\r\n"
+        ));
     }
     if wants("keyspace") {
         let keys: usize = ctx.shards().map(|s| s.dict.len()).sum();

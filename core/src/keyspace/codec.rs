@@ -301,7 +301,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
         }
     };
     *pos = r.pos;
-    Ok((key, Entry { value, expire_at }))
+    Ok((key, Entry::new(value, expire_at)))
 }
 
 #[cfg(test)]
@@ -363,7 +363,7 @@ mod tests {
     }
 
     fn encode(key: &[u8], value: Value, expire_at: i64) -> (Vec<u8>, Entry) {
-        let entry = Entry { value, expire_at };
+        let entry = Entry::new(value, expire_at);
         let mut out = Vec::new();
         encode_entry(&mut out, key, &entry);
         (out, entry)
@@ -481,7 +481,7 @@ mod tests {
         ];
         let want: Vec<Canon> = values.iter().map(canon).collect();
         for (i, value) in values.into_iter().enumerate() {
-            encode_entry(&mut buf, format!("key{i}").as_bytes(), &Entry { value, expire_at: i as i64 * 1000 });
+            encode_entry(&mut buf, format!("key{i}").as_bytes(), &Entry::new(value, i as i64 * 1000));
         }
         let mut pos = 0;
         for (i, want) in want.iter().enumerate() {

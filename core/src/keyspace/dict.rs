@@ -7,7 +7,9 @@
 //! their home bucket, so it cannot keep that promise; chaining can.
 //!
 //! Invariants: `buckets.len()` is a power of two (or 0 when empty); every node lives in bucket
-//! `hash & mask`; `len` is the number of nodes. The table grows at load factor 1 and shrinks when
+//! `hash_bytes(key) & mask`; `len` is the number of nodes; `key_heap` is the allocator cost of
+//! the keys too long to be inline (so `heap_bytes` is O(1)). Nodes do not store the hash (8
+//! bytes per entry saved); a resize hashes the keys again. The table grows at load factor 1 and shrinks when
 //! it falls under 1/8, rehashing in one step (tables are per shard or per value, so a step is
 //! small). Lookup is O(1) expected; `scan` visits each bucket once per full cycle.
 
@@ -24,7 +26,6 @@ pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
 
 struct Node<V> {
     next: Option<Box<Node<V>>>,
-    hash: u64,
     key: SmallBytes,
     val: V,
 }
@@ -33,6 +34,8 @@ struct Node<V> {
 pub(crate) struct Dict<V> {
     buckets: Vec<Option<Box<Node<V>>>>,
     len: usize,
+    /// Sum of `heap_cost` of every out-of-line key.
+    key_heap: usize,
     /// While set the table never resizes, so bucket indexes stay valid (a snapshot in
     /// progress tracks which buckets it has saved; see `keyspace::snapshot`).
     frozen: bool,
@@ -40,7 +43,7 @@ pub(crate) struct Dict<V> {
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
-        Dict { buckets: Vec::new(), len: 0, frozen: false }
+        Dict { buckets: Vec::new(), len: 0, key_heap: 0, frozen: false }
     }
 }
 
@@ -74,7 +77,7 @@ impl<V> Dict<V> {
     fn with_buckets(n: usize) -> Self {
         let mut buckets = Vec::with_capacity(n);
         buckets.resize_with(n, || None);
-        Dict { buckets, len: 0, frozen: false }
+        Dict { buckets, len: 0, key_heap: 0, frozen: false }
     }
 
     /// An empty table sized for `n` entries without resizing.
@@ -137,7 +140,7 @@ impl<V> Dict<V> {
         }
         let mut cur = self.buckets[hash as usize & self.mask()].as_deref();
         while let Some(node) = cur {
-            if node.hash == hash && *node.key == *key {
+            if *node.key == *key {
                 return Some(&node.val);
             }
             cur = node.next.as_deref();
@@ -156,7 +159,7 @@ impl<V> Dict<V> {
         let mask = self.mask();
         let mut cur = self.buckets[hash as usize & mask].as_deref_mut();
         while let Some(node) = cur {
-            if node.hash == hash && *node.key == *key {
+            if *node.key == *key {
                 return Some(&mut node.val);
             }
             cur = node.next.as_deref_mut();
@@ -184,12 +187,13 @@ impl<V> Dict<V> {
     /// Insert a key known to be absent.
     pub(crate) fn insert_new_hashed(&mut self, hash: u64, key: &[u8], val: V) {
         let key = SmallBytes::new(key);
+        self.key_heap += crate::types::heap_cost(key.heap_size());
         if (self.buckets.is_empty() || !self.frozen) && self.len >= self.buckets.len() {
             self.resize((self.len + 1).next_power_of_two().max(4));
         }
         let idx = hash as usize & self.mask();
         let next = self.buckets[idx].take();
-        self.buckets[idx] = Some(Box::new(Node { next, hash, key, val }));
+        self.buckets[idx] = Some(Box::new(Node { next, key, val }));
         self.len += 1;
     }
 
@@ -215,10 +219,11 @@ impl<V> Dict<V> {
         loop {
             match link {
                 None => return None,
-                Some(node) if node.hash == hash && *node.key == *key => {
+                Some(node) if *node.key == *key => {
                     let mut node = link.take().expect("matched Some");
                     *link = node.next.take();
                     self.len -= 1;
+                    self.key_heap -= crate::types::heap_cost(node.key.heap_size());
                     self.maybe_shrink();
                     return Some((node.key, node.val));
                 }
@@ -245,7 +250,7 @@ impl<V> Dict<V> {
         for mut slot in old {
             while let Some(mut node) = slot {
                 slot = node.next.take();
-                let idx = node.hash as usize & mask;
+                let idx = hash_bytes(&node.key) as usize & mask;
                 node.next = self.buckets[idx].take();
                 self.buckets[idx] = Some(node);
             }
@@ -273,6 +278,7 @@ impl<V> Dict<V> {
                     kept = Some(node);
                 } else {
                     self.len -= 1;
+                    self.key_heap -= crate::types::heap_cost(node.key.heap_size());
                 }
             }
             self.buckets[i] = kept;
@@ -302,11 +308,46 @@ impl<V> Dict<V> {
         v.reverse_bits()
     }
 
-    /// Approximate heap bytes of the table: bucket array, nodes (with malloc's header) and
-    /// keys too long to be inline. What `V` owns beyond its own size is not counted.
+    /// Heap bytes of the table, O(1): bucket array, nodes and keys too long to be inline, as
+    /// the allocator rounds them. What `V` owns beyond its own size is not counted.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let heap_keys: usize = self.iter_nodes().map(|n| n.key.heap_size()).sum();
-        self.buckets.len() * std::mem::size_of::<usize>() + self.len * (std::mem::size_of::<Node<V>>() + 16) + heap_keys
+        crate::types::heap_cost(self.buckets.len() * std::mem::size_of::<usize>()) + self.len * Self::NODE_COST + self.key_heap
+    }
+
+    /// Allocator cost of one node (key inline part and value included).
+    pub(crate) const NODE_COST: usize = crate::types::heap_cost(std::mem::size_of::<Node<V>>());
+
+    /// Up to `n` entries from a random position on (consecutive buckets, wrapping), the
+    /// eviction sampler's source (Redis's `dictGetSomeKeys`). Cheap: touches at most `n`
+    /// entries and a bounded number of empty buckets.
+    pub(crate) fn sample(&self, rng: &mut impl rand::Rng, n: usize, mut f: impl FnMut(&[u8], &V)) {
+        if self.len == 0 || n == 0 {
+            return;
+        }
+        let mask = self.mask();
+        let mut idx = rng.random_range(0..self.buckets.len());
+        let (mut found, mut empty_run) = (0, 0);
+        for _ in 0..self.buckets.len() {
+            let mut cur = self.buckets[idx].as_deref();
+            if cur.is_none() {
+                empty_run += 1;
+                // Long empty stretch: jump elsewhere, as Redis does, to stay O(n).
+                if empty_run >= 5 && empty_run > n {
+                    idx = rng.random_range(0..self.buckets.len());
+                    empty_run = 0;
+                    continue;
+                }
+            }
+            while let Some(node) = cur {
+                f(&node.key, &node.val);
+                found += 1;
+                if found >= n {
+                    return;
+                }
+                cur = node.next.as_deref();
+            }
+            idx = (idx + 1) & mask;
+        }
     }
 
     fn iter_nodes(&self) -> impl Iterator<Item = &Node<V>> + '_ {

@@ -47,6 +47,9 @@ pub(crate) fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> usize {
                 log.append(crate::storage::log::KIND_KV, &payload);
             }
             deleted += expired.len();
+            if !expired.is_empty() {
+                ks.publish(&mut shard);
+            }
             drop(shard);
             if expired.len() * 4 <= samples || start.elapsed() > budget {
                 break;

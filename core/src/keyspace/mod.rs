@@ -12,14 +12,21 @@
 //! - `Shard::volatile` holds exactly the keys with a TTL, so the expirer samples only those.
 //! - `Shard::watched` holds a version per key that some session WATCHes; every modification of
 //!   such a key bumps it (`Ctx::modified`), which is how EXEC detects conflicts.
+//! - Memory: `Shard::values_mem` is the sum of `Value::mem_usage()` over the shard's entries.
+//!   A context records a key's usage before its first change in a command (`Ctx::track`) and
+//!   settles the difference afterwards (`Ctx::settle`), so the total is kept incrementally and
+//!   never by scanning; `Keyspace::used` is the published sum of every shard's footprint
+//!   (`Shard::footprint`: tables, nodes, keys, values). `Entry::access` is the LRU clock or
+//!   LFU counter eviction reads (`evict.rs`).
 
 pub(crate) mod codec;
 pub(crate) mod dict;
+pub(crate) mod evict;
 pub(crate) mod expire;
 pub(crate) mod snapshot;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -49,14 +56,23 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A key's value and TTL.
+/// A key's value, TTL and access record.
 pub(crate) struct Entry {
     pub(crate) value: Value,
     /// Absolute expiry in Unix ms; 0 = no TTL.
     pub(crate) expire_at: i64,
+    /// Under an LFU policy `minutes:24 | counter:8` (Redis's layout with a wider clock),
+    /// otherwise the LRU clock: Unix ms truncated to 32 bits (wraps every 49.7 days). Atomic
+    /// because reads update it under a shared shard lock.
+    pub(crate) access: AtomicU32,
 }
 
 impl Entry {
+    /// A new entry; its access record is set when it is stored (`Ctx::insert`) or loaded.
+    pub(crate) fn new(value: Value, expire_at: i64) -> Self {
+        Entry { value, expire_at, access: AtomicU32::new(0) }
+    }
+
     pub(crate) fn is_expired(&self, now: i64) -> bool {
         self.expire_at != 0 && self.expire_at <= now
     }
@@ -74,6 +90,7 @@ pub(crate) struct ShardStats {
     pub(crate) hits: AtomicU64,
     pub(crate) misses: AtomicU64,
     pub(crate) expired: AtomicU64,
+    pub(crate) evicted: AtomicU64,
 }
 
 #[derive(Default)]
@@ -84,6 +101,12 @@ pub(crate) struct Shard {
     pub(crate) stats: ShardStats,
     /// Progress of a snapshot in progress over this shard (None when none is running).
     pub(crate) snap: Option<Box<ShardSnap>>,
+    /// Sum of `Value::mem_usage()` of the entries (see the module comment).
+    pub(crate) values_mem: usize,
+    /// Sum of `Value::packed_stats()` of the entries.
+    packed: crate::types::PackedStats,
+    /// The footprint last added to `Keyspace::used`.
+    published: usize,
 }
 
 impl Shard {
@@ -112,10 +135,45 @@ impl Shard {
     /// Delete `key` because it expired (no WATCH bump: an expired key was already gone).
     pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
         self.before_write(hash);
-        if self.dict.remove_entry_hashed(hash, key).is_some() {
+        if let Some((_, e)) = self.dict.remove_entry_hashed(hash, key) {
+            self.values_mem -= e.value.mem_usage();
+            let p = e.value.packed_stats();
+            for i in 0..3 {
+                self.packed[i] -= p[i];
+            }
             self.volatile.remove(key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Bytes this shard holds: its tables (buckets, nodes, out-of-line keys) and its values.
+    pub(crate) fn footprint(&self) -> usize {
+        self.dict.heap_bytes() + self.values_mem + self.volatile.heap_bytes() + self.watched.heap_bytes()
+    }
+
+    /// (values stored compressed, their raw bytes, their stored bytes) in this shard.
+    pub(crate) fn compression_totals(&self) -> (u64, u64, u64) {
+        (self.packed[0] as u64, self.packed[1] as u64, self.packed[2] as u64)
+    }
+
+    /// Recompute `values_mem` and the packed totals by scanning (after a bulk load that
+    /// bypassed `Ctx`; tests compare it with the running totals).
+    pub(crate) fn recount_values(&self) -> (usize, crate::types::PackedStats) {
+        let mut packed = [0; 3];
+        let mut mem = 0;
+        for (_, e) in self.dict.iter() {
+            mem += e.value.mem_usage();
+            let p = e.value.packed_stats();
+            for i in 0..3 {
+                packed[i] += p[i];
+            }
+        }
+        (mem, packed)
+    }
+
+    /// The running totals (`values_mem`, packed totals), for tests against `recount_values`.
+    pub(crate) fn running_totals(&self) -> (usize, crate::types::PackedStats) {
+        (self.values_mem, self.packed)
     }
 
     fn bump_watch(&mut self, key: &[u8]) {
@@ -169,11 +227,18 @@ impl Default for EncodingLimits {
 /// the database opens and on every CONFIG SET, so reading them takes no lock. Fields are loaded
 /// one by one: a command racing a CONFIG SET may see some old and some new values, each valid.
 #[derive(Default)]
-struct Tuning {
+pub(crate) struct Tuning {
     codec: std::sync::atomic::AtomicU8,
     compression_min_size: AtomicU64,
     /// `EncodingLimits` fields in declaration order.
     limits: [std::sync::atomic::AtomicI64; 8],
+    /// `maxmemory` in bytes, 0 = none.
+    pub(crate) maxmemory: AtomicU64,
+    /// `maxmemory-policy` as its index in `evict::POLICIES`.
+    policy: std::sync::atomic::AtomicU8,
+    pub(crate) samples: AtomicU32,
+    pub(crate) lfu_log_factor: AtomicU32,
+    pub(crate) lfu_decay_time: AtomicU32,
 }
 
 impl Tuning {
@@ -200,6 +265,21 @@ impl Tuning {
         for (slot, v) in self.limits.iter().zip(values) {
             slot.store(v, Ordering::Relaxed);
         }
+        self.maxmemory.store(o.maxmemory, Ordering::Relaxed);
+        let policy = evict::POLICIES.iter().position(|p| *p == o.maxmemory_policy).unwrap_or(0);
+        self.policy.store(policy as u8, Ordering::Relaxed);
+        self.samples.store(o.maxmemory_samples, Ordering::Relaxed);
+        self.lfu_log_factor.store(o.lfu_log_factor, Ordering::Relaxed);
+        self.lfu_decay_time.store(o.lfu_decay_time, Ordering::Relaxed);
+    }
+
+    pub(crate) fn policy(&self) -> crate::config::EvictionPolicy {
+        evict::POLICIES[self.policy.load(Ordering::Relaxed) as usize % evict::POLICIES.len()]
+    }
+
+    /// `maxmemory` is set and the policy is noeviction.
+    fn noeviction_capped(&self) -> bool {
+        self.maxmemory.load(Ordering::Relaxed) != 0 && self.policy() == crate::config::EvictionPolicy::NoEviction
     }
 
     fn compression(&self) -> Compression {
@@ -237,7 +317,13 @@ pub(crate) struct Keyspace {
     /// The persistence state (snapshots, INFO persistence), for a file-backed database.
     pub(crate) persistence: OnceLock<Arc<crate::persist::Persistence>>,
     /// Hot-path copy of parts of `config` (see `Tuning`), kept in step by `apply_config`.
-    tuning: Tuning,
+    pub(crate) tuning: Tuning,
+    /// `used_memory`: the sum of the shards' published footprints.
+    used: AtomicUsize,
+    /// `used_memory_peak`.
+    peak: AtomicUsize,
+    /// Eviction's pool of best candidates (Redis's EvictionPoolLRU).
+    pub(crate) evict_pool: parking_lot::Mutex<evict::Pool>,
 }
 
 impl Keyspace {
@@ -250,6 +336,51 @@ impl Keyspace {
             config: RwLock::new(options),
             log: OnceLock::new(),
             persistence: OnceLock::new(),
+            used: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            evict_pool: parking_lot::Mutex::new(evict::Pool::default()),
+        }
+    }
+
+    /// `used_memory`: bytes the keyspace holds (published footprints of every shard).
+    pub(crate) fn used_memory(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// `used_memory_peak`.
+    pub(crate) fn peak_memory(&self) -> usize {
+        self.peak.load(Ordering::Relaxed).max(self.used_memory())
+    }
+
+    pub(crate) fn reset_peak(&self) {
+        self.peak.store(self.used_memory(), Ordering::Relaxed);
+    }
+
+    /// Add `shard`'s footprint change since its last publication to `used`.
+    pub(crate) fn publish(&self, shard: &mut Shard) {
+        let now = shard.footprint();
+        if now != shard.published {
+            let used = if now > shard.published {
+                self.used.fetch_add(now - shard.published, Ordering::Relaxed) + (now - shard.published)
+            } else {
+                self.used.fetch_sub(shard.published - now, Ordering::Relaxed) - (shard.published - now)
+            };
+            shard.published = now;
+            self.peak.fetch_max(used, Ordering::Relaxed);
+        }
+    }
+
+    /// After a bulk load into the shards (snapshot load): give every entry a fresh access
+    /// record, recount every shard and publish.
+    pub(crate) fn recount_all(&self) {
+        let now = now_ms();
+        for idx in 0..SHARDS {
+            let mut shard = self.shards[idx].0.write();
+            for (_, e) in shard.dict.iter() {
+                evict::init_access(&self.tuning, e, now);
+            }
+            (shard.values_mem, shard.packed) = shard.recount_values();
+            self.publish(&mut shard);
         }
     }
 
@@ -322,8 +453,17 @@ impl Keyspace {
         &self.shards[idx].0
     }
 
-    /// Lock the shards in `set` (ascending order) and build a command context.
+    /// Lock the shards in `set` (ascending order) and build a command context. A write context
+    /// first makes room under `maxmemory` (evicting, outside any lock); if that fails, commands
+    /// that may grow memory (DENYOOM) get the OOM error in it.
     pub(crate) fn lock(&self, set: &LockSet, write: bool) -> Ctx<'_> {
+        let oom = write && !evict::make_room(self);
+        let mut ctx = self.lock_only(set, write);
+        ctx.oom = oom;
+        ctx
+    }
+
+    pub(crate) fn lock_only(&self, set: &LockSet, write: bool) -> Ctx<'_> {
         let mut guards: SmallVec<[(usize, ShardGuard<'_>); 4]> = SmallVec::new();
         let mut take = |i: usize| {
             let g = if write { ShardGuard::Write(self.shards[i].0.write()) } else { ShardGuard::Read(self.shards[i].0.read()) };
@@ -338,13 +478,26 @@ impl Keyspace {
         }
         let logging = self.log.get().is_some();
         let effects = if logging { EFFECTS_BUF.with(|b| b.take()) } else { Vec::new() };
-        Ctx { ks: self, guards, all, now: Cell::new(0), dirty: 0, effects, effect_described: false, logging, replaying: false }
+        Ctx {
+            ks: self,
+            guards,
+            all,
+            now: Cell::new(0),
+            dirty: 0,
+            effects,
+            effect_described: false,
+            logging,
+            replaying: false,
+            tracked: SmallVec::new(),
+            written: 0,
+            oom: false,
+        }
     }
 
     /// A context over every shard for replaying the log: its clock is frozen at 1 ms, so no
     /// key counts as expired (expirations are in the log as DELs), and nothing is logged.
     pub(crate) fn replay_ctx(&self) -> Ctx<'_> {
-        let mut ctx = self.lock(&LockSet::All, true);
+        let mut ctx = self.lock_only(&LockSet::All, true);
         ctx.logging = false;
         ctx.replaying = true;
         ctx.now.set(1);
@@ -375,6 +528,12 @@ pub(crate) struct Ctx<'a> {
     /// Mutations are being logged (file-backed database, not replaying).
     pub(crate) logging: bool,
     replaying: bool,
+    /// Keys changed by the running command with their `mem_usage` before the change.
+    tracked: SmallVec<[(u64, crate::types::SmallBytes, usize, crate::types::PackedStats); 2]>,
+    /// Bit i set: shard i was locked for writing and possibly changed.
+    written: u64,
+    /// `maxmemory` could not be honoured when this context was created: DENYOOM commands fail.
+    pub(crate) oom: bool,
 }
 
 impl Drop for Ctx<'_> {
@@ -384,6 +543,7 @@ impl Drop for Ctx<'_> {
         if !self.effects.is_empty() {
             self.finish();
         }
+        self.settle();
         if self.effects.capacity() != 0 && self.effects.capacity() <= 64 << 10 {
             let buf = std::mem::take(&mut self.effects);
             EFFECTS_BUF.with(|b| b.set(buf));
@@ -415,6 +575,55 @@ impl<'a> Ctx<'a> {
         if !self.replaying {
             self.now.set(0);
         }
+    }
+
+    /// Account the memory changes of the commands run so far: settle every tracked key's
+    /// usage and publish the footprint of every shard written.
+    pub(crate) fn settle(&mut self) {
+        for (h, key, old, old_packed) in std::mem::take(&mut self.tracked) {
+            let (new, new_packed) =
+                self.shard(h).dict.get_hashed(h, &key).map_or((0, [0; 3]), |e| (e.value.mem_usage(), e.value.packed_stats()));
+            let shard = self.shard_mut(h);
+            shard.values_mem = shard.values_mem + new - old;
+            for i in 0..3 {
+                shard.packed[i] = shard.packed[i] + new_packed[i] - old_packed[i];
+            }
+        }
+        let mut written = std::mem::take(&mut self.written);
+        while written != 0 {
+            let idx = written.trailing_zeros() as usize;
+            written &= written - 1;
+            let ks = self.ks;
+            ks.publish(self.shard_by_index_mut(idx));
+        }
+    }
+
+    /// Record `key`'s current value usage before the running command changes it (once per key
+    /// per settle).
+    fn track(&mut self, h: u64, key: &[u8]) {
+        if self.tracked.iter().any(|(th, k, ..)| *th == h && **k == *key) {
+            return;
+        }
+        let (old, packed) = self.shard(h).dict.get_hashed(h, key).map_or((0, [0; 3]), |e| (e.value.mem_usage(), e.value.packed_stats()));
+        self.tracked.push((h, crate::types::SmallBytes::new(key), old, packed));
+    }
+
+    /// The running DENYOOM command must fail with OOM: `maxmemory` could not be honoured when
+    /// the context began, or (noeviction) the commands before it in this context crossed it.
+    pub(crate) fn out_of_memory(&mut self) -> bool {
+        if self.oom {
+            return true;
+        }
+        if !self.ks.tuning.noeviction_capped() {
+            return false;
+        }
+        self.settle();
+        evict::over_limit(self.ks)
+    }
+
+    /// Update `e`'s access record (a read or write of it by a command).
+    fn touch_entry(&self, e: &Entry) {
+        evict::touch(&self.ks.tuning, e, self.now());
     }
 
     /// Hand this context's effects to the log as one atomic record; returns its sequence
@@ -502,6 +711,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn shard_mut(&mut self, hash: u64) -> &mut Shard {
+        self.written |= 1 << shard_of(hash);
         let pos = self.guard_pos(shard_of(hash));
         match &mut self.guards[pos].1 {
             ShardGuard::Write(g) => g,
@@ -524,6 +734,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn shard_by_index_mut(&mut self, idx: usize) -> &mut Shard {
+        self.written |= 1 << idx;
         let pos = self.guard_pos(idx);
         match &mut self.guards[pos].1 {
             ShardGuard::Write(g) => g,
@@ -544,6 +755,9 @@ impl<'a> Ctx<'a> {
         let found = shard.dict.get_hashed(h, key).filter(|e| self.live(e));
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = found {
+            self.touch_entry(e);
+        }
         found
     }
 
@@ -561,7 +775,15 @@ impl<'a> Ctx<'a> {
             return None;
         }
         shard.before_write(h);
-        self.shard_mut(h).dict.get_mut_hashed(h, key)
+        if shard.dict.get_hashed(h, key).is_none() {
+            return None;
+        }
+        self.track(h, key);
+        let now = self.now();
+        let tuning = &self.ks.tuning;
+        let e = self.shard_mut(h).dict.get_mut_hashed(h, key)?;
+        evict::touch(tuning, e, now);
+        Some(e)
     }
 
     pub(crate) fn exists(&self, key: &[u8]) -> bool {
@@ -581,9 +803,11 @@ impl<'a> Ctx<'a> {
     /// Store `value` under `key` with the given absolute expiry (0 = none), replacing any value.
     pub(crate) fn insert(&mut self, key: &[u8], value: Value, expire_at: i64) {
         let h = hash_bytes(key);
+        self.track(h, key);
+        let entry = Entry::new(value, expire_at);
+        evict::init_access(&self.ks.tuning, &entry, self.now());
         let shard = self.shard_mut(h);
         shard.before_write(h);
-        let entry = Entry { value, expire_at };
         match shard.dict.get_mut_hashed(h, key) {
             Some(old) => {
                 let had_ttl = old.expire_at != 0;
@@ -608,6 +832,7 @@ impl<'a> Ctx<'a> {
     /// Delete `key`; returns the live entry that was removed (None if absent or expired).
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = hash_bytes(key);
+        self.track(h, key);
         let shard = self.shard_mut(h);
         shard.before_write(h);
         let (_, entry) = shard.dict.remove_entry_hashed(h, key)?;
@@ -686,10 +911,14 @@ impl<'a> Ctx<'a> {
                 let mut c = T::default();
                 let r = f(&mut c);
                 if !c.is_empty_container() {
+                    self.track(h, key);
                     let shard = self.shard_mut(h);
                     shard.before_write(h);
                     shard.before_insert();
-                    shard.dict.insert_new_hashed(h, key, Entry { value: c.wrap(), expire_at: 0 });
+                    let entry = Entry::new(c.wrap(), 0);
+                    evict::init_access(&self.ks.tuning, &entry, self.now());
+                    let shard = self.shard_mut(h);
+                    shard.dict.insert_new_hashed(h, key, entry);
                 }
                 Ok(Some(r))
             }
@@ -723,6 +952,7 @@ impl<'a> Ctx<'a> {
 
     /// Delete every key in the locked shards (FLUSHDB), bumping versions of watched keys that existed.
     pub(crate) fn flush_all_locked(&mut self) {
+        self.settle();
         let now = self.now();
         for i in 0..self.guards.len() {
             let idx = self.guards[i].0;
@@ -740,6 +970,8 @@ impl<'a> Ctx<'a> {
             }
             shard.dict.clear();
             shard.volatile.clear();
+            shard.values_mem = 0;
+            shard.packed = [0; 3];
         }
         self.dirty += 1;
     }

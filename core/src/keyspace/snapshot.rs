@@ -251,7 +251,9 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("snapshot loader panicked".into()))).collect()
     });
-    results.into_iter().sum()
+    let loaded = results.into_iter().sum();
+    ks.recount_all();
+    loaded
 }
 
 #[cfg(test)]

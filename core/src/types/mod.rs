@@ -134,6 +134,16 @@ impl Value {
     }
 }
 
+/// What a value holds compressed: (values stored packed, their raw bytes, their packed bytes).
+/// O(1), like `mem_usage`; INFO memory reports the sums.
+pub(crate) type PackedStats = [usize; 3];
+
+impl Value {
+    pub(crate) fn packed_stats(&self) -> PackedStats {
+        [0, 0, 0]
+    }
+}
+
 /// Typed access to the container variants of `Value`.
 pub(crate) trait Container: Sized + Default {
     fn of(v: &Value) -> Option<&Self>;

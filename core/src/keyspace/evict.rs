@@ -1,0 +1,286 @@
+//! maxmemory: access tracking (LRU clock, LFU counter) and eviction.
+//!
+//! Redis's design, adapted to a sharded keyspace:
+//! - Every entry carries a 32-bit access record (`Entry::access`): under LRU policies the
+//!   millisecond clock of its last access (Redis keeps seconds; milliseconds order accesses
+//!   inside a busy second, which keeps the approximation close to true LRU), under LFU
+//!   policies `minutes:24 | counter:8`, the logarithmic counter with decay of Redis's
+//!   `LFULogIncr`/`LFUDecrAndReturn` (`lfu-log-factor`, `lfu-decay-time`).
+//! - Eviction samples `maxmemory-samples` keys from each of a few random shards into a pool
+//!   of the best 16 candidates kept across rounds (Redis's eviction pool), then deletes the
+//!   best candidate that still exists. Random policies pick a random key; volatile-* policies
+//!   sample only keys with a TTL (`Shard::volatile`) and never touch the others.
+//! - `make_room` runs before a write context locks anything and after it released its locks:
+//!   it locks one shard at a time, so it never holds a lock a command is waiting for in the
+//!   wrong order. An eviction is a DEL: logged, counted in `evicted_keys`, WATCH-visible.
+//! - It returns false when it cannot get under the limit (noeviction, or nothing evictable);
+//!   the caller then refuses DENYOOM commands with Redis's OOM error before they change
+//!   anything.
+
+use std::sync::atomic::Ordering;
+
+use rand::{Rng, SeedableRng};
+
+use super::dict::hash_bytes;
+use super::{Entry, Keyspace, LockSet, Tuning, SHARDS};
+use crate::config::EvictionPolicy;
+
+/// `maxmemory-policy` values by index (the order `Tuning` stores them in).
+pub(crate) const POLICIES: [EvictionPolicy; 8] = [
+    EvictionPolicy::NoEviction,
+    EvictionPolicy::AllKeysLru,
+    EvictionPolicy::VolatileLru,
+    EvictionPolicy::AllKeysLfu,
+    EvictionPolicy::VolatileLfu,
+    EvictionPolicy::AllKeysRandom,
+    EvictionPolicy::VolatileRandom,
+    EvictionPolicy::VolatileTtl,
+];
+
+/// Redis's `LFU_INIT_VAL`: a new key's counter, so it is not the first to go.
+const LFU_INIT: u32 = 5;
+/// Candidates kept between rounds (Redis's `EVPOOL_SIZE`).
+const POOL_SIZE: usize = 16;
+/// Shards sampled per round.
+const SHARDS_PER_ROUND: usize = 4;
+/// Rounds without evicting anything after which `make_room` gives up.
+const MAX_IDLE_ROUNDS: usize = 2 * SHARDS;
+
+pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+fn lfu_minutes(now_ms: i64) -> u32 {
+    ((now_ms / 60_000) as u32) & 0x00ff_ffff
+}
+
+/// Minutes since `ldt` on the 24-bit minute clock.
+fn lfu_elapsed(ldt: u32, now_ms: i64) -> u32 {
+    let now = lfu_minutes(now_ms);
+    if now >= ldt {
+        now - ldt
+    } else {
+        0x0100_0000 - ldt + now
+    }
+}
+
+/// The LFU counter of `access` after decay (Redis's `LFUDecrAndReturn`).
+pub(crate) fn lfu_counter(access: u32, decay_minutes: u32, now_ms: i64) -> u32 {
+    let (ldt, counter) = (access >> 8, access & 0xff);
+    let periods = if decay_minutes == 0 { 0 } else { lfu_elapsed(ldt, now_ms) / decay_minutes };
+    counter.saturating_sub(periods)
+}
+
+/// Redis's `LFULogIncr`: increment with probability 1 / ((counter - 5) * factor + 1).
+fn lfu_log_incr(counter: u32, factor: u32, rng: &mut impl Rng) -> u32 {
+    if counter >= 255 {
+        return 255;
+    }
+    let base = counter.saturating_sub(LFU_INIT) as f64;
+    let p = 1.0 / (base * f64::from(factor) + 1.0);
+    if rng.random::<f64>() < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+thread_local! {
+    static RNG: std::cell::RefCell<rand::rngs::SmallRng> = std::cell::RefCell::new(rand::rngs::SmallRng::from_os_rng());
+}
+
+/// A just-stored entry's access record: now (LRU) or the initial counter (LFU).
+pub(crate) fn init_access(t: &Tuning, e: &Entry, now_ms: i64) {
+    let v = if t.policy().is_lfu() { (lfu_minutes(now_ms) << 8) | LFU_INIT } else { now_ms as u32 };
+    e.access.store(v, Ordering::Relaxed);
+}
+
+/// Record an access to `e` (Redis's `updateLFU` / LRU clock update).
+pub(crate) fn touch(t: &Tuning, e: &Entry, now_ms: i64) {
+    let cur = e.access.load(Ordering::Relaxed);
+    let next = if t.policy().is_lfu() {
+        let counter = lfu_counter(cur, t.lfu_decay_time.load(Ordering::Relaxed), now_ms);
+        let counter = RNG.with(|r| lfu_log_incr(counter, t.lfu_log_factor.load(Ordering::Relaxed), &mut *r.borrow_mut()));
+        (lfu_minutes(now_ms) << 8) | counter
+    } else {
+        now_ms as u32
+    };
+    // Skip the store when nothing changed: hot keys read by many threads stay shared in cache.
+    if next != cur {
+        e.access.store(next, Ordering::Relaxed);
+    }
+}
+
+/// OBJECT IDLETIME: seconds since the last access under an LRU record.
+pub(crate) fn idle_seconds(e: &Entry, now_ms: i64) -> u64 {
+    u64::from((now_ms as u32).wrapping_sub(e.access.load(Ordering::Relaxed))) / 1000
+}
+
+/// Eviction score: higher = evict sooner.
+fn score(policy: EvictionPolicy, t: &Tuning, e: &Entry, now_ms: i64) -> u64 {
+    match policy {
+        EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at as u64,
+        p if p.is_lfu() => 255 - u64::from(lfu_counter(e.access.load(Ordering::Relaxed), t.lfu_decay_time.load(Ordering::Relaxed), now_ms)),
+        _ => u64::from((now_ms as u32).wrapping_sub(e.access.load(Ordering::Relaxed))),
+    }
+}
+
+/// The eviction pool: best candidates, ascending by score (the best is last).
+#[derive(Default)]
+pub(crate) struct Pool {
+    candidates: Vec<(u64, Box<[u8]>)>,
+}
+
+impl Pool {
+    fn offer(&mut self, score: u64, key: &[u8]) {
+        if let Some(pos) = self.candidates.iter().position(|(_, k)| **k == *key) {
+            self.candidates.remove(pos);
+        }
+        if self.candidates.len() == POOL_SIZE {
+            if score <= self.candidates[0].0 {
+                return;
+            }
+            self.candidates.remove(0);
+        }
+        let at = self.candidates.partition_point(|(s, _)| *s < score);
+        self.candidates.insert(at, (score, key.into()));
+    }
+}
+
+/// Whether `used_memory` is over a set `maxmemory`.
+pub(crate) fn over_limit(ks: &Keyspace) -> bool {
+    let max = ks.tuning.maxmemory.load(Ordering::Relaxed);
+    max != 0 && ks.used_memory() as u64 > max
+}
+
+/// Evict until `used_memory <= maxmemory`. Returns false if that cannot be reached.
+pub(crate) fn make_room(ks: &Keyspace) -> bool {
+    if !over_limit(ks) {
+        return true;
+    }
+    let policy = ks.tuning.policy();
+    if policy == EvictionPolicy::NoEviction {
+        return false;
+    }
+    let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
+    let mut idle_rounds = 0;
+    while over_limit(ks) {
+        let evicted = match policy {
+            EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom => evict_random(ks, policy, &mut rng),
+            _ => evict_from_pool(ks, policy, &mut rng),
+        };
+        if evicted {
+            idle_rounds = 0;
+        } else {
+            idle_rounds += 1;
+            if idle_rounds > MAX_IDLE_ROUNDS {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn evict_random(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bool {
+    let idx = rng.random_range(0..SHARDS);
+    let key: Option<Box<[u8]>> = {
+        let shard = ks.shard(idx).read();
+        let source = if policy.volatile_only() {
+            shard.volatile.random_entry(rng).map(|(k, _)| k)
+        } else {
+            shard.dict.random_entry(rng).map(|(k, _)| k)
+        };
+        source.map(Box::from)
+    };
+    match key {
+        Some(k) => delete(ks, idx, &k, policy),
+        None => false,
+    }
+}
+
+fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bool {
+    let t = &ks.tuning;
+    let samples = t.samples.load(Ordering::Relaxed).max(1) as usize;
+    let now = super::now_ms();
+    let mut pool = ks.evict_pool.lock();
+    for _ in 0..SHARDS_PER_ROUND {
+        let idx = rng.random_range(0..SHARDS);
+        let shard = ks.shard(idx).read();
+        let mut offer = |k: &[u8], e: &Entry| pool.offer(score(policy, t, e, now), k);
+        if policy.volatile_only() {
+            shard.volatile.sample(rng, samples, |k, _| {
+                if let Some(e) = shard.dict.get(k) {
+                    offer(k, e);
+                }
+            });
+        } else {
+            shard.dict.sample(rng, samples, |k, e| offer(k, e));
+        }
+    }
+    // Best first; a candidate deleted meanwhile (or no longer eligible) is skipped.
+    while let Some((_, key)) = pool.candidates.pop() {
+        let idx = super::shard_of(hash_bytes(&key));
+        if delete(ks, idx, &key, policy) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Delete `key` from shard `idx` as an eviction (logged as DEL, counted). False if it is gone
+/// or (volatile policies) no longer has a TTL.
+fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy) -> bool {
+    let mut ctx = ks.lock_only(&LockSet::One(idx), true);
+    let eligible = ctx.lookup(key).is_some_and(|e| !policy.volatile_only() || e.expire_at != 0);
+    if !eligible {
+        return false;
+    }
+    ctx.remove(key);
+    if ctx.logging {
+        crate::util::resp::encode_command(&mut ctx.effects, &[b"DEL".as_slice(), key]);
+    }
+    ctx.shard_by_index(idx).stats.evicted.fetch_add(1, Ordering::Relaxed);
+    ctx.finish();
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lfu_counter_grows_logarithmically_and_decays() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut c = LFU_INIT;
+        for _ in 0..1000 {
+            c = lfu_log_incr(c, 10, &mut rng);
+        }
+        // Redis's table for factor 10: ~1K hits -> counter around 18.
+        assert!((10..=30).contains(&c), "{c}");
+        let mut fast = LFU_INIT;
+        for _ in 0..1000 {
+            fast = lfu_log_incr(fast, 0, &mut rng);
+        }
+        assert_eq!(fast, 255);
+        let t0 = 1_000 * 60_000;
+        let access = (lfu_minutes(t0) << 8) | 20;
+        assert_eq!(lfu_counter(access, 1, t0), 20);
+        assert_eq!(lfu_counter(access, 1, t0 + 5 * 60_000), 15);
+        assert_eq!(lfu_counter(access, 2, t0 + 5 * 60_000), 18);
+        assert_eq!(lfu_counter(access, 0, t0 + 500 * 60_000), 20, "decay time 0 never decays");
+        assert_eq!(lfu_counter(access, 1, t0 + 500 * 60_000), 0);
+    }
+
+    #[test]
+    fn pool_keeps_the_best_candidates() {
+        let mut pool = Pool::default();
+        for i in 0..100u64 {
+            pool.offer(i * 7 % 101, format!("k{i}").as_bytes());
+        }
+        assert_eq!(pool.candidates.len(), POOL_SIZE);
+        assert!(pool.candidates.windows(2).all(|w| w[0].0 <= w[1].0));
+        let best = pool.candidates.last().unwrap().0;
+        assert_eq!(best, (0..100u64).map(|i| i * 7 % 101).max().unwrap());
+        pool.offer(best, b"k_same");
+        pool.offer(best + 1, b"k_same");
+        assert_eq!(pool.candidates.iter().filter(|(_, k)| &**k == b"k_same").count(), 1);
+    }
+}

@@ -1,0 +1,118 @@
+//! Memory accounting, maxmemory and eviction through the public API (INFO, MEMORY, OBJECT,
+//! CONFIG SET), for every policy.
+
+use nestdb::{Db, EvictionPolicy, Options, Reply};
+
+fn cmd(db: &Db, line: &str) -> Reply {
+    let argv: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+    db.execute(&argv)
+}
+
+fn info_field(db: &Db, section: &str, field: &str) -> u64 {
+    let Reply::Bulk(text) = cmd(db, &format!("INFO {section}")) else { panic!("INFO") };
+    let text = String::from_utf8(text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn used_memory_grows_and_shrinks_with_data() {
+    let db = Db::open_in_memory();
+    let base = info_field(&db, "memory", "used_memory");
+    for i in 0..1000 {
+        cmd(&db, &format!("SET key:{i} {}", "v".repeat(100)));
+    }
+    let full = info_field(&db, "memory", "used_memory");
+    assert!(full > base + 1000 * 100, "{base} -> {full}");
+    let Reply::Int(one) = cmd(&db, "MEMORY USAGE key:1") else { panic!() };
+    assert!((100..400).contains(&one), "{one}");
+    assert_eq!(cmd(&db, "MEMORY USAGE nosuchkey"), Reply::Nil);
+    cmd(&db, "FLUSHALL");
+    let after = info_field(&db, "memory", "used_memory");
+    assert!(after <= base + 4096, "{base} -> {after}");
+    assert!(info_field(&db, "memory", "used_memory_peak") >= full);
+}
+
+#[test]
+fn noeviction_refuses_writes_and_changes_nothing() {
+    let db = Db::memory(Options::default().maxmemory(200_000, EvictionPolicy::NoEviction));
+    let mut refused = 0;
+    for i in 0..5000 {
+        match cmd(&db, &format!("SET key:{i} {}", "v".repeat(100))) {
+            Reply::Error(e) => {
+                assert_eq!(e, "OOM command not allowed when used memory > 'maxmemory'.");
+                assert_eq!(cmd(&db, &format!("EXISTS key:{i}")), Reply::Int(0));
+                refused += 1;
+            }
+            r => assert_eq!(r, Reply::Status("OK".into())),
+        }
+    }
+    assert!(refused > 0);
+    // Reads and deletes still work; a delete makes room again.
+    assert!(matches!(cmd(&db, "GET key:0"), Reply::Bulk(_)));
+    for i in 0..100 {
+        cmd(&db, &format!("DEL key:{i}"));
+    }
+    assert_eq!(cmd(&db, "SET again 1"), Reply::Status("OK".into()));
+    assert_eq!(info_field(&db, "stats", "evicted_keys"), 0);
+}
+
+#[test]
+fn every_policy_keeps_used_memory_under_the_cap() {
+    for policy in ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
+        let db = Db::open_in_memory();
+        cmd(&db, &format!("CONFIG SET maxmemory 300000 maxmemory-policy {policy}"));
+        let volatile = policy.starts_with("volatile");
+        // One key in 20 has no TTL: under volatile-* policies those must all survive.
+        for i in 0..20_000 {
+            let ttl = if i % 20 != 0 { " EX 1000" } else { "" };
+            let r = cmd(&db, &format!("SET key:{i} {}{ttl}", "v".repeat(60)));
+            assert!(matches!(r, Reply::Status(_)), "{policy}: {r:?}");
+            let used = info_field(&db, "memory", "used_memory");
+            assert!(used <= 300_000, "{policy}: used {used} after write {i}");
+        }
+        assert!(info_field(&db, "stats", "evicted_keys") > 0, "{policy}");
+        if volatile {
+            for i in (0..20_000).step_by(20) {
+                assert_eq!(cmd(&db, &format!("EXISTS key:{i}")), Reply::Int(1), "{policy} evicted key:{i}, which has no TTL");
+            }
+        }
+    }
+}
+
+#[test]
+fn volatile_policy_without_volatile_keys_refuses_writes() {
+    let db = Db::memory(Options::default().maxmemory(100_000, EvictionPolicy::VolatileLru));
+    let mut refused = false;
+    for i in 0..5000 {
+        if let Reply::Error(e) = cmd(&db, &format!("SET key:{i} {}", "v".repeat(60))) {
+            assert!(e.starts_with("OOM "), "{e}");
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused);
+    assert_eq!(info_field(&db, "stats", "evicted_keys"), 0);
+}
+
+#[test]
+fn object_idletime_and_freq() {
+    let db = Db::open_in_memory();
+    cmd(&db, "SET k v");
+    assert_eq!(cmd(&db, "OBJECT IDLETIME k"), Reply::Int(0));
+    assert!(matches!(cmd(&db, "OBJECT FREQ k"), Reply::Error(e) if e.contains("LFU maxmemory policy is not selected")));
+    cmd(&db, "CONFIG SET maxmemory-policy allkeys-lfu");
+    cmd(&db, "SET f v");
+    let Reply::Int(f0) = cmd(&db, "OBJECT FREQ f") else { panic!() };
+    assert_eq!(f0, 5, "new keys start at LFU_INIT_VAL");
+    for _ in 0..2000 {
+        cmd(&db, "GET f");
+    }
+    let Reply::Int(f1) = cmd(&db, "OBJECT FREQ f") else { panic!() };
+    assert!(f1 > f0 + 5, "{f0} -> {f1}");
+    assert!(matches!(cmd(&db, "OBJECT IDLETIME f"), Reply::Error(e) if e.contains("LFU maxmemory policy is selected")));
+}
