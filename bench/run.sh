@@ -40,7 +40,7 @@ need_server=""
 for s in "${suites[@]}"; do
     case "$s" in
         redis) want_redis=1; need_server=1 ;;
-        restart|always|everysec|fsync|durability|all) need_server=1 ;;
+        restart|always|everysec|fsync|durability|memory|hitratio|all) need_server=1 ;;
     esac
 done
 

@@ -1,13 +1,14 @@
 //! nestdb-bench: the issue-2 benchmark (in-process GET/SET against kevy-embedded and a
 //! pipelined redis-server, sorted-set rank latencies, GET scaling over two threads) and the
 //! issue-5 durability benchmark against redis-server (restart times, fsync policies, snapshots
-//! under write load, file sizes).
+//! under write load, file sizes), and the issue-6 memory benchmark (memory per key against
+//! redis-server's used_memory, compression, eviction hit ratios).
 //!
 //! Usage: `cargo run -p nestdb-bench --release -- [--quick] [--redis-output FILE | --redis-port P]
 //! [--no-kevy-zset] [--dur-keys N] [--dir PATH] [kv] [kevy] [redis] [zset] [threads] [restart]
-//! [always] [everysec]` (`fsync` = always + everysec, `durability` = restart + always + everysec;
-//! `all` or no suite = all of them).
-//! `--quick` scales the issue-2 workloads down 10x and the durability ones to 20k keys (CI smoke
+//! [always] [everysec] [memory] [hitratio]` (`fsync` = always + everysec, `durability` = restart +
+//! always + everysec, `mem` = memory + hitratio; `all` or no suite = all of them).
+//! `--quick` scales the issue-2 and issue-6 workloads down 10x and the durability ones to 20k keys (CI smoke
 //! runs); the full durability dataset is 5M keys. Progress goes to stderr; the results (Markdown
 //! tables for docs/BENCHMARKS.md) go to stdout. `bench/run.sh` starts redis-server, runs
 //! redis-benchmark and this binary in one go.
@@ -18,6 +19,7 @@ mod kevy;
 mod kv;
 mod latency;
 mod measure;
+mod memory;
 mod redis;
 mod report;
 mod resp;
@@ -102,11 +104,11 @@ impl Config {
     }
 }
 
-const SUITES: [&str; 8] = ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec"];
+const SUITES: [&str; 10] = ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio"];
 
 fn usage() -> String {
     format!(
-        "usage: nestdb-bench [--quick] [--redis-output FILE | --redis-port PORT] [--no-kevy-zset] [--dur-keys N] [--dir PATH] [{}|durability|all]...",
+        "usage: nestdb-bench [--quick] [--redis-output FILE | --redis-port PORT] [--no-kevy-zset] [--dur-keys N] [--dir PATH] [{}|durability|fsync|mem|all]...",
         SUITES.join("|")
     )
 }
@@ -128,6 +130,7 @@ fn parse_args() -> Result<(Config, Vec<String>), String> {
             "all" => suites.extend(SUITES.map(String::from)),
             "durability" => suites.extend(["restart", "always", "everysec"].map(String::from)),
             "fsync" => suites.extend(["always", "everysec"].map(String::from)),
+            "mem" => suites.extend(["memory", "hitratio"].map(String::from)),
             s if SUITES.contains(&s) => suites.push(s.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
         }
@@ -146,6 +149,9 @@ fn parse_args() -> Result<(Config, Vec<String>), String> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = memory::child_main() {
+        return code;
+    }
     let (cfg, suites) = match parse_args() {
         Ok(x) => x,
         Err(msg) => {
@@ -171,10 +177,12 @@ fn main() -> ExitCode {
             }
             "zset" => zset::run(&cfg, &mut report),
             "threads" => threads::run(&cfg, &mut report),
-            "restart" | "always" | "everysec" => {
+            "restart" | "always" | "everysec" | "memory" | "hitratio" => {
                 let res = match s.as_str() {
                     "restart" => restart::run(&cfg, &mut report),
                     "always" => fsync::run_always(&cfg, &mut report),
+                    "memory" => memory::run_memory(&cfg, &mut report),
+                    "hitratio" => memory::run_hitratio(&cfg, &mut report),
                     _ => fsync::run_everysec(&cfg, &mut report),
                 };
                 if let Err(e) = res {

@@ -1,5 +1,5 @@
-//! Collected results and the targets of issues 2 (KV speed) and 5 (durability) they are judged
-//! against.
+//! Collected results and the targets of issues 2 (KV speed), 5 (durability) and 6 (memory) they
+//! are judged against.
 //!
 //! Every suite adds rows under a stable id (`nestdb.get.typed`, `redis.set`...); `print` renders
 //! the measurements and then every target whose inputs were measured in this run, as Markdown
@@ -42,6 +42,8 @@ enum Check {
     Below,
     /// rows[a] <= bound
     AtMost,
+    /// rows[a] > bound
+    Above,
 }
 
 /// One target of an issue: a ratio of two rows (or a row against a constant) and its bound.
@@ -57,7 +59,7 @@ const fn t(issue: u8, what: &'static str, a: &'static str, check: Check, bound: 
     Target { issue, what, a, check, bound }
 }
 
-use Check::{AtLeast, AtMost, Below, RatioAtLeast, RatioAtMost};
+use Check::{Above, AtLeast, AtMost, Below, RatioAtLeast, RatioAtMost};
 
 const TARGETS: &[Target] = &[
     t(2, "SET typed vs redis-server -P 16", "nestdb.set.typed", RatioAtLeast { b: "redis.set" }, 10.0),
@@ -86,6 +88,12 @@ const TARGETS: &[Target] = &[
     t(5, "SET max during a snapshot", "snapwin.nestdb.max", Below, 20e6),
     t(5, "RSS growth during a snapshot", "snapwin.nestdb.rss", AtMost, 20.0),
     t(5, "snapshot file vs redis-server RDB", "size.nestdb.snap", RatioAtMost { b: "size.redis.rdb" }, 1.0),
+    t(6, "strings: nestdb RSS growth vs redis-server used_memory", "mem.strings.nestdb", RatioAtMost { b: "mem.strings.redis" }, 0.8),
+    t(6, "hashes of 5 fields: same", "mem.hashes.nestdb", RatioAtMost { b: "mem.hashes.redis" }, 0.8),
+    t(6, "1 KiB sessions: memory lz4 vs none", "mem.sessions.lz4", RatioAtMost { b: "mem.sessions.none" }, 0.4),
+    t(6, "1 KiB sessions: GET lz4 vs none", "get.sessions.lz4", RatioAtLeast { b: "get.sessions.none" }, 0.5),
+    t(6, "Zipf: allkeys-lru vs exact LRU, points apart", "hit.zipf.gap", AtMost, 2.0),
+    t(6, "Zipf + scans: allkeys-lfu minus allkeys-lru, points", "hit.scan.lfu_gain", Above, 0.0),
 ];
 
 pub fn fmt_value(v: f64, unit: Unit) -> String {
@@ -132,6 +140,7 @@ impl Report {
             AtLeast => (format!("≥ {}", fmt_bound(t.bound, a.unit)), fmt_value(a.value, a.unit), a.value >= t.bound),
             Below => (format!("< {}", fmt_bound(t.bound, a.unit)), fmt_value(a.value, a.unit), a.value < t.bound),
             AtMost => (format!("≤ {}", fmt_bound(t.bound, a.unit)), fmt_value(a.value, a.unit), a.value <= t.bound),
+            Above => (format!("> {}", fmt_bound(t.bound, a.unit)), fmt_value(a.value, a.unit), a.value > t.bound),
         };
         Some(format!("| {} | {bound} | {measured} | {} |\n", t.what, verdict(ok)))
     }
@@ -143,7 +152,7 @@ impl Report {
         for r in &self.rows {
             out.push_str(&format!("| {} | {} | {} |\n", r.label, fmt_value(r.value, r.unit), r.detail));
         }
-        for issue in [2u8, 5] {
+        for issue in [2u8, 5, 6] {
             let mut targets = String::new();
             for t in TARGETS.iter().filter(|t| t.issue == issue) {
                 if let Some(line) = self.judge(t) {
@@ -208,5 +217,18 @@ mod tests {
         assert!(s.contains("| SET p99 during a snapshot | < 2.00 ms | 2.50 ms | **NO** |"), "{s}");
         assert!(s.contains("| RSS growth during a snapshot | ≤ 20 % | 12.5 % | yes |"), "{s}");
         assert!(!s.contains("cold"), "{s}");
+    }
+
+    #[test]
+    fn memory_targets() {
+        let mut r = Report::default();
+        r.add("mem.strings.nestdb", "rss", 60e6, Unit::Bytes, "");
+        r.add("mem.strings.redis", "used", 100e6, Unit::Bytes, "");
+        r.add("hit.scan.lfu_gain", "gain", 0.0, Unit::Percent, "");
+        let s = r.render();
+        assert!(s.contains("| Target (issue 6) | Bound | Measured | Met? |"), "{s}");
+        assert!(s.contains("| strings: nestdb RSS growth vs redis-server used_memory | ≤ 0.8x | 0.60x | yes |"), "{s}");
+        assert!(s.contains("| Zipf + scans: allkeys-lfu minus allkeys-lru, points | > 0 % | 0.0 % | **NO** |"), "{s}");
+        assert!(!s.contains("hashes"), "{s}");
     }
 }

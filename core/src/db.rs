@@ -21,7 +21,7 @@ use crate::keyspace::dict::hash_bytes;
 use crate::keyspace::{expire, shard_of, Ctx, Keyspace, LockSet, WRONGTYPE};
 use crate::persist::{Persistence, RecoveryReport};
 use crate::reply::Reply;
-use crate::types::Value;
+use crate::types::{Value, ValueBytes};
 
 pub(crate) struct Inner {
     pub(crate) ks: Keyspace,
@@ -315,7 +315,7 @@ impl Db {
         counter.fetch_add(1, Ordering::Relaxed);
         match found.map(|e| &e.value) {
             None => Ok(None),
-            Some(Value::Str(s)) => Ok(Some(f(s))),
+            Some(Value::Str(s)) => Ok(Some(s.with_bytes(f))),
             Some(_) => Err(Error::Command(WRONGTYPE.into())),
         }
     }
@@ -768,7 +768,7 @@ impl Commands for Db {
     fn zrank(&self, key: &[u8], member: &[u8]) -> Result<Option<i64>> {
         let h = hash_bytes(key);
         let ctx = self.inner.ks.lock(&LockSet::One(shard_of(h)), false);
-        match ctx.read::<crate::types::ZSet>(key) {
+        match ctx.read::<crate::types::ZSetValue>(key) {
             Err(e) => check(e).map(|_| None),
             Ok(z) => Ok(z.and_then(|z| z.rank(member)).map(|r| r as i64)),
         }
@@ -780,7 +780,7 @@ impl Commands for Db {
         ks.check_writable().map_err(reply_error)?;
         let h = hash_bytes(key);
         let mut ctx = ks.lock(&LockSet::One(shard_of(h)), true);
-        ctx.insert(key, Value::Str(value.into()), 0);
+        ctx.insert(key, Value::Str(ValueBytes::store(value, ctx.compression())), 0);
         if ctx.logging {
             crate::util::resp::encode_command(&mut ctx.effects, &[b"SET".as_slice(), key, value]);
         }

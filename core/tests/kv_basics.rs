@@ -363,7 +363,10 @@ fn config_get_set() {
     let d = db();
     assert_eq!(run(&d, "CONFIG GET hz"), Reply::Map(vec![(bulk("hz"), bulk("10"))]));
     assert_eq!(run(&d, "CONFIG SET hz 50"), Reply::OK);
-    assert_eq!(run(&d, "CONFIG GET h*"), Reply::Map(vec![(bulk("hz"), bulk("50"))]));
+    assert_eq!(run(&d, "CONFIG GET hz*"), Reply::Map(vec![(bulk("hz"), bulk("50"))]));
+    let Reply::Map(h) = run(&d, "CONFIG GET h*") else { panic!("CONFIG GET is a map") };
+    let names: Vec<_> = h.iter().map(|(k, _)| k.as_bytes().unwrap().to_vec()).collect();
+    assert!(names.contains(&b"hz".to_vec()) && names.contains(&b"hash-max-listpack-entries".to_vec()), "{names:?}");
     assert_eq!(run(&d, "CONFIG SET nope 1"), err("ERR Unknown option or number of arguments for CONFIG SET - 'nope'"));
     assert!(run(&d, "CONFIG SET hz 0").is_error());
     assert_eq!(run(&d, "CONFIG GET hz"), Reply::Map(vec![(bulk("hz"), bulk("50"))]));

@@ -1,16 +1,24 @@
 //! Hash commands: HSET, HMSET, HSETNX, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HKEYS, HVALS,
 //! HINCRBY, HINCRBYFLOAT, HSTRLEN, HRANDFIELD, HSCAN.
 //!
-//! A hash is a `Dict<Box<[u8]>>` (`HashValue`) from field to value; `Ctx::modify` guarantees
-//! one is never stored empty, so deleting the last field deletes the key. Semantics follow
-//! Redis 7.0's `t_hash.c`: arguments are validated before the key is looked up (so a bad
-//! increment or count is reported even for a missing or wrong-type key), HSET signals the key
-//! even when every value was already in place, counters keep Redis's integer/float texts.
+//! A hash is a `HashValue` (types/hash.rs: listpack or table, big table values packed) written
+//! with the live `hash-max-listpack-*` and compression settings (`cfg`); readers see raw bytes.
+//! `Ctx::modify` guarantees one is never stored empty, so deleting the last field deletes the
+//! key. Semantics follow Redis 7.0's `t_hash.c`: arguments are validated before the key is
+//! looked up (so a bad increment or count is reported even for a missing or wrong-type key),
+//! HSET signals the key even when every value was already in place, counters keep Redis's
+//! integer/float texts. Encodings convert as Redis's do (listpack -> hashtable, never back).
 //! HGETALL answers a RESP3 map; HRANDFIELD WITHVALUES answers [field, value] pairs.
 //! HINCRBYFLOAT is logged as `HSET key field result`; the other writes are logged verbatim.
 //!
-//! Complexity: single-field commands O(1); HGETALL/HKEYS/HVALS O(size); HRANDFIELD O(count),
-//! or O(size) when the count is close to the size; HSCAN O(COUNT) buckets per call.
+//! Complexity: single-field commands O(1) on a table, O(listpack bytes) on a listpack (small by
+//! construction); HGETALL/HKEYS/HVALS O(size); HRANDFIELD O(count), or O(size) when the count
+//! is close to the size or the hash is a listpack; HSCAN O(COUNT) buckets per call on a table,
+//! the whole listpack at once.
+
+use std::borrow::Cow;
+
+use rand::Rng;
 
 use super::args::{self, is, syntax};
 use super::keys::scan_reply;
@@ -19,7 +27,8 @@ use super::string::FLOAT_OVERFLOW;
 use super::{wrong_arity, CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
-use crate::types::HashValue;
+use crate::types::hash::{HashConfig, HashValue};
+use crate::util::glob::glob_match;
 use crate::util::ldouble::{self, LongDouble};
 use crate::util::num;
 
@@ -48,14 +57,25 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hscan", -3, 0, K1, hscan),
 ];
 
+/// The settings hash writes follow (read before the key is borrowed).
+fn cfg(ctx: &Ctx<'_>) -> HashConfig {
+    HashConfig::new(&ctx.limits(), ctx.compression())
+}
+
+/// The reply for a value read from a hash (moved when it was unpacked, copied otherwise).
+fn bulk_cow(v: Cow<'_, [u8]>) -> Reply {
+    Reply::Bulk(v.into_owned())
+}
+
 /// HSET/HMSET: set every pair; returns how many fields are new. Signals the key always, as
 /// Redis does (an overwrite with the same value still counts as a write).
 fn set_pairs(ctx: &mut Ctx<'_>, a: &[&[u8]], name: &str) -> Result<i64, Reply> {
     if !a.len().is_multiple_of(2) {
         return Err(wrong_arity(name));
     }
+    let cfg = cfg(ctx);
     let created = ctx
-        .modify::<HashValue, _>(a[1], true, |h| a[2..].chunks_exact(2).filter(|p| h.insert(p[0], p[1].into()).is_none()).count())?
+        .modify::<HashValue, _>(a[1], true, |h| a[2..].chunks_exact(2).filter(|p| h.insert(p[0], p[1], &cfg)).count())?
         .unwrap_or_default();
     ctx.modified(a[1]);
     Ok(created as i64)
@@ -71,15 +91,8 @@ fn hmset(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn hsetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (key, field, value) = (a[1], a[2], a[3]);
-    let set = ctx
-        .modify::<HashValue, _>(key, true, |h| {
-            if h.contains_key(field) {
-                return false;
-            }
-            h.insert(field, value.into());
-            true
-        })?
-        .unwrap_or_default();
+    let cfg = cfg(ctx);
+    let set = ctx.modify::<HashValue, _>(key, true, |h| !h.contains_key(field) && h.insert(field, value, &cfg))?.unwrap_or_default();
     if set {
         ctx.modified(key);
     }
@@ -87,21 +100,21 @@ fn hsetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn hget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::bulk_opt(ctx.read::<HashValue>(a[1])?.and_then(|h| h.get(a[2])).map(|v| &**v)))
+    Ok(ctx.read::<HashValue>(a[1])?.and_then(|h| h.get(a[2])).map_or(Reply::Nil, bulk_cow))
 }
 
 fn hmget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let h = ctx.read::<HashValue>(a[1])?;
-    Ok(Reply::Array(a[2..].iter().map(|f| Reply::bulk_opt(h.and_then(|h| h.get(f)).map(|v| &**v))).collect()))
+    Ok(Reply::Array(a[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Nil, bulk_cow)).collect()))
 }
 
 fn hgetall(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let h = ctx.read::<HashValue>(a[1])?;
-    Ok(Reply::Map(h.map_or_else(Vec::new, |h| h.iter().map(|(f, v)| (Reply::bulk(f), Reply::bulk(v))).collect())))
+    Ok(Reply::Map(h.map_or_else(Vec::new, |h| h.iter().map(|(f, v)| (Reply::bulk(f), bulk_cow(v))).collect())))
 }
 
 fn hdel(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let removed = ctx.modify::<HashValue, _>(a[1], false, |h| a[2..].iter().filter(|f| h.remove(f).is_some()).count())?.unwrap_or_default();
+    let removed = ctx.modify::<HashValue, _>(a[1], false, |h| a[2..].iter().filter(|f| h.remove(f)).count())?.unwrap_or_default();
     if removed > 0 {
         ctx.modified(a[1]);
     }
@@ -123,24 +136,25 @@ fn hkeys(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn hvals(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let h = ctx.read::<HashValue>(a[1])?;
-    Ok(Reply::Array(h.map_or_else(Vec::new, |h| h.iter().map(|(_, v)| Reply::bulk(v)).collect())))
+    Ok(Reply::Array(h.map_or_else(Vec::new, |h| h.iter().map(|(_, v)| bulk_cow(v)).collect())))
 }
 
 fn hstrlen(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::Int(ctx.read::<HashValue>(a[1])?.and_then(|h| h.get(a[2])).map_or(0, |v| v.len()) as i64))
+    Ok(Reply::Int(ctx.read::<HashValue>(a[1])?.and_then(|h| h.str_len(a[2])).unwrap_or(0) as i64))
 }
 
 fn hincrby(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (key, field) = (a[1], a[2]);
     let incr = args::int(a[3])?;
+    let cfg = cfg(ctx);
     let new = ctx
         .modify::<HashValue, _>(key, true, |h| {
             let cur = match h.get(field) {
-                Some(v) => num::parse_i64_strict(v).ok_or_else(|| Reply::err(NOT_INT))?,
+                Some(v) => num::parse_i64_strict(&v).ok_or_else(|| Reply::err(NOT_INT))?,
                 None => 0,
             };
             let new = cur.checked_add(incr).ok_or_else(|| Reply::err("ERR increment or decrement would overflow"))?;
-            h.insert(field, new.to_string().into_bytes().into());
+            h.insert(field, new.to_string().as_bytes(), &cfg);
             Ok(new)
         })?
         .transpose()?
@@ -156,10 +170,11 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if !incr.is_finite() {
         return Err(Reply::err("ERR value is NaN or Infinity"));
     }
+    let cfg = cfg(ctx);
     let new = ctx
         .modify::<HashValue, _>(key, true, |h| {
             let cur = match h.get(field) {
-                Some(v) => ldouble::parse(v).ok_or_else(|| Reply::err(NOT_FLOAT))?,
+                Some(v) => ldouble::parse(&v).ok_or_else(|| Reply::err(NOT_FLOAT))?,
                 None => LongDouble::from_i64(0),
             };
             let sum = cur.add(incr);
@@ -167,7 +182,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                 return Err(Reply::err(FLOAT_OVERFLOW));
             }
             let new = sum.to_human_string();
-            h.insert(field, new.as_bytes().into());
+            h.insert(field, new.as_bytes(), &cfg);
             Ok(new)
         })?
         .transpose()?
@@ -183,7 +198,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut rng = rand::rng();
     if a.len() == 2 {
         let h = ctx.read::<HashValue>(a[1])?;
-        return Ok(Reply::bulk_opt(h.and_then(|h| h.random_entry(&mut rng)).map(|(f, _)| f)));
+        return Ok(Reply::bulk_opt(h.and_then(|h| h.random_field(&mut rng))));
     }
     let n = rand_count(a[2])?;
     let withvalues = match a.len() {
@@ -199,33 +214,59 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let Some(h) = ctx.read::<HashValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
     let item = |f: &[u8], v: &[u8]| if withvalues { Reply::Array(vec![Reply::bulk(f), Reply::bulk(v)]) } else { Reply::bulk(f) };
     let count = n.unsigned_abs();
+    let Some(table) = h.table().filter(|_| count < h.len() as u64 || n < 0) else {
+        // A listpack (small) or the whole hash: pick from all pairs.
+        let mut all: Vec<(&[u8], Cow<'_, [u8]>)> = h.iter().collect();
+        if n < 0 {
+            // Repeats allowed: `count` independent picks; the reply grows as it is built.
+            let mut out = Vec::with_capacity(count.min(1024) as usize);
+            for _ in 0..count {
+                let (f, v) = &all[rng.random_range(0..all.len())];
+                out.push(item(f, v));
+            }
+            return Ok(Reply::Array(out));
+        }
+        let take = all.len().min(count as usize);
+        for i in 0..take {
+            let j = rng.random_range(i..all.len());
+            all.swap(i, j);
+        }
+        return Ok(Reply::Array(all[..take].iter().map(|(f, v)| item(f, v)).collect()));
+    };
     if n < 0 {
-        // Repeats allowed: `count` independent picks; the reply grows as it is built.
         let mut out = Vec::with_capacity(count.min(1024) as usize);
         for _ in 0..count {
-            let Some((f, v)) = h.random_entry(&mut rng) else { break };
-            out.push(item(f, v));
+            let Some((f, v)) = table.random_entry(&mut rng) else { break };
+            out.push(item(f, &v.bytes()));
         }
         return Ok(Reply::Array(out));
     }
-    if count >= h.len() as u64 {
-        return Ok(Reply::Array(h.iter().map(|(f, v)| item(f, v)).collect()));
-    }
-    Ok(Reply::Array(sample_distinct(h, count as usize, &mut rng).into_iter().map(|(f, v)| item(f, v)).collect()))
+    Ok(Reply::Array(sample_distinct(table, count as usize, &mut rng).into_iter().map(|(f, v)| item(f, &v.bytes())).collect()))
 }
 
 fn hscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     check_cursor(a)?;
     let Some(h) = ctx.read::<HashValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
     let (o, novalues) = parse_scan_novalues(a, true)?;
-    let compact = ctx.lookup(a[1]).is_some_and(|e| e.value.encoding() != "hashtable");
-    let weight = if novalues { 1 } else { 2 };
-    Ok(scan_dict(h, &o, compact, weight, |out, f, v| {
+    // A value is unpacked only when it is replied.
+    let emit = |out: &mut Vec<Reply>, f: &[u8], v: &dyn Fn() -> Reply| {
         out.push(Reply::bulk(f));
         if !novalues {
-            out.push(Reply::bulk(v));
+            out.push(v());
         }
-    }))
+    };
+    let Some(table) = h.table() else {
+        // A listpack comes back whole, in order, with cursor 0 (as in Redis).
+        let mut out = Vec::new();
+        for (f, v) in h.iter() {
+            if o.pattern.is_none_or(|p| glob_match(p, f)) {
+                emit(&mut out, f, &|| Reply::bulk(&v));
+            }
+        }
+        return Ok(scan_reply(0, out));
+    };
+    let weight = if novalues { 1 } else { 2 };
+    Ok(scan_dict(table, &o, false, weight, |out, f, v| emit(out, f, &|| bulk_cow(v.bytes()))))
 }
 
 #[cfg(test)]
@@ -592,6 +633,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Values at or over compression-min-size are stored packed when that shrinks them, the
+    /// reported memory shrinks with them, and readers still see the raw bytes.
+    #[test]
+    fn big_table_values_are_stored_packed() {
+        use crate::keyspace::LockSet;
+        use crate::types::hash::Stored;
+        use crate::types::Value;
+        let db = Db::open_in_memory();
+        let big: String = "abcdefgh".repeat(40);
+        let stored = |key: &str| {
+            let ctx = db.keyspace().lock(&LockSet::All, false);
+            let Some(Value::Hash(h)) = ctx.lookup(key.as_bytes()).map(|e| &e.value) else { panic!("{key} is not a hash") };
+            let packed = h.table().is_some_and(|t| matches!(t.get(b"f"), Some(Stored::Packed(_))));
+            (packed, h.mem_usage())
+        };
+        run(&db, &["HSET", "plain", "f", &big]);
+        assert_eq!(run(&db, &["CONFIG", "SET", "compression-min-size", "16"]), Reply::OK);
+        run(&db, &["HSET", "packed", "f", &big]);
+        let ((plain, plain_mem), (packed, packed_mem)) = (stored("plain"), stored("packed"));
+        assert!(!plain && packed, "320 bytes: plain under the default 512-byte threshold, packed at 16");
+        assert!(packed_mem + 200 < plain_mem, "{packed_mem} vs {plain_mem}");
+        assert_eq!(run(&db, &["HGET", "packed", "f"]), bulk(&big));
+        assert_eq!(run(&db, &["HSTRLEN", "packed", "f"]), int(320));
     }
 
     mod log_effects {

@@ -1,7 +1,9 @@
 //! List commands: pushes and pops at both ends, ranges, positional access, LREM/LTRIM/LINSERT,
 //! LPOS, LMOVE/RPOPLPUSH and LMPOP, with Redis 7's replies and error texts.
 //!
-//! Representation: a list is a `VecDeque<Box<[u8]>>` (`ListValue`), head at index 0.
+//! Representation: `ListValue` (types/list.rs), a listpack or a quicklist of listpack nodes,
+//! head at index 0. Every edit passes the live `list-max-listpack-size` (the fill), which
+//! drives the node size and Redis's encoding conversions.
 //!
 //! Invariants:
 //! - A stored list is never empty: every mutation goes through `Ctx::modify`, which deletes a
@@ -13,14 +15,15 @@
 //!   it where Redis looks the key up first: LINDEX, LSET), so the same command fails
 //!   with the same error in both.
 //!
-//! Complexity: pushes and pops O(1) per element; LLEN, LINDEX and LSET O(1) (random access,
-//! cheaper than Redis's quicklist walk); LRANGE O(S+N); LREM, LINSERT, LPOS O(N) (LPOS bounded
-//! by MAXLEN); LTRIM O(N) in the elements removed.
+//! Complexity (nodes hold up to 8 KiB by default): pushes and pops O(1) per element plus one
+//! node rewrite; LLEN O(1); LINDEX and LSET O(nodes + node size); LRANGE O(nodes + node size +
+//! N); LREM, LINSERT, LPOS O(N) (LPOS bounded by MAXLEN); LTRIM O(nodes + node size).
 
 use super::args::{self, is, syntax};
 use super::{wrong_arity, CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
+use crate::types::list::End;
 use crate::types::ListValue;
 use crate::util::num;
 
@@ -69,13 +72,6 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
 // Shared helpers
 // ---------------------------------------------------------------------------------------------
 
-/// An end of a list: LEFT is the head (index 0), RIGHT the tail.
-#[derive(Clone, Copy, PartialEq)]
-enum End {
-    Left,
-    Right,
-}
-
 /// Parse LEFT|RIGHT (case-insensitive); anything else is a syntax error.
 fn parse_end(arg: &[u8]) -> Result<End, Reply> {
     if is(arg, "LEFT") {
@@ -114,31 +110,19 @@ fn index(i: i64, len: usize) -> Option<usize> {
     (0..len as i64).contains(&i).then_some(i as usize)
 }
 
-fn push(l: &mut ListValue, end: End, e: Box<[u8]>) {
-    match end {
-        End::Left => l.push_front(e),
-        End::Right => l.push_back(e),
-    }
+/// The live `list-max-listpack-size`.
+fn fill(ctx: &Ctx<'_>) -> i64 {
+    ctx.limits().list_max_listpack_size
 }
 
-fn pop(l: &mut ListValue, end: End) -> Option<Box<[u8]>> {
-    match end {
-        End::Left => l.pop_front(),
-        End::Right => l.pop_back(),
-    }
+/// Pop one element from `end`.
+fn pop(l: &mut ListValue, end: End, fill: i64) -> Option<Vec<u8>> {
+    l.pop(end, 1, fill).pop()
 }
 
 /// Pop up to `n` elements from `end`, as bulk replies in the order they were popped.
-fn pop_n(l: &mut ListValue, end: End, n: usize) -> Vec<Reply> {
-    let n = n.min(l.len());
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        match pop(l, end) {
-            Some(e) => out.push(Reply::Bulk(e.into_vec())),
-            None => break,
-        }
-    }
-    out
+fn pop_n(l: &mut ListValue, end: End, n: usize, fill: i64) -> Vec<Reply> {
+    l.pop(end, n, fill).into_iter().map(Reply::Bulk).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,11 +135,9 @@ fn push_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], end: End, create: bool) -> CmdRe
     for e in elems {
         check_size(e)?;
     }
+    let fill = fill(ctx);
     let len = ctx.modify::<ListValue, _>(a[1], create, |l| {
-        l.reserve(elems.len());
-        for e in elems {
-            push(l, end, Box::from(*e));
-        }
+        l.push(end, elems, fill);
         l.len()
     })?;
     match len {
@@ -193,11 +175,12 @@ fn pop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], end: End, name: &str) -> CmdResul
         Some(arg) => Some(at_least(arg, 0, MUST_BE_POSITIVE)?),
         None => None,
     };
+    let fill = fill(ctx);
     // (reply, number of elements popped); None when the key is missing.
     let popped = ctx.modify::<ListValue, _>(a[1], false, |l| match count {
-        None => pop(l, end).map_or((Reply::Nil, 0), |e| (Reply::Bulk(e.into_vec()), 1)),
+        None => pop(l, end, fill).map_or((Reply::Nil, 0), |e| (Reply::Bulk(e), 1)),
         Some(n) => {
-            let items = pop_n(l, end, usize::try_from(n).unwrap_or(usize::MAX));
+            let items = pop_n(l, end, usize::try_from(n).unwrap_or(usize::MAX), fill);
             let n = items.len();
             (Reply::Array(items), n)
         }
@@ -250,9 +233,10 @@ fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
     }
     let count = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
+    let fill = fill(ctx);
     for &key in &a[2..where_idx] {
         // Missing keys are skipped; the first key of another type is an error.
-        if let Some(items) = ctx.modify::<ListValue, _>(key, false, |l| pop_n(l, end, count))? {
+        if let Some(items) = ctx.modify::<ListValue, _>(key, false, |l| pop_n(l, end, count, fill))? {
             if !items.is_empty() {
                 ctx.modified(key);
                 return Ok(Reply::Array(vec![Reply::bulk(key), Reply::Array(items)]));
@@ -274,7 +258,7 @@ fn lrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (start, stop) = (args::int(a[2])?, args::int(a[3])?);
     let Some(l) = ctx.read::<ListValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
     let items = match args::range(start, stop, l.len()) {
-        Some((s, e)) => l.range(s..=e).map(|v| Reply::bulk(v)).collect(),
+        Some((s, e)) => l.iter_from(s).take(e + 1 - s).map(Reply::bulk).collect(),
         None => Vec::new(),
     };
     Ok(Reply::Array(items))
@@ -285,7 +269,7 @@ fn lrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 fn lindex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let Some(l) = ctx.read::<ListValue>(a[1])? else { return Ok(Reply::Nil) };
     let i = args::int(a[2])?;
-    Ok(Reply::bulk_opt(index(i, l.len()).and_then(|i| l.get(i)).map(|v| &v[..])))
+    Ok(Reply::bulk_opt(index(i, l.len()).and_then(|i| l.get(i))))
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len].
@@ -327,9 +311,10 @@ fn lpos(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     };
     let mut found = Vec::new();
     let mut matches = 0u64;
-    for k in 0..scan {
+    let elems: &mut dyn Iterator<Item = &[u8]> = if from_tail { &mut l.iter().rev() } else { &mut l.iter() };
+    for (k, e) in elems.take(scan).enumerate() {
         let pos = if from_tail { len - 1 - k } else { k };
-        if l[pos][..] != *elem {
+        if e != elem {
             continue;
         }
         matches += 1;
@@ -354,12 +339,17 @@ fn lpos(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 fn lset(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let parsed = args::int(a[2]);
     let value = a[3];
+    let fill = fill(ctx);
     let r = ctx.modify::<ListValue, _>(a[1], false, |l| -> Result<(), Reply> {
         let i = parsed?;
         check_size(value)?;
-        let pos = index(i, l.len()).ok_or_else(|| Reply::err(OUT_OF_RANGE))?;
-        l[pos] = Box::from(value);
-        Ok(())
+        // An out-of-range index gives usize::MAX, which `set` refuses after Redis's conversion.
+        let pos = index(i, l.len()).unwrap_or(usize::MAX);
+        if l.set(pos, value, fill) {
+            Ok(())
+        } else {
+            Err(Reply::err(OUT_OF_RANGE))
+        }
     })?;
     match r {
         None => Err(Reply::err(NO_SUCH_KEY)),
@@ -382,11 +372,8 @@ fn linsert(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     };
     let (pivot, value) = (a[3], a[4]);
     check_size(value)?;
-    let r = ctx.modify::<ListValue, _>(a[1], false, |l| {
-        let pos = l.iter().position(|e| e[..] == *pivot)?;
-        l.insert(if after { pos + 1 } else { pos }, Box::from(value));
-        Some(l.len())
-    })?;
+    let fill = fill(ctx);
+    let r = ctx.modify::<ListValue, _>(a[1], false, |l| l.insert_at_pivot(pivot, value, after, fill).then(|| l.len()))?;
     match r {
         None => Ok(Reply::Int(0)),
         Some(None) => Ok(Reply::Int(-1)),
@@ -402,45 +389,8 @@ fn linsert(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 fn lrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let count = args::int(a[2])?;
     let elem = a[3];
-    let removed = ctx.modify::<ListValue, _>(a[1], false, |l| {
-        let len = l.len();
-        let wanted = if count == 0 { u64::MAX } else { count.unsigned_abs() };
-        // Find the window [lo, hi] of positions whose matches are removed, then remove them in
-        // one pass (retain visits elements in order), so the cost is O(N) whatever the count.
-        let (mut lo, mut hi) = (0, len);
-        let mut seen = 0u64;
-        if count >= 0 {
-            for (i, e) in l.iter().enumerate() {
-                if e[..] == *elem {
-                    seen += 1;
-                    hi = i + 1;
-                    if seen == wanted {
-                        break;
-                    }
-                }
-            }
-        } else {
-            for (i, e) in l.iter().enumerate().rev() {
-                if e[..] == *elem {
-                    seen += 1;
-                    lo = i;
-                    if seen == wanted {
-                        break;
-                    }
-                }
-            }
-        }
-        if seen == 0 {
-            return 0;
-        }
-        let mut pos = 0;
-        l.retain(|e| {
-            let keep = pos < lo || pos >= hi || e[..] != *elem;
-            pos += 1;
-            keep
-        });
-        len - l.len()
-    })?;
+    let fill = fill(ctx);
+    let removed = ctx.modify::<ListValue, _>(a[1], false, |l| l.remove(elem, count, fill))?;
     let removed = removed.unwrap_or(0);
     if removed > 0 {
         ctx.modified(a[1]);
@@ -451,11 +401,9 @@ fn lrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 /// LTRIM key start stop: keep only the inclusive range; an empty range deletes the key.
 fn ltrim(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (start, stop) = (args::int(a[2])?, args::int(a[3])?);
+    let fill = fill(ctx);
     let existed = ctx.modify::<ListValue, _>(a[1], false, |l| match args::range(start, stop, l.len()) {
-        Some((s, e)) => {
-            l.truncate(e + 1);
-            l.drain(..s);
-        }
+        Some((s, e)) => l.keep(s, e, fill),
         None => l.clear(),
     })?;
     if existed.is_some() {
@@ -473,12 +421,12 @@ fn ltrim(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 /// missing). The destination's type is checked before anything is popped; `src == dst`
 /// rotates the list in place.
 fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+    let fill = fill(ctx);
     if src == dst {
         let moved = ctx.modify::<ListValue, _>(src, false, |l| {
-            let e = pop(l, from)?;
-            let reply = e.to_vec();
-            push(l, to, e);
-            Some(reply)
+            let e = pop(l, from, fill)?;
+            l.push(to, &[&e], fill);
+            Some(e)
         })?;
         return Ok(match moved.flatten() {
             Some(e) => {
@@ -493,12 +441,11 @@ fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
         return Ok(Reply::Nil);
     }
     ctx.check_type::<ListValue>(dst)?;
-    let Some(e) = ctx.modify::<ListValue, _>(src, false, |l| pop(l, from))?.flatten() else { return Ok(Reply::Nil) };
-    let reply = e.to_vec();
-    ctx.modify::<ListValue, _>(dst, true, |l| push(l, to, e))?;
+    let Some(e) = ctx.modify::<ListValue, _>(src, false, |l| pop(l, from, fill))?.flatten() else { return Ok(Reply::Nil) };
+    ctx.modify::<ListValue, _>(dst, true, |l| l.push(to, &[&e], fill))?;
     ctx.modified(src);
     ctx.modified(dst);
-    Ok(Reply::Bulk(reply))
+    Ok(Reply::Bulk(e))
 }
 
 fn lmove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {

@@ -228,9 +228,13 @@ pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[
         return Reply::err(crate::keyspace::evict::OOM);
     }
     if !(ctx.logging && spec.is_write()) {
-        return match (spec.handler)(ctx, argv) {
+        let reply = match (spec.handler)(ctx, argv) {
             Ok(r) | Err(r) => r,
         };
+        if spec.is_write() {
+            ctx.settle();
+        }
+        return reply;
     }
     if spec.keys_fn.is_none() && spec.first_key > 0 && spec.first_key == spec.last_key {
         ctx.purge_expired(std::iter::once(spec.first_key as usize).filter(|&i| i < argv.len()), argv);
@@ -245,5 +249,7 @@ pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[
     if !ctx.effect_described && ctx.dirty != dirty {
         crate::util::resp::encode_command(&mut ctx.effects, argv);
     }
+    // Account per command: bounded bookkeeping even in long contexts (replay, pipelines).
+    ctx.settle();
     reply
 }

@@ -1,12 +1,16 @@
 //! Set commands: SADD, SREM, SMEMBERS, SISMEMBER, SMISMEMBER, SCARD, SPOP, SRANDMEMBER, SMOVE,
 //! SINTER/SUNION/SDIFF and their STORE forms, SINTERCARD, SSCAN.
 //!
-//! A set is a `Dict<()>` (`SetValue`); `Ctx::modify` guarantees one is never stored empty, so
-//! removing the last member deletes the key. The algebra follows Redis 7.0's `t_set.c`:
+//! A set is a `SetValue` (`types/set.rs`: intset, listpack or hashtable, converted as Redis 7.2
+//! does; every command reads the live `EncodingLimits`); `Ctx::modify` guarantees one is never
+//! stored empty, so removing the last member deletes the key. The algebra follows `t_set.c`:
 //! every input key is type-checked in argument order before anything is computed (a
 //! WRONGTYPE input is an error even when another input is missing), a missing key is an empty
 //! set, and an intersection walks its smallest input. The STORE forms overwrite the
-//! destination whatever its type, and store an empty result by deleting it.
+//! destination whatever its type, and store an empty result by deleting it. Results are built
+//! member by member as Redis 7.2 builds them (from an empty intset for SUNION/SDIFF; SINTERSTORE
+//! starts like its smallest input and ends as an intset when every member is an integer), so
+//! they get the encoding and reply order Redis's would (an intset replies in ascending order).
 //!
 //! Log effects: SPOP picks at random, so it is logged as `SREM key members...` of what it
 //! popped (or `DEL key` when it took the whole set); every other write is deterministic and
@@ -16,9 +20,10 @@
 //! dict walk with Redis's SCAN budget (`scan_dict`) and distinct random sampling
 //! (`sample_distinct`).
 //!
-//! Complexity: SADD/SREM/SISMEMBER O(1) per member; SMEMBERS/SUNION/SDIFF O(total members);
-//! SINTER O(smallest × inputs); SRANDMEMBER/SPOP with a count O(count), or O(size) when the count
-//! is close to the size; SSCAN O(COUNT) buckets per call.
+//! Complexity (hashtable; compact sets are bounded by the limits): SADD/SREM/SISMEMBER O(1) per
+//! member; SMEMBERS/SUNION/SDIFF O(total members); SINTER O(smallest × inputs);
+//! SRANDMEMBER/SPOP with a count O(count), or O(size) when the count is close to the size; SSCAN
+//! O(COUNT) buckets per call, or the whole set in one call when it is compact (as Redis).
 
 use std::collections::HashSet;
 
@@ -28,8 +33,9 @@ use super::args::{self, is, syntax};
 use super::keys::{parse_scan, scan_reply, ScanOpts};
 use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::dict::Dict;
-use crate::keyspace::Ctx;
+use crate::keyspace::{Ctx, EncodingLimits};
 use crate::reply::Reply;
+use crate::types::set::Member;
 use crate::types::{SetValue, Value};
 use crate::util::glob::glob_match;
 use crate::util::num;
@@ -170,8 +176,16 @@ pub(super) fn check_cursor(a: &[&[u8]]) -> Result<(), Reply> {
     parse_scan(&a[..3], 2, false).map(|_| ())
 }
 
-fn members_reply<'k>(it: impl Iterator<Item = &'k [u8]>) -> Reply {
-    Reply::Array(it.map(Reply::bulk).collect())
+fn members_reply<'k>(it: impl Iterator<Item = Member<'k>>) -> Reply {
+    Reply::Array(it.map(|m| Reply::bulk(&m)).collect())
+}
+
+/// `count` distinct random members of `s`, for `0 < count < s.len()`.
+fn sample_members<'s>(s: &'s SetValue, count: usize, rng: &mut impl Rng) -> Vec<Member<'s>> {
+    match s.as_dict() {
+        Some(d) => sample_distinct(d, count, rng).into_iter().map(|(m, _)| Member::Bytes(m)).collect(),
+        None => s.sample_compact(count, rng).unwrap_or_default(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,7 +193,20 @@ fn members_reply<'k>(it: impl Iterator<Item = &'k [u8]>) -> Reply {
 // ---------------------------------------------------------------------------------------------
 
 fn sadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let added = ctx.modify::<SetValue, _>(a[1], true, |s| a[2..].iter().filter(|m| s.insert(m, ()).is_none()).count())?.unwrap_or_default();
+    let limits = ctx.limits();
+    let hint = a.len() - 2;
+    let added = ctx
+        .modify::<SetValue, _>(a[1], true, |s| {
+            // Redis picks a new set's encoding from the first member and the argument count, and
+            // converts an existing compact set up front when that many members would overflow it.
+            if s.is_empty() {
+                *s = SetValue::create(a[2], hint, &limits);
+            } else {
+                s.reserve(hint, &limits);
+            }
+            a[2..].iter().filter(|m| s.insert(m, &limits)).count()
+        })?
+        .unwrap_or_default();
     if added > 0 {
         ctx.modified(a[1]);
     }
@@ -187,7 +214,7 @@ fn sadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn srem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let removed = ctx.modify::<SetValue, _>(a[1], false, |s| a[2..].iter().filter(|m| s.remove(m).is_some()).count())?.unwrap_or_default();
+    let removed = ctx.modify::<SetValue, _>(a[1], false, |s| a[2..].iter().filter(|m| s.remove(m)).count())?.unwrap_or_default();
     if removed > 0 {
         ctx.modified(a[1]);
     }
@@ -195,17 +222,17 @@ fn srem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn smembers(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(ctx.read::<SetValue>(a[1])?.map_or(Reply::Array(Vec::new()), |s| members_reply(s.keys())))
+    Ok(ctx.read::<SetValue>(a[1])?.map_or(Reply::Array(Vec::new()), |s| members_reply(s.members())))
 }
 
 fn sismember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let found = ctx.read::<SetValue>(a[1])?.is_some_and(|s| s.contains_key(a[2]));
+    let found = ctx.read::<SetValue>(a[1])?.is_some_and(|s| s.contains(a[2]));
     Ok(Reply::Int(i64::from(found)))
 }
 
 fn smismember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let set = ctx.read::<SetValue>(a[1])?;
-    Ok(Reply::Array(a[2..].iter().map(|m| Reply::Int(i64::from(set.is_some_and(|s| s.contains_key(m))))).collect()))
+    Ok(Reply::Array(a[2..].iter().map(|m| Reply::Int(i64::from(set.is_some_and(|s| s.contains(m))))).collect()))
 }
 
 fn scard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -230,13 +257,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut rng = rand::rng();
     match a.len() {
         2 => {
-            let popped = ctx
-                .modify::<SetValue, _>(key, false, |s| {
-                    let m: Box<[u8]> = s.random_entry(&mut rng)?.0.into();
-                    s.remove(&m);
-                    Some(m)
-                })?
-                .flatten();
+            let popped = ctx.modify::<SetValue, _>(key, false, |s| s.pop_random(&mut rng))?.flatten();
             let Some(m) = popped else { return Ok(Reply::Nil) };
             ctx.modified(key);
             ctx.log_as(&[b"SREM", key, &m]);
@@ -244,18 +265,15 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         3 => {
             let count = num::parse_i64_strict(a[2]).filter(|&n| n >= 0).ok_or_else(|| Reply::err(POSITIVE))? as u64;
+            let limits = ctx.limits();
             let taken = ctx.modify::<SetValue, _>(key, false, |s| {
                 if count == 0 {
                     return Taken::Members(Vec::new());
                 }
                 if count >= s.len() as u64 {
-                    return Taken::Whole(std::mem::take(s).keys().map(Reply::bulk).collect());
+                    return Taken::Whole(std::mem::take(s).members().map(|m| Reply::bulk(&m)).collect());
                 }
-                let picked: Vec<Box<[u8]>> = sample_distinct(s, count as usize, &mut rng).into_iter().map(|(m, _)| Box::from(m)).collect();
-                for m in &picked {
-                    s.remove(m);
-                }
-                Taken::Members(picked)
+                Taken::Members(pop_many(s, count as usize, &limits, &mut rng))
             })?;
             let popped = match taken {
                 None => Vec::new(),
@@ -283,6 +301,31 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         _ => Err(syntax()),
     }
+}
+
+/// How many times the members SPOP leaves must be outnumbered by those it takes before a
+/// hashtable is rebuilt from the survivors instead of emptied one by one (Redis's
+/// `SPOP_MOVE_STRATEGY_MUL`).
+const SPOP_MOVE_STRATEGY_MUL: usize = 5;
+
+/// Take `count` random members out of `s` (`0 < count < s.len()`). As in Redis 7.2, when few
+/// members remain a hashtable is rebuilt from the survivors (a new set starting as a
+/// listpack, so it may shrink to one); otherwise the picked members are removed in place.
+fn pop_many(s: &mut SetValue, count: usize, limits: &EncodingLimits, rng: &mut impl Rng) -> Vec<Box<[u8]>> {
+    let remaining = s.len() - count;
+    if remaining * SPOP_MOVE_STRATEGY_MUL <= count && s.as_dict().is_some() {
+        let kept: HashSet<Member<'_>> = sample_members(s, remaining, rng).into_iter().collect();
+        let mut rebuilt = SetValue::new_listpack();
+        for m in &kept {
+            rebuilt.insert(m, limits);
+        }
+        let popped = s.members().filter(|m| !kept.contains(m)).map(|m| Box::from(&*m)).collect();
+        *s = rebuilt;
+        return popped;
+    }
+    let picked: Vec<Box<[u8]>> = sample_members(s, count, rng).into_iter().map(|m| Box::from(&*m)).collect();
+    s.remove_all(&picked);
+    picked
 }
 
 /// Parse an SRANDMEMBER/HRANDFIELD count: any i64 but `i64::MIN` (as Redis 7.0 checks it).
@@ -315,7 +358,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     match a.len() {
         2 => {
             let set = ctx.read::<SetValue>(a[1])?;
-            Ok(Reply::bulk_opt(set.and_then(|s| s.random_entry(&mut rng)).map(|(m, _)| m)))
+            Ok(set.and_then(|s| s.random_member(&mut rng)).map_or(Reply::Nil, |m| Reply::bulk(&m)))
         }
         3 => {
             let n = rand_count(a[2])?;
@@ -326,16 +369,13 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                 // Repeats allowed: `count` independent picks. The reply grows as it is built,
                 // like Redis's, rather than being reserved up front.
                 let mut out = Vec::with_capacity(count.min(1024) as usize);
-                for _ in 0..count {
-                    let Some((m, _)) = s.random_entry(&mut rng) else { break };
-                    out.push(Reply::bulk(m));
-                }
+                s.random_members(count as usize, &mut rng, |m| out.push(Reply::bulk(m)));
                 return Ok(Reply::Array(out));
             }
             if count >= s.len() as u64 {
-                return Ok(members_reply(s.keys()));
+                return Ok(members_reply(s.members()));
             }
-            Ok(members_reply(sample_distinct(s, count as usize, &mut rng).into_iter().map(|(m, _)| m)))
+            Ok(members_reply(sample_members(s, count as usize, &mut rng).into_iter()))
         }
         _ => Err(syntax()),
     }
@@ -345,13 +385,19 @@ fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (src, dst, member) = (a[1], a[2], a[3]);
     // Redis: a missing source answers 0 before the destination's type is looked at.
     let Some(s) = ctx.read::<SetValue>(src)? else { return Ok(Reply::Int(0)) };
-    let present = s.contains_key(member);
+    let present = s.contains(member);
     ctx.check_type::<SetValue>(dst)?;
     if src == dst || !present {
         return Ok(Reply::Int(i64::from(present && src == dst)));
     }
+    let limits = ctx.limits();
     ctx.modify::<SetValue, _>(src, false, |s| s.remove(member))?;
-    ctx.modify::<SetValue, _>(dst, true, |d| d.insert(member, ()))?;
+    ctx.modify::<SetValue, _>(dst, true, |d| {
+        if d.is_empty() {
+            *d = SetValue::create(member, 1, &limits);
+        }
+        d.insert(member, &limits)
+    })?;
     ctx.modified(src);
     ctx.modified(dst);
     Ok(Reply::Int(1))
@@ -367,14 +413,20 @@ fn load_sets<'c>(ctx: &'c Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Option<&'c SetV
     keys.iter().map(|k| ctx.read::<SetValue>(k)).collect()
 }
 
-/// Members common to all `sets` (all present), at most `limit` of them when `limit > 0`.
-fn intersect<'s>(sets: &[&'s SetValue], limit: usize) -> Vec<&'s [u8]> {
-    let mut sorted: Vec<&SetValue> = sets.to_vec();
+/// The inputs (all present) smallest first: the intersection walks the first.
+fn by_size<'s>(sets: &[&'s SetValue]) -> Vec<&'s SetValue> {
+    let mut sorted = sets.to_vec();
     sorted.sort_by_key(|s| s.len());
+    sorted
+}
+
+/// Members of `sorted[0]` common to all `sorted` (smallest first), at most `limit` of them when
+/// `limit > 0`.
+fn intersect<'s>(sorted: &[&'s SetValue], limit: usize) -> Vec<Member<'s>> {
     let Some((first, rest)) = sorted.split_first() else { return Vec::new() };
     let mut out = Vec::new();
-    for m in first.keys() {
-        if rest.iter().all(|s| s.contains_key(m)) {
+    for m in first.members() {
+        if rest.iter().all(|s| std::ptr::eq(*s, *first) || s.contains(&m)) {
             out.push(m);
             if out.len() == limit {
                 break;
@@ -384,37 +436,55 @@ fn intersect<'s>(sets: &[&'s SetValue], limit: usize) -> Vec<&'s [u8]> {
     out
 }
 
-/// The intersection, or None when an input is missing (the result is then empty).
-fn inter_of<'s>(sets: &[Option<&'s SetValue>], limit: usize) -> Option<Vec<&'s [u8]>> {
+/// The inputs sorted smallest first, or None when one is missing (the intersection is empty).
+fn inter_inputs<'s>(sets: &[Option<&'s SetValue>]) -> Option<Vec<&'s SetValue>> {
     let present: Option<Vec<&SetValue>> = sets.iter().copied().collect();
-    present.map(|p| intersect(&p, limit))
+    present.map(|p| by_size(&p))
 }
 
-fn union_of(sets: &[Option<&SetValue>]) -> SetValue {
+/// The union, built as Redis does: from an empty intset, member by member.
+fn union_of(sets: &[Option<&SetValue>], limits: &EncodingLimits) -> SetValue {
     let mut out = SetValue::new();
     for s in sets.iter().flatten() {
-        for m in s.keys() {
-            out.insert(m, ());
+        for m in s.members() {
+            out.insert(&m, limits);
         }
     }
     out
 }
 
-fn diff_of(sets: &[Option<&SetValue>]) -> SetValue {
+/// The difference, with Redis's choice of algorithm (it decides the result's encoding): walk
+/// the first set probing the others (1), or copy the first set and remove the others' members
+/// from it (2), whichever should do less work.
+fn diff_of(sets: &[Option<&SetValue>], limits: &EncodingLimits) -> SetValue {
     let mut out = SetValue::new();
     let Some((Some(first), rest)) = sets.split_first() else { return out };
-    for m in first.keys() {
-        if !rest.iter().flatten().any(|s| s.contains_key(m)) {
-            out.insert(m, ());
-        }
+    let mut rest: Vec<&SetValue> = rest.iter().flatten().copied().collect();
+    if rest.iter().any(|s| std::ptr::eq(*s, *first)) {
+        return out;
     }
-    out
-}
-
-fn to_set<'m>(members: impl Iterator<Item = &'m [u8]>) -> SetValue {
-    let mut out = SetValue::new();
-    for m in members {
-        out.insert(m, ());
+    let algo_one = first.len() * (1 + rest.len()) / 2;
+    let algo_two = first.len() + rest.iter().map(|s| s.len()).sum::<usize>();
+    if algo_one <= algo_two {
+        // Biggest first: a member found in any of them is rejected sooner.
+        rest.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for m in first.members() {
+            if !rest.iter().any(|s| s.contains(&m)) {
+                out.insert(&m, limits);
+            }
+        }
+    } else {
+        for m in first.members() {
+            out.insert(&m, limits);
+        }
+        for s in rest {
+            if out.is_empty() {
+                break;
+            }
+            for m in s.members() {
+                out.remove(&m);
+            }
+        }
     }
     out
 }
@@ -426,45 +496,56 @@ fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: SetValue) -> Reply {
     if n == 0 {
         ctx.remove(dst);
     } else {
-        ctx.insert(dst, Value::Set(Box::new(result)), 0);
+        ctx.insert(dst, Value::Set(result), 0);
     }
     Reply::Int(n as i64)
 }
 
 fn sinter(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let sets = load_sets(ctx, &a[1..])?;
-    Ok(members_reply(inter_of(&sets, 0).unwrap_or_default().into_iter()))
+    Ok(members_reply(inter_inputs(&sets).map(|s| intersect(&s, 0)).unwrap_or_default().into_iter()))
 }
 
 fn sinterstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let dst = a[1];
+    let limits = ctx.limits();
     let sets = load_sets(ctx, &a[2..])?;
-    let Some(members) = inter_of(&sets, 0) else {
+    let Some(sorted) = inter_inputs(&sets) else {
         // A missing input: Redis deletes the destination and signals only if it existed.
         ctx.remove(dst);
         return Ok(Reply::Int(0));
     };
-    let result = to_set(members.into_iter());
+    // Redis starts the result as an intset when the smallest input is one, else as a listpack,
+    // and makes an all-integer result an intset at the end.
+    let mut result = if sorted[0].encoding() == "intset" { SetValue::new() } else { SetValue::new_listpack() };
+    for m in intersect(&sorted, 0) {
+        result.insert(&m, &limits);
+    }
+    result.intset_if_all_integers(&limits);
     Ok(store(ctx, dst, result))
 }
 
 fn sunion(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let limits = ctx.limits();
     let sets = load_sets(ctx, &a[1..])?;
-    Ok(members_reply(union_of(&sets).keys()))
+    Ok(members_reply(union_of(&sets, &limits).members()))
 }
 
 fn sunionstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let result = union_of(&load_sets(ctx, &a[2..])?);
+    let limits = ctx.limits();
+    let result = union_of(&load_sets(ctx, &a[2..])?, &limits);
     Ok(store(ctx, a[1], result))
 }
 
 fn sdiff(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let limits = ctx.limits();
     let sets = load_sets(ctx, &a[1..])?;
-    Ok(members_reply(diff_of(&sets).keys()))
+    Ok(members_reply(diff_of(&sets, &limits).members()))
 }
 
 fn sdiffstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let result = diff_of(&load_sets(ctx, &a[2..])?);
+    let limits = ctx.limits();
+    let result = diff_of(&load_sets(ctx, &a[2..])?, &limits);
     Ok(store(ctx, a[1], result))
 }
 
@@ -495,15 +576,21 @@ fn sintercard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
     }
     let sets = load_sets(ctx, &a[2..end])?;
-    Ok(Reply::Int(inter_of(&sets, limit).map_or(0, |m| m.len()) as i64))
+    Ok(Reply::Int(inter_inputs(&sets).map_or(0, |s| intersect(&s, limit).len()) as i64))
 }
 
 fn sscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     check_cursor(a)?;
     let Some(s) = ctx.read::<SetValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
     let (o, _) = parse_scan_novalues(a, false)?;
-    let compact = ctx.lookup(a[1]).is_some_and(|e| e.value.encoding() != "hashtable");
-    Ok(scan_dict(s, &o, compact, 1, |out, m, _| out.push(Reply::bulk(m))))
+    match s.as_dict() {
+        Some(d) => Ok(scan_dict(d, &o, false, 1, |out, m, _| out.push(Reply::bulk(m)))),
+        None => {
+            // A compact set is returned whole with cursor 0, as Redis does.
+            let wanted = |m: &[u8]| o.pattern.is_none_or(|p| glob_match(p, m));
+            Ok(scan_reply(0, s.members().filter(|m| wanted(m)).map(|m| Reply::bulk(&m)).collect()))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,12 @@
 //! Counters parse the stored bytes with Redis's strict integer rules on every call; a TTL
 //! survives in-place updates (INCR, APPEND, SETRANGE) and is cleared by SET/GETSET.
 //!
+//! Every command that stores a value stores it as `ValueBytes::store` decides from the live
+//! `compression` setting (packed when that shrinks it). Readers go through `ValueBytes`: STRLEN
+//! uses the raw length kept in the packed header, GET/GETRANGE/APPEND/SETRANGE/INCR* read the
+//! raw bytes (decompressing a packed value whole; APPEND and SETRANGE then store the result,
+//! recompressed). A plain value is read in place, as before compression existed.
+//!
 //! Log effects (`Ctx::log_as`), so that replaying the log rebuilds the same state whatever the
 //! clock: a SET with options, SETEX and PSETEX are logged as `SET key value [PXAT abs-ms]`
 //! (`KEEPTTL` kept; `DEL key` for an absolute time already past), GETEX as `PEXPIREAT`, `DEL`
@@ -14,7 +20,7 @@ use super::args::{self, is, syntax, NOT_FLOAT, NOT_INTEGER};
 use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::{Ctx, Entry, WRONGTYPE};
 use crate::reply::Reply;
-use crate::types::Value;
+use crate::types::{Value, ValueBytes};
 use crate::util::ldouble::{self, LongDouble};
 use crate::util::num;
 
@@ -48,7 +54,12 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn get(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::bulk_opt(ctx.get_str(a[1])?))
+    Ok(ctx.get_str(a[1])?.map_or(Reply::Nil, |s| Reply::Bulk(s.to_vec())))
+}
+
+/// `b` as a string value, compressed as the live `compression` setting says.
+fn string(ctx: &Ctx<'_>, b: &[u8]) -> Value {
+    Value::Str(ValueBytes::store(b, ctx.compression()))
 }
 
 /// Expiry options shared by SET and GETEX. The EX/PX/EXAT/PXAT value is kept raw while
@@ -168,7 +179,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (key, val) = (a[1], a[2]);
     let existing = ctx.lookup(key);
     let old = match existing {
-        Some(Entry { value: Value::Str(s), .. }) => Some(s.to_vec()),
+        Some(Entry { value: Value::Str(s), .. }) if get => Some(s.to_vec()),
         Some(_) if get => return Err(Reply::err(WRONGTYPE)),
         _ => None,
     };
@@ -182,7 +193,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         (None, Ttl::Keep) => old_ttl,
         _ => 0,
     };
-    ctx.insert(key, Value::Str(val.into()), expire_at);
+    ctx.insert(key, string(ctx, val), expire_at);
     // Plain `SET k v` is logged verbatim. With options, the NX/XX/GET condition is decided and
     // a relative TTL has been resolved: log what happened, deterministically.
     if a.len() > 3 {
@@ -212,13 +223,13 @@ fn setnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if ctx.exists(a[1]) {
         return Ok(Reply::Int(0));
     }
-    ctx.insert(a[1], Value::Str(a[2].into()), 0);
+    ctx.insert(a[1], string(ctx, a[2]), 0);
     Ok(Reply::Int(1))
 }
 
 fn setex_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, cmd: &str) -> CmdResult {
     let at = absolute_expiry(ctx, a[2], seconds, true, cmd)?;
-    ctx.insert(a[1], Value::Str(a[3].into()), at);
+    ctx.insert(a[1], string(ctx, a[3]), at);
     log_set_at(ctx, a[1], a[3], at);
     Ok(Reply::OK)
 }
@@ -232,13 +243,13 @@ fn psetex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn getset(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let old = ctx.get_str(a[1])?.map(<[u8]>::to_vec);
-    ctx.insert(a[1], Value::Str(a[2].into()), 0);
+    let old = ctx.get_str(a[1])?.map(ValueBytes::to_vec);
+    ctx.insert(a[1], string(ctx, a[2]), 0);
     Ok(Reply::bulk_opt(old.as_deref()))
 }
 
 fn getdel(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let Some(old) = ctx.get_str(a[1])?.map(<[u8]>::to_vec) else { return Ok(Reply::Nil) };
+    let Some(old) = ctx.get_str(a[1])?.map(ValueBytes::to_vec) else { return Ok(Reply::Nil) };
     ctx.remove(a[1]);
     Ok(Reply::Bulk(old))
 }
@@ -254,7 +265,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         i += 1;
     }
     let key = a[1];
-    let Some(val) = ctx.get_str(key)?.map(<[u8]>::to_vec) else { return Ok(Reply::Nil) };
+    let Some(val) = ctx.get_str(key)?.map(ValueBytes::to_vec) else { return Ok(Reply::Nil) };
     let at = ttl.resolve(ctx, "getex")?;
     // Logged as Redis propagates it: an absolute EXAT/PXAT already past deletes the key (DEL),
     // any other time becomes PEXPIREAT, PERSIST only when a TTL was removed.
@@ -280,7 +291,7 @@ fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let out = a[1..]
         .iter()
         .map(|k| match ctx.lookup_counted(k) {
-            Some(Entry { value: Value::Str(s), .. }) => Reply::bulk(s.as_slice()),
+            Some(Entry { value: Value::Str(s), .. }) => Reply::Bulk(s.to_vec()),
             _ => Reply::Nil,
         })
         .collect();
@@ -292,7 +303,7 @@ fn mset(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         return Err(super::wrong_arity("mset"));
     }
     for pair in a[1..].chunks(2) {
-        ctx.insert(pair[0], Value::Str(pair[1].into()), 0);
+        ctx.insert(pair[0], string(ctx, pair[1]), 0);
     }
     Ok(Reply::OK)
 }
@@ -305,29 +316,30 @@ fn msetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     for pair in a[1..].chunks(2) {
-        ctx.insert(pair[0], Value::Str(pair[1].into()), 0);
+        ctx.insert(pair[0], string(ctx, pair[1]), 0);
     }
     Ok(Reply::Int(1))
 }
 
 /// Replace the string at `key` keeping its TTL (or create it without one).
-fn store_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], bytes: Box<[u8]>) {
+fn store_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], bytes: Vec<u8>) {
+    let value = Value::Str(ValueBytes::store_vec(bytes, ctx.compression()));
     match ctx.lookup_mut(key) {
         Some(e) => {
-            e.value = Value::Str(bytes.into());
+            e.value = value;
             ctx.modified(key);
         }
-        None => ctx.insert(key, Value::Str(bytes.into()), 0),
+        None => ctx.insert(key, value, 0),
     }
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
     let cur = match ctx.get_str(key)? {
         None => 0,
-        Some(s) => num::parse_i64_strict(s).ok_or_else(|| Reply::err(NOT_INTEGER))?,
+        Some(s) => s.with_bytes(num::parse_i64_strict).ok_or_else(|| Reply::err(NOT_INTEGER))?,
     };
     let new = cur.checked_add(delta).ok_or_else(|| Reply::err("ERR increment or decrement would overflow"))?;
-    store_keep_ttl(ctx, key, new.to_string().into_bytes().into());
+    store_keep_ttl(ctx, key, new.to_string().into_bytes());
     Ok(Reply::Int(new))
 }
 
@@ -370,9 +382,9 @@ pub(crate) fn add_float(current: Option<&[u8]>, incr: &[u8]) -> Result<String, R
 pub(crate) const FLOAT_OVERFLOW: &str = "ERR increment would produce NaN or Infinity";
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let cur = ctx.get_str(a[1])?;
-    let new = add_float(cur, a[2])?;
-    store_keep_ttl(ctx, a[1], new.as_bytes().into());
+    let cur = ctx.get_str(a[1])?.map(ValueBytes::bytes);
+    let new = add_float(cur.as_deref(), a[2])?;
+    store_keep_ttl(ctx, a[1], new.as_bytes().to_vec());
     // The sum's text is the effect (as Redis propagates it): replay must not redo the float
     // arithmetic and formatting.
     ctx.log_as(&[b"SET", a[1], new.as_bytes(), b"KEEPTTL"]);
@@ -381,24 +393,26 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn append(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let cur = ctx.get_str(a[1])?;
-    let len = cur.map_or(0, <[u8]>::len) + a[2].len();
+    let len = cur.map_or(0, ValueBytes::len) + a[2].len();
     if len > MAX_STRING {
         return Err(Reply::err(TOO_BIG));
     }
     let mut v = Vec::with_capacity(len);
-    v.extend_from_slice(cur.unwrap_or_default());
+    if let Some(cur) = cur {
+        v.extend_from_slice(&cur.bytes());
+    }
     v.extend_from_slice(a[2]);
-    store_keep_ttl(ctx, a[1], v.into_boxed_slice());
+    store_keep_ttl(ctx, a[1], v);
     Ok(Reply::Int(len as i64))
 }
 
 fn strlen(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::Int(ctx.get_str(a[1])?.map_or(0, <[u8]>::len) as i64))
+    Ok(Reply::Int(ctx.get_str(a[1])?.map_or(0, ValueBytes::len) as i64))
 }
 
 fn getrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (mut start, mut end) = (args::int(a[2])?, args::int(a[3])?);
-    let s = ctx.get_str(a[1])?.unwrap_or_default();
+    let s = ctx.get_str(a[1])?.map(ValueBytes::bytes).unwrap_or_default();
     let len = s.len() as i64;
     if start < 0 && end < 0 && start > end {
         return Ok(Reply::Bulk(Vec::new()));
@@ -428,19 +442,19 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let cur = ctx.get_str(a[1])?;
     let val = a[3];
     if val.is_empty() {
-        return Ok(Reply::Int(cur.map_or(0, <[u8]>::len) as i64));
+        return Ok(Reply::Int(cur.map_or(0, ValueBytes::len) as i64));
     }
     let end = offset as usize + val.len();
     if offset as usize > MAX_STRING || end > MAX_STRING {
         return Err(Reply::err(TOO_BIG));
     }
-    let mut v = cur.unwrap_or_default().to_vec();
+    let mut v = cur.map(ValueBytes::to_vec).unwrap_or_default();
     if v.len() < end {
         v.resize(end, 0);
     }
     v[offset as usize..end].copy_from_slice(val);
     let len = v.len();
-    store_keep_ttl(ctx, a[1], v.into_boxed_slice());
+    store_keep_ttl(ctx, a[1], v);
     Ok(Reply::Int(len as i64))
 }
 
@@ -504,15 +518,15 @@ pub(super) mod tests {
         let e = ctx.lookup(key.as_bytes())?;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let content = match &e.value {
-            Value::Str(s) => format!("string {:?}", text(s.as_slice())),
-            Value::List(l) => format!("list {:?}", l.iter().map(|x| text(x)).collect::<Vec<_>>()),
+            Value::Str(s) => format!("string {:?}", text(&s.bytes())),
+            Value::List(l) => format!("list {:?}", l.iter().map(text).collect::<Vec<_>>()),
             Value::Hash(h) => {
-                let mut v: Vec<(String, String)> = h.iter().map(|(f, x)| (text(f), text(x))).collect();
+                let mut v: Vec<(String, String)> = h.iter().map(|(f, x)| (text(f), text(&x))).collect();
                 v.sort();
                 format!("hash {v:?}")
             }
             Value::Set(s) => {
-                let mut v: Vec<String> = s.keys().map(text).collect();
+                let mut v: Vec<String> = s.members().map(|m| text(&m)).collect();
                 v.sort();
                 format!("set {v:?}")
             }
@@ -699,6 +713,90 @@ pub(super) mod tests {
         let db = Db::open_in_memory();
         run(&db, &["SET", "s", "abc"]);
         logged(&db, &["INCRBYFLOAT", "s", "1"]).assert_no_effect();
+    }
+
+    /// How `key` is stored: Some(true) packed, Some(false) plain, None absent.
+    fn packed(db: &Db, key: &str) -> Option<bool> {
+        let ctx = db.keyspace().lock(&LockSet::All, false);
+        match &ctx.lookup(key.as_bytes())?.value {
+            Value::Str(s) => Some(s.packed().is_some()),
+            _ => panic!("{key} is not a string"),
+        }
+    }
+
+    #[test]
+    fn every_storing_command_compresses_per_the_setting() {
+        let json = "{\"user\":1,\"name\":\"someone\",\"tags\":[\"a\",\"b\"]}".repeat(4);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: String = (0..200)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect();
+        let db = Db::open_in_memory();
+        run(&db, &["CONFIG", "SET", "compression", "lz4", "compression-min-size", "64"]);
+        let writes: [&[&str]; 9] = [
+            &["SET", "a", &json],
+            &["SET", "b", &json, "EX", "100", "GET"],
+            &["SETNX", "c", &json],
+            &["SETEX", "d", "100", &json],
+            &["PSETEX", "e", "100000", &json],
+            &["GETSET", "f", &json],
+            &["MSET", "g", &json, "h", &json],
+            &["MSETNX", "i", &json, "j", &json],
+            &["SET", "k", &json, "KEEPTTL"],
+        ];
+        for w in writes {
+            run(&db, w);
+        }
+        for k in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"] {
+            assert_eq!(packed(&db, k), Some(true), "{k}");
+            assert_eq!(run(&db, &["GET", k]), bulk(&json), "{k}");
+        }
+        // Incompressible, under the threshold, or inline: plain.
+        run(&db, &["SET", "noise", &noise]);
+        run(&db, &["SET", "under", &json[..63]]);
+        run(&db, &["SET", "short", "hello"]);
+        assert_eq!([packed(&db, "noise"), packed(&db, "under"), packed(&db, "short")], [Some(false); 3]);
+        // APPEND and SETRANGE store their result per the setting: crossing the threshold packs.
+        run(&db, &["APPEND", "under", &json[63..]]);
+        assert_eq!((packed(&db, "under"), run(&db, &["GET", "under"])), (Some(true), bulk(&json)));
+        run(&db, &["SETRANGE", "short", "5", &json]);
+        assert_eq!(packed(&db, "short"), Some(true));
+        assert_eq!(run(&db, &["GET", "short"]), bulk(&format!("hello{json}")));
+        assert_eq!(run(&db, &["STRLEN", "short"]), super::super::testutil::int(5 + json.len() as i64));
+        // With compression off, a rewrite stores plain; untouched values stay packed and readable.
+        run(&db, &["CONFIG", "SET", "compression", "none"]);
+        run(&db, &["APPEND", "a", "!"]);
+        assert_eq!((packed(&db, "a"), packed(&db, "c")), (Some(false), Some(true)));
+        assert_eq!(run(&db, &["GET", "a"]), bulk(&format!("{json}!")));
+        assert_eq!(run(&db, &["GETRANGE", "c", "-5", "-1"]), bulk(&json[json.len() - 5..]));
+        // MEMORY accounting sees the packed size.
+        let ctx = db.keyspace().lock(&LockSet::All, false);
+        let (a, c) = (ctx.lookup(b"a").unwrap(), ctx.lookup(b"c").unwrap());
+        assert!(c.value.mem_usage() < a.value.mem_usage() / 2, "{} vs {}", c.value.mem_usage(), a.value.mem_usage());
+        assert_eq!((a.value.encoding(), c.value.encoding()), ("raw", "raw"));
+    }
+
+    #[test]
+    fn a_snapshot_keeps_values_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let json = "{\"session\":\"abcdef\",\"cart\":[1,2,3]}".repeat(30);
+        {
+            let db = Db::open(&path, crate::Options::default().compression(crate::Codec::Zlib, 16)).unwrap();
+            run(&db, &["SET", "p", &json]);
+            run(&db, &["CONFIG", "SET", "compression", "none"]);
+            run(&db, &["SET", "q", &json]);
+            assert_eq!(run(&db, &["SAVE"]), Reply::OK);
+        }
+        // Loaded as saved, whatever the setting now: no recompression, no decompression.
+        let db = Db::open(&path, crate::Options::default().compression(crate::Codec::Lz4, 16)).unwrap();
+        assert_eq!((packed(&db, "p"), packed(&db, "q")), (Some(true), Some(false)));
+        assert_eq!((run(&db, &["GET", "p"]), run(&db, &["GET", "q"])), (bulk(&json), bulk(&json)));
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! and ZSCAN, with Redis 7's semantics, error texts and RESP3 reply shapes.
 //!
 //! Complexity: every range is turned into ascending ranks `[lo, hi)` with the order-statistic
-//! queries of `ZSet` (`count_below_score`, `count_below_member`), and results are read by walking
-//! from a rank (`iter_from` / `iter_rev_from`), so a range of m elements costs O(log n + m) and
-//! no command scans the whole set to find a rank or a bound. Removals by range use
-//! `remove_range_by_rank`.
+//! queries of `ZSetValue` (`count_below_score`, `count_below_member`), and results are read by
+//! walking from a rank (`iter_from` / `iter_rev_from`), so on the skiplist encoding a range of m
+//! elements costs O(log n + m) and no command scans the whole set to find a rank or a bound (the
+//! listpack encoding is small by construction and is scanned). Removals by range use
+//! `remove_range_by_rank`. Writes pass the live `EncodingLimits` (a listpack converts when an
+//! insert would exceed them); STORE destinations take the encoding of their final size.
 //!
 //! Reply shapes (RESP3, as Redis 7 sends them): scores are `Reply::Double`; WITHSCORES replies
 //! are arrays of `[member, score]` pairs; ZPOPMIN/ZPOPMAX without a count reply a flat
@@ -23,11 +25,9 @@
 //! `getDoubleFromObject` (hex accepted; NaN, blanks, overflow and underflow to 0 refused).
 //! ZRANK/ZREVRANK accept Redis 7.2's WITHSCORE (`[rank, score]`).
 //!
-//! ZSCAN: a set small enough for Redis's listpack encoding (≤ 128 members of ≤ 64 bytes) is
-//! returned whole with cursor 0, as Redis does. A larger set is walked in score order; the cursor
-//! is an order-preserving encoding of the next score to visit, and members sharing a score are
-//! always returned in the same call, so a member present (with an unchanged score) for the whole
-//! scan is returned at least once, whatever else is added or removed meanwhile.
+//! ZSCAN: a listpack-encoded set is returned whole with cursor 0, as Redis does (scores printed
+//! as Redis's listpack holds them, `d2string`). A skiplist-encoded set is walked with its member
+//! map's bucket cursor, which keeps SCAN's guarantee (scores printed `%.17g`).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -37,9 +37,11 @@ use rand::Rng;
 use super::args::{self, is, syntax};
 use super::keys::{parse_scan, scan_reply};
 use super::{wrong_arity, CmdResult, CommandSpec, DENYOOM, WRITE};
+use crate::keyspace::EncodingLimits;
 use crate::keyspace::{Ctx, WRONGTYPE};
 use crate::reply::Reply;
-use crate::types::{SetValue, Value, ZSet};
+use crate::types::set::Member;
+use crate::types::{SetValue, Value, ZSetValue};
 use crate::util::glob::glob_match;
 use crate::util::num;
 
@@ -137,7 +139,7 @@ impl ScoreRange {
     }
 
     /// The ascending ranks `[lo, hi)` of the members inside the interval.
-    fn ranks(&self, z: &ZSet) -> (usize, usize) {
+    fn ranks(&self, z: &ZSetValue) -> (usize, usize) {
         let lo = z.count_below_score(self.min, self.minex);
         let hi = z.count_below_score(self.max, !self.maxex);
         (lo, hi.max(lo))
@@ -182,7 +184,7 @@ impl<'a> LexRange<'a> {
 
     /// The ascending ranks `[lo, hi)` of the members inside the interval (members are assumed
     /// to share one score, as Redis documents; otherwise the result is unspecified there too).
-    fn ranks(&self, z: &ZSet) -> (usize, usize) {
+    fn ranks(&self, z: &ZSetValue) -> (usize, usize) {
         let lo = match self.min {
             Lex::Min => 0,
             Lex::Max => z.len(),
@@ -202,7 +204,7 @@ impl<'a> LexRange<'a> {
 /// Elements of ascending ranks `[lo, hi)` after skipping `offset` and taking at most `limit`
 /// (negative = no limit), walking down from `hi` when `rev`. A negative offset selects nothing
 /// (as in Redis, whose offset loop then runs off the end of the set).
-fn window(z: &ZSet, lo: usize, hi: usize, offset: i64, limit: i64, rev: bool) -> Vec<(&[u8], f64)> {
+fn window(z: &ZSetValue, lo: usize, hi: usize, offset: i64, limit: i64, rev: bool) -> Vec<(&[u8], f64)> {
     if offset < 0 || lo >= hi {
         return Vec::new();
     }
@@ -224,7 +226,7 @@ fn window(z: &ZSet, lo: usize, hi: usize, offset: i64, limit: i64, rev: bool) ->
 
 /// Elements between LRANGE-style indexes `start..=stop` (negative from the end), reversed
 /// indexes when `rev` (index 0 = highest score).
-fn rank_window(z: &ZSet, start: i64, stop: i64, rev: bool) -> Vec<(&[u8], f64)> {
+fn rank_window(z: &ZSetValue, start: i64, stop: i64, rev: bool) -> Vec<(&[u8], f64)> {
     let len = z.len();
     let Some((s, e)) = args::range(start, stop, len) else { return Vec::new() };
     let n = e - s + 1;
@@ -255,12 +257,12 @@ fn pairs_reply(items: &[(Vec<u8>, f64)]) -> Reply {
 
 /// Replace `dst` with `z` (or delete it when `z` is empty) and reply its size, as Redis's
 /// STORE variants do. Signals only when something changed.
-fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], z: ZSet) -> Reply {
+fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], z: ZSetValue) -> Reply {
     let n = z.len();
     if n == 0 {
         ctx.remove(dst);
     } else {
-        ctx.insert(dst, Value::ZSet(Box::new(z)), 0);
+        ctx.insert(dst, Value::ZSet(z), 0);
     }
     Reply::Int(n as i64)
 }
@@ -325,7 +327,7 @@ enum AddOutcome {
 }
 
 /// Redis's `zsetAdd`: the outcome and the member's resulting score; Err(()) for a NaN result.
-fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<(AddOutcome, f64), ()> {
+fn add_one(z: &mut ZSetValue, member: &[u8], score: f64, f: AddFlags, limits: &EncodingLimits) -> Result<(AddOutcome, f64), ()> {
     match z.score(member) {
         Some(cur) => {
             if f.nx {
@@ -339,14 +341,14 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<(AddO
                 return Ok((AddOutcome::Nop, new));
             }
             if new != cur {
-                z.insert(member, new);
+                z.insert(member, new, limits);
                 Ok((AddOutcome::Updated, new))
             } else {
                 Ok((AddOutcome::Same, new))
             }
         }
         None if !f.xx => {
-            z.insert(member, score);
+            z.insert(member, score, limits);
             Ok((AddOutcome::Added, score))
         }
         None => Ok((AddOutcome::Nop, score)),
@@ -394,10 +396,11 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], forced: AddFlags) -> CmdResult {
         .map(|j| num::parse_f64(a[idx + 2 * j]).ok_or_else(|| Reply::err(args::NOT_FLOAT)))
         .collect::<Result<Vec<f64>, Reply>>()?;
 
-    let outcome = ctx.modify::<ZSet, _>(key, !f.xx, |z| {
+    let limits = ctx.limits();
+    let outcome = ctx.modify::<ZSetValue, _>(key, !f.xx, |z| {
         let (mut added, mut updated, mut processed, mut last) = (0i64, 0i64, 0i64, 0.0);
         for (j, &score) in scores.iter().enumerate() {
-            match add_one(z, a[idx + 2 * j + 1], score, f) {
+            match add_one(z, a[idx + 2 * j + 1], score, f, &limits) {
                 Err(()) => return (added, updated, processed, last, true),
                 Ok((o, newscore)) => {
                     match o {
@@ -442,7 +445,7 @@ fn zincrby(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn zrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let key = a[1];
-    let removed = ctx.modify::<ZSet, _>(key, false, |z| a[2..].iter().filter(|m| z.remove(m).is_some()).count())?.unwrap_or(0);
+    let removed = ctx.modify::<ZSetValue, _>(key, false, |z| a[2..].iter().filter(|m| z.remove(m).is_some()).count())?.unwrap_or(0);
     if removed > 0 {
         ctx.modified(key);
     }
@@ -454,22 +457,22 @@ fn zrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 
 fn zscore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let z = ctx.read::<ZSet>(a[1])?;
+    let z = ctx.read::<ZSetValue>(a[1])?;
     Ok(z.and_then(|z| z.score(a[2])).map_or(Reply::Nil, Reply::Double))
 }
 
 fn zmscore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let z = ctx.read::<ZSet>(a[1])?;
+    let z = ctx.read::<ZSetValue>(a[1])?;
     Ok(Reply::Array(a[2..].iter().map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Nil, Reply::Double)).collect()))
 }
 
 fn zcard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::Int(ctx.read::<ZSet>(a[1])?.map_or(0, |z| z.len()) as i64))
+    Ok(Reply::Int(ctx.read::<ZSetValue>(a[1])?.map_or(0, |z| z.len()) as i64))
 }
 
 fn zcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let range = ScoreRange::parse(a[2], a[3])?;
-    let n = ctx.read::<ZSet>(a[1])?.map_or(0, |z| {
+    let n = ctx.read::<ZSetValue>(a[1])?.map_or(0, |z| {
         let (lo, hi) = range.ranks(z);
         hi - lo
     });
@@ -478,7 +481,7 @@ fn zcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn zlexcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(a[2], a[3])?;
-    let n = ctx.read::<ZSet>(a[1])?.map_or(0, |z| {
+    let n = ctx.read::<ZSetValue>(a[1])?.map_or(0, |z| {
         let (lo, hi) = range.ranks(z);
         hi - lo
     });
@@ -495,7 +498,7 @@ fn zrank_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], rev: bool) -> CmdResult {
         Some(o) if is(o, "WITHSCORE") => true,
         Some(_) => return Err(syntax()),
     };
-    let Some(z) = ctx.read::<ZSet>(a[1])? else { return Ok(Reply::Nil) };
+    let Some(z) = ctx.read::<ZSetValue>(a[1])? else { return Ok(Reply::Nil) };
     let Some(rank) = z.rank(a[2]) else { return Ok(Reply::Nil) };
     let rank = if rev { z.len() - 1 - rank } else { rank } as i64;
     // The score is looked up only when asked for (a second member lookup otherwise).
@@ -578,23 +581,22 @@ fn zrange_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], at: usize, dst: Option<&[u8]>,
     let select = |z| select_range(z, &spec, offset, limit, rev);
     match dst {
         None => {
-            let Some(z) = ctx.read::<ZSet>(key)? else { return Ok(Reply::Array(Vec::new())) };
+            let Some(z) = ctx.read::<ZSetValue>(key)? else { return Ok(Reply::Array(Vec::new())) };
             Ok(members_reply(select(z), withscores))
         }
         Some(dst) => {
-            let mut out = ZSet::default();
-            if let Some(z) = ctx.read::<ZSet>(key)? {
-                for (m, s) in select(z) {
-                    out.insert(m, s);
-                }
-            }
+            let limits = ctx.limits();
+            let out = match ctx.read::<ZSetValue>(key)? {
+                Some(z) => ZSetValue::from_entries(select(z), &limits),
+                None => ZSetValue::new(),
+            };
             Ok(store_result(ctx, dst, out))
         }
     }
 }
 
 /// The elements a parsed range selects, in reply order.
-fn select_range<'z>(z: &'z ZSet, spec: &RangeSpec<'_>, offset: i64, limit: i64, rev: bool) -> Vec<(&'z [u8], f64)> {
+fn select_range<'z>(z: &'z ZSetValue, spec: &RangeSpec<'_>, offset: i64, limit: i64, rev: bool) -> Vec<(&'z [u8], f64)> {
     match spec {
         RangeSpec::Rank(start, stop) => rank_window(z, *start, *stop, rev),
         RangeSpec::Score(r) => {
@@ -648,7 +650,7 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], kind: RangeKind) -> CmdResu
         RangeKind::Auto | RangeKind::Rank => RangeSpec::Rank(args::int(a[2])?, args::int(a[3])?),
     };
     let removed = ctx
-        .modify::<ZSet, _>(key, false, |z| {
+        .modify::<ZSetValue, _>(key, false, |z| {
             let span = match &spec {
                 RangeSpec::Rank(start, stop) => args::range(*start, *stop, z.len()).map(|(s, e)| (s, e + 1)),
                 RangeSpec::Score(r) => Some(r.ranks(z)),
@@ -687,7 +689,7 @@ fn zremrangebylex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 type Popped = Vec<(Vec<u8>, f64)>;
 
 fn pop(ctx: &mut Ctx<'_>, key: &[u8], max: bool, n: usize) -> Result<Option<Popped>, Reply> {
-    let popped = ctx.modify::<ZSet, _>(key, false, |z| {
+    let popped = ctx.modify::<ZSetValue, _>(key, false, |z| {
         let len = z.len();
         let n = n.min(len);
         if n == 0 {
@@ -722,7 +724,7 @@ fn zpop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], max: bool) -> CmdResult {
         }
     };
     if count == Some(0) {
-        ctx.check_type::<ZSet>(key)?;
+        ctx.check_type::<ZSetValue>(key)?;
         return Ok(Reply::Array(Vec::new()));
     }
     let n = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
@@ -798,18 +800,25 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             return Err(Reply::err("ERR value is out of range"));
         }
         super::set::check_repeat_cap(l)?;
-        let Some(z) = ctx.read::<ZSet>(key)? else { return Ok(Reply::Array(Vec::new())) };
+        let Some(z) = ctx.read::<ZSetValue>(key)? else { return Ok(Reply::Array(Vec::new())) };
         let size = z.len();
         if l == 0 || size == 0 {
             return Ok(Reply::Array(Vec::new()));
         }
         let one = |(m, s): (&[u8], f64)| if withscores { Reply::Array(vec![Reply::bulk(m), Reply::Double(s)]) } else { Reply::bulk(m) };
+        // Picks by rank: O(log n) each through the skiplist's rank index; a listpack (a scan
+        // per rank) is unpacked once instead.
+        let flat: Option<Vec<(&[u8], f64)>> = z.is_listpack().then(|| z.iter().collect());
+        let at = |r: usize| match &flat {
+            Some(v) => v.get(r).copied(),
+            None => z.get_by_rank(r),
+        };
         let count = l.unsigned_abs();
         if l < 0 || count == 1 {
-            // With repetitions: each pick independent (O(log n) each through the rank index).
+            // With repetitions: each pick independent.
             let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(usize::MAX).min(1024));
             for _ in 0..count {
-                if let Some(e) = z.get_by_rank(rng.random_range(0..size)) {
+                if let Some(e) = at(rng.random_range(0..size)) {
                     out.push(one(e));
                 }
             }
@@ -821,9 +830,9 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             return Ok(Reply::Array(z.iter_rev_from(size - 1).map(one).collect()));
         }
         let picks = rand::seq::index::sample(&mut rng, size, count);
-        return Ok(Reply::Array(picks.into_iter().filter_map(|r| z.get_by_rank(r)).map(one).collect()));
+        return Ok(Reply::Array(picks.into_iter().filter_map(at).map(one).collect()));
     }
-    let Some(z) = ctx.read::<ZSet>(key)? else { return Ok(Reply::Nil) };
+    let Some(z) = ctx.read::<ZSetValue>(key)? else { return Ok(Reply::Nil) };
     if z.is_empty() {
         return Ok(Reply::Nil);
     }
@@ -838,7 +847,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 #[derive(Clone, Copy)]
 enum Src<'a> {
     Missing,
-    Z(&'a ZSet),
+    Z(&'a ZSetValue),
     S(&'a SetValue),
 }
 
@@ -855,15 +864,15 @@ impl<'a> Src<'a> {
         match self {
             Src::Missing => None,
             Src::Z(z) => z.score(m),
-            Src::S(s) => s.contains_key(m).then_some(1.0),
+            Src::S(s) => s.contains(m).then_some(1.0),
         }
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
+    fn iter(&self) -> Box<dyn Iterator<Item = (Member<'a>, f64)> + 'a> {
         match *self {
             Src::Missing => Box::new(std::iter::empty()),
-            Src::Z(z) => Box::new(z.iter()),
-            Src::S(s) => Box::new(s.keys().map(|m| (m, 1.0))),
+            Src::Z(z) => Box::new(z.iter().map(|(m, s)| (Member::Bytes(m), s))),
+            Src::S(s) => Box::new(s.members().map(|m| (m, 1.0))),
         }
     }
 }
@@ -995,7 +1004,7 @@ fn setop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], dst: Option<&[u8]>, numkeys_idx
                     }
                     let mut all = true;
                     for (src, w) in &srcs[1..] {
-                        match src.find(m) {
+                        match src.find(&m) {
                             Some(v) => aggregate(&mut score, v * w, agg),
                             None => {
                                 all = false;
@@ -1017,14 +1026,14 @@ fn setop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], dst: Option<&[u8]>, numkeys_idx
                 }
             }
             SetOp::Union => {
-                let mut acc: HashMap<&[u8], f64> = HashMap::with_capacity(srcs.last().map_or(0, |(s, _)| s.len()));
+                let mut acc: HashMap<Member<'_>, f64> = HashMap::with_capacity(srcs.last().map_or(0, |(s, _)| s.len()));
                 for (src, w) in &srcs {
                     for (m, s) in src.iter() {
                         let mut score = w * s;
                         if score.is_nan() {
                             score = 0.0;
                         }
-                        match acc.get_mut(m) {
+                        match acc.get_mut(&m) {
                             Some(t) => aggregate(t, score, agg),
                             None => {
                                 acc.insert(m, score);
@@ -1037,7 +1046,7 @@ fn setop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], dst: Option<&[u8]>, numkeys_idx
             SetOp::Diff => {
                 let (head, _) = srcs[0];
                 for (m, s) in head.iter() {
-                    if srcs[1..].iter().all(|(src, _)| src.find(m).is_none()) {
+                    if srcs[1..].iter().all(|(src, _)| src.find(&m).is_none()) {
                         out.push((m.to_vec(), s));
                     }
                 }
@@ -1051,10 +1060,7 @@ fn setop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], dst: Option<&[u8]>, numkeys_idx
         return Ok(Reply::Int(card as i64));
     }
     if let Some(dst) = dst {
-        let mut z = ZSet::default();
-        for (m, s) in &out {
-            z.insert(m, *s);
-        }
+        let z = ZSetValue::from_entries(out, &ctx.limits());
         return Ok(store_result(ctx, dst, z));
     }
     out.sort_by(|x, y| x.1.partial_cmp(&y.1).unwrap_or(Ordering::Equal).then_with(|| x.0.cmp(&y.0)));
@@ -1093,10 +1099,6 @@ fn zintercard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 // ZSCAN
 // ---------------------------------------------------------------------------------------------
 
-/// Sets Redis would keep listpack-encoded (returned whole by ZSCAN).
-const LISTPACK_MAX_ENTRIES: usize = 128;
-const LISTPACK_MAX_VALUE: usize = 64;
-
 fn zscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     // Redis validates the cursor, then looks the key up, then parses the options.
     let opts = parse_scan(a, 2, false);
@@ -1105,23 +1107,22 @@ fn zscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             return Err(e.clone());
         }
     }
-    let Some(z) = ctx.read::<ZSet>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
+    let Some(z) = ctx.read::<ZSetValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
     let o = opts?;
     let matches = |m: &[u8]| o.pattern.is_none_or(|p| glob_match(p, m));
-    let small = z.len() <= LISTPACK_MAX_ENTRIES && z.iter().all(|(m, _)| m.len() <= LISTPACK_MAX_VALUE);
-    let mut items = Vec::new();
-    if small {
-        for (m, s) in z.iter_from(0) {
+    let Some(map) = z.members_map() else {
+        let mut items = Vec::new();
+        for (m, s) in z.iter() {
             if matches(m) {
                 items.push(Reply::bulk(m));
                 items.push(Reply::Bulk(format_d2string(s).into_bytes()));
             }
         }
         return Ok(scan_reply(0, items));
-    }
-    // Large sets: the member map's bucket cursor (Redis's guarantee), scores printed as
+    };
+    // Skiplist encoding: the member map's bucket cursor (Redis's guarantee), scores printed as
     // Redis's skiplist encoding prints them (%.17g).
-    Ok(super::set::scan_dict(z.members(), &o, false, 2, |out, m, s| {
+    Ok(super::set::scan_dict(map, &o, false, 2, |out, m, s| {
         out.push(Reply::bulk(m));
         out.push(Reply::Bulk(format_g17(*s).into_bytes()));
     }))
@@ -1204,10 +1205,10 @@ mod tests {
     fn put_set(db: &Db, key: &str, ms: &[&str]) {
         let mut set = SetValue::new();
         for m in ms {
-            set.insert(m.as_bytes(), ());
+            set.insert(m.as_bytes(), &crate::keyspace::EncodingLimits::default());
         }
         let mut ctx = db.keyspace().lock(&LockSet::All, true);
-        ctx.insert(key.as_bytes(), Value::Set(Box::new(set)), 0);
+        ctx.insert(key.as_bytes(), Value::Set(set), 0);
     }
 
     #[test]

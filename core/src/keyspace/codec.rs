@@ -9,7 +9,8 @@
 //! ```text
 //! entry  := type:u8  expire:varint  key:bytes  body
 //! bytes  := len:varint  byte{len}
-//! type   := 0 string | 1 list | 2 hash | 3 set | 4 zset          (stable: never renumber)
+//! type   := 0 string | 1 list | 2 hash | 3 set | 4 zset | 5 packed string
+//!                                                                 (stable: never renumber)
 //! expire := zigzag(expire_at) where expire_at is the absolute expiry in Unix ms, 0 = no TTL
 //!
 //! body, by type:
@@ -19,6 +20,9 @@
 //!   3 set     count:varint  (member:bytes){count}
 //!   4 zset    count:varint  (member:bytes score:f64){count}         score: 8 bytes, IEEE 754
 //!                                                                   binary64, little-endian
+//!   5 packed  blob:bytes      a compressed string value, kept as stored in memory so a
+//!             string          restart need not recompress: blob = codec:u8 raw_len:u32le
+//!                             data (`types/compress.rs`; codec 1 LZ4 block, 2 zlib)
 //!
 //! varint := unsigned LEB128 of a u64: 7 bits per byte, least significant group first, high bit
 //!           set on every byte but the last; at most 10 bytes (the 10th byte is 0 or 1).
@@ -33,7 +37,10 @@
 //! A decoded entry is one the keyspace could hold: known type, every length and count within
 //! the input, containers non-empty (Redis never stores an empty container), no duplicate hash
 //! field / set member / zset member, no NaN score (`-0.0` and infinities are valid scores; a
-//! zset stores `-0.0` as `0.0`). Anything else is a `CodecError`; decoding never panics.
+//! zset stores `-0.0` as `0.0`), a packed string that decompresses to exactly its stated raw
+//! length of more than 38 bytes and is longer than its blob (`ValueBytes::from_packed`; this
+//! costs one decompression per packed value at load). Anything else is a `CodecError`;
+//! decoding never panics.
 //! Lengths and counts are checked against the bytes left before anything is reserved, so a
 //! corrupt count allocates at most a small multiple of the remaining input (an element takes
 //! at least 1 byte, a hash pair 2, a zset element 9).
@@ -43,18 +50,18 @@
 //! Encoding and decoding are O(bytes), plus the containers' own insert costs on decode (O(1)
 //! expected for dicts and lists, which are pre-sized from the count; O(log n) per zset element).
 
-use std::collections::VecDeque;
 use std::fmt;
 
-use crate::keyspace::dict::Dict;
-use crate::keyspace::Entry;
-use crate::types::{HashValue, ListValue, SetValue, Value, ValueBytes, ZSet};
+use crate::keyspace::{EncodingLimits, Entry};
+use crate::types::hash::{HashConfig, HashValue};
+use crate::types::{ListValue, SetValue, Value, ValueBytes, ZSetValue};
 
 const TYPE_STRING: u8 = 0;
 const TYPE_LIST: u8 = 1;
 const TYPE_HASH: u8 = 2;
 const TYPE_SET: u8 = 3;
 const TYPE_ZSET: u8 = 4;
+const TYPE_STRING_PACKED: u8 = 5;
 
 /// A corrupt or truncated entry: `offset` is the absolute position in the decoded buffer of
 /// the item that is wrong.
@@ -103,6 +110,7 @@ fn unzigzag(u: u64) -> i64 {
 /// count 0, which `decode_entry` rejects.
 pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     let ty = match &entry.value {
+        Value::Str(s) if s.packed().is_some() => TYPE_STRING_PACKED,
         Value::Str(_) => TYPE_STRING,
         Value::List(_) => TYPE_LIST,
         Value::Hash(_) => TYPE_HASH,
@@ -113,7 +121,11 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     put_varint(out, zigzag(entry.expire_at));
     put_bytes(out, key);
     match &entry.value {
-        Value::Str(s) => put_bytes(out, s),
+        // Type 5 for a packed value (its blob as stored), type 0 for a plain one (borrowed).
+        Value::Str(s) => match s.packed() {
+            Some(blob) => put_bytes(out, blob),
+            None => put_bytes(out, &s.bytes()),
+        },
         Value::List(l) => {
             debug_assert!(!l.is_empty(), "empty list in the keyspace");
             put_varint(out, l.len() as u64);
@@ -126,14 +138,14 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
             put_varint(out, h.len() as u64);
             for (f, v) in h.iter() {
                 put_bytes(out, f);
-                put_bytes(out, v);
+                put_bytes(out, &v);
             }
         }
         Value::Set(s) => {
             debug_assert!(!s.is_empty(), "empty set in the keyspace");
             put_varint(out, s.len() as u64);
-            for m in s.keys() {
-                put_bytes(out, m);
+            for m in s.members() {
+                put_bytes(out, &m);
             }
         }
         Value::ZSet(z) => {
@@ -246,58 +258,73 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
     let mut r = Reader { buf, pos: *pos };
     let ty_at = r.pos;
     let ty = r.u8()?;
-    if ty > TYPE_ZSET {
+    if ty > TYPE_STRING_PACKED {
         return Err(corrupt(ty_at, "unknown value type"));
     }
     let expire_at = unzigzag(r.varint()?);
     let key = r.bytes()?.to_vec();
     let value = match ty {
         TYPE_STRING => Value::Str(ValueBytes::new(r.bytes()?)),
+        TYPE_STRING_PACKED => {
+            let at = r.pos;
+            Value::Str(ValueBytes::from_packed(r.bytes()?).ok_or_else(|| corrupt(at, "corrupt compressed string"))?)
+        }
         TYPE_LIST => {
             let n = r.count(1)?;
-            let mut list: ListValue = VecDeque::with_capacity(n);
+            let mut items = Vec::with_capacity(n);
             for _ in 0..n {
-                list.push_back(r.bytes()?.into());
+                items.push(r.bytes()?);
             }
-            Value::List(Box::new(list))
+            Value::List(ListValue::from_items(&items, EncodingLimits::default().list_max_listpack_size))
         }
         TYPE_HASH => {
+            // Built with HashConfig::snapshot(): default listpack limits and compression.
             let n = r.count(2)?;
-            let mut hash: HashValue = Dict::with_capacity(n);
+            let start = r.pos;
+            let mut pairs = Vec::with_capacity(n);
             for _ in 0..n {
-                let at = r.pos;
-                let field = r.bytes()?;
-                let val = r.bytes()?;
-                if hash.insert(field, val.into()).is_some() {
-                    return Err(corrupt(at, "duplicate hash field"));
-                }
+                pairs.push((r.bytes()?, r.bytes()?));
             }
-            Value::Hash(Box::new(hash))
+            let hash = HashValue::from_pairs(&pairs, &HashConfig::snapshot()).map_err(|i| {
+                // The offset of pair `i`: re-read the pairs before it (they decoded above).
+                let mut again = Reader { buf, pos: start };
+                for _ in 0..2 * i {
+                    let _ = again.bytes();
+                }
+                corrupt(again.pos, "duplicate hash field")
+            })?;
+            Value::Hash(hash)
         }
         TYPE_SET => {
+            // In the encoding the default limits give these members.
             let n = r.count(1)?;
-            let mut set: SetValue = Dict::with_capacity(n);
+            let mut members = Vec::with_capacity(n);
+            let mut offsets = Vec::with_capacity(n);
             for _ in 0..n {
-                let at = r.pos;
-                if set.insert(r.bytes()?, ()).is_some() {
-                    return Err(corrupt(at, "duplicate set member"));
-                }
+                offsets.push(r.pos);
+                members.push(r.bytes()?);
             }
-            Value::Set(Box::new(set))
+            match SetValue::build(&members, &EncodingLimits::default()) {
+                Ok(set) => Value::Set(set),
+                Err(i) => return Err(corrupt(offsets[i], "duplicate set member")),
+            }
         }
         _ => {
-            // TYPE_ZSET, the last type checked above.
+            // TYPE_ZSET, the only type left.
+            // Built through `ZSetValue::insert` with the default limits, so a small set loads
+            // listpack-encoded whatever encoding it had when saved (as Redis's RDB load does).
             let n = r.count(9)?;
-            let mut zset = ZSet::new();
+            let limits = EncodingLimits::default();
+            let mut zset = ZSetValue::new();
             for _ in 0..n {
                 let at = r.pos;
                 let member = r.bytes()?;
                 let score = r.score()?;
-                if zset.insert(member, score).is_some() {
+                if zset.insert(member, score, &limits).is_some() {
                     return Err(corrupt(at, "duplicate zset member"));
                 }
             }
-            Value::ZSet(Box::new(zset))
+            Value::ZSet(zset)
         }
     };
     *pos = r.pos;
@@ -324,8 +351,8 @@ mod tests {
         match v {
             Value::Str(s) => Canon::Str(s.to_vec()),
             Value::List(l) => Canon::List(l.iter().map(|e| e.to_vec()).collect()),
-            Value::Hash(h) => Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect()),
-            Value::Set(s) => Canon::Set(s.keys().map(<[u8]>::to_vec).collect()),
+            Value::Hash(h) => Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.into_owned())).collect()),
+            Value::Set(s) => Canon::Set(s.members().map(|m| m.to_vec()).collect()),
             Value::ZSet(z) => Canon::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect()),
         }
     }
@@ -334,32 +361,43 @@ mod tests {
         Value::Str(ValueBytes::new(b))
     }
 
+    /// A string stored compressed (`b` must be compressible and longer than 38 bytes).
+    fn packed(b: &[u8], codec: crate::config::Codec) -> Value {
+        let v = ValueBytes::store(b, crate::types::compress::Compression { codec, min_size: 1 });
+        assert!(v.packed().is_some(), "{} bytes did not compress", b.len());
+        Value::Str(v)
+    }
+
+    fn text(n: usize) -> Vec<u8> {
+        b"{\"session\":\"abc\",\"n\":1}".iter().copied().cycle().take(n).collect()
+    }
+
     fn list<I: IntoIterator<Item = Vec<u8>>>(items: I) -> Value {
-        Value::List(Box::new(items.into_iter().map(Vec::into_boxed_slice).collect()))
+        let items: Vec<Vec<u8>> = items.into_iter().collect();
+        Value::List(ListValue::from_items(&items.iter().map(Vec::as_slice).collect::<Vec<_>>(), -2))
     }
 
     fn hash<I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>>(items: I) -> Value {
-        let mut h = HashValue::new();
-        for (f, v) in items {
-            h.insert(&f, v.into_boxed_slice());
-        }
-        Value::Hash(Box::new(h))
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = items.into_iter().collect();
+        let pairs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(f, v)| (&f[..], &v[..])).collect();
+        Value::Hash(HashValue::from_pairs(&pairs, &HashConfig::snapshot()).expect("distinct fields"))
     }
 
     fn set<I: IntoIterator<Item = Vec<u8>>>(items: I) -> Value {
         let mut s = SetValue::new();
         for m in items {
-            s.insert(&m, ());
+            s.insert(&m, &EncodingLimits::default());
         }
-        Value::Set(Box::new(s))
+        Value::Set(s)
     }
 
     fn zset<I: IntoIterator<Item = (Vec<u8>, f64)>>(items: I) -> Value {
-        let mut z = ZSet::new();
+        let limits = EncodingLimits::default();
+        let mut z = ZSetValue::new();
         for (m, s) in items {
-            z.insert(&m, s);
+            z.insert(&m, s, &limits);
         }
-        Value::ZSet(Box::new(z))
+        Value::ZSet(z)
     }
 
     fn encode(key: &[u8], value: Value, expire_at: i64) -> (Vec<u8>, Entry) {
@@ -404,6 +442,39 @@ mod tests {
         round_trip(&[0, 0xff, b'\r', b'\n'], string(&[0, 1, 2, 0xff, 0x80, 0x7f]), 1);
         round_trip(&bin(300, 7), string(&bin(38, 1)), 0); // inline value, long key
         round_trip(b"big", string(&bin(100_000, 3)), 0); // heap value, 3-byte length
+    }
+
+    #[test]
+    fn packed_strings_round_trip_as_stored() {
+        use crate::config::Codec;
+        for codec in [Codec::Lz4, Codec::Zlib] {
+            for n in [60, 100, 5000, 100_000] {
+                let (buf, entry) = encode(b"p", packed(&text(n), codec), 7);
+                assert_eq!(buf[0], TYPE_STRING_PACKED);
+                let (_, e) = decode_entry(&buf, &mut 0).unwrap();
+                let (Value::Str(a), Value::Str(b)) = (&e.value, &entry.value) else { panic!("not a string") };
+                assert_eq!(a.packed(), b.packed(), "the blob is kept as stored, not recompressed");
+                round_trip(b"p", packed(&text(n), codec), 0);
+            }
+        }
+        // A plain string of the same bytes is type 0.
+        assert_eq!(encode(b"p", string(&text(100)), 0).0[0], TYPE_STRING);
+    }
+
+    #[test]
+    fn rejects_corrupt_packed_strings() {
+        let (good, _) = encode(b"k", packed(&text(200), crate::config::Codec::Lz4), 0);
+        let blob_at = 4 + 1; // type, expire, key (len + 1 byte), blob length (1 byte)
+        let mut bad = good.clone();
+        bad[blob_at + 1] ^= 0x40; // raw length in the blob header
+        assert_eq!((decode_err(&bad).offset, decode_err(&bad).what), (4, "corrupt compressed string"));
+        let mut bad = good.clone();
+        bad[blob_at] = 9; // unknown codec
+        assert_eq!(decode_err(&bad).what, "corrupt compressed string");
+        // A type-0 string's bytes read as a blob.
+        let mut bad = encode(b"k", string(&text(200)), 0).0;
+        bad[0] = TYPE_STRING_PACKED;
+        assert_eq!(decode_err(&bad).what, "corrupt compressed string");
     }
 
     #[test]
@@ -501,7 +572,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_type() {
-        for ty in [5u8, 6, 0x7f, 0xff] {
+        for ty in [6u8, 7, 0x7f, 0xff] {
             let err = decode_err(&[ty, 0, 1, b'k', 1, b'v']);
             assert_eq!((err.offset, err.what), (0, "unknown value type"));
         }
@@ -599,6 +670,8 @@ mod tests {
         let values = [
             (string(b"hello world"), 0),
             (string(&bin(200, 5)), 1_700_000_000_123),
+            (packed(&text(120), crate::config::Codec::Lz4), 3),
+            (packed(&text(120), crate::config::Codec::Zlib), 0),
             (list([b"a".to_vec(), vec![], bin(130, 1)]), -7),
             (hash([(b"f1".to_vec(), b"v1".to_vec()), (b"f2".to_vec(), vec![]), (vec![], bin(3, 3))]), 42),
             (set([b"x".to_vec(), b"y".to_vec(), vec![], bin(140, 2)]), 0),
@@ -682,6 +755,7 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Raw {
         Str(Vec<u8>),
+        Packed(usize, bool),
         List(Vec<Vec<u8>>),
         Hash(BTreeMap<Vec<u8>, Vec<u8>>),
         Set(BTreeSet<Vec<u8>>),
@@ -692,6 +766,7 @@ mod tests {
         fn value(self) -> Value {
             match self {
                 Raw::Str(b) => string(&b),
+                Raw::Packed(n, zlib) => packed(&text(n), if zlib { crate::config::Codec::Zlib } else { crate::config::Codec::Lz4 }),
                 Raw::List(l) => list(l),
                 Raw::Hash(h) => hash(h),
                 Raw::Set(s) => set(s),
@@ -703,6 +778,7 @@ mod tests {
     fn raw_strategy() -> impl Strategy<Value = Raw> {
         prop_oneof![
             bytes_strategy(120).prop_map(Raw::Str),
+            (60..3000usize, any::<bool>()).prop_map(|(n, z)| Raw::Packed(n, z)),
             prop::collection::vec(bytes_strategy(30), 1..40).prop_map(Raw::List),
             prop::collection::btree_map(bytes_strategy(30), bytes_strategy(60), 1..40).prop_map(Raw::Hash),
             prop::collection::btree_set(bytes_strategy(30), 1..40).prop_map(Raw::Set),

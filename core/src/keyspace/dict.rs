@@ -16,7 +16,10 @@
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
-use crate::types::SmallBytes;
+use crate::types::{heap_cost, SmallBytes};
+
+/// Longest key a node stores inline (`SmallBytes`: a tag byte, a length byte, the bytes).
+const INLINE_KEY: usize = std::mem::size_of::<SmallBytes>() - 2;
 
 /// The process-wide hash function (random seed chosen once per process).
 pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
@@ -308,14 +311,26 @@ impl<V> Dict<V> {
         v.reverse_bits()
     }
 
+    /// Heap bytes one entry costs the allocator: its node, plus the key's own block when the key
+    /// is too long to be stored inline. O(1), for containers that keep a running total.
+    pub(crate) fn entry_cost(key_len: usize) -> usize {
+        let key = if key_len <= INLINE_KEY { 0 } else { heap_cost(key_len) };
+        heap_cost(std::mem::size_of::<Node<V>>()) + key
+    }
+
+    /// Heap bytes of the bucket array (the allocator's cost of it). O(1).
+    pub(crate) fn table_cost(&self) -> usize {
+        heap_cost(self.buckets.capacity() * std::mem::size_of::<usize>())
+    }
+
     /// Heap bytes of the table, O(1): bucket array, nodes and keys too long to be inline, as
     /// the allocator rounds them. What `V` owns beyond its own size is not counted.
     pub(crate) fn heap_bytes(&self) -> usize {
-        crate::types::heap_cost(self.buckets.len() * std::mem::size_of::<usize>()) + self.len * Self::NODE_COST + self.key_heap
+        self.table_cost() + self.len * Self::NODE_COST + self.key_heap
     }
 
     /// Allocator cost of one node (key inline part and value included).
-    pub(crate) const NODE_COST: usize = crate::types::heap_cost(std::mem::size_of::<Node<V>>());
+    pub(crate) const NODE_COST: usize = heap_cost(std::mem::size_of::<Node<V>>());
 
     /// Up to `n` entries from a random position on (consecutive buckets, wrapping), the
     /// eviction sampler's source (Redis's `dictGetSomeKeys`). Cheap: touches at most `n`
@@ -390,6 +405,18 @@ impl<V> Dict<V> {
 mod tests {
     use super::*;
     use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn entry_cost_knows_the_inline_key_limit() {
+        assert_eq!(<SmallBytes>::new(&[7u8; INLINE_KEY]).heap_size(), 0);
+        assert_eq!(<SmallBytes>::new(&[7u8; INLINE_KEY + 1]).heap_size(), INLINE_KEY + 1);
+        assert_eq!(Dict::<f64>::entry_cost(INLINE_KEY), heap_cost(std::mem::size_of::<Node<f64>>()));
+        assert_eq!(Dict::<f64>::entry_cost(100), Dict::<f64>::entry_cost(0) + heap_cost(100));
+        let mut d = Dict::new();
+        assert_eq!(d.table_cost(), 0);
+        d.insert(b"k", 1.0);
+        assert_eq!(d.table_cost(), heap_cost(d.bucket_count() * 8));
+    }
 
     #[test]
     fn insert_get_remove() {

@@ -65,7 +65,7 @@ fn lfu_elapsed(ldt: u32, now_ms: i64) -> u32 {
 /// The LFU counter of `access` after decay (Redis's `LFUDecrAndReturn`).
 pub(crate) fn lfu_counter(access: u32, decay_minutes: u32, now_ms: i64) -> u32 {
     let (ldt, counter) = (access >> 8, access & 0xff);
-    let periods = if decay_minutes == 0 { 0 } else { lfu_elapsed(ldt, now_ms) / decay_minutes };
+    let periods = lfu_elapsed(ldt, now_ms).checked_div(decay_minutes).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 
@@ -191,7 +191,7 @@ fn evict_random(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bo
         source.map(Box::from)
     };
     match key {
-        Some(k) => delete(ks, idx, &k, policy),
+        Some(k) => delete(ks, idx, &k, policy, None),
         None => false,
     }
 }
@@ -215,21 +215,25 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
             shard.dict.sample(rng, samples, |k, e| offer(k, e));
         }
     }
-    // Best first; a candidate deleted meanwhile (or no longer eligible) is skipped.
-    while let Some((_, key)) = pool.candidates.pop() {
+    // Best first. A candidate deleted meanwhile, no longer eligible, or accessed since it was
+    // scored (its score dropped: it is not the candidate it was) is skipped.
+    while let Some((score, key)) = pool.candidates.pop() {
         let idx = super::shard_of(hash_bytes(&key));
-        if delete(ks, idx, &key, policy) {
+        if delete(ks, idx, &key, policy, Some(score)) {
             return true;
         }
     }
     false
 }
 
-/// Delete `key` from shard `idx` as an eviction (logged as DEL, counted). False if it is gone
-/// or (volatile policies) no longer has a TTL.
-fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy) -> bool {
+/// Delete `key` from shard `idx` as an eviction (logged as DEL, counted). False if it is gone,
+/// (volatile policies) no longer has a TTL, or its score is now below `min_score`.
+fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy, min_score: Option<u64>) -> bool {
     let mut ctx = ks.lock_only(&LockSet::One(idx), true);
-    let eligible = ctx.lookup(key).is_some_and(|e| !policy.volatile_only() || e.expire_at != 0);
+    let now = ctx.now();
+    let eligible = ctx.lookup(key).is_some_and(|e| {
+        (!policy.volatile_only() || e.expire_at != 0) && min_score.is_none_or(|min| score(policy, &ks.tuning, e, now) >= min)
+    });
     if !eligible {
         return false;
     }

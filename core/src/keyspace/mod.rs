@@ -37,7 +37,7 @@ use crate::reply::Reply;
 use crate::storage::log::KIND_KV;
 use crate::storage::Log;
 use crate::types::compress::Compression;
-use crate::types::{Container, Value};
+use crate::types::{Container, Value, ValueBytes};
 use dict::{hash_bytes, Dict};
 use snapshot::ShardSnap;
 
@@ -137,9 +137,8 @@ impl Shard {
         self.before_write(hash);
         if let Some((_, e)) = self.dict.remove_entry_hashed(hash, key) {
             self.values_mem -= e.value.mem_usage();
-            let p = e.value.packed_stats();
-            for i in 0..3 {
-                self.packed[i] -= p[i];
+            for (t, v) in self.packed.iter_mut().zip(e.value.packed_stats()) {
+                *t -= v;
             }
             self.volatile.remove(key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
@@ -163,15 +162,15 @@ impl Shard {
         let mut mem = 0;
         for (_, e) in self.dict.iter() {
             mem += e.value.mem_usage();
-            let p = e.value.packed_stats();
-            for i in 0..3 {
-                packed[i] += p[i];
+            for (t, v) in packed.iter_mut().zip(e.value.packed_stats()) {
+                *t += v;
             }
         }
         (mem, packed)
     }
 
     /// The running totals (`values_mem`, packed totals), for tests against `recount_values`.
+    #[cfg(test)]
     pub(crate) fn running_totals(&self) -> (usize, crate::types::PackedStats) {
         (self.values_mem, self.packed)
     }
@@ -580,13 +579,19 @@ impl<'a> Ctx<'a> {
     /// Account the memory changes of the commands run so far: settle every tracked key's
     /// usage and publish the footprint of every shard written.
     pub(crate) fn settle(&mut self) {
-        for (h, key, old, old_packed) in std::mem::take(&mut self.tracked) {
+        let mut tracked = std::mem::take(&mut self.tracked);
+        if tracked.len() > 1 {
+            // A key tracked twice: its first record holds the usage before the command.
+            tracked.sort_by(|a, b| (a.0, &*a.1).cmp(&(b.0, &*b.1)));
+            tracked.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
+        }
+        for (h, key, old, old_packed) in tracked {
             let (new, new_packed) =
                 self.shard(h).dict.get_hashed(h, &key).map_or((0, [0; 3]), |e| (e.value.mem_usage(), e.value.packed_stats()));
             let shard = self.shard_mut(h);
             shard.values_mem = shard.values_mem + new - old;
-            for i in 0..3 {
-                shard.packed[i] = shard.packed[i] + new_packed[i] - old_packed[i];
+            for ((t, new), old) in shard.packed.iter_mut().zip(new_packed).zip(old_packed) {
+                *t = *t + new - old;
             }
         }
         let mut written = std::mem::take(&mut self.written);
@@ -598,10 +603,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Record `key`'s current value usage before the running command changes it (once per key
-    /// per settle).
+    /// Record `key`'s current value usage before the running command changes it. A key may be
+    /// recorded more than once; `settle` keeps the first record (sorting is stable).
     fn track(&mut self, h: u64, key: &[u8]) {
-        if self.tracked.iter().any(|(th, k, ..)| *th == h && **k == *key) {
+        if matches!(self.tracked.last(), Some((th, k, ..)) if *th == h && **k == *key) {
             return;
         }
         let (old, packed) = self.shard(h).dict.get_hashed(h, key).map_or((0, [0; 3]), |e| (e.value.mem_usage(), e.value.packed_stats()));
@@ -775,9 +780,7 @@ impl<'a> Ctx<'a> {
             return None;
         }
         shard.before_write(h);
-        if shard.dict.get_hashed(h, key).is_none() {
-            return None;
-        }
+        shard.dict.get_hashed(h, key)?;
         self.track(h, key);
         let now = self.now();
         let tuning = &self.ks.tuning;
@@ -864,10 +867,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// The string at `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
-    pub(crate) fn get_str(&self, key: &[u8]) -> Result<Option<&[u8]>, Reply> {
+    pub(crate) fn get_str(&self, key: &[u8]) -> Result<Option<&ValueBytes>, Reply> {
         match self.lookup_counted(key) {
             None => Ok(None),
-            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s.as_slice())),
+            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
             Some(_) => Err(Reply::err(WRONGTYPE)),
         }
     }
@@ -976,3 +979,6 @@ impl<'a> Ctx<'a> {
         self.dirty += 1;
     }
 }
+
+#[cfg(test)]
+mod memory_tests;

@@ -1,21 +1,33 @@
-//! `SmallBytes`: a byte string stored inline when short (keys, counters, short values) and
-//! boxed otherwise.
+//! `SmallBytes`: a byte string stored inline when short (keys, hash fields, set members) and
+//! boxed otherwise; `ValueBytes`: a string value, inline when short, boxed, or compressed.
 //!
 //! Why: most keys are short. Storing them inside the dict node instead of behind a pointer
 //! saves one allocation per key and one cache miss per lookup (the key compare reads the node's
 //! own cache line). `SmallBytes` (keys, hash fields, set members) is 24 bytes: up to 22 bytes
-//! inline plus a length byte, or a `Box<[u8]>`. String values use `SmallBytes<38>` (40 bytes):
-//! values up to 38 bytes — counters, ids, short JSON — live inside the keyspace node, so a GET
-//! touches one node instead of a node and a value block, and the value costs no allocation.
+//! inline plus a length byte, or a `Box<[u8]>`.
+//!
+//! String values are a `ValueBytes` (40 bytes, so `Value` stays 40): values up to 38 bytes —
+//! counters, ids, short JSON — live inside the keyspace node, so a GET touches one node
+//! instead of a node and a value block, and the value costs no allocation. A longer value is
+//! one exact-size heap block: plain, or a packed blob (`types/compress.rs`) when the live
+//! `Compression` setting made its heap block smaller.
+//!
+//! Invariants of `ValueBytes`: `Inline` holds at most `VALUE_INLINE` bytes and `Heap` more
+//! (so equal bytes always have the same plain form); a `Packed` blob was made by
+//! `Compression::pack` (or checked by `try_unpack` when loaded), holds more than
+//! `VALUE_INLINE` raw bytes and is strictly shorter than them. The raw length of every form
+//! is O(1) (a packed blob's header carries it); reading a packed value decompresses it whole
+//! (O(n), one allocation), reading a plain one borrows it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
 
+use super::compress::{self, Compression};
+use super::heap_cost;
+
 /// Inline capacity of the default (key-sized) `SmallBytes`.
 const INLINE: usize = 22;
-
-/// A string value: inline up to 38 bytes.
-pub(crate) type ValueBytes = SmallBytes<38>;
 
 /// A short-string-optimised, immutable byte string, inline up to `N` bytes.
 #[derive(Clone)]
@@ -98,6 +110,156 @@ impl<const N: usize> fmt::Debug for SmallBytes<N> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// ValueBytes: string values
+// ---------------------------------------------------------------------------
+
+/// Inline capacity of a string value (40 bytes with the length and the variant tag).
+pub(crate) const VALUE_INLINE: usize = 38;
+
+/// A string value: inline, one plain heap block, or one compressed heap block. Readers see
+/// the raw bytes through `bytes`/`with_bytes`/`to_vec`; `len` is the raw length.
+#[derive(Clone)]
+pub(crate) enum ValueBytes {
+    Inline(u8, [u8; VALUE_INLINE]),
+    Heap(Box<[u8]>),
+    Packed(Box<[u8]>),
+}
+
+impl ValueBytes {
+    /// `b` stored plain (never compressed).
+    pub(crate) fn new(b: &[u8]) -> Self {
+        if b.len() <= VALUE_INLINE {
+            Self::inline(b)
+        } else {
+            ValueBytes::Heap(b.into())
+        }
+    }
+
+    /// `b` stored as the compression setting `c` says: packed when it is at least
+    /// `c.min_size` bytes, too long to be inline, and packing makes its heap block smaller.
+    pub(crate) fn store(b: &[u8], c: Compression) -> Self {
+        if b.len() <= VALUE_INLINE {
+            return Self::inline(b);
+        }
+        Self::try_pack(b, c).unwrap_or_else(|| ValueBytes::Heap(b.into()))
+    }
+
+    /// `store` for an owned value (no copy when it stays plain).
+    pub(crate) fn store_vec(v: Vec<u8>, c: Compression) -> Self {
+        if v.len() <= VALUE_INLINE {
+            return Self::inline(&v);
+        }
+        Self::try_pack(&v, c).unwrap_or_else(|| ValueBytes::Heap(v.into_boxed_slice()))
+    }
+
+    /// A packed blob read from a snapshot: None unless it is well-formed, decodes to exactly
+    /// the raw length its header states, and keeps the invariants above (so a corrupt blob is
+    /// refused at load time, never met by a reader). Costs one decompression, not a
+    /// recompression.
+    pub(crate) fn from_packed(blob: &[u8]) -> Option<Self> {
+        /// No codec expands more than this (deflate's maximum ratio is 1032:1, LZ4's 255:1):
+        /// a header claiming more is corrupt and is refused before anything is allocated.
+        const MAX_RATIO: usize = 1032;
+        if blob.len() < 5 {
+            return None;
+        }
+        let n = compress::raw_len(blob);
+        if n <= VALUE_INLINE || n <= blob.len() || n / MAX_RATIO > blob.len() {
+            return None;
+        }
+        compress::try_unpack(blob)?;
+        Some(ValueBytes::Packed(blob.into()))
+    }
+
+    fn inline(b: &[u8]) -> Self {
+        let mut data = [0u8; VALUE_INLINE];
+        data[..b.len()].copy_from_slice(b);
+        ValueBytes::Inline(b.len() as u8, data)
+    }
+
+    fn try_pack(b: &[u8], c: Compression) -> Option<Self> {
+        let packed = c.pack(b)?;
+        (heap_cost(packed.len()) < heap_cost(b.len())).then_some(ValueBytes::Packed(packed))
+    }
+
+    /// Raw length in bytes (STRLEN): O(1) for every form.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ValueBytes::Inline(len, _) => *len as usize,
+            ValueBytes::Heap(b) => b.len(),
+            ValueBytes::Packed(p) => compress::raw_len(p),
+        }
+    }
+
+    /// The bytes when stored plain (inline or heap), None when packed.
+    #[inline]
+    pub(crate) fn plain(&self) -> Option<&[u8]> {
+        match self {
+            ValueBytes::Inline(len, data) => Some(&data[..*len as usize]),
+            ValueBytes::Heap(b) => Some(b),
+            ValueBytes::Packed(_) => None,
+        }
+    }
+
+    /// The packed blob (`compress` layout) when stored compressed.
+    pub(crate) fn packed(&self) -> Option<&[u8]> {
+        match self {
+            ValueBytes::Packed(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The raw bytes: borrowed when plain, decompressed when packed.
+    #[inline]
+    pub(crate) fn bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            ValueBytes::Inline(len, data) => Cow::Borrowed(&data[..*len as usize]),
+            ValueBytes::Heap(b) => Cow::Borrowed(b),
+            ValueBytes::Packed(p) => Cow::Owned(compress::unpack(p)),
+        }
+    }
+
+    /// Run `f` on the raw bytes (borrowed when plain, a temporary when packed).
+    #[inline]
+    pub(crate) fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        f(&self.bytes())
+    }
+
+    /// The raw bytes, owned (one copy when plain, one decompression when packed).
+    #[inline]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.bytes().into_owned()
+    }
+
+    /// Length of the heap block owned (0 when inline): the packed size when compressed.
+    pub(crate) fn heap_size(&self) -> usize {
+        match self {
+            ValueBytes::Inline(..) => 0,
+            ValueBytes::Heap(b) | ValueBytes::Packed(b) => b.len(),
+        }
+    }
+}
+
+impl PartialEq for ValueBytes {
+    /// Equal raw bytes (whatever the forms).
+    fn eq(&self, other: &Self) -> bool {
+        match (self.plain(), other.plain()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.len() == other.len() && self.bytes() == other.bytes(),
+        }
+    }
+}
+
+impl Eq for ValueBytes {}
+
+impl fmt::Debug for ValueBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = if self.packed().is_some() { "packed " } else { "" };
+        write!(f, "{tag}{:?}", String::from_utf8_lossy(&self.bytes()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +276,96 @@ mod tests {
             assert_eq!(SmallBytes::from(v.clone()), s);
             assert_eq!(SmallBytes::from(v.clone().into_boxed_slice()), s);
         }
+    }
+
+    fn json(n: usize) -> Vec<u8> {
+        let mut v: Vec<u8> = (0..).flat_map(|i| format!("{{\"id\":{i},\"name\":\"user\",\"ok\":true}}").into_bytes()).take(n).collect();
+        v.truncate(n);
+        v
+    }
+
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    const LZ4: Compression = Compression { codec: crate::config::Codec::Lz4, min_size: 16 };
+    const ZLIB: Compression = Compression { codec: crate::config::Codec::Zlib, min_size: 16 };
+
+    #[test]
+    fn value_forms() {
+        for c in [LZ4, ZLIB, Compression::OFF] {
+            for n in [0usize, 1, 16, 37, 38, 39, 40, 44, 45, 100, 1024, 5000, 70_000] {
+                for raw in [json(n), noise(n)] {
+                    for v in [ValueBytes::store(&raw, c), ValueBytes::store_vec(raw.clone(), c)] {
+                        assert_eq!(v.len(), n);
+                        assert_eq!(v.to_vec(), raw);
+                        assert_eq!(&*v.bytes(), &raw[..]);
+                        assert_eq!(v.with_bytes(<[u8]>::to_vec), raw);
+                        assert_eq!(v, ValueBytes::new(&raw), "equality is by raw bytes");
+                        // Inline up to 38 bytes whatever the setting; packed only when the
+                        // setting allows and the heap block really shrinks.
+                        match &v {
+                            ValueBytes::Inline(..) => assert!(n <= VALUE_INLINE),
+                            ValueBytes::Heap(b) => {
+                                assert!(n > VALUE_INLINE);
+                                assert!(c.pack(&raw).is_none_or(|p| heap_cost(p.len()) >= heap_cost(n)));
+                                assert_eq!(v.heap_size(), b.len());
+                            }
+                            ValueBytes::Packed(p) => {
+                                assert!(c != Compression::OFF && n > VALUE_INLINE && p.len() < n);
+                                assert!(heap_cost(v.heap_size()) < heap_cost(n));
+                                assert_eq!(v.plain(), None);
+                                assert_eq!(ValueBytes::from_packed(p).as_ref(), Some(&v));
+                            }
+                        }
+                        assert_eq!(v.plain().is_some(), v.packed().is_none());
+                    }
+                }
+            }
+        }
+        // JSON-like 1 KiB compresses well with either codec; noise stays plain.
+        for c in [LZ4, ZLIB] {
+            let v = ValueBytes::store(&json(1024), c);
+            assert!(v.packed().is_some() && v.heap_size() < 1024 / 2, "{c:?}: {}", v.heap_size());
+            assert!(matches!(ValueBytes::store(&noise(1024), c), ValueBytes::Heap(_)));
+        }
+        // Below the threshold: plain.
+        let big = Compression { min_size: 2000, ..LZ4 };
+        assert!(matches!(ValueBytes::store(&json(1999), big), ValueBytes::Heap(_)));
+        assert!(matches!(ValueBytes::store(&json(2000), big), ValueBytes::Packed(_)));
+    }
+
+    #[test]
+    fn from_packed_refuses_what_store_would_not_make() {
+        let packed = LZ4.pack(&json(1000)).unwrap();
+        assert!(ValueBytes::from_packed(&packed).is_some());
+        // Truncated, corrupt header or data, unknown codec.
+        assert!(ValueBytes::from_packed(&packed[..4]).is_none());
+        assert!(ValueBytes::from_packed(&packed[..packed.len() - 1]).is_none());
+        let mut bad = packed.to_vec();
+        bad[1] ^= 1;
+        assert!(ValueBytes::from_packed(&bad).is_none());
+        bad = packed.to_vec();
+        bad[0] = 7;
+        assert!(ValueBytes::from_packed(&bad).is_none());
+        // A claimed raw length beyond any codec's ratio is refused before decompressing.
+        bad = packed.to_vec();
+        bad[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(ValueBytes::from_packed(&bad).is_none());
+        // Short raw values (they would be inline) and blobs not smaller than their value.
+        let short = Compression { min_size: 1, ..LZ4 }.pack(&[b'a'; 30]).unwrap();
+        assert!(ValueBytes::from_packed(&short).is_none());
+        let mut stored = vec![1u8];
+        stored.extend_from_slice(&40u32.to_le_bytes());
+        stored.extend_from_slice(&[0x0f; 40]); // claims 40 raw bytes in 45
+        assert!(ValueBytes::from_packed(&stored).is_none());
     }
 }

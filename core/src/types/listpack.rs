@@ -231,10 +231,6 @@ impl Listpack {
         self.insert_at(self.buf.len(), &[item]);
     }
 
-    pub(crate) fn push_front(&mut self, item: &[u8]) {
-        self.insert_at(HEADER, &[item]);
-    }
-
     /// Remove `count` entries starting at `off`.
     pub(crate) fn remove_at(&mut self, off: usize, count: usize) {
         let mut end = off;
@@ -318,7 +314,7 @@ mod tests {
         assert_eq!(lp.len(), 3);
         assert_eq!(lp.iter().collect::<Vec<_>>(), vec![b"a".as_slice(), b"", &big]);
         assert_eq!(lp.iter().rev().collect::<Vec<_>>(), vec![big.as_slice(), b"", b"a"]);
-        lp.push_front(b"first");
+        lp.insert_at(lp.first().unwrap(), &[b"first"]);
         lp.push_back(b"last");
         let off = lp.find(b"", 1).unwrap();
         lp.replace_at(off, b"middle");

@@ -1,33 +1,32 @@
 //! The value types a key can hold, one file per type where the type needs its own structure.
 //!
 //! `Value` is 40 bytes: a string is a `ValueBytes` (inline up to 38 bytes, so short values
-//! need no allocation and no second cache miss), every container is boxed.
+//! need no allocation and no second cache miss). Containers are stored unboxed as two-encoding
+//! enums (hash.rs, list.rs, set.rs, zset_value.rs): a small container is one compact
+//! allocation (a listpack or intset), a large one a boxed general structure.
 
 pub(crate) mod bytes;
 pub(crate) mod compress;
+pub(crate) mod hash;
+pub(crate) mod list;
 pub(crate) mod listpack;
+pub(crate) mod set;
 pub(crate) mod zset;
+pub(crate) mod zset_value;
 
-use std::collections::VecDeque;
-
-use crate::keyspace::dict::Dict;
 pub(crate) use bytes::{SmallBytes, ValueBytes};
-pub(crate) use zset::ZSet;
-
-/// Hash field -> value.
-pub(crate) type HashValue = Dict<Box<[u8]>>;
-/// Set members.
-pub(crate) type SetValue = Dict<()>;
-/// List elements, head at index 0.
-pub(crate) type ListValue = VecDeque<Box<[u8]>>;
+pub(crate) use hash::HashValue;
+pub(crate) use list::ListValue;
+pub(crate) use set::SetValue;
+pub(crate) use zset_value::ZSetValue;
 
 /// The value stored under a key.
 pub(crate) enum Value {
     Str(ValueBytes),
-    List(Box<ListValue>),
-    Hash(Box<HashValue>),
-    Set(Box<SetValue>),
-    ZSet(Box<ZSet>),
+    List(ListValue),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
 }
 
 impl Clone for Value {
@@ -57,45 +56,17 @@ impl Value {
     /// The encoding OBJECT ENCODING reports, following Redis 7's size thresholds.
     pub(crate) fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(s) => {
-                if s.len() <= 20 && crate::util::num::parse_i64_strict(s).is_some() {
-                    "int"
-                } else if s.len() <= 44 {
-                    "embstr"
-                } else {
-                    "raw"
-                }
-            }
-            Value::List(l) => {
-                if l.len() <= 128 && l.iter().all(|e| e.len() <= 64) {
-                    "listpack"
-                } else {
-                    "quicklist"
-                }
-            }
-            Value::Hash(h) => {
-                if h.len() <= 128 && h.iter().all(|(k, v)| k.len() <= 64 && v.len() <= 64) {
-                    "listpack"
-                } else {
-                    "hashtable"
-                }
-            }
-            Value::Set(s) => {
-                if s.len() <= 512 && s.keys().all(|m| crate::util::num::parse_i64_strict(m).is_some()) {
-                    "intset"
-                } else if s.len() <= 128 && s.keys().all(|m| m.len() <= 64) {
-                    "listpack"
-                } else {
-                    "hashtable"
-                }
-            }
-            Value::ZSet(z) => {
-                if z.len() <= 128 && z.iter().all(|(m, _)| m.len() <= 64) {
-                    "listpack"
-                } else {
-                    "skiplist"
-                }
-            }
+            // By the raw value, as Redis would hold it; a packed value is never an integer
+            // (it is longer than 38 bytes) and is "raw" beyond Redis's 44-byte embstr limit.
+            Value::Str(s) => match s.plain() {
+                Some(b) if b.len() <= 20 && crate::util::num::parse_i64_strict(b).is_some() => "int",
+                _ if s.len() <= 44 => "embstr",
+                _ => "raw",
+            },
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 }
@@ -121,15 +92,12 @@ impl Value {
     /// keep their own running total.
     pub(crate) fn mem_usage(&self) -> usize {
         match self {
+            // The heap block as stored: the packed size for a compressed value.
             Value::Str(s) => heap_cost(s.heap_size()),
-            // Placeholders until each container keeps a running total (O(n) for now).
-            Value::List(l) => heap_cost(std::mem::size_of::<ListValue>()) + l.iter().map(|e| 16 + heap_cost(e.len())).sum::<usize>(),
-            Value::Hash(h) => {
-                heap_cost(std::mem::size_of::<HashValue>())
-                    + h.iter().map(|(k, v)| 64 + heap_cost(k.len()) + heap_cost(v.len())).sum::<usize>()
-            }
-            Value::Set(s) => heap_cost(std::mem::size_of::<SetValue>()) + s.keys().map(|k| 48 + heap_cost(k.len())).sum::<usize>(),
-            Value::ZSet(z) => heap_cost(std::mem::size_of::<ZSet>()) + z.mem_usage(),
+            Value::List(l) => l.mem_usage(),
+            Value::Hash(h) => h.mem_usage(),
+            Value::Set(s) => s.mem_usage(),
+            Value::ZSet(z) => z.mem_usage(),
         }
     }
 }
@@ -140,48 +108,21 @@ pub(crate) type PackedStats = [usize; 3];
 
 impl Value {
     pub(crate) fn packed_stats(&self) -> PackedStats {
-        [0, 0, 0]
+        match self {
+            Value::Str(s) => s.packed().map_or([0; 3], |p| [1, s.len(), p.len()]),
+            Value::Hash(h) => h.packed_stats(),
+            _ => [0; 3],
+        }
     }
 }
 
-/// Typed access to the container variants of `Value`.
+/// Typed access to the container variants of `Value` (each type implements it in its file).
 pub(crate) trait Container: Sized + Default {
     fn of(v: &Value) -> Option<&Self>;
     fn of_mut(v: &mut Value) -> Option<&mut Self>;
     fn wrap(self) -> Value;
     fn is_empty_container(&self) -> bool;
 }
-
-macro_rules! container {
-    ($ty:ty, $variant:ident, $empty:expr) => {
-        impl Container for $ty {
-            fn of(v: &Value) -> Option<&Self> {
-                match v {
-                    Value::$variant(x) => Some(x),
-                    _ => None,
-                }
-            }
-            fn of_mut(v: &mut Value) -> Option<&mut Self> {
-                match v {
-                    Value::$variant(x) => Some(x),
-                    _ => None,
-                }
-            }
-            fn wrap(self) -> Value {
-                Value::$variant(Box::new(self))
-            }
-            fn is_empty_container(&self) -> bool {
-                let f: fn(&Self) -> bool = $empty;
-                f(self)
-            }
-        }
-    };
-}
-
-container!(ListValue, List, |l| l.is_empty());
-container!(HashValue, Hash, |h| h.is_empty());
-container!(SetValue, Set, |s| s.is_empty());
-container!(ZSet, ZSet, |z| z.is_empty());
 
 #[cfg(test)]
 mod tests {

@@ -42,7 +42,13 @@
 //!   rounded up to 16 B (a 13-byte member costs a 48 B chunk).
 //!
 //! About 110-140 B per element including short members: 1M members of 13
-//! bytes grew RSS by 132 MiB. `mem_usage` estimates the same terms.
+//! bytes grew RSS by 132 MiB. `mem_usage` counts the same blocks with `heap_cost`
+//! in O(1): a running total for members and map entries, node counts times the
+//! fixed node sizes (every non-root leaf is allocated with exactly `leaf_cap`
+//! slots, clones included) and the root leaf's own capacity.
+//!
+//! Small sorted sets live in a listpack instead (`ZSetValue`), which converts to
+//! a `ZSet` once a limit is exceeded.
 //!
 //! ## Complexity (B = node fanout = 64)
 //!
@@ -63,16 +69,30 @@ use std::iter::FusedIterator;
 use std::mem;
 use std::sync::Arc;
 
+use super::heap_cost;
 use crate::keyspace::dict::Dict;
 
 /// A member's bytes, shared by the map and the tree.
 type Member = Arc<[u8]>;
 
-/// Estimated heap footprint of a member's `Arc<[u8]>` allocation: two counts,
-/// the bytes, and a typical malloc chunk header, rounded up to 16 bytes.
-fn member_alloc_size(len: usize) -> usize {
-    let req = 2 * mem::size_of::<usize>() + len + mem::size_of::<usize>();
-    ((req + 15) & !15).max(32)
+/// Heap bytes one member costs besides its tree slot: the `Arc<[u8]>` block (two counts and
+/// the bytes) and its map entry (node, plus the key's own block when it is not inline).
+fn member_cost(len: usize) -> usize {
+    heap_cost(2 * mem::size_of::<usize>() + len) + Dict::<f64>::entry_cost(len)
+}
+
+/// Heap bytes of a leaf whose arrays have capacity `cap`.
+fn leaf_cost(cap: usize) -> usize {
+    heap_cost(cap * mem::size_of::<f64>()) + heap_cost(cap * mem::size_of::<Member>())
+}
+
+/// Heap bytes of an internal node (its box and its four arrays, sized by `Inner::with_capacity`).
+fn inner_cost(cap: usize) -> usize {
+    heap_cost(mem::size_of::<Inner>())
+        + heap_cost(cap * mem::size_of::<f64>())
+        + heap_cost(cap * mem::size_of::<Member>())
+        + heap_cost((cap + 1) * mem::size_of::<usize>())
+        + heap_cost((cap + 1) * mem::size_of::<Node>())
 }
 
 /// Maximum entries per leaf (production).
@@ -87,7 +107,7 @@ const MAX_DEPTH: usize = 32;
 /// Total order on `(score, member)`: scores by value (`-0.0 == 0.0`), then
 /// member bytes lexicographically (memcmp, shorter prefix first).
 #[inline]
-fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+pub(crate) fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     match s1.partial_cmp(&s2) {
         Some(Ordering::Less) => Ordering::Less,
         Some(Ordering::Greater) => Ordering::Greater,
@@ -163,10 +183,25 @@ fn count_in(scores: &[f64], members: &[Member], bound: Bound<'_>) -> usize {
 // Counted B+tree
 // ---------------------------------------------------------------------------
 
-#[derive(Clone)]
 struct Leaf {
     scores: Vec<f64>,
     members: Vec<Member>,
+}
+
+/// A copy of `v` with the same capacity (`Vec::clone` trims it; `mem_usage` relies on it).
+fn clone_with_capacity<T: Clone>(v: &[T], cap: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(cap);
+    out.extend_from_slice(v);
+    out
+}
+
+impl Clone for Leaf {
+    fn clone(&self) -> Self {
+        Leaf {
+            scores: clone_with_capacity(&self.scores, self.scores.capacity()),
+            members: clone_with_capacity(&self.members, self.members.capacity()),
+        }
+    }
 }
 
 impl Leaf {
@@ -177,6 +212,18 @@ impl Leaf {
     #[inline]
     fn len(&self) -> usize {
         self.scores.len()
+    }
+
+    /// Reallocate both arrays to exactly `cap` slots (`cap >= len`).
+    fn set_capacity(&mut self, cap: usize) {
+        if self.scores.capacity() != cap {
+            self.scores.shrink_to(cap);
+            self.scores.reserve_exact(cap - self.scores.len());
+        }
+        if self.members.capacity() != cap {
+            self.members.shrink_to(cap);
+            self.members.reserve_exact(cap - self.members.len());
+        }
     }
 
     /// Number of entries strictly below `(s, m)`.
@@ -199,7 +246,6 @@ impl Leaf {
     }
 }
 
-#[derive(Clone)]
 struct Inner {
     /// `sep_*[i]` is the smallest key of `children[i + 1]`'s subtree.
     sep_scores: Vec<f64>,
@@ -207,6 +253,17 @@ struct Inner {
     /// `counts[i]` is the number of elements under `children[i]`.
     counts: Vec<usize>,
     children: Vec<Node>,
+}
+
+impl Clone for Inner {
+    fn clone(&self) -> Self {
+        Inner {
+            sep_scores: clone_with_capacity(&self.sep_scores, self.sep_scores.capacity()),
+            sep_members: clone_with_capacity(&self.sep_members, self.sep_members.capacity()),
+            counts: clone_with_capacity(&self.counts, self.counts.capacity()),
+            children: clone_with_capacity(&self.children, self.children.capacity()),
+        }
+    }
 }
 
 impl Inner {
@@ -457,7 +514,12 @@ impl Tree {
     fn insert(&mut self, s: f64, m: Member) {
         if let Some(split) = insert_rec(&mut self.root, &mut self.shape, s, m) {
             let left_count = self.root.count();
-            let old_root = mem::replace(&mut self.root, Node::Leaf(Leaf { scores: Vec::new(), members: Vec::new() }));
+            let mut old_root = mem::replace(&mut self.root, Node::Leaf(Leaf { scores: Vec::new(), members: Vec::new() }));
+            if let Node::Leaf(leaf) = &mut old_root {
+                // The root leaf grew by doubling; a non-root leaf has exactly `leaf_cap` slots
+                // (what `mem_usage` counts). A no-op when `leaf_cap` is a power of two >= 4.
+                leaf.set_capacity(self.shape.leaf_cap);
+            }
             let mut root = Inner::with_capacity(self.shape.inner_cap);
             root.sep_scores.push(split.sep_score);
             root.sep_members.push(split.sep_member);
@@ -592,7 +654,7 @@ impl Tree {
 }
 
 /// Rank-ordered iterator: ascending if `FWD`, descending otherwise.
-struct RankIter<'a, const FWD: bool> {
+pub(crate) struct RankIter<'a, const FWD: bool> {
     /// Path from the root: each internal node and the child index taken.
     stack: [Option<(&'a Inner, usize)>; MAX_DEPTH],
     depth: usize,
@@ -691,7 +753,8 @@ impl<const FWD: bool> FusedIterator for RankIter<'_, FWD> {}
 pub struct ZSet {
     dict: Dict<f64>,
     tree: Tree,
-    /// Estimated heap bytes of the member allocations (for `mem_usage`).
+    /// Heap bytes of the member allocations and map entries (`member_cost` summed), kept on
+    /// every insert and removal so `mem_usage` is O(1).
     member_bytes: usize,
 }
 
@@ -746,7 +809,7 @@ impl ZSet {
         let m: Member = Arc::from(member);
         self.dict.insert(member, score);
         self.tree.insert(score, m);
-        self.member_bytes += member_alloc_size(member.len());
+        self.member_bytes += member_cost(member.len());
         None
     }
 
@@ -755,7 +818,7 @@ impl ZSet {
         let score = self.dict.remove(member)?;
         let removed = self.tree.remove(score, member);
         debug_assert!(removed.is_some(), "zset map and tree out of sync");
-        self.member_bytes -= member_alloc_size(member.len());
+        self.member_bytes -= member_cost(member.len());
         Some(score)
     }
 
@@ -776,13 +839,13 @@ impl ZSet {
 
     /// Ascending iterator starting at `rank` (empty if `rank >= len`).
     /// O(log n) to start, O(1) amortized per step.
-    pub fn iter_from(&self, rank: usize) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+    pub(crate) fn iter_from(&self, rank: usize) -> RankIter<'_, true> {
         self.tree.iter_at::<true>(rank, self.len())
     }
 
     /// Descending iterator starting at ascending rank `rank` and going towards
     /// rank 0 (yields the element at `rank` first; empty if `rank >= len`).
-    pub fn iter_rev_from(&self, rank: usize) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+    pub(crate) fn iter_rev_from(&self, rank: usize) -> RankIter<'_, false> {
         self.tree.iter_at::<false>(rank, self.len())
     }
 
@@ -804,6 +867,7 @@ impl ZSet {
 
     /// Iteration over every `(member, score)`. The order is unspecified
     /// (currently ascending rank order, which is the cheapest walk).
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
         self.tree.iter_at::<true>(0, self.len())
     }
@@ -827,7 +891,7 @@ impl ZSet {
             self.dict.remove(m);
             let removed = self.tree.remove(*s, m);
             debug_assert!(removed.is_some(), "zset map and tree out of sync");
-            self.member_bytes -= member_alloc_size(m.len());
+            self.member_bytes -= member_cost(m.len());
         }
         victims.len()
     }
@@ -838,22 +902,19 @@ impl ZSet {
         &self.dict
     }
 
-    /// Approximate heap bytes used: member allocations (bytes, `Arc` header,
-    /// malloc rounding) plus map slots and tree nodes.
-    #[cfg_attr(not(test), allow(dead_code))] // read by memory accounting (MEMORY USAGE) once it lands
-    pub fn mem_usage(&self) -> usize {
-        const SLOT: usize = mem::size_of::<f64>() + mem::size_of::<Member>();
+    /// Heap bytes owned beyond the struct itself, as the allocator counts them (`heap_cost` of
+    /// every block): member allocations and map entries (a running total), the map's bucket
+    /// array, and the tree nodes (from the node counts: every non-root leaf and every internal
+    /// node has fixed capacities; only a root leaf grows, and its capacity is read). O(1).
+    pub(crate) fn mem_usage(&self) -> usize {
         let shape = &self.tree.shape;
-        let leaves = match &self.tree.root {
-            Node::Leaf(leaf) => leaf.scores.capacity() * SLOT,
-            Node::Inner(_) => shape.leaves * shape.leaf_cap * SLOT,
+        let tree = match &self.tree.root {
+            Node::Leaf(leaf) => {
+                heap_cost(leaf.scores.capacity() * mem::size_of::<f64>()) + heap_cost(leaf.members.capacity() * mem::size_of::<Member>())
+            }
+            Node::Inner(_) => shape.leaves * leaf_cost(shape.leaf_cap) + shape.inners * inner_cost(shape.inner_cap),
         };
-        let inners = shape.inners
-            * (mem::size_of::<Inner>()
-                + shape.inner_cap * SLOT
-                + (shape.inner_cap + 1) * (mem::size_of::<usize>() + mem::size_of::<Node>()));
-        let dict = self.dict.heap_bytes();
-        mem::size_of::<Self>() + self.member_bytes + dict + leaves + inners
+        self.member_bytes + self.dict.table_cost() + tree
     }
 }
 
@@ -880,7 +941,7 @@ impl fmt::Debug for ZSet {
 #[cfg(test)]
 impl ZSet {
     /// Panics unless every structural invariant holds.
-    fn check_invariants(&self) {
+    pub(super) fn check_invariants(&self) {
         struct Walk<'a> {
             shape: &'a Shape,
             leaf_depth: Option<usize>,
@@ -888,11 +949,14 @@ impl ZSet {
             inners: usize,
             prev: Option<(f64, &'a Member)>,
             count: usize,
+            /// Heap bytes of the nodes, from their actual capacities.
+            heap: usize,
         }
         fn walk<'a>(node: &'a Node, w: &mut Walk<'a>, depth: usize, is_root: bool) -> usize {
             match node {
                 Node::Leaf(leaf) => {
                     w.leaves += 1;
+                    w.heap += heap_cost(leaf.scores.capacity() * 8) + heap_cost(leaf.members.capacity() * 16);
                     assert_eq!(leaf.scores.len(), leaf.members.len());
                     assert!(leaf.len() <= w.shape.leaf_cap);
                     if !is_root {
@@ -914,6 +978,11 @@ impl ZSet {
                 }
                 Node::Inner(inner) => {
                     w.inners += 1;
+                    w.heap += heap_cost(mem::size_of::<Inner>())
+                        + heap_cost(inner.sep_scores.capacity() * 8)
+                        + heap_cost(inner.sep_members.capacity() * 16)
+                        + heap_cost(inner.counts.capacity() * 8)
+                        + heap_cost(inner.children.capacity() * mem::size_of::<Node>());
                     let n = inner.children.len();
                     assert!(n <= w.shape.inner_cap);
                     assert!(n >= if is_root { 2 } else { w.shape.inner_cap / 2 });
@@ -936,7 +1005,7 @@ impl ZSet {
                 }
             }
         }
-        let mut w = Walk { shape: &self.tree.shape, leaf_depth: None, leaves: 0, inners: 0, prev: None, count: 0 };
+        let mut w = Walk { shape: &self.tree.shape, leaf_depth: None, leaves: 0, inners: 0, prev: None, count: 0, heap: 0 };
         let total = walk(&self.tree.root, &mut w, 0, true);
         assert_eq!(total, self.dict.len());
         assert_eq!(w.count, self.dict.len());
@@ -946,9 +1015,12 @@ impl ZSet {
         for (m, s) in self.tree.iter_at::<true>(0, self.len()) {
             let ds = self.dict.get(m).expect("tree member missing from map");
             assert_eq!(ds.to_bits(), s.to_bits(), "map and tree scores differ");
-            bytes += member_alloc_size(m.len());
+            bytes += heap_cost(16 + m.len()) + Dict::<f64>::entry_cost(m.len());
         }
         assert_eq!(bytes, self.member_bytes);
+        // The O(1) total equals a recount from every block's real size.
+        let table = heap_cost(self.dict.bucket_count() * 8);
+        assert_eq!(self.mem_usage(), bytes + table + w.heap, "mem_usage drifted from a recount");
         // Every map key is in the tree.
         for (k, &ds) in self.dict.iter().take(64) {
             let r = self.rank(k).expect("map member missing from tree");
@@ -992,7 +1064,7 @@ mod tests {
         assert_eq!(z.iter().count(), 0);
         assert_eq!(z.count_below_score(INF, true), 0);
         assert_eq!(z.count_below_member(b"z", true), 0);
-        assert!(z.mem_usage() > 0);
+        assert_eq!(z.mem_usage(), 0, "an empty set owns no heap");
         z.check_invariants();
     }
 
@@ -1252,6 +1324,8 @@ mod tests {
             a.insert(format!("k{i}").as_bytes(), f64::from(i));
         }
         let mut b = a.clone();
+        assert_eq!(b.mem_usage(), a.mem_usage(), "a clone keeps the node capacities");
+        b.check_invariants();
         b.remove(b"k5");
         b.insert(b"k6", -1.0);
         assert_eq!(a.len(), 100);
