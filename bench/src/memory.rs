@@ -1,7 +1,7 @@
 //! Suites `memory` and `hitratio` (issue 6), side by side with redis-server on the same data.
 //!
 //! `memory`: the same keys loaded into nestdb and into redis-server:
-//! - `cfg.keys` strings (`key:` + 12 digits, 32-byte values) and `cfg.keys` hashes of 5 fields
+//! - `cfg.keys` strings (`key:<n>`, 32-byte values) and `cfg.keys` hashes of 5 fields
 //!   (`field0..4 -> value0..4`, one `HSET` each): nestdb's process RSS growth against
 //!   redis-server's `INFO used_memory` growth (its RSS growth is shown too);
 //! - `cfg.keys / 5` JSON session values of about 1 KiB (`session`), loaded once per
@@ -39,7 +39,13 @@ use crate::files::Scratch;
 use crate::measure::{fmt_bytes, proc_kb, rate, self_rss, trim_heap, Samples};
 use crate::report::{Report, Unit};
 use crate::resp::{Conn, RedisProc, Resp};
-use crate::workload::{key, VALUE};
+use crate::workload::VALUE;
+
+/// The issue's key format, `key:<n>` (no zero padding: padding would inflate redis-server's
+/// key strings past a jemalloc size class and flatter nestdb).
+fn key(i: usize) -> Vec<u8> {
+    format!("key:{i}").into_bytes()
+}
 use crate::Config;
 
 /// First argument of a measurement child process.

@@ -313,6 +313,9 @@ impl Db {
         let found = shard.dict.get_hashed(h, key).filter(|e| e.expire_at == 0 || e.expire_at > crate::keyspace::now_ms());
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = found {
+            crate::keyspace::evict::touch(&self.inner.ks.tuning, e);
+        }
         match found.map(|e| &e.value) {
             None => Ok(None),
             Some(Value::Str(s)) => Ok(Some(s.with_bytes(f))),

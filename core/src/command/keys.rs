@@ -282,7 +282,7 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                 "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             ));
         }
-        Ok(Reply::Int(evict::idle_seconds(e, ctx.now()) as i64))
+        Ok(Reply::Int(evict::idle_seconds(e) as i64))
     } else if is(sub, "FREQ") {
         if !lfu {
             return Err(Reply::err(
@@ -290,7 +290,7 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             ));
         }
         let decay = ctx.keyspace().tuning.lfu_decay_time.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(Reply::Int(i64::from(evict::lfu_counter(e.access.load(std::sync::atomic::Ordering::Relaxed), decay, ctx.now()))))
+        Ok(Reply::Int(i64::from(evict::lfu_counter(e.access.load(std::sync::atomic::Ordering::Relaxed), decay, evict::now_us()))))
     } else {
         Ok(Reply::Int(1))
     }

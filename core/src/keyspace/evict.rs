@@ -1,11 +1,11 @@
 //! maxmemory: access tracking (LRU clock, LFU counter) and eviction.
 //!
 //! Redis's design, adapted to a sharded keyspace:
-//! - Every entry carries a 32-bit access record (`Entry::access`): under LRU policies the
-//!   millisecond clock of its last access (Redis keeps seconds; milliseconds order accesses
-//!   inside a busy second, which keeps the approximation close to true LRU), under LFU
-//!   policies `minutes:24 | counter:8`, the logarithmic counter with decay of Redis's
-//!   `LFULogIncr`/`LFUDecrAndReturn` (`lfu-log-factor`, `lfu-decay-time`).
+//! - Every entry carries a 64-bit access record (`Entry::access`, in what was padding): under
+//!   LRU policies the microsecond time of its last access (Redis keeps seconds; at a million
+//!   operations a second a whole cache turns over within one of those, and sampled LRU
+//!   degrades to random), under LFU policies `minutes:56 | counter:8`, the logarithmic counter
+//!   with decay of Redis's `LFULogIncr`/`LFUDecrAndReturn` (`lfu-log-factor`, `lfu-decay-time`).
 //! - Eviction samples `maxmemory-samples` keys from each of a few random shards into a pool
 //!   of the best 16 candidates kept across rounds (Redis's eviction pool), then deletes the
 //!   best candidate that still exists. Random policies pick a random key; volatile-* policies
@@ -48,25 +48,21 @@ const MAX_IDLE_ROUNDS: usize = 2 * SHARDS;
 
 pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-fn lfu_minutes(now_ms: i64) -> u32 {
-    ((now_ms / 60_000) as u32) & 0x00ff_ffff
+/// Microseconds since the Unix epoch: the LRU clock.
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
-/// Minutes since `ldt` on the 24-bit minute clock.
-fn lfu_elapsed(ldt: u32, now_ms: i64) -> u32 {
-    let now = lfu_minutes(now_ms);
-    if now >= ldt {
-        now - ldt
-    } else {
-        0x0100_0000 - ldt + now
-    }
+fn lfu_minutes(now_us: u64) -> u64 {
+    now_us / 60_000_000
 }
 
 /// The LFU counter of `access` after decay (Redis's `LFUDecrAndReturn`).
-pub(crate) fn lfu_counter(access: u32, decay_minutes: u32, now_ms: i64) -> u32 {
-    let (ldt, counter) = (access >> 8, access & 0xff);
-    let periods = lfu_elapsed(ldt, now_ms).checked_div(decay_minutes).unwrap_or(0);
-    counter.saturating_sub(periods)
+pub(crate) fn lfu_counter(access: u64, decay_minutes: u32, now_us: u64) -> u32 {
+    let (ldt, counter) = (access >> 8, (access & 0xff) as u32);
+    let elapsed = lfu_minutes(now_us).saturating_sub(ldt);
+    let periods = elapsed.checked_div(u64::from(decay_minutes)).unwrap_or(0);
+    counter.saturating_sub(periods.min(255) as u32)
 }
 
 /// Redis's `LFULogIncr`: increment with probability 1 / ((counter - 5) * factor + 1).
@@ -88,20 +84,22 @@ thread_local! {
 }
 
 /// A just-stored entry's access record: now (LRU) or the initial counter (LFU).
-pub(crate) fn init_access(t: &Tuning, e: &Entry, now_ms: i64) {
-    let v = if t.policy().is_lfu() { (lfu_minutes(now_ms) << 8) | LFU_INIT } else { now_ms as u32 };
+pub(crate) fn init_access(t: &Tuning, e: &Entry) {
+    let now = now_us();
+    let v = if t.policy().is_lfu() { (lfu_minutes(now) << 8) | u64::from(LFU_INIT) } else { now };
     e.access.store(v, Ordering::Relaxed);
 }
 
 /// Record an access to `e` (Redis's `updateLFU` / LRU clock update).
-pub(crate) fn touch(t: &Tuning, e: &Entry, now_ms: i64) {
+pub(crate) fn touch(t: &Tuning, e: &Entry) {
     let cur = e.access.load(Ordering::Relaxed);
+    let now = now_us();
     let next = if t.policy().is_lfu() {
-        let counter = lfu_counter(cur, t.lfu_decay_time.load(Ordering::Relaxed), now_ms);
+        let counter = lfu_counter(cur, t.lfu_decay_time.load(Ordering::Relaxed), now);
         let counter = RNG.with(|r| lfu_log_incr(counter, t.lfu_log_factor.load(Ordering::Relaxed), &mut *r.borrow_mut()));
-        (lfu_minutes(now_ms) << 8) | counter
+        (lfu_minutes(now) << 8) | u64::from(counter)
     } else {
-        now_ms as u32
+        now
     };
     // Skip the store when nothing changed: hot keys read by many threads stay shared in cache.
     if next != cur {
@@ -110,16 +108,16 @@ pub(crate) fn touch(t: &Tuning, e: &Entry, now_ms: i64) {
 }
 
 /// OBJECT IDLETIME: seconds since the last access under an LRU record.
-pub(crate) fn idle_seconds(e: &Entry, now_ms: i64) -> u64 {
-    u64::from((now_ms as u32).wrapping_sub(e.access.load(Ordering::Relaxed))) / 1000
+pub(crate) fn idle_seconds(e: &Entry) -> u64 {
+    now_us().saturating_sub(e.access.load(Ordering::Relaxed)) / 1_000_000
 }
 
 /// Eviction score: higher = evict sooner.
-fn score(policy: EvictionPolicy, t: &Tuning, e: &Entry, now_ms: i64) -> u64 {
+fn score(policy: EvictionPolicy, t: &Tuning, e: &Entry, now_us: u64) -> u64 {
     match policy {
         EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at as u64,
-        p if p.is_lfu() => 255 - u64::from(lfu_counter(e.access.load(Ordering::Relaxed), t.lfu_decay_time.load(Ordering::Relaxed), now_ms)),
-        _ => u64::from((now_ms as u32).wrapping_sub(e.access.load(Ordering::Relaxed))),
+        p if p.is_lfu() => 255 - u64::from(lfu_counter(e.access.load(Ordering::Relaxed), t.lfu_decay_time.load(Ordering::Relaxed), now_us)),
+        _ => now_us.saturating_sub(e.access.load(Ordering::Relaxed)),
     }
 }
 
@@ -199,7 +197,7 @@ fn evict_random(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bo
 fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bool {
     let t = &ks.tuning;
     let samples = t.samples.load(Ordering::Relaxed).max(1) as usize;
-    let now = super::now_ms();
+    let now = now_us();
     let mut pool = ks.evict_pool.lock();
     for _ in 0..SHARDS_PER_ROUND {
         let idx = rng.random_range(0..SHARDS);
@@ -230,7 +228,7 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
 /// (volatile policies) no longer has a TTL, or its score is now below `min_score`.
 fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy, min_score: Option<u64>) -> bool {
     let mut ctx = ks.lock_only(&LockSet::One(idx), true);
-    let now = ctx.now();
+    let now = now_us();
     let eligible = ctx.lookup(key).is_some_and(|e| {
         (!policy.volatile_only() || e.expire_at != 0) && min_score.is_none_or(|min| score(policy, &ks.tuning, e, now) >= min)
     });
@@ -264,13 +262,14 @@ mod tests {
             fast = lfu_log_incr(fast, 0, &mut rng);
         }
         assert_eq!(fast, 255);
-        let t0 = 1_000 * 60_000;
+        let minute = 60_000_000u64;
+        let t0 = 1_000 * minute;
         let access = (lfu_minutes(t0) << 8) | 20;
         assert_eq!(lfu_counter(access, 1, t0), 20);
-        assert_eq!(lfu_counter(access, 1, t0 + 5 * 60_000), 15);
-        assert_eq!(lfu_counter(access, 2, t0 + 5 * 60_000), 18);
-        assert_eq!(lfu_counter(access, 0, t0 + 500 * 60_000), 20, "decay time 0 never decays");
-        assert_eq!(lfu_counter(access, 1, t0 + 500 * 60_000), 0);
+        assert_eq!(lfu_counter(access, 1, t0 + 5 * minute), 15);
+        assert_eq!(lfu_counter(access, 2, t0 + 5 * minute), 18);
+        assert_eq!(lfu_counter(access, 0, t0 + 500 * minute), 20, "decay time 0 never decays");
+        assert_eq!(lfu_counter(access, 1, t0 + 500 * minute), 0);
     }
 
     #[test]

@@ -117,3 +117,9 @@ fn used_memory_returns_to_baseline_after_deleting_everything() {
     // Only empty bucket arrays of tables that shrank lazily may remain.
     assert!(after <= empty + SHARDS * 64, "{empty} -> {after}");
 }
+
+#[test]
+fn entry_keeps_its_size() {
+    // Value 40 + expiry 8 + access record 8: the access record lives in what was padding.
+    assert_eq!(std::mem::size_of::<super::Entry>(), 56);
+}

@@ -61,16 +61,16 @@ pub(crate) struct Entry {
     pub(crate) value: Value,
     /// Absolute expiry in Unix ms; 0 = no TTL.
     pub(crate) expire_at: i64,
-    /// Under an LFU policy `minutes:24 | counter:8` (Redis's layout with a wider clock),
-    /// otherwise the LRU clock: Unix ms truncated to 32 bits (wraps every 49.7 days). Atomic
-    /// because reads update it under a shared shard lock.
-    pub(crate) access: AtomicU32,
+    /// Under an LFU policy `minutes:56 | counter:8` (Redis's layout with a wider clock),
+    /// otherwise the LRU clock: Unix microseconds of the last access. Atomic because reads
+    /// update it under a shared shard lock. (It fills what was padding: `Entry` is 56 bytes.)
+    pub(crate) access: AtomicU64,
 }
 
 impl Entry {
     /// A new entry; its access record is set when it is stored (`Ctx::insert`) or loaded.
     pub(crate) fn new(value: Value, expire_at: i64) -> Self {
-        Entry { value, expire_at, access: AtomicU32::new(0) }
+        Entry { value, expire_at, access: AtomicU64::new(0) }
     }
 
     pub(crate) fn is_expired(&self, now: i64) -> bool {
@@ -372,11 +372,10 @@ impl Keyspace {
     /// After a bulk load into the shards (snapshot load): give every entry a fresh access
     /// record, recount every shard and publish.
     pub(crate) fn recount_all(&self) {
-        let now = now_ms();
         for idx in 0..SHARDS {
             let mut shard = self.shards[idx].0.write();
             for (_, e) in shard.dict.iter() {
-                evict::init_access(&self.tuning, e, now);
+                evict::init_access(&self.tuning, e);
             }
             (shard.values_mem, shard.packed) = shard.recount_values();
             self.publish(&mut shard);
@@ -628,7 +627,7 @@ impl<'a> Ctx<'a> {
 
     /// Update `e`'s access record (a read or write of it by a command).
     fn touch_entry(&self, e: &Entry) {
-        evict::touch(&self.ks.tuning, e, self.now());
+        evict::touch(&self.ks.tuning, e);
     }
 
     /// Hand this context's effects to the log as one atomic record; returns its sequence
@@ -782,10 +781,9 @@ impl<'a> Ctx<'a> {
         shard.before_write(h);
         shard.dict.get_hashed(h, key)?;
         self.track(h, key);
-        let now = self.now();
         let tuning = &self.ks.tuning;
         let e = self.shard_mut(h).dict.get_mut_hashed(h, key)?;
-        evict::touch(tuning, e, now);
+        evict::touch(tuning, e);
         Some(e)
     }
 
@@ -808,7 +806,7 @@ impl<'a> Ctx<'a> {
         let h = hash_bytes(key);
         self.track(h, key);
         let entry = Entry::new(value, expire_at);
-        evict::init_access(&self.ks.tuning, &entry, self.now());
+        evict::init_access(&self.ks.tuning, &entry);
         let shard = self.shard_mut(h);
         shard.before_write(h);
         match shard.dict.get_mut_hashed(h, key) {
@@ -919,7 +917,7 @@ impl<'a> Ctx<'a> {
                     shard.before_write(h);
                     shard.before_insert();
                     let entry = Entry::new(c.wrap(), 0);
-                    evict::init_access(&self.ks.tuning, &entry, self.now());
+                    evict::init_access(&self.ks.tuning, &entry);
                     let shard = self.shard_mut(h);
                     shard.dict.insert_new_hashed(h, key, entry);
                 }
