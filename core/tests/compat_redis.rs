@@ -244,6 +244,10 @@ const STR_VALUES: &[&[u8]] = &[
     b"0.1",
     b"\x00\xff",
     b"0x10",
+    // Long enough to be stored compressed (and to leave compact encodings) when the
+    // compression threshold is low.
+    b"{\"user\":1001,\"name\":\"Ada Lovelace\",\"roles\":[\"admin\",\"admin\",\"admin\"],\"cart\":[]}",
+    b"abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc",
 ];
 const MEMBERS: &[&[u8]] = &[b"a", b"b", b"c", b"d", b"e", b"f", b"0", b"1", b"10", b"-1", b"", b"\x00z"];
 const INTS: &[&str] = &[
@@ -1513,8 +1517,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(server: RedisServer, seed: u64) -> Harness {
-        let db = Db::open_in_memory();
+    fn with_db(server: RedisServer, seed: u64, db: Db) -> Harness {
         let (r1, r2, mut ri) = (server.connect(), server.connect(), server.connect());
         assert!(status(&ri.cmd(&[b"FLUSHALL".as_slice()]), "OK"));
         Harness {
@@ -1974,16 +1977,41 @@ fn start(test: &str) -> Option<RedisServer> {
 
 #[test]
 fn differential_random_commands() {
-    let Some(server) = start("differential_random_commands") else { return };
+    random_commands_against_redis("differential_random_commands", Db::open_in_memory());
+}
+
+/// The same stream with every value of 16 bytes or more stored compressed and tiny compact-
+/// encoding limits, so containers convert back and forth between encodings all the time: both
+/// must be invisible in every reply.
+#[test]
+fn differential_random_commands_compressed_and_compact() {
+    let mut options = nestdb::Options::default();
+    for (name, value) in [
+        ("compression-min-size", "16"),
+        ("hash-max-listpack-entries", "3"),
+        ("hash-max-listpack-value", "8"),
+        ("set-max-intset-entries", "3"),
+        ("set-max-listpack-entries", "3"),
+        ("zset-max-listpack-entries", "3"),
+        ("zset-max-listpack-value", "8"),
+        ("list-max-listpack-size", "3"),
+    ] {
+        options.set(name, value).unwrap();
+    }
+    random_commands_against_redis("differential_random_commands_compressed_and_compact", Db::memory(options));
+}
+
+fn random_commands_against_redis(test: &str, db: Db) {
+    let Some(server) = start(test) else { return };
     let (seed, ops) = seed_and_ops();
     let families = enabled_families();
     eprintln!(
-        "differential_random_commands: seed {seed} ({ops} ops; families {}) — replay with NESTDB_DIFF_SEED={seed}",
+        "{test}: seed {seed} ({ops} ops; families {}) — replay with NESTDB_DIFF_SEED={seed}",
         families.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
     );
     let started = Instant::now();
     let mut gen = Gen::new(seed, families);
-    let mut h = Harness::new(server, seed);
+    let mut h = Harness::with_db(server, seed, db);
     for i in 0..ops {
         h.op = i;
         let (cmd, secondary) = gen.next_cmd(h.queued.is_some());
@@ -2005,7 +2033,7 @@ fn differential_random_commands() {
     }
     h.compare_state("at the end");
     let coverage: Vec<String> = h.stats.iter().map(|(name, (sent, errors))| format!("{name} {sent} ({errors} err)")).collect();
-    eprintln!("differential_random_commands: {ops} ops in {:.1?}; sent (redis error replies): {}", started.elapsed(), coverage.join(", "));
+    eprintln!("{test}: {ops} ops in {:.1?}; sent (redis error replies): {}", started.elapsed(), coverage.join(", "));
     if !h.mismatches.is_empty() {
         // One line per command name and kind of difference, with its first example.
         let mut groups: BTreeMap<(String, String), (usize, &Mismatch)> = BTreeMap::new();

@@ -392,14 +392,17 @@ fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     let limits = ctx.limits();
     ctx.modify::<SetValue, _>(src, false, |s| s.remove(member))?;
-    ctx.modify::<SetValue, _>(dst, true, |d| {
+    let added = ctx.modify::<SetValue, _>(dst, true, |d| {
         if d.is_empty() {
             *d = SetValue::create(member, 1, &limits);
         }
         d.insert(member, &limits)
     })?;
     ctx.modified(src);
-    ctx.modified(dst);
+    // As Redis: the destination counts as modified (WATCH) only if the member was new there.
+    if added == Some(true) {
+        ctx.modified(dst);
+    }
     Ok(Reply::Int(1))
 }
 
