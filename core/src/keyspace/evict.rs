@@ -43,7 +43,9 @@ const LFU_INIT: u32 = 5;
 const POOL_SIZE: usize = 16;
 /// Shards sampled per round.
 const SHARDS_PER_ROUND: usize = 4;
-/// Rounds without evicting anything after which `make_room` gives up.
+/// Rounds without evicting anything after which `make_room` gives up (each round samples
+/// non-empty shards only, so this is only reached when keys vanish under it or nothing is
+/// evictable).
 const MAX_IDLE_ROUNDS: usize = 2 * SHARDS;
 
 pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -177,8 +179,28 @@ pub(crate) fn make_room(ks: &Keyspace) -> bool {
     true
 }
 
+/// Up to `n` shards, from a random one on, whose eviction source (all keys, or keys with a
+/// TTL) is not empty: sampling never wastes rounds on empty shards, so a last evictable key
+/// is found however few there are.
+fn pick_shards(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng, n: usize) -> Vec<usize> {
+    let start = rng.random_range(0..SHARDS);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..SHARDS {
+        let idx = (start + i) % SHARDS;
+        let shard = ks.shard(idx).read();
+        let empty = if policy.volatile_only() { shard.volatile.is_empty() } else { shard.dict.is_empty() };
+        if !empty {
+            out.push(idx);
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
 fn evict_random(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bool {
-    let idx = rng.random_range(0..SHARDS);
+    let Some(&idx) = pick_shards(ks, policy, rng, 1).first() else { return false };
     let key: Option<Box<[u8]>> = {
         let shard = ks.shard(idx).read();
         let source = if policy.volatile_only() {
@@ -198,9 +220,12 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
     let t = &ks.tuning;
     let samples = t.samples.load(Ordering::Relaxed).max(1) as usize;
     let now = now_us();
+    let shards = pick_shards(ks, policy, rng, SHARDS_PER_ROUND);
+    if shards.is_empty() {
+        return false;
+    }
     let mut pool = ks.evict_pool.lock();
-    for _ in 0..SHARDS_PER_ROUND {
-        let idx = rng.random_range(0..SHARDS);
+    for idx in shards {
         let shard = ks.shard(idx).read();
         let mut offer = |k: &[u8], e: &Entry| pool.offer(score(policy, t, e, now), k);
         if policy.volatile_only() {
@@ -229,17 +254,21 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
 fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy, min_score: Option<u64>) -> bool {
     let mut ctx = ks.lock_only(&LockSet::One(idx), true);
     let now = now_us();
-    let eligible = ctx.lookup(key).is_some_and(|e| {
+    // The raw entry, expired or not: an expired key not yet reclaimed holds memory too.
+    let h = hash_bytes(key);
+    let eligible = ctx.shard(h).dict.get_hashed(h, key).is_some_and(|e| {
         (!policy.volatile_only() || e.expire_at != 0) && min_score.is_none_or(|min| score(policy, &ks.tuning, e, now) >= min)
     });
     if !eligible {
         return false;
     }
-    ctx.remove(key);
+    // An expired entry is reclaimed as expired (`remove` counts it); a live one is evicted.
+    if ctx.remove(key).is_some() {
+        ctx.shard_by_index(idx).stats.evicted.fetch_add(1, Ordering::Relaxed);
+    }
     if ctx.logging {
         crate::util::resp::encode_command(&mut ctx.effects, &[b"DEL".as_slice(), key]);
     }
-    ctx.shard_by_index(idx).stats.evicted.fetch_add(1, Ordering::Relaxed);
     ctx.finish();
     true
 }

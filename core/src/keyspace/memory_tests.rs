@@ -123,3 +123,55 @@ fn entry_keeps_its_size() {
     // Value 40 + expiry 8 + access record 8: the access record lives in what was padding.
     assert_eq!(std::mem::size_of::<super::Entry>(), 56);
 }
+
+/// Under random commands of every type, each policy keeps `used_memory <= maxmemory` after
+/// every write (volatile-* policies: unless no key with a TTL is left to evict), never evicts
+/// a key without a TTL under volatile-*, and the running totals stay exact.
+#[test]
+fn every_policy_holds_the_cap_under_random_commands() {
+    use crate::config::EvictionPolicy::*;
+    for policy in [AllKeysLru, AllKeysLfu, AllKeysRandom, VolatileLru, VolatileLfu, VolatileRandom, VolatileTtl] {
+        let cap = 25_000u64;
+        let mut options = Options::default().maxmemory(cap, policy);
+        options.set("compression-min-size", "64").unwrap();
+        let db = Db::memory(options);
+        // Keys without a TTL that the random stream never touches: volatile-* must keep them.
+        for i in 0..50 {
+            db.execute(&[b"SET", format!("pin:{i}").as_bytes(), b"pinned"]);
+        }
+        let mut rng = 99u64;
+        for step in 0..4000 {
+            let mut cmd = random_command(&mut rng);
+            if cmd[0] == b"FLUSHDB" || cmd[0] == b"CONFIG" {
+                continue;
+            }
+            if policy.volatile_only() && cmd[0] == b"SET" && cmd.len() == 3 {
+                // Give most plain SETs a TTL so there is something to evict.
+                cmd.extend([b"EX".to_vec(), b"1000".to_vec()]);
+            }
+            let r = db.execute(&cmd.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            let ks = db.keyspace();
+            let used = ks.used_memory() as u64;
+            let volatile_left: usize = (0..SHARDS).map(|i| ks.shard(i).read().volatile.len()).sum();
+            if policy.volatile_only() {
+                assert!(used <= cap || volatile_left == 0, "{policy:?} step {step}: used {used} with {volatile_left} volatile keys");
+                if let Reply::Error(e) = &r {
+                    assert!(!e.starts_with("OOM") || volatile_left == 0 || used <= cap, "{policy:?}: {e}");
+                }
+            } else {
+                assert!(used <= cap, "{policy:?} step {step}: used {used} > {cap} after {:?}", String::from_utf8_lossy(&cmd.concat()));
+                assert!(!matches!(&r, Reply::Error(e) if e.starts_with("OOM")), "{policy:?}: {r:?}");
+            }
+            if step % 500 == 0 {
+                check(ks, step);
+            }
+        }
+        if policy.volatile_only() {
+            for i in 0..50 {
+                assert_eq!(db.execute(&[b"EXISTS", format!("pin:{i}").as_bytes()]), Reply::Int(1), "{policy:?} evicted pin:{i}");
+            }
+        }
+        let Reply::Bulk(info) = db.execute(&[b"INFO", b"stats"]) else { panic!() };
+        assert!(!String::from_utf8_lossy(&info).contains("evicted_keys:0\r"), "{policy:?} never evicted");
+    }
+}
