@@ -138,7 +138,7 @@ impl Default for Options {
             lfu_decay_time: 1,
             compression: Codec::Lz4,
             compression_min_size: 512,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
             set_max_listpack_entries: 128,

@@ -783,12 +783,16 @@ impl Commands for Db {
         ks.check_writable().map_err(reply_error)?;
         let h = hash_bytes(key);
         let mut ctx = ks.lock(&LockSet::One(shard_of(h)), true);
+        if ctx.out_of_memory() {
+            return Err(Error::Command(crate::keyspace::evict::OOM.into()));
+        }
         ctx.insert(key, Value::Str(ValueBytes::store(value, ctx.compression())), 0);
         if ctx.logging {
             crate::util::resp::encode_command(&mut ctx.effects, &[b"SET".as_slice(), key, value]);
         }
         let seq = ctx.finish();
         drop(ctx);
+        crate::keyspace::evict::make_room(ks);
         ks.wait_durable(seq).map_err(reply_error)
     }
 }

@@ -37,6 +37,9 @@ fn all(db: &Db, key: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
 #[test]
 fn entries_limit_converts_and_never_converts_back() {
     let db = Db::open_in_memory();
+    // redis-server's built-in default (redis.conf lowers it to 128).
+    assert_eq!(words(&db, "CONFIG GET hash-max-listpack-entries"), Reply::Map(vec![(bulk("hash-max-listpack-entries"), bulk("512"))]));
+    assert_eq!(words(&db, "CONFIG SET hash-max-listpack-entries 128"), Reply::OK);
     let mut argv = vec!["HSET".to_string(), "h".to_string()];
     for i in 0..128 {
         argv.extend([format!("f{i}"), format!("v{i}")]);

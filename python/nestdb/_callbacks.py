@@ -100,6 +100,23 @@ def _str_list(response: Any, **options: Any) -> List[str]:
     return [str_if_bytes(r) for r in response]
 
 
+def _bool_ok(response: Any, **options: Any) -> bool:
+    """MEMORY PURGE: ``True`` for OK (redis-py ``bool_ok``)."""
+    return str_if_bytes(response) == "OK"
+
+
+def parse_memory_stats(response: Any, **options: Any) -> Dict[str, Any]:
+    """MEMORY STATS -> ``{str: value}``, ``db.<n>`` entries as ``{str: value}`` too; values
+    stay as replied (redis-py ``parse_memory_stats_resp3``, its default on a RESP3 wire)."""
+    if isinstance(response, list):  # a flat [name, value, ...] reply
+        response = dict(zip(response[::2], response[1::2]))
+    stats = {str_if_bytes(key): value for key, value in response.items()}
+    for key, value in stats.items():
+        if key.startswith("db.") and isinstance(value, dict):
+            stats[key] = {str_if_bytes(k): v for k, v in value.items()}
+    return stats
+
+
 CALLBACKS: Dict[str, Callable[..., Any]] = {
     "INFO": parse_info,
     "LASTSAVE": timestamp_to_datetime,
@@ -107,4 +124,6 @@ CALLBACKS: Dict[str, Callable[..., Any]] = {
     "BGREWRITEAOF": _true,
     "COMMAND": parse_command,
     "COMMAND GETKEYS": _str_list,
+    "MEMORY STATS": parse_memory_stats,
+    "MEMORY PURGE": _bool_ok,
 }

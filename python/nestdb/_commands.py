@@ -219,6 +219,36 @@ class CommandsMixin:
         """Return the encoding, idletime, or refcount about the key"""
         return self.execute_command('OBJECT', infotype, key, infotype=infotype, **kwargs)
 
+    def memory_doctor(self, **kwargs) -> None:
+        raise NotImplementedError('\n            MEMORY DOCTOR is intentionally not implemented in the client.\n\n            For more information, see https://redis.io/commands/memory-doctor\n            ')
+
+    def memory_help(self, **kwargs) -> None:
+        raise NotImplementedError('\n            MEMORY HELP is intentionally not implemented in the client.\n\n            For more information, see https://redis.io/commands/memory-help\n            ')
+
+    def memory_stats(self, **kwargs) -> dict[str, Any]:
+        """Return a dictionary of memory stats"""
+        return self.execute_command('MEMORY STATS', **kwargs)
+
+    def memory_malloc_stats(self, **kwargs) -> bytes | str:
+        """Return an internal statistics report from the memory allocator."""
+        return self.execute_command('MEMORY MALLOC-STATS', **kwargs)
+
+    def memory_usage(self, key: KeyT, samples: int | None=None, **kwargs) -> int | None:
+        """Return the total memory usage for key, its value and associated
+        administrative overheads.
+
+        For nested data structures, ``samples`` is the number of elements to
+        sample. If left unspecified, the server's default is 5. Use 0 to sample
+        all elements."""
+        args = []
+        if isinstance(samples, int):
+            args.extend([b'SAMPLES', samples])
+        return self.execute_command('MEMORY USAGE', key, *args, **kwargs)
+
+    def memory_purge(self, **kwargs) -> bool:
+        """Attempts to purge dirty pages for reclamation by allocator"""
+        return self.execute_command('MEMORY PURGE', **kwargs)
+
     # --- redis-py BasicKeyCommands ---
 
     def append(self, key: KeyT, value: EncodableT) -> int:

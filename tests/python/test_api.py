@@ -32,7 +32,8 @@ def test_config_keywords_use_redis_names():
     r = nestdb.Redis(hz=50)
     assert r.config_get("hz") == {"hz": "50"}
     assert r.config_set("hz", 20) is True
-    assert r.config_get("h*") == {"hz": "20"}
+    assert r.config_get("hz*") == {"hz": "20"}
+    assert "hash-max-listpack-entries" in r.config_get("h*")
     assert "hz" in nestdb.config_parameters()
 
 

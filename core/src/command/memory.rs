@@ -71,7 +71,7 @@ pub(crate) fn info_section(ctx: &Ctx<'_>, out: &mut String) {
          maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmaxmemory_samples:{}\r\n\
          mem_fragmentation_ratio:{frag:.2}\r\nmem_allocator:libc\r\n\
          compression:{}\r\ncompression_min_size:{}\r\ncompressed_values:{packed}\r\ncompressed_raw_bytes:{raw}\r\n\
-         compressed_stored_bytes:{stored}\r\ncompression_ratio:{:.2}\r\n\r\n",
+         compressed_stored_bytes:{stored}\r\ncompression_ratio:{:.2}\r\ncompression_dictionary_bytes:{}\r\n\r\n",
         human(used),
         human(rss),
         human(peak),
@@ -83,6 +83,7 @@ pub(crate) fn info_section(ctx: &Ctx<'_>, out: &mut String) {
         cfg.compression.name(),
         cfg.compression_min_size,
         if stored == 0 { 1.0 } else { raw as f64 / stored as f64 },
+        crate::types::compress::dictionary_size(ks.tuning.dictionary_slot),
     ));
 }
 

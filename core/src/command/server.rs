@@ -17,7 +17,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("dbsize", 1, ALL_SHARDS, NONE, dbsize),
     CommandSpec::new("flushdb", -1, WRITE | ALL_SHARDS, NONE, flushdb),
     CommandSpec::new("flushall", -1, WRITE | ALL_SHARDS, NONE, flushdb),
-    CommandSpec::new("config", -2, 0, NONE, config),
+    CommandSpec::new("config", -2, ALL_SHARDS, NONE, config),
     CommandSpec::new("info", -1, ALL_SHARDS, NONE, info),
     CommandSpec::new("time", 1, 0, NONE, time),
     CommandSpec::new("select", 2, 0, NONE, select),

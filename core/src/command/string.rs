@@ -793,9 +793,13 @@ pub(super) mod tests {
             run(&db, &["SET", "q", &json]);
             assert_eq!(run(&db, &["SAVE"]), Reply::OK);
         }
-        // Loaded as saved, whatever the setting now: no recompression, no decompression.
+        // A packed value loads as saved (no recompression); a plain one is compressed per the
+        // live setting (it may have been saved raw from a dictionary blob, see `compress`).
         let db = Db::open(&path, crate::Options::default().compression(crate::Codec::Lz4, 16)).unwrap();
-        assert_eq!((packed(&db, "p"), packed(&db, "q")), (Some(true), Some(false)));
+        assert_eq!((packed(&db, "p"), packed(&db, "q")), (Some(true), Some(true)));
+        drop(db);
+        let db = Db::open(&path, crate::Options::default().compression(crate::Codec::None, 16)).unwrap();
+        assert_eq!((packed(&db, "p"), packed(&db, "q")), (Some(true), Some(false)), "compression none loads plain values plain");
         assert_eq!((run(&db, &["GET", "p"]), run(&db, &["GET", "q"])), (bulk(&json), bulk(&json)));
     }
 

@@ -53,6 +53,7 @@
 use std::fmt;
 
 use crate::keyspace::{EncodingLimits, Entry};
+use crate::types::compress;
 use crate::types::hash::{HashConfig, HashValue};
 use crate::types::{ListValue, SetValue, Value, ValueBytes, ZSetValue};
 
@@ -110,7 +111,7 @@ fn unzigzag(u: u64) -> i64 {
 /// count 0, which `decode_entry` rejects.
 pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     let ty = match &entry.value {
-        Value::Str(s) if s.packed().is_some() => TYPE_STRING_PACKED,
+        Value::Str(s) if s.packed().is_some_and(compress::portable) => TYPE_STRING_PACKED,
         Value::Str(_) => TYPE_STRING,
         Value::List(_) => TYPE_LIST,
         Value::Hash(_) => TYPE_HASH,
@@ -122,9 +123,10 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     put_bytes(out, key);
     match &entry.value {
         // Type 5 for a packed value (its blob as stored), type 0 for a plain one (borrowed).
+        // (A blob packed against this process's dictionary is written raw: see `compress`.)
         Value::Str(s) => match s.packed() {
-            Some(blob) => put_bytes(out, blob),
-            None => put_bytes(out, &s.bytes()),
+            Some(blob) if compress::portable(blob) => put_bytes(out, blob),
+            _ => put_bytes(out, &s.bytes()),
         },
         Value::List(l) => {
             debug_assert!(!l.is_empty(), "empty list in the keyspace");
@@ -363,7 +365,7 @@ mod tests {
 
     /// A string stored compressed (`b` must be compressible and longer than 38 bytes).
     fn packed(b: &[u8], codec: crate::config::Codec) -> Value {
-        let v = ValueBytes::store(b, crate::types::compress::Compression { codec, min_size: 1 });
+        let v = ValueBytes::store(b, crate::types::compress::Compression { codec, min_size: 1, slot: 0 });
         assert!(v.packed().is_some(), "{} bytes did not compress", b.len());
         Value::Str(v)
     }

@@ -238,6 +238,8 @@ pub(crate) struct Tuning {
     pub(crate) samples: AtomicU32,
     pub(crate) lfu_log_factor: AtomicU32,
     pub(crate) lfu_decay_time: AtomicU32,
+    /// This keyspace's compression dictionary slot (`compress::new_slot`; 0 = none).
+    pub(crate) dictionary_slot: u32,
 }
 
 impl Tuning {
@@ -281,14 +283,18 @@ impl Tuning {
         self.maxmemory.load(Ordering::Relaxed) != 0 && self.policy() == crate::config::EvictionPolicy::NoEviction
     }
 
-    fn compression(&self) -> Compression {
+    pub(crate) fn compression(&self) -> Compression {
         use crate::config::Codec;
         let codec = match self.codec.load(Ordering::Relaxed) {
             1 => Codec::Lz4,
             2 => Codec::Zlib,
             _ => return Compression::OFF,
         };
-        Compression { codec, min_size: self.compression_min_size.load(Ordering::Relaxed).min(usize::MAX as u64) as usize }
+        Compression {
+            codec,
+            min_size: self.compression_min_size.load(Ordering::Relaxed).min(usize::MAX as u64) as usize,
+            slot: self.dictionary_slot,
+        }
     }
 
     fn limits(&self) -> EncodingLimits {
@@ -327,7 +333,7 @@ pub(crate) struct Keyspace {
 
 impl Keyspace {
     pub(crate) fn new(options: Options) -> Self {
-        let tuning = Tuning::default();
+        let tuning = Tuning { dictionary_slot: crate::types::compress::new_slot(), ..Tuning::default() };
         tuning.store(&options);
         Keyspace {
             shards: (0..SHARDS).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
@@ -416,6 +422,14 @@ impl Keyspace {
             return Ok(());
         }
         log.wait_durable(seq).map_err(|e| Reply::err_owned(format!("MISCONF Errors writing to the AOF file: {e}")))
+    }
+}
+
+impl Drop for Keyspace {
+    /// The compression dictionary slot goes back to the process-wide pool (every blob made
+    /// with it is dropped with this keyspace).
+    fn drop(&mut self) {
+        crate::types::compress::release_slot(self.tuning.dictionary_slot);
     }
 }
 

@@ -28,6 +28,7 @@ use super::dict::{hash_bytes, Dict};
 use super::{now_ms, Entry, Keyspace, Shard, SHARDS};
 use crate::storage::snapshot::{SnapshotFile, SnapshotWriter};
 use crate::storage::{snapshot_name, Log};
+use crate::types::{Value, ValueBytes};
 
 /// Buckets the walker saves per lock acquisition.
 const STEP: usize = 512;
@@ -218,6 +219,7 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
             by_shard[i].push(v);
         }
     }
+    let compression = ks.tuning.compression();
     let results: Vec<Result<u64, String>> = std::thread::scope(|scope| {
         let mut groups: Vec<Vec<(usize, Decoded)>> = (0..threads).map(|_| Vec::new()).collect();
         for (i, v) in by_shard.into_iter().enumerate() {
@@ -234,7 +236,14 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                         if shard.dict.is_empty() {
                             shard.dict = Dict::with_capacity(total);
                         }
-                        for (h, key, entry) in lists.into_iter().flatten() {
+                        for (h, key, mut entry) in lists.into_iter().flatten() {
+                            // Values saved raw (plain, or packed against the old process's
+                            // dictionary) are compressed again as the live settings say.
+                            if let Value::Str(v) = &entry.value {
+                                if v.plain().is_some_and(|b| b.len() >= compression.min_size) {
+                                    entry.value = Value::Str(ValueBytes::store(&v.bytes(), compression));
+                                }
+                            }
                             if shard.dict.get_hashed(h, &key).is_some() {
                                 return Err(format!("snapshot holds key {:?} twice", String::from_utf8_lossy(&key)));
                             }

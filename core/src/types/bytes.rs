@@ -296,8 +296,8 @@ mod tests {
             .collect()
     }
 
-    const LZ4: Compression = Compression { codec: crate::config::Codec::Lz4, min_size: 16 };
-    const ZLIB: Compression = Compression { codec: crate::config::Codec::Zlib, min_size: 16 };
+    const LZ4: Compression = Compression { codec: crate::config::Codec::Lz4, min_size: 16, slot: 0 };
+    const ZLIB: Compression = Compression { codec: crate::config::Codec::Zlib, min_size: 16, slot: 0 };
 
     #[test]
     fn value_forms() {

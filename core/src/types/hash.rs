@@ -51,7 +51,8 @@ impl HashConfig {
         static DEFAULTS: LazyLock<HashConfig> = LazyLock::new(|| {
             let o = Options::default();
             let min_size = usize::try_from(o.compression_min_size).unwrap_or(usize::MAX);
-            let compression = if o.compression == Codec::None { Compression::OFF } else { Compression { codec: o.compression, min_size } };
+            let compression =
+                if o.compression == Codec::None { Compression::OFF } else { Compression { codec: o.compression, min_size, slot: 0 } };
             HashConfig::new(&EncodingLimits::from_options(&o), compression)
         });
         *DEFAULTS
@@ -395,7 +396,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn cfg(max_entries: usize, max_value: usize, min_size: usize) -> HashConfig {
-        HashConfig { max_entries, max_value, compression: Compression { codec: Codec::Lz4, min_size } }
+        HashConfig { max_entries, max_value, compression: Compression { codec: Codec::Lz4, min_size, slot: 0 } }
     }
 
     /// `mem_usage` recomputed from scratch, independently of the running total.
