@@ -379,6 +379,17 @@ const char *nestdb_errstr(int code);
  *                                                   <changes> writes; save "" turns it off
  *                  auto-aof-rewrite-percentage 100  rewrite (snapshot + fresh log) when the
  *                  auto-aof-rewrite-min-size 64mb   files grew by this % and are this big
+ *                  maxmemory 0                      memory cap (bytes, or 100mb...); 0 = none
+ *                  maxmemory-policy noeviction      noeviction | allkeys-lru | volatile-lru |
+ *                                                   allkeys-lfu | volatile-lfu | allkeys-random
+ *                                                   | volatile-random | volatile-ttl
+ *                  maxmemory-samples 5              keys sampled per eviction round (1..64)
+ *                  lfu-log-factor 10                LFU counter growth; lfu-decay-time 1 (min)
+ *                  compression lz4                  lz4 | zlib | none, for values of at least
+ *                  compression-min-size 512         this many bytes
+ *                  hash-max-listpack-entries 512    compact-encoding limits, as Redis's
+ *                  (and the other *-max-listpack-*, set-max-intset-entries,
+ *                  list-max-listpack-size)
  *                Read during the call only.
  * @param out_db  where to store the new handle; must not be NULL.
  * @return        NESTDB_OK, and *out_db is a handle to release with nestdb_close().

@@ -398,6 +398,12 @@ impl Session {
             return self.transaction_command(spec, argv);
         }
         if let Some(queue) = &mut self.multi {
+            // Redis refuses a command that may grow memory while over maxmemory at queue time,
+            // which dooms the transaction (EXECABORT).
+            if spec.flags & command::DENYOOM != 0 && !crate::keyspace::evict::make_room(&self.db.inner.ks) {
+                self.multi_failed = true;
+                return Reply::err(crate::keyspace::evict::OOM);
+            }
             queue.push(argv.iter().map(|a| a.to_vec()).collect());
             return Reply::status("QUEUED");
         }
@@ -455,6 +461,11 @@ impl Session {
         if std::mem::take(&mut self.multi_failed) {
             self.unwatch_all();
             return Reply::err("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let denyoom = queue.iter().any(|c| command::find(&c[0]).is_some_and(|s| s.flags & command::DENYOOM != 0));
+        if denyoom && !crate::keyspace::evict::make_room(&self.db.inner.ks) {
+            self.unwatch_all();
+            return Reply::err_owned(format!("EXECABORT Transaction discarded because of: {}", crate::keyspace::evict::OOM));
         }
         let mut ctx = self.db.inner.ks.lock(&LockSet::All, true);
         let conflict = self.watched.iter().any(|w| ctx.watch_version(&w.key) != w.version || (w.alive && !ctx.exists(&w.key)));

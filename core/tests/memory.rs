@@ -148,3 +148,24 @@ fn evictions_are_durable_deletes() {
     cmd(&db, "SET one more");
     assert!(info_field(&db, "memory", "used_memory") <= 100_000);
 }
+
+/// As Redis: over maxmemory (noeviction), a DENYOOM command queued in MULTI is refused and
+/// EXEC aborts; reads still queue.
+#[test]
+fn oom_inside_multi_aborts_the_transaction() {
+    let db = Db::memory(Options::default().maxmemory(50_000, EvictionPolicy::NoEviction));
+    let mut i = 0;
+    while cmd(&db, &format!("SET fill:{i} {}", "v".repeat(100))) == Reply::Status("OK".into()) {
+        i += 1;
+    }
+    let mut s = db.session();
+    let run = |s: &mut nestdb::Session, line: &str| {
+        let argv: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+        s.execute(&argv)
+    };
+    assert_eq!(run(&mut s, "MULTI"), Reply::Status("OK".into()));
+    assert_eq!(run(&mut s, "GET fill:0"), Reply::Status("QUEUED".into()));
+    assert!(matches!(run(&mut s, "SET x 1"), Reply::Error(e) if e.starts_with("OOM ")));
+    assert!(matches!(run(&mut s, "EXEC"), Reply::Error(e) if e.starts_with("EXECABORT")));
+    assert_eq!(cmd(&db, "EXISTS x"), Reply::Int(0));
+}
