@@ -169,3 +169,16 @@ fn oom_inside_multi_aborts_the_transaction() {
     assert!(matches!(run(&mut s, "EXEC"), Reply::Error(e) if e.starts_with("EXECABORT")));
     assert_eq!(cmd(&db, "EXISTS x"), Reply::Int(0));
 }
+
+/// Lowering maxmemory at run time evicts at once (as Redis's CONFIG SET maxmemory does).
+#[test]
+fn lowering_maxmemory_evicts_immediately() {
+    let db = Db::open_in_memory();
+    for i in 0..5000 {
+        cmd(&db, &format!("SET key:{i} {}", "v".repeat(60)));
+    }
+    assert!(info_field(&db, "memory", "used_memory") > 200_000);
+    assert_eq!(cmd(&db, "CONFIG SET maxmemory-policy allkeys-random maxmemory 200000"), Reply::Status("OK".into()));
+    assert!(info_field(&db, "memory", "used_memory") <= 200_000);
+    assert!(info_field(&db, "stats", "evicted_keys") > 0);
+}

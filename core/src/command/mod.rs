@@ -211,7 +211,8 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
     let reply = run_locked(&mut ctx, spec, argv);
     let seq = ctx.finish();
     drop(ctx);
-    if spec.is_write() {
+    // After any write, or a CONFIG SET that lowered maxmemory (Redis evicts right away then).
+    if spec.is_write() || crate::keyspace::evict::over_limit(ks) {
         crate::keyspace::evict::make_room(ks);
     }
     match ks.wait_durable(seq) {
