@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use nestdb::{Commands, Db, FsyncPolicy, Options, Reply};
+use nestdb::{Codec, Commands, Db, EvictionPolicy, FsyncPolicy, Options, Reply};
 
 fn show(label: &str, r: &Reply) {
     println!("  {label:<44} -> {r:?}");
@@ -71,7 +71,63 @@ fn main() -> nestdb::Result<()> {
     let get_rate = keys.len() as f64 / t.elapsed().as_secs_f64();
     println!("  SET {:.2} M ops/s, GET {:.2} M ops/s", set_rate / 1e6, get_rate / 1e6);
 
-    durability()
+    durability()?;
+    memory()
+}
+
+fn info_line(db: &Db, section: &str, field: &str) -> String {
+    let Reply::Bulk(text) = db.execute(&[b"INFO", section.as_bytes()]) else { return String::new() };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_owned)).unwrap_or_default()
+}
+
+/// A capped cache (maxmemory + allkeys-lru), compact encodings and transparent compression.
+fn memory() -> nestdb::Result<()> {
+    println!("== a 2 MB cache: maxmemory with allkeys-lru");
+    let db = Db::memory(Options::default().maxmemory(2 << 20, EvictionPolicy::AllKeysLru));
+    let (mut hits, mut gets) = (0u32, 0u32);
+    for i in 0..200_000u32 {
+        // Cache-aside over 100k keys, most traffic on a hot 5 %.
+        let k = format!("page:{}", if i % 4 == 0 { i % 100_000 } else { i % 5_000 });
+        gets += 1;
+        if db.get(k.as_bytes())?.is_some() {
+            hits += 1;
+        } else {
+            db.set(k.as_bytes(), &[b'x'; 100])?;
+        }
+    }
+    println!(
+        "  {} keys held, used_memory {} (cap 2.00M), evicted_keys {}, hit ratio {:.1} %",
+        db.execute(&[b"DBSIZE"]).as_int().unwrap_or(0),
+        info_line(&db, "memory", "used_memory_human"),
+        info_line(&db, "stats", "evicted_keys"),
+        f64::from(hits) * 100.0 / f64::from(gets)
+    );
+
+    println!("== compact encodings and compression");
+    let db = Db::memory(Options::default().compression(Codec::Lz4, 128));
+    db.execute(&[b"HSET", b"user:1", b"name", b"Ada", b"plan", b"pro"]);
+    show("OBJECT ENCODING user:1 (small hash)", &db.execute(&[b"OBJECT", b"ENCODING", b"user:1"]));
+    db.execute(&[b"SADD", b"ids", b"1", b"2", b"3"]);
+    show("OBJECT ENCODING ids (small integer set)", &db.execute(&[b"OBJECT", b"ENCODING", b"ids"]));
+    for i in 0..2000u32 {
+        let session = format!(
+            "{{\"user\":{i},\"name\":\"user {i}\",\"roles\":[\"customer\"],\"cart\":[{{\"sku\":\"SKU-{}\",\"qty\":{}}}],\
+             \"theme\":\"dark\",\"locale\":\"en-GB\",\"last_seen\":{},\"csrf\":\"{:032x}\"}}",
+            i * 7 % 997,
+            i % 3 + 1,
+            1_700_000_000 + i,
+            u128::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+        );
+        db.set(format!("session:{i}").as_bytes(), session.as_bytes())?;
+    }
+    println!(
+        "  2000 JSON sessions: {} bytes raw stored in {} bytes (LZ4 with a dictionary sampled from the first values)",
+        info_line(&db, "memory", "compressed_raw_bytes"),
+        info_line(&db, "memory", "compressed_stored_bytes")
+    );
+    show("STRLEN session:7 (no decompression)", &db.execute(&[b"STRLEN", b"session:7"]));
+    Ok(())
 }
 
 /// A database directory: every write logged, a snapshot taken while writing, reopened.
