@@ -145,6 +145,7 @@ fn background_registry() -> &'static Registry {
 fn background_loop(registry: &'static Registry) {
     loop {
         std::thread::sleep(Duration::from_millis(10));
+        crate::keyspace::evict::tick_lru_clock();
         let live: Vec<Arc<Inner>> = {
             let mut reg = registry.dbs.lock().unwrap_or_else(|e| e.into_inner());
             reg.retain(|w| w.strong_count() > 0);

@@ -290,7 +290,7 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             ));
         }
         let decay = ctx.keyspace().tuning.lfu_decay_time.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(Reply::Int(i64::from(evict::lfu_counter(e.access.load(std::sync::atomic::Ordering::Relaxed), decay, evict::now_us()))))
+        Ok(Reply::Int(i64::from(evict::lfu_counter(e.access.load(std::sync::atomic::Ordering::Relaxed), decay, evict::lru_stamp()))))
     } else {
         Ok(Reply::Int(1))
     }

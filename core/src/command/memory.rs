@@ -53,8 +53,9 @@ pub(crate) fn human(n: u64) -> String {
 /// INFO `# Memory`.
 pub(crate) fn info_section(ctx: &Ctx<'_>, out: &mut String) {
     let ks = ctx.keyspace();
-    let used = ks.used_memory() as u64;
-    let peak = ks.peak_memory() as u64;
+    // Exact: INFO holds every shard, so sum their footprints (the published total may lag).
+    let used = ctx.shards().map(|s| s.footprint() as u64).sum::<u64>();
+    let peak = (ks.peak_memory() as u64).max(used);
     let rss = rss_bytes() as u64;
     let cfg = ks.config.read();
     let (keys, dataset) = dataset(ctx);
@@ -117,15 +118,15 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if is(sub, "STATS") {
         // MEMORY STATS needs every shard; take them one at a time (read locks, no command lock).
         let ks = ctx.keyspace();
-        let used = ks.used_memory() as i64;
-        let peak = ks.peak_memory() as i64;
-        let (mut keys, mut dataset, mut expires) = (0i64, 0i64, 0i64);
+        let (mut keys, mut dataset, mut expires, mut used) = (0i64, 0i64, 0i64, 0i64);
         for i in 0..crate::keyspace::SHARDS {
             let s = ks.shard(i).read();
+            used += s.footprint() as i64;
             keys += s.dict.len() as i64;
             expires += s.volatile.len() as i64;
             dataset += (s.values_mem + s.dict.heap_bytes()) as i64;
         }
+        let peak = (ks.peak_memory() as i64).max(used);
         let overhead = used - dataset;
         let rss = rss_bytes() as i64;
         let pairs: Vec<(&str, Reply)> = vec![

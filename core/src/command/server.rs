@@ -149,6 +149,10 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             log.set_policy(next.appendfsync);
         }
         ks.apply_config(next);
+        // A cap may have just been set: `used_memory` must be exact for eviction from now on.
+        for shard in ctx.shards() {
+            ks.publish(shard, true);
+        }
         return Ok(Reply::OK);
     }
     if is(sub, "RESETSTAT") && a.len() == 2 {

@@ -2,10 +2,11 @@
 //!
 //! Redis's design, adapted to a sharded keyspace:
 //! - Every entry carries a 64-bit access record (`Entry::access`, in what was padding): under
-//!   LRU policies the microsecond time of its last access (Redis keeps seconds; at a million
-//!   operations a second a whole cache turns over within one of those, and sampled LRU
-//!   degrades to random), under LFU policies `minutes:56 | counter:8`, the logarithmic counter
-//!   with decay of Redis's `LFULogIncr`/`LFUDecrAndReturn` (`lfu-log-factor`, `lfu-decay-time`).
+//!   LRU policies a stamp of its last access, coarse milliseconds refined by a per-thread
+//!   sequence (`lru_stamp`; Redis keeps seconds, and at a million operations a second a whole
+//!   cache turns over within one of those, so sampled LRU degrades to random), under LFU
+//!   policies `minutes | counter:8`, the logarithmic counter with decay of Redis's
+//!   `LFULogIncr`/`LFUDecrAndReturn` (`lfu-log-factor`, `lfu-decay-time`).
 //! - Eviction samples `maxmemory-samples` keys from each of a few random shards into a pool
 //!   of the best 16 candidates kept across rounds (Redis's eviction pool), then deletes the
 //!   best candidate that still exists. Random policies pick a random key; volatile-* policies
@@ -17,7 +18,7 @@
 //!   the caller then refuses DENYOOM commands with Redis's OOM error before they change
 //!   anything.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::{Rng, SeedableRng};
 
@@ -50,19 +51,65 @@ const MAX_IDLE_ROUNDS: usize = 2 * SHARDS;
 
 pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// Microseconds since the Unix epoch: the LRU clock.
-pub(crate) fn now_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+/// Low bits of an LRU stamp that order accesses within one coarse clock tick.
+const SEQ_BITS: u32 = 20;
+
+/// Unix milliseconds, refreshed every 10 ms by the background thread (`tick_lru_clock`), as
+/// Redis's `server.lruclock` is by its cron: reading a clock on every access (even the
+/// kernel's coarse one, through the vDSO) stops a GET's cache misses from overlapping with the
+/// next GET's and costs a third of random-read throughput.
+static LRU_CLOCK_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Advance the cached LRU clock (the background thread calls this every 10 ms).
+pub(crate) fn tick_lru_clock() {
+    LRU_CLOCK_MS.store(coarse_ms(), Ordering::Relaxed);
 }
 
-fn lfu_minutes(now_us: u64) -> u64 {
-    now_us / 60_000_000
+/// The LRU clock: `ms << SEQ_BITS | seq`, `ms` from the cached clock above; `seq` numbers
+/// this thread's accesses within one tick, so one thread's accesses stay exactly ordered.
+/// (Accesses by different threads in the same tick are ordered arbitrarily, which sampled
+/// eviction does not notice.)
+pub(crate) fn lru_stamp() -> u64 {
+    thread_local! {
+        static LAST: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    let mut ms = LRU_CLOCK_MS.load(Ordering::Relaxed);
+    if ms == 0 {
+        tick_lru_clock();
+        ms = LRU_CLOCK_MS.load(Ordering::Relaxed);
+    }
+    let ms = ms << SEQ_BITS;
+    LAST.with(|last| {
+        let prev = last.get();
+        let next = if prev >= ms { prev + 1 } else { ms };
+        last.set(next);
+        next
+    })
+}
+
+/// Unix milliseconds from the coarse real-time clock (the tick is 1-4 ms).
+fn coarse_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return super::now_ms() as u64;
+    }
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// Milliseconds between two LRU stamps.
+fn stamp_ms(delta: u64) -> u64 {
+    delta >> SEQ_BITS
+}
+
+fn lfu_minutes(now_stamp: u64) -> u64 {
+    stamp_ms(now_stamp) / 60_000
 }
 
 /// The LFU counter of `access` after decay (Redis's `LFUDecrAndReturn`).
-pub(crate) fn lfu_counter(access: u64, decay_minutes: u32, now_us: u64) -> u32 {
+pub(crate) fn lfu_counter(access: u64, decay_minutes: u32, lru_stamp: u64) -> u32 {
     let (ldt, counter) = (access >> 8, (access & 0xff) as u32);
-    let elapsed = lfu_minutes(now_us).saturating_sub(ldt);
+    let elapsed = lfu_minutes(lru_stamp).saturating_sub(ldt);
     let periods = elapsed.checked_div(u64::from(decay_minutes)).unwrap_or(0);
     counter.saturating_sub(periods.min(255) as u32)
 }
@@ -87,7 +134,7 @@ thread_local! {
 
 /// A just-stored entry's access record: now (LRU) or the initial counter (LFU).
 pub(crate) fn init_access(t: &Tuning, e: &Entry) {
-    let now = now_us();
+    let now = lru_stamp();
     let v = if t.policy().is_lfu() { (lfu_minutes(now) << 8) | u64::from(LFU_INIT) } else { now };
     e.access.store(v, Ordering::Relaxed);
 }
@@ -95,7 +142,7 @@ pub(crate) fn init_access(t: &Tuning, e: &Entry) {
 /// Record an access to `e` (Redis's `updateLFU` / LRU clock update).
 pub(crate) fn touch(t: &Tuning, e: &Entry) {
     let cur = e.access.load(Ordering::Relaxed);
-    let now = now_us();
+    let now = lru_stamp();
     let next = if t.policy().is_lfu() {
         let counter = lfu_counter(cur, t.lfu_decay_time.load(Ordering::Relaxed), now);
         let counter = RNG.with(|r| lfu_log_incr(counter, t.lfu_log_factor.load(Ordering::Relaxed), &mut *r.borrow_mut()));
@@ -111,15 +158,17 @@ pub(crate) fn touch(t: &Tuning, e: &Entry) {
 
 /// OBJECT IDLETIME: seconds since the last access under an LRU record.
 pub(crate) fn idle_seconds(e: &Entry) -> u64 {
-    now_us().saturating_sub(e.access.load(Ordering::Relaxed)) / 1_000_000
+    stamp_ms(lru_stamp().saturating_sub(e.access.load(Ordering::Relaxed))) / 1000
 }
 
 /// Eviction score: higher = evict sooner.
-fn score(policy: EvictionPolicy, t: &Tuning, e: &Entry, now_us: u64) -> u64 {
+fn score(policy: EvictionPolicy, t: &Tuning, e: &Entry, lru_stamp: u64) -> u64 {
     match policy {
         EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at as u64,
-        p if p.is_lfu() => 255 - u64::from(lfu_counter(e.access.load(Ordering::Relaxed), t.lfu_decay_time.load(Ordering::Relaxed), now_us)),
-        _ => now_us.saturating_sub(e.access.load(Ordering::Relaxed)),
+        p if p.is_lfu() => {
+            255 - u64::from(lfu_counter(e.access.load(Ordering::Relaxed), t.lfu_decay_time.load(Ordering::Relaxed), lru_stamp))
+        }
+        _ => lru_stamp.saturating_sub(e.access.load(Ordering::Relaxed)),
     }
 }
 
@@ -219,7 +268,7 @@ fn evict_random(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bo
 fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bool {
     let t = &ks.tuning;
     let samples = t.samples.load(Ordering::Relaxed).max(1) as usize;
-    let now = now_us();
+    let now = lru_stamp();
     let shards = pick_shards(ks, policy, rng, SHARDS_PER_ROUND);
     if shards.is_empty() {
         return false;
@@ -253,7 +302,7 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
 /// (volatile policies) no longer has a TTL, or its score is now below `min_score`.
 fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy, min_score: Option<u64>) -> bool {
     let mut ctx = ks.lock_only(&LockSet::One(idx), true);
-    let now = now_us();
+    let now = lru_stamp();
     // The raw entry, expired or not: an expired key not yet reclaimed holds memory too.
     let h = hash_bytes(key);
     let eligible = ctx.shard(h).dict.get_hashed(h, key).is_some_and(|e| {
@@ -291,7 +340,7 @@ mod tests {
             fast = lfu_log_incr(fast, 0, &mut rng);
         }
         assert_eq!(fast, 255);
-        let minute = 60_000_000u64;
+        let minute = 60_000u64 << SEQ_BITS;
         let t0 = 1_000 * minute;
         let access = (lfu_minutes(t0) << 8) | 20;
         assert_eq!(lfu_counter(access, 1, t0), 20);

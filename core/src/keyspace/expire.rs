@@ -48,7 +48,7 @@ pub(crate) fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> usize {
             }
             deleted += expired.len();
             if !expired.is_empty() {
-                ks.publish(&mut shard);
+                ks.publish(&shard, false);
             }
             drop(shard);
             if expired.len() * 4 <= samples || start.elapsed() > budget {

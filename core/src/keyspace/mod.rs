@@ -84,6 +84,19 @@ pub(crate) struct WatchSlot {
     refs: u32,
 }
 
+/// What one value adds to a shard's running totals.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Usage {
+    mem: usize,
+    packed: crate::types::PackedStats,
+}
+
+impl Usage {
+    pub(crate) fn of(v: &Value) -> Self {
+        Usage { mem: v.mem_usage(), packed: v.packed_stats() }
+    }
+}
+
 /// Counters kept per shard (no shared cache line between threads).
 #[derive(Default)]
 pub(crate) struct ShardStats {
@@ -105,8 +118,9 @@ pub(crate) struct Shard {
     pub(crate) values_mem: usize,
     /// Sum of `Value::packed_stats()` of the entries.
     packed: crate::types::PackedStats,
-    /// The footprint last added to `Keyspace::used`.
-    published: usize,
+    /// The footprint last added to `Keyspace::used` (atomic: CONFIG SET publishes under read
+    /// locks).
+    published: AtomicUsize,
 }
 
 impl Shard {
@@ -136,12 +150,21 @@ impl Shard {
     pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
         self.before_write(hash);
         if let Some((_, e)) = self.dict.remove_entry_hashed(hash, key) {
-            self.values_mem -= e.value.mem_usage();
-            for (t, v) in self.packed.iter_mut().zip(e.value.packed_stats()) {
-                *t -= v;
-            }
+            self.account(Usage::of(&e.value), false);
             self.volatile.remove(key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Add (or take away) one value's usage.
+    fn account(&mut self, u: Usage, add: bool) {
+        if add {
+            self.values_mem += u.mem;
+        } else {
+            self.values_mem -= u.mem;
+        }
+        for (t, v) in self.packed.iter_mut().zip(u.packed) {
+            *t = if add { *t + v } else { *t - v };
         }
     }
 
@@ -361,18 +384,24 @@ impl Keyspace {
         self.peak.store(self.used_memory(), Ordering::Relaxed);
     }
 
-    /// Add `shard`'s footprint change since its last publication to `used`.
-    pub(crate) fn publish(&self, shard: &mut Shard) {
+    /// Add `shard`'s footprint change since its last publication to `used`. Without a memory
+    /// cap, small changes wait (`used` is then within `LAZY_PUBLISH` per shard of the truth,
+    /// and no write touches the shared counter's cache line); with one, or when `force`, every
+    /// change is published at once. INFO and MEMORY sum the shards themselves (exact).
+    pub(crate) fn publish(&self, shard: &Shard, force: bool) {
+        const LAZY_PUBLISH: usize = 256 << 10;
         let now = shard.footprint();
-        if now != shard.published {
-            let used = if now > shard.published {
-                self.used.fetch_add(now - shard.published, Ordering::Relaxed) + (now - shard.published)
-            } else {
-                self.used.fetch_sub(shard.published - now, Ordering::Relaxed) - (shard.published - now)
-            };
-            shard.published = now;
-            self.peak.fetch_max(used, Ordering::Relaxed);
+        let prev = shard.published.load(Ordering::Relaxed);
+        if now == prev || (!force && now.abs_diff(prev) < LAZY_PUBLISH && self.tuning.maxmemory.load(Ordering::Relaxed) == 0) {
+            return;
         }
+        let prev = shard.published.swap(now, Ordering::Relaxed);
+        let used = if now >= prev {
+            self.used.fetch_add(now - prev, Ordering::Relaxed) + (now - prev)
+        } else {
+            self.used.fetch_sub(prev - now, Ordering::Relaxed) - (prev - now)
+        };
+        self.peak.fetch_max(used, Ordering::Relaxed);
     }
 
     /// After a bulk load into the shards (snapshot load): give every entry a fresh access
@@ -384,7 +413,7 @@ impl Keyspace {
                 evict::init_access(&self.tuning, e);
             }
             (shard.values_mem, shard.packed) = shard.recount_values();
-            self.publish(&mut shard);
+            self.publish(&shard, true);
         }
     }
 
@@ -612,8 +641,12 @@ impl<'a> Ctx<'a> {
             let idx = written.trailing_zeros() as usize;
             written &= written - 1;
             let ks = self.ks;
-            ks.publish(self.shard_by_index_mut(idx));
+            ks.publish(self.shard_by_index(idx), false);
         }
+    }
+
+    fn is_tracked(&self, h: u64, key: &[u8]) -> bool {
+        !self.tracked.is_empty() && self.tracked.iter().any(|(th, k, ..)| *th == h && **k == *key)
     }
 
     /// Record `key`'s current value usage before the running command changes it. A key may be
@@ -818,11 +851,21 @@ impl<'a> Ctx<'a> {
     /// Store `value` under `key` with the given absolute expiry (0 = none), replacing any value.
     pub(crate) fn insert(&mut self, key: &[u8], value: Value, expire_at: i64) {
         let h = hash_bytes(key);
-        self.track(h, key);
+        // Accounted here, from the entries themselves (no extra lookup), unless the running
+        // command already tracks the key (then `settle` accounts its final state).
+        let tracked = self.is_tracked(h, key);
+        let new_usage = if tracked { Usage::default() } else { Usage::of(&value) };
         let entry = Entry::new(value, expire_at);
         evict::init_access(&self.ks.tuning, &entry);
         let shard = self.shard_mut(h);
         shard.before_write(h);
+        if !tracked {
+            shard.account(new_usage, true);
+            if let Some(old) = shard.dict.get_hashed(h, key) {
+                let old_usage = Usage::of(&old.value);
+                shard.account(old_usage, false);
+            }
+        }
         match shard.dict.get_mut_hashed(h, key) {
             Some(old) => {
                 let had_ttl = old.expire_at != 0;
@@ -847,10 +890,13 @@ impl<'a> Ctx<'a> {
     /// Delete `key`; returns the live entry that was removed (None if absent or expired).
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = hash_bytes(key);
-        self.track(h, key);
+        let tracked = self.is_tracked(h, key);
         let shard = self.shard_mut(h);
         shard.before_write(h);
         let (_, entry) = shard.dict.remove_entry_hashed(h, key)?;
+        if !tracked {
+            shard.account(Usage::of(&entry.value), false);
+        }
         if entry.expire_at != 0 {
             shard.volatile.remove(key);
             if !self.live(&entry) {
@@ -926,11 +972,14 @@ impl<'a> Ctx<'a> {
                 let mut c = T::default();
                 let r = f(&mut c);
                 if !c.is_empty_container() {
-                    self.track(h, key);
+                    let tracked = self.is_tracked(h, key);
                     let shard = self.shard_mut(h);
                     shard.before_write(h);
                     shard.before_insert();
                     let entry = Entry::new(c.wrap(), 0);
+                    if !tracked {
+                        shard.account(Usage::of(&entry.value), true);
+                    }
                     evict::init_access(&self.ks.tuning, &entry);
                     let shard = self.shard_mut(h);
                     shard.dict.insert_new_hashed(h, key, entry);
@@ -968,6 +1017,12 @@ impl<'a> Ctx<'a> {
     /// Delete every key in the locked shards (FLUSHDB), bumping versions of watched keys that existed.
     pub(crate) fn flush_all_locked(&mut self) {
         self.settle();
+        // The state before the flush counts for `used_memory_peak`.
+        for (_, g) in &self.guards {
+            if let ShardGuard::Write(shard) = g {
+                self.ks.publish(shard, true);
+            }
+        }
         let now = self.now();
         for i in 0..self.guards.len() {
             let idx = self.guards[i].0;
