@@ -859,15 +859,9 @@ impl<'a> Ctx<'a> {
         evict::init_access(&self.ks.tuning, &entry);
         let shard = self.shard_mut(h);
         shard.before_write(h);
-        if !tracked {
-            shard.account(new_usage, true);
-            if let Some(old) = shard.dict.get_hashed(h, key) {
-                let old_usage = Usage::of(&old.value);
-                shard.account(old_usage, false);
-            }
-        }
-        match shard.dict.get_mut_hashed(h, key) {
+        let old_usage = match shard.dict.get_mut_hashed(h, key) {
             Some(old) => {
+                let old_usage = Usage::of(&old.value);
                 let had_ttl = old.expire_at != 0;
                 *old = entry;
                 if had_ttl && expire_at == 0 {
@@ -875,6 +869,7 @@ impl<'a> Ctx<'a> {
                 } else if !had_ttl && expire_at != 0 {
                     shard.volatile.insert(key, ());
                 }
+                Some(old_usage)
             }
             None => {
                 shard.before_insert();
@@ -882,6 +877,13 @@ impl<'a> Ctx<'a> {
                 if expire_at != 0 {
                     shard.volatile.insert(key, ());
                 }
+                None
+            }
+        };
+        if !tracked {
+            shard.account(new_usage, true);
+            if let Some(u) = old_usage {
+                shard.account(u, false);
             }
         }
         self.modified_hashed(h, key);
