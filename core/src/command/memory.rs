@@ -55,7 +55,8 @@ pub(crate) fn info_section(ctx: &Ctx<'_>, out: &mut String) {
     let ks = ctx.keyspace();
     // Exact: INFO holds every shard, so sum their footprints (the published total may lag).
     let used = ctx.shards().map(|s| s.footprint() as u64).sum::<u64>();
-    let peak = (ks.peak_memory() as u64).max(used);
+    ks.note_peak(used as usize);
+    let peak = ks.peak_memory() as u64;
     let rss = rss_bytes() as u64;
     let cfg = ks.config.read();
     let (keys, dataset) = dataset(ctx);
@@ -126,7 +127,8 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             expires += s.volatile.len() as i64;
             dataset += (s.values_mem + s.dict.heap_bytes()) as i64;
         }
-        let peak = (ks.peak_memory() as i64).max(used);
+        ks.note_peak(used as usize);
+        let peak = ks.peak_memory() as i64;
         let overhead = used - dataset;
         let rss = rss_bytes() as i64;
         let pairs: Vec<(&str, Reply)> = vec![

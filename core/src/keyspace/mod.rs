@@ -380,16 +380,23 @@ impl Keyspace {
         self.peak.load(Ordering::Relaxed).max(self.used_memory())
     }
 
+    /// Record an exactly computed `used_memory` in the peak (INFO and MEMORY STATS sum the
+    /// shards; what they report must never exceed the peak they report).
+    pub(crate) fn note_peak(&self, used: usize) {
+        self.peak.fetch_max(used, Ordering::Relaxed);
+    }
+
     pub(crate) fn reset_peak(&self) {
         self.peak.store(self.used_memory(), Ordering::Relaxed);
     }
 
     /// Add `shard`'s footprint change since its last publication to `used`. Without a memory
-    /// cap, small changes wait (`used` is then within `LAZY_PUBLISH` per shard of the truth,
-    /// and no write touches the shared counter's cache line); with one, or when `force`, every
-    /// change is published at once. INFO and MEMORY sum the shards themselves (exact).
+    /// cap, small changes wait (`used` and its peak are then within `LAZY_PUBLISH` per shard of
+    /// the truth, and no write touches the shared counter's cache line); with one, or when
+    /// `force`, every change is published at once. INFO and MEMORY sum the shards themselves
+    /// (exact) and record that sum in the peak.
     pub(crate) fn publish(&self, shard: &Shard, force: bool) {
-        const LAZY_PUBLISH: usize = 256 << 10;
+        const LAZY_PUBLISH: usize = 64 << 10;
         let now = shard.footprint();
         let prev = shard.published.load(Ordering::Relaxed);
         if now == prev || (!force && now.abs_diff(prev) < LAZY_PUBLISH && self.tuning.maxmemory.load(Ordering::Relaxed) == 0) {
