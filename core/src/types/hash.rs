@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 
 use super::compress::{self, Compression};
 use super::listpack::{self, Listpack};
-use super::{heap_cost, Container, PackedStats, SmallBytes, Value};
+use super::{heap_cost, PackedStats, SmallBytes};
 use crate::config::{Codec, Options};
 use crate::keyspace::dict::{hash_bytes, Dict};
 use crate::keyspace::EncodingLimits;
@@ -365,27 +365,6 @@ impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> 
             Either::A(a) => a.next(),
             Either::B(b) => b.next(),
         }
-    }
-}
-
-impl Container for HashValue {
-    fn of(v: &Value) -> Option<&Self> {
-        match v {
-            Value::Hash(h) => Some(h),
-            _ => None,
-        }
-    }
-    fn of_mut(v: &mut Value) -> Option<&mut Self> {
-        match v {
-            Value::Hash(h) => Some(h),
-            _ => None,
-        }
-    }
-    fn wrap(self) -> Value {
-        Value::Hash(self)
-    }
-    fn is_empty_container(&self) -> bool {
-        self.is_empty()
     }
 }
 

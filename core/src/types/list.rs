@@ -30,8 +30,8 @@
 
 use std::collections::VecDeque;
 
+use super::heap_cost;
 use super::listpack::{self, Listpack};
-use super::{heap_cost, Container, Value};
 
 /// Redis's `SIZE_SAFETY_LIMIT`: the byte cap of a node under a count-based fill.
 const SIZE_SAFETY_LIMIT: usize = 8192;
@@ -675,27 +675,6 @@ impl ListValue {
     /// Remove every element.
     pub(crate) fn clear(&mut self) {
         *self = ListValue::default();
-    }
-}
-
-impl Container for ListValue {
-    fn of(v: &Value) -> Option<&Self> {
-        match v {
-            Value::List(l) => Some(l),
-            _ => None,
-        }
-    }
-    fn of_mut(v: &mut Value) -> Option<&mut Self> {
-        match v {
-            Value::List(l) => Some(l),
-            _ => None,
-        }
-    }
-    fn wrap(self) -> Value {
-        Value::List(self)
-    }
-    fn is_empty_container(&self) -> bool {
-        self.is_empty()
     }
 }
 

@@ -116,13 +116,44 @@ impl Value {
     }
 }
 
-/// Typed access to the container variants of `Value` (each type implements it in its file).
+/// Typed access to the container variants of `Value`.
 pub(crate) trait Container: Sized + Default {
     fn of(v: &Value) -> Option<&Self>;
     fn of_mut(v: &mut Value) -> Option<&mut Self>;
     fn wrap(self) -> Value;
     fn is_empty_container(&self) -> bool;
 }
+
+/// `Container` for a type stored unboxed in `Value::$variant` with an `is_empty` method.
+macro_rules! container {
+    ($ty:ty, $variant:ident) => {
+        impl Container for $ty {
+            fn of(v: &Value) -> Option<&Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn wrap(self) -> Value {
+                Value::$variant(self)
+            }
+            fn is_empty_container(&self) -> bool {
+                self.is_empty()
+            }
+        }
+    };
+}
+
+container!(ListValue, List);
+container!(HashValue, Hash);
+container!(SetValue, Set);
+container!(ZSetValue, ZSet);
 
 #[cfg(test)]
 mod tests {

@@ -45,7 +45,7 @@ use std::hash::{Hash, Hasher};
 use rand::Rng;
 
 use super::listpack::Listpack;
-use super::{heap_cost, Container, SmallBytes, Value};
+use super::{heap_cost, SmallBytes};
 use crate::keyspace::dict::{hash_bytes, Dict};
 use crate::keyspace::EncodingLimits;
 use crate::util::num::parse_i64_strict;
@@ -669,27 +669,6 @@ impl SetValue {
             is.insert(v);
         }
         self.0 = Repr::Intset(is);
-    }
-}
-
-impl Container for SetValue {
-    fn of(v: &Value) -> Option<&Self> {
-        match v {
-            Value::Set(s) => Some(s),
-            _ => None,
-        }
-    }
-    fn of_mut(v: &mut Value) -> Option<&mut Self> {
-        match v {
-            Value::Set(s) => Some(s),
-            _ => None,
-        }
-    }
-    fn wrap(self) -> Value {
-        Value::Set(self)
-    }
-    fn is_empty_container(&self) -> bool {
-        self.is_empty()
     }
 }
 

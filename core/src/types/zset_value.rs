@@ -31,7 +31,6 @@ use std::mem;
 use super::heap_cost;
 use super::listpack::Listpack;
 use super::zset::{cmp_key, RankIter, ZSet};
-use super::{Container, Value};
 use crate::keyspace::dict::Dict;
 use crate::keyspace::EncodingLimits;
 
@@ -378,27 +377,6 @@ impl<'a, const FWD: bool> Iterator for Iter<'a, FWD> {
 }
 
 impl<const FWD: bool> ExactSizeIterator for Iter<'_, FWD> {}
-
-impl Container for ZSetValue {
-    fn of(v: &Value) -> Option<&Self> {
-        match v {
-            Value::ZSet(z) => Some(z),
-            _ => None,
-        }
-    }
-    fn of_mut(v: &mut Value) -> Option<&mut Self> {
-        match v {
-            Value::ZSet(z) => Some(z),
-            _ => None,
-        }
-    }
-    fn wrap(self) -> Value {
-        Value::ZSet(self)
-    }
-    fn is_empty_container(&self) -> bool {
-        self.is_empty()
-    }
-}
 
 #[cfg(test)]
 mod tests {
