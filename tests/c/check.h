@@ -107,4 +107,28 @@ static inline int elem_is(const nestdb_reply *e, int type, const char *s) {
     return e != NULL && e->type == type && e->len == strlen(s) && memcmp(e->str, s, e->len) == 0 && e->str[e->len] == '\0';
 }
 
+/* The integer value of `field:` in an INFO reply, or -1. */
+static inline long long info_field(nestdb *db, const char *section, const char *field) {
+    nestdb_reply *r = cmd(db, "INFO", section, NULL);
+    long long v = -1;
+    if (r != NULL && r->type == NESTDB_REPLY_STRING) {
+        char key[128];
+        snprintf(key, sizeof key, "\r\n%s:", field);
+        const char *p = strstr(r->str, key);
+        if (p != NULL) v = strtoll(p + strlen(key), NULL, 10);
+    }
+    nestdb_reply_free(r);
+    return v;
+}
+
+/* CONFIG GET name == value. */
+static inline int config_is(nestdb *db, const char *name, const char *value) {
+    nestdb_reply *r = cmd(db, "CONFIG", "GET", name, NULL);
+    int ok = r != NULL && r->type == NESTDB_REPLY_MAP && r->elements == 2 && elem_is(r->element[0], NESTDB_REPLY_STRING, name) &&
+             elem_is(r->element[1], NESTDB_REPLY_STRING, value);
+    if (!ok && r != NULL && r->elements == 2) fprintf(stderr, "CONFIG GET %s = %s, expected %s\n", name, r->element[1]->str, value);
+    nestdb_reply_free(r);
+    return ok;
+}
+
 #endif

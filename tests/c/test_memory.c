@@ -23,19 +23,6 @@ static nestdb *open_or_die(const char *config) {
 }
 
 /* The integer value of `field:` in an INFO section, or -1. */
-static long long info_field(nestdb *db, const char *section, const char *field) {
-    nestdb_reply *r = cmd(db, "INFO", section, NULL);
-    long long v = -1;
-    if (r != NULL && r->type == NESTDB_REPLY_STRING) {
-        char key[128];
-        snprintf(key, sizeof key, "\r\n%s:", field);
-        const char *p = strstr(r->str, key);
-        if (p != NULL) v = strtoll(p + strlen(key), NULL, 10);
-    }
-    nestdb_reply_free(r);
-    return v;
-}
-
 static long long used_memory(nestdb *db) { return info_field(db, "memory", "used_memory"); }
 
 /* Whether `field:value` is a line of an INFO section. */
@@ -44,15 +31,6 @@ static int info_has(nestdb *db, const char *section, const char *field, const ch
     char line[256];
     snprintf(line, sizeof line, "\r\n%s:%s\r\n", field, value);
     int ok = r != NULL && r->type == NESTDB_REPLY_STRING && strstr(r->str, line) != NULL;
-    nestdb_reply_free(r);
-    return ok;
-}
-
-static int config_is(nestdb *db, const char *name, const char *value) {
-    nestdb_reply *r = cmd(db, "CONFIG", "GET", name, NULL);
-    int ok = r != NULL && r->type == NESTDB_REPLY_MAP && r->elements == 2 && elem_is(r->element[0], NESTDB_REPLY_STRING, name) &&
-             elem_is(r->element[1], NESTDB_REPLY_STRING, value);
-    if (!ok && r != NULL && r->elements == 2) fprintf(stderr, "CONFIG GET %s = %s, expected %s\n", name, r->element[1]->str, value);
     nestdb_reply_free(r);
     return ok;
 }
