@@ -26,6 +26,7 @@
 mod command;
 mod config;
 mod db;
+pub mod docs;
 mod error;
 mod keyspace;
 mod persist;

@@ -1,0 +1,30 @@
+//! The document layer: MongoDB-style collections of BSON documents stored in the keyspace.
+//!
+//! A collection is a keyspace value (`Value::Collection`) under its namespace key
+//! (`"<database>.<collection>"`), so snapshots, the log, transactions, DEL/RENAME and INFO
+//! cover it, and it is never evicted. Parts:
+//! - `value`: MongoDB's comparison order, equality, `$type` names, order-preserving keys.
+//! - `query`: the query language (`Filter`), `expr`: aggregation expressions (`$expr`,
+//!   update pipelines, projections), `update`: update operators, `projection`, `sort`.
+//! - `aggregate`: pipeline stages (the find-shaped ones for now).
+//! - `collection`: the stored form (`_id` index, insertion order, memory accounting).
+//! - `engine`: find/insert/update/delete/findAndModify on a locked keyspace context, with
+//!   oplog-shaped log records; `command`: `run_command` (MongoDB database commands).
+//! - `api`: the public Rust API (`Db::collection`).
+
+pub mod error;
+pub mod value;
+
+pub mod aggregate;
+pub mod expr;
+pub mod projection;
+pub mod query;
+pub mod sort;
+pub mod update;
+
+pub use error::DocError;
+
+/// MongoDB's limits: a stored document is at most 16 MiB of BSON...
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+/// ...and nests at most 100 levels of documents and arrays.
+pub const MAX_DEPTH: usize = 100;
