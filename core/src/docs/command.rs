@@ -261,8 +261,27 @@ pub(crate) fn run(ks: &Keyspace, db: &str, cmd: &Document) -> Document {
     }
 }
 
+/// Fields every command may carry that nestdb has no use for (sessions, read/write concerns,
+/// cluster time: one embedded process has one consistent view), dropped before dispatch.
+fn strip_generic(cmd: &Document) -> std::borrow::Cow<'_, Document> {
+    const GENERIC: [&str; 9] =
+        ["lsid", "txnNumber", "autocommit", "startTransaction", "writeConcern", "readConcern", "apiVersion", "apiStrict", "maxTimeMS"];
+    let generic = |k: &str| (k.starts_with('$') && k != "$db") || GENERIC.contains(&k);
+    if !cmd.keys().skip(1).any(|k| generic(k)) {
+        return std::borrow::Cow::Borrowed(cmd);
+    }
+    let mut out = Document::new();
+    for (i, (k, v)) in cmd.iter().enumerate() {
+        if i == 0 || !generic(k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn run_locking(ks: &Keyspace, db: &str, cmd: &Document) -> Result<Document, DocError> {
     engine::check_db_name(db)?;
+    let cmd = &*strip_generic(cmd);
     let name = canonical(command_name(cmd)?);
     let need = needs(ks, db, name, cmd)?;
     let (set, write) = match &need {
@@ -294,6 +313,7 @@ fn run_locking(ks: &Keyspace, db: &str, cmd: &Document) -> Result<Document, DocE
 
 /// Run one command inside a context that already holds every shard for writing (transactions).
 pub(crate) fn run_in(ctx: &mut Ctx<'_>, db: &str, cmd: &Document) -> Document {
+    let cmd = &*strip_generic(cmd);
     let r = engine::check_db_name(db).and_then(|_| command_name(cmd)).and_then(|n| {
         let name = canonical(n);
         needs(ctx.keyspace(), db, name, cmd)?;
