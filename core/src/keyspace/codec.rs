@@ -379,6 +379,7 @@ mod tests {
         Hash(BTreeMap<Vec<u8>, Vec<u8>>),
         Set(BTreeSet<Vec<u8>>),
         ZSet(BTreeMap<Vec<u8>, u64>),
+        Collection(Vec<String>),
     }
 
     fn canon(v: &Value) -> Canon {
@@ -388,6 +389,7 @@ mod tests {
             Value::Hash(h) => Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.into_owned())).collect()),
             Value::Set(s) => Canon::Set(s.members().map(|m| m.to_vec()).collect()),
             Value::ZSet(z) => Canon::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect()),
+            Value::Collection(c) => Canon::Collection(c.iter().map(|d| d.to_string()).collect()),
         }
     }
 
@@ -727,6 +729,8 @@ mod tests {
                     Value::Hash(h) => h.len(),
                     Value::Set(s) => s.len(),
                     Value::ZSet(z) => z.len(),
+                    // Collections may be empty.
+                    Value::Collection(c) => c.len().max(1),
                 };
                 assert!(value_len > 0, "decoded an empty container");
                 let mut again = Vec::new();
