@@ -964,9 +964,10 @@ fn eval(node: &Node, root: Root<'_>, vars: &Variables, pos: &mut Option<usize>) 
                 let is_elem_match = matches!(pred, Pred::ElemMatchDoc(_) | Pred::ElemMatchValue(_));
                 let found = walk_doc(doc, &path.parts, pred.expands_leaf_arrays(), None, &mut |v, p| {
                     if is_elem_match {
-                        // The index of the matching element is the position.
+                        // The matching element's index is the position, unless the array was
+                        // itself reached through an array (the outer offset wins).
                         let at = v.and_then(|x| elem_match_index(pred, x, vars));
-                        hit = at;
+                        hit = p.or(at);
                         at.is_some()
                     } else if pred.matches(v, vars) {
                         hit = p;
@@ -987,52 +988,87 @@ fn eval(node: &Node, root: Root<'_>, vars: &Variables, pos: &mut Option<usize>) 
     }
 }
 
-/// Offer `f` every value `parts` reaches in `doc` (with the index of the innermost array
-/// element it came from); stop when `f` returns true. Returns whether `f` did.
+/// Offer `f` every value `parts` reaches in `doc`, with the array offset MongoDB records for
+/// positional `$` (the outermost implicitly traversed array's element index); stop when `f`
+/// returns true. Returns whether `f` did. `parts` is not empty.
+///
+/// Mirrors MongoDB's path iteration: documents are followed field by field until an array is
+/// met (a scalar before the end of the path, or a missing field, yields "missing"); the array
+/// is then iterated (`walk_array`).
 fn walk_doc<'a, F>(doc: &'a Document, parts: &[PathPart], expand: bool, pos: Option<usize>, f: &mut F) -> bool
 where
     F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
 {
-    let Some((first, rest)) = parts.split_first() else { return false };
-    match doc.get(&first.name) {
-        None => f(None, pos),
-        Some(v) => walk_value(v, rest, expand, pos, f),
+    let mut current = doc;
+    let mut i = 0;
+    loop {
+        let Some(part) = parts.get(i) else { return false };
+        let last = i + 1 == parts.len();
+        match field(current, &part.name) {
+            None => return f(None, pos),
+            Some(Bson::Document(d)) if !last => {
+                current = d;
+                i += 1;
+            }
+            Some(array @ Bson::Array(_)) => return walk_array(array, &parts[i + 1..], expand, pos, f),
+            Some(v) if last => return f(Some(v), pos),
+            Some(_) => return f(None, pos),
+        }
     }
 }
 
-fn walk_value<'a, F>(v: &'a Bson, rest: &[PathPart], expand: bool, pos: Option<usize>, f: &mut F) -> bool
+/// `doc[name]`: a linear scan for small documents (cheaper than hashing the name), the map's
+/// index otherwise.
+#[inline]
+fn field<'a>(doc: &'a Document, name: &str) -> Option<&'a Bson> {
+    if doc.len() <= 8 {
+        doc.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+    } else {
+        doc.get(name)
+    }
+}
+
+/// Iterate `array` (a `Bson::Array`) with the path `rest` that follows it:
+/// - `rest` empty (a leaf array): each element (when `expand`), then the array itself;
+/// - otherwise, for each element: a document element is walked with `rest` (its results carry
+///   the element's index); an element whose index equals a numeric `rest[0]` is also followed
+///   through the index (yielded as is when the path ends there, walked with `rest[1..]` when
+///   it is a document or an array). Other elements are skipped.
+fn walk_array<'a, F>(array: &'a Bson, rest: &[PathPart], expand: bool, pos: Option<usize>, f: &mut F) -> bool
 where
     F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
 {
-    let Some(next) = rest.first() else {
+    let Bson::Array(items) = array else { return f(Some(array), pos) };
+    let Some(first) = rest.first() else {
         if expand {
-            if let Bson::Array(items) = v {
-                for (j, e) in items.iter().enumerate() {
-                    if f(Some(e), Some(j)) {
-                        return true;
-                    }
-                }
-            }
-        }
-        return f(Some(v), pos);
-    };
-    match v {
-        Bson::Document(d) => walk_doc(d, rest, expand, pos, f),
-        Bson::Array(items) => {
-            if let Some(e) = next.index.and_then(|n| items.get(n)) {
-                return walk_value(e, &rest[1..], expand, pos, f);
-            }
             for (j, e) in items.iter().enumerate() {
-                if let Bson::Document(d) = e {
-                    if walk_doc(d, rest, expand, Some(j), f) {
-                        return true;
-                    }
+                if f(Some(e), pos.or(Some(j))) {
+                    return true;
                 }
             }
-            false
         }
-        _ => f(None, pos),
+        return f(Some(array), pos);
+    };
+    for (j, e) in items.iter().enumerate() {
+        let offset_match = first.index == Some(j);
+        if let Bson::Document(d) = e {
+            if walk_doc(d, rest, expand, pos.or(Some(j)), f) {
+                return true;
+            }
+        }
+        if offset_match {
+            let found = match (e, rest.len()) {
+                (_, 1) => f(Some(e), pos),
+                (Bson::Document(d), _) => walk_doc(d, &rest[1..], expand, pos, f),
+                (Bson::Array(_), _) => walk_array(e, &rest[1..], expand, pos, f),
+                _ => false,
+            };
+            if found {
+                return true;
+            }
+        }
     }
+    false
 }
 
 impl Pred {
@@ -1280,7 +1316,16 @@ mod tests {
         assert!(m(doc! {"items.0.sku": "x"}, doc! {"items": [{"sku": "x"}, {"sku": "y"}]}));
         assert!(!m(doc! {"items.1.sku": "x"}, doc! {"items": [{"sku": "x"}, {"sku": "y"}]}));
         assert!(m(doc! {"a.0": 5}, doc! {"a": {"0": 5}}));
-        assert!(m(doc! {"a.0": 5}, doc! {"a": [[5, 6]]}));
+        // Through an index, an array element is not expanded; a document element is walked
+        // both by field name and by index.
+        assert!(!m(doc! {"a.0": 5}, doc! {"a": [[5, 6]]}));
+        assert!(m(doc! {"a.0": [5, 6]}, doc! {"a": [[5, 6]]}));
+        assert!(m(doc! {"a.0.1": 6}, doc! {"a": [[5, 6]]}));
+        assert!(m(doc! {"a.0": 5}, doc! {"a": [{"0": 5}]}));
+        assert!(m(doc! {"a.0": {"0": 5}}, doc! {"a": [{"0": 5}]}));
+        assert!(m(doc! {"a.0.b": 2}, doc! {"a": [{"b": [1, 2]}]}));
+        assert!(m(doc! {"a.0.x": Bson::Null}, doc! {"a": [{"x": 1}, {"x": 2}]}));
+        assert!(!m(doc! {"a.0.x": 2}, doc! {"a": [{"x": 1}, {"x": 2}]}));
         // Index out of range: elements with a field named "1".
         assert!(m(doc! {"a.1.x": 5}, doc! {"a": [{"1": {"x": 5}}]}));
         // Only one level of implicit array traversal.
@@ -1597,6 +1642,16 @@ mod tests {
         assert_eq!(filter(doc! {"students.grade": 90}).match_position(&d).unwrap(), Some(1));
         assert_eq!(filter(doc! {"students": {"$elemMatch": {"name": "b", "grade": {"$gt": 85}}}}).match_position(&d).unwrap(), Some(1));
         assert_eq!(filter(doc! {"$or": [{"students.grade": 70}, {"students.name": "b"}]}).match_position(&d).unwrap(), Some(1));
+        // The outermost implicitly traversed array gives the position.
+        let d = doc! {"a": [{"b": [1, 2]}, {"b": [3, 4]}]};
+        assert_eq!(filter(doc! {"a.b": 4}).match_position(&d).unwrap(), Some(1));
+        assert_eq!(filter(doc! {"a.b": {"$elemMatch": {"$gt": 3}}}).match_position(&d).unwrap(), Some(1));
+        assert_eq!(filter(doc! {"a.1.b": 4}).match_position(&d).unwrap(), Some(1));
+        assert_eq!(filter(doc! {"a.0.b": 1}).match_position(&d).unwrap(), Some(0));
+        // With several conditions, the last one that traversed an array.
+        let d = doc! {"x": [5, 6], "y": [7, 8, 9]};
+        assert_eq!(filter(doc! {"x": 6, "y": 7}).match_position(&d).unwrap(), Some(0));
+        assert_eq!(filter(doc! {"x": 99}).match_position(&d).unwrap(), None);
     }
 
     #[test]
@@ -1646,33 +1701,34 @@ mod tests {
         fn from_doc(doc: &Document, path: &[&str], expand: bool, out: &mut Vec<Option<Bson>>) {
             match doc.get(path[0]) {
                 None => out.push(None),
-                Some(v) => from_value(v, &path[1..], expand, out),
+                Some(Bson::Array(a)) => from_array(a, &path[1..], expand, out),
+                Some(Bson::Document(d)) if path.len() > 1 => from_doc(d, &path[1..], expand, out),
+                Some(v) if path.len() == 1 => out.push(Some(v.clone())),
+                Some(_) => out.push(None),
             }
         }
 
-        fn from_value(v: &Bson, rest: &[&str], expand: bool, out: &mut Vec<Option<Bson>>) {
+        fn from_array(a: &[Bson], rest: &[&str], expand: bool, out: &mut Vec<Option<Bson>>) {
             if rest.is_empty() {
-                if let (true, Bson::Array(a)) = (expand, v) {
+                if expand {
                     out.extend(a.iter().cloned().map(Some));
                 }
-                out.push(Some(v.clone()));
+                out.push(Some(Bson::Array(a.to_vec())));
                 return;
             }
-            match v {
-                Bson::Document(d) => from_doc(d, rest, expand, out),
-                Bson::Array(a) => {
-                    let idx = rest[0].parse::<usize>().ok().filter(|_| !rest[0].starts_with('0') || rest[0] == "0");
-                    if let Some(e) = idx.and_then(|i| a.get(i)) {
-                        from_value(e, &rest[1..], expand, out);
-                    } else {
-                        for e in a {
-                            if let Bson::Document(d) = e {
-                                from_doc(d, rest, expand, out);
-                            }
-                        }
+            for (j, e) in a.iter().enumerate() {
+                if let Bson::Document(d) = e {
+                    from_doc(d, rest, expand, out);
+                }
+                if rest[0] == j.to_string() {
+                    if rest.len() == 1 {
+                        out.push(Some(e.clone()));
+                    } else if let Bson::Document(d) = e {
+                        from_doc(d, &rest[1..], expand, out);
+                    } else if let Bson::Array(inner) = e {
+                        from_array(inner, &rest[1..], expand, out);
                     }
                 }
-                _ => out.push(None),
             }
         }
 
@@ -1741,7 +1797,17 @@ mod tests {
         }
 
         fn path() -> impl Strategy<Value = &'static str> {
-            prop_oneof![Just("a"), Just("b"), Just("a.b"), Just("a.0"), Just("a.b.a"), Just("b.0.a")]
+            prop_oneof![
+                Just("a"),
+                Just("b"),
+                Just("a.b"),
+                Just("a.0"),
+                Just("a.1"),
+                Just("a.b.a"),
+                Just("b.0.a"),
+                Just("a.0.0"),
+                Just("a.0.b")
+            ]
         }
 
         #[derive(Clone, Debug)]
