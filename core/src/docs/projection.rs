@@ -66,7 +66,6 @@ enum Action {
     /// `{field: {$elemMatch: q}}`: the filter is `{field: {$elemMatch: q}}` on the document.
     ElemMatch {
         filter: Box<Filter>,
-        element_filter: Box<Filter>,
     },
     Positional,
     Computed(Box<Expr>),
@@ -241,8 +240,7 @@ impl Parser<'_> {
                 self.mode = Some(true);
                 self.elem_match = true;
                 let filter = Filter::parse(&single(path, Bson::Document(doc! { "$elemMatch": query.clone() })), self.vars)?;
-                let element_filter = Filter::parse(&query, self.vars)?;
-                Action::ElemMatch { filter: Box::new(filter), element_filter: Box::new(element_filter) }
+                Action::ElemMatch { filter: Box::new(filter) }
             }
         };
         insert_path(&mut self.root, path, action)
@@ -460,7 +458,7 @@ impl ApplyContext<'_> {
                     }
                 }
                 Action::Slice { skip, limit } => current.map(|v| slice(v, *skip, *limit)),
-                Action::ElemMatch { filter, element_filter } => self.elem_match(k, filter, element_filter)?,
+                Action::ElemMatch { filter } => self.elem_match(k, filter)?,
                 Action::Positional => current.map(|v| self.positional(v)),
                 Action::Computed(expr) => expr.eval(self.root, self.vars)?,
                 Action::Meta(MetaKind::TextScore) => Some(Bson::Null),
@@ -541,7 +539,7 @@ impl ApplyContext<'_> {
 
     /// `{field: {$elemMatch: q}}`: the first element matching `q`, as a one-element array;
     /// None (field omitted) when the field is not an array or nothing matches.
-    fn elem_match(&self, field: &str, filter: &Filter, element_filter: &Filter) -> Result<Option<Bson>, DocError> {
+    fn elem_match(&self, field: &str, filter: &Filter) -> Result<Option<Bson>, DocError> {
         let Some(Bson::Array(items)) = self.root.get(field) else {
             return Ok(None);
         };
@@ -553,14 +551,10 @@ impl ApplyContext<'_> {
                 return Ok(Some(Bson::Array(vec![e.clone()])));
             }
         }
-        // No position reported: test the elements one by one (documents against the query
-        // directly, any element through a one-element array under the field).
+        // No position reported: test the elements one by one, each as a one-element array
+        // under the field.
         for e in items {
-            let hit = match e {
-                Bson::Document(d) => element_filter.matches(d)?,
-                _ => filter.matches(&single(field, Bson::Array(vec![e.clone()])))?,
-            };
-            if hit {
+            if filter.matches(&single(field, Bson::Array(vec![e.clone()])))? {
                 return Ok(Some(Bson::Array(vec![e.clone()])));
             }
         }
