@@ -32,8 +32,12 @@ use super::DocError;
 /// How one sort field orders documents.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SortKind {
-    /// A field path, ascending when `ascending` is true.
-    Field { path: String, ascending: bool },
+    /// A field path (split at its dots), ascending when `ascending` is true.
+    Field { path: Vec<String>, ascending: bool },
+    /// `{$natural: 1}` / `{$natural: -1}`: the collection's order (insertion order), or its
+    /// reverse. Only alone in a specification; `sort_documents` and `top_k` honour it, and
+    /// `natural` tells callers that order their own input.
+    Natural { ascending: bool },
     /// `{$meta: "textScore"}` (descending; null until text scores exist).
     TextScore,
 }
@@ -63,22 +67,46 @@ impl Sort {
         let mut fields = Vec::with_capacity(spec.len());
         for (name, direction) in spec {
             let kind = match direction {
-                Bson::Document(meta) => SortKind::TextScore.checked_meta(meta)?,
+                Bson::Document(meta) => parse_meta(meta)?,
                 _ => {
-                    let ascending = match value::as_f64(direction) {
-                        Some(1.0) => true,
-                        Some(-1.0) => false,
+                    let ascending = match direction {
+                        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => match value::as_f64(direction) {
+                            Some(1.0) => true,
+                            Some(-1.0) => false,
+                            _ => {
+                                return Err(DocError::location(
+                                    15975,
+                                    "$sort key ordering must be 1 (for ascending) or -1 (for descending)",
+                                ));
+                            }
+                        },
                         _ => {
-                            return Err(DocError::location(15975, "$sort key ordering must be 1 (for ascending) or -1 (for descending)"));
+                            return Err(DocError::location(15974, format!("Illegal key in $sort specification: {name}: {direction}")));
                         }
                     };
-                    check_path(name)?;
-                    SortKind::Field { path: name.clone(), ascending }
+                    if name == "$natural" {
+                        SortKind::Natural { ascending }
+                    } else {
+                        check_path(name)?;
+                        SortKind::Field { path: name.split('.').map(str::to_string).collect(), ascending }
+                    }
                 }
             };
             fields.push(SortField { name: name.clone(), kind });
         }
+        if fields.len() > 1 && fields.iter().any(|f| matches!(f.kind, SortKind::Natural { .. })) {
+            return Err(DocError::bad_value("$natural sort cannot be set with other sort fields"));
+        }
         Ok(Sort { fields })
+    }
+
+    /// `Some(ascending)` for a `{$natural: 1 | -1}` sort: the caller's input order, or its
+    /// reverse (keys are all equal, so `compare_keys` alone keeps the input order).
+    pub fn natural(&self) -> Option<bool> {
+        match self.fields.first().map(|f| &f.kind) {
+            Some(SortKind::Natural { ascending }) => Some(*ascending),
+            _ => None,
+        }
     }
 
     /// The parsed fields, in specification order.
@@ -103,11 +131,10 @@ impl Sort {
         self.fields
             .iter()
             .map(|f| match &f.kind {
-                SortKind::TextScore => Bson::Null,
+                SortKind::TextScore | SortKind::Natural { .. } => Bson::Null,
                 SortKind::Field { path, ascending } => {
                     let mut best: Option<&Bson> = None;
-                    let parts: Vec<&str> = path.split('.').collect();
-                    visit_document(doc, &parts, &mut |v| {
+                    visit_document(doc, path, &mut |v| {
                         let better = match best {
                             None => true,
                             Some(b) => {
@@ -134,7 +161,7 @@ impl Sort {
         for ((field, x), y) in self.fields.iter().zip(a).zip(b) {
             let o = compare_sort_values(x, y);
             let o = match field.kind {
-                SortKind::Field { ascending: true, .. } => o,
+                SortKind::Field { ascending: true, .. } | SortKind::Natural { .. } => o,
                 SortKind::Field { ascending: false, .. } | SortKind::TextScore => o.reverse(),
             };
             if o != Ordering::Equal {
@@ -152,7 +179,10 @@ impl Sort {
     /// Sort `docs` in place, stably (equal keys keep their input order); keys are computed
     /// once per document.
     pub fn sort_documents(&self, docs: &mut Vec<Document>) {
-        if self.fields.is_empty() || docs.len() < 2 {
+        if self.natural() == Some(false) {
+            docs.reverse();
+        }
+        if self.fields.is_empty() || self.natural().is_some() || docs.len() < 2 {
             return;
         }
         let mut keyed: Vec<(Vec<Bson>, Document)> = docs.drain(..).map(|d| (self.key(&d), d)).collect();
@@ -166,6 +196,14 @@ impl Sort {
     pub fn top_k(&self, docs: impl IntoIterator<Item = Document>, k: usize) -> Vec<Document> {
         if k == 0 {
             return Vec::new();
+        }
+        if let Some(ascending) = self.natural() {
+            let mut docs: Vec<Document> = docs.into_iter().collect();
+            if !ascending {
+                docs.reverse();
+            }
+            docs.truncate(k);
+            return docs;
         }
         let mut heap: BinaryHeap<HeapEntry<'_>> = BinaryHeap::new();
         for (seq, doc) in docs.into_iter().enumerate() {
@@ -182,14 +220,17 @@ impl Sort {
     }
 }
 
-impl SortKind {
-    /// `{$meta: "textScore"}` is the one meta sort of a find; anything else is an error.
-    fn checked_meta(self, meta: &Document) -> Result<SortKind, DocError> {
-        match meta.get("$meta") {
-            Some(Bson::String(s)) if meta.len() == 1 && s == "textScore" => Ok(self),
-            Some(Bson::String(s)) if meta.len() == 1 => Err(DocError::bad_value(format!("$meta for sort only allows textScore, not {s}"))),
-            _ => Err(DocError::location(15974, "$sort key ordering must be specified using a number or {$meta: 'textScore'}")),
-        }
+/// `{$meta: "textScore"}` is the meta sort a find knows; other objects are errors.
+fn parse_meta(meta: &Document) -> Result<SortKind, DocError> {
+    if meta.keys().next().map(String::as_str) != Some("$meta") {
+        return Err(DocError::location(17312, "$meta is the only expression supported by $sort right now"));
+    }
+    if meta.len() != 1 {
+        return Err(DocError::failed_to_parse("Cannot have additional keys in a $meta sort specification"));
+    }
+    match meta.get("$meta") {
+        Some(Bson::String(s)) if s == "textScore" => Ok(SortKind::TextScore),
+        _ => Err(DocError::location(31138, format!("Illegal $meta sort: {meta}"))),
     }
 }
 
@@ -226,14 +267,17 @@ pub fn compare_sort_values(a: &Bson, b: &Bson) -> Ordering {
 }
 
 /// Call `f` with every value `parts` reaches from `doc` (null for a dead end).
-fn visit_document<'a>(doc: &'a Document, parts: &[&str], f: &mut impl FnMut(&'a Bson)) {
-    match doc.get(parts[0]) {
+fn visit_document<'a>(doc: &'a Document, parts: &[String], f: &mut impl FnMut(&'a Bson)) {
+    let Some(first) = parts.first() else {
+        return f(&NULL);
+    };
+    match doc.get(first) {
         Some(v) => visit_value(v, &parts[1..], f),
         None => f(&NULL),
     }
 }
 
-fn visit_value<'a>(v: &'a Bson, parts: &[&str], f: &mut impl FnMut(&'a Bson)) {
+fn visit_value<'a>(v: &'a Bson, parts: &[String], f: &mut impl FnMut(&'a Bson)) {
     if parts.is_empty() {
         match v {
             Bson::Array(items) if items.is_empty() => f(&UNDEFINED),
@@ -400,7 +444,7 @@ mod tests {
     #[test]
     fn directions_accept_numeric_one_and_minus_one() {
         assert!(Sort::parse(&doc! {"a": 1.0, "b": -1_i64}).is_ok());
-        for bad in [doc! {"a": 2}, doc! {"a": 0}, doc! {"a": "asc"}, doc! {"a": true}, doc! {"a": 0.5}] {
+        for bad in [doc! {"a": 2}, doc! {"a": 0}, doc! {"a": 0.5}, doc! {"a": f64::NAN}] {
             let e = Sort::parse(&bad).unwrap_err();
             assert_eq!(e.code, 15975, "{bad:?}");
             assert_eq!(e.message, "$sort key ordering must be 1 (for ascending) or -1 (for descending)");
@@ -413,8 +457,13 @@ mod tests {
         assert_eq!(Sort::parse(&doc! {"a..b": 1}).unwrap_err().code, 15998);
         assert_eq!(Sort::parse(&doc! {"a.": 1}).unwrap_err().code, 15998);
         assert_eq!(Sort::parse(&doc! {"$a": 1}).unwrap_err().code, 16410);
-        assert_eq!(Sort::parse(&doc! {"a": {"x": 1}}).unwrap_err().code, 15974);
-        assert!(Sort::parse(&doc! {"a": {"$meta": "randVal"}}).is_err());
+        assert_eq!(Sort::parse(&doc! {"a": "asc"}).unwrap_err().code, 15974);
+        assert_eq!(Sort::parse(&doc! {"a": true}).unwrap_err().code, 15974);
+        assert_eq!(Sort::parse(&doc! {"a": {"x": 1}}).unwrap_err().code, 17312);
+        assert_eq!(Sort::parse(&doc! {"a": {"$meta": "nope"}}).unwrap_err().code, 31138);
+        assert!(Sort::parse(&doc! {"$natural": 1, "a": 1}).is_err());
+        assert_eq!(Sort::parse(&doc! {"a": {"$meta": "textScore", "x": 1}}).unwrap_err().code, 9);
+        assert_eq!(Sort::parse(&doc! {"a": "asc"}).unwrap_err().message, "Illegal key in $sort specification: a: \"asc\"");
     }
 
     #[test]
@@ -422,6 +471,15 @@ mod tests {
         let s = Sort::parse(&doc! {"score": {"$meta": "textScore"}, "_id": 1}).unwrap();
         assert!(s.needs_text_score());
         assert_eq!(s.key(&doc! {"_id": 3}), vec![Bson::Null, Bson::Int32(3)]);
+    }
+
+    #[test]
+    fn natural_order_and_its_reverse() {
+        assert_eq!(sorted(doc! {"$natural": 1}, restaurants()), ids(&[1, 2, 3, 4, 5]));
+        assert_eq!(sorted(doc! {"$natural": -1}, restaurants()), ids(&[5, 4, 3, 2, 1]));
+        let s = Sort::parse(&doc! {"$natural": -1}).unwrap();
+        assert_eq!(s.natural(), Some(false));
+        assert_eq!(s.top_k(restaurants(), 2).iter().map(|d| d.get("_id").cloned().unwrap()).collect::<Vec<_>>(), ids(&[5, 4]));
     }
 
     #[test]
