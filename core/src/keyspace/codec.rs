@@ -241,10 +241,17 @@ impl<'a> Reader<'a> {
     /// least `min_size` bytes each fit in the rest of the input (so it is safe to pre-size).
     fn count(&mut self, min_size: usize) -> Result<usize, CodecError> {
         let start = self.pos;
-        let n = self.varint()?;
+        let n = self.count_or_zero(min_size)?;
         if n == 0 {
             return Err(corrupt(start, "empty container"));
         }
+        Ok(n)
+    }
+
+    /// Like `count`, zero allowed (collections may be empty).
+    fn count_or_zero(&mut self, min_size: usize) -> Result<usize, CodecError> {
+        let start = self.pos;
+        let n = self.varint()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.remaining() / min_size => Ok(n),
             _ => Err(corrupt(start, "count exceeds the input")),
@@ -328,7 +335,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
             }
         }
         TYPE_COLLECTION => {
-            let n = r.count(5)?;
+            let n = r.count_or_zero(5)?;
             let mut c = crate::docs::collection::Collection::new();
             for _ in 0..n {
                 let at = r.pos;
@@ -608,7 +615,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_type() {
-        for ty in [6u8, 7, 0x7f, 0xff] {
+        for ty in [7u8, 8, 0x7f, 0xff] {
             let err = decode_err(&[ty, 0, 1, b'k', 1, b'v']);
             assert_eq!((err.offset, err.what), (0, "unknown value type"));
         }
