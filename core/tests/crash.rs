@@ -190,7 +190,13 @@ fn doc_step(tx: &nestdb::Tx<'_>, lane: usize, n: u64) -> Result<(), String> {
         }
         Ok(r)
     };
-    let r = ok(tx.run_command("crash", &doc! {"insert": &coll, "documents": [{"_id": n as i64, "lane": lane as i32, "tags": ["a", (n % 3) as i32]}]}), "insert")?;
+    let r = ok(
+        tx.run_command(
+            "crash",
+            &doc! {"insert": &coll, "documents": [{"_id": n as i64, "lane": lane as i32, "tags": ["a", (n % 3) as i32]}]},
+        ),
+        "insert",
+    )?;
     if r.get_i32("n").ok() != Some(1) {
         return Err(format!("insert replied {r}"));
     }
@@ -388,12 +394,17 @@ fn verify_lane(db: &Db, lane: usize, acked: u64, in_flight: u64) -> Result<u64, 
             Some(nestdb::bson::Bson::Int64(i)) => {
                 ids.insert(*i);
             }
-            Some(nestdb::bson::Bson::String(s)) if s == "total" => total = Some((d.get_i32("count").unwrap_or(-1), d.get_i64("last").unwrap_or(-1))),
+            Some(nestdb::bson::Bson::String(s)) if s == "total" => {
+                total = Some((d.get_i32("count").unwrap_or(-1), d.get_i64("last").unwrap_or(-1)))
+            }
             other => return fail(format!("unexpected document _id {other:?} in {}", events(lane))),
         }
     }
     if ids != want_ids || total != want_total {
-        return fail(format!("collection {} holds ids {ids:?} and total {total:?}, expected {want_ids:?} and {want_total:?}", events(lane)));
+        return fail(format!(
+            "collection {} holds ids {ids:?} and total {total:?}, expected {want_ids:?} and {want_total:?}",
+            events(lane)
+        ));
     }
     let blob = db.get(format!("{p}blob").as_bytes()).map_err(|e| e.to_string())?;
     if blob != (n > 0).then(|| blob_value(n)) {

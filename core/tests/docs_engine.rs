@@ -22,7 +22,10 @@ fn find_all(db: &Db, dbname: &str, coll: &str, filter: Document) -> Vec<Document
 #[test]
 fn insert_generates_object_ids_and_rejects_duplicate_ids() {
     let db = Db::open_in_memory();
-    let r = db.run_command("shop", &doc! {"insert": "users", "documents": [{"name": "ada"}, {"_id": 7, "name": "bob"}, {"name": "cy", "_id": 8}]});
+    let r = db.run_command(
+        "shop",
+        &doc! {"insert": "users", "documents": [{"name": "ada"}, {"_id": 7, "name": "bob"}, {"name": "cy", "_id": 8}]},
+    );
     ok(&r);
     assert_eq!(r.get_i32("n").unwrap(), 3);
     let docs = find_all(&db, "shop", "users", doc! {});
@@ -39,7 +42,10 @@ fn insert_generates_object_ids_and_rejects_duplicate_ids() {
     let e = r.get_array("writeErrors").unwrap()[0].as_document().unwrap();
     assert_eq!(e.get_i32("code").unwrap(), 11000);
     assert_eq!(e.get_i32("index").unwrap(), 0);
-    assert!(e.get_str("errmsg").unwrap().starts_with("E11000 duplicate key error collection: shop.users index: _id_ dup key: { _id: "), "{e}");
+    assert!(
+        e.get_str("errmsg").unwrap().starts_with("E11000 duplicate key error collection: shop.users index: _id_ dup key: { _id: "),
+        "{e}"
+    );
     assert_eq!(e.get_document("keyPattern").unwrap(), &doc! {"_id": 1});
 
     // Ordered stops at the first error; unordered goes on.
@@ -54,7 +60,13 @@ fn insert_generates_object_ids_and_rejects_duplicate_ids() {
 #[test]
 fn invalid_ids_too_large_and_too_deep_documents_are_refused_and_change_nothing() {
     let db = Db::open_in_memory();
-    for (d, code) in [(doc! {"_id": [1, 2]}, 53), (doc! {"_id": Bson::RegularExpression(nestdb::bson::Regex { pattern: "a".try_into().unwrap(), options: "".try_into().unwrap() })}, 53)] {
+    for (d, code) in [
+        (doc! {"_id": [1, 2]}, 53),
+        (
+            doc! {"_id": Bson::RegularExpression(nestdb::bson::Regex { pattern: "a".try_into().unwrap(), options: "".try_into().unwrap() })},
+            53,
+        ),
+    ] {
         let r = db.run_command("t", &doc! {"insert": "c", "documents": [d]});
         assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), code, "{r}");
     }
@@ -176,7 +188,10 @@ fn document_changes_survive_reopen_through_the_log_and_through_snapshots() {
     {
         let db = Db::open(&path, Options::default()).unwrap();
         ok(&db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 1, "n": 1}, {"_id": 2, "n": 2}, {"_id": 3}]}));
-        ok(&db.run_command("shop", &doc! {"update": "users", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 10}, "$currentDate": {"at": true}}}]}));
+        ok(&db.run_command(
+            "shop",
+            &doc! {"update": "users", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 10}, "$currentDate": {"at": true}}}]},
+        ));
         ok(&db.run_command("shop", &doc! {"delete": "users", "deletes": [{"q": {"_id": 2}, "limit": 1}]}));
         ok(&db.run_command("shop", &doc! {"create": "empty"}));
         ok(&db.run_command("shop", &doc! {"insert": "gone", "documents": [{"x": 1}]}));
@@ -217,7 +232,8 @@ fn a_transaction_updates_a_document_and_deletes_its_cache_key_atomically() {
         db.set(b"cache:user:u1", b"{\"name\":\"Ada\"}").unwrap();
         let (del, upd) = db
             .transaction(|tx| {
-                let upd = tx.run_command("app", &doc! {"update": "users", "updates": [{"q": {"_id": "u1"}, "u": {"$set": {"name": "Ada L."}}}]});
+                let upd =
+                    tx.run_command("app", &doc! {"update": "users", "updates": [{"q": {"_id": "u1"}, "u": {"$set": {"name": "Ada L."}}}]});
                 let del = tx.execute(&[b"DEL", b"cache:user:u1"]);
                 (del, upd)
             })
@@ -263,9 +279,13 @@ fn find_and_modify_reply_shapes() {
     ok(&r);
     assert_eq!(r.get_document("value").unwrap(), &doc! {"_id": 2, "n": 5});
     assert_eq!(r.get_document("lastErrorObject").unwrap(), &doc! {"n": 1, "updatedExisting": true});
-    let r = db.run_command("t", &doc! {"findAndModify": "c", "query": {"_id": 2}, "update": {"$inc": {"n": 1}}, "new": true, "fields": {"_id": 0}});
+    let r = db.run_command(
+        "t",
+        &doc! {"findAndModify": "c", "query": {"_id": 2}, "update": {"$inc": {"n": 1}}, "new": true, "fields": {"_id": 0}},
+    );
     assert_eq!(r.get_document("value").unwrap(), &doc! {"n": 7});
-    let r = db.run_command("t", &doc! {"findAndModify": "c", "query": {"_id": 9}, "update": {"$set": {"n": 0}}, "upsert": true, "new": true});
+    let r =
+        db.run_command("t", &doc! {"findAndModify": "c", "query": {"_id": 9}, "update": {"$set": {"n": 0}}, "upsert": true, "new": true});
     assert_eq!(r.get_document("value").unwrap(), &doc! {"_id": 9, "n": 0});
     assert_eq!(r.get_document("lastErrorObject").unwrap(), &doc! {"n": 1, "updatedExisting": false, "upserted": 9});
     let r = db.run_command("t", &doc! {"findAndModify": "c", "query": {"_id": 1}, "remove": true});
@@ -293,7 +313,10 @@ fn update_and_delete_reply_shapes_and_upserts() {
     assert_eq!(r.get_array("upserted").unwrap(), &vec![Bson::Document(doc! {"index": 2, "_id": 5})]);
     assert_eq!(find_all(&db, "t", "c", doc! {"_id": 5})[0], doc! {"_id": 5, "name": "new", "created": true, "y": 2});
     // A statement error becomes a writeError; ordered stops there.
-    let r = db.run_command("t", &doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"_id": 9}}}, {"q": {}, "u": {"$set": {"z": 1}}}]});
+    let r = db.run_command(
+        "t",
+        &doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"_id": 9}}}, {"q": {}, "u": {"$set": {"z": 1}}}]},
+    );
     let e = r.get_array("writeErrors").unwrap()[0].as_document().unwrap();
     assert_eq!(e.get_i32("code").unwrap(), 66);
     assert_eq!(r.get_i32("n").unwrap(), 0);
@@ -331,7 +354,9 @@ fn typed_rust_api_with_serde() {
     let r = users.update_one(doc! {"_id": 1}, doc! {"$inc": {"age": 1}, "$push": {"skills": "poetry"}}).unwrap();
     assert_eq!((r.matched_count, r.modified_count), (1, 1));
     assert_eq!(users.find_one(doc! {"_id": 1}).unwrap().unwrap().skills, ["math", "poetry"]);
-    let r = users.update_with(doc! {"_id": 3}, doc! {"$set": {"name": "Cy", "age": 1, "skills": []}}, nestdb::UpdateOptions::default().upsert(true)).unwrap();
+    let r = users
+        .update_with(doc! {"_id": 3}, doc! {"$set": {"name": "Cy", "age": 1, "skills": []}}, nestdb::UpdateOptions::default().upsert(true))
+        .unwrap();
     assert_eq!(r.upserted_id, Some(Bson::Int32(3)));
     assert_eq!(users.estimated_document_count().unwrap(), 3);
     assert_eq!(users.distinct("skills", doc! {}).unwrap().len(), 4);

@@ -178,9 +178,29 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// Options every query-shaped command shares: `collation` (refused: nestdb compares
+    /// strings by their bytes only) and `hint` (must name an index that exists: `_id_`,
+    /// `{_id: 1}`, or `{$natural: 1 | -1}`).
     fn reject_collation(&self) -> Result<(), DocError> {
         if self.cmd.contains_key("collation") {
             return Err(DocError::new(codes::NOT_IMPLEMENTED, "NotImplemented", "collation is not supported by nestdb"));
+        }
+        let hint_ok = match self.cmd.get("hint") {
+            None | Some(Bson::Null) => true,
+            Some(Bson::String(s)) => s == "_id_",
+            Some(Bson::Document(d)) if d.is_empty() => true,
+            Some(Bson::Document(d)) => {
+                d.len() == 1
+                    && match d.iter().next() {
+                        Some((k, v)) if k == "_id" => super::value::as_f64(v) == Some(1.0),
+                        Some((k, v)) if k == "$natural" => matches!(super::value::as_f64(v), Some(x) if x == 1.0 || x == -1.0),
+                        _ => false,
+                    }
+            }
+            Some(v) => return Err(self.wrong("hint", v, "string, object")),
+        };
+        if !hint_ok {
+            return Err(DocError::bad_value("hint provided does not correspond to an existing index"));
         }
         Ok(())
     }
