@@ -286,6 +286,7 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
                 upsert: opts.upsert,
                 multi: opts.multi,
                 sort: opts.sort.as_ref().map(Sort::parse).transpose()?,
+                return_docs: false,
             };
             let o = engine::update(ctx, &ns, &spec)?;
             Ok(UpdateResult { matched_count: o.matched, modified_count: o.modified, upserted_id: o.upserted_id })
@@ -305,6 +306,7 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
                 upsert: opts.upsert,
                 multi: false,
                 sort: opts.sort.as_ref().map(Sort::parse).transpose()?,
+                return_docs: true,
             };
             let o = engine::update(ctx, &ns, &spec)?;
             Ok(if opts.return_after {

@@ -92,12 +92,12 @@ impl Collection {
         Ok(rid)
     }
 
-    /// Replace the document at `record` (same `_id`: the caller keeps `_id` immutable).
-    pub fn replace(&mut self, record: u64, doc: Document) {
-        if let Some(slot) = self.records.get_mut(&record) {
-            self.mem = self.mem - record_cost(slot) + record_cost(&doc);
-            *slot = doc;
-        }
+    /// Replace the document at `record` (same `_id`: the caller keeps `_id` immutable);
+    /// returns the document it replaced.
+    pub fn replace(&mut self, record: u64, doc: Document) -> Option<Document> {
+        let slot = self.records.get_mut(&record)?;
+        self.mem = self.mem - record_cost(slot) + record_cost(&doc);
+        Some(std::mem::replace(slot, doc))
     }
 
     /// Remove the document at `record`, returning it.

@@ -515,6 +515,7 @@ fn cmd_update(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, 
                 upsert: sa.bool("upsert", false)?,
                 multi: sa.bool("multi", false)?,
                 sort: sa.doc("sort")?.filter(|s| !s.is_empty()).map(Sort::parse).transpose()?,
+                return_docs: false,
             };
             engine::update(ctx, &ns, &spec)
         })();
@@ -624,7 +625,7 @@ fn cmd_find_and_modify(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<D
         return Err(DocError::failed_to_parse("Either an update or remove=true must be specified"));
     };
     let filters = documents_of(args.array("arrayFilters")?.map(Vec::as_slice).unwrap_or(&[]), "arrayFilters")?;
-    let spec = UpdateSpec { filter: filter.clone(), update: Update::parse(update, &filters, &vars)?, upsert, multi: false, sort };
+    let spec = UpdateSpec { filter: filter.clone(), update: Update::parse(update, &filters, &vars)?, upsert, multi: false, sort, return_docs: true };
     let out = engine::update(ctx, &ns, &spec)?;
     let value = if out.upserted_id.is_some() {
         if new {

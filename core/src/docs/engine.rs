@@ -516,6 +516,8 @@ pub struct UpdateSpec {
     pub upsert: bool,
     pub multi: bool,
     pub sort: Option<Sort>,
+    /// Keep the last matched document before and after the change (findAndModify).
+    pub return_docs: bool,
 }
 
 /// What an update statement did.
@@ -529,16 +531,18 @@ pub struct UpdateOutcome {
     pub(crate) last_before: Option<Document>,
 }
 
-fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: Document) -> Result<(), DocError> {
-    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-    let entry = ctx.logging.then(|| doc! {"op": "u", "ns": ns.key(), "o": doc.clone(), "o2": {"_id": id}});
-    collection_mut(ctx, ns, false)?.expect("exists").replace(rid, doc);
-    if let Some(e) = entry {
-        log(ctx, &e);
-    } else {
-        ctx.dirty += 1;
+/// Replace a stored document and log the post-image; returns the document it replaced.
+fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: Document) -> Result<Option<Document>, DocError> {
+    let entry = ctx.logging.then(|| {
+        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        doc! {"op": "u", "ns": ns.key(), "o": doc.clone(), "o2": {"_id": id}}
+    });
+    let old = collection_mut(ctx, ns, false)?.expect("exists").replace(rid, doc);
+    match entry {
+        Some(e) => log(ctx, &e),
+        None => ctx.dirty += 1,
     }
-    Ok(())
+    Ok(old)
 }
 
 /// Run one update statement.
@@ -552,18 +556,25 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Re
         None => Vec::new(),
     };
     for rid in records {
-        let Some(before) = collection(ctx, ns)?.and_then(|c| c.get(rid)).cloned() else { continue };
+        // One copy per matched document: the update applies to it (all or nothing), and it
+        // replaces the stored one only when something changed.
+        let Some(mut doc) = collection(ctx, ns)?.and_then(|c| c.get(rid)).cloned() else { continue };
         out.matched += 1;
-        let position = if spec.update.uses_positional() { spec.filter.match_position(&before)? } else { None };
-        let mut after = before.clone();
-        let changed = spec.update.apply(&mut after, position, false)?;
+        let position = if spec.update.uses_positional() { spec.filter.match_position(&doc)? } else { None };
+        let changed = spec.update.apply(&mut doc, position, false)?;
         if changed {
-            validate_document(&after)?;
+            validate_document(&doc)?;
             out.modified += 1;
-            replace_logged(ctx, ns, rid, after.clone())?;
+            let after = spec.return_docs.then(|| doc.clone());
+            let before = replace_logged(ctx, ns, rid, doc)?;
+            if spec.return_docs {
+                out.last_before = before;
+                out.last_after = after;
+            }
+        } else if spec.return_docs {
+            out.last_before = Some(doc.clone());
+            out.last_after = Some(doc);
         }
-        out.last_before = Some(before);
-        out.last_after = Some(after);
     }
     if out.matched > 0 {
         if out.modified > 0 {
@@ -588,12 +599,13 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Re
     spec.update.apply(&mut doc, None, true)?;
     let doc = prepare_insert(doc)?;
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-    let r = insert(ctx, ns, vec![doc.clone()], true)?;
+    let keep = spec.return_docs.then(|| doc.clone());
+    let r = insert(ctx, ns, vec![doc], true)?;
     if let Some((_, e)) = r.errors.into_iter().next() {
         return Err(e);
     }
     out.upserted_id = Some(id);
-    out.last_after = Some(doc);
+    out.last_after = keep;
     Ok(out)
 }
 
