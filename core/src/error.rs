@@ -27,7 +27,7 @@ pub enum Error {
     Io(std::io::Error),
     /// A document operation failed: MongoDB's code (11000 duplicate key, 66 immutable
     /// field...) and message.
-    Document(crate::docs::DocError),
+    Document(Box<crate::docs::DocError>),
 }
 
 impl fmt::Display for Error {

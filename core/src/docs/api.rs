@@ -64,7 +64,7 @@ impl Db {
             crate::keyspace::evict::make_room(ks);
         }
         ks.wait_durable(seq).map_err(|r| Error::Command(r.error_text().unwrap_or("not durable").to_string()))?;
-        r.map_err(Error::Document)
+        r.map_err(|e| Error::Document(Box::new(e)))
     }
 }
 
@@ -111,7 +111,7 @@ fn check(reply: Document) -> Result<Document> {
     }
     let code = reply.get_i32("code").unwrap_or(8);
     let msg = reply.get_str("errmsg").unwrap_or("command failed").to_string();
-    Err(Error::Document(DocError::new(code, "CommandFailed", msg)))
+    Err(Error::Document(Box::new(DocError::new(code, "CommandFailed", msg))))
 }
 
 /// What an update did.
@@ -186,7 +186,7 @@ fn vars(ctx: &Ctx<'_>) -> Variables {
 
 impl<T: Serialize + DeserializeOwned> Collection<T> {
     fn ns(&self) -> Result<&Namespace> {
-        self.ns.as_ref().map_err(|e| Error::Document(e.clone()))
+        self.ns.as_ref().map_err(|e| Error::Document(Box::new(e.clone())))
     }
 
     /// The namespace, `"<database>.<collection>"`.

@@ -70,7 +70,7 @@ impl Cursors {
 /// The reply for an error.
 pub fn error_reply(e: &DocError) -> Document {
     let mut d = doc! {"ok": 0.0, "errmsg": &e.message, "code": e.code, "codeName": e.code_name()};
-    if let Some(extra) = &e.details {
+    if let Some(extra) = e.details.as_deref() {
         for (k, v) in extra {
             d.insert(k.clone(), v.clone());
         }
@@ -80,7 +80,7 @@ pub fn error_reply(e: &DocError) -> Document {
 
 fn write_error(index: usize, e: &DocError) -> Document {
     let mut d = doc! {"index": index as i32, "code": e.code, "errmsg": &e.message};
-    if let Some(extra) = &e.details {
+    if let Some(extra) = e.details.as_deref() {
         for (k, v) in extra {
             d.insert(k.clone(), v.clone());
         }
@@ -239,7 +239,7 @@ fn canonical(name: &str) -> &str {
     }
 }
 
-fn needs(ks: &Keyspace, db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
+fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
     let args = Args { name, cmd };
     let ns_key = |coll: &str| Namespace::new(db, coll).map(|n| n.key());
     Ok(match name {
@@ -252,7 +252,7 @@ fn needs(ks: &Keyspace, db: &str, name: &str, cmd: &Document) -> Result<Needs, D
         "explain" => match cmd.get("explain") {
             Some(Bson::Document(inner)) => {
                 let inner_name = canonical(command_name(inner)?);
-                match needs(ks, db, inner_name, inner)? {
+                match needs(db, inner_name, inner)? {
                     Needs::Write(k) => Needs::Read(k),
                     n => n,
                 }
@@ -303,7 +303,7 @@ fn run_locking(ks: &Keyspace, db: &str, cmd: &Document) -> Result<Document, DocE
     engine::check_db_name(db)?;
     let cmd = &*strip_generic(cmd);
     let name = canonical(command_name(cmd)?);
-    let need = needs(ks, db, name, cmd)?;
+    let need = needs(db, name, cmd)?;
     let (set, write) = match &need {
         Needs::Nothing => (LockSet::None, false),
         Needs::Read(k) => (LockSet::One(shard_of(hash_bytes(k.as_bytes()))), false),
@@ -336,7 +336,7 @@ pub(crate) fn run_in(ctx: &mut Ctx<'_>, db: &str, cmd: &Document) -> Document {
     let cmd = &*strip_generic(cmd);
     let r = engine::check_db_name(db).and_then(|_| command_name(cmd)).and_then(|n| {
         let name = canonical(n);
-        needs(ctx.keyspace(), db, name, cmd)?;
+        needs(db, name, cmd)?;
         execute(ctx, db, name, cmd)
     });
     r.unwrap_or_else(|e| error_reply(&e))
@@ -625,7 +625,14 @@ fn cmd_find_and_modify(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<D
         return Err(DocError::failed_to_parse("Either an update or remove=true must be specified"));
     };
     let filters = documents_of(args.array("arrayFilters")?.map(Vec::as_slice).unwrap_or(&[]), "arrayFilters")?;
-    let spec = UpdateSpec { filter: filter.clone(), update: Update::parse(update, &filters, &vars)?, upsert, multi: false, sort, return_docs: true };
+    let spec = UpdateSpec {
+        filter: filter.clone(),
+        update: Update::parse(update, &filters, &vars)?,
+        upsert,
+        multi: false,
+        sort,
+        return_docs: true,
+    };
     let out = engine::update(ctx, &ns, &spec)?;
     let value = if out.upserted_id.is_some() {
         if new {

@@ -209,7 +209,7 @@ pub fn duplicate_id(ns: &Namespace, id: &Bson) -> DocError {
         "DuplicateKey",
         format!("E11000 duplicate key error collection: {}.{} index: _id_ dup key: {{ _id: {} }}", ns.db, ns.coll, shell_repr(id)),
     );
-    e.details = Some(doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id.clone()}});
+    e.details = Some(Box::new(doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id.clone()}}));
     e
 }
 
