@@ -157,24 +157,18 @@ impl Projection {
         if self.empty {
             return Ok(doc.clone());
         }
-        let position = match &self.positional {
-            Some(_) => match filter.map(|f| f.match_position(doc)).transpose()?.flatten() {
-                Some(p) => Some(p),
-                None if filter.is_none() => {
-                    return Err(DocError::location(51050, "Projections with a positional operator require a matcher"))
-                }
-                None => {
-                    return Err(DocError::location(51246, "positional operator '.$' couldn't find a matching element in the array"));
-                }
-            },
-            None => None,
-        };
-        let ctx = ApplyContext { root: doc, vars: &self.vars, position };
-        if self.inclusion {
-            ctx.include(&self.root, Some(doc), 0)
-        } else {
-            ctx.exclude(&self.root, doc, 0)
+        let ctx = ApplyContext { root: doc, vars: &self.vars };
+        if !self.inclusion {
+            return ctx.exclude(&self.root, doc, 0);
         }
+        let mut out = ctx.include(&self.root, Some(doc), 0)?;
+        if let Some(path) = &self.positional {
+            let Some(filter) = filter else {
+                return Err(DocError::location(51050, "Projections with a positional operator require a matcher"));
+            };
+            apply_positional(&mut out, path, || filter.match_position(doc))?;
+        }
+        Ok(out)
     }
 }
 
@@ -454,8 +448,6 @@ fn insert_path(root: &mut Node, path: &str, action: Action) -> Result<(), DocErr
 struct ApplyContext<'a> {
     root: &'a Document,
     vars: &'a Variables,
-    /// The matched array position for the positional projection.
-    position: Option<usize>,
 }
 
 impl ApplyContext<'_> {
@@ -467,8 +459,14 @@ impl ApplyContext<'_> {
         if let Some(src) = src {
             for (k, v) in src {
                 match node.get(k) {
-                    Some(Action::Include) => {
+                    // The positional path is included whole; `apply_positional` then narrows
+                    // the first array on it.
+                    Some(Action::Include | Action::Positional) => {
                         out.insert(k.clone(), v.clone());
+                    }
+                    // $slice includes its field in place, sliced.
+                    Some(Action::Slice { skip, limit }) => {
+                        out.insert(k.clone(), slice(v, *skip, *limit));
                     }
                     Some(Action::Nested(child)) => {
                         if let Some(projected) = self.include_value(child, v, depth + 1)? {
@@ -482,7 +480,7 @@ impl ApplyContext<'_> {
         for (k, action) in &node.children {
             let current = src.and_then(|s| s.get(k));
             let produced = match action {
-                Action::Include | Action::Exclude => None,
+                Action::Include | Action::Exclude | Action::Slice { .. } | Action::Positional => None,
                 Action::Nested(child) => {
                     // A subtree that computes values makes its field exist even when the
                     // source field is missing.
@@ -494,9 +492,7 @@ impl ApplyContext<'_> {
                         None
                     }
                 }
-                Action::Slice { skip, limit } => current.map(|v| slice(v, *skip, *limit)),
                 Action::ElemMatch { filter } => self.elem_match(k, filter)?,
-                Action::Positional => current.map(|v| self.positional(v)),
                 Action::Computed(expr) => expr.eval(self.root, self.vars)?,
                 Action::Meta(MetaKind::TextScore) => Some(Bson::Null),
                 Action::Meta(MetaKind::Unavailable) => None,
@@ -602,16 +598,40 @@ impl ApplyContext<'_> {
         }
         Ok(None)
     }
+}
 
-    /// The positional projection of the value at the `.$` path: the matched element of an
-    /// array (as a one-element array); other values are returned as they are.
-    fn positional(&self, v: &Bson) -> Bson {
-        match (v, self.position) {
-            (Bson::Array(items), Some(i)) => Bson::Array(items.get(i).cloned().into_iter().collect()),
-            _ => v.clone(),
+/// The positional projection (MongoDB's `applyPositionalProjection`): walk `path` in the
+/// projected document `out`; the first array on it is replaced by its element at the position
+/// where the query matched (as a one-element array). Without an array on the path the
+/// document is left as it is; an array without a matched position is error 51246, a position
+/// past its end 51247.
+fn apply_positional(out: &mut Document, path: &str, position: impl FnOnce() -> Result<Option<usize>, DocError>) -> Result<(), DocError> {
+    let mut cur = out;
+    for part in path.split('.') {
+        match cur.get_mut(part) {
+            Some(Bson::Document(d)) => cur = d,
+            Some(Bson::Array(items)) => {
+                let Some(i) = position()? else {
+                    return Err(DocError::location(
+                        51246,
+                        format!("{FIND_ERROR_PREFIX}positional operator '.$' couldn't find a matching element in the array"),
+                    ));
+                };
+                let Some(element) = items.get(i).cloned() else {
+                    return Err(DocError::location(51247, format!("{FIND_ERROR_PREFIX}positional operator '.$' element mismatch")));
+                };
+                *items = vec![element];
+                return Ok(());
+            }
+            _ => return Ok(()),
         }
     }
+    Ok(())
 }
+
+/// The prefix MongoDB's find command puts on errors raised while producing results (the
+/// positional projection's): `errmsg` is this followed by the projection's message.
+pub const FIND_ERROR_PREFIX: &str = "Executor error during find command :: caused by :: ";
 
 /// `{name: value}`.
 fn single(name: &str, value: Bson) -> Document {
@@ -798,6 +818,15 @@ mod tests {
     }
 
     #[test]
+    fn slice_keeps_the_document_order_in_an_inclusion() {
+        let d = doc! {"_id": 1, "arr": [1, 2, 3], "a": 1, "nested": [{"v": [1, 2], "w": 1}, 7]};
+        assert_eq!(project(doc! {"a": 1, "arr": {"$slice": 1}}, &d).unwrap(), doc! {"_id": 1, "arr": [1], "a": 1});
+        // Through an array of documents: each element's array is sliced.
+        assert_eq!(project(doc! {"_id": 0, "nested.v": {"$slice": -1}}, &d).unwrap()["nested"], bson::bson!([{"v": [2], "w": 1}, 7]));
+        assert_eq!(project(doc! {"_id": 0, "a": 1, "nested.v": {"$slice": -1}}, &d).unwrap(), doc! {"a": 1, "nested": [{"v": [2]}]});
+    }
+
+    #[test]
     fn slice_of_non_array_is_returned_as_is_and_missing_stays_missing() {
         let d = doc! {"_id": 1, "a": 5, "b": {"c": 1}};
         assert_eq!(project(doc! {"a": {"$slice": 1}, "b": {"$slice": 1}, "z": {"$slice": 1}}, &d).unwrap(), d);
@@ -890,7 +919,13 @@ mod tests {
         let everything = Filter::parse(&doc! {}, &vars()).unwrap();
         let e = p.apply(&d, Some(&everything)).unwrap_err();
         assert_eq!(e.code, 51246);
-        assert_eq!(e.message, "positional operator '.$' couldn't find a matching element in the array");
+        assert_eq!(
+            e.message,
+            "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array"
+        );
+        // Without an array on the path there is nothing to narrow, and no error.
+        assert_eq!(p.apply(&doc! {"_id": 2, "grades": 5}, Some(&everything)).unwrap(), doc! {"_id": 2, "grades": 5});
+        assert_eq!(p.apply(&doc! {"_id": 3}, Some(&everything)).unwrap(), doc! {"_id": 3});
     }
 
     #[test]
@@ -985,6 +1020,11 @@ mod cross_tests {
         let d = doc! {"_id": 7, "grades": [{"grade": 80, "mean": 75}, {"grade": 85, "mean": 90}, {"grade": 90, "mean": 85}]};
         let filter = Filter::parse(&doc! {"grades.mean": {"$gt": 70}}, &vars()).unwrap();
         assert_eq!(p.apply(&d, Some(&filter)).unwrap(), doc! {"_id": 7, "grades": [{"grade": 80, "mean": 75}]});
+        // A nested array path; other included fields keep the document order.
+        let d = doc! {"_id": 8, "x": {"grades": [1, 5, 9], "y": 1}, "z": 2};
+        let filter = Filter::parse(&doc! {"x.grades": {"$gt": 4}}, &vars()).unwrap();
+        let p = Projection::parse(&doc! {"z": 1, "x.grades.$": 1}, &vars()).unwrap();
+        assert_eq!(p.apply(&d, Some(&filter)).unwrap(), doc! {"_id": 8, "x": {"grades": [5]}, "z": 2});
     }
 
     #[test]
