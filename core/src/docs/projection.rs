@@ -3,22 +3,27 @@
 //! `$elemMatch`, positional `"grades.$"`, `{$meta: "textScore"}`, and computed fields from
 //! aggregation expressions such as `{total: {$add: ["$a", "$b"]}}` or `{x: "$a.b"}`).
 //!
-//! Parsing builds a tree of the projected paths (dotted paths and embedded projection
-//! documents merge into one tree; a path that is a prefix of another is a path collision,
-//! errors 31249/31250) and decides the projection's mode:
-//! - inclusion: a field set to 1/true/non-zero, a computed field, `$elemMatch` or positional;
+//! Parsing (MongoDB's `projection_parser`) builds a tree of the projected paths (dotted paths
+//! and embedded projection documents merge into one tree; a path that is a prefix of another
+//! is a path collision, errors 31249/31250) and decides the projection's mode:
+//! - inclusion: a field set to 1/true/non-zero, a computed field (any value other than a
+//!   number, a boolean, `$slice`, `$elemMatch` or `$meta`), or a positional path;
 //! - exclusion: a field set to 0/false;
 //! - `_id` does not decide the mode (it is included by default and may be excluded in
-//!   either mode); `$slice` and `$meta` do not either, and a projection of only those (or of
-//!   only `_id: 0`) is an exclusion. Mixing modes is error 31253/31254.
+//!   either mode), nor do `$slice`, `$elemMatch` and `$meta`. Undecided projections follow
+//!   find's defaults: `{_id: 1}` is an inclusion, one with a `$slice` an exclusion, else one
+//!   with an `$elemMatch` an inclusion, anything else an exclusion. Mixing modes is error
+//!   31253/31254; an expression in an exclusion 31252.
 //!
 //! Applying an inclusion keeps the included fields in the document's order (so `_id` first),
 //! descends into embedded documents and arrays (arrays keep only their document elements,
-//! projected; scalars in them are dropped, as MongoDB does), then appends the fields that are
-//! computed (expressions, `$slice`, `$elemMatch`, positional, `$meta`) in specification
-//! order. An exclusion removes the excluded paths (through arrays of documents too) and keeps
-//! everything else in place; `$slice` replaces the array where it is, `$meta` fields are set
-//! (appended when new).
+//! projected; scalars and nested arrays in them are dropped, as find does), slices `$slice`
+//! fields in place, then appends the computed fields (expressions, `$elemMatch`, `$meta`,
+//! and subtrees of computed fields whose field is missing or a scalar) in specification
+//! order; finally the positional projection narrows the first array on its path to the
+//! element the query matched. An exclusion removes the excluded paths (through arrays of
+//! documents; other array elements stay) and keeps everything else in place; `$slice` and
+//! `$elemMatch` replace their field where it is, `$meta` fields are set (appended when new).
 //!
 //! Invariants: parse and apply never panic on user input; nested specifications and
 //! documents deeper than `MAX_RECURSION` are errors rather than stack overflows.
