@@ -9,6 +9,10 @@
 //!   every value it reaches (arrays at the end of the path are expanded one level); the key is
 //!   the smallest of them for an ascending field and the largest for a descending one. An
 //!   array element that is not a document, or a document without the next field, yields null.
+//!   Keys are generated as MongoDB's index keys are: fields through the same array take their
+//!   values from the same element and the smallest key tuple (in this sort's order) wins;
+//!   two fields through different arrays are "parallel arrays", error 2 (`try_key`).
+//! - `{$natural: 1 | -1}` (alone) is the input order or its reverse.
 //! - An empty array at the end of the path sorts as `undefined`: below null and missing, in
 //!   both directions (so `{a: []}` is first ascending and last descending). Undefined values
 //!   stored in documents sort there too (MongoDB's canonical type order puts undefined below
