@@ -85,7 +85,10 @@ impl Sort {
                             }
                         },
                         _ => {
-                            return Err(DocError::location(15974, format!("Illegal key in $sort specification: {name}: {direction}")));
+                            return Err(DocError::location(
+                                15974,
+                                format!("Illegal key in $sort specification: {name}: {}", printable(direction)),
+                            ));
                         }
                     };
                     if name == "$natural" {
@@ -343,7 +346,25 @@ fn parse_meta(meta: &Document) -> Result<SortKind, DocError> {
     }
     match meta.get("$meta") {
         Some(Bson::String(s)) if s == "textScore" => Ok(SortKind::TextScore),
-        _ => Err(DocError::location(31138, format!("Illegal $meta sort: {meta}"))),
+        Some(v) => Err(DocError::location(31138, format!("Illegal $meta sort: $meta: {}", printable(v)))),
+        None => Err(DocError::location(31138, "Illegal $meta sort")),
+    }
+}
+
+/// `v` as MongoDB prints it in messages, or its type name when it nests too deeply to print
+/// safely (hostile input must not overflow the stack through `Display`).
+fn printable(v: &Bson) -> String {
+    fn shallow(v: &Bson, budget: usize) -> bool {
+        match v {
+            Bson::Document(d) => budget > 0 && d.values().all(|x| shallow(x, budget - 1)),
+            Bson::Array(a) => budget > 0 && a.iter().all(|x| shallow(x, budget - 1)),
+            _ => true,
+        }
+    }
+    if shallow(v, 16) {
+        v.to_string()
+    } else {
+        value::type_name(v).to_string()
     }
 }
 
@@ -649,6 +670,12 @@ mod tests {
         assert_eq!(Sort::parse(&doc! {"a": true}).unwrap_err().code, 15974);
         assert_eq!(Sort::parse(&doc! {"a": {"x": 1}}).unwrap_err().code, 17312);
         assert_eq!(Sort::parse(&doc! {"a": {"$meta": "nope"}}).unwrap_err().code, 31138);
+        let mut deep = Bson::Int32(1);
+        for _ in 0..500 {
+            deep = Bson::Array(vec![deep]);
+        }
+        assert_eq!(Sort::parse(&doc! {"a": deep.clone()}).unwrap_err().message, "Illegal key in $sort specification: a: array");
+        assert_eq!(Sort::parse(&doc! {"a": {"$meta": deep}}).unwrap_err().code, 31138);
         assert!(Sort::parse(&doc! {"$natural": 1, "a": 1}).is_err());
         assert_eq!(Sort::parse(&doc! {"a": {"$meta": "textScore", "x": 1}}).unwrap_err().code, 9);
         assert_eq!(Sort::parse(&doc! {"a": "asc"}).unwrap_err().message, "Illegal key in $sort specification: a: \"asc\"");
