@@ -3,22 +3,27 @@
 //! `$elemMatch`, positional `"grades.$"`, `{$meta: "textScore"}`, and computed fields from
 //! aggregation expressions such as `{total: {$add: ["$a", "$b"]}}` or `{x: "$a.b"}`).
 //!
-//! Parsing builds a tree of the projected paths (dotted paths and embedded projection
-//! documents merge into one tree; a path that is a prefix of another is a path collision,
-//! errors 31249/31250) and decides the projection's mode:
-//! - inclusion: a field set to 1/true/non-zero, a computed field, `$elemMatch` or positional;
+//! Parsing (MongoDB's `projection_parser`) builds a tree of the projected paths (dotted paths
+//! and embedded projection documents merge into one tree; a path that is a prefix of another
+//! is a path collision, errors 31249/31250) and decides the projection's mode:
+//! - inclusion: a field set to 1/true/non-zero, a computed field (any value other than a
+//!   number, a boolean, `$slice`, `$elemMatch` or `$meta`), or a positional path;
 //! - exclusion: a field set to 0/false;
 //! - `_id` does not decide the mode (it is included by default and may be excluded in
-//!   either mode); `$slice` and `$meta` do not either, and a projection of only those (or of
-//!   only `_id: 0`) is an exclusion. Mixing modes is error 31253/31254.
+//!   either mode), nor do `$slice`, `$elemMatch` and `$meta`. Undecided projections follow
+//!   find's defaults: `{_id: 1}` is an inclusion, one with a `$slice` an exclusion, else one
+//!   with an `$elemMatch` an inclusion, anything else an exclusion. Mixing modes is error
+//!   31253/31254; an expression in an exclusion 31252.
 //!
 //! Applying an inclusion keeps the included fields in the document's order (so `_id` first),
 //! descends into embedded documents and arrays (arrays keep only their document elements,
-//! projected; scalars in them are dropped, as MongoDB does), then appends the fields that are
-//! computed (expressions, `$slice`, `$elemMatch`, positional, `$meta`) in specification
-//! order. An exclusion removes the excluded paths (through arrays of documents too) and keeps
-//! everything else in place; `$slice` replaces the array where it is, `$meta` fields are set
-//! (appended when new).
+//! projected; scalars and nested arrays in them are dropped, as find does), slices `$slice`
+//! fields in place, then appends the computed fields (expressions, `$elemMatch`, `$meta`,
+//! and subtrees of computed fields whose field is missing or a scalar) in specification
+//! order; finally the positional projection narrows the first array on its path to the
+//! element the query matched. An exclusion removes the excluded paths (through arrays of
+//! documents; other array elements stay) and keeps everything else in place; `$slice` and
+//! `$elemMatch` replace their field where it is, `$meta` fields are set (appended when new).
 //!
 //! Invariants: parse and apply never panic on user input; nested specifications and
 //! documents deeper than `MAX_RECURSION` are errors rather than stack overflows.
@@ -87,6 +92,13 @@ impl Node {
     fn get_mut(&mut self, name: &str) -> Option<&mut Action> {
         self.children.iter_mut().find(|(k, _)| k == name).map(|(_, a)| a)
     }
+    fn has_slice(&self) -> bool {
+        self.children.iter().any(|(_, a)| match a {
+            Action::Slice { .. } => true,
+            Action::Nested(n) => n.has_slice(),
+            _ => false,
+        })
+    }
     /// Whether applying this subtree to a missing or non-document value still produces a
     /// document (it computes fields).
     fn computes(&self) -> bool {
@@ -123,10 +135,12 @@ impl Projection {
     pub fn parse(spec: &Document, vars: &Variables) -> Result<Projection, DocError> {
         let mut parser = Parser { vars, root: Node::default(), mode: None, id_setting: None, positional: None, elem_match: false };
         parser.parse_level(spec, "", 0)?;
-        let Parser { mut root, mode, id_setting, positional, .. } = parser;
-        // Undecided: `{_id: 1}` alone includes only _id; anything else (`{}`, `{_id: 0}`,
-        // only $slice / $meta fields) is an exclusion.
-        let inclusion = mode.unwrap_or(id_setting == Some(true));
+        let Parser { mut root, mode, id_setting, positional, elem_match, .. } = parser;
+        // Undecided (MongoDB's find defaults): `{_id: 1}` alone includes only _id; with a
+        // $slice it is an exclusion, else with an $elemMatch an inclusion; anything else
+        // (`{}`, `{_id: 0}`, only $meta fields) is an exclusion.
+        let has_slice = root.has_slice();
+        let inclusion = mode.unwrap_or(id_setting == Some(true) || (!has_slice && elem_match));
         if inclusion && root.get("_id").is_none() {
             root.children.insert(0, ("_id".to_string(), Action::Include));
         }
@@ -148,21 +162,18 @@ impl Projection {
         if self.empty {
             return Ok(doc.clone());
         }
-        let position = match &self.positional {
-            Some(_) => match filter.map(|f| f.match_position(doc)).transpose()?.flatten() {
-                Some(p) => Some(p),
-                None => {
-                    return Err(DocError::location(51246, "positional operator '.$' couldn't find a matching element in the array"));
-                }
-            },
-            None => None,
-        };
-        let ctx = ApplyContext { root: doc, vars: &self.vars, position };
-        if self.inclusion {
-            ctx.include(&self.root, Some(doc), 0)
-        } else {
-            ctx.exclude(&self.root, doc, 0)
+        let ctx = ApplyContext { root: doc, vars: &self.vars };
+        if !self.inclusion {
+            return ctx.exclude(&self.root, doc, 0);
         }
+        let mut out = ctx.include(&self.root, Some(doc), 0)?;
+        if let Some(path) = &self.positional {
+            let Some(filter) = filter else {
+                return Err(DocError::location(51050, "Projections with a positional operator require a matcher"));
+            };
+            apply_positional(&mut out, path, || filter.match_position(doc))?;
+        }
+        Ok(out)
     }
 }
 
@@ -228,16 +239,14 @@ impl Parser<'_> {
                 Action::Computed(expr)
             }
             Leaf::ElemMatch(query) => {
-                if !top_level || path.contains('.') {
-                    return Err(DocError::bad_value("Cannot use $elemMatch projection on a nested field."));
-                }
                 if self.positional.is_some() {
-                    return Err(DocError::location(31256, "Cannot specify positional operator and $elemMatch."));
+                    return Err(DocError::location(31255, "Cannot specify positional operator and $elemMatch."));
                 }
-                if self.mode == Some(false) {
-                    return Err(DocError::location(31255, "Cannot use $elemMatch projection in exclusion projection"));
+                if !top_level || path.contains('.') {
+                    return Err(DocError::location(31275, "Cannot use $elemMatch projection on a nested field."));
                 }
-                self.mode = Some(true);
+                // $elemMatch does not decide the mode (a projection of only $elemMatch fields
+                // is an inclusion; see `parse`).
                 self.elem_match = true;
                 let filter = Filter::parse(&single(path, Bson::Document(doc! { "$elemMatch": query.clone() })), self.vars)?;
                 Action::ElemMatch { filter: Box::new(filter) }
@@ -254,13 +263,19 @@ impl Parser<'_> {
         if self.elem_match {
             return Err(DocError::location(31256, "Cannot specify positional operator and $elemMatch."));
         }
-        if !matches!(self.classify(v)?, Leaf::Include) {
-            return Err(DocError::location(31308, format!("positional projection cannot be used with a literal or an operator: {path}")));
+        match v {
+            Bson::Document(_) => return Err(DocError::location(31271, "positional projection cannot be used with an expression")),
+            Bson::Boolean(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => {}
+            _ => return Err(DocError::location(31308, format!("positional projection cannot be used with a literal: {path}"))),
         }
-        if self.mode == Some(false) {
-            return Err(DocError::location(31395, "positional projection cannot be used with exclusion"));
+        if let Leaf::Exclude = self.classify(v)? {
+            // An exclusion of "a.$" is a plain path, and "$" is not a field name.
+            return Err(DocError::location(
+                16410,
+                format!("FieldPath field names may not start with '$'. Consider using $getField or $setField. (in \"{path}\")"),
+            ));
         }
-        self.mode = Some(true);
+        self.set_mode(path, true)?;
         self.positional = Some(array_path.to_string());
         insert_path(&mut self.root, array_path, Action::Positional)
     }
@@ -288,10 +303,14 @@ impl Parser<'_> {
                 let zero = value::as_f64(v).is_some_and(|d| d == 0.0);
                 bool_leaf(!zero)
             }
-            Bson::Document(d) if d.len() == 1 && d.contains_key("$slice") => parse_slice(d.get("$slice").unwrap_or(&Bson::Null))?,
-            Bson::Document(d) if d.len() == 1 && d.contains_key("$elemMatch") => match d.get("$elemMatch") {
+            // As MongoDB does, only the first key of a `$slice` / `$elemMatch` object counts.
+            Bson::Document(d) if first_key(d) == Some("$slice") => parse_slice(d.get("$slice").unwrap_or(&Bson::Null))?,
+            Bson::Document(d) if first_key(d) == Some("$elemMatch") => match d.get("$elemMatch") {
                 Some(Bson::Document(q)) => Leaf::ElemMatch(q.clone()),
-                _ => return Err(DocError::bad_value("elemMatch: Invalid argument, object required.")),
+                other => {
+                    let got = other.map_or("missing", value::type_name);
+                    return Err(DocError::location(31274, format!("elemMatch: Invalid argument, object required, but got {got}")));
+                }
             },
             Bson::Document(d) if d.len() == 1 && d.contains_key("$meta") => match d.get("$meta") {
                 Some(Bson::String(s)) => Leaf::Meta(meta_kind(s)?),
@@ -300,6 +319,10 @@ impl Parser<'_> {
             _ => Leaf::Computed(Box::new(Expr::parse(v)?)),
         })
     }
+}
+
+fn first_key(d: &Document) -> Option<&str> {
+    d.keys().next().map(String::as_str)
 }
 
 fn bool_leaf(include: bool) -> Leaf {
@@ -332,30 +355,42 @@ fn meta_kind(name: &str) -> Result<MetaKind, DocError> {
 
 /// `$slice: n` or `$slice: [skip, limit]`.
 fn parse_slice(arg: &Bson) -> Result<Leaf, DocError> {
+    /// MongoDB reads the numbers as 32-bit integers (doubles truncated).
     fn int(v: &Bson) -> Option<i64> {
-        match v {
-            Bson::Int32(_) | Bson::Int64(_) => value::as_i64(v),
-            Bson::Double(d) if d.is_finite() => Some(d.trunc().clamp(i64::MIN as f64, i64::MAX as f64) as i64),
-            Bson::Decimal128(_) => value::as_f64(v).filter(|d| d.is_finite()).map(|d| d.trunc() as i64),
-            _ => None,
-        }
+        value::is_number(v).then(|| {
+            let d = value::as_f64(v).unwrap_or(0.0);
+            if d.is_nan() {
+                0
+            } else {
+                d.trunc().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i64
+            }
+        })
     }
     match arg {
         Bson::Array(items) => {
             if items.len() != 2 {
-                return Err(DocError::bad_value("$slice array wrong size"));
+                return Err(DocError::location(31272, "$slice array argument should be of form [skip, limit]"));
             }
-            let (Some(skip), Some(limit)) = (int(&items[0]), int(&items[1])) else {
-                return Err(DocError::bad_value("$slice array argument must contain two numeric values"));
+            let Some(skip) = int(&items[0]) else {
+                return Err(DocError::location(
+                    31257,
+                    format!("$slice expects the skip argument to be a number, got {}", value::type_name(&items[0])),
+                ));
+            };
+            let Some(limit) = int(&items[1]) else {
+                return Err(DocError::location(
+                    31258,
+                    format!("$slice expects the limit argument to be a number, got {}", value::type_name(&items[1])),
+                ));
             };
             if limit <= 0 {
-                return Err(DocError::bad_value("$slice limit must be positive"));
+                return Err(DocError::location(31259, format!("$slice limit must be positive, got {limit}")));
             }
             Ok(Leaf::Slice { skip: Some(skip), limit })
         }
         _ => match int(arg) {
             Some(limit) => Ok(Leaf::Slice { skip: None, limit }),
-            None => Err(DocError::bad_value("$slice only supports numbers and [skip, limit] arrays")),
+            None => Err(DocError::location(31273, "$slice only supports numbers and [skip, limit] arrays")),
         },
     }
 }
@@ -406,7 +441,8 @@ fn insert_path(root: &mut Node, path: &str, action: Action) -> Result<(), DocErr
         match node.get_mut(part) {
             Some(Action::Nested(child)) => node = child,
             _ => {
-                return Err(DocError::location(31249, format!("Path collision at {path} remaining portion {}", parts[i + 1..].join("."))));
+                // MongoDB prints the path without its first component (FieldPath::tail).
+                return Err(DocError::location(31249, format!("Path collision at {path} remaining portion {}", parts[1..].join("."))));
             }
         }
     }
@@ -417,8 +453,6 @@ fn insert_path(root: &mut Node, path: &str, action: Action) -> Result<(), DocErr
 struct ApplyContext<'a> {
     root: &'a Document,
     vars: &'a Variables,
-    /// The matched array position for the positional projection.
-    position: Option<usize>,
 }
 
 impl ApplyContext<'_> {
@@ -430,8 +464,14 @@ impl ApplyContext<'_> {
         if let Some(src) = src {
             for (k, v) in src {
                 match node.get(k) {
-                    Some(Action::Include) => {
+                    // The positional path is included whole; `apply_positional` then narrows
+                    // the first array on it.
+                    Some(Action::Include | Action::Positional) => {
                         out.insert(k.clone(), v.clone());
+                    }
+                    // $slice includes its field in place, sliced.
+                    Some(Action::Slice { skip, limit }) => {
+                        out.insert(k.clone(), slice(v, *skip, *limit));
                     }
                     Some(Action::Nested(child)) => {
                         if let Some(projected) = self.include_value(child, v, depth + 1)? {
@@ -445,7 +485,7 @@ impl ApplyContext<'_> {
         for (k, action) in &node.children {
             let current = src.and_then(|s| s.get(k));
             let produced = match action {
-                Action::Include | Action::Exclude => None,
+                Action::Include | Action::Exclude | Action::Slice { .. } | Action::Positional => None,
                 Action::Nested(child) => {
                     // A subtree that computes values makes its field exist even when the
                     // source field is missing.
@@ -457,9 +497,7 @@ impl ApplyContext<'_> {
                         None
                     }
                 }
-                Action::Slice { skip, limit } => current.map(|v| slice(v, *skip, *limit)),
                 Action::ElemMatch { filter } => self.elem_match(k, filter)?,
-                Action::Positional => current.map(|v| self.positional(v)),
                 Action::Computed(expr) => expr.eval(self.root, self.vars)?,
                 Action::Meta(MetaKind::TextScore) => Some(Bson::Null),
                 Action::Meta(MetaKind::Unavailable) => None,
@@ -504,6 +542,11 @@ impl ApplyContext<'_> {
                 }
                 Some(Action::Slice { skip, limit }) => {
                     out.insert(k.clone(), slice(v, *skip, *limit));
+                }
+                Some(Action::ElemMatch { filter }) => {
+                    if let Some(matched) = self.elem_match(k, filter)? {
+                        out.insert(k.clone(), matched);
+                    }
                 }
                 _ => {
                     out.insert(k.clone(), v.clone());
@@ -560,16 +603,40 @@ impl ApplyContext<'_> {
         }
         Ok(None)
     }
+}
 
-    /// The positional projection of the value at the `.$` path: the matched element of an
-    /// array (as a one-element array); other values are returned as they are.
-    fn positional(&self, v: &Bson) -> Bson {
-        match (v, self.position) {
-            (Bson::Array(items), Some(i)) => Bson::Array(items.get(i).cloned().into_iter().collect()),
-            _ => v.clone(),
+/// The positional projection (MongoDB's `applyPositionalProjection`): walk `path` in the
+/// projected document `out`; the first array on it is replaced by its element at the position
+/// where the query matched (as a one-element array). Without an array on the path the
+/// document is left as it is; an array without a matched position is error 51246, a position
+/// past its end 51247.
+fn apply_positional(out: &mut Document, path: &str, position: impl FnOnce() -> Result<Option<usize>, DocError>) -> Result<(), DocError> {
+    let mut cur = out;
+    for part in path.split('.') {
+        match cur.get_mut(part) {
+            Some(Bson::Document(d)) => cur = d,
+            Some(Bson::Array(items)) => {
+                let Some(i) = position()? else {
+                    return Err(DocError::location(
+                        51246,
+                        format!("{FIND_ERROR_PREFIX}positional operator '.$' couldn't find a matching element in the array"),
+                    ));
+                };
+                let Some(element) = items.get(i).cloned() else {
+                    return Err(DocError::location(51247, format!("{FIND_ERROR_PREFIX}positional operator '.$' element mismatch")));
+                };
+                *items = vec![element];
+                return Ok(());
+            }
+            _ => return Ok(()),
         }
     }
+    Ok(())
 }
+
+/// The prefix MongoDB's find command puts on errors raised while producing results (the
+/// positional projection's): `errmsg` is this followed by the projection's message.
+pub const FIND_ERROR_PREFIX: &str = "Executor error during find command :: caused by :: ";
 
 /// `{name: value}`.
 fn single(name: &str, value: Bson) -> Document {
@@ -756,6 +823,15 @@ mod tests {
     }
 
     #[test]
+    fn slice_keeps_the_document_order_in_an_inclusion() {
+        let d = doc! {"_id": 1, "arr": [1, 2, 3], "a": 1, "nested": [{"v": [1, 2], "w": 1}, 7]};
+        assert_eq!(project(doc! {"a": 1, "arr": {"$slice": 1}}, &d).unwrap(), doc! {"_id": 1, "arr": [1], "a": 1});
+        // Through an array of documents: each element's array is sliced.
+        assert_eq!(project(doc! {"_id": 0, "nested.v": {"$slice": -1}}, &d).unwrap()["nested"], bson::bson!([{"v": [2], "w": 1}, 7]));
+        assert_eq!(project(doc! {"_id": 0, "a": 1, "nested.v": {"$slice": -1}}, &d).unwrap(), doc! {"a": 1, "nested": [{"v": [2]}]});
+    }
+
+    #[test]
     fn slice_of_non_array_is_returned_as_is_and_missing_stays_missing() {
         let d = doc! {"_id": 1, "a": 5, "b": {"c": 1}};
         assert_eq!(project(doc! {"a": {"$slice": 1}, "b": {"$slice": 1}, "z": {"$slice": 1}}, &d).unwrap(), d);
@@ -764,11 +840,23 @@ mod tests {
 
     #[test]
     fn slice_argument_errors() {
-        for bad in [bson::bson!("x"), bson::bson!([1]), bson::bson!([1, 0]), bson::bson!([1, -2]), bson::bson!([1, "a"]), bson::bson!(null)]
-        {
+        for (bad, code) in [
+            (bson::bson!("x"), 31273),
+            (bson::bson!(null), 31273),
+            (bson::bson!([1]), 31272),
+            (bson::bson!([1, 2, 3]), 31272),
+            (bson::bson!([1, 0]), 31259),
+            (bson::bson!([1, -2]), 31259),
+            (bson::bson!(["a", 1]), 31257),
+            (bson::bson!([1, "a"]), 31258),
+        ] {
             let e = Projection::parse(&doc! {"a": {"$slice": bad.clone()}}, &vars()).unwrap_err();
-            assert_eq!(e.code, 2, "{bad:?}");
+            assert_eq!(e.code, code, "{bad:?}");
         }
+        assert_eq!(
+            Projection::parse(&doc! {"a": {"$slice": [1, 0]}}, &vars()).unwrap_err().message,
+            "$slice limit must be positive, got 0"
+        );
     }
 
     #[test]
@@ -797,6 +885,8 @@ mod tests {
     fn path_collisions() {
         let e = Projection::parse(&doc! {"a": 1, "a.b": 1}, &vars()).unwrap_err();
         assert_eq!((e.code, e.message.as_str()), (31249, "Path collision at a.b remaining portion b"));
+        let e = Projection::parse(&doc! {"a.b": 1, "a.b.c.d": 1}, &vars()).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (31249, "Path collision at a.b.c.d remaining portion b.c.d"));
         let e = Projection::parse(&doc! {"a.b.c": 1, "a": 1}, &vars()).unwrap_err();
         assert_eq!((e.code, e.message.as_str()), (31250, "Path collision at a"));
         let e = Projection::parse(&doc! {"a.b": 1, "a": {"b": 1}}, &vars()).unwrap_err();
@@ -814,12 +904,15 @@ mod tests {
         assert_eq!(Projection::parse(&doc! {"a.$.b": 1}, &vars()).unwrap_err().code, 31394);
         assert_eq!(Projection::parse(&doc! {"a": {}}, &vars()).unwrap_err().code, 51270);
         assert_eq!(Projection::parse(&doc! {"a.$": 1, "b.$": 1}, &vars()).unwrap_err().code, 31276);
-        assert_eq!(Projection::parse(&doc! {"a.$": 0}, &vars()).unwrap_err().code, 31308);
-        assert_eq!(Projection::parse(&doc! {"b": 0, "a.$": 1}, &vars()).unwrap_err().code, 31395);
-        assert_eq!(Projection::parse(&doc! {"a": {"$elemMatch": 1}}, &vars()).unwrap_err().code, 2);
-        assert!(Projection::parse(&doc! {"a.b": {"$elemMatch": {"x": 1}}}, &vars()).is_err());
-        assert_eq!(Projection::parse(&doc! {"a.$": 1, "b": {"$elemMatch": {"x": 1}}}, &vars()).unwrap_err().code, 31256);
-        assert_eq!(Projection::parse(&doc! {"b": 0, "a": {"$elemMatch": {"x": 1}}}, &vars()).unwrap_err().code, 31255);
+        assert_eq!(Projection::parse(&doc! {"a.$": 0}, &vars()).unwrap_err().code, 16410);
+        assert_eq!(Projection::parse(&doc! {"a.$": {"$slice": 1}}, &vars()).unwrap_err().code, 31271);
+        assert_eq!(Projection::parse(&doc! {"b": 0, "a.$": 1}, &vars()).unwrap_err().code, 31253);
+        let e = Projection::parse(&doc! {"a": {"$elemMatch": 1}}, &vars()).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (31274, "elemMatch: Invalid argument, object required, but got int"));
+        assert_eq!(Projection::parse(&doc! {"a.b": {"$elemMatch": {"x": 1}}}, &vars()).unwrap_err().code, 31275);
+        assert_eq!(Projection::parse(&doc! {"a": {"b": {"$elemMatch": {"x": 1}}}}, &vars()).unwrap_err().code, 31275);
+        assert_eq!(Projection::parse(&doc! {"a.$": 1, "b": {"$elemMatch": {"x": 1}}}, &vars()).unwrap_err().code, 31255);
+        assert_eq!(Projection::parse(&doc! {"b": {"$elemMatch": {"x": 1}}, "a.$": 1}, &vars()).unwrap_err().code, 31256);
     }
 
     #[test]
@@ -827,11 +920,17 @@ mod tests {
         let p = Projection::parse(&doc! {"grades.$": 1}, &vars()).unwrap();
         assert!(p.is_positional() && p.is_inclusion());
         let d = doc! {"_id": 1, "grades": [70, 87, 90]};
-        let e = p.apply(&d, None).unwrap_err();
-        assert_eq!(e.code, 51246);
-        assert_eq!(e.message, "positional operator '.$' couldn't find a matching element in the array");
+        assert_eq!(p.apply(&d, None).unwrap_err().code, 51050);
         let everything = Filter::parse(&doc! {}, &vars()).unwrap();
-        assert_eq!(p.apply(&d, Some(&everything)).unwrap_err().code, 51246);
+        let e = p.apply(&d, Some(&everything)).unwrap_err();
+        assert_eq!(e.code, 51246);
+        assert_eq!(
+            e.message,
+            "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array"
+        );
+        // Without an array on the path there is nothing to narrow, and no error.
+        assert_eq!(p.apply(&doc! {"_id": 2, "grades": 5}, Some(&everything)).unwrap(), doc! {"_id": 2, "grades": 5});
+        assert_eq!(p.apply(&doc! {"_id": 3}, Some(&everything)).unwrap(), doc! {"_id": 3});
     }
 
     #[test]
@@ -898,6 +997,13 @@ mod cross_tests {
             p.apply(&schools()[0], None).unwrap(),
             doc! {"_id": 1, "zipcode": "63109", "students": [{"name": "jeff", "school": 108, "age": 15}]}
         );
+        // In an exclusion (or with a $slice and no inclusions) the matched element replaces
+        // the array in place, and other fields stay.
+        let p = Projection::parse(&doc! {"students": {"$elemMatch": {"school": 102}}, "zipcode": 0}, &vars()).unwrap();
+        assert_eq!(p.apply(&schools()[0], None).unwrap(), doc! {"_id": 1, "students": [{"name": "john", "school": 102, "age": 10}]});
+        let p = Projection::parse(&doc! {"students": {"$elemMatch": {"school": 100}}, "x": {"$slice": 1}}, &vars()).unwrap();
+        assert!(!p.is_inclusion());
+        assert_eq!(p.apply(&schools()[0], None).unwrap(), doc! {"_id": 1, "zipcode": "63109"});
         // Scalar elements with the operator form.
         let p = Projection::parse(&doc! {"n": {"$elemMatch": {"$gt": 5}}}, &vars()).unwrap();
         assert_eq!(p.apply(&doc! {"_id": 1, "n": [1, 7, 9]}, None).unwrap(), doc! {"_id": 1, "n": [7]});
@@ -919,6 +1025,11 @@ mod cross_tests {
         let d = doc! {"_id": 7, "grades": [{"grade": 80, "mean": 75}, {"grade": 85, "mean": 90}, {"grade": 90, "mean": 85}]};
         let filter = Filter::parse(&doc! {"grades.mean": {"$gt": 70}}, &vars()).unwrap();
         assert_eq!(p.apply(&d, Some(&filter)).unwrap(), doc! {"_id": 7, "grades": [{"grade": 80, "mean": 75}]});
+        // A nested array path; other included fields keep the document order.
+        let d = doc! {"_id": 8, "x": {"grades": [1, 5, 9], "y": 1}, "z": 2};
+        let filter = Filter::parse(&doc! {"x.grades": {"$gt": 4}}, &vars()).unwrap();
+        let p = Projection::parse(&doc! {"z": 1, "x.grades.$": 1}, &vars()).unwrap();
+        assert_eq!(p.apply(&d, Some(&filter)).unwrap(), doc! {"_id": 8, "x": {"grades": [5]}, "z": 2});
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //!   every value it reaches (arrays at the end of the path are expanded one level); the key is
 //!   the smallest of them for an ascending field and the largest for a descending one. An
 //!   array element that is not a document, or a document without the next field, yields null.
+//!   Keys are generated as MongoDB's index keys are: fields through the same array take their
+//!   values from the same element and the smallest key tuple (in this sort's order) wins;
+//!   two fields through different arrays are "parallel arrays", error 2 (`try_key`).
+//! - `{$natural: 1 | -1}` (alone) is the input order or its reverse.
 //! - An empty array at the end of the path sorts as `undefined`: below null and missing, in
 //!   both directions (so `{a: []}` is first ascending and last descending). Undefined values
 //!   stored in documents sort there too (MongoDB's canonical type order puts undefined below
@@ -81,7 +85,10 @@ impl Sort {
                             }
                         },
                         _ => {
-                            return Err(DocError::location(15974, format!("Illegal key in $sort specification: {name}: {direction}")));
+                            return Err(DocError::location(
+                                15974,
+                                format!("Illegal key in $sort specification: {name}: {}", printable(direction)),
+                            ));
                         }
                     };
                     if name == "$natural" {
@@ -126,8 +133,114 @@ impl Sort {
 
     /// The sort key of `doc` (one value per sort field; arrays give their min (ascending) or
     /// max (descending) element, missing is null, an empty array is undefined), computed once
-    /// per document.
+    /// per document. Documents MongoDB refuses to sort (parallel arrays, see `try_key`) get
+    /// each field's own min/max.
     pub fn key(&self, doc: &Document) -> Vec<Bson> {
+        self.try_key(doc).unwrap_or_else(|_| self.independent_key(doc))
+    }
+
+    /// The sort key of `doc` as MongoDB computes it: the smallest (in this sort's order) of
+    /// the key tuples the document yields, where fields through the same array take their
+    /// values from the same element (`{"a.x": 1, "a.y": 1}` pairs each element's x and y).
+    /// Error 2 when two sort fields go through different arrays ("parallel arrays").
+    pub fn try_key(&self, doc: &Document) -> Result<Vec<Bson>, DocError> {
+        let mut fixed: Vec<&Bson> = vec![&NULL; self.fields.len()];
+        let pending: Vec<(usize, &[String])> = self
+            .fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| match &f.kind {
+                SortKind::Field { path, .. } => Some((i, path.as_slice())),
+                _ => None,
+            })
+            .collect();
+        let mut best: Option<Vec<&Bson>> = None;
+        self.generate(Some(doc), &pending, &mut fixed, &mut best, 0)?;
+        Ok(best.unwrap_or(fixed).into_iter().cloned().collect())
+    }
+
+    /// MongoDB's key generation (`BtreeKeyGenerator`): resolve every pending field in `obj`
+    /// up to the first array on its path; fields that reach no array are fixed; the fields
+    /// reaching the (single) array are expanded element by element, recursively.
+    fn generate<'d>(
+        &self,
+        obj: Option<&'d Document>,
+        pending: &[(usize, &[String])],
+        fixed: &mut Vec<&'d Bson>,
+        best: &mut Option<Vec<&'d Bson>>,
+        depth: usize,
+    ) -> Result<(), DocError> {
+        if depth > MAX_KEY_DEPTH {
+            return Err(DocError::bad_value("sort key path is nested too deeply"));
+        }
+        let mut array: Option<&'d Vec<Bson>> = None;
+        let mut through_array: Vec<(usize, &[String])> = Vec::new();
+        for &(i, parts) in pending {
+            match obj.map_or(Walk::Missing, |o| walk(o, parts)) {
+                Walk::Missing => fixed[i] = &NULL,
+                Walk::Value(v) => fixed[i] = v,
+                Walk::Array(items, rest) => {
+                    if array.is_some_and(|a| !std::ptr::eq(a, items)) {
+                        return Err(DocError::bad_value("cannot sort with keys that are parallel arrays"));
+                    }
+                    array = Some(items);
+                    through_array.push((i, rest));
+                }
+            }
+        }
+        let Some(items) = array else {
+            let better = match best {
+                None => true,
+                Some(b) => self.compare_key_refs(fixed, b) == Ordering::Less,
+            };
+            if better {
+                *best = Some(fixed.clone());
+            }
+            return Ok(());
+        };
+        if items.is_empty() {
+            // An empty array is undefined at the end of a path and a dead end (null) before it.
+            for &(i, rest) in &through_array {
+                fixed[i] = if rest.is_empty() { &UNDEFINED } else { &NULL };
+            }
+            return self.generate(obj, &[], fixed, best, depth + 1);
+        }
+        let mut next: Vec<(usize, &[String])> = Vec::with_capacity(through_array.len());
+        for element in items {
+            next.clear();
+            for &(i, rest) in &through_array {
+                if rest.is_empty() {
+                    fixed[i] = element;
+                } else {
+                    next.push((i, rest));
+                }
+            }
+            let element_doc = match element {
+                Bson::Document(d) => Some(d),
+                _ => None,
+            };
+            self.generate(element_doc, &next, fixed, best, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// `compare_keys` over borrowed values.
+    fn compare_key_refs(&self, a: &[&Bson], b: &[&Bson]) -> Ordering {
+        for ((field, x), y) in self.fields.iter().zip(a).zip(b) {
+            let o = compare_sort_values(x, y);
+            let o = match field.kind {
+                SortKind::Field { ascending: true, .. } | SortKind::Natural { .. } => o,
+                SortKind::Field { ascending: false, .. } | SortKind::TextScore => o.reverse(),
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    }
+
+    /// Each field's own min (ascending) / max (descending) over every value its path reaches.
+    fn independent_key(&self, doc: &Document) -> Vec<Bson> {
         self.fields
             .iter()
             .map(|f| match &f.kind {
@@ -177,37 +290,40 @@ impl Sort {
     }
 
     /// Sort `docs` in place, stably (equal keys keep their input order); keys are computed
-    /// once per document.
-    pub fn sort_documents(&self, docs: &mut Vec<Document>) {
+    /// once per document (`try_key`: parallel arrays are an error, as in MongoDB).
+    pub fn sort_documents(&self, docs: &mut Vec<Document>) -> Result<(), DocError> {
         if self.natural() == Some(false) {
             docs.reverse();
         }
-        if self.fields.is_empty() || self.natural().is_some() || docs.len() < 2 {
-            return;
+        if self.fields.is_empty() || self.natural().is_some() {
+            return Ok(());
         }
-        let mut keyed: Vec<(Vec<Bson>, Document)> = docs.drain(..).map(|d| (self.key(&d), d)).collect();
+        let keys = docs.iter().map(|d| self.try_key(d)).collect::<Result<Vec<_>, _>>()?;
+        let mut keyed: Vec<(Vec<Bson>, Document)> = keys.into_iter().zip(docs.drain(..)).collect();
         keyed.sort_by(|a, b| self.compare_keys(&a.0, &b.0));
         docs.extend(keyed.into_iter().map(|(_, d)| d));
+        Ok(())
     }
 
     /// The first `k` documents of `docs` in sort order (sort + limit), stable: among equal
     /// keys the earlier input document comes first. Memory is bounded by `k` (a binary heap
     /// of the best `k` seen so far).
-    pub fn top_k(&self, docs: impl IntoIterator<Item = Document>, k: usize) -> Vec<Document> {
-        if k == 0 {
-            return Vec::new();
-        }
+    pub fn top_k(&self, docs: impl IntoIterator<Item = Document>, k: usize) -> Result<Vec<Document>, DocError> {
         if let Some(ascending) = self.natural() {
             let mut docs: Vec<Document> = docs.into_iter().collect();
             if !ascending {
                 docs.reverse();
             }
             docs.truncate(k);
-            return docs;
+            return Ok(docs);
         }
         let mut heap: BinaryHeap<HeapEntry<'_>> = BinaryHeap::new();
         for (seq, doc) in docs.into_iter().enumerate() {
-            let entry = HeapEntry { sort: self, key: self.key(&doc), seq, doc };
+            // Every document's key is computed (a parallel-array error anywhere fails the sort).
+            let entry = HeapEntry { sort: self, key: self.try_key(&doc)?, seq, doc };
+            if k == 0 {
+                continue;
+            }
             if heap.len() < k {
                 heap.push(entry);
             } else if let Some(mut worst) = heap.peek_mut() {
@@ -216,7 +332,7 @@ impl Sort {
                 }
             }
         }
-        heap.into_sorted_vec().into_iter().map(|e| e.doc).collect()
+        Ok(heap.into_sorted_vec().into_iter().map(|e| e.doc).collect())
     }
 }
 
@@ -230,7 +346,25 @@ fn parse_meta(meta: &Document) -> Result<SortKind, DocError> {
     }
     match meta.get("$meta") {
         Some(Bson::String(s)) if s == "textScore" => Ok(SortKind::TextScore),
-        _ => Err(DocError::location(31138, format!("Illegal $meta sort: {meta}"))),
+        Some(v) => Err(DocError::location(31138, format!("Illegal $meta sort: $meta: {}", printable(v)))),
+        None => Err(DocError::location(31138, "Illegal $meta sort")),
+    }
+}
+
+/// `v` as MongoDB prints it in messages, or its type name when it nests too deeply to print
+/// safely (hostile input must not overflow the stack through `Display`).
+fn printable(v: &Bson) -> String {
+    fn shallow(v: &Bson, budget: usize) -> bool {
+        match v {
+            Bson::Document(d) => budget > 0 && d.values().all(|x| shallow(x, budget - 1)),
+            Bson::Array(a) => budget > 0 && a.iter().all(|x| shallow(x, budget - 1)),
+            _ => true,
+        }
+    }
+    if shallow(v, 16) {
+        v.to_string()
+    } else {
+        value::type_name(v).to_string()
     }
 }
 
@@ -263,6 +397,54 @@ pub fn compare_sort_values(a: &Bson, b: &Bson) -> Ordering {
         (Bson::MinKey, Bson::Undefined) => Ordering::Less,
         (_, Bson::Undefined) => Ordering::Greater,
         _ => value::compare(a, b),
+    }
+}
+
+/// The deepest recursion of key generation (nested arrays along a path).
+const MAX_KEY_DEPTH: usize = 200;
+
+/// Where a path leads in a document, up to the first array on it.
+enum Walk<'d, 'p> {
+    Missing,
+    Value(&'d Bson),
+    /// An array, and the rest of the path after it (empty: the path ends at the array).
+    Array(&'d Vec<Bson>, &'p [String]),
+}
+
+/// Follow `parts` through embedded documents (and numeric indexes into arrays, `"a.0.b"`)
+/// until the path ends or reaches an array to expand.
+fn walk<'d, 'p>(doc: &'d Document, parts: &'p [String]) -> Walk<'d, 'p> {
+    let Some(first) = parts.first() else {
+        return Walk::Missing;
+    };
+    let Some(mut cur) = doc.get(first) else {
+        return Walk::Missing;
+    };
+    let mut i = 1;
+    loop {
+        if let Bson::Array(items) = cur {
+            match parts.get(i).and_then(|p| p.parse::<usize>().ok()).and_then(|n| items.get(n)) {
+                Some(e) => {
+                    cur = e;
+                    i += 1;
+                    continue;
+                }
+                None => return Walk::Array(items, &parts[i..]),
+            }
+        }
+        let Some(part) = parts.get(i) else {
+            return Walk::Value(cur);
+        };
+        match cur {
+            Bson::Document(d) => match d.get(part) {
+                Some(v) => {
+                    cur = v;
+                    i += 1;
+                }
+                None => return Walk::Missing,
+            },
+            _ => return Walk::Missing,
+        }
     }
 }
 
@@ -348,7 +530,7 @@ mod tests {
     fn sorted(spec: Document, docs: Vec<Document>) -> Vec<Bson> {
         let sort = Sort::parse(&spec).unwrap();
         let mut docs = docs;
-        sort.sort_documents(&mut docs);
+        sort.sort_documents(&mut docs).unwrap();
         docs.iter().map(|d| d.get("_id").cloned().unwrap_or(Bson::Null)).collect()
     }
 
@@ -429,6 +611,33 @@ mod tests {
     }
 
     #[test]
+    fn fields_through_one_array_pair_up_by_element() {
+        // Key tuples are (1, 5) and (2, 0): the smallest is (1, 5), not (1, 0).
+        let s = Sort::parse(&doc! {"a.x": 1, "a.y": 1}).unwrap();
+        let d = doc! {"a": [{"x": 1, "y": 5}, {"x": 2, "y": 0}]};
+        assert_eq!(s.try_key(&d).unwrap(), vec![Bson::Int32(1), Bson::Int32(5)]);
+        let s = Sort::parse(&doc! {"a.x": -1, "a.y": 1}).unwrap();
+        assert_eq!(s.try_key(&d).unwrap(), vec![Bson::Int32(2), Bson::Int32(0)]);
+        // An array field with scalar fields beside it.
+        let s = Sort::parse(&doc! {"b": 1, "a.y": -1}).unwrap();
+        assert_eq!(s.try_key(&doc! {"b": 3, "a": [{"y": 1}, {"y": 4}, {}]}).unwrap(), vec![Bson::Int32(3), Bson::Int32(4)]);
+    }
+
+    #[test]
+    fn parallel_arrays_cannot_be_sorted() {
+        let s = Sort::parse(&doc! {"a": 1, "b": 1}).unwrap();
+        let d = doc! {"_id": 1, "a": [1, 2], "b": [3, 4]};
+        let e = s.try_key(&d).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (2, "cannot sort with keys that are parallel arrays"));
+        assert!(s.sort_documents(&mut vec![d.clone(), doc! {"_id": 2}]).is_err());
+        assert!(s.top_k(vec![d.clone()], 1).is_err());
+        // `key` falls back to each field's own minimum.
+        assert_eq!(s.key(&d), vec![Bson::Int32(1), Bson::Int32(3)]);
+        // One array and a scalar are fine.
+        assert!(s.try_key(&doc! {"a": [1, 2], "b": 3}).is_ok());
+    }
+
+    #[test]
     fn nested_arrays_expand_one_level() {
         let s = Sort::parse(&doc! {"a": 1}).unwrap();
         // Elements are [1, 2] and 3; a number is below an array.
@@ -461,6 +670,12 @@ mod tests {
         assert_eq!(Sort::parse(&doc! {"a": true}).unwrap_err().code, 15974);
         assert_eq!(Sort::parse(&doc! {"a": {"x": 1}}).unwrap_err().code, 17312);
         assert_eq!(Sort::parse(&doc! {"a": {"$meta": "nope"}}).unwrap_err().code, 31138);
+        let mut deep = Bson::Int32(1);
+        for _ in 0..500 {
+            deep = Bson::Array(vec![deep]);
+        }
+        assert_eq!(Sort::parse(&doc! {"a": deep.clone()}).unwrap_err().message, "Illegal key in $sort specification: a: array");
+        assert_eq!(Sort::parse(&doc! {"a": {"$meta": deep}}).unwrap_err().code, 31138);
         assert!(Sort::parse(&doc! {"$natural": 1, "a": 1}).is_err());
         assert_eq!(Sort::parse(&doc! {"a": {"$meta": "textScore", "x": 1}}).unwrap_err().code, 9);
         assert_eq!(Sort::parse(&doc! {"a": "asc"}).unwrap_err().message, "Illegal key in $sort specification: a: \"asc\"");
@@ -479,19 +694,19 @@ mod tests {
         assert_eq!(sorted(doc! {"$natural": -1}, restaurants()), ids(&[5, 4, 3, 2, 1]));
         let s = Sort::parse(&doc! {"$natural": -1}).unwrap();
         assert_eq!(s.natural(), Some(false));
-        assert_eq!(s.top_k(restaurants(), 2).iter().map(|d| d.get("_id").cloned().unwrap()).collect::<Vec<_>>(), ids(&[5, 4]));
+        assert_eq!(s.top_k(restaurants(), 2).unwrap().iter().map(|d| d.get("_id").cloned().unwrap()).collect::<Vec<_>>(), ids(&[5, 4]));
     }
 
     #[test]
     fn top_k_is_stable_and_bounded() {
         let docs: Vec<Document> = (0..50).map(|i| doc! {"_id": i, "g": i % 5}).collect();
         let s = Sort::parse(&doc! {"g": -1}).unwrap();
-        let top = s.top_k(docs.clone(), 4);
+        let top = s.top_k(docs.clone(), 4).unwrap();
         let got: Vec<Bson> = top.iter().map(|d| d.get("_id").cloned().unwrap()).collect();
         assert_eq!(got, ids(&[4, 9, 14, 19]));
         let mut all = docs.clone();
-        s.sort_documents(&mut all);
-        assert_eq!(s.top_k(docs.clone(), 100), all);
-        assert!(s.top_k(docs, 0).is_empty());
+        s.sort_documents(&mut all).unwrap();
+        assert_eq!(s.top_k(docs.clone(), 100).unwrap(), all);
+        assert!(s.top_k(docs, 0).unwrap().is_empty());
     }
 }
