@@ -12,16 +12,53 @@ handles hang. A path is a database directory: an append-only log plus snapshots,
 persistence config (``appendfsync``, ``save``, ``auto_aof_rewrite_*``) and commands (``save()``,
 ``bgsave()``, ``lastsave()``, ``info("persistence")``); ``nestdb.repair(path)`` fixes a damaged
 one.
+
+Documents: ``nestdb.MongoClient(path=None)`` is a drop-in for ``pymongo.MongoClient`` (same
+databases, collections, cursors, results and exceptions, in ``nestdb.errors``), and
+``nestdb.open(path)`` serves both (``db["users"]``, ``db.transaction()``).
 """
 
 from __future__ import annotations
 
 import os as _os
 
-from . import _callbacks, _nestdb, exceptions
+from . import _callbacks, _nestdb, errors, exceptions
+from ._bson import Binary, Code, Decimal128, Int64, InvalidDocument, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from ._nestdb import __version__, config_parameters, repair
 from .client import Pipeline, Redis, StrictRedis
 from .database import Database, open
+from .errors import (
+    BulkWriteError,
+    CollectionInvalid,
+    ConfigurationError,
+    CursorNotFound,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    InvalidName,
+    InvalidOperation,
+    OperationFailure,
+    PyMongoError,
+    WriteError,
+)
+from .mongo import (
+    ASCENDING,
+    DESCENDING,
+    BulkWriteResult,
+    CommandCursor,
+    Cursor,
+    DeleteMany,
+    DeleteOne,
+    DeleteResult,
+    InsertManyResult,
+    InsertOne,
+    InsertOneResult,
+    MongoClient,
+    ReplaceOne,
+    ReturnDocument,
+    UpdateMany,
+    UpdateOne,
+    UpdateResult,
+)
 from .exceptions import (
     AuthenticationError,
     BusyLoadingError,
@@ -75,6 +112,46 @@ __all__ = [
     "ResponseError",
     "TimeoutError",
     "WatchError",
+    # documents (pymongo's names)
+    "errors",
+    "MongoClient",
+    "Cursor",
+    "CommandCursor",
+    "ReturnDocument",
+    "ASCENDING",
+    "DESCENDING",
+    "InsertOne",
+    "UpdateOne",
+    "UpdateMany",
+    "ReplaceOne",
+    "DeleteOne",
+    "DeleteMany",
+    "InsertOneResult",
+    "InsertManyResult",
+    "UpdateResult",
+    "DeleteResult",
+    "BulkWriteResult",
+    "PyMongoError",
+    "OperationFailure",
+    "WriteError",
+    "DuplicateKeyError",
+    "BulkWriteError",
+    "CollectionInvalid",
+    "InvalidName",
+    "InvalidOperation",
+    "ConfigurationError",
+    "CursorNotFound",
+    "ExecutionTimeout",
+    "InvalidDocument",
+    "ObjectId",
+    "Decimal128",
+    "Binary",
+    "Timestamp",
+    "Regex",
+    "Int64",
+    "MinKey",
+    "MaxKey",
+    "Code",
 ]
 
 _nestdb._install_callbacks(_callbacks.CALLBACKS)
