@@ -22,7 +22,15 @@ import struct
 import threading
 import time
 from random import SystemRandom
-from typing import Any, Optional, Pattern, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Pattern, Tuple, TypeVar, Union
+
+if TYPE_CHECKING:
+    from typing_extensions import disjoint_base
+else:
+    _C = TypeVar("_C")
+
+    def disjoint_base(cls: _C) -> _C:  # typing_extensions' marker, for type checkers only
+        return cls
 
 __all__ = [
     "ObjectId",
@@ -267,6 +275,7 @@ class Decimal128:
         self.__value = _DEC_CTX.create_decimal(value)
 
 
+@disjoint_base
 class Binary(bytes):
     """Binary data with a BSON subtype (pymongo's ``bson.Binary``). Subtype 0 data comes back
     from the database as plain ``bytes``."""
@@ -299,8 +308,8 @@ class Binary(bytes):
         if isinstance(other, bytes) and not hasattr(other, "subtype"):
             # pymongo: a Binary of subtype 0 equals the same bytes
             return self.__subtype == 0 and bytes(self) == other
-        if hasattr(other, "subtype") and isinstance(other, bytes):
-            return (self.__subtype, bytes(self)) == (other.subtype, bytes(other))
+        if isinstance(other, bytes):
+            return (self.__subtype, bytes(self)) == (getattr(other, "subtype", None), bytes(other))
         return False
 
     def __ne__(self, other: Any) -> bool:

@@ -171,8 +171,6 @@ class BulkWriteError(OperationFailure):
     partial result: ``writeErrors``, ``nInserted``, ``nUpserted``, ``nMatched``,
     ``nModified``, ``nRemoved``, ``upserted``."""
 
-    details: Mapping[str, Any]
-
     def __init__(self, results: Mapping[str, Any]) -> None:
         super().__init__("batch op errors occurred", 65, results)
 

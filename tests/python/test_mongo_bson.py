@@ -128,11 +128,11 @@ class TestOtherTypes:
         assert Code("x", {"a": 1}).scope == {"a": 1}
 
 
-bson = pytest.importorskip("bson", reason="pymongo's bson is not installed")
-
-
 class TestPymongoInterop:
+    """Only when pymongo's ``bson`` is importable."""
+
     def test_objectid(self) -> None:
+        bson = pytest.importorskip("bson", reason="pymongo's bson is not installed")
         theirs = bson.ObjectId()
         ours = ObjectId(theirs)
         assert ours == theirs and ours.binary == theirs.binary
@@ -140,5 +140,6 @@ class TestPymongoInterop:
         assert bson.ObjectId(str(ours)) == ours
 
     def test_decimal_and_regex(self) -> None:
+        bson = pytest.importorskip("bson", reason="pymongo's bson is not installed")
         assert Decimal128("1.5") == bson.Decimal128("1.5")
         assert Regex("a", "i") == bson.Regex("a", "i")

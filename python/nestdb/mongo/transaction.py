@@ -119,7 +119,10 @@ class Transaction:
     def _queue_redis(self, name: str, args: List[Any]) -> None:
         self._check_open()
         self._ops.append(("redis", args))
-        self._finishers.append(lambda reply, _name=name: _shape_redis_reply(_name, reply))
+        def finish(reply: Any) -> Any:
+            return _shape_redis_reply(name, reply)
+
+        self._finishers.append(finish)
 
     def __len__(self) -> int:
         return len(self._ops)
