@@ -408,7 +408,7 @@ def _flags_from_str(flags: str) -> int:
     for flag, letter in _RE_FLAG_LETTERS:
         if letter in flags:
             value |= flag
-    return value
+    return int(value)
 
 
 class Regex:
@@ -424,7 +424,7 @@ class Regex:
         if isinstance(flags, str):
             self.flags: int = _flags_from_str(flags)
         elif isinstance(flags, int):
-            self.flags = flags
+            self.flags = int(flags)
         else:
             raise TypeError(f"flags must be a str or int, not {type(flags)}")
 

@@ -417,6 +417,26 @@ class TestDatabaseAndClient:
         assert "other" not in client.list_database_names()
         assert db.users.estimated_document_count() == 0
 
+    def test_client_options(self, tmp_path: Any) -> None:
+        class Doc(dict):
+            pass
+
+        path = str(tmp_path / "opts.nest")
+        c = MongoClient(path, appendfsync="always", tz_aware=True, document_class=Doc, serverSelectionTimeoutMS=5, connect=False)
+        c.db.c.insert_one({"_id": 1, "at": datetime.datetime(2024, 1, 1), "sub": {"x": 1}})
+        doc = c.db.c.find_one(1)
+        assert type(doc) is Doc and type(doc["sub"]) is Doc
+        assert doc["at"] == datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+        assert c.db.c.distinct("at")[0].tzinfo is not None
+        assert c.server_info()["ok"] == 1.0
+        # the same directory serves the Redis API
+        assert nestdb.Redis(path).set("k", "v") is True
+        c.close()
+        with pytest.raises(InvalidOperation):
+            c.db.c.find_one()
+        with pytest.raises(nestdb.errors.ConfigurationError):
+            MongoClient(no_such_option=1)
+
     def test_persistence(self, tmp_path: Any) -> None:
         path = str(tmp_path / "db.nest")
         with MongoClient(path) as c:

@@ -174,8 +174,8 @@ class MongoClient:
         check_reply(self._run(name, command))
 
     def server_info(self, session: Any = None) -> Dict[str, Any]:
-        """``buildInfo``-like facts about the embedded engine."""
-        return {"version": _nestdb.__version__, "ok": 1.0, "nestdb": True}
+        """The engine's ``buildInfo`` reply (``version`` is the MongoDB version it follows)."""
+        return dict(self._admin_command({"buildInfo": 1}))
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -538,7 +538,9 @@ class Collection:
         if "max_time_ms" in kwargs:
             kwargs["maxTimeMS"] = kwargs.pop("max_time_ms")
         command.update(kwargs)
-        return list(self._read(command).get("values", []))
+        values = list(self._read(command).get("values", []))
+        decode = self._database.client._decode_document
+        return decode(values) if decode is not None else values
 
     def aggregate(self, pipeline: List[Mapping[str, Any]], session: Any = None, let: Optional[Mapping[str, Any]] = None, comment: Any = None, **kwargs: Any) -> CommandCursor:
         """Run an aggregation pipeline; a ``CommandCursor`` over its output."""
