@@ -398,9 +398,12 @@ class Cursor(_CursorBase):
         return len(self._data)
 
     def explain(self) -> Dict[str, Any]:
-        """The database's explanation of how it runs this query (``{explain: {find: ...}}``)."""
-        cmd = self._find_command()
-        reply = self._collection.database._run_command({"explain": cmd, "verbosity": "queryPlanner"})
+        """The database's explanation of how it runs this query (``{explain: {find: ...}}``,
+        the server's default verbosity, as pymongo)."""
+        clone = self.clone()
+        if clone._limit:
+            clone._limit = -abs(clone._limit)  # pymongo: always a hard limit for explains
+        reply = self._collection.database._run_command({"explain": clone._find_command()})
         return dict(reply)
 
     def distinct(self, key: str) -> List[Any]:
