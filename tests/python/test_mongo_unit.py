@@ -530,3 +530,27 @@ def test_invalid_document_is_bson_error() -> None:
     client, _ = client_with(handler)
     with pytest.raises(InvalidDocument):
         client.db.c.insert_one({"s": {1, 2}})
+
+
+def test_index_commands() -> None:
+    def handler(db: str, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        if "listIndexes" in cmd:
+            return {"ok": 1.0, "cursor": {"id": 0, "ns": "db.c", "firstBatch": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}, {"v": 2, "key": {"a": 1, "b": -1}, "name": "a_1_b_-1", "unique": True}]}}
+        return {"ok": 1.0}
+
+    client, fake = client_with(handler)
+    coll = client.db.c
+    assert coll.create_index([("a", ASCENDING), ("b", DESCENDING)], unique=True) == "a_1_b_-1"
+    assert fake.sent[-1][1] == {"createIndexes": "c", "indexes": [{"unique": True, "name": "a_1_b_-1", "key": {"a": 1, "b": -1}}]}
+    assert coll.create_index("email", name="by_email", expireAfterSeconds=60) == "by_email"
+    assert coll.create_indexes([nestdb.IndexModel([("x", 1)]), nestdb.IndexModel("y")]) == ["x_1", "y_1"]
+    info = coll.index_information()
+    assert info["a_1_b_-1"] == {"v": 2, "key": [("a", 1), ("b", -1)], "unique": True}
+    coll.drop_index([("a", 1), ("b", -1)])
+    assert fake.sent[-1][1] == {"dropIndexes": "c", "index": "a_1_b_-1"}
+    coll.drop_indexes()
+    assert fake.sent[-1][1] == {"dropIndexes": "c", "index": "*"}
+    with pytest.raises(TypeError):
+        coll.create_indexes([{"key": {"a": 1}}])  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError):
+        coll.create_index("a", collation={"locale": "en"})

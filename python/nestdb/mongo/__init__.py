@@ -12,7 +12,7 @@ from .collection import Collection
 from .common import ASCENDING, DESCENDING, GEO2D, GEOSPHERE, HASHED, TEXT, CursorType, ReturnDocument
 from .cursor import CommandCursor, Cursor
 from .database import Database
-from .operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+from .operations import DeleteMany, DeleteOne, IndexModel, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "ReplaceOne",
     "DeleteOne",
     "DeleteMany",
+    "IndexModel",
     "InsertOneResult",
     "InsertManyResult",
     "UpdateResult",

@@ -29,7 +29,7 @@ from .common import (
     validate_ok_for_update,
 )
 from .cursor import CommandCursor, Cursor, fields_list_to_dict
-from .operations import DELETE, INSERT, UPDATE, DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+from .operations import DELETE, INSERT, UPDATE, IndexModel, gen_index_name, DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
 if TYPE_CHECKING:
@@ -689,6 +689,70 @@ class Collection:
             command["comment"] = comment
         command.update(kwargs)
         return self._database.client._admin_command(command)
+
+    # -- indexes --------------------------------------------------------------------------
+
+    def create_indexes(self, indexes: List[IndexModel], session: Any = None, comment: Any = None, **kwargs: Any) -> List[str]:
+        """Create several indexes (``createIndexes``); their names."""
+        validate_list("indexes", indexes)
+        documents = []
+        for index in indexes:
+            if not isinstance(index, IndexModel):
+                raise TypeError(f"{index!r} is not an instance of pymongo.operations.IndexModel")
+            documents.append(index.document)
+        command: Dict[str, Any] = {"createIndexes": self._name, "indexes": documents}
+        if comment is not None:
+            command["comment"] = comment
+        if "max_time_ms" in kwargs:
+            kwargs["maxTimeMS"] = kwargs.pop("max_time_ms")
+        command.update(kwargs)
+        self._database._run_command(command)
+        return [doc["name"] for doc in documents]
+
+    def create_index(self, keys: Any, session: Any = None, comment: Any = None, **kwargs: Any) -> str:
+        """Create an index on ``keys`` (``"email"``, ``[("a", 1), ("b", -1)]``...) with options
+        such as ``unique=True``; its name."""
+        cmd_options = {}
+        if "maxTimeMS" in kwargs:
+            cmd_options["maxTimeMS"] = kwargs.pop("maxTimeMS")
+        if "max_time_ms" in kwargs:
+            cmd_options["maxTimeMS"] = kwargs.pop("max_time_ms")
+        index = IndexModel(keys, **kwargs)
+        return self.create_indexes([index], comment=comment, **cmd_options)[0]
+
+    def list_indexes(self, session: Any = None, comment: Any = None) -> CommandCursor:
+        """A cursor over the index documents (``listIndexes``)."""
+        command: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
+        if comment is not None:
+            command["comment"] = comment
+        reply = self._read(command)
+        return CommandCursor(self, reply["cursor"])
+
+    def index_information(self, session: Any = None, comment: Any = None) -> Dict[str, Any]:
+        """``{name: {"key": [(field, direction)...], ...options}}`` for every index."""
+        info: Dict[str, Any] = {}
+        for index in self.list_indexes(comment=comment):
+            index = dict(index)
+            index["key"] = list(index["key"].items())
+            info[index.pop("name")] = index
+        return info
+
+    def drop_index(self, index_or_name: Any, session: Any = None, comment: Any = None, **kwargs: Any) -> None:
+        """Drop an index given by name or by its keys."""
+        name = index_or_name
+        if isinstance(index_or_name, list):
+            name = gen_index_name(index_or_name)
+        if not isinstance(name, str):
+            raise TypeError("index_or_name must be an instance of str or list")
+        command: Dict[str, Any] = {"dropIndexes": self._name, "index": name}
+        if comment is not None:
+            command["comment"] = comment
+        command.update(kwargs)
+        self._database._run_command(command)
+
+    def drop_indexes(self, session: Any = None, comment: Any = None, **kwargs: Any) -> None:
+        """Drop every index but ``_id_``."""
+        self.drop_index("*", comment=comment, **kwargs)
 
     def options(self, session: Any = None, comment: Any = None) -> Dict[str, Any]:
         """The options this collection was created with."""

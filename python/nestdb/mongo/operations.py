@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .common import hint_value, reject_collation, sort_document, validate_boolean, validate_is_document_type, validate_is_mapping, validate_list, validate_ok_for_replace, validate_ok_for_update
+from .common import hint_value, index_document, index_list, reject_collation, sort_document, validate_boolean, validate_is_document_type, validate_is_mapping, validate_list, validate_ok_for_replace, validate_ok_for_update
 
-__all__ = ["InsertOne", "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany"]
+__all__ = ["InsertOne", "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany", "IndexModel"]
 
 INSERT, UPDATE, DELETE = 0, 1, 2
 
@@ -193,3 +193,32 @@ class ReplaceOne(_UpdateOp):
         sort: Any = None,
     ) -> None:
         super().__init__(filter, replacement, upsert, collation, None, hint, namespace, sort)
+
+
+def gen_index_name(keys: List[Tuple[str, Any]]) -> str:
+    """pymongo's default index name: ``"a_1_b_-1"``."""
+    return "_".join(f"{key}_{direction}" for key, direction in keys)
+
+
+class IndexModel:
+    """An index specification for ``create_indexes`` (pymongo's ``IndexModel``): ``keys`` in
+    any sort form plus index options (``name``, ``unique``, ``sparse``,
+    ``expireAfterSeconds``, ``partialFilterExpression``...)."""
+
+    __slots__ = ("__document",)
+
+    def __init__(self, keys: Any, **kwargs: Any) -> None:
+        pairs = index_list(keys)
+        if kwargs.get("name") is None:
+            kwargs["name"] = gen_index_name(pairs)
+        kwargs["key"] = index_document(pairs)
+        reject_collation(kwargs.pop("collation", None))
+        self.__document = kwargs
+
+    @property
+    def document(self) -> Dict[str, Any]:
+        """The index document sent in ``createIndexes``."""
+        return self.__document
+
+    def __repr__(self) -> str:
+        return f"IndexModel({self.__document!r})"
