@@ -554,3 +554,18 @@ def test_index_commands() -> None:
         coll.create_indexes([{"key": {"a": 1}}])  # type: ignore[list-item]
     with pytest.raises(ConfigurationError):
         coll.create_index("a", collation={"locale": "en"})
+
+
+def test_sessions_pass_through() -> None:
+    client, fake = client_with(paged([{"_id": 1}]))
+    with client.start_session() as session:
+        assert session.client is client and not session.in_transaction
+        assert session.session_id["id"].subtype == 4
+        assert client.db.c.find_one({}, session=session) == {"_id": 1}
+        with pytest.raises(InvalidOperation, match="transaction"):
+            session.start_transaction()
+        with pytest.raises(InvalidOperation):
+            session.with_transaction(lambda s: None)
+    assert session.has_ended
+    with pytest.raises(InvalidOperation):
+        session.session_id

@@ -20,6 +20,7 @@ from ..errors import ConfigurationError, InvalidOperation
 from .common import check_database_name, check_reply, to_aware
 from .cursor import CommandCursor
 from .database import Database
+from .session import ClientSession, SessionOptions
 
 __all__ = ["MongoClient"]
 
@@ -172,6 +173,13 @@ class MongoClient:
         if comment is not None:
             command["comment"] = comment
         check_reply(self._run(name, command))
+
+    def start_session(self, causal_consistency: Optional[bool] = None, default_transaction_options: Any = None, snapshot: Optional[bool] = False) -> ClientSession:
+        """A ``ClientSession`` to pass as ``session=`` (see ``nestdb.mongo.session``: no
+        multi-document transactions; use ``nestdb.open(path).transaction()``)."""
+        if self._closed:
+            raise InvalidOperation("Cannot use MongoClient after close")
+        return ClientSession(self, SessionOptions(causal_consistency, default_transaction_options, snapshot))
 
     def server_info(self, session: Any = None) -> Dict[str, Any]:
         """The engine's ``buildInfo`` reply (``version`` is the MongoDB version it follows)."""
