@@ -251,6 +251,45 @@ class TestUpdateDelete:
         r3 = users.replace_one({"_id": 42}, {"name": "x"}, upsert=True)
         assert r3.upserted_id == 42
 
+    def test_upsert_details(self, db: Any) -> None:
+        r = db.u.update_one({"email": "a@b", "n": {"$gt": 1}}, {"$set": {"x": 1}}, upsert=True)
+        assert r.did_upsert and r.raw_result["updatedExisting"] is False
+        assert db.u.find_one({"_id": r.upserted_id}, {"_id": 0}) == {"email": "a@b", "x": 1}
+        assert db.u.update_one({"_id": 77}, {"$inc": {"n": 1}}, upsert=True).upserted_id == 77
+        again = db.u.update_one({"_id": 77}, {"$inc": {"n": 1}}, upsert=True)
+        assert not again.did_upsert and again.upserted_id is None and again.matched_count == 1
+        assert db.k.find_one_and_update({"_id": "y"}, {"$setOnInsert": {"v": 1}}, upsert=True) is None
+        assert db.k.find_one({"_id": "y"}) == {"_id": "y", "v": 1}
+
+    def test_pipeline_update_and_let(self, db: Any) -> None:
+        db.c.insert_many([{"_id": 1, "a": 1}, {"_id": 2, "a": 2}])
+        r = db.c.update_one({"_id": 1}, [{"$set": {"b": {"$add": ["$a", 10]}}}])
+        assert r.modified_count == 1 and db.c.find_one(1) == {"_id": 1, "a": 1, "b": 11}
+        assert [d["_id"] for d in db.c.find({"$expr": {"$eq": ["$a", "$$v"]}}, let={"v": 2})] == [2]
+        r = db.c.update_many({"$expr": {"$gte": ["$a", "$$min"]}}, {"$set": {"seen": True}}, let={"min": 1})
+        assert r.matched_count == 2
+
+    def test_update_errors(self, db: Any) -> None:
+        db.c.insert_one({"_id": 1, "a": 1})
+        with pytest.raises(WriteError) as info:
+            db.c.update_one({}, {"$set": {"a": 1}, "$inc": {"a": 1}})
+        assert info.value.code == 40
+        with pytest.raises(WriteError) as info:
+            db.c.update_one({}, {"$bad": {"a": 1}})
+        assert info.value.code == 9
+        with pytest.raises(OperationFailure) as info2:
+            db.c.find_one({"a": {"$bad": 1}})
+        assert info2.value.code == 2 and info2.value.code_name == "BadValue"
+
+    def test_cursor_not_found(self, db: Any, client: MongoClient) -> None:
+        db.c.insert_many([{"_id": i} for i in range(10)])
+        cursor = db.c.find(batch_size=2)
+        next(cursor)
+        db.command({"killCursors": "c", "cursors": [cursor.cursor_id]})
+        next(cursor)  # still buffered
+        with pytest.raises(nestdb.errors.CursorNotFound):
+            next(cursor)
+
     def test_array_filters(self, db: Any) -> None:
         db.students.insert_many([{"_id": 1, "grades": [95, 92, 90]}, {"_id": 2, "grades": [98, 100, 102]}, {"_id": 3, "grades": [95, 110, 100]}])
         db.students.update_many({}, {"$set": {"grades.$[element]": 100}}, array_filters=[{"element": {"$gte": 100}}])

@@ -105,7 +105,7 @@ class UpdateResult(_WriteResult):
     def did_upsert(self) -> bool:
         """True when the update inserted a document."""
         assert self.__raw_result is not None
-        return bool(self.__raw_result.get("upserted") is not None or self.__raw_result.get("updatedExisting") is False and self.__raw_result.get("n"))
+        return "upserted" in self.__raw_result
 
 
 class DeleteResult(_WriteResult):
