@@ -232,3 +232,54 @@ class TestTransaction:
             tx2.execute()
         with pytest.raises(InvalidOperation):
             database.transaction()["users"].find_one({})
+
+
+REDIS_CASES = [
+    ("set", ("k", "v"), {}),
+    ("set", ("k", "w"), {"get": True}),
+    ("set", ("k", "x"), {"nx": True}),
+    ("get", ("k",), {}),
+    ("incrbyfloat", ("f", 1.5), {}),
+    ("expire", ("k", 100), {}),
+    ("ttl", ("k",), {}),
+    ("persist", ("k",), {}),
+    ("setex", ("e", 10, "v"), {}),
+    ("mset", ({"m1": "a", "m2": "b"},), {}),
+    ("mget", (["m1", "m2", "nope"],), {}),
+    ("hset", ("h",), {"mapping": {"f": "v", "g": "w"}}),
+    ("hgetall", ("h",), {}),
+    ("hexists", ("h", "f"), {}),
+    ("hincrbyfloat", ("h", "n", 1), {}),
+    ("sadd", ("s", "x", "y"), {}),
+    ("smembers", ("s",), {}),
+    ("rpush", ("l", "1", "2", "3"), {}),
+    ("lrange", ("l", 0, -1), {}),
+    ("ltrim", ("l", 0, 1), {}),
+    ("zadd", ("z", {"a": 1.5, "b": 2, "c": 3}), {}),
+    ("zscore", ("z", "a"), {}),
+    ("zrange", ("z", 0, -1), {"withscores": True}),
+    ("zrange", ("z", 0, -1), {}),
+    ("zrevrangebyscore", ("z", 10, 0), {"withscores": True}),
+    ("zpopmin", ("z",), {}),
+    ("zrank", ("z", "c"), {}),
+    ("ping", (), {}),
+    ("exists", ("k", "h", "nope"), {}),
+    ("type", ("z",), {}),
+    ("rename", ("m1", "m3"), {}),
+    ("delete", ("m2", "nope"), {}),
+]
+
+
+def test_transaction_redis_replies_match_redis_py() -> None:
+    """Each key command queued in a transaction gives what the same call on a ``Redis``
+    handle gives (redis-py's reply shapes)."""
+    tx_db = nestdb.open()
+    plain = nestdb.Redis()
+    tx = tx_db.transaction()
+    expected = []
+    for name, args, kwargs in REDIS_CASES:
+        assert getattr(tx.redis, name)(*args, **kwargs) is None
+        expected.append(getattr(plain, name)(*args, **kwargs))
+    results = tx.execute()
+    for (name, args, kwargs), want, got in zip(REDIS_CASES, expected, results):
+        assert got == want and type(got) is type(want), (name, args, kwargs)

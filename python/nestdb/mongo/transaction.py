@@ -33,15 +33,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Transaction", "TransactionRedis"]
 
-# Commands whose redis-py reply is True for a +OK status.
-_OK_IS_TRUE = {
-    "SET", "MSET", "SETEX", "PSETEX", "HMSET", "LSET", "LTRIM", "RENAME", "FLUSHDB", "FLUSHALL",
-    "SELECT", "SWAPDB", "RESTORE", "PEXPIREAT", "SAVE", "MIGRATE",
-}
-_INT_TO_BOOL = {"EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST", "MSETNX", "RENAMENX", "SETNX", "HSETNX", "MOVE", "SISMEMBER", "SMOVE", "HEXISTS"}
+# redis-py's response callbacks (the table the native client applies, ``reply.rs``), applied
+# here to the raw replies of a transaction's key commands.
+_BOOL = {"COPY", "EXPIRE", "EXPIREAT", "HEXISTS", "HMSET", "MOVE", "MSETNX", "PERSIST", "PSETEX", "PEXPIRE", "PEXPIREAT", "RENAMENX", "SETEX", "SETNX", "SMOVE"}
+_FLOAT = {"HINCRBYFLOAT", "INCRBYFLOAT"}
+_BOOL_OK = {"FLUSHALL", "FLUSHDB", "LSET", "LTRIM", "MSET", "RENAME", "SAVE", "SELECT", "SWAPDB"}
+_TO_SET = {"SDIFF", "SINTER", "SMEMBERS", "SUNION"}
+_Z_PAIRS = {"ZINTER", "ZRANGE", "ZRANGEBYSCORE", "ZREVRANGE", "ZREVRANGEBYSCORE", "ZUNION", "ZDIFF", "ZRANDMEMBER"}
 
 
 def _encode_arg(value: Any) -> Any:
+    """redis-py's argument encoding: str/bytes as they are, numbers as their repr."""
     if isinstance(value, (bytes, str)):
         return value
     if isinstance(value, bool):
@@ -53,13 +55,50 @@ def _encode_arg(value: Any) -> Any:
     raise DataError(f"Invalid input of type: '{type(value).__name__}'. Convert to a bytes, string, int or float first.")
 
 
-def _shape_redis_reply(command: str, reply: Any) -> Any:
+def _pairs(flat_or_nested: Any, cast: Callable[[Any], Any] = float) -> List[Tuple[Any, Any]]:
+    items = list(flat_or_nested or [])
+    if items and isinstance(items[0], (list, tuple)):
+        return [(m, cast(sc)) for m, sc in items]
+    return [(items[i], cast(items[i + 1])) for i in range(0, len(items) - 1, 2)]
+
+
+def _shape_redis_reply(command: str, reply: Any, options: Mapping[str, Any]) -> Any:
+    """redis-py's value for ``command``'s raw ``reply`` (an error reply stays an exception)."""
     if isinstance(reply, BaseException):
         return reply
-    if command in _OK_IS_TRUE and reply in (b"OK", "OK"):
-        return True
-    if command in _INT_TO_BOOL and isinstance(reply, int) and not isinstance(reply, bool):
+    if command in _BOOL:
         return bool(reply)
+    if command in _FLOAT:
+        return None if reply is None else float(reply)
+    if command in _BOOL_OK:
+        return reply in (b"OK", "OK", True)
+    if command == "SET":
+        if options.get("get"):
+            return reply
+        return True if reply in (b"OK", "OK") else None
+    if command == "PING":
+        return reply in (b"PONG", "PONG", True)
+    if command in _TO_SET:
+        return set(reply) if reply is not None else set()
+    if command in _Z_PAIRS:
+        if options.get("withscores"):
+            return _pairs(reply, options.get("score_cast_func") or float)
+        return reply
+    if command in ("ZPOPMIN", "ZPOPMAX"):
+        return _pairs(reply)
+    if command in ("BLPOP", "BRPOP"):
+        return tuple(reply) if reply is not None else None
+    if command in ("SCAN", "SSCAN"):
+        return int(reply[0]), list(reply[1])
+    if command == "HSCAN":
+        data = reply[1]
+        if isinstance(data, dict) or options.get("no_values"):
+            return int(reply[0]), data
+        return int(reply[0]), dict(zip(data[::2], data[1::2]))
+    if command == "ZSCAN":
+        return int(reply[0]), _pairs(reply[1])
+    if command == "TIME":
+        return int(reply[0]), int(reply[1])
     return reply
 
 
@@ -74,8 +113,11 @@ class TransactionRedis(CommandsMixin):
         if not args:
             raise DataError("empty command")
         name = str(args[0]).upper() if not isinstance(args[0], bytes) else args[0].decode().upper()
+        if name in ("CONFIG", "MEMORY", "COMMAND") and len(args) > 1:
+            sub = args[1].decode() if isinstance(args[1], bytes) else str(args[1])
+            name = f"{name} {sub.upper()}"
         encoded = [_encode_arg(a) for a in args]
-        self._transaction._queue_redis(name, encoded)
+        self._transaction._queue_redis(name, encoded, options)
         return None
 
 
@@ -116,11 +158,12 @@ class Transaction:
         self._ops.append(("doc", db_name, command))
         self._finishers.append(finish)
 
-    def _queue_redis(self, name: str, args: List[Any]) -> None:
+    def _queue_redis(self, name: str, args: List[Any], options: Mapping[str, Any]) -> None:
         self._check_open()
         self._ops.append(("redis", args))
+
         def finish(reply: Any) -> Any:
-            return _shape_redis_reply(name, reply)
+            return _shape_redis_reply(name, reply, options)
 
         self._finishers.append(finish)
 
