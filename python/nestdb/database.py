@@ -48,13 +48,14 @@ class Database(_nestdb.Database):
     def __getitem__(self, name: str) -> "Collection":
         return self.collection(name)
 
-    def transaction(self, database: str = "test") -> "Transaction":
-        """A batch of document writes (``tx.collection(name)``) and Redis commands
-        (``tx.redis``) run atomically when its ``with`` block ends (or on ``execute()``);
-        results in ``tx.results``. See ``nestdb.mongo.transaction``."""
+    def transaction(self, database: str = "test", *, decode_responses: bool = False, encoding: str = "utf-8", encoding_errors: str = "strict") -> "Transaction":
+        """A batch of document writes (``tx.collection(name)``, in MongoDB database
+        ``database``) and Redis commands (``tx.redis``; str replies with
+        ``decode_responses=True``) run atomically when its ``with`` block ends (or on
+        ``execute()``); results in ``tx.results``. See ``nestdb.mongo.transaction``."""
         from .mongo.transaction import Transaction
 
-        return Transaction(self, database)
+        return Transaction(self, database, decode_responses=decode_responses, encoding=encoding, encoding_errors=encoding_errors)
 
     def __repr__(self) -> str:
         where = self.path if self.path is not None else ":memory:"

@@ -270,12 +270,13 @@ REDIS_CASES = [
 ]
 
 
-def test_transaction_redis_replies_match_redis_py() -> None:
+@pytest.mark.parametrize("decode", [False, True])
+def test_transaction_redis_replies_match_redis_py(decode: bool) -> None:
     """Each key command queued in a transaction gives what the same call on a ``Redis``
-    handle gives (redis-py's reply shapes)."""
+    handle gives (redis-py's reply shapes, bytes or str)."""
     tx_db = nestdb.open()
-    plain = nestdb.Redis()
-    tx = tx_db.transaction()
+    plain = nestdb.Redis(decode_responses=decode)
+    tx = tx_db.transaction(decode_responses=decode)
     expected = []
     for name, args, kwargs in REDIS_CASES:
         assert getattr(tx.redis, name)(*args, **kwargs) is None

@@ -55,6 +55,17 @@ def _encode_arg(value: Any) -> Any:
     raise DataError(f"Invalid input of type: '{type(value).__name__}'. Convert to a bytes, string, int or float first.")
 
 
+def _decode_value(value: Any, encoding: str, errors: str) -> Any:
+    """``decode_responses=True``: bytes in a raw reply as str."""
+    if isinstance(value, bytes):
+        return value.decode(encoding, errors)
+    if isinstance(value, list):
+        return [_decode_value(v, encoding, errors) for v in value]
+    if isinstance(value, dict):
+        return {_decode_value(k, encoding, errors): _decode_value(v, encoding, errors) for k, v in value.items()}
+    return value
+
+
 def _pairs(flat_or_nested: Any, cast: Callable[[Any], Any] = float) -> List[Tuple[Any, Any]]:
     items = list(flat_or_nested or [])
     if items and isinstance(items[0], (list, tuple)):
@@ -124,7 +135,7 @@ class TransactionRedis(CommandsMixin):
 class Transaction:
     """A batch of document writes and Redis commands run atomically (see the module docs)."""
 
-    def __init__(self, database: "FileDatabase", default_database: str = "test") -> None:
+    def __init__(self, database: "FileDatabase", default_database: str = "test", decode_responses: bool = False, encoding: str = "utf-8", encoding_errors: str = "strict") -> None:
         from .client import MongoClient
 
         self._database = database
@@ -134,6 +145,9 @@ class Transaction:
         self._finishers: List[Callable[[Any], Any]] = []
         self._executed = False
         self.results: Optional[List[Any]] = None
+        self._decode: Optional[Callable[[Any], Any]] = None
+        if decode_responses:
+            self._decode = lambda value: _decode_value(value, encoding, encoding_errors)
         self.redis = TransactionRedis(self)
         """Redis command methods (``tx.redis.set(...)``, ``tx.redis.delete(...)``) queued here."""
 
@@ -162,7 +176,11 @@ class Transaction:
         self._check_open()
         self._ops.append(("redis", args))
 
+        decode = self._decode
+
         def finish(reply: Any) -> Any:
+            if decode is not None and not options.get("NEVER_DECODE"):
+                reply = decode(reply)
             return _shape_redis_reply(name, reply, options)
 
         self._finishers.append(finish)
