@@ -142,7 +142,8 @@ class MongoClient:
             raise ConfigurationError("No default database name defined or provided.")
         return Database(self, name)
 
-    def get_default_database(self, default: Optional[str] = None, **kwargs: Any) -> Database:
+    def get_default_database(self, default: Optional[str] = None, codec_options: Any = None, read_preference: Any = None, write_concern: Any = None, read_concern: Any = None) -> Database:
+        """The database ``default`` (nestdb has no URI to take a default from)."""
         if default is None:
             raise ConfigurationError("No default database name defined or provided.")
         return Database(self, default)

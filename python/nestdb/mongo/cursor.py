@@ -497,7 +497,6 @@ class CommandCursor(_CursorBase):
         batch_size: int = 0,
         max_await_time_ms: Optional[int] = None,
         session: Any = None,
-        explicit_session: bool = False,
         comment: Any = None,
     ) -> None:
         self._collection = collection

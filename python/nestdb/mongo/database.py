@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import abc
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
-from ..errors import CollectionInvalid, OperationFailure
+from ..errors import CollectionInvalid, InvalidOperation
 from .common import check_database_name, check_reply, reject_collation, validate_is_mapping
 from .collection import Collection
 from .cursor import CommandCursor
@@ -148,6 +148,36 @@ class Database:
             check_reply(reply)
         decode = self._client._decode_document
         return decode(reply) if decode is not None else reply
+
+    def cursor_command(
+        self,
+        command: Union[str, Mapping[str, Any]],
+        value: Any = 1,
+        read_preference: Any = None,
+        codec_options: Any = None,
+        session: Any = None,
+        comment: Any = None,
+        max_await_time_ms: Optional[int] = None,
+        **kwargs: Any,
+    ) -> CommandCursor:
+        """Run a command whose reply holds a cursor (``find``, ``aggregate``,
+        ``listCollections``...) and iterate it with a ``CommandCursor``."""
+        if isinstance(command, str):
+            spec: Dict[str, Any] = {command: value}
+        elif isinstance(command, abc.Mapping):
+            spec = dict(command)
+        else:
+            raise TypeError(f"command must be an instance of str or Mapping, not {type(command)}")
+        if comment is not None:
+            spec["comment"] = comment
+        spec.update(kwargs)
+        reply = self._run_command(spec)
+        cursor = reply.get("cursor")
+        if not isinstance(cursor, abc.Mapping):
+            raise InvalidOperation("Command does not return a cursor.")
+        ns = cursor.get("ns", "")
+        coll = ns.split(".", 1)[1] if isinstance(ns, str) and "." in ns else "$cmd"
+        return CommandCursor(Collection(self, coll), cursor)
 
     def aggregate(self, pipeline: List[Mapping[str, Any]], session: Any = None, **kwargs: Any) -> CommandCursor:
         """A database-level aggregation (``{aggregate: 1}``: ``$documents``...)."""
