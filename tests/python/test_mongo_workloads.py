@@ -284,3 +284,33 @@ def test_transaction_redis_replies_match_redis_py(decode: bool) -> None:
     results = tx.execute()
     for (name, args, kwargs), want, got in zip(REDIS_CASES, expected, results):
         assert got == want and type(got) is type(want), (name, args, kwargs)
+
+
+def test_readme_quick_start(tmp_path: Any, capsys: Any) -> None:
+    """The README's Python document quick start, in a temporary directory."""
+    from nestdb import InsertOne, MongoClient, ReturnDocument, UpdateOne
+    from nestdb.errors import DuplicateKeyError
+
+    path = str(tmp_path / "app.nest")
+    client = MongoClient(path)
+    users = client["shop"]["users"]
+    users.insert_one({"_id": 1, "name": "Ada", "profile": {"age": 36}, "orders": [{"sku": "A1", "amount": 30}]})
+    assert users.find_one({"orders.amount": {"$gt": 20}}, {"name": 1, "_id": 0}) == {"name": "Ada"}
+    users.update_one({"_id": 1}, {"$inc": {"profile.age": 1}, "$push": {"orders": {"sku": "B2", "amount": 5}}})
+    bob = users.find_one_and_update({"_id": 2}, {"$setOnInsert": {"name": "Bob"}}, upsert=True, return_document=ReturnDocument.AFTER)
+    assert bob == {"_id": 2, "name": "Bob"}
+    assert [u["name"] for u in users.find({"profile.age": {"$gte": 30}}).sort("name").limit(10)] == ["Ada"]
+    result = users.bulk_write([InsertOne({"_id": 3}), UpdateOne({"_id": 3}, {"$set": {"name": "Cy"}})])
+    assert (result.inserted_count, result.modified_count) == (1, 1)
+    with pytest.raises(DuplicateKeyError) as info:
+        users.insert_one({"_id": 1})
+    assert info.value.code == 11000
+
+    db = nestdb.open(path)
+    db.redis().set("cache:user:1", "x")
+    with db.transaction("shop") as tx:
+        tx.collection("users").update_one({"_id": 1}, {"$set": {"name": "Ada L."}})
+        tx.redis.delete("cache:user:1")
+    assert users.find_one({"_id": 1})["name"] == "Ada L."
+    assert db.redis().exists("cache:user:1") == 0
+    assert db.collection("users", "shop").count_documents({}) == 3
