@@ -211,11 +211,14 @@ class Collection:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _read(self, command: Dict[str, Any]) -> Mapping[str, Any]:
+    def _check_not_in_transaction(self) -> None:
         if self._tx is not None:
             raise InvalidOperation(
                 "reads are not queued in a nestdb transaction: read through a collection outside the transaction, before or after it"
             )
+
+    def _read(self, command: Dict[str, Any]) -> Mapping[str, Any]:
+        self._check_not_in_transaction()
         return self._database._run_command(command)
 
     def _submit(self, command: Dict[str, Any], finish: Callable[[Mapping[str, Any]], Any]) -> Any:
@@ -476,8 +479,7 @@ class Collection:
 
     def find(self, *args: Any, **kwargs: Any) -> Cursor:
         """A ``Cursor`` over the documents matching ``filter`` (same arguments as pymongo)."""
-        if self._tx is not None:
-            self._read({})
+        self._check_not_in_transaction()
         return Cursor(self, *args, **kwargs)
 
     def find_one(self, filter: Optional[Any] = None, *args: Any, **kwargs: Any) -> Optional[Any]:

@@ -91,12 +91,7 @@ class Database:
             raise CollectionInvalid(f"collection {name} already exists")
         command: Dict[str, Any] = {"create": name}
         command.update(kwargs)
-        reply = self._run_command_unchecked(command)
-        if not reply.get("ok") and reply.get("code") == 48:
-            if check_exists:
-                raise CollectionInvalid(f"collection {name} already exists")
-            return collection
-        check_reply(reply)
+        self._run_command(command)  # with check_exists=False an existing one fails (code 48), as pymongo
         return collection
 
     def drop_collection(self, name_or_collection: Union[str, Collection], session: Any = None, comment: Any = None, encrypted_fields: Any = None) -> Dict[str, Any]:
