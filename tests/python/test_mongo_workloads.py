@@ -233,6 +233,18 @@ class TestTransaction:
         with pytest.raises(InvalidOperation):
             database.transaction()["users"].find_one({})
 
+    def test_collection_level_ops_are_queued(self) -> None:
+        database = nestdb.open()
+        database["old"].insert_one({"_id": 1})
+        database["gone"].insert_one({"_id": 1})
+        tx = database.transaction()
+        tx["old"].rename("new")
+        tx["gone"].drop()
+        tx["never"].drop()
+        assert sorted(database.mongo_database().list_collection_names()) == ["gone", "old"]
+        tx.execute()
+        assert database.mongo_database().list_collection_names() == ["new"]
+
 
 REDIS_CASES = [
     ("set", ("k", "v"), {}),

@@ -673,6 +673,19 @@ class Collection:
 
     def drop(self, session: Any = None, comment: Any = None, encrypted_fields: Any = None) -> None:
         """Drop this collection (no error if it does not exist)."""
+        if self._tx is not None:
+            command: Dict[str, Any] = {"drop": self._name}
+            if comment is not None:
+                command["comment"] = comment
+
+            def finish(reply: Mapping[str, Any]) -> None:
+                if not reply.get("ok") and reply.get("code") == 26:
+                    return None
+                check_reply(reply)
+                return None
+
+            self._submit(command, finish)
+            return
         self._database.drop_collection(self._name, comment=comment)
 
     def rename(self, new_name: str, session: Any = None, comment: Any = None, **kwargs: Any) -> Mapping[str, Any]:
@@ -690,12 +703,16 @@ class Collection:
         if comment is not None:
             command["comment"] = comment
         command.update(kwargs)
+        if self._tx is not None:
+            self._tx._queue_doc("admin", command, check_reply)
+            return None  # type: ignore[return-value]
         return self._database.client._admin_command(command)
 
     # -- indexes --------------------------------------------------------------------------
 
     def create_indexes(self, indexes: List[IndexModel], session: Any = None, comment: Any = None, **kwargs: Any) -> List[str]:
         """Create several indexes (``createIndexes``); their names."""
+        self._check_not_in_transaction()
         validate_list("indexes", indexes)
         documents = []
         for index in indexes:
@@ -724,6 +741,7 @@ class Collection:
 
     def list_indexes(self, session: Any = None, comment: Any = None) -> CommandCursor:
         """A cursor over the index documents (``listIndexes``)."""
+        self._check_not_in_transaction()
         command: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
         if comment is not None:
             command["comment"] = comment
@@ -741,6 +759,7 @@ class Collection:
 
     def drop_index(self, index_or_name: Any, session: Any = None, comment: Any = None, **kwargs: Any) -> None:
         """Drop an index given by name or by its keys."""
+        self._check_not_in_transaction()
         name = index_or_name
         if isinstance(index_or_name, list):
             name = gen_index_name(index_or_name)
