@@ -22,7 +22,7 @@ import struct
 import threading
 import time
 from random import SystemRandom
-from typing import TYPE_CHECKING, Any, Callable, Optional, Pattern, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Pattern, Tuple, TypeVar, Union
 
 if TYPE_CHECKING:
     from typing_extensions import disjoint_base
@@ -489,7 +489,7 @@ class MinKey:
         return not self == other
 
     def __ge__(self, other: Any) -> bool:
-        return self == other
+        return bool(self == other)
 
     def __gt__(self, other: Any) -> bool:
         return False
@@ -514,7 +514,7 @@ class MaxKey:
         return not self == other
 
     def __le__(self, other: Any) -> bool:
-        return self == other
+        return bool(self == other)
 
     def __lt__(self, other: Any) -> bool:
         return False
@@ -534,9 +534,9 @@ class Code(str):
     pymongo compatibility."""
 
     _type_marker = 13
-    __scope: Optional[dict]
+    __scope: Optional[Dict[str, Any]]
 
-    def __new__(cls, code: Union[str, "Code"], scope: Optional[dict] = None, **kwargs: Any) -> "Code":
+    def __new__(cls, code: Union[str, "Code"], scope: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> "Code":
         if not isinstance(code, str):
             raise TypeError("code must be an instance of str")
         self = str.__new__(cls, code)
@@ -548,7 +548,7 @@ class Code(str):
         return self
 
     @property
-    def scope(self) -> Optional[dict]:
+    def scope(self) -> Optional[Dict[str, Any]]:
         return self.__scope
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Type, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Set, Type, Union
 
 from .. import _nestdb
 from ..errors import ConfigurationError, InvalidOperation
@@ -39,7 +39,7 @@ _PYMONGO_OPTIONS = {
 }
 
 
-def _native_config_names() -> set:
+def _native_config_names() -> Set[str]:
     return {p.replace("-", "_") for p in _nestdb.config_parameters()}
 
 
@@ -75,7 +75,7 @@ class MongoClient:
         tz_aware = options.get("tz_aware") or False
         if not isinstance(tz_aware, bool):
             raise TypeError("tz_aware must be True or False")
-        self._document_class: Type[dict] = document_class
+        self._document_class: Type[Dict[str, Any]] = document_class
         self._tz_aware = tz_aware
         self._tzinfo = options.get("tzinfo")
         self._options = options
@@ -202,7 +202,7 @@ class MongoClient:
         return False
 
     @property
-    def nodes(self) -> frozenset:
+    def nodes(self) -> FrozenSet[Any]:
         return frozenset()
 
     @property

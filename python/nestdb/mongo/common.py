@@ -182,7 +182,7 @@ def validate_int(option: str, value: Any) -> int:
     return value
 
 
-def validate_list(option: str, value: Any) -> list:
+def validate_list(option: str, value: Any) -> List[Any]:
     if not isinstance(value, list):
         raise TypeError(f"{option} must be a list, not {type(value)}")
     return value

@@ -426,7 +426,7 @@ class Cursor(_CursorBase):
         return next(self, None)
 
     def __iter__(self) -> Iterator[Any]:
-        return self  # type: ignore[return-value]
+        return self
 
     def to_list(self, length: Optional[int] = None) -> List[Any]:
         """The remaining documents (at most ``length``) as a list (pymongo 4.9+)."""
@@ -542,7 +542,7 @@ class CommandCursor(_CursorBase):
         return None
 
     def __iter__(self) -> Iterator[Any]:
-        return self  # type: ignore[return-value]
+        return self
 
     def to_list(self, length: Optional[int] = None) -> List[Any]:
         if length is not None:
