@@ -21,6 +21,7 @@ import re
 import struct
 import threading
 import time
+import uuid as _uuid
 from random import SystemRandom
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Pattern, Tuple, TypeVar, Union
 
@@ -298,6 +299,26 @@ class Binary(bytes):
     def subtype(self) -> int:
         """The BSON binary subtype."""
         return self.__subtype
+
+    @classmethod
+    def from_uuid(cls, uuid: "_uuid.UUID", uuid_representation: int = 4) -> "Binary":
+        """A UUID as binary: subtype 4 (``UuidRepresentation.STANDARD``, the default) or
+        subtype 3 with Python's byte order (``PYTHON_LEGACY``)."""
+        if not isinstance(uuid, _uuid.UUID):
+            raise TypeError("uuid must be an instance of uuid.UUID")
+        if uuid_representation == 4:
+            return cls(uuid.bytes, 4)
+        if uuid_representation == 3:
+            return cls(uuid.bytes, 3)
+        raise ValueError("nestdb supports UuidRepresentation.STANDARD (4) and PYTHON_LEGACY (3)")
+
+    def as_uuid(self, uuid_representation: int = 4) -> "_uuid.UUID":
+        """This binary as a ``uuid.UUID`` (subtype 4, or 3 with ``uuid_representation=3``)."""
+        if uuid_representation not in (3, 4):
+            raise ValueError("nestdb supports UuidRepresentation.STANDARD (4) and PYTHON_LEGACY (3)")
+        if self.__subtype != uuid_representation:
+            raise ValueError(f"cannot decode subtype {self.__subtype} as a uuid with representation {uuid_representation}")
+        return _uuid.UUID(bytes=bytes(self))
 
     def __getnewargs__(self) -> Tuple[bytes, int]:  # type: ignore[override]
         return bytes(self), self.__subtype

@@ -104,6 +104,18 @@ class TestOtherTypes:
         with pytest.raises(ValueError):
             Binary(b"", 256)
 
+    def test_binary_uuid(self) -> None:
+        import uuid
+
+        u = uuid.uuid4()
+        b = Binary.from_uuid(u)
+        assert b.subtype == 4 and bytes(b) == u.bytes and b.as_uuid() == u
+        assert Binary.from_uuid(u, 3).as_uuid(3) == u
+        with pytest.raises(ValueError):
+            b.as_uuid(3)
+        with pytest.raises(ValueError):
+            Binary.from_uuid(u, 5)
+
     def test_timestamp(self) -> None:
         t = Timestamp(100, 2)
         assert (t.time, t.inc) == (100, 2)
