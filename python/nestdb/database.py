@@ -4,6 +4,7 @@ and transactions spanning both (``db.transaction()``)."""
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import _nestdb
@@ -35,7 +36,15 @@ class Database(_nestdb.Database):
         ``document_class`` accepted)."""
         from .mongo.client import MongoClient
 
-        return MongoClient(_native=self, **kwargs)
+        if kwargs:
+            return MongoClient(_native=self, **kwargs)
+        # One client while any of its objects is alive, so that db["users"] == db["users"].
+        ref = self.__dict__.get("_mongo_client_ref")
+        client = ref() if ref is not None else None
+        if client is None or client._closed:
+            client = MongoClient(_native=self)
+            self.__dict__["_mongo_client_ref"] = weakref.ref(client)
+        return client
 
     def mongo_database(self, name: str = "test") -> "MongoDatabase":
         """The MongoDB-style database ``name`` in this file."""

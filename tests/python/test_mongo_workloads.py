@@ -203,6 +203,15 @@ class TestTransaction:
         assert reopened.collection("users").find_one({"_id": 1})["name"] == "Bob"
         assert reopened.redis().get("last") == b"bob"
 
+    def test_collections_of_an_open_database(self) -> None:
+        database = nestdb.open()
+        assert database["users"] == database["users"] == database.collection("users", "test")
+        assert database.mongo_database("shop")["users"].full_name == "shop.users"
+        assert database["users"] != database.collection("users", "shop")
+        database["users"].insert_one({"_id": 1})
+        assert database.mongo_client().test.users.find_one() == {"_id": 1}
+        assert database.redis().type("test.users") == b"collection"  # a collection is a key
+
     def test_exception_in_block_discards(self) -> None:
         database = nestdb.open()
         with pytest.raises(RuntimeError):
