@@ -141,8 +141,8 @@ class ObjectId:
                 return
             raise InvalidId(f"{oid!r} is not a valid ObjectId, it must be a 12-byte input or a 24-character hex string")
         else:
-            binary = getattr(oid, "binary", None)
-            if type(oid).__name__ == "ObjectId" and isinstance(binary, bytes) and len(binary) == 12:
+            binary = getattr(oid, "binary", None)  # pymongo's bson.ObjectId and look-alikes
+            if isinstance(binary, bytes) and len(binary) == 12:
                 self.__id = binary
                 return
             raise TypeError(f"id must be an instance of (bytes, str, ObjectId), not {type(oid)}")

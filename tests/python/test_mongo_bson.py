@@ -43,6 +43,11 @@ class TestObjectId:
         with pytest.raises(TypeError):
             ObjectId(12)
 
+        class Foreign:
+            binary = b"\x01" * 12
+
+        assert ObjectId(Foreign()).binary == b"\x01" * 12
+
     def test_is_valid(self) -> None:
         assert ObjectId.is_valid("507f1f77bcf86cd799439011")
         assert ObjectId.is_valid(b"123456789012")
