@@ -127,6 +127,16 @@ fn to_bson_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Bson> {
         return Ok(Bson::Null);
     }
     if let Ok(s) = obj.cast::<PyString>() {
+        // `Code` (ours and pymongo's) is a str subclass: JavaScript, with its scope if any.
+        if !obj.is_exact_instance_of::<PyString>() && type_name(obj) == "Code" {
+            let code = str_utf8(s)?.to_string();
+            return match obj.getattr("scope") {
+                Ok(scope) if !scope.is_none() => {
+                    Ok(Bson::JavaScriptCodeWithScope(bson::JavaScriptCodeWithScope { code, scope: to_document_at(&scope, depth + 1)? }))
+                }
+                _ => Ok(Bson::JavaScriptCode(code)),
+            };
+        }
         return Ok(Bson::String(str_utf8(s)?.to_string()));
     }
     if let Ok(b) = obj.cast::<PyBool>() {
@@ -202,10 +212,25 @@ fn to_bson_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Bson> {
             };
             return regex_bson(py, pattern, options);
         }
+        "DBRef" => {
+            // pymongo stores a DBRef as {$ref, $id[, $db]} plus its extra fields.
+            let mut d = Document::new();
+            d.insert("$ref", Bson::String(obj.getattr("collection")?.extract()?));
+            d.insert("$id", to_bson_at(&obj.getattr("id")?, depth + 1)?);
+            let database = obj.getattr("database")?;
+            if !database.is_none() {
+                d.insert("$db", Bson::String(database.extract()?));
+            }
+            if let Ok(extra) = obj.getattr("_DBRef__kwargs") {
+                if let Ok(extra) = to_document_at(&extra, depth + 1) {
+                    d.extend(extra);
+                }
+            }
+            return Ok(Bson::Document(d));
+        }
         "UUID" => {
-            return Err(invalid(
-                py,
-                "cannot encode native uuid.UUID with UuidRepresentation.UNSPECIFIED. UUIDs can be manually converted to bson.Binary instances using bson.Binary.from_uuid() or a different UuidRepresentation can be configured.".into(),
+            return Err(PyValueError::new_err(
+                "cannot encode native uuid.UUID with UuidRepresentation.UNSPECIFIED. UUIDs can be manually converted to bson.Binary instances using bson.Binary.from_uuid() or a different UuidRepresentation can be configured.",
             ))
         }
         _ => {}
@@ -326,7 +351,7 @@ pub(crate) fn bson_to_py<'py>(py: Python<'py>, v: &Bson) -> PyResult<Bound<'py, 
         }
         Bson::RegularExpression(r) => classes(py)?.regex.bind(py).call1((r.pattern.as_str(), r.options.as_str()))?,
         Bson::JavaScriptCode(c) => classes(py)?.code.bind(py).call1((c.as_str(),))?,
-        Bson::JavaScriptCodeWithScope(c) => classes(py)?.code.bind(py).call1((c.code.as_str(),))?,
+        Bson::JavaScriptCodeWithScope(c) => classes(py)?.code.bind(py).call1((c.code.as_str(), document_to_py(py, &c.scope)?))?,
         Bson::Timestamp(t) => classes(py)?.timestamp.bind(py).call1((t.time, t.increment))?,
         Bson::Decimal128(d) => classes(py)?.decimal128.bind(py).call1((d.to_string(),))?,
         Bson::MinKey => classes(py)?.min_key.bind(py).call0()?,
