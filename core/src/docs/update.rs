@@ -124,7 +124,6 @@ impl Update {
                 let mut plan = Vec::new();
                 let mut steps = Vec::new();
                 ctx.plan_obj_in_doc(&tree.root, doc, &mut steps, &mut plan)?;
-                validate_plan(doc, &plan)?;
                 let changed = !plan.is_empty();
                 for m in plan {
                     exec_in_doc(doc, &m.steps, m.action);
@@ -388,33 +387,51 @@ fn is_identifier(s: &str) -> bool {
 }
 
 /// The identifiers a filter document's top-level fields name (through `$and`/`$or`/`$nor`).
+/// The identifiers a filter document's top-level fields name (through `$and`/`$or`/`$nor`),
+/// and MongoDB's error for the query features array filters ban (`$expr`, `$where`, `$text`).
 fn collect_filter_roots(filter: &Document, out: &mut Vec<String>, depth: usize) -> Result<(), DocError> {
     if depth > MAX_PATH_COMPONENTS {
         return Err(DocError::bad_value("Error parsing array filter :: caused by :: the filter is nested too deeply"));
     }
     for (k, v) in filter {
-        if matches!(k.as_str(), "$and" | "$or" | "$nor") {
-            if let Bson::Array(items) = v {
-                for item in items {
-                    if let Bson::Document(d) = item {
-                        collect_filter_roots(d, out, depth + 1)?;
+        match k.as_str() {
+            "$and" | "$or" | "$nor" => {
+                if let Bson::Array(items) = v {
+                    for item in items {
+                        if let Bson::Document(d) = item {
+                            collect_filter_roots(d, out, depth + 1)?;
+                        }
                     }
                 }
             }
-        } else if k.starts_with('$') {
-            continue;
-        } else {
-            out.push(k.split('.').next().unwrap_or("").to_string());
+            "$expr" | "$where" | "$text" => {
+                return Err(DocError::new(
+                    QUERY_FEATURE_NOT_ALLOWED,
+                    "QueryFeatureNotAllowed",
+                    format!("Error parsing array filter :: caused by :: {k} is not allowed in this context"),
+                ))
+            }
+            _ if k.starts_with('$') => {}
+            _ => out.push(k.split('.').next().unwrap_or("").to_string()),
         }
     }
     Ok(())
 }
 
+/// MongoDB's `QueryFeatureNotAllowed` code (not among the foundation's `codes`).
+const QUERY_FEATURE_NOT_ALLOWED: i32 = 224;
+
+/// The `arrayFilters` option, checked in MongoDB's order: the query itself, then the identifier
+/// (one per filter, a lowercase-led alphanumeric name, not repeated).
 fn parse_array_filters(array_filters: &[Document], vars: &Variables) -> Result<Vec<(String, Filter)>, DocError> {
     let mut out: Vec<(String, Filter)> = Vec::new();
     for filter in array_filters {
         let mut roots = Vec::new();
         collect_filter_roots(filter, &mut roots, 0)?;
+        let parsed = Filter::parse(filter, vars).map_err(|mut e| {
+            e.message = format!("Error parsing array filter :: caused by :: {}", e.message);
+            e
+        })?;
         let Some(id) = roots.first().cloned() else {
             return Err(DocError::failed_to_parse("Cannot use an expression without a top-level field name in arrayFilters"));
         };
@@ -432,7 +449,7 @@ fn parse_array_filters(array_filters: &[Document], vars: &Variables) -> Result<V
         if out.iter().any(|(existing, _)| *existing == id) {
             return Err(DocError::failed_to_parse(format!("Found multiple array filters with the same top-level field name {id}")));
         }
-        out.push((id, Filter::parse(filter, vars)?));
+        out.push((id, parsed));
     }
     Ok(out)
 }
@@ -1039,7 +1056,13 @@ fn merge_nodes(a: &Node, b: &Node, at: &str) -> Result<Node, DocError> {
 impl Ctx<'_> {
     fn plan_node(&self, node: &Node, cur: Cur<'_>, steps: &mut Vec<Step>, out: &mut Vec<Mutation>) -> Result<(), DocError> {
         match node {
-            Node::Leaf(leaf) => self.plan_leaf(&leaf.op, cur, steps, out),
+            Node::Leaf(leaf) => {
+                // Checked leaf by leaf, so the first error is the one MongoDB (applying in
+                // order) reports.
+                let before = out.len();
+                self.plan_leaf(&leaf.op, cur, steps, out)?;
+                validate_plan(self.root, &out[before..])
+            }
             Node::Object(obj) => self.plan_obj(obj, cur, steps, out),
             Node::Array(arr) => self.plan_arr(arr, cur, steps, out),
         }
@@ -2613,6 +2636,15 @@ mod tests {
     }
 
     #[test]
+    fn errors_come_in_application_order() {
+        // "_id" is applied before "z": its error is the one reported.
+        let e = apply_err(doc! { "_id": 1, "z": "x" }, doc! { "$inc": { "z": 1 }, "$set": { "_id": 2 } });
+        assert_eq!(e.code, codes::IMMUTABLE_FIELD);
+        let e = apply_err(doc! { "_id": 1, "a": "x" }, doc! { "$set": { "b.$y": 1 }, "$inc": { "a": 1 } });
+        assert_eq!(e.code, codes::TYPE_MISMATCH);
+    }
+
+    #[test]
     fn all_or_nothing_on_a_late_error() {
         // "a" and "b" are applied before "z" fails: the document must be untouched.
         let e = apply_err(doc! { "_id": 1, "a": 1, "z": "x" }, doc! { "$set": { "a": 2, "b": 3 }, "$inc": { "z": 1 } });
@@ -2910,6 +2942,13 @@ mod array_filter_parse_tests {
             Update::parse(&Bson::Array(vec![]), &[doc! { "x": 1 }], &Variables::new(bson::DateTime::from_millis(0))).unwrap_err().code,
             codes::FAILED_TO_PARSE
         );
+    }
+
+    #[test]
+    fn banned_query_features() {
+        let e = parse_with(doc! { "$set": { "a.$[x]": 1 } }, &[doc! { "$expr": { "$eq": ["$x", 1] } }]).unwrap_err();
+        assert_eq!(e.code, 224);
+        assert_eq!(e.message, "Error parsing array filter :: caused by :: $expr is not allowed in this context");
     }
 
     #[test]
