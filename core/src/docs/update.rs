@@ -6,16 +6,24 @@
 //! leaves (one operator at one path). Two paths of one update that overlap (`a` and `a.b`, or
 //! one path under two operators) are rejected at parse time (code 40).
 //!
+//! Semantics, checks, messages and codes follow mongod's update nodes (`src/mongo/db/update`):
+//! errors found while parsing are mongod's parse-time errors; errors from `apply` are its
+//! execution-time ones (which mongod reports under "Plan executor error during <command> ::
+//! caused by :: ..."; adding that wrapper is the command layer's business).
+//!
 //! Invariants:
 //! - `apply` is all-or-nothing: it first *plans* every change against the unmodified document
-//!   (resolving `$`, `$[]` and array filters, checking path viability and types, computing each
-//!   new value), then checks `_id` immutability, and only then *executes* the planned changes,
-//!   which cannot fail. On error the document is untouched; nothing big is cloned on success.
+//!   (resolving `$`, `$[]` and array filters, checking path viability, types, `_id`
+//!   immutability, `$`-prefixed top-level fields and the depth limit, computing each new value),
+//!   and only then *executes* the planned changes, which cannot fail. On error the document is
+//!   untouched; nothing big is cloned on success (operator updates).
 //! - Children are applied in MongoDB's order (5.0+): field names lexicographically, numeric
-//!   names numerically; a new field is appended, an existing one keeps its position.
+//!   names numerically; a new field is appended, an existing one keeps its position; errors are
+//!   reported in that order too. `_id` stays the first field.
 //! - `apply` reports a change only when the document actually differs (a `$set` to the same
-//!   value is not a modification, as `nModified` counts it).
-//! - Recursion is bounded: paths have at most `MAX_PATH_COMPONENTS` components.
+//!   value is not a modification, as `nModified` counts it); `$currentDate` always modifies.
+//! - Recursion is bounded: paths have at most `MAX_PATH_COMPONENTS` components, values are
+//!   measured only down to `MAX_DEPTH`, and arrays are padded by at most `MAX_ARRAY_PADDING`.
 
 // `DocError` (the foundation's error type) is larger than clippy's threshold; every fallible
 // function here returns it. LEAD: drop this if `DocError` gets boxed details.
@@ -805,18 +813,19 @@ fn parse_push_sort(v: &Bson) -> Result<PushSort, DocError> {
     match v {
         Bson::Document(d) => {
             if d.is_empty() {
-                return Err(DocError::bad_value("The $sort pattern is empty when it should be a set of fields."));
+                return Err(DocError::bad_value("The sort pattern is empty when it should be a set of fields."));
             }
             let mut fields = Vec::new();
+            // MongoDB 5.2+ checks sort patterns with the messages shared with $sortArray.
             for (k, dir) in d {
                 let Some(asc) = sort_direction(dir) else {
-                    return Err(DocError::bad_value("The $sort element value must be either 1 or -1"));
+                    return Err(DocError::bad_value("The sort element value must be either 1 or -1"));
                 };
                 if k.is_empty() {
-                    return Err(DocError::bad_value("The $sort field cannot be empty"));
+                    return Err(DocError::bad_value("The sort field cannot be empty"));
                 }
                 if k.split('.').any(|p| p.is_empty()) {
-                    return Err(DocError::bad_value(format!("The $sort field is a dotted field but has an empty part: {k}")));
+                    return Err(DocError::bad_value(format!("The sort field is a dotted field but has an empty part: {k}")));
                 }
                 fields.push((k.clone(), asc));
             }
@@ -2365,7 +2374,7 @@ mod tests {
         );
         assert_eq!(
             parse_err(doc! { "$push": { "a": { "$each": [1], "$sort": { "a..b": 1 } } } }).message,
-            "The $sort field is a dotted field but has an empty part: a..b"
+            "The sort field is a dotted field but has an empty part: a..b"
         );
         let e = apply_err(doc! { "_id": 1, "a": { "b": 1 } }, doc! { "$push": { "a.b": 2 } });
         assert_eq!(e.message, "The field 'a.b' must be an array but is of type int in document {_id: 1}");
