@@ -156,6 +156,15 @@ fn id_changed_error(new: &Bson) -> DocError {
 
 /// The result document of a replacement-shaped update: `_id` kept (and first), unchanged.
 fn with_original_id(original: &Document, new: Document) -> Result<Document, DocError> {
+    // Storage checks on the new document: its depth, and (when it brings one) its `_id` type.
+    for (k, v) in &new {
+        if nests_deeper(v, super::MAX_DEPTH - 1) {
+            return Err(too_deep());
+        }
+        if k == "_id" {
+            check_id_type(v)?;
+        }
+    }
     let Some(old_id) = original.get("_id") else { return Ok(new) };
     let mut out = Document::new();
     match new.get("_id") {
@@ -1491,13 +1500,7 @@ fn validate_plan(doc: &Document, plan: &[Mutation]) -> Result<(), DocError> {
         }
         let Action::Set(value) = &m.action else { continue };
         if first == "_id" && m.steps.len() == 1 {
-            if let Bson::Array(_) | Bson::RegularExpression(_) | Bson::Undefined = value {
-                return Err(DocError::new(
-                    codes::INVALID_ID_FIELD,
-                    "InvalidIdField",
-                    format!("The '_id' value cannot be of type {}", type_name(value)),
-                ));
-            }
+            check_id_type(value)?;
         }
         if first.starts_with('$') {
             return Err(DocError::new(
@@ -1510,14 +1513,25 @@ fn validate_plan(doc: &Document, plan: &[Mutation]) -> Result<(), DocError> {
             ));
         }
         if m.steps.len() > super::MAX_DEPTH || nests_deeper(value, super::MAX_DEPTH - m.steps.len()) {
-            return Err(DocError::new(
-                codes::OVERFLOW,
-                "Overflow",
-                format!("Document exceeds maximum nesting depth of {}", super::MAX_DEPTH),
-            ));
+            return Err(too_deep());
         }
     }
     Ok(())
+}
+
+/// A stored document nests at most `MAX_DEPTH` levels (error 15, as mongod's storage check).
+fn too_deep() -> DocError {
+    DocError::new(codes::OVERFLOW, "Overflow", format!("Document exceeds maximum nesting depth of {}", super::MAX_DEPTH))
+}
+
+/// `_id` may not be an array, a regex or undefined (error 53).
+fn check_id_type(value: &Bson) -> Result<(), DocError> {
+    match value {
+        Bson::Array(_) | Bson::RegularExpression(_) | Bson::Undefined => {
+            Err(DocError::new(codes::INVALID_ID_FIELD, "InvalidIdField", format!("The '_id' value cannot be of type {}", type_name(value))))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether `v` has more than `levels` levels of documents/arrays below it (recursion bounded
@@ -2734,6 +2748,21 @@ mod tests {
         let u = parse(doc! { "$set": { "a": 1 } }).unwrap();
         assert!(!u.is_replacement() && !u.uses_positional() && !u.is_pipeline());
         assert!(parse(doc! { "a": 1 }).unwrap().is_replacement());
+    }
+
+    #[test]
+    fn replacement_storage_checks() {
+        let mut deep = Bson::Int32(1);
+        for _ in 0..100 {
+            deep = Bson::from(doc! { "x": deep });
+        }
+        let mut d = doc! { "_id": 1 };
+        let e = Update::parse(&Bson::from(doc! { "a": deep }), &[], &vars()).unwrap().apply(&mut d, None, false).unwrap_err();
+        assert_eq!(e.code, codes::OVERFLOW);
+        assert_eq!(d, doc! { "_id": 1 });
+        let mut d = doc! {};
+        let e = parse(doc! { "_id": [1], "a": 1 }).unwrap().apply(&mut d, None, true).unwrap_err();
+        assert_eq!(e.code, codes::INVALID_ID_FIELD);
     }
 
     #[test]
