@@ -1899,14 +1899,12 @@ fn write_bson(v: &Bson, s: &mut String, depth: usize) {
             let _ = write!(s, "{i}");
         }
         Bson::Double(d) => {
-            if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e15 {
-                let _ = write!(s, "{d:.1}");
-            } else if d.is_nan() {
-                s.push_str("nan.0");
-            } else if d.is_infinite() {
-                s.push_str(if *d > 0.0 { "inf.0" } else { "-inf.0" });
-            } else {
-                let _ = write!(s, "{d}");
+            // mongod: printf("%.16g"), then ".0" unless the text has '.', 'E' or 'N' (so 1e20
+            // prints as "1e+20.0", as it does in mongod's messages).
+            let text = format_g16(*d);
+            s.push_str(&text);
+            if !text.contains(['.', 'E', 'N']) {
+                s.push_str(".0");
             }
         }
         Bson::Decimal128(d) => {
@@ -1934,6 +1932,37 @@ fn write_bson(v: &Bson, s: &mut String, depth: usize) {
         other => {
             let _ = write!(s, "{other}");
         }
+    }
+}
+
+/// C's `printf("%.16g", x)`: 16 significant digits, trailing zeros dropped, scientific notation
+/// (`1e+20`) when the exponent is below -4 or at least 16.
+fn format_g16(x: f64) -> String {
+    if x.is_nan() {
+        return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let sci = format!("{x:.15e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |t: &str| -> String {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    if !(-4..16).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        let decimals = usize::try_from(15 - exp).unwrap_or(0);
+        trim(&format!("{x:.decimals$}"))
     }
 }
 
@@ -2772,6 +2801,12 @@ mod tests {
             "{ a: 1, b: \"x\", c: [ 1.5, 2.0 ], d: {} }"
         );
         assert_eq!(fmt_elem("n", &Bson::Int64(3)), "n: 3");
+        let doubles = [(5.0, "5.0"), (0.1 + 0.2, "0.3"), (1.0 / 3.0, "0.3333333333333333"), (1e20, "1e+20.0"), (-2.5e-7, "-2.5e-07")];
+        for (d, text) in doubles {
+            assert_eq!(fmt_bson(&Bson::Double(d)), text);
+        }
+        assert_eq!(fmt_bson(&Bson::Double(f64::NAN)), "nan.0");
+        assert_eq!(fmt_bson(&Bson::Double(123456789012345680.0)), "1.234567890123457e+17");
     }
 }
 
