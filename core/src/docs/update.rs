@@ -1699,7 +1699,8 @@ fn decimal_parts(v: &Bson) -> Option<(bool, u128, i32)> {
         Bson::Decimal128(d) => d.to_string(),
         Bson::Int32(i) => i.to_string(),
         Bson::Int64(i) => i.to_string(),
-        Bson::Double(d) if d.is_finite() => format!("{d:e}"),
+        // As mongod converts a double for decimal arithmetic: rounded to 15 significant digits.
+        Bson::Double(d) if d.is_finite() => format!("{d:.14e}"),
         _ => return None,
     };
     let (neg, s) = match s.strip_prefix('-') {
@@ -1719,6 +1720,26 @@ fn decimal_parts(v: &Bson) -> Option<(bool, u128, i32)> {
     Some((neg, coef, exp.checked_sub(i32::try_from(frac_part.len()).ok()?)?))
 }
 
+/// A coefficient cut to Decimal128's 34 digits, rounding half to even (IEEE 754's default).
+fn round_to_34_digits(mut coef: u128, mut exp: i32) -> Option<(u128, i32)> {
+    const LIMIT: u128 = 10u128.pow(34);
+    let (mut last_dropped, mut sticky) = (0u128, false);
+    while coef >= LIMIT {
+        sticky |= last_dropped != 0;
+        last_dropped = coef % 10;
+        coef /= 10;
+        exp = exp.checked_add(1)?;
+    }
+    if last_dropped > 5 || (last_dropped == 5 && (sticky || coef % 2 == 1)) {
+        coef += 1;
+        if coef == LIMIT {
+            coef /= 10;
+            exp = exp.checked_add(1)?;
+        }
+    }
+    Some((coef, exp))
+}
+
 fn decimal_arith(op: Arith, a: &Bson, b: &Bson) -> Bson {
     let exact = || -> Option<String> {
         let (na, ca, ea) = decimal_parts(a)?;
@@ -1734,6 +1755,7 @@ fn decimal_arith(op: Arith, a: &Bson, b: &Bson) -> Bson {
                 (sum < 0, sum.unsigned_abs(), e)
             }
         };
+        let (coef, exp) = round_to_34_digits(coef, exp)?;
         let s = format!("{}{coef}E{exp}", if neg { "-" } else { "" });
         s.parse::<bson::Decimal128>().is_ok().then_some(s)
     };
@@ -2219,6 +2241,15 @@ mod tests {
         let d = updated(doc! { "_id": 1, "a": decimal("0.1"), "b": 1 }, doc! { "$inc": { "a": decimal("0.2"), "b": decimal("1.5") } });
         assert_eq!(d.get("a"), Some(&decimal("0.3")));
         assert_eq!(d.get("b"), Some(&decimal("2.5")));
+        // A double joins decimal arithmetic with 15 significant digits, as in mongod.
+        let d = updated(doc! { "_id": 1, "a": decimal("1") }, doc! { "$inc": { "a": 1.5 } });
+        assert_eq!(d.get("a"), Some(&decimal("2.50000000000000")));
+        // Results are rounded to 34 digits, half to even.
+        let big = "9999999999999999999999999999999999";
+        let d = updated(doc! { "_id": 1, "a": decimal(big) }, doc! { "$inc": { "a": decimal("1") } });
+        assert_eq!(d.get("a"), Some(&decimal("1.000000000000000000000000000000000E+34")));
+        let d = updated(doc! { "_id": 1, "a": decimal("1234567890123456789012345678901234") }, doc! { "$mul": { "a": 10 } });
+        assert_eq!(d.get("a"), Some(&decimal("1.234567890123456789012345678901234E+34")));
     }
 
     // --- $min / $max ---------------------------------------------------------------------------
