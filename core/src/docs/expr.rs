@@ -48,7 +48,8 @@ pub const MAX_EXPR_DEPTH: usize = 200;
 pub struct Variables {
     /// The value of `$$NOW` (one instant for the whole command).
     pub now: bson::DateTime,
-    user: Arc<Vec<(String, Bson)>>,
+    /// `let` variables in definition order; None = bound to a missing value (`$$REMOVE`).
+    user: Arc<Vec<(String, Option<Bson>)>>,
 }
 
 impl Variables {
@@ -60,18 +61,15 @@ impl Variables {
     /// With the command's `let` document: each value is an expression evaluated once (against
     /// an empty document), and becomes `$$name`. Names must start with a lowercase letter.
     pub fn with_let(now: bson::DateTime, let_vars: &Document) -> Result<Self, DocError> {
-        let mut vars = Self::new(now);
         let empty = Document::new();
-        let mut user = Vec::with_capacity(let_vars.len());
+        let mut vars = Self::new(now);
         for (name, spec) in let_vars {
             validate_variable_name(name)?;
+            // Each value sees the variables defined before it.
             let value = Expr::parse(spec)?.eval(&empty, &vars)?;
-            // A variable bound to $$REMOVE is missing; keep it as null-free "missing" by skipping.
-            user.retain(|(n, _): &(String, Bson)| n != name);
-            if let Some(v) = value {
-                user.push((name.clone(), v));
-            }
-            vars.user = Arc::new(user.clone());
+            let user = Arc::make_mut(&mut vars.user);
+            user.retain(|(n, _)| n != name);
+            user.push((name.clone(), value));
         }
         Ok(vars)
     }
@@ -83,7 +81,12 @@ impl Variables {
 
     /// The value of user variable `name` (from `let`), if defined.
     pub fn get(&self, name: &str) -> Option<&Bson> {
-        self.user.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.lookup(name).flatten()
+    }
+
+    /// Some(value) when `name` is defined (the value may be missing), None when undefined.
+    fn lookup(&self, name: &str) -> Option<Option<&Bson>> {
+        self.user.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_ref())
     }
 }
 
@@ -860,8 +863,8 @@ impl Node {
             n => {
                 if let Some((_, v)) = cx.locals.iter().rev().find(|(l, _)| *l == n) {
                     share(v)
-                } else if let Some(v) = cx.vars.get(n) {
-                    Some(Cow::Borrowed(v))
+                } else if let Some(v) = cx.vars.lookup(n) {
+                    v.map(Cow::Borrowed)
                 } else {
                     return Err(DocError::location(17276, format!("Use of undefined variable: {n}")));
                 }
@@ -2533,6 +2536,10 @@ mod tests {
         let v2 = v.clone();
         assert_eq!(v2.get("name"), Some(&Bson::String("x".into())));
         assert_eq!(Variables::with_let(bson::DateTime::from_millis(0), &doc! {"Bad": 1}).unwrap_err().code, 16867);
+        let v3 = Variables::with_let(bson::DateTime::from_millis(9), &doc! {"gone": "$$REMOVE", "t": "$$NOW", "u": {"$add": ["$$t", 1]}})
+            .unwrap();
+        let e = Expr::parse(&bson::bson!({"a": "$$gone", "b": "$$u", "c": {"$type": "$$gone"}})).unwrap();
+        assert_eq!(e.eval(&doc! {}, &v3).unwrap(), Some(bson::bson!({"b": bson::DateTime::from_millis(10), "c": "missing"})));
         assert_eq!(Variables::with_let(bson::DateTime::from_millis(0), &doc! {"a-b": 1}).unwrap_err().code, 16868);
 
         let d = doc! {"price": 10, "tax": 2, "applyDiscount": true, "items": [{"q": 1}, {"q": 5}], "nums": [1, 2, 3]};
@@ -2699,11 +2706,30 @@ mod tests {
             spec = Bson::Document(doc! {"$abs": spec});
         }
         assert_eq!(Expr::parse(&spec).unwrap_err().code, codes::OVERFLOW);
-        let mut spec = Bson::Int32(1);
-        for _ in 0..50 {
-            spec = Bson::Document(doc! {"$abs": spec});
+        // The deepest specs that parse also evaluate within a test thread's (2 MiB) stack.
+        type Wrap = fn(Bson) -> Bson;
+        let wraps: [Wrap; 6] = [
+            |s| Bson::Document(doc! {"$abs": s}),
+            |s| Bson::Document(doc! {"$add": [s, 1]}),
+            |s| Bson::Document(doc! {"$cond": {"if": true, "then": s, "else": 0}}),
+            |s| Bson::Document(doc! {"$let": {"vars": {"v": s}, "in": "$$v"}}),
+            |s| Bson::Document(doc! {"$map": {"input": [1], "in": s}}),
+            |s| Bson::Document(doc! {"x": s, "y": "$a"}),
+        ];
+        for wrap in wraps {
+            let mut spec = Bson::Int32(1);
+            let mut deepest = None;
+            for _ in 0..MAX_EXPR_DEPTH {
+                let next = wrap(spec.clone());
+                if Expr::parse(&next).is_err() {
+                    break;
+                }
+                deepest = Some(next.clone());
+                spec = next;
+            }
+            let e = Expr::parse(&deepest.unwrap()).unwrap();
+            assert!(e.eval(&doc! {"a": 1}, &vars()).is_ok());
         }
-        assert_eq!(Expr::parse(&spec).unwrap().eval(&doc! {}, &vars()).unwrap(), Some(Bson::Int32(1)));
     }
 
     #[test]
