@@ -316,6 +316,41 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$mergeObjects", OpKind::Args(Arity::Any, op_merge_objects)),
     ("$objectToArray", OpKind::Args(Arity::Exactly(1), op_object_to_array)),
     ("$arrayToObject", OpKind::Args(Arity::Exactly(1), op_array_to_object)),
+    // More arrays and sets.
+    ("$slice", OpKind::Args(Arity::Range(2, 3), op_slice)),
+    ("$reverseArray", OpKind::Args(Arity::Exactly(1), op_reverse_array)),
+    ("$range", OpKind::Args(Arity::Range(2, 3), op_range)),
+    ("$indexOfArray", OpKind::Args(Arity::Range(2, 4), op_index_of_array)),
+    ("$setUnion", OpKind::Args(Arity::Any, op_set)),
+    ("$setIntersection", OpKind::Args(Arity::Any, op_set)),
+    ("$setDifference", OpKind::Args(Arity::Exactly(2), op_set)),
+    ("$setEquals", OpKind::Args(Arity::Any, op_set)),
+    ("$setIsSubset", OpKind::Args(Arity::Exactly(2), op_set)),
+    ("$allElementsTrue", OpKind::Args(Arity::Exactly(1), op_all_any)),
+    ("$anyElementTrue", OpKind::Args(Arity::Exactly(1), op_all_any)),
+    // More strings.
+    ("$strcasecmp", OpKind::Args(Arity::Exactly(2), op_strcasecmp)),
+    ("$substrBytes", OpKind::Args(Arity::Exactly(3), op_substr_bytes)),
+    ("$substr", OpKind::Args(Arity::Exactly(3), op_substr_bytes)),
+    ("$indexOfCP", OpKind::Args(Arity::Range(2, 4), op_index_of_str)),
+    ("$indexOfBytes", OpKind::Args(Arity::Range(2, 4), op_index_of_str)),
+    ("$replaceOne", OpKind::Special(parse_replace)),
+    ("$replaceAll", OpKind::Special(parse_replace)),
+    // Dates (UTC and fixed-offset time zones).
+    ("$year", OpKind::Special(parse_date_part)),
+    ("$month", OpKind::Special(parse_date_part)),
+    ("$dayOfMonth", OpKind::Special(parse_date_part)),
+    ("$hour", OpKind::Special(parse_date_part)),
+    ("$minute", OpKind::Special(parse_date_part)),
+    ("$second", OpKind::Special(parse_date_part)),
+    ("$millisecond", OpKind::Special(parse_date_part)),
+    ("$dayOfWeek", OpKind::Special(parse_date_part)),
+    ("$dayOfYear", OpKind::Special(parse_date_part)),
+    ("$week", OpKind::Special(parse_date_part)),
+    ("$isoWeek", OpKind::Special(parse_date_part)),
+    ("$isoWeekYear", OpKind::Special(parse_date_part)),
+    ("$isoDayOfWeek", OpKind::Special(parse_date_part)),
+    ("$dateToString", OpKind::Special(parse_date_to_string)),
 ];
 
 fn lookup_operator(name: &str) -> Option<(&'static str, OpKind)> {
@@ -2339,6 +2374,514 @@ fn op_array_to_object(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>,
     Ok(Some(Bson::Document(out)))
 }
 
+// --- More array, set and string operators ---------------------------------------------------
+
+fn int_arg(v: &Bson) -> Option<i64> {
+    if is_number(v) {
+        as_i64(v)
+    } else {
+        None
+    }
+}
+
+fn op_slice(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args.iter().any(nullish) {
+        return null();
+    }
+    let Some(Bson::Array(a)) = args[0].as_deref() else {
+        return Err(DocError::location(28724, format!("First argument to $slice must be an array, but is of type: {}", tname(&args[0]))));
+    };
+    let second = args[1].as_deref().expect("not nullish");
+    if !is_number(second) {
+        return Err(DocError::location(
+            28725,
+            format!("Second argument to $slice must be a numeric value, but was of type: {}", type_name(second)),
+        ));
+    }
+    let second = int_arg(second).filter(|i| i32::try_from(*i).is_ok()).ok_or_else(|| {
+        DocError::location(28726, format!("Second argument to $slice can't be represented as a 32-bit integer: {second}"))
+    })?;
+    let len = a.len() as i64;
+    let (start, count) = match args.get(2) {
+        None if second >= 0 => (0, second),
+        None => ((len + second).max(0), -second),
+        Some(third) => {
+            let third = third.as_deref().expect("not nullish");
+            if !is_number(third) {
+                return Err(DocError::location(
+                    28727,
+                    format!("Third argument to $slice must be numeric, but was of type: {}", type_name(third)),
+                ));
+            }
+            let n = int_arg(third).filter(|i| i32::try_from(*i).is_ok()).ok_or_else(|| {
+                DocError::location(28728, format!("Third argument to $slice can't be represented as a 32-bit integer: {third}"))
+            })?;
+            if n <= 0 {
+                return Err(DocError::location(28729, format!("Third argument to $slice must be positive: {third}")));
+            }
+            let start = if second < 0 { (len + second).max(0) } else { second.min(len) };
+            (start, n)
+        }
+    };
+    let start = start.min(len) as usize;
+    let end = (start as i64 + count).min(len) as usize;
+    Ok(Some(Bson::Array(a[start..end].to_vec())))
+}
+
+fn op_reverse_array(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::Array(a)) => Ok(Some(Bson::Array(a.iter().rev().cloned().collect()))),
+        Some(other) => {
+            Err(DocError::location(34435, format!("The argument to $reverseArray must be an array, but was of type: {}", type_name(other))))
+        }
+    }
+}
+
+fn op_range(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let get = |i: usize, what: &str, type_code: i32| -> Result<i64, DocError> {
+        let v = &args[i];
+        let b = v
+            .as_deref()
+            .filter(|b| is_number(b))
+            .ok_or_else(|| DocError::location(type_code, format!("$range requires a numeric {what}, found value of type: {}", tname(v))))?;
+        int_arg(b).filter(|x| i32::try_from(*x).is_ok()).ok_or_else(|| {
+            DocError::location(
+                type_code + 1,
+                format!("$range requires a {what} that can be represented as a 32-bit integer, found value: {b}"),
+            )
+        })
+    };
+    let start = get(0, "starting value", 34443)?;
+    let end = get(1, "ending value", 34445)?;
+    let step = if args.len() == 3 { get(2, "step value", 34447)? } else { 1 };
+    if step == 0 {
+        return Err(DocError::location(34449, "$range requires a non-zero step value"));
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < end) || (step < 0 && i > end) {
+        out.push(Bson::Int32(i as i32));
+        i += step;
+    }
+    Ok(Some(Bson::Array(out)))
+}
+
+/// Optional start/end index arguments of `$indexOf*` (non-negative integers).
+fn index_bounds(name: &str, args: &[Val<'_>], from: usize, len: usize) -> Result<(usize, usize), DocError> {
+    let mut bounds = [0usize, len];
+    for (slot, i) in [from, from + 1].into_iter().enumerate() {
+        let Some(v) = args.get(i) else { continue };
+        let what = if slot == 0 { "starting" } else { "ending" };
+        let n = v.as_deref().and_then(int_arg).ok_or_else(|| {
+            DocError::location(40096, format!("{name} requires an integral {what} index, found a value of type: {}", tname(v)))
+        })?;
+        if n < 0 {
+            return Err(DocError::location(40097, format!("{name} requires a nonnegative {what} index, found: {n}")));
+        }
+        bounds[slot] = usize::try_from(n).unwrap_or(usize::MAX).min(len);
+    }
+    Ok((bounds[0], bounds[1]))
+}
+
+fn op_index_of_array(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let a = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::Array(a)) => a,
+        Some(other) => {
+            return Err(DocError::location(
+                40090,
+                format!("$indexOfArray requires an array as a first argument, found: {}", type_name(other)),
+            ))
+        }
+    };
+    let (start, end) = index_bounds(name, args, 2, a.len())?;
+    let x = args[1].as_deref();
+    let found = (start..end).find(|&i| compare_values(x, Some(&a[i])) == Ordering::Equal);
+    Ok(Some(Bson::Int32(found.map_or(-1, |i| i as i32))))
+}
+
+fn op_index_of_str(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::String(s)) => s,
+        Some(other) => {
+            return Err(DocError::location(40091, format!("{name} requires a string as the first argument, found: {}", type_name(other))))
+        }
+    };
+    let Some(Bson::String(needle)) = args[1].as_deref() else {
+        return Err(DocError::location(40092, format!("{name} requires a string as the second argument, found: {}", tname(&args[1]))));
+    };
+    if name == "$indexOfBytes" {
+        let (start, end) = index_bounds(name, args, 2, s.len())?;
+        let found = (start..=end).find(|&i| i + needle.len() <= end && s.as_bytes()[i..].starts_with(needle.as_bytes()));
+        return Ok(Some(Bson::Int32(found.map_or(-1, |i| i as i32))));
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let needle: Vec<char> = needle.chars().collect();
+    let (start, end) = index_bounds(name, args, 2, chars.len())?;
+    let found = (start..=end).find(|&i| i + needle.len() <= end && chars[i..i + needle.len()] == needle[..]);
+    Ok(Some(Bson::Int32(found.map_or(-1, |i| i as i32))))
+}
+
+/// The distinct elements of `a` (first occurrence order), by aggregation equality.
+fn distinct<'v>(items: impl Iterator<Item = &'v Bson>) -> Vec<&'v Bson> {
+    let mut out: Vec<&Bson> = Vec::new();
+    for e in items {
+        if !out.iter().any(|o| compare(o, e) == Ordering::Equal) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn contains(set: &[&Bson], e: &Bson) -> bool {
+    set.iter().any(|o| compare(o, e) == Ordering::Equal)
+}
+
+fn op_set(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let nullable = matches!(name, "$setUnion" | "$setIntersection" | "$setDifference");
+    let mut arrays: Vec<&Vec<Bson>> = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        match a.as_deref() {
+            Some(Bson::Array(items)) => arrays.push(items),
+            None | Some(Bson::Null | Bson::Undefined) if nullable => return null(),
+            _ => {
+                let (code, msg) = match name {
+                    "$setUnion" => (17043, format!("All operands of $setUnion must be arrays. One argument is of type: {}", tname(a))),
+                    "$setIntersection" => {
+                        (17047, format!("All operands of $setIntersection must be arrays. One argument is of type: {}", tname(a)))
+                    }
+                    "$setEquals" => (17044, format!("All operands of $setEquals must be arrays. One argument is of type: {}", tname(a))),
+                    _ => {
+                        let which = if i == 0 { "First" } else { "Second" };
+                        let code = match (name, i) {
+                            ("$setDifference", 0) => 17048,
+                            ("$setDifference", _) => 17049,
+                            (_, 0) => 17310,
+                            _ => 17042,
+                        };
+                        (code, format!("both operands of {name} must be arrays. {which} argument is of type: {}", tname(a)))
+                    }
+                };
+                return Err(DocError::location(code, msg));
+            }
+        }
+    }
+    let to_bson = |v: Vec<&Bson>| Bson::Array(v.into_iter().cloned().collect());
+    Ok(Some(match name {
+        "$setUnion" => to_bson(distinct(arrays.iter().flat_map(|a| a.iter()))),
+        "$setIntersection" => {
+            let Some((first, rest)) = arrays.split_first() else { return Ok(Some(Bson::Array(Vec::new()))) };
+            let others: Vec<Vec<&Bson>> = rest.iter().map(|a| distinct(a.iter())).collect();
+            to_bson(distinct(first.iter()).into_iter().filter(|e| others.iter().all(|o| contains(o, e))).collect())
+        }
+        "$setDifference" => {
+            let b = distinct(arrays[1].iter());
+            to_bson(distinct(arrays[0].iter()).into_iter().filter(|e| !contains(&b, e)).collect())
+        }
+        "$setEquals" => {
+            if arrays.len() < 2 {
+                return Err(DocError::location(17045, format!("$setEquals needs at least two arguments had: {}", arrays.len())));
+            }
+            let first = distinct(arrays[0].iter());
+            Bson::Boolean(arrays[1..].iter().all(|a| {
+                let other = distinct(a.iter());
+                other.len() == first.len() && other.iter().all(|e| contains(&first, e))
+            }))
+        }
+        _ => {
+            let b = distinct(arrays[1].iter());
+            Bson::Boolean(arrays[0].iter().all(|e| contains(&b, e)))
+        }
+    }))
+}
+
+fn op_all_any(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(Bson::Array(a)) = args[0].as_deref() else {
+        let code = if name == "$allElementsTrue" { 17040 } else { 17041 };
+        return Err(DocError::location(code, format!("{name}'s argument must be an array, but is {}", tname(&args[0]))));
+    };
+    let all = name == "$allElementsTrue";
+    Ok(Some(Bson::Boolean(if all { a.iter().all(|e| truthy(Some(e))) } else { a.iter().any(|e| truthy(Some(e))) })))
+}
+
+fn op_strcasecmp(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let a = coerce_to_string(&args[0])?.to_ascii_lowercase();
+    let b = coerce_to_string(&args[1])?.to_ascii_lowercase();
+    Ok(Some(Bson::Int32(match a.cmp(&b) {
+        Ordering::Less => -1,
+        Ordering::Equal => 0,
+        Ordering::Greater => 1,
+    })))
+}
+
+fn op_substr_bytes(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = coerce_to_string(&args[0])?;
+    let num = |v: &Val<'_>, what: &str, code: i32| -> Result<i64, DocError> {
+        v.as_deref()
+            .filter(|b| is_number(b))
+            .and_then(as_f64)
+            .map(|f| f.trunc() as i64)
+            .ok_or_else(|| DocError::location(code, format!("{name}: {what} must be a numeric type (is BSON type {})", tname(v))))
+    };
+    let start = num(&args[1], "starting index", 16034)?;
+    let count = num(&args[2], "length", 16035)?;
+    if start < 0 {
+        return Ok(Some(Bson::String(String::new())));
+    }
+    let start = (start as usize).min(s.len());
+    let end = if count < 0 { s.len() } else { start.saturating_add(count as usize).min(s.len()) };
+    if !s.is_char_boundary(start) {
+        return Err(DocError::location(28656, format!("{name}:  Invalid range, starting index is a UTF-8 continuation byte.")));
+    }
+    if !s.is_char_boundary(end) {
+        return Err(DocError::location(28657, format!("{name}:  Invalid range, ending index is in the middle of a UTF-8 character.")));
+    }
+    Ok(Some(Bson::String(s[start..end].to_string())))
+}
+
+/// `$replaceOne` / `$replaceAll`: arguments are `[input, find, replacement]` (named in the spec).
+fn op_replace(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut strs = Vec::with_capacity(3);
+    for (v, what) in args.iter().zip(["input", "find", "replacement"]) {
+        match v.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => strs.push(None),
+            Some(Bson::String(s)) => strs.push(Some(s.as_str())),
+            Some(other) => {
+                return Err(DocError::location(51746, format!("{name} requires that '{what}' be a string, found: {other}")));
+            }
+        }
+    }
+    let (Some(input), Some(find), Some(rep)) = (strs[0], strs[1], strs[2]) else { return null() };
+    Ok(Some(Bson::String(if name == "$replaceOne" { input.replacen(find, rep, 1) } else { input.replace(find, rep) })))
+}
+
+/// Parse an operator whose arguments are named (`{input, find, replacement}`) into a call with
+/// positional arguments; absent optional ones evaluate to missing.
+fn parse_named(name: &'static str, arg: &Bson, depth: usize, names: &[&str], required: usize, eval: EvalFn) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(51751, format!("{name} requires an object as an argument, found: {}", type_name(arg))));
+    };
+    let mut args: Vec<Option<Node>> = vec![None; names.len()];
+    for (k, v) in d {
+        let Some(i) = names.iter().position(|n| n == k) else {
+            return Err(DocError::location(51750, format!("{name} found an unknown argument: {k}")));
+        };
+        args[i] = Some(parse_node(v, depth + 1)?);
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (i, a) in args.into_iter().enumerate() {
+        match a {
+            Some(n) => out.push(n),
+            None if i < required => return Err(DocError::location(51749, format!("{name} requires '{}' to be specified", names[i]))),
+            None => out.push(Node::Var("REMOVE".into(), Vec::new())),
+        }
+    }
+    Ok(Node::Call(name, eval, out))
+}
+
+fn parse_replace(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["input", "find", "replacement"], 3, op_replace)
+}
+
+// --- Dates ----------------------------------------------------------------------------------
+
+/// A `timezone` argument as an offset in milliseconds: "UTC"/"GMT"/"Z" or "+hh:mm", "+hhmm",
+/// "+hh". Olson names other than UTC aliases are rejected (no time zone database here).
+fn parse_timezone(v: &Val<'_>) -> Result<Option<i64>, DocError> {
+    let s = match v.as_deref() {
+        None => return Ok(Some(0)),
+        Some(Bson::Null | Bson::Undefined) => return Ok(None),
+        Some(Bson::String(s)) => s.as_str(),
+        Some(other) => return Err(DocError::location(40517, format!("timezone must evaluate to a string, found {}", type_name(other)))),
+    };
+    if matches!(s, "UTC" | "GMT" | "Z" | "Etc/UTC" | "Etc/GMT" | "Etc/Universal" | "Universal" | "Zulu") {
+        return Ok(Some(0));
+    }
+    let bad = || DocError::location(40485, format!("unrecognized time zone identifier: \"{s}\""));
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 2 | 4) || (rest.contains(':') && rest.len() != 5) {
+        return Err(bad());
+    }
+    let h: i64 = digits[..2].parse().map_err(|_| bad())?;
+    let m: i64 = if digits.len() == 4 { digits[2..].parse().map_err(|_| bad())? } else { 0 };
+    Ok(Some(sign * (h * 60 + m) * 60_000))
+}
+
+/// A date-like value as milliseconds (dates, timestamps, ObjectIds).
+fn date_millis(v: &Bson) -> Result<i64, DocError> {
+    match v {
+        Bson::DateTime(d) => Ok(d.timestamp_millis()),
+        Bson::Timestamp(t) => Ok(i64::from(t.time) * 1000),
+        Bson::ObjectId(o) => Ok(o.timestamp().timestamp_millis()),
+        other => Err(DocError::location(16006, format!("can't convert from BSON type {} to Date", type_name(other)))),
+    }
+}
+
+/// Calendar parts of a (zone-adjusted) instant.
+struct DateParts {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    millis: i64,
+    /// 1 = Sunday ... 7 = Saturday.
+    day_of_week: i64,
+    day_of_year: i64,
+}
+
+fn date_parts(ms: i64) -> DateParts {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    DateParts {
+        year,
+        month,
+        day,
+        hour: rem / 3_600_000,
+        minute: rem / 60_000 % 60,
+        second: rem / 1000 % 60,
+        millis: rem % 1000,
+        // 1970-01-01 was a Thursday (5).
+        day_of_week: (days + 4).rem_euclid(7) + 1,
+        day_of_year: days - days_from_civil(year, 1, 1) + 1,
+    }
+}
+
+/// ISO 8601 week-numbering year and week of a day.
+fn iso_week(year: i64, day_of_year: i64, day_of_week: i64) -> (i64, i64) {
+    let iso_dow = (day_of_week + 5) % 7 + 1; // Monday = 1 ... Sunday = 7
+    let week = (day_of_year - iso_dow + 10) / 7;
+    let weeks_in = |y: i64| {
+        let jan1 = (days_from_civil(y, 1, 1) + 4).rem_euclid(7); // 0 = Sunday
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if jan1 == 4 || (leap && jan1 == 3) {
+            53
+        } else {
+            52
+        }
+    };
+    if week < 1 {
+        (year - 1, weeks_in(year - 1))
+    } else if week > weeks_in(year) {
+        (year + 1, 1)
+    } else {
+        (year, week)
+    }
+}
+
+fn op_date_part(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return null();
+    }
+    let Some(offset) = parse_timezone(&args[1])? else { return null() };
+    let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
+    let p = date_parts(ms + offset);
+    let v = match name {
+        "$year" => p.year,
+        "$month" => i64::from(p.month),
+        "$dayOfMonth" => i64::from(p.day),
+        "$hour" => p.hour,
+        "$minute" => p.minute,
+        "$second" => p.second,
+        "$millisecond" => p.millis,
+        "$dayOfWeek" => p.day_of_week,
+        "$dayOfYear" => p.day_of_year,
+        // Weeks start on Sunday; days before the year's first Sunday are week 0.
+        "$week" => (p.day_of_year + 6 - (p.day_of_week - 1)) / 7,
+        "$isoWeek" => iso_week(p.year, p.day_of_year, p.day_of_week).1,
+        "$isoWeekYear" => iso_week(p.year, p.day_of_year, p.day_of_week).0,
+        _ => (p.day_of_week + 5) % 7 + 1, // $isoDayOfWeek
+    };
+    Ok(Some(Bson::Int32(v as i32)))
+}
+
+fn parse_date_part(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    match arg {
+        Bson::Document(d) if d.keys().next().is_some_and(|k| !k.starts_with('$')) => {
+            parse_named(name, arg, depth, &["date", "timezone"], 1, op_date_part)
+        }
+        _ => {
+            let mut args = parse_args(name, arg, Arity::Exactly(1), depth)?;
+            args.push(Node::Var("REMOVE".into(), Vec::new()));
+            Ok(Node::Call(name, op_date_part, args))
+        }
+    }
+}
+
+const MONTH_NAMES: [&str; 12] =
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+/// `$dateToString`: arguments `[date, format, timezone, onNull]`.
+fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return Ok(Some(args[3].as_deref().cloned().unwrap_or(Bson::Null)));
+    }
+    let Some(offset) = parse_timezone(&args[2])? else { return null() };
+    let format = match args[1].as_deref() {
+        None => "%Y-%m-%dT%H:%M:%S.%LZ",
+        Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::String(f)) => f.as_str(),
+        Some(other) => {
+            return Err(DocError::location(
+                18533,
+                format!("$dateToString requires that 'format' be a string, found: {} with value {other}", type_name(other)),
+            ))
+        }
+    };
+    let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
+    let p = date_parts(ms + offset);
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            return Err(DocError::location(18535, "Unmatched '%' at end of format string"));
+        };
+        let (iso_year, iso_week_no) = iso_week(p.year, p.day_of_year, p.day_of_week);
+        match spec {
+            'd' => out.push_str(&format!("{:02}", p.day)),
+            'G' => out.push_str(&format!("{iso_year:04}")),
+            'H' => out.push_str(&format!("{:02}", p.hour)),
+            'j' => out.push_str(&format!("{:03}", p.day_of_year)),
+            'L' => out.push_str(&format!("{:03}", p.millis)),
+            'm' => out.push_str(&format!("{:02}", p.month)),
+            'M' => out.push_str(&format!("{:02}", p.minute)),
+            'S' => out.push_str(&format!("{:02}", p.second)),
+            'w' => out.push_str(&p.day_of_week.to_string()),
+            'u' => out.push_str(&((p.day_of_week + 5) % 7 + 1).to_string()),
+            'U' => out.push_str(&format!("{:02}", (p.day_of_year + 6 - (p.day_of_week - 1)) / 7)),
+            'V' => out.push_str(&format!("{iso_week_no:02}")),
+            'Y' => out.push_str(&format!("{:04}", p.year)),
+            'z' => {
+                let m = offset / 60_000;
+                out.push_str(&format!("{}{:02}{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60));
+            }
+            'Z' => out.push_str(&(offset / 60_000).to_string()),
+            'b' => out.push_str(&MONTH_NAMES[p.month as usize - 1][..3]),
+            'B' => out.push_str(MONTH_NAMES[p.month as usize - 1]),
+            '%' => out.push('%'),
+            other => return Err(DocError::location(18536, format!("Invalid format character '%{other}' in format string"))),
+        }
+    }
+    Ok(Some(Bson::String(out)))
+}
+
+fn parse_date_to_string(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["date", "format", "timezone", "onNull"], 1, op_date_to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2730,6 +3273,105 @@ mod tests {
             let e = Expr::parse(&deepest.unwrap()).unwrap();
             assert!(e.eval(&doc! {"a": 1}, &vars()).is_ok());
         }
+    }
+
+    #[test]
+    fn more_arrays_and_sets() {
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], 1, 1]})), bson::bson!([2]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], -2]})), bson::bson!([2, 3]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], 15, 2]})), bson::bson!([]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], -15, 2]})), bson::bson!([1, 2]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], 2]})), bson::bson!([1, 2]));
+        assert_eq!(ev1(bson::bson!({"$slice": ["$nope", 2]})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$slice": [[1], 0, 0]}), &doc! {}).code, 28729);
+        assert_eq!(ev1(bson::bson!({"$reverseArray": [[1, 2, 3]]})), bson::bson!([3, 2, 1]));
+        assert_eq!(ev1(bson::bson!({"$reverseArray": null})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$range": [0, 10, 2]})), bson::bson!([0, 2, 4, 6, 8]));
+        assert_eq!(ev1(bson::bson!({"$range": [10, 0, -2]})), bson::bson!([10, 8, 6, 4, 2]));
+        assert_eq!(ev1(bson::bson!({"$range": [0, 10, -2]})), bson::bson!([]));
+        assert_eq!(ev1(bson::bson!({"$range": [0, 3]})), bson::bson!([0, 1, 2]));
+        assert_eq!(err(bson::bson!({"$range": [0, 3, 0]}), &doc! {}).code, 34449);
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [["a", "abc"], "a"]})), Bson::Int32(0));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [["a", "abc", "de", ["de"]], ["de"]]})), Bson::Int32(3));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [[1, 2], 5]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [[10, 9, 9], 9, 2]})), Bson::Int32(2));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [null, "foo"]})), Bson::Null);
+        let d = doc! {"A": ["red", "blue"], "B": ["red", "blue", "green"]};
+        assert_eq!(ev(bson::bson!({"$setIsSubset": ["$A", "$B"]}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$setEquals": ["$A", "$B"]}), &d).unwrap(), Some(Bson::Boolean(false)));
+        assert_eq!(ev(bson::bson!({"$setEquals": ["$A", ["blue", "red", "red"]]}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$setIntersection": ["$A", "$B"]}), &d).unwrap(), Some(bson::bson!(["red", "blue"])));
+        assert_eq!(ev(bson::bson!({"$setDifference": ["$B", "$A"]}), &d).unwrap(), Some(bson::bson!(["green"])));
+        assert_eq!(ev(bson::bson!({"$setUnion": ["$A", "$B", [1, 1.0]]}), &d).unwrap(), Some(bson::bson!(["red", "blue", "green", 1])));
+        assert_eq!(ev(bson::bson!({"$setUnion": ["$A", "$nope"]}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$setEquals": ["$A", "$nope"]}), &d).code, 17044);
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[true, 1, "someString"]]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[[false]]]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[]]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[null, false, 0]]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$anyElementTrue": [[]]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$anyElementTrue": [[null, false, 0, 1]]})), Bson::Boolean(true));
+    }
+
+    #[test]
+    fn more_strings() {
+        assert_eq!(ev1(bson::bson!({"$strcasecmp": ["ABC", "abc"]})), Bson::Int32(0));
+        assert_eq!(ev1(bson::bson!({"$strcasecmp": ["abc", "abd"]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$substrBytes": ["abcde", 1, 2]})), Bson::String("bc".into()));
+        assert_eq!(ev1(bson::bson!({"$substr": ["abcde", 1, -1]})), Bson::String("bcde".into()));
+        assert_eq!(err(bson::bson!({"$substrBytes": ["é", 1, 1]}), &doc! {}).code, 28656);
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["cafeteria", "e"]})), Bson::Int32(3));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["cafétéria", "é"]})), Bson::Int32(3));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["cafétéria", "t"]})), Bson::Int32(4));
+        assert_eq!(ev1(bson::bson!({"$indexOfBytes": ["cafétéria", "t"]})), Bson::Int32(5));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["foo.bar.fi", ".", 5]})), Bson::Int32(7));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["vanilla", "ll", 0, 2]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["vanilla", "nilla", 3]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": [null, "foo"]})), Bson::Null);
+        let r =
+            bson::bson!({"$replaceAll": {"input": "blue paint with blue paintbrush", "find": "blue paint", "replacement": "red paint"}});
+        assert_eq!(ev1(r), Bson::String("red paint with red paintbrush".into()));
+        let r =
+            bson::bson!({"$replaceOne": {"input": "blue paint with blue paintbrush", "find": "blue paint", "replacement": "red paint"}});
+        assert_eq!(ev1(r), Bson::String("red paint with blue paintbrush".into()));
+        assert_eq!(ev1(bson::bson!({"$replaceOne": {"input": null, "find": "a", "replacement": "b"}})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$replaceOne": {"input": "a", "find": "a"}}), &doc! {}).code, 51749);
+    }
+
+    #[test]
+    fn dates_from_the_manual() {
+        let d = doc! {"date": bson::DateTime::from_millis(1_388_564_139_736)}; // 2014-01-01T08:15:39.736Z
+        let part = |op: &str| ev(Bson::Document(doc! {op: "$date"}), &d).unwrap().unwrap();
+        assert_eq!(part("$year"), Bson::Int32(2014));
+        assert_eq!(part("$month"), Bson::Int32(1));
+        assert_eq!(part("$dayOfMonth"), Bson::Int32(1));
+        assert_eq!(part("$hour"), Bson::Int32(8));
+        assert_eq!(part("$minute"), Bson::Int32(15));
+        assert_eq!(part("$second"), Bson::Int32(39));
+        assert_eq!(part("$millisecond"), Bson::Int32(736));
+        assert_eq!(part("$dayOfYear"), Bson::Int32(1));
+        assert_eq!(part("$dayOfWeek"), Bson::Int32(4));
+        assert_eq!(part("$week"), Bson::Int32(0));
+        assert_eq!(part("$isoWeek"), Bson::Int32(1));
+        assert_eq!(part("$isoWeekYear"), Bson::Int32(2014));
+        assert_eq!(part("$isoDayOfWeek"), Bson::Int32(3));
+        assert_eq!(ev(bson::bson!({"$hour": {"date": "$date", "timezone": "+04:30"}}), &d).unwrap(), Some(Bson::Int32(12)));
+        assert_eq!(ev(bson::bson!({"$year": "$nope"}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$year": "x"}), &d).code, 16006);
+        assert_eq!(err(bson::bson!({"$hour": {"date": "$date", "timezone": "Mars/Olympus"}}), &d).code, 40485);
+        let f = |spec: Bson| ev(spec, &d).unwrap().unwrap();
+        assert_eq!(f(bson::bson!({"$dateToString": {"format": "%Y-%m-%d", "date": "$date"}})), Bson::String("2014-01-01".into()));
+        assert_eq!(
+            f(bson::bson!({"$dateToString": {"format": "%H:%M:%S:%L%z", "date": "$date", "timezone": "+04:30"}})),
+            Bson::String("12:45:39:736+0430".into())
+        );
+        assert_eq!(f(bson::bson!({"$dateToString": {"format": "%Z", "date": "$date", "timezone": "+04:30"}})), Bson::String("270".into()));
+        assert_eq!(f(bson::bson!({"$dateToString": {"date": "$date"}})), Bson::String("2014-01-01T08:15:39.736Z".into()));
+        assert_eq!(f(bson::bson!({"$dateToString": {"date": "$nope", "onNull": "none"}})), Bson::String("none".into()));
+        assert_eq!(
+            f(bson::bson!({"$dateToString": {"date": "$date", "format": "%B %b %j %w %u %U %V %G %%"}})),
+            Bson::String("January Jan 001 4 3 00 01 2014 %".into())
+        );
     }
 
     #[test]
