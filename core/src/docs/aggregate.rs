@@ -667,6 +667,9 @@ fn exclude_value(v: &Bson, sub: &[(String, FieldSpec)]) -> Bson {
 }
 
 /// The inclusion pass: included fields in the input's order (computed fields come after).
+/// A value a sub-projection skips (a scalar) is dropped, unless the sub-projection computes
+/// fields: then a null placeholder keeps its place for the computed pass, which replaces it
+/// with a document (MongoDB keeps the slot the same way).
 fn include_doc(doc: &Document, fields: &[(String, FieldSpec)]) -> Document {
     let mut out = Document::new();
     for (k, v) in doc {
@@ -675,7 +678,7 @@ fn include_doc(doc: &Document, fields: &[(String, FieldSpec)]) -> Document {
                 out.insert(k.clone(), v.clone());
             }
             Some(FieldSpec::Nested(sub)) => {
-                if let Some(pv) = include_value(v, sub) {
+                if let Some(pv) = include_value(v, sub, has_computed(sub)) {
                     out.insert(k.clone(), pv);
                 }
             }
@@ -685,10 +688,11 @@ fn include_doc(doc: &Document, fields: &[(String, FieldSpec)]) -> Document {
     out
 }
 
-fn include_value(v: &Bson, sub: &[(String, FieldSpec)]) -> Option<Bson> {
+fn include_value(v: &Bson, sub: &[(String, FieldSpec)], computed: bool) -> Option<Bson> {
     match v {
         Bson::Document(d) => Some(Bson::Document(include_doc(d, sub))),
-        Bson::Array(items) => Some(Bson::Array(items.iter().filter_map(|e| include_value(e, sub)).collect())),
+        Bson::Array(items) => Some(Bson::Array(items.iter().filter_map(|e| include_value(e, sub, computed)).collect())),
+        _ if computed => Some(Bson::Null),
         _ => None,
     }
 }
@@ -822,7 +826,12 @@ mod tests {
         let out = run(bson!([{"$project": {"a.b": {"$literal": 1}}}]), vec![doc! {"_id": 0, "a": 1}]).unwrap();
         assert_eq!(out, vec![doc! {"_id": 0, "a": {"b": 1}}]);
         let out = run(bson!([{"$project": {"_id": 0, "a.b": "$x"}}]), vec![doc! {"x": 7, "a": [{"c": 1}, 3]}]).unwrap();
-        assert_eq!(out, vec![doc! {"a": [{"b": 7}]}]);
+        assert_eq!(out, vec![doc! {"a": [{"b": 7}, {"b": 7}]}]);
+        let out = run(bson!([{"$project": {"_id": 0, "a.c": 1}}]), vec![doc! {"x": 7, "a": [{"c": 1}, 3, [{"c": 2, "d": 1}]]}]).unwrap();
+        assert_eq!(out, vec![doc! {"a": [{"c": 1}, [{"c": 2}]]}]);
+        // The replaced scalar keeps its position.
+        let out = run(bson!([{"$project": {"_id": 0, "z": 1, "a.b": "$x"}}]), vec![doc! {"a": 1, "x": 7, "z": 0}]).unwrap();
+        assert_eq!(out, vec![doc! {"a": {"b": 7}, "z": 0}]);
         // Literal strings and booleans via $literal.
         let out = run(bson!([{"$project": {"s": "text", "t": {"$literal": true}}}]), vec![doc! {"_id": 1}]).unwrap();
         assert_eq!(out, vec![doc! {"_id": 1, "s": "text", "t": true}]);
