@@ -235,6 +235,7 @@ enum OpKind {
 const OPERATORS: &[(&str, OpKind)] = &[
     // Literals and variables.
     ("$literal", OpKind::Special(parse_literal)),
+    ("$const", OpKind::Special(parse_literal)),
     ("$let", OpKind::Special(parse_let)),
     // Arithmetic.
     ("$add", OpKind::Args(Arity::Any, op_add)),
@@ -1061,6 +1062,15 @@ impl Node {
         let Node::Filter { input, name, cond, limit } = self else {
             return Ok(None);
         };
+        let input = input.eval(cx)?;
+        let items = match input.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Bson::Array(_)) => array_elements(input),
+            Some(other) => return Err(DocError::location(28651, format!("input to $filter must be an array not {}", type_name(other)))),
+        };
+        if items.is_empty() {
+            return Ok(Some(Cow::Owned(Bson::Array(Vec::new()))));
+        }
         let limit = match limit {
             None => None,
             Some(l) => {
@@ -1077,12 +1087,6 @@ impl Node {
                     Some(n as usize)
                 }
             }
-        };
-        let input = input.eval(cx)?;
-        let items = match input.as_deref() {
-            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
-            Some(Bson::Array(_)) => array_elements(input),
-            Some(other) => return Err(DocError::location(28651, format!("input to $filter must be an array not {}", type_name(other)))),
         };
         let mut out = Vec::new();
         for item in items {
@@ -2314,61 +2318,81 @@ fn op_array_to_object(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>,
         }
     };
     let mut out = Document::new();
-    let pairs = matches!(items.first(), Some(Bson::Array(_)));
+    // The first element decides the format: [k, v] pairs or {k, v} documents.
+    let pairs = match items.first() {
+        None => return Ok(Some(Bson::Document(out))),
+        Some(Bson::Array(_)) => true,
+        Some(Bson::Document(_)) => false,
+        Some(other) => {
+            return Err(DocError::location(40398, format!("Unrecognised input type format for $arrayToObject: {}", type_name(other))))
+        }
+    };
     for item in items {
-        let (k, v) = match item {
-            Bson::Array(pair) if pairs => {
-                if pair.len() != 2 {
-                    return Err(DocError::location(
-                        40397,
-                        format!("$arrayToObject requires an array of size 2 arrays,found array of size: {}", pair.len()),
-                    ));
-                }
-                let Bson::String(k) = &pair[0] else {
-                    return Err(DocError::location(
-                        40395,
-                        format!(
-                            "$arrayToObject requires an array of key-value pairs, where the key must be of type string. Found key type: {}",
-                            type_name(&pair[0])
-                        ),
-                    ));
-                };
-                (k, &pair[1])
-            }
-            Bson::Document(d) if !pairs => {
-                if d.len() != 2 {
-                    return Err(DocError::location(
-                        40392,
-                        format!("$arrayToObject requires an object keys of 'k' and 'v'. Found incorrect number of keys:{}", d.len()),
-                    ));
-                }
-                let (Some(k), Some(v)) = (d.get("k"), d.get("v")) else {
-                    return Err(DocError::location(
-                        40393,
-                        format!("$arrayToObject requires an object with keys 'k' and 'v'. Missing either or both keys from: {d}"),
-                    ));
-                };
-                let Bson::String(k) = k else {
-                    return Err(DocError::location(
-                        40394,
-                        format!("$arrayToObject requires an object with keys 'k' and 'v', where the value of 'k' must be of type string. Found type: {}", type_name(k)),
-                    ));
-                };
-                (k, v)
-            }
-            other if pairs || matches!(other, Bson::Array(_)) || matches!(other, Bson::Document(_)) => {
+        let (k, v) = if pairs {
+            let Bson::Array(pair) = item else {
                 return Err(DocError::location(
-                    40391,
-                    "$arrayToObject requires a consistent input format. Elements must all be arrays or all be objects.",
+                    40396,
+                    format!(
+                        "$arrayToObject requires a consistent input format. Elements mustall be arrays or all be objects. Array was detected, now found: {}",
+                        type_name(item)
+                    ),
+                ));
+            };
+            if pair.len() != 2 {
+                return Err(DocError::location(
+                    40397,
+                    format!("$arrayToObject requires an array of size 2 arrays,found array of size: {}", pair.len()),
                 ));
             }
-            other => {
-                return Err(DocError::location(40398, format!("Unrecognised input type format for $arrayToObject: {}", type_name(other))));
+            let Bson::String(k) = &pair[0] else {
+                return Err(DocError::location(
+                    40395,
+                    format!(
+                        "$arrayToObject requires an array of key-value pairs, where the key must be of type string. Found key type: {}",
+                        type_name(&pair[0])
+                    ),
+                ));
+            };
+            if k.contains('\0') {
+                return Err(DocError::location(4940400, "Key field cannot contain an embedded null byte"));
             }
+            (k, &pair[1])
+        } else {
+            let Bson::Document(d) = item else {
+                return Err(DocError::location(
+                    40391,
+                    format!(
+                        "$arrayToObject requires a consistent input format. Elements mustall be arrays or all be objects. Object was detected, now found: {}",
+                        type_name(item)
+                    ),
+                ));
+            };
+            if d.len() != 2 {
+                return Err(DocError::location(
+                    40392,
+                    format!("$arrayToObject requires an object keys of 'k' and 'v'. Found incorrect number of keys:{}", d.len()),
+                ));
+            }
+            let (Some(k), Some(v)) = (d.get("k"), d.get("v")) else {
+                return Err(DocError::location(
+                    40393,
+                    format!("$arrayToObject requires an object with keys 'k' and 'v'. Missing either or both keys from: {d}"),
+                ));
+            };
+            let Bson::String(k) = k else {
+                return Err(DocError::location(
+                    40394,
+                    format!(
+                        "$arrayToObject requires an object with keys 'k' and 'v', where the value of 'k' must be of type string. Found type: {}",
+                        type_name(k)
+                    ),
+                ));
+            };
+            if k.contains('\0') {
+                return Err(DocError::location(4940401, "Key field cannot contain an embedded null byte"));
+            }
+            (k, v)
         };
-        if k.contains('\0') {
-            return Err(DocError::location(4940400, "Key field cannot contain an embedded null byte"));
-        }
         out.insert(k.clone(), v.clone());
     }
     Ok(Some(Bson::Document(out)))
@@ -3239,7 +3263,11 @@ mod tests {
             bson::bson!({"item": "abc123", "qty": 25})
         );
         assert_eq!(ev1(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], ["a", 2]]}})), bson::bson!({"a": 2}));
-        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], {"k": "b", "v": 2}]}}), &doc! {}).code, 40391);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], {"k": "b", "v": 2}]}}), &doc! {}).code, 40396);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [{"k": "b", "v": 2}, ["a", 1]]}}), &doc! {}).code, 40391);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [1]}}), &doc! {}).code, 40398);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [["a", 1, 2]]}}), &doc! {}).code, 40397);
+        assert_eq!(ev1(bson::bson!({"$arrayToObject": {"$literal": []}})), bson::bson!({}));
     }
 
     #[test]
