@@ -1832,7 +1832,8 @@ fn double_to_integer(d: f64, t: i32, v: &Bson) -> Result<i64, DocError> {
     let r = d.trunc();
     let (lo, hi) = if t == 16 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-9.223_372_036_854_776e18, 9.223_372_036_854_775e18) };
     if d.is_infinite() || r < lo || r > hi {
-        return Err(conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {v}")));
+        let shown = if matches!(v, Bson::Double(_)) { format_double(d) } else { v.to_string() };
+        return Err(conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {shown}")));
     }
     Ok(r as i64)
 }
@@ -1940,8 +1941,8 @@ fn op_to(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError>
     convert(args[0].as_deref().expect("not nullish"), t).map(Some)
 }
 
-/// A double as MongoDB prints it: shortest round-trip digits, exponent form for very large or
-/// very small magnitudes.
+/// A double as MongoDB's `$toString` prints it: C's `%g` (6 significant digits, exponent
+/// form below 1e-4 and from 1e6), "NaN", "Infinity", "-Infinity", "-0".
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         return "NaN".into();
@@ -1949,15 +1950,23 @@ pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
-    let a = d.abs();
-    if a != 0.0 && !(1e-6..1e21).contains(&a) {
-        let s = format!("{d:e}");
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
-            _ => s,
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let sci = format!("{d:.5e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
         }
+    };
+    if (-4..6).contains(&exp) {
+        trim(&format!("{:.*}", (5 - exp) as usize, d))
     } else {
-        format!("{d}")
+        format!("{}e{}{:02}", trim(mantissa), if exp < 0 { '-' } else { '+' }, exp.abs())
     }
 }
 
@@ -2280,7 +2289,7 @@ fn op_avg(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
 
 fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     let mut out = Document::new();
-    for (i, a) in args.iter().enumerate() {
+    for a in args {
         match a.as_deref() {
             None | Some(Bson::Null | Bson::Undefined) => {}
             Some(Bson::Document(d)) => {
@@ -2291,7 +2300,7 @@ fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
             Some(other) => {
                 return Err(DocError::location(
                     40400,
-                    format!("$mergeObjects requires object inputs, but input {} is of type {}", i, type_name(other)),
+                    format!("$mergeObjects requires object inputs, but input {other} is of type {}", type_name(other)),
                 ))
             }
         }
@@ -3174,6 +3183,11 @@ mod tests {
         assert_eq!(ev1(bson::bson!({"$toBool": 0})), Bson::Boolean(false));
         assert_eq!(ev1(bson::bson!({"$toBool": "false"})), Bson::Boolean(true));
         assert_eq!(ev1(bson::bson!({"$toString": 2.5})), Bson::String("2.5".into()));
+        for (d, want) in
+            [(1234567.0, "1.23457e+06"), (123456.0, "123456"), (0.0001, "0.0001"), (0.00001234, "1.234e-05"), (-0.0, "-0"), (1.0, "1")]
+        {
+            assert_eq!(format_double(d), want);
+        }
         assert_eq!(ev1(bson::bson!({"$toString": 1})), Bson::String("1".into()));
         assert_eq!(ev1(bson::bson!({"$toString": true})), Bson::String("true".into()));
         assert_eq!(
