@@ -1546,13 +1546,24 @@ fn op_round_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
         None => 0,
         Some(p) if nullish(p) => return null(),
         Some(p) => {
-            let i = p.as_deref().and_then(|v| if is_number(v) { as_i64(v) } else { None }).ok_or_else(|| {
-                DocError::location(51081, format!("precision argument to {name} must be a integral value, but got {}", show(p)))
-            })?;
-            if !(-19..=99).contains(&i) {
-                return Err(DocError::location(51083, format!("cannot apply {name} with precision value {i} value must be in (-20, 100)")));
+            // MongoDB: coerce to long (16004 / 31109), then integral int32 (51082), then range.
+            let v = p.as_deref().expect("not nullish");
+            if !is_number(v) {
+                return Err(DocError::location(16004, format!("can't convert from BSON type {} to long", type_name(v))));
             }
-            i as i32
+            let f = as_f64(v).unwrap_or(f64::NAN);
+            if !f.is_finite() {
+                return Err(DocError::location(
+                    31109,
+                    format!("Can't coerce out of range value {} to long", format_double(f).to_lowercase()),
+                ));
+            }
+            let i =
+                exact_i32(v).ok_or_else(|| DocError::location(51082, format!("precision argument to  {name} must be a integral value")))?;
+            if !(-20..=100).contains(&i) {
+                return Err(DocError::location(51083, format!("cannot apply {name} with precision value {i} value must be in [-20, 100]")));
+            }
+            i
         }
     };
     let Some(n) = one_number(name, &args[0])? else { return null() };
@@ -1797,29 +1808,103 @@ fn failed_number(s: &str, why: &str) -> DocError {
     conversion_failure(format!("Failed to parse number '{s}' in $convert with no onError value: {why}"))
 }
 
-fn parse_int_string(s: &str) -> Result<i64, DocError> {
-    if s.is_empty() {
+/// A string as a base-10 integer for `$toInt`/`$toLong` (MongoDB's reasons on failure).
+fn parse_int_string(s: &str, t: i32) -> Result<i64, DocError> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() {
         return Err(failed_number(s, "No digits"));
     }
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if let Some(bad) = digits.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(failed_number(s, &format!("Bad digit \"{bad}\" while parsing {s}")));
-    }
-    s.parse::<i64>().map_err(|_| failed_number(s, "Out of range"))
-}
-
-fn parse_double_string(s: &str) -> Result<f64, DocError> {
-    let ok_chars = s.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
-    match s {
-        "Infinity" | "+Infinity" | "inf" | "infinity" => return Ok(f64::INFINITY),
-        "-Infinity" | "-inf" | "-infinity" => return Ok(f64::NEG_INFINITY),
-        "NaN" | "nan" => return Ok(f64::NAN),
-        _ => {}
-    }
-    if !ok_chars || s.is_empty() {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(failed_number(s, "Did not consume whole string."));
     }
-    s.parse::<f64>().map_err(|_| failed_number(s, "Did not consume whole string."))
+    let v = s.parse::<i64>().map_err(|_| failed_number(s, "Overflow"))?;
+    if t == 16 && i32::try_from(v).is_err() {
+        return Err(failed_number(s, "Overflow"));
+    }
+    Ok(v)
+}
+
+/// A string as a double the way MongoDB's `$convert` reads it: C's `strtod` over the whole
+/// string (decimal or `0X`/signed hexadecimal, `inf`, `nan`), with MongoDB's gates and reasons.
+fn parse_double_string(s: &str) -> Result<f64, DocError> {
+    if s.is_empty() {
+        return Err(failed_number(s, "Empty string"));
+    }
+    if s.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return Err(failed_number(s, "Leading whitespace"));
+    }
+    if s.starts_with("0x") {
+        return Err(failed_number(s, "Illegal hexadecimal input"));
+    }
+    let (negative, body) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let sign = if negative { -1.0 } else { 1.0 };
+    let lower = body.to_ascii_lowercase();
+    for (word, value) in [("infinity", f64::INFINITY), ("inf", f64::INFINITY), ("nan", f64::NAN)] {
+        if lower.starts_with(word) {
+            return if lower.len() == word.len() { Ok(sign * value) } else { Err(failed_number(s, "Did not consume whole string.")) };
+        }
+    }
+    let bytes = body.as_bytes();
+    let digits_from = |mut i: usize, hex: bool| {
+        let start = i;
+        while i < bytes.len() && (if hex { bytes[i].is_ascii_hexdigit() } else { bytes[i].is_ascii_digit() }) {
+            i += 1;
+        }
+        (i, i - start)
+    };
+    let hex = lower.starts_with("0x") && bytes.get(2).is_some_and(|b| b.is_ascii_hexdigit() || *b == b'.');
+    let start = if hex { 2 } else { 0 };
+    let (mut i, int_digits) = digits_from(start, hex);
+    let mut frac_digits = 0;
+    if bytes.get(i) == Some(&b'.') {
+        let (j, n) = digits_from(i + 1, hex);
+        if int_digits + n > 0 {
+            i = j;
+            frac_digits = n;
+        }
+    }
+    if int_digits + frac_digits == 0 {
+        return Err(failed_number(s, "Did not consume any digits"));
+    }
+    let mantissa_end = i;
+    let exp_char = if hex { b'p' } else { b'e' };
+    if bytes.get(i).is_some_and(|b| b.to_ascii_lowercase() == exp_char) {
+        let mut j = i + 1;
+        if matches!(bytes.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let (k, n) = digits_from(j, false);
+        if n > 0 {
+            i = k;
+        }
+    }
+    if i != bytes.len() {
+        return Err(failed_number(s, "Did not consume whole string."));
+    }
+    let value = if hex {
+        let mut m = 0.0f64;
+        let mut scale = 0i32;
+        for &b in &bytes[2..mantissa_end] {
+            if b == b'.' {
+                continue;
+            }
+            m = m * 16.0 + f64::from((b as char).to_digit(16).unwrap_or(0));
+        }
+        scale -= 4 * frac_digits as i32;
+        let exp: i32 = if mantissa_end < i { body[mantissa_end + 1..i].parse().unwrap_or(i32::MAX) } else { 0 };
+        m * 2f64.powi(exp.saturating_add(scale))
+    } else {
+        body.parse::<f64>().map_err(|_| failed_number(s, "Did not consume whole string."))?
+    };
+    let nonzero_digits = body.as_bytes()[start..mantissa_end].iter().any(|b| b.is_ascii_alphanumeric() && *b != b'0');
+    if value.is_infinite() || (value != 0.0 && value.abs() < f64::MIN_POSITIVE) || (value == 0.0 && nonzero_digits) {
+        return Err(failed_number(s, "Out of range"));
+    }
+    Ok(sign * value)
 }
 
 fn double_to_integer(d: f64, t: i32, v: &Bson) -> Result<i64, DocError> {
@@ -1832,7 +1917,11 @@ fn double_to_integer(d: f64, t: i32, v: &Bson) -> Result<i64, DocError> {
     let r = d.trunc();
     let (lo, hi) = if t == 16 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-9.223_372_036_854_776e18, 9.223_372_036_854_775e18) };
     if d.is_infinite() || r < lo || r > hi {
-        let shown = if matches!(v, Bson::Double(_)) { format_double(d) } else { v.to_string() };
+        let shown = match v {
+            Bson::Double(_) => format_double(d),
+            Bson::Decimal128(x) => x.to_string(),
+            _ => String::new(),
+        };
         return Err(conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {shown}")));
     }
     Ok(r as i64)
@@ -1861,12 +1950,17 @@ fn convert(v: &Bson, t: i32) -> Result<Bson, DocError> {
         }),
         7 => match v {
             Bson::ObjectId(o) => Bson::ObjectId(*o),
-            Bson::String(s) => Bson::ObjectId(bson::oid::ObjectId::parse_str(s).map_err(|_| {
-                conversion_failure(format!(
-                    "Failed to parse objectId '{s}' in $convert with no onError value: Invalid string length for parsing to OID, expected 24 but found {}",
-                    s.len()
-                ))
-            })?),
+            Bson::String(s) => {
+                let fail =
+                    |why: String| conversion_failure(format!("Failed to parse objectId '{s}' in $convert with no onError value: {why}"));
+                if s.len() != 24 {
+                    return Err(fail(format!("Invalid string length for parsing to OID, expected 24 but found {}", s.len())));
+                }
+                if let Some(bad) = s.chars().find(|c| !c.is_ascii_hexdigit()) {
+                    return Err(fail(format!("Invalid character found in hex string: {bad}")));
+                }
+                Bson::ObjectId(bson::oid::ObjectId::parse_str(s).map_err(|e| fail(e.to_string()))?)
+            }
             _ => return Err(unsupported(v, t)),
         },
         8 => Bson::Boolean(match v {
@@ -1882,9 +1976,10 @@ fn convert(v: &Bson, t: i32) -> Result<Bson, DocError> {
                 let d = as_f64(v).unwrap_or(f64::NAN);
                 bson::DateTime::from_millis(double_to_integer(d, 18, v)?)
             }
-            Bson::String(s) => bson::DateTime::from_millis(parse_date(s).ok_or_else(|| {
-                conversion_failure(format!("Error parsing date string '{s}'; in $convert with no onError value"))
-            })?),
+            Bson::String(s) => bson::DateTime::from_millis(
+                parse_date(s)
+                    .ok_or_else(|| conversion_failure(format!("Error parsing date string '{s}'; in $convert with no onError value")))?,
+            ),
             Bson::ObjectId(o) => bson::DateTime::from_millis(o.timestamp().timestamp_millis() / 1000 * 1000),
             Bson::Timestamp(ts) => bson::DateTime::from_millis(i64::from(ts.time) * 1000),
             _ => return Err(unsupported(v, t)),
@@ -1895,15 +1990,14 @@ fn convert(v: &Bson, t: i32) -> Result<Bson, DocError> {
                 Bson::Int32(i) => i64::from(*i),
                 Bson::Int64(i) => *i,
                 Bson::Double(_) | Bson::Decimal128(_) => double_to_integer(as_f64(v).unwrap_or(f64::NAN), t, v)?,
-                Bson::String(s) => parse_int_string(s)?,
+                Bson::String(s) => parse_int_string(s, t)?,
                 Bson::DateTime(d) if t == 18 => d.timestamp_millis(),
                 _ => return Err(unsupported(v, t)),
             };
             if t == 16 {
-                Bson::Int32(
-                    i32::try_from(i)
-                        .map_err(|_| conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {v}")))?,
-                )
+                Bson::Int32(i32::try_from(i).map_err(|_| {
+                    conversion_failure("Conversion would overflow target type in $convert with no onError value: ".to_string())
+                })?)
             } else {
                 Bson::Int64(i)
             }
@@ -2501,16 +2595,21 @@ fn op_range(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError>
 }
 
 /// Optional start/end index arguments of `$indexOf*` (non-negative integers).
+/// (`$indexOfArray` has its own codes, 9711600/9711601; the string forms keep 40096/40097.)
 fn index_bounds(name: &str, args: &[Val<'_>], from: usize, len: usize) -> Result<(usize, usize), DocError> {
+    let (type_code, sign_code) = if name == "$indexOfArray" { (9711600, 9711601) } else { (40096, 40097) };
     let mut bounds = [0usize, len];
     for (slot, i) in [from, from + 1].into_iter().enumerate() {
         let Some(v) = args.get(i) else { continue };
         let what = if slot == 0 { "starting" } else { "ending" };
         let n = v.as_deref().and_then(int_arg).ok_or_else(|| {
-            DocError::location(40096, format!("{name} requires an integral {what} index, found a value of type: {}", tname(v)))
+            DocError::location(
+                type_code,
+                format!("{name} requires an integral {what} index, found a value of type: {}, with value: {}", tname(v), show(v)),
+            )
         })?;
         if n < 0 {
-            return Err(DocError::location(40097, format!("{name} requires a nonnegative {what} index, found: {n}")));
+            return Err(DocError::location(sign_code, format!("{name} requires a nonnegative {what} index, found: {n}")));
         }
         bounds[slot] = usize::try_from(n).unwrap_or(usize::MAX).min(len);
     }
@@ -3032,7 +3131,12 @@ mod tests {
         assert_eq!(ev1(bson::bson!({"$round": [1234.5678, -4]})), Bson::Double(0.0));
         assert_eq!(ev1(bson::bson!({"$round": [1234.5678, 0]})), Bson::Double(1235.0));
         assert_eq!(ev1(bson::bson!({"$round": [1234.5678]})), Bson::Double(1235.0));
-        assert_eq!(err(bson::bson!({"$round": [1.5, 100]}), &doc! {}).code, 51083);
+        assert_eq!(err(bson::bson!({"$round": [1.5, 101]}), &doc! {}).code, 51083);
+        assert_eq!(err(bson::bson!({"$round": [1.5, -25]}), &doc! {}).code, 51083);
+        assert_eq!(err(bson::bson!({"$round": [7.5, 1.5]}), &doc! {}).code, 51082);
+        assert_eq!(err(bson::bson!({"$round": [7.5, "x"]}), &doc! {}).code, 16004);
+        assert_eq!(ev1(bson::bson!({"$round": [7.5, null]})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$round": [7.25, 100]})), Bson::Double(7.25));
         assert_eq!(err(bson::bson!({"$round": [1.5, 1, 2]}), &doc! {}).code, 28667);
         assert_eq!(ev1(bson::bson!({"$round": [10.5, 0]})), Bson::Double(10.0));
         assert_eq!(ev1(bson::bson!({"$round": [11.5, 0]})), Bson::Double(12.0));
@@ -3414,6 +3518,74 @@ mod tests {
             f(bson::bson!({"$dateToString": {"date": "$date", "format": "%B %b %j %w %u %U %V %G %%"}})),
             Bson::String("January Jan 001 4 3 00 01 2014 %".into())
         );
+    }
+
+    #[test]
+    fn conversions_measured_against_mongod() {
+        for (text, want) in
+            [("0X1f", 31.0), ("-0x10", -16.0), ("+0x10", 16.0), ("1e3", 1000.0), ("inf", f64::INFINITY), ("-5.5", -5.5), (".5", 0.5)]
+        {
+            assert_eq!(ev1(bson::bson!({"$toDouble": text})), Bson::Double(want), "{text}");
+        }
+        for (text, why) in [
+            ("0x10", "Illegal hexadecimal input"),
+            (" 5 ", "Leading whitespace"),
+            ("1_000", "Did not consume whole string."),
+            ("abc", "Did not consume any digits"),
+            ("1e400", "Out of range"),
+            ("7.08263e-317", "Out of range"),
+            ("", "Empty string"),
+        ] {
+            let e = err(bson::bson!({"$toDouble": text}), &doc! {});
+            assert_eq!(e.code, 241);
+            assert!(e.message.ends_with(why), "{text}: {}", e.message);
+        }
+        for (text, why) in [
+            ("0X1f", "Did not consume whole string."),
+            ("", "No digits"),
+            ("2147483648", "Overflow"),
+            (" 5 ", "Did not consume whole string."),
+        ] {
+            let e = err(bson::bson!({"$toInt": text}), &doc! {});
+            assert_eq!(e.code, 241);
+            assert!(e.message.ends_with(why), "{text}: {}", e.message);
+        }
+        assert!(err(bson::bson!({"$toInt": 1e10}), &doc! {}).message.ends_with("1e+10"));
+        assert!(err(bson::bson!({"$toInt": 2_147_483_648_i64}), &doc! {}).message.ends_with("no onError value: "));
+        assert!(err(bson::bson!({"$toObjectId": "zzzzzzzzzzzzzzzzzzzzzzzz"}), &doc! {})
+            .message
+            .ends_with("Invalid character found in hex string: z"));
+        assert!(err(bson::bson!({"$toObjectId": "507f1f77bcf86cd7994390"}), &doc! {}).message.ends_with("expected 24 but found 22"));
+        assert_eq!(
+            ev1(bson::bson!({"$toObjectId": "507f1f77bcf86cd799439011"})),
+            Bson::ObjectId(bson::oid::ObjectId::parse_str("507f1f77bcf86cd799439011").unwrap())
+        );
+        let e = err(bson::bson!({"$indexOfArray": [[1, 2, 3], 3, -1]}), &doc! {});
+        assert_eq!((e.code, e.message.as_str()), (9711601, "$indexOfArray requires a nonnegative starting index, found: -1"));
+        let e = err(bson::bson!({"$indexOfArray": [[1, 2, 3], 3, "x"]}), &doc! {});
+        assert_eq!(e.code, 9711600);
+        assert!(e.message.contains("with value: \"x\""), "{}", e.message);
+        assert_eq!(err(bson::bson!({"$indexOfCP": ["abc", "c", -1]}), &doc! {}).code, 40097);
+        assert_eq!(err(bson::bson!({"$indexOfBytes": ["abc", "c", 1.5]}), &doc! {}).code, 40096);
+        // $dateToString directives (2021-01-03 is a Sunday; 2012-12-31 a Monday in week 53).
+        let day = |y, m, d| Bson::DateTime(bson::DateTime::from_millis(days_from_civil(y, m, d) * 86_400_000));
+        let fmt = |date: Bson, f: &str, tz: Option<&str>| {
+            let mut spec = doc! {"date": {"$literal": date}, "format": f};
+            if let Some(tz) = tz {
+                spec.insert("timezone", tz);
+            }
+            ev1(Bson::Document(doc! {"$dateToString": spec}))
+        };
+        assert_eq!(fmt(day(2021, 1, 3), "%G-W%V-%u", None), Bson::String("2020-W53-7".into()));
+        assert_eq!(fmt(day(2021, 1, 3), "%U", None), Bson::String("01".into()));
+        assert_eq!(fmt(day(2021, 1, 3), "%z|%Z", None), Bson::String("+0000|0".into()));
+        assert_eq!(fmt(day(2012, 12, 31), "%U", None), Bson::String("53".into()));
+        let two_pm = Bson::DateTime(bson::DateTime::from_millis(days_from_civil(2021, 1, 3) * 86_400_000 + 14 * 3_600_000));
+        assert_eq!(fmt(two_pm, "%z|%Z|%H", Some("+05:30")), Bson::String("+0530|330|19".into()));
+        // ASCII-only case mapping and the fixed trim set.
+        assert_eq!(ev1(bson::bson!({"$toUpper": "straße"})), Bson::String("STRAßE".into()));
+        assert_eq!(ev1(bson::bson!({"$strcasecmp": ["ß", "SS"]})), Bson::Int32(1));
+        assert_eq!(ev1(bson::bson!({"$trim": {"input": "\u{3000}pad\u{3000}"}})), Bson::String("\u{3000}pad\u{3000}".into()));
     }
 
     #[test]
