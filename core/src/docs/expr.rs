@@ -511,6 +511,10 @@ fn parse_args(name: &str, arg: &Bson, arity: Arity, depth: usize) -> Result<Vec<
 }
 
 fn check_arity(name: &str, n: usize, arity: Arity) -> Result<(), DocError> {
+    const CONVERSIONS: &[&str] = &["$toBool", "$toDate", "$toDecimal", "$toDouble", "$toInt", "$toLong", "$toObjectId", "$toString"];
+    if n != 1 && CONVERSIONS.contains(&name) {
+        return Err(DocError::location(50723, format!("{name} requires a single argument, got {n}")));
+    }
     match arity {
         Arity::Exactly(k) if n != k => {
             Err(DocError::location(16020, format!("Expression {name} takes exactly {k} arguments. {n} were passed in.")))
@@ -726,7 +730,9 @@ fn parse_get_field(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, Do
         }
     }
     let field = field.ok_or_else(|| DocError::location(3041702, "$getField requires 'field' to be specified"))?;
-    Ok(Node::GetField { field, input })
+    // The object form has no default input (measured: mongod 8.2 refuses it).
+    let input = input.ok_or_else(|| DocError::location(3041703, "$getField requires 'input' to be specified"))?;
+    Ok(Node::GetField { field, input: Some(input) })
 }
 
 fn parse_set_field(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
@@ -1135,7 +1141,7 @@ impl Node {
         let f = field.eval(cx)?;
         let Some(Bson::String(f)) = f.as_deref() else {
             return Err(DocError::location(
-                5654602,
+                3041704,
                 format!("$getField requires 'field' to evaluate to type String, but got {}", tname(&f)),
             ));
         };
@@ -1909,10 +1915,10 @@ fn parse_double_string(s: &str) -> Result<f64, DocError> {
 
 fn double_to_integer(d: f64, t: i32, v: &Bson) -> Result<i64, DocError> {
     if d.is_nan() {
-        return Err(conversion_failure(format!(
-            "Attempt to convert NaN value to integer type in $convert with no onError value: {}",
-            format_double(d)
-        )));
+        return Err(conversion_failure("Attempt to convert NaN value to integer type in $convert with no onError value".to_string()));
+    }
+    if d.is_infinite() {
+        return Err(conversion_failure("Attempt to convert infinity value to integer type in $convert with no onError value".to_string()));
     }
     let r = d.trunc();
     let (lo, hi) = if t == 16 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-9.223_372_036_854_776e18, 9.223_372_036_854_775e18) };
@@ -2267,9 +2273,7 @@ fn op_split(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError>
 fn op_size(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     match args[0].as_deref() {
         Some(Bson::Array(a)) => Ok(Some(Bson::Int32(a.len() as i32))),
-        _ => {
-            Err(DocError::location(17124, format!("The argument to $size must be an array. Type of the argument is: {}", tname(&args[0]))))
-        }
+        _ => Err(DocError::location(17124, format!("The argument to $size must be an array, but was of type: {}", tname(&args[0])))),
     }
 }
 
@@ -2638,11 +2642,13 @@ fn op_index_of_str(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>,
         None | Some(Bson::Null | Bson::Undefined) => return null(),
         Some(Bson::String(s)) => s,
         Some(other) => {
-            return Err(DocError::location(40091, format!("{name} requires a string as the first argument, found: {}", type_name(other))))
+            let code = if name == "$indexOfBytes" { 40091 } else { 40093 };
+            return Err(DocError::location(code, format!("{name} requires a string as the first argument, found: {}", type_name(other))));
         }
     };
     let Some(Bson::String(needle)) = args[1].as_deref() else {
-        return Err(DocError::location(40092, format!("{name} requires a string as the second argument, found: {}", tname(&args[1]))));
+        let code = if name == "$indexOfBytes" { 40092 } else { 40094 };
+        return Err(DocError::location(code, format!("{name} requires a string as the second argument, found: {}", tname(&args[1]))));
     };
     if name == "$indexOfBytes" {
         let (start, end) = index_bounds(name, args, 2, s.len())?;
@@ -2684,13 +2690,15 @@ fn op_set(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError
                     "$setIntersection" => {
                         (17047, format!("All operands of $setIntersection must be arrays. One argument is of type: {}", tname(a)))
                     }
-                    "$setEquals" => (17044, format!("All operands of $setEquals must be arrays. One argument is of type: {}", tname(a))),
+                    "$setEquals" => {
+                        (5887502, format!("All operands of $setEquals must be arrays. {}-th argument is of type: {}", i + 1, tname(a)))
+                    }
                     _ => {
                         let which = if i == 0 { "First" } else { "Second" };
                         let code = match (name, i) {
                             ("$setDifference", 0) => 17048,
                             ("$setDifference", _) => 17049,
-                            (_, 0) => 17310,
+                            (_, 0) => 17046,
                             _ => 17042,
                         };
                         (code, format!("both operands of {name} must be arrays. {which} argument is of type: {}", tname(a)))
@@ -2938,8 +2946,19 @@ fn op_date_part(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Do
 
 fn parse_date_part(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
     match arg {
-        Bson::Document(d) if d.keys().next().is_some_and(|k| !k.starts_with('$')) => {
-            parse_named(name, arg, depth, &["date", "timezone"], 1, op_date_part)
+        Bson::Document(d) if d.keys().next().is_none_or(|k| !k.starts_with('$')) => {
+            // The options form {date, timezone}: an unknown key outranks a missing date.
+            let (mut date, mut tz) = (None, None);
+            for (k, v) in d {
+                match k.as_str() {
+                    "date" => date = Some(parse_node(v, depth + 1)?),
+                    "timezone" => tz = Some(parse_node(v, depth + 1)?),
+                    other => return Err(DocError::location(40535, format!("unrecognized option to {name}: \"{other}\""))),
+                }
+            }
+            let date =
+                date.ok_or_else(|| DocError::location(40539, format!("missing 'date' argument to {name}, provided: {name}: {d}")))?;
+            Ok(Node::Call(name, op_date_part, vec![date, tz.unwrap_or_else(|| Node::Var("REMOVE".into(), Vec::new()))]))
         }
         _ => {
             let mut args = parse_args(name, arg, Arity::Exactly(1), depth)?;
@@ -3256,6 +3275,10 @@ mod tests {
         assert_eq!(ev(bson::bson!({"$getField": "price.usd"}), &d).unwrap(), Some(Bson::Int32(45)));
         assert_eq!(ev(bson::bson!({"$getField": {"$literal": "$price"}}), &d).unwrap(), Some(Bson::Int32(3)));
         assert_eq!(ev(bson::bson!({"$getField": {"field": "a", "input": "$obj"}}), &d).unwrap(), Some(Bson::Int32(1)));
+        assert_eq!(err(bson::bson!({"$getField": {"field": "a"}}), &d).code, 3041703);
+        assert_eq!(err(bson::bson!({"$getField": {"k": 1}}), &d).code, 3041701);
+        assert_eq!(err(bson::bson!({"$getField": "$nope"}), &d).code, 3041704);
+        assert_eq!(err(bson::bson!({"$getField": {"field": 5, "input": {}}}), &d).code, 3041704);
         assert_eq!(ev(bson::bson!({"$getField": {"field": "a", "input": "$nope"}}), &d).unwrap(), Some(Bson::Null));
         assert_eq!(ev(bson::bson!({"$getField": {"field": "zz", "input": "$obj"}}), &d).unwrap(), None);
         let s = bson::bson!({"$setField": {"field": "c", "input": "$obj", "value": 3}});
@@ -3306,6 +3329,15 @@ mod tests {
         );
         assert_eq!(ev1(bson::bson!({"$toDate": 120000000000.5_f64})), Bson::DateTime(bson::DateTime::from_millis(120_000_000_000)));
         assert_eq!(err(bson::bson!({"$toDate": 5}), &doc! {}).code, 241);
+        let e = err(bson::bson!({"$toInt": [1, 2]}), &doc! {});
+        assert_eq!((e.code, e.message.as_str()), (50723, "$toInt requires a single argument, got 2"));
+        assert_eq!(ev1(bson::bson!({"$toInt": [1]})), Bson::Int32(1));
+        let e = err(bson::bson!({"$toInt": f64::INFINITY}), &doc! {});
+        assert_eq!(e.message, "Attempt to convert infinity value to integer type in $convert with no onError value");
+        let e = err(bson::bson!({"$toObjectId": 1}), &doc! {});
+        assert_eq!(e.message, "Unsupported conversion from int to objectId in $convert with no onError value");
+        let c = bson::bson!({"$convert": {"input": bson::oid::ObjectId::new(), "to": "int", "onError": "E"}});
+        assert_eq!(ev1(c), Bson::String("E".into()));
         let c = bson::bson!({"$convert": {"input": "abc", "to": "int", "onError": "bad", "onNull": "none"}});
         assert_eq!(ev1(c), Bson::String("bad".into()));
         let c = bson::bson!({"$convert": {"input": "$nope", "to": "int", "onError": "bad", "onNull": "none"}});
@@ -3344,7 +3376,8 @@ mod tests {
     fn arrays_and_accumulators() {
         let d = doc! {"a": [1, 2, 3], "e": []};
         assert_eq!(ev(bson::bson!({"$size": "$a"}), &d).unwrap(), Some(Bson::Int32(3)));
-        assert_eq!(err(bson::bson!({"$size": "$nope"}), &d).code, 17124);
+        let e = err(bson::bson!({"$size": "$nope"}), &d);
+        assert_eq!((e.code, e.message.as_str()), (17124, "The argument to $size must be an array, but was of type: missing"));
         assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", 0]}), &d).unwrap(), Some(Bson::Int32(1)));
         assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", -1]}), &d).unwrap(), Some(Bson::Int32(3)));
         assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", 15]}), &d).unwrap(), None);
@@ -3450,7 +3483,17 @@ mod tests {
         assert_eq!(ev(bson::bson!({"$setDifference": ["$B", "$A"]}), &d).unwrap(), Some(bson::bson!(["green"])));
         assert_eq!(ev(bson::bson!({"$setUnion": ["$A", "$B", [1, 1.0]]}), &d).unwrap(), Some(bson::bson!(["red", "blue", "green", 1])));
         assert_eq!(ev(bson::bson!({"$setUnion": ["$A", "$nope"]}), &d).unwrap(), Some(Bson::Null));
-        assert_eq!(err(bson::bson!({"$setEquals": ["$A", "$nope"]}), &d).code, 17044);
+        let e = err(bson::bson!({"$setEquals": ["$A", "$nope"]}), &d);
+        assert_eq!((e.code, e.message.as_str()), (5887502, "All operands of $setEquals must be arrays. 2-th argument is of type: missing"));
+        let e = err(bson::bson!({"$setIsSubset": [null, [1]]}), &d);
+        assert_eq!((e.code, e.message.as_str()), (17046, "both operands of $setIsSubset must be arrays. First argument is of type: null"));
+        assert_eq!(err(bson::bson!({"$setIsSubset": [[1], 2]}), &d).code, 17042);
+        assert_eq!(err(bson::bson!({"$setDifference": [1, [2]]}), &d).code, 17048);
+        assert_eq!(err(bson::bson!({"$setDifference": [[1], 2]}), &d).code, 17049);
+        assert_eq!(ev(bson::bson!({"$setUnion": [null, 1]}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$setUnion": [1, null]}), &d).code, 17043);
+        let e = err(bson::bson!({"$setEquals": [[1]]}), &d);
+        assert_eq!((e.code, e.message.as_str()), (17045, "$setEquals needs at least two arguments had: 1"));
         assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[true, 1, "someString"]]})), Bson::Boolean(true));
         assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[[false]]]})), Bson::Boolean(true));
         assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[]]})), Bson::Boolean(true));
@@ -3505,6 +3548,11 @@ mod tests {
         assert_eq!(ev(bson::bson!({"$year": "$nope"}), &d).unwrap(), Some(Bson::Null));
         assert_eq!(err(bson::bson!({"$year": "x"}), &d).code, 16006);
         assert_eq!(err(bson::bson!({"$hour": {"date": "$date", "timezone": "Mars/Olympus"}}), &d).code, 40485);
+        let e = err(bson::bson!({"$year": {"date": "$date", "k": 1}}), &d);
+        assert_eq!((e.code, e.message.as_str()), (40535, "unrecognized option to $year: \"k\""));
+        assert_eq!(err(bson::bson!({"$year": {}}), &d).code, 40539);
+        assert_eq!(err(bson::bson!({"$year": {"$add": [1, 2]}}), &d).code, 16006);
+        assert_eq!(ev(bson::bson!({"$year": bson::Timestamp { time: 1_700_000_000, increment: 1 }}), &d).unwrap(), Some(Bson::Int32(2023)));
         let f = |spec: Bson| ev(spec, &d).unwrap().unwrap();
         assert_eq!(f(bson::bson!({"$dateToString": {"format": "%Y-%m-%d", "date": "$date"}})), Bson::String("2014-01-01".into()));
         assert_eq!(
