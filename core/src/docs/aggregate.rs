@@ -191,6 +191,9 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocEr
             let Bson::Document(d) = spec else {
                 return Err(DocError::location(15969, "$project specification must be an object"));
             };
+            if d.is_empty() {
+                return Err(DocError::location(51272, "$project requires at least one output field"));
+            }
             Stage::Reshape(Reshape::parse_project(d).map_err(|e| caused_by("$project", e))?)
         }
         "$addFields" | "$set" => {
@@ -230,9 +233,6 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocEr
         }
         "$skip" => Stage::Skip(parse_count_argument("$skip", spec, 5107200)?),
         "$limit" => {
-            if !is_number(spec) {
-                return Err(DocError::location(15957, "the limit must be specified as a number"));
-            }
             let n = parse_count_argument("$limit", spec, 5107201)?;
             if n == 0 {
                 return Err(DocError::location(15958, "the limit must be positive"));
@@ -261,14 +261,10 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocEr
     })
 }
 
-/// `$skip`/`$limit` arguments: a number representable as a non-negative 64-bit integer.
+/// `$skip`/`$limit` arguments: an integral number (`2.0` is fine); `$skip` not negative.
 fn parse_count_argument(stage: &str, spec: &Bson, code: i32) -> Result<u64, DocError> {
-    if !is_number(spec) {
-        return Err(DocError::location(code, format!("invalid argument to {stage} stage: Expected a number in: {stage}: {spec}")));
-    }
-    let n = as_i64(spec).ok_or_else(|| {
-        DocError::location(code, format!("invalid argument to {stage} stage: Cannot represent as a 64-bit integer: {stage}: {spec}"))
-    })?;
+    let n = if is_number(spec) { as_i64(spec) } else { None }
+        .ok_or_else(|| DocError::location(code, format!("invalid argument to {stage} stage: Expected an integer: {stage}: {spec}")))?;
     if n < 0 && stage == "$skip" {
         return Err(DocError::location(
             code,
@@ -579,7 +575,7 @@ impl Reshape {
     /// `$project`.
     pub fn parse_project(spec: &Document) -> Result<Reshape, DocError> {
         if spec.is_empty() {
-            return Err(DocError::location(51272, "projection specification must have at least one field"));
+            return Err(DocError::location(51272, "$project requires at least one output field"));
         }
         let mut fields = parse_fields(spec, "", false, 0)?;
         let kind = projection_kind(&fields)?;
@@ -959,7 +955,8 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(parse_err(bson!([{"$limit": 0}])).code, 15958);
         assert_eq!(parse_err(bson!([{"$limit": -1}])).code, 15958);
-        assert_eq!(parse_err(bson!([{"$limit": "a"}])).code, 15957);
+        assert_eq!(parse_err(bson!([{"$limit": "a"}])).code, 5107201);
+        assert_eq!(parse_err(bson!([{"$skip": "a"}])).message, "invalid argument to $skip stage: Expected an integer: $skip: \"a\"");
         assert_eq!(parse_err(bson!([{"$limit": 1.5}])).code, 5107201);
         assert_eq!(parse_err(bson!([{"$skip": -1}])).code, 5107200);
         assert_eq!(parse_err(bson!([{"$skip": 1.5}])).code, 5107200);
