@@ -24,7 +24,7 @@
 use bson::{Bson, Document};
 
 use super::error::codes;
-use super::expr::{Expr, Variables, MAX_EXPR_DEPTH};
+use super::expr::{mongo_display, Expr, Variables, MAX_EXPR_DEPTH};
 use super::query::Filter;
 use super::sort::Sort;
 use super::value::{as_i64, is_number, type_name};
@@ -367,14 +367,15 @@ impl ReplaceRoot {
             Some(Bson::Document(d)) => Ok(d),
             other => {
                 let (shown, ty) = match &other {
-                    Some(v) => (v.to_string(), type_name(v)),
+                    Some(v) => (mongo_display(v), type_name(v)),
                     None => ("MISSING".to_string(), "missing"),
                 };
                 Err(DocError::location(
                     40228,
                     format!(
-                        "{} must evaluate to an object, but resulting value was: {shown}. Type of resulting value: '{ty}'. Input document: {doc}",
-                        self.what
+                        "{} must evaluate to an object, but resulting value was: {shown}. Type of resulting value: '{ty}'. Input document: {}",
+                        self.what,
+                        mongo_display(&Bson::Document(doc.clone()))
                     ),
                 ))
             }
@@ -936,6 +937,11 @@ mod tests {
         );
         let e = run(bson!([{"$replaceWith": "$age"}]), docs).unwrap_err();
         assert_eq!(e.code, 40228);
+        let e = run(bson!([{"$replaceRoot": {"newRoot": "$genres"}}]), vec![doc! {"genres": ["Drama", "Thriller"]}]).unwrap_err();
+        assert_eq!(
+            e.message,
+            "'newRoot' expression  must evaluate to an object, but resulting value was: [\"Drama\", \"Thriller\"]. Type of resulting value: 'array'. Input document: {genres: [\"Drama\", \"Thriller\"]}"
+        );
         assert_eq!(parse_err(bson!([{"$replaceRoot": {}}])).code, 40231);
         assert_eq!(parse_err(bson!([{"$replaceRoot": {"newRoot": 1, "x": 1}}])).code, 40415);
     }

@@ -2070,6 +2070,63 @@ pub fn format_double(d: f64) -> String {
     }
 }
 
+/// A value as MongoDB's `Value::toString` shows it in messages: `{a: "x", b: [1, 2.5]}`.
+pub fn mongo_display(v: &Bson) -> String {
+    let mut out = String::new();
+    write_mongo_display(v, &mut out, 0);
+    out
+}
+
+fn write_mongo_display(v: &Bson, out: &mut String, depth: usize) {
+    if depth > crate::docs::MAX_DEPTH {
+        out.push_str("...");
+        return;
+    }
+    match v {
+        Bson::Document(d) => {
+            if d.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push('{');
+            for (i, (k, x)) in d.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push_str(": ");
+                write_mongo_display(x, out, depth + 1);
+            }
+            out.push('}');
+        }
+        Bson::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_mongo_display(x, out, depth + 1);
+            }
+            out.push(']');
+        }
+        Bson::String(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        Bson::Int32(i) => out.push_str(&i.to_string()),
+        Bson::Int64(i) => out.push_str(&i.to_string()),
+        Bson::Double(d) => out.push_str(&format_double(*d)),
+        Bson::Decimal128(d) => out.push_str(&d.to_string()),
+        Bson::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Bson::Null => out.push_str("null"),
+        Bson::Undefined => out.push_str("undefined"),
+        Bson::ObjectId(o) => out.push_str(&format!("ObjectId('{}')", o.to_hex())),
+        Bson::DateTime(d) => out.push_str(&format!("new Date({})", d.timestamp_millis())),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -2398,7 +2455,7 @@ fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
             Some(other) => {
                 return Err(DocError::location(
                     40400,
-                    format!("$mergeObjects requires object inputs, but input {other} is of type {}", type_name(other)),
+                    format!("$mergeObjects requires object inputs, but input {} is of type {}", mongo_display(other), type_name(other)),
                 ))
             }
         }
