@@ -396,6 +396,28 @@ fn fold_constant(node: Node) -> Node {
     }
 }
 
+/// MongoDB constant-folds an operator whose arguments are all constants while optimizing the
+/// pipeline, so its errors surface before any document is read (`{$divide: [1, 0]}` fails even
+/// on an empty collection, also inside an untaken `$cond` branch). Argument operators are pure,
+/// so evaluating them here is safe.
+fn fold_call(name: &'static str, eval: EvalFn, args: Vec<Node>) -> Result<Node, DocError> {
+    if !args.iter().all(|a| matches!(a, Node::Literal(_))) {
+        return Ok(Node::Call(name, eval, args));
+    }
+    let vals: Vec<Val<'_>> = args
+        .iter()
+        .map(|a| match a {
+            Node::Literal(v) => Some(Cow::Borrowed(v)),
+            _ => None,
+        })
+        .collect();
+    match eval(name, &vals)? {
+        Some(v) => Ok(Node::Literal(v)),
+        // A missing result has no literal form: keep the call.
+        None => Ok(Node::Call(name, eval, args)),
+    }
+}
+
 fn parse_field_path(path: &str) -> Result<Vec<String>, DocError> {
     if path.is_empty() {
         return Err(DocError::location(16872, "'$' by itself is not a valid FieldPath"));
@@ -466,7 +488,7 @@ fn parse_document(d: &Document, depth: usize) -> Result<Node, DocError> {
             OpKind::Special(parse) => parse(name, arg, depth + 1),
             OpKind::Args(arity, eval) => {
                 let args = parse_args(name, arg, arity, depth + 1)?;
-                Ok(Node::Call(name, eval, args))
+                fold_call(name, eval, args)
             }
         };
     }
@@ -617,6 +639,12 @@ fn parse_switch(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocEr
     }
     if branches.is_empty() {
         return Err(DocError::location(40068, "$switch requires at least one branch."));
+    }
+    // MongoDB folds constant cases while optimizing: with no default and every case a false
+    // constant, the expression can never succeed and is refused before any document is read.
+    let never_matches = branches.iter().all(|(case, _)| matches!(case, Node::Literal(v) if !truthy(Some(v))));
+    if default.is_none() && never_matches {
+        return Err(DocError::location(40069, "$switch could not find a matching branch for an input, and no default was specified."));
     }
     Ok(Node::Switch(branches, default))
 }
@@ -3177,6 +3205,11 @@ mod tests {
         assert_eq!(ev1(bson::bson!({"$divide": [8, 2]})), Bson::Double(4.0));
         let e = err(bson::bson!({"$divide": [1, 0]}), &doc! {});
         assert_eq!((e.code, e.message.as_str()), (2, "can't $divide by zero"));
+        // Constant arguments fold at parse time, so the error needs no document (as mongod).
+        assert_eq!(Expr::parse(&bson::bson!({"$divide": [1, 0]})).unwrap_err().code, 2);
+        assert_eq!(Expr::parse(&bson::bson!({"$cond": [true, 1, {"$divide": [1, 0]}]})).unwrap_err().code, 2);
+        assert_eq!(Expr::parse(&bson::bson!({"$add": [1, 2]})).unwrap().as_constant(), Some(&Bson::Int32(3)));
+        assert!(Expr::parse(&bson::bson!({"$divide": ["$a", 0]})).is_ok());
         assert_eq!(ev1(bson::bson!({"$mod": [10, 3]})), Bson::Int32(1));
         assert_eq!(ev1(bson::bson!({"$mod": [-10, 3]})), Bson::Int32(-1));
         assert_eq!(ev1(bson::bson!({"$mod": [10.5, 3]})), Bson::Double(1.5));
@@ -3278,6 +3311,8 @@ mod tests {
         ], "default": "F"}});
         assert_eq!(ev(s, &d).unwrap(), Some(Bson::String("B".into())));
         let s = bson::bson!({"$switch": {"branches": [{"case": false, "then": 1}]}});
+        assert_eq!(Expr::parse(&s).unwrap_err().code, 40069);
+        let s = bson::bson!({"$switch": {"branches": [{"case": "$nope", "then": 1}]}});
         let e = err(s, &d);
         assert_eq!(e.code, 40066);
         assert_eq!(e.message, "$switch could not find a matching branch for an input, and no default was specified.");
