@@ -25,6 +25,14 @@
 //!   evaluation depth follows the parsed tree, so it is bounded too.
 //! - User variables (`let`) are evaluated once and shared behind an `Arc`, so `Variables` is
 //!   cheap to clone into every compiled filter.
+//! - As MongoDB's optimizer does, an argument operator whose arguments are all constants is
+//!   evaluated at parse time (so `{$divide: [1, 0]}` fails before any document is read), and a
+//!   `$switch` that can never match is refused at parse time (40069).
+//! - Error codes and wordings follow mongod (several measured against 8.2, where they differ
+//!   from the manual: `$getField`'s object form requires `input`, `$round` accepts precision in
+//!   [-20, 100]). Doubles print as mongod's `%g`; values in messages as `Value::toString`.
+//! - Dates are UTC; `timezone` accepts UTC aliases and fixed offsets (`+05:30`), not Olson names
+//!   (no time zone database here: those are error 40485).
 
 // `DocError` (error.rs) carries an optional details document, so every Result is large.
 #![allow(clippy::result_large_err)]
