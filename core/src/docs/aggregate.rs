@@ -56,7 +56,8 @@ pub struct Pipeline {
     vars: Variables,
 }
 
-type DocStream<'a> = Box<dyn Iterator<Item = Result<Document, DocError>> + 'a>;
+/// A stream of documents between stages (the first error ends it).
+pub type DocStream<'a> = Box<dyn Iterator<Item = Result<Document, DocError>> + 'a>;
 
 /// The stages an update pipeline may use.
 const UPDATE_STAGES: &[&str] = &["$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith"];
