@@ -24,7 +24,7 @@
 use bson::{Bson, Document};
 
 use super::error::codes;
-use super::expr::{Expr, Variables, MAX_EXPR_DEPTH};
+use super::expr::{mongo_display, Expr, Variables, MAX_EXPR_DEPTH};
 use super::query::Filter;
 use super::sort::Sort;
 use super::value::{as_i64, is_number, type_name};
@@ -56,7 +56,8 @@ pub struct Pipeline {
     vars: Variables,
 }
 
-type DocStream<'a> = Box<dyn Iterator<Item = Result<Document, DocError>> + 'a>;
+/// A stream of documents between stages (the first error ends it).
+pub type DocStream<'a> = Box<dyn Iterator<Item = Result<Document, DocError>> + 'a>;
 
 /// The stages an update pipeline may use.
 const UPDATE_STAGES: &[&str] = &["$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith"];
@@ -191,6 +192,9 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocEr
             let Bson::Document(d) = spec else {
                 return Err(DocError::location(15969, "$project specification must be an object"));
             };
+            if d.is_empty() {
+                return Err(DocError::location(51272, "$project requires at least one output field"));
+            }
             Stage::Reshape(Reshape::parse_project(d).map_err(|e| caused_by("$project", e))?)
         }
         "$addFields" | "$set" => {
@@ -230,9 +234,6 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocEr
         }
         "$skip" => Stage::Skip(parse_count_argument("$skip", spec, 5107200)?),
         "$limit" => {
-            if !is_number(spec) {
-                return Err(DocError::location(15957, "the limit must be specified as a number"));
-            }
             let n = parse_count_argument("$limit", spec, 5107201)?;
             if n == 0 {
                 return Err(DocError::location(15958, "the limit must be positive"));
@@ -261,14 +262,10 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocEr
     })
 }
 
-/// `$skip`/`$limit` arguments: a number representable as a non-negative 64-bit integer.
+/// `$skip`/`$limit` arguments: an integral number (`2.0` is fine); `$skip` not negative.
 fn parse_count_argument(stage: &str, spec: &Bson, code: i32) -> Result<u64, DocError> {
-    if !is_number(spec) {
-        return Err(DocError::location(code, format!("invalid argument to {stage} stage: Expected a number in: {stage}: {spec}")));
-    }
-    let n = as_i64(spec).ok_or_else(|| {
-        DocError::location(code, format!("invalid argument to {stage} stage: Cannot represent as a 64-bit integer: {stage}: {spec}"))
-    })?;
+    let n = if is_number(spec) { as_i64(spec) } else { None }
+        .ok_or_else(|| DocError::location(code, format!("invalid argument to {stage} stage: Expected an integer: {stage}: {spec}")))?;
     if n < 0 && stage == "$skip" {
         return Err(DocError::location(
             code,
@@ -371,14 +368,15 @@ impl ReplaceRoot {
             Some(Bson::Document(d)) => Ok(d),
             other => {
                 let (shown, ty) = match &other {
-                    Some(v) => (v.to_string(), type_name(v)),
+                    Some(v) => (mongo_display(v), type_name(v)),
                     None => ("MISSING".to_string(), "missing"),
                 };
                 Err(DocError::location(
                     40228,
                     format!(
-                        "{} must evaluate to an object, but resulting value was: {shown}. Type of resulting value: '{ty}'. Input document: {doc}",
-                        self.what
+                        "{} must evaluate to an object, but resulting value was: {shown}. Type of resulting value: '{ty}'. Input document: {}",
+                        self.what,
+                        mongo_display(&Bson::Document(doc.clone()))
                     ),
                 ))
             }
@@ -579,7 +577,7 @@ impl Reshape {
     /// `$project`.
     pub fn parse_project(spec: &Document) -> Result<Reshape, DocError> {
         if spec.is_empty() {
-            return Err(DocError::location(51272, "projection specification must have at least one field"));
+            return Err(DocError::location(51272, "$project requires at least one output field"));
         }
         let mut fields = parse_fields(spec, "", false, 0)?;
         let kind = projection_kind(&fields)?;
@@ -667,6 +665,9 @@ fn exclude_value(v: &Bson, sub: &[(String, FieldSpec)]) -> Bson {
 }
 
 /// The inclusion pass: included fields in the input's order (computed fields come after).
+/// A value a sub-projection skips (a scalar) is dropped, unless the sub-projection computes
+/// fields: then a null placeholder keeps its place for the computed pass, which replaces it
+/// with a document (MongoDB keeps the slot the same way).
 fn include_doc(doc: &Document, fields: &[(String, FieldSpec)]) -> Document {
     let mut out = Document::new();
     for (k, v) in doc {
@@ -675,7 +676,7 @@ fn include_doc(doc: &Document, fields: &[(String, FieldSpec)]) -> Document {
                 out.insert(k.clone(), v.clone());
             }
             Some(FieldSpec::Nested(sub)) => {
-                if let Some(pv) = include_value(v, sub) {
+                if let Some(pv) = include_value(v, sub, has_computed(sub)) {
                     out.insert(k.clone(), pv);
                 }
             }
@@ -685,10 +686,11 @@ fn include_doc(doc: &Document, fields: &[(String, FieldSpec)]) -> Document {
     out
 }
 
-fn include_value(v: &Bson, sub: &[(String, FieldSpec)]) -> Option<Bson> {
+fn include_value(v: &Bson, sub: &[(String, FieldSpec)], computed: bool) -> Option<Bson> {
     match v {
         Bson::Document(d) => Some(Bson::Document(include_doc(d, sub))),
-        Bson::Array(items) => Some(Bson::Array(items.iter().filter_map(|e| include_value(e, sub)).collect())),
+        Bson::Array(items) => Some(Bson::Array(items.iter().filter_map(|e| include_value(e, sub, computed)).collect())),
+        _ if computed => Some(Bson::Null),
         _ => None,
     }
 }
@@ -822,7 +824,12 @@ mod tests {
         let out = run(bson!([{"$project": {"a.b": {"$literal": 1}}}]), vec![doc! {"_id": 0, "a": 1}]).unwrap();
         assert_eq!(out, vec![doc! {"_id": 0, "a": {"b": 1}}]);
         let out = run(bson!([{"$project": {"_id": 0, "a.b": "$x"}}]), vec![doc! {"x": 7, "a": [{"c": 1}, 3]}]).unwrap();
-        assert_eq!(out, vec![doc! {"a": [{"b": 7}]}]);
+        assert_eq!(out, vec![doc! {"a": [{"b": 7}, {"b": 7}]}]);
+        let out = run(bson!([{"$project": {"_id": 0, "a.c": 1}}]), vec![doc! {"x": 7, "a": [{"c": 1}, 3, [{"c": 2, "d": 1}]]}]).unwrap();
+        assert_eq!(out, vec![doc! {"a": [{"c": 1}, [{"c": 2}]]}]);
+        // The replaced scalar keeps its position.
+        let out = run(bson!([{"$project": {"_id": 0, "z": 1, "a.b": "$x"}}]), vec![doc! {"a": 1, "x": 7, "z": 0}]).unwrap();
+        assert_eq!(out, vec![doc! {"a": {"b": 7}, "z": 0}]);
         // Literal strings and booleans via $literal.
         let out = run(bson!([{"$project": {"s": "text", "t": {"$literal": true}}}]), vec![doc! {"_id": 1}]).unwrap();
         assert_eq!(out, vec![doc! {"_id": 1, "s": "text", "t": true}]);
@@ -931,6 +938,11 @@ mod tests {
         );
         let e = run(bson!([{"$replaceWith": "$age"}]), docs).unwrap_err();
         assert_eq!(e.code, 40228);
+        let e = run(bson!([{"$replaceRoot": {"newRoot": "$genres"}}]), vec![doc! {"genres": ["Drama", "Thriller"]}]).unwrap_err();
+        assert_eq!(
+            e.message,
+            "'newRoot' expression  must evaluate to an object, but resulting value was: [\"Drama\", \"Thriller\"]. Type of resulting value: 'array'. Input document: {genres: [\"Drama\", \"Thriller\"]}"
+        );
         assert_eq!(parse_err(bson!([{"$replaceRoot": {}}])).code, 40231);
         assert_eq!(parse_err(bson!([{"$replaceRoot": {"newRoot": 1, "x": 1}}])).code, 40415);
     }
@@ -950,7 +962,8 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(parse_err(bson!([{"$limit": 0}])).code, 15958);
         assert_eq!(parse_err(bson!([{"$limit": -1}])).code, 15958);
-        assert_eq!(parse_err(bson!([{"$limit": "a"}])).code, 15957);
+        assert_eq!(parse_err(bson!([{"$limit": "a"}])).code, 5107201);
+        assert_eq!(parse_err(bson!([{"$skip": "a"}])).message, "invalid argument to $skip stage: Expected an integer: $skip: \"a\"");
         assert_eq!(parse_err(bson!([{"$limit": 1.5}])).code, 5107201);
         assert_eq!(parse_err(bson!([{"$skip": -1}])).code, 5107200);
         assert_eq!(parse_err(bson!([{"$skip": 1.5}])).code, 5107200);

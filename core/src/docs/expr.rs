@@ -25,6 +25,14 @@
 //!   evaluation depth follows the parsed tree, so it is bounded too.
 //! - User variables (`let`) are evaluated once and shared behind an `Arc`, so `Variables` is
 //!   cheap to clone into every compiled filter.
+//! - As MongoDB's optimizer does, an argument operator whose arguments are all constants is
+//!   evaluated at parse time (so `{$divide: [1, 0]}` fails before any document is read), and a
+//!   `$switch` that can never match is refused at parse time (40069).
+//! - Error codes and wordings follow mongod (several measured against 8.2, where they differ
+//!   from the manual: `$getField`'s object form requires `input`, `$round` accepts precision in
+//!   [-20, 100]). Doubles print as mongod's `%g`; values in messages as `Value::toString`.
+//! - Dates are UTC; `timezone` accepts UTC aliases and fixed offsets (`+05:30`), not Olson names
+//!   (no time zone database here: those are error 40485).
 
 // `DocError` (error.rs) carries an optional details document, so every Result is large.
 #![allow(clippy::result_large_err)]
@@ -48,7 +56,8 @@ pub const MAX_EXPR_DEPTH: usize = 200;
 pub struct Variables {
     /// The value of `$$NOW` (one instant for the whole command).
     pub now: bson::DateTime,
-    user: Arc<Vec<(String, Bson)>>,
+    /// `let` variables in definition order; None = bound to a missing value (`$$REMOVE`).
+    user: Arc<Vec<(String, Option<Bson>)>>,
 }
 
 impl Variables {
@@ -60,18 +69,15 @@ impl Variables {
     /// With the command's `let` document: each value is an expression evaluated once (against
     /// an empty document), and becomes `$$name`. Names must start with a lowercase letter.
     pub fn with_let(now: bson::DateTime, let_vars: &Document) -> Result<Self, DocError> {
-        let mut vars = Self::new(now);
         let empty = Document::new();
-        let mut user = Vec::with_capacity(let_vars.len());
+        let mut vars = Self::new(now);
         for (name, spec) in let_vars {
             validate_variable_name(name)?;
+            // Each value sees the variables defined before it.
             let value = Expr::parse(spec)?.eval(&empty, &vars)?;
-            // A variable bound to $$REMOVE is missing; keep it as null-free "missing" by skipping.
-            user.retain(|(n, _): &(String, Bson)| n != name);
-            if let Some(v) = value {
-                user.push((name.clone(), v));
-            }
-            vars.user = Arc::new(user.clone());
+            let user = Arc::make_mut(&mut vars.user);
+            user.retain(|(n, _)| n != name);
+            user.push((name.clone(), value));
         }
         Ok(vars)
     }
@@ -83,7 +89,12 @@ impl Variables {
 
     /// The value of user variable `name` (from `let`), if defined.
     pub fn get(&self, name: &str) -> Option<&Bson> {
-        self.user.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.lookup(name).flatten()
+    }
+
+    /// Some(value) when `name` is defined (the value may be missing), None when undefined.
+    fn lookup(&self, name: &str) -> Option<Option<&Bson>> {
+        self.user.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_ref())
     }
 }
 
@@ -232,6 +243,7 @@ enum OpKind {
 const OPERATORS: &[(&str, OpKind)] = &[
     // Literals and variables.
     ("$literal", OpKind::Special(parse_literal)),
+    ("$const", OpKind::Special(parse_literal)),
     ("$let", OpKind::Special(parse_let)),
     // Arithmetic.
     ("$add", OpKind::Args(Arity::Any, op_add)),
@@ -313,6 +325,41 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$mergeObjects", OpKind::Args(Arity::Any, op_merge_objects)),
     ("$objectToArray", OpKind::Args(Arity::Exactly(1), op_object_to_array)),
     ("$arrayToObject", OpKind::Args(Arity::Exactly(1), op_array_to_object)),
+    // More arrays and sets.
+    ("$slice", OpKind::Args(Arity::Range(2, 3), op_slice)),
+    ("$reverseArray", OpKind::Args(Arity::Exactly(1), op_reverse_array)),
+    ("$range", OpKind::Args(Arity::Range(2, 3), op_range)),
+    ("$indexOfArray", OpKind::Args(Arity::Range(2, 4), op_index_of_array)),
+    ("$setUnion", OpKind::Args(Arity::Any, op_set)),
+    ("$setIntersection", OpKind::Args(Arity::Any, op_set)),
+    ("$setDifference", OpKind::Args(Arity::Exactly(2), op_set)),
+    ("$setEquals", OpKind::Args(Arity::Any, op_set)),
+    ("$setIsSubset", OpKind::Args(Arity::Exactly(2), op_set)),
+    ("$allElementsTrue", OpKind::Args(Arity::Exactly(1), op_all_any)),
+    ("$anyElementTrue", OpKind::Args(Arity::Exactly(1), op_all_any)),
+    // More strings.
+    ("$strcasecmp", OpKind::Args(Arity::Exactly(2), op_strcasecmp)),
+    ("$substrBytes", OpKind::Args(Arity::Exactly(3), op_substr_bytes)),
+    ("$substr", OpKind::Args(Arity::Exactly(3), op_substr_bytes)),
+    ("$indexOfCP", OpKind::Args(Arity::Range(2, 4), op_index_of_str)),
+    ("$indexOfBytes", OpKind::Args(Arity::Range(2, 4), op_index_of_str)),
+    ("$replaceOne", OpKind::Special(parse_replace)),
+    ("$replaceAll", OpKind::Special(parse_replace)),
+    // Dates (UTC and fixed-offset time zones).
+    ("$year", OpKind::Special(parse_date_part)),
+    ("$month", OpKind::Special(parse_date_part)),
+    ("$dayOfMonth", OpKind::Special(parse_date_part)),
+    ("$hour", OpKind::Special(parse_date_part)),
+    ("$minute", OpKind::Special(parse_date_part)),
+    ("$second", OpKind::Special(parse_date_part)),
+    ("$millisecond", OpKind::Special(parse_date_part)),
+    ("$dayOfWeek", OpKind::Special(parse_date_part)),
+    ("$dayOfYear", OpKind::Special(parse_date_part)),
+    ("$week", OpKind::Special(parse_date_part)),
+    ("$isoWeek", OpKind::Special(parse_date_part)),
+    ("$isoWeekYear", OpKind::Special(parse_date_part)),
+    ("$isoDayOfWeek", OpKind::Special(parse_date_part)),
+    ("$dateToString", OpKind::Special(parse_date_to_string)),
 ];
 
 fn lookup_operator(name: &str) -> Option<(&'static str, OpKind)> {
@@ -354,6 +401,28 @@ fn fold_constant(node: Node) -> Node {
                 .collect(),
         )),
         other => other,
+    }
+}
+
+/// MongoDB constant-folds an operator whose arguments are all constants while optimizing the
+/// pipeline, so its errors surface before any document is read (`{$divide: [1, 0]}` fails even
+/// on an empty collection, also inside an untaken `$cond` branch). Argument operators are pure,
+/// so evaluating them here is safe.
+fn fold_call(name: &'static str, eval: EvalFn, args: Vec<Node>) -> Result<Node, DocError> {
+    if !args.iter().all(|a| matches!(a, Node::Literal(_))) {
+        return Ok(Node::Call(name, eval, args));
+    }
+    let vals: Vec<Val<'_>> = args
+        .iter()
+        .map(|a| match a {
+            Node::Literal(v) => Some(Cow::Borrowed(v)),
+            _ => None,
+        })
+        .collect();
+    match eval(name, &vals)? {
+        Some(v) => Ok(Node::Literal(v)),
+        // A missing result has no literal form: keep the call.
+        None => Ok(Node::Call(name, eval, args)),
     }
 }
 
@@ -427,7 +496,7 @@ fn parse_document(d: &Document, depth: usize) -> Result<Node, DocError> {
             OpKind::Special(parse) => parse(name, arg, depth + 1),
             OpKind::Args(arity, eval) => {
                 let args = parse_args(name, arg, arity, depth + 1)?;
-                Ok(Node::Call(name, eval, args))
+                fold_call(name, eval, args)
             }
         };
     }
@@ -472,6 +541,10 @@ fn parse_args(name: &str, arg: &Bson, arity: Arity, depth: usize) -> Result<Vec<
 }
 
 fn check_arity(name: &str, n: usize, arity: Arity) -> Result<(), DocError> {
+    const CONVERSIONS: &[&str] = &["$toBool", "$toDate", "$toDecimal", "$toDouble", "$toInt", "$toLong", "$toObjectId", "$toString"];
+    if n != 1 && CONVERSIONS.contains(&name) {
+        return Err(DocError::location(50723, format!("{name} requires a single argument, got {n}")));
+    }
     match arity {
         Arity::Exactly(k) if n != k => {
             Err(DocError::location(16020, format!("Expression {name} takes exactly {k} arguments. {n} were passed in.")))
@@ -574,6 +647,12 @@ fn parse_switch(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocEr
     }
     if branches.is_empty() {
         return Err(DocError::location(40068, "$switch requires at least one branch."));
+    }
+    // MongoDB folds constant cases while optimizing: with no default and every case a false
+    // constant, the expression can never succeed and is refused before any document is read.
+    let never_matches = branches.iter().all(|(case, _)| matches!(case, Node::Literal(v) if !truthy(Some(v))));
+    if default.is_none() && never_matches {
+        return Err(DocError::location(40069, "$switch could not find a matching branch for an input, and no default was specified."));
     }
     Ok(Node::Switch(branches, default))
 }
@@ -687,7 +766,9 @@ fn parse_get_field(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, Do
         }
     }
     let field = field.ok_or_else(|| DocError::location(3041702, "$getField requires 'field' to be specified"))?;
-    Ok(Node::GetField { field, input })
+    // The object form has no default input (measured: mongod 8.2 refuses it).
+    let input = input.ok_or_else(|| DocError::location(3041703, "$getField requires 'input' to be specified"))?;
+    Ok(Node::GetField { field, input: Some(input) })
 }
 
 fn parse_set_field(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
@@ -860,8 +941,8 @@ impl Node {
             n => {
                 if let Some((_, v)) = cx.locals.iter().rev().find(|(l, _)| *l == n) {
                     share(v)
-                } else if let Some(v) = cx.vars.get(n) {
-                    Some(Cow::Borrowed(v))
+                } else if let Some(v) = cx.vars.lookup(n) {
+                    v.map(Cow::Borrowed)
                 } else {
                     return Err(DocError::location(17276, format!("Use of undefined variable: {n}")));
                 }
@@ -1023,6 +1104,15 @@ impl Node {
         let Node::Filter { input, name, cond, limit } = self else {
             return Ok(None);
         };
+        let input = input.eval(cx)?;
+        let items = match input.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Bson::Array(_)) => array_elements(input),
+            Some(other) => return Err(DocError::location(28651, format!("input to $filter must be an array not {}", type_name(other)))),
+        };
+        if items.is_empty() {
+            return Ok(Some(Cow::Owned(Bson::Array(Vec::new()))));
+        }
         let limit = match limit {
             None => None,
             Some(l) => {
@@ -1039,12 +1129,6 @@ impl Node {
                     Some(n as usize)
                 }
             }
-        };
-        let input = input.eval(cx)?;
-        let items = match input.as_deref() {
-            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
-            Some(Bson::Array(_)) => array_elements(input),
-            Some(other) => return Err(DocError::location(28651, format!("input to $filter must be an array not {}", type_name(other)))),
         };
         let mut out = Vec::new();
         for item in items {
@@ -1093,7 +1177,7 @@ impl Node {
         let f = field.eval(cx)?;
         let Some(Bson::String(f)) = f.as_deref() else {
             return Err(DocError::location(
-                5654602,
+                3041704,
                 format!("$getField requires 'field' to evaluate to type String, but got {}", tname(&f)),
             ));
         };
@@ -1504,13 +1588,24 @@ fn op_round_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
         None => 0,
         Some(p) if nullish(p) => return null(),
         Some(p) => {
-            let i = p.as_deref().and_then(|v| if is_number(v) { as_i64(v) } else { None }).ok_or_else(|| {
-                DocError::location(51081, format!("precision argument to {name} must be a integral value, but got {}", show(p)))
-            })?;
-            if !(-19..=99).contains(&i) {
-                return Err(DocError::location(51083, format!("cannot apply {name} with precision value {i} value must be in (-20, 100)")));
+            // MongoDB: coerce to long (16004 / 31109), then integral int32 (51082), then range.
+            let v = p.as_deref().expect("not nullish");
+            if !is_number(v) {
+                return Err(DocError::location(16004, format!("can't convert from BSON type {} to long", type_name(v))));
             }
-            i as i32
+            let f = as_f64(v).unwrap_or(f64::NAN);
+            if !f.is_finite() {
+                return Err(DocError::location(
+                    31109,
+                    format!("Can't coerce out of range value {} to long", format_double(f).to_lowercase()),
+                ));
+            }
+            let i =
+                exact_i32(v).ok_or_else(|| DocError::location(51082, format!("precision argument to  {name} must be a integral value")))?;
+            if !(-20..=100).contains(&i) {
+                return Err(DocError::location(51083, format!("cannot apply {name} with precision value {i} value must be in [-20, 100]")));
+            }
+            i
         }
     };
     let Some(n) = one_number(name, &args[0])? else { return null() };
@@ -1755,42 +1850,121 @@ fn failed_number(s: &str, why: &str) -> DocError {
     conversion_failure(format!("Failed to parse number '{s}' in $convert with no onError value: {why}"))
 }
 
-fn parse_int_string(s: &str) -> Result<i64, DocError> {
-    if s.is_empty() {
+/// A string as a base-10 integer for `$toInt`/`$toLong` (MongoDB's reasons on failure).
+fn parse_int_string(s: &str, t: i32) -> Result<i64, DocError> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() {
         return Err(failed_number(s, "No digits"));
     }
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if let Some(bad) = digits.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(failed_number(s, &format!("Bad digit \"{bad}\" while parsing {s}")));
-    }
-    s.parse::<i64>().map_err(|_| failed_number(s, "Out of range"))
-}
-
-fn parse_double_string(s: &str) -> Result<f64, DocError> {
-    let ok_chars = s.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
-    match s {
-        "Infinity" | "+Infinity" | "inf" | "infinity" => return Ok(f64::INFINITY),
-        "-Infinity" | "-inf" | "-infinity" => return Ok(f64::NEG_INFINITY),
-        "NaN" | "nan" => return Ok(f64::NAN),
-        _ => {}
-    }
-    if !ok_chars || s.is_empty() {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(failed_number(s, "Did not consume whole string."));
     }
-    s.parse::<f64>().map_err(|_| failed_number(s, "Did not consume whole string."))
+    let v = s.parse::<i64>().map_err(|_| failed_number(s, "Overflow"))?;
+    if t == 16 && i32::try_from(v).is_err() {
+        return Err(failed_number(s, "Overflow"));
+    }
+    Ok(v)
+}
+
+/// A string as a double the way MongoDB's `$convert` reads it: C's `strtod` over the whole
+/// string (decimal or `0X`/signed hexadecimal, `inf`, `nan`), with MongoDB's gates and reasons.
+fn parse_double_string(s: &str) -> Result<f64, DocError> {
+    if s.is_empty() {
+        return Err(failed_number(s, "Empty string"));
+    }
+    if s.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return Err(failed_number(s, "Leading whitespace"));
+    }
+    if s.starts_with("0x") {
+        return Err(failed_number(s, "Illegal hexadecimal input"));
+    }
+    let (negative, body) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let sign = if negative { -1.0 } else { 1.0 };
+    let lower = body.to_ascii_lowercase();
+    for (word, value) in [("infinity", f64::INFINITY), ("inf", f64::INFINITY), ("nan", f64::NAN)] {
+        if lower.starts_with(word) {
+            return if lower.len() == word.len() { Ok(sign * value) } else { Err(failed_number(s, "Did not consume whole string.")) };
+        }
+    }
+    let bytes = body.as_bytes();
+    let digits_from = |mut i: usize, hex: bool| {
+        let start = i;
+        while i < bytes.len() && (if hex { bytes[i].is_ascii_hexdigit() } else { bytes[i].is_ascii_digit() }) {
+            i += 1;
+        }
+        (i, i - start)
+    };
+    let hex = lower.starts_with("0x") && bytes.get(2).is_some_and(|b| b.is_ascii_hexdigit() || *b == b'.');
+    let start = if hex { 2 } else { 0 };
+    let (mut i, int_digits) = digits_from(start, hex);
+    let mut frac_digits = 0;
+    if bytes.get(i) == Some(&b'.') {
+        let (j, n) = digits_from(i + 1, hex);
+        if int_digits + n > 0 {
+            i = j;
+            frac_digits = n;
+        }
+    }
+    if int_digits + frac_digits == 0 {
+        return Err(failed_number(s, "Did not consume any digits"));
+    }
+    let mantissa_end = i;
+    let exp_char = if hex { b'p' } else { b'e' };
+    if bytes.get(i).is_some_and(|b| b.to_ascii_lowercase() == exp_char) {
+        let mut j = i + 1;
+        if matches!(bytes.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let (k, n) = digits_from(j, false);
+        if n > 0 {
+            i = k;
+        }
+    }
+    if i != bytes.len() {
+        return Err(failed_number(s, "Did not consume whole string."));
+    }
+    let value = if hex {
+        let mut m = 0.0f64;
+        let mut scale = 0i32;
+        for &b in &bytes[2..mantissa_end] {
+            if b == b'.' {
+                continue;
+            }
+            m = m * 16.0 + f64::from((b as char).to_digit(16).unwrap_or(0));
+        }
+        scale -= 4 * frac_digits as i32;
+        let exp: i32 = if mantissa_end < i { body[mantissa_end + 1..i].parse().unwrap_or(i32::MAX) } else { 0 };
+        m * 2f64.powi(exp.saturating_add(scale))
+    } else {
+        body.parse::<f64>().map_err(|_| failed_number(s, "Did not consume whole string."))?
+    };
+    let nonzero_digits = body.as_bytes()[start..mantissa_end].iter().any(|b| b.is_ascii_alphanumeric() && *b != b'0');
+    if value.is_infinite() || (value != 0.0 && value.abs() < f64::MIN_POSITIVE) || (value == 0.0 && nonzero_digits) {
+        return Err(failed_number(s, "Out of range"));
+    }
+    Ok(sign * value)
 }
 
 fn double_to_integer(d: f64, t: i32, v: &Bson) -> Result<i64, DocError> {
     if d.is_nan() {
-        return Err(conversion_failure(format!(
-            "Attempt to convert NaN value to integer type in $convert with no onError value: {}",
-            format_double(d)
-        )));
+        return Err(conversion_failure("Attempt to convert NaN value to integer type in $convert with no onError value".to_string()));
+    }
+    if d.is_infinite() {
+        return Err(conversion_failure("Attempt to convert infinity value to integer type in $convert with no onError value".to_string()));
     }
     let r = d.trunc();
     let (lo, hi) = if t == 16 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-9.223_372_036_854_776e18, 9.223_372_036_854_775e18) };
     if d.is_infinite() || r < lo || r > hi {
-        return Err(conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {v}")));
+        let shown = match v {
+            Bson::Double(_) => format_double(d),
+            Bson::Decimal128(x) => x.to_string(),
+            _ => String::new(),
+        };
+        return Err(conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {shown}")));
     }
     Ok(r as i64)
 }
@@ -1818,12 +1992,17 @@ fn convert(v: &Bson, t: i32) -> Result<Bson, DocError> {
         }),
         7 => match v {
             Bson::ObjectId(o) => Bson::ObjectId(*o),
-            Bson::String(s) => Bson::ObjectId(bson::oid::ObjectId::parse_str(s).map_err(|_| {
-                conversion_failure(format!(
-                    "Failed to parse objectId '{s}' in $convert with no onError value: Invalid string length for parsing to OID, expected 24 but found {}",
-                    s.len()
-                ))
-            })?),
+            Bson::String(s) => {
+                let fail =
+                    |why: String| conversion_failure(format!("Failed to parse objectId '{s}' in $convert with no onError value: {why}"));
+                if s.len() != 24 {
+                    return Err(fail(format!("Invalid string length for parsing to OID, expected 24 but found {}", s.len())));
+                }
+                if let Some(bad) = s.chars().find(|c| !c.is_ascii_hexdigit()) {
+                    return Err(fail(format!("Invalid character found in hex string: {bad}")));
+                }
+                Bson::ObjectId(bson::oid::ObjectId::parse_str(s).map_err(|e| fail(e.to_string()))?)
+            }
             _ => return Err(unsupported(v, t)),
         },
         8 => Bson::Boolean(match v {
@@ -1839,9 +2018,10 @@ fn convert(v: &Bson, t: i32) -> Result<Bson, DocError> {
                 let d = as_f64(v).unwrap_or(f64::NAN);
                 bson::DateTime::from_millis(double_to_integer(d, 18, v)?)
             }
-            Bson::String(s) => bson::DateTime::from_millis(parse_date(s).ok_or_else(|| {
-                conversion_failure(format!("Error parsing date string '{s}'; in $convert with no onError value"))
-            })?),
+            Bson::String(s) => bson::DateTime::from_millis(
+                parse_date(s)
+                    .ok_or_else(|| conversion_failure(format!("Error parsing date string '{s}'; in $convert with no onError value")))?,
+            ),
             Bson::ObjectId(o) => bson::DateTime::from_millis(o.timestamp().timestamp_millis() / 1000 * 1000),
             Bson::Timestamp(ts) => bson::DateTime::from_millis(i64::from(ts.time) * 1000),
             _ => return Err(unsupported(v, t)),
@@ -1852,15 +2032,14 @@ fn convert(v: &Bson, t: i32) -> Result<Bson, DocError> {
                 Bson::Int32(i) => i64::from(*i),
                 Bson::Int64(i) => *i,
                 Bson::Double(_) | Bson::Decimal128(_) => double_to_integer(as_f64(v).unwrap_or(f64::NAN), t, v)?,
-                Bson::String(s) => parse_int_string(s)?,
+                Bson::String(s) => parse_int_string(s, t)?,
                 Bson::DateTime(d) if t == 18 => d.timestamp_millis(),
                 _ => return Err(unsupported(v, t)),
             };
             if t == 16 {
-                Bson::Int32(
-                    i32::try_from(i)
-                        .map_err(|_| conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {v}")))?,
-                )
+                Bson::Int32(i32::try_from(i).map_err(|_| {
+                    conversion_failure("Conversion would overflow target type in $convert with no onError value: ".to_string())
+                })?)
             } else {
                 Bson::Int64(i)
             }
@@ -1898,8 +2077,8 @@ fn op_to(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError>
     convert(args[0].as_deref().expect("not nullish"), t).map(Some)
 }
 
-/// A double as MongoDB prints it: shortest round-trip digits, exponent form for very large or
-/// very small magnitudes.
+/// A double as MongoDB's `$toString` prints it: C's `%g` (6 significant digits, exponent
+/// form below 1e-4 and from 1e6), "NaN", "Infinity", "-Infinity", "-0".
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         return "NaN".into();
@@ -1907,15 +2086,80 @@ pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
-    let a = d.abs();
-    if a != 0.0 && !(1e-6..1e21).contains(&a) {
-        let s = format!("{d:e}");
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
-            _ => s,
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let sci = format!("{d:.5e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
         }
+    };
+    if (-4..6).contains(&exp) {
+        trim(&format!("{:.*}", (5 - exp) as usize, d))
     } else {
-        format!("{d}")
+        format!("{}e{}{:02}", trim(mantissa), if exp < 0 { '-' } else { '+' }, exp.abs())
+    }
+}
+
+/// A value as MongoDB's `Value::toString` shows it in messages: `{a: "x", b: [1, 2.5]}`.
+pub fn mongo_display(v: &Bson) -> String {
+    let mut out = String::new();
+    write_mongo_display(v, &mut out, 0);
+    out
+}
+
+fn write_mongo_display(v: &Bson, out: &mut String, depth: usize) {
+    if depth > crate::docs::MAX_DEPTH {
+        out.push_str("...");
+        return;
+    }
+    match v {
+        Bson::Document(d) => {
+            if d.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push('{');
+            for (i, (k, x)) in d.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push_str(": ");
+                write_mongo_display(x, out, depth + 1);
+            }
+            out.push('}');
+        }
+        Bson::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_mongo_display(x, out, depth + 1);
+            }
+            out.push(']');
+        }
+        Bson::String(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        Bson::Int32(i) => out.push_str(&i.to_string()),
+        Bson::Int64(i) => out.push_str(&i.to_string()),
+        Bson::Double(d) => out.push_str(&format_double(*d)),
+        Bson::Decimal128(d) => out.push_str(&d.to_string()),
+        Bson::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Bson::Null => out.push_str("null"),
+        Bson::Undefined => out.push_str("undefined"),
+        Bson::ObjectId(o) => out.push_str(&format!("ObjectId('{}')", o.to_hex())),
+        Bson::DateTime(d) => out.push_str(&format!("new Date({})", d.timestamp_millis())),
+        other => out.push_str(&other.to_string()),
     }
 }
 
@@ -2122,9 +2366,7 @@ fn op_split(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError>
 fn op_size(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     match args[0].as_deref() {
         Some(Bson::Array(a)) => Ok(Some(Bson::Int32(a.len() as i32))),
-        _ => {
-            Err(DocError::location(17124, format!("The argument to $size must be an array. Type of the argument is: {}", tname(&args[0]))))
-        }
+        _ => Err(DocError::location(17124, format!("The argument to $size must be an array, but was of type: {}", tname(&args[0])))),
     }
 }
 
@@ -2238,7 +2480,7 @@ fn op_avg(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
 
 fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     let mut out = Document::new();
-    for (i, a) in args.iter().enumerate() {
+    for a in args {
         match a.as_deref() {
             None | Some(Bson::Null | Bson::Undefined) => {}
             Some(Bson::Document(d)) => {
@@ -2249,7 +2491,7 @@ fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
             Some(other) => {
                 return Err(DocError::location(
                     40400,
-                    format!("$mergeObjects requires object inputs, but input {} is of type {}", i, type_name(other)),
+                    format!("$mergeObjects requires object inputs, but input {} is of type {}", mongo_display(other), type_name(other)),
                 ))
             }
         }
@@ -2276,64 +2518,612 @@ fn op_array_to_object(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>,
         }
     };
     let mut out = Document::new();
-    let pairs = matches!(items.first(), Some(Bson::Array(_)));
+    // The first element decides the format: [k, v] pairs or {k, v} documents.
+    let pairs = match items.first() {
+        None => return Ok(Some(Bson::Document(out))),
+        Some(Bson::Array(_)) => true,
+        Some(Bson::Document(_)) => false,
+        Some(other) => {
+            return Err(DocError::location(40398, format!("Unrecognised input type format for $arrayToObject: {}", type_name(other))))
+        }
+    };
     for item in items {
-        let (k, v) = match item {
-            Bson::Array(pair) if pairs => {
-                if pair.len() != 2 {
-                    return Err(DocError::location(
-                        40397,
-                        format!("$arrayToObject requires an array of size 2 arrays,found array of size: {}", pair.len()),
-                    ));
-                }
-                let Bson::String(k) = &pair[0] else {
-                    return Err(DocError::location(
-                        40395,
-                        format!(
-                            "$arrayToObject requires an array of key-value pairs, where the key must be of type string. Found key type: {}",
-                            type_name(&pair[0])
-                        ),
-                    ));
-                };
-                (k, &pair[1])
-            }
-            Bson::Document(d) if !pairs => {
-                if d.len() != 2 {
-                    return Err(DocError::location(
-                        40392,
-                        format!("$arrayToObject requires an object keys of 'k' and 'v'. Found incorrect number of keys:{}", d.len()),
-                    ));
-                }
-                let (Some(k), Some(v)) = (d.get("k"), d.get("v")) else {
-                    return Err(DocError::location(
-                        40393,
-                        format!("$arrayToObject requires an object with keys 'k' and 'v'. Missing either or both keys from: {d}"),
-                    ));
-                };
-                let Bson::String(k) = k else {
-                    return Err(DocError::location(
-                        40394,
-                        format!("$arrayToObject requires an object with keys 'k' and 'v', where the value of 'k' must be of type string. Found type: {}", type_name(k)),
-                    ));
-                };
-                (k, v)
-            }
-            other if pairs || matches!(other, Bson::Array(_)) || matches!(other, Bson::Document(_)) => {
+        let (k, v) = if pairs {
+            let Bson::Array(pair) = item else {
                 return Err(DocError::location(
-                    40391,
-                    "$arrayToObject requires a consistent input format. Elements must all be arrays or all be objects.",
+                    40396,
+                    format!(
+                        "$arrayToObject requires a consistent input format. Elements mustall be arrays or all be objects. Array was detected, now found: {}",
+                        type_name(item)
+                    ),
+                ));
+            };
+            if pair.len() != 2 {
+                return Err(DocError::location(
+                    40397,
+                    format!("$arrayToObject requires an array of size 2 arrays,found array of size: {}", pair.len()),
                 ));
             }
-            other => {
-                return Err(DocError::location(40398, format!("Unrecognised input type format for $arrayToObject: {}", type_name(other))));
+            let Bson::String(k) = &pair[0] else {
+                return Err(DocError::location(
+                    40395,
+                    format!(
+                        "$arrayToObject requires an array of key-value pairs, where the key must be of type string. Found key type: {}",
+                        type_name(&pair[0])
+                    ),
+                ));
+            };
+            if k.contains('\0') {
+                return Err(DocError::location(4940400, "Key field cannot contain an embedded null byte"));
             }
+            (k, &pair[1])
+        } else {
+            let Bson::Document(d) = item else {
+                return Err(DocError::location(
+                    40391,
+                    format!(
+                        "$arrayToObject requires a consistent input format. Elements mustall be arrays or all be objects. Object was detected, now found: {}",
+                        type_name(item)
+                    ),
+                ));
+            };
+            if d.len() != 2 {
+                return Err(DocError::location(
+                    40392,
+                    format!("$arrayToObject requires an object keys of 'k' and 'v'. Found incorrect number of keys:{}", d.len()),
+                ));
+            }
+            let (Some(k), Some(v)) = (d.get("k"), d.get("v")) else {
+                return Err(DocError::location(
+                    40393,
+                    format!("$arrayToObject requires an object with keys 'k' and 'v'. Missing either or both keys from: {d}"),
+                ));
+            };
+            let Bson::String(k) = k else {
+                return Err(DocError::location(
+                    40394,
+                    format!(
+                        "$arrayToObject requires an object with keys 'k' and 'v', where the value of 'k' must be of type string. Found type: {}",
+                        type_name(k)
+                    ),
+                ));
+            };
+            if k.contains('\0') {
+                return Err(DocError::location(4940401, "Key field cannot contain an embedded null byte"));
+            }
+            (k, v)
         };
-        if k.contains('\0') {
-            return Err(DocError::location(4940400, "Key field cannot contain an embedded null byte"));
-        }
         out.insert(k.clone(), v.clone());
     }
     Ok(Some(Bson::Document(out)))
+}
+
+// --- More array, set and string operators ---------------------------------------------------
+
+fn int_arg(v: &Bson) -> Option<i64> {
+    if is_number(v) {
+        as_i64(v)
+    } else {
+        None
+    }
+}
+
+fn op_slice(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args.iter().any(nullish) {
+        return null();
+    }
+    let Some(Bson::Array(a)) = args[0].as_deref() else {
+        return Err(DocError::location(28724, format!("First argument to $slice must be an array, but is of type: {}", tname(&args[0]))));
+    };
+    let second = args[1].as_deref().expect("not nullish");
+    if !is_number(second) {
+        return Err(DocError::location(
+            28725,
+            format!("Second argument to $slice must be a numeric value, but was of type: {}", type_name(second)),
+        ));
+    }
+    let second = int_arg(second).filter(|i| i32::try_from(*i).is_ok()).ok_or_else(|| {
+        DocError::location(28726, format!("Second argument to $slice can't be represented as a 32-bit integer: {second}"))
+    })?;
+    let len = a.len() as i64;
+    let (start, count) = match args.get(2) {
+        None if second >= 0 => (0, second),
+        None => ((len + second).max(0), -second),
+        Some(third) => {
+            let third = third.as_deref().expect("not nullish");
+            if !is_number(third) {
+                return Err(DocError::location(
+                    28727,
+                    format!("Third argument to $slice must be numeric, but was of type: {}", type_name(third)),
+                ));
+            }
+            let n = int_arg(third).filter(|i| i32::try_from(*i).is_ok()).ok_or_else(|| {
+                DocError::location(28728, format!("Third argument to $slice can't be represented as a 32-bit integer: {third}"))
+            })?;
+            if n <= 0 {
+                return Err(DocError::location(28729, format!("Third argument to $slice must be positive: {third}")));
+            }
+            let start = if second < 0 { (len + second).max(0) } else { second.min(len) };
+            (start, n)
+        }
+    };
+    let start = start.min(len) as usize;
+    let end = (start as i64 + count).min(len) as usize;
+    Ok(Some(Bson::Array(a[start..end].to_vec())))
+}
+
+fn op_reverse_array(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::Array(a)) => Ok(Some(Bson::Array(a.iter().rev().cloned().collect()))),
+        Some(other) => {
+            Err(DocError::location(34435, format!("The argument to $reverseArray must be an array, but was of type: {}", type_name(other))))
+        }
+    }
+}
+
+fn op_range(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let get = |i: usize, what: &str, type_code: i32| -> Result<i64, DocError> {
+        let v = &args[i];
+        let b = v
+            .as_deref()
+            .filter(|b| is_number(b))
+            .ok_or_else(|| DocError::location(type_code, format!("$range requires a numeric {what}, found value of type: {}", tname(v))))?;
+        int_arg(b).filter(|x| i32::try_from(*x).is_ok()).ok_or_else(|| {
+            DocError::location(
+                type_code + 1,
+                format!("$range requires a {what} that can be represented as a 32-bit integer, found value: {b}"),
+            )
+        })
+    };
+    let start = get(0, "starting value", 34443)?;
+    let end = get(1, "ending value", 34445)?;
+    let step = if args.len() == 3 { get(2, "step value", 34447)? } else { 1 };
+    if step == 0 {
+        return Err(DocError::location(34449, "$range requires a non-zero step value"));
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < end) || (step < 0 && i > end) {
+        out.push(Bson::Int32(i as i32));
+        i += step;
+    }
+    Ok(Some(Bson::Array(out)))
+}
+
+/// Optional start/end index arguments of `$indexOf*` (non-negative integers).
+/// (`$indexOfArray` has its own codes, 9711600/9711601; the string forms keep 40096/40097.)
+fn index_bounds(name: &str, args: &[Val<'_>], from: usize, len: usize) -> Result<(usize, usize), DocError> {
+    let (type_code, sign_code) = if name == "$indexOfArray" { (9711600, 9711601) } else { (40096, 40097) };
+    let mut bounds = [0usize, len];
+    for (slot, i) in [from, from + 1].into_iter().enumerate() {
+        let Some(v) = args.get(i) else { continue };
+        let what = if slot == 0 { "starting" } else { "ending" };
+        let n = v.as_deref().and_then(int_arg).ok_or_else(|| {
+            DocError::location(
+                type_code,
+                format!("{name} requires an integral {what} index, found a value of type: {}, with value: {}", tname(v), show(v)),
+            )
+        })?;
+        if n < 0 {
+            return Err(DocError::location(sign_code, format!("{name} requires a nonnegative {what} index, found: {n}")));
+        }
+        bounds[slot] = usize::try_from(n).unwrap_or(usize::MAX).min(len);
+    }
+    Ok((bounds[0], bounds[1]))
+}
+
+fn op_index_of_array(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let a = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::Array(a)) => a,
+        Some(other) => {
+            return Err(DocError::location(
+                40090,
+                format!("$indexOfArray requires an array as a first argument, found: {}", type_name(other)),
+            ))
+        }
+    };
+    let (start, end) = index_bounds(name, args, 2, a.len())?;
+    let x = args[1].as_deref();
+    let found = (start..end).find(|&i| compare_values(x, Some(&a[i])) == Ordering::Equal);
+    Ok(Some(Bson::Int32(found.map_or(-1, |i| i as i32))))
+}
+
+fn op_index_of_str(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::String(s)) => s,
+        Some(other) => {
+            let code = if name == "$indexOfBytes" { 40091 } else { 40093 };
+            return Err(DocError::location(code, format!("{name} requires a string as the first argument, found: {}", type_name(other))));
+        }
+    };
+    let Some(Bson::String(needle)) = args[1].as_deref() else {
+        let code = if name == "$indexOfBytes" { 40092 } else { 40094 };
+        return Err(DocError::location(code, format!("{name} requires a string as the second argument, found: {}", tname(&args[1]))));
+    };
+    if name == "$indexOfBytes" {
+        let (start, end) = index_bounds(name, args, 2, s.len())?;
+        let found = (start..=end).find(|&i| i + needle.len() <= end && s.as_bytes()[i..].starts_with(needle.as_bytes()));
+        return Ok(Some(Bson::Int32(found.map_or(-1, |i| i as i32))));
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let needle: Vec<char> = needle.chars().collect();
+    let (start, end) = index_bounds(name, args, 2, chars.len())?;
+    let found = (start..=end).find(|&i| i + needle.len() <= end && chars[i..i + needle.len()] == needle[..]);
+    Ok(Some(Bson::Int32(found.map_or(-1, |i| i as i32))))
+}
+
+/// The distinct elements of `a` (first occurrence order), by aggregation equality.
+fn distinct<'v>(items: impl Iterator<Item = &'v Bson>) -> Vec<&'v Bson> {
+    let mut out: Vec<&Bson> = Vec::new();
+    for e in items {
+        if !out.iter().any(|o| compare(o, e) == Ordering::Equal) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn contains(set: &[&Bson], e: &Bson) -> bool {
+    set.iter().any(|o| compare(o, e) == Ordering::Equal)
+}
+
+fn op_set(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let nullable = matches!(name, "$setUnion" | "$setIntersection" | "$setDifference");
+    let mut arrays: Vec<&Vec<Bson>> = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        match a.as_deref() {
+            Some(Bson::Array(items)) => arrays.push(items),
+            None | Some(Bson::Null | Bson::Undefined) if nullable => return null(),
+            _ => {
+                let (code, msg) = match name {
+                    "$setUnion" => (17043, format!("All operands of $setUnion must be arrays. One argument is of type: {}", tname(a))),
+                    "$setIntersection" => {
+                        (17047, format!("All operands of $setIntersection must be arrays. One argument is of type: {}", tname(a)))
+                    }
+                    "$setEquals" => {
+                        (5887502, format!("All operands of $setEquals must be arrays. {}-th argument is of type: {}", i + 1, tname(a)))
+                    }
+                    _ => {
+                        let which = if i == 0 { "First" } else { "Second" };
+                        let code = match (name, i) {
+                            ("$setDifference", 0) => 17048,
+                            ("$setDifference", _) => 17049,
+                            (_, 0) => 17046,
+                            _ => 17042,
+                        };
+                        (code, format!("both operands of {name} must be arrays. {which} argument is of type: {}", tname(a)))
+                    }
+                };
+                return Err(DocError::location(code, msg));
+            }
+        }
+    }
+    let to_bson = |v: Vec<&Bson>| Bson::Array(v.into_iter().cloned().collect());
+    Ok(Some(match name {
+        "$setUnion" => to_bson(distinct(arrays.iter().flat_map(|a| a.iter()))),
+        "$setIntersection" => {
+            let Some((first, rest)) = arrays.split_first() else { return Ok(Some(Bson::Array(Vec::new()))) };
+            let others: Vec<Vec<&Bson>> = rest.iter().map(|a| distinct(a.iter())).collect();
+            to_bson(distinct(first.iter()).into_iter().filter(|e| others.iter().all(|o| contains(o, e))).collect())
+        }
+        "$setDifference" => {
+            let b = distinct(arrays[1].iter());
+            to_bson(distinct(arrays[0].iter()).into_iter().filter(|e| !contains(&b, e)).collect())
+        }
+        "$setEquals" => {
+            if arrays.len() < 2 {
+                return Err(DocError::location(17045, format!("$setEquals needs at least two arguments had: {}", arrays.len())));
+            }
+            let first = distinct(arrays[0].iter());
+            Bson::Boolean(arrays[1..].iter().all(|a| {
+                let other = distinct(a.iter());
+                other.len() == first.len() && other.iter().all(|e| contains(&first, e))
+            }))
+        }
+        _ => {
+            let b = distinct(arrays[1].iter());
+            Bson::Boolean(arrays[0].iter().all(|e| contains(&b, e)))
+        }
+    }))
+}
+
+fn op_all_any(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(Bson::Array(a)) = args[0].as_deref() else {
+        let code = if name == "$allElementsTrue" { 17040 } else { 17041 };
+        return Err(DocError::location(code, format!("{name}'s argument must be an array, but is {}", tname(&args[0]))));
+    };
+    let all = name == "$allElementsTrue";
+    Ok(Some(Bson::Boolean(if all { a.iter().all(|e| truthy(Some(e))) } else { a.iter().any(|e| truthy(Some(e))) })))
+}
+
+fn op_strcasecmp(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let a = coerce_to_string(&args[0])?.to_ascii_lowercase();
+    let b = coerce_to_string(&args[1])?.to_ascii_lowercase();
+    Ok(Some(Bson::Int32(match a.cmp(&b) {
+        Ordering::Less => -1,
+        Ordering::Equal => 0,
+        Ordering::Greater => 1,
+    })))
+}
+
+fn op_substr_bytes(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = coerce_to_string(&args[0])?;
+    let num = |v: &Val<'_>, what: &str, code: i32| -> Result<i64, DocError> {
+        v.as_deref()
+            .filter(|b| is_number(b))
+            .and_then(as_f64)
+            .map(|f| f.trunc() as i64)
+            .ok_or_else(|| DocError::location(code, format!("{name}: {what} must be a numeric type (is BSON type {})", tname(v))))
+    };
+    let start = num(&args[1], "starting index", 16034)?;
+    let count = num(&args[2], "length", 16035)?;
+    if start < 0 {
+        return Ok(Some(Bson::String(String::new())));
+    }
+    let start = (start as usize).min(s.len());
+    let end = if count < 0 { s.len() } else { start.saturating_add(count as usize).min(s.len()) };
+    if !s.is_char_boundary(start) {
+        return Err(DocError::location(28656, format!("{name}:  Invalid range, starting index is a UTF-8 continuation byte.")));
+    }
+    if !s.is_char_boundary(end) {
+        return Err(DocError::location(28657, format!("{name}:  Invalid range, ending index is in the middle of a UTF-8 character.")));
+    }
+    Ok(Some(Bson::String(s[start..end].to_string())))
+}
+
+/// `$replaceOne` / `$replaceAll`: arguments are `[input, find, replacement]` (named in the spec).
+fn op_replace(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut strs = Vec::with_capacity(3);
+    for (v, what) in args.iter().zip(["input", "find", "replacement"]) {
+        match v.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => strs.push(None),
+            Some(Bson::String(s)) => strs.push(Some(s.as_str())),
+            Some(other) => {
+                return Err(DocError::location(51746, format!("{name} requires that '{what}' be a string, found: {other}")));
+            }
+        }
+    }
+    let (Some(input), Some(find), Some(rep)) = (strs[0], strs[1], strs[2]) else { return null() };
+    Ok(Some(Bson::String(if name == "$replaceOne" { input.replacen(find, rep, 1) } else { input.replace(find, rep) })))
+}
+
+/// Parse an operator whose arguments are named (`{input, find, replacement}`) into a call with
+/// positional arguments; absent optional ones evaluate to missing.
+fn parse_named(name: &'static str, arg: &Bson, depth: usize, names: &[&str], required: usize, eval: EvalFn) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(51751, format!("{name} requires an object as an argument, found: {}", type_name(arg))));
+    };
+    let mut args: Vec<Option<Node>> = vec![None; names.len()];
+    for (k, v) in d {
+        let Some(i) = names.iter().position(|n| n == k) else {
+            return Err(DocError::location(51750, format!("{name} found an unknown argument: {k}")));
+        };
+        args[i] = Some(parse_node(v, depth + 1)?);
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (i, a) in args.into_iter().enumerate() {
+        match a {
+            Some(n) => out.push(n),
+            None if i < required => return Err(DocError::location(51749, format!("{name} requires '{}' to be specified", names[i]))),
+            None => out.push(Node::Var("REMOVE".into(), Vec::new())),
+        }
+    }
+    Ok(Node::Call(name, eval, out))
+}
+
+fn parse_replace(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["input", "find", "replacement"], 3, op_replace)
+}
+
+// --- Dates ----------------------------------------------------------------------------------
+
+/// A `timezone` argument as an offset in milliseconds: "UTC"/"GMT"/"Z" or "+hh:mm", "+hhmm",
+/// "+hh". Olson names other than UTC aliases are rejected (no time zone database here).
+fn parse_timezone(v: &Val<'_>) -> Result<Option<i64>, DocError> {
+    let s = match v.as_deref() {
+        None => return Ok(Some(0)),
+        Some(Bson::Null | Bson::Undefined) => return Ok(None),
+        Some(Bson::String(s)) => s.as_str(),
+        Some(other) => return Err(DocError::location(40517, format!("timezone must evaluate to a string, found {}", type_name(other)))),
+    };
+    if matches!(s, "UTC" | "GMT" | "Z" | "Etc/UTC" | "Etc/GMT" | "Etc/Universal" | "Universal" | "Zulu") {
+        return Ok(Some(0));
+    }
+    let bad = || DocError::location(40485, format!("unrecognized time zone identifier: \"{s}\""));
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 2 | 4) || (rest.contains(':') && rest.len() != 5) {
+        return Err(bad());
+    }
+    let h: i64 = digits[..2].parse().map_err(|_| bad())?;
+    let m: i64 = if digits.len() == 4 { digits[2..].parse().map_err(|_| bad())? } else { 0 };
+    Ok(Some(sign * (h * 60 + m) * 60_000))
+}
+
+/// A date-like value as milliseconds (dates, timestamps, ObjectIds).
+fn date_millis(v: &Bson) -> Result<i64, DocError> {
+    match v {
+        Bson::DateTime(d) => Ok(d.timestamp_millis()),
+        Bson::Timestamp(t) => Ok(i64::from(t.time) * 1000),
+        Bson::ObjectId(o) => Ok(o.timestamp().timestamp_millis()),
+        other => Err(DocError::location(16006, format!("can't convert from BSON type {} to Date", type_name(other)))),
+    }
+}
+
+/// Calendar parts of a (zone-adjusted) instant.
+struct DateParts {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    millis: i64,
+    /// 1 = Sunday ... 7 = Saturday.
+    day_of_week: i64,
+    day_of_year: i64,
+}
+
+fn date_parts(ms: i64) -> DateParts {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    DateParts {
+        year,
+        month,
+        day,
+        hour: rem / 3_600_000,
+        minute: rem / 60_000 % 60,
+        second: rem / 1000 % 60,
+        millis: rem % 1000,
+        // 1970-01-01 was a Thursday (5).
+        day_of_week: (days + 4).rem_euclid(7) + 1,
+        day_of_year: days - days_from_civil(year, 1, 1) + 1,
+    }
+}
+
+/// ISO 8601 week-numbering year and week of a day.
+fn iso_week(year: i64, day_of_year: i64, day_of_week: i64) -> (i64, i64) {
+    let iso_dow = (day_of_week + 5) % 7 + 1; // Monday = 1 ... Sunday = 7
+    let week = (day_of_year - iso_dow + 10) / 7;
+    let weeks_in = |y: i64| {
+        let jan1 = (days_from_civil(y, 1, 1) + 4).rem_euclid(7); // 0 = Sunday
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if jan1 == 4 || (leap && jan1 == 3) {
+            53
+        } else {
+            52
+        }
+    };
+    if week < 1 {
+        (year - 1, weeks_in(year - 1))
+    } else if week > weeks_in(year) {
+        (year + 1, 1)
+    } else {
+        (year, week)
+    }
+}
+
+fn op_date_part(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return null();
+    }
+    let Some(offset) = parse_timezone(&args[1])? else { return null() };
+    let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
+    let p = date_parts(ms + offset);
+    let v = match name {
+        "$year" => p.year,
+        "$month" => i64::from(p.month),
+        "$dayOfMonth" => i64::from(p.day),
+        "$hour" => p.hour,
+        "$minute" => p.minute,
+        "$second" => p.second,
+        "$millisecond" => p.millis,
+        "$dayOfWeek" => p.day_of_week,
+        "$dayOfYear" => p.day_of_year,
+        // Weeks start on Sunday; days before the year's first Sunday are week 0.
+        "$week" => (p.day_of_year + 6 - (p.day_of_week - 1)) / 7,
+        "$isoWeek" => iso_week(p.year, p.day_of_year, p.day_of_week).1,
+        "$isoWeekYear" => iso_week(p.year, p.day_of_year, p.day_of_week).0,
+        _ => (p.day_of_week + 5) % 7 + 1, // $isoDayOfWeek
+    };
+    Ok(Some(Bson::Int32(v as i32)))
+}
+
+fn parse_date_part(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    match arg {
+        Bson::Document(d) if d.keys().next().is_none_or(|k| !k.starts_with('$')) => {
+            // The options form {date, timezone}: an unknown key outranks a missing date.
+            let (mut date, mut tz) = (None, None);
+            for (k, v) in d {
+                match k.as_str() {
+                    "date" => date = Some(parse_node(v, depth + 1)?),
+                    "timezone" => tz = Some(parse_node(v, depth + 1)?),
+                    other => return Err(DocError::location(40535, format!("unrecognized option to {name}: \"{other}\""))),
+                }
+            }
+            let date =
+                date.ok_or_else(|| DocError::location(40539, format!("missing 'date' argument to {name}, provided: {name}: {d}")))?;
+            Ok(Node::Call(name, op_date_part, vec![date, tz.unwrap_or_else(|| Node::Var("REMOVE".into(), Vec::new()))]))
+        }
+        _ => {
+            let mut args = parse_args(name, arg, Arity::Exactly(1), depth)?;
+            args.push(Node::Var("REMOVE".into(), Vec::new()));
+            Ok(Node::Call(name, op_date_part, args))
+        }
+    }
+}
+
+const MONTH_NAMES: [&str; 12] =
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+/// `$dateToString`: arguments `[date, format, timezone, onNull]`.
+fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return Ok(Some(args[3].as_deref().cloned().unwrap_or(Bson::Null)));
+    }
+    let Some(offset) = parse_timezone(&args[2])? else { return null() };
+    let format = match args[1].as_deref() {
+        None => "%Y-%m-%dT%H:%M:%S.%LZ",
+        Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::String(f)) => f.as_str(),
+        Some(other) => {
+            return Err(DocError::location(
+                18533,
+                format!("$dateToString requires that 'format' be a string, found: {} with value {other}", type_name(other)),
+            ))
+        }
+    };
+    let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
+    let p = date_parts(ms + offset);
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            return Err(DocError::location(18535, "Unmatched '%' at end of format string"));
+        };
+        let (iso_year, iso_week_no) = iso_week(p.year, p.day_of_year, p.day_of_week);
+        match spec {
+            'd' => out.push_str(&format!("{:02}", p.day)),
+            'G' => out.push_str(&format!("{iso_year:04}")),
+            'H' => out.push_str(&format!("{:02}", p.hour)),
+            'j' => out.push_str(&format!("{:03}", p.day_of_year)),
+            'L' => out.push_str(&format!("{:03}", p.millis)),
+            'm' => out.push_str(&format!("{:02}", p.month)),
+            'M' => out.push_str(&format!("{:02}", p.minute)),
+            'S' => out.push_str(&format!("{:02}", p.second)),
+            'w' => out.push_str(&p.day_of_week.to_string()),
+            'u' => out.push_str(&((p.day_of_week + 5) % 7 + 1).to_string()),
+            'U' => out.push_str(&format!("{:02}", (p.day_of_year + 6 - (p.day_of_week - 1)) / 7)),
+            'V' => out.push_str(&format!("{iso_week_no:02}")),
+            'Y' => out.push_str(&format!("{:04}", p.year)),
+            'z' => {
+                let m = offset / 60_000;
+                out.push_str(&format!("{}{:02}{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60));
+            }
+            'Z' => out.push_str(&(offset / 60_000).to_string()),
+            'b' => out.push_str(&MONTH_NAMES[p.month as usize - 1][..3]),
+            'B' => out.push_str(MONTH_NAMES[p.month as usize - 1]),
+            '%' => out.push('%'),
+            other => return Err(DocError::location(18536, format!("Invalid format character '%{other}' in format string"))),
+        }
+    }
+    Ok(Some(Bson::String(out)))
+}
+
+fn parse_date_to_string(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["date", "format", "timezone", "onNull"], 1, op_date_to_string)
 }
 
 #[cfg(test)]
@@ -2423,6 +3213,11 @@ mod tests {
         assert_eq!(ev1(bson::bson!({"$divide": [8, 2]})), Bson::Double(4.0));
         let e = err(bson::bson!({"$divide": [1, 0]}), &doc! {});
         assert_eq!((e.code, e.message.as_str()), (2, "can't $divide by zero"));
+        // Constant arguments fold at parse time, so the error needs no document (as mongod).
+        assert_eq!(Expr::parse(&bson::bson!({"$divide": [1, 0]})).unwrap_err().code, 2);
+        assert_eq!(Expr::parse(&bson::bson!({"$cond": [true, 1, {"$divide": [1, 0]}]})).unwrap_err().code, 2);
+        assert_eq!(Expr::parse(&bson::bson!({"$add": [1, 2]})).unwrap().as_constant(), Some(&Bson::Int32(3)));
+        assert!(Expr::parse(&bson::bson!({"$divide": ["$a", 0]})).is_ok());
         assert_eq!(ev1(bson::bson!({"$mod": [10, 3]})), Bson::Int32(1));
         assert_eq!(ev1(bson::bson!({"$mod": [-10, 3]})), Bson::Int32(-1));
         assert_eq!(ev1(bson::bson!({"$mod": [10.5, 3]})), Bson::Double(1.5));
@@ -2453,7 +3248,12 @@ mod tests {
         assert_eq!(ev1(bson::bson!({"$round": [1234.5678, -4]})), Bson::Double(0.0));
         assert_eq!(ev1(bson::bson!({"$round": [1234.5678, 0]})), Bson::Double(1235.0));
         assert_eq!(ev1(bson::bson!({"$round": [1234.5678]})), Bson::Double(1235.0));
-        assert_eq!(err(bson::bson!({"$round": [1.5, 100]}), &doc! {}).code, 51083);
+        assert_eq!(err(bson::bson!({"$round": [1.5, 101]}), &doc! {}).code, 51083);
+        assert_eq!(err(bson::bson!({"$round": [1.5, -25]}), &doc! {}).code, 51083);
+        assert_eq!(err(bson::bson!({"$round": [7.5, 1.5]}), &doc! {}).code, 51082);
+        assert_eq!(err(bson::bson!({"$round": [7.5, "x"]}), &doc! {}).code, 16004);
+        assert_eq!(ev1(bson::bson!({"$round": [7.5, null]})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$round": [7.25, 100]})), Bson::Double(7.25));
         assert_eq!(err(bson::bson!({"$round": [1.5, 1, 2]}), &doc! {}).code, 28667);
         assert_eq!(ev1(bson::bson!({"$round": [10.5, 0]})), Bson::Double(10.0));
         assert_eq!(ev1(bson::bson!({"$round": [11.5, 0]})), Bson::Double(12.0));
@@ -2519,6 +3319,8 @@ mod tests {
         ], "default": "F"}});
         assert_eq!(ev(s, &d).unwrap(), Some(Bson::String("B".into())));
         let s = bson::bson!({"$switch": {"branches": [{"case": false, "then": 1}]}});
+        assert_eq!(Expr::parse(&s).unwrap_err().code, 40069);
+        let s = bson::bson!({"$switch": {"branches": [{"case": "$nope", "then": 1}]}});
         let e = err(s, &d);
         assert_eq!(e.code, 40066);
         assert_eq!(e.message, "$switch could not find a matching branch for an input, and no default was specified.");
@@ -2533,6 +3335,10 @@ mod tests {
         let v2 = v.clone();
         assert_eq!(v2.get("name"), Some(&Bson::String("x".into())));
         assert_eq!(Variables::with_let(bson::DateTime::from_millis(0), &doc! {"Bad": 1}).unwrap_err().code, 16867);
+        let v3 = Variables::with_let(bson::DateTime::from_millis(9), &doc! {"gone": "$$REMOVE", "t": "$$NOW", "u": {"$add": ["$$t", 1]}})
+            .unwrap();
+        let e = Expr::parse(&bson::bson!({"a": "$$gone", "b": "$$u", "c": {"$type": "$$gone"}})).unwrap();
+        assert_eq!(e.eval(&doc! {}, &v3).unwrap(), Some(bson::bson!({"b": bson::DateTime::from_millis(10), "c": "missing"})));
         assert_eq!(Variables::with_let(bson::DateTime::from_millis(0), &doc! {"a-b": 1}).unwrap_err().code, 16868);
 
         let d = doc! {"price": 10, "tax": 2, "applyDiscount": true, "items": [{"q": 1}, {"q": 5}], "nums": [1, 2, 3]};
@@ -2569,6 +3375,10 @@ mod tests {
         assert_eq!(ev(bson::bson!({"$getField": "price.usd"}), &d).unwrap(), Some(Bson::Int32(45)));
         assert_eq!(ev(bson::bson!({"$getField": {"$literal": "$price"}}), &d).unwrap(), Some(Bson::Int32(3)));
         assert_eq!(ev(bson::bson!({"$getField": {"field": "a", "input": "$obj"}}), &d).unwrap(), Some(Bson::Int32(1)));
+        assert_eq!(err(bson::bson!({"$getField": {"field": "a"}}), &d).code, 3041703);
+        assert_eq!(err(bson::bson!({"$getField": {"k": 1}}), &d).code, 3041701);
+        assert_eq!(err(bson::bson!({"$getField": "$nope"}), &d).code, 3041704);
+        assert_eq!(err(bson::bson!({"$getField": {"field": 5, "input": {}}}), &d).code, 3041704);
         assert_eq!(ev(bson::bson!({"$getField": {"field": "a", "input": "$nope"}}), &d).unwrap(), Some(Bson::Null));
         assert_eq!(ev(bson::bson!({"$getField": {"field": "zz", "input": "$obj"}}), &d).unwrap(), None);
         let s = bson::bson!({"$setField": {"field": "c", "input": "$obj", "value": 3}});
@@ -2600,6 +3410,11 @@ mod tests {
         assert_eq!(ev1(bson::bson!({"$toBool": 0})), Bson::Boolean(false));
         assert_eq!(ev1(bson::bson!({"$toBool": "false"})), Bson::Boolean(true));
         assert_eq!(ev1(bson::bson!({"$toString": 2.5})), Bson::String("2.5".into()));
+        for (d, want) in
+            [(1234567.0, "1.23457e+06"), (123456.0, "123456"), (0.0001, "0.0001"), (0.00001234, "1.234e-05"), (-0.0, "-0"), (1.0, "1")]
+        {
+            assert_eq!(format_double(d), want);
+        }
         assert_eq!(ev1(bson::bson!({"$toString": 1})), Bson::String("1".into()));
         assert_eq!(ev1(bson::bson!({"$toString": true})), Bson::String("true".into()));
         assert_eq!(
@@ -2614,6 +3429,15 @@ mod tests {
         );
         assert_eq!(ev1(bson::bson!({"$toDate": 120000000000.5_f64})), Bson::DateTime(bson::DateTime::from_millis(120_000_000_000)));
         assert_eq!(err(bson::bson!({"$toDate": 5}), &doc! {}).code, 241);
+        let e = err(bson::bson!({"$toInt": [1, 2]}), &doc! {});
+        assert_eq!((e.code, e.message.as_str()), (50723, "$toInt requires a single argument, got 2"));
+        assert_eq!(ev1(bson::bson!({"$toInt": [1]})), Bson::Int32(1));
+        let e = err(bson::bson!({"$toInt": f64::INFINITY}), &doc! {});
+        assert_eq!(e.message, "Attempt to convert infinity value to integer type in $convert with no onError value");
+        let e = err(bson::bson!({"$toObjectId": 1}), &doc! {});
+        assert_eq!(e.message, "Unsupported conversion from int to objectId in $convert with no onError value");
+        let c = bson::bson!({"$convert": {"input": bson::oid::ObjectId::new(), "to": "int", "onError": "E"}});
+        assert_eq!(ev1(c), Bson::String("E".into()));
         let c = bson::bson!({"$convert": {"input": "abc", "to": "int", "onError": "bad", "onNull": "none"}});
         assert_eq!(ev1(c), Bson::String("bad".into()));
         let c = bson::bson!({"$convert": {"input": "$nope", "to": "int", "onError": "bad", "onNull": "none"}});
@@ -2652,7 +3476,8 @@ mod tests {
     fn arrays_and_accumulators() {
         let d = doc! {"a": [1, 2, 3], "e": []};
         assert_eq!(ev(bson::bson!({"$size": "$a"}), &d).unwrap(), Some(Bson::Int32(3)));
-        assert_eq!(err(bson::bson!({"$size": "$nope"}), &d).code, 17124);
+        let e = err(bson::bson!({"$size": "$nope"}), &d);
+        assert_eq!((e.code, e.message.as_str()), (17124, "The argument to $size must be an array, but was of type: missing"));
         assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", 0]}), &d).unwrap(), Some(Bson::Int32(1)));
         assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", -1]}), &d).unwrap(), Some(Bson::Int32(3)));
         assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", 15]}), &d).unwrap(), None);
@@ -2689,7 +3514,11 @@ mod tests {
             bson::bson!({"item": "abc123", "qty": 25})
         );
         assert_eq!(ev1(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], ["a", 2]]}})), bson::bson!({"a": 2}));
-        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], {"k": "b", "v": 2}]}}), &doc! {}).code, 40391);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], {"k": "b", "v": 2}]}}), &doc! {}).code, 40396);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [{"k": "b", "v": 2}, ["a", 1]]}}), &doc! {}).code, 40391);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [1]}}), &doc! {}).code, 40398);
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [["a", 1, 2]]}}), &doc! {}).code, 40397);
+        assert_eq!(ev1(bson::bson!({"$arrayToObject": {"$literal": []}})), bson::bson!({}));
     }
 
     #[test]
@@ -2699,11 +3528,212 @@ mod tests {
             spec = Bson::Document(doc! {"$abs": spec});
         }
         assert_eq!(Expr::parse(&spec).unwrap_err().code, codes::OVERFLOW);
-        let mut spec = Bson::Int32(1);
-        for _ in 0..50 {
-            spec = Bson::Document(doc! {"$abs": spec});
+        // The deepest specs that parse also evaluate within a test thread's (2 MiB) stack.
+        type Wrap = fn(Bson) -> Bson;
+        let wraps: [Wrap; 6] = [
+            |s| Bson::Document(doc! {"$abs": s}),
+            |s| Bson::Document(doc! {"$add": [s, 1]}),
+            |s| Bson::Document(doc! {"$cond": {"if": true, "then": s, "else": 0}}),
+            |s| Bson::Document(doc! {"$let": {"vars": {"v": s}, "in": "$$v"}}),
+            |s| Bson::Document(doc! {"$map": {"input": [1], "in": s}}),
+            |s| Bson::Document(doc! {"x": s, "y": "$a"}),
+        ];
+        for wrap in wraps {
+            let mut spec = Bson::Int32(1);
+            let mut deepest = None;
+            for _ in 0..MAX_EXPR_DEPTH {
+                let next = wrap(spec.clone());
+                if Expr::parse(&next).is_err() {
+                    break;
+                }
+                deepest = Some(next.clone());
+                spec = next;
+            }
+            let e = Expr::parse(&deepest.unwrap()).unwrap();
+            assert!(e.eval(&doc! {"a": 1}, &vars()).is_ok());
         }
-        assert_eq!(Expr::parse(&spec).unwrap().eval(&doc! {}, &vars()).unwrap(), Some(Bson::Int32(1)));
+    }
+
+    #[test]
+    fn more_arrays_and_sets() {
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], 1, 1]})), bson::bson!([2]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], -2]})), bson::bson!([2, 3]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], 15, 2]})), bson::bson!([]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], -15, 2]})), bson::bson!([1, 2]));
+        assert_eq!(ev1(bson::bson!({"$slice": [[1, 2, 3], 2]})), bson::bson!([1, 2]));
+        assert_eq!(ev1(bson::bson!({"$slice": ["$nope", 2]})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$slice": [[1], 0, 0]}), &doc! {}).code, 28729);
+        assert_eq!(ev1(bson::bson!({"$reverseArray": [[1, 2, 3]]})), bson::bson!([3, 2, 1]));
+        assert_eq!(ev1(bson::bson!({"$reverseArray": null})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$range": [0, 10, 2]})), bson::bson!([0, 2, 4, 6, 8]));
+        assert_eq!(ev1(bson::bson!({"$range": [10, 0, -2]})), bson::bson!([10, 8, 6, 4, 2]));
+        assert_eq!(ev1(bson::bson!({"$range": [0, 10, -2]})), bson::bson!([]));
+        assert_eq!(ev1(bson::bson!({"$range": [0, 3]})), bson::bson!([0, 1, 2]));
+        assert_eq!(err(bson::bson!({"$range": [0, 3, 0]}), &doc! {}).code, 34449);
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [["a", "abc"], "a"]})), Bson::Int32(0));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [["a", "abc", "de", ["de"]], ["de"]]})), Bson::Int32(3));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [[1, 2], 5]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [[10, 9, 9], 9, 2]})), Bson::Int32(2));
+        assert_eq!(ev1(bson::bson!({"$indexOfArray": [null, "foo"]})), Bson::Null);
+        let d = doc! {"A": ["red", "blue"], "B": ["red", "blue", "green"]};
+        assert_eq!(ev(bson::bson!({"$setIsSubset": ["$A", "$B"]}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$setEquals": ["$A", "$B"]}), &d).unwrap(), Some(Bson::Boolean(false)));
+        assert_eq!(ev(bson::bson!({"$setEquals": ["$A", ["blue", "red", "red"]]}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$setIntersection": ["$A", "$B"]}), &d).unwrap(), Some(bson::bson!(["red", "blue"])));
+        assert_eq!(ev(bson::bson!({"$setDifference": ["$B", "$A"]}), &d).unwrap(), Some(bson::bson!(["green"])));
+        assert_eq!(ev(bson::bson!({"$setUnion": ["$A", "$B", [1, 1.0]]}), &d).unwrap(), Some(bson::bson!(["red", "blue", "green", 1])));
+        assert_eq!(ev(bson::bson!({"$setUnion": ["$A", "$nope"]}), &d).unwrap(), Some(Bson::Null));
+        let e = err(bson::bson!({"$setEquals": ["$A", "$nope"]}), &d);
+        assert_eq!((e.code, e.message.as_str()), (5887502, "All operands of $setEquals must be arrays. 2-th argument is of type: missing"));
+        let e = err(bson::bson!({"$setIsSubset": [null, [1]]}), &d);
+        assert_eq!((e.code, e.message.as_str()), (17046, "both operands of $setIsSubset must be arrays. First argument is of type: null"));
+        assert_eq!(err(bson::bson!({"$setIsSubset": [[1], 2]}), &d).code, 17042);
+        assert_eq!(err(bson::bson!({"$setDifference": [1, [2]]}), &d).code, 17048);
+        assert_eq!(err(bson::bson!({"$setDifference": [[1], 2]}), &d).code, 17049);
+        assert_eq!(ev(bson::bson!({"$setUnion": [null, 1]}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$setUnion": [1, null]}), &d).code, 17043);
+        let e = err(bson::bson!({"$setEquals": [[1]]}), &d);
+        assert_eq!((e.code, e.message.as_str()), (17045, "$setEquals needs at least two arguments had: 1"));
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[true, 1, "someString"]]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[[false]]]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[]]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$allElementsTrue": [[null, false, 0]]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$anyElementTrue": [[]]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$anyElementTrue": [[null, false, 0, 1]]})), Bson::Boolean(true));
+    }
+
+    #[test]
+    fn more_strings() {
+        assert_eq!(ev1(bson::bson!({"$strcasecmp": ["ABC", "abc"]})), Bson::Int32(0));
+        assert_eq!(ev1(bson::bson!({"$strcasecmp": ["abc", "abd"]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$substrBytes": ["abcde", 1, 2]})), Bson::String("bc".into()));
+        assert_eq!(ev1(bson::bson!({"$substr": ["abcde", 1, -1]})), Bson::String("bcde".into()));
+        assert_eq!(err(bson::bson!({"$substrBytes": ["é", 1, 1]}), &doc! {}).code, 28656);
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["cafeteria", "e"]})), Bson::Int32(3));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["cafétéria", "é"]})), Bson::Int32(3));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["cafétéria", "t"]})), Bson::Int32(4));
+        assert_eq!(ev1(bson::bson!({"$indexOfBytes": ["cafétéria", "t"]})), Bson::Int32(5));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["foo.bar.fi", ".", 5]})), Bson::Int32(7));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["vanilla", "ll", 0, 2]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": ["vanilla", "nilla", 3]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$indexOfCP": [null, "foo"]})), Bson::Null);
+        let r =
+            bson::bson!({"$replaceAll": {"input": "blue paint with blue paintbrush", "find": "blue paint", "replacement": "red paint"}});
+        assert_eq!(ev1(r), Bson::String("red paint with red paintbrush".into()));
+        let r =
+            bson::bson!({"$replaceOne": {"input": "blue paint with blue paintbrush", "find": "blue paint", "replacement": "red paint"}});
+        assert_eq!(ev1(r), Bson::String("red paint with blue paintbrush".into()));
+        assert_eq!(ev1(bson::bson!({"$replaceOne": {"input": null, "find": "a", "replacement": "b"}})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$replaceOne": {"input": "a", "find": "a"}}), &doc! {}).code, 51749);
+    }
+
+    #[test]
+    fn dates_from_the_manual() {
+        let d = doc! {"date": bson::DateTime::from_millis(1_388_564_139_736)}; // 2014-01-01T08:15:39.736Z
+        let part = |op: &str| ev(Bson::Document(doc! {op: "$date"}), &d).unwrap().unwrap();
+        assert_eq!(part("$year"), Bson::Int32(2014));
+        assert_eq!(part("$month"), Bson::Int32(1));
+        assert_eq!(part("$dayOfMonth"), Bson::Int32(1));
+        assert_eq!(part("$hour"), Bson::Int32(8));
+        assert_eq!(part("$minute"), Bson::Int32(15));
+        assert_eq!(part("$second"), Bson::Int32(39));
+        assert_eq!(part("$millisecond"), Bson::Int32(736));
+        assert_eq!(part("$dayOfYear"), Bson::Int32(1));
+        assert_eq!(part("$dayOfWeek"), Bson::Int32(4));
+        assert_eq!(part("$week"), Bson::Int32(0));
+        assert_eq!(part("$isoWeek"), Bson::Int32(1));
+        assert_eq!(part("$isoWeekYear"), Bson::Int32(2014));
+        assert_eq!(part("$isoDayOfWeek"), Bson::Int32(3));
+        assert_eq!(ev(bson::bson!({"$hour": {"date": "$date", "timezone": "+04:30"}}), &d).unwrap(), Some(Bson::Int32(12)));
+        assert_eq!(ev(bson::bson!({"$year": "$nope"}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$year": "x"}), &d).code, 16006);
+        assert_eq!(err(bson::bson!({"$hour": {"date": "$date", "timezone": "Mars/Olympus"}}), &d).code, 40485);
+        let e = err(bson::bson!({"$year": {"date": "$date", "k": 1}}), &d);
+        assert_eq!((e.code, e.message.as_str()), (40535, "unrecognized option to $year: \"k\""));
+        assert_eq!(err(bson::bson!({"$year": {}}), &d).code, 40539);
+        assert_eq!(err(bson::bson!({"$year": {"$add": [1, 2]}}), &d).code, 16006);
+        assert_eq!(ev(bson::bson!({"$year": bson::Timestamp { time: 1_700_000_000, increment: 1 }}), &d).unwrap(), Some(Bson::Int32(2023)));
+        let f = |spec: Bson| ev(spec, &d).unwrap().unwrap();
+        assert_eq!(f(bson::bson!({"$dateToString": {"format": "%Y-%m-%d", "date": "$date"}})), Bson::String("2014-01-01".into()));
+        assert_eq!(
+            f(bson::bson!({"$dateToString": {"format": "%H:%M:%S:%L%z", "date": "$date", "timezone": "+04:30"}})),
+            Bson::String("12:45:39:736+0430".into())
+        );
+        assert_eq!(f(bson::bson!({"$dateToString": {"format": "%Z", "date": "$date", "timezone": "+04:30"}})), Bson::String("270".into()));
+        assert_eq!(f(bson::bson!({"$dateToString": {"date": "$date"}})), Bson::String("2014-01-01T08:15:39.736Z".into()));
+        assert_eq!(f(bson::bson!({"$dateToString": {"date": "$nope", "onNull": "none"}})), Bson::String("none".into()));
+        assert_eq!(
+            f(bson::bson!({"$dateToString": {"date": "$date", "format": "%B %b %j %w %u %U %V %G %%"}})),
+            Bson::String("January Jan 001 4 3 00 01 2014 %".into())
+        );
+    }
+
+    #[test]
+    fn conversions_measured_against_mongod() {
+        for (text, want) in
+            [("0X1f", 31.0), ("-0x10", -16.0), ("+0x10", 16.0), ("1e3", 1000.0), ("inf", f64::INFINITY), ("-5.5", -5.5), (".5", 0.5)]
+        {
+            assert_eq!(ev1(bson::bson!({"$toDouble": text})), Bson::Double(want), "{text}");
+        }
+        for (text, why) in [
+            ("0x10", "Illegal hexadecimal input"),
+            (" 5 ", "Leading whitespace"),
+            ("1_000", "Did not consume whole string."),
+            ("abc", "Did not consume any digits"),
+            ("1e400", "Out of range"),
+            ("7.08263e-317", "Out of range"),
+            ("", "Empty string"),
+        ] {
+            let e = err(bson::bson!({"$toDouble": text}), &doc! {});
+            assert_eq!(e.code, 241);
+            assert!(e.message.ends_with(why), "{text}: {}", e.message);
+        }
+        for (text, why) in [
+            ("0X1f", "Did not consume whole string."),
+            ("", "No digits"),
+            ("2147483648", "Overflow"),
+            (" 5 ", "Did not consume whole string."),
+        ] {
+            let e = err(bson::bson!({"$toInt": text}), &doc! {});
+            assert_eq!(e.code, 241);
+            assert!(e.message.ends_with(why), "{text}: {}", e.message);
+        }
+        assert!(err(bson::bson!({"$toInt": 1e10}), &doc! {}).message.ends_with("1e+10"));
+        assert!(err(bson::bson!({"$toInt": 2_147_483_648_i64}), &doc! {}).message.ends_with("no onError value: "));
+        assert!(err(bson::bson!({"$toObjectId": "zzzzzzzzzzzzzzzzzzzzzzzz"}), &doc! {})
+            .message
+            .ends_with("Invalid character found in hex string: z"));
+        assert!(err(bson::bson!({"$toObjectId": "507f1f77bcf86cd7994390"}), &doc! {}).message.ends_with("expected 24 but found 22"));
+        assert_eq!(
+            ev1(bson::bson!({"$toObjectId": "507f1f77bcf86cd799439011"})),
+            Bson::ObjectId(bson::oid::ObjectId::parse_str("507f1f77bcf86cd799439011").unwrap())
+        );
+        let e = err(bson::bson!({"$indexOfArray": [[1, 2, 3], 3, -1]}), &doc! {});
+        assert_eq!((e.code, e.message.as_str()), (9711601, "$indexOfArray requires a nonnegative starting index, found: -1"));
+        let e = err(bson::bson!({"$indexOfArray": [[1, 2, 3], 3, "x"]}), &doc! {});
+        assert_eq!(e.code, 9711600);
+        assert!(e.message.contains("with value: \"x\""), "{}", e.message);
+        assert_eq!(err(bson::bson!({"$indexOfCP": ["abc", "c", -1]}), &doc! {}).code, 40097);
+        assert_eq!(err(bson::bson!({"$indexOfBytes": ["abc", "c", 1.5]}), &doc! {}).code, 40096);
+        // $dateToString directives (2021-01-03 is a Sunday; 2012-12-31 a Monday in week 53).
+        let day = |y, m, d| Bson::DateTime(bson::DateTime::from_millis(days_from_civil(y, m, d) * 86_400_000));
+        let fmt = |date: Bson, f: &str, tz: Option<&str>| {
+            let mut spec = doc! {"date": {"$literal": date}, "format": f};
+            if let Some(tz) = tz {
+                spec.insert("timezone", tz);
+            }
+            ev1(Bson::Document(doc! {"$dateToString": spec}))
+        };
+        assert_eq!(fmt(day(2021, 1, 3), "%G-W%V-%u", None), Bson::String("2020-W53-7".into()));
+        assert_eq!(fmt(day(2021, 1, 3), "%U", None), Bson::String("01".into()));
+        assert_eq!(fmt(day(2021, 1, 3), "%z|%Z", None), Bson::String("+0000|0".into()));
+        assert_eq!(fmt(day(2012, 12, 31), "%U", None), Bson::String("53".into()));
+        let two_pm = Bson::DateTime(bson::DateTime::from_millis(days_from_civil(2021, 1, 3) * 86_400_000 + 14 * 3_600_000));
+        assert_eq!(fmt(two_pm, "%z|%Z|%H", Some("+05:30")), Bson::String("+0530|330|19".into()));
+        // ASCII-only case mapping and the fixed trim set.
+        assert_eq!(ev1(bson::bson!({"$toUpper": "straße"})), Bson::String("STRAßE".into()));
+        assert_eq!(ev1(bson::bson!({"$strcasecmp": ["ß", "SS"]})), Bson::Int32(1));
+        assert_eq!(ev1(bson::bson!({"$trim": {"input": "\u{3000}pad\u{3000}"}})), Bson::String("\u{3000}pad\u{3000}".into()));
     }
 
     #[test]
