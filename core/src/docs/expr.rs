@@ -34,8 +34,6 @@
 //! - Dates are UTC; `timezone` accepts UTC aliases and fixed offsets (`+05:30`), not Olson names
 //!   (no time zone database here: those are error 40485).
 
-// `DocError` (error.rs) carries an optional details document, so every Result is large.
-#![allow(clippy::result_large_err)]
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

@@ -30,8 +30,6 @@
 //! - `$expr` is only valid at the top level (not inside `$elemMatch`); it is the only source of
 //!   matching errors.
 
-// `DocError` (MongoDB's error shape, owned by error.rs) is larger than clippy's threshold.
-#![allow(clippy::result_large_err)]
 
 use std::cmp::Ordering;
 

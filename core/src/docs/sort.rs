@@ -23,8 +23,6 @@
 //! Invariants: a `Sort` has at least one key when parsed from a non-empty spec; `key` returns
 //! exactly one value per sort field, and `compare_keys` allocates nothing.
 
-// `DocError` is the foundation's (large) error type; the skeleton signatures return it by value.
-#![allow(clippy::result_large_err)]
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 

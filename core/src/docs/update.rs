@@ -25,9 +25,6 @@
 //! - Recursion is bounded: paths have at most `MAX_PATH_COMPONENTS` components, values are
 //!   measured only down to `MAX_DEPTH`, and arrays are padded by at most `MAX_ARRAY_PADDING`.
 
-// `DocError` (the foundation's error type) is larger than clippy's threshold; every fallible
-// function here returns it. LEAD: drop this if `DocError` gets boxed details.
-#![allow(clippy::result_large_err)]
 
 use std::cmp::Ordering;
 
@@ -78,8 +75,7 @@ impl Update {
                 if !array_filters.is_empty() {
                     return Err(DocError::failed_to_parse("arrayFilters may not be specified for pipeline-style updates"));
                 }
-                // LEAD: switch to parse_update_pipeline
-                let pipeline = Pipeline::parse(stages, vars)?;
+                let pipeline = super::aggregate::parse_update_pipeline(stages, vars)?;
                 Ok(Update { kind: Kind::Pipeline(pipeline), uses_positional: false })
             }
             Bson::Document(d) => {
@@ -2860,7 +2856,6 @@ mod cross_tests {
     }
 
     #[test]
-    #[ignore = "needs query.rs/aggregate.rs from the other helpers; un-ignore after merge"]
     fn pull_stores_manual_example() {
         let spec = Bson::from(doc! { "$pull": { "fruits": { "$in": ["apples", "oranges"] }, "vegetables": "carrots" } });
         let d = updated_with(
@@ -2878,7 +2873,6 @@ mod cross_tests {
     }
 
     #[test]
-    #[ignore = "needs query.rs/aggregate.rs from the other helpers; un-ignore after merge"]
     fn pull_conditions() {
         let d = updated_with(doc! { "_id": 1, "votes": [3, 5, 6, 7, 7, 8] }, Bson::from(doc! { "$pull": { "votes": { "$gte": 6 } } }), &[]);
         assert_eq!(d, doc! { "_id": 1, "votes": [3, 5] });
@@ -2900,7 +2894,6 @@ mod cross_tests {
     }
 
     #[test]
-    #[ignore = "needs query.rs/aggregate.rs from the other helpers; un-ignore after merge"]
     fn array_filters_students_examples() {
         let spec = Bson::from(doc! { "$set": { "grades.$[element]": 100 } });
         let filters = [doc! { "element": { "$gte": 100 } }];
@@ -2926,7 +2919,6 @@ mod cross_tests {
     }
 
     #[test]
-    #[ignore = "needs query.rs/aggregate.rs from the other helpers; un-ignore after merge"]
     fn array_filters_with_several_conditions() {
         let d = updated_with(
             doc! { "_id": 1, "grades": [{ "grade": 80, "mean": 75, "std": 6 }, { "grade": 85, "mean": 90, "std": 4 }, { "grade": 85, "mean": 85, "std": 6 }] },
@@ -2953,7 +2945,6 @@ mod cross_tests {
     }
 
     #[test]
-    #[ignore = "needs query.rs/aggregate.rs from the other helpers; un-ignore after merge"]
     fn pull_regex_and_in() {
         let d = updated_with(
             doc! { "_id": 1, "a": ["apple", "banana", "avocado", 1] },
@@ -2967,7 +2958,6 @@ mod cross_tests {
     }
 
     #[test]
-    #[ignore = "needs query.rs/aggregate.rs from the other helpers; un-ignore after merge"]
     fn array_filters_nested() {
         let students = doc! { "_id": 1, "grades": [
             { "type": "quiz", "questions": [10, 8, 5] },
@@ -3003,7 +2993,6 @@ mod cross_tests {
     }
 
     #[test]
-    #[ignore = "needs query.rs/aggregate.rs from the other helpers; un-ignore after merge"]
     fn update_pipeline_keeps_id() {
         let spec = Bson::Array(vec![Bson::from(doc! { "$set": { "total": { "$add": ["$a", "$b"] } } })]);
         let d = updated_with(doc! { "_id": 1, "a": 1, "b": 2 }, spec, &[]);
