@@ -18,7 +18,6 @@
 //!   `$match`/`$sort`/`$skip`/`$limit` down into the collection scan, then run the rest with
 //!   `Pipeline::tail`.
 
-
 use bson::{Bson, Document};
 
 use super::error::codes;

@@ -368,8 +368,15 @@ fn execute(ctx: &mut Ctx<'_>, db: &str, name: &str, cmd: &Document) -> Result<Do
         "create" => {
             let ns = Namespace::new(db, args.collection()?)?;
             // Options that would change the collection's behaviour are refused, never ignored.
-            if let Some(opt) = cmd.keys().skip(1).find(|k| !matches!(k.as_str(), "comment" | "writeConcern" | "capped") || (k.as_str() == "capped" && args.bool("capped", false).unwrap_or(true))) {
-                return Err(DocError::new(codes::NOT_IMPLEMENTED, "NotImplemented", format!("create option '{opt}' is not supported by nestdb")));
+            if let Some(opt) = cmd.keys().skip(1).find(|k| {
+                !matches!(k.as_str(), "comment" | "writeConcern" | "capped")
+                    || (k.as_str() == "capped" && args.bool("capped", false).unwrap_or(true))
+            }) {
+                return Err(DocError::new(
+                    codes::NOT_IMPLEMENTED,
+                    "NotImplemented",
+                    format!("create option '{opt}' is not supported by nestdb"),
+                ));
             }
             engine::create(ctx, &ns)?;
             Ok(doc! {"ok": 1.0})

@@ -34,7 +34,6 @@
 //! - Dates are UTC; `timezone` accepts UTC aliases and fixed offsets (`+05:30`), not Olson names
 //!   (no time zone database here: those are error 40485).
 
-
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::Arc;

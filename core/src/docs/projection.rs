@@ -28,7 +28,6 @@
 //! Invariants: parse and apply never panic on user input; nested specifications and
 //! documents deeper than `MAX_RECURSION` are errors rather than stack overflows.
 
-
 use bson::{doc, Bson, Document};
 
 use super::error::codes;

@@ -30,7 +30,6 @@
 //! - `$expr` is only valid at the top level (not inside `$elemMatch`); it is the only source of
 //!   matching errors.
 
-
 use std::cmp::Ordering;
 
 use bson::{Bson, Document};

@@ -25,7 +25,6 @@
 //! - Recursion is bounded: paths have at most `MAX_PATH_COMPONENTS` components, values are
 //!   measured only down to `MAX_DEPTH`, and arrays are padded by at most `MAX_ARRAY_PADDING`.
 
-
 use std::cmp::Ordering;
 
 use bson::{Bson, Document};
