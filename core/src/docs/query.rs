@@ -306,7 +306,9 @@ fn parse_document(doc: &Document, ctx: Ctx, depth: usize) -> Result<Node, DocErr
     check_depth(depth)?;
     let mut children = Vec::with_capacity(doc.len());
     for (key, value) in doc {
-        if let Some(op) = key.strip_prefix('$') {
+        // `$ref`/`$id`/`$db` at this level are DBRef fields (inside `$elemMatch`), not operators.
+        let dbref_field = matches!(key.as_str(), "$ref" | "$id" | "$db");
+        if let Some(op) = key.strip_prefix('$').filter(|_| !dbref_field) {
             match op {
                 "and" | "or" | "nor" => {
                     let Bson::Array(items) = value else {
@@ -341,6 +343,9 @@ fn parse_document(doc: &Document, ctx: Ctx, depth: usize) -> Result<Node, DocErr
                         return Err(DocError::failed_to_parse(format!("{key} must be an integer value of 1")));
                     }
                     children.push(Node::Const(op == "alwaysTrue"));
+                }
+                "where" | "text" if !ctx.allow_expr => {
+                    return Err(DocError::bad_value(format!("{key} can only be applied to the top-level document")))
                 }
                 "text" => {
                     return Err(DocError::new(super::error::codes::INDEX_NOT_FOUND, "IndexNotFound", "text index required for $text query"))
@@ -377,10 +382,7 @@ fn array_index(p: &str) -> Option<usize> {
 /// Whether a field's value is an operator document (`{$gt: 1}`) rather than a literal; DBRefs
 /// (`{$ref, $id}`) are literals.
 fn is_operator_document(d: &Document) -> bool {
-    match d.keys().next() {
-        Some(k) => k.starts_with('$') && !matches!(k.as_str(), "$ref" | "$id" | "$db"),
-        None => false,
-    }
+    d.keys().next().is_some_and(|k| k.starts_with('$')) && !(d.contains_key("$ref") && d.contains_key("$id"))
 }
 
 fn leaf(path: &Path, pred: Pred) -> Node {
@@ -475,7 +477,7 @@ fn parse_leaf_operator(path: &Path, key: &str, arg: &Bson, ops: &Document) -> Re
                 Node::Not(Box::new(leaf(path, Pred::Exists)))
             }
         }
-        "$type" => leaf(path, Pred::Type(parse_type(arg)?)),
+        "$type" => leaf(path, Pred::Type(parse_type(&path.dotted, arg)?)),
         "$regex" | "$options" => leaf(path, Pred::Regex(Box::new(parse_regex_operator(ops)?))),
         "$size" => leaf(path, Pred::Size(parse_size(arg)?)),
         "$mod" => {
@@ -491,6 +493,7 @@ fn parse_leaf_operator(path: &Path, key: &str, arg: &Bson, ops: &Document) -> Re
             };
             leaf(path, Pred::Bits(op, parse_bitmask(key, arg)?))
         }
+        "$where" => return Err(DocError::bad_value("$where cannot be applied to a field")),
         _ => return Err(DocError::bad_value(format!("unknown operator: {key}"))),
     })
 }
@@ -539,7 +542,7 @@ fn type_bit(code: i32) -> u32 {
 
 const NUMBER_BITS: u32 = (1 << 1) | (1 << 16) | (1 << 18) | (1 << 19);
 
-fn parse_type(arg: &Bson) -> Result<u32, DocError> {
+fn parse_type(path: &str, arg: &Bson) -> Result<u32, DocError> {
     fn one(v: &Bson) -> Result<u32, DocError> {
         match v {
             Bson::String(s) if s == "number" => Ok(NUMBER_BITS),
@@ -565,7 +568,7 @@ fn parse_type(arg: &Bson) -> Result<u32, DocError> {
     match arg {
         Bson::Array(items) => {
             if items.is_empty() {
-                return Err(DocError::failed_to_parse("$type must match at least one type"));
+                return Err(DocError::failed_to_parse(format!("{path} must match at least one type")));
             }
             items.iter().try_fold(0u32, |acc, v| Ok(acc | one(v)?))
         }
@@ -574,35 +577,49 @@ fn parse_type(arg: &Bson) -> Result<u32, DocError> {
 }
 
 fn parse_regex_operator(ops: &Document) -> Result<QueryRegex, DocError> {
-    let options = match ops.get("$options") {
-        None => None,
-        Some(Bson::String(s)) => Some(s.as_str()),
-        Some(_) => return Err(DocError::bad_value("$options has to be a string")),
-    };
-    match ops.get("$regex") {
-        None => Err(DocError::bad_value("$options needs a $regex")),
-        Some(Bson::String(p)) => QueryRegex::new(p, options.unwrap_or("")),
-        Some(Bson::RegularExpression(r)) => {
-            if options.is_some() && !r.options.as_str().is_empty() {
-                return Err(DocError::location(51075, "options set in both $regex and $options"));
+    // As MongoDB: `$regex` and `$options` in either order; flags may come from a regex value or
+    // from `$options`, not both (51074 when `$options` came first, 51075 otherwise).
+    let mut pattern: Option<&str> = None;
+    let mut options: &str = "";
+    for (key, v) in ops {
+        match (key.as_str(), v) {
+            ("$regex", Bson::String(p)) => pattern = Some(p),
+            ("$regex", Bson::RegularExpression(r)) => {
+                pattern = Some(r.pattern.as_str());
+                if !r.options.as_str().is_empty() {
+                    if !options.is_empty() {
+                        return Err(DocError::location(51074, "options set in both $regex and $options"));
+                    }
+                    options = r.options.as_str();
+                }
             }
-            QueryRegex::new(r.pattern.as_str(), options.unwrap_or(r.options.as_str()))
+            ("$regex", _) => return Err(DocError::bad_value("$regex has to be a string")),
+            ("$options", Bson::String(o)) => {
+                if !options.is_empty() {
+                    return Err(DocError::location(51075, "options set in both $regex and $options"));
+                }
+                options = o;
+            }
+            ("$options", _) => return Err(DocError::bad_value("$options has to be a string")),
+            _ => {}
         }
-        Some(_) => Err(DocError::bad_value("$regex has to be a string")),
+    }
+    match pattern {
+        Some(p) => QueryRegex::new(p, options),
+        None => Err(DocError::bad_value("$options needs a $regex")),
     }
 }
 
 fn parse_size(arg: &Bson) -> Result<usize, DocError> {
-    if !value::is_number(arg) {
-        return Err(DocError::bad_value(format!("Failed to parse $size. Expected a number in: $size: {arg}")));
-    }
-    let Some(n) = value::as_i64(arg) else {
-        return Err(DocError::bad_value(format!("Failed to parse $size. Expected an integer in: $size: {arg}")));
+    let size: i64 = match arg {
+        Bson::Int32(i) => i64::from(*i),
+        Bson::Int64(i) if i32::try_from(*i).is_ok() => *i,
+        Bson::Int64(_) => return Err(DocError::bad_value("$size must be representable as a 32-bit integer")),
+        Bson::Double(d) if d.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(d) => *d as i64,
+        Bson::Double(_) => return Err(DocError::bad_value("$size must be a whole number")),
+        _ => return Err(DocError::bad_value("$size needs a number")),
     };
-    if n < 0 {
-        return Err(DocError::bad_value(format!("Failed to parse $size. Expected a non-negative number in: $size: {arg}")));
-    }
-    usize::try_from(n).map_err(|_| DocError::bad_value(format!("Failed to parse $size. Expected an integer in: $size: {arg}")))
+    usize::try_from(size).map_err(|_| DocError::bad_value("$size may not be negative"))
 }
 
 /// A `$mod` number truncated to an integer (MongoDB truncates doubles and decimals).
@@ -632,14 +649,24 @@ fn parse_mod(arg: &Bson) -> Result<(i64, i64), DocError> {
     let Bson::Array(items) = arg else {
         return Err(DocError::bad_value("malformed mod, needs to be an array"));
     };
-    if items.len() < 2 {
+    // MongoDB's order of checks: each element's presence, then its type, then the count.
+    let Some(divisor) = items.first() else {
         return Err(DocError::bad_value("malformed mod, not enough elements"));
+    };
+    if !value::is_number(divisor) {
+        return Err(DocError::bad_value("malformed mod, divisor not a number"));
+    }
+    let Some(remainder) = items.get(1) else {
+        return Err(DocError::bad_value("malformed mod, not enough elements"));
+    };
+    if !value::is_number(remainder) {
+        return Err(DocError::bad_value("malformed mod, remainder not a number"));
     }
     if items.len() > 2 {
         return Err(DocError::bad_value("malformed mod, too many elements"));
     }
-    let divisor = mod_integer(&items[0], "divisor")?;
-    let remainder = mod_integer(&items[1], "remainder")?;
+    let divisor = mod_integer(divisor, "divisor")?;
+    let remainder = mod_integer(remainder, "remainder")?;
     if divisor == 0 {
         return Err(DocError::bad_value("divisor cannot be 0"));
     }
@@ -686,30 +713,68 @@ fn parse_all(path: &Path, arg: &Bson, depth: usize) -> Result<Node, DocError> {
     let Bson::Array(items) = arg else {
         return Err(DocError::bad_value("$all needs an array"));
     };
-    if items.is_empty() {
+    let first_key = |v: &Bson| match v {
+        Bson::Document(d) => d.keys().next().cloned(),
+        _ => None,
+    };
+    let mut nodes = Vec::with_capacity(items.len());
+    if items.first().and_then(first_key).as_deref() == Some("$elemMatch") {
+        // `$all: [{$elemMatch: ...}, ...]`: every element must be an `$elemMatch`.
+        for item in items {
+            match (item, first_key(item).as_deref()) {
+                (Bson::Document(d), Some("$elemMatch")) => {
+                    nodes.push(leaf(path, parse_elem_match(d.get("$elemMatch").unwrap_or(&Bson::Null), depth)?))
+                }
+                _ => return Err(DocError::bad_value("$all/$elemMatch has to be consistent")),
+            }
+        }
+    } else {
+        for item in items {
+            nodes.push(match item {
+                Bson::RegularExpression(r) => leaf(path, Pred::Regex(Box::new(QueryRegex::new(r.pattern.as_str(), r.options.as_str())?))),
+                Bson::Document(d) if d.keys().next().is_some_and(|k| is_field_operator(k)) => {
+                    return Err(DocError::bad_value("no $ expressions in $all"))
+                }
+                v => leaf(path, Pred::Eq(v.clone())),
+            });
+        }
+    }
+    if nodes.is_empty() {
         return Ok(Node::Const(false));
     }
-    let is_elem_match = |v: &Bson| matches!(v, Bson::Document(d) if d.keys().next().map(String::as_str) == Some("$elemMatch"));
-    let elem_match_form = is_elem_match(&items[0]);
-    let mut nodes = Vec::with_capacity(items.len());
-    for item in items {
-        if is_elem_match(item) != elem_match_form {
-            return Err(DocError::bad_value("$all/$elemMatch has to be consistent"));
-        }
-        let node = match item {
-            Bson::Document(d) if elem_match_form => {
-                if d.len() != 1 {
-                    return Err(DocError::bad_value("$all/$elemMatch has to be consistent"));
-                }
-                leaf(path, parse_elem_match(d.get("$elemMatch").unwrap_or(&Bson::Null), depth)?)
-            }
-            Bson::Document(d) if is_operator_document(d) => return Err(DocError::bad_value("no $ expressions in $all")),
-            Bson::RegularExpression(r) => leaf(path, Pred::Regex(Box::new(QueryRegex::new(r.pattern.as_str(), r.options.as_str())?))),
-            v => leaf(path, Pred::Eq(v.clone())),
-        };
-        nodes.push(node);
-    }
     Ok(single_or_and(nodes))
+}
+
+/// The operators that apply to a field (MongoDB's path-accepting keywords).
+fn is_field_operator(name: &str) -> bool {
+    matches!(
+        name,
+        "$eq"
+            | "$ne"
+            | "$gt"
+            | "$gte"
+            | "$lt"
+            | "$lte"
+            | "$in"
+            | "$nin"
+            | "$exists"
+            | "$type"
+            | "$regex"
+            | "$options"
+            | "$size"
+            | "$all"
+            | "$elemMatch"
+            | "$mod"
+            | "$bitsAllSet"
+            | "$bitsAnySet"
+            | "$bitsAllClear"
+            | "$bitsAnyClear"
+            | "$near"
+            | "$nearSphere"
+            | "$geoWithin"
+            | "$within"
+            | "$geoIntersects"
+    )
 }
 
 fn parse_elem_match(arg: &Bson, depth: usize) -> Result<Pred, DocError> {
@@ -718,7 +783,10 @@ fn parse_elem_match(arg: &Bson, depth: usize) -> Result<Pred, DocError> {
         return Err(DocError::bad_value("$elemMatch needs an Object"));
     };
     let inner = Ctx { allow_expr: false };
-    let value_form = d.keys().next().is_some_and(|k| k.starts_with('$') && !is_top_level_operator(k)) && is_operator_document(d);
+    // The value form: operators on the element itself (`{$gte: 80}`); the first key decides, and
+    // a DBRef-looking document (any of `$ref`, `$id`, `$db`) is the object form.
+    let dbref_like = ["$ref", "$id", "$db"].iter().any(|k| d.contains_key(*k));
+    let value_form = !dbref_like && d.keys().next().is_some_and(|k| k.starts_with('$') && !is_top_level_operator(k));
     if value_form {
         Ok(Pred::ElemMatchValue(Box::new(single_or_and(parse_operators(&Path::itself(), d, depth + 1)?))))
     } else {
@@ -1393,14 +1461,21 @@ mod tests {
         assert_eq!(err(doc! {"z": {"$type": "foo"}}).message, "Unknown type name alias: foo");
         assert_eq!(err(doc! {"z": {"$type": 100}}).message, "Invalid numerical type code: 100");
         assert_eq!(err(doc! {"z": {"$type": true}}).code, 14);
+        let e = err(doc! {"z": {"$type": []}});
+        assert_eq!((e.code, e.message.as_str()), (9, "z must match at least one type"));
         // $size
         assert!(m(doc! {"a": {"$size": 0}}, doc! {"a": []}));
         assert!(!m(doc! {"a": {"$size": 1}}, doc! {"a": 1}));
         assert!(!m(doc! {"a": {"$size": 1}}, doc! {"a": [[1, 2]]}) || m(doc! {"a": {"$size": 1}}, doc! {"a": [[1, 2]]}));
         assert!(m(doc! {"a": {"$size": 2.0}}, doc! {"a": [1, 2]}));
-        assert_eq!(err(doc! {"a": {"$size": -1}}).code, 2);
-        assert_eq!(err(doc! {"a": {"$size": 1.5}}).code, 2);
-        assert_eq!(err(doc! {"a": {"$size": "1"}}).code, 2);
+        assert_eq!(err(doc! {"a": {"$size": -1}}).message, "$size may not be negative");
+        assert_eq!(err(doc! {"a": {"$size": 1.5}}).message, "$size must be a whole number");
+        assert_eq!(err(doc! {"a": {"$size": f64::NAN}}).message, "$size must be a whole number");
+        assert_eq!(err(doc! {"a": {"$size": "1"}}).message, "$size needs a number");
+        assert_eq!(err(doc! {"a": {"$size": {"$gt": 1}}}).message, "$size needs a number");
+        assert_eq!(err(doc! {"a": {"$size": 1i64 << 40}}).message, "$size must be representable as a 32-bit integer");
+        assert!(m(doc! {"a": {"$size": -0.0}}, doc! {"a": []}));
+        assert!(m(doc! {"a": {"$size": 2i64}}, doc! {"a": [1, 2]}));
         // $mod: the manual's inventory example.
         let docs = vec![doc! {"_id": 1, "qty": 0}, doc! {"_id": 2, "qty": 5}, doc! {"_id": 3, "qty": 12}];
         assert_eq!(ids(doc! {"qty": {"$mod": [4, 0]}}, &docs), vec![1, 3]);
@@ -1417,6 +1492,8 @@ mod tests {
         assert_eq!(err(doc! {"q": {"$mod": [0, 1]}}).message, "divisor cannot be 0");
         assert_eq!(err(doc! {"q": {"$mod": ["a", 1]}}).message, "malformed mod, divisor not a number");
         assert_eq!(err(doc! {"q": {"$mod": [1, "a"]}}).message, "malformed mod, remainder not a number");
+        assert_eq!(err(doc! {"q": {"$mod": ["a"]}}).message, "malformed mod, divisor not a number");
+        assert_eq!(err(doc! {"q": {"$mod": [4, "a", 1]}}).message, "malformed mod, remainder not a number");
         assert_eq!(err(doc! {"q": {"$mod": [f64::NAN, 1]}}).code, 2);
     }
 
@@ -1494,6 +1571,9 @@ mod tests {
         assert_eq!(err(doc! {"a": {"$options": "i"}}).message, "$options needs a $regex");
         assert_eq!(err(doc! {"a": {"$regex": 5}}).message, "$regex has to be a string");
         assert_eq!(err(doc! {"a": {"$regex": re("a", "i"), "$options": "m"}}).code, 51075);
+        assert_eq!(err(doc! {"a": {"$options": "m", "$regex": re("a", "i")}}).code, 51074);
+        assert!(m(doc! {"a": {"$options": "i", "$regex": "^A"}}, doc! {"a": "abc"}));
+        assert!(m(doc! {"a": {"$options": "", "$regex": re("^A", "i")}}, doc! {"a": "abc"}));
         assert_eq!(err(doc! {"a": {"$ne": re("a", "")}}).code, 2);
         assert!(m(doc! {"a": {"$regex": "a*?b"}}, doc! {"a": "aab"}));
     }
@@ -1547,6 +1627,10 @@ mod tests {
         assert!(!m(doc! {"a": {"$all": []}}, doc! {"a": []}));
         assert_eq!(err(doc! {"a": {"$all": 1}}).message, "$all needs an array");
         assert_eq!(err(doc! {"a": {"$all": [{"$elemMatch": {"b": 1}}, 1]}}).message, "$all/$elemMatch has to be consistent");
+        assert_eq!(err(doc! {"a": {"$all": [1, {"$elemMatch": {"b": 1}}]}}).message, "no $ expressions in $all");
+        assert_eq!(err(doc! {"a": {"$all": [{"$gt": 1}]}}).message, "no $ expressions in $all");
+        // A document whose first key is not an operator is a literal.
+        assert!(m(doc! {"a": {"$all": [{"$foo": 1}]}}, doc! {"a": [{"$foo": 1}]}));
     }
 
     #[test]
@@ -1574,8 +1658,15 @@ mod tests {
         assert_eq!(err(doc! {"a": {"$not": {}}}).message, "$not cannot be empty");
         assert_eq!(err(doc! {"a": {"$not": 1}}).message, "$not needs a regex or a document");
         assert_eq!(err(doc! {"a": {"$elemMatch": {"$expr": true}}}).message, "$expr can only be applied to the top-level document");
+        assert_eq!(err(doc! {"a": {"$elemMatch": {"$where": "1"}}}).message, "$where can only be applied to the top-level document");
+        assert_eq!(err(doc! {"a": {"$elemMatch": {"$text": "1"}}}).message, "$text can only be applied to the top-level document");
+        assert_eq!(err(doc! {"a": {"$where": "1"}}).message, "$where cannot be applied to a field");
+        assert_eq!(err(doc! {"a": {"$gt": /* regex */ re("a", "")}}).message, "Can't have RegEx as arg to predicate over field 'a'.");
         // DBRef-shaped values are literals.
         assert!(m(doc! {"r": {"$ref": "c", "$id": 1}}, doc! {"r": {"$ref": "c", "$id": 1}}));
+        assert!(m(doc! {"r": {"$elemMatch": {"$ref": "c", "$id": 1}}}, doc! {"r": [{"$ref": "c", "$id": 1}]}));
+        assert!(m(doc! {"r": {"$elemMatch": {"$id": 1}}}, doc! {"r": [{"$ref": "c", "$id": 1}]}));
+        assert_eq!(err(doc! {"r": {"$id": 1}}).message, "unknown operator: $id");
     }
 
     #[test]
