@@ -403,6 +403,7 @@ fn parse_field(path: Path, value: &Bson, depth: usize) -> Result<Node, DocError>
     match value {
         Bson::Document(d) if is_operator_document(d) => Ok(single_or_and(parse_operators(&path, d, depth)?)),
         Bson::RegularExpression(r) => Ok(leaf(&path, Pred::Regex(Box::new(QueryRegex::new(r.pattern.as_str(), r.options.as_str())?)))),
+        Bson::Undefined => Err(DocError::bad_value("cannot compare to undefined")),
         _ => Ok(Node::Leaf { path, pred: Pred::Eq(value.clone()) }),
     }
 }
@@ -448,6 +449,9 @@ fn parse_not(path: &Path, arg: &Bson, depth: usize) -> Result<Node, DocError> {
 /// One operator that does not nest filters (`$gt`, `$in`, `$regex`...).
 #[inline(never)]
 fn parse_leaf_operator(path: &Path, key: &str, arg: &Bson, ops: &Document) -> Result<Node, DocError> {
+    if matches!(arg, Bson::Undefined) && matches!(key, "$eq" | "$ne" | "$gt" | "$gte" | "$lt" | "$lte") {
+        return Err(DocError::bad_value("cannot compare to undefined"));
+    }
     Ok(match key {
         "$eq" => leaf(path, Pred::Eq(arg.clone())),
         "$ne" => {
@@ -517,6 +521,7 @@ fn parse_in(arg: &Bson, op: &str) -> Result<InSet, DocError> {
         match item {
             Bson::RegularExpression(r) => set.regexes.push(QueryRegex::new(r.pattern.as_str(), r.options.as_str())?),
             Bson::Document(d) if is_operator_document(d) => return Err(DocError::bad_value("cannot nest $ under $in")),
+            Bson::Undefined => return Err(DocError::bad_value("InMatchExpression equality cannot be undefined")),
             v => {
                 if matches!(v, Bson::Null) {
                     set.has_null = true;
@@ -817,7 +822,7 @@ impl QueryRegex {
         if pattern.contains('\0') {
             return Err(DocError::location(51095, "Regular expression cannot contain an embedded null byte"));
         }
-        let translated = translate_pcre(pattern, builder_flags.1)?;
+        let translated = translate_pcre(pattern, builder_flags.1, builder_flags.3)?;
         let re = regex::RegexBuilder::new(&translated)
             .case_insensitive(builder_flags.0)
             .multi_line(builder_flags.1)
@@ -845,9 +850,13 @@ fn first_line(s: &str) -> String {
     s.lines().rev().find(|l| l.starts_with("error:")).unwrap_or_else(|| s.lines().next().unwrap_or("")).trim().to_string()
 }
 
-/// Translate PCRE syntax to the `regex` crate's: ASCII `\d \w \s`, PCRE's `$`, `\Q..\E`,
-/// `(?#..)`, `\Z`, `\h`, `\e`; reject constructs that need backtracking.
-fn translate_pcre(pattern: &str, multi_line: bool) -> Result<String, DocError> {
+/// Translate PCRE syntax to the `regex` crate's: ASCII `\d \w \s \b` (MongoDB's PCRE is not in
+/// UCP mode), PCRE's `$` (end or before a final newline), `\Q..\E`, `(?#..)`, `\Z`, `\h`, `\N`,
+/// `\e`, octal escapes, literal `{`/`}` that are not quantifiers, `[` `&` `~` `-` as class
+/// literals, and extended mode's literal whitespace inside classes; reject constructs that
+/// need backtracking.
+fn translate_pcre(pattern: &str, multi_line: bool, extended: bool) -> Result<String, DocError> {
+    const UNSUPPORTED: &str = "is not supported (the regex engine is linear-time, without backtracking)";
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut i = 0;
@@ -870,29 +879,48 @@ fn translate_pcre(pattern: &str, multi_line: bool) -> Result<String, DocError> {
                     'D' => out.push_str("[^0-9]"),
                     'w' => out.push_str(if in_class { "0-9A-Za-z_" } else { "[0-9A-Za-z_]" }),
                     'W' => out.push_str("[^0-9A-Za-z_]"),
-                    's' => out.push_str(if in_class { "\\t\\n\\x0B\\x0C\\r " } else { "[\\t\\n\\x0B\\x0C\\r ]" }),
-                    'S' => out.push_str("[^\\t\\n\\x0B\\x0C\\r ]"),
-                    'h' => out.push_str(if in_class { "\\t \\xA0" } else { "[\\t \\xA0]" }),
-                    'H' => out.push_str("[^\\t \\xA0]"),
+                    's' => out.push_str(if in_class { "\\t\\n\\x0B\\x0C\\r\\x20" } else { "[\\t\\n\\x0B\\x0C\\r\\x20]" }),
+                    'S' => out.push_str("[^\\t\\n\\x0B\\x0C\\r\\x20]"),
+                    'h' => out.push_str(if in_class { "\\t\\x20\\xA0" } else { "[\\t\\x20\\xA0]" }),
+                    'H' => out.push_str("[^\\t\\x20\\xA0]"),
                     'v' => out.push_str(if in_class {
                         "\\n\\x0B\\x0C\\r\\x85\\x{2028}\\x{2029}"
                     } else {
                         "[\\n\\x0B\\x0C\\r\\x85\\x{2028}\\x{2029}]"
                     }),
+                    'V' => out.push_str("[^\\n\\x0B\\x0C\\r\\x85\\x{2028}\\x{2029}]"),
+                    'N' if !in_class => out.push_str("[^\\n]"),
                     'e' => out.push_str("\\x1B"),
                     'a' => out.push_str("\\x07"),
                     'b' if in_class => out.push_str("\\x08"),
                     'b' => out.push_str("(?-u:\\b)"),
                     'B' => out.push_str("(?-u:\\B)"),
-                    'Z' => out.push_str("(?:\\n?\\z)"),
-                    'A' | 'z' | 'n' | 'r' | 't' | 'f' | 'x' | 'p' | 'P' => {
+                    'Z' if !in_class => out.push_str("(?:\\n?\\z)"),
+                    'A' | 'z' if !in_class => {
                         out.push('\\');
                         out.push(n);
                     }
-                    '0' => out.push_str("\\x00"),
-                    '1'..='9' => return Err(invalid_regex("backreferences are not supported (linear-time regex engine)")),
-                    'k' | 'g' => return Err(invalid_regex("backreferences are not supported (linear-time regex engine)")),
-                    'G' | 'K' | 'R' | 'X' | 'C' => return Err(invalid_regex(format!("\\{n} is not supported (linear-time regex engine)"))),
+                    'n' | 'r' | 't' | 'f' | 'x' | 'p' | 'P' => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    '0'..='7' if n == '0' || in_class => {
+                        // Octal: up to three digits (`\0`, `\012`).
+                        let mut code = n.to_digit(8).unwrap_or(0);
+                        let mut taken = 1;
+                        while taken < 3 {
+                            match chars.get(i + 1).and_then(|d| d.to_digit(8)) {
+                                Some(d) => {
+                                    code = code * 8 + d;
+                                    i += 1;
+                                    taken += 1;
+                                }
+                                None => break,
+                            }
+                        }
+                        out.push_str(&format!("\\x{{{code:X}}}"));
+                    }
+                    '1'..='9' | 'k' | 'g' => return Err(invalid_regex(format!("backreferences {UNSUPPORTED}"))),
                     'c' => {
                         let Some(&ctl) = chars.get(i + 1) else {
                             return Err(invalid_regex("\\c at end of pattern"));
@@ -907,14 +935,27 @@ fn translate_pcre(pattern: &str, multi_line: bool) -> Result<String, DocError> {
                             push_literal(&mut out, chars[j]);
                             j += 1;
                         }
+                        // Skip the `\E` (the loop's `i += 1` passes its `E`).
                         i = if j < chars.len() { j + 1 } else { j };
                     }
                     'E' => {}
-                    n if n.is_ascii_alphanumeric() => return Err(invalid_regex(format!("unrecognized escape \\{n}"))),
+                    n if n.is_ascii_alphanumeric() => return Err(invalid_regex(format!("\\{n} {UNSUPPORTED}"))),
                     n => push_literal(&mut out, n),
                 }
             }
-            '[' if !in_class => {
+            '[' if in_class && chars.get(i + 1) == Some(&':') => {
+                // A POSIX class (`[:alpha:]`), copied through to its `:]`.
+                let rest: String = chars[i..].iter().collect();
+                match rest.find(":]") {
+                    Some(end) => {
+                        out.push_str(&rest[..end + 2]);
+                        i += rest[..end + 2].chars().count() - 1;
+                    }
+                    None => out.push_str("\\["),
+                }
+            }
+            '[' if in_class => out.push_str("\\["),
+            '[' => {
                 in_class = true;
                 class_start = true;
                 out.push('[');
@@ -928,8 +969,7 @@ fn translate_pcre(pattern: &str, multi_line: bool) -> Result<String, DocError> {
                     i += 1;
                 }
             }
-            '[' => out.push_str("\\["),
-            ']' if in_class && !was_class_start => {
+            ']' if in_class => {
                 in_class = false;
                 out.push(']');
             }
@@ -941,6 +981,16 @@ fn translate_pcre(pattern: &str, multi_line: bool) -> Result<String, DocError> {
                     push_literal(&mut out, c);
                 }
             }
+            c if in_class && extended && (c.is_whitespace() || c == '#') => {
+                // PCRE's extended mode keeps whitespace and `#` inside classes; Rust's does not.
+                out.push_str(&format!("\\x{{{:X}}}", c as u32));
+            }
+            '#' if extended => {
+                // A comment, to the end of the line: dropped.
+                while i + 1 < chars.len() && chars[i + 1] != '\n' {
+                    i += 1;
+                }
+            }
             '$' if !in_class && !multi_line => out.push_str("(?:\\n?\\z)"),
             '(' if !in_class && chars.get(i + 1) == Some(&'?') => {
                 let rest: String = chars[i + 2..].iter().take(3).collect();
@@ -950,26 +1000,48 @@ fn translate_pcre(pattern: &str, multi_line: bool) -> Result<String, DocError> {
                         i += 1;
                     }
                 } else if rest.starts_with('=') || rest.starts_with('!') || rest.starts_with("<=") || rest.starts_with("<!") {
-                    return Err(invalid_regex("lookahead and lookbehind assertions are not supported (linear-time regex engine)"));
+                    return Err(invalid_regex(format!("lookahead and lookbehind assertions {UNSUPPORTED}")));
                 } else if rest.starts_with('>') {
-                    return Err(invalid_regex("atomic groups are not supported (linear-time regex engine)"));
+                    return Err(invalid_regex(format!("atomic groups {UNSUPPORTED}")));
                 } else if rest.starts_with('|') {
-                    return Err(invalid_regex("branch reset groups are not supported (linear-time regex engine)"));
+                    return Err(invalid_regex(format!("branch reset groups {UNSUPPORTED}")));
                 } else if rest.starts_with("P=") || rest.starts_with("P>") || rest.starts_with('R') || rest.starts_with('&') {
-                    return Err(invalid_regex("backreferences and recursion are not supported (linear-time regex engine)"));
-                } else if rest.starts_with(|ch: char| {
-                    ch.is_ascii_digit() || ch == '+' || ch == '-' && rest[1..].starts_with(|d: char| d.is_ascii_digit())
-                }) {
-                    return Err(invalid_regex("recursion is not supported (linear-time regex engine)"));
+                    return Err(invalid_regex(format!("backreferences and recursion {UNSUPPORTED}")));
+                } else if rest.starts_with(|ch: char| ch.is_ascii_digit() || ch == '+')
+                    || (rest.starts_with('-') && rest[1..].starts_with(|d: char| d.is_ascii_digit()))
+                {
+                    return Err(invalid_regex(format!("recursion {UNSUPPORTED}")));
                 } else if rest.starts_with('(') {
-                    return Err(invalid_regex("conditional groups are not supported (linear-time regex engine)"));
+                    return Err(invalid_regex(format!("conditional groups {UNSUPPORTED}")));
+                } else if rest.starts_with('\'') {
+                    // `(?'name'...)`: the `(?<name>...)` form.
+                    let name_end = chars[i + 3..].iter().position(|&ch| ch == '\'').map(|p| i + 3 + p);
+                    let Some(end) = name_end else {
+                        return Err(invalid_regex("unterminated group name"));
+                    };
+                    out.push_str("(?<");
+                    out.extend(&chars[i + 3..end]);
+                    out.push('>');
+                    i = end;
                 } else {
                     out.push('(');
                 }
             }
-            '*' | '+' | '?' | '}' if !in_class => {
+            '{' if !in_class => match repetition_end(&chars, i) {
+                Some(end) => {
+                    if last_was_quantifier && chars.get(end + 1) == Some(&'+') {
+                        return Err(invalid_regex(format!("possessive quantifiers {UNSUPPORTED}")));
+                    }
+                    out.extend(&chars[i..=end]);
+                    i = end;
+                    quantifier = true;
+                }
+                None => out.push_str("\\{"),
+            },
+            '}' if !in_class => out.push_str("\\}"),
+            '*' | '+' | '?' if !in_class => {
                 if c == '+' && last_was_quantifier {
-                    return Err(invalid_regex("possessive quantifiers are not supported (linear-time regex engine)"));
+                    return Err(invalid_regex(format!("possessive quantifiers {UNSUPPORTED}")));
                 }
                 out.push(c);
                 // `x??`/`x*?` (lazy) are fine; `x?+` is possessive.
@@ -983,11 +1055,35 @@ fn translate_pcre(pattern: &str, multi_line: bool) -> Result<String, DocError> {
     Ok(out)
 }
 
-fn push_literal(out: &mut String, c: char) {
-    if c.is_ascii_punctuation() || c == ' ' || c == '#' {
-        out.push('\\');
+/// Where a `{n}`, `{n,}` or `{n,m}` quantifier starting at `start` ends (PCRE reads any other
+/// `{` as a literal).
+fn repetition_end(chars: &[char], start: usize) -> Option<usize> {
+    let mut j = start + 1;
+    let digits_from = j;
+    while chars.get(j).is_some_and(char::is_ascii_digit) {
+        j += 1;
     }
-    out.push(c);
+    if j == digits_from {
+        return None;
+    }
+    if chars.get(j) == Some(&',') {
+        j += 1;
+        while chars.get(j).is_some_and(char::is_ascii_digit) {
+            j += 1;
+        }
+    }
+    (chars.get(j) == Some(&'}')).then_some(j)
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c.is_ascii_punctuation() {
+        out.push('\\');
+        out.push(c);
+    } else if c.is_whitespace() {
+        out.push_str(&format!("\\x{{{:X}}}", c as u32));
+    } else {
+        out.push(c);
+    }
 }
 
 // --- Matching ---------------------------------------------------------------------------------
@@ -1519,6 +1615,9 @@ mod tests {
         assert_eq!(ids(doc! {"qty": {"$nin": [25, 50]}}, &inv), vec![3, 4, 5]);
         assert_eq!(err(doc! {"a": {"$in": 5}}).message, "$in needs an array");
         assert_eq!(err(doc! {"a": {"$in": [{"$gt": 1}]}}).message, "cannot nest $ under $in");
+        assert_eq!(err(doc! {"a": {"$in": [Bson::Undefined]}}).code, 2);
+        assert_eq!(err(doc! {"a": Bson::Undefined}).message, "cannot compare to undefined");
+        assert_eq!(err(doc! {"a": {"$lt": Bson::Undefined}}).message, "cannot compare to undefined");
     }
 
     fn re(p: &str, o: &str) -> Bson {
@@ -1561,12 +1660,13 @@ mod tests {
         assert!(m(doc! {"a": {"$not": re("^a", "")}}, doc! {"a": "ba"}));
         assert!(!m(doc! {"a": {"$regex": "a"}}, doc! {"a": 1}));
         // Rejected constructs and options.
-        for bad in ["a(?=b)", "(?!x)", "(?<=a)b", "(a)\\1", "(?>a)", "a++", "(?R)", "\\y"] {
+        for bad in ["a(?=b)", "(?!x)", "(?<=a)b", "(a)\\1", "(?>a)", "a++", "a{2}+", "(?R)", "(?1)", "\\y", "\\k<n>"] {
             let e = err(doc! {"a": {"$regex": bad}});
             assert_eq!(e.code, 51091, "{bad}");
             assert!(e.message.starts_with("Regular expression is invalid"), "{bad}: {}", e.message);
         }
         assert_eq!(err(doc! {"a": {"$regex": "("}}).code, 51091);
+        assert_eq!(err(doc! {"a": {"$regex": "(".repeat(10_000)}}).code, 51091);
         assert_eq!(err(doc! {"a": {"$regex": "a", "$options": "z"}}).code, 51108);
         assert_eq!(err(doc! {"a": {"$options": "i"}}).message, "$options needs a $regex");
         assert_eq!(err(doc! {"a": {"$regex": 5}}).message, "$regex has to be a string");
@@ -1576,6 +1676,25 @@ mod tests {
         assert!(m(doc! {"a": {"$options": "", "$regex": re("^A", "i")}}, doc! {"a": "abc"}));
         assert_eq!(err(doc! {"a": {"$ne": re("a", "")}}).code, 2);
         assert!(m(doc! {"a": {"$regex": "a*?b"}}, doc! {"a": "aab"}));
+        // More PCRE syntax: POSIX classes, literal braces, octal, \b, named groups, \N.
+        assert!(m(doc! {"a": {"$regex": "^[[:alpha:]]+$"}}, doc! {"a": "abc"}));
+        assert!(m(doc! {"a": {"$regex": "^[[]$"}}, doc! {"a": "["}));
+        assert!(m(doc! {"a": {"$regex": "{"}}, doc! {"a": "x{y"}));
+        assert!(m(doc! {"a": {"$regex": "^a{2}$"}}, doc! {"a": "aa"}));
+        assert!(m(doc! {"a": {"$regex": "^a{2,}}$"}}, doc! {"a": "aaa}"}));
+        assert!(m(doc! {"a": {"$regex": "x{a}"}}, doc! {"a": "x{a}"}));
+        assert!(m(doc! {"a": {"$regex": "\\012"}}, doc! {"a": "\n"}));
+        assert!(m(doc! {"a": {"$regex": "\\bfoo\\b"}}, doc! {"a": "a foo b"}));
+        assert!(!m(doc! {"a": {"$regex": "\\bfoo\\b"}}, doc! {"a": "afoob"}));
+        assert!(m(doc! {"a": {"$regex": "(?'y'\\d{4})-(?<m>\\d\\d)"}}, doc! {"a": "2024-05"}));
+        assert!(m(doc! {"a": {"$regex": "^a\\Nc$"}}, doc! {"a": "abc"}));
+        assert!(m(doc! {"a": {"$regex": "\\Q a#b\\E", "$options": "x"}}, doc! {"a": " a#b"}));
+        assert!(m(doc! {"a": {"$regex": "a[ ]b # comment [", "$options": "x"}}, doc! {"a": "a b"}));
+        assert!(m(doc! {"a": {"$regex": "(?i)ABC"}}, doc! {"a": "abc"}));
+        assert!(m(doc! {"a": {"$regex": "[-a]"}}, doc! {"a": "-"}));
+        assert!(m(doc! {"a": {"$regex": "[a-]"}}, doc! {"a": "-"}));
+        assert!(m(doc! {"a": {"$regex": "[\\d.]+"}}, doc! {"a": "1.5"}));
+        assert!(m(doc! {"a": {"$regex": "^[*+?$(){}]+$"}}, doc! {"a": "+*?$(){}"}));
     }
 
     #[test]
@@ -1950,6 +2069,17 @@ mod tests {
                 Cond::Exists(b) => vals.iter().any(Option::is_some) == *b,
                 // $size looks at arrays as a whole, never at their elements.
                 Cond::Size(n) => reference::values(doc, &parts, false).iter().any(|v| matches!(v, Some(Bson::Array(a)) if a.len() == *n)),
+            }
+        }
+
+        proptest! {
+            /// Any pattern compiles or is refused with a MongoDB error; never a panic.
+            #[test]
+            fn regex_translation_never_panics(pattern in "[a-c\\\\()\\[\\]{}?*+^$|.:#&~ -]{0,16}", options in "[imsx]{0,2}") {
+                match QueryRegex::new(&pattern, &options) {
+                    Ok(r) => { let _ = r.matches_value(&Bson::String("ab(c)\n".into())); }
+                    Err(e) => prop_assert!(matches!(e.code, 51091 | 51108), "{pattern}: {e:?}"),
+                }
             }
         }
 
