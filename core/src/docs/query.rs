@@ -124,7 +124,8 @@ pub(crate) enum Pred {
         divisor: i64,
         remainder: i64,
     },
-    Bits(BitsOp, u64),
+    /// Bitwise tests at the listed bit positions.
+    Bits(BitsOp, Box<[u32]>),
     /// `$elemMatch` on documents: some element document matches the sub-filter.
     ElemMatchDoc(Box<Node>),
     /// `$elemMatch` on values: some element satisfies the tree (whose leaves have empty paths).
@@ -678,40 +679,49 @@ fn parse_mod(arg: &Bson) -> Result<(i64, i64), DocError> {
     Ok((divisor, remainder))
 }
 
-fn parse_bitmask(op: &str, arg: &Bson) -> Result<u64, DocError> {
+/// The bit positions of a bitwise operator's argument: an array of positions, a non-negative
+/// integer bitmask, or a BinData bitmask (bit 0 is the low bit of the first byte).
+fn parse_bitmask(op: &str, arg: &Bson) -> Result<Box<[u32]>, DocError> {
+    let mut positions = Vec::new();
     match arg {
-        Bson::Array(positions) => {
-            let mut mask = 0u64;
-            for p in positions {
-                let Some(bit) = value::is_number(p).then(|| value::as_i64(p)).flatten() else {
+        Bson::Array(items) => {
+            for p in items {
+                if !value::is_number(p) {
                     return Err(DocError::bad_value(format!("bit positions must be an integer but got: {p}")));
-                };
-                if bit < 0 {
+                }
+                let d = value::as_f64(p).unwrap_or(f64::NAN);
+                if d.is_nan() {
+                    return Err(DocError::bad_value(format!("bit positions cannot take a NaN: {p}")));
+                }
+                if d > f64::from(i32::MAX) || d < f64::from(i32::MIN) {
+                    return Err(DocError::bad_value(format!("bit positions cannot be represented as a 32-bit signed integer: {p}")));
+                }
+                if d.fract() != 0.0 {
+                    return Err(DocError::bad_value(format!("bit positions must be an integer but got: {p}")));
+                }
+                if d < 0.0 {
                     return Err(DocError::bad_value(format!("bit positions must be >= 0 but got: {p}")));
                 }
-                if bit < 64 {
-                    mask |= 1 << bit;
-                }
-                // Positions >= 64 test the sign extension; handled as bit 63 of the value.
-                if bit >= 64 {
-                    mask |= 1 << 63;
-                }
+                positions.push(d as u32);
             }
-            Ok(mask)
         }
         Bson::Binary(b) => {
-            let mut mask = 0u64;
-            for (i, byte) in b.bytes.iter().enumerate().take(8) {
-                mask |= u64::from(*byte) << (8 * i);
+            for (i, byte) in b.bytes.iter().enumerate() {
+                for bit in 0..8 {
+                    if byte & (1 << bit) != 0 {
+                        positions.push((i * 8 + bit) as u32);
+                    }
+                }
             }
-            Ok(mask)
         }
         v if value::is_number(v) => match value::as_i64(v) {
-            Some(n) if n >= 0 => Ok(n as u64),
-            _ => Err(DocError::bad_value(format!("{op} takes an Array, a number, or a BinData but received: {v}"))),
+            Some(n) if n >= 0 => positions.extend((0..63).filter(|bit| n & (1 << bit) != 0)),
+            Some(_) => return Err(DocError::bad_value(format!("Expected a positive number in: {op}: {v}"))),
+            None => return Err(DocError::bad_value(format!("Expected an integer: {op}: {v}"))),
         },
-        v => Err(DocError::bad_value(format!("{op} takes an Array, a number, or a BinData but received: {v}"))),
+        v => return Err(DocError::bad_value(format!("{op} takes an Array, a number, or a BinData but received: {v}"))),
     }
+    Ok(positions.into_boxed_slice())
 }
 
 fn parse_all(path: &Path, arg: &Bson, depth: usize) -> Result<Node, DocError> {
@@ -1260,15 +1270,15 @@ impl Pred {
             Pred::Regex(r) => v.is_some_and(|x| r.matches_value(x)),
             Pred::Size(n) => matches!(v, Some(Bson::Array(a)) if a.len() == *n),
             Pred::Mod { divisor, remainder } => v.and_then(mod_value).is_some_and(|x| x.wrapping_rem(*divisor) == *remainder),
-            Pred::Bits(op, mask) => v.and_then(bits_value).is_some_and(|x| {
-                let set = x & mask;
-                match op {
-                    BitsOp::AllSet => set == *mask,
-                    BitsOp::AnySet => set != 0,
-                    BitsOp::AllClear => set == 0,
-                    BitsOp::AnyClear => set != *mask,
-                }
-            }),
+            Pred::Bits(op, positions) => match v.and_then(BitSource::of) {
+                None => false,
+                Some(src) => match op {
+                    BitsOp::AllSet => positions.iter().all(|&p| src.bit(p)),
+                    BitsOp::AnySet => positions.iter().any(|&p| src.bit(p)),
+                    BitsOp::AllClear => positions.iter().all(|&p| !src.bit(p)),
+                    BitsOp::AnyClear => positions.iter().any(|&p| !src.bit(p)),
+                },
+            },
             Pred::ElemMatchDoc(node) => match v {
                 Some(Bson::Array(items)) => items.iter().any(|e| match e {
                     Bson::Document(d) => eval(node, Root::Doc(d), vars, &mut None).unwrap_or(false),
@@ -1340,24 +1350,33 @@ fn mod_value(v: &Bson) -> Option<i64> {
     }
 }
 
-/// The bits a bitwise operator tests: integral numbers (two's complement) and BinData.
-fn bits_value(v: &Bson) -> Option<u64> {
-    match v {
-        Bson::Int32(i) => Some(i64::from(*i) as u64),
-        Bson::Int64(i) => Some(*i as u64),
-        Bson::Double(_) | Bson::Decimal128(_) => {
-            let d = value::as_f64(v)?;
-            (d.fract() == 0.0 && d.is_finite() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d))
-                .then_some(d as i64 as u64)
-        }
-        Bson::Binary(b) => {
-            let mut x = 0u64;
-            for (i, byte) in b.bytes.iter().enumerate().take(8) {
-                x |= u64::from(*byte) << (8 * i);
+/// What a bitwise operator tests: an integral number (two's complement, sign-extended past
+/// bit 63) or BinData bytes (missing bytes are zero).
+enum BitSource<'a> {
+    Integer(i64),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> BitSource<'a> {
+    fn of(v: &'a Bson) -> Option<BitSource<'a>> {
+        match v {
+            Bson::Int32(i) => Some(BitSource::Integer(i64::from(*i))),
+            Bson::Int64(i) => Some(BitSource::Integer(*i)),
+            Bson::Double(_) | Bson::Decimal128(_) => {
+                let d = value::as_f64(v)?;
+                (d.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d))
+                    .then_some(BitSource::Integer(d as i64))
             }
-            Some(x)
+            Bson::Binary(b) => Some(BitSource::Bytes(&b.bytes)),
+            _ => None,
         }
-        _ => None,
+    }
+
+    fn bit(&self, position: u32) -> bool {
+        match self {
+            BitSource::Integer(x) => (x >> position.min(63)) & 1 == 1,
+            BitSource::Bytes(bytes) => bytes.get((position / 8) as usize).is_some_and(|byte| byte >> (position % 8) & 1 == 1),
+        }
     }
 }
 
@@ -1839,6 +1858,19 @@ mod tests {
         assert_eq!(ids(doc! {"a": {"$bitsAllClear": [1, 5]}}, &docs), vec![2, 3]);
         assert_eq!(ids(doc! {"a": {"$bitsAnyClear": [1, 5]}}, &docs), vec![2, 3]);
         assert_eq!(ids(doc! {"a": {"$bitsAnyClear": 35}}, &docs), vec![1, 2, 3]);
+        // BinData values and masks; negative numbers are sign-extended.
+        let bin = |bytes: Vec<u8>| Bson::Binary(bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes });
+        assert!(m(doc! {"a": {"$bitsAllSet": [1, 2, 5, 6]}}, doc! {"a": bin(vec![0b110_0110])}));
+        assert!(m(doc! {"a": {"$bitsAllSet": bin(vec![0b10])}}, doc! {"a": 54}));
+        assert!(m(doc! {"a": {"$bitsAllClear": [70]}}, doc! {"a": bin(vec![0xFF; 8])}));
+        assert!(m(doc! {"a": {"$bitsAllSet": [70]}}, doc! {"a": bin(vec![0xFF; 9])}));
+        assert!(m(doc! {"a": {"$bitsAllSet": [63, 100]}}, doc! {"a": -1}));
+        assert!(m(doc! {"a": {"$bitsAllClear": [63, 100]}}, doc! {"a": 5}));
+        assert!(!m(doc! {"a": {"$bitsAnySet": [0]}}, doc! {"a": 1.5}));
+        assert!(!m(doc! {"a": {"$bitsAnySet": [0]}}, doc! {"a": "1"}));
+        assert_eq!(err(doc! {"a": {"$bitsAllSet": [-1]}}).code, 2);
+        assert_eq!(err(doc! {"a": {"$bitsAllSet": -1}}).code, 2);
+        assert_eq!(err(doc! {"a": {"$bitsAllSet": "x"}}).code, 2);
     }
 
     #[test]
