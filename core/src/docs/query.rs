@@ -2061,6 +2061,17 @@ mod tests {
             Nin(Vec<Bson>),
             Exists(bool),
             Size(usize),
+            NotCmp(&'static str, Bson),
+            ElemMatchCmp(&'static str, Bson),
+            ElemMatchDoc(Bson),
+            All(Vec<Bson>),
+            Type(&'static str),
+            Mod(i64, i64),
+            Regex(&'static str),
+        }
+
+        fn cmp_op() -> impl Strategy<Value = &'static str> {
+            prop_oneof![Just("$gt"), Just("$gte"), Just("$lt"), Just("$lte")]
         }
 
         fn cond() -> impl Strategy<Value = Cond> {
@@ -2072,6 +2083,24 @@ mod tests {
                 prop::collection::vec(scalar(), 0..3).prop_map(Cond::Nin),
                 any::<bool>().prop_map(Cond::Exists),
                 (0usize..3).prop_map(Cond::Size),
+                (cmp_op(), scalar()).prop_map(|(o, v)| Cond::NotCmp(o, v)),
+                (cmp_op(), scalar()).prop_map(|(o, v)| Cond::ElemMatchCmp(o, v)),
+                scalar().prop_map(Cond::ElemMatchDoc),
+                prop::collection::vec(value(), 0..3).prop_map(Cond::All),
+                prop_oneof![
+                    Just("number"),
+                    Just("string"),
+                    Just("array"),
+                    Just("null"),
+                    Just("object"),
+                    Just("bool"),
+                    Just("int"),
+                    Just("long"),
+                    Just("double")
+                ]
+                .prop_map(Cond::Type),
+                (1i64..4, -1i64..3).prop_map(|(d, r)| Cond::Mod(d, r)),
+                prop_oneof![Just("^x"), Just("y$"), Just("x|y"), Just(".")].prop_map(Cond::Regex),
             ]
         }
 
@@ -2084,6 +2113,13 @@ mod tests {
                 Cond::Nin(vs) => doc! {"$nin": vs.clone()},
                 Cond::Exists(b) => doc! {"$exists": *b},
                 Cond::Size(n) => doc! {"$size": *n as i64},
+                Cond::NotCmp(op, v) => doc! {"$not": {*op: v.clone()}},
+                Cond::ElemMatchCmp(op, v) => doc! {"$elemMatch": {*op: v.clone()}},
+                Cond::ElemMatchDoc(v) => doc! {"$elemMatch": {"a": v.clone()}},
+                Cond::All(vs) => doc! {"$all": vs.clone()},
+                Cond::Type(t) => doc! {"$type": *t},
+                Cond::Mod(d, r) => doc! {"$mod": [*d, *r]},
+                Cond::Regex(p) => doc! {"$regex": *p},
             };
             doc! {path: v}
         }
@@ -2101,6 +2137,33 @@ mod tests {
                 Cond::Exists(b) => vals.iter().any(Option::is_some) == *b,
                 // $size looks at arrays as a whole, never at their elements.
                 Cond::Size(n) => reference::values(doc, &parts, false).iter().any(|v| matches!(v, Some(Bson::Array(a)) if a.len() == *n)),
+                Cond::NotCmp(op, t) => !vals.iter().any(|v| reference::cmp(v, op, t)),
+                // $elemMatch: arrays as a whole; each element is tested as a single value.
+                Cond::ElemMatchCmp(op, t) => reference::values(doc, &parts, false)
+                    .iter()
+                    .any(|v| matches!(v, Some(Bson::Array(a)) if a.iter().any(|e| reference::cmp(&Some(e.clone()), op, t)))),
+                Cond::ElemMatchDoc(t) => reference::values(doc, &parts, false).iter().any(|v| {
+                    matches!(v, Some(Bson::Array(a)) if a.iter().any(|e| matches!(e, Bson::Document(d)
+                        if reference::values(d, &["a"], true).iter().any(|x| reference::eq(x, t)))))
+                }),
+                Cond::All(ts) => !ts.is_empty() && ts.iter().all(any_eq),
+                Cond::Type(t) => vals.iter().flatten().any(|x| match *t {
+                    "number" => crate::docs::value::is_number(x),
+                    alias => crate::docs::value::type_name(x) == alias,
+                }),
+                Cond::Mod(d, r) => vals.iter().flatten().any(|x| {
+                    let n = match x {
+                        Bson::Int32(i) => Some(i64::from(*i)),
+                        Bson::Int64(i) => Some(*i),
+                        Bson::Double(f) => Some(f.trunc() as i64),
+                        _ => None,
+                    };
+                    n.is_some_and(|n| n % d == *r)
+                }),
+                Cond::Regex(p) => {
+                    let re = regex::Regex::new(p).unwrap();
+                    vals.iter().flatten().any(|x| matches!(x, Bson::String(s) if re.is_match(s)))
+                }
             }
         }
 
