@@ -6,29 +6,39 @@
 //! and the bitwise `$bitsAllSet $bitsAnySet $bitsAllClear $bitsAnyClear`), matching, the
 //! positional `$` match position, the `_id` equality fast path and the upsert equality seed.
 //!
-//! Invariants and semantics (MongoDB manual):
-//! - Paths are split into components at parse time. Walking a path: a document component
-//!   looks the field up; at an array, a canonical numeric component indexes the array (when
-//!   the index exists), otherwise every document element of the array is walked with the
-//!   same component (one level of implicit traversal; arrays inside arrays are not entered).
-//!   A missing field or a scalar in the middle of the path yields "missing". At the end of the
-//!   path, an array is offered element by element and then as a whole (operators such as
-//!   `$size`, `$elemMatch` and `$exists` see only the whole value). A leaf matches when any
+//! Invariants and semantics (MongoDB manual, and MongoDB's path iterator where the manual is
+//! silent):
+//! - Paths are split into components at parse time. Walking a path follows document fields
+//!   until an array is met; a missing field, or a scalar before the end of the path, yields
+//!   "missing". At an array with path left, each document element is walked with the rest of
+//!   the path (one level of implicit traversal: arrays inside arrays are not entered), and the
+//!   element whose index equals a numeric next component (`"items.0.sku"`) is also followed
+//!   through the index; other elements are skipped. An array at the end of the path is
+//!   offered element by element, then as a whole (`$size` and `$elemMatch` see only the whole
+//!   array); a value reached through an index is not expanded. A leaf matches when any
 //!   offered value matches.
 //! - `$ne`, `$nin`, `$not` and `$exists: false` are negations of the positive form over the
 //!   whole path (`{tags: {$ne: "a"}}` excludes documents whose array contains "a").
-//! - Comparisons only match within a type bracket (`value::type_rank`); missing and null
-//!   compare equal for `$eq/$gte/$lte null`; NaN equals only NaN; MinKey/MaxKey bound everything.
-//!   `{a: null}` matches null and missing (not undefined, as of MongoDB 8.0).
+//! - Comparisons only match within a type bracket (`value::type_rank`); missing compares like
+//!   null for `$eq/$gte/$lte null`; NaN equals only NaN; MinKey/MaxKey bound everything.
+//!   `{a: null}` matches null and missing, not undefined (MongoDB 8.0).
+//! - Positional `$` (`match_position`): the element index of the outermost array traversed
+//!   implicitly by the leaf that matched (for `$elemMatch`, the matching element's index);
+//!   with several conditions, the last one that recorded a position; `$or` takes its matching
+//!   branch's; negations record nothing.
 //! - `$regex` uses the `regex` crate: matching is linear time in the subject (no catastrophic
-//!   backtracking). PCRE syntax is translated (`\d \w \s` are ASCII as in MongoDB's PCRE,
-//!   `$` without `m` also matches before a final newline, `\Q..\E`, `(?#..)`); constructs
-//!   that need backtracking (lookaround, backreferences, atomic groups, recursion,
-//!   possessive quantifiers) are rejected with error 51091 "Regular expression is invalid".
-//! - Parsing recursion is capped at `MAX_QUERY_DEPTH`; matching recursion is bounded by the
-//!   parsed tree and the document depth (at most 100).
-//! - `$expr` is only valid at the top level (not inside `$elemMatch`); it is the only source of
-//!   matching errors.
+//!   backtracking on hostile patterns or documents). PCRE syntax is translated
+//!   (`translate_pcre`: ASCII `\d \w \s \b` as in MongoDB's non-UCP PCRE, `$` without `m` also
+//!   matching before a final newline, `\Q..\E`, comments, POSIX classes, literal braces);
+//!   constructs that need backtracking (lookaround, backreferences, atomic groups, recursion,
+//!   conditionals, possessive quantifiers) are refused with 51091 "Regular expression is
+//!   invalid: ...".
+//! - Parsing recursion is capped at `MAX_QUERY_DEPTH` (error 2); matching recursion is bounded
+//!   by the parsed tree and the document depth (at most 100).
+//! - `$expr` is only valid at the top level (not inside `$elemMatch`); its evaluation errors are
+//!   the only matching errors.
+//! - Out of scope: `$where` and `$jsonSchema`/`$sampleRate` ("unknown top level operator"),
+//!   geo operators ("unknown operator"), `$text` (27 IndexNotFound).
 
 // `DocError` (MongoDB's error shape, owned by error.rs) is larger than clippy's threshold.
 #![allow(clippy::result_large_err)]
