@@ -1166,7 +1166,8 @@ fn eval(node: &Node, root: Root<'_>, vars: &Variables, pos: &mut Option<usize>) 
                 found
             }
             Root::Value(v) if path.parts.is_empty() => pred.matches(Some(v), vars),
-            // An empty path against a document: the document itself.
+            // Not produced by the parser: empty paths only occur under `$elemMatch` on values,
+            // whose nodes are matched against elements.
             Root::Doc(_) | Root::Value(_) => false,
         }),
     }
