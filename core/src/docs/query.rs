@@ -171,7 +171,7 @@ impl Filter {
     /// Parse `filter` (errors: unknown operator, bad `$regex` / `$type` / `$size` argument...).
     /// `vars` are the command's variables, for `$expr`.
     pub fn parse(filter: &Document, vars: &Variables) -> Result<Filter, DocError> {
-        let ctx = Ctx { allow_expr: true };
+        let ctx = Ctx { whole_document: true };
         let root = parse_document(filter, ctx, 0)?;
         let is_empty = matches!(&root, Node::And(c) if c.is_empty());
         Ok(Filter { root, vars: vars.clone(), is_empty })
@@ -282,8 +282,9 @@ fn insert_path(doc: &mut Document, parts: &[PathPart], v: Bson) {
 
 #[derive(Clone, Copy)]
 struct Ctx {
-    /// `$expr` is allowed (false inside `$elemMatch`).
-    allow_expr: bool,
+    /// The filter applies to the whole document (false inside `$elemMatch`, where `$expr`,
+    /// `$where` and `$text` are refused).
+    whole_document: bool,
 }
 
 fn check_depth(depth: usize) -> Result<(), DocError> {
@@ -343,7 +344,7 @@ fn parse_document(doc: &Document, ctx: Ctx, depth: usize) -> Result<Node, DocErr
                     });
                 }
                 "expr" => {
-                    if !ctx.allow_expr {
+                    if !ctx.whole_document {
                         return Err(DocError::bad_value("$expr can only be applied to the top-level document"));
                     }
                     children.push(Node::Expr(Box::new(Expr::parse(value)?)));
@@ -355,7 +356,7 @@ fn parse_document(doc: &Document, ctx: Ctx, depth: usize) -> Result<Node, DocErr
                     }
                     children.push(Node::Const(op == "alwaysTrue"));
                 }
-                "where" | "text" if !ctx.allow_expr => {
+                "where" | "text" if !ctx.whole_document => {
                     return Err(DocError::bad_value(format!("{key} can only be applied to the top-level document")))
                 }
                 "text" => {
@@ -807,7 +808,7 @@ fn parse_elem_match(arg: &Bson, depth: usize) -> Result<Pred, DocError> {
     let Bson::Document(d) = arg else {
         return Err(DocError::bad_value("$elemMatch needs an Object"));
     };
-    let inner = Ctx { allow_expr: false };
+    let inner = Ctx { whole_document: false };
     // The value form: operators on the element itself (`{$gte: 80}`); the first key decides, and
     // a DBRef-looking document (any of `$ref`, `$id`, `$db`) is the object form.
     let dbref_like = ["$ref", "$id", "$db"].iter().any(|k| d.contains_key(*k));
