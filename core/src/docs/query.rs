@@ -1292,10 +1292,7 @@ impl Pred {
                 },
             },
             Pred::ElemMatchDoc(node) => match v {
-                Some(Bson::Array(items)) => items.iter().any(|e| match e {
-                    Bson::Document(d) => eval(node, Root::Doc(d), vars, &mut None).unwrap_or(false),
-                    _ => false,
-                }),
+                Some(Bson::Array(items)) => items.iter().any(|e| element_matches_document_filter(node, e, vars)),
                 _ => false,
             },
             Pred::ElemMatchValue(node) => match v {
@@ -1310,11 +1307,25 @@ impl Pred {
 /// `$elemMatch` query); None when `v` is not an array or no element matches.
 fn elem_match_index(pred: &Pred, v: &Bson, vars: &Variables) -> Option<usize> {
     let Bson::Array(items) = v else { return None };
-    items.iter().position(|e| match (pred, e) {
-        (Pred::ElemMatchDoc(node), Bson::Document(d)) => eval(node, Root::Doc(d), vars, &mut None).unwrap_or(false),
-        (Pred::ElemMatchValue(node), e) => eval(node, Root::Value(e), vars, &mut None).unwrap_or(false),
+    items.iter().position(|e| match pred {
+        Pred::ElemMatchDoc(node) => element_matches_document_filter(node, e, vars),
+        Pred::ElemMatchValue(node) => eval(node, Root::Value(e), vars, &mut None).unwrap_or(false),
         _ => false,
     })
+}
+
+/// `$elemMatch` on documents: a document element is matched by the sub-filter; an array
+/// element too, as the document of its indexes (`{"0": .., "1": ..}`, as MongoDB sees
+/// arrays); scalars never match. (The sub-filter has no `$expr`, so it cannot fail.)
+fn element_matches_document_filter(node: &Node, element: &Bson, vars: &Variables) -> bool {
+    match element {
+        Bson::Document(d) => eval(node, Root::Doc(d), vars, &mut None).unwrap_or(false),
+        Bson::Array(items) => {
+            let as_document: Document = items.iter().enumerate().map(|(i, e)| (i.to_string(), e.clone())).collect();
+            eval(node, Root::Doc(&as_document), vars, &mut None).unwrap_or(false)
+        }
+        _ => false,
+    }
 }
 
 fn compare_matches(op: CmpOp, v: Option<&Bson>, target: &Bson) -> bool {
@@ -1750,6 +1761,9 @@ mod tests {
         assert!(m(doc! {"a": {"$elemMatch": {"$elemMatch": {"$eq": 1}}}}, doc! {"a": [[1]]}));
         assert!(!m(doc! {"a": {"$elemMatch": {"$eq": 1}}}, doc! {"a": [[1]]}));
         assert!(!m(doc! {"a": {"$elemMatch": {"$exists": true}}}, doc! {"a": 1}));
+        // Array elements are seen as documents of their indexes.
+        assert!(m(doc! {"a": {"$elemMatch": {"1": 2}}}, doc! {"a": [[1, 2]]}));
+        assert!(!m(doc! {"a": {"$elemMatch": {"b": 2}}}, doc! {"a": [2, "b"]}));
         assert_eq!(err(doc! {"a": {"$elemMatch": 1}}).code, 2);
         assert_eq!(err(doc! {"a": {"$elemMatch": {"$gt": 1, "b": 1}}}).message, "unknown operator: b");
     }
@@ -2154,9 +2168,17 @@ mod tests {
                 Cond::ElemMatchCmp(op, t) => reference::values(doc, &parts, false)
                     .iter()
                     .any(|v| matches!(v, Some(Bson::Array(a)) if a.iter().any(|e| reference::cmp(&Some(e.clone()), op, t)))),
+                // Document elements, and array elements as documents of their indexes.
                 Cond::ElemMatchDoc(t) => reference::values(doc, &parts, false).iter().any(|v| {
-                    matches!(v, Some(Bson::Array(a)) if a.iter().any(|e| matches!(e, Bson::Document(d)
-                        if reference::values(d, &["a"], true).iter().any(|x| reference::eq(x, t)))))
+                    let Some(Bson::Array(a)) = v else { return false };
+                    a.iter().any(|e| {
+                        let d = match e {
+                            Bson::Document(d) => d.clone(),
+                            Bson::Array(items) => items.iter().enumerate().map(|(i, x)| (i.to_string(), x.clone())).collect(),
+                            _ => return false,
+                        };
+                        reference::values(&d, &["a"], true).iter().any(|x| reference::eq(x, t))
+                    })
                 }),
                 Cond::All(ts) => !ts.is_empty() && ts.iter().all(any_eq),
                 Cond::Type(t) => vals.iter().flatten().any(|x| match *t {
