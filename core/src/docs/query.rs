@@ -836,12 +836,13 @@ impl QueryRegex {
                 'm' => builder_flags.1 = true,
                 's' => builder_flags.2 = true,
                 'x' => builder_flags.3 = true,
-                'u' | 'l' => {}
-                other => return Err(DocError::location(51108, format!("invalid flag in regex options: {other}"))),
+                'u' => {}
+                // MongoDB's message starts with a space.
+                other => return Err(DocError::location(51108, format!(" invalid flag in regex options: {other}"))),
             }
         }
         if pattern.contains('\0') {
-            return Err(DocError::location(51095, "Regular expression cannot contain an embedded null byte"));
+            return Err(DocError::bad_value("Regular expression cannot contain an embedded null byte"));
         }
         let translated = translate_pcre(pattern, builder_flags.1, builder_flags.3)?;
         let re = regex::RegexBuilder::new(&translated)
@@ -853,9 +854,9 @@ impl QueryRegex {
             .dfa_size_limit(1 << 22)
             .build()
             .map_err(|e| invalid_regex(first_line(&e.to_string())))?;
-        let mut opts: Vec<char> = options.chars().collect();
-        opts.sort_unstable();
-        Ok(QueryRegex { pattern: pattern.to_string(), options: opts.into_iter().collect(), re })
+        // Regex values match when pattern and flags are the same strings (MongoDB compares them
+        // as written).
+        Ok(QueryRegex { pattern: pattern.to_string(), options: options.to_string(), re })
     }
 
     fn matches_value(&self, v: &Bson) -> bool {
@@ -1710,6 +1711,8 @@ mod tests {
         assert_eq!(err(doc! {"a": {"$regex": "("}}).code, 51091);
         assert_eq!(err(doc! {"a": {"$regex": "(".repeat(10_000)}}).code, 51091);
         assert_eq!(err(doc! {"a": {"$regex": "a", "$options": "z"}}).code, 51108);
+        assert_eq!(err(doc! {"a": {"$regex": "a", "$options": "g"}}).message, " invalid flag in regex options: g");
+        assert!(m(doc! {"a": {"$regex": "^ab\\ [ ] c$", "$options": "x"}}, doc! {"a": "ab  c"}));
         assert_eq!(err(doc! {"a": {"$options": "i"}}).message, "$options needs a $regex");
         assert_eq!(err(doc! {"a": {"$regex": 5}}).message, "$regex has to be a string");
         assert_eq!(err(doc! {"a": {"$regex": re("a", "i"), "$options": "m"}}).code, 51075);
