@@ -563,6 +563,9 @@ fn parse_type(path: &str, arg: &Bson) -> Result<u32, DocError> {
     fn one(v: &Bson) -> Result<u32, DocError> {
         match v {
             Bson::String(s) if s == "number" => Ok(NUMBER_BITS),
+            Bson::String(s) if s == "missing" => {
+                Err(DocError::bad_value("'missing' is not a legal type name. To query for non-existence of a field, use {$exists:false}."))
+            }
             Bson::String(s) => match type_number_of_alias(s) {
                 Some(code) => Ok(type_bit(code)),
                 None => Err(DocError::bad_value(format!("Unknown type name alias: {s}"))),
@@ -570,6 +573,9 @@ fn parse_type(path: &str, arg: &Bson) -> Result<u32, DocError> {
             v if value::is_number(v) => {
                 let code = value::as_f64(v).unwrap_or(f64::NAN);
                 let valid = code.fract() == 0.0 && (code == -1.0 || code == 127.0 || (1.0..=19.0).contains(&code));
+                if code == 0.0 {
+                    return Err(DocError::bad_value("Invalid numerical type code: 0. Instead use {$exists:false}."));
+                }
                 if !valid {
                     let shown = match v {
                         Bson::Double(d) => format!("{d}"),
@@ -1599,6 +1605,10 @@ mod tests {
         assert!(m(doc! {"z": {"$type": 127}}, doc! {"z": Bson::MaxKey}));
         assert_eq!(err(doc! {"z": {"$type": "foo"}}).message, "Unknown type name alias: foo");
         assert_eq!(err(doc! {"z": {"$type": 100}}).message, "Invalid numerical type code: 100");
+        assert_eq!(err(doc! {"z": {"$type": 1.5}}).message, "Invalid numerical type code: 1.5");
+        assert_eq!(err(doc! {"z": {"$type": 0}}).message, "Invalid numerical type code: 0. Instead use {$exists:false}.");
+        assert_eq!(err(doc! {"z": {"$type": "missing"}}).code, 2);
+        assert_eq!(err(doc! {"z": {"$type": Bson::Null}}).code, 14);
         assert_eq!(err(doc! {"z": {"$type": true}}).code, 14);
         let e = err(doc! {"z": {"$type": []}});
         assert_eq!((e.code, e.message.as_str()), (9, "z must match at least one type"));
