@@ -213,6 +213,13 @@ impl Filter {
     pub fn equality_seed(&self) -> Result<Document, DocError> {
         let mut found: Vec<(&Path, &Bson)> = Vec::new();
         collect_equalities(&self.root, &mut found);
+        if let Some((deep, _)) = found.iter().find(|(p, _)| p.parts.len() > super::MAX_DEPTH) {
+            return Err(DocError::new(
+                super::error::codes::OVERFLOW,
+                "Overflow",
+                format!("cannot set '{}': the document would nest more than {} levels", deep.dotted, super::MAX_DEPTH),
+            ));
+        }
         for (i, (a, _)) in found.iter().enumerate() {
             for (b, _) in &found[..i] {
                 if a.dotted == b.dotted {
@@ -261,21 +268,20 @@ fn collect_equalities<'a>(node: &'a Node, out: &mut Vec<(&'a Path, &'a Bson)>) {
     }
 }
 
+/// Set `parts` in `doc` to `v`, creating documents along the way (iterative: paths may be long).
 fn insert_path(doc: &mut Document, parts: &[PathPart], v: Bson) {
-    let (first, rest) = match parts.split_first() {
-        Some(x) => x,
-        None => return,
-    };
-    if rest.is_empty() {
-        doc.insert(first.name.clone(), v);
-        return;
+    let Some((last, init)) = parts.split_last() else { return };
+    let mut current = doc;
+    for part in init {
+        if !matches!(current.get(&part.name), Some(Bson::Document(_))) {
+            current.insert(part.name.clone(), Document::new());
+        }
+        current = match current.get_mut(&part.name) {
+            Some(Bson::Document(sub)) => sub,
+            _ => return,
+        };
     }
-    if !matches!(doc.get(&first.name), Some(Bson::Document(_))) {
-        doc.insert(first.name.clone(), Document::new());
-    }
-    if let Some(Bson::Document(sub)) = doc.get_mut(&first.name) {
-        insert_path(sub, rest, v);
-    }
+    current.insert(last.name.clone(), v);
 }
 
 // --- Parsing ----------------------------------------------------------------------------------
@@ -1960,6 +1966,11 @@ mod tests {
         assert_eq!((e.code, e.message.as_str()), (54, "cannot infer query fields to set, path 'a' is matched twice"));
         let e = filter(doc! {"a": 1, "a.b": 2}).equality_seed().unwrap_err();
         assert_eq!(e.code, 54);
+        // Paths deeper than documents may nest are refused (not built).
+        let long = vec!["a"; 50_000].join(".");
+        assert_eq!(filter(doc! {long: 1}).equality_seed().unwrap_err().code, 15);
+        let ok = vec!["a"; 100].join(".");
+        assert!(filter(doc! {ok: 1}).equality_seed().is_ok());
     }
 
     // --- Property test: the matcher against a deliberately naive reference ----------------------
