@@ -79,8 +79,9 @@ pub(crate) struct Path {
 }
 
 /// The parsed filter tree. The index planner inspects it: equality and range predicates on a
-/// path are `Leaf { path, pred: Pred::Eq | Pred::Cmp | Pred::In }` directly under the root
-/// `And` (or the root itself).
+/// path are `Leaf { path, pred: Pred::Eq | Pred::Cmp | Pred::In }` among the root `And`'s
+/// children (the root is always an `And`). They match array elements too (multikey), and
+/// `Eq(Null)` / an `In` with null also match missing fields.
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
     /// All children match (`{}` is an empty `And`).
@@ -136,7 +137,8 @@ pub(crate) enum Pred {
     },
     /// Bitwise tests at the listed bit positions.
     Bits(BitsOp, Box<[u32]>),
-    /// `$elemMatch` on documents: some element document matches the sub-filter.
+    /// `$elemMatch` on documents: some element document (or array element, seen as the
+    /// document of its indexes) matches the sub-filter.
     ElemMatchDoc(Box<Node>),
     /// `$elemMatch` on values: some element satisfies the tree (whose leaves have empty paths).
     ElemMatchValue(Box<Node>),
