@@ -330,6 +330,38 @@ const char *nestdb_libversion(void);
 void nestdb_free(void *p);
 
 /**
+ * Run one MongoDB database command on the document layer, Extended JSON in and out.
+ *
+ * Example: `nestdb_run_command(db, "{\"insert\": \"users\", \"documents\": [{\"name\": \"ada\"}], \"$db\": \"shop\"}", &reply)`
+ * then `nestdb_run_command(db, "{\"find\": \"users\", \"filter\": {\"name\": \"ada\"}, \"$db\": \"shop\"}", &reply)`.
+ * Commands: insert, find, getMore, killCursors, update, delete, findAndModify, count,
+ * distinct, aggregate, create, drop, dropDatabase, listCollections, listDatabases,
+ * renameCollection (with "$db": "admin"), dbStats, collStats, explain, ping — with MongoDB's
+ * fields and reply shapes.
+ *
+ * @param db              an open handle.
+ * @param command_json    NUL-terminated UTF-8 JSON object: the command document in canonical
+ *                        or relaxed Extended JSON; its first field is the command name. The
+ *                        database is its "$db" field ("test" when absent). Read during the
+ *                        call only.
+ * @param out_reply_json  receives MongoDB's reply document as relaxed Extended JSON,
+ *                        NUL-terminated, to free with nestdb_free(). A command that ran and
+ *                        failed (duplicate key, bad operator, ...) is still NESTDB_OK: its
+ *                        reply has "ok": 0 with "errmsg", "code" and "codeName", or
+ *                        "writeErrors" for write commands, as MongoDB answers.
+ * @return                NESTDB_OK with *out_reply_json set. Otherwise *out_reply_json is set
+ *                        to NULL (when out_reply_json is not NULL) and the code is
+ *                        NESTDB_MISUSE (db, command_json or out_reply_json NULL; text not
+ *                        UTF-8, not JSON, not an object, nested deeper than 128 levels, or not
+ *                        valid Extended JSON), NESTDB_ERROR (out of memory for the reply) or
+ *                        NESTDB_INTERNAL (a bug caught inside the library), with the message in
+ *                        nestdb_errmsg(db) (nestdb_errmsg(NULL) when db is NULL).
+ */
+int nestdb_run_command(struct nestdb *db,
+                       const char *command_json,
+                       char **out_reply_json);
+
+/**
  * The message of the calling thread's last failed call on `db`.
  *
  * Use it right after a call reported failure (a result code other than NESTDB_OK, or NULL

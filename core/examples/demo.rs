@@ -72,7 +72,47 @@ fn main() -> nestdb::Result<()> {
     println!("  SET {:.2} M ops/s, GET {:.2} M ops/s", set_rate / 1e6, get_rate / 1e6);
 
     durability()?;
-    memory()
+    memory()?;
+    documents()
+}
+
+/// MongoDB-style documents in the same database: a user profile with embedded orders, queries,
+/// updates, an aggregation, and one transaction over a document and a cache key.
+fn documents() -> nestdb::Result<()> {
+    use nestdb::doc;
+    println!("== documents (MongoDB's query and update languages)");
+    let db = Db::open_in_memory();
+    let users = db.database("shop").collection::<nestdb::bson::Document>("users");
+    users.insert_many(&[
+        doc! {"_id": 1, "name": "Ada", "profile": {"age": 36, "skills": ["math", "poetry"]}, "orders": [{"sku": "A1", "amount": 30}, {"sku": "B2", "amount": 12}]},
+        doc! {"_id": 2, "name": "Bob", "profile": {"age": 25, "skills": ["rust"]}, "orders": [{"sku": "A1", "amount": 99}]},
+        doc! {"_id": 3, "name": "Cy", "profile": {"age": 41, "skills": []}, "orders": []},
+    ])?;
+    let big = users.find(doc! {"orders.amount": {"$gt": 50}}).projection(doc! {"name": 1, "_id": 0}).run()?;
+    println!("  find orders.amount > 50: {}", big.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+    let r = users.update_one(doc! {"_id": 3}, doc! {"$push": {"profile.skills": "chess"}, "$inc": {"profile.age": 1}})?;
+    println!("  update_one $push/$inc: matched {} modified {}", r.matched_count, r.modified_count);
+    let totals = users.aggregate([
+        doc! {"$match": {"profile.age": {"$gte": 30}}},
+        doc! {"$project": {"name": 1, "spent": {"$sum": "$orders.amount"}}},
+        doc! {"$sort": {"spent": -1}},
+    ])?;
+    println!("  aggregate spent by age >= 30: {}", totals.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+    let dup = users.insert_one(&doc! {"_id": 1});
+    println!("  duplicate _id: {}", dup.err().map(|e| e.to_string()).unwrap_or_default());
+    db.set(b"cache:user:2", b"{\"name\":\"Bob\"}")?;
+    db.transaction(|tx| {
+        tx.run_command("shop", &doc! {"update": "users", "updates": [{"q": {"_id": 2}, "u": {"$set": {"name": "Robert"}}}]});
+        tx.execute(&[b"DEL", b"cache:user:2"]);
+    })?;
+    println!(
+        "  one transaction: name now {:?}, cache key gone: {}",
+        users.find_one(doc! {"_id": 2})?.and_then(|d| d.get_str("name").ok().map(String::from)),
+        db.get(b"cache:user:2")?.is_none()
+    );
+    let reply = db.run_command("shop", &doc! {"count": "users", "query": {"profile.skills": "chess"}});
+    println!("  run_command {{count: users, query: {{profile.skills: chess}}}} -> {reply}");
+    Ok(())
 }
 
 fn info_line(db: &Db, section: &str, field: &str) -> String {

@@ -265,6 +265,10 @@ impl Db {
         &self.inner.ks
     }
 
+    pub(crate) fn ks(&self) -> &Keyspace {
+        &self.inner.ks
+    }
+
     /// Run any command (binary-safe argv, argv[0] the command name). Transaction commands
     /// (MULTI, EXEC, WATCH...) need a `Session`; here they return an error reply.
     pub fn execute(&self, argv: &[&[u8]]) -> Reply {
@@ -343,6 +347,12 @@ impl Tx<'_> {
             Ok(spec) => command::run_locked(&mut self.ctx.borrow_mut(), spec, argv),
             Err(e) => e,
         }
+    }
+
+    /// Run a MongoDB database command inside the transaction (see `Db::run_command`): its
+    /// document changes and this transaction's key commands are one atomic log record.
+    pub fn run_command(&self, db: &str, command: &bson::Document) -> bson::Document {
+        crate::docs::command::run_in(&mut self.ctx.borrow_mut(), db, command)
     }
 }
 

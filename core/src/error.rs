@@ -25,6 +25,9 @@ pub enum Error {
     Corrupt(String),
     /// An I/O error from the file system.
     Io(std::io::Error),
+    /// A document operation failed: MongoDB's code (11000 duplicate key, 66 immutable
+    /// field...) and message.
+    Document(Box<crate::docs::DocError>),
 }
 
 impl fmt::Display for Error {
@@ -36,6 +39,7 @@ impl fmt::Display for Error {
             Error::Locked { message, .. } => write!(f, "cannot open database: {message}"),
             Error::Corrupt(m) => write!(f, "cannot open database: {m}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Document(e) => write!(f, "{} ({}): {}", e.code_name(), e.code, e.message),
         }
     }
 }

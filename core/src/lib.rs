@@ -35,8 +35,12 @@ mod storage;
 mod types;
 mod util;
 
+/// The BSON crate nestdb's documents are made of (re-exported so callers use the same version).
+pub use bson;
+pub use bson::doc;
 pub use config::{Codec, EvictionPolicy, FsyncPolicy, Options};
 pub use db::{Commands, Db, Session, Tx};
+pub use docs::{Collection, Database, DocError, Find, UpdateOptions, UpdateResult};
 pub use error::{Error, Result};
 pub use persist::RecoveryReport;
 pub use reply::Reply;

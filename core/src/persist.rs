@@ -89,6 +89,10 @@ impl Persistence {
                 }
                 let cmds = crate::util::resp::decode_commands(rec.payload)?;
                 for argv in cmds {
+                    if argv.len() == 2 && argv[0] == crate::docs::engine::OPLOG_COMMAND {
+                        crate::docs::engine::replay(&mut ctx, argv[1])?;
+                        continue;
+                    }
                     let spec = crate::command::resolve(&argv).map_err(|e| e.error_text().unwrap_or("bad command").to_string())?;
                     crate::command::run_locked(&mut ctx, spec, &argv);
                 }

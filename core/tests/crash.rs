@@ -12,6 +12,10 @@
 //! children write both lanes from two threads at once, so records of concurrent writers share
 //! group commits; each lane is checked on its own (`acked <= n <= acked + 1` per lane). Every
 //! fourth step writes a 1 MiB value, so some kills land inside a log write and leave a torn tail.
+//! Steps that go through `Db::transaction` (which path a step takes is a fixed hash of its
+//! number, `path_of`) also change documents in the same transaction: insert `{_id: n}` into the
+//! lane's collection `crash.events[_t1]`, upsert `{_id: "total"}` with `$inc`/`$max`, and delete
+//! the document of step `n - KEEP`; the check replays that history and compares.
 //!
 //! A second test kills the process while a snapshot of 200k keys is being written and checks
 //! that nothing is lost and that the partial `.snap.tmp` is neither used nor left behind.
@@ -161,8 +165,69 @@ fn check_step_replies(n: u64, replies: &[Reply]) -> Result<(), String> {
     Ok(())
 }
 
+/// Which atomic path step `n` takes (a fixed hash, so the checker knows which steps wrote
+/// documents: path 1).
+fn path_of(n: u64) -> u64 {
+    (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) % 4
+}
+
+/// The lane's document collection (in database "crash").
+fn events(lane: usize) -> String {
+    if lane == 0 {
+        "events".into()
+    } else {
+        format!("events_t{lane}")
+    }
+}
+
+/// The document commands of step `n` (path 1 only), checked.
+fn doc_step(tx: &nestdb::Tx<'_>, lane: usize, n: u64) -> Result<(), String> {
+    use nestdb::doc;
+    let coll = events(lane);
+    let ok = |r: nestdb::bson::Document, what: &str| -> Result<nestdb::bson::Document, String> {
+        if r.get_f64("ok").ok() != Some(1.0) || r.contains_key("writeErrors") {
+            return Err(format!("{what} replied {r}"));
+        }
+        Ok(r)
+    };
+    let r = ok(
+        tx.run_command(
+            "crash",
+            &doc! {"insert": &coll, "documents": [{"_id": n as i64, "lane": lane as i32, "tags": ["a", (n % 3) as i32]}]},
+        ),
+        "insert",
+    )?;
+    if r.get_i32("n").ok() != Some(1) {
+        return Err(format!("insert replied {r}"));
+    }
+    ok(
+        tx.run_command("crash", &doc! {"update": &coll, "updates": [{"q": {"_id": "total"}, "u": {"$inc": {"count": 1}, "$max": {"last": n as i64}}, "upsert": true}]}),
+        "update",
+    )?;
+    if n > KEEP {
+        ok(tx.run_command("crash", &doc! {"delete": &coll, "deletes": [{"q": {"_id": (n - KEEP) as i64}, "limit": 1}]}), "delete")?;
+    }
+    Ok(())
+}
+
+/// What a lane's collection must hold after steps `1..=n`: the numeric `_id`s, and the
+/// total document's (count, last) — None when no step wrote documents.
+fn expected_docs(n: u64) -> (BTreeSet<i64>, Option<(i32, i64)>) {
+    let mut ids = BTreeSet::new();
+    let (mut count, mut last) = (0, 0);
+    for k in (1..=n).filter(|&k| path_of(k) == 1) {
+        ids.insert(k as i64);
+        if k > KEEP {
+            ids.remove(&((k - KEEP) as i64));
+        }
+        count += 1;
+        last = k as i64;
+    }
+    (ids, (count > 0).then_some((count, last)))
+}
+
 /// Run step `n` of `lane` through one of four atomic paths: Session MULTI/EXEC,
-/// `Db::transaction`, a pipeline, a pipelined MULTI..EXEC.
+/// `Db::transaction` (with document commands), a pipeline, a pipelined MULTI..EXEC.
 fn run_step(db: &Db, lane: usize, n: u64, how: u64) -> Result<Vec<Reply>, String> {
     let cmds = step_commands(lane, n);
     let argvs: Vec<Vec<&[u8]>> = cmds.iter().map(|c| c.iter().map(Vec::as_slice).collect()).collect();
@@ -184,7 +249,12 @@ fn run_step(db: &Db, lane: usize, n: u64, how: u64) -> Result<Vec<Reply>, String
                 other => Err(format!("EXEC replied {other:?}")),
             }
         }
-        1 => db.transaction(|tx| argvs.iter().map(|a| tx.execute(a)).collect::<Vec<_>>()).map_err(|e| format!("transaction: {e}")),
+        1 => db
+            .transaction(|tx| {
+                let replies = argvs.iter().map(|a| tx.execute(a)).collect::<Vec<_>>();
+                doc_step(tx, lane, n).map(|()| replies)
+            })
+            .map_err(|e| format!("transaction: {e}"))?,
         2 => Ok(db.pipeline(&cmds)),
         _ => {
             let mut all = vec![argv(&["MULTI"])];
@@ -208,7 +278,8 @@ fn expected_keys(n: u64) -> u64 {
         0
     } else {
         // counter, steps, h, z, fsum, blob + the sets + the step:<k> keys not yet deleted
-        6 + n.min(SETS) + n.min(KEEP)
+        // + the lane's collection once a step wrote documents
+        6 + n.min(SETS) + n.min(KEEP) + u64::from((1..=n).any(|k| path_of(k) == 1))
     }
 }
 
@@ -312,6 +383,28 @@ fn verify_lane(db: &Db, lane: usize, acked: u64, in_flight: u64) -> Result<u64, 
     };
     if !fsum_ok {
         return fail(format!("fsum is {fsum:?}, expected {}", n as f64 * 0.5));
+    }
+    let (want_ids, want_total) = expected_docs(n);
+    let reply = db.run_command("crash", &nestdb::doc! {"find": events(lane), "filter": {}, "batchSize": 1_000_000});
+    let batch = reply.get_document("cursor").and_then(|c| c.get_array("firstBatch")).map_err(|_| format!("find replied {reply}"))?;
+    let mut ids = BTreeSet::new();
+    let mut total = None;
+    for d in batch.iter().filter_map(|d| d.as_document()) {
+        match d.get("_id") {
+            Some(nestdb::bson::Bson::Int64(i)) => {
+                ids.insert(*i);
+            }
+            Some(nestdb::bson::Bson::String(s)) if s == "total" => {
+                total = Some((d.get_i32("count").unwrap_or(-1), d.get_i64("last").unwrap_or(-1)))
+            }
+            other => return fail(format!("unexpected document _id {other:?} in {}", events(lane))),
+        }
+    }
+    if ids != want_ids || total != want_total {
+        return fail(format!(
+            "collection {} holds ids {ids:?} and total {total:?}, expected {want_ids:?} and {want_total:?}",
+            events(lane)
+        ));
     }
     let blob = db.get(format!("{p}blob").as_bytes()).map_err(|e| e.to_string())?;
     if blob != (n > 0).then(|| blob_value(n)) {
@@ -484,7 +577,8 @@ fn child_open_report(db: &Db) -> [u64; LANES] {
 }
 
 fn child_step(db: &Db, lane: usize, n: u64, rng: &mut Rng) {
-    let replies = run_step(db, lane, n, rng.below(4)).unwrap_or_else(|e| panic!("child: lane {lane} step {n}: {e}"));
+    let _ = rng.below(4);
+    let replies = run_step(db, lane, n, path_of(n)).unwrap_or_else(|e| panic!("child: lane {lane} step {n}: {e}"));
     if let Err(e) = check_step_replies(n, &replies) {
         panic!("child: lane {lane} step {n}: {e}");
     }

@@ -42,6 +42,10 @@ impl nestdb {
         &self.messages
     }
 
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Run one command with this handle's transaction state.
     fn execute(&self, argv: &[&[u8]]) -> Reply {
         if !self.in_multi.load(Ordering::Acquire) && !is_transaction_command(argv[0]) {

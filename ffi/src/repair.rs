@@ -50,7 +50,7 @@ fn report_json(r: &RepairReport) -> String {
 }
 
 /// A copy of `s` on the C heap, NUL-terminated; NULL when out of memory.
-fn c_string(s: &str) -> *mut c_char {
+pub(crate) fn c_string(s: &str) -> *mut c_char {
     let p = c_alloc(s.len() + 1);
     if !p.is_null() {
         // SAFETY: `p` has s.len() + 1 writable bytes and does not overlap `s`.

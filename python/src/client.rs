@@ -1386,6 +1386,79 @@ impl Database {
         Ok(Spec::engine(self.h.clone()))
     }
 
+    /// Private: run one MongoDB database command (a Mapping whose first key is the command
+    /// name) against database `db_name`; returns MongoDB's reply as a dict. The GIL is
+    /// released while it runs. Raises only for values that cannot be encoded as BSON.
+    fn _doc_command<'py>(&self, py: Python<'py>, db_name: &str, command: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let cmd = crate::docs::to_document(command)?;
+        let reply = self.h.run_detached(py, |db| db.run_command(db_name, &cmd))?;
+        crate::docs::document_to_py(py, &reply)
+    }
+
+    /// Private: run `ops` as one transaction (every lock held once, one log record). Each op is
+    /// `("doc", db_name, command)` or `("redis", [args...])`; returns the replies in order (a
+    /// dict per document command; per key command the raw reply, an exception instance for an
+    /// error reply).
+    fn _doc_atomic<'py>(&self, py: Python<'py>, ops: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        enum Op {
+            Doc(String, nestdb::bson::Document),
+            Redis(Vec<Vec<u8>>),
+        }
+        let mut parsed = Vec::new();
+        for op in ops.try_iter()? {
+            let op = op?;
+            let kind: String = op.get_item(0)?.extract()?;
+            match kind.as_str() {
+                "doc" => parsed.push(Op::Doc(op.get_item(1)?.extract()?, crate::docs::to_document(&op.get_item(2)?)?)),
+                "redis" => {
+                    let mut argv = Vec::new();
+                    for a in op.get_item(1)?.try_iter()? {
+                        let a = a?;
+                        argv.push(match a.cast::<PyString>() {
+                            Ok(s) => str_utf8(s)?.as_bytes().to_vec(),
+                            Err(_) => match a.extract::<Vec<u8>>() {
+                                Ok(b) => b,
+                                Err(_) => str_utf8(&a.str()?)?.as_bytes().to_vec(),
+                            },
+                        });
+                    }
+                    if argv.is_empty() {
+                        return Err(PyTypeError::new_err("a redis op needs a command name"));
+                    }
+                    parsed.push(Op::Redis(argv));
+                }
+                other => return Err(PyTypeError::new_err(format!("unknown op kind {other:?} (expected 'doc' or 'redis')"))),
+            }
+        }
+        enum Out {
+            Doc(nestdb::bson::Document),
+            Redis(Reply),
+        }
+        let results = self.h.run_detached(py, |db| {
+            db.transaction(|tx| {
+                parsed
+                    .iter()
+                    .map(|op| match op {
+                        Op::Doc(name, cmd) => Out::Doc(tx.run_command(name, cmd)),
+                        Op::Redis(argv) => {
+                            let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                            Out::Redis(tx.execute(&args))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })?;
+        let results = results.map_err(|e| errors::redis_error(py, &e.to_string()))?;
+        let out = PyList::empty(py);
+        for r in results {
+            match r {
+                Out::Doc(d) => out.append(crate::docs::document_to_py(py, &d)?)?,
+                Out::Redis(reply) => out.append(raw_reply(py, reply)?)?,
+            }
+        }
+        Ok(out)
+    }
+
     /// The database path (absolute), or None for an in-memory database.
     #[getter]
     fn path<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
@@ -1412,4 +1485,32 @@ impl Database {
         self.close(py);
         false
     }
+}
+
+/// A key command's reply as plain Python values (bytes, int, float, None, list, dict; an error
+/// reply becomes the exception instance redis-py would raise).
+fn raw_reply(py: Python<'_>, r: Reply) -> PyResult<Bound<'_, PyAny>> {
+    Ok(match r {
+        Reply::Nil => py.None().into_bound(py),
+        Reply::Int(i) => i.into_pyobject(py)?.into_any(),
+        Reply::Double(d) => d.into_pyobject(py)?.into_any(),
+        Reply::Bulk(b) => PyBytes::new(py, &b).into_any(),
+        Reply::Status(s) => PyBytes::new(py, s.as_bytes()).into_any(),
+        Reply::Error(e) => errors::reply_error_value(py, &e).into_bound(py),
+        Reply::Array(items) => {
+            let l = PyList::empty(py);
+            for i in items {
+                l.append(raw_reply(py, i)?)?;
+            }
+            l.into_any()
+        }
+        Reply::Map(pairs) => {
+            let d = PyDict::new(py);
+            for (k, v) in pairs {
+                d.set_item(raw_reply(py, k)?, raw_reply(py, v)?)?;
+            }
+            d.into_any()
+        }
+        other => PyString::new(py, &format!("{other:?}")).into_any(),
+    })
 }

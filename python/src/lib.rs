@@ -9,6 +9,7 @@
 //! replies to exception classes (`errors`).
 
 mod client;
+mod docs;
 mod encode;
 mod engine;
 mod errors;

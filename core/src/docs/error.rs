@@ -15,7 +15,7 @@ pub struct DocError {
     /// The message (`errmsg`).
     pub message: String,
     /// Extra reply fields MongoDB adds for some errors (`keyPattern`/`keyValue` for 11000).
-    pub details: Option<Document>,
+    pub details: Option<Box<Document>>,
 }
 
 impl DocError {

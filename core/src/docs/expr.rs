@@ -1,48 +1,2717 @@
-//! INTERFACE SKELETON (replaced by the expr helper): aggregation expressions.
+//! Aggregation expressions (MongoDB's expression language): `$expr` in queries, update
+//! pipelines, computed fields of `$project`/`$addFields`, and the command's `let` variables.
+//!
+//! An expression is parsed once (`Expr::parse`) into a tree of `Node`s and evaluated many
+//! times (`Expr::eval`). Operators live in one table, `OPERATORS`: each entry is either an
+//! argument operator (its arguments are evaluated first and handed to a plain function, with
+//! the arity checked at parse time) or a special form with its own argument syntax (`$cond`,
+//! `$let`, `$map`...). Adding an operator means adding one row there.
+//!
+//! Invariants and semantics:
+//! - A value is `Option<Bson>`: `None` is *missing* (a field that is not there, `$$REMOVE`),
+//!   distinct from `null`. Arithmetic on missing or null gives null; a document expression
+//!   omits fields whose value is missing; an array expression turns missing into null.
+//! - Comparisons (`$eq`, `$lt`, `$cmp`...) compare across types by BSON order
+//!   (`value::compare`), with missing (and undefined) below null, as MongoDB's `Value` does.
+//! - `"$a.b"` walks nested documents; crossing an array maps the rest of the path over the
+//!   array's document elements (`"$orders.amount"` gives the array of amounts). Walking
+//!   borrows from the document and clones only the final value (or the mapped array).
+//! - Numbers: int32 results that overflow become int64, int64 overflow becomes double, any
+//!   double makes a double, any decimal makes a decimal. Decimal128 arithmetic goes through
+//!   doubles (the bson crate has none): operands are converted with `value::decimal_to_f64`
+//!   and results back through a 15-significant-digit string, so decimal results carry at most
+//!   double precision (MongoDB would keep 34 digits).
+//! - Parsing is recursive and capped at `MAX_EXPR_DEPTH` levels (error, not stack overflow);
+//!   evaluation depth follows the parsed tree, so it is bounded too.
+//! - User variables (`let`) are evaluated once and shared behind an `Arc`, so `Variables` is
+//!   cheap to clone into every compiled filter.
+
+// `DocError` (error.rs) carries an optional details document, so every Result is large.
+#![allow(clippy::result_large_err)]
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
 use bson::{Bson, Document};
 
+use super::error::codes;
+use super::value::{as_f64, as_i64, compare, decimal_to_f64, is_number, type_name};
 use super::DocError;
+
+/// How deeply expression specifications may nest before parsing fails.
+pub const MAX_EXPR_DEPTH: usize = 200;
 
 /// Variables an expression sees: `$$NOW`, `$$ROOT`/`$$CURRENT` (the document), and user
 /// variables from `let` (evaluated once per command).
 #[derive(Clone, Debug)]
 pub struct Variables {
+    /// The value of `$$NOW` (one instant for the whole command).
     pub now: bson::DateTime,
-    pub user: Vec<(String, Bson)>,
+    user: Arc<Vec<(String, Bson)>>,
 }
 
 impl Variables {
     /// `$$NOW` = `now`, no user variables.
     pub fn new(now: bson::DateTime) -> Self {
-        Variables { now, user: Vec::new() }
+        Variables { now, user: Arc::new(Vec::new()) }
     }
+
     /// With the command's `let` document: each value is an expression evaluated once (against
     /// an empty document), and becomes `$$name`. Names must start with a lowercase letter.
     pub fn with_let(now: bson::DateTime, let_vars: &Document) -> Result<Self, DocError> {
-        let _ = let_vars;
-        Ok(Self::new(now))
+        let mut vars = Self::new(now);
+        let empty = Document::new();
+        let mut user = Vec::with_capacity(let_vars.len());
+        for (name, spec) in let_vars {
+            validate_variable_name(name)?;
+            let value = Expr::parse(spec)?.eval(&empty, &vars)?;
+            // A variable bound to $$REMOVE is missing; keep it as null-free "missing" by skipping.
+            user.retain(|(n, _): &(String, Bson)| n != name);
+            if let Some(v) = value {
+                user.push((name.clone(), v));
+            }
+            vars.user = Arc::new(user.clone());
+        }
+        Ok(vars)
     }
+
+    /// `$$NOW`.
+    pub fn now(&self) -> bson::DateTime {
+        self.now
+    }
+
+    /// The value of user variable `name` (from `let`), if defined.
+    pub fn get(&self, name: &str) -> Option<&Bson> {
+        self.user.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// MongoDB's rule for user variable names: a lowercase ASCII letter or a non-ASCII character
+/// first, then letters, digits, `_` or non-ASCII characters.
+pub fn validate_variable_name(name: &str) -> Result<(), DocError> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Err(DocError::location(16866, "empty variable names are not allowed"));
+    };
+    if !first.is_ascii_lowercase() && first.is_ascii() {
+        return Err(DocError::location(16867, format!("'{name}' starts with an invalid character for a user variable name")));
+    }
+    for c in chars {
+        if !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()) {
+            return Err(DocError::location(16868, format!("'{name}' contains an invalid character for a variable name: '{c}'")));
+        }
+    }
+    Ok(())
 }
 
 /// A parsed expression.
 #[derive(Clone, Debug)]
-pub struct Expr {}
+pub struct Expr {
+    node: Node,
+}
 
 impl Expr {
     /// Parse an expression: a literal, a `"$field.path"`, a `"$$var"`, an operator document
     /// (`{$add: [...]}`) or a document/array of expressions.
     pub fn parse(spec: &Bson) -> Result<Expr, DocError> {
-        let _ = spec;
-        Err(DocError::new(238, "NotImplemented", "expr skeleton"))
+        Ok(Expr { node: parse_node(spec, 0)? })
     }
+
+    /// Parse at nesting `depth` (for callers that themselves recurse, like `$project`).
+    pub fn parse_at_depth(spec: &Bson, depth: usize) -> Result<Expr, DocError> {
+        Ok(Expr { node: parse_node(spec, depth)? })
+    }
+
     /// Evaluate against `root` (`$$ROOT`/`$$CURRENT`). None = the value is missing.
     pub fn eval(&self, root: &Document, vars: &Variables) -> Result<Option<Bson>, DocError> {
-        let _ = (root, vars);
-        Ok(None)
+        let mut cx = Cx { root, vars, locals: Vec::new() };
+        Ok(self.node.eval(&mut cx)?.map(Cow::into_owned))
+    }
+
+    /// The constant this expression always evaluates to, when it is a literal.
+    pub fn as_constant(&self) -> Option<&Bson> {
+        match &self.node {
+            Node::Literal(v) => Some(v),
+            _ => None,
+        }
     }
 }
 
 /// Aggregation truthiness: false, null, undefined, 0 and missing are false.
 pub fn truthy(v: Option<&Bson>) -> bool {
-    !matches!(v, None | Some(Bson::Boolean(false) | Bson::Null | Bson::Undefined))
+    match v {
+        None | Some(Bson::Boolean(false) | Bson::Null | Bson::Undefined) => false,
+        Some(Bson::Int32(i)) => *i != 0,
+        Some(Bson::Int64(i)) => *i != 0,
+        Some(Bson::Double(d)) => *d != 0.0,
+        Some(Bson::Decimal128(d)) => decimal_to_f64(d) != 0.0,
+        Some(_) => true,
+    }
+}
+
+// --- The parsed tree ------------------------------------------------------------------------
+
+/// A value during evaluation: borrowed from the document/expression when possible.
+type Val<'a> = Option<Cow<'a, Bson>>;
+
+#[derive(Clone, Debug)]
+enum Node {
+    Literal(Bson),
+    /// `"$a.b"`: a path from `$$CURRENT`.
+    Field(Vec<String>),
+    /// `"$$name.a.b"` (ROOT, CURRENT, NOW, REMOVE or a user/local variable).
+    Var(String, Vec<String>),
+    Document(Vec<(String, Node)>),
+    Array(Vec<Node>),
+    /// An argument operator: the arguments are evaluated, then `eval` runs.
+    Call(&'static str, EvalFn, Vec<Node>),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Cond(Box<[Node; 3]>),
+    IfNull(Vec<Node>),
+    Switch(Vec<(Node, Node)>, Option<Box<Node>>),
+    Let(Vec<(String, Node)>, Box<Node>),
+    Map {
+        input: Box<Node>,
+        name: String,
+        body: Box<Node>,
+    },
+    Filter {
+        input: Box<Node>,
+        name: String,
+        cond: Box<Node>,
+        limit: Option<Box<Node>>,
+    },
+    Reduce {
+        input: Box<Node>,
+        initial: Box<Node>,
+        body: Box<Node>,
+    },
+    GetField {
+        field: Box<Node>,
+        input: Option<Box<Node>>,
+    },
+    SetField {
+        field: String,
+        input: Box<Node>,
+        value: Option<Box<Node>>,
+    },
+    Convert {
+        input: Box<Node>,
+        to: Box<Node>,
+        on_error: Option<Box<Node>>,
+        on_null: Option<Box<Node>>,
+    },
+    Trim {
+        op: &'static str,
+        input: Box<Node>,
+        chars: Option<Box<Node>>,
+    },
+}
+
+type EvalFn = fn(&'static str, &[Val<'_>]) -> Result<Option<Bson>, DocError>;
+type ParseFn = fn(&'static str, &Bson, usize) -> Result<Node, DocError>;
+
+#[derive(Clone, Copy)]
+enum Arity {
+    Exactly(usize),
+    Range(usize, usize),
+    Any,
+}
+
+#[derive(Clone, Copy)]
+enum OpKind {
+    /// Arguments are expressions evaluated before `EvalFn` runs.
+    Args(Arity, EvalFn),
+    /// The operator parses its own argument syntax.
+    Special(ParseFn),
+}
+
+/// The operator registry: one row per operator.
+const OPERATORS: &[(&str, OpKind)] = &[
+    // Literals and variables.
+    ("$literal", OpKind::Special(parse_literal)),
+    ("$let", OpKind::Special(parse_let)),
+    // Arithmetic.
+    ("$add", OpKind::Args(Arity::Any, op_add)),
+    ("$subtract", OpKind::Args(Arity::Exactly(2), op_subtract)),
+    ("$multiply", OpKind::Args(Arity::Any, op_multiply)),
+    ("$divide", OpKind::Args(Arity::Exactly(2), op_divide)),
+    ("$mod", OpKind::Args(Arity::Exactly(2), op_mod)),
+    ("$abs", OpKind::Args(Arity::Exactly(1), op_abs)),
+    ("$ceil", OpKind::Args(Arity::Exactly(1), op_ceil_floor)),
+    ("$floor", OpKind::Args(Arity::Exactly(1), op_ceil_floor)),
+    ("$round", OpKind::Args(Arity::Range(1, 2), op_round_trunc)),
+    ("$trunc", OpKind::Args(Arity::Range(1, 2), op_round_trunc)),
+    ("$sqrt", OpKind::Args(Arity::Exactly(1), op_sqrt)),
+    ("$pow", OpKind::Args(Arity::Exactly(2), op_pow)),
+    ("$exp", OpKind::Args(Arity::Exactly(1), op_exp)),
+    ("$ln", OpKind::Args(Arity::Exactly(1), op_ln_log10)),
+    ("$log10", OpKind::Args(Arity::Exactly(1), op_ln_log10)),
+    ("$log", OpKind::Args(Arity::Exactly(2), op_log)),
+    // Comparison.
+    ("$eq", OpKind::Args(Arity::Exactly(2), op_compare)),
+    ("$ne", OpKind::Args(Arity::Exactly(2), op_compare)),
+    ("$gt", OpKind::Args(Arity::Exactly(2), op_compare)),
+    ("$gte", OpKind::Args(Arity::Exactly(2), op_compare)),
+    ("$lt", OpKind::Args(Arity::Exactly(2), op_compare)),
+    ("$lte", OpKind::Args(Arity::Exactly(2), op_compare)),
+    ("$cmp", OpKind::Args(Arity::Exactly(2), op_compare)),
+    // Boolean.
+    ("$and", OpKind::Special(parse_and_or)),
+    ("$or", OpKind::Special(parse_and_or)),
+    ("$not", OpKind::Args(Arity::Exactly(1), op_not)),
+    // Conditional.
+    ("$cond", OpKind::Special(parse_cond)),
+    ("$ifNull", OpKind::Special(parse_if_null)),
+    ("$switch", OpKind::Special(parse_switch)),
+    // Fields.
+    ("$getField", OpKind::Special(parse_get_field)),
+    ("$setField", OpKind::Special(parse_set_field)),
+    ("$unsetField", OpKind::Special(parse_set_field)),
+    // Types and conversion.
+    ("$type", OpKind::Args(Arity::Exactly(1), op_type)),
+    ("$isNumber", OpKind::Args(Arity::Exactly(1), op_is_number)),
+    ("$convert", OpKind::Special(parse_convert)),
+    ("$toString", OpKind::Args(Arity::Exactly(1), op_to)),
+    ("$toInt", OpKind::Args(Arity::Exactly(1), op_to)),
+    ("$toLong", OpKind::Args(Arity::Exactly(1), op_to)),
+    ("$toDouble", OpKind::Args(Arity::Exactly(1), op_to)),
+    ("$toDecimal", OpKind::Args(Arity::Exactly(1), op_to)),
+    ("$toBool", OpKind::Args(Arity::Exactly(1), op_to)),
+    ("$toDate", OpKind::Args(Arity::Exactly(1), op_to)),
+    ("$toObjectId", OpKind::Args(Arity::Exactly(1), op_to)),
+    // Strings.
+    ("$concat", OpKind::Args(Arity::Any, op_concat)),
+    ("$toLower", OpKind::Args(Arity::Exactly(1), op_case)),
+    ("$toUpper", OpKind::Args(Arity::Exactly(1), op_case)),
+    ("$strLenCP", OpKind::Args(Arity::Exactly(1), op_str_len_cp)),
+    ("$strLenBytes", OpKind::Args(Arity::Exactly(1), op_str_len_bytes)),
+    ("$substrCP", OpKind::Args(Arity::Exactly(3), op_substr_cp)),
+    ("$split", OpKind::Args(Arity::Exactly(2), op_split)),
+    ("$trim", OpKind::Special(parse_trim)),
+    ("$ltrim", OpKind::Special(parse_trim)),
+    ("$rtrim", OpKind::Special(parse_trim)),
+    // Arrays.
+    ("$size", OpKind::Args(Arity::Exactly(1), op_size)),
+    ("$arrayElemAt", OpKind::Args(Arity::Exactly(2), op_array_elem_at)),
+    ("$in", OpKind::Args(Arity::Exactly(2), op_in)),
+    ("$concatArrays", OpKind::Args(Arity::Any, op_concat_arrays)),
+    ("$isArray", OpKind::Args(Arity::Exactly(1), op_is_array)),
+    ("$first", OpKind::Args(Arity::Exactly(1), op_first_last)),
+    ("$last", OpKind::Args(Arity::Exactly(1), op_first_last)),
+    ("$map", OpKind::Special(parse_map)),
+    ("$filter", OpKind::Special(parse_filter)),
+    ("$reduce", OpKind::Special(parse_reduce)),
+    // Accumulator-shaped expressions.
+    ("$max", OpKind::Args(Arity::Any, op_max_min)),
+    ("$min", OpKind::Args(Arity::Any, op_max_min)),
+    ("$sum", OpKind::Args(Arity::Any, op_sum)),
+    ("$avg", OpKind::Args(Arity::Any, op_avg)),
+    // Objects.
+    ("$mergeObjects", OpKind::Args(Arity::Any, op_merge_objects)),
+    ("$objectToArray", OpKind::Args(Arity::Exactly(1), op_object_to_array)),
+    ("$arrayToObject", OpKind::Args(Arity::Exactly(1), op_array_to_object)),
+];
+
+fn lookup_operator(name: &str) -> Option<(&'static str, OpKind)> {
+    OPERATORS.iter().find(|(n, _)| *n == name).map(|(n, k)| (*n, *k))
+}
+
+// --- Parsing --------------------------------------------------------------------------------
+
+fn too_deep() -> DocError {
+    DocError::new(codes::OVERFLOW, "Overflow", format!("expression nesting exceeds the maximum depth of {MAX_EXPR_DEPTH}"))
+}
+
+fn parse_node(spec: &Bson, depth: usize) -> Result<Node, DocError> {
+    if depth > MAX_EXPR_DEPTH {
+        return Err(too_deep());
+    }
+    match spec {
+        Bson::String(s) if s.starts_with("$$") => parse_variable(&s[2..]),
+        Bson::String(s) if s.starts_with('$') => Ok(Node::Field(parse_field_path(&s[1..])?)),
+        Bson::Array(items) => {
+            let nodes = items.iter().map(|e| parse_node(e, depth + 1)).collect::<Result<Vec<_>, _>>()?;
+            Ok(fold_constant(Node::Array(nodes)))
+        }
+        Bson::Document(d) => parse_document(d, depth),
+        other => Ok(Node::Literal(other.clone())),
+    }
+}
+
+/// An array or document expression whose parts are all literals is itself a literal.
+fn fold_constant(node: Node) -> Node {
+    match node {
+        Node::Array(items) if items.iter().all(|n| matches!(n, Node::Literal(_))) => Node::Literal(Bson::Array(
+            items
+                .into_iter()
+                .map(|n| match n {
+                    Node::Literal(v) => v,
+                    _ => Bson::Null,
+                })
+                .collect(),
+        )),
+        other => other,
+    }
+}
+
+fn parse_field_path(path: &str) -> Result<Vec<String>, DocError> {
+    if path.is_empty() {
+        return Err(DocError::location(16872, "'$' by itself is not a valid FieldPath"));
+    }
+    path.split('.').map(|p| validate_path_component(p).map(|()| p.to_string())).collect()
+}
+
+fn validate_path_component(p: &str) -> Result<(), DocError> {
+    if p.is_empty() {
+        return Err(DocError::location(15998, "FieldPath field names may not be empty strings."));
+    }
+    if p.starts_with('$') {
+        return Err(DocError::location(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField."));
+    }
+    if p.contains('\0') {
+        return Err(DocError::location(16411, "FieldPath field names may not contain '\0'."));
+    }
+    Ok(())
+}
+
+fn parse_variable(s: &str) -> Result<Node, DocError> {
+    let (name, rest) = match s.split_once('.') {
+        Some((n, r)) => (n, Some(r)),
+        None => (s, None),
+    };
+    if name.is_empty() {
+        return Err(DocError::location(16869, "empty variable names are not allowed"));
+    }
+    let path = match rest {
+        Some(r) => r.split('.').map(|p| validate_path_component(p).map(|()| p.to_string())).collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    match name {
+        "ROOT" | "CURRENT" | "NOW" | "REMOVE" => {}
+        _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => {
+            return Err(DocError::location(17276, format!("Use of undefined variable: {name}")));
+        }
+        _ => validate_variable_name(name)?,
+    }
+    Ok(Node::Var(name.to_string(), path))
+}
+
+fn parse_document(d: &Document, depth: usize) -> Result<Node, DocError> {
+    let Some((first, _)) = d.iter().next() else {
+        return Ok(Node::Literal(Bson::Document(Document::new())));
+    };
+    if first.starts_with('$') {
+        if d.len() != 1 {
+            return Err(DocError::location(
+                15983,
+                format!(
+                    "an expression specification must contain exactly one field, the name of the expression. Found {} fields in {}, while parsing object {}",
+                    d.len(),
+                    d,
+                    d
+                ),
+            ));
+        }
+        let (name, arg) = d.iter().next().expect("one field");
+        let Some((name, kind)) = lookup_operator(name) else {
+            return Err(DocError::new(
+                codes::INVALID_PIPELINE_OPERATOR,
+                "InvalidPipelineOperator",
+                format!("Unrecognized expression '{name}'"),
+            ));
+        };
+        return match kind {
+            OpKind::Special(parse) => parse(name, arg, depth + 1),
+            OpKind::Args(arity, eval) => {
+                let args = parse_args(name, arg, arity, depth + 1)?;
+                Ok(Node::Call(name, eval, args))
+            }
+        };
+    }
+    let mut fields = Vec::with_capacity(d.len());
+    for (k, v) in d {
+        validate_object_field_name(k)?;
+        fields.push((k.clone(), parse_node(v, depth + 1)?));
+    }
+    if fields.iter().all(|(_, n)| matches!(n, Node::Literal(_))) {
+        let mut out = Document::new();
+        for (k, n) in fields {
+            if let Node::Literal(v) = n {
+                out.insert(k, v);
+            }
+        }
+        return Ok(Node::Literal(Bson::Document(out)));
+    }
+    Ok(Node::Document(fields))
+}
+
+/// Field names of a document expression: not `$`-prefixed, no `.`.
+pub(crate) fn validate_object_field_name(k: &str) -> Result<(), DocError> {
+    if k.is_empty() {
+        return Err(DocError::location(16412, "FieldPath field names may not be empty strings."));
+    }
+    if k.starts_with('$') {
+        return Err(DocError::location(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField."));
+    }
+    if k.contains('.') {
+        return Err(DocError::location(16412, "FieldPath field names may not contain '.'. Consider using $getField or $setField."));
+    }
+    Ok(())
+}
+
+fn parse_args(name: &str, arg: &Bson, arity: Arity, depth: usize) -> Result<Vec<Node>, DocError> {
+    let args: Vec<Node> = match arg {
+        Bson::Array(items) => items.iter().map(|e| parse_node(e, depth + 1)).collect::<Result<_, _>>()?,
+        other => vec![parse_node(other, depth + 1)?],
+    };
+    check_arity(name, args.len(), arity)?;
+    Ok(args)
+}
+
+fn check_arity(name: &str, n: usize, arity: Arity) -> Result<(), DocError> {
+    match arity {
+        Arity::Exactly(k) if n != k => {
+            Err(DocError::location(16020, format!("Expression {name} takes exactly {k} arguments. {n} were passed in.")))
+        }
+        Arity::Range(lo, hi) if n < lo || n > hi => Err(DocError::location(
+            28667,
+            format!("Expression {name} takes at least {lo} arguments, and at most {hi}, but {n} were passed in."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn object_arg<'b>(name: &str, arg: &'b Bson, code: i32) -> Result<&'b Document, DocError> {
+    match arg {
+        Bson::Document(d) => Ok(d),
+        other => Err(DocError::location(code, format!("{name} only supports an object as its argument, found: {}", type_name(other)))),
+    }
+}
+
+fn boxed(spec: &Bson, depth: usize) -> Result<Box<Node>, DocError> {
+    Ok(Box::new(parse_node(spec, depth + 1)?))
+}
+
+fn parse_literal(_: &'static str, arg: &Bson, _: usize) -> Result<Node, DocError> {
+    Ok(Node::Literal(arg.clone()))
+}
+
+fn parse_and_or(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let args = parse_args(name, arg, Arity::Any, depth)?;
+    Ok(if name == "$and" { Node::And(args) } else { Node::Or(args) })
+}
+
+fn parse_cond(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    if let Bson::Document(d) = arg {
+        let (mut i, mut t, mut e) = (None, None, None);
+        for (k, v) in d {
+            let slot = match k.as_str() {
+                "if" => &mut i,
+                "then" => &mut t,
+                "else" => &mut e,
+                other => return Err(DocError::location(17083, format!("Unrecognized parameter to $cond: {other}"))),
+            };
+            *slot = Some(parse_node(v, depth + 1)?);
+        }
+        let i = i.ok_or_else(|| DocError::location(17080, "Missing 'if' parameter to $cond"))?;
+        let t = t.ok_or_else(|| DocError::location(17081, "Missing 'then' parameter to $cond"))?;
+        let e = e.ok_or_else(|| DocError::location(17082, "Missing 'else' parameter to $cond"))?;
+        return Ok(Node::Cond(Box::new([i, t, e])));
+    }
+    let args = parse_args(name, arg, Arity::Exactly(3), depth)?;
+    let [i, t, e]: [Node; 3] = args.try_into().map_err(|_| DocError::location(16020, "Expression $cond takes exactly 3 arguments."))?;
+    Ok(Node::Cond(Box::new([i, t, e])))
+}
+
+fn parse_if_null(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let args = parse_args(name, arg, Arity::Any, depth)?;
+    if args.len() < 2 {
+        return Err(DocError::location(1257300, format!("$ifNull needs at least two arguments, had: {}", args.len())));
+    }
+    Ok(Node::IfNull(args))
+}
+
+fn parse_switch(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(40060, format!("$switch requires an object as an argument, found: {}", type_name(arg))));
+    };
+    let mut branches = Vec::new();
+    let mut default = None;
+    for (k, v) in d {
+        match k.as_str() {
+            "branches" => {
+                let Bson::Array(items) = v else {
+                    return Err(DocError::location(40061, format!("$switch expected an array for 'branches', found: {}", type_name(v))));
+                };
+                for b in items {
+                    let Bson::Document(bd) = b else {
+                        return Err(DocError::location(
+                            40062,
+                            format!("$switch expected each branch to be an object, found: {}", type_name(b)),
+                        ));
+                    };
+                    let (mut case, mut then) = (None, None);
+                    for (bk, bv) in bd {
+                        match bk.as_str() {
+                            "case" => case = Some(parse_node(bv, depth + 1)?),
+                            "then" => then = Some(parse_node(bv, depth + 1)?),
+                            other => {
+                                return Err(DocError::location(40063, format!("$switch found an unknown argument to a branch: {other}")))
+                            }
+                        }
+                    }
+                    let case = case.ok_or_else(|| DocError::location(40064, "$switch requires each branch have a 'case' expression"))?;
+                    let then = then.ok_or_else(|| DocError::location(40065, "$switch requires each branch have a 'then' expression."))?;
+                    branches.push((case, then));
+                }
+            }
+            "default" => default = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(40067, format!("$switch found an unknown argument: {other}"))),
+        }
+    }
+    if branches.is_empty() {
+        return Err(DocError::location(40068, "$switch requires at least one branch."));
+    }
+    Ok(Node::Switch(branches, default))
+}
+
+fn parse_let(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(16874, "$let only supports an object as its argument"));
+    };
+    let (mut vars, mut body) = (None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "vars" => {
+                let Bson::Document(vd) = v else {
+                    return Err(DocError::location(
+                        10065,
+                        format!("invalid parameter: expected an object (vars), found: {}", type_name(v)),
+                    ));
+                };
+                let mut list = Vec::with_capacity(vd.len());
+                for (name, spec) in vd {
+                    validate_variable_name(name)?;
+                    list.push((name.clone(), parse_node(spec, depth + 1)?));
+                }
+                vars = Some(list);
+            }
+            "in" => body = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(16875, format!("Unrecognized parameter to $let: {other}"))),
+        }
+    }
+    let vars = vars.ok_or_else(|| DocError::location(16876, "Missing 'vars' parameter to $let"))?;
+    let body = body.ok_or_else(|| DocError::location(16877, "Missing 'in' parameter to $let"))?;
+    Ok(Node::Let(vars, body))
+}
+
+fn parse_as(v: &Bson, op: &str) -> Result<String, DocError> {
+    match v {
+        Bson::String(s) => {
+            validate_variable_name(s)?;
+            Ok(s.clone())
+        }
+        other => Err(DocError::failed_to_parse(format!("{op} 'as' must be a string, found: {}", type_name(other)))),
+    }
+}
+
+fn parse_map(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let d = object_arg(name, arg, 16878)?;
+    let (mut input, mut as_name, mut body) = (None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(boxed(v, depth)?),
+            "as" => as_name = Some(parse_as(v, name)?),
+            "in" => body = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(16879, format!("Unrecognized parameter to $map: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(16880, "Missing 'input' parameter to $map"))?;
+    let body = body.ok_or_else(|| DocError::location(16882, "Missing 'in' parameter to $map"))?;
+    Ok(Node::Map { input, name: as_name.unwrap_or_else(|| "this".into()), body })
+}
+
+fn parse_filter(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let d = object_arg(name, arg, 28646)?;
+    let (mut input, mut as_name, mut cond, mut limit) = (None, None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(boxed(v, depth)?),
+            "as" => as_name = Some(parse_as(v, name)?),
+            "cond" => cond = Some(boxed(v, depth)?),
+            "limit" => limit = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(28647, format!("Unrecognized parameter to $filter: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(28648, "Missing 'input' parameter to $filter"))?;
+    let cond = cond.ok_or_else(|| DocError::location(28650, "Missing 'cond' parameter to $filter"))?;
+    Ok(Node::Filter { input, name: as_name.unwrap_or_else(|| "this".into()), cond, limit })
+}
+
+fn parse_reduce(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(40075, format!("{name} requires an object as an argument, found: {}", type_name(arg))));
+    };
+    let (mut input, mut initial, mut body) = (None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(boxed(v, depth)?),
+            "initialValue" => initial = Some(boxed(v, depth)?),
+            "in" => body = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(40076, format!("$reduce found an unknown argument: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(40077, "$reduce requires 'input' to be specified"))?;
+    let initial = initial.ok_or_else(|| DocError::location(40078, "$reduce requires 'initialValue' to be specified"))?;
+    let body = body.ok_or_else(|| DocError::location(40079, "$reduce requires 'in' to be specified"))?;
+    Ok(Node::Reduce { input, initial, body })
+}
+
+fn parse_get_field(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        // Shorthand: {$getField: "name"} (or an expression giving the name) on $$CURRENT.
+        return Ok(Node::GetField { field: boxed(arg, depth)?, input: None });
+    };
+    if d.keys().next().is_some_and(|k| k.starts_with('$')) {
+        return Ok(Node::GetField { field: boxed(arg, depth)?, input: None });
+    }
+    let (mut field, mut input) = (None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "field" => field = Some(boxed(v, depth)?),
+            "input" => input = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(3041701, format!("$getField found an unknown argument: {other}"))),
+        }
+    }
+    let field = field.ok_or_else(|| DocError::location(3041702, "$getField requires 'field' to be specified"))?;
+    Ok(Node::GetField { field, input })
+}
+
+fn parse_set_field(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(4161100, format!("{name} only supports an object as its argument")));
+    };
+    let (mut field, mut input, mut value) = (None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "field" => field = Some(v),
+            "input" => input = Some(boxed(v, depth)?),
+            "value" if name == "$setField" => value = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(4161101, format!("{name} found an unknown argument: {other}"))),
+        }
+    }
+    let field = field.ok_or_else(|| DocError::location(4161102, format!("{name} requires 'field' to be specified")))?;
+    let field = match parse_node(field, depth + 1)? {
+        Node::Literal(Bson::String(s)) => s,
+        Node::Literal(other) => {
+            return Err(DocError::location(
+                4161107,
+                format!("{name} requires 'field' to evaluate to type String, but got {}", type_name(&other)),
+            ))
+        }
+        _ => {
+            return Err(DocError::location(
+                4161106,
+                format!("{name} requires 'field' to evaluate to a constant, but got a non-constant argument"),
+            ))
+        }
+    };
+    let input = input.ok_or_else(|| DocError::location(4161103, format!("{name} requires 'input' to be specified")))?;
+    if name == "$setField" && value.is_none() {
+        return Err(DocError::location(4161104, "$setField requires 'value' to be specified"));
+    }
+    Ok(Node::SetField { field, input, value })
+}
+
+fn parse_convert(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::failed_to_parse(format!("$convert expects an object of named arguments but found: {}", type_name(arg))));
+    };
+    let (mut input, mut to, mut on_error, mut on_null) = (None, None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(boxed(v, depth)?),
+            "to" => to = Some(boxed(v, depth)?),
+            "onError" => on_error = Some(boxed(v, depth)?),
+            "onNull" => on_null = Some(boxed(v, depth)?),
+            other => return Err(DocError::failed_to_parse(format!("$convert found an unknown argument: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::failed_to_parse("Missing 'input' parameter to $convert"))?;
+    let to = to.ok_or_else(|| DocError::failed_to_parse("Missing 'to' parameter to $convert"))?;
+    Ok(Node::Convert { input, to, on_error, on_null })
+}
+
+fn parse_trim(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(50696, format!("{name} only supports an object as an argument, found: {}", type_name(arg))));
+    };
+    let (mut input, mut chars) = (None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(boxed(v, depth)?),
+            "chars" => chars = Some(boxed(v, depth)?),
+            other => return Err(DocError::location(50694, format!("{name} found an unknown argument: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(50695, format!("{name} requires an 'input' field")))?;
+    Ok(Node::Trim { op: name, input, chars })
+}
+
+// --- Evaluation -----------------------------------------------------------------------------
+
+struct Cx<'a> {
+    root: &'a Document,
+    vars: &'a Variables,
+    /// Variables bound by `$let`, `$map`, `$filter`, `$reduce` (innermost last).
+    locals: Vec<(&'a str, Val<'a>)>,
+}
+
+fn walk_doc<'a>(doc: &'a Document, path: &[String]) -> Val<'a> {
+    let (first, rest) = path.split_first()?;
+    walk_value(doc.get(first)?, rest)
+}
+
+fn walk_value<'a>(v: &'a Bson, rest: &[String]) -> Val<'a> {
+    if rest.is_empty() {
+        return Some(Cow::Borrowed(v));
+    }
+    match v {
+        Bson::Document(d) => walk_doc(d, rest),
+        Bson::Array(items) => Some(Cow::Owned(Bson::Array(
+            items
+                .iter()
+                .filter_map(|e| match e {
+                    Bson::Document(d) => walk_doc(d, rest).map(Cow::into_owned),
+                    _ => None,
+                })
+                .collect(),
+        ))),
+        _ => None,
+    }
+}
+
+fn walk_cow<'a>(v: Cow<'a, Bson>, rest: &[String]) -> Val<'a> {
+    match v {
+        Cow::Borrowed(b) => walk_value(b, rest),
+        Cow::Owned(o) => walk_value(&o, rest).map(|c| Cow::Owned(c.into_owned())),
+    }
+}
+
+fn share<'a>(v: &Val<'a>) -> Val<'a> {
+    match v {
+        None => None,
+        Some(Cow::Borrowed(b)) => Some(Cow::Borrowed(*b)),
+        Some(Cow::Owned(o)) => Some(Cow::Owned(o.clone())),
+    }
+}
+
+fn nullish(v: &Val<'_>) -> bool {
+    matches!(v.as_deref(), None | Some(Bson::Null | Bson::Undefined))
+}
+
+fn tname(v: &Val<'_>) -> &'static str {
+    v.as_deref().map_or("missing", type_name)
+}
+
+impl Node {
+    fn eval<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        match self {
+            Node::Literal(v) => Ok(Some(Cow::Borrowed(v))),
+            Node::Field(path) => Ok(walk_doc(cx.root, path)),
+            Node::Var(..) => self.eval_var(cx),
+            Node::Document(..) => self.eval_document(cx),
+            Node::Array(..) => self.eval_array(cx),
+            Node::Call(..) => self.eval_call(cx),
+            Node::And(..) => self.eval_and(cx),
+            Node::Or(..) => self.eval_or(cx),
+            Node::Cond(..) => self.eval_cond(cx),
+            Node::IfNull(..) => self.eval_if_null(cx),
+            Node::Switch(..) => self.eval_switch(cx),
+            Node::Let(..) => self.eval_let(cx),
+            Node::Map { .. } => self.eval_map(cx),
+            Node::Filter { .. } => self.eval_filter(cx),
+            Node::Reduce { .. } => self.eval_reduce(cx),
+            Node::GetField { .. } => self.eval_get_field(cx),
+            Node::SetField { .. } => self.eval_set_field(cx),
+            Node::Convert { .. } => self.eval_convert(cx),
+            Node::Trim { .. } => self.eval_trim(cx),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_var<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Var(name, path) = self else {
+            return Ok(None);
+        };
+        let base: Val<'a> = match name.as_str() {
+            "ROOT" | "CURRENT" => {
+                if path.is_empty() {
+                    Some(Cow::Owned(Bson::Document(cx.root.clone())))
+                } else {
+                    return Ok(walk_doc(cx.root, path));
+                }
+            }
+            "NOW" => Some(Cow::Owned(Bson::DateTime(cx.vars.now))),
+            "REMOVE" => None,
+            n => {
+                if let Some((_, v)) = cx.locals.iter().rev().find(|(l, _)| *l == n) {
+                    share(v)
+                } else if let Some(v) = cx.vars.get(n) {
+                    Some(Cow::Borrowed(v))
+                } else {
+                    return Err(DocError::location(17276, format!("Use of undefined variable: {n}")));
+                }
+            }
+        };
+        Ok(match base {
+            Some(b) if !path.is_empty() => walk_cow(b, path),
+            other => other,
+        })
+    }
+
+    #[inline(never)]
+    fn eval_document<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Document(fields) = self else {
+            return Ok(None);
+        };
+        let mut out = Document::new();
+        for (k, n) in fields {
+            if let Some(v) = n.eval(cx)? {
+                out.insert(k.clone(), v.into_owned());
+            }
+        }
+        Ok(Some(Cow::Owned(Bson::Document(out))))
+    }
+
+    #[inline(never)]
+    fn eval_array<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Array(items) = self else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for n in items {
+            out.push(n.eval(cx)?.map_or(Bson::Null, Cow::into_owned));
+        }
+        Ok(Some(Cow::Owned(Bson::Array(out))))
+    }
+
+    #[inline(never)]
+    fn eval_call<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Call(name, f, args) = self else {
+            return Ok(None);
+        };
+        let mut vals = Vec::with_capacity(args.len());
+        for a in args {
+            vals.push(a.eval(cx)?);
+        }
+        Ok(f(name, &vals)?.map(Cow::Owned))
+    }
+
+    #[inline(never)]
+    fn eval_and<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::And(args) = self else {
+            return Ok(None);
+        };
+        for a in args {
+            if !truthy(a.eval(cx)?.as_deref()) {
+                return Ok(Some(Cow::Owned(Bson::Boolean(false))));
+            }
+        }
+        Ok(Some(Cow::Owned(Bson::Boolean(true))))
+    }
+
+    #[inline(never)]
+    fn eval_or<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Or(args) = self else {
+            return Ok(None);
+        };
+        for a in args {
+            if truthy(a.eval(cx)?.as_deref()) {
+                return Ok(Some(Cow::Owned(Bson::Boolean(true))));
+            }
+        }
+        Ok(Some(Cow::Owned(Bson::Boolean(false))))
+    }
+
+    #[inline(never)]
+    fn eval_cond<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Cond(parts) = self else {
+            return Ok(None);
+        };
+        let [i, t, e] = &**parts;
+        if truthy(i.eval(cx)?.as_deref()) {
+            t.eval(cx)
+        } else {
+            e.eval(cx)
+        }
+    }
+
+    #[inline(never)]
+    fn eval_if_null<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::IfNull(args) = self else {
+            return Ok(None);
+        };
+        let (last, init) = args.split_last().expect("at least two arguments");
+        for a in init {
+            let v = a.eval(cx)?;
+            if !nullish(&v) {
+                return Ok(v);
+            }
+        }
+        last.eval(cx)
+    }
+
+    #[inline(never)]
+    fn eval_switch<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Switch(branches, default) = self else {
+            return Ok(None);
+        };
+        for (case, then) in branches {
+            if truthy(case.eval(cx)?.as_deref()) {
+                return then.eval(cx);
+            }
+        }
+        match default {
+            Some(d) => d.eval(cx),
+            None => Err(DocError::location(40066, "$switch could not find a matching branch for an input, and no default was specified.")),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_let<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Let(vars, body) = self else {
+            return Ok(None);
+        };
+        let mut bound = Vec::with_capacity(vars.len());
+        for (name, n) in vars {
+            bound.push((name.as_str(), n.eval(cx)?));
+        }
+        let mark = cx.locals.len();
+        cx.locals.extend(bound);
+        let out = body.eval(cx);
+        cx.locals.truncate(mark);
+        out
+    }
+
+    #[inline(never)]
+    fn eval_map<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Map { input, name, body } = self else {
+            return Ok(None);
+        };
+        let input = input.eval(cx)?;
+        let items = match input.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Bson::Array(_)) => array_elements(input),
+            Some(other) => return Err(DocError::location(16883, format!("input to $map must be an array not {}", type_name(other)))),
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            cx.locals.push((name.as_str(), Some(item)));
+            let v = body.eval(cx);
+            cx.locals.pop();
+            out.push(v?.map_or(Bson::Null, Cow::into_owned));
+        }
+        Ok(Some(Cow::Owned(Bson::Array(out))))
+    }
+
+    #[inline(never)]
+    fn eval_filter<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Filter { input, name, cond, limit } = self else {
+            return Ok(None);
+        };
+        let limit = match limit {
+            None => None,
+            Some(l) => {
+                let v = l.eval(cx)?;
+                if nullish(&v) {
+                    None
+                } else {
+                    let n = v.as_deref().and_then(exact_i32).ok_or_else(|| {
+                        DocError::location(327391, format!("$filter: limit must be represented as a 32-bit integral value: {}", show(&v)))
+                    })?;
+                    if n < 1 {
+                        return Err(DocError::location(327392, format!("$filter: limit must be greater than 0: {n}")));
+                    }
+                    Some(n as usize)
+                }
+            }
+        };
+        let input = input.eval(cx)?;
+        let items = match input.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Bson::Array(_)) => array_elements(input),
+            Some(other) => return Err(DocError::location(28651, format!("input to $filter must be an array not {}", type_name(other)))),
+        };
+        let mut out = Vec::new();
+        for item in items {
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            cx.locals.push((name.as_str(), Some(item)));
+            let keep = cond.eval(cx);
+            let (_, item) = cx.locals.pop().expect("pushed above");
+            if truthy(keep?.as_deref()) {
+                out.push(item.map_or(Bson::Null, Cow::into_owned));
+            }
+        }
+        Ok(Some(Cow::Owned(Bson::Array(out))))
+    }
+
+    #[inline(never)]
+    fn eval_reduce<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Reduce { input, initial, body } = self else {
+            return Ok(None);
+        };
+        let input = input.eval(cx)?;
+        let items = match input.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Bson::Array(_)) => array_elements(input),
+            Some(other) => {
+                return Err(DocError::location(40080, format!("$reduce requires that 'input' be an array, found: {}", type_name(other))))
+            }
+        };
+        let mut acc = initial.eval(cx)?;
+        for item in items {
+            cx.locals.push(("value", acc));
+            cx.locals.push(("this", Some(item)));
+            let v = body.eval(cx);
+            cx.locals.truncate(cx.locals.len() - 2);
+            acc = v?;
+        }
+        Ok(acc)
+    }
+
+    #[inline(never)]
+    fn eval_get_field<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::GetField { field, input } = self else {
+            return Ok(None);
+        };
+        let f = field.eval(cx)?;
+        let Some(Bson::String(f)) = f.as_deref() else {
+            return Err(DocError::location(
+                5654602,
+                format!("$getField requires 'field' to evaluate to type String, but got {}", tname(&f)),
+            ));
+        };
+        let input = match input {
+            Some(i) => i.eval(cx)?,
+            None => return Ok(cx.root.get(f).map(Cow::Borrowed)),
+        };
+        match input {
+            None | Some(Cow::Borrowed(Bson::Null | Bson::Undefined)) => Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Cow::Owned(Bson::Null | Bson::Undefined)) => Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Cow::Borrowed(Bson::Document(d))) => Ok(d.get(f).map(Cow::Borrowed)),
+            Some(Cow::Owned(Bson::Document(mut d))) => Ok(d.remove(f).map(Cow::Owned)),
+            Some(other) => Err(DocError::location(
+                3041705,
+                format!("$getField requires 'input' to evaluate to type Object, but got {}", type_name(&other)),
+            )),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_set_field<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::SetField { field, input, value } = self else {
+            return Ok(None);
+        };
+        let input = input.eval(cx)?;
+        let mut doc = match input {
+            None => return Ok(Some(Cow::Owned(Bson::Null))),
+            Some(v) => match v.into_owned() {
+                Bson::Null | Bson::Undefined => return Ok(Some(Cow::Owned(Bson::Null))),
+                Bson::Document(d) => d,
+                other => {
+                    return Err(DocError::location(
+                        4161105,
+                        format!("$setField requires 'input' to evaluate to type Object, but got {}", type_name(&other)),
+                    ))
+                }
+            },
+        };
+        let value = match value {
+            Some(v) => v.eval(cx)?,
+            None => None,
+        };
+        match value {
+            Some(v) => {
+                doc.insert(field.clone(), v.into_owned());
+            }
+            None => {
+                doc.remove(field);
+            }
+        }
+        Ok(Some(Cow::Owned(Bson::Document(doc))))
+    }
+
+    #[inline(never)]
+    fn eval_convert<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Convert { input, to, on_error, on_null } = self else {
+            return Ok(None);
+        };
+        let v = input.eval(cx)?;
+        let target = to.eval(cx)?;
+        let target = convert_target(&target)?;
+        if nullish(&v) {
+            return match on_null {
+                Some(n) => n.eval(cx),
+                None => Ok(Some(Cow::Owned(Bson::Null))),
+            };
+        }
+        let Some(target) = target else {
+            return Ok(Some(Cow::Owned(Bson::Null)));
+        };
+        match convert(v.as_deref().expect("not nullish"), target) {
+            Ok(out) => Ok(Some(Cow::Owned(out))),
+            Err(e) => match on_error {
+                Some(n) => n.eval(cx),
+                None => Err(e),
+            },
+        }
+    }
+
+    #[inline(never)]
+    fn eval_trim<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
+        let Node::Trim { op, input, chars } = self else {
+            return Ok(None);
+        };
+        let v = input.eval(cx)?;
+        let s = match v.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
+            Some(Bson::String(s)) => s,
+            Some(other) => {
+                return Err(DocError::location(
+                    50699,
+                    format!("{op} requires its input to be a string, got {} (of type {}) instead.", other, type_name(other)),
+                ))
+            }
+        };
+        let chars_val = match chars {
+            Some(c) => Some(c.eval(cx)?),
+            None => None,
+        };
+        let set: Vec<char> = match &chars_val {
+            None => Vec::new(),
+            Some(c) => match c.as_deref() {
+                None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Cow::Owned(Bson::Null))),
+                Some(Bson::String(cs)) => cs.chars().collect(),
+                Some(other) => {
+                    return Err(DocError::location(
+                        50700,
+                        format!("{op} requires 'chars' to be a string, got {} (of type {}) instead.", other, type_name(other)),
+                    ))
+                }
+            },
+        };
+        let is_trim = |c: char| if chars_val.is_some() { set.contains(&c) } else { is_default_trim_char(c) };
+        let out = match *op {
+            "$ltrim" => s.trim_start_matches(is_trim),
+            "$rtrim" => s.trim_end_matches(is_trim),
+            _ => s.trim_matches(is_trim),
+        };
+        Ok(Some(Cow::Owned(Bson::String(out.to_string()))))
+    }
+}
+
+/// The elements of an array value, borrowed when the array is.
+fn array_elements(v: Val<'_>) -> Vec<Cow<'_, Bson>> {
+    match v {
+        Some(Cow::Borrowed(Bson::Array(a))) => a.iter().map(Cow::Borrowed).collect(),
+        Some(Cow::Owned(Bson::Array(a))) => a.into_iter().map(Cow::Owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn is_default_trim_char(c: char) -> bool {
+    matches!(c, '\0' | ' ' | '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}')
+}
+
+fn show(v: &Val<'_>) -> String {
+    v.as_deref().map_or_else(|| "missing".to_string(), |b| b.to_string())
+}
+
+fn exact_i32(v: &Bson) -> Option<i32> {
+    let i = as_i64(v)?;
+    i32::try_from(i).ok()
+}
+
+// --- Numbers --------------------------------------------------------------------------------
+
+/// A number in one of MongoDB's four numeric types (decimals carried as doubles, see above).
+#[derive(Clone, Copy, Debug)]
+enum Num {
+    Int(i32),
+    Long(i64),
+    Double(f64),
+    Decimal(f64),
+}
+
+impl Num {
+    fn of(v: &Bson) -> Option<Num> {
+        Some(match v {
+            Bson::Int32(i) => Num::Int(*i),
+            Bson::Int64(i) => Num::Long(*i),
+            Bson::Double(d) => Num::Double(*d),
+            Bson::Decimal128(d) => Num::Decimal(decimal_to_f64(d)),
+            _ => return None,
+        })
+    }
+    fn f(self) -> f64 {
+        match self {
+            Num::Int(i) => f64::from(i),
+            Num::Long(i) => i as f64,
+            Num::Double(d) | Num::Decimal(d) => d,
+        }
+    }
+    fn int(self) -> Option<i64> {
+        match self {
+            Num::Int(i) => Some(i64::from(i)),
+            Num::Long(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn rank(self) -> u8 {
+        match self {
+            Num::Int(_) => 0,
+            Num::Long(_) => 1,
+            Num::Double(_) => 2,
+            Num::Decimal(_) => 3,
+        }
+    }
+    fn to_bson(self) -> Bson {
+        match self {
+            Num::Int(i) => Bson::Int32(i),
+            Num::Long(i) => Bson::Int64(i),
+            Num::Double(d) => Bson::Double(d),
+            Num::Decimal(d) => Bson::Decimal128(f64_to_decimal(d)),
+        }
+    }
+}
+
+/// A double as Decimal128, through 15 significant digits (MongoDB's default conversion).
+pub fn f64_to_decimal(d: f64) -> bson::Decimal128 {
+    let s = if d.is_nan() {
+        "NaN".to_string()
+    } else if d.is_infinite() {
+        if d > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+    } else {
+        let e = format!("{d:.14e}");
+        match e.split_once('e') {
+            Some((mantissa, exp)) => {
+                let mantissa = if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+                format!("{mantissa}e{exp}")
+            }
+            None => e,
+        }
+    };
+    s.parse().unwrap_or_else(|_| "NaN".parse().expect("NaN parses"))
+}
+
+/// Integer results: int when both were int and it fits, else long; None on int64 overflow.
+fn int_result(r: Option<i64>, long: bool) -> Option<Num> {
+    let r = r?;
+    Some(match i32::try_from(r) {
+        Ok(i) if !long => Num::Int(i),
+        _ => Num::Long(r),
+    })
+}
+
+#[derive(Clone, Copy)]
+enum BinOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+fn arith(op: BinOp, a: Num, b: Num) -> Num {
+    let fop = |x: f64, y: f64| match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+    };
+    if a.rank().max(b.rank()) == 3 {
+        return Num::Decimal(fop(a.f(), b.f()));
+    }
+    if a.rank().max(b.rank()) == 2 {
+        return Num::Double(fop(a.f(), b.f()));
+    }
+    let (x, y) = (a.int().unwrap_or(0), b.int().unwrap_or(0));
+    let r = match op {
+        BinOp::Add => x.checked_add(y),
+        BinOp::Sub => x.checked_sub(y),
+        BinOp::Mul => x.checked_mul(y),
+    };
+    int_result(r, a.rank() == 1 || b.rank() == 1).unwrap_or(Num::Double(fop(a.f(), b.f())))
+}
+
+fn null() -> Result<Option<Bson>, DocError> {
+    Ok(Some(Bson::Null))
+}
+
+fn op_add(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut total = Num::Int(0);
+    let mut date: Option<i64> = None;
+    for a in args {
+        match a.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return null(),
+            Some(Bson::DateTime(d)) => {
+                if date.is_some() {
+                    return Err(DocError::location(16612, "only one date allowed in an $add expression"));
+                }
+                date = Some(d.timestamp_millis());
+            }
+            Some(v) => match Num::of(v) {
+                Some(n) => total = arith(BinOp::Add, total, n),
+                None => {
+                    return Err(DocError::type_mismatch(format!("$add only supports numeric or date types, not {}", type_name(v))));
+                }
+            },
+        }
+    }
+    match date {
+        Some(ms) => {
+            let add = match total {
+                Num::Int(i) => i64::from(i),
+                Num::Long(i) => i,
+                Num::Double(d) | Num::Decimal(d) => d.round() as i64,
+            };
+            Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms.wrapping_add(add)))))
+        }
+        None => Ok(Some(total.to_bson())),
+    }
+}
+
+fn op_subtract(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let (a, b) = (args[0].as_deref(), args[1].as_deref());
+    if nullish(&args[0]) || nullish(&args[1]) {
+        return null();
+    }
+    let (a, b) = (a.expect("not nullish"), b.expect("not nullish"));
+    match (a, b) {
+        (Bson::DateTime(x), Bson::DateTime(y)) => Ok(Some(Bson::Int64(x.timestamp_millis().wrapping_sub(y.timestamp_millis())))),
+        (Bson::DateTime(x), n) if is_number(n) => {
+            let ms = match Num::of(n).expect("number") {
+                Num::Int(i) => i64::from(i),
+                Num::Long(i) => i,
+                Num::Double(d) | Num::Decimal(d) => d.round() as i64,
+            };
+            Ok(Some(Bson::DateTime(bson::DateTime::from_millis(x.timestamp_millis().wrapping_sub(ms)))))
+        }
+        _ => match (Num::of(a), Num::of(b)) {
+            (Some(x), Some(y)) => Ok(Some(arith(BinOp::Sub, x, y).to_bson())),
+            _ => Err(DocError::location(16556, format!("can't $subtract {} from {}", type_name(b), type_name(a)))),
+        },
+    }
+}
+
+fn op_multiply(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut total = Num::Int(1);
+    for a in args {
+        match a.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return null(),
+            Some(v) => match Num::of(v) {
+                Some(n) => total = arith(BinOp::Mul, total, n),
+                None => return Err(DocError::location(16555, format!("$multiply only supports numeric types, not {}", type_name(v)))),
+            },
+        }
+    }
+    Ok(Some(total.to_bson()))
+}
+
+/// Both arguments as numbers for a binary numeric operator (None: a null/missing argument).
+fn two_numbers(name: &str, args: &[Val<'_>], code: i32) -> Result<Option<(Num, Num)>, DocError> {
+    if nullish(&args[0]) || nullish(&args[1]) {
+        return Ok(None);
+    }
+    match (args[0].as_deref().and_then(Num::of), args[1].as_deref().and_then(Num::of)) {
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        _ => Err(DocError::location(code, format!("{name} only supports numeric types, not {} and {}", tname(&args[0]), tname(&args[1])))),
+    }
+}
+
+fn op_divide(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some((a, b)) = two_numbers(name, args, 16609)? else { return null() };
+    if b.f() == 0.0 {
+        return Err(DocError::bad_value("can't $divide by zero"));
+    }
+    let r = a.f() / b.f();
+    Ok(Some(if a.rank().max(b.rank()) == 3 { Num::Decimal(r) } else { Num::Double(r) }.to_bson()))
+}
+
+fn op_mod(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some((a, b)) = two_numbers(name, args, 16611)? else { return null() };
+    if b.f() == 0.0 && b.rank() < 2 {
+        return Err(DocError::location(16610, "can't $mod by zero"));
+    }
+    let out = match a.rank().max(b.rank()) {
+        3 => Num::Decimal(a.f() % b.f()),
+        2 => Num::Double(a.f() % b.f()),
+        _ => {
+            let (x, y) = (a.int().unwrap_or(0), b.int().unwrap_or(1));
+            int_result(Some(x.checked_rem(y).unwrap_or(0)), a.rank() == 1 || b.rank() == 1).unwrap_or(Num::Long(0))
+        }
+    };
+    Ok(Some(out.to_bson()))
+}
+
+/// The single argument of a unary numeric operator (None: null/missing).
+fn one_number(name: &str, v: &Val<'_>) -> Result<Option<Num>, DocError> {
+    if nullish(v) {
+        return Ok(None);
+    }
+    match v.as_deref().and_then(Num::of) {
+        Some(n) => Ok(Some(n)),
+        None => Err(DocError::location(28765, format!("{name} only supports numeric types, not {}", tname(v)))),
+    }
+}
+
+fn op_abs(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(n) = one_number(name, &args[0])? else { return null() };
+    let out = match n {
+        Num::Int(i) => i.checked_abs().map_or(Num::Long(-i64::from(i)), Num::Int),
+        Num::Long(i) => Num::Long(i.checked_abs().ok_or_else(|| DocError::location(28680, "can't take $abs of long long min"))?),
+        Num::Double(d) => Num::Double(d.abs()),
+        Num::Decimal(d) => Num::Decimal(d.abs()),
+    };
+    Ok(Some(out.to_bson()))
+}
+
+fn op_ceil_floor(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(n) = one_number(name, &args[0])? else { return null() };
+    let f = |d: f64| if name == "$ceil" { d.ceil() } else { d.floor() };
+    let out = match n {
+        Num::Double(d) => Num::Double(f(d)),
+        Num::Decimal(d) => Num::Decimal(f(d)),
+        int => int,
+    };
+    Ok(Some(out.to_bson()))
+}
+
+fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 {
+        2.0 * (x / 2.0).round()
+    } else {
+        r
+    }
+}
+
+fn op_round_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let place = match args.get(1) {
+        None => 0,
+        Some(p) if nullish(p) => return null(),
+        Some(p) => {
+            let i = p.as_deref().and_then(|v| if is_number(v) { as_i64(v) } else { None }).ok_or_else(|| {
+                DocError::location(51081, format!("precision argument to {name} must be a integral value, but got {}", show(p)))
+            })?;
+            if !(-19..=99).contains(&i) {
+                return Err(DocError::location(51083, format!("cannot apply {name} with precision value {i} value must be in (-20, 100)")));
+            }
+            i as i32
+        }
+    };
+    let Some(n) = one_number(name, &args[0])? else { return null() };
+    let rounding = |x: f64| if name == "$round" { round_half_even(x) } else { x.trunc() };
+    let apply = |x: f64| -> f64 {
+        if !x.is_finite() {
+            return x;
+        }
+        if place >= 0 {
+            let scale = 10f64.powi(place);
+            let y = x * scale;
+            if !y.is_finite() || y.abs() >= 1e17 {
+                return x;
+            }
+            // Round the scaled value through 15 significant digits first (as MongoDB's
+            // decimal conversion does), so 28.73 * 10 = 287.29999... still rounds to 287.3.
+            let y: f64 = format!("{y:.14e}").parse().unwrap_or(y);
+            rounding(y) / scale
+        } else {
+            let scale = 10f64.powi(-place);
+            rounding(x / scale) * scale
+        }
+    };
+    let out = match n {
+        Num::Double(d) => Num::Double(apply(d)),
+        Num::Decimal(d) => Num::Decimal(apply(d)),
+        Num::Int(_) | Num::Long(_) if place >= 0 => n,
+        Num::Int(i) => {
+            let r = apply(f64::from(i));
+            i32::try_from(r as i64).map_or(Num::Long(r as i64), Num::Int)
+        }
+        Num::Long(i) => {
+            let scale = 10i64.checked_pow((-place) as u32);
+            match scale {
+                Some(s) => {
+                    let q = i / s;
+                    let rem = i % s;
+                    let q = if name == "$round" {
+                        let twice = rem.unsigned_abs().saturating_mul(2);
+                        let s = s.unsigned_abs();
+                        if twice > s || (twice == s && q % 2 != 0) {
+                            q + i.signum()
+                        } else {
+                            q
+                        }
+                    } else {
+                        q
+                    };
+                    q.checked_mul(s).map_or(Num::Double(q as f64 * s as f64), Num::Long)
+                }
+                None => Num::Long(0),
+            }
+        }
+    };
+    Ok(Some(out.to_bson()))
+}
+
+fn float_result(n: Num, r: f64) -> Bson {
+    if n.rank() == 3 {
+        Num::Decimal(r).to_bson()
+    } else {
+        Bson::Double(r)
+    }
+}
+
+fn op_sqrt(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(n) = one_number(name, &args[0])? else { return null() };
+    if n.f() < 0.0 {
+        return Err(DocError::location(28714, "$sqrt's argument must be greater than or equal to 0"));
+    }
+    Ok(Some(float_result(n, n.f().sqrt())))
+}
+
+fn op_exp(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(n) = one_number(name, &args[0])? else { return null() };
+    Ok(Some(float_result(n, n.f().exp())))
+}
+
+fn op_ln_log10(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(n) = one_number(name, &args[0])? else { return null() };
+    if n.f() <= 0.0 {
+        let code = if name == "$ln" { 28766 } else { 28761 };
+        return Err(DocError::location(code, format!("{name}'s argument must be a positive number, but is {}", n.to_bson())));
+    }
+    Ok(Some(float_result(n, if name == "$ln" { n.f().ln() } else { n.f().log10() })))
+}
+
+fn op_log(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) || nullish(&args[1]) {
+        return null();
+    }
+    let x = args[0]
+        .as_deref()
+        .and_then(Num::of)
+        .ok_or_else(|| DocError::location(28756, format!("$log's argument must be numeric, not {}", tname(&args[0]))))?;
+    let b = args[1]
+        .as_deref()
+        .and_then(Num::of)
+        .ok_or_else(|| DocError::location(28757, format!("$log's base must be numeric, not {}", tname(&args[1]))))?;
+    if x.f() <= 0.0 {
+        return Err(DocError::location(28758, format!("$log's argument must be a positive number, but is {}", x.to_bson())));
+    }
+    if b.f() <= 0.0 || b.f() == 1.0 {
+        return Err(DocError::location(28759, format!("$log's base must be a positive number not equal to 1, but is {}", b.to_bson())));
+    }
+    let r = x.f().ln() / b.f().ln();
+    Ok(Some(if x.rank().max(b.rank()) == 3 { Num::Decimal(r).to_bson() } else { Bson::Double(r) }))
+}
+
+fn op_pow(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) || nullish(&args[1]) {
+        return null();
+    }
+    let base = args[0]
+        .as_deref()
+        .and_then(Num::of)
+        .ok_or_else(|| DocError::location(28762, format!("$pow's base must be numeric, not {}", tname(&args[0]))))?;
+    let exp = args[1]
+        .as_deref()
+        .and_then(Num::of)
+        .ok_or_else(|| DocError::location(28763, format!("$pow's exponent must be numeric, not {}", tname(&args[1]))))?;
+    if base.f() == 0.0 && exp.f() < 0.0 {
+        return Err(DocError::location(28764, "$pow cannot take a base of 0 and a negative exponent"));
+    }
+    let r = base.f().powf(exp.f());
+    let out = match (base.int(), exp.int()) {
+        _ if base.rank().max(exp.rank()) == 3 => Num::Decimal(r),
+        (Some(b), Some(e)) if e >= 0 => {
+            let exact = u32::try_from(e).ok().and_then(|e| b.checked_pow(e));
+            int_result(exact, base.rank() == 1 || exp.rank() == 1).unwrap_or(Num::Double(r))
+        }
+        (Some(b), Some(_)) if b == 1 || b == -1 => {
+            // 1^-n and (-1)^-n stay integers, as MongoDB computes them.
+            int_result(Some(r as i64), base.rank() == 1 || exp.rank() == 1).unwrap_or(Num::Double(r))
+        }
+        _ => Num::Double(r),
+    };
+    Ok(Some(out.to_bson()))
+}
+
+// --- Comparison, boolean, types -------------------------------------------------------------
+
+/// Compare two values as aggregation does: missing and undefined sort just above MinKey,
+/// below null; otherwise BSON order.
+pub fn compare_values(a: Option<&Bson>, b: Option<&Bson>) -> Ordering {
+    fn is_missing(v: Option<&Bson>) -> bool {
+        matches!(v, None | Some(Bson::Undefined))
+    }
+    match (is_missing(a), is_missing(b)) {
+        (true, true) => Ordering::Equal,
+        (true, false) => {
+            if matches!(b, Some(Bson::MinKey)) {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (false, true) => compare_values(b, a).reverse(),
+        (false, false) => compare(a.expect("present"), b.expect("present")),
+    }
+}
+
+fn op_compare(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let o = compare_values(args[0].as_deref(), args[1].as_deref());
+    Ok(Some(match name {
+        "$eq" => Bson::Boolean(o == Ordering::Equal),
+        "$ne" => Bson::Boolean(o != Ordering::Equal),
+        "$gt" => Bson::Boolean(o == Ordering::Greater),
+        "$gte" => Bson::Boolean(o != Ordering::Less),
+        "$lt" => Bson::Boolean(o == Ordering::Less),
+        "$lte" => Bson::Boolean(o != Ordering::Greater),
+        _ => Bson::Int32(match o {
+            Ordering::Less => -1,
+            Ordering::Equal => 0,
+            Ordering::Greater => 1,
+        }),
+    }))
+}
+
+fn op_not(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    Ok(Some(Bson::Boolean(!truthy(args[0].as_deref()))))
+}
+
+fn op_type(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    Ok(Some(Bson::String(tname(&args[0]).to_string())))
+}
+
+fn op_is_number(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    Ok(Some(Bson::Boolean(args[0].as_deref().is_some_and(is_number))))
+}
+
+// --- Conversion -----------------------------------------------------------------------------
+
+/// Target types of `$convert` (BSON type numbers).
+fn convert_target(to: &Val<'_>) -> Result<Option<i32>, DocError> {
+    match to.as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => Ok(None),
+        Some(Bson::String(s)) => match s.as_str() {
+            "double" => Ok(Some(1)),
+            "string" => Ok(Some(2)),
+            "objectId" => Ok(Some(7)),
+            "bool" => Ok(Some(8)),
+            "date" => Ok(Some(9)),
+            "int" => Ok(Some(16)),
+            "long" => Ok(Some(18)),
+            "decimal" => Ok(Some(19)),
+            other => Err(DocError::bad_value(format!("Unknown type name: {other}"))),
+        },
+        Some(v) if is_number(v) => match as_i64(v) {
+            Some(n @ (1 | 2 | 7 | 8 | 9 | 16 | 18 | 19)) => Ok(Some(n as i32)),
+            Some(n) => {
+                Err(DocError::failed_to_parse(format!("In $convert, numeric value for 'to' does not correspond to a BSON type: {n}")))
+            }
+            None => Err(DocError::failed_to_parse(format!("In $convert, numeric 'to' argument is not an integer: {v}"))),
+        },
+        Some(v) => Err(DocError::failed_to_parse(format!("$convert's 'to' argument must be a string or number, but is {}", type_name(v)))),
+    }
+}
+
+fn target_name(t: i32) -> &'static str {
+    match t {
+        1 => "double",
+        2 => "string",
+        7 => "objectId",
+        8 => "bool",
+        9 => "date",
+        16 => "int",
+        18 => "long",
+        _ => "decimal",
+    }
+}
+
+fn conversion_failure(message: String) -> DocError {
+    DocError::new(241, "ConversionFailure", message)
+}
+
+fn unsupported(v: &Bson, t: i32) -> DocError {
+    conversion_failure(format!("Unsupported conversion from {} to {} in $convert with no onError value", type_name(v), target_name(t)))
+}
+
+fn failed_number(s: &str, why: &str) -> DocError {
+    conversion_failure(format!("Failed to parse number '{s}' in $convert with no onError value: {why}"))
+}
+
+fn parse_int_string(s: &str) -> Result<i64, DocError> {
+    if s.is_empty() {
+        return Err(failed_number(s, "No digits"));
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if let Some(bad) = digits.chars().find(|c| !c.is_ascii_digit()) {
+        return Err(failed_number(s, &format!("Bad digit \"{bad}\" while parsing {s}")));
+    }
+    s.parse::<i64>().map_err(|_| failed_number(s, "Out of range"))
+}
+
+fn parse_double_string(s: &str) -> Result<f64, DocError> {
+    let ok_chars = s.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
+    match s {
+        "Infinity" | "+Infinity" | "inf" | "infinity" => return Ok(f64::INFINITY),
+        "-Infinity" | "-inf" | "-infinity" => return Ok(f64::NEG_INFINITY),
+        "NaN" | "nan" => return Ok(f64::NAN),
+        _ => {}
+    }
+    if !ok_chars || s.is_empty() {
+        return Err(failed_number(s, "Did not consume whole string."));
+    }
+    s.parse::<f64>().map_err(|_| failed_number(s, "Did not consume whole string."))
+}
+
+fn double_to_integer(d: f64, t: i32, v: &Bson) -> Result<i64, DocError> {
+    if d.is_nan() {
+        return Err(conversion_failure(format!(
+            "Attempt to convert NaN value to integer type in $convert with no onError value: {}",
+            format_double(d)
+        )));
+    }
+    let r = d.trunc();
+    let (lo, hi) = if t == 16 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-9.223_372_036_854_776e18, 9.223_372_036_854_775e18) };
+    if d.is_infinite() || r < lo || r > hi {
+        return Err(conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {v}")));
+    }
+    Ok(r as i64)
+}
+
+/// Convert `v` (not null) to BSON type number `t`, as `$convert` with no onError value.
+fn convert(v: &Bson, t: i32) -> Result<Bson, DocError> {
+    Ok(match t {
+        1 => Bson::Double(match v {
+            Bson::Boolean(b) => f64::from(u8::from(*b)),
+            Bson::String(s) => parse_double_string(s)?,
+            Bson::DateTime(d) => d.timestamp_millis() as f64,
+            n if is_number(n) => as_f64(n).unwrap_or(f64::NAN),
+            _ => return Err(unsupported(v, t)),
+        }),
+        2 => Bson::String(match v {
+            Bson::Boolean(b) => b.to_string(),
+            Bson::String(s) => s.clone(),
+            Bson::Int32(i) => i.to_string(),
+            Bson::Int64(i) => i.to_string(),
+            Bson::Double(d) => format_double(*d),
+            Bson::Decimal128(d) => d.to_string(),
+            Bson::ObjectId(o) => o.to_hex(),
+            Bson::DateTime(d) => format_date(d.timestamp_millis()),
+            _ => return Err(unsupported(v, t)),
+        }),
+        7 => match v {
+            Bson::ObjectId(o) => Bson::ObjectId(*o),
+            Bson::String(s) => Bson::ObjectId(bson::oid::ObjectId::parse_str(s).map_err(|_| {
+                conversion_failure(format!(
+                    "Failed to parse objectId '{s}' in $convert with no onError value: Invalid string length for parsing to OID, expected 24 but found {}",
+                    s.len()
+                ))
+            })?),
+            _ => return Err(unsupported(v, t)),
+        },
+        8 => Bson::Boolean(match v {
+            Bson::Boolean(b) => *b,
+            n if is_number(n) => truthy(Some(n)),
+            Bson::MinKey | Bson::MaxKey | Bson::Undefined | Bson::Null => return Err(unsupported(v, t)),
+            _ => true,
+        }),
+        9 => Bson::DateTime(match v {
+            Bson::DateTime(d) => *d,
+            Bson::Int64(i) => bson::DateTime::from_millis(*i),
+            Bson::Double(_) | Bson::Decimal128(_) => {
+                let d = as_f64(v).unwrap_or(f64::NAN);
+                bson::DateTime::from_millis(double_to_integer(d, 18, v)?)
+            }
+            Bson::String(s) => bson::DateTime::from_millis(parse_date(s).ok_or_else(|| {
+                conversion_failure(format!("Error parsing date string '{s}'; in $convert with no onError value"))
+            })?),
+            Bson::ObjectId(o) => bson::DateTime::from_millis(o.timestamp().timestamp_millis() / 1000 * 1000),
+            Bson::Timestamp(ts) => bson::DateTime::from_millis(i64::from(ts.time) * 1000),
+            _ => return Err(unsupported(v, t)),
+        }),
+        16 | 18 => {
+            let i = match v {
+                Bson::Boolean(b) => i64::from(*b),
+                Bson::Int32(i) => i64::from(*i),
+                Bson::Int64(i) => *i,
+                Bson::Double(_) | Bson::Decimal128(_) => double_to_integer(as_f64(v).unwrap_or(f64::NAN), t, v)?,
+                Bson::String(s) => parse_int_string(s)?,
+                Bson::DateTime(d) if t == 18 => d.timestamp_millis(),
+                _ => return Err(unsupported(v, t)),
+            };
+            if t == 16 {
+                Bson::Int32(
+                    i32::try_from(i)
+                        .map_err(|_| conversion_failure(format!("Conversion would overflow target type in $convert with no onError value: {v}")))?,
+                )
+            } else {
+                Bson::Int64(i)
+            }
+        }
+        _ => match v {
+            Bson::Decimal128(d) => Bson::Decimal128(*d),
+            Bson::Boolean(b) => Num::Decimal(f64::from(u8::from(*b))).to_bson(),
+            Bson::Int32(i) => Bson::Decimal128(i.to_string().parse().map_err(|_| unsupported(v, t))?),
+            Bson::Int64(i) => Bson::Decimal128(i.to_string().parse().map_err(|_| unsupported(v, t))?),
+            Bson::Double(d) => Num::Decimal(*d).to_bson(),
+            Bson::String(s) => {
+                parse_double_string(s)?;
+                Bson::Decimal128(s.parse().map_err(|_| failed_number(s, "Did not consume whole string."))?)
+            }
+            Bson::DateTime(d) => Bson::Decimal128(d.timestamp_millis().to_string().parse().map_err(|_| unsupported(v, t))?),
+            _ => return Err(unsupported(v, t)),
+        },
+    })
+}
+
+fn op_to(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return null();
+    }
+    let t = match name {
+        "$toString" => 2,
+        "$toInt" => 16,
+        "$toLong" => 18,
+        "$toDouble" => 1,
+        "$toDecimal" => 19,
+        "$toBool" => 8,
+        "$toDate" => 9,
+        _ => 7,
+    };
+    convert(args[0].as_deref().expect("not nullish"), t).map(Some)
+}
+
+/// A double as MongoDB prints it: shortest round-trip digits, exponent form for very large or
+/// very small magnitudes.
+pub fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let a = d.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let s = format!("{d:e}");
+        match s.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+            _ => s,
+        }
+    } else {
+        format!("{d}")
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A date as MongoDB's `$toString` prints it: `2018-03-03T12:00:00.000Z`.
+pub fn format_date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+}
+
+/// Parse an ISO-8601 date string (`2018-03-03`, `2018-03-03T12:00:00.5Z`, `...+01:00`) to
+/// milliseconds since the epoch.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+    };
+    let y = num(0, 4)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (mo, d) = (num(5, 2)?, num(8, 2)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut ms = days_from_civil(y, mo as u32, d as u32) * 86_400_000;
+    let mut i = 10;
+    if i < b.len() && (b[i] == b'T' || b[i] == b' ') {
+        let (h, mi) = (num(i + 1, 2)?, num(i + 4, 2)?);
+        if b.get(i + 3) != Some(&b':') || h > 23 || mi > 59 {
+            return None;
+        }
+        ms += h * 3_600_000 + mi * 60_000;
+        i += 6;
+        if b.get(i) == Some(&b':') {
+            let sec = num(i + 1, 2)?;
+            if sec > 59 {
+                return None;
+            }
+            ms += sec * 1000;
+            i += 3;
+            if b.get(i) == Some(&b'.') {
+                let start = i + 1;
+                let mut end = start;
+                while end < b.len() && b[end].is_ascii_digit() {
+                    end += 1;
+                }
+                if end == start {
+                    return None;
+                }
+                let frac = &s[start..end.min(start + 3)];
+                let mut f: i64 = frac.parse().ok()?;
+                for _ in frac.len()..3 {
+                    f *= 10;
+                }
+                ms += f;
+                i = end;
+            }
+        }
+    }
+    match b.get(i) {
+        None => Some(ms),
+        Some(b'Z') if i + 1 == b.len() => Some(ms),
+        Some(&sign @ (b'+' | b'-')) => {
+            let h = num(i + 1, 2)?;
+            let rest = &s[i + 3..];
+            let m = match rest.len() {
+                0 => 0,
+                2 => num(i + 3, 2)?,
+                3 if rest.starts_with(':') => num(i + 4, 2)?,
+                _ => return None,
+            };
+            let off = (h * 60 + m) * 60_000;
+            Some(if sign == b'+' { ms - off } else { ms + off })
+        }
+        _ => None,
+    }
+}
+
+// --- Strings --------------------------------------------------------------------------------
+
+fn op_concat(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut out = String::new();
+    for a in args {
+        match a.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return null(),
+            Some(Bson::String(s)) => out.push_str(s),
+            Some(other) => return Err(DocError::location(16702, format!("$concat only supports strings, not {}", type_name(other)))),
+        }
+    }
+    Ok(Some(Bson::String(out)))
+}
+
+/// MongoDB's string coercion for string operators: null/missing is "", numbers and dates print.
+fn coerce_to_string(v: &Val<'_>) -> Result<String, DocError> {
+    Ok(match v.as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => String::new(),
+        Some(Bson::String(s) | Bson::Symbol(s)) => s.clone(),
+        Some(Bson::Int32(i)) => i.to_string(),
+        Some(Bson::Int64(i)) => i.to_string(),
+        Some(Bson::Double(d)) => format_double(*d),
+        Some(Bson::Decimal128(d)) => d.to_string(),
+        Some(Bson::DateTime(d)) => format_date(d.timestamp_millis()),
+        Some(Bson::Timestamp(t)) => format!("Timestamp({}, {})", t.time, t.increment),
+        Some(other) => return Err(DocError::location(16007, format!("can't convert from BSON type {} to String", type_name(other)))),
+    })
+}
+
+fn op_case(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = coerce_to_string(&args[0])?;
+    Ok(Some(Bson::String(if name == "$toLower" { s.to_ascii_lowercase() } else { s.to_ascii_uppercase() })))
+}
+
+fn op_str_len_cp(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        Some(Bson::String(s)) => Ok(Some(Bson::Int32(s.chars().count() as i32))),
+        _ => Err(DocError::location(34471, format!("$strLenCP requires a string argument, found: {}", tname(&args[0])))),
+    }
+}
+
+fn op_str_len_bytes(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        Some(Bson::String(s)) => Ok(Some(Bson::Int32(s.len() as i32))),
+        _ => Err(DocError::location(34473, format!("$strLenBytes requires a string argument, found: {}", tname(&args[0])))),
+    }
+}
+
+fn op_substr_cp(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = coerce_to_string(&args[0])?;
+    let int_arg = |v: &Val<'_>, what: &str, type_code: i32, range_code: i32| -> Result<i64, DocError> {
+        let b = v.as_deref().filter(|b| is_number(b)).ok_or_else(|| {
+            DocError::location(type_code, format!("$substrCP: {what} must be a numeric type (is BSON type {})", tname(v)))
+        })?;
+        let i = as_i64(b)
+            .filter(|i| i32::try_from(*i).is_ok())
+            .ok_or_else(|| DocError::location(range_code, format!("$substrCP: {what} cannot be represented as a 32-bit integral value")))?;
+        Ok(i)
+    };
+    let start = int_arg(&args[1], "starting index", 34450, 34451)?;
+    let len = int_arg(&args[2], "length", 34452, 34453)?;
+    if start < 0 {
+        return Err(DocError::location(34454, "$substrCP: the starting index must be nonnegative integer."));
+    }
+    if len < 0 {
+        return Err(DocError::location(34455, "$substrCP: length must be a nonnegative integer."));
+    }
+    Ok(Some(Bson::String(s.chars().skip(start as usize).take(len as usize).collect())))
+}
+
+fn op_split(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return null();
+    }
+    let Some(Bson::String(s)) = args[0].as_deref() else {
+        return Err(DocError::location(
+            40085,
+            format!("$split requires an expression that evaluates to a string as a first argument, found: {}", tname(&args[0])),
+        ));
+    };
+    if nullish(&args[1]) {
+        return null();
+    }
+    let Some(Bson::String(sep)) = args[1].as_deref() else {
+        return Err(DocError::location(
+            40086,
+            format!("$split requires an expression that evaluates to a string as a second argument, found: {}", tname(&args[1])),
+        ));
+    };
+    if sep.is_empty() {
+        return Err(DocError::location(40087, "$split requires a non-empty separator"));
+    }
+    Ok(Some(Bson::Array(s.split(sep.as_str()).map(|p| Bson::String(p.to_string())).collect())))
+}
+
+// --- Arrays ---------------------------------------------------------------------------------
+
+fn op_size(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        Some(Bson::Array(a)) => Ok(Some(Bson::Int32(a.len() as i32))),
+        _ => {
+            Err(DocError::location(17124, format!("The argument to $size must be an array. Type of the argument is: {}", tname(&args[0]))))
+        }
+    }
+}
+
+fn op_array_elem_at(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) || nullish(&args[1]) {
+        return null();
+    }
+    let Some(Bson::Array(a)) = args[0].as_deref() else {
+        return Err(DocError::location(28689, format!("$arrayElemAt's first argument must be an array, but is {}", tname(&args[0]))));
+    };
+    let idx = args[1].as_deref().expect("not nullish");
+    if !is_number(idx) {
+        return Err(DocError::location(
+            28690,
+            format!("$arrayElemAt's second argument must be a numeric value, but is {}", type_name(idx)),
+        ));
+    }
+    let i = exact_i32(idx).ok_or_else(|| {
+        DocError::location(28691, format!("$arrayElemAt's second argument must be representable as a 32-bit integer: {idx}"))
+    })?;
+    let i = i64::from(i);
+    let pos = if i < 0 { a.len() as i64 + i } else { i };
+    Ok(usize::try_from(pos).ok().and_then(|p| a.get(p)).cloned())
+}
+
+fn op_in(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let Some(Bson::Array(a)) = args[1].as_deref() else {
+        return Err(DocError::location(40081, format!("$in requires an array as a second argument, found: {}", tname(&args[1]))));
+    };
+    let x = args[0].as_deref();
+    Ok(Some(Bson::Boolean(a.iter().any(|e| compare_values(x, Some(e)) == Ordering::Equal))))
+}
+
+fn op_concat_arrays(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut out = Vec::new();
+    for a in args {
+        match a.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return null(),
+            Some(Bson::Array(items)) => out.extend(items.iter().cloned()),
+            Some(other) => return Err(DocError::location(28664, format!("$concatArrays only supports arrays, not {}", type_name(other)))),
+        }
+    }
+    Ok(Some(Bson::Array(out)))
+}
+
+fn op_is_array(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    Ok(Some(Bson::Boolean(matches!(args[0].as_deref(), Some(Bson::Array(_))))))
+}
+
+fn op_first_last(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::Array(a)) => Ok(if name == "$first" { a.first() } else { a.last() }.cloned()),
+        Some(other) => Err(DocError::location(28689, format!("{name}'s argument must be an array, but is {}", type_name(other)))),
+    }
+}
+
+/// Operands of `$max $min $sum $avg`: one array argument means its elements.
+fn accumulator_operands<'v>(args: &'v [Val<'_>]) -> Vec<&'v Bson> {
+    match args {
+        [one] => match one.as_deref() {
+            Some(Bson::Array(a)) => a.iter().collect(),
+            Some(v) => vec![v],
+            None => Vec::new(),
+        },
+        many => many.iter().filter_map(|v| v.as_deref()).collect(),
+    }
+}
+
+fn op_max_min(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let want = if name == "$max" { Ordering::Greater } else { Ordering::Less };
+    let mut best: Option<&Bson> = None;
+    for v in accumulator_operands(args) {
+        if matches!(v, Bson::Null | Bson::Undefined) {
+            continue;
+        }
+        if best.is_none_or(|b| compare(v, b) == want) {
+            best = Some(v);
+        }
+    }
+    Ok(Some(best.cloned().unwrap_or(Bson::Null)))
+}
+
+fn op_sum(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut total = Num::Int(0);
+    for v in accumulator_operands(args) {
+        if let Some(n) = Num::of(v) {
+            total = arith(BinOp::Add, total, n);
+        }
+    }
+    Ok(Some(total.to_bson()))
+}
+
+fn op_avg(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut total = Num::Int(0);
+    let mut count = 0u64;
+    for v in accumulator_operands(args) {
+        if let Some(n) = Num::of(v) {
+            total = arith(BinOp::Add, total, n);
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return null();
+    }
+    let avg = total.f() / count as f64;
+    Ok(Some(if total.rank() == 3 { Num::Decimal(avg).to_bson() } else { Bson::Double(avg) }))
+}
+
+// --- Objects --------------------------------------------------------------------------------
+
+fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut out = Document::new();
+    for (i, a) in args.iter().enumerate() {
+        match a.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => {}
+            Some(Bson::Document(d)) => {
+                for (k, v) in d {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Some(other) => {
+                return Err(DocError::location(
+                    40400,
+                    format!("$mergeObjects requires object inputs, but input {} is of type {}", i, type_name(other)),
+                ))
+            }
+        }
+    }
+    Ok(Some(Bson::Document(out)))
+}
+
+fn op_object_to_array(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::Document(d)) => {
+            Ok(Some(Bson::Array(d.iter().map(|(k, v)| Bson::Document(bson::doc! {"k": k.clone(), "v": v.clone()})).collect())))
+        }
+        Some(other) => Err(DocError::location(40390, format!("$objectToArray requires a document input, found: {}", type_name(other)))),
+    }
+}
+
+fn op_array_to_object(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let items = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::Array(a)) => a,
+        Some(other) => {
+            return Err(DocError::location(40386, format!("$arrayToObject requires an array input, found: {}", type_name(other))))
+        }
+    };
+    let mut out = Document::new();
+    let pairs = matches!(items.first(), Some(Bson::Array(_)));
+    for item in items {
+        let (k, v) = match item {
+            Bson::Array(pair) if pairs => {
+                if pair.len() != 2 {
+                    return Err(DocError::location(
+                        40397,
+                        format!("$arrayToObject requires an array of size 2 arrays,found array of size: {}", pair.len()),
+                    ));
+                }
+                let Bson::String(k) = &pair[0] else {
+                    return Err(DocError::location(
+                        40395,
+                        format!(
+                            "$arrayToObject requires an array of key-value pairs, where the key must be of type string. Found key type: {}",
+                            type_name(&pair[0])
+                        ),
+                    ));
+                };
+                (k, &pair[1])
+            }
+            Bson::Document(d) if !pairs => {
+                if d.len() != 2 {
+                    return Err(DocError::location(
+                        40392,
+                        format!("$arrayToObject requires an object keys of 'k' and 'v'. Found incorrect number of keys:{}", d.len()),
+                    ));
+                }
+                let (Some(k), Some(v)) = (d.get("k"), d.get("v")) else {
+                    return Err(DocError::location(
+                        40393,
+                        format!("$arrayToObject requires an object with keys 'k' and 'v'. Missing either or both keys from: {d}"),
+                    ));
+                };
+                let Bson::String(k) = k else {
+                    return Err(DocError::location(
+                        40394,
+                        format!("$arrayToObject requires an object with keys 'k' and 'v', where the value of 'k' must be of type string. Found type: {}", type_name(k)),
+                    ));
+                };
+                (k, v)
+            }
+            other if pairs || matches!(other, Bson::Array(_)) || matches!(other, Bson::Document(_)) => {
+                return Err(DocError::location(
+                    40391,
+                    "$arrayToObject requires a consistent input format. Elements must all be arrays or all be objects.",
+                ));
+            }
+            other => {
+                return Err(DocError::location(40398, format!("Unrecognised input type format for $arrayToObject: {}", type_name(other))));
+            }
+        };
+        if k.contains('\0') {
+            return Err(DocError::location(4940400, "Key field cannot contain an embedded null byte"));
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    Ok(Some(Bson::Document(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn vars() -> Variables {
+        Variables::new(bson::DateTime::from_millis(1_700_000_000_000))
+    }
+
+    fn ev(spec: Bson, root: &Document) -> Result<Option<Bson>, DocError> {
+        Expr::parse(&spec)?.eval(root, &vars())
+    }
+
+    fn ev1(spec: Bson) -> Bson {
+        ev(spec, &doc! {}).unwrap().unwrap()
+    }
+
+    fn err(spec: Bson, root: &Document) -> DocError {
+        ev(spec, root).unwrap_err()
+    }
+
+    fn dec(s: &str) -> Bson {
+        Bson::Decimal128(s.parse().unwrap())
+    }
+
+    #[test]
+    fn field_paths_walk_documents_and_map_arrays() {
+        let d = doc! {"a": {"b": {"c": 5}}, "orders": [{"amount": 1}, {"x": 1}, 7, {"amount": [2, 3]}]};
+        assert_eq!(ev(Bson::String("$a.b.c".into()), &d).unwrap(), Some(Bson::Int32(5)));
+        assert_eq!(ev(Bson::String("$a.x".into()), &d).unwrap(), None);
+        assert_eq!(ev(Bson::String("$orders.amount".into()), &d).unwrap(), Some(bson::bson!([1, [2, 3]])));
+        assert_eq!(ev(Bson::String("$$ROOT.a.b".into()), &d).unwrap(), Some(bson::bson!({"c": 5})));
+        assert_eq!(ev(Bson::String("$$CURRENT".into()), &d).unwrap(), Some(Bson::Document(d.clone())));
+        assert_eq!(ev(Bson::String("$$REMOVE".into()), &d).unwrap(), None);
+        assert_eq!(ev(Bson::String("$$NOW".into()), &d).unwrap(), Some(Bson::DateTime(bson::DateTime::from_millis(1_700_000_000_000))));
+        // Numeric components are field names in aggregation, not indexes.
+        assert_eq!(ev(Bson::String("$orders.0".into()), &d).unwrap(), Some(bson::bson!([])));
+        assert_eq!(err(Bson::String("$".into()), &d).code, 16872);
+        assert_eq!(err(Bson::String("$a..b".into()), &d).code, 15998);
+        assert_eq!(err(Bson::String("$$undefinedVar".into()), &d).code, 17276);
+        assert_eq!(err(Bson::String("$$Foo".into()), &d).code, 17276);
+    }
+
+    #[test]
+    fn document_and_array_expressions() {
+        let d = doc! {"x": 1};
+        let r = ev(bson::bson!({"a": "$x", "b": {"$add": [1, 2]}, "c": "$missing"}), &d).unwrap().unwrap();
+        assert_eq!(r, bson::bson!({"a": 1, "b": 3}));
+        assert_eq!(ev(bson::bson!(["$x", "$missing"]), &d).unwrap().unwrap(), bson::bson!([1, null]));
+        assert_eq!(ev1(bson::bson!({"$literal": "$x"})), Bson::String("$x".into()));
+        assert_eq!(ev1(bson::bson!({"$literal": {"$add": 1}})), bson::bson!({"$add": 1}));
+        let e = err(bson::bson!({"$foo": 1}), &d);
+        assert_eq!((e.code, e.message.as_str()), (168, "Unrecognized expression '$foo'"));
+        assert_eq!(err(bson::bson!({"$add": [1], "b": 1}), &d).code, 15983);
+        assert_eq!(err(bson::bson!({"a": 1, "$b": 1}), &d).code, 16410);
+        assert_eq!(err(bson::bson!({"a.b": "$x"}), &d).code, 16412);
+    }
+
+    #[test]
+    fn arithmetic_types_and_promotion() {
+        assert_eq!(ev1(bson::bson!({"$add": [1, 2]})), Bson::Int32(3));
+        assert_eq!(ev1(bson::bson!({"$add": [i32::MAX, 1]})), Bson::Int64(i64::from(i32::MAX) + 1));
+        assert_eq!(ev1(bson::bson!({"$add": [i64::MAX, 1]})), Bson::Double(i64::MAX as f64 + 1.0));
+        assert_eq!(ev1(bson::bson!({"$add": [1, 2_i64]})), Bson::Int64(3));
+        assert_eq!(ev1(bson::bson!({"$add": [1, 2.5]})), Bson::Double(3.5));
+        assert_eq!(ev1(bson::bson!({"$add": [dec("1.1"), dec("2.2")]})), dec("3.3"));
+        assert_eq!(ev1(bson::bson!({"$add": [1, null]})), Bson::Null);
+        assert_eq!(ev(bson::bson!({"$add": [1, "$nope"]}), &doc! {}).unwrap(), Some(Bson::Null));
+        let e = err(bson::bson!({"$add": [1, "a"]}), &doc! {});
+        assert_eq!((e.code, e.message.as_str()), (14, "$add only supports numeric or date types, not string"));
+        // Dates: the manual's "$add: ['$date', 3*24*60*60000]".
+        let d = doc! {"date": bson::DateTime::from_millis(1_000)};
+        assert_eq!(
+            ev(bson::bson!({"$add": ["$date", 3 * 24 * 60 * 60000]}), &d).unwrap(),
+            Some(Bson::DateTime(bson::DateTime::from_millis(1_000 + 259_200_000)))
+        );
+        assert_eq!(err(bson::bson!({"$add": ["$date", "$date"]}), &d).code, 16612);
+        assert_eq!(ev(bson::bson!({"$subtract": ["$date", "$date"]}), &d).unwrap(), Some(Bson::Int64(0)));
+        assert_eq!(ev(bson::bson!({"$subtract": ["$date", 500]}), &d).unwrap(), Some(Bson::DateTime(bson::DateTime::from_millis(500))));
+        assert_eq!(err(bson::bson!({"$subtract": [5, "$date"]}), &d).code, 16556);
+        assert_eq!(ev1(bson::bson!({"$subtract": [5, 7]})), Bson::Int32(-2));
+        assert_eq!(ev1(bson::bson!({"$multiply": [2, 3, 4]})), Bson::Int32(24));
+        assert_eq!(ev1(bson::bson!({"$multiply": [i32::MAX, 2]})), Bson::Int64(i64::from(i32::MAX) * 2));
+        assert_eq!(ev1(bson::bson!({"$divide": [9, 2]})), Bson::Double(4.5));
+        assert_eq!(ev1(bson::bson!({"$divide": [8, 2]})), Bson::Double(4.0));
+        let e = err(bson::bson!({"$divide": [1, 0]}), &doc! {});
+        assert_eq!((e.code, e.message.as_str()), (2, "can't $divide by zero"));
+        assert_eq!(ev1(bson::bson!({"$mod": [10, 3]})), Bson::Int32(1));
+        assert_eq!(ev1(bson::bson!({"$mod": [-10, 3]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$mod": [10.5, 3]})), Bson::Double(1.5));
+        assert_eq!(err(bson::bson!({"$mod": [1, 0]}), &doc! {}).code, 16610);
+        let e = err(bson::bson!({"$subtract": [1]}), &doc! {});
+        assert_eq!((e.code, e.message.as_str()), (16020, "Expression $subtract takes exactly 2 arguments. 1 were passed in."));
+    }
+
+    #[test]
+    fn unary_math_from_the_manual() {
+        assert_eq!(ev1(bson::bson!({"$abs": -1})), Bson::Int32(1));
+        assert_eq!(ev1(bson::bson!({"$abs": i32::MIN})), Bson::Int64(2_147_483_648));
+        assert_eq!(ev1(bson::bson!({"$abs": null})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$abs": i64::MIN}), &doc! {}).code, 28680);
+        assert_eq!(ev1(bson::bson!({"$ceil": 7.80})), Bson::Double(8.0));
+        assert_eq!(ev1(bson::bson!({"$ceil": -2.8})), Bson::Double(-2.0));
+        assert_eq!(ev1(bson::bson!({"$floor": -2.8})), Bson::Double(-3.0));
+        assert_eq!(ev1(bson::bson!({"$floor": 5})), Bson::Int32(5));
+        // $round's manual example (half to even) and $trunc's.
+        for (v, p, want) in [(19.25, 1, 19.2), (28.73, 1, 28.7), (34.32, 1, 34.3), (-45.39, 1, -45.4)] {
+            assert_eq!(ev1(bson::bson!({"$round": [v, p]})), Bson::Double(want), "{v}");
+        }
+        for (v, want) in [(19.25, 20.0), (28.73, 30.0), (34.32, 30.0), (-45.39, -50.0)] {
+            assert_eq!(ev1(bson::bson!({"$round": [v, -1]})), Bson::Double(want), "{v}");
+        }
+        assert_eq!(ev1(bson::bson!({"$round": [1234.5678, 2]})), Bson::Double(1234.57));
+        assert_eq!(ev1(bson::bson!({"$round": [1234.5678, -2]})), Bson::Double(1200.0));
+        assert_eq!(ev1(bson::bson!({"$round": [1234.5678, -4]})), Bson::Double(0.0));
+        assert_eq!(ev1(bson::bson!({"$round": [1234.5678, 0]})), Bson::Double(1235.0));
+        assert_eq!(ev1(bson::bson!({"$round": [1234.5678]})), Bson::Double(1235.0));
+        assert_eq!(err(bson::bson!({"$round": [1.5, 100]}), &doc! {}).code, 51083);
+        assert_eq!(err(bson::bson!({"$round": [1.5, 1, 2]}), &doc! {}).code, 28667);
+        assert_eq!(ev1(bson::bson!({"$round": [10.5, 0]})), Bson::Double(10.0));
+        assert_eq!(ev1(bson::bson!({"$round": [11.5, 0]})), Bson::Double(12.0));
+        assert_eq!(ev1(bson::bson!({"$round": [1250, -2]})), Bson::Int32(1200));
+        assert_eq!(ev1(bson::bson!({"$round": [1350_i64, -2]})), Bson::Int64(1400));
+        assert_eq!(ev1(bson::bson!({"$trunc": [19.25, 1]})), Bson::Double(19.2));
+        assert_eq!(ev1(bson::bson!({"$trunc": [-45.39, 1]})), Bson::Double(-45.3));
+        assert_eq!(ev1(bson::bson!({"$trunc": [34.32, -1]})), Bson::Double(30.0));
+        assert_eq!(ev1(bson::bson!({"$sqrt": 25})), Bson::Double(5.0));
+        assert_eq!(err(bson::bson!({"$sqrt": -1}), &doc! {}).code, 28714);
+        assert_eq!(ev1(bson::bson!({"$pow": [5, 0]})), Bson::Int32(1));
+        assert_eq!(ev1(bson::bson!({"$pow": [5, 2]})), Bson::Int32(25));
+        assert_eq!(ev1(bson::bson!({"$pow": [5, -2]})), Bson::Double(0.04));
+        assert!(ev1(bson::bson!({"$pow": [-5, 0.5]})).as_f64().unwrap().is_nan());
+        assert_eq!(err(bson::bson!({"$pow": [0, -1]}), &doc! {}).code, 28764);
+        assert_eq!(ev1(bson::bson!({"$exp": 0})), Bson::Double(1.0));
+        assert_eq!(ev1(bson::bson!({"$ln": 1})), Bson::Double(0.0));
+        assert_eq!(ev1(bson::bson!({"$log10": 100})), Bson::Double(2.0));
+        assert_eq!(ev1(bson::bson!({"$log": [100, 10]})), Bson::Double(2.0));
+        assert_eq!(err(bson::bson!({"$ln": 0}), &doc! {}).code, 28766);
+        assert_eq!(err(bson::bson!({"$log": [8, 1]}), &doc! {}).code, 28759);
+        assert_eq!(err(bson::bson!({"$abs": "x"}), &doc! {}).code, 28765);
+    }
+
+    #[test]
+    fn comparison_across_types_and_missing() {
+        assert_eq!(ev1(bson::bson!({"$eq": [1, 1.0]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$gt": ["a", 5]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$cmp": [1, 2]})), Bson::Int32(-1));
+        assert_eq!(ev1(bson::bson!({"$cmp": [{"a": 1}, "z"]})), Bson::Int32(1));
+        assert_eq!(ev1(bson::bson!({"$eq": ["$missing", null]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$lt": ["$missing", null]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$eq": ["$missing", "$alsoMissing"]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$lte": [2, 2_i64]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$ne": [2, 3]})), Bson::Boolean(true));
+    }
+
+    #[test]
+    fn boolean_and_conditionals() {
+        assert_eq!(ev1(bson::bson!({"$and": [1, "green"]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$and": []})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$and": [[null], [false], [0]]})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$and": [null, true]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$and": [0, true]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$or": [0, "$missing", false]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$or": []})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$not": [[false]]})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$not": [null]})), Bson::Boolean(true));
+        let d = doc! {"qty": 300};
+        let c = bson::bson!({"$cond": {"if": {"$gte": ["$qty", 250]}, "then": 30, "else": 20}});
+        assert_eq!(ev(c, &d).unwrap(), Some(Bson::Int32(30)));
+        let c = bson::bson!({"$cond": [{"$gte": ["$qty", 500]}, 30, 20]});
+        assert_eq!(ev(c, &d).unwrap(), Some(Bson::Int32(20)));
+        assert_eq!(err(bson::bson!({"$cond": {"if": 1, "then": 2}}), &d).code, 17082);
+        assert_eq!(err(bson::bson!({"$cond": [1, 2]}), &d).code, 16020);
+        let d = doc! {"a": null, "b": 5};
+        assert_eq!(ev(bson::bson!({"$ifNull": ["$a", "$missing", "$b", 9]}), &d).unwrap(), Some(Bson::Int32(5)));
+        assert_eq!(ev(bson::bson!({"$ifNull": ["$a", "Unspecified"]}), &d).unwrap(), Some(Bson::String("Unspecified".into())));
+        assert_eq!(err(bson::bson!({"$ifNull": ["$a"]}), &d).code, 1257300);
+        let s = bson::bson!({"$switch": {"branches": [
+            {"case": {"$gte": ["$b", 90]}, "then": "A"},
+            {"case": {"$gte": ["$b", 5]}, "then": "B"}
+        ], "default": "F"}});
+        assert_eq!(ev(s, &d).unwrap(), Some(Bson::String("B".into())));
+        let s = bson::bson!({"$switch": {"branches": [{"case": false, "then": 1}]}});
+        let e = err(s, &d);
+        assert_eq!(e.code, 40066);
+        assert_eq!(e.message, "$switch could not find a matching branch for an input, and no default was specified.");
+        assert_eq!(err(bson::bson!({"$switch": {"branches": []}}), &d).code, 40068);
+    }
+
+    #[test]
+    fn variables_let_map_filter_reduce() {
+        let v = Variables::with_let(bson::DateTime::from_millis(0), &doc! {"target": {"$add": [1, 2]}, "name": "x"}).unwrap();
+        let e = Expr::parse(&bson::bson!({"$multiply": ["$$target", 2]})).unwrap();
+        assert_eq!(e.eval(&doc! {}, &v).unwrap(), Some(Bson::Int32(6)));
+        let v2 = v.clone();
+        assert_eq!(v2.get("name"), Some(&Bson::String("x".into())));
+        assert_eq!(Variables::with_let(bson::DateTime::from_millis(0), &doc! {"Bad": 1}).unwrap_err().code, 16867);
+        assert_eq!(Variables::with_let(bson::DateTime::from_millis(0), &doc! {"a-b": 1}).unwrap_err().code, 16868);
+
+        let d = doc! {"price": 10, "tax": 2, "applyDiscount": true, "items": [{"q": 1}, {"q": 5}], "nums": [1, 2, 3]};
+        let l = bson::bson!({"$let": {"vars": {"total": {"$add": ["$price", "$tax"]}, "discounted": {"$cond": {"if": "$applyDiscount", "then": 0.9, "else": 1}}}, "in": {"$multiply": ["$$total", "$$discounted"]}}});
+        assert_eq!(ev(l, &d).unwrap(), Some(Bson::Double(10.8)));
+        let m = bson::bson!({"$map": {"input": "$nums", "as": "n", "in": {"$add": ["$$n", 2]}}});
+        assert_eq!(ev(m, &d).unwrap(), Some(bson::bson!([3, 4, 5])));
+        let m = bson::bson!({"$map": {"input": "$items", "in": "$$this.q"}});
+        assert_eq!(ev(m, &d).unwrap(), Some(bson::bson!([1, 5])));
+        assert_eq!(ev(bson::bson!({"$map": {"input": "$nope", "in": 1}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$map": {"input": "$price", "in": 1}}), &d).code, 16883);
+        let f = bson::bson!({"$filter": {"input": "$items", "as": "item", "cond": {"$gte": ["$$item.q", 2]}}});
+        assert_eq!(ev(f, &d).unwrap(), Some(bson::bson!([{"q": 5}])));
+        let f = bson::bson!({"$filter": {"input": [1, "a", 2, null, 3.1, 5_i64, "5"], "as": "num", "cond": {"$isNumber": "$$num"}, "limit": 2}});
+        assert_eq!(ev(f, &d).unwrap(), Some(bson::bson!([1, 2])));
+        let f = bson::bson!({"$filter": {"input": [1], "cond": true, "limit": 0}});
+        assert_eq!(err(f, &d).code, 327392);
+        let r = bson::bson!({"$reduce": {"input": ["a", "b", "c"], "initialValue": "", "in": {"$concat": ["$$value", "$$this"]}}});
+        assert_eq!(ev(r, &d).unwrap(), Some(Bson::String("abc".into())));
+        let r = bson::bson!({"$reduce": {"input": [1, 2, 3, 4], "initialValue": {"sum": 5, "product": 2}, "in": {
+            "sum": {"$add": ["$$value.sum", "$$this"]}, "product": {"$multiply": ["$$value.product", "$$this"]}}}});
+        assert_eq!(ev(r, &d).unwrap(), Some(bson::bson!({"sum": 15, "product": 48})));
+        let r =
+            bson::bson!({"$reduce": {"input": [[3, 4], [5, 6]], "initialValue": [1, 2], "in": {"$concatArrays": ["$$value", "$$this"]}}});
+        assert_eq!(ev(r, &d).unwrap(), Some(bson::bson!([1, 2, 3, 4, 5, 6])));
+        // Inner variables shadow, and go out of scope after.
+        let nested = bson::bson!({"$let": {"vars": {"x": 1}, "in": {"$add": [{"$let": {"vars": {"x": 10}, "in": "$$x"}}, "$$x"]}}});
+        assert_eq!(ev(nested, &d).unwrap(), Some(Bson::Int32(11)));
+    }
+
+    #[test]
+    fn fields_get_set_unset() {
+        let d = doc! {"price.usd": 45, "$price": 3, "obj": {"a": 1, "b": 2}};
+        assert_eq!(ev(bson::bson!({"$getField": "price.usd"}), &d).unwrap(), Some(Bson::Int32(45)));
+        assert_eq!(ev(bson::bson!({"$getField": {"$literal": "$price"}}), &d).unwrap(), Some(Bson::Int32(3)));
+        assert_eq!(ev(bson::bson!({"$getField": {"field": "a", "input": "$obj"}}), &d).unwrap(), Some(Bson::Int32(1)));
+        assert_eq!(ev(bson::bson!({"$getField": {"field": "a", "input": "$nope"}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(ev(bson::bson!({"$getField": {"field": "zz", "input": "$obj"}}), &d).unwrap(), None);
+        let s = bson::bson!({"$setField": {"field": "c", "input": "$obj", "value": 3}});
+        assert_eq!(ev(s, &d).unwrap(), Some(bson::bson!({"a": 1, "b": 2, "c": 3})));
+        let s = bson::bson!({"$setField": {"field": "a", "input": "$obj", "value": "$$REMOVE"}});
+        assert_eq!(ev(s, &d).unwrap(), Some(bson::bson!({"b": 2})));
+        let s = bson::bson!({"$unsetField": {"field": "price.usd", "input": "$$ROOT"}});
+        assert_eq!(ev(s, &d).unwrap(), Some(bson::bson!({"$price": 3, "obj": {"a": 1, "b": 2}})));
+        assert_eq!(err(bson::bson!({"$setField": {"field": "$x", "input": "$obj", "value": 1}}), &d).code, 4161106);
+    }
+
+    #[test]
+    fn types_and_conversions() {
+        assert_eq!(ev1(bson::bson!({"$type": "a"})), Bson::String("string".into()));
+        assert_eq!(ev1(bson::bson!({"$type": "$nope"})), Bson::String("missing".into()));
+        assert_eq!(ev1(bson::bson!({"$type": [[1]]})), Bson::String("array".into()));
+        assert_eq!(ev1(bson::bson!({"$toInt": "123"})), Bson::Int32(123));
+        assert_eq!(ev1(bson::bson!({"$toInt": 5.7})), Bson::Int32(5));
+        assert_eq!(ev1(bson::bson!({"$toInt": true})), Bson::Int32(1));
+        assert_eq!(ev1(bson::bson!({"$toInt": null})), Bson::Null);
+        let e = err(bson::bson!({"$toInt": "1.5"}), &doc! {});
+        assert_eq!(e.code, 241);
+        assert_eq!(ev1(bson::bson!({"$toLong": "99"})), Bson::Int64(99));
+        assert_eq!(ev1(bson::bson!({"$toLong": bson::DateTime::from_millis(5)})), Bson::Int64(5));
+        assert_eq!(ev1(bson::bson!({"$toDouble": "5.5"})), Bson::Double(5.5));
+        assert_eq!(ev1(bson::bson!({"$toDouble": false})), Bson::Double(0.0));
+        assert_eq!(ev1(bson::bson!({"$toDecimal": 2.5})), dec("2.5"));
+        assert_eq!(ev1(bson::bson!({"$toDecimal": true})), dec("1"));
+        assert_eq!(ev1(bson::bson!({"$toBool": 0})), Bson::Boolean(false));
+        assert_eq!(ev1(bson::bson!({"$toBool": "false"})), Bson::Boolean(true));
+        assert_eq!(ev1(bson::bson!({"$toString": 2.5})), Bson::String("2.5".into()));
+        assert_eq!(ev1(bson::bson!({"$toString": 1})), Bson::String("1".into()));
+        assert_eq!(ev1(bson::bson!({"$toString": true})), Bson::String("true".into()));
+        assert_eq!(
+            ev1(bson::bson!({"$toString": bson::DateTime::from_millis(1_520_078_400_000)})),
+            Bson::String("2018-03-03T12:00:00.000Z".into())
+        );
+        assert_eq!(ev1(bson::bson!({"$toDate": "2018-03-03T12:00:00Z"})), Bson::DateTime(bson::DateTime::from_millis(1_520_078_400_000)));
+        assert_eq!(ev1(bson::bson!({"$toDate": "2018-03-03"})), Bson::DateTime(bson::DateTime::from_millis(1_520_035_200_000)));
+        assert_eq!(
+            ev1(bson::bson!({"$toDate": "2018-03-03T13:00:00.000+01:00"})),
+            Bson::DateTime(bson::DateTime::from_millis(1_520_078_400_000))
+        );
+        assert_eq!(ev1(bson::bson!({"$toDate": 120000000000.5_f64})), Bson::DateTime(bson::DateTime::from_millis(120_000_000_000)));
+        assert_eq!(err(bson::bson!({"$toDate": 5}), &doc! {}).code, 241);
+        let c = bson::bson!({"$convert": {"input": "abc", "to": "int", "onError": "bad", "onNull": "none"}});
+        assert_eq!(ev1(c), Bson::String("bad".into()));
+        let c = bson::bson!({"$convert": {"input": "$nope", "to": "int", "onError": "bad", "onNull": "none"}});
+        assert_eq!(ev1(c), Bson::String("none".into()));
+        assert_eq!(ev1(bson::bson!({"$convert": {"input": "7", "to": 18}})), Bson::Int64(7));
+        let e = err(bson::bson!({"$convert": {"input": {"a": 1}, "to": "int"}}), &doc! {});
+        assert_eq!(e.message, "Unsupported conversion from object to int in $convert with no onError value");
+        assert_eq!(err(bson::bson!({"$toInt": 1e20}), &doc! {}).code, 241);
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(ev1(bson::bson!({"$concat": ["a", "-", "b"]})), Bson::String("a-b".into()));
+        assert_eq!(ev1(bson::bson!({"$concat": ["a", null]})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$concat": ["a", 1]}), &doc! {}).code, 16702);
+        assert_eq!(ev1(bson::bson!({"$toLower": "ABC1"})), Bson::String("abc1".into()));
+        assert_eq!(ev1(bson::bson!({"$toUpper": "$nope"})), Bson::String("".into()));
+        assert_eq!(ev1(bson::bson!({"$toUpper": 1.5})), Bson::String("1.5".into()));
+        assert_eq!(ev1(bson::bson!({"$strLenCP": "cafétéria"})), Bson::Int32(9));
+        assert_eq!(ev1(bson::bson!({"$strLenBytes": "cafétéria"})), Bson::Int32(11));
+        assert_eq!(err(bson::bson!({"$strLenCP": null}), &doc! {}).code, 34471);
+        assert_eq!(ev1(bson::bson!({"$substrCP": ["Hello World!", 6, 5]})), Bson::String("World".into()));
+        assert_eq!(ev1(bson::bson!({"$substrCP": ["cafétéria", 0, 5]})), Bson::String("cafét".into()));
+        assert_eq!(err(bson::bson!({"$substrCP": ["abc", -1, 1]}), &doc! {}).code, 34454);
+        assert_eq!(ev1(bson::bson!({"$split": ["June-15-2013", "-"]})), bson::bson!(["June", "15", "2013"]));
+        assert_eq!(err(bson::bson!({"$split": ["headphone jack", 7]}), &doc! {}).code, 40086);
+        assert_eq!(err(bson::bson!({"$split": ["a", ""]}), &doc! {}).code, 40087);
+        assert_eq!(ev1(bson::bson!({"$split": [null, "-"]})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$trim": {"input": "  \n good  bye \t  "}})), Bson::String("good  bye".into()));
+        assert_eq!(ev1(bson::bson!({"$ltrim": {"input": "  x  "}})), Bson::String("x  ".into()));
+        assert_eq!(ev1(bson::bson!({"$rtrim": {"input": "xxaxx", "chars": "x"}})), Bson::String("xxa".into()));
+        assert_eq!(ev1(bson::bson!({"$trim": {"input": null}})), Bson::Null);
+    }
+
+    #[test]
+    fn arrays_and_accumulators() {
+        let d = doc! {"a": [1, 2, 3], "e": []};
+        assert_eq!(ev(bson::bson!({"$size": "$a"}), &d).unwrap(), Some(Bson::Int32(3)));
+        assert_eq!(err(bson::bson!({"$size": "$nope"}), &d).code, 17124);
+        assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", 0]}), &d).unwrap(), Some(Bson::Int32(1)));
+        assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", -1]}), &d).unwrap(), Some(Bson::Int32(3)));
+        assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$a", 15]}), &d).unwrap(), None);
+        assert_eq!(ev(bson::bson!({"$in": [2, "$a"]}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$in": ["abc", ["xyz", "abc"]]}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(err(bson::bson!({"$in": [1, "$nope"]}), &d).code, 40081);
+        assert_eq!(ev(bson::bson!({"$concatArrays": ["$a", [4]]}), &d).unwrap(), Some(bson::bson!([1, 2, 3, 4])));
+        assert_eq!(ev(bson::bson!({"$concatArrays": ["$a", "$nope"]}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(ev(bson::bson!({"$isArray": ["$a"]}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$first": "$a"}), &d).unwrap(), Some(Bson::Int32(1)));
+        assert_eq!(ev(bson::bson!({"$last": "$a"}), &d).unwrap(), Some(Bson::Int32(3)));
+        assert_eq!(ev(bson::bson!({"$first": "$e"}), &d).unwrap(), None);
+        assert_eq!(ev(bson::bson!({"$sum": "$a"}), &d).unwrap(), Some(Bson::Int32(6)));
+        assert_eq!(ev(bson::bson!({"$sum": [1, "x", 2.5]}), &d).unwrap(), Some(Bson::Double(3.5)));
+        assert_eq!(ev(bson::bson!({"$sum": "$nope"}), &d).unwrap(), Some(Bson::Int32(0)));
+        assert_eq!(ev(bson::bson!({"$avg": "$a"}), &d).unwrap(), Some(Bson::Double(2.0)));
+        assert_eq!(ev(bson::bson!({"$avg": "$e"}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(ev(bson::bson!({"$max": "$a"}), &d).unwrap(), Some(Bson::Int32(3)));
+        assert_eq!(ev(bson::bson!({"$min": [5, null, "$a", 2]}), &d).unwrap(), Some(Bson::Int32(2)));
+        assert_eq!(ev(bson::bson!({"$max": [5, "a"]}), &d).unwrap(), Some(Bson::String("a".into())));
+    }
+
+    #[test]
+    fn objects() {
+        assert_eq!(ev1(bson::bson!({"$mergeObjects": [{"a": 1, "b": 1}, null, {"b": 2, "c": 3}]})), bson::bson!({"a": 1, "b": 2, "c": 3}));
+        assert_eq!(err(bson::bson!({"$mergeObjects": [{"a": 1}, 5]}), &doc! {}).code, 40400);
+        assert_eq!(
+            ev1(bson::bson!({"$objectToArray": {"item": "foo", "qty": 25}})),
+            bson::bson!([{"k": "item", "v": "foo"}, {"k": "qty", "v": 25}])
+        );
+        assert_eq!(ev1(bson::bson!({"$arrayToObject": [[["item", "abc123"], ["qty", 25]]]})), bson::bson!({"item": "abc123", "qty": 25}));
+        assert_eq!(
+            ev1(bson::bson!({"$arrayToObject": {"$literal": [{"k": "item", "v": "abc123"}, {"k": "qty", "v": 25}]}})),
+            bson::bson!({"item": "abc123", "qty": 25})
+        );
+        assert_eq!(ev1(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], ["a", 2]]}})), bson::bson!({"a": 2}));
+        assert_eq!(err(bson::bson!({"$arrayToObject": {"$literal": [["a", 1], {"k": "b", "v": 2}]}}), &doc! {}).code, 40391);
+    }
+
+    #[test]
+    fn deep_specs_fail_cleanly() {
+        let mut spec = Bson::Int32(1);
+        for _ in 0..1_000 {
+            spec = Bson::Document(doc! {"$abs": spec});
+        }
+        assert_eq!(Expr::parse(&spec).unwrap_err().code, codes::OVERFLOW);
+        let mut spec = Bson::Int32(1);
+        for _ in 0..50 {
+            spec = Bson::Document(doc! {"$abs": spec});
+        }
+        assert_eq!(Expr::parse(&spec).unwrap().eval(&doc! {}, &vars()).unwrap(), Some(Bson::Int32(1)));
+    }
+
+    #[test]
+    fn truthiness() {
+        assert!(!truthy(Some(&Bson::Int32(0))));
+        assert!(!truthy(Some(&Bson::Double(0.0))));
+        assert!(!truthy(None));
+        assert!(truthy(Some(&Bson::Array(vec![]))));
+        assert!(truthy(Some(&Bson::String(String::new()))));
+    }
 }

@@ -16,12 +16,18 @@ pub mod error;
 pub mod value;
 
 pub mod aggregate;
+mod api;
+pub mod collection;
+pub(crate) mod command;
+pub(crate) mod engine;
 pub mod expr;
 pub mod projection;
 pub mod query;
 pub mod sort;
 pub mod update;
 
+pub use api::{Collection, Database, Find, UpdateOptions, UpdateResult, DEFAULT_DATABASE};
+pub use bson::{doc, Bson, Document};
 pub use error::DocError;
 
 /// MongoDB's limits: a stored document is at most 16 MiB of BSON...

@@ -86,7 +86,9 @@ pub fn compare_numbers(a: &Bson, b: &Bson) -> Ordering {
         (Bson::Int64(x), Bson::Int64(y)) => x.cmp(y),
         (Bson::Int32(x), Bson::Int64(y)) => i64::from(*x).cmp(y),
         (Bson::Int64(x), Bson::Int32(y)) => x.cmp(&i64::from(*y)),
-        (Bson::Int32(_) | Bson::Int64(_), _) | (_, Bson::Int32(_) | Bson::Int64(_)) if !matches!((a, b), (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_))) => {
+        (Bson::Int32(_) | Bson::Int64(_), _) | (_, Bson::Int32(_) | Bson::Int64(_))
+            if !matches!((a, b), (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_))) =>
+        {
             // One integer and one double.
             let (i, d, flip) = match (a, b) {
                 (Bson::Int32(i), Bson::Double(d)) => (i64::from(*i), *d, false),
@@ -192,10 +194,7 @@ pub fn compare_documents(x: &Document, y: &Document) -> Ordering {
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
             (Some((kx, vx)), Some((ky, vy))) => {
-                let o = type_rank(vx)
-                    .cmp(&type_rank(vy))
-                    .then_with(|| kx.as_bytes().cmp(ky.as_bytes()))
-                    .then_with(|| compare(vx, vy));
+                let o = type_rank(vx).cmp(&type_rank(vy)).then_with(|| kx.as_bytes().cmp(ky.as_bytes())).then_with(|| compare(vx, vy));
                 if o != Ordering::Equal {
                     return o;
                 }

@@ -23,6 +23,9 @@
 //!   5 packed  blob:bytes      a compressed string value, kept as stored in memory so a
 //!             string          restart need not recompress: blob = codec:u8 raw_len:u32le
 //!                             data (`types/compress.rs`; codec 1 LZ4 block, 2 zlib)
+//!   6 collection  count:varint  (document:bytes){count}     each document is its BSON
+//!                             encoding, in natural (insertion) order; `_id` first and
+//!                             unique; a collection may be empty (MongoDB keeps empty ones)
 //!
 //! varint := unsigned LEB128 of a u64: 7 bits per byte, least significant group first, high bit
 //!           set on every byte but the last; at most 10 bytes (the 10th byte is 0 or 1).
@@ -63,6 +66,7 @@ const TYPE_HASH: u8 = 2;
 const TYPE_SET: u8 = 3;
 const TYPE_ZSET: u8 = 4;
 const TYPE_STRING_PACKED: u8 = 5;
+const TYPE_COLLECTION: u8 = 6;
 
 /// A corrupt or truncated entry: `offset` is the absolute position in the decoded buffer of
 /// the item that is wrong.
@@ -117,6 +121,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
         Value::Hash(_) => TYPE_HASH,
         Value::Set(_) => TYPE_SET,
         Value::ZSet(_) => TYPE_ZSET,
+        Value::Collection(_) => TYPE_COLLECTION,
     };
     out.push(ty);
     put_varint(out, zigzag(entry.expire_at));
@@ -156,6 +161,17 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
             for (m, score) in z.iter() {
                 put_bytes(out, m);
                 out.extend_from_slice(&score.to_le_bytes());
+            }
+        }
+        Value::Collection(c) => {
+            put_varint(out, c.len() as u64);
+            let mut buf = Vec::new();
+            for d in c.iter() {
+                buf.clear();
+                // Encoding an in-memory document cannot fail (keys never hold NUL: checked on input).
+                if d.to_writer(&mut buf).is_ok() {
+                    put_bytes(out, &buf);
+                }
             }
         }
     }
@@ -225,10 +241,17 @@ impl<'a> Reader<'a> {
     /// least `min_size` bytes each fit in the rest of the input (so it is safe to pre-size).
     fn count(&mut self, min_size: usize) -> Result<usize, CodecError> {
         let start = self.pos;
-        let n = self.varint()?;
+        let n = self.count_or_zero(min_size)?;
         if n == 0 {
             return Err(corrupt(start, "empty container"));
         }
+        Ok(n)
+    }
+
+    /// Like `count`, zero allowed (collections may be empty).
+    fn count_or_zero(&mut self, min_size: usize) -> Result<usize, CodecError> {
+        let start = self.pos;
+        let n = self.varint()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.remaining() / min_size => Ok(n),
             _ => Err(corrupt(start, "count exceeds the input")),
@@ -260,7 +283,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
     let mut r = Reader { buf, pos: *pos };
     let ty_at = r.pos;
     let ty = r.u8()?;
-    if ty > TYPE_STRING_PACKED {
+    if ty > TYPE_COLLECTION {
         return Err(corrupt(ty_at, "unknown value type"));
     }
     let expire_at = unzigzag(r.varint()?);
@@ -311,6 +334,22 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
                 Err(i) => return Err(corrupt(offsets[i], "duplicate set member")),
             }
         }
+        TYPE_COLLECTION => {
+            let n = r.count_or_zero(5)?;
+            let mut c = crate::docs::collection::Collection::new();
+            for _ in 0..n {
+                let at = r.pos;
+                let bytes = r.bytes()?;
+                let doc = bson::Document::from_reader(bytes).map_err(|_| corrupt(at, "corrupt BSON document"))?;
+                if doc.keys().next().map(String::as_str) != Some("_id") {
+                    return Err(corrupt(at, "document without a leading _id"));
+                }
+                if c.insert(doc).is_err() {
+                    return Err(corrupt(at, "duplicate _id in a collection"));
+                }
+            }
+            Value::Collection(Box::new(c))
+        }
         _ => {
             // TYPE_ZSET, the only type left.
             // Built through `ZSetValue::insert` with the default limits, so a small set loads
@@ -347,6 +386,7 @@ mod tests {
         Hash(BTreeMap<Vec<u8>, Vec<u8>>),
         Set(BTreeSet<Vec<u8>>),
         ZSet(BTreeMap<Vec<u8>, u64>),
+        Collection(Vec<String>),
     }
 
     fn canon(v: &Value) -> Canon {
@@ -356,6 +396,7 @@ mod tests {
             Value::Hash(h) => Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.into_owned())).collect()),
             Value::Set(s) => Canon::Set(s.members().map(|m| m.to_vec()).collect()),
             Value::ZSet(z) => Canon::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect()),
+            Value::Collection(c) => Canon::Collection(c.iter().map(|d| d.to_string()).collect()),
         }
     }
 
@@ -574,7 +615,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_type() {
-        for ty in [6u8, 7, 0x7f, 0xff] {
+        for ty in [7u8, 8, 0x7f, 0xff] {
             let err = decode_err(&[ty, 0, 1, b'k', 1, b'v']);
             assert_eq!((err.offset, err.what), (0, "unknown value type"));
         }
@@ -695,6 +736,8 @@ mod tests {
                     Value::Hash(h) => h.len(),
                     Value::Set(s) => s.len(),
                     Value::ZSet(z) => z.len(),
+                    // Collections may be empty.
+                    Value::Collection(c) => c.len().max(1),
                 };
                 assert!(value_len > 0, "decoded an empty container");
                 let mut again = Vec::new();

@@ -279,7 +279,12 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
     let mut pool = ks.evict_pool.lock();
     for idx in shards {
         let shard = ks.shard(idx).read();
-        let mut offer = |k: &[u8], e: &Entry| pool.offer(score(policy, t, e, now), k);
+        // Collections are never evicted (documents are data, not cache).
+        let mut offer = |k: &[u8], e: &Entry| {
+            if !e.value.is_collection() {
+                pool.offer(score(policy, t, e, now), k)
+            }
+        };
         if policy.volatile_only() {
             shard.volatile.sample(rng, samples, |k, _| {
                 if let Some(e) = shard.dict.get(k) {
@@ -309,7 +314,9 @@ fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy, min_sco
     // The raw entry, expired or not: an expired key not yet reclaimed holds memory too.
     let h = hash_bytes(key);
     let eligible = ctx.shard(h).dict.get_hashed(h, key).is_some_and(|e| {
-        (!policy.volatile_only() || e.expire_at != 0) && min_score.is_none_or(|min| score(policy, &ks.tuning, e, now) >= min)
+        !e.value.is_collection()
+            && (!policy.volatile_only() || e.expire_at != 0)
+            && min_score.is_none_or(|min| score(policy, &ks.tuning, e, now) >= min)
     });
     if !eligible {
         return false;

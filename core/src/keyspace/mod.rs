@@ -352,6 +352,8 @@ pub(crate) struct Keyspace {
     peak: AtomicUsize,
     /// Eviction's pool of best candidates (Redis's EvictionPoolLRU).
     pub(crate) evict_pool: parking_lot::Mutex<evict::Pool>,
+    /// Open document cursors (`find`/`aggregate` batches continued by `getMore`).
+    pub(crate) doc_cursors: parking_lot::Mutex<crate::docs::command::Cursors>,
 }
 
 impl Keyspace {
@@ -367,6 +369,7 @@ impl Keyspace {
             used: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             evict_pool: parking_lot::Mutex::new(evict::Pool::default()),
+            doc_cursors: parking_lot::Mutex::default(),
         }
     }
 

@@ -27,6 +27,8 @@ pub(crate) enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    /// A MongoDB-style collection of documents (`docs::collection`); never evicted.
+    Collection(Box<crate::docs::collection::Collection>),
 }
 
 impl Clone for Value {
@@ -37,11 +39,17 @@ impl Clone for Value {
             Value::Hash(h) => Value::Hash(h.clone()),
             Value::Set(s) => Value::Set(s.clone()),
             Value::ZSet(z) => Value::ZSet(z.clone()),
+            Value::Collection(c) => Value::Collection(c.clone()),
         }
     }
 }
 
 impl Value {
+    /// A document collection (never evicted, no Redis command reads it as a value).
+    pub(crate) fn is_collection(&self) -> bool {
+        matches!(self, Value::Collection(_))
+    }
+
     /// The name TYPE reports.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
@@ -50,6 +58,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Collection(_) => "collection",
         }
     }
 
@@ -67,6 +76,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Collection(_) => "collection",
         }
     }
 }
@@ -98,6 +108,7 @@ impl Value {
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
+            Value::Collection(c) => heap_cost(std::mem::size_of::<crate::docs::collection::Collection>()) + c.mem_usage(),
         }
     }
 }

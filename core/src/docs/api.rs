@@ -1,0 +1,414 @@
+//! The public Rust API of the document layer: `Db::database` / `Db::collection`, typed
+//! collections over any `serde` type (or `bson::Document`), and `Db::run_command`.
+//!
+//! Each call locks only the collection's shard, for as long as the call runs; results are
+//! owned copies. Semantics are `engine`'s, so they match `run_command`, C and Python.
+
+use std::marker::PhantomData;
+
+use bson::{Bson, Document};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::engine::{self, FindSpec, Namespace, UpdateSpec};
+use super::expr::Variables;
+use super::query::Filter;
+use super::sort::Sort;
+use super::update::Update;
+use super::DocError;
+use crate::error::{Error, Result};
+use crate::keyspace::dict::hash_bytes;
+use crate::keyspace::{shard_of, Ctx, LockSet};
+use crate::Db;
+
+/// The database a bare `Db::collection(name)` lives in (the mongo shell's default).
+pub const DEFAULT_DATABASE: &str = "test";
+
+impl Db {
+    /// Run a MongoDB database command (`{find: "users", filter: {...}}`, `{insert: ...}`...)
+    /// against database `db`, answering with MongoDB's reply document (`ok: 1.0`, or `ok: 0.0`
+    /// with `errmsg`, `code` and `codeName`).
+    pub fn run_command(&self, db: &str, command: &Document) -> Document {
+        super::command::run(self.ks(), db, command)
+    }
+
+    /// A database (a namespace prefix for collections; nothing is created until a write).
+    pub fn database(&self, name: &str) -> Database {
+        Database { db: self.clone(), name: name.to_string() }
+    }
+
+    /// Collection `name` of the default database `"test"`, holding `T`s (`bson::Document` by default).
+    pub fn collection<T>(&self, name: &str) -> Collection<T> {
+        self.database(DEFAULT_DATABASE).collection(name)
+    }
+
+    /// Lock what `key` needs, run `f`, log its effects as one record and wait for durability.
+    fn with_collection_ctx<R>(
+        &self,
+        key: &str,
+        write: bool,
+        f: impl FnOnce(&mut Ctx<'_>) -> std::result::Result<R, DocError>,
+    ) -> Result<R> {
+        let ks = self.ks();
+        if write {
+            ks.check_writable().map_err(|r| Error::Command(r.error_text().unwrap_or("not writable").to_string()))?;
+        }
+        let mut ctx = ks.lock(&LockSet::One(shard_of(hash_bytes(key.as_bytes()))), write);
+        if write && ctx.out_of_memory() {
+            return Err(Error::Command(crate::keyspace::evict::OOM.to_string()));
+        }
+        let r = f(&mut ctx);
+        let seq = ctx.finish();
+        drop(ctx);
+        if write {
+            crate::keyspace::evict::make_room(ks);
+        }
+        ks.wait_durable(seq).map_err(|r| Error::Command(r.error_text().unwrap_or("not durable").to_string()))?;
+        r.map_err(|e| Error::Document(Box::new(e)))
+    }
+}
+
+/// A database: a named group of collections.
+#[derive(Clone)]
+pub struct Database {
+    db: Db,
+    name: String,
+}
+
+impl Database {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Collection `name` of this database, holding `T`s.
+    pub fn collection<T>(&self, name: &str) -> Collection<T> {
+        Collection { db: self.db.clone(), ns: Namespace::new(&self.name, name), _type: PhantomData }
+    }
+
+    /// Run a database command against this database (see `Db::run_command`).
+    pub fn run_command(&self, command: &Document) -> Document {
+        self.db.run_command(&self.name, command)
+    }
+
+    /// The names of this database's collections, sorted.
+    pub fn list_collection_names(&self) -> Result<Vec<String>> {
+        let reply = self.run_command(&bson::doc! {"listCollections": 1, "nameOnly": true});
+        let reply = check(reply)?;
+        let batch = reply.get_document("cursor").and_then(|c| c.get_array("firstBatch")).map_err(|e| Error::Command(e.to_string()))?;
+        Ok(batch.iter().filter_map(|d| d.as_document().and_then(|d| d.get_str("name").ok()).map(str::to_string)).collect())
+    }
+
+    /// Drop every collection of this database.
+    pub fn drop(&self) -> Result<()> {
+        check(self.run_command(&bson::doc! {"dropDatabase": 1})).map(|_| ())
+    }
+}
+
+/// Turn an `ok: 0` reply into `Error::Document`.
+fn check(reply: Document) -> Result<Document> {
+    if reply.get("ok").and_then(super::value::as_f64) == Some(1.0) {
+        return Ok(reply);
+    }
+    let code = reply.get_i32("code").unwrap_or(8);
+    let msg = reply.get_str("errmsg").unwrap_or("command failed").to_string();
+    Err(Error::Document(Box::new(DocError::new(code, "CommandFailed", msg))))
+}
+
+/// What an update did.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct UpdateResult {
+    pub matched_count: u64,
+    pub modified_count: u64,
+    /// The `_id` of the document an upsert inserted.
+    pub upserted_id: Option<Bson>,
+}
+
+/// Options of `update_with` / `find_one_and_update`.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct UpdateOptions {
+    /// Insert a document when nothing matches (seeded from the filter's equalities).
+    pub upsert: bool,
+    /// Filters for `$[<identifier>]` paths.
+    pub array_filters: Vec<Document>,
+    /// Update every matching document (`update_many`) instead of the first.
+    pub multi: bool,
+    /// Which document is "first" (find_one_and_*).
+    pub sort: Option<Document>,
+    /// find_one_and_*: return the document after the change instead of before.
+    pub return_after: bool,
+}
+
+impl UpdateOptions {
+    pub fn upsert(mut self, yes: bool) -> Self {
+        self.upsert = yes;
+        self
+    }
+    pub fn array_filters(mut self, filters: Vec<Document>) -> Self {
+        self.array_filters = filters;
+        self
+    }
+    pub fn sort(mut self, sort: Document) -> Self {
+        self.sort = Some(sort);
+        self
+    }
+    pub fn return_after(mut self, yes: bool) -> Self {
+        self.return_after = yes;
+        self
+    }
+}
+
+/// A collection of `T`s (`bson::Document` unless a serde type is named).
+pub struct Collection<T = Document> {
+    db: Db,
+    ns: std::result::Result<Namespace, DocError>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Collection<T> {
+    fn clone(&self) -> Self {
+        Collection { db: self.db.clone(), ns: self.ns.clone(), _type: PhantomData }
+    }
+}
+
+fn to_document<T: Serialize>(v: &T) -> Result<Document> {
+    bson::serialize_to_document(v).map_err(|e| Error::InvalidArgument(format!("cannot store this value as a document: {e}")))
+}
+
+fn from_document<T: DeserializeOwned>(d: Document) -> Result<T> {
+    bson::deserialize_from_document(d).map_err(|e| Error::InvalidArgument(format!("stored document does not fit the requested type: {e}")))
+}
+
+fn vars(ctx: &Ctx<'_>) -> Variables {
+    Variables::new(bson::DateTime::from_millis(ctx.now()))
+}
+
+impl<T: Serialize + DeserializeOwned> Collection<T> {
+    fn ns(&self) -> Result<&Namespace> {
+        self.ns.as_ref().map_err(|e| Error::Document(Box::new(e.clone())))
+    }
+
+    /// The namespace, `"<database>.<collection>"`.
+    pub fn namespace(&self) -> String {
+        self.ns.as_ref().map(Namespace::key).unwrap_or_default()
+    }
+
+    /// Insert one document; returns its `_id` (an ObjectId is generated when it has none).
+    pub fn insert_one(&self, doc: &T) -> Result<Bson> {
+        let d = to_document(doc)?;
+        Ok(self.insert_documents(vec![d], true)?.into_iter().next().unwrap_or(Bson::Null))
+    }
+
+    /// Insert documents in order, stopping at the first failure (whose error is returned;
+    /// the documents before it stay inserted, as MongoDB's ordered insert does).
+    pub fn insert_many<'a>(&self, docs: impl IntoIterator<Item = &'a T>) -> Result<Vec<Bson>>
+    where
+        T: 'a,
+    {
+        let docs = docs.into_iter().map(to_document).collect::<Result<Vec<_>>>()?;
+        self.insert_documents(docs, true)
+    }
+
+    fn insert_documents(&self, docs: Vec<Document>, ordered: bool) -> Result<Vec<Bson>> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+            let out = engine::insert(ctx, &ns, docs, ordered)?;
+            match out.errors.into_iter().next() {
+                Some((_, e)) => Err(e),
+                None => Ok(out.inserted.into_iter().map(|(_, id)| id).collect()),
+            }
+        })
+    }
+
+    /// A find: add `sort`, `projection`, `skip`, `limit`, then `run`.
+    pub fn find(&self, filter: Document) -> Find<'_, T> {
+        Find { coll: self, filter, sort: None, projection: None, skip: 0, limit: 0 }
+    }
+
+    /// The first document matching `filter` (natural order).
+    pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
+        Ok(self.find(filter).limit(1).run()?.into_iter().next())
+    }
+
+    /// Documents matching `filter`.
+    pub fn count_documents(&self, filter: Document) -> Result<u64> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+            let f = Filter::parse(&filter, &vars(ctx))?;
+            engine::collection(ctx, &ns)?.map_or(Ok(0), |c| engine::count_in(c, &f, 0, 0))
+        })
+    }
+
+    /// All documents (O(1)).
+    pub fn estimated_document_count(&self) -> Result<u64> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| Ok(engine::collection(ctx, &ns)?.map_or(0, |c| c.len() as u64)))
+    }
+
+    /// Distinct values of `key` among documents matching `filter`.
+    pub fn distinct(&self, key: &str, filter: Document) -> Result<Vec<Bson>> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+            let f = Filter::parse(&filter, &vars(ctx))?;
+            engine::collection(ctx, &ns)?.map_or(Ok(Vec::new()), |c| engine::distinct_in(c, key, &f))
+        })
+    }
+
+    /// Apply update operators (a document) or an update pipeline (an array) to the first match.
+    pub fn update_one(&self, filter: Document, update: impl Into<Bson>) -> Result<UpdateResult> {
+        self.update_with(filter, update, UpdateOptions::default())
+    }
+
+    /// Apply update operators or a pipeline to every match.
+    pub fn update_many(&self, filter: Document, update: impl Into<Bson>) -> Result<UpdateResult> {
+        self.update_with(filter, update, UpdateOptions { multi: true, ..Default::default() })
+    }
+
+    /// Replace the first match with `replacement` (its `_id` is kept).
+    pub fn replace_one(&self, filter: Document, replacement: &T, upsert: bool) -> Result<UpdateResult> {
+        let d = to_document(replacement)?;
+        if d.keys().any(|k| k.starts_with('$')) {
+            return Err(Error::InvalidArgument("replacement can not include $ operators".into()));
+        }
+        self.update_with(filter, Bson::Document(d), UpdateOptions { upsert, ..Default::default() })
+    }
+
+    /// The general update: `opts` chooses upsert, multi, arrayFilters and sort.
+    pub fn update_with(&self, filter: Document, update: impl Into<Bson>, opts: UpdateOptions) -> Result<UpdateResult> {
+        let ns = self.ns()?.clone();
+        let update = update.into();
+        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+            let v = vars(ctx);
+            let spec = UpdateSpec {
+                filter: Filter::parse(&filter, &v)?,
+                update: Update::parse(&update, &opts.array_filters, &v)?,
+                upsert: opts.upsert,
+                multi: opts.multi,
+                sort: opts.sort.as_ref().map(Sort::parse).transpose()?,
+                return_docs: false,
+            };
+            let o = engine::update(ctx, &ns, &spec)?;
+            Ok(UpdateResult { matched_count: o.matched, modified_count: o.modified, upserted_id: o.upserted_id })
+        })
+    }
+
+    /// Update the first match (by `opts.sort`) and return it as it was before (or after, with
+    /// `opts.return_after`).
+    pub fn find_one_and_update(&self, filter: Document, update: impl Into<Bson>, opts: UpdateOptions) -> Result<Option<T>> {
+        let ns = self.ns()?.clone();
+        let update = update.into();
+        let doc = self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+            let v = vars(ctx);
+            let spec = UpdateSpec {
+                filter: Filter::parse(&filter, &v)?,
+                update: Update::parse(&update, &opts.array_filters, &v)?,
+                upsert: opts.upsert,
+                multi: false,
+                sort: opts.sort.as_ref().map(Sort::parse).transpose()?,
+                return_docs: true,
+            };
+            let o = engine::update(ctx, &ns, &spec)?;
+            Ok(if opts.return_after {
+                o.last_after
+            } else if o.upserted_id.is_some() {
+                None
+            } else {
+                o.last_before
+            })
+        })?;
+        doc.map(from_document).transpose()
+    }
+
+    /// Delete the first match and return it.
+    pub fn find_one_and_delete(&self, filter: Document, sort: Option<Document>) -> Result<Option<T>> {
+        let ns = self.ns()?.clone();
+        let doc = self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+            let f = Filter::parse(&filter, &vars(ctx))?;
+            let s = sort.as_ref().map(Sort::parse).transpose()?;
+            Ok(engine::delete(ctx, &ns, &f, false, s.as_ref())?.into_iter().next())
+        })?;
+        doc.map(from_document).transpose()
+    }
+
+    /// Delete the first match; returns how many were deleted (0 or 1).
+    pub fn delete_one(&self, filter: Document) -> Result<u64> {
+        self.delete(filter, false)
+    }
+
+    /// Delete every match; returns how many were deleted.
+    pub fn delete_many(&self, filter: Document) -> Result<u64> {
+        self.delete(filter, true)
+    }
+
+    fn delete(&self, filter: Document, multi: bool) -> Result<u64> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+            let f = Filter::parse(&filter, &vars(ctx))?;
+            Ok(engine::delete(ctx, &ns, &f, multi, None)?.len() as u64)
+        })
+    }
+
+    /// Run an aggregation pipeline over the collection.
+    pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Result<Vec<Document>> {
+        let ns = self.ns()?.clone();
+        let stages: Vec<Bson> = pipeline.into_iter().map(Bson::Document).collect();
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+            let p = super::aggregate::Pipeline::parse(&stages, &vars(ctx))?;
+            match engine::collection(ctx, &ns)? {
+                Some(c) => p.run(Box::new(c.iter().cloned())),
+                None => p.run(Box::new(std::iter::empty())),
+            }
+        })
+    }
+
+    /// Drop the collection; false if it did not exist.
+    pub fn drop(&self) -> Result<bool> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), true, |ctx| engine::drop(ctx, &ns))
+    }
+}
+
+/// A find being built: `coll.find(filter).sort(doc! {"age": -1}).limit(10).run()`.
+pub struct Find<'c, T> {
+    coll: &'c Collection<T>,
+    filter: Document,
+    sort: Option<Document>,
+    projection: Option<Document>,
+    skip: u64,
+    limit: u64,
+}
+
+impl<T: Serialize + DeserializeOwned> Find<'_, T> {
+    pub fn sort(mut self, sort: Document) -> Self {
+        self.sort = Some(sort);
+        self
+    }
+    /// A projection (the results must still deserialize into `T`; use `Document` for partial shapes).
+    pub fn projection(mut self, projection: Document) -> Self {
+        self.projection = Some(projection);
+        self
+    }
+    pub fn skip(mut self, n: u64) -> Self {
+        self.skip = n;
+        self
+    }
+    /// At most `n` results (0 = no limit).
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = n;
+        self
+    }
+
+    /// Run the find; every result at once.
+    pub fn run(self) -> Result<Vec<T>> {
+        let ns = self.coll.ns()?.clone();
+        let docs = self.coll.db.with_collection_ctx(&ns.key(), false, |ctx| {
+            let spec = FindSpec::parse(&self.filter, self.sort.as_ref(), self.projection.as_ref(), self.skip, self.limit, &vars(ctx))?;
+            match engine::collection(ctx, &ns)? {
+                Some(c) => Ok(engine::find_in(c, &spec, None, usize::MAX)?.0),
+                None => Ok(Vec::new()),
+            }
+        })?;
+        docs.into_iter().map(from_document).collect()
+    }
+}

@@ -1,0 +1,932 @@
+//! `run_command`: MongoDB database commands in, MongoDB reply documents out — the shape a
+//! driver speaks to a server, so the C ABI, the Python client and a future wire-protocol server
+//! share one dispatch table.
+//!
+//! Each command names what it touches, and only that is locked: a collection's shard (read
+//! for queries, write for changes), two shards for a rename, every shard for whole-database
+//! commands. Inside a transaction (`run_in`) the caller already holds every lock.
+//!
+//! Cursors: `find` and `aggregate` return a first batch (101 documents by default, at most
+//! 16 MiB) and a cursor id; `getMore` continues. An unsorted `find` resumes its scan from the
+//! next record id (nothing is materialised ahead); sorted finds and pipelines keep their
+//! remaining results in the cursor. Cursors live until exhausted, killed, or idle for 10 minutes
+//! (MongoDB's default `cursorTimeoutMillis`).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bson::{doc, Bson, Document};
+
+use super::aggregate::Pipeline;
+use super::collection::bson_size;
+use super::engine::{self, FindSpec, Namespace, ScanResume, UpdateSpec};
+use super::error::codes;
+use super::expr::Variables;
+use super::query::Filter;
+use super::sort::Sort;
+use super::update::Update;
+use super::{DocError, MAX_DOCUMENT_BYTES};
+use crate::keyspace::dict::hash_bytes;
+use crate::keyspace::{shard_of, Ctx, Keyspace, LockSet};
+
+const DEFAULT_FIRST_BATCH: usize = 101;
+const CURSOR_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A cursor's remaining work.
+enum CursorState {
+    /// An unsorted find: resume the scan.
+    Scan { spec: Box<FindSpec>, resume: ScanResume },
+    /// Results computed up front (sorted finds, pipelines).
+    Buffered(VecDeque<Document>),
+}
+
+struct Cursor {
+    ns: Namespace,
+    state: CursorState,
+    batch_size: usize,
+    last_used: Instant,
+}
+
+/// Open cursors of one database engine.
+#[derive(Default)]
+pub(crate) struct Cursors {
+    open: HashMap<i64, Cursor>,
+}
+
+impl Cursors {
+    fn add(&mut self, c: Cursor) -> i64 {
+        let now = Instant::now();
+        self.open.retain(|_, c| now.duration_since(c.last_used) < CURSOR_TIMEOUT);
+        loop {
+            let id = (rand::random::<u64>() >> 2) as i64;
+            if id != 0 && !self.open.contains_key(&id) {
+                self.open.insert(id, c);
+                return id;
+            }
+        }
+    }
+}
+
+/// The reply for an error.
+pub fn error_reply(e: &DocError) -> Document {
+    let mut d = doc! {"ok": 0.0, "errmsg": &e.message, "code": e.code, "codeName": e.code_name()};
+    if let Some(extra) = e.details.as_deref() {
+        for (k, v) in extra {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    d
+}
+
+fn write_error(index: usize, e: &DocError) -> Document {
+    let mut d = doc! {"index": index as i32, "code": e.code, "errmsg": &e.message};
+    if let Some(extra) = e.details.as_deref() {
+        for (k, v) in extra {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    d
+}
+
+// --- Argument parsing ----------------------------------------------------------------------------
+
+struct Args<'a> {
+    name: &'a str,
+    cmd: &'a Document,
+}
+
+impl<'a> Args<'a> {
+    fn wrong(&self, field: &str, v: &Bson, expected: &str) -> DocError {
+        DocError::type_mismatch(format!(
+            "BSON field '{}.{field}' is the wrong type '{}', expected type{} '{expected}'",
+            self.name,
+            super::value::type_name(v),
+            if expected.contains(',') { "s" } else { "" }
+        ))
+    }
+
+    fn doc(&self, field: &str) -> Result<Option<&'a Document>, DocError> {
+        match self.cmd.get(field) {
+            None | Some(Bson::Null) => Ok(None),
+            Some(Bson::Document(d)) => Ok(Some(d)),
+            Some(v) => Err(self.wrong(field, v, "object")),
+        }
+    }
+
+    fn array(&self, field: &str) -> Result<Option<&'a Vec<Bson>>, DocError> {
+        match self.cmd.get(field) {
+            None | Some(Bson::Null) => Ok(None),
+            Some(Bson::Array(a)) => Ok(Some(a)),
+            Some(v) => Err(self.wrong(field, v, "array")),
+        }
+    }
+
+    fn bool(&self, field: &str, default: bool) -> Result<bool, DocError> {
+        match self.cmd.get(field) {
+            None | Some(Bson::Null) => Ok(default),
+            Some(Bson::Boolean(b)) => Ok(*b),
+            Some(v) if super::value::is_number(v) => Ok(super::value::as_f64(v) != Some(0.0)),
+            Some(v) => Err(self.wrong(field, v, "bool")),
+        }
+    }
+
+    fn int(&self, field: &str) -> Result<Option<i64>, DocError> {
+        match self.cmd.get(field) {
+            None | Some(Bson::Null) => Ok(None),
+            Some(v) => match super::value::as_i64(v) {
+                Some(i) => Ok(Some(i)),
+                None if super::value::is_number(v) => Err(DocError::bad_value(format!("{field} must be a whole number"))),
+                None => Err(self.wrong(field, v, "long, int, decimal, double")),
+            },
+        }
+    }
+
+    fn non_negative(&self, field: &str) -> Result<u64, DocError> {
+        match self.int(field)? {
+            None => Ok(0),
+            Some(n) if n < 0 => Err(DocError::bad_value(format!("{field} value must be non-negative, but received: {n}"))),
+            Some(n) => Ok(n as u64),
+        }
+    }
+
+    fn str(&self, field: &str) -> Result<Option<&'a str>, DocError> {
+        match self.cmd.get(field) {
+            None | Some(Bson::Null) => Ok(None),
+            Some(Bson::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.wrong(field, v, "string")),
+        }
+    }
+
+    /// The collection named by the command's first field.
+    fn collection(&self) -> Result<&'a str, DocError> {
+        match self.cmd.get(self.name) {
+            Some(Bson::String(s)) => Ok(s),
+            Some(v) => Err(DocError::new(
+                codes::INVALID_NAMESPACE,
+                "InvalidNamespace",
+                format!("collection name has invalid type {}", super::value::type_name(v)),
+            )),
+            None => Err(DocError::bad_value("missing collection name")),
+        }
+    }
+
+    fn vars(&self, now: i64) -> Result<Variables, DocError> {
+        let now = bson::DateTime::from_millis(now);
+        match self.doc("let")? {
+            Some(l) => Variables::with_let(now, l),
+            None => Ok(Variables::new(now)),
+        }
+    }
+
+    /// Options every query-shaped command shares: `collation` (refused: nestdb compares
+    /// strings by their bytes only) and `hint` (must name an index that exists: `_id_`,
+    /// `{_id: 1}`, or `{$natural: 1 | -1}`).
+    fn reject_collation(&self) -> Result<(), DocError> {
+        if self.cmd.contains_key("collation") {
+            return Err(DocError::new(codes::NOT_IMPLEMENTED, "NotImplemented", "collation is not supported by nestdb"));
+        }
+        let hint_ok = match self.cmd.get("hint") {
+            None | Some(Bson::Null) => true,
+            Some(Bson::String(s)) => s == "_id_",
+            Some(Bson::Document(d)) if d.is_empty() => true,
+            Some(Bson::Document(d)) => {
+                d.len() == 1
+                    && match d.iter().next() {
+                        Some((k, v)) if k == "_id" => super::value::as_f64(v) == Some(1.0),
+                        Some((k, v)) if k == "$natural" => matches!(super::value::as_f64(v), Some(x) if x == 1.0 || x == -1.0),
+                        _ => false,
+                    }
+            }
+            Some(v) => return Err(self.wrong("hint", v, "string, object")),
+        };
+        if !hint_ok {
+            return Err(DocError::bad_value("hint provided does not correspond to an existing index"));
+        }
+        Ok(())
+    }
+}
+
+// --- Dispatch ----------------------------------------------------------------------------------
+
+/// What a command needs locked.
+enum Needs {
+    Nothing,
+    Read(String),
+    Write(String),
+    WriteTwo(String, String),
+    AllRead,
+    AllWrite,
+}
+
+fn command_name(cmd: &Document) -> Result<&str, DocError> {
+    cmd.keys().next().map(String::as_str).ok_or_else(|| DocError::failed_to_parse("no command name: the command document is empty"))
+}
+
+/// Canonical spelling of a command name (MongoDB accepts some lowercase aliases).
+fn canonical(name: &str) -> &str {
+    match name {
+        "findandmodify" => "findAndModify",
+        "getmore" => "getMore",
+        "dbstats" => "dbStats",
+        "collstats" => "collStats",
+        "listcollections" => "listCollections",
+        "listdatabases" => "listDatabases",
+        "renamecollection" => "renameCollection",
+        "dropdatabase" => "dropDatabase",
+        "ismaster" | "isMaster" => "hello",
+        "buildinfo" => "buildInfo",
+        n => n,
+    }
+}
+
+fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
+    let args = Args { name, cmd };
+    let ns_key = |coll: &str| Namespace::new(db, coll).map(|n| n.key());
+    Ok(match name {
+        "find" | "count" | "distinct" | "aggregate" | "collStats" => Needs::Read(ns_key(args.collection()?)?),
+        "insert" | "update" | "delete" | "findAndModify" | "create" | "drop" => Needs::Write(ns_key(args.collection()?)?),
+        "getMore" => {
+            let coll = args.str("collection")?.ok_or_else(|| DocError::bad_value("getMore requires 'collection'"))?;
+            Needs::Read(ns_key(coll)?)
+        }
+        "explain" => match cmd.get("explain") {
+            Some(Bson::Document(inner)) => {
+                let inner_name = canonical(command_name(inner)?);
+                match needs(db, inner_name, inner)? {
+                    Needs::Write(k) => Needs::Read(k),
+                    n => n,
+                }
+            }
+            _ => return Err(DocError::failed_to_parse("explain requires a command document")),
+        },
+        "renameCollection" => {
+            let from = args.str("renameCollection")?.ok_or_else(|| DocError::bad_value("renameCollection requires a namespace"))?;
+            let to = args.str("to")?.ok_or_else(|| DocError::bad_value("renameCollection requires 'to'"))?;
+            Needs::WriteTwo(Namespace::parse(from)?.key(), Namespace::parse(to)?.key())
+        }
+        "listCollections" | "dbStats" | "listDatabases" => Needs::AllRead,
+        "dropDatabase" => Needs::AllWrite,
+        "killCursors" | "ping" | "hello" | "buildInfo" | "serverStatus" | "connectionStatus" | "getLastError" => Needs::Nothing,
+        other => {
+            return Err(DocError::new(codes::COMMAND_NOT_FOUND, "CommandNotFound", format!("no such command: '{other}'")));
+        }
+    })
+}
+
+/// Run one database command against the keyspace, taking the locks it needs.
+pub(crate) fn run(ks: &Keyspace, db: &str, cmd: &Document) -> Document {
+    match run_locking(ks, db, cmd) {
+        Ok(reply) => reply,
+        Err(e) => error_reply(&e),
+    }
+}
+
+/// Fields every command may carry that nestdb has no use for (sessions, read/write concerns,
+/// cluster time: one embedded process has one consistent view), dropped before dispatch.
+fn strip_generic(cmd: &Document) -> std::borrow::Cow<'_, Document> {
+    const GENERIC: [&str; 9] =
+        ["lsid", "txnNumber", "autocommit", "startTransaction", "writeConcern", "readConcern", "apiVersion", "apiStrict", "maxTimeMS"];
+    let generic = |k: &str| (k.starts_with('$') && k != "$db") || GENERIC.contains(&k);
+    if !cmd.keys().skip(1).any(|k| generic(k)) {
+        return std::borrow::Cow::Borrowed(cmd);
+    }
+    let mut out = Document::new();
+    for (i, (k, v)) in cmd.iter().enumerate() {
+        if i == 0 || !generic(k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn run_locking(ks: &Keyspace, db: &str, cmd: &Document) -> Result<Document, DocError> {
+    engine::check_db_name(db)?;
+    let cmd = &*strip_generic(cmd);
+    let name = canonical(command_name(cmd)?);
+    let need = needs(db, name, cmd)?;
+    let (set, write) = match &need {
+        Needs::Nothing => (LockSet::None, false),
+        Needs::Read(k) => (LockSet::One(shard_of(hash_bytes(k.as_bytes()))), false),
+        Needs::Write(k) => (LockSet::One(shard_of(hash_bytes(k.as_bytes()))), true),
+        Needs::WriteTwo(a, b) => (LockSet::for_keys([a.as_bytes(), b.as_bytes()].into_iter()), true),
+        Needs::AllRead => (LockSet::All, false),
+        Needs::AllWrite => (LockSet::All, true),
+    };
+    if write {
+        ks.check_writable()
+            .map_err(|r| DocError::new(codes::COMMAND_FAILED, "CommandFailed", r.error_text().unwrap_or("not writable").to_string()))?;
+    }
+    let mut ctx = ks.lock(&set, write);
+    if write && ctx.out_of_memory() && matches!(name, "insert" | "update" | "findAndModify" | "create") {
+        return Err(DocError::new(146, "ExceededMemoryLimit", crate::keyspace::evict::OOM));
+    }
+    let reply = execute(&mut ctx, db, name, cmd);
+    let seq = ctx.finish();
+    drop(ctx);
+    if write {
+        crate::keyspace::evict::make_room(ks);
+    }
+    ks.wait_durable(seq)
+        .map_err(|r| DocError::new(codes::COMMAND_FAILED, "CommandFailed", r.error_text().unwrap_or("not durable").to_string()))?;
+    reply
+}
+
+/// Run one command inside a context that already holds every shard for writing (transactions).
+pub(crate) fn run_in(ctx: &mut Ctx<'_>, db: &str, cmd: &Document) -> Document {
+    let cmd = &*strip_generic(cmd);
+    let r = engine::check_db_name(db).and_then(|_| command_name(cmd)).and_then(|n| {
+        let name = canonical(n);
+        needs(db, name, cmd)?;
+        execute(ctx, db, name, cmd)
+    });
+    r.unwrap_or_else(|e| error_reply(&e))
+}
+
+fn execute(ctx: &mut Ctx<'_>, db: &str, name: &str, cmd: &Document) -> Result<Document, DocError> {
+    let args = Args { name, cmd };
+    match name {
+        "ping" => Ok(doc! {"ok": 1.0}),
+        "hello" => Ok(doc! {
+            "isWritablePrimary": true, "ismaster": true, "maxBsonObjectSize": MAX_DOCUMENT_BYTES as i32,
+            "maxMessageSizeBytes": 48_000_000, "maxWriteBatchSize": 100_000, "localTime": bson::DateTime::now(),
+            "minWireVersion": 0, "maxWireVersion": 21, "readOnly": false, "ok": 1.0,
+        }),
+        "buildInfo" => Ok(
+            doc! {"version": "7.0.0", "gitVersion": "nestdb", "nestdbVersion": crate::VERSION, "versionArray": [7, 0, 0, 0], "bits": 64, "maxBsonObjectSize": MAX_DOCUMENT_BYTES as i32, "ok": 1.0},
+        ),
+        "serverStatus" | "connectionStatus" | "getLastError" => Ok(doc! {"ok": 1.0}),
+        "insert" => cmd_insert(ctx, db, &args),
+        "find" => cmd_find(ctx, db, &args),
+        "getMore" => cmd_get_more(ctx, db, &args),
+        "killCursors" => cmd_kill_cursors(ctx, &args),
+        "update" => cmd_update(ctx, db, &args),
+        "delete" => cmd_delete(ctx, db, &args),
+        "findAndModify" => cmd_find_and_modify(ctx, db, &args),
+        "count" => cmd_count(ctx, db, &args),
+        "distinct" => cmd_distinct(ctx, db, &args),
+        "aggregate" => cmd_aggregate(ctx, db, &args),
+        "create" => {
+            let ns = Namespace::new(db, args.collection()?)?;
+            engine::create(ctx, &ns)?;
+            Ok(doc! {"ok": 1.0})
+        }
+        "drop" => {
+            let ns = Namespace::new(db, args.collection()?)?;
+            let n = engine::collection(ctx, &ns)?.map(|c| c.len());
+            if !engine::drop(ctx, &ns)? {
+                return Err(DocError::new(codes::NAMESPACE_NOT_FOUND, "NamespaceNotFound", "ns not found"));
+            }
+            Ok(doc! {"nIndexesWas": 1, "ns": ns.key(), "n": n.unwrap_or(0) as i32, "ok": 1.0})
+        }
+        "dropDatabase" => {
+            let prefix = format!("{db}.");
+            for (key, ..) in engine::list_all(ctx) {
+                if let Some(coll) = key.strip_prefix(&prefix) {
+                    engine::drop(ctx, &Namespace::new(db, coll)?)?;
+                }
+            }
+            Ok(doc! {"dropped": db, "ok": 1.0})
+        }
+        "renameCollection" => {
+            let from = Namespace::parse(args.str("renameCollection")?.unwrap_or_default())?;
+            let to = Namespace::parse(args.str("to")?.unwrap_or_default())?;
+            engine::rename(ctx, &from, &to, args.bool("dropTarget", false)?)?;
+            Ok(doc! {"ok": 1.0})
+        }
+        "listCollections" => cmd_list_collections(ctx, db, &args),
+        "listDatabases" => {
+            let mut dbs: std::collections::BTreeMap<String, (i64, bool)> = std::collections::BTreeMap::new();
+            for (key, n, size, _) in engine::list_all(ctx) {
+                if let Some((d, _)) = key.split_once('.') {
+                    let e = dbs.entry(d.to_string()).or_insert((0, true));
+                    e.0 += size as i64;
+                    e.1 &= n == 0;
+                }
+            }
+            let name_only = args.bool("nameOnly", false)?;
+            let total: i64 = dbs.values().map(|v| v.0).sum();
+            let list: Vec<Bson> = dbs
+                .into_iter()
+                .map(|(name, (size, empty))| {
+                    if name_only {
+                        Bson::Document(doc! {"name": name})
+                    } else {
+                        Bson::Document(doc! {"name": name, "sizeOnDisk": size, "empty": empty})
+                    }
+                })
+                .collect();
+            Ok(doc! {"databases": list, "totalSize": total, "ok": 1.0})
+        }
+        "dbStats" => {
+            let prefix = format!("{db}.");
+            let (mut colls, mut objects, mut data, mut mem) = (0i64, 0i64, 0i64, 0i64);
+            for (key, n, size, m) in engine::list_all(ctx) {
+                if key.starts_with(&prefix) {
+                    colls += 1;
+                    objects += n as i64;
+                    data += size as i64;
+                    mem += m as i64;
+                }
+            }
+            let avg = if objects > 0 { data as f64 / objects as f64 } else { 0.0 };
+            Ok(doc! {
+                "db": db, "collections": colls, "views": 0, "objects": objects, "avgObjSize": avg,
+                "dataSize": data as f64, "storageSize": mem as f64, "indexes": colls, "indexSize": 0.0,
+                "totalSize": mem as f64, "scaleFactor": 1, "ok": 1.0,
+            })
+        }
+        "collStats" => {
+            let ns = Namespace::new(db, args.collection()?)?;
+            let Some(c) = engine::collection(ctx, &ns)? else {
+                return Err(DocError::new(
+                    codes::NAMESPACE_NOT_FOUND,
+                    "NamespaceNotFound",
+                    format!("Collection [{}] not found.", ns.key()),
+                ));
+            };
+            let size = c.data_size() as i64;
+            let count = c.len() as i64;
+            Ok(doc! {
+                "ns": ns.key(), "size": size, "count": count,
+                "avgObjSize": if count > 0 { size / count } else { 0 },
+                "storageSize": c.mem_usage() as i64, "nindexes": 1, "totalIndexSize": 0_i64,
+                "indexSizes": {"_id_": 0_i64}, "capped": false, "ok": 1.0,
+            })
+        }
+        "explain" => cmd_explain(ctx, db, &args),
+        other => Err(DocError::new(codes::COMMAND_NOT_FOUND, "CommandNotFound", format!("no such command: '{other}'"))),
+    }
+}
+
+// --- Writes ----------------------------------------------------------------------------------------
+
+fn documents_of(v: &[Bson], field: &str) -> Result<Vec<Document>, DocError> {
+    v.iter()
+        .map(|d| match d {
+            Bson::Document(d) => Ok(d.clone()),
+            other => Err(DocError::type_mismatch(format!(
+                "BSON field '{field}' entries must be objects, found {}",
+                super::value::type_name(other)
+            ))),
+        })
+        .collect()
+}
+
+fn cmd_insert(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    let ns = Namespace::new(db, args.collection()?)?;
+    let docs = documents_of(
+        args.array("documents")?.ok_or_else(|| DocError::bad_value("BSON field 'insert.documents' is missing but a required field"))?,
+        "insert.documents",
+    )?;
+    let ordered = args.bool("ordered", true)?;
+    let out = engine::insert(ctx, &ns, docs, ordered)?;
+    let mut reply = doc! {"n": out.inserted.len() as i32};
+    if !out.errors.is_empty() {
+        reply.insert("writeErrors", out.errors.iter().map(|(i, e)| Bson::Document(write_error(*i, e))).collect::<Vec<_>>());
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+fn cmd_update(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let updates =
+        args.array("updates")?.ok_or_else(|| DocError::bad_value("BSON field 'update.updates' is missing but a required field"))?;
+    let ordered = args.bool("ordered", true)?;
+    let vars = args.vars(ctx.now())?;
+    let (mut n, mut modified) = (0i64, 0i64);
+    let mut upserted = Vec::new();
+    let mut errors = Vec::new();
+    for (i, u) in updates.iter().enumerate() {
+        let r = (|| {
+            let Bson::Document(stmt) = u else {
+                return Err(DocError::type_mismatch("BSON field 'update.updates' entries must be objects"));
+            };
+            let sa = Args { name: "update.updates", cmd: stmt };
+            sa.reject_collation()?;
+            let q = sa.doc("q")?.cloned().unwrap_or_default();
+            let spec_u =
+                stmt.get("u").ok_or_else(|| DocError::bad_value("BSON field 'update.updates.u' is missing but a required field"))?;
+            let filters = documents_of(sa.array("arrayFilters")?.map(Vec::as_slice).unwrap_or(&[]), "arrayFilters")?;
+            let spec = UpdateSpec {
+                filter: Filter::parse(&q, &vars)?,
+                update: Update::parse(spec_u, &filters, &vars)?,
+                upsert: sa.bool("upsert", false)?,
+                multi: sa.bool("multi", false)?,
+                sort: sa.doc("sort")?.filter(|s| !s.is_empty()).map(Sort::parse).transpose()?,
+                return_docs: false,
+            };
+            engine::update(ctx, &ns, &spec)
+        })();
+        match r {
+            Ok(o) => {
+                if let Some(id) = o.upserted_id {
+                    n += 1;
+                    upserted.push(Bson::Document(doc! {"index": i as i32, "_id": id}));
+                } else {
+                    n += o.matched as i64;
+                    modified += o.modified as i64;
+                }
+            }
+            Err(e) => {
+                errors.push(Bson::Document(write_error(i, &e)));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    let mut reply = doc! {"n": n as i32, "nModified": modified as i32};
+    if !upserted.is_empty() {
+        reply.insert("upserted", upserted);
+    }
+    if !errors.is_empty() {
+        reply.insert("writeErrors", errors);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+fn cmd_delete(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let deletes =
+        args.array("deletes")?.ok_or_else(|| DocError::bad_value("BSON field 'delete.deletes' is missing but a required field"))?;
+    let ordered = args.bool("ordered", true)?;
+    let vars = args.vars(ctx.now())?;
+    let mut n = 0i64;
+    let mut errors = Vec::new();
+    for (i, d) in deletes.iter().enumerate() {
+        let r = (|| {
+            let Bson::Document(stmt) = d else {
+                return Err(DocError::type_mismatch("BSON field 'delete.deletes' entries must be objects"));
+            };
+            let sa = Args { name: "delete.deletes", cmd: stmt };
+            sa.reject_collation()?;
+            let q = sa.doc("q")?.ok_or_else(|| DocError::bad_value("BSON field 'delete.deletes.q' is missing but a required field"))?;
+            let limit =
+                sa.int("limit")?.ok_or_else(|| DocError::bad_value("BSON field 'delete.deletes.limit' is missing but a required field"))?;
+            if limit != 0 && limit != 1 {
+                return Err(DocError::failed_to_parse(format!("The limit field in delete objects must be 0 or 1. Got {limit}")));
+            }
+            let filter = Filter::parse(q, &vars)?;
+            engine::delete(ctx, &ns, &filter, limit == 0, None)
+        })();
+        match r {
+            Ok(deleted) => n += deleted.len() as i64,
+            Err(e) => {
+                errors.push(Bson::Document(write_error(i, &e)));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    let mut reply = doc! {"n": n as i32};
+    if !errors.is_empty() {
+        reply.insert("writeErrors", errors);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+fn cmd_find_and_modify(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let vars = args.vars(ctx.now())?;
+    let query = args.doc("query")?.cloned().unwrap_or_default();
+    let filter = Filter::parse(&query, &vars)?;
+    let sort = args.doc("sort")?.filter(|s| !s.is_empty()).map(Sort::parse).transpose()?;
+    let projection = args.doc("fields")?.filter(|p| !p.is_empty()).map(|p| super::projection::Projection::parse(p, &vars)).transpose()?;
+    let remove = args.bool("remove", false)?;
+    let new = args.bool("new", false)?;
+    let upsert = args.bool("upsert", false)?;
+    let update = args.cmd.get("update");
+    let project = |d: Option<Document>| -> Result<Bson, DocError> {
+        Ok(match (d, &projection) {
+            (None, _) => Bson::Null,
+            (Some(d), Some(p)) => Bson::Document(p.apply(&d, Some(&filter))?),
+            (Some(d), None) => Bson::Document(d),
+        })
+    };
+    if remove {
+        if update.is_some() {
+            return Err(DocError::failed_to_parse("Cannot specify both an update and remove=true"));
+        }
+        if upsert || new {
+            return Err(DocError::failed_to_parse("Cannot specify both upsert=true and remove=true"));
+        }
+        let deleted = engine::delete(ctx, &ns, &filter, false, sort.as_ref())?.into_iter().next();
+        let n = i32::from(deleted.is_some());
+        return Ok(doc! {"lastErrorObject": {"n": n}, "value": project(deleted)?, "ok": 1.0});
+    }
+    let Some(update) = update else {
+        return Err(DocError::failed_to_parse("Either an update or remove=true must be specified"));
+    };
+    let filters = documents_of(args.array("arrayFilters")?.map(Vec::as_slice).unwrap_or(&[]), "arrayFilters")?;
+    let spec = UpdateSpec {
+        filter: filter.clone(),
+        update: Update::parse(update, &filters, &vars)?,
+        upsert,
+        multi: false,
+        sort,
+        return_docs: true,
+    };
+    let out = engine::update(ctx, &ns, &spec)?;
+    let value = if out.upserted_id.is_some() {
+        if new {
+            out.last_after.clone()
+        } else {
+            None
+        }
+    } else if new {
+        out.last_after.clone()
+    } else {
+        out.last_before.clone()
+    };
+    let mut leo = doc! {"n": i32::from(out.matched > 0 || out.upserted_id.is_some()), "updatedExisting": out.matched > 0};
+    if let Some(id) = out.upserted_id {
+        leo.insert("upserted", id);
+    }
+    Ok(doc! {"lastErrorObject": leo, "value": project(value)?, "ok": 1.0})
+}
+
+// --- Reads -----------------------------------------------------------------------------------------
+
+fn batch_reply(ns: &Namespace, id: i64, first: bool, docs: Vec<Document>) -> Document {
+    let field = if first { "firstBatch" } else { "nextBatch" };
+    let mut cursor = doc! {};
+    cursor.insert(field, docs.into_iter().map(Bson::Document).collect::<Vec<_>>());
+    cursor.insert("id", id);
+    cursor.insert("ns", ns.key());
+    doc! {"cursor": cursor, "ok": 1.0}
+}
+
+/// Take up to `n` documents (and at most 16 MiB) from a buffer.
+fn take_batch(buf: &mut VecDeque<Document>, n: usize) -> Vec<Document> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    while out.len() < n {
+        let Some(d) = buf.front() else { break };
+        let size = bson_size(d);
+        if !out.is_empty() && bytes + size > MAX_DOCUMENT_BYTES {
+            break;
+        }
+        bytes += size;
+        out.push(buf.pop_front().expect("front exists"));
+    }
+    out
+}
+
+fn batch_size_of(args: &Args<'_>, field: &str, default: usize) -> Result<usize, DocError> {
+    match args.int(field)? {
+        None => Ok(default),
+        Some(n) if n < 0 => Err(DocError::bad_value(format!("BSON field 'batchSize' value must be >= 0, actual value '{n}'"))),
+        Some(0) if field == "batchSize" && default != usize::MAX => Ok(0),
+        Some(n) => Ok(n as usize),
+    }
+}
+
+fn cmd_find(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let vars = args.vars(ctx.now())?;
+    let filter = args.doc("filter")?.cloned().unwrap_or_default();
+    let skip = args.non_negative("skip")?;
+    let mut single = args.bool("singleBatch", false)?;
+    let limit = match args.int("limit")? {
+        None => 0,
+        Some(n) if n < 0 => {
+            single = true;
+            n.unsigned_abs()
+        }
+        Some(n) => n as u64,
+    };
+    let spec = FindSpec::parse(&filter, args.doc("sort")?, args.doc("projection")?, skip, limit, &vars)?;
+    let batch = batch_size_of(args, "batchSize", DEFAULT_FIRST_BATCH)?;
+    let Some(coll) = engine::collection(ctx, &ns)? else {
+        return Ok(batch_reply(&ns, 0, true, Vec::new()));
+    };
+    let first_batch = if single { usize::MAX } else { batch };
+    let (docs, resume) = engine::find_in(coll, &spec, None, first_batch)?;
+    let (first, state) = match (spec.sort.is_some(), resume) {
+        (true, _) => {
+            let mut buf: VecDeque<Document> = docs.into();
+            let first = take_batch(&mut buf, first_batch);
+            (first, (!buf.is_empty()).then_some(CursorState::Buffered(buf)))
+        }
+        (false, Some(resume)) => (docs, Some(CursorState::Scan { spec: Box::new(spec), resume })),
+        (false, None) => (docs, None),
+    };
+    let id = match state {
+        Some(state) if !single => {
+            ctx.keyspace().doc_cursors.lock().add(Cursor { ns: ns.clone(), state, batch_size: 0, last_used: Instant::now() })
+        }
+        _ => 0,
+    };
+    Ok(batch_reply(&ns, id, true, first))
+}
+
+fn cmd_get_more(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    let id = match args.cmd.get("getMore") {
+        Some(Bson::Int64(i)) => *i,
+        Some(Bson::Int32(i)) => i64::from(*i),
+        Some(v) => return Err(args.wrong("getMore", v, "long")),
+        None => 0,
+    };
+    let coll_name = args.str("collection")?.unwrap_or_default();
+    let ns = Namespace::new(db, coll_name)?;
+    let batch = batch_size_of(args, "batchSize", usize::MAX)?;
+    let batch = if batch == 0 { usize::MAX } else { batch };
+    let ks = ctx.keyspace();
+    let mut cursor = ks
+        .doc_cursors
+        .lock()
+        .open
+        .remove(&id)
+        .ok_or_else(|| DocError::new(codes::CURSOR_NOT_FOUND, "CursorNotFound", format!("cursor id {id} not found")))?;
+    if cursor.ns != ns {
+        let msg = format!("Requested getMore on namespace '{}', but cursor belongs to a different namespace {}", ns.key(), cursor.ns.key());
+        ks.doc_cursors.lock().open.insert(id, cursor);
+        return Err(DocError::new(13, "Unauthorized", msg));
+    }
+    let batch = if cursor.batch_size > 0 && batch == usize::MAX { cursor.batch_size } else { batch };
+    let (docs, done) = match &mut cursor.state {
+        CursorState::Buffered(buf) => {
+            let docs = take_batch(buf, batch);
+            let done = buf.is_empty();
+            (docs, done)
+        }
+        CursorState::Scan { spec, resume } => {
+            let Some(coll) = engine::collection(ctx, &ns)? else {
+                return Err(DocError::new(175, "QueryPlanKilled", "collection dropped during the query"));
+            };
+            // Unbounded getMore batches stop at 16 MiB worth of documents.
+            let (docs, next) = engine::find_in(coll, spec, Some(resume.clone()), batch.min(1 << 20))?;
+            match next {
+                Some(n) => {
+                    *resume = n;
+                    (docs, false)
+                }
+                None => (docs, true),
+            }
+        }
+    };
+    let id = if done {
+        0
+    } else {
+        cursor.last_used = Instant::now();
+        ks.doc_cursors.lock().open.insert(id, cursor);
+        id
+    };
+    Ok(batch_reply(&ns, id, false, docs))
+}
+
+fn cmd_kill_cursors(ctx: &mut Ctx<'_>, args: &Args<'_>) -> Result<Document, DocError> {
+    let ids =
+        args.array("cursors")?.ok_or_else(|| DocError::bad_value("BSON field 'killCursors.cursors' is missing but a required field"))?;
+    let mut killed = Vec::new();
+    let mut not_found = Vec::new();
+    let mut cursors = ctx.keyspace().doc_cursors.lock();
+    for v in ids {
+        let id = super::value::as_i64(v).unwrap_or(0);
+        if cursors.open.remove(&id).is_some() {
+            killed.push(Bson::Int64(id));
+        } else {
+            not_found.push(Bson::Int64(id));
+        }
+    }
+    Ok(doc! {"cursorsKilled": killed, "cursorsNotFound": not_found, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0})
+}
+
+fn cmd_count(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let vars = args.vars(ctx.now())?;
+    let filter = Filter::parse(&args.doc("query")?.cloned().unwrap_or_default(), &vars)?;
+    let skip = args.non_negative("skip")?;
+    let limit = args.int("limit")?.unwrap_or(0).unsigned_abs();
+    let n = match engine::collection(ctx, &ns)? {
+        Some(c) => engine::count_in(c, &filter, skip, limit)?,
+        None => 0,
+    };
+    Ok(doc! {"n": n as i64, "ok": 1.0})
+}
+
+fn cmd_distinct(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let vars = args.vars(ctx.now())?;
+    let key = args.str("key")?.ok_or_else(|| DocError::bad_value("BSON field 'distinct.key' is missing but a required field"))?;
+    let filter = Filter::parse(&args.doc("query")?.cloned().unwrap_or_default(), &vars)?;
+    let values = match engine::collection(ctx, &ns)? {
+        Some(c) => engine::distinct_in(c, key, &filter)?,
+        None => Vec::new(),
+    };
+    Ok(doc! {"values": values, "ok": 1.0})
+}
+
+fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let vars = args.vars(ctx.now())?;
+    let stages =
+        args.array("pipeline")?.ok_or_else(|| DocError::bad_value("BSON field 'aggregate.pipeline' is missing but a required field"))?;
+    let cursor_opts = match args.cmd.get("cursor") {
+        Some(Bson::Document(d)) => d.clone(),
+        None if args.bool("explain", false)? => Document::new(),
+        None => return Err(DocError::failed_to_parse("The 'cursor' option is required, except for aggregate with the explain argument")),
+        Some(v) => return Err(args.wrong("cursor", v, "object")),
+    };
+    let batch = batch_size_of(&Args { name: "aggregate.cursor", cmd: &cursor_opts }, "batchSize", DEFAULT_FIRST_BATCH)?;
+    let pipeline = Pipeline::parse(stages, &vars)?;
+    let results = match engine::collection(ctx, &ns)? {
+        Some(c) => pipeline.run(Box::new(c.iter().cloned()))?,
+        None => pipeline.run(Box::new(std::iter::empty()))?,
+    };
+    let mut buf: VecDeque<Document> = results.into();
+    let first = take_batch(&mut buf, batch);
+    let id = if buf.is_empty() {
+        0
+    } else {
+        ctx.keyspace().doc_cursors.lock().add(Cursor {
+            ns: ns.clone(),
+            state: CursorState::Buffered(buf),
+            batch_size: 0,
+            last_used: Instant::now(),
+        })
+    };
+    Ok(batch_reply(&ns, id, true, first))
+}
+
+fn cmd_list_collections(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    let vars = args.vars(ctx.now())?;
+    let filter = Filter::parse(&args.doc("filter")?.cloned().unwrap_or_default(), &vars)?;
+    let name_only = args.bool("nameOnly", false)?;
+    let prefix = format!("{db}.");
+    let mut out = Vec::new();
+    for (key, ..) in engine::list_all(ctx) {
+        let Some(name) = key.strip_prefix(&prefix) else { continue };
+        let full = doc! {
+            "name": name, "type": "collection", "options": {},
+            "info": {"readOnly": false}, "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+        };
+        if !filter.matches(&full)? {
+            continue;
+        }
+        out.push(Bson::Document(if name_only {
+            doc! {"name": name, "type": "collection"}
+        } else {
+            full
+        }));
+    }
+    Ok(doc! {"cursor": {"id": 0_i64, "ns": format!("{db}.$cmd.listCollections"), "firstBatch": out}, "ok": 1.0})
+}
+
+fn cmd_explain(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
+    let Some(Bson::Document(inner)) = args.cmd.get("explain") else {
+        return Err(DocError::failed_to_parse("explain requires a command document"));
+    };
+    let name = canonical(command_name(inner)?);
+    let ia = Args { name, cmd: inner };
+    let ns = Namespace::new(db, ia.collection()?)?;
+    let vars = ia.vars(ctx.now())?;
+    let filter_doc = match name {
+        "find" => ia.doc("filter")?.cloned().unwrap_or_default(),
+        "count" | "distinct" | "findAndModify" => ia.doc("query")?.cloned().unwrap_or_default(),
+        "update" | "delete" => Document::new(),
+        "aggregate" => Document::new(),
+        _ => return Err(DocError::bad_value(format!("Explain failed due to unknown command: {name}"))),
+    };
+    let filter = Filter::parse(&filter_doc, &vars)?;
+    let stage = if filter.id_equality().is_some() { "IDHACK" } else { "COLLSCAN" };
+    let (mut returned, mut examined) = (0i64, 0i64);
+    if let Some(c) = engine::collection(ctx, &ns)? {
+        if let Some(id) = filter.id_equality() {
+            if let Some((_, d)) = c.get_by_id(id) {
+                examined = 1;
+                returned = i64::from(filter.matches(d)?);
+            }
+        } else {
+            for d in c.iter() {
+                examined += 1;
+                if filter.matches(d)? {
+                    returned += 1;
+                }
+            }
+        }
+    }
+    let keys_examined = if stage == "IDHACK" { examined } else { 0 };
+    Ok(doc! {
+        "queryPlanner": {
+            "namespace": ns.key(), "parsedQuery": filter_doc,
+            "winningPlan": {"stage": stage, "direction": "forward"}, "rejectedPlans": [],
+        },
+        "executionStats": {
+            "executionSuccess": true, "nReturned": returned, "executionTimeMillis": 0,
+            "totalKeysExamined": keys_examined, "totalDocsExamined": examined,
+        },
+        "command": inner.clone(), "ok": 1.0,
+    })
+}

@@ -1,0 +1,751 @@
+//! Document operations on a locked keyspace context: the one place where collections are read
+//! and changed, so every surface (Rust API, `run_command`, C, Python) has the same semantics.
+//!
+//! Invariants:
+//! - A collection lives under the key `"<db>.<collection>"` as `Value::Collection`. A key of
+//!   another type under that name makes document commands fail (TypeMismatch), never clobbers it.
+//! - Every change is logged, in the same context (so in the same atomic log record as any
+//!   key commands of a transaction), as an oplog entry `{op, ns, o, o2}` wrapped in the internal
+//!   log command `OPLOG_COMMAND` (never reachable through the command table):
+//!   `i` insert (`o` = the stored document, with its `_id`), `u` update (`o` = the post-image,
+//!   `o2` = `{_id}`), `d` delete (`o` = `{_id}`), `c` command (`ns` = `"<db>.$cmd"`,
+//!   `o` = `{create: name}` / `{drop: name}` / `{renameCollection, to, dropTarget}`).
+//!   Replay applies effects, never re-evaluates queries, so it is exact.
+//! - A write either applies completely to one document or not at all (update operators work
+//!   on a copy and replace it), and a refused document (duplicate `_id`, too large or too deep)
+//!   changes nothing.
+
+use bson::{doc, Bson, Document};
+
+use super::collection::{bson_size, Collection};
+use super::error::codes;
+use super::expr::Variables;
+use super::projection::Projection;
+use super::query::Filter;
+use super::sort::Sort;
+use super::update::Update;
+use super::{value, DocError, MAX_DEPTH, MAX_DOCUMENT_BYTES};
+use crate::keyspace::Ctx;
+use crate::types::Value;
+
+/// The internal log command carrying one oplog entry (BSON). Not a command name a client can
+/// send: the command table does not know it; recovery dispatches it here.
+pub(crate) const OPLOG_COMMAND: &[u8] = b"nestdb.oplog";
+
+/// A namespace: database and collection names, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    pub db: String,
+    pub coll: String,
+}
+
+impl Namespace {
+    /// Validate names as MongoDB does (code 73 InvalidNamespace).
+    pub fn new(db: &str, coll: &str) -> Result<Namespace, DocError> {
+        check_db_name(db)?;
+        if coll.is_empty() || coll.contains('\0') || coll.starts_with('.') || coll.contains('$') {
+            return Err(DocError::new(codes::INVALID_NAMESPACE, "InvalidNamespace", format!("Invalid collection name: {coll}")));
+        }
+        if db.len() + 1 + coll.len() > 255 {
+            return Err(DocError::new(
+                codes::INVALID_NAMESPACE,
+                "InvalidNamespace",
+                format!("Fully qualified namespace is too long: {db}.{coll}"),
+            ));
+        }
+        Ok(Namespace { db: db.to_string(), coll: coll.to_string() })
+    }
+
+    /// Parse `"db.coll"` (the collection part may contain dots).
+    pub fn parse(full: &str) -> Result<Namespace, DocError> {
+        match full.split_once('.') {
+            Some((db, coll)) => Namespace::new(db, coll),
+            None => Err(DocError::new(codes::INVALID_NAMESPACE, "InvalidNamespace", format!("Invalid namespace specified '{full}'"))),
+        }
+    }
+
+    /// The keyspace key holding this collection.
+    pub fn key(&self) -> String {
+        format!("{}.{}", self.db, self.coll)
+    }
+}
+
+pub(crate) fn check_db_name(db: &str) -> Result<(), DocError> {
+    if db.is_empty() || db.len() > 63 || db.chars().any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
+        return Err(DocError::new(codes::INVALID_NAMESPACE, "InvalidNamespace", format!("Invalid database name: '{db}'")));
+    }
+    Ok(())
+}
+
+fn wrong_type(ns: &Namespace, v: &Value) -> DocError {
+    DocError::type_mismatch(format!("WRONGTYPE the key '{}' holds a Redis {} value, not a collection", ns.key(), v.type_name()))
+}
+
+/// The collection at `ns`, read-only (None if it does not exist).
+pub(crate) fn collection<'c>(ctx: &'c Ctx<'_>, ns: &Namespace) -> Result<Option<&'c Collection>, DocError> {
+    match ctx.lookup(ns.key().as_bytes()) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Collection(c) => Ok(Some(c)),
+            other => Err(wrong_type(ns, other)),
+        },
+    }
+}
+
+/// The collection at `ns` for writing; created (and the creation logged) when `create`.
+pub(crate) fn collection_mut<'c>(ctx: &'c mut Ctx<'_>, ns: &Namespace, create: bool) -> Result<Option<&'c mut Collection>, DocError> {
+    let key = ns.key();
+    let exists = match ctx.lookup(key.as_bytes()) {
+        None => false,
+        Some(e) if e.value.is_collection() => true,
+        Some(e) => return Err(wrong_type(ns, &e.value)),
+    };
+    if !exists {
+        if !create {
+            return Ok(None);
+        }
+        ctx.insert(key.as_bytes(), Value::Collection(Box::default()), 0);
+        log(ctx, &doc! {"op": "c", "ns": format!("{}.$cmd", ns.db), "o": {"create": &ns.coll}});
+    }
+    match ctx.lookup_mut(key.as_bytes()).map(|e| &mut e.value) {
+        Some(Value::Collection(c)) => Ok(Some(c)),
+        _ => Ok(None),
+    }
+}
+
+/// Append an oplog entry to the context's log record and count the change.
+pub(crate) fn log(ctx: &mut Ctx<'_>, entry: &Document) {
+    ctx.dirty += 1;
+    if !ctx.logging {
+        return;
+    }
+    let mut buf = Vec::with_capacity(128);
+    if entry.to_writer(&mut buf).is_ok() {
+        crate::util::resp::encode_command(&mut ctx.effects, &[OPLOG_COMMAND, &buf]);
+    }
+}
+
+/// Mark the collection key modified (WATCH, dirty) after a document change.
+fn touched(ctx: &mut Ctx<'_>, ns: &Namespace) {
+    ctx.modified(ns.key().as_bytes());
+}
+
+// --- Validation ------------------------------------------------------------------------------
+
+/// Check a document about to be stored: size, nesting depth, field names. Returns its size.
+pub fn validate_document(doc: &Document) -> Result<usize, DocError> {
+    fn walk(d: &Document, depth: usize) -> Result<(), DocError> {
+        if depth > MAX_DEPTH {
+            return Err(DocError::new(codes::OVERFLOW, "Overflow", format!("document exceeds the maximum nesting depth of {MAX_DEPTH}")));
+        }
+        for (k, v) in d {
+            if k.contains('\0') {
+                return Err(DocError::bad_value("field names cannot contain a NUL byte"));
+            }
+            walk_value(v, depth)?;
+        }
+        Ok(())
+    }
+    fn walk_value(v: &Bson, depth: usize) -> Result<(), DocError> {
+        match v {
+            Bson::Document(d) => walk(d, depth + 1),
+            Bson::Array(a) => {
+                if depth + 1 > MAX_DEPTH {
+                    return Err(DocError::new(
+                        codes::OVERFLOW,
+                        "Overflow",
+                        format!("document exceeds the maximum nesting depth of {MAX_DEPTH}"),
+                    ));
+                }
+                a.iter().try_for_each(|e| walk_value(e, depth + 1))
+            }
+            Bson::String(s) if s.contains('\0') => Ok(()),
+            _ => Ok(()),
+        }
+    }
+    walk(doc, 1)?;
+    let size = bson_size(doc);
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(DocError::new(
+            codes::BSON_OBJECT_TOO_LARGE,
+            "BSONObjectTooLarge",
+            format!("object to insert too large. size in bytes: {size}, max size: {MAX_DOCUMENT_BYTES}"),
+        ));
+    }
+    Ok(size)
+}
+
+fn check_id(id: &Bson) -> Result<(), DocError> {
+    let bad = match id {
+        Bson::Array(_) => "array",
+        Bson::RegularExpression(_) => "regex",
+        Bson::Undefined => "undefined",
+        _ => return Ok(()),
+    };
+    Err(DocError::new(codes::INVALID_ID_FIELD, "InvalidIdField", format!("The '_id' value cannot be of type {bad}")))
+}
+
+/// The document as stored: `_id` first (generated as an ObjectId when absent), validated.
+pub fn prepare_insert(mut doc: Document) -> Result<Document, DocError> {
+    let first_is_id = doc.keys().next().map(String::as_str) == Some("_id");
+    if !first_is_id {
+        let id = doc.remove("_id").unwrap_or_else(|| Bson::ObjectId(bson::oid::ObjectId::new()));
+        let mut with_id = Document::new();
+        with_id.insert("_id", id);
+        with_id.extend(doc);
+        doc = with_id;
+    }
+    if let Some(id) = doc.get("_id") {
+        check_id(id)?;
+    }
+    validate_document(&doc)?;
+    Ok(doc)
+}
+
+/// The E11000 error for a duplicate `_id`.
+pub fn duplicate_id(ns: &Namespace, id: &Bson) -> DocError {
+    let mut e = DocError::new(
+        codes::DUPLICATE_KEY,
+        "DuplicateKey",
+        format!("E11000 duplicate key error collection: {}.{} index: _id_ dup key: {{ _id: {} }}", ns.db, ns.coll, shell_repr(id)),
+    );
+    e.details = Some(Box::new(doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id.clone()}}));
+    e
+}
+
+/// A value as the mongo shell prints it in error messages (`ObjectId('...')`, `"text"`, `1`).
+pub fn shell_repr(v: &Bson) -> String {
+    match v {
+        Bson::ObjectId(o) => format!("ObjectId('{o}')"),
+        Bson::String(s) => format!("\"{s}\""),
+        Bson::Document(d) => {
+            let inner: Vec<String> = d.iter().map(|(k, v)| format!("{k}: {}", shell_repr(v))).collect();
+            if inner.is_empty() {
+                "{}".into()
+            } else {
+                format!("{{ {} }}", inner.join(", "))
+            }
+        }
+        Bson::Array(a) => format!("[ {} ]", a.iter().map(shell_repr).collect::<Vec<_>>().join(", ")),
+        Bson::Int64(i) => i.to_string(),
+        Bson::Double(d) if d.fract() == 0.0 && d.is_finite() => format!("{d:.1}"),
+        other => other.to_string(),
+    }
+}
+
+// --- Inserts ---------------------------------------------------------------------------------
+
+/// What an insert batch did: documents inserted, their `_id`s by input index, and the errors.
+#[derive(Debug, Default)]
+pub struct InsertOutcome {
+    pub inserted: Vec<(usize, Bson)>,
+    pub errors: Vec<(usize, DocError)>,
+}
+
+/// Insert `docs` in order; `ordered` stops at the first error (the rest are not attempted).
+pub(crate) fn insert(ctx: &mut Ctx<'_>, ns: &Namespace, docs: Vec<Document>, ordered: bool) -> Result<InsertOutcome, DocError> {
+    let mut out = InsertOutcome::default();
+    if docs.is_empty() {
+        return Ok(out);
+    }
+    collection_mut(ctx, ns, true)?;
+    let logging = ctx.logging;
+    let mut entries: Vec<Document> = Vec::new();
+    {
+        let coll = collection_mut(ctx, ns, false)?.expect("created above");
+        for (i, doc) in docs.into_iter().enumerate() {
+            let stored = match prepare_insert(doc) {
+                Ok(d) => d,
+                Err(e) => {
+                    out.errors.push((i, e));
+                    if ordered {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let id = stored.get("_id").cloned().unwrap_or(Bson::Null);
+            let entry = logging.then(|| stored.clone());
+            match coll.insert(stored) {
+                Ok(_) => {
+                    if let Some(d) = entry {
+                        entries.push(d);
+                    }
+                    out.inserted.push((i, id));
+                }
+                Err(_) => {
+                    out.errors.push((i, duplicate_id(ns, &id)));
+                    if ordered {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let ns_full = ns.key();
+    for d in entries {
+        log(ctx, &doc! {"op": "i", "ns": &ns_full, "o": d});
+    }
+    ctx.dirty += out.inserted.len() as u64;
+    if !out.inserted.is_empty() {
+        touched(ctx, ns);
+    }
+    Ok(out)
+}
+
+// --- Reads -----------------------------------------------------------------------------------
+
+/// A parsed find: filter, sort, projection, skip and limit (0 = none).
+pub struct FindSpec {
+    pub filter: Filter,
+    pub sort: Option<Sort>,
+    pub projection: Option<Projection>,
+    pub skip: u64,
+    pub limit: u64,
+}
+
+impl FindSpec {
+    pub fn parse(
+        filter: &Document,
+        sort: Option<&Document>,
+        projection: Option<&Document>,
+        skip: u64,
+        limit: u64,
+        vars: &Variables,
+    ) -> Result<FindSpec, DocError> {
+        Ok(FindSpec {
+            filter: Filter::parse(filter, vars)?,
+            sort: sort.filter(|s| !s.is_empty()).map(Sort::parse).transpose()?,
+            projection: projection.filter(|p| !p.is_empty()).map(|p| Projection::parse(p, vars)).transpose()?,
+            skip,
+            limit,
+        })
+    }
+
+    fn project(&self, doc: &Document) -> Result<Document, DocError> {
+        match &self.projection {
+            Some(p) => p.apply(doc, Some(&self.filter)),
+            None => Ok(doc.clone()),
+        }
+    }
+}
+
+/// Where a find stopped: the next record id to look at (unsorted scans) and what is left of
+/// skip and limit.
+#[derive(Clone, Debug)]
+pub struct ScanResume {
+    pub next_record: u64,
+    pub skip_left: u64,
+    /// Documents still to return (None = no limit).
+    pub limit_left: Option<u64>,
+}
+
+/// Run a find over `coll`, returning up to `batch` documents (projected) and, when the scan can
+/// continue (unsorted, more documents may match), where to resume. Sorted finds return every
+/// result (the caller batches them).
+pub fn find_in(
+    coll: &Collection,
+    spec: &FindSpec,
+    resume: Option<ScanResume>,
+    batch: usize,
+) -> Result<(Vec<Document>, Option<ScanResume>), DocError> {
+    let mut out = Vec::new();
+    if let Some(sort) = &spec.sort {
+        let mut keyed: Vec<(Vec<Bson>, &Document)> = Vec::new();
+        for d in coll.iter() {
+            if spec.filter.matches(d)? {
+                keyed.push((sort.key(d), d));
+            }
+        }
+        keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+        let take = if spec.limit == 0 { usize::MAX } else { spec.limit as usize };
+        for (_, d) in keyed.into_iter().skip(spec.skip as usize).take(take) {
+            out.push(spec.project(d)?);
+        }
+        return Ok((out, None));
+    }
+    let mut state =
+        resume.unwrap_or(ScanResume { next_record: 0, skip_left: spec.skip, limit_left: (spec.limit != 0).then_some(spec.limit) });
+    if state.limit_left == Some(0) {
+        return Ok((out, None));
+    }
+    if let Some(id) = spec.filter.id_equality() {
+        if let Some((rid, d)) = coll.get_by_id(id) {
+            if rid >= state.next_record && state.skip_left == 0 && spec.filter.matches(d)? {
+                out.push(spec.project(d)?);
+            }
+        }
+        return Ok((out, None));
+    }
+    for (rid, d) in coll.scan_from(state.next_record) {
+        if out.len() >= batch {
+            state.next_record = rid;
+            return Ok((out, Some(state)));
+        }
+        if !spec.filter.matches(d)? {
+            continue;
+        }
+        if state.skip_left > 0 {
+            state.skip_left -= 1;
+            continue;
+        }
+        out.push(spec.project(d)?);
+        if let Some(l) = &mut state.limit_left {
+            *l -= 1;
+            if *l == 0 {
+                return Ok((out, None));
+            }
+        }
+    }
+    Ok((out, None))
+}
+
+/// Record ids of the documents matching `filter` (at most one when `!multi`), in natural
+/// order, or in `sort` order when given.
+fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Option<&Sort>) -> Result<Vec<u64>, DocError> {
+    if let Some(id) = filter.id_equality() {
+        return Ok(match coll.get_by_id(id) {
+            Some((rid, d)) if filter.matches(d)? => vec![rid],
+            _ => Vec::new(),
+        });
+    }
+    if let Some(sort) = sort {
+        let mut keyed = Vec::new();
+        for (rid, d) in coll.scan_from(0) {
+            if filter.matches(d)? {
+                keyed.push((sort.key(d), rid));
+            }
+        }
+        keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+        let n = if multi { keyed.len() } else { keyed.len().min(1) };
+        return Ok(keyed.into_iter().take(n).map(|(_, r)| r).collect());
+    }
+    let mut out = Vec::new();
+    for (rid, d) in coll.scan_from(0) {
+        if filter.matches(d)? {
+            out.push(rid);
+            if !multi {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Count matching documents after `skip`, up to `limit` (0 = no limit).
+pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Result<u64, DocError> {
+    let mut n = 0u64;
+    if filter.is_empty() {
+        n = coll.len() as u64;
+    } else if let Some(id) = filter.id_equality() {
+        if let Some((_, d)) = coll.get_by_id(id) {
+            n = u64::from(filter.matches(d)?);
+        }
+    } else {
+        for d in coll.iter() {
+            if filter.matches(d)? {
+                n += 1;
+            }
+        }
+    }
+    let n = n.saturating_sub(skip);
+    Ok(if limit == 0 { n } else { n.min(limit) })
+}
+
+/// The distinct values of `key` among matching documents (array values contribute their
+/// elements), in first-seen order.
+pub fn distinct_in(coll: &Collection, key: &str, filter: &Filter) -> Result<Vec<Bson>, DocError> {
+    let mut seen: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut add = |v: &Bson, out: &mut Vec<Bson>| {
+        if seen.insert(value::key_of(v)) {
+            out.push(v.clone());
+        }
+    };
+    for d in coll.iter() {
+        if !filter.matches(d)? {
+            continue;
+        }
+        let mut vals = Vec::new();
+        collect_path(&Bson::Document(d.clone()), &key.split('.').collect::<Vec<_>>(), &mut vals);
+        for v in vals {
+            match v {
+                Bson::Array(a) => a.iter().for_each(|e| add(e, &mut out)),
+                v => add(&v, &mut out),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Values at `path` with arrays of documents traversed (as distinct and queries see them).
+fn collect_path(v: &Bson, path: &[&str], out: &mut Vec<Bson>) {
+    let Some((first, rest)) = path.split_first() else {
+        out.push(v.clone());
+        return;
+    };
+    match v {
+        Bson::Document(d) => {
+            if let Some(x) = d.get(*first) {
+                collect_path(x, rest, out);
+            }
+        }
+        Bson::Array(a) => {
+            if let Ok(i) = first.parse::<usize>() {
+                if let Some(x) = a.get(i) {
+                    collect_path(x, rest, out);
+                }
+            } else {
+                for e in a {
+                    if matches!(e, Bson::Document(_)) {
+                        collect_path(e, path, out);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+// --- Updates and deletes -----------------------------------------------------------------------
+
+/// One update statement, parsed.
+pub struct UpdateSpec {
+    pub filter: Filter,
+    pub update: Update,
+    pub upsert: bool,
+    pub multi: bool,
+    pub sort: Option<Sort>,
+    /// Keep the last matched document before and after the change (findAndModify).
+    pub return_docs: bool,
+}
+
+/// What an update statement did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct UpdateOutcome {
+    pub matched: u64,
+    pub modified: u64,
+    pub upserted_id: Option<Bson>,
+    /// The last document written (post-image), for findAndModify.
+    pub(crate) last_after: Option<Document>,
+    pub(crate) last_before: Option<Document>,
+}
+
+/// Replace a stored document and log the post-image; returns the document it replaced.
+fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: Document) -> Result<Option<Document>, DocError> {
+    let entry = ctx.logging.then(|| {
+        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        doc! {"op": "u", "ns": ns.key(), "o": doc.clone(), "o2": {"_id": id}}
+    });
+    let old = collection_mut(ctx, ns, false)?.expect("exists").replace(rid, doc);
+    match entry {
+        Some(e) => log(ctx, &e),
+        None => ctx.dirty += 1,
+    }
+    Ok(old)
+}
+
+/// Run one update statement.
+pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Result<UpdateOutcome, DocError> {
+    if spec.multi && spec.update.is_replacement() {
+        return Err(DocError::failed_to_parse("multi update is not supported for replacement-style update"));
+    }
+    let mut out = UpdateOutcome::default();
+    let records = match collection(ctx, ns)? {
+        Some(coll) => matching_records(coll, &spec.filter, spec.multi, spec.sort.as_ref())?,
+        None => Vec::new(),
+    };
+    for rid in records {
+        // One copy per matched document: the update applies to it (all or nothing), and it
+        // replaces the stored one only when something changed.
+        let Some(mut doc) = collection(ctx, ns)?.and_then(|c| c.get(rid)).cloned() else { continue };
+        out.matched += 1;
+        let position = if spec.update.uses_positional() { spec.filter.match_position(&doc)? } else { None };
+        let changed = spec.update.apply(&mut doc, position, false)?;
+        if changed {
+            validate_document(&doc)?;
+            out.modified += 1;
+            let after = spec.return_docs.then(|| doc.clone());
+            let before = replace_logged(ctx, ns, rid, doc)?;
+            if spec.return_docs {
+                out.last_before = before;
+                out.last_after = after;
+            }
+        } else if spec.return_docs {
+            out.last_before = Some(doc.clone());
+            out.last_after = Some(doc);
+        }
+    }
+    if out.matched > 0 {
+        if out.modified > 0 {
+            touched(ctx, ns);
+        }
+        return Ok(out);
+    }
+    if !spec.upsert {
+        return Ok(out);
+    }
+    // Upsert: seed from the filter's equalities (a replacement keeps only the `_id`).
+    let seed = spec.filter.equality_seed()?;
+    let mut doc = if spec.update.is_replacement() {
+        let mut d = Document::new();
+        if let Some(id) = seed.get("_id") {
+            d.insert("_id", id.clone());
+        }
+        d
+    } else {
+        seed
+    };
+    spec.update.apply(&mut doc, None, true)?;
+    let doc = prepare_insert(doc)?;
+    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+    let keep = spec.return_docs.then(|| doc.clone());
+    let r = insert(ctx, ns, vec![doc], true)?;
+    if let Some((_, e)) = r.errors.into_iter().next() {
+        return Err(e);
+    }
+    out.upserted_id = Some(id);
+    out.last_after = keep;
+    Ok(out)
+}
+
+/// Delete matching documents (all, or the first one when `!multi`); returns the deleted ones.
+pub(crate) fn delete(
+    ctx: &mut Ctx<'_>,
+    ns: &Namespace,
+    filter: &Filter,
+    multi: bool,
+    sort: Option<&Sort>,
+) -> Result<Vec<Document>, DocError> {
+    let records = match collection(ctx, ns)? {
+        Some(coll) => matching_records(coll, filter, multi, sort)?,
+        None => return Ok(Vec::new()),
+    };
+    let mut deleted = Vec::with_capacity(records.len());
+    for rid in records {
+        let Some(doc) = collection_mut(ctx, ns, false)?.and_then(|c| c.remove(rid)) else { continue };
+        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        log(ctx, &doc! {"op": "d", "ns": ns.key(), "o": {"_id": id}});
+        deleted.push(doc);
+    }
+    if !deleted.is_empty() {
+        touched(ctx, ns);
+    }
+    Ok(deleted)
+}
+
+// --- Collections -------------------------------------------------------------------------------
+
+/// Create an empty collection; error 48 if it exists.
+pub(crate) fn create(ctx: &mut Ctx<'_>, ns: &Namespace) -> Result<(), DocError> {
+    if collection(ctx, ns)?.is_some() {
+        return Err(DocError::new(codes::NAMESPACE_EXISTS, "NamespaceExists", format!("Collection {}.{} already exists.", ns.db, ns.coll)));
+    }
+    collection_mut(ctx, ns, true)?;
+    touched(ctx, ns);
+    Ok(())
+}
+
+/// Drop a collection; false if it did not exist.
+pub(crate) fn drop(ctx: &mut Ctx<'_>, ns: &Namespace) -> Result<bool, DocError> {
+    if collection(ctx, ns)?.is_none() {
+        return Ok(false);
+    }
+    ctx.remove(ns.key().as_bytes());
+    log(ctx, &doc! {"op": "c", "ns": format!("{}.$cmd", ns.db), "o": {"drop": &ns.coll}});
+    Ok(true)
+}
+
+/// Rename a collection (within or across databases).
+pub(crate) fn rename(ctx: &mut Ctx<'_>, from: &Namespace, to: &Namespace, drop_target: bool) -> Result<(), DocError> {
+    if collection(ctx, from)?.is_none() {
+        return Err(DocError::new(codes::NAMESPACE_NOT_FOUND, "NamespaceNotFound", "source namespace does not exist"));
+    }
+    if from == to {
+        return Err(DocError::new(codes::ILLEGAL_OPERATION, "IllegalOperation", "Can't rename a collection to itself"));
+    }
+    match ctx.lookup(to.key().as_bytes()) {
+        Some(e) if !e.value.is_collection() => return Err(wrong_type(to, &e.value)),
+        Some(_) if !drop_target => return Err(DocError::new(codes::NAMESPACE_EXISTS, "NamespaceExists", "target namespace exists")),
+        _ => {}
+    }
+    let entry = ctx.remove(from.key().as_bytes()).expect("checked above");
+    ctx.insert(to.key().as_bytes(), entry.value, 0);
+    log(
+        ctx,
+        &doc! {"op": "c", "ns": format!("{}.$cmd", from.db), "o": {"renameCollection": from.key(), "to": to.key(), "dropTarget": drop_target}},
+    );
+    Ok(())
+}
+
+/// Every collection: (namespace key, document count), over the context's locked shards.
+pub(crate) fn list_all(ctx: &Ctx<'_>) -> Vec<(String, usize, usize, usize)> {
+    let mut out = Vec::new();
+    let now = ctx.now();
+    for shard in ctx.shards() {
+        for (k, e) in shard.dict.iter() {
+            if e.is_expired(now) {
+                continue;
+            }
+            if let Value::Collection(c) = &e.value {
+                if let Ok(name) = std::str::from_utf8(k) {
+                    out.push((name.to_string(), c.len(), c.data_size(), c.mem_usage()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// --- Replay ------------------------------------------------------------------------------------
+
+/// Apply one logged oplog entry during recovery (effects only: nothing is re-evaluated).
+pub(crate) fn replay(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), String> {
+    let entry = Document::from_reader(bytes).map_err(|e| format!("corrupt oplog entry: {e}"))?;
+    let op = entry.get_str("op").map_err(|_| "oplog entry without op".to_string())?;
+    let ns_text = entry.get_str("ns").map_err(|_| "oplog entry without ns".to_string())?;
+    let o = entry.get_document("o").map_err(|_| "oplog entry without o".to_string())?;
+    let err = |e: DocError| format!("replaying {op} on {ns_text}: {e}");
+    match op {
+        "i" => {
+            let ns = Namespace::parse(ns_text).map_err(err)?;
+            let coll = collection_mut(ctx, &ns, true).map_err(err)?.ok_or("collection missing")?;
+            coll.insert(o.clone()).map_err(|_| format!("replaying insert on {ns_text}: duplicate _id"))?;
+            ctx.modified(ns.key().as_bytes());
+        }
+        "u" => {
+            let ns = Namespace::parse(ns_text).map_err(err)?;
+            let id = o.get("_id").cloned().unwrap_or(Bson::Null);
+            let coll = collection_mut(ctx, &ns, false).map_err(err)?.ok_or("update of a missing collection")?;
+            let rid = coll.get_by_id(&id).map(|(r, _)| r).ok_or("update of a missing document")?;
+            coll.replace(rid, o.clone());
+        }
+        "d" => {
+            let ns = Namespace::parse(ns_text).map_err(err)?;
+            let id = o.get("_id").cloned().unwrap_or(Bson::Null);
+            let coll = collection_mut(ctx, &ns, false).map_err(err)?.ok_or("delete from a missing collection")?;
+            if let Some(rid) = coll.get_by_id(&id).map(|(r, _)| r) {
+                coll.remove(rid);
+            }
+        }
+        "c" => {
+            let db = ns_text.strip_suffix(".$cmd").ok_or("command entry without $cmd namespace")?;
+            if let Ok(name) = o.get_str("create") {
+                let ns = Namespace::new(db, name).map_err(err)?;
+                collection_mut(ctx, &ns, true).map_err(err)?;
+            } else if let Ok(name) = o.get_str("drop") {
+                let ns = Namespace::new(db, name).map_err(err)?;
+                ctx.remove(ns.key().as_bytes());
+            } else if let (Ok(from), Ok(to)) = (o.get_str("renameCollection"), o.get_str("to")) {
+                let from = Namespace::parse(from).map_err(err)?;
+                let to = Namespace::parse(to).map_err(err)?;
+                rename(ctx, &from, &to, true).map_err(err)?;
+            } else {
+                return Err(format!("unknown oplog command {o}"));
+            }
+        }
+        other => return Err(format!("unknown oplog op {other:?}")),
+    }
+    Ok(())
+}

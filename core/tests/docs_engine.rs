@@ -1,0 +1,369 @@
+//! Documents in the engine (issue 7): collections as keyspace values, durability of document
+//! changes (log replay and snapshots), transactions spanning keys and documents, memory and
+//! eviction, limits, `run_command` reply shapes and cursors, and the typed Rust API.
+
+use nestdb::bson::{Bson, Document};
+use nestdb::{doc, Commands, Db, Options, Reply};
+use serde::{Deserialize, Serialize};
+
+fn ok(reply: &Document) {
+    assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
+}
+
+fn first_batch(reply: &Document) -> Vec<Document> {
+    ok(reply);
+    reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap().iter().map(|d| d.as_document().unwrap().clone()).collect()
+}
+
+fn find_all(db: &Db, dbname: &str, coll: &str, filter: Document) -> Vec<Document> {
+    first_batch(&db.run_command(dbname, &doc! {"find": coll, "filter": filter, "batchSize": 1_000_000}))
+}
+
+#[test]
+fn insert_generates_object_ids_and_rejects_duplicate_ids() {
+    let db = Db::open_in_memory();
+    let r = db.run_command(
+        "shop",
+        &doc! {"insert": "users", "documents": [{"name": "ada"}, {"_id": 7, "name": "bob"}, {"name": "cy", "_id": 8}]},
+    );
+    ok(&r);
+    assert_eq!(r.get_i32("n").unwrap(), 3);
+    let docs = find_all(&db, "shop", "users", doc! {});
+    assert_eq!(docs.len(), 3);
+    assert!(matches!(docs[0].get("_id"), Some(Bson::ObjectId(_))));
+    // `_id` is always the first field, as MongoDB stores it.
+    assert_eq!(docs[2].keys().next().map(String::as_str), Some("_id"));
+    assert_eq!(docs[2], doc! {"_id": 8, "name": "cy"});
+
+    // 7.0 is the same `_id` as 7: E11000 with MongoDB's message and details, nothing stored.
+    let r = db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 7.0}]});
+    ok(&r);
+    assert_eq!(r.get_i32("n").unwrap(), 0);
+    let e = r.get_array("writeErrors").unwrap()[0].as_document().unwrap();
+    assert_eq!(e.get_i32("code").unwrap(), 11000);
+    assert_eq!(e.get_i32("index").unwrap(), 0);
+    assert!(
+        e.get_str("errmsg").unwrap().starts_with("E11000 duplicate key error collection: shop.users index: _id_ dup key: { _id: "),
+        "{e}"
+    );
+    assert_eq!(e.get_document("keyPattern").unwrap(), &doc! {"_id": 1});
+
+    // Ordered stops at the first error; unordered goes on.
+    let r = db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 1}, {"_id": 7}, {"_id": 2}]});
+    assert_eq!(r.get_i32("n").unwrap(), 1);
+    let r = db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 3}, {"_id": 7}, {"_id": 4}], "ordered": false});
+    assert_eq!(r.get_i32("n").unwrap(), 2);
+    assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("index").unwrap(), 1);
+    assert_eq!(db.run_command("shop", &doc! {"count": "users"}).get_i64("n").unwrap(), 6);
+}
+
+#[test]
+fn invalid_ids_too_large_and_too_deep_documents_are_refused_and_change_nothing() {
+    let db = Db::open_in_memory();
+    for (d, code) in [
+        (doc! {"_id": [1, 2]}, 53),
+        (
+            doc! {"_id": Bson::RegularExpression(nestdb::bson::Regex { pattern: "a".try_into().unwrap(), options: "".try_into().unwrap() })},
+            53,
+        ),
+    ] {
+        let r = db.run_command("t", &doc! {"insert": "c", "documents": [d]});
+        assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), code, "{r}");
+    }
+    let big = "x".repeat(16 * 1024 * 1024);
+    let r = db.run_command("t", &doc! {"insert": "c", "documents": [{"big": big}]});
+    assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 10334, "{r}");
+    let mut deep = doc! {"leaf": 1};
+    for _ in 0..100 {
+        deep = doc! {"d": deep};
+    }
+    let r = db.run_command("t", &doc! {"insert": "c", "documents": [deep.clone()]});
+    assert!(r.contains_key("writeErrors"), "101 levels must be refused: {r}");
+    // 100 levels are fine.
+    let mut ok100 = doc! {"leaf": 1};
+    for _ in 0..99 {
+        ok100 = doc! {"d": ok100};
+    }
+    assert_eq!(db.run_command("t", &doc! {"insert": "c", "documents": [ok100]}).get_i32("n").unwrap(), 1);
+    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i64("n").unwrap(), 1);
+}
+
+#[test]
+fn collections_are_keys_type_del_rename_and_wrongtype() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 1}]}));
+    assert_eq!(db.execute(&[b"TYPE", b"shop.users"]), Reply::Status("collection".into()));
+    assert!(db.execute(&[b"GET", b"shop.users"]).is_error());
+    assert_eq!(db.execute(&[b"RENAME", b"shop.users", b"shop.people"]), Reply::OK);
+    assert_eq!(find_all(&db, "shop", "people", doc! {}).len(), 1);
+    assert_eq!(db.execute(&[b"DEL", b"shop.people"]), Reply::Int(1));
+    assert!(find_all(&db, "shop", "people", doc! {}).is_empty());
+    // A Redis key under a collection's name: document commands fail, the key is untouched.
+    db.set(b"shop.cache", b"v").unwrap();
+    let r = db.run_command("shop", &doc! {"insert": "cache", "documents": [{"a": 1}]});
+    assert_eq!(r.get_f64("ok").unwrap(), 0.0, "{r}");
+    assert!(r.get_str("errmsg").unwrap().contains("WRONGTYPE"), "{r}");
+    assert_eq!(db.get(b"shop.cache").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn collection_commands_create_drop_list_rename_stats() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command("shop", &doc! {"create": "orders"}));
+    assert_eq!(db.run_command("shop", &doc! {"create": "orders"}).get_i32("code").unwrap(), 48);
+    ok(&db.run_command("shop", &doc! {"insert": "users", "documents": [{"a": 1}, {"a": 2}]}));
+    ok(&db.run_command("other", &doc! {"insert": "x", "documents": [{"a": 1}]}));
+    let names: Vec<String> = first_batch(&db.run_command("shop", &doc! {"listCollections": 1, "nameOnly": true}))
+        .iter()
+        .map(|d| d.get_str("name").unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["orders", "users"]);
+    let filtered = first_batch(&db.run_command("shop", &doc! {"listCollections": 1, "filter": {"name": "users"}}));
+    assert_eq!(filtered.len(), 1);
+    let stats = db.run_command("shop", &doc! {"dbStats": 1});
+    assert_eq!(stats.get_i64("collections").unwrap(), 2);
+    assert_eq!(stats.get_i64("objects").unwrap(), 2);
+    let cs = db.run_command("shop", &doc! {"collStats": "users"});
+    assert_eq!(cs.get_i64("count").unwrap(), 2);
+    assert!(cs.get_i64("size").unwrap() > 0);
+    ok(&db.run_command("admin", &doc! {"renameCollection": "shop.users", "to": "shop.people"}));
+    assert_eq!(db.run_command("admin", &doc! {"renameCollection": "shop.nothing", "to": "shop.x"}).get_i32("code").unwrap(), 26);
+    assert_eq!(db.run_command("admin", &doc! {"renameCollection": "shop.people", "to": "shop.orders"}).get_i32("code").unwrap(), 48);
+    ok(&db.run_command("admin", &doc! {"renameCollection": "shop.people", "to": "shop.orders", "dropTarget": true}));
+    let dbs = db.run_command("admin", &doc! {"listDatabases": 1, "nameOnly": true});
+    let names: Vec<&str> = dbs.get_array("databases").unwrap().iter().map(|d| d.as_document().unwrap().get_str("name").unwrap()).collect();
+    assert_eq!(names, ["other", "shop"]);
+    let r = db.run_command("shop", &doc! {"drop": "orders"});
+    ok(&r);
+    assert_eq!(db.run_command("shop", &doc! {"drop": "orders"}).get_i32("code").unwrap(), 26);
+    ok(&db.run_command("other", &doc! {"dropDatabase": 1}));
+    assert_eq!(db.execute(&[b"DBSIZE"]), Reply::Int(0));
+    assert_eq!(db.run_command("shop", &doc! {"nope": 1}).get_i32("code").unwrap(), 59);
+    assert_eq!(db.run_command("bad.name", &doc! {"ping": 1}).get_i32("code").unwrap(), 73);
+    assert_eq!(db.run_command("shop", &doc! {"find": "a$b"}).get_i32("code").unwrap(), 73);
+}
+
+#[test]
+fn cursors_stream_in_batches_and_can_be_killed() {
+    let db = Db::open_in_memory();
+    let docs: Vec<Document> = (0..250).map(|i| doc! {"_id": i, "v": i % 7}).collect();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": docs}));
+    let r = db.run_command("t", &doc! {"find": "c", "filter": {}});
+    let cursor = r.get_document("cursor").unwrap();
+    assert_eq!(cursor.get_array("firstBatch").unwrap().len(), 101);
+    assert_eq!(cursor.get_str("ns").unwrap(), "t.c");
+    let id = cursor.get_i64("id").unwrap();
+    assert_ne!(id, 0);
+    let more = db.run_command("t", &doc! {"getMore": id, "collection": "c", "batchSize": 100});
+    ok(&more);
+    let c = more.get_document("cursor").unwrap();
+    assert_eq!(c.get_array("nextBatch").unwrap().len(), 100);
+    assert_eq!(c.get_array("nextBatch").unwrap()[0].as_document().unwrap().get_i32("_id").unwrap(), 101);
+    let last = db.run_command("t", &doc! {"getMore": id, "collection": "c"});
+    let c = last.get_document("cursor").unwrap();
+    assert_eq!(c.get_array("nextBatch").unwrap().len(), 49);
+    assert_eq!(c.get_i64("id").unwrap(), 0);
+    assert_eq!(db.run_command("t", &doc! {"getMore": id, "collection": "c"}).get_i32("code").unwrap(), 43);
+
+    // Sorted finds buffer; killCursors ends them.
+    let r = db.run_command("t", &doc! {"find": "c", "sort": {"_id": -1}, "batchSize": 10});
+    let cursor = r.get_document("cursor").unwrap();
+    assert_eq!(cursor.get_array("firstBatch").unwrap()[0].as_document().unwrap().get_i32("_id").unwrap(), 249);
+    let id = cursor.get_i64("id").unwrap();
+    let k = db.run_command("t", &doc! {"killCursors": "c", "cursors": [id, 12345_i64]});
+    assert_eq!(k.get_array("cursorsKilled").unwrap(), &vec![Bson::Int64(id)]);
+    assert_eq!(k.get_array("cursorsNotFound").unwrap(), &vec![Bson::Int64(12345)]);
+    // limit and skip; singleBatch closes the cursor.
+    let r = db.run_command("t", &doc! {"find": "c", "filter": {"v": 3}, "skip": 2, "limit": 5});
+    let ids: Vec<i32> = first_batch(&r).iter().map(|d| d.get_i32("_id").unwrap()).collect();
+    assert_eq!(ids, [17, 24, 31, 38, 45]);
+    let r = db.run_command("t", &doc! {"find": "c", "batchSize": 3, "singleBatch": true});
+    assert_eq!(r.get_document("cursor").unwrap().get_i64("id").unwrap(), 0);
+}
+
+#[test]
+fn document_changes_survive_reopen_through_the_log_and_through_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = Db::open(&path, Options::default()).unwrap();
+        ok(&db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 1, "n": 1}, {"_id": 2, "n": 2}, {"_id": 3}]}));
+        ok(&db.run_command(
+            "shop",
+            &doc! {"update": "users", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 10}, "$currentDate": {"at": true}}}]},
+        ));
+        ok(&db.run_command("shop", &doc! {"delete": "users", "deletes": [{"q": {"_id": 2}, "limit": 1}]}));
+        ok(&db.run_command("shop", &doc! {"create": "empty"}));
+        ok(&db.run_command("shop", &doc! {"insert": "gone", "documents": [{"x": 1}]}));
+        ok(&db.run_command("shop", &doc! {"drop": "gone"}));
+        db.set(b"k", b"v").unwrap();
+    }
+    let before;
+    {
+        let db = Db::open(&path, Options::default()).unwrap();
+        let users = find_all(&db, "shop", "users", doc! {});
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[0].get_i32("n").unwrap(), 11);
+        // The logged effect carries the resolved time: replay does not re-read the clock.
+        assert!(matches!(users[0].get("at"), Some(Bson::DateTime(_))));
+        let names: Vec<String> = first_batch(&db.run_command("shop", &doc! {"listCollections": 1}))
+            .iter()
+            .map(|d| d.get_str("name").unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["empty", "users"]);
+        before = users;
+        db.snapshot().unwrap();
+        ok(&db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 4}]}));
+    }
+    let db = Db::open(&path, Options::default()).unwrap();
+    let users = find_all(&db, "shop", "users", doc! {});
+    assert_eq!(&users[..2], &before[..]);
+    assert_eq!(users[2], doc! {"_id": 4});
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn a_transaction_updates_a_document_and_deletes_its_cache_key_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = Db::open(&path, Options::default()).unwrap();
+        ok(&db.run_command("app", &doc! {"insert": "users", "documents": [{"_id": "u1", "name": "Ada"}]}));
+        db.set(b"cache:user:u1", b"{\"name\":\"Ada\"}").unwrap();
+        let (del, upd) = db
+            .transaction(|tx| {
+                let upd =
+                    tx.run_command("app", &doc! {"update": "users", "updates": [{"q": {"_id": "u1"}, "u": {"$set": {"name": "Ada L."}}}]});
+                let del = tx.execute(&[b"DEL", b"cache:user:u1"]);
+                (del, upd)
+            })
+            .unwrap();
+        assert_eq!(del, Reply::Int(1));
+        assert_eq!(upd.get_i32("nModified").unwrap(), 1, "{upd}");
+    }
+    let db = Db::open(&path, Options::default()).unwrap();
+    assert_eq!(db.get(b"cache:user:u1").unwrap(), None);
+    assert_eq!(find_all(&db, "app", "users", doc! {})[0].get_str("name").unwrap(), "Ada L.");
+}
+
+#[test]
+fn collections_are_never_evicted_and_their_memory_is_counted() {
+    let db = Db::memory(Options::default().maxmemory(4 << 20, nestdb::EvictionPolicy::AllKeysLru));
+    let used = |db: &Db| -> u64 {
+        let Reply::Bulk(info) = db.execute(&[b"INFO", b"memory"]) else { panic!() };
+        let info = String::from_utf8(info).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().trim().parse().unwrap()
+    };
+    let before = used(&db);
+    let docs: Vec<Document> = (0..2000).map(|i| doc! {"_id": i, "text": "y".repeat(200)}).collect();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": docs}));
+    assert!(used(&db) >= before + 2000 * 200, "used_memory must count the documents");
+    // Fill the cap with keys: keys are evicted, the collection stays whole.
+    for i in 0..20_000 {
+        db.set(format!("key:{i}").as_bytes(), &[b'v'; 200]).unwrap();
+    }
+    assert!(db.execute(&[b"DBSIZE"]) != Reply::Int(20_001), "some keys must have been evicted");
+    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i64("n").unwrap(), 2000);
+    let after_drop = {
+        ok(&db.run_command("t", &doc! {"drop": "c"}));
+        used(&db)
+    };
+    assert!(after_drop < 4 << 20);
+}
+
+#[test]
+fn find_and_modify_reply_shapes() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 1, "n": 1}, {"_id": 2, "n": 5}]}));
+    let r = db.run_command("t", &doc! {"findAndModify": "c", "query": {"n": {"$gt": 0}}, "sort": {"n": -1}, "update": {"$inc": {"n": 1}}});
+    ok(&r);
+    assert_eq!(r.get_document("value").unwrap(), &doc! {"_id": 2, "n": 5});
+    assert_eq!(r.get_document("lastErrorObject").unwrap(), &doc! {"n": 1, "updatedExisting": true});
+    let r = db.run_command(
+        "t",
+        &doc! {"findAndModify": "c", "query": {"_id": 2}, "update": {"$inc": {"n": 1}}, "new": true, "fields": {"_id": 0}},
+    );
+    assert_eq!(r.get_document("value").unwrap(), &doc! {"n": 7});
+    let r =
+        db.run_command("t", &doc! {"findAndModify": "c", "query": {"_id": 9}, "update": {"$set": {"n": 0}}, "upsert": true, "new": true});
+    assert_eq!(r.get_document("value").unwrap(), &doc! {"_id": 9, "n": 0});
+    assert_eq!(r.get_document("lastErrorObject").unwrap(), &doc! {"n": 1, "updatedExisting": false, "upserted": 9});
+    let r = db.run_command("t", &doc! {"findAndModify": "c", "query": {"_id": 1}, "remove": true});
+    assert_eq!(r.get_document("value").unwrap(), &doc! {"_id": 1, "n": 1});
+    let r = db.run_command("t", &doc! {"findAndModify": "c", "query": {"_id": 1}, "remove": true});
+    assert_eq!(r.get("value"), Some(&Bson::Null));
+    assert_eq!(r.get_document("lastErrorObject").unwrap(), &doc! {"n": 0});
+}
+
+#[test]
+fn update_and_delete_reply_shapes_and_upserts() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 1, "tags": ["a"]}, {"_id": 2, "tags": ["b"]}]}));
+    let r = db.run_command(
+        "t",
+        &doc! {"update": "c", "updates": [
+            {"q": {}, "u": {"$set": {"x": 1}}, "multi": true},
+            {"q": {"_id": 1}, "u": {"$set": {"x": 1}}},
+            {"q": {"name": "new", "_id": 5}, "u": {"$setOnInsert": {"created": true}, "$set": {"y": 2}}, "upsert": true},
+        ]},
+    );
+    ok(&r);
+    assert_eq!(r.get_i32("n").unwrap(), 4, "{r}");
+    assert_eq!(r.get_i32("nModified").unwrap(), 2, "{r}");
+    assert_eq!(r.get_array("upserted").unwrap(), &vec![Bson::Document(doc! {"index": 2, "_id": 5})]);
+    assert_eq!(find_all(&db, "t", "c", doc! {"_id": 5})[0], doc! {"_id": 5, "name": "new", "created": true, "y": 2});
+    // A statement error becomes a writeError; ordered stops there.
+    let r = db.run_command(
+        "t",
+        &doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"_id": 9}}}, {"q": {}, "u": {"$set": {"z": 1}}}]},
+    );
+    let e = r.get_array("writeErrors").unwrap()[0].as_document().unwrap();
+    assert_eq!(e.get_i32("code").unwrap(), 66);
+    assert_eq!(r.get_i32("n").unwrap(), 0);
+    let r = db.run_command("t", &doc! {"delete": "c", "deletes": [{"q": {"tags": "a"}, "limit": 0}, {"q": {}, "limit": 1}]});
+    assert_eq!(r.get_i32("n").unwrap(), 2);
+    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i64("n").unwrap(), 1);
+    let r = db.run_command("t", &doc! {"delete": "c", "deletes": [{"q": {}, "limit": 5}]});
+    assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 9);
+    let r = db.run_command("t", &doc! {"find": "c", "collation": {"locale": "fr"}});
+    assert_eq!(r.get_f64("ok").unwrap(), 0.0);
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct User {
+    #[serde(rename = "_id")]
+    id: i64,
+    name: String,
+    age: i32,
+    skills: Vec<String>,
+}
+
+#[test]
+fn typed_rust_api_with_serde() {
+    let db = Db::open_in_memory();
+    let users = db.database("app").collection::<User>("users");
+    let ada = User { id: 1, name: "Ada".into(), age: 36, skills: vec!["math".into()] };
+    let bob = User { id: 2, name: "Bob".into(), age: 25, skills: vec!["rust".into(), "go".into()] };
+    assert_eq!(users.insert_one(&ada).unwrap(), Bson::Int64(1));
+    users.insert_many([&bob]).unwrap();
+    assert!(matches!(users.insert_one(&ada), Err(nestdb::Error::Document(e)) if e.code == 11000));
+    assert_eq!(users.find_one(doc! {"name": "Bob"}).unwrap(), Some(bob.clone()));
+    let by_age = users.find(doc! {}).sort(doc! {"age": 1}).run().unwrap();
+    assert_eq!(by_age, [bob.clone(), ada.clone()]);
+    assert_eq!(users.count_documents(doc! {"skills": "rust"}).unwrap(), 1);
+    let r = users.update_one(doc! {"_id": 1}, doc! {"$inc": {"age": 1}, "$push": {"skills": "poetry"}}).unwrap();
+    assert_eq!((r.matched_count, r.modified_count), (1, 1));
+    assert_eq!(users.find_one(doc! {"_id": 1}).unwrap().unwrap().skills, ["math", "poetry"]);
+    let r = users
+        .update_with(doc! {"_id": 3}, doc! {"$set": {"name": "Cy", "age": 1, "skills": []}}, nestdb::UpdateOptions::default().upsert(true))
+        .unwrap();
+    assert_eq!(r.upserted_id, Some(Bson::Int32(3)));
+    assert_eq!(users.estimated_document_count().unwrap(), 3);
+    assert_eq!(users.distinct("skills", doc! {}).unwrap().len(), 4);
+    let raw = db.collection::<Document>("other");
+    raw.insert_one(&doc! {"x": 1}).unwrap();
+    assert_eq!(raw.namespace(), "test.other");
+    assert_eq!(users.delete_many(doc! {"age": {"$lt": 30}}).unwrap(), 2);
+    assert!(users.drop().unwrap());
+    assert_eq!(db.database("app").list_collection_names().unwrap(), Vec::<String>::new());
+}
