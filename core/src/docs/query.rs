@@ -40,7 +40,6 @@
 //! - Out of scope: `$where` and `$jsonSchema`/`$sampleRate` ("unknown top level operator"),
 //!   geo operators ("unknown operator"), `$text` (27 IndexNotFound).
 
-
 use std::cmp::Ordering;
 
 use bson::{Bson, Document};
