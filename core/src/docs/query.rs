@@ -1454,6 +1454,12 @@ mod tests {
     }
 
     #[test]
+    fn filters_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync + Clone>() {}
+        shareable::<Filter>();
+    }
+
+    #[test]
     fn empty_filter_matches_everything() {
         let f = filter(doc! {});
         assert!(f.is_empty());
