@@ -535,7 +535,7 @@ pub(super) mod tests {
                 v.sort();
                 format!("zset {v:?}")
             }
-            Value::Collection(c) => format!("collection {:?}", c.iter().map(|d| d.to_string()).collect::<Vec<_>>()),
+            Value::Collection(c) => format!("collection {:?}", c.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>()),
         };
         Some((content, e.expire_at))
     }

@@ -10,6 +10,7 @@ use bson::{Bson, Document};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::collection::to_document as to_stored_document;
 use super::engine::{self, FindSpec, Namespace, UpdateSpec};
 use super::expr::Variables;
 use super::query::Filter;
@@ -172,19 +173,32 @@ impl<T> Clone for Collection<T> {
     }
 }
 
-fn to_document<T: Serialize>(v: &T) -> Result<Document> {
+/// `v` as a document: a `bson::Document` is copied as is, anything else goes through serde.
+fn to_document<T: Serialize + 'static>(v: &T) -> Result<Document> {
+    if let Some(d) = (v as &dyn std::any::Any).downcast_ref::<Document>() {
+        return Ok(d.clone());
+    }
     bson::serialize_to_document(v).map_err(|e| Error::InvalidArgument(format!("cannot store this value as a document: {e}")))
 }
 
-fn from_document<T: DeserializeOwned>(d: Document) -> Result<T> {
-    bson::deserialize_from_document(d).map_err(|e| Error::InvalidArgument(format!("stored document does not fit the requested type: {e}")))
+/// A stored document as `T` (no serde round trip when `T` is `bson::Document`).
+fn from_document<T: DeserializeOwned + 'static>(d: Document) -> Result<T> {
+    let any: Box<dyn std::any::Any> = Box::new(d);
+    match any.downcast::<T>() {
+        Ok(t) => Ok(*t),
+        Err(any) => {
+            let d = *any.downcast::<Document>().expect("boxed a Document above");
+            bson::deserialize_from_document(d)
+                .map_err(|e| Error::InvalidArgument(format!("stored document does not fit the requested type: {e}")))
+        }
+    }
 }
 
 fn vars(ctx: &Ctx<'_>) -> Variables {
     Variables::new(bson::DateTime::from_millis(ctx.now()))
 }
 
-impl<T: Serialize + DeserializeOwned> Collection<T> {
+impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     fn ns(&self) -> Result<&Namespace> {
         self.ns.as_ref().map_err(|e| Error::Document(Box::new(e.clone())))
     }
@@ -326,7 +340,7 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         let doc = self.db.with_collection_ctx(&ns.key(), true, |ctx| {
             let f = Filter::parse(&filter, &vars(ctx))?;
             let s = sort.as_ref().map(Sort::parse).transpose()?;
-            Ok(engine::delete(ctx, &ns, &f, false, s.as_ref())?.into_iter().next())
+            engine::delete(ctx, &ns, &f, false, s.as_ref())?.into_iter().next().map(|d| to_stored_document(&d)).transpose()
         })?;
         doc.map(from_document).transpose()
     }
@@ -356,7 +370,7 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         self.db.with_collection_ctx(&ns.key(), false, |ctx| {
             let p = super::aggregate::Pipeline::parse(&stages, &vars(ctx))?;
             match engine::collection(ctx, &ns)? {
-                Some(c) => p.run(Box::new(c.iter().cloned())),
+                Some(c) => p.run(Box::new(c.iter().map(to_stored_document).collect::<std::result::Result<Vec<_>, _>>()?.into_iter())),
                 None => p.run(Box::new(std::iter::empty())),
             }
         })
@@ -379,7 +393,7 @@ pub struct Find<'c, T> {
     limit: u64,
 }
 
-impl<T: Serialize + DeserializeOwned> Find<'_, T> {
+impl<T: Serialize + DeserializeOwned + 'static> Find<'_, T> {
     pub fn sort(mut self, sort: Document) -> Self {
         self.sort = Some(sort);
         self

@@ -1,13 +1,22 @@
-//! The stored form of one collection: its documents in insertion order and the `_id` index.
+//! The stored form of one collection: its documents in insertion order, as raw BSON, and the
+//! `_id` index.
+//!
+//! Why raw BSON (`RawDocumentBuf`) and not `bson::Document`: a `Document` is an IndexMap whose
+//! every key and string is its own heap block, so a scan chases a pointer per field and every
+//! copy or drop costs dozens of allocations. A raw document is one contiguous block: scans
+//! read it front to back (the matcher works on it directly, `Filter::matches_raw`), a copy is
+//! one memcpy, the snapshot and log write its bytes as they are, and its memory is its length.
+//! Documents are decoded (`to_document`) only where a whole document is transformed: updates,
+//! projections, sorts, aggregation.
 //!
 //! Invariants:
 //! - `records` maps a record id (assigned in insertion order, never reused within the
-//!   collection's life) to a document whose first field is `_id`.
+//!   collection's life) to a valid BSON document whose first field is `_id`.
 //! - `ids` maps the order-preserving key of every document's `_id` (`value::key_of`) to its
 //!   record id: exactly one entry per document, so `_id`s are unique under MongoDB equality
 //!   (`1`, `1.0` and `NumberLong(1)` are one `_id`).
-//! - `mem` is the running footprint of the documents and both maps (`doc_mem` per document
-//!   plus per-entry map costs), kept by every insert/replace/remove, so `mem_usage` is O(1).
+//! - `mem` is the running footprint of the documents and both maps, and `data_bytes` the sum of
+//!   the documents' BSON sizes; both are kept by every insert/replace/remove (O(1) reads).
 //!
 //! A natural-order scan (no sort) returns documents in insertion order, as MongoDB's storage
 //! engine does for a collection that has not been compacted; an updated document keeps its place.
@@ -15,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 
 use super::value::key_of;
 use crate::types::heap_cost;
@@ -27,10 +36,31 @@ const BTREE_ENTRY_OVERHEAD: usize = 16;
 /// One collection's documents.
 #[derive(Clone, Default)]
 pub struct Collection {
-    records: BTreeMap<u64, Document>,
+    records: BTreeMap<u64, RawDocumentBuf>,
     ids: BTreeMap<Vec<u8>, u64>,
     next_record: u64,
     mem: usize,
+    data_bytes: usize,
+}
+
+/// The `_id` of a stored document (Null if absent, which validation prevents).
+pub fn raw_id(doc: &RawDocument) -> Bson {
+    match doc.get("_id") {
+        Ok(Some(v)) => Bson::try_from(v).unwrap_or(Bson::Null),
+        _ => Bson::Null,
+    }
+}
+
+/// Decode a stored document (stored documents are valid BSON, so this cannot fail in practice;
+/// a failure is reported rather than panicking).
+pub fn to_document(doc: &RawDocument) -> Result<Document, super::DocError> {
+    Document::try_from(doc)
+        .map_err(|e| super::DocError::new(super::error::codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}")))
+}
+
+/// Encode a document for storage.
+pub fn to_raw(doc: &Document) -> Result<RawDocumentBuf, super::DocError> {
+    RawDocumentBuf::try_from(doc).map_err(|e| super::DocError::bad_value(format!("cannot encode the document as BSON: {e}")))
 }
 
 impl Collection {
@@ -52,24 +82,29 @@ impl Collection {
         self.mem
     }
 
-    /// The document whose `_id` equals `id`, with its record id.
-    pub fn get_by_id(&self, id: &Bson) -> Option<(u64, &Document)> {
-        let rid = *self.ids.get(&key_of(id))?;
-        self.records.get(&rid).map(|d| (rid, d))
+    /// Total BSON bytes of the documents (collStats `size`).
+    pub fn data_size(&self) -> usize {
+        self.data_bytes
     }
 
-    pub fn get(&self, record: u64) -> Option<&Document> {
-        self.records.get(&record)
+    /// The document whose `_id` equals `id`, with its record id.
+    pub fn get_by_id(&self, id: &Bson) -> Option<(u64, &RawDocument)> {
+        let rid = *self.ids.get(&key_of(id))?;
+        self.records.get(&rid).map(|d| (rid, d.as_ref()))
+    }
+
+    pub fn get(&self, record: u64) -> Option<&RawDocument> {
+        self.records.get(&record).map(AsRef::as_ref)
     }
 
     /// Documents in natural (insertion) order from record id `from` on.
-    pub fn scan_from(&self, from: u64) -> impl Iterator<Item = (u64, &Document)> + '_ {
-        self.records.range((Bound::Included(from), Bound::Unbounded)).map(|(r, d)| (*r, d))
+    pub fn scan_from(&self, from: u64) -> impl Iterator<Item = (u64, &RawDocument)> + '_ {
+        self.records.range((Bound::Included(from), Bound::Unbounded)).map(|(r, d)| (*r, d.as_ref()))
     }
 
     /// Every document in natural order.
-    pub fn iter(&self) -> impl Iterator<Item = &Document> + '_ {
-        self.records.values()
+    pub fn iter(&self) -> impl Iterator<Item = &RawDocument> + '_ {
+        self.records.values().map(AsRef::as_ref)
     }
 
     /// Whether a document with this `_id` exists.
@@ -77,16 +112,16 @@ impl Collection {
         self.ids.contains_key(&key_of(id))
     }
 
-    /// Insert `doc` (its first field must be a valid `_id`). Err(()) if the `_id` exists.
-    pub fn insert(&mut self, doc: Document) -> Result<u64, Document> {
-        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-        let key = key_of(&id);
+    /// Insert `doc` (its first field must be a valid `_id`). Err(doc) if the `_id` exists.
+    pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, RawDocumentBuf> {
+        let key = key_of(&raw_id(&doc));
         if self.ids.contains_key(&key) {
             return Err(doc);
         }
         let rid = self.next_record;
         self.next_record += 1;
         self.mem += id_entry_cost(&key) + record_cost(&doc);
+        self.data_bytes += doc.as_bytes().len();
         self.ids.insert(key, rid);
         self.records.insert(rid, doc);
         Ok(rid)
@@ -94,18 +129,20 @@ impl Collection {
 
     /// Replace the document at `record` (same `_id`: the caller keeps `_id` immutable);
     /// returns the document it replaced.
-    pub fn replace(&mut self, record: u64, doc: Document) -> Option<Document> {
+    pub fn replace(&mut self, record: u64, doc: RawDocumentBuf) -> Option<RawDocumentBuf> {
         let slot = self.records.get_mut(&record)?;
         self.mem = self.mem - record_cost(slot) + record_cost(&doc);
+        self.data_bytes = self.data_bytes - slot.as_bytes().len() + doc.as_bytes().len();
         Some(std::mem::replace(slot, doc))
     }
 
     /// Remove the document at `record`, returning it.
-    pub fn remove(&mut self, record: u64) -> Option<Document> {
+    pub fn remove(&mut self, record: u64) -> Option<RawDocumentBuf> {
         let doc = self.records.remove(&record)?;
-        let key = key_of(doc.get("_id").unwrap_or(&Bson::Null));
+        let key = key_of(&raw_id(&doc));
         self.ids.remove(&key);
         self.mem -= id_entry_cost(&key) + record_cost(&doc);
+        self.data_bytes -= doc.as_bytes().len();
         Some(doc)
     }
 
@@ -114,11 +151,7 @@ impl Collection {
         self.records.clear();
         self.ids.clear();
         self.mem = 0;
-    }
-
-    /// Total BSON bytes of the documents (collStats `size`), computed by a scan.
-    pub fn data_size(&self) -> usize {
-        self.records.values().map(bson_size).sum()
+        self.data_bytes = 0;
     }
 }
 
@@ -126,36 +159,8 @@ fn id_entry_cost(key: &[u8]) -> usize {
     BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(Vec<u8>, u64)>() + heap_cost(key.len())
 }
 
-fn record_cost(doc: &Document) -> usize {
-    BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(u64, Document)>() + doc_mem(doc)
-}
-
-/// Heap bytes a `Document` owns: its index table and entries, keys, and nested values.
-pub fn doc_mem(doc: &Document) -> usize {
-    // IndexMap: a hashbrown table of u64 indices (about 1.15 slots per entry + control bytes)
-    // plus a Vec of (hash, key, value) buckets.
-    let n = doc.len();
-    if n == 0 {
-        return 0;
-    }
-    let entry = std::mem::size_of::<(u64, String, Bson)>();
-    let mut total = heap_cost(n * entry) + heap_cost(n * 8 + n * 9 / 8 + 16);
-    for (k, v) in doc {
-        total += heap_cost(k.len()) + value_mem(v);
-    }
-    total
-}
-
-fn value_mem(v: &Bson) -> usize {
-    match v {
-        Bson::String(s) | Bson::Symbol(s) | Bson::JavaScriptCode(s) => heap_cost(s.len()),
-        Bson::Document(d) => doc_mem(d),
-        Bson::Array(a) => heap_cost(a.len() * std::mem::size_of::<Bson>()) + a.iter().map(value_mem).sum::<usize>(),
-        Bson::Binary(b) => heap_cost(b.bytes.len()),
-        Bson::RegularExpression(r) => heap_cost(r.pattern.as_str().len()) + heap_cost(r.options.as_str().len()),
-        Bson::JavaScriptCodeWithScope(c) => heap_cost(c.code.len()) + doc_mem(&c.scope),
-        _ => 0,
-    }
+fn record_cost(doc: &RawDocumentBuf) -> usize {
+    BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(u64, RawDocumentBuf)>() + heap_cost(doc.as_bytes().len())
 }
 
 /// The size of `doc` encoded as BSON, computed without encoding it (the 16 MiB limit check).
@@ -207,20 +212,26 @@ mod tests {
         }
     }
 
+    fn raw(d: Document) -> RawDocumentBuf {
+        to_raw(&d).unwrap()
+    }
+
     #[test]
     fn ids_are_unique_under_mongodb_equality_and_mem_returns_to_zero() {
         let mut c = Collection::new();
-        let r1 = c.insert(doc! {"_id": 1, "x": "a"}).unwrap();
-        assert!(c.insert(doc! {"_id": 1.0, "x": "b"}).is_err());
-        assert!(c.insert(doc! {"_id": 1_i64}).is_err());
-        let r2 = c.insert(doc! {"_id": "1"}).unwrap();
+        let r1 = c.insert(raw(doc! {"_id": 1, "x": "a"})).unwrap();
+        assert!(c.insert(raw(doc! {"_id": 1.0, "x": "b"})).is_err());
+        assert!(c.insert(raw(doc! {"_id": 1_i64})).is_err());
+        let r2 = c.insert(raw(doc! {"_id": "1"})).unwrap();
         assert!(r2 > r1);
         assert_eq!(c.get_by_id(&Bson::Double(1.0)).unwrap().0, r1);
-        c.replace(r1, doc! {"_id": 1, "x": "a much longer string than before"});
+        let old = c.replace(r1, raw(doc! {"_id": 1, "x": "a much longer string than before"})).unwrap();
+        assert_eq!(to_document(&old).unwrap(), doc! {"_id": 1, "x": "a"});
         assert!(c.mem_usage() > 0);
+        assert_eq!(c.data_size(), bson_size(&doc! {"_id": 1, "x": "a much longer string than before"}) + bson_size(&doc! {"_id": "1"}));
         c.remove(r1).unwrap();
         c.remove(r2).unwrap();
-        assert_eq!(c.mem_usage(), 0);
+        assert_eq!((c.mem_usage(), c.data_size()), (0, 0));
         assert!(c.is_empty());
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bson::{doc, Bson, Document};
 
 use super::aggregate::Pipeline;
-use super::collection::bson_size;
+use super::collection::{bson_size, to_document};
 use super::engine::{self, FindSpec, Namespace, ScanResume, UpdateSpec};
 use super::error::codes;
 use super::expr::Variables;
@@ -628,7 +628,7 @@ fn cmd_find_and_modify(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<D
         if upsert || new {
             return Err(DocError::failed_to_parse("Cannot specify both upsert=true and remove=true"));
         }
-        let deleted = engine::delete(ctx, &ns, &filter, false, sort.as_ref())?.into_iter().next();
+        let deleted = engine::delete(ctx, &ns, &filter, false, sort.as_ref())?.into_iter().next().map(|d| to_document(&d)).transpose()?;
         let n = i32::from(deleted.is_some());
         return Ok(doc! {"lastErrorObject": {"n": n}, "value": project(deleted)?, "ok": 1.0});
     }
@@ -853,7 +853,7 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
     let batch = batch_size_of(&Args { name: "aggregate.cursor", cmd: &cursor_opts }, "batchSize", DEFAULT_FIRST_BATCH)?;
     let pipeline = Pipeline::parse(stages, &vars)?;
     let results = match engine::collection(ctx, &ns)? {
-        Some(c) => pipeline.run(Box::new(c.iter().cloned()))?,
+        Some(c) => pipeline.run(Box::new(c.iter().map(to_document).collect::<Result<Vec<_>, _>>()?.into_iter()))?,
         None => pipeline.run(Box::new(std::iter::empty()))?,
     };
     let mut buf: VecDeque<Document> = results.into();
@@ -917,12 +917,12 @@ fn cmd_explain(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document,
         if let Some(id) = filter.id_equality() {
             if let Some((_, d)) = c.get_by_id(id) {
                 examined = 1;
-                returned = i64::from(filter.matches(d)?);
+                returned = i64::from(engine::matches(&filter, d)?);
             }
         } else {
             for d in c.iter() {
                 examined += 1;
-                if filter.matches(d)? {
+                if engine::matches(&filter, d)? {
                     returned += 1;
                 }
             }

@@ -15,9 +15,9 @@
 //!   on a copy and replace it), and a refused document (duplicate `_id`, too large or too deep)
 //!   changes nothing.
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 
-use super::collection::{bson_size, Collection};
+use super::collection::{bson_size, raw_id, to_document, to_raw, Collection};
 use super::error::codes;
 use super::expr::Variables;
 use super::projection::Projection;
@@ -115,14 +115,49 @@ pub(crate) fn collection_mut<'c>(ctx: &'c mut Ctx<'_>, ns: &Namespace, create: b
 
 /// Append an oplog entry to the context's log record and count the change.
 pub(crate) fn log(ctx: &mut Ctx<'_>, entry: &Document) {
-    ctx.dirty += 1;
     if !ctx.logging {
+        ctx.dirty += 1;
         return;
     }
     let mut buf = Vec::with_capacity(128);
     if entry.to_writer(&mut buf).is_ok() {
-        crate::util::resp::encode_command(&mut ctx.effects, &[OPLOG_COMMAND, &buf]);
+        log_raw(ctx, &buf);
     }
+}
+
+/// Append an encoded oplog entry (see `oplog_entry`) and count the change.
+pub(crate) fn log_raw(ctx: &mut Ctx<'_>, entry: &[u8]) {
+    ctx.dirty += 1;
+    if ctx.logging {
+        crate::util::resp::encode_command(&mut ctx.effects, &[OPLOG_COMMAND, entry]);
+    }
+}
+
+/// The BSON of `{op, ns, o, o2?}` with `o` (and `o2`) given as encoded documents: written
+/// directly, so logging a stored document costs one copy of its bytes.
+pub(crate) fn oplog_entry(op: &str, ns: &str, o: &[u8], o2: Option<&[u8]>) -> Vec<u8> {
+    let mut b = Vec::with_capacity(32 + ns.len() + o.len() + o2.map_or(0, <[u8]>::len));
+    b.extend_from_slice(&[0; 4]);
+    for (key, value) in [("op", op), ("ns", ns)] {
+        b.push(0x02);
+        b.extend_from_slice(key.as_bytes());
+        b.push(0);
+        b.extend_from_slice(&((value.len() + 1) as i32).to_le_bytes());
+        b.extend_from_slice(value.as_bytes());
+        b.push(0);
+    }
+    for (key, doc) in [("o", Some(o)), ("o2", o2)] {
+        if let Some(doc) = doc {
+            b.push(0x03);
+            b.extend_from_slice(key.as_bytes());
+            b.push(0);
+            b.extend_from_slice(doc);
+        }
+    }
+    b.push(0);
+    let len = b.len() as i32;
+    b[..4].copy_from_slice(&len.to_le_bytes());
+    b
 }
 
 /// Mark the collection key modified (WATCH, dirty) after a document change.
@@ -242,20 +277,44 @@ pub struct InsertOutcome {
     pub errors: Vec<(usize, DocError)>,
 }
 
+/// A document ready to store: validated BSON with `_id` first, and that `_id`.
+pub struct Prepared {
+    pub raw: RawDocumentBuf,
+    pub id: Bson,
+}
+
+/// Validate and encode a document for insertion (see `prepare_insert`).
+pub fn prepare(doc: Document) -> Result<Prepared, DocError> {
+    let doc = prepare_insert(doc)?;
+    Ok(Prepared { id: doc.get("_id").cloned().unwrap_or(Bson::Null), raw: to_raw(&doc)? })
+}
+
 /// Insert `docs` in order; `ordered` stops at the first error (the rest are not attempted).
 pub(crate) fn insert(ctx: &mut Ctx<'_>, ns: &Namespace, docs: Vec<Document>, ordered: bool) -> Result<InsertOutcome, DocError> {
+    insert_prepared(ctx, ns, docs.into_iter().map(prepare).collect(), ordered)
+}
+
+/// Insert documents prepared (and validated) by the caller; an `Err` entry is that document's
+/// write error. `ordered` stops at the first error.
+pub(crate) fn insert_prepared(
+    ctx: &mut Ctx<'_>,
+    ns: &Namespace,
+    docs: Vec<Result<Prepared, DocError>>,
+    ordered: bool,
+) -> Result<InsertOutcome, DocError> {
     let mut out = InsertOutcome::default();
     if docs.is_empty() {
         return Ok(out);
     }
     collection_mut(ctx, ns, true)?;
     let logging = ctx.logging;
-    let mut entries: Vec<Document> = Vec::new();
+    let ns_full = ns.key();
+    let mut entries: Vec<Vec<u8>> = Vec::new();
     {
         let coll = collection_mut(ctx, ns, false)?.expect("created above");
         for (i, doc) in docs.into_iter().enumerate() {
-            let stored = match prepare_insert(doc) {
-                Ok(d) => d,
+            let Prepared { raw, id } = match doc {
+                Ok(p) => p,
                 Err(e) => {
                     out.errors.push((i, e));
                     if ordered {
@@ -264,13 +323,10 @@ pub(crate) fn insert(ctx: &mut Ctx<'_>, ns: &Namespace, docs: Vec<Document>, ord
                     continue;
                 }
             };
-            let id = stored.get("_id").cloned().unwrap_or(Bson::Null);
-            let entry = logging.then(|| stored.clone());
-            match coll.insert(stored) {
+            let entry = logging.then(|| oplog_entry("i", &ns_full, raw.as_bytes(), None));
+            match coll.insert(raw) {
                 Ok(_) => {
-                    if let Some(d) = entry {
-                        entries.push(d);
-                    }
+                    entries.extend(entry);
                     out.inserted.push((i, id));
                 }
                 Err(_) => {
@@ -282,9 +338,8 @@ pub(crate) fn insert(ctx: &mut Ctx<'_>, ns: &Namespace, docs: Vec<Document>, ord
             }
         }
     }
-    let ns_full = ns.key();
-    for d in entries {
-        log(ctx, &doc! {"op": "i", "ns": &ns_full, "o": d});
+    for e in entries {
+        log_raw(ctx, &e);
     }
     ctx.dirty += out.inserted.len() as u64;
     if !out.inserted.is_empty() {
@@ -294,6 +349,12 @@ pub(crate) fn insert(ctx: &mut Ctx<'_>, ns: &Namespace, docs: Vec<Document>, ord
 }
 
 // --- Reads -----------------------------------------------------------------------------------
+
+/// Whether a stored document matches `filter`.
+#[inline]
+pub(crate) fn matches(filter: &Filter, doc: &RawDocument) -> Result<bool, DocError> {
+    filter.matches(&to_document(doc)?)
+}
 
 /// A parsed find: filter, sort, projection, skip and limit (0 = none).
 pub struct FindSpec {
@@ -322,10 +383,11 @@ impl FindSpec {
         })
     }
 
-    fn project(&self, doc: &Document) -> Result<Document, DocError> {
+    fn project(&self, doc: &RawDocument) -> Result<Document, DocError> {
+        let doc = to_document(doc)?;
         match &self.projection {
-            Some(p) => p.apply(doc, Some(&self.filter)),
-            None => Ok(doc.clone()),
+            Some(p) => p.apply(&doc, Some(&self.filter)),
+            None => Ok(doc),
         }
     }
 }
@@ -351,10 +413,10 @@ pub fn find_in(
 ) -> Result<(Vec<Document>, Option<ScanResume>), DocError> {
     let mut out = Vec::new();
     if let Some(sort) = &spec.sort {
-        let mut keyed: Vec<(Vec<Bson>, &Document)> = Vec::new();
+        let mut keyed: Vec<(Vec<Bson>, &RawDocument)> = Vec::new();
         for d in coll.iter() {
-            if spec.filter.matches(d)? {
-                keyed.push((sort.key(d), d));
+            if matches(&spec.filter, d)? {
+                keyed.push((sort.key(&to_document(d)?), d));
             }
         }
         keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
@@ -371,7 +433,7 @@ pub fn find_in(
     }
     if let Some(id) = spec.filter.id_equality() {
         if let Some((rid, d)) = coll.get_by_id(id) {
-            if rid >= state.next_record && state.skip_left == 0 && spec.filter.matches(d)? {
+            if rid >= state.next_record && state.skip_left == 0 && matches(&spec.filter, d)? {
                 out.push(spec.project(d)?);
             }
         }
@@ -382,7 +444,7 @@ pub fn find_in(
             state.next_record = rid;
             return Ok((out, Some(state)));
         }
-        if !spec.filter.matches(d)? {
+        if !matches(&spec.filter, d)? {
             continue;
         }
         if state.skip_left > 0 {
@@ -405,15 +467,15 @@ pub fn find_in(
 fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Option<&Sort>) -> Result<Vec<u64>, DocError> {
     if let Some(id) = filter.id_equality() {
         return Ok(match coll.get_by_id(id) {
-            Some((rid, d)) if filter.matches(d)? => vec![rid],
+            Some((rid, d)) if matches(filter, d)? => vec![rid],
             _ => Vec::new(),
         });
     }
     if let Some(sort) = sort {
         let mut keyed = Vec::new();
         for (rid, d) in coll.scan_from(0) {
-            if filter.matches(d)? {
-                keyed.push((sort.key(d), rid));
+            if matches(filter, d)? {
+                keyed.push((sort.key(&to_document(d)?), rid));
             }
         }
         keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
@@ -422,7 +484,7 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
     }
     let mut out = Vec::new();
     for (rid, d) in coll.scan_from(0) {
-        if filter.matches(d)? {
+        if matches(filter, d)? {
             out.push(rid);
             if !multi {
                 break;
@@ -439,11 +501,11 @@ pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Re
         n = coll.len() as u64;
     } else if let Some(id) = filter.id_equality() {
         if let Some((_, d)) = coll.get_by_id(id) {
-            n = u64::from(filter.matches(d)?);
+            n = u64::from(matches(filter, d)?);
         }
     } else {
         for d in coll.iter() {
-            if filter.matches(d)? {
+            if matches(filter, d)? {
                 n += 1;
             }
         }
@@ -463,11 +525,11 @@ pub fn distinct_in(coll: &Collection, key: &str, filter: &Filter) -> Result<Vec<
         }
     };
     for d in coll.iter() {
-        if !filter.matches(d)? {
+        if !matches(filter, d)? {
             continue;
         }
         let mut vals = Vec::new();
-        collect_path(&Bson::Document(d.clone()), &key.split('.').collect::<Vec<_>>(), &mut vals);
+        collect_path(&Bson::Document(to_document(d)?), &key.split('.').collect::<Vec<_>>(), &mut vals);
         for v in vals {
             match v {
                 Bson::Array(a) => a.iter().for_each(|e| add(e, &mut out)),
@@ -532,14 +594,17 @@ pub struct UpdateOutcome {
 }
 
 /// Replace a stored document and log the post-image; returns the document it replaced.
-fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: Document) -> Result<Option<Document>, DocError> {
-    let entry = ctx.logging.then(|| {
-        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-        doc! {"op": "u", "ns": ns.key(), "o": doc.clone(), "o2": {"_id": id}}
-    });
-    let old = collection_mut(ctx, ns, false)?.expect("exists").replace(rid, doc);
+fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: &Document) -> Result<Option<RawDocumentBuf>, DocError> {
+    let raw = to_raw(doc)?;
+    let entry = if ctx.logging {
+        let id = to_raw(&doc! {"_id": doc.get("_id").cloned().unwrap_or(Bson::Null)})?;
+        Some(oplog_entry("u", &ns.key(), raw.as_bytes(), Some(id.as_bytes())))
+    } else {
+        None
+    };
+    let old = collection_mut(ctx, ns, false)?.expect("exists").replace(rid, raw);
     match entry {
-        Some(e) => log(ctx, &e),
+        Some(e) => log_raw(ctx, &e),
         None => ctx.dirty += 1,
     }
     Ok(old)
@@ -558,18 +623,18 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Re
     for rid in records {
         // One copy per matched document: the update applies to it (all or nothing), and it
         // replaces the stored one only when something changed.
-        let Some(mut doc) = collection(ctx, ns)?.and_then(|c| c.get(rid)).cloned() else { continue };
+        let Some(stored) = collection(ctx, ns)?.and_then(|c| c.get(rid)) else { continue };
+        let mut doc = to_document(stored)?;
         out.matched += 1;
         let position = if spec.update.uses_positional() { spec.filter.match_position(&doc)? } else { None };
         let changed = spec.update.apply(&mut doc, position, false)?;
         if changed {
             validate_document(&doc)?;
             out.modified += 1;
-            let after = spec.return_docs.then(|| doc.clone());
-            let before = replace_logged(ctx, ns, rid, doc)?;
+            let before = replace_logged(ctx, ns, rid, &doc)?;
             if spec.return_docs {
-                out.last_before = before;
-                out.last_after = after;
+                out.last_before = before.map(|b| to_document(&b)).transpose()?;
+                out.last_after = Some(doc);
             }
         } else if spec.return_docs {
             out.last_before = Some(doc.clone());
@@ -616,7 +681,7 @@ pub(crate) fn delete(
     filter: &Filter,
     multi: bool,
     sort: Option<&Sort>,
-) -> Result<Vec<Document>, DocError> {
+) -> Result<Vec<bson::RawDocumentBuf>, DocError> {
     let records = match collection(ctx, ns)? {
         Some(coll) => matching_records(coll, filter, multi, sort)?,
         None => return Ok(Vec::new()),
@@ -624,7 +689,7 @@ pub(crate) fn delete(
     let mut deleted = Vec::with_capacity(records.len());
     for rid in records {
         let Some(doc) = collection_mut(ctx, ns, false)?.and_then(|c| c.remove(rid)) else { continue };
-        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        let id = raw_id(&doc);
         log(ctx, &doc! {"op": "d", "ns": ns.key(), "o": {"_id": id}});
         deleted.push(doc);
     }
@@ -711,7 +776,7 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), String> {
         "i" => {
             let ns = Namespace::parse(ns_text).map_err(err)?;
             let coll = collection_mut(ctx, &ns, true).map_err(err)?.ok_or("collection missing")?;
-            coll.insert(o.clone()).map_err(|_| format!("replaying insert on {ns_text}: duplicate _id"))?;
+            coll.insert(to_raw(o).map_err(err)?).map_err(|_| format!("replaying insert on {ns_text}: duplicate _id"))?;
             ctx.modified(ns.key().as_bytes());
         }
         "u" => {
@@ -719,7 +784,7 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), String> {
             let id = o.get("_id").cloned().unwrap_or(Bson::Null);
             let coll = collection_mut(ctx, &ns, false).map_err(err)?.ok_or("update of a missing collection")?;
             let rid = coll.get_by_id(&id).map(|(r, _)| r).ok_or("update of a missing document")?;
-            coll.replace(rid, o.clone());
+            coll.replace(rid, to_raw(o).map_err(err)?);
         }
         "d" => {
             let ns = Namespace::parse(ns_text).map_err(err)?;

@@ -165,13 +165,8 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
         }
         Value::Collection(c) => {
             put_varint(out, c.len() as u64);
-            let mut buf = Vec::new();
             for d in c.iter() {
-                buf.clear();
-                // Encoding an in-memory document cannot fail (keys never hold NUL: checked on input).
-                if d.to_writer(&mut buf).is_ok() {
-                    put_bytes(out, &buf);
-                }
+                put_bytes(out, d.as_bytes());
             }
         }
     }
@@ -340,8 +335,13 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
             for _ in 0..n {
                 let at = r.pos;
                 let bytes = r.bytes()?;
-                let doc = bson::Document::from_reader(bytes).map_err(|_| corrupt(at, "corrupt BSON document"))?;
-                if doc.keys().next().map(String::as_str) != Some("_id") {
+                let doc = bson::RawDocumentBuf::from_bytes(bytes.to_vec()).map_err(|_| corrupt(at, "corrupt BSON document"))?;
+                // Every element must decode, at every depth (from_bytes checks only the framing);
+                // `_id` first.
+                if !valid_raw_document(&doc, 0) {
+                    return Err(corrupt(at, "corrupt BSON document"));
+                }
+                if !matches!(doc.iter().next(), Some(Ok((k, _))) if k.as_str() == "_id") {
                     return Err(corrupt(at, "document without a leading _id"));
                 }
                 if c.insert(doc).is_err() {
@@ -372,6 +372,23 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
     Ok((key, Entry::new(value, expire_at)))
 }
 
+/// Whether every element of `doc` (recursively, at most 200 levels) decodes.
+fn valid_raw_document(doc: &bson::RawDocument, depth: usize) -> bool {
+    depth <= 200
+        && doc.iter().all(|el| match el {
+            Ok((_, v)) => valid_raw_value(v, depth),
+            Err(_) => false,
+        })
+}
+
+fn valid_raw_value(v: bson::RawBsonRef<'_>, depth: usize) -> bool {
+    match v {
+        bson::RawBsonRef::Document(d) => valid_raw_document(d, depth + 1),
+        bson::RawBsonRef::Array(a) => depth < 200 && a.into_iter().all(|e| e.is_ok_and(|e| valid_raw_value(e, depth + 1))),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,7 +403,7 @@ mod tests {
         Hash(BTreeMap<Vec<u8>, Vec<u8>>),
         Set(BTreeSet<Vec<u8>>),
         ZSet(BTreeMap<Vec<u8>, u64>),
-        Collection(Vec<String>),
+        Collection(Vec<Vec<u8>>),
     }
 
     fn canon(v: &Value) -> Canon {
@@ -396,7 +413,7 @@ mod tests {
             Value::Hash(h) => Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.into_owned())).collect()),
             Value::Set(s) => Canon::Set(s.members().map(|m| m.to_vec()).collect()),
             Value::ZSet(z) => Canon::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect()),
-            Value::Collection(c) => Canon::Collection(c.iter().map(|d| d.to_string()).collect()),
+            Value::Collection(c) => Canon::Collection(c.iter().map(|d| d.as_bytes().to_vec()).collect()),
         }
     }
 
