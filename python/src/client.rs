@@ -1395,6 +1395,131 @@ impl Database {
         crate::docs::document_to_py(py, &reply)
     }
 
+    /// Private: `insert_many`'s fast path. Gives every mapping without an `_id` a new ObjectId
+    /// (in place, as pymongo does), encodes the documents straight to BSON and inserts them.
+    /// Returns `(inserted count, write errors as dicts, None)`, or `(0, [], error reply)` when
+    /// the command as a whole failed (bad namespace, a key of another type...).
+    fn _doc_insert_many<'py>(
+        &self,
+        py: Python<'py>,
+        db_name: &str,
+        coll: &str,
+        docs: &Bound<'py, PyList>,
+        ordered: bool,
+    ) -> PyResult<(usize, Bound<'py, PyList>, Option<Bound<'py, PyAny>>)> {
+        let mut raws = Vec::with_capacity(docs.len());
+        for doc in docs.iter() {
+            let id = match doc.get_item("_id") {
+                Ok(id) => id,
+                Err(_) => {
+                    let oid = crate::docs::new_object_id(py)?;
+                    doc.set_item("_id", &oid).map_err(|_| PyTypeError::new_err("document must be a mutable mapping to receive an _id"))?;
+                    oid
+                }
+            };
+            let mut buf = Vec::with_capacity(256);
+            crate::docs::write_document(&mut buf, &doc, 1, Some(&id))?;
+            raws.push(
+                nestdb::bson::RawDocumentBuf::from_bytes(buf)
+                    .map_err(|e| PyTypeError::new_err(format!("cannot encode the document: {e}")))?,
+            );
+        }
+        let outcome =
+            self.h.run_detached(py, |db| db.database(db_name).collection::<nestdb::bson::Document>(coll).insert_raw(raws, ordered))?;
+        let errors = PyList::empty(py);
+        match outcome {
+            Ok(o) => {
+                for (index, e) in &o.errors {
+                    errors.append(crate::docs::write_error_to_py(py, *index, e)?)?;
+                }
+                Ok((o.inserted.len(), errors, None))
+            }
+            Err(e) => Ok((0, errors, Some(crate::docs::error_reply_to_py(py, &e)?))),
+        }
+    }
+
+    /// Private: `find_one`'s fast path: the first document matching `filter` (natural order),
+    /// decoded straight from its stored bytes. Returns `(document or None, None)` or
+    /// `(None, error reply)`.
+    fn _doc_find_one<'py>(&self, py: Python<'py>, db_name: &str, coll: &str, filter: &Bound<'py, PyAny>) -> PyResult<FoundOrError<'py>> {
+        let filter = crate::docs::to_document(filter)?;
+        // `{_id: <scalar>}` is an index lookup of a few hundred nanoseconds: run it with the GIL
+        // held; anything else may scan.
+        let id = match filter.get("_id") {
+            Some(v) if filter.len() == 1 => match v {
+                nestdb::bson::Bson::Document(_)
+                | nestdb::bson::Bson::Array(_)
+                | nestdb::bson::Bson::RegularExpression(_)
+                | nestdb::bson::Bson::Null => None,
+                v => Some(v.clone()),
+            },
+            _ => None,
+        };
+        let found = match id {
+            Some(id) => self.h.run(py, |db| db.database(db_name).collection::<nestdb::bson::Document>(coll).find_by_id_raw(&id))?,
+            None => {
+                self.h.run_detached(py, |db| db.database(db_name).collection::<nestdb::bson::Document>(coll).find_one_raw(&filter, None))?
+            }
+        };
+        match found {
+            Ok(Some(raw)) => Ok((Some(crate::docs::raw_document_to_py(py, &raw)?), None)),
+            Ok(None) => Ok((None, None)),
+            Err(e) => Ok((None, Some(crate::docs::error_reply_to_py(py, &e)?))),
+        }
+    }
+
+    /// Private: `update_one`/`update_many`/`replace_one`'s fast path (no command document):
+    /// returns the reply the `update` command would give (`n`, `nModified`, `upserted`,
+    /// `writeErrors`, `ok`).
+    #[allow(clippy::too_many_arguments)]
+    fn _doc_update<'py>(
+        &self,
+        py: Python<'py>,
+        db_name: &str,
+        coll: &str,
+        filter: &Bound<'py, PyAny>,
+        update: &Bound<'py, PyAny>,
+        upsert: bool,
+        multi: bool,
+        array_filters: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filter = crate::docs::to_document(filter)?;
+        let update = crate::docs::to_bson(update)?;
+        let mut opts = nestdb::UpdateOptions::default().upsert(upsert);
+        opts.multi = multi;
+        if let Some(filters) = array_filters.filter(|f| !f.is_none()) {
+            let mut list = Vec::new();
+            for f in filters.try_iter()? {
+                list.push(crate::docs::to_document(&f?)?);
+            }
+            opts = opts.array_filters(list);
+        }
+        let by_id = !multi && filter.len() == 1 && filter.contains_key("_id");
+        let run = |db: &nestdb::Db| db.database(db_name).collection::<nestdb::bson::Document>(coll).update_with(filter, update, opts);
+        let result = if by_id { self.h.run(py, run)? } else { self.h.run_detached(py, run)? };
+        let reply = match result {
+            Ok(r) => {
+                let mut d = match &r.upserted_id {
+                    Some(id) => nestdb::bson::doc! {"n": 1, "nModified": 0, "upserted": [{"index": 0, "_id": id.clone()}]},
+                    None => nestdb::bson::doc! {"n": r.matched_count as i64, "nModified": r.modified_count as i64},
+                };
+                d.insert("ok", 1.0);
+                d
+            }
+            Err(nestdb::Error::Document(e)) => {
+                let mut err = nestdb::bson::doc! {"index": 0, "code": e.code, "errmsg": &e.message};
+                if let Some(extra) = e.details.as_deref() {
+                    for (k, v) in extra {
+                        err.insert(k.clone(), v.clone());
+                    }
+                }
+                nestdb::bson::doc! {"n": 0, "nModified": 0, "writeErrors": [err], "ok": 1.0}
+            }
+            Err(other) => return crate::docs::error_reply_to_py(py, &other),
+        };
+        crate::docs::document_to_py(py, &reply)
+    }
+
     /// Private: run `ops` as one transaction (every lock held once, one log record). Each op is
     /// `("doc", db_name, command)` or `("redis", [args...])`; returns the replies in order (a
     /// dict per document command; per key command the raw reply, an exception instance for an
@@ -1486,6 +1611,9 @@ impl Database {
         false
     }
 }
+
+/// `(document or None, error reply or None)`.
+type FoundOrError<'py> = (Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>);
 
 /// A key command's reply as plain Python values (bytes, int, float, None, list, dict; an error
 /// reply becomes the exception instance redis-py would raise).

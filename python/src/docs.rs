@@ -114,6 +114,16 @@ fn to_document_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Document> {
     )))
 }
 
+/// A Python value as BSON.
+pub(crate) fn to_bson(obj: &Bound<'_, PyAny>) -> PyResult<Bson> {
+    to_bson_at(obj, 0)
+}
+
+/// One Python value as BSON (the general converter, for the rare types of the raw writer).
+fn to_bson_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Bson> {
+    to_bson_at(obj, depth)
+}
+
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
 }
@@ -330,7 +340,7 @@ pub(crate) fn bson_to_py<'py>(py: Python<'py>, v: &Bson) -> PyResult<Bound<'py, 
         Bson::Null | Bson::Undefined | Bson::DbPointer(_) => py.None().into_bound(py),
         Bson::Int32(i) => i.into_pyobject(py)?.into_any(),
         Bson::Int64(i) => classes(py)?.int64.bind(py).call1((*i,))?,
-        Bson::ObjectId(o) => classes(py)?.object_id.bind(py).call1((PyBytes::new(py, &o.bytes()),))?,
+        Bson::ObjectId(o) => object_id_to_py(py, o)?,
         Bson::DateTime(dt) => {
             let ms = dt.timestamp_millis();
             let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
@@ -357,6 +367,276 @@ pub(crate) fn bson_to_py<'py>(py: Python<'py>, v: &Bson) -> PyResult<Bound<'py, 
         Bson::MinKey => classes(py)?.min_key.bind(py).call0()?,
         Bson::MaxKey => classes(py)?.max_key.bind(py).call0()?,
     })
+}
+
+// --- Python -> raw BSON, written directly ---------------------------------------------------------
+//
+// The insert path encodes Python documents straight into BSON bytes (no intermediate
+// `Document`, one buffer per document), as pymongo's C extension does.
+
+/// Encode `obj` (a mapping) as a BSON document. `id` is written first when given (an insert
+/// document's `_id`), and an `_id` key of the mapping is then skipped.
+pub(crate) fn write_document(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize, id: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    let py = obj.py();
+    if depth > MAX_NESTING {
+        return Err(invalid(py, format!("document nesting exceeds {MAX_NESTING} levels")));
+    }
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if let Some(id) = id {
+        write_element(out, "_id", id, depth)?;
+    }
+    let mut put = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
+        let Ok(key) = k.cast::<PyString>() else {
+            return Err(invalid(py, format!("documents must have only string keys, key was {}", k.repr()?)));
+        };
+        let key = str_utf8(key)?;
+        if id.is_some() && key == "_id" {
+            return Ok(());
+        }
+        write_element(out, key, v, depth)
+    };
+    if let Ok(d) = obj.cast::<PyDict>() {
+        for (k, v) in d.iter() {
+            put(&k, &v)?;
+        }
+    } else if obj.is_instance(classes(py)?.mapping.bind(py))? {
+        for item in obj.call_method0("items")?.try_iter()? {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+            put(&k, &v)?;
+        }
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "document must be an instance of dict, bson.son.SON, or any other type that inherits from collections.abc.Mapping, not {}",
+            obj.get_type().name()?
+        )));
+    }
+    out.push(0);
+    let len = i32::try_from(out.len() - start).map_err(|_| invalid(py, "document too large for BSON".into()))?;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+fn cstring(out: &mut Vec<u8>, py: Python<'_>, s: &str) -> PyResult<()> {
+    if s.as_bytes().contains(&0) {
+        return Err(invalid(py, format!("key {s:?} must not contain a NUL character")));
+    }
+    out.extend_from_slice(s.as_bytes());
+    out.push(0);
+    Ok(())
+}
+
+fn string_value(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&((s.len() + 1) as i32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+    out.push(0);
+}
+
+fn write_element(out: &mut Vec<u8>, key: &str, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+    let py = v.py();
+    let type_at = out.len();
+    out.push(0);
+    cstring(out, py, key)?;
+    let ty = write_value(out, v, depth)?;
+    out[type_at] = ty;
+    Ok(())
+}
+
+/// Write `v`'s BSON value bytes; returns its element type byte.
+fn write_value(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<u8> {
+    let py = v.py();
+    if v.is_none() {
+        return Ok(0x0A);
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        if v.is_exact_instance_of::<PyString>() || type_name(v) != "Code" {
+            string_value(out, str_utf8(s)?);
+            return Ok(0x02);
+        }
+        let code = str_utf8(s)?;
+        return match v.getattr("scope") {
+            Ok(scope) if !scope.is_none() => {
+                let start = out.len();
+                out.extend_from_slice(&[0; 4]);
+                string_value(out, code);
+                write_document(out, &scope, depth + 1, None)?;
+                let len = (out.len() - start) as i32;
+                out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+                Ok(0x0F)
+            }
+            _ => {
+                string_value(out, code);
+                Ok(0x0D)
+            }
+        };
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        out.push(u8::from(b.is_true()));
+        return Ok(0x08);
+    }
+    if let Ok(i) = v.cast::<PyInt>() {
+        let n: i64 = i.extract().map_err(|_| PyOverflowError::new_err("MongoDB can only handle up to 8-byte ints"))?;
+        let as_int64 = !v.is_exact_instance_of::<PyInt>() && type_name(v) == "Int64";
+        return Ok(match i32::try_from(n) {
+            Ok(small) if !as_int64 => {
+                out.extend_from_slice(&small.to_le_bytes());
+                0x10
+            }
+            _ => {
+                out.extend_from_slice(&n.to_le_bytes());
+                0x12
+            }
+        });
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        out.extend_from_slice(&f.value().to_le_bytes());
+        return Ok(0x01);
+    }
+    if v.is_instance_of::<PyDict>() {
+        write_document(out, v, depth + 1, None)?;
+        return Ok(0x03);
+    }
+    let list = v.cast::<PyList>().ok();
+    let tuple = if list.is_none() { v.cast::<PyTuple>().ok() } else { None };
+    if list.is_some() || tuple.is_some() {
+        if depth + 1 > MAX_NESTING {
+            return Err(invalid(py, format!("document nesting exceeds {MAX_NESTING} levels")));
+        }
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let items: Box<dyn Iterator<Item = Bound<'_, PyAny>>> = match (list, tuple) {
+            (Some(l), _) => Box::new(l.iter()),
+            (_, Some(t)) => Box::new(t.iter()),
+            _ => unreachable!("one of them is set"),
+        };
+        let mut key = itoa_key();
+        for (i, item) in items.enumerate() {
+            write_element(out, key.format(i), &item, depth + 1)?;
+        }
+        out.push(0);
+        let len = (out.len() - start) as i32;
+        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        return Ok(0x04);
+    }
+    let c = classes(py)?;
+    if v.is_instance(c.datetime.bind(py))? {
+        out.extend_from_slice(&datetime_millis(v)?.to_le_bytes());
+        return Ok(0x09);
+    }
+    // Everything else: through the general converter (rare types), then its BSON bytes.
+    let value = to_bson_value(v, depth)?;
+    let doc = bson::doc! {"v": value};
+    let raw = bson::RawDocumentBuf::try_from(&doc).map_err(|e| invalid(py, format!("cannot encode value: {e}")))?;
+    // The element of a one-field document: type byte, "v\0", value bytes.
+    let bytes = raw.as_bytes();
+    out.extend_from_slice(&bytes[4 + 1 + 2..bytes.len() - 1]);
+    Ok(bytes[4])
+}
+
+/// Decimal keys "0", "1", ... for arrays without allocating each.
+struct KeyBuf([u8; 20]);
+
+fn itoa_key() -> KeyBuf {
+    KeyBuf([0; 20])
+}
+
+impl KeyBuf {
+    fn format(&mut self, mut i: usize) -> &str {
+        let mut pos = self.0.len();
+        loop {
+            pos -= 1;
+            self.0[pos] = b'0' + (i % 10) as u8;
+            i /= 10;
+            if i == 0 {
+                break;
+            }
+        }
+        std::str::from_utf8(&self.0[pos..]).unwrap_or("0")
+    }
+}
+
+// --- raw BSON -> Python ---------------------------------------------------------------------------
+
+/// A stored document (raw BSON) as a dict, decoded straight from its bytes.
+pub(crate) fn raw_document_to_py<'py>(py: Python<'py>, doc: &bson::RawDocument) -> PyResult<Bound<'py, PyAny>> {
+    let d = PyDict::new(py);
+    for el in doc {
+        let (k, v) = el.map_err(|e| PyValueError::new_err(format!("corrupt stored document: {e}")))?;
+        d.set_item(PyString::new(py, k.as_str()), raw_value_to_py(py, v)?)?;
+    }
+    Ok(d.into_any())
+}
+
+fn raw_value_to_py<'py>(py: Python<'py>, v: bson::RawBsonRef<'_>) -> PyResult<Bound<'py, PyAny>> {
+    use bson::RawBsonRef as R;
+    Ok(match v {
+        R::Double(f) => PyFloat::new(py, f).into_any(),
+        R::String(s) | R::Symbol(s) => PyString::new(py, s).into_any(),
+        R::Document(d) => raw_document_to_py(py, d)?,
+        R::Array(a) => {
+            let l = PyList::empty(py);
+            for e in a {
+                l.append(raw_value_to_py(py, e.map_err(|e| PyValueError::new_err(format!("corrupt stored document: {e}")))?)?)?;
+            }
+            l.into_any()
+        }
+        R::Boolean(b) => PyBool::new(py, b).to_owned().into_any(),
+        R::Null | R::Undefined | R::DbPointer(_) => py.None().into_bound(py),
+        R::Int32(i) => i.into_pyobject(py)?.into_any(),
+        other => {
+            // Every other type through the `Bson` converter (no allocation-heavy cases here).
+            let b = bson::Bson::try_from(other).map_err(|e| PyValueError::new_err(format!("corrupt stored document: {e}")))?;
+            bson_to_py(py, &b)?
+        }
+    })
+}
+
+/// A fresh ObjectId (the bson crate's generator: time, per-process random, counter) as a
+/// `nestdb._bson.ObjectId`.
+pub(crate) fn new_object_id(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let oid = bson::oid::ObjectId::new();
+    classes(py)?.object_id.bind(py).call1((PyBytes::new(py, &oid.bytes()),))
+}
+
+/// A write error as MongoDB reports it in `writeErrors`.
+pub(crate) fn write_error_to_py<'py>(py: Python<'py>, index: usize, e: &nestdb::DocError) -> PyResult<Bound<'py, PyAny>> {
+    let mut d = bson::doc! {"index": index as i32, "code": e.code, "errmsg": &e.message};
+    if let Some(extra) = e.details.as_deref() {
+        for (k, v) in extra {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    document_to_py(py, &d)
+}
+
+/// A failed call as MongoDB's error reply (`ok: 0`, `errmsg`, `code`, `codeName`).
+pub(crate) fn error_reply_to_py<'py>(py: Python<'py>, e: &nestdb::Error) -> PyResult<Bound<'py, PyAny>> {
+    let d = match e {
+        nestdb::Error::Document(e) => {
+            let mut d = bson::doc! {"ok": 0.0, "errmsg": &e.message, "code": e.code, "codeName": e.code_name()};
+            if let Some(extra) = e.details.as_deref() {
+                for (k, v) in extra {
+                    d.insert(k.clone(), v.clone());
+                }
+            }
+            d
+        }
+        other => bson::doc! {"ok": 0.0, "errmsg": other.to_string(), "code": 125, "codeName": "CommandFailed"},
+    };
+    document_to_py(py, &d)
+}
+
+/// An ObjectId as `nestdb._bson.ObjectId`, made without running its Python `__init__`: the
+/// object is allocated by `object.__new__` and its one slot (`_ObjectId__id`) set directly.
+fn object_id_to_py<'py>(py: Python<'py>, o: &bson::oid::ObjectId) -> PyResult<Bound<'py, PyAny>> {
+    static NEW: PyOnceLock<(Py<PyAny>, Py<PyString>)> = PyOnceLock::new();
+    let cls = classes(py)?.object_id.bind(py);
+    let (new, slot) = NEW.get_or_try_init(py, || -> PyResult<_> {
+        Ok((py.import("builtins")?.getattr("object")?.getattr("__new__")?.unbind(), PyString::new(py, "_ObjectId__id").unbind()))
+    })?;
+    let obj = new.bind(py).call1((cls,))?;
+    obj.setattr(slot.bind(py), PyBytes::new(py, &o.bytes()))?;
+    Ok(obj)
 }
 
 #[cfg(test)]

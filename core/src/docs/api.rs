@@ -301,6 +301,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
                 multi: opts.multi,
                 sort: opts.sort.as_ref().map(Sort::parse).transpose()?,
                 return_docs: false,
+                in_place: if opts.array_filters.is_empty() { super::inplace::InPlace::from_spec(&update) } else { None },
             };
             let o = engine::update(ctx, &ns, &spec)?;
             Ok(UpdateResult { matched_count: o.matched, modified_count: o.modified, upserted_id: o.upserted_id })
@@ -321,6 +322,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
                 multi: false,
                 sort: opts.sort.as_ref().map(Sort::parse).transpose()?,
                 return_docs: true,
+                in_place: None,
             };
             let o = engine::update(ctx, &ns, &spec)?;
             Ok(if opts.return_after {
@@ -380,6 +382,51 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     pub fn drop(&self) -> Result<bool> {
         let ns = self.ns()?.clone();
         self.db.with_collection_ctx(&ns.key(), true, |ctx| engine::drop(ctx, &ns))
+    }
+}
+
+/// What `Collection::insert_raw` did: the input indexes inserted, and each failed document's
+/// index and error (a duplicate `_id`, a document too large or too deep...).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct InsertManyOutcome {
+    pub inserted: Vec<usize>,
+    pub errors: Vec<(usize, DocError)>,
+}
+
+impl Collection<Document> {
+    /// Insert documents already encoded as BSON, in order (`ordered`: stop at the first
+    /// failure). Each should start with its `_id` (one that does not is decoded and prepared
+    /// like `insert_one` would). Per-document failures are in the outcome, not the `Err`.
+    pub fn insert_raw(&self, docs: Vec<bson::RawDocumentBuf>, ordered: bool) -> Result<InsertManyOutcome> {
+        let ns = self.ns()?.clone();
+        let prepared: Vec<_> = docs.into_iter().map(engine::prepare_raw).collect();
+        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+            let out = engine::insert_prepared(ctx, &ns, prepared, ordered)?;
+            Ok(InsertManyOutcome { inserted: out.inserted.into_iter().map(|(i, _)| i).collect(), errors: out.errors })
+        })
+    }
+
+    /// The document whose `_id` equals `id` (MongoDB equality: `1` finds `1.0`), as stored.
+    pub fn find_by_id_raw(&self, id: &Bson) -> Result<Option<bson::RawDocumentBuf>> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+            Ok(engine::collection(ctx, &ns)?.and_then(|c| c.get_by_id(id)).map(|(_, d)| d.to_owned()))
+        })
+    }
+
+    /// The first document matching `filter` (natural order), as stored (raw BSON), projected
+    /// when `projection` is given.
+    pub fn find_one_raw(&self, filter: &Document, projection: Option<&Document>) -> Result<Option<bson::RawDocumentBuf>> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+            let spec = FindSpec::parse(filter, None, projection, 0, 1, &vars(ctx))?;
+            let Some(c) = engine::collection(ctx, &ns)? else { return Ok(None) };
+            match &spec.projection {
+                None => engine::find_first_raw(c, &spec.filter),
+                Some(_) => engine::find_in(c, &spec, None, 1)?.0.into_iter().next().map(|d| super::collection::to_raw(&d)).transpose(),
+            }
+        })
     }
 }
 

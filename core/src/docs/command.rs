@@ -527,6 +527,7 @@ fn cmd_update(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, 
                 multi: sa.bool("multi", false)?,
                 sort: sa.doc("sort")?.filter(|s| !s.is_empty()).map(Sort::parse).transpose()?,
                 return_docs: false,
+                in_place: if filters.is_empty() { super::inplace::InPlace::from_spec(spec_u) } else { None },
             };
             engine::update(ctx, &ns, &spec)
         })();
@@ -643,6 +644,7 @@ fn cmd_find_and_modify(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<D
         multi: false,
         sort,
         return_docs: true,
+        in_place: None,
     };
     let out = engine::update(ctx, &ns, &spec)?;
     let value = if out.upserted_id.is_some() {

@@ -289,6 +289,64 @@ pub fn prepare(doc: Document) -> Result<Prepared, DocError> {
     Ok(Prepared { id: doc.get("_id").cloned().unwrap_or(Bson::Null), raw: to_raw(&doc)? })
 }
 
+/// Validate a document already encoded as BSON for insertion: `_id` first (a document
+/// without one, or with it elsewhere, is decoded and prepared as a `Document`), `_id` type,
+/// size and nesting.
+pub fn prepare_raw(raw: RawDocumentBuf) -> Result<Prepared, DocError> {
+    let first_is_id = matches!(raw.iter().next(), Some(Ok((k, _))) if k.as_str() == "_id");
+    if !first_is_id {
+        return prepare(to_document(&raw)?);
+    }
+    let id = raw_id(&raw);
+    check_id(&id)?;
+    let size = raw.as_bytes().len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(DocError::new(
+            codes::BSON_OBJECT_TOO_LARGE,
+            "BSONObjectTooLarge",
+            format!("object to insert too large. size in bytes: {size}, max size: {MAX_DOCUMENT_BYTES}"),
+        ));
+    }
+    fn depth_ok(d: &RawDocument, depth: usize) -> Result<bool, DocError> {
+        if depth > MAX_DEPTH {
+            return Ok(false);
+        }
+        for el in d {
+            let (_, v) = el.map_err(|e| DocError::bad_value(format!("invalid BSON: {e}")))?;
+            let ok = match v {
+                bson::RawBsonRef::Document(sub) => depth_ok(sub, depth + 1)?,
+                bson::RawBsonRef::Array(a) => depth_ok_array(a, depth + 1)?,
+                _ => true,
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    fn depth_ok_array(a: &bson::RawArray, depth: usize) -> Result<bool, DocError> {
+        if depth > MAX_DEPTH {
+            return Ok(false);
+        }
+        for v in a {
+            let v = v.map_err(|e| DocError::bad_value(format!("invalid BSON: {e}")))?;
+            let ok = match v {
+                bson::RawBsonRef::Document(sub) => depth_ok(sub, depth + 1)?,
+                bson::RawBsonRef::Array(inner) => depth_ok_array(inner, depth + 1)?,
+                _ => true,
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    if !depth_ok(&raw, 1)? {
+        return Err(DocError::new(codes::OVERFLOW, "Overflow", format!("document exceeds the maximum nesting depth of {MAX_DEPTH}")));
+    }
+    Ok(Prepared { raw, id })
+}
+
 /// Insert `docs` in order; `ordered` stops at the first error (the rest are not attempted).
 pub(crate) fn insert(ctx: &mut Ctx<'_>, ns: &Namespace, docs: Vec<Document>, ordered: bool) -> Result<InsertOutcome, DocError> {
     insert_prepared(ctx, ns, docs.into_iter().map(prepare).collect(), ordered)
@@ -433,7 +491,7 @@ pub fn find_in(
     }
     if let Some(id) = spec.filter.id_equality() {
         if let Some((rid, d)) = coll.get_by_id(id) {
-            if rid >= state.next_record && state.skip_left == 0 && matches(&spec.filter, d)? {
+            if rid >= state.next_record && state.skip_left == 0 {
                 out.push(spec.project(d)?);
             }
         }
@@ -462,12 +520,26 @@ pub fn find_in(
     Ok((out, None))
 }
 
+/// The first document matching `filter` in natural order, copied as stored.
+pub fn find_first_raw(coll: &Collection, filter: &Filter) -> Result<Option<RawDocumentBuf>, DocError> {
+    if let Some(id) = filter.id_equality() {
+        // The filter is exactly that `_id` equality: the index lookup is the whole match.
+        return Ok(coll.get_by_id(id).map(|(_, d)| d.to_owned()));
+    }
+    for d in coll.iter() {
+        if matches(filter, d)? {
+            return Ok(Some(d.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
 /// Record ids of the documents matching `filter` (at most one when `!multi`), in natural
 /// order, or in `sort` order when given.
 fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Option<&Sort>) -> Result<Vec<u64>, DocError> {
     if let Some(id) = filter.id_equality() {
         return Ok(match coll.get_by_id(id) {
-            Some((rid, d)) if matches(filter, d)? => vec![rid],
+            Some((rid, _)) => vec![rid],
             _ => Vec::new(),
         });
     }
@@ -500,9 +572,7 @@ pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Re
     if filter.is_empty() {
         n = coll.len() as u64;
     } else if let Some(id) = filter.id_equality() {
-        if let Some((_, d)) = coll.get_by_id(id) {
-            n = u64::from(matches(filter, d)?);
-        }
+        n = u64::from(coll.get_by_id(id).is_some());
     } else {
         for d in coll.iter() {
             if matches(filter, d)? {
@@ -580,6 +650,8 @@ pub struct UpdateSpec {
     pub sort: Option<Sort>,
     /// Keep the last matched document before and after the change (findAndModify).
     pub return_docs: bool,
+    /// The update's in-place form, when it has one (`inplace.rs`): tried before the general path.
+    pub in_place: Option<super::inplace::InPlace>,
 }
 
 /// What an update statement did.
@@ -610,6 +682,22 @@ fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: &Document) -
     Ok(old)
 }
 
+/// Replace a stored document with already-encoded bytes (same `_id`) and log the post-image.
+fn replace_raw_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, raw: RawDocumentBuf) -> Result<(), DocError> {
+    let entry = if ctx.logging {
+        let id = to_raw(&doc! {"_id": raw_id(&raw)})?;
+        Some(oplog_entry("u", &ns.key(), raw.as_bytes(), Some(id.as_bytes())))
+    } else {
+        None
+    };
+    collection_mut(ctx, ns, false)?.expect("exists").replace(rid, raw);
+    match entry {
+        Some(e) => log_raw(ctx, &e),
+        None => ctx.dirty += 1,
+    }
+    Ok(())
+}
+
 /// Run one update statement.
 pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Result<UpdateOutcome, DocError> {
     if spec.multi && spec.update.is_replacement() {
@@ -624,6 +712,18 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Re
         // One copy per matched document: the update applies to it (all or nothing), and it
         // replaces the stored one only when something changed.
         let Some(stored) = collection(ctx, ns)?.and_then(|c| c.get(rid)) else { continue };
+        if let Some(ip) = spec.in_place.as_ref().filter(|_| !spec.return_docs) {
+            let mut bytes = stored.as_bytes().to_vec();
+            if let Some(changed) = ip.apply(&mut bytes) {
+                out.matched += 1;
+                if changed {
+                    out.modified += 1;
+                    let raw = RawDocumentBuf::from_bytes(bytes).map_err(|e| DocError::bad_value(format!("invalid BSON: {e}")))?;
+                    replace_raw_logged(ctx, ns, rid, raw)?;
+                }
+                continue;
+            }
+        }
         let mut doc = to_document(stored)?;
         out.matched += 1;
         let position = if spec.update.uses_positional() { spec.filter.match_position(&doc)? } else { None };

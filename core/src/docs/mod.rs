@@ -21,12 +21,13 @@ pub mod collection;
 pub(crate) mod command;
 pub(crate) mod engine;
 pub mod expr;
+pub mod inplace;
 pub mod projection;
 pub mod query;
 pub mod sort;
 pub mod update;
 
-pub use api::{Collection, Database, Find, UpdateOptions, UpdateResult, DEFAULT_DATABASE};
+pub use api::{Collection, Database, Find, InsertManyOutcome, UpdateOptions, UpdateResult, DEFAULT_DATABASE};
 pub use bson::{doc, Bson, Document};
 pub use error::DocError;
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import abc
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union
 
+from .. import _nestdb
 from .._bson import ObjectId
 from ..errors import BulkWriteError, ConfigurationError, InvalidName, InvalidOperation
 from .common import (
@@ -217,6 +218,17 @@ class Collection:
                 "reads are not queued in a nestdb transaction: read through a collection outside the transaction, before or after it"
             )
 
+    def _fast_native(self) -> Any:
+        """The native database when the direct (no command document) paths apply: outside a
+        transaction, with the default codec options (plain dicts, naive datetimes)."""
+        if self._tx is not None:
+            return None
+        client = self._database.client
+        native = client._native
+        if client._decode_document is not None or client._closed or not isinstance(native, _nestdb.Database):
+            return None
+        return native
+
     def _read(self, command: Dict[str, Any]) -> Mapping[str, Any]:
         self._check_not_in_transaction()
         return self._database._run_command(command)
@@ -241,6 +253,11 @@ class Collection:
     def insert_one(self, document: Any, bypass_document_validation: Optional[bool] = None, session: Any = None, comment: Any = None) -> InsertOneResult:
         """Insert one document (``_id`` added in place when absent)."""
         validate_is_document_type("document", document)
+        native = self._fast_native() if comment is None and bypass_document_validation is None else None
+        if native is not None:
+            n, errors, failure = native._doc_insert_many(self._database.name, self._name, [document], True)
+            check_write_reply(failure if failure is not None else ({"n": n, "ok": 1.0, "writeErrors": errors} if errors else {"n": n, "ok": 1.0}))
+            return InsertOneResult(document["_id"], True)
         inserted_id = _add_id(document)
         command = self._options({"insert": self._name, "documents": [document], "ordered": True}, comment=comment, bypassDocumentValidation=bypass_document_validation)
 
@@ -266,11 +283,17 @@ class Collection:
         if not docs:
             raise TypeError("documents must be a non-empty list")
         validate_boolean("ordered", ordered)
-        inserted_ids = [_add_id(doc) for doc in docs]
+        native = self._fast_native() if comment is None and bypass_document_validation is None else None
+        if native is not None:
+            for doc in docs:
+                validate_is_document_type("document", doc)
+            n, errors, failure = native._doc_insert_many(self._database.name, self._name, docs, ordered)
+            inserted_ids = [doc["_id"] for doc in docs]
+        else:
+            inserted_ids = [_add_id(doc) for doc in docs]
         run = _Run(INSERT)
         for i, doc in enumerate(docs):
             run.add(i, doc)
-        command = self._options({"insert": self._name, "documents": docs, "ordered": ordered}, comment=comment, bypassDocumentValidation=bypass_document_validation)
 
         def finish(reply: Mapping[str, Any]) -> InsertManyResult:
             check_reply(reply)
@@ -279,6 +302,10 @@ class Collection:
             if full["writeErrors"]:
                 raise BulkWriteError(full)
             return InsertManyResult(inserted_ids, True)
+
+        if native is not None:
+            return finish(failure if failure is not None else ({"n": n, "ok": 1.0, "writeErrors": errors} if errors else {"n": n, "ok": 1.0}))
+        command = self._options({"insert": self._name, "documents": docs, "ordered": ordered}, comment=comment, bypassDocumentValidation=bypass_document_validation)
 
         return self._submit(command, finish)  # type: ignore[no-any-return]
 
@@ -310,6 +337,12 @@ class Collection:
             validate_list("array_filters", array_filters)
         if let is not None:
             validate_is_mapping("let", let)
+        if hint is None and sort is None and let is None and comment is None and bypass_document_validation is None:
+            native = self._fast_native()
+            if native is not None:
+                reply = native._doc_update(self._database.name, self._name, filter, document, upsert, multi, array_filters)
+                check_write_reply(reply)
+                return UpdateResult(_update_raw_result(reply), True)
         op: Dict[str, Any] = {"q": filter, "u": document, "multi": multi, "upsert": upsert}
         if array_filters is not None:
             op["arrayFilters"] = array_filters
@@ -486,6 +519,13 @@ class Collection:
         """The first matching document, or None; a non-mapping ``filter`` means ``{"_id": filter}``."""
         if filter is not None and not isinstance(filter, abc.Mapping):
             filter = {"_id": filter}
+        if not args and not kwargs:
+            native = self._fast_native()
+            if native is not None:
+                doc, failure = native._doc_find_one(self._database.name, self._name, {} if filter is None else filter)
+                if failure is not None:
+                    check_reply(failure)
+                return doc
         cursor = self.find(filter, *args, **kwargs)
         for result in cursor.limit(-1):
             return result
