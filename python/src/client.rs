@@ -1468,9 +1468,10 @@ impl Database {
         }
     }
 
-    /// Private: `update_one`/`update_many`/`replace_one`'s fast path (no command document):
-    /// returns the reply the `update` command would give (`n`, `nModified`, `upserted`,
-    /// `writeErrors`, `ok`).
+    /// Private: `update_one`/`update_many`/`replace_one`'s fast path (no command document).
+    /// Returns `(raw_result, None)` with pymongo's `UpdateResult.raw_result` shape (`n`,
+    /// `nModified`, `ok`, `updatedExisting`, `upserted` as the id), or `(None, reply)` with the
+    /// `update` command's failure reply (`writeErrors`, or `ok: 0`).
     #[allow(clippy::too_many_arguments)]
     fn _doc_update<'py>(
         &self,
@@ -1482,7 +1483,7 @@ impl Database {
         upsert: bool,
         multi: bool,
         array_filters: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<FoundOrError<'py>> {
         let filter = crate::docs::to_document(filter)?;
         let update = crate::docs::to_bson(update)?;
         let mut opts = nestdb::UpdateOptions::default().upsert(upsert);
@@ -1497,27 +1498,37 @@ impl Database {
         let by_id = !multi && filter.len() == 1 && filter.contains_key("_id");
         let run = |db: &nestdb::Db| db.database(db_name).collection::<nestdb::bson::Document>(coll).update_with(filter, update, opts);
         let result = if by_id { self.h.run(py, run)? } else { self.h.run_detached(py, run)? };
-        let reply = match result {
+        let raw = PyDict::new(py);
+        match result {
             Ok(r) => {
-                let mut d = match &r.upserted_id {
-                    Some(id) => nestdb::bson::doc! {"n": 1, "nModified": 0, "upserted": [{"index": 0, "_id": id.clone()}]},
-                    None => nestdb::bson::doc! {"n": r.matched_count as i64, "nModified": r.modified_count as i64},
-                };
-                d.insert("ok", 1.0);
-                d
-            }
-            Err(nestdb::Error::Document(e)) => {
-                let mut err = nestdb::bson::doc! {"index": 0, "code": e.code, "errmsg": &e.message};
-                if let Some(extra) = e.details.as_deref() {
-                    for (k, v) in extra {
-                        err.insert(k.clone(), v.clone());
+                match &r.upserted_id {
+                    Some(id) => {
+                        raw.set_item("n", 1)?;
+                        raw.set_item("nModified", 0)?;
+                        raw.set_item("ok", 1.0)?;
+                        raw.set_item("updatedExisting", false)?;
+                        raw.set_item("upserted", crate::docs::bson_to_py(py, id)?)?;
+                    }
+                    None => {
+                        raw.set_item("n", r.matched_count)?;
+                        raw.set_item("nModified", r.modified_count)?;
+                        raw.set_item("ok", 1.0)?;
+                        raw.set_item("updatedExisting", r.matched_count > 0)?;
                     }
                 }
-                nestdb::bson::doc! {"n": 0, "nModified": 0, "writeErrors": [err], "ok": 1.0}
+                Ok((Some(raw.into_any()), None))
             }
-            Err(other) => return crate::docs::error_reply_to_py(py, &other),
-        };
-        crate::docs::document_to_py(py, &reply)
+            Err(nestdb::Error::Document(e)) => {
+                let errors = PyList::empty(py);
+                errors.append(crate::docs::write_error_to_py(py, 0, &e)?)?;
+                raw.set_item("n", 0)?;
+                raw.set_item("nModified", 0)?;
+                raw.set_item("writeErrors", errors)?;
+                raw.set_item("ok", 1.0)?;
+                Ok((None, Some(raw.into_any())))
+            }
+            Err(other) => Ok((None, Some(crate::docs::error_reply_to_py(py, &other)?))),
+        }
     }
 
     /// Private: run `ops` as one transaction (every lock held once, one log record). Each op is

@@ -8,6 +8,10 @@
 //! engine handles, sharing, closing and the fork guard (`engine`), and the mapping of error
 //! replies to exception classes (`errors`).
 
+/// The extension's Rust allocations go to mimalloc (see Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod client;
 mod docs;
 mod encode;

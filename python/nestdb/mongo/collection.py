@@ -340,9 +340,10 @@ class Collection:
         if hint is None and sort is None and let is None and comment is None and bypass_document_validation is None:
             native = self._fast_native()
             if native is not None:
-                reply = native._doc_update(self._database.name, self._name, filter, document, upsert, multi, array_filters)
-                check_write_reply(reply)
-                return UpdateResult(_update_raw_result(reply), True)
+                raw, failure = native._doc_update(self._database.name, self._name, filter, document, upsert, multi, array_filters)
+                if failure is not None:
+                    check_write_reply(failure)
+                return UpdateResult(raw, True)
         op: Dict[str, Any] = {"q": filter, "u": document, "multi": multi, "upsert": upsert}
         if array_filters is not None:
             op["arrayFilters"] = array_filters
@@ -373,6 +374,26 @@ class Collection:
         comment: Any = None,
     ) -> UpdateResult:
         """Update the first matching document with ``$`` operators (or a pipeline)."""
+        if (
+            type(filter) is dict
+            and type(update) is dict
+            and update
+            and type(upsert) is bool
+            and collation is None
+            and array_filters is None
+            and hint is None
+            and let is None
+            and sort is None
+            and comment is None
+            and bypass_document_validation is None
+        ):
+            first = next(iter(update))
+            native = self._fast_native() if type(first) is str and first.startswith("$") else None
+            if native is not None:
+                raw, failure = native._doc_update(self._database.name, self._name, filter, update, upsert, False, None)
+                if failure is not None:
+                    check_write_reply(failure)
+                return UpdateResult(raw, True)
         return self._update(filter, update, upsert, False, False, array_filters, hint, collation, let, sort, comment, bypass_document_validation)
 
     def update_many(
