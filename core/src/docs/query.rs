@@ -2291,6 +2291,48 @@ mod tests {
     }
 
     #[test]
+    fn raw_matching_mirrors_decoding() {
+        // Stored regex options are sorted by decoding (`/x/mi` reads back as `/x/im`).
+        let unsorted = Bson::RegularExpression(bson::Regex { pattern: "x".try_into().unwrap(), options: "mi".try_into().unwrap() });
+        let sorted = Bson::RegularExpression(bson::Regex { pattern: "x".try_into().unwrap(), options: "im".try_into().unwrap() });
+        let d = doc! {"a": unsorted.clone(), "b": [unsorted.clone()]};
+        let raw = bson::RawDocumentBuf::try_from(&d).unwrap();
+        let decoded = Document::try_from(raw.as_ref()).unwrap();
+        for f in [
+            doc! {"a": {"$eq": unsorted.clone()}},
+            doc! {"a": {"$eq": sorted.clone()}},
+            doc! {"b": {"$in": [sorted.clone()]}},
+            doc! {"a": {"$regex": "x", "$options": "mi"}},
+            doc! {"a": {"$regex": "x", "$options": "im"}},
+            doc! {"b": [sorted.clone()]},
+            doc! {"b": {"$in": [unsorted.clone()]}},
+            doc! {"b": {"$all": [sorted.clone()]}},
+        ] {
+            let flt = filter(f.clone());
+            assert_eq!(flt.matches_raw(&raw).unwrap(), flt.matches(&decoded).unwrap(), "{f}");
+            assert_eq!(flt.match_position_raw(&raw).unwrap(), flt.match_position(&decoded).unwrap(), "{f}");
+        }
+        assert!(filter(doc! {"a": {"$eq": sorted}}).matches_raw(&raw).unwrap());
+        // Strings, documents and arrays compare raw; numbers across types.
+        let d = doc! {"s": "日本", "d": {"x": 1, "y": [1, 2.5]}, "n": [1i64, 2.0, Bson::Decimal128("3".parse().unwrap())]};
+        assert!(m(doc! {"s": {"$gt": "日"}}, d.clone()));
+        assert!(m(doc! {"d": {"x": 1.0, "y": [1i64, 2.5]}}, d.clone()));
+        assert!(!m(doc! {"d": {"y": [1, 2.5], "x": 1}}, d.clone()));
+        assert!(m(doc! {"d.y": 2.5, "n": {"$all": [1, 2, 3.0]}}, d.clone()));
+        assert!(m(doc! {"n": {"$in": [Bson::Decimal128("2.0".parse().unwrap())]}}, d.clone()));
+        assert!(m(doc! {"d.y.1": {"$gt": 2}, "d": {"$lt": {"x": 2}}}, d.clone()));
+        // A malformed document is an error, not a panic.
+        let mut bytes = bson::RawDocumentBuf::try_from(&doc! {"a": {"b": "xyz"}}).unwrap().into_bytes();
+        let at = bytes.iter().position(|&b| b == b'x').unwrap();
+        bytes[at - 4] = 0x7f; // the string's length
+        let bad = bson::RawDocument::from_bytes(&bytes).unwrap();
+        assert!(filter(doc! {"a.b": "xyz"}).matches_raw(bad).is_err());
+        assert!(!filter(doc! {"$expr": true}).needs_full_document() || filter(doc! {"$expr": true}).matches_raw(bad).is_err());
+        assert!(!filter(doc! {"a.b": 1, "$or": [{"c": 1}, {"d": 2}]}).needs_full_document());
+        assert!(filter(doc! {"$or": [{"c": 1}, {"$expr": {"$eq": ["$d", 2]}}]}).needs_full_document());
+    }
+
+    #[test]
     fn id_equality_fast_path() {
         assert_eq!(filter(doc! {"_id": 5}).id_equality(), Some(&Bson::Int32(5)));
         assert_eq!(filter(doc! {"_id": {"$eq": "x"}}).id_equality(), Some(&Bson::String("x".into())));
@@ -2609,6 +2651,236 @@ mod tests {
                 prop_assert_eq!(Filter::parse(&or, &vars()).unwrap().matches(&doc).unwrap(), any);
                 let nor = doc! {"$nor": [to_filter(p1, &c1), second]};
                 prop_assert_eq!(Filter::parse(&nor, &vars()).unwrap().matches(&doc).unwrap(), !any);
+            }
+        }
+    }
+
+    // --- Property test: `matches_raw` against `matches` ---------------------------------------
+
+    mod raw_property {
+        use super::*;
+        use bson::oid::ObjectId;
+        use bson::spec::BinarySubtype;
+        use bson::{Binary, JavaScriptCodeWithScope, RawDocumentBuf, Regex, Timestamp};
+        use proptest::prelude::*;
+
+        fn dec(s: &str) -> Bson {
+            Bson::Decimal128(s.parse().unwrap())
+        }
+
+        /// A regex value with its options as written (not sorted, unlike `Regex::new`).
+        fn regex(p: &str, o: &str) -> Bson {
+            Bson::RegularExpression(Regex { pattern: p.try_into().unwrap(), options: o.try_into().unwrap() })
+        }
+
+        /// A DBPointer (only constructible from bytes).
+        fn dbpointer(ns: &str, id: u8) -> Bson {
+            let mut body = vec![0x0C, b'p', 0];
+            body.extend_from_slice(&(ns.len() as i32 + 1).to_le_bytes());
+            body.extend_from_slice(ns.as_bytes());
+            body.push(0);
+            body.extend_from_slice(&[id; 12]);
+            let mut bytes = ((body.len() + 5) as i32).to_le_bytes().to_vec();
+            bytes.extend_from_slice(&body);
+            bytes.push(0);
+            let doc = Document::try_from(bson::RawDocument::from_bytes(&bytes).unwrap()).unwrap();
+            doc.get("p").unwrap().clone()
+        }
+
+        fn scalar() -> impl Strategy<Value = Bson> {
+            prop_oneof![
+                4 => (-2i32..4).prop_map(Bson::Int32),
+                2 => prop_oneof![Just(0i64), Just(1), Just(3), Just(i64::MAX), Just(i64::MIN), Just((1 << 53) + 1)].prop_map(Bson::Int64),
+                3 => prop_oneof![
+                    Just(1.0f64),
+                    Just(2.5),
+                    Just(0.0),
+                    Just(-0.0),
+                    Just(f64::NAN),
+                    Just(f64::INFINITY),
+                    Just(9_007_199_254_740_994.0),
+                    Just(-1.5)
+                ]
+                .prop_map(Bson::Double),
+                2 => prop_oneof![Just("1"), Just("2.5"), Just("NaN"), Just("-0"), Just("3.000"), Just("-Infinity")].prop_map(dec),
+                4 => prop_oneof![Just(""), Just("x"), Just("y"), Just("xé"), Just("日本"), Just("X"), Just("x\u{1F600}"), Just("x\ny")]
+                    .prop_map(|s| Bson::String(s.into())),
+                2 => Just(Bson::Null),
+                1 => Just(Bson::Undefined),
+                2 => any::<bool>().prop_map(Bson::Boolean),
+                1 => prop_oneof![Just(Bson::MinKey), Just(Bson::MaxKey)],
+                1 => (0i64..3).prop_map(|m| Bson::DateTime(bson::DateTime::from_millis(m))),
+                1 => (0u8..2).prop_map(|b| Bson::ObjectId(ObjectId::from_bytes([b; 12]))),
+                1 => (0u32..2).prop_map(|t| Bson::Timestamp(Timestamp { time: t, increment: 1 })),
+                1 => (prop::collection::vec(0u8..4, 0..3), any::<bool>()).prop_map(|(bytes, old)| Bson::Binary(Binary {
+                    subtype: if old { BinarySubtype::BinaryOld } else { BinarySubtype::Generic },
+                    bytes
+                })),
+                1 => prop_oneof![Just(("x", "")), Just(("x", "i")), Just(("x", "mi")), Just(("^y", "s"))].prop_map(|(p, o)| regex(p, o)),
+                1 => prop_oneof![Just("x"), Just("y")].prop_map(|s| Bson::Symbol(s.into())),
+                1 => prop_oneof![
+                    Just(Bson::JavaScriptCode("f()".into())),
+                    Just(Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope { code: "f()".into(), scope: doc! {"a": 1} })),
+                    (0u8..2).prop_map(|b| dbpointer("db.c", b)),
+                ],
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = &'static str> {
+            prop_oneof![4 => Just("a"), 4 => Just("b"), 3 => Just("0"), 3 => Just("1"), 1 => Just("é")]
+        }
+
+        fn value() -> impl Strategy<Value = Bson> {
+            scalar().prop_recursive(4, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                    prop::collection::vec((key(), inner), 0..4)
+                        .prop_map(|kv| Bson::Document(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+                ]
+            })
+        }
+
+        fn document() -> impl Strategy<Value = Document> {
+            let field = prop_oneof![
+                2 => value(),
+                2 => prop::collection::vec(value(), 0..4).prop_map(Bson::Array),
+                2 => prop::collection::vec(prop::collection::vec((key(), value()), 0..3), 0..4).prop_map(|docs| {
+                    Bson::Array(docs.into_iter().map(|kv| Bson::Document(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())).collect())
+                }),
+            ];
+            prop::collection::vec((prop_oneof![Just("a"), Just("b"), Just("c")], field), 1..5)
+                .prop_map(|kv| kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        }
+
+        /// Dotted paths: a top-level name, then names and numeric components.
+        fn path() -> impl Strategy<Value = String> {
+            (prop_oneof![Just("a"), Just("b"), Just("c")], prop::collection::vec(key(), 0..3)).prop_map(|(first, rest)| {
+                let mut parts = vec![first];
+                parts.extend(rest);
+                parts.join(".")
+            })
+        }
+
+        /// An operand (no Undefined: refused by the parser).
+        fn operand() -> impl Strategy<Value = Bson> {
+            prop_oneof![4 => scalar(), 1 => value()].prop_filter("undefined", |v| !matches!(v, Bson::Undefined))
+        }
+
+        /// One operator document (or literal) for a field.
+        fn condition() -> impl Strategy<Value = Bson> {
+            let cmp = prop_oneof![Just("$gt"), Just("$gte"), Just("$lt"), Just("$lte"), Just("$eq"), Just("$ne")];
+            let type_name = prop_oneof![
+                Just(Bson::String("number".into())),
+                Just(Bson::String("string".into())),
+                Just(Bson::String("object".into())),
+                Just(Bson::String("array".into())),
+                Just(Bson::String("null".into())),
+                Just(Bson::String("decimal".into())),
+                Just(Bson::String("regex".into())),
+                Just(Bson::Int32(1)),
+                Just(Bson::Int32(-1)),
+                Just(Bson::Int32(127)),
+                Just(Bson::Array(vec![Bson::String("bool".into()), Bson::Int32(16)])),
+            ];
+            let single = prop_oneof![
+                // Broad conditions, so that positions get recorded often.
+                3 => prop_oneof![
+                    Just(Bson::Document(doc! {"$gt": Bson::MinKey})),
+                    Just(Bson::Document(doc! {"$lte": Bson::MaxKey})),
+                    Just(Bson::Document(doc! {"$exists": true})),
+                    Just(Bson::Document(doc! {"$type": "number"})),
+                    Just(Bson::Document(doc! {"$gte": 1})),
+                    Just(Bson::Document(doc! {"$in": ["x", 1, Bson::Null]})),
+                    Just(Bson::Document(doc! {"$regex": "x"})),
+                ],
+                3 => operand(),
+                4 => (cmp.clone(), operand()).prop_map(|(op, v)| Bson::Document(doc! {op: v})),
+                1 => (operand(), operand()).prop_map(|(a, b)| Bson::Document(doc! {"$gte": a, "$lt": b})),
+                2 => (any::<bool>(), prop::collection::vec(prop_oneof![4 => operand(), 1 => Just(regex("^x", "")), 1 => Just(regex("y", "i"))], 0..4))
+                    .prop_map(|(nin, vs)| Bson::Document(doc! {if nin { "$nin" } else { "$in" }: vs})),
+                1 => any::<bool>().prop_map(|b| Bson::Document(doc! {"$exists": b})),
+                1 => type_name.prop_map(|t| Bson::Document(doc! {"$type": t})),
+                1 => (0i32..4).prop_map(|n| Bson::Document(doc! {"$size": n})),
+                1 => (1i64..4, -1i64..3).prop_map(|(d, r)| Bson::Document(doc! {"$mod": [d, r]})),
+                1 => (prop_oneof![Just("^x"), Just("y$"), Just("x|y"), Just("."), Just("日")], prop_oneof![Just(""), Just("i"), Just("s")])
+                    .prop_map(|(p, o)| Bson::Document(doc! {"$regex": p, "$options": o})),
+                1 => prop_oneof![Just(regex("^x", "")), Just(regex("x", "mi"))],
+                1 => (cmp.clone(), operand()).prop_map(|(op, v)| Bson::Document(doc! {"$not": {op: v}})),
+                1 => prop::collection::vec(operand(), 0..3).prop_map(|vs| Bson::Document(doc! {"$all": vs})),
+                1 => (cmp, operand()).prop_map(|(op, v)| Bson::Document(doc! {"$elemMatch": {op: v}})),
+                1 => prop_oneof![
+                    Just(Bson::Array(vec![Bson::Int32(0), Bson::Int32(1)])),
+                    Just(Bson::Int32(5)),
+                    Just(Bson::Binary(Binary { subtype: BinarySubtype::Generic, bytes: vec![1] })),
+                ]
+                .prop_flat_map(|mask| prop_oneof![Just("$bitsAllSet"), Just("$bitsAnySet"), Just("$bitsAllClear"), Just("$bitsAnyClear")]
+                    .prop_map(move |op| Bson::Document(doc! {op: mask.clone()}))),
+            ];
+            single
+        }
+
+        fn leaf_filter() -> impl Strategy<Value = Document> {
+            prop_oneof![
+                8 => prop::collection::vec((path(), condition()), 1..3).prop_map(|kv| kv.into_iter().map(|(k, v)| (k, v)).collect()),
+                1 => prop_oneof![
+                    Just(doc! {"$expr": {"$gt": ["$a", 1]}}),
+                    Just(doc! {"$expr": {"$eq": ["$a.b", "$c"]}}),
+                    Just(doc! {"$expr": {"$add": ["$a", 1]}}),
+                ],
+            ]
+        }
+
+        fn filter() -> impl Strategy<Value = Document> {
+            let nested = leaf_filter().prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    (prop_oneof![Just("$and"), Just("$or"), Just("$nor")], prop::collection::vec(inner.clone(), 1..3))
+                        .prop_map(|(op, fs)| doc! {op: fs}),
+                    (path(), inner.clone()).prop_map(|(p, f)| doc! {p: {"$elemMatch": f}}),
+                    (path(), inner.clone()).prop_map(|(p, f)| doc! {p: {"$all": [{"$elemMatch": f}]}}),
+                    (path(), inner).prop_map(|(p, f)| doc! {p: {"$not": {"$elemMatch": f}}}),
+                ]
+            });
+            prop_oneof![2 => leaf_filter(), 1 => nested]
+        }
+
+        fn same(a: Result<bool, DocError>, b: Result<bool, DocError>) -> bool {
+            match (a, b) {
+                (Ok(x), Ok(y)) => x == y,
+                (Err(x), Err(y)) => x.code == y.code,
+                _ => false,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            #[test]
+            fn raw_matcher_agrees_with_decoded(doc in document(), f in filter()) {
+                let Ok(flt) = Filter::parse(&f, &vars()) else { return Ok(()) };
+                let raw = RawDocumentBuf::try_from(&doc).unwrap();
+                // The decoded form of the stored bytes is what `matches` sees.
+                let decoded = Document::try_from(raw.as_ref()).unwrap();
+                let expected = flt.matches(&decoded);
+                let got = flt.matches_raw(&raw);
+                prop_assert!(same(got.clone(), expected.clone()), "filter {} doc {}: raw {:?} decoded {:?}", f, doc, got, expected);
+                if expected.is_ok() {
+                    prop_assert_eq!(flt.match_position_raw(&raw).unwrap(), flt.match_position(&decoded).unwrap(), "filter {} doc {}", f, doc);
+                }
+                if flt.needs_full_document() {
+                    let text = f.to_string();
+                    prop_assert!(text.contains("$expr"));
+                }
+            }
+
+            #[test]
+            fn compare_raw_agrees_with_compare((a, b) in value().prop_flat_map(|a| (Just(a.clone()), prop_oneof![Just(a), value()]))) {
+                let raw = RawDocumentBuf::try_from(&doc! {"v": a}).unwrap();
+                let ra = raw.get("v").unwrap().unwrap();
+                let decoded = value::raw_to_bson(ra).unwrap();
+                prop_assert_eq!(value::compare_raw(ra, &b).unwrap(), compare(&decoded, &b), "{} vs {}", decoded, b);
+                prop_assert_eq!(value::equal_raw(ra, &b).unwrap(), equal(&decoded, &b));
+                prop_assert_eq!(value::raw_type_rank(ra), type_rank(&decoded));
+                prop_assert_eq!(value::raw_type_number(ra), type_number(&decoded));
+                prop_assert_eq!(value::raw_scalar(ra).is_some_and(|s| equal(&s, &decoded) || s.to_string() == decoded.to_string()), value::raw_scalar(ra).is_some());
             }
         }
     }
