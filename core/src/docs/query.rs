@@ -37,12 +37,22 @@
 //!   by the parsed tree and the document depth (at most 100).
 //! - `$expr` is only valid at the top level (not inside `$elemMatch`); its evaluation errors are
 //!   the only matching errors.
+//! - Raw BSON (`matches_raw`, `match_position_raw`): the same walk over `RawDocument` bytes,
+//!   with exactly `matches(&Document::try_from(doc)?)`'s results (stored documents have unique
+//!   field names; with duplicates the raw walk sees the first, decoding keeps the last value).
+//!   Values are offered as `RawBsonRef`; heap-free scalars (numbers, bool, null, dates,
+//!   ObjectIds...) become a stack `Bson` for the shared predicate code, strings / documents /
+//!   arrays / binaries / regexes / code are compared raw (`value::compare_raw`). Fallbacks
+//!   that decode: `$expr` (the whole document; `needs_full_document`), an array element of an
+//!   `$elemMatch` on documents (that element, seen as the document of its indexes), DBPointer
+//!   comparisons (that value), and regex values whose options are not sorted ASCII (the
+//!   options, sorted as decoding does). Malformed bytes are an InternalError, never a panic.
 //! - Out of scope: `$where` and `$jsonSchema`/`$sampleRate` ("unknown top level operator"),
 //!   geo operators ("unknown operator"), `$text` (27 IndexNotFound).
 
 use std::cmp::Ordering;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawArray, RawBsonRef, RawDocument};
 
 use super::expr::{truthy, Expr, Variables};
 use super::value::{self, compare, equal, type_number, type_number_of_alias, type_rank};
@@ -191,6 +201,30 @@ impl Filter {
         } else {
             Ok(None)
         }
+    }
+
+    /// `matches(&Document::try_from(doc)?)` over raw BSON, without decoding the document
+    /// (except for `$expr`: see `needs_full_document`). Err from `$expr` evaluation, or for
+    /// malformed bytes.
+    pub fn matches_raw(&self, doc: &RawDocument) -> Result<bool, DocError> {
+        let mut pos = None;
+        eval_raw(&self.root, RawRoot::Doc(doc), &self.vars, &mut pos)
+    }
+
+    /// `match_position` over raw BSON.
+    pub fn match_position_raw(&self, doc: &RawDocument) -> Result<Option<usize>, DocError> {
+        let mut pos = None;
+        if eval_raw(&self.root, RawRoot::Doc(doc), &self.vars, &mut pos)? {
+            Ok(pos)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Whether `matches_raw` decodes the whole document anyway (the filter has `$expr`): a
+    /// caller holding a decoded `Document` should then use `matches`.
+    pub fn needs_full_document(&self) -> bool {
+        self.root.has_expr()
     }
 
     /// The value when the filter is exactly one `_id` equality on a scalar (`{_id: v}` or
@@ -1415,6 +1449,295 @@ impl<'a> BitSource<'a> {
     }
 }
 
+// --- Matching raw BSON ------------------------------------------------------------------------
+//
+// `matches_raw` / `match_position_raw`: the same tree walk as `eval` / `walk_doc` /
+// `walk_array`, over `RawDocument` bytes. Fields are found by scanning elements and comparing
+// key bytes (`raw_field`); values are offered as `RawBsonRef`. Predicates on values whose
+// `Bson` owns no heap memory (numbers, booleans, null, dates, ObjectIds...) build that `Bson`
+// on the stack and reuse `Pred::matches`; strings, documents, arrays, binaries, regexes and
+// code are compared raw (`value::compare_raw`).
+
+/// What a node is matched against, raw.
+#[derive(Clone, Copy)]
+enum RawRoot<'a> {
+    Doc(&'a RawDocument),
+    Value(RawBsonRef<'a>),
+}
+
+fn eval_raw(node: &Node, root: RawRoot<'_>, vars: &Variables, pos: &mut Option<usize>) -> Result<bool, DocError> {
+    match node {
+        Node::And(children) => {
+            for c in children {
+                if !eval_raw(c, root, vars, pos)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Node::Or(children) => {
+            let saved = *pos;
+            for c in children {
+                if eval_raw(c, root, vars, pos)? {
+                    return Ok(true);
+                }
+                *pos = saved;
+            }
+            Ok(false)
+        }
+        Node::Nor(children) => {
+            for c in children {
+                if eval_raw(c, root, vars, &mut None)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Node::Not(c) => Ok(!eval_raw(c, root, vars, &mut None)?),
+        Node::Const(b) => Ok(*b),
+        // Fallback: `$expr` evaluates over a decoded document.
+        Node::Expr(e) => match root {
+            RawRoot::Doc(doc) => {
+                let decoded = Document::try_from(doc).map_err(value::raw_error)?;
+                Ok(truthy(e.eval(&decoded, vars)?.as_ref()))
+            }
+            RawRoot::Value(_) => Ok(false),
+        },
+        Node::Leaf { path, pred } => match root {
+            RawRoot::Doc(doc) if !path.parts.is_empty() => {
+                let mut hit = None;
+                let is_elem_match = matches!(pred, Pred::ElemMatchDoc(_) | Pred::ElemMatchValue(_));
+                let found = walk_raw_doc(doc, &path.parts, pred.expands_leaf_arrays(), None, &mut |v, p| {
+                    if is_elem_match {
+                        let at = match v {
+                            Some(x) => elem_match_index_raw(pred, x, vars)?,
+                            None => None,
+                        };
+                        hit = p.or(at);
+                        Ok(at.is_some())
+                    } else if pred.matches_raw(v, vars)? {
+                        hit = p;
+                        Ok(true)
+                    } else {
+                        Ok(false)
+                    }
+                })?;
+                if found && hit.is_some() {
+                    *pos = hit;
+                }
+                Ok(found)
+            }
+            RawRoot::Value(v) if path.parts.is_empty() => pred.matches_raw(Some(v), vars),
+            RawRoot::Doc(_) | RawRoot::Value(_) => Ok(false),
+        },
+    }
+}
+
+/// `doc[name]` over raw bytes: the first element whose key is `name` (stored documents have
+/// unique keys).
+#[inline]
+fn raw_field<'a>(doc: &'a RawDocument, name: &str) -> Result<Option<RawBsonRef<'a>>, DocError> {
+    for elem in doc.iter_elements() {
+        let elem = elem.map_err(value::raw_error)?;
+        if elem.key().as_str() == name {
+            return elem.value().map(Some).map_err(value::raw_error);
+        }
+    }
+    Ok(None)
+}
+
+/// `walk_doc` over raw bytes.
+fn walk_raw_doc<'a, F>(doc: &'a RawDocument, parts: &[PathPart], expand: bool, pos: Option<usize>, f: &mut F) -> Result<bool, DocError>
+where
+    F: FnMut(Option<RawBsonRef<'a>>, Option<usize>) -> Result<bool, DocError>,
+{
+    let mut current = doc;
+    let mut i = 0;
+    loop {
+        let Some(part) = parts.get(i) else { return Ok(false) };
+        let last = i + 1 == parts.len();
+        match raw_field(current, &part.name)? {
+            None => return f(None, pos),
+            Some(RawBsonRef::Document(d)) if !last => {
+                current = d;
+                i += 1;
+            }
+            Some(RawBsonRef::Array(items)) => return walk_raw_array(items, &parts[i + 1..], expand, pos, f),
+            Some(v) if last => return f(Some(v), pos),
+            Some(_) => return f(None, pos),
+        }
+    }
+}
+
+/// `walk_array` over raw bytes.
+fn walk_raw_array<'a, F>(items: &'a RawArray, rest: &[PathPart], expand: bool, pos: Option<usize>, f: &mut F) -> Result<bool, DocError>
+where
+    F: FnMut(Option<RawBsonRef<'a>>, Option<usize>) -> Result<bool, DocError>,
+{
+    let Some(first) = rest.first() else {
+        if expand {
+            for (j, e) in items.into_iter().enumerate() {
+                if f(Some(e.map_err(value::raw_error)?), pos.or(Some(j)))? {
+                    return Ok(true);
+                }
+            }
+        }
+        return f(Some(RawBsonRef::Array(items)), pos);
+    };
+    for (j, e) in items.into_iter().enumerate() {
+        let e = e.map_err(value::raw_error)?;
+        let offset_match = first.index == Some(j);
+        if let RawBsonRef::Document(d) = e {
+            if walk_raw_doc(d, rest, expand, pos.or(Some(j)), f)? {
+                return Ok(true);
+            }
+        }
+        if offset_match {
+            let found = match (e, rest.len()) {
+                (_, 1) => f(Some(e), pos)?,
+                (RawBsonRef::Document(d), _) => walk_raw_doc(d, &rest[1..], expand, pos, f)?,
+                (RawBsonRef::Array(inner), _) => walk_raw_array(inner, &rest[1..], expand, pos, f)?,
+                _ => false,
+            };
+            if found {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+impl Pred {
+    /// `matches` on a raw value.
+    fn matches_raw(&self, v: Option<RawBsonRef<'_>>, vars: &Variables) -> Result<bool, DocError> {
+        let Some(x) = v else { return Ok(self.matches(None, vars)) };
+        if let Some(scalar) = value::raw_scalar(x) {
+            return Ok(self.matches(Some(&scalar), vars));
+        }
+        // Strings, documents, arrays, binaries, regexes, code, symbols, DBPointers.
+        Ok(match self {
+            Pred::Eq(target) => value::raw_type_rank(x) == type_rank(target) && value::equal_raw(x, target)?,
+            Pred::Cmp(op, target) => compare_matches_raw(*op, x, target)?,
+            Pred::In(set) => {
+                let mut failed = None;
+                let found = set
+                    .values
+                    .binary_search_by(|probe| match value::compare_raw(x, probe) {
+                        Ok(o) => o.reverse(),
+                        Err(e) => {
+                            failed = Some(e);
+                            Ordering::Equal
+                        }
+                    })
+                    .is_ok();
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                found || set.regexes.iter().any(|r| r.matches_raw(x))
+            }
+            Pred::Exists => true,
+            Pred::Type(bits) => bits & type_bit(value::raw_type_number(x)) != 0,
+            Pred::Regex(r) => r.matches_raw(x),
+            Pred::Size(n) => match x {
+                RawBsonRef::Array(items) => raw_array_len(items)? == *n,
+                _ => false,
+            },
+            // Not numbers (those are scalars, above).
+            Pred::Mod { .. } => false,
+            Pred::Bits(op, positions) => match x {
+                RawBsonRef::Binary(b) => {
+                    let src = BitSource::Bytes(b.bytes);
+                    match op {
+                        BitsOp::AllSet => positions.iter().all(|&p| src.bit(p)),
+                        BitsOp::AnySet => positions.iter().any(|&p| src.bit(p)),
+                        BitsOp::AllClear => positions.iter().all(|&p| !src.bit(p)),
+                        BitsOp::AnyClear => positions.iter().any(|&p| !src.bit(p)),
+                    }
+                }
+                _ => false,
+            },
+            Pred::ElemMatchDoc(_) | Pred::ElemMatchValue(_) => elem_match_index_raw(self, x, vars)?.is_some(),
+        })
+    }
+}
+
+fn raw_array_len(items: &RawArray) -> Result<usize, DocError> {
+    let mut n = 0;
+    for e in items {
+        e.map_err(value::raw_error)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `elem_match_index` on a raw value.
+fn elem_match_index_raw(pred: &Pred, v: RawBsonRef<'_>, vars: &Variables) -> Result<Option<usize>, DocError> {
+    let RawBsonRef::Array(items) = v else { return Ok(None) };
+    for (j, e) in items.into_iter().enumerate() {
+        let e = e.map_err(value::raw_error)?;
+        let hit = match pred {
+            Pred::ElemMatchDoc(node) => match e {
+                RawBsonRef::Document(d) => eval_raw(node, RawRoot::Doc(d), vars, &mut None)?,
+                // Fallback: an array element is seen as the document of its indexes, built
+                // from the decoded element.
+                RawBsonRef::Array(_) => element_matches_document_filter(node, &value::raw_to_bson(e)?, vars),
+                _ => false,
+            },
+            Pred::ElemMatchValue(node) => eval_raw(node, RawRoot::Value(e), vars, &mut None)?,
+            _ => false,
+        };
+        if hit {
+            return Ok(Some(j));
+        }
+    }
+    Ok(None)
+}
+
+/// `compare_matches` for a present raw value that is not a heap-free scalar (so not a number,
+/// null or MinKey/MaxKey).
+fn compare_matches_raw(op: CmpOp, x: RawBsonRef<'_>, target: &Bson) -> Result<bool, DocError> {
+    if value::raw_type_rank(x) != type_rank(target) {
+        return Ok(match target {
+            Bson::MinKey => matches!(op, CmpOp::Gt | CmpOp::Gte),
+            Bson::MaxKey => matches!(op, CmpOp::Lt | CmpOp::Lte),
+            _ => false,
+        });
+    }
+    let ord = value::compare_raw(x, target)?;
+    Ok(match op {
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Lte => ord != Ordering::Greater,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Gte => ord != Ordering::Less,
+    })
+}
+
+impl QueryRegex {
+    /// `matches_value` on a raw value (regex values compare their options as decoding sorts
+    /// them).
+    fn matches_raw(&self, v: RawBsonRef<'_>) -> bool {
+        match v {
+            RawBsonRef::String(s) | RawBsonRef::Symbol(s) => self.re.is_match(s),
+            RawBsonRef::RegularExpression(r) => {
+                r.pattern.as_str() == self.pattern && value::raw_regex_options_cmp(r.options.as_str(), &self.options) == Ordering::Equal
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Node {
+    /// Whether matching this node decodes the whole document (`$expr`).
+    fn has_expr(&self) -> bool {
+        match self {
+            Node::And(c) | Node::Or(c) | Node::Nor(c) => c.iter().any(Node::has_expr),
+            Node::Not(c) => c.has_expr(),
+            Node::Expr(_) => true,
+            Node::Leaf { .. } | Node::Const(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1429,7 +1752,28 @@ mod tests {
     }
 
     fn m(f: Document, d: Document) -> bool {
-        filter(f).matches(&d).unwrap()
+        both(&filter(f), &d)
+    }
+
+    /// `matches`, asserting that `matches_raw` (and both match positions) agree.
+    fn both(flt: &Filter, d: &Document) -> bool {
+        let raw = bson::RawDocumentBuf::try_from(d).unwrap();
+        let expected = flt.matches(d).unwrap();
+        assert_eq!(flt.matches_raw(&raw).unwrap(), expected, "matches_raw {flt:?} on {d}");
+        assert_eq!(flt.match_position_raw(&raw).unwrap(), flt.match_position(d).unwrap(), "match_position_raw {flt:?} on {d}");
+        expected
+    }
+
+    /// Both matchers run without error (deep filters: no stack overflow either way).
+    fn both_ok(flt: &Filter, d: &Document) {
+        assert!(flt.matches(d).is_ok());
+        assert!(flt.matches_raw(&bson::RawDocumentBuf::try_from(d).unwrap()).is_ok());
+    }
+
+    /// `match_position`, asserting that `match_position_raw` agrees.
+    fn pos(flt: &Filter, d: &Document) -> Option<usize> {
+        both(flt, d);
+        flt.match_position(d).unwrap()
     }
 
     fn err(f: Document) -> DocError {
@@ -1439,7 +1783,7 @@ mod tests {
     /// The `_id`s of `docs` matching `f`.
     fn ids(f: Document, docs: &[Document]) -> Vec<i32> {
         let flt = filter(f);
-        docs.iter().filter(|d| flt.matches(d).unwrap()).map(|d| d.get_i32("_id").unwrap()).collect()
+        docs.iter().filter(|d| both(&flt, d)).map(|d| d.get_i32("_id").unwrap()).collect()
     }
 
     /// The manual's `inventory` collection (query on arrays / embedded documents pages).
@@ -1463,9 +1807,9 @@ mod tests {
     fn empty_filter_matches_everything() {
         let f = filter(doc! {});
         assert!(f.is_empty());
-        assert!(f.matches(&doc! {"a": 1}).unwrap());
+        assert!(both(&f, &doc! {"a": 1}));
         assert!(!filter(doc! {"a": 1}).is_empty());
-        assert!(filter(doc! {"$comment": "hi"}).matches(&doc! {}).unwrap());
+        assert!(both(&filter(doc! {"$comment": "hi"}), &doc! {}));
     }
 
     #[test]
@@ -1879,23 +2223,23 @@ mod tests {
             f = doc! {"$or": [f, {"b": 1}]};
         }
         let flt = Filter::parse(&f, &vars()).unwrap();
-        assert!(flt.matches(&doc! {"a": 1}).unwrap());
+        assert!(both(&flt, &doc! {"a": 1}));
         // Just under the limit, every recursive form parses and matches on a test thread's stack.
         let mut f = doc! {"$gt": 1};
         for _ in 0..(MAX_QUERY_DEPTH - 5) {
             f = doc! {"$not": f};
         }
-        assert!(Filter::parse(&doc! {"a": f}, &vars()).unwrap().matches(&doc! {"a": 5}).is_ok());
+        both_ok(&Filter::parse(&doc! {"a": f}, &vars()).unwrap(), &doc! {"a": 5});
         let mut f = doc! {"$gt": 1};
         for _ in 0..(MAX_QUERY_DEPTH / 2 - 5) {
             f = doc! {"$elemMatch": f};
         }
-        assert!(Filter::parse(&doc! {"a": f}, &vars()).unwrap().matches(&doc! {"a": [[5]]}).is_ok());
+        both_ok(&Filter::parse(&doc! {"a": f}, &vars()).unwrap(), &doc! {"a": [[5]]});
         let mut f = doc! {"a": 1};
         for _ in 0..(MAX_QUERY_DEPTH / 2 - 5) {
             f = doc! {"x": {"$elemMatch": f}};
         }
-        assert!(Filter::parse(&f, &vars()).unwrap().matches(&doc! {"a": [[5]]}).is_ok());
+        both_ok(&Filter::parse(&f, &vars()).unwrap(), &doc! {"a": [[5]]});
     }
 
     #[test]
@@ -1926,24 +2270,66 @@ mod tests {
     #[test]
     fn match_position_records_the_matching_element() {
         let d = doc! {"grades": [80, 85, 90], "x": 1};
-        assert_eq!(filter(doc! {"grades": 85}).match_position(&d).unwrap(), Some(1));
-        assert_eq!(filter(doc! {"grades": {"$gte": 86}}).match_position(&d).unwrap(), Some(2));
-        assert_eq!(filter(doc! {"x": 1}).match_position(&d).unwrap(), None);
-        assert_eq!(filter(doc! {"grades": 1}).match_position(&d).unwrap(), None);
+        assert_eq!(pos(&filter(doc! {"grades": 85}), &d), Some(1));
+        assert_eq!(pos(&filter(doc! {"grades": {"$gte": 86}}), &d), Some(2));
+        assert_eq!(pos(&filter(doc! {"x": 1}), &d), None);
+        assert_eq!(pos(&filter(doc! {"grades": 1}), &d), None);
         let d = doc! {"students": [{"name": "a", "grade": 80}, {"name": "b", "grade": 90}]};
-        assert_eq!(filter(doc! {"students.grade": 90}).match_position(&d).unwrap(), Some(1));
-        assert_eq!(filter(doc! {"students": {"$elemMatch": {"name": "b", "grade": {"$gt": 85}}}}).match_position(&d).unwrap(), Some(1));
-        assert_eq!(filter(doc! {"$or": [{"students.grade": 70}, {"students.name": "b"}]}).match_position(&d).unwrap(), Some(1));
+        assert_eq!(pos(&filter(doc! {"students.grade": 90}), &d), Some(1));
+        assert_eq!(pos(&filter(doc! {"students": {"$elemMatch": {"name": "b", "grade": {"$gt": 85}}}}), &d), Some(1));
+        assert_eq!(pos(&filter(doc! {"$or": [{"students.grade": 70}, {"students.name": "b"}]}), &d), Some(1));
         // The outermost implicitly traversed array gives the position.
         let d = doc! {"a": [{"b": [1, 2]}, {"b": [3, 4]}]};
-        assert_eq!(filter(doc! {"a.b": 4}).match_position(&d).unwrap(), Some(1));
-        assert_eq!(filter(doc! {"a.b": {"$elemMatch": {"$gt": 3}}}).match_position(&d).unwrap(), Some(1));
-        assert_eq!(filter(doc! {"a.1.b": 4}).match_position(&d).unwrap(), Some(1));
-        assert_eq!(filter(doc! {"a.0.b": 1}).match_position(&d).unwrap(), Some(0));
+        assert_eq!(pos(&filter(doc! {"a.b": 4}), &d), Some(1));
+        assert_eq!(pos(&filter(doc! {"a.b": {"$elemMatch": {"$gt": 3}}}), &d), Some(1));
+        assert_eq!(pos(&filter(doc! {"a.1.b": 4}), &d), Some(1));
+        assert_eq!(pos(&filter(doc! {"a.0.b": 1}), &d), Some(0));
         // With several conditions, the last one that traversed an array.
         let d = doc! {"x": [5, 6], "y": [7, 8, 9]};
-        assert_eq!(filter(doc! {"x": 6, "y": 7}).match_position(&d).unwrap(), Some(0));
-        assert_eq!(filter(doc! {"x": 99}).match_position(&d).unwrap(), None);
+        assert_eq!(pos(&filter(doc! {"x": 6, "y": 7}), &d), Some(0));
+        assert_eq!(pos(&filter(doc! {"x": 99}), &d), None);
+    }
+
+    #[test]
+    fn raw_matching_mirrors_decoding() {
+        // Stored regex options are sorted by decoding (`/x/mi` reads back as `/x/im`).
+        let unsorted = Bson::RegularExpression(bson::Regex { pattern: "x".try_into().unwrap(), options: "mi".try_into().unwrap() });
+        let sorted = Bson::RegularExpression(bson::Regex { pattern: "x".try_into().unwrap(), options: "im".try_into().unwrap() });
+        let d = doc! {"a": unsorted.clone(), "b": [unsorted.clone()]};
+        let raw = bson::RawDocumentBuf::try_from(&d).unwrap();
+        let decoded = Document::try_from(raw.as_ref()).unwrap();
+        for f in [
+            doc! {"a": {"$eq": unsorted.clone()}},
+            doc! {"a": {"$eq": sorted.clone()}},
+            doc! {"b": {"$in": [sorted.clone()]}},
+            doc! {"a": {"$regex": "x", "$options": "mi"}},
+            doc! {"a": {"$regex": "x", "$options": "im"}},
+            doc! {"b": [sorted.clone()]},
+            doc! {"b": {"$in": [unsorted.clone()]}},
+            doc! {"b": {"$all": [sorted.clone()]}},
+        ] {
+            let flt = filter(f.clone());
+            assert_eq!(flt.matches_raw(&raw).unwrap(), flt.matches(&decoded).unwrap(), "{f}");
+            assert_eq!(flt.match_position_raw(&raw).unwrap(), flt.match_position(&decoded).unwrap(), "{f}");
+        }
+        assert!(filter(doc! {"a": {"$eq": sorted}}).matches_raw(&raw).unwrap());
+        // Strings, documents and arrays compare raw; numbers across types.
+        let d = doc! {"s": "日本", "d": {"x": 1, "y": [1, 2.5]}, "n": [1i64, 2.0, Bson::Decimal128("3".parse().unwrap())]};
+        assert!(m(doc! {"s": {"$gt": "日"}}, d.clone()));
+        assert!(m(doc! {"d": {"x": 1.0, "y": [1i64, 2.5]}}, d.clone()));
+        assert!(!m(doc! {"d": {"y": [1, 2.5], "x": 1}}, d.clone()));
+        assert!(m(doc! {"d.y": 2.5, "n": {"$all": [1, 2, 3.0]}}, d.clone()));
+        assert!(m(doc! {"n": {"$in": [Bson::Decimal128("2.0".parse().unwrap())]}}, d.clone()));
+        assert!(m(doc! {"d.y.1": {"$gt": 2}, "d": {"$lt": {"x": 2}}}, d.clone()));
+        // A malformed document is an error, not a panic.
+        let mut bytes = bson::RawDocumentBuf::try_from(&doc! {"a": {"b": "xyz"}}).unwrap().into_bytes();
+        let at = bytes.iter().position(|&b| b == b'x').unwrap();
+        bytes[at - 4] = 0x7f; // the string's length
+        let bad = bson::RawDocument::from_bytes(&bytes).unwrap();
+        assert!(filter(doc! {"a.b": "xyz"}).matches_raw(bad).is_err());
+        assert!(!filter(doc! {"$expr": true}).needs_full_document() || filter(doc! {"$expr": true}).matches_raw(bad).is_err());
+        assert!(!filter(doc! {"a.b": 1, "$or": [{"c": 1}, {"d": 2}]}).needs_full_document());
+        assert!(filter(doc! {"$or": [{"c": 1}, {"$expr": {"$eq": ["$d", 2]}}]}).needs_full_document());
     }
 
     #[test]
@@ -2256,12 +2642,245 @@ mod tests {
                 let expected = reference_matches(&doc, p1, &c1) && reference_matches(&doc, p2, &c2);
                 let flt = Filter::parse(&f, &vars()).unwrap();
                 prop_assert_eq!(flt.matches(&doc).unwrap(), expected, "filter {} doc {}", f, doc);
+                let raw = bson::RawDocumentBuf::try_from(&doc).unwrap();
+                prop_assert_eq!(flt.matches_raw(&raw).unwrap(), expected, "raw: filter {} doc {}", f, doc);
+                prop_assert_eq!(flt.match_position_raw(&raw).unwrap(), flt.match_position(&doc).unwrap(), "raw position: filter {} doc {}", f, doc);
                 // $or / $nor of the same two agree too.
                 let any = reference_matches(&doc, p1, &c1) || reference_matches(&doc, p2, &c2);
                 let or = doc! {"$or": [to_filter(p1, &c1), second.clone()]};
                 prop_assert_eq!(Filter::parse(&or, &vars()).unwrap().matches(&doc).unwrap(), any);
                 let nor = doc! {"$nor": [to_filter(p1, &c1), second]};
                 prop_assert_eq!(Filter::parse(&nor, &vars()).unwrap().matches(&doc).unwrap(), !any);
+            }
+        }
+    }
+
+    // --- Property test: `matches_raw` against `matches` ---------------------------------------
+
+    mod raw_property {
+        use super::*;
+        use bson::oid::ObjectId;
+        use bson::spec::BinarySubtype;
+        use bson::{Binary, JavaScriptCodeWithScope, RawDocumentBuf, Regex, Timestamp};
+        use proptest::prelude::*;
+
+        fn dec(s: &str) -> Bson {
+            Bson::Decimal128(s.parse().unwrap())
+        }
+
+        /// A regex value with its options as written (not sorted, unlike `Regex::new`).
+        fn regex(p: &str, o: &str) -> Bson {
+            Bson::RegularExpression(Regex { pattern: p.try_into().unwrap(), options: o.try_into().unwrap() })
+        }
+
+        /// A DBPointer (only constructible from bytes).
+        fn dbpointer(ns: &str, id: u8) -> Bson {
+            let mut body = vec![0x0C, b'p', 0];
+            body.extend_from_slice(&(ns.len() as i32 + 1).to_le_bytes());
+            body.extend_from_slice(ns.as_bytes());
+            body.push(0);
+            body.extend_from_slice(&[id; 12]);
+            let mut bytes = ((body.len() + 5) as i32).to_le_bytes().to_vec();
+            bytes.extend_from_slice(&body);
+            bytes.push(0);
+            let doc = Document::try_from(bson::RawDocument::from_bytes(&bytes).unwrap()).unwrap();
+            doc.get("p").unwrap().clone()
+        }
+
+        fn scalar() -> impl Strategy<Value = Bson> {
+            prop_oneof![
+                4 => (-2i32..4).prop_map(Bson::Int32),
+                2 => prop_oneof![Just(0i64), Just(1), Just(3), Just(i64::MAX), Just(i64::MIN), Just((1 << 53) + 1)].prop_map(Bson::Int64),
+                3 => prop_oneof![
+                    Just(1.0f64),
+                    Just(2.5),
+                    Just(0.0),
+                    Just(-0.0),
+                    Just(f64::NAN),
+                    Just(f64::INFINITY),
+                    Just(9_007_199_254_740_994.0),
+                    Just(-1.5)
+                ]
+                .prop_map(Bson::Double),
+                2 => prop_oneof![Just("1"), Just("2.5"), Just("NaN"), Just("-0"), Just("3.000"), Just("-Infinity")].prop_map(dec),
+                4 => prop_oneof![Just(""), Just("x"), Just("y"), Just("xé"), Just("日本"), Just("X"), Just("x\u{1F600}"), Just("x\ny")]
+                    .prop_map(|s| Bson::String(s.into())),
+                2 => Just(Bson::Null),
+                1 => Just(Bson::Undefined),
+                2 => any::<bool>().prop_map(Bson::Boolean),
+                1 => prop_oneof![Just(Bson::MinKey), Just(Bson::MaxKey)],
+                1 => (0i64..3).prop_map(|m| Bson::DateTime(bson::DateTime::from_millis(m))),
+                1 => (0u8..2).prop_map(|b| Bson::ObjectId(ObjectId::from_bytes([b; 12]))),
+                1 => (0u32..2).prop_map(|t| Bson::Timestamp(Timestamp { time: t, increment: 1 })),
+                1 => (prop::collection::vec(0u8..4, 0..3), any::<bool>()).prop_map(|(bytes, old)| Bson::Binary(Binary {
+                    subtype: if old { BinarySubtype::BinaryOld } else { BinarySubtype::Generic },
+                    bytes
+                })),
+                1 => prop_oneof![Just(("x", "")), Just(("x", "i")), Just(("x", "mi")), Just(("^y", "s"))].prop_map(|(p, o)| regex(p, o)),
+                1 => prop_oneof![Just("x"), Just("y")].prop_map(|s| Bson::Symbol(s.into())),
+                1 => prop_oneof![
+                    Just(Bson::JavaScriptCode("f()".into())),
+                    Just(Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope { code: "f()".into(), scope: doc! {"a": 1} })),
+                    (0u8..2).prop_map(|b| dbpointer("db.c", b)),
+                ],
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = &'static str> {
+            prop_oneof![4 => Just("a"), 4 => Just("b"), 3 => Just("0"), 3 => Just("1"), 1 => Just("é")]
+        }
+
+        fn value() -> impl Strategy<Value = Bson> {
+            scalar().prop_recursive(4, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                    prop::collection::vec((key(), inner), 0..4)
+                        .prop_map(|kv| Bson::Document(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+                ]
+            })
+        }
+
+        fn document() -> impl Strategy<Value = Document> {
+            let field = prop_oneof![
+                2 => value(),
+                2 => prop::collection::vec(value(), 0..4).prop_map(Bson::Array),
+                2 => prop::collection::vec(prop::collection::vec((key(), value()), 0..3), 0..4).prop_map(|docs| {
+                    Bson::Array(docs.into_iter().map(|kv| Bson::Document(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())).collect())
+                }),
+            ];
+            prop::collection::vec((prop_oneof![Just("a"), Just("b"), Just("c")], field), 1..5)
+                .prop_map(|kv| kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        }
+
+        /// Dotted paths: a top-level name, then names and numeric components.
+        fn path() -> impl Strategy<Value = String> {
+            (prop_oneof![Just("a"), Just("b"), Just("c")], prop::collection::vec(key(), 0..3)).prop_map(|(first, rest)| {
+                let mut parts = vec![first];
+                parts.extend(rest);
+                parts.join(".")
+            })
+        }
+
+        /// An operand (no Undefined: refused by the parser).
+        fn operand() -> impl Strategy<Value = Bson> {
+            prop_oneof![4 => scalar(), 1 => value()].prop_filter("undefined", |v| !matches!(v, Bson::Undefined))
+        }
+
+        /// One operator document (or literal) for a field.
+        fn condition() -> impl Strategy<Value = Bson> {
+            let cmp = prop_oneof![Just("$gt"), Just("$gte"), Just("$lt"), Just("$lte"), Just("$eq"), Just("$ne")];
+            let type_name = prop_oneof![
+                Just(Bson::String("number".into())),
+                Just(Bson::String("string".into())),
+                Just(Bson::String("object".into())),
+                Just(Bson::String("array".into())),
+                Just(Bson::String("null".into())),
+                Just(Bson::String("decimal".into())),
+                Just(Bson::String("regex".into())),
+                Just(Bson::Int32(1)),
+                Just(Bson::Int32(-1)),
+                Just(Bson::Int32(127)),
+                Just(Bson::Array(vec![Bson::String("bool".into()), Bson::Int32(16)])),
+            ];
+            let single = prop_oneof![
+                // Broad conditions, so that positions get recorded often.
+                3 => prop_oneof![
+                    Just(Bson::Document(doc! {"$gt": Bson::MinKey})),
+                    Just(Bson::Document(doc! {"$lte": Bson::MaxKey})),
+                    Just(Bson::Document(doc! {"$exists": true})),
+                    Just(Bson::Document(doc! {"$type": "number"})),
+                    Just(Bson::Document(doc! {"$gte": 1})),
+                    Just(Bson::Document(doc! {"$in": ["x", 1, Bson::Null]})),
+                    Just(Bson::Document(doc! {"$regex": "x"})),
+                ],
+                3 => operand(),
+                4 => (cmp.clone(), operand()).prop_map(|(op, v)| Bson::Document(doc! {op: v})),
+                1 => (operand(), operand()).prop_map(|(a, b)| Bson::Document(doc! {"$gte": a, "$lt": b})),
+                2 => (any::<bool>(), prop::collection::vec(prop_oneof![4 => operand(), 1 => Just(regex("^x", "")), 1 => Just(regex("y", "i"))], 0..4))
+                    .prop_map(|(nin, vs)| Bson::Document(doc! {if nin { "$nin" } else { "$in" }: vs})),
+                1 => any::<bool>().prop_map(|b| Bson::Document(doc! {"$exists": b})),
+                1 => type_name.prop_map(|t| Bson::Document(doc! {"$type": t})),
+                1 => (0i32..4).prop_map(|n| Bson::Document(doc! {"$size": n})),
+                1 => (1i64..4, -1i64..3).prop_map(|(d, r)| Bson::Document(doc! {"$mod": [d, r]})),
+                1 => (prop_oneof![Just("^x"), Just("y$"), Just("x|y"), Just("."), Just("日")], prop_oneof![Just(""), Just("i"), Just("s")])
+                    .prop_map(|(p, o)| Bson::Document(doc! {"$regex": p, "$options": o})),
+                1 => prop_oneof![Just(regex("^x", "")), Just(regex("x", "mi"))],
+                1 => (cmp.clone(), operand()).prop_map(|(op, v)| Bson::Document(doc! {"$not": {op: v}})),
+                1 => prop::collection::vec(operand(), 0..3).prop_map(|vs| Bson::Document(doc! {"$all": vs})),
+                1 => (cmp, operand()).prop_map(|(op, v)| Bson::Document(doc! {"$elemMatch": {op: v}})),
+                1 => prop_oneof![
+                    Just(Bson::Array(vec![Bson::Int32(0), Bson::Int32(1)])),
+                    Just(Bson::Int32(5)),
+                    Just(Bson::Binary(Binary { subtype: BinarySubtype::Generic, bytes: vec![1] })),
+                ]
+                .prop_flat_map(|mask| prop_oneof![Just("$bitsAllSet"), Just("$bitsAnySet"), Just("$bitsAllClear"), Just("$bitsAnyClear")]
+                    .prop_map(move |op| Bson::Document(doc! {op: mask.clone()}))),
+            ];
+            single
+        }
+
+        fn leaf_filter() -> impl Strategy<Value = Document> {
+            prop_oneof![
+                8 => prop::collection::vec((path(), condition()), 1..3).prop_map(|kv| kv.into_iter().map(|(k, v)| (k, v)).collect()),
+                1 => prop_oneof![
+                    Just(doc! {"$expr": {"$gt": ["$a", 1]}}),
+                    Just(doc! {"$expr": {"$eq": ["$a.b", "$c"]}}),
+                    Just(doc! {"$expr": {"$add": ["$a", 1]}}),
+                ],
+            ]
+        }
+
+        fn filter() -> impl Strategy<Value = Document> {
+            let nested = leaf_filter().prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    (prop_oneof![Just("$and"), Just("$or"), Just("$nor")], prop::collection::vec(inner.clone(), 1..3))
+                        .prop_map(|(op, fs)| doc! {op: fs}),
+                    (path(), inner.clone()).prop_map(|(p, f)| doc! {p: {"$elemMatch": f}}),
+                    (path(), inner.clone()).prop_map(|(p, f)| doc! {p: {"$all": [{"$elemMatch": f}]}}),
+                    (path(), inner).prop_map(|(p, f)| doc! {p: {"$not": {"$elemMatch": f}}}),
+                ]
+            });
+            prop_oneof![2 => leaf_filter(), 1 => nested]
+        }
+
+        fn same(a: Result<bool, DocError>, b: Result<bool, DocError>) -> bool {
+            match (a, b) {
+                (Ok(x), Ok(y)) => x == y,
+                (Err(x), Err(y)) => x.code == y.code,
+                _ => false,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            #[test]
+            fn raw_matcher_agrees_with_decoded(doc in document(), f in filter()) {
+                let Ok(flt) = Filter::parse(&f, &vars()) else { return Ok(()) };
+                let raw = RawDocumentBuf::try_from(&doc).unwrap();
+                // The decoded form of the stored bytes is what `matches` sees.
+                let decoded = Document::try_from(raw.as_ref()).unwrap();
+                let expected = flt.matches(&decoded);
+                let got = flt.matches_raw(&raw);
+                prop_assert!(same(got.clone(), expected.clone()), "filter {} doc {}: raw {:?} decoded {:?}", f, doc, got, expected);
+                if expected.is_ok() {
+                    prop_assert_eq!(flt.match_position_raw(&raw).unwrap(), flt.match_position(&decoded).unwrap(), "filter {} doc {}", f, doc);
+                }
+                if flt.needs_full_document() {
+                    let text = f.to_string();
+                    prop_assert!(text.contains("$expr"));
+                }
+            }
+
+            #[test]
+            fn compare_raw_agrees_with_compare((a, b) in value().prop_flat_map(|a| (Just(a.clone()), prop_oneof![Just(a), value()]))) {
+                let raw = RawDocumentBuf::try_from(&doc! {"v": a}).unwrap();
+                let ra = raw.get("v").unwrap().unwrap();
+                let decoded = value::raw_to_bson(ra).unwrap();
+                prop_assert_eq!(value::compare_raw(ra, &b).unwrap(), compare(&decoded, &b), "{} vs {}", decoded, b);
+                prop_assert_eq!(value::equal_raw(ra, &b).unwrap(), equal(&decoded, &b));
+                prop_assert_eq!(value::raw_type_rank(ra), type_rank(&decoded));
+                prop_assert_eq!(value::raw_type_number(ra), type_number(&decoded));
+                prop_assert_eq!(value::raw_scalar(ra).is_some_and(|s| equal(&s, &decoded) || s.to_string() == decoded.to_string()), value::raw_scalar(ra).is_some());
             }
         }
     }
@@ -2277,14 +2896,22 @@ mod cross_tests {
         Variables::new(bson::DateTime::from_millis(0))
     }
 
+    /// `matches`, asserting that `matches_raw` agrees.
+    fn both(f: &Filter, d: &Document) -> bool {
+        let expected = f.matches(d).unwrap();
+        assert!(f.needs_full_document());
+        assert_eq!(f.matches_raw(&bson::RawDocumentBuf::try_from(d).unwrap()).unwrap(), expected);
+        expected
+    }
+
     #[test]
     fn expr_compares_fields_of_the_document() {
         // The manual's $expr example (monthlyBudget).
         let f = Filter::parse(&doc! {"$expr": {"$gt": ["$spent", "$budget"]}}, &vars()).unwrap();
-        assert!(f.matches(&doc! {"_id": 1, "category": "food", "budget": 400, "spent": 450}).unwrap());
-        assert!(!f.matches(&doc! {"_id": 2, "category": "drinks", "budget": 100, "spent": 150 - 100}).unwrap());
+        assert!(both(&f, &doc! {"_id": 1, "category": "food", "budget": 400, "spent": 450}));
+        assert!(!both(&f, &doc! {"_id": 2, "category": "drinks", "budget": 100, "spent": 150 - 100}));
         let f = Filter::parse(&doc! {"a": 1, "$or": [{"$expr": {"$eq": ["$b", 2]}}, {"c": 3}]}, &vars()).unwrap();
-        assert!(f.matches(&doc! {"a": 1, "b": 2}).unwrap());
-        assert!(!f.matches(&doc! {"a": 1, "b": 3}).unwrap());
+        assert!(both(&f, &doc! {"a": 1, "b": 2}));
+        assert!(!both(&f, &doc! {"a": 1, "b": 3}));
     }
 }

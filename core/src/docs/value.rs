@@ -12,7 +12,9 @@
 
 use std::cmp::Ordering;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawArray, RawBsonRef, RawDocument};
+
+use super::DocError;
 
 /// The position of `v`'s type in MongoDB's comparison order (equal ranks compare by value).
 pub fn type_rank(v: &Bson) -> u8 {
@@ -326,6 +328,157 @@ pub fn depth(doc: &Document) -> usize {
         }
     }
     1 + doc.values().map(of).max().unwrap_or(0)
+}
+
+// --- Raw BSON (`RawBsonRef`) views -------------------------------------------------------------
+//
+// The same order as `compare`, with the left side read straight from raw bytes (no `Bson` is
+// built for strings, documents or arrays). `compare_raw(a, b)` equals
+// `compare(&Bson::try_from(a)?, b)`; errors only on malformed raw bytes.
+
+/// `type_rank` of a raw value.
+pub fn raw_type_rank(v: RawBsonRef<'_>) -> u8 {
+    match v {
+        RawBsonRef::MinKey => 1,
+        RawBsonRef::Null | RawBsonRef::Undefined => 2,
+        RawBsonRef::Int32(_) | RawBsonRef::Int64(_) | RawBsonRef::Double(_) | RawBsonRef::Decimal128(_) => 3,
+        RawBsonRef::Symbol(_) | RawBsonRef::String(_) => 4,
+        RawBsonRef::Document(_) => 5,
+        RawBsonRef::Array(_) => 6,
+        RawBsonRef::Binary(_) => 7,
+        RawBsonRef::ObjectId(_) => 8,
+        RawBsonRef::Boolean(_) => 9,
+        RawBsonRef::DateTime(_) => 10,
+        RawBsonRef::Timestamp(_) => 11,
+        RawBsonRef::RegularExpression(_) => 12,
+        RawBsonRef::DbPointer(_) => 13,
+        RawBsonRef::JavaScriptCode(_) => 14,
+        RawBsonRef::JavaScriptCodeWithScope(_) => 15,
+        RawBsonRef::MaxKey => 16,
+    }
+}
+
+/// `type_number` of a raw value (its BSON element type; MinKey is -1).
+pub fn raw_type_number(v: RawBsonRef<'_>) -> i32 {
+    match v.element_type() {
+        bson::spec::ElementType::MinKey => -1,
+        t => i32::from(t as u8),
+    }
+}
+
+/// The `Bson` of a raw value whose `Bson` form owns no heap memory (numbers, booleans, null,
+/// undefined, MinKey/MaxKey, ObjectId, dates, timestamps); None for strings, documents,
+/// arrays, binaries, regexes, code, symbols and DBPointers.
+#[inline]
+pub fn raw_scalar(v: RawBsonRef<'_>) -> Option<Bson> {
+    Some(match v {
+        RawBsonRef::Double(d) => Bson::Double(d),
+        RawBsonRef::Int32(i) => Bson::Int32(i),
+        RawBsonRef::Int64(i) => Bson::Int64(i),
+        RawBsonRef::Decimal128(d) => Bson::Decimal128(d),
+        RawBsonRef::Boolean(b) => Bson::Boolean(b),
+        RawBsonRef::Null => Bson::Null,
+        RawBsonRef::Undefined => Bson::Undefined,
+        RawBsonRef::MinKey => Bson::MinKey,
+        RawBsonRef::MaxKey => Bson::MaxKey,
+        RawBsonRef::ObjectId(o) => Bson::ObjectId(o),
+        RawBsonRef::DateTime(d) => Bson::DateTime(d),
+        RawBsonRef::Timestamp(t) => Bson::Timestamp(t),
+        _ => return None,
+    })
+}
+
+/// A malformed stored document (validated documents never produce it).
+pub fn raw_error(e: impl std::fmt::Display) -> DocError {
+    DocError::new(super::error::codes::INTERNAL_ERROR, "InternalError", format!("malformed stored BSON document: {e}"))
+}
+
+/// `Bson::try_from(v)` (the whole value decoded: allocates for strings, documents...).
+pub fn raw_to_bson(v: RawBsonRef<'_>) -> Result<Bson, DocError> {
+    Bson::try_from(v).map_err(raw_error)
+}
+
+/// Regex options as `Bson::try_from` gives them (characters sorted), compared with `other`.
+/// Options are almost always already sorted ASCII: then no allocation.
+pub fn raw_regex_options_cmp(raw: &str, other: &str) -> Ordering {
+    if raw.as_bytes().is_ascii() && raw.as_bytes().is_sorted() {
+        raw.cmp(other)
+    } else {
+        let mut chars: Vec<char> = raw.chars().collect();
+        chars.sort_unstable();
+        chars.into_iter().collect::<String>().as_str().cmp(other)
+    }
+}
+
+/// `compare(&Bson::try_from(a)?, b)` without decoding `a`.
+pub fn compare_raw(a: RawBsonRef<'_>, b: &Bson) -> Result<Ordering, DocError> {
+    let (ra, rb) = (raw_type_rank(a), type_rank(b));
+    if ra != rb {
+        return Ok(ra.cmp(&rb));
+    }
+    if let Some(x) = raw_scalar(a) {
+        return Ok(compare(&x, b));
+    }
+    Ok(match (a, b) {
+        (RawBsonRef::String(x) | RawBsonRef::Symbol(x), Bson::String(y) | Bson::Symbol(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (RawBsonRef::Document(x), Bson::Document(y)) => compare_documents_raw(x, y)?,
+        (RawBsonRef::Array(x), Bson::Array(y)) => compare_arrays_raw(x, y)?,
+        (RawBsonRef::Binary(x), Bson::Binary(y)) => x
+            .bytes
+            .len()
+            .cmp(&y.bytes.len())
+            .then_with(|| u8::from(x.subtype).cmp(&u8::from(y.subtype)))
+            .then_with(|| x.bytes.cmp(&y.bytes)),
+        (RawBsonRef::RegularExpression(x), Bson::RegularExpression(y)) => {
+            x.pattern.as_str().cmp(y.pattern.as_str()).then_with(|| raw_regex_options_cmp(x.options.as_str(), y.options.as_str()))
+        }
+        (RawBsonRef::JavaScriptCode(x), Bson::JavaScriptCode(y)) => x.cmp(y.as_str()),
+        (RawBsonRef::JavaScriptCodeWithScope(x), Bson::JavaScriptCodeWithScope(y)) => match x.code.cmp(y.code.as_str()) {
+            Ordering::Equal => compare_documents_raw(x.scope, &y.scope)?,
+            o => o,
+        },
+        // DBPointers compare by their debug form (`compare`): decode (rare, deprecated type).
+        (RawBsonRef::DbPointer(_), _) => compare(&raw_to_bson(a)?, b),
+        _ => Ordering::Equal,
+    })
+}
+
+/// `compare_documents` with the left document raw.
+pub fn compare_documents_raw(x: &RawDocument, y: &Document) -> Result<Ordering, DocError> {
+    let mut iy = y.iter();
+    for item in x {
+        let (kx, vx) = item.map_err(raw_error)?;
+        let Some((ky, vy)) = iy.next() else { return Ok(Ordering::Greater) };
+        let o = raw_type_rank(vx).cmp(&type_rank(vy)).then_with(|| kx.as_str().as_bytes().cmp(ky.as_bytes()));
+        if o != Ordering::Equal {
+            return Ok(o);
+        }
+        let o = compare_raw(vx, vy)?;
+        if o != Ordering::Equal {
+            return Ok(o);
+        }
+    }
+    Ok(if iy.next().is_some() { Ordering::Less } else { Ordering::Equal })
+}
+
+/// `compare_arrays` with the left array raw.
+pub fn compare_arrays_raw(x: &RawArray, y: &[Bson]) -> Result<Ordering, DocError> {
+    let mut n = 0;
+    for e in x {
+        let e = e.map_err(raw_error)?;
+        let Some(b) = y.get(n) else { return Ok(Ordering::Greater) };
+        let o = compare_raw(e, b)?;
+        if o != Ordering::Equal {
+            return Ok(o);
+        }
+        n += 1;
+    }
+    Ok(n.cmp(&y.len()))
+}
+
+/// `equal(&Bson::try_from(a)?, b)` without decoding `a`.
+pub fn equal_raw(a: RawBsonRef<'_>, b: &Bson) -> Result<bool, DocError> {
+    Ok(compare_raw(a, b)? == Ordering::Equal)
 }
 
 // --- Order-preserving key encoding ------------------------------------------------------------
