@@ -408,10 +408,10 @@ pub(crate) fn insert_prepared(
 
 // --- Reads -----------------------------------------------------------------------------------
 
-/// Whether a stored document matches `filter`.
+/// Whether a stored document matches `filter` (on its bytes: `Filter::matches_raw`).
 #[inline]
 pub(crate) fn matches(filter: &Filter, doc: &RawDocument) -> Result<bool, DocError> {
-    filter.matches(&to_document(doc)?)
+    filter.matches_raw(doc)
 }
 
 /// A parsed find: filter, sort, projection, skip and limit (0 = none).
