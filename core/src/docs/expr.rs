@@ -79,6 +79,19 @@ impl Variables {
         Ok(vars)
     }
 
+    /// These variables plus `bindings` (already evaluated; a later binding of a name shadows
+    /// an earlier one). `$lookup`'s `let` binds the local document's values this way for its
+    /// sub-pipeline.
+    pub fn with_bindings(&self, bindings: impl IntoIterator<Item = (String, Option<Bson>)>) -> Self {
+        let mut vars = self.clone();
+        let user = Arc::make_mut(&mut vars.user);
+        for (name, value) in bindings {
+            user.retain(|(n, _)| *n != name);
+            user.push((name, value));
+        }
+        vars
+    }
+
     /// `$$NOW`.
     pub fn now(&self) -> bson::DateTime {
         self.now
@@ -357,6 +370,12 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$isoWeekYear", OpKind::Special(parse_date_part)),
     ("$isoDayOfWeek", OpKind::Special(parse_date_part)),
     ("$dateToString", OpKind::Special(parse_date_to_string)),
+    ("$dateFromParts", OpKind::Special(parse_date_from_parts)),
+    ("$dateToParts", OpKind::Special(parse_date_to_parts)),
+    ("$dateTrunc", OpKind::Special(parse_date_trunc)),
+    ("$dateAdd", OpKind::Special(parse_date_add)),
+    ("$dateSubtract", OpKind::Special(parse_date_add)),
+    ("$dateDiff", OpKind::Special(parse_date_diff)),
 ];
 
 fn lookup_operator(name: &str) -> Option<(&'static str, OpKind)> {
@@ -1426,6 +1445,12 @@ fn arith(op: BinOp, a: Num, b: Num) -> Num {
         BinOp::Mul => x.checked_mul(y),
     };
     int_result(r, a.rank() == 1 || b.rank() == 1).unwrap_or(Num::Double(fop(a.f(), b.f())))
+}
+
+/// `a + b` with MongoDB's numeric promotion (int overflow to long, long overflow to double,
+/// double, decimal); None unless both are numbers. Used by the `$sum`/`$avg` accumulators.
+pub fn add_numbers(a: &Bson, b: &Bson) -> Option<Bson> {
+    Some(arith(BinOp::Add, Num::of(a)?, Num::of(b)?).to_bson())
 }
 
 fn null() -> Result<Option<Bson>, DocError> {
@@ -3121,6 +3146,372 @@ fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
 
 fn parse_date_to_string(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
     parse_named(name, arg, depth, &["date", "format", "timezone", "onNull"], 1, op_date_to_string)
+}
+
+// --- Date construction and arithmetic -------------------------------------------------------
+//
+// `$dateFromParts`, `$dateToParts`, `$dateTrunc`, `$dateAdd`, `$dateSubtract`, `$dateDiff`.
+// Time zones are UTC or fixed offsets (see `parse_timezone`); calendar arithmetic happens on
+// the zone-shifted instant, so with fixed offsets it is exact.
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// An integral argument (`2.0` is fine); None when null/missing.
+fn integral_arg(field: &str, v: &Val<'_>) -> Result<Option<i64>, DocError> {
+    if nullish(v) {
+        return Ok(None);
+    }
+    let b = v.as_deref().expect("not nullish");
+    match if is_number(b) { as_i64(b) } else { None } {
+        Some(i) => Ok(Some(i)),
+        None => Err(DocError::location(40515, format!("'{field}' must evaluate to an integer, found {} with value {}", type_name(b), show(v)))),
+    }
+}
+
+/// Days since the epoch of the ISO week-numbering year's week 1 Monday.
+fn iso_year_start(year: i64) -> i64 {
+    let jan4 = days_from_civil(year, 1, 4);
+    let iso_dow = (jan4 + 3).rem_euclid(7); // 0 = Monday
+    jan4 - iso_dow
+}
+
+/// Days since the epoch of `year`-`month`-1, months overflowing into years.
+fn month_start_days(year: i64, month0: i64) -> i64 {
+    let total = year * 12 + month0;
+    days_from_civil(total.div_euclid(12), (total.rem_euclid(12) + 1) as u32, 1)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    (month_start_days(year, i64::from(month)) - days_from_civil(year, month, 1)) as u32
+}
+
+const DATE_FROM_PARTS_FIELDS: &[&str] =
+    &["year", "month", "day", "hour", "minute", "second", "millisecond", "isoWeekYear", "isoWeek", "isoDayOfWeek", "timezone"];
+
+fn parse_date_from_parts(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(40519, "$dateFromParts only supports an object as its argument"));
+    };
+    let mut args: Vec<Option<Node>> = vec![None; DATE_FROM_PARTS_FIELDS.len()];
+    for (k, v) in d {
+        let Some(i) = DATE_FROM_PARTS_FIELDS.iter().position(|f| f == k) else {
+            return Err(DocError::location(40518, format!("Unrecognized argument to $dateFromParts: {k}")));
+        };
+        args[i] = Some(parse_node(v, depth + 1)?);
+    }
+    let natural = args[..3].iter().any(Option::is_some);
+    let iso = args[7..10].iter().any(Option::is_some);
+    if natural && iso {
+        return Err(DocError::location(40489, "$dateFromParts does not allow mixing natural dates with ISO dates"));
+    }
+    if args[0].is_none() && args[7].is_none() {
+        return Err(DocError::location(40516, "$dateFromParts requires either 'year' or 'isoWeekYear' to be present"));
+    }
+    // Unspecified parts take their defaults (a specified part that evaluates to null or
+    // missing makes the result null).
+    let defaults = [0, 1, 1, 0, 0, 0, 0, 0, 1, 1];
+    let mut out: Vec<Node> = args
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| match a {
+            Some(n) => n,
+            None if i < defaults.len() => Node::Literal(Bson::Int64(defaults[i])),
+            None => Node::Var("REMOVE".into(), Vec::new()),
+        })
+        .collect();
+    out.push(Node::Literal(Bson::Boolean(iso)));
+    Ok(Node::Call(name, op_date_from_parts, out))
+}
+
+fn op_date_from_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let iso = matches!(args[11].as_deref(), Some(Bson::Boolean(true)));
+    let Some(offset) = parse_timezone(&args[10])? else { return null() };
+    let mut parts = [0i64; 10];
+    for (i, p) in parts.iter_mut().enumerate() {
+        if iso == (i < 3) {
+            continue;
+        }
+        let field = DATE_FROM_PARTS_FIELDS[i];
+        let Some(v) = integral_arg(field, &args[i])? else { return null() };
+        let year_like = i == 0 || i == 7;
+        if year_like && !(1..=9999).contains(&v) {
+            return Err(DocError::location(40523, format!("'{field}' must evaluate to an integer in the range 1 to 9999, found {v}")));
+        }
+        if !year_like && !(-32768..=32767).contains(&v) {
+            return Err(DocError::location(31034, format!("'{field}' must evaluate to a value in the range [-32768, 32767]; value {v} is not in range")));
+        }
+        *p = v;
+    }
+    let days = if iso {
+        iso_year_start(parts[7]) + (parts[8] - 1) * 7 + (parts[9] - 1)
+    } else {
+        month_start_days(parts[0], parts[1] - 1) + parts[2] - 1
+    };
+    let ms = days * MS_PER_DAY + parts[3] * 3_600_000 + parts[4] * 60_000 + parts[5] * 1000 + parts[6] - offset;
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms))))
+}
+
+fn op_date_to_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return null();
+    }
+    let Some(offset) = parse_timezone(&args[1])? else { return null() };
+    let iso = match args[2].as_deref() {
+        None => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(other) => {
+            return Err(DocError::location(40521, format!("iso8601 must evaluate to a bool, found {}", type_name(other))));
+        }
+    };
+    let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
+    let p = date_parts(ms + offset);
+    let i = |v: i64| Bson::Int32(v as i32);
+    let mut d = Document::new();
+    if iso {
+        let (y, w) = iso_week(p.year, p.day_of_year, p.day_of_week);
+        d.insert("isoWeekYear", i(y));
+        d.insert("isoWeek", i(w));
+        d.insert("isoDayOfWeek", i((p.day_of_week + 5) % 7 + 1));
+    } else {
+        d.insert("year", i(p.year));
+        d.insert("month", i(i64::from(p.month)));
+        d.insert("day", i(i64::from(p.day)));
+    }
+    d.insert("hour", i(p.hour));
+    d.insert("minute", i(p.minute));
+    d.insert("second", i(p.second));
+    d.insert("millisecond", i(p.millis));
+    Ok(Some(Bson::Document(d)))
+}
+
+fn parse_date_to_parts(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["date", "timezone", "iso8601"], 1, op_date_to_parts)
+}
+
+/// A time unit of `$dateTrunc`/`$dateAdd`/`$dateDiff`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Unit {
+    fn fixed_ms(self) -> Option<i64> {
+        Some(match self {
+            Unit::Millisecond => 1,
+            Unit::Second => 1000,
+            Unit::Minute => 60_000,
+            Unit::Hour => 3_600_000,
+            Unit::Day => MS_PER_DAY,
+            Unit::Week => 7 * MS_PER_DAY,
+            _ => return None,
+        })
+    }
+    fn months(self) -> i64 {
+        match self {
+            Unit::Quarter => 3,
+            Unit::Year => 12,
+            _ => 1,
+        }
+    }
+}
+
+/// The `unit` argument; None when null/missing.
+fn unit_arg(op: &str, v: &Val<'_>) -> Result<Option<Unit>, DocError> {
+    if nullish(v) {
+        return Ok(None);
+    }
+    let bad = || DocError::location(5439014, format!("{op} parameter 'unit' value cannot be recognized as a time unit: {}", show(v)));
+    let Some(Bson::String(s)) = v.as_deref() else {
+        return Err(DocError::location(5439013, format!("{op} requires 'unit' to be a string, but got {}", tname(v))));
+    };
+    Ok(Some(match s.as_str() {
+        "millisecond" => Unit::Millisecond,
+        "second" => Unit::Second,
+        "minute" => Unit::Minute,
+        "hour" => Unit::Hour,
+        "day" => Unit::Day,
+        "week" => Unit::Week,
+        "month" => Unit::Month,
+        "quarter" => Unit::Quarter,
+        "year" => Unit::Year,
+        _ => return Err(bad()),
+    }))
+}
+
+/// `startOfWeek` as days after Sunday (0 = Sunday ... 6 = Saturday); None when null.
+fn start_of_week_arg(op: &str, v: &Val<'_>) -> Result<Option<i64>, DocError> {
+    match v.as_deref() {
+        None => Ok(Some(0)),
+        Some(Bson::Null | Bson::Undefined) => Ok(None),
+        Some(Bson::String(s)) => {
+            let days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+            let short = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+            let l = s.to_ascii_lowercase();
+            days.iter()
+                .position(|d| *d == l)
+                .or_else(|| short.iter().position(|d| *d == l))
+                .map(|i| Some(i as i64))
+                .ok_or_else(|| DocError::location(5439016, format!("{op} parameter 'startOfWeek' value cannot be recognized as a day of a week: {s}")))
+        }
+        Some(other) => Err(DocError::location(5439015, format!("{op} requires 'startOfWeek' to be a string, but got {}", type_name(other)))),
+    }
+}
+
+/// Days since the epoch of the week start (`sow`, 0 = Sunday) on or before `days`.
+fn week_start(days: i64, sow: i64) -> i64 {
+    // 1970-01-01 was a Thursday (4 days after Sunday).
+    let dow = (days + 4).rem_euclid(7);
+    days - (dow - sow).rem_euclid(7)
+}
+
+/// Calendar months since year 0 of a local instant.
+fn month_index(local_ms: i64) -> i64 {
+    let (y, m, _) = civil_from_days(local_ms.div_euclid(MS_PER_DAY));
+    y * 12 + i64::from(m) - 1
+}
+
+/// `$dateTrunc`: arguments `[date, unit, binSize, timezone, startOfWeek]`. Bins count from
+/// 2000-01-01T00:00 local time (for weeks, the first `startOfWeek` day on or after it).
+fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args[..2].iter().any(nullish) || args[2..4].iter().any(|a| matches!(a.as_deref(), Some(Bson::Null | Bson::Undefined))) {
+        return null();
+    }
+    let Some(unit) = unit_arg(name, &args[1])? else { return null() };
+    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let bin = match args[2].as_deref() {
+        None => 1,
+        Some(v) => match if is_number(v) { as_i64(v) } else { None } {
+            Some(b) if b > 0 => b,
+            _ => return Err(DocError::location(5439017, format!("{name} requires 'binSize' to be a positive 64-bit integer, but got value '{}' of type {}", show(&args[2]), type_name(v)))),
+        },
+    };
+    let sow = if unit == Unit::Week {
+        let Some(s) = start_of_week_arg(name, &args[4])? else { return null() };
+        s
+    } else {
+        0
+    };
+    let ms = match args[0].as_deref().expect("present") {
+        Bson::DateTime(d) => d.timestamp_millis(),
+        Bson::Timestamp(_) | Bson::ObjectId(_) => date_millis(args[0].as_deref().expect("present"))?,
+        other => return Err(DocError::location(5439012, format!("{name} requires 'date' to be a date, but got {}", type_name(other)))),
+    };
+    let local = ms + offset;
+    const Y2K: i64 = 946_684_800_000;
+    let truncated = match unit.fixed_ms() {
+        Some(unit_ms) => {
+            let reference = if unit == Unit::Week {
+                let d = Y2K / MS_PER_DAY;
+                (week_start(d, sow) + if week_start(d, sow) < d { 7 } else { 0 }) * MS_PER_DAY
+            } else {
+                Y2K
+            };
+            let width = unit_ms.saturating_mul(bin);
+            reference + (local - reference).div_euclid(width) * width
+        }
+        None => {
+            let width = unit.months().saturating_mul(bin);
+            let reference = 2000 * 12;
+            let m = reference + (month_index(local) - reference).div_euclid(width) * width;
+            month_start_days(0, m) * MS_PER_DAY
+        }
+    };
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(truncated - offset))))
+}
+
+fn parse_date_trunc(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["date", "unit", "binSize", "timezone", "startOfWeek"], 2, op_date_trunc)
+}
+
+/// Add `amount` units to a local instant (month arithmetic clamps the day to the month's end).
+fn add_units(local: i64, unit: Unit, amount: i64) -> Option<i64> {
+    match unit.fixed_ms() {
+        Some(u) => local.checked_add(u.checked_mul(amount)?),
+        None => {
+            let days = local.div_euclid(MS_PER_DAY);
+            let time = local.rem_euclid(MS_PER_DAY);
+            let (y, m, d) = civil_from_days(days);
+            let total = (y * 12 + i64::from(m) - 1).checked_add(unit.months().checked_mul(amount)?)?;
+            let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
+            if !(-300_000..=300_000).contains(&ny) {
+                return None;
+            }
+            let nd = d.min(days_in_month(ny, nm));
+            Some(days_from_civil(ny, nm, nd) * MS_PER_DAY + time)
+        }
+    }
+}
+
+/// `$dateAdd`/`$dateSubtract`: arguments `[startDate, unit, amount, timezone]`.
+fn op_date_add(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args[..3].iter().any(nullish) || matches!(args[3].as_deref(), Some(Bson::Null | Bson::Undefined)) {
+        return null();
+    }
+    let Some(unit) = unit_arg(name, &args[1])? else { return null() };
+    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let start = match args[0].as_deref().expect("present") {
+        v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v)?,
+        other => return Err(DocError::location(5166403, format!("{name} requires startDate to be convertible to a date, but got {}", type_name(other)))),
+    };
+    let amount_v = args[2].as_deref().expect("present");
+    let Some(mut amount) = (if is_number(amount_v) { as_i64(amount_v) } else { None }) else {
+        return Err(DocError::location(5166405, format!("{name} expects integer amount of time units, but got {}", show(&args[2]))));
+    };
+    if name == "$dateSubtract" {
+        amount = amount.checked_neg().ok_or_else(|| DocError::location(5166406, format!("invalid {name} 'amount' parameter value: {amount}")))?;
+    }
+    let result = add_units(start + offset, unit, amount)
+        .map(|l| l - offset)
+        .ok_or_else(|| DocError::location(5166406, format!("{name} overflowed")))?;
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(result))))
+}
+
+fn parse_date_add(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["startDate", "unit", "amount", "timezone"], 3, op_date_add)
+}
+
+/// `$dateDiff`: arguments `[startDate, endDate, unit, timezone, startOfWeek]`; the number of
+/// unit boundaries crossed (as MongoDB counts: 23:59 to 00:01 the next day is one day).
+fn op_date_diff(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args[..3].iter().any(nullish) || matches!(args[3].as_deref(), Some(Bson::Null | Bson::Undefined)) {
+        return null();
+    }
+    let Some(unit) = unit_arg(name, &args[2])? else { return null() };
+    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let date = |i: usize, what: &str| match args[i].as_deref().expect("present") {
+        v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v),
+        other => Err(DocError::location(5166307, format!("{name} requires '{what}' to be a date, but got {}", type_name(other)))),
+    };
+    let (a, b) = (date(0, "startDate")? + offset, date(1, "endDate")? + offset);
+    let diff = match unit {
+        Unit::Millisecond => b - a,
+        Unit::Week => {
+            let Some(sow) = start_of_week_arg(name, &args[4])? else { return null() };
+            (week_start(b.div_euclid(MS_PER_DAY), sow) - week_start(a.div_euclid(MS_PER_DAY), sow)) / 7
+        }
+        Unit::Second | Unit::Minute | Unit::Hour | Unit::Day => {
+            let u = unit.fixed_ms().expect("fixed");
+            b.div_euclid(u) - a.div_euclid(u)
+        }
+        Unit::Month | Unit::Quarter | Unit::Year => {
+            let w = unit.months();
+            month_index(b).div_euclid(w) - month_index(a).div_euclid(w)
+        }
+    };
+    Ok(Some(Bson::Int64(diff)))
+}
+
+fn parse_date_diff(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["startDate", "endDate", "unit", "timezone", "startOfWeek"], 3, op_date_diff)
 }
 
 #[cfg(test)]

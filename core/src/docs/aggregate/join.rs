@@ -1,0 +1,312 @@
+//! Stages that read other collections: `$lookup` (equality, `let`/`pipeline`, and both
+//! combined as in MongoDB 5+) and `$unionWith`. Foreign documents come from the caller's
+//! `Foreign` (see the parent module), fetched once per collection per run.
+//!
+//! `$lookup` semantics (MongoDB manual, "$lookup"):
+//! - Equality: the local values are every value at `localField` (arrays are expanded, also
+//!   along the path); a foreign document joins when its `foreignField` matches any of them
+//!   with query equality (`{foreignField: {$in: values}}`, so foreign arrays match by element);
+//!   no local value (missing, empty array) matches null/missing foreign fields.
+//! - `let` values are evaluated against the local document and bound as `$$name` in the
+//!   sub-pipeline (re-parsed per document, since `$match` compiles its variables); a pipeline
+//!   without `let` and without `localField` is uncorrelated and runs once per run.
+//! - `as` (a dotted path is allowed) is set to the array of joined documents, replacing any
+//!   existing value.
+
+use bson::{Bson, Document};
+
+use super::super::expr::{validate_variable_name, Expr, Variables};
+use super::super::query::Filter;
+use super::super::value::type_name;
+use super::super::DocError;
+use super::{set_path, Context, Pipeline, RunCx};
+
+/// A parsed `$lookup`.
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    pub(super) from: String,
+    as_path: Vec<String>,
+    /// `localField`, `foreignField`.
+    equality: Option<(Vec<String>, String)>,
+    let_vars: Vec<(String, Expr)>,
+    /// The raw sub-pipeline (re-parsed per document when `let` is used) and its parse.
+    pub(super) pipeline: Option<(Vec<Bson>, Pipeline)>,
+    depth: usize,
+}
+
+fn string_arg(name: &str, v: &Bson) -> Result<String, DocError> {
+    match v {
+        Bson::String(s) => Ok(s.clone()),
+        other => Err(DocError::failed_to_parse(format!("$lookup argument '{name}: {other}' must be a string, is type {}", type_name(other)))),
+    }
+}
+
+impl Lookup {
+    pub(super) fn parse(spec: &Bson, vars: &Variables, depth: usize) -> Result<Lookup, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::location(40319, format!("the $lookup stage specification must be an object, but found {}", type_name(spec))));
+        };
+        let (mut from, mut as_field, mut local, mut foreign, mut let_doc, mut pipeline) = (None, None, None, None, None, None);
+        for (k, v) in d {
+            match k.as_str() {
+                "from" => {
+                    from = Some(match v {
+                        Bson::String(s) => s.clone(),
+                        other => {
+                            return Err(DocError::location(
+                                4570,
+                                format!("$lookup 'from' field must be a string, but found {}", type_name(other)),
+                            ))
+                        }
+                    })
+                }
+                "as" => as_field = Some(string_arg(k, v)?),
+                "localField" => local = Some(string_arg(k, v)?),
+                "foreignField" => foreign = Some(string_arg(k, v)?),
+                "let" => match v {
+                    Bson::Document(l) => let_doc = Some(l.clone()),
+                    other => {
+                        return Err(DocError::failed_to_parse(format!(
+                            "$lookup argument 'let' must be an object, is type {}",
+                            type_name(other)
+                        )))
+                    }
+                },
+                "pipeline" => match v {
+                    Bson::Array(p) => pipeline = Some(p.clone()),
+                    _ => return Err(DocError::failed_to_parse("'pipeline' option must be specified as an array")),
+                },
+                other => return Err(DocError::failed_to_parse(format!("unknown argument to $lookup: {other}"))),
+            }
+        }
+        let as_field = as_field.ok_or_else(|| DocError::failed_to_parse("must specify 'as' field for a $lookup"))?;
+        let from = from.ok_or_else(|| DocError::failed_to_parse("must specify 'from' field for a $lookup"))?;
+        let equality = match (local, foreign) {
+            (Some(l), Some(f)) => {
+                check_path(&l)?;
+                check_path(&f)?;
+                Some((l.split('.').map(str::to_string).collect(), f))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(DocError::failed_to_parse(
+                    "$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to be specified",
+                ))
+            }
+        };
+        if equality.is_none() && pipeline.is_none() {
+            return Err(DocError::failed_to_parse(
+                "$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to be specified",
+            ));
+        }
+        check_path(&as_field)?;
+        let mut let_vars = Vec::new();
+        let mut bound = Vec::new();
+        for (name, spec) in let_doc.iter().flatten() {
+            validate_variable_name(name)?;
+            let_vars.push((name.clone(), Expr::parse(spec)?));
+            bound.push((name.clone(), Some(Bson::Null)));
+        }
+        let pipeline = match pipeline {
+            Some(raw) => {
+                let parsed = Pipeline::parse_in(&raw, &vars.with_bindings(bound), Context::Lookup, depth + 1)?;
+                Some((raw, parsed))
+            }
+            None => None,
+        };
+        Ok(Lookup { from, as_path: as_field.split('.').map(str::to_string).collect(), equality, let_vars, pipeline, depth })
+    }
+
+    /// Join every input document (`vars` are the pipeline's variables).
+    pub(super) fn run<'a>(
+        &'a self,
+        input: impl Iterator<Item = Result<Document, DocError>> + 'a,
+        vars: &'a Variables,
+        cx: RunCx<'a>,
+    ) -> impl Iterator<Item = Result<Document, DocError>> + 'a {
+        let mut foreign = None;
+        let mut uncorrelated: Option<Vec<Bson>> = None;
+        input.map(move |r| {
+            let mut doc = r?;
+            if foreign.is_none() {
+                foreign = Some(cx.fetch(&self.from)?);
+            }
+            let foreign_docs = foreign.as_ref().expect("fetched");
+            let joined: Vec<Bson> = if self.equality.is_none() && self.let_vars.is_empty() {
+                if uncorrelated.is_none() {
+                    let (_, p) = self.pipeline.as_ref().expect("pipeline or equality");
+                    uncorrelated = Some(run_sub(p, foreign_docs.iter().cloned(), cx)?);
+                }
+                uncorrelated.clone().unwrap_or_default()
+            } else {
+                let candidates: Vec<Document> = match &self.equality {
+                    Some((local, foreign_field)) => {
+                        let filter = equality_filter(&doc, local, foreign_field, vars)?;
+                        let mut out = Vec::new();
+                        for f in foreign_docs.iter() {
+                            if filter.matches(f)? {
+                                out.push(f.clone());
+                            }
+                        }
+                        out
+                    }
+                    None => foreign_docs.to_vec(),
+                };
+                match &self.pipeline {
+                    None => candidates.into_iter().map(Bson::Document).collect(),
+                    Some((_, parsed)) if self.let_vars.is_empty() => run_sub(parsed, candidates.into_iter(), cx)?,
+                    Some((raw, _)) => {
+                        let mut bindings = Vec::with_capacity(self.let_vars.len());
+                        for (name, e) in &self.let_vars {
+                            bindings.push((name.clone(), e.eval(&doc, vars)?));
+                        }
+                        let sub = Pipeline::parse_in(raw, &vars.with_bindings(bindings), Context::Lookup, self.depth + 1)?;
+                        run_sub(&sub, candidates.into_iter(), cx)?
+                    }
+                }
+            };
+            set_path(&mut doc, &self.as_path, Bson::Array(joined));
+            Ok(doc)
+        })
+    }
+}
+
+fn run_sub(p: &Pipeline, docs: impl Iterator<Item = Document>, cx: RunCx<'_>) -> Result<Vec<Bson>, DocError> {
+    p.stream_cx(Box::new(docs.map(Ok)), cx).map(|r| r.map(Bson::Document)).collect()
+}
+
+fn check_path(p: &str) -> Result<(), DocError> {
+    if p.is_empty() || p.split('.').any(str::is_empty) {
+        return Err(DocError::location(15998, "FieldPath field names may not be empty strings."));
+    }
+    if p.starts_with('$') {
+        return Err(DocError::location(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField."));
+    }
+    Ok(())
+}
+
+/// Every value at `path` in `v`, expanding arrays (at the end and along the way).
+pub(super) fn collect_values(v: &Bson, path: &[String], out: &mut Vec<Bson>) {
+    match (path.split_first(), v) {
+        (None, Bson::Array(items)) => out.extend(items.iter().cloned()),
+        (None, other) => out.push(other.clone()),
+        (Some((head, rest)), Bson::Document(d)) => {
+            if let Some(x) = d.get(head) {
+                collect_values(x, rest, out);
+            }
+        }
+        (Some(_), Bson::Array(items)) => {
+            for e in items {
+                if let Bson::Document(_) = e {
+                    collect_values(e, path, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The query a foreign document must match: `{foreignField: {$in: <local values>}}`, or
+/// `{foreignField: null}` when there is no local value.
+fn equality_filter(doc: &Document, local: &[String], foreign_field: &str, vars: &Variables) -> Result<Filter, DocError> {
+    let mut values = Vec::new();
+    if let Some((head, rest)) = local.split_first() {
+        if let Some(v) = doc.get(head) {
+            collect_values(v, rest, &mut values);
+        }
+    }
+    let mut cond = Document::new();
+    if values.is_empty() {
+        cond.insert("$eq", Bson::Null);
+    } else if values.len() == 1 && !matches!(values[0], Bson::RegularExpression(_)) {
+        cond.insert("$eq", values.pop().expect("one value"));
+    } else {
+        // A regex local value is compared as a value, not used as a pattern.
+        let mut alternatives = Vec::with_capacity(values.len());
+        for v in values {
+            let mut one = Document::new();
+            one.insert(foreign_field, bson::doc! {"$eq": v});
+            alternatives.push(Bson::Document(one));
+        }
+        return Filter::parse(&bson::doc! {"$or": alternatives}, vars);
+    }
+    let mut q = Document::new();
+    q.insert(foreign_field, cond);
+    Filter::parse(&q, vars)
+}
+
+/// A parsed `$unionWith`.
+#[derive(Clone, Debug)]
+pub struct UnionWith {
+    pub(super) coll: String,
+    pub(super) pipeline: Option<Pipeline>,
+}
+
+impl UnionWith {
+    pub(super) fn parse(spec: &Bson, vars: &Variables, depth: usize) -> Result<UnionWith, DocError> {
+        match spec {
+            Bson::String(s) => Ok(UnionWith { coll: s.clone(), pipeline: None }),
+            Bson::Document(d) => {
+                let (mut coll, mut pipeline) = (None, None);
+                for (k, v) in d {
+                    match (k.as_str(), v) {
+                        ("coll", Bson::String(s)) => coll = Some(s.clone()),
+                        ("coll", other) => {
+                            return Err(DocError::type_mismatch(format!(
+                                "BSON field '$unionWith.coll' is the wrong type '{}', expected type 'string'",
+                                type_name(other)
+                            )))
+                        }
+                        ("pipeline", Bson::Array(p)) => pipeline = Some(Pipeline::parse_in(p, vars, Context::UnionWith, depth + 1)?),
+                        ("pipeline", other) => {
+                            return Err(DocError::type_mismatch(format!(
+                                "BSON field '$unionWith.pipeline' is the wrong type '{}', expected type 'array'",
+                                type_name(other)
+                            )))
+                        }
+                        (other, _) => {
+                            return Err(DocError::location(40415, format!("BSON field '$unionWith.{other}' is an unknown field.")))
+                        }
+                    }
+                }
+                let coll =
+                    coll.ok_or_else(|| DocError::location(40414, "BSON field '$unionWith.coll' is missing but a required field"))?;
+                Ok(UnionWith { coll, pipeline })
+            }
+            other => Err(DocError::type_mismatch(format!(
+                "the $unionWith stage specification must be an object or string, but found {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    /// The input, then this stage's collection through its pipeline.
+    pub(super) fn run<'a>(
+        &'a self,
+        input: impl Iterator<Item = Result<Document, DocError>> + 'a,
+        cx: RunCx<'a>,
+    ) -> impl Iterator<Item = Result<Document, DocError>> + 'a {
+        let mut pending = true;
+        let mut rest: Option<std::vec::IntoIter<Result<Document, DocError>>> = None;
+        input.chain(std::iter::from_fn(move || {
+            if pending {
+                pending = false;
+                let docs: Vec<Result<Document, DocError>> = match cx.fetch(&self.coll) {
+                    Err(e) => vec![Err(e)],
+                    Ok(foreign) => match &self.pipeline {
+                        None => foreign.iter().cloned().map(Ok).collect(),
+                        Some(p) => {
+                            let out: Result<Vec<Document>, DocError> = p.stream_cx(Box::new(foreign.iter().cloned().map(Ok)), cx).collect();
+                            match out {
+                                Ok(v) => v.into_iter().map(Ok).collect(),
+                                Err(e) => vec![Err(e)],
+                            }
+                        }
+                    },
+                };
+                rest = Some(docs.into_iter());
+            }
+            rest.as_mut()?.next()
+        }))
+    }
+}
