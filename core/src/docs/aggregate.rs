@@ -52,6 +52,8 @@ use super::DocError;
 
 mod group;
 mod join;
+#[cfg(test)]
+mod stage_tests;
 
 pub use group::{Accumulator, Group};
 pub use join::{Lookup, UnionWith};
@@ -842,7 +844,10 @@ pub struct Bucket {
 impl Bucket {
     fn parse(spec: &Bson) -> Result<Bucket, DocError> {
         let Bson::Document(d) = spec else {
-            return Err(DocError::location(40201, format!("Argument to $bucket stage must be an object, but found type: {}.", type_name(spec))));
+            return Err(DocError::location(
+                40201,
+                format!("Argument to $bucket stage must be an object, but found type: {}.", type_name(spec)),
+            ));
         };
         let (mut group_by, mut boundaries, mut default, mut output) = (None, None, None, None);
         for (k, v) in d {
@@ -1101,7 +1106,10 @@ impl Merge {
                                 other => {
                                     return Err(DocError::location(
                                         51178,
-                                        format!("$merge 'into' field  must be either a string or an object, but found {}", type_name(other)),
+                                        format!(
+                                            "$merge 'into' field  must be either a string or an object, but found {}",
+                                            type_name(other)
+                                        ),
                                     ))
                                 }
                             })
@@ -1153,7 +1161,10 @@ impl Merge {
                                 other => {
                                     return Err(DocError::location(
                                         51191,
-                                        format!("$merge 'whenMatched' field  must be either a string or an array, but found {}", type_name(other)),
+                                        format!(
+                                            "$merge 'whenMatched' field  must be either a string or an array, but found {}",
+                                            type_name(other)
+                                        ),
                                     ))
                                 }
                             }
@@ -1179,10 +1190,7 @@ impl Merge {
                 m.db = db;
                 m.coll = coll;
                 if m.let_vars.is_some() && !matches!(m.when_matched, WhenMatched::Pipeline(_)) {
-                    return Err(DocError::location(
-                        51199,
-                        "Cannot use 'let' variables with 'whenMatched: ...' mode other than pipeline",
-                    ));
+                    return Err(DocError::location(51199, "Cannot use 'let' variables with 'whenMatched: ...' mode other than pipeline"));
                 }
             }
             other => {

@@ -32,7 +32,11 @@
 //!   from the manual: `$getField`'s object form requires `input`, `$round` accepts precision in
 //!   [-20, 100]). Doubles print as mongod's `%g`; values in messages as `Value::toString`.
 //! - Dates are UTC; `timezone` accepts UTC aliases and fixed offsets (`+05:30`), not Olson names
-//!   (no time zone database here: those are error 40485).
+//!   (no time zone database here: those are error 40485). Calendar operators (`$dateFromParts`,
+//!   `$dateToParts`, `$dateTrunc`, `$dateAdd`/`$dateSubtract`, `$dateDiff`) work on the
+//!   offset-shifted instant, which is exact for UTC and fixed offsets (no DST transitions).
+//!   `$dateTrunc` bins count from 2000-01-01T00:00 local (weeks: the first `startOfWeek` on or
+//!   after it), `$dateDiff` counts unit boundaries crossed, month arithmetic clamps the day.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -3164,7 +3168,9 @@ fn integral_arg(field: &str, v: &Val<'_>) -> Result<Option<i64>, DocError> {
     let b = v.as_deref().expect("not nullish");
     match if is_number(b) { as_i64(b) } else { None } {
         Some(i) => Ok(Some(i)),
-        None => Err(DocError::location(40515, format!("'{field}' must evaluate to an integer, found {} with value {}", type_name(b), show(v)))),
+        None => {
+            Err(DocError::location(40515, format!("'{field}' must evaluate to an integer, found {} with value {}", type_name(b), show(v))))
+        }
     }
 }
 
@@ -3228,7 +3234,7 @@ fn op_date_from_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>,
     let Some(offset) = parse_timezone(&args[10])? else { return null() };
     let mut parts = [0i64; 10];
     for (i, p) in parts.iter_mut().enumerate() {
-        if iso == (i < 3) {
+        if (iso && i < 3) || (!iso && i >= 7) {
             continue;
         }
         let field = DATE_FROM_PARTS_FIELDS[i];
@@ -3238,7 +3244,10 @@ fn op_date_from_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>,
             return Err(DocError::location(40523, format!("'{field}' must evaluate to an integer in the range 1 to 9999, found {v}")));
         }
         if !year_like && !(-32768..=32767).contains(&v) {
-            return Err(DocError::location(31034, format!("'{field}' must evaluate to a value in the range [-32768, 32767]; value {v} is not in range")));
+            return Err(DocError::location(
+                31034,
+                format!("'{field}' must evaluate to a value in the range [-32768, 32767]; value {v} is not in range"),
+            ));
         }
         *p = v;
     }
@@ -3356,13 +3365,13 @@ fn start_of_week_arg(op: &str, v: &Val<'_>) -> Result<Option<i64>, DocError> {
             let days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
             let short = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
             let l = s.to_ascii_lowercase();
-            days.iter()
-                .position(|d| *d == l)
-                .or_else(|| short.iter().position(|d| *d == l))
-                .map(|i| Some(i as i64))
-                .ok_or_else(|| DocError::location(5439016, format!("{op} parameter 'startOfWeek' value cannot be recognized as a day of a week: {s}")))
+            days.iter().position(|d| *d == l).or_else(|| short.iter().position(|d| *d == l)).map(|i| Some(i as i64)).ok_or_else(|| {
+                DocError::location(5439016, format!("{op} parameter 'startOfWeek' value cannot be recognized as a day of a week: {s}"))
+            })
         }
-        Some(other) => Err(DocError::location(5439015, format!("{op} requires 'startOfWeek' to be a string, but got {}", type_name(other)))),
+        Some(other) => {
+            Err(DocError::location(5439015, format!("{op} requires 'startOfWeek' to be a string, but got {}", type_name(other))))
+        }
     }
 }
 
@@ -3391,7 +3400,16 @@ fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
         None => 1,
         Some(v) => match if is_number(v) { as_i64(v) } else { None } {
             Some(b) if b > 0 => b,
-            _ => return Err(DocError::location(5439017, format!("{name} requires 'binSize' to be a positive 64-bit integer, but got value '{}' of type {}", show(&args[2]), type_name(v)))),
+            _ => {
+                return Err(DocError::location(
+                    5439017,
+                    format!(
+                        "{name} requires 'binSize' to be a positive 64-bit integer, but got value '{}' of type {}",
+                        show(&args[2]),
+                        type_name(v)
+                    ),
+                ))
+            }
         },
     };
     let sow = if unit == Unit::Week {
@@ -3460,14 +3478,21 @@ fn op_date_add(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Doc
     let Some(offset) = parse_timezone(&args[3])? else { return null() };
     let start = match args[0].as_deref().expect("present") {
         v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v)?,
-        other => return Err(DocError::location(5166403, format!("{name} requires startDate to be convertible to a date, but got {}", type_name(other)))),
+        other => {
+            return Err(DocError::location(
+                5166403,
+                format!("{name} requires startDate to be convertible to a date, but got {}", type_name(other)),
+            ))
+        }
     };
     let amount_v = args[2].as_deref().expect("present");
     let Some(mut amount) = (if is_number(amount_v) { as_i64(amount_v) } else { None }) else {
         return Err(DocError::location(5166405, format!("{name} expects integer amount of time units, but got {}", show(&args[2]))));
     };
     if name == "$dateSubtract" {
-        amount = amount.checked_neg().ok_or_else(|| DocError::location(5166406, format!("invalid {name} 'amount' parameter value: {amount}")))?;
+        amount = amount
+            .checked_neg()
+            .ok_or_else(|| DocError::location(5166406, format!("invalid {name} 'amount' parameter value: {amount}")))?;
     }
     let result = add_units(start + offset, unit, amount)
         .map(|l| l - offset)
@@ -4131,5 +4156,151 @@ mod tests {
         assert!(!truthy(None));
         assert!(truthy(Some(&Bson::Array(vec![]))));
         assert!(truthy(Some(&Bson::String(String::new()))));
+    }
+    fn dt(s: &str) -> Bson {
+        Bson::DateTime(bson::DateTime::parse_rfc3339_str(s).unwrap())
+    }
+
+    #[test]
+    fn date_from_parts_from_the_manual() {
+        let r = ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 2, "day": 8, "hour": 12}}));
+        assert_eq!(r, dt("2017-02-08T12:00:00Z"));
+        let r = ev1(bson::bson!({"$dateFromParts": {"isoWeekYear": 2017, "isoWeek": 6, "isoDayOfWeek": 3, "hour": 12}}));
+        assert_eq!(r, dt("2017-02-08T12:00:00Z"));
+        // The manual's New York example with the fixed offset in force that night.
+        let r = ev1(
+            bson::bson!({"$dateFromParts": {"year": 2016, "month": 12, "day": 31, "hour": 23, "minute": 46, "second": 12, "timezone": "-05:00"}}),
+        );
+        assert_eq!(r, dt("2017-01-01T04:46:12Z"));
+        // Values outside their range carry over (the manual's examples).
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 14, "day": 1}})), dt("2018-02-01T00:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 0, "day": 1}})), dt("2016-12-01T00:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 3, "day": 0}})), dt("2017-02-28T00:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "hour": -1}})), dt("2016-12-31T23:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "millisecond": 1500}})), dt("2017-01-01T00:00:01.500Z"));
+        // Only year: January 1st. A part that is null or missing makes the result null.
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2020.0}})), dt("2020-01-01T00:00:00Z"));
+        assert_eq!(ev(bson::bson!({"$dateFromParts": {"year": 2020, "month": "$nope"}}), &doc! {}).unwrap(), Some(Bson::Null));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": null}})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"month": 1}}), &doc! {}).code, 40516);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "isoWeek": 1}}), &doc! {}).code, 40489);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "x": 1}}), &doc! {}).code, 40518);
+        assert_eq!(err(bson::bson!({"$dateFromParts": 1}), &doc! {}).code, 40519);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017.5}}), &doc! {}).code, 40515);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 0}}), &doc! {}).code, 40523);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "month": 40000}}), &doc! {}).code, 31034);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "timezone": "Mars/Base"}}), &doc! {}).code, 40485);
+    }
+
+    #[test]
+    fn date_to_parts_from_the_manual() {
+        let d = doc! {"date": dt("2017-01-01T01:29:09.123Z")};
+        assert_eq!(
+            ev(bson::bson!({"$dateToParts": {"date": "$date"}}), &d).unwrap().unwrap(),
+            bson::bson!({"year": 2017, "month": 1, "day": 1, "hour": 1, "minute": 29, "second": 9, "millisecond": 123})
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateToParts": {"date": "$date", "iso8601": true}}), &d).unwrap().unwrap(),
+            bson::bson!({"isoWeekYear": 2016, "isoWeek": 52, "isoDayOfWeek": 7, "hour": 1, "minute": 29, "second": 9, "millisecond": 123})
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateToParts": {"date": "$date", "timezone": "-05:00"}}), &d).unwrap().unwrap(),
+            bson::bson!({"year": 2016, "month": 12, "day": 31, "hour": 20, "minute": 29, "second": 9, "millisecond": 123})
+        );
+        assert_eq!(ev(bson::bson!({"$dateToParts": {"date": "$nope"}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateToParts": {"date": 1}}), &d).code, 16006);
+        assert_eq!(err(bson::bson!({"$dateToParts": {}}), &d).code, 51749);
+    }
+
+    #[test]
+    fn date_trunc_from_the_manual() {
+        let d = doc! {"d": dt("2021-03-20T11:30:05Z")};
+        let t = |unit: &str, extra: Document| {
+            let mut spec = doc! {"date": "$d", "unit": unit};
+            spec.extend(extra);
+            ev(bson::bson!({"$dateTrunc": spec}), &d).unwrap().unwrap()
+        };
+        assert_eq!(t("year", doc! {}), dt("2021-01-01T00:00:00Z"));
+        assert_eq!(t("quarter", doc! {}), dt("2021-01-01T00:00:00Z"));
+        assert_eq!(t("month", doc! {}), dt("2021-03-01T00:00:00Z"));
+        assert_eq!(t("week", doc! {}), dt("2021-03-14T00:00:00Z"));
+        assert_eq!(t("week", doc! {"startOfWeek": "monday"}), dt("2021-03-15T00:00:00Z"));
+        assert_eq!(t("day", doc! {}), dt("2021-03-20T00:00:00Z"));
+        assert_eq!(t("hour", doc! {}), dt("2021-03-20T11:00:00Z"));
+        assert_eq!(t("hour", doc! {"binSize": 2}), dt("2021-03-20T10:00:00Z"));
+        assert_eq!(t("minute", doc! {"binSize": 15}), dt("2021-03-20T11:30:00Z"));
+        assert_eq!(t("second", doc! {}), dt("2021-03-20T11:30:05Z"));
+        assert_eq!(t("month", doc! {"binSize": 6}), dt("2021-01-01T00:00:00Z"));
+        assert_eq!(t("day", doc! {"timezone": "+05:00"}), dt("2021-03-19T19:00:00Z"));
+        // The manual's two-week bins starting Monday (Los Angeles, -07:00 on those dates).
+        let la = doc! {"binSize": 2, "timezone": "-07:00", "startOfWeek": "Monday"};
+        assert_eq!(t("week", la.clone()), dt("2021-03-15T07:00:00Z"));
+        let d2 = doc! {"d": dt("2020-05-18T14:10:30Z")};
+        let mut spec = doc! {"date": "$d", "unit": "week"};
+        spec.extend(la);
+        assert_eq!(ev(bson::bson!({"$dateTrunc": spec}), &d2).unwrap().unwrap(), dt("2020-05-11T07:00:00Z"));
+        assert_eq!(ev(bson::bson!({"$dateTrunc": {"date": "$nope", "unit": "day"}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": "$d", "unit": "fortnight"}}), &d).code, 5439014);
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": "$d", "unit": "day", "binSize": 0}}), &d).code, 5439017);
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": 1, "unit": "day"}}), &d).code, 5439012);
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": "$d"}}), &d).code, 51749);
+    }
+
+    #[test]
+    fn date_add_subtract_diff_from_the_manual() {
+        let d = doc! {"p": dt("2020-09-15T12:02:00Z"), "e": dt("2021-01-31T12:10:05Z")};
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$p", "unit": "day", "amount": 3}}), &d).unwrap().unwrap(),
+            dt("2020-09-18T12:02:00Z")
+        );
+        // Month arithmetic clamps to the end of the month.
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "month", "amount": 1}}), &d).unwrap().unwrap(),
+            dt("2021-02-28T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "year", "amount": -1}}), &d).unwrap().unwrap(),
+            dt("2020-01-31T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "quarter", "amount": 1}}), &d).unwrap().unwrap(),
+            dt("2021-04-30T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "hour", "amount": 2.0}}), &d).unwrap().unwrap(),
+            dt("2021-01-31T14:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateSubtract": {"startDate": dt("2021-03-31T12:10:05Z"), "unit": "month", "amount": 1}}), &d)
+                .unwrap()
+                .unwrap(),
+            dt("2021-02-28T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateSubtract": {"startDate": "$p", "unit": "week", "amount": 1}}), &d).unwrap().unwrap(),
+            dt("2020-09-08T12:02:00Z")
+        );
+        assert_eq!(ev(bson::bson!({"$dateAdd": {"startDate": "$nope", "unit": "day", "amount": 1}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateAdd": {"startDate": "$p", "unit": "day", "amount": 1.5}}), &d).code, 5166405);
+        assert_eq!(err(bson::bson!({"$dateAdd": {"startDate": 1, "unit": "day", "amount": 1}}), &d).code, 5166403);
+        assert_eq!(err(bson::bson!({"$dateAdd": {"startDate": "$p", "unit": "day"}}), &d).code, 51749);
+
+        let diff = |a: &str, b: &str, unit: &str, extra: Document| {
+            let mut spec = doc! {"startDate": dt(a), "endDate": dt(b), "unit": unit};
+            spec.extend(extra);
+            ev1(bson::bson!({"$dateDiff": spec}))
+        };
+        assert_eq!(diff("2021-01-01T00:00:00Z", "2021-01-31T00:00:00Z", "day", doc! {}), Bson::Int64(30));
+        // Boundaries crossed, not elapsed whole units.
+        assert_eq!(diff("2020-12-31T23:59:00Z", "2021-01-01T00:01:00Z", "year", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-31T00:00:00Z", "2021-02-01T00:00:00Z", "month", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-31T00:00:00Z", "2021-04-01T00:00:00Z", "quarter", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-01T10:59:59Z", "2021-01-01T11:00:00Z", "hour", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-01T00:00:01Z", "2021-01-01T00:00:00Z", "millisecond", doc! {}), Bson::Int64(-1000));
+        // 2021-02-28 is a Sunday: Sunday weeks cross one boundary, so do Monday weeks.
+        assert_eq!(diff("2021-02-27T12:00:00Z", "2021-02-28T12:00:00Z", "week", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-02-27T12:00:00Z", "2021-02-28T12:00:00Z", "week", doc! {"startOfWeek": "mon"}), Bson::Int64(0));
+        assert_eq!(diff("2021-01-01T23:00:00Z", "2021-01-02T01:00:00Z", "day", doc! {"timezone": "+02:00"}), Bson::Int64(0));
+        assert_eq!(ev(bson::bson!({"$dateDiff": {"startDate": "$nope", "endDate": "$p", "unit": "day"}}), &d).unwrap(), Some(Bson::Null));
     }
 }

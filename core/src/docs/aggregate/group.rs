@@ -11,7 +11,8 @@
 //! - `$min`/`$max`/`$minN`/`$maxN` ignore null and missing; `$push`/`$addToSet` ignore missing;
 //!   `$first`/`$last`/`$firstN`/`$lastN`/`$top`/`$bottom` keep null and turn missing into null.
 //! - `$topN`/`$bottomN`/`$firstN`/`$lastN`/`$maxN`/`$minN`: `n` is evaluated once per group
-//!   against `{_id: <group key>}` (MongoDB allows constants or expressions of `_id`).
+//!   against the group key (a document key is the root, as in the manual's `$cond` example; a
+//!   scalar key is seen as `{_id: key}`).
 //! - Parse errors use mongod's codes: 15955 (no `_id`), 40234 (not an accumulator object),
 //!   40235 (dotted name), 40236 (`$`-name), 40238 (two accumulators), 15952 (unknown).
 
@@ -93,7 +94,10 @@ pub struct Accumulator {
 /// The running state of one accumulator in one group.
 enum State {
     Sum(Bson),
-    Avg { total: Bson, count: u64 },
+    Avg {
+        total: Bson,
+        count: u64,
+    },
     Best(Option<Bson>),
     First(Option<Bson>),
     Last(Bson),
@@ -101,11 +105,21 @@ enum State {
     Set(Vec<Bson>, HashSet<Vec<u8>>),
     Merge(Document),
     /// Welford's running mean and sum of squared deviations.
-    StdDev { n: u64, mean: f64, m2: f64 },
+    StdDev {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
     /// `$top`/`$bottom`(N): (sort key, arrival, output), pruned to `n` as it grows.
-    Sorted { n: usize, items: Vec<(Vec<Bson>, u64, Bson)> },
+    Sorted {
+        n: usize,
+        items: Vec<(Vec<Bson>, u64, Bson)>,
+    },
     /// `$firstN`/`$lastN`/`$maxN`/`$minN`.
-    Values { n: usize, items: Vec<Bson> },
+    Values {
+        n: usize,
+        items: Vec<Bson>,
+    },
 }
 
 impl Group {
@@ -230,9 +244,7 @@ impl Accumulator {
         };
         match op {
             Op::Count => match arg {
-                Bson::Document(d) if d.is_empty() => {
-                    Ok(Accumulator { op, arg: Expr::parse(&Bson::Int32(1))?, n: None, sort_by: None })
-                }
+                Bson::Document(d) if d.is_empty() => Ok(Accumulator { op, arg: Expr::parse(&Bson::Int32(1))?, n: None, sort_by: None }),
                 _ => Err(DocError::bad_value("$count takes no arguments, i.e. $count:{}")),
             },
             Op::Top | Op::Bottom => {
@@ -243,21 +255,11 @@ impl Accumulator {
             Op::TopN | Op::BottomN => {
                 let a = named_args(name, arg, &["n", "sortBy", "output"])?;
                 let sort_by = parse_sort_by(name, a[1])?;
-                Ok(Accumulator {
-                    op,
-                    arg: Expr::parse(a[2].unwrap_or(&Bson::Null))?,
-                    n: Some(Expr::parse(a[0].unwrap_or(&Bson::Null))?),
-                    sort_by: Some(sort_by),
-                })
+                Ok(Accumulator { op, arg: Expr::parse(a[2].unwrap_or(&Bson::Null))?, n: Some(parse_n(a[0])?), sort_by: Some(sort_by) })
             }
             Op::FirstN | Op::LastN | Op::MaxN | Op::MinN => {
                 let a = named_args(name, arg, &["input", "n"])?;
-                Ok(Accumulator {
-                    op,
-                    arg: Expr::parse(a[0].unwrap_or(&Bson::Null))?,
-                    n: Some(Expr::parse(a[1].unwrap_or(&Bson::Null))?),
-                    sort_by: None,
-                })
+                Ok(Accumulator { op, arg: Expr::parse(a[0].unwrap_or(&Bson::Null))?, n: Some(parse_n(a[1])?), sort_by: None })
             }
             _ => simple(arg),
         }
@@ -283,13 +285,13 @@ impl Accumulator {
 
     fn eval_n(&self, key: &Bson, vars: &Variables) -> Result<usize, DocError> {
         let Some(n) = &self.n else { return Ok(1) };
-        let v = n.eval(&bson::doc! {"_id": key.clone()}, vars)?.unwrap_or(Bson::Null);
-        let bad = || DocError::location(5787902, format!("Value for 'n' must be of integral type, but found {v}"));
-        let i = if is_number(&v) { as_i64(&v).ok_or_else(bad)? } else { return Err(bad()) };
-        if i <= 0 {
-            return Err(DocError::location(5787908, format!("'n' must be greater than 0, found {i}")));
-        }
-        Ok(usize::try_from(i).unwrap_or(usize::MAX))
+        // The manual evaluates `n` against the group key (`n: {$cond: {if: {$eq: ["$gameId",
+        // "G2"]}...}}` with `_id: {gameId: "$gameId"}`); a scalar key is seen as `{_id: key}`.
+        let root = match key {
+            Bson::Document(d) => d.clone(),
+            other => bson::doc! {"_id": other.clone()},
+        };
+        check_n(&n.eval(&root, vars)?.unwrap_or(Bson::Null))
     }
 
     fn accumulate(&self, state: &mut State, doc: &Document, seq: u64, vars: &Variables) -> Result<(), DocError> {
@@ -458,6 +460,25 @@ impl Accumulator {
             }
         }
     }
+}
+
+/// `n` of the N accumulators: a positive integral number.
+fn check_n(v: &Bson) -> Result<usize, DocError> {
+    let bad = || DocError::location(5787902, format!("Value for 'n' must be of integral type, but found {v}"));
+    let i = if is_number(v) { as_i64(v).ok_or_else(bad)? } else { return Err(bad()) };
+    if i <= 0 {
+        return Err(DocError::location(5787908, format!("'n' must be greater than 0, found {i}")));
+    }
+    Ok(usize::try_from(i).unwrap_or(usize::MAX))
+}
+
+/// Parse `n`; a constant is checked now (MongoDB fails at parse time).
+fn parse_n(spec: Option<&Bson>) -> Result<Expr, DocError> {
+    let n = Expr::parse(spec.unwrap_or(&Bson::Null))?;
+    if let Some(c) = n.as_constant() {
+        check_n(c)?;
+    }
+    Ok(n)
 }
 
 fn parse_sort_by(name: &str, spec: Option<&Bson>) -> Result<Sort, DocError> {

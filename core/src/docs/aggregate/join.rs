@@ -37,14 +37,19 @@ pub struct Lookup {
 fn string_arg(name: &str, v: &Bson) -> Result<String, DocError> {
     match v {
         Bson::String(s) => Ok(s.clone()),
-        other => Err(DocError::failed_to_parse(format!("$lookup argument '{name}: {other}' must be a string, is type {}", type_name(other)))),
+        other => {
+            Err(DocError::failed_to_parse(format!("$lookup argument '{name}: {other}' must be a string, is type {}", type_name(other))))
+        }
     }
 }
 
 impl Lookup {
     pub(super) fn parse(spec: &Bson, vars: &Variables, depth: usize) -> Result<Lookup, DocError> {
         let Bson::Document(d) = spec else {
-            return Err(DocError::location(40319, format!("the $lookup stage specification must be an object, but found {}", type_name(spec))));
+            return Err(DocError::location(
+                40319,
+                format!("the $lookup stage specification must be an object, but found {}", type_name(spec)),
+            ));
         };
         let (mut from, mut as_field, mut local, mut foreign, mut let_doc, mut pipeline) = (None, None, None, None, None, None);
         for (k, v) in d {
@@ -269,8 +274,7 @@ impl UnionWith {
                         }
                     }
                 }
-                let coll =
-                    coll.ok_or_else(|| DocError::location(40414, "BSON field '$unionWith.coll' is missing but a required field"))?;
+                let coll = coll.ok_or_else(|| DocError::location(40414, "BSON field '$unionWith.coll' is missing but a required field"))?;
                 Ok(UnionWith { coll, pipeline })
             }
             other => Err(DocError::type_mismatch(format!(
