@@ -10,14 +10,19 @@
 //! - `let` values are evaluated against the local document and bound as `$$name` in the
 //!   sub-pipeline (re-parsed per document, since `$match` compiles its variables); a pipeline
 //!   without `let` and without `localField` is uncorrelated and runs once per run.
+//! - Equality joins look candidates up in a hash index of the foreign collection (built once
+//!   per stage per run, see `ForeignIndex`) and confirm them with the query filter, so they
+//!   cost O(local + foreign) rather than O(local x foreign); null local values scan.
 //! - `as` (a dotted path is allowed) is set to the array of joined documents, replacing any
 //!   existing value.
+
+use std::collections::HashMap;
 
 use bson::{Bson, Document};
 
 use super::super::expr::{validate_variable_name, Expr, Variables};
 use super::super::query::Filter;
-use super::super::value::type_name;
+use super::super::value::{key_of, type_name};
 use super::super::DocError;
 use super::{set_path, Context, Pipeline, RunCx};
 
@@ -130,6 +135,7 @@ impl Lookup {
         cx: RunCx<'a>,
     ) -> impl Iterator<Item = Result<Document, DocError>> + 'a {
         let mut foreign = None;
+        let mut index: Option<Option<ForeignIndex>> = None;
         let mut uncorrelated: Option<Vec<Bson>> = None;
         input.map(move |r| {
             let mut doc = r?;
@@ -146,11 +152,24 @@ impl Lookup {
             } else {
                 let candidates: Vec<Document> = match &self.equality {
                     Some((local, foreign_field)) => {
-                        let filter = equality_filter(&doc, local, foreign_field, vars)?;
+                        let values = local_values(&doc, local);
+                        let index = index.get_or_insert_with(|| ForeignIndex::build(foreign_docs, foreign_field));
+                        let filter = equality_filter(values.clone(), foreign_field, vars)?;
                         let mut out = Vec::new();
-                        for f in foreign_docs.iter() {
-                            if filter.matches(f)? {
-                                out.push(f.clone());
+                        match index.as_ref().and_then(|ix| ix.candidates(&values)) {
+                            Some(positions) => {
+                                for i in positions {
+                                    if filter.matches(&foreign_docs[i])? {
+                                        out.push(foreign_docs[i].clone());
+                                    }
+                                }
+                            }
+                            None => {
+                                for f in foreign_docs.iter() {
+                                    if filter.matches(f)? {
+                                        out.push(f.clone());
+                                    }
+                                }
                             }
                         }
                         out
@@ -211,33 +230,94 @@ pub(super) fn collect_values(v: &Bson, path: &[String], out: &mut Vec<Bson>) {
     }
 }
 
-/// The query a foreign document must match: `{foreignField: {$in: <local values>}}`, or
-/// `{foreignField: null}` when there is no local value.
-fn equality_filter(doc: &Document, local: &[String], foreign_field: &str, vars: &Variables) -> Result<Filter, DocError> {
+/// The local values of an equality `$lookup`: every value at `localField`, arrays expanded.
+fn local_values(doc: &Document, local: &[String]) -> Vec<Bson> {
     let mut values = Vec::new();
     if let Some((head, rest)) = local.split_first() {
         if let Some(v) = doc.get(head) {
             collect_values(v, rest, &mut values);
         }
     }
-    let mut cond = Document::new();
-    if values.is_empty() {
-        cond.insert("$eq", Bson::Null);
-    } else if values.len() == 1 && !matches!(values[0], Bson::RegularExpression(_)) {
-        cond.insert("$eq", values.pop().expect("one value"));
-    } else {
-        // A regex local value is compared as a value, not used as a pattern.
-        let mut alternatives = Vec::with_capacity(values.len());
-        for v in values {
-            let mut one = Document::new();
-            one.insert(foreign_field, bson::doc! {"$eq": v});
-            alternatives.push(Bson::Document(one));
-        }
-        return Filter::parse(&bson::doc! {"$or": alternatives}, vars);
+    values
+}
+
+/// The query a foreign document must match: `{foreignField: {$eq: v}}` for any local value
+/// `v` (a regex is compared as a value, not used as a pattern), or `{foreignField: null}` when
+/// there is no local value.
+fn equality_filter(mut values: Vec<Bson>, foreign_field: &str, vars: &Variables) -> Result<Filter, DocError> {
+    if values.len() <= 1 {
+        let mut q = Document::new();
+        q.insert(foreign_field, bson::doc! {"$eq": values.pop().unwrap_or(Bson::Null)});
+        return Filter::parse(&q, vars);
     }
-    let mut q = Document::new();
-    q.insert(foreign_field, cond);
-    Filter::parse(&q, vars)
+    let mut alternatives = Vec::with_capacity(values.len());
+    for v in values {
+        let mut one = Document::new();
+        one.insert(foreign_field, bson::doc! {"$eq": v});
+        alternatives.push(Bson::Document(one));
+    }
+    Filter::parse(&bson::doc! {"$or": alternatives}, vars)
+}
+
+/// A prefilter for equality joins: foreign document positions by the key (`value::key_of`) of
+/// every value at `foreignField` (arrays contribute themselves and their elements, at every
+/// level). A document can only match `{foreignField: {$eq: v}}`, v not null, if one of its
+/// values equals v, so the positions under v's key are a superset of the matches, which the
+/// real filter then confirms.
+struct ForeignIndex {
+    positions: HashMap<Vec<u8>, Vec<usize>>,
+}
+
+impl ForeignIndex {
+    /// None when the path has numeric components (array indexes in query paths).
+    fn build(docs: &[Document], foreign_field: &str) -> Option<ForeignIndex> {
+        let path: Vec<String> = foreign_field.split('.').map(str::to_string).collect();
+        if path.iter().any(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+            return None;
+        }
+        let mut positions: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        for (i, d) in docs.iter().enumerate() {
+            let mut values = Vec::new();
+            index_values(d.get(&path[0]), &path[1..], &mut values);
+            for v in values {
+                let list = positions.entry(key_of(v)).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        Some(ForeignIndex { positions })
+    }
+
+    /// Positions (in collection order) that may match one of `values`; None when the index
+    /// cannot answer (no value, or null among them: missing fields match null).
+    fn candidates(&self, values: &[Bson]) -> Option<Vec<usize>> {
+        if values.is_empty() || values.iter().any(|v| matches!(v, Bson::Null | Bson::Undefined)) {
+            return None;
+        }
+        let mut out: Vec<usize> = values.iter().filter_map(|v| self.positions.get(&key_of(v))).flatten().copied().collect();
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+}
+
+fn index_values<'d>(v: Option<&'d Bson>, rest: &[String], out: &mut Vec<&'d Bson>) {
+    let Some(v) = v else { return };
+    match (rest.split_first(), v) {
+        (None, Bson::Array(items)) => {
+            out.push(v);
+            out.extend(items.iter());
+        }
+        (None, _) => out.push(v),
+        (Some((head, tail)), Bson::Document(d)) => index_values(d.get(head), tail, out),
+        (Some(_), Bson::Array(items)) => {
+            for e in items {
+                index_values(Some(e), rest, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A parsed `$unionWith`.

@@ -1107,3 +1107,60 @@ fn guide_match_early() {
     let expected: Vec<Bson> = (10..30).rev().filter(|i| i % 3 != 0 && i % 5 != 0).map(Bson::Int32).collect();
     assert_eq!(ids(&out), expected);
 }
+
+/// The equality join's index agrees with evaluating `{foreignField: {$eq: v}}` on every foreign
+/// document, over awkward shapes (arrays along the path, nested arrays, mixed numeric types,
+/// nulls and missing fields).
+#[test]
+fn lookup_index_agrees_with_the_query_filter() {
+    let foreign = vec![
+        doc! {"_id": 0, "a": 1},
+        doc! {"_id": 1, "a": 1.0},
+        doc! {"_id": 2, "a": [1, 2]},
+        doc! {"_id": 3, "a": [[1, 2], 3]},
+        doc! {"_id": 4, "a": {"b": 1}},
+        doc! {"_id": 5, "a": [{"b": 2}, {"b": [1, 3]}, {"c": 1}]},
+        doc! {"_id": 6, "a": null},
+        doc! {"_id": 7},
+        doc! {"_id": 8, "a": "1"},
+        doc! {"_id": 9, "a": [{"b": null}]},
+        doc! {"_id": 10, "a": 2_i64},
+    ];
+    let locals = vec![
+        bson!(1),
+        bson!(2),
+        bson!([1, 2]),
+        bson!([[1, 2]]),
+        bson!(null),
+        bson!({"b": 1}),
+        bson!("1"),
+        bson!([]),
+        bson!(3),
+        bson!([{"b": 2}]),
+    ];
+    for field in ["a", "a.b", "a.0", "a.c"] {
+        let colls = Colls::new(&[("f", foreign.clone())]);
+        let docs: Vec<Document> = locals.iter().map(|l| doc! {"l": l.clone()}).chain(std::iter::once(doc! {})).collect();
+        let out = run_with(bson!([{"$lookup": {"from": "f", "localField": "l", "foreignField": field, "as": "j"}}]), docs.clone(), &colls)
+            .unwrap();
+        for (d, o) in docs.iter().zip(&out) {
+            // Brute force: the same query over every foreign document.
+            let mut values = Vec::new();
+            if let Some(v) = d.get("l") {
+                join::collect_values(v, &[], &mut values);
+            }
+            let expected: Vec<Bson> = foreign
+                .iter()
+                .filter(|f| {
+                    if values.is_empty() {
+                        return Filter::parse(&doc! {field: {"$eq": null}}, &vars()).unwrap().matches(f).unwrap();
+                    }
+                    values.iter().any(|v| Filter::parse(&doc! {field: {"$eq": v.clone()}}, &vars()).unwrap().matches(f).unwrap())
+                })
+                .map(|f| f.get("_id").unwrap().clone())
+                .collect();
+            let got: Vec<Bson> = o.get_array("j").unwrap().iter().map(|j| j.as_document().unwrap().get("_id").unwrap().clone()).collect();
+            assert_eq!(got, expected, "field {field}, local {d}");
+        }
+    }
+}
