@@ -2,8 +2,8 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$out`/`$merge`
-//! (parsed only, see below), and through submodules `$group`/`$bucket` (`group`: the
-//! accumulators) and `$lookup`/`$unionWith` (`join`). The update-pipeline subset is
+//! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
+//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith` (`join`). The update-pipeline subset is
 //! `parse_update_pipeline`.
 //!
 //! Invariants and semantics:
@@ -11,7 +11,7 @@
 //!   mode, field names, `$limit`/`$skip` arguments, accumulators, `$out`/`$merge` last);
 //!   running only fails on evaluation errors.
 //! - Stages stream (each wraps the previous iterator) except the blocking ones (`$sort`,
-//!   `$count`, `$group`, `$bucket`, `$facet`, `$sample`), which consume their input when first
+//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`), which consume their input when first
 //!   polled. The first error stops the pipeline. `$sort` directly followed by `$limit` keeps
 //!   only the best `limit` documents (`Sort::top_k`), as MongoDB coalesces them.
 //! - `$project`/`$addFields`/`$unset` share one field tree (`FieldSpec`): dotted paths become
@@ -89,6 +89,8 @@ pub enum Stage {
     Group(Box<Group>),
     /// `$bucket`.
     Bucket(Box<Bucket>),
+    /// `$bucketAuto`.
+    BucketAuto(Box<BucketAuto>),
     /// `$unwind`.
     Unwind(Unwind),
     /// `$lookup`.
@@ -135,6 +137,7 @@ const KNOWN_STAGES: &[&str] = &[
     "$count",
     "$group",
     "$bucket",
+    "$bucketAuto",
     "$sortByCount",
     "$unwind",
     "$lookup",
@@ -148,7 +151,6 @@ const KNOWN_STAGES: &[&str] = &[
 /// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
 /// (code 72) rather than unrecognized, as MongoDB reports them.
 const OTHER_MONGODB_STAGES: &[&str] = &[
-    "$bucketAuto",
     "$geoNear",
     "$graphLookup",
     "$redact",
@@ -475,6 +477,7 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         }
         "$group" => Stage::Group(Box::new(Group::parse(spec)?)),
         "$bucket" => Stage::Bucket(Box::new(Bucket::parse(spec)?)),
+        "$bucketAuto" => Stage::BucketAuto(Box::new(BucketAuto::parse(spec)?)),
         "$unwind" => Stage::Unwind(Unwind::parse(spec)?),
         "$lookup" => Stage::Lookup(Box::new(Lookup::parse(spec, vars, depth)?)),
         "$unionWith" => Stage::UnionWith(Box::new(UnionWith::parse(spec, vars, depth)?)),
@@ -601,6 +604,7 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
         }
         Stage::Group(g) => blocking(it, move |input| g.run(input, vars)),
         Stage::Bucket(b) => blocking(it, move |input| b.run(input, vars)),
+        Stage::BucketAuto(b) => blocking(it, move |input| b.run(input, vars)),
         Stage::Unwind(u) => {
             let mut pending: std::vec::IntoIter<Document> = Vec::new().into_iter();
             let mut input = it;
@@ -949,6 +953,151 @@ impl Bucket {
             })
         })?;
         out.sort_by(|a, b| compare(a.get("_id").unwrap_or(&Bson::Null), b.get("_id").unwrap_or(&Bson::Null)));
+        Ok(out)
+    }
+}
+
+// --- $bucketAuto ------------------------------------------------------------------------------
+
+/// A parsed `$bucketAuto`: documents sorted by `groupBy` (missing is null) and cut into at most
+/// `buckets` buckets of about `round(n / buckets)` documents each; equal values never straddle
+/// two buckets and the last bucket takes the rest. `_id` is `{min, max}`, where `max` is the next
+/// bucket's `min` (the last bucket's own largest value). `granularity` is not supported.
+#[derive(Clone, Debug)]
+pub struct BucketAuto {
+    group_by: Expr,
+    buckets: usize,
+    group: Group,
+}
+
+impl BucketAuto {
+    fn parse(spec: &Bson) -> Result<BucketAuto, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::location(
+                40240,
+                format!("The argument to $bucketAuto must be an object, but found type: {}.", type_name(spec)),
+            ));
+        };
+        let (mut group_by, mut buckets, mut output) = (None, None, None);
+        for (k, v) in d {
+            match k.as_str() {
+                "groupBy" => {
+                    let ok = match v {
+                        Bson::String(s) => s.starts_with('$'),
+                        Bson::Document(g) => g.keys().next().is_some_and(|f| f.starts_with('$')),
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(DocError::location(
+                            40239,
+                            format!("The $bucketAuto 'groupBy' field must be defined as a $-prefixed path or an expression object, but found: {v}."),
+                        ));
+                    }
+                    group_by = Some(Expr::parse(v)?);
+                }
+                "buckets" => {
+                    if !is_number(v) {
+                        return Err(DocError::location(
+                            40241,
+                            format!("The $bucketAuto 'buckets' field must be a numeric value, but found type: {}.", type_name(v)),
+                        ));
+                    }
+                    let n = as_i64(v).filter(|n| i32::try_from(*n).is_ok()).ok_or_else(|| {
+                        DocError::location(
+                            40242,
+                            format!("The $bucketAuto 'buckets' field must be representable as a 32-bit integer, but found {v}."),
+                        )
+                    })?;
+                    if n <= 0 {
+                        return Err(DocError::location(
+                            40243,
+                            format!("The $bucketAuto 'buckets' field must be greater than 0, but found: {n}."),
+                        ));
+                    }
+                    buckets = Some(n as usize);
+                }
+                "output" => match v {
+                    Bson::Document(o) => output = Some(o.clone()),
+                    other => {
+                        return Err(DocError::location(
+                            40244,
+                            format!("The $bucketAuto 'output' field must be an object, but found type: {}.", type_name(other)),
+                        ))
+                    }
+                },
+                "granularity" => {
+                    return Err(DocError::new(
+                        codes::NOT_IMPLEMENTED,
+                        "NotImplemented",
+                        "$bucketAuto 'granularity' is not supported by nestdb",
+                    ))
+                }
+                other => return Err(DocError::location(40245, format!("Unrecognized option to $bucketAuto: {other}."))),
+            }
+        }
+        let (Some(group_by), Some(buckets)) = (group_by, buckets) else {
+            return Err(DocError::location(40246, "$bucketAuto requires 'groupBy' and 'buckets' to be specified"));
+        };
+        let output = output.unwrap_or_else(|| bson::doc! {"count": {"$sum": 1}});
+        let mut fields = Vec::new();
+        for (k, v) in &output {
+            fields.push(group::parse_field(k, v)?);
+        }
+        Ok(BucketAuto { group_by, buckets, group: Group { id: Expr::parse(&Bson::Null)?, fields } })
+    }
+
+    fn run(&self, input: DocStream<'_>, vars: &Variables) -> Result<Vec<Document>, DocError> {
+        let mut keyed = Vec::new();
+        for r in input {
+            let d = r?;
+            keyed.push((self.group_by.eval(&d, vars)?.unwrap_or(Bson::Null), d));
+        }
+        keyed.sort_by(|a, b| compare(&a.0, &b.0));
+        let n = keyed.len();
+        let size = ((n as f64 / self.buckets as f64).round() as usize).max(1);
+        // Bucket boundaries: (start index, min value).
+        let mut starts: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i < n {
+            starts.push(i);
+            if starts.len() == self.buckets {
+                break;
+            }
+            let mut end = (i + size).min(n);
+            while end < n && compare(&keyed[end].0, &keyed[end - 1].0) == std::cmp::Ordering::Equal {
+                end += 1;
+            }
+            i = end;
+        }
+        let mut bucket_of = vec![0usize; n];
+        for (b, &s) in starts.iter().enumerate() {
+            let e = starts.get(b + 1).copied().unwrap_or(n);
+            bucket_of[s..e].fill(b);
+        }
+        let bounds: Vec<(Bson, Bson)> = starts
+            .iter()
+            .enumerate()
+            .map(|(b, &s)| {
+                let max = match starts.get(b + 1) {
+                    Some(&next) => keyed[next].0.clone(),
+                    None => keyed[n - 1].0.clone(),
+                };
+                (keyed[s].0.clone(), max)
+            })
+            .collect();
+        let mut pos = 0usize;
+        let docs = keyed.into_iter().map(|(_, d)| Ok(d));
+        let mut out = self.group.run_keyed(docs, vars, |_| {
+            let b = bucket_of[pos];
+            pos += 1;
+            Ok(Bson::Int64(b as i64))
+        })?;
+        for d in &mut out {
+            let b = d.get_i64("_id").unwrap_or(0) as usize;
+            if let Some((min, max)) = bounds.get(b) {
+                d.insert("_id", bson::doc! {"min": min.clone(), "max": max.clone()});
+            }
+        }
         Ok(out)
     }
 }

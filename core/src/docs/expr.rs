@@ -335,6 +335,12 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$min", OpKind::Args(Arity::Any, op_max_min)),
     ("$sum", OpKind::Args(Arity::Any, op_sum)),
     ("$avg", OpKind::Args(Arity::Any, op_avg)),
+    ("$stdDevPop", OpKind::Args(Arity::Any, op_std_dev)),
+    ("$stdDevSamp", OpKind::Args(Arity::Any, op_std_dev)),
+    ("$firstN", OpKind::Special(parse_n_array)),
+    ("$lastN", OpKind::Special(parse_n_array)),
+    ("$maxN", OpKind::Special(parse_n_array)),
+    ("$minN", OpKind::Special(parse_n_array)),
     // Objects.
     ("$mergeObjects", OpKind::Args(Arity::Any, op_merge_objects)),
     ("$objectToArray", OpKind::Args(Arity::Exactly(1), op_object_to_array)),
@@ -2502,6 +2508,56 @@ fn op_avg(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     Ok(Some(if total.rank() == 3 { Num::Decimal(avg).to_bson() } else { Bson::Double(avg) }))
 }
 
+/// `$stdDevPop`/`$stdDevSamp` over numbers (others ignored); null without enough of them.
+fn op_std_dev(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let xs: Vec<f64> = accumulator_operands(args).into_iter().filter_map(|v| Num::of(v).map(Num::f)).collect();
+    let pop = name == "$stdDevPop";
+    if xs.is_empty() || (!pop && xs.len() < 2) {
+        return null();
+    }
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+    let denom = if pop { xs.len() } else { xs.len() - 1 } as f64;
+    Ok(Some(Bson::Double((ss / denom).sqrt())))
+}
+
+fn parse_n_array(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["n", "input"], 2, op_n_array)
+}
+
+/// `$firstN`/`$lastN`/`$maxN`/`$minN` on an array: arguments `[n, input]`. `$maxN`/`$minN`
+/// skip null and missing elements and return them largest/smallest first.
+fn op_n_array(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let n = match args[0].as_deref() {
+        Some(v) if is_number(v) => match as_i64(v) {
+            Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            Some(n) => return Err(DocError::location(5787908, format!("'n' must be greater than 0, found {n}"))),
+            None => {
+                return Err(DocError::location(5787903, format!("Value for 'n' must be of integral type, but found {}", show(&args[0]))))
+            }
+        },
+        _ => return Err(DocError::location(5787902, format!("Value for 'n' must be of integral type, but found {}", show(&args[0])))),
+    };
+    let items = match args[1].as_deref() {
+        Some(Bson::Array(a)) => a,
+        _ => return Err(DocError::location(5788200, format!("Input to {name} must be an array, but found {}", show(&args[1])))),
+    };
+    let out: Vec<Bson> = match name {
+        "$firstN" => items.iter().take(n).cloned().collect(),
+        "$lastN" => items[items.len().saturating_sub(n)..].to_vec(),
+        _ => {
+            let mut v: Vec<&Bson> = items.iter().filter(|x| !matches!(x, Bson::Null | Bson::Undefined)).collect();
+            if name == "$maxN" {
+                v.sort_by(|a, b| compare(b, a));
+            } else {
+                v.sort_by(|a, b| compare(a, b));
+            }
+            v.into_iter().take(n).cloned().collect()
+        }
+    };
+    Ok(Some(Bson::Array(out)))
+}
+
 // --- Objects --------------------------------------------------------------------------------
 
 fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
@@ -4302,5 +4358,20 @@ mod tests {
         assert_eq!(diff("2021-02-27T12:00:00Z", "2021-02-28T12:00:00Z", "week", doc! {"startOfWeek": "mon"}), Bson::Int64(0));
         assert_eq!(diff("2021-01-01T23:00:00Z", "2021-01-02T01:00:00Z", "day", doc! {"timezone": "+02:00"}), Bson::Int64(0));
         assert_eq!(ev(bson::bson!({"$dateDiff": {"startDate": "$nope", "endDate": "$p", "unit": "day"}}), &d).unwrap(), Some(Bson::Null));
+    }
+    #[test]
+    fn n_array_and_std_dev_expressions_from_the_manual() {
+        let d = doc! {"score": [1, 2, 3, null, 5], "s": [85, 90, 71]};
+        assert_eq!(ev(bson::bson!({"$firstN": {"n": 3, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([1, 2, 3]));
+        assert_eq!(ev(bson::bson!({"$lastN": {"n": 3, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([3, null, 5]));
+        assert_eq!(ev(bson::bson!({"$maxN": {"n": 2, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([5, 3]));
+        assert_eq!(ev(bson::bson!({"$minN": {"n": 9, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([1, 2, 3, 5]));
+        assert_eq!(err(bson::bson!({"$firstN": {"n": 0, "input": "$score"}}), &d).code, 5787908);
+        assert_eq!(err(bson::bson!({"$firstN": {"n": 1, "input": 3}}), &d).code, 5788200);
+        let sd = ev(bson::bson!({"$stdDevSamp": "$s"}), &d).unwrap().unwrap();
+        assert!((as_f64(&sd).unwrap() - 97f64.sqrt()).abs() < 1e-12);
+        assert_eq!(ev1(bson::bson!({"$stdDevPop": [1, 3]})), Bson::Double(1.0));
+        assert_eq!(ev1(bson::bson!({"$stdDevSamp": [1]})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$stdDevPop": ["a"]})), Bson::Null);
     }
 }

@@ -777,6 +777,7 @@ fn facet_and_sort_by_count_from_the_manual() {
     let out = run(
         bson!([{"$facet": {
             "categorizedByTags": [{"$unwind": "$tags"}, {"$sortByCount": "$tags"}],
+            "categorizedByYears(Auto)": [{"$bucketAuto": {"groupBy": "$year", "buckets": 4}}],
             "categorizedByPrice": [
                 {"$match": {"price": {"$exists": 1}}},
                 {"$bucket": {"groupBy": "$price", "boundaries": [0, 150, 200, 300, 400], "default": "Other",
@@ -806,6 +807,16 @@ fn facet_and_sort_by_count_from_the_manual() {
             bson!({"_id": 200, "count": 1, "titles": ["Melancholy III"]}),
             bson!({"_id": 300, "count": 1, "titles": ["Composition VII"]}),
             bson!({"_id": "Other", "count": 1, "titles": ["The Persistence of Memory"]}),
+        ]
+    );
+    // The document without a year is in the first bucket.
+    assert_eq!(
+        out[0].get_array("categorizedByYears(Auto)").unwrap(),
+        &vec![
+            bson!({"_id": {"min": null, "max": 1902}, "count": 2}),
+            bson!({"_id": {"min": 1902, "max": 1918}, "count": 2}),
+            bson!({"_id": {"min": 1918, "max": 1926}, "count": 2}),
+            bson!({"_id": {"min": 1926, "max": 1931}, "count": 2}),
         ]
     );
     // An empty input still gives one document of empty facets.
@@ -1163,4 +1174,36 @@ fn lookup_index_agrees_with_the_query_filter() {
             assert_eq!(got, expected, "field {field}, local {d}");
         }
     }
+}
+
+#[test]
+fn bucket_auto_from_the_manual() {
+    let prices = ["199.99", "280.00", "76.04", "167.30", "483.00", "385.00", "159.00", "118.42"];
+    let docs: Vec<Document> = prices.iter().enumerate().map(|(i, p)| doc! {"_id": i as i32 + 1, "price": dec(p)}).collect();
+    let out = run(bson!([{"$bucketAuto": {"groupBy": "$price", "buckets": 4}}]), docs.clone()).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            doc! {"_id": {"min": dec("76.04"), "max": dec("159.00")}, "count": 2},
+            doc! {"_id": {"min": dec("159.00"), "max": dec("199.99")}, "count": 2},
+            doc! {"_id": {"min": dec("199.99"), "max": dec("385.00")}, "count": 2},
+            doc! {"_id": {"min": dec("385.00"), "max": dec("483.00")}, "count": 2},
+        ]
+    );
+    // Output accumulators; equal values stay together; fewer buckets when values repeat.
+    let out = run(
+        bson!([{"$bucketAuto": {"groupBy": "$v", "buckets": 3, "output": {"ids": {"$push": "$_id"}}}}]),
+        vec![doc! {"_id": 1, "v": 1}, doc! {"_id": 2, "v": 1}, doc! {"_id": 3, "v": 1}, doc! {"_id": 4, "v": 2}],
+    )
+    .unwrap();
+    assert_eq!(out, vec![doc! {"_id": {"min": 1, "max": 2}, "ids": [1, 2, 3]}, doc! {"_id": {"min": 2, "max": 2}, "ids": [4]}]);
+    // More buckets than documents: one each.
+    let out = run(bson!([{"$bucketAuto": {"groupBy": "$v", "buckets": 10}}]), vec![doc! {"v": 2}, doc! {"v": 1}]).unwrap();
+    assert_eq!(out, vec![doc! {"_id": {"min": 1, "max": 2}, "count": 1}, doc! {"_id": {"min": 2, "max": 2}, "count": 1}]);
+    assert!(run(bson!([{"$bucketAuto": {"groupBy": "$v", "buckets": 2}}]), vec![]).unwrap().is_empty());
+    assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$v"}}])).code, 40246);
+    assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$v", "buckets": 0}}])).code, 40243);
+    assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$v", "buckets": "a"}}])).code, 40241);
+    assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "v", "buckets": 1}}])).code, 40239);
+    assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$v", "buckets": 1, "x": 1}}])).code, 40245);
 }
