@@ -3,8 +3,8 @@
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$out`/`$merge`
 //! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
-//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith` (`join`). The update-pipeline subset is
-//! `parse_update_pipeline`.
+//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith` (`join`). The
+//! update-pipeline subset is `parse_update_pipeline`.
 //!
 //! Invariants and semantics:
 //! - Parsing validates everything MongoDB validates at parse time (stage shape, projection
@@ -66,6 +66,21 @@ pub const MAX_SUBPIPELINE_DEPTH: usize = 20;
 /// collection is an empty one (`Ok(vec![])`), as in MongoDB.
 pub trait Foreign {
     fn documents(&self, collection: &str) -> Result<Vec<Document>, DocError>;
+}
+
+/// Collections gathered up front (e.g. for every name in `foreign_collections()`); absent
+/// names are empty collections.
+impl Foreign for HashMap<String, Vec<Document>> {
+    fn documents(&self, collection: &str) -> Result<Vec<Document>, DocError> {
+        Ok(self.get(collection).cloned().unwrap_or_default())
+    }
+}
+
+/// A closure reading a collection by name.
+impl<F: Fn(&str) -> Result<Vec<Document>, DocError>> Foreign for F {
+    fn documents(&self, collection: &str) -> Result<Vec<Document>, DocError> {
+        self(collection)
+    }
 }
 
 /// One parsed pipeline stage.
@@ -702,6 +717,14 @@ fn remove_path(doc: &mut Document, path: &[String]) {
             }
         }
     }
+}
+
+/// Dotted paths that stages walk recursively are capped like expressions.
+pub(crate) fn check_path_length(path: &str) -> Result<(), DocError> {
+    if path.split('.').count() > MAX_EXPR_DEPTH {
+        return Err(DocError::new(codes::OVERFLOW, "Overflow", format!("field path has more than {MAX_EXPR_DEPTH} components")));
+    }
+    Ok(())
 }
 
 // --- $unwind ----------------------------------------------------------------------------------
@@ -1432,6 +1455,7 @@ fn validate_projection_path(path: &str) -> Result<(), DocError> {
     if path.starts_with('$') {
         return Err(DocError::location(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField."));
     }
+    check_path_length(path)?;
     for part in path.split('.') {
         if part.is_empty() {
             return Err(DocError::location(15998, "FieldPath field names may not be empty strings."));

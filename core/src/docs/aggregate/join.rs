@@ -24,7 +24,7 @@ use super::super::expr::{validate_variable_name, Expr, Variables};
 use super::super::query::Filter;
 use super::super::value::{key_of, type_name};
 use super::super::DocError;
-use super::{set_path, Context, Pipeline, RunCx};
+use super::{check_path_length, set_path, Context, Pipeline, RunCx};
 
 /// A parsed `$lookup`.
 #[derive(Clone, Debug)]
@@ -200,6 +200,7 @@ fn run_sub(p: &Pipeline, docs: impl Iterator<Item = Document>, cx: RunCx<'_>) ->
 }
 
 fn check_path(p: &str) -> Result<(), DocError> {
+    check_path_length(p)?;
     if p.is_empty() || p.split('.').any(str::is_empty) {
         return Err(DocError::location(15998, "FieldPath field names may not be empty strings."));
     }

@@ -1207,3 +1207,30 @@ fn bucket_auto_from_the_manual() {
     assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "v", "buckets": 1}}])).code, 40239);
     assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$v", "buckets": 1, "x": 1}}])).code, 40245);
 }
+
+#[test]
+fn foreign_sources_and_path_caps() {
+    let mut map: HashMap<String, Vec<Document>> = HashMap::new();
+    map.insert("f".into(), vec![doc! {"k": 1}]);
+    let p = parse(bson!([{"$lookup": {"from": "f", "localField": "k", "foreignField": "k", "as": "j"}}])).unwrap();
+    let out = p.run_with(Box::new(std::iter::once(doc! {"k": 1})), &map).unwrap();
+    assert_eq!(out, vec![doc! {"k": 1, "j": [{"k": 1}]}]);
+    let reader = |c: &str| -> Result<Vec<Document>, DocError> {
+        if c == "f" {
+            Ok(vec![doc! {"k": 1, "from": "closure"}])
+        } else {
+            Err(DocError::bad_value("no such"))
+        }
+    };
+    let out = p.run_with(Box::new(std::iter::once(doc! {"k": 1})), &reader).unwrap();
+    assert_eq!(out[0].get_array("j").unwrap().len(), 1);
+    // A Foreign error stops the pipeline.
+    let p2 = parse(bson!([{"$unionWith": "g"}])).unwrap();
+    assert_eq!(p2.run_with(Box::new(std::iter::empty()), &reader).unwrap_err().code, 2);
+    // Absurdly long paths are refused, not recursed into.
+    let long = vec!["a"; 300].join(".");
+    assert_eq!(parse_err(bson!([{"$unwind": format!("${long}")}])).code, 15);
+    assert_eq!(parse_err(bson!([{"$lookup": {"from": "f", "localField": long.clone(), "foreignField": "k", "as": "j"}}])).code, 15);
+    assert_eq!(parse_err(bson!([{"$project": {long.clone(): 1}}])).code, 15);
+    assert_eq!(parse_err(bson!([{"$set": {long.clone(): 1}}])).code, 15);
+}
