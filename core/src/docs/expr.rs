@@ -37,6 +37,12 @@
 //!   offset-shifted instant, which is exact for UTC and fixed offsets (no DST transitions).
 //!   `$dateTrunc` bins count from 2000-01-01T00:00 local (weeks: the first `startOfWeek` on or
 //!   after it), `$dateDiff` counts unit boundaries crossed, month arithmetic clamps the day.
+//!   `$dateFromString` without `format` takes ISO-8601 forms only (not MongoDB's free-form
+//!   "May 7 2017"); with `format`: `%Y %m %d %H %M %S %L %j %z %Z %%`.
+//! - `$regexMatch`/`$regexFind`/`$regexFindAll` compile with the `regex` crate (linear time;
+//!   PCRE-only syntax such as lookaround or backreferences is an invalid regex, 51111), cached
+//!   per thread; `idx` counts code points as MongoDB does.
+//! - `$rand` is never constant-folded.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -386,6 +392,34 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$dateAdd", OpKind::Special(parse_date_add)),
     ("$dateSubtract", OpKind::Special(parse_date_add)),
     ("$dateDiff", OpKind::Special(parse_date_diff)),
+    ("$dateFromString", OpKind::Special(parse_date_from_string)),
+    // Regular expressions.
+    ("$regexMatch", OpKind::Special(parse_regex_op)),
+    ("$regexFind", OpKind::Special(parse_regex_op)),
+    ("$regexFindAll", OpKind::Special(parse_regex_op)),
+    // More arrays.
+    ("$zip", OpKind::Special(parse_zip)),
+    ("$sortArray", OpKind::Special(parse_sort_array)),
+    // Trigonometry.
+    ("$sin", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$cos", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$tan", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$asin", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$acos", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$atan", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$atan2", OpKind::Args(Arity::Exactly(2), op_trig)),
+    ("$sinh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$cosh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$tanh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$asinh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$acosh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$atanh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$degreesToRadians", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$radiansToDegrees", OpKind::Args(Arity::Exactly(1), op_trig)),
+    // Sizes and randomness.
+    ("$bsonSize", OpKind::Args(Arity::Exactly(1), op_bson_size)),
+    ("$binarySize", OpKind::Args(Arity::Exactly(1), op_binary_size)),
+    ("$rand", OpKind::Special(parse_rand)),
 ];
 
 fn lookup_operator(name: &str) -> Option<(&'static str, OpKind)> {
@@ -3595,6 +3629,466 @@ fn parse_date_diff(name: &'static str, arg: &Bson, depth: usize) -> Result<Node,
     parse_named(name, arg, depth, &["startDate", "endDate", "unit", "timezone", "startOfWeek"], 3, op_date_diff)
 }
 
+// --- Regular expressions, more arrays, trigonometry, sizes, $rand, $dateFromString ----------
+
+thread_local! {
+    /// Compiled `$regex*` patterns by (pattern, options); bounded.
+    static REGEX_CACHE: std::cell::RefCell<Vec<(String, String, Arc<regex::Regex>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Compile a MongoDB regex (options `i m s x`, `u` accepted) for the `$regex*` operators.
+fn compile_regex(op: &str, pattern: &str, options: &str) -> Result<Arc<regex::Regex>, DocError> {
+    if let Some(re) = REGEX_CACHE.with(|c| c.borrow().iter().find(|(p, o, _)| p == pattern && o == options).map(|(_, _, r)| r.clone())) {
+        return Ok(re);
+    }
+    let mut b = regex::RegexBuilder::new(pattern);
+    for c in options.chars() {
+        match c {
+            'i' => b.case_insensitive(true),
+            'm' => b.multi_line(true),
+            's' => b.dot_matches_new_line(true),
+            'x' => b.ignore_whitespace(true),
+            'u' => &mut b,
+            other => return Err(DocError::location(51108, format!("{op} invalid flag in regex options: {other}"))),
+        };
+    }
+    if pattern.contains('\0') {
+        return Err(DocError::location(51109, format!("{op}: regular expression cannot contain an embedded null byte")));
+    }
+    let re =
+        Arc::new(b.size_limit(1 << 22).dfa_size_limit(1 << 22).build().map_err(|e| {
+            DocError::location(51111, format!("Invalid Regex in {op}: {}", e.to_string().lines().last().unwrap_or_default()))
+        })?);
+    REGEX_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 64 {
+            c.remove(0);
+        }
+        c.push((pattern.to_string(), options.to_string(), re.clone()));
+    });
+    Ok(re)
+}
+
+/// `$regexMatch`/`$regexFind`/`$regexFindAll`: arguments `[input, regex, options]`.
+fn op_regex(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let none = || match name {
+        "$regexMatch" => Bson::Boolean(false),
+        "$regexFind" => Bson::Null,
+        _ => Bson::Array(Vec::new()),
+    };
+    let (pattern, mut options) = match args[1].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(none())),
+        Some(Bson::String(s)) => (s.clone(), String::new()),
+        Some(Bson::RegularExpression(r)) => (r.pattern.to_string(), r.options.to_string()),
+        Some(other) => {
+            return Err(DocError::location(
+                51105,
+                format!("{name} needs 'regex' to be of type string or regex, found {}", type_name(other)),
+            ))
+        }
+    };
+    match args[2].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => {}
+        Some(Bson::String(o)) => {
+            if !options.is_empty() {
+                return Err(DocError::location(
+                    51107,
+                    format!("{name} found regex option(s) specified in both 'regex' and 'option' fields"),
+                ));
+            }
+            options = o.clone();
+        }
+        Some(other) => {
+            return Err(DocError::location(51106, format!("{name} needs 'options' to be of type string, found {}", type_name(other))))
+        }
+    }
+    let input = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(none())),
+        Some(Bson::String(s)) => s.as_str(),
+        Some(other) => {
+            return Err(DocError::location(51104, format!("{name} needs 'input' to be of type string, found {}", type_name(other))))
+        }
+    };
+    let re = compile_regex(name, &pattern, &options)?;
+    let found = |c: regex::Captures<'_>| -> Bson {
+        let m = c.get(0).expect("group 0");
+        let captures: Vec<Bson> = c.iter().skip(1).map(|g| g.map_or(Bson::Null, |g| Bson::String(g.as_str().to_string()))).collect();
+        Bson::Document(bson::doc! {
+            "match": m.as_str(),
+            "idx": input[..m.start()].chars().count() as i32,
+            "captures": captures,
+        })
+    };
+    Ok(Some(match name {
+        "$regexMatch" => Bson::Boolean(re.is_match(input)),
+        "$regexFind" => re.captures(input).map_or(Bson::Null, found),
+        _ => Bson::Array(re.captures_iter(input).map(found).collect()),
+    }))
+}
+
+fn parse_regex_op(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(_) = arg else {
+        return Err(DocError::location(51103, format!("{name} expects an object of named arguments but found: {}", type_name(arg))));
+    };
+    parse_named(name, arg, depth, &["input", "regex", "options"], 2, op_regex)
+}
+
+/// `$zip`: arguments `[inputs, useLongestLength, defaults]`.
+fn op_zip(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let inputs = match args[0].as_deref() {
+        Some(Bson::Array(a)) => a,
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(other) => {
+            return Err(DocError::location(34461, format!("inputs must be an array of expressions, found {}", type_name(other))))
+        }
+    };
+    let mut arrays = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        match i {
+            Bson::Array(a) => arrays.push(a),
+            Bson::Null | Bson::Undefined => return null(),
+            other => {
+                return Err(DocError::location(34468, format!("$zip found a non-array expression in input: {}", mongo_display(other))))
+            }
+        }
+    }
+    let longest = match args[1].as_deref() {
+        None => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(other) => return Err(DocError::location(34463, format!("useLongestLength must be a bool, found {}", type_name(other)))),
+    };
+    let defaults: Vec<Bson> = match args[2].as_deref() {
+        None => Vec::new(),
+        Some(Bson::Array(d)) => {
+            if !longest {
+                return Err(DocError::location(34466, "cannot specify defaults unless useLongestLength is true"));
+            }
+            if d.len() != arrays.len() {
+                return Err(DocError::location(34467, "defaults and inputs must have the same length"));
+            }
+            d.clone()
+        }
+        Some(other) => {
+            return Err(DocError::location(34462, format!("defaults must be an array of expressions, found {}", type_name(other))))
+        }
+    };
+    let len = if longest { arrays.iter().map(|a| a.len()).max() } else { arrays.iter().map(|a| a.len()).min() }.unwrap_or(0);
+    let out = (0..len)
+        .map(|i| {
+            Bson::Array(
+                arrays
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| a.get(i).cloned().unwrap_or_else(|| defaults.get(j).cloned().unwrap_or(Bson::Null)))
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(Some(Bson::Array(out)))
+}
+
+fn parse_zip(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(_) = arg else {
+        return Err(DocError::location(34460, format!("{name} only supports an object as an argument, found {}", type_name(arg))));
+    };
+    parse_named(name, arg, depth, &["inputs", "useLongestLength", "defaults"], 1, op_zip)
+}
+
+/// `$sortArray`: arguments `[input, sortBy]`; `sortBy` is 1/-1 (whole values) or a sort
+/// document (fields of document elements).
+fn op_sort_array(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let items = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::Array(a)) => a.clone(),
+        Some(other) => {
+            return Err(DocError::location(
+                2942504,
+                format!("The input argument to $sortArray must be an array, but was of type: {}", type_name(other)),
+            ))
+        }
+    };
+    let bad = || DocError::location(2942505, "$sortArray requires sortBy to be either 1, -1, or a non-empty document");
+    let mut items = items;
+    match args[1].as_deref() {
+        Some(v) if is_number(v) => match as_i64(v) {
+            Some(1) => items.sort_by(compare),
+            Some(-1) => items.sort_by(|a, b| compare(b, a)),
+            _ => return Err(bad()),
+        },
+        Some(Bson::Document(d)) if !d.is_empty() => {
+            let sort = super::sort::Sort::parse(d)?;
+            let empty = Document::new();
+            let mut keyed: Vec<(Vec<Bson>, Bson)> = items
+                .into_iter()
+                .map(|v| {
+                    let k = match &v {
+                        Bson::Document(doc) => sort.key(doc),
+                        _ => sort.key(&empty),
+                    };
+                    (k, v)
+                })
+                .collect();
+            keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+            items = keyed.into_iter().map(|(_, v)| v).collect();
+        }
+        _ => return Err(bad()),
+    }
+    Ok(Some(Bson::Array(items)))
+}
+
+fn parse_sort_array(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(2942500, format!("{name} requires an object as an argument, found: {}", type_name(arg))));
+    };
+    let (mut input, mut sort_by) = (None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(parse_node(v, depth + 1)?),
+            // sortBy is a literal specification, not an expression.
+            "sortBy" => {
+                let ok = match v {
+                    Bson::Document(s) => !s.is_empty() && super::sort::Sort::parse(s).is_ok(),
+                    n if is_number(n) => matches!(as_i64(n), Some(1 | -1)),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(DocError::location(2942505, "$sortArray requires sortBy to be either 1, -1, or a non-empty document"));
+                }
+                sort_by = Some(Node::Literal(v.clone()));
+            }
+            other => return Err(DocError::location(2942501, format!("{name} found an unknown argument: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(2942502, format!("{name} requires 'input' to be specified")))?;
+    let sort_by = sort_by.ok_or_else(|| DocError::location(2942503, format!("{name} requires 'sortBy' to be specified")))?;
+    Ok(Node::Call(name, op_sort_array, vec![input, sort_by]))
+}
+
+/// Trigonometry: doubles in, doubles out (decimals computed as doubles, returned as decimals).
+fn op_trig(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut xs = Vec::with_capacity(2);
+    let mut decimal = false;
+    for a in args {
+        if nullish(a) {
+            return null();
+        }
+        match a.as_deref().and_then(Num::of) {
+            Some(n) => {
+                decimal |= n.rank() == 3;
+                xs.push(n.f());
+            }
+            None => return Err(DocError::location(28765, format!("{name} only supports numeric types, not {}", tname(a)))),
+        }
+    }
+    let x = xs[0];
+    let bounded = |lo: f64, hi: f64| -> Result<(), DocError> {
+        if x.is_nan() || (lo..=hi).contains(&x) {
+            Ok(())
+        } else {
+            let (l, h) = (format_double(lo), format_double(hi));
+            Err(DocError::location(50989, format!("cannot apply {name} to {}, value must be in [{l},{h}]", format_double(x))))
+        }
+    };
+    let r = match name {
+        "$sin" => x.sin(),
+        "$cos" => x.cos(),
+        "$tan" => x.tan(),
+        "$asin" => {
+            bounded(-1.0, 1.0)?;
+            x.asin()
+        }
+        "$acos" => {
+            bounded(-1.0, 1.0)?;
+            x.acos()
+        }
+        "$atan" => x.atan(),
+        "$atan2" => x.atan2(xs[1]),
+        "$sinh" => x.sinh(),
+        "$cosh" => x.cosh(),
+        "$tanh" => x.tanh(),
+        "$asinh" => x.asinh(),
+        "$acosh" => {
+            bounded(1.0, f64::INFINITY)?;
+            x.acosh()
+        }
+        "$atanh" => {
+            bounded(-1.0, 1.0)?;
+            x.atanh()
+        }
+        "$degreesToRadians" => x.to_radians(),
+        _ => x.to_degrees(), // $radiansToDegrees
+    };
+    Ok(Some(if decimal { Num::Decimal(r).to_bson() } else { Bson::Double(r) }))
+}
+
+fn op_bson_size(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::Document(d)) => {
+            let mut buf = Vec::new();
+            d.to_writer(&mut buf).map_err(|e| DocError::bad_value(format!("$bsonSize: {e}")))?;
+            Ok(Some(Bson::Int32(buf.len() as i32)))
+        }
+        Some(other) => Err(DocError::location(31393, format!("$bsonSize requires a document input, found: {}", type_name(other)))),
+    }
+}
+
+fn op_binary_size(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::String(s)) => Ok(Some(Bson::Int32(s.len() as i32))),
+        Some(Bson::Binary(b)) => Ok(Some(Bson::Int32(b.bytes.len() as i32))),
+        Some(other) => {
+            Err(DocError::location(51276, format!("$binarySize requires a string or BinData argument, found: {}", type_name(other))))
+        }
+    }
+}
+
+fn op_rand(_: &'static str, _: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    Ok(Some(Bson::Double(rand::random::<f64>())))
+}
+
+/// `$rand: {}`: never constant-folded.
+fn parse_rand(name: &'static str, arg: &Bson, _: usize) -> Result<Node, DocError> {
+    match arg {
+        Bson::Document(d) if d.is_empty() => Ok(Node::Call(name, op_rand, Vec::new())),
+        Bson::Array(a) if a.is_empty() => Ok(Node::Call(name, op_rand, Vec::new())),
+        _ => Err(DocError::location(3040501, "$rand not supported with args")),
+    }
+}
+
+/// Parse `s` with a `$dateToString`-style `format` (`%Y %m %d %H %M %S %L %j %z %Z %%`); the
+/// result is local milliseconds and whether the string carried its own offset.
+fn parse_formatted_date(s: &str, format: &str) -> Option<(i64, bool)> {
+    let (mut y, mut mo, mut d, mut h, mut mi, mut sec, mut ms) = (1970i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0i64);
+    let mut doy: Option<i64> = None;
+    let mut offset: Option<i64> = None;
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut f = format.chars();
+    let digits = |i: &mut usize, max: usize| -> Option<i64> {
+        let start = *i;
+        while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        (*i > start).then(|| s[start..*i].parse().ok())?
+    };
+    while let Some(c) = f.next() {
+        if c != '%' {
+            if s[i..].starts_with(c) {
+                i += c.len_utf8();
+                continue;
+            }
+            return None;
+        }
+        match f.next()? {
+            'Y' => y = digits(&mut i, 4)?,
+            'm' => mo = digits(&mut i, 2)?,
+            'd' => d = digits(&mut i, 2)?,
+            'H' => h = digits(&mut i, 2)?,
+            'M' => mi = digits(&mut i, 2)?,
+            'S' => sec = digits(&mut i, 2)?,
+            'L' => {
+                let start = i;
+                let v = digits(&mut i, 3)?;
+                ms = v * 10i64.pow(3 - (i - start) as u32);
+            }
+            'j' => doy = Some(digits(&mut i, 3)?),
+            'z' | 'Z' => {
+                let sign = match b.get(i)? {
+                    b'+' => 1,
+                    b'-' => -1,
+                    b'Z' => {
+                        i += 1;
+                        offset = Some(0);
+                        continue;
+                    }
+                    _ => return None,
+                };
+                i += 1;
+                let hh = digits(&mut i, 2)?;
+                if b.get(i) == Some(&b':') {
+                    i += 1;
+                }
+                let mm = digits(&mut i, 2).unwrap_or(0);
+                offset = Some(sign * (hh * 60 + mm) * 60_000);
+            }
+            '%' => {
+                if b.get(i) != Some(&b'%') {
+                    return None;
+                }
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    if i != b.len() || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let days = match doy {
+        Some(j) => days_from_civil(y, 1, 1) + j - 1,
+        None => {
+            if d > i64::from(days_in_month(y, mo as u32)) {
+                return None;
+            }
+            days_from_civil(y, mo as u32, d as u32)
+        }
+    };
+    let local = days * MS_PER_DAY + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
+    Some(match offset {
+        Some(o) => (local - o, true),
+        None => (local, false),
+    })
+}
+
+/// `$dateFromString`: arguments `[dateString, format, timezone, onError, onNull]`.
+fn op_date_from_string(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(args[4].as_deref().cloned().unwrap_or(Bson::Null))),
+        Some(Bson::String(s)) => s.as_str(),
+        Some(other) => {
+            if let Some(v) = args[3].as_deref() {
+                return Ok(Some(v.clone()));
+            }
+            return Err(conversion_failure(format!(
+                "{name} requires that 'dateString' be a string, found: {} with value {other}",
+                type_name(other)
+            )));
+        }
+    };
+    let Some(offset) = parse_timezone(&args[2])? else { return null() };
+    let parsed = match args[1].as_deref() {
+        None => parse_date(s.trim()).map(|ms| {
+            let t = s.trim();
+            let has_offset = t.ends_with('Z') || t.get(10..).is_some_and(|rest| rest.contains('+') || rest.rfind('-').is_some());
+            (ms, has_offset)
+        }),
+        Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::String(f)) => parse_formatted_date(s, f),
+        Some(other) => {
+            return Err(DocError::location(
+                40684,
+                format!("{name} requires that 'format' be a string, found: {} with value {other}", type_name(other)),
+            ))
+        }
+    };
+    match parsed {
+        Some((ms, true)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms)))),
+        Some((ms, false)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms - offset)))),
+        None => match args[3].as_deref() {
+            Some(v) => Ok(Some(v.clone())),
+            None => Err(conversion_failure(format!("Error parsing date string '{s}'"))),
+        },
+    }
+}
+
+fn parse_date_from_string(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(_) = arg else {
+        return Err(DocError::location(40540, format!("{name} only supports an object as an argument, found: {}", type_name(arg))));
+    };
+    parse_named(name, arg, depth, &["dateString", "format", "timezone", "onError", "onNull"], 1, op_date_from_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -4373,5 +4867,118 @@ mod tests {
         assert_eq!(ev1(bson::bson!({"$stdDevPop": [1, 3]})), Bson::Double(1.0));
         assert_eq!(ev1(bson::bson!({"$stdDevSamp": [1]})), Bson::Null);
         assert_eq!(ev1(bson::bson!({"$stdDevPop": ["a"]})), Bson::Null);
+    }
+    #[test]
+    fn regex_operators_from_the_manual() {
+        let d = doc! {"a": "Single LINE description.", "b": "First lines\nsecond line", "c": "café line"};
+        let find = |input: &str, extra: Document| {
+            let mut spec = doc! {"input": input, "regex": "line"};
+            spec.extend(extra);
+            ev(bson::bson!({"$regexFind": spec}), &d).unwrap().unwrap()
+        };
+        assert_eq!(find("$a", doc! {}), Bson::Null);
+        assert_eq!(find("$a", doc! {"options": "i"}), bson::bson!({"match": "LINE", "idx": 7, "captures": []}));
+        assert_eq!(find("$b", doc! {}), bson::bson!({"match": "line", "idx": 6, "captures": []}));
+        // idx counts code points.
+        assert_eq!(find("$c", doc! {}), bson::bson!({"match": "line", "idx": 5, "captures": []}));
+        let all = ev(bson::bson!({"$regexFindAll": {"input": "$b", "regex": "line"}}), &d).unwrap().unwrap();
+        assert_eq!(all, bson::bson!([{"match": "line", "idx": 6, "captures": []}, {"match": "line", "idx": 19, "captures": []}]));
+        let re = Bson::RegularExpression(bson::Regex {
+            pattern: "^s".to_string().try_into().unwrap(),
+            options: "im".to_string().try_into().unwrap(),
+        });
+        assert_eq!(ev(bson::bson!({"$regexMatch": {"input": "$b", "regex": re.clone()}}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$regexMatch": {"input": "$a", "regex": "^s"}}), &d).unwrap(), Some(Bson::Boolean(false)));
+        assert_eq!(ev(bson::bson!({"$regexMatch": {"input": "$nope", "regex": "x"}}), &d).unwrap(), Some(Bson::Boolean(false)));
+        // Captures: a group that did not take part is null.
+        assert_eq!(
+            ev1(bson::bson!({"$regexFind": {"input": "abc123", "regex": "([a-z]+)(\\d+)?(x)?"}})),
+            bson::bson!({"match": "abc123", "idx": 0, "captures": ["abc", "123", null]})
+        );
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": 1, "regex": "x"}}), &d).code, 51104);
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": "$a", "regex": re, "options": "i"}}), &d).code, 51107);
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": "$a", "regex": "("}}), &d).code, 51111);
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": "$a"}}), &d).code, 51749);
+    }
+
+    #[test]
+    fn zip_sort_array_and_misc_from_the_manual() {
+        let d = doc! {"matrix": [[1, 2], [2, 3], [3, 4]]};
+        let r = ev(
+            bson::bson!({"$zip": {"inputs": [{"$arrayElemAt": ["$matrix", 0]}, {"$arrayElemAt": ["$matrix", 1]}, {"$arrayElemAt": ["$matrix", 2]}]}}),
+            &d,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r, bson::bson!([[1, 2, 3], [2, 3, 4]]));
+        assert_eq!(
+            ev1(bson::bson!({"$zip": {"inputs": [[1], [2, 3]], "useLongestLength": true, "defaults": ["a", "b"]}})),
+            bson::bson!([[1, 2], ["a", 3]])
+        );
+        assert_eq!(ev1(bson::bson!({"$zip": {"inputs": [[1], [2, 3]], "useLongestLength": true}})), bson::bson!([[1, 2], [null, 3]]));
+        assert_eq!(err(bson::bson!({"$zip": {"inputs": [[1], 2]}}), &d).code, 34468);
+        assert_eq!(err(bson::bson!({"$zip": {"inputs": [[1]], "defaults": [1]}}), &d).code, 34466);
+
+        let team = doc! {"team": [
+        {"name": "pat", "age": 30, "address": {"street": "12 Baker St", "city": "London"}},
+        {"name": "dallas", "age": 36, "address": {"street": "12 Cowper St", "city": "Palo Alto"}},
+        {"name": "charlie", "age": 42, "address": {"street": "12 French St", "city": "New Brunswick"}}]};
+        let names = |sort_by: Bson| -> Vec<Bson> {
+            let r = ev(bson::bson!({"$sortArray": {"input": "$team", "sortBy": sort_by}}), &team).unwrap().unwrap();
+            r.as_array().unwrap().iter().map(|m| m.as_document().unwrap().get("name").unwrap().clone()).collect()
+        };
+        assert_eq!(names(bson::bson!({"name": 1})), vec![Bson::from("charlie"), "dallas".into(), "pat".into()]);
+        assert_eq!(names(bson::bson!({"age": -1})), vec![Bson::from("charlie"), "dallas".into(), "pat".into()]);
+        assert_eq!(names(bson::bson!({"address.city": 1})), vec![Bson::from("pat"), "charlie".into(), "dallas".into()]);
+        assert_eq!(ev1(bson::bson!({"$sortArray": {"input": [1, 4, 1, 6, 12, 5], "sortBy": 1}})), bson::bson!([1, 1, 4, 5, 6, 12]));
+        let mixed = bson::bson!([20, 4, {"a": "Free"}, 6, 21, 5, "Gratis", {"a": null}, {"a": {"sale": true, "price": 19}}, dec("10.23"), {"a": "On sale"}]);
+        assert_eq!(
+            ev1(bson::bson!({"$sortArray": {"input": mixed, "sortBy": 1}})),
+            bson::bson!([4, 5, 6, dec("10.23"), 20, 21, "Gratis", {"a": null}, {"a": "Free"}, {"a": "On sale"}, {"a": {"sale": true, "price": 19}}])
+        );
+        assert_eq!(err(bson::bson!({"$sortArray": {"input": [1], "sortBy": 2}}), &team).code, 2942505);
+        assert_eq!(err(bson::bson!({"$sortArray": {"input": [1]}}), &team).code, 2942503);
+        assert_eq!(err(bson::bson!({"$sortArray": {"input": 1, "sortBy": 1}}), &team).code, 2942504);
+
+        assert_eq!(ev1(bson::bson!({"$sin": 0})), Bson::Double(0.0));
+        assert_eq!(ev1(bson::bson!({"$degreesToRadians": 180})), Bson::Double(std::f64::consts::PI));
+        assert_eq!(ev1(bson::bson!({"$atan2": [1, 1]})), Bson::Double(std::f64::consts::FRAC_PI_4));
+        assert_eq!(ev1(bson::bson!({"$cos": null})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$asin": 2}), &doc! {}).code, 50989);
+        assert_eq!(err(bson::bson!({"$sin": "a"}), &doc! {}).code, 28765);
+        assert_eq!(ev1(bson::bson!({"$bsonSize": {"$literal": {}}})), Bson::Int32(5));
+        assert_eq!(ev1(bson::bson!({"$bsonSize": {"$literal": {"a": 1}}})), Bson::Int32(12));
+        assert_eq!(ev1(bson::bson!({"$binarySize": "é"})), Bson::Int32(2));
+        assert_eq!(err(bson::bson!({"$binarySize": 1}), &doc! {}).code, 51276);
+        let r = Expr::parse(&bson::bson!({"$rand": {}})).unwrap();
+        let draws: Vec<f64> = (0..8).map(|_| as_f64(&r.eval(&doc! {}, &vars()).unwrap().unwrap()).unwrap()).collect();
+        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
+        assert!(draws.windows(2).any(|w| w[0] != w[1]));
+        assert_eq!(Expr::parse(&bson::bson!({"$rand": 1})).unwrap_err().code, 3040501);
+    }
+
+    #[test]
+    fn date_from_string_from_the_manual() {
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40.787"}})), dt("2017-02-08T12:10:40.787Z"));
+        assert_eq!(
+            ev1(bson::bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40.787", "timezone": "-05:00"}})),
+            dt("2017-02-08T17:10:40.787Z")
+        );
+        // An offset in the string wins over timezone.
+        assert_eq!(
+            ev1(bson::bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40Z", "timezone": "-05:00"}})),
+            dt("2017-02-08T12:10:40Z")
+        );
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": "15-06-2018", "format": "%d-%m-%Y"}})), dt("2018-06-15T00:00:00Z"));
+        assert_eq!(
+            ev1(bson::bson!({"$dateFromString": {"dateString": "2018/06/15 10:05:07.5 +0230", "format": "%Y/%m/%d %H:%M:%S.%L %z"}})),
+            dt("2018-06-15T07:35:07.500Z")
+        );
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": "junk", "onError": "bad"}})), Bson::from("bad"));
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": null, "onNull": 0}})), Bson::Int32(0));
+        assert_eq!(ev(bson::bson!({"$dateFromString": {"dateString": "$nope"}}), &doc! {}).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateFromString": {"dateString": "junk"}}), &doc! {}).code, 241);
+        assert_eq!(err(bson::bson!({"$dateFromString": {"dateString": "31-02-2018", "format": "%d-%m-%Y"}}), &doc! {}).code, 241);
+        assert_eq!(err(bson::bson!({"$dateFromString": {"format": "%Y"}}), &doc! {}).code, 51749);
     }
 }
