@@ -1,7 +1,8 @@
 //! Aggregation pipelines: parsing a pipeline (an array of one-key stage documents) into
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
-//! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$out`/`$merge`
+//! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
+//! `$documents`, `$out`/`$merge`
 //! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
 //! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith` (`join`). The
 //! update-pipeline subset is `parse_update_pipeline`.
@@ -114,6 +115,10 @@ pub enum Stage {
     UnionWith(Box<UnionWith>),
     /// `$facet`: named sub-pipelines over the same input.
     Facet(Vec<(String, Pipeline)>),
+    /// `$redact`: the expression decides `$$KEEP`, `$$PRUNE` or `$$DESCEND` per (sub)document.
+    Redact(Expr),
+    /// `$documents`: these documents replace the input (first stage only).
+    Documents(Expr),
     /// `$sample`: `size` documents chosen at random.
     Sample(u64),
     /// `$out` (always the last stage): the caller replaces `db.coll` (`db` None = the
@@ -159,6 +164,8 @@ const KNOWN_STAGES: &[&str] = &[
     "$unionWith",
     "$facet",
     "$sample",
+    "$redact",
+    "$documents",
     "$out",
     "$merge",
 ];
@@ -168,11 +175,9 @@ const KNOWN_STAGES: &[&str] = &[
 const OTHER_MONGODB_STAGES: &[&str] = &[
     "$geoNear",
     "$graphLookup",
-    "$redact",
     "$densify",
     "$fill",
     "$setWindowFields",
-    "$documents",
     "$collStats",
     "$indexStats",
     "$planCacheStats",
@@ -259,6 +264,9 @@ impl Pipeline {
                 if i + 1 != stages.len() {
                     return Err(DocError::location(40601, format!("{name} can only be the final stage in the pipeline")));
                 }
+            }
+            if name == "$documents" && i != 0 {
+                return Err(DocError::location(40602, "$documents is only valid as the first stage in a pipeline"));
             }
             if name == "$facet" && context == Context::Facet {
                 return Err(DocError::location(40600, "$facet is not allowed to be used within a $facet stage"));
@@ -498,6 +506,8 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$unionWith" => Stage::UnionWith(Box::new(UnionWith::parse(spec, vars, depth)?)),
         "$facet" => Stage::Facet(parse_facet(spec, vars, depth)?),
         "$sample" => Stage::Sample(parse_sample(spec)?),
+        "$redact" => Stage::Redact(Expr::parse(spec)?),
+        "$documents" => Stage::Documents(Expr::parse(spec)?),
         "$out" => parse_out(spec)?,
         "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
         other => return Err(unrecognized_stage(other)),
@@ -651,6 +661,27 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
             let mut rng = rand::rng();
             let (chosen, _) = docs.partial_shuffle(&mut rng, n);
             Ok(chosen.to_vec())
+        }),
+        Stage::Redact(e) => Box::new(it.filter_map(move |r| match r {
+            Ok(d) => redact(e, &d, &d, vars).transpose(),
+            Err(e) => Some(Err(e)),
+        })),
+        Stage::Documents(e) => blocking(it, move |_| {
+            let empty = Document::new();
+            match e.eval(&empty, vars)? {
+                Some(Bson::Array(items)) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        Bson::Document(d) => Ok(d),
+                        other => {
+                            Err(DocError::type_mismatch(format!("$documents expects an array of objects, found {}", type_name(&other))))
+                        }
+                    })
+                    .collect(),
+                other => {
+                    Err(DocError::location(5858203, format!("an array is expected, found {}", other.as_ref().map_or("missing", type_name))))
+                }
+            }
         }),
         // Executed by the caller: this passes on the documents to write.
         Stage::Out { .. } | Stage::Merge(_) => it,
@@ -978,6 +1009,58 @@ impl Bucket {
         out.sort_by(|a, b| compare(a.get("_id").unwrap_or(&Bson::Null), b.get("_id").unwrap_or(&Bson::Null)));
         Ok(out)
     }
+}
+
+// --- $redact ----------------------------------------------------------------------------------
+
+/// `$redact` on `current` (a sub-document of `root`): None when pruned.
+fn redact(e: &Expr, root: &Document, current: &Document, vars: &Variables) -> Result<Option<Document>, DocError> {
+    match e.eval_with_current(root, current, vars)? {
+        Some(Bson::String(s)) if s == "keep" => Ok(Some(current.clone())),
+        Some(Bson::String(s)) if s == "prune" => Ok(None),
+        Some(Bson::String(s)) if s == "descend" => {
+            let mut out = Document::new();
+            for (k, v) in current {
+                match v {
+                    Bson::Document(sub) => {
+                        if let Some(kept) = redact(e, root, sub, vars)? {
+                            out.insert(k.clone(), kept);
+                        }
+                    }
+                    Bson::Array(items) => {
+                        out.insert(k.clone(), redact_array(e, root, items, vars)?);
+                    }
+                    other => {
+                        out.insert(k.clone(), other.clone());
+                    }
+                }
+            }
+            Ok(Some(out))
+        }
+        other => Err(DocError::location(
+            17053,
+            format!(
+                "$redact's expression should not return anything aside from the variables $$KEEP, $$DESCEND, and $$PRUNE, but returned {}",
+                other.as_ref().map_or_else(|| "MISSING".to_string(), mongo_display)
+            ),
+        )),
+    }
+}
+
+fn redact_array(e: &Expr, root: &Document, items: &[Bson], vars: &Variables) -> Result<Bson, DocError> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Bson::Document(sub) => {
+                if let Some(kept) = redact(e, root, sub, vars)? {
+                    out.push(Bson::Document(kept));
+                }
+            }
+            Bson::Array(inner) => out.push(redact_array(e, root, inner, vars)?),
+            other => out.push(other.clone()),
+        }
+    }
+    Ok(Bson::Array(out))
 }
 
 // --- $bucketAuto ------------------------------------------------------------------------------

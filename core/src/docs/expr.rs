@@ -156,7 +156,14 @@ impl Expr {
 
     /// Evaluate against `root` (`$$ROOT`/`$$CURRENT`). None = the value is missing.
     pub fn eval(&self, root: &Document, vars: &Variables) -> Result<Option<Bson>, DocError> {
-        let mut cx = Cx { root, vars, locals: Vec::new() };
+        let mut cx = Cx { root, current: root, vars, locals: Vec::new() };
+        Ok(self.node.eval(&mut cx)?.map(Cow::into_owned))
+    }
+
+    /// Evaluate with `$$CURRENT` (and field paths) on `current`, a sub-document of `root`
+    /// (`$$ROOT`), as `$redact` does while descending.
+    pub fn eval_with_current(&self, root: &Document, current: &Document, vars: &Variables) -> Result<Option<Bson>, DocError> {
+        let mut cx = Cx { root, current, vars, locals: Vec::new() };
         Ok(self.node.eval(&mut cx)?.map(Cow::into_owned))
     }
 
@@ -519,7 +526,7 @@ fn parse_variable(s: &str) -> Result<Node, DocError> {
         None => Vec::new(),
     };
     match name {
-        "ROOT" | "CURRENT" | "NOW" | "REMOVE" => {}
+        "ROOT" | "CURRENT" | "NOW" | "REMOVE" | "KEEP" | "PRUNE" | "DESCEND" => {}
         _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => {
             return Err(DocError::location(17276, format!("Use of undefined variable: {name}")));
         }
@@ -906,6 +913,8 @@ fn parse_trim(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocE
 
 struct Cx<'a> {
     root: &'a Document,
+    /// `$$CURRENT`: the root, except while `$redact` descends.
+    current: &'a Document,
     vars: &'a Variables,
     /// Variables bound by `$let`, `$map`, `$filter`, `$reduce` (innermost last).
     locals: Vec<(&'a str, Val<'a>)>,
@@ -962,7 +971,7 @@ impl Node {
     fn eval<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
         match self {
             Node::Literal(v) => Ok(Some(Cow::Borrowed(v))),
-            Node::Field(path) => Ok(walk_doc(cx.root, path)),
+            Node::Field(path) => Ok(walk_doc(cx.current, path)),
             Node::Var(..) => self.eval_var(cx),
             Node::Document(..) => self.eval_document(cx),
             Node::Array(..) => self.eval_array(cx),
@@ -990,12 +999,17 @@ impl Node {
         };
         let base: Val<'a> = match name.as_str() {
             "ROOT" | "CURRENT" => {
+                let doc = if name == "ROOT" { cx.root } else { cx.current };
                 if path.is_empty() {
-                    Some(Cow::Owned(Bson::Document(cx.root.clone())))
+                    Some(Cow::Owned(Bson::Document(doc.clone())))
                 } else {
-                    return Ok(walk_doc(cx.root, path));
+                    return Ok(walk_doc(doc, path));
                 }
             }
+            // `$redact`'s verdicts.
+            "KEEP" => Some(Cow::Owned(Bson::String("keep".into()))),
+            "PRUNE" => Some(Cow::Owned(Bson::String("prune".into()))),
+            "DESCEND" => Some(Cow::Owned(Bson::String("descend".into()))),
             "NOW" => Some(Cow::Owned(Bson::DateTime(cx.vars.now))),
             "REMOVE" => None,
             n => {
@@ -1243,7 +1257,7 @@ impl Node {
         };
         let input = match input {
             Some(i) => i.eval(cx)?,
-            None => return Ok(cx.root.get(f).map(Cow::Borrowed)),
+            None => return Ok(cx.current.get(f).map(Cow::Borrowed)),
         };
         match input {
             None | Some(Cow::Borrowed(Bson::Null | Bson::Undefined)) => Ok(Some(Cow::Owned(Bson::Null))),

@@ -1234,3 +1234,58 @@ fn foreign_sources_and_path_caps() {
     assert_eq!(parse_err(bson!([{"$project": {long.clone(): 1}}])).code, 15);
     assert_eq!(parse_err(bson!([{"$set": {long.clone(): 1}}])).code, 15);
 }
+
+#[test]
+fn redact_and_documents_from_the_manual() {
+    let forecasts = doc! {
+        "_id": 1, "title": "123 Department Report", "tags": ["G", "STLW"], "year": 2014,
+        "subsections": [
+            {"subtitle": "Section 1: Overview", "tags": ["SI", "G"], "content": "Section 1: This is the content of section 1."},
+            {"subtitle": "Section 2: Analysis", "tags": ["STLW"], "content": "Section 2: This is the content of section 2."},
+            {"subtitle": "Section 3: Budgeting", "tags": ["TK"], "content": {"text": "Section 3: This is the content of section3.", "tags": ["HCS"]}}
+        ]
+    };
+    let out = run(
+        bson!([
+            {"$match": {"year": 2014}},
+            {"$redact": {"$cond": {
+                "if": {"$gt": [{"$size": {"$setIntersection": ["$tags", ["STLW", "G"]]}}, 0]},
+                "then": "$$DESCEND", "else": "$$PRUNE"}}}
+        ]),
+        vec![forecasts],
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        vec![doc! {
+            "_id": 1, "title": "123 Department Report", "tags": ["G", "STLW"], "year": 2014,
+            "subsections": [
+                {"subtitle": "Section 1: Overview", "tags": ["SI", "G"], "content": "Section 1: This is the content of section 1."},
+                {"subtitle": "Section 2: Analysis", "tags": ["STLW"], "content": "Section 2: This is the content of section 2."}
+            ]
+        }]
+    );
+    // $$KEEP keeps the whole document; $$ROOT stays the top document while descending.
+    let accounts = vec![doc! {"_id": 1, "level": 1, "acct_id": "xyz123", "cc": {"level": 5, "type": "yy"}}, doc! {"_id": 2, "level": 5}];
+    let out =
+        run(bson!([{"$redact": {"$cond": {"if": {"$eq": ["$level", 5]}, "then": "$$PRUNE", "else": "$$DESCEND"}}}]), accounts.clone())
+            .unwrap();
+    assert_eq!(out, vec![doc! {"_id": 1, "level": 1, "acct_id": "xyz123"}]);
+    let out = run(bson!([{"$redact": {"$cond": [{"$eq": ["$$ROOT._id", 1]}, "$$KEEP", "$$PRUNE"]}}]), accounts.clone()).unwrap();
+    assert_eq!(out, vec![accounts[0].clone()]);
+    let e = run(bson!([{"$redact": "$level"}]), accounts).unwrap_err();
+    assert_eq!(e.code, 17053);
+
+    let out =
+        run(bson!([{"$documents": [{"x": 10}, {"x": 2}, {"x": 5}]}, {"$bucketAuto": {"groupBy": "$x", "buckets": 4}}]), vec![]).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            doc! {"_id": {"min": 2, "max": 5}, "count": 1},
+            doc! {"_id": {"min": 5, "max": 10}, "count": 1},
+            doc! {"_id": {"min": 10, "max": 10}, "count": 1},
+        ]
+    );
+    assert_eq!(parse_err(bson!([{"$match": {}}, {"$documents": []}])).code, 40602);
+    assert_eq!(run(bson!([{"$documents": 1}]), vec![]).unwrap_err().code, 5858203);
+}
