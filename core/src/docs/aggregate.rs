@@ -2,7 +2,7 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
-//! `$documents`, `$out`/`$merge`
+//! `$documents`, `$setWindowFields` (`window`), `$out`/`$merge`
 //! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
 //! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith` (`join`). The
 //! update-pipeline subset is `parse_update_pipeline`.
@@ -12,7 +12,7 @@
 //!   mode, field names, `$limit`/`$skip` arguments, accumulators, `$out`/`$merge` last);
 //!   running only fails on evaluation errors.
 //! - Stages stream (each wraps the previous iterator) except the blocking ones (`$sort`,
-//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`), which consume their input when first
+//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`), which consume their input when first
 //!   polled. The first error stops the pipeline. `$sort` directly followed by `$limit` keeps
 //!   only the best `limit` documents (`Sort::top_k`), as MongoDB coalesces them.
 //! - `$project`/`$addFields`/`$unset` share one field tree (`FieldSpec`): dotted paths become
@@ -55,9 +55,11 @@ mod group;
 mod join;
 #[cfg(test)]
 mod stage_tests;
+mod window;
 
 pub use group::{Accumulator, Group};
 pub use join::{Lookup, UnionWith};
+pub use window::SetWindowFields;
 
 /// How deeply sub-pipelines (`$lookup`, `$facet`, `$unionWith`) may nest (MongoDB's limit).
 pub const MAX_SUBPIPELINE_DEPTH: usize = 20;
@@ -115,6 +117,8 @@ pub enum Stage {
     UnionWith(Box<UnionWith>),
     /// `$facet`: named sub-pipelines over the same input.
     Facet(Vec<(String, Pipeline)>),
+    /// `$setWindowFields`.
+    SetWindowFields(Box<SetWindowFields>),
     /// `$redact`: the expression decides `$$KEEP`, `$$PRUNE` or `$$DESCEND` per (sub)document.
     Redact(Expr),
     /// `$documents`: these documents replace the input (first stage only).
@@ -166,24 +170,15 @@ const KNOWN_STAGES: &[&str] = &[
     "$sample",
     "$redact",
     "$documents",
+    "$setWindowFields",
     "$out",
     "$merge",
 ];
 
 /// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
 /// (code 72) rather than unrecognized, as MongoDB reports them.
-const OTHER_MONGODB_STAGES: &[&str] = &[
-    "$geoNear",
-    "$graphLookup",
-    "$densify",
-    "$fill",
-    "$setWindowFields",
-    "$collStats",
-    "$indexStats",
-    "$planCacheStats",
-    "$currentOp",
-    "$listSessions",
-];
+const OTHER_MONGODB_STAGES: &[&str] =
+    &["$geoNear", "$graphLookup", "$densify", "$fill", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
 
 /// Where a pipeline is being parsed (stages allowed differ).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -507,6 +502,7 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$facet" => Stage::Facet(parse_facet(spec, vars, depth)?),
         "$sample" => Stage::Sample(parse_sample(spec)?),
         "$redact" => Stage::Redact(Expr::parse(spec)?),
+        "$setWindowFields" => Stage::SetWindowFields(Box::new(SetWindowFields::parse(spec)?)),
         "$documents" => Stage::Documents(Expr::parse(spec)?),
         "$out" => parse_out(spec)?,
         "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
@@ -662,6 +658,7 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
             let (chosen, _) = docs.partial_shuffle(&mut rng, n);
             Ok(chosen.to_vec())
         }),
+        Stage::SetWindowFields(w) => blocking(it, move |input| w.run(input, vars)),
         Stage::Redact(e) => Box::new(it.filter_map(move |r| match r {
             Ok(d) => redact(e, &d, &d, vars).transpose(),
             Err(e) => Some(Err(e)),

@@ -91,8 +91,9 @@ pub struct Accumulator {
     sort_by: Option<Sort>,
 }
 
-/// The running state of one accumulator in one group.
-enum State {
+/// The running state of one accumulator in one group (or window).
+#[derive(Clone)]
+pub(super) enum State {
     Sum(Bson),
     Avg {
         total: Bson,
@@ -188,6 +189,13 @@ impl Group {
     }
 }
 
+/// Parse `{$acc: arg}` as a window function's accumulator (`$setWindowFields`); None when `op`
+/// is not an accumulator.
+pub(super) fn parse_window_accumulator(op: &str, arg: &Bson) -> Option<Result<Accumulator, DocError>> {
+    let &(name, op) = OPS.iter().find(|(n, _)| *n == op)?;
+    Some(Accumulator::parse(name, op, arg))
+}
+
 /// Parse one `name: {$acc: arg}` entry (also `$bucket`'s `output`).
 pub fn parse_field(k: &str, v: &Bson) -> Result<(String, Accumulator), DocError> {
     let Bson::Document(spec) = v else {
@@ -266,7 +274,7 @@ impl Accumulator {
     }
 
     /// The initial state for a new group whose key is `key`.
-    fn init(&self, key: &Bson, vars: &Variables) -> Result<State, DocError> {
+    pub(super) fn init(&self, key: &Bson, vars: &Variables) -> Result<State, DocError> {
         Ok(match self.op {
             Op::Sum | Op::Count => State::Sum(Bson::Int32(0)),
             Op::Avg => State::Avg { total: Bson::Int32(0), count: 0 },
@@ -294,7 +302,7 @@ impl Accumulator {
         check_n(&n.eval(&root, vars)?.unwrap_or(Bson::Null))
     }
 
-    fn accumulate(&self, state: &mut State, doc: &Document, seq: u64, vars: &Variables) -> Result<(), DocError> {
+    pub(super) fn accumulate(&self, state: &mut State, doc: &Document, seq: u64, vars: &Variables) -> Result<(), DocError> {
         let v = self.arg.eval(doc, vars)?;
         match state {
             State::Sum(total) => {
@@ -409,7 +417,7 @@ impl Accumulator {
         }
     }
 
-    fn finish(&self, state: State) -> Bson {
+    pub(super) fn finish(&self, state: State) -> Bson {
         match state {
             State::Sum(total) => total,
             State::Avg { total, count } => {

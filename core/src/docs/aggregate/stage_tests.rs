@@ -1289,3 +1289,148 @@ fn redact_and_documents_from_the_manual() {
     assert_eq!(parse_err(bson!([{"$match": {}}, {"$documents": []}])).code, 40602);
     assert_eq!(run(bson!([{"$documents": 1}]), vec![]).unwrap_err().code, 5858203);
 }
+
+// --- $setWindowFields ----------------------------------------------------------------------------
+
+fn cake_sales() -> Vec<Document> {
+    vec![
+        doc! {"_id": 0, "type": "chocolate", "orderDate": date("2020-05-18T14:10:30Z"), "state": "CA", "price": 13, "quantity": 120},
+        doc! {"_id": 1, "type": "chocolate", "orderDate": date("2021-03-20T11:30:05Z"), "state": "WA", "price": 14, "quantity": 140},
+        doc! {"_id": 2, "type": "vanilla", "orderDate": date("2021-01-11T06:31:15Z"), "state": "CA", "price": 12, "quantity": 145},
+        doc! {"_id": 3, "type": "vanilla", "orderDate": date("2020-02-08T13:13:23Z"), "state": "WA", "price": 13, "quantity": 104},
+        doc! {"_id": 4, "type": "strawberry", "orderDate": date("2019-05-18T16:09:01Z"), "state": "CA", "price": 41, "quantity": 162},
+        doc! {"_id": 5, "type": "strawberry", "orderDate": date("2019-01-08T06:12:03Z"), "state": "WA", "price": 43, "quantity": 134},
+    ]
+}
+
+/// (_id, output field) pairs of a result.
+fn pairs(out: &[Document], field: &str) -> Vec<(i32, Bson)> {
+    out.iter().map(|d| (d.get_i32("_id").unwrap(), d.get(field).cloned().unwrap_or(Bson::Null))).collect()
+}
+
+#[test]
+fn set_window_fields_from_the_manual() {
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$state", "sortBy": {"orderDate": 1},
+            "output": {"cumulativeQuantityForState": {"$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}}]),
+        cake_sales(),
+    )
+    .unwrap();
+    assert_eq!(
+        pairs(&out, "cumulativeQuantityForState"),
+        vec![(4, bson!(162)), (0, bson!(282)), (2, bson!(427)), (5, bson!(134)), (3, bson!(238)), (1, bson!(378))]
+    );
+    assert_eq!(
+        out[0],
+        doc! {"_id": 4, "type": "strawberry", "orderDate": date("2019-05-18T16:09:01Z"), "state": "CA", "price": 41, "quantity": 162, "cumulativeQuantityForState": 162}
+    );
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": {"$year": "$orderDate"}, "sortBy": {"orderDate": 1},
+        "output": {
+            "cumulativeQuantityForYear": {"$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}},
+            "maximumQuantityForYear": {"$max": "$quantity", "window": {"documents": ["unbounded", "unbounded"]}},
+            "averageQuantity": {"$avg": "$quantity", "window": {"documents": [-1, 0]}}
+        }}}]),
+        cake_sales(),
+    )
+    .unwrap();
+    assert_eq!(
+        pairs(&out, "cumulativeQuantityForYear"),
+        vec![(5, bson!(134)), (4, bson!(296)), (3, bson!(104)), (0, bson!(224)), (2, bson!(145)), (1, bson!(285))]
+    );
+    assert_eq!(
+        pairs(&out, "maximumQuantityForYear"),
+        vec![(5, bson!(162)), (4, bson!(162)), (3, bson!(120)), (0, bson!(120)), (2, bson!(145)), (1, bson!(145))]
+    );
+    assert_eq!(
+        pairs(&out, "averageQuantity"),
+        vec![(5, bson!(134.0)), (4, bson!(148.0)), (3, bson!(104.0)), (0, bson!(112.0)), (2, bson!(145.0)), (1, bson!(142.5))]
+    );
+    // Range window over prices.
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$state", "sortBy": {"price": 1},
+            "output": {"quantityFromSimilarOrders": {"$sum": "$quantity", "window": {"range": [-10, 10]}}}}}]),
+        cake_sales(),
+    )
+    .unwrap();
+    assert_eq!(
+        pairs(&out, "quantityFromSimilarOrders"),
+        vec![(2, bson!(265)), (0, bson!(265)), (4, bson!(162)), (3, bson!(244)), (1, bson!(244)), (5, bson!(134))]
+    );
+    // Range over dates with a unit, and a descending sort.
+    let out = run(
+        bson!([{"$setWindowFields": {"sortBy": {"orderDate": -1},
+            "output": {"n": {"$count": {}, "window": {"range": [-400, 0], "unit": "day"}}}}}]),
+        cake_sales(),
+    )
+    .unwrap();
+    // Orders within the 400 days before each order (itself included): 2021-03-20 reaches back
+    // to 2020-02-14, so it counts 2021-01-11 and 2020-05-18 but not 2020-02-08.
+    assert_eq!(pairs(&out, "n"), vec![(1, bson!(3)), (2, bson!(3)), (0, bson!(3)), (3, bson!(3)), (4, bson!(2)), (5, bson!(1))]);
+}
+
+#[test]
+fn rank_shift_and_locf_from_the_manual() {
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$state", "sortBy": {"quantity": -1},
+        "output": {
+            "rankQuantityForState": {"$rank": {}},
+            "documentNumberForState": {"$documentNumber": {}},
+            "shiftQuantityForState": {"$shift": {"output": "$quantity", "by": 1, "default": "Not available"}}
+        }}}]),
+        cake_sales(),
+    )
+    .unwrap();
+    assert_eq!(
+        pairs(&out, "rankQuantityForState"),
+        vec![(4, bson!(1)), (2, bson!(2)), (0, bson!(3)), (1, bson!(1)), (5, bson!(2)), (3, bson!(3))]
+    );
+    assert_eq!(pairs(&out, "documentNumberForState"), pairs(&out, "rankQuantityForState"));
+    assert_eq!(
+        pairs(&out, "shiftQuantityForState"),
+        vec![(4, bson!(145)), (2, bson!(120)), (0, bson!("Not available")), (1, bson!(134)), (5, bson!(104)), (3, bson!("Not available"))]
+    );
+    // Ties: $rank leaves gaps, $denseRank does not.
+    let docs: Vec<Document> = [(1, 10), (2, 20), (3, 20), (4, 30)].iter().map(|(i, s)| doc! {"_id": *i, "s": *s}).collect();
+    let out =
+        run(bson!([{"$setWindowFields": {"sortBy": {"s": 1}, "output": {"r": {"$rank": {}}, "d": {"$denseRank": {}}}}}]), docs).unwrap();
+    assert_eq!(pairs(&out, "r"), vec![(1, bson!(1)), (2, bson!(2)), (3, bson!(2)), (4, bson!(4))]);
+    assert_eq!(pairs(&out, "d"), vec![(1, bson!(1)), (2, bson!(2)), (3, bson!(2)), (4, bson!(3))]);
+    // $locf fills nulls and missing values with the last non-null one.
+    let stock = vec![
+        doc! {"_id": 1, "time": 1, "price": 5},
+        doc! {"_id": 2, "time": 2},
+        doc! {"_id": 3, "time": 3, "price": null},
+        doc! {"_id": 4, "time": 4, "price": 7},
+        doc! {"_id": 5, "time": 5},
+    ];
+    let out = run(bson!([{"$setWindowFields": {"sortBy": {"time": 1}, "output": {"price": {"$locf": "$price"}}}}]), stock).unwrap();
+    assert_eq!(pairs(&out, "price"), vec![(1, bson!(5)), (2, bson!(5)), (3, bson!(5)), (4, bson!(7)), (5, bson!(7))]);
+    // Without sortBy: whole-partition accumulators, dotted outputs.
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$state", "output": {"stats.total": {"$sum": "$quantity"}, "stats.types": {"$addToSet": "$type"}}}}]),
+        cake_sales(),
+    )
+    .unwrap();
+    assert_eq!(out[0].get_document("stats").unwrap(), &doc! {"total": 427, "types": ["chocolate", "vanilla", "strawberry"]});
+
+    assert_eq!(parse_err(bson!([{"$setWindowFields": {"output": {"r": {"$rank": {}}}}}])).code, 5371602);
+    assert_eq!(parse_err(bson!([{"$setWindowFields": {"output": {"r": {"$nope": 1}}}}])).code, 5371600);
+    assert_eq!(parse_err(bson!([{"$setWindowFields": {"output": {"r": {"$sum": 1, "window": {"documents": [-1, 0]}}}}}])).code, 5339901);
+    assert_eq!(
+        parse_err(bson!([{"$setWindowFields": {"sortBy": {"a": 1, "b": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 0]}}}}}]))
+            .code,
+        5339902
+    );
+    assert_eq!(
+        parse_err(bson!([{"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"documents": [1, 0]}}}}}])).code,
+        9
+    );
+    assert_eq!(parse_err(bson!([{"$setWindowFields": {"sortBy": {"a": 1}}}])).code, 40414);
+    let e = run(
+        bson!([{"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 0]}}}}}]),
+        vec![doc! {"a": "x"}],
+    )
+    .unwrap_err();
+    assert_eq!(e.code, 5429414);
+}
