@@ -3573,6 +3573,13 @@ fn add_units(local: i64, unit: Unit, amount: i64) -> Option<i64> {
     }
 }
 
+/// `ms + amount units` in UTC as `$dateAdd` computes it (month units clamp the day); None for
+/// an unknown unit or on overflow. Used by `$setWindowFields` time ranges.
+pub fn date_add_millis(ms: i64, unit: &str, amount: i64) -> Option<i64> {
+    let unit = unit_arg("$dateAdd", &Some(Cow::Owned(Bson::String(unit.to_string())))).ok()??;
+    add_units(ms, unit, amount)
+}
+
 /// `$dateAdd`/`$dateSubtract`: arguments `[startDate, unit, amount, timezone]`.
 fn op_date_add(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     if args[..3].iter().any(nullish) || matches!(args[3].as_deref(), Some(Bson::Null | Bson::Undefined)) {

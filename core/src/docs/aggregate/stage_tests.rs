@@ -1357,16 +1357,45 @@ fn set_window_fields_from_the_manual() {
         pairs(&out, "quantityFromSimilarOrders"),
         vec![(2, bson!(265)), (0, bson!(265)), (4, bson!(162)), (3, bson!(244)), (1, bson!(244)), (5, bson!(134))]
     );
-    // Range over dates with a unit, and a descending sort.
+    // Range over dates with a unit: orders within the 400 days before each order (itself
+    // included): 2021-03-20 reaches back to 2020-02-14, so it counts 2021-01-11 and 2020-05-18
+    // but not 2020-02-08.
     let out = run(
-        bson!([{"$setWindowFields": {"sortBy": {"orderDate": -1},
+        bson!([{"$setWindowFields": {"sortBy": {"orderDate": 1},
             "output": {"n": {"$count": {}, "window": {"range": [-400, 0], "unit": "day"}}}}}]),
         cake_sales(),
     )
     .unwrap();
-    // Orders within the 400 days before each order (itself included): 2021-03-20 reaches back
-    // to 2020-02-14, so it counts 2021-01-11 and 2020-05-18 but not 2020-02-08.
-    assert_eq!(pairs(&out, "n"), vec![(1, bson!(3)), (2, bson!(3)), (0, bson!(3)), (3, bson!(3)), (4, bson!(2)), (5, bson!(1))]);
+    assert_eq!(pairs(&out, "n"), vec![(5, bson!(1)), (4, bson!(2)), (3, bson!(3)), (0, bson!(3)), (2, bson!(3)), (1, bson!(3))]);
+    // The manual's "recentOrders": order dates from the start up to 10 months after each one.
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$state", "sortBy": {"orderDate": 1},
+            "output": {"recentOrders": {"$push": "$orderDate", "window": {"range": ["unbounded", 10], "unit": "month"}}}}}]),
+        cake_sales(),
+    )
+    .unwrap();
+    assert_eq!(
+        pairs(&out, "recentOrders"),
+        vec![
+            (4, bson!([date("2019-05-18T16:09:01Z")])),
+            (0, bson!([date("2019-05-18T16:09:01Z"), date("2020-05-18T14:10:30Z"), date("2021-01-11T06:31:15Z")])),
+            (2, bson!([date("2019-05-18T16:09:01Z"), date("2020-05-18T14:10:30Z"), date("2021-01-11T06:31:15Z")])),
+            (5, bson!([date("2019-01-08T06:12:03Z")])),
+            (3, bson!([date("2019-01-08T06:12:03Z"), date("2020-02-08T13:13:23Z")])),
+            (1, bson!([date("2019-01-08T06:12:03Z"), date("2020-02-08T13:13:23Z"), date("2021-03-20T11:30:05Z")])),
+        ]
+    );
+    // "current" in a range window is the current document's position.
+    let out = run(
+        bson!([{"$setWindowFields": {"sortBy": {"v": 1}, "output": {"s": {"$sum": "$v", "window": {"range": ["unbounded", "current"]}}}}}]),
+        vec![doc! {"_id": 1, "v": 1}, doc! {"_id": 2, "v": 1}, doc! {"_id": 3, "v": 2}],
+    )
+    .unwrap();
+    assert_eq!(pairs(&out, "s"), vec![(1, bson!(1)), (2, bson!(2)), (3, bson!(4))]);
+    assert_eq!(
+        parse_err(bson!([{"$setWindowFields": {"sortBy": {"v": -1}, "output": {"s": {"$sum": "$v", "window": {"range": [-1, 0]}}}}}])).code,
+        5339902
+    );
 }
 
 #[test]

@@ -5,27 +5,26 @@
 //! - every `$group` accumulator (`$sum $avg $min $max $first $last $push $addToSet $count
 //!   $mergeObjects $stdDevPop $stdDevSamp $top $bottom $topN $bottomN $firstN $lastN $maxN
 //!   $minN`) over a window: `documents: [lo, hi]` (positions relative to the current document,
-//!   `"unbounded"`/`"current"`/integers) or `range: [lo, hi]` (values of the single `sortBy`
-//!   field, numbers or dates with `unit` week/day/hour/minute/second/millisecond); no window
-//!   means the whole partition;
+//!   `"unbounded"`/`"current"`/integers) or `range: [lo, hi]` (offsets added to the value of the
+//!   single ascending `sortBy` field: numbers, or dates with a `unit`, added as `$dateAdd`
+//!   does; `"current"` is the current document's position); no window means the whole
+//!   partition;
 //! - `$rank`, `$denseRank`, `$documentNumber` (need `sortBy`), `$shift`, `$locf`.
 //!
-//! Range bounds are offsets from the current document's value (`[v + lo, v + hi]`) whatever
-//! the sort direction. Windows of the `[unbounded, x]` shape advance one running state;
+//! Windows of the `[unbounded, x]` shape advance one running state;
 //! whole-partition windows are computed once per partition; other windows recompute per
 //! document (O(n * window)).
 //!
 //! Documents come out sorted by partition, then `sortBy` (as MongoDB sorts them). Every output
 //! is computed from the input documents, then all are set. Not supported: `$derivative`,
-//! `$integral`, `$expMovingAvg`, `$covariancePop/Samp`, `$linearFill`, month/quarter/year range
-//! units (error 238).
+//! `$integral`, `$expMovingAvg`, `$covariancePop/Samp`, `$linearFill` (unrecognized window
+//! functions, 5371600).
 
 use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-use super::super::error::codes;
-use super::super::expr::{Expr, Variables};
+use super::super::expr::{date_add_millis, Expr, Variables};
 use super::super::sort::Sort;
 use super::super::value::{as_f64, as_i64, compare, is_number, type_name};
 use super::super::DocError;
@@ -37,8 +36,6 @@ use super::{set_path, validate_projection_path, DocStream};
 pub struct SetWindowFields {
     partition_by: Option<Expr>,
     sort_by: Option<Sort>,
-    /// The `sortBy` direction when it has exactly one field (range windows need it).
-    single_sort_ascending: Option<bool>,
     outputs: Vec<(Vec<String>, Function)>,
 }
 
@@ -63,8 +60,8 @@ enum Bound {
 enum Window {
     Whole,
     Documents(Bound, Bound),
-    /// Range bounds, scaled to milliseconds for dates when `unit` is given.
-    Range(Bound, Bound, Option<f64>),
+    /// Range bounds; with a time `unit`, offsets are added to dates as `$dateAdd` does.
+    Range(Bound, Bound, Option<&'static str>),
 }
 
 fn err(message: impl Into<String>) -> DocError {
@@ -123,22 +120,8 @@ fn parse_window(spec: &Bson, ascending: Option<bool>) -> Result<Window, DocError
                 let Bson::String(u) = v else {
                     return Err(err("'unit' must be a string"));
                 };
-                unit = Some(match u.as_str() {
-                    "millisecond" => 1.0,
-                    "second" => 1000.0,
-                    "minute" => 60_000.0,
-                    "hour" => 3_600_000.0,
-                    "day" => 86_400_000.0,
-                    "week" => 604_800_000.0,
-                    "month" | "quarter" | "year" => {
-                        return Err(DocError::new(
-                            codes::NOT_IMPLEMENTED,
-                            "NotImplemented",
-                            format!("$setWindowFields range unit '{u}' is not supported by nestdb"),
-                        ))
-                    }
-                    other => return Err(err(format!("unknown time unit value: {other}"))),
-                });
+                const UNITS: [&str; 9] = ["millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year"];
+                unit = Some(*UNITS.iter().find(|x| **x == u.as_str()).ok_or_else(|| err(format!("unknown time unit value: {u}")))?);
             }
             other => return Err(err(format!("'window' field that is not 'documents', 'range' or 'unit': {other}"))),
         }
@@ -155,8 +138,11 @@ fn parse_window(spec: &Bson, ascending: Option<bool>) -> Result<Window, DocError
             Ok(Window::Documents(lo, hi))
         }
         (None, Some((lo, hi))) => {
-            if ascending.is_none() {
-                return Err(DocError::location(5339902, "Range-based bounds require sortBy a single field"));
+            if ascending != Some(true) {
+                return Err(DocError::location(5339902, "Range-based bounds require an ascending sortBy on a single field"));
+            }
+            if unit.is_some() && [lo, hi].iter().any(|b| matches!(b, Bound::Offset(o) if o.fract() != 0.0)) {
+                return Err(err("With a 'unit', range bounds must be integers"));
             }
             Ok(Window::Range(lo, hi, unit))
         }
@@ -288,17 +274,17 @@ impl SetWindowFields {
                         .ok_or_else(|| DocError::location(5371600, format!("Unrecognized window function, {op}")))??;
                     let w = match window {
                         None => Window::Whole,
-                        Some(w) => parse_window(w, if has_sort { single_sort_ascending.or(Some(true)) } else { None })?,
+                        Some(w) => parse_window(w, if has_sort { Some(single_sort_ascending.unwrap_or(true)) } else { None })?,
                     };
-                    if matches!(w, Window::Range(..)) && single_sort_ascending.is_none() {
-                        return Err(DocError::location(5339902, "Range-based bounds require sortBy a single field"));
+                    if matches!(w, Window::Range(..)) && single_sort_ascending != Some(true) {
+                        return Err(DocError::location(5339902, "Range-based bounds require an ascending sortBy on a single field"));
                     }
                     Function::Acc(acc, w)
                 }
             };
             outputs.push((field.split('.').map(str::to_string).collect(), function));
         }
-        Ok(SetWindowFields { partition_by, sort_by, single_sort_ascending, outputs })
+        Ok(SetWindowFields { partition_by, sort_by, outputs })
     }
 
     pub(super) fn run(&self, input: DocStream<'_>, vars: &Variables) -> Result<Vec<Document>, DocError> {
@@ -443,19 +429,14 @@ impl SetWindowFields {
                 })
                 .collect(),
             Window::Range(lo, hi, unit) => {
-                let ascending = self.single_sort_ascending.unwrap_or(true);
+                // The single ascending sortBy field's values, as numbers (dates as milliseconds
+                // when a unit is given).
                 let mut vals = Vec::with_capacity(n);
                 for row in part {
                     let v = row.1.first().cloned().unwrap_or(Bson::Null);
                     vals.push(match (&v, unit) {
                         (Bson::DateTime(d), Some(_)) => d.timestamp_millis() as f64,
                         (x, None) if is_number(x) => as_f64(x).unwrap_or(f64::NAN),
-                        (Bson::DateTime(_), None) => {
-                            return Err(DocError::location(
-                                5429513,
-                                "Invalid range: Expected the sortBy field to be a number, but it was date; a date needs a 'unit'",
-                            ))
-                        }
                         (other, _) => {
                             return Err(DocError::location(
                                 5429414,
@@ -468,29 +449,36 @@ impl SetWindowFields {
                         }
                     });
                 }
-                let scale = unit.unwrap_or(1.0);
-                (0..n)
-                    .map(|i| {
-                        let v = vals[i];
-                        let low = match lo {
-                            Bound::Unbounded => f64::NEG_INFINITY,
-                            Bound::Current => v,
-                            Bound::Offset(o) => v + o * scale,
-                        };
-                        let high = match hi {
-                            Bound::Unbounded => f64::INFINITY,
-                            Bound::Current => v,
-                            Bound::Offset(o) => v + o * scale,
-                        };
-                        // Values are sorted (by `ascending`), so the window is contiguous.
-                        let (a, b) = if ascending {
-                            (vals.partition_point(|x| *x < low), vals.partition_point(|x| *x <= high))
-                        } else {
-                            (vals.partition_point(|x| *x > high), vals.partition_point(|x| *x >= low))
-                        };
-                        over(a, b.max(a))
+                let edge = |v: f64, b: Bound, default: f64| -> Result<f64, DocError> {
+                    Ok(match (b, unit) {
+                        (Bound::Offset(o), None) => v + o,
+                        (Bound::Offset(o), Some(u)) => date_add_millis(v as i64, u, o as i64)
+                            .ok_or_else(|| DocError::location(5166406, "$setWindowFields range bound overflowed"))?
+                            as f64,
+                        _ => default,
                     })
-                    .collect()
+                };
+                let mut out = Vec::with_capacity(n);
+                for (i, &v) in vals.iter().enumerate() {
+                    // Values ascend, so the window is contiguous; "current" is the current
+                    // document's position (not its value).
+                    let a = match lo {
+                        Bound::Current => i,
+                        _ => {
+                            let low = edge(v, lo, f64::NEG_INFINITY)?;
+                            vals.partition_point(|x| *x < low)
+                        }
+                    };
+                    let b = match hi {
+                        Bound::Current => i + 1,
+                        _ => {
+                            let high = edge(v, hi, f64::INFINITY)?;
+                            vals.partition_point(|x| *x <= high)
+                        }
+                    };
+                    out.push(over(a, b.max(a))?);
+                }
+                Ok(out)
             }
         }
     }
