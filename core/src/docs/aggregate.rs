@@ -4,7 +4,8 @@
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
 //! `$documents`, `$setWindowFields` (`window`), `$out`/`$merge`
 //! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
-//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith` (`join`). The
+//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith`/`$graphLookup`
+//! (`join`). The
 //! update-pipeline subset is `parse_update_pipeline`.
 //!
 //! Invariants and semantics:
@@ -27,8 +28,9 @@
 //! - Sub-pipelines (`$lookup`, `$unionWith`, `$facet`) nest at most `MAX_SUBPIPELINE_DEPTH`.
 //!
 //! Contract with the caller (the command layer):
-//! - Other collections: `$lookup` and `$unionWith` read documents through `Foreign`, which
-//!   `run_with` takes; each collection is asked for once per `run_with` and cached.
+//! - Other collections: `$lookup`, `$graphLookup` and `$unionWith` read documents through
+//!   `Foreign`, which `run_with` takes; each collection is asked for once per `run_with` and
+//!   cached.
 //!   `foreign_collections()` lists every collection the pipeline may read (nested
 //!   sub-pipelines included) so the caller can lock them first. `run` (no `Foreign`) fails with
 //!   code 2 before reading anything when the pipeline reads another collection.
@@ -58,7 +60,7 @@ mod stage_tests;
 mod window;
 
 pub use group::{Accumulator, Group};
-pub use join::{Lookup, UnionWith};
+pub use join::{GraphLookup, Lookup, UnionWith};
 pub use window::SetWindowFields;
 
 /// How deeply sub-pipelines (`$lookup`, `$facet`, `$unionWith`) may nest (MongoDB's limit).
@@ -115,6 +117,8 @@ pub enum Stage {
     Lookup(Box<Lookup>),
     /// `$unionWith`.
     UnionWith(Box<UnionWith>),
+    /// `$graphLookup`.
+    GraphLookup(Box<GraphLookup>),
     /// `$facet`: named sub-pipelines over the same input.
     Facet(Vec<(String, Pipeline)>),
     /// `$setWindowFields`.
@@ -166,6 +170,7 @@ const KNOWN_STAGES: &[&str] = &[
     "$unwind",
     "$lookup",
     "$unionWith",
+    "$graphLookup",
     "$facet",
     "$sample",
     "$redact",
@@ -321,6 +326,7 @@ impl Pipeline {
                         p.collect_foreign(out);
                     }
                 }
+                Stage::GraphLookup(g) => add(&g.from, out),
                 Stage::Facet(facets) => {
                     for (_, p) in facets {
                         p.collect_foreign(out);
@@ -499,6 +505,7 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$unwind" => Stage::Unwind(Unwind::parse(spec)?),
         "$lookup" => Stage::Lookup(Box::new(Lookup::parse(spec, vars, depth)?)),
         "$unionWith" => Stage::UnionWith(Box::new(UnionWith::parse(spec, vars, depth)?)),
+        "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookup::parse(spec, vars)?)),
         "$facet" => Stage::Facet(parse_facet(spec, vars, depth)?),
         "$sample" => Stage::Sample(parse_sample(spec)?),
         "$redact" => Stage::Redact(Expr::parse(spec)?),
@@ -641,6 +648,7 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
         }
         Stage::Lookup(l) => Box::new(l.run(it, vars, cx)),
         Stage::UnionWith(u) => Box::new(u.run(it, cx)),
+        Stage::GraphLookup(g) => Box::new(g.run(it, vars, cx)),
         Stage::Facet(facets) => blocking(it, move |input| {
             let docs = collect_all(input)?;
             let mut out = Document::new();

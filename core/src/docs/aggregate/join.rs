@@ -1,5 +1,5 @@
 //! Stages that read other collections: `$lookup` (equality, `let`/`pipeline`, and both
-//! combined as in MongoDB 5+) and `$unionWith`. Foreign documents come from the caller's
+//! combined as in MongoDB 5+), `$graphLookup` and `$unionWith`. Foreign documents come from the caller's
 //! `Foreign` (see the parent module), fetched once per collection per run.
 //!
 //! `$lookup` semantics (MongoDB manual, "$lookup"):
@@ -393,5 +393,177 @@ impl UnionWith {
             }
             rest.as_mut()?.next()
         }))
+    }
+}
+
+/// A parsed `$graphLookup`: a breadth-first search of `from`, starting from `startWith`'s
+/// values and following `connectFromField` values to documents whose `connectToField` matches
+/// them (query equality, as `$lookup`), each foreign document once (by `_id`), at most
+/// `maxDepth` hops after the first, restricted by `restrictSearchWithMatch`. `as` gets the
+/// documents found, in discovery order (MongoDB leaves it unspecified), each with
+/// `depthField` (a long) when asked.
+#[derive(Clone, Debug)]
+pub struct GraphLookup {
+    pub(super) from: String,
+    start_with: Expr,
+    connect_from: Vec<String>,
+    connect_to: String,
+    as_path: Vec<String>,
+    max_depth: Option<u64>,
+    depth_field: Option<Vec<String>>,
+    restrict: Option<Document>,
+}
+
+impl GraphLookup {
+    pub(super) fn parse(spec: &Bson, vars: &Variables) -> Result<GraphLookup, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::location(
+                40327,
+                format!("the $graphLookup stage specification must be an object, but found {}", type_name(spec)),
+            ));
+        };
+        let str_arg = |k: &str, v: &Bson| -> Result<String, DocError> {
+            match v {
+                Bson::String(s) => Ok(s.clone()),
+                other => Err(DocError::location(40103, format!("expected string as argument for {k}, found: {other}"))),
+            }
+        };
+        let (mut from, mut start_with, mut connect_from, mut connect_to, mut as_field) = (None, None, None, None, None);
+        let (mut max_depth, mut depth_field, mut restrict) = (None, None, None);
+        for (k, v) in d {
+            match k.as_str() {
+                "from" => from = Some(str_arg(k, v)?),
+                "startWith" => start_with = Some(Expr::parse(v)?),
+                "connectFromField" => {
+                    let s = str_arg(k, v)?;
+                    check_path(&s)?;
+                    connect_from = Some(s);
+                }
+                "connectToField" => {
+                    let s = str_arg(k, v)?;
+                    check_path(&s)?;
+                    connect_to = Some(s);
+                }
+                "as" => {
+                    let s = str_arg(k, v)?;
+                    check_path(&s)?;
+                    as_field = Some(s);
+                }
+                "depthField" => {
+                    let s = str_arg(k, v)?;
+                    check_path(&s)?;
+                    depth_field = Some(s.split('.').map(str::to_string).collect());
+                }
+                "maxDepth" => {
+                    if !super::super::value::is_number(v) {
+                        return Err(DocError::location(40100, format!("maxDepth must be numeric, found type: {}", type_name(v))));
+                    }
+                    match super::super::value::as_i64(v) {
+                        Some(n) if n >= 0 => max_depth = Some(n as u64),
+                        _ => return Err(DocError::location(40101, format!("maxDepth requires a nonnegative argument, found: {v}"))),
+                    }
+                }
+                "restrictSearchWithMatch" => match v {
+                    Bson::Document(m) => {
+                        Filter::parse(m, vars)?;
+                        restrict = Some(m.clone());
+                    }
+                    other => {
+                        return Err(DocError::location(
+                            40185,
+                            format!("hint must be an object, restrictSearchWithMatch must be an object, found: {}", type_name(other)),
+                        ))
+                    }
+                },
+                other => return Err(DocError::location(40104, format!("Unknown argument to $graphLookup: {other}"))),
+            }
+        }
+        let missing = |what: &str| DocError::location(40105, format!("$graphLookup requires '{what}' to be specified"));
+        Ok(GraphLookup {
+            from: from.ok_or_else(|| missing("from"))?,
+            start_with: start_with.ok_or_else(|| missing("startWith"))?,
+            connect_from: connect_from.ok_or_else(|| missing("connectFromField"))?.split('.').map(str::to_string).collect(),
+            connect_to: connect_to.ok_or_else(|| missing("connectToField"))?,
+            as_path: as_field.ok_or_else(|| missing("as"))?.split('.').map(str::to_string).collect(),
+            max_depth,
+            depth_field,
+            restrict,
+        })
+    }
+
+    pub(super) fn run<'a>(
+        &'a self,
+        input: impl Iterator<Item = Result<Document, DocError>> + 'a,
+        vars: &'a Variables,
+        cx: RunCx<'a>,
+    ) -> impl Iterator<Item = Result<Document, DocError>> + 'a {
+        let mut foreign = None;
+        let mut index: Option<Option<ForeignIndex>> = None;
+        input.map(move |r| {
+            let mut doc = r?;
+            if foreign.is_none() {
+                foreign = Some(cx.fetch(&self.from)?);
+            }
+            let docs = foreign.as_ref().expect("fetched");
+            let index = index.get_or_insert_with(|| ForeignIndex::build(docs, &self.connect_to));
+            let mut frontier = Vec::new();
+            if let Some(v) = self.start_with.eval(&doc, vars)? {
+                collect_values(&v, &[], &mut frontier);
+            }
+            let mut seen: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+            let mut found: Vec<Bson> = Vec::new();
+            let mut depth: u64 = 0;
+            while !frontier.is_empty() && self.max_depth.is_none_or(|m| depth <= m) {
+                let mut filter_doc = Document::new();
+                filter_doc.insert(self.connect_to.clone(), bson::doc! {"$in": frontier.clone()});
+                let mut q = match &self.restrict {
+                    Some(r) => bson::doc! {"$and": [filter_doc, r.clone()]},
+                    None => filter_doc,
+                };
+                if frontier.iter().any(|v| matches!(v, Bson::RegularExpression(_))) {
+                    // Compare regexes as values, not patterns.
+                    let alternatives: Vec<Bson> = frontier
+                        .iter()
+                        .map(|v| {
+                            let mut one = Document::new();
+                            one.insert(self.connect_to.clone(), bson::doc! {"$eq": v.clone()});
+                            Bson::Document(one)
+                        })
+                        .collect();
+                    q = match &self.restrict {
+                        Some(r) => bson::doc! {"$and": [{"$or": alternatives}, r.clone()]},
+                        None => bson::doc! {"$or": alternatives},
+                    };
+                }
+                let filter = Filter::parse(&q, vars)?;
+                let positions: Vec<usize> = match index.as_ref().and_then(|ix| ix.candidates(&frontier)) {
+                    Some(p) => p,
+                    None => (0..docs.len()).collect(),
+                };
+                let mut next = Vec::new();
+                for i in positions {
+                    let f = &docs[i];
+                    let id_key = key_of(f.get("_id").unwrap_or(&Bson::Null));
+                    if seen.contains(&id_key) || !filter.matches(f)? {
+                        continue;
+                    }
+                    seen.insert(id_key);
+                    if let Some((head, rest)) = self.connect_from.split_first() {
+                        if let Some(v) = f.get(head) {
+                            collect_values(v, rest, &mut next);
+                        }
+                    }
+                    let mut out = f.clone();
+                    if let Some(p) = &self.depth_field {
+                        set_path(&mut out, p, Bson::Int64(depth as i64));
+                    }
+                    found.push(Bson::Document(out));
+                }
+                frontier = next;
+                depth += 1;
+            }
+            set_path(&mut doc, &self.as_path, Bson::Array(found));
+            Ok(doc)
+        })
     }
 }

@@ -1463,3 +1463,102 @@ fn rank_shift_and_locf_from_the_manual() {
     .unwrap_err();
     assert_eq!(e.code, 5429414);
 }
+
+// --- $graphLookup --------------------------------------------------------------------------------
+
+fn sorted_ids(d: &Document, field: &str) -> Vec<i32> {
+    let mut v: Vec<i32> = d.get_array(field).unwrap().iter().map(|x| x.as_document().unwrap().get_i32("_id").unwrap()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn graph_lookup_from_the_manual() {
+    let employees = vec![
+        doc! {"_id": 1, "name": "Dev"},
+        doc! {"_id": 2, "name": "Eliot", "reportsTo": "Dev"},
+        doc! {"_id": 3, "name": "Ron", "reportsTo": "Eliot"},
+        doc! {"_id": 4, "name": "Andrew", "reportsTo": "Eliot"},
+        doc! {"_id": 5, "name": "Asya", "reportsTo": "Ron"},
+        doc! {"_id": 6, "name": "Dan", "reportsTo": "Andrew"},
+    ];
+    let colls = Colls::new(&[("employees", employees.clone())]);
+    let out = run_with(
+        bson!([{"$graphLookup": {"from": "employees", "startWith": "$reportsTo", "connectFromField": "reportsTo",
+            "connectToField": "name", "as": "reportingHierarchy"}}]),
+        employees,
+        &colls,
+    )
+    .unwrap();
+    let expected = [vec![], vec![1], vec![1, 2], vec![1, 2], vec![1, 2, 3], vec![1, 2, 4]];
+    for (d, e) in out.iter().zip(expected) {
+        assert_eq!(sorted_ids(d, "reportingHierarchy"), e, "{d}");
+    }
+
+    let airports = vec![
+        doc! {"_id": 0, "airport": "JFK", "connects": ["BOS", "ORD"]},
+        doc! {"_id": 1, "airport": "BOS", "connects": ["JFK", "PWM"]},
+        doc! {"_id": 2, "airport": "ORD", "connects": ["JFK"]},
+        doc! {"_id": 3, "airport": "PWM", "connects": ["BOS", "LHR"]},
+        doc! {"_id": 4, "airport": "LHR", "connects": ["PWM"]},
+    ];
+    let colls = Colls::new(&[("airports", airports)]);
+    let out = run_with(
+        bson!([{"$graphLookup": {"from": "airports", "startWith": "$nearestAirport", "connectFromField": "connects",
+            "connectToField": "airport", "maxDepth": 2, "depthField": "numConnections", "as": "destinations"}}]),
+        vec![doc! {"_id": 1, "name": "Dev", "nearestAirport": "JFK"}, doc! {"_id": 3, "name": "Jeff", "nearestAirport": "BOS"}],
+        &colls,
+    )
+    .unwrap();
+    let depths = |d: &Document| -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> = d
+            .get_array("destinations")
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let x = x.as_document().unwrap();
+                (x.get_str("airport").unwrap().to_string(), x.get_i64("numConnections").unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(depths(&out[0]), vec![("BOS".into(), 1), ("JFK".into(), 0), ("ORD".into(), 1), ("PWM".into(), 2)]);
+    assert_eq!(depths(&out[1]), vec![("BOS".into(), 0), ("JFK".into(), 1), ("LHR".into(), 2), ("ORD".into(), 2), ("PWM".into(), 1)]);
+
+    // restrictSearchWithMatch (the manual's golf example).
+    let people = vec![
+        doc! {"_id": 1, "name": "Tanya Jordan", "friends": ["Shirley Soto", "Terry Hawkins", "Carole Hale"], "hobbies": ["tennis", "unicycling", "golf"]},
+        doc! {"_id": 2, "name": "Carole Hale", "friends": ["Joseph Dennis", "Tanya Jordan", "Terry Hawkins"], "hobbies": ["archery", "golf", "woodworking"]},
+        doc! {"_id": 3, "name": "Terry Hawkins", "friends": ["Tanya Jordan", "Carole Hale", "Angelo Ward"], "hobbies": ["knitting", "frisbee"]},
+        doc! {"_id": 4, "name": "Joseph Dennis", "friends": ["Angelo Ward", "Carole Hale"], "hobbies": ["tennis", "golf", "topiary"]},
+        doc! {"_id": 5, "name": "Angelo Ward", "friends": ["Terry Hawkins", "Shirley Soto", "Joseph Dennis"], "hobbies": ["travel", "ceramics", "golf"]},
+        doc! {"_id": 6, "name": "Shirley Soto", "friends": ["Angelo Ward", "Tanya Jordan", "Carole Hale"], "hobbies": ["frisbee", "set theory"]},
+    ];
+    let colls = Colls::new(&[("people", people.clone())]);
+    let out = run_with(
+        bson!([
+            {"$match": {"name": "Tanya Jordan"}},
+            {"$graphLookup": {"from": "people", "startWith": "$friends", "connectFromField": "friends", "connectToField": "name",
+                "as": "golfers", "restrictSearchWithMatch": {"hobbies": "golf"}}},
+            {"$project": {"name": 1, "friends": 1, "connections who play golf": "$golfers.name"}}
+        ]),
+        people,
+        &colls,
+    )
+    .unwrap();
+    let mut golfers: Vec<String> =
+        out[0].get_array("connections who play golf").unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
+    golfers.sort();
+    assert_eq!(golfers, vec!["Angelo Ward", "Carole Hale", "Joseph Dennis", "Tanya Jordan"]);
+
+    let p = parse(bson!([{"$graphLookup": {"from": "g", "startWith": "$a", "connectFromField": "a", "connectToField": "b", "as": "c"}}]))
+        .unwrap();
+    assert_eq!(p.foreign_collections(), vec!["g"]);
+    assert_eq!(parse_err(bson!([{"$graphLookup": {"from": "g", "startWith": "$a", "connectFromField": "a", "as": "c"}}])).code, 40105);
+    assert_eq!(
+        parse_err(bson!([{"$graphLookup": {"from": "g", "startWith": "$a", "connectFromField": "a", "connectToField": "b", "as": "c", "maxDepth": -1}}])).code,
+        40101
+    );
+    assert_eq!(parse_err(bson!([{"$graphLookup": {"from": "g", "x": 1}}])).code, 40104);
+}
