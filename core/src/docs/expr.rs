@@ -3147,7 +3147,7 @@ fn op_date_part(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Do
     }
     let Some(offset) = parse_timezone(&args[1])? else { return null() };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
-    let p = date_parts(ms + offset);
+    let p = date_parts(ms.saturating_add(offset));
     let v = match name {
         "$year" => p.year,
         "$month" => i64::from(p.month),
@@ -3212,7 +3212,7 @@ fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
         }
     };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
-    let p = date_parts(ms + offset);
+    let p = date_parts(ms.saturating_add(offset));
     let mut out = String::new();
     let mut chars = format.chars();
     while let Some(c) = chars.next() {
@@ -3378,7 +3378,7 @@ fn op_date_to_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
         }
     };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
-    let p = date_parts(ms + offset);
+    let p = date_parts(ms.saturating_add(offset));
     let i = |v: i64| Bson::Int32(v as i32);
     let mut d = Document::new();
     if iso {
@@ -3527,7 +3527,7 @@ fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
         Bson::Timestamp(_) | Bson::ObjectId(_) => date_millis(args[0].as_deref().expect("present"))?,
         other => return Err(DocError::location(5439012, format!("{name} requires 'date' to be a date, but got {}", type_name(other)))),
     };
-    let local = ms + offset;
+    let local = ms.saturating_add(offset);
     const Y2K: i64 = 946_684_800_000;
     let truncated = match unit.fixed_ms() {
         Some(unit_ms) => {
@@ -3538,16 +3538,25 @@ fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
                 Y2K
             };
             let width = unit_ms.saturating_mul(bin);
-            reference + (local - reference).div_euclid(width) * width
+            let bins = local.saturating_sub(reference).div_euclid(width);
+            bins.checked_mul(width).and_then(|x| x.checked_add(reference)).ok_or_else(|| trunc_overflow(name))?
         }
         None => {
             let width = unit.months().saturating_mul(bin);
             let reference = 2000 * 12;
-            let m = reference + (month_index(local) - reference).div_euclid(width) * width;
+            let bins = (month_index(local) - reference).div_euclid(width);
+            let m = bins.checked_mul(width).and_then(|x| x.checked_add(reference)).ok_or_else(|| trunc_overflow(name))?;
+            if m.div_euclid(12).abs() > 300_000 {
+                return Err(trunc_overflow(name));
+            }
             month_start_days(0, m) * MS_PER_DAY
         }
     };
-    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(truncated - offset))))
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(truncated.saturating_sub(offset)))))
+}
+
+fn trunc_overflow(name: &str) -> DocError {
+    DocError::location(5439018, format!("{name}: the truncated date is out of range"))
 }
 
 fn parse_date_trunc(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
@@ -3605,8 +3614,10 @@ fn op_date_add(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Doc
             .checked_neg()
             .ok_or_else(|| DocError::location(5166406, format!("invalid {name} 'amount' parameter value: {amount}")))?;
     }
-    let result = add_units(start + offset, unit, amount)
-        .map(|l| l - offset)
+    let result = start
+        .checked_add(offset)
+        .and_then(|local| add_units(local, unit, amount))
+        .and_then(|l| l.checked_sub(offset))
         .ok_or_else(|| DocError::location(5166406, format!("{name} overflowed")))?;
     Ok(Some(Bson::DateTime(bson::DateTime::from_millis(result))))
 }
@@ -3627,9 +3638,9 @@ fn op_date_diff(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Do
         v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v),
         other => Err(DocError::location(5166307, format!("{name} requires '{what}' to be a date, but got {}", type_name(other)))),
     };
-    let (a, b) = (date(0, "startDate")? + offset, date(1, "endDate")? + offset);
+    let (a, b) = (date(0, "startDate")?.saturating_add(offset), date(1, "endDate")?.saturating_add(offset));
     let diff = match unit {
-        Unit::Millisecond => b - a,
+        Unit::Millisecond => b.saturating_sub(a),
         Unit::Week => {
             let Some(sow) = start_of_week_arg(name, &args[4])? else { return null() };
             (week_start(b.div_euclid(MS_PER_DAY), sow) - week_start(a.div_euclid(MS_PER_DAY), sow)) / 7
@@ -4095,7 +4106,7 @@ fn op_date_from_string(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bs
     };
     match parsed {
         Some((ms, true)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms)))),
-        Some((ms, false)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms - offset)))),
+        Some((ms, false)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms.saturating_sub(offset))))),
         None => match args[3].as_deref() {
             Some(v) => Ok(Some(v.clone())),
             None => Err(conversion_failure(format!("Error parsing date string '{s}'"))),
@@ -5001,5 +5012,28 @@ mod tests {
         assert_eq!(err(bson::bson!({"$dateFromString": {"dateString": "junk"}}), &doc! {}).code, 241);
         assert_eq!(err(bson::bson!({"$dateFromString": {"dateString": "31-02-2018", "format": "%d-%m-%Y"}}), &doc! {}).code, 241);
         assert_eq!(err(bson::bson!({"$dateFromString": {"format": "%Y"}}), &doc! {}).code, 51749);
+    }
+    #[test]
+    fn date_operators_do_not_overflow_on_extreme_dates() {
+        for ms in [i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1] {
+            let d = doc! {"d": Bson::DateTime(bson::DateTime::from_millis(ms))};
+            for spec in [
+                bson::bson!({"$dateToParts": {"date": "$d", "timezone": "+05:00"}}),
+                bson::bson!({"$dateToParts": {"date": "$d", "timezone": "-05:00", "iso8601": true}}),
+                bson::bson!({"$year": {"date": "$d", "timezone": "+05:00"}}),
+                bson::bson!({"$dateToString": {"date": "$d", "timezone": "-05:00"}}),
+                bson::bson!({"$dateTrunc": {"date": "$d", "unit": "week", "binSize": i64::MAX, "timezone": "+05:00"}}),
+                bson::bson!({"$dateTrunc": {"date": "$d", "unit": "year", "binSize": i64::MAX}}),
+                bson::bson!({"$dateTrunc": {"date": "$d", "unit": "millisecond", "binSize": 7}}),
+                bson::bson!({"$dateAdd": {"startDate": "$d", "unit": "year", "amount": i64::MAX}}),
+                bson::bson!({"$dateAdd": {"startDate": "$d", "unit": "millisecond", "amount": i64::MIN, "timezone": "+01:00"}}),
+                bson::bson!({"$dateSubtract": {"startDate": "$d", "unit": "day", "amount": i64::MIN}}),
+                bson::bson!({"$dateDiff": {"startDate": "$d", "endDate": Bson::DateTime(bson::DateTime::from_millis(i64::MIN)), "unit": "millisecond", "timezone": "+05:00"}}),
+                bson::bson!({"$dateDiff": {"startDate": "$d", "endDate": Bson::DateTime(bson::DateTime::from_millis(0)), "unit": "quarter"}}),
+            ] {
+                // Errors are fine; panics are not.
+                let _ = ev(spec, &d);
+            }
+        }
     }
 }

@@ -1562,3 +1562,20 @@ fn graph_lookup_from_the_manual() {
     );
     assert_eq!(parse_err(bson!([{"$graphLookup": {"from": "g", "x": 1}}])).code, 40104);
 }
+
+#[test]
+fn window_bounds_do_not_overflow() {
+    let docs: Vec<Document> = (0..3).map(|i| doc! {"_id": i, "v": i}).collect();
+    let out = run(
+        bson!([{"$setWindowFields": {"sortBy": {"v": 1}, "output": {
+            "a": {"$sum": "$v", "window": {"documents": [i64::MIN, i64::MAX]}},
+            "b": {"$sum": "$v", "window": {"documents": [i64::MAX - 1, i64::MAX]}},
+            "c": {"$shift": {"output": "$v", "by": i64::MAX}},
+            "d": {"$shift": {"output": "$v", "by": i64::MIN}},
+            "e": {"$sum": "$v", "window": {"range": [-1e308, 1e308]}}
+        }}}]),
+        docs,
+    )
+    .unwrap();
+    assert_eq!(out[1], doc! {"_id": 1, "v": 1, "a": 3, "b": 0, "c": null, "d": null, "e": 3});
+}

@@ -363,7 +363,7 @@ impl SetWindowFields {
             }
             Function::Shift { output, by, default } => (0..n)
                 .map(|i| {
-                    let j = i as i64 + by;
+                    let j = (i as i64).saturating_add(*by);
                     if j < 0 || j >= n as i64 {
                         return Ok(default.clone());
                     }
@@ -490,8 +490,8 @@ fn doc_bound(b: Bound, i: usize, n: usize, upper: bool) -> usize {
     let pos = match b {
         Bound::Unbounded => return if upper { n } else { 0 },
         Bound::Current => i as i64,
-        Bound::Offset(o) => i as i64 + o as i64,
+        Bound::Offset(o) => (i as i64).saturating_add(o as i64),
     };
-    let pos = if upper { pos + 1 } else { pos };
+    let pos = if upper { pos.saturating_add(1) } else { pos };
     pos.clamp(0, n as i64) as usize
 }
