@@ -1579,3 +1579,136 @@ fn window_bounds_do_not_overflow() {
     .unwrap();
     assert_eq!(out[1], doc! {"_id": 1, "v": 1, "a": 3, "b": 0, "c": null, "d": null, "e": 3});
 }
+
+/// Arbitrary stage specifications and documents never panic: every stage either parses or
+/// fails with an error, and every parsed pipeline runs or fails with an error.
+mod no_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scalar() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            Just(Bson::Null),
+            (-3i32..4).prop_map(Bson::Int32),
+            Just(Bson::Int64(i64::MAX)),
+            Just(Bson::Double(2.5)),
+            Just(Bson::Boolean(true)),
+            prop_oneof![Just("$a"), Just("$b.c"), Just("a"), Just("$$ROOT"), Just("current"), Just("unbounded"), Just("day")]
+                .prop_map(|s| Bson::String(s.into())),
+            Just(Bson::DateTime(bson::DateTime::from_millis(1_600_000_000_000))),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Bson> {
+        scalar().prop_recursive(3, 24, 4, |inner| {
+            let keys = prop_oneof![
+                Just("a"),
+                Just("b"),
+                Just("_id"),
+                Just("$sum"),
+                Just("$push"),
+                Just("$top"),
+                Just("n"),
+                Just("input"),
+                Just("sortBy"),
+                Just("output"),
+                Just("window"),
+                Just("documents"),
+                Just("path"),
+                Just("from"),
+                Just("as"),
+                Just("localField"),
+                Just("foreignField"),
+                Just("pipeline"),
+                Just("groupBy"),
+                Just("boundaries"),
+                Just("buckets"),
+                Just("$add"),
+                Just("$dateTrunc"),
+                Just("unit"),
+                Just("date"),
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                prop::collection::vec((keys, inner), 0..4).prop_map(|kv| {
+                    let mut d = Document::new();
+                    for (k, v) in kv {
+                        d.insert(k, v);
+                    }
+                    Bson::Document(d)
+                }),
+            ]
+        })
+    }
+
+    fn stage() -> impl Strategy<Value = Bson> {
+        let names = prop_oneof![
+            Just("$group"),
+            Just("$unwind"),
+            Just("$lookup"),
+            Just("$graphLookup"),
+            Just("$unionWith"),
+            Just("$facet"),
+            Just("$bucket"),
+            Just("$bucketAuto"),
+            Just("$sortByCount"),
+            Just("$setWindowFields"),
+            Just("$redact"),
+            Just("$sample"),
+            Just("$merge"),
+            Just("$out"),
+            Just("$project"),
+            Just("$addFields"),
+            Just("$sort"),
+            Just("$limit"),
+        ];
+        (names, value()).prop_map(|(n, v)| Bson::Document(doc! {n: v}))
+    }
+
+    fn document() -> impl Strategy<Value = Document> {
+        prop::collection::vec((prop_oneof![Just("a"), Just("b"), Just("_id")], value()), 0..4).prop_map(|kv| {
+            let mut d = Document::new();
+            for (k, v) in kv {
+                d.insert(k, v);
+            }
+            d
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+        #[test]
+        fn arbitrary_pipelines_never_panic(stages in prop::collection::vec(stage(), 1..3), docs in prop::collection::vec(document(), 0..5)) {
+            if let Ok(p) = Pipeline::parse(&stages, &vars()) {
+                let colls = Colls::new(&[("a", docs.clone()), ("current", docs.clone())]);
+                let _ = p.run_with(Box::new(docs.into_iter()), &colls);
+            }
+        }
+    }
+
+    /// Well-formed stages over arbitrary documents.
+    #[test]
+    fn known_pipelines_over_arbitrary_documents_never_panic() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let pipelines = [
+            bson!([{"$group": {"_id": "$a", "s": {"$sum": "$b"}, "t": {"$topN": {"n": 2, "sortBy": {"b": -1}, "output": "$b"}}, "m": {"$mergeObjects": "$b"}}}]),
+            bson!([{"$unwind": {"path": "$a", "includeArrayIndex": "b.i", "preserveNullAndEmptyArrays": true}}]),
+            bson!([{"$lookup": {"from": "a", "localField": "a.b", "foreignField": "b", "as": "a.c"}}]),
+            bson!([{"$graphLookup": {"from": "a", "startWith": "$a", "connectFromField": "b", "connectToField": "a", "as": "g", "maxDepth": 3}}]),
+            bson!([{"$bucketAuto": {"groupBy": "$a", "buckets": 3}}]),
+            bson!([{"$bucket": {"groupBy": "$a", "boundaries": [-1, 0, 2], "default": "x"}}]),
+            bson!([{"$setWindowFields": {"partitionBy": "$b", "sortBy": {"a": 1}, "output": {"r": {"$rank": {}}, "s": {"$push": "$a", "window": {"documents": [-1, 1]}}}}}]),
+            bson!([{"$redact": {"$cond": [{"$eq": ["$a", 1]}, "$$PRUNE", "$$DESCEND"]}}]),
+            bson!([{"$facet": {"x": [{"$sortByCount": "$a"}], "y": [{"$sample": {"size": 2}}]}}]),
+        ];
+        let mut runner = TestRunner::default();
+        for _ in 0..300 {
+            let docs: Vec<Document> = prop::collection::vec(document(), 0..6).new_tree(&mut runner).unwrap().current();
+            for p in &pipelines {
+                let colls = Colls::new(&[("a", docs.clone())]);
+                let _ = run_with(p.clone(), docs.clone(), &colls);
+            }
+        }
+    }
+}
