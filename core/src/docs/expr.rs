@@ -350,6 +350,8 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$avg", OpKind::Args(Arity::Any, op_avg)),
     ("$stdDevPop", OpKind::Args(Arity::Any, op_std_dev)),
     ("$stdDevSamp", OpKind::Args(Arity::Any, op_std_dev)),
+    ("$percentile", OpKind::Special(parse_percentile)),
+    ("$median", OpKind::Special(parse_percentile)),
     ("$firstN", OpKind::Special(parse_n_array)),
     ("$lastN", OpKind::Special(parse_n_array)),
     ("$maxN", OpKind::Special(parse_n_array)),
@@ -2567,6 +2569,105 @@ fn op_std_dev(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocE
     let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
     let denom = if pop { xs.len() } else { xs.len() - 1 } as f64;
     Ok(Some(Bson::Double((ss / denom).sqrt())))
+}
+
+/// The `p` and `method` of `$percentile`/`$median` (shared with the accumulators): `p` a
+/// non-empty array of constant numbers in [0, 1] (`$median`: 0.5), `method` one of
+/// `approximate`, `discrete` (both computed exactly here: the smallest value with at least
+/// p of the values at or below it) or `continuous` (linear interpolation).
+pub fn percentile_spec(name: &str, arg: &Bson) -> Result<(Bson, Vec<f64>, bool), DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(7436200, format!("specification must be an object; found {}", type_name(arg))));
+    };
+    let median = name == "$median";
+    let (mut input, mut p, mut method) = (None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(v.clone()),
+            "p" if !median => p = Some(v),
+            "method" => method = Some(v),
+            other => return Err(DocError::location(40415, format!("BSON field '{name}.{other}' is an unknown field."))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(40414, format!("BSON field '{name}.input' is missing but a required field")))?;
+    let continuous = match method {
+        Some(Bson::String(m)) if m == "approximate" || m == "discrete" => false,
+        Some(Bson::String(m)) if m == "continuous" => true,
+        Some(other) => {
+            return Err(DocError::bad_value(format!("Currently only 'approximate' can be used as percentile 'method', found {other}")));
+        }
+        None => return Err(DocError::location(40414, format!("BSON field '{name}.method' is missing but a required field"))),
+    };
+    let ps = if median {
+        vec![0.5]
+    } else {
+        let bad = || DocError::location(7750301, format!("The 'p' field for {name} must be an array of numbers from [0.0, 1.0]"));
+        let Some(Bson::Array(items)) = p else { return Err(bad()) };
+        if items.is_empty() {
+            return Err(bad());
+        }
+        let mut ps = Vec::with_capacity(items.len());
+        for i in items {
+            let v = if is_number(i) { as_f64(i) } else { Expr::parse(i)?.as_constant().filter(|c| is_number(c)).and_then(as_f64) };
+            match v {
+                Some(x) if (0.0..=1.0).contains(&x) => ps.push(x),
+                _ => return Err(bad()),
+            }
+        }
+        ps
+    };
+    Ok((input, ps, continuous))
+}
+
+/// The percentiles of `values` (sorted ascending, non-empty) as doubles.
+pub fn percentiles_of(values: &[f64], ps: &[f64], continuous: bool) -> Vec<f64> {
+    let n = values.len();
+    ps.iter()
+        .map(|&p| {
+            if continuous {
+                let rank = p * (n - 1) as f64;
+                let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+                values[lo] + (values[hi.min(n - 1)] - values[lo]) * (rank - lo as f64)
+            } else {
+                let idx = ((p * n as f64).ceil() as usize).max(1) - 1;
+                values[idx.min(n - 1)]
+            }
+        })
+        .collect()
+}
+
+fn parse_percentile(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let (input, ps, continuous) = percentile_spec(name, arg)?;
+    Ok(Node::Call(
+        name,
+        op_percentile,
+        vec![
+            parse_node(&input, depth + 1)?,
+            Node::Literal(Bson::Array(ps.into_iter().map(Bson::Double).collect())),
+            Node::Literal(Bson::Boolean(continuous)),
+        ],
+    ))
+}
+
+/// `$percentile`/`$median` on an array (or one value): numbers only; null when there are none.
+fn op_percentile(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut xs: Vec<f64> = match args[0].as_deref() {
+        Some(Bson::Array(a)) => a.iter().filter_map(|v| Num::of(v).map(Num::f)).collect(),
+        Some(v) => Num::of(v).map(Num::f).into_iter().collect(),
+        None => Vec::new(),
+    };
+    xs.retain(|x| !x.is_nan());
+    let ps: Vec<f64> = match args[1].as_deref() {
+        Some(Bson::Array(a)) => a.iter().filter_map(as_f64).collect(),
+        _ => vec![0.5],
+    };
+    let continuous = matches!(args[2].as_deref(), Some(Bson::Boolean(true)));
+    if xs.is_empty() {
+        return Ok(Some(if name == "$median" { Bson::Null } else { Bson::Array(vec![Bson::Null; ps.len()]) }));
+    }
+    xs.sort_by(f64::total_cmp);
+    let r = percentiles_of(&xs, &ps, continuous);
+    Ok(Some(if name == "$median" { Bson::Double(r[0]) } else { Bson::Array(r.into_iter().map(Bson::Double).collect()) }))
 }
 
 fn parse_n_array(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
@@ -5035,5 +5136,21 @@ mod tests {
                 let _ = ev(spec, &d);
             }
         }
+    }
+    #[test]
+    fn percentile_and_median_expressions_from_the_manual() {
+        let d = doc! {"scores": [62, 81, 80, 75, 68]};
+        assert_eq!(
+            ev(bson::bson!({"$percentile": {"input": "$scores", "p": [0.25, 0.5, 0.75], "method": "approximate"}}), &d).unwrap().unwrap(),
+            bson::bson!([68.0, 75.0, 80.0])
+        );
+        assert_eq!(ev(bson::bson!({"$median": {"input": "$scores", "method": "approximate"}}), &d).unwrap().unwrap(), Bson::Double(75.0));
+        assert_eq!(ev1(bson::bson!({"$median": {"input": [1, 2, 3, 4], "method": "continuous"}})), Bson::Double(2.5));
+        assert_eq!(ev1(bson::bson!({"$percentile": {"input": [], "p": [0.1, 0.9], "method": "approximate"}})), bson::bson!([null, null]));
+        assert_eq!(ev1(bson::bson!({"$median": {"input": ["a", null], "method": "approximate"}})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$percentile": {"input": [5, 1], "p": [0.0, 1.0], "method": "approximate"}})), bson::bson!([1.0, 5.0]));
+        assert_eq!(err(bson::bson!({"$percentile": {"input": "$scores", "p": [1.5], "method": "approximate"}}), &d).code, 7750301);
+        assert_eq!(err(bson::bson!({"$percentile": {"input": "$scores", "p": [0.5], "method": "exact"}}), &d).code, 2);
+        assert_eq!(err(bson::bson!({"$median": {"input": "$scores"}}), &d).code, 40414);
     }
 }

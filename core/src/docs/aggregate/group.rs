@@ -13,6 +13,8 @@
 //! - `$topN`/`$bottomN`/`$firstN`/`$lastN`/`$maxN`/`$minN`: `n` is evaluated once per group
 //!   against the group key (a document key is the root, as in the manual's `$cond` example; a
 //!   scalar key is seen as `{_id: key}`).
+//! - `$percentile`/`$median` keep every number and compute exactly (MongoDB's "approximate"
+//!   t-digest may differ slightly on large inputs); `method: "continuous"` interpolates.
 //! - Parse errors use mongod's codes: 15955 (no `_id`), 40234 (not an accumulator object),
 //!   40235 (dotted name), 40236 (`$`-name), 40238 (two accumulators), 15952 (unknown).
 
@@ -20,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use bson::{Bson, Document};
 
-use super::super::expr::{add_numbers, f64_to_decimal, Expr, Variables};
+use super::super::expr::{add_numbers, f64_to_decimal, percentile_spec, percentiles_of, Expr, Variables};
 use super::super::sort::Sort;
 use super::super::value::{as_f64, as_i64, compare, is_number, key_of, type_name};
 use super::super::DocError;
@@ -54,6 +56,8 @@ enum Op {
     LastN,
     MaxN,
     MinN,
+    Percentile,
+    Median,
 }
 
 const OPS: &[(&str, Op)] = &[
@@ -77,6 +81,8 @@ const OPS: &[(&str, Op)] = &[
     ("$lastN", Op::LastN),
     ("$maxN", Op::MaxN),
     ("$minN", Op::MinN),
+    ("$percentile", Op::Percentile),
+    ("$median", Op::Median),
 ];
 
 /// One output field's accumulator.
@@ -89,6 +95,8 @@ pub struct Accumulator {
     n: Option<Expr>,
     /// `sortBy` for `$top`/`$bottom`/`$topN`/`$bottomN`.
     sort_by: Option<Sort>,
+    /// `p` and whether to interpolate, for `$percentile`/`$median`.
+    percentiles: Option<(Vec<f64>, bool)>,
 }
 
 /// The running state of one accumulator in one group (or window).
@@ -111,6 +119,8 @@ pub(super) enum State {
         mean: f64,
         m2: f64,
     },
+    /// `$percentile`/`$median`: every number seen.
+    Numbers(Vec<f64>),
     /// `$top`/`$bottom`(N): (sort key, arrival, output), pruned to `n` as it grows.
     Sorted {
         n: usize,
@@ -248,26 +258,44 @@ impl Accumulator {
             if let Bson::Array(_) = arg {
                 return Err(DocError::location(40237, format!("The {name} accumulator is a unary operator")));
             }
-            Ok(Accumulator { op, arg: Expr::parse(arg)?, n: None, sort_by: None })
+            Ok(Accumulator { op, arg: Expr::parse(arg)?, n: None, sort_by: None, percentiles: None })
         };
         match op {
             Op::Count => match arg {
-                Bson::Document(d) if d.is_empty() => Ok(Accumulator { op, arg: Expr::parse(&Bson::Int32(1))?, n: None, sort_by: None }),
+                Bson::Document(d) if d.is_empty() => {
+                    Ok(Accumulator { op, arg: Expr::parse(&Bson::Int32(1))?, n: None, sort_by: None, percentiles: None })
+                }
                 _ => Err(DocError::bad_value("$count takes no arguments, i.e. $count:{}")),
             },
             Op::Top | Op::Bottom => {
                 let a = named_args(name, arg, &["sortBy", "output"])?;
                 let sort_by = parse_sort_by(name, a[0])?;
-                Ok(Accumulator { op, arg: Expr::parse(a[1].unwrap_or(&Bson::Null))?, n: None, sort_by: Some(sort_by) })
+                Ok(Accumulator { op, arg: Expr::parse(a[1].unwrap_or(&Bson::Null))?, n: None, sort_by: Some(sort_by), percentiles: None })
             }
             Op::TopN | Op::BottomN => {
                 let a = named_args(name, arg, &["n", "sortBy", "output"])?;
                 let sort_by = parse_sort_by(name, a[1])?;
-                Ok(Accumulator { op, arg: Expr::parse(a[2].unwrap_or(&Bson::Null))?, n: Some(parse_n(a[0])?), sort_by: Some(sort_by) })
+                Ok(Accumulator {
+                    op,
+                    arg: Expr::parse(a[2].unwrap_or(&Bson::Null))?,
+                    n: Some(parse_n(a[0])?),
+                    sort_by: Some(sort_by),
+                    percentiles: None,
+                })
             }
             Op::FirstN | Op::LastN | Op::MaxN | Op::MinN => {
                 let a = named_args(name, arg, &["input", "n"])?;
-                Ok(Accumulator { op, arg: Expr::parse(a[0].unwrap_or(&Bson::Null))?, n: Some(parse_n(a[1])?), sort_by: None })
+                Ok(Accumulator {
+                    op,
+                    arg: Expr::parse(a[0].unwrap_or(&Bson::Null))?,
+                    n: Some(parse_n(a[1])?),
+                    sort_by: None,
+                    percentiles: None,
+                })
+            }
+            Op::Percentile | Op::Median => {
+                let (input, ps, continuous) = percentile_spec(name, arg)?;
+                Ok(Accumulator { op, arg: Expr::parse(&input)?, n: None, sort_by: None, percentiles: Some((ps, continuous)) })
             }
             _ => simple(arg),
         }
@@ -288,6 +316,7 @@ impl Accumulator {
             Op::Top | Op::Bottom => State::Sorted { n: 1, items: Vec::new() },
             Op::TopN | Op::BottomN => State::Sorted { n: self.eval_n(key, vars)?, items: Vec::new() },
             Op::FirstN | Op::LastN | Op::MaxN | Op::MinN => State::Values { n: self.eval_n(key, vars)?, items: Vec::new() },
+            Op::Percentile | Op::Median => State::Numbers(Vec::new()),
         })
     }
 
@@ -370,6 +399,11 @@ impl Accumulator {
                     self.prune(sort, items, *n);
                 }
             }
+            State::Numbers(xs) => {
+                if let Some(x) = v.as_ref().filter(|v| is_number(v)).and_then(as_f64).filter(|x| !x.is_nan()) {
+                    xs.push(x);
+                }
+            }
             State::Values { n, items } => match self.op {
                 Op::FirstN => {
                     if items.len() < *n {
@@ -450,6 +484,19 @@ impl Accumulator {
                 match self.op {
                     Op::Top | Op::Bottom => values.into_iter().next().unwrap_or(Bson::Null),
                     _ => Bson::Array(values),
+                }
+            }
+            State::Numbers(mut xs) => {
+                let (ps, continuous) = self.percentiles.clone().unwrap_or((vec![0.5], false));
+                if xs.is_empty() {
+                    return if self.op == Op::Median { Bson::Null } else { Bson::Array(vec![Bson::Null; ps.len()]) };
+                }
+                xs.sort_by(f64::total_cmp);
+                let r = percentiles_of(&xs, &ps, continuous);
+                if self.op == Op::Median {
+                    Bson::Double(r[0])
+                } else {
+                    Bson::Array(r.into_iter().map(Bson::Double).collect())
                 }
             }
             State::Values { n, mut items } => {

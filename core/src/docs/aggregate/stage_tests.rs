@@ -1712,3 +1712,26 @@ mod no_panics {
         }
     }
 }
+
+#[test]
+fn percentile_and_median_accumulators() {
+    let docs: Vec<Document> = [(1, 62), (1, 81), (1, 80), (1, 75), (1, 68), (2, 90)].iter().map(|(g, s)| doc! {"g": *g, "s": *s}).collect();
+    let out = run(
+        bson!([{"$group": {"_id": "$g", "p": {"$percentile": {"input": "$s", "p": [0.25, 0.5, 0.75], "method": "approximate"}},
+            "m": {"$median": {"input": "$s", "method": "approximate"}}}}]),
+        docs.clone(),
+    )
+    .unwrap();
+    assert_eq!(out, vec![doc! {"_id": 1, "p": [68.0, 75.0, 80.0], "m": 75.0}, doc! {"_id": 2, "p": [90.0, 90.0, 90.0], "m": 90.0}]);
+    // As a window function.
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$g", "sortBy": {"s": 1}, "output": {"m": {"$median": {"input": "$s", "method": "approximate"}, "window": {"documents": ["unbounded", "current"]}}}}}]),
+        docs,
+    )
+    .unwrap();
+    assert_eq!(out.iter().map(|d| d.get_f64("m").unwrap()).collect::<Vec<_>>(), vec![62.0, 62.0, 68.0, 68.0, 75.0, 90.0]);
+    assert_eq!(
+        parse_err(bson!([{"$group": {"_id": null, "p": {"$percentile": {"input": "$s", "p": [], "method": "approximate"}}}}])).code,
+        7750301
+    );
+}
