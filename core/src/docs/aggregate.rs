@@ -1,13 +1,21 @@
 //! Aggregation pipelines: parsing a pipeline (an array of one-key stage documents) into
-//! `Stage`s, and running them over a stream of documents. Owns the stages that mirror find
-//! and the update-pipeline stages: `$match`, `$project`, `$addFields`/`$set`, `$unset`,
-//! `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`, `$limit`, `$count`.
+//! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
+//! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
+//! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
+//! `$documents`, `$setWindowFields` (`window`), `$out`/`$merge`
+//! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
+//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith`/`$graphLookup`
+//! (`join`). The
+//! update-pipeline subset is `parse_update_pipeline`.
 //!
 //! Invariants and semantics:
 //! - Parsing validates everything MongoDB validates at parse time (stage shape, projection
-//!   mode, field names, `$limit`/`$skip` arguments); running only fails on evaluation errors.
-//! - Stages stream (each wraps the previous iterator) except `$sort` and `$count`, which must
-//!   see their whole input. The first error stops the pipeline.
+//!   mode, field names, `$limit`/`$skip` arguments, accumulators, `$out`/`$merge` last);
+//!   running only fails on evaluation errors.
+//! - Stages stream (each wraps the previous iterator) except the blocking ones (`$sort`,
+//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`), which consume their input when first
+//!   polled. The first error stops the pipeline. `$sort` directly followed by `$limit` keeps
+//!   only the best `limit` documents (`Sort::top_k`), as MongoDB coalesces them.
 //! - `$project`/`$addFields`/`$unset` share one field tree (`FieldSpec`): dotted paths become
 //!   nested nodes, a path given twice is a "Path collision". Computed fields are evaluated
 //!   against the whole document (`$$CURRENT` is the root, also inside arrays). A sub-tree
@@ -17,6 +25,24 @@
 //! - `Pipeline::stages` exposes the parsed stages so the caller can push a leading
 //!   `$match`/`$sort`/`$skip`/`$limit` down into the collection scan, then run the rest with
 //!   `Pipeline::tail`.
+//! - Sub-pipelines (`$lookup`, `$unionWith`, `$facet`) nest at most `MAX_SUBPIPELINE_DEPTH`.
+//!
+//! Contract with the caller (the command layer):
+//! - Other collections: `$lookup`, `$graphLookup` and `$unionWith` read documents through
+//!   `Foreign`, which `run_with` takes; each collection is asked for once per `run_with` and
+//!   cached.
+//!   `foreign_collections()` lists every collection the pipeline may read (nested
+//!   sub-pipelines included) so the caller can lock them first. `run` (no `Foreign`) fails with
+//!   code 2 before reading anything when the pipeline reads another collection.
+//! - `$out`/`$merge` are parsed (`Stage::Out`, `Stage::Merge`, MongoDB's validation: only as
+//!   the last stage, not inside sub-pipelines) but not executed here: `run`/`run_with` return
+//!   the documents that reach them, i.e. the documents to write. The caller writes them to
+//!   `output_collection()` (for `$merge`, following `Merge`'s options) and answers the
+//!   command with an empty cursor, as MongoDB does.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use bson::{Bson, Document};
 
@@ -24,8 +50,43 @@ use super::error::codes;
 use super::expr::{mongo_display, Expr, Variables, MAX_EXPR_DEPTH};
 use super::query::Filter;
 use super::sort::Sort;
-use super::value::{as_i64, is_number, type_name};
+use super::value::{as_i64, compare, is_number, type_name, type_rank};
 use super::DocError;
+
+mod group;
+mod join;
+#[cfg(test)]
+mod stage_tests;
+mod window;
+
+pub use group::{Accumulator, Group};
+pub use join::{GraphLookup, Lookup, UnionWith};
+pub use window::SetWindowFields;
+
+/// How deeply sub-pipelines (`$lookup`, `$facet`, `$unionWith`) may nest (MongoDB's limit).
+pub const MAX_SUBPIPELINE_DEPTH: usize = 20;
+
+/// Where the caller finds the documents of other collections (`$lookup`'s `from`,
+/// `$unionWith`'s `coll`), by collection name in the pipeline's database. A missing
+/// collection is an empty one (`Ok(vec![])`), as in MongoDB.
+pub trait Foreign {
+    fn documents(&self, collection: &str) -> Result<Vec<Document>, DocError>;
+}
+
+/// Collections gathered up front (e.g. for every name in `foreign_collections()`); absent
+/// names are empty collections.
+impl Foreign for HashMap<String, Vec<Document>> {
+    fn documents(&self, collection: &str) -> Result<Vec<Document>, DocError> {
+        Ok(self.get(collection).cloned().unwrap_or_default())
+    }
+}
+
+/// A closure reading a collection by name.
+impl<F: Fn(&str) -> Result<Vec<Document>, DocError>> Foreign for F {
+    fn documents(&self, collection: &str) -> Result<Vec<Document>, DocError> {
+        self(collection)
+    }
+}
 
 /// One parsed pipeline stage.
 #[derive(Clone, Debug)]
@@ -44,6 +105,36 @@ pub enum Stage {
     Limit(u64),
     /// `$count`: the output field name.
     Count(String),
+    /// `$group` (`$sortByCount` is a `Group` then a `Sort`).
+    Group(Box<Group>),
+    /// `$bucket`.
+    Bucket(Box<Bucket>),
+    /// `$bucketAuto`.
+    BucketAuto(Box<BucketAuto>),
+    /// `$unwind`.
+    Unwind(Unwind),
+    /// `$lookup`.
+    Lookup(Box<Lookup>),
+    /// `$unionWith`.
+    UnionWith(Box<UnionWith>),
+    /// `$graphLookup`.
+    GraphLookup(Box<GraphLookup>),
+    /// `$facet`: named sub-pipelines over the same input.
+    Facet(Vec<(String, Pipeline)>),
+    /// `$setWindowFields`.
+    SetWindowFields(Box<SetWindowFields>),
+    /// `$redact`: the expression decides `$$KEEP`, `$$PRUNE` or `$$DESCEND` per (sub)document.
+    Redact(Expr),
+    /// `$documents`: these documents replace the input (first stage only).
+    Documents(Expr),
+    /// `$sample`: `size` documents chosen at random.
+    Sample(u64),
+    /// `$out` (always the last stage): the caller replaces `db.coll` (`db` None = the
+    /// pipeline's database) with the documents the pipeline returns.
+    Out { db: Option<String>, coll: String },
+    /// `$merge` (always the last stage): the caller merges the returned documents into the
+    /// target as the options say.
+    Merge(Box<Merge>),
 }
 
 /// A parsed pipeline.
@@ -60,47 +151,134 @@ pub type DocStream<'a> = Box<dyn Iterator<Item = Result<Document, DocError>> + '
 const UPDATE_STAGES: &[&str] = &["$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith"];
 
 /// Every stage name this module knows (others are "Unrecognized pipeline stage name").
-const KNOWN_STAGES: &[&str] =
-    &["$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot", "$replaceWith", "$sort", "$skip", "$limit", "$count"];
-
-/// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
-/// (code 72) rather than unrecognized, as MongoDB reports them.
-const OTHER_MONGODB_STAGES: &[&str] = &[
+const KNOWN_STAGES: &[&str] = &[
+    "$match",
+    "$project",
+    "$addFields",
+    "$set",
+    "$unset",
+    "$replaceRoot",
+    "$replaceWith",
+    "$sort",
+    "$skip",
+    "$limit",
+    "$count",
     "$group",
-    "$unwind",
-    "$lookup",
-    "$facet",
     "$bucket",
     "$bucketAuto",
     "$sortByCount",
+    "$unwind",
+    "$lookup",
+    "$unionWith",
+    "$graphLookup",
+    "$facet",
+    "$sample",
+    "$redact",
+    "$documents",
+    "$setWindowFields",
     "$out",
     "$merge",
-    "$sample",
-    "$geoNear",
-    "$graphLookup",
-    "$unionWith",
-    "$redact",
-    "$densify",
-    "$fill",
-    "$setWindowFields",
-    "$documents",
-    "$collStats",
-    "$indexStats",
-    "$planCacheStats",
-    "$currentOp",
-    "$listSessions",
 ];
+
+/// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
+/// (code 72) rather than unrecognized, as MongoDB reports them.
+const OTHER_MONGODB_STAGES: &[&str] =
+    &["$geoNear", "$graphLookup", "$densify", "$fill", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
+
+/// Where a pipeline is being parsed (stages allowed differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Context {
+    Top,
+    Lookup,
+    Facet,
+    UnionWith,
+}
+
+/// The foreign-collection cache of one run.
+type Cache = RefCell<HashMap<String, Rc<Vec<Document>>>>;
+
+/// What running stages need besides their input: the caller's `Foreign` and the per-run
+/// cache (both None for `run`/`stream`).
+#[derive(Clone, Copy)]
+pub(crate) struct RunCx<'a> {
+    foreign: Option<&'a dyn Foreign>,
+    cache: Option<&'a Cache>,
+}
+
+impl RunCx<'_> {
+    const NONE: RunCx<'static> = RunCx { foreign: None, cache: None };
+
+    /// The documents of `coll`, fetched once per run.
+    fn fetch(&self, coll: &str) -> Result<Rc<Vec<Document>>, DocError> {
+        let (Some(foreign), Some(cache)) = (self.foreign, self.cache) else {
+            return Err(needs_foreign(coll));
+        };
+        if let Some(docs) = cache.borrow().get(coll) {
+            return Ok(docs.clone());
+        }
+        let docs = Rc::new(foreign.documents(coll)?);
+        cache.borrow_mut().insert(coll.to_string(), docs.clone());
+        Ok(docs)
+    }
+}
+
+fn needs_foreign(coll: &str) -> DocError {
+    DocError::bad_value(format!(
+        "this pipeline reads collection '{coll}' ($lookup/$unionWith): run it with Pipeline::run_with and a Foreign source"
+    ))
+}
 
 impl Pipeline {
     /// Parse a pipeline (an array of one-key stage documents).
     pub fn parse(stages: &[Bson], vars: &Variables) -> Result<Pipeline, DocError> {
+        Self::parse_in(stages, vars, Context::Top, 0)
+    }
+
+    /// Parse a (sub-)pipeline in `context` at sub-pipeline nesting `depth`.
+    pub(crate) fn parse_in(stages: &[Bson], vars: &Variables, context: Context, depth: usize) -> Result<Pipeline, DocError> {
+        if depth > MAX_SUBPIPELINE_DEPTH {
+            return Err(DocError::location(
+                5054600,
+                format!("Maximum number of nested sub-pipelines exceeded. Limit is {MAX_SUBPIPELINE_DEPTH}"),
+            ));
+        }
         let mut parsed = Vec::with_capacity(stages.len());
-        for s in stages {
+        for (i, s) in stages.iter().enumerate() {
             let (name, spec) = stage_parts(s)?;
             if !KNOWN_STAGES.contains(&name) {
                 return Err(unrecognized_stage(name));
             }
-            parsed.push(parse_stage(name, spec, vars)?);
+            if matches!(name, "$out" | "$merge") {
+                match context {
+                    Context::Top => {}
+                    Context::Lookup => {
+                        return Err(DocError::location(51047, format!("{name} is not allowed to be used within a $lookup stage")))
+                    }
+                    Context::Facet => {
+                        return Err(DocError::location(40600, format!("{name} is not allowed to be used within a $facet stage")))
+                    }
+                    Context::UnionWith => {
+                        return Err(DocError::location(31441, format!("{name} is not allowed within a $unionWith's sub-pipeline")))
+                    }
+                }
+                if i + 1 != stages.len() {
+                    return Err(DocError::location(40601, format!("{name} can only be the final stage in the pipeline")));
+                }
+            }
+            if name == "$documents" && i != 0 {
+                return Err(DocError::location(40602, "$documents is only valid as the first stage in a pipeline"));
+            }
+            if name == "$facet" && context == Context::Facet {
+                return Err(DocError::location(40600, "$facet is not allowed to be used within a $facet stage"));
+            }
+            if name == "$sortByCount" {
+                let id = parse_sort_by_count(spec)?;
+                let count = group::parse_field("count", &Bson::Document(bson::doc! {"$sum": 1}))?;
+                parsed.push(Stage::Group(Box::new(Group { id, fields: vec![count] })));
+                parsed.push(Stage::Sort(Sort::parse(&bson::doc! {"count": -1})?));
+                continue;
+            }
+            parsed.push(parse_stage(name, spec, vars, depth)?);
         }
         Ok(Pipeline { stages: parsed, vars: vars.clone() })
     }
@@ -120,17 +298,83 @@ impl Pipeline {
         self.stages.is_empty()
     }
 
-    /// Run over `input` documents.
+    /// Every collection the pipeline reads besides its input (`$lookup`'s `from`,
+    /// `$unionWith`'s `coll`, in nested sub-pipelines too), each once, in first-use order.
+    pub fn foreign_collections(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_foreign(&mut out);
+        out
+    }
+
+    fn collect_foreign(&self, out: &mut Vec<String>) {
+        let add = |c: &str, out: &mut Vec<String>| {
+            if !out.iter().any(|o| o == c) {
+                out.push(c.to_string());
+            }
+        };
+        for stage in &self.stages {
+            match stage {
+                Stage::Lookup(l) => {
+                    add(&l.from, out);
+                    if let Some((_, p)) = &l.pipeline {
+                        p.collect_foreign(out);
+                    }
+                }
+                Stage::UnionWith(u) => {
+                    add(&u.coll, out);
+                    if let Some(p) = &u.pipeline {
+                        p.collect_foreign(out);
+                    }
+                }
+                Stage::GraphLookup(g) => add(&g.from, out),
+                Stage::Facet(facets) => {
+                    for (_, p) in facets {
+                        p.collect_foreign(out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The collection a final `$out`/`$merge` writes: `(db, coll)`, `db` None meaning the
+    /// pipeline's own database.
+    pub fn output_collection(&self) -> Option<(Option<&str>, &str)> {
+        match self.stages.last()? {
+            Stage::Out { db, coll } => Some((db.as_deref(), coll.as_str())),
+            Stage::Merge(m) => Some((m.db.as_deref(), m.coll.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Run over `input` documents. Fails (code 2) if the pipeline reads another collection:
+    /// use `run_with` for those.
     pub fn run(&self, input: Box<dyn Iterator<Item = Document> + '_>) -> Result<Vec<Document>, DocError> {
+        if let Some(c) = self.foreign_collections().first() {
+            return Err(needs_foreign(c));
+        }
         self.stream(Box::new(input.map(Ok))).collect()
     }
 
-    /// Run lazily: each stage wraps the previous one (`$sort`/`$count` consume their input
-    /// when first polled).
+    /// Run over `input`, reading other collections from `foreign` (each fetched at most once).
+    /// With a final `$out`/`$merge`, the result is the documents to write.
+    pub fn run_with(&self, input: Box<dyn Iterator<Item = Document> + '_>, foreign: &dyn Foreign) -> Result<Vec<Document>, DocError> {
+        let cache: Cache = RefCell::new(HashMap::new());
+        let cx = RunCx { foreign: Some(foreign), cache: Some(&cache) };
+        let out: Result<Vec<Document>, DocError> = self.stream_cx(Box::new(input.map(Ok)), cx).collect();
+        out
+    }
+
+    /// Run lazily: each stage wraps the previous one (blocking stages consume their input
+    /// when first polled). Stages that read other collections fail (see `run_with`).
     pub fn stream<'a>(&'a self, input: DocStream<'a>) -> DocStream<'a> {
+        self.stream_cx(input, RunCx::NONE)
+    }
+
+    pub(crate) fn stream_cx<'a>(&'a self, input: DocStream<'a>, cx: RunCx<'a>) -> DocStream<'a> {
         let mut it = input;
-        for stage in &self.stages {
-            it = apply_stage(stage, it, &self.vars);
+        for (i, stage) in self.stages.iter().enumerate() {
+            it = apply_stage(stage, self.stages.get(i + 1), it, &self.vars, cx);
         }
         it
     }
@@ -157,7 +401,7 @@ pub fn parse_update_pipeline(stages: &[Bson], vars: &Variables) -> Result<Pipeli
             }
             return Err(unrecognized_stage(name));
         }
-        parsed.push(parse_stage(name, spec, vars)?);
+        parsed.push(parse_stage(name, spec, vars, 0)?);
     }
     Ok(Pipeline { stages: parsed, vars: vars.clone() })
 }
@@ -177,7 +421,7 @@ fn stage_parts(s: &Bson) -> Result<(&str, &Bson), DocError> {
     Ok((name.as_str(), spec))
 }
 
-fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocError> {
+fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Result<Stage, DocError> {
     Ok(match name {
         "$match" => {
             let Bson::Document(d) = spec else {
@@ -255,6 +499,20 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables) -> Result<Stage, DocEr
             }
             Stage::Count(f.clone())
         }
+        "$group" => Stage::Group(Box::new(Group::parse(spec)?)),
+        "$bucket" => Stage::Bucket(Box::new(Bucket::parse(spec)?)),
+        "$bucketAuto" => Stage::BucketAuto(Box::new(BucketAuto::parse(spec)?)),
+        "$unwind" => Stage::Unwind(Unwind::parse(spec)?),
+        "$lookup" => Stage::Lookup(Box::new(Lookup::parse(spec, vars, depth)?)),
+        "$unionWith" => Stage::UnionWith(Box::new(UnionWith::parse(spec, vars, depth)?)),
+        "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookup::parse(spec, vars)?)),
+        "$facet" => Stage::Facet(parse_facet(spec, vars, depth)?),
+        "$sample" => Stage::Sample(parse_sample(spec)?),
+        "$redact" => Stage::Redact(Expr::parse(spec)?),
+        "$setWindowFields" => Stage::SetWindowFields(Box::new(SetWindowFields::parse(spec)?)),
+        "$documents" => Stage::Documents(Expr::parse(spec)?),
+        "$out" => parse_out(spec)?,
+        "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
         other => return Err(unrecognized_stage(other)),
     })
 }
@@ -279,7 +537,27 @@ fn caused_by(stage: &str, e: DocError) -> DocError {
     DocError { message: format!("Invalid {stage} :: caused by :: {}", e.message), ..e }
 }
 
-fn apply_stage<'a>(stage: &'a Stage, it: DocStream<'a>, vars: &'a Variables) -> DocStream<'a> {
+/// A stage that needs its whole input: `f` runs on the first poll.
+fn blocking<'a>(it: DocStream<'a>, f: impl FnOnce(DocStream<'a>) -> Result<Vec<Document>, DocError> + 'a) -> DocStream<'a> {
+    let mut pending = Some((it, f));
+    let mut out: Option<std::vec::IntoIter<Document>> = None;
+    Box::new(std::iter::from_fn(move || {
+        if let Some((input, f)) = pending.take() {
+            match f(input) {
+                Ok(v) => out = Some(v.into_iter()),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        out.as_mut()?.next().map(Ok)
+    }))
+}
+
+/// The documents of `it` up to its first error (returned instead).
+fn collect_all(it: DocStream<'_>) -> Result<Vec<Document>, DocError> {
+    it.collect()
+}
+
+fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>, vars: &'a Variables, cx: RunCx<'a>) -> DocStream<'a> {
     match stage {
         Stage::Match(filter) => Box::new(it.filter_map(move |r| match r {
             Ok(d) => match filter.matches(&d) {
@@ -304,6 +582,25 @@ fn apply_stage<'a>(stage: &'a Stage, it: DocStream<'a>, vars: &'a Variables) -> 
         }
         Stage::Limit(n) => Box::new(it.take(usize::try_from(*n).unwrap_or(usize::MAX))),
         Stage::Sort(sort) => {
+            if let Some(Stage::Limit(k)) = next {
+                // $sort + $limit: a bounded top-k (the $limit stage after it is then a no-op).
+                let k = usize::try_from(*k).unwrap_or(usize::MAX);
+                return blocking(it, move |input| {
+                    let mut err = None;
+                    let docs = input.map_while(|r| match r {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            err = Some(e);
+                            None
+                        }
+                    });
+                    let top = sort.top_k(docs, k);
+                    match err {
+                        Some(e) => Err(e),
+                        None => top,
+                    }
+                });
+            }
             let mut pending = Some(it);
             let mut sorted: Option<std::vec::IntoIter<Result<Document, DocError>>> = None;
             Box::new(std::iter::from_fn(move || {
@@ -333,6 +630,66 @@ fn apply_stage<'a>(stage: &'a Stage, it: DocStream<'a>, vars: &'a Variables) -> 
                 Some(Ok(d))
             }))
         }
+        Stage::Group(g) => blocking(it, move |input| g.run(input, vars)),
+        Stage::Bucket(b) => blocking(it, move |input| b.run(input, vars)),
+        Stage::BucketAuto(b) => blocking(it, move |input| b.run(input, vars)),
+        Stage::Unwind(u) => {
+            let mut pending: std::vec::IntoIter<Document> = Vec::new().into_iter();
+            let mut input = it;
+            Box::new(std::iter::from_fn(move || loop {
+                if let Some(d) = pending.next() {
+                    return Some(Ok(d));
+                }
+                match input.next()? {
+                    Ok(d) => pending = u.apply(d).into_iter(),
+                    Err(e) => return Some(Err(e)),
+                }
+            }))
+        }
+        Stage::Lookup(l) => Box::new(l.run(it, vars, cx)),
+        Stage::UnionWith(u) => Box::new(u.run(it, cx)),
+        Stage::GraphLookup(g) => Box::new(g.run(it, vars, cx)),
+        Stage::Facet(facets) => blocking(it, move |input| {
+            let docs = collect_all(input)?;
+            let mut out = Document::new();
+            for (name, p) in facets {
+                let results: Vec<Document> = p.stream_cx(Box::new(docs.iter().cloned().map(Ok)), cx).collect::<Result<_, _>>()?;
+                out.insert(name.clone(), Bson::Array(results.into_iter().map(Bson::Document).collect()));
+            }
+            Ok(vec![out])
+        }),
+        Stage::Sample(n) => blocking(it, move |input| {
+            use rand::seq::SliceRandom;
+            let mut docs = collect_all(input)?;
+            let n = usize::try_from(*n).unwrap_or(usize::MAX).min(docs.len());
+            let mut rng = rand::rng();
+            let (chosen, _) = docs.partial_shuffle(&mut rng, n);
+            Ok(chosen.to_vec())
+        }),
+        Stage::SetWindowFields(w) => blocking(it, move |input| w.run(input, vars)),
+        Stage::Redact(e) => Box::new(it.filter_map(move |r| match r {
+            Ok(d) => redact(e, &d, &d, vars).transpose(),
+            Err(e) => Some(Err(e)),
+        })),
+        Stage::Documents(e) => blocking(it, move |_| {
+            let empty = Document::new();
+            match e.eval(&empty, vars)? {
+                Some(Bson::Array(items)) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        Bson::Document(d) => Ok(d),
+                        other => {
+                            Err(DocError::type_mismatch(format!("$documents expects an array of objects, found {}", type_name(&other))))
+                        }
+                    })
+                    .collect(),
+                other => {
+                    Err(DocError::location(5858203, format!("an array is expected, found {}", other.as_ref().map_or("missing", type_name))))
+                }
+            }
+        }),
+        // Executed by the caller: this passes on the documents to write.
+        Stage::Out { .. } | Stage::Merge(_) => it,
     }
 }
 
@@ -348,6 +705,763 @@ fn sort_all(sort: &Sort, input: DocStream<'_>) -> Vec<Result<Document, DocError>
     }
     keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
     keyed.into_iter().map(|(_, d)| Ok(d)).collect()
+}
+
+// --- Helpers -------------------------------------------------------------------------------
+
+/// Set the value at dotted `path` (pre-split), creating or replacing non-document parents.
+pub(crate) fn set_path(doc: &mut Document, path: &[String], value: Bson) {
+    match path {
+        [] => {}
+        [last] => {
+            doc.insert(last.clone(), value);
+        }
+        [head, rest @ ..] => {
+            if let Some(Bson::Document(sub)) = doc.get_mut(head) {
+                set_path(sub, rest, value);
+                return;
+            }
+            let mut sub = Document::new();
+            set_path(&mut sub, rest, value);
+            doc.insert(head.clone(), Bson::Document(sub));
+        }
+    }
+}
+
+/// The value at dotted `path` through documents only (not arrays), as `$unwind` reads it.
+fn get_path_docs<'d>(doc: &'d Document, path: &[String]) -> Option<&'d Bson> {
+    let (head, rest) = path.split_first()?;
+    let v = doc.get(head)?;
+    if rest.is_empty() {
+        return Some(v);
+    }
+    match v {
+        Bson::Document(d) => get_path_docs(d, rest),
+        _ => None,
+    }
+}
+
+fn remove_path(doc: &mut Document, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            doc.remove(last);
+        }
+        [head, rest @ ..] => {
+            if let Some(Bson::Document(sub)) = doc.get_mut(head) {
+                remove_path(sub, rest);
+            }
+        }
+    }
+}
+
+/// Dotted paths that stages walk recursively are capped like expressions.
+pub(crate) fn check_path_length(path: &str) -> Result<(), DocError> {
+    if path.split('.').count() > MAX_EXPR_DEPTH {
+        return Err(DocError::new(codes::OVERFLOW, "Overflow", format!("field path has more than {MAX_EXPR_DEPTH} components")));
+    }
+    Ok(())
+}
+
+// --- $unwind ----------------------------------------------------------------------------------
+
+/// A parsed `$unwind`.
+#[derive(Clone, Debug)]
+pub struct Unwind {
+    path: Vec<String>,
+    include_array_index: Option<Vec<String>>,
+    preserve_null_and_empty_arrays: bool,
+}
+
+impl Unwind {
+    fn parse(spec: &Bson) -> Result<Unwind, DocError> {
+        let (path, index, preserve) = match spec {
+            Bson::String(p) => (p.clone(), None, false),
+            Bson::Document(d) => {
+                let (mut path, mut index, mut preserve) = (None, None, false);
+                for (k, v) in d {
+                    match k.as_str() {
+                        "path" => match v {
+                            Bson::String(p) => path = Some(p.clone()),
+                            other => {
+                                return Err(DocError::location(
+                                    28808,
+                                    format!("expected a string as the path for $unwind stage, got {}", type_name(other)),
+                                ))
+                            }
+                        },
+                        "includeArrayIndex" => match v {
+                            Bson::String(i) if !i.is_empty() => {
+                                if i.starts_with('$') {
+                                    return Err(DocError::location(
+                                        28822,
+                                        format!("includeArrayIndex option to $unwind stage should not be prefixed with a '$': {i}"),
+                                    ));
+                                }
+                                index = Some(i.clone());
+                            }
+                            other => {
+                                return Err(DocError::location(
+                                    28810,
+                                    format!(
+                                        "expected a non-empty string for the includeArrayIndex  option to $unwind stage, got {}",
+                                        type_name(other)
+                                    ),
+                                ))
+                            }
+                        },
+                        "preserveNullAndEmptyArrays" => match v {
+                            Bson::Boolean(b) => preserve = *b,
+                            other => {
+                                return Err(DocError::location(
+                                    28809,
+                                    format!(
+                                        "expected a boolean for the preserveNullAndEmptyArrays option to $unwind stage, got {}",
+                                        type_name(other)
+                                    ),
+                                ))
+                            }
+                        },
+                        other => return Err(DocError::location(28811, format!("unrecognized option to $unwind stage: {other}"))),
+                    }
+                }
+                let path = path.ok_or_else(|| DocError::location(28812, "no path specified to $unwind stage"))?;
+                (path, index, preserve)
+            }
+            other => {
+                return Err(DocError::location(
+                    15981,
+                    format!("expected either a string or an object as specification for $unwind stage, got {}", type_name(other)),
+                ))
+            }
+        };
+        let Some(field) = path.strip_prefix('$') else {
+            return Err(DocError::location(28818, format!("path option to $unwind stage should be prefixed with a '$': {path}")));
+        };
+        validate_projection_path(field)?;
+        if let Some(i) = &index {
+            validate_projection_path(i)?;
+        }
+        let split = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        Ok(Unwind { path: split(field), include_array_index: index.as_deref().map(split), preserve_null_and_empty_arrays: preserve })
+    }
+
+    /// The documents one input document unwinds to.
+    fn apply(&self, mut doc: Document) -> Vec<Document> {
+        let index_null = |mut d: Document| {
+            if let Some(i) = &self.include_array_index {
+                set_path(&mut d, i, Bson::Null);
+            }
+            d
+        };
+        match get_path_docs(&doc, &self.path) {
+            Some(Bson::Array(items)) if !items.is_empty() => {
+                let items = items.clone();
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let mut d = doc.clone();
+                        set_path(&mut d, &self.path, item);
+                        if let Some(p) = &self.include_array_index {
+                            set_path(&mut d, p, Bson::Int64(i as i64));
+                        }
+                        d
+                    })
+                    .collect()
+            }
+            Some(Bson::Array(_)) => {
+                if !self.preserve_null_and_empty_arrays {
+                    return Vec::new();
+                }
+                // An empty array is removed from the preserved document (the manual's example).
+                remove_path(&mut doc, &self.path);
+                vec![index_null(doc)]
+            }
+            None | Some(Bson::Null | Bson::Undefined) => {
+                if self.preserve_null_and_empty_arrays {
+                    vec![index_null(doc)]
+                } else {
+                    Vec::new()
+                }
+            }
+            // A non-array value unwinds as itself.
+            Some(_) => vec![index_null(doc)],
+        }
+    }
+}
+
+// --- $bucket ----------------------------------------------------------------------------------
+
+/// A parsed `$bucket`: documents grouped by which `[boundaries[i], boundaries[i+1])` their
+/// `groupBy` value falls in (`_id` is the lower bound), the rest in `default`; output sorted by
+/// `_id` (MongoDB runs it as `$group` + `$sort`).
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    group_by: Expr,
+    boundaries: Vec<Bson>,
+    default: Option<Bson>,
+    group: Group,
+}
+
+impl Bucket {
+    fn parse(spec: &Bson) -> Result<Bucket, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::location(
+                40201,
+                format!("Argument to $bucket stage must be an object, but found type: {}.", type_name(spec)),
+            ));
+        };
+        let (mut group_by, mut boundaries, mut default, mut output) = (None, None, None, None);
+        for (k, v) in d {
+            match k.as_str() {
+                "groupBy" => {
+                    let ok = match v {
+                        Bson::String(s) => s.starts_with('$'),
+                        Bson::Document(g) => g.keys().next().is_some_and(|f| f.starts_with('$')),
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(DocError::location(
+                            40202,
+                            format!("The $bucket 'groupBy' field must be defined as a $-prefixed path or an expression, but found: {v}."),
+                        ));
+                    }
+                    group_by = Some(Expr::parse(v)?);
+                }
+                "boundaries" => match v {
+                    Bson::Array(b) => boundaries = Some(b.clone()),
+                    other => {
+                        return Err(DocError::location(
+                            40200,
+                            format!("The $bucket 'boundaries' field must be an array, but found type: {}.", type_name(other)),
+                        ))
+                    }
+                },
+                "default" => default = Some(v.clone()),
+                "output" => match v {
+                    Bson::Document(o) => output = Some(o.clone()),
+                    other => {
+                        return Err(DocError::location(
+                            40196,
+                            format!("The $bucket 'output' field must be an object, but found type: {}.", type_name(other)),
+                        ))
+                    }
+                },
+                other => return Err(DocError::location(40197, format!("Unrecognized option to $bucket: {other}."))),
+            }
+        }
+        let (Some(group_by), Some(boundaries)) = (group_by, boundaries) else {
+            return Err(DocError::location(40198, "$bucket requires 'groupBy' and 'boundaries' to be specified."));
+        };
+        if boundaries.len() < 2 {
+            return Err(DocError::location(
+                40192,
+                format!("The $bucket 'boundaries' field must have at least 2 values, but found {} value(s).", boundaries.len()),
+            ));
+        }
+        for w in boundaries.windows(2) {
+            if type_rank(&w[0]) != type_rank(&w[1]) {
+                return Err(DocError::location(
+                    40193,
+                    format!(
+                        "All values in the the 'boundaries' option to $bucket must have the same type. Found conflicting types {} and {}.",
+                        type_name(&w[0]),
+                        type_name(&w[1])
+                    ),
+                ));
+            }
+            if compare(&w[0], &w[1]) != std::cmp::Ordering::Less {
+                return Err(DocError::location(
+                    40194,
+                    format!(
+                        "The 'boundaries' option to $bucket must be sorted, but elements {} and {} are not in ascending order ({} is not less than {}).",
+                        w[0], w[1], w[0], w[1]
+                    ),
+                ));
+            }
+        }
+        if let Some(def) = &default {
+            let (lo, hi) = (&boundaries[0], &boundaries[boundaries.len() - 1]);
+            let comparable = type_rank(def) == type_rank(lo);
+            if comparable && compare(def, lo) != std::cmp::Ordering::Less && compare(def, hi) == std::cmp::Ordering::Less {
+                return Err(DocError::location(
+                    40199,
+                    "The $bucket 'default' field must be less than the lowest boundary or greater than or equal to the highest boundary.",
+                ));
+            }
+        }
+        let output = output.unwrap_or_else(|| bson::doc! {"count": {"$sum": 1}});
+        let mut fields = Vec::new();
+        for (k, v) in &output {
+            fields.push(group::parse_field(k, v)?);
+        }
+        Ok(Bucket { group_by, boundaries, default, group: Group { id: Expr::parse(&Bson::Null)?, fields } })
+    }
+
+    fn run(&self, input: DocStream<'_>, vars: &Variables) -> Result<Vec<Document>, DocError> {
+        let mut out = self.group.run_keyed(input, vars, |doc| {
+            let v = self.group_by.eval(doc, vars)?.unwrap_or(Bson::Null);
+            // boundaries[i] <= v < boundaries[i+1], by BSON order.
+            let i = self.boundaries.partition_point(|b| compare(b, &v) != std::cmp::Ordering::Greater);
+            if i > 0 && i < self.boundaries.len() {
+                return Ok(self.boundaries[i - 1].clone());
+            }
+            self.default.clone().ok_or_else(|| {
+                DocError::location(40066, "$switch could not find a matching branch for an input, and no default was specified.")
+            })
+        })?;
+        out.sort_by(|a, b| compare(a.get("_id").unwrap_or(&Bson::Null), b.get("_id").unwrap_or(&Bson::Null)));
+        Ok(out)
+    }
+}
+
+// --- $redact ----------------------------------------------------------------------------------
+
+/// `$redact` on `current` (a sub-document of `root`): None when pruned.
+fn redact(e: &Expr, root: &Document, current: &Document, vars: &Variables) -> Result<Option<Document>, DocError> {
+    match e.eval_with_current(root, current, vars)? {
+        Some(Bson::String(s)) if s == "keep" => Ok(Some(current.clone())),
+        Some(Bson::String(s)) if s == "prune" => Ok(None),
+        Some(Bson::String(s)) if s == "descend" => {
+            let mut out = Document::new();
+            for (k, v) in current {
+                match v {
+                    Bson::Document(sub) => {
+                        if let Some(kept) = redact(e, root, sub, vars)? {
+                            out.insert(k.clone(), kept);
+                        }
+                    }
+                    Bson::Array(items) => {
+                        out.insert(k.clone(), redact_array(e, root, items, vars)?);
+                    }
+                    other => {
+                        out.insert(k.clone(), other.clone());
+                    }
+                }
+            }
+            Ok(Some(out))
+        }
+        other => Err(DocError::location(
+            17053,
+            format!(
+                "$redact's expression should not return anything aside from the variables $$KEEP, $$DESCEND, and $$PRUNE, but returned {}",
+                other.as_ref().map_or_else(|| "MISSING".to_string(), mongo_display)
+            ),
+        )),
+    }
+}
+
+fn redact_array(e: &Expr, root: &Document, items: &[Bson], vars: &Variables) -> Result<Bson, DocError> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Bson::Document(sub) => {
+                if let Some(kept) = redact(e, root, sub, vars)? {
+                    out.push(Bson::Document(kept));
+                }
+            }
+            Bson::Array(inner) => out.push(redact_array(e, root, inner, vars)?),
+            other => out.push(other.clone()),
+        }
+    }
+    Ok(Bson::Array(out))
+}
+
+// --- $bucketAuto ------------------------------------------------------------------------------
+
+/// A parsed `$bucketAuto`: documents sorted by `groupBy` (missing is null) and cut into at most
+/// `buckets` buckets of about `round(n / buckets)` documents each; equal values never straddle
+/// two buckets and the last bucket takes the rest. `_id` is `{min, max}`, where `max` is the next
+/// bucket's `min` (the last bucket's own largest value). `granularity` is not supported.
+#[derive(Clone, Debug)]
+pub struct BucketAuto {
+    group_by: Expr,
+    buckets: usize,
+    group: Group,
+}
+
+impl BucketAuto {
+    fn parse(spec: &Bson) -> Result<BucketAuto, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::location(
+                40240,
+                format!("The argument to $bucketAuto must be an object, but found type: {}.", type_name(spec)),
+            ));
+        };
+        let (mut group_by, mut buckets, mut output) = (None, None, None);
+        for (k, v) in d {
+            match k.as_str() {
+                "groupBy" => {
+                    let ok = match v {
+                        Bson::String(s) => s.starts_with('$'),
+                        Bson::Document(g) => g.keys().next().is_some_and(|f| f.starts_with('$')),
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(DocError::location(
+                            40239,
+                            format!("The $bucketAuto 'groupBy' field must be defined as a $-prefixed path or an expression object, but found: {v}."),
+                        ));
+                    }
+                    group_by = Some(Expr::parse(v)?);
+                }
+                "buckets" => {
+                    if !is_number(v) {
+                        return Err(DocError::location(
+                            40241,
+                            format!("The $bucketAuto 'buckets' field must be a numeric value, but found type: {}.", type_name(v)),
+                        ));
+                    }
+                    let n = as_i64(v).filter(|n| i32::try_from(*n).is_ok()).ok_or_else(|| {
+                        DocError::location(
+                            40242,
+                            format!("The $bucketAuto 'buckets' field must be representable as a 32-bit integer, but found {v}."),
+                        )
+                    })?;
+                    if n <= 0 {
+                        return Err(DocError::location(
+                            40243,
+                            format!("The $bucketAuto 'buckets' field must be greater than 0, but found: {n}."),
+                        ));
+                    }
+                    buckets = Some(n as usize);
+                }
+                "output" => match v {
+                    Bson::Document(o) => output = Some(o.clone()),
+                    other => {
+                        return Err(DocError::location(
+                            40244,
+                            format!("The $bucketAuto 'output' field must be an object, but found type: {}.", type_name(other)),
+                        ))
+                    }
+                },
+                "granularity" => {
+                    return Err(DocError::new(
+                        codes::NOT_IMPLEMENTED,
+                        "NotImplemented",
+                        "$bucketAuto 'granularity' is not supported by nestdb",
+                    ))
+                }
+                other => return Err(DocError::location(40245, format!("Unrecognized option to $bucketAuto: {other}."))),
+            }
+        }
+        let (Some(group_by), Some(buckets)) = (group_by, buckets) else {
+            return Err(DocError::location(40246, "$bucketAuto requires 'groupBy' and 'buckets' to be specified"));
+        };
+        let output = output.unwrap_or_else(|| bson::doc! {"count": {"$sum": 1}});
+        let mut fields = Vec::new();
+        for (k, v) in &output {
+            fields.push(group::parse_field(k, v)?);
+        }
+        Ok(BucketAuto { group_by, buckets, group: Group { id: Expr::parse(&Bson::Null)?, fields } })
+    }
+
+    fn run(&self, input: DocStream<'_>, vars: &Variables) -> Result<Vec<Document>, DocError> {
+        let mut keyed = Vec::new();
+        for r in input {
+            let d = r?;
+            keyed.push((self.group_by.eval(&d, vars)?.unwrap_or(Bson::Null), d));
+        }
+        keyed.sort_by(|a, b| compare(&a.0, &b.0));
+        let n = keyed.len();
+        let size = ((n as f64 / self.buckets as f64).round() as usize).max(1);
+        // Bucket boundaries: (start index, min value).
+        let mut starts: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i < n {
+            starts.push(i);
+            if starts.len() == self.buckets {
+                break;
+            }
+            let mut end = (i + size).min(n);
+            while end < n && compare(&keyed[end].0, &keyed[end - 1].0) == std::cmp::Ordering::Equal {
+                end += 1;
+            }
+            i = end;
+        }
+        let mut bucket_of = vec![0usize; n];
+        for (b, &s) in starts.iter().enumerate() {
+            let e = starts.get(b + 1).copied().unwrap_or(n);
+            bucket_of[s..e].fill(b);
+        }
+        let bounds: Vec<(Bson, Bson)> = starts
+            .iter()
+            .enumerate()
+            .map(|(b, &s)| {
+                let max = match starts.get(b + 1) {
+                    Some(&next) => keyed[next].0.clone(),
+                    None => keyed[n - 1].0.clone(),
+                };
+                (keyed[s].0.clone(), max)
+            })
+            .collect();
+        let mut pos = 0usize;
+        let docs = keyed.into_iter().map(|(_, d)| Ok(d));
+        let mut out = self.group.run_keyed(docs, vars, |_| {
+            let b = bucket_of[pos];
+            pos += 1;
+            Ok(Bson::Int64(b as i64))
+        })?;
+        for d in &mut out {
+            let b = d.get_i64("_id").unwrap_or(0) as usize;
+            if let Some((min, max)) = bounds.get(b) {
+                d.insert("_id", bson::doc! {"min": min.clone(), "max": max.clone()});
+            }
+        }
+        Ok(out)
+    }
+}
+
+// --- $sortByCount, $facet, $sample, $out, $merge ------------------------------------------------
+
+fn parse_sort_by_count(spec: &Bson) -> Result<Expr, DocError> {
+    match spec {
+        Bson::String(s) if s.starts_with('$') => Expr::parse(spec),
+        Bson::Document(d) if d.len() == 1 && d.keys().next().is_some_and(|k| k.starts_with('$')) => Expr::parse(spec),
+        Bson::Document(_) => Err(DocError::location(40147, "the sortByCount field must be specified as an object with a single operator")),
+        _ => Err(DocError::location(40149, "the sortByCount field must be defined as a $-prefixed path or an expression")),
+    }
+}
+
+fn parse_facet(spec: &Bson, vars: &Variables, depth: usize) -> Result<Vec<(String, Pipeline)>, DocError> {
+    let Bson::Document(d) = spec else {
+        return Err(DocError::location(15947, format!("the $facet specification must be an object, but found type {}", type_name(spec))));
+    };
+    if d.is_empty() {
+        return Err(DocError::location(40169, "the $facet specification must be a non-empty object"));
+    }
+    let mut out = Vec::with_capacity(d.len());
+    for (name, v) in d {
+        validate_projection_path(name).map_err(|e| caused_by("$facet", e))?;
+        if name.contains('.') {
+            return Err(DocError::location(40171, format!("$facet pipeline names may not contain '.': {name}")));
+        }
+        let Bson::Array(stages) = v else {
+            return Err(DocError::location(40170, format!("arguments to $facet must be arrays, {name} is type {}", type_name(v))));
+        };
+        if stages.is_empty() {
+            return Err(DocError::location(40172, format!("sub-pipeline in $facet stage cannot be empty: {name}")));
+        }
+        out.push((name.clone(), Pipeline::parse_in(stages, vars, Context::Facet, depth + 1)?));
+    }
+    Ok(out)
+}
+
+fn parse_sample(spec: &Bson) -> Result<u64, DocError> {
+    let Bson::Document(d) = spec else {
+        return Err(DocError::location(28745, "the $sample stage specification must be an object"));
+    };
+    let mut size = None;
+    for (k, v) in d {
+        if k != "size" {
+            return Err(DocError::location(28748, format!("unrecognized option to $sample: {k}")));
+        }
+        let n = if is_number(v) { as_i64(v) } else { None }
+            .ok_or_else(|| DocError::location(28746, "size argument to $sample must be a number"))?;
+        if n < 0 {
+            return Err(DocError::location(28747, "size argument to $sample must not be negative"));
+        }
+        size = Some(n as u64);
+    }
+    size.ok_or_else(|| DocError::location(28749, "$sample stage must specify a size"))
+}
+
+fn string_field(stage: &str, field: &str, v: &Bson) -> Result<String, DocError> {
+    match v {
+        Bson::String(s) if !s.is_empty() => Ok(s.clone()),
+        other => Err(DocError::type_mismatch(format!(
+            "BSON field '{stage}.{field}' is the wrong type '{}', expected type 'string'",
+            type_name(other)
+        ))),
+    }
+}
+
+/// `{db, coll}` (both strings) as `$out` and `$merge.into` accept it.
+fn parse_namespace(stage: &str, d: &Document) -> Result<(Option<String>, String), DocError> {
+    let (mut db, mut coll) = (None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "db" => db = Some(string_field(stage, "db", v)?),
+            "coll" => coll = Some(string_field(stage, "coll", v)?),
+            "timeseries" if stage == "$out" => {}
+            other => return Err(DocError::location(40415, format!("BSON field '{stage}.{other}' is an unknown field."))),
+        }
+    }
+    let coll = coll.ok_or_else(|| DocError::location(40414, format!("BSON field '{stage}.coll' is missing but a required field")))?;
+    Ok((db, coll))
+}
+
+fn parse_out(spec: &Bson) -> Result<Stage, DocError> {
+    let (db, coll) = match spec {
+        Bson::String(s) if !s.is_empty() => (None, s.clone()),
+        Bson::Document(d) => parse_namespace("$out", d)?,
+        other => {
+            return Err(DocError::location(
+                16990,
+                format!("$out only supports a string or object argument, but found {}", type_name(other)),
+            ))
+        }
+    };
+    if coll.starts_with("system.") || coll.contains('$') {
+        return Err(DocError::new(codes::INVALID_NAMESPACE, "InvalidNamespace", format!("Invalid $out target namespace, {coll}")));
+    }
+    Ok(Stage::Out { db, coll })
+}
+
+/// `$merge`'s `whenMatched`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WhenMatched {
+    Replace,
+    KeepExisting,
+    Merge,
+    Fail,
+    /// An update pipeline (validated with `parse_update_pipeline`), with `$$new` bound to the
+    /// incoming document and the `let` variables.
+    Pipeline(Vec<Bson>),
+}
+
+/// `$merge`'s `whenNotMatched`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenNotMatched {
+    Insert,
+    Discard,
+    Fail,
+}
+
+/// A parsed `$merge` (executed by the caller, see the module comment).
+#[derive(Clone, Debug)]
+pub struct Merge {
+    /// The target database (None: the pipeline's).
+    pub db: Option<String>,
+    pub coll: String,
+    /// The fields identifying a target document (default `["_id"]`).
+    pub on: Vec<String>,
+    /// `let` for a pipeline `whenMatched` (None: MongoDB's default `{new: "$$ROOT"}`).
+    pub let_vars: Option<Document>,
+    pub when_matched: WhenMatched,
+    pub when_not_matched: WhenNotMatched,
+}
+
+impl Merge {
+    fn parse(spec: &Bson, vars: &Variables) -> Result<Merge, DocError> {
+        let mut m = Merge {
+            db: None,
+            coll: String::new(),
+            on: vec!["_id".to_string()],
+            let_vars: None,
+            when_matched: WhenMatched::Merge,
+            when_not_matched: WhenNotMatched::Insert,
+        };
+        match spec {
+            Bson::String(s) if !s.is_empty() => m.coll = s.clone(),
+            Bson::Document(d) => {
+                let mut into = None;
+                for (k, v) in d {
+                    match k.as_str() {
+                        "into" => {
+                            into = Some(match v {
+                                Bson::String(s) if !s.is_empty() => (None, s.clone()),
+                                Bson::Document(ns) => parse_namespace("$merge.into", ns)?,
+                                other => {
+                                    return Err(DocError::location(
+                                        51178,
+                                        format!(
+                                            "$merge 'into' field  must be either a string or an object, but found {}",
+                                            type_name(other)
+                                        ),
+                                    ))
+                                }
+                            })
+                        }
+                        "on" => {
+                            m.on = match v {
+                                Bson::String(s) => vec![s.clone()],
+                                Bson::Array(a) if !a.is_empty() => a
+                                    .iter()
+                                    .map(|f| match f {
+                                        Bson::String(s) => Ok(s.clone()),
+                                        _ => Err(DocError::location(51134, "$merge 'on' array elements must be strings")),
+                                    })
+                                    .collect::<Result<_, _>>()?,
+                                _ => {
+                                    return Err(DocError::location(
+                                        51186,
+                                        "$merge 'on' field  must be either a string or an array of strings",
+                                    ))
+                                }
+                            }
+                        }
+                        "let" => match v {
+                            Bson::Document(l) => m.let_vars = Some(l.clone()),
+                            other => {
+                                return Err(DocError::type_mismatch(format!(
+                                    "BSON field '$merge.let' is the wrong type '{}', expected type 'object'",
+                                    type_name(other)
+                                )))
+                            }
+                        },
+                        "whenMatched" => {
+                            m.when_matched = match v {
+                                Bson::String(s) => match s.as_str() {
+                                    "replace" => WhenMatched::Replace,
+                                    "keepExisting" => WhenMatched::KeepExisting,
+                                    "merge" => WhenMatched::Merge,
+                                    "fail" => WhenMatched::Fail,
+                                    other => {
+                                        return Err(DocError::bad_value(format!(
+                                            "Enumeration value '{other}' for field '$merge.whenMatched' is not a valid value."
+                                        )))
+                                    }
+                                },
+                                Bson::Array(p) => {
+                                    parse_update_pipeline(p, vars)?;
+                                    WhenMatched::Pipeline(p.clone())
+                                }
+                                other => {
+                                    return Err(DocError::location(
+                                        51191,
+                                        format!(
+                                            "$merge 'whenMatched' field  must be either a string or an array, but found {}",
+                                            type_name(other)
+                                        ),
+                                    ))
+                                }
+                            }
+                        }
+                        "whenNotMatched" => {
+                            m.when_not_matched = match v {
+                                Bson::String(s) if s == "insert" => WhenNotMatched::Insert,
+                                Bson::String(s) if s == "discard" => WhenNotMatched::Discard,
+                                Bson::String(s) if s == "fail" => WhenNotMatched::Fail,
+                                other => {
+                                    return Err(DocError::bad_value(format!(
+                                        "Enumeration value '{}' for field '$merge.whenNotMatched' is not a valid value.",
+                                        mongo_display(other)
+                                    )))
+                                }
+                            }
+                        }
+                        other => return Err(DocError::location(40415, format!("BSON field '$merge.{other}' is an unknown field."))),
+                    }
+                }
+                let (db, coll) =
+                    into.ok_or_else(|| DocError::location(40414, "BSON field '$merge.into' is missing but a required field"))?;
+                m.db = db;
+                m.coll = coll;
+                if m.let_vars.is_some() && !matches!(m.when_matched, WhenMatched::Pipeline(_)) {
+                    return Err(DocError::location(51199, "Cannot use 'let' variables with 'whenMatched: ...' mode other than pipeline"));
+                }
+            }
+            other => {
+                return Err(DocError::location(
+                    51182,
+                    format!("$merge only supports a string or object argument, but found {}", type_name(other)),
+                ))
+            }
+        }
+        Ok(m)
+    }
 }
 
 // --- $replaceRoot / $replaceWith -------------------------------------------------------------
@@ -429,6 +1543,7 @@ fn validate_projection_path(path: &str) -> Result<(), DocError> {
     if path.starts_with('$') {
         return Err(DocError::location(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField."));
     }
+    check_path_length(path)?;
     for part in path.split('.') {
         if part.is_empty() {
             return Err(DocError::location(15998, "FieldPath field names may not be empty strings."));

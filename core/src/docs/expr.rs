@@ -32,7 +32,17 @@
 //!   from the manual: `$getField`'s object form requires `input`, `$round` accepts precision in
 //!   [-20, 100]). Doubles print as mongod's `%g`; values in messages as `Value::toString`.
 //! - Dates are UTC; `timezone` accepts UTC aliases and fixed offsets (`+05:30`), not Olson names
-//!   (no time zone database here: those are error 40485).
+//!   (no time zone database here: those are error 40485). Calendar operators (`$dateFromParts`,
+//!   `$dateToParts`, `$dateTrunc`, `$dateAdd`/`$dateSubtract`, `$dateDiff`) work on the
+//!   offset-shifted instant, which is exact for UTC and fixed offsets (no DST transitions).
+//!   `$dateTrunc` bins count from 2000-01-01T00:00 local (weeks: the first `startOfWeek` on or
+//!   after it), `$dateDiff` counts unit boundaries crossed, month arithmetic clamps the day.
+//!   `$dateFromString` without `format` takes ISO-8601 forms only (not MongoDB's free-form
+//!   "May 7 2017"); with `format`: `%Y %m %d %H %M %S %L %j %z %Z %%`.
+//! - `$regexMatch`/`$regexFind`/`$regexFindAll` compile with the `regex` crate (linear time;
+//!   PCRE-only syntax such as lookaround or backreferences is an invalid regex, 51111), cached
+//!   per thread; `idx` counts code points as MongoDB does.
+//! - `$rand` is never constant-folded.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -77,6 +87,19 @@ impl Variables {
             user.push((name.clone(), value));
         }
         Ok(vars)
+    }
+
+    /// These variables plus `bindings` (already evaluated; a later binding of a name shadows
+    /// an earlier one). `$lookup`'s `let` binds the local document's values this way for its
+    /// sub-pipeline.
+    pub fn with_bindings(&self, bindings: impl IntoIterator<Item = (String, Option<Bson>)>) -> Self {
+        let mut vars = self.clone();
+        let user = Arc::make_mut(&mut vars.user);
+        for (name, value) in bindings {
+            user.retain(|(n, _)| *n != name);
+            user.push((name, value));
+        }
+        vars
     }
 
     /// `$$NOW`.
@@ -133,7 +156,14 @@ impl Expr {
 
     /// Evaluate against `root` (`$$ROOT`/`$$CURRENT`). None = the value is missing.
     pub fn eval(&self, root: &Document, vars: &Variables) -> Result<Option<Bson>, DocError> {
-        let mut cx = Cx { root, vars, locals: Vec::new() };
+        let mut cx = Cx { root, current: root, vars, locals: Vec::new() };
+        Ok(self.node.eval(&mut cx)?.map(Cow::into_owned))
+    }
+
+    /// Evaluate with `$$CURRENT` (and field paths) on `current`, a sub-document of `root`
+    /// (`$$ROOT`), as `$redact` does while descending.
+    pub fn eval_with_current(&self, root: &Document, current: &Document, vars: &Variables) -> Result<Option<Bson>, DocError> {
+        let mut cx = Cx { root, current, vars, locals: Vec::new() };
         Ok(self.node.eval(&mut cx)?.map(Cow::into_owned))
     }
 
@@ -318,6 +348,14 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$min", OpKind::Args(Arity::Any, op_max_min)),
     ("$sum", OpKind::Args(Arity::Any, op_sum)),
     ("$avg", OpKind::Args(Arity::Any, op_avg)),
+    ("$stdDevPop", OpKind::Args(Arity::Any, op_std_dev)),
+    ("$stdDevSamp", OpKind::Args(Arity::Any, op_std_dev)),
+    ("$percentile", OpKind::Special(parse_percentile)),
+    ("$median", OpKind::Special(parse_percentile)),
+    ("$firstN", OpKind::Special(parse_n_array)),
+    ("$lastN", OpKind::Special(parse_n_array)),
+    ("$maxN", OpKind::Special(parse_n_array)),
+    ("$minN", OpKind::Special(parse_n_array)),
     // Objects.
     ("$mergeObjects", OpKind::Args(Arity::Any, op_merge_objects)),
     ("$objectToArray", OpKind::Args(Arity::Exactly(1), op_object_to_array)),
@@ -357,6 +395,40 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$isoWeekYear", OpKind::Special(parse_date_part)),
     ("$isoDayOfWeek", OpKind::Special(parse_date_part)),
     ("$dateToString", OpKind::Special(parse_date_to_string)),
+    ("$dateFromParts", OpKind::Special(parse_date_from_parts)),
+    ("$dateToParts", OpKind::Special(parse_date_to_parts)),
+    ("$dateTrunc", OpKind::Special(parse_date_trunc)),
+    ("$dateAdd", OpKind::Special(parse_date_add)),
+    ("$dateSubtract", OpKind::Special(parse_date_add)),
+    ("$dateDiff", OpKind::Special(parse_date_diff)),
+    ("$dateFromString", OpKind::Special(parse_date_from_string)),
+    // Regular expressions.
+    ("$regexMatch", OpKind::Special(parse_regex_op)),
+    ("$regexFind", OpKind::Special(parse_regex_op)),
+    ("$regexFindAll", OpKind::Special(parse_regex_op)),
+    // More arrays.
+    ("$zip", OpKind::Special(parse_zip)),
+    ("$sortArray", OpKind::Special(parse_sort_array)),
+    // Trigonometry.
+    ("$sin", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$cos", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$tan", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$asin", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$acos", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$atan", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$atan2", OpKind::Args(Arity::Exactly(2), op_trig)),
+    ("$sinh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$cosh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$tanh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$asinh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$acosh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$atanh", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$degreesToRadians", OpKind::Args(Arity::Exactly(1), op_trig)),
+    ("$radiansToDegrees", OpKind::Args(Arity::Exactly(1), op_trig)),
+    // Sizes and randomness.
+    ("$bsonSize", OpKind::Args(Arity::Exactly(1), op_bson_size)),
+    ("$binarySize", OpKind::Args(Arity::Exactly(1), op_binary_size)),
+    ("$rand", OpKind::Special(parse_rand)),
 ];
 
 fn lookup_operator(name: &str) -> Option<(&'static str, OpKind)> {
@@ -456,7 +528,7 @@ fn parse_variable(s: &str) -> Result<Node, DocError> {
         None => Vec::new(),
     };
     match name {
-        "ROOT" | "CURRENT" | "NOW" | "REMOVE" => {}
+        "ROOT" | "CURRENT" | "NOW" | "REMOVE" | "KEEP" | "PRUNE" | "DESCEND" => {}
         _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => {
             return Err(DocError::location(17276, format!("Use of undefined variable: {name}")));
         }
@@ -843,6 +915,8 @@ fn parse_trim(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocE
 
 struct Cx<'a> {
     root: &'a Document,
+    /// `$$CURRENT`: the root, except while `$redact` descends.
+    current: &'a Document,
     vars: &'a Variables,
     /// Variables bound by `$let`, `$map`, `$filter`, `$reduce` (innermost last).
     locals: Vec<(&'a str, Val<'a>)>,
@@ -899,7 +973,7 @@ impl Node {
     fn eval<'a>(&'a self, cx: &mut Cx<'a>) -> Result<Val<'a>, DocError> {
         match self {
             Node::Literal(v) => Ok(Some(Cow::Borrowed(v))),
-            Node::Field(path) => Ok(walk_doc(cx.root, path)),
+            Node::Field(path) => Ok(walk_doc(cx.current, path)),
             Node::Var(..) => self.eval_var(cx),
             Node::Document(..) => self.eval_document(cx),
             Node::Array(..) => self.eval_array(cx),
@@ -927,12 +1001,17 @@ impl Node {
         };
         let base: Val<'a> = match name.as_str() {
             "ROOT" | "CURRENT" => {
+                let doc = if name == "ROOT" { cx.root } else { cx.current };
                 if path.is_empty() {
-                    Some(Cow::Owned(Bson::Document(cx.root.clone())))
+                    Some(Cow::Owned(Bson::Document(doc.clone())))
                 } else {
-                    return Ok(walk_doc(cx.root, path));
+                    return Ok(walk_doc(doc, path));
                 }
             }
+            // `$redact`'s verdicts.
+            "KEEP" => Some(Cow::Owned(Bson::String("keep".into()))),
+            "PRUNE" => Some(Cow::Owned(Bson::String("prune".into()))),
+            "DESCEND" => Some(Cow::Owned(Bson::String("descend".into()))),
             "NOW" => Some(Cow::Owned(Bson::DateTime(cx.vars.now))),
             "REMOVE" => None,
             n => {
@@ -1180,7 +1259,7 @@ impl Node {
         };
         let input = match input {
             Some(i) => i.eval(cx)?,
-            None => return Ok(cx.root.get(f).map(Cow::Borrowed)),
+            None => return Ok(cx.current.get(f).map(Cow::Borrowed)),
         };
         match input {
             None | Some(Cow::Borrowed(Bson::Null | Bson::Undefined)) => Ok(Some(Cow::Owned(Bson::Null))),
@@ -1426,6 +1505,12 @@ fn arith(op: BinOp, a: Num, b: Num) -> Num {
         BinOp::Mul => x.checked_mul(y),
     };
     int_result(r, a.rank() == 1 || b.rank() == 1).unwrap_or(Num::Double(fop(a.f(), b.f())))
+}
+
+/// `a + b` with MongoDB's numeric promotion (int overflow to long, long overflow to double,
+/// double, decimal); None unless both are numbers. Used by the `$sum`/`$avg` accumulators.
+pub fn add_numbers(a: &Bson, b: &Bson) -> Option<Bson> {
+    Some(arith(BinOp::Add, Num::of(a)?, Num::of(b)?).to_bson())
 }
 
 fn null() -> Result<Option<Bson>, DocError> {
@@ -2473,6 +2558,155 @@ fn op_avg(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     Ok(Some(if total.rank() == 3 { Num::Decimal(avg).to_bson() } else { Bson::Double(avg) }))
 }
 
+/// `$stdDevPop`/`$stdDevSamp` over numbers (others ignored); null without enough of them.
+fn op_std_dev(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let xs: Vec<f64> = accumulator_operands(args).into_iter().filter_map(|v| Num::of(v).map(Num::f)).collect();
+    let pop = name == "$stdDevPop";
+    if xs.is_empty() || (!pop && xs.len() < 2) {
+        return null();
+    }
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+    let denom = if pop { xs.len() } else { xs.len() - 1 } as f64;
+    Ok(Some(Bson::Double((ss / denom).sqrt())))
+}
+
+/// The `p` and `method` of `$percentile`/`$median` (shared with the accumulators): `p` a
+/// non-empty array of constant numbers in [0, 1] (`$median`: 0.5), `method` one of
+/// `approximate`, `discrete` (both computed exactly here: the smallest value with at least
+/// p of the values at or below it) or `continuous` (linear interpolation).
+pub fn percentile_spec(name: &str, arg: &Bson) -> Result<(Bson, Vec<f64>, bool), DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(7436200, format!("specification must be an object; found {}", type_name(arg))));
+    };
+    let median = name == "$median";
+    let (mut input, mut p, mut method) = (None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(v.clone()),
+            "p" if !median => p = Some(v),
+            "method" => method = Some(v),
+            other => return Err(DocError::location(40415, format!("BSON field '{name}.{other}' is an unknown field."))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(40414, format!("BSON field '{name}.input' is missing but a required field")))?;
+    let continuous = match method {
+        Some(Bson::String(m)) if m == "approximate" || m == "discrete" => false,
+        Some(Bson::String(m)) if m == "continuous" => true,
+        Some(other) => {
+            return Err(DocError::bad_value(format!("Currently only 'approximate' can be used as percentile 'method', found {other}")));
+        }
+        None => return Err(DocError::location(40414, format!("BSON field '{name}.method' is missing but a required field"))),
+    };
+    let ps = if median {
+        vec![0.5]
+    } else {
+        let bad = || DocError::location(7750301, format!("The 'p' field for {name} must be an array of numbers from [0.0, 1.0]"));
+        let Some(Bson::Array(items)) = p else { return Err(bad()) };
+        if items.is_empty() {
+            return Err(bad());
+        }
+        let mut ps = Vec::with_capacity(items.len());
+        for i in items {
+            let v = if is_number(i) { as_f64(i) } else { Expr::parse(i)?.as_constant().filter(|c| is_number(c)).and_then(as_f64) };
+            match v {
+                Some(x) if (0.0..=1.0).contains(&x) => ps.push(x),
+                _ => return Err(bad()),
+            }
+        }
+        ps
+    };
+    Ok((input, ps, continuous))
+}
+
+/// The percentiles of `values` (sorted ascending, non-empty) as doubles.
+pub fn percentiles_of(values: &[f64], ps: &[f64], continuous: bool) -> Vec<f64> {
+    let n = values.len();
+    ps.iter()
+        .map(|&p| {
+            if continuous {
+                let rank = p * (n - 1) as f64;
+                let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+                values[lo] + (values[hi.min(n - 1)] - values[lo]) * (rank - lo as f64)
+            } else {
+                let idx = ((p * n as f64).ceil() as usize).max(1) - 1;
+                values[idx.min(n - 1)]
+            }
+        })
+        .collect()
+}
+
+fn parse_percentile(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let (input, ps, continuous) = percentile_spec(name, arg)?;
+    Ok(Node::Call(
+        name,
+        op_percentile,
+        vec![
+            parse_node(&input, depth + 1)?,
+            Node::Literal(Bson::Array(ps.into_iter().map(Bson::Double).collect())),
+            Node::Literal(Bson::Boolean(continuous)),
+        ],
+    ))
+}
+
+/// `$percentile`/`$median` on an array (or one value): numbers only; null when there are none.
+fn op_percentile(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut xs: Vec<f64> = match args[0].as_deref() {
+        Some(Bson::Array(a)) => a.iter().filter_map(|v| Num::of(v).map(Num::f)).collect(),
+        Some(v) => Num::of(v).map(Num::f).into_iter().collect(),
+        None => Vec::new(),
+    };
+    xs.retain(|x| !x.is_nan());
+    let ps: Vec<f64> = match args[1].as_deref() {
+        Some(Bson::Array(a)) => a.iter().filter_map(as_f64).collect(),
+        _ => vec![0.5],
+    };
+    let continuous = matches!(args[2].as_deref(), Some(Bson::Boolean(true)));
+    if xs.is_empty() {
+        return Ok(Some(if name == "$median" { Bson::Null } else { Bson::Array(vec![Bson::Null; ps.len()]) }));
+    }
+    xs.sort_by(f64::total_cmp);
+    let r = percentiles_of(&xs, &ps, continuous);
+    Ok(Some(if name == "$median" { Bson::Double(r[0]) } else { Bson::Array(r.into_iter().map(Bson::Double).collect()) }))
+}
+
+fn parse_n_array(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["n", "input"], 2, op_n_array)
+}
+
+/// `$firstN`/`$lastN`/`$maxN`/`$minN` on an array: arguments `[n, input]`. `$maxN`/`$minN`
+/// skip null and missing elements and return them largest/smallest first.
+fn op_n_array(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let n = match args[0].as_deref() {
+        Some(v) if is_number(v) => match as_i64(v) {
+            Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            Some(n) => return Err(DocError::location(5787908, format!("'n' must be greater than 0, found {n}"))),
+            None => {
+                return Err(DocError::location(5787903, format!("Value for 'n' must be of integral type, but found {}", show(&args[0]))))
+            }
+        },
+        _ => return Err(DocError::location(5787902, format!("Value for 'n' must be of integral type, but found {}", show(&args[0])))),
+    };
+    let items = match args[1].as_deref() {
+        Some(Bson::Array(a)) => a,
+        _ => return Err(DocError::location(5788200, format!("Input to {name} must be an array, but found {}", show(&args[1])))),
+    };
+    let out: Vec<Bson> = match name {
+        "$firstN" => items.iter().take(n).cloned().collect(),
+        "$lastN" => items[items.len().saturating_sub(n)..].to_vec(),
+        _ => {
+            let mut v: Vec<&Bson> = items.iter().filter(|x| !matches!(x, Bson::Null | Bson::Undefined)).collect();
+            if name == "$maxN" {
+                v.sort_by(|a, b| compare(b, a));
+            } else {
+                v.sort_by(|a, b| compare(a, b));
+            }
+            v.into_iter().take(n).cloned().collect()
+        }
+    };
+    Ok(Some(Bson::Array(out)))
+}
+
 // --- Objects --------------------------------------------------------------------------------
 
 fn op_merge_objects(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
@@ -3014,7 +3248,7 @@ fn op_date_part(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Do
     }
     let Some(offset) = parse_timezone(&args[1])? else { return null() };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
-    let p = date_parts(ms + offset);
+    let p = date_parts(ms.saturating_add(offset));
     let v = match name {
         "$year" => p.year,
         "$month" => i64::from(p.month),
@@ -3079,7 +3313,7 @@ fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
         }
     };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
-    let p = date_parts(ms + offset);
+    let p = date_parts(ms.saturating_add(offset));
     let mut out = String::new();
     let mut chars = format.chars();
     while let Some(c) = chars.next() {
@@ -3121,6 +3355,871 @@ fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
 
 fn parse_date_to_string(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
     parse_named(name, arg, depth, &["date", "format", "timezone", "onNull"], 1, op_date_to_string)
+}
+
+// --- Date construction and arithmetic -------------------------------------------------------
+//
+// `$dateFromParts`, `$dateToParts`, `$dateTrunc`, `$dateAdd`, `$dateSubtract`, `$dateDiff`.
+// Time zones are UTC or fixed offsets (see `parse_timezone`); calendar arithmetic happens on
+// the zone-shifted instant, so with fixed offsets it is exact.
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// An integral argument (`2.0` is fine); None when null/missing.
+fn integral_arg(field: &str, v: &Val<'_>) -> Result<Option<i64>, DocError> {
+    if nullish(v) {
+        return Ok(None);
+    }
+    let b = v.as_deref().expect("not nullish");
+    match if is_number(b) { as_i64(b) } else { None } {
+        Some(i) => Ok(Some(i)),
+        None => {
+            Err(DocError::location(40515, format!("'{field}' must evaluate to an integer, found {} with value {}", type_name(b), show(v))))
+        }
+    }
+}
+
+/// Days since the epoch of the ISO week-numbering year's week 1 Monday.
+fn iso_year_start(year: i64) -> i64 {
+    let jan4 = days_from_civil(year, 1, 4);
+    let iso_dow = (jan4 + 3).rem_euclid(7); // 0 = Monday
+    jan4 - iso_dow
+}
+
+/// Days since the epoch of `year`-`month`-1, months overflowing into years.
+fn month_start_days(year: i64, month0: i64) -> i64 {
+    let total = year * 12 + month0;
+    days_from_civil(total.div_euclid(12), (total.rem_euclid(12) + 1) as u32, 1)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    (month_start_days(year, i64::from(month)) - days_from_civil(year, month, 1)) as u32
+}
+
+const DATE_FROM_PARTS_FIELDS: &[&str] =
+    &["year", "month", "day", "hour", "minute", "second", "millisecond", "isoWeekYear", "isoWeek", "isoDayOfWeek", "timezone"];
+
+fn parse_date_from_parts(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(40519, "$dateFromParts only supports an object as its argument"));
+    };
+    let mut args: Vec<Option<Node>> = vec![None; DATE_FROM_PARTS_FIELDS.len()];
+    for (k, v) in d {
+        let Some(i) = DATE_FROM_PARTS_FIELDS.iter().position(|f| f == k) else {
+            return Err(DocError::location(40518, format!("Unrecognized argument to $dateFromParts: {k}")));
+        };
+        args[i] = Some(parse_node(v, depth + 1)?);
+    }
+    let natural = args[..3].iter().any(Option::is_some);
+    let iso = args[7..10].iter().any(Option::is_some);
+    if natural && iso {
+        return Err(DocError::location(40489, "$dateFromParts does not allow mixing natural dates with ISO dates"));
+    }
+    if args[0].is_none() && args[7].is_none() {
+        return Err(DocError::location(40516, "$dateFromParts requires either 'year' or 'isoWeekYear' to be present"));
+    }
+    // Unspecified parts take their defaults (a specified part that evaluates to null or
+    // missing makes the result null).
+    let defaults = [0, 1, 1, 0, 0, 0, 0, 0, 1, 1];
+    let mut out: Vec<Node> = args
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| match a {
+            Some(n) => n,
+            None if i < defaults.len() => Node::Literal(Bson::Int64(defaults[i])),
+            None => Node::Var("REMOVE".into(), Vec::new()),
+        })
+        .collect();
+    out.push(Node::Literal(Bson::Boolean(iso)));
+    Ok(Node::Call(name, op_date_from_parts, out))
+}
+
+fn op_date_from_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let iso = matches!(args[11].as_deref(), Some(Bson::Boolean(true)));
+    let Some(offset) = parse_timezone(&args[10])? else { return null() };
+    let mut parts = [0i64; 10];
+    for (i, p) in parts.iter_mut().enumerate() {
+        if (iso && i < 3) || (!iso && i >= 7) {
+            continue;
+        }
+        let field = DATE_FROM_PARTS_FIELDS[i];
+        let Some(v) = integral_arg(field, &args[i])? else { return null() };
+        let year_like = i == 0 || i == 7;
+        if year_like && !(1..=9999).contains(&v) {
+            return Err(DocError::location(40523, format!("'{field}' must evaluate to an integer in the range 1 to 9999, found {v}")));
+        }
+        if !year_like && !(-32768..=32767).contains(&v) {
+            return Err(DocError::location(
+                31034,
+                format!("'{field}' must evaluate to a value in the range [-32768, 32767]; value {v} is not in range"),
+            ));
+        }
+        *p = v;
+    }
+    let days = if iso {
+        iso_year_start(parts[7]) + (parts[8] - 1) * 7 + (parts[9] - 1)
+    } else {
+        month_start_days(parts[0], parts[1] - 1) + parts[2] - 1
+    };
+    let ms = days * MS_PER_DAY + parts[3] * 3_600_000 + parts[4] * 60_000 + parts[5] * 1000 + parts[6] - offset;
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms))))
+}
+
+fn op_date_to_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if nullish(&args[0]) {
+        return null();
+    }
+    let Some(offset) = parse_timezone(&args[1])? else { return null() };
+    let iso = match args[2].as_deref() {
+        None => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(other) => {
+            return Err(DocError::location(40521, format!("iso8601 must evaluate to a bool, found {}", type_name(other))));
+        }
+    };
+    let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
+    let p = date_parts(ms.saturating_add(offset));
+    let i = |v: i64| Bson::Int32(v as i32);
+    let mut d = Document::new();
+    if iso {
+        let (y, w) = iso_week(p.year, p.day_of_year, p.day_of_week);
+        d.insert("isoWeekYear", i(y));
+        d.insert("isoWeek", i(w));
+        d.insert("isoDayOfWeek", i((p.day_of_week + 5) % 7 + 1));
+    } else {
+        d.insert("year", i(p.year));
+        d.insert("month", i(i64::from(p.month)));
+        d.insert("day", i(i64::from(p.day)));
+    }
+    d.insert("hour", i(p.hour));
+    d.insert("minute", i(p.minute));
+    d.insert("second", i(p.second));
+    d.insert("millisecond", i(p.millis));
+    Ok(Some(Bson::Document(d)))
+}
+
+fn parse_date_to_parts(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["date", "timezone", "iso8601"], 1, op_date_to_parts)
+}
+
+/// A time unit of `$dateTrunc`/`$dateAdd`/`$dateDiff`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Unit {
+    fn fixed_ms(self) -> Option<i64> {
+        Some(match self {
+            Unit::Millisecond => 1,
+            Unit::Second => 1000,
+            Unit::Minute => 60_000,
+            Unit::Hour => 3_600_000,
+            Unit::Day => MS_PER_DAY,
+            Unit::Week => 7 * MS_PER_DAY,
+            _ => return None,
+        })
+    }
+    fn months(self) -> i64 {
+        match self {
+            Unit::Quarter => 3,
+            Unit::Year => 12,
+            _ => 1,
+        }
+    }
+}
+
+/// The `unit` argument; None when null/missing.
+fn unit_arg(op: &str, v: &Val<'_>) -> Result<Option<Unit>, DocError> {
+    if nullish(v) {
+        return Ok(None);
+    }
+    let bad = || DocError::location(5439014, format!("{op} parameter 'unit' value cannot be recognized as a time unit: {}", show(v)));
+    let Some(Bson::String(s)) = v.as_deref() else {
+        return Err(DocError::location(5439013, format!("{op} requires 'unit' to be a string, but got {}", tname(v))));
+    };
+    Ok(Some(match s.as_str() {
+        "millisecond" => Unit::Millisecond,
+        "second" => Unit::Second,
+        "minute" => Unit::Minute,
+        "hour" => Unit::Hour,
+        "day" => Unit::Day,
+        "week" => Unit::Week,
+        "month" => Unit::Month,
+        "quarter" => Unit::Quarter,
+        "year" => Unit::Year,
+        _ => return Err(bad()),
+    }))
+}
+
+/// `startOfWeek` as days after Sunday (0 = Sunday ... 6 = Saturday); None when null.
+fn start_of_week_arg(op: &str, v: &Val<'_>) -> Result<Option<i64>, DocError> {
+    match v.as_deref() {
+        None => Ok(Some(0)),
+        Some(Bson::Null | Bson::Undefined) => Ok(None),
+        Some(Bson::String(s)) => {
+            let days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+            let short = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+            let l = s.to_ascii_lowercase();
+            days.iter().position(|d| *d == l).or_else(|| short.iter().position(|d| *d == l)).map(|i| Some(i as i64)).ok_or_else(|| {
+                DocError::location(5439016, format!("{op} parameter 'startOfWeek' value cannot be recognized as a day of a week: {s}"))
+            })
+        }
+        Some(other) => {
+            Err(DocError::location(5439015, format!("{op} requires 'startOfWeek' to be a string, but got {}", type_name(other))))
+        }
+    }
+}
+
+/// Days since the epoch of the week start (`sow`, 0 = Sunday) on or before `days`.
+fn week_start(days: i64, sow: i64) -> i64 {
+    // 1970-01-01 was a Thursday (4 days after Sunday).
+    let dow = (days + 4).rem_euclid(7);
+    days - (dow - sow).rem_euclid(7)
+}
+
+/// Calendar months since year 0 of a local instant.
+fn month_index(local_ms: i64) -> i64 {
+    let (y, m, _) = civil_from_days(local_ms.div_euclid(MS_PER_DAY));
+    y * 12 + i64::from(m) - 1
+}
+
+/// `$dateTrunc`: arguments `[date, unit, binSize, timezone, startOfWeek]`. Bins count from
+/// 2000-01-01T00:00 local time (for weeks, the first `startOfWeek` day on or after it).
+fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args[..2].iter().any(nullish) || args[2..4].iter().any(|a| matches!(a.as_deref(), Some(Bson::Null | Bson::Undefined))) {
+        return null();
+    }
+    let Some(unit) = unit_arg(name, &args[1])? else { return null() };
+    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let bin = match args[2].as_deref() {
+        None => 1,
+        Some(v) => match if is_number(v) { as_i64(v) } else { None } {
+            Some(b) if b > 0 => b,
+            _ => {
+                return Err(DocError::location(
+                    5439017,
+                    format!(
+                        "{name} requires 'binSize' to be a positive 64-bit integer, but got value '{}' of type {}",
+                        show(&args[2]),
+                        type_name(v)
+                    ),
+                ))
+            }
+        },
+    };
+    let sow = if unit == Unit::Week {
+        let Some(s) = start_of_week_arg(name, &args[4])? else { return null() };
+        s
+    } else {
+        0
+    };
+    let ms = match args[0].as_deref().expect("present") {
+        Bson::DateTime(d) => d.timestamp_millis(),
+        Bson::Timestamp(_) | Bson::ObjectId(_) => date_millis(args[0].as_deref().expect("present"))?,
+        other => return Err(DocError::location(5439012, format!("{name} requires 'date' to be a date, but got {}", type_name(other)))),
+    };
+    let local = ms.saturating_add(offset);
+    const Y2K: i64 = 946_684_800_000;
+    let truncated = match unit.fixed_ms() {
+        Some(unit_ms) => {
+            let reference = if unit == Unit::Week {
+                let d = Y2K / MS_PER_DAY;
+                (week_start(d, sow) + if week_start(d, sow) < d { 7 } else { 0 }) * MS_PER_DAY
+            } else {
+                Y2K
+            };
+            let width = unit_ms.saturating_mul(bin);
+            let bins = local.saturating_sub(reference).div_euclid(width);
+            bins.checked_mul(width).and_then(|x| x.checked_add(reference)).ok_or_else(|| trunc_overflow(name))?
+        }
+        None => {
+            let width = unit.months().saturating_mul(bin);
+            let reference = 2000 * 12;
+            let bins = (month_index(local) - reference).div_euclid(width);
+            let m = bins.checked_mul(width).and_then(|x| x.checked_add(reference)).ok_or_else(|| trunc_overflow(name))?;
+            if m.div_euclid(12).abs() > 300_000 {
+                return Err(trunc_overflow(name));
+            }
+            month_start_days(0, m) * MS_PER_DAY
+        }
+    };
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(truncated.saturating_sub(offset)))))
+}
+
+fn trunc_overflow(name: &str) -> DocError {
+    DocError::location(5439018, format!("{name}: the truncated date is out of range"))
+}
+
+fn parse_date_trunc(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["date", "unit", "binSize", "timezone", "startOfWeek"], 2, op_date_trunc)
+}
+
+/// Add `amount` units to a local instant (month arithmetic clamps the day to the month's end).
+fn add_units(local: i64, unit: Unit, amount: i64) -> Option<i64> {
+    match unit.fixed_ms() {
+        Some(u) => local.checked_add(u.checked_mul(amount)?),
+        None => {
+            let days = local.div_euclid(MS_PER_DAY);
+            let time = local.rem_euclid(MS_PER_DAY);
+            let (y, m, d) = civil_from_days(days);
+            let total = (y * 12 + i64::from(m) - 1).checked_add(unit.months().checked_mul(amount)?)?;
+            let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
+            if !(-300_000..=300_000).contains(&ny) {
+                return None;
+            }
+            let nd = d.min(days_in_month(ny, nm));
+            Some(days_from_civil(ny, nm, nd) * MS_PER_DAY + time)
+        }
+    }
+}
+
+/// `ms + amount units` in UTC as `$dateAdd` computes it (month units clamp the day); None for
+/// an unknown unit or on overflow. Used by `$setWindowFields` time ranges.
+pub fn date_add_millis(ms: i64, unit: &str, amount: i64) -> Option<i64> {
+    let unit = unit_arg("$dateAdd", &Some(Cow::Owned(Bson::String(unit.to_string())))).ok()??;
+    add_units(ms, unit, amount)
+}
+
+/// `$dateAdd`/`$dateSubtract`: arguments `[startDate, unit, amount, timezone]`.
+fn op_date_add(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args[..3].iter().any(nullish) || matches!(args[3].as_deref(), Some(Bson::Null | Bson::Undefined)) {
+        return null();
+    }
+    let Some(unit) = unit_arg(name, &args[1])? else { return null() };
+    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let start = match args[0].as_deref().expect("present") {
+        v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v)?,
+        other => {
+            return Err(DocError::location(
+                5166403,
+                format!("{name} requires startDate to be convertible to a date, but got {}", type_name(other)),
+            ))
+        }
+    };
+    let amount_v = args[2].as_deref().expect("present");
+    let Some(mut amount) = (if is_number(amount_v) { as_i64(amount_v) } else { None }) else {
+        return Err(DocError::location(5166405, format!("{name} expects integer amount of time units, but got {}", show(&args[2]))));
+    };
+    if name == "$dateSubtract" {
+        amount = amount
+            .checked_neg()
+            .ok_or_else(|| DocError::location(5166406, format!("invalid {name} 'amount' parameter value: {amount}")))?;
+    }
+    let result = start
+        .checked_add(offset)
+        .and_then(|local| add_units(local, unit, amount))
+        .and_then(|l| l.checked_sub(offset))
+        .ok_or_else(|| DocError::location(5166406, format!("{name} overflowed")))?;
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(result))))
+}
+
+fn parse_date_add(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["startDate", "unit", "amount", "timezone"], 3, op_date_add)
+}
+
+/// `$dateDiff`: arguments `[startDate, endDate, unit, timezone, startOfWeek]`; the number of
+/// unit boundaries crossed (as MongoDB counts: 23:59 to 00:01 the next day is one day).
+fn op_date_diff(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    if args[..3].iter().any(nullish) || matches!(args[3].as_deref(), Some(Bson::Null | Bson::Undefined)) {
+        return null();
+    }
+    let Some(unit) = unit_arg(name, &args[2])? else { return null() };
+    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let date = |i: usize, what: &str| match args[i].as_deref().expect("present") {
+        v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v),
+        other => Err(DocError::location(5166307, format!("{name} requires '{what}' to be a date, but got {}", type_name(other)))),
+    };
+    let (a, b) = (date(0, "startDate")?.saturating_add(offset), date(1, "endDate")?.saturating_add(offset));
+    let diff = match unit {
+        Unit::Millisecond => b.saturating_sub(a),
+        Unit::Week => {
+            let Some(sow) = start_of_week_arg(name, &args[4])? else { return null() };
+            (week_start(b.div_euclid(MS_PER_DAY), sow) - week_start(a.div_euclid(MS_PER_DAY), sow)) / 7
+        }
+        Unit::Second | Unit::Minute | Unit::Hour | Unit::Day => {
+            let u = unit.fixed_ms().expect("fixed");
+            b.div_euclid(u) - a.div_euclid(u)
+        }
+        Unit::Month | Unit::Quarter | Unit::Year => {
+            let w = unit.months();
+            month_index(b).div_euclid(w) - month_index(a).div_euclid(w)
+        }
+    };
+    Ok(Some(Bson::Int64(diff)))
+}
+
+fn parse_date_diff(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    parse_named(name, arg, depth, &["startDate", "endDate", "unit", "timezone", "startOfWeek"], 3, op_date_diff)
+}
+
+// --- Regular expressions, more arrays, trigonometry, sizes, $rand, $dateFromString ----------
+
+thread_local! {
+    /// Compiled `$regex*` patterns by (pattern, options); bounded.
+    static REGEX_CACHE: std::cell::RefCell<Vec<(String, String, Arc<regex::Regex>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Compile a MongoDB regex (options `i m s x`, `u` accepted) for the `$regex*` operators.
+fn compile_regex(op: &str, pattern: &str, options: &str) -> Result<Arc<regex::Regex>, DocError> {
+    if let Some(re) = REGEX_CACHE.with(|c| c.borrow().iter().find(|(p, o, _)| p == pattern && o == options).map(|(_, _, r)| r.clone())) {
+        return Ok(re);
+    }
+    let mut b = regex::RegexBuilder::new(pattern);
+    for c in options.chars() {
+        match c {
+            'i' => b.case_insensitive(true),
+            'm' => b.multi_line(true),
+            's' => b.dot_matches_new_line(true),
+            'x' => b.ignore_whitespace(true),
+            'u' => &mut b,
+            other => return Err(DocError::location(51108, format!("{op} invalid flag in regex options: {other}"))),
+        };
+    }
+    if pattern.contains('\0') {
+        return Err(DocError::location(51109, format!("{op}: regular expression cannot contain an embedded null byte")));
+    }
+    let re =
+        Arc::new(b.size_limit(1 << 22).dfa_size_limit(1 << 22).build().map_err(|e| {
+            DocError::location(51111, format!("Invalid Regex in {op}: {}", e.to_string().lines().last().unwrap_or_default()))
+        })?);
+    REGEX_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 64 {
+            c.remove(0);
+        }
+        c.push((pattern.to_string(), options.to_string(), re.clone()));
+    });
+    Ok(re)
+}
+
+/// `$regexMatch`/`$regexFind`/`$regexFindAll`: arguments `[input, regex, options]`.
+fn op_regex(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let none = || match name {
+        "$regexMatch" => Bson::Boolean(false),
+        "$regexFind" => Bson::Null,
+        _ => Bson::Array(Vec::new()),
+    };
+    let (pattern, mut options) = match args[1].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(none())),
+        Some(Bson::String(s)) => (s.clone(), String::new()),
+        Some(Bson::RegularExpression(r)) => (r.pattern.to_string(), r.options.to_string()),
+        Some(other) => {
+            return Err(DocError::location(
+                51105,
+                format!("{name} needs 'regex' to be of type string or regex, found {}", type_name(other)),
+            ))
+        }
+    };
+    match args[2].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => {}
+        Some(Bson::String(o)) => {
+            if !options.is_empty() {
+                return Err(DocError::location(
+                    51107,
+                    format!("{name} found regex option(s) specified in both 'regex' and 'option' fields"),
+                ));
+            }
+            options = o.clone();
+        }
+        Some(other) => {
+            return Err(DocError::location(51106, format!("{name} needs 'options' to be of type string, found {}", type_name(other))))
+        }
+    }
+    let input = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(none())),
+        Some(Bson::String(s)) => s.as_str(),
+        Some(other) => {
+            return Err(DocError::location(51104, format!("{name} needs 'input' to be of type string, found {}", type_name(other))))
+        }
+    };
+    let re = compile_regex(name, &pattern, &options)?;
+    let found = |c: regex::Captures<'_>| -> Bson {
+        let m = c.get(0).expect("group 0");
+        let captures: Vec<Bson> = c.iter().skip(1).map(|g| g.map_or(Bson::Null, |g| Bson::String(g.as_str().to_string()))).collect();
+        Bson::Document(bson::doc! {
+            "match": m.as_str(),
+            "idx": input[..m.start()].chars().count() as i32,
+            "captures": captures,
+        })
+    };
+    Ok(Some(match name {
+        "$regexMatch" => Bson::Boolean(re.is_match(input)),
+        "$regexFind" => re.captures(input).map_or(Bson::Null, found),
+        _ => Bson::Array(re.captures_iter(input).map(found).collect()),
+    }))
+}
+
+fn parse_regex_op(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(_) = arg else {
+        return Err(DocError::location(51103, format!("{name} expects an object of named arguments but found: {}", type_name(arg))));
+    };
+    parse_named(name, arg, depth, &["input", "regex", "options"], 2, op_regex)
+}
+
+/// `$zip`: arguments `[inputs, useLongestLength, defaults]`.
+fn op_zip(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let inputs = match args[0].as_deref() {
+        Some(Bson::Array(a)) => a,
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(other) => {
+            return Err(DocError::location(34461, format!("inputs must be an array of expressions, found {}", type_name(other))))
+        }
+    };
+    let mut arrays = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        match i {
+            Bson::Array(a) => arrays.push(a),
+            Bson::Null | Bson::Undefined => return null(),
+            other => {
+                return Err(DocError::location(34468, format!("$zip found a non-array expression in input: {}", mongo_display(other))))
+            }
+        }
+    }
+    let longest = match args[1].as_deref() {
+        None => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(other) => return Err(DocError::location(34463, format!("useLongestLength must be a bool, found {}", type_name(other)))),
+    };
+    let defaults: Vec<Bson> = match args[2].as_deref() {
+        None => Vec::new(),
+        Some(Bson::Array(d)) => {
+            if !longest {
+                return Err(DocError::location(34466, "cannot specify defaults unless useLongestLength is true"));
+            }
+            if d.len() != arrays.len() {
+                return Err(DocError::location(34467, "defaults and inputs must have the same length"));
+            }
+            d.clone()
+        }
+        Some(other) => {
+            return Err(DocError::location(34462, format!("defaults must be an array of expressions, found {}", type_name(other))))
+        }
+    };
+    let len = if longest { arrays.iter().map(|a| a.len()).max() } else { arrays.iter().map(|a| a.len()).min() }.unwrap_or(0);
+    let out = (0..len)
+        .map(|i| {
+            Bson::Array(
+                arrays
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| a.get(i).cloned().unwrap_or_else(|| defaults.get(j).cloned().unwrap_or(Bson::Null)))
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(Some(Bson::Array(out)))
+}
+
+fn parse_zip(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(_) = arg else {
+        return Err(DocError::location(34460, format!("{name} only supports an object as an argument, found {}", type_name(arg))));
+    };
+    parse_named(name, arg, depth, &["inputs", "useLongestLength", "defaults"], 1, op_zip)
+}
+
+/// `$sortArray`: arguments `[input, sortBy]`; `sortBy` is 1/-1 (whole values) or a sort
+/// document (fields of document elements).
+fn op_sort_array(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let items = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::Array(a)) => a.clone(),
+        Some(other) => {
+            return Err(DocError::location(
+                2942504,
+                format!("The input argument to $sortArray must be an array, but was of type: {}", type_name(other)),
+            ))
+        }
+    };
+    let bad = || DocError::location(2942505, "$sortArray requires sortBy to be either 1, -1, or a non-empty document");
+    let mut items = items;
+    match args[1].as_deref() {
+        Some(v) if is_number(v) => match as_i64(v) {
+            Some(1) => items.sort_by(compare),
+            Some(-1) => items.sort_by(|a, b| compare(b, a)),
+            _ => return Err(bad()),
+        },
+        Some(Bson::Document(d)) if !d.is_empty() => {
+            let sort = super::sort::Sort::parse(d)?;
+            let empty = Document::new();
+            let mut keyed: Vec<(Vec<Bson>, Bson)> = items
+                .into_iter()
+                .map(|v| {
+                    let k = match &v {
+                        Bson::Document(doc) => sort.key(doc),
+                        _ => sort.key(&empty),
+                    };
+                    (k, v)
+                })
+                .collect();
+            keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+            items = keyed.into_iter().map(|(_, v)| v).collect();
+        }
+        _ => return Err(bad()),
+    }
+    Ok(Some(Bson::Array(items)))
+}
+
+fn parse_sort_array(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(d) = arg else {
+        return Err(DocError::location(2942500, format!("{name} requires an object as an argument, found: {}", type_name(arg))));
+    };
+    let (mut input, mut sort_by) = (None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "input" => input = Some(parse_node(v, depth + 1)?),
+            // sortBy is a literal specification, not an expression.
+            "sortBy" => {
+                let ok = match v {
+                    Bson::Document(s) => !s.is_empty() && super::sort::Sort::parse(s).is_ok(),
+                    n if is_number(n) => matches!(as_i64(n), Some(1 | -1)),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(DocError::location(2942505, "$sortArray requires sortBy to be either 1, -1, or a non-empty document"));
+                }
+                sort_by = Some(Node::Literal(v.clone()));
+            }
+            other => return Err(DocError::location(2942501, format!("{name} found an unknown argument: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| DocError::location(2942502, format!("{name} requires 'input' to be specified")))?;
+    let sort_by = sort_by.ok_or_else(|| DocError::location(2942503, format!("{name} requires 'sortBy' to be specified")))?;
+    Ok(Node::Call(name, op_sort_array, vec![input, sort_by]))
+}
+
+/// Trigonometry: doubles in, doubles out (decimals computed as doubles, returned as decimals).
+fn op_trig(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut xs = Vec::with_capacity(2);
+    let mut decimal = false;
+    for a in args {
+        if nullish(a) {
+            return null();
+        }
+        match a.as_deref().and_then(Num::of) {
+            Some(n) => {
+                decimal |= n.rank() == 3;
+                xs.push(n.f());
+            }
+            None => return Err(DocError::location(28765, format!("{name} only supports numeric types, not {}", tname(a)))),
+        }
+    }
+    let x = xs[0];
+    let bounded = |lo: f64, hi: f64| -> Result<(), DocError> {
+        if x.is_nan() || (lo..=hi).contains(&x) {
+            Ok(())
+        } else {
+            let (l, h) = (format_double(lo), format_double(hi));
+            Err(DocError::location(50989, format!("cannot apply {name} to {}, value must be in [{l},{h}]", format_double(x))))
+        }
+    };
+    let r = match name {
+        "$sin" => x.sin(),
+        "$cos" => x.cos(),
+        "$tan" => x.tan(),
+        "$asin" => {
+            bounded(-1.0, 1.0)?;
+            x.asin()
+        }
+        "$acos" => {
+            bounded(-1.0, 1.0)?;
+            x.acos()
+        }
+        "$atan" => x.atan(),
+        "$atan2" => x.atan2(xs[1]),
+        "$sinh" => x.sinh(),
+        "$cosh" => x.cosh(),
+        "$tanh" => x.tanh(),
+        "$asinh" => x.asinh(),
+        "$acosh" => {
+            bounded(1.0, f64::INFINITY)?;
+            x.acosh()
+        }
+        "$atanh" => {
+            bounded(-1.0, 1.0)?;
+            x.atanh()
+        }
+        "$degreesToRadians" => x.to_radians(),
+        _ => x.to_degrees(), // $radiansToDegrees
+    };
+    Ok(Some(if decimal { Num::Decimal(r).to_bson() } else { Bson::Double(r) }))
+}
+
+fn op_bson_size(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::Document(d)) => {
+            let mut buf = Vec::new();
+            d.to_writer(&mut buf).map_err(|e| DocError::bad_value(format!("$bsonSize: {e}")))?;
+            Ok(Some(Bson::Int32(buf.len() as i32)))
+        }
+        Some(other) => Err(DocError::location(31393, format!("$bsonSize requires a document input, found: {}", type_name(other)))),
+    }
+}
+
+fn op_binary_size(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => null(),
+        Some(Bson::String(s)) => Ok(Some(Bson::Int32(s.len() as i32))),
+        Some(Bson::Binary(b)) => Ok(Some(Bson::Int32(b.bytes.len() as i32))),
+        Some(other) => {
+            Err(DocError::location(51276, format!("$binarySize requires a string or BinData argument, found: {}", type_name(other))))
+        }
+    }
+}
+
+fn op_rand(_: &'static str, _: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    Ok(Some(Bson::Double(rand::random::<f64>())))
+}
+
+/// `$rand: {}`: never constant-folded.
+fn parse_rand(name: &'static str, arg: &Bson, _: usize) -> Result<Node, DocError> {
+    match arg {
+        Bson::Document(d) if d.is_empty() => Ok(Node::Call(name, op_rand, Vec::new())),
+        Bson::Array(a) if a.is_empty() => Ok(Node::Call(name, op_rand, Vec::new())),
+        _ => Err(DocError::location(3040501, "$rand not supported with args")),
+    }
+}
+
+/// Parse `s` with a `$dateToString`-style `format` (`%Y %m %d %H %M %S %L %j %z %Z %%`); the
+/// result is local milliseconds and whether the string carried its own offset.
+fn parse_formatted_date(s: &str, format: &str) -> Option<(i64, bool)> {
+    let (mut y, mut mo, mut d, mut h, mut mi, mut sec, mut ms) = (1970i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0i64);
+    let mut doy: Option<i64> = None;
+    let mut offset: Option<i64> = None;
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut f = format.chars();
+    let digits = |i: &mut usize, max: usize| -> Option<i64> {
+        let start = *i;
+        while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        (*i > start).then(|| s[start..*i].parse().ok())?
+    };
+    while let Some(c) = f.next() {
+        if c != '%' {
+            if s[i..].starts_with(c) {
+                i += c.len_utf8();
+                continue;
+            }
+            return None;
+        }
+        match f.next()? {
+            'Y' => y = digits(&mut i, 4)?,
+            'm' => mo = digits(&mut i, 2)?,
+            'd' => d = digits(&mut i, 2)?,
+            'H' => h = digits(&mut i, 2)?,
+            'M' => mi = digits(&mut i, 2)?,
+            'S' => sec = digits(&mut i, 2)?,
+            'L' => {
+                let start = i;
+                let v = digits(&mut i, 3)?;
+                ms = v * 10i64.pow(3 - (i - start) as u32);
+            }
+            'j' => doy = Some(digits(&mut i, 3)?),
+            'z' | 'Z' => {
+                let sign = match b.get(i)? {
+                    b'+' => 1,
+                    b'-' => -1,
+                    b'Z' => {
+                        i += 1;
+                        offset = Some(0);
+                        continue;
+                    }
+                    _ => return None,
+                };
+                i += 1;
+                let hh = digits(&mut i, 2)?;
+                if b.get(i) == Some(&b':') {
+                    i += 1;
+                }
+                let mm = digits(&mut i, 2).unwrap_or(0);
+                offset = Some(sign * (hh * 60 + mm) * 60_000);
+            }
+            '%' => {
+                if b.get(i) != Some(&b'%') {
+                    return None;
+                }
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    if i != b.len() || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let days = match doy {
+        Some(j) => days_from_civil(y, 1, 1) + j - 1,
+        None => {
+            if d > i64::from(days_in_month(y, mo as u32)) {
+                return None;
+            }
+            days_from_civil(y, mo as u32, d as u32)
+        }
+    };
+    let local = days * MS_PER_DAY + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
+    Some(match offset {
+        Some(o) => (local - o, true),
+        None => (local, false),
+    })
+}
+
+/// `$dateFromString`: arguments `[dateString, format, timezone, onError, onNull]`.
+fn op_date_from_string(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let s = match args[0].as_deref() {
+        None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(args[4].as_deref().cloned().unwrap_or(Bson::Null))),
+        Some(Bson::String(s)) => s.as_str(),
+        Some(other) => {
+            if let Some(v) = args[3].as_deref() {
+                return Ok(Some(v.clone()));
+            }
+            return Err(conversion_failure(format!(
+                "{name} requires that 'dateString' be a string, found: {} with value {other}",
+                type_name(other)
+            )));
+        }
+    };
+    let Some(offset) = parse_timezone(&args[2])? else { return null() };
+    let parsed = match args[1].as_deref() {
+        None => parse_date(s.trim()).map(|ms| {
+            let t = s.trim();
+            let has_offset = t.ends_with('Z') || t.get(10..).is_some_and(|rest| rest.contains('+') || rest.rfind('-').is_some());
+            (ms, has_offset)
+        }),
+        Some(Bson::Null | Bson::Undefined) => return null(),
+        Some(Bson::String(f)) => parse_formatted_date(s, f),
+        Some(other) => {
+            return Err(DocError::location(
+                40684,
+                format!("{name} requires that 'format' be a string, found: {} with value {other}", type_name(other)),
+            ))
+        }
+    };
+    match parsed {
+        Some((ms, true)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms)))),
+        Some((ms, false)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms.saturating_sub(offset))))),
+        None => match args[3].as_deref() {
+            Some(v) => Ok(Some(v.clone())),
+            None => Err(conversion_failure(format!("Error parsing date string '{s}'"))),
+        },
+    }
+}
+
+fn parse_date_from_string(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {
+    let Bson::Document(_) = arg else {
+        return Err(DocError::location(40540, format!("{name} only supports an object as an argument, found: {}", type_name(arg))));
+    };
+    parse_named(name, arg, depth, &["dateString", "format", "timezone", "onError", "onNull"], 1, op_date_from_string)
 }
 
 #[cfg(test)]
@@ -3740,5 +4839,318 @@ mod tests {
         assert!(!truthy(None));
         assert!(truthy(Some(&Bson::Array(vec![]))));
         assert!(truthy(Some(&Bson::String(String::new()))));
+    }
+    fn dt(s: &str) -> Bson {
+        Bson::DateTime(bson::DateTime::parse_rfc3339_str(s).unwrap())
+    }
+
+    #[test]
+    fn date_from_parts_from_the_manual() {
+        let r = ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 2, "day": 8, "hour": 12}}));
+        assert_eq!(r, dt("2017-02-08T12:00:00Z"));
+        let r = ev1(bson::bson!({"$dateFromParts": {"isoWeekYear": 2017, "isoWeek": 6, "isoDayOfWeek": 3, "hour": 12}}));
+        assert_eq!(r, dt("2017-02-08T12:00:00Z"));
+        // The manual's New York example with the fixed offset in force that night.
+        let r = ev1(
+            bson::bson!({"$dateFromParts": {"year": 2016, "month": 12, "day": 31, "hour": 23, "minute": 46, "second": 12, "timezone": "-05:00"}}),
+        );
+        assert_eq!(r, dt("2017-01-01T04:46:12Z"));
+        // Values outside their range carry over (the manual's examples).
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 14, "day": 1}})), dt("2018-02-01T00:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 0, "day": 1}})), dt("2016-12-01T00:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "month": 3, "day": 0}})), dt("2017-02-28T00:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "hour": -1}})), dt("2016-12-31T23:00:00Z"));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2017, "millisecond": 1500}})), dt("2017-01-01T00:00:01.500Z"));
+        // Only year: January 1st. A part that is null or missing makes the result null.
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": 2020.0}})), dt("2020-01-01T00:00:00Z"));
+        assert_eq!(ev(bson::bson!({"$dateFromParts": {"year": 2020, "month": "$nope"}}), &doc! {}).unwrap(), Some(Bson::Null));
+        assert_eq!(ev1(bson::bson!({"$dateFromParts": {"year": null}})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"month": 1}}), &doc! {}).code, 40516);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "isoWeek": 1}}), &doc! {}).code, 40489);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "x": 1}}), &doc! {}).code, 40518);
+        assert_eq!(err(bson::bson!({"$dateFromParts": 1}), &doc! {}).code, 40519);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017.5}}), &doc! {}).code, 40515);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 0}}), &doc! {}).code, 40523);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "month": 40000}}), &doc! {}).code, 31034);
+        assert_eq!(err(bson::bson!({"$dateFromParts": {"year": 2017, "timezone": "Mars/Base"}}), &doc! {}).code, 40485);
+    }
+
+    #[test]
+    fn date_to_parts_from_the_manual() {
+        let d = doc! {"date": dt("2017-01-01T01:29:09.123Z")};
+        assert_eq!(
+            ev(bson::bson!({"$dateToParts": {"date": "$date"}}), &d).unwrap().unwrap(),
+            bson::bson!({"year": 2017, "month": 1, "day": 1, "hour": 1, "minute": 29, "second": 9, "millisecond": 123})
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateToParts": {"date": "$date", "iso8601": true}}), &d).unwrap().unwrap(),
+            bson::bson!({"isoWeekYear": 2016, "isoWeek": 52, "isoDayOfWeek": 7, "hour": 1, "minute": 29, "second": 9, "millisecond": 123})
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateToParts": {"date": "$date", "timezone": "-05:00"}}), &d).unwrap().unwrap(),
+            bson::bson!({"year": 2016, "month": 12, "day": 31, "hour": 20, "minute": 29, "second": 9, "millisecond": 123})
+        );
+        assert_eq!(ev(bson::bson!({"$dateToParts": {"date": "$nope"}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateToParts": {"date": 1}}), &d).code, 16006);
+        assert_eq!(err(bson::bson!({"$dateToParts": {}}), &d).code, 51749);
+    }
+
+    #[test]
+    fn date_trunc_from_the_manual() {
+        let d = doc! {"d": dt("2021-03-20T11:30:05Z")};
+        let t = |unit: &str, extra: Document| {
+            let mut spec = doc! {"date": "$d", "unit": unit};
+            spec.extend(extra);
+            ev(bson::bson!({"$dateTrunc": spec}), &d).unwrap().unwrap()
+        };
+        assert_eq!(t("year", doc! {}), dt("2021-01-01T00:00:00Z"));
+        assert_eq!(t("quarter", doc! {}), dt("2021-01-01T00:00:00Z"));
+        assert_eq!(t("month", doc! {}), dt("2021-03-01T00:00:00Z"));
+        assert_eq!(t("week", doc! {}), dt("2021-03-14T00:00:00Z"));
+        assert_eq!(t("week", doc! {"startOfWeek": "monday"}), dt("2021-03-15T00:00:00Z"));
+        assert_eq!(t("day", doc! {}), dt("2021-03-20T00:00:00Z"));
+        assert_eq!(t("hour", doc! {}), dt("2021-03-20T11:00:00Z"));
+        assert_eq!(t("hour", doc! {"binSize": 2}), dt("2021-03-20T10:00:00Z"));
+        assert_eq!(t("minute", doc! {"binSize": 15}), dt("2021-03-20T11:30:00Z"));
+        assert_eq!(t("second", doc! {}), dt("2021-03-20T11:30:05Z"));
+        assert_eq!(t("month", doc! {"binSize": 6}), dt("2021-01-01T00:00:00Z"));
+        assert_eq!(t("day", doc! {"timezone": "+05:00"}), dt("2021-03-19T19:00:00Z"));
+        // The manual's two-week bins starting Monday (Los Angeles, -07:00 on those dates).
+        let la = doc! {"binSize": 2, "timezone": "-07:00", "startOfWeek": "Monday"};
+        assert_eq!(t("week", la.clone()), dt("2021-03-15T07:00:00Z"));
+        let d2 = doc! {"d": dt("2020-05-18T14:10:30Z")};
+        let mut spec = doc! {"date": "$d", "unit": "week"};
+        spec.extend(la);
+        assert_eq!(ev(bson::bson!({"$dateTrunc": spec}), &d2).unwrap().unwrap(), dt("2020-05-11T07:00:00Z"));
+        assert_eq!(ev(bson::bson!({"$dateTrunc": {"date": "$nope", "unit": "day"}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": "$d", "unit": "fortnight"}}), &d).code, 5439014);
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": "$d", "unit": "day", "binSize": 0}}), &d).code, 5439017);
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": 1, "unit": "day"}}), &d).code, 5439012);
+        assert_eq!(err(bson::bson!({"$dateTrunc": {"date": "$d"}}), &d).code, 51749);
+    }
+
+    #[test]
+    fn date_add_subtract_diff_from_the_manual() {
+        let d = doc! {"p": dt("2020-09-15T12:02:00Z"), "e": dt("2021-01-31T12:10:05Z")};
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$p", "unit": "day", "amount": 3}}), &d).unwrap().unwrap(),
+            dt("2020-09-18T12:02:00Z")
+        );
+        // Month arithmetic clamps to the end of the month.
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "month", "amount": 1}}), &d).unwrap().unwrap(),
+            dt("2021-02-28T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "year", "amount": -1}}), &d).unwrap().unwrap(),
+            dt("2020-01-31T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "quarter", "amount": 1}}), &d).unwrap().unwrap(),
+            dt("2021-04-30T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$e", "unit": "hour", "amount": 2.0}}), &d).unwrap().unwrap(),
+            dt("2021-01-31T14:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateSubtract": {"startDate": dt("2021-03-31T12:10:05Z"), "unit": "month", "amount": 1}}), &d)
+                .unwrap()
+                .unwrap(),
+            dt("2021-02-28T12:10:05Z")
+        );
+        assert_eq!(
+            ev(bson::bson!({"$dateSubtract": {"startDate": "$p", "unit": "week", "amount": 1}}), &d).unwrap().unwrap(),
+            dt("2020-09-08T12:02:00Z")
+        );
+        assert_eq!(ev(bson::bson!({"$dateAdd": {"startDate": "$nope", "unit": "day", "amount": 1}}), &d).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateAdd": {"startDate": "$p", "unit": "day", "amount": 1.5}}), &d).code, 5166405);
+        assert_eq!(err(bson::bson!({"$dateAdd": {"startDate": 1, "unit": "day", "amount": 1}}), &d).code, 5166403);
+        assert_eq!(err(bson::bson!({"$dateAdd": {"startDate": "$p", "unit": "day"}}), &d).code, 51749);
+
+        let diff = |a: &str, b: &str, unit: &str, extra: Document| {
+            let mut spec = doc! {"startDate": dt(a), "endDate": dt(b), "unit": unit};
+            spec.extend(extra);
+            ev1(bson::bson!({"$dateDiff": spec}))
+        };
+        assert_eq!(diff("2021-01-01T00:00:00Z", "2021-01-31T00:00:00Z", "day", doc! {}), Bson::Int64(30));
+        // Boundaries crossed, not elapsed whole units.
+        assert_eq!(diff("2020-12-31T23:59:00Z", "2021-01-01T00:01:00Z", "year", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-31T00:00:00Z", "2021-02-01T00:00:00Z", "month", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-31T00:00:00Z", "2021-04-01T00:00:00Z", "quarter", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-01T10:59:59Z", "2021-01-01T11:00:00Z", "hour", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-01-01T00:00:01Z", "2021-01-01T00:00:00Z", "millisecond", doc! {}), Bson::Int64(-1000));
+        // 2021-02-28 is a Sunday: Sunday weeks cross one boundary, so do Monday weeks.
+        assert_eq!(diff("2021-02-27T12:00:00Z", "2021-02-28T12:00:00Z", "week", doc! {}), Bson::Int64(1));
+        assert_eq!(diff("2021-02-27T12:00:00Z", "2021-02-28T12:00:00Z", "week", doc! {"startOfWeek": "mon"}), Bson::Int64(0));
+        assert_eq!(diff("2021-01-01T23:00:00Z", "2021-01-02T01:00:00Z", "day", doc! {"timezone": "+02:00"}), Bson::Int64(0));
+        assert_eq!(ev(bson::bson!({"$dateDiff": {"startDate": "$nope", "endDate": "$p", "unit": "day"}}), &d).unwrap(), Some(Bson::Null));
+    }
+    #[test]
+    fn n_array_and_std_dev_expressions_from_the_manual() {
+        let d = doc! {"score": [1, 2, 3, null, 5], "s": [85, 90, 71]};
+        assert_eq!(ev(bson::bson!({"$firstN": {"n": 3, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([1, 2, 3]));
+        assert_eq!(ev(bson::bson!({"$lastN": {"n": 3, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([3, null, 5]));
+        assert_eq!(ev(bson::bson!({"$maxN": {"n": 2, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([5, 3]));
+        assert_eq!(ev(bson::bson!({"$minN": {"n": 9, "input": "$score"}}), &d).unwrap().unwrap(), bson::bson!([1, 2, 3, 5]));
+        assert_eq!(err(bson::bson!({"$firstN": {"n": 0, "input": "$score"}}), &d).code, 5787908);
+        assert_eq!(err(bson::bson!({"$firstN": {"n": 1, "input": 3}}), &d).code, 5788200);
+        let sd = ev(bson::bson!({"$stdDevSamp": "$s"}), &d).unwrap().unwrap();
+        assert!((as_f64(&sd).unwrap() - 97f64.sqrt()).abs() < 1e-12);
+        assert_eq!(ev1(bson::bson!({"$stdDevPop": [1, 3]})), Bson::Double(1.0));
+        assert_eq!(ev1(bson::bson!({"$stdDevSamp": [1]})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$stdDevPop": ["a"]})), Bson::Null);
+    }
+    #[test]
+    fn regex_operators_from_the_manual() {
+        let d = doc! {"a": "Single LINE description.", "b": "First lines\nsecond line", "c": "café line"};
+        let find = |input: &str, extra: Document| {
+            let mut spec = doc! {"input": input, "regex": "line"};
+            spec.extend(extra);
+            ev(bson::bson!({"$regexFind": spec}), &d).unwrap().unwrap()
+        };
+        assert_eq!(find("$a", doc! {}), Bson::Null);
+        assert_eq!(find("$a", doc! {"options": "i"}), bson::bson!({"match": "LINE", "idx": 7, "captures": []}));
+        assert_eq!(find("$b", doc! {}), bson::bson!({"match": "line", "idx": 6, "captures": []}));
+        // idx counts code points.
+        assert_eq!(find("$c", doc! {}), bson::bson!({"match": "line", "idx": 5, "captures": []}));
+        let all = ev(bson::bson!({"$regexFindAll": {"input": "$b", "regex": "line"}}), &d).unwrap().unwrap();
+        assert_eq!(all, bson::bson!([{"match": "line", "idx": 6, "captures": []}, {"match": "line", "idx": 19, "captures": []}]));
+        let re = Bson::RegularExpression(bson::Regex {
+            pattern: "^s".to_string().try_into().unwrap(),
+            options: "im".to_string().try_into().unwrap(),
+        });
+        assert_eq!(ev(bson::bson!({"$regexMatch": {"input": "$b", "regex": re.clone()}}), &d).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(ev(bson::bson!({"$regexMatch": {"input": "$a", "regex": "^s"}}), &d).unwrap(), Some(Bson::Boolean(false)));
+        assert_eq!(ev(bson::bson!({"$regexMatch": {"input": "$nope", "regex": "x"}}), &d).unwrap(), Some(Bson::Boolean(false)));
+        // Captures: a group that did not take part is null.
+        assert_eq!(
+            ev1(bson::bson!({"$regexFind": {"input": "abc123", "regex": "([a-z]+)(\\d+)?(x)?"}})),
+            bson::bson!({"match": "abc123", "idx": 0, "captures": ["abc", "123", null]})
+        );
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": 1, "regex": "x"}}), &d).code, 51104);
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": "$a", "regex": re, "options": "i"}}), &d).code, 51107);
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": "$a", "regex": "("}}), &d).code, 51111);
+        assert_eq!(err(bson::bson!({"$regexMatch": {"input": "$a"}}), &d).code, 51749);
+    }
+
+    #[test]
+    fn zip_sort_array_and_misc_from_the_manual() {
+        let d = doc! {"matrix": [[1, 2], [2, 3], [3, 4]]};
+        let r = ev(
+            bson::bson!({"$zip": {"inputs": [{"$arrayElemAt": ["$matrix", 0]}, {"$arrayElemAt": ["$matrix", 1]}, {"$arrayElemAt": ["$matrix", 2]}]}}),
+            &d,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r, bson::bson!([[1, 2, 3], [2, 3, 4]]));
+        assert_eq!(
+            ev1(bson::bson!({"$zip": {"inputs": [[1], [2, 3]], "useLongestLength": true, "defaults": ["a", "b"]}})),
+            bson::bson!([[1, 2], ["a", 3]])
+        );
+        assert_eq!(ev1(bson::bson!({"$zip": {"inputs": [[1], [2, 3]], "useLongestLength": true}})), bson::bson!([[1, 2], [null, 3]]));
+        assert_eq!(err(bson::bson!({"$zip": {"inputs": [[1], 2]}}), &d).code, 34468);
+        assert_eq!(err(bson::bson!({"$zip": {"inputs": [[1]], "defaults": [1]}}), &d).code, 34466);
+
+        let team = doc! {"team": [
+        {"name": "pat", "age": 30, "address": {"street": "12 Baker St", "city": "London"}},
+        {"name": "dallas", "age": 36, "address": {"street": "12 Cowper St", "city": "Palo Alto"}},
+        {"name": "charlie", "age": 42, "address": {"street": "12 French St", "city": "New Brunswick"}}]};
+        let names = |sort_by: Bson| -> Vec<Bson> {
+            let r = ev(bson::bson!({"$sortArray": {"input": "$team", "sortBy": sort_by}}), &team).unwrap().unwrap();
+            r.as_array().unwrap().iter().map(|m| m.as_document().unwrap().get("name").unwrap().clone()).collect()
+        };
+        assert_eq!(names(bson::bson!({"name": 1})), vec![Bson::from("charlie"), "dallas".into(), "pat".into()]);
+        assert_eq!(names(bson::bson!({"age": -1})), vec![Bson::from("charlie"), "dallas".into(), "pat".into()]);
+        assert_eq!(names(bson::bson!({"address.city": 1})), vec![Bson::from("pat"), "charlie".into(), "dallas".into()]);
+        assert_eq!(ev1(bson::bson!({"$sortArray": {"input": [1, 4, 1, 6, 12, 5], "sortBy": 1}})), bson::bson!([1, 1, 4, 5, 6, 12]));
+        let mixed = bson::bson!([20, 4, {"a": "Free"}, 6, 21, 5, "Gratis", {"a": null}, {"a": {"sale": true, "price": 19}}, dec("10.23"), {"a": "On sale"}]);
+        assert_eq!(
+            ev1(bson::bson!({"$sortArray": {"input": mixed, "sortBy": 1}})),
+            bson::bson!([4, 5, 6, dec("10.23"), 20, 21, "Gratis", {"a": null}, {"a": "Free"}, {"a": "On sale"}, {"a": {"sale": true, "price": 19}}])
+        );
+        assert_eq!(err(bson::bson!({"$sortArray": {"input": [1], "sortBy": 2}}), &team).code, 2942505);
+        assert_eq!(err(bson::bson!({"$sortArray": {"input": [1]}}), &team).code, 2942503);
+        assert_eq!(err(bson::bson!({"$sortArray": {"input": 1, "sortBy": 1}}), &team).code, 2942504);
+
+        assert_eq!(ev1(bson::bson!({"$sin": 0})), Bson::Double(0.0));
+        assert_eq!(ev1(bson::bson!({"$degreesToRadians": 180})), Bson::Double(std::f64::consts::PI));
+        assert_eq!(ev1(bson::bson!({"$atan2": [1, 1]})), Bson::Double(std::f64::consts::FRAC_PI_4));
+        assert_eq!(ev1(bson::bson!({"$cos": null})), Bson::Null);
+        assert_eq!(err(bson::bson!({"$asin": 2}), &doc! {}).code, 50989);
+        assert_eq!(err(bson::bson!({"$sin": "a"}), &doc! {}).code, 28765);
+        assert_eq!(ev1(bson::bson!({"$bsonSize": {"$literal": {}}})), Bson::Int32(5));
+        assert_eq!(ev1(bson::bson!({"$bsonSize": {"$literal": {"a": 1}}})), Bson::Int32(12));
+        assert_eq!(ev1(bson::bson!({"$binarySize": "é"})), Bson::Int32(2));
+        assert_eq!(err(bson::bson!({"$binarySize": 1}), &doc! {}).code, 51276);
+        let r = Expr::parse(&bson::bson!({"$rand": {}})).unwrap();
+        let draws: Vec<f64> = (0..8).map(|_| as_f64(&r.eval(&doc! {}, &vars()).unwrap().unwrap()).unwrap()).collect();
+        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
+        assert!(draws.windows(2).any(|w| w[0] != w[1]));
+        assert_eq!(Expr::parse(&bson::bson!({"$rand": 1})).unwrap_err().code, 3040501);
+    }
+
+    #[test]
+    fn date_from_string_from_the_manual() {
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40.787"}})), dt("2017-02-08T12:10:40.787Z"));
+        assert_eq!(
+            ev1(bson::bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40.787", "timezone": "-05:00"}})),
+            dt("2017-02-08T17:10:40.787Z")
+        );
+        // An offset in the string wins over timezone.
+        assert_eq!(
+            ev1(bson::bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40Z", "timezone": "-05:00"}})),
+            dt("2017-02-08T12:10:40Z")
+        );
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": "15-06-2018", "format": "%d-%m-%Y"}})), dt("2018-06-15T00:00:00Z"));
+        assert_eq!(
+            ev1(bson::bson!({"$dateFromString": {"dateString": "2018/06/15 10:05:07.5 +0230", "format": "%Y/%m/%d %H:%M:%S.%L %z"}})),
+            dt("2018-06-15T07:35:07.500Z")
+        );
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": "junk", "onError": "bad"}})), Bson::from("bad"));
+        assert_eq!(ev1(bson::bson!({"$dateFromString": {"dateString": null, "onNull": 0}})), Bson::Int32(0));
+        assert_eq!(ev(bson::bson!({"$dateFromString": {"dateString": "$nope"}}), &doc! {}).unwrap(), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$dateFromString": {"dateString": "junk"}}), &doc! {}).code, 241);
+        assert_eq!(err(bson::bson!({"$dateFromString": {"dateString": "31-02-2018", "format": "%d-%m-%Y"}}), &doc! {}).code, 241);
+        assert_eq!(err(bson::bson!({"$dateFromString": {"format": "%Y"}}), &doc! {}).code, 51749);
+    }
+    #[test]
+    fn date_operators_do_not_overflow_on_extreme_dates() {
+        for ms in [i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1] {
+            let d = doc! {"d": Bson::DateTime(bson::DateTime::from_millis(ms))};
+            for spec in [
+                bson::bson!({"$dateToParts": {"date": "$d", "timezone": "+05:00"}}),
+                bson::bson!({"$dateToParts": {"date": "$d", "timezone": "-05:00", "iso8601": true}}),
+                bson::bson!({"$year": {"date": "$d", "timezone": "+05:00"}}),
+                bson::bson!({"$dateToString": {"date": "$d", "timezone": "-05:00"}}),
+                bson::bson!({"$dateTrunc": {"date": "$d", "unit": "week", "binSize": i64::MAX, "timezone": "+05:00"}}),
+                bson::bson!({"$dateTrunc": {"date": "$d", "unit": "year", "binSize": i64::MAX}}),
+                bson::bson!({"$dateTrunc": {"date": "$d", "unit": "millisecond", "binSize": 7}}),
+                bson::bson!({"$dateAdd": {"startDate": "$d", "unit": "year", "amount": i64::MAX}}),
+                bson::bson!({"$dateAdd": {"startDate": "$d", "unit": "millisecond", "amount": i64::MIN, "timezone": "+01:00"}}),
+                bson::bson!({"$dateSubtract": {"startDate": "$d", "unit": "day", "amount": i64::MIN}}),
+                bson::bson!({"$dateDiff": {"startDate": "$d", "endDate": Bson::DateTime(bson::DateTime::from_millis(i64::MIN)), "unit": "millisecond", "timezone": "+05:00"}}),
+                bson::bson!({"$dateDiff": {"startDate": "$d", "endDate": Bson::DateTime(bson::DateTime::from_millis(0)), "unit": "quarter"}}),
+            ] {
+                // Errors are fine; panics are not.
+                let _ = ev(spec, &d);
+            }
+        }
+    }
+    #[test]
+    fn percentile_and_median_expressions_from_the_manual() {
+        let d = doc! {"scores": [62, 81, 80, 75, 68]};
+        assert_eq!(
+            ev(bson::bson!({"$percentile": {"input": "$scores", "p": [0.25, 0.5, 0.75], "method": "approximate"}}), &d).unwrap().unwrap(),
+            bson::bson!([68.0, 75.0, 80.0])
+        );
+        assert_eq!(ev(bson::bson!({"$median": {"input": "$scores", "method": "approximate"}}), &d).unwrap().unwrap(), Bson::Double(75.0));
+        assert_eq!(ev1(bson::bson!({"$median": {"input": [1, 2, 3, 4], "method": "continuous"}})), Bson::Double(2.5));
+        assert_eq!(ev1(bson::bson!({"$percentile": {"input": [], "p": [0.1, 0.9], "method": "approximate"}})), bson::bson!([null, null]));
+        assert_eq!(ev1(bson::bson!({"$median": {"input": ["a", null], "method": "approximate"}})), Bson::Null);
+        assert_eq!(ev1(bson::bson!({"$percentile": {"input": [5, 1], "p": [0.0, 1.0], "method": "approximate"}})), bson::bson!([1.0, 5.0]));
+        assert_eq!(err(bson::bson!({"$percentile": {"input": "$scores", "p": [1.5], "method": "approximate"}}), &d).code, 7750301);
+        assert_eq!(err(bson::bson!({"$percentile": {"input": "$scores", "p": [0.5], "method": "exact"}}), &d).code, 2);
+        assert_eq!(err(bson::bson!({"$median": {"input": "$scores"}}), &d).code, 40414);
     }
 }

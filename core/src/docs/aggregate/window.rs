@@ -1,0 +1,497 @@
+//! `$setWindowFields`: window functions over partitions (MongoDB manual, "$setWindowFields").
+//!
+//! Supported: `partitionBy` (any expression; missing is null), `sortBy`, and output fields
+//! (dotted paths allowed) computed by
+//! - every `$group` accumulator (`$sum $avg $min $max $first $last $push $addToSet $count
+//!   $mergeObjects $stdDevPop $stdDevSamp $top $bottom $topN $bottomN $firstN $lastN $maxN
+//!   $minN`) over a window: `documents: [lo, hi]` (positions relative to the current document,
+//!   `"unbounded"`/`"current"`/integers) or `range: [lo, hi]` (offsets added to the value of the
+//!   single ascending `sortBy` field: numbers, or dates with a `unit`, added as `$dateAdd`
+//!   does; `"current"` is the current document's position); no window means the whole
+//!   partition;
+//! - `$rank`, `$denseRank`, `$documentNumber` (need `sortBy`), `$shift`, `$locf`.
+//!
+//! Windows of the `[unbounded, x]` shape advance one running state;
+//! whole-partition windows are computed once per partition; other windows recompute per
+//! document (O(n * window)).
+//!
+//! Documents come out sorted by partition, then `sortBy` (as MongoDB sorts them). Every output
+//! is computed from the input documents, then all are set. Not supported: `$derivative`,
+//! `$integral`, `$expMovingAvg`, `$covariancePop/Samp`, `$linearFill` (unrecognized window
+//! functions, 5371600).
+
+use std::cmp::Ordering;
+
+use bson::{Bson, Document};
+
+use super::super::expr::{date_add_millis, Expr, Variables};
+use super::super::sort::Sort;
+use super::super::value::{as_f64, as_i64, compare, is_number, type_name};
+use super::super::DocError;
+use super::group::{parse_window_accumulator, Accumulator};
+use super::{set_path, validate_projection_path, DocStream};
+
+/// A parsed `$setWindowFields`.
+#[derive(Clone, Debug)]
+pub struct SetWindowFields {
+    partition_by: Option<Expr>,
+    sort_by: Option<Sort>,
+    outputs: Vec<(Vec<String>, Function)>,
+}
+
+#[derive(Clone, Debug)]
+enum Function {
+    Acc(Accumulator, Window),
+    Rank,
+    DenseRank,
+    DocumentNumber,
+    Shift { output: Expr, by: i64, default: Bson },
+    Locf(Expr),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    Unbounded,
+    Current,
+    Offset(f64),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Window {
+    Whole,
+    Documents(Bound, Bound),
+    /// Range bounds; with a time `unit`, offsets are added to dates as `$dateAdd` does.
+    Range(Bound, Bound, Option<&'static str>),
+}
+
+fn err(message: impl Into<String>) -> DocError {
+    DocError::failed_to_parse(message)
+}
+
+fn parse_bound(v: &Bson, documents: bool) -> Result<Bound, DocError> {
+    match v {
+        Bson::String(s) if s == "unbounded" => Ok(Bound::Unbounded),
+        Bson::String(s) if s == "current" => Ok(Bound::Current),
+        n if is_number(n) => {
+            if documents {
+                let i = as_i64(n).ok_or_else(|| err("Numeric document-based bounds must be an integer"))?;
+                Ok(Bound::Offset(i as f64))
+            } else {
+                Ok(Bound::Offset(as_f64(n).unwrap_or(0.0)))
+            }
+        }
+        other => Err(err(format!("Window bounds must be 'unbounded', 'current', or a number, found {}", type_name(other)))),
+    }
+}
+
+fn parse_window(spec: &Bson, ascending: Option<bool>) -> Result<Window, DocError> {
+    let Bson::Document(d) = spec else {
+        return Err(err("'window' field must be an object"));
+    };
+    let (mut documents, mut range, mut unit) = (None, None, None);
+    for (k, v) in d {
+        match k.as_str() {
+            "documents" | "range" => {
+                let Bson::Array(b) = v else {
+                    return Err(err(format!("Window bounds must be a 2-element array: {k}: {v}")));
+                };
+                if b.len() != 2 {
+                    return Err(err(format!("Window bounds must be a 2-element array: {k}: {v}")));
+                }
+                let is_docs = k == "documents";
+                let pair = (parse_bound(&b[0], is_docs)?, parse_bound(&b[1], is_docs)?);
+                if let (Bound::Offset(lo), Bound::Offset(hi)) = pair {
+                    if lo > hi {
+                        return Err(err("Lower bound must not exceed upper bound"));
+                    }
+                }
+                if matches!(pair, (Bound::Current, Bound::Offset(h)) if h < 0.0)
+                    || matches!(pair, (Bound::Offset(l), Bound::Current) if l > 0.0)
+                {
+                    return Err(err("Lower bound must not exceed upper bound"));
+                }
+                if is_docs {
+                    documents = Some(pair);
+                } else {
+                    range = Some(pair);
+                }
+            }
+            "unit" => {
+                let Bson::String(u) = v else {
+                    return Err(err("'unit' must be a string"));
+                };
+                const UNITS: [&str; 9] = ["millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year"];
+                unit = Some(*UNITS.iter().find(|x| **x == u.as_str()).ok_or_else(|| err(format!("unknown time unit value: {u}")))?);
+            }
+            other => return Err(err(format!("'window' field that is not 'documents', 'range' or 'unit': {other}"))),
+        }
+    }
+    match (documents, range) {
+        (Some(_), Some(_)) => Err(err("Window bounds can specify either 'documents' or 'range', not both")),
+        (Some((lo, hi)), None) => {
+            if unit.is_some() {
+                return Err(err("'unit' is only valid with 'range' windows"));
+            }
+            if ascending.is_none() && !matches!((lo, hi), (Bound::Unbounded, Bound::Unbounded)) {
+                return Err(DocError::location(5339901, "Document-based bounds require a sortBy"));
+            }
+            Ok(Window::Documents(lo, hi))
+        }
+        (None, Some((lo, hi))) => {
+            if ascending != Some(true) {
+                return Err(DocError::location(5339902, "Range-based bounds require an ascending sortBy on a single field"));
+            }
+            if unit.is_some() && [lo, hi].iter().any(|b| matches!(b, Bound::Offset(o) if o.fract() != 0.0)) {
+                return Err(err("With a 'unit', range bounds must be integers"));
+            }
+            Ok(Window::Range(lo, hi, unit))
+        }
+        (None, None) => Err(err("'window' field must specify 'documents' or 'range'")),
+    }
+}
+
+impl SetWindowFields {
+    pub(super) fn parse(spec: &Bson) -> Result<SetWindowFields, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(err(format!("the $setWindowFields stage specification must be an object, found {}", type_name(spec))));
+        };
+        let (mut partition_by, mut sort_spec, mut output) = (None, None, None);
+        for (k, v) in d {
+            match k.as_str() {
+                "partitionBy" => {
+                    if matches!(v, Bson::Document(p) if !p.keys().next().is_some_and(|f| f.starts_with('$'))) {
+                        return Err(err("An expression object for 'partitionBy' must start with an operator"));
+                    }
+                    partition_by = Some(Expr::parse(v)?)
+                }
+                "sortBy" => match v {
+                    Bson::Document(s) if !s.is_empty() => sort_spec = Some(s.clone()),
+                    _ => return Err(err("'sortBy' must be a non-empty object")),
+                },
+                "output" => match v {
+                    Bson::Document(o) => output = Some(o.clone()),
+                    other => {
+                        return Err(DocError::type_mismatch(format!(
+                            "BSON field '$setWindowFields.output' is the wrong type '{}', expected type 'object'",
+                            type_name(other)
+                        )))
+                    }
+                },
+                other => return Err(DocError::location(40415, format!("BSON field '$setWindowFields.{other}' is an unknown field."))),
+            }
+        }
+        let output =
+            output.ok_or_else(|| DocError::location(40414, "BSON field '$setWindowFields.output' is missing but a required field"))?;
+        let sort_by = sort_spec.as_ref().map(Sort::parse).transpose()?;
+        let single_sort_ascending = match &sort_spec {
+            Some(s) if s.len() == 1 => s.values().next().and_then(as_i64).map(|d| d >= 0),
+            _ => None,
+        };
+        let has_sort = sort_by.is_some();
+        let mut outputs = Vec::new();
+        for (field, fspec) in &output {
+            validate_projection_path(field)?;
+            let Bson::Document(f) = fspec else {
+                return Err(err(format!("Window function spec for '{field}' must be an object")));
+            };
+            let mut func = None;
+            let mut window = None;
+            for (k, v) in f {
+                if k == "window" {
+                    window = Some(v);
+                } else if k.starts_with('$') {
+                    if func.is_some() {
+                        return Err(err(format!("Window function spec for '{field}' must have exactly one window function")));
+                    }
+                    func = Some((k.as_str(), v));
+                } else {
+                    return Err(err(format!("Window function found an unknown argument: {k}")));
+                }
+            }
+            let (op, arg) = func.ok_or_else(|| err(format!("Window function spec for '{field}' must specify a window function")))?;
+            let needs_sort = |name: &str| -> Result<(), DocError> {
+                if !has_sort {
+                    return Err(DocError::location(
+                        5371602,
+                        format!("{name} must be specified with a top level sortBy expression with exactly one element"),
+                    ));
+                }
+                if window.is_some() {
+                    return Err(err(format!("{name} does not accept a 'window' field")));
+                }
+                Ok(())
+            };
+            let function = match op {
+                "$rank" | "$denseRank" | "$documentNumber" => {
+                    needs_sort(op)?;
+                    if !matches!(arg, Bson::Document(a) if a.is_empty()) {
+                        return Err(err(format!("{op} accepts no arguments: use {op}: {{}}")));
+                    }
+                    match op {
+                        "$rank" => Function::Rank,
+                        "$denseRank" => Function::DenseRank,
+                        _ => Function::DocumentNumber,
+                    }
+                }
+                "$shift" => {
+                    needs_sort(op)?;
+                    let Bson::Document(a) = arg else {
+                        return Err(err("Argument to $shift must be an object"));
+                    };
+                    let (mut output, mut by, mut default) = (None, None, Bson::Null);
+                    for (k, v) in a {
+                        match k.as_str() {
+                            "output" => output = Some(Expr::parse(v)?),
+                            "by" => {
+                                by = Some(
+                                    if is_number(v) { as_i64(v) } else { None }
+                                        .ok_or_else(|| err("'$shift:by' field must be an integer"))?,
+                                )
+                            }
+                            "default" => {
+                                default = Expr::parse(v)?
+                                    .as_constant()
+                                    .cloned()
+                                    .ok_or_else(|| err("'$shift:default' expression must yield a constant value"))?
+                            }
+                            other => return Err(err(format!("Unknown argument in $shift: {other}"))),
+                        }
+                    }
+                    Function::Shift {
+                        output: output.ok_or_else(|| err("$shift requires an 'output' expression"))?,
+                        by: by.ok_or_else(|| err("$shift requires 'by' as an integer value"))?,
+                        default,
+                    }
+                }
+                "$locf" => {
+                    if window.is_some() {
+                        return Err(err("$locf does not accept a 'window' field"));
+                    }
+                    Function::Locf(Expr::parse(arg)?)
+                }
+                _ => {
+                    let acc = parse_window_accumulator(op, arg)
+                        .ok_or_else(|| DocError::location(5371600, format!("Unrecognized window function, {op}")))??;
+                    let w = match window {
+                        None => Window::Whole,
+                        Some(w) => parse_window(w, if has_sort { Some(single_sort_ascending.unwrap_or(true)) } else { None })?,
+                    };
+                    if matches!(w, Window::Range(..)) && single_sort_ascending != Some(true) {
+                        return Err(DocError::location(5339902, "Range-based bounds require an ascending sortBy on a single field"));
+                    }
+                    Function::Acc(acc, w)
+                }
+            };
+            outputs.push((field.split('.').map(str::to_string).collect(), function));
+        }
+        Ok(SetWindowFields { partition_by, sort_by, outputs })
+    }
+
+    pub(super) fn run(&self, input: DocStream<'_>, vars: &Variables) -> Result<Vec<Document>, DocError> {
+        // (partition key, sort key, arrival, document)
+        let mut rows: Vec<(Bson, Vec<Bson>, usize, Document)> = Vec::new();
+        for (i, r) in input.enumerate() {
+            let d = r?;
+            let part = match &self.partition_by {
+                Some(p) => p.eval(&d, vars)?.unwrap_or(Bson::Null),
+                None => Bson::Null,
+            };
+            let key = self.sort_by.as_ref().map(|s| s.key(&d)).unwrap_or_default();
+            rows.push((part, key, i, d));
+        }
+        rows.sort_by(|a, b| {
+            compare(&a.0, &b.0)
+                .then_with(|| self.sort_by.as_ref().map_or(Ordering::Equal, |s| s.compare_keys(&a.1, &b.1)))
+                .then(a.2.cmp(&b.2))
+        });
+        let mut results: Vec<Vec<Bson>> = vec![Vec::with_capacity(self.outputs.len()); rows.len()];
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start + 1;
+            while end < rows.len() && compare(&rows[end].0, &rows[start].0) == Ordering::Equal {
+                end += 1;
+            }
+            let part = &rows[start..end];
+            for (_, f) in &self.outputs {
+                let values = self.compute(f, part, vars)?;
+                for (i, v) in values.into_iter().enumerate() {
+                    results[start + i].push(v);
+                }
+            }
+            start = end;
+        }
+        Ok(rows
+            .into_iter()
+            .zip(results)
+            .map(|((_, _, _, mut d), values)| {
+                for ((path, _), v) in self.outputs.iter().zip(values) {
+                    set_path(&mut d, path, v);
+                }
+                d
+            })
+            .collect())
+    }
+
+    /// One output's values for a partition (rows in window order).
+    fn compute(&self, f: &Function, part: &[(Bson, Vec<Bson>, usize, Document)], vars: &Variables) -> Result<Vec<Bson>, DocError> {
+        let n = part.len();
+        let same_key =
+            |a: usize, b: usize| self.sort_by.as_ref().is_some_and(|s| s.compare_keys(&part[a].1, &part[b].1) == Ordering::Equal);
+        Ok(match f {
+            Function::DocumentNumber => (1..=n).map(|i| Bson::Int32(i as i32)).collect(),
+            Function::Rank => {
+                let mut out = Vec::with_capacity(n);
+                let mut rank = 1;
+                for i in 0..n {
+                    if i > 0 && !same_key(i, i - 1) {
+                        rank = i + 1;
+                    }
+                    out.push(Bson::Int32(rank as i32));
+                }
+                out
+            }
+            Function::DenseRank => {
+                let mut out = Vec::with_capacity(n);
+                let mut rank = 1;
+                for i in 0..n {
+                    if i > 0 && !same_key(i, i - 1) {
+                        rank += 1;
+                    }
+                    out.push(Bson::Int32(rank));
+                }
+                out
+            }
+            Function::Shift { output, by, default } => (0..n)
+                .map(|i| {
+                    let j = (i as i64).saturating_add(*by);
+                    if j < 0 || j >= n as i64 {
+                        return Ok(default.clone());
+                    }
+                    Ok(output.eval(&part[j as usize].3, vars)?.unwrap_or(Bson::Null))
+                })
+                .collect::<Result<_, DocError>>()?,
+            Function::Locf(e) => {
+                let mut last = Bson::Null;
+                let mut out = Vec::with_capacity(n);
+                for row in part {
+                    match e.eval(&row.3, vars)? {
+                        None | Some(Bson::Null | Bson::Undefined) => {}
+                        Some(v) => last = v,
+                    }
+                    out.push(last.clone());
+                }
+                out
+            }
+            Function::Acc(acc, window) => self.accumulate_windows(acc, *window, part, vars)?,
+        })
+    }
+
+    fn accumulate_windows(
+        &self,
+        acc: &Accumulator,
+        window: Window,
+        part: &[(Bson, Vec<Bson>, usize, Document)],
+        vars: &Variables,
+    ) -> Result<Vec<Bson>, DocError> {
+        let n = part.len();
+        let key = &part[0].0;
+        let over = |lo: usize, hi: usize| -> Result<Bson, DocError> {
+            let mut state = acc.init(key, vars)?;
+            for (j, row) in part.iter().enumerate().take(hi).skip(lo) {
+                acc.accumulate(&mut state, &row.3, j as u64, vars)?;
+            }
+            Ok(acc.finish(state))
+        };
+        match window {
+            Window::Whole | Window::Documents(Bound::Unbounded, Bound::Unbounded) => {
+                let v = over(0, n)?;
+                Ok(vec![v; n])
+            }
+            Window::Documents(Bound::Unbounded, hi) => {
+                // Running windows: one state advanced as the upper edge moves.
+                let mut state = acc.init(key, vars)?;
+                let mut added = 0usize;
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    let end = doc_bound(hi, i, n, true);
+                    while added < end {
+                        acc.accumulate(&mut state, &part[added].3, added as u64, vars)?;
+                        added += 1;
+                    }
+                    out.push(acc.finish(state.clone()));
+                }
+                Ok(out)
+            }
+            Window::Documents(lo, hi) => (0..n)
+                .map(|i| {
+                    let (a, b) = (doc_bound(lo, i, n, false), doc_bound(hi, i, n, true));
+                    over(a, b.max(a))
+                })
+                .collect(),
+            Window::Range(lo, hi, unit) => {
+                // The single ascending sortBy field's values, as numbers (dates as milliseconds
+                // when a unit is given).
+                let mut vals = Vec::with_capacity(n);
+                for row in part {
+                    let v = row.1.first().cloned().unwrap_or(Bson::Null);
+                    vals.push(match (&v, unit) {
+                        (Bson::DateTime(d), Some(_)) => d.timestamp_millis() as f64,
+                        (x, None) if is_number(x) => as_f64(x).unwrap_or(f64::NAN),
+                        (other, _) => {
+                            return Err(DocError::location(
+                                5429414,
+                                format!(
+                                    "Invalid range: Expected the sortBy field to be a {}, but it was {}",
+                                    if unit.is_some() { "date" } else { "number" },
+                                    type_name(other)
+                                ),
+                            ))
+                        }
+                    });
+                }
+                let edge = |v: f64, b: Bound, default: f64| -> Result<f64, DocError> {
+                    Ok(match (b, unit) {
+                        (Bound::Offset(o), None) => v + o,
+                        (Bound::Offset(o), Some(u)) => date_add_millis(v as i64, u, o as i64)
+                            .ok_or_else(|| DocError::location(5166406, "$setWindowFields range bound overflowed"))?
+                            as f64,
+                        _ => default,
+                    })
+                };
+                let mut out = Vec::with_capacity(n);
+                for (i, &v) in vals.iter().enumerate() {
+                    // Values ascend, so the window is contiguous; "current" is the current
+                    // document's position (not its value).
+                    let a = match lo {
+                        Bound::Current => i,
+                        _ => {
+                            let low = edge(v, lo, f64::NEG_INFINITY)?;
+                            vals.partition_point(|x| *x < low)
+                        }
+                    };
+                    let b = match hi {
+                        Bound::Current => i + 1,
+                        _ => {
+                            let high = edge(v, hi, f64::INFINITY)?;
+                            vals.partition_point(|x| *x <= high)
+                        }
+                    };
+                    out.push(over(a, b.max(a))?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// A document bound as an index: the window's first index (`upper` false) or one past its last
+/// (`upper` true), clamped to the partition.
+fn doc_bound(b: Bound, i: usize, n: usize, upper: bool) -> usize {
+    let pos = match b {
+        Bound::Unbounded => return if upper { n } else { 0 },
+        Bound::Current => i as i64,
+        Bound::Offset(o) => (i as i64).saturating_add(o as i64),
+    };
+    let pos = if upper { pos.saturating_add(1) } else { pos };
+    pos.clamp(0, n as i64) as usize
+}
