@@ -367,3 +367,80 @@ fn typed_rust_api_with_serde() {
     assert!(users.drop().unwrap());
     assert_eq!(db.database("app").list_collection_names().unwrap(), Vec::<String>::new());
 }
+
+#[test]
+fn aggregation_reads_other_collections_and_writes_with_out_and_merge() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command(
+        "shop",
+        &doc! {"insert": "orders", "documents": [
+            {"_id": 1, "item": "almonds", "price": 12, "quantity": 2},
+            {"_id": 2, "item": "pecans", "price": 20, "quantity": 1},
+            {"_id": 3},
+        ]},
+    ));
+    ok(&db.run_command(
+        "shop",
+        &doc! {"insert": "inventory", "documents": [
+            {"_id": 1, "sku": "almonds", "instock": 120},
+            {"_id": 2, "sku": "bread", "instock": 80},
+            {"_id": 5, "sku": null},
+            {"_id": 6},
+        ]},
+    ));
+    // The manual's $lookup example: missing `item` matches null/missing `sku`.
+    let r = first_batch(&db.run_command(
+        "shop",
+        &doc! {"aggregate": "orders", "pipeline": [
+            {"$lookup": {"from": "inventory", "localField": "item", "foreignField": "sku", "as": "inventory_docs"}},
+            {"$project": {"n": {"$size": "$inventory_docs"}}},
+        ], "cursor": {}},
+    ));
+    assert_eq!(r, [doc! {"_id": 1, "n": 1}, doc! {"_id": 2, "n": 0}, doc! {"_id": 3, "n": 2}]);
+    // $out replaces the target as a whole and answers with an empty cursor.
+    ok(&db.run_command("shop", &doc! {"insert": "totals", "documents": [{"_id": "stale"}]}));
+    let r = db.run_command(
+        "shop",
+        &doc! {"aggregate": "orders", "pipeline": [
+            {"$match": {"price": {"$exists": true}}},
+            {"$group": {"_id": "$item", "revenue": {"$sum": {"$multiply": ["$price", "$quantity"]}}}},
+            {"$out": "totals"},
+        ], "cursor": {}},
+    );
+    assert!(first_batch(&r).is_empty());
+    let mut totals = find_all(&db, "shop", "totals", doc! {});
+    totals.sort_by_key(|d| d.get_str("_id").unwrap().to_string());
+    assert_eq!(totals, [doc! {"_id": "almonds", "revenue": 24}, doc! {"_id": "pecans", "revenue": 20}]);
+    // A duplicate _id makes $out fail and leaves the target as it was.
+    let r = db
+        .run_command("shop", &doc! {"aggregate": "orders", "pipeline": [{"$project": {"_id": "same"}}, {"$out": "totals"}], "cursor": {}});
+    assert_eq!(r.get_f64("ok").unwrap(), 0.0, "{r}");
+    assert_eq!(find_all(&db, "shop", "totals", doc! {}).len(), 2);
+    // $merge: matched documents merged, the others inserted.
+    let r = db.run_command(
+        "shop",
+        &doc! {"aggregate": "orders", "pipeline": [
+            {"$match": {"_id": {"$in": [1, 3]}}},
+            {"$project": {"_id": {"$ifNull": ["$item", "none"]}, "orders": {"$literal": 1}}},
+            {"$merge": {"into": "totals", "whenMatched": "merge", "whenNotMatched": "insert"}},
+        ], "cursor": {}},
+    );
+    ok(&r);
+    let mut totals = find_all(&db, "shop", "totals", doc! {});
+    totals.sort_by_key(|d| d.get_str("_id").unwrap().to_string());
+    assert_eq!(
+        totals,
+        [doc! {"_id": "almonds", "revenue": 24, "orders": 1}, doc! {"_id": "none", "orders": 1}, doc! {"_id": "pecans", "revenue": 20}]
+    );
+    // The typed API runs the same pipelines (locking the collections it reads).
+    let joined = db
+        .database("shop")
+        .collection::<Document>("orders")
+        .aggregate([
+            doc! {"$lookup": {"from": "inventory", "localField": "item", "foreignField": "sku", "as": "inv"}},
+            doc! {"$match": {"inv": {"$ne": []}}},
+            doc! {"$count": "n"},
+        ])
+        .unwrap();
+    assert_eq!(joined, [doc! {"n": 2}]);
+}

@@ -365,17 +365,28 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
         })
     }
 
-    /// Run an aggregation pipeline over the collection.
+    /// Run an aggregation pipeline over the collection (every stage `run_command`'s
+    /// `aggregate` supports, `$lookup` and `$out`/`$merge` included); all results at once.
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Result<Vec<Document>> {
         let ns = self.ns()?.clone();
         let stages: Vec<Bson> = pipeline.into_iter().map(Bson::Document).collect();
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
-            let p = super::aggregate::Pipeline::parse(&stages, &vars(ctx))?;
-            match engine::collection(ctx, &ns)? {
-                Some(c) => p.run(Box::new(c.iter().map(to_stored_document).collect::<std::result::Result<Vec<_>, _>>()?.into_iter())),
-                None => p.run(Box::new(std::iter::empty())),
+        let mut reply = check(self.db.run_command(&ns.db, &bson::doc! {"aggregate": &ns.coll, "pipeline": stages, "cursor": {}}))?;
+        let mut out = Vec::new();
+        let mut field = "firstBatch";
+        loop {
+            let cursor = reply.get_document("cursor").map_err(|e| Error::Command(e.to_string()))?;
+            for d in cursor.get_array(field).map_err(|e| Error::Command(e.to_string()))? {
+                if let Bson::Document(d) = d {
+                    out.push(d.clone());
+                }
             }
-        })
+            let id = cursor.get_i64("id").unwrap_or(0);
+            if id == 0 {
+                return Ok(out);
+            }
+            reply = check(self.db.run_command(&ns.db, &bson::doc! {"getMore": id, "collection": &ns.coll}))?;
+            field = "nextBatch";
+        }
     }
 
     /// Drop the collection; false if it did not exist.

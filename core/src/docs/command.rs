@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
 
-use super::aggregate::Pipeline;
+use super::aggregate::{Merge, Pipeline, Stage, WhenMatched, WhenNotMatched};
 use super::collection::{bson_size, to_document};
 use super::engine::{self, FindSpec, Namespace, ScanResume, UpdateSpec};
 use super::error::codes;
@@ -214,6 +214,8 @@ enum Needs {
     Read(String),
     Write(String),
     WriteTwo(String, String),
+    /// Several collections (an aggregation reading others, or writing with `$out`/`$merge`).
+    Keys(Vec<String>, bool),
     AllRead,
     AllWrite,
 }
@@ -243,7 +245,30 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
     let args = Args { name, cmd };
     let ns_key = |coll: &str| Namespace::new(db, coll).map(|n| n.key());
     Ok(match name {
-        "find" | "count" | "distinct" | "aggregate" | "collStats" => Needs::Read(ns_key(args.collection()?)?),
+        "aggregate" => {
+            let main = ns_key(args.collection()?)?;
+            // The collections the pipeline reads and writes: parsed once here for the locks
+            // (a pipeline that does not parse locks only its own collection and fails later).
+            let stages = args.array("pipeline")?.map(Vec::as_slice).unwrap_or(&[]);
+            match Pipeline::parse(stages, &Variables::new(bson::DateTime::from_millis(0))) {
+                Ok(p) => {
+                    let mut keys = vec![main];
+                    for f in p.foreign_collections() {
+                        keys.push(ns_key(&f)?);
+                    }
+                    let out = p.output_collection().map(|(d, c)| Namespace::new(d.unwrap_or(db), c).map(|n| n.key())).transpose()?;
+                    let write = out.is_some();
+                    keys.extend(out);
+                    if keys.len() == 1 && !write {
+                        Needs::Read(keys.pop().expect("one key"))
+                    } else {
+                        Needs::Keys(keys, write)
+                    }
+                }
+                Err(_) => Needs::Read(main),
+            }
+        }
+        "find" | "count" | "distinct" | "collStats" => Needs::Read(ns_key(args.collection()?)?),
         "insert" | "update" | "delete" | "findAndModify" | "create" | "drop" => Needs::Write(ns_key(args.collection()?)?),
         "getMore" => {
             let coll = args.str("collection")?.ok_or_else(|| DocError::bad_value("getMore requires 'collection'"))?;
@@ -254,6 +279,7 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
                 let inner_name = canonical(command_name(inner)?);
                 match needs(db, inner_name, inner)? {
                     Needs::Write(k) => Needs::Read(k),
+                    Needs::Keys(k, _) => Needs::Keys(k, false),
                     n => n,
                 }
             }
@@ -309,6 +335,7 @@ fn run_locking(ks: &Keyspace, db: &str, cmd: &Document) -> Result<Document, DocE
         Needs::Read(k) => (LockSet::One(shard_of(hash_bytes(k.as_bytes()))), false),
         Needs::Write(k) => (LockSet::One(shard_of(hash_bytes(k.as_bytes()))), true),
         Needs::WriteTwo(a, b) => (LockSet::for_keys([a.as_bytes(), b.as_bytes()].into_iter()), true),
+        Needs::Keys(keys, write) => (LockSet::for_keys(keys.iter().map(String::as_bytes)), *write),
         Needs::AllRead => (LockSet::All, false),
         Needs::AllWrite => (LockSet::All, true),
     };
@@ -854,10 +881,35 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
     };
     let batch = batch_size_of(&Args { name: "aggregate.cursor", cmd: &cursor_opts }, "batchSize", DEFAULT_FIRST_BATCH)?;
     let pipeline = Pipeline::parse(stages, &vars)?;
-    let results = match engine::collection(ctx, &ns)? {
-        Some(c) => pipeline.run(Box::new(c.iter().map(to_document).collect::<Result<Vec<_>, _>>()?.into_iter()))?,
-        None => pipeline.run(Box::new(std::iter::empty()))?,
+    let input = match engine::collection(ctx, &ns)? {
+        Some(c) => c.iter().map(to_document).collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
     };
+    let results = if pipeline.foreign_collections().is_empty() {
+        pipeline.run(Box::new(input.into_iter()))?
+    } else {
+        let reader = &*ctx;
+        let foreign = |coll: &str| -> Result<Vec<Document>, DocError> {
+            match engine::collection(reader, &Namespace::new(db, coll)?)? {
+                Some(c) => c.iter().map(to_document).collect(),
+                None => Ok(Vec::new()),
+            }
+        };
+        pipeline.run_with(Box::new(input.into_iter()), &foreign)?
+    };
+    if let Some(out) = pipeline.stages().last() {
+        match out {
+            Stage::Out { db: out_db, coll } => {
+                write_out(ctx, &Namespace::new(out_db.as_deref().unwrap_or(db), coll)?, results)?;
+                return Ok(batch_reply(&ns, 0, true, Vec::new()));
+            }
+            Stage::Merge(m) => {
+                write_merge(ctx, db, m, results, &vars)?;
+                return Ok(batch_reply(&ns, 0, true, Vec::new()));
+            }
+            _ => {}
+        }
+    }
     let mut buf: VecDeque<Document> = results.into();
     let first = take_batch(&mut buf, batch);
     let id = if buf.is_empty() {
@@ -942,4 +994,116 @@ fn cmd_explain(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document,
         },
         "command": inner.clone(), "ok": 1.0,
     })
+}
+
+// --- $out and $merge ---------------------------------------------------------------------------------
+
+/// `$out`: replace the target collection with `docs`, all or nothing (a duplicate `_id` or an
+/// invalid document leaves the target as it was).
+fn write_out(ctx: &mut Ctx<'_>, target: &Namespace, docs: Vec<Document>) -> Result<(), DocError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut prepared = Vec::with_capacity(docs.len());
+    for d in docs {
+        let p = engine::prepare(d)?;
+        if !seen.insert(super::value::key_of(&p.id)) {
+            return Err(engine::duplicate_id(target, &p.id));
+        }
+        prepared.push(Ok(p));
+    }
+    engine::collection(ctx, target)?; // a key of another type under that name: refused first
+    engine::drop(ctx, target)?;
+    engine::collection_mut(ctx, target, true)?;
+    let out = engine::insert_prepared(ctx, target, prepared, true)?;
+    match out.errors.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `$merge`: each document is matched in the target on `on` (default `_id`) and replaced,
+/// kept, merged, updated by a pipeline or refused (`whenMatched`), or inserted, discarded or
+/// refused when nothing matches (`whenNotMatched`). Stops at the first error, as MongoDB does.
+fn write_merge(ctx: &mut Ctx<'_>, db: &str, m: &Merge, docs: Vec<Document>, vars: &Variables) -> Result<(), DocError> {
+    let target = Namespace::new(m.db.as_deref().unwrap_or(db), &m.coll)?;
+    engine::collection_mut(ctx, &target, true)?;
+    for mut doc in docs {
+        let mut key = Document::new();
+        for field in &m.on {
+            let v = super::value::get_path(&doc, field).cloned();
+            match v {
+                Some(v) if !matches!(v, Bson::Array(_)) => {
+                    key.insert(field.clone(), v);
+                }
+                _ => {
+                    return Err(DocError::location(
+                        51132,
+                        format!("$merge write error: 'on' field '{field}' cannot be missing, null, undefined or an array"),
+                    ))
+                }
+            }
+        }
+        let filter = Filter::parse(&key, vars)?;
+        let existing = engine::collection(ctx, &target)?.and_then(|c| engine::find_first_raw(c, &filter).ok().flatten());
+        match existing {
+            Some(old) => {
+                let old = to_document(&old)?;
+                let id = old.get("_id").cloned().unwrap_or(Bson::Null);
+                let new_doc = match &m.when_matched {
+                    WhenMatched::KeepExisting => continue,
+                    WhenMatched::Fail => return Err(engine::duplicate_id(&target, &id)),
+                    WhenMatched::Replace => {
+                        doc.insert("_id", id.clone());
+                        doc
+                    }
+                    WhenMatched::Merge => {
+                        let mut merged = old.clone();
+                        for (k, v) in doc {
+                            merged.insert(k, v);
+                        }
+                        merged.insert("_id", id.clone());
+                        merged
+                    }
+                    WhenMatched::Pipeline(stages) => {
+                        let mut let_doc = m.let_vars.clone().unwrap_or_else(|| doc! {"new": "$$ROOT"});
+                        // `$$new` (and the other `let` variables) are evaluated against the
+                        // incoming document.
+                        for (_, v) in let_doc.iter_mut() {
+                            let expr = super::expr::Expr::parse(v)?;
+                            *v = expr.eval(&doc, vars)?.unwrap_or(Bson::Null);
+                        }
+                        let literal: Document = let_doc.into_iter().map(|(k, v)| (k, Bson::Document(doc! {"$literal": v}))).collect();
+                        let pvars = Variables::with_let(vars.now, &literal)?;
+                        let update = Update::parse(&Bson::Array(stages.clone()), &[], &pvars)?;
+                        let mut updated = old.clone();
+                        update.apply(&mut updated, None, false)?;
+                        updated
+                    }
+                };
+                let spec = engine::UpdateSpec {
+                    filter: Filter::parse(&doc! {"_id": id}, vars)?,
+                    update: Update::parse(&Bson::Document(new_doc), &[], vars)?,
+                    upsert: false,
+                    multi: false,
+                    sort: None,
+                    return_docs: false,
+                    in_place: None,
+                };
+                engine::update(ctx, &target, &spec)?;
+            }
+            None => match m.when_not_matched {
+                WhenNotMatched::Discard => {}
+                WhenNotMatched::Fail => return Err(DocError::location(
+                    13113,
+                    "$merge could not find a matching document in the target collection for at least one document in the source collection",
+                )),
+                WhenNotMatched::Insert => {
+                    let out = engine::insert(ctx, &target, vec![doc], true)?;
+                    if let Some((_, e)) = out.errors.into_iter().next() {
+                        return Err(e);
+                    }
+                }
+            },
+        }
+    }
+    Ok(())
 }
