@@ -2,7 +2,7 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
-//! `$documents`, `$setWindowFields` (`window`), `$out`/`$merge`
+//! `$documents`, `$setWindowFields`/`$fill` (`window`), `$out`/`$merge`
 //! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
 //! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith`/`$graphLookup`
 //! (`join`). The
@@ -13,7 +13,8 @@
 //!   mode, field names, `$limit`/`$skip` arguments, accumulators, `$out`/`$merge` last);
 //!   running only fails on evaluation errors.
 //! - Stages stream (each wraps the previous iterator) except the blocking ones (`$sort`,
-//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`), which consume their input when first
+//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`,
+//!   `$fill`), which consume their input when first
 //!   polled. The first error stops the pipeline. `$sort` directly followed by `$limit` keeps
 //!   only the best `limit` documents (`Sort::top_k`), as MongoDB coalesces them.
 //! - `$project`/`$addFields`/`$unset` share one field tree (`FieldSpec`): dotted paths become
@@ -61,7 +62,7 @@ mod window;
 
 pub use group::{Accumulator, Group};
 pub use join::{GraphLookup, Lookup, UnionWith};
-pub use window::SetWindowFields;
+pub use window::{Fill, SetWindowFields};
 
 /// How deeply sub-pipelines (`$lookup`, `$facet`, `$unionWith`) may nest (MongoDB's limit).
 pub const MAX_SUBPIPELINE_DEPTH: usize = 20;
@@ -123,6 +124,8 @@ pub enum Stage {
     Facet(Vec<(String, Pipeline)>),
     /// `$setWindowFields`.
     SetWindowFields(Box<SetWindowFields>),
+    /// `$fill`.
+    Fill(Box<Fill>),
     /// `$redact`: the expression decides `$$KEEP`, `$$PRUNE` or `$$DESCEND` per (sub)document.
     Redact(Expr),
     /// `$documents`: these documents replace the input (first stage only).
@@ -176,6 +179,7 @@ const KNOWN_STAGES: &[&str] = &[
     "$redact",
     "$documents",
     "$setWindowFields",
+    "$fill",
     "$out",
     "$merge",
 ];
@@ -510,6 +514,7 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$sample" => Stage::Sample(parse_sample(spec)?),
         "$redact" => Stage::Redact(Expr::parse(spec)?),
         "$setWindowFields" => Stage::SetWindowFields(Box::new(SetWindowFields::parse(spec)?)),
+        "$fill" => Stage::Fill(Box::new(Fill::parse(spec)?)),
         "$documents" => Stage::Documents(Expr::parse(spec)?),
         "$out" => parse_out(spec)?,
         "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
@@ -667,6 +672,7 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
             Ok(chosen.to_vec())
         }),
         Stage::SetWindowFields(w) => blocking(it, move |input| w.run(input, vars)),
+        Stage::Fill(f) => blocking(it, move |input| f.run(input, vars)),
         Stage::Redact(e) => Box::new(it.filter_map(move |r| match r {
             Ok(d) => redact(e, &d, &d, vars).transpose(),
             Err(e) => Some(Err(e)),

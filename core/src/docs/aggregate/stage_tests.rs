@@ -1614,6 +1614,8 @@ mod no_panics {
                 Just("output"),
                 Just("window"),
                 Just("documents"),
+                Just("method"),
+                Just("value"),
                 Just("path"),
                 Just("from"),
                 Just("as"),
@@ -1653,6 +1655,7 @@ mod no_panics {
             Just("$bucketAuto"),
             Just("$sortByCount"),
             Just("$setWindowFields"),
+            Just("$fill"),
             Just("$redact"),
             Just("$sample"),
             Just("$merge"),
@@ -1734,4 +1737,66 @@ fn percentile_and_median_accumulators() {
         parse_err(bson!([{"$group": {"_id": null, "p": {"$percentile": {"input": "$s", "p": [], "method": "approximate"}}}}])).code,
         7750301
     );
+}
+
+#[test]
+fn fill_from_the_manual() {
+    let daily = vec![
+        doc! {"date": date("2022-02-02T00:00:00Z"), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+        doc! {"date": date("2022-02-03T00:00:00Z"), "bootsSold": 7, "sneakersSold": 18},
+        doc! {"date": date("2022-02-04T00:00:00Z"), "sneakersSold": 5},
+    ];
+    let out =
+        run(bson!([{"$fill": {"output": {"bootsSold": {"value": 0}, "sandalsSold": {"value": 0}, "sneakersSold": {"value": 0}}}}]), daily)
+            .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            doc! {"date": date("2022-02-02T00:00:00Z"), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+            doc! {"date": date("2022-02-03T00:00:00Z"), "bootsSold": 7, "sneakersSold": 18, "sandalsSold": 0},
+            doc! {"date": date("2022-02-04T00:00:00Z"), "sneakersSold": 5, "bootsSold": 0, "sandalsSold": 0},
+        ]
+    );
+    let stock = vec![
+        doc! {"time": date("2021-03-08T09:00:00Z"), "price": 500},
+        doc! {"time": date("2021-03-08T10:00:00Z")},
+        doc! {"time": date("2021-03-08T11:00:00Z"), "price": 515},
+        doc! {"time": date("2021-03-08T12:00:00Z")},
+        doc! {"time": date("2021-03-08T13:00:00Z")},
+        doc! {"time": date("2021-03-08T14:00:00Z"), "price": 485},
+    ];
+    let out = run(bson!([{"$fill": {"sortBy": {"time": 1}, "output": {"price": {"method": "linear"}}}}]), stock.clone()).unwrap();
+    let prices: Vec<f64> = out.iter().map(|d| as_f64(d.get("price").unwrap()).unwrap()).collect();
+    assert_eq!(prices, vec![500.0, 507.5, 515.0, 505.0, 495.0, 485.0]);
+    let out = run(bson!([{"$fill": {"sortBy": {"time": -1}, "output": {"price": {"method": "locf"}}}}]), stock).unwrap();
+    assert_eq!(
+        out.iter().map(|d| d.get("price").cloned().unwrap()).collect::<Vec<_>>(),
+        vec![bson!(485), bson!(485), bson!(485), bson!(515), bson!(515), bson!(500)]
+    );
+    // Partitions; leading gaps stay as they are for locf.
+    let docs = vec![
+        doc! {"g": 1, "t": 1},
+        doc! {"g": 2, "t": 1, "v": 9},
+        doc! {"g": 1, "t": 2, "v": 3},
+        doc! {"g": 1, "t": 3},
+        doc! {"g": 2, "t": 2},
+    ];
+    let out = run(bson!([{"$fill": {"partitionByFields": ["g"], "sortBy": {"t": 1}, "output": {"v": {"method": "locf"}}}}]), docs).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            doc! {"g": 1, "t": 1},
+            doc! {"g": 1, "t": 2, "v": 3},
+            doc! {"g": 1, "t": 3, "v": 3},
+            doc! {"g": 2, "t": 1, "v": 9},
+            doc! {"g": 2, "t": 2, "v": 9}
+        ]
+    );
+    assert_eq!(parse_err(bson!([{"$fill": {"output": {"v": {"method": "locf"}}}}])).code, 6050201);
+    assert_eq!(
+        parse_err(bson!([{"$fill": {"partitionBy": "$a", "partitionByFields": ["a"], "output": {"v": {"value": 1}}}}])).code,
+        6050204
+    );
+    assert_eq!(parse_err(bson!([{"$fill": {"sortBy": {"a": 1}, "output": {"v": {"method": "nope"}}}}])).code, 6050202);
+    assert_eq!(parse_err(bson!([{"$fill": {"sortBy": {"a": 1}}}])).code, 40414);
 }
