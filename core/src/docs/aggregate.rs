@@ -2,7 +2,7 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
-//! `$documents`, `$setWindowFields`/`$fill` (`window`), `$out`/`$merge`
+//! `$documents`, `$setWindowFields`/`$fill`/`$densify` (`window`), `$out`/`$merge`
 //! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
 //! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith`/`$graphLookup`
 //! (`join`). The
@@ -14,7 +14,7 @@
 //!   running only fails on evaluation errors.
 //! - Stages stream (each wraps the previous iterator) except the blocking ones (`$sort`,
 //!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`,
-//!   `$fill`), which consume their input when first
+//!   `$fill`, `$densify`), which consume their input when first
 //!   polled. The first error stops the pipeline. `$sort` directly followed by `$limit` keeps
 //!   only the best `limit` documents (`Sort::top_k`), as MongoDB coalesces them.
 //! - `$project`/`$addFields`/`$unset` share one field tree (`FieldSpec`): dotted paths become
@@ -62,7 +62,7 @@ mod window;
 
 pub use group::{Accumulator, Group};
 pub use join::{GraphLookup, Lookup, UnionWith};
-pub use window::{Fill, SetWindowFields};
+pub use window::{Densify, Fill, SetWindowFields};
 
 /// How deeply sub-pipelines (`$lookup`, `$facet`, `$unionWith`) may nest (MongoDB's limit).
 pub const MAX_SUBPIPELINE_DEPTH: usize = 20;
@@ -126,6 +126,8 @@ pub enum Stage {
     SetWindowFields(Box<SetWindowFields>),
     /// `$fill`.
     Fill(Box<Fill>),
+    /// `$densify`.
+    Densify(Box<Densify>),
     /// `$redact`: the expression decides `$$KEEP`, `$$PRUNE` or `$$DESCEND` per (sub)document.
     Redact(Expr),
     /// `$documents`: these documents replace the input (first stage only).
@@ -180,6 +182,7 @@ const KNOWN_STAGES: &[&str] = &[
     "$documents",
     "$setWindowFields",
     "$fill",
+    "$densify",
     "$out",
     "$merge",
 ];
@@ -515,6 +518,7 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$redact" => Stage::Redact(Expr::parse(spec)?),
         "$setWindowFields" => Stage::SetWindowFields(Box::new(SetWindowFields::parse(spec)?)),
         "$fill" => Stage::Fill(Box::new(Fill::parse(spec)?)),
+        "$densify" => Stage::Densify(Box::new(Densify::parse(spec)?)),
         "$documents" => Stage::Documents(Expr::parse(spec)?),
         "$out" => parse_out(spec)?,
         "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
@@ -673,6 +677,7 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
         }),
         Stage::SetWindowFields(w) => blocking(it, move |input| w.run(input, vars)),
         Stage::Fill(f) => blocking(it, move |input| f.run(input, vars)),
+        Stage::Densify(d) => blocking(it, move |input| d.run(input, vars)),
         Stage::Redact(e) => Box::new(it.filter_map(move |r| match r {
             Ok(d) => redact(e, &d, &d, vars).transpose(),
             Err(e) => Some(Err(e)),

@@ -701,3 +701,224 @@ fn linear_fill(ys: &[Option<Bson>], xs: &[Option<f64>]) -> Result<Vec<Option<Bso
     }
     Ok(out)
 }
+
+/// A parsed `$densify`: for the numeric (or, with `unit`, date) `field`, adds documents for the
+/// missing steps `lo + k * step` within the bounds (`"full"`: the minimum to maximum over all
+/// documents; `"partition"`: per partition; `[lo, hi]`: `hi` excluded), per partition of
+/// `partitionByFields`. Added documents hold only the field and the partition fields.
+/// Documents whose field is null or missing pass through first. Output is sorted by partition
+/// then field.
+#[derive(Clone, Debug)]
+pub struct Densify {
+    field: Vec<String>,
+    partition_fields: Vec<Vec<String>>,
+    step: f64,
+    unit: Option<&'static str>,
+    bounds: DensifyBounds,
+}
+
+#[derive(Clone, Debug)]
+enum DensifyBounds {
+    Full,
+    Partition,
+    Explicit(f64, f64),
+}
+
+/// A `$densify` value as a number (dates as milliseconds when `unit` is set).
+fn densify_value(v: &Bson, unit: Option<&str>) -> Result<f64, DocError> {
+    match (v, unit) {
+        (Bson::DateTime(d), Some(_)) => Ok(d.timestamp_millis() as f64),
+        (n, None) if is_number(n) => Ok(as_f64(n).unwrap_or(f64::NAN)),
+        (other, Some(_)) => {
+            Err(DocError::location(6053600, format!("Densify field type must be a date when a unit is given, found {}", type_name(other))))
+        }
+        (other, None) => Err(DocError::location(5733201, format!("Densify field type must be numeric, found {}", type_name(other)))),
+    }
+}
+
+impl Densify {
+    pub(super) fn parse(spec: &Bson) -> Result<Densify, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::type_mismatch(format!("the $densify stage specification must be an object, found {}", type_name(spec))));
+        };
+        let (mut field, mut partition_fields, mut range) = (None, Vec::new(), None);
+        for (k, v) in d {
+            match (k.as_str(), v) {
+                ("field", Bson::String(f)) => {
+                    validate_projection_path(f)?;
+                    field = Some(f.split('.').map(str::to_string).collect::<Vec<_>>());
+                }
+                ("partitionByFields", Bson::Array(items)) => {
+                    for i in items {
+                        let Bson::String(f) = i else {
+                            return Err(DocError::type_mismatch("BSON field '$densify.partitionByFields' must be an array of strings"));
+                        };
+                        validate_projection_path(f)?;
+                        partition_fields.push(f.split('.').map(str::to_string).collect());
+                    }
+                }
+                ("range", Bson::Document(r)) => range = Some(r.clone()),
+                ("field" | "partitionByFields" | "range", other) => {
+                    return Err(DocError::type_mismatch(format!("BSON field '$densify.{k}' is the wrong type '{}'", type_name(other))))
+                }
+                (other, _) => return Err(DocError::location(40415, format!("BSON field '$densify.{other}' is an unknown field."))),
+            }
+        }
+        let field = field.ok_or_else(|| DocError::location(40414, "BSON field '$densify.field' is missing but a required field"))?;
+        let range = range.ok_or_else(|| DocError::location(40414, "BSON field '$densify.range' is missing but a required field"))?;
+        let (mut step, mut unit, mut bounds) = (None, None, None);
+        for (k, v) in &range {
+            match k.as_str() {
+                "step" => step = Some(v.clone()),
+                "unit" => {
+                    const UNITS: [&str; 9] = ["millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year"];
+                    let Bson::String(u) = v else { return Err(err("'unit' must be a string")) };
+                    unit = Some(*UNITS.iter().find(|x| **x == u.as_str()).ok_or_else(|| err(format!("unknown time unit value: {u}")))?);
+                }
+                "bounds" => bounds = Some(v.clone()),
+                other => return Err(DocError::location(40415, format!("BSON field '$densify.range.{other}' is an unknown field."))),
+            }
+        }
+        let step_v = step.ok_or_else(|| DocError::location(40414, "BSON field '$densify.range.step' is missing but a required field"))?;
+        let step = match (&step_v, unit) {
+            (n, None) if is_number(n) => as_f64(n).unwrap_or(0.0),
+            (n, Some(_)) if is_number(n) => as_i64(n).ok_or_else(|| {
+                DocError::location(5733412, "The step parameter in a range statement must be a whole number when densifying a date range")
+            })? as f64,
+            _ => 0.0,
+        };
+        if !(step > 0.0 && step.is_finite()) {
+            return Err(DocError::location(5733401, "the step parameter in a range statement must be a strictly positive numeric value"));
+        }
+        let bounds = match bounds
+            .ok_or_else(|| DocError::location(40414, "BSON field '$densify.range.bounds' is missing but a required field"))?
+        {
+            Bson::String(s) if s == "full" => DensifyBounds::Full,
+            Bson::String(s) if s == "partition" => DensifyBounds::Partition,
+            Bson::Array(b) if b.len() == 2 => {
+                let (lo, hi) = (densify_value(&b[0], unit)?, densify_value(&b[1], unit)?);
+                if lo > hi {
+                    return Err(DocError::location(5733402, "the lower bound of a range must be less than or equal to the upper bound"));
+                }
+                DensifyBounds::Explicit(lo, hi)
+            }
+            other => {
+                return Err(DocError::location(
+                    5946802,
+                    format!("Bounds must be 'full', 'partition', or an array of two values, found {other}"),
+                ))
+            }
+        };
+        Ok(Densify { field, partition_fields, step, unit, bounds })
+    }
+
+    /// The k-th generated value from `lo`.
+    fn nth(&self, lo: f64, k: i64) -> Option<f64> {
+        match self.unit {
+            Some(u) => date_add_millis(lo as i64, u, (self.step as i64).checked_mul(k)?).map(|v| v as f64),
+            None => Some(lo + self.step * k as f64),
+        }
+    }
+
+    fn make(&self, v: f64, part: &[Bson]) -> Document {
+        let mut d = Document::new();
+        for (path, value) in self.partition_fields.iter().zip(part) {
+            if !matches!(value, Bson::Null) {
+                set_path(&mut d, path, value.clone());
+            }
+        }
+        let value = match self.unit {
+            Some(_) => Bson::DateTime(bson::DateTime::from_millis(v as i64)),
+            None if v.fract() == 0.0 && v.abs() < i32::MAX as f64 && self.step.fract() == 0.0 => Bson::Int32(v as i32),
+            None => Bson::Double(v),
+        };
+        set_path(&mut d, &self.field, value);
+        d
+    }
+
+    pub(super) fn run(&self, input: DocStream<'_>, _vars: &Variables) -> Result<Vec<Document>, DocError> {
+        let mut passthrough = Vec::new();
+        // (partition values, field value, arrival, document)
+        let mut rows: Vec<(Vec<Bson>, f64, usize, Document)> = Vec::new();
+        for (i, r) in input.enumerate() {
+            let d = r?;
+            let part: Vec<Bson> = self.partition_fields.iter().map(|f| get_path(&d, f).cloned().unwrap_or(Bson::Null)).collect();
+            match get_path(&d, &self.field) {
+                None | Some(Bson::Null | Bson::Undefined) => passthrough.push(d),
+                Some(v) => {
+                    let x = densify_value(v, self.unit)?;
+                    rows.push((part, x, i, d));
+                }
+            }
+        }
+        rows.sort_by(|a, b| crate::docs::value::compare_arrays(&a.0, &b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let global = (rows.iter().map(|r| r.1).fold(f64::INFINITY, f64::min), rows.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max));
+        let mut out = passthrough;
+        // Each partition is drained from the front, so the next one starts at 0 again.
+        let start = 0;
+        const MAX_GENERATED: usize = 500_000;
+        let mut generated = 0usize;
+        while start < rows.len() {
+            let mut end = start + 1;
+            while end < rows.len() && crate::docs::value::compare_arrays(&rows[end].0, &rows[start].0) == Ordering::Equal {
+                end += 1;
+            }
+            let part = rows[start].0.clone();
+            let (lo, hi, inclusive) = match self.bounds {
+                DensifyBounds::Full => (global.0, global.1, true),
+                DensifyBounds::Partition => (rows[start].1, rows[end - 1].1, true),
+                DensifyBounds::Explicit(lo, hi) => (lo, hi, false),
+            };
+            let mut k: i64 = 0;
+            let mut next = self.nth(lo, 0);
+            let in_range = |v: f64| if inclusive { v <= hi } else { v < hi };
+            for row in rows.drain(start..end).collect::<Vec<_>>() {
+                // Generated values below this document's value.
+                while let Some(v) = next.filter(|v| *v < row.1 && in_range(*v)) {
+                    generated += 1;
+                    if generated > MAX_GENERATED {
+                        return Err(DocError::location(5897900, format!("$densify would generate more than {MAX_GENERATED} documents")));
+                    }
+                    out.push(self.make(v, &part));
+                    k += 1;
+                    next = self.nth(lo, k);
+                }
+                // Move past this document's value (a step equal to it is not generated).
+                if next.is_some_and(|v| v <= row.1) {
+                    if self.unit.is_none() {
+                        let steps = ((row.1 - lo) / self.step).floor() + 1.0;
+                        if steps >= i64::MAX as f64 {
+                            // Beyond any count of steps that could be generated.
+                            next = None;
+                        } else {
+                            k = k.max(steps as i64);
+                            next = self.nth(lo, k);
+                        }
+                    }
+                    while next.is_some_and(|v| v <= row.1) {
+                        generated += 1;
+                        if generated > MAX_GENERATED {
+                            return Err(DocError::location(
+                                5897900,
+                                format!("$densify would generate more than {MAX_GENERATED} documents"),
+                            ));
+                        }
+                        k = k.saturating_add(1);
+                        next = self.nth(lo, k);
+                    }
+                }
+                out.push(row.3);
+            }
+            while let Some(v) = next.filter(|v| in_range(*v)) {
+                generated += 1;
+                if generated > MAX_GENERATED {
+                    return Err(DocError::location(5897900, format!("$densify would generate more than {MAX_GENERATED} documents")));
+                }
+                out.push(self.make(v, &part));
+                k += 1;
+                next = self.nth(lo, k);
+            }
+        }
+        Ok(out)
+    }
+}
