@@ -2,11 +2,10 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
-//! `$documents`, `$setWindowFields`/`$fill`/`$densify` (`window`), `$out`/`$merge`
-//! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
-//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith`/`$graphLookup`
-//! (`join`). The
-//! update-pipeline subset is `parse_update_pipeline`.
+//! `$documents`, `$bucket`/`$bucketAuto` (on `group::Group`), `$out`/`$merge` (parsed only, see
+//! below), and through submodules `$group` (`group`: the accumulators),
+//! `$lookup`/`$unionWith`/`$graphLookup` (`join`) and `$setWindowFields`/`$fill`/`$densify`
+//! (`window`). The update-pipeline subset is `parse_update_pipeline`.
 //!
 //! Invariants and semantics:
 //! - Parsing validates everything MongoDB validates at parse time (stage shape, projection
@@ -14,9 +13,9 @@
 //!   running only fails on evaluation errors.
 //! - Stages stream (each wraps the previous iterator) except the blocking ones (`$sort`,
 //!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`,
-//!   `$fill`, `$densify`), which consume their input when first
-//!   polled. The first error stops the pipeline. `$sort` directly followed by `$limit` keeps
-//!   only the best `limit` documents (`Sort::top_k`), as MongoDB coalesces them.
+//!   `$fill`, `$densify`), which consume their input when first polled. The first error stops
+//!   the pipeline. `$sort` directly followed by `$limit` keeps only the best `limit` documents
+//!   (`Sort::top_k`), as MongoDB coalesces them.
 //! - `$project`/`$addFields`/`$unset` share one field tree (`FieldSpec`): dotted paths become
 //!   nested nodes, a path given twice is a "Path collision". Computed fields are evaluated
 //!   against the whole document (`$$CURRENT` is the root, also inside arrays). A sub-tree
@@ -26,13 +25,13 @@
 //! - `Pipeline::stages` exposes the parsed stages so the caller can push a leading
 //!   `$match`/`$sort`/`$skip`/`$limit` down into the collection scan, then run the rest with
 //!   `Pipeline::tail`.
-//! - Sub-pipelines (`$lookup`, `$unionWith`, `$facet`) nest at most `MAX_SUBPIPELINE_DEPTH`.
+//! - Sub-pipelines (`$lookup`, `$unionWith`, `$facet`) nest at most `MAX_SUBPIPELINE_DEPTH`;
+//!   dotted paths have at most 200 components; stages never panic on input (property-tested).
 //!
 //! Contract with the caller (the command layer):
 //! - Other collections: `$lookup`, `$graphLookup` and `$unionWith` read documents through
 //!   `Foreign`, which `run_with` takes; each collection is asked for once per `run_with` and
-//!   cached.
-//!   `foreign_collections()` lists every collection the pipeline may read (nested
+//!   cached. `foreign_collections()` lists every collection the pipeline may read (nested
 //!   sub-pipelines included) so the caller can lock them first. `run` (no `Foreign`) fails with
 //!   code 2 before reading anything when the pipeline reads another collection.
 //! - `$out`/`$merge` are parsed (`Stage::Out`, `Stage::Merge`, MongoDB's validation: only as
@@ -189,8 +188,7 @@ const KNOWN_STAGES: &[&str] = &[
 
 /// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
 /// (code 72) rather than unrecognized, as MongoDB reports them.
-const OTHER_MONGODB_STAGES: &[&str] =
-    &["$geoNear", "$graphLookup", "$densify", "$fill", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
+const OTHER_MONGODB_STAGES: &[&str] = &["$geoNear", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
 
 /// Where a pipeline is being parsed (stages allowed differ).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
