@@ -2,20 +2,20 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
-//! `$documents`, `$setWindowFields` (`window`), `$out`/`$merge`
-//! (parsed only, see below), `$bucket`/`$bucketAuto` (on `group::Group`), and through
-//! submodules `$group` (`group`: the accumulators) and `$lookup`/`$unionWith`/`$graphLookup`
-//! (`join`). The
-//! update-pipeline subset is `parse_update_pipeline`.
+//! `$documents`, `$bucket`/`$bucketAuto` (on `group::Group`), `$out`/`$merge` (parsed only, see
+//! below), and through submodules `$group` (`group`: the accumulators),
+//! `$lookup`/`$unionWith`/`$graphLookup` (`join`) and `$setWindowFields`/`$fill`/`$densify`
+//! (`window`). The update-pipeline subset is `parse_update_pipeline`.
 //!
 //! Invariants and semantics:
 //! - Parsing validates everything MongoDB validates at parse time (stage shape, projection
 //!   mode, field names, `$limit`/`$skip` arguments, accumulators, `$out`/`$merge` last);
 //!   running only fails on evaluation errors.
 //! - Stages stream (each wraps the previous iterator) except the blocking ones (`$sort`,
-//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`), which consume their input when first
-//!   polled. The first error stops the pipeline. `$sort` directly followed by `$limit` keeps
-//!   only the best `limit` documents (`Sort::top_k`), as MongoDB coalesces them.
+//!   `$count`, `$group`, `$bucket`, `$bucketAuto`, `$facet`, `$sample`, `$setWindowFields`,
+//!   `$fill`, `$densify`), which consume their input when first polled. The first error stops
+//!   the pipeline. `$sort` directly followed by `$limit` keeps only the best `limit` documents
+//!   (`Sort::top_k`), as MongoDB coalesces them.
 //! - `$project`/`$addFields`/`$unset` share one field tree (`FieldSpec`): dotted paths become
 //!   nested nodes, a path given twice is a "Path collision". Computed fields are evaluated
 //!   against the whole document (`$$CURRENT` is the root, also inside arrays). A sub-tree
@@ -25,13 +25,13 @@
 //! - `Pipeline::stages` exposes the parsed stages so the caller can push a leading
 //!   `$match`/`$sort`/`$skip`/`$limit` down into the collection scan, then run the rest with
 //!   `Pipeline::tail`.
-//! - Sub-pipelines (`$lookup`, `$unionWith`, `$facet`) nest at most `MAX_SUBPIPELINE_DEPTH`.
+//! - Sub-pipelines (`$lookup`, `$unionWith`, `$facet`) nest at most `MAX_SUBPIPELINE_DEPTH`;
+//!   dotted paths have at most 200 components; stages never panic on input (property-tested).
 //!
 //! Contract with the caller (the command layer):
 //! - Other collections: `$lookup`, `$graphLookup` and `$unionWith` read documents through
 //!   `Foreign`, which `run_with` takes; each collection is asked for once per `run_with` and
-//!   cached.
-//!   `foreign_collections()` lists every collection the pipeline may read (nested
+//!   cached. `foreign_collections()` lists every collection the pipeline may read (nested
 //!   sub-pipelines included) so the caller can lock them first. `run` (no `Foreign`) fails with
 //!   code 2 before reading anything when the pipeline reads another collection.
 //! - `$out`/`$merge` are parsed (`Stage::Out`, `Stage::Merge`, MongoDB's validation: only as
@@ -61,7 +61,7 @@ mod window;
 
 pub use group::{Accumulator, Group};
 pub use join::{GraphLookup, Lookup, UnionWith};
-pub use window::SetWindowFields;
+pub use window::{Densify, Fill, SetWindowFields};
 
 /// How deeply sub-pipelines (`$lookup`, `$facet`, `$unionWith`) may nest (MongoDB's limit).
 pub const MAX_SUBPIPELINE_DEPTH: usize = 20;
@@ -123,6 +123,10 @@ pub enum Stage {
     Facet(Vec<(String, Pipeline)>),
     /// `$setWindowFields`.
     SetWindowFields(Box<SetWindowFields>),
+    /// `$fill`.
+    Fill(Box<Fill>),
+    /// `$densify`.
+    Densify(Box<Densify>),
     /// `$redact`: the expression decides `$$KEEP`, `$$PRUNE` or `$$DESCEND` per (sub)document.
     Redact(Expr),
     /// `$documents`: these documents replace the input (first stage only).
@@ -176,14 +180,15 @@ const KNOWN_STAGES: &[&str] = &[
     "$redact",
     "$documents",
     "$setWindowFields",
+    "$fill",
+    "$densify",
     "$out",
     "$merge",
 ];
 
 /// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
 /// (code 72) rather than unrecognized, as MongoDB reports them.
-const OTHER_MONGODB_STAGES: &[&str] =
-    &["$geoNear", "$graphLookup", "$densify", "$fill", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
+const OTHER_MONGODB_STAGES: &[&str] = &["$geoNear", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
 
 /// Where a pipeline is being parsed (stages allowed differ).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -510,6 +515,8 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$sample" => Stage::Sample(parse_sample(spec)?),
         "$redact" => Stage::Redact(Expr::parse(spec)?),
         "$setWindowFields" => Stage::SetWindowFields(Box::new(SetWindowFields::parse(spec)?)),
+        "$fill" => Stage::Fill(Box::new(Fill::parse(spec)?)),
+        "$densify" => Stage::Densify(Box::new(Densify::parse(spec)?)),
         "$documents" => Stage::Documents(Expr::parse(spec)?),
         "$out" => parse_out(spec)?,
         "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
@@ -667,6 +674,8 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
             Ok(chosen.to_vec())
         }),
         Stage::SetWindowFields(w) => blocking(it, move |input| w.run(input, vars)),
+        Stage::Fill(f) => blocking(it, move |input| f.run(input, vars)),
+        Stage::Densify(d) => blocking(it, move |input| d.run(input, vars)),
         Stage::Redact(e) => Box::new(it.filter_map(move |r| match r {
             Ok(d) => redact(e, &d, &d, vars).transpose(),
             Err(e) => Some(Err(e)),

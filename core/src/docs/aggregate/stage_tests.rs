@@ -1614,6 +1614,8 @@ mod no_panics {
                 Just("output"),
                 Just("window"),
                 Just("documents"),
+                Just("method"),
+                Just("value"),
                 Just("path"),
                 Just("from"),
                 Just("as"),
@@ -1653,6 +1655,8 @@ mod no_panics {
             Just("$bucketAuto"),
             Just("$sortByCount"),
             Just("$setWindowFields"),
+            Just("$fill"),
+            Just("$densify"),
             Just("$redact"),
             Just("$sample"),
             Just("$merge"),
@@ -1733,5 +1737,141 @@ fn percentile_and_median_accumulators() {
     assert_eq!(
         parse_err(bson!([{"$group": {"_id": null, "p": {"$percentile": {"input": "$s", "p": [], "method": "approximate"}}}}])).code,
         7750301
+    );
+}
+
+#[test]
+fn fill_from_the_manual() {
+    let daily = vec![
+        doc! {"date": date("2022-02-02T00:00:00Z"), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+        doc! {"date": date("2022-02-03T00:00:00Z"), "bootsSold": 7, "sneakersSold": 18},
+        doc! {"date": date("2022-02-04T00:00:00Z"), "sneakersSold": 5},
+    ];
+    let out =
+        run(bson!([{"$fill": {"output": {"bootsSold": {"value": 0}, "sandalsSold": {"value": 0}, "sneakersSold": {"value": 0}}}}]), daily)
+            .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            doc! {"date": date("2022-02-02T00:00:00Z"), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+            doc! {"date": date("2022-02-03T00:00:00Z"), "bootsSold": 7, "sneakersSold": 18, "sandalsSold": 0},
+            doc! {"date": date("2022-02-04T00:00:00Z"), "sneakersSold": 5, "bootsSold": 0, "sandalsSold": 0},
+        ]
+    );
+    let stock = vec![
+        doc! {"time": date("2021-03-08T09:00:00Z"), "price": 500},
+        doc! {"time": date("2021-03-08T10:00:00Z")},
+        doc! {"time": date("2021-03-08T11:00:00Z"), "price": 515},
+        doc! {"time": date("2021-03-08T12:00:00Z")},
+        doc! {"time": date("2021-03-08T13:00:00Z")},
+        doc! {"time": date("2021-03-08T14:00:00Z"), "price": 485},
+    ];
+    let out = run(bson!([{"$fill": {"sortBy": {"time": 1}, "output": {"price": {"method": "linear"}}}}]), stock.clone()).unwrap();
+    let prices: Vec<f64> = out.iter().map(|d| as_f64(d.get("price").unwrap()).unwrap()).collect();
+    assert_eq!(prices, vec![500.0, 507.5, 515.0, 505.0, 495.0, 485.0]);
+    let out = run(bson!([{"$fill": {"sortBy": {"time": -1}, "output": {"price": {"method": "locf"}}}}]), stock).unwrap();
+    assert_eq!(
+        out.iter().map(|d| d.get("price").cloned().unwrap()).collect::<Vec<_>>(),
+        vec![bson!(485), bson!(485), bson!(485), bson!(515), bson!(515), bson!(500)]
+    );
+    // Partitions; leading gaps stay as they are for locf.
+    let docs = vec![
+        doc! {"g": 1, "t": 1},
+        doc! {"g": 2, "t": 1, "v": 9},
+        doc! {"g": 1, "t": 2, "v": 3},
+        doc! {"g": 1, "t": 3},
+        doc! {"g": 2, "t": 2},
+    ];
+    let out = run(bson!([{"$fill": {"partitionByFields": ["g"], "sortBy": {"t": 1}, "output": {"v": {"method": "locf"}}}}]), docs).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            doc! {"g": 1, "t": 1},
+            doc! {"g": 1, "t": 2, "v": 3},
+            doc! {"g": 1, "t": 3, "v": 3},
+            doc! {"g": 2, "t": 1, "v": 9},
+            doc! {"g": 2, "t": 2, "v": 9}
+        ]
+    );
+    assert_eq!(parse_err(bson!([{"$fill": {"output": {"v": {"method": "locf"}}}}])).code, 6050201);
+    assert_eq!(
+        parse_err(bson!([{"$fill": {"partitionBy": "$a", "partitionByFields": ["a"], "output": {"v": {"value": 1}}}}])).code,
+        6050204
+    );
+    assert_eq!(parse_err(bson!([{"$fill": {"sortBy": {"a": 1}, "output": {"v": {"method": "nope"}}}}])).code, 6050202);
+    assert_eq!(parse_err(bson!([{"$fill": {"sortBy": {"a": 1}}}])).code, 40414);
+}
+
+#[test]
+fn densify_from_the_manual() {
+    let weather: Vec<Document> = [("00", 12), ("04", 11), ("08", 11), ("12", 12)]
+        .iter()
+        .map(|(h, t)| doc! {"metadata": {"sensorId": 5578, "type": "temperature"}, "timestamp": date(&format!("2021-05-18T{h}:00:00Z")), "temp": *t})
+        .collect();
+    let out = run(
+        bson!([{"$densify": {"field": "timestamp", "range": {"step": 1, "unit": "hour",
+            "bounds": [date("2021-05-18T00:00:00Z"), date("2021-05-18T08:00:00Z")]}}}]),
+        weather.clone(),
+    )
+    .unwrap();
+    let stamps: Vec<String> = out.iter().map(|d| d.get_datetime("timestamp").unwrap().try_to_rfc3339_string().unwrap()).collect();
+    assert_eq!(
+        stamps,
+        [
+            "2021-05-18T00:00:00Z",
+            "2021-05-18T01:00:00Z",
+            "2021-05-18T02:00:00Z",
+            "2021-05-18T03:00:00Z",
+            "2021-05-18T04:00:00Z",
+            "2021-05-18T05:00:00Z",
+            "2021-05-18T06:00:00Z",
+            "2021-05-18T07:00:00Z",
+            "2021-05-18T08:00:00Z",
+            "2021-05-18T12:00:00Z"
+        ]
+    );
+    assert_eq!(out[1], doc! {"timestamp": date("2021-05-18T01:00:00Z")});
+    assert_eq!(out[0], weather[0]);
+
+    let coffee = vec![
+        doc! {"altitude": 600, "variety": "Arabica Typica", "score": 68.3},
+        doc! {"altitude": 750, "variety": "Arabica Typica", "score": 69.5},
+        doc! {"altitude": 950, "variety": "Arabica Typica", "score": 70.5},
+        doc! {"altitude": 1250, "variety": "Gesha", "score": 88.15},
+        doc! {"altitude": 1700, "variety": "Gesha", "score": 95.5, "price": 1029},
+    ];
+    let altitudes = |out: &[Document]| -> Vec<(String, i32)> {
+        out.iter().map(|d| (d.get_str("variety").unwrap().to_string(), d.get_i32("altitude").unwrap())).collect()
+    };
+    let out = run(
+        bson!([{"$densify": {"field": "altitude", "partitionByFields": ["variety"], "range": {"bounds": "full", "step": 200}}}]),
+        coffee.clone(),
+    )
+    .unwrap();
+    let a = |v: &str, xs: &[i32]| xs.iter().map(|x| (v.to_string(), *x)).collect::<Vec<_>>();
+    let mut expected = a("Arabica Typica", &[600, 750, 800, 950, 1000, 1200, 1400, 1600]);
+    expected.extend(a("Gesha", &[600, 800, 1000, 1200, 1250, 1400, 1600, 1700]));
+    assert_eq!(altitudes(&out), expected);
+    assert_eq!(out[2], doc! {"variety": "Arabica Typica", "altitude": 800});
+    let out = run(
+        bson!([{"$densify": {"field": "altitude", "partitionByFields": ["variety"], "range": {"bounds": "partition", "step": 200}}}]),
+        coffee,
+    )
+    .unwrap();
+    let mut expected = a("Arabica Typica", &[600, 750, 800, 950]);
+    expected.extend(a("Gesha", &[1250, 1450, 1650, 1700]));
+    assert_eq!(altitudes(&out), expected);
+    // Documents without the field pass through; far-away values do not loop.
+    let out = run(bson!([{"$densify": {"field": "x", "range": {"bounds": [0, 0], "step": 1e-9}}}]), vec![doc! {"x": 1e12}, doc! {"y": 1}])
+        .unwrap();
+    assert_eq!(out, vec![doc! {"y": 1}, doc! {"x": 1e12}]);
+    let e = run(bson!([{"$densify": {"field": "x", "range": {"bounds": "full", "step": 1e-9}}}]), vec![doc! {"x": 0}, doc! {"x": 1}])
+        .unwrap_err();
+    assert_eq!(e.code, 5897900);
+    assert_eq!(parse_err(bson!([{"$densify": {"field": "x", "range": {"bounds": "full", "step": 0}}}])).code, 5733401);
+    assert_eq!(parse_err(bson!([{"$densify": {"range": {"bounds": "full", "step": 1}}}])).code, 40414);
+    assert_eq!(
+        run(bson!([{"$densify": {"field": "x", "range": {"bounds": "full", "step": 1}}}]), vec![doc! {"x": "a"}]).unwrap_err().code,
+        5733201
     );
 }

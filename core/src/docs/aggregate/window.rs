@@ -1,4 +1,5 @@
-//! `$setWindowFields`: window functions over partitions (MongoDB manual, "$setWindowFields").
+//! `$setWindowFields`: window functions over partitions (MongoDB manual, "$setWindowFields"),
+//! and `$fill` (see `Fill`), which shares its partitioning and sorting.
 //!
 //! Supported: `partitionBy` (any expression; missing is null), `sortBy`, and output fields
 //! (dotted paths allowed) computed by
@@ -494,4 +495,430 @@ fn doc_bound(b: Bound, i: usize, n: usize, upper: bool) -> usize {
     };
     let pos = if upper { pos.saturating_add(1) } else { pos };
     pos.clamp(0, n as i64) as usize
+}
+
+/// A parsed `$fill`: null and missing output fields get a `value` expression (evaluated on the
+/// document), the last non-null value (`method: "locf"`) or a linear interpolation between
+/// the surrounding non-null numbers by the single `sortBy` field (`method: "linear"`; leading
+/// and trailing gaps stay null). With `sortBy`, documents come out sorted by partition then
+/// `sortBy`; otherwise in input order.
+#[derive(Clone, Debug)]
+pub struct Fill {
+    partition_by: Option<Expr>,
+    partition_fields: Option<Vec<Vec<String>>>,
+    sort_by: Option<Sort>,
+    outputs: Vec<(Vec<String>, FillKind)>,
+}
+
+#[derive(Clone, Debug)]
+enum FillKind {
+    Value(Expr),
+    Locf,
+    Linear,
+}
+
+fn get_path<'d>(doc: &'d Document, path: &[String]) -> Option<&'d Bson> {
+    let (head, rest) = path.split_first()?;
+    let v = doc.get(head)?;
+    if rest.is_empty() {
+        return Some(v);
+    }
+    match v {
+        Bson::Document(d) => get_path(d, rest),
+        _ => None,
+    }
+}
+
+impl Fill {
+    pub(super) fn parse(spec: &Bson) -> Result<Fill, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::type_mismatch(format!("the $fill stage specification must be an object, found {}", type_name(spec))));
+        };
+        let (mut partition_by, mut partition_fields, mut sort_spec, mut output) = (None, None, None, None);
+        for (k, v) in d {
+            match k.as_str() {
+                "partitionBy" => partition_by = Some(Expr::parse(v)?),
+                "partitionByFields" => {
+                    let Bson::Array(items) = v else {
+                        return Err(DocError::type_mismatch("BSON field '$fill.partitionByFields' must be an array of strings"));
+                    };
+                    let mut fields = Vec::new();
+                    for i in items {
+                        let Bson::String(f) = i else {
+                            return Err(DocError::type_mismatch("BSON field '$fill.partitionByFields' must be an array of strings"));
+                        };
+                        validate_projection_path(f)?;
+                        fields.push(f.split('.').map(str::to_string).collect());
+                    }
+                    partition_fields = Some(fields);
+                }
+                "sortBy" => match v {
+                    Bson::Document(s) if !s.is_empty() => sort_spec = Some(s.clone()),
+                    _ => return Err(err("'sortBy' must be a non-empty object")),
+                },
+                "output" => match v {
+                    Bson::Document(o) if !o.is_empty() => output = Some(o.clone()),
+                    _ => return Err(err("$fill 'output' must be a non-empty object")),
+                },
+                other => return Err(DocError::location(40415, format!("BSON field '$fill.{other}' is an unknown field."))),
+            }
+        }
+        if partition_by.is_some() && partition_fields.is_some() {
+            return Err(DocError::location(6050204, "Maximum one of 'partitionBy' and 'partitionByFields can be specified in '$fill'"));
+        }
+        let output = output.ok_or_else(|| DocError::location(40414, "BSON field '$fill.output' is missing but a required field"))?;
+        let mut outputs = Vec::new();
+        for (field, spec) in &output {
+            validate_projection_path(field)?;
+            let kind = match spec {
+                Bson::Document(s) if s.len() == 1 => match s.iter().next().expect("one field") {
+                    (k, v) if k == "value" => FillKind::Value(Expr::parse(v)?),
+                    (k, Bson::String(m)) if k == "method" && m == "locf" => FillKind::Locf,
+                    (k, Bson::String(m)) if k == "method" && m == "linear" => FillKind::Linear,
+                    (k, v) if k == "method" => {
+                        return Err(DocError::location(6050202, format!("Method must be either 'locf' or 'linear', found {v}")))
+                    }
+                    (k, _) => return Err(DocError::location(6050203, format!("Unknown field '{k}' in $fill output for '{field}'"))),
+                },
+                _ => {
+                    return Err(DocError::location(
+                        6050203,
+                        format!("Exactly one of 'value' and 'method' must be specified in $fill output for '{field}'"),
+                    ))
+                }
+            };
+            if !matches!(kind, FillKind::Value(_)) && sort_spec.is_none() {
+                return Err(DocError::location(6050201, "sortBy is required if any fill method is specified"));
+            }
+            if matches!(kind, FillKind::Linear) && sort_spec.as_ref().is_some_and(|s| s.len() != 1) {
+                return Err(DocError::location(605001, "$linearFill requires a sortBy on exactly one field"));
+            }
+            outputs.push((field.split('.').map(str::to_string).collect(), kind));
+        }
+        let sort_by = sort_spec.as_ref().map(Sort::parse).transpose()?;
+        Ok(Fill { partition_by, partition_fields, sort_by, outputs })
+    }
+
+    pub(super) fn run(&self, input: DocStream<'_>, vars: &Variables) -> Result<Vec<Document>, DocError> {
+        let mut rows: Vec<(Bson, Vec<Bson>, usize, Document)> = Vec::new();
+        for (i, r) in input.enumerate() {
+            let d = r?;
+            let part = if let Some(p) = &self.partition_by {
+                p.eval(&d, vars)?.unwrap_or(Bson::Null)
+            } else if let Some(fields) = &self.partition_fields {
+                Bson::Array(fields.iter().map(|f| get_path(&d, f).cloned().unwrap_or(Bson::Null)).collect())
+            } else {
+                Bson::Null
+            };
+            let key = self.sort_by.as_ref().map(|s| s.key(&d)).unwrap_or_default();
+            rows.push((part, key, i, d));
+        }
+        let partitioned = self.partition_by.is_some() || self.partition_fields.is_some();
+        if self.sort_by.is_some() || partitioned {
+            rows.sort_by(|a, b| {
+                compare(&a.0, &b.0)
+                    .then_with(|| self.sort_by.as_ref().map_or(Ordering::Equal, |s| s.compare_keys(&a.1, &b.1)))
+                    .then(a.2.cmp(&b.2))
+            });
+        }
+        let is_gap = |v: Option<&Bson>| matches!(v, None | Some(Bson::Null | Bson::Undefined));
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start + 1;
+            while end < rows.len() && compare(&rows[end].0, &rows[start].0) == Ordering::Equal {
+                end += 1;
+            }
+            for (path, kind) in &self.outputs {
+                // Computed from the partition before this output changes it.
+                let current: Vec<Option<Bson>> = rows[start..end].iter().map(|r| get_path(&r.3, path).cloned()).collect();
+                let filled: Vec<Option<Bson>> = match kind {
+                    FillKind::Value(e) => rows[start..end]
+                        .iter()
+                        .zip(&current)
+                        .map(|(r, c)| if is_gap(c.as_ref()) { e.eval(&r.3, vars).map(|v| v.or(Some(Bson::Null))) } else { Ok(None) })
+                        .collect::<Result<_, _>>()?,
+                    FillKind::Locf => {
+                        let mut last: Option<Bson> = None;
+                        current
+                            .iter()
+                            .map(|c| {
+                                if is_gap(c.as_ref()) {
+                                    last.clone()
+                                } else {
+                                    last = c.clone();
+                                    None
+                                }
+                            })
+                            .collect()
+                    }
+                    FillKind::Linear => {
+                        let xs: Vec<Option<f64>> = rows[start..end]
+                            .iter()
+                            .map(|r| match r.1.first() {
+                                Some(Bson::DateTime(d)) => Some(d.timestamp_millis() as f64),
+                                Some(v) if is_number(v) => as_f64(v),
+                                _ => None,
+                            })
+                            .collect();
+                        linear_fill(&current, &xs)?
+                    }
+                };
+                for (i, f) in filled.into_iter().enumerate() {
+                    if let Some(v) = f {
+                        set_path(&mut rows[start + i].3, path, v);
+                    }
+                }
+            }
+            start = end;
+        }
+        Ok(rows.into_iter().map(|r| r.3).collect())
+    }
+}
+
+/// Linear interpolation of gaps between numeric neighbours (by sort position `xs`).
+fn linear_fill(ys: &[Option<Bson>], xs: &[Option<f64>]) -> Result<Vec<Option<Bson>>, DocError> {
+    let known: Vec<(usize, f64)> = ys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, y)| match y {
+            None | Some(Bson::Null | Bson::Undefined) => None,
+            Some(v) => Some(as_f64(v).filter(|_| is_number(v)).map(|f| (i, f)).ok_or_else(|| {
+                DocError::location(6050106, format!("Value to be filled must evaluate to a number, found {}", type_name(v)))
+            })),
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = vec![None; ys.len()];
+    for w in known.windows(2) {
+        let ((i0, y0), (i1, y1)) = (w[0], w[1]);
+        let (Some(x0), Some(x1)) = (xs[i0], xs[i1]) else {
+            return Err(DocError::location(6050106, "$linearFill requires a numeric or date sortBy field"));
+        };
+        for (i, slot) in out.iter_mut().enumerate().take(i1).skip(i0 + 1) {
+            let x = xs[i].ok_or_else(|| DocError::location(6050106, "$linearFill requires a numeric or date sortBy field"))?;
+            let y = if x1 == x0 { y0 } else { y0 + (y1 - y0) * (x - x0) / (x1 - x0) };
+            *slot = Some(Bson::Double(y));
+        }
+    }
+    Ok(out)
+}
+
+/// A parsed `$densify`: for the numeric (or, with `unit`, date) `field`, adds documents for the
+/// missing steps `lo + k * step` within the bounds (`"full"`: the minimum to maximum over all
+/// documents; `"partition"`: per partition; `[lo, hi]`: `hi` excluded), per partition of
+/// `partitionByFields`. Added documents hold only the field and the partition fields.
+/// Documents whose field is null or missing pass through first. Output is sorted by partition
+/// then field.
+#[derive(Clone, Debug)]
+pub struct Densify {
+    field: Vec<String>,
+    partition_fields: Vec<Vec<String>>,
+    step: f64,
+    unit: Option<&'static str>,
+    bounds: DensifyBounds,
+}
+
+#[derive(Clone, Debug)]
+enum DensifyBounds {
+    Full,
+    Partition,
+    Explicit(f64, f64),
+}
+
+/// A `$densify` value as a number (dates as milliseconds when `unit` is set).
+fn densify_value(v: &Bson, unit: Option<&str>) -> Result<f64, DocError> {
+    match (v, unit) {
+        (Bson::DateTime(d), Some(_)) => Ok(d.timestamp_millis() as f64),
+        (n, None) if is_number(n) => Ok(as_f64(n).unwrap_or(f64::NAN)),
+        (other, Some(_)) => {
+            Err(DocError::location(6053600, format!("Densify field type must be a date when a unit is given, found {}", type_name(other))))
+        }
+        (other, None) => Err(DocError::location(5733201, format!("Densify field type must be numeric, found {}", type_name(other)))),
+    }
+}
+
+impl Densify {
+    pub(super) fn parse(spec: &Bson) -> Result<Densify, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::type_mismatch(format!("the $densify stage specification must be an object, found {}", type_name(spec))));
+        };
+        let (mut field, mut partition_fields, mut range) = (None, Vec::new(), None);
+        for (k, v) in d {
+            match (k.as_str(), v) {
+                ("field", Bson::String(f)) => {
+                    validate_projection_path(f)?;
+                    field = Some(f.split('.').map(str::to_string).collect::<Vec<_>>());
+                }
+                ("partitionByFields", Bson::Array(items)) => {
+                    for i in items {
+                        let Bson::String(f) = i else {
+                            return Err(DocError::type_mismatch("BSON field '$densify.partitionByFields' must be an array of strings"));
+                        };
+                        validate_projection_path(f)?;
+                        partition_fields.push(f.split('.').map(str::to_string).collect());
+                    }
+                }
+                ("range", Bson::Document(r)) => range = Some(r.clone()),
+                ("field" | "partitionByFields" | "range", other) => {
+                    return Err(DocError::type_mismatch(format!("BSON field '$densify.{k}' is the wrong type '{}'", type_name(other))))
+                }
+                (other, _) => return Err(DocError::location(40415, format!("BSON field '$densify.{other}' is an unknown field."))),
+            }
+        }
+        let field = field.ok_or_else(|| DocError::location(40414, "BSON field '$densify.field' is missing but a required field"))?;
+        let range = range.ok_or_else(|| DocError::location(40414, "BSON field '$densify.range' is missing but a required field"))?;
+        let (mut step, mut unit, mut bounds) = (None, None, None);
+        for (k, v) in &range {
+            match k.as_str() {
+                "step" => step = Some(v.clone()),
+                "unit" => {
+                    const UNITS: [&str; 9] = ["millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year"];
+                    let Bson::String(u) = v else { return Err(err("'unit' must be a string")) };
+                    unit = Some(*UNITS.iter().find(|x| **x == u.as_str()).ok_or_else(|| err(format!("unknown time unit value: {u}")))?);
+                }
+                "bounds" => bounds = Some(v.clone()),
+                other => return Err(DocError::location(40415, format!("BSON field '$densify.range.{other}' is an unknown field."))),
+            }
+        }
+        let step_v = step.ok_or_else(|| DocError::location(40414, "BSON field '$densify.range.step' is missing but a required field"))?;
+        let step = match (&step_v, unit) {
+            (n, None) if is_number(n) => as_f64(n).unwrap_or(0.0),
+            (n, Some(_)) if is_number(n) => as_i64(n).ok_or_else(|| {
+                DocError::location(5733412, "The step parameter in a range statement must be a whole number when densifying a date range")
+            })? as f64,
+            _ => 0.0,
+        };
+        if !(step > 0.0 && step.is_finite()) {
+            return Err(DocError::location(5733401, "the step parameter in a range statement must be a strictly positive numeric value"));
+        }
+        let bounds = match bounds
+            .ok_or_else(|| DocError::location(40414, "BSON field '$densify.range.bounds' is missing but a required field"))?
+        {
+            Bson::String(s) if s == "full" => DensifyBounds::Full,
+            Bson::String(s) if s == "partition" => DensifyBounds::Partition,
+            Bson::Array(b) if b.len() == 2 => {
+                let (lo, hi) = (densify_value(&b[0], unit)?, densify_value(&b[1], unit)?);
+                if lo > hi {
+                    return Err(DocError::location(5733402, "the lower bound of a range must be less than or equal to the upper bound"));
+                }
+                DensifyBounds::Explicit(lo, hi)
+            }
+            other => {
+                return Err(DocError::location(
+                    5946802,
+                    format!("Bounds must be 'full', 'partition', or an array of two values, found {other}"),
+                ))
+            }
+        };
+        Ok(Densify { field, partition_fields, step, unit, bounds })
+    }
+
+    /// The k-th generated value from `lo`.
+    fn nth(&self, lo: f64, k: i64) -> Option<f64> {
+        match self.unit {
+            Some(u) => date_add_millis(lo as i64, u, (self.step as i64).checked_mul(k)?).map(|v| v as f64),
+            None => Some(lo + self.step * k as f64),
+        }
+    }
+
+    fn make(&self, v: f64, part: &[Bson]) -> Document {
+        let mut d = Document::new();
+        for (path, value) in self.partition_fields.iter().zip(part) {
+            if !matches!(value, Bson::Null) {
+                set_path(&mut d, path, value.clone());
+            }
+        }
+        let value = match self.unit {
+            Some(_) => Bson::DateTime(bson::DateTime::from_millis(v as i64)),
+            None if v.fract() == 0.0 && v.abs() < i32::MAX as f64 && self.step.fract() == 0.0 => Bson::Int32(v as i32),
+            None => Bson::Double(v),
+        };
+        set_path(&mut d, &self.field, value);
+        d
+    }
+
+    pub(super) fn run(&self, input: DocStream<'_>, _vars: &Variables) -> Result<Vec<Document>, DocError> {
+        let mut passthrough = Vec::new();
+        // (partition values, field value, arrival, document)
+        let mut rows: Vec<(Vec<Bson>, f64, usize, Document)> = Vec::new();
+        for (i, r) in input.enumerate() {
+            let d = r?;
+            let part: Vec<Bson> = self.partition_fields.iter().map(|f| get_path(&d, f).cloned().unwrap_or(Bson::Null)).collect();
+            match get_path(&d, &self.field) {
+                None | Some(Bson::Null | Bson::Undefined) => passthrough.push(d),
+                Some(v) => {
+                    let x = densify_value(v, self.unit)?;
+                    rows.push((part, x, i, d));
+                }
+            }
+        }
+        rows.sort_by(|a, b| crate::docs::value::compare_arrays(&a.0, &b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let global = (rows.iter().map(|r| r.1).fold(f64::INFINITY, f64::min), rows.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max));
+        let mut out = passthrough;
+        // Each partition is drained from the front, so the next one starts at 0 again.
+        let start = 0;
+        const MAX_GENERATED: usize = 500_000;
+        let mut generated = 0usize;
+        while start < rows.len() {
+            let mut end = start + 1;
+            while end < rows.len() && crate::docs::value::compare_arrays(&rows[end].0, &rows[start].0) == Ordering::Equal {
+                end += 1;
+            }
+            let part = rows[start].0.clone();
+            let (lo, hi, inclusive) = match self.bounds {
+                DensifyBounds::Full => (global.0, global.1, true),
+                DensifyBounds::Partition => (rows[start].1, rows[end - 1].1, true),
+                DensifyBounds::Explicit(lo, hi) => (lo, hi, false),
+            };
+            let mut k: i64 = 0;
+            let mut next = self.nth(lo, 0);
+            let in_range = |v: f64| if inclusive { v <= hi } else { v < hi };
+            for row in rows.drain(start..end).collect::<Vec<_>>() {
+                // Generated values below this document's value.
+                while let Some(v) = next.filter(|v| *v < row.1 && in_range(*v)) {
+                    generated += 1;
+                    if generated > MAX_GENERATED {
+                        return Err(DocError::location(5897900, format!("$densify would generate more than {MAX_GENERATED} documents")));
+                    }
+                    out.push(self.make(v, &part));
+                    k += 1;
+                    next = self.nth(lo, k);
+                }
+                // Move past this document's value (a step equal to it is not generated).
+                if next.is_some_and(|v| v <= row.1) {
+                    if self.unit.is_none() {
+                        let steps = ((row.1 - lo) / self.step).floor() + 1.0;
+                        if steps >= i64::MAX as f64 {
+                            // Beyond any count of steps that could be generated.
+                            next = None;
+                        } else {
+                            k = k.max(steps as i64);
+                            next = self.nth(lo, k);
+                        }
+                    }
+                    while next.is_some_and(|v| v <= row.1) {
+                        generated += 1;
+                        if generated > MAX_GENERATED {
+                            return Err(DocError::location(
+                                5897900,
+                                format!("$densify would generate more than {MAX_GENERATED} documents"),
+                            ));
+                        }
+                        k = k.saturating_add(1);
+                        next = self.nth(lo, k);
+                    }
+                }
+                out.push(row.3);
+            }
+            while let Some(v) = next.filter(|v| in_range(*v)) {
+                generated += 1;
+                if generated > MAX_GENERATED {
+                    return Err(DocError::location(5897900, format!("$densify would generate more than {MAX_GENERATED} documents")));
+                }
+                out.push(self.make(v, &part));
+                k += 1;
+                next = self.nth(lo, k);
+            }
+        }
+        Ok(out)
+    }
 }
