@@ -463,9 +463,15 @@ pub fn compare_documents_raw(x: &RawDocument, y: &Document) -> Result<Ordering, 
 
 /// `compare_arrays` with the left array raw.
 pub fn compare_arrays_raw(x: &RawArray, y: &[Bson]) -> Result<Ordering, DocError> {
+    compare_array_values_raw(x.into_iter().map(|e| e.map_err(raw_error)), y)
+}
+
+/// `compare_arrays` with the left array's values read raw (an array's elements, whatever
+/// their keys).
+pub fn compare_array_values_raw<'a>(x: impl Iterator<Item = Result<RawBsonRef<'a>, DocError>>, y: &[Bson]) -> Result<Ordering, DocError> {
     let mut n = 0;
     for e in x {
-        let e = e.map_err(raw_error)?;
+        let e = e?;
         let Some(b) = y.get(n) else { return Ok(Ordering::Greater) };
         let o = compare_raw(e, b)?;
         if o != Ordering::Equal {
