@@ -444,3 +444,22 @@ fn aggregation_reads_other_collections_and_writes_with_out_and_merge() {
         .unwrap();
     assert_eq!(joined, [doc! {"n": 2}]);
 }
+
+#[test]
+fn dotted_and_dollar_field_names_are_stored_and_reached_with_get_field() {
+    let db = Db::open_in_memory();
+    // MongoDB 5.0+: such names may be inserted; queries cannot name them, $getField can.
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 1, "price.usd": 5, "$qty": 2}]}));
+    let r = first_batch(&db.run_command("t", &doc! {"aggregate": "c", "pipeline": [
+        {"$project": {"_id": 0, "usd": {"$getField": "price.usd"}, "qty": {"$getField": {"$literal": "$qty"}}}},
+    ], "cursor": {}}));
+    assert_eq!(r, [doc! {"usd": 5, "qty": 2}]);
+    let r = first_batch(&db.run_command("t", &doc! {"find": "c", "filter": {"$expr": {"$gt": [{"$getField": "price.usd"}, 4]}}}));
+    assert_eq!(r.len(), 1);
+    // A dotted query path means nesting, so it does not reach the literal name.
+    assert!(first_batch(&db.run_command("t", &doc! {"find": "c", "filter": {"price.usd": 5}})).is_empty());
+    let r = first_batch(&db.run_command("t", &doc! {"aggregate": "c", "pipeline": [
+        {"$replaceWith": {"$setField": {"field": "price.usd", "input": "$$ROOT", "value": 6}}},
+    ], "cursor": {}}));
+    assert_eq!(r[0].get_i32("price.usd").unwrap(), 6);
+}
