@@ -38,15 +38,20 @@
 //! - `$expr` is only valid at the top level (not inside `$elemMatch`); its evaluation errors are
 //!   the only matching errors.
 //! - Raw BSON (`matches_raw`, `match_position_raw`): the same walk over `RawDocument` bytes,
-//!   with exactly `matches(&Document::try_from(doc)?)`'s results (stored documents have unique
-//!   field names; with duplicates the raw walk sees the first, decoding keeps the last value).
-//!   Values are offered as `RawBsonRef`; heap-free scalars (numbers, bool, null, dates,
-//!   ObjectIds...) become a stack `Bson` for the shared predicate code, strings / documents /
-//!   arrays / binaries / regexes / code are compared raw (`value::compare_raw`). Fallbacks
-//!   that decode: `$expr` (the whole document; `needs_full_document`), an array element of an
-//!   `$elemMatch` on documents (that element, seen as the document of its indexes), DBPointer
-//!   comparisons (that value), and regex values whose options are not sorted ASCII (the
-//!   options, sorted as decoding does). Malformed bytes are an InternalError, never a panic.
+//!   with exactly `matches(&Document::try_from(doc)?)`'s results for well-formed documents
+//!   with unique field names (stored documents; with duplicate names the raw walk sees the
+//!   first, decoding keeps the last value). Fields are found by a byte scan (`RawScan`: key
+//!   bytes compared in place, values skipped by size, only the matched value decoded); arrays
+//!   are walked as their document bytes (`Offer::Array`). Heap-free scalars (numbers, bool,
+//!   null, dates, ObjectIds...) become a stack `Bson` for the shared predicate code; strings,
+//!   documents, arrays, binaries, regexes and code are compared raw (`value::compare_raw`),
+//!   nothing allocated. Fallbacks: `$expr` decodes the whole document (`needs_full_document`);
+//!   an array element under an `$elemMatch` on documents is decoded (seen as the document of
+//!   its indexes); DBPointer comparisons decode that value; regex values whose options are not
+//!   sorted ASCII sort a copy (as decoding does); a leaf value of a rare type (binary, regex,
+//!   code, symbol, DBPointer) is read by bson's element iterator (a second, slower scan of
+//!   its document). Malformed bytes are an InternalError, never a panic; the scan stops at
+//!   the fields it needs, so bytes it never reaches are not validated (stored documents are).
 //! - Out of scope: `$where` and `$jsonSchema`/`$sampleRate` ("unknown top level operator"),
 //!   geo operators ("unknown operator"), `$text` (27 IndexNotFound).
 
@@ -1452,11 +1457,8 @@ impl<'a> BitSource<'a> {
 // --- Matching raw BSON ------------------------------------------------------------------------
 //
 // `matches_raw` / `match_position_raw`: the same tree walk as `eval` / `walk_doc` /
-// `walk_array`, over `RawDocument` bytes. Fields are found by scanning elements and comparing
-// key bytes (`raw_field`); values are offered as `RawBsonRef`. Predicates on values whose
-// `Bson` owns no heap memory (numbers, booleans, null, dates, ObjectIds...) build that `Bson`
-// on the stack and reuse `Pred::matches`; strings, documents, arrays, binaries, regexes and
-// code are compared raw (`value::compare_raw`).
+// `walk_array`, over `RawDocument` bytes (see the module comment for what is raw and what
+// falls back to decoding).
 
 /// What a node is matched against, raw.
 #[derive(Clone, Copy)]
@@ -1641,8 +1643,9 @@ impl<'a> RawScan<'a> {
             }
             let key_start = self.at + 1;
             // The first byte rejects most keys without a full comparison.
+            // (A byte loop: names are short, a `memcmp` call costs more.)
             let hit = b.get(key_start) == Some(&first)
-                && b.get(key_start..key_start + name.len()) == Some(name)
+                && b.get(key_start..key_start + name.len()).is_some_and(|k| k.iter().zip(name).all(|(x, y)| x == y))
                 && b.get(key_start + name.len()) == Some(&0);
             let key_len =
                 if hit { name.len() } else { b.get(key_start..).and_then(|r| r.iter().position(|&c| c == 0)).ok_or(Malformed)? };
