@@ -38,15 +38,20 @@
 //! - `$expr` is only valid at the top level (not inside `$elemMatch`); its evaluation errors are
 //!   the only matching errors.
 //! - Raw BSON (`matches_raw`, `match_position_raw`): the same walk over `RawDocument` bytes,
-//!   with exactly `matches(&Document::try_from(doc)?)`'s results (stored documents have unique
-//!   field names; with duplicates the raw walk sees the first, decoding keeps the last value).
-//!   Values are offered as `RawBsonRef`; heap-free scalars (numbers, bool, null, dates,
-//!   ObjectIds...) become a stack `Bson` for the shared predicate code, strings / documents /
-//!   arrays / binaries / regexes / code are compared raw (`value::compare_raw`). Fallbacks
-//!   that decode: `$expr` (the whole document; `needs_full_document`), an array element of an
-//!   `$elemMatch` on documents (that element, seen as the document of its indexes), DBPointer
-//!   comparisons (that value), and regex values whose options are not sorted ASCII (the
-//!   options, sorted as decoding does). Malformed bytes are an InternalError, never a panic.
+//!   with exactly `matches(&Document::try_from(doc)?)`'s results for well-formed documents
+//!   with unique field names (stored documents; with duplicate names the raw walk sees the
+//!   first, decoding keeps the last value). Fields are found by a byte scan (`RawScan`: key
+//!   bytes compared in place, values skipped by size, only the matched value decoded); arrays
+//!   are walked as their document bytes (`Offer::Array`). Heap-free scalars (numbers, bool,
+//!   null, dates, ObjectIds...) become a stack `Bson` for the shared predicate code; strings,
+//!   documents, arrays, binaries, regexes and code are compared raw (`value::compare_raw`),
+//!   nothing allocated. Fallbacks: `$expr` decodes the whole document (`needs_full_document`);
+//!   an array element under an `$elemMatch` on documents is decoded (seen as the document of
+//!   its indexes); DBPointer comparisons decode that value; regex values whose options are not
+//!   sorted ASCII sort a copy (as decoding does); a leaf value of a rare type (binary, regex,
+//!   code, symbol, DBPointer) is read by bson's element iterator (a second, slower scan of
+//!   its document). Malformed bytes are an InternalError, never a panic; the scan stops at
+//!   the fields it needs, so bytes it never reaches are not validated (stored documents are).
 //! - Out of scope: `$where` and `$jsonSchema`/`$sampleRate` ("unknown top level operator"),
 //!   geo operators ("unknown operator"), `$text` (27 IndexNotFound).
 
@@ -1452,11 +1457,8 @@ impl<'a> BitSource<'a> {
 // --- Matching raw BSON ------------------------------------------------------------------------
 //
 // `matches_raw` / `match_position_raw`: the same tree walk as `eval` / `walk_doc` /
-// `walk_array`, over `RawDocument` bytes. Fields are found by scanning elements and comparing
-// key bytes (`raw_field`); values are offered as `RawBsonRef`. Predicates on values whose
-// `Bson` owns no heap memory (numbers, booleans, null, dates, ObjectIds...) build that `Bson`
-// on the stack and reuse `Pred::matches`; strings, documents, arrays, binaries, regexes and
-// code are compared raw (`value::compare_raw`).
+// `walk_array`, over `RawDocument` bytes (see the module comment for what is raw and what
+// falls back to decoding).
 
 /// What a node is matched against, raw.
 #[derive(Clone, Copy)]
@@ -1541,10 +1543,9 @@ enum Offer<'a> {
     Array(&'a RawDocument),
 }
 
-/// One element of a raw document, as `RawScan` finds it (key and value not yet validated).
+/// One element of a raw document, as `RawScan` finds it (value not yet validated).
 #[derive(Clone, Copy)]
 struct RawElem<'a> {
-    key: &'a [u8],
     kind: u8,
     value: &'a [u8],
     /// The element's position in its document (array index for arrays).
@@ -1559,88 +1560,132 @@ struct RawScan<'a> {
     index: usize,
 }
 
-fn malformed() -> DocError {
-    value::raw_error("element overruns its document")
+/// Malformed raw bytes, found by the scan (a zero-sized error keeps the scan's results small;
+/// it becomes a `DocError` at the caller).
+#[derive(Debug)]
+struct Malformed;
+
+impl From<Malformed> for DocError {
+    fn from(_: Malformed) -> DocError {
+        value::raw_error("element overruns its document")
+    }
 }
 
 /// A little-endian length at `at` (non-negative).
-#[inline]
-fn read_len(b: &[u8], at: usize) -> Result<usize, DocError> {
-    let raw: [u8; 4] = b.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or_else(malformed)?;
-    usize::try_from(i32::from_le_bytes(raw)).map_err(|_| malformed())
+#[inline(always)]
+fn read_len(b: &[u8], at: usize) -> Result<usize, Malformed> {
+    let raw: [u8; 4] = b.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or(Malformed)?;
+    usize::try_from(i32::from_le_bytes(raw)).map_err(|_| Malformed)
+}
+
+/// The size of the value of type `kind` starting at `v`.
+#[inline(always)]
+fn value_size(kind: u8, b: &[u8], v: usize) -> Result<usize, Malformed> {
+    Ok(match kind {
+        0x01 | 0x09 | 0x11 | 0x12 => 8,
+        0x10 => 4,
+        0x08 => 1,
+        0x07 => 12,
+        0x13 => 16,
+        0x06 | 0x0A | 0x7F | 0xFF => 0,
+        // string, code, symbol: length (with its NUL), bytes
+        0x02 | 0x0D | 0x0E => 4 + read_len(b, v)?,
+        // document, array, code with scope: total length
+        0x03 | 0x04 | 0x0F => read_len(b, v)?,
+        // binary: length, subtype, bytes
+        0x05 => 5 + read_len(b, v)?,
+        // DBPointer: string, ObjectId
+        0x0C => 4 + read_len(b, v)? + 12,
+        // regex: two C strings
+        0x0B => {
+            let rest = b.get(v..).ok_or(Malformed)?;
+            let p = rest.iter().position(|&c| c == 0).ok_or(Malformed)?;
+            let o = rest.get(p + 1..).and_then(|r| r.iter().position(|&c| c == 0)).ok_or(Malformed)?;
+            p + 1 + o + 1
+        }
+        _ => return Err(Malformed),
+    })
 }
 
 impl<'a> RawScan<'a> {
+    #[inline(always)]
     fn new(doc: &'a RawDocument) -> Self {
         RawScan { bytes: doc.as_bytes(), at: 4, index: 0 }
     }
 
-    #[inline]
-    fn next(&mut self) -> Result<Option<RawElem<'a>>, DocError> {
+    #[inline(always)]
+    fn next(&mut self) -> Result<Option<RawElem<'a>>, Malformed> {
         let b = self.bytes;
-        let kind = *b.get(self.at).ok_or_else(malformed)?;
+        let kind = *b.get(self.at).ok_or(Malformed)?;
         if kind == 0 {
             return Ok(None);
         }
         let key_start = self.at + 1;
-        let key_len = b.get(key_start..).and_then(|r| r.iter().position(|&c| c == 0)).ok_or_else(malformed)?;
+        let key_len = b.get(key_start..).and_then(|r| r.iter().position(|&c| c == 0)).ok_or(Malformed)?;
         let v = key_start + key_len + 1;
-        let size = match kind {
-            0x01 | 0x09 | 0x11 | 0x12 => 8,
-            0x10 => 4,
-            0x08 => 1,
-            0x07 => 12,
-            0x13 => 16,
-            0x06 | 0x0A | 0x7F | 0xFF => 0,
-            // string, code, symbol: length (with its NUL), bytes
-            0x02 | 0x0D | 0x0E => 4 + read_len(b, v)?,
-            // document, array, code with scope: total length
-            0x03 | 0x04 | 0x0F => read_len(b, v)?,
-            // binary: length, subtype, bytes
-            0x05 => 5 + read_len(b, v)?,
-            // DBPointer: string, ObjectId
-            0x0C => 4 + read_len(b, v)? + 12,
-            // regex: two C strings
-            0x0B => {
-                let rest = b.get(v..).ok_or_else(malformed)?;
-                let p = rest.iter().position(|&c| c == 0).ok_or_else(malformed)?;
-                let o = rest.get(p + 1..).and_then(|r| r.iter().position(|&c| c == 0)).ok_or_else(malformed)?;
-                p + 1 + o + 1
-            }
-            other => return Err(value::raw_error(format!("invalid element type {other:#x}"))),
-        };
-        let end = v.checked_add(size).filter(|&e| e < b.len()).ok_or_else(malformed)?;
+        let size = value_size(kind, b, v)?;
+        let end = v.checked_add(size).filter(|&e| e < b.len()).ok_or(Malformed)?;
         self.at = end;
-        let elem = RawElem { key: &b[key_start..v - 1], kind, value: &b[v..end], index: self.index };
+        let elem = RawElem { kind, value: &b[v..end], index: self.index };
         self.index += 1;
         Ok(Some(elem))
+    }
+
+    /// The first element named `name` (skipping the others without slicing their keys).
+    #[inline(always)]
+    fn find(&mut self, name: &[u8]) -> Result<Option<RawElem<'a>>, Malformed> {
+        let b = self.bytes;
+        let first = name.first().copied().unwrap_or(0);
+        loop {
+            let kind = *b.get(self.at).ok_or(Malformed)?;
+            if kind == 0 {
+                return Ok(None);
+            }
+            let key_start = self.at + 1;
+            // The first byte rejects most keys without a full comparison.
+            // (A byte loop: names are short, a `memcmp` call costs more.)
+            let hit = b.get(key_start) == Some(&first)
+                && b.get(key_start..key_start + name.len()).is_some_and(|k| k.iter().zip(name).all(|(x, y)| x == y))
+                && b.get(key_start + name.len()) == Some(&0);
+            let key_len =
+                if hit { name.len() } else { b.get(key_start..).and_then(|r| r.iter().position(|&c| c == 0)).ok_or(Malformed)? };
+            let v = key_start + key_len + 1;
+            let size = value_size(kind, b, v)?;
+            let end = v.checked_add(size).filter(|&e| e < b.len()).ok_or(Malformed)?;
+            self.at = end;
+            let index = self.index;
+            self.index += 1;
+            if hit {
+                return Ok(Some(RawElem { kind, value: &b[v..end], index }));
+            }
+        }
     }
 }
 
 impl<'a> RawElem<'a> {
     /// The element's value; `doc` is the document scanned (for the rare types, decoded by
     /// bson's own iterator).
-    #[inline]
-    fn offer(self, doc: &'a RawDocument) -> Result<Offer<'a>, DocError> {
-        fn fixed<const N: usize>(v: &[u8]) -> Result<[u8; N], DocError> {
-            v.try_into().map_err(|_| malformed())
+    #[inline(always)]
+    fn offer(self, doc: &'a RawDocument) -> Result<Offer<'a>, Malformed> {
+        fn fixed<const N: usize>(v: &[u8]) -> Result<[u8; N], Malformed> {
+            v.try_into().map_err(|_| Malformed)
         }
         let v = self.value;
         Ok(Offer::Val(match self.kind {
             0x01 => RawBsonRef::Double(f64::from_le_bytes(fixed(v)?)),
             0x02 => {
                 // length (with the NUL), bytes, NUL
-                let text = v.get(4..v.len().saturating_sub(1)).filter(|_| v.last() == Some(&0)).ok_or_else(malformed)?;
-                RawBsonRef::String(std::str::from_utf8(text).map_err(value::raw_error)?)
+                let text = v.get(4..v.len().saturating_sub(1)).filter(|_| v.last() == Some(&0)).ok_or(Malformed)?;
+                RawBsonRef::String(std::str::from_utf8(text).map_err(|_| Malformed)?)
             }
-            0x03 => RawBsonRef::Document(RawDocument::from_bytes(v).map_err(value::raw_error)?),
-            0x04 => return Ok(Offer::Array(RawDocument::from_bytes(v).map_err(value::raw_error)?)),
+            0x03 => RawBsonRef::Document(RawDocument::from_bytes(v).map_err(|_| Malformed)?),
+            0x04 => return Ok(Offer::Array(RawDocument::from_bytes(v).map_err(|_| Malformed)?)),
             0x06 => RawBsonRef::Undefined,
             0x07 => RawBsonRef::ObjectId(bson::oid::ObjectId::from_bytes(fixed(v)?)),
             0x08 => match v {
                 [0] => RawBsonRef::Boolean(false),
                 [1] => RawBsonRef::Boolean(true),
-                _ => return Err(value::raw_error("invalid boolean")),
+                _ => return Err(Malformed),
             },
             0x09 => RawBsonRef::DateTime(bson::DateTime::from_millis(i64::from_le_bytes(fixed(v)?))),
             0x0A => RawBsonRef::Null,
@@ -1657,8 +1702,8 @@ impl<'a> RawElem<'a> {
             0xFF => RawBsonRef::MinKey,
             // Binary, regex, code, symbol, DBPointer, code with scope: bson decodes them.
             _ => {
-                let elem = doc.iter_elements().nth(self.index).ok_or_else(malformed)?.map_err(value::raw_error)?;
-                elem.value().map_err(value::raw_error)?
+                let elem = doc.iter_elements().nth(self.index).ok_or(Malformed)?.map_err(|_| Malformed)?;
+                elem.value().map_err(|_| Malformed)?
             }
         }))
     }
@@ -1667,15 +1712,11 @@ impl<'a> RawElem<'a> {
 /// `doc[name]` over raw bytes: the first element whose key is `name` (stored documents have
 /// unique keys).
 #[inline]
-fn raw_field<'a>(doc: &'a RawDocument, name: &str) -> Result<Option<Offer<'a>>, DocError> {
-    let name = name.as_bytes();
-    let mut scan = RawScan::new(doc);
-    while let Some(elem) = scan.next()? {
-        if elem.key == name {
-            return elem.offer(doc).map(Some);
-        }
+fn raw_field<'a>(doc: &'a RawDocument, name: &str) -> Result<Option<Offer<'a>>, Malformed> {
+    match RawScan::new(doc).find(name.as_bytes())? {
+        Some(elem) => elem.offer(doc).map(Some),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// `walk_doc` over raw bytes.
