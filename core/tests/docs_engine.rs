@@ -450,16 +450,55 @@ fn dotted_and_dollar_field_names_are_stored_and_reached_with_get_field() {
     let db = Db::open_in_memory();
     // MongoDB 5.0+: such names may be inserted; queries cannot name them, $getField can.
     ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 1, "price.usd": 5, "$qty": 2}]}));
-    let r = first_batch(&db.run_command("t", &doc! {"aggregate": "c", "pipeline": [
-        {"$project": {"_id": 0, "usd": {"$getField": "price.usd"}, "qty": {"$getField": {"$literal": "$qty"}}}},
-    ], "cursor": {}}));
+    let r = first_batch(&db.run_command(
+        "t",
+        &doc! {"aggregate": "c", "pipeline": [
+            {"$project": {"_id": 0, "usd": {"$getField": "price.usd"}, "qty": {"$getField": {"$literal": "$qty"}}}},
+        ], "cursor": {}},
+    ));
     assert_eq!(r, [doc! {"usd": 5, "qty": 2}]);
     let r = first_batch(&db.run_command("t", &doc! {"find": "c", "filter": {"$expr": {"$gt": [{"$getField": "price.usd"}, 4]}}}));
     assert_eq!(r.len(), 1);
     // A dotted query path means nesting, so it does not reach the literal name.
     assert!(first_batch(&db.run_command("t", &doc! {"find": "c", "filter": {"price.usd": 5}})).is_empty());
-    let r = first_batch(&db.run_command("t", &doc! {"aggregate": "c", "pipeline": [
-        {"$replaceWith": {"$setField": {"field": "price.usd", "input": "$$ROOT", "value": 6}}},
-    ], "cursor": {}}));
+    let r = first_batch(&db.run_command(
+        "t",
+        &doc! {"aggregate": "c", "pipeline": [
+            {"$replaceWith": {"$setField": {"field": "price.usd", "input": "$$ROOT", "value": 6}}},
+        ], "cursor": {}},
+    ));
     assert_eq!(r[0].get_i32("price.usd").unwrap(), 6);
+}
+
+#[test]
+fn large_scans_split_across_threads_keep_natural_order_skip_and_limit() {
+    // Above the parallel-scan threshold (64k documents): the result must be exactly the
+    // sequential one, in natural order, with skip/limit applied after matching.
+    let db = Db::open_in_memory();
+    let coll = db.collection::<Document>("big");
+    let docs: Vec<Document> = (0..100_000i64).map(|i| doc! {"_id": i, "m": i % 7, "s": format!("v{}", i % 3)}).collect();
+    for chunk in docs.chunks(10_000) {
+        coll.insert_many(chunk.iter()).unwrap();
+    }
+    coll.delete_many(doc! {"m": 5}).unwrap();
+    let want: Vec<i64> = (0..100_000i64).filter(|i| i % 7 == 3 && i % 3 == 1).collect();
+    let got: Vec<i64> = coll.find(doc! {"m": 3, "s": "v1"}).run().unwrap().iter().map(|d| d.get_i64("_id").unwrap()).collect();
+    assert_eq!(got, want);
+    let got: Vec<i64> =
+        coll.find(doc! {"m": 3, "s": "v1"}).skip(10).limit(5).run().unwrap().iter().map(|d| d.get_i64("_id").unwrap()).collect();
+    assert_eq!(got, want[10..15]);
+    assert_eq!(coll.count_documents(doc! {"m": 3, "s": "v1"}).unwrap(), want.len() as u64);
+    let sorted: Vec<i64> = coll
+        .find(doc! {"m": 3, "s": "v1"})
+        .sort(doc! {"_id": -1})
+        .limit(3)
+        .run()
+        .unwrap()
+        .iter()
+        .map(|d| d.get_i64("_id").unwrap())
+        .collect();
+    assert_eq!(sorted, want.iter().rev().take(3).copied().collect::<Vec<_>>());
+    // An evaluation error in any part of the scan is reported.
+    let r = db.run_command("test", &doc! {"count": "big", "query": {"$expr": {"$divide": [1, "$m"]}}});
+    assert_eq!(r.get_f64("ok").unwrap(), 0.0, "{r}");
 }

@@ -102,6 +102,16 @@ impl Collection {
         self.records.range((Bound::Included(from), Bound::Unbounded)).map(|(r, d)| (*r, d.as_ref()))
     }
 
+    /// Documents with record ids in `from..to`, in natural order.
+    pub fn scan_range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, &RawDocument)> + '_ {
+        self.records.range(from..to).map(|(r, d)| (*r, d.as_ref()))
+    }
+
+    /// The record ids of the first and last documents (None when empty).
+    pub fn record_bounds(&self) -> Option<(u64, u64)> {
+        Some((*self.records.keys().next()?, *self.records.keys().next_back()?))
+    }
+
     /// Every document in natural order.
     pub fn iter(&self) -> impl Iterator<Item = &RawDocument> + '_ {
         self.records.values().map(AsRef::as_ref)

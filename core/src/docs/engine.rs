@@ -472,8 +472,8 @@ pub fn find_in(
     let mut out = Vec::new();
     if let Some(sort) = &spec.sort {
         let mut keyed: Vec<(Vec<Bson>, &RawDocument)> = Vec::new();
-        for d in coll.iter() {
-            if matches(&spec.filter, d)? {
+        for rid in parallel_matches(coll, &spec.filter)? {
+            if let Some(d) = coll.get(rid) {
                 keyed.push((sort.key(&to_document(d)?), d));
             }
         }
@@ -493,6 +493,22 @@ pub fn find_in(
         if let Some((rid, d)) = coll.get_by_id(id) {
             if rid >= state.next_record && state.skip_left == 0 {
                 out.push(spec.project(d)?);
+            }
+        }
+        return Ok((out, None));
+    }
+    if batch == usize::MAX && state.next_record == 0 {
+        // Everything at once (the Rust API): match in parallel, then skip, limit, project.
+        let mut left = state.limit_left;
+        for rid in parallel_matches(coll, &spec.filter)?.into_iter().skip(state.skip_left as usize) {
+            if left == Some(0) {
+                break;
+            }
+            if let Some(d) = coll.get(rid) {
+                out.push(spec.project(d)?);
+            }
+            if let Some(l) = &mut left {
+                *l -= 1;
             }
         }
         return Ok((out, None));
@@ -566,20 +582,62 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
     Ok(out)
 }
 
-/// Count matching documents after `skip`, up to `limit` (0 = no limit).
-pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Result<u64, DocError> {
-    let mut n = 0u64;
-    if filter.is_empty() {
-        n = coll.len() as u64;
-    } else if let Some(id) = filter.id_equality() {
-        n = u64::from(coll.get_by_id(id).is_some());
-    } else {
-        for d in coll.iter() {
+/// Collections at least this large are scanned by several threads (`parallel_matches`).
+const PARALLEL_SCAN_MIN: usize = 64 * 1024;
+
+/// The record ids of every document matching `filter`, in natural order, scanned by up to
+/// `available_parallelism` threads over disjoint record-id ranges (a scan holds only the
+/// shard's read lock and touches nothing shared, so the ranges are independent). Small
+/// collections, and machines with one core, scan on the calling thread.
+fn parallel_matches(coll: &Collection, filter: &Filter) -> Result<Vec<u64>, DocError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let Some((first, last)) = coll.record_bounds() else { return Ok(Vec::new()) };
+    if threads < 2 || coll.len() < PARALLEL_SCAN_MIN {
+        let mut out = Vec::new();
+        for (rid, d) in coll.scan_from(0) {
             if matches(filter, d)? {
-                n += 1;
+                out.push(rid);
             }
         }
+        return Ok(out);
     }
+    let span = (last - first) / threads as u64 + 1;
+    let parts: Vec<Result<Vec<u64>, DocError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads as u64)
+            .map(|i| {
+                let (from, to) = (first + i * span, (first + (i + 1) * span).min(last + 1));
+                scope.spawn(move || -> Result<Vec<u64>, DocError> {
+                    let mut out = Vec::new();
+                    for (rid, d) in coll.scan_range(from, to) {
+                        if matches(filter, d)? {
+                            out.push(rid);
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a scan thread panicked"))))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Count matching documents after `skip`, up to `limit` (0 = no limit).
+pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Result<u64, DocError> {
+    let n = if filter.is_empty() {
+        coll.len() as u64
+    } else if let Some(id) = filter.id_equality() {
+        u64::from(coll.get_by_id(id).is_some())
+    } else {
+        parallel_matches(coll, filter)?.len() as u64
+    };
     let n = n.saturating_sub(skip);
     Ok(if limit == 0 { n } else { n.min(limit) })
 }
