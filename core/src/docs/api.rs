@@ -181,6 +181,15 @@ fn to_document<T: Serialize + 'static>(v: &T) -> Result<Document> {
     bson::serialize_to_document(v).map_err(|e| Error::InvalidArgument(format!("cannot store this value as a document: {e}")))
 }
 
+/// `v` prepared for insertion: a `bson::Document` is encoded where it is (no copy), anything
+/// else goes through serde first. The inner result is the document's own write error.
+fn prepare_value<T: Serialize + 'static>(v: &T) -> Result<std::result::Result<engine::Prepared, DocError>> {
+    if let Some(d) = (v as &dyn std::any::Any).downcast_ref::<Document>() {
+        return Ok(engine::prepare_ref(d));
+    }
+    Ok(engine::prepare(to_document(v)?))
+}
+
 /// A stored document as `T` (no serde round trip when `T` is `bson::Document`).
 fn from_document<T: DeserializeOwned + 'static>(d: Document) -> Result<T> {
     let any: Box<dyn std::any::Any> = Box::new(d);
@@ -210,8 +219,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 
     /// Insert one document; returns its `_id` (an ObjectId is generated when it has none).
     pub fn insert_one(&self, doc: &T) -> Result<Bson> {
-        let d = to_document(doc)?;
-        Ok(self.insert_documents(vec![d], true)?.into_iter().next().unwrap_or(Bson::Null))
+        Ok(self.insert_prepared(vec![prepare_value(doc)?], true)?.into_iter().next().unwrap_or(Bson::Null))
     }
 
     /// Insert documents in order, stopping at the first failure (whose error is returned;
@@ -220,14 +228,14 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     where
         T: 'a,
     {
-        let docs = docs.into_iter().map(to_document).collect::<Result<Vec<_>>>()?;
-        self.insert_documents(docs, true)
+        let prepared = docs.into_iter().map(prepare_value).collect::<Result<Vec<_>>>()?;
+        self.insert_prepared(prepared, true)
     }
 
-    fn insert_documents(&self, docs: Vec<Document>, ordered: bool) -> Result<Vec<Bson>> {
+    fn insert_prepared(&self, docs: Vec<std::result::Result<engine::Prepared, DocError>>, ordered: bool) -> Result<Vec<Bson>> {
         let ns = self.ns()?.clone();
         self.db.with_collection_ctx(&ns.key(), true, |ctx| {
-            let out = engine::insert(ctx, &ns, docs, ordered)?;
+            let out = engine::insert_prepared(ctx, &ns, docs, ordered)?;
             match out.errors.into_iter().next() {
                 Some((_, e)) => Err(e),
                 None => Ok(out.inserted.into_iter().map(|(_, id)| id).collect()),
@@ -242,7 +250,20 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 
     /// The first document matching `filter` (natural order).
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
+        if let (1, Some(id)) = (filter.len(), filter.get("_id")) {
+            if !matches!(id, Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_) | Bson::Null | Bson::Undefined) {
+                let raw = self.find_by_id_raw_typed(id)?;
+                return raw.map(|r| to_stored_document(&r).map_err(|e| Error::Document(Box::new(e))).and_then(from_document)).transpose();
+            }
+        }
         Ok(self.find(filter).limit(1).run()?.into_iter().next())
+    }
+
+    fn find_by_id_raw_typed(&self, id: &Bson) -> Result<Option<bson::RawDocumentBuf>> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+            Ok(engine::collection(ctx, &ns)?.and_then(|c| c.get_by_id(id)).map(|(_, d)| d.to_owned()))
+        })
     }
 
     /// Documents matching `filter`.
@@ -420,10 +441,7 @@ impl Collection<Document> {
 
     /// The document whose `_id` equals `id` (MongoDB equality: `1` finds `1.0`), as stored.
     pub fn find_by_id_raw(&self, id: &Bson) -> Result<Option<bson::RawDocumentBuf>> {
-        let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
-            Ok(engine::collection(ctx, &ns)?.and_then(|c| c.get_by_id(id)).map(|(_, d)| d.to_owned()))
-        })
+        self.find_by_id_raw_typed(id)
     }
 
     /// The first document matching `filter` (natural order), as stored (raw BSON), projected
