@@ -26,14 +26,14 @@
 //! disk time. Same batches, same lookup ids; its scan is timed once (reference only).
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nestdb::bson::{doc, Bson, DateTime, Document};
 use nestdb::Db;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::measure::{median, rate};
+use crate::measure::{median, rate, thread_cpu};
 use crate::report::{Report, Unit};
 use crate::Config;
 
@@ -120,32 +120,45 @@ fn random_ids(n: usize, docs: usize, seed: u64) -> Vec<i64> {
     (0..n).map(|_| rng.random_range(0..docs as i64)).collect()
 }
 
-/// Rates of repeated timed runs: median and "median of R reps (range a–b M/s)".
+/// Rates of repeated timed runs, by wall clock (the reported figure) and by this thread's
+/// on-CPU time (what is left when other load on the machine took the CPU away).
 #[derive(Default)]
-struct Rates(Vec<f64>);
+struct Rates {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+}
 
 impl Rates {
     fn time<R>(&mut self, ops: usize, f: impl FnOnce() -> R) -> R {
+        let c0 = thread_cpu();
         let t = Instant::now();
         let r = f();
-        self.0.push(rate(ops, t.elapsed()));
+        let wall = t.elapsed();
+        self.wall.push(rate(ops, wall));
+        // schedstat advances in scheduler ticks: short phases get no on-CPU figure.
+        if let Some(c) = thread_cpu().zip(c0).map(|(b, a)| b.saturating_sub(a)).filter(|c| *c >= Duration::from_millis(100)) {
+            self.cpu.push(rate(ops, c));
+        }
         r
     }
 
     fn median(&self) -> f64 {
-        median(&self.0)
+        median(&self.wall)
     }
 
     fn detail(&self, what: &str) -> String {
-        let lo = self.0.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = self.0.iter().copied().fold(0.0, f64::max);
-        if self.0.len() == 1 {
+        let lo = self.wall.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self.wall.iter().copied().fold(0.0, f64::max);
+        let k = |v: f64| if v >= 1e6 { format!("{:.2} M/s", v / 1e6) } else { format!("{:.0} k/s", v / 1e3) };
+        let mut s = if self.wall.len() == 1 {
             format!("{what}, 1 run")
-        } else if hi >= 1e6 {
-            format!("{what}, median of {} reps (range {:.2}–{:.2} M/s)", self.0.len(), lo / 1e6, hi / 1e6)
         } else {
-            format!("{what}, median of {} reps (range {:.0}–{:.0} k/s)", self.0.len(), lo / 1e3, hi / 1e3)
+            format!("{what}, median of {} reps (range {}–{})", self.wall.len(), k(lo), k(hi))
+        };
+        if !self.cpu.is_empty() {
+            s.push_str(&format!("; on-CPU {}", k(median(&self.cpu))));
         }
+        s
     }
 }
 
