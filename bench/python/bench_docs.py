@@ -19,12 +19,13 @@ Workloads (per engine; each figure is the best of --repeat runs, a fresh collect
 
 Engines (each skipped with a note when unavailable):
   nestdb     nestdb.MongoClient() (in memory) -> client["bench"]["users"]
-  sqlite3    in memory, `users(id INTEGER PRIMARY KEY, doc TEXT)`; insert = a JSONEncoder(default=isoformat).encode
-             of each dict + executemany in one transaction per batch of 1,000; find_one = primary-key
+  sqlite3    in memory, `users(id INTEGER PRIMARY KEY, doc TEXT)`; insert = JSON text of each
+             dict (one JSONEncoder, datetimes as isoformat) + executemany in one transaction
+             per batch of 1,000; find_one = primary-key
              SELECT + json.loads; update = `UPDATE ... SET doc = json_set(doc, '$.logins',
              json_extract(doc, '$.logins') + 1) WHERE id = ?` in autocommit; count = json_extract
              on both fields. Datetimes become ISO-8601 strings in the JSON.
-  sqlite3 (text only)  the same without json.dumps / json.loads in the timed region (the JSON
+  sqlite3 (text only)  the same without JSON encoding / json.loads in the timed region (the JSON
              text made beforehand, find_one returns the text): what sqlite3 itself costs.
   mongomock  mongomock.MongoClient()["bench"]["users"] on the first --mongomock-docs documents
              with --mongomock-samples lookups/updates (it is far slower; its rates are per
