@@ -5,12 +5,15 @@
 # the machine plus the result tables (Markdown, for docs/BENCHMARKS.md). The issue-5 durability
 # suites (`bench/run.sh durability`) run nestdb-bench alone: it starts its own redis-servers.
 #
-# Usage: bench/run.sh [--quick] [--thp] [--dur-keys N] [--dir PATH] [suite...]
+# Usage: bench/run.sh [--quick] [--thp] [--polodb] [--dur-keys N] [--dir PATH] [suite...]
 #   suites: kv kevy redis zset threads (issue 2; the default), restart always everysec (issue 5;
-#   `fsync` = always + everysec, `durability` = all three; they start their own redis-servers)
+#   `fsync` = always + everysec, `durability` = all three; they start their own redis-servers),
+#   memory hitratio (issue 6), docs (issue 7: 1M documents; nestdb alone unless --polodb)
 #   --quick       10x smaller issue-2 workloads, 20k-key durability workloads (CI smoke run)
 #   --thp         run nestdb-bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc backs its heap
 #                 with transparent huge pages; affects nestdb and kevy alike, not redis-server)
+#   --polodb      build nestdb-bench with the polodb_core peer of the docs suite (compiles RocksDB:
+#                 many minutes the first time; needs libclang-dev)
 #   --dur-keys N  keys of the durability dataset (default 5000000)
 #   --dir PATH    where the durability suites create their database directories (default /tmp;
 #                 must be a real disk: fsync is what they time)
@@ -19,14 +22,16 @@ cd "$(dirname "$0")/.."
 
 quick=""
 thp=""
+features=()
 suites=()
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick="--quick" ;;
         --thp) thp=1 ;;
+        --polodb) features=(--features polodb) ;;
         --dur-keys|--dir) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }; extra+=("$1" "$2"); shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) suites+=("$1") ;;
     esac
     shift
@@ -49,8 +54,8 @@ if [ -n "$need_server" ] && ! command -v redis-server >/dev/null; then
     apt-get install -y redis-server >&2 || { apt-get update >&2 && apt-get install -y redis-server >&2; }
 fi
 
-cargo build -q -p nestdb-bench --release
-bin=target/release/nestdb-bench
+cargo build -q -p nestdb-bench --release ${features[@]+"${features[@]}"}
+bin=${CARGO_TARGET_DIR:-target}/release/nestdb-bench
 
 echo "## Machine"
 echo

@@ -2,17 +2,20 @@
 //! pipelined redis-server, sorted-set rank latencies, GET scaling over two threads) and the
 //! issue-5 durability benchmark against redis-server (restart times, fsync policies, snapshots
 //! under write load, file sizes), and the issue-6 memory benchmark (memory per key against
-//! redis-server's used_memory, compression, eviction hit ratios).
+//! redis-server's used_memory, compression, eviction hit ratios), and the issue-7 document
+//! benchmark (insert, `_id` lookups, updates and unindexed scans of 1M user profiles, against
+//! polodb_core when built with `--features polodb`).
 //!
 //! Usage: `cargo run -p nestdb-bench --release -- [--quick] [--redis-output FILE | --redis-port P]
 //! [--no-kevy-zset] [--dur-keys N] [--dir PATH] [kv] [kevy] [redis] [zset] [threads] [restart]
-//! [always] [everysec] [memory] [hitratio]` (`fsync` = always + everysec, `durability` = restart +
+//! [always] [everysec] [memory] [hitratio] [docs]` (`fsync` = always + everysec, `durability` = restart +
 //! always + everysec, `mem` = memory + hitratio; `all` or no suite = all of them).
 //! `--quick` scales the issue-2 and issue-6 workloads down 10x and the durability ones to 20k keys (CI smoke
-//! runs); the full durability dataset is 5M keys. Progress goes to stderr; the results (Markdown
+//! runs) and the document dataset from 1M to 20k documents (`--docs N` sets it); the full durability dataset is 5M keys. Progress goes to stderr; the results (Markdown
 //! tables for docs/BENCHMARKS.md) go to stdout. `bench/run.sh` starts redis-server, runs
 //! redis-benchmark and this binary in one go.
 
+mod docs;
 mod files;
 mod fsync;
 mod kevy;
@@ -64,6 +67,8 @@ pub struct Config {
     pub reps_fsync: usize,
     /// Where the durability suites put their database directories (a real disk: fsync is timed).
     pub scratch: PathBuf,
+    /// Documents of the issue-7 dataset (`docs` suite).
+    pub docs: usize,
 }
 
 impl Config {
@@ -84,6 +89,7 @@ impl Config {
             fsync_secs: 3.0,
             reps_fsync: 3,
             scratch: std::env::temp_dir(),
+            docs: 1_000_000,
         }
     }
 
@@ -99,16 +105,17 @@ impl Config {
             fsync_keys: 20_000,
             fsync_secs: 0.25,
             reps_fsync: 1,
+            docs: 20_000,
             ..self
         }
     }
 }
 
-const SUITES: [&str; 10] = ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio"];
+const SUITES: [&str; 11] = ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs"];
 
 fn usage() -> String {
     format!(
-        "usage: nestdb-bench [--quick] [--redis-output FILE | --redis-port PORT] [--no-kevy-zset] [--dur-keys N] [--dir PATH] [{}|durability|fsync|mem|all]...",
+        "usage: nestdb-bench [--quick] [--redis-output FILE | --redis-port PORT] [--no-kevy-zset] [--dur-keys N] [--docs N] [--dir PATH] [{}|durability|fsync|mem|all]...",
         SUITES.join("|")
     )
 }
@@ -116,7 +123,7 @@ fn usage() -> String {
 fn parse_args() -> Result<(Config, Vec<String>), String> {
     let mut cfg = Config::full();
     let (mut quick, mut suites) = (false, Vec::new());
-    let mut dur_keys = None;
+    let (mut dur_keys, mut docs) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -125,6 +132,7 @@ fn parse_args() -> Result<(Config, Vec<String>), String> {
             "--redis-output" => cfg.redis_output = Some(args.next().ok_or_else(usage)?.into()),
             "--redis-port" => cfg.redis_port = Some(args.next().ok_or_else(usage)?.parse().map_err(|_| usage())?),
             "--dur-keys" => dur_keys = Some(args.next().ok_or_else(usage)?.parse().map_err(|_| usage())?),
+            "--docs" => docs = Some(args.next().ok_or_else(usage)?.parse().map_err(|_| usage())?),
             "--dir" => cfg.scratch = args.next().ok_or_else(usage)?.into(),
             "-h" | "--help" => return Err(usage()),
             "all" => suites.extend(SUITES.map(String::from)),
@@ -141,6 +149,12 @@ fn parse_args() -> Result<(Config, Vec<String>), String> {
     let mut cfg = if quick { cfg.quick() } else { cfg };
     if let Some(n) = dur_keys {
         cfg.dur_keys = n;
+    }
+    if let Some(n) = docs {
+        cfg.docs = n;
+    }
+    if cfg.docs < 1 {
+        return Err(format!("--docs must be at least 1\n{}", usage()));
     }
     if cfg.dur_keys < 2 {
         return Err(format!("--dur-keys must be at least 2\n{}", usage()));
@@ -177,12 +191,13 @@ fn main() -> ExitCode {
             }
             "zset" => zset::run(&cfg, &mut report),
             "threads" => threads::run(&cfg, &mut report),
-            "restart" | "always" | "everysec" | "memory" | "hitratio" => {
+            "restart" | "always" | "everysec" | "memory" | "hitratio" | "docs" => {
                 let res = match s.as_str() {
                     "restart" => restart::run(&cfg, &mut report),
                     "always" => fsync::run_always(&cfg, &mut report),
                     "memory" => memory::run_memory(&cfg, &mut report),
                     "hitratio" => memory::run_hitratio(&cfg, &mut report),
+                    "docs" => docs::run(&cfg, &mut report),
                     _ => fsync::run_everysec(&cfg, &mut report),
                 };
                 if let Err(e) = res {

@@ -1,5 +1,5 @@
-//! Collected results and the targets of issues 2 (KV speed), 5 (durability) and 6 (memory) they
-//! are judged against.
+//! Collected results and the targets of issues 2 (KV speed), 5 (durability), 6 (memory) and 7
+//! (documents) they are judged against.
 //!
 //! Every suite adds rows under a stable id (`nestdb.get.typed`, `redis.set`...); `print` renders
 //! the measurements and then every target whose inputs were measured in this run, as Markdown
@@ -94,6 +94,10 @@ const TARGETS: &[Target] = &[
     t(6, "1 KiB sessions: GET lz4 vs none", "get.sessions.lz4", RatioAtLeast { b: "get.sessions.none" }, 0.5),
     t(6, "Zipf: allkeys-lru vs exact LRU, points apart", "hit.zipf.gap", AtMost, 2.0),
     t(6, "Zipf + scans: allkeys-lfu minus allkeys-lru, points", "hit.scan.lfu_gain", Above, 0.0),
+    t(7, "insert_many (batches of 1,000) vs polodb_core", "docs.nestdb.insert", RatioAtLeast { b: "docs.polodb.insert" }, 5.0),
+    t(7, "find_one by _id vs polodb_core", "docs.nestdb.find_id", RatioAtLeast { b: "docs.polodb.find_id" }, 5.0),
+    t(7, "unindexed find, 2-field filter: docs scanned/s", "docs.nestdb.scan_find", AtLeast, 5e6),
+    t(7, "count_documents, same filter: docs scanned/s", "docs.nestdb.scan_count", AtLeast, 5e6),
 ];
 
 pub fn fmt_value(v: f64, unit: Unit) -> String {
@@ -152,7 +156,7 @@ impl Report {
         for r in &self.rows {
             out.push_str(&format!("| {} | {} | {} |\n", r.label, fmt_value(r.value, r.unit), r.detail));
         }
-        for issue in [2u8, 5, 6] {
+        for issue in [2u8, 5, 6, 7] {
             let mut targets = String::new();
             for t in TARGETS.iter().filter(|t| t.issue == issue) {
                 if let Some(line) = self.judge(t) {
