@@ -1,6 +1,6 @@
 """Type stubs of the native module (src/*.rs); checked by ``python -m mypy.stubtest nestdb``."""
 
-from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Set, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from typing_extensions import Self, disjoint_base, final
 
@@ -120,6 +120,18 @@ class Database:
     def _engine_spec(self) -> _Spec: ...
     def _doc_command(self, db_name: str, command: Mapping[str, Any]) -> Dict[str, Any]: ...
     def _doc_atomic(self, ops: List[Any]) -> List[Any]: ...
+    def _doc_insert_many(self, db_name: str, coll: str, docs: List[Any], ordered: bool) -> Tuple[int, List[Dict[str, Any]], Optional[Dict[str, Any]]]: ...
+    def _doc_find_one(self, db_name: str, coll: str, filter: Mapping[str, Any]) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]: ...
+    def _doc_update(
+        self,
+        db_name: str,
+        coll: str,
+        filter: Mapping[str, Any],
+        update: Any,
+        upsert: bool,
+        multi: bool,
+        array_filters: Optional[List[Mapping[str, Any]]],
+    ) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]: ...
     @property
     def path(self) -> Optional[str]: ...
     @property
