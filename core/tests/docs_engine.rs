@@ -502,3 +502,20 @@ fn large_scans_split_across_threads_keep_natural_order_skip_and_limit() {
     let r = db.run_command("test", &doc! {"count": "big", "query": {"$expr": {"$divide": [1, "$m"]}}});
     assert_eq!(r.get_f64("ok").unwrap(), 0.0, "{r}");
 }
+
+#[test]
+fn a_multi_update_failing_part_way_keeps_its_changes_and_is_seen_by_watch() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 1, "n": 1}, {"_id": 2, "n": "text"}, {"_id": 3, "n": 3}]}));
+    let mut s = db.session();
+    assert_eq!(s.execute(&[b"WATCH", b"t.c"]), Reply::OK);
+    let r = db.run_command("t", &doc! {"update": "c", "updates": [{"q": {}, "u": {"$inc": {"n": 1}}, "multi": true}]});
+    assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 14, "{r}");
+    // The first document was changed before the error (MongoDB does not roll back)...
+    assert_eq!(find_all(&db, "t", "c", doc! {"_id": 1})[0].get_i32("n").unwrap(), 2);
+    assert_eq!(find_all(&db, "t", "c", doc! {"_id": 3})[0].get_i32("n").unwrap(), 3);
+    // ...so a transaction watching the collection must abort.
+    s.execute(&[b"MULTI"]);
+    s.execute(&[b"SET", b"k", b"v"]);
+    assert_eq!(s.execute(&[b"EXEC"]), Reply::Nil);
+}

@@ -827,6 +827,34 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Re
         Some(coll) => matching_records(coll, &spec.filter, spec.multi, spec.sort.as_ref())?,
         None => Vec::new(),
     };
+    // A multi-update that fails part way keeps what it changed (as MongoDB does); WATCH must
+    // still see the change.
+    if let Err(e) = update_matched(ctx, ns, spec, records, &mut out) {
+        if out.modified > 0 {
+            touched(ctx, ns);
+        }
+        return Err(e);
+    }
+    if out.matched > 0 {
+        if out.modified > 0 {
+            touched(ctx, ns);
+        }
+        return Ok(out);
+    }
+    if !spec.upsert {
+        return Ok(out);
+    }
+    upsert(ctx, ns, spec, out)
+}
+
+/// Apply `spec` to the documents at `records`, counting into `out`.
+fn update_matched(
+    ctx: &mut Ctx<'_>,
+    ns: &Namespace,
+    spec: &UpdateSpec,
+    records: Vec<u64>,
+    out: &mut UpdateOutcome,
+) -> Result<(), DocError> {
     for rid in records {
         // One copy per matched document: the update applies to it (all or nothing), and it
         // replaces the stored one only when something changed.
@@ -860,16 +888,12 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Re
             out.last_after = Some(doc);
         }
     }
-    if out.matched > 0 {
-        if out.modified > 0 {
-            touched(ctx, ns);
-        }
-        return Ok(out);
-    }
-    if !spec.upsert {
-        return Ok(out);
-    }
-    // Upsert: seed from the filter's equalities (a replacement keeps only the `_id`).
+    Ok(())
+}
+
+/// Nothing matched and `upsert` is set: insert the document the filter and update describe.
+fn upsert(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec, mut out: UpdateOutcome) -> Result<UpdateOutcome, DocError> {
+    // Seed from the filter's equalities (a replacement keeps only the `_id`).
     let seed = spec.filter.equality_seed()?;
     let mut doc = if spec.update.is_replacement() {
         let mut d = Document::new();
