@@ -925,18 +925,12 @@ impl Bucket {
         for (k, v) in d {
             match k.as_str() {
                 "groupBy" => {
-                    let ok = match v {
-                        Bson::String(s) => s.starts_with('$'),
-                        Bson::Document(g) => g.keys().next().is_some_and(|f| f.starts_with('$')),
-                        _ => false,
-                    };
-                    if !ok {
-                        return Err(DocError::location(
+                    group_by = Some(parse_group_by(v, || {
+                        DocError::location(
                             40202,
                             format!("The $bucket 'groupBy' field must be defined as a $-prefixed path or an expression, but found: {v}."),
-                        ));
-                    }
-                    group_by = Some(Expr::parse(v)?);
+                        )
+                    })?);
                 }
                 "boundaries" => match v {
                     Bson::Array(b) => boundaries = Some(b.clone()),
@@ -1102,18 +1096,12 @@ impl BucketAuto {
         for (k, v) in d {
             match k.as_str() {
                 "groupBy" => {
-                    let ok = match v {
-                        Bson::String(s) => s.starts_with('$'),
-                        Bson::Document(g) => g.keys().next().is_some_and(|f| f.starts_with('$')),
-                        _ => false,
-                    };
-                    if !ok {
-                        return Err(DocError::location(
+                    group_by = Some(parse_group_by(v, || {
+                        DocError::location(
                             40239,
                             format!("The $bucketAuto 'groupBy' field must be defined as a $-prefixed path or an expression object, but found: {v}."),
-                        ));
-                    }
-                    group_by = Some(Expr::parse(v)?);
+                        )
+                    })?);
                 }
                 "buckets" => {
                     if !is_number(v) {
@@ -2174,4 +2162,18 @@ mod cross_tests {
         let out = run(bson!([{"$sort": {"score": -1, "_id": 1}}, {"$limit": 3}, {"$project": {"_id": 1}}]), docs).unwrap();
         assert_eq!(out, vec![doc! {"_id": 7}, doc! {"_id": 6}, doc! {"_id": 2}]);
     }
+}
+
+/// `$bucket`/`$bucketAuto`'s `groupBy`: a `$`-prefixed path or an operator expression
+/// (`invalid` builds the stage's own error otherwise).
+fn parse_group_by(v: &Bson, invalid: impl FnOnce() -> DocError) -> Result<Expr, DocError> {
+    let ok = match v {
+        Bson::String(s) => s.starts_with('$'),
+        Bson::Document(g) => g.keys().next().is_some_and(|f| f.starts_with('$')),
+        _ => false,
+    };
+    if !ok {
+        return Err(invalid());
+    }
+    Expr::parse(v)
 }
