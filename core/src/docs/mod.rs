@@ -25,6 +25,7 @@ pub mod inplace;
 pub mod projection;
 pub mod query;
 pub mod sort;
+pub mod text;
 pub mod update;
 
 pub use api::{Collection, Database, Find, InsertManyOutcome, UpdateOptions, UpdateResult, DEFAULT_DATABASE};
