@@ -26,6 +26,8 @@ use crate::types::{Value, ValueBytes};
 pub(crate) struct Inner {
     pub(crate) ks: Keyspace,
     last_expire: Mutex<Instant>,
+    /// When the TTL indexes were last swept.
+    last_ttl: Mutex<Instant>,
 }
 
 impl Inner {
@@ -142,6 +144,10 @@ fn background_registry() -> &'static Registry {
     }
 }
 
+/// How often TTL indexes are swept (MongoDB's TTL monitor runs every 60 s; an embedded
+/// database can afford to be prompter).
+const TTL_SWEEP_PERIOD: Duration = Duration::from_secs(1);
+
 fn background_loop(registry: &'static Registry) {
     loop {
         std::thread::sleep(Duration::from_millis(10));
@@ -164,6 +170,14 @@ fn background_loop(registry: &'static Registry) {
                         // No thread to spare: take it here (it clears the running claim).
                         let _ = p.snapshot(&inner.ks);
                     }
+                }
+            }
+            {
+                let mut last = inner.last_ttl.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() >= TTL_SWEEP_PERIOD {
+                    *last = Instant::now();
+                    drop(last);
+                    crate::docs::index::ddl::ttl_sweep(&inner.ks);
                 }
             }
             let hz = inner.ks.config.read().hz.max(1);
@@ -213,7 +227,7 @@ impl Db {
         };
         let canonical = persistence.dir().to_path_buf();
         let _ = ks.persistence.set(persistence);
-        let inner = Arc::new(Inner { ks, last_expire: Mutex::new(Instant::now()) });
+        let inner = Arc::new(Inner { ks, last_expire: Mutex::new(Instant::now()), last_ttl: Mutex::new(Instant::now()) });
         background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
         let handle = Arc::new(Handle(inner));
         open.map.retain(|_, w| w.strong_count() > 0);
@@ -224,7 +238,8 @@ impl Db {
 
     /// An in-memory database.
     pub fn memory(options: Options) -> Db {
-        let inner = Arc::new(Inner { ks: Keyspace::new(options), last_expire: Mutex::new(Instant::now()) });
+        let inner =
+            Arc::new(Inner { ks: Keyspace::new(options), last_expire: Mutex::new(Instant::now()), last_ttl: Mutex::new(Instant::now()) });
         background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
         Db { inner: Arc::new(Handle(inner)) }
     }

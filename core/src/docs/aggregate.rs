@@ -285,7 +285,35 @@ impl Pipeline {
             }
             parsed.push(parse_stage(name, spec, vars, depth)?);
         }
+        for (i, st) in parsed.iter().enumerate() {
+            if let Stage::Match(f) = st {
+                if f.has_text() && (i > 0 || context != Context::Top) {
+                    return Err(DocError::location(17313, "$match with $text is only allowed as the first pipeline stage"));
+                }
+            }
+        }
         Ok(Pipeline { stages: parsed, vars: vars.clone() })
+    }
+
+    /// The leading stages an index plan can answer: a first `$match` and/or a `$sort` right
+    /// after it (or first), with how many stages they are.
+    pub fn leading(&self) -> (Option<&Filter>, Option<&Sort>, usize) {
+        let mut at = 0;
+        let filter = match self.stages.first() {
+            Some(Stage::Match(f)) => {
+                at = 1;
+                Some(f)
+            }
+            _ => None,
+        };
+        let sort = match self.stages.get(at) {
+            Some(Stage::Sort(s)) => {
+                at += 1;
+                Some(s)
+            }
+            _ => None,
+        };
+        (filter, sort, at)
     }
 
     /// The parsed stages, in order.

@@ -26,6 +26,7 @@ use std::ops::Bound;
 
 use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 
+use super::index::{IndexSpec, Indexes, Refusal};
 use super::value::key_of;
 use crate::types::heap_cost;
 
@@ -41,6 +42,17 @@ pub struct Collection {
     next_record: u64,
     mem: usize,
     data_bytes: usize,
+    /// Secondary indexes, kept in step by insert/replace/remove.
+    indexes: Indexes,
+}
+
+/// Why a write was refused (nothing changed).
+#[derive(Debug)]
+pub enum Rejected {
+    /// Another document has this `_id`.
+    DuplicateId,
+    /// A secondary index refused the document (unique violation, or it cannot be indexed).
+    Index(Refusal),
 }
 
 /// The `_id` of a stored document (Null if absent, which validation prevents).
@@ -77,9 +89,36 @@ impl Collection {
         self.records.is_empty()
     }
 
-    /// Bytes this collection holds (documents, maps, keys), maintained incrementally.
+    /// Bytes this collection holds (documents, maps, keys, index entries), maintained
+    /// incrementally.
     pub fn mem_usage(&self) -> usize {
-        self.mem
+        self.mem + self.indexes.mem_usage()
+    }
+
+    /// The secondary indexes.
+    pub fn indexes(&self) -> &Indexes {
+        &self.indexes
+    }
+
+    /// Build and add a secondary index over the stored documents (nothing changes on error).
+    pub fn create_index(&mut self, spec: IndexSpec) -> Result<(), Refusal> {
+        let records = &self.records;
+        self.indexes.build(spec, records.iter().map(|(r, d)| (*r, d.as_ref())))
+    }
+
+    /// Remove a secondary index; its definition.
+    pub fn drop_index(&mut self, name: &str) -> Option<IndexSpec> {
+        self.indexes.drop(name)
+    }
+
+    /// `_id` index entries (order-preserving `_id` key, record id) in a byte range.
+    pub fn id_range<'a>(&'a self, lo: Bound<&'a [u8]>, hi: Bound<&'a [u8]>) -> impl DoubleEndedIterator<Item = (&'a [u8], u64)> + 'a {
+        self.ids.range::<[u8], _>((lo, hi)).map(|(k, r)| (k.as_slice(), *r))
+    }
+
+    /// The documents' record ids and bytes, in natural order.
+    pub fn records(&self) -> impl DoubleEndedIterator<Item = (u64, &RawDocument)> + '_ {
+        self.records.iter().map(|(r, d)| (*r, d.as_ref()))
     }
 
     /// Total BSON bytes of the documents (collStats `size`).
@@ -122,13 +161,17 @@ impl Collection {
         self.ids.contains_key(&key_of(id))
     }
 
-    /// Insert `doc` (its first field must be a valid `_id`). Err(doc) if the `_id` exists.
-    pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, RawDocumentBuf> {
+    /// Insert `doc` (its first field must be a valid `_id`). Nothing changes, and the document
+    /// comes back, if its `_id` exists or an index refuses it.
+    pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, (RawDocumentBuf, Rejected)> {
         let key = key_of(&raw_id(&doc));
         if self.ids.contains_key(&key) {
-            return Err(doc);
+            return Err((doc, Rejected::DuplicateId));
         }
         let rid = self.next_record;
+        if let Err(r) = self.indexes.insert(&doc, rid) {
+            return Err((doc, Rejected::Index(r)));
+        }
         self.next_record += 1;
         self.mem += id_entry_cost(&key) + record_cost(&doc);
         self.data_bytes += doc.as_bytes().len();
@@ -138,17 +181,20 @@ impl Collection {
     }
 
     /// Replace the document at `record` (same `_id`: the caller keeps `_id` immutable);
-    /// returns the document it replaced.
-    pub fn replace(&mut self, record: u64, doc: RawDocumentBuf) -> Option<RawDocumentBuf> {
-        let slot = self.records.get_mut(&record)?;
+    /// returns the document it replaced (None if there is no such record). Nothing changes if
+    /// an index refuses the new document.
+    pub fn replace(&mut self, record: u64, doc: RawDocumentBuf) -> Result<Option<RawDocumentBuf>, Rejected> {
+        let Some(slot) = self.records.get_mut(&record) else { return Ok(None) };
+        self.indexes.replace(slot, &doc, record).map_err(Rejected::Index)?;
         self.mem = self.mem - record_cost(slot) + record_cost(&doc);
         self.data_bytes = self.data_bytes - slot.as_bytes().len() + doc.as_bytes().len();
-        Some(std::mem::replace(slot, doc))
+        Ok(Some(std::mem::replace(slot, doc)))
     }
 
     /// Remove the document at `record`, returning it.
     pub fn remove(&mut self, record: u64) -> Option<RawDocumentBuf> {
         let doc = self.records.remove(&record)?;
+        self.indexes.remove(&doc, record);
         let key = key_of(&raw_id(&doc));
         self.ids.remove(&key);
         self.mem -= id_entry_cost(&key) + record_cost(&doc);
@@ -160,6 +206,7 @@ impl Collection {
     pub fn clear(&mut self) {
         self.records.clear();
         self.ids.clear();
+        self.indexes.clear_entries();
         self.mem = 0;
         self.data_bytes = 0;
     }
@@ -235,7 +282,7 @@ mod tests {
         let r2 = c.insert(raw(doc! {"_id": "1"})).unwrap();
         assert!(r2 > r1);
         assert_eq!(c.get_by_id(&Bson::Double(1.0)).unwrap().0, r1);
-        let old = c.replace(r1, raw(doc! {"_id": 1, "x": "a much longer string than before"})).unwrap();
+        let old = c.replace(r1, raw(doc! {"_id": 1, "x": "a much longer string than before"})).unwrap().unwrap();
         assert_eq!(to_document(&old).unwrap(), doc! {"_id": 1, "x": "a"});
         assert!(c.mem_usage() > 0);
         assert_eq!(c.data_size(), bson_size(&doc! {"_id": 1, "x": "a much longer string than before"}) + bson_size(&doc! {"_id": "1"}));

@@ -22,6 +22,7 @@ use super::collection::{bson_size, to_document};
 use super::engine::{self, FindSpec, Namespace, ScanResume, UpdateSpec};
 use super::error::codes;
 use super::expr::Variables;
+use super::index::plan::{check_hint, Hint, Planned, Query};
 use super::query::Filter;
 use super::sort::Sort;
 use super::update::Update;
@@ -179,29 +180,13 @@ impl<'a> Args<'a> {
     }
 
     /// Options every query-shaped command shares: `collation` (refused: nestdb compares
-    /// strings by their bytes only) and `hint` (must name an index that exists: `_id_`,
-    /// `{_id: 1}`, or `{$natural: 1 | -1}`).
+    /// strings by their bytes only) and `hint` (a string or an object; whether it names an
+    /// index is checked against the collection by the planner, `check_hint`).
     fn reject_collation(&self) -> Result<(), DocError> {
         if self.cmd.contains_key("collation") {
             return Err(DocError::new(codes::NOT_IMPLEMENTED, "NotImplemented", "collation is not supported by nestdb"));
         }
-        let hint_ok = match self.cmd.get("hint") {
-            None | Some(Bson::Null) => true,
-            Some(Bson::String(s)) => s == "_id_",
-            Some(Bson::Document(d)) if d.is_empty() => true,
-            Some(Bson::Document(d)) => {
-                d.len() == 1
-                    && match d.iter().next() {
-                        Some((k, v)) if k == "_id" => super::value::as_f64(v) == Some(1.0),
-                        Some((k, v)) if k == "$natural" => matches!(super::value::as_f64(v), Some(x) if x == 1.0 || x == -1.0),
-                        _ => false,
-                    }
-            }
-            Some(v) => return Err(self.wrong("hint", v, "string, object")),
-        };
-        if !hint_ok {
-            return Err(DocError::bad_value("hint provided does not correspond to an existing index"));
-        }
+        Hint::parse(self.cmd.get("hint"))?;
         Ok(())
     }
 }
@@ -237,6 +222,9 @@ fn canonical(name: &str) -> &str {
         "dropdatabase" => "dropDatabase",
         "ismaster" | "isMaster" => "hello",
         "buildinfo" => "buildInfo",
+        "createindexes" => "createIndexes",
+        "listindexes" => "listIndexes",
+        "dropindexes" | "deleteIndexes" | "deleteindexes" => "dropIndexes",
         n => n,
     }
 }
@@ -268,8 +256,10 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
                 Err(_) => Needs::Read(main),
             }
         }
-        "find" | "count" | "distinct" | "collStats" => Needs::Read(ns_key(args.collection()?)?),
-        "insert" | "update" | "delete" | "findAndModify" | "create" | "drop" => Needs::Write(ns_key(args.collection()?)?),
+        "find" | "count" | "distinct" | "collStats" | "listIndexes" => Needs::Read(ns_key(args.collection()?)?),
+        "insert" | "update" | "delete" | "findAndModify" | "create" | "drop" | "createIndexes" | "dropIndexes" => {
+            Needs::Write(ns_key(args.collection()?)?)
+        }
         "getMore" => {
             let coll = args.str("collection")?.ok_or_else(|| DocError::bad_value("getMore requires 'collection'"))?;
             Needs::Read(ns_key(coll)?)
@@ -492,6 +482,36 @@ fn execute(ctx: &mut Ctx<'_>, db: &str, name: &str, cmd: &Document) -> Result<Do
             })
         }
         "explain" => cmd_explain(ctx, db, &args),
+        "createIndexes" => {
+            let ns = Namespace::new(db, args.collection()?)?;
+            let specs = args
+                .array("indexes")?
+                .ok_or_else(|| DocError::bad_value("BSON field 'createIndexes.indexes' is missing but a required field"))?;
+            let specs = documents_of(specs, "createIndexes.indexes")?;
+            let c = super::index::ddl::create_indexes(ctx, &ns, &specs)?;
+            let mut reply = doc! {
+                "numIndexesBefore": c.before as i32, "numIndexesAfter": c.after as i32,
+                "createdCollectionAutomatically": c.created_collection,
+            };
+            if c.before == c.after {
+                reply.insert("note", "all indexes already exist");
+            }
+            reply.insert("ok", 1.0);
+            Ok(reply)
+        }
+        "listIndexes" => {
+            let ns = Namespace::new(db, args.collection()?)?;
+            let list = super::index::ddl::list_indexes(ctx, &ns)?;
+            Ok(
+                doc! {"cursor": {"id": 0_i64, "ns": ns.key(), "firstBatch": list.into_iter().map(Bson::Document).collect::<Vec<_>>()}, "ok": 1.0},
+            )
+        }
+        "dropIndexes" => {
+            let ns = Namespace::new(db, args.collection()?)?;
+            let which = super::index::ddl::Which::parse(args.cmd.get("index"))?;
+            let was = super::index::ddl::drop_indexes(ctx, &ns, &which)?;
+            Ok(doc! {"nIndexesWas": was as i32, "ok": 1.0})
+        }
         other => Err(DocError::new(codes::COMMAND_NOT_FOUND, "CommandNotFound", format!("no such command: '{other}'"))),
     }
 }
@@ -543,6 +563,9 @@ fn cmd_update(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, 
             };
             let sa = Args { name: "update.updates", cmd: stmt };
             sa.reject_collation()?;
+            if let Some(c) = engine::collection(ctx, &ns)? {
+                check_hint(c, &Hint::parse(stmt.get("hint"))?)?;
+            }
             let q = sa.doc("q")?.cloned().unwrap_or_default();
             let spec_u =
                 stmt.get("u").ok_or_else(|| DocError::bad_value("BSON field 'update.updates.u' is missing but a required field"))?;
@@ -603,6 +626,9 @@ fn cmd_delete(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, 
             };
             let sa = Args { name: "delete.deletes", cmd: stmt };
             sa.reject_collation()?;
+            if let Some(c) = engine::collection(ctx, &ns)? {
+                check_hint(c, &Hint::parse(stmt.get("hint"))?)?;
+            }
             let q = sa.doc("q")?.ok_or_else(|| DocError::bad_value("BSON field 'delete.deletes.q' is missing but a required field"))?;
             let limit =
                 sa.int("limit")?.ok_or_else(|| DocError::bad_value("BSON field 'delete.deletes.limit' is missing but a required field"))?;
@@ -743,7 +769,8 @@ fn cmd_find(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, Do
         }
         Some(n) => n as u64,
     };
-    let spec = FindSpec::parse(&filter, args.doc("sort")?, args.doc("projection")?, skip, limit, &vars)?;
+    let mut spec = FindSpec::parse(&filter, args.doc("sort")?, args.doc("projection")?, skip, limit, &vars)?;
+    spec.hint = Hint::parse(args.cmd.get("hint"))?;
     let batch = batch_size_of(args, "batchSize", DEFAULT_FIRST_BATCH)?;
     let Some(coll) = engine::collection(ctx, &ns)? else {
         return Ok(batch_reply(&ns, 0, true, Vec::new()));
@@ -847,7 +874,12 @@ fn cmd_count(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, D
     let filter = Filter::parse(&args.doc("query")?.cloned().unwrap_or_default(), &vars)?;
     let skip = args.non_negative("skip")?;
     let limit = args.int("limit")?.unwrap_or(0).unsigned_abs();
+    let hint = Hint::parse(args.cmd.get("hint"))?;
     let n = match engine::collection(ctx, &ns)? {
+        Some(c) if hint != Hint::None => {
+            let q = Query { filter: &filter, sort: None, projection: None, skip, limit, hint: &hint, count_only: true };
+            Planned::new(c, &q)?.run(c, &q)?.count
+        }
         Some(c) => engine::count_in(c, &filter, skip, limit)?,
         None => 0,
     };
@@ -881,9 +913,37 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
     };
     let batch = batch_size_of(&Args { name: "aggregate.cursor", cmd: &cursor_opts }, "batchSize", DEFAULT_FIRST_BATCH)?;
     let pipeline = Pipeline::parse(stages, &vars)?;
-    let input = match engine::collection(ctx, &ns)? {
-        Some(c) => c.iter().map(to_document).collect::<Result<Vec<_>, _>>()?,
-        None => Vec::new(),
+    if args.bool("explain", false)? {
+        return explain_aggregate(ctx, &ns, &pipeline, stages, "queryPlanner");
+    }
+    // A leading $match / $sort runs through the planner (indexes, text search).
+    let (lead_filter, lead_sort, consumed) = pipeline.leading();
+    let (input, pipeline) = match engine::collection(ctx, &ns)? {
+        Some(c) if consumed > 0 && (!c.indexes().is_empty() || lead_filter.is_some_and(Filter::has_text)) => {
+            let everything = Filter::parse(&Document::new(), &vars)?;
+            let hint = Hint::parse(args.cmd.get("hint"))?;
+            let q = Query {
+                filter: lead_filter.unwrap_or(&everything),
+                sort: lead_sort,
+                projection: None,
+                skip: 0,
+                limit: 0,
+                hint: &hint,
+                count_only: false,
+            };
+            let outcome = Planned::new(c, &q)?.run(c, &q)?;
+            let mut docs = Vec::with_capacity(outcome.docs.len());
+            for p in outcome.docs {
+                if let super::index::plan::Produced::Record(rid, _) = p {
+                    if let Some(d) = c.get(rid) {
+                        docs.push(to_document(d)?);
+                    }
+                }
+            }
+            (docs, pipeline.tail(consumed))
+        }
+        Some(c) => (c.iter().map(to_document).collect::<Result<Vec<_>, _>>()?, pipeline),
+        None => (Vec::new(), pipeline),
     };
     let results = if pipeline.foreign_collections().is_empty() {
         pipeline.run(Box::new(input.into_iter()))?
@@ -953,47 +1013,108 @@ fn cmd_explain(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document,
     let Some(Bson::Document(inner)) = args.cmd.get("explain") else {
         return Err(DocError::failed_to_parse("explain requires a command document"));
     };
+    let verbosity = args.str("verbosity")?.unwrap_or("allPlansExecution");
+    if !matches!(verbosity, "queryPlanner" | "executionStats" | "allPlansExecution") {
+        return Err(DocError::bad_value(format!(
+            "verbosity string must be one of {{'queryPlanner', 'executionStats', 'allPlansExecution'}}, got {verbosity}"
+        )));
+    }
     let name = canonical(command_name(inner)?);
     let ia = Args { name, cmd: inner };
+    ia.reject_collation()?;
     let ns = Namespace::new(db, ia.collection()?)?;
     let vars = ia.vars(ctx.now())?;
-    let filter_doc = match name {
-        "find" => ia.doc("filter")?.cloned().unwrap_or_default(),
-        "count" | "distinct" | "findAndModify" => ia.doc("query")?.cloned().unwrap_or_default(),
-        "update" | "delete" => Document::new(),
-        "aggregate" => Document::new(),
+    let first_statement = |field: &str| -> Result<Document, DocError> {
+        Ok(match ia.array(field)?.and_then(|a| a.first()) {
+            Some(Bson::Document(d)) => d.clone(),
+            _ => Document::new(),
+        })
+    };
+    // The query each explainable command runs: filter, sort, projection, skip, limit.
+    let (filter_doc, sort_doc, projection_doc, skip, limit, count_only) = match name {
+        "find" => {
+            let limit = ia.int("limit")?.unwrap_or(0).unsigned_abs();
+            (
+                ia.doc("filter")?.cloned().unwrap_or_default(),
+                ia.doc("sort")?.cloned(),
+                ia.doc("projection")?.cloned(),
+                ia.non_negative("skip")?,
+                limit,
+                false,
+            )
+        }
+        "count" => (
+            ia.doc("query")?.cloned().unwrap_or_default(),
+            None,
+            None,
+            ia.non_negative("skip")?,
+            ia.int("limit")?.unwrap_or(0).unsigned_abs(),
+            true,
+        ),
+        "distinct" => (ia.doc("query")?.cloned().unwrap_or_default(), None, None, 0, 0, false),
+        "findAndModify" => (ia.doc("query")?.cloned().unwrap_or_default(), ia.doc("sort")?.cloned(), None, 0, 1, false),
+        "update" => {
+            let st = first_statement("updates")?;
+            let multi = matches!(st.get("multi"), Some(Bson::Boolean(true)));
+            (st.get_document("q").cloned().unwrap_or_default(), None, None, 0, u64::from(!multi), false)
+        }
+        "delete" => {
+            let st = first_statement("deletes")?;
+            let one = st.get("limit").and_then(super::value::as_i64) == Some(1);
+            (st.get_document("q").cloned().unwrap_or_default(), None, None, 0, u64::from(one), false)
+        }
+        "aggregate" => {
+            let stages = ia.array("pipeline")?.map(Vec::as_slice).unwrap_or(&[]);
+            let pipeline = Pipeline::parse(stages, &vars)?;
+            let reply = explain_aggregate(ctx, &ns, &pipeline, stages, verbosity)?;
+            return Ok(reply);
+        }
         _ => return Err(DocError::bad_value(format!("Explain failed due to unknown command: {name}"))),
     };
     let filter = Filter::parse(&filter_doc, &vars)?;
-    let stage = if filter.id_equality().is_some() { "IDHACK" } else { "COLLSCAN" };
-    let (mut returned, mut examined) = (0i64, 0i64);
-    if let Some(c) = engine::collection(ctx, &ns)? {
-        if let Some(id) = filter.id_equality() {
-            if let Some((_, d)) = c.get_by_id(id) {
-                examined = 1;
-                returned = i64::from(engine::matches(&filter, d)?);
-            }
-        } else {
-            for d in c.iter() {
-                examined += 1;
-                if engine::matches(&filter, d)? {
-                    returned += 1;
-                }
-            }
+    let sort = sort_doc.as_ref().filter(|s| !s.is_empty()).map(Sort::parse).transpose()?;
+    let projection =
+        projection_doc.as_ref().filter(|p| !p.is_empty()).map(|p| super::projection::Projection::parse(p, &vars)).transpose()?;
+    let hint = Hint::parse(ia.cmd.get("hint"))?;
+    let q = Query { filter: &filter, sort: sort.as_ref(), projection: projection.as_ref(), skip, limit, hint: &hint, count_only };
+    let mut reply = explain_query(ctx, &ns, &q, &filter_doc, verbosity)?;
+    reply.insert("command", inner.clone());
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+/// queryPlanner (and executionStats) of one planned query, as explain shows them.
+fn explain_query(ctx: &Ctx<'_>, ns: &Namespace, q: &Query<'_>, filter_doc: &Document, verbosity: &str) -> Result<Document, DocError> {
+    let empty = super::collection::Collection::new();
+    let coll = engine::collection(ctx, ns)?.unwrap_or(&empty);
+    let planned = Planned::new(coll, q)?;
+    let mut reply = doc! {"explainVersion": "1", "queryPlanner": planned.explain(q, &ns.key(), filter_doc)};
+    if verbosity != "queryPlanner" {
+        let outcome = planned.run(coll, q)?;
+        let mut stats = planned.execution_stats(q, &outcome.stats);
+        if verbosity == "allPlansExecution" {
+            stats.insert("allPlansExecution", Vec::<Bson>::new());
         }
+        reply.insert("executionStats", stats);
     }
-    let keys_examined = if stage == "IDHACK" { examined } else { 0 };
-    Ok(doc! {
-        "queryPlanner": {
-            "namespace": ns.key(), "parsedQuery": filter_doc,
-            "winningPlan": {"stage": stage, "direction": "forward"}, "rejectedPlans": [],
-        },
-        "executionStats": {
-            "executionSuccess": true, "nReturned": returned, "executionTimeMillis": 0,
-            "totalKeysExamined": keys_examined, "totalDocsExamined": examined,
-        },
-        "command": inner.clone(), "ok": 1.0,
-    })
+    Ok(reply)
+}
+
+/// explain for an aggregation: the leading `$match`/`$sort` as a planned query (`$cursor`),
+/// then the remaining stages as written.
+fn explain_aggregate(ctx: &Ctx<'_>, ns: &Namespace, pipeline: &Pipeline, stages: &[Bson], verbosity: &str) -> Result<Document, DocError> {
+    let (filter, sort, consumed) = pipeline.leading();
+    let everything = Filter::parse(&Document::new(), &Variables::new(bson::DateTime::from_millis(0)))?;
+    let filter_doc = match stages.first() {
+        Some(Bson::Document(d)) if consumed > 0 && filter.is_some() => d.get_document("$match").cloned().unwrap_or_default(),
+        _ => Document::new(),
+    };
+    let hint = Hint::None;
+    let q = Query { filter: filter.unwrap_or(&everything), sort, projection: None, skip: 0, limit: 0, hint: &hint, count_only: false };
+    let cursor = explain_query(ctx, ns, &q, &filter_doc, verbosity)?;
+    let mut out = vec![Bson::Document(doc! {"$cursor": cursor})];
+    out.extend(stages.iter().skip(consumed).cloned());
+    Ok(doc! {"explainVersion": "1", "stages": out, "serverInfo": {"host": "nestdb", "version": "7.0.0"}, "ok": 1.0})
 }
 
 // --- $out and $merge ---------------------------------------------------------------------------------

@@ -17,9 +17,11 @@
 
 use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 
-use super::collection::{bson_size, raw_id, to_document, to_raw, Collection};
+use super::collection::{bson_size, raw_id, to_document, to_raw, Collection, Rejected};
 use super::error::codes;
 use super::expr::Variables;
+use super::index::plan::{Hint, Planned, Produced, Query};
+use super::index::Refusal;
 use super::projection::Projection;
 use super::query::Filter;
 use super::sort::Sort;
@@ -161,6 +163,10 @@ pub(crate) fn oplog_entry(op: &str, ns: &str, o: &[u8], o2: Option<&[u8]>) -> Ve
 }
 
 /// Mark the collection key modified (WATCH, dirty) after a document change.
+pub(crate) fn touched_pub(ctx: &mut Ctx<'_>, ns: &Namespace) {
+    touched(ctx, ns)
+}
+
 fn touched(ctx: &mut Ctx<'_>, ns: &Namespace) {
     ctx.modified(ns.key().as_bytes());
 }
@@ -246,6 +252,25 @@ pub fn duplicate_id(ns: &Namespace, id: &Bson) -> DocError {
     );
     e.details = Some(Box::new(doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id.clone()}}));
     e
+}
+
+/// The error for a write the collection refused.
+pub fn rejected(ns: &Namespace, id: &Bson, why: Rejected) -> DocError {
+    match why {
+        Rejected::DuplicateId => duplicate_id(ns, id),
+        Rejected::Index(Refusal::Invalid(e)) => e,
+        Rejected::Index(Refusal::Duplicate(dup)) => {
+            let super::index::DuplicateKey { index, key_pattern, key_value } = *dup;
+            let shown: Vec<String> = key_value.iter().map(|(k, v)| format!("{k}: {}", shell_repr(v))).collect();
+            let mut e = DocError::new(
+                codes::DUPLICATE_KEY,
+                "DuplicateKey",
+                format!("E11000 duplicate key error collection: {}.{} index: {index} dup key: {{ {} }}", ns.db, ns.coll, shown.join(", ")),
+            );
+            e.details = Some(Box::new(doc! {"keyPattern": key_pattern, "keyValue": key_value}));
+            e
+        }
+    }
 }
 
 /// A value as the mongo shell prints it in error messages (`ObjectId('...')`, `"text"`, `1`).
@@ -421,8 +446,8 @@ pub(crate) fn insert_prepared(
                     entries.extend(entry);
                     out.inserted.push((i, id));
                 }
-                Err(_) => {
-                    out.errors.push((i, duplicate_id(ns, &id)));
+                Err((_, why)) => {
+                    out.errors.push((i, rejected(ns, &id, why)));
                     if ordered {
                         break;
                     }
@@ -455,6 +480,7 @@ pub struct FindSpec {
     pub projection: Option<Projection>,
     pub skip: u64,
     pub limit: u64,
+    pub hint: Hint,
 }
 
 impl FindSpec {
@@ -472,16 +498,50 @@ impl FindSpec {
             projection: projection.filter(|p| !p.is_empty()).map(|p| Projection::parse(p, vars)).transpose()?,
             skip,
             limit,
+            hint: Hint::None,
         })
     }
 
     fn project(&self, doc: &RawDocument) -> Result<Document, DocError> {
+        self.project_scored(doc, None)
+    }
+
+    fn project_scored(&self, doc: &RawDocument, score: Option<f64>) -> Result<Document, DocError> {
         let doc = to_document(doc)?;
         match &self.projection {
-            Some(p) => p.apply(&doc, Some(&self.filter)),
+            Some(p) => p.apply_scored(&doc, Some(&self.filter), score),
             None => Ok(doc),
         }
     }
+
+    /// The planner's view of this find.
+    pub(crate) fn query(&self) -> Query<'_> {
+        Query {
+            filter: &self.filter,
+            sort: self.sort.as_ref(),
+            projection: self.projection.as_ref(),
+            skip: self.skip,
+            limit: self.limit,
+            hint: &self.hint,
+            count_only: false,
+        }
+    }
+}
+
+/// Turn planner results into projected documents.
+fn materialize(coll: &Collection, spec: &FindSpec, produced: Vec<Produced>) -> Result<Vec<Document>, DocError> {
+    let mut out = Vec::with_capacity(produced.len());
+    for p in produced {
+        match p {
+            Produced::Record(rid, score) => {
+                if let Some(d) = coll.get(rid) {
+                    out.push(spec.project_scored(d, score)?);
+                }
+            }
+            Produced::Covered(d) => out.push(d),
+        }
+    }
+    Ok(out)
 }
 
 /// Where a find stopped: the next record id to look at (unsorted scans) and what is left of
@@ -504,6 +564,16 @@ pub fn find_in(
     batch: usize,
 ) -> Result<(Vec<Document>, Option<ScanResume>), DocError> {
     let mut out = Vec::new();
+    if resume.is_none() {
+        // Index scans, `_id` lookups, text search, reverse scans: the planner runs them. A
+        // forward collection scan stays on the paths below (parallel, or resumable).
+        let q = spec.query();
+        let planned = Planned::new(coll, &q)?;
+        if planned.uses_index() || spec.hint != Hint::None || spec.sort.as_ref().is_some_and(|s| s.natural().is_some()) {
+            let outcome = planned.run(coll, &q)?;
+            return Ok((materialize(coll, spec, outcome.docs)?, None));
+        }
+    }
     if let Some(sort) = &spec.sort {
         let mut keyed: Vec<(Vec<Bson>, &RawDocument)> = Vec::new();
         for rid in parallel_matches(coll, &spec.filter)? {
@@ -576,6 +646,17 @@ pub fn find_first_raw(coll: &Collection, filter: &Filter) -> Result<Option<RawDo
         // The filter is exactly that `_id` equality: the index lookup is the whole match.
         return Ok(coll.get_by_id(id).map(|(_, d)| d.to_owned()));
     }
+    if !coll.indexes().is_empty() || filter.has_text() {
+        let hint = Hint::None;
+        let q = Query { filter, sort: None, projection: None, skip: 0, limit: 1, hint: &hint, count_only: false };
+        let planned = Planned::new(coll, &q)?;
+        if planned.uses_index() {
+            return Ok(planned.run(coll, &q)?.docs.into_iter().find_map(|p| match p {
+                Produced::Record(rid, _) => coll.get(rid).map(ToOwned::to_owned),
+                Produced::Covered(_) => None,
+            }));
+        }
+    }
     for d in coll.iter() {
         if matches(filter, d)? {
             return Ok(Some(d.to_owned()));
@@ -592,6 +673,22 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
             Some((rid, _)) => vec![rid],
             _ => Vec::new(),
         });
+    }
+    if !coll.indexes().is_empty() || filter.has_text() || sort.is_some_and(|s| s.natural().is_some()) {
+        let hint = Hint::None;
+        let q = Query { filter, sort, projection: None, skip: 0, limit: u64::from(!multi), hint: &hint, count_only: false };
+        let planned = Planned::new(coll, &q)?;
+        if planned.uses_index() || sort.is_some_and(|s| s.natural().is_some()) || filter.has_text() {
+            return Ok(planned
+                .run(coll, &q)?
+                .docs
+                .into_iter()
+                .filter_map(|p| match p {
+                    Produced::Record(rid, _) => Some(rid),
+                    Produced::Covered(_) => None,
+                })
+                .collect());
+        }
     }
     if let Some(sort) = sort {
         let mut keyed = Vec::new();
@@ -697,7 +794,14 @@ pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Re
     } else if let Some(id) = filter.id_equality() {
         u64::from(coll.get_by_id(id).is_some())
     } else {
-        parallel_matches(coll, filter)?.len() as u64
+        let hint = Hint::None;
+        let q = Query { filter, sort: None, projection: None, skip: 0, limit: 0, hint: &hint, count_only: true };
+        let planned = Planned::new(coll, &q)?;
+        if planned.uses_index() {
+            planned.run(coll, &q)?.count
+        } else {
+            parallel_matches(coll, filter)?.len() as u64
+        }
     };
     let n = n.saturating_sub(skip);
     Ok(if limit == 0 { n } else { n.min(limit) })
@@ -713,10 +817,8 @@ pub fn distinct_in(coll: &Collection, key: &str, filter: &Filter) -> Result<Vec<
             out.push(v.clone());
         }
     };
-    for d in coll.iter() {
-        if !matches(filter, d)? {
-            continue;
-        }
+    for rid in matching_records(coll, filter, true, None)? {
+        let Some(d) = coll.get(rid) else { continue };
         let mut vals = Vec::new();
         collect_path(&Bson::Document(to_document(d)?), &key.split('.').collect::<Vec<_>>(), &mut vals);
         for v in vals {
@@ -793,7 +895,8 @@ fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: &Document) -
     } else {
         None
     };
-    let old = collection_mut(ctx, ns, false)?.expect("exists").replace(rid, raw);
+    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+    let old = collection_mut(ctx, ns, false)?.expect("exists").replace(rid, raw).map_err(|why| rejected(ns, &id, why))?;
     match entry {
         Some(e) => log_raw(ctx, &e),
         None => ctx.dirty += 1,
@@ -809,7 +912,8 @@ fn replace_raw_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, raw: RawDocum
     } else {
         None
     };
-    collection_mut(ctx, ns, false)?.expect("exists").replace(rid, raw);
+    let id = raw_id(&raw);
+    collection_mut(ctx, ns, false)?.expect("exists").replace(rid, raw).map_err(|why| rejected(ns, &id, why))?;
     match entry {
         Some(e) => log_raw(ctx, &e),
         None => ctx.dirty += 1,
@@ -1019,7 +1123,7 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), String> {
         "i" => {
             let ns = Namespace::parse(ns_text).map_err(err)?;
             let coll = collection_mut(ctx, &ns, true).map_err(err)?.ok_or("collection missing")?;
-            coll.insert(to_raw(o).map_err(err)?).map_err(|_| format!("replaying insert on {ns_text}: duplicate _id"))?;
+            coll.insert(to_raw(o).map_err(err)?).map_err(|(_, why)| format!("replaying insert on {ns_text}: {why:?}"))?;
             ctx.modified(ns.key().as_bytes());
         }
         "u" => {
@@ -1027,7 +1131,7 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), String> {
             let id = o.get("_id").cloned().unwrap_or(Bson::Null);
             let coll = collection_mut(ctx, &ns, false).map_err(err)?.ok_or("update of a missing collection")?;
             let rid = coll.get_by_id(&id).map(|(r, _)| r).ok_or("update of a missing document")?;
-            coll.replace(rid, to_raw(o).map_err(err)?);
+            coll.replace(rid, to_raw(o).map_err(err)?).map_err(|why| format!("replaying update on {ns_text}: {why:?}"))?;
         }
         "d" => {
             let ns = Namespace::parse(ns_text).map_err(err)?;
@@ -1045,6 +1149,8 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), String> {
             } else if let Ok(name) = o.get_str("drop") {
                 let ns = Namespace::new(db, name).map_err(err)?;
                 ctx.remove(ns.key().as_bytes());
+            } else if super::index::ddl::replay(ctx, db, o)? {
+                // createIndexes / dropIndexes
             } else if let (Ok(from), Ok(to)) = (o.get_str("renameCollection"), o.get_str("to")) {
                 let from = Namespace::parse(from).map_err(err)?;
                 let to = Namespace::parse(to).map_err(err)?;

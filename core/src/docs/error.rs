@@ -92,4 +92,10 @@ pub mod codes {
     pub const NESTING_TOO_DEEP: i32 = 15;
     pub const INVALID_PIPELINE_OPERATOR: i32 = 168;
     pub const COMMAND_FAILED: i32 = 125;
+    pub const CANNOT_CREATE_INDEX: i32 = 67;
+    pub const INDEX_OPTIONS_CONFLICT: i32 = 85;
+    pub const INDEX_KEY_SPECS_CONFLICT: i32 = 86;
+    pub const CANNOT_INDEX_PARALLEL_ARRAYS: i32 = 171;
+    pub const INVALID_INDEX_SPECIFICATION_OPTION: i32 = 197;
+    pub const INDEX_ALREADY_EXISTS: i32 = 68;
 }

@@ -21,6 +21,7 @@ pub mod collection;
 pub(crate) mod command;
 pub(crate) mod engine;
 pub mod expr;
+pub mod index;
 pub mod inplace;
 pub mod projection;
 pub mod query;

@@ -149,6 +149,33 @@ impl Projection {
         self.inclusion
     }
 
+    /// The dotted paths of a plain inclusion (only fields included, nothing computed, sliced
+    /// or matched; `_id` appears when included): what a covered index scan must hold. None
+    /// for any other projection.
+    pub fn included_paths(&self) -> Option<Vec<String>> {
+        fn walk(node: &Node, prefix: &str, out: &mut Vec<String>) -> bool {
+            for (name, action) in &node.children {
+                let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+                match action {
+                    Action::Include => out.push(path),
+                    Action::Exclude if path == "_id" => {}
+                    Action::Nested(n) => {
+                        if !walk(n, &path, out) {
+                            return false;
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+            true
+        }
+        if !self.inclusion || self.empty || self.positional.is_some() {
+            return None;
+        }
+        let mut out = Vec::new();
+        walk(&self.root, "", &mut out).then_some(out)
+    }
+
     /// Whether the projection uses the positional `$` operator (needs the query).
     pub fn is_positional(&self) -> bool {
         self.positional.is_some()
@@ -156,10 +183,15 @@ impl Projection {
 
     /// Project `doc`; `filter` is the query (for the positional `$` projection).
     pub fn apply(&self, doc: &Document, filter: Option<&Filter>) -> Result<Document, DocError> {
+        self.apply_scored(doc, filter, None)
+    }
+
+    /// `apply` for a `$text` query's result: `{$meta: "textScore"}` fields get `score`.
+    pub fn apply_scored(&self, doc: &Document, filter: Option<&Filter>, score: Option<f64>) -> Result<Document, DocError> {
         if self.empty {
             return Ok(doc.clone());
         }
-        let ctx = ApplyContext { root: doc, vars: &self.vars };
+        let ctx = ApplyContext { root: doc, vars: &self.vars, score: score.map_or(Bson::Null, Bson::Double) };
         if !self.inclusion {
             return ctx.exclude(&self.root, doc, 0);
         }
@@ -450,6 +482,8 @@ fn insert_path(root: &mut Node, path: &str, action: Action) -> Result<(), DocErr
 struct ApplyContext<'a> {
     root: &'a Document,
     vars: &'a Variables,
+    /// The `$text` score (`{$meta: "textScore"}`), null outside text queries.
+    score: Bson,
 }
 
 impl ApplyContext<'_> {
@@ -496,7 +530,7 @@ impl ApplyContext<'_> {
                 }
                 Action::ElemMatch { filter } => self.elem_match(k, filter)?,
                 Action::Computed(expr) => expr.eval(self.root, self.vars)?,
-                Action::Meta(MetaKind::TextScore) => Some(Bson::Null),
+                Action::Meta(MetaKind::TextScore) => Some(self.score.clone()),
                 Action::Meta(MetaKind::Unavailable) => None,
             };
             if let Some(v) = produced {
@@ -552,7 +586,7 @@ impl ApplyContext<'_> {
         }
         for (k, action) in &node.children {
             if let Action::Meta(MetaKind::TextScore) = action {
-                out.insert(k.clone(), Bson::Null);
+                out.insert(k.clone(), self.score.clone());
             }
         }
         Ok(out)

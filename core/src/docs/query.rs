@@ -85,7 +85,7 @@ pub(crate) struct PathPart {
 /// A dotted path, pre-split. Empty `parts` means "the value itself" (inside `$elemMatch` on
 /// values, e.g. `{$elemMatch: {$gte: 80}}`).
 #[derive(Clone, Debug)]
-pub(crate) struct Path {
+pub struct Path {
     pub(crate) dotted: String,
     pub(crate) parts: Box<[PathPart]>,
 }
@@ -110,6 +110,9 @@ pub(crate) enum Node {
     Expr(Box<Expr>),
     /// `$alwaysTrue` / `$alwaysFalse` / `$all: []`.
     Const(bool),
+    /// `$text` (top level only): answered by the planner through the text index; evaluating
+    /// it anywhere else is an error.
+    Text(Box<Document>),
 }
 
 /// Comparison operators of range predicates.
@@ -284,8 +287,17 @@ impl Filter {
         self.is_empty
     }
 
-    /// The parsed tree (for the index planner, a later issue).
-    #[allow(dead_code)]
+    /// Whether the filter has a `$text` predicate.
+    pub fn has_text(&self) -> bool {
+        self.root.has_text()
+    }
+
+    /// The filter with `$text` taken as matching (the planner answers it from the index).
+    pub fn without_text(&self) -> Filter {
+        Filter { root: self.root.without_text(), vars: self.vars.clone(), is_empty: self.is_empty }
+    }
+
+    /// The parsed tree (for the index planner).
     pub(crate) fn root(&self) -> &Node {
         &self.root
     }
@@ -403,9 +415,12 @@ fn parse_document(doc: &Document, ctx: Ctx, depth: usize) -> Result<Node, DocErr
                 "where" | "text" if !ctx.whole_document => {
                     return Err(DocError::bad_value(format!("{key} can only be applied to the top-level document")))
                 }
-                "text" => {
-                    return Err(DocError::new(super::error::codes::INDEX_NOT_FOUND, "IndexNotFound", "text index required for $text query"))
-                }
+                "text" => match value {
+                    Bson::Document(d) => children.push(Node::Text(Box::new(d.clone()))),
+                    other => {
+                        return Err(DocError::bad_value(format!("$text expects an object, got {}", value::type_name(other))));
+                    }
+                },
                 _ => return Err(DocError::bad_value(format!("unknown top level operator: {key}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField."))),
             }
         } else {
@@ -417,7 +432,7 @@ fn parse_document(doc: &Document, ctx: Ctx, depth: usize) -> Result<Node, DocErr
 }
 
 impl Path {
-    fn new(dotted: &str) -> Path {
+    pub(crate) fn new(dotted: &str) -> Path {
         let parts =
             dotted.split('.').map(|p| PathPart { name: p.to_string(), index: array_index(p) }).collect::<Vec<_>>().into_boxed_slice();
         Path { dotted: dotted.to_string(), parts }
@@ -1190,6 +1205,7 @@ fn eval(node: &Node, root: Root<'_>, vars: &Variables, pos: &mut Option<usize>) 
         }
         Node::Not(c) => Ok(!eval(c, root, vars, &mut None)?),
         Node::Const(b) => Ok(*b),
+        Node::Text(_) => Err(text_outside_planner()),
         Node::Expr(e) => match root {
             Root::Doc(doc) => Ok(truthy(e.eval(doc, vars)?.as_ref())),
             Root::Value(_) => Ok(false),
@@ -1497,6 +1513,7 @@ fn eval_raw(node: &Node, root: RawRoot<'_>, vars: &Variables, pos: &mut Option<u
         }
         Node::Not(c) => Ok(!eval_raw(c, root, vars, &mut None)?),
         Node::Const(b) => Ok(*b),
+        Node::Text(_) => Err(text_outside_planner()),
         // Fallback: `$expr` evaluates over a decoded document.
         Node::Expr(e) => match root {
             RawRoot::Doc(doc) => {
@@ -1740,6 +1757,33 @@ where
             Some(_) => return f(None, pos),
         }
     }
+}
+
+/// One value a path reaches in a stored document, as the matcher sees it (index keys).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PathValue<'a> {
+    /// A branch of the path is missing (or runs into a scalar).
+    Missing,
+    /// A value that is not an array (array elements arrive one by one).
+    Value(RawBsonRef<'a>),
+    /// An array, offered whole (its elements were offered before it).
+    Array,
+}
+
+/// Call `f` with every value `path` reaches in `doc`, exactly the values the query matcher
+/// compares a predicate with: array elements one level down, the arrays themselves, and
+/// `Missing` for each branch where the path ends early. An index built from these values holds
+/// every value a predicate can match, which is what makes index bounds sound.
+pub(crate) fn for_each_path_value<'a>(doc: &'a RawDocument, path: &Path, f: &mut dyn FnMut(PathValue<'a>)) -> Result<(), DocError> {
+    walk_raw_doc(doc, &path.parts, true, None, &mut |v, _| {
+        f(match v {
+            None => PathValue::Missing,
+            Some(Offer::Val(x)) => PathValue::Value(x),
+            Some(Offer::Array(_)) => PathValue::Array,
+        });
+        Ok(false)
+    })?;
+    Ok(())
 }
 
 /// `walk_array` over raw bytes (`items`: the array's document bytes).
@@ -2004,9 +2048,34 @@ impl Node {
             Node::And(c) | Node::Or(c) | Node::Nor(c) => c.iter().any(Node::has_expr),
             Node::Not(c) => c.has_expr(),
             Node::Expr(_) => true,
-            Node::Leaf { .. } | Node::Const(_) => false,
+            Node::Leaf { .. } | Node::Const(_) | Node::Text(_) => false,
         }
     }
+
+    fn has_text(&self) -> bool {
+        match self {
+            Node::And(c) | Node::Or(c) | Node::Nor(c) => c.iter().any(Node::has_text),
+            Node::Not(c) => c.has_text(),
+            Node::Text(_) => true,
+            _ => false,
+        }
+    }
+
+    /// This tree with every `$text` node matching everything (the planner checks text).
+    fn without_text(&self) -> Node {
+        match self {
+            Node::And(c) => Node::And(c.iter().map(Node::without_text).collect()),
+            Node::Or(c) => Node::Or(c.iter().map(Node::without_text).collect()),
+            Node::Nor(c) => Node::Nor(c.iter().map(Node::without_text).collect()),
+            Node::Not(c) => Node::Not(Box::new(c.without_text())),
+            Node::Text(_) => Node::Const(true),
+            other => other.clone(),
+        }
+    }
+}
+
+fn text_outside_planner() -> DocError {
+    DocError::new(super::error::codes::INDEX_NOT_FOUND, "IndexNotFound", "text index required for $text query")
 }
 
 #[cfg(test)]
@@ -2456,7 +2525,11 @@ mod tests {
         assert_eq!(err(doc! {"a": {"$gt": 1, "b": 1}}).message, "unknown operator: b");
         assert!(err(doc! {"$foo": 1}).message.starts_with("unknown top level operator: $foo. If you have a field name"));
         assert!(err(doc! {"$where": "this.a"}).message.starts_with("unknown top level operator: $where."));
-        let t = err(doc! {"$text": {"$search": "x"}});
+        // `$text` parses (the planner answers it through the text index); matching it without
+        // that index is IndexNotFound.
+        let text = Filter::parse(&doc! {"$text": {"$search": "x"}}, &Variables::new(bson::DateTime::from_millis(0))).unwrap();
+        assert!(text.has_text() && !text.without_text().has_text());
+        let t = text.matches(&doc! {"a": "x"}).unwrap_err();
         assert_eq!((t.code, t.message.as_str()), (27, "text index required for $text query"));
         assert_eq!(err(doc! {"a": {"$not": {}}}).message, "$not cannot be empty");
         assert_eq!(err(doc! {"a": {"$not": 1}}).message, "$not needs a regex or a document");

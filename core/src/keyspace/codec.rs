@@ -26,6 +26,9 @@
 //!   6 collection  count:varint  (document:bytes){count}     each document is its BSON
 //!                             encoding, in natural (insertion) order; `_id` first and
 //!                             unique; a collection may be empty (MongoDB keeps empty ones)
+//!   7 indexed     as 6, then  count:varint  (index:bytes){count}   each secondary index's
+//!     collection              definition as listIndexes shows it (BSON); entries are rebuilt
+//!                             on load (a bulk build: sort, then build the B-tree)
 //!
 //! varint := unsigned LEB128 of a u64: 7 bits per byte, least significant group first, high bit
 //!           set on every byte but the last; at most 10 bytes (the 10th byte is 0 or 1).
@@ -67,6 +70,7 @@ const TYPE_SET: u8 = 3;
 const TYPE_ZSET: u8 = 4;
 const TYPE_STRING_PACKED: u8 = 5;
 const TYPE_COLLECTION: u8 = 6;
+const TYPE_INDEXED_COLLECTION: u8 = 7;
 
 /// A corrupt or truncated entry: `offset` is the absolute position in the decoded buffer of
 /// the item that is wrong.
@@ -121,6 +125,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
         Value::Hash(_) => TYPE_HASH,
         Value::Set(_) => TYPE_SET,
         Value::ZSet(_) => TYPE_ZSET,
+        Value::Collection(c) if !c.indexes().is_empty() => TYPE_INDEXED_COLLECTION,
         Value::Collection(_) => TYPE_COLLECTION,
     };
     out.push(ty);
@@ -167,6 +172,12 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
             put_varint(out, c.len() as u64);
             for d in c.iter() {
                 put_bytes(out, d.as_bytes());
+            }
+            if !c.indexes().is_empty() {
+                put_varint(out, c.indexes().len() as u64);
+                for i in c.indexes().iter() {
+                    put_bytes(out, &i.spec.to_stored().to_vec().unwrap_or_default());
+                }
             }
         }
     }
@@ -278,7 +289,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
     let mut r = Reader { buf, pos: *pos };
     let ty_at = r.pos;
     let ty = r.u8()?;
-    if ty > TYPE_COLLECTION {
+    if ty > TYPE_INDEXED_COLLECTION {
         return Err(corrupt(ty_at, "unknown value type"));
     }
     let expire_at = unzigzag(r.varint()?);
@@ -329,7 +340,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
                 Err(i) => return Err(corrupt(offsets[i], "duplicate set member")),
             }
         }
-        TYPE_COLLECTION => {
+        TYPE_COLLECTION | TYPE_INDEXED_COLLECTION => {
             let n = r.count_or_zero(5)?;
             let mut c = crate::docs::collection::Collection::new();
             for _ in 0..n {
@@ -346,6 +357,20 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
                 }
                 if c.insert(doc).is_err() {
                     return Err(corrupt(at, "duplicate _id in a collection"));
+                }
+            }
+            if ty == TYPE_INDEXED_COLLECTION {
+                let n = r.count(5)?;
+                for _ in 0..n {
+                    let at = r.pos;
+                    let bytes = r.bytes()?;
+                    let spec = bson::Document::from_reader(bytes)
+                        .ok()
+                        .and_then(|d| crate::docs::index::IndexSpec::parse(&d).ok())
+                        .ok_or_else(|| corrupt(at, "corrupt index definition"))?;
+                    if c.create_index(spec).is_err() {
+                        return Err(corrupt(at, "an index cannot be rebuilt over the collection's documents"));
+                    }
                 }
             }
             Value::Collection(Box::new(c))

@@ -354,6 +354,10 @@ pub(crate) struct Keyspace {
     pub(crate) evict_pool: parking_lot::Mutex<evict::Pool>,
     /// Open document cursors (`find`/`aggregate` batches continued by `getMore`).
     pub(crate) doc_cursors: parking_lot::Mutex<crate::docs::command::Cursors>,
+    /// Collections with a TTL index (namespace keys), swept by the background thread.
+    pub(crate) ttl_namespaces: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    /// Whether the TTL sweep has looked for TTL indexes loaded at open.
+    pub(crate) ttl_scanned: std::sync::atomic::AtomicBool,
 }
 
 impl Keyspace {
@@ -370,6 +374,8 @@ impl Keyspace {
             peak: AtomicUsize::new(0),
             evict_pool: parking_lot::Mutex::new(evict::Pool::default()),
             doc_cursors: parking_lot::Mutex::default(),
+            ttl_namespaces: parking_lot::Mutex::default(),
+            ttl_scanned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

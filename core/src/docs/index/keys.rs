@@ -1,0 +1,415 @@
+//! Index entries: which keys a document has under an index, and their byte form.
+//!
+//! An entry is `component* record-id type-tag*`:
+//! - one component per indexed field: the value's order-preserving encoding
+//!   (`value::encode_key`), every byte inverted for a descending field. The encoding is
+//!   prefix-free (fixed widths, terminated strings and containers), so concatenated components
+//!   compare field by field, and an inverted component sorts in reverse;
+//! - the record id, 8 bytes big-endian: equal keys of different documents are distinct entries,
+//!   in record-id order;
+//! - one tag per component: the BSON type byte when the component decodes back to exactly the
+//!   stored value (covered queries read values from the entry), else 0.
+//!
+//! The values of a field are those the query matcher compares predicates with
+//! (`query::for_each_path_value`): array elements one level down, and null where the path is
+//! missing. Whole arrays are not keys (the planner never builds bounds from array operands), so
+//! a document whose field is only arrays (`[]`, `[[1]]`) gets the empty-array key, and one
+//! where the path reaches nothing gets null: every document (of a non-sparse index) has at
+//! least one entry, which scans without bounds rely on.
+
+use std::collections::BTreeSet;
+
+use bson::{Bson, RawBsonRef, RawDocument};
+
+use super::super::error::codes;
+use super::super::query::{for_each_path_value, Path, PathValue};
+use super::super::value::{self, encode_key};
+use super::super::DocError;
+
+/// Entries one document may have under one index (a multikey cross product beyond this is an
+/// error, not an allocation storm).
+pub const MAX_KEYS_PER_DOCUMENT: usize = 100_000;
+
+/// The rank byte of an empty-array key (`value::type_rank` of an array).
+const ARRAY_RANK: u8 = 6;
+
+/// One indexed field: its path and direction.
+#[derive(Clone, Debug)]
+pub struct KeyField {
+    pub path: Path,
+    pub descending: bool,
+}
+
+/// The keys of one document under one index.
+pub struct DocumentKeys {
+    /// Complete entries (components, record id, tags), deduplicated.
+    pub entries: Vec<Box<[u8]>>,
+    /// Whether a field had several values or an array (the index becomes multikey).
+    pub multikey: bool,
+}
+
+/// One component: encoded bytes (not yet inverted) and its exactness tag.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Component {
+    bytes: Vec<u8>,
+    tag: u8,
+}
+
+/// The type tag recorded for a value: its BSON element type when `decode_component` gives the
+/// value back exactly (-0.0 and NaN do not survive the number encoding).
+fn exact_tag(v: RawBsonRef<'_>) -> u8 {
+    match v {
+        RawBsonRef::Double(d) if d.is_nan() || (d == 0.0 && d.is_sign_negative()) => 0,
+        RawBsonRef::Double(_) => 0x01,
+        RawBsonRef::String(_) => 0x02,
+        RawBsonRef::ObjectId(_) => 0x07,
+        RawBsonRef::Boolean(_) => 0x08,
+        RawBsonRef::DateTime(_) => 0x09,
+        RawBsonRef::Null => 0x0A,
+        RawBsonRef::Int32(_) => 0x10,
+        RawBsonRef::Timestamp(_) => 0x11,
+        RawBsonRef::Int64(_) => 0x12,
+        _ => 0,
+    }
+}
+
+/// Append the order-preserving encoding of a raw value (strings without decoding to `Bson`).
+pub fn encode_raw(v: RawBsonRef<'_>, out: &mut Vec<u8>) -> Result<(), DocError> {
+    match v {
+        RawBsonRef::String(s) => {
+            out.push(4);
+            for &b in s.as_bytes() {
+                out.push(b);
+                if b == 0 {
+                    out.push(0xFF);
+                }
+            }
+            out.extend_from_slice(&[0, 0]);
+        }
+        other => match value::raw_scalar(other) {
+            Some(b) => encode_key(&b, out),
+            None => encode_key(&value::raw_to_bson(other)?, out),
+        },
+    }
+    Ok(())
+}
+
+/// The distinct components of one field of `doc`, and whether the field is multikey; `present`
+/// reports whether the path reached anything at all (sparse indexes skip documents where no
+/// field is present).
+fn field_components(doc: &RawDocument, field: &KeyField, present: &mut bool) -> Result<(Vec<Component>, bool), DocError> {
+    let mut values: Vec<Component> = Vec::new();
+    let mut missing = false;
+    let mut arrays = false;
+    let mut offers = 0usize;
+    let mut failed = None;
+    for_each_path_value(doc, &field.path, &mut |v| {
+        offers += 1;
+        match v {
+            PathValue::Missing => missing = true,
+            PathValue::Array => arrays = true,
+            PathValue::Value(x) => {
+                // Undefined encodes as null but sorts below it: such a document keeps the
+                // index from providing sort order (as an array does).
+                if matches!(x, RawBsonRef::Undefined) {
+                    arrays = true;
+                }
+                let mut bytes = Vec::with_capacity(16);
+                if let Err(e) = encode_raw(x, &mut bytes) {
+                    failed = Some(e);
+                }
+                values.push(Component { bytes, tag: exact_tag(x) });
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if arrays || !values.is_empty() {
+        *present = true;
+    }
+    if missing || (values.is_empty() && !arrays) {
+        values.push(Component { bytes: vec![2], tag: 0x0A });
+    }
+    if values.is_empty() {
+        values.push(Component { bytes: vec![ARRAY_RANK, 0], tag: 0 });
+    }
+    values.sort();
+    values.dedup_by(|a, b| a.bytes == b.bytes);
+    Ok((values, arrays || offers > 1))
+}
+
+/// The entries of `doc` (at `record`) under an index on `fields`. `sparse` drops a document
+/// none of whose fields is present. Two multikey fields under different top-level fields are
+/// MongoDB's "cannot index parallel arrays" (code 171).
+pub fn document_keys(doc: &RawDocument, record: u64, fields: &[KeyField], sparse: bool) -> Result<DocumentKeys, DocError> {
+    let mut present = false;
+    let mut per_field = Vec::with_capacity(fields.len());
+    let mut multikey_fields: Vec<&str> = Vec::new();
+    for f in fields {
+        let (comps, multi) = field_components(doc, f, &mut present)?;
+        if multi {
+            let top = f.path.parts.first().map_or("", |p| p.name.as_str());
+            if let Some(other) = multikey_fields.iter().find(|o| o.split('.').next() != Some(top)) {
+                return Err(DocError::new(
+                    codes::CANNOT_INDEX_PARALLEL_ARRAYS,
+                    "CannotIndexParallelArrays",
+                    format!("cannot index parallel arrays [{}] [{}]", f.path.dotted, other),
+                ));
+            }
+            multikey_fields.push(&f.path.dotted);
+        }
+        per_field.push(comps);
+    }
+    let multikey = !multikey_fields.is_empty();
+    if sparse && !present {
+        return Ok(DocumentKeys { entries: Vec::new(), multikey });
+    }
+    let total = per_field.iter().try_fold(1usize, |n, c| n.checked_mul(c.len())).unwrap_or(usize::MAX);
+    if total > MAX_KEYS_PER_DOCUMENT {
+        return Err(DocError::new(
+            codes::CANNOT_CREATE_INDEX,
+            "CannotCreateIndex",
+            format!("a document would have {total} keys in this index (at most {MAX_KEYS_PER_DOCUMENT})"),
+        ));
+    }
+    let mut entries = Vec::with_capacity(total);
+    let mut choice = vec![0usize; fields.len()];
+    loop {
+        let mut e = Vec::with_capacity(32);
+        for (i, f) in fields.iter().enumerate() {
+            let c = &per_field[i][choice[i]];
+            if f.descending {
+                e.extend(c.bytes.iter().map(|b| !b));
+            } else {
+                e.extend_from_slice(&c.bytes);
+            }
+        }
+        e.extend_from_slice(&record.to_be_bytes());
+        for (i, _) in fields.iter().enumerate() {
+            e.push(per_field[i][choice[i]].tag);
+        }
+        entries.push(e.into_boxed_slice());
+        // Next combination (odometer).
+        let mut i = fields.len();
+        loop {
+            if i == 0 {
+                return Ok(DocumentKeys { entries, multikey });
+            }
+            i -= 1;
+            choice[i] += 1;
+            if choice[i] < per_field[i].len() {
+                break;
+            }
+            choice[i] = 0;
+        }
+    }
+}
+
+/// The length of the encoded value at the start of `b` (read through `inv` when the component
+/// is inverted); None if `b` is not a well-formed encoding.
+pub fn component_len(b: &[u8], inverted: bool) -> Option<usize> {
+    let at = |i: usize| b.get(i).map(|x| if inverted { !x } else { *x });
+    fn string_end(at: &dyn Fn(usize) -> Option<u8>, mut i: usize) -> Option<usize> {
+        loop {
+            if at(i)? == 0 {
+                match at(i + 1)? {
+                    0 => return Some(i + 2),
+                    0xFF => i += 2,
+                    _ => return None,
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    fn value_end(at: &dyn Fn(usize) -> Option<u8>, i: usize, depth: usize) -> Option<usize> {
+        if depth > 200 {
+            return None;
+        }
+        let rank = at(i)?;
+        let i = i + 1;
+        Some(match rank {
+            1 | 2 | 16 => i,
+            3 => i + 16,
+            4 | 13 | 14 => string_end(at, i)?,
+            5 => {
+                let mut j = i;
+                loop {
+                    if at(j)? == 0 {
+                        break j + 1;
+                    }
+                    j = string_end(at, j + 1)?;
+                    j = value_end(at, j, depth + 1)?;
+                }
+            }
+            6 => {
+                let mut j = i;
+                loop {
+                    if at(j)? == 0 {
+                        break j + 1;
+                    }
+                    j = value_end(at, j, depth + 1)?;
+                }
+            }
+            7 => {
+                let len = u32::from_be_bytes([at(i)?, at(i + 1)?, at(i + 2)?, at(i + 3)?]) as usize;
+                i + 5 + len
+            }
+            8 => i + 12,
+            9 => i + 1,
+            10 | 11 => i + 8,
+            12 => string_end(at, string_end(at, i)?)?,
+            15 => value_end(at, string_end(at, i)?, depth + 1)?,
+            _ => return None,
+        })
+    }
+    let end = value_end(&at, 0, 0)?;
+    (end <= b.len()).then_some(end)
+}
+
+/// An entry taken apart: component byte ranges, record id, type tags.
+pub type SplitEntry<'e> = (Vec<std::ops::Range<usize>>, u64, &'e [u8]);
+
+/// Split an entry into its `n` components (byte ranges), record id and tags.
+pub fn split_entry<'e>(entry: &'e [u8], fields: &[KeyField]) -> Option<SplitEntry<'e>> {
+    let mut ranges = Vec::with_capacity(fields.len());
+    let mut at = 0;
+    for f in fields {
+        let len = component_len(&entry[at..], f.descending)?;
+        ranges.push(at..at + len);
+        at += len;
+    }
+    let rid = u64::from_be_bytes(entry.get(at..at + 8)?.try_into().ok()?);
+    Some((ranges, rid, entry.get(at + 8..)?))
+}
+
+/// The record id of an entry whose components end at `comps_len`.
+pub fn record_of(entry: &[u8], comps_len: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(entry.get(comps_len..comps_len + 8)?.try_into().ok()?))
+}
+
+/// The value of a component tagged exact (`tag` nonzero); None when it cannot be given back.
+pub fn decode_component(bytes: &[u8], inverted: bool, tag: u8) -> Option<Bson> {
+    let b: Vec<u8> = if inverted { bytes.iter().map(|x| !x).collect() } else { bytes.to_vec() };
+    let body = b.get(1..)?;
+    let u64_at = |s: &[u8]| -> Option<u64> { Some(u64::from_be_bytes(s.get(..8)?.try_into().ok()?)) };
+    let number = || -> Option<(f64, i64)> {
+        let bits = u64_at(body)?;
+        let bits = if bits >> 63 == 1 { bits & !(1 << 63) } else { !bits };
+        let rem = (u64_at(body.get(8..)?)? ^ (1 << 63)) as i64;
+        Some((f64::from_bits(bits), rem))
+    };
+    Some(match tag {
+        0x01 => Bson::Double(number()?.0),
+        0x10 => Bson::Int32(number()?.0 as i32),
+        0x12 => {
+            let (d, rem) = number()?;
+            let back = if d >= 9.223_372_036_854_776e18 { i64::MAX } else { d as i64 };
+            Bson::Int64(back.wrapping_add(rem))
+        }
+        0x02 => {
+            let mut s = Vec::with_capacity(body.len());
+            let mut i = 0;
+            while i < body.len() {
+                if body[i] == 0 {
+                    if body.get(i + 1) == Some(&0xFF) {
+                        s.push(0);
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                s.push(body[i]);
+                i += 1;
+            }
+            Bson::String(String::from_utf8(s).ok()?)
+        }
+        0x07 => Bson::ObjectId(bson::oid::ObjectId::from_bytes(body.get(..12)?.try_into().ok()?)),
+        0x08 => Bson::Boolean(*body.first()? == 1),
+        0x09 => Bson::DateTime(bson::DateTime::from_millis((u64_at(body)? ^ (1 << 63)) as i64)),
+        0x0A => Bson::Null,
+        0x11 => Bson::Timestamp(bson::Timestamp {
+            time: u32::from_be_bytes(body.get(..4)?.try_into().ok()?),
+            increment: u32::from_be_bytes(body.get(4..8)?.try_into().ok()?),
+        }),
+        _ => return None,
+    })
+}
+
+/// Record ids of a set of entries (dedup for multikey scans).
+pub type Seen = BTreeSet<u64>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::{doc, Document, RawDocumentBuf};
+
+    fn raw(d: Document) -> RawDocumentBuf {
+        RawDocumentBuf::try_from(&d).unwrap()
+    }
+
+    fn fields(spec: &[(&str, bool)]) -> Vec<KeyField> {
+        spec.iter().map(|(p, d)| KeyField { path: Path::new(p), descending: *d }).collect()
+    }
+
+    #[test]
+    fn components_split_and_decode_back() {
+        let values = [
+            Bson::Int32(-7),
+            Bson::Int64(i64::MAX - 3),
+            Bson::Double(2.5),
+            Bson::String("a\0b".into()),
+            Bson::ObjectId(bson::oid::ObjectId::new()),
+            Bson::Boolean(true),
+            Bson::DateTime(bson::DateTime::from_millis(-5)),
+            Bson::Timestamp(bson::Timestamp { time: 3, increment: 4 }),
+            Bson::Null,
+        ];
+        for v in &values {
+            for desc in [false, true] {
+                let d = raw(doc! {"a": v.clone(), "b": {"c": [1, {"x": "y"}]}});
+                let f = fields(&[("a", desc), ("b", false)]);
+                let keys = document_keys(&d, 42, &f, false).unwrap();
+                assert_eq!(keys.entries.len(), 1);
+                let (ranges, rid, tags) = split_entry(&keys.entries[0], &f).unwrap();
+                assert_eq!(rid, 42);
+                assert_eq!(decode_component(&keys.entries[0][ranges[0].clone()], desc, tags[0]).as_ref(), Some(v), "{v:?} desc={desc}");
+                assert_eq!(tags[1], 0, "a document component is not decoded");
+            }
+        }
+    }
+
+    #[test]
+    fn multikey_missing_and_parallel_arrays() {
+        let f = fields(&[("a", false)]);
+        let k = document_keys(&raw(doc! {"a": [1, 1, 2]}), 1, &f, false).unwrap();
+        assert_eq!((k.entries.len(), k.multikey), (2, true));
+        let k = document_keys(&raw(doc! {"b": 1}), 1, &f, false).unwrap();
+        assert_eq!(k.entries.len(), 1, "a missing field is indexed as null");
+        assert!(document_keys(&raw(doc! {"b": 1}), 1, &f, true).unwrap().entries.is_empty(), "sparse skips it");
+        let k = document_keys(&raw(doc! {"a": []}), 1, &f, true).unwrap();
+        assert_eq!(k.entries.len(), 1, "an empty array is present");
+        let f2 = fields(&[("a", false), ("b", false)]);
+        let e = document_keys(&raw(doc! {"a": [1, 2], "b": [3]}), 1, &f2, false).err().unwrap();
+        assert_eq!(e.code, codes::CANNOT_INDEX_PARALLEL_ARRAYS);
+        let f3 = fields(&[("a.x", false), ("a.y", true)]);
+        let k = document_keys(&raw(doc! {"a": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}), 1, &f3, false).unwrap();
+        assert_eq!(k.entries.len(), 4, "one array under both fields: the cross product");
+    }
+
+    #[test]
+    fn descending_components_sort_in_reverse() {
+        let f = fields(&[("a", true), ("b", false)]);
+        let mut entries: Vec<(Box<[u8]>, i32, i32)> = Vec::new();
+        for a in [-2, 0, 3] {
+            for b in [1, 5] {
+                let k = document_keys(&raw(doc! {"a": a, "b": b}), 0, &f, false).unwrap();
+                entries.push((k.entries[0].clone(), a, b));
+            }
+        }
+        entries.sort();
+        let order: Vec<(i32, i32)> = entries.iter().map(|e| (e.1, e.2)).collect();
+        assert_eq!(order, vec![(3, 1), (3, 5), (0, 1), (0, 5), (-2, 1), (-2, 5)]);
+    }
+}

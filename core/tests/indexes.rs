@@ -1,0 +1,310 @@
+//! Secondary indexes (issue 8) through `run_command`: definitions (createIndexes,
+//! listIndexes, dropIndexes), maintenance and unique enforcement, the planner's choices and
+//! explain, TTL, text search, and durability of index definitions.
+
+use nestdb::bson::{Bson, Document};
+use nestdb::{doc, Db};
+
+fn ok(reply: &Document) {
+    assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
+}
+
+fn code(reply: &Document) -> i32 {
+    assert_eq!(reply.get_f64("ok").ok(), Some(0.0), "expected an error: {reply}");
+    reply.get_i32("code").unwrap()
+}
+
+fn batch(reply: &Document) -> Vec<Document> {
+    ok(reply);
+    reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap().iter().map(|d| d.as_document().unwrap().clone()).collect()
+}
+
+fn find(db: &Db, cmd: Document) -> Vec<Document> {
+    let mut c = doc! {"find": "c", "batchSize": 1_000_000};
+    c.extend(cmd);
+    batch(&db.run_command("t", &c))
+}
+
+fn ids(docs: &[Document]) -> Vec<Bson> {
+    docs.iter().map(|d| d.get("_id").cloned().unwrap()).collect()
+}
+
+fn create(db: &Db, indexes: Vec<Document>) -> Document {
+    db.run_command("t", &doc! {"createIndexes": "c", "indexes": indexes})
+}
+
+/// Every stage named `stage` in an explain tree.
+fn stages<'a>(d: &'a Document, stage: &str, out: &mut Vec<&'a Document>) {
+    if d.get_str("stage").ok() == Some(stage) {
+        out.push(d);
+    }
+    for (_, v) in d {
+        match v {
+            Bson::Document(sub) => stages(sub, stage, out),
+            Bson::Array(a) => a.iter().filter_map(Bson::as_document).for_each(|s| stages(s, stage, out)),
+            _ => {}
+        }
+    }
+}
+
+fn explain(db: &Db, find: Document) -> Document {
+    let mut f = doc! {"find": "c"};
+    f.extend(find);
+    let r = db.run_command("t", &doc! {"explain": f, "verbosity": "executionStats"});
+    ok(&r);
+    r
+}
+
+fn seed(db: &Db, n: i32) {
+    let docs: Vec<Document> = (0..n).map(|i| doc! {"_id": i, "a": i % 10, "b": format!("s{}", i % 7), "k": i}).collect();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": docs}));
+}
+
+#[test]
+fn create_list_and_drop_indexes() {
+    let db = Db::open_in_memory();
+    seed(&db, 20);
+    let r = create(&db, vec![doc! {"key": {"a": 1}, "name": "a_1"}, doc! {"key": {"b": -1, "a": 1}, "name": "b_-1_a_1", "unique": false}]);
+    ok(&r);
+    assert_eq!((r.get_i32("numIndexesBefore").unwrap(), r.get_i32("numIndexesAfter").unwrap()), (1, 3));
+    // Same again: nothing to do.
+    let r = create(&db, vec![doc! {"key": {"a": 1}, "name": "a_1"}]);
+    assert_eq!(r.get_str("note").unwrap(), "all indexes already exist");
+    // Same key, other name; same name, other key: conflicts.
+    assert_eq!(code(&create(&db, vec![doc! {"key": {"a": 1}, "name": "other"}])), 85);
+    assert_eq!(code(&create(&db, vec![doc! {"key": {"k": 1}, "name": "a_1"}])), 86);
+    assert_eq!(code(&create(&db, vec![doc! {"key": {"a": 1}, "name": "a_1", "unique": true}])), 85);
+    let list = batch(&db.run_command("t", &doc! {"listIndexes": "c", "cursor": {}}));
+    let names: Vec<&str> = list.iter().map(|d| d.get_str("name").unwrap()).collect();
+    assert_eq!(names, vec!["_id_", "a_1", "b_-1_a_1"]);
+    assert_eq!(list[0], doc! {"v": 2, "key": {"_id": 1}, "name": "_id_"});
+    assert_eq!(code(&db.run_command("t", &doc! {"dropIndexes": "c", "index": "_id_"})), 72);
+    assert_eq!(code(&db.run_command("t", &doc! {"dropIndexes": "c", "index": "nope"})), 27);
+    let r = db.run_command("t", &doc! {"dropIndexes": "c", "index": {"a": 1}});
+    assert_eq!(r.get_i32("nIndexesWas").unwrap(), 3);
+    ok(&db.run_command("t", &doc! {"dropIndexes": "c", "index": "*"}));
+    assert_eq!(batch(&db.run_command("t", &doc! {"listIndexes": "c", "cursor": {}})).len(), 1);
+    assert_eq!(code(&db.run_command("t", &doc! {"listIndexes": "missing", "cursor": {}})), 26);
+    // Bad specifications.
+    assert_eq!(code(&create(&db, vec![doc! {"key": {}, "name": "x"}])), 67);
+    assert_eq!(code(&create(&db, vec![doc! {"key": {"a": 0}, "name": "x"}])), 67);
+    assert_eq!(code(&create(&db, vec![doc! {"key": {"a": "2dsphere"}, "name": "x"}])), 67);
+    assert_eq!(code(&create(&db, vec![doc! {"key": {"a": 1}, "name": "x", "bogus": 1}])), 197);
+    assert_eq!(code(&create(&db, vec![doc! {"key": {"a": 1, "b": 1}, "name": "x", "expireAfterSeconds": 5}])), 67);
+}
+
+#[test]
+fn unique_indexes_refuse_duplicates_and_change_nothing() {
+    let db = Db::open_in_memory();
+    ok(&create(&db, vec![doc! {"key": {"email": 1}, "name": "email_1", "unique": true}]));
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 1, "email": "a@x"}, {"_id": 2, "email": "b@x"}]}));
+    let r = db.run_command(
+        "t",
+        &doc! {"insert": "c", "documents": [{"_id": 3, "email": "c@x"}, {"_id": 4, "email": "a@x"}, {"_id": 5, "email": "d@x"}]},
+    );
+    assert_eq!(r.get_i32("n").unwrap(), 1, "ordered: stops at the duplicate");
+    let we = r.get_array("writeErrors").unwrap()[0].as_document().unwrap().clone();
+    assert_eq!(we.get_i32("code").unwrap(), 11000);
+    assert_eq!(we.get_str("errmsg").unwrap(), "E11000 duplicate key error collection: t.c index: email_1 dup key: { email: \"a@x\" }");
+    assert_eq!(we.get_document("keyPattern").unwrap(), &doc! {"email": 1});
+    assert_eq!(we.get_document("keyValue").unwrap(), &doc! {"email": "a@x"});
+    // An update to a taken value fails and leaves the document as it was.
+    let r = db.run_command("t", &doc! {"update": "c", "updates": [{"q": {"_id": 2}, "u": {"$set": {"email": "a@x", "x": 1}}}]});
+    assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 11000);
+    assert_eq!(find(&db, doc! {"filter": {"_id": 2}}), vec![doc! {"_id": 2, "email": "b@x"}]);
+    // The index still finds everything by its old keys.
+    assert_eq!(ids(&find(&db, doc! {"filter": {"email": "b@x"}})), vec![Bson::Int32(2)]);
+    // Two documents missing the field collide (both are null)...
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 10}]}));
+    let r = db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 11}]});
+    assert!(r.get_array("writeErrors").is_ok(), "{r}");
+    // ...and a unique index cannot be built over duplicates (no index is left behind).
+    ok(&db.run_command("t", &doc! {"insert": "d", "documents": [{"v": 1}, {"v": 1}]}));
+    let r = db.run_command("t", &doc! {"createIndexes": "d", "indexes": [{"key": {"v": 1}, "name": "v_1", "unique": true}]});
+    assert_eq!(code(&r), 11000);
+    assert_eq!(batch(&db.run_command("t", &doc! {"listIndexes": "d", "cursor": {}})).len(), 1);
+    // Sparse unique: missing fields do not collide.
+    ok(&db.run_command("t", &doc! {"createIndexes": "e", "indexes": [{"key": {"v": 1}, "name": "v_1", "unique": true, "sparse": true}]}));
+    let r = db.run_command("t", &doc! {"insert": "e", "documents": [{"x": 1}, {"x": 2}, {"v": 1}]});
+    assert_eq!(r.get_i32("n").unwrap(), 3, "{r}");
+}
+
+#[test]
+fn planner_uses_indexes_and_explain_reports_what_ran() {
+    let db = Db::open_in_memory();
+    seed(&db, 1000);
+    ok(&create(&db, vec![doc! {"key": {"k": 1}, "name": "k_1"}, doc! {"key": {"a": 1, "k": -1}, "name": "a_1_k_-1"}]));
+    let r = explain(&db, doc! {"filter": {"k": 500}});
+    let es = r.get_document("executionStats").unwrap();
+    assert_eq!(
+        (es.get_i64("nReturned").unwrap(), es.get_i64("totalKeysExamined").unwrap(), es.get_i64("totalDocsExamined").unwrap()),
+        (1, 1, 1)
+    );
+    let plan = r.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap();
+    let mut ix = Vec::new();
+    stages(plan, "IXSCAN", &mut ix);
+    assert_eq!(ix[0].get_str("indexName").unwrap(), "k_1");
+    // Equality + range + sort + limit on the compound index: no SORT, keys examined = returned.
+    let f = doc! {"filter": {"a": 3, "k": {"$gte": 100}}, "sort": {"k": -1}, "limit": 20};
+    let r = explain(&db, f.clone());
+    let plan = r.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap();
+    let mut sorts = Vec::new();
+    stages(plan, "SORT", &mut sorts);
+    assert!(sorts.is_empty(), "{plan}");
+    let es = r.get_document("executionStats").unwrap();
+    assert_eq!(es.get_i64("nReturned").unwrap(), 20);
+    assert!(es.get_i64("totalKeysExamined").unwrap() <= 21, "{es}");
+    let got = find(&db, f.clone());
+    let mut natural = f.clone();
+    natural.insert("hint", doc! {"$natural": 1});
+    assert_eq!(got, find(&db, natural));
+    assert_eq!(ids(&got)[0], Bson::Int32(993));
+    // No usable index: a collection scan over every document.
+    let r = explain(&db, doc! {"filter": {"b": "s1"}});
+    let es = r.get_document("executionStats").unwrap();
+    assert_eq!(es.get_i64("totalDocsExamined").unwrap(), 1000);
+    let mut cs = Vec::new();
+    stages(r.get_document("queryPlanner").unwrap(), "COLLSCAN", &mut cs);
+    assert_eq!(cs.len(), 1);
+    // $in and $or.
+    let r = explain(&db, doc! {"filter": {"k": {"$in": [3, 7, 900]}}});
+    assert_eq!(r.get_document("executionStats").unwrap().get_i64("totalKeysExamined").unwrap(), 3);
+    let r = explain(&db, doc! {"filter": {"$or": [{"k": 5}, {"a": 2, "k": {"$lt": 30}}]}});
+    let mut or = Vec::new();
+    stages(r.get_document("queryPlanner").unwrap(), "OR", &mut or);
+    assert_eq!(or.len(), 1, "{r}");
+    assert_eq!(r.get_document("executionStats").unwrap().get_i64("nReturned").unwrap(), 4);
+    // A covered query reads no documents.
+    let r = explain(&db, doc! {"filter": {"k": {"$lt": 5}}, "projection": {"k": 1, "_id": 0}});
+    let es = r.get_document("executionStats").unwrap();
+    assert_eq!((es.get_i64("nReturned").unwrap(), es.get_i64("totalDocsExamined").unwrap()), (5, 0));
+    let mut cov = Vec::new();
+    stages(r.get_document("queryPlanner").unwrap(), "PROJECTION_COVERED", &mut cov);
+    assert_eq!(cov.len(), 1);
+    assert_eq!(find(&db, doc! {"filter": {"k": {"$lt": 2}}, "projection": {"k": 1, "_id": 0}}), vec![doc! {"k": 0}, doc! {"k": 1}]);
+    // Hints.
+    assert_eq!(code(&db.run_command("t", &doc! {"find": "c", "hint": "nope"})), 2);
+    let r = explain(&db, doc! {"filter": {"k": 5}, "hint": {"a": 1, "k": -1}});
+    let mut ix = Vec::new();
+    stages(r.get_document("queryPlanner").unwrap(), "IXSCAN", &mut ix);
+    assert_eq!(ix[0].get_str("indexName").unwrap(), "a_1_k_-1");
+    assert_eq!(find(&db, doc! {"filter": {"k": 5}, "hint": "a_1_k_-1"}).len(), 1);
+    // Sort alone from an index, both directions, ties in record order.
+    let asc = find(&db, doc! {"sort": {"k": 1}, "limit": 3});
+    assert_eq!(ids(&asc), vec![Bson::Int32(0), Bson::Int32(1), Bson::Int32(2)]);
+    let desc = find(&db, doc! {"filter": {"a": 4}, "sort": {"k": 1}});
+    assert_eq!(desc.len(), 100);
+    assert_eq!(ids(&desc)[..2], [Bson::Int32(4), Bson::Int32(14)]);
+}
+
+#[test]
+fn indexes_follow_updates_deletes_and_rename() {
+    let db = Db::open_in_memory();
+    seed(&db, 50);
+    ok(&create(&db, vec![doc! {"key": {"a": 1}, "name": "a_1"}]));
+    ok(&db.run_command("t", &doc! {"update": "c", "updates": [{"q": {"a": 3}, "u": {"$set": {"a": 33}}, "multi": true}]}));
+    assert!(find(&db, doc! {"filter": {"a": 3}}).is_empty());
+    assert_eq!(find(&db, doc! {"filter": {"a": 33}}).len(), 5);
+    ok(&db.run_command("t", &doc! {"update": "c", "updates": [{"q": {"a": 33}, "u": {"$inc": {"a": 1}}, "multi": true}]}));
+    assert_eq!(find(&db, doc! {"filter": {"a": 34}}).len(), 5);
+    ok(&db.run_command("t", &doc! {"delete": "c", "deletes": [{"q": {"a": 34}, "limit": 0}]}));
+    assert!(find(&db, doc! {"filter": {"a": 34}}).is_empty());
+    assert_eq!(find(&db, doc! {"filter": {"a": {"$gte": 0}}}).len(), 45);
+    let c = db.run_command("t", &doc! {"count": "c", "query": {"a": {"$in": [1, 2]}}});
+    assert_eq!(c.get_i64("n").unwrap(), 10);
+    ok(&db.run_command("admin", &doc! {"renameCollection": "t.c", "to": "t.c2"}));
+    let l = batch(&db.run_command("t", &doc! {"listIndexes": "c2", "cursor": {}}));
+    assert_eq!(l.len(), 2);
+}
+
+#[test]
+fn multikey_partial_and_sparse() {
+    let db = Db::open_in_memory();
+    ok(&create(&db, vec![doc! {"key": {"tags": 1}, "name": "tags_1"}]));
+    ok(&db.run_command(
+        "t",
+        &doc! {"insert": "c", "documents": [{"_id": 1, "tags": ["a", "b"]}, {"_id": 2, "tags": ["b", "c"]}, {"_id": 3, "tags": "a"}]},
+    ));
+    assert_eq!(ids(&find(&db, doc! {"filter": {"tags": "b"}})), vec![Bson::Int32(1), Bson::Int32(2)]);
+    assert_eq!(ids(&find(&db, doc! {"filter": {"tags": {"$gte": "a", "$lte": "a"}}})), vec![Bson::Int32(1), Bson::Int32(3)]);
+    let l = batch(&db.run_command("t", &doc! {"listIndexes": "c", "cursor": {}}));
+    assert_eq!(l.len(), 2);
+    // Parallel arrays.
+    ok(&create(&db, vec![doc! {"key": {"tags": 1, "x": 1}, "name": "tx"}]));
+    let r = db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 4, "tags": ["q"], "x": [1, 2]}]});
+    assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 171);
+    assert!(find(&db, doc! {"filter": {"_id": 4}}).is_empty());
+    // Partial: used only when the query implies the filter.
+    ok(&db.run_command("t", &doc! {"insert": "p", "documents": [{"_id": 1, "name": "x", "age": 30}, {"_id": 2, "name": "x", "age": 10}]}));
+    ok(&db.run_command(
+        "t",
+        &doc! {"createIndexes": "p", "indexes": [{"key": {"name": 1}, "name": "name_1", "partialFilterExpression": {"age": {"$gte": 21}}}]},
+    ));
+    let plan_of = |filter: Document| {
+        let r = db.run_command("t", &doc! {"explain": {"find": "p", "filter": filter}});
+        let mut ix = Vec::new();
+        stages(r.get_document("queryPlanner").unwrap(), "IXSCAN", &mut ix);
+        ix.len()
+    };
+    assert_eq!(plan_of(doc! {"name": "x", "age": {"$gte": 25}}), 1);
+    assert_eq!(plan_of(doc! {"name": "x"}), 0);
+    assert_eq!(batch(&db.run_command("t", &doc! {"find": "p", "filter": {"name": "x"}})).len(), 2);
+    // Sparse: not used for a sort that must return every document.
+    ok(&db.run_command("t", &doc! {"insert": "s", "documents": [{"_id": 1, "v": 2}, {"_id": 2}, {"_id": 3, "v": 1}]}));
+    ok(&db.run_command("t", &doc! {"createIndexes": "s", "indexes": [{"key": {"v": 1}, "name": "v_1", "sparse": true}]}));
+    let all = batch(&db.run_command("t", &doc! {"find": "s", "sort": {"v": 1}}));
+    assert_eq!(ids(&all), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(1)]);
+    let hinted = batch(&db.run_command("t", &doc! {"find": "s", "sort": {"v": 1}, "hint": "v_1"}));
+    assert_eq!(ids(&hinted), vec![Bson::Int32(3), Bson::Int32(1)], "a hinted sparse index omits documents, as MongoDB documents");
+}
+
+#[test]
+fn ttl_index_deletes_expired_documents() {
+    let db = Db::open_in_memory();
+    let now = nestdb::bson::DateTime::now().timestamp_millis();
+    ok(&db.run_command(
+        "t",
+        &doc! {"insert": "s", "documents": [
+            {"_id": 1, "at": nestdb::bson::DateTime::from_millis(now - 3_600_000)},
+            {"_id": 2, "at": nestdb::bson::DateTime::from_millis(now + 3_600_000)},
+            {"_id": 3, "at": "not a date"},
+        ]},
+    ));
+    ok(&db.run_command("t", &doc! {"createIndexes": "s", "indexes": [{"key": {"at": 1}, "name": "at_1", "expireAfterSeconds": 60}]}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = batch(&db.run_command("t", &doc! {"find": "s"}));
+        if left.len() == 2 {
+            assert_eq!(ids(&left), vec![Bson::Int32(2), Bson::Int32(3)]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the TTL monitor did not delete the expired document");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn index_definitions_survive_restart_and_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
+        seed(&db, 30);
+        ok(&create(&db, vec![doc! {"key": {"k": 1}, "name": "k_1", "unique": true}, doc! {"key": {"a": 1}, "name": "a_1"}]));
+        ok(&db.run_command("t", &doc! {"dropIndexes": "c", "index": "a_1"}));
+        ok(&create(&db, vec![doc! {"key": {"b": 1}, "name": "b_1", "expireAfterSeconds": 100}]));
+    }
+    for round in 0..2 {
+        let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
+        let l = batch(&db.run_command("t", &doc! {"listIndexes": "c", "cursor": {}}));
+        let names: Vec<&str> = l.iter().map(|d| d.get_str("name").unwrap()).collect();
+        assert_eq!(names, vec!["_id_", "k_1", "b_1"], "round {round}");
+        assert_eq!(l[2].get_i32("expireAfterSeconds").unwrap(), 100);
+        let r = db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 100, "k": 5}]});
+        assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 11000);
+        let r = explain(&db, doc! {"filter": {"k": 7}});
+        assert_eq!(r.get_document("executionStats").unwrap().get_i64("totalDocsExamined").unwrap(), 1);
+        if round == 0 {
+            db.snapshot().unwrap();
+        }
+    }
+}
