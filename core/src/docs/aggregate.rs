@@ -1766,6 +1766,10 @@ impl Reshape {
             ReshapeKind::Inclusion => {
                 let mut out = include_doc(doc, &self.fields);
                 add_computed(&mut out, &self.fields, doc, vars)?;
+                // A text score is metadata: it stays with the document.
+                if let Some(score) = doc.get(super::expr::TEXT_SCORE_FIELD) {
+                    out.insert(super::expr::TEXT_SCORE_FIELD, score.clone());
+                }
                 Ok(out)
             }
             ReshapeKind::AddFields => {

@@ -934,9 +934,13 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
             let outcome = Planned::new(c, &q)?.run(c, &q)?;
             let mut docs = Vec::with_capacity(outcome.docs.len());
             for p in outcome.docs {
-                if let super::index::plan::Produced::Record(rid, _) = p {
+                if let super::index::plan::Produced::Record(rid, score) = p {
                     if let Some(d) = c.get(rid) {
-                        docs.push(to_document(d)?);
+                        let mut d = to_document(d)?;
+                        if let Some(s) = score {
+                            d.insert(super::expr::TEXT_SCORE_FIELD, s);
+                        }
+                        docs.push(d);
                     }
                 }
             }
@@ -957,6 +961,11 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
         };
         pipeline.run_with(Box::new(input.into_iter()), &foreign)?
     };
+    // Text scores are metadata, never output.
+    let mut results = results;
+    for d in &mut results {
+        d.remove(super::expr::TEXT_SCORE_FIELD);
+    }
     if let Some(out) = pipeline.stages().last() {
         match out {
             Stage::Out { db: out_db, coll } => {

@@ -307,6 +307,7 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$switch", OpKind::Special(parse_switch)),
     // Fields.
     ("$getField", OpKind::Special(parse_get_field)),
+    ("$meta", OpKind::Special(parse_meta)),
     ("$setField", OpKind::Special(parse_set_field)),
     ("$unsetField", OpKind::Special(parse_set_field)),
     // Types and conversion.
@@ -816,6 +817,20 @@ fn parse_reduce(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, Do
     let initial = initial.ok_or_else(|| DocError::location(40078, "$reduce requires 'initialValue' to be specified"))?;
     let body = body.ok_or_else(|| DocError::location(40079, "$reduce requires 'in' to be specified"))?;
     Ok(Node::Reduce { input, initial, body })
+}
+
+/// The field a `$text` query's score travels in through an aggregation (set on the documents
+/// its leading `$match` produces, carried by `$project`/`$addFields`, removed from the output).
+/// Its first character cannot be typed in a field path, so no user field collides with it.
+pub const TEXT_SCORE_FIELD: &str = "\u{1}textScore";
+
+/// `{$meta: "textScore"}`: the document's text score (`$$ROOT`'s hidden score field).
+fn parse_meta(_: &'static str, arg: &Bson, _depth: usize) -> Result<Node, DocError> {
+    match arg {
+        Bson::String(s) if s == "textScore" => Ok(Node::Var("ROOT".into(), vec![TEXT_SCORE_FIELD.to_string()])),
+        Bson::String(s) => Err(DocError::location(17308, format!("Unsupported argument to $meta: {s}"))),
+        _ => Err(DocError::location(17307, "$meta only supports string arguments")),
+    }
 }
 
 fn parse_get_field(_: &'static str, arg: &Bson, depth: usize) -> Result<Node, DocError> {

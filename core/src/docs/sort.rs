@@ -154,7 +154,16 @@ impl Sort {
             .collect();
         let mut best: Option<Vec<&Bson>> = None;
         self.generate(Some(doc), &pending, &mut fixed, &mut best, 0)?;
-        Ok(best.unwrap_or(fixed).into_iter().cloned().collect())
+        let mut key: Vec<Bson> = best.unwrap_or(fixed).into_iter().cloned().collect();
+        // A text score travels in the document (aggregation) as hidden metadata.
+        for (k, f) in key.iter_mut().zip(&self.fields) {
+            if f.kind == SortKind::TextScore {
+                if let Some(score) = doc.get(super::expr::TEXT_SCORE_FIELD) {
+                    *k = score.clone();
+                }
+            }
+        }
+        Ok(key)
     }
 
     /// MongoDB's key generation (`BtreeKeyGenerator`): resolve every pending field in `obj`
@@ -242,7 +251,8 @@ impl Sort {
         self.fields
             .iter()
             .map(|f| match &f.kind {
-                SortKind::TextScore | SortKind::Natural { .. } => Bson::Null,
+                SortKind::TextScore => doc.get(super::expr::TEXT_SCORE_FIELD).cloned().unwrap_or(Bson::Null),
+                SortKind::Natural { .. } => Bson::Null,
                 SortKind::Field { path, ascending } => {
                     let mut best: Option<&Bson> = None;
                     visit_document(doc, path, &mut |v| {

@@ -657,7 +657,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_type() {
-        for ty in [7u8, 8, 0x7f, 0xff] {
+        for ty in [8u8, 9, 0x7f, 0xff] {
             let err = decode_err(&[ty, 0, 1, b'k', 1, b'v']);
             assert_eq!((err.offset, err.what), (0, "unknown value type"));
         }

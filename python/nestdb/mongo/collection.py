@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 
 from .. import _nestdb
 from .._bson import ObjectId
-from ..errors import BulkWriteError, ConfigurationError, InvalidName, InvalidOperation
+from ..errors import BulkWriteError, ConfigurationError, InvalidName, InvalidOperation, OperationFailure
 from .common import (
     check_collection_name,
     check_reply,
@@ -806,7 +806,13 @@ class Collection:
         command: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
         if comment is not None:
             command["comment"] = comment
-        reply = self._read(command)
+        try:
+            reply = self._read(command)
+        except OperationFailure as exc:
+            # pymongo: a collection that does not exist has no indexes (not an error).
+            if exc.code != 26:
+                raise
+            reply = {"cursor": {"id": 0, "ns": f"{self._database.name}.{self._name}", "firstBatch": []}}
         return CommandCursor(self, reply["cursor"])
 
     def index_information(self, session: Any = None, comment: Any = None) -> Dict[str, Any]:

@@ -14,6 +14,9 @@ use super::super::DocError;
 use super::{IndexSpec, Refusal};
 use crate::keyspace::{Ctx, Keyspace};
 
+/// MongoDB's limit on indexes per collection (the `_id` index included).
+pub const MAX_INDEXES: usize = 64;
+
 /// What createIndexes did.
 pub struct Created {
     pub before: usize,
@@ -55,6 +58,14 @@ pub(crate) fn create_indexes(ctx: &mut Ctx<'_>, ns: &Namespace, specs: &[Documen
                 failure = Some(e);
                 break;
             }
+        }
+        if coll.indexes().len() + 1 >= MAX_INDEXES {
+            failure = Some(DocError::new(
+                codes::CANNOT_CREATE_INDEX,
+                "CannotCreateIndex",
+                format!("add index fails, too many indexes for {} key:{}", ns.key(), spec.key),
+            ));
+            break;
         }
         let name = spec.name.clone();
         match coll.create_index(spec) {

@@ -828,6 +828,9 @@ impl<'c> Planned<'c> {
                 .indexes()
                 .text()
                 .ok_or_else(|| DocError::new(codes::INDEX_NOT_FOUND, "IndexNotFound", "text index required for $text query"))?;
+            if !matches!(q.hint, Hint::None) {
+                return Err(DocError::bad_value("error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index (a $text query always uses the text index)"));
+            }
             let query = Box::new(index.text_query(operand)?);
             return Ok(Planned {
                 winner: Plan { access: Access::Text { index, query }, sorted_by_index: false, covered: None },
