@@ -4,11 +4,12 @@
 //! under write load, file sizes), and the issue-6 memory benchmark (memory per key against
 //! redis-server's used_memory, compression, eviction hit ratios), and the issue-7 document
 //! benchmark (insert, `_id` lookups, updates and unindexed scans of 1M user profiles, against
-//! polodb_core when built with `--features polodb`).
+//! polodb_core when built with `--features polodb`), and the issue-8 index benchmark (index builds,
+//! indexed lookups and compound queries with their keys-examined ratios, insert cost of indexes).
 //!
 //! Usage: `cargo run -p nestdb-bench --release -- [--quick] [--redis-output FILE | --redis-port P]
 //! [--no-kevy-zset] [--dur-keys N] [--dir PATH] [kv] [kevy] [redis] [zset] [threads] [restart]
-//! [always] [everysec] [memory] [hitratio] [docs]` (`fsync` = always + everysec, `durability` = restart +
+//! [always] [everysec] [memory] [hitratio] [docs] [indexes]` (`fsync` = always + everysec, `durability` = restart +
 //! always + everysec, `mem` = memory + hitratio; `all` or no suite = all of them).
 //! `--quick` scales the issue-2 and issue-6 workloads down 10x and the durability ones to 20k keys (CI smoke
 //! runs) and the document dataset from 1M to 20k documents (`--docs N` sets it); the full durability dataset is 5M keys. Progress goes to stderr; the results (Markdown
@@ -18,6 +19,7 @@
 mod docs;
 mod files;
 mod fsync;
+mod indexes;
 mod kevy;
 mod kv;
 mod latency;
@@ -111,7 +113,8 @@ impl Config {
     }
 }
 
-const SUITES: [&str; 11] = ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs"];
+const SUITES: [&str; 12] =
+    ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs", "indexes"];
 
 fn usage() -> String {
     format!(
@@ -191,13 +194,14 @@ fn main() -> ExitCode {
             }
             "zset" => zset::run(&cfg, &mut report),
             "threads" => threads::run(&cfg, &mut report),
-            "restart" | "always" | "everysec" | "memory" | "hitratio" | "docs" => {
+            "restart" | "always" | "everysec" | "memory" | "hitratio" | "docs" | "indexes" => {
                 let res = match s.as_str() {
                     "restart" => restart::run(&cfg, &mut report),
                     "always" => fsync::run_always(&cfg, &mut report),
                     "memory" => memory::run_memory(&cfg, &mut report),
                     "hitratio" => memory::run_hitratio(&cfg, &mut report),
                     "docs" => docs::run(&cfg, &mut report),
+                    "indexes" => indexes::run(&cfg, &mut report),
                     _ => fsync::run_everysec(&cfg, &mut report),
                 };
                 if let Err(e) = res {

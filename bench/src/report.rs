@@ -98,6 +98,11 @@ const TARGETS: &[Target] = &[
     t(7, "find_one by _id vs polodb_core", "docs.nestdb.find_id", RatioAtLeast { b: "docs.polodb.find_id" }, 5.0),
     t(7, "unindexed find, 2-field filter: docs scanned/s", "docs.nestdb.scan_find", AtLeast, 5e6),
     t(7, "count_documents, same filter: docs scanned/s", "docs.nestdb.scan_count", AtLeast, 5e6),
+    t(8, "index build over the collection: docs/s (email)", "idx.build.email", AtLeast, 1e6),
+    t(8, "index build: docs/s (compound city + created_at)", "idx.build.compound", AtLeast, 1e6),
+    t(8, "insert with 3 secondary indexes / without", "idx.insert.ratio", AtLeast, 0.5),
+    t(8, "email lookup: keys examined / returned", "idx.find.email.keys", AtMost, 2.0),
+    t(8, "compound query: keys examined / returned", "idx.find.compound.keys", AtMost, 2.0),
 ];
 
 pub fn fmt_value(v: f64, unit: Unit) -> String {

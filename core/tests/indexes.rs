@@ -308,3 +308,67 @@ fn index_definitions_survive_restart_and_snapshot() {
         }
     }
 }
+
+#[test]
+fn typed_rust_api_creates_lists_hints_explains_and_drops() {
+    let db = Db::open_in_memory();
+    let users = db.collection::<Document>("users");
+    users.insert_many(&[doc! {"_id": 1, "email": "a@x", "age": 30}, doc! {"_id": 2, "email": "b@x", "age": 40}]).unwrap();
+    assert_eq!(users.create_index(doc! {"email": 1}, doc! {"unique": true}).unwrap(), "email_1");
+    assert_eq!(users.create_index(doc! {"age": -1}, doc! {"name": "by_age"}).unwrap(), "by_age");
+    let names: Vec<String> = users.list_indexes().unwrap().iter().map(|d| d.get_str("name").unwrap().to_string()).collect();
+    assert_eq!(names, vec!["_id_", "email_1", "by_age"]);
+    // A duplicate is a typed error carrying MongoDB's code.
+    let e = users.insert_one(&doc! {"email": "a@x"}).unwrap_err();
+    assert!(e.to_string().contains("E11000"), "{e}");
+    let found = users.find(doc! {"age": {"$gt": 35}}).hint("by_age").run().unwrap();
+    assert_eq!(found, vec![doc! {"_id": 2, "email": "b@x", "age": 40}]);
+    let plan = users.find(doc! {"email": "b@x"}).explain().unwrap();
+    assert_eq!(plan.get_document("executionStats").unwrap().get_i64("totalDocsExamined").unwrap(), 1);
+    assert!(plan.get_document("queryPlanner").unwrap().to_string().contains("email_1"));
+    users.drop_index("by_age").unwrap();
+    assert_eq!(users.list_indexes().unwrap().len(), 2);
+    assert!(users.find(doc! {}).hint("by_age").run().is_err(), "hinting a dropped index is an error");
+    assert!(db.collection::<Document>("missing").list_indexes().unwrap().is_empty());
+}
+
+#[test]
+fn text_search_ranks_by_score() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command(
+        "t",
+        &doc! {"insert": "a", "documents": [
+            {"_id": 1, "title": "Coffee shop", "body": "The best coffee in town, coffee all day"},
+            {"_id": 2, "title": "Tea house", "body": "We also serve coffee"},
+            {"_id": 3, "title": "Bakery", "body": "Fresh bread"},
+        ]},
+    ));
+    ok(&db.run_command(
+        "t",
+        &doc! {"createIndexes": "a", "indexes": [{"key": {"title": "text", "body": "text"}, "name": "text", "weights": {"title": 10}}]},
+    ));
+    let r = batch(&db.run_command(
+        "t",
+        &doc! {"find": "a", "filter": {"$text": {"$search": "coffee"}}, "projection": {"score": {"$meta": "textScore"}, "title": 1}, "sort": {"score": {"$meta": "textScore"}}},
+    ));
+    assert_eq!(ids(&r), vec![Bson::Int32(1), Bson::Int32(2)]);
+    let (s1, s2) = (r[0].get_f64("score").unwrap(), r[1].get_f64("score").unwrap());
+    assert!(s1 > s2 && s2 > 0.0, "{r:?}");
+    // Negation and phrases.
+    assert_eq!(ids(&find_in(&db, "a", doc! {"$text": {"$search": "coffee -town"}})), vec![Bson::Int32(2)]);
+    assert_eq!(ids(&find_in(&db, "a", doc! {"$text": {"$search": "\"coffee shop\""}})), vec![Bson::Int32(1)]);
+    // The same through aggregate, with the score as metadata.
+    let r = batch(&db.run_command(
+        "t",
+        &doc! {"aggregate": "a", "pipeline": [{"$match": {"$text": {"$search": "bread"}}}, {"$project": {"s": {"$meta": "textScore"}}}], "cursor": {}},
+    ));
+    assert_eq!(r.len(), 1);
+    assert!(r[0].get_f64("s").unwrap() > 0.0 && r[0].keys().count() == 2, "{r:?}");
+    // Without a text index: IndexNotFound.
+    ok(&db.run_command("t", &doc! {"insert": "b", "documents": [{"x": 1}]}));
+    assert_eq!(code(&db.run_command("t", &doc! {"find": "b", "filter": {"$text": {"$search": "x"}}})), 27);
+}
+
+fn find_in(db: &Db, coll: &str, filter: Document) -> Vec<Document> {
+    batch(&db.run_command("t", &doc! {"find": coll, "filter": filter}))
+}

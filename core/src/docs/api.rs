@@ -245,7 +245,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 
     /// A find: add `sort`, `projection`, `skip`, `limit`, then `run`.
     pub fn find(&self, filter: Document) -> Find<'_, T> {
-        Find { coll: self, filter, sort: None, projection: None, skip: 0, limit: 0 }
+        Find { coll: self, filter, sort: None, projection: None, skip: 0, limit: 0, hint: None }
     }
 
     /// The first document matching `filter` (natural order).
@@ -410,6 +410,42 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
         }
     }
 
+    /// Create an index on `keys` (`doc! {"email": 1}`, `doc! {"a": 1, "b": -1}`,
+    /// `doc! {"body": "text"}`) with MongoDB's index options (`doc! {"unique": true}`,
+    /// `name`, `sparse`, `partialFilterExpression`, `expireAfterSeconds`, `hidden`, `weights`,
+    /// `default_language`...); its name. Creating an identical index again is a no-op.
+    pub fn create_index(&self, keys: Document, options: Document) -> Result<String> {
+        let mut spec = bson::doc! {"key": keys.clone()};
+        spec.extend(options);
+        let name = match spec.get_str("name") {
+            Ok(n) => n.to_string(),
+            Err(_) => super::index::default_name(&keys),
+        };
+        spec.insert("name", name.clone());
+        let ns = self.ns()?.clone();
+        check(self.db.run_command(&ns.db, &bson::doc! {"createIndexes": &ns.coll, "indexes": [spec]}))?;
+        Ok(name)
+    }
+
+    /// The index definitions (`_id_` first), as listIndexes gives them; empty for a collection
+    /// that does not exist.
+    pub fn list_indexes(&self) -> Result<Vec<Document>> {
+        let ns = self.ns()?.clone();
+        let reply = self.db.run_command(&ns.db, &bson::doc! {"listIndexes": &ns.coll, "cursor": {}});
+        if reply.get_i32("code").ok() == Some(super::error::codes::NAMESPACE_NOT_FOUND) {
+            return Ok(Vec::new());
+        }
+        let reply = check(reply)?;
+        let batch = reply.get_document("cursor").and_then(|c| c.get_array("firstBatch")).map_err(|e| Error::Command(e.to_string()))?;
+        Ok(batch.iter().filter_map(|d| d.as_document().cloned()).collect())
+    }
+
+    /// Drop the index named `name` (`"*"`: every index but `_id_`).
+    pub fn drop_index(&self, name: &str) -> Result<()> {
+        let ns = self.ns()?.clone();
+        check(self.db.run_command(&ns.db, &bson::doc! {"dropIndexes": &ns.coll, "index": name})).map(|_| ())
+    }
+
     /// Drop the collection; false if it did not exist.
     pub fn drop(&self) -> Result<bool> {
         let ns = self.ns()?.clone();
@@ -467,6 +503,7 @@ pub struct Find<'c, T> {
     projection: Option<Document>,
     skip: u64,
     limit: u64,
+    hint: Option<Bson>,
 }
 
 impl<T: Serialize + DeserializeOwned + 'static> Find<'_, T> {
@@ -489,11 +526,42 @@ impl<T: Serialize + DeserializeOwned + 'static> Find<'_, T> {
         self
     }
 
+    /// Use this index (its name as a string, or its key pattern as a document), or
+    /// `doc! {"$natural": 1}` for a collection scan.
+    pub fn hint(mut self, index: impl Into<Bson>) -> Self {
+        self.hint = Some(index.into());
+        self
+    }
+
+    /// How the find runs: MongoDB's explain output (`queryPlanner` with the winning and rejected
+    /// plans, `executionStats` with documents and keys examined).
+    pub fn explain(self) -> Result<Document> {
+        let ns = self.coll.ns()?.clone();
+        let mut find = bson::doc! {"find": &ns.coll, "filter": self.filter};
+        if let Some(s) = self.sort {
+            find.insert("sort", s);
+        }
+        if let Some(p) = self.projection {
+            find.insert("projection", p);
+        }
+        if self.skip > 0 {
+            find.insert("skip", self.skip as i64);
+        }
+        if self.limit > 0 {
+            find.insert("limit", self.limit as i64);
+        }
+        if let Some(h) = self.hint {
+            find.insert("hint", h);
+        }
+        check(self.coll.db.run_command(&ns.db, &bson::doc! {"explain": find, "verbosity": "executionStats"}))
+    }
+
     /// Run the find; every result at once.
     pub fn run(self) -> Result<Vec<T>> {
         let ns = self.coll.ns()?.clone();
         let docs = self.coll.db.with_collection_ctx(&ns.key(), false, |ctx| {
-            let spec = FindSpec::parse(&self.filter, self.sort.as_ref(), self.projection.as_ref(), self.skip, self.limit, &vars(ctx))?;
+            let mut spec = FindSpec::parse(&self.filter, self.sort.as_ref(), self.projection.as_ref(), self.skip, self.limit, &vars(ctx))?;
+            spec.hint = super::index::plan::Hint::parse(self.hint.as_ref())?;
             match engine::collection(ctx, &ns)? {
                 Some(c) => Ok(engine::find_in(c, &spec, None, usize::MAX)?.0),
                 None => Ok(Vec::new()),

@@ -474,11 +474,18 @@ fn execute(ctx: &mut Ctx<'_>, db: &str, name: &str, cmd: &Document) -> Result<Do
             };
             let size = c.data_size() as i64;
             let count = c.len() as i64;
+            // The `_id` index's size is counted with the documents (it is part of the stored
+            // collection); secondary indexes report their entries' footprint.
+            let mut sizes = doc! {"_id_": 0_i64};
+            for i in c.indexes().iter() {
+                sizes.insert(i.spec.name.clone(), i.mem_usage() as i64);
+            }
+            let total = c.indexes().mem_usage() as i64;
             Ok(doc! {
                 "ns": ns.key(), "size": size, "count": count,
                 "avgObjSize": if count > 0 { size / count } else { 0 },
-                "storageSize": c.mem_usage() as i64, "nindexes": 1, "totalIndexSize": 0_i64,
-                "indexSizes": {"_id_": 0_i64}, "capped": false, "ok": 1.0,
+                "storageSize": (c.mem_usage() as i64 - total), "nindexes": (c.indexes().len() + 1) as i32, "totalIndexSize": total,
+                "indexSizes": sizes, "capped": false, "ok": 1.0,
             })
         }
         "explain" => cmd_explain(ctx, db, &args),
@@ -777,14 +784,15 @@ fn cmd_find(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, Do
     };
     let first_batch = if single { usize::MAX } else { batch };
     let (docs, resume) = engine::find_in(coll, &spec, None, first_batch)?;
-    let (first, state) = match (spec.sort.is_some(), resume) {
-        (true, _) => {
+    let (first, state) = match resume {
+        Some(resume) => (docs, Some(CursorState::Scan { spec: Box::new(spec), resume })),
+        // Everything was computed at once (sorted, or planned through an index): batches
+        // come from the buffer.
+        None => {
             let mut buf: VecDeque<Document> = docs.into();
             let first = take_batch(&mut buf, first_batch);
             (first, (!buf.is_empty()).then_some(CursorState::Buffered(buf)))
         }
-        (false, Some(resume)) => (docs, Some(CursorState::Scan { spec: Box::new(spec), resume })),
-        (false, None) => (docs, None),
     };
     let id = match state {
         Some(state) if !single => {

@@ -442,6 +442,11 @@ impl Index {
         }
     }
 
+    /// Bytes the entries take.
+    pub fn mem_usage(&self) -> usize {
+        self.mem
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         match &self.store {

@@ -1,0 +1,194 @@
+//! Suite `indexes` (issue 8): secondary indexes on the issue-7 dataset (`docs::user`, `cfg.docs`
+//! user profiles), through `Db::run_command`.
+//!
+//! Timed, one thread:
+//! - index builds over the full collection (`createIndexes`): `email` (unique), the compound
+//!   `{profile.city: 1, created_at: -1}`, and the multikey `profile.skills`, in documents per
+//!   second (median of `cfg.reps` drop + create rounds);
+//! - indexed equality lookups `find({email: e}, limit 1)` for `cfg.samples` random existing
+//!   emails, and the compound query `find({profile.city: X, created_at: {$gte: T}})
+//!   .sort({created_at: -1}).limit(20)` for random cities and dates; for one sample of each,
+//!   `explain("executionStats")`'s keys examined against documents returned (target: within 2x);
+//! - `insert_many` in batches of 1,000 into an empty collection with no secondary index, and
+//!   with three (`email` unique, the compound one, `logins`): the ratio (target: at least 50 %).
+//!
+//! The issue's compound example names `profile.location` and `createdAt`; this dataset's fields
+//! with that role are `profile.city` and `created_at`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use nestdb::bson::{doc, DateTime, Document};
+use nestdb::Db;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::docs::{user, BATCH};
+use crate::measure::{median, rate};
+use crate::report::{Report, Unit};
+use crate::Config;
+
+const DB: &str = "bench";
+const COLL: &str = "users";
+
+fn ok(reply: &Document, what: &str) -> Result<(), String> {
+    if reply.get_f64("ok").ok() == Some(1.0) {
+        Ok(())
+    } else {
+        Err(format!("{what}: {reply}"))
+    }
+}
+
+fn insert_all(db: &Db, docs: &[Document]) -> Result<(), String> {
+    for chunk in docs.chunks(BATCH) {
+        let r = db.run_command(DB, &doc! {"insert": COLL, "documents": chunk.to_vec()});
+        ok(&r, "insert")?;
+        if r.get_array("writeErrors").is_ok() {
+            return Err(format!("insert reported write errors: {r}"));
+        }
+    }
+    Ok(())
+}
+
+fn create(db: &Db, key: Document, name: &str, unique: bool) -> Result<(), String> {
+    let r = db.run_command(DB, &doc! {"createIndexes": COLL, "indexes": [{"key": key, "name": name, "unique": unique}]});
+    ok(&r, "createIndexes")
+}
+
+fn first_batch(reply: &Document) -> Result<usize, String> {
+    reply.get_document("cursor").and_then(|c| c.get_array("firstBatch")).map(Vec::len).map_err(|_| format!("not a cursor reply: {reply}"))
+}
+
+/// (keys examined, documents returned) of `find` under explain("executionStats").
+fn explain_counts(db: &Db, find: Document) -> Result<(i64, i64, String), String> {
+    let r = db.run_command(DB, &doc! {"explain": find, "verbosity": "executionStats"});
+    ok(&r, "explain")?;
+    let es = r.get_document("executionStats").map_err(|_| format!("no executionStats: {r}"))?;
+    let plan = r.get_document("queryPlanner").and_then(|q| q.get_document("winningPlan")).map(ToString::to_string).unwrap_or_default();
+    Ok((es.get_i64("totalKeysExamined").unwrap_or(-1), es.get_i64("nReturned").unwrap_or(-1), plan))
+}
+
+pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
+    let n = cfg.docs;
+    let reps = cfg.reps.max(1);
+    let docs: Vec<Document> = (0..n as u64).map(user).collect();
+    let mut rng = SmallRng::seed_from_u64(8);
+
+    // Insert throughput with no secondary index and with three.
+    let mut plain = Vec::new();
+    let mut indexed = Vec::new();
+    for _ in 0..reps {
+        let db = Db::open_in_memory();
+        let t = Instant::now();
+        insert_all(&db, &docs)?;
+        plain.push(rate(n, t.elapsed()));
+        drop(db);
+        let db = Db::open_in_memory();
+        create(&db, doc! {"email": 1}, "email_1", true)?;
+        create(&db, doc! {"profile.city": 1, "created_at": -1}, "city_created", false)?;
+        create(&db, doc! {"logins": 1}, "logins_1", false)?;
+        let t = Instant::now();
+        insert_all(&db, &docs)?;
+        indexed.push(rate(n, t.elapsed()));
+    }
+    let (plain, indexed) = (median(&plain), median(&indexed));
+    report.add("idx.insert.none", "insert_many, no secondary index", plain, Unit::OpsPerSec, format!("{n} docs"));
+    report.add("idx.insert.three", "insert_many, 3 secondary indexes", indexed, Unit::OpsPerSec, "email (unique), city+created_at, logins");
+    report.add("idx.insert.ratio", "insert with 3 indexes / without", indexed / plain, Unit::Ratio, "target at least 0.5");
+
+    // Index builds over the full collection.
+    let db = Db::open_in_memory();
+    insert_all(&db, &docs)?;
+    let builds: [(&str, Document, &str, bool); 3] = [
+        ("idx.build.email", doc! {"email": 1}, "email_1", true),
+        ("idx.build.compound", doc! {"profile.city": 1, "created_at": -1}, "city_created", false),
+        ("idx.build.multikey", doc! {"profile.skills": 1}, "skills_1", false),
+    ];
+    for (id, key, name, unique) in builds {
+        let mut rates = Vec::new();
+        for rep in 0..reps {
+            let r = db.run_command(DB, &doc! {"dropIndexes": COLL, "index": name});
+            if rep > 0 {
+                ok(&r, "dropIndexes")?;
+            }
+            let t = Instant::now();
+            create(&db, key.clone(), name, unique)?;
+            rates.push(rate(n, t.elapsed()));
+        }
+        let label = format!("build index {key} (docs/s)");
+        report.add(id, label, median(&rates), Unit::OpsPerSec, format!("{n} docs, median of {reps}"));
+    }
+    ok(&db.run_command(DB, &doc! {"dropIndexes": COLL, "index": "skills_1"}), "dropIndexes")?;
+
+    // Indexed equality lookups.
+    let emails: Vec<String> =
+        (0..cfg.samples).map(|_| docs[rng.random_range(0..n)].get_str("email").map(str::to_string).unwrap_or_default()).collect();
+    let mut lookups = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let mut found = 0;
+        for e in &emails {
+            let r = db.run_command(DB, &doc! {"find": COLL, "filter": {"email": e}, "limit": 1, "singleBatch": true});
+            found += first_batch(black_box(&r))?;
+        }
+        if found != emails.len() {
+            return Err(format!("email lookups found {found} of {}", emails.len()));
+        }
+        lookups.push(rate(emails.len(), t.elapsed()));
+    }
+    report.add("idx.find.email", "find({email}) via index", median(&lookups), Unit::OpsPerSec, format!("{} random emails", emails.len()));
+    let (keys, returned, plan) = explain_counts(&db, doc! {"find": COLL, "filter": {"email": &emails[0]}})?;
+    if !plan.contains("IXSCAN") {
+        return Err(format!("the email lookup did not use the index: {plan}"));
+    }
+    report.add(
+        "idx.find.email.keys",
+        "email lookup: keys examined / returned",
+        keys as f64 / returned.max(1) as f64,
+        Unit::Ratio,
+        format!("{keys} keys, {returned} returned"),
+    );
+
+    // Compound equality + range + sort + limit.
+    const CITIES: [&str; 8] = ["Berlin", "Milan", "Lagos", "Prague", "Lyon", "Aarhus", "Osaka", "Porto"];
+    let epoch_2020 = 1_577_836_800_000_i64;
+    let day = 86_400_000_i64;
+    let queries: Vec<Document> = (0..cfg.samples.min(20_000))
+        .map(|_| {
+            let city = CITIES[rng.random_range(0..CITIES.len())];
+            let since = DateTime::from_millis(epoch_2020 + rng.random_range(0..6 * 365) * day);
+            doc! {"find": COLL, "filter": {"profile.city": city, "created_at": {"$gte": since}}, "sort": {"created_at": -1}, "limit": 20, "singleBatch": true}
+        })
+        .collect();
+    let mut compound = Vec::new();
+    let mut total = 0;
+    for _ in 0..reps {
+        let t = Instant::now();
+        total = 0;
+        for q in &queries {
+            total += first_batch(black_box(&db.run_command(DB, q)))?;
+        }
+        compound.push(rate(queries.len(), t.elapsed()));
+    }
+    report.add(
+        "idx.find.compound",
+        "city = X, created_at >= T, sort created_at desc, limit 20",
+        median(&compound),
+        Unit::OpsPerSec,
+        format!("{} queries, {:.1} docs each", queries.len(), total as f64 / queries.len() as f64),
+    );
+    let mut sample = queries[0].clone();
+    sample.remove("singleBatch");
+    let (keys, returned, plan) = explain_counts(&db, sample)?;
+    if !plan.contains("city_created") || plan.contains("\"SORT\"") {
+        return Err(format!("the compound query did not run as an ordered index scan: {plan}"));
+    }
+    report.add(
+        "idx.find.compound.keys",
+        "compound query: keys examined / returned",
+        keys as f64 / returned.max(1) as f64,
+        Unit::Ratio,
+        format!("{keys} keys, {returned} returned"),
+    );
+    Ok(())
+}
