@@ -112,6 +112,35 @@ fn documents() -> nestdb::Result<()> {
     );
     let reply = db.run_command("shop", &doc! {"count": "users", "query": {"profile.skills": "chess"}});
     println!("  run_command {{count: users, query: {{profile.skills: chess}}}} -> {reply}");
+
+    println!("== secondary indexes and the planner");
+    let events = db.database("shop").collection::<nestdb::bson::Document>("events");
+    let batch: Vec<nestdb::bson::Document> = (0..50_000)
+        .map(|i: i64| {
+            let kind = ["view", "click", "buy"][(i % 3) as usize];
+            doc! {"_id": i, "user": format!("u{}", i % 500), "kind": kind, "at": i}
+        })
+        .collect();
+    events.insert_many(&batch)?;
+    let t = std::time::Instant::now();
+    let name = events.create_index(doc! {"user": 1, "at": -1}, doc! {})?;
+    println!("  create_index {name} over 50k documents in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let latest = events.find(doc! {"user": "u42", "at": {"$gte": 10_000}}).sort(doc! {"at": -1}).limit(3).run()?;
+    println!("  latest 3 of u42: {}", latest.iter().map(|d| d.get_i64("at").unwrap_or(0).to_string()).collect::<Vec<_>>().join(", "));
+    let plan = events.find(doc! {"user": "u42", "at": {"$gte": 10_000}}).sort(doc! {"at": -1}).limit(3).explain()?;
+    let stats = plan.get_document("executionStats").map_err(|e| nestdb::Error::Command(e.to_string()))?;
+    println!(
+        "  explain: {} keys and {} documents examined for {} results (no in-memory sort: {})",
+        stats.get_i64("totalKeysExamined").unwrap_or(-1),
+        stats.get_i64("totalDocsExamined").unwrap_or(-1),
+        stats.get_i64("nReturned").unwrap_or(-1),
+        !plan.to_string().contains("\"SORT\"")
+    );
+    let carts = db.database("shop").collection::<nestdb::bson::Document>("carts");
+    carts.create_index(doc! {"user": 1}, doc! {"unique": true, "partialFilterExpression": {"open": true}})?;
+    carts.insert_many(&[doc! {"user": "u1", "open": false}, doc! {"user": "u1", "open": false}, doc! {"user": "u1", "open": true}])?;
+    let dup = carts.insert_one(&doc! {"user": "u1", "open": true});
+    println!("  unique partial index (one open cart per user): {}", dup.err().map(|e| e.to_string()).unwrap_or_default());
     Ok(())
 }
 
