@@ -190,6 +190,9 @@ fn doc_step(tx: &nestdb::Tx<'_>, lane: usize, n: u64) -> Result<(), String> {
         }
         Ok(r)
     };
+    // A multikey secondary index (idempotent after the first step): replay must rebuild and
+    // maintain it exactly (checked in `verify_lane` against a collection scan).
+    ok(tx.run_command("crash", &doc! {"createIndexes": &coll, "indexes": [{"key": {"tags": 1}, "name": "tags_1"}]}), "createIndexes")?;
     let r = ok(
         tx.run_command(
             "crash",
@@ -405,6 +408,17 @@ fn verify_lane(db: &Db, lane: usize, acked: u64, in_flight: u64) -> Result<u64, 
             "collection {} holds ids {ids:?} and total {total:?}, expected {want_ids:?} and {want_total:?}",
             events(lane)
         ));
+    }
+    if !ids.is_empty() {
+        // The recovered index answers exactly what the scan found.
+        let reply = db
+            .run_command("crash", &nestdb::doc! {"find": events(lane), "filter": {"tags": "a"}, "hint": "tags_1", "batchSize": 1_000_000});
+        let batch =
+            reply.get_document("cursor").and_then(|c| c.get_array("firstBatch")).map_err(|_| format!("indexed find replied {reply}"))?;
+        let indexed: BTreeSet<i64> = batch.iter().filter_map(|d| d.as_document()?.get_i64("_id").ok()).collect();
+        if indexed != ids {
+            return fail(format!("index tags_1 of {} finds {indexed:?}, the collection holds {ids:?}", events(lane)));
+        }
     }
     let blob = db.get(format!("{p}blob").as_bytes()).map_err(|e| e.to_string())?;
     if blob != (n > 0).then(|| blob_value(n)) {

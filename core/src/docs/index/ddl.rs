@@ -89,9 +89,6 @@ pub(crate) fn create_indexes(ctx: &mut Ctx<'_>, ns: &Namespace, specs: &[Documen
     let after = coll.indexes().len() + 1;
     let stored: Vec<Document> = built.iter().filter_map(|n| coll.indexes().get(n).map(|i| i.spec.to_stored())).collect();
     let ttl = built.iter().any(|n| coll.indexes().get(n).is_some_and(|i| i.spec.expire_after_seconds.is_some()));
-    if created_collection {
-        log(ctx, &doc! {"op": "c", "ns": format!("{}.$cmd", ns.db), "o": {"create": &ns.coll}});
-    }
     for spec in stored {
         log(ctx, &doc! {"op": "c", "ns": format!("{}.$cmd", ns.db), "o": {"createIndexes": &ns.coll, "spec": spec}});
     }

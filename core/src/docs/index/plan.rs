@@ -112,7 +112,8 @@ struct Interval {
     hi: Cut,
     /// The encoding of the single value this interval holds, if it is a point.
     point: Option<Vec<u8>>,
-    shown: String,
+    /// The interval's ends as explain shows them: `"[5"` / `"(5"` and `"inf.0]"` / `"9)"`.
+    shown: (String, String),
 }
 
 /// How an end of an interval is shown in `indexBounds`.
@@ -146,13 +147,13 @@ fn bracket_ends(rank: u8) -> (String, String) {
 
 impl Interval {
     fn full() -> Interval {
-        Interval { lo: Cut::Start, hi: Cut::End, point: None, shown: "[MinKey, MaxKey]".into() }
+        Interval { lo: Cut::Start, hi: Cut::End, point: None, shown: ("[MinKey".into(), "MaxKey]".into()) }
     }
 
     fn point(v: &Bson) -> Interval {
         let k = key(v);
         let s = show_value(v);
-        Interval { lo: Cut::Before(k.clone()), hi: Cut::After(k.clone()), point: Some(k), shown: format!("[{s}, {s}]") }
+        Interval { lo: Cut::Before(k.clone()), hi: Cut::After(k.clone()), point: Some(k), shown: (format!("[{s}"), format!("{s}]")) }
     }
 
     fn is_full(&self) -> bool {
@@ -170,39 +171,25 @@ impl Interval {
         let (first, last) = bracket_ends(type_rank(v));
         let s = show_value(v);
         match op {
-            CmpOp::Gt => Interval { lo: Cut::After(k), hi: Cut::After(rank), point: None, shown: format!("({s}, {last}]") },
-            CmpOp::Gte => Interval { lo: Cut::Before(k), hi: Cut::After(rank), point: None, shown: format!("[{s}, {last}]") },
-            CmpOp::Lt => Interval { lo: Cut::Before(rank), hi: Cut::Before(k), point: None, shown: format!("[{first}, {s})") },
-            CmpOp::Lte => Interval { lo: Cut::Before(rank), hi: Cut::After(k), point: None, shown: format!("[{first}, {s}]") },
+            CmpOp::Gt => Interval { lo: Cut::After(k), hi: Cut::After(rank), point: None, shown: (format!("({s}"), format!("{last}]")) },
+            CmpOp::Gte => Interval { lo: Cut::Before(k), hi: Cut::After(rank), point: None, shown: (format!("[{s}"), format!("{last}]")) },
+            CmpOp::Lt => Interval { lo: Cut::Before(rank), hi: Cut::Before(k), point: None, shown: (format!("[{first}"), format!("{s})")) },
+            CmpOp::Lte => Interval { lo: Cut::Before(rank), hi: Cut::After(k), point: None, shown: (format!("[{first}"), format!("{s}]")) },
         }
     }
 
     /// Every value of one type (rank).
     fn bracket(rank: u8) -> Interval {
         let (first, last) = bracket_ends(rank);
-        Interval { lo: Cut::Before(vec![rank]), hi: Cut::After(vec![rank]), point: None, shown: format!("[{first}, {last}]") }
+        Interval { lo: Cut::Before(vec![rank]), hi: Cut::After(vec![rank]), point: None, shown: (format!("[{first}"), format!("{last}]")) }
     }
 
     fn intersect(&self, other: &Interval) -> Interval {
-        let (lo, lo_shown) = if self.lo.cmp_plain(&other.lo) == Ordering::Less { (&other.lo, other) } else { (&self.lo, self) };
-        let (hi, hi_shown) = if self.hi.cmp_plain(&other.hi) == Ordering::Greater { (&other.hi, other) } else { (&self.hi, self) };
-        let shown = match (lo_shown.shown.split_once(", "), hi_shown.shown.split_once(", ")) {
-            (Some((l, _)), Some((_, h))) => format!("{l}, {h}"),
-            _ => self.shown.clone(),
-        };
-        let point = if self.point.is_some() && self.point == other.point { self.point.clone() } else { None };
-        Interval {
-            lo: lo.clone(),
-            hi: hi.clone(),
-            point: point.or_else(|| {
-                if lo_shown.point.is_some() && hi_shown.point.is_some() && lo_shown.point == hi_shown.point {
-                    lo_shown.point.clone()
-                } else {
-                    None
-                }
-            }),
-            shown,
-        }
+        let lo_from = if self.lo.cmp_plain(&other.lo) == Ordering::Less { other } else { self };
+        let hi_from = if self.hi.cmp_plain(&other.hi) == Ordering::Greater { other } else { self };
+        // A point survives when both ends come from it.
+        let point = if lo_from.point.is_some() && lo_from.point == hi_from.point { lo_from.point.clone() } else { None };
+        Interval { lo: lo_from.lo.clone(), hi: hi_from.hi.clone(), point, shown: (lo_from.shown.0.clone(), hi_from.shown.1.clone()) }
     }
 
     /// Whether a plain (not inverted) complete encoding lies in the interval.
@@ -253,10 +240,8 @@ impl FieldBounds {
                 if i.lo.cmp_plain(&last.hi) != Ordering::Greater {
                     // Overlapping or touching: merge.
                     if i.hi.cmp_plain(&last.hi) == Ordering::Greater {
-                        let lo_part = last.shown.split_once(", ").map(|p| p.0.to_string()).unwrap_or_default();
-                        let hi_part = i.shown.split_once(", ").map(|p| p.1.to_string()).unwrap_or_default();
                         last.hi = i.hi;
-                        last.shown = format!("{lo_part}, {hi_part}");
+                        last.shown.1 = i.shown.1;
                         last.point = None;
                     }
                     continue;
@@ -289,16 +274,16 @@ impl FieldBounds {
             .intervals
             .iter()
             .map(|i| {
+                let (lo, hi) = (&i.shown.0, &i.shown.1);
                 if !descending {
-                    return Bson::String(i.shown.clone());
+                    return Bson::String(format!("{lo}, {hi}"));
                 }
                 // Descending: MongoDB shows each interval reversed, in scan order.
-                let (l, h) = i.shown.split_once(", ").unwrap_or((&i.shown, ""));
-                let (open_l, l) = l.split_at(1.min(l.len()));
-                let (h, close_h) = h.split_at(h.len().saturating_sub(1));
-                let open = if close_h == "]" { "[" } else { "(" };
-                let close = if open_l == "[" { "]" } else { ")" };
-                Bson::String(format!("{open}{h}, {l}{close}"))
+                let (hi_value, hi_close) = hi.split_at(hi.len().saturating_sub(1));
+                let (lo_open, lo_value) = lo.split_at(1.min(lo.len()));
+                let open = if hi_close == "]" { "[" } else { "(" };
+                let close = if lo_open == "[" { "]" } else { ")" };
+                Bson::String(format!("{open}{hi_value}, {lo_value}{close}"))
             })
             .collect();
         if descending {
@@ -313,6 +298,10 @@ fn regex_prefix(pattern: &str, options: &str) -> Option<String> {
     if options.contains('i') || options.contains('m') || options.contains('x') {
         return None;
     }
+    // An alternation anywhere may escape the anchor (`^ab.*|x`): no prefix then.
+    if pattern.contains('|') {
+        return None;
+    }
     let rest = pattern.strip_prefix('^').or_else(|| pattern.strip_prefix("\\A"))?;
     let mut out = String::new();
     let chars = rest.chars();
@@ -321,9 +310,6 @@ fn regex_prefix(pattern: &str, options: &str) -> Option<String> {
             // A quantifier makes the previous character optional: drop it.
             if "?*{".contains(c) {
                 out.pop();
-            }
-            if c == '|' {
-                return None;
             }
             break;
         }
@@ -363,7 +349,12 @@ fn pred_bounds(pred: &Pred) -> Option<FieldBounds> {
                     if let Some(c) = end.pop() {
                         end.push(char::from_u32(c as u32 + 1).unwrap_or(c));
                     }
-                    Interval { lo: Cut::Before(k.clone()), hi: Cut::After(k), point: None, shown: format!("[{prefix:?}, {end:?})") }
+                    Interval {
+                        lo: Cut::Before(k.clone()),
+                        hi: Cut::After(k),
+                        point: None,
+                        shown: (format!("[{prefix:?}"), format!("{end:?})")),
+                    }
                 }
                 None => Interval::bracket(4),
             };
@@ -371,7 +362,7 @@ fn pred_bounds(pred: &Pred) -> Option<FieldBounds> {
                 lo: Cut::Before(vec![12]),
                 hi: Cut::After(vec![12]),
                 point: None,
-                shown: format!("[/{}/{}, /{}/{}]", re.pattern, re.options, re.pattern, re.options),
+                shown: (format!("[/{}/{}", re.pattern, re.options), format!("/{}/{}]", re.pattern, re.options)),
             };
             Some(FieldBounds::union(vec![strings, regexes]))
         }
@@ -1531,4 +1522,73 @@ fn sort_pattern(sort: Option<&Sort>) -> Document {
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds(pred: Pred) -> FieldBounds {
+        pred_bounds(&pred).expect("bounded")
+    }
+
+    #[test]
+    fn successor_and_cuts() {
+        assert_eq!(successor(&[1, 2]), Some(vec![1, 3]));
+        assert_eq!(successor(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(successor(&[0xFF, 0xFF]), None);
+        // Inverting swaps Before and After: everything starting with the bytes is inside.
+        let k = key(&Bson::Int32(5));
+        let inv: Vec<u8> = k.iter().map(|b| !b).collect();
+        assert_eq!(Cut::After(k.clone()).inverted(), Some(inv.clone()));
+        assert_eq!(Cut::Before(k).inverted(), successor(&inv));
+    }
+
+    #[test]
+    fn ranges_intersect_within_their_type_and_show_as_mongodb_does() {
+        let gte = bounds(Pred::Cmp(CmpOp::Gte, Bson::Int32(3)));
+        let lt = bounds(Pred::Cmp(CmpOp::Lt, Bson::Double(5.5)));
+        let both = gte.intersect(&lt);
+        assert_eq!(both.shown(false), Bson::Array(vec![Bson::String("[3, 5.5)".into())]));
+        assert_eq!(both.shown(true), Bson::Array(vec![Bson::String("(5.5, 3]".into())]));
+        assert!(both.contains(&key(&Bson::Int64(4))) && both.contains(&key(&Bson::Double(3.0))));
+        assert!(!both.contains(&key(&Bson::Double(5.5))) && !both.contains(&key(&Bson::String("4".into()))));
+        let gt = bounds(Pred::Cmp(CmpOp::Gt, Bson::Int32(1)));
+        assert_eq!(gt.shown(false), Bson::Array(vec![Bson::String("(1, inf.0]".into())]));
+        // Disjoint: empty.
+        assert!(bounds(Pred::Cmp(CmpOp::Gt, Bson::Int32(9))).intersect(&lt).intervals.is_empty());
+        // A point inside a range stays a point.
+        let p = bounds(Pred::Eq(Bson::Int32(4))).intersect(&both);
+        assert!(p.points().is_some_and(|p| p.len() == 1));
+    }
+
+    #[test]
+    fn in_sets_are_sorted_points_with_null() {
+        let set = Filter::parse(
+            &doc! {"a": {"$in": [3, "x", 1, null]}},
+            &super::super::super::expr::Variables::new(bson::DateTime::from_millis(0)),
+        )
+        .unwrap();
+        let mut conj = Vec::new();
+        conjuncts(set.root(), &mut conj);
+        let Node::Leaf { pred, .. } = conj[0] else { panic!("a leaf") };
+        let b = bounds(pred.clone());
+        assert_eq!(b.points().map(|p| p.len()), Some(4));
+        assert_eq!(
+            b.shown(false),
+            Bson::Array(["[null, null]", "[1, 1]", "[3, 3]", "[\"x\", \"x\"]"].map(|s| Bson::String(s.into())).to_vec())
+        );
+    }
+
+    #[test]
+    fn anchored_regexes_give_prefix_ranges() {
+        assert_eq!(regex_prefix("^abc", ""), Some("abc".into()));
+        assert_eq!(regex_prefix("^ab.d", ""), Some("ab".into()));
+        assert_eq!(regex_prefix("^abc?", ""), Some("ab".into()));
+        assert_eq!(regex_prefix("^a|b", ""), None);
+        assert_eq!(regex_prefix("^ab.*|x", ""), None);
+        assert_eq!(regex_prefix("abc", ""), None);
+        assert_eq!(regex_prefix("^abc", "i"), None);
+        assert_eq!(regex_prefix("^abc", "m"), None);
+    }
 }
