@@ -10,7 +10,10 @@
 //!   .sort({created_at: -1}).limit(20)` for random cities and dates; for one sample of each,
 //!   `explain("executionStats")`'s keys examined against documents returned (target: within 2x);
 //! - `insert_many` in batches of 1,000 into an empty collection with no secondary index, and
-//!   with three (`email` unique, the compound one, `logins`): the ratio (target: at least 50 %).
+//!   with three (`email` unique, the compound one, `logins`): the ratio (target: at least 50 %);
+//! - reopening a database from its snapshot with and without those three indexes (snapshots
+//!   hold index definitions; the entries are rebuilt on load, in bulk). Directories on tmpfs
+//!   (`/dev/shm`) when there is one.
 //!
 //! The compound example names `profile.location` and `createdAt`; this dataset's fields
 //! with that role are `profile.city` and `created_at`.
@@ -39,13 +42,11 @@ fn ok(reply: &Document, what: &str) -> Result<(), String> {
     }
 }
 
+/// `insert_many` in batches through the typed API (as the `docs` suite inserts).
 fn insert_all(db: &Db, docs: &[Document]) -> Result<(), String> {
+    let users = db.database(DB).collection::<Document>(COLL);
     for chunk in docs.chunks(BATCH) {
-        let r = db.run_command(DB, &doc! {"insert": COLL, "documents": chunk.to_vec()});
-        ok(&r, "insert")?;
-        if r.get_array("writeErrors").is_ok() {
-            return Err(format!("insert reported write errors: {r}"));
-        }
+        users.insert_many(chunk).map_err(|e| format!("insert_many: {e}"))?;
     }
     Ok(())
 }
@@ -53,6 +54,15 @@ fn insert_all(db: &Db, docs: &[Document]) -> Result<(), String> {
 fn create(db: &Db, key: Document, name: &str, unique: bool) -> Result<(), String> {
     let r = db.run_command(DB, &doc! {"createIndexes": COLL, "indexes": [{"key": key, "name": name, "unique": unique}]});
     ok(&r, "createIndexes")
+}
+
+/// A fresh directory for the restart measurement (beside the other suites' files).
+fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+    let base = if std::path::Path::new("/dev/shm").is_dir() { std::path::PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+    let dir = base.join(format!("nestdb-bench-indexes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
 }
 
 fn first_batch(reply: &Document) -> Result<usize, String> {
@@ -95,6 +105,33 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     report.add("idx.insert.none", "insert_many, no secondary index", plain, Unit::OpsPerSec, format!("{n} docs"));
     report.add("idx.insert.three", "insert_many, 3 secondary indexes", indexed, Unit::OpsPerSec, "email (unique), city+created_at, logins");
     report.add("idx.insert.ratio", "insert with 3 indexes / without", indexed / plain, Unit::Ratio, "target at least 0.5");
+
+    // Restart: a snapshot holds index definitions, not entries; entries are rebuilt on load.
+    // Time reopening the same documents with and without the three indexes.
+    let dir = tempfile_dir()?;
+    for (label, with_indexes) in [("idx.restart.none", false), ("idx.restart.three", true)] {
+        let path = dir.join(if with_indexes { "three" } else { "none" });
+        {
+            let db = Db::open(&path, nestdb::Options::default()).map_err(|e| e.to_string())?;
+            if with_indexes {
+                create(&db, doc! {"email": 1}, "email_1", true)?;
+                create(&db, doc! {"profile.city": 1, "created_at": -1}, "city_created", false)?;
+                create(&db, doc! {"logins": 1}, "logins_1", false)?;
+            }
+            insert_all(&db, &docs)?;
+            db.snapshot().map_err(|e| e.to_string())?;
+        }
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            let db = Db::open(&path, nestdb::Options::default()).map_err(|e| e.to_string())?;
+            times.push(t.elapsed().as_secs_f64());
+            drop(db);
+        }
+        let what = if with_indexes { "reopen from snapshot, 3 indexes rebuilt" } else { "reopen from snapshot, no secondary index" };
+        report.add(label, what, median(&times), Unit::Secs, format!("{n} docs, median of {reps}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 
     // Index builds over the full collection.
     let db = Db::open_in_memory();

@@ -1438,6 +1438,26 @@ impl Database {
         }
     }
 
+    /// Private: a `find` command whose whole answer is one batch (`limit` set), its documents
+    /// decoded straight from their BSON bytes. Returns `(list of documents, None)`,
+    /// `(None, error reply)`, or `(None, None)` when the command is not such a find (run it
+    /// as a command then).
+    fn _doc_find_batch<'py>(&self, py: Python<'py>, db_name: &str, command: &Bound<'py, PyAny>) -> PyResult<FoundOrError<'py>> {
+        let cmd = crate::docs::to_document(command)?;
+        let found = self.h.run_detached(py, |db| db.database(db_name).find_first_batch_raw(&cmd))?;
+        match found {
+            Ok(Some(docs)) => {
+                let list = PyList::empty(py);
+                for d in &docs {
+                    list.append(crate::docs::raw_document_to_py(py, d)?)?;
+                }
+                Ok((Some(list.into_any()), None))
+            }
+            Ok(None) => Ok((None, None)),
+            Err(e) => Ok((None, Some(crate::docs::error_reply_to_py(py, &e)?))),
+        }
+    }
+
     /// Private: `find_one`'s fast path: the first document matching `filter` (natural order),
     /// decoded straight from its stored bytes. Returns `(document or None, None)` or
     /// `(None, error reply)`.

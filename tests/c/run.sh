@@ -109,13 +109,14 @@ compile() {
     return 1
 }
 
-C_PROGRAMS=(tests/c/test_api.c tests/c/test_threads.c tests/c/test_durability.c tests/c/test_memory.c tests/c/test_documents.c examples/c/leaderboard.c examples/c/sessions.c)
+C_PROGRAMS=(tests/c/test_api.c tests/c/test_threads.c tests/c/test_durability.c tests/c/test_memory.c tests/c/test_documents.c tests/c/test_indexes.c examples/c/leaderboard.c examples/c/sessions.c)
 declare -A EXPECT=(
     [test_api]='^test_api: [0-9]+ passed, 0 failed$'
     [test_threads]='^test_threads: [0-9]+ passed, 0 failed$'
     [test_durability]='^test_durability: [0-9]+ passed, 0 failed$'
     [test_memory]='^test_memory: [0-9]+ passed, 0 failed$'
     [test_documents]='^test_documents: [0-9]+ passed, 0 failed$'
+    [test_indexes]='^test_indexes: [0-9]+ passed, 0 failed$'
     [test_cpp]='^test_cpp: [0-9]+ passed, 0 failed$'
     [leaderboard]='ken is number 5'
     [sessions]='session:a1 expired after idling'

@@ -86,6 +86,15 @@ impl Database {
         Collection { db: self.db.clone(), ns: Namespace::new(&self.name, name), _type: PhantomData }
     }
 
+    /// A `find` command whose answer fits one batch (`limit` set, no more than the batch
+    /// size), answered as the documents' BSON bytes without building `Document`s; None when
+    /// the command is not such a find (run it with `run_command` then).
+    pub fn find_first_batch_raw(&self, command: &Document) -> Result<Option<Vec<bson::RawDocumentBuf>>> {
+        let Some(Bson::String(coll)) = command.get("find") else { return Ok(None) };
+        let ns = Namespace::new(&self.name, coll).map_err(|e| Error::Document(Box::new(e)))?;
+        self.db.with_collection_ctx(&ns.key(), false, |ctx| super::command::find_first_batch_raw(ctx, &self.name, command))
+    }
+
     /// Run a database command against this database (see `Db::run_command`).
     pub fn run_command(&self, command: &Document) -> Document {
         self.db.run_command(&self.name, command)

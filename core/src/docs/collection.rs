@@ -106,6 +106,12 @@ impl Collection {
         self.indexes.build(spec, records.iter().map(|(r, d)| (*r, d.as_ref())))
     }
 
+    /// Build and add several secondary indexes (in parallel; all or nothing): snapshot loads.
+    pub fn create_indexes(&mut self, specs: Vec<IndexSpec>) -> Result<(), Refusal> {
+        let records = &self.records;
+        self.indexes.build_all(specs, || records.iter().map(|(r, d)| (*r, d.as_ref())))
+    }
+
     /// Remove a secondary index; its definition.
     pub fn drop_index(&mut self, name: &str) -> Option<IndexSpec> {
         self.indexes.drop(name)

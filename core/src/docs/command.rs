@@ -803,6 +803,34 @@ fn cmd_find(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, Do
     Ok(batch_reply(&ns, id, true, first))
 }
 
+/// A `find` whose whole answer fits one batch, answered with the stored bytes of its documents
+/// (no decoding into `Document`s and back: the Python client's fast path for `find(...)
+/// .limit(n)`). Ok(None) when the command is not such a find; the caller then runs it as a
+/// command.
+pub(crate) fn find_first_batch_raw(ctx: &Ctx<'_>, db: &str, cmd: &Document) -> Result<Option<Vec<bson::RawDocumentBuf>>, DocError> {
+    const FIELDS: [&str; 10] = ["find", "filter", "sort", "projection", "skip", "limit", "singleBatch", "batchSize", "hint", "let"];
+    if command_name(cmd)? != "find" || cmd.keys().any(|k| !FIELDS.contains(&k.as_str())) {
+        return Ok(None);
+    }
+    let args = Args { name: "find", cmd };
+    let limit = args.int("limit")?.unwrap_or(0).unsigned_abs();
+    let batch = args.int("batchSize")?.map_or(DEFAULT_FIRST_BATCH as u64, |b| b.max(0) as u64);
+    let single = args.bool("singleBatch", false)? || args.int("limit")?.is_some_and(|l| l < 0);
+    if limit == 0 || (!single && limit > batch) {
+        return Ok(None);
+    }
+    args.reject_collation()?;
+    let ns = Namespace::new(db, args.collection()?)?;
+    let vars = args.vars(ctx.now())?;
+    let filter = args.doc("filter")?.cloned().unwrap_or_default();
+    let mut spec = FindSpec::parse(&filter, args.doc("sort")?, args.doc("projection")?, args.non_negative("skip")?, limit, &vars)?;
+    spec.hint = Hint::parse(args.cmd.get("hint"))?;
+    match engine::collection(ctx, &ns)? {
+        Some(coll) => engine::find_raw_in(coll, &spec).map(Some),
+        None => Ok(Some(Vec::new())),
+    }
+}
+
 fn cmd_get_more(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
     let id = match args.cmd.get("getMore") {
         Some(Bson::Int64(i)) => *i,
@@ -1108,7 +1136,7 @@ fn explain_query(ctx: &Ctx<'_>, ns: &Namespace, q: &Query<'_>, filter_doc: &Docu
     let mut reply = doc! {"explainVersion": "1", "queryPlanner": planned.explain(q, &ns.key(), filter_doc)};
     if verbosity != "queryPlanner" {
         let outcome = planned.run(coll, q)?;
-        let mut stats = planned.execution_stats(q, &outcome.stats);
+        let mut stats = planned.execution_stats(q, filter_doc, &outcome.stats);
         if verbosity == "allPlansExecution" {
             stats.insert("allPlansExecution", Vec::<Bson>::new());
         }

@@ -640,6 +640,28 @@ pub fn find_in(
     Ok((out, None))
 }
 
+/// Every result of `spec` as BSON bytes: stored documents copied as they are when nothing
+/// reshapes them, projected ones encoded. For answers that fit one batch (`limit` set).
+pub fn find_raw_in(coll: &Collection, spec: &FindSpec) -> Result<Vec<RawDocumentBuf>, DocError> {
+    let q = spec.query();
+    let outcome = Planned::new(coll, &q)?.run(coll, &q)?;
+    let mut out = Vec::with_capacity(outcome.docs.len());
+    for p in outcome.docs {
+        match p {
+            Produced::Record(rid, score) => {
+                let Some(d) = coll.get(rid) else { continue };
+                if spec.projection.is_none() {
+                    out.push(d.to_owned());
+                } else {
+                    out.push(to_raw(&spec.project_scored(d, score)?)?);
+                }
+            }
+            Produced::Covered(d) => out.push(to_raw(&d)?),
+        }
+    }
+    Ok(out)
+}
+
 /// The first document matching `filter` in natural order, copied as stored.
 pub fn find_first_raw(coll: &Collection, filter: &Filter) -> Result<Option<RawDocumentBuf>, DocError> {
     if let Some(id) = filter.id_equality() {
@@ -795,13 +817,13 @@ pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Re
         u64::from(coll.get_by_id(id).is_some())
     } else {
         let hint = Hint::None;
-        let q = Query { filter, sort: None, projection: None, skip: 0, limit: 0, hint: &hint, count_only: true };
+        // Skip and limit go into the plan: an index scan stops as soon as it has counted enough.
+        let q = Query { filter, sort: None, projection: None, skip, limit, hint: &hint, count_only: true };
         let planned = Planned::new(coll, &q)?;
         if planned.uses_index() {
-            planned.run(coll, &q)?.count
-        } else {
-            parallel_matches(coll, filter)?.len() as u64
+            return Ok(planned.run(coll, &q)?.count);
         }
+        parallel_matches(coll, filter)?.len() as u64
     };
     let n = n.saturating_sub(skip);
     Ok(if limit == 0 { n } else { n.min(limit) })

@@ -361,6 +361,8 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
             }
             if ty == TYPE_INDEXED_COLLECTION {
                 let n = r.count(5)?;
+                let start = r.pos;
+                let mut specs = Vec::with_capacity(n);
                 for _ in 0..n {
                     let at = r.pos;
                     let bytes = r.bytes()?;
@@ -368,9 +370,10 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
                         .ok()
                         .and_then(|d| crate::docs::index::IndexSpec::parse(&d).ok())
                         .ok_or_else(|| corrupt(at, "corrupt index definition"))?;
-                    if c.create_index(spec).is_err() {
-                        return Err(corrupt(at, "an index cannot be rebuilt over the collection's documents"));
-                    }
+                    specs.push(spec);
+                }
+                if c.create_indexes(specs).is_err() {
+                    return Err(corrupt(start, "an index cannot be rebuilt over the collection's documents"));
                 }
             }
             Value::Collection(Box::new(c))

@@ -14,7 +14,7 @@ from collections import abc, deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
 
 from ..errors import InvalidOperation
-from .common import hint_value, index_document, index_list, reject_collation, validate_boolean, validate_int, validate_is_mapping, validate_non_negative_int
+from .common import check_reply, hint_value, index_document, index_list, reject_collation, validate_boolean, validate_int, validate_is_mapping, validate_non_negative_int
 
 if TYPE_CHECKING:
     from .collection import Collection
@@ -373,12 +373,33 @@ class Cursor(_CursorBase):
             cmd["let"] = self._let
         return cmd
 
+    def _fast_batch(self, command: Dict[str, Any]) -> bool:
+        """A limited find answered in one batch by the engine's raw path (documents decoded
+        straight from their stored bytes); False when the engine says it is not such a find."""
+        fast_native = getattr(self._collection, "_fast_native", None)
+        native = fast_native() if fast_native is not None else None
+        if native is None:
+            return False
+        docs, failure = native._doc_find_batch(self._collection.database.name, command)
+        if failure is not None:
+            check_reply(failure)
+        if docs is None:
+            return False
+        self._id = 0
+        self._data.extend(docs)
+        self._retrieved += len(docs)
+        self._killed = True
+        return True
+
     def _refresh(self) -> int:
         """Fetch the next batch; the number of buffered documents."""
         if len(self._data) or self._killed:
             return len(self._data)
         if self._id is None:
-            reply = self._send(self._find_command())
+            command = self._find_command()
+            if self._limit and self._fast_batch(command):
+                return len(self._data)
+            reply = self._send(command)
             self._take_cursor(reply["cursor"], "firstBatch")
             if self._limit and self._retrieved >= abs(self._limit):
                 self._kill()

@@ -30,6 +30,15 @@ use super::super::DocError;
 /// error, not an allocation storm).
 pub const MAX_KEYS_PER_DOCUMENT: usize = 100_000;
 
+/// One index entry's bytes. Entries up to `INLINE_ENTRY` bytes (most keys: numbers, dates,
+/// short strings, with the record id and tags) live inside the B-tree node itself, so a search
+/// compares keys without chasing a pointer per key (a boxed key costs a cache miss per
+/// comparison once the index outgrows the cache).
+pub type Entry = smallvec::SmallVec<[u8; INLINE_ENTRY]>;
+
+/// Bytes of an entry stored inline.
+pub const INLINE_ENTRY: usize = 48;
+
 /// The rank byte of an empty-array key (`value::type_rank` of an array).
 const ARRAY_RANK: u8 = 6;
 
@@ -43,7 +52,7 @@ pub struct KeyField {
 /// The keys of one document under one index.
 pub struct DocumentKeys {
     /// Complete entries (components, record id, tags), deduplicated.
-    pub entries: Vec<Box<[u8]>>,
+    pub entries: Vec<Entry>,
     /// Whether a field had several values or an array (the index becomes multikey).
     pub multikey: bool,
 }
@@ -176,7 +185,8 @@ pub fn document_keys(doc: &RawDocument, record: u64, fields: &[KeyField], sparse
     let mut entries = Vec::with_capacity(total);
     let mut choice = vec![0usize; fields.len()];
     loop {
-        let mut e = Vec::with_capacity(32);
+        let len: usize = per_field.iter().zip(&choice).map(|(c, &k)| c[k].bytes.len()).sum::<usize>() + 8 + fields.len();
+        let mut e = Entry::with_capacity(len);
         for (i, f) in fields.iter().enumerate() {
             let c = &per_field[i][choice[i]];
             if f.descending {
@@ -189,7 +199,7 @@ pub fn document_keys(doc: &RawDocument, record: u64, fields: &[KeyField], sparse
         for (i, _) in fields.iter().enumerate() {
             e.push(per_field[i][choice[i]].tag);
         }
-        entries.push(e.into_boxed_slice());
+        entries.push(e);
         // Next combination (odometer).
         let mut i = fields.len();
         loop {
@@ -401,7 +411,7 @@ mod tests {
     #[test]
     fn descending_components_sort_in_reverse() {
         let f = fields(&[("a", true), ("b", false)]);
-        let mut entries: Vec<(Box<[u8]>, i32, i32)> = Vec::new();
+        let mut entries: Vec<(Entry, i32, i32)> = Vec::new();
         for a in [-2, 0, 3] {
             for b in [1, 5] {
                 let k = document_keys(&raw(doc! {"a": a, "b": b}), 0, &f, false).unwrap();

@@ -23,7 +23,7 @@ use std::ops::Bound;
 
 use bson::{Bson, Document, RawDocument};
 
-use self::keys::{document_keys, KeyField};
+use self::keys::{document_keys, Entry, KeyField, INLINE_ENTRY};
 use super::error::codes;
 use super::expr::Variables;
 use super::query::{Filter, Path};
@@ -291,9 +291,9 @@ fn doc_v2() -> Document {
 #[derive(Clone, Debug)]
 enum Store {
     /// Ordered entries (`keys` module layout).
-    Keys(BTreeSet<Box<[u8]>>),
+    Keys(BTreeSet<Entry>),
     /// Text entries: escaped term, 0 0, record id -> the document's score for the term.
-    Text(BTreeMap<Box<[u8]>, f64>),
+    Text(BTreeMap<Entry, f64>),
 }
 
 /// One index: definition and entries.
@@ -323,11 +323,12 @@ pub enum Refusal {
 }
 
 fn entry_cost(len: usize) -> usize {
-    ENTRY_OVERHEAD + std::mem::size_of::<Box<[u8]>>() + heap_cost(len)
+    // Inline entries live in the node; longer ones add their heap block.
+    ENTRY_OVERHEAD + std::mem::size_of::<Entry>() + if len > INLINE_ENTRY { heap_cost(len) } else { 0 }
 }
 
-fn text_entry(term: &str, record: u64) -> Box<[u8]> {
-    let mut e = Vec::with_capacity(term.len() + 10);
+fn text_entry(term: &str, record: u64) -> Entry {
+    let mut e = Entry::with_capacity(term.len() + 10);
     for &b in term.as_bytes() {
         e.push(b);
         if b == 0 {
@@ -336,13 +337,13 @@ fn text_entry(term: &str, record: u64) -> Box<[u8]> {
     }
     e.extend_from_slice(&[0, 0]);
     e.extend_from_slice(&record.to_be_bytes());
-    e.into_boxed_slice()
+    e
 }
 
 /// What one document contributes to an index.
 enum Contribution {
-    Keys(Vec<Box<[u8]>>, bool),
-    Text(Vec<(Box<[u8]>, f64)>),
+    Keys(Vec<Entry>, bool),
+    Text(Vec<(Entry, f64)>),
 }
 
 impl Index {
@@ -565,14 +566,52 @@ impl Indexes {
     /// Build an index over `docs` and add it; nothing changes on error (a unique violation is
     /// E11000 on the first duplicate found).
     pub fn build<'d>(&mut self, spec: IndexSpec, docs: impl Iterator<Item = (u64, &'d RawDocument)>) -> Result<(), Refusal> {
+        self.list.push(Index::build(spec, docs)?);
+        Ok(())
+    }
+
+    /// Build several indexes over the same documents, one thread each when the machine has
+    /// cores to spare (snapshot loads rebuild every index of a collection); nothing is added
+    /// unless all succeed.
+    pub fn build_all<'d, I>(&mut self, specs: Vec<IndexSpec>, docs: impl Fn() -> I + Sync) -> Result<(), Refusal>
+    where
+        I: Iterator<Item = (u64, &'d RawDocument)>,
+    {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let built: Vec<Result<Index, Refusal>> = if threads < 2 || specs.len() < 2 {
+            specs.into_iter().map(|s| Index::build(s, docs())).collect()
+        } else {
+            let docs = &docs;
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = specs.into_iter().map(|s| scope.spawn(move || Index::build(s, docs()))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Refusal::Invalid(DocError::new(codes::INTERNAL_ERROR, "InternalError", "an index build thread panicked")))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        let built = built.into_iter().collect::<Result<Vec<_>, _>>()?;
+        self.list.extend(built);
+        Ok(())
+    }
+}
+
+impl Index {
+    /// Build an index over `docs` (bulk: collect every entry, sort, check uniqueness between
+    /// neighbours, build the B-tree from sorted input).
+    fn build<'d>(spec: IndexSpec, docs: impl Iterator<Item = (u64, &'d RawDocument)>) -> Result<Index, Refusal> {
         let mut index = Index {
             store: if spec.is_text() { Store::Text(BTreeMap::new()) } else { Store::Keys(BTreeSet::new()) },
             spec,
             multikey: false,
             mem: 0,
         };
-        let mut all: Vec<Box<[u8]>> = Vec::new();
-        let mut text: Vec<(Box<[u8]>, f64)> = Vec::new();
+        let mut all: Vec<Entry> = Vec::new();
+        let mut text: Vec<(Entry, f64)> = Vec::new();
         let mut owners: Vec<(u64, &RawDocument)> = Vec::new();
         for (rid, doc) in docs {
             match index.contribution(doc, rid).map_err(Refusal::Invalid)? {
@@ -612,10 +651,11 @@ impl Indexes {
             Store::Keys(set) => *set = all.into_iter().collect(),
             Store::Text(map) => *map = text.into_iter().collect(),
         }
-        self.list.push(index);
-        Ok(())
+        Ok(index)
     }
+}
 
+impl Indexes {
     /// Remove the index named `name`; its spec.
     pub fn drop(&mut self, name: &str) -> Option<IndexSpec> {
         let at = self.list.iter().position(|i| i.spec.name == name)?;

@@ -125,6 +125,7 @@ fn show_value(v: &Bson) -> String {
         Bson::MinKey => "MinKey".into(),
         Bson::MaxKey => "MaxKey".into(),
         Bson::Null => "null".into(),
+        Bson::DateTime(d) => format!("new Date({})", d.timestamp_millis()),
         other => super::super::engine::shell_repr(other),
     }
 }
@@ -928,20 +929,20 @@ impl<'c> Planned<'c> {
             "maxIndexedOrSolutionsReached": false,
             "maxIndexedAndSolutionsReached": false,
             "maxScansToExplodeReached": false,
-            "winningPlan": plan_doc(&self.winner, q, None),
-            "rejectedPlans": self.rejected.iter().map(|p| Bson::Document(plan_doc(p, q, None))).collect::<Vec<_>>(),
+            "winningPlan": plan_doc(&self.winner, q, filter_doc, None),
+            "rejectedPlans": self.rejected.iter().map(|p| Bson::Document(plan_doc(p, q, filter_doc, None))).collect::<Vec<_>>(),
         }
     }
 
     /// explain's executionStats section for a finished run.
-    pub fn execution_stats(&self, q: &Query<'_>, stats: &Stats) -> Document {
+    pub fn execution_stats(&self, q: &Query<'_>, filter_doc: &Document, stats: &Stats) -> Document {
         doc! {
             "executionSuccess": true,
             "nReturned": stats.returned as i64,
             "executionTimeMillis": stats.millis as i64,
             "totalKeysExamined": stats.keys_examined as i64,
             "totalDocsExamined": stats.docs_examined as i64,
-            "executionStages": plan_doc(&self.winner, q, Some(stats)),
+            "executionStages": plan_doc(&self.winner, q, filter_doc, Some(stats)),
         }
     }
 }
@@ -1422,12 +1423,13 @@ fn wrap(stage: &str, input: Document, extra: Document, stats: Option<&Stats>) ->
 }
 
 /// The plan tree in MongoDB's explain shape (with per-stage counters when `stats` is given).
-fn plan_doc(plan: &Plan<'_>, q: &Query<'_>, stats: Option<&Stats>) -> Document {
+fn plan_doc(plan: &Plan<'_>, q: &Query<'_>, filter_shown: &Document, stats: Option<&Stats>) -> Document {
     let filter_doc = |d: &mut Document| {
-        if stats.is_some() {
-            if let Some(s) = stats {
-                d.insert("docsExamined", s.docs_examined as i64);
-            }
+        if !q.filter.is_empty() {
+            d.insert("filter", filter_shown.clone());
+        }
+        if let Some(s) = stats {
+            d.insert("docsExamined", s.docs_examined as i64);
         }
     };
     let mut tree = match &plan.access {
@@ -1480,7 +1482,13 @@ fn plan_doc(plan: &Plan<'_>, q: &Query<'_>, stats: Option<&Stats>) -> Document {
     if q.limit > 0 && !sorting {
         tree = wrap("LIMIT", tree, doc! {"limitAmount": q.limit as i64}, stats);
     }
-    if let Some(p) = q.projection {
+    if q.count_only {
+        // A count of a covered index scan reads only keys: MongoDB's COUNT_SCAN.
+        if plan.covered.is_some() && tree.get_str("stage").ok() == Some("IXSCAN") && q.skip == 0 && q.limit == 0 {
+            tree.insert("stage", "COUNT_SCAN");
+        }
+        tree = wrap("COUNT", tree, Document::new(), stats);
+    } else if let Some(p) = q.projection {
         let stage = if plan.covered.is_some() {
             "PROJECTION_COVERED"
         } else if p.included_paths().is_some() {
