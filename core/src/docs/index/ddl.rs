@@ -274,6 +274,7 @@ pub(crate) fn ttl_sweep(ks: &Keyspace) {
         for (field, secs) in ttl {
             let cutoff = bson::DateTime::from_millis(now.saturating_sub(secs.saturating_mul(1000)));
             let cmd = doc! {"delete": &ns.coll, "deletes": [{"q": {&field: {"$lt": cutoff}}, "limit": 0}]};
+            // A failure (the database turned read-only, out of memory) is retried next sweep.
             let _ = super::super::command::run(ks, &ns.db, &cmd);
         }
     }

@@ -1240,7 +1240,7 @@ fn execute(coll: &Collection, q: &Query<'_>, plan: &Plan<'_>, mut trial: Option<
             // Records with equal sort values, gathered to come out in record-id order.
             let mut group: Vec<(u64, Vec<u8>)> = Vec::new();
             let mut group_key: Vec<u8> = Vec::new();
-            let covered = plan.covered.as_ref();
+            let covered = plan.covered.is_some();
             let group_len = |entry: &[u8], n: usize| -> usize {
                 let mut at = 0;
                 for f in &scan.fields[..n.min(scan.fields.len())] {
@@ -1252,7 +1252,9 @@ fn execute(coll: &Collection, q: &Query<'_>, plan: &Plan<'_>, mut trial: Option<
                 at
             };
             let emit = |rid: u64, entry: &[u8], stats: &mut Stats, sink: &mut Sink<'_>| -> Result<bool, DocError> {
-                if let Some(paths) = covered {
+                if covered {
+                    // Values from the key; a value the key cannot give back exactly (or a null,
+                    // which may be a missing field) falls back to fetching the document.
                     if let Some(rebuilt) = rebuild(scan, entry) {
                         if !filter.matches(&rebuilt)? {
                             return Ok(true);
@@ -1264,7 +1266,6 @@ fn execute(coll: &Collection, q: &Query<'_>, plan: &Plan<'_>, mut trial: Option<
                             Some(p) => p.apply(&rebuilt, Some(filter))?,
                             None => rebuilt.clone(),
                         };
-                        let _ = paths;
                         return sink.push(rid, Produced::Covered(projected), Some(&rebuilt));
                     }
                 }
