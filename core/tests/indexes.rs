@@ -372,3 +372,37 @@ fn text_search_ranks_by_score() {
 fn find_in(db: &Db, coll: &str, filter: Document) -> Vec<Document> {
     batch(&db.run_command("t", &doc! {"find": coll, "filter": filter}))
 }
+
+#[test]
+fn the_planner_picks_the_selective_or_sort_providing_index_by_trial() {
+    let db = Db::open_in_memory();
+    let docs: Vec<Document> = (0..5000).map(|i| doc! {"_id": i, "flag": i % 2, "code": i, "k": 5000 - i}).collect();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": docs}));
+    ok(&create(
+        &db,
+        vec![
+            doc! {"key": {"flag": 1}, "name": "flag_1"},
+            doc! {"key": {"code": 1}, "name": "code_1"},
+            doc! {"key": {"k": 1}, "name": "k_1"},
+        ],
+    ));
+    let winner = |r: &Document| {
+        let mut ix = Vec::new();
+        stages(r.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap(), "IXSCAN", &mut ix);
+        ix.iter().map(|s| s.get_str("indexName").unwrap().to_string()).collect::<Vec<_>>()
+    };
+    // Selectivity: `code` pins one document, `flag` half of them.
+    let r = explain(&db, doc! {"filter": {"flag": 1, "code": 77}});
+    assert_eq!(winner(&r), vec!["code_1"]);
+    let rejected = r.get_document("queryPlanner").unwrap().get_array("rejectedPlans").unwrap();
+    assert_eq!(rejected.len(), 1, "{r}");
+    assert_eq!(r.get_document("executionStats").unwrap().get_i64("totalDocsExamined").unwrap(), 1);
+    // Sort coverage: half the documents match `flag`; reading `k` in order and stopping after 5
+    // beats fetching 2,500 documents and sorting them.
+    let r = explain(&db, doc! {"filter": {"flag": 0}, "sort": {"k": 1}, "limit": 5});
+    assert_eq!(winner(&r), vec!["k_1"]);
+    let es = r.get_document("executionStats").unwrap();
+    // 10 keys for 5 matches, plus one read past the last group of equal sort values.
+    assert!(es.get_i64("totalKeysExamined").unwrap() <= 11, "{es}");
+    assert_eq!(ids(&find(&db, doc! {"filter": {"flag": 0}, "sort": {"k": 1}, "limit": 2})), vec![Bson::Int32(4998), Bson::Int32(4996)]);
+}
