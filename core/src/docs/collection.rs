@@ -12,9 +12,9 @@
 //! Invariants:
 //! - `records` maps a record id (assigned in insertion order, never reused within the
 //!   collection's life) to a valid BSON document whose first field is `_id`.
-//! - `ids` maps the order-preserving key of every document's `_id` (`value::key_of`) to its
-//!   record id: exactly one entry per document, so `_id`s are unique under MongoDB equality
-//!   (`1`, `1.0` and `NumberLong(1)` are one `_id`).
+//! - `ids` maps the order-preserving key of every document's `_id` (`value::key_of`, held
+//!   inline when short) to its record id: exactly one entry per document, so `_id`s are unique
+//!   under MongoDB equality (`1`, `1.0` and `NumberLong(1)` are one `_id`).
 //! - `mem` is the running footprint of the documents and both maps, and `data_bytes` the sum of
 //!   the documents' BSON sizes; both are kept by every insert/replace/remove (O(1) reads).
 //!
@@ -38,13 +38,17 @@ const BTREE_ENTRY_OVERHEAD: usize = 16;
 #[derive(Clone, Default)]
 pub struct Collection {
     records: BTreeMap<u64, RawDocumentBuf>,
-    ids: BTreeMap<Vec<u8>, u64>,
+    ids: BTreeMap<IdKey, u64>,
     next_record: u64,
     mem: usize,
     data_bytes: usize,
     /// Secondary indexes, kept in step by insert/replace/remove.
     indexes: Indexes,
 }
+
+/// An `_id` index key: inline up to 24 bytes (numbers, ObjectIds, short strings), so a lookup
+/// compares keys inside the B-tree nodes instead of chasing a pointer per key.
+type IdKey = smallvec::SmallVec<[u8; 24]>;
 
 /// Why a write was refused (nothing changed).
 #[derive(Debug)]
@@ -134,7 +138,7 @@ impl Collection {
 
     /// The document whose `_id` equals `id`, with its record id.
     pub fn get_by_id(&self, id: &Bson) -> Option<(u64, &RawDocument)> {
-        let rid = *self.ids.get(&key_of(id))?;
+        let rid = *self.ids.get(key_of(id).as_slice())?;
         self.records.get(&rid).map(|d| (rid, d.as_ref()))
     }
 
@@ -164,14 +168,14 @@ impl Collection {
 
     /// Whether a document with this `_id` exists.
     pub fn contains_id(&self, id: &Bson) -> bool {
-        self.ids.contains_key(&key_of(id))
+        self.ids.contains_key(key_of(id).as_slice())
     }
 
     /// Insert `doc` (its first field must be a valid `_id`). Nothing changes, and the document
     /// comes back, if its `_id` exists or an index refuses it.
     pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, (RawDocumentBuf, Rejected)> {
-        let key = key_of(&raw_id(&doc));
-        if self.ids.contains_key(&key) {
+        let key = IdKey::from_slice(&key_of(&raw_id(&doc)));
+        if self.ids.contains_key(key.as_slice()) {
             return Err((doc, Rejected::DuplicateId));
         }
         let rid = self.next_record;
@@ -202,7 +206,7 @@ impl Collection {
         let doc = self.records.remove(&record)?;
         self.indexes.remove(&doc, record);
         let key = key_of(&raw_id(&doc));
-        self.ids.remove(&key);
+        self.ids.remove(key.as_slice());
         self.mem -= id_entry_cost(&key) + record_cost(&doc);
         self.data_bytes -= doc.as_bytes().len();
         Some(doc)
@@ -219,7 +223,8 @@ impl Collection {
 }
 
 fn id_entry_cost(key: &[u8]) -> usize {
-    BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(Vec<u8>, u64)>() + heap_cost(key.len())
+    let spilled = if key.len() > 24 { heap_cost(key.len()) } else { 0 };
+    BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(IdKey, u64)>() + spilled
 }
 
 fn record_cost(doc: &RawDocumentBuf) -> usize {
