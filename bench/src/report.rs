@@ -161,7 +161,7 @@ impl Report {
         for r in &self.rows {
             out.push_str(&format!("| {} | {} | {} |\n", r.label, fmt_value(r.value, r.unit), r.detail));
         }
-        for issue in [2u8, 5, 6, 7] {
+        for issue in [2u8, 5, 6, 7, 8] {
             let mut targets = String::new();
             for t in TARGETS.iter().filter(|t| t.issue == issue) {
                 if let Some(line) = self.judge(t) {
