@@ -40,7 +40,8 @@ fn upper(i: usize) -> u64 {
     }
     let e = i / SUB - 1 + u64::from(SUB_BITS);
     let m = i % SUB + SUB;
-    ((m + 1) << (e - u64::from(SUB_BITS))) - 1
+    // The top bucket ends at u64::MAX: its shifted bound wraps to 0.
+    ((m + 1) << (e - u64::from(SUB_BITS))).wrapping_sub(1)
 }
 
 impl Hist {
