@@ -554,14 +554,16 @@ pub fn key_of(v: &Bson) -> Vec<u8> {
     out
 }
 
-fn encode_str(s: &[u8], out: &mut Vec<u8>) {
-    for &b in s {
-        out.push(b);
-        if b == 0 {
-            out.push(0xFF);
+/// Append a string's key bytes: 0x00 escaped as 0x00 0xFF, then the 0x00 0x00 terminator
+/// (index entries and text terms use it too, into their own buffers).
+pub(crate) fn encode_str(s: &[u8], out: &mut impl Extend<u8>) {
+    for (i, run) in s.split(|&b| b == 0).enumerate() {
+        if i > 0 {
+            out.extend([0, 0xFF]);
         }
+        out.extend(run.iter().copied());
     }
-    out.extend_from_slice(&[0, 0]);
+    out.extend([0, 0]);
 }
 
 fn sortable_f64(d: f64) -> u64 {

@@ -17,8 +17,6 @@
 //! where the path reaches nothing gets null: every document (of a non-sparse index) has at
 //! least one entry, which scans without bounds rely on.
 
-use std::collections::BTreeSet;
-
 use bson::{Bson, RawBsonRef, RawDocument};
 
 use super::super::error::codes;
@@ -87,13 +85,7 @@ pub fn encode_raw(v: RawBsonRef<'_>, out: &mut Vec<u8>) -> Result<(), DocError> 
     match v {
         RawBsonRef::String(s) => {
             out.push(4);
-            for &b in s.as_bytes() {
-                out.push(b);
-                if b == 0 {
-                    out.push(0xFF);
-                }
-            }
-            out.extend_from_slice(&[0, 0]);
+            value::encode_str(s.as_bytes(), out);
         }
         other => match value::raw_scalar(other) {
             Some(b) => encode_key(&b, out),
@@ -346,9 +338,6 @@ pub fn decode_component(bytes: &[u8], inverted: bool, tag: u8) -> Option<Bson> {
         _ => return None,
     })
 }
-
-/// Record ids of a set of entries (dedup for multikey scans).
-pub type Seen = BTreeSet<u64>;
 
 #[cfg(test)]
 mod tests {

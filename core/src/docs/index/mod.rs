@@ -329,13 +329,7 @@ fn entry_cost(len: usize) -> usize {
 
 fn text_entry(term: &str, record: u64) -> Entry {
     let mut e = Entry::with_capacity(term.len() + 10);
-    for &b in term.as_bytes() {
-        e.push(b);
-        if b == 0 {
-            e.push(0xFF);
-        }
-    }
-    e.extend_from_slice(&[0, 0]);
+    super::value::encode_str(term.as_bytes(), &mut e);
     e.extend_from_slice(&record.to_be_bytes());
     e
 }
@@ -552,7 +546,7 @@ impl Indexes {
                     ),
                 ));
             }
-            if same_key && (i.spec.is_text() || i.spec.same_definition(&IndexSpec { name: i.spec.name.clone(), ..spec.clone() })) {
+            if same_key && (i.spec.is_text() || i.spec.same_definition(spec)) {
                 return Err(DocError::new(
                     codes::INDEX_OPTIONS_CONFLICT,
                     "IndexOptionsConflict",

@@ -339,13 +339,11 @@ fn pred_bounds(pred: &Pred) -> Option<FieldBounds> {
         Pred::Regex(re) => {
             let strings = match regex_prefix(&re.pattern, &re.options) {
                 Some(prefix) => {
+                    // The prefix's key bytes without the string's terminator: every string
+                    // starting with the prefix starts with them.
                     let mut k = vec![4u8];
-                    for &b in prefix.as_bytes() {
-                        k.push(b);
-                        if b == 0 {
-                            k.push(0xFF);
-                        }
-                    }
+                    super::super::value::encode_str(prefix.as_bytes(), &mut k);
+                    k.truncate(k.len() - 2);
                     let mut end = prefix.clone();
                     if let Some(c) = end.pop() {
                         end.push(char::from_u32(c as u32 + 1).unwrap_or(c));
@@ -1474,9 +1472,8 @@ fn plan_doc(plan: &Plan<'_>, q: &Query<'_>, filter_shown: &Document, stats: Opti
             extra.insert("limitAmount", (q.limit + q.skip) as i64);
         }
         tree = wrap("SORT", tree, extra, stats);
-    } else if q.limit > 0 {
-        // (SKIP comes before LIMIT in execution, so LIMIT is outermost.)
     }
+    // SKIP runs before LIMIT, so LIMIT is the outer stage.
     if q.skip > 0 {
         tree = wrap("SKIP", tree, doc! {"skipAmount": q.skip as i64}, stats);
     }
