@@ -45,7 +45,10 @@ __all__ = [
     "Code",
     "InvalidDocument",
     "InvalidId",
+    "InvalidBSON",
     "BSONError",
+    "encode",
+    "decode",
 ]
 
 
@@ -60,6 +63,29 @@ class InvalidDocument(BSONError):
 
 class InvalidId(BSONError):
     """Not a valid ObjectId (pymongo's ``bson.errors.InvalidId``)."""
+
+
+class InvalidBSON(BSONError):
+    """Bytes that are not a well-formed BSON document (pymongo's ``bson.errors.InvalidBSON``)."""
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """``document`` as BSON bytes (pymongo's ``bson.encode`` with the default codec options);
+    values that cannot be encoded raise ``InvalidDocument``."""
+    from . import _nestdb
+
+    return _nestdb._bson_encode(document)  # type: ignore[no-any-return]
+
+
+def decode(data: Union[bytes, bytearray, memoryview]) -> Dict[str, Any]:
+    """A BSON document as a dict (pymongo's ``bson.decode`` with the default codec options:
+    int64 as ``Int64``, datetimes naive UTC); malformed bytes raise ``InvalidBSON``."""
+    from . import _nestdb
+
+    try:
+        return _nestdb._bson_decode(bytes(data))  # type: ignore[no-any-return]
+    except ValueError as e:  # UnicodeDecodeError included
+        raise InvalidBSON(str(e)) from e
 
 
 _UTC = datetime.timezone.utc

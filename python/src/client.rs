@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
@@ -1521,19 +1522,21 @@ impl Database {
         let raw = PyDict::new(py);
         match result {
             Ok(r) => {
+                let (n, n_modified, ok, updated) =
+                    (intern!(py, "n"), intern!(py, "nModified"), intern!(py, "ok"), intern!(py, "updatedExisting"));
                 match &r.upserted_id {
                     Some(id) => {
-                        raw.set_item("n", 1)?;
-                        raw.set_item("nModified", 0)?;
-                        raw.set_item("ok", 1.0)?;
-                        raw.set_item("updatedExisting", false)?;
-                        raw.set_item("upserted", crate::docs::bson_to_py(py, id)?)?;
+                        raw.set_item(n, 1)?;
+                        raw.set_item(n_modified, 0)?;
+                        raw.set_item(ok, 1.0)?;
+                        raw.set_item(updated, false)?;
+                        raw.set_item(intern!(py, "upserted"), crate::docs::bson_to_py(py, id)?)?;
                     }
                     None => {
-                        raw.set_item("n", r.matched_count)?;
-                        raw.set_item("nModified", r.modified_count)?;
-                        raw.set_item("ok", 1.0)?;
-                        raw.set_item("updatedExisting", r.matched_count > 0)?;
+                        raw.set_item(n, r.matched_count)?;
+                        raw.set_item(n_modified, r.modified_count)?;
+                        raw.set_item(ok, 1.0)?;
+                        raw.set_item(updated, r.matched_count > 0)?;
                     }
                 }
                 Ok((Some(raw.into_any()), None))

@@ -15,6 +15,7 @@
 use crate::encode::str_utf8;
 use nestdb::bson::{self, spec::BinarySubtype, Bson, Document};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -185,7 +186,7 @@ fn to_bson_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Bson> {
     }
     match name.as_str() {
         "ObjectId" => {
-            let bin = obj.getattr("binary")?;
+            let bin = obj.getattr(intern!(py, "binary"))?;
             let bytes: [u8; 12] = bin
                 .cast::<PyBytes>()
                 .ok()
@@ -282,13 +283,20 @@ fn re_flags_to_options(flags: i64) -> String {
 
 /// A `datetime` as Unix milliseconds (naive = UTC; aware converted with its offset).
 fn datetime_millis(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
-    let get = |n: &str| -> PyResult<i64> { obj.getattr(n)?.extract() };
-    let days = days_from_civil(get("year")?, get("month")?, get("day")?);
-    let mut ms = ((days * 24 + get("hour")?) * 60 + get("minute")?) * 60 * 1000 + get("second")? * 1000 + get("microsecond")? / 1000;
-    let offset = obj.call_method0("utcoffset")?;
-    if !offset.is_none() {
-        let secs: f64 = offset.call_method0("total_seconds")?.extract()?;
-        ms -= (secs * 1000.0).round() as i64;
+    let py = obj.py();
+    // Interned attribute names: no string is built per lookup.
+    let get = |n: &Bound<'_, PyString>| -> PyResult<i64> { obj.getattr(n)?.extract() };
+    let days = days_from_civil(get(intern!(py, "year"))?, get(intern!(py, "month"))?, get(intern!(py, "day"))?);
+    let mut ms = ((days * 24 + get(intern!(py, "hour"))?) * 60 + get(intern!(py, "minute"))?) * 60 * 1000
+        + get(intern!(py, "second"))? * 1000
+        + get(intern!(py, "microsecond"))? / 1000;
+    // A naive datetime (no tzinfo) is UTC; only an aware one needs its offset.
+    if !obj.getattr(intern!(py, "tzinfo"))?.is_none() {
+        let offset = obj.call_method0(intern!(py, "utcoffset"))?;
+        if !offset.is_none() {
+            let secs: f64 = offset.call_method0(intern!(py, "total_seconds"))?.extract()?;
+            ms -= (secs * 1000.0).round() as i64;
+        }
     }
     Ok(ms)
 }
@@ -320,20 +328,29 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 // --- BSON -> Python ------------------------------------------------------------------------------
 
 pub(crate) fn document_to_py<'py>(py: Python<'py>, doc: &Document) -> PyResult<Bound<'py, PyAny>> {
+    document_keyed(py, doc, &mut crate::fastpy::keys())
+}
+
+fn document_keyed<'py>(py: Python<'py>, doc: &Document, keys: &mut crate::fastpy::Keys<'_>) -> PyResult<Bound<'py, PyAny>> {
     let d = PyDict::new(py);
     for (k, v) in doc {
-        d.set_item(k, bson_to_py(py, v)?)?;
+        let value = bson_keyed(py, v, keys)?;
+        d.set_item(crate::fastpy::key(py, keys, k), value)?;
     }
     Ok(d.into_any())
 }
 
 pub(crate) fn bson_to_py<'py>(py: Python<'py>, v: &Bson) -> PyResult<Bound<'py, PyAny>> {
+    bson_keyed(py, v, &mut crate::fastpy::keys())
+}
+
+fn bson_keyed<'py>(py: Python<'py>, v: &Bson, keys: &mut crate::fastpy::Keys<'_>) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Bson::Double(f) => PyFloat::new(py, *f).into_any(),
         Bson::String(s) | Bson::Symbol(s) => PyString::new(py, s).into_any(),
-        Bson::Document(d) => document_to_py(py, d)?,
+        Bson::Document(d) => document_keyed(py, d, keys)?,
         Bson::Array(a) => {
-            let items = a.iter().map(|e| bson_to_py(py, e)).collect::<PyResult<Vec<_>>>()?;
+            let items = a.iter().map(|e| bson_keyed(py, e, keys)).collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any()
         }
         Bson::Boolean(b) => PyBool::new(py, *b).to_owned().into_any(),
@@ -341,16 +358,7 @@ pub(crate) fn bson_to_py<'py>(py: Python<'py>, v: &Bson) -> PyResult<Bound<'py, 
         Bson::Int32(i) => i.into_pyobject(py)?.into_any(),
         Bson::Int64(i) => classes(py)?.int64.bind(py).call1((*i,))?,
         Bson::ObjectId(o) => object_id_to_py(py, o)?,
-        Bson::DateTime(dt) => {
-            let ms = dt.timestamp_millis();
-            let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-            let (y, m, d) = civil_from_days(days);
-            if !(1..=9999).contains(&y) {
-                return Err(PyValueError::new_err(format!("date value out of range for a Python datetime: {ms} ms since the epoch")));
-            }
-            let (h, mi, s, us) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000 * 1000);
-            classes(py)?.datetime.bind(py).call1((y, m, d, h, mi, s, us))?
-        }
+        Bson::DateTime(dt) => datetime_to_py(py, dt.timestamp_millis())?,
         Bson::Binary(b) => {
             let st = u8::from(b.subtype);
             if st == 0 {
@@ -361,7 +369,7 @@ pub(crate) fn bson_to_py<'py>(py: Python<'py>, v: &Bson) -> PyResult<Bound<'py, 
         }
         Bson::RegularExpression(r) => classes(py)?.regex.bind(py).call1((r.pattern.as_str(), r.options.as_str()))?,
         Bson::JavaScriptCode(c) => classes(py)?.code.bind(py).call1((c.as_str(),))?,
-        Bson::JavaScriptCodeWithScope(c) => classes(py)?.code.bind(py).call1((c.code.as_str(), document_to_py(py, &c.scope)?))?,
+        Bson::JavaScriptCodeWithScope(c) => classes(py)?.code.bind(py).call1((c.code.as_str(), document_keyed(py, &c.scope, keys)?))?,
         Bson::Timestamp(t) => classes(py)?.timestamp.bind(py).call1((t.time, t.increment))?,
         Bson::Decimal128(d) => classes(py)?.decimal128.bind(py).call1((d.to_string(),))?,
         Bson::MinKey => classes(py)?.min_key.bind(py).call0()?,
@@ -557,45 +565,151 @@ impl KeyBuf {
 
 // --- raw BSON -> Python ---------------------------------------------------------------------------
 
-/// A stored document (raw BSON) as a dict, decoded straight from its bytes.
+/// A stored document (raw BSON) as a dict, decoded straight from its bytes by a walker of its
+/// own: keys come from the key cache without being validated again on a hit, strings are
+/// validated once (by Python's decoder), and every length is bounds-checked, so a corrupt
+/// document is a `ValueError`, never a crash. Rare types go through the `Bson` converter.
 pub(crate) fn raw_document_to_py<'py>(py: Python<'py>, doc: &bson::RawDocument) -> PyResult<Bound<'py, PyAny>> {
-    let d = PyDict::new(py);
-    for el in doc {
-        let (k, v) = el.map_err(|e| PyValueError::new_err(format!("corrupt stored document: {e}")))?;
-        d.set_item(PyString::new(py, k.as_str()), raw_value_to_py(py, v)?)?;
-    }
-    Ok(d.into_any())
+    raw_container(py, doc.as_bytes(), &mut crate::fastpy::keys(), 0, false)
 }
 
-fn raw_value_to_py<'py>(py: Python<'py>, v: bson::RawBsonRef<'_>) -> PyResult<Bound<'py, PyAny>> {
-    use bson::RawBsonRef as R;
-    Ok(match v {
-        R::Double(f) => PyFloat::new(py, f).into_any(),
-        R::String(s) | R::Symbol(s) => PyString::new(py, s).into_any(),
-        R::Document(d) => raw_document_to_py(py, d)?,
-        R::Array(a) => {
-            let l = PyList::empty(py);
-            for e in a {
-                l.append(raw_value_to_py(py, e.map_err(|e| PyValueError::new_err(format!("corrupt stored document: {e}")))?)?)?;
-            }
-            l.into_any()
+fn corrupt(what: &str) -> PyErr {
+    PyValueError::new_err(format!("invalid BSON document: {what}"))
+}
+
+/// The little-endian i32 at the start of `b` as a length, if it is there and not negative.
+fn read_len(b: &[u8]) -> PyResult<usize> {
+    let word: [u8; 4] = b.get(..4).and_then(|w| w.try_into().ok()).ok_or_else(|| corrupt("truncated length"))?;
+    usize::try_from(i32::from_le_bytes(word)).map_err(|_| corrupt("negative length"))
+}
+
+fn fixed<const N: usize>(b: &[u8]) -> PyResult<[u8; N]> {
+    b.get(..N).and_then(|w| w.try_into().ok()).ok_or_else(|| corrupt("truncated value"))
+}
+
+/// A document or array: `b` is exactly its bytes (length, elements, terminating zero).
+fn raw_container<'py>(
+    py: Python<'py>,
+    b: &[u8],
+    keys: &mut crate::fastpy::Keys<'_>,
+    depth: usize,
+    array: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    if depth > MAX_NESTING {
+        return Err(PyValueError::new_err(format!("document nesting exceeds {MAX_NESTING} levels")));
+    }
+    if b.len() < 5 || read_len(b)? != b.len() || b[b.len() - 1] != 0 {
+        return Err(corrupt("bad document length"));
+    }
+    let body = &b[4..b.len() - 1];
+    let (dict, list) = if array { (None, Some(PyList::empty(py))) } else { (Some(PyDict::new(py)), None) };
+    let mut at = 0;
+    while at < body.len() {
+        let kind = body[at];
+        at += 1;
+        let key_len = body[at..].iter().position(|&c| c == 0).ok_or_else(|| corrupt("unterminated key"))?;
+        let key = &body[at..at + key_len];
+        at += key_len + 1;
+        let (value, used) = raw_element(py, kind, &body[at..], keys, depth)?;
+        at += used;
+        match (&dict, &list) {
+            (Some(d), _) => d.set_item(crate::fastpy::key_bytes(py, keys, key)?, value)?,
+            (_, Some(l)) => l.append(value)?,
+            _ => unreachable!("a container is a dict or a list"),
         }
-        R::Boolean(b) => PyBool::new(py, b).to_owned().into_any(),
-        R::Null | R::Undefined | R::DbPointer(_) => py.None().into_bound(py),
-        R::Int32(i) => i.into_pyobject(py)?.into_any(),
-        other => {
-            // Every other type through the `Bson` converter (no allocation-heavy cases here).
-            let b = bson::Bson::try_from(other).map_err(|e| PyValueError::new_err(format!("corrupt stored document: {e}")))?;
-            bson_to_py(py, &b)?
+    }
+    Ok(match (dict, list) {
+        (Some(d), _) => d.into_any(),
+        (_, Some(l)) => l.into_any(),
+        _ => unreachable!("a container is a dict or a list"),
+    })
+}
+
+/// A BSON string value at the start of `rest`: its bytes (without the terminating zero) and
+/// the length of the whole value.
+fn raw_string(rest: &[u8]) -> PyResult<(&[u8], usize)> {
+    let n = read_len(rest)?;
+    let end = 4usize.checked_add(n).filter(|&e| n >= 1 && e <= rest.len()).ok_or_else(|| corrupt("bad string length"))?;
+    if rest[end - 1] != 0 {
+        return Err(corrupt("unterminated string"));
+    }
+    Ok((&rest[4..end - 1], end))
+}
+
+/// The value of an element of type `kind` at the start of `rest`, and its length in bytes.
+fn raw_element<'py>(
+    py: Python<'py>,
+    kind: u8,
+    rest: &[u8],
+    keys: &mut crate::fastpy::Keys<'_>,
+    depth: usize,
+) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    Ok(match kind {
+        0x01 => (PyFloat::new(py, f64::from_le_bytes(fixed(rest)?)).into_any(), 8),
+        0x02 | 0x0E => {
+            let (bytes, used) = raw_string(rest)?;
+            (crate::fastpy::str_from_utf8(py, bytes)?.into_any(), used)
+        }
+        0x03 | 0x04 => {
+            let n = read_len(rest)?;
+            let inner = rest.get(..n).ok_or_else(|| corrupt("bad document length"))?;
+            (raw_container(py, inner, keys, depth + 1, kind == 0x04)?, n)
+        }
+        0x08 => match rest.first() {
+            Some(0) => (PyBool::new(py, false).to_owned().into_any(), 1),
+            Some(1) => (PyBool::new(py, true).to_owned().into_any(), 1),
+            _ => return Err(corrupt("bad boolean")),
+        },
+        0x06 | 0x0A => (py.None().into_bound(py), 0),
+        0x10 => (i32::from_le_bytes(fixed(rest)?).into_pyobject(py)?.into_any(), 4),
+        0x09 => (datetime_to_py(py, i64::from_le_bytes(fixed(rest)?))?, 8),
+        0x12 => (classes(py)?.int64.bind(py).call1((i64::from_le_bytes(fixed(rest)?),))?, 8),
+        0x07 => (object_id_to_py(py, &bson::oid::ObjectId::from_bytes(fixed(rest)?))?, 12),
+        _ => {
+            let used = match kind {
+                0x05 => read_len(rest)?.checked_add(5).ok_or_else(|| corrupt("bad binary length"))?,
+                0x0B => {
+                    let first = rest.iter().position(|&c| c == 0).ok_or_else(|| corrupt("unterminated regex"))? + 1;
+                    first + rest[first..].iter().position(|&c| c == 0).ok_or_else(|| corrupt("unterminated regex"))? + 1
+                }
+                0x0C => raw_string(rest)?.1 + 12,
+                0x0D => raw_string(rest)?.1,
+                0x0F => read_len(rest)?,
+                0x11 => 8,
+                0x13 => 16,
+                0x7F | 0xFF => 0,
+                other => return Err(corrupt(&format!("unknown element type {other:#04x}"))),
+            };
+            let value = rest.get(..used).ok_or_else(|| corrupt("truncated value"))?;
+            // A one-element document around the value, read by the bson crate.
+            let mut tmp = Vec::with_capacity(used + 7);
+            tmp.extend_from_slice(&(used as i32 + 7).to_le_bytes());
+            tmp.extend_from_slice(&[kind, 0]);
+            tmp.extend_from_slice(value);
+            tmp.push(0);
+            let doc = bson::RawDocument::from_bytes(&tmp).map_err(|e| corrupt(&e.to_string()))?;
+            let (_, v) = doc.into_iter().next().ok_or_else(|| corrupt("empty element"))?.map_err(|e| corrupt(&e.to_string()))?;
+            let b = bson::Bson::try_from(v).map_err(|e| corrupt(&e.to_string()))?;
+            (bson_keyed(py, &b, keys)?, used)
         }
     })
+}
+
+/// A BSON datetime (ms since the Unix epoch) as a naive UTC `datetime` (pymongo's default).
+fn datetime_to_py(py: Python<'_>, ms: i64) -> PyResult<Bound<'_, PyAny>> {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    if !(1..=9999).contains(&y) {
+        return Err(PyValueError::new_err(format!("date value out of range for a Python datetime: {ms} ms since the epoch")));
+    }
+    let (h, mi, s, us) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000 * 1000);
+    crate::fastpy::datetime(py, classes(py)?.datetime.bind(py), (y, m, d, h, mi, s, us))
 }
 
 /// A fresh ObjectId (the bson crate's generator: time, per-process random, counter) as a
 /// `nestdb._bson.ObjectId`.
 pub(crate) fn new_object_id(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let oid = bson::oid::ObjectId::new();
-    classes(py)?.object_id.bind(py).call1((PyBytes::new(py, &oid.bytes()),))
+    object_id_to_py(py, &bson::oid::ObjectId::new())
 }
 
 /// A write error as MongoDB reports it in `writeErrors`.

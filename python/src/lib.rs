@@ -17,11 +17,12 @@ mod docs;
 mod encode;
 mod engine;
 mod errors;
+mod fastpy;
 mod reply;
 
 use pyo3::exceptions::{PyFileNotFoundError, PyNotADirectoryError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 /// Registered with `os.register_at_fork(after_in_child=...)` by the package: handles opened
 /// before the fork refuse to work in the child.
@@ -68,6 +69,23 @@ fn repair<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py,
     Ok(out)
 }
 
+/// `nestdb._bson.encode`: a mapping as BSON bytes, with pymongo's default codec options (the
+/// encoder of inserts).
+#[pyfunction]
+fn _bson_encode<'py>(py: Python<'py>, document: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let mut buf = Vec::with_capacity(256);
+    docs::write_document(&mut buf, document, 1, None)?;
+    Ok(PyBytes::new(py, &buf))
+}
+
+/// `nestdb._bson.decode`: BSON bytes as a dict (the decoder of query results); malformed bytes
+/// raise ValueError (UnicodeDecodeError for bad UTF-8).
+#[pyfunction]
+fn _bson_decode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let doc = nestdb::bson::RawDocument::from_bytes(data).map_err(|e| PyValueError::new_err(format!("invalid BSON: {e}")))?;
+    docs::raw_document_to_py(py, doc)
+}
+
 #[pymodule]
 fn _nestdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
@@ -77,6 +95,8 @@ fn _nestdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_install_callbacks, m)?)?;
     m.add_function(wrap_pyfunction!(config_parameters, m)?)?;
     m.add_function(wrap_pyfunction!(repair, m)?)?;
+    m.add_function(wrap_pyfunction!(_bson_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(_bson_decode, m)?)?;
     m.add("__version__", nestdb::VERSION)?;
     Ok(())
 }

@@ -86,6 +86,9 @@ class MongoClient:
             self._native = _nestdb.Database(path, **config)
         self._path = path
         self._closed = False
+        # The engine for the direct paths (no command documents), or None: they apply with the
+        # default codec options (plain dicts, naive datetimes) while the client is open.
+        self._fast: Any = self._native if self._decode_document is None and isinstance(self._native, _nestdb.Database) else None
         self._lock = threading.Lock()
 
     def _make_decoder(self) -> Optional[Callable[[Any], Any]]:
@@ -218,6 +221,7 @@ class MongoClient:
         """Release the database; the client cannot be used afterwards (``InvalidOperation``)."""
         self._closed = True
         self._native = None
+        self._fast = None
 
     def __enter__(self) -> "MongoClient":
         return self

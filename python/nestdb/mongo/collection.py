@@ -220,14 +220,11 @@ class Collection:
 
     def _fast_native(self) -> Any:
         """The native database when the direct (no command document) paths apply: outside a
-        transaction, with the default codec options (plain dicts, naive datetimes)."""
+        transaction, with the default codec options (plain dicts, naive datetimes), while the
+        client is open (`MongoClient._fast`)."""
         if self._tx is not None:
             return None
-        client = self._database.client
-        native = client._native
-        if client._decode_document is not None or client._closed or not isinstance(native, _nestdb.Database):
-            return None
-        return native
+        return self._database._client._fast
 
     def _read(self, command: Dict[str, Any]) -> Mapping[str, Any]:
         self._check_not_in_transaction()
@@ -390,7 +387,7 @@ class Collection:
             first = next(iter(update))
             native = self._fast_native() if type(first) is str and first.startswith("$") else None
             if native is not None:
-                raw, failure = native._doc_update(self._database.name, self._name, filter, update, upsert, False, None)
+                raw, failure = native._doc_update(self._database._name, self._name, filter, update, upsert, False, None)
                 if failure is not None:
                     check_write_reply(failure)
                 return UpdateResult(raw, True)
@@ -538,12 +535,12 @@ class Collection:
 
     def find_one(self, filter: Optional[Any] = None, *args: Any, **kwargs: Any) -> Optional[Any]:
         """The first matching document, or None; a non-mapping ``filter`` means ``{"_id": filter}``."""
-        if filter is not None and not isinstance(filter, abc.Mapping):
+        if filter is not None and type(filter) is not dict and not isinstance(filter, abc.Mapping):
             filter = {"_id": filter}
         if not args and not kwargs:
             native = self._fast_native()
             if native is not None:
-                doc, failure = native._doc_find_one(self._database.name, self._name, {} if filter is None else filter)
+                doc, failure = native._doc_find_one(self._database._name, self._name, {} if filter is None else filter)
                 if failure is not None:
                     check_reply(failure)
                 return doc
