@@ -573,6 +573,9 @@ pub(crate) fn raw_document_to_py<'py>(py: Python<'py>, doc: &bson::RawDocument) 
     raw_container(py, doc.as_bytes(), &mut crate::fastpy::keys(), 0, false)
 }
 
+/// String values up to this length go through the key cache (they repeat: statuses, cities...).
+const SHORT_STRING: usize = 16;
+
 fn corrupt(what: &str) -> PyErr {
     PyValueError::new_err(format!("invalid BSON document: {what}"))
 }
@@ -648,7 +651,12 @@ fn raw_element<'py>(
         0x01 => (PyFloat::new(py, f64::from_le_bytes(fixed(rest)?)).into_any(), 8),
         0x02 | 0x0E => {
             let (bytes, used) = raw_string(rest)?;
-            (crate::fastpy::str_from_utf8(py, bytes)?.into_any(), used)
+            let value = if bytes.len() <= SHORT_STRING {
+                crate::fastpy::key_bytes(py, keys, bytes)?
+            } else {
+                crate::fastpy::str_from_utf8(py, bytes)?
+            };
+            (value.into_any(), used)
         }
         0x03 | 0x04 => {
             let n = read_len(rest)?;

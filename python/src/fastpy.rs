@@ -1,12 +1,12 @@
 //! Cheaper Python objects for decoded documents: the two costs that dominated turning a stored
 //! document into a dict (profiled on 1M user profiles: ~35 objects per document).
 //!
-//! - **Keys**: a document's field names repeat across documents, so their `str` objects are
-//!   cached in a small direct-mapped table (1024 slots, names of at most 32 bytes). A hit is an
+//! - **Keys** (and short string values): a document's field names repeat across documents, so
+//!   their `str` objects are cached in a small direct-mapped table (2048 slots, names of at most 24 bytes). A hit is an
 //!   incref of a string whose hash is already computed, instead of allocating, validating and
 //!   hashing a new one. The table sits behind a `try_lock`: a thread that finds it busy (held by
 //!   another thread across a GIL switch) decodes without it, so it can never block on it.
-//!   Cached strings are never freed (at most 1024 small strings).
+//!   Cached strings are never freed (at most 2048 small strings).
 //! - **datetimes**: `datetime(y, m, d, ...)` called from Rust goes through argument-tuple
 //!   building and keyword parsing; the `datetime` module's C API capsule
 //!   (`datetime.datetime_CAPI`, imported with `PyCapsule_Import`, part of the stable ABI) gives
@@ -22,12 +22,46 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyType};
 use std::os::raw::c_int;
 
-const KEY_SLOTS: usize = 1024;
-const KEY_MAX: usize = 32;
+/// A power of two.
+const KEY_SLOTS: usize = 2048;
+/// Longest cached string, in bytes: up to 24 bytes, three overlapping words and the length
+/// identify a string exactly (see `Fingerprint`).
+const KEY_MAX: usize = 24;
+
+/// A string of at most `KEY_MAX` bytes, exactly: its length and the words at its start, end and
+/// middle (zero-padded below 8 bytes). For 8 < n <= 24 bytes, [0, 8), [n-8, n) and
+/// [n/2-4, n/2+4) cover every byte.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Fingerprint {
+    len: u64,
+    words: [u64; 3],
+}
+
+impl Fingerprint {
+    fn of(k: &[u8]) -> Fingerprint {
+        let n = k.len();
+        let at = |i: usize| u64::from_le_bytes(k[i..i + 8].try_into().expect("8 bytes"));
+        let words = if n >= 8 {
+            [at(0), at(n - 8), at(n / 2 - 4)]
+        } else {
+            let mut w = 0u64;
+            for (i, &b) in k.iter().enumerate() {
+                w |= u64::from(b) << (8 * i);
+            }
+            [w, 0, 0]
+        };
+        Fingerprint { len: n as u64, words }
+    }
+
+    fn slot(&self) -> usize {
+        let [a, b, c] = self.words;
+        let h = (a ^ self.len.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ c.rotate_left(29);
+        (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - KEY_SLOTS.trailing_zeros())) as usize
+    }
+}
 
 struct KeySlot {
-    len: u8,
-    bytes: [u8; KEY_MAX],
+    print: Fingerprint,
     string: Py<PyString>,
 }
 
@@ -48,50 +82,42 @@ pub(crate) fn keys() -> Keys<'static> {
     Some(guard)
 }
 
-fn slot_of(k: &[u8]) -> usize {
-    let mut h = (k.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    for chunk in k.chunks(8) {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    (h >> 54) as usize % KEY_SLOTS
-}
-
 /// `key` as a Python `str`, from the cache when possible.
 pub(crate) fn key<'py>(py: Python<'py>, keys: &mut Keys<'_>, key: &str) -> Bound<'py, PyString> {
     match cached(py, keys, key.as_bytes()) {
         Ok(s) => s,
-        Err(slot) => remember(py, slot, key.as_bytes(), PyString::new(py, key)),
+        Err(slot) => remember(slot, PyString::new(py, key)),
     }
 }
 
 /// `key` (bytes, UTF-8 checked on a cache miss) as a Python `str`, from the cache when possible.
+/// Also used for short string values (statuses, cities, tags...), which repeat as keys do.
 pub(crate) fn key_bytes<'py>(py: Python<'py>, keys: &mut Keys<'_>, key: &[u8]) -> PyResult<Bound<'py, PyString>> {
     match cached(py, keys, key) {
         Ok(s) => Ok(s),
-        Err(slot) => Ok(remember(py, slot, key, str_from_utf8(py, key)?)),
+        Err(slot) => Ok(remember(slot, str_from_utf8(py, key)?)),
     }
 }
 
+type Vacancy<'k> = Option<(&'k mut Option<KeySlot>, Fingerprint)>;
+
 /// The cached string for `bytes`, or the slot to remember it in (`None`: not cacheable).
-fn cached<'py, 'k>(py: Python<'py>, keys: &'k mut Keys<'_>, bytes: &[u8]) -> Result<Bound<'py, PyString>, Option<&'k mut Option<KeySlot>>> {
+fn cached<'py, 'k>(py: Python<'py>, keys: &'k mut Keys<'_>, bytes: &[u8]) -> Result<Bound<'py, PyString>, Vacancy<'k>> {
     let Some(cache) = keys.as_mut().and_then(|g| g.as_mut()).filter(|_| bytes.len() <= KEY_MAX) else {
         return Err(None);
     };
-    let slot = &mut cache.slots[slot_of(bytes)];
+    let print = Fingerprint::of(bytes);
+    let slot = &mut cache.slots[print.slot()];
     match slot {
-        Some(s) if usize::from(s.len) == bytes.len() && &s.bytes[..bytes.len()] == bytes => Ok(s.string.bind(py).clone()),
-        _ => Err(Some(slot)),
+        Some(s) if s.print == print => Ok(s.string.bind(py).clone()),
+        _ => Err(Some((slot, print))),
     }
 }
 
-fn remember<'py>(_py: Python<'py>, slot: Option<&mut Option<KeySlot>>, bytes: &[u8], string: Bound<'py, PyString>) -> Bound<'py, PyString> {
-    if let Some(slot) = slot {
-        let mut stored = [0u8; KEY_MAX];
-        stored[..bytes.len()].copy_from_slice(bytes);
+fn remember<'py>(vacancy: Vacancy<'_>, string: Bound<'py, PyString>) -> Bound<'py, PyString> {
+    if let Some((slot, print)) = vacancy {
         // The displaced string (if any) is released here, with the GIL held.
-        *slot = Some(KeySlot { len: bytes.len() as u8, bytes: stored, string: string.clone().unbind() });
+        *slot = Some(KeySlot { print, string: string.clone().unbind() });
     }
     string
 }
@@ -185,13 +211,34 @@ pub(crate) fn datetime<'py>(
 
 #[cfg(test)]
 mod tests {
-    use super::slot_of;
+    use super::{Fingerprint, KEY_MAX, KEY_SLOTS};
 
     #[test]
     fn slots_are_in_range_and_spread() {
         let names = ["_id", "name", "email", "active", "created_at", "last_login", "logins", "profile", "age", "city"];
-        let slots: std::collections::HashSet<usize> = names.iter().map(|n| slot_of(n.as_bytes())).collect();
-        assert!(slots.iter().all(|&s| s < super::KEY_SLOTS));
+        let slots: std::collections::HashSet<usize> = names.iter().map(|n| Fingerprint::of(n.as_bytes()).slot()).collect();
+        assert!(slots.iter().all(|&s| s < KEY_SLOTS));
         assert!(slots.len() >= 9, "{slots:?}");
+    }
+
+    #[test]
+    fn fingerprints_identify_strings_exactly() {
+        // Every pair of strings up to KEY_MAX bytes that differ in one byte, at every position
+        // and length, has different fingerprints.
+        let base: Vec<u8> = (0..KEY_MAX as u8).map(|i| b'a' + i).collect();
+        for n in 0..=KEY_MAX {
+            let p = Fingerprint::of(&base[..n]);
+            assert_eq!(p, Fingerprint::of(&base[..n]));
+            for at in 0..n {
+                let mut other = base[..n].to_vec();
+                other[at] ^= 0x20;
+                assert!(Fingerprint::of(&other) != p, "n={n} at={at}");
+            }
+            if n > 0 {
+                assert!(Fingerprint::of(&base[..n - 1]) != p);
+            }
+        }
+        // Zero bytes are not padding.
+        assert!(Fingerprint::of(b"a") != Fingerprint::of(b"a\0"));
     }
 }
