@@ -16,6 +16,12 @@
 //! tables for docs/BENCHMARKS.md) go to stdout. `bench/run.sh` starts redis-server, runs
 //! redis-benchmark and this binary in one go.
 
+/// `--features mimalloc`: every allocation of the process (nestdb and its peers) through
+/// mimalloc instead of the system allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod docs;
 mod files;
 mod fsync;
