@@ -488,6 +488,13 @@ fn large_scans_split_across_threads_keep_natural_order_skip_and_limit() {
         coll.find(doc! {"m": 3, "s": "v1"}).skip(10).limit(5).run().unwrap().iter().map(|d| d.get_i64("_id").unwrap()).collect();
     assert_eq!(got, want[10..15]);
     assert_eq!(coll.count_documents(doc! {"m": 3, "s": "v1"}).unwrap(), want.len() as u64);
+    // A broad find is projected by several threads: same documents, same order, projected.
+    let broad = coll.find(doc! {"m": {"$lt": 5}}).projection(doc! {"m": 1}).run().unwrap();
+    let want_ids: Vec<i64> = (0..100_000i64).filter(|i| i % 7 < 5).collect();
+    assert_eq!(broad.len(), want_ids.len());
+    for (d, id) in broad.iter().zip(&want_ids) {
+        assert_eq!((d.len(), d.get_i64("_id").unwrap(), d.get_i64("m").unwrap()), (2, *id, id % 7));
+    }
     let sorted: Vec<i64> = coll
         .find(doc! {"m": 3, "s": "v1"})
         .sort(doc! {"_id": -1})

@@ -55,7 +55,8 @@ impl Fingerprint {
 
     fn slot(&self) -> usize {
         let [a, b, c] = self.words;
-        let h = (a ^ self.len.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ c.rotate_left(29);
+        let h =
+            (a ^ self.len.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ c.rotate_left(29);
         (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - KEY_SLOTS.trailing_zeros())) as usize
     }
 }

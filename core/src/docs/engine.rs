@@ -603,19 +603,12 @@ pub fn find_in(
     }
     if batch == usize::MAX && state.next_record == 0 {
         // Everything at once (the Rust API): match in parallel, then skip, limit, project.
-        let mut left = state.limit_left;
-        for rid in parallel_matches(coll, &spec.filter)?.into_iter().skip(state.skip_left as usize) {
-            if left == Some(0) {
-                break;
-            }
-            if let Some(d) = coll.get(rid) {
-                out.push(spec.project(d)?);
-            }
-            if let Some(l) = &mut left {
-                *l -= 1;
-            }
-        }
-        return Ok((out, None));
+        let rids: Vec<u64> = parallel_matches(coll, &spec.filter)?
+            .into_iter()
+            .skip(state.skip_left as usize)
+            .take(state.limit_left.map_or(usize::MAX, |l| l as usize))
+            .collect();
+        return Ok((project_all(coll, spec, &rids)?, None));
     }
     for (rid, d) in coll.scan_from(state.next_record) {
         if out.len() >= batch {
@@ -803,6 +796,41 @@ fn parallel_matches(coll: &Collection, filter: &Filter) -> Result<Vec<u64>, DocE
             .collect()
     });
     let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Results from this many documents on are projected (decoded into `Document`s) by several
+/// threads: decoding, not matching, is then the cost of a find.
+const PARALLEL_PROJECT_MIN: usize = 4096;
+
+/// The documents at `rids`, projected, in order; the first error in that order is reported.
+fn project_all(coll: &Collection, spec: &FindSpec, rids: &[u64]) -> Result<Vec<Document>, DocError> {
+    let project = |part: &[u64]| -> Result<Vec<Document>, DocError> {
+        let mut out = Vec::with_capacity(part.len());
+        for &rid in part {
+            if let Some(d) = coll.get(rid) {
+                out.push(spec.project(d)?);
+            }
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || rids.len() < PARALLEL_PROJECT_MIN {
+        return project(rids);
+    }
+    let parts: Vec<Result<Vec<Document>, DocError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rids.chunks(rids.len().div_ceil(threads)).map(|part| scope.spawn(move || project(part))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a projection thread panicked")))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(rids.len());
     for p in parts {
         out.extend(p?);
     }
