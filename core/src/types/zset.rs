@@ -604,6 +604,31 @@ impl Tree {
         }
     }
 
+    /// The rank of `(s, m)`, which the caller knows is in the tree. As `count_below` of that
+    /// key, except that the descent goes to the leaf holding `(s, m)`, so when a single
+    /// entry of that leaf has score `s` it is `(s, m)`, and its member (a pointer chase, a cache
+    /// miss) need not be read.
+    fn rank_of_present(&self, s: f64, m: &[u8]) -> usize {
+        // Separators `<=` the key: a separator equal to it starts the child that holds it.
+        let (to_leaf, in_leaf) = (Bound::Key { s, m, inclusive: true }, Bound::Key { s, m, inclusive: false });
+        let mut node = &self.root;
+        let mut acc = 0;
+        loop {
+            match node {
+                Node::Inner(inner) => {
+                    let j = count_in(&inner.sep_scores, &inner.sep_members, to_leaf);
+                    acc += inner.counts[..j].iter().sum::<usize>();
+                    node = &inner.children[j];
+                }
+                Node::Leaf(leaf) => {
+                    let lo = count_lt(&leaf.scores, s);
+                    let ties = count_le(&leaf.scores[lo..], s);
+                    return acc + if ties == 1 { lo } else { count_in(&leaf.scores, &leaf.members, in_leaf) };
+                }
+            }
+        }
+    }
+
     /// Element at `rank`; caller guarantees `rank < len`.
     fn get(&self, mut rank: usize) -> (&Member, f64) {
         let mut node = &self.root;
@@ -825,7 +850,7 @@ impl ZSet {
     /// 0-based rank in ascending (score, member) order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let s = *self.dict.get(member)?;
-        Some(self.tree.count_below(Bound::Key { s, m: member, inclusive: false }))
+        Some(self.tree.rank_of_present(s, member))
     }
 
     /// Element at 0-based ascending rank.
