@@ -34,7 +34,7 @@ class InsertOneResult(_WriteResult):
 
     def __init__(self, inserted_id: Any, acknowledged: bool) -> None:
         self.__inserted_id = inserted_id
-        super().__init__(acknowledged)
+        self._acknowledged = acknowledged  # (_WriteResult.__init__, inlined: results are made per call)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.__inserted_id!r}, acknowledged={self.acknowledged})"
@@ -52,7 +52,7 @@ class InsertManyResult(_WriteResult):
 
     def __init__(self, inserted_ids: List[Any], acknowledged: bool) -> None:
         self.__inserted_ids = inserted_ids
-        super().__init__(acknowledged)
+        self._acknowledged = acknowledged  # (_WriteResult.__init__, inlined: results are made per call)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.__inserted_ids!r}, acknowledged={self.acknowledged})"
@@ -71,7 +71,7 @@ class UpdateResult(_WriteResult):
     def __init__(self, raw_result: Optional[Mapping[str, Any]], acknowledged: bool, in_client_bulk: bool = False) -> None:
         self.__raw_result = raw_result
         self.__in_client_bulk = in_client_bulk
-        super().__init__(acknowledged)
+        self._acknowledged = acknowledged  # (_WriteResult.__init__, inlined: results are made per call)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.__raw_result!r}, acknowledged={self.acknowledged})"
@@ -115,7 +115,7 @@ class DeleteResult(_WriteResult):
 
     def __init__(self, raw_result: Mapping[str, Any], acknowledged: bool) -> None:
         self.__raw_result = raw_result
-        super().__init__(acknowledged)
+        self._acknowledged = acknowledged  # (_WriteResult.__init__, inlined: results are made per call)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.__raw_result!r}, acknowledged={self.acknowledged})"
@@ -137,7 +137,7 @@ class BulkWriteResult(_WriteResult):
 
     def __init__(self, bulk_api_result: Dict[str, Any], acknowledged: bool) -> None:
         self.__bulk_api_result = bulk_api_result
-        super().__init__(acknowledged)
+        self._acknowledged = acknowledged  # (_WriteResult.__init__, inlined: results are made per call)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.__bulk_api_result!r}, acknowledged={self.acknowledged})"
