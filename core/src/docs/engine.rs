@@ -400,10 +400,98 @@ pub fn prepare_raw(raw: RawDocumentBuf) -> Result<Prepared, DocError> {
         }
         Ok(true)
     }
-    if !depth_ok(&raw, 1)? {
+    // The fast walk accepts a well-formed document; anything else goes through the bson
+    // crate's iterator, which names the problem.
+    let ok = match raw_shape_ok(raw.as_bytes(), 1) {
+        Some(ok) => ok,
+        None => depth_ok(&raw, 1)?,
+    };
+    if !ok {
         return Err(DocError::new(codes::OVERFLOW, "Overflow", format!("document exceeds the maximum nesting depth of {MAX_DEPTH}")));
     }
     Ok(Prepared { raw, id })
+}
+
+/// One pass over a BSON document's bytes: every length in bounds, every string and key valid
+/// UTF-8 and terminated, every element type known, booleans 0 or 1. `Some(false)`: well formed
+/// but nested deeper than `MAX_DEPTH`; `None`: malformed (the caller asks the bson crate why).
+/// Several times cheaper than the bson crate's iterator, which builds a value per element.
+fn raw_shape_ok(b: &[u8], depth: usize) -> Option<bool> {
+    fn len_at(b: &[u8], at: usize) -> Option<usize> {
+        usize::try_from(i32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?)).ok()
+    }
+    fn cstring(b: &[u8], at: usize) -> Option<usize> {
+        let n = b.get(at..)?.iter().position(|&c| c == 0)?;
+        std::str::from_utf8(&b[at..at + n]).ok()?;
+        Some(at + n + 1)
+    }
+    /// A length-prefixed, NUL-terminated UTF-8 string at `at`; the offset after it.
+    fn string(b: &[u8], at: usize) -> Option<usize> {
+        let n = len_at(b, at)?;
+        let end = (at + 4).checked_add(n)?;
+        if n == 0 || end > b.len() || b[end - 1] != 0 {
+            return None;
+        }
+        std::str::from_utf8(&b[at + 4..end - 1]).ok()?;
+        Some(end)
+    }
+    if b.len() < 5 || len_at(b, 0)? != b.len() || b[b.len() - 1] != 0 {
+        return None;
+    }
+    if depth > MAX_DEPTH {
+        return Some(false);
+    }
+    let body_end = b.len() - 1;
+    let mut at = 4;
+    let mut deep_ok = true;
+    while at < body_end {
+        let kind = b[at];
+        at = cstring(b, at + 1)?;
+        at = match kind {
+            0x01 | 0x09 | 0x11 | 0x12 => at + 8,
+            0x10 => at + 4,
+            0x13 => at + 16,
+            0x07 => at + 12,
+            0x06 | 0x0A | 0x7F | 0xFF => at,
+            0x08 => match b.get(at)? {
+                0 | 1 => at + 1,
+                _ => return None,
+            },
+            0x02 | 0x0D | 0x0E => string(b, at)?,
+            0x03 | 0x04 => {
+                let n = len_at(b, at)?;
+                let end = at.checked_add(n)?;
+                deep_ok &= raw_shape_ok(b.get(at..end)?, depth + 1)?;
+                end
+            }
+            0x05 => {
+                let n = len_at(b, at)?;
+                // The old binary subtype (2) repeats the length inside: it must agree.
+                if *b.get(at + 4)? == 2 && (n < 4 || len_at(b, at + 5)? != n - 4) {
+                    return None;
+                }
+                (at + 5).checked_add(n)?
+            }
+            0x0B => cstring(b, cstring(b, at)?)?,
+            0x0C => string(b, at)? + 12,
+            0x0F => {
+                let n = len_at(b, at)?;
+                let end = at.checked_add(n)?;
+                let code_end = string(b, at + 4)?;
+                let scope_len = len_at(b, code_end)?;
+                if code_end.checked_add(scope_len)? != end {
+                    return None;
+                }
+                raw_shape_ok(b.get(code_end..end)?, depth + 1)?;
+                end
+            }
+            _ => return None,
+        };
+        if at > body_end {
+            return None;
+        }
+    }
+    Some(deep_ok)
 }
 
 /// Insert `docs` in order; `ordered` stops at the first error (the rest are not attempted).
@@ -1212,4 +1300,79 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), String> {
         other => return Err(format!("unknown oplog op {other:?}")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_shape_ok;
+    use bson::{doc, spec::BinarySubtype, Binary, Bson, RawDocument};
+    use proptest::prelude::*;
+
+    /// Every element read by the bson crate's iterator, nested documents and arrays included.
+    fn bson_walk(d: &RawDocument) -> bool {
+        fn value(v: bson::RawBsonRef<'_>) -> bool {
+            match v {
+                bson::RawBsonRef::Document(sub) => bson_walk(sub),
+                bson::RawBsonRef::Array(a) => a.into_iter().all(|e| e.is_ok_and(value)),
+                bson::RawBsonRef::JavaScriptCodeWithScope(c) => bson_walk(c.scope),
+                _ => true,
+            }
+        }
+        d.into_iter().all(|e| e.is_ok_and(|(_, v)| value(v)))
+    }
+
+    fn sample() -> Vec<u8> {
+        let d = doc! {
+            "_id": 7, "s": "héllo", "f": 1.5, "i": 1i64 << 40, "t": true, "n": Bson::Null,
+            "d": bson::DateTime::from_millis(1_700_000_000_000), "o": bson::oid::ObjectId::from_bytes([1; 12]),
+            "b": Binary { subtype: BinarySubtype::Generic, bytes: vec![0, 1, 2] },
+            "r": bson::Regex { pattern: "^a".to_string().try_into().unwrap(), options: "i".to_string().try_into().unwrap() },
+            "c": Bson::JavaScriptCode("x".into()),
+            "cs": Bson::JavaScriptCodeWithScope(bson::JavaScriptCodeWithScope { code: "y".into(), scope: doc! {"a": 1} }),
+            "ts": Bson::Timestamp(bson::Timestamp { time: 1, increment: 2 }),
+            "dec": Bson::Decimal128(bson::Decimal128::from_bytes([3; 16])),
+            "min": Bson::MinKey, "max": Bson::MaxKey,
+            "nest": {"a": [1, "two", {"three": [3.0]}]},
+        };
+        encode(&d)
+    }
+
+    fn encode(d: &bson::Document) -> Vec<u8> {
+        let mut v = Vec::new();
+        d.to_writer(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn accepts_well_formed_documents_and_measures_depth() {
+        let bytes = sample();
+        assert_eq!(raw_shape_ok(&bytes, 1), Some(true));
+        let mut deep = doc! {"x": 1};
+        for _ in 0..super::MAX_DEPTH + 2 {
+            deep = doc! {"d": deep};
+        }
+        assert_eq!(raw_shape_ok(&encode(&deep), 1), Some(false));
+        assert_eq!(raw_shape_ok(b"\x05\x00\x00\x00\x00", 1), Some(true));
+        assert_eq!(raw_shape_ok(b"\x05\x00\x00\x00\x01", 1), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(6000))]
+        /// Whatever the fast walk accepts, the bson crate reads without an error.
+        #[test]
+        fn the_fast_walk_never_accepts_what_bson_rejects(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..5)) {
+            let mut bytes = sample();
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len());
+                match how {
+                    0 => bytes[i] = byte,
+                    1 => bytes[i] ^= 1 << (byte % 8),
+                    _ => bytes[i] = if byte % 2 == 0 { 0 } else { 0xff },
+                }
+            }
+            if let (Some(_), Ok(doc)) = (raw_shape_ok(&bytes, 1), RawDocument::from_bytes(&bytes)) {
+                prop_assert!(bson_walk(doc), "fast walk accepted what bson rejects: {bytes:?}");
+            }
+        }
+    }
 }
