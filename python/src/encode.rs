@@ -133,9 +133,10 @@ pub(crate) fn str_utf8<'a>(obj: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
     if ptr.is_null() {
         return Err(PyErr::fetch(obj.py()));
     }
-    // SAFETY: CPython guarantees `size` bytes of valid UTF-8 at `ptr`.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size as usize) };
-    std::str::from_utf8(bytes).map_err(|e| pyo3::exceptions::PyUnicodeError::new_err(e.to_string()))
+    // SAFETY: `size` bytes at `ptr`, valid UTF-8: PyUnicode_AsUTF8AndSize encodes the string
+    // strictly (a lone surrogate is a UnicodeEncodeError, the NULL return above), so checking
+    // them again would only repeat CPython's work on every key and string value.
+    unsafe { Ok(std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr.cast::<u8>(), size as usize))) }
 }
 
 /// `repr(x)` of a float, by CPython's own formatter (shortest round-trip digits).
