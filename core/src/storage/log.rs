@@ -11,12 +11,15 @@
 //! starting at its name. A record is one atomic unit: a command, or a whole MULTI/EXEC batch,
 //! pipeline or closure transaction.
 //!
-//! Who writes: a command appends its record to the in-memory tail (`LogState::chunks`) while it
-//! still holds its shard locks, so the log order of records touching the same key is the order
-//! they were applied. The bytes reach the file through `flush`, run by whoever holds the
-//! `flushing` token: the background flusher (every millisecond for `everysec`/`no`, fsync once a
-//! second for `everysec`) or, under `always`, a writer waiting for its own record (group commit:
-//! one leader writes and fsyncs everything queued, the others wait and share that fsync).
+//! Who writes: a command frames its record into its thread's lane (`Log::lanes`; the sequence
+//! number is taken there, while the command still holds its shard locks, so the log order of
+//! records touching the same key is the order they were applied). The bytes reach the file
+//! through `flush`, run by whoever holds the `flushing` token: it merges the lanes by sequence
+//! number (`collect`) and writes the gap-free prefix. The background thread flushes once a
+//! millisecond for `everysec`/`no` (fsync once a second for `everysec`). Under `always`, a
+//! writer waiting alone flushes itself; otherwise the writers park and the background thread
+//! is the sync thread (group commit: it gathers, writes, fsyncs once per batch and wakes exactly
+//! the writers whose records became durable).
 //!
 //! Failure: a write or fsync error puts the log in the failed state. New write commands are
 //! refused (`MISCONF`) before they change anything; reads keep working; the unwritten bytes
@@ -95,33 +98,21 @@ impl FsyncPolicy {
     }
 }
 
-/// Encode one record frame onto `out` (tests).
-#[cfg(test)]
+/// Encode one record frame onto `out`: header, CRC of len, seq, kind and payload (computed
+/// in one pass: inside a lane's lock, which no other writer normally takes).
 pub(crate) fn encode_frame(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8]) {
-    encode_frame_with(out, seq, kind, payload, &tail_crc(kind, payload));
-}
-
-/// CRC state of the part of a frame that does not depend on its seq (kind and payload):
-/// computed before the log's lock is taken, combined with the header's inside it.
-fn tail_crc(kind: u8, payload: &[u8]) -> crc32fast::Hasher {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&[kind]);
-    h.update(payload);
-    h
-}
-
-/// Encode one record frame onto `out`, given the CRC state of its kind and payload.
-fn encode_frame_with(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8], tail: &crc32fast::Hasher) {
     let len = (payload.len() + 9) as u32;
     let mut h = crc32fast::Hasher::new();
-    h.update(&len.to_le_bytes());
-    h.update(&seq.to_le_bytes());
-    h.combine(tail);
+    let mut head = [0u8; HEADER];
+    head[0..4].copy_from_slice(&len.to_le_bytes());
+    head[8..16].copy_from_slice(&seq.to_le_bytes());
+    head[16] = kind;
+    h.update(&head[0..4]);
+    h.update(&head[8..HEADER]);
+    h.update(payload);
+    head[4..8].copy_from_slice(&h.finalize().to_le_bytes());
     out.reserve(HEADER + payload.len());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.push(kind);
+    out.extend_from_slice(&head);
     out.extend_from_slice(payload);
 }
 
@@ -427,7 +418,6 @@ impl Log {
     /// The record is framed (header, CRC) into this thread's lane: two writers on different
     /// lanes never wait for each other. The flush merges the lanes by sequence number.
     pub(crate) fn append(&self, kind: u8, payload: &[u8]) -> u64 {
-        let tail = tail_crc(kind, payload);
         let lane = &self.lanes[LANE.with(|l| *l)].0;
         let mut buf = lane.lock();
         while buf.len() > LANE_MAX && !self.closed.load(Ordering::Relaxed) && !self.failed.load(Ordering::Relaxed) {
@@ -439,7 +429,7 @@ impl Log {
             buf = lane.lock();
         }
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        encode_frame_with(&mut buf, seq, kind, payload, &tail);
+        encode_frame(&mut buf, seq, kind, payload);
         drop(buf);
         if seq >= self.gather_at.load(Ordering::SeqCst) && self.gather_at.swap(u64::MAX, Ordering::SeqCst) != u64::MAX {
             if let Some(t) = self.syncer.get() {
