@@ -76,6 +76,25 @@ fn spread(v: &[f64]) -> String {
     v.iter().map(|x| if *x >= 1e4 { format!("{:.0}k", x / 1e3) } else { format!("{x:.0}") }).collect::<Vec<_>>().join(", ")
 }
 
+/// Median time of one 165-byte append + `fdatasync` on a scratch file in `dir` (100 of them):
+/// what one fsync costs on this disk right now, to read the `always` rates against (other
+/// processes writing to the same disk make it several times slower).
+fn probe_fsync(dir: &std::path::Path) -> Result<Duration, String> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(err)?;
+    let mut times = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        f.write_all(&[b'x'; 165]).map_err(err)?;
+        f.sync_data().map_err(err)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    Ok(Duration::from_secs_f64(median(&times)))
+}
+
 /// Suite `always`.
 pub fn run_always(cfg: &Config, report: &mut Report) -> Result<(), String> {
     always(cfg, report, &Scratch::new(&cfg.scratch, "always")?)
@@ -91,11 +110,16 @@ fn always(cfg: &Config, report: &mut Report, scratch: &Scratch) -> Result<(), St
     let (mut one, mut eight) = (Vec::new(), Vec::new());
     let (mut r1, mut r8) = (Vec::new(), Vec::new());
     let (mut batch1, mut batch8) = (Vec::new(), Vec::new());
+    let mut probes = Vec::new();
+    let pdir = scratch.sub("fsync-probe")?;
     let rdir = scratch.sub("redis")?;
     let mut server =
         RedisProc::start(&rdir, &[("save", ""), ("appendonly", "yes"), ("appendfsync", "always"), ("auto-aof-rewrite-percentage", "0")])?;
     server.wait_ready(Duration::from_secs(30))?;
     for rep in 0..cfg.reps_fsync {
+        let probe = probe_fsync(&pdir)?;
+        eprintln!("    fsync probe (165-byte append + fdatasync): {:.0} µs", probe.as_secs_f64() * 1e6);
+        probes.push(probe.as_secs_f64() * 1e6);
         for threads in [1, 8] {
             let dir = scratch.sub(&format!("always-{rep}-{threads}"))?;
             let db = Db::open(&dir, options(FsyncPolicy::Always)).map_err(err)?;
@@ -138,7 +162,16 @@ fn always(cfg: &Config, report: &mut Report, scratch: &Scratch) -> Result<(), St
         Unit::OpsPerSec,
         how(&eight) + &batches(&batch8),
     );
-    report.add("always.nestdb.ratio", "nestdb always: 8 threads / 1 thread", median(&eight) / median(&one), Unit::Ratio, "");
+    report.add(
+        "always.nestdb.ratio",
+        "nestdb always: 8 threads / 1 thread",
+        median(&eight) / median(&one),
+        Unit::Ratio,
+        format!(
+            "fsync probe before each repetition (165-byte append + fdatasync, median of 100): {} µs",
+            probes.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(", ")
+        ),
+    );
     report.add("always.redis.1", "redis-server SET, appendfsync always, 1 client", median(&r1), Unit::OpsPerSec, how(&r1));
     report.add("always.redis.8", "redis-server SET, appendfsync always, 8 clients", median(&r8), Unit::OpsPerSec, how(&r8));
     report.add("always.redis.ratio", "redis-server always: 8 clients / 1 client", median(&r8) / median(&r1), Unit::Ratio, "");

@@ -11,12 +11,15 @@
 //! starting at its name. A record is one atomic unit: a command, or a whole MULTI/EXEC batch,
 //! pipeline or closure transaction.
 //!
-//! Who writes: a command appends its record to the in-memory tail (`LogState::chunks`) while it
-//! still holds its shard locks, so the log order of records touching the same key is the order
-//! they were applied. The bytes reach the file through `flush`, run by whoever holds the
-//! `flushing` token: the background flusher (every millisecond for `everysec`/`no`, fsync once a
-//! second for `everysec`) or, under `always`, a writer waiting for its own record (group commit:
-//! one leader writes and fsyncs everything queued, the others wait and share that fsync).
+//! Who writes: a command frames its record into its thread's lane (`Log::lanes`; the sequence
+//! number is taken there, while the command still holds its shard locks, so the log order of
+//! records touching the same key is the order they were applied). The bytes reach the file
+//! through `flush`, run by whoever holds the `flushing` token: it merges the lanes by sequence
+//! number (`collect`) and writes the gap-free prefix. The background thread flushes once a
+//! millisecond for `everysec`/`no` (fsync once a second for `everysec`). Under `always`, a
+//! writer waiting alone flushes itself; otherwise the writers park and the background thread
+//! is the sync thread (group commit: it gathers, writes, fsyncs once per batch and wakes exactly
+//! the writers whose records became durable).
 //!
 //! Failure: a write or fsync error puts the log in the failed state. New write commands are
 //! refused (`MISCONF`) before they change anything; reads keep working; the unwritten bytes
@@ -28,8 +31,9 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -94,33 +98,21 @@ impl FsyncPolicy {
     }
 }
 
-/// Encode one record frame onto `out` (tests).
-#[cfg(test)]
+/// Encode one record frame onto `out`: header, CRC of len, seq, kind and payload (computed
+/// in one pass: inside a lane's lock, which no other writer normally takes).
 pub(crate) fn encode_frame(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8]) {
-    encode_frame_with(out, seq, kind, payload, &tail_crc(kind, payload));
-}
-
-/// CRC state of the part of a frame that does not depend on its seq (kind and payload):
-/// computed before the log's lock is taken, combined with the header's inside it.
-fn tail_crc(kind: u8, payload: &[u8]) -> crc32fast::Hasher {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&[kind]);
-    h.update(payload);
-    h
-}
-
-/// Encode one record frame onto `out`, given the CRC state of its kind and payload.
-fn encode_frame_with(out: &mut Vec<u8>, seq: u64, kind: u8, payload: &[u8], tail: &crc32fast::Hasher) {
     let len = (payload.len() + 9) as u32;
     let mut h = crc32fast::Hasher::new();
-    h.update(&len.to_le_bytes());
-    h.update(&seq.to_le_bytes());
-    h.combine(tail);
+    let mut head = [0u8; HEADER];
+    head[0..4].copy_from_slice(&len.to_le_bytes());
+    head[8..16].copy_from_slice(&seq.to_le_bytes());
+    head[16] = kind;
+    h.update(&head[0..4]);
+    h.update(&head[8..HEADER]);
+    h.update(payload);
+    head[4..8].copy_from_slice(&h.finalize().to_le_bytes());
     out.reserve(HEADER + payload.len());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.push(kind);
+    out.extend_from_slice(&head);
     out.extend_from_slice(payload);
 }
 
@@ -212,7 +204,7 @@ pub(crate) fn parse_segment(data: &[u8]) -> (Vec<Record<'_>>, Option<Damage>) {
     (out, None)
 }
 
-/// Queued bytes for one segment.
+/// Queued bytes for one segment (merged, in sequence order, ready to be written).
 struct Chunk {
     /// First sequence number of the segment these bytes belong to.
     segment: u64,
@@ -221,17 +213,64 @@ struct Chunk {
     last_seq: u64,
 }
 
+/// Lanes records are framed into (a thread always uses the same one).
+const LANES: usize = 16;
+/// Writers wait (backpressure) when one lane holds this many bytes.
+const LANE_MAX: usize = MAX_QUEUED / LANES;
+/// Spare buffers kept for reuse, and the largest capacity kept.
+const SPARES: usize = 2 * LANES;
+const SPARE_MAX_CAPACITY: usize = 8 << 20;
+
+/// A value alone on its cache line (and the adjacent one, which the prefetcher pairs).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// One lane: frames of increasing sequence numbers, appended by the writers that use it.
+#[repr(align(128))]
+struct Lane(Mutex<Vec<u8>>);
+
+thread_local! {
+    /// The lane this thread appends to (threads are spread round-robin over the lanes).
+    static LANE: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % LANES
+    };
+}
+
+/// Sequence number of the frame at the start of `frame`.
+fn frame_seq(frame: &[u8]) -> u64 {
+    u64::from_le_bytes(frame[8..16].try_into().expect("8 bytes"))
+}
+
+/// Length in bytes of the whole frame at the start of `frame`.
+fn frame_len(frame: &[u8]) -> usize {
+    8 + u32::from_le_bytes(frame[0..4].try_into().expect("4 bytes")) as usize
+}
+
 struct LogState {
+    /// Merged records waiting to be written (or put back after a failed write).
     chunks: VecDeque<Chunk>,
-    /// The segment new records go to.
-    segment: u64,
-    /// Sequence number of the next record.
-    next_seq: u64,
+    /// Frames taken from the lanes that cannot be written yet: a record with a lower sequence
+    /// number was still being appended when the lanes were collected.
+    carry: Vec<u8>,
+    /// First sequence numbers of the segment of record `taken_seq + 1` and of the segments
+    /// rotated to after it (`rotate`).
+    seg_starts: VecDeque<u64>,
+    /// Every record up to this one is in `chunks` (or written).
+    taken_seq: u64,
     /// Every record up to this one is written to its file.
     written_seq: u64,
     /// Every record up to this one is fsynced.
     synced_seq: u64,
-    queued_bytes: usize,
+    /// Buffers to reuse (lanes, chunks).
+    spare: Vec<Vec<u8>>,
     /// Someone is writing queued chunks (they are out of `chunks`).
     flushing: bool,
     /// The last I/O error, while the log is failed.
@@ -239,14 +278,13 @@ struct LogState {
     /// The error came from an fsync: retry by snapshot, not by rewriting the tail.
     error_on_sync: bool,
     shutdown: bool,
-    /// Threads inside `wait_durable` now, and the most seen since the last synced flush.
-    waiters: u64,
-    peak_waiters: u64,
+    /// Writers waiting (`always`) for the sync thread: the record each waits for, and its thread.
+    parked: Vec<(u64, Thread)>,
+    /// The sync thread (the log thread) sleeps in `wait_for_work`.
+    syncer_idle: bool,
     flushes: u64,
     /// Duration of the last fsync (the gather waits at most this long).
     last_sync: Duration,
-    /// A writer is gathering records before its flush (appends signal `gather`).
-    gathering: bool,
 }
 
 /// The file currently appended to.
@@ -263,11 +301,26 @@ struct SegmentFile {
 pub(crate) struct Log {
     dir: PathBuf,
     policy: AtomicU8,
+    /// Sequence number of the next record (taken under a lane's lock). Every logged write
+    /// modifies it: on a cache line of its own, away from the flags every write reads.
+    next_seq: Padded<AtomicU64>,
+    lanes: Box<[Lane]>,
     state: Mutex<LogState>,
-    /// Signalled when a flush finishes (waiters) or work arrives (flusher).
+    /// Signalled when a flush finishes, on failure and on shutdown.
     cond: Condvar,
-    /// Signalled by `append` while a writer gathers a group commit.
-    gather: Condvar,
+    /// Signalled when work arrives for the log thread while it sleeps.
+    work: Condvar,
+    /// Mirror of `LogState::synced_seq` (waiters check it without the lock).
+    synced: AtomicU64,
+    /// Threads inside `wait_durable` now, and the most seen recently.
+    waiters: AtomicU64,
+    peak_waiters: AtomicU64,
+    /// While the sync thread gathers a group commit: the sequence number whose append should
+    /// wake it (u64::MAX otherwise).
+    gather_at: AtomicU64,
+    /// The log thread, once it runs (`always`: it writes and fsyncs for the waiting writers).
+    syncer: OnceLock<Thread>,
+    closed: AtomicBool,
     io: Mutex<SegmentFile>,
     failed: AtomicBool,
     /// Size of the current segment file, for the rewrite trigger and INFO.
@@ -296,25 +349,33 @@ impl Log {
         Ok(Arc::new(Log {
             dir: dir.to_path_buf(),
             policy: AtomicU8::new(policy.to_u8()),
+            next_seq: Padded(AtomicU64::new(next_seq)),
+            lanes: (0..LANES).map(|_| Lane(Mutex::new(Vec::new()))).collect(),
             state: Mutex::new(LogState {
                 chunks: VecDeque::new(),
-                segment,
-                next_seq,
+                carry: Vec::new(),
+                seg_starts: VecDeque::from([segment]),
+                taken_seq: last,
                 written_seq: last,
                 synced_seq: last,
-                queued_bytes: 0,
+                spare: Vec::new(),
                 flushing: false,
                 error: None,
                 error_on_sync: false,
                 shutdown: false,
-                waiters: 0,
-                peak_waiters: 0,
+                parked: Vec::new(),
+                syncer_idle: false,
                 flushes: 0,
                 last_sync: Duration::from_micros(100),
-                gathering: false,
             }),
-            gather: Condvar::new(),
             cond: Condvar::new(),
+            work: Condvar::new(),
+            synced: AtomicU64::new(last),
+            waiters: AtomicU64::new(0),
+            peak_waiters: AtomicU64::new(0),
+            gather_at: AtomicU64::new(u64::MAX),
+            syncer: OnceLock::new(),
+            closed: AtomicBool::new(false),
             io: Mutex::new(SegmentFile { file, segment, len: valid_len, unsynced: false }),
             failed: AtomicBool::new(false),
             segment_size: AtomicU64::new(valid_len),
@@ -350,97 +411,213 @@ impl Log {
     }
 
     /// Append one record; returns its sequence number. Never does I/O (except waiting when
-    /// more than `MAX_QUEUED` bytes are queued). Call while holding the shard locks of the
-    /// keys the record touches.
+    /// more than `LANE_MAX` bytes are queued in this thread's lane). Call while holding the
+    /// shard locks of the keys the record touches: the sequence number is taken under them,
+    /// so records touching the same key are numbered in the order they were applied.
+    ///
+    /// The record is framed (header, CRC) into this thread's lane: two writers on different
+    /// lanes never wait for each other. The flush merges the lanes by sequence number.
     pub(crate) fn append(&self, kind: u8, payload: &[u8]) -> u64 {
-        let tail = tail_crc(kind, payload);
-        let mut st = self.state.lock();
-        while st.queued_bytes > MAX_QUEUED && !st.shutdown && st.error.is_none() {
-            self.cond.notify_all();
+        let lane = &self.lanes[LANE.with(|l| *l)].0;
+        let mut buf = lane.lock();
+        while buf.len() > LANE_MAX && !self.closed.load(Ordering::Relaxed) && !self.failed.load(Ordering::Relaxed) {
+            drop(buf);
+            let mut st = self.state.lock();
+            self.work.notify_one();
             self.cond.wait_for(&mut st, Duration::from_millis(10));
+            drop(st);
+            buf = lane.lock();
         }
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        let segment = st.segment;
-        if st.chunks.back().is_none_or(|c| c.segment != segment) {
-            st.chunks.push_back(Chunk { segment, bytes: Vec::with_capacity(64 << 10), last_seq: 0 });
-        }
-        let chunk = st.chunks.back_mut().expect("just ensured");
-        encode_frame_with(&mut chunk.bytes, seq, kind, payload, &tail);
-        chunk.last_seq = seq;
-        st.queued_bytes += HEADER + payload.len();
-        if st.gathering {
-            self.gather.notify_one();
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        encode_frame(&mut buf, seq, kind, payload);
+        drop(buf);
+        if seq >= self.gather_at.load(Ordering::SeqCst) && self.gather_at.swap(u64::MAX, Ordering::SeqCst) != u64::MAX {
+            if let Some(t) = self.syncer.get() {
+                t.unpark();
+            }
         }
         seq
     }
 
     /// Sequence number of the last appended record.
     pub(crate) fn last_seq(&self) -> u64 {
-        self.state.lock().next_seq - 1
+        self.next_seq.load(Ordering::SeqCst) - 1
     }
 
     /// Start a new segment for the records after the current last one (called at a snapshot's
-    /// cut, under every shard lock). Returns the new segment's first sequence number.
+    /// cut, under every shard lock: no append is in progress). Returns the new segment's first
+    /// sequence number.
     pub(crate) fn rotate(&self) -> u64 {
         let mut st = self.state.lock();
-        st.segment = st.next_seq;
+        let start = self.next_seq.load(Ordering::SeqCst);
+        if st.seg_starts.back() != Some(&start) {
+            st.seg_starts.push_back(start);
+        }
         self.segment_size.store(0, Ordering::Relaxed);
-        st.segment
+        start
     }
 
-    /// Block until record `seq` is durable (`always`): become the flush leader or wait for one.
+    /// Move the lanes' frames into `st.chunks`, merged by sequence number, as far as the
+    /// sequence numbers are contiguous (frames after a gap wait in `st.carry`: the record
+    /// filling the gap was being appended to another lane). Call with the flushing token held
+    /// or no flush running.
+    fn collect(&self, st: &mut LogState) {
+        let mut srcs: Vec<Vec<u8>> = Vec::new();
+        for lane in self.lanes.iter() {
+            let mut buf = lane.0.lock();
+            if !buf.is_empty() {
+                let spare = st.spare.pop().unwrap_or_default();
+                srcs.push(std::mem::replace(&mut *buf, spare));
+            }
+        }
+        if !st.carry.is_empty() {
+            let spare = st.spare.pop().unwrap_or_default();
+            srcs.push(std::mem::replace(&mut st.carry, spare));
+        }
+        if srcs.is_empty() {
+            return;
+        }
+        // (seq, source, offset, length) of every frame.
+        let mut frames: Vec<(u64, u32, u32, u32)> = Vec::new();
+        for (i, src) in srcs.iter().enumerate() {
+            let mut pos = 0;
+            while pos < src.len() {
+                let len = frame_len(&src[pos..]);
+                frames.push((frame_seq(&src[pos..]), i as u32, pos as u32, len as u32));
+                pos += len;
+            }
+        }
+        if srcs.len() > 1 {
+            frames.sort_unstable_by_key(|f| f.0);
+        }
+        let mut expect = st.taken_seq + 1;
+        let mut used = 0;
+        // One lane, every frame next in sequence and in one segment: its buffer is the chunk.
+        if srcs.len() == 1 && frames.iter().all(|f| f.0 >= expect) {
+            let (first, last) = (frames[0].0, frames[frames.len() - 1].0);
+            let contiguous = first == expect && last - first + 1 == frames.len() as u64;
+            // The segment of `first`, and whether `last` is in it too.
+            let at = st.seg_starts.iter().rposition(|&s| s <= first).unwrap_or(0);
+            let segment = st.seg_starts[at];
+            let one_segment = st.seg_starts.get(at + 1).is_none_or(|&next| last < next);
+            if contiguous && one_segment && st.chunks.back().is_none_or(|c| c.segment != segment) {
+                st.seg_starts.drain(..at);
+                let bytes = srcs.pop().expect("one source");
+                st.chunks.push_back(Chunk { segment, bytes, last_seq: last });
+                st.taken_seq = last;
+                return;
+            }
+        }
+        for &(seq, src, off, len) in &frames {
+            if seq < expect {
+                // Covered by a snapshot (`covered_by_snapshot` while the log was failed).
+                used += 1;
+                continue;
+            }
+            if seq != expect {
+                break;
+            }
+            while st.seg_starts.len() > 1 && seq >= st.seg_starts[1] {
+                st.seg_starts.pop_front();
+            }
+            let segment = st.seg_starts[0];
+            if st.chunks.back().is_none_or(|c| c.segment != segment) {
+                let bytes = st.spare.pop().unwrap_or_default();
+                st.chunks.push_back(Chunk { segment, bytes, last_seq: 0 });
+            }
+            let chunk = st.chunks.back_mut().expect("just ensured");
+            chunk.bytes.extend_from_slice(&srcs[src as usize][off as usize..(off + len) as usize]);
+            chunk.last_seq = seq;
+            expect += 1;
+            used += 1;
+        }
+        st.taken_seq = expect - 1;
+        for &(_, src, off, len) in &frames[used..] {
+            st.carry.extend_from_slice(&srcs[src as usize][off as usize..(off + len) as usize]);
+        }
+        for mut b in srcs {
+            b.clear();
+            Self::give_back(st, b);
+        }
+    }
+
+    fn give_back(st: &mut LogState, b: Vec<u8>) {
+        if st.spare.len() < SPARES && b.capacity() <= SPARE_MAX_CAPACITY {
+            st.spare.push(b);
+        }
+    }
+
+    /// Records appended and not yet written.
+    fn unwritten(&self, st: &LogState) -> u64 {
+        (self.next_seq.load(Ordering::SeqCst) - 1).saturating_sub(st.written_seq)
+    }
+
+    /// Block until record `seq` is durable (`always`). With the log thread running, a writer
+    /// that waits alone while the log thread sleeps writes and fsyncs itself (no hand-off
+    /// between threads for a single writer); otherwise it registers and parks until the log
+    /// thread, which writes and fsyncs whatever is queued, wakes it (only it, and only once
+    /// its record is durable).
     pub(crate) fn wait_durable(&self, seq: u64) -> Result<(), String> {
+        if self.synced.load(Ordering::SeqCst) >= seq {
+            return Ok(());
+        }
+        let w = self.waiters.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_waiters.fetch_max(w, Ordering::Relaxed);
+        let r = self.wait_durable_inner(seq);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    fn wait_durable_inner(&self, seq: u64) -> Result<(), String> {
         let mut st = self.state.lock();
-        st.waiters += 1;
-        st.peak_waiters = st.peak_waiters.max(st.waiters);
-        let r = loop {
+        loop {
             if st.synced_seq >= seq {
-                break Ok(());
+                return Ok(());
             }
             if let Some(e) = &st.error {
-                break Err(e.clone());
+                return Err(e.clone());
             }
             if st.shutdown {
-                break Err("database closed".into());
+                return Err("database closed".into());
+            }
+            let alone = st.syncer_idle && !st.flushing && self.waiters.load(Ordering::SeqCst) == 1;
+            if let (Some(_), false) = (self.syncer.get(), alone) {
+                st.parked.push((seq, std::thread::current()));
+                if st.syncer_idle {
+                    self.work.notify_one();
+                }
+                drop(st);
+                while self.synced.load(Ordering::SeqCst) < seq
+                    && !self.failed.load(Ordering::SeqCst)
+                    && !self.closed.load(Ordering::SeqCst)
+                {
+                    std::thread::park();
+                }
+                if self.synced.load(Ordering::SeqCst) >= seq {
+                    return Ok(());
+                }
+                st = self.state.lock();
+                // Still registered unless woken by a flush: then go round again.
+                st.parked.retain(|(_, t)| t.id() != std::thread::current().id());
+                continue;
             }
             if st.flushing {
                 self.cond.wait(&mut st);
                 continue;
             }
-            // Group commit: before the fsync, give the other writers that were waiting with
-            // us last time the chance to queue their next records (at most one fsync long).
-            let want = st.peak_waiters;
-            let start = Instant::now();
-            let limit = st.last_sync.min(Duration::from_millis(1));
-            st.gathering = true;
-            while st.next_seq - 1 - st.written_seq < want && !st.flushing && start.elapsed() < limit {
-                let left = limit.saturating_sub(start.elapsed());
-                self.gather.wait_for(&mut st, left);
-            }
-            st.gathering = false;
-            if st.flushing || st.synced_seq >= seq {
-                continue;
-            }
-            st.flushes += 1;
-            if st.flushes.is_multiple_of(256) {
-                st.peak_waiters = st.waiters;
-            }
             let t = Instant::now();
             st = self.flush(st, true);
             st.last_sync = t.elapsed();
-        };
-        st.waiters -= 1;
-        r
+        }
     }
 
     /// Write every queued chunk (and fsync when `sync`), holding the `flushing` token; the state
-    /// lock is released during I/O. Returns the re-acquired state lock.
+    /// lock is released during I/O. Wakes the parked writers whose records became durable
+    /// (all of them on failure). Returns the re-acquired state lock.
     fn flush<'a>(&'a self, mut st: MutexGuard<'a, LogState>, sync: bool) -> MutexGuard<'a, LogState> {
         st.flushing = true;
+        self.collect(&mut st);
         let chunks: Vec<Chunk> = st.chunks.drain(..).collect();
-        let taken_bytes = st.queued_bytes;
-        st.queued_bytes = 0;
         drop(st);
 
         let mut io = self.io.lock();
@@ -477,7 +654,7 @@ impl Log {
 
         let mut st = self.state.lock();
         // A rotation while this flush wrote the old segment already reset the size.
-        if io_segment >= st.segment {
+        if st.seg_starts.back().is_none_or(|&s| io_segment >= s) {
             self.segment_size.store(io_len, Ordering::Relaxed);
         }
         st.flushing = false;
@@ -489,28 +666,60 @@ impl Log {
         } else if synced && st.chunks.is_empty() {
             st.synced_seq = st.written_seq;
         }
+        self.synced.store(st.synced_seq, Ordering::SeqCst);
+        let mut chunks = chunks.into_iter();
+        for c in chunks.by_ref().take(done) {
+            let mut b = c.bytes;
+            b.clear();
+            Self::give_back(&mut st, b);
+        }
         match result {
             Ok(()) => {
                 if st.error.is_some() && !st.error_on_sync {
                     st.error = None;
-                    self.failed.store(false, Ordering::Relaxed);
+                    self.failed.store(false, Ordering::SeqCst);
                 }
             }
             Err((e, on_sync)) => {
                 // Put the unwritten chunks back in front of anything queued meanwhile.
-                let rest: Vec<Chunk> = chunks.into_iter().skip(done).collect();
-                let rest_bytes: usize = rest.iter().map(|c| c.bytes.len()).sum();
+                let rest: Vec<Chunk> = chunks.collect();
                 for c in rest.into_iter().rev() {
                     st.chunks.push_front(c);
                 }
-                st.queued_bytes += rest_bytes.min(taken_bytes);
                 st.error = Some(format!("{e}"));
                 st.error_on_sync |= on_sync;
-                self.failed.store(true, Ordering::Relaxed);
+                self.failed.store(true, Ordering::SeqCst);
             }
         }
         self.cond.notify_all();
-        st
+        self.wake_parked(st)
+    }
+
+    /// Unpark the registered writers whose records are durable (every one if the log failed
+    /// or is shut down: they return an error), without holding the state lock meanwhile.
+    fn wake_parked<'a>(&'a self, mut st: MutexGuard<'a, LogState>) -> MutexGuard<'a, LogState> {
+        if st.parked.is_empty() {
+            return st;
+        }
+        let all = st.error.is_some() || st.shutdown;
+        let synced = st.synced_seq;
+        let mut wake = Vec::new();
+        st.parked.retain(|(seq, t)| {
+            if all || *seq <= synced {
+                wake.push(t.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if wake.is_empty() {
+            return st;
+        }
+        drop(st);
+        for t in wake {
+            t.unpark();
+        }
+        self.state.lock()
     }
 
     /// Write one chunk to its segment, opening the segment first if it is a new one.
@@ -547,14 +756,18 @@ impl Log {
         }
     }
 
-    /// One round of the background flusher: write what is queued (fsync per policy), or retry
-    /// after a failure. Returns true if the log is failed on an fsync (the caller should take
-    /// a snapshot to recover).
+    /// One round of the log thread: write what is queued (fsync per policy), or retry after a
+    /// failure. Returns true if the log is failed on an fsync (the caller should take a
+    /// snapshot to recover). Under `always`, this thread is the sync thread: it writes and
+    /// fsyncs for the parked writers, and after a batch that released several of them it
+    /// gathers their next records (`sync_round`).
     pub(crate) fn background_flush(&self) -> bool {
         let policy = self.policy();
+        if self.syncer.get().is_none() {
+            let _ = self.syncer.set(std::thread::current());
+        }
         let mut st = self.state.lock();
-        // Under `always` the waiting writers flush (and gather) themselves.
-        if st.flushing || (policy == FsyncPolicy::Always && st.waiters > 0) {
+        if st.flushing {
             return false;
         }
         if st.error_on_sync {
@@ -567,27 +780,93 @@ impl Log {
                 return false;
             }
             *last = Instant::now();
+        } else if policy == FsyncPolicy::Always {
+            return self.sync_round(st);
         }
-        let due_sync = policy == FsyncPolicy::EverySec && self.last_fsync.lock().elapsed() >= Duration::from_secs(1);
-        let has_work = !st.chunks.is_empty() || (policy != FsyncPolicy::No && st.synced_seq < st.written_seq && due_sync);
+        let due_sync = policy != FsyncPolicy::No && (policy == FsyncPolicy::Always || self.last_fsync.lock().elapsed() >= Duration::from_secs(1));
+        let has_work = self.unwritten(&st) > 0 || !st.chunks.is_empty() || (due_sync && st.synced_seq < st.written_seq);
         if has_work {
-            let sync = policy == FsyncPolicy::Always || due_sync;
-            st = self.flush(st, sync);
+            st = self.flush(st, due_sync);
         }
         st.error_on_sync
     }
 
-    /// Wait up to `timeout` for queued work (the flusher's sleep).
-    pub(crate) fn wait_for_work(&self, timeout: Duration) {
-        let mut st = self.state.lock();
-        // While failed, queued chunks are retried on the timer, not on every wake-up.
-        if (st.chunks.is_empty() || st.error.is_some()) && !st.shutdown {
-            self.cond.wait_for(&mut st, timeout);
+    /// `always`: write and fsync for the waiting writers until none waits. Before each batch,
+    /// wait (at most one fsync's duration, parked: `append` wakes this thread when the last
+    /// expected record arrives) until as many records are queued as writers waited recently:
+    /// the writers the previous batch released are queuing their next records meanwhile.
+    fn sync_round<'a>(&'a self, mut st: MutexGuard<'a, LogState>) -> bool {
+        let mut released_several = false;
+        loop {
+            if st.error.is_some() || st.shutdown {
+                break;
+            }
+            let want = self.peak_waiters.load(Ordering::Relaxed).max(1);
+            let queued = self.unwritten(&st);
+            if queued == 0 && st.parked.is_empty() && !released_several {
+                break;
+            }
+            if want > 1 && queued < want {
+                let target = st.written_seq + want;
+                let limit = st.last_sync.min(Duration::from_millis(1));
+                drop(st);
+                let start = Instant::now();
+                self.gather_at.store(target, Ordering::SeqCst);
+                while self.next_seq.load(Ordering::SeqCst) <= target && !self.closed.load(Ordering::Relaxed) {
+                    let left = limit.saturating_sub(start.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::park_timeout(left);
+                }
+                self.gather_at.store(u64::MAX, Ordering::SeqCst);
+                st = self.state.lock();
+                if st.flushing {
+                    break;
+                }
+            }
+            if self.unwritten(&st) == 0 && st.parked.is_empty() {
+                break;
+            }
+            let before = st.parked.len();
+            st.flushes += 1;
+            if st.flushes.is_multiple_of(256) {
+                self.peak_waiters.store(self.waiters.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            let t = Instant::now();
+            st = self.flush(st, true);
+            st.last_sync = t.elapsed();
+            released_several = before.saturating_sub(st.parked.len()) >= 2;
         }
+        st.error_on_sync
     }
 
-    /// Write and fsync everything queued (close, SAVE, tests). Errors if the log is failed.
+    /// Wait up to `timeout` for work (the log thread's sleep). Under `everysec` and `no` the
+    /// log thread sleeps the whole period (one write per period, not one per wake-up), unless
+    /// a lane is full. Under `always` it sleeps until a writer parks (or a flush by a writer
+    /// ends).
+    pub(crate) fn wait_for_work(&self, timeout: Duration) {
+        let mut st = self.state.lock();
+        if st.shutdown {
+            return;
+        }
+        if self.policy() == FsyncPolicy::Always && st.error.is_none() {
+            if st.flushing {
+                self.cond.wait_for(&mut st, timeout);
+            } else if st.parked.is_empty() {
+                st.syncer_idle = true;
+                self.work.wait_for(&mut st, timeout);
+                st.syncer_idle = false;
+            }
+            return;
+        }
+        self.work.wait_for(&mut st, timeout);
+    }
+
+    /// Write and fsync everything appended so far (close, SAVE, tests). Errors if the log is
+    /// failed.
     pub(crate) fn sync_all(&self) -> Result<(), String> {
+        let target = self.last_seq();
         let mut st = self.state.lock();
         loop {
             if st.flushing {
@@ -603,7 +882,7 @@ impl Log {
             if let Some(e) = &st.error {
                 return Err(e.clone());
             }
-            if st.chunks.is_empty() {
+            if st.chunks.is_empty() && st.synced_seq >= target {
                 return Ok(());
             }
         }
@@ -616,22 +895,25 @@ impl Log {
         while st.flushing {
             self.cond.wait(&mut st);
         }
-        let before: usize = st.chunks.iter().map(|c| c.bytes.len()).sum();
+        self.collect(&mut st);
         st.chunks.retain(|c| c.segment > seq);
-        let after: usize = st.chunks.iter().map(|c| c.bytes.len()).sum();
-        st.queued_bytes = st.queued_bytes.saturating_sub(before - after);
+        if st.taken_seq < seq {
+            st.taken_seq = seq;
+        }
         if st.written_seq < seq {
             st.written_seq = seq;
         }
         if st.synced_seq < seq {
             st.synced_seq = seq;
+            self.synced.store(seq, Ordering::SeqCst);
         }
         if st.error.is_some() && (st.error_on_sync || st.chunks.is_empty()) {
             st.error = None;
             st.error_on_sync = false;
-            self.failed.store(false, Ordering::Relaxed);
+            self.failed.store(false, Ordering::SeqCst);
         }
         self.cond.notify_all();
+        drop(self.wake_parked(st));
     }
 
     /// Bytes in the current segment file.
@@ -644,7 +926,13 @@ impl Log {
         let r = if self.policy() == FsyncPolicy::No { self.flush_no_sync() } else { self.sync_all() };
         let mut st = self.state.lock();
         st.shutdown = true;
+        self.closed.store(true, Ordering::SeqCst);
         self.cond.notify_all();
+        self.work.notify_all();
+        if let Some(t) = self.syncer.get() {
+            t.unpark();
+        }
+        drop(self.wake_parked(st));
         r
     }
 
@@ -725,5 +1013,192 @@ mod tests {
         let (recs, damage) = parse_segment(&data);
         assert_eq!(recs.len(), 2);
         assert_eq!(damage, Some(Damage::Torn { offset: n as u64 }));
+    }
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nestdb-log-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Every record of every segment file of `dir`, in file order: (segment, seq, payload).
+    fn read_all(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
+        let mut segs: Vec<u64> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("log-")?.strip_suffix(".log")?.parse().ok())
+            .collect();
+        segs.sort_unstable();
+        let mut out = Vec::new();
+        for s in segs {
+            let data = std::fs::read(dir.join(segment_name(s))).unwrap();
+            let (recs, damage) = parse_segment(&data);
+            assert!(damage.is_none(), "segment {s}: {damage:?}");
+            out.extend(recs.iter().map(|r| (s, r.seq, r.payload.to_vec())));
+        }
+        out
+    }
+
+    /// The log thread of `persist.rs`, until `stop`.
+    fn log_thread(log: Arc<Log>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                log.wait_for_work(Duration::from_millis(1));
+                log.background_flush();
+            }
+        })
+    }
+
+    fn check_consecutive(recs: &[(u64, u64, Vec<u8>)], first: u64) {
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(r.1, first + i as u64, "record {i} out of sequence");
+        }
+    }
+
+    /// Frames put into the lanes out of order, with a gap, are written in sequence order and
+    /// only up to the gap; the rest waits until the gap is filled.
+    #[test]
+    fn lanes_merge_in_sequence_order_and_wait_for_gaps() {
+        let dir = tmpdir("merge");
+        let log = Log::open(&dir, 1, 0, 1, FsyncPolicy::EverySec).unwrap();
+        let put = |lane: usize, seq: u64| encode_frame(&mut log.lanes[lane].0.lock(), seq, KIND_KV, format!("r{seq}").as_bytes());
+        put(3, 1);
+        put(0, 2);
+        put(3, 4);
+        put(0, 5);
+        put(7, 6);
+        log.next_seq.store(7, Ordering::SeqCst);
+        {
+            let mut st = log.state.lock();
+            log.collect(&mut st);
+            assert_eq!(st.taken_seq, 2, "seq 3 is missing: only 1 and 2 can be written");
+            assert_eq!(st.chunks.len(), 1);
+            assert!(!st.carry.is_empty());
+        }
+        put(5, 3);
+        log.sync_all().unwrap();
+        let recs = read_all(&dir);
+        check_consecutive(&recs, 1);
+        assert_eq!(recs.len(), 6);
+        assert_eq!(recs[2].2, b"r3");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Many writers append concurrently (one lane each, and several sharing a lane), with a
+    /// rotation in the middle: the files hold every record once, in sequence order, each
+    /// writer's records in its order, each in the right segment.
+    #[test]
+    fn concurrent_appends_are_written_in_sequence_order() {
+        let dir = tmpdir("concurrent");
+        let log = Log::open(&dir, 1, 0, 1, FsyncPolicy::EverySec).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flusher = log_thread(log.clone(), stop.clone());
+        let threads = LANES + 4;
+        let per = 3000;
+        let rotated = std::thread::scope(|s| {
+            for t in 0..threads {
+                let log = &log;
+                s.spawn(move || {
+                    for i in 0..per {
+                        log.append(KIND_KV, format!("{t}:{i}").as_bytes());
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            // As a snapshot does (there, under every shard lock).
+            log.rotate()
+        });
+        log.sync_all().unwrap();
+        stop.store(true, Ordering::Release);
+        flusher.join().unwrap();
+        let recs = read_all(&dir);
+        assert_eq!(recs.len(), threads * per);
+        check_consecutive(&recs, 1);
+        let mut next = vec![0usize; threads];
+        for (seg, seq, payload) in &recs {
+            assert_eq!(*seg, if *seq < rotated { 1 } else { rotated }, "seq {seq} in the wrong segment");
+            let text = String::from_utf8(payload.clone()).unwrap();
+            let (t, i) = text.split_once(':').unwrap();
+            let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[t], "writer {t}'s records out of order");
+            next[t] += 1;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `always` with the log thread running: concurrent writers each get an acknowledgement
+    /// only once their record is fsynced (the synced mark covers it, and the file holds it),
+    /// and they share fsyncs.
+    #[test]
+    fn concurrent_always_writers_get_durable_acknowledgements() {
+        let dir = tmpdir("always");
+        let log = Log::open(&dir, 1, 0, 1, FsyncPolicy::Always).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flusher = log_thread(log.clone(), stop.clone());
+        // Let the log thread start (and register as the sync thread).
+        while log.syncer.get().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let threads = 8;
+        let per = 150;
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let log = &log;
+                s.spawn(move || {
+                    for i in 0..per {
+                        // Appended under a "shard lock": here a writer appends alone.
+                        let seq = log.append(KIND_KV, format!("{t}:{i}").as_bytes());
+                        log.wait_durable(seq).unwrap();
+                        assert!(log.state.lock().synced_seq >= seq);
+                        assert!(log.io.lock().len >= seq * (HEADER as u64 + 3), "acknowledged record not in the file");
+                    }
+                });
+            }
+        });
+        let flushes = log.state.lock().flushes;
+        stop.store(true, Ordering::Release);
+        flusher.join().unwrap();
+        let recs = read_all(&dir);
+        assert_eq!(recs.len(), threads * per);
+        check_consecutive(&recs, 1);
+        assert!(flushes < (threads * per) as u64, "no group commit: {flushes} flushes");
+        // Idle: the log thread sleeps (no records, no waiter).
+        let st = log.state.lock();
+        assert!(st.parked.is_empty());
+        drop(st);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A write failure under `always` wakes every parked writer with the error.
+    #[test]
+    fn parked_writers_get_the_error_of_a_failed_write() {
+        let dir = tmpdir("always-fail");
+        let log = Log::open(&dir, 1, 0, 1, FsyncPolicy::Always).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flusher = log_thread(log.clone(), stop.clone());
+        while log.syncer.get().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        fault::inject(&dir, Op::Write, 0, u64::MAX, fault::FaultKind::Io);
+        let errors = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let log = &log;
+                    s.spawn(move || log.wait_durable(log.append(KIND_KV, format!("w{t}").as_bytes())).is_err())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).filter(|&e| e).count()
+        });
+        fault::clear(&dir);
+        assert_eq!(errors, 4, "every writer must see the failure, none an acknowledgement");
+        stop.store(true, Ordering::Release);
+        flusher.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
