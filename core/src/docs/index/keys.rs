@@ -55,11 +55,32 @@ pub struct DocumentKeys {
     pub multikey: bool,
 }
 
-/// One component: encoded bytes (not yet inverted) and its exactness tag.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One component: a byte range of `KeyScratch::bytes` (encoded, not yet inverted) and its
+/// exactness tag.
+#[derive(Clone, Copy, Debug)]
 struct Component {
-    bytes: Vec<u8>,
+    start: u32,
+    end: u32,
     tag: u8,
+}
+
+/// Reusable buffers for key generation: every component of a document is encoded into one
+/// byte buffer, so computing a document's keys allocates nothing once the buffers have grown
+/// (index builds and every indexed write call this per document and index).
+#[derive(Default, Debug)]
+pub struct KeyScratch {
+    bytes: Vec<u8>,
+    comps: Vec<Component>,
+    /// Where each field's components end in `comps`.
+    ends: Vec<usize>,
+    choice: Vec<usize>,
+}
+
+impl Clone for KeyScratch {
+    /// Scratch space holds nothing between calls: a clone starts empty.
+    fn clone(&self) -> Self {
+        KeyScratch::default()
+    }
 }
 
 /// The type tag recorded for a value: its BSON element type when `decode_component` gives the
@@ -95,78 +116,138 @@ pub fn encode_raw(v: RawBsonRef<'_>, out: &mut Vec<u8>) -> Result<(), DocError> 
     Ok(())
 }
 
-/// The distinct components of one field of `doc`, and whether the field is multikey; `present`
-/// reports whether the path reached anything at all (sparse indexes skip documents where no
-/// field is present).
-fn field_components(doc: &RawDocument, field: &KeyField, present: &mut bool) -> Result<(Vec<Component>, bool), DocError> {
-    let mut values: Vec<Component> = Vec::new();
-    let mut missing = false;
-    let mut arrays = false;
-    let mut offers = 0usize;
-    let mut failed = None;
-    for_each_path_value(doc, &field.path, &mut |v| {
-        offers += 1;
-        match v {
-            PathValue::Missing => missing = true,
-            PathValue::Array => arrays = true,
-            PathValue::Value(x) => {
-                // Undefined encodes as null but sorts below it: such a document keeps the
-                // index from providing sort order (as an array does).
-                if matches!(x, RawBsonRef::Undefined) {
-                    arrays = true;
-                }
-                let mut bytes = Vec::with_capacity(16);
-                if let Err(e) = encode_raw(x, &mut bytes) {
-                    failed = Some(e);
-                }
-                values.push(Component { bytes, tag: exact_tag(x) });
-            }
+impl KeyScratch {
+    /// Drop buffers that grew for an unusual document (huge keys or arrays).
+    pub fn trim(&mut self) {
+        if self.bytes.capacity() > 64 * 1024 || self.comps.capacity() > 4096 {
+            *self = KeyScratch::default();
         }
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
     }
-    if arrays || !values.is_empty() {
-        *present = true;
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.comps.clear();
+        self.ends.clear();
     }
-    if missing || (values.is_empty() && !arrays) {
-        values.push(Component { bytes: vec![2], tag: 0x0A });
+
+    fn push(&mut self, bytes: &[u8], tag: u8) {
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(bytes);
+        self.comps.push(Component { start, end: self.bytes.len() as u32, tag });
     }
-    if values.is_empty() {
-        values.push(Component { bytes: vec![ARRAY_RANK, 0], tag: 0 });
+
+    /// Encode the distinct components of one field of `doc` (sorted, as `comps[from..]`);
+    /// whether the field is multikey. `present` reports whether the path reached anything at
+    /// all (sparse indexes skip documents where no field is present).
+    fn field_components(&mut self, doc: &RawDocument, field: &KeyField, present: &mut bool) -> Result<bool, DocError> {
+        let from = self.comps.len();
+        let mut missing = false;
+        let mut arrays = false;
+        let mut offers = 0usize;
+        let mut failed = None;
+        let (bytes, comps) = (&mut self.bytes, &mut self.comps);
+        for_each_path_value(doc, &field.path, &mut |v| {
+            offers += 1;
+            match v {
+                PathValue::Missing => missing = true,
+                PathValue::Array => arrays = true,
+                PathValue::Value(x) => {
+                    // Undefined encodes as null but sorts below it: such a document keeps the
+                    // index from providing sort order (as an array does).
+                    if matches!(x, RawBsonRef::Undefined) {
+                        arrays = true;
+                    }
+                    let start = bytes.len() as u32;
+                    if let Err(e) = encode_raw(x, bytes) {
+                        failed = Some(e);
+                    }
+                    comps.push(Component { start, end: bytes.len() as u32, tag: exact_tag(x) });
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if u32::try_from(self.bytes.len()).is_err() {
+            return Err(DocError::new(codes::CANNOT_CREATE_INDEX, "CannotCreateIndex", "a document's index keys exceed 4 GiB"));
+        }
+        let values = self.comps.len() - from;
+        if arrays || values > 0 {
+            *present = true;
+        }
+        if missing || (values == 0 && !arrays) {
+            self.push(&[2], 0x0A);
+        }
+        if self.comps.len() == from {
+            self.push(&[ARRAY_RANK, 0], 0);
+        }
+        if self.comps.len() - from > 1 {
+            // Sorted by (bytes, tag), one component per distinct encoding (the smallest tag).
+            let (bytes, comps) = (&self.bytes, &mut self.comps[from..]);
+            let at = |c: &Component| &bytes[c.start as usize..c.end as usize];
+            comps.sort_unstable_by(|a, b| at(a).cmp(at(b)).then(a.tag.cmp(&b.tag)));
+            let mut kept = 1;
+            for i in 1..comps.len() {
+                if at(&comps[i]) != at(&comps[kept - 1]) {
+                    comps[kept] = comps[i];
+                    kept += 1;
+                }
+            }
+            self.comps.truncate(from + kept);
+        }
+        Ok(arrays || offers > 1)
     }
-    values.sort();
-    values.dedup_by(|a, b| a.bytes == b.bytes);
-    Ok((values, arrays || offers > 1))
 }
 
 /// The entries of `doc` (at `record`) under an index on `fields`. `sparse` drops a document
 /// none of whose fields is present. Two multikey fields under different top-level fields are
 /// MongoDB's "cannot index parallel arrays" (code 171).
 pub fn document_keys(doc: &RawDocument, record: u64, fields: &[KeyField], sparse: bool) -> Result<DocumentKeys, DocError> {
+    let mut entries = Vec::new();
+    let multikey = document_keys_into(doc, record, fields, sparse, &mut KeyScratch::default(), &mut entries)?;
+    Ok(DocumentKeys { entries, multikey })
+}
+
+/// `document_keys` appending the entries to `out` (nothing appended on error) and reusing
+/// `scratch`'s buffers; whether the document makes the index multikey.
+pub fn document_keys_into(
+    doc: &RawDocument,
+    record: u64,
+    fields: &[KeyField],
+    sparse: bool,
+    scratch: &mut KeyScratch,
+    out: &mut Vec<Entry>,
+) -> Result<bool, DocError> {
+    scratch.clear();
     let mut present = false;
-    let mut per_field = Vec::with_capacity(fields.len());
-    let mut multikey_fields: Vec<&str> = Vec::new();
+    let mut multikey_field: Option<&str> = None;
     for f in fields {
-        let (comps, multi) = field_components(doc, f, &mut present)?;
+        let multi = scratch.field_components(doc, f, &mut present)?;
         if multi {
             let top = f.path.parts.first().map_or("", |p| p.name.as_str());
-            if let Some(other) = multikey_fields.iter().find(|o| o.split('.').next() != Some(top)) {
-                return Err(DocError::new(
-                    codes::CANNOT_INDEX_PARALLEL_ARRAYS,
-                    "CannotIndexParallelArrays",
-                    format!("cannot index parallel arrays [{}] [{}]", f.path.dotted, other),
-                ));
+            match multikey_field {
+                // Every earlier multikey field shares one top-level field (else this error was
+                // returned for it), so comparing with the first is enough.
+                Some(other) if other.split('.').next() != Some(top) => {
+                    return Err(DocError::new(
+                        codes::CANNOT_INDEX_PARALLEL_ARRAYS,
+                        "CannotIndexParallelArrays",
+                        format!("cannot index parallel arrays [{}] [{}]", f.path.dotted, other),
+                    ));
+                }
+                Some(_) => {}
+                None => multikey_field = Some(&f.path.dotted),
             }
-            multikey_fields.push(&f.path.dotted);
         }
-        per_field.push(comps);
+        scratch.ends.push(scratch.comps.len());
     }
-    let multikey = !multikey_fields.is_empty();
+    let multikey = multikey_field.is_some();
     if sparse && !present {
-        return Ok(DocumentKeys { entries: Vec::new(), multikey });
+        return Ok(multikey);
     }
-    let total = per_field.iter().try_fold(1usize, |n, c| n.checked_mul(c.len())).unwrap_or(usize::MAX);
+    let KeyScratch { bytes, comps, ends, choice } = scratch;
+    let group = |i: usize| &comps[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+    let total = (0..fields.len()).try_fold(1usize, |n, i| n.checked_mul(group(i).len())).unwrap_or(usize::MAX);
     if total > MAX_KEYS_PER_DOCUMENT {
         return Err(DocError::new(
             codes::CANNOT_CREATE_INDEX,
@@ -174,33 +255,35 @@ pub fn document_keys(doc: &RawDocument, record: u64, fields: &[KeyField], sparse
             format!("a document would have {total} keys in this index (at most {MAX_KEYS_PER_DOCUMENT})"),
         ));
     }
-    let mut entries = Vec::with_capacity(total);
-    let mut choice = vec![0usize; fields.len()];
+    let slice = |c: &Component| &bytes[c.start as usize..c.end as usize];
+    out.reserve(total);
+    choice.clear();
+    choice.resize(fields.len(), 0);
     loop {
-        let len: usize = per_field.iter().zip(&choice).map(|(c, &k)| c[k].bytes.len()).sum::<usize>() + 8 + fields.len();
+        let len: usize = (0..fields.len()).map(|i| slice(&group(i)[choice[i]]).len()).sum::<usize>() + 8 + fields.len();
         let mut e = Entry::with_capacity(len);
         for (i, f) in fields.iter().enumerate() {
-            let c = &per_field[i][choice[i]];
+            let c = slice(&group(i)[choice[i]]);
             if f.descending {
-                e.extend(c.bytes.iter().map(|b| !b));
+                e.extend(c.iter().map(|b| !b));
             } else {
-                e.extend_from_slice(&c.bytes);
+                e.extend_from_slice(c);
             }
         }
         e.extend_from_slice(&record.to_be_bytes());
-        for (i, _) in fields.iter().enumerate() {
-            e.push(per_field[i][choice[i]].tag);
+        for i in 0..fields.len() {
+            e.push(group(i)[choice[i]].tag);
         }
-        entries.push(e);
+        out.push(e);
         // Next combination (odometer).
         let mut i = fields.len();
         loop {
             if i == 0 {
-                return Ok(DocumentKeys { entries, multikey });
+                return Ok(multikey);
             }
             i -= 1;
             choice[i] += 1;
-            if choice[i] < per_field[i].len() {
+            if choice[i] < group(i).len() {
                 break;
             }
             choice[i] = 0;
