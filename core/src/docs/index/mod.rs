@@ -330,10 +330,10 @@ fn entry_cost(len: usize) -> usize {
 }
 
 fn text_entry(term: &str, record: u64) -> Entry {
-    let mut e = Entry::with_capacity(term.len() + 10);
+    let mut e = Vec::with_capacity(term.len() + 10);
     super::value::encode_str(term.as_bytes(), &mut e);
     e.extend_from_slice(&record.to_be_bytes());
-    e
+    Entry::from_slice(&e)
 }
 
 /// What one document contributes to an index: ordered entries are appended to a buffer
