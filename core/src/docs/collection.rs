@@ -106,14 +106,14 @@ impl Collection {
 
     /// Build and add a secondary index over the stored documents (nothing changes on error).
     pub fn create_index(&mut self, spec: IndexSpec) -> Result<(), Refusal> {
-        let records = &self.records;
-        self.indexes.build(spec, records.iter().map(|(r, d)| (*r, d.as_ref())))
+        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (*r, d.as_ref())).collect();
+        self.indexes.build(spec, &docs)
     }
 
     /// Build and add several secondary indexes (in parallel; all or nothing): snapshot loads.
     pub fn create_indexes(&mut self, specs: Vec<IndexSpec>) -> Result<(), Refusal> {
-        let records = &self.records;
-        self.indexes.build_all(specs, || records.iter().map(|(r, d)| (*r, d.as_ref())))
+        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (*r, d.as_ref())).collect();
+        self.indexes.build_all(specs, &docs)
     }
 
     /// Remove a secondary index; its definition.

@@ -23,7 +23,9 @@ use std::ops::Bound;
 
 use bson::{Bson, Document, RawDocument};
 
-use self::keys::{document_keys, Entry, KeyField, INLINE_ENTRY};
+use smallvec::SmallVec;
+
+use self::keys::{document_keys_into, Entry, KeyField, KeyScratch, INLINE_ENTRY};
 use super::error::codes;
 use super::expr::Variables;
 use super::query::{Filter, Path};
@@ -328,33 +330,41 @@ fn entry_cost(len: usize) -> usize {
 }
 
 fn text_entry(term: &str, record: u64) -> Entry {
-    let mut e = Entry::with_capacity(term.len() + 10);
+    let mut e = Vec::with_capacity(term.len() + 10);
     super::value::encode_str(term.as_bytes(), &mut e);
     e.extend_from_slice(&record.to_be_bytes());
-    e
+    Entry::from_slice(&e)
 }
 
-/// What one document contributes to an index.
+/// What one document contributes to an index: ordered entries are appended to a buffer
+/// shared by all the indexes of a write (`Keys` names its range there), text entries are
+/// owned.
 enum Contribution {
-    Keys(Vec<Entry>, bool),
+    Keys { start: usize, end: usize, multikey: bool },
     Text(Vec<(Entry, f64)>),
 }
 
+/// The contributions of one document to each index of a list.
+type Contributions = SmallVec<[Contribution; 4]>;
+
 impl Index {
-    fn contribution(&self, doc: &RawDocument, record: u64) -> Result<Contribution, DocError> {
+    /// What `doc` contributes to this index; ordered entries are appended to `out` (nothing is
+    /// appended on error).
+    fn contribution(&self, doc: &RawDocument, record: u64, scratch: &mut KeyScratch, out: &mut Vec<Entry>) -> Result<Contribution, DocError> {
+        let start = out.len();
         if let Some((_, f)) = &self.spec.partial {
             if !f.matches_raw(doc)? {
                 return Ok(match self.spec.text {
                     Some(_) => Contribution::Text(Vec::new()),
-                    None => Contribution::Keys(Vec::new(), false),
+                    None => Contribution::Keys { start, end: start, multikey: false },
                 });
             }
         }
         Ok(match &self.spec.text {
             Some(t) => Contribution::Text(t.terms(doc)?.into_iter().map(|(term, score)| (text_entry(&term, record), score)).collect()),
             None => {
-                let k = document_keys(doc, record, &self.spec.fields, self.spec.sparse)?;
-                Contribution::Keys(k.entries, k.multikey)
+                let multikey = document_keys_into(doc, record, &self.spec.fields, self.spec.sparse, scratch, out)?;
+                Contribution::Keys { start, end: out.len(), multikey }
             }
         })
     }
@@ -367,7 +377,12 @@ impl Index {
     /// The record id of another document holding `components`, if any (unique check).
     fn holder(&self, components: &[u8], except: u64) -> Option<u64> {
         let Store::Keys(set) = &self.store else { return None };
-        for e in set.range::<[u8], _>((Bound::Included(components), Bound::Unbounded)) {
+        // Every entry holding `components` sorts below `components` followed by more 0xFF
+        // bytes than a record id and tags take (tags are BSON type bytes, never 0xFF): both
+        // bounds descend one path.
+        let mut hi: SmallVec<[u8; 96]> = SmallVec::from_slice(components);
+        hi.extend(std::iter::repeat_n(0xFF, 9 + self.spec.fields.len()));
+        for e in set.range::<[u8], _>((Bound::Included(components), Bound::Included(&hi[..]))) {
             if !e.starts_with(components) {
                 break;
             }
@@ -394,9 +409,10 @@ impl Index {
         Refusal::Duplicate(Box::new(DuplicateKey { index: self.spec.name.clone(), key_pattern: self.spec.key.clone(), key_value }))
     }
 
-    fn add(&mut self, c: Contribution) {
+    /// Add a contribution (its ordered entries are `entries`).
+    fn add(&mut self, c: Contribution, entries: impl Iterator<Item = Entry>) {
         match (&mut self.store, c) {
-            (Store::Keys(set), Contribution::Keys(entries, multikey)) => {
+            (Store::Keys(set), Contribution::Keys { multikey, .. }) => {
                 self.multikey |= multikey;
                 for e in entries {
                     let cost = entry_cost(e.len());
@@ -417,11 +433,12 @@ impl Index {
         }
     }
 
-    fn take(&mut self, c: Contribution) {
+    /// Remove a contribution (its ordered entries are `entries`).
+    fn take(&mut self, c: Contribution, entries: &[Entry]) {
         match (&mut self.store, c) {
-            (Store::Keys(set), Contribution::Keys(entries, _)) => {
+            (Store::Keys(set), Contribution::Keys { .. }) => {
                 for e in entries {
-                    if set.remove(&e) {
+                    if set.remove(e) {
                         self.mem -= entry_cost(e.len());
                     }
                 }
@@ -487,6 +504,24 @@ impl Index {
 #[derive(Clone, Debug, Default)]
 pub struct Indexes {
     list: Vec<Index>,
+    /// Key generation buffers, reused by every write (empty between calls).
+    scratch: KeyScratch,
+    /// The ordered entries a write stages before applying them (empty between calls).
+    staged: Vec<Entry>,
+    /// The entries a replaced document had (empty between calls).
+    unstaged: Vec<Entry>,
+}
+
+/// Documents below which an index build stays on one thread.
+const PARALLEL_BUILD_MIN: usize = 16_384;
+
+/// The number of threads an index build may use (1 when the machine has a single core).
+fn build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+fn panicked() -> Refusal {
+    Refusal::Invalid(DocError::new(codes::INTERNAL_ERROR, "InternalError", "an index build thread panicked"))
 }
 
 impl Indexes {
@@ -557,35 +592,26 @@ impl Indexes {
         Ok(false)
     }
 
-    /// Build an index over `docs` and add it; nothing changes on error (a unique violation is
-    /// E11000 on the first duplicate found).
-    pub fn build<'d>(&mut self, spec: IndexSpec, docs: impl Iterator<Item = (u64, &'d RawDocument)>) -> Result<(), Refusal> {
-        self.list.push(Index::build(spec, docs)?);
+    /// Build an index over `docs` (ascending record ids) and add it, on several threads when
+    /// the machine has cores to spare; nothing changes on error (a unique violation is E11000
+    /// on the first duplicate in index order, as a one-thread build finds it).
+    pub fn build(&mut self, spec: IndexSpec, docs: &[(u64, &RawDocument)]) -> Result<(), Refusal> {
+        self.list.push(Index::build(spec, docs, build_threads())?);
         Ok(())
     }
 
-    /// Build several indexes over the same documents, one thread each when the machine has
-    /// cores to spare (snapshot loads rebuild every index of a collection); nothing is added
-    /// unless all succeed.
-    pub fn build_all<'d, I>(&mut self, specs: Vec<IndexSpec>, docs: impl Fn() -> I + Sync) -> Result<(), Refusal>
-    where
-        I: Iterator<Item = (u64, &'d RawDocument)>,
-    {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// Build several indexes over the same documents (snapshot loads rebuild every index of a
+    /// collection): one thread per index when the machine has cores to spare, the cores left
+    /// shared among them; nothing is added unless all succeed.
+    pub fn build_all(&mut self, specs: Vec<IndexSpec>, docs: &[(u64, &RawDocument)]) -> Result<(), Refusal> {
+        let threads = build_threads();
         let built: Vec<Result<Index, Refusal>> = if threads < 2 || specs.len() < 2 {
-            specs.into_iter().map(|s| Index::build(s, docs())).collect()
+            specs.into_iter().map(|s| Index::build(s, docs, threads)).collect()
         } else {
-            let docs = &docs;
+            let each = (threads / specs.len()).max(1);
             std::thread::scope(|scope| {
-                let handles: Vec<_> = specs.into_iter().map(|s| scope.spawn(move || Index::build(s, docs()))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(Refusal::Invalid(DocError::new(codes::INTERNAL_ERROR, "InternalError", "an index build thread panicked")))
-                        })
-                    })
-                    .collect()
+                let handles: Vec<_> = specs.into_iter().map(|s| scope.spawn(move || Index::build(s, docs, each))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panicked()))).collect()
             })
         };
         let built = built.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -594,58 +620,150 @@ impl Indexes {
     }
 }
 
+/// The entries one thread of an index build computed, for a contiguous run of documents:
+/// ordered entries sorted, text entries as they came.
+#[derive(Default)]
+struct Part {
+    keys: Vec<Entry>,
+    text: Vec<(Entry, f64)>,
+    multikey: bool,
+}
+
+/// Run `f` on each item, on one scoped thread per item (the first on this thread).
+fn parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Result<Vec<R>, Refusal> {
+    if items.len() < 2 {
+        return Ok(items.into_iter().map(f).collect());
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut items = items.into_iter();
+        let first = items.next();
+        let handles: Vec<_> = items.map(|t| scope.spawn(move || f(t))).collect();
+        let mut out = Vec::with_capacity(handles.len() + 1);
+        out.extend(first.map(f));
+        for h in handles {
+            out.push(h.join().map_err(|_| panicked())?);
+        }
+        Ok(out)
+    })
+}
+
+/// Build one ordered set out of sets whose entries are all distinct (pairwise appends, the
+/// pairs on parallel threads).
+fn union_all<K: Ord + Send>(mut sets: Vec<BTreeSet<K>>) -> Result<BTreeSet<K>, Refusal> {
+    while sets.len() > 1 {
+        let mut pairs = Vec::with_capacity(sets.len().div_ceil(2));
+        let mut it = sets.into_iter();
+        while let Some(a) = it.next() {
+            pairs.push((a, it.next()));
+        }
+        sets = parallel(pairs, |(mut a, b)| {
+            if let Some(mut b) = b {
+                a.append(&mut b);
+            }
+            a
+        })?;
+    }
+    Ok(sets.pop().unwrap_or_default())
+}
+
 impl Index {
-    /// Build an index over `docs` (bulk: collect every entry, sort, check uniqueness between
-    /// neighbours, build the B-tree from sorted input).
-    fn build<'d>(spec: IndexSpec, docs: impl Iterator<Item = (u64, &'d RawDocument)>) -> Result<Index, Refusal> {
+    /// Build an index over `docs` (bulk): split the documents into up to `threads` runs, and on
+    /// one thread per run compute the entries and sort them; then check uniqueness between
+    /// neighbours of the merged order (exactly the pairs a one-thread sort would compare, so
+    /// the same duplicate is reported), and build the B-tree from sorted input, one per run in
+    /// parallel, joined by pairwise appends.
+    fn build(spec: IndexSpec, docs: &[(u64, &RawDocument)], threads: usize) -> Result<Index, Refusal> {
         let mut index = Index {
             store: if spec.is_text() { Store::Text(BTreeMap::new()) } else { Store::Keys(BTreeSet::new()) },
             spec,
             multikey: false,
             mem: 0,
         };
-        let mut all: Vec<Entry> = Vec::new();
-        let mut text: Vec<(Entry, f64)> = Vec::new();
-        let mut owners: Vec<(u64, &RawDocument)> = Vec::new();
-        for (rid, doc) in docs {
-            match index.contribution(doc, rid).map_err(Refusal::Invalid)? {
-                Contribution::Keys(entries, multikey) => {
-                    index.multikey |= multikey;
-                    if index.spec.unique {
-                        owners.push((rid, doc));
-                    }
-                    all.extend(entries);
+        let runs = if threads > 1 && docs.len() >= PARALLEL_BUILD_MIN { threads.min(docs.len() / (PARALLEL_BUILD_MIN / 2)) } else { 1 };
+        let chunks: Vec<&[(u64, &RawDocument)]> = docs.chunks(docs.len().div_ceil(runs.max(1)).max(1)).collect();
+        let this = &index;
+        let parts = parallel(chunks, |chunk| -> Result<Part, DocError> {
+            let mut part = Part { keys: Vec::with_capacity(chunk.len()), ..Part::default() };
+            let mut scratch = KeyScratch::default();
+            for &(rid, doc) in chunk {
+                match this.contribution(doc, rid, &mut scratch, &mut part.keys)? {
+                    Contribution::Keys { multikey, .. } => part.multikey |= multikey,
+                    Contribution::Text(entries) => part.text.extend(entries),
                 }
-                Contribution::Text(entries) => text.extend(entries),
             }
-        }
-        all.sort_unstable();
+            part.keys.sort_unstable();
+            Ok(part)
+        })?;
+        // The first error in document order, as a one-thread build stops at.
+        let parts = parts.into_iter().collect::<Result<Vec<Part>, DocError>>().map_err(Refusal::Invalid)?;
         if index.spec.unique {
-            let n = index.spec.fields.len();
-            for w in all.windows(2) {
-                let (a, b) = (&w[0][..w[0].len() - 8 - n], &w[1][..w[1].len() - 8 - n]);
-                if a != b {
-                    continue;
-                }
-                let (ra, rb) = (keys::record_of(&w[0], a.len()), keys::record_of(&w[1], b.len()));
-                if ra == rb {
-                    continue;
-                }
-                let owner = rb.and_then(|r| owners.binary_search_by_key(&r, |o| o.0).ok()).map(|at| owners[at].1);
-                return Err(match owner {
-                    Some(d) => index.duplicate(d, &w[1]),
-                    None => Refusal::Invalid(DocError::new(codes::DUPLICATE_KEY, "DuplicateKey", "E11000 duplicate key error")),
-                });
-            }
+            index.check_sorted_unique(&parts, docs)?;
         }
-        all.dedup();
-        index.mem =
-            all.iter().map(|e| entry_cost(e.len())).sum::<usize>() + text.iter().map(|(e, _)| entry_cost(e.len()) + 8).sum::<usize>();
+        index.multikey = parts.iter().any(|p| p.multikey);
+        let (sets, maps) = parallel(parts, |mut p| {
+            p.keys.dedup();
+            let mem = p.keys.iter().map(|e| entry_cost(e.len())).sum::<usize>() + p.text.iter().map(|(e, _)| entry_cost(e.len()) + 8).sum::<usize>();
+            let set: BTreeSet<Entry> = p.keys.into_iter().collect();
+            let map: BTreeMap<Entry, f64> = p.text.into_iter().collect();
+            (mem, set, map)
+        })?
+        .into_iter()
+        .fold((Vec::new(), Vec::new()), |(mut sets, mut maps), (mem, set, map)| {
+            index.mem += mem;
+            sets.push(set);
+            maps.push(map);
+            (sets, maps)
+        });
         match &mut index.store {
-            Store::Keys(set) => *set = all.into_iter().collect(),
-            Store::Text(map) => *map = text.into_iter().collect(),
+            Store::Keys(set) => *set = union_all(sets)?,
+            Store::Text(map) => {
+                for mut m in maps {
+                    map.append(&mut m);
+                }
+            }
         }
         Ok(index)
+    }
+
+    /// E11000 for the first two neighbours, in the merged order of the runs' sorted entries,
+    /// with equal components and different record ids.
+    fn check_sorted_unique(&self, parts: &[Part], docs: &[(u64, &RawDocument)]) -> Result<(), Refusal> {
+        let n = self.spec.fields.len();
+        let comps = |e: &'_ Entry| -> usize { e.len() - 8 - n };
+        let mut at = vec![0usize; parts.len()];
+        let mut prev: Option<&Entry> = None;
+        loop {
+            // The smallest head among the runs (a stable merge: equal entries cannot come from
+            // two runs, as entries carry their document's record id).
+            let mut best: Option<(usize, &Entry)> = None;
+            for (p, part) in parts.iter().enumerate() {
+                if let Some(e) = part.keys.get(at[p]) {
+                    if best.is_none_or(|(_, b)| e < b) {
+                        best = Some((p, e));
+                    }
+                }
+            }
+            let Some((p, e)) = best else { return Ok(()) };
+            at[p] += 1;
+            if let Some(a) = prev {
+                let (ca, cb) = (comps(a), comps(e));
+                if a[..ca] == e[..cb] {
+                    let (ra, rb) = (keys::record_of(a, ca), keys::record_of(e, cb));
+                    if ra != rb {
+                        let owner = rb.and_then(|r| match docs.binary_search_by_key(&r, |d| d.0) {
+                            Ok(i) => Some(docs[i].1),
+                            Err(_) => docs.iter().find(|d| d.0 == r).map(|d| d.1),
+                        });
+                        return Err(match owner {
+                            Some(d) => self.duplicate(d, e),
+                            None => Refusal::Invalid(DocError::new(codes::DUPLICATE_KEY, "DuplicateKey", "E11000 duplicate key error")),
+                        });
+                    }
+                }
+            }
+            prev = Some(e);
+        }
     }
 }
 
@@ -663,8 +781,16 @@ impl Indexes {
         }
     }
 
-    fn contributions(&self, doc: &RawDocument, record: u64) -> Result<Vec<Contribution>, Refusal> {
-        self.list.iter().map(|i| i.contribution(doc, record).map_err(Refusal::Invalid)).collect()
+    /// Buffers that grew for an unusual document (thousands of keys) are not kept.
+    fn trim(&mut self) {
+        for v in [&mut self.staged, &mut self.unstaged] {
+            if v.capacity() > 4096 {
+                *v = Vec::new();
+            } else {
+                v.clear();
+            }
+        }
+        self.scratch.trim();
     }
 
     /// Add `doc` at `record` to every index, or change nothing and say why not.
@@ -672,26 +798,23 @@ impl Indexes {
         if self.list.is_empty() {
             return Ok(());
         }
-        let contributions = self.contributions(doc, record)?;
-        self.check_unique(doc, record, &contributions)?;
-        for (i, c) in self.list.iter_mut().zip(contributions) {
-            i.add(c);
-        }
-        Ok(())
+        let result = self.insert_staged(doc, record);
+        self.trim();
+        result
     }
 
-    fn check_unique(&self, doc: &RawDocument, record: u64, contributions: &[Contribution]) -> Result<(), Refusal> {
-        for (i, c) in self.list.iter().zip(contributions) {
-            if !i.spec.unique {
-                continue;
-            }
-            if let Contribution::Keys(entries, _) = c {
-                for e in entries {
-                    if i.holder(i.components(e), record).is_some() {
-                        return Err(i.duplicate(doc, e));
-                    }
-                }
-            }
+    fn insert_staged(&mut self, doc: &RawDocument, record: u64) -> Result<(), Refusal> {
+        let Indexes { list, scratch, staged, .. } = self;
+        staged.clear();
+        let contributions = contributions(list, doc, record, scratch, staged)?;
+        check_unique(list, doc, record, &contributions, staged)?;
+        let mut entries = staged.drain(..);
+        for (i, c) in list.iter_mut().zip(contributions) {
+            let n = match c {
+                Contribution::Keys { start, end, .. } => end - start,
+                Contribution::Text(_) => 0,
+            };
+            i.add(c, entries.by_ref().take(n));
         }
         Ok(())
     }
@@ -701,22 +824,266 @@ impl Indexes {
         if self.list.is_empty() {
             return Ok(());
         }
-        let added = self.contributions(new, record)?;
-        self.check_unique(new, record, &added)?;
-        let removed = self.contributions(old, record)?;
-        for ((i, r), a) in self.list.iter_mut().zip(removed).zip(added) {
-            i.take(r);
-            i.add(a);
+        let result = self.replace_staged(old, new, record);
+        self.trim();
+        result
+    }
+
+    fn replace_staged(&mut self, old: &RawDocument, new: &RawDocument, record: u64) -> Result<(), Refusal> {
+        let Indexes { list, scratch, staged, unstaged } = self;
+        staged.clear();
+        unstaged.clear();
+        let added = contributions(list, new, record, scratch, staged)?;
+        check_unique(list, new, record, &added, staged)?;
+        let removed = contributions(list, old, record, scratch, unstaged)?;
+        let mut entries = staged.drain(..);
+        for ((i, r), a) in list.iter_mut().zip(removed).zip(added) {
+            if let Contribution::Keys { start, end, .. } = r {
+                i.take(r, &unstaged[start..end]);
+            } else {
+                i.take(r, &[]);
+            }
+            let n = match a {
+                Contribution::Keys { start, end, .. } => end - start,
+                Contribution::Text(_) => 0,
+            };
+            i.add(a, entries.by_ref().take(n));
         }
         Ok(())
     }
 
     /// Remove `doc` at `record` from every index.
     pub fn remove(&mut self, doc: &RawDocument, record: u64) {
-        for i in &mut self.list {
-            if let Ok(c) = i.contribution(doc, record) {
-                i.take(c);
+        let Indexes { list, scratch, staged, .. } = self;
+        for i in list.iter_mut() {
+            staged.clear();
+            if let Ok(c) = i.contribution(doc, record, scratch, staged) {
+                i.take(c, staged);
             }
         }
+        self.trim();
+    }
+}
+
+/// What `doc` contributes to each index of `list` (ordered entries appended to `out`).
+fn contributions(list: &[Index], doc: &RawDocument, record: u64, scratch: &mut KeyScratch, out: &mut Vec<Entry>) -> Result<Contributions, Refusal> {
+    list.iter().map(|i| i.contribution(doc, record, scratch, out).map_err(Refusal::Invalid)).collect()
+}
+
+/// E11000 if a unique index of `list` holds one of `doc`'s keys for another document.
+fn check_unique(list: &[Index], doc: &RawDocument, record: u64, contributions: &[Contribution], entries: &[Entry]) -> Result<(), Refusal> {
+    for (i, c) in list.iter().zip(contributions) {
+        if !i.spec.unique {
+            continue;
+        }
+        if let Contribution::Keys { start, end, .. } = c {
+            for e in &entries[*start..*end] {
+                if i.holder(i.components(e), record).is_some() {
+                    return Err(i.duplicate(doc, e));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::{doc, RawDocumentBuf};
+
+    fn spec(d: Document) -> IndexSpec {
+        IndexSpec::parse(&d).unwrap()
+    }
+
+    fn raw_docs(n: u64, f: impl Fn(u64) -> Document) -> Vec<(u64, RawDocumentBuf)> {
+        (0..n).map(|i| (i * 3 + 1, RawDocumentBuf::try_from(&f(i)).unwrap())).collect()
+    }
+
+    fn refs(docs: &[(u64, RawDocumentBuf)]) -> Vec<(u64, &RawDocument)> {
+        docs.iter().map(|(r, d)| (*r, d.as_ref())).collect()
+    }
+
+    fn entries(i: &Index) -> Vec<Vec<u8>> {
+        match &i.store {
+            Store::Keys(s) => s.iter().map(|e| e.to_vec()).collect(),
+            Store::Text(m) => m.iter().map(|(e, s)| [e.to_vec(), s.to_be_bytes().to_vec()].concat()).collect(),
+        }
+    }
+
+    fn refusal(r: Refusal) -> String {
+        match r {
+            Refusal::Duplicate(d) => format!("dup {} {} {}", d.index, d.key_pattern, d.key_value),
+            Refusal::Invalid(e) => format!("invalid {} {}", e.code, e.message),
+        }
+    }
+
+    fn user(i: u64) -> Document {
+        let skills: Vec<Bson> = (0..(i % 5) + 1).map(|k| Bson::String(format!("s{}", (i * 7 + k * 3) % 23))).collect();
+        let mut d = doc! {
+            "_id": i as i64,
+            "email": format!("user{}@x.org", (i * 7919) % 100_003),
+            "city": (["a", "b", "c"][(i % 3) as usize]),
+            "at": bson::DateTime::from_millis((i as i64 * 7_777) % 1_000_000),
+            "skills": skills,
+            "bio": format!("likes {} and {}", ["rust", "tea", "maps"][(i % 3) as usize], ["cats", "go"][(i % 2) as usize]),
+        };
+        if i % 11 == 0 {
+            d.remove("city");
+        }
+        if i % 13 == 0 {
+            d.insert("skills", Bson::Array(vec![]));
+        }
+        d
+    }
+
+    /// A parallel build gives exactly the entries, multikey flag and footprint of the
+    /// one-thread build, and of inserting the documents one by one.
+    #[test]
+    fn parallel_build_equals_sequential_and_incremental() {
+        let docs = raw_docs(50_000, user);
+        let docs = refs(&docs);
+        let specs = [
+            doc! {"key": {"email": 1}, "name": "e", "unique": true},
+            doc! {"key": {"city": 1, "at": -1}, "name": "c"},
+            doc! {"key": {"skills": 1}, "name": "s"},
+            doc! {"key": {"city": -1, "skills": 1}, "name": "cs", "sparse": true},
+            doc! {"key": {"at": 1}, "name": "p", "partialFilterExpression": {"city": "b"}},
+            doc! {"key": {"bio": "text"}, "name": "t"},
+        ];
+        for s in specs {
+            let one = Index::build(spec(s.clone()), &docs, 1).unwrap();
+            let mut incremental = Indexes::default();
+            incremental.list.push(Index::build(spec(s.clone()), &[], 1).unwrap());
+            for (r, d) in &docs {
+                incremental.insert(d, *r).unwrap();
+            }
+            let inc = &incremental.list[0];
+            for threads in [2, 3, 4, 8] {
+                let par = Index::build(spec(s.clone()), &docs, threads).unwrap();
+                assert_eq!(entries(&par), entries(&one), "{s} threads={threads}");
+                assert_eq!((par.multikey, par.mem, par.len()), (one.multikey, one.mem, one.len()), "{s}");
+            }
+            assert_eq!(entries(inc), entries(&one), "{s} incremental");
+            assert_eq!((inc.multikey, inc.mem), (one.multikey, one.mem), "{s} incremental");
+            if s.get_str("name").ok() == Some("s") {
+                assert!(one.multikey && one.len() > docs.len() * 2, "multikey index on 1-5 skills");
+            }
+        }
+    }
+
+    /// Unique violations: the duplicate reported by a parallel build is the one the one-thread
+    /// build reports (the smallest duplicated key, its second record), whether both documents
+    /// are in one run or in different runs.
+    #[test]
+    fn parallel_build_reports_the_same_duplicate() {
+        let n = 40_000;
+        let cases: Vec<(&str, Box<dyn Fn(u64) -> Document>)> = vec![
+            // One duplicate between the first and the last document (different runs).
+            ("across", Box::new(|i| doc! {"_id": i as i64, "k": if i == n - 1 { 0 } else { i as i64 }})),
+            // A larger duplicated key inside the last run, a smaller one across runs.
+            (
+                "both",
+                Box::new(|i| {
+                    let k = match i {
+                        30_001 => 30_000,
+                        39_999 => 7,
+                        _ => i as i64,
+                    };
+                    doc! {"_id": i as i64, "k": k}
+                }),
+            ),
+            // Only inside one run.
+            ("inside", Box::new(|i| doc! {"_id": i as i64, "k": if i == 20_001 { 20_000 } else { i as i64 }})),
+            // Multikey: arrays sharing one element across runs.
+            ("multikey", Box::new(|i| doc! {"_id": i as i64, "k": [i as i64 * 2, if i == 35_000 { 6 } else { i as i64 * 2 + 1 }]})),
+        ];
+        for (name, f) in cases {
+            let docs = raw_docs(n, f);
+            let docs = refs(&docs);
+            let s = doc! {"key": {"k": 1}, "name": "k_1", "unique": true};
+            let one = refusal(Index::build(spec(s.clone()), &docs, 1).err().unwrap());
+            assert!(one.starts_with("dup k_1"), "{name}: {one}");
+            for threads in [2, 4, 7] {
+                let par = refusal(Index::build(spec(s.clone()), &docs, threads).err().unwrap());
+                assert_eq!(par, one, "{name} threads={threads}");
+            }
+            // Through Indexes::build: nothing is added.
+            let mut list = Indexes::default();
+            assert!(list.build(spec(s), &docs).is_err());
+            assert!(list.is_empty(), "{name}");
+        }
+        let docs = raw_docs(n, |i| doc! {"_id": i as i64, "k": i as i64});
+        let one = Index::build(spec(doc! {"key": {"k": 1}, "name": "k_1", "unique": true}), &refs(&docs), 4).unwrap();
+        assert_eq!(one.len(), n as usize);
+    }
+
+    /// A document that cannot be indexed fails the build with the first such document in
+    /// natural order, on any number of threads.
+    #[test]
+    fn parallel_build_reports_the_first_invalid_document() {
+        let docs = raw_docs(40_000, |i| {
+            if i == 39_000 || i == 25_000 {
+                doc! {"_id": i as i64, "a": [1, 2], "b": [i as i64, 4]}
+            } else {
+                doc! {"_id": i as i64, "a": 1, "b": i as i64}
+            }
+        });
+        let docs = refs(&docs);
+        let s = doc! {"key": {"a": 1, "b": 1}, "name": "ab"};
+        let one = refusal(Index::build(spec(s.clone()), &docs, 1).err().unwrap());
+        assert!(one.contains("parallel arrays"), "{one}");
+        for threads in [2, 4] {
+            assert_eq!(refusal(Index::build(spec(s.clone()), &docs, threads).err().unwrap()), one);
+        }
+    }
+
+    /// Writes reuse the staging buffers: a refused write leaves them usable, and inserts,
+    /// replacements and removals keep every index equal to a fresh build.
+    #[test]
+    fn staged_writes_match_a_fresh_build() {
+        let mut list = Indexes::default();
+        for s in [
+            doc! {"key": {"email": 1}, "name": "e", "unique": true},
+            doc! {"key": {"skills": 1, "city": -1}, "name": "sc"},
+            doc! {"key": {"bio": "text"}, "name": "t"},
+        ] {
+            list.build(spec(s), &[]).unwrap();
+        }
+        let mut stored: BTreeMap<u64, RawDocumentBuf> = BTreeMap::new();
+        for i in 0..2_000u64 {
+            let d = RawDocumentBuf::try_from(&user(i)).unwrap();
+            match list.insert(&d, i) {
+                Ok(()) => {
+                    stored.insert(i, d);
+                }
+                Err(Refusal::Duplicate(_)) => {}
+                Err(e) => panic!("{}", refusal(e)),
+            }
+        }
+        // A duplicate email is refused and changes nothing.
+        let first_email = user(0).get_str("email").unwrap().to_string();
+        let dup = RawDocumentBuf::try_from(&doc! {"_id": -1, "email": first_email, "skills": ["zz"]}).unwrap();
+        assert!(matches!(list.insert(&dup, 9_999), Err(Refusal::Duplicate(_))));
+        for r in (0..2_000u64).step_by(3) {
+            if let Some(old) = stored.get(&r).cloned() {
+                let new = RawDocumentBuf::try_from(&user(r + 5_000)).unwrap();
+                if list.replace(&old, &new, r).is_ok() {
+                    stored.insert(r, new);
+                }
+            }
+        }
+        for r in (0..2_000u64).step_by(7) {
+            if let Some(old) = stored.remove(&r) {
+                list.remove(&old, r);
+            }
+        }
+        let docs: Vec<(u64, &RawDocument)> = stored.iter().map(|(r, d)| (*r, d.as_ref())).collect();
+        for i in &list.list {
+            let fresh = Index::build(i.spec.clone(), &docs, 2).unwrap();
+            assert_eq!(entries(i), entries(&fresh), "{}", i.spec.name);
+            assert_eq!(i.mem, fresh.mem, "{}", i.spec.name);
+        }
+        assert!(list.staged.is_empty() && list.unstaged.is_empty());
     }
 }
