@@ -587,9 +587,7 @@ impl Log {
                     self.work.notify_one();
                 }
                 drop(st);
-                while self.synced.load(Ordering::SeqCst) < seq
-                    && !self.failed.load(Ordering::SeqCst)
-                    && !self.closed.load(Ordering::SeqCst)
+                while self.synced.load(Ordering::SeqCst) < seq && !self.failed.load(Ordering::SeqCst) && !self.closed.load(Ordering::SeqCst)
                 {
                     std::thread::park();
                 }
@@ -783,7 +781,8 @@ impl Log {
         } else if policy == FsyncPolicy::Always {
             return self.sync_round(st);
         }
-        let due_sync = policy != FsyncPolicy::No && (policy == FsyncPolicy::Always || self.last_fsync.lock().elapsed() >= Duration::from_secs(1));
+        let due_sync =
+            policy != FsyncPolicy::No && (policy == FsyncPolicy::Always || self.last_fsync.lock().elapsed() >= Duration::from_secs(1));
         let has_work = self.unwritten(&st) > 0 || !st.chunks.is_empty() || (due_sync && st.synced_seq < st.written_seq);
         if has_work {
             st = self.flush(st, due_sync);

@@ -350,7 +350,13 @@ type Contributions = SmallVec<[Contribution; 4]>;
 impl Index {
     /// What `doc` contributes to this index; ordered entries are appended to `out` (nothing is
     /// appended on error).
-    fn contribution(&self, doc: &RawDocument, record: u64, scratch: &mut KeyScratch, out: &mut Vec<Entry>) -> Result<Contribution, DocError> {
+    fn contribution(
+        &self,
+        doc: &RawDocument,
+        record: u64,
+        scratch: &mut KeyScratch,
+        out: &mut Vec<Entry>,
+    ) -> Result<Contribution, DocError> {
         let start = out.len();
         if let Some((_, f)) = &self.spec.partial {
             if !f.matches_raw(doc)? {
@@ -703,7 +709,8 @@ impl Index {
         index.multikey = parts.iter().any(|p| p.multikey);
         let (sets, maps) = parallel(parts, |mut p| {
             p.keys.dedup();
-            let mem = p.keys.iter().map(|e| entry_cost(e.len())).sum::<usize>() + p.text.iter().map(|(e, _)| entry_cost(e.len()) + 8).sum::<usize>();
+            let mem = p.keys.iter().map(|e| entry_cost(e.len())).sum::<usize>()
+                + p.text.iter().map(|(e, _)| entry_cost(e.len()) + 8).sum::<usize>();
             let set: BTreeSet<Entry> = p.keys.into_iter().collect();
             let map: BTreeMap<Entry, f64> = p.text.into_iter().collect();
             (mem, set, map)
@@ -866,7 +873,13 @@ impl Indexes {
 }
 
 /// What `doc` contributes to each index of `list` (ordered entries appended to `out`).
-fn contributions(list: &[Index], doc: &RawDocument, record: u64, scratch: &mut KeyScratch, out: &mut Vec<Entry>) -> Result<Contributions, Refusal> {
+fn contributions(
+    list: &[Index],
+    doc: &RawDocument,
+    record: u64,
+    scratch: &mut KeyScratch,
+    out: &mut Vec<Entry>,
+) -> Result<Contributions, Refusal> {
     list.iter().map(|i| i.contribution(doc, record, scratch, out).map_err(Refusal::Invalid)).collect()
 }
 
