@@ -614,12 +614,40 @@ const MAX_RANGES: usize = 4096;
 
 /// Build an index scan for `conj` over `source`; None when the index cannot answer the query
 /// (sparse without a field that excludes missing, partial not implied), unless `forced`.
+/// False when `source` can neither narrow the scan (no predicate on its first field) nor give
+/// the sort order (the sort's first field is none of its fields): `build_scan` would decline
+/// it, and this answers without building anything (the common case: every query considers
+/// the `_id` index and every secondary index).
+fn could_serve(source: &Source<'_>, conj: &[&Node], sort: Option<&Sort>) -> bool {
+    let (first, all): (&str, Vec<&str>) = match source {
+        Source::Id(_) => ("_id", vec!["_id"]),
+        Source::Secondary(i) => match i.spec.fields.first() {
+            Some(f) => (f.path.dotted.as_str(), i.spec.fields.iter().map(|f| f.path.dotted.as_str()).collect()),
+            None => return true,
+        },
+    };
+    if conj.iter().any(|n| matches!(n, Node::Leaf { path, .. } if path.dotted == first)) {
+        return true;
+    }
+    let Some(sort) = sort.filter(|s| !s.is_empty() && s.natural().is_none()) else { return false };
+    match sort.fields().first().map(|sf| &sf.kind) {
+        Some(SortKind::Field { path, .. }) => {
+            let joined = path.join(".");
+            all.contains(&joined.as_str())
+        }
+        _ => false,
+    }
+}
+
 fn build_scan<'c>(
     source: Source<'c>,
     conj: &[&Node],
     sort: Option<&Sort>,
     forced: bool,
 ) -> Result<Option<(IxScan<'c>, bool, bool)>, DocError> {
+    if !forced && !could_serve(&source, conj, sort) {
+        return Ok(None);
+    }
     let fields = source.fields();
     let multikey = source.multikey();
     let mut bounds = Vec::with_capacity(fields.len());
