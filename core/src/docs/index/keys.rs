@@ -356,8 +356,8 @@ pub fn document_keys_into(
             }
         }
         e.extend_from_slice(&record.to_be_bytes());
-        for i in 0..fields.len() {
-            e.push(group(i)[choice[i]].tag);
+        for (i, &chosen) in choice.iter().enumerate().take(fields.len()) {
+            e.push(group(i)[chosen].tag);
         }
         out.push(Entry::from_slice(e));
         // Next combination (odometer).

@@ -941,10 +941,10 @@ mod tests {
             "skills": skills,
             "bio": format!("likes {} and {}", ["rust", "tea", "maps"][(i % 3) as usize], ["cats", "go"][(i % 2) as usize]),
         };
-        if i % 11 == 0 {
+        if i.is_multiple_of(11) {
             d.remove("city");
         }
-        if i % 13 == 0 {
+        if i.is_multiple_of(13) {
             d.insert("skills", Bson::Array(vec![]));
         }
         d
@@ -991,7 +991,8 @@ mod tests {
     #[test]
     fn parallel_build_reports_the_same_duplicate() {
         let n = 40_000;
-        let cases: Vec<(&str, Box<dyn Fn(u64) -> Document>)> = vec![
+        type MakeDoc<'a> = Box<dyn Fn(u64) -> Document + 'a>;
+        let cases: Vec<(&str, MakeDoc<'_>)> = vec![
             // One duplicate between the first and the last document (different runs).
             ("across", Box::new(|i| doc! {"_id": i as i64, "k": if i == n - 1 { 0 } else { i as i64 }})),
             // A larger duplicated key inside the last run, a smaller one across runs.
