@@ -6,7 +6,7 @@ from typing_extensions import Self, disjoint_base, final
 
 from .typing import AnyKeyT, EncodableT, ExpiryT, FieldT, KeysT, KeyT, PathT, RepairReport
 
-__all__ = ["Client", "Database", "_Spec", "_after_fork_in_child", "_install_callbacks", "config_parameters", "repair", "__version__"]
+__all__ = ["Client", "Database", "_Spec", "_after_fork_in_child", "_bson_decode", "_bson_encode", "_install_callbacks", "config_parameters", "repair", "__version__"]
 __version__: str
 
 def config_parameters() -> List[str]: ...
