@@ -590,6 +590,14 @@ impl Tree {
     /// is the counts of children `0..j` plus the answer within child `j`.
     #[inline]
     fn count_below(&self, bound: Bound<'_>) -> usize {
+        let (acc, leaf) = self.descend(bound);
+        acc + count_in(&leaf.scores, &leaf.members, bound)
+    }
+
+    /// The leaf that `bound` leads to, following separators below it, and the number of
+    /// elements in the children passed over on the way (see `count_below`).
+    #[inline]
+    fn descend(&self, bound: Bound<'_>) -> (usize, &Leaf) {
         let mut node = &self.root;
         let mut acc = 0;
         loop {
@@ -599,7 +607,7 @@ impl Tree {
                     acc += inner.counts[..j].iter().sum::<usize>();
                     node = &inner.children[j];
                 }
-                Node::Leaf(leaf) => return acc + count_in(&leaf.scores, &leaf.members, bound),
+                Node::Leaf(leaf) => return (acc, leaf),
             }
         }
     }
@@ -610,23 +618,10 @@ impl Tree {
     /// miss) need not be read.
     fn rank_of_present(&self, s: f64, m: &[u8]) -> usize {
         // Separators `<=` the key: a separator equal to it starts the child that holds it.
-        let (to_leaf, in_leaf) = (Bound::Key { s, m, inclusive: true }, Bound::Key { s, m, inclusive: false });
-        let mut node = &self.root;
-        let mut acc = 0;
-        loop {
-            match node {
-                Node::Inner(inner) => {
-                    let j = count_in(&inner.sep_scores, &inner.sep_members, to_leaf);
-                    acc += inner.counts[..j].iter().sum::<usize>();
-                    node = &inner.children[j];
-                }
-                Node::Leaf(leaf) => {
-                    let lo = count_lt(&leaf.scores, s);
-                    let ties = count_le(&leaf.scores[lo..], s);
-                    return acc + if ties == 1 { lo } else { count_in(&leaf.scores, &leaf.members, in_leaf) };
-                }
-            }
-        }
+        let (acc, leaf) = self.descend(Bound::Key { s, m, inclusive: true });
+        let lo = count_lt(&leaf.scores, s);
+        let ties = count_le(&leaf.scores[lo..], s);
+        acc + if ties == 1 { lo } else { count_in(&leaf.scores, &leaf.members, Bound::Key { s, m, inclusive: false }) }
     }
 
     /// Element at `rank`; caller guarantees `rank < len`.
