@@ -112,8 +112,45 @@ struct Interval {
     hi: Cut,
     /// The encoding of the single value this interval holds, if it is a point.
     point: Option<Vec<u8>>,
-    /// The interval's ends as explain shows them: `"[5"` / `"(5"` and `"inf.0]"` / `"9)"`.
-    shown: (String, String),
+    /// The interval's ends as explain shows them (`[5` / `(5` and `inf.0]` / `9)`), kept
+    /// unformatted: only explain reads them, and a point lookup should not pay for text.
+    shown: (End, End),
+}
+
+/// One end of an interval as `indexBounds` shows it: its value and whether it is included.
+#[derive(Clone, Debug)]
+struct End {
+    inclusive: bool,
+    text: EndText,
+}
+
+/// The value at an interval's end, formatted only when explain asks.
+#[derive(Clone, Debug)]
+enum EndText {
+    /// A query value, shown as the shell shows it.
+    Value(Bson),
+    /// A type bracket's first or last value, or `MinKey`/`MaxKey`.
+    Fixed(&'static str),
+    /// A regex, `/pattern/options`.
+    Regex(String, String),
+}
+
+impl End {
+    fn closed(text: EndText) -> End {
+        End { inclusive: true, text }
+    }
+
+    fn open(text: EndText) -> End {
+        End { inclusive: false, text }
+    }
+
+    fn text(&self) -> String {
+        match &self.text {
+            EndText::Value(v) => show_value(v),
+            EndText::Fixed(s) => (*s).to_string(),
+            EndText::Regex(pattern, options) => format!("/{pattern}/{options}"),
+        }
+    }
 }
 
 /// How an end of an interval is shown in `indexBounds`.
@@ -131,30 +168,32 @@ fn show_value(v: &Bson) -> String {
 }
 
 /// The first and last value MongoDB shows for a type's bracket.
-fn bracket_ends(rank: u8) -> (String, String) {
-    match rank {
-        3 => ("-inf.0".into(), "inf.0".into()),
-        4 => ("\"\"".into(), "{}".into()),
-        5 => ("{}".into(), "[]".into()),
-        7 => ("BinData(0, )".into(), "ObjectId('000000000000000000000000')".into()),
-        8 => ("ObjectId('000000000000000000000000')".into(), "ObjectId('ffffffffffffffffffffffff')".into()),
-        9 => ("false".into(), "true".into()),
-        10 => ("new Date(-9223372036854775808)".into(), "new Date(9223372036854775807)".into()),
-        11 => ("Timestamp(0, 0)".into(), "Timestamp(4294967295, 4294967295)".into()),
-        12 => ("/(?:)/".into(), "/(?:)/".into()),
-        _ => ("MinKey".into(), "MaxKey".into()),
-    }
+fn bracket_ends(rank: u8) -> (EndText, EndText) {
+    let (first, last) = match rank {
+        3 => ("-inf.0", "inf.0"),
+        4 => ("\"\"", "{}"),
+        5 => ("{}", "[]"),
+        7 => ("BinData(0, )", "ObjectId('000000000000000000000000')"),
+        8 => ("ObjectId('000000000000000000000000')", "ObjectId('ffffffffffffffffffffffff')"),
+        9 => ("false", "true"),
+        10 => ("new Date(-9223372036854775808)", "new Date(9223372036854775807)"),
+        11 => ("Timestamp(0, 0)", "Timestamp(4294967295, 4294967295)"),
+        12 => ("/(?:)/", "/(?:)/"),
+        _ => ("MinKey", "MaxKey"),
+    };
+    (EndText::Fixed(first), EndText::Fixed(last))
 }
 
 impl Interval {
     fn full() -> Interval {
-        Interval { lo: Cut::Start, hi: Cut::End, point: None, shown: ("[MinKey".into(), "MaxKey]".into()) }
+        let shown = (End::closed(EndText::Fixed("MinKey")), End::closed(EndText::Fixed("MaxKey")));
+        Interval { lo: Cut::Start, hi: Cut::End, point: None, shown }
     }
 
     fn point(v: &Bson) -> Interval {
         let k = key(v);
-        let s = show_value(v);
-        Interval { lo: Cut::Before(k.clone()), hi: Cut::After(k.clone()), point: Some(k), shown: (format!("[{s}"), format!("{s}]")) }
+        let shown = (End::closed(EndText::Value(v.clone())), End::closed(EndText::Value(v.clone())));
+        Interval { lo: Cut::Before(k.clone()), hi: Cut::After(k.clone()), point: Some(k), shown }
     }
 
     fn is_full(&self) -> bool {
@@ -170,19 +209,20 @@ impl Interval {
         let k = key(v);
         let rank = vec![type_rank(v)];
         let (first, last) = bracket_ends(type_rank(v));
-        let s = show_value(v);
-        match op {
-            CmpOp::Gt => Interval { lo: Cut::After(k), hi: Cut::After(rank), point: None, shown: (format!("({s}"), format!("{last}]")) },
-            CmpOp::Gte => Interval { lo: Cut::Before(k), hi: Cut::After(rank), point: None, shown: (format!("[{s}"), format!("{last}]")) },
-            CmpOp::Lt => Interval { lo: Cut::Before(rank), hi: Cut::Before(k), point: None, shown: (format!("[{first}"), format!("{s})")) },
-            CmpOp::Lte => Interval { lo: Cut::Before(rank), hi: Cut::After(k), point: None, shown: (format!("[{first}"), format!("{s}]")) },
-        }
+        let value = EndText::Value(v.clone());
+        let (lo, hi, shown) = match op {
+            CmpOp::Gt => (Cut::After(k), Cut::After(rank), (End::open(value), End::closed(last))),
+            CmpOp::Gte => (Cut::Before(k), Cut::After(rank), (End::closed(value), End::closed(last))),
+            CmpOp::Lt => (Cut::Before(rank), Cut::Before(k), (End::closed(first), End::open(value))),
+            CmpOp::Lte => (Cut::Before(rank), Cut::After(k), (End::closed(first), End::closed(value))),
+        };
+        Interval { lo, hi, point: None, shown }
     }
 
     /// Every value of one type (rank).
     fn bracket(rank: u8) -> Interval {
         let (first, last) = bracket_ends(rank);
-        Interval { lo: Cut::Before(vec![rank]), hi: Cut::After(vec![rank]), point: None, shown: (format!("[{first}"), format!("{last}]")) }
+        Interval { lo: Cut::Before(vec![rank]), hi: Cut::After(vec![rank]), point: None, shown: (End::closed(first), End::closed(last)) }
     }
 
     fn intersect(&self, other: &Interval) -> Interval {
@@ -190,7 +230,8 @@ impl Interval {
         let hi_from = if self.hi.cmp_plain(&other.hi) == Ordering::Greater { other } else { self };
         // A point survives when both ends come from it.
         let point = if lo_from.point.is_some() && lo_from.point == hi_from.point { lo_from.point.clone() } else { None };
-        Interval { lo: lo_from.lo.clone(), hi: hi_from.hi.clone(), point, shown: (lo_from.shown.0.clone(), hi_from.shown.1.clone()) }
+        let shown = (lo_from.shown.0.clone(), hi_from.shown.1.clone());
+        Interval { lo: lo_from.lo.clone(), hi: hi_from.hi.clone(), point, shown }
     }
 
     /// Whether a plain (not inverted) complete encoding lies in the interval.
@@ -276,15 +317,16 @@ impl FieldBounds {
             .iter()
             .map(|i| {
                 let (lo, hi) = (&i.shown.0, &i.shown.1);
+                let (lo_text, hi_text) = (lo.text(), hi.text());
                 if !descending {
-                    return Bson::String(format!("{lo}, {hi}"));
+                    let open = if lo.inclusive { '[' } else { '(' };
+                    let close = if hi.inclusive { ']' } else { ')' };
+                    return Bson::String(format!("{open}{lo_text}, {hi_text}{close}"));
                 }
                 // Descending: MongoDB shows each interval reversed, in scan order.
-                let (hi_value, hi_close) = hi.split_at(hi.len().saturating_sub(1));
-                let (lo_open, lo_value) = lo.split_at(1.min(lo.len()));
-                let open = if hi_close == "]" { "[" } else { "(" };
-                let close = if lo_open == "[" { "]" } else { ")" };
-                Bson::String(format!("{open}{hi_value}, {lo_value}{close}"))
+                let open = if hi.inclusive { '[' } else { '(' };
+                let close = if lo.inclusive { ']' } else { ')' };
+                Bson::String(format!("{open}{hi_text}, {lo_text}{close}"))
             })
             .collect();
         if descending {
@@ -352,7 +394,7 @@ fn pred_bounds(pred: &Pred) -> Option<FieldBounds> {
                         lo: Cut::Before(k.clone()),
                         hi: Cut::After(k),
                         point: None,
-                        shown: (format!("[{prefix:?}"), format!("{end:?})")),
+                        shown: (End::closed(EndText::Value(Bson::String(prefix))), End::open(EndText::Value(Bson::String(end)))),
                     }
                 }
                 None => Interval::bracket(4),
@@ -361,7 +403,10 @@ fn pred_bounds(pred: &Pred) -> Option<FieldBounds> {
                 lo: Cut::Before(vec![12]),
                 hi: Cut::After(vec![12]),
                 point: None,
-                shown: (format!("[/{}/{}", re.pattern, re.options), format!("/{}/{}]", re.pattern, re.options)),
+                shown: (
+                    End::closed(EndText::Regex(re.pattern.clone(), re.options.clone())),
+                    End::closed(EndText::Regex(re.pattern.clone(), re.options.clone())),
+                ),
             };
             Some(FieldBounds::union(vec![strings, regexes]))
         }
