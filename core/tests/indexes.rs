@@ -217,6 +217,39 @@ fn indexes_follow_updates_deletes_and_rename() {
     assert_eq!(l.len(), 2);
 }
 
+/// In-place updates (`$inc`, `$set` of a number) skip index maintenance only when no index
+/// reads what they change: a counter beside the indexed fields, not a field inside an indexed
+/// sub-document, a partial index's filter field or an indexed field itself.
+#[test]
+fn in_place_updates_keep_every_index_right() {
+    let db = Db::open_in_memory();
+    let docs: Vec<Document> = (0..20).map(|i| doc! {"_id": i, "a": i, "s": {"n": i, "m": 0}, "p": i, "q": i % 2, "hits": 0}).collect();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": docs}));
+    ok(&create(
+        &db,
+        vec![
+            doc! {"key": {"a": 1}, "name": "a", "unique": true},
+            doc! {"key": {"s": 1}, "name": "s"},
+            doc! {"key": {"p": 1}, "name": "p", "partialFilterExpression": {"q": {"$gte": 1}}},
+        ],
+    ));
+    let update = |q: Document, u: Document| ok(&db.run_command("t", &doc! {"update": "c", "updates": [{"q": q, "u": u}]}));
+    update(doc! {"_id": 3}, doc! {"$inc": {"hits": 5}});
+    update(doc! {"_id": 4}, doc! {"$inc": {"a": 100}});
+    update(doc! {"_id": 5}, doc! {"$inc": {"s.n": 1}});
+    update(doc! {"_id": 6}, doc! {"$set": {"q": 1}});
+    let hint = |filter: Document, index: &str| ids(&find(&db, doc! {"filter": filter, "hint": index}));
+    assert_eq!(hint(doc! {"a": 104}, "a"), vec![Bson::Int32(4)]);
+    assert!(hint(doc! {"a": 4}, "a").is_empty());
+    assert_eq!(hint(doc! {"s": {"n": 6, "m": 0}}, "s"), vec![Bson::Int32(5), Bson::Int32(6)]);
+    assert_eq!(hint(doc! {"p": 6, "q": {"$gte": 1}}, "p"), vec![Bson::Int32(6)]);
+    assert_eq!(find(&db, doc! {"filter": {"_id": 3}})[0].get_i32("hits").unwrap(), 5);
+    // The unique index still refuses a duplicate made in place.
+    let r = db.run_command("t", &doc! {"update": "c", "updates": [{"q": {"_id": 7}, "u": {"$inc": {"a": 1}}}]});
+    assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 11000, "{r}");
+    assert_eq!(find(&db, doc! {"filter": {"_id": 7}})[0].get_i32("a").unwrap(), 7);
+}
+
 #[test]
 fn multikey_partial_and_sparse() {
     let db = Db::open_in_memory();

@@ -92,7 +92,7 @@ impl Database {
     pub fn find_first_batch_raw(&self, command: &Document) -> Result<Option<Vec<bson::RawDocumentBuf>>> {
         let Some(Bson::String(coll)) = command.get("find") else { return Ok(None) };
         let ns = Namespace::new(&self.name, coll).map_err(|e| Error::Document(Box::new(e)))?;
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| super::command::find_first_batch_raw(ctx, &self.name, command))
+        self.db.with_collection_ctx(ns.key(), false, |ctx| super::command::find_first_batch_raw(ctx, &self.name, command))
     }
 
     /// Run a database command against this database (see `Db::run_command`).
@@ -223,7 +223,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 
     /// The namespace, `"<database>.<collection>"`.
     pub fn namespace(&self) -> String {
-        self.ns.as_ref().map(Namespace::key).unwrap_or_default()
+        self.ns.as_ref().map(|n| n.key().to_string()).unwrap_or_default()
     }
 
     /// Insert one document; returns its `_id` (an ObjectId is generated when it has none).
@@ -243,7 +243,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 
     fn insert_prepared(&self, docs: Vec<std::result::Result<engine::Prepared, DocError>>, ordered: bool) -> Result<Vec<Bson>> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+        self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let out = engine::insert_prepared(ctx, &ns, docs, ordered)?;
             match out.errors.into_iter().next() {
                 Some((_, e)) => Err(e),
@@ -270,7 +270,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 
     fn find_by_id_raw_typed(&self, id: &Bson) -> Result<Option<bson::RawDocumentBuf>> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+        self.db.with_collection_ctx(ns.key(), false, |ctx| {
             Ok(engine::collection(ctx, &ns)?.and_then(|c| c.get_by_id(id)).map(|(_, d)| d.to_owned()))
         })
     }
@@ -278,7 +278,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     /// Documents matching `filter`.
     pub fn count_documents(&self, filter: Document) -> Result<u64> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+        self.db.with_collection_ctx(ns.key(), false, |ctx| {
             let f = Filter::parse(&filter, &vars(ctx))?;
             engine::collection(ctx, &ns)?.map_or(Ok(0), |c| engine::count_in(c, &f, 0, 0))
         })
@@ -287,13 +287,13 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     /// All documents (O(1)).
     pub fn estimated_document_count(&self) -> Result<u64> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| Ok(engine::collection(ctx, &ns)?.map_or(0, |c| c.len() as u64)))
+        self.db.with_collection_ctx(ns.key(), false, |ctx| Ok(engine::collection(ctx, &ns)?.map_or(0, |c| c.len() as u64)))
     }
 
     /// Distinct values of `key` among documents matching `filter`.
     pub fn distinct(&self, key: &str, filter: Document) -> Result<Vec<Bson>> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+        self.db.with_collection_ctx(ns.key(), false, |ctx| {
             let f = Filter::parse(&filter, &vars(ctx))?;
             engine::collection(ctx, &ns)?.map_or(Ok(Vec::new()), |c| engine::distinct_in(c, key, &f))
         })
@@ -322,7 +322,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     pub fn update_with(&self, filter: Document, update: impl Into<Bson>, opts: UpdateOptions) -> Result<UpdateResult> {
         let ns = self.ns()?.clone();
         let update = update.into();
-        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+        self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let v = vars(ctx);
             let spec = UpdateSpec {
                 filter: Filter::parse(&filter, &v)?,
@@ -343,7 +343,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     pub fn find_one_and_update(&self, filter: Document, update: impl Into<Bson>, opts: UpdateOptions) -> Result<Option<T>> {
         let ns = self.ns()?.clone();
         let update = update.into();
-        let doc = self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+        let doc = self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let v = vars(ctx);
             let spec = UpdateSpec {
                 filter: Filter::parse(&filter, &v)?,
@@ -369,7 +369,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     /// Delete the first match and return it.
     pub fn find_one_and_delete(&self, filter: Document, sort: Option<Document>) -> Result<Option<T>> {
         let ns = self.ns()?.clone();
-        let doc = self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+        let doc = self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let f = Filter::parse(&filter, &vars(ctx))?;
             let s = sort.as_ref().map(Sort::parse).transpose()?;
             engine::delete(ctx, &ns, &f, false, s.as_ref())?.into_iter().next().map(|d| to_stored_document(&d)).transpose()
@@ -389,7 +389,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 
     fn delete(&self, filter: Document, multi: bool) -> Result<u64> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+        self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let f = Filter::parse(&filter, &vars(ctx))?;
             Ok(engine::delete(ctx, &ns, &f, multi, None)?.len() as u64)
         })
@@ -458,7 +458,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     /// Drop the collection; false if it did not exist.
     pub fn drop(&self) -> Result<bool> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), true, |ctx| engine::drop(ctx, &ns))
+        self.db.with_collection_ctx(ns.key(), true, |ctx| engine::drop(ctx, &ns))
     }
 }
 
@@ -478,7 +478,7 @@ impl Collection<Document> {
     pub fn insert_raw(&self, docs: Vec<bson::RawDocumentBuf>, ordered: bool) -> Result<InsertManyOutcome> {
         let ns = self.ns()?.clone();
         let prepared: Vec<_> = docs.into_iter().map(engine::prepare_raw).collect();
-        self.db.with_collection_ctx(&ns.key(), true, |ctx| {
+        self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let out = engine::insert_prepared(ctx, &ns, prepared, ordered)?;
             Ok(InsertManyOutcome { inserted: out.inserted.into_iter().map(|(i, _)| i).collect(), errors: out.errors })
         })
@@ -493,7 +493,7 @@ impl Collection<Document> {
     /// when `projection` is given.
     pub fn find_one_raw(&self, filter: &Document, projection: Option<&Document>) -> Result<Option<bson::RawDocumentBuf>> {
         let ns = self.ns()?.clone();
-        self.db.with_collection_ctx(&ns.key(), false, |ctx| {
+        self.db.with_collection_ctx(ns.key(), false, |ctx| {
             let spec = FindSpec::parse(filter, None, projection, 0, 1, &vars(ctx))?;
             let Some(c) = engine::collection(ctx, &ns)? else { return Ok(None) };
             match &spec.projection {
@@ -568,7 +568,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Find<'_, T> {
     /// Run the find; every result at once.
     pub fn run(self) -> Result<Vec<T>> {
         let ns = self.coll.ns()?.clone();
-        let docs = self.coll.db.with_collection_ctx(&ns.key(), false, |ctx| {
+        let docs = self.coll.db.with_collection_ctx(ns.key(), false, |ctx| {
             let mut spec = FindSpec::parse(&self.filter, self.sort.as_ref(), self.projection.as_ref(), self.skip, self.limit, &vars(ctx))?;
             spec.hint = super::index::plan::Hint::parse(self.hint.as_ref())?;
             match engine::collection(ctx, &ns)? {

@@ -201,6 +201,24 @@ impl Collection {
         Ok(Some(std::mem::replace(slot, doc)))
     }
 
+    /// Replace the document at `record` by `doc`, which differs from it only at the paths
+    /// `changed` (an in-place patch): when no index reads them, the indexes are left as they
+    /// are instead of recomputing both documents' keys.
+    pub fn replace_changed<'p>(
+        &mut self,
+        record: u64,
+        doc: RawDocumentBuf,
+        changed: impl Iterator<Item = &'p [String]> + Clone,
+    ) -> Result<Option<RawDocumentBuf>, Rejected> {
+        if self.indexes.read_any(changed) {
+            return self.replace(record, doc);
+        }
+        let Some(slot) = self.records.get_mut(&record) else { return Ok(None) };
+        self.mem = self.mem - record_cost(slot) + record_cost(&doc);
+        self.data_bytes = self.data_bytes - slot.as_bytes().len() + doc.as_bytes().len();
+        Ok(Some(std::mem::replace(slot, doc)))
+    }
+
     /// Remove the document at `record`, returning it.
     pub fn remove(&mut self, record: u64) -> Option<RawDocumentBuf> {
         let doc = self.records.remove(&record)?;

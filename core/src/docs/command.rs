@@ -231,7 +231,7 @@ fn canonical(name: &str) -> &str {
 
 fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
     let args = Args { name, cmd };
-    let ns_key = |coll: &str| Namespace::new(db, coll).map(|n| n.key());
+    let ns_key = |coll: &str| Namespace::new(db, coll).map(|n| n.key().to_string());
     Ok(match name {
         "aggregate" => {
             let main = ns_key(args.collection()?)?;
@@ -244,7 +244,8 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
                     for f in p.foreign_collections() {
                         keys.push(ns_key(&f)?);
                     }
-                    let out = p.output_collection().map(|(d, c)| Namespace::new(d.unwrap_or(db), c).map(|n| n.key())).transpose()?;
+                    let out =
+                        p.output_collection().map(|(d, c)| Namespace::new(d.unwrap_or(db), c).map(|n| n.key().to_string())).transpose()?;
                     let write = out.is_some();
                     keys.extend(out);
                     if keys.len() == 1 && !write {
@@ -278,7 +279,7 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
         "renameCollection" => {
             let from = args.str("renameCollection")?.ok_or_else(|| DocError::bad_value("renameCollection requires a namespace"))?;
             let to = args.str("to")?.ok_or_else(|| DocError::bad_value("renameCollection requires 'to'"))?;
-            Needs::WriteTwo(Namespace::parse(from)?.key(), Namespace::parse(to)?.key())
+            Needs::WriteTwo(Namespace::parse(from)?.key().to_string(), Namespace::parse(to)?.key().to_string())
         }
         "listCollections" | "dbStats" | "listDatabases" => Needs::AllRead,
         "dropDatabase" => Needs::AllWrite,
@@ -1133,7 +1134,7 @@ fn explain_query(ctx: &Ctx<'_>, ns: &Namespace, q: &Query<'_>, filter_doc: &Docu
     let empty = super::collection::Collection::new();
     let coll = engine::collection(ctx, ns)?.unwrap_or(&empty);
     let planned = Planned::new(coll, q)?;
-    let mut reply = doc! {"explainVersion": "1", "queryPlanner": planned.explain(q, &ns.key(), filter_doc)};
+    let mut reply = doc! {"explainVersion": "1", "queryPlanner": planned.explain(q, ns.key(), filter_doc)};
     if verbosity != "queryPlanner" {
         let outcome = planned.run(coll, q)?;
         let mut stats = planned.execution_stats(q, filter_doc, &outcome.stats);

@@ -39,6 +39,9 @@ pub(crate) const OPLOG_COMMAND: &[u8] = b"nestdb.oplog";
 pub struct Namespace {
     pub db: String,
     pub coll: String,
+    /// `db.coll`, the keyspace key: formatted once, since every document operation looks the
+    /// collection up by it (the names are never changed after `new`).
+    full: String,
 }
 
 impl Namespace {
@@ -55,7 +58,7 @@ impl Namespace {
                 format!("Fully qualified namespace is too long: {db}.{coll}"),
             ));
         }
-        Ok(Namespace { db: db.to_string(), coll: coll.to_string() })
+        Ok(Namespace { db: db.to_string(), coll: coll.to_string(), full: format!("{db}.{coll}") })
     }
 
     /// Parse `"db.coll"` (the collection part may contain dots).
@@ -67,8 +70,8 @@ impl Namespace {
     }
 
     /// The keyspace key holding this collection.
-    pub fn key(&self) -> String {
-        format!("{}.{}", self.db, self.coll)
+    pub fn key(&self) -> &str {
+        &self.full
     }
 }
 
@@ -528,7 +531,7 @@ pub(crate) fn insert_prepared(
                     continue;
                 }
             };
-            let entry = logging.then(|| oplog_entry("i", &ns_full, raw.as_bytes(), None));
+            let entry = logging.then(|| oplog_entry("i", ns_full, raw.as_bytes(), None));
             match coll.insert(raw) {
                 Ok(_) => {
                     entries.extend(entry);
@@ -1029,7 +1032,7 @@ fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: &Document) -
     let raw = to_raw(doc)?;
     let entry = if ctx.logging {
         let id = to_raw(&doc! {"_id": doc.get("_id").cloned().unwrap_or(Bson::Null)})?;
-        Some(oplog_entry("u", &ns.key(), raw.as_bytes(), Some(id.as_bytes())))
+        Some(oplog_entry("u", ns.key(), raw.as_bytes(), Some(id.as_bytes())))
     } else {
         None
     };
@@ -1043,15 +1046,22 @@ fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: &Document) -
 }
 
 /// Replace a stored document with already-encoded bytes (same `_id`) and log the post-image.
-fn replace_raw_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, raw: RawDocumentBuf) -> Result<(), DocError> {
+/// Store the in-place patched `raw` (changed only where `patch` writes) at `rid` and log it.
+fn replace_patched_logged(
+    ctx: &mut Ctx<'_>,
+    ns: &Namespace,
+    rid: u64,
+    raw: RawDocumentBuf,
+    patch: &super::inplace::InPlace,
+) -> Result<(), DocError> {
     let entry = if ctx.logging {
         let id = to_raw(&doc! {"_id": raw_id(&raw)})?;
-        Some(oplog_entry("u", &ns.key(), raw.as_bytes(), Some(id.as_bytes())))
+        Some(oplog_entry("u", ns.key(), raw.as_bytes(), Some(id.as_bytes())))
     } else {
         None
     };
     let id = raw_id(&raw);
-    collection_mut(ctx, ns, false)?.expect("exists").replace(rid, raw).map_err(|why| rejected(ns, &id, why))?;
+    collection_mut(ctx, ns, false)?.expect("exists").replace_changed(rid, raw, patch.paths()).map_err(|why| rejected(ns, &id, why))?;
     match entry {
         Some(e) => log_raw(ctx, &e),
         None => ctx.dirty += 1,
@@ -1108,7 +1118,7 @@ fn update_matched(
                 if changed {
                     out.modified += 1;
                     let raw = RawDocumentBuf::from_bytes(bytes).map_err(|e| DocError::bad_value(format!("invalid BSON: {e}")))?;
-                    replace_raw_logged(ctx, ns, rid, raw)?;
+                    replace_patched_logged(ctx, ns, rid, raw, ip)?;
                 }
                 continue;
             }

@@ -65,6 +65,11 @@ impl InPlace {
         (!targets.is_empty()).then_some(InPlace { targets })
     }
 
+    /// The dotted paths the update writes.
+    pub fn paths(&self) -> impl Iterator<Item = &[String]> + Clone + '_ {
+        self.targets.iter().map(|t| t.path.as_slice())
+    }
+
     /// Apply to the BSON bytes of a document. Some(changed) when done in place (`bytes` is
     /// patched only if every target can be); None when the general path must run.
     pub fn apply(&self, bytes: &mut [u8]) -> Option<bool> {

@@ -93,7 +93,7 @@ pub(crate) fn create_indexes(ctx: &mut Ctx<'_>, ns: &Namespace, specs: &[Documen
         log(ctx, &doc! {"op": "c", "ns": format!("{}.$cmd", ns.db), "o": {"createIndexes": &ns.coll, "spec": spec}});
     }
     if ttl {
-        ctx.keyspace().ttl_namespaces.lock().insert(ns.key());
+        ctx.keyspace().ttl_namespaces.lock().insert(ns.key().to_string());
     }
     if !built.is_empty() {
         engine::touched_pub(ctx, ns);
@@ -210,7 +210,7 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, db: &str, o: &Document) -> Result<bool, 
         c.drop_index(&spec.name.clone());
         c.create_index(spec).map_err(|e| format!("replaying createIndexes on {}: {e:?}", ns.key()))?;
         if ttl {
-            ctx.keyspace().ttl_namespaces.lock().insert(ns.key());
+            ctx.keyspace().ttl_namespaces.lock().insert(ns.key().to_string());
         }
         return Ok(true);
     }

@@ -347,6 +347,19 @@ enum Contribution {
 /// The contributions of one document to each index of a list.
 type Contributions = SmallVec<[Contribution; 4]>;
 
+impl Contribution {
+    /// Whether two contributions (entries in `mine` and `theirs`) hold the same entries.
+    fn same_as(&self, other: &Contribution, mine: &[Entry], theirs: &[Entry]) -> bool {
+        match (self, other) {
+            (Contribution::Keys { start, end, multikey }, Contribution::Keys { start: s2, end: e2, multikey: m2 }) => {
+                multikey == m2 && mine[*start..*end] == theirs[*s2..*e2]
+            }
+            (Contribution::Text(a), Contribution::Text(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1 == y.1),
+            _ => false,
+        }
+    }
+}
+
 impl Index {
     /// What `doc` contributes to this index; ordered entries are appended to `out` (nothing is
     /// appended on error).
@@ -531,6 +544,17 @@ fn panicked() -> Refusal {
 }
 
 impl Indexes {
+    /// Whether some index may read a field at one of `paths` (dotted parts): its keys, or
+    /// (conservatively) any field when it is a text or partial index. A change confined to
+    /// paths no index reads leaves every index as it is.
+    pub fn read_any<'p>(&self, paths: impl Iterator<Item = &'p [String]> + Clone) -> bool {
+        self.list.iter().any(|i| {
+            i.spec.text.is_some()
+                || i.spec.partial.is_some()
+                || i.spec.fields.iter().any(|f| paths.clone().any(|p| overlaps(&f.path.dotted, p)))
+        })
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Index> + '_ {
         self.list.iter()
     }
@@ -814,7 +838,7 @@ impl Indexes {
         let Indexes { list, scratch, staged, .. } = self;
         staged.clear();
         let contributions = contributions(list, doc, record, scratch, staged)?;
-        check_unique(list, doc, record, &contributions, staged)?;
+        check_unique(list, doc, record, &contributions, staged, &[])?;
         let mut entries = staged.drain(..);
         for (i, c) in list.iter_mut().zip(contributions) {
             let n = match c {
@@ -841,19 +865,26 @@ impl Indexes {
         staged.clear();
         unstaged.clear();
         let added = contributions(list, new, record, scratch, staged)?;
-        check_unique(list, new, record, &added, staged)?;
         let removed = contributions(list, old, record, scratch, unstaged)?;
+        // An index whose entries the change leaves as they were (an update of fields it does
+        // not read) is neither checked nor touched.
+        let same: SmallVec<[bool; 4]> = added.iter().zip(&removed).map(|(a, r)| a.same_as(r, staged, unstaged)).collect();
+        check_unique(list, new, record, &added, staged, &same)?;
         let mut entries = staged.drain(..);
-        for ((i, r), a) in list.iter_mut().zip(removed).zip(added) {
+        for (((i, r), a), same) in list.iter_mut().zip(removed).zip(added).zip(same) {
+            let n = match a {
+                Contribution::Keys { start, end, .. } => end - start,
+                Contribution::Text(_) => 0,
+            };
+            if same {
+                entries.by_ref().take(n).for_each(drop);
+                continue;
+            }
             if let Contribution::Keys { start, end, .. } = r {
                 i.take(r, &unstaged[start..end]);
             } else {
                 i.take(r, &[]);
             }
-            let n = match a {
-                Contribution::Keys { start, end, .. } => end - start,
-                Contribution::Text(_) => 0,
-            };
             i.add(a, entries.by_ref().take(n));
         }
         Ok(())
@@ -872,6 +903,26 @@ impl Indexes {
     }
 }
 
+/// Whether the dotted `field` and the path `parts` name the same field or one holds the other.
+fn overlaps(field: &str, parts: &[String]) -> bool {
+    let mut rest = field;
+    for (n, part) in parts.iter().enumerate() {
+        if n > 0 {
+            match rest.strip_prefix('.') {
+                Some(r) => rest = r,
+                // The field ended before the path: it holds what the path changes.
+                None => return rest.is_empty(),
+            }
+        }
+        match rest.strip_prefix(part.as_str()) {
+            Some(r) if r.is_empty() || r.starts_with('.') => rest = r,
+            _ => return false,
+        }
+    }
+    // The path ended: it is the field, or holds it.
+    true
+}
+
 /// What `doc` contributes to each index of `list` (ordered entries appended to `out`).
 fn contributions(
     list: &[Index],
@@ -883,10 +934,18 @@ fn contributions(
     list.iter().map(|i| i.contribution(doc, record, scratch, out).map_err(Refusal::Invalid)).collect()
 }
 
-/// E11000 if a unique index of `list` holds one of `doc`'s keys for another document.
-fn check_unique(list: &[Index], doc: &RawDocument, record: u64, contributions: &[Contribution], entries: &[Entry]) -> Result<(), Refusal> {
-    for (i, c) in list.iter().zip(contributions) {
-        if !i.spec.unique {
+/// E11000 if a unique index of `list` holds one of `doc`'s keys for another document
+/// (indexes marked in `skip` are not checked: their entries are already in place).
+fn check_unique(
+    list: &[Index],
+    doc: &RawDocument,
+    record: u64,
+    contributions: &[Contribution],
+    entries: &[Entry],
+    skip: &[bool],
+) -> Result<(), Refusal> {
+    for (k, (i, c)) in list.iter().zip(contributions).enumerate() {
+        if !i.spec.unique || skip.get(k).copied().unwrap_or(false) {
             continue;
         }
         if let Contribution::Keys { start, end, .. } = c {
@@ -1052,6 +1111,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn overlapping_paths() {
+        let p = |s: &str| s.split('.').map(str::to_string).collect::<Vec<_>>();
+        for (field, path, want) in [
+            ("a", "a", true),
+            ("a", "a.b", true),
+            ("a.b", "a", true),
+            ("a.b", "a.b", true),
+            ("a.b", "a.c", false),
+            ("ab", "a", false),
+            ("a", "ab", false),
+            ("a.bc", "a.b", false),
+            ("a.b", "a.bc", false),
+            ("a.b.c", "a.b", true),
+            ("x", "a.b", false),
+        ] {
+            assert_eq!(overlaps(field, &p(path)), want, "{field} vs {path}");
+        }
+    }
+
     /// Writes reuse the staging buffers: a refused write leaves them usable, and inserts,
     /// replacements and removals keep every index equal to a fresh build.
     #[test]
@@ -1085,6 +1164,22 @@ mod tests {
                 if list.replace(&old, &new, r).is_ok() {
                     stored.insert(r, new);
                 }
+            }
+        }
+        // Changes to fields no index reads leave every index as it was (and are never refused);
+        // a change of only the unique field is still checked against the other documents.
+        for r in (1..2_000u64).step_by(5) {
+            let Some(old) = stored.get(&r).cloned() else { continue };
+            let mut d = super::super::collection::to_document(&old).unwrap();
+            d.insert("logins", r as i64);
+            let new = RawDocumentBuf::try_from(&d).unwrap();
+            assert!(list.replace(&old, &new, r).is_ok(), "unindexed change of {r}");
+            stored.insert(r, new.clone());
+            let other = stored.range(..r).next_back().map(|(_, o)| o.get_str("email").unwrap().to_string());
+            if let Some(taken) = other {
+                d.insert("email", taken);
+                let dup = RawDocumentBuf::try_from(&d).unwrap();
+                assert!(matches!(list.replace(&new, &dup, r), Err(Refusal::Duplicate(_))), "duplicate email for {r}");
             }
         }
         for r in (0..2_000u64).step_by(7) {
