@@ -250,6 +250,64 @@ fn in_place_updates_keep_every_index_right() {
     assert_eq!(find(&db, doc! {"filter": {"_id": 7}})[0].get_i32("a").unwrap(), 7);
 }
 
+/// `find_one` and `update_one` by one equality read the index directly (no planning): they
+/// must find a match exactly when a collection scan does, through every index shape
+/// (descending, compound, multikey, unique, sparse, partial or hidden ones are skipped or
+/// used as their definitions allow) and across numeric types.
+#[test]
+fn point_lookups_agree_with_collection_scans() {
+    let db = Db::open_in_memory();
+    let coll = db.database("t").collection::<Document>("c");
+    let docs: Vec<Document> = (0..300)
+        .map(|i| {
+            let mut d = doc! {"_id": i, "u": i, "d": (i % 17) as f64, "tags": [format!("t{}", i % 5), format!("t{}", i % 7)], "s": format!("s{}", i % 11)};
+            if i % 3 == 0 {
+                d.insert("sp", i % 4);
+            }
+            d.insert("p", i % 6);
+            d
+        })
+        .collect();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": docs}));
+    ok(&create(
+        &db,
+        vec![
+            doc! {"key": {"u": -1}, "name": "u", "unique": true},
+            doc! {"key": {"d": 1, "s": -1}, "name": "ds"},
+            doc! {"key": {"tags": 1}, "name": "tags"},
+            doc! {"key": {"sp": 1}, "name": "sp", "sparse": true},
+            doc! {"key": {"p": 1}, "name": "p", "partialFilterExpression": {"u": {"$gte": 150}}},
+            doc! {"key": {"s": 1}, "name": "s", "hidden": true},
+        ],
+    ));
+    let values = [Bson::Int32(3), Bson::Int64(3), Bson::Double(3.0), Bson::Double(3.5), Bson::Int32(299), Bson::Int32(1000)];
+    let strings = ["t0", "t4", "t6", "t9", "s3", "s10", "zz"].map(|s| Bson::String(s.into()));
+    for field in ["u", "d", "tags", "sp", "p", "s"] {
+        for v in values.iter().chain(&strings) {
+            let filter = doc! {field: v.clone()};
+            let scan = find(&db, doc! {"filter": filter.clone(), "hint": {"$natural": 1}});
+            let got = coll.find_one_raw(&filter, None).unwrap();
+            match &got {
+                None => assert!(scan.is_empty(), "{filter}: find_one found nothing, the scan found {}", scan.len()),
+                Some(raw) => {
+                    let d = Document::try_from(raw.as_ref()).unwrap();
+                    assert!(scan.contains(&d), "{filter}: find_one gave {d}, not a scan match");
+                }
+            }
+            let r = coll.update_one(filter.clone(), doc! {"$inc": {"hits": 1}}).unwrap();
+            assert_eq!(r.matched_count, u64::from(!scan.is_empty()), "{filter}");
+        }
+    }
+    // Every update landed on a matching document: the hit counts add up.
+    let total: i32 = find(&db, doc! {"filter": {}}).iter().map(|d| d.get_i32("hits").unwrap_or(0)).sum();
+    let expected = ["u", "d", "tags", "sp", "p", "s"]
+        .iter()
+        .flat_map(|f| values.iter().chain(&strings).map(move |v| doc! {*f: v.clone()}))
+        .filter(|f| !find(&db, doc! {"filter": f.clone(), "hint": {"$natural": 1}}).is_empty())
+        .count();
+    assert_eq!(total as usize, expected);
+}
+
 #[test]
 fn multikey_partial_and_sparse() {
     let db = Db::open_in_memory();

@@ -752,6 +752,9 @@ pub fn find_first_raw(coll: &Collection, filter: &Filter) -> Result<Option<RawDo
         // The filter is exactly that `_id` equality: the index lookup is the whole match.
         return Ok(coll.get_by_id(id).map(|(_, d)| d.to_owned()));
     }
+    if let Some(found) = super::index::plan::first_by_point(coll, filter) {
+        return Ok(found?.and_then(|rid| coll.get(rid)).map(ToOwned::to_owned));
+    }
     if !coll.indexes().is_empty() || filter.has_text() {
         let hint = Hint::None;
         let q = Query { filter, sort: None, projection: None, skip: 0, limit: 1, hint: &hint, count_only: false };
@@ -779,6 +782,11 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
             Some((rid, _)) => vec![rid],
             _ => Vec::new(),
         });
+    }
+    if !multi && sort.is_none() {
+        if let Some(found) = super::index::plan::first_by_point(coll, filter) {
+            return Ok(found?.into_iter().collect());
+        }
     }
     if !coll.indexes().is_empty() || filter.has_text() || sort.is_some_and(|s| s.natural().is_some()) {
         let hint = Hint::None;

@@ -249,6 +249,23 @@ impl Filter {
         }
     }
 
+    /// The path and value of a filter that is exactly one equality to a scalar
+    /// (`{"email": "a@b"}`), the shape a point lookup in an index answers.
+    pub fn scalar_equality(&self) -> Option<(&str, &Bson)> {
+        let Node::And(children) = &self.root else { return None };
+        let [Node::Leaf { path, pred: Pred::Eq(v) }] = children.as_slice() else { return None };
+        match v {
+            Bson::Document(_)
+            | Bson::Array(_)
+            | Bson::RegularExpression(_)
+            | Bson::Null
+            | Bson::Undefined
+            | Bson::MinKey
+            | Bson::MaxKey => None,
+            _ => Some((&path.dotted, v)),
+        }
+    }
+
     /// The document an upsert starts from: the filter's equality fields (implicit `$eq`,
     /// `$eq`, inside top-level `$and`), dotted paths made nested (`{"a.b": 1}` -> `{a: {b: 1}}`).
     pub fn equality_seed(&self) -> Result<Document, DocError> {

@@ -43,6 +43,52 @@ use super::super::DocError;
 use super::keys::{self, component_len, decode_component, KeyField};
 use super::Index;
 
+// --- Point lookups ---------------------------------------------------------------------------
+
+/// The first record (in index order) matching a filter that is one equality to a scalar on the
+/// leading field of a usable index, read straight from that index without planning: the plan
+/// the planner would build scans the same single range (`[key, successor(key))`) and re-checks
+/// each fetched document, as this does. None when the filter or the indexes have another shape
+/// (the caller plans as usual).
+pub fn first_by_point(coll: &Collection, filter: &Filter) -> Option<Result<Option<u64>, DocError>> {
+    let (path, v) = filter.scalar_equality()?;
+    if path == "_id" {
+        return None;
+    }
+    // A unique index first (one entry per value), then the shortest key.
+    let index = coll
+        .indexes()
+        .iter()
+        .filter(|i| {
+            !i.spec.is_text() && !i.spec.hidden && i.spec.partial.is_none() && i.spec.fields.first().is_some_and(|f| f.path.dotted == path)
+        })
+        .min_by_key(|i| (!i.spec.unique, i.spec.fields.len()))?;
+    let mut key = Vec::with_capacity(32);
+    encode_key(v, &mut key);
+    if index.spec.fields[0].descending {
+        key.iter_mut().for_each(|b| *b = !*b);
+    }
+    Some(first_with_prefix(coll, filter, index, &key))
+}
+
+/// The first record whose entry in `index` starts with the complete leading component `key`
+/// and whose document matches `filter`.
+fn first_with_prefix(coll: &Collection, filter: &Filter, index: &Index, key: &[u8]) -> Result<Option<u64>, DocError> {
+    let fields = index.spec.fields.len();
+    for entry in index.range(Bound::Included(key), Bound::Unbounded) {
+        if !entry.starts_with(key) {
+            break;
+        }
+        let Some(rid) = keys::record_of(entry, entry.len() - 8 - fields) else { continue };
+        if let Some(doc) = coll.get(rid) {
+            if super::super::engine::matches(filter, doc)? {
+                return Ok(Some(rid));
+            }
+        }
+    }
+    Ok(None)
+}
+
 // --- Bounds ----------------------------------------------------------------------------------
 
 /// A cut between encoded values: everything before it, and everything from it on.
