@@ -10,7 +10,7 @@
 //! projections, sorts, aggregation.
 //!
 //! Invariants:
-//! - `records` maps a record id (assigned in insertion order, never reused within the
+//! - `records` (a page table, `records.rs`) maps a record id (assigned in insertion order, never reused within the
 //!   collection's life) to a valid BSON document whose first field is `_id`.
 //! - `ids` maps the order-preserving key of every document's `_id` (`value::key_of`, held
 //!   inline when short) to its record id: exactly one entry per document, so `_id`s are unique
@@ -27,6 +27,7 @@ use std::ops::Bound;
 use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 
 use super::index::{IndexSpec, Indexes, Refusal};
+use super::records::Records;
 use super::value::key_of;
 use crate::types::heap_cost;
 
@@ -37,7 +38,7 @@ const BTREE_ENTRY_OVERHEAD: usize = 16;
 /// One collection's documents.
 #[derive(Clone, Default)]
 pub struct Collection {
-    records: BTreeMap<u64, RawDocumentBuf>,
+    records: Records,
     ids: BTreeMap<IdKey, u64>,
     next_record: u64,
     mem: usize,
@@ -96,7 +97,7 @@ impl Collection {
     /// Bytes this collection holds (documents, maps, keys, index entries), maintained
     /// incrementally.
     pub fn mem_usage(&self) -> usize {
-        self.mem + self.indexes.mem_usage()
+        self.mem + self.records.overhead() + self.indexes.mem_usage()
     }
 
     /// The secondary indexes.
@@ -106,13 +107,13 @@ impl Collection {
 
     /// Build and add a secondary index over the stored documents (nothing changes on error).
     pub fn create_index(&mut self, spec: IndexSpec) -> Result<(), Refusal> {
-        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (*r, d.as_ref())).collect();
+        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (r, d.as_ref())).collect();
         self.indexes.build(spec, &docs)
     }
 
     /// Build and add several secondary indexes (in parallel; all or nothing): snapshot loads.
     pub fn create_indexes(&mut self, specs: Vec<IndexSpec>) -> Result<(), Refusal> {
-        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (*r, d.as_ref())).collect();
+        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (r, d.as_ref())).collect();
         self.indexes.build_all(specs, &docs)
     }
 
@@ -128,7 +129,7 @@ impl Collection {
 
     /// The documents' record ids and bytes, in natural order.
     pub fn records(&self) -> impl DoubleEndedIterator<Item = (u64, &RawDocument)> + '_ {
-        self.records.iter().map(|(r, d)| (*r, d.as_ref()))
+        self.records.iter().map(|(r, d)| (r, d.as_ref()))
     }
 
     /// Total BSON bytes of the documents (collStats `size`).
@@ -139,31 +140,31 @@ impl Collection {
     /// The document whose `_id` equals `id`, with its record id.
     pub fn get_by_id(&self, id: &Bson) -> Option<(u64, &RawDocument)> {
         let rid = *self.ids.get(key_of(id).as_slice())?;
-        self.records.get(&rid).map(|d| (rid, d.as_ref()))
+        self.records.get(rid).map(|d| (rid, d.as_ref()))
     }
 
     pub fn get(&self, record: u64) -> Option<&RawDocument> {
-        self.records.get(&record).map(AsRef::as_ref)
+        self.records.get(record).map(AsRef::as_ref)
     }
 
     /// Documents in natural (insertion) order from record id `from` on.
     pub fn scan_from(&self, from: u64) -> impl Iterator<Item = (u64, &RawDocument)> + '_ {
-        self.records.range((Bound::Included(from), Bound::Unbounded)).map(|(r, d)| (*r, d.as_ref()))
+        self.records.iter_from(from).map(|(r, d)| (r, d.as_ref()))
     }
 
     /// Documents with record ids in `from..to`, in natural order.
     pub fn scan_range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, &RawDocument)> + '_ {
-        self.records.range(from..to).map(|(r, d)| (*r, d.as_ref()))
+        self.records.iter_from(from).take_while(move |(r, _)| *r < to).map(|(r, d)| (r, d.as_ref()))
     }
 
     /// The record ids of the first and last documents (None when empty).
     pub fn record_bounds(&self) -> Option<(u64, u64)> {
-        Some((*self.records.keys().next()?, *self.records.keys().next_back()?))
+        self.records.bounds()
     }
 
     /// Every document in natural order.
     pub fn iter(&self) -> impl Iterator<Item = &RawDocument> + '_ {
-        self.records.values().map(AsRef::as_ref)
+        self.records.iter().map(|(_, d)| d.as_ref())
     }
 
     /// Whether a document with this `_id` exists.
@@ -194,7 +195,7 @@ impl Collection {
     /// returns the document it replaced (None if there is no such record). Nothing changes if
     /// an index refuses the new document.
     pub fn replace(&mut self, record: u64, doc: RawDocumentBuf) -> Result<Option<RawDocumentBuf>, Rejected> {
-        let Some(slot) = self.records.get_mut(&record) else { return Ok(None) };
+        let Some(slot) = self.records.get_mut(record) else { return Ok(None) };
         self.indexes.replace(slot, &doc, record).map_err(Rejected::Index)?;
         self.mem = self.mem - record_cost(slot) + record_cost(&doc);
         self.data_bytes = self.data_bytes - slot.as_bytes().len() + doc.as_bytes().len();
@@ -213,7 +214,7 @@ impl Collection {
         if self.indexes.read_any(changed) {
             return self.replace(record, doc);
         }
-        let Some(slot) = self.records.get_mut(&record) else { return Ok(None) };
+        let Some(slot) = self.records.get_mut(record) else { return Ok(None) };
         self.mem = self.mem - record_cost(slot) + record_cost(&doc);
         self.data_bytes = self.data_bytes - slot.as_bytes().len() + doc.as_bytes().len();
         Ok(Some(std::mem::replace(slot, doc)))
@@ -221,7 +222,7 @@ impl Collection {
 
     /// Remove the document at `record`, returning it.
     pub fn remove(&mut self, record: u64) -> Option<RawDocumentBuf> {
-        let doc = self.records.remove(&record)?;
+        let doc = self.records.remove(record)?;
         self.indexes.remove(&doc, record);
         let key = key_of(&raw_id(&doc));
         self.ids.remove(key.as_slice());
@@ -245,8 +246,9 @@ fn id_entry_cost(key: &[u8]) -> usize {
     BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(IdKey, u64)>() + spilled
 }
 
+/// A document's own bytes (its slot is part of `Records::overhead`).
 fn record_cost(doc: &RawDocumentBuf) -> usize {
-    BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(u64, RawDocumentBuf)>() + heap_cost(doc.as_bytes().len())
+    heap_cost(doc.as_bytes().len())
 }
 
 /// The size of `doc` encoded as BSON, computed without encoding it (the 16 MiB limit check).

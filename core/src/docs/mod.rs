@@ -25,6 +25,7 @@ pub mod index;
 pub mod inplace;
 pub mod projection;
 pub mod query;
+mod records;
 pub mod sort;
 pub mod text;
 pub mod update;
