@@ -193,6 +193,8 @@ fn document_changes_survive_reopen_through_the_log_and_through_snapshots() {
             &doc! {"update": "users", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 10}, "$currentDate": {"at": true}}}]},
         ));
         ok(&db.run_command("shop", &doc! {"delete": "users", "deletes": [{"q": {"_id": 2}, "limit": 1}]}));
+        // In place (patched in the stored bytes): the log must still carry the post-image.
+        ok(&db.run_command("shop", &doc! {"update": "users", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 100}}}]}));
         ok(&db.run_command("shop", &doc! {"create": "empty"}));
         ok(&db.run_command("shop", &doc! {"insert": "gone", "documents": [{"x": 1}]}));
         ok(&db.run_command("shop", &doc! {"drop": "gone"}));
@@ -203,7 +205,7 @@ fn document_changes_survive_reopen_through_the_log_and_through_snapshots() {
         let db = Db::open(&path, Options::default()).unwrap();
         let users = find_all(&db, "shop", "users", doc! {});
         assert_eq!(users.len(), 2);
-        assert_eq!(users[0].get_i32("n").unwrap(), 11);
+        assert_eq!(users[0].get_i32("n").unwrap(), 111);
         // The logged effect carries the resolved time: replay does not re-read the clock.
         assert!(matches!(users[0].get("at"), Some(Bson::DateTime(_))));
         let names: Vec<String> = first_batch(&db.run_command("shop", &doc! {"listCollections": 1}))

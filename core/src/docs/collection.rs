@@ -12,6 +12,9 @@
 //! Invariants:
 //! - `records` (a page table, `records.rs`) maps a record id (assigned in insertion order, never reused within the
 //!   collection's life) to a valid BSON document whose first field is `_id`.
+//! - `by_id` holds (hash of the `_id` key, record id) for every document: point lookups probe
+//!   it once (and check the document's `_id`) instead of descending `ids`, which serves
+//!   ranges and order.
 //! - `ids` maps the order-preserving key of every document's `_id` (`value::key_of`, held
 //!   inline when short) to its record id: exactly one entry per document, so `_id`s are unique
 //!   under MongoDB equality (`1`, `1.0` and `NumberLong(1)` are one `_id`).
@@ -22,6 +25,7 @@
 //! engine does for a collection that has not been compacted; an updated document keeps its place.
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::ops::Bound;
 
 use bson::{Bson, Document, RawDocument, RawDocumentBuf};
@@ -40,6 +44,9 @@ const BTREE_ENTRY_OVERHEAD: usize = 16;
 pub struct Collection {
     records: Records,
     ids: BTreeMap<IdKey, u64>,
+    /// (hash of the `_id` key, record id) of every document.
+    by_id: hashbrown::HashTable<(u64, u64)>,
+    id_hasher: foldhash::fast::RandomState,
     next_record: u64,
     mem: usize,
     data_bytes: usize,
@@ -139,8 +146,27 @@ impl Collection {
 
     /// The document whose `_id` equals `id`, with its record id.
     pub fn get_by_id(&self, id: &Bson) -> Option<(u64, &RawDocument)> {
-        let rid = *self.ids.get(key_of(id).as_slice())?;
-        self.records.get(rid).map(|d| (rid, d.as_ref()))
+        self.find_id(&key_of(id))
+    }
+
+    /// The record whose `_id` has the order-preserving key `key`: one probe of `by_id`, the
+    /// candidate's own `_id` compared (a hash match alone is not trusted).
+    fn find_id(&self, key: &[u8]) -> Option<(u64, &RawDocument)> {
+        let hash = self.id_hasher.hash_one(key);
+        let mut found = None;
+        self.by_id.find(hash, |&(h, rid)| {
+            if h != hash {
+                return false;
+            }
+            match self.records.get(rid) {
+                Some(d) if key_of(&raw_id(d)) == key => {
+                    found = Some((rid, d.as_ref()));
+                    true
+                }
+                _ => false,
+            }
+        })?;
+        found
     }
 
     pub fn get(&self, record: u64) -> Option<&RawDocument> {
@@ -169,14 +195,14 @@ impl Collection {
 
     /// Whether a document with this `_id` exists.
     pub fn contains_id(&self, id: &Bson) -> bool {
-        self.ids.contains_key(key_of(id).as_slice())
+        self.find_id(&key_of(id)).is_some()
     }
 
     /// Insert `doc` (its first field must be a valid `_id`). Nothing changes, and the document
     /// comes back, if its `_id` exists or an index refuses it.
     pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, (RawDocumentBuf, Rejected)> {
         let key = IdKey::from_slice(&key_of(&raw_id(&doc)));
-        if self.ids.contains_key(key.as_slice()) {
+        if self.find_id(&key).is_some() {
             return Err((doc, Rejected::DuplicateId));
         }
         let rid = self.next_record;
@@ -186,6 +212,8 @@ impl Collection {
         self.next_record += 1;
         self.mem += id_entry_cost(&key) + record_cost(&doc);
         self.data_bytes += doc.as_bytes().len();
+        let hash = self.id_hasher.hash_one(key.as_slice());
+        self.by_id.insert_unique(hash, (hash, rid), |e| e.0);
         self.ids.insert(key, rid);
         self.records.insert(rid, doc);
         Ok(rid)
@@ -202,22 +230,17 @@ impl Collection {
         Ok(Some(std::mem::replace(slot, doc)))
     }
 
-    /// Replace the document at `record` by `doc`, which differs from it only at the paths
-    /// `changed` (an in-place patch): when no index reads them, the indexes are left as they
-    /// are instead of recomputing both documents' keys.
-    pub fn replace_changed<'p>(
-        &mut self,
-        record: u64,
-        doc: RawDocumentBuf,
-        changed: impl Iterator<Item = &'p [String]> + Clone,
-    ) -> Result<Option<RawDocumentBuf>, Rejected> {
-        if self.indexes.read_any(changed) {
-            return self.replace(record, doc);
-        }
-        let Some(slot) = self.records.get_mut(record) else { return Ok(None) };
-        self.mem = self.mem - record_cost(slot) + record_cost(&doc);
-        self.data_bytes = self.data_bytes - slot.as_bytes().len() + doc.as_bytes().len();
-        Ok(Some(std::mem::replace(slot, doc)))
+    /// Apply the in-place update `patch` to the stored bytes of the document at `record`
+    /// themselves (no copy). Some(changed), or None when it does not apply in place (nothing
+    /// changed). The caller has checked that no index reads the paths it writes.
+    pub fn patch(&mut self, record: u64, patch: &super::inplace::InPlace) -> Option<bool> {
+        let slot = self.records.get_mut(record)?;
+        let mut bytes = std::mem::replace(slot, RawDocumentBuf::new()).into_bytes();
+        let changed = patch.apply(&mut bytes);
+        // A patch rewrites values in place at their own size: the length header and the
+        // terminator, all that `from_bytes` checks, are the stored document's.
+        *slot = RawDocumentBuf::from_bytes(bytes).expect("an in-place patch keeps the document's framing");
+        changed
     }
 
     /// Remove the document at `record`, returning it.
@@ -226,6 +249,10 @@ impl Collection {
         self.indexes.remove(&doc, record);
         let key = key_of(&raw_id(&doc));
         self.ids.remove(key.as_slice());
+        let hash = self.id_hasher.hash_one(key.as_slice());
+        if let Ok(e) = self.by_id.find_entry(hash, |e| e.1 == record) {
+            e.remove();
+        }
         self.mem -= id_entry_cost(&key) + record_cost(&doc);
         self.data_bytes -= doc.as_bytes().len();
         Some(doc)
@@ -235,15 +262,18 @@ impl Collection {
     pub fn clear(&mut self) {
         self.records.clear();
         self.ids.clear();
+        self.by_id.clear();
         self.indexes.clear_entries();
         self.mem = 0;
         self.data_bytes = 0;
     }
 }
 
+/// What a document's `_id` costs in `ids` and `by_id` (16 bytes and a control byte, at the
+/// table's 7/8 load at most and half that at least: ~24 bytes).
 fn id_entry_cost(key: &[u8]) -> usize {
     let spilled = if key.len() > 24 { heap_cost(key.len()) } else { 0 };
-    BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(IdKey, u64)>() + spilled
+    BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(IdKey, u64)>() + spilled + 24
 }
 
 /// A document's own bytes (its slot is part of `Records::overhead`).
@@ -302,6 +332,39 @@ mod tests {
 
     fn raw(d: Document) -> RawDocumentBuf {
         to_raw(&d).unwrap()
+    }
+
+    /// `get_by_id` (the hash probe) agrees with the ordered `_id` index under inserts and
+    /// removals of `_id`s of several types, numerically equal ones included.
+    #[test]
+    fn id_lookups_agree_with_the_ordered_index() {
+        use std::collections::BTreeMap as Model;
+        let domain: Vec<Bson> = (0..40)
+            .flat_map(|i| [Bson::Int32(i), Bson::Double(f64::from(i)), Bson::Int64(i64::from(i) + 1000), Bson::String(format!("k{i}"))])
+            .collect();
+        let mut c = Collection::new();
+        let mut model: Model<Vec<u8>, u64> = Model::new();
+        let mut rng = 0x9E37_79B9_u64;
+        for step in 0..4_000 {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let v = &domain[(rng >> 33) as usize % domain.len()];
+            let key = key_of(v);
+            if rng & 1 == 0 {
+                match c.insert(raw(doc! {"_id": v.clone(), "step": step as i64})) {
+                    Ok(rid) => assert!(model.insert(key, rid).is_none(), "{v} inserted twice"),
+                    Err((_, Rejected::DuplicateId)) => assert!(model.contains_key(&key), "{v} refused but absent"),
+                    Err(_) => panic!("unexpected refusal"),
+                }
+            } else if let Some(rid) = model.remove(&key) {
+                assert!(c.remove(rid).is_some());
+            }
+            for probe in [v, &domain[step % domain.len()]] {
+                let want = model.get(&key_of(probe)).copied();
+                assert_eq!(c.get_by_id(probe).map(|(r, _)| r), want, "{probe}");
+                assert_eq!(c.contains_id(probe), want.is_some());
+            }
+        }
+        assert_eq!(c.len(), model.len());
     }
 
     #[test]

@@ -1053,28 +1053,40 @@ fn replace_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, doc: &Document) -
     Ok(old)
 }
 
-/// Replace a stored document with already-encoded bytes (same `_id`) and log the post-image.
-/// Store the in-place patched `raw` (changed only where `patch` writes) at `rid` and log it.
-fn replace_patched_logged(
-    ctx: &mut Ctx<'_>,
-    ns: &Namespace,
-    rid: u64,
-    raw: RawDocumentBuf,
-    patch: &super::inplace::InPlace,
-) -> Result<(), DocError> {
-    let entry = if ctx.logging {
-        let id = to_raw(&doc! {"_id": raw_id(&raw)})?;
-        Some(oplog_entry("u", ns.key(), raw.as_bytes(), Some(id.as_bytes())))
+/// Apply the in-place update `patch` to the document at `rid` and log its post-image. None
+/// when it does not apply in place (the caller takes the general path). When no index reads
+/// the paths it writes, the stored bytes are patched where they are; otherwise a patched copy
+/// replaces the document (index upkeep needs the old one and the new one).
+fn patch_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, patch: &super::inplace::InPlace) -> Result<Option<bool>, DocError> {
+    let Some(coll) = collection_mut(ctx, ns, false)? else { return Ok(None) };
+    let changed = if coll.indexes().read_any(patch.paths()) {
+        let Some(stored) = coll.get(rid) else { return Ok(None) };
+        let mut bytes = stored.as_bytes().to_vec();
+        let Some(changed) = patch.apply(&mut bytes) else { return Ok(None) };
+        if changed {
+            let raw = RawDocumentBuf::from_bytes(bytes).map_err(|e| DocError::bad_value(format!("invalid BSON: {e}")))?;
+            let id = raw_id(&raw);
+            coll.replace(rid, raw).map_err(|why| rejected(ns, &id, why))?;
+        }
+        changed
     } else {
-        None
+        match coll.patch(rid, patch) {
+            Some(changed) => changed,
+            None => return Ok(None),
+        }
     };
-    let id = raw_id(&raw);
-    collection_mut(ctx, ns, false)?.expect("exists").replace_changed(rid, raw, patch.paths()).map_err(|why| rejected(ns, &id, why))?;
-    match entry {
-        Some(e) => log_raw(ctx, &e),
-        None => ctx.dirty += 1,
+    if changed {
+        if ctx.logging {
+            let stored = collection(ctx, ns)?.and_then(|c| c.get(rid)).map(ToOwned::to_owned);
+            if let Some(raw) = stored {
+                let id = to_raw(&doc! {"_id": raw_id(&raw)})?;
+                log_raw(ctx, &oplog_entry("u", ns.key(), raw.as_bytes(), Some(id.as_bytes())));
+            }
+        } else {
+            ctx.dirty += 1;
+        }
     }
-    Ok(())
+    Ok(Some(changed))
 }
 
 /// Run one update statement.
@@ -1118,19 +1130,14 @@ fn update_matched(
     for rid in records {
         // One copy per matched document: the update applies to it (all or nothing), and it
         // replaces the stored one only when something changed.
-        let Some(stored) = collection(ctx, ns)?.and_then(|c| c.get(rid)) else { continue };
         if let Some(ip) = spec.in_place.as_ref().filter(|_| !spec.return_docs) {
-            let mut bytes = stored.as_bytes().to_vec();
-            if let Some(changed) = ip.apply(&mut bytes) {
+            if let Some(changed) = patch_logged(ctx, ns, rid, ip)? {
                 out.matched += 1;
-                if changed {
-                    out.modified += 1;
-                    let raw = RawDocumentBuf::from_bytes(bytes).map_err(|e| DocError::bad_value(format!("invalid BSON: {e}")))?;
-                    replace_patched_logged(ctx, ns, rid, raw, ip)?;
-                }
+                out.modified += u64::from(changed);
                 continue;
             }
         }
+        let Some(stored) = collection(ctx, ns)?.and_then(|c| c.get(rid)) else { continue };
         let mut doc = to_document(stored)?;
         out.matched += 1;
         let position = if spec.update.uses_positional() { spec.filter.match_position(&doc)? } else { None };
