@@ -324,14 +324,22 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
         let update = update.into();
         self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let v = vars(ctx);
+            let filter = Filter::parse(&filter, &v)?;
+            let in_place = if opts.array_filters.is_empty() { super::inplace::InPlace::from_spec(&update) } else { None };
+            // With an in-place form, the general parse waits until a document needs it.
+            let (parsed, deferred) = match in_place {
+                Some(_) => (std::cell::OnceCell::new(), Some((update, v))),
+                None => (Update::parse(&update, &opts.array_filters, &v)?.into(), None),
+            };
             let spec = UpdateSpec {
-                filter: Filter::parse(&filter, &v)?,
-                update: Update::parse(&update, &opts.array_filters, &v)?,
+                filter,
+                update: parsed,
+                deferred,
                 upsert: opts.upsert,
                 multi: opts.multi,
                 sort: opts.sort.as_ref().map(Sort::parse).transpose()?,
                 return_docs: false,
-                in_place: if opts.array_filters.is_empty() { super::inplace::InPlace::from_spec(&update) } else { None },
+                in_place,
             };
             let o = engine::update(ctx, &ns, &spec)?;
             Ok(UpdateResult { matched_count: o.matched, modified_count: o.modified, upserted_id: o.upserted_id })
@@ -347,7 +355,8 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
             let v = vars(ctx);
             let spec = UpdateSpec {
                 filter: Filter::parse(&filter, &v)?,
-                update: Update::parse(&update, &opts.array_filters, &v)?,
+                update: Update::parse(&update, &opts.array_filters, &v)?.into(),
+                deferred: None,
                 upsert: opts.upsert,
                 multi: false,
                 sort: opts.sort.as_ref().map(Sort::parse).transpose()?,

@@ -580,7 +580,8 @@ fn cmd_update(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, 
             let filters = documents_of(sa.array("arrayFilters")?.map(Vec::as_slice).unwrap_or(&[]), "arrayFilters")?;
             let spec = UpdateSpec {
                 filter: Filter::parse(&q, &vars)?,
-                update: Update::parse(spec_u, &filters, &vars)?,
+                update: Update::parse(spec_u, &filters, &vars)?.into(),
+                deferred: None,
                 upsert: sa.bool("upsert", false)?,
                 multi: sa.bool("multi", false)?,
                 sort: sa.doc("sort")?.filter(|s| !s.is_empty()).map(Sort::parse).transpose()?,
@@ -700,7 +701,8 @@ fn cmd_find_and_modify(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<D
     let filters = documents_of(args.array("arrayFilters")?.map(Vec::as_slice).unwrap_or(&[]), "arrayFilters")?;
     let spec = UpdateSpec {
         filter: filter.clone(),
-        update: Update::parse(update, &filters, &vars)?,
+        update: Update::parse(update, &filters, &vars)?.into(),
+        deferred: None,
         upsert,
         multi: false,
         sort,
@@ -1248,7 +1250,8 @@ fn write_merge(ctx: &mut Ctx<'_>, db: &str, m: &Merge, docs: Vec<Document>, vars
                 };
                 let spec = engine::UpdateSpec {
                     filter: Filter::parse(&doc! {"_id": id}, vars)?,
-                    update: Update::parse(&Bson::Document(new_doc), &[], vars)?,
+                    update: Update::parse(&Bson::Document(new_doc), &[], vars)?.into(),
+                    deferred: None,
                     upsert: false,
                     multi: false,
                     sort: None,

@@ -1014,7 +1014,11 @@ fn collect_path(v: &Bson, path: &[&str], out: &mut Vec<Bson>) {
 /// One update statement, parsed.
 pub struct UpdateSpec {
     pub filter: Filter,
-    pub update: Update,
+    /// The parsed update (see `UpdateSpec::update`).
+    pub update: std::cell::OnceCell<Update>,
+    /// The update as given, when its parsing waits for a need: set only with an `in_place`
+    /// form (which then usually does all the work, and whose specs always parse).
+    pub deferred: Option<(Bson, Variables)>,
     pub upsert: bool,
     pub multi: bool,
     pub sort: Option<Sort>,
@@ -1022,6 +1026,20 @@ pub struct UpdateSpec {
     pub return_docs: bool,
     /// The update's in-place form, when it has one (`inplace.rs`): tried before the general path.
     pub in_place: Option<super::inplace::InPlace>,
+}
+
+impl UpdateSpec {
+    /// The parsed update, parsed now if it was deferred.
+    fn update(&self) -> Result<&Update, DocError> {
+        if let Some(u) = self.update.get() {
+            return Ok(u);
+        }
+        let Some((source, vars)) = &self.deferred else {
+            return Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "an update statement without its update"));
+        };
+        let parsed = Update::parse(source, &[], vars)?;
+        Ok(self.update.get_or_init(|| parsed))
+    }
 }
 
 /// What an update statement did.
@@ -1091,7 +1109,7 @@ fn patch_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, patch: &super::inpl
 
 /// Run one update statement.
 pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Result<UpdateOutcome, DocError> {
-    if spec.multi && spec.update.is_replacement() {
+    if spec.multi && spec.in_place.is_none() && spec.update()?.is_replacement() {
         return Err(DocError::failed_to_parse("multi update is not supported for replacement-style update"));
     }
     let mut out = UpdateOutcome::default();
@@ -1140,8 +1158,9 @@ fn update_matched(
         let Some(stored) = collection(ctx, ns)?.and_then(|c| c.get(rid)) else { continue };
         let mut doc = to_document(stored)?;
         out.matched += 1;
-        let position = if spec.update.uses_positional() { spec.filter.match_position(&doc)? } else { None };
-        let changed = spec.update.apply(&mut doc, position, false)?;
+        let update = spec.update()?;
+        let position = if update.uses_positional() { spec.filter.match_position(&doc)? } else { None };
+        let changed = update.apply(&mut doc, position, false)?;
         if changed {
             validate_document(&doc)?;
             out.modified += 1;
@@ -1162,7 +1181,8 @@ fn update_matched(
 fn upsert(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec, mut out: UpdateOutcome) -> Result<UpdateOutcome, DocError> {
     // Seed from the filter's equalities (a replacement keeps only the `_id`).
     let seed = spec.filter.equality_seed()?;
-    let mut doc = if spec.update.is_replacement() {
+    let update = spec.update()?;
+    let mut doc = if update.is_replacement() {
         let mut d = Document::new();
         if let Some(id) = seed.get("_id") {
             d.insert("_id", id.clone());
@@ -1171,7 +1191,7 @@ fn upsert(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec, mut out: UpdateO
     } else {
         seed
     };
-    spec.update.apply(&mut doc, None, true)?;
+    update.apply(&mut doc, None, true)?;
     let doc = prepare_insert(doc)?;
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
     let keep = spec.return_docs.then(|| doc.clone());

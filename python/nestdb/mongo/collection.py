@@ -385,7 +385,8 @@ class Collection:
             and bypass_document_validation is None
         ):
             first = next(iter(update))
-            native = self._fast_native() if type(first) is str and first.startswith("$") else None
+            # (`_fast_native()` inlined: this is the hottest write path.)
+            native = self._database._client._fast if self._tx is None and type(first) is str and first.startswith("$") else None
             if native is not None:
                 raw, failure = native._doc_update(self._database._name, self._name, filter, update, upsert, False, None)
                 if failure is not None:
@@ -538,7 +539,8 @@ class Collection:
         if filter is not None and type(filter) is not dict and not isinstance(filter, abc.Mapping):
             filter = {"_id": filter}
         if not args and not kwargs:
-            native = self._fast_native()
+            # (`_fast_native()` inlined: this is the hottest read path.)
+            native = self._database._client._fast if self._tx is None else None
             if native is not None:
                 doc, failure = native._doc_find_one(self._database._name, self._name, {} if filter is None else filter)
                 if failure is not None:
