@@ -1476,10 +1476,34 @@ impl Database {
             },
             _ => None,
         };
+        // One equality to a scalar on an indexed field is a point lookup too: tried with the
+        // GIL held, and only if it does not apply is the general path run without it.
+        let point = filter.len() == 1
+            && matches!(
+                filter.iter().next(),
+                Some((k, v)) if !k.starts_with('$') && !matches!(
+                    v,
+                    nestdb::bson::Bson::Document(_)
+                        | nestdb::bson::Bson::Array(_)
+                        | nestdb::bson::Bson::RegularExpression(_)
+                        | nestdb::bson::Bson::Null
+                )
+            );
         let found = match id {
             Some(id) => self.h.run(py, |db| db.database(db_name).collection::<nestdb::bson::Document>(coll).find_by_id_raw(&id))?,
             None => {
-                self.h.run_detached(py, |db| db.database(db_name).collection::<nestdb::bson::Document>(coll).find_one_raw(&filter, None))?
+                let by_point = if point {
+                    self.h.run(py, |db| db.database(db_name).collection::<nestdb::bson::Document>(coll).find_one_point_raw(&filter))?
+                } else {
+                    Ok(None)
+                };
+                match by_point {
+                    Ok(Some(found)) => Ok(found),
+                    Err(e) => Err(e),
+                    Ok(None) => self.h.run_detached(py, |db| {
+                        db.database(db_name).collection::<nestdb::bson::Document>(coll).find_one_raw(&filter, None)
+                    })?,
+                }
             }
         };
         match found {

@@ -130,3 +130,25 @@ def test_native_equals_reference(decode, pipelined):
             checked += 1
         assert state(native) == state(ref)
     assert checked > 100
+
+
+def test_find_one_by_an_indexed_equality_answers_as_a_scan_does():
+    """`find_one({field: scalar})` is read from an index holding the GIL when one has the
+    field first, and scanned without it otherwise: both give a matching document exactly when
+    one exists, across numeric types, descending and compound indexes and missing collections."""
+    client = nestdb.MongoClient()
+    db = client.fastpaths
+    docs = [{"_id": i, "n": i % 7, "s": f"v{i % 5}", "f": float(i % 3), "tags": [i % 4, "t"]} for i in range(200)]
+    db.plain.insert_many(docs)
+    db.indexed.insert_many(docs)
+    db.indexed.create_index([("n", -1)])
+    db.indexed.create_index([("s", 1), ("f", 1)])
+    db.indexed.create_index("tags")
+    probes = [("n", 3), ("n", 3.0), ("n", 3 * 2**40), ("n", 9), ("s", "v2"), ("s", "zz"), ("f", 1), ("tags", 2), ("tags", "t"), ("tags", "u")]
+    for field, value in probes:
+        scanned = db.plain.find_one({field: value})
+        found = db.indexed.find_one({field: value})
+        assert (scanned is None) == (found is None), (field, value)
+        if found is not None:
+            assert db.plain.count_documents({"_id": found["_id"], field: value}) == 1, (field, value, found)
+    assert db.missing.find_one({"n": 3}) is None

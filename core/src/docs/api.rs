@@ -500,6 +500,22 @@ impl Collection<Document> {
 
     /// The first document matching `filter` (natural order), as stored (raw BSON), projected
     /// when `projection` is given.
+    /// `find_one_raw` for a filter an index answers with one point lookup (one equality to a
+    /// scalar on an index's leading field, see `plan::first_by_point`): `Some(found)`, or None
+    /// when the filter or the indexes have another shape (nothing was read). Cheap enough to
+    /// run where a caller could not afford a scan (the Python client holds the GIL for it).
+    pub fn find_one_point_raw(&self, filter: &Document) -> Result<Option<Option<bson::RawDocumentBuf>>> {
+        let ns = self.ns()?.clone();
+        self.db.with_collection_ctx(ns.key(), false, |ctx| {
+            let f = Filter::parse(filter, &vars(ctx))?;
+            let Some(c) = engine::collection(ctx, &ns)? else { return Ok(Some(None)) };
+            match super::index::plan::first_by_point(c, &f) {
+                Some(found) => Ok(Some(found?.and_then(|rid| c.get(rid)).map(ToOwned::to_owned))),
+                None => Ok(None),
+            }
+        })
+    }
+
     pub fn find_one_raw(&self, filter: &Document, projection: Option<&Document>) -> Result<Option<bson::RawDocumentBuf>> {
         let ns = self.ns()?.clone();
         self.db.with_collection_ctx(ns.key(), false, |ctx| {
