@@ -1529,6 +1529,18 @@ impl Database {
         multi: bool,
         array_filters: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<FoundOrError<'py>> {
+        if !multi && array_filters.is_none_or(|f| f.is_none()) {
+            if let Some(patch) = in_place_by_id(filter, update)? {
+                let (id, patch) = patch;
+                let run = |db: &nestdb::Db| {
+                    db.database(db_name).collection::<nestdb::bson::Document>(coll).update_by_id_in_place(&id, &patch, upsert)
+                };
+                match self.h.run(py, run)? {
+                    Ok(None) => {} // the general path decides
+                    result => return update_reply(py, result.map(|r| r.unwrap_or_default())),
+                }
+            }
+        }
         let filter = crate::docs::to_document(filter)?;
         let update = crate::docs::to_bson(update)?;
         let mut opts = nestdb::UpdateOptions::default().upsert(upsert);
@@ -1543,41 +1555,8 @@ impl Database {
         let by_id = !multi && filter.len() == 1 && filter.contains_key("_id");
         let run = |db: &nestdb::Db| db.database(db_name).collection::<nestdb::bson::Document>(coll).update_with(filter, update, opts);
         let result = if by_id { self.h.run(py, run)? } else { self.h.run_detached(py, run)? };
-        let raw = PyDict::new(py);
-        match result {
-            Ok(r) => {
-                let (n, n_modified, ok, updated) =
-                    (intern!(py, "n"), intern!(py, "nModified"), intern!(py, "ok"), intern!(py, "updatedExisting"));
-                match &r.upserted_id {
-                    Some(id) => {
-                        raw.set_item(n, 1)?;
-                        raw.set_item(n_modified, 0)?;
-                        raw.set_item(ok, 1.0)?;
-                        raw.set_item(updated, false)?;
-                        raw.set_item(intern!(py, "upserted"), crate::docs::bson_to_py(py, id)?)?;
-                    }
-                    None => {
-                        raw.set_item(n, r.matched_count)?;
-                        raw.set_item(n_modified, r.modified_count)?;
-                        raw.set_item(ok, 1.0)?;
-                        raw.set_item(updated, r.matched_count > 0)?;
-                    }
-                }
-                Ok((Some(raw.into_any()), None))
-            }
-            Err(nestdb::Error::Document(e)) => {
-                let errors = PyList::empty(py);
-                errors.append(crate::docs::write_error_to_py(py, 0, &e)?)?;
-                raw.set_item("n", 0)?;
-                raw.set_item("nModified", 0)?;
-                raw.set_item("writeErrors", errors)?;
-                raw.set_item("ok", 1.0)?;
-                Ok((None, Some(raw.into_any())))
-            }
-            Err(other) => Ok((None, Some(crate::docs::error_reply_to_py(py, &other)?))),
-        }
+        update_reply(py, result)
     }
-
     /// Private: run `ops` as one transaction (every lock held once, one log record). Each op is
     /// `("doc", db_name, command)` or `("redis", [args...])`; returns the replies in order (a
     /// dict per document command; per key command the raw reply, an exception instance for an
@@ -1699,4 +1678,84 @@ fn raw_reply(py: Python<'_>, r: Reply) -> PyResult<Bound<'_, PyAny>> {
         }
         other => PyString::new(py, &format!("{other:?}")).into_any(),
     })
+}
+
+/// `_doc_update`'s reply: pymongo's `UpdateResult.raw_result` shape, or the `update` command's
+/// failure reply.
+fn update_reply<'py>(py: Python<'py>, result: nestdb::Result<nestdb::UpdateResult>) -> PyResult<FoundOrError<'py>> {
+    let raw = PyDict::new(py);
+    match result {
+        Ok(r) => {
+            let (n, n_modified, ok, updated) =
+                (intern!(py, "n"), intern!(py, "nModified"), intern!(py, "ok"), intern!(py, "updatedExisting"));
+            match &r.upserted_id {
+                Some(id) => {
+                    raw.set_item(n, 1)?;
+                    raw.set_item(n_modified, 0)?;
+                    raw.set_item(ok, 1.0)?;
+                    raw.set_item(updated, false)?;
+                    raw.set_item(intern!(py, "upserted"), crate::docs::bson_to_py(py, id)?)?;
+                }
+                None => {
+                    raw.set_item(n, r.matched_count)?;
+                    raw.set_item(n_modified, r.modified_count)?;
+                    raw.set_item(ok, 1.0)?;
+                    raw.set_item(updated, r.matched_count > 0)?;
+                }
+            }
+            Ok((Some(raw.into_any()), None))
+        }
+        Err(nestdb::Error::Document(e)) => {
+            let errors = PyList::empty(py);
+            errors.append(crate::docs::write_error_to_py(py, 0, &e)?)?;
+            raw.set_item("n", 0)?;
+            raw.set_item("nModified", 0)?;
+            raw.set_item("writeErrors", errors)?;
+            raw.set_item("ok", 1.0)?;
+            Ok((None, Some(raw.into_any())))
+        }
+        Err(other) => Ok((None, Some(crate::docs::error_reply_to_py(py, &other)?))),
+    }
+}
+
+/// `update_one({"_id": <scalar>}, {"$inc" | "$set": {<path>: <number>, ...}})` read straight
+/// from the Python dicts into an `_id` and an in-place patch, with no filter or update document
+/// built; None for any other shape (the general path then handles it, errors included).
+fn in_place_by_id(
+    filter: &Bound<'_, PyAny>,
+    update: &Bound<'_, PyAny>,
+) -> PyResult<Option<(nestdb::bson::Bson, nestdb::docs::inplace::InPlace)>> {
+    use nestdb::bson::Bson;
+    let (Ok(filter), Ok(update)) = (filter.cast::<PyDict>(), update.cast::<PyDict>()) else { return Ok(None) };
+    if filter.len() != 1 {
+        return Ok(None);
+    }
+    let Some(id) = filter.get_item(intern!(filter.py(), "_id"))? else { return Ok(None) };
+    let id = crate::docs::to_bson(&id)?;
+    if matches!(id, Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_) | Bson::Null | Bson::Undefined) {
+        return Ok(None);
+    }
+    let mut names: Vec<(Bound<'_, PyString>, Bound<'_, PyString>, Bson)> = Vec::new();
+    for (op, args) in update.iter() {
+        let (Ok(op), Ok(args)) = (op.cast_into::<PyString>(), args.cast_into::<PyDict>()) else { return Ok(None) };
+        for (path, value) in args.iter() {
+            let Ok(path) = path.cast_into::<PyString>() else { return Ok(None) };
+            if !(value.is_exact_instance_of::<pyo3::types::PyInt>()
+                || value.is_exact_instance_of::<pyo3::types::PyFloat>()
+                || value.is_exact_instance_of::<pyo3::types::PyBool>())
+            {
+                return Ok(None);
+            }
+            names.push((op.clone(), path, crate::docs::to_bson(&value)?));
+        }
+    }
+    let mut ops = Vec::with_capacity(names.len());
+    for (op, path, value) in &names {
+        let path = crate::encode::str_utf8(path)?;
+        if path.contains('\0') {
+            return Ok(None);
+        }
+        ops.push((crate::encode::str_utf8(op)?, path, value.clone()));
+    }
+    Ok(nestdb::docs::inplace::InPlace::from_ops(ops).map(|patch| (id, patch)))
 }

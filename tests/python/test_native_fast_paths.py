@@ -152,3 +152,58 @@ def test_find_one_by_an_indexed_equality_answers_as_a_scan_does():
         if found is not None:
             assert db.plain.count_documents({"_id": found["_id"], field: value}) == 1, (field, value, found)
     assert db.missing.find_one({"n": 3}) is None
+
+
+def test_update_one_by_id_in_place_matches_the_command_path():
+    """`update_one({_id: x}, {$inc/$set: numbers})` patches the stored document straight from
+    the Python dicts; `comment=` forces the `update` command path. Both give the same results,
+    raw results, documents and errors, on every shape the fast path takes or hands back."""
+    client = nestdb.MongoClient()
+    fast, slow = client.fp.fast, client.fp.slow
+    seed = [
+        {"_id": 1, "n": 1, "f": 1.5, "big": 2**40, "flag": False, "sub": {"k": 1}, "s": "x"},
+        {"_id": 2.0, "n": 2**31 - 1},
+        {"_id": "a", "tags": [1, 2]},
+    ]
+    for coll in (fast, slow):
+        coll.insert_many([dict(d) for d in seed])
+        coll.create_index("sub.k")
+    cases = [
+        ({"_id": 1}, {"$inc": {"n": 1}}),
+        ({"_id": 1.0}, {"$inc": {"n": 2, "f": 0.25, "big": 1}}),
+        ({"_id": 1}, {"$set": {"flag": True, "n": 7}}),
+        ({"_id": 1}, {"$inc": {"sub.k": 5}}),
+        ({"_id": 1}, {"$inc": {"missing": 1}}),
+        ({"_id": 1}, {"$set": {"n": 1.5}}),
+        ({"_id": 2}, {"$inc": {"n": 1}}),
+        ({"_id": 1}, {"$inc": {"s": 1}}),
+        ({"_id": 1}, {"$inc": {"n": True}}),
+        ({"_id": 1}, {"$inc": {"n": 1}, "$set": {"n": 2}}),
+        ({"_id": "a"}, {"$inc": {"tags.0": 1}}),
+        ({"_id": 99}, {"$inc": {"n": 1}}),
+        ({"_id": 1}, {"$inc": {"n": 0}}),
+    ]
+    for upsert in (False, True):
+        for filt, upd in cases:
+            got, want = [], []
+            for coll, out, kwargs in ((fast, got, {}), (slow, want, {"comment": "general path"})):
+                try:
+                    r = coll.update_one(dict(filt), {k: dict(v) for k, v in upd.items()}, upsert=upsert, **kwargs)
+                    out.append((r.matched_count, r.modified_count, r.upserted_id, r.raw_result))
+                except Exception as e:  # noqa: BLE001 - the error itself is compared
+                    out.append((type(e).__name__, str(e)))
+            assert got == want, (filt, upd, upsert)
+            assert list(fast.find().sort("_id")) == list(slow.find().sort("_id")), (filt, upd, upsert)
+    assert fast.find_one({"sub.k": 11}) == slow.find_one({"sub.k": 11}) is not None
+
+
+def test_in_place_updates_by_id_are_logged(tmp_path):
+    """Counters patched in place reach the log: they survive a reopen."""
+    path = str(tmp_path / "db")
+    with nestdb.MongoClient(path) as c:
+        c.app.counters.insert_many([{"_id": i, "hits": 0, "score": 0.5} for i in range(50)])
+        for i in range(500):
+            c.app.counters.update_one({"_id": i % 50}, {"$inc": {"hits": 1, "score": 0.5}})
+    with nestdb.MongoClient(path) as c:
+        docs = list(c.app.counters.find().sort("_id"))
+    assert [(d["hits"], d["score"]) for d in docs] == [(10, 5.5)] * 50

@@ -500,6 +500,24 @@ impl Collection<Document> {
 
     /// The first document matching `filter` (natural order), as stored (raw BSON), projected
     /// when `projection` is given.
+    /// `update_one({_id: id}, update)` for an update with an in-place form (see
+    /// `inplace::InPlace::from_ops`): the document found by `_id` is patched where it is
+    /// stored, with no filter or update document built. `Some((matched, modified))`, or None
+    /// when the general path must run instead (no such document and `upsert` set, or a target
+    /// that cannot be patched in place); nothing has changed then.
+    pub fn update_by_id_in_place(&self, id: &Bson, patch: &super::inplace::InPlace, upsert: bool) -> Result<Option<UpdateResult>> {
+        let ns = self.ns()?.clone();
+        let counts = self.db.with_collection_ctx(ns.key(), true, |ctx| {
+            let rid = match engine::collection(ctx, &ns)?.and_then(|c| c.get_by_id(id)) {
+                Some((rid, _)) => rid,
+                None if upsert => return Ok(None),
+                None => return Ok(Some((0, 0))),
+            };
+            engine::update_in_place(ctx, &ns, rid, patch)
+        })?;
+        Ok(counts.map(|(matched, modified)| UpdateResult { matched_count: matched, modified_count: modified, upserted_id: None }))
+    }
+
     /// `find_one_raw` for a filter an index answers with one point lookup (one equality to a
     /// scalar on an index's leading field, see `plan::first_by_point`): `Some(found)`, or None
     /// when the filter or the indexes have another shape (nothing was read). Cheap enough to

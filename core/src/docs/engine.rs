@@ -1107,6 +1107,21 @@ fn patch_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, patch: &super::inpl
     Ok(Some(changed))
 }
 
+/// Apply the in-place update `patch` to the document at `rid` (one matched document): `Some((1,
+/// modified))`, or None when it does not apply in place (nothing changed).
+pub(crate) fn update_in_place(
+    ctx: &mut Ctx<'_>,
+    ns: &Namespace,
+    rid: u64,
+    patch: &super::inplace::InPlace,
+) -> Result<Option<(u64, u64)>, DocError> {
+    let Some(changed) = patch_logged(ctx, ns, rid, patch)? else { return Ok(None) };
+    if changed {
+        touched(ctx, ns);
+    }
+    Ok(Some((1, u64::from(changed))))
+}
+
 /// Run one update statement.
 pub(crate) fn update(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec) -> Result<UpdateOutcome, DocError> {
     if spec.multi && spec.in_place.is_none() && spec.update()?.is_replacement() {

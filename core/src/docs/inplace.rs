@@ -40,27 +40,37 @@ impl InPlace {
     /// `$set`) on plain dotted paths; None otherwise.
     pub fn from_spec(spec: &Bson) -> Option<InPlace> {
         let Bson::Document(spec) = spec else { return None };
-        let mut targets: Vec<Target> = Vec::new();
+        let mut ops = Vec::new();
         for (op, args) in spec {
             let Bson::Document(args) = args else { return None };
             for (path, value) in args {
-                let op = match (op.as_str(), value) {
-                    ("$inc", Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)) => Op::Inc(value.clone()),
-                    ("$set", Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Boolean(_)) => Op::Set(value.clone()),
-                    _ => return None,
-                };
-                let parts: Vec<String> = path.split('.').map(str::to_string).collect();
-                let plain = |p: &String| !p.is_empty() && !p.starts_with('$') && !p.bytes().all(|b| b.is_ascii_digit());
-                if parts[0] == "_id" || !parts.iter().all(plain) {
-                    return None;
-                }
-                // Two targets where one is a prefix of the other conflict: the general path
-                // reports that error.
-                if targets.iter().any(|t| t.path.iter().zip(&parts).all(|(a, b)| a == b)) {
-                    return None;
-                }
-                targets.push(Target { path: parts, op });
+                ops.push((op.as_str(), path.as_str(), value.clone()));
             }
+        }
+        InPlace::from_ops(ops)
+    }
+
+    /// The in-place form of the update `{op: {path: value}, ...}` given as its (operator, path,
+    /// value) triples in order, under the same rules as `from_spec` (which it serves).
+    pub fn from_ops<'a>(ops: impl IntoIterator<Item = (&'a str, &'a str, Bson)>) -> Option<InPlace> {
+        let mut targets: Vec<Target> = Vec::new();
+        for (op, path, value) in ops {
+            let op = match (op, &value) {
+                ("$inc", Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)) => Op::Inc(value),
+                ("$set", Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Boolean(_)) => Op::Set(value),
+                _ => return None,
+            };
+            let parts: Vec<String> = path.split('.').map(str::to_string).collect();
+            let plain = |p: &String| !p.is_empty() && !p.starts_with('$') && !p.bytes().all(|b| b.is_ascii_digit());
+            if parts[0] == "_id" || !parts.iter().all(plain) {
+                return None;
+            }
+            // Two targets where one is a prefix of the other conflict: the general path
+            // reports that error.
+            if targets.iter().any(|t| t.path.iter().zip(&parts).all(|(a, b)| a == b)) {
+                return None;
+            }
+            targets.push(Target { path: parts, op });
         }
         (!targets.is_empty()).then_some(InPlace { targets })
     }
