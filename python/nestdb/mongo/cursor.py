@@ -376,11 +376,12 @@ class Cursor(_CursorBase):
     def _fast_batch(self, command: Dict[str, Any]) -> bool:
         """A limited find answered in one batch by the engine's raw path (documents decoded
         straight from their stored bytes); False when the engine says it is not such a find."""
-        fast_native = getattr(self._collection, "_fast_native", None)
+        collection = self._collection
+        fast_native = getattr(collection, "_fast_native", None)
         native = fast_native() if fast_native is not None else None
         if native is None:
             return False
-        docs, failure = native._doc_find_batch(self._collection.database.name, command)
+        docs, failure = native._doc_find_batch(collection._database._name, command)
         if failure is not None:
             check_reply(failure)
         if docs is None:
@@ -437,7 +438,11 @@ class Cursor(_CursorBase):
 
     def next(self) -> Any:
         """The next document (``StopIteration`` at the end)."""
-        if len(self._data) or self._refresh():
+        # (Called once per document: the buffered case is kept to one attribute read.)
+        data = self._data
+        if data:
+            return data.popleft()
+        if self._refresh():
             return self._data.popleft()
         raise StopIteration
 
