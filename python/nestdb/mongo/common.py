@@ -126,6 +126,8 @@ def hint_value(hint: Any) -> Any:
 
 
 def validate_is_mapping(option: str, value: Any) -> None:
+    if type(value) is dict:  # the common case, without the ABC check
+        return
     if not isinstance(value, abc.Mapping):
         raise TypeError(
             f"{option} must be an instance of dict, bson.son.SON, or any other type that inherits from collections.Mapping, not {type(value)}"

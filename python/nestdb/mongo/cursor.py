@@ -150,7 +150,7 @@ class Cursor(_CursorBase):
         self._killed = False
         self._data = deque()
         self._retrieved = 0
-        self._ns_coll = collection.name
+        self._ns_coll = collection._name
         spec = filter
         if spec is None:
             spec = {}
