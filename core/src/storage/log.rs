@@ -1045,6 +1045,18 @@ mod lane_tests {
     }
 
     /// The log thread of `persist.rs`, until `stop`.
+    /// An `always` log in `dir` with its log thread running and registered as the sync
+    /// thread; set the flag and join the handle to stop it.
+    fn always_log_with_sync_thread(dir: &Path) -> (Arc<Log>, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+        let log = Log::open(dir, 1, 0, 1, FsyncPolicy::Always).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flusher = log_thread(log.clone(), stop.clone());
+        while log.syncer.get().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (log, stop, flusher)
+    }
+
     fn log_thread(log: Arc<Log>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || {
             while !stop.load(Ordering::Acquire) {
@@ -1137,13 +1149,7 @@ mod lane_tests {
     #[test]
     fn concurrent_always_writers_get_durable_acknowledgements() {
         let dir = tmpdir("always");
-        let log = Log::open(&dir, 1, 0, 1, FsyncPolicy::Always).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flusher = log_thread(log.clone(), stop.clone());
-        // Let the log thread start (and register as the sync thread).
-        while log.syncer.get().is_none() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let (log, stop, flusher) = always_log_with_sync_thread(&dir);
         let threads = 8;
         let per = 150;
         std::thread::scope(|s| {
@@ -1178,12 +1184,7 @@ mod lane_tests {
     #[test]
     fn parked_writers_get_the_error_of_a_failed_write() {
         let dir = tmpdir("always-fail");
-        let log = Log::open(&dir, 1, 0, 1, FsyncPolicy::Always).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flusher = log_thread(log.clone(), stop.clone());
-        while log.syncer.get().is_none() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let (log, stop, flusher) = always_log_with_sync_thread(&dir);
         fault::inject(&dir, Op::Write, 0, u64::MAX, fault::FaultKind::Io);
         let errors = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
