@@ -1466,29 +1466,24 @@ impl Database {
         let filter = crate::docs::to_document(filter)?;
         // `{_id: <scalar>}` is an index lookup of a few hundred nanoseconds: run it with the GIL
         // held; anything else may scan.
-        let id = match filter.get("_id") {
-            Some(v) if filter.len() == 1 => match v {
+        // (As `value::is_id_lookup_value`, but `undefined` too goes to the lookups, as it always
+        // has here.)
+        let scalar = |v: &nestdb::bson::Bson| {
+            !matches!(
+                v,
                 nestdb::bson::Bson::Document(_)
-                | nestdb::bson::Bson::Array(_)
-                | nestdb::bson::Bson::RegularExpression(_)
-                | nestdb::bson::Bson::Null => None,
-                v => Some(v.clone()),
-            },
+                    | nestdb::bson::Bson::Array(_)
+                    | nestdb::bson::Bson::RegularExpression(_)
+                    | nestdb::bson::Bson::Null
+            )
+        };
+        let id = match filter.get("_id") {
+            Some(v) if filter.len() == 1 && scalar(v) => Some(v.clone()),
             _ => None,
         };
         // One equality to a scalar on an indexed field is a point lookup too: tried with the
         // GIL held, and only if it does not apply is the general path run without it.
-        let point = filter.len() == 1
-            && matches!(
-                filter.iter().next(),
-                Some((k, v)) if !k.starts_with('$') && !matches!(
-                    v,
-                    nestdb::bson::Bson::Document(_)
-                        | nestdb::bson::Bson::Array(_)
-                        | nestdb::bson::Bson::RegularExpression(_)
-                        | nestdb::bson::Bson::Null
-                )
-            );
+        let point = filter.len() == 1 && matches!(filter.iter().next(), Some((k, v)) if !k.starts_with('$') && scalar(v));
         let found = match id {
             Some(id) => self.h.run(py, |db| db.database(db_name).collection::<nestdb::bson::Document>(coll).find_by_id_raw(&id))?,
             None => {
@@ -1732,7 +1727,7 @@ fn in_place_by_id(
     }
     let Some(id) = filter.get_item(intern!(filter.py(), "_id"))? else { return Ok(None) };
     let id = crate::docs::to_bson(&id)?;
-    if matches!(id, Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_) | Bson::Null | Bson::Undefined) {
+    if !nestdb::docs::value::is_id_lookup_value(&id) {
         return Ok(None);
     }
     let mut names: Vec<(Bound<'_, PyString>, Bound<'_, PyString>, Bson)> = Vec::new();

@@ -260,7 +260,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     /// The first document matching `filter` (natural order).
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
         if let (1, Some(id)) = (filter.len(), filter.get("_id")) {
-            if !matches!(id, Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_) | Bson::Null | Bson::Undefined) {
+            if super::value::is_id_lookup_value(id) {
                 let raw = self.find_by_id_raw_typed(id)?;
                 return raw.map(|r| to_stored_document(&r).map_err(|e| Error::Document(Box::new(e))).and_then(from_document)).transpose();
             }

@@ -240,13 +240,7 @@ impl Filter {
     pub fn id_equality(&self) -> Option<&Bson> {
         let Node::And(children) = &self.root else { return None };
         let [Node::Leaf { path, pred: Pred::Eq(v) }] = children.as_slice() else { return None };
-        if path.dotted != "_id" {
-            return None;
-        }
-        match v {
-            Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_) | Bson::Null | Bson::Undefined => None,
-            _ => Some(v),
-        }
+        (path.dotted == "_id" && super::value::is_id_lookup_value(v)).then_some(v)
     }
 
     /// The path and value of a filter that is exactly one equality to a scalar
@@ -254,16 +248,7 @@ impl Filter {
     pub fn scalar_equality(&self) -> Option<(&str, &Bson)> {
         let Node::And(children) = &self.root else { return None };
         let [Node::Leaf { path, pred: Pred::Eq(v) }] = children.as_slice() else { return None };
-        match v {
-            Bson::Document(_)
-            | Bson::Array(_)
-            | Bson::RegularExpression(_)
-            | Bson::Null
-            | Bson::Undefined
-            | Bson::MinKey
-            | Bson::MaxKey => None,
-            _ => Some((&path.dotted, v)),
-        }
+        (super::value::is_id_lookup_value(v) && !matches!(v, Bson::MinKey | Bson::MaxKey)).then_some((path.dotted.as_str(), v))
     }
 
     /// The document an upsert starts from: the filter's equality fields (implicit `$eq`,

@@ -547,6 +547,12 @@ pub fn encode_key(v: &Bson, out: &mut Vec<u8>) {
     }
 }
 
+/// Whether `{_id: v}` is answered by the `_id` index alone: `v` is not a document, array,
+/// regex, null or undefined (those match by other rules than key equality).
+pub fn is_id_lookup_value(v: &Bson) -> bool {
+    !matches!(v, Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_) | Bson::Null | Bson::Undefined)
+}
+
 /// The key of `v` as a new buffer.
 pub fn key_of(v: &Bson) -> Vec<u8> {
     let mut out = Vec::with_capacity(16);
