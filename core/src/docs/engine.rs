@@ -1095,10 +1095,13 @@ fn patch_logged(ctx: &mut Ctx<'_>, ns: &Namespace, rid: u64, patch: &super::inpl
     };
     if changed {
         if ctx.logging {
-            let stored = collection(ctx, ns)?.and_then(|c| c.get(rid)).map(ToOwned::to_owned);
-            if let Some(raw) = stored {
-                let id = to_raw(&doc! {"_id": raw_id(&raw)})?;
-                log_raw(ctx, &oplog_entry("u", ns.key(), raw.as_bytes(), Some(id.as_bytes())));
+            // The entry is built from the stored bytes in place (no copy of the document).
+            let entry = match collection(ctx, ns)?.and_then(|c| c.get(rid)) {
+                Some(raw) => Some(oplog_entry("u", ns.key(), raw.as_bytes(), Some(to_raw(&doc! {"_id": raw_id(raw)})?.as_bytes()))),
+                None => None,
+            };
+            if let Some(e) = entry {
+                log_raw(ctx, &e);
             }
         } else {
             ctx.dirty += 1;
