@@ -32,6 +32,7 @@ mod keyspace;
 mod persist;
 mod reply;
 mod storage;
+mod sync;
 mod types;
 mod util;
 

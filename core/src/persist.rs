@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use crate::keyspace::{now_ms, snapshot, Keyspace};
 use crate::storage::{self, DirLock, Log};

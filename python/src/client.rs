@@ -21,9 +21,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -35,6 +34,7 @@ use nestdb::{Commands, Reply, Session};
 use crate::encode::{str_utf8, Arg, Codec};
 use crate::engine::{options_from_kwargs, Handle, Location};
 use crate::errors;
+use crate::locks::{lock, try_lock};
 use crate::reply::{callback_for, Cb, Opts, Out};
 
 /// Per-client response-callback overrides (`set_response_callback`), shared with pipelines.
@@ -106,7 +106,7 @@ fn arity_of(db: &nestdb::Db, name: &[u8]) -> Option<i64> {
     static CACHE: std::sync::OnceLock<Mutex<HashMap<Vec<u8>, Option<i64>>>> = std::sync::OnceLock::new();
     let key = name.to_ascii_lowercase();
     let cache = CACHE.get_or_init(Mutex::default);
-    if let Some(a) = cache.lock().get(&key) {
+    if let Some(a) = lock(cache).get(&key) {
         return *a;
     }
     let arity = match db.execute(&[b"COMMAND", b"INFO", &key]) {
@@ -116,7 +116,7 @@ fn arity_of(db: &nestdb::Db, name: &[u8]) -> Option<i64> {
         },
         _ => None,
     };
-    cache.lock().insert(key, arity);
+    lock(cache).insert(key, arity);
     arity
 }
 
@@ -251,7 +251,7 @@ fn is_write(db: &nestdb::Db, name: &[u8]) -> bool {
     static CACHE: std::sync::OnceLock<Mutex<HashMap<Vec<u8>, bool>>> = std::sync::OnceLock::new();
     let key = name.to_ascii_lowercase();
     let cache = CACHE.get_or_init(Mutex::default);
-    if let Some(w) = cache.lock().get(&key) {
+    if let Some(w) = lock(cache).get(&key) {
         return *w;
     }
     let write = match db.execute(&[b"COMMAND", b"INFO", &key]) {
@@ -264,7 +264,7 @@ fn is_write(db: &nestdb::Db, name: &[u8]) -> bool {
         },
         _ => false,
     };
-    cache.lock().insert(key, write);
+    lock(cache).insert(key, write);
     write
 }
 
@@ -296,7 +296,7 @@ fn execute_on(h: &Handle, py: Python<'_>, argv: &[&[u8]]) -> PyResult<Reply> {
 }
 
 fn lock_state<'a>(py: Python<'_>, m: &'a Mutex<PipeState>) -> PyResult<MutexGuard<'a, PipeState>> {
-    m.try_lock().ok_or_else(|| {
+    try_lock(m).ok_or_else(|| {
         errors::redis_error(py, "this Pipeline is being used by another thread; pipelines are not thread-safe (use one per thread)")
     })
 }
@@ -361,7 +361,7 @@ impl Client {
     /// The callback for `name` (upper case), honouring `set_response_callback` overrides.
     fn callback(&self, py: Python<'_>, name: &str, default: Cb) -> Cb {
         if self.overrides.active.load(Ordering::Relaxed) {
-            if let Some(f) = self.overrides.map.lock().get(name) {
+            if let Some(f) = lock(&self.overrides.map).get(name) {
                 return Cb::Py(f.clone_ref(py));
             }
         }
@@ -843,7 +843,7 @@ impl Client {
 
     /// Replace the response callback of a command (redis-py `set_response_callback`).
     fn set_response_callback(&self, command: &str, callback: Py<PyAny>) {
-        self.overrides.map.lock().insert(command.to_uppercase(), callback);
+        lock(&self.overrides.map).insert(command.to_uppercase(), callback);
         self.overrides.active.store(true, Ordering::Relaxed);
     }
 

@@ -1,11 +1,13 @@
 //! Handles on engines: opening (with config), closing, the fsync hint, and the fork guard.
 //!
 //! - A `Handle` is what one `nestdb.Redis` (or `Database`) holds: an optional `Db` (None once
-//!   closed) behind a `RwLock`. Calls take the read side (`read_recursive`, so a waiting
-//!   `close()` never blocks new readers into a deadlock with the GIL); `close()` takes the
-//!   write side with the GIL released, so it waits for calls in flight and then drops the `Db`.
-//!   Rule: no thread waits for the GIL while holding a handle's read guard (calls that release
-//!   the GIL take the guard inside the released section).
+//!   closed) behind a std `RwLock` (not parking_lot's: see `locks`). Calls take the read side;
+//!   `close()` takes the write side with the GIL released, so it waits for calls in flight and
+//!   then drops the `Db`. Rules: no thread waits for the GIL while holding a handle's read
+//!   guard (calls that release the GIL take the guard inside the released section), and no
+//!   thread blocks on the lock while holding the GIL: a call made with the GIL held that finds
+//!   the lock busy (a `close()` queued: std's lock then turns new readers away) waits for it
+//!   with the GIL released, then tries again.
 //! - Opening a file path that is already open in this process joins its engine: the core does
 //!   that (one engine per directory and process; the engine closes with its last `Db`). The
 //!   engine keeps the config of its first open, as in C and Rust (CONFIG SET changes it).
@@ -24,9 +26,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, TryLockError};
 
-use parking_lot::RwLock;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
@@ -228,11 +229,24 @@ impl Handle {
         errors::connection_error(py, "this nestdb handle is closed")
     }
 
+    /// The read side of the handle's lock, taken with the GIL held: if a `close()` holds or
+    /// waits for the write side, wait for it with the GIL released (see the module comment).
+    #[inline]
+    fn read_holding_gil(&self, py: Python<'_>) -> RwLockReadGuard<'_, Option<Db>> {
+        loop {
+            match self.db.try_read() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(TryLockError::WouldBlock) => py.detach(|| drop(self.db.read())),
+            }
+        }
+    }
+
     /// Run `f` on the engine with the GIL held (short operations).
     #[inline]
     pub(crate) fn run<R>(&self, py: Python<'_>, f: impl FnOnce(&Db) -> R) -> PyResult<R> {
         self.check_fork(py)?;
-        let guard = self.db.read_recursive();
+        let guard = self.read_holding_gil(py);
         match guard.as_ref() {
             Some(db) => Ok(f(db)),
             None => Err(Self::closed(py)),
@@ -243,7 +257,7 @@ impl Handle {
     pub(crate) fn run_detached<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&Db) -> R + Send) -> PyResult<R> {
         self.check_fork(py)?;
         let out = py.detach(|| {
-            let guard = self.db.read_recursive();
+            let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
             guard.as_ref().map(f)
         });
         out.ok_or_else(|| Self::closed(py))
@@ -259,8 +273,13 @@ impl Handle {
         self.run(py, Db::session)
     }
 
+    /// Closed, or being closed (only `close()` takes the write side).
     pub(crate) fn is_closed(&self) -> bool {
-        self.db.read_recursive().is_none()
+        match self.db.try_read() {
+            Ok(g) => g.is_none(),
+            Err(TryLockError::Poisoned(e)) => e.into_inner().is_none(),
+            Err(TryLockError::WouldBlock) => true,
+        }
     }
 
     /// Close this handle: wait for its calls in flight, then let go of the engine (the engine
@@ -268,20 +287,22 @@ impl Handle {
     /// does). Idempotent.
     pub(crate) fn close(&self, py: Python<'_>) {
         if FORK_GEN.load(Ordering::Relaxed) != self.gen {
-            if let Some(db) = self.db.write().take() {
-                std::mem::forget(db);
+            // A forked child: the lock may have been held by a thread of the parent that does
+            // not exist here, so never wait for it.
+            if let Ok(mut g) = self.db.try_write() {
+                std::mem::forget(g.take());
             }
             return;
         }
         // Dropping the engine can free a lot of memory and fsync: do it without the GIL.
-        py.detach(|| drop(self.db.write().take()));
+        py.detach(|| drop(self.db.write().unwrap_or_else(PoisonError::into_inner).take()));
     }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
         if FORK_GEN.load(Ordering::Relaxed) != self.gen {
-            std::mem::forget(self.db.get_mut().take());
+            std::mem::forget(self.db.get_mut().unwrap_or_else(PoisonError::into_inner).take());
         }
     }
 }

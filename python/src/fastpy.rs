@@ -15,12 +15,12 @@
 //!   class, and a datetime it builds must equal one built by calling the class. Otherwise the
 //!   call path is used.
 
-use parking_lot::{Mutex, MutexGuard};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyType};
 use std::os::raw::c_int;
+use std::sync::{Mutex, MutexGuard};
 
 /// A power of two.
 const KEY_SLOTS: usize = 2048;
@@ -76,7 +76,7 @@ static KEYS: Mutex<Option<KeyCache>> = Mutex::new(None);
 pub(crate) type Keys<'a> = Option<MutexGuard<'a, Option<KeyCache>>>;
 
 pub(crate) fn keys() -> Keys<'static> {
-    let mut guard = KEYS.try_lock()?;
+    let mut guard = crate::locks::try_lock(&KEYS)?;
     if guard.is_none() {
         *guard = Some(KeyCache { slots: (0..KEY_SLOTS).map(|_| None).collect() });
     }

@@ -18,6 +18,7 @@ mod encode;
 mod engine;
 mod errors;
 mod fastpy;
+mod locks;
 mod reply;
 
 use pyo3::exceptions::{PyFileNotFoundError, PyNotADirectoryError, PyValueError};

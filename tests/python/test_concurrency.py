@@ -154,6 +154,57 @@ def test_fork_child_gets_a_clear_error_parent_unaffected():
     assert pipe.set("a", 1).execute() == [True]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forks_while_other_threads_are_busy_never_hang_the_child(tmp_path):
+    """Regression: the engine's locks once came from parking_lot, whose threads park in one
+    process-wide table with locks of its own; a fork while a parent thread held one of those
+    left it held in the child, and the child's own new database then hung on close (about one
+    fork in a hundred under this load). Each child opens, writes, shares and closes a database
+    of its own while the parent's threads keep writing (GIL released: appendfsync always)."""
+    busy = [nestdb.Redis(tmp_path / f"busy{i}", appendfsync="always") for i in range(3)]
+    stop = threading.Event()
+
+    def hammer(r):
+        i = 0
+        while not stop.is_set():
+            r.set(f"k{i % 500}", "x" * (i % 3000))
+            i += 1
+
+    threads = [threading.Thread(target=hammer, args=(r,), daemon=True) for r in busy]
+    for t in threads:
+        t.start()
+    parent_path = tmp_path / "parent"
+    parent = nestdb.Redis(parent_path, appendfsync="always")
+    parent.set("k", "v")
+
+    def child():
+        try:
+            nestdb.Redis(parent_path)
+            return 10
+        except nestdb.DatabaseLockedError:
+            pass
+        own = tmp_path / f"child-{os.getpid()}"
+        a = nestdb.Redis(own)
+        a.set("x", 1)
+        b = nestdb.Redis(own)
+        ok = b.get("x") == b"1"
+        a.close()
+        b.close()
+        return 0 if ok else 12
+
+    try:
+        results = [run_in_child(child) for _ in range(300)]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for r in busy:
+            r.close()
+    assert [x for x in results if x != 0] == []
+    assert parent.get("k") == b"v"
+    parent.close()
+
+
 def test_huge_arguments(r):
     big = os.urandom(8 * 1024 * 1024)
     assert r.set("big", big) is True

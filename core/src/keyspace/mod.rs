@@ -29,7 +29,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
 use crate::config::Options;
@@ -351,11 +351,11 @@ pub(crate) struct Keyspace {
     /// `used_memory_peak`.
     peak: AtomicUsize,
     /// Eviction's pool of best candidates (Redis's EvictionPoolLRU).
-    pub(crate) evict_pool: parking_lot::Mutex<evict::Pool>,
+    pub(crate) evict_pool: crate::sync::Mutex<evict::Pool>,
     /// Open document cursors (`find`/`aggregate` batches continued by `getMore`).
-    pub(crate) doc_cursors: parking_lot::Mutex<crate::docs::command::Cursors>,
+    pub(crate) doc_cursors: crate::sync::Mutex<crate::docs::command::Cursors>,
     /// Collections with a TTL index (namespace keys), swept by the background thread.
-    pub(crate) ttl_namespaces: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    pub(crate) ttl_namespaces: crate::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Whether the TTL sweep has looked for TTL indexes loaded at open.
     pub(crate) ttl_scanned: std::sync::atomic::AtomicBool,
 }
@@ -372,9 +372,9 @@ impl Keyspace {
             persistence: OnceLock::new(),
             used: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
-            evict_pool: parking_lot::Mutex::new(evict::Pool::default()),
-            doc_cursors: parking_lot::Mutex::default(),
-            ttl_namespaces: parking_lot::Mutex::default(),
+            evict_pool: crate::sync::Mutex::new(evict::Pool::default()),
+            doc_cursors: crate::sync::Mutex::default(),
+            ttl_namespaces: crate::sync::Mutex::default(),
             ttl_scanned: std::sync::atomic::AtomicBool::new(false),
         }
     }
