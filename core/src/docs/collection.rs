@@ -78,13 +78,201 @@ pub fn raw_id(doc: &RawDocument) -> Bson {
 /// Decode a stored document (stored documents are valid BSON, so this cannot fail in practice;
 /// a failure is reported rather than panicking).
 pub fn to_document(doc: &RawDocument) -> Result<Document, super::DocError> {
-    Document::try_from(doc)
+    decode_document(doc)
         .map_err(|e| super::DocError::new(super::error::codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}")))
 }
 
-/// Encode a document for storage.
+/// `Document::try_from(raw)` without its copies: bson 3.1 turns every nested document and
+/// array into an owned `RawBson` (a copy of its bytes) before decoding it, so a value at depth
+/// d is copied d times. This walks the raw bytes once. Same result, same errors (scalars go
+/// through bson's own conversion).
+fn decode_document(raw: &RawDocument) -> bson::error::Result<Document> {
+    let mut out = Document::new();
+    for element in raw {
+        let (key, value) = element?;
+        out.insert(key.as_str(), decode_value(value)?);
+    }
+    Ok(out)
+}
+
+fn decode_value(value: bson::RawBsonRef<'_>) -> bson::error::Result<Bson> {
+    use bson::RawBsonRef as R;
+    Ok(match value {
+        R::Document(d) => Bson::Document(decode_document(d)?),
+        R::Array(a) => {
+            let mut items = Vec::new();
+            for item in a {
+                items.push(decode_value(item?)?);
+            }
+            Bson::Array(items)
+        }
+        R::String(s) => Bson::String(s.to_owned()),
+        R::Int32(i) => Bson::Int32(i),
+        R::Int64(i) => Bson::Int64(i),
+        R::Double(f) => Bson::Double(f),
+        R::Boolean(b) => Bson::Boolean(b),
+        R::DateTime(t) => Bson::DateTime(t),
+        R::Null => Bson::Null,
+        R::ObjectId(o) => Bson::ObjectId(o),
+        other => Bson::try_from(other)?,
+    })
+}
+
+/// Encode a document for storage: the bytes bson's `RawDocumentBuf::try_from(doc)` gives, in
+/// one allocation of the exact size (bson grows its buffer by doubling and formats every array
+/// index into a new `String`). Types other than the common ones below are left to bson.
 pub fn to_raw(doc: &Document) -> Result<RawDocumentBuf, super::DocError> {
-    RawDocumentBuf::try_from(doc).map_err(|e| super::DocError::bad_value(format!("cannot encode the document as BSON: {e}")))
+    to_raw_sized(doc, bson_size(doc))
+}
+
+/// `to_raw` for a document whose encoded size (`bson_size`) the caller already has.
+pub fn to_raw_sized(doc: &Document, size: usize) -> Result<RawDocumentBuf, super::DocError> {
+    let bson_encode =
+        || RawDocumentBuf::try_from(doc).map_err(|e| super::DocError::bad_value(format!("cannot encode the document as BSON: {e}")));
+    let mut buf = Vec::with_capacity(size);
+    if encode_document(doc, &mut buf, 1, None).is_none() {
+        return bson_encode();
+    }
+    RawDocumentBuf::from_bytes(buf).or_else(|_| bson_encode())
+}
+
+/// The stored form of a document about to be inserted, in one pass, if it passes the checks
+/// of `engine::validate_document` on the way (nesting depth, no NUL in field names, size);
+/// `id` is written first as `_id` when given. None: the caller takes the slow path
+/// (`validate_document` for the precise error, then `to_raw`), so this never accepts a
+/// document the validator would refuse.
+pub fn encode_valid(doc: &Document, id: Option<&bson::oid::ObjectId>) -> Option<RawDocumentBuf> {
+    thread_local! {
+        /// Reused encoding space: the stored copy is then allocated at its exact size.
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        let encoded = encode_document(doc, buf, 1, id).filter(|()| buf.len() <= super::MAX_DOCUMENT_BYTES);
+        let out = encoded.and_then(|()| RawDocumentBuf::from_bytes(buf.as_slice().to_vec()).ok());
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::new();
+        }
+        out
+    })
+}
+
+/// Append `doc` (at nesting level `depth`, 1 for a top-level document) to `buf`, with `id`
+/// first as `_id` if given; None (buf partly written) for a value this encoder leaves to bson,
+/// a key bson refuses (one holding a NUL byte) or nesting deeper than `MAX_DEPTH`.
+fn encode_document(doc: &Document, buf: &mut Vec<u8>, depth: usize, id: Option<&bson::oid::ObjectId>) -> Option<()> {
+    if depth > super::MAX_DEPTH {
+        return None;
+    }
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    if let Some(id) = id {
+        buf.extend_from_slice(b"\x07_id\0");
+        buf.extend_from_slice(&id.bytes());
+    }
+    for (key, value) in doc {
+        if key.as_bytes().contains(&0) {
+            return None;
+        }
+        encode_element(key.as_bytes(), value, buf, depth)?;
+    }
+    buf.push(0);
+    let len = i32::try_from(buf.len() - start).ok()?;
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    Some(())
+}
+
+fn encode_element(key: &[u8], value: &Bson, buf: &mut Vec<u8>, depth: usize) -> Option<()> {
+    let string = |s: &str, buf: &mut Vec<u8>| {
+        buf.extend_from_slice(&(i32::try_from(s.len() + 1).unwrap_or(i32::MAX)).to_le_bytes());
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(0);
+    };
+    let tag = |t: u8, buf: &mut Vec<u8>| {
+        buf.push(t);
+        buf.extend_from_slice(key);
+        buf.push(0);
+    };
+    match value {
+        Bson::Double(f) => {
+            tag(0x01, buf);
+            buf.extend_from_slice(&f.to_le_bytes());
+        }
+        Bson::String(s) => {
+            tag(0x02, buf);
+            string(s, buf);
+        }
+        Bson::Document(d) => {
+            tag(0x03, buf);
+            encode_document(d, buf, depth + 1, None)?;
+        }
+        Bson::Array(items) => {
+            if depth + 1 > super::MAX_DEPTH {
+                return None;
+            }
+            tag(0x04, buf);
+            let start = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            let mut index = [0u8; 20];
+            for (i, item) in items.iter().enumerate() {
+                encode_element(decimal(i, &mut index), item, buf, depth + 1)?;
+            }
+            buf.push(0);
+            let len = i32::try_from(buf.len() - start).ok()?;
+            buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        }
+        Bson::Binary(b) if u8::from(b.subtype) != 2 => {
+            tag(0x05, buf);
+            buf.extend_from_slice(&i32::try_from(b.bytes.len()).ok()?.to_le_bytes());
+            buf.push(u8::from(b.subtype));
+            buf.extend_from_slice(&b.bytes);
+        }
+        Bson::ObjectId(o) => {
+            tag(0x07, buf);
+            buf.extend_from_slice(&o.bytes());
+        }
+        Bson::Boolean(b) => {
+            tag(0x08, buf);
+            buf.push(u8::from(*b));
+        }
+        Bson::DateTime(t) => {
+            tag(0x09, buf);
+            buf.extend_from_slice(&t.timestamp_millis().to_le_bytes());
+        }
+        Bson::Null => tag(0x0A, buf),
+        Bson::Int32(i) => {
+            tag(0x10, buf);
+            buf.extend_from_slice(&i.to_le_bytes());
+        }
+        Bson::Timestamp(t) => {
+            tag(0x11, buf);
+            buf.extend_from_slice(&t.increment.to_le_bytes());
+            buf.extend_from_slice(&t.time.to_le_bytes());
+        }
+        Bson::Int64(i) => {
+            tag(0x12, buf);
+            buf.extend_from_slice(&i.to_le_bytes());
+        }
+        Bson::Decimal128(d) => {
+            tag(0x13, buf);
+            buf.extend_from_slice(&d.bytes());
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// `i` in decimal, written into `out`.
+fn decimal(mut i: usize, out: &mut [u8; 20]) -> &[u8] {
+    let mut at = out.len();
+    loop {
+        at -= 1;
+        out[at] = b'0' + (i % 10) as u8;
+        i /= 10;
+        if i == 0 {
+            return &out[at..];
+        }
+    }
 }
 
 impl Collection {
@@ -332,6 +520,114 @@ mod tests {
 
     fn raw(d: Document) -> RawDocumentBuf {
         to_raw(&d).unwrap()
+    }
+
+    /// The direct encoder gives exactly bson's bytes, for every BSON type (the rare ones through
+    /// bson itself), long arrays (multi-digit indexes) and nesting; keys with a NUL byte fail as
+    /// they do in bson.
+    #[test]
+    fn encoding_agrees_with_bson() {
+        use bson::spec::BinarySubtype;
+        use bson::{Binary, Decimal128, Regex, Timestamp};
+        let docs = [
+            doc! {},
+            doc! {"_id": 1, "a": "xyz\u{0}nul inside", "b": [1, 2.5, {"c": null}], "d": {"e": true}, "f": bson::DateTime::from_millis(-5)},
+            doc! {"arr": (0..1025).map(Bson::Int64).collect::<Vec<_>>(), "oid": bson::oid::ObjectId::new(), "s": "é日本"},
+            doc! {"ts": Timestamp { time: 3, increment: 4 }, "bin": Binary { subtype: BinarySubtype::Uuid, bytes: vec![9; 16] },
+            "old": Binary { subtype: BinarySubtype::BinaryOld, bytes: vec![1, 2] }, "dec": Decimal128::from_bytes([7; 16]),
+            "i": i32::MIN, "l": i64::MAX, "d": f64::NAN, "m": [Bson::MinKey, Bson::MaxKey, Bson::Undefined]},
+            doc! {"re": Bson::RegularExpression(Regex { pattern: "a.*b".try_into().unwrap(), options: "im".try_into().unwrap() }), "x": [[[]]]},
+        ];
+        for d in docs {
+            assert_eq!(to_raw(&d).unwrap().as_bytes(), RawDocumentBuf::try_from(&d).unwrap().as_bytes(), "{d}");
+        }
+        let bad = doc! {"a": {"b\u{0}c": 1}};
+        assert!(RawDocumentBuf::try_from(&bad).is_err());
+        assert!(to_raw(&bad).is_err());
+    }
+
+    /// `encode_valid` accepts exactly what `validate_document` accepts (depth through documents
+    /// and arrays, NUL in keys, size), with `to_raw`'s bytes, `_id` first when it adds one.
+    #[test]
+    fn one_pass_encoding_agrees_with_validation() {
+        use crate::docs::engine::validate_document;
+        let nest = |levels: usize, array: bool| {
+            (1..levels).fold(Bson::Int32(1), |acc, _| if array { Bson::Array(vec![acc]) } else { Bson::Document(doc! {"k": acc}) })
+        };
+        let mut cases =
+            vec![doc! {"_id": 1, "a": [1, {"b": "c"}], "s": "x"}, doc! {"a\u{0}b": 1}, doc! {"big": "x".repeat(16 * 1024 * 1024)}];
+        for levels in [98, 99, 100, 101, 102] {
+            cases.push(doc! {"v": nest(levels, false)});
+            cases.push(doc! {"v": nest(levels, true)});
+            cases.push(doc! {"v": [nest(levels, false)]});
+        }
+        for d in &cases {
+            let valid = validate_document(d).is_ok();
+            let fast = encode_valid(d, None);
+            assert_eq!(fast.is_some(), valid, "{:.80}", d.to_string());
+            if let Some(raw) = fast {
+                assert_eq!(raw.as_bytes(), to_raw(d).unwrap().as_bytes());
+            }
+        }
+        let oid = bson::oid::ObjectId::new();
+        let body = doc! {"a": 1, "b": {"c": [true]}};
+        let mut with_id = doc! {"_id": oid};
+        with_id.extend(body.clone());
+        assert_eq!(encode_valid(&body, Some(&oid)).unwrap().as_bytes(), to_raw(&with_id).unwrap().as_bytes());
+    }
+
+    /// The direct decoder gives exactly bson's `Document::try_from`, for every BSON type,
+    /// nesting, duplicate keys (last value wins, first position kept) and regex options (bson
+    /// sorts them), and fails where it fails.
+    #[test]
+    fn decoding_agrees_with_bson() {
+        use bson::spec::BinarySubtype;
+        use bson::{Binary, Decimal128, JavaScriptCodeWithScope, Regex, Timestamp};
+        let mut every = doc! {
+            "_id": bson::oid::ObjectId::new(), "d": 1.5, "s": "text", "i": 7, "l": 8i64, "b": true, "n": null,
+            "t": bson::DateTime::from_millis(-5),
+            "re": Bson::RegularExpression(Regex { pattern: "a.*b".try_into().unwrap(), options: "xmi".try_into().unwrap() }),
+            "js": Bson::JavaScriptCode("f()".into()),
+            "jsw": Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope { code: "g()".into(), scope: doc! {"x": [1, {"y": 2}]} }),
+            "ts": Timestamp { time: 3, increment: 4 }, "bin": Binary { subtype: BinarySubtype::Generic, bytes: vec![0, 1, 2] },
+            "dec": Decimal128::from_bytes([7; 16]), "sym": Bson::Symbol("sym".into()), "u": Bson::Undefined,
+            "min": Bson::MinKey, "max": Bson::MaxKey,
+            "nested": {"a": [[1, 2], [], [{"b": {"c": [null, "x"]}}]], "e": {}},
+        };
+        every.insert(
+            "deep",
+            (0..30).fold(Bson::Int32(0), |acc, i| if i % 2 == 0 { Bson::Array(vec![acc]) } else { Bson::Document(doc! {"k": acc}) }),
+        );
+        let mut dup = RawDocumentBuf::new();
+        dup.append(bson::raw::cstr!("a"), 1);
+        dup.append(bson::raw::cstr!("b"), "x");
+        dup.append(bson::raw::cstr!("a"), 2);
+        for r in [raw(every), raw(doc! {}), dup] {
+            assert_eq!(to_document(&r).unwrap(), Document::try_from(r.as_ref()).unwrap());
+        }
+        // Corruptions: a truncated string length, a bad element type, invalid UTF-8 in a string.
+        let good = raw(doc! {"a": "hello", "b": {"c": 1}});
+        let mut bytes = good.as_bytes().to_vec();
+        let at = bytes.windows(5).position(|w| w == b"hello").unwrap();
+        bytes[at] = 0xff;
+        let corrupt = [
+            {
+                let mut b = good.as_bytes().to_vec();
+                b[7] = 0x7f; // the string's length, far past the end
+                b
+            },
+            {
+                let mut b = good.as_bytes().to_vec();
+                b[4] = 0x55; // the first element's type byte
+                b
+            },
+            bytes,
+        ];
+        for b in corrupt {
+            let r = RawDocument::from_bytes(&b).unwrap();
+            assert!(Document::try_from(r).is_err());
+            assert!(to_document(r).is_err(), "{b:?}");
+        }
     }
 
     /// `get_by_id` (the hash probe) agrees with the ordered `_id` index under inserts and

@@ -17,7 +17,7 @@
 
 use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 
-use super::collection::{bson_size, raw_id, to_document, to_raw, Collection, Rejected};
+use super::collection::{bson_size, raw_id, to_document, to_raw, to_raw_sized, Collection, Rejected};
 use super::error::codes;
 use super::expr::Variables;
 use super::index::plan::{Hint, Planned, Produced, Query};
@@ -318,14 +318,20 @@ pub fn prepare_ref(doc: &Document) -> Result<Prepared, DocError> {
         Some(0) => {
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
             check_id(&id)?;
-            validate_document(doc)?;
-            Ok(Prepared { raw: to_raw(doc)?, id })
+            if let Some(raw) = super::collection::encode_valid(doc, None) {
+                return Ok(Prepared { raw, id });
+            }
+            let size = validate_document(doc)?;
+            Ok(Prepared { raw: to_raw_sized(doc, size)?, id })
         }
         Some(_) => prepare(doc.clone()),
         None => {
-            validate_document(doc)?;
             let oid = bson::oid::ObjectId::new();
-            let body = to_raw(doc)?.into_bytes();
+            if let Some(raw) = super::collection::encode_valid(doc, Some(&oid)) {
+                return Ok(Prepared { raw, id: Bson::ObjectId(oid) });
+            }
+            let size = validate_document(doc)?;
+            let body = to_raw_sized(doc, size)?.into_bytes();
             let mut bytes = Vec::with_capacity(body.len() + 17);
             bytes.extend_from_slice(&((body.len() + 17) as i32).to_le_bytes());
             bytes.push(0x07);
