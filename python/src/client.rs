@@ -1525,8 +1525,7 @@ impl Database {
         array_filters: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<FoundOrError<'py>> {
         if !multi && array_filters.is_none_or(|f| f.is_none()) {
-            if let Some(patch) = in_place_by_id(filter, update)? {
-                let (id, patch) = patch;
+            if let Some((id, patch)) = in_place_by_id(filter, update)? {
                 let run = |db: &nestdb::Db| {
                     db.database(db_name).collection::<nestdb::bson::Document>(coll).update_by_id_in_place(&id, &patch, upsert)
                 };
@@ -1552,6 +1551,7 @@ impl Database {
         let result = if by_id { self.h.run(py, run)? } else { self.h.run_detached(py, run)? };
         update_reply(py, result)
     }
+
     /// Private: run `ops` as one transaction (every lock held once, one log record). Each op is
     /// `("doc", db_name, command)` or `("redis", [args...])`; returns the replies in order (a
     /// dict per document command; per key command the raw reply, an exception instance for an

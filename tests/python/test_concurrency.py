@@ -128,6 +128,26 @@ def run_in_child(fn, timeout=10.0):
     return code[0] if code else "no result"
 
 
+def child_opens_its_own_databases(parent_path, parent_pid, tmp_path):
+    """In a forked child: 0 if the parent's database at ``parent_path`` is refused with
+    DatabaseLockedError naming ``parent_pid`` (10: it opened; 11: another pid) and a database
+    of the child's own works, opening it twice in the child sharing it (12 if not)."""
+    try:
+        nestdb.Redis(parent_path)
+        return 10
+    except nestdb.DatabaseLockedError as e:
+        if e.pid != parent_pid:
+            return 11
+    own = tmp_path / f"child-{os.getpid()}"
+    a = nestdb.Redis(own)
+    a.set("x", 1)
+    b = nestdb.Redis(own)
+    ok = b.get("x") == b"1"
+    a.close()
+    b.close()
+    return 0 if ok else 12
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_child_gets_a_clear_error_parent_unaffected():
     r = nestdb.Redis()
@@ -176,21 +196,10 @@ def test_forks_while_other_threads_are_busy_never_hang_the_child(tmp_path):
     parent_path = tmp_path / "parent"
     parent = nestdb.Redis(parent_path, appendfsync="always")
     parent.set("k", "v")
+    parent_pid = os.getpid()
 
     def child():
-        try:
-            nestdb.Redis(parent_path)
-            return 10
-        except nestdb.DatabaseLockedError:
-            pass
-        own = tmp_path / f"child-{os.getpid()}"
-        a = nestdb.Redis(own)
-        a.set("x", 1)
-        b = nestdb.Redis(own)
-        ok = b.get("x") == b"1"
-        a.close()
-        b.close()
-        return 0 if ok else 12
+        return child_opens_its_own_databases(parent_path, parent_pid, tmp_path)
 
     try:
         results = [run_in_child(child) for _ in range(300)]

@@ -20,7 +20,7 @@ import pytest
 import nestdb
 from nestdb import exceptions as exc
 
-from test_concurrency import run_in_child
+from test_concurrency import child_opens_its_own_databases, run_in_child
 
 
 def wait_closed(path) -> None:
@@ -332,24 +332,7 @@ def test_forked_child_cannot_open_the_parents_database(tmp_path):
     parent.set("k", "parent")
     parent_pid = os.getpid()
 
-    def child():
-        try:
-            nestdb.Redis(path)
-            return 10
-        except nestdb.DatabaseLockedError as e:
-            if e.pid != parent_pid:
-                return 11
-        # A database of its own works, and opening it twice in the child shares it.
-        own = tmp_path / f"child-{os.getpid()}"
-        a = nestdb.Redis(own)
-        a.set("x", 1)
-        b = nestdb.Redis(own)
-        ok = b.get("x") == b"1"
-        a.close()
-        b.close()
-        return 0 if ok else 12
-
-    assert run_in_child(child) == 0
+    assert run_in_child(lambda: child_opens_its_own_databases(path, parent_pid, tmp_path)) == 0
     parent.set("k2", "still the parent's")
     parent.close()
     wait_closed(path)

@@ -498,8 +498,6 @@ impl Collection<Document> {
         self.find_by_id_raw_typed(id)
     }
 
-    /// The first document matching `filter` (natural order), as stored (raw BSON), projected
-    /// when `projection` is given.
     /// `update_one({_id: id}, update)` for an update with an in-place form (see
     /// `inplace::InPlace::from_ops`): the document found by `_id` is patched where it is
     /// stored, with no filter or update document built. `Some((matched, modified))`, or None
@@ -534,6 +532,8 @@ impl Collection<Document> {
         })
     }
 
+    /// The first document matching `filter` (natural order), as stored (raw BSON), projected
+    /// when `projection` is given.
     pub fn find_one_raw(&self, filter: &Document, projection: Option<&Document>) -> Result<Option<bson::RawDocumentBuf>> {
         let ns = self.ns()?.clone();
         self.db.with_collection_ctx(ns.key(), false, |ctx| {

@@ -215,7 +215,7 @@ fn encode_element(key: &[u8], value: &Bson, buf: &mut Vec<u8>, depth: usize) -> 
             buf.extend_from_slice(&[0; 4]);
             let mut index = [0u8; 20];
             for (i, item) in items.iter().enumerate() {
-                encode_element(decimal(i, &mut index), item, buf, depth + 1)?;
+                encode_element(crate::util::num::fmt_usize(&mut index, i), item, buf, depth + 1)?;
             }
             buf.push(0);
             let len = i32::try_from(buf.len() - start).ok()?;
@@ -260,19 +260,6 @@ fn encode_element(key: &[u8], value: &Bson, buf: &mut Vec<u8>, depth: usize) -> 
         _ => return None,
     }
     Some(())
-}
-
-/// `i` in decimal, written into `out`.
-fn decimal(mut i: usize, out: &mut [u8; 20]) -> &[u8] {
-    let mut at = out.len();
-    loop {
-        at -= 1;
-        out[at] = b'0' + (i % 10) as u8;
-        i /= 10;
-        if i == 0 {
-            return &out[at..];
-        }
-    }
 }
 
 impl Collection {

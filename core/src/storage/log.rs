@@ -1044,7 +1044,6 @@ mod lane_tests {
         out
     }
 
-    /// The log thread of `persist.rs`, until `stop`.
     /// An `always` log in `dir` with its log thread running and registered as the sync
     /// thread; set the flag and join the handle to stop it.
     fn always_log_with_sync_thread(dir: &Path) -> (Arc<Log>, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
@@ -1057,6 +1056,7 @@ mod lane_tests {
         (log, stop, flusher)
     }
 
+    /// The log thread of `persist.rs`, until `stop`.
     fn log_thread(log: Arc<Log>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || {
             while !stop.load(Ordering::Acquire) {

@@ -1,8 +1,22 @@
-//! Redis's number rules: which byte strings are integers and floats, and how doubles print.
+//! Redis's number rules: which byte strings are integers and floats, and how numbers print.
 //!
 //! Integers follow `string2ll`: optional `-`, no `+`, no leading zeros, no spaces, fits in i64.
 //! Floats follow `string2d` (strtod without leading space; `inf`/`-inf` allowed, NaN rejected).
 //! INCRBYFLOAT's `long double` arithmetic lives in `ldouble.rs`.
+
+/// `n` in decimal, written at the end of `buf`; the digits.
+pub(crate) fn fmt_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
 
 /// Parse a canonical decimal i64 (Redis `string2ll`).
 pub(crate) fn parse_i64_strict(s: &[u8]) -> Option<i64> {

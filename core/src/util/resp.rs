@@ -1,6 +1,8 @@
 //! RESP encoding and decoding of commands (arrays of bulk strings): the payload of KV log
 //! records, so a log segment's payloads can be fed to `redis-cli --pipe`.
 
+use super::num::fmt_usize;
+
 /// Append `argv` as a RESP array of bulk strings.
 pub(crate) fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
     let mut num = itoa_buf();
@@ -21,19 +23,6 @@ pub(crate) fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
 
 fn itoa_buf() -> [u8; 20] {
     [0; 20]
-}
-
-fn fmt_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 /// Decode the commands in `buf` (a concatenation of RESP arrays of bulk strings). Errors name
