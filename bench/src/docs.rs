@@ -15,7 +15,8 @@
 //! - `_id` lookups: `find_one({_id: id})` for `cfg.samples` random ids (the filter document is
 //!   built per call, as a caller would), median of `cfg.reps`;
 //! - updates: `update_one({_id: id}, {$inc: {logins: 1}})` for `cfg.samples` random ids;
-//! - unindexed scans: `find(FILTER).run()` and `count_documents(FILTER)` with a two-field filter
+//! - unindexed scans: `find(FILTER).run()` (into `Document`s, into `RawDocumentBuf`s and into a
+//!   serde struct, `User`) and `count_documents(FILTER)` with a two-field filter
 //!   on a nested and a top-level field that selects about 2.4 % of the documents (so building
 //!   the result does not dominate), reported as documents scanned per second (collection size /
 //!   time), median of `cfg.reps` after a warmup. The same count of a broad filter (the
@@ -112,6 +113,42 @@ pub fn user(i: u64) -> Document {
         },
         "orders": orders,
     }
+}
+
+/// The profile of `user` as a Rust type (what most Rust callers read documents into).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(dead_code)] // read by serde; the benchmark only counts them
+pub struct User {
+    #[serde(rename = "_id")]
+    id: i64,
+    name: String,
+    email: String,
+    active: bool,
+    created_at: DateTime,
+    last_login: DateTime,
+    logins: i32,
+    profile: UserProfile,
+    orders: Vec<UserOrder>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(dead_code)]
+pub struct UserProfile {
+    age: i32,
+    city: String,
+    country: String,
+    skills: Vec<String>,
+    score: f64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(dead_code)]
+pub struct UserOrder {
+    order_id: i64,
+    date: DateTime,
+    total: f64,
+    items: i32,
+    status: String,
 }
 
 /// `n` random ids in `0..docs` (seeded).
@@ -246,11 +283,22 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     let mut scan = Rates::default();
     let mut cnt = Rates::default();
     let mut cnt_broad = Rates::default();
+    let (mut scan_raw, mut scan_typed) = (Rates::default(), Rates::default());
+    let raw_users = _db.database("bench").collection::<nestdb::bson::RawDocumentBuf>("users");
+    let typed_users = _db.database("bench").collection::<User>("users");
     let (mut hits, mut counted, mut counted_broad) = (0, 0, 0);
     for rep in 0..=reps {
         let mut tmp = Rates::default();
         let target = if rep == 0 { &mut tmp } else { &mut scan };
         hits = target.time(n, || users.find(selective.clone()).run().map(|v| black_box(v).len())).map_err(|e| e.to_string())?;
+        let target = if rep == 0 { &mut tmp } else { &mut scan_raw };
+        let raw_hits = target.time(n, || raw_users.find(selective.clone()).run().map(|v| black_box(v).len())).map_err(|e| e.to_string())?;
+        let target = if rep == 0 { &mut tmp } else { &mut scan_typed };
+        let typed_hits =
+            target.time(n, || typed_users.find(selective.clone()).run().map(|v| black_box(v).len())).map_err(|e| e.to_string())?;
+        if (raw_hits, typed_hits) != (hits, hits) {
+            return Err(format!("find returned {hits} Documents, {raw_hits} raw documents, {typed_hits} typed ones"));
+        }
         let target = if rep == 0 { &mut tmp } else { &mut cnt };
         counted = target.time(n, || users.count_documents(selective.clone())).map_err(|e| e.to_string())?;
         let target = if rep == 0 { &mut tmp } else { &mut cnt_broad };
@@ -266,6 +314,20 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         scan.median(),
         Unit::OpsPerSec,
         scan.detail(&format!("{n} docs, {hits} matches ({:.1} %)", pct(hits as u64))),
+    );
+    report.add(
+        "docs.nestdb.scan_find_raw",
+        "nestdb unindexed find into RawDocumentBuf (docs scanned/s)",
+        scan_raw.median(),
+        Unit::OpsPerSec,
+        scan_raw.detail(&format!("{n} docs, {hits} matches, the stored bytes copied")),
+    );
+    report.add(
+        "docs.nestdb.scan_find_typed",
+        "nestdb unindexed find into a serde struct (docs scanned/s)",
+        scan_typed.median(),
+        Unit::OpsPerSec,
+        scan_typed.detail(&format!("{n} docs, {hits} matches, deserialized from the stored bytes")),
     );
     report.add(
         "docs.nestdb.scan_count",

@@ -370,6 +370,132 @@ fn typed_rust_api_with_serde() {
     assert_eq!(db.database("app").list_collection_names().unwrap(), Vec::<String>::new());
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Profile {
+    #[serde(rename = "_id")]
+    id: i64,
+    oid: nestdb::bson::oid::ObjectId,
+    seen: nestdb::bson::DateTime,
+    score: f64,
+    nick: Option<String>,
+    tags: Vec<String>,
+    home: Home,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Home {
+    city: String,
+    zip: i32,
+}
+
+/// Typed (serde) and raw finds are made from the stored bytes, `Document` finds decode them:
+/// every find path (parallel scan, skip and limit, sort, projection, index, `_id` lookup,
+/// text search) gives the same answers all three ways. A serde type that is not a struct
+/// (`serde_json::Value`) sees BSON's special types as the MongoDB Rust driver's cursors show
+/// them (serde from the bytes: canonical extended forms).
+#[test]
+fn typed_and_raw_finds_agree_with_document_finds() {
+    let db = Db::open_in_memory();
+    let docs = db.collection::<Document>("p");
+    let n = 70_000i64; // above the parallel scan threshold
+    let all: Vec<Document> = (0..n)
+        .map(|i| {
+            let mut d = doc! {
+                "_id": i,
+                "oid": nestdb::bson::oid::ObjectId::from_bytes([(i % 251) as u8; 12]),
+                "seen": nestdb::bson::DateTime::from_millis(1_700_000_000_000 + i),
+                "score": i as f64 / 7.0,
+                "tags": if i % 3 == 0 { vec!["red fox"] } else { vec!["blue", "whale"] },
+                "home": {"city": format!("c{}", i % 10), "zip": (i % 1000) as i32},
+            };
+            if i % 2 == 0 {
+                d.insert("nick", format!("n{i}"));
+            }
+            d
+        })
+        .collect();
+    for chunk in all.chunks(5_000) {
+        docs.insert_many(chunk).unwrap();
+    }
+    db.run_command(
+        "test",
+        &doc! {"createIndexes": "p", "indexes": [{"key": {"home.zip": 1}, "name": "zip"}, {"key": {"tags": "text"}, "name": "t"}]},
+    );
+    let typed = db.collection::<Profile>("p");
+    let raw = db.collection::<nestdb::bson::RawDocumentBuf>("p");
+    let json = db.collection::<serde_json::Value>("p");
+    type Shape = (Document, Option<Document>, Option<Document>, u64, u64);
+    let shapes: Vec<Shape> = vec![
+        (doc! {"score": {"$gte": 9000.0}, "home.city": "c3"}, None, None, 0, 0),
+        (doc! {"score": {"$gte": 9000.0}, "home.city": "c3"}, None, None, 17, 40),
+        (doc! {"home.city": "c5"}, Some(doc! {"score": -1}), None, 0, 25),
+        (doc! {"home.zip": {"$in": [7, 8]}}, None, None, 0, 0),
+        (doc! {"_id": 12_345}, None, None, 0, 0),
+        (doc! {"$text": {"$search": "fox"}, "_id": {"$lt": 40}}, None, None, 0, 0),
+        (doc! {"home.city": "c1", "_id": {"$lt": 100}}, Some(doc! {"_id": -1}), Some(doc! {"home": 0}), 1, 0),
+    ];
+    for (filter, sort, projection, skip, limit) in shapes {
+        let want: Vec<Document> = {
+            let mut f = docs.find(filter.clone()).skip(skip).limit(limit);
+            if let Some(s) = &sort {
+                f = f.sort(s.clone());
+            }
+            if let Some(p) = &projection {
+                f = f.projection(p.clone());
+            }
+            f.run().unwrap()
+        };
+        assert!(!want.is_empty(), "{filter}");
+        let raws: Vec<Document> = {
+            let mut f = raw.find(filter.clone()).skip(skip).limit(limit);
+            if let Some(s) = &sort {
+                f = f.sort(s.clone());
+            }
+            if let Some(p) = &projection {
+                f = f.projection(p.clone());
+            }
+            f.run().unwrap().iter().map(|r| Document::try_from(r.as_ref()).unwrap()).collect()
+        };
+        assert!(raws == want, "{filter}");
+        let jsons = {
+            let mut f = json.find(filter.clone()).skip(skip).limit(limit);
+            if let Some(s) = &sort {
+                f = f.sort(s.clone());
+            }
+            if let Some(p) = &projection {
+                f = f.projection(p.clone());
+            }
+            f.run().unwrap()
+        };
+        // What the MongoDB Rust driver's cursor gives: serde from the document's bytes.
+        let as_driver: Vec<serde_json::Value> =
+            want.iter().map(|d| nestdb::bson::deserialize_from_slice(&nestdb::bson::serialize_to_vec(d).unwrap()).unwrap()).collect();
+        assert!(jsons == as_driver, "{filter}");
+        if projection.is_none() {
+            let mut f = typed.find(filter.clone()).skip(skip).limit(limit);
+            if let Some(s) = &sort {
+                f = f.sort(s.clone());
+            }
+            let got = f.run().unwrap();
+            let via_documents: Vec<Profile> = want.iter().map(|d| nestdb::bson::deserialize_from_document(d.clone()).unwrap()).collect();
+            assert!(got == via_documents, "{filter}");
+        } else {
+            // A projection that drops a required field: the same refusal from the bytes.
+            let err = typed.find(filter.clone()).projection(projection.clone().unwrap()).run().unwrap_err();
+            assert!(err.to_string().contains("does not fit the requested type"), "{err}");
+        }
+    }
+    let one = typed.find_one(doc! {"_id": 4}).unwrap().unwrap();
+    assert_eq!((one.nick.as_deref(), one.home.zip, one.tags.len()), (Some("n4"), 4, 2));
+    assert_eq!(typed.find_one(doc! {"_id": n}).unwrap(), None);
+    let j = json.find_one(doc! {"_id": 5}).unwrap().unwrap();
+    assert_eq!(j["seen"], serde_json::json!({"$date": {"$numberLong": "1700000000005"}}));
+    assert_eq!(j["oid"], serde_json::json!({"$oid": "050505050505050505050505"}));
+    let deleted = json.find_one_and_delete(doc! {"_id": 6}, None).unwrap().unwrap();
+    assert_eq!(deleted["seen"], serde_json::json!({"$date": {"$numberLong": "1700000000006"}}));
+    assert_eq!(Document::try_from(raw.find_one(doc! {"_id": 3}).unwrap().unwrap().as_ref()).unwrap(), all[3]);
+}
+
 #[test]
 fn aggregation_reads_other_collections_and_writes_with_out_and_merge() {
     let db = Db::open_in_memory();

@@ -199,17 +199,42 @@ fn prepare_value<T: Serialize + 'static>(v: &T) -> Result<std::result::Result<en
     Ok(engine::prepare(to_document(v)?))
 }
 
-/// A stored document as `T` (no serde round trip when `T` is `bson::Document`).
+/// A document as `T`: a `bson::Document` as it is, anything else from its BSON bytes (as
+/// `from_raw`), so every method hands a serde type the same shapes.
 fn from_document<T: DeserializeOwned + 'static>(d: Document) -> Result<T> {
     let any: Box<dyn std::any::Any> = Box::new(d);
     match any.downcast::<T>() {
         Ok(t) => Ok(*t),
         Err(any) => {
-            let d = *any.downcast::<Document>().expect("boxed a Document above");
-            bson::deserialize_from_document(d)
+            let d = any.downcast::<Document>().expect("boxed a Document above");
+            from_raw(super::collection::to_raw(&d).map_err(|e| Error::Document(Box::new(e)))?)
+        }
+    }
+}
+
+/// A stored document's bytes as `T`: a `RawDocumentBuf` as it is, a `bson::Document`
+/// decoded, anything else through serde straight from the bytes, as the MongoDB Rust
+/// driver's cursors do (so a `serde_json::Value` sees canonical extended JSON forms).
+fn from_raw<T: DeserializeOwned + 'static>(raw: bson::RawDocumentBuf) -> Result<T> {
+    let any: Box<dyn std::any::Any> = Box::new(raw);
+    match any.downcast::<T>() {
+        Ok(t) => Ok(*t),
+        Err(any) => {
+            let raw = any.downcast::<bson::RawDocumentBuf>().expect("boxed a RawDocumentBuf above");
+            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<Document>() {
+                let d: Box<dyn std::any::Any> = Box::new(to_stored_document(&raw).map_err(|e| Error::Document(Box::new(e)))?);
+                return Ok(*d.downcast::<T>().expect("T is Document"));
+            }
+            bson::deserialize_from_slice(raw.as_bytes())
                 .map_err(|e| Error::InvalidArgument(format!("stored document does not fit the requested type: {e}")))
         }
     }
+}
+
+/// What a find hands back: decoded documents, or stored bytes for the caller's type.
+enum Found {
+    Documents(Vec<Document>),
+    Raw(Vec<bson::RawDocumentBuf>),
 }
 
 fn vars(ctx: &Ctx<'_>) -> Variables {
@@ -262,7 +287,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
         if let (1, Some(id)) = (filter.len(), filter.get("_id")) {
             if super::value::is_id_lookup_value(id) {
                 let raw = self.find_by_id_raw_typed(id)?;
-                return raw.map(|r| to_stored_document(&r).map_err(|e| Error::Document(Box::new(e))).and_then(from_document)).transpose();
+                return raw.map(from_raw).transpose();
             }
         }
         Ok(self.find(filter).limit(1).run()?.into_iter().next())
@@ -381,9 +406,9 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
         let doc = self.db.with_collection_ctx(ns.key(), true, |ctx| {
             let f = Filter::parse(&filter, &vars(ctx))?;
             let s = sort.as_ref().map(Sort::parse).transpose()?;
-            engine::delete(ctx, &ns, &f, false, s.as_ref())?.into_iter().next().map(|d| to_stored_document(&d)).transpose()
+            Ok(engine::delete(ctx, &ns, &f, false, s.as_ref())?.into_iter().next())
         })?;
-        doc.map(from_document).transpose()
+        doc.map(from_raw).transpose()
     }
 
     /// Delete the first match; returns how many were deleted (0 or 1).
@@ -608,17 +633,25 @@ impl<T: Serialize + DeserializeOwned + 'static> Find<'_, T> {
         check(self.coll.db.run_command(&ns.db, &bson::doc! {"explain": find, "verbosity": "executionStats"}))
     }
 
-    /// Run the find; every result at once.
+    /// Run the find; every result at once. A `Collection<Document>` gets `Document`s decoded
+    /// in parallel for large answers; any other `T` (a serde type, `RawDocumentBuf`) is made
+    /// from the stored bytes themselves, with no `Document` in between.
     pub fn run(self) -> Result<Vec<T>> {
         let ns = self.coll.ns()?.clone();
-        let docs = self.coll.db.with_collection_ctx(ns.key(), false, |ctx| {
+        let as_documents = std::any::TypeId::of::<T>() == std::any::TypeId::of::<Document>();
+        let found = self.coll.db.with_collection_ctx(ns.key(), false, |ctx| {
             let mut spec = FindSpec::parse(&self.filter, self.sort.as_ref(), self.projection.as_ref(), self.skip, self.limit, &vars(ctx))?;
             spec.hint = super::index::plan::Hint::parse(self.hint.as_ref())?;
-            match engine::collection(ctx, &ns)? {
-                Some(c) => Ok(engine::find_in(c, &spec, None, usize::MAX)?.0),
-                None => Ok(Vec::new()),
-            }
+            let Some(c) = engine::collection(ctx, &ns)? else { return Ok(Found::Raw(Vec::new())) };
+            Ok(if as_documents {
+                Found::Documents(engine::find_in(c, &spec, None, usize::MAX)?.0)
+            } else {
+                Found::Raw(engine::find_all_raw(c, &spec)?)
+            })
         })?;
-        docs.into_iter().map(from_document).collect()
+        match found {
+            Found::Documents(docs) => docs.into_iter().map(from_document).collect(),
+            Found::Raw(raws) => raws.into_iter().map(from_raw).collect(),
+        }
     }
 }

@@ -734,7 +734,37 @@ pub fn find_in(
 /// reshapes them, projected ones encoded. For answers that fit one batch (`limit` set).
 pub fn find_raw_in(coll: &Collection, spec: &FindSpec) -> Result<Vec<RawDocumentBuf>, DocError> {
     let q = spec.query();
-    let outcome = Planned::new(coll, &q)?.run(coll, &q)?;
+    let planned = Planned::new(coll, &q)?;
+    run_raw(coll, spec, &q, planned)
+}
+
+/// Every result of `spec` at once as BSON bytes, for callers that decode them their own way
+/// (the Rust API's raw and serde-typed collections). A forward collection scan that nothing
+/// reshapes matches in parallel (as `find_in` does) and copies the matches' bytes; anything
+/// else runs through the planner as `find_raw_in`.
+pub fn find_all_raw(coll: &Collection, spec: &FindSpec) -> Result<Vec<RawDocumentBuf>, DocError> {
+    let q = spec.query();
+    let planned = Planned::new(coll, &q)?;
+    let plain_scan = !planned.uses_index()
+        && spec.hint == Hint::None
+        && spec.sort.is_none()
+        && spec.projection.is_none()
+        && !spec.filter.has_text()
+        && spec.filter.id_equality().is_none();
+    if !plain_scan {
+        return run_raw(coll, spec, &q, planned);
+    }
+    let limit = if spec.limit == 0 { usize::MAX } else { spec.limit as usize };
+    Ok(parallel_matches(coll, &spec.filter)?
+        .into_iter()
+        .skip(spec.skip as usize)
+        .take(limit)
+        .filter_map(|rid| coll.get(rid).map(ToOwned::to_owned))
+        .collect())
+}
+
+fn run_raw(coll: &Collection, spec: &FindSpec, q: &Query<'_>, planned: Planned<'_>) -> Result<Vec<RawDocumentBuf>, DocError> {
+    let outcome = planned.run(coll, q)?;
     let mut out = Vec::with_capacity(outcome.docs.len());
     for p in outcome.docs {
         match p {
