@@ -370,6 +370,42 @@ fn typed_rust_api_with_serde() {
     assert_eq!(db.database("app").list_collection_names().unwrap(), Vec::<String>::new());
 }
 
+/// A big batch is encoded by several threads: the outcome is the sequential one (the same
+/// documents stored, the same first error, nothing after it for an ordered insert), and
+/// generated ObjectIds still increase with position in the batch.
+#[test]
+fn large_insert_batches_keep_order_ids_and_errors() {
+    let db = Db::open_in_memory();
+    let c = db.collection::<Document>("batch");
+    let batch: Vec<Document> = (0..1000)
+        .map(|i| {
+            if i % 3 == 0 {
+                doc! {"n": i}
+            } else {
+                doc! {"_id": i, "n": i, "s": "x".repeat(i as usize % 50)}
+            }
+        })
+        .collect();
+    let ids = c.insert_many(&batch).unwrap();
+    assert_eq!(ids.len(), 1000);
+    let generated: Vec<nestdb::bson::oid::ObjectId> = ids.iter().filter_map(|b| b.as_object_id()).collect();
+    assert_eq!(generated.len(), 334);
+    assert!(generated.windows(2).all(|w| w[0] < w[1]), "ObjectIds out of batch order");
+    let stored: Vec<Document> = c.find(doc! {}).run().unwrap();
+    let ns: Vec<i32> = stored.iter().map(|d| d.get_i32("n").unwrap()).collect();
+    assert_eq!(ns, (0..1000).collect::<Vec<_>>());
+    for (d, id) in stored.iter().zip(&ids) {
+        assert_eq!(d.get("_id").unwrap(), id);
+    }
+    // An ordered batch stops at its first bad document: an array `_id` at 600, a duplicate at 700.
+    let mut bad: Vec<Document> = (2000..3000).map(|i| doc! {"_id": i}).collect();
+    bad[600] = doc! {"_id": [1, 2]};
+    bad[700] = doc! {"_id": 2001};
+    let err = c.insert_many(&bad).unwrap_err();
+    assert!(err.to_string().contains("_id"), "{err}");
+    assert_eq!(c.count_documents(doc! {"_id": {"$gte": 2000}}).unwrap(), 600);
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Profile {
     #[serde(rename = "_id")]

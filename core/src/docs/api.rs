@@ -262,7 +262,14 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
     where
         T: 'a,
     {
-        let prepared = docs.into_iter().map(prepare_value).collect::<Result<Vec<_>>>()?;
+        let items: Vec<&T> = docs.into_iter().collect();
+        // `bson::Document`s are encoded where they are, by several threads for big batches.
+        let plain: Vec<&Document> = items.iter().filter_map(|v| (*v as &dyn std::any::Any).downcast_ref::<Document>()).collect();
+        let prepared = if plain.len() == items.len() {
+            engine::prepare_all(&plain)
+        } else {
+            items.into_iter().map(prepare_value).collect::<Result<Vec<_>>>()?
+        };
         self.insert_prepared(prepared, true)
     }
 
