@@ -723,8 +723,9 @@ pub fn find_in(
         }
         return Ok((out, None));
     }
-    if batch == usize::MAX && state.next_record == 0 {
-        // Everything at once (the Rust API): match in parallel, then skip, limit, project.
+    if batch == usize::MAX && state.next_record == 0 && state.limit_left.is_none() {
+        // Everything at once (the Rust API): match in parallel, then skip, project. (With a
+        // limit, the scan below stops as soon as it has enough.)
         let rids: Vec<u64> = parallel_matches(coll, &spec.filter)?
             .into_iter()
             .skip(state.skip_left as usize)
@@ -779,11 +780,27 @@ pub fn find_all_raw(coll: &Collection, spec: &FindSpec) -> Result<Vec<RawDocumen
     if !plain_scan {
         return run_raw(coll, spec, &q, planned);
     }
-    let limit = if spec.limit == 0 { usize::MAX } else { spec.limit as usize };
+    if spec.limit != 0 {
+        // A limited scan stops as soon as it has enough (`find_one` is `limit(1)`).
+        let (mut skip, mut out) = (spec.skip, Vec::new());
+        for (_, d) in coll.scan_from(0) {
+            if !matches(&spec.filter, d)? {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            out.push(d.to_owned());
+            if out.len() as u64 == spec.limit {
+                break;
+            }
+        }
+        return Ok(out);
+    }
     Ok(parallel_matches(coll, &spec.filter)?
         .into_iter()
         .skip(spec.skip as usize)
-        .take(limit)
         .filter_map(|rid| coll.get(rid).map(ToOwned::to_owned))
         .collect())
 }
