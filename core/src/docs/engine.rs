@@ -369,9 +369,19 @@ pub fn prepare_all(docs: &[&Document]) -> Vec<Result<Prepared, DocError>> {
         part.iter().map(|d| d.contains_key("_id").then(|| prepare_ref(d))).collect()
     };
     let parts: Vec<Vec<Option<Result<Prepared, DocError>>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = docs.chunks(docs.len().div_ceil(threads)).map(|part| scope.spawn(move || with_id(part))).collect();
-        // A panic in a worker goes on on the caller's thread, as if it had happened there.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        // A part whose thread could not be started is done here; a panic in a worker goes on
+        // on the caller's thread, as if it had happened there.
+        let handles: Vec<_> = docs
+            .chunks(docs.len().div_ceil(threads))
+            .map(|part| (part, std::thread::Builder::new().spawn_scoped(scope, move || with_id(part)).ok()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(part, h)| match h {
+                Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                None => with_id(part),
+            })
+            .collect()
     });
     parts.into_iter().flatten().zip(docs).map(|(p, d)| p.unwrap_or_else(|| prepare_ref(d))).collect()
 }
@@ -960,16 +970,21 @@ fn parallel_matches(coll: &Collection, filter: &Filter) -> Result<Vec<u64>, DocE
         let handles: Vec<_> = (0..threads as u64)
             .map(|i| {
                 let (from, to) = (first + i * span, (first + (i + 1) * span).min(last + 1));
-                scope.spawn(move || -> Result<Vec<u64>, DocError> {
+                let scan = move || -> Result<Vec<u64>, DocError> {
                     let mut out = Vec::new();
                     scan_matching(coll.scan_range(from, to), filter, &mut out)?;
                     Ok(out)
-                })
+                };
+                // A range whose thread could not be started is scanned here.
+                std::thread::Builder::new().spawn_scoped(scope, scan).map_err(|_| scan)
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a scan thread panicked"))))
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a scan thread panicked"))),
+                Err(scan) => scan(),
+            })
             .collect()
     });
     let mut out = Vec::new();
@@ -999,11 +1014,18 @@ fn project_all(coll: &Collection, spec: &FindSpec, rids: &[u64]) -> Result<Vec<D
         return project(rids);
     }
     let parts: Vec<Result<Vec<Document>, DocError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rids.chunks(rids.len().div_ceil(threads)).map(|part| scope.spawn(move || project(part))).collect();
+        let handles: Vec<_> = rids
+            .chunks(rids.len().div_ceil(threads))
+            .map(|part| (part, std::thread::Builder::new().spawn_scoped(scope, move || project(part)).ok()))
+            .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a projection thread panicked")))
+            .map(|(part, h)| match h {
+                // A part whose thread could not be started is projected here.
+                None => project(part),
+                Some(h) => {
+                    h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a projection thread panicked")))
+                }
             })
             .collect()
     });
