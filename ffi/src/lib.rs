@@ -27,11 +27,6 @@
 // comment, not as Rust `# Safety` sections.
 #![allow(clippy::missing_safety_doc)]
 
-/// The library's own Rust allocations go to mimalloc (see Cargo.toml); memory returned to the
-/// caller comes from the C heap (`alloc`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod alloc;
 mod boundary;
 mod document;

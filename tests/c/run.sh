@@ -6,7 +6,8 @@
 #      include/nestdb.h, and fails if that changed the committed header;
 #   3. compiles the C tests, the C++ wrapper test and the examples with
 #      -Wall -Wextra -Werror -fsanitize=address,undefined against the shared and the static
-#      library, and runs them (LeakSanitizer included);
+#      library, and runs them (LeakSanitizer included); the fork test runs without the
+#      sanitizers (ASan's allocator is not fork-safe);
 #   4. installs into a temporary PREFIX with `make install`, then builds and runs the examples
 #      with the README's one-line command: cc app.c $(pkg-config --cflags --libs nestdb).
 #
@@ -133,6 +134,17 @@ for kind in shared static; do
     bin=$WORK/test_cpp-$kind
     compile "test_cpp ($kind)" c++ "${CXXFLAGS[@]}" tests/c/test_cpp.cpp -o "$bin" "${LINK[@]}" &&
         run "test_cpp ($kind)" "${EXPECT[test_cpp]}" "$bin"
+done
+
+# fork() while library threads are busy: the child opens, uses and closes its own database
+# and never hangs. Built without the sanitizers: ASan's own allocator is not fork-safe (a child
+# hung in __sanitizer::SizeClassAllocator64::GetFromAllocator on a lock a parent thread held).
+step "fork while other threads use the library (no sanitizers)"
+for kind in shared static; do
+    if [ "$kind" = shared ]; then LINK=("${SHARED_LINK[@]}"); else LINK=("${STATIC_LINK[@]}"); fi
+    bin=$WORK/test_fork-$kind
+    compile "test_fork ($kind)" cc -std=c11 -Wall -Wextra -Werror -pedantic -g -O1 -Iinclude -Itests/c tests/c/test_fork.c -o "$bin" "${LINK[@]}" -pthread &&
+        run "test_fork ($kind)" '^test_fork: [0-9]+ passed, 0 failed$' "$bin" 200
 done
 
 # The header compiles as plain C89-free C99 and as C++ on its own, with no warnings.
