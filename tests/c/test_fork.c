@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -19,7 +20,7 @@
 enum { WRITERS = 3 };
 
 static nestdb *shared;
-static volatile int stop;
+static atomic_int stop;
 
 static void *writer(void *arg) {
     int id = (int)(size_t)arg;
