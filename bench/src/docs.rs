@@ -343,7 +343,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         Unit::OpsPerSec,
         cnt_broad.detail(&format!("{n} docs, {counted_broad} matches ({:.1} %); reference, no target", pct(counted_broad))),
     );
-    drop(users);
+    drop((users, raw_users, typed_users));
     drop(_db);
 
     #[cfg(feature = "polodb")]
