@@ -361,29 +361,45 @@ const PARALLEL_PREPARE_MIN: usize = 256;
 /// left to the calling thread, in order, so generated ObjectIds still increase with position
 /// in the batch as a driver's do.
 pub fn prepare_all(docs: &[&Document]) -> Vec<Result<Prepared, DocError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = worker_threads();
     if threads < 2 || docs.len() < PARALLEL_PREPARE_MIN {
         return docs.iter().map(|d| prepare_ref(d)).collect();
     }
     let with_id = |part: &[&Document]| -> Vec<Option<Result<Prepared, DocError>>> {
         part.iter().map(|d| d.contains_key("_id").then(|| prepare_ref(d))).collect()
     };
-    let parts: Vec<Vec<Option<Result<Prepared, DocError>>>> = std::thread::scope(|scope| {
-        // A part whose thread could not be started is done here; a panic in a worker goes on
-        // on the caller's thread, as if it had happened there.
-        let handles: Vec<_> = docs
-            .chunks(docs.len().div_ceil(threads))
-            .map(|part| (part, std::thread::Builder::new().spawn_scoped(scope, move || with_id(part)).ok()))
-            .collect();
+    // A panic in a worker goes on on the caller's thread, as if it had happened there.
+    let parts = on_threads(docs.chunks(docs.len().div_ceil(threads)).collect(), with_id);
+    let parts = parts.into_iter().map(|p| p.unwrap_or_else(|e| std::panic::resume_unwind(e)));
+    parts.flatten().zip(docs).map(|(p, d)| p.unwrap_or_else(|| prepare_ref(d))).collect()
+}
+
+/// Threads a parallel pass (a scan, a batch encode, a projection) may use; below 2 it runs on
+/// the calling thread.
+fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+/// `work` on each of `parts`, one scoped thread per part, the results in the parts' order. A
+/// part whose thread cannot be started runs on the calling thread instead; a worker's panic
+/// comes back as that part's `Err`.
+fn on_threads<P, R>(parts: Vec<P>, work: impl Fn(P) -> R + Sync) -> Vec<std::thread::Result<R>>
+where
+    P: Copy + Send,
+    R: Send,
+{
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            parts.into_iter().map(|part| (part, std::thread::Builder::new().spawn_scoped(scope, move || work(part)).ok())).collect();
         handles
             .into_iter()
             .map(|(part, h)| match h {
-                Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                None => with_id(part),
+                Some(h) => h.join(),
+                None => Ok(work(part)),
             })
             .collect()
-    });
-    parts.into_iter().flatten().zip(docs).map(|(p, d)| p.unwrap_or_else(|| prepare_ref(d))).collect()
+    })
 }
 
 /// Validate and encode a document for insertion (see `prepare_insert`).
@@ -958,7 +974,7 @@ const PARALLEL_SCAN_MIN: usize = 64 * 1024;
 /// shard's read lock and touches nothing shared, so the ranges are independent). Small
 /// collections, and machines with one core, scan on the calling thread.
 fn parallel_matches(coll: &Collection, filter: &Filter) -> Result<Vec<u64>, DocError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = worker_threads();
     let Some((first, last)) = coll.record_bounds() else { return Ok(Vec::new()) };
     if threads < 2 || coll.len() < PARALLEL_SCAN_MIN {
         let mut out = Vec::new();
@@ -966,30 +982,15 @@ fn parallel_matches(coll: &Collection, filter: &Filter) -> Result<Vec<u64>, DocE
         return Ok(out);
     }
     let span = (last - first) / threads as u64 + 1;
-    let parts: Vec<Result<Vec<u64>, DocError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads as u64)
-            .map(|i| {
-                let (from, to) = (first + i * span, (first + (i + 1) * span).min(last + 1));
-                let scan = move || -> Result<Vec<u64>, DocError> {
-                    let mut out = Vec::new();
-                    scan_matching(coll.scan_range(from, to), filter, &mut out)?;
-                    Ok(out)
-                };
-                // A range whose thread could not be started is scanned here.
-                std::thread::Builder::new().spawn_scoped(scope, scan).map_err(|_| scan)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a scan thread panicked"))),
-                Err(scan) => scan(),
-            })
-            .collect()
+    let ranges = (0..threads as u64).map(|i| (first + i * span, (first + (i + 1) * span).min(last + 1))).collect();
+    let parts = on_threads(ranges, |(from, to)| -> Result<Vec<u64>, DocError> {
+        let mut out = Vec::new();
+        scan_matching(coll.scan_range(from, to), filter, &mut out)?;
+        Ok(out)
     });
     let mut out = Vec::new();
     for p in parts {
-        out.extend(p?);
+        out.extend(p.unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a scan thread panicked")))?);
     }
     Ok(out)
 }
@@ -1009,29 +1010,14 @@ fn project_all(coll: &Collection, spec: &FindSpec, rids: &[u64]) -> Result<Vec<D
         }
         Ok(out)
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = worker_threads();
     if threads < 2 || rids.len() < PARALLEL_PROJECT_MIN {
         return project(rids);
     }
-    let parts: Vec<Result<Vec<Document>, DocError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rids
-            .chunks(rids.len().div_ceil(threads))
-            .map(|part| (part, std::thread::Builder::new().spawn_scoped(scope, move || project(part)).ok()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(part, h)| match h {
-                // A part whose thread could not be started is projected here.
-                None => project(part),
-                Some(h) => {
-                    h.join().unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a projection thread panicked")))
-                }
-            })
-            .collect()
-    });
+    let parts = on_threads(rids.chunks(rids.len().div_ceil(threads)).collect(), project);
     let mut out = Vec::with_capacity(rids.len());
     for p in parts {
-        out.extend(p?);
+        out.extend(p.unwrap_or_else(|_| Err(DocError::new(codes::INTERNAL_ERROR, "InternalError", "a projection thread panicked")))?);
     }
     Ok(out)
 }
