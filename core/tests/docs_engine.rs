@@ -424,6 +424,28 @@ struct Home {
     zip: i32,
 }
 
+/// `c.find(filter)` with the given sort, projection, skip and limit.
+fn shaped<'c, T>(
+    c: &'c nestdb::Collection<T>,
+    filter: &Document,
+    sort: &Option<Document>,
+    projection: &Option<Document>,
+    skip: u64,
+    limit: u64,
+) -> nestdb::Find<'c, T>
+where
+    T: Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let mut f = c.find(filter.clone()).skip(skip).limit(limit);
+    if let Some(s) = sort {
+        f = f.sort(s.clone());
+    }
+    if let Some(p) = projection {
+        f = f.projection(p.clone());
+    }
+    f
+}
+
 /// Typed (serde) and raw finds are made from the stored bytes, `Document` finds decode them:
 /// every find path (parallel scan, skip and limit, sort, projection, index, `_id` lookup,
 /// text search) gives the same answers all three ways. A serde type that is not a struct
@@ -471,48 +493,22 @@ fn typed_and_raw_finds_agree_with_document_finds() {
         (doc! {"home.city": "c1", "_id": {"$lt": 100}}, Some(doc! {"_id": -1}), Some(doc! {"home": 0}), 1, 0),
     ];
     for (filter, sort, projection, skip, limit) in shapes {
-        let want: Vec<Document> = {
-            let mut f = docs.find(filter.clone()).skip(skip).limit(limit);
-            if let Some(s) = &sort {
-                f = f.sort(s.clone());
-            }
-            if let Some(p) = &projection {
-                f = f.projection(p.clone());
-            }
-            f.run().unwrap()
-        };
+        let want: Vec<Document> = shaped(&docs, &filter, &sort, &projection, skip, limit).run().unwrap();
         assert!(!want.is_empty(), "{filter}");
-        let raws: Vec<Document> = {
-            let mut f = raw.find(filter.clone()).skip(skip).limit(limit);
-            if let Some(s) = &sort {
-                f = f.sort(s.clone());
-            }
-            if let Some(p) = &projection {
-                f = f.projection(p.clone());
-            }
-            f.run().unwrap().iter().map(|r| Document::try_from(r.as_ref()).unwrap()).collect()
-        };
+        let raws: Vec<Document> = shaped(&raw, &filter, &sort, &projection, skip, limit)
+            .run()
+            .unwrap()
+            .iter()
+            .map(|r| Document::try_from(r.as_ref()).unwrap())
+            .collect();
         assert!(raws == want, "{filter}");
-        let jsons = {
-            let mut f = json.find(filter.clone()).skip(skip).limit(limit);
-            if let Some(s) = &sort {
-                f = f.sort(s.clone());
-            }
-            if let Some(p) = &projection {
-                f = f.projection(p.clone());
-            }
-            f.run().unwrap()
-        };
+        let jsons = shaped(&json, &filter, &sort, &projection, skip, limit).run().unwrap();
         // What the MongoDB Rust driver's cursor gives: serde from the document's bytes.
         let as_driver: Vec<serde_json::Value> =
             want.iter().map(|d| nestdb::bson::deserialize_from_slice(&nestdb::bson::serialize_to_vec(d).unwrap()).unwrap()).collect();
         assert!(jsons == as_driver, "{filter}");
         if projection.is_none() {
-            let mut f = typed.find(filter.clone()).skip(skip).limit(limit);
-            if let Some(s) = &sort {
-                f = f.sort(s.clone());
-            }
-            let got = f.run().unwrap();
+            let got = shaped(&typed, &filter, &sort, &None, skip, limit).run().unwrap();
             let via_documents: Vec<Profile> = want.iter().map(|d| nestdb::bson::deserialize_from_document(d.clone()).unwrap()).collect();
             assert!(got == via_documents, "{filter}");
         } else {
