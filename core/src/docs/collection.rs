@@ -215,7 +215,7 @@ fn encode_element(key: &[u8], value: &Bson, buf: &mut Vec<u8>, depth: usize) -> 
             buf.extend_from_slice(&[0; 4]);
             let mut index = [0u8; 20];
             for (i, item) in items.iter().enumerate() {
-                encode_element(crate::util::num::fmt_usize(&mut index, i), item, buf, depth + 1)?;
+                encode_element(crate::util::num::fmt_u64(&mut index, i as u64), item, buf, depth + 1)?;
             }
             buf.push(0);
             let len = i32::try_from(buf.len() - start).ok()?;

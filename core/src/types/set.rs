@@ -48,7 +48,7 @@ use super::listpack::Listpack;
 use super::{heap_cost, SmallBytes};
 use crate::keyspace::dict::{hash_bytes, Dict};
 use crate::keyspace::EncodingLimits;
-use crate::util::num::parse_i64_strict;
+use crate::util::num::{fmt_u64, parse_i64_strict};
 
 // ---------------------------------------------------------------------------------------------
 // Members as read from a set
@@ -68,17 +68,9 @@ pub(crate) enum Member<'a> {
 
 impl Member<'_> {
     fn int(v: i64) -> Self {
+        // |i64::MIN| has 19 digits, so the sign always fits in front.
         let mut buf = [0u8; 20];
-        let mut i = buf.len();
-        let mut u = v.unsigned_abs();
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (u % 10) as u8;
-            u /= 10;
-            if u == 0 {
-                break;
-            }
-        }
+        let mut i = buf.len() - fmt_u64(&mut buf, v.unsigned_abs()).len();
         if v < 0 {
             i -= 1;
             buf[i] = b'-';

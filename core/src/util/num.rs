@@ -5,7 +5,7 @@
 //! INCRBYFLOAT's `long double` arithmetic lives in `ldouble.rs`.
 
 /// `n` in decimal, written at the end of `buf`; the digits.
-pub(crate) fn fmt_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
+pub(crate) fn fmt_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

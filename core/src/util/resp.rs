@@ -1,7 +1,7 @@
 //! RESP encoding and decoding of commands (arrays of bulk strings): the payload of KV log
 //! records, so a log segment's payloads can be fed to `redis-cli --pipe`.
 
-use super::num::fmt_usize;
+use super::num::fmt_u64;
 
 /// Append `argv` as a RESP array of bulk strings.
 pub(crate) fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
@@ -9,12 +9,12 @@ pub(crate) fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
     // One reservation for the whole command: `*n\r\n` plus `$len\r\n<arg>\r\n` per argument.
     out.reserve(16 + argv.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
     out.push(b'*');
-    out.extend_from_slice(fmt_usize(&mut num, argv.len()));
+    out.extend_from_slice(fmt_u64(&mut num, argv.len() as u64));
     out.extend_from_slice(b"\r\n");
     for a in argv {
         let a = a.as_ref();
         out.push(b'$');
-        out.extend_from_slice(fmt_usize(&mut num, a.len()));
+        out.extend_from_slice(fmt_u64(&mut num, a.len() as u64));
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
