@@ -16,7 +16,9 @@
 //!   built per call, as a caller would), median of `cfg.reps`;
 //! - updates: `update_one({_id: id}, {$inc: {logins: 1}})` for `cfg.samples` random ids;
 //! - unindexed scans: `find(FILTER).run()` (into `Document`s, into `RawDocumentBuf`s and into a
-//!   serde struct, `User`) and `count_documents(FILTER)` with a two-field filter
+//!   serde struct, `User`), `find(FILTER).cursor()` iterated one `Document` at a time (each
+//!   dropped before the next, as a `for doc in cursor` loop does) and `count_documents(FILTER)`
+//!   with a two-field filter
 //!   on a nested and a top-level field that selects about 2.4 % of the documents (so building
 //!   the result does not dominate), reported as documents scanned per second (collection size /
 //!   time), median of `cfg.reps` after a warmup. The same count of a broad filter (the
@@ -283,7 +285,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     let mut scan = Rates::default();
     let mut cnt = Rates::default();
     let mut cnt_broad = Rates::default();
-    let (mut scan_raw, mut scan_typed) = (Rates::default(), Rates::default());
+    let (mut scan_raw, mut scan_typed, mut scan_cursor) = (Rates::default(), Rates::default(), Rates::default());
     let raw_users = _db.database("bench").collection::<nestdb::bson::RawDocumentBuf>("users");
     let typed_users = _db.database("bench").collection::<User>("users");
     let (mut hits, mut counted, mut counted_broad) = (0, 0, 0);
@@ -296,8 +298,15 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         let target = if rep == 0 { &mut tmp } else { &mut scan_typed };
         let typed_hits =
             target.time(n, || typed_users.find(selective.clone()).run().map(|v| black_box(v).len())).map_err(|e| e.to_string())?;
-        if (raw_hits, typed_hits) != (hits, hits) {
-            return Err(format!("find returned {hits} Documents, {raw_hits} raw documents, {typed_hits} typed ones"));
+        let target = if rep == 0 { &mut tmp } else { &mut scan_cursor };
+        // Handled one at a time, as a driver user's `for doc in cursor` loop does.
+        let streamed = target
+            .time(n, || users.find(selective.clone()).cursor().and_then(|c| c.map(|d| d.map(black_box)).try_fold(0, |k, _| Ok(k + 1))))
+            .map_err(|e| e.to_string())?;
+        if (raw_hits, typed_hits, streamed) != (hits, hits, hits) {
+            return Err(format!(
+                "find returned {hits} Documents, {raw_hits} raw documents, {typed_hits} typed ones, {streamed} through the cursor"
+            ));
         }
         let target = if rep == 0 { &mut tmp } else { &mut cnt };
         counted = target.time(n, || users.count_documents(selective.clone())).map_err(|e| e.to_string())?;
@@ -314,6 +323,13 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         scan.median(),
         Unit::OpsPerSec,
         scan.detail(&format!("{n} docs, {hits} matches ({:.1} %)", pct(hits as u64))),
+    );
+    report.add(
+        "docs.nestdb.scan_cursor",
+        "nestdb unindexed find, cursor of Documents (docs scanned/s)",
+        scan_cursor.median(),
+        Unit::OpsPerSec,
+        scan_cursor.detail(&format!("{n} docs, {hits} matches, each decoded and dropped in turn")),
     );
     report.add(
         "docs.nestdb.scan_find_raw",

@@ -97,6 +97,7 @@ const TARGETS: &[Target] = &[
     t(7, "insert_many (batches of 1,000) vs polodb_core", "docs.nestdb.insert", RatioAtLeast { b: "docs.polodb.insert" }, 5.0),
     t(7, "find_one by _id vs polodb_core", "docs.nestdb.find_id", RatioAtLeast { b: "docs.polodb.find_id" }, 5.0),
     t(7, "unindexed find, 2-field filter: docs scanned/s", "docs.nestdb.scan_find", AtLeast, 5e6),
+    t(7, "same, streamed through a cursor of Documents", "docs.nestdb.scan_cursor", AtLeast, 5e6),
     t(7, "same, into RawDocumentBuf", "docs.nestdb.scan_find_raw", AtLeast, 5e6),
     t(7, "same, into a serde struct", "docs.nestdb.scan_find_typed", AtLeast, 5e6),
     t(7, "count_documents, same filter: docs scanned/s", "docs.nestdb.scan_count", AtLeast, 5e6),

@@ -41,7 +41,7 @@ pub use bson;
 pub use bson::doc;
 pub use config::{Codec, EvictionPolicy, FsyncPolicy, Options};
 pub use db::{Commands, Db, Session, Tx};
-pub use docs::{Collection, Database, DocError, Find, UpdateOptions, UpdateResult};
+pub use docs::{Collection, Cursor, Database, DocError, Find, UpdateOptions, UpdateResult, CURSOR_BATCH};
 pub use error::{Error, Result};
 pub use persist::RecoveryReport;
 pub use reply::Reply;

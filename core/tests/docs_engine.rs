@@ -502,6 +502,16 @@ fn typed_and_raw_finds_agree_with_document_finds() {
             .map(|r| Document::try_from(r.as_ref()).unwrap())
             .collect();
         assert!(raws == want, "{filter}");
+        // The streaming cursor: the same answer, one result per `next()`.
+        let streamed: Vec<Document> =
+            shaped(&docs, &filter, &sort, &projection, skip, limit).cursor().unwrap().map(|d| d.unwrap()).collect();
+        assert!(streamed == want, "{filter}");
+        let streamed_raw: Vec<Document> = shaped(&raw, &filter, &sort, &projection, skip, limit)
+            .cursor()
+            .unwrap()
+            .map(|r| Document::try_from(r.unwrap().as_ref()).unwrap())
+            .collect();
+        assert!(streamed_raw == want, "{filter}");
         let jsons = shaped(&json, &filter, &sort, &projection, skip, limit).run().unwrap();
         // What the MongoDB Rust driver's cursor gives: serde from the document's bytes.
         let as_driver: Vec<serde_json::Value> =
@@ -511,10 +521,15 @@ fn typed_and_raw_finds_agree_with_document_finds() {
             let got = shaped(&typed, &filter, &sort, &None, skip, limit).run().unwrap();
             let via_documents: Vec<Profile> = want.iter().map(|d| nestdb::bson::deserialize_from_document(d.clone()).unwrap()).collect();
             assert!(got == via_documents, "{filter}");
+            let streamed: Vec<Profile> = shaped(&typed, &filter, &sort, &None, skip, limit).cursor().unwrap().map(|p| p.unwrap()).collect();
+            assert!(streamed == via_documents, "{filter}");
         } else {
             // A projection that drops a required field: the same refusal from the bytes.
             let err = typed.find(filter.clone()).projection(projection.clone().unwrap()).run().unwrap_err();
             assert!(err.to_string().contains("does not fit the requested type"), "{err}");
+            // A cursor opens, and each item that does not fit is an error of its own.
+            let items: Vec<_> = typed.find(filter.clone()).projection(projection.clone().unwrap()).cursor().unwrap().collect();
+            assert!(!items.is_empty() && items.iter().all(|r| r.as_ref().is_err_and(|e| e.to_string().contains("does not fit"))));
         }
     }
     let one = typed.find_one(doc! {"_id": 4}).unwrap().unwrap();
@@ -526,6 +541,51 @@ fn typed_and_raw_finds_agree_with_document_finds() {
     let deleted = json.find_one_and_delete(doc! {"_id": 6}, None).unwrap().unwrap();
     assert_eq!(deleted["seen"], serde_json::json!({"$date": {"$numberLong": "1700000000006"}}));
     assert_eq!(Document::try_from(raw.find_one(doc! {"_id": 3}).unwrap().unwrap().as_ref()).unwrap(), all[3]);
+
+    // A scan cursor reads its matches in batches: between batches a document is read as it is
+    // now, and only while it still matches (as a MongoDB cursor between getMores).
+    let city = |c: &str| doc! {"home.city": c};
+    let mut open = docs.find(city("c7")).cursor().unwrap();
+    assert_eq!(open.next().unwrap().unwrap().get_i64("_id").unwrap(), 7);
+    docs.delete_one(doc! {"_id": 7_007}).unwrap(); // the 701st match: a later batch
+    docs.update_one(doc! {"_id": 7_017}, doc! {"$set": {"home.city": "c8"}}).unwrap();
+    docs.update_one(doc! {"_id": 7_027}, doc! {"$set": {"x": 1}}).unwrap();
+    docs.update_one(doc! {"_id": 17}, doc! {"$set": {"home.city": "c8"}}).unwrap(); // already read (first batch)
+    docs.insert_one(&doc! {"_id": -7, "home": {"city": "c7"}}).unwrap(); // inserted after: not returned
+    let rest: Vec<Document> = open.map(|d| d.unwrap()).collect();
+    let ids: Vec<i64> = rest.iter().map(|d| d.get_i64("_id").unwrap()).collect();
+    assert_eq!(ids.len(), 7_000 - 1 - 2);
+    assert_eq!((ids[0], ids[1], *ids.last().unwrap()), (17, 27, 69_997));
+    assert!(!ids.contains(&7_007) && !ids.contains(&7_017) && !ids.contains(&-7));
+    assert_eq!(rest.iter().find(|d| d.get_i64("_id").ok() == Some(7_027)).unwrap().get_i32("x").ok(), Some(1));
+    assert_eq!(rest[0].get_document("home").unwrap().get_str("city").ok(), Some("c7"), "a batch holds the documents as they were read");
+
+    // Dropping the collection (or replacing it under the same name) ends an open scan cursor
+    // with QueryPlanKilled once its current batch is used up.
+    for recreate in [false, true] {
+        docs.drop().unwrap();
+        docs.insert_many(&all).unwrap();
+        let mut open = docs.find(city("c3")).cursor().unwrap();
+        assert!(open.next().unwrap().is_ok());
+        db.database("test").collection::<Document>("p").drop().unwrap();
+        if recreate {
+            docs.insert_many(&all).unwrap();
+        }
+        let rest: Vec<_> = open.collect();
+        assert_eq!(rest.len(), nestdb::CURSOR_BATCH); // 255 buffered, then the error
+        assert!(rest[..255].iter().all(|r| r.is_ok()));
+        let err = rest[255].as_ref().unwrap_err().to_string();
+        assert!(err.contains("QueryPlanKilled") && err.contains("dropped"), "{err}");
+    }
+    // A cursor can move to another thread (it owns its `Db` handle, filter and batch).
+    fn send<X: Send + 'static>(_: &X) {}
+    let moved = docs.find(city("c3")).cursor().unwrap();
+    send(&moved);
+    assert_eq!(std::thread::spawn(move || moved.count()).join().unwrap(), 7_000);
+    // A cursor over a collection that does not exist is empty; one of a limited find is whole.
+    assert_eq!(db.collection::<Document>("nope").find(doc! {}).cursor().unwrap().count(), 0);
+    let limited: Vec<_> = docs.find(city("c3")).limit(300).cursor().unwrap().collect();
+    assert_eq!(limited.len(), 300);
 }
 
 #[test]

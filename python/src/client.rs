@@ -1409,6 +1409,9 @@ impl Database {
         ordered: bool,
     ) -> PyResult<(usize, Bound<'py, PyList>, Option<Bound<'py, PyAny>>)> {
         let mut raws = Vec::with_capacity(docs.len());
+        // Each document is encoded into one warm scratch buffer, then copied out at its exact
+        // size: it is stored as it is, so growth slack would be memory held for its lifetime.
+        let mut scratch = Vec::with_capacity(1024);
         for doc in docs.iter() {
             let id = match doc.get_item("_id") {
                 Ok(id) => id,
@@ -1418,10 +1421,10 @@ impl Database {
                     oid
                 }
             };
-            let mut buf = Vec::with_capacity(256);
-            crate::docs::write_document(&mut buf, &doc, 1, Some(&id))?;
+            scratch.clear();
+            crate::docs::write_document(&mut scratch, &doc, 1, Some(&id))?;
             raws.push(
-                nestdb::bson::RawDocumentBuf::from_bytes(buf)
+                nestdb::bson::RawDocumentBuf::from_bytes(scratch.to_vec())
                     .map_err(|e| PyTypeError::new_err(format!("cannot encode the document: {e}")))?,
             );
         }

@@ -325,11 +325,37 @@ class TestErrorsAndBulk:
             db.c.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 1}, {"_id": 3}])
         d = info.value.details
         assert d["nInserted"] == 2 and d["writeErrors"][0]["index"] == 2 and d["writeErrors"][0]["code"] == 11000
+        assert d["writeErrors"][0]["op"] == {"_id": 1}
         assert db.c.count_documents({}) == 2
         db.d.insert_one({"_id": 2})
         with pytest.raises(BulkWriteError) as info2:
             db.d.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 3}], ordered=False)
         assert info2.value.details["nInserted"] == 2 and db.d.count_documents({}) == 3
+
+    def test_insert_many_mappings_and_non_mappings(self, db: Any) -> None:
+        import collections
+        import types
+
+        class Frozen(collections.abc.Mapping):  # a read-only Mapping: fine when it has an _id
+            def __init__(self, d: Dict[str, Any]) -> None:
+                self._d = d
+
+            def __getitem__(self, k: str) -> Any:
+                return self._d[k]
+
+            def __iter__(self) -> Any:
+                return iter(self._d)
+
+            def __len__(self) -> int:
+                return len(self._d)
+
+        docs = [{"_id": 1}, collections.OrderedDict(_id=2, a=1), Frozen({"_id": 3, "b": 2}), types.MappingProxyType({"_id": 4})]
+        assert db.m.insert_many(docs).inserted_ids == [1, 2, 3, 4]
+        assert list(db.m.find({}, sort=[("_id", 1)])) == [{"_id": 1}, {"_id": 2, "a": 1}, {"_id": 3, "b": 2}, {"_id": 4}]
+        for bad in ([{"_id": 5}, 7], [{"_id": 5}, [("_id", 6)]], [{"_id": 5}, "doc"]):
+            with pytest.raises(TypeError, match="must be an instance of dict"):
+                db.m.insert_many(bad)
+        assert db.m.count_documents({}) == 4  # nothing of a refused batch was inserted
 
     def test_bulk_write_ordered_vs_unordered(self, db: Any) -> None:
         requests = [

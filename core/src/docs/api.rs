@@ -212,6 +212,20 @@ fn from_document<T: DeserializeOwned + 'static>(d: Document) -> Result<T> {
     }
 }
 
+/// `from_raw` for borrowed bytes (a cursor's batch): only a `RawDocumentBuf` is copied.
+fn from_raw_ref<T: DeserializeOwned + 'static>(raw: &bson::RawDocument) -> Result<T> {
+    use std::any::TypeId;
+    if TypeId::of::<T>() == TypeId::of::<Document>() {
+        let d: Box<dyn std::any::Any> = Box::new(to_stored_document(raw).map_err(|e| Error::Document(Box::new(e)))?);
+        return Ok(*d.downcast::<T>().expect("T is Document"));
+    }
+    if TypeId::of::<T>() == TypeId::of::<bson::RawDocumentBuf>() {
+        return from_raw(raw.to_owned());
+    }
+    bson::deserialize_from_slice(raw.as_bytes())
+        .map_err(|e| Error::InvalidArgument(format!("stored document does not fit the requested type: {e}")))
+}
+
 /// A stored document's bytes as `T`: a `RawDocumentBuf` as it is, a `bson::Document`
 /// decoded, anything else through serde straight from the bytes, as the MongoDB Rust
 /// driver's cursors do (so a `serde_json::Value` sees canonical extended JSON forms).
@@ -659,6 +673,135 @@ impl<T: Serialize + DeserializeOwned + 'static> Find<'_, T> {
         match found {
             Found::Documents(docs) => docs.into_iter().map(from_document).collect(),
             Found::Raw(raws) => raws.into_iter().map(from_raw).collect(),
+        }
+    }
+
+    /// Run the find and stream the results, as the MongoDB Rust driver's `Cursor<T>` does:
+    /// each `next()` makes one `T` from a document's bytes, so a caller that handles one
+    /// result at a time holds one decoded `T`, not all of them.
+    ///
+    /// A forward collection scan (no sort, projection, skip, limit or index) matches the
+    /// whole collection when the cursor opens, then reads the matching documents in batches
+    /// of [`CURSOR_BATCH`], each under the collection's lock for that batch only. As with a
+    /// MongoDB cursor between batches, a document changed after the cursor opened is
+    /// returned as it is when its batch is read, and only if it still matches; a deleted one
+    /// is skipped; one inserted later is not returned. If the collection is dropped or
+    /// replaced, the next batch is an error (`QueryPlanKilled`) and the cursor ends. Any
+    /// other find runs whole when the cursor opens (its answer copied as BSON bytes).
+    pub fn cursor(self) -> Result<Cursor<T>> {
+        let ns = self.coll.ns()?.clone();
+        let source = self.coll.db.with_collection_ctx(ns.key(), false, |ctx| {
+            let mut spec = FindSpec::parse(&self.filter, self.sort.as_ref(), self.projection.as_ref(), self.skip, self.limit, &vars(ctx))?;
+            spec.hint = super::index::plan::Hint::parse(self.hint.as_ref())?;
+            let Some(c) = engine::collection(ctx, &ns)? else { return Ok(Source::Whole(Vec::new().into_iter())) };
+            Ok(match engine::lazy_scan(c, &spec)? {
+                Some(rids) => Source::Batches(Box::new(Batches {
+                    db: self.coll.db.clone(),
+                    ns: ns.clone(),
+                    epoch: c.epoch(),
+                    filter: spec.filter,
+                    rids: rids.into_iter(),
+                    buf: Vec::new(),
+                    ends: Vec::new(),
+                    next: 0,
+                    failed: false,
+                })),
+                None => Source::Whole(engine::find_all_raw(c, &spec)?.into_iter()),
+            })
+        })?;
+        Ok(Cursor { source, _type: PhantomData })
+    }
+}
+
+/// How many documents a [`Cursor`] over a collection scan reads per batch (per lock).
+pub const CURSOR_BATCH: usize = 256;
+
+/// The results of [`Find::cursor`], in order: an iterator of `Result<T>`. An item is an error
+/// when a stored document does not deserialize into `T` (the cursor goes on), or when the
+/// collection went away while the cursor was open (the cursor ends).
+pub struct Cursor<T> {
+    source: Source,
+    _type: PhantomData<fn() -> T>,
+}
+
+enum Source {
+    /// The whole answer, fetched when the cursor opened.
+    Whole(std::vec::IntoIter<bson::RawDocumentBuf>),
+    Batches(Box<Batches>),
+}
+
+/// A collection scan's results, read a batch at a time.
+struct Batches {
+    db: Db,
+    ns: Namespace,
+    epoch: super::collection::Epoch,
+    filter: Filter,
+    /// The record ids matched when the cursor opened and not yet read.
+    rids: std::vec::IntoIter<u64>,
+    /// The current batch: documents back to back, `ends[i]` the end of the i-th.
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    /// The index in `ends` of the next document to hand out.
+    next: usize,
+    failed: bool,
+}
+
+impl Batches {
+    /// The next document's bytes, reading a batch when the current one is used up.
+    fn next_bytes(&mut self) -> Option<Result<&bson::RawDocument>> {
+        while self.next == self.ends.len() {
+            if self.failed || self.rids.len() == 0 {
+                return None;
+            }
+            if let Err(e) = self.read_batch() {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+        let start = if self.next == 0 { 0 } else { self.ends[self.next - 1] };
+        let end = self.ends[self.next];
+        self.next += 1;
+        Some(bson::RawDocument::from_bytes(&self.buf[start..end]).map_err(|e| Error::Document(Box::new(corrupt(e)))))
+    }
+
+    fn read_batch(&mut self) -> Result<()> {
+        self.buf.clear();
+        self.ends.clear();
+        self.next = 0;
+        let take = self.rids.len().min(CURSOR_BATCH);
+        let rids = &self.rids.as_slice()[..take];
+        let (buf, ends, filter, epoch, ns) = (&mut self.buf, &mut self.ends, &self.filter, self.epoch, &self.ns);
+        self.db.with_collection_ctx(ns.key(), false, |ctx| match engine::collection(ctx, ns)? {
+            Some(c) if c.epoch() == epoch => Ok(engine::fetch_matching(c, filter, rids, buf, ends)?),
+            _ => Err(DocError::new(
+                super::error::codes::QUERY_PLAN_KILLED,
+                "QueryPlanKilled",
+                format!("collection {}.{} was dropped while the cursor was open", ns.db, ns.coll),
+            )),
+        })?;
+        self.rids.nth(take - 1);
+        Ok(())
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> DocError {
+    DocError::new(super::error::codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}"))
+}
+
+impl<T: DeserializeOwned + 'static> Iterator for Cursor<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        match &mut self.source {
+            Source::Whole(docs) => docs.next().map(from_raw),
+            Source::Batches(b) => b.next_bytes().map(|r| r.and_then(from_raw_ref)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.source {
+            Source::Whole(docs) => docs.size_hint(),
+            Source::Batches(b) => (0, Some(b.ends.len() - b.next + b.rids.len())),
         }
     }
 }

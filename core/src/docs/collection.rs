@@ -20,6 +20,9 @@
 //!   under MongoDB equality (`1`, `1.0` and `NumberLong(1)` are one `_id`).
 //! - `mem` is the running footprint of the documents and both maps, and `data_bytes` the sum of
 //!   the documents' BSON sizes; both are kept by every insert/replace/remove (O(1) reads).
+//! - `epoch` names this collection within the process: a new (created, loaded) collection
+//!   gets a number no other had; a clone (copy-on-write under a snapshot) keeps it. With the
+//!   record ids it lets a cursor fetch later batches only from the collection it opened on.
 //!
 //! A natural-order scan (no sort) returns documents in insertion order, as MongoDB's storage
 //! engine does for a collection that has not been compacted; an updated document keeps its place.
@@ -52,6 +55,18 @@ pub struct Collection {
     data_bytes: usize,
     /// Secondary indexes, kept in step by insert/replace/remove.
     indexes: Indexes,
+    epoch: Epoch,
+}
+
+/// Which collection a `Collection` value is (see the module's invariants).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Epoch(u64);
+
+impl Default for Epoch {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Epoch(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// An `_id` index key: inline up to 24 bytes (numbers, ObjectIds, short strings), so a lookup
@@ -267,6 +282,12 @@ impl Collection {
         Collection::default()
     }
 
+    /// Which collection this is: equal epochs mean the same collection, whose record ids
+    /// still name the same documents.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
     /// Number of documents.
     pub fn len(&self) -> usize {
         self.records.len()
@@ -376,6 +397,7 @@ impl Collection {
     /// Insert `doc` (its first field must be a valid `_id`). Nothing changes, and the document
     /// comes back, if its `_id` exists or an index refuses it.
     pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, (RawDocumentBuf, Rejected)> {
+        let doc = fitted(doc);
         let key = IdKey::from_slice(&key_of(&raw_id(&doc)));
         if self.find_id(&key).is_some() {
             return Err((doc, Rejected::DuplicateId));
@@ -398,6 +420,7 @@ impl Collection {
     /// returns the document it replaced (None if there is no such record). Nothing changes if
     /// an index refuses the new document.
     pub fn replace(&mut self, record: u64, doc: RawDocumentBuf) -> Result<Option<RawDocumentBuf>, Rejected> {
+        let doc = fitted(doc);
         let Some(slot) = self.records.get_mut(record) else { return Ok(None) };
         self.indexes.replace(slot, &doc, record).map_err(Rejected::Index)?;
         self.mem = self.mem - record_cost(slot) + record_cost(&doc);
@@ -442,6 +465,17 @@ impl Collection {
         self.mem = 0;
         self.data_bytes = 0;
     }
+}
+
+/// `doc` with no more heap than its bytes need (within an eighth): a document is stored for
+/// as long as it lives, and one encoded into a growing buffer can hold twice its size (the
+/// accounting, `record_cost`, counts its length).
+fn fitted(doc: RawDocumentBuf) -> RawDocumentBuf {
+    let mut bytes = doc.into_bytes();
+    if bytes.capacity() - bytes.len() > bytes.len() / 8 {
+        bytes.shrink_to_fit();
+    }
+    RawDocumentBuf::from_bytes(bytes).expect("the bytes of a RawDocumentBuf")
 }
 
 /// What a document's `_id` costs in `ids` and `by_id` (16 bytes and a control byte, at the
@@ -619,6 +653,23 @@ mod tests {
 
     /// `get_by_id` (the hash probe) agrees with the ordered `_id` index under inserts and
     /// removals of `_id`s of several types, numerically equal ones included.
+    #[test]
+    fn stored_documents_hold_no_growth_slack() {
+        let exact = to_raw(&doc! {"_id": 1, "name": "a".repeat(300)}).unwrap();
+        let mut grown = Vec::with_capacity(64);
+        exact.as_bytes().iter().for_each(|b| grown.push(*b)); // grows by doubling past its length
+        let slack = grown.capacity() - grown.len();
+        assert!(slack > grown.len() / 8, "{slack}");
+        let fit = fitted(RawDocumentBuf::from_bytes(grown).unwrap()).into_bytes();
+        assert!(fit.capacity() - fit.len() <= fit.len() / 8 && fit == exact.as_bytes());
+        let mut c = Collection::new();
+        let mut grown = Vec::with_capacity(1024);
+        grown.extend_from_slice(exact.as_bytes());
+        let rid = c.insert(RawDocumentBuf::from_bytes(grown).unwrap()).unwrap();
+        let stored = c.remove(rid).unwrap().into_bytes();
+        assert!(stored.capacity() - stored.len() <= stored.len() / 8, "{} for {}", stored.capacity(), stored.len());
+    }
+
     #[test]
     fn id_lookups_agree_with_the_ordered_index() {
         use std::collections::BTreeMap as Model;

@@ -797,13 +797,7 @@ pub fn find_raw_in(coll: &Collection, spec: &FindSpec) -> Result<Vec<RawDocument
 pub fn find_all_raw(coll: &Collection, spec: &FindSpec) -> Result<Vec<RawDocumentBuf>, DocError> {
     let q = spec.query();
     let planned = Planned::new(coll, &q)?;
-    let plain_scan = !planned.uses_index()
-        && spec.hint == Hint::None
-        && spec.sort.is_none()
-        && spec.projection.is_none()
-        && !spec.filter.has_text()
-        && spec.filter.id_equality().is_none();
-    if !plain_scan {
+    if !is_plain_scan(spec, &planned) {
         return run_raw(coll, spec, &q, planned);
     }
     if spec.limit != 0 {
@@ -829,6 +823,45 @@ pub fn find_all_raw(coll: &Collection, spec: &FindSpec) -> Result<Vec<RawDocumen
         .skip(spec.skip as usize)
         .filter_map(|rid| coll.get(rid).map(ToOwned::to_owned))
         .collect())
+}
+
+/// A forward collection scan whose matches are the answer as stored: no index, hint, sort,
+/// projection, text search or `_id` point lookup.
+fn is_plain_scan(spec: &FindSpec, planned: &Planned<'_>) -> bool {
+    !planned.uses_index()
+        && spec.hint == Hint::None
+        && spec.sort.is_none()
+        && spec.projection.is_none()
+        && !spec.filter.has_text()
+        && spec.filter.id_equality().is_none()
+}
+
+/// For a cursor that fetches its results in batches: when `spec` is a plain forward scan
+/// with no skip or limit, the record ids of the documents matching now, in natural order
+/// (matched in parallel as `find_all_raw` does); `None` when the find must run as a whole.
+pub fn lazy_scan(coll: &Collection, spec: &FindSpec) -> Result<Option<Vec<u64>>, DocError> {
+    let q = spec.query();
+    let planned = Planned::new(coll, &q)?;
+    if !is_plain_scan(spec, &planned) || spec.skip != 0 || spec.limit != 0 {
+        return Ok(None);
+    }
+    parallel_matches(coll, &spec.filter).map(Some)
+}
+
+/// A cursor's next batch: appends to `buf` the documents at `rids` that still exist and
+/// still match `filter` (one changed or deleted since the cursor opened is read as it is now,
+/// or skipped, as a MongoDB cursor does between batches), and the end offset of each in
+/// `buf` to `ends`.
+pub fn fetch_matching(coll: &Collection, filter: &Filter, rids: &[u64], buf: &mut Vec<u8>, ends: &mut Vec<usize>) -> Result<(), DocError> {
+    for &rid in rids {
+        if let Some(d) = coll.get(rid) {
+            if matches(filter, d)? {
+                buf.extend_from_slice(d.as_bytes());
+                ends.push(buf.len());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn run_raw(coll: &Collection, spec: &FindSpec, q: &Query<'_>, planned: Planned<'_>) -> Result<Vec<RawDocumentBuf>, DocError> {

@@ -98,4 +98,6 @@ pub mod codes {
     pub const CANNOT_INDEX_PARALLEL_ARRAYS: i32 = 171;
     pub const INVALID_INDEX_SPECIFICATION_OPTION: i32 = 197;
     pub const INDEX_ALREADY_EXISTS: i32 = 68;
+    /// A cursor's collection was dropped (or replaced) while it was open.
+    pub const QUERY_PLAN_KILLED: i32 = 175;
 }

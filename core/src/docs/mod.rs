@@ -30,7 +30,7 @@ pub mod sort;
 pub mod text;
 pub mod update;
 
-pub use api::{Collection, Database, Find, InsertManyOutcome, UpdateOptions, UpdateResult, DEFAULT_DATABASE};
+pub use api::{Collection, Cursor, Database, Find, InsertManyOutcome, UpdateOptions, UpdateResult, CURSOR_BATCH, DEFAULT_DATABASE};
 pub use bson::{doc, Bson, Document};
 pub use error::DocError;
 

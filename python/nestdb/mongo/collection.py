@@ -67,6 +67,9 @@ def _add_id(document: Any) -> Any:
     return document["_id"]
 
 
+_is_dict = {dict}.__contains__  # `_is_dict(type(x))`: `map(_is_dict, map(type, docs))` runs in C
+
+
 class _Run:
     """Consecutive operations of one type, sent as one command (pymongo's bulk ``_Run``)."""
 
@@ -282,21 +285,23 @@ class Collection:
         validate_boolean("ordered", ordered)
         native = self._fast_native() if comment is None and bypass_document_validation is None else None
         if native is not None:
-            for doc in docs:
-                validate_is_document_type("document", doc)
+            # Plain dicts (the usual case) are checked in one C-level pass; anything else one by one.
+            if not all(map(_is_dict, map(type, docs))):
+                for doc in docs:
+                    validate_is_document_type("document", doc)
             n, errors, failure = native._doc_insert_many(self._database.name, self._name, docs, ordered)
             inserted_ids = [doc["_id"] for doc in docs]
         else:
             inserted_ids = [_add_id(doc) for doc in docs]
-        run = _Run(INSERT)
-        for i, doc in enumerate(docs):
-            run.add(i, doc)
 
         def finish(reply: Mapping[str, Any]) -> InsertManyResult:
             check_reply(reply)
-            full = _new_bulk_result()
-            _merge(run, full, reply)
-            if full["writeErrors"]:
+            if reply.get("writeErrors"):
+                run = _Run(INSERT)
+                run.index_map = list(range(len(docs)))
+                run.ops = docs
+                full = _new_bulk_result()
+                _merge(run, full, reply)
                 raise BulkWriteError(full)
             return InsertManyResult(inserted_ids, True)
 
