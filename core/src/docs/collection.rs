@@ -310,13 +310,13 @@ impl Collection {
 
     /// Build and add a secondary index over the stored documents (nothing changes on error).
     pub fn create_index(&mut self, spec: IndexSpec) -> Result<(), Refusal> {
-        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (r, d.as_ref())).collect();
+        let docs: Vec<(u64, &RawDocument)> = self.records.iter().collect();
         self.indexes.build(spec, &docs)
     }
 
     /// Build and add several secondary indexes (in parallel; all or nothing): snapshot loads.
     pub fn create_indexes(&mut self, specs: Vec<IndexSpec>) -> Result<(), Refusal> {
-        let docs: Vec<(u64, &RawDocument)> = self.records.iter().map(|(r, d)| (r, d.as_ref())).collect();
+        let docs: Vec<(u64, &RawDocument)> = self.records.iter().collect();
         self.indexes.build_all(specs, &docs)
     }
 
@@ -332,7 +332,7 @@ impl Collection {
 
     /// The documents' record ids and bytes, in natural order.
     pub fn records(&self) -> impl DoubleEndedIterator<Item = (u64, &RawDocument)> + '_ {
-        self.records.iter().map(|(r, d)| (r, d.as_ref()))
+        self.records.iter()
     }
 
     /// Total BSON bytes of the documents (collStats `size`).
@@ -356,7 +356,7 @@ impl Collection {
             }
             match self.records.get(rid) {
                 Some(d) if key_of(&raw_id(d)) == key => {
-                    found = Some((rid, d.as_ref()));
+                    found = Some((rid, d));
                     true
                 }
                 _ => false,
@@ -366,17 +366,23 @@ impl Collection {
     }
 
     pub fn get(&self, record: u64) -> Option<&RawDocument> {
-        self.records.get(record).map(AsRef::as_ref)
+        self.records.get(record)
     }
 
     /// Documents in natural (insertion) order from record id `from` on.
     pub fn scan_from(&self, from: u64) -> impl Iterator<Item = (u64, &RawDocument)> + '_ {
-        self.records.iter_from(from).map(|(r, d)| (r, d.as_ref()))
+        self.records.iter_from(from)
     }
 
     /// Documents with record ids in `from..to`, in natural order.
     pub fn scan_range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, &RawDocument)> + '_ {
-        self.records.iter_from(from).take_while(move |(r, _)| *r < to).map(|(r, d)| (r, d.as_ref()))
+        self.records.iter_from(from).take_while(move |(r, _)| *r < to)
+    }
+
+    /// The bytes of the documents with record ids in `from..to`, in natural order, not yet
+    /// read (for scans that prefetch; `RawDocument::from_bytes` makes each a document).
+    pub fn scan_bytes(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        self.records.spans_from(from).take_while(move |(r, _)| *r < to)
     }
 
     /// The record ids of the first and last documents (None when empty).
@@ -386,7 +392,7 @@ impl Collection {
 
     /// Every document in natural order.
     pub fn iter(&self) -> impl Iterator<Item = &RawDocument> + '_ {
-        self.records.iter().map(|(_, d)| d.as_ref())
+        self.records.iter().map(|(_, d)| d)
     }
 
     /// Whether a document with this `_id` exists.
@@ -397,7 +403,6 @@ impl Collection {
     /// Insert `doc` (its first field must be a valid `_id`). Nothing changes, and the document
     /// comes back, if its `_id` exists or an index refuses it.
     pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, (RawDocumentBuf, Rejected)> {
-        let doc = fitted(doc);
         let key = IdKey::from_slice(&key_of(&raw_id(&doc)));
         if self.find_id(&key).is_some() {
             return Err((doc, Rejected::DuplicateId));
@@ -412,7 +417,7 @@ impl Collection {
         let hash = self.id_hasher.hash_one(key.as_slice());
         self.by_id.insert_unique(hash, (hash, rid), |e| e.0);
         self.ids.insert(key, rid);
-        self.records.insert(rid, doc);
+        self.records.insert(rid, &doc);
         Ok(rid)
     }
 
@@ -420,25 +425,20 @@ impl Collection {
     /// returns the document it replaced (None if there is no such record). Nothing changes if
     /// an index refuses the new document.
     pub fn replace(&mut self, record: u64, doc: RawDocumentBuf) -> Result<Option<RawDocumentBuf>, Rejected> {
-        let doc = fitted(doc);
-        let Some(slot) = self.records.get_mut(record) else { return Ok(None) };
-        self.indexes.replace(slot, &doc, record).map_err(Rejected::Index)?;
-        self.mem = self.mem - record_cost(slot) + record_cost(&doc);
-        self.data_bytes = self.data_bytes - slot.as_bytes().len() + doc.as_bytes().len();
-        Ok(Some(std::mem::replace(slot, doc)))
+        let Some(old) = self.records.get(record) else { return Ok(None) };
+        self.indexes.replace(old, &doc, record).map_err(Rejected::Index)?;
+        self.mem = self.mem - record_cost(old) + record_cost(&doc);
+        self.data_bytes = self.data_bytes - old.as_bytes().len() + doc.as_bytes().len();
+        Ok(self.records.replace(record, &doc))
     }
 
     /// Apply the in-place update `patch` to the stored bytes of the document at `record`
     /// themselves (no copy). Some(changed), or None when it does not apply in place (nothing
     /// changed). The caller has checked that no index reads the paths it writes.
     pub fn patch(&mut self, record: u64, patch: &super::inplace::InPlace) -> Option<bool> {
-        let slot = self.records.get_mut(record)?;
-        let mut bytes = std::mem::replace(slot, RawDocumentBuf::new()).into_bytes();
-        let changed = patch.apply(&mut bytes);
-        // A patch rewrites values in place at their own size: the length header and the
-        // terminator, all that `from_bytes` checks, are the stored document's.
-        *slot = RawDocumentBuf::from_bytes(bytes).expect("an in-place patch keeps the document's framing");
-        changed
+        // A patch rewrites values in place at their own size: the document keeps its length,
+        // framing and validity.
+        self.records.update_in_place(record, |bytes| patch.apply(bytes)).flatten()
     }
 
     /// Remove the document at `record`, returning it.
@@ -467,17 +467,6 @@ impl Collection {
     }
 }
 
-/// `doc` with no more heap than its bytes need (within an eighth): a document is stored for
-/// as long as it lives, and one encoded into a growing buffer can hold twice its size (the
-/// accounting, `record_cost`, counts its length).
-fn fitted(doc: RawDocumentBuf) -> RawDocumentBuf {
-    let mut bytes = doc.into_bytes();
-    if bytes.capacity() - bytes.len() > bytes.len() / 8 {
-        bytes.shrink_to_fit();
-    }
-    RawDocumentBuf::from_bytes(bytes).expect("the bytes of a RawDocumentBuf")
-}
-
 /// What a document's `_id` costs in `ids` and `by_id` (16 bytes and a control byte, at the
 /// table's 7/8 load at most and half that at least: ~24 bytes).
 fn id_entry_cost(key: &[u8]) -> usize {
@@ -485,9 +474,10 @@ fn id_entry_cost(key: &[u8]) -> usize {
     BTREE_ENTRY_OVERHEAD + std::mem::size_of::<(IdKey, u64)>() + spilled + 24
 }
 
-/// A document's own bytes (its slot is part of `Records::overhead`).
-fn record_cost(doc: &RawDocumentBuf) -> usize {
-    heap_cost(doc.as_bytes().len())
+/// A document's own bytes, stored back to back in its record page (the page's slack and
+/// slots are `Records::overhead`).
+fn record_cost(doc: &RawDocument) -> usize {
+    doc.as_bytes().len()
 }
 
 /// The size of `doc` encoded as BSON, computed without encoding it (the 16 MiB limit check).
@@ -653,23 +643,6 @@ mod tests {
 
     /// `get_by_id` (the hash probe) agrees with the ordered `_id` index under inserts and
     /// removals of `_id`s of several types, numerically equal ones included.
-    #[test]
-    fn stored_documents_hold_no_growth_slack() {
-        let exact = to_raw(&doc! {"_id": 1, "name": "a".repeat(300)}).unwrap();
-        let mut grown = Vec::with_capacity(64);
-        exact.as_bytes().iter().for_each(|b| grown.push(*b)); // grows by doubling past its length
-        let slack = grown.capacity() - grown.len();
-        assert!(slack > grown.len() / 8, "{slack}");
-        let fit = fitted(RawDocumentBuf::from_bytes(grown).unwrap()).into_bytes();
-        assert!(fit.capacity() - fit.len() <= fit.len() / 8 && fit == exact.as_bytes());
-        let mut c = Collection::new();
-        let mut grown = Vec::with_capacity(1024);
-        grown.extend_from_slice(exact.as_bytes());
-        let rid = c.insert(RawDocumentBuf::from_bytes(grown).unwrap()).unwrap();
-        let stored = c.remove(rid).unwrap().into_bytes();
-        assert!(stored.capacity() - stored.len() <= stored.len() / 8, "{} for {}", stored.capacity(), stored.len());
-    }
-
     #[test]
     fn id_lookups_agree_with_the_ordered_index() {
         use std::collections::BTreeMap as Model;

@@ -967,34 +967,39 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
 /// Hint the CPU to fetch a stored document's first bytes (a scan touches one heap block per
 /// document; fetching a few documents ahead hides most of that latency).
 #[inline(always)]
-fn prefetch(doc: &RawDocument) {
+fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(doc.as_bytes().as_ptr().cast());
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(bytes.as_ptr().cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = doc;
+    let _ = bytes;
 }
 
-/// Record ids of the documents of `docs` matching `filter`, fetching `AHEAD` documents ahead.
-fn scan_matching<'c>(docs: impl Iterator<Item = (u64, &'c RawDocument)>, filter: &Filter, out: &mut Vec<u64>) -> Result<(), DocError> {
+/// Record ids of the documents of `docs` (stored bytes, not yet read) matching `filter`,
+/// fetching `AHEAD` documents ahead: each is read only after its prefetch.
+fn scan_matching<'c>(docs: impl Iterator<Item = (u64, &'c [u8])>, filter: &Filter, out: &mut Vec<u64>) -> Result<(), DocError> {
     const AHEAD: usize = 6;
-    let mut window: std::collections::VecDeque<(u64, &RawDocument)> = std::collections::VecDeque::with_capacity(AHEAD + 1);
+    let check = |rid: u64, bytes: &[u8], out: &mut Vec<u64>| -> Result<(), DocError> {
+        let d = RawDocument::from_bytes(bytes)
+            .map_err(|e| DocError::new(codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}")))?;
+        if matches(filter, d)? {
+            out.push(rid);
+        }
+        Ok(())
+    };
+    let mut window: std::collections::VecDeque<(u64, &[u8])> = std::collections::VecDeque::with_capacity(AHEAD + 1);
     for item in docs {
         prefetch(item.1);
         window.push_back(item);
         if window.len() > AHEAD {
             let (rid, d) = window.pop_front().expect("non-empty");
-            if matches(filter, d)? {
-                out.push(rid);
-            }
+            check(rid, d, out)?;
         }
     }
     for (rid, d) in window {
-        if matches(filter, d)? {
-            out.push(rid);
-        }
+        check(rid, d, out)?;
     }
     Ok(())
 }
@@ -1011,14 +1016,14 @@ fn parallel_matches(coll: &Collection, filter: &Filter) -> Result<Vec<u64>, DocE
     let Some((first, last)) = coll.record_bounds() else { return Ok(Vec::new()) };
     if threads < 2 || coll.len() < PARALLEL_SCAN_MIN {
         let mut out = Vec::new();
-        scan_matching(coll.scan_from(0), filter, &mut out)?;
+        scan_matching(coll.scan_bytes(0, u64::MAX), filter, &mut out)?;
         return Ok(out);
     }
     let span = (last - first) / threads as u64 + 1;
     let ranges = (0..threads as u64).map(|i| (first + i * span, (first + (i + 1) * span).min(last + 1))).collect();
     let parts = on_threads(ranges, |(from, to)| -> Result<Vec<u64>, DocError> {
         let mut out = Vec::new();
-        scan_matching(coll.scan_range(from, to), filter, &mut out)?;
+        scan_matching(coll.scan_bytes(from, to), filter, &mut out)?;
         Ok(out)
     });
     let mut out = Vec::new();
