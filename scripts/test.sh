@@ -46,7 +46,7 @@ step "all tests passed"
 # One closing line over every runner: cargo's "test result" lines, pytest's and the C suite's.
 awk '
     /^test result: /      { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-    /^[0-9]+ passed in /  { p += $1 }
+    /^[0-9]+ passed(, [0-9]+ [a-z]+)* in / { p += $1 }
     /^c-abi: [0-9]+ passed/ { p += $2; f += $4 }
     END { printf "%d passed, %d failed\n", p, f }
 ' "$log"
