@@ -62,16 +62,18 @@ impl Page {
         Some(RawDocument::from_bytes(bytes).expect("a page's spans hold whole documents"))
     }
 
-    fn push(&mut self, doc: &[u8]) -> Span {
+    /// Append `doc`'s bytes, returning their span; `filling` when it is a new slot's (an
+    /// insert in id order), not a replacement's.
+    fn push(&mut self, doc: &[u8], filling: bool) -> Span {
         let start = self.bytes.len();
         if self.bytes.capacity() - start < doc.len() {
             // A page's first document gets an exact fit (a collection of one document costs
             // its size); the second reserves room for a page of documents like it (one more
             // allocation per page when sizes are alike; the last slot's insert gives back what
             // is left); after that a full page grows by half, not double.
-            let want = match self.live {
-                0 => doc.len(),
-                1 => doc.len().saturating_mul(PAGE - 1).min(PAGE_RESERVE_MAX),
+            let want = match (filling, self.live) {
+                (true, 0) => doc.len(),
+                (true, 1) => doc.len().saturating_mul(PAGE - 1).min(PAGE_RESERVE_MAX),
                 _ => self.bytes.capacity() / 2,
             };
             self.bytes.reserve_exact(want.max(doc.len()));
@@ -146,7 +148,7 @@ impl Records {
             return Some(old);
         }
         let before = p.bytes.capacity();
-        p.spans[slot] = p.push(new);
+        p.spans[slot] = p.push(new, false);
         p.dead += span.len as usize;
         if p.dead > p.bytes.len() / 2 {
             p.compact();
@@ -178,7 +180,7 @@ impl Records {
             Page::new()
         });
         let before = p.bytes.capacity();
-        p.spans[slot] = p.push(doc.as_bytes());
+        p.spans[slot] = p.push(doc.as_bytes(), true);
         p.live += 1;
         if slot == PAGE - 1 && p.bytes.capacity() > p.bytes.len() {
             p.bytes.shrink_to_fit();
@@ -351,6 +353,19 @@ mod tests {
             for k in 0..next + 3 {
                 prop_assert_eq!(r.get(k), model.get(&k).map(|d| d.as_ref()));
             }
+        }
+    }
+
+    #[test]
+    fn a_lone_document_costs_its_size_as_it_grows() {
+        let mut r = Records::default();
+        let sized = |n: usize| RawDocumentBuf::try_from(&bson::doc! {"_id": 1, "log": "x".repeat(n)}).unwrap();
+        r.insert(0, &sized(1_000));
+        assert_eq!(r.slack, 0, "the first document fits exactly");
+        for n in (1_100..20_000).step_by(700) {
+            r.replace(0, &sized(n));
+            let live = sized(n).as_bytes().len();
+            assert!(r.slack <= 2 * live, "{} slack for {live} bytes", r.slack);
         }
     }
 
