@@ -233,15 +233,7 @@ fn from_raw<T: DeserializeOwned + 'static>(raw: bson::RawDocumentBuf) -> Result<
     let any: Box<dyn std::any::Any> = Box::new(raw);
     match any.downcast::<T>() {
         Ok(t) => Ok(*t),
-        Err(any) => {
-            let raw = any.downcast::<bson::RawDocumentBuf>().expect("boxed a RawDocumentBuf above");
-            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<Document>() {
-                let d: Box<dyn std::any::Any> = Box::new(to_stored_document(&raw).map_err(|e| Error::Document(Box::new(e)))?);
-                return Ok(*d.downcast::<T>().expect("T is Document"));
-            }
-            bson::deserialize_from_slice(raw.as_bytes())
-                .map_err(|e| Error::InvalidArgument(format!("stored document does not fit the requested type: {e}")))
-        }
+        Err(any) => from_raw_ref(&any.downcast::<bson::RawDocumentBuf>().expect("boxed a RawDocumentBuf above")),
     }
 }
 
@@ -761,7 +753,7 @@ impl Batches {
         let start = if self.next == 0 { 0 } else { self.ends[self.next - 1] };
         let end = self.ends[self.next];
         self.next += 1;
-        Some(bson::RawDocument::from_bytes(&self.buf[start..end]).map_err(|e| Error::Document(Box::new(corrupt(e)))))
+        Some(bson::RawDocument::from_bytes(&self.buf[start..end]).map_err(|e| Error::Document(Box::new(super::collection::corrupt(e)))))
     }
 
     fn read_batch(&mut self) -> Result<()> {
@@ -782,10 +774,6 @@ impl Batches {
         self.rids.nth(take - 1);
         Ok(())
     }
-}
-
-fn corrupt(e: impl std::fmt::Display) -> DocError {
-    DocError::new(super::error::codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}"))
 }
 
 impl<T: DeserializeOwned + 'static> Iterator for Cursor<T> {

@@ -93,8 +93,12 @@ pub fn raw_id(doc: &RawDocument) -> Bson {
 /// Decode a stored document (stored documents are valid BSON, so this cannot fail in practice;
 /// a failure is reported rather than panicking).
 pub fn to_document(doc: &RawDocument) -> Result<Document, super::DocError> {
-    decode_document(doc)
-        .map_err(|e| super::DocError::new(super::error::codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}")))
+    decode_document(doc).map_err(corrupt)
+}
+
+/// The error for stored bytes that do not read back as a document.
+pub fn corrupt(e: impl std::fmt::Display) -> super::DocError {
+    super::DocError::new(super::error::codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}"))
 }
 
 /// `Document::try_from(raw)` without its copies: bson 3.1 turns every nested document and

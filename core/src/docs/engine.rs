@@ -982,8 +982,7 @@ fn prefetch(bytes: &[u8]) {
 fn scan_matching<'c>(docs: impl Iterator<Item = (u64, &'c [u8])>, filter: &Filter, out: &mut Vec<u64>) -> Result<(), DocError> {
     const AHEAD: usize = 6;
     let check = |rid: u64, bytes: &[u8], out: &mut Vec<u64>| -> Result<(), DocError> {
-        let d = RawDocument::from_bytes(bytes)
-            .map_err(|e| DocError::new(codes::INTERNAL_ERROR, "InternalError", format!("corrupt stored document: {e}")))?;
+        let d = RawDocument::from_bytes(bytes).map_err(super::collection::corrupt)?;
         if matches(filter, d)? {
             out.push(rid);
         }

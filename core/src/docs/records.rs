@@ -43,6 +43,7 @@ struct Span {
 #[derive(Clone)]
 struct Page {
     live: usize,
+    /// Bytes no live document covers (removed or replaced documents' old bytes).
     dead: usize,
     bytes: Vec<u8>,
     spans: [Span; PAGE],
@@ -53,13 +54,14 @@ impl Page {
         Box::new(Page { live: 0, dead: 0, bytes: Vec::new(), spans: [Span::default(); PAGE] })
     }
 
-    fn doc(&self, slot: usize) -> Option<&RawDocument> {
+    /// The bytes of the document in `slot`, if any.
+    fn span(&self, slot: usize) -> Option<&[u8]> {
         let Span { start, len } = self.spans[slot];
-        if len == 0 {
-            return None;
-        }
-        let bytes = &self.bytes[start as usize..(start + len) as usize];
-        Some(RawDocument::from_bytes(bytes).expect("a page's spans hold whole documents"))
+        (len > 0).then(|| &self.bytes[start as usize..(start + len) as usize])
+    }
+
+    fn doc(&self, slot: usize) -> Option<&RawDocument> {
+        self.span(slot).map(as_document)
     }
 
     /// Append `doc`'s bytes, returning their span; `filling` when it is a new slot's (an
@@ -82,6 +84,7 @@ impl Page {
         Span { start: u32::try_from(start).expect("a page holds under 4 GiB"), len: doc.len() as u32 }
     }
 
+    /// Rewrite `bytes` with only the live documents, in slot order, at their exact size.
     fn compact(&mut self) {
         let live_bytes = self.bytes.len() - self.dead;
         let mut bytes = Vec::with_capacity(live_bytes);
@@ -95,12 +98,20 @@ impl Page {
     }
 }
 
+/// A stored span as a document (spans hold whole documents: see the invariants).
+fn as_document(bytes: &[u8]) -> &RawDocument {
+    RawDocument::from_bytes(bytes).expect("a page's spans hold whole documents")
+}
+
+/// Documents by record id (see the module comment).
 #[derive(Clone, Default)]
 pub struct Records {
     base: u64,
     pages: VecDeque<Option<Box<Page>>>,
     len: usize,
+    /// Pages allocated (the `Some`s of `pages`).
     allocated: usize,
+    /// Page bytes allocated and not holding a live document (see the invariants).
     slack: usize,
 }
 
@@ -113,6 +124,7 @@ impl Records {
         self.len == 0
     }
 
+    /// Bytes the pages take beyond the live documents' own bytes.
     pub fn overhead(&self) -> usize {
         self.allocated * std::mem::size_of::<Page>() + self.pages.len() * std::mem::size_of::<Option<Box<Page>>>() + self.slack
     }
@@ -127,6 +139,8 @@ impl Records {
         self.pages.get(page)?.as_ref()?.doc(slot)
     }
 
+    /// Run `f` on the bytes of the document at `rid` (it may change them in place, keeping the
+    /// document's length and validity); None if there is no such document.
     pub fn update_in_place<R>(&mut self, rid: u64, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
         let (page, slot) = self.locate(rid)?;
         let p = self.pages.get_mut(page)?.as_mut()?;
@@ -137,6 +151,8 @@ impl Records {
         Some(f(&mut p.bytes[start as usize..(start + len) as usize]))
     }
 
+    /// Replace the document at `rid`, returning the one it replaced (None, and nothing
+    /// stored, if there is none).
     pub fn replace(&mut self, rid: u64, doc: &RawDocument) -> Option<RawDocumentBuf> {
         let (page, slot) = self.locate(rid)?;
         let p = self.pages.get_mut(page)?.as_mut()?;
@@ -157,6 +173,8 @@ impl Records {
         Some(old)
     }
 
+    /// Store `doc` at `rid`, which must be above every id stored so far; returns the document
+    /// it replaced (None in that case).
     pub fn insert(&mut self, rid: u64, doc: &RawDocument) -> Option<RawDocumentBuf> {
         if self.get(rid).is_some() {
             return self.replace(rid, doc);
@@ -165,6 +183,7 @@ impl Records {
             self.base = rid - rid % PAGE as u64;
         }
         if rid < self.base {
+            // Below every page (only if ids were not increasing): make room at the front.
             let start = rid - rid % PAGE as u64;
             for _ in 0..(self.base - start) / PAGE as u64 {
                 self.pages.push_front(None);
@@ -226,22 +245,14 @@ impl Records {
         self.slack = 0;
     }
 
+    /// Every document with its id, in id order (reversible).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (u64, &RawDocument)> + '_ {
-        self.pages_from(0)
+        self.spans_of_pages(0).map(|(rid, bytes)| (rid, as_document(bytes)))
     }
 
+    /// Documents with ids at or above `from`, in id order.
     pub fn iter_from(&self, from: u64) -> impl Iterator<Item = (u64, &RawDocument)> + '_ {
-        let first_page = from.saturating_sub(self.base) / PAGE as u64;
-        let first_page = usize::try_from(first_page).unwrap_or(usize::MAX).min(self.pages.len());
-        self.pages_from(first_page).filter(move |(rid, _)| *rid >= from)
-    }
-
-    fn pages_from(&self, first_page: usize) -> impl DoubleEndedIterator<Item = (u64, &RawDocument)> + '_ {
-        let base = self.base;
-        self.pages.range(first_page..).enumerate().flat_map(move |(i, page)| {
-            let page_base = base + ((first_page + i) * PAGE) as u64;
-            page.iter().flat_map(move |p| (0..PAGE).filter_map(move |s| Some((page_base + s as u64, p.doc(s)?))))
-        })
+        self.spans_from(from).map(|(rid, bytes)| (rid, as_document(bytes)))
     }
 
     /// The bytes of the documents with ids at or above `from`, in id order, not yet read (a
@@ -249,23 +260,19 @@ impl Records {
     pub fn spans_from(&self, from: u64) -> impl Iterator<Item = (u64, &[u8])> + '_ {
         let first_page = from.saturating_sub(self.base) / PAGE as u64;
         let first_page = usize::try_from(first_page).unwrap_or(usize::MAX).min(self.pages.len());
-        let base = self.base;
-        self.pages
-            .range(first_page..)
-            .enumerate()
-            .flat_map(move |(i, page)| {
-                let page_base = base + ((first_page + i) * PAGE) as u64;
-                page.iter().flat_map(move |p| {
-                    p.spans
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, s)| s.len > 0)
-                        .map(move |(slot, s)| (page_base + slot as u64, &p.bytes[s.start as usize..(s.start + s.len) as usize]))
-                })
-            })
-            .filter(move |(rid, _)| *rid >= from)
+        self.spans_of_pages(first_page).filter(move |(rid, _)| *rid >= from)
     }
 
+    /// The documents' ids and bytes from page `first_page` on, in id order.
+    fn spans_of_pages(&self, first_page: usize) -> impl DoubleEndedIterator<Item = (u64, &[u8])> + '_ {
+        let base = self.base;
+        self.pages.range(first_page..).enumerate().flat_map(move |(i, page)| {
+            let page_base = base + ((first_page + i) * PAGE) as u64;
+            page.iter().flat_map(move |p| (0..PAGE).filter_map(move |s| Some((page_base + s as u64, p.span(s)?))))
+        })
+    }
+
+    /// The lowest and highest ids stored.
     pub fn bounds(&self) -> Option<(u64, u64)> {
         let mut it = self.iter();
         let first = it.next()?.0;
