@@ -1,5 +1,5 @@
 //! Persistence of one file-backed database: opening and recovering its directory, the log
-//! flusher thread, snapshots (SAVE/BGSAVE/BGREWRITEAOF/`save` points/automatic rewrite),
+//! and fsync threads, snapshots (SAVE/BGSAVE/BGREWRITEAOF/`save` points/automatic rewrite),
 //! and the INFO `persistence` section. The glue between `keyspace` (values, commands) and
 //! `storage` (files).
 //!
@@ -62,7 +62,8 @@ pub(crate) struct Persistence {
     requested: AtomicBool,
     running: AtomicBool,
     stop: Arc<AtomicBool>,
-    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// The log thread and the fsync thread.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) report: RecoveryReport,
     fork_generation: u64,
 }
@@ -121,6 +122,14 @@ impl Persistence {
                 })
                 .map_err(|e| format!("cannot start the log thread: {e}"))?
         };
+        // `everysec` fsyncs run here, so a slow disk never holds up the log thread's writes.
+        let fsyncer = {
+            let (log, stop) = (log.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("nestdb-fsync".into())
+                .spawn(move || log.fsync_loop(&stop))
+                .map_err(|e| format!("cannot start the fsync thread: {e}"))?
+        };
         let stats = Stats {
             // As Redis at startup: the save points count from the open.
             last_save_ms: now_ms(),
@@ -140,7 +149,7 @@ impl Persistence {
             requested: AtomicBool::new(false),
             running: AtomicBool::new(false),
             stop,
-            flusher: Mutex::new(Some(flusher)),
+            threads: Mutex::new(vec![flusher, fsyncer]),
             report,
             fork_generation: storage::fork_generation(),
         }))
@@ -302,7 +311,7 @@ impl Persistence {
         let one = self.snapshot_lock.lock();
         let r = self.log.shutdown();
         self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.flusher.lock().take() {
+        for h in std::mem::take(&mut *self.threads.lock()) {
             let _ = h.join();
         }
         drop(one);

@@ -1,8 +1,9 @@
 //! Fault injection for the storage layer's file operations (tests of ENOSPC/EIO handling).
 //!
 //! A fault is armed for one database directory and one kind of operation: the next `skip`
-//! operations succeed, then the following `count` fail with the given error. With nothing
-//! armed the check is one relaxed atomic load.
+//! operations succeed, then the following `count` fail with the given error (or, for
+//! `FaultKind::Slow`, succeed only after a delay: a slow disk). With nothing armed the check
+//! is one relaxed atomic load.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub enum FaultKind {
     NoSpace,
     /// EIO: input/output error.
     Io,
+    /// No error, but the operation takes this many milliseconds longer (a slow or busy disk).
+    Slow(u64),
 }
 
 struct Armed {
@@ -77,5 +80,10 @@ pub(crate) fn check(dir: &Path, op: Op) -> io::Result<()> {
     Err(match a.kind {
         FaultKind::NoSpace => io::Error::from_raw_os_error(28),
         FaultKind::Io => io::Error::from_raw_os_error(5),
+        FaultKind::Slow(ms) => {
+            drop(armed);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            return Ok(());
+        }
     })
 }

@@ -16,7 +16,9 @@
 //! records touching the same key is the order they were applied). The bytes reach the file
 //! through `flush`, run by whoever holds the `flushing` token: it merges the lanes by sequence
 //! number (`collect`) and writes the gap-free prefix. The background thread flushes once a
-//! millisecond for `everysec`/`no` (fsync once a second for `everysec`). Under `always`, a
+//! millisecond for `everysec`/`no`; under `everysec` it asks the fsync thread (`fsync_loop`)
+//! for an fsync once a second, so a slow disk delays only durability, never the writes (the
+//! one fsync it still runs itself is the old segment's at a rotation). Under `always`, a
 //! writer waiting alone flushes itself; otherwise the writers sleep and the background thread
 //! is the sync thread (group commit: it gathers, writes, fsyncs once per batch and wakes the
 //! waiting writers with one broadcast; those whose records are not durable yet sleep again).
@@ -290,8 +292,26 @@ struct SegmentFile {
     segment: u64,
     /// Bytes known to be written (the file is truncated back to this after a failed write).
     len: u64,
+    /// Bytes known to be on disk (fsynced).
+    synced_len: u64,
+    /// Sequence number of the last record written to this file.
+    written_seq: u64,
+}
+
+impl SegmentFile {
     /// Bytes written since the last fsync.
-    unsynced: bool,
+    fn unsynced(&self) -> bool {
+        self.len > self.synced_len
+    }
+}
+
+/// An `everysec` fsync handed to the fsync thread: a second handle on the segment, and how far
+/// the segment was written when it was asked for.
+struct SyncJob {
+    file: File,
+    segment: u64,
+    len: u64,
+    upto_seq: u64,
 }
 
 /// The append-only log of one database.
@@ -327,6 +347,13 @@ pub(crate) struct Log {
     segment_size: AtomicU64,
     last_fsync: Mutex<Instant>,
     last_retry: Mutex<Instant>,
+    /// `everysec`: the fsync the fsync thread is asked to run (`fsync_loop`).
+    sync_job: Mutex<Option<SyncJob>>,
+    sync_job_posted: Condvar,
+    /// An `everysec` fsync is posted or running.
+    sync_in_flight: AtomicBool,
+    /// The fsync thread runs (without it the log thread fsyncs `everysec` itself).
+    has_fsyncer: AtomicBool,
 }
 
 impl Log {
@@ -376,11 +403,15 @@ impl Log {
             peak_waiters: AtomicU64::new(0),
             has_syncer: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            io: Mutex::new(SegmentFile { file, segment, len: valid_len, unsynced: false }),
+            io: Mutex::new(SegmentFile { file, segment, len: valid_len, synced_len: valid_len, written_seq: last }),
             failed: AtomicBool::new(false),
             segment_size: AtomicU64::new(valid_len),
             last_fsync: Mutex::new(Instant::now()),
             last_retry: Mutex::new(Instant::now()),
+            sync_job: Mutex::new(None),
+            sync_job_posted: Condvar::new(),
+            sync_in_flight: AtomicBool::new(false),
+            has_fsyncer: AtomicBool::new(false),
         }))
     }
 
@@ -644,16 +675,16 @@ impl Log {
             }
         }
         let mut synced = false;
-        if result.is_ok() && sync && io.unsynced {
+        if result.is_ok() && sync && io.unsynced() {
             match fault::check(&self.dir, Op::Fsync).and_then(|()| io.file.sync_data()) {
                 Ok(()) => {
-                    io.unsynced = false;
+                    io.synced_len = io.len;
                     synced = true;
                     *self.last_fsync.lock() = Instant::now();
                 }
                 Err(e) => result = Err((e, true)),
             }
-        } else if result.is_ok() && !io.unsynced {
+        } else if result.is_ok() && !io.unsynced() {
             synced = true;
         }
         let (io_segment, io_len) = (io.segment, io.len);
@@ -668,10 +699,11 @@ impl Log {
         if let Some(upto) = written_upto {
             st.written_seq = upto;
             if synced {
-                st.synced_seq = upto;
+                // (The fsync thread may have moved it already.)
+                st.synced_seq = st.synced_seq.max(upto);
             }
         } else if synced && st.chunks.is_empty() {
-            st.synced_seq = st.written_seq;
+            st.synced_seq = st.synced_seq.max(st.written_seq);
         }
         self.synced.store(st.synced_seq, Ordering::SeqCst);
         let mut chunks = chunks.into_iter();
@@ -719,24 +751,24 @@ impl Log {
         if chunk.segment != io.segment {
             // The old segment must be durable before records of the new one can be: otherwise a
             // crash could keep later records and lose earlier ones (a hole).
-            if io.unsynced && self.policy() != FsyncPolicy::No || sync_policy {
+            if io.unsynced() && self.policy() != FsyncPolicy::No || sync_policy {
                 fault::check(&self.dir, Op::Fsync)?;
                 io.file.sync_data()?;
-                io.unsynced = false;
+                io.synced_len = io.len;
             }
             let path = self.dir.join(segment_name(chunk.segment));
             fault::check(&self.dir, Op::Create)?;
             let file = super::owner_only(OpenOptions::new().create(true).append(true)).open(&path)?;
             file.set_len(0)?;
             fsync_dir(&self.dir)?;
-            *io = SegmentFile { file, segment: chunk.segment, len: 0, unsynced: false };
+            *io = SegmentFile { file, segment: chunk.segment, len: 0, synced_len: 0, written_seq: io.written_seq };
         }
         let before = io.len;
         let res = fault::check(&self.dir, Op::Write).and_then(|()| io.file.write_all(&chunk.bytes));
         match res {
             Ok(()) => {
                 io.len += chunk.bytes.len() as u64;
-                io.unsynced = true;
+                io.written_seq = chunk.last_seq;
                 Ok(())
             }
             Err(e) => {
@@ -775,11 +807,97 @@ impl Log {
         }
         let due_sync =
             policy != FsyncPolicy::No && (policy == FsyncPolicy::Always || self.last_fsync.lock().elapsed() >= Duration::from_secs(1));
+        // `everysec` with the fsync thread running: this thread only writes, the fsync runs
+        // there, so a slow disk never holds up the writes (nor, through full lanes, the writers).
+        let sync_elsewhere = due_sync && policy == FsyncPolicy::EverySec && self.has_fsyncer.load(Ordering::SeqCst);
         let has_work = self.unwritten(&st) > 0 || !st.chunks.is_empty() || (due_sync && st.synced_seq < st.written_seq);
         if has_work {
-            st = self.flush(st, due_sync);
+            st = self.flush(st, due_sync && !sync_elsewhere);
+        }
+        if sync_elsewhere && st.error.is_none() {
+            drop(st);
+            self.post_sync();
+            return false;
         }
         st.error_on_sync
+    }
+
+    /// `everysec`: ask the fsync thread to fsync the current segment as far as it is written
+    /// now, unless an fsync is still running (the next one is asked for once it ends).
+    fn post_sync(&self) {
+        if self.sync_in_flight.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let io = self.io.lock();
+        let job = if io.unsynced() {
+            io.file.try_clone().ok().map(|file| SyncJob { file, segment: io.segment, len: io.len, upto_seq: io.written_seq })
+        } else {
+            None
+        };
+        drop(io);
+        match job {
+            Some(job) => {
+                *self.last_fsync.lock() = Instant::now();
+                *self.sync_job.lock() = Some(job);
+                self.sync_job_posted.notify_one();
+            }
+            // Nothing to sync (a `dup` failure is retried on the next round).
+            None => self.sync_in_flight.store(false, Ordering::SeqCst),
+        }
+    }
+
+    /// The fsync thread (`everysec`): run the fsyncs `post_sync` asks for until `stop` or the
+    /// log closes. An fsync error fails the log as one in `flush` does (healed by a snapshot).
+    pub(crate) fn fsync_loop(&self, stop: &AtomicBool) {
+        self.has_fsyncer.store(true, Ordering::SeqCst);
+        loop {
+            let job = {
+                let mut slot = self.sync_job.lock();
+                loop {
+                    if let Some(job) = slot.take() {
+                        break Some(job);
+                    }
+                    if stop.load(Ordering::Acquire) || self.closed.load(Ordering::SeqCst) {
+                        break None;
+                    }
+                    self.sync_job_posted.wait_for(&mut slot, Duration::from_millis(100));
+                }
+            };
+            let Some(job) = job else { break };
+            let result = fault::check(&self.dir, Op::Fsync).and_then(|()| job.file.sync_data());
+            self.sync_done(&job, result);
+            self.sync_in_flight.store(false, Ordering::SeqCst);
+        }
+        self.has_fsyncer.store(false, Ordering::SeqCst);
+    }
+
+    /// Record the outcome of an fsync the fsync thread ran.
+    fn sync_done(&self, job: &SyncJob, result: io::Result<()>) {
+        if result.is_ok() {
+            let mut io = self.io.lock();
+            if io.segment == job.segment && io.synced_len < job.len {
+                io.synced_len = job.len;
+            }
+        }
+        let mut st = self.state.lock();
+        match result {
+            // After a failed fsync the kernel may have dropped dirty pages: a later success
+            // proves nothing about them (only the healing snapshot does).
+            Ok(()) if !st.error_on_sync => {
+                if st.synced_seq < job.upto_seq {
+                    st.synced_seq = job.upto_seq;
+                    self.synced.store(job.upto_seq, Ordering::SeqCst);
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                st.error = Some(format!("{e}"));
+                st.error_on_sync = true;
+                self.failed.store(true, Ordering::SeqCst);
+            }
+        }
+        self.cond.notify_all();
+        drop(self.wake_waiters(st));
     }
 
     /// `always`: write and fsync for the waiting writers until no record is left unsynced.
@@ -935,6 +1053,7 @@ impl Log {
         self.closed.store(true, Ordering::SeqCst);
         self.cond.notify_all();
         self.work.notify_all();
+        self.sync_job_posted.notify_all();
         drop(self.wake_waiters(st));
         r
     }
