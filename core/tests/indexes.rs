@@ -374,6 +374,55 @@ fn ttl_index_deletes_expired_documents() {
     }
 }
 
+/// The TTL sweep finds a TTL index after a restart, whether the collection comes back from the
+/// log alone or from a snapshot: a document that expired while the database was closed is
+/// deleted soon after the open, and one that has not expired stays.
+#[test]
+fn ttl_index_works_after_a_restart_from_the_log_and_from_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
+        ok(&db.run_command("t", &doc! {"createIndexes": "s", "indexes": [{"key": {"at": 1}, "name": "at_1", "expireAfterSeconds": 3600}]}));
+    }
+    let wait_for = |db: &Db, want: Vec<Bson>, what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = ids(&batch(&db.run_command("t", &doc! {"find": "s", "sort": {"_id": 1}})));
+            if left == want {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: the TTL sweep left {left:?}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    for (round, from_snapshot) in [(1, false), (2, true)] {
+        {
+            let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
+            let now = nestdb::bson::DateTime::now().timestamp_millis();
+            // Inserted unexpired (else the sweep might delete it before the close): the first
+            // expires half a second from now, after the close; the second in a day.
+            ok(&db.run_command(
+                "t",
+                &doc! {"insert": "s", "documents": [
+                    {"_id": round * 10, "at": nestdb::bson::DateTime::from_millis(now - 3_600_000 + 500)},
+                    {"_id": round * 10 + 1, "at": nestdb::bson::DateTime::from_millis(now + 86_400_000)},
+                ]},
+            ));
+            if from_snapshot {
+                db.snapshot().unwrap();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
+        let what = if from_snapshot { "from a snapshot" } else { "from the log" };
+        let mut want = vec![Bson::Int32(11)];
+        if round == 2 {
+            want.push(Bson::Int32(21));
+        }
+        wait_for(&db, want, what);
+    }
+}
+
 #[test]
 fn index_definitions_survive_restart_and_snapshot() {
     let dir = tempfile::tempdir().unwrap();

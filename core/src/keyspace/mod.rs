@@ -354,10 +354,9 @@ pub(crate) struct Keyspace {
     pub(crate) evict_pool: crate::sync::Mutex<evict::Pool>,
     /// Open document cursors (`find`/`aggregate` batches continued by `getMore`).
     pub(crate) doc_cursors: crate::sync::Mutex<crate::docs::command::Cursors>,
-    /// Collections with a TTL index (namespace keys), swept by the background thread.
+    /// Collections with a TTL index (namespace keys), swept by the background thread. Kept by
+    /// the snapshot load, replay and createIndexes.
     pub(crate) ttl_namespaces: crate::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// Whether the TTL sweep has looked for TTL indexes loaded at open.
-    pub(crate) ttl_scanned: std::sync::atomic::AtomicBool,
 }
 
 impl Keyspace {
@@ -375,7 +374,6 @@ impl Keyspace {
             evict_pool: crate::sync::Mutex::new(evict::Pool::default()),
             doc_cursors: crate::sync::Mutex::default(),
             ttl_namespaces: crate::sync::Mutex::default(),
-            ttl_scanned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

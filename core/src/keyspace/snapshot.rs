@@ -109,16 +109,24 @@ impl Drop for Cleanup<'_> {
 /// Take a snapshot of `ks` into `dir`. The log gets a new segment at the cut, so the snapshot
 /// plus the segments after it are the database.
 pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Taken> {
+    // Each shard's snapshot state is allocated before the cut: the cut holds every shard's
+    // lock, so it must not wait for the allocator (with a fragmented glibc heap, allocating
+    // these under the locks stalled every writer for 15-250 ms).
+    let mut prepared: Vec<Box<ShardSnap>> = (0..SHARDS).map(|i| Box::new(ShardSnap::new(ks.shard(i).read().dict.bucket_count()))).collect();
     let seq = {
         let mut guards: Vec<_> = (0..SHARDS).map(|i| ks.shard(i).write()).collect();
         // Records are appended under shard locks, so with all of them held the log's last
         // record is exactly the state the shards hold.
         let seq = log.last_seq();
         log.rotate();
-        for g in &mut guards {
+        for (g, mut snap) in guards.iter_mut().zip(prepared.drain(..)) {
             let n = g.dict.bucket_count();
+            if snap.buckets != n {
+                // The table resized since: rare, and then allocating here is unavoidable.
+                *snap = ShardSnap::new(n);
+            }
             g.dict.set_frozen(true);
-            g.snap = Some(Box::new(ShardSnap::new(n)));
+            g.snap = Some(snap);
         }
         seq
     };
@@ -127,7 +135,7 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
     let res = (|| {
         for i in 0..SHARDS {
             loop {
-                let (pending, n, finished) = {
+                let (pending, n, finished, done_state) = {
                     let mut g = ks.shard(i).write();
                     let Shard { dict, snap, .. } = &mut *g;
                     let s = snap.as_mut().expect("snapshot state present until the walker finishes the shard");
@@ -137,13 +145,16 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
                     }
                     s.cursor = end;
                     let finished = end == s.buckets;
-                    let out = (std::mem::take(&mut s.pending), std::mem::take(&mut s.pending_entries), finished);
+                    let (pending, n) = (std::mem::take(&mut s.pending), std::mem::take(&mut s.pending_entries));
+                    let mut done_state = None;
                     if finished {
-                        g.snap = None;
+                        done_state = g.snap.take();
                         g.dict.set_frozen(false);
                     }
-                    out
+                    (pending, n, finished, done_state)
                 };
+                // Freed after the shard lock is released, as `pending` is.
+                drop(done_state);
                 w.add(&pending, n)?;
                 if finished {
                     break;
@@ -249,6 +260,13 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                             }
                             if entry.expire_at != 0 {
                                 shard.volatile.insert(&key, ());
+                            }
+                            if let Value::Collection(c) = &entry.value {
+                                if c.indexes().iter().any(|i| i.spec.expire_after_seconds.is_some()) {
+                                    // The TTL sweep's list (replay and createIndexes keep it
+                                    // from here on).
+                                    ks.ttl_namespaces.lock().insert(String::from_utf8_lossy(&key).into_owned());
+                                }
                             }
                             shard.dict.insert_new_hashed(h, &key, entry);
                             loaded += 1;

@@ -225,28 +225,11 @@ pub(crate) fn replay(ctx: &mut Ctx<'_>, db: &str, o: &Document) -> Result<bool, 
 }
 
 /// Delete the documents TTL indexes have expired, in every collection that has one (run by
-/// the background thread about once a second). Deletes are ordinary logged deletes.
+/// the background thread about once a second). Deletes are ordinary logged deletes. The
+/// collections come from `Keyspace::ttl_namespaces`, which the snapshot load, replay and
+/// createIndexes keep, so no sweep walks the keyspace (walking it once after open, a shard per
+/// read lock, stalled writers and a snapshot's cut for up to 350 ms at 5M keys).
 pub(crate) fn ttl_sweep(ks: &Keyspace) {
-    if !ks.ttl_scanned.swap(true, std::sync::atomic::Ordering::AcqRel) {
-        // First sweep since open: find TTL indexes loaded from the snapshot, one shard (one
-        // read lock) at a time so writers never wait for the whole walk.
-        let mut found = Vec::new();
-        for shard_index in 0..crate::keyspace::SHARDS {
-            let ctx = ks.lock(&crate::keyspace::LockSet::One(shard_index), false);
-            for shard in ctx.shards() {
-                for (k, e) in shard.dict.iter() {
-                    if let crate::types::Value::Collection(c) = &e.value {
-                        if c.indexes().iter().any(|i| i.spec.expire_after_seconds.is_some()) {
-                            if let Ok(name) = std::str::from_utf8(k) {
-                                found.push(name.to_string());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        ks.ttl_namespaces.lock().extend(found);
-    }
     let namespaces: Vec<String> = ks.ttl_namespaces.lock().iter().cloned().collect();
     if namespaces.is_empty() || ks.check_writable().is_err() {
         return;
