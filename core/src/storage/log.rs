@@ -573,6 +573,11 @@ impl Log {
         }
     }
 
+    /// Every record written is fsynced too.
+    fn all_written_synced(st: &LogState) -> bool {
+        st.synced_seq >= st.written_seq
+    }
+
     /// Records appended and not yet written.
     fn unwritten(&self, st: &LogState) -> u64 {
         (self.next_seq.load(Ordering::SeqCst) - 1).saturating_sub(st.written_seq)
@@ -731,19 +736,21 @@ impl Log {
             }
         }
         self.cond.notify_all();
-        self.wake_waiters(st)
-    }
-
-    /// Wake the writers waiting in `wait_durable` (with one broadcast, without holding the state
-    /// lock meanwhile): the ones whose records are durable return, on failure or shutdown all
-    /// of them return an error, and the rest sleep again.
-    fn wake_waiters<'a>(&'a self, st: MutexGuard<'a, LogState>) -> MutexGuard<'a, LogState> {
         if self.waiters.load(Ordering::SeqCst) == 0 {
             return st;
         }
         drop(st);
-        self.durable.raise();
+        self.wake_waiters();
         self.state.lock()
+    }
+
+    /// Wake the writers waiting in `wait_durable` with one broadcast (call without the state
+    /// lock): the ones whose records are durable return, on failure or shutdown all of them
+    /// return an error, and the rest sleep again.
+    fn wake_waiters(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.durable.raise();
+        }
     }
 
     /// Write one chunk to its segment, opening the segment first if it is a new one.
@@ -897,7 +904,8 @@ impl Log {
             }
         }
         self.cond.notify_all();
-        drop(self.wake_waiters(st));
+        drop(st);
+        self.wake_waiters();
     }
 
     /// `always`: write and fsync for the waiting writers until no record is left unsynced.
@@ -922,7 +930,7 @@ impl Log {
             }
             let want = self.peak_waiters.load(Ordering::Relaxed).max(1);
             let queued = self.unwritten(&st);
-            if queued == 0 && st.synced_seq >= st.written_seq && !released_several {
+            if queued == 0 && Self::all_written_synced(&st) && !released_several {
                 // Leave the round, then look again: a writer that saw the round running sleeps
                 // until its record is durable. Its append comes before its look at
                 // `syncer_busy`, this store before this look at `next_seq` (all SeqCst), so
@@ -977,7 +985,7 @@ impl Log {
         if self.policy() == FsyncPolicy::Always && st.error.is_none() {
             if st.flushing {
                 self.cond.wait_for(&mut st, timeout);
-            } else if self.waiters.load(Ordering::SeqCst) == 0 || (self.unwritten(&st) == 0 && st.synced_seq >= st.written_seq) {
+            } else if self.waiters.load(Ordering::SeqCst) == 0 || (self.unwritten(&st) == 0 && Self::all_written_synced(&st)) {
                 st.syncer_idle = true;
                 self.work.wait_for(&mut st, timeout);
                 st.syncer_idle = false;
@@ -1037,7 +1045,8 @@ impl Log {
             self.failed.store(false, Ordering::SeqCst);
         }
         self.cond.notify_all();
-        drop(self.wake_waiters(st));
+        drop(st);
+        self.wake_waiters();
     }
 
     /// Bytes in the current segment file.
@@ -1054,7 +1063,8 @@ impl Log {
         self.cond.notify_all();
         self.work.notify_all();
         self.sync_job_posted.notify_all();
-        drop(self.wake_waiters(st));
+        drop(st);
+        self.wake_waiters();
         r
     }
 
