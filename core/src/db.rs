@@ -330,7 +330,7 @@ impl Db {
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let h = hash_bytes(key);
         let shard = self.inner.ks.shard(shard_of(h)).read();
-        let found = shard.dict.get_hashed(h, key).filter(|e| e.expire_at == 0 || e.expire_at > crate::keyspace::now_ms());
+        let found = shard.dict.get_hashed(h, key).filter(|e| !e.has_ttl() || shard.expire_at_hashed(h, key, e) > crate::keyspace::now_ms());
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {

@@ -71,9 +71,9 @@ fn rename_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], nx: bool) -> CmdResult {
     if nx && ctx.exists(dst) {
         return Ok(Reply::Int(0));
     }
-    let entry = ctx.remove(src).expect("checked above");
+    let (entry, expire_at) = ctx.remove(src).expect("checked above");
     ctx.remove(dst);
-    ctx.insert(dst, entry.value, entry.expire_at);
+    ctx.insert(dst, entry.value, expire_at);
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
 }
 
@@ -109,8 +109,8 @@ fn copy(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if src == dst {
         return Err(Reply::err("ERR source and destination objects are the same"));
     }
-    let Some(e) = ctx.lookup(src) else { return Ok(Reply::Int(0)) };
-    let (value, expire_at) = (e.value.clone(), e.expire_at);
+    let Some((e, expire_at)) = ctx.lookup_with_ttl(src) else { return Ok(Reply::Int(0)) };
+    let value = e.value.clone();
     if ctx.exists(dst) {
         if !replace {
             return Ok(Reply::Int(0));
@@ -128,7 +128,7 @@ fn keys(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut out = Vec::new();
     for shard in ctx.shards() {
         for (k, e) in shard.dict.iter() {
-            if !e.is_expired(now) && (all || glob_match(pat, k)) {
+            if !shard.is_expired(k, e, now) && (all || glob_match(pat, k)) {
                 out.push(Reply::bulk(k));
             }
         }
@@ -189,7 +189,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         let shard = ctx.shard_by_index(shard_idx);
         bucket = shard.dict.scan(bucket, |k, e: &Entry| {
             let type_ok = o.type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
-            if !e.is_expired(now) && type_ok && o.pattern.is_none_or(|p| glob_match(p, k)) {
+            if !shard.is_expired(k, e, now) && type_ok && o.pattern.is_none_or(|p| glob_match(p, k)) {
                 found.push(Reply::bulk(k));
             }
         });
@@ -228,14 +228,14 @@ fn randomkey(ctx: &mut Ctx<'_>, _a: &[&[u8]]) -> CmdResult {
             })
             .expect("n < total");
         if let Some((k, e)) = shard.dict.random_entry(&mut rng) {
-            if !e.is_expired(now) {
+            if !shard.is_expired(k, e, now) {
                 return Ok(Reply::bulk(k));
             }
         }
     }
     // Mostly expired keyspace: fall back to a full pass.
     for shard in ctx.shards() {
-        if let Some((k, _)) = shard.dict.iter().find(|(_, e)| !e.is_expired(now)) {
+        if let Some((k, _)) = shard.dict.iter().find(|(k, e)| !shard.is_expired(k, e, now)) {
             return Ok(Reply::bulk(k));
         }
     }
@@ -290,7 +290,7 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             ));
         }
         let decay = ctx.keyspace().tuning.lfu_decay_time.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(Reply::Int(i64::from(evict::lfu_counter(e.access.load(std::sync::atomic::Ordering::Relaxed), decay, evict::lru_stamp()))))
+        Ok(Reply::Int(i64::from(evict::lfu_counter(e.access_record(), decay, evict::lru_stamp()))))
     } else {
         Ok(Reply::Int(1))
     }
@@ -332,8 +332,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool,
         when = when.checked_add(ctx.now()).ok_or_else(bad_time)?;
     }
     let key = a[1];
-    let Some(e) = ctx.lookup(key) else { return Ok(Reply::Int(0)) };
-    let cur = e.expire_at;
+    let Some((_, cur)) = ctx.lookup_with_ttl(key) else { return Ok(Reply::Int(0)) };
     let has_ttl = cur != 0;
     let refused = (nx && has_ttl) || (xx && !has_ttl) || (gt && (!has_ttl || when <= cur)) || (lt && has_ttl && when >= cur);
     if refused {
@@ -369,11 +368,11 @@ fn pexpireat(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> CmdResult {
-    let Some(e) = ctx.lookup(key) else { return Ok(Reply::Int(-2)) };
-    if e.expire_at == 0 {
+    let Some((_, expire_at)) = ctx.lookup_with_ttl(key) else { return Ok(Reply::Int(-2)) };
+    if expire_at == 0 {
         return Ok(Reply::Int(-1));
     }
-    let t = if absolute { e.expire_at } else { (e.expire_at - ctx.now()).max(0) };
+    let t = if absolute { expire_at } else { (expire_at - ctx.now()).max(0) };
     // i128: a stored expiry near i64::MAX must round, not overflow (Redis prints 9223372036854776).
     Ok(Reply::Int(if ms { t } else { ((i128::from(t) + 500) / 1000) as i64 }))
 }
@@ -395,7 +394,7 @@ fn pexpiretime(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn persist(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let has_ttl = ctx.lookup(a[1]).is_some_and(|e| e.expire_at != 0);
+    let has_ttl = ctx.lookup(a[1]).is_some_and(Entry::has_ttl);
     if has_ttl {
         ctx.set_expire(a[1], 0);
     }

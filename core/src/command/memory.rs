@@ -25,7 +25,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, 0, 
 /// index node if it has one.
 pub(crate) fn entry_usage(key: &[u8], e: &Entry) -> usize {
     let key_heap = heap_cost(SmallBytes::<22>::new(key).heap_size());
-    let ttl = if e.expire_at != 0 { Dict::<()>::NODE_COST + key_heap } else { 0 };
+    let ttl = if e.has_ttl() { Dict::<()>::NODE_COST + key_heap } else { 0 };
     Dict::<Entry>::NODE_COST + key_heap + e.value.mem_usage() + ttl
 }
 

@@ -177,14 +177,14 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     let at = ttl.resolve(ctx, "set")?;
     let (key, val) = (a[1], a[2]);
-    let existing = ctx.lookup(key);
+    let existing = ctx.lookup_with_ttl(key);
     let old = match existing {
-        Some(Entry { value: Value::Str(s), .. }) if get => Some(s.to_vec()),
+        Some((Entry { value: Value::Str(s), .. }, _)) if get => Some(s.to_vec()),
         Some(_) if get => return Err(Reply::err(WRONGTYPE)),
         _ => None,
     };
     let exists = existing.is_some();
-    let old_ttl = existing.map_or(0, |e| e.expire_at);
+    let old_ttl = existing.map_or(0, |(_, at)| at);
     if (nx && exists) || (xx && !exists) {
         return Ok(if get { Reply::bulk_opt(old.as_deref()) } else { Reply::Nil });
     }
@@ -278,7 +278,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             ctx.set_expire(key, t);
             ctx.log_as(&[b"PEXPIREAT", key, t.to_string().as_bytes()]);
         }
-        (None, Ttl::Persist) if ctx.lookup(key).is_some_and(|e| e.expire_at != 0) => {
+        (None, Ttl::Persist) if ctx.lookup(key).is_some_and(Entry::has_ttl) => {
             ctx.set_expire(key, 0);
             ctx.log_as(&[b"PERSIST", key]);
         }
@@ -515,7 +515,7 @@ pub(super) mod tests {
     /// in sorted order), and its absolute expiry. None when absent or expired.
     pub(crate) fn dump(db: &Db, key: &str) -> Option<(String, i64)> {
         let ctx = db.keyspace().lock(&LockSet::All, false);
-        let e = ctx.lookup(key.as_bytes())?;
+        let (e, expire_at) = ctx.lookup_with_ttl(key.as_bytes())?;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let content = match &e.value {
             Value::Str(s) => format!("string {:?}", text(&s.bytes())),
@@ -537,7 +537,7 @@ pub(super) mod tests {
             }
             Value::Collection(c) => format!("collection {:?}", c.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>()),
         };
-        Some((content, e.expire_at))
+        Some((content, expire_at))
     }
 
     /// Replay equivalence: two databases get the same `setup`; `cmd` runs on the first, what it

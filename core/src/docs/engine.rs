@@ -1405,7 +1405,7 @@ pub(crate) fn rename(ctx: &mut Ctx<'_>, from: &Namespace, to: &Namespace, drop_t
         Some(_) if !drop_target => return Err(DocError::new(codes::NAMESPACE_EXISTS, "NamespaceExists", "target namespace exists")),
         _ => {}
     }
-    let entry = ctx.remove(from.key().as_bytes()).expect("checked above");
+    let (entry, _) = ctx.remove(from.key().as_bytes()).expect("checked above");
     ctx.insert(to.key().as_bytes(), entry.value, 0);
     log(
         ctx,
@@ -1420,7 +1420,7 @@ pub(crate) fn list_all(ctx: &Ctx<'_>) -> Vec<(String, usize, usize, usize)> {
     let now = ctx.now();
     for shard in ctx.shards() {
         for (k, e) in shard.dict.iter() {
-            if e.is_expired(now) {
+            if shard.is_expired(k, e, now) {
                 continue;
             }
             if let Value::Collection(c) = &e.value {

@@ -117,7 +117,7 @@ fn unzigzag(u: u64) -> i64 {
 ///
 /// `entry` must not be an empty container (the keyspace never holds one): it would encode as
 /// count 0, which `decode_entry` rejects.
-pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
+pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_at: i64) {
     let ty = match &entry.value {
         Value::Str(s) if s.packed().is_some_and(compress::portable) => TYPE_STRING_PACKED,
         Value::Str(_) => TYPE_STRING,
@@ -129,7 +129,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
         Value::Collection(_) => TYPE_COLLECTION,
     };
     out.push(ty);
-    put_varint(out, zigzag(entry.expire_at));
+    put_varint(out, zigzag(expire_at));
     put_bytes(out, key);
     match &entry.value {
         // Type 5 for a packed value (its blob as stored), type 0 for a plain one (borrowed).
@@ -282,7 +282,8 @@ impl<'a> Reader<'a> {
 
 /// Decode one entry starting at `*pos`, advancing `*pos` past it. On error `*pos` is left
 /// unchanged and the error's offset points at the offending item. Never panics on any input.
-pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entry), CodecError> {
+/// Returns the key, its entry (TTL flag clear) and its absolute expiry (0 = none).
+pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entry, i64), CodecError> {
     if *pos > buf.len() {
         return Err(corrupt(*pos, "position past the end of the input"));
     }
@@ -397,7 +398,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
         }
     };
     *pos = r.pos;
-    Ok((key, Entry::new(value, expire_at)))
+    Ok((key, Entry::new(value), expire_at))
 }
 
 /// Whether every element of `doc` (recursively, at most 200 levels) decodes.
@@ -489,9 +490,9 @@ mod tests {
     }
 
     fn encode(key: &[u8], value: Value, expire_at: i64) -> (Vec<u8>, Entry) {
-        let entry = Entry::new(value, expire_at);
+        let entry = Entry::new(value);
         let mut out = Vec::new();
-        encode_entry(&mut out, key, &entry);
+        encode_entry(&mut out, key, &entry, expire_at);
         (out, entry)
     }
 
@@ -500,10 +501,10 @@ mod tests {
     fn round_trip(key: &[u8], value: Value, expire_at: i64) {
         let (buf, entry) = encode(key, value, expire_at);
         let mut pos = 0;
-        let (k, e) = decode_entry(&buf, &mut pos).expect("valid encoding decodes");
+        let (k, e, at) = decode_entry(&buf, &mut pos).expect("valid encoding decodes");
         assert_eq!(pos, buf.len());
         assert_eq!(k, key);
-        assert_eq!(e.expire_at, expire_at);
+        assert_eq!(at, expire_at);
         assert_eq!(canon(&e.value), canon(&entry.value));
     }
 
@@ -539,7 +540,7 @@ mod tests {
             for n in [60, 100, 5000, 100_000] {
                 let (buf, entry) = encode(b"p", packed(&text(n), codec), 7);
                 assert_eq!(buf[0], TYPE_STRING_PACKED);
-                let (_, e) = decode_entry(&buf, &mut 0).unwrap();
+                let (_, e, _) = decode_entry(&buf, &mut 0).unwrap();
                 let (Value::Str(a), Value::Str(b)) = (&e.value, &entry.value) else { panic!("not a string") };
                 assert_eq!(a.packed(), b.packed(), "the blob is kept as stored, not recompressed");
                 round_trip(b"p", packed(&text(n), codec), 0);
@@ -591,7 +592,7 @@ mod tests {
     #[test]
     fn list_order_is_kept() {
         let (buf, _) = encode(b"l", list((0..100u32).map(|i| i.to_be_bytes().to_vec())), 0);
-        let (_, e) = decode_entry(&buf, &mut 0).unwrap();
+        let (_, e, _) = decode_entry(&buf, &mut 0).unwrap();
         let Value::List(l) = e.value else { panic!("not a list") };
         let got: Vec<u32> = l.iter().map(|e| u32::from_be_bytes(e[..].try_into().unwrap())).collect();
         assert_eq!(got, (0..100).collect::<Vec<_>>());
@@ -620,7 +621,7 @@ mod tests {
         // -0.0 on the wire decodes (the zset keeps it as 0.0, the same score).
         let mut buf = vec![TYPE_ZSET, 0, 1, b'z', 1, 1, b'm'];
         buf.extend_from_slice(&(-0.0f64).to_le_bytes());
-        let (_, e) = decode_entry(&buf, &mut 0).unwrap();
+        let (_, e, _) = decode_entry(&buf, &mut 0).unwrap();
         let Value::ZSet(z) = e.value else { panic!("not a zset") };
         assert_eq!(z.score(b"m"), Some(0.0));
         // The score is 8 little-endian bytes at the end.
@@ -640,13 +641,13 @@ mod tests {
         ];
         let want: Vec<Canon> = values.iter().map(canon).collect();
         for (i, value) in values.into_iter().enumerate() {
-            encode_entry(&mut buf, format!("key{i}").as_bytes(), &Entry::new(value, i as i64 * 1000));
+            encode_entry(&mut buf, format!("key{i}").as_bytes(), &Entry::new(value), i as i64 * 1000);
         }
         let mut pos = 0;
         for (i, want) in want.iter().enumerate() {
-            let (k, e) = decode_entry(&buf, &mut pos).unwrap();
+            let (k, e, at) = decode_entry(&buf, &mut pos).unwrap();
             assert_eq!(k, format!("key{i}").as_bytes());
-            assert_eq!(e.expire_at, i as i64 * 1000);
+            assert_eq!(at, i as i64 * 1000);
             assert_eq!(&canon(&e.value), want);
         }
         assert_eq!(pos, buf.len());
@@ -728,8 +729,8 @@ mod tests {
         eleven.extend_from_slice(&[0, 1, b'k', 1, b'v']);
         assert_eq!(decode_err(&eleven).what, "varint overflows 64 bits");
         // A non-minimal varint is accepted (it is still unambiguous).
-        let (_, e) = decode_entry(&[TYPE_STRING, 0x80, 0x00, 1, b'k', 1, b'v'], &mut 0).unwrap();
-        assert_eq!(e.expire_at, 0);
+        let (_, _, at) = decode_entry(&[TYPE_STRING, 0x80, 0x00, 1, b'k', 1, b'v'], &mut 0).unwrap();
+        assert_eq!(at, 0);
     }
 
     #[test]
@@ -773,7 +774,7 @@ mod tests {
     fn check_decoded(buf: &[u8]) {
         let mut pos = 0;
         match decode_entry(buf, &mut pos) {
-            Ok((k, e)) => {
+            Ok((k, e, at)) => {
                 assert!(pos > 0 && pos <= buf.len());
                 let value_len = match &e.value {
                     Value::Str(_) => 1,
@@ -786,10 +787,10 @@ mod tests {
                 };
                 assert!(value_len > 0, "decoded an empty container");
                 let mut again = Vec::new();
-                encode_entry(&mut again, &k, &e);
-                let (k2, e2) = decode_entry(&again, &mut 0).expect("re-encoding decodes");
+                encode_entry(&mut again, &k, &e, at);
+                let (k2, e2, at2) = decode_entry(&again, &mut 0).expect("re-encoding decodes");
                 assert_eq!(k2, k);
-                assert_eq!(e2.expire_at, e.expire_at);
+                assert_eq!(at2, at);
                 assert_eq!(canon(&e2.value), canon(&e.value));
             }
             Err(err) => {

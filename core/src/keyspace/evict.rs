@@ -136,12 +136,12 @@ thread_local! {
 pub(crate) fn init_access(t: &Tuning, e: &Entry) {
     let now = lru_stamp();
     let v = if t.policy().is_lfu() { (lfu_minutes(now) << 8) | u64::from(LFU_INIT) } else { now };
-    e.access.store(v, Ordering::Relaxed);
+    e.store_access_record(v);
 }
 
 /// Record an access to `e` (Redis's `updateLFU` / LRU clock update).
 pub(crate) fn touch(t: &Tuning, e: &Entry) {
-    let cur = e.access.load(Ordering::Relaxed);
+    let cur = e.access_record();
     let now = lru_stamp();
     let next = if t.policy().is_lfu() {
         let counter = lfu_counter(cur, t.lfu_decay_time.load(Ordering::Relaxed), now);
@@ -155,23 +155,22 @@ pub(crate) fn touch(t: &Tuning, e: &Entry) {
     // old as its first read in the tick. (Cost: a hot key read by many threads bounces between
     // their caches; LFU stores only when the counter or the minute changes.)
     if next != cur {
-        e.access.store(next, Ordering::Relaxed);
+        e.store_access_record(next);
     }
 }
 
 /// OBJECT IDLETIME: seconds since the last access under an LRU record.
 pub(crate) fn idle_seconds(e: &Entry) -> u64 {
-    stamp_ms(lru_stamp().saturating_sub(e.access.load(Ordering::Relaxed))) / 1000
+    stamp_ms(lru_stamp().saturating_sub(e.access_record())) / 1000
 }
 
-/// Eviction score: higher = evict sooner.
-fn score(policy: EvictionPolicy, t: &Tuning, e: &Entry, lru_stamp: u64) -> u64 {
+/// Eviction score: higher = evict sooner. `expire_at` is the key's expiry (read only by
+/// volatile-ttl, whose candidates all have one).
+fn score(policy: EvictionPolicy, t: &Tuning, e: &Entry, expire_at: i64, lru_stamp: u64) -> u64 {
     match policy {
-        EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at as u64,
-        p if p.is_lfu() => {
-            255 - u64::from(lfu_counter(e.access.load(Ordering::Relaxed), t.lfu_decay_time.load(Ordering::Relaxed), lru_stamp))
-        }
-        _ => lru_stamp.saturating_sub(e.access.load(Ordering::Relaxed)),
+        EvictionPolicy::VolatileTtl => u64::MAX - expire_at as u64,
+        p if p.is_lfu() => 255 - u64::from(lfu_counter(e.access_record(), t.lfu_decay_time.load(Ordering::Relaxed), lru_stamp)),
+        _ => lru_stamp.saturating_sub(e.access_record()),
     }
 }
 
@@ -280,19 +279,19 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
     for idx in shards {
         let shard = ks.shard(idx).read();
         // Collections are never evicted (documents are data, not cache).
-        let mut offer = |k: &[u8], e: &Entry| {
+        let mut offer = |k: &[u8], e: &Entry, expire_at: i64| {
             if !e.value.is_collection() {
-                pool.offer(score(policy, t, e, now), k)
+                pool.offer(score(policy, t, e, expire_at, now), k)
             }
         };
         if policy.volatile_only() {
-            shard.volatile.sample(rng, samples, |k, _| {
+            shard.volatile.sample(rng, samples, |k, &at| {
                 if let Some(e) = shard.dict.get(k) {
-                    offer(k, e);
+                    offer(k, e, at);
                 }
             });
         } else {
-            shard.dict.sample(rng, samples, |k, e| offer(k, e));
+            shard.dict.sample(rng, samples, |k, e| offer(k, e, 0));
         }
     }
     // Best first. A candidate deleted meanwhile, no longer eligible, or accessed since it was
@@ -313,10 +312,11 @@ fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy, min_sco
     let now = lru_stamp();
     // The raw entry, expired or not: an expired key not yet reclaimed holds memory too.
     let h = hash_bytes(key);
-    let eligible = ctx.shard(h).dict.get_hashed(h, key).is_some_and(|e| {
+    let shard = ctx.shard(h);
+    let eligible = shard.dict.get_hashed(h, key).is_some_and(|e| {
         !e.value.is_collection()
-            && (!policy.volatile_only() || e.expire_at != 0)
-            && min_score.is_none_or(|min| score(policy, &ks.tuning, e, now) >= min)
+            && (!policy.volatile_only() || e.has_ttl())
+            && min_score.is_none_or(|min| score(policy, &ks.tuning, e, shard.expire_at_hashed(h, key, e), now) >= min)
     });
     if !eligible {
         return false;

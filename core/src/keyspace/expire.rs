@@ -28,9 +28,8 @@ pub(crate) fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> usize {
             let mut expired: Vec<Box<[u8]>> = Vec::new();
             let samples = SAMPLE.min(shard.volatile.len());
             for _ in 0..samples {
-                if let Some((k, _)) = shard.volatile.random_entry(&mut rng) {
-                    let h = hash_bytes(k);
-                    if shard.dict.get_hashed(h, k).is_some_and(|e| e.is_expired(now)) && !expired.iter().any(|e| **e == *k) {
+                if let Some((k, &at)) = shard.volatile.random_entry(&mut rng) {
+                    if at <= now && !expired.iter().any(|e| **e == *k) {
                         expired.push(k.into());
                     }
                 }

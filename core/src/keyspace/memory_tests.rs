@@ -11,6 +11,12 @@ fn check(ks: &Keyspace, step: usize) {
         let shard = ks.shard(i).read();
         ks.publish(&shard, true);
         assert_eq!(shard.running_totals(), shard.recount_values(), "shard {i} after step {step}");
+        // The TTL table holds exactly the keys whose entries carry the TTL flag.
+        let flagged = shard.dict.iter().filter(|(_, e)| e.has_ttl()).count();
+        assert_eq!(flagged, shard.volatile.len(), "shard {i} after step {step}: TTL flags vs volatile");
+        for (k, at) in shard.volatile.iter() {
+            assert!(*at != 0 && shard.dict.get(k).is_some_and(super::Entry::has_ttl), "shard {i} after step {step}");
+        }
         sum += shard.footprint();
     }
     assert_eq!(ks.used_memory(), sum, "used_memory after step {step}");
@@ -35,7 +41,7 @@ fn random_command(rng: &mut u64) -> Vec<Vec<u8>> {
         2 => vec!["SETRANGE".into(), key, next(50).to_string(), val],
         3 => vec!["INCRBY".into(), key, n],
         4 => vec!["DEL".into(), key],
-        5 => vec!["PEXPIRE".into(), key, next(3).to_string()],
+        5 => vec!["PEXPIRE".into(), key, [0, 1, 2, 100_000][next(4) as usize].to_string()],
         6 => vec!["HSET".into(), key, field, val],
         7 => vec!["HDEL".into(), key, field],
         8 => vec!["HINCRBY".into(), key, field, n],
@@ -55,7 +61,8 @@ fn random_command(rng: &mut u64) -> Vec<Vec<u8>> {
         22 => vec!["SINTERSTORE".into(), key, other.clone(), other],
         23 => vec!["ZUNIONSTORE".into(), key.clone(), "2".into(), key, other],
         24 => vec!["GETDEL".into(), key],
-        25 => vec!["SET".into(), key, n, "PX".into(), next(4).to_string()],
+        25 => vec!["SET".into(), key, n, "PX".into(), [1, 2, 3, 100_000][next(4) as usize].to_string()],
+        29 => vec!["SET".into(), key, val, "KEEPTTL".into()],
         26 => vec!["PERSIST".into(), key],
         27 if next(20) == 0 => vec!["FLUSHDB".into()],
         28 => vec!["CONFIG".into(), "SET".into(), "compression".into(), ["lz4", "zlib", "none"][next(3) as usize].into()],
@@ -122,8 +129,8 @@ fn used_memory_returns_to_baseline_after_deleting_everything() {
 
 #[test]
 fn entry_keeps_its_size() {
-    // Value 40 + expiry 8 + access record 8: the access record lives in what was padding.
-    assert_eq!(std::mem::size_of::<super::Entry>(), 56);
+    // Value 40 + access record 8 (its top bit is the TTL flag; the expiry is in `volatile`).
+    assert_eq!(std::mem::size_of::<super::Entry>(), 48);
 }
 
 /// Under random commands of every type, each policy keeps `used_memory <= maxmemory` after

@@ -5,11 +5,13 @@
 //!   different shards run in parallel and readers of one shard share it.
 //! - A command locks the shards of its keys in ascending index order (never out of order, so
 //!   there is no deadlock); whole-keyspace commands and transactions lock all of them.
-//! - `Entry::expire_at` is the absolute expiry in Unix milliseconds (0 = persistent). A key whose
-//!   time has come is invisible to every command from that instant (checked on access) even
-//!   before it is deleted; deletion happens on write access or by the sampling expirer
-//!   (`expire.rs`).
-//! - `Shard::volatile` holds exactly the keys with a TTL, so the expirer samples only those.
+//! - `Shard::volatile` maps exactly the keys with a TTL to their absolute expiry in Unix
+//!   milliseconds, and exactly those keys' entries carry `Entry::has_ttl` (both change together,
+//!   in `Shard::set_ttl_hashed` or when the key is deleted). Redis keeps expiries in their own
+//!   dict for the same reasons: a key without a TTL pays nothing for it, and the expirer samples
+//!   only keys that can expire. A key whose time has come is invisible to every command from
+//!   that instant (checked on access) even before it is deleted; deletion happens on write
+//!   access or by the sampling expirer (`expire.rs`).
 //! - `Shard::watched` holds a version per key that some session WATCHes; every modification of
 //!   such a key bumps it (`Ctx::modified`), which is how EXEC detects conflicts.
 //! - Memory: `Shard::values_mem` is the sum of `Value::mem_usage()` over the shard's entries.
@@ -56,25 +58,51 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A key's value, TTL and access record.
+/// A key's value and access record. Its TTL, when it has one, lives in `Shard::volatile`; the
+/// entry only carries a flag saying so (the top bit of `access`), so a lookup of a key without
+/// a TTL never probes that table. That keeps the entry at 48 bytes: a keyspace node for a short
+/// key fits an 80-byte malloc chunk (see `dict.rs`).
 pub(crate) struct Entry {
     pub(crate) value: Value,
-    /// Absolute expiry in Unix ms; 0 = no TTL.
-    pub(crate) expire_at: i64,
-    /// Under an LFU policy `minutes:56 | counter:8` (Redis's layout with a wider clock),
-    /// otherwise the LRU clock: Unix microseconds of the last access. Atomic because reads
-    /// update it under a shared shard lock. (It fills what was padding: `Entry` is 56 bytes.)
-    pub(crate) access: AtomicU64,
+    /// Bit 63: the key has a TTL (changed only under the shard's write lock). Bits 0-62: under
+    /// an LFU policy `minutes:55 | counter:8` (Redis's layout with a wider clock), otherwise
+    /// the LRU clock (`evict::lru_stamp`, which stays below 2^62 until the 23rd century).
+    /// Atomic because reads update it under a shared shard lock.
+    access: AtomicU64,
 }
 
+const TTL_FLAG: u64 = 1 << 63;
+
 impl Entry {
-    /// A new entry; its access record is set when it is stored (`Ctx::insert`) or loaded.
-    pub(crate) fn new(value: Value, expire_at: i64) -> Self {
-        Entry { value, expire_at, access: AtomicU64::new(0) }
+    /// A new entry without a TTL; its access record is set when it is stored (`Ctx::insert`)
+    /// or loaded.
+    pub(crate) fn new(value: Value) -> Self {
+        Entry { value, access: AtomicU64::new(0) }
     }
 
-    pub(crate) fn is_expired(&self, now: i64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now
+    /// Whether the key has a TTL (its expiry is in `Shard::volatile`).
+    #[inline]
+    pub(crate) fn has_ttl(&self) -> bool {
+        self.access.load(Ordering::Relaxed) & TTL_FLAG != 0
+    }
+
+    fn set_ttl_flag(&mut self, on: bool) {
+        let a = self.access.get_mut();
+        *a = if on { *a | TTL_FLAG } else { *a & !TTL_FLAG };
+    }
+
+    /// The LRU stamp or LFU record (without the TTL flag).
+    #[inline]
+    pub(crate) fn access_record(&self) -> u64 {
+        self.access.load(Ordering::Relaxed) & !TTL_FLAG
+    }
+
+    /// Replace the access record, keeping the TTL flag. Safe under a read lock: the flag only
+    /// changes under the write lock, so no reader can race a change of it.
+    #[inline]
+    pub(crate) fn store_access_record(&self, record: u64) {
+        let flag = self.access.load(Ordering::Relaxed) & TTL_FLAG;
+        self.access.store(record & !TTL_FLAG | flag, Ordering::Relaxed);
     }
 }
 
@@ -109,7 +137,8 @@ pub(crate) struct ShardStats {
 #[derive(Default)]
 pub(crate) struct Shard {
     pub(crate) dict: Dict<Entry>,
-    pub(crate) volatile: Dict<()>,
+    /// Absolute expiry (Unix ms) of every key with a TTL; those entries carry `has_ttl`.
+    pub(crate) volatile: Dict<i64>,
     pub(crate) watched: Dict<WatchSlot>,
     pub(crate) stats: ShardStats,
     /// Progress of a snapshot in progress over this shard (None when none is running).
@@ -129,7 +158,7 @@ impl Shard {
     #[inline]
     pub(crate) fn before_write(&mut self, hash: u64) {
         if let Some(snap) = &mut self.snap {
-            snap.save_bucket(&self.dict, self.dict.bucket_of(hash));
+            snap.save_bucket(&self.dict, &self.volatile, self.dict.bucket_of(hash));
         }
     }
 
@@ -151,8 +180,47 @@ impl Shard {
         self.before_write(hash);
         if let Some((_, e)) = self.dict.remove_entry_hashed(hash, key) {
             self.account(Usage::of(&e.value), false);
-            self.volatile.remove(key);
+            self.volatile.remove_entry_hashed(hash, key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The absolute expiry of `key`, whose entry is `e` (0 = no TTL).
+    #[inline]
+    pub(crate) fn expire_at_hashed(&self, hash: u64, key: &[u8], e: &Entry) -> i64 {
+        if !e.has_ttl() {
+            return 0;
+        }
+        self.volatile.get_hashed(hash, key).copied().unwrap_or(0)
+    }
+
+    /// Like `expire_at_hashed`, hashing the key itself (for walks over the table).
+    pub(crate) fn expire_at(&self, key: &[u8], e: &Entry) -> i64 {
+        if !e.has_ttl() {
+            return 0;
+        }
+        self.expire_at_hashed(hash_bytes(key), key, e)
+    }
+
+    /// Whether `key` (entry `e`) has a TTL that has passed at `now`.
+    pub(crate) fn is_expired(&self, key: &[u8], e: &Entry, now: i64) -> bool {
+        let at = self.expire_at(key, e);
+        at != 0 && at <= now
+    }
+
+    /// Set (`at != 0`) or clear the TTL of the stored key `key`: the `volatile` table and the
+    /// entry's flag together. No effect on an absent key.
+    pub(crate) fn set_ttl_hashed(&mut self, hash: u64, key: &[u8], at: i64) {
+        let Some(e) = self.dict.get_mut_hashed(hash, key) else { return };
+        let had = e.has_ttl();
+        e.set_ttl_flag(at != 0);
+        if at != 0 {
+            match self.volatile.get_mut_hashed(hash, key) {
+                Some(slot) => *slot = at,
+                None => self.volatile.insert_new_hashed(hash, key, at),
+            }
+        } else if had {
+            self.volatile.remove_entry_hashed(hash, key);
         }
     }
 
@@ -713,15 +781,17 @@ impl<'a> Ctx<'a> {
             if shard.volatile.is_empty() {
                 continue;
             }
-            if matches!(shard.dict.get_hashed(h, key), Some(e) if !self.live(e)) {
+            if matches!(shard.dict.get_hashed(h, key), Some(e) if !self.live(shard, h, key, e)) {
                 self.shard_mut(h).delete_expired(h, key);
                 crate::util::resp::encode_command(&mut self.effects, &[b"DEL".as_slice(), key]);
             }
         }
     }
 
-    fn live(&self, e: &Entry) -> bool {
-        e.expire_at == 0 || e.expire_at > self.now()
+    /// Whether `key`'s entry `e` in `shard` is live (no TTL, or one not yet reached).
+    #[inline]
+    fn live(&self, shard: &Shard, h: u64, key: &[u8], e: &Entry) -> bool {
+        !e.has_ttl() || shard.expire_at_hashed(h, key, e) > self.now()
     }
 
     /// Log `argv` as (part of) this command's effect instead of the command's own argv.
@@ -810,14 +880,24 @@ impl<'a> Ctx<'a> {
     /// The live entry for `key` (None if absent or expired).
     pub(crate) fn lookup(&self, key: &[u8]) -> Option<&Entry> {
         let h = hash_bytes(key);
-        self.shard(h).dict.get_hashed(h, key).filter(|e| self.live(e))
+        let shard = self.shard(h);
+        shard.dict.get_hashed(h, key).filter(|e| self.live(shard, h, key, e))
+    }
+
+    /// The live entry for `key` and its absolute expiry in Unix ms (0 = no TTL).
+    pub(crate) fn lookup_with_ttl(&self, key: &[u8]) -> Option<(&Entry, i64)> {
+        let h = hash_bytes(key);
+        let shard = self.shard(h);
+        let e = shard.dict.get_hashed(h, key)?;
+        let at = shard.expire_at_hashed(h, key, e);
+        (at == 0 || at > self.now()).then_some((e, at))
     }
 
     /// Like `lookup`, counting a keyspace hit or miss (reads that Redis counts).
     pub(crate) fn lookup_counted(&self, key: &[u8]) -> Option<&Entry> {
         let h = hash_bytes(key);
         let shard = self.shard(h);
-        let found = shard.dict.get_hashed(h, key).filter(|e| self.live(e));
+        let found = shard.dict.get_hashed(h, key).filter(|e| self.live(shard, h, key, e));
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {
@@ -829,7 +909,8 @@ impl<'a> Ctx<'a> {
     /// The live entry for `key`, mutable; an expired entry is deleted first.
     pub(crate) fn lookup_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let h = hash_bytes(key);
-        let expired = matches!(self.shard(h).dict.get_hashed(h, key), Some(e) if !self.live(e));
+        let shard = self.shard(h);
+        let expired = matches!(shard.dict.get_hashed(h, key), Some(e) if !self.live(shard, h, key, e));
         let logging = self.logging;
         let shard = self.shard_mut(h);
         if expired {
@@ -869,31 +950,25 @@ impl<'a> Ctx<'a> {
         // command already tracks the key (then `settle` accounts its final state).
         let tracked = self.is_tracked(h, key);
         let new_usage = if tracked { Usage::default() } else { Usage::of(&value) };
-        let entry = Entry::new(value, expire_at);
+        let mut entry = Entry::new(value);
         evict::init_access(&self.ks.tuning, &entry);
         let shard = self.shard_mut(h);
         shard.before_write(h);
         let old_usage = match shard.dict.get_mut_hashed(h, key) {
             Some(old) => {
                 let old_usage = Usage::of(&old.value);
-                let had_ttl = old.expire_at != 0;
+                // The old TTL flag stays until `set_ttl_hashed` settles both sides below.
+                entry.set_ttl_flag(old.has_ttl());
                 *old = entry;
-                if had_ttl && expire_at == 0 {
-                    shard.volatile.remove(key);
-                } else if !had_ttl && expire_at != 0 {
-                    shard.volatile.insert(key, ());
-                }
                 Some(old_usage)
             }
             None => {
                 shard.before_insert();
                 shard.dict.insert_new_hashed(h, key, entry);
-                if expire_at != 0 {
-                    shard.volatile.insert(key, ());
-                }
                 None
             }
         };
+        shard.set_ttl_hashed(h, key, expire_at);
         if !tracked {
             shard.account(new_usage, true);
             if let Some(u) = old_usage {
@@ -903,39 +978,37 @@ impl<'a> Ctx<'a> {
         self.modified_hashed(h, key);
     }
 
-    /// Delete `key`; returns the live entry that was removed (None if absent or expired).
-    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    /// Delete `key`; returns the live entry that was removed and its absolute expiry (0 = no
+    /// TTL), or None if absent or expired.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<(Entry, i64)> {
         let h = hash_bytes(key);
         let tracked = self.is_tracked(h, key);
         let shard = self.shard_mut(h);
         shard.before_write(h);
-        let (_, entry) = shard.dict.remove_entry_hashed(h, key)?;
+        let (_, mut entry) = shard.dict.remove_entry_hashed(h, key)?;
         if !tracked {
             shard.account(Usage::of(&entry.value), false);
         }
-        if entry.expire_at != 0 {
-            shard.volatile.remove(key);
-            if !self.live(&entry) {
+        let mut expire_at = 0;
+        if entry.has_ttl() {
+            entry.set_ttl_flag(false);
+            expire_at = shard.volatile.remove_entry_hashed(h, key).map_or(0, |(_, at)| at);
+            if expire_at <= self.now() {
                 self.shard_mut(h).stats.expired.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         }
         self.modified_hashed(h, key);
-        Some(entry)
+        Some((entry, expire_at))
     }
 
     /// Set or clear (`at == 0`) the TTL of a live key. Returns false if the key is absent.
     pub(crate) fn set_expire(&mut self, key: &[u8], at: i64) -> bool {
-        let Some(entry) = self.lookup_mut(key) else { return false };
-        let had = entry.expire_at != 0;
-        entry.expire_at = at;
-        let h = hash_bytes(key);
-        let shard = self.shard_mut(h);
-        if had && at == 0 {
-            shard.volatile.remove(key);
-        } else if !had && at != 0 {
-            shard.volatile.insert(key, ());
+        if self.lookup_mut(key).is_none() {
+            return false;
         }
+        let h = hash_bytes(key);
+        self.shard_mut(h).set_ttl_hashed(h, key, at);
         self.modified(key);
         true
     }
@@ -977,8 +1050,8 @@ impl<'a> Ctx<'a> {
                 if c.is_empty_container() {
                     let shard = self.shard_mut(h);
                     if let Some((_, old)) = shard.dict.remove_entry_hashed(h, key) {
-                        if old.expire_at != 0 {
-                            shard.volatile.remove(key);
+                        if old.has_ttl() {
+                            shard.volatile.remove_entry_hashed(h, key);
                         }
                     }
                 }
@@ -992,7 +1065,7 @@ impl<'a> Ctx<'a> {
                     let shard = self.shard_mut(h);
                     shard.before_write(h);
                     shard.before_insert();
-                    let entry = Entry::new(c.wrap(), 0);
+                    let entry = Entry::new(c.wrap());
                     if !tracked {
                         shard.account(Usage::of(&entry.value), true);
                     }
@@ -1046,13 +1119,13 @@ impl<'a> Ctx<'a> {
             let live: Vec<Box<[u8]>> = if shard.watched.is_empty() {
                 Vec::new()
             } else {
-                shard.watched.keys().filter(|k| shard.dict.get(k).is_some_and(|e| !e.is_expired(now))).map(Box::from).collect()
+                shard.watched.keys().filter(|k| shard.dict.get(k).is_some_and(|e| !shard.is_expired(k, e, now))).map(Box::from).collect()
             };
             for k in &live {
                 shard.bump_watch(k);
             }
             if let Some(snap) = &mut shard.snap {
-                snap.save_all(&shard.dict);
+                snap.save_all(&shard.dict, &shard.volatile);
             }
             shard.dict.clear();
             shard.volatile.clear();

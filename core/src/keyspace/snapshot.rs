@@ -50,14 +50,15 @@ impl ShardSnap {
 
     /// Encode bucket `b`'s entries into `pending` unless it was saved already.
     #[inline]
-    pub(crate) fn save_bucket(&mut self, dict: &Dict<Entry>, b: usize) {
+    pub(crate) fn save_bucket(&mut self, dict: &Dict<Entry>, volatile: &Dict<i64>, b: usize) {
         if b >= self.buckets || self.saved[b / 64] & (1 << (b % 64)) != 0 {
             return;
         }
         self.saved[b / 64] |= 1 << (b % 64);
         let (pending, n) = (&mut self.pending, &mut self.pending_entries);
         dict.for_each_in_bucket(b, |k, e| {
-            encode_entry(pending, k, e);
+            let expire_at = if e.has_ttl() { volatile.get(k).copied().unwrap_or(0) } else { 0 };
+            encode_entry(pending, k, e, expire_at);
             *n += 1;
         });
     }
@@ -79,9 +80,9 @@ impl ShardSnap {
     }
 
     /// Save every bucket not yet saved (before the table is cleared).
-    pub(crate) fn save_all(&mut self, dict: &Dict<Entry>) {
+    pub(crate) fn save_all(&mut self, dict: &Dict<Entry>, volatile: &Dict<i64>) {
         for b in 0..self.buckets {
-            self.save_bucket(dict, b);
+            self.save_bucket(dict, volatile, b);
         }
     }
 }
@@ -137,11 +138,11 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
             loop {
                 let (pending, n, finished, done_state) = {
                     let mut g = ks.shard(i).write();
-                    let Shard { dict, snap, .. } = &mut *g;
+                    let Shard { dict, volatile, snap, .. } = &mut *g;
                     let s = snap.as_mut().expect("snapshot state present until the walker finishes the shard");
                     let end = (s.cursor + STEP).min(s.buckets);
                     for b in s.cursor..end {
-                        s.save_bucket(dict, b);
+                        s.save_bucket(dict, volatile, b);
                     }
                     s.cursor = end;
                     let finished = end == s.buckets;
@@ -176,8 +177,8 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
     }
 }
 
-/// Decoded entries (hash, key, entry), one list per shard.
-type Decoded = Vec<Vec<(u64, Vec<u8>, Entry)>>;
+/// Decoded entries (hash, key, entry, expiry), one list per shard.
+type Decoded = Vec<Vec<(u64, Vec<u8>, Entry, i64)>>;
 
 /// Load a snapshot into an empty keyspace: blocks are decoded in parallel, then each shard's
 /// table is built in one pass at its final size. Entries whose TTL has passed are loaded too:
@@ -200,12 +201,12 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                         let mut pos = 0;
                         let mut n = 0u32;
                         while pos < buf.len() {
-                            let (key, entry) = decode_entry(&buf, &mut pos).map_err(|e| {
+                            let (key, entry, expire_at) = decode_entry(&buf, &mut pos).map_err(|e| {
                                 format!("{}: block at offset {}: {e}", file.path().display(), SnapshotFile::block_offset(b))
                             })?;
                             n += 1;
                             let h = hash_bytes(&key);
-                            per_shard[super::shard_of(h)].push((h, key, entry));
+                            per_shard[super::shard_of(h)].push((h, key, entry, expire_at));
                         }
                         if n != b.entries {
                             return Err(format!(
@@ -247,7 +248,7 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                         if shard.dict.is_empty() {
                             shard.dict = Dict::with_capacity(total);
                         }
-                        for (h, key, mut entry) in lists.into_iter().flatten() {
+                        for (h, key, mut entry, expire_at) in lists.into_iter().flatten() {
                             // Values saved raw (plain, or packed against the old process's
                             // dictionary) are compressed again as the live settings say.
                             if let Value::Str(v) = &entry.value {
@@ -258,9 +259,6 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                             if shard.dict.get_hashed(h, &key).is_some() {
                                 return Err(format!("snapshot holds key {:?} twice", String::from_utf8_lossy(&key)));
                             }
-                            if entry.expire_at != 0 {
-                                shard.volatile.insert(&key, ());
-                            }
                             if let Value::Collection(c) = &entry.value {
                                 if c.indexes().iter().any(|i| i.spec.expire_after_seconds.is_some()) {
                                     // The TTL sweep's list (replay and createIndexes keep it
@@ -269,6 +267,7 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                                 }
                             }
                             shard.dict.insert_new_hashed(h, &key, entry);
+                            shard.set_ttl_hashed(h, &key, expire_at);
                             loaded += 1;
                         }
                     }
