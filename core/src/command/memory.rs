@@ -11,7 +11,6 @@ use super::{CmdResult, CommandSpec};
 use crate::keyspace::dict::Dict;
 use crate::keyspace::{Ctx, Entry};
 use crate::reply::Reply;
-use crate::types::{heap_cost, SmallBytes};
 
 pub(crate) const COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, 0, (0, 0, 0), memory).with_keys_fn(|a| {
     if a.len() > 2 && a[1].eq_ignore_ascii_case(b"USAGE") {
@@ -21,12 +20,11 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, 0, 
     }
 })];
 
-/// Bytes of `key`'s entry: its node, its key if stored out of line, its value, and its TTL
-/// index node if it has one.
+/// Bytes of `key`'s entry: its node (which holds the key), its value, and its TTL index node
+/// if it has one.
 pub(crate) fn entry_usage(key: &[u8], e: &Entry) -> usize {
-    let key_heap = heap_cost(SmallBytes::<22>::new(key).heap_size());
-    let ttl = if e.has_ttl() { Dict::<()>::NODE_COST + key_heap } else { 0 };
-    Dict::<Entry>::NODE_COST + key_heap + e.value.mem_usage() + ttl
+    let ttl = if e.has_ttl() { Dict::<i64>::entry_cost(key.len()) } else { 0 };
+    Dict::<Entry>::entry_cost(key.len()) + e.value.mem_usage() + ttl
 }
 
 /// The process's resident set size in bytes (0 where unknown).

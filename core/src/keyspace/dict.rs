@@ -6,20 +6,36 @@
 //! order (Pieter Noordhuis's algorithm, see `scan`). Open addressing displaces elements from
 //! their home bucket, so it cannot keep that promise; chaining can.
 //!
+//! Nodes: each entry is ONE heap block sized to its key, a `#[repr(C)]` header
+//! `{ next, val: V, key_len: u32 }` followed by the key's bytes at `Node::KEY_OFFSET` (right
+//! after `key_len`, so they start in the header's tail padding when it has some). The block is
+//! `max(size_of::<Node<V>>(), KEY_OFFSET + key_len)` bytes, aligned for `Node<V>`. Why: a key
+//! costs no second allocation whatever its length, and no fixed inline slot sized for the
+//! longest "short" key: a keyspace node is `8 + size_of::<Entry>() + 4 + key_len` bytes, a set
+//! member's (`Dict<()>`) `12 + len`. A lookup loads the bucket, then per node compares
+//! `key_len` and the bytes, all in the node's own block.
+//!
+//! Nodes are only handled as `NonNull<Node<V>>` (from `Node::alloc`). Their fields are reached
+//! with place expressions on that pointer, never through a `&Node<V>` (one would span key
+//! bytes in the tail padding), and the header is written field by field (writing a whole
+//! `Node` would clobber those bytes with padding).
+//!
 //! Invariants: `buckets.len()` is a power of two (or 0 when empty); every node lives in bucket
-//! `hash_bytes(key) & mask`; `len` is the number of nodes; `key_heap` is the allocator cost of
-//! the keys too long to be inline (so `heap_bytes` is O(1)). Nodes do not store the hash (8
-//! bytes per entry saved); a resize hashes the keys again. The table grows at load factor 1 and shrinks when
-//! it falls under 1/8, rehashing in one step (tables are per shard or per value, so a step is
-//! small). Lookup is O(1) expected; `scan` visits each bucket once per full cycle.
+//! `hash_bytes(key) & mask` and is linked from exactly one place (a bucket or another node's
+//! `next`); `len` is the number of nodes; `nodes_heap` is the sum of `heap_cost` of the nodes'
+//! blocks (so `heap_bytes` is O(1)). Nodes do not store the hash (8 bytes per entry saved); a
+//! resize hashes the keys again. The table grows at load factor 1 and shrinks when it falls
+//! under 1/8, rehashing in one step (tables are per shard or per value, so a step is small).
+//! Lookup is O(1) expected; `scan` visits each bucket once per full cycle.
 
+use std::alloc::{self, Layout};
 use std::hash::BuildHasher;
+use std::mem::{align_of, offset_of, size_of};
+use std::ptr::{self, NonNull};
+use std::slice;
 use std::sync::OnceLock;
 
-use crate::types::{heap_cost, SmallBytes};
-
-/// Longest key a node stores inline (`SmallBytes`: a tag byte, a length byte, the bytes).
-const INLINE_KEY: usize = std::mem::size_of::<SmallBytes>() - 2;
+use crate::types::heap_cost;
 
 /// The process-wide hash function (random seed chosen once per process).
 pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
@@ -27,34 +43,169 @@ pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
     STATE.get_or_init(|| foldhash::fast::FixedState::with_seed(rand::random())).hash_one(key)
 }
 
+type Link<V> = Option<NonNull<Node<V>>>;
+
+/// A node's header; its key's `key_len` bytes follow at `KEY_OFFSET` in the same block (see
+/// the module comment).
+#[repr(C)]
 struct Node<V> {
-    next: Option<Box<Node<V>>>,
-    key: SmallBytes,
+    next: Link<V>,
     val: V,
+    key_len: u32,
+}
+
+// The accessors below take a node that is live (allocated by `alloc`, not yet freed). The
+// references they return are unbounded: callers tie them to a borrow of the `Dict` owning the
+// node (shared for `key`/`val`, exclusive for `val_mut`/`next_mut`).
+impl<V> Node<V> {
+    /// Where the key's bytes start.
+    const KEY_OFFSET: usize = offset_of!(Node<V>, key_len) + size_of::<u32>();
+
+    /// Size of the block of a node with a `key_len`-byte key: at least the header, so the
+    /// pointer is valid for a whole `Node<V>`.
+    #[inline]
+    const fn alloc_size(key_len: usize) -> usize {
+        let n = Self::KEY_OFFSET + key_len;
+        if n < size_of::<Self>() {
+            size_of::<Self>()
+        } else {
+            n
+        }
+    }
+
+    /// Allocator cost of such a block.
+    #[inline]
+    const fn cost(key_len: usize) -> usize {
+        heap_cost(Self::alloc_size(key_len))
+    }
+
+    #[inline]
+    fn layout(key_len: usize) -> Layout {
+        Layout::from_size_align(Self::alloc_size(key_len), align_of::<Self>()).expect("dict node layout")
+    }
+
+    /// A new node holding `key` and `val`, linked to `next`.
+    fn alloc(key: &[u8], val: V, next: Link<V>) -> NonNull<Self> {
+        let key_len = u32::try_from(key.len()).expect("dict key longer than u32::MAX bytes");
+        let layout = Self::layout(key.len());
+        // SAFETY: `layout` is nonzero-sized (the header holds at least `key_len`).
+        let block = unsafe { alloc::alloc(layout) }.cast::<Self>();
+        let Some(node) = NonNull::new(block) else { alloc::handle_alloc_error(layout) };
+        // SAFETY: the block is `layout`'s size, aligned for `Node<V>` and at least as large, so
+        // each field can be written in place, and the key fits from `KEY_OFFSET` (`alloc_size`).
+        // Fields are written one by one, after which the key: nothing writes padding over it.
+        unsafe {
+            let p = node.as_ptr();
+            (&raw mut (*p).next).write(next);
+            (&raw mut (*p).val).write(val);
+            (&raw mut (*p).key_len).write(key_len);
+            ptr::copy_nonoverlapping(key.as_ptr(), p.cast::<u8>().add(Self::KEY_OFFSET), key.len());
+        }
+        node
+    }
+
+    /// Free a live node that nothing links to any more; returns its value.
+    ///
+    /// # Safety
+    /// `node` is live and is never used again.
+    unsafe fn free(node: NonNull<Self>) -> V {
+        let p = node.as_ptr();
+        // SAFETY: the node is live, so `val` is initialized and `key_len` is the one its block
+        // was allocated with; the value is moved out before the block goes, and never read again.
+        unsafe {
+            let val = (&raw const (*p).val).read();
+            alloc::dealloc(p.cast(), Self::layout((*p).key_len as usize));
+            val
+        }
+    }
+
+    /// # Safety
+    /// `node` is live (see the note above the `impl`).
+    #[inline]
+    unsafe fn key<'a>(node: NonNull<Self>) -> &'a [u8] {
+        let p = node.as_ptr();
+        // SAFETY: a live node's block holds `key_len` initialized bytes from `KEY_OFFSET`, and
+        // no field write ever touches them.
+        unsafe { slice::from_raw_parts(p.cast::<u8>().add(Self::KEY_OFFSET), (*p).key_len as usize) }
+    }
+
+    /// # Safety
+    /// `node` is live.
+    #[inline]
+    unsafe fn key_eq(node: NonNull<Self>, key: &[u8]) -> bool {
+        // SAFETY: the node is live (caller); the length is compared before the bytes are read.
+        unsafe { (*node.as_ptr()).key_len as usize == key.len() && Self::key(node) == key }
+    }
+
+    /// # Safety
+    /// `node` is live.
+    #[inline]
+    unsafe fn next(node: NonNull<Self>) -> Link<V> {
+        // SAFETY: the node is live (caller).
+        unsafe { (*node.as_ptr()).next }
+    }
+
+    /// # Safety
+    /// `node` is live and the caller holds the `Dict` exclusively.
+    #[inline]
+    unsafe fn next_mut<'a>(node: NonNull<Self>) -> &'a mut Link<V> {
+        // SAFETY: the node is live and not otherwise borrowed (caller); the reference covers
+        // `next` only.
+        unsafe { &mut (*node.as_ptr()).next }
+    }
+
+    /// # Safety
+    /// `node` is live.
+    #[inline]
+    unsafe fn val<'a>(node: NonNull<Self>) -> &'a V {
+        // SAFETY: the node is live (caller); the reference covers `val` only.
+        unsafe { &(*node.as_ptr()).val }
+    }
+
+    /// # Safety
+    /// `node` is live and the caller holds the `Dict` exclusively.
+    #[inline]
+    unsafe fn val_mut<'a>(node: NonNull<Self>) -> &'a mut V {
+        // SAFETY: the node is live and its value not otherwise borrowed (caller); the reference
+        // covers `val` only, not the key.
+        unsafe { &mut (*node.as_ptr()).val }
+    }
 }
 
 /// A chained hash table from byte-string keys to `V`.
 pub(crate) struct Dict<V> {
-    buckets: Vec<Option<Box<Node<V>>>>,
+    buckets: Vec<Link<V>>,
     len: usize,
-    /// Sum of `heap_cost` of every out-of-line key.
-    key_heap: usize,
+    /// Sum of `heap_cost` of every node's block.
+    nodes_heap: usize,
     /// While set the table never resizes, so bucket indexes stay valid (a snapshot in
     /// progress tracks which buckets it has saved; see `keyspace::snapshot`).
     frozen: bool,
 }
 
+// SAFETY: a `Dict` owns its nodes as a `Box` per entry would (nothing else points at them):
+// sending it moves the `V`s to the other thread, sharing it hands out only `&V` and `&[u8]`.
+unsafe impl<V: Send> Send for Dict<V> {}
+// SAFETY: as above.
+unsafe impl<V: Sync> Sync for Dict<V> {}
+
 impl<V> Default for Dict<V> {
     fn default() -> Self {
-        Dict { buckets: Vec::new(), len: 0, key_heap: 0, frozen: false }
+        Dict { buckets: Vec::new(), len: 0, nodes_heap: 0, frozen: false }
     }
 }
 
 impl<V: Clone> Clone for Dict<V> {
     fn clone(&self) -> Self {
+        // Same bucket count, so every node goes to the bucket it is in here: no rehashing. The
+        // copy is consistent after each node, so if `V::clone` panics dropping it frees it all.
         let mut d = Dict::with_buckets(self.buckets.len());
-        for (k, v) in self.iter() {
-            d.insert_new_hashed(hash_bytes(k), k, v.clone());
+        for (i, &head) in self.buckets.iter().enumerate() {
+            for (key, val) in self.chain(head) {
+                d.buckets[i] = Some(Node::alloc(key, val.clone(), d.buckets[i]));
+                d.len += 1;
+                d.nodes_heap += Node::<V>::cost(key.len());
+            }
         }
         d
     }
@@ -62,11 +213,15 @@ impl<V: Clone> Clone for Dict<V> {
 
 impl<V> Drop for Dict<V> {
     fn drop(&mut self) {
-        // Unlink chains iteratively so a long chain cannot overflow the stack.
+        // Free chains iteratively so a long chain cannot overflow the stack.
         for slot in &mut self.buckets {
             let mut cur = slot.take();
-            while let Some(mut node) = cur {
-                cur = node.next.take();
+            while let Some(node) = cur {
+                // SAFETY: `node` is live and unlinked from the table (its bucket was taken); its
+                // successor is read before it is freed.
+                cur = unsafe { Node::next(node) };
+                // SAFETY: as above; nothing reaches `node` again.
+                drop(unsafe { Node::free(node) });
             }
         }
     }
@@ -78,9 +233,7 @@ impl<V> Dict<V> {
     }
 
     fn with_buckets(n: usize) -> Self {
-        let mut buckets = Vec::with_capacity(n);
-        buckets.resize_with(n, || None);
-        Dict { buckets, len: 0, key_heap: 0, frozen: false }
+        Dict { buckets: vec![None; n], len: 0, nodes_heap: 0, frozen: false }
     }
 
     /// An empty table sized for `n` entries without resizing.
@@ -103,71 +256,94 @@ impl<V> Dict<V> {
     }
 
     /// Number of buckets (a power of two, or 0).
+    #[inline]
     pub(crate) fn bucket_count(&self) -> usize {
         self.buckets.len()
     }
 
     /// The bucket a key hash lives in (meaningless when `bucket_count() == 0`).
+    #[inline]
     pub(crate) fn bucket_of(&self, hash: u64) -> usize {
         hash as usize & self.mask()
     }
 
     /// Visit the entries of bucket `idx`.
     pub(crate) fn for_each_in_bucket(&self, idx: usize, mut f: impl FnMut(&[u8], &V)) {
-        let mut cur = self.buckets.get(idx).and_then(|b| b.as_deref());
-        while let Some(node) = cur {
-            f(&node.key, &node.val);
-            cur = node.next.as_deref();
+        if let Some(&head) = self.buckets.get(idx) {
+            self.chain(head).for_each(|(k, v)| f(k, v));
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    #[inline]
     fn mask(&self) -> usize {
         self.buckets.len().wrapping_sub(1)
     }
 
+    /// The entries of the chain starting at `head` (a bucket of `self`).
+    #[inline]
+    fn chain(&self, head: Link<V>) -> impl Iterator<Item = (&[u8], &V)> + '_ {
+        let mut cur = head;
+        std::iter::from_fn(move || {
+            let node = cur?;
+            // SAFETY: nodes linked from `self` are live, and `&self` keeps them unchanged for
+            // the lifetime of the returned references.
+            unsafe {
+                cur = Node::next(node);
+                Some((Node::key(node), Node::val(node)))
+            }
+        })
+    }
+
+    /// The node holding `key`, if any.
+    #[inline]
+    fn find(&self, hash: u64, key: &[u8]) -> Link<V> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut cur = self.buckets[hash as usize & self.mask()];
+        while let Some(node) = cur {
+            // SAFETY: nodes linked from `self` are live.
+            unsafe {
+                if Node::key_eq(node, key) {
+                    return Some(node);
+                }
+                cur = Node::next(node);
+            }
+        }
+        None
+    }
+
+    #[inline]
     pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
         self.get_hashed(hash_bytes(key), key)
     }
 
+    #[inline]
     pub(crate) fn get_hashed(&self, hash: u64, key: &[u8]) -> Option<&V> {
-        if self.len == 0 {
-            return None;
-        }
-        let mut cur = self.buckets[hash as usize & self.mask()].as_deref();
-        while let Some(node) = cur {
-            if *node.key == *key {
-                return Some(&node.val);
-            }
-            cur = node.next.as_deref();
-        }
-        None
+        // SAFETY: the node is live while `self` is borrowed, and `&self` allows no writes.
+        self.find(hash, key).map(|node| unsafe { Node::val(node) })
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         self.get_mut_hashed(hash_bytes(key), key)
     }
 
+    #[inline]
     pub(crate) fn get_mut_hashed(&mut self, hash: u64, key: &[u8]) -> Option<&mut V> {
-        if self.len == 0 {
-            return None;
-        }
-        let mask = self.mask();
-        let mut cur = self.buckets[hash as usize & mask].as_deref_mut();
-        while let Some(node) = cur {
-            if *node.key == *key {
-                return Some(&mut node.val);
-            }
-            cur = node.next.as_deref_mut();
-        }
-        None
+        // SAFETY: the node is live and owned by `self`, which is borrowed exclusively for as
+        // long as the result lives.
+        self.find(hash, key).map(|node| unsafe { Node::val_mut(node) })
     }
 
     pub(crate) fn contains_key(&self, key: &[u8]) -> bool {
@@ -189,49 +365,60 @@ impl<V> Dict<V> {
 
     /// Insert a key known to be absent.
     pub(crate) fn insert_new_hashed(&mut self, hash: u64, key: &[u8], val: V) {
-        let key = SmallBytes::new(key);
-        self.key_heap += crate::types::heap_cost(key.heap_size());
+        self.link_new(hash, key, val);
+    }
+
+    /// Insert a key known to be absent; returns its node.
+    fn link_new(&mut self, hash: u64, key: &[u8], val: V) -> NonNull<Node<V>> {
         if (self.buckets.is_empty() || !self.frozen) && self.len >= self.buckets.len() {
             self.resize((self.len + 1).next_power_of_two().max(4));
         }
         let idx = hash as usize & self.mask();
-        let next = self.buckets[idx].take();
-        self.buckets[idx] = Some(Box::new(Node { next, key, val }));
+        let node = Node::alloc(key, val, self.buckets[idx]);
+        self.buckets[idx] = Some(node);
         self.len += 1;
+        self.nodes_heap += Node::<V>::cost(key.len());
+        node
     }
 
     /// Returns the value for `key`, inserting `make()` first if absent.
     pub(crate) fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
         let hash = hash_bytes(key);
-        if self.get_hashed(hash, key).is_none() {
-            self.insert_new_hashed(hash, key, make());
-        }
-        self.get_mut_hashed(hash, key).expect("just inserted")
+        let node = match self.find(hash, key) {
+            Some(node) => node,
+            None => self.link_new(hash, key, make()),
+        };
+        // SAFETY: the node is live and owned by `self`, borrowed exclusively for the result.
+        unsafe { Node::val_mut(node) }
     }
 
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<V> {
-        self.remove_entry_hashed(hash_bytes(key), key).map(|(_, v)| v)
+        self.remove_hashed(hash_bytes(key), key)
     }
 
-    pub(crate) fn remove_entry_hashed(&mut self, hash: u64, key: &[u8]) -> Option<(SmallBytes, V)> {
+    pub(crate) fn remove_hashed(&mut self, hash: u64, key: &[u8]) -> Option<V> {
         if self.len == 0 {
             return None;
         }
         let idx = hash as usize & self.mask();
         let mut link = &mut self.buckets[idx];
         loop {
-            match link {
-                None => return None,
-                Some(node) if *node.key == *key => {
-                    let mut node = link.take().expect("matched Some");
-                    *link = node.next.take();
-                    self.len -= 1;
-                    self.key_heap -= crate::types::heap_cost(node.key.heap_size());
-                    self.maybe_shrink();
-                    return Some((node.key, node.val));
+            let node = (*link)?;
+            // SAFETY: nodes linked from `self` are live, and `&mut self` means nothing else
+            // borrows them.
+            unsafe {
+                if !Node::key_eq(node, key) {
+                    link = Node::next_mut(node);
+                    continue;
                 }
-                Some(node) => link = &mut node.next,
+                *link = Node::next(node);
             }
+            // SAFETY: `node` is live and now unlinked: nothing reaches it again.
+            let val = unsafe { Node::free(node) };
+            self.len -= 1;
+            self.nodes_heap -= Node::<V>::cost(key.len());
+            self.maybe_shrink();
+            return Some(val);
         }
     }
 
@@ -247,44 +434,54 @@ impl<V> Dict<V> {
     }
 
     fn resize(&mut self, new_len: usize) {
-        let old = std::mem::take(&mut self.buckets);
-        self.buckets.resize_with(new_len, || None);
+        let old = std::mem::replace(&mut self.buckets, vec![None; new_len]);
         let mask = new_len - 1;
-        for mut slot in old {
-            while let Some(mut node) = slot {
-                slot = node.next.take();
-                let idx = hash_bytes(&node.key) as usize & mask;
-                node.next = self.buckets[idx].take();
+        for mut cur in old {
+            while let Some(node) = cur {
+                // SAFETY: nodes linked from `self` are live and exclusively ours; each is moved
+                // to its new bucket after its successor is read.
+                let idx = unsafe {
+                    cur = Node::next(node);
+                    let idx = hash_bytes(Node::key(node)) as usize & mask;
+                    *Node::next_mut(node) = self.buckets[idx];
+                    idx
+                };
                 self.buckets[idx] = Some(node);
             }
         }
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> + '_ {
-        self.iter_nodes().map(|n| (&*n.key, &n.val))
+        self.buckets.iter().flat_map(move |&head| self.chain(head))
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.iter().map(|(k, _)| k)
     }
 
-    /// Remove every entry for which `keep` returns false.
+    /// Remove every entry for which `keep` returns false. If `keep` or a value's `drop`
+    /// panics, the table stays consistent (every node is either linked and counted, or freed).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&[u8], &mut V) -> bool) {
         for i in 0..self.buckets.len() {
-            let mut chain = self.buckets[i].take();
-            let mut kept: Option<Box<Node<V>>> = None;
-            while let Some(mut node) = chain {
-                chain = node.next.take();
-                if keep(&node.key, &mut node.val) {
-                    node.next = kept;
-                    kept = Some(node);
-                } else {
-                    self.len -= 1;
-                    self.key_heap -= crate::types::heap_cost(node.key.heap_size());
+            let mut link = &mut self.buckets[i];
+            while let Some(node) = *link {
+                // SAFETY: nodes linked from `self` are live, and `&mut self` means nothing else
+                // borrows them; key and value are disjoint parts of the node's block.
+                if unsafe { keep(Node::key(node), Node::val_mut(node)) } {
+                    // SAFETY: as above.
+                    link = unsafe { Node::next_mut(node) };
+                    continue;
                 }
+                // SAFETY: as above; the node is unlinked before it is freed, and not used after.
+                let val = unsafe {
+                    *link = Node::next(node);
+                    self.nodes_heap -= Node::<V>::cost(Node::key(node).len());
+                    Node::free(node)
+                };
+                self.len -= 1;
+                drop(val);
             }
-            self.buckets[i] = kept;
         }
         self.maybe_shrink();
     }
@@ -299,11 +496,7 @@ impl<V> Dict<V> {
             return 0;
         }
         let mask = self.mask() as u64;
-        let mut cur = self.buckets[(cursor & mask) as usize].as_deref();
-        while let Some(node) = cur {
-            f(&node.key, &node.val);
-            cur = node.next.as_deref();
-        }
+        self.chain(self.buckets[(cursor & mask) as usize]).for_each(|(k, v)| f(k, v));
         // Increment the reversed cursor over the unmasked bits.
         let mut v = cursor | !mask;
         v = v.reverse_bits();
@@ -311,26 +504,28 @@ impl<V> Dict<V> {
         v.reverse_bits()
     }
 
-    /// Heap bytes one entry costs the allocator: its node, plus the key's own block when the key
-    /// is too long to be stored inline. O(1), for containers that keep a running total.
-    pub(crate) fn entry_cost(key_len: usize) -> usize {
-        let key = if key_len <= INLINE_KEY { 0 } else { heap_cost(key_len) };
-        heap_cost(std::mem::size_of::<Node<V>>()) + key
+    /// Heap bytes one entry with a `key_len`-byte key costs the allocator: its node's block
+    /// (header, value and key). O(1), for containers that keep a running total.
+    pub(crate) const fn entry_cost(key_len: usize) -> usize {
+        Node::<V>::cost(key_len)
     }
 
     /// Heap bytes of the bucket array (the allocator's cost of it). O(1).
     pub(crate) fn table_cost(&self) -> usize {
-        heap_cost(self.buckets.capacity() * std::mem::size_of::<usize>())
+        heap_cost(self.buckets.capacity() * size_of::<Link<V>>())
     }
 
-    /// Heap bytes of the table, O(1): bucket array, nodes and keys too long to be inline, as
-    /// the allocator rounds them. What `V` owns beyond its own size is not counted.
+    /// Heap bytes of all the nodes (the sum of `entry_cost` over the keys). O(1).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn nodes_cost(&self) -> usize {
+        self.nodes_heap
+    }
+
+    /// Heap bytes of the table, O(1): bucket array and nodes, as the allocator rounds them.
+    /// What `V` owns beyond its own size is not counted.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.table_cost() + self.len * Self::NODE_COST + self.key_heap
+        self.table_cost() + self.nodes_heap
     }
-
-    /// Allocator cost of one node (key inline part and value included).
-    pub(crate) const NODE_COST: usize = heap_cost(std::mem::size_of::<Node<V>>());
 
     /// Up to `n` entries from a random position on (consecutive buckets, wrapping), the
     /// eviction sampler's source (Redis's `dictGetSomeKeys`). Cheap: touches at most `n`
@@ -343,8 +538,8 @@ impl<V> Dict<V> {
         let mut idx = rng.random_range(0..self.buckets.len());
         let (mut found, mut empty_run) = (0, 0);
         for _ in 0..self.buckets.len() {
-            let mut cur = self.buckets[idx].as_deref();
-            if cur.is_none() {
+            let head = self.buckets[idx];
+            if head.is_none() {
                 empty_run += 1;
                 // Long empty stretch: jump elsewhere, as Redis does, to stay O(n).
                 if empty_run >= 5 && empty_run > n {
@@ -353,27 +548,15 @@ impl<V> Dict<V> {
                     continue;
                 }
             }
-            while let Some(node) = cur {
-                f(&node.key, &node.val);
+            for (k, v) in self.chain(head) {
+                f(k, v);
                 found += 1;
                 if found >= n {
                     return;
                 }
-                cur = node.next.as_deref();
             }
             idx = (idx + 1) & mask;
         }
-    }
-
-    fn iter_nodes(&self) -> impl Iterator<Item = &Node<V>> + '_ {
-        self.buckets.iter().flat_map(|slot| {
-            let mut cur = slot.as_deref();
-            std::iter::from_fn(move || {
-                let node = cur?;
-                cur = node.next.as_deref();
-                Some(node)
-            })
-        })
     }
 
     /// A uniformly chosen bucket's random entry (Redis's `dictGetFairRandomKey` approximation).
@@ -382,20 +565,10 @@ impl<V> Dict<V> {
             return None;
         }
         loop {
-            let slot = &self.buckets[rng.random_range(0..self.buckets.len())];
-            if let Some(head) = slot.as_deref() {
-                let mut n = 0;
-                let mut cur = Some(head);
-                while let Some(node) = cur {
-                    n += 1;
-                    cur = node.next.as_deref();
-                }
-                let pick = rng.random_range(0..n);
-                let mut node = head;
-                for _ in 0..pick {
-                    node = node.next.as_deref().expect("counted");
-                }
-                return Some((&node.key, &node.val));
+            let head = self.buckets[rng.random_range(0..self.buckets.len())];
+            if head.is_some() {
+                let n = self.chain(head).count();
+                return self.chain(head).nth(rng.random_range(0..n));
             }
         }
     }
@@ -404,18 +577,48 @@ impl<V> Dict<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::cell::Cell;
     use std::collections::{HashMap, HashSet};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::rc::Rc;
+
+    /// `heap_bytes` recounted from the entries.
+    fn recount<V>(d: &Dict<V>) -> usize {
+        d.table_cost() + d.keys().map(|k| Dict::<V>::entry_cost(k.len())).sum::<usize>()
+    }
 
     #[test]
-    fn entry_cost_knows_the_inline_key_limit() {
-        assert_eq!(<SmallBytes>::new(&[7u8; INLINE_KEY]).heap_size(), 0);
-        assert_eq!(<SmallBytes>::new(&[7u8; INLINE_KEY + 1]).heap_size(), INLINE_KEY + 1);
-        assert_eq!(Dict::<f64>::entry_cost(INLINE_KEY), heap_cost(std::mem::size_of::<Node<f64>>()));
-        assert_eq!(Dict::<f64>::entry_cost(100), Dict::<f64>::entry_cost(0) + heap_cost(100));
+    fn entry_cost_is_the_node_block() {
+        // A 56-byte `Entry`: header 8 + 56 + 4 = 68 (72 with padding), the key from byte 68.
+        assert_eq!((size_of::<Node<[u64; 7]>>(), Node::<[u64; 7]>::KEY_OFFSET), (72, 68));
+        assert_eq!(Dict::<[u64; 7]>::entry_cost(10), 96);
+        // A 48-byte value: 8 + 48 + 4 + 10 = 70 bytes, an 80-byte chunk.
+        assert_eq!(Dict::<[u64; 6]>::entry_cost(10), 80);
+        // Set members: 12 + len, so up to 12 bytes fit malloc's minimum 32-byte chunk.
+        assert_eq!((size_of::<Node<()>>(), Node::<()>::KEY_OFFSET), (16, 12));
+        let set: Vec<usize> = [0, 4, 12, 13, 28, 29, 100].iter().map(|&n| Dict::<()>::entry_cost(n)).collect();
+        assert_eq!(set, [32, 32, 32, 48, 48, 64, 128]);
+        // Scores: 8 + 8 + 4 + len.
+        assert_eq!((Dict::<f64>::entry_cost(0), Dict::<f64>::entry_cost(13), Dict::<f64>::entry_cost(100)), (32, 48, 128));
+        // The cost grows with the key by whole malloc chunks, never by a second block.
+        for n in 0..2000 {
+            let (a, b) = (Dict::<f64>::entry_cost(n), Dict::<f64>::entry_cost(n + 1));
+            assert!(b == a || b == a + 16, "key of {n} bytes");
+            assert_eq!(Dict::<f64>::entry_cost(n), heap_cost(24usize.max(20 + n)));
+        }
         let mut d = Dict::new();
         assert_eq!(d.table_cost(), 0);
         d.insert(b"k", 1.0);
         assert_eq!(d.table_cost(), heap_cost(d.bucket_count() * 8));
+        assert_eq!(d.nodes_cost(), 32);
+        assert_eq!(d.heap_bytes(), d.table_cost() + 32);
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Dict<Vec<u8>>>();
     }
 
     #[test]
@@ -434,6 +637,223 @@ mod tests {
         }
         assert!(d.is_empty());
         assert!(d.buckets.len() <= 4);
+        assert_eq!(d.nodes_cost(), 0);
+    }
+
+    #[test]
+    fn keys_of_any_length() {
+        let keys: Vec<Vec<u8>> = [0usize, 1, 3, 4, 5, 12, 13, 22, 23, 100, 300, 70_000].iter().map(|&n| vec![b'x'; n]).collect();
+        let mut d = Dict::new();
+        for (i, k) in keys.iter().enumerate() {
+            d.insert(k, Box::new(i));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(d.get(k).map(|b| **b), Some(i));
+            **d.get_mut(k).unwrap() += 1000;
+        }
+        assert_eq!(d.get(b"xx"), None);
+        assert_eq!(d.get(&[b'x'; 301]), None);
+        assert_eq!(d.heap_bytes(), recount(&d));
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(d.remove(k).map(|b| *b), Some(i + 1000));
+        }
+        assert_eq!(d.nodes_cost(), 0);
+    }
+
+    #[test]
+    fn clone_copies_long_keys() {
+        let mut d = Dict::new();
+        for i in 0..200u32 {
+            let key = format!("{i:0>width$}", width = (i as usize * 7) % 400);
+            d.insert(key.as_bytes(), vec![i; (i % 5) as usize]);
+        }
+        d.insert(b"", vec![]);
+        let mut c = d.clone();
+        assert_eq!((c.len(), c.bucket_count(), c.heap_bytes()), (d.len(), d.bucket_count(), d.heap_bytes()));
+        let items = |d: &Dict<Vec<u32>>| -> HashMap<Vec<u8>, Vec<u32>> { d.iter().map(|(k, v)| (k.to_vec(), v.clone())).collect() };
+        assert_eq!(items(&c), items(&d));
+        let long = format!("{:0>392}", 56);
+        assert!(c.get(long.as_bytes()).is_some());
+        c.get_mut(long.as_bytes()).unwrap().push(7);
+        c.remove(b"");
+        assert_eq!(d.get(long.as_bytes()).unwrap().len(), 1);
+        assert!(d.get(b"").is_some());
+        assert_eq!(c.heap_bytes(), recount(&c));
+        drop(d);
+        assert_eq!(c.get(long.as_bytes()), Some(&vec![56, 7]));
+    }
+
+    /// A value that counts live copies; cloning one marked `bomb` panics.
+    struct Counted {
+        live: Rc<Cell<i64>>,
+        bomb: bool,
+    }
+
+    impl Counted {
+        fn new(live: &Rc<Cell<i64>>, bomb: bool) -> Self {
+            live.set(live.get() + 1);
+            Counted { live: Rc::clone(live), bomb }
+        }
+    }
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            assert!(!self.bomb, "clone bomb");
+            Counted::new(&self.live, false)
+        }
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.live.set(self.live.get() - 1);
+        }
+    }
+
+    #[test]
+    fn values_are_dropped_exactly_once() {
+        let live = Rc::new(Cell::new(0));
+        let key = |i: u32| format!("{i}-{}", "k".repeat(i as usize % 40)).into_bytes();
+        let mut d = Dict::new();
+        for i in 0..500 {
+            assert!(d.insert(&key(i), Counted::new(&live, false)).is_none());
+        }
+        assert_eq!(live.get(), 500);
+        for i in 0..100 {
+            assert!(d.insert(&key(i), Counted::new(&live, false)).is_some(), "replace");
+        }
+        assert_eq!(live.get(), 500);
+        d.get_or_insert_with(&key(3), || Counted::new(&live, false));
+        d.get_or_insert_with(b"new", || Counted::new(&live, false));
+        assert_eq!(live.get(), 501);
+        for i in 0..50 {
+            assert!(d.remove(&key(i)).is_some());
+        }
+        assert_eq!(live.get(), 451);
+        d.retain(|k, _| k.len() % 2 == 0);
+        assert_eq!(live.get(), d.len() as i64);
+        let c = d.clone();
+        assert_eq!(live.get(), 2 * d.len() as i64);
+        drop(c);
+        d.clear();
+        assert_eq!((live.get(), d.heap_bytes()), (0, 0));
+        for i in 0..300 {
+            d.insert(&key(i), Counted::new(&live, false));
+        }
+        drop(d);
+        assert_eq!(live.get(), 0);
+    }
+
+    #[test]
+    fn panics_in_clone_or_retain_leave_no_dangling_node() {
+        let live = Rc::new(Cell::new(0));
+        let mut d = Dict::new();
+        for i in 0..300u32 {
+            let key = vec![i as u8; i as usize % 50];
+            d.insert(&[&key[..], &i.to_le_bytes()].concat(), Counted::new(&live, i == 150));
+        }
+        assert!(catch_unwind(AssertUnwindSafe(|| d.clone())).is_err());
+        assert_eq!(live.get(), 300, "the partial copy was freed, the original untouched");
+        let mut seen = 0;
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            d.retain(|_, v| {
+                seen += 1;
+                assert!(seen < 200, "keep panics");
+                !v.bomb && seen % 2 == 0
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(live.get(), d.len() as i64);
+        assert_eq!(d.iter().count(), d.len());
+        assert_eq!(d.heap_bytes(), recount(&d));
+        drop(d);
+        assert_eq!(live.get(), 0);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(Vec<u8>, u32),
+        Remove(Vec<u8>),
+        Get(Vec<u8>),
+        GetMut(Vec<u8>, u32),
+        GetOrInsert(Vec<u8>, u32),
+        Retain(u32),
+        Freeze(bool),
+        GrowDouble,
+        Clear,
+    }
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            // A small alphabet, so keys repeat and chains collide.
+            10 => prop::collection::vec(0u8..3, 0..=40),
+            1 => (0u8..3).prop_map(|b| vec![b; 300]),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            12 => (key(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            6 => key().prop_map(Op::Remove),
+            3 => key().prop_map(Op::Get),
+            3 => (key(), any::<u32>()).prop_map(|(k, v)| Op::GetMut(k, v)),
+            3 => (key(), any::<u32>()).prop_map(|(k, v)| Op::GetOrInsert(k, v)),
+            1 => (1u32..5).prop_map(Op::Retain),
+            1 => any::<bool>().prop_map(Op::Freeze),
+            1 => Just(Op::GrowDouble),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_hashmap(ops in prop::collection::vec(op(), 1..400)) {
+            // Boxed values: every node owns a heap block, and the value sits next to the key.
+            let mut d: Dict<Box<u32>> = Dict::new();
+            let mut model: HashMap<Vec<u8>, u32> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => prop_assert_eq!(d.insert(&k, Box::new(v)).map(|b| *b), model.insert(k, v)),
+                    Op::Remove(k) => prop_assert_eq!(d.remove(&k).map(|b| *b), model.remove(&k)),
+                    Op::Get(k) => prop_assert_eq!(d.get(&k).map(|b| **b), model.get(&k).copied()),
+                    Op::GetMut(k, v) => {
+                        if let Some(b) = d.get_mut(&k) {
+                            **b = v;
+                        }
+                        if let Some(m) = model.get_mut(&k) {
+                            *m = v;
+                        }
+                        prop_assert_eq!(d.contains_key(&k), model.contains_key(&k));
+                    }
+                    Op::GetOrInsert(k, v) => {
+                        let got = **d.get_or_insert_with(&k, || Box::new(v));
+                        prop_assert_eq!(got, *model.entry(k).or_insert(v));
+                    }
+                    Op::Retain(m) => {
+                        d.retain(|k, v| (k.len() as u32).wrapping_add(**v) % m != 0);
+                        model.retain(|k, v| (k.len() as u32).wrapping_add(*v) % m != 0);
+                    }
+                    Op::Freeze(f) => d.set_frozen(f),
+                    Op::GrowDouble => d.grow_double(),
+                    Op::Clear => {
+                        d.clear();
+                        model.clear();
+                    }
+                }
+                prop_assert_eq!(d.len(), model.len());
+                prop_assert_eq!(d.heap_bytes(), recount(&d));
+                let items: HashMap<Vec<u8>, u32> = d.iter().map(|(k, v)| (k.to_vec(), **v)).collect();
+                prop_assert_eq!(items.len(), d.len(), "a key iterated twice");
+                prop_assert_eq!(&items, &model);
+                if d.bucket_count() > 0 {
+                    for (k, _) in d.iter() {
+                        let b = d.bucket_of(hash_bytes(k));
+                        let mut found = false;
+                        d.for_each_in_bucket(b, |k2, _| found |= k2 == k);
+                        prop_assert!(found, "a key outside its home bucket");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -484,5 +904,11 @@ mod tests {
             let (k, v) = d.random_entry(&mut rng).unwrap();
             assert_eq!(model.get(k), Some(v));
         }
+        let mut sampled = 0;
+        d.sample(&mut rng, 20, |k, v| {
+            assert_eq!(model.get(k), Some(v));
+            sampled += 1;
+        });
+        assert_eq!(sampled, 20);
     }
 }

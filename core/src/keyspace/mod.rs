@@ -178,9 +178,9 @@ impl Shard {
     /// Delete `key` because it expired (no WATCH bump: an expired key was already gone).
     pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
         self.before_write(hash);
-        if let Some((_, e)) = self.dict.remove_entry_hashed(hash, key) {
+        if let Some(e) = self.dict.remove_hashed(hash, key) {
             self.account(Usage::of(&e.value), false);
-            self.volatile.remove_entry_hashed(hash, key);
+            self.volatile.remove_hashed(hash, key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -220,7 +220,7 @@ impl Shard {
                 None => self.volatile.insert_new_hashed(hash, key, at),
             }
         } else if had {
-            self.volatile.remove_entry_hashed(hash, key);
+            self.volatile.remove_hashed(hash, key);
         }
     }
 
@@ -236,7 +236,7 @@ impl Shard {
         }
     }
 
-    /// Bytes this shard holds: its tables (buckets, nodes, out-of-line keys) and its values.
+    /// Bytes this shard holds: its tables (buckets and nodes, which hold the keys) and its values.
     pub(crate) fn footprint(&self) -> usize {
         self.dict.heap_bytes() + self.values_mem + self.volatile.heap_bytes() + self.watched.heap_bytes()
     }
@@ -985,14 +985,14 @@ impl<'a> Ctx<'a> {
         let tracked = self.is_tracked(h, key);
         let shard = self.shard_mut(h);
         shard.before_write(h);
-        let (_, mut entry) = shard.dict.remove_entry_hashed(h, key)?;
+        let mut entry = shard.dict.remove_hashed(h, key)?;
         if !tracked {
             shard.account(Usage::of(&entry.value), false);
         }
         let mut expire_at = 0;
         if entry.has_ttl() {
             entry.set_ttl_flag(false);
-            expire_at = shard.volatile.remove_entry_hashed(h, key).map_or(0, |(_, at)| at);
+            expire_at = shard.volatile.remove_hashed(h, key).unwrap_or(0);
             if expire_at <= self.now() {
                 self.shard_mut(h).stats.expired.fetch_add(1, Ordering::Relaxed);
                 return None;
@@ -1049,9 +1049,9 @@ impl<'a> Ctx<'a> {
                 let r = f(c);
                 if c.is_empty_container() {
                     let shard = self.shard_mut(h);
-                    if let Some((_, old)) = shard.dict.remove_entry_hashed(h, key) {
+                    if let Some(old) = shard.dict.remove_hashed(h, key) {
                         if old.has_ttl() {
-                            shard.volatile.remove_entry_hashed(h, key);
+                            shard.volatile.remove_hashed(h, key);
                         }
                     }
                 }

@@ -1,10 +1,11 @@
-//! `SmallBytes`: a byte string stored inline when short (keys, hash fields, set members) and
-//! boxed otherwise; `ValueBytes`: a string value, inline when short, boxed, or compressed.
+//! `SmallBytes`: a byte string stored inline when short (hash table values, keys a command
+//! tracks) and boxed otherwise; `ValueBytes`: a string value, inline when short, boxed, or
+//! compressed. (Dict keys are not `SmallBytes`: a dict node stores its key's bytes in its own
+//! block, see `keyspace/dict.rs`.)
 //!
-//! Why: most keys are short. Storing them inside the dict node instead of behind a pointer
-//! saves one allocation per key and one cache miss per lookup (the key compare reads the node's
-//! own cache line). `SmallBytes` (keys, hash fields, set members) is 24 bytes: up to 22 bytes
-//! inline plus a length byte, or a `Box<[u8]>`.
+//! Why: most such strings are short. Storing them inline (inside the dict node that holds the
+//! value) instead of behind a pointer saves one allocation each and one cache miss per read.
+//! `SmallBytes` is 24 bytes: up to 22 bytes inline plus a length byte, or a `Box<[u8]>`.
 //!
 //! String values are a `ValueBytes` (40 bytes, so `Value` stays 40): values up to 38 bytes —
 //! counters, ids, short JSON — live inside the keyspace node, so a GET touches one node

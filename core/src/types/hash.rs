@@ -14,11 +14,12 @@
 //! `Cow`, borrowed unless the value was packed), `str_len` reads the packed header only.
 //!
 //! Memory: `mem_usage` is O(1). The listpack's is its allocation; the table keeps
-//! `entries_mem` (per entry: the dict node, a key too long to be inline, the value's block)
+//! `entries_mem` (per entry: the dict node, which holds the field, and the value's block)
 //! up to date on every insert and remove, and adds the box and the bucket array, whose size
 //! it reads from the dict. Every block is counted as `heap_cost` of its size. Byte budget of a
-//! table entry: one 64-byte dict node (80 with malloc's header and rounding) holding a key and
-//! a value of up to 22 bytes each, plus a block for a longer key or value.
+//! table entry: one dict node of 8 (link) + 24 (`Stored`) + 4 (field length) + the field's
+//! bytes (a 10-byte field: 46 bytes, a 64-byte malloc chunk) holding a value of up to 22
+//! bytes, plus a block for a longer value.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -145,8 +146,8 @@ impl Table {
     }
 
     fn remove(&mut self, field: &[u8]) -> bool {
-        match self.dict.remove_entry_hashed(hash_bytes(field), field) {
-            Some((_, v)) => {
+        match self.dict.remove_hashed(hash_bytes(field), field) {
+            Some(v) => {
                 self.entries_mem -= Dict::<Stored>::entry_cost(field.len()) + v.heap();
                 v.count_packed(&mut self.packed, false);
                 true
@@ -391,7 +392,7 @@ mod tests {
                             Stored::Plain(b) => heap_cost(b.heap_size()),
                             Stored::Packed(p) => heap_cost(p.len()),
                         };
-                        Dict::<Stored>::NODE_COST + heap_cost(<SmallBytes>::new(k).heap_size()) + value
+                        Dict::<Stored>::entry_cost(k.len()) + value
                     })
                     .sum();
                 heap_cost(std::mem::size_of::<Table>()) + heap_cost(t.dict.bucket_count() * 8) + entries
@@ -407,10 +408,10 @@ mod tests {
     fn layout() {
         assert_eq!(std::mem::size_of::<Stored>(), 24);
         assert!(std::mem::size_of::<HashValue>() <= 24);
-        // next link + inline key + value: 56 bytes, a 64-byte malloc chunk.
-        assert_eq!(Dict::<Stored>::NODE_COST, 64);
-        for n in [0usize, 21, 22, 23, 100] {
-            assert_eq!(Dict::<Stored>::entry_cost(n), 64 + heap_cost(<SmallBytes>::new(&vec![7u8; n]).heap_size()), "key of {n} bytes");
+        // A node: link 8 + value 24 + field length 4 + the field (the header alone is 40 bytes
+        // with padding, a 48-byte chunk), one block whatever the field's length.
+        for (n, cost) in [(0usize, 48), (4, 48), (5, 64), (10, 64), (21, 80), (22, 80), (100, 144)] {
+            assert_eq!(Dict::<Stored>::entry_cost(n), cost, "field of {n} bytes");
         }
         let s = HashConfig::snapshot();
         let o = Options::default();

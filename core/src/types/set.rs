@@ -33,8 +33,8 @@
 //! decoding a 2- or 4-byte value is as cheap as loading an `i64`.
 //!
 //! Memory (`mem_usage`, O(1)): intset `heap_cost(1 + len × width)`; listpack its allocation;
-//! hashtable the boxed `Dict`, its bucket array, one node per member and the members too long
-//! to be inline in a node — the only part that needs a running total (`spill`).
+//! hashtable the boxed `Dict` and its `heap_bytes` (bucket array, one node per member holding
+//! the member's bytes: `heap_cost(12 + len)`, at least 32), which the dict keeps up to date.
 //!
 //! Complexity: intset lookups O(log n), edits O(n) (a re-allocation); listpack lookups and
 //! edits O(bytes); hashtable O(1) expected. Compact encodings are bounded by the limits.
@@ -44,8 +44,8 @@ use std::hash::{Hash, Hasher};
 
 use rand::Rng;
 
+use super::heap_cost;
 use super::listpack::Listpack;
-use super::{heap_cost, SmallBytes};
 use crate::keyspace::dict::{hash_bytes, Dict};
 use crate::keyspace::EncodingLimits;
 use crate::util::num::{fmt_u64, parse_i64_strict};
@@ -270,26 +270,11 @@ pub(crate) struct SetValue(Repr);
 enum Repr {
     Intset(IntSet),
     Listpack(Listpack),
-    Hashtable {
-        dict: Box<Dict<()>>,
-        /// Sum of `spill(len)` over the members: heap blocks of members too long to be inline.
-        spill: usize,
-    },
+    Hashtable { dict: Box<Dict<()>> },
 }
 
-/// The longest member a dict node holds inline (`SmallBytes`: length byte, tag, data).
-const INLINE_MEMBER: usize = std::mem::size_of::<SmallBytes>() - 2;
 /// Redis's listpack safety limit (`LISTPACK_MAX_SAFETY_SIZE`): never grow one past 1 GiB.
 const LISTPACK_MAX_BYTES: usize = 1 << 30;
-
-/// Heap bytes a member costs beyond its dict node (0 when stored inline).
-fn spill(len: usize) -> usize {
-    if len > INLINE_MEMBER {
-        heap_cost(len)
-    } else {
-        0
-    }
-}
 
 /// The largest intset Redis allows, whatever the configuration (`intsetMaxEntries`).
 fn intset_max(limits: &EncodingLimits) -> usize {
@@ -322,7 +307,7 @@ impl SetValue {
         } else if size_hint <= limits.set_max_listpack_entries {
             SetValue::new_listpack()
         } else {
-            SetValue(Repr::Hashtable { dict: Box::new(Dict::with_capacity(size_hint)), spill: 0 })
+            SetValue(Repr::Hashtable { dict: Box::new(Dict::with_capacity(size_hint)) })
         }
     }
 
@@ -364,16 +349,14 @@ impl SetValue {
             return Ok(SetValue(Repr::Listpack(Listpack::from_items(members.iter().copied()))));
         }
         let mut dict = Dict::with_capacity(n);
-        let mut total = 0;
         for (i, m) in members.iter().enumerate() {
             let h = hash_bytes(m);
             if dict.get_hashed(h, m).is_some() {
                 return Err(i);
             }
             dict.insert_new_hashed(h, m, ());
-            total += spill(m.len());
         }
-        Ok(SetValue(Repr::Hashtable { dict: Box::new(dict), spill: total }))
+        Ok(SetValue(Repr::Hashtable { dict: Box::new(dict) }))
     }
 
     /// About `size_hint` members are going to be added: convert a compact set that many would
@@ -415,9 +398,7 @@ impl SetValue {
         match &self.0 {
             Repr::Intset(is) => is.mem_usage(),
             Repr::Listpack(lp) => lp.mem_usage(),
-            Repr::Hashtable { dict, spill } => {
-                heap_cost(std::mem::size_of::<Dict<()>>()) + dict.table_cost() + dict.len() * Dict::<()>::NODE_COST + spill
-            }
+            Repr::Hashtable { dict } => heap_cost(std::mem::size_of::<Dict<()>>()) + dict.heap_bytes(),
         }
     }
 
@@ -433,13 +414,12 @@ impl SetValue {
     /// `setTypeAddAux` does (see the module comment).
     pub(crate) fn insert(&mut self, m: &[u8], limits: &EncodingLimits) -> bool {
         match &mut self.0 {
-            Repr::Hashtable { dict, spill: total } => {
+            Repr::Hashtable { dict } => {
                 let h = hash_bytes(m);
                 if dict.get_hashed(h, m).is_some() {
                     return false;
                 }
                 dict.insert_new_hashed(h, m, ());
-                *total += spill(m.len());
                 true
             }
             Repr::Listpack(lp) => {
@@ -492,19 +472,16 @@ impl SetValue {
 
     /// Add a member known to be absent to a hashtable-encoded set.
     fn insert_new_into_table(&mut self, m: &[u8]) {
-        let Repr::Hashtable { dict, spill: total } = &mut self.0 else { unreachable!("not a hashtable") };
+        let Repr::Hashtable { dict } = &mut self.0 else { unreachable!("not a hashtable") };
         dict.insert_new_hashed(hash_bytes(m), m, ());
-        *total += spill(m.len());
     }
 
     fn convert_to_hashtable(&mut self, capacity: usize) {
         let mut dict = Dict::with_capacity(capacity.max(self.len()));
-        let mut total = 0;
         for m in self.members() {
             dict.insert_new_hashed(hash_bytes(&m), &m, ());
-            total += spill(m.len());
         }
-        self.0 = Repr::Hashtable { dict: Box::new(dict), spill: total };
+        self.0 = Repr::Hashtable { dict: Box::new(dict) };
     }
 
     /// Remove `m`; false if it was not a member. The encoding stays.
@@ -518,13 +495,7 @@ impl SetValue {
                 }
                 None => false,
             },
-            Repr::Hashtable { dict, spill: total } => {
-                let found = dict.remove(m).is_some();
-                if found {
-                    *total -= spill(m.len());
-                }
-                found
-            }
+            Repr::Hashtable { dict } => dict.remove(m).is_some(),
         }
     }
 
@@ -708,8 +679,7 @@ mod tests {
             Repr::Hashtable { dict, .. } => {
                 heap_cost(std::mem::size_of::<Dict<()>>())
                     + heap_cost(dict.bucket_count() * 8)
-                    + dict.len() * Dict::<()>::NODE_COST
-                    + dict.keys().map(|k| heap_cost(SmallBytes::<22>::new(k).heap_size())).sum::<usize>()
+                    + dict.keys().map(|k| heap_cost((12 + k.len()).max(16))).sum::<usize>()
             }
         }
     }
@@ -718,17 +688,17 @@ mod tests {
     fn layout_and_node_model() {
         assert_eq!(std::mem::size_of::<SetValue>(), 24);
         assert_eq!(std::mem::size_of::<Member<'_>>(), 24);
-        // INLINE_MEMBER matches SmallBytes; the node model matches dict.rs's own accounting.
-        assert_eq!(SmallBytes::<22>::new(&[7; INLINE_MEMBER]).heap_size(), 0);
-        assert_eq!(SmallBytes::<22>::new(&[7; INLINE_MEMBER + 1]).heap_size(), INLINE_MEMBER + 1);
+        // A member's node is link 8 + length 4 + its bytes (16 at least, the header with
+        // padding): up to 12 bytes fit malloc's minimum 32-byte chunk, 13 to 28 a 48-byte one.
+        for (n, cost) in [(0usize, 32), (4, 32), (12, 32), (13, 48), (28, 48), (29, 64), (37, 64), (100, 128)] {
+            assert_eq!(Dict::<()>::entry_cost(n), cost, "member of {n} bytes");
+        }
         let mut d: Dict<()> = Dict::new();
         for i in 0..100u32 {
             d.insert(format!("member-{i:0>30}").as_bytes(), ());
             d.insert(&i.to_le_bytes(), ());
         }
-        let long: usize = d.keys().map(|k| spill(k.len())).sum();
-        assert_eq!(d.heap_bytes(), d.table_cost() + d.len() * Dict::<()>::NODE_COST + long);
-        assert_eq!(Dict::<()>::NODE_COST, 48, "next link + inline key: 32 bytes, a 48-byte malloc chunk");
+        assert_eq!(d.heap_bytes(), d.table_cost() + 100 * 64 + 100 * 32, "37-byte and 4-byte members");
     }
 
     #[test]

@@ -26,8 +26,8 @@
 //! deleted member.
 //!
 //! The tree holds each member as an `Arc<[u8]>` (shared with at most one
-//! separator); the map holds its own copy of the key (inline up to 22 bytes,
-//! see `SmallBytes`), the price of a SCAN cursor that survives rehashing. Iterators walk the tree with a
+//! separator); the map holds its own copy of the key (in its dict node, see
+//! `keyspace/dict.rs`), the price of a SCAN cursor that survives rehashing. Iterators walk the tree with a
 //! fixed-size stack of (node, child index) pairs, so no parent or sibling
 //! pointers are needed.
 //!
@@ -36,8 +36,8 @@
 //! * leaf slot: 8 (score) + 16 (`Arc<[u8]>` fat pointer) = 24 B; leaves are
 //!   50-100% full (~70% under random inserts) -> ~34 B;
 //! * internal nodes: ~1/45 of that, ~1-2 B;
-//! * map: a 48 B chained node (+ malloc header) and an 8 B bucket; members
-//!   over 22 bytes are copied once more for the map key;
+//! * map: a chained node of 8 (link) + 8 (score) + 4 (length) + the member's
+//!   bytes (13 bytes: 33 B, a 48 B malloc chunk) and an 8 B bucket;
 //! * member allocation: 16 B `Arc` header + the bytes + malloc's 8 B header,
 //!   rounded up to 16 B (a 13-byte member costs a 48 B chunk).
 //!
@@ -76,7 +76,7 @@ use crate::keyspace::dict::Dict;
 type Member = Arc<[u8]>;
 
 /// Heap bytes one member costs besides its tree slot: the `Arc<[u8]>` block (two counts and
-/// the bytes) and its map entry (node, plus the key's own block when it is not inline).
+/// the bytes) and its map entry (one node, which holds a copy of the bytes).
 fn member_cost(len: usize) -> usize {
     heap_cost(2 * mem::size_of::<usize>() + len) + Dict::<f64>::entry_cost(len)
 }
