@@ -7,7 +7,7 @@
 //!   there is no deadlock); whole-keyspace commands and transactions lock all of them.
 //! - `Shard::volatile` maps exactly the keys with a TTL to their absolute expiry in Unix
 //!   milliseconds, and exactly those keys' entries carry `Entry::has_ttl` (both change together,
-//!   in `Shard::set_ttl_hashed` or when the key is deleted). Redis keeps expiries in their own
+//!   in `Shard::set_ttl_hashed` and `Shard::take_entry`). Redis keeps expiries in their own
 //!   dict for the same reasons: a key without a TTL pays nothing for it, and the expirer samples
 //!   only keys that can expire. A key whose time has come is invisible to every command from
 //!   that instant (checked on access) even before it is deleted; deletion happens on write
@@ -178,11 +178,23 @@ impl Shard {
     /// Delete `key` because it expired (no WATCH bump: an expired key was already gone).
     pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
         self.before_write(hash);
-        if let Some(e) = self.dict.remove_hashed(hash, key) {
+        if let Some((e, _)) = self.take_entry(hash, key) {
             self.account(Usage::of(&e.value), false);
-            self.volatile.remove_hashed(hash, key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Remove `key`'s entry and its TTL together (the counterpart of `set_ttl_hashed`); returns
+    /// the entry, TTL flag cleared, and its absolute expiry (0 = none). No accounting: callers
+    /// settle memory and counters (and call `before_write` first).
+    pub(crate) fn take_entry(&mut self, hash: u64, key: &[u8]) -> Option<(Entry, i64)> {
+        let mut e = self.dict.remove_hashed(hash, key)?;
+        let mut expire_at = 0;
+        if e.has_ttl() {
+            e.set_ttl_flag(false);
+            expire_at = self.volatile.remove_hashed(hash, key).unwrap_or(0);
+        }
+        Some((e, expire_at))
     }
 
     /// The absolute expiry of `key`, whose entry is `e` (0 = no TTL).
@@ -985,18 +997,13 @@ impl<'a> Ctx<'a> {
         let tracked = self.is_tracked(h, key);
         let shard = self.shard_mut(h);
         shard.before_write(h);
-        let mut entry = shard.dict.remove_hashed(h, key)?;
+        let (entry, expire_at) = shard.take_entry(h, key)?;
         if !tracked {
             shard.account(Usage::of(&entry.value), false);
         }
-        let mut expire_at = 0;
-        if entry.has_ttl() {
-            entry.set_ttl_flag(false);
-            expire_at = shard.volatile.remove_hashed(h, key).unwrap_or(0);
-            if expire_at <= self.now() {
-                self.shard_mut(h).stats.expired.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
+        if expire_at != 0 && expire_at <= self.now() {
+            self.shard_mut(h).stats.expired.fetch_add(1, Ordering::Relaxed);
+            return None;
         }
         self.modified_hashed(h, key);
         Some((entry, expire_at))
@@ -1048,12 +1055,7 @@ impl<'a> Ctx<'a> {
                 let Some(c) = T::of_mut(&mut e.value) else { return Err(Reply::err(WRONGTYPE)) };
                 let r = f(c);
                 if c.is_empty_container() {
-                    let shard = self.shard_mut(h);
-                    if let Some(old) = shard.dict.remove_hashed(h, key) {
-                        if old.has_ttl() {
-                            shard.volatile.remove_hashed(h, key);
-                        }
-                    }
+                    self.shard_mut(h).take_entry(h, key);
                 }
                 Ok(Some(r))
             }
