@@ -126,4 +126,8 @@ CALLBACKS: Dict[str, Callable[..., Any]] = {
     "COMMAND GETKEYS": _str_list,
     "MEMORY STATS": parse_memory_stats,
     "MEMORY PURGE": _bool_ok,
+    "SCRIPT EXISTS": lambda r, **options: [bool(x) for x in r],
+    "SCRIPT FLUSH": _bool_ok,
+    "SCRIPT KILL": _bool_ok,
+    "SCRIPT LOAD": lambda r, **options: str_if_bytes(r),
 }

@@ -1212,6 +1212,66 @@ class CommandsMixin:
         options['keys'] = keys
         return self.execute_command(*pieces, **options)
 
+    # --- redis-py ScriptCommands ---
+
+    def eval(self, script: str, numkeys: int, *keys_and_args: str) -> Any:
+        """Execute the Lua ``script``, specifying the ``numkeys`` the script
+        will touch and the key names and argument values in ``keys_and_args``.
+        Returns the result of the script.
+
+        In practice, use the object returned by ``register_script``. This
+        function exists purely for Redis API completion."""
+        return self.execute_command('EVAL', script, numkeys, *keys_and_args)
+
+    def eval_ro(self, script: str, numkeys: int, *keys_and_args: str) -> Any:
+        """The read-only variant of the EVAL command"""
+        return self.execute_command('EVAL_RO', script, numkeys, *keys_and_args)
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: str) -> Any:
+        """Use the ``sha`` to execute a Lua script already registered via EVAL
+        or SCRIPT LOAD. Specify the ``numkeys`` the script will touch and the
+        key names and argument values in ``keys_and_args``. Returns the result
+        of the script."""
+        return self.execute_command('EVALSHA', sha, numkeys, *keys_and_args)
+
+    def evalsha_ro(self, sha: str, numkeys: int, *keys_and_args: str) -> Any:
+        """The read-only variant of the EVALSHA command"""
+        return self.execute_command('EVALSHA_RO', sha, numkeys, *keys_and_args)
+
+    def script_exists(self, *args: str) -> list[bool]:
+        """Check if a script exists in the script cache by specifying the SHAs of
+        each script as ``args``. Returns a list of boolean values indicating if
+        if each already script exists in the cache_data."""
+        return self.execute_command('SCRIPT EXISTS', *args)
+
+    def script_debug(self, *args) -> None:
+        raise NotImplementedError('SCRIPT DEBUG is intentionally not implemented in the client.')
+
+    def script_flush(self, sync_type: Union[Literal['SYNC'], Literal['ASYNC']] | None=None) -> bool:
+        """Flush all scripts from the script cache.
+
+        ``sync_type`` is by default SYNC (synchronous) but it can also be
+                      ASYNC."""
+        if sync_type not in ['SYNC', 'ASYNC', None]:
+            raise DataError("SCRIPT FLUSH defaults to SYNC in redis > 6.2, or accepts SYNC/ASYNC. For older versions, of redis leave as None.")
+        pieces = [] if sync_type is None else [sync_type]
+        return self.execute_command('SCRIPT FLUSH', *pieces)
+
+    def script_kill(self) -> bool:
+        """Kill the currently executing Lua script"""
+        return self.execute_command('SCRIPT KILL')
+
+    def script_load(self, script: str) -> str:
+        """Load a Lua ``script`` into the script cache_data. Returns the SHA."""
+        return self.execute_command('SCRIPT LOAD', script)
+
+    def register_script(self, script: str) -> 'Script':
+        """Register a Lua ``script`` specifying the ``keys`` it will touch.
+        Returns a Script object that is callable and hides the complexity of
+        deal with scripts, keys, and shas. This is the preferred way to work
+        with Lua scripts."""
+        return Script(self, script)
+
     # --- redis-py HashCommands ---
 
     def hdel(self, name: KeyT, *keys: FieldT) -> int:
@@ -1294,3 +1354,36 @@ class CommandsMixin:
         within hash ``name``"""
         return self.execute_command('HSTRLEN', name, key, keys=[name])
 
+
+
+class Script:
+    """An executable Lua script object returned by ``register_script`` (redis-py's
+    ``redis.commands.core.Script``): called with ``keys`` and ``args``, it runs EVALSHA and
+    loads the script on ``NoScriptError``. In a pipeline it queues EVAL with the script's
+    text instead (the result is the same, and no NOSCRIPT error can surface at execute)."""
+
+    def __init__(self, registered_client: Any, script: Union[str, bytes]) -> None:
+        import hashlib
+
+        self.registered_client = registered_client
+        self.script = script
+        encoded = script.encode('utf-8') if isinstance(script, str) else script
+        self.sha = hashlib.sha1(encoded).hexdigest()
+
+    def __call__(self, keys: Optional[Sequence[Any]] = None, args: Optional[Iterable[Any]] = None, client: Any = None) -> Any:
+        """Execute the script, passing any required ``args``"""
+        from .exceptions import NoScriptError
+
+        keys = keys or []
+        args = args or []
+        if client is None:
+            client = self.registered_client
+        args = tuple(keys) + tuple(args)
+        if hasattr(client, '_pipe_len'):
+            return client.eval(self.script, len(keys), *args)
+        try:
+            return client.evalsha(self.sha, len(keys), *args)
+        except NoScriptError:
+            # Maybe the client was pointed at another database, or the cache was flushed.
+            self.sha = client.script_load(self.script)
+            return client.evalsha(self.sha, len(keys), *args)

@@ -96,13 +96,8 @@ class Redis(_nestdb.Client, CommandsMixin):
 
 # redis-py method families that nestdb's engine does not have (yet), for clearer errors.
 _MISSING_FAMILIES = {
-    "eval": "Lua scripting",
-    "evalsha": "Lua scripting",
-    "eval_ro": "Lua scripting",
-    "script": "Lua scripting",
-    "register": "Lua scripting",
-    "fcall": "Lua scripting",
-    "function": "Lua scripting",
+    "fcall": "Redis functions (EVAL scripts are supported)",
+    "function": "Redis functions (EVAL scripts are supported)",
     "publish": "pub/sub",
     "pubsub": "pub/sub",
     "spublish": "pub/sub",

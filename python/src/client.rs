@@ -230,6 +230,11 @@ fn is_long(argv0: &[u8]) -> bool {
         "DEL",
         "UNLINK",
         "SORT",
+        // A script may run long (and SCRIPT KILL must be callable from another thread).
+        "EVAL",
+        "EVALSHA",
+        "EVAL_RO",
+        "EVALSHA_RO",
     ];
     argv0.len() <= 16 && LONG.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(argv0))
 }

@@ -151,8 +151,20 @@ class DistributedLock:
     def acquire(self):
         return self.redis.set(self.key, self.identifier, px=self.ttl, nx=True) is True
 
+    RELEASE = """
+      if redis.call("get", KEYS[1]) == ARGV[1] then
+        return redis.call("del", KEYS[1])
+      else
+        return 0
+      end
+    """
+
     def release(self):
-        # check-and-delete atomically (the guide uses a Lua script; WATCH/MULTI does the same)
+        # The guide's release, as written: an atomic check-and-delete in Lua.
+        return self.redis.eval(self.RELEASE, 1, self.key, self.identifier) == 1
+
+    def release_with_watch(self):
+        # The same check-and-delete with WATCH/MULTI (what redis-py's Lock did before Lua).
         with self.redis.pipeline() as pipe:
             while True:
                 try:
@@ -174,7 +186,7 @@ def test_lock_set_nx_px(r):
     b = DistributedLock(r, "critical-section", ttl_ms=200)
     assert a.acquire() is True
     assert b.acquire() is False
-    assert b.release() is False
+    assert b.release() is False and b.release_with_watch() is False
     assert a.release() is True
     assert b.acquire() is True
     time.sleep(0.3)  # b's lock expires

@@ -14,6 +14,7 @@ mod hash;
 mod keys;
 mod list;
 mod memory;
+pub(crate) mod script;
 mod server;
 mod set;
 mod string;
@@ -116,7 +117,7 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 9] = [
+        let families: [&'static [CommandSpec]; 10] = [
             string::COMMANDS,
             keys::COMMANDS,
             hash::COMMANDS,
@@ -126,6 +127,7 @@ fn table() -> &'static Table {
             server::COMMANDS,
             server::TXN_COMMANDS,
             memory::COMMANDS,
+            script::COMMANDS,
         ];
         let mut map = Table::default();
         for fam in families {

@@ -437,6 +437,8 @@ pub(crate) struct Keyspace {
     /// Collections with a TTL index (namespace keys), swept by the background thread. Kept by
     /// the snapshot load, replay and createIndexes.
     pub(crate) ttl_namespaces: crate::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Lua scripts: the SCRIPT LOAD/EVAL cache and the interpreter (`command/script.rs`).
+    pub(crate) scripts: crate::command::script::Scripts,
 }
 
 impl Keyspace {
@@ -454,6 +456,7 @@ impl Keyspace {
             evict_pool: crate::sync::Mutex::new(evict::Pool::default()),
             doc_cursors: crate::sync::Mutex::default(),
             ttl_namespaces: crate::sync::Mutex::default(),
+            scripts: crate::command::script::Scripts::default(),
         }
     }
 

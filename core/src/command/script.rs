@@ -1,0 +1,733 @@
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD/EXISTS/FLUSH/KILL, with
+//! Redis's semantics (Redis's "Scripting with Lua" and "Lua API reference" pages).
+//!
+//! - **Interpreter**: Lua 5.1, as Redis embeds, through `mlua` (vendored, so no system Lua is
+//!   needed). One interpreter per database, created on first use and kept behind a mutex; it
+//!   loads only the base, table, string and math libraries (no `io`, `os`, `require`,
+//!   `loadfile`, `dofile`). Each run gets a fresh environment table: `KEYS` and `ARGV` live
+//!   there, a global the script assigns dies with the run, and reading an undefined global
+//!   raises Redis's "Script attempted to access nonexistent global variable" error.
+//! - **Atomicity**: the commands take write locks on every shard (read locks for the `_RO`
+//!   forms) for the whole run, so nothing interleaves with a script, as in single-threaded
+//!   Redis. `redis.call`/`redis.pcall` run commands through `run_locked` in that same context.
+//!   Commands that control transactions or scripts are refused inside a script.
+//! - **Durability**: effects replication (Redis 7's only mode): the log gets the effects of
+//!   the commands the script ran, as one atomic record with everything else in the context,
+//!   never the script itself, so replay does not run Lua and cannot diverge.
+//! - **Errors**: an error reply from `redis.call` aborts the script with that error, suffixed
+//!   `script: <sha>, on @user_script:<line>.` (Redis 7.0's shape); `redis.pcall` returns it as
+//!   a `{err = ...}` table. Lua runtime errors become `ERR user_script:<line>: <message> ...`.
+//! - **SCRIPT KILL**: an instruction hook checks a flag every 10,000 instructions; a script
+//!   that has already written cannot be killed (`UNKILLABLE`), as in Redis. While a script
+//!   runs, other callers wait on the shard locks (Redis answers `BUSY` instead).
+//!
+//! Type conversions follow Redis's tables: integer replies become Lua numbers, bulk strings
+//! strings, nil `false`, arrays tables, status and error replies `{ok=..}` / `{err=..}` tables,
+//! doubles their RESP2 text. Back: numbers truncate to integers, `true` is 1, `false` nil, a
+//! table is an array up to its first nil unless it has an `ok` or `err` field.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue, VmState};
+
+use super::args::{self, is};
+use super::{CmdResult, CommandSpec, ALL_SHARDS, TXN, WRITE};
+use crate::keyspace::Ctx;
+use crate::reply::Reply;
+use crate::sync::Mutex;
+
+const NONE: (i32, i32, i32) = (0, 0, 0);
+
+pub(crate) const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("eval", -3, WRITE | ALL_SHARDS, NONE, eval),
+    CommandSpec::new("evalsha", -3, WRITE | ALL_SHARDS, NONE, evalsha),
+    CommandSpec::new("eval_ro", -3, ALL_SHARDS, NONE, eval_ro),
+    CommandSpec::new("evalsha_ro", -3, ALL_SHARDS, NONE, evalsha_ro),
+    CommandSpec::new("script", -2, 0, NONE, script),
+];
+
+/// Commands a script may not call (Redis's `noscript` flag, for the commands nestdb has).
+const NOT_IN_SCRIPTS: &[&str] = &["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "save", "bgsave", "bgrewriteaof"];
+
+/// Instructions between two looks at the kill flag.
+const HOOK_EVERY: u32 = 10_000;
+
+/// A database's scripts: the cache SCRIPT LOAD and EVAL fill, and the interpreter.
+#[derive(Default)]
+pub(crate) struct Scripts {
+    /// Lower-case SHA1 hex of a body -> the body.
+    cache: Mutex<HashMap<String, Arc<[u8]>>>,
+    engine: Mutex<Option<Engine>>,
+    /// Set while a script runs; `wrote` once it has changed data; `kill` asks it to stop.
+    running: AtomicBool,
+    wrote: AtomicBool,
+    kill: Arc<AtomicBool>,
+}
+
+/// The interpreter and the table behind the read-only `redis` library.
+struct Engine {
+    lua: Lua,
+    /// What `redis.*` reads; `call` and `pcall` are set to the run's callbacks during a run.
+    api: Table,
+    /// `redis.*` as built by the prelude (the runs' environments read globals through it).
+    globals: Table,
+}
+
+/// Installed once per interpreter: the `redis` library as a read-only view of the table it
+/// returns (`Engine::api`), into which each run puts its `call` and `pcall` callbacks.
+const PRELUDE: &str = r#"
+local api = {}
+function api.error_reply(msg) return {err = msg} end
+function api.status_reply(msg) return {ok = msg} end
+function api.log(level, ...) end
+function api.setresp(v) if v ~= 2 then error("RESP3 is not supported by nestdb's scripts", 2) end end
+function api.set_repl(v) end
+function api.replicate_commands() return true end
+api.LOG_DEBUG, api.LOG_VERBOSE, api.LOG_NOTICE, api.LOG_WARNING = 0, 1, 2, 3
+api.REPL_NONE, api.REPL_AOF, api.REPL_SLAVE, api.REPL_REPLICA, api.REPL_ALL = 0, 1, 2, 2, 3
+redis = setmetatable({}, {
+  __index = api,
+  __newindex = function() error("Attempt to modify a readonly table", 2) end,
+  __metatable = false,
+})
+loadfile = nil
+dofile = nil
+return api
+"#;
+
+impl Engine {
+    fn new(kill: Arc<AtomicBool>) -> mlua::Result<Engine> {
+        let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
+        let api: Table = lua.load(PRELUDE).set_name("=prelude").call(())?;
+        api.set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes()[..])))?)?;
+        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+            if kill.load(Ordering::Relaxed) {
+                Err(mlua::Error::runtime("ERR Script killed by user with SCRIPT KILL..."))
+            } else {
+                Ok(VmState::Continue)
+            }
+        })?;
+        let globals = lua.globals();
+        Ok(Engine { lua, api, globals })
+    }
+}
+
+fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// What a run needs besides the context.
+struct Run<'s> {
+    sha: &'s str,
+    body: &'s [u8],
+    keys: &'s [&'s [u8]],
+    args: &'s [&'s [u8]],
+    read_only: bool,
+}
+
+fn eval(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, false, false)
+}
+
+fn evalsha(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, true, false)
+}
+
+fn eval_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, false, true)
+}
+
+fn evalsha_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, true, true)
+}
+
+/// `EVAL script numkeys key... arg...` and its three siblings.
+fn eval_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
+    let numkeys = args::int(a[2])?;
+    if numkeys < 0 {
+        return Err(Reply::err("ERR Number of keys can't be negative"));
+    }
+    if numkeys as u64 > (a.len() - 3) as u64 {
+        return Err(Reply::err("ERR Number of keys can't be greater than number of args"));
+    }
+    let (keys, args) = a[3..].split_at(numkeys as usize);
+    let scripts = &ctx.keyspace().scripts;
+    let (sha, body) = if by_sha {
+        let sha = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+        let Some(body) = scripts.cache.lock().get(&sha).cloned() else {
+            return Err(Reply::err("NOSCRIPT No matching script. Please use EVAL."));
+        };
+        (sha, body)
+    } else {
+        let sha = sha1_hex(a[1]);
+        let body: Arc<[u8]> = scripts.cache.lock().entry(sha.clone()).or_insert_with(|| Arc::from(a[1])).clone();
+        (sha, body)
+    };
+    let reply = run(ctx, &Run { sha: &sha, body: &body, keys, args, read_only });
+    // The effects of the commands the script ran are what the log gets, never the EVAL.
+    ctx.effect_described = true;
+    Ok(reply)
+}
+
+/// Run a script in `ctx` and turn its outcome into the reply.
+fn run(ctx: &mut Ctx<'_>, r: &Run<'_>) -> Reply {
+    let scripts = &ctx.keyspace().scripts;
+    let mut engine = scripts.engine.lock();
+    if engine.is_none() {
+        match Engine::new(scripts.kill.clone()) {
+            Ok(e) => *engine = Some(e),
+            Err(e) => return Reply::err_owned(format!("ERR cannot start the Lua interpreter: {e}")),
+        }
+    }
+    let Some(engine) = engine.as_ref() else { unreachable!("created above") };
+    scripts.kill.store(false, Ordering::SeqCst);
+    scripts.wrote.store(false, Ordering::SeqCst);
+    scripts.running.store(true, Ordering::SeqCst);
+    let outcome = run_in(engine, ctx, r);
+    scripts.running.store(false, Ordering::SeqCst);
+    scripts.kill.store(false, Ordering::SeqCst);
+    // Drop the per-run callbacks (their scope has ended; this only clears stale handles).
+    let _ = engine.api.set("call", LuaValue::Nil);
+    let _ = engine.api.set("pcall", LuaValue::Nil);
+    match outcome {
+        Ok(reply) => reply,
+        Err(e) => Reply::err_owned(format!("ERR {e}")),
+    }
+}
+
+fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply> {
+    let lua = &engine.lua;
+    let function = match compile(engine, r) {
+        Ok(f) => f,
+        Err(msg) => return Ok(Reply::err_owned(format!("ERR Error compiling script (new function): {msg}"))),
+    };
+    let cell = std::cell::RefCell::new(ctx);
+    lua.scope(|scope| {
+        // `redis.pcall`: the reply, an error one as an `{err = ...}` table.
+        let pcall = scope.create_function(|lua, argv: MultiValue| {
+            let mut ctx = cell.try_borrow_mut().map_err(|_| mlua::Error::runtime("redis.pcall re-entered"))?;
+            reply_to_lua(lua, call_command(&mut ctx, lua, argv, r.read_only))
+        })?;
+        // `redis.call`: an error reply raises, carrying the calling line (level 0 is this
+        // callback, level 1 the script: a tail call of a Rust function keeps the caller's frame).
+        let call = scope.create_function(|lua, argv: MultiValue| {
+            let mut ctx = cell.try_borrow_mut().map_err(|_| mlua::Error::runtime("redis.call re-entered"))?;
+            match call_command(&mut ctx, lua, argv, r.read_only) {
+                Reply::Error(err) => {
+                    let line = lua.inspect_stack(1, |d| d.current_line()).flatten().unwrap_or(0);
+                    Err(mlua::Error::external(CallFailed { err: err.into_owned(), line }))
+                }
+                reply => reply_to_lua(lua, reply),
+            }
+        })?;
+        engine.api.set("call", call)?;
+        engine.api.set("pcall", pcall)?;
+        let pcall: Function = lua.globals().get("pcall")?;
+        let (ok, value): (bool, LuaValue) = pcall.call(function)?;
+        Ok(if ok { lua_to_reply(&value) } else { error_reply(&value, r.sha) })
+    })
+}
+
+/// An error reply from `redis.call`, raised through the script.
+#[derive(Debug)]
+struct CallFailed {
+    err: String,
+    line: usize,
+}
+
+impl std::fmt::Display for CallFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.err)
+    }
+}
+
+impl std::error::Error for CallFailed {}
+
+/// The script's body as a function of a fresh environment holding `KEYS` and `ARGV`;
+/// `Err(message)` on a syntax error.
+fn compile(engine: &Engine, r: &Run<'_>) -> Result<Function, String> {
+    let lua = &engine.lua;
+    let env = (|| -> mlua::Result<Table> {
+        let env = lua.create_table()?;
+        env.set("KEYS", lua.create_sequence_from(r.keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
+        env.set("ARGV", lua.create_sequence_from(r.args.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
+        let meta = lua.create_table()?;
+        let globals = engine.globals.clone();
+        meta.set(
+            "__index",
+            lua.create_function(move |_, (_, name): (LuaValue, LuaValue)| {
+                let v: LuaValue = globals.raw_get(name.clone())?;
+                if v.is_nil() {
+                    let shown = name.to_string().unwrap_or_else(|_| "?".into());
+                    return Err(mlua::Error::runtime(format!("Script attempted to access nonexistent global variable '{shown}'")));
+                }
+                Ok(v)
+            })?,
+        )?;
+        env.set_metatable(Some(meta))?;
+        Ok(env)
+    })()
+    .map_err(|e| e.to_string())?;
+    lua.load(r.body).set_name("@user_script").set_environment(env).into_function().map_err(|e| match e {
+        mlua::Error::SyntaxError { message, .. } => message,
+        other => other.to_string(),
+    })
+}
+
+/// `redis.pcall(...)`: run one command in the script's context.
+fn call_command(ctx: &mut Ctx<'_>, lua: &Lua, argv: MultiValue, read_only: bool) -> Reply {
+    if argv.is_empty() {
+        return Reply::err("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut owned: Vec<Vec<u8>> = Vec::with_capacity(argv.len());
+    for v in argv {
+        match v {
+            LuaValue::String(s) => owned.push(s.as_bytes().to_vec()),
+            LuaValue::Integer(_) | LuaValue::Number(_) => match lua.coerce_string(v) {
+                Ok(Some(s)) => owned.push(s.as_bytes().to_vec()),
+                _ => return Reply::err("ERR Lua redis lib command arguments must be strings or integers"),
+            },
+            _ => return Reply::err("ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let Some(spec) = super::find(argv[0]) else { return Reply::err("ERR Unknown Redis command called from script") };
+    if spec.flags & TXN != 0 || NOT_IN_SCRIPTS.contains(&spec.name) {
+        return Reply::err("ERR This Redis command is not allowed from script");
+    }
+    if !spec.arity_ok(argv.len()) {
+        return Reply::err("ERR Wrong number of args calling Redis command from script");
+    }
+    if spec.is_write() {
+        if read_only {
+            return Reply::err("ERR Write commands are not allowed from read-only scripts.");
+        }
+        if let Err(e) = ctx.keyspace().check_writable() {
+            return e;
+        }
+    }
+    let dirty = ctx.dirty;
+    let reply = super::run_locked(ctx, spec, &argv);
+    if ctx.dirty != dirty {
+        ctx.keyspace().scripts.wrote.store(true, Ordering::SeqCst);
+    }
+    resp2_shape(spec.name, reply)
+}
+
+/// Scripts speak RESP2: the replies that RESP3 sends as `[member, score]` pairs are flat
+/// there (the scores become strings in `reply_to_lua`).
+fn resp2_shape(name: &str, reply: Reply) -> Reply {
+    fn flatten(reply: Reply) -> Reply {
+        match reply {
+            Reply::Array(items) if !items.is_empty() && items.iter().all(|i| matches!(i, Reply::Array(p) if p.len() == 2)) => {
+                Reply::Array(items.into_iter().flat_map(|i| if let Reply::Array(p) = i { p } else { Vec::new() }).collect())
+            }
+            other => other,
+        }
+    }
+    match name {
+        "zrange" | "zrangebyscore" | "zrevrange" | "zrevrangebyscore" | "zpopmin" | "zpopmax" | "zrandmember" | "zunion" | "zinter"
+        | "zdiff" | "hrandfield" => flatten(reply),
+        "zmpop" => match reply {
+            Reply::Array(mut kv) if kv.len() == 2 => {
+                let pairs = kv.pop().map(flatten).unwrap_or(Reply::Nil);
+                kv.push(pairs);
+                Reply::Array(kv)
+            }
+            other => other,
+        },
+        _ => reply,
+    }
+}
+
+/// A command's reply as the script sees it.
+fn reply_to_lua(lua: &Lua, reply: Reply) -> mlua::Result<LuaValue> {
+    Ok(match reply {
+        Reply::Nil => LuaValue::Boolean(false),
+        Reply::Int(i) => LuaValue::Number(i as f64),
+        Reply::Double(d) => LuaValue::String(lua.create_string(Reply::format_double(d))?),
+        Reply::Bulk(b) => LuaValue::String(lua.create_string(&b)?),
+        Reply::Status(s) => {
+            let t = lua.create_table()?;
+            t.set("ok", s.as_ref())?;
+            LuaValue::Table(t)
+        }
+        Reply::Error(e) => {
+            let t = lua.create_table()?;
+            t.set("err", e.as_ref())?;
+            LuaValue::Table(t)
+        }
+        Reply::Array(items) => {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.into_iter().enumerate() {
+                t.raw_set(i + 1, reply_to_lua(lua, item)?)?;
+            }
+            LuaValue::Table(t)
+        }
+        // RESP2 flattens a map into an array of alternating keys and values.
+        Reply::Map(pairs) => {
+            let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
+            for (i, (k, v)) in pairs.into_iter().enumerate() {
+                t.raw_set(2 * i + 1, reply_to_lua(lua, k)?)?;
+                t.raw_set(2 * i + 2, reply_to_lua(lua, v)?)?;
+            }
+            LuaValue::Table(t)
+        }
+    })
+}
+
+/// The script's return value as a reply.
+fn lua_to_reply(v: &LuaValue) -> Reply {
+    match v {
+        LuaValue::Nil | LuaValue::Boolean(false) => Reply::Nil,
+        LuaValue::Boolean(true) => Reply::Int(1),
+        LuaValue::Integer(i) => Reply::Int(*i),
+        // Truncated towards zero, as Redis's `(long long)` cast (saturating at the extremes).
+        LuaValue::Number(n) => Reply::Int(*n as i64),
+        LuaValue::String(s) => Reply::Bulk(s.as_bytes().to_vec()),
+        LuaValue::Table(t) => {
+            if let Ok(LuaValue::String(e)) = t.raw_get::<LuaValue>("err") {
+                return Reply::err_owned(e.to_string_lossy());
+            }
+            if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("ok") {
+                return Reply::Status(s.to_string_lossy().into());
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<LuaValue>(i) {
+                    Ok(LuaValue::Nil) | Err(_) => break,
+                    Ok(item) => items.push(lua_to_reply(&item)),
+                }
+            }
+            Reply::Array(items)
+        }
+        _ => Reply::Nil,
+    }
+}
+
+/// The reply for an error the script raised (`value` is Lua's error object).
+fn error_reply(value: &LuaValue, sha: &str) -> Reply {
+    match value {
+        // A `redis.error_reply` table passed to `error`.
+        LuaValue::Table(t) => {
+            let err = match t.raw_get::<LuaValue>("err") {
+                Ok(LuaValue::String(s)) => s.to_string_lossy(),
+                _ => "ERR unknown error".to_string(),
+            };
+            let line = t.raw_get::<i64>("line").unwrap_or(0);
+            Reply::err_owned(format!("{err} script: {sha}, on @user_script:{line}."))
+        }
+        LuaValue::String(s) => {
+            let msg = s.to_string_lossy();
+            Reply::err_owned(format!("ERR {msg} script: {sha}, on @user_script:{}.", line_of(&msg)))
+        }
+        LuaValue::Error(e) => {
+            if let Some(failed) = call_failed(e) {
+                return Reply::err_owned(format!("{} script: {sha}, on @user_script:{}.", failed.err, failed.line));
+            }
+            let msg = root_message(e);
+            if msg.starts_with("ERR Script killed") {
+                return Reply::err_owned(msg);
+            }
+            Reply::err_owned(format!("ERR {msg} script: {sha}, on @user_script:{}.", line_of(&msg)))
+        }
+        other => Reply::err_owned(format!("ERR {other:?} script: {sha}, on @user_script:0.")),
+    }
+}
+
+/// The `redis.call` failure inside an error, if that is what it is.
+fn call_failed(e: &mlua::Error) -> Option<&CallFailed> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => call_failed(cause),
+        mlua::Error::ExternalError(inner) => inner.downcast_ref::<CallFailed>(),
+        _ => None,
+    }
+}
+
+/// The innermost message of an error raised from Rust (the callback wrapper adds a traceback).
+fn root_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => root_message(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The line number of a `user_script:<line>: ...` message (0 if there is none).
+fn line_of(msg: &str) -> i64 {
+    msg.strip_prefix("user_script:").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// `SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP`.
+fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let scripts = &ctx.keyspace().scripts;
+    let sub = a[1];
+    if is(sub, "LOAD") {
+        if a.len() != 3 {
+            return Err(super::subcommand_arity("script", sub));
+        }
+        let sha = sha1_hex(a[2]);
+        scripts.cache.lock().entry(sha.clone()).or_insert_with(|| Arc::from(a[2]));
+        return Ok(Reply::Bulk(sha.into_bytes()));
+    }
+    if is(sub, "EXISTS") {
+        if a.len() < 3 {
+            return Err(super::subcommand_arity("script", sub));
+        }
+        let cache = scripts.cache.lock();
+        let found = a[2..].iter().map(|s| Reply::Int(i64::from(cache.contains_key(&String::from_utf8_lossy(s).to_ascii_lowercase()))));
+        return Ok(Reply::Array(found.collect()));
+    }
+    if is(sub, "FLUSH") {
+        match a.len() {
+            2 => {}
+            3 if is(a[2], "ASYNC") || is(a[2], "SYNC") => {}
+            3 => return Err(Reply::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option")),
+            _ => return Err(super::subcommand_arity("script", sub)),
+        }
+        scripts.cache.lock().clear();
+        return Ok(Reply::OK);
+    }
+    if is(sub, "KILL") {
+        if a.len() != 2 {
+            return Err(super::subcommand_arity("script", sub));
+        }
+        if !scripts.running.load(Ordering::SeqCst) {
+            return Err(Reply::err("NOTBUSY No scripts in execution right now."));
+        }
+        if scripts.wrote.load(Ordering::SeqCst) {
+            return Err(Reply::err(
+                "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            ));
+        }
+        scripts.kill.store(true, Ordering::SeqCst);
+        return Ok(Reply::OK);
+    }
+    if is(sub, "HELP") && a.len() == 2 {
+        let lines = [
+            "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+            "HELP",
+            "    Print this help.",
+        ];
+        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+    }
+    Err(super::unknown_subcommand(sub, "SCRIPT"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reply::Reply;
+    use crate::Db;
+
+    fn run(db: &Db, argv: &[&str]) -> Reply {
+        let argv: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+        db.execute(&argv)
+    }
+
+    #[test]
+    fn conversions_follow_redis() {
+        let db = Db::open_in_memory();
+        assert_eq!(run(&db, &["EVAL", "return 1", "0"]), Reply::Int(1));
+        assert_eq!(run(&db, &["EVAL", "return 3.99", "0"]), Reply::Int(3));
+        assert_eq!(run(&db, &["EVAL", "return -3.99", "0"]), Reply::Int(-3));
+        assert_eq!(run(&db, &["EVAL", "return 'x'", "0"]), Reply::Bulk(b"x".to_vec()));
+        assert_eq!(run(&db, &["EVAL", "return true", "0"]), Reply::Int(1));
+        assert_eq!(run(&db, &["EVAL", "return false", "0"]), Reply::Nil);
+        assert_eq!(run(&db, &["EVAL", "return nil", "0"]), Reply::Nil);
+        assert_eq!(
+            run(&db, &["EVAL", "return {1, 'a', {2}, nil, 5}", "0"]),
+            Reply::Array(vec![Reply::Int(1), Reply::Bulk(b"a".to_vec()), Reply::Array(vec![Reply::Int(2)])])
+        );
+        assert_eq!(run(&db, &["EVAL", "return {ok='FINE'}", "0"]), Reply::Status("FINE".into()));
+        assert_eq!(run(&db, &["EVAL", "return redis.status_reply('FINE')", "0"]), Reply::Status("FINE".into()));
+        assert_eq!(run(&db, &["EVAL", "return redis.error_reply('MY bad')", "0"]), Reply::err("MY bad"));
+        assert_eq!(
+            run(&db, &["EVAL", "return {KEYS[1], KEYS[2], ARGV[1], #ARGV}", "2", "k1", "k2", "a1", "a2"]),
+            Reply::Array(vec![Reply::Bulk(b"k1".to_vec()), Reply::Bulk(b"k2".to_vec()), Reply::Bulk(b"a1".to_vec()), Reply::Int(2)])
+        );
+        // Command replies inside the script: nil is false, status a table, integers numbers.
+        run(&db, &["SET", "s", "v"]);
+        assert_eq!(run(&db, &["EVAL", "return redis.call('GET', 'missing') == false", "0"]), Reply::Int(1));
+        assert_eq!(run(&db, &["EVAL", "return redis.call('SET', 'a', 'b')['ok']", "0"]), Reply::Bulk(b"OK".to_vec()));
+        assert_eq!(run(&db, &["EVAL", "return redis.call('SET', 'a', 'b')", "0"]), Reply::OK);
+        assert_eq!(run(&db, &["EVAL", "return redis.call('INCRBY', 'n', 5) + 1", "0"]), Reply::Int(6));
+        assert_eq!(
+            run(&db, &["EVAL", "redis.call('ZADD', 'z', 1.5, 'm') return redis.call('ZSCORE', 'z', 'm')", "0"]),
+            Reply::Bulk(b"1.5".to_vec())
+        );
+        assert_eq!(run(&db, &["EVAL", "return redis.call('INCRBY', 'n', 2.0)", "0"]), Reply::Int(7));
+        // RESP2 shapes inside scripts: WITHSCORES flat, scores as strings.
+        assert_eq!(
+            run(&db, &["EVAL", "redis.call('ZADD', 'z', 2, 'b') return redis.call('ZRANGE', 'z', 0, -1, 'WITHSCORES')", "0"]),
+            Reply::Array(vec![
+                Reply::Bulk(b"m".to_vec()),
+                Reply::Bulk(b"1.5".to_vec()),
+                Reply::Bulk(b"b".to_vec()),
+                Reply::Bulk(b"2".to_vec())
+            ])
+        );
+    }
+
+    #[test]
+    fn the_guide_lock_release_is_atomic_check_and_delete() {
+        let db = Db::open_in_memory();
+        let release = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+        run(&db, &["SET", "lock:x", "me", "PX", "10000", "NX"]);
+        assert_eq!(run(&db, &["EVAL", release, "1", "lock:x", "someone-else"]), Reply::Int(0));
+        assert_eq!(run(&db, &["EXISTS", "lock:x"]), Reply::Int(1));
+        assert_eq!(run(&db, &["EVAL", release, "1", "lock:x", "me"]), Reply::Int(1));
+        assert_eq!(run(&db, &["EXISTS", "lock:x"]), Reply::Int(0));
+    }
+
+    #[test]
+    fn errors_have_redis_shapes() {
+        let db = Db::open_in_memory();
+        run(&db, &["SET", "s", "v"]);
+        let sha = super::sha1_hex(b"return redis.call('LPUSH', 's', 'x')");
+        let Reply::Error(e) = run(&db, &["EVAL", "return redis.call('LPUSH', 's', 'x')", "0"]) else { panic!("error expected") };
+        assert_eq!(e, format!("WRONGTYPE Operation against a key holding the wrong kind of value script: {sha}, on @user_script:1."));
+        // pcall hands the error back as a table.
+        assert_eq!(
+            run(&db, &["EVAL", "local r = redis.pcall('LPUSH', 's', 'x') return r['err']", "0"]),
+            Reply::Bulk(b"WRONGTYPE Operation against a key holding the wrong kind of value".to_vec())
+        );
+        let Reply::Error(e) = run(&db, &["EVAL", "return x + 1", "0"]) else { panic!() };
+        assert!(e.starts_with("ERR ") && e.contains("Script attempted to access nonexistent global variable 'x'"), "{e}");
+        let Reply::Error(e) = run(&db, &["EVAL", "return (", "0"]) else { panic!() };
+        assert!(e.starts_with("ERR Error compiling script (new function): user_script:1:"), "{e}");
+        assert_eq!(
+            run(&db, &["EVAL", "return redis.call('NOPE')", "0"])
+                .error_text()
+                .map(|e| e.starts_with("ERR Unknown Redis command called from script")),
+            Some(true)
+        );
+        assert_eq!(
+            run(&db, &["EVAL", "return redis.pcall('GET')", "0"]),
+            Reply::err("ERR Wrong number of args calling Redis command from script")
+        );
+        assert_eq!(
+            run(&db, &["EVAL", "return redis.pcall('EVAL', 'return 1', '0')", "0"]),
+            Reply::err("ERR This Redis command is not allowed from script")
+        );
+        assert_eq!(
+            run(&db, &["EVAL", "return redis.pcall('MULTI')", "0"]),
+            Reply::err("ERR This Redis command is not allowed from script")
+        );
+        assert_eq!(
+            run(&db, &["EVAL", "return redis.pcall('GET', {})", "0"]),
+            Reply::err("ERR Lua redis lib command arguments must be strings or integers")
+        );
+        assert_eq!(run(&db, &["EVAL", "return 1", "-1"]), Reply::err("ERR Number of keys can't be negative"));
+        assert_eq!(run(&db, &["EVAL", "return 1", "2", "a"]), Reply::err("ERR Number of keys can't be greater than number of args"));
+        assert_eq!(run(&db, &["EVAL", "return 1", "x"]), Reply::err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            run(&db, &["EVAL_RO", "return redis.pcall('SET', 'a', 'b')", "0"]),
+            Reply::err("ERR Write commands are not allowed from read-only scripts.")
+        );
+        assert_eq!(run(&db, &["EVAL_RO", "return redis.call('GET', 's')", "0"]), Reply::Bulk(b"v".to_vec()));
+        // No file or OS access.
+        assert!(run(&db, &["EVAL", "return io.open('/etc/passwd')", "0"]).is_error());
+        assert!(run(&db, &["EVAL", "return os.time()", "0"]).is_error());
+        assert!(run(&db, &["EVAL", "return dofile('/etc/passwd')", "0"]).is_error());
+    }
+
+    #[test]
+    fn globals_do_not_leak_between_runs() {
+        let db = Db::open_in_memory();
+        assert_eq!(run(&db, &["EVAL", "leaked = 5 return leaked", "0"]), Reply::Int(5));
+        assert!(run(&db, &["EVAL", "return leaked", "0"]).is_error());
+        // Scripts cannot replace the redis library for later runs either.
+        run(&db, &["EVAL", "redis = nil return 1", "0"]);
+        let Reply::Error(e) = run(&db, &["EVAL", "redis.call = nil return 1", "0"]) else { panic!("the library is read-only") };
+        assert!(e.contains("Attempt to modify a readonly table"), "{e}");
+        assert_eq!(run(&db, &["EVAL", "return redis.call('PING')", "0"]), Reply::Status("PONG".into()));
+    }
+
+    #[test]
+    fn script_cache_and_evalsha() {
+        let db = Db::open_in_memory();
+        let sha = super::sha1_hex(b"return ARGV[1]");
+        assert_eq!(run(&db, &["EVALSHA", &sha, "0", "x"]), Reply::err("NOSCRIPT No matching script. Please use EVAL."));
+        assert_eq!(run(&db, &["SCRIPT", "LOAD", "return ARGV[1]"]), Reply::Bulk(sha.clone().into_bytes()));
+        assert_eq!(run(&db, &["EVALSHA", &sha.to_uppercase(), "0", "x"]), Reply::Bulk(b"x".to_vec()));
+        assert_eq!(run(&db, &["SCRIPT", "EXISTS", &sha, "0000"]), Reply::Array(vec![Reply::Int(1), Reply::Int(0)]));
+        assert_eq!(run(&db, &["SCRIPT", "FLUSH"]), Reply::OK);
+        assert_eq!(run(&db, &["SCRIPT", "EXISTS", &sha]), Reply::Array(vec![Reply::Int(0)]));
+        // EVAL caches what it runs.
+        run(&db, &["EVAL", "return ARGV[1]", "0", "y"]);
+        assert_eq!(run(&db, &["EVALSHA", &sha, "0", "z"]), Reply::Bulk(b"z".to_vec()));
+        assert_eq!(run(&db, &["EVAL", "return redis.sha1hex('')", "0"]), Reply::Bulk(b"da39a3ee5e6b4b0d3255bfef95601890afd80709".to_vec()));
+        assert_eq!(run(&db, &["SCRIPT", "KILL"]), Reply::err("NOTBUSY No scripts in execution right now."));
+    }
+
+    #[test]
+    fn script_kill_stops_a_read_only_loop() {
+        let db = Db::open_in_memory();
+        let other = db.clone();
+        let killer = std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if run(&other, &["SCRIPT", "KILL"]) == Reply::OK {
+                return;
+            }
+        });
+        let reply = run(&db, &["EVAL", "while true do end", "0"]);
+        killer.join().unwrap();
+        assert_eq!(reply.error_text().map(|e| e.starts_with("ERR Script killed by user with SCRIPT KILL")), Some(true), "{reply:?}");
+        // The interpreter is usable afterwards.
+        assert_eq!(run(&db, &["EVAL", "return 2", "0"]), Reply::Int(2));
+    }
+
+    #[test]
+    fn the_log_gets_the_effects_and_replay_never_runs_lua() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let popped = {
+            let db = Db::open(&path, crate::Options::default()).unwrap();
+            run(&db, &["SADD", "s", "a", "b", "c", "d"]);
+            // SPOP picks at random: replaying the script would pick differently, its effect not.
+            let popped = run(&db, &["EVAL", "redis.call('SET', 'k', 'v', 'PX', 100000) return redis.call('SPOP', KEYS[1], 2)", "1", "s"]);
+            // A script that fails half-way keeps what it did before the failure (as Redis).
+            assert!(run(&db, &["EVAL", "redis.call('INCR', 'n') redis.call('LPUSH', 'k', 'x')", "0"]).is_error());
+            popped
+        };
+        let db = Db::open(&path, crate::Options::default()).unwrap();
+        let Reply::Array(popped) = popped else { panic!("{popped:?}") };
+        for p in &popped {
+            assert_eq!(run(&db, &["SISMEMBER", "s", std::str::from_utf8(p.as_bytes().unwrap()).unwrap()]), Reply::Int(0));
+        }
+        assert_eq!(run(&db, &["SCARD", "s"]), Reply::Int(2));
+        assert_eq!(run(&db, &["GET", "k"]), Reply::Bulk(b"v".to_vec()));
+        assert!(matches!(run(&db, &["PTTL", "k"]), Reply::Int(t) if t > 0));
+        assert_eq!(run(&db, &["GET", "n"]), Reply::Bulk(b"1".to_vec()));
+    }
+
+    #[test]
+    fn a_script_is_atomic_against_other_threads() {
+        let db = Db::open_in_memory();
+        let incr = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') redis.call('SET', KEYS[1], v + 1) return v + 1";
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        assert!(!run(&db, &["EVAL", incr, "1", "counter"]).is_error());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(run(&db, &["GET", "counter"]), Reply::Bulk(b"1000".to_vec()));
+    }
+}
