@@ -293,6 +293,12 @@ impl Db {
         }
     }
 
+    /// A subscriber for publish/subscribe within this process (SUBSCRIBE/PSUBSCRIBE and the
+    /// messages PUBLISH sends to them, in order; see `Subscriber`).
+    pub fn subscriber(&self) -> crate::Subscriber {
+        crate::pubsub::Subscriber::new(self.inner.ks.pubsub.clone())
+    }
+
     /// A session: a caller's own MULTI/EXEC/WATCH state over this database.
     pub fn session(&self) -> Session {
         Session { db: self.clone(), multi: None, multi_failed: false, watched: Vec::new() }

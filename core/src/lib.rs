@@ -30,6 +30,7 @@ pub mod docs;
 mod error;
 mod keyspace;
 mod persist;
+mod pubsub;
 mod reply;
 mod storage;
 mod sync;
@@ -44,6 +45,7 @@ pub use db::{Commands, Db, Session, Tx};
 pub use docs::{Collection, Cursor, Database, DocError, Find, UpdateOptions, UpdateResult, CURSOR_BATCH};
 pub use error::{Error, Result};
 pub use persist::RecoveryReport;
+pub use pubsub::{Message, Subscriber};
 pub use reply::Reply;
 pub use storage::RepairReport;
 

@@ -126,6 +126,7 @@ CALLBACKS: Dict[str, Callable[..., Any]] = {
     "COMMAND GETKEYS": _str_list,
     "MEMORY STATS": parse_memory_stats,
     "MEMORY PURGE": _bool_ok,
+    "PUBSUB NUMSUB": lambda r, **options: list(zip(r[0::2], r[1::2])),
     "SCRIPT EXISTS": lambda r, **options: [bool(x) for x in r],
     "SCRIPT FLUSH": _bool_ok,
     "SCRIPT KILL": _bool_ok,

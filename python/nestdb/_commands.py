@@ -1212,6 +1212,34 @@ class CommandsMixin:
         options['keys'] = keys
         return self.execute_command(*pieces, **options)
 
+    # --- redis-py PubSubCommands ---
+
+    def publish(self, channel: KeyT, message: EncodableT, **kwargs) -> int:
+        """Publish ``message`` on ``channel``.
+        Returns the number of subscribers the message was delivered to."""
+        return self.execute_command('PUBLISH', channel, message, **kwargs)
+
+    def pubsub_channels(self, pattern: PatternT='*', **kwargs) -> list[bytes | str]:
+        """Return a list of channels that have at least one subscriber"""
+        return self.execute_command('PUBSUB CHANNELS', pattern, **kwargs)
+
+    def pubsub_numpat(self, **kwargs) -> int:
+        """Returns the number of subscriptions to patterns"""
+        return self.execute_command('PUBSUB NUMPAT', **kwargs)
+
+    def pubsub_numsub(self, *args: KeyT, **kwargs) -> list[tuple[Any, int]]:
+        """Return a list of (channel, number of subscribers) tuples
+        for each channel given in ``*args``"""
+        return self.execute_command('PUBSUB NUMSUB', *args, **kwargs)
+
+    def pubsub(self, **kwargs) -> Any:
+        """Return a Publish/Subscribe object. With this object, you can
+        subscribe to channels and listen for messages that get published to
+        them (within this process: nestdb has no server)."""
+        from .pubsub import PubSub
+
+        return PubSub(self, **kwargs)
+
     # --- redis-py ScriptCommands ---
 
     def eval(self, script: str, numkeys: int, *keys_and_args: str) -> Any:

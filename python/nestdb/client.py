@@ -98,9 +98,7 @@ class Redis(_nestdb.Client, CommandsMixin):
 _MISSING_FAMILIES = {
     "fcall": "Redis functions (EVAL scripts are supported)",
     "function": "Redis functions (EVAL scripts are supported)",
-    "publish": "pub/sub",
-    "pubsub": "pub/sub",
-    "spublish": "pub/sub",
+    "spublish": "sharded pub/sub",
     "xa": "streams",
     "xr": "streams",
     "xl": "streams",

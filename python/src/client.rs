@@ -720,6 +720,11 @@ impl Client {
 
 #[pymethods]
 impl Client {
+    /// A native subscriber on this client's database (`nestdb.PubSub` wraps it).
+    fn _subscriber(&self, py: Python<'_>) -> PyResult<crate::pubsub::Subscriber> {
+        Ok(crate::pubsub::Subscriber::new(self.h.run(py, nestdb::Db::subscriber)?))
+    }
+
     #[new]
     #[pyo3(signature = (path=None, *, decode_responses=false, encoding="utf-8", encoding_errors="strict", **config))]
     fn new(

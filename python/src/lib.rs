@@ -19,6 +19,7 @@ mod engine;
 mod errors;
 mod fastpy;
 mod locks;
+mod pubsub;
 mod reply;
 
 use pyo3::exceptions::{PyFileNotFoundError, PyNotADirectoryError, PyValueError};
@@ -92,6 +93,7 @@ fn _nestdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<client::Database>()?;
     m.add_class::<client::Spec>()?;
+    m.add_class::<pubsub::Subscriber>()?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(_install_callbacks, m)?)?;
     m.add_function(wrap_pyfunction!(config_parameters, m)?)?;

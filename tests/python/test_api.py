@@ -449,6 +449,6 @@ def test_missing_families_say_so(r):
     assert r.eval("return 1", 0) == 1
     with pytest.raises(AttributeError, match="streams"):
         r.xadd("s", {"a": 1})
-    assert not hasattr(r, "publish") and hasattr(r, "get")
+    assert not hasattr(r, "spublish") and hasattr(r, "get")
     with pytest.raises(AttributeError, match="^'Redis' object has no attribute 'nosuchthing'$"):
         r.nosuchthing

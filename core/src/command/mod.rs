@@ -14,6 +14,7 @@ mod hash;
 mod keys;
 mod list;
 mod memory;
+mod pubsub;
 pub(crate) mod script;
 mod server;
 mod set;
@@ -117,7 +118,7 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 10] = [
+        let families: [&'static [CommandSpec]; 11] = [
             string::COMMANDS,
             keys::COMMANDS,
             hash::COMMANDS,
@@ -128,6 +129,7 @@ fn table() -> &'static Table {
             server::TXN_COMMANDS,
             memory::COMMANDS,
             script::COMMANDS,
+            pubsub::COMMANDS,
         ];
         let mut map = Table::default();
         for fam in families {

@@ -439,6 +439,8 @@ pub(crate) struct Keyspace {
     pub(crate) ttl_namespaces: crate::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Lua scripts: the SCRIPT LOAD/EVAL cache and the interpreter (`command/script.rs`).
     pub(crate) scripts: crate::command::script::Scripts,
+    /// Publish/subscribe registry (`crate::pubsub`), shared with the `Subscriber`s.
+    pub(crate) pubsub: Arc<crate::pubsub::Hub>,
 }
 
 impl Keyspace {
@@ -457,6 +459,7 @@ impl Keyspace {
             doc_cursors: crate::sync::Mutex::default(),
             ttl_namespaces: crate::sync::Mutex::default(),
             scripts: crate::command::script::Scripts::default(),
+            pubsub: Arc::default(),
         }
     }
 
