@@ -2128,7 +2128,6 @@ def test_to_date_behavior_table(db):
         ev(db, {"$toDate": "Friday"})
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_to_date_strings_with_space_separated_offset(db):
     # $toDate page: {$toDate: "2018-03-20 11:00:06 +0500"} -> ISODate("2018-03-20T06:00:06Z"), and
     # the "orders" example converts "2018-03-15 +10:00" to ISODate("2018-03-14T14:00:00Z")

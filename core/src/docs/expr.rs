@@ -2293,8 +2293,8 @@ pub fn format_date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
-/// Parse an ISO-8601 date string (`2018-03-03`, `2018-03-03T12:00:00.5Z`, `...+01:00`) to
-/// milliseconds since the epoch.
+/// Parse an ISO-8601 date string (`2018-03-03`, `2018-03-03T12:00:00.5Z`, `...+01:00`, the
+/// offset optionally after a space) to milliseconds since the epoch.
 pub fn parse_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
@@ -2311,7 +2311,7 @@ pub fn parse_date(s: &str) -> Option<i64> {
     }
     let mut ms = days_from_civil(y, mo as u32, d as u32) * 86_400_000;
     let mut i = 10;
-    if i < b.len() && (b[i] == b'T' || b[i] == b' ') {
+    if i < b.len() && (b[i] == b'T' || (b[i] == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_digit))) {
         let (h, mi) = (num(i + 1, 2)?, num(i + 4, 2)?);
         if b.get(i + 3) != Some(&b':') || h > 23 || mi > 59 {
             return None;
@@ -2343,6 +2343,11 @@ pub fn parse_date(s: &str) -> Option<i64> {
                 i = end;
             }
         }
+    }
+    // The offset may follow after one space ("2018-03-20 11:00:06 +0500", "2018-03-15 +10:00",
+    // as on the $toDate page).
+    if b.get(i) == Some(&b' ') && matches!(b.get(i + 1), Some(b'+' | b'-')) {
+        i += 1;
     }
     match b.get(i) {
         None => Some(ms),
@@ -4540,6 +4545,9 @@ mod tests {
         );
         assert_eq!(ev1(bson::bson!({"$toDate": 120000000000.5_f64})), Bson::DateTime(bson::DateTime::from_millis(120_000_000_000)));
         assert_eq!(err(bson::bson!({"$toDate": 5}), &doc! {}).code, 241);
+        // $toDate page: space-separated offsets
+        assert_eq!(parse_date("2018-03-20 11:00:06 +0500"), parse_date("2018-03-20T06:00:06Z"));
+        assert_eq!(parse_date("2018-03-15 +10:00"), parse_date("2018-03-14T14:00:00Z"));
         let e = err(bson::bson!({"$toInt": [1, 2]}), &doc! {});
         assert_eq!((e.code, e.message.as_str()), (50723, "$toInt requires a single argument, got 2"));
         assert_eq!(ev1(bson::bson!({"$toInt": [1]})), Bson::Int32(1));
