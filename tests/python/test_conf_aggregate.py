@@ -2306,7 +2306,6 @@ def test_size_operators_and_rand(db):
     assert isinstance(r, float) and 0 <= r < 1
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_bitwise_operators(db):
     # $bitAnd / $bitOr / $bitXor / $bitNot pages (MongoDB 6.3)
     doc = {"a": 0b1100, "b": 0b1010}

@@ -289,6 +289,11 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$ln", OpKind::Args(Arity::Exactly(1), op_ln_log10)),
     ("$log10", OpKind::Args(Arity::Exactly(1), op_ln_log10)),
     ("$log", OpKind::Args(Arity::Exactly(2), op_log)),
+    // Bitwise (MongoDB 6.3).
+    ("$bitAnd", OpKind::Args(Arity::Any, op_bitwise)),
+    ("$bitOr", OpKind::Args(Arity::Any, op_bitwise)),
+    ("$bitXor", OpKind::Args(Arity::Any, op_bitwise)),
+    ("$bitNot", OpKind::Args(Arity::Exactly(1), op_bitwise)),
     // Comparison.
     ("$eq", OpKind::Args(Arity::Exactly(2), op_compare)),
     ("$ne", OpKind::Args(Arity::Exactly(2), op_compare)),
@@ -1647,6 +1652,35 @@ fn one_number(name: &str, v: &Val<'_>) -> Result<Option<Num>, DocError> {
         Some(n) => Ok(Some(n)),
         None => Err(DocError::location(28765, format!("{name} only supports numeric types, not {}", tname(v)))),
     }
+}
+
+/// `$bitAnd`/`$bitOr`/`$bitXor` (any number of operands; none gives the identity: -1, 0, 0)
+/// and `$bitNot`: int and long operands only, an int result unless some operand is a long;
+/// null or missing gives null.
+fn op_bitwise(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut acc: i64 = if name == "$bitAnd" { -1 } else { 0 };
+    let mut long = false;
+    for a in args {
+        let v = match a.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return null(),
+            Some(Bson::Int32(i)) => i64::from(*i),
+            Some(Bson::Int64(i)) => {
+                long = true;
+                *i
+            }
+            Some(other) => {
+                return Err(DocError::type_mismatch(format!("{name} only supports int and long operands, not {}", type_name(other))))
+            }
+        };
+        acc = match name {
+            "$bitAnd" => acc & v,
+            "$bitOr" => acc | v,
+            "$bitXor" => acc ^ v,
+            _ => !v,
+        };
+    }
+    // Int operands keep every result within 32 bits (sign-extended), so the cast is exact.
+    Ok(Some(if long { Bson::Int64(acc) } else { Bson::Int32(acc as i32) }))
 }
 
 fn op_abs(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
@@ -4265,6 +4299,21 @@ mod tests {
 
     fn dec(s: &str) -> Bson {
         Bson::Decimal128(s.parse().unwrap())
+    }
+
+    #[test]
+    fn bitwise_operators() {
+        // $bitAnd / $bitOr / $bitXor / $bitNot pages
+        let d = doc! {"a": 0b1100, "b": 0b1010, "l": 3_i64};
+        let f = |spec: Bson| ev(spec, &d).unwrap();
+        assert_eq!(f(bson::bson!({"$bitAnd": ["$a", "$b"]})), Some(Bson::Int32(0b1000)));
+        assert_eq!(f(bson::bson!({"$bitOr": ["$a", "$b"]})), Some(Bson::Int32(0b1110)));
+        assert_eq!(f(bson::bson!({"$bitXor": ["$a", "$b"]})), Some(Bson::Int32(0b0110)));
+        assert_eq!(f(bson::bson!({"$bitNot": "$a"})), Some(Bson::Int32(-13)));
+        assert_eq!(f(bson::bson!({"$bitOr": ["$a", "$l"]})), Some(Bson::Int64(15)));
+        assert_eq!(f(bson::bson!({"$bitNot": "$l"})), Some(Bson::Int64(-4)));
+        assert_eq!(f(bson::bson!({"$bitAnd": ["$a", "$nope"]})), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$bitAnd": ["$a", 1.5]}), &d).code, codes::TYPE_MISMATCH);
     }
 
     #[test]
