@@ -2188,7 +2188,6 @@ def test_date_to_string_defaults_and_nulls(db):
         ev(db, {"$dateToString": {"date": "$s", "format": "%Y"}}, {"s": "2014-01-01"})
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_olson_time_zone_names(db):
     # $dateToString page ("timewithOffsetNY", "minutesOffsetNY") and $dateFromString page use
     # Olson time zone identifiers
