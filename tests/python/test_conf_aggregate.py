@@ -1150,7 +1150,6 @@ def test_window_errors(db):
         run(coll, [{"$setWindowFields": {"output": {"r": {"$sum": "$quantity", "window": {"range": [-1, 1]}}}}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_exp_moving_avg(db):
     # $expMovingAvg page: stockPrices with N: 2
     coll = load(db, "stockPrices", [
@@ -1430,7 +1429,6 @@ def test_window_rank_with_duplicates_nulls_and_missing(db):
     assert {i: d["d"] for i, d in out.items()} == {4: 1, 9: 1, 2: 2, 0: 3, 10: 4, 11: 4, 1: 1, 5: 2, 6: 2, 7: 2, 8: 2, 3: 3}
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_rank_needs_single_sort_field(db):
     # $rank page: "When used with the $rank operator, sortBy can only take one field as its value."
     coll = load(db, "cakeSales", CAKE_SALES)
@@ -1438,7 +1436,6 @@ def test_window_rank_needs_single_sort_field(db):
         run(coll, [{"$setWindowFields": {"sortBy": {"state": 1, "quantity": -1}, "output": {"r": {"$rank": {}}}}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_derivative_and_integral(db):
     # $derivative / $integral pages: rate of change and trapezoidal-rule area over a time range
     coll = load(db, "meter", [
@@ -1454,7 +1451,6 @@ def test_window_derivative_and_integral(db):
     assert [d["kwh"] for d in out] == [0, 2, 6]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_covariance(db):
     coll = load(db, "c", [{"_id": i, "x": i, "y": 2 * i} for i in (1, 2, 3)])
     out = run(coll, [{"$setWindowFields": {"sortBy": {"_id": 1}, "output": {
@@ -1465,7 +1461,6 @@ def test_window_covariance(db):
     assert [d["samp"] for d in out] == pytest.approx([2.0] * 3)
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_linear_fill(db):
     # $linearFill page: same interpolation as $fill's "linear" method
     coll = load(db, "stock", [
@@ -1486,7 +1481,6 @@ def test_window_locf_operator(db):
     assert [d["filled"] for d in out] == [1, 1, 1, 4]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_densify_dates_step_by_month(db):
     # $densify page: "step: The amount to increment the field value in each document" (each new
     # date is the previous one plus one month, as $dateAdd does)

@@ -1875,3 +1875,110 @@ fn densify_from_the_manual() {
         5733201
     );
 }
+
+fn field(out: &[Document], name: &str) -> Vec<Bson> {
+    out.iter().map(|d| d.get(name).cloned().unwrap_or(Bson::Null)).collect()
+}
+
+fn approx(got: &[Bson], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        let g = as_f64(g).unwrap_or_else(|| panic!("not a number: {g:?}"));
+        assert!((g - w).abs() < 1e-9, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn window_exp_moving_avg_from_the_manual() {
+    // $expMovingAvg page, stockPrices with N: 2 (alpha 2/3), then alpha: 0.75
+    let docs: Vec<Document> =
+        [13.0, 15.4, 12.0, 11.7].iter().enumerate().map(|(i, p)| doc! {"_id": i as i32, "stock": "ABC", "price": *p}).collect();
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$stock", "sortBy": {"_id": 1}, "output": {
+            "n": {"$expMovingAvg": {"input": "$price", "N": 2}},
+            "a": {"$expMovingAvg": {"input": "$price", "alpha": 0.75}},
+        }}}]),
+        docs,
+    )
+    .unwrap();
+    approx(&field(&out, "n"), &[13.0, 14.6, 12.866666666666667, 12.088888888888889]);
+    approx(&field(&out, "a"), &[13.0, 14.8, 12.7, 11.95]);
+    // N and alpha are exclusive; N must be a positive integer; sortBy is required
+    parse_err(
+        bson!([{"$setWindowFields": {"sortBy": {"_id": 1}, "output": {"x": {"$expMovingAvg": {"input": "$p", "N": 2, "alpha": 0.5}}}}}]),
+    );
+    parse_err(bson!([{"$setWindowFields": {"sortBy": {"_id": 1}, "output": {"x": {"$expMovingAvg": {"input": "$p", "N": 0}}}}}]));
+    parse_err(bson!([{"$setWindowFields": {"output": {"x": {"$expMovingAvg": {"input": "$p", "N": 2}}}}}]));
+}
+
+#[test]
+fn window_derivative_integral_and_covariance() {
+    let hour = 3_600_000_i64;
+    let docs: Vec<Document> = [1, 3, 5, 9]
+        .iter()
+        .enumerate()
+        .map(|(i, kw)| doc! {"_id": i as i32, "t": bson::DateTime::from_millis(i as i64 * hour), "kw": *kw, "x": i as i32})
+        .collect();
+    let out = run(
+        bson!([{"$setWindowFields": {"sortBy": {"t": 1}, "output": {
+            "rate": {"$derivative": {"input": "$kw", "unit": "hour"}, "window": {"range": [-1, 0], "unit": "hour"}},
+            "rate2": {"$derivative": {"input": "$kw", "unit": "minute"}, "window": {"documents": [-2, 0]}},
+            "kwh": {"$integral": {"input": "$kw", "unit": "hour"}, "window": {"range": ["unbounded", "current"], "unit": "hour"}},
+            "pop": {"$covariancePop": ["$x", "$kw"], "window": {"documents": [-1, 0]}},
+            "samp": {"$covarianceSamp": ["$x", "$kw"]},
+        }}}]),
+        docs,
+    )
+    .unwrap();
+    assert_eq!(field(&out, "rate")[0], Bson::Null);
+    approx(&field(&out, "rate")[1..], &[2.0, 2.0, 4.0]);
+    approx(&field(&out, "rate2")[1..], &[2.0 / 60.0, 2.0 / 60.0, 3.0 / 60.0]);
+    approx(&field(&out, "kwh"), &[0.0, 2.0, 6.0, 13.0]);
+    assert_eq!(field(&out, "pop")[0], Bson::Double(0.0));
+    approx(&field(&out, "pop")[1..], &[0.5, 0.5, 1.0]);
+    // x: 0..3 (mean 1.5), kw: 1,3,5,9 (mean 4.5): 5.25 + 0.75 + 0.25 + 6.75 = 13
+    approx(&field(&out, "samp"), &[13.0 / 3.0; 4]);
+    // $derivative needs a window; a date sortBy needs a unit
+    parse_err(bson!([{"$setWindowFields": {"sortBy": {"t": 1}, "output": {"r": {"$derivative": {"input": "$kw"}}}}}]));
+    assert!(run(
+        bson!([{"$setWindowFields": {"sortBy": {"t": 1}, "output": {"r": {"$integral": {"input": "$kw"}, "window": {"documents": [-1, 0]}}}}}]),
+        vec![doc! {"t": bson::DateTime::from_millis(0), "kw": 1}]
+    )
+    .is_err());
+}
+
+#[test]
+fn window_linear_fill_and_rank_sort_fields() {
+    // $linearFill page
+    let docs: Vec<Document> = [Some(500), None, Some(515), None, None, Some(485)]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut d = doc! {"_id": i as i32, "time": i as i32};
+            if let Some(p) = p {
+                d.insert("price", *p);
+            }
+            d
+        })
+        .collect();
+    let out = run(bson!([{"$setWindowFields": {"sortBy": {"time": 1}, "output": {"price": {"$linearFill": "$price"}}}}]), docs).unwrap();
+    approx(&field(&out, "price"), &[500.0, 507.5, 515.0, 505.0, 495.0, 485.0]);
+    parse_err(bson!([{"$setWindowFields": {"output": {"p": {"$linearFill": "$p"}}}}]));
+    // $rank page: sortBy can only take one field
+    assert_eq!(parse_err(bson!([{"$setWindowFields": {"sortBy": {"a": 1, "b": 1}, "output": {"r": {"$rank": {}}}}}])).code, 5371602);
+}
+
+#[test]
+fn densify_dates_chain_month_steps() {
+    // each generated date is the previous plus one month ($dateAdd clamps the day)
+    let day = |y: i32, m: u8, d: u8| bson::DateTime::builder().year(y).month(m).day(d).build().unwrap();
+    let out = run(
+        bson!([{"$densify": {"field": "t", "range": {"step": 1, "unit": "month", "bounds": "full"}}}]),
+        vec![doc! {"t": day(2021, 1, 31)}, doc! {"t": day(2021, 5, 1)}],
+    )
+    .unwrap();
+    let got: Vec<Bson> = field(&out, "t");
+    let want: Vec<Bson> =
+        [day(2021, 1, 31), day(2021, 2, 28), day(2021, 3, 28), day(2021, 4, 28), day(2021, 5, 1)].into_iter().map(Bson::DateTime).collect();
+    assert_eq!(got, want);
+}
