@@ -533,7 +533,6 @@ def test_bucket_auto_without_granularity(db):
         (0, 20, 20), (20, 40, 20), (40, 60, 20), (60, 80, 20), (80, 99, 20)]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_bucket_auto_granularity(db):
     # same page, same table: the preferred-number series move the boundaries
     coll = load(db, "things", [{"_id": i} for i in range(100)])

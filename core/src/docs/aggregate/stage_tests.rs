@@ -1982,3 +1982,39 @@ fn densify_dates_chain_month_steps() {
         [day(2021, 1, 31), day(2021, 2, 28), day(2021, 3, 28), day(2021, 4, 28), day(2021, 5, 1)].into_iter().map(Bson::DateTime).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn bucket_auto_granularity_from_the_manual() {
+    // $bucketAuto page, "Comparing Different Granularities": _id 0..99 in 5 buckets
+    let docs: Vec<Document> = (0..100).map(|i| doc! {"_id": i}).collect();
+    let buckets = |g: &str| -> Vec<(f64, f64, i32)> {
+        run(bson!([{"$bucketAuto": {"groupBy": "$_id", "buckets": 5, "granularity": g}}]), docs.clone())
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let id = d.get_document("_id").unwrap();
+                (as_f64(id.get("min").unwrap()).unwrap(), as_f64(id.get("max").unwrap()).unwrap(), d.get_i32("count").unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(buckets("R20"), vec![(0.0, 20.0, 20), (20.0, 40.0, 20), (40.0, 63.0, 23), (63.0, 90.0, 27), (90.0, 100.0, 10)]);
+    assert_eq!(buckets("E24"), vec![(0.0, 20.0, 20), (20.0, 43.0, 23), (43.0, 68.0, 25), (68.0, 91.0, 23), (91.0, 100.0, 9)]);
+    assert_eq!(buckets("1-2-5"), vec![(0.0, 20.0, 20), (20.0, 50.0, 30), (50.0, 100.0, 50)]);
+    assert_eq!(buckets("POWERSOF2"), vec![(0.0, 32.0, 32), (32.0, 64.0, 32), (64.0, 128.0, 36)]);
+    // rounding: strictly up / strictly down, across decades
+    let g = Granularity::Series(E6);
+    assert_eq!(g.round_up(&Bson::Double(0.8)), Bson::Double(1.0));
+    assert_eq!(g.round_up(&Bson::Int32(10)), Bson::Double(15.0));
+    // 68 * 0.1 in doubles, as mongod computes it (not exactly 6.8)
+    assert_eq!(g.round_down(&Bson::Int32(10)), Bson::Double(68.0 * 0.1));
+    assert_eq!(Granularity::PowersOf2.round_up(&Bson::Int32(8)), Bson::Int32(16));
+    assert_eq!(Granularity::PowersOf2.round_down(&Bson::Int32(8)), Bson::Int32(4));
+    assert_eq!(Granularity::PowersOf2.round_down(&Bson::Int32(0)), Bson::Int32(0));
+    // only non-negative numbers; known series names only
+    let err = |docs: Vec<Document>, g: &str| {
+        run(bson!([{"$bucketAuto": {"groupBy": "$x", "buckets": 2, "granularity": g}}]), docs).unwrap_err().code
+    };
+    assert_eq!(err(vec![doc! {"x": -1}], "R5"), 40260);
+    assert_eq!(err(vec![doc! {"x": "a"}], "R5"), 40258);
+    assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$x", "buckets": 2, "granularity": "R7"}}])).code, 40257);
+}
