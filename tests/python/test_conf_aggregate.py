@@ -1576,7 +1576,6 @@ def test_coll_stats_and_index_stats_stages(db):
     assert names == ["_id_", "x_1"]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_match_sample_rate(db):
     # $sampleRate page: a $match query operator selecting a random fraction (1.0: all, 0: none)
     coll = load(db, "c", [{"_id": i} for i in range(20)])

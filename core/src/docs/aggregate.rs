@@ -21,7 +21,8 @@
 //!   against the whole document (`$$CURRENT` is the root, also inside arrays). A sub-tree
 //!   applied to an array applies to each element; applied to a scalar, computed fields
 //!   replace it with a new document, inclusions drop it (as MongoDB does).
-//! - `$match` and `$sort` use `query::Filter` and `sort::Sort` (other modules).
+//! - `$match` and `$sort` use `query::Filter` and `sort::Sort` (other modules); `$match`'s
+//!   `$sampleRate` is rewritten here to an `$expr` on `$rand` first.
 //! - `Pipeline::stages` exposes the parsed stages so the caller can push a leading
 //!   `$match`/`$sort`/`$skip`/`$limit` down into the collection scan, then run the rest with
 //!   `Pipeline::tail`.
@@ -460,7 +461,7 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
             let Bson::Document(d) = spec else {
                 return Err(DocError::location(15959, "the match filter must be an expression in an object"));
             };
-            Stage::Match(Filter::parse(d, vars)?)
+            Stage::Match(Filter::parse(&*rewrite_sample_rate(d)?, vars)?)
         }
         "$project" => {
             let Bson::Document(d) = spec else {
@@ -550,6 +551,41 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
         other => return Err(unrecognized_stage(other)),
     })
+}
+
+/// `$match`'s `$sampleRate: r` (a top-level operator selecting each document with
+/// probability `r`, 0 to 1) becomes `$expr: {$lt: [{$rand: {}}, r]}`, as mongod rewrites it;
+/// an `$expr` already there is kept beside it under `$and`.
+fn rewrite_sample_rate(d: &Document) -> Result<std::borrow::Cow<'_, Document>, DocError> {
+    let Some(rate) = d.get("$sampleRate") else {
+        return Ok(std::borrow::Cow::Borrowed(d));
+    };
+    if !is_number(rate) {
+        return Err(DocError::bad_value(format!("argument to $sampleRate must be a numeric type, found {}", type_name(rate))));
+    }
+    let r = as_f64(rate).unwrap_or(f64::NAN);
+    if !(0.0..=1.0).contains(&r) {
+        return Err(DocError::bad_value("numeric argument to $sampleRate must be in [0, 1]"));
+    }
+    let sample = bson::doc! {"$lt": [{"$rand": {}}, r]};
+    let mut out = Document::new();
+    for (k, v) in d {
+        match k.as_str() {
+            "$sampleRate" => match d.get("$expr") {
+                Some(e) => {
+                    out.insert("$expr", bson::doc! {"$and": [e.clone(), sample.clone()]});
+                }
+                None => {
+                    out.insert("$expr", sample.clone());
+                }
+            },
+            "$expr" => {}
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// `$skip`/`$limit` arguments: an integral number (`2.0` is fine); `$skip` not negative.

@@ -2018,3 +2018,16 @@ fn bucket_auto_granularity_from_the_manual() {
     assert_eq!(err(vec![doc! {"x": "a"}], "R5"), 40258);
     assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$x", "buckets": 2, "granularity": "R7"}}])).code, 40257);
 }
+
+#[test]
+fn match_sample_rate() {
+    // $sampleRate page: 1 keeps every document, 0 none; beside other conditions and $expr
+    let docs: Vec<Document> = (0..50).map(|i| doc! {"_id": i}).collect();
+    assert_eq!(run(bson!([{"$match": {"$sampleRate": 1.0}}]), docs.clone()).unwrap().len(), 50);
+    assert_eq!(run(bson!([{"$match": {"$sampleRate": 0}}]), docs.clone()).unwrap().len(), 0);
+    let some = run(bson!([{"$match": {"_id": {"$lt": 10}, "$expr": {"$gte": ["$_id", 5]}, "$sampleRate": 1}}]), docs.clone()).unwrap();
+    assert_eq!(some.len(), 5);
+    assert!(run(bson!([{"$match": {"$sampleRate": 0.5}}]), docs).unwrap().len() <= 50);
+    assert_eq!(parse_err(bson!([{"$match": {"$sampleRate": 1.5}}])).code, 2);
+    assert_eq!(parse_err(bson!([{"$match": {"$sampleRate": "x"}}])).code, 2);
+}
