@@ -1044,7 +1044,6 @@ def test_sample(db):
         run(coll, [{"$sample": {"size": -1}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_documents_stage_database_aggregate(db):
     # $documents page: db.aggregate([{$documents: [...]}, ...])
     out = list(db.aggregate([{"$documents": [{"x": 10}, {"x": 2}, {"x": 5}]}, {"$bucketAuto": {"groupBy": "$x", "buckets": 4}}]))
@@ -1305,7 +1304,6 @@ def test_merge_when_matched_pipeline(db):
 # =============================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_lookup_with_documents_sub_pipeline_and_no_from(db):
     # $documents page, "Use a $documents Stage in a $lookup Stage": no "from" field
     coll = load(db, "locations", [{"_id": 1, "zip": 94301, "name": "Palo Alto"}, {"_id": 2, "zip": 10019, "name": "New York"}])
@@ -1319,7 +1317,6 @@ def test_lookup_with_documents_sub_pipeline_and_no_from(db):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_union_with_documents_and_no_coll(db):
     # $unionWith page: "coll ... If you omit the coll field, you must specify a pipeline field with a
     # first stage of $documents."
@@ -1328,7 +1325,6 @@ def test_union_with_documents_and_no_coll(db):
     assert out == [{"_id": 1, "x": 1}, {"x": 2}, {"x": 3}]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_out_keeps_existing_indexes(db):
     # $out page, "Replace Existing Collection": "The $out operation does not change any indexes
     # that existed on the previous collection."
@@ -1340,7 +1336,6 @@ def test_out_keeps_existing_indexes(db):
     assert "a_unique" in [ix["name"] for ix in db["dst"].list_indexes()]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_out_fails_on_unique_index_violation_and_keeps_old_collection(db):
     # $out page, "Index Constraints": the pipeline fails if its documents would violate a unique
     # index of the original output collection; "If the aggregation fails, the $out operation makes
@@ -1361,7 +1356,6 @@ def test_out_fails_on_duplicate_id(db):
     assert list(db["dst"].find()) == [{"_id": "old"}]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_merge_on_field_requires_unique_index(db):
     # $merge page, "on": "$merge requires a unique index with keys that correspond to the on
     # identifier fields ... For output collections that already exist, the corresponding index
@@ -1388,7 +1382,6 @@ def test_merge_on_field_with_unique_index(db):
     assert got[2]["v"] == "new" and isinstance(got[2]["_id"], ObjectId)
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_merge_on_field_cannot_be_null(db):
     # $merge page, "on": "The specified field or fields cannot contain a null or an array value."
     src = load(db, "src", [{"_id": 1, "k": None}])
@@ -1398,7 +1391,6 @@ def test_merge_on_field_cannot_be_null(db):
         run(src, [{"$project": {"_id": 0, "k": 1}}, {"$merge": {"into": "existing", "on": "k"}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_merge_replace_cannot_change_id(db):
     # $merge page, whenMatched "replace": "the replacement document cannot result in a modification
     # of the _id value ... Otherwise, the operation generates an error."

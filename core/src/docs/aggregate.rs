@@ -327,6 +327,11 @@ impl Pipeline {
         Pipeline { stages: self.stages.get(n..).unwrap_or_default().to_vec(), vars: self.vars.clone() }
     }
 
+    /// Whether the first stage is `$documents` (the pipeline makes its own input).
+    pub(crate) fn starts_with_documents(&self) -> bool {
+        matches!(self.stages.first(), Some(Stage::Documents(_)))
+    }
+
     /// Whether the pipeline has no stages.
     pub fn is_empty(&self) -> bool {
         self.stages.is_empty()
@@ -349,13 +354,17 @@ impl Pipeline {
         for stage in &self.stages {
             match stage {
                 Stage::Lookup(l) => {
-                    add(&l.from, out);
+                    if let Some(from) = &l.from {
+                        add(from, out);
+                    }
                     if let Some((_, p)) = &l.pipeline {
                         p.collect_foreign(out);
                     }
                 }
                 Stage::UnionWith(u) => {
-                    add(&u.coll, out);
+                    if let Some(coll) = &u.coll {
+                        add(coll, out);
+                    }
                     if let Some(p) = &u.pipeline {
                         p.collect_foreign(out);
                     }

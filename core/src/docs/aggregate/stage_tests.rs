@@ -2031,3 +2031,22 @@ fn match_sample_rate() {
     assert_eq!(parse_err(bson!([{"$match": {"$sampleRate": 1.5}}])).code, 2);
     assert_eq!(parse_err(bson!([{"$match": {"$sampleRate": "x"}}])).code, 2);
 }
+
+#[test]
+fn lookup_and_union_with_documents_instead_of_a_collection() {
+    // $documents page: $lookup without "from"
+    let out = run(
+        bson!([{"$lookup": {"localField": "zip", "foreignField": "zip_id", "as": "c",
+            "pipeline": [{"$documents": [{"zip_id": 1, "n": "a"}, {"zip_id": 2, "n": "b"}]}, {"$project": {"_id": 0, "n": 1}}]}}]),
+        vec![doc! {"zip": 2}, doc! {"zip": 3}],
+    )
+    .unwrap();
+    assert_eq!(out, vec![doc! {"zip": 2, "c": [{"n": "b"}]}, doc! {"zip": 3, "c": []}]);
+    // $unionWith without "coll"
+    let out = run(bson!([{"$unionWith": {"pipeline": [{"$documents": [{"x": 2}]}]}}]), vec![doc! {"x": 1}]).unwrap();
+    assert_eq!(out, vec![doc! {"x": 1}, doc! {"x": 2}]);
+    // without $documents first, "from"/"coll" is required
+    parse_err(bson!([{"$lookup": {"as": "c", "pipeline": [{"$match": {}}]}}]));
+    assert_eq!(parse_err(bson!([{"$unionWith": {"pipeline": [{"$match": {}}]}}])).code, 40414);
+    assert!(parse(bson!([{"$lookup": {"as": "c", "pipeline": [{"$documents": []}]}}])).unwrap().foreign_collections().is_empty());
+}
