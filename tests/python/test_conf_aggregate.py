@@ -1557,7 +1557,6 @@ def test_facet_on_empty_input(db):
     assert run(coll, [{"$group": {"_id": None, "n": {"$sum": 1}}}]) == []
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_coll_stats_and_index_stats_stages(db):
     # $collStats / $indexStats pages
     coll = load(db, "c", [{"_id": i, "x": i} for i in range(5)])

@@ -2,8 +2,8 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
-//! `$documents`, `$bucket`/`$bucketAuto` (on `group::Group`), `$out`/`$merge` (parsed only, see
-//! below), and through submodules `$group` (`group`: the accumulators),
+//! `$documents`, `$bucket`/`$bucketAuto` (on `group::Group`), `$out`/`$merge` and
+//! `$collStats`/`$indexStats` (parsed only, see below), and through submodules `$group` (`group`: the accumulators),
 //! `$lookup`/`$unionWith`/`$graphLookup` (`join`) and `$setWindowFields`/`$fill`/`$densify`
 //! (`window`). The update-pipeline subset is `parse_update_pipeline`.
 //!
@@ -40,6 +40,8 @@
 //!   the documents that reach them, i.e. the documents to write. The caller writes them to
 //!   `output_collection()` (for `$merge`, following `Merge`'s options) and answers the
 //!   command with an empty cursor, as MongoDB does.
+//! - `$collStats`/`$indexStats` (first stage of a top-level pipeline only) are parsed here;
+//!   the caller makes their documents from the collection (`stats_source`) and runs `tail(1)`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -140,6 +142,67 @@ pub enum Stage {
     /// `$merge` (always the last stage): the caller merges the returned documents into the
     /// target as the options say.
     Merge(Box<Merge>),
+    /// `$collStats` (first stage only): one document about the collection, made by the caller
+    /// (see `Pipeline::stats_source`).
+    CollStats(CollStats),
+    /// `$indexStats` (first stage only): one document per index, made by the caller.
+    IndexStats,
+}
+
+/// What a `$collStats` stage asks for: `count` and `storageStats` (with its `scale`).
+/// `latencyStats` and `queryExecStats` are refused at parse time: nestdb keeps neither.
+#[derive(Clone, Debug, Default)]
+pub struct CollStats {
+    pub count: bool,
+    pub storage_scale: Option<i64>,
+}
+
+impl CollStats {
+    fn parse(spec: &Bson) -> Result<CollStats, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::type_mismatch(format!("$collStats must take a nested object but found: {spec}")));
+        };
+        let mut out = CollStats::default();
+        for (k, v) in d {
+            let Bson::Document(opts) = v else {
+                return Err(DocError::type_mismatch(format!(
+                    "BSON field '$collStats.{k}' is the wrong type '{}', expected type 'object'",
+                    type_name(v)
+                )));
+            };
+            match k.as_str() {
+                "count" => out.count = true,
+                "storageStats" => {
+                    let mut scale = 1;
+                    for (ok, ov) in opts {
+                        match ok.as_str() {
+                            "scale" => {
+                                scale = if is_number(ov) { as_i64(ov) } else { None }.filter(|s| *s >= 1).ok_or_else(|| {
+                                    DocError::location(51024, format!("BSON field 'scale' value must be >= 1, actual value '{ov}'"))
+                                })?;
+                            }
+                            other => {
+                                return Err(DocError::location(
+                                    40415,
+                                    format!("BSON field '$collStats.storageStats.{other}' is an unknown field."),
+                                ))
+                            }
+                        }
+                    }
+                    out.storage_scale = Some(scale);
+                }
+                "latencyStats" | "queryExecStats" => {
+                    return Err(DocError::new(
+                        codes::NOT_IMPLEMENTED,
+                        "NotImplemented",
+                        format!("$collStats '{k}' is not supported by nestdb (it keeps no latency or query statistics)"),
+                    ))
+                }
+                other => return Err(DocError::location(40415, format!("BSON field '$collStats.{other}' is an unknown field."))),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A parsed pipeline.
@@ -185,11 +248,13 @@ const KNOWN_STAGES: &[&str] = &[
     "$densify",
     "$out",
     "$merge",
+    "$collStats",
+    "$indexStats",
 ];
 
 /// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
 /// (code 72) rather than unrecognized, as MongoDB reports them.
-const OTHER_MONGODB_STAGES: &[&str] = &["$geoNear", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
+const OTHER_MONGODB_STAGES: &[&str] = &["$geoNear", "$planCacheStats", "$currentOp", "$listSessions"];
 
 /// Where a pipeline is being parsed (stages allowed differ).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,8 +336,11 @@ impl Pipeline {
                     return Err(DocError::location(40601, format!("{name} can only be the final stage in the pipeline")));
                 }
             }
-            if name == "$documents" && i != 0 {
-                return Err(DocError::location(40602, "$documents is only valid as the first stage in a pipeline"));
+            if matches!(name, "$documents" | "$collStats" | "$indexStats") && i != 0 {
+                return Err(DocError::location(40602, format!("{name} is only valid as the first stage in a pipeline")));
+            }
+            if matches!(name, "$collStats" | "$indexStats") && context != Context::Top {
+                return Err(DocError::location(40602, format!("{name} is only valid as the first stage of a top-level pipeline")));
             }
             if name == "$facet" && context == Context::Facet {
                 return Err(DocError::location(40600, "$facet is not allowed to be used within a $facet stage"));
@@ -330,6 +398,12 @@ impl Pipeline {
     /// Whether the first stage is `$documents` (the pipeline makes its own input).
     pub(crate) fn starts_with_documents(&self) -> bool {
         matches!(self.stages.first(), Some(Stage::Documents(_)))
+    }
+
+    /// The leading `$collStats`/`$indexStats` stage, whose documents the caller makes from
+    /// the collection and feeds to `tail(1)`.
+    pub fn stats_source(&self) -> Option<&Stage> {
+        self.stages.first().filter(|s| matches!(s, Stage::CollStats(_) | Stage::IndexStats))
     }
 
     /// Whether the pipeline has no stages.
@@ -551,6 +625,11 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookup::parse(spec, vars)?)),
         "$facet" => Stage::Facet(parse_facet(spec, vars, depth)?),
         "$sample" => Stage::Sample(parse_sample(spec)?),
+        "$collStats" => Stage::CollStats(CollStats::parse(spec)?),
+        "$indexStats" => match spec {
+            Bson::Document(d) if d.is_empty() => Stage::IndexStats,
+            _ => return Err(DocError::location(28803, "The $indexStats stage specification must be an empty object")),
+        },
         "$redact" => Stage::Redact(Expr::parse(spec)?),
         "$setWindowFields" => Stage::SetWindowFields(Box::new(SetWindowFields::parse(spec)?)),
         "$fill" => Stage::Fill(Box::new(Fill::parse(spec)?)),
@@ -737,6 +816,9 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
                 out.insert(name.clone(), Bson::Array(results.into_iter().map(Bson::Document).collect()));
             }
             Ok(vec![out])
+        }),
+        Stage::CollStats(_) | Stage::IndexStats => blocking(it, |_| {
+            Err(DocError::bad_value("$collStats and $indexStats read collection metadata: run them through the aggregate command"))
         }),
         Stage::Sample(n) => blocking(it, move |input| {
             use rand::seq::SliceRandom;

@@ -984,7 +984,12 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
         Some(_) => engine::collection(ctx, &ns)?,
         None => None,
     };
+    let stats = match pipeline.stats_source() {
+        Some(stage) => Some(stats_documents(source, &ns, stage)?),
+        None => None,
+    };
     let (input, pipeline) = match source {
+        _ if stats.is_some() => (stats.unwrap_or_default(), pipeline.tail(1)),
         Some(c) if consumed > 0 && (!c.indexes().is_empty() || lead_filter.is_some_and(Filter::has_text)) => {
             let everything = Filter::parse(&Document::new(), &vars)?;
             let hint = Hint::parse(args.cmd.get("hint"))?;
@@ -1192,10 +1197,67 @@ fn explain_aggregate(ctx: &Ctx<'_>, ns: &Namespace, pipeline: &Pipeline, stages:
     Ok(doc! {"explainVersion": "1", "stages": out, "serverInfo": {"host": "nestdb", "version": "7.0.0"}, "ok": 1.0})
 }
 
+// --- $collStats and $indexStats -------------------------------------------------------------------
+
+/// The documents a leading `$collStats` (one, with `count` and/or `storageStats` as asked,
+/// the numbers `collStats` reports) or `$indexStats` (one per index: `name`, `key`, `spec`;
+/// nestdb counts no index accesses, so there is no `accesses`) makes for `ns`. A missing
+/// collection has no indexes and a count of 0 (`storageStats` on it is NamespaceNotFound).
+fn stats_documents(coll: Option<&super::collection::Collection>, ns: &Namespace, stage: &Stage) -> Result<Vec<Document>, DocError> {
+    let host = "nestdb";
+    match stage {
+        Stage::CollStats(want) => {
+            let mut d = doc! {"ns": ns.key(), "host": host, "localTime": bson::DateTime::now()};
+            if let Some(scale) = want.storage_scale {
+                let Some(c) = coll else {
+                    return Err(DocError::new(
+                        codes::NAMESPACE_NOT_FOUND,
+                        "NamespaceNotFound",
+                        format!("Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [{}] not found.", ns.key()),
+                    ));
+                };
+                let (size, count) = (c.data_size() as i64, c.len() as i64);
+                let total = c.indexes().mem_usage() as i64;
+                let mut sizes = doc! {"_id_": 0_i64};
+                for i in c.indexes().iter() {
+                    sizes.insert(i.spec.name.clone(), i.mem_usage() as i64 / scale);
+                }
+                d.insert(
+                    "storageStats",
+                    doc! {
+                        "size": size / scale, "count": count, "avgObjSize": if count > 0 { size / count } else { 0 },
+                        "storageSize": (c.mem_usage() as i64 - total) / scale, "nindexes": (c.indexes().len() + 1) as i32,
+                        "totalIndexSize": total / scale, "indexSizes": sizes, "capped": false, "scaleFactor": scale as i32,
+                    },
+                );
+            }
+            if want.count {
+                d.insert("count", coll.map_or(0, |c| c.len() as i64));
+            }
+            Ok(vec![d])
+        }
+        Stage::IndexStats => {
+            let Some(c) = coll else { return Ok(Vec::new()) };
+            let mut out = vec![doc! {"name": "_id_", "key": {"_id": 1}, "host": host, "spec": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}];
+            for i in c.indexes().iter() {
+                let spec = i.spec.to_document();
+                out.push(
+                    doc! {"name": i.spec.name.clone(), "key": spec.get("key").cloned().unwrap_or(Bson::Null), "host": host, "spec": spec},
+                );
+            }
+            Ok(out)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 // --- $out and $merge ---------------------------------------------------------------------------------
 
-/// `$out`: replace the target collection with `docs`, all or nothing (a duplicate `_id` or an
-/// invalid document leaves the target as it was).
+/// `$out`: replace the target collection with `docs`, keeping the target's indexes, all or
+/// nothing (a duplicate `_id`, an invalid document or a document an existing index refuses,
+/// e.g. a unique-index violation, leaves the target as it was). The documents are first
+/// inserted into a scratch collection with the target's indexes, as MongoDB writes to a
+/// temporary collection before renaming it over the target.
 fn write_out(ctx: &mut Ctx<'_>, target: &Namespace, docs: Vec<Document>) -> Result<(), DocError> {
     let mut seen = std::collections::HashSet::new();
     let mut prepared = Vec::with_capacity(docs.len());

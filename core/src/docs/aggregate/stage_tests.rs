@@ -2050,3 +2050,18 @@ fn lookup_and_union_with_documents_instead_of_a_collection() {
     assert_eq!(parse_err(bson!([{"$unionWith": {"pipeline": [{"$match": {}}]}}])).code, 40414);
     assert!(parse(bson!([{"$lookup": {"as": "c", "pipeline": [{"$documents": []}]}}])).unwrap().foreign_collections().is_empty());
 }
+
+#[test]
+fn coll_stats_and_index_stats_parse() {
+    // $collStats / $indexStats pages: first stage only, known options only; their documents
+    // come from the caller (the aggregate command), so running them here fails
+    let p = parse(bson!([{"$collStats": {"count": {}, "storageStats": {"scale": 1024}}}, {"$project": {"count": 1}}])).unwrap();
+    assert!(matches!(p.stats_source(), Some(Stage::CollStats(CollStats { count: true, storage_scale: Some(1024) }))));
+    assert!(matches!(parse(bson!([{"$indexStats": {}}])).unwrap().stats_source(), Some(Stage::IndexStats)));
+    assert!(p.run(Box::new(std::iter::empty())).is_err());
+    assert_eq!(parse_err(bson!([{"$match": {}}, {"$collStats": {"count": {}}}])).code, 40602);
+    assert_eq!(parse_err(bson!([{"$indexStats": {"x": 1}}])).code, 28803);
+    assert_eq!(parse_err(bson!([{"$collStats": {"latencyStats": {}}}])).code, codes::NOT_IMPLEMENTED);
+    assert_eq!(parse_err(bson!([{"$collStats": {"storageStats": {"scale": 0}}}])).code, 51024);
+    assert_eq!(parse_err(bson!([{"$facet": {"a": [{"$indexStats": {}}]}}])).code, 40602);
+}
