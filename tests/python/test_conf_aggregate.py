@@ -533,7 +533,6 @@ def test_bucket_auto_without_granularity(db):
         (0, 20, 20), (20, 40, 20), (40, 60, 20), (60, 80, 20), (80, 99, 20)]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_bucket_auto_granularity(db):
     # same page, same table: the preferred-number series move the boundaries
     coll = load(db, "things", [{"_id": i} for i in range(100)])
@@ -1045,7 +1044,6 @@ def test_sample(db):
         run(coll, [{"$sample": {"size": -1}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_documents_stage_database_aggregate(db):
     # $documents page: db.aggregate([{$documents: [...]}, ...])
     out = list(db.aggregate([{"$documents": [{"x": 10}, {"x": 2}, {"x": 5}]}, {"$bucketAuto": {"groupBy": "$x", "buckets": 4}}]))
@@ -1150,7 +1148,6 @@ def test_window_errors(db):
         run(coll, [{"$setWindowFields": {"output": {"r": {"$sum": "$quantity", "window": {"range": [-1, 1]}}}}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_exp_moving_avg(db):
     # $expMovingAvg page: stockPrices with N: 2
     coll = load(db, "stockPrices", [
@@ -1307,7 +1304,6 @@ def test_merge_when_matched_pipeline(db):
 # =============================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_lookup_with_documents_sub_pipeline_and_no_from(db):
     # $documents page, "Use a $documents Stage in a $lookup Stage": no "from" field
     coll = load(db, "locations", [{"_id": 1, "zip": 94301, "name": "Palo Alto"}, {"_id": 2, "zip": 10019, "name": "New York"}])
@@ -1321,7 +1317,6 @@ def test_lookup_with_documents_sub_pipeline_and_no_from(db):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_union_with_documents_and_no_coll(db):
     # $unionWith page: "coll ... If you omit the coll field, you must specify a pipeline field with a
     # first stage of $documents."
@@ -1330,7 +1325,6 @@ def test_union_with_documents_and_no_coll(db):
     assert out == [{"_id": 1, "x": 1}, {"x": 2}, {"x": 3}]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_out_keeps_existing_indexes(db):
     # $out page, "Replace Existing Collection": "The $out operation does not change any indexes
     # that existed on the previous collection."
@@ -1342,7 +1336,6 @@ def test_out_keeps_existing_indexes(db):
     assert "a_unique" in [ix["name"] for ix in db["dst"].list_indexes()]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_out_fails_on_unique_index_violation_and_keeps_old_collection(db):
     # $out page, "Index Constraints": the pipeline fails if its documents would violate a unique
     # index of the original output collection; "If the aggregation fails, the $out operation makes
@@ -1363,7 +1356,6 @@ def test_out_fails_on_duplicate_id(db):
     assert list(db["dst"].find()) == [{"_id": "old"}]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_merge_on_field_requires_unique_index(db):
     # $merge page, "on": "$merge requires a unique index with keys that correspond to the on
     # identifier fields ... For output collections that already exist, the corresponding index
@@ -1390,7 +1382,6 @@ def test_merge_on_field_with_unique_index(db):
     assert got[2]["v"] == "new" and isinstance(got[2]["_id"], ObjectId)
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_merge_on_field_cannot_be_null(db):
     # $merge page, "on": "The specified field or fields cannot contain a null or an array value."
     src = load(db, "src", [{"_id": 1, "k": None}])
@@ -1400,7 +1391,6 @@ def test_merge_on_field_cannot_be_null(db):
         run(src, [{"$project": {"_id": 0, "k": 1}}, {"$merge": {"into": "existing", "on": "k"}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_merge_replace_cannot_change_id(db):
     # $merge page, whenMatched "replace": "the replacement document cannot result in a modification
     # of the _id value ... Otherwise, the operation generates an error."
@@ -1430,7 +1420,6 @@ def test_window_rank_with_duplicates_nulls_and_missing(db):
     assert {i: d["d"] for i, d in out.items()} == {4: 1, 9: 1, 2: 2, 0: 3, 10: 4, 11: 4, 1: 1, 5: 2, 6: 2, 7: 2, 8: 2, 3: 3}
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_rank_needs_single_sort_field(db):
     # $rank page: "When used with the $rank operator, sortBy can only take one field as its value."
     coll = load(db, "cakeSales", CAKE_SALES)
@@ -1438,7 +1427,6 @@ def test_window_rank_needs_single_sort_field(db):
         run(coll, [{"$setWindowFields": {"sortBy": {"state": 1, "quantity": -1}, "output": {"r": {"$rank": {}}}}}])
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_derivative_and_integral(db):
     # $derivative / $integral pages: rate of change and trapezoidal-rule area over a time range
     coll = load(db, "meter", [
@@ -1454,7 +1442,6 @@ def test_window_derivative_and_integral(db):
     assert [d["kwh"] for d in out] == [0, 2, 6]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_covariance(db):
     coll = load(db, "c", [{"_id": i, "x": i, "y": 2 * i} for i in (1, 2, 3)])
     out = run(coll, [{"$setWindowFields": {"sortBy": {"_id": 1}, "output": {
@@ -1465,7 +1452,6 @@ def test_window_covariance(db):
     assert [d["samp"] for d in out] == pytest.approx([2.0] * 3)
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_window_linear_fill(db):
     # $linearFill page: same interpolation as $fill's "linear" method
     coll = load(db, "stock", [
@@ -1486,7 +1472,6 @@ def test_window_locf_operator(db):
     assert [d["filled"] for d in out] == [1, 1, 1, 4]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_densify_dates_step_by_month(db):
     # $densify page: "step: The amount to increment the field value in each document" (each new
     # date is the previous one plus one month, as $dateAdd does)
@@ -1572,7 +1557,6 @@ def test_facet_on_empty_input(db):
     assert run(coll, [{"$group": {"_id": None, "n": {"$sum": 1}}}]) == []
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_coll_stats_and_index_stats_stages(db):
     # $collStats / $indexStats pages
     coll = load(db, "c", [{"_id": i, "x": i} for i in range(5)])
@@ -1583,7 +1567,6 @@ def test_coll_stats_and_index_stats_stages(db):
     assert names == ["_id_", "x_1"]
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_match_sample_rate(db):
     # $sampleRate page: a $match query operator selecting a random fraction (1.0: all, 0: none)
     coll = load(db, "c", [{"_id": i} for i in range(20)])
@@ -2128,7 +2111,6 @@ def test_to_date_behavior_table(db):
         ev(db, {"$toDate": "Friday"})
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_to_date_strings_with_space_separated_offset(db):
     # $toDate page: {$toDate: "2018-03-20 11:00:06 +0500"} -> ISODate("2018-03-20T06:00:06Z"), and
     # the "orders" example converts "2018-03-15 +10:00" to ISODate("2018-03-14T14:00:00Z")
@@ -2189,7 +2171,6 @@ def test_date_to_string_defaults_and_nulls(db):
         ev(db, {"$dateToString": {"date": "$s", "format": "%Y"}}, {"s": "2014-01-01"})
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_olson_time_zone_names(db):
     # $dateToString page ("timewithOffsetNY", "minutesOffsetNY") and $dateFromString page use
     # Olson time zone identifiers
@@ -2307,7 +2288,6 @@ def test_size_operators_and_rand(db):
     assert isinstance(r, float) and 0 <= r < 1
 
 
-@pytest.mark.xfail(strict=True, reason="open conformance gap (see session 13 notes)")
 def test_bitwise_operators(db):
     # $bitAnd / $bitOr / $bitXor / $bitNot pages (MongoDB 6.3)
     doc = {"a": 0b1100, "b": 0b1010}

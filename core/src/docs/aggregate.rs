@@ -2,8 +2,8 @@
 //! `Stage`s, and running them over a stream of documents. Owns every stage: `$match`,
 //! `$project`, `$addFields`/`$set`, `$unset`, `$replaceRoot`/`$replaceWith`, `$sort`, `$skip`,
 //! `$limit`, `$count`, `$unwind`, `$sample`, `$facet`, `$sortByCount`, `$redact`,
-//! `$documents`, `$bucket`/`$bucketAuto` (on `group::Group`), `$out`/`$merge` (parsed only, see
-//! below), and through submodules `$group` (`group`: the accumulators),
+//! `$documents`, `$bucket`/`$bucketAuto` (on `group::Group`), `$out`/`$merge` and
+//! `$collStats`/`$indexStats` (parsed only, see below), and through submodules `$group` (`group`: the accumulators),
 //! `$lookup`/`$unionWith`/`$graphLookup` (`join`) and `$setWindowFields`/`$fill`/`$densify`
 //! (`window`). The update-pipeline subset is `parse_update_pipeline`.
 //!
@@ -21,7 +21,8 @@
 //!   against the whole document (`$$CURRENT` is the root, also inside arrays). A sub-tree
 //!   applied to an array applies to each element; applied to a scalar, computed fields
 //!   replace it with a new document, inclusions drop it (as MongoDB does).
-//! - `$match` and `$sort` use `query::Filter` and `sort::Sort` (other modules).
+//! - `$match` and `$sort` use `query::Filter` and `sort::Sort` (other modules); `$match`'s
+//!   `$sampleRate` is rewritten here to an `$expr` on `$rand` first.
 //! - `Pipeline::stages` exposes the parsed stages so the caller can push a leading
 //!   `$match`/`$sort`/`$skip`/`$limit` down into the collection scan, then run the rest with
 //!   `Pipeline::tail`.
@@ -39,6 +40,8 @@
 //!   the documents that reach them, i.e. the documents to write. The caller writes them to
 //!   `output_collection()` (for `$merge`, following `Merge`'s options) and answers the
 //!   command with an empty cursor, as MongoDB does.
+//! - `$collStats`/`$indexStats` (first stage of a top-level pipeline only) are parsed here;
+//!   the caller makes their documents from the collection (`stats_source`) and runs `tail(1)`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -50,7 +53,7 @@ use super::error::codes;
 use super::expr::{mongo_display, Expr, Variables, MAX_EXPR_DEPTH};
 use super::query::Filter;
 use super::sort::Sort;
-use super::value::{as_i64, compare, is_number, type_name, type_rank};
+use super::value::{as_f64, as_i64, compare, is_number, type_name, type_rank};
 use super::DocError;
 
 mod group;
@@ -139,6 +142,67 @@ pub enum Stage {
     /// `$merge` (always the last stage): the caller merges the returned documents into the
     /// target as the options say.
     Merge(Box<Merge>),
+    /// `$collStats` (first stage only): one document about the collection, made by the caller
+    /// (see `Pipeline::stats_source`).
+    CollStats(CollStats),
+    /// `$indexStats` (first stage only): one document per index, made by the caller.
+    IndexStats,
+}
+
+/// What a `$collStats` stage asks for: `count` and `storageStats` (with its `scale`).
+/// `latencyStats` and `queryExecStats` are refused at parse time: nestdb keeps neither.
+#[derive(Clone, Debug, Default)]
+pub struct CollStats {
+    pub count: bool,
+    pub storage_scale: Option<i64>,
+}
+
+impl CollStats {
+    fn parse(spec: &Bson) -> Result<CollStats, DocError> {
+        let Bson::Document(d) = spec else {
+            return Err(DocError::type_mismatch(format!("$collStats must take a nested object but found: {spec}")));
+        };
+        let mut out = CollStats::default();
+        for (k, v) in d {
+            let Bson::Document(opts) = v else {
+                return Err(DocError::type_mismatch(format!(
+                    "BSON field '$collStats.{k}' is the wrong type '{}', expected type 'object'",
+                    type_name(v)
+                )));
+            };
+            match k.as_str() {
+                "count" => out.count = true,
+                "storageStats" => {
+                    let mut scale = 1;
+                    for (ok, ov) in opts {
+                        match ok.as_str() {
+                            "scale" => {
+                                scale = if is_number(ov) { as_i64(ov) } else { None }.filter(|s| *s >= 1).ok_or_else(|| {
+                                    DocError::location(51024, format!("BSON field 'scale' value must be >= 1, actual value '{ov}'"))
+                                })?;
+                            }
+                            other => {
+                                return Err(DocError::location(
+                                    40415,
+                                    format!("BSON field '$collStats.storageStats.{other}' is an unknown field."),
+                                ))
+                            }
+                        }
+                    }
+                    out.storage_scale = Some(scale);
+                }
+                "latencyStats" | "queryExecStats" => {
+                    return Err(DocError::new(
+                        codes::NOT_IMPLEMENTED,
+                        "NotImplemented",
+                        format!("$collStats '{k}' is not supported by nestdb (it keeps no latency or query statistics)"),
+                    ))
+                }
+                other => return Err(DocError::location(40415, format!("BSON field '$collStats.{other}' is an unknown field."))),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A parsed pipeline.
@@ -184,11 +248,13 @@ const KNOWN_STAGES: &[&str] = &[
     "$densify",
     "$out",
     "$merge",
+    "$collStats",
+    "$indexStats",
 ];
 
 /// MongoDB stages this module does not run: inside an update pipeline they are "not allowed"
 /// (code 72) rather than unrecognized, as MongoDB reports them.
-const OTHER_MONGODB_STAGES: &[&str] = &["$geoNear", "$collStats", "$indexStats", "$planCacheStats", "$currentOp", "$listSessions"];
+const OTHER_MONGODB_STAGES: &[&str] = &["$geoNear", "$planCacheStats", "$currentOp", "$listSessions"];
 
 /// Where a pipeline is being parsed (stages allowed differ).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,8 +336,11 @@ impl Pipeline {
                     return Err(DocError::location(40601, format!("{name} can only be the final stage in the pipeline")));
                 }
             }
-            if name == "$documents" && i != 0 {
-                return Err(DocError::location(40602, "$documents is only valid as the first stage in a pipeline"));
+            if matches!(name, "$documents" | "$collStats" | "$indexStats") && i != 0 {
+                return Err(DocError::location(40602, format!("{name} is only valid as the first stage in a pipeline")));
+            }
+            if matches!(name, "$collStats" | "$indexStats") && context != Context::Top {
+                return Err(DocError::location(40602, format!("{name} is only valid as the first stage of a top-level pipeline")));
             }
             if name == "$facet" && context == Context::Facet {
                 return Err(DocError::location(40600, "$facet is not allowed to be used within a $facet stage"));
@@ -326,6 +395,17 @@ impl Pipeline {
         Pipeline { stages: self.stages.get(n..).unwrap_or_default().to_vec(), vars: self.vars.clone() }
     }
 
+    /// Whether the first stage is `$documents` (the pipeline makes its own input).
+    pub(crate) fn starts_with_documents(&self) -> bool {
+        matches!(self.stages.first(), Some(Stage::Documents(_)))
+    }
+
+    /// The leading `$collStats`/`$indexStats` stage, whose documents the caller makes from
+    /// the collection and feeds to `tail(1)`.
+    pub fn stats_source(&self) -> Option<&Stage> {
+        self.stages.first().filter(|s| matches!(s, Stage::CollStats(_) | Stage::IndexStats))
+    }
+
     /// Whether the pipeline has no stages.
     pub fn is_empty(&self) -> bool {
         self.stages.is_empty()
@@ -348,13 +428,17 @@ impl Pipeline {
         for stage in &self.stages {
             match stage {
                 Stage::Lookup(l) => {
-                    add(&l.from, out);
+                    if let Some(from) = &l.from {
+                        add(from, out);
+                    }
                     if let Some((_, p)) = &l.pipeline {
                         p.collect_foreign(out);
                     }
                 }
                 Stage::UnionWith(u) => {
-                    add(&u.coll, out);
+                    if let Some(coll) = &u.coll {
+                        add(coll, out);
+                    }
                     if let Some(p) = &u.pipeline {
                         p.collect_foreign(out);
                     }
@@ -460,7 +544,7 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
             let Bson::Document(d) = spec else {
                 return Err(DocError::location(15959, "the match filter must be an expression in an object"));
             };
-            Stage::Match(Filter::parse(d, vars)?)
+            Stage::Match(Filter::parse(&*rewrite_sample_rate(d)?, vars)?)
         }
         "$project" => {
             let Bson::Document(d) = spec else {
@@ -541,6 +625,11 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookup::parse(spec, vars)?)),
         "$facet" => Stage::Facet(parse_facet(spec, vars, depth)?),
         "$sample" => Stage::Sample(parse_sample(spec)?),
+        "$collStats" => Stage::CollStats(CollStats::parse(spec)?),
+        "$indexStats" => match spec {
+            Bson::Document(d) if d.is_empty() => Stage::IndexStats,
+            _ => return Err(DocError::location(28803, "The $indexStats stage specification must be an empty object")),
+        },
         "$redact" => Stage::Redact(Expr::parse(spec)?),
         "$setWindowFields" => Stage::SetWindowFields(Box::new(SetWindowFields::parse(spec)?)),
         "$fill" => Stage::Fill(Box::new(Fill::parse(spec)?)),
@@ -550,6 +639,41 @@ fn parse_stage(name: &str, spec: &Bson, vars: &Variables, depth: usize) -> Resul
         "$merge" => Stage::Merge(Box::new(Merge::parse(spec, vars)?)),
         other => return Err(unrecognized_stage(other)),
     })
+}
+
+/// `$match`'s `$sampleRate: r` (a top-level operator selecting each document with
+/// probability `r`, 0 to 1) becomes `$expr: {$lt: [{$rand: {}}, r]}`, as mongod rewrites it;
+/// an `$expr` already there is kept beside it under `$and`.
+fn rewrite_sample_rate(d: &Document) -> Result<std::borrow::Cow<'_, Document>, DocError> {
+    let Some(rate) = d.get("$sampleRate") else {
+        return Ok(std::borrow::Cow::Borrowed(d));
+    };
+    if !is_number(rate) {
+        return Err(DocError::bad_value(format!("argument to $sampleRate must be a numeric type, found {}", type_name(rate))));
+    }
+    let r = as_f64(rate).unwrap_or(f64::NAN);
+    if !(0.0..=1.0).contains(&r) {
+        return Err(DocError::bad_value("numeric argument to $sampleRate must be in [0, 1]"));
+    }
+    let sample = bson::doc! {"$lt": [{"$rand": {}}, r]};
+    let mut out = Document::new();
+    for (k, v) in d {
+        match k.as_str() {
+            "$sampleRate" => match d.get("$expr") {
+                Some(e) => {
+                    out.insert("$expr", bson::doc! {"$and": [e.clone(), sample.clone()]});
+                }
+                None => {
+                    out.insert("$expr", sample.clone());
+                }
+            },
+            "$expr" => {}
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// `$skip`/`$limit` arguments: an integral number (`2.0` is fine); `$skip` not negative.
@@ -692,6 +816,9 @@ fn apply_stage<'a>(stage: &'a Stage, next: Option<&'a Stage>, it: DocStream<'a>,
                 out.insert(name.clone(), Bson::Array(results.into_iter().map(Bson::Document).collect()));
             }
             Ok(vec![out])
+        }),
+        Stage::CollStats(_) | Stage::IndexStats => blocking(it, |_| {
+            Err(DocError::bad_value("$collStats and $indexStats read collection metadata: run them through the aggregate command"))
         }),
         Stage::Sample(n) => blocking(it, move |input| {
             use rand::seq::SliceRandom;
@@ -1104,12 +1231,187 @@ fn redact_array(e: &Expr, root: &Document, items: &[Bson], vars: &Variables) -> 
 /// A parsed `$bucketAuto`: documents sorted by `groupBy` (missing is null) and cut into at most
 /// `buckets` buckets of about `round(n / buckets)` documents each; equal values never straddle
 /// two buckets and the last bucket takes the rest. `_id` is `{min, max}`, where `max` is the next
-/// bucket's `min` (the last bucket's own largest value). `granularity` is not supported.
+/// bucket's `min` (the last bucket's own largest value). With a `granularity` (a preferred-
+/// number series or `POWERSOF2`, see `Granularity`), the values must be non-negative numbers
+/// and each bucket's `max` is its largest value rounded up in the series (absorbing the values
+/// below it), its `min` the previous bucket's `max` (the first: its smallest value rounded
+/// down), as mongod's `populateNextBucket` does.
 #[derive(Clone, Debug)]
 pub struct BucketAuto {
     group_by: Expr,
     buckets: usize,
+    granularity: Option<Granularity>,
     group: Group,
+}
+
+/// Buckets as `$bucketAuto` cuts them: each bucket's first position in the sorted input, and
+/// its `(min, max)`.
+type BucketLayout = (Vec<usize>, Vec<(Bson, Bson)>);
+
+/// A `$bucketAuto` granularity: the Renard (R5..R80), E (E6..E192) and 1-2-5 preferred-number
+/// series, scaled by powers of ten, or the powers of two.
+#[derive(Clone, Copy, Debug)]
+enum Granularity {
+    Series(&'static [f64]),
+    PowersOf2,
+}
+
+// The series as mongod's granularity_rounder_preferred_numbers.cpp lists them (one decade,
+// scaled so that every element is an integer).
+const R5: &[f64] = &[10.0, 16.0, 25.0, 40.0, 63.0];
+const R10: &[f64] = &[100.0, 125.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0, 800.0];
+const R20: &[f64] = &[
+    100.0, 112.0, 125.0, 140.0, 160.0, 180.0, 200.0, 224.0, 250.0, 280.0, 315.0, 355.0, 400.0, 450.0, 500.0, 560.0, 630.0, 710.0, 800.0,
+    900.0,
+];
+const R40: &[f64] = &[
+    100.0, 106.0, 112.0, 118.0, 125.0, 132.0, 140.0, 150.0, 160.0, 170.0, 180.0, 190.0, 200.0, 212.0, 224.0, 236.0, 250.0, 265.0, 280.0,
+    300.0, 315.0, 355.0, 375.0, 400.0, 425.0, 450.0, 475.0, 500.0, 530.0, 560.0, 600.0, 630.0, 670.0, 710.0, 750.0, 800.0, 850.0, 900.0,
+    950.0,
+];
+const R80: &[f64] = &[
+    103.0, 109.0, 115.0, 122.0, 128.0, 136.0, 145.0, 155.0, 165.0, 175.0, 185.0, 195.0, 206.0, 218.0, 230.0, 243.0, 258.0, 272.0, 290.0,
+    307.0, 325.0, 345.0, 365.0, 387.0, 412.0, 437.0, 462.0, 487.0, 515.0, 545.0, 575.0, 615.0, 650.0, 690.0, 730.0, 775.0, 825.0, 875.0,
+    925.0, 975.0,
+];
+const S125: &[f64] = &[10.0, 20.0, 50.0];
+const E6: &[f64] = &[10.0, 15.0, 22.0, 33.0, 47.0, 68.0];
+const E12: &[f64] = &[10.0, 12.0, 15.0, 18.0, 22.0, 27.0, 33.0, 39.0, 47.0, 56.0, 68.0, 82.0];
+const E24: &[f64] = &[
+    10.0, 11.0, 12.0, 13.0, 15.0, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 33.0, 36.0, 39.0, 43.0, 47.0, 51.0, 56.0, 62.0, 68.0, 75.0,
+    82.0, 91.0,
+];
+const E48: &[f64] = &[
+    100.0, 105.0, 110.0, 115.0, 121.0, 127.0, 133.0, 140.0, 147.0, 154.0, 162.0, 169.0, 178.0, 187.0, 196.0, 205.0, 215.0, 226.0, 237.0,
+    249.0, 261.0, 274.0, 287.0, 301.0, 316.0, 332.0, 348.0, 365.0, 383.0, 402.0, 422.0, 442.0, 464.0, 487.0, 511.0, 536.0, 562.0, 590.0,
+    619.0, 649.0, 681.0, 715.0, 750.0, 787.0, 825.0, 866.0, 909.0, 953.0,
+];
+const E96: &[f64] = &[
+    100.0, 102.0, 105.0, 107.0, 110.0, 113.0, 115.0, 118.0, 121.0, 124.0, 127.0, 130.0, 133.0, 137.0, 140.0, 143.0, 147.0, 150.0, 154.0,
+    158.0, 162.0, 165.0, 169.0, 174.0, 178.0, 182.0, 187.0, 191.0, 196.0, 200.0, 205.0, 210.0, 215.0, 221.0, 226.0, 232.0, 237.0, 243.0,
+    249.0, 255.0, 261.0, 267.0, 274.0, 280.0, 287.0, 294.0, 301.0, 309.0, 316.0, 324.0, 332.0, 340.0, 348.0, 357.0, 365.0, 374.0, 383.0,
+    392.0, 402.0, 412.0, 422.0, 432.0, 442.0, 453.0, 464.0, 475.0, 487.0, 499.0, 511.0, 523.0, 536.0, 549.0, 562.0, 576.0, 590.0, 604.0,
+    619.0, 634.0, 649.0, 665.0, 681.0, 698.0, 715.0, 732.0, 750.0, 768.0, 787.0, 806.0, 825.0, 845.0, 866.0, 887.0, 909.0, 931.0, 953.0,
+    976.0,
+];
+const E192: &[f64] = &[
+    100.0, 101.0, 102.0, 104.0, 105.0, 106.0, 107.0, 109.0, 110.0, 111.0, 113.0, 114.0, 115.0, 117.0, 118.0, 120.0, 121.0, 123.0, 124.0,
+    126.0, 127.0, 129.0, 130.0, 132.0, 133.0, 135.0, 137.0, 138.0, 140.0, 142.0, 143.0, 145.0, 147.0, 149.0, 150.0, 152.0, 154.0, 156.0,
+    158.0, 160.0, 162.0, 164.0, 165.0, 167.0, 169.0, 172.0, 174.0, 176.0, 178.0, 180.0, 182.0, 184.0, 187.0, 189.0, 191.0, 193.0, 196.0,
+    198.0, 200.0, 203.0, 205.0, 208.0, 210.0, 213.0, 215.0, 218.0, 221.0, 223.0, 226.0, 229.0, 232.0, 234.0, 237.0, 240.0, 243.0, 246.0,
+    249.0, 252.0, 255.0, 258.0, 261.0, 264.0, 267.0, 271.0, 274.0, 277.0, 280.0, 284.0, 287.0, 291.0, 294.0, 298.0, 301.0, 305.0, 309.0,
+    312.0, 316.0, 320.0, 324.0, 328.0, 332.0, 336.0, 340.0, 344.0, 348.0, 352.0, 357.0, 361.0, 365.0, 370.0, 374.0, 379.0, 383.0, 388.0,
+    392.0, 397.0, 402.0, 407.0, 412.0, 417.0, 422.0, 427.0, 432.0, 437.0, 442.0, 448.0, 453.0, 459.0, 464.0, 470.0, 475.0, 481.0, 487.0,
+    493.0, 499.0, 505.0, 511.0, 517.0, 523.0, 530.0, 536.0, 542.0, 549.0, 556.0, 562.0, 569.0, 576.0, 583.0, 590.0, 597.0, 604.0, 612.0,
+    619.0, 626.0, 634.0, 642.0, 649.0, 657.0, 665.0, 673.0, 681.0, 690.0, 698.0, 706.0, 715.0, 723.0, 732.0, 741.0, 750.0, 759.0, 768.0,
+    777.0, 787.0, 796.0, 806.0, 816.0, 825.0, 835.0, 845.0, 856.0, 866.0, 876.0, 887.0, 898.0, 909.0, 920.0, 931.0, 942.0, 953.0, 965.0,
+    976.0, 988.0,
+];
+
+impl Granularity {
+    fn parse(v: &Bson) -> Result<Granularity, DocError> {
+        let Bson::String(name) = v else {
+            return Err(DocError::location(
+                40261,
+                format!("The $bucketAuto 'granularity' field must be a string, but found type: {}.", type_name(v)),
+            ));
+        };
+        Ok(Granularity::Series(match name.as_str() {
+            "POWERSOF2" => return Ok(Granularity::PowersOf2),
+            "R5" => R5,
+            "R10" => R10,
+            "R20" => R20,
+            "R40" => R40,
+            "R80" => R80,
+            "1-2-5" => S125,
+            "E6" => E6,
+            "E12" => E12,
+            "E24" => E24,
+            "E48" => E48,
+            "E96" => E96,
+            "E192" => E192,
+            other => return Err(DocError::location(40257, format!("Unknown rounding granularity '{other}'"))),
+        }))
+    }
+
+    /// The smallest series value strictly greater than `v` (0 stays 0). `v` is a
+    /// non-negative, non-NaN number (`BucketAuto::run` checks).
+    fn round_up(self, v: &Bson) -> Bson {
+        let x = as_f64(v).unwrap_or(0.0);
+        if x == 0.0 {
+            return v.clone();
+        }
+        match self {
+            Granularity::PowersOf2 => {
+                let exp = match as_i64(v).filter(|_| matches!(v, Bson::Int32(_) | Bson::Int64(_))) {
+                    // Integers: the position of the highest set bit, exactly.
+                    Some(i) => f64::from(64 - i.leading_zeros()),
+                    None => x.log2().floor() + 1.0,
+                };
+                power_of_two(exp)
+            }
+            Granularity::Series(series) => {
+                let last = series[series.len() - 1];
+                let mut m = 1.0;
+                while x >= last * m {
+                    m *= 10.0;
+                }
+                while x < series[0] * m {
+                    let previous_min = series[0] * m;
+                    m /= 10.0;
+                    if x >= last * m {
+                        return Bson::Double(previous_min);
+                    }
+                }
+                let i = series.partition_point(|s| x >= s * m);
+                Bson::Double(series[i.min(series.len() - 1)] * m)
+            }
+        }
+    }
+
+    /// The largest series value strictly less than `v` (0 stays 0).
+    fn round_down(self, v: &Bson) -> Bson {
+        let x = as_f64(v).unwrap_or(0.0);
+        if x == 0.0 {
+            return v.clone();
+        }
+        match self {
+            Granularity::PowersOf2 => match as_i64(v).filter(|_| matches!(v, Bson::Int32(_) | Bson::Int64(_))) {
+                // A power of two rounds down to the one below it.
+                Some(i) if i.count_ones() == 1 => power_of_two(f64::from(62 - i.leading_zeros())),
+                Some(i) => power_of_two(f64::from(63 - i.leading_zeros())),
+                None => power_of_two(x.log2().ceil() - 1.0),
+            },
+            Granularity::Series(series) => {
+                let last = series[series.len() - 1];
+                let mut m = 1.0;
+                while x <= series[0] * m {
+                    m /= 10.0;
+                }
+                while x > last * m {
+                    let previous_max = last * m;
+                    m *= 10.0;
+                    if x <= series[0] * m {
+                        return Bson::Double(previous_max);
+                    }
+                }
+                let i = series.partition_point(|s| s * m < x);
+                Bson::Double(series[i.max(1) - 1] * m)
+            }
+        }
+    }
+}
+
+/// 2^exp as `$pow` of two integers gives it: an int, a long past 2^31, a double past 2^63 or
+/// below 1.
+fn power_of_two(exp: f64) -> Bson {
+    if (0.0..31.0).contains(&exp) {
+        Bson::Int32(1 << exp as u32)
+    } else if (31.0..63.0).contains(&exp) {
+        Bson::Int64(1 << exp as u32)
+    } else {
+        Bson::Double(exp.exp2())
+    }
 }
 
 impl BucketAuto {
@@ -1120,7 +1422,7 @@ impl BucketAuto {
                 format!("The argument to $bucketAuto must be an object, but found type: {}.", type_name(spec)),
             ));
         };
-        let (mut group_by, mut buckets, mut output) = (None, None, None);
+        let (mut group_by, mut buckets, mut output, mut granularity) = (None, None, None, None);
         for (k, v) in d {
             match k.as_str() {
                 "groupBy" => {
@@ -1161,13 +1463,7 @@ impl BucketAuto {
                         ))
                     }
                 },
-                "granularity" => {
-                    return Err(DocError::new(
-                        codes::NOT_IMPLEMENTED,
-                        "NotImplemented",
-                        "$bucketAuto 'granularity' is not supported by nestdb",
-                    ))
-                }
+                "granularity" => granularity = Some(Granularity::parse(v)?),
                 other => return Err(DocError::location(40245, format!("Unrecognized option to $bucketAuto: {other}."))),
             }
         }
@@ -1179,7 +1475,7 @@ impl BucketAuto {
         for (k, v) in &output {
             fields.push(group::parse_field(k, v)?);
         }
-        Ok(BucketAuto { group_by, buckets, group: Group { id: Expr::parse(&Bson::Null)?, fields } })
+        Ok(BucketAuto { group_by, buckets, granularity, group: Group { id: Expr::parse(&Bson::Null)?, fields } })
     }
 
     fn run(&self, input: DocStream<'_>, vars: &Variables) -> Result<Vec<Document>, DocError> {
@@ -1191,36 +1487,15 @@ impl BucketAuto {
         keyed.sort_by(|a, b| compare(&a.0, &b.0));
         let n = keyed.len();
         let size = ((n as f64 / self.buckets as f64).round() as usize).max(1);
-        // Bucket boundaries: (start index, min value).
-        let mut starts: Vec<usize> = Vec::new();
-        let mut i = 0;
-        while i < n {
-            starts.push(i);
-            if starts.len() == self.buckets {
-                break;
-            }
-            let mut end = (i + size).min(n);
-            while end < n && compare(&keyed[end].0, &keyed[end - 1].0) == std::cmp::Ordering::Equal {
-                end += 1;
-            }
-            i = end;
-        }
+        let (starts, bounds) = match self.granularity {
+            Some(g) => self.granular_buckets(g, &keyed, size)?,
+            None => self.even_buckets(&keyed, size),
+        };
         let mut bucket_of = vec![0usize; n];
         for (b, &s) in starts.iter().enumerate() {
             let e = starts.get(b + 1).copied().unwrap_or(n);
             bucket_of[s..e].fill(b);
         }
-        let bounds: Vec<(Bson, Bson)> = starts
-            .iter()
-            .enumerate()
-            .map(|(b, &s)| {
-                let max = match starts.get(b + 1) {
-                    Some(&next) => keyed[next].0.clone(),
-                    None => keyed[n - 1].0.clone(),
-                };
-                (keyed[s].0.clone(), max)
-            })
-            .collect();
         let mut pos = 0usize;
         let docs = keyed.into_iter().map(|(_, d)| Ok(d));
         let mut out = self.group.run_keyed(docs, vars, |_| {
@@ -1235,6 +1510,92 @@ impl BucketAuto {
             }
         }
         Ok(out)
+    }
+
+    /// Buckets of `size` documents (equal values kept together): each bucket's first index and
+    /// `(min, max)`.
+    fn even_buckets(&self, keyed: &[(Bson, Document)], size: usize) -> BucketLayout {
+        let n = keyed.len();
+        // Bucket boundaries: (start index, min value).
+        let mut starts: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i < n {
+            starts.push(i);
+            if starts.len() == self.buckets {
+                break;
+            }
+            let mut end = (i + size).min(n);
+            while end < n && compare(&keyed[end].0, &keyed[end - 1].0) == std::cmp::Ordering::Equal {
+                end += 1;
+            }
+            i = end;
+        }
+        let bounds: Vec<(Bson, Bson)> = starts
+            .iter()
+            .enumerate()
+            .map(|(b, &s)| {
+                let max = match starts.get(b + 1) {
+                    Some(&next) => keyed[next].0.clone(),
+                    None => keyed[n - 1].0.clone(),
+                };
+                (keyed[s].0.clone(), max)
+            })
+            .collect();
+        (starts, bounds)
+    }
+
+    /// Buckets whose boundaries follow a granularity (see the type's comment).
+    fn granular_buckets(&self, g: Granularity, keyed: &[(Bson, Document)], size: usize) -> Result<BucketLayout, DocError> {
+        for (v, _) in keyed {
+            if !is_number(v) {
+                return Err(DocError::location(
+                    40258,
+                    format!("$bucketAuto can specify a 'granularity' with numeric boundaries only, but found type: {}", type_name(v)),
+                ));
+            }
+            let x = as_f64(v).unwrap_or(f64::NAN);
+            if x.is_nan() {
+                return Err(DocError::location(
+                    40259,
+                    "$bucketAuto can specify a 'granularity' with numeric boundaries only, but found a NaN",
+                ));
+            }
+            if x < 0.0 {
+                return Err(DocError::location(
+                    40260,
+                    "$bucketAuto can specify a 'granularity' with non-negative numbers only, but found a negative number",
+                ));
+            }
+        }
+        let n = keyed.len();
+        let (mut starts, mut bounds) = (Vec::new(), Vec::new());
+        let mut previous_max: Option<Bson> = None;
+        let mut i = 0;
+        while i < n && starts.len() < self.buckets {
+            let last_bucket = starts.len() + 1 == self.buckets;
+            let start = i;
+            let min = previous_max.take().unwrap_or_else(|| g.round_down(&keyed[i].0));
+            i += 1;
+            while i < n && (i - start < size || last_bucket) {
+                i += 1;
+            }
+            let mut max = keyed[i - 1].0.clone();
+            let boundary = g.round_up(&max);
+            // Values below the rounded boundary (or equal to the largest) join this bucket.
+            while i < n
+                && (compare(&boundary, &keyed[i].0) == std::cmp::Ordering::Greater
+                    || compare(&max, &keyed[i].0) == std::cmp::Ordering::Equal)
+            {
+                max = keyed[i].0.clone();
+                i += 1;
+            }
+            // A bucket of zeros ends where the next bucket's rounded-down minimum starts.
+            let max = if as_f64(&boundary) == Some(0.0) && i < n { g.round_down(&keyed[i].0) } else { boundary };
+            starts.push(start);
+            bounds.push((min, max.clone()));
+            previous_max = Some(max);
+        }
+        Ok((starts, bounds))
     }
 }
 

@@ -171,6 +171,15 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// The collection an `aggregate` command reads, or None for the database-level form
+    /// (`{aggregate: 1}`, whose pipeline starts with a stage that makes its own documents).
+    fn aggregate_collection(&self) -> Result<Option<&'a str>, DocError> {
+        match self.cmd.get(self.name) {
+            Some(v @ (Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_))) if super::value::as_f64(v) == Some(1.0) => Ok(None),
+            _ => self.collection().map(Some),
+        }
+    }
+
     fn vars(&self, now: i64) -> Result<Variables, DocError> {
         let now = bson::DateTime::from_millis(now);
         match self.doc("let")? {
@@ -234,13 +243,13 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
     let ns_key = |coll: &str| Namespace::new(db, coll).map(|n| n.key().to_string());
     Ok(match name {
         "aggregate" => {
-            let main = ns_key(args.collection()?)?;
+            let main = args.aggregate_collection()?.map(ns_key).transpose()?;
             // The collections the pipeline reads and writes: parsed once here for the locks
             // (a pipeline that does not parse locks only its own collection and fails later).
             let stages = args.array("pipeline")?.map(Vec::as_slice).unwrap_or(&[]);
             match Pipeline::parse(stages, &Variables::new(bson::DateTime::from_millis(0))) {
                 Ok(p) => {
-                    let mut keys = vec![main];
+                    let mut keys: Vec<String> = main.into_iter().collect();
                     for f in p.foreign_collections() {
                         keys.push(ns_key(&f)?);
                     }
@@ -248,13 +257,15 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
                         p.output_collection().map(|(d, c)| Namespace::new(d.unwrap_or(db), c).map(|n| n.key().to_string())).transpose()?;
                     let write = out.is_some();
                     keys.extend(out);
-                    if keys.len() == 1 && !write {
+                    if keys.is_empty() {
+                        Needs::Nothing
+                    } else if keys.len() == 1 && !write {
                         Needs::Read(keys.pop().expect("one key"))
                     } else {
                         Needs::Keys(keys, write)
                     }
                 }
-                Err(_) => Needs::Read(main),
+                Err(_) => main.map_or(Needs::Nothing, Needs::Read),
             }
         }
         "find" | "count" | "distinct" | "collStats" | "listIndexes" => Needs::Read(ns_key(args.collection()?)?),
@@ -263,7 +274,7 @@ fn needs(db: &str, name: &str, cmd: &Document) -> Result<Needs, DocError> {
         }
         "getMore" => {
             let coll = args.str("collection")?.ok_or_else(|| DocError::bad_value("getMore requires 'collection'"))?;
-            Needs::Read(ns_key(coll)?)
+            Needs::Read(Namespace::of_cursor(db, coll)?.key().to_string())
         }
         "explain" => match cmd.get("explain") {
             Some(Bson::Document(inner)) => {
@@ -842,7 +853,7 @@ fn cmd_get_more(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document
         None => 0,
     };
     let coll_name = args.str("collection")?.unwrap_or_default();
-    let ns = Namespace::new(db, coll_name)?;
+    let ns = Namespace::of_cursor(db, coll_name)?;
     let batch = batch_size_of(args, "batchSize", usize::MAX)?;
     let batch = if batch == 0 { usize::MAX } else { batch };
     let ks = ctx.keyspace();
@@ -940,7 +951,11 @@ fn cmd_distinct(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document
 
 fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
     args.reject_collation()?;
-    let ns = Namespace::new(db, args.collection()?)?;
+    let collection = args.aggregate_collection()?;
+    let ns = match collection {
+        Some(c) => Namespace::new(db, c)?,
+        None => Namespace::db_aggregate(db)?,
+    };
     let vars = args.vars(ctx.now())?;
     let stages =
         args.array("pipeline")?.ok_or_else(|| DocError::bad_value("BSON field 'aggregate.pipeline' is missing but a required field"))?;
@@ -952,12 +967,29 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
     };
     let batch = batch_size_of(&Args { name: "aggregate.cursor", cmd: &cursor_opts }, "batchSize", DEFAULT_FIRST_BATCH)?;
     let pipeline = Pipeline::parse(stages, &vars)?;
+    if collection.is_none() && !matches!(pipeline.stages().first(), Some(Stage::Documents(_))) {
+        let first = stages.first().and_then(|s| s.as_document()).and_then(|d| d.keys().next().cloned()).unwrap_or_default();
+        return Err(DocError::new(
+            codes::INVALID_NAMESPACE,
+            "InvalidNamespace",
+            format!("{{aggregate: 1}} is not valid for '{first}'; a collection is required."),
+        ));
+    }
     if args.bool("explain", false)? {
         return explain_aggregate(ctx, &ns, &pipeline, stages, "queryPlanner");
     }
     // A leading $match / $sort runs through the planner (indexes, text search).
     let (lead_filter, lead_sort, consumed) = pipeline.leading();
-    let (input, pipeline) = match engine::collection(ctx, &ns)? {
+    let source = match collection {
+        Some(_) => engine::collection(ctx, &ns)?,
+        None => None,
+    };
+    let stats = match pipeline.stats_source() {
+        Some(stage) => Some(stats_documents(source, &ns, stage)?),
+        None => None,
+    };
+    let (input, pipeline) = match source {
+        _ if stats.is_some() => (stats.unwrap_or_default(), pipeline.tail(1)),
         Some(c) if consumed > 0 && (!c.indexes().is_empty() || lead_filter.is_some_and(Filter::has_text)) => {
             let everything = Filter::parse(&Document::new(), &vars)?;
             let hint = Hint::parse(args.cmd.get("hint"))?;
@@ -1165,10 +1197,67 @@ fn explain_aggregate(ctx: &Ctx<'_>, ns: &Namespace, pipeline: &Pipeline, stages:
     Ok(doc! {"explainVersion": "1", "stages": out, "serverInfo": {"host": "nestdb", "version": "7.0.0"}, "ok": 1.0})
 }
 
+// --- $collStats and $indexStats -------------------------------------------------------------------
+
+/// The documents a leading `$collStats` (one, with `count` and/or `storageStats` as asked,
+/// the numbers `collStats` reports) or `$indexStats` (one per index: `name`, `key`, `spec`;
+/// nestdb counts no index accesses, so there is no `accesses`) makes for `ns`. A missing
+/// collection has no indexes and a count of 0 (`storageStats` on it is NamespaceNotFound).
+fn stats_documents(coll: Option<&super::collection::Collection>, ns: &Namespace, stage: &Stage) -> Result<Vec<Document>, DocError> {
+    let host = "nestdb";
+    match stage {
+        Stage::CollStats(want) => {
+            let mut d = doc! {"ns": ns.key(), "host": host, "localTime": bson::DateTime::now()};
+            if let Some(scale) = want.storage_scale {
+                let Some(c) = coll else {
+                    return Err(DocError::new(
+                        codes::NAMESPACE_NOT_FOUND,
+                        "NamespaceNotFound",
+                        format!("Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [{}] not found.", ns.key()),
+                    ));
+                };
+                let (size, count) = (c.data_size() as i64, c.len() as i64);
+                let total = c.indexes().mem_usage() as i64;
+                let mut sizes = doc! {"_id_": 0_i64};
+                for i in c.indexes().iter() {
+                    sizes.insert(i.spec.name.clone(), i.mem_usage() as i64 / scale);
+                }
+                d.insert(
+                    "storageStats",
+                    doc! {
+                        "size": size / scale, "count": count, "avgObjSize": if count > 0 { size / count } else { 0 },
+                        "storageSize": (c.mem_usage() as i64 - total) / scale, "nindexes": (c.indexes().len() + 1) as i32,
+                        "totalIndexSize": total / scale, "indexSizes": sizes, "capped": false, "scaleFactor": scale as i32,
+                    },
+                );
+            }
+            if want.count {
+                d.insert("count", coll.map_or(0, |c| c.len() as i64));
+            }
+            Ok(vec![d])
+        }
+        Stage::IndexStats => {
+            let Some(c) = coll else { return Ok(Vec::new()) };
+            let mut out = vec![doc! {"name": "_id_", "key": {"_id": 1}, "host": host, "spec": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}];
+            for i in c.indexes().iter() {
+                let spec = i.spec.to_document();
+                out.push(
+                    doc! {"name": i.spec.name.clone(), "key": spec.get("key").cloned().unwrap_or(Bson::Null), "host": host, "spec": spec},
+                );
+            }
+            Ok(out)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 // --- $out and $merge ---------------------------------------------------------------------------------
 
-/// `$out`: replace the target collection with `docs`, all or nothing (a duplicate `_id` or an
-/// invalid document leaves the target as it was).
+/// `$out`: replace the target collection with `docs`, keeping the target's indexes, all or
+/// nothing (a duplicate `_id`, an invalid document or a document an existing index refuses,
+/// e.g. a unique-index violation, leaves the target as it was). The documents are first
+/// inserted into a scratch collection with the target's indexes, as MongoDB writes to a
+/// temporary collection before renaming it over the target.
 fn write_out(ctx: &mut Ctx<'_>, target: &Namespace, docs: Vec<Document>) -> Result<(), DocError> {
     let mut seen = std::collections::HashSet::new();
     let mut prepared = Vec::with_capacity(docs.len());
@@ -1177,12 +1266,27 @@ fn write_out(ctx: &mut Ctx<'_>, target: &Namespace, docs: Vec<Document>) -> Resu
         if !seen.insert(super::value::key_of(&p.id)) {
             return Err(engine::duplicate_id(target, &p.id));
         }
-        prepared.push(Ok(p));
+        prepared.push(p);
     }
-    engine::collection(ctx, target)?; // a key of another type under that name: refused first
+    // A key of another type under that name is refused first.
+    let indexes: Vec<super::index::IndexSpec> =
+        engine::collection(ctx, target)?.map(|c| c.indexes().iter().map(|i| i.spec.clone()).collect()).unwrap_or_default();
+    if !indexes.is_empty() {
+        let mut scratch = super::collection::Collection::new();
+        scratch
+            .create_indexes(indexes.clone())
+            .map_err(|r| engine::rejected(target, &Bson::Null, super::collection::Rejected::Index(r)))?;
+        for p in &prepared {
+            scratch.insert(p.raw.clone()).map_err(|(_, why)| engine::rejected(target, &p.id, why))?;
+        }
+    }
     engine::drop(ctx, target)?;
     engine::collection_mut(ctx, target, true)?;
-    let out = engine::insert_prepared(ctx, target, prepared, true)?;
+    if !indexes.is_empty() {
+        let specs: Vec<Document> = indexes.iter().map(super::index::IndexSpec::to_stored).collect();
+        super::index::ddl::create_indexes(ctx, target, &specs)?;
+    }
+    let out = engine::insert_prepared(ctx, target, prepared.into_iter().map(Ok).collect(), true)?;
     match out.errors.into_iter().next() {
         Some((_, e)) => Err(e),
         None => Ok(()),
@@ -1194,13 +1298,31 @@ fn write_out(ctx: &mut Ctx<'_>, target: &Namespace, docs: Vec<Document>) -> Resu
 /// refused when nothing matches (`whenNotMatched`). Stops at the first error, as MongoDB does.
 fn write_merge(ctx: &mut Ctx<'_>, db: &str, m: &Merge, docs: Vec<Document>, vars: &Variables) -> Result<(), DocError> {
     let target = Namespace::new(m.db.as_deref().unwrap_or(db), &m.coll)?;
+    // "$merge requires a unique index with keys that correspond to the on identifier fields"
+    // (the _id index for the default `on`); an output collection that does not exist yet
+    // only has that one.
+    if m.on.iter().any(|f| f != "_id") {
+        let unique_on = |c: &super::collection::Collection| {
+            c.indexes().iter().any(|ix| {
+                let s = &ix.spec;
+                s.unique
+                    && s.partial.is_none()
+                    && s.text.is_none()
+                    && s.key.len() == m.on.len()
+                    && s.key.keys().all(|k| m.on.iter().any(|f| f == k))
+            })
+        };
+        if !engine::collection(ctx, &target)?.is_some_and(unique_on) {
+            return Err(DocError::location(51183, "Cannot find index to verify that $merge fields will be unique"));
+        }
+    }
     engine::collection_mut(ctx, &target, true)?;
     for mut doc in docs {
         let mut key = Document::new();
         for field in &m.on {
             let v = super::value::get_path(&doc, field).cloned();
             match v {
-                Some(v) if !matches!(v, Bson::Array(_)) => {
+                Some(v) if !matches!(v, Bson::Array(_) | Bson::Null | Bson::Undefined) => {
                     key.insert(field.clone(), v);
                 }
                 _ => {
@@ -1217,6 +1339,17 @@ fn write_merge(ctx: &mut Ctx<'_>, db: &str, m: &Merge, docs: Vec<Document>, vars
             Some(old) => {
                 let old = to_document(&old)?;
                 let id = old.get("_id").cloned().unwrap_or(Bson::Null);
+                // "the replacement document cannot result in a modification of the _id value"
+                // (nor can a merge): an incoming `_id` must be the matched document's.
+                if matches!(m.when_matched, WhenMatched::Replace | WhenMatched::Merge)
+                    && doc.get("_id").is_some_and(|new_id| super::value::compare(new_id, &id) != std::cmp::Ordering::Equal)
+                {
+                    return Err(DocError::new(
+                        66,
+                        "ImmutableField",
+                        "$merge failed to update the matching document, did you attempt to modify the _id or the shard key? :: caused by :: Performing an update on the path '_id' would modify the immutable field '_id'",
+                    ));
+                }
                 let new_doc = match &m.when_matched {
                     WhenMatched::KeepExisting => continue,
                     WhenMatched::Fail => return Err(engine::duplicate_id(&target, &id)),

@@ -34,6 +34,9 @@ use crate::types::Value;
 /// send: the command table does not know it; recovery dispatches it here.
 pub(crate) const OPLOG_COMMAND: &[u8] = b"nestdb.oplog";
 
+/// The collection part of a database-level aggregation's cursor namespace.
+pub(crate) const DB_AGGREGATE: &str = "$cmd.aggregate";
+
 /// A namespace: database and collection names, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Namespace {
@@ -59,6 +62,22 @@ impl Namespace {
             ));
         }
         Ok(Namespace { db: db.to_string(), coll: coll.to_string(), full: format!("{db}.{coll}") })
+    }
+
+    /// The namespace of a database-level aggregation's cursor (`{aggregate: 1}`):
+    /// `db.$cmd.aggregate`, as MongoDB names it; never a collection.
+    pub fn db_aggregate(db: &str) -> Result<Namespace, DocError> {
+        check_db_name(db)?;
+        Ok(Namespace { db: db.to_string(), coll: DB_AGGREGATE.to_string(), full: format!("{db}.{DB_AGGREGATE}") })
+    }
+
+    /// A cursor's namespace as `getMore` names it: a collection, or `$cmd.aggregate`.
+    pub fn of_cursor(db: &str, coll: &str) -> Result<Namespace, DocError> {
+        if coll == DB_AGGREGATE {
+            Namespace::db_aggregate(db)
+        } else {
+            Namespace::new(db, coll)
+        }
     }
 
     /// Parse `"db.coll"` (the collection part may contain dots).

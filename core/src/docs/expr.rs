@@ -31,10 +31,12 @@
 //! - Error codes and wordings follow mongod (several measured against 8.2, where they differ
 //!   from the manual: `$getField`'s object form requires `input`, `$round` accepts precision in
 //!   [-20, 100]). Doubles print as mongod's `%g`; values in messages as `Value::toString`.
-//! - Dates are UTC; `timezone` accepts UTC aliases and fixed offsets (`+05:30`), not Olson names
-//!   (no time zone database here: those are error 40485). Calendar operators (`$dateFromParts`,
-//!   `$dateToParts`, `$dateTrunc`, `$dateAdd`/`$dateSubtract`, `$dateDiff`) work on the
-//!   offset-shifted instant, which is exact for UTC and fixed offsets (no DST transitions).
+//! - Dates are UTC; `timezone` accepts UTC aliases, fixed offsets (`+05:30`) and Olson names
+//!   (`America/New_York`, through `jiff`: the system's tz database, or its bundled copy; an
+//!   unknown name is 40485). Calendar operators (`$dateFromParts`, `$dateToParts`,
+//!   `$dateTrunc`, `$dateAdd`/`$dateSubtract`, `$dateDiff`) work on the local time (the instant
+//!   plus the zone's offset at that instant) and convert results back with the offset in
+//!   force at the local time (`Tz::to_utc`).
 //!   `$dateTrunc` bins count from 2000-01-01T00:00 local (weeks: the first `startOfWeek` on or
 //!   after it), `$dateDiff` counts unit boundaries crossed, month arithmetic clamps the day.
 //!   `$dateFromString` without `format` takes ISO-8601 forms only (not MongoDB's free-form
@@ -289,6 +291,11 @@ const OPERATORS: &[(&str, OpKind)] = &[
     ("$ln", OpKind::Args(Arity::Exactly(1), op_ln_log10)),
     ("$log10", OpKind::Args(Arity::Exactly(1), op_ln_log10)),
     ("$log", OpKind::Args(Arity::Exactly(2), op_log)),
+    // Bitwise (MongoDB 6.3).
+    ("$bitAnd", OpKind::Args(Arity::Any, op_bitwise)),
+    ("$bitOr", OpKind::Args(Arity::Any, op_bitwise)),
+    ("$bitXor", OpKind::Args(Arity::Any, op_bitwise)),
+    ("$bitNot", OpKind::Args(Arity::Exactly(1), op_bitwise)),
     // Comparison.
     ("$eq", OpKind::Args(Arity::Exactly(2), op_compare)),
     ("$ne", OpKind::Args(Arity::Exactly(2), op_compare)),
@@ -1649,6 +1656,35 @@ fn one_number(name: &str, v: &Val<'_>) -> Result<Option<Num>, DocError> {
     }
 }
 
+/// `$bitAnd`/`$bitOr`/`$bitXor` (any number of operands; none gives the identity: -1, 0, 0)
+/// and `$bitNot`: int and long operands only, an int result unless some operand is a long;
+/// null or missing gives null.
+fn op_bitwise(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
+    let mut acc: i64 = if name == "$bitAnd" { -1 } else { 0 };
+    let mut long = false;
+    for a in args {
+        let v = match a.as_deref() {
+            None | Some(Bson::Null | Bson::Undefined) => return null(),
+            Some(Bson::Int32(i)) => i64::from(*i),
+            Some(Bson::Int64(i)) => {
+                long = true;
+                *i
+            }
+            Some(other) => {
+                return Err(DocError::type_mismatch(format!("{name} only supports int and long operands, not {}", type_name(other))))
+            }
+        };
+        acc = match name {
+            "$bitAnd" => acc & v,
+            "$bitOr" => acc | v,
+            "$bitXor" => acc ^ v,
+            _ => !v,
+        };
+    }
+    // Int operands keep every result within 32 bits (sign-extended), so the cast is exact.
+    Ok(Some(if long { Bson::Int64(acc) } else { Bson::Int32(acc as i32) }))
+}
+
 fn op_abs(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     let Some(n) = one_number(name, &args[0])? else { return null() };
     let out = match n {
@@ -2293,8 +2329,8 @@ pub fn format_date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
-/// Parse an ISO-8601 date string (`2018-03-03`, `2018-03-03T12:00:00.5Z`, `...+01:00`) to
-/// milliseconds since the epoch.
+/// Parse an ISO-8601 date string (`2018-03-03`, `2018-03-03T12:00:00.5Z`, `...+01:00`, the
+/// offset optionally after a space) to milliseconds since the epoch.
 pub fn parse_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
@@ -2311,7 +2347,7 @@ pub fn parse_date(s: &str) -> Option<i64> {
     }
     let mut ms = days_from_civil(y, mo as u32, d as u32) * 86_400_000;
     let mut i = 10;
-    if i < b.len() && (b[i] == b'T' || b[i] == b' ') {
+    if i < b.len() && (b[i] == b'T' || (b[i] == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_digit))) {
         let (h, mi) = (num(i + 1, 2)?, num(i + 4, 2)?);
         if b.get(i + 3) != Some(&b':') || h > 23 || mi > 59 {
             return None;
@@ -2343,6 +2379,11 @@ pub fn parse_date(s: &str) -> Option<i64> {
                 i = end;
             }
         }
+    }
+    // The offset may follow after one space ("2018-03-20 11:00:06 +0500", "2018-03-15 +10:00",
+    // as on the $toDate page).
+    if b.get(i) == Some(&b' ') && matches!(b.get(i + 1), Some(b'+' | b'-')) {
+        i += 1;
     }
     match b.get(i) {
         None => Some(ms),
@@ -3166,22 +3207,85 @@ fn parse_replace(name: &'static str, arg: &Bson, depth: usize) -> Result<Node, D
 
 // --- Dates ----------------------------------------------------------------------------------
 
-/// A `timezone` argument as an offset in milliseconds: "UTC"/"GMT"/"Z" or "+hh:mm", "+hhmm",
-/// "+hh". Olson names other than UTC aliases are rejected (no time zone database here).
-fn parse_timezone(v: &Val<'_>) -> Result<Option<i64>, DocError> {
+/// A `timezone` argument: a fixed offset in milliseconds, or an Olson zone (its offset
+/// depends on the instant: daylight saving time, historical changes).
+#[derive(Clone, Debug)]
+enum Tz {
+    Fixed(i64),
+    Zone(jiff::tz::TimeZone),
+}
+
+impl Tz {
+    /// The zone's offset from UTC, in milliseconds, at the UTC instant `utc`.
+    fn offset_at(&self, utc: i64) -> i64 {
+        match self {
+            Tz::Fixed(o) => *o,
+            Tz::Zone(z) => {
+                // jiff covers years -9999..=9999: beyond, the offset at the nearest end.
+                let t = jiff::Timestamp::from_millisecond(utc).unwrap_or(if utc < 0 { jiff::Timestamp::MIN } else { jiff::Timestamp::MAX });
+                i64::from(z.to_offset(t).seconds()) * 1000
+            }
+        }
+    }
+
+    /// The local wall-clock time (as milliseconds, "UTC" fields) at the UTC instant `utc`.
+    fn to_local(&self, utc: i64) -> i64 {
+        utc.saturating_add(self.offset_at(utc))
+    }
+
+    /// The UTC instant whose local time is `local`. A local time skipped by a forward
+    /// transition resolves with the offset before it, a repeated one to its first occurrence.
+    fn to_utc(&self, local: i64) -> i64 {
+        match self {
+            Tz::Fixed(o) => local.saturating_sub(*o),
+            Tz::Zone(_) => {
+                // The offsets just before and after any transition near `local`: try the
+                // earlier one first (first occurrence), then the later one.
+                let before = self.offset_at(local.saturating_sub(MS_PER_DAY));
+                let after = self.offset_at(local.saturating_add(MS_PER_DAY));
+                let (first, second) = if before >= after { (before, after) } else { (after, before) };
+                for o in [first, second] {
+                    let utc = local.saturating_sub(o);
+                    if self.offset_at(utc) == o {
+                        return utc;
+                    }
+                }
+                local.saturating_sub(before)
+            }
+        }
+    }
+
+    /// The offset in milliseconds when it does not depend on the instant (fixed offsets).
+    fn fixed(&self) -> Option<i64> {
+        match self {
+            Tz::Fixed(o) => Some(*o),
+            Tz::Zone(_) => None,
+        }
+    }
+}
+
+/// A `timezone` argument: "UTC"/"GMT"/"Z", "+hh:mm", "+hhmm", "+hh", or an Olson identifier
+/// ("America/New_York") looked up in the system's time zone database (/usr/share/zoneinfo),
+/// or the copy bundled by `jiff` where the system has none. Missing is UTC; null is None.
+fn parse_timezone(v: &Val<'_>) -> Result<Option<Tz>, DocError> {
     let s = match v.as_deref() {
-        None => return Ok(Some(0)),
+        None => return Ok(Some(Tz::Fixed(0))),
         Some(Bson::Null | Bson::Undefined) => return Ok(None),
         Some(Bson::String(s)) => s.as_str(),
         Some(other) => return Err(DocError::location(40517, format!("timezone must evaluate to a string, found {}", type_name(other)))),
     };
     if matches!(s, "UTC" | "GMT" | "Z" | "Etc/UTC" | "Etc/GMT" | "Etc/Universal" | "Universal" | "Zulu") {
-        return Ok(Some(0));
+        return Ok(Some(Tz::Fixed(0)));
     }
     let bad = || DocError::location(40485, format!("unrecognized time zone identifier: \"{s}\""));
     let (sign, rest) = match s.as_bytes().first() {
         Some(b'+') => (1, &s[1..]),
         Some(b'-') => (-1, &s[1..]),
+        // Olson names: letters, digits, '/', '_', '-', '+' (as in "Etc/GMT+5"); never a path
+        // that leaves the database directory.
+        Some(c) if c.is_ascii_alphabetic() && !s.contains("..") => {
+            return jiff::tz::TimeZone::get(s).map(|z| Some(Tz::Zone(z))).map_err(|_| bad());
+        }
         _ => return Err(bad()),
     };
     let digits: String = rest.chars().filter(|c| *c != ':').collect();
@@ -3190,7 +3294,7 @@ fn parse_timezone(v: &Val<'_>) -> Result<Option<i64>, DocError> {
     }
     let h: i64 = digits[..2].parse().map_err(|_| bad())?;
     let m: i64 = if digits.len() == 4 { digits[2..].parse().map_err(|_| bad())? } else { 0 };
-    Ok(Some(sign * (h * 60 + m) * 60_000))
+    Ok(Some(Tz::Fixed(sign * (h * 60 + m) * 60_000)))
 }
 
 /// A date-like value as milliseconds (dates, timestamps, ObjectIds).
@@ -3261,9 +3365,9 @@ fn op_date_part(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Do
     if nullish(&args[0]) {
         return null();
     }
-    let Some(offset) = parse_timezone(&args[1])? else { return null() };
+    let Some(tz) = parse_timezone(&args[1])? else { return null() };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
-    let p = date_parts(ms.saturating_add(offset));
+    let p = date_parts(tz.to_local(ms));
     let v = match name {
         "$year" => p.year,
         "$month" => i64::from(p.month),
@@ -3315,7 +3419,7 @@ fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
     if nullish(&args[0]) {
         return Ok(Some(args[3].as_deref().cloned().unwrap_or(Bson::Null)));
     }
-    let Some(offset) = parse_timezone(&args[2])? else { return null() };
+    let Some(tz) = parse_timezone(&args[2])? else { return null() };
     let format = match args[1].as_deref() {
         None => "%Y-%m-%dT%H:%M:%S.%LZ",
         Some(Bson::Null | Bson::Undefined) => return null(),
@@ -3328,6 +3432,7 @@ fn op_date_to_string(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, 
         }
     };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
+    let offset = tz.offset_at(ms);
     let p = date_parts(ms.saturating_add(offset));
     let mut out = String::new();
     let mut chars = format.chars();
@@ -3375,8 +3480,8 @@ fn parse_date_to_string(name: &'static str, arg: &Bson, depth: usize) -> Result<
 // --- Date construction and arithmetic -------------------------------------------------------
 //
 // `$dateFromParts`, `$dateToParts`, `$dateTrunc`, `$dateAdd`, `$dateSubtract`, `$dateDiff`.
-// Time zones are UTC or fixed offsets (see `parse_timezone`); calendar arithmetic happens on
-// the zone-shifted instant, so with fixed offsets it is exact.
+// Time zones are fixed offsets or Olson zones (see `Tz`); calendar arithmetic happens on the
+// local time (`Tz::to_local`), and local results go back through `Tz::to_utc`.
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -3451,7 +3556,7 @@ fn parse_date_from_parts(name: &'static str, arg: &Bson, depth: usize) -> Result
 
 fn op_date_from_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, DocError> {
     let iso = matches!(args[11].as_deref(), Some(Bson::Boolean(true)));
-    let Some(offset) = parse_timezone(&args[10])? else { return null() };
+    let Some(tz) = parse_timezone(&args[10])? else { return null() };
     let mut parts = [0i64; 10];
     for (i, p) in parts.iter_mut().enumerate() {
         if (iso && i < 3) || (!iso && i >= 7) {
@@ -3476,7 +3581,7 @@ fn op_date_from_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>,
     } else {
         month_start_days(parts[0], parts[1] - 1) + parts[2] - 1
     };
-    let ms = days * MS_PER_DAY + parts[3] * 3_600_000 + parts[4] * 60_000 + parts[5] * 1000 + parts[6] - offset;
+    let ms = tz.to_utc(days * MS_PER_DAY + parts[3] * 3_600_000 + parts[4] * 60_000 + parts[5] * 1000 + parts[6]);
     Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms))))
 }
 
@@ -3484,7 +3589,7 @@ fn op_date_to_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
     if nullish(&args[0]) {
         return null();
     }
-    let Some(offset) = parse_timezone(&args[1])? else { return null() };
+    let Some(tz) = parse_timezone(&args[1])? else { return null() };
     let iso = match args[2].as_deref() {
         None => false,
         Some(Bson::Boolean(b)) => *b,
@@ -3494,7 +3599,7 @@ fn op_date_to_parts(_: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
         }
     };
     let ms = date_millis(args[0].as_deref().expect("not nullish"))?;
-    let p = date_parts(ms.saturating_add(offset));
+    let p = date_parts(tz.to_local(ms));
     let i = |v: i64| Bson::Int32(v as i32);
     let mut d = Document::new();
     if iso {
@@ -3615,7 +3720,7 @@ fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
         return null();
     }
     let Some(unit) = unit_arg(name, &args[1])? else { return null() };
-    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let Some(tz) = parse_timezone(&args[3])? else { return null() };
     let bin = match args[2].as_deref() {
         None => 1,
         Some(v) => match if is_number(v) { as_i64(v) } else { None } {
@@ -3643,7 +3748,7 @@ fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
         Bson::Timestamp(_) | Bson::ObjectId(_) => date_millis(args[0].as_deref().expect("present"))?,
         other => return Err(DocError::location(5439012, format!("{name} requires 'date' to be a date, but got {}", type_name(other)))),
     };
-    let local = ms.saturating_add(offset);
+    let local = tz.to_local(ms);
     const Y2K: i64 = 946_684_800_000;
     let truncated = match unit.fixed_ms() {
         Some(unit_ms) => {
@@ -3668,7 +3773,7 @@ fn op_date_trunc(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, D
             month_start_days(0, m) * MS_PER_DAY
         }
     };
-    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(truncated.saturating_sub(offset)))))
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(tz.to_utc(truncated)))))
 }
 
 fn trunc_overflow(name: &str) -> DocError {
@@ -3711,7 +3816,7 @@ fn op_date_add(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Doc
         return null();
     }
     let Some(unit) = unit_arg(name, &args[1])? else { return null() };
-    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let Some(tz) = parse_timezone(&args[3])? else { return null() };
     let start = match args[0].as_deref().expect("present") {
         v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v)?,
         other => {
@@ -3730,11 +3835,14 @@ fn op_date_add(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Doc
             .checked_neg()
             .ok_or_else(|| DocError::location(5166406, format!("invalid {name} 'amount' parameter value: {amount}")))?;
     }
-    let result = start
-        .checked_add(offset)
-        .and_then(|local| add_units(local, unit, amount))
-        .and_then(|l| l.checked_sub(offset))
-        .ok_or_else(|| DocError::location(5166406, format!("{name} overflowed")))?;
+    // Fixed-length units add to the instant; calendar units (day and longer, in a zone) to
+    // the local time, which keeps the wall-clock time across daylight saving changes.
+    let result = match tz.fixed() {
+        Some(offset) => start.checked_add(offset).and_then(|local| add_units(local, unit, amount)).and_then(|l| l.checked_sub(offset)),
+        None if unit.fixed_ms().is_some_and(|u| u < MS_PER_DAY) => add_units(start, unit, amount),
+        None => add_units(tz.to_local(start), unit, amount).map(|l| tz.to_utc(l)),
+    }
+    .ok_or_else(|| DocError::location(5166406, format!("{name} overflowed")))?;
     Ok(Some(Bson::DateTime(bson::DateTime::from_millis(result))))
 }
 
@@ -3749,12 +3857,12 @@ fn op_date_diff(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bson>, Do
         return null();
     }
     let Some(unit) = unit_arg(name, &args[2])? else { return null() };
-    let Some(offset) = parse_timezone(&args[3])? else { return null() };
+    let Some(tz) = parse_timezone(&args[3])? else { return null() };
     let date = |i: usize, what: &str| match args[i].as_deref().expect("present") {
         v @ (Bson::DateTime(_) | Bson::Timestamp(_) | Bson::ObjectId(_)) => date_millis(v),
         other => Err(DocError::location(5166307, format!("{name} requires '{what}' to be a date, but got {}", type_name(other)))),
     };
-    let (a, b) = (date(0, "startDate")?.saturating_add(offset), date(1, "endDate")?.saturating_add(offset));
+    let (a, b) = (tz.to_local(date(0, "startDate")?), tz.to_local(date(1, "endDate")?));
     let diff = match unit {
         Unit::Millisecond => b.saturating_sub(a),
         Unit::Week => {
@@ -4204,7 +4312,7 @@ fn op_date_from_string(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bs
             )));
         }
     };
-    let Some(offset) = parse_timezone(&args[2])? else { return null() };
+    let Some(tz) = parse_timezone(&args[2])? else { return null() };
     let parsed = match args[1].as_deref() {
         None => parse_date(s.trim()).map(|ms| {
             let t = s.trim();
@@ -4222,7 +4330,7 @@ fn op_date_from_string(name: &'static str, args: &[Val<'_>]) -> Result<Option<Bs
     };
     match parsed {
         Some((ms, true)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms)))),
-        Some((ms, false)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(ms.saturating_sub(offset))))),
+        Some((ms, false)) => Ok(Some(Bson::DateTime(bson::DateTime::from_millis(tz.to_utc(ms))))),
         None => match args[3].as_deref() {
             Some(v) => Ok(Some(v.clone())),
             None => Err(conversion_failure(format!("Error parsing date string '{s}'"))),
@@ -4260,6 +4368,21 @@ mod tests {
 
     fn dec(s: &str) -> Bson {
         Bson::Decimal128(s.parse().unwrap())
+    }
+
+    #[test]
+    fn bitwise_operators() {
+        // $bitAnd / $bitOr / $bitXor / $bitNot pages
+        let d = doc! {"a": 0b1100, "b": 0b1010, "l": 3_i64};
+        let f = |spec: Bson| ev(spec, &d).unwrap();
+        assert_eq!(f(bson::bson!({"$bitAnd": ["$a", "$b"]})), Some(Bson::Int32(0b1000)));
+        assert_eq!(f(bson::bson!({"$bitOr": ["$a", "$b"]})), Some(Bson::Int32(0b1110)));
+        assert_eq!(f(bson::bson!({"$bitXor": ["$a", "$b"]})), Some(Bson::Int32(0b0110)));
+        assert_eq!(f(bson::bson!({"$bitNot": "$a"})), Some(Bson::Int32(-13)));
+        assert_eq!(f(bson::bson!({"$bitOr": ["$a", "$l"]})), Some(Bson::Int64(15)));
+        assert_eq!(f(bson::bson!({"$bitNot": "$l"})), Some(Bson::Int64(-4)));
+        assert_eq!(f(bson::bson!({"$bitAnd": ["$a", "$nope"]})), Some(Bson::Null));
+        assert_eq!(err(bson::bson!({"$bitAnd": ["$a", 1.5]}), &d).code, codes::TYPE_MISMATCH);
     }
 
     #[test]
@@ -4540,6 +4663,9 @@ mod tests {
         );
         assert_eq!(ev1(bson::bson!({"$toDate": 120000000000.5_f64})), Bson::DateTime(bson::DateTime::from_millis(120_000_000_000)));
         assert_eq!(err(bson::bson!({"$toDate": 5}), &doc! {}).code, 241);
+        // $toDate page: space-separated offsets
+        assert_eq!(parse_date("2018-03-20 11:00:06 +0500"), parse_date("2018-03-20T06:00:06Z"));
+        assert_eq!(parse_date("2018-03-15 +10:00"), parse_date("2018-03-14T14:00:00Z"));
         let e = err(bson::bson!({"$toInt": [1, 2]}), &doc! {});
         assert_eq!((e.code, e.message.as_str()), (50723, "$toInt requires a single argument, got 2"));
         assert_eq!(ev1(bson::bson!({"$toInt": [1]})), Bson::Int32(1));
@@ -5167,5 +5293,38 @@ mod tests {
         assert_eq!(err(bson::bson!({"$percentile": {"input": "$scores", "p": [1.5], "method": "approximate"}}), &d).code, 7750301);
         assert_eq!(err(bson::bson!({"$percentile": {"input": "$scores", "p": [0.5], "method": "exact"}}), &d).code, 2);
         assert_eq!(err(bson::bson!({"$median": {"input": "$scores"}}), &d).code, 40414);
+    }
+
+    #[test]
+    fn olson_time_zones() {
+        // $dateToString / $dateFromString pages: America/New_York is -05:00 in winter, -04:00
+        // in summer; Europe/London is +00:00 in January
+        let d = doc! {"date": bson::DateTime::from_millis(1_388_564_139_736)}; // 2014-01-01T08:15:39.736Z
+        let f = |spec: Bson| ev(spec, &d).unwrap().unwrap();
+        let ny = "America/New_York";
+        assert_eq!(
+            f(bson::bson!({"$dateToString": {"format": "%H:%M:%S:%L%z", "date": "$date", "timezone": ny}})),
+            Bson::String("03:15:39:736-0500".into())
+        );
+        assert_eq!(f(bson::bson!({"$dateToString": {"format": "%Z", "date": "$date", "timezone": ny}})), Bson::String("-300".into()));
+        assert_eq!(f(bson::bson!({"$hour": {"date": "$date", "timezone": "Europe/London"}})), Bson::Int32(8));
+        let summer = doc! {"date": bson::DateTime::from_millis(1_404_202_539_736)}; // 2014-07-01T08:15:39.736Z
+        assert_eq!(ev(bson::bson!({"$hour": {"date": "$date", "timezone": ny}}), &summer).unwrap(), Some(Bson::Int32(4)));
+        assert_eq!(
+            f(bson::bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40.787", "timezone": ny}})),
+            Bson::DateTime(bson::DateTime::from_millis(1_486_573_840_787)) // 2017-02-08T17:10:40.787Z
+        );
+        assert_eq!(
+            f(bson::bson!({"$dateFromParts": {"year": 2017, "month": 7, "day": 1, "timezone": ny}})),
+            Bson::DateTime(bson::DateTime::from_millis(1_498_881_600_000)) // 2017-07-01T04:00:00Z
+        );
+        // a day added across the March transition keeps the wall-clock time (23 hours later)
+        let before = doc! {"date": bson::DateTime::from_millis(1_489_154_400_000)}; // 2017-03-10T14:00:00Z, 09:00 EST
+        assert_eq!(
+            ev(bson::bson!({"$dateAdd": {"startDate": "$date", "unit": "day", "amount": 2, "timezone": ny}}), &before).unwrap(),
+            Some(Bson::DateTime(bson::DateTime::from_millis(1_489_154_400_000 + 2 * 86_400_000 - 3_600_000)))
+        );
+        assert_eq!(err(bson::bson!({"$hour": {"date": "$date", "timezone": "Mars/Olympus"}}), &d).code, 40485);
+        assert_eq!(err(bson::bson!({"$hour": {"date": "$date", "timezone": "America/../../etc/passwd"}}), &d).code, 40485);
     }
 }

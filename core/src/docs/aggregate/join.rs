@@ -13,6 +13,9 @@
 //! - Equality joins look candidates up in a hash index of the foreign collection (built once
 //!   per stage per run, see `ForeignIndex`) and confirm them with the query filter, so they
 //!   cost O(local + foreign) rather than O(local x foreign); null local values scan.
+//! - Without `from`, the sub-pipeline must start with `$documents`: those are the foreign
+//!   documents, the equality match (if any) applies to them, then the rest of the pipeline.
+//!   `$unionWith` without `coll` likewise unions the output of a `$documents` pipeline.
 //! - `as` (a dotted path is allowed) is set to the array of joined documents, replacing any
 //!   existing value.
 
@@ -29,7 +32,8 @@ use super::{check_path_length, set_path, Context, Pipeline, RunCx};
 /// A parsed `$lookup`.
 #[derive(Clone, Debug)]
 pub struct Lookup {
-    pub(super) from: String,
+    /// None: the sub-pipeline starts with `$documents`, which are the foreign documents.
+    pub(super) from: Option<String>,
     as_path: Vec<String>,
     /// `localField`, `foreignField`.
     equality: Option<(Vec<String>, String)>,
@@ -90,7 +94,6 @@ impl Lookup {
             }
         }
         let as_field = as_field.ok_or_else(|| DocError::failed_to_parse("must specify 'as' field for a $lookup"))?;
-        let from = from.ok_or_else(|| DocError::failed_to_parse("must specify 'from' field for a $lookup"))?;
         let equality = match (local, foreign) {
             (Some(l), Some(f)) => {
                 check_path(&l)?;
@@ -124,6 +127,11 @@ impl Lookup {
             }
             None => None,
         };
+        // Without `from`, the sub-pipeline's leading `$documents` are the foreign documents
+        // ($documents page, "Use a $documents Stage in a $lookup Stage").
+        if from.is_none() && !pipeline.as_ref().is_some_and(|(_, p)| p.starts_with_documents()) {
+            return Err(DocError::failed_to_parse("must specify 'from' field for a $lookup"));
+        }
         Ok(Lookup { from, as_path: as_field.split('.').map(str::to_string).collect(), equality, let_vars, pipeline, depth })
     }
 
@@ -140,13 +148,19 @@ impl Lookup {
         input.map(move |r| {
             let mut doc = r?;
             if foreign.is_none() {
-                foreign = Some(cx.fetch(&self.from)?);
+                foreign = Some(match &self.from {
+                    Some(from) => cx.fetch(from)?,
+                    None => {
+                        let (_, p) = self.pipeline.as_ref().expect("checked by parse");
+                        std::rc::Rc::new(documents_of(p, cx)?)
+                    }
+                });
             }
             let foreign_docs = foreign.as_ref().expect("fetched");
             let joined: Vec<Bson> = if self.equality.is_none() && self.let_vars.is_empty() {
                 if uncorrelated.is_none() {
                     let (_, p) = self.pipeline.as_ref().expect("pipeline or equality");
-                    uncorrelated = Some(run_sub(p, foreign_docs.iter().cloned(), cx)?);
+                    uncorrelated = Some(run_sub(&self.after_source(p), foreign_docs.iter().cloned(), cx)?);
                 }
                 uncorrelated.clone().unwrap_or_default()
             } else {
@@ -178,14 +192,14 @@ impl Lookup {
                 };
                 match &self.pipeline {
                     None => candidates.into_iter().map(Bson::Document).collect(),
-                    Some((_, parsed)) if self.let_vars.is_empty() => run_sub(parsed, candidates.into_iter(), cx)?,
+                    Some((_, parsed)) if self.let_vars.is_empty() => run_sub(&self.after_source(parsed), candidates.into_iter(), cx)?,
                     Some((raw, _)) => {
                         let mut bindings = Vec::with_capacity(self.let_vars.len());
                         for (name, e) in &self.let_vars {
                             bindings.push((name.clone(), e.eval(&doc, vars)?));
                         }
                         let sub = Pipeline::parse_in(raw, &vars.with_bindings(bindings), Context::Lookup, self.depth + 1)?;
-                        run_sub(&sub, candidates.into_iter(), cx)?
+                        run_sub(&self.after_source(&sub), candidates.into_iter(), cx)?
                     }
                 }
             };
@@ -193,6 +207,25 @@ impl Lookup {
             Ok(doc)
         })
     }
+}
+
+impl Lookup {
+    /// The sub-pipeline that runs on the joined documents: without `from`, the stages after
+    /// the leading `$documents` (the equality match applies between them, as in MongoDB).
+    fn after_source(&self, p: &Pipeline) -> Pipeline {
+        if self.from.is_none() {
+            p.tail(1)
+        } else {
+            p.clone()
+        }
+    }
+}
+
+/// The documents a pipeline's leading `$documents` stage makes.
+fn documents_of(p: &Pipeline, cx: RunCx<'_>) -> Result<Vec<Document>, DocError> {
+    Pipeline { stages: p.stages.get(..1).unwrap_or_default().to_vec(), vars: p.vars.clone() }
+        .stream_cx(Box::new(std::iter::empty()), cx)
+        .collect()
 }
 
 fn run_sub(p: &Pipeline, docs: impl Iterator<Item = Document>, cx: RunCx<'_>) -> Result<Vec<Bson>, DocError> {
@@ -324,14 +357,15 @@ fn index_values<'d>(v: Option<&'d Bson>, rest: &[String], out: &mut Vec<&'d Bson
 /// A parsed `$unionWith`.
 #[derive(Clone, Debug)]
 pub struct UnionWith {
-    pub(super) coll: String,
+    /// None: the pipeline starts with `$documents` and reads no collection.
+    pub(super) coll: Option<String>,
     pub(super) pipeline: Option<Pipeline>,
 }
 
 impl UnionWith {
     pub(super) fn parse(spec: &Bson, vars: &Variables, depth: usize) -> Result<UnionWith, DocError> {
         match spec {
-            Bson::String(s) => Ok(UnionWith { coll: s.clone(), pipeline: None }),
+            Bson::String(s) => Ok(UnionWith { coll: Some(s.clone()), pipeline: None }),
             Bson::Document(d) => {
                 let (mut coll, mut pipeline) = (None, None);
                 for (k, v) in d {
@@ -355,7 +389,11 @@ impl UnionWith {
                         }
                     }
                 }
-                let coll = coll.ok_or_else(|| DocError::location(40414, "BSON field '$unionWith.coll' is missing but a required field"))?;
+                // "If you omit the coll field, you must specify a pipeline field with a first
+                // stage of $documents."
+                if coll.is_none() && !pipeline.as_ref().is_some_and(Pipeline::starts_with_documents) {
+                    return Err(DocError::location(40414, "BSON field '$unionWith.coll' is missing but a required field"));
+                }
                 Ok(UnionWith { coll, pipeline })
             }
             other => Err(DocError::type_mismatch(format!(
@@ -376,7 +414,11 @@ impl UnionWith {
         input.chain(std::iter::from_fn(move || {
             if pending {
                 pending = false;
-                let docs: Vec<Result<Document, DocError>> = match cx.fetch(&self.coll) {
+                let source = match &self.coll {
+                    Some(coll) => cx.fetch(coll),
+                    None => Ok(std::rc::Rc::new(Vec::new())), // the pipeline's $documents replace it
+                };
+                let docs: Vec<Result<Document, DocError>> = match source {
                     Err(e) => vec![Err(e)],
                     Ok(foreign) => match &self.pipeline {
                         None => foreign.iter().cloned().map(Ok).collect(),

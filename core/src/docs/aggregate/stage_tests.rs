@@ -1875,3 +1875,193 @@ fn densify_from_the_manual() {
         5733201
     );
 }
+
+fn field(out: &[Document], name: &str) -> Vec<Bson> {
+    out.iter().map(|d| d.get(name).cloned().unwrap_or(Bson::Null)).collect()
+}
+
+fn approx(got: &[Bson], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        let g = as_f64(g).unwrap_or_else(|| panic!("not a number: {g:?}"));
+        assert!((g - w).abs() < 1e-9, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn window_exp_moving_avg_from_the_manual() {
+    // $expMovingAvg page, stockPrices with N: 2 (alpha 2/3), then alpha: 0.75
+    let docs: Vec<Document> =
+        [13.0, 15.4, 12.0, 11.7].iter().enumerate().map(|(i, p)| doc! {"_id": i as i32, "stock": "ABC", "price": *p}).collect();
+    let out = run(
+        bson!([{"$setWindowFields": {"partitionBy": "$stock", "sortBy": {"_id": 1}, "output": {
+            "n": {"$expMovingAvg": {"input": "$price", "N": 2}},
+            "a": {"$expMovingAvg": {"input": "$price", "alpha": 0.75}},
+        }}}]),
+        docs,
+    )
+    .unwrap();
+    approx(&field(&out, "n"), &[13.0, 14.6, 12.866666666666667, 12.088888888888889]);
+    approx(&field(&out, "a"), &[13.0, 14.8, 12.7, 11.95]);
+    // N and alpha are exclusive; N must be a positive integer; sortBy is required
+    parse_err(
+        bson!([{"$setWindowFields": {"sortBy": {"_id": 1}, "output": {"x": {"$expMovingAvg": {"input": "$p", "N": 2, "alpha": 0.5}}}}}]),
+    );
+    parse_err(bson!([{"$setWindowFields": {"sortBy": {"_id": 1}, "output": {"x": {"$expMovingAvg": {"input": "$p", "N": 0}}}}}]));
+    parse_err(bson!([{"$setWindowFields": {"output": {"x": {"$expMovingAvg": {"input": "$p", "N": 2}}}}}]));
+}
+
+#[test]
+fn window_derivative_integral_and_covariance() {
+    let hour = 3_600_000_i64;
+    let docs: Vec<Document> = [1, 3, 5, 9]
+        .iter()
+        .enumerate()
+        .map(|(i, kw)| doc! {"_id": i as i32, "t": bson::DateTime::from_millis(i as i64 * hour), "kw": *kw, "x": i as i32})
+        .collect();
+    let out = run(
+        bson!([{"$setWindowFields": {"sortBy": {"t": 1}, "output": {
+            "rate": {"$derivative": {"input": "$kw", "unit": "hour"}, "window": {"range": [-1, 0], "unit": "hour"}},
+            "rate2": {"$derivative": {"input": "$kw", "unit": "minute"}, "window": {"documents": [-2, 0]}},
+            "kwh": {"$integral": {"input": "$kw", "unit": "hour"}, "window": {"range": ["unbounded", "current"], "unit": "hour"}},
+            "pop": {"$covariancePop": ["$x", "$kw"], "window": {"documents": [-1, 0]}},
+            "samp": {"$covarianceSamp": ["$x", "$kw"]},
+        }}}]),
+        docs,
+    )
+    .unwrap();
+    assert_eq!(field(&out, "rate")[0], Bson::Null);
+    approx(&field(&out, "rate")[1..], &[2.0, 2.0, 4.0]);
+    approx(&field(&out, "rate2")[1..], &[2.0 / 60.0, 2.0 / 60.0, 3.0 / 60.0]);
+    approx(&field(&out, "kwh"), &[0.0, 2.0, 6.0, 13.0]);
+    assert_eq!(field(&out, "pop")[0], Bson::Double(0.0));
+    approx(&field(&out, "pop")[1..], &[0.5, 0.5, 1.0]);
+    // x: 0..3 (mean 1.5), kw: 1,3,5,9 (mean 4.5): 5.25 + 0.75 + 0.25 + 6.75 = 13
+    approx(&field(&out, "samp"), &[13.0 / 3.0; 4]);
+    // $derivative needs a window; a date sortBy needs a unit
+    parse_err(bson!([{"$setWindowFields": {"sortBy": {"t": 1}, "output": {"r": {"$derivative": {"input": "$kw"}}}}}]));
+    assert!(run(
+        bson!([{"$setWindowFields": {"sortBy": {"t": 1}, "output": {"r": {"$integral": {"input": "$kw"}, "window": {"documents": [-1, 0]}}}}}]),
+        vec![doc! {"t": bson::DateTime::from_millis(0), "kw": 1}]
+    )
+    .is_err());
+}
+
+#[test]
+fn window_linear_fill_and_rank_sort_fields() {
+    // $linearFill page
+    let docs: Vec<Document> = [Some(500), None, Some(515), None, None, Some(485)]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut d = doc! {"_id": i as i32, "time": i as i32};
+            if let Some(p) = p {
+                d.insert("price", *p);
+            }
+            d
+        })
+        .collect();
+    let out = run(bson!([{"$setWindowFields": {"sortBy": {"time": 1}, "output": {"price": {"$linearFill": "$price"}}}}]), docs).unwrap();
+    approx(&field(&out, "price"), &[500.0, 507.5, 515.0, 505.0, 495.0, 485.0]);
+    parse_err(bson!([{"$setWindowFields": {"output": {"p": {"$linearFill": "$p"}}}}]));
+    // $rank page: sortBy can only take one field
+    assert_eq!(parse_err(bson!([{"$setWindowFields": {"sortBy": {"a": 1, "b": 1}, "output": {"r": {"$rank": {}}}}}])).code, 5371602);
+}
+
+#[test]
+fn densify_dates_chain_month_steps() {
+    // each generated date is the previous plus one month ($dateAdd clamps the day)
+    let day = |y: i32, m: u8, d: u8| bson::DateTime::builder().year(y).month(m).day(d).build().unwrap();
+    let out = run(
+        bson!([{"$densify": {"field": "t", "range": {"step": 1, "unit": "month", "bounds": "full"}}}]),
+        vec![doc! {"t": day(2021, 1, 31)}, doc! {"t": day(2021, 5, 1)}],
+    )
+    .unwrap();
+    let got: Vec<Bson> = field(&out, "t");
+    let want: Vec<Bson> =
+        [day(2021, 1, 31), day(2021, 2, 28), day(2021, 3, 28), day(2021, 4, 28), day(2021, 5, 1)].into_iter().map(Bson::DateTime).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn bucket_auto_granularity_from_the_manual() {
+    // $bucketAuto page, "Comparing Different Granularities": _id 0..99 in 5 buckets
+    let docs: Vec<Document> = (0..100).map(|i| doc! {"_id": i}).collect();
+    let buckets = |g: &str| -> Vec<(f64, f64, i32)> {
+        run(bson!([{"$bucketAuto": {"groupBy": "$_id", "buckets": 5, "granularity": g}}]), docs.clone())
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let id = d.get_document("_id").unwrap();
+                (as_f64(id.get("min").unwrap()).unwrap(), as_f64(id.get("max").unwrap()).unwrap(), d.get_i32("count").unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(buckets("R20"), vec![(0.0, 20.0, 20), (20.0, 40.0, 20), (40.0, 63.0, 23), (63.0, 90.0, 27), (90.0, 100.0, 10)]);
+    assert_eq!(buckets("E24"), vec![(0.0, 20.0, 20), (20.0, 43.0, 23), (43.0, 68.0, 25), (68.0, 91.0, 23), (91.0, 100.0, 9)]);
+    assert_eq!(buckets("1-2-5"), vec![(0.0, 20.0, 20), (20.0, 50.0, 30), (50.0, 100.0, 50)]);
+    assert_eq!(buckets("POWERSOF2"), vec![(0.0, 32.0, 32), (32.0, 64.0, 32), (64.0, 128.0, 36)]);
+    // rounding: strictly up / strictly down, across decades
+    let g = Granularity::Series(E6);
+    assert_eq!(g.round_up(&Bson::Double(0.8)), Bson::Double(1.0));
+    assert_eq!(g.round_up(&Bson::Int32(10)), Bson::Double(15.0));
+    // 68 * 0.1 in doubles, as mongod computes it (not exactly 6.8)
+    assert_eq!(g.round_down(&Bson::Int32(10)), Bson::Double(68.0 * 0.1));
+    assert_eq!(Granularity::PowersOf2.round_up(&Bson::Int32(8)), Bson::Int32(16));
+    assert_eq!(Granularity::PowersOf2.round_down(&Bson::Int32(8)), Bson::Int32(4));
+    assert_eq!(Granularity::PowersOf2.round_down(&Bson::Int32(0)), Bson::Int32(0));
+    // only non-negative numbers; known series names only
+    let err = |docs: Vec<Document>, g: &str| {
+        run(bson!([{"$bucketAuto": {"groupBy": "$x", "buckets": 2, "granularity": g}}]), docs).unwrap_err().code
+    };
+    assert_eq!(err(vec![doc! {"x": -1}], "R5"), 40260);
+    assert_eq!(err(vec![doc! {"x": "a"}], "R5"), 40258);
+    assert_eq!(parse_err(bson!([{"$bucketAuto": {"groupBy": "$x", "buckets": 2, "granularity": "R7"}}])).code, 40257);
+}
+
+#[test]
+fn match_sample_rate() {
+    // $sampleRate page: 1 keeps every document, 0 none; beside other conditions and $expr
+    let docs: Vec<Document> = (0..50).map(|i| doc! {"_id": i}).collect();
+    assert_eq!(run(bson!([{"$match": {"$sampleRate": 1.0}}]), docs.clone()).unwrap().len(), 50);
+    assert_eq!(run(bson!([{"$match": {"$sampleRate": 0}}]), docs.clone()).unwrap().len(), 0);
+    let some = run(bson!([{"$match": {"_id": {"$lt": 10}, "$expr": {"$gte": ["$_id", 5]}, "$sampleRate": 1}}]), docs.clone()).unwrap();
+    assert_eq!(some.len(), 5);
+    assert!(run(bson!([{"$match": {"$sampleRate": 0.5}}]), docs).unwrap().len() <= 50);
+    assert_eq!(parse_err(bson!([{"$match": {"$sampleRate": 1.5}}])).code, 2);
+    assert_eq!(parse_err(bson!([{"$match": {"$sampleRate": "x"}}])).code, 2);
+}
+
+#[test]
+fn lookup_and_union_with_documents_instead_of_a_collection() {
+    // $documents page: $lookup without "from"
+    let out = run(
+        bson!([{"$lookup": {"localField": "zip", "foreignField": "zip_id", "as": "c",
+            "pipeline": [{"$documents": [{"zip_id": 1, "n": "a"}, {"zip_id": 2, "n": "b"}]}, {"$project": {"_id": 0, "n": 1}}]}}]),
+        vec![doc! {"zip": 2}, doc! {"zip": 3}],
+    )
+    .unwrap();
+    assert_eq!(out, vec![doc! {"zip": 2, "c": [{"n": "b"}]}, doc! {"zip": 3, "c": []}]);
+    // $unionWith without "coll"
+    let out = run(bson!([{"$unionWith": {"pipeline": [{"$documents": [{"x": 2}]}]}}]), vec![doc! {"x": 1}]).unwrap();
+    assert_eq!(out, vec![doc! {"x": 1}, doc! {"x": 2}]);
+    // without $documents first, "from"/"coll" is required
+    parse_err(bson!([{"$lookup": {"as": "c", "pipeline": [{"$match": {}}]}}]));
+    assert_eq!(parse_err(bson!([{"$unionWith": {"pipeline": [{"$match": {}}]}}])).code, 40414);
+    assert!(parse(bson!([{"$lookup": {"as": "c", "pipeline": [{"$documents": []}]}}])).unwrap().foreign_collections().is_empty());
+}
+
+#[test]
+fn coll_stats_and_index_stats_parse() {
+    // $collStats / $indexStats pages: first stage only, known options only; their documents
+    // come from the caller (the aggregate command), so running them here fails
+    let p = parse(bson!([{"$collStats": {"count": {}, "storageStats": {"scale": 1024}}}, {"$project": {"count": 1}}])).unwrap();
+    assert!(matches!(p.stats_source(), Some(Stage::CollStats(CollStats { count: true, storage_scale: Some(1024) }))));
+    assert!(matches!(parse(bson!([{"$indexStats": {}}])).unwrap().stats_source(), Some(Stage::IndexStats)));
+    assert!(p.run(Box::new(std::iter::empty())).is_err());
+    assert_eq!(parse_err(bson!([{"$match": {}}, {"$collStats": {"count": {}}}])).code, 40602);
+    assert_eq!(parse_err(bson!([{"$indexStats": {"x": 1}}])).code, 28803);
+    assert_eq!(parse_err(bson!([{"$collStats": {"latencyStats": {}}}])).code, codes::NOT_IMPLEMENTED);
+    assert_eq!(parse_err(bson!([{"$collStats": {"storageStats": {"scale": 0}}}])).code, 51024);
+    assert_eq!(parse_err(bson!([{"$facet": {"a": [{"$indexStats": {}}]}}])).code, 40602);
+}

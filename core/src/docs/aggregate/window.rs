@@ -10,16 +10,17 @@
 //!   single ascending `sortBy` field: numbers, or dates with a `unit`, added as `$dateAdd`
 //!   does; `"current"` is the current document's position); no window means the whole
 //!   partition;
-//! - `$rank`, `$denseRank`, `$documentNumber` (need `sortBy`), `$shift`, `$locf`.
+//! - `$rank`, `$denseRank` (need a `sortBy` on one field), `$documentNumber`, `$shift`,
+//!   `$expMovingAvg` (need `sortBy`), `$locf`, `$linearFill` (the `$fill` interpolation);
+//! - `$derivative` and `$integral` (over a window; x is the single `sortBy` value, dates in
+//!   `unit`s; trapezoidal rule), `$covariancePop`/`$covarianceSamp` (numeric pairs only).
 //!
 //! Windows of the `[unbounded, x]` shape advance one running state;
 //! whole-partition windows are computed once per partition; other windows recompute per
 //! document (O(n * window)).
 //!
 //! Documents come out sorted by partition, then `sortBy` (as MongoDB sorts them). Every output
-//! is computed from the input documents, then all are set. Not supported: `$derivative`,
-//! `$integral`, `$expMovingAvg`, `$covariancePop/Samp`, `$linearFill` (unrecognized window
-//! functions, 5371600).
+//! is computed from the input documents, then all are set.
 
 use std::cmp::Ordering;
 
@@ -46,8 +47,34 @@ enum Function {
     Rank,
     DenseRank,
     DocumentNumber,
-    Shift { output: Expr, by: i64, default: Bson },
+    Shift {
+        output: Expr,
+        by: i64,
+        default: Bson,
+    },
     Locf(Expr),
+    /// `$linearFill`: nulls between two numbers interpolated by the single `sortBy` value.
+    LinearFill(Expr),
+    /// `$expMovingAvg`: `alpha` from `N` (2 / (N + 1)) or given.
+    ExpMovingAvg {
+        input: Expr,
+        alpha: f64,
+    },
+    /// `$derivative` (`integral` false) / `$integral` over a window, the `sortBy` value as x
+    /// (dates in milliseconds divided by `unit`'s length).
+    Calculus {
+        input: Expr,
+        unit: Option<i64>,
+        integral: bool,
+        window: Window,
+    },
+    /// `$covariancePop` / `$covarianceSamp` of two numeric expressions over a window.
+    Covariance {
+        x: Expr,
+        y: Expr,
+        sample: bool,
+        window: Window,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -225,6 +252,14 @@ impl SetWindowFields {
             let function = match op {
                 "$rank" | "$denseRank" | "$documentNumber" => {
                     needs_sort(op)?;
+                    // "When used with the $rank operator, sortBy can only take one field"
+                    // (likewise $denseRank).
+                    if op != "$documentNumber" && sort_spec.as_ref().is_some_and(|s| s.len() != 1) {
+                        return Err(DocError::location(
+                            5371602,
+                            format!("{op} must be specified with a top level sortBy expression with exactly one element"),
+                        ));
+                    }
                     if !matches!(arg, Bson::Document(a) if a.is_empty()) {
                         return Err(err(format!("{op} accepts no arguments: use {op}: {{}}")));
                     }
@@ -269,6 +304,60 @@ impl SetWindowFields {
                         return Err(err("$locf does not accept a 'window' field"));
                     }
                     Function::Locf(Expr::parse(arg)?)
+                }
+                "$linearFill" => {
+                    if sort_spec.as_ref().is_none_or(|s| s.len() != 1) {
+                        return Err(DocError::location(605001, "$linearFill requires a sortBy on exactly one field"));
+                    }
+                    if window.is_some() {
+                        return Err(err("$linearFill does not accept a 'window' field"));
+                    }
+                    Function::LinearFill(Expr::parse(arg)?)
+                }
+                "$expMovingAvg" => {
+                    needs_sort(op)?;
+                    parse_exp_moving_avg(arg)?
+                }
+                "$derivative" | "$integral" => {
+                    if single_sort_ascending.is_none() {
+                        return Err(DocError::location(5339902, format!("{op} requires a sortBy on exactly one field")));
+                    }
+                    let Bson::Document(a) = arg else {
+                        return Err(err(format!("{op} expects an object argument, found {}", type_name(arg))));
+                    };
+                    let (mut input, mut unit) = (None, None);
+                    for (k, v) in a {
+                        match k.as_str() {
+                            "input" => input = Some(Expr::parse(v)?),
+                            "unit" => unit = Some(parse_calculus_unit(v)?),
+                            other => return Err(err(format!("{op} got unexpected argument: {other}"))),
+                        }
+                    }
+                    let input = input.ok_or_else(|| err(format!("{op} requires an 'input' expression")))?;
+                    let w = match window {
+                        Some(w) => parse_window(w, Some(single_sort_ascending.unwrap_or(true)))?,
+                        None if op == "$derivative" => {
+                            return Err(DocError::location(5490701, "$derivative requires explicit window bounds"))
+                        }
+                        None => Window::Documents(Bound::Unbounded, Bound::Unbounded),
+                    };
+                    Function::Calculus { input, unit, integral: op == "$integral", window: w }
+                }
+                "$covariancePop" | "$covarianceSamp" => {
+                    let Bson::Array(a) = arg else {
+                        return Err(err(format!("{op} requires an array of two expressions")));
+                    };
+                    if a.len() != 2 {
+                        return Err(err(format!("{op} requires an array of two expressions")));
+                    }
+                    let w = match window {
+                        None => Window::Whole,
+                        Some(w) => parse_window(w, if has_sort { Some(single_sort_ascending.unwrap_or(true)) } else { None })?,
+                    };
+                    if matches!(w, Window::Range(..)) && single_sort_ascending != Some(true) {
+                        return Err(DocError::location(5339902, "Range-based bounds require an ascending sortBy on a single field"));
+                    }
+                    Function::Covariance { x: Expr::parse(&a[0])?, y: Expr::parse(&a[1])?, sample: op == "$covarianceSamp", window: w }
                 }
                 _ => {
                     let acc = parse_window_accumulator(op, arg)
@@ -384,7 +473,102 @@ impl SetWindowFields {
                 out
             }
             Function::Acc(acc, window) => self.accumulate_windows(acc, *window, part, vars)?,
+            Function::LinearFill(e) => {
+                let ys: Vec<Option<Bson>> = part.iter().map(|r| e.eval(&r.3, vars)).collect::<Result<_, _>>()?;
+                let xs: Vec<Option<f64>> = part.iter().map(|r| sort_number(r.1.first())).collect();
+                let filled = linear_fill(&ys, &xs)?;
+                ys.into_iter()
+                    .zip(filled)
+                    .map(|(y, f)| match y {
+                        Some(v) if !matches!(v, Bson::Null | Bson::Undefined) => v,
+                        _ => f.unwrap_or(Bson::Null),
+                    })
+                    .collect()
+            }
+            Function::ExpMovingAvg { input, alpha } => {
+                let mut avg: Option<f64> = None;
+                let mut out = Vec::with_capacity(n);
+                for row in part {
+                    // Non-numeric values (null, missing included) are skipped.
+                    if let Some(v) = input.eval(&row.3, vars)?.filter(is_number).and_then(|v| as_f64(&v)) {
+                        avg = Some(match avg {
+                            None => v,
+                            Some(a) => v * alpha + a * (1.0 - alpha),
+                        });
+                    }
+                    out.push(avg.map_or(Bson::Null, Bson::Double));
+                }
+                out
+            }
+            Function::Calculus { input, unit, integral, window } => {
+                let mut points = Vec::with_capacity(n);
+                for row in part {
+                    let x = match (row.1.first(), unit) {
+                        (Some(Bson::DateTime(d)), Some(u)) => d.timestamp_millis() as f64 / *u as f64,
+                        (Some(Bson::DateTime(_)), None) => {
+                            return Err(DocError::location(5624901, "Window function with a date sortBy requires a 'unit'"))
+                        }
+                        (Some(v), None) if is_number(v) => as_f64(v).unwrap_or(f64::NAN),
+                        (Some(v), Some(_)) if is_number(v) => {
+                            return Err(DocError::location(5624900, "Window function with a 'unit' requires a date sortBy"))
+                        }
+                        (other, _) => {
+                            return Err(DocError::location(
+                                5624900,
+                                format!("Window function requires a numeric or date sortBy, found {}", other.map_or("missing", type_name)),
+                            ))
+                        }
+                    };
+                    let y = match input.eval(&row.3, vars)? {
+                        Some(v) if is_number(&v) => as_f64(&v).unwrap_or(f64::NAN),
+                        other => {
+                            return Err(DocError::location(
+                                5423900,
+                                format!("Window function input must be numeric, found {}", other.as_ref().map_or("missing", type_name)),
+                            ))
+                        }
+                    };
+                    points.push((x, y));
+                }
+                self.window_ranges(*window, part)?
+                    .into_iter()
+                    .map(|(a, b)| {
+                        let w = &points[a..b.max(a)];
+                        if *integral {
+                            Bson::Double(trapezoid(w))
+                        } else {
+                            derivative(w).map_or(Bson::Null, Bson::Double)
+                        }
+                    })
+                    .collect()
+            }
+            Function::Covariance { x, y, sample, window } => {
+                let mut pairs = Vec::with_capacity(n);
+                for row in part {
+                    let num = |e: &Expr| -> Result<Option<f64>, DocError> {
+                        Ok(e.eval(&row.3, vars)?.filter(is_number).and_then(|v| as_f64(&v)))
+                    };
+                    pairs.push(num(x)?.zip(num(y)?));
+                }
+                self.window_ranges(*window, part)?
+                    .into_iter()
+                    .map(|(a, b)| {
+                        let w: Vec<(f64, f64)> = pairs[a..b.max(a)].iter().flatten().copied().collect();
+                        covariance(&w, *sample).map_or(Bson::Null, Bson::Double)
+                    })
+                    .collect()
+            }
         })
+    }
+
+    /// Each document's window as positions `[a, b)` in the partition.
+    fn window_ranges(&self, window: Window, part: &[(Bson, Vec<Bson>, usize, Document)]) -> Result<Vec<(usize, usize)>, DocError> {
+        let n = part.len();
+        match window {
+            Window::Whole => Ok(vec![(0, n); n]),
+            Window::Documents(lo, hi) => Ok((0..n).map(|i| (doc_bound(lo, i, n, false), doc_bound(hi, i, n, true))).collect()),
+            Window::Range(lo, hi, unit) => range_bounds(lo, hi, unit, part),
+        }
     }
 
     fn accumulate_windows(
@@ -429,60 +613,150 @@ impl SetWindowFields {
                     over(a, b.max(a))
                 })
                 .collect(),
-            Window::Range(lo, hi, unit) => {
-                // The single ascending sortBy field's values, as numbers (dates as milliseconds
-                // when a unit is given).
-                let mut vals = Vec::with_capacity(n);
-                for row in part {
-                    let v = row.1.first().cloned().unwrap_or(Bson::Null);
-                    vals.push(match (&v, unit) {
-                        (Bson::DateTime(d), Some(_)) => d.timestamp_millis() as f64,
-                        (x, None) if is_number(x) => as_f64(x).unwrap_or(f64::NAN),
-                        (other, _) => {
-                            return Err(DocError::location(
-                                5429414,
-                                format!(
-                                    "Invalid range: Expected the sortBy field to be a {}, but it was {}",
-                                    if unit.is_some() { "date" } else { "number" },
-                                    type_name(other)
-                                ),
-                            ))
-                        }
-                    });
-                }
-                let edge = |v: f64, b: Bound, default: f64| -> Result<f64, DocError> {
-                    Ok(match (b, unit) {
-                        (Bound::Offset(o), None) => v + o,
-                        (Bound::Offset(o), Some(u)) => date_add_millis(v as i64, u, o as i64)
-                            .ok_or_else(|| DocError::location(5166406, "$setWindowFields range bound overflowed"))?
-                            as f64,
-                        _ => default,
-                    })
-                };
-                let mut out = Vec::with_capacity(n);
-                for (i, &v) in vals.iter().enumerate() {
-                    // Values ascend, so the window is contiguous; "current" is the current
-                    // document's position (not its value).
-                    let a = match lo {
-                        Bound::Current => i,
-                        _ => {
-                            let low = edge(v, lo, f64::NEG_INFINITY)?;
-                            vals.partition_point(|x| *x < low)
-                        }
-                    };
-                    let b = match hi {
-                        Bound::Current => i + 1,
-                        _ => {
-                            let high = edge(v, hi, f64::INFINITY)?;
-                            vals.partition_point(|x| *x <= high)
-                        }
-                    };
-                    out.push(over(a, b.max(a))?);
-                }
-                Ok(out)
-            }
+            Window::Range(lo, hi, unit) => range_bounds(lo, hi, unit, part)?.into_iter().map(|(a, b)| over(a, b.max(a))).collect(),
         }
     }
+}
+
+/// Each document's `range` window as positions `[a, b)`: offsets added to the single
+/// ascending `sortBy` field's value (numbers, or dates as `$dateAdd` adds a `unit`).
+fn range_bounds(
+    lo: Bound,
+    hi: Bound,
+    unit: Option<&'static str>,
+    part: &[(Bson, Vec<Bson>, usize, Document)],
+) -> Result<Vec<(usize, usize)>, DocError> {
+    let n = part.len();
+    // The sortBy values as numbers (dates as milliseconds when a unit is given).
+    let mut vals = Vec::with_capacity(n);
+    for row in part {
+        let v = row.1.first().cloned().unwrap_or(Bson::Null);
+        vals.push(match (&v, unit) {
+            (Bson::DateTime(d), Some(_)) => d.timestamp_millis() as f64,
+            (x, None) if is_number(x) => as_f64(x).unwrap_or(f64::NAN),
+            (other, _) => {
+                return Err(DocError::location(
+                    5429414,
+                    format!(
+                        "Invalid range: Expected the sortBy field to be a {}, but it was {}",
+                        if unit.is_some() { "date" } else { "number" },
+                        type_name(other)
+                    ),
+                ))
+            }
+        });
+    }
+    let edge = |v: f64, b: Bound, default: f64| -> Result<f64, DocError> {
+        Ok(match (b, unit) {
+            (Bound::Offset(o), None) => v + o,
+            (Bound::Offset(o), Some(u)) => date_add_millis(v as i64, u, o as i64)
+                .ok_or_else(|| DocError::location(5166406, "$setWindowFields range bound overflowed"))?
+                as f64,
+            _ => default,
+        })
+    };
+    let mut out = Vec::with_capacity(n);
+    for (i, &v) in vals.iter().enumerate() {
+        // Values ascend, so the window is contiguous; "current" is the current document's
+        // position (not its value).
+        let a = match lo {
+            Bound::Current => i,
+            _ => {
+                let low = edge(v, lo, f64::NEG_INFINITY)?;
+                vals.partition_point(|x| *x < low)
+            }
+        };
+        let b = match hi {
+            Bound::Current => i + 1,
+            _ => {
+                let high = edge(v, hi, f64::INFINITY)?;
+                vals.partition_point(|x| *x <= high)
+            }
+        };
+        out.push((a, b));
+    }
+    Ok(out)
+}
+
+/// A `sortBy` value as a number for interpolation (dates as milliseconds).
+fn sort_number(v: Option<&Bson>) -> Option<f64> {
+    match v {
+        Some(Bson::DateTime(d)) => Some(d.timestamp_millis() as f64),
+        Some(v) if is_number(v) => as_f64(v),
+        _ => None,
+    }
+}
+
+/// `$expMovingAvg`'s argument: `{input, N}` (a positive integer, alpha = 2 / (N + 1)) or
+/// `{input, alpha}` (0 < alpha < 1), not both.
+fn parse_exp_moving_avg(arg: &Bson) -> Result<Function, DocError> {
+    let Bson::Document(a) = arg else {
+        return Err(err("$expMovingAvg must have exactly one argument that is an object"));
+    };
+    let (mut input, mut alpha) = (None, None);
+    for (k, v) in a {
+        match k.as_str() {
+            "input" => input = Some(Expr::parse(v)?),
+            "N" | "alpha" if alpha.is_some() => {
+                return Err(err("$expMovingAvg must have exactly one of 'N' or 'alpha'"));
+            }
+            "N" => {
+                let n = if is_number(v) { as_i64(v).filter(|_| as_f64(v).is_some_and(|f| f.fract() == 0.0)) } else { None }
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| err("'N' field must be an integer greater than zero"))?;
+                alpha = Some(2.0 / (n as f64 + 1.0));
+            }
+            "alpha" => {
+                let x = if is_number(v) { as_f64(v) } else { None }
+                    .filter(|x| *x > 0.0 && *x < 1.0)
+                    .ok_or_else(|| err("'alpha' must be a number between 0 and 1 (exclusive)"))?;
+                alpha = Some(x);
+            }
+            other => return Err(err(format!("$expMovingAvg got unexpected argument: {other}"))),
+        }
+    }
+    Ok(Function::ExpMovingAvg {
+        input: input.ok_or_else(|| err("$expMovingAvg requires an 'input' expression"))?,
+        alpha: alpha.ok_or_else(|| err("$expMovingAvg must have exactly one of 'N' or 'alpha'"))?,
+    })
+}
+
+/// `$derivative`/`$integral`'s `unit`: its length in milliseconds (fixed-length units only).
+fn parse_calculus_unit(v: &Bson) -> Result<i64, DocError> {
+    match v {
+        Bson::String(u) => match u.as_str() {
+            "week" => Ok(7 * 86_400_000),
+            "day" => Ok(86_400_000),
+            "hour" => Ok(3_600_000),
+            "minute" => Ok(60_000),
+            "second" => Ok(1000),
+            "millisecond" => Ok(1),
+            other => Err(DocError::location(5490704, format!("unit must be 'week' or smaller, found {other}"))),
+        },
+        other => Err(err(format!("'unit' must be a string, found {}", type_name(other)))),
+    }
+}
+
+/// Rate of change between a window's first and last points: null with fewer than two.
+fn derivative(w: &[(f64, f64)]) -> Option<f64> {
+    let (first, last) = (w.first()?, w.last()?);
+    (w.len() >= 2 && last.0 != first.0).then(|| (last.1 - first.1) / (last.0 - first.0))
+}
+
+/// The trapezoidal-rule area under a window's points (0 for fewer than two).
+fn trapezoid(w: &[(f64, f64)]) -> f64 {
+    w.windows(2).map(|p| (p[1].0 - p[0].0) * (p[0].1 + p[1].1) / 2.0).sum()
+}
+
+/// Population (divided by n) or sample (by n - 1) covariance; null without enough points.
+fn covariance(w: &[(f64, f64)], sample: bool) -> Option<f64> {
+    let n = w.len();
+    if n == 0 || (sample && n < 2) {
+        return None;
+    }
+    let (mx, my) = (w.iter().map(|p| p.0).sum::<f64>() / n as f64, w.iter().map(|p| p.1).sum::<f64>() / n as f64);
+    let c: f64 = w.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    Some(c / if sample { (n - 1) as f64 } else { n as f64 })
 }
 
 /// A document bound as an index: the window's first index (`upper` false) or one past its last
@@ -812,11 +1086,18 @@ impl Densify {
         Ok(Densify { field, partition_fields, step, unit, bounds })
     }
 
-    /// The k-th generated value from `lo`.
+    /// The k-th generated value from `lo` (numbers only: `lo + k * step`, no drift).
     fn nth(&self, lo: f64, k: i64) -> Option<f64> {
+        Some(lo + self.step * k as f64)
+    }
+
+    /// The value generated after `prev`, the k-th from `lo`: dates step from the previous
+    /// value as `$dateAdd` does (so Jan 31 + 1 month is Feb 28, then Mar 28, as MongoDB's
+    /// `DensifyValue::increment` chains them); numbers are `lo + k * step`.
+    fn advance(&self, lo: f64, k: i64, prev: Option<f64>) -> Option<f64> {
         match self.unit {
-            Some(u) => date_add_millis(lo as i64, u, (self.step as i64).checked_mul(k)?).map(|v| v as f64),
-            None => Some(lo + self.step * k as f64),
+            Some(u) => date_add_millis(prev? as i64, u, self.step as i64).map(|v| v as f64),
+            None => self.nth(lo, k),
         }
     }
 
@@ -870,7 +1151,7 @@ impl Densify {
                 DensifyBounds::Explicit(lo, hi) => (lo, hi, false),
             };
             let mut k: i64 = 0;
-            let mut next = self.nth(lo, 0);
+            let mut next = Some(lo);
             let in_range = |v: f64| if inclusive { v <= hi } else { v < hi };
             for row in rows.drain(start..end).collect::<Vec<_>>() {
                 // Generated values below this document's value.
@@ -881,7 +1162,7 @@ impl Densify {
                     }
                     out.push(self.make(v, &part));
                     k += 1;
-                    next = self.nth(lo, k);
+                    next = self.advance(lo, k, next);
                 }
                 // Move past this document's value (a step equal to it is not generated).
                 if next.is_some_and(|v| v <= row.1) {
@@ -904,7 +1185,7 @@ impl Densify {
                             ));
                         }
                         k = k.saturating_add(1);
-                        next = self.nth(lo, k);
+                        next = self.advance(lo, k, next);
                     }
                 }
                 out.push(row.3);
@@ -916,7 +1197,7 @@ impl Densify {
                 }
                 out.push(self.make(v, &part));
                 k += 1;
-                next = self.nth(lo, k);
+                next = self.advance(lo, k, next);
             }
         }
         Ok(out)
