@@ -678,7 +678,6 @@ class TestRegex:
         assert ids(coll.find({"s": {"$regex": r"\."}})) == [1, 3]
         assert ids(coll.find({"s": {"$regex": "a.b"}})) == [1, 2]
 
-    @pytest.mark.xfail(strict=True, reason="translate_pcre ignores inline (?m)")
     def test_inline_multiline_flag(self, coll: Any) -> None:
         # PCRE inline option (?m) is the same as the m option: ^ and $ match at line breaks
         coll.insert_many([{"_id": 1, "s": "a\nb"}, {"_id": 2, "s": "b\na"}, {"_id": 3, "s": "ab"}])
@@ -686,7 +685,6 @@ class TestRegex:
         assert ids(coll.find({"s": {"$regex": "(?m)^a$"}})) == [1, 2]
         assert ids(coll.find({"s": {"$regex": "(?m)a$"}})) == [1, 2]
 
-    @pytest.mark.xfail(strict=True, reason="translate_pcre escapes the braces of p{..} and x{..} escapes")
     def test_pcre_unicode_properties_and_braced_hex(self, coll: Any) -> None:
         # MongoDB's regexes are PCRE with UTF-8 support: \p{..}, \P{..} and \x{hhhh}
         coll.insert_many([{"_id": 1, "s": "A"}, {"_id": 2, "s": "é"}, {"_id": 3, "s": "É"}, {"_id": 4, "s": "1"}, {"_id": 5, "s": "😀"}])
