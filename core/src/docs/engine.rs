@@ -1320,18 +1320,9 @@ fn update_matched(
 
 /// Nothing matched and `upsert` is set: insert the document the filter and update describe.
 fn upsert(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec, mut out: UpdateOutcome) -> Result<UpdateOutcome, DocError> {
-    // Seed from the filter's equalities (a replacement keeps only the `_id`).
-    let seed = spec.filter.equality_seed()?;
+    // Seed from the filter's equalities (a replacement from its whole `_id` only).
     let update = spec.update()?;
-    let mut doc = if update.is_replacement() {
-        let mut d = Document::new();
-        if let Some(id) = seed.get("_id") {
-            d.insert("_id", id.clone());
-        }
-        d
-    } else {
-        seed
-    };
+    let mut doc = if update.is_replacement() { spec.filter.replacement_seed()? } else { spec.filter.equality_seed()? };
     update.apply(&mut doc, None, true)?;
     let doc = prepare_insert(doc)?;
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);

@@ -257,8 +257,31 @@ impl Filter {
     /// The document an upsert starts from: the filter's equality fields (implicit `$eq`,
     /// `$eq`, inside top-level `$and`), dotted paths made nested (`{"a.b": 1}` -> `{a: {b: 1}}`).
     pub fn equality_seed(&self) -> Result<Document, DocError> {
+        self.seed(false)
+    }
+
+    /// The document a replacement-style upsert starts from: only the `_id` equality (the rest of
+    /// the document is the replacement's). An equality on a path inside `_id` (`{"_id.name":
+    /// ..}`) is error 111 NotExactValueField: `_id` must be given whole, so that the order of
+    /// its fields is not the query's (SERVER-17399; update-operator upserts build `_id` from
+    /// such paths).
+    pub fn replacement_seed(&self) -> Result<Document, DocError> {
+        self.seed(true)
+    }
+
+    fn seed(&self, id_only: bool) -> Result<Document, DocError> {
         let mut found: Vec<(&Path, &Bson)> = Vec::new();
         collect_equalities(&self.root, &mut found);
+        if id_only {
+            found.retain(|(p, _)| p.parts[0].name == "_id");
+            if let Some((inside, _)) = found.iter().find(|(p, _)| p.parts.len() > 1) {
+                return Err(DocError::new(
+                    super::error::codes::NOT_EXACT_VALUE_FIELD,
+                    "NotExactValueField",
+                    format!("field at '_id' must be exactly specified, field at sub-path '{}'found", inside.dotted),
+                ));
+            }
+        }
         if let Some((deep, _)) = found.iter().find(|(p, _)| p.parts.len() > super::MAX_DEPTH) {
             return Err(DocError::new(
                 super::error::codes::OVERFLOW,
@@ -3001,6 +3024,14 @@ mod tests {
         assert_eq!(filter(doc! {"a": re("x", "")}).equality_seed().unwrap(), doc! {});
         let e = filter(doc! {"a": 1, "$and": [{"a": 2}]}).equality_seed().unwrap_err();
         assert_eq!((e.code, e.message.as_str()), (54, "cannot infer query fields to set, path 'a' is matched twice"));
+        // Replacements take only `_id`, which must be whole.
+        assert_eq!(filter(doc! {"_id": {"x": 1}, "a": 1, "a.b": 2}).replacement_seed().unwrap(), doc! {"_id": {"x": 1}});
+        assert_eq!(filter(doc! {"a": 1}).replacement_seed().unwrap(), doc! {});
+        assert_eq!(filter(doc! {"_id.x": {"$gt": 1}}).replacement_seed().unwrap(), doc! {});
+        let e = filter(doc! {"_id.name": "R", "_id.uid": 0}).replacement_seed().unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (111, "field at '_id' must be exactly specified, field at sub-path '_id.name'found"));
+        assert_eq!(filter(doc! {"$and": [{"_id.a": 1}]}).replacement_seed().unwrap_err().code, 111);
+        assert_eq!(filter(doc! {"_id.a": 1}).equality_seed().unwrap(), doc! {"_id": {"a": 1}});
         let e = filter(doc! {"a": 1, "a.b": 2}).equality_seed().unwrap_err();
         assert_eq!(e.code, 54);
         // Paths deeper than documents may nest are refused (not built).
