@@ -171,7 +171,6 @@ class TestEquality:
         assert ids(coll.find({"n": Decimal128("1.0")})) == [1, 2, 3, 4, 5]
         assert ids(coll.find({"n": 1.0})) == [1, 2, 3, 4, 5]
 
-    @pytest.mark.xfail(strict=True, reason="Decimal128 compared to a double through a rounded double")
     def test_decimal128_and_double_compare_by_exact_value(self, coll: Any) -> None:
         # mongo shell "Data Types", Decimal128 "Equality and Sort Order": the double 9.99 is
         # not equal to NumberDecimal("9.99"); 10, NumberLong(10), NumberDecimal("10.0") are
@@ -189,7 +188,6 @@ class TestEquality:
         assert ids(coll.find({"val": 10})) == [3, 4, 5]
         assert ids(coll.find({"val": Decimal128("10")})) == [3, 4, 5]
 
-    @pytest.mark.xfail(strict=True, reason="Decimal128 compared to a double through a rounded double")
     def test_decimal128_and_double_range_is_exact(self, coll: Any) -> None:
         # the double nearest 9.99 is 9.9900000000000002131628..., above the decimal 9.99;
         # the decimal 9007199254740993 is not the double 9007199254740992
