@@ -1506,7 +1506,6 @@ class TestFindOneAndCursor:
         with pytest.raises(InvalidOperation):
             cur.limit(2)
 
-    @pytest.mark.xfail(strict=True, reason="find min/max not implemented")
     def test_min_max_index_bounds(self, ten: Any) -> None:
         # cursor.min(): inclusive lower bound, cursor.max(): exclusive upper bound of the
         # hinted index
@@ -1515,7 +1514,6 @@ class TestFindOneAndCursor:
         assert ordered_ids(ten.find(min={"n": 7}, hint=[("n", 1)])) == [7, 8, 9]
         assert ordered_ids(ten.find(max={"n": 2}, hint=[("n", 1)])) == [0, 1]
 
-    @pytest.mark.xfail(strict=True, reason="find min/max not implemented")
     def test_min_max_require_hint(self, ten: Any) -> None:
         # "you must use the hint() method to specify the index you want to use, except when
         # the find() query is an equality condition on the _id field"
@@ -1525,7 +1523,6 @@ class TestFindOneAndCursor:
         with pytest.raises(OperationFailure):
             list(ten.find({"n": {"$gte": 0}}).max([("n", 3)]))
 
-    @pytest.mark.xfail(strict=True, reason="find return_key not implemented")
     def test_return_key(self, ten: Any) -> None:
         # cursor.returnKey(): index keys instead of documents; empty documents when the
         # query does not use an index
@@ -1533,7 +1530,6 @@ class TestFindOneAndCursor:
         assert list(ten.find({"n": 2}, return_key=True).hint([("n", 1)])) == [{"n": 2}]
         assert list(ten.find({"even": False, "n": 3}, return_key=True).hint([("$natural", 1)])) == [{}]
 
-    @pytest.mark.xfail(strict=True, reason="find show_record_id not implemented")
     def test_show_record_id(self, ten: Any) -> None:
         # cursor.showRecordId(): adds a $recordId field to each document
         docs = list(ten.find({"n": {"$lt": 2}}, show_record_id=True))
