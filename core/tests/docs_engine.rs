@@ -746,3 +746,63 @@ fn a_multi_update_failing_part_way_keeps_its_changes_and_is_seen_by_watch() {
     s.execute(&[b"SET", b"k", b"v"]);
     assert_eq!(s.execute(&[b"EXEC"]), Reply::Nil);
 }
+
+#[test]
+fn find_min_max_bound_the_hinted_index_and_show_record_id() {
+    let db = Db::open_in_memory();
+    let docs: Vec<Document> = (0..10).map(|n| doc! {"_id": n, "n": 9 - n, "m": n % 3}).collect();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": docs}));
+    ok(&db.run_command(
+        "t",
+        &doc! {"createIndexes": "c", "indexes": [{"key": {"n": 1}, "name": "n_1"}, {"key": {"m": 1, "n": -1}, "name": "m_n"}]},
+    ));
+    let ns = |reply: &Document| first_batch(reply).iter().map(|d| d.get_i32("n").unwrap()).collect::<Vec<_>>();
+    let find = |extra: Document| {
+        let mut cmd = doc! {"find": "c", "filter": {}};
+        cmd.extend(extra);
+        db.run_command("t", &cmd)
+    };
+    // min inclusive, max exclusive, in the hinted index's order.
+    assert_eq!(ns(&find(doc! {"min": {"n": 3}, "max": {"n": 6}, "hint": {"n": 1}})), vec![3, 4, 5]);
+    assert_eq!(ns(&find(doc! {"min": {"n": 7}, "hint": "n_1"})), vec![7, 8, 9]);
+    assert_eq!(ns(&find(doc! {"max": {"n": 2}, "hint": {"n": 1}, "filter": {"n": {"$ne": 0}}})), vec![1]);
+    // Compound, with a descending field: (m, n desc) from (1, 7) inclusive to (2, 3) exclusive.
+    let got: Vec<(i32, i32)> = first_batch(&find(doc! {"min": {"m": 1, "n": 7}, "max": {"m": 2, "n": 3}, "hint": "m_n"}))
+        .iter()
+        .map(|d| (d.get_i32("m").unwrap(), d.get_i32("n").unwrap()))
+        .collect();
+    assert_eq!(got, vec![(1, 5), (1, 2), (2, 7), (2, 4)]);
+    // A hint is required; the bounds must be the index's key pattern.
+    assert_eq!(find(doc! {"min": {"n": 3}}).get_i32("code").unwrap(), 51173);
+    assert_eq!(find(doc! {"min": {"n": 3}, "hint": {"$natural": 1}}).get_i32("code").unwrap(), 2);
+    assert_eq!(find(doc! {"min": {"x": 3}, "hint": {"n": 1}}).get_i32("code").unwrap(), 51174);
+    assert_eq!(find(doc! {"min": {"m": 1}, "max": {"n": 3}, "hint": "m_n"}).get_i32("code").unwrap(), 51176);
+    // The _id index, and an _id equality needs no hint.
+    assert_eq!(ns(&find(doc! {"min": {"_id": 8}, "hint": {"_id": 1}})), vec![1, 0]);
+    assert_eq!(ns(&find(doc! {"filter": {"_id": 2}, "min": {"n": 0}})), vec![7]);
+    // showRecordId: an int64 $recordId on each document, even under a covering projection.
+    let shown = first_batch(&find(doc! {"filter": {"n": {"$lt": 2}}, "projection": {"_id": 0, "n": 1}, "showRecordId": true}));
+    assert_eq!(shown.len(), 2);
+    assert!(shown.iter().all(|d| matches!(d.get("$recordId"), Some(Bson::Int64(_)))));
+    let ids: Vec<i64> = shown.iter().map(|d| d.get_i64("$recordId").unwrap()).collect();
+    assert_ne!(ids[0], ids[1]);
+    // returnKey: the index key read (compound, multikey, _id), {} without an index.
+    let keys = |extra: Document| first_batch(&find(extra));
+    assert_eq!(keys(doc! {"filter": {"n": 2}, "returnKey": true, "hint": {"n": 1}}), vec![doc! {"n": 2}]);
+    assert_eq!(
+        keys(doc! {"filter": {"m": 2, "n": {"$gt": 3}}, "returnKey": true, "hint": "m_n"}),
+        vec![doc! {"m": 2, "n": 7}, doc! {"m": 2, "n": 4}]
+    );
+    assert_eq!(keys(doc! {"filter": {"_id": 3}, "returnKey": true}), vec![doc! {"_id": 3}]);
+    assert_eq!(keys(doc! {"filter": {"n": 3}, "returnKey": true, "hint": {"$natural": 1}}), vec![doc! {}]);
+    ok(&db.run_command("t", &doc! {"insert": "arr", "documents": [{"_id": 1, "t": [5, 1, Bson::Decimal128("2.5".parse().unwrap())]}]}));
+    ok(&db.run_command("t", &doc! {"createIndexes": "arr", "indexes": [{"key": {"t": 1}, "name": "t_1"}]}));
+    let got = first_batch(&db.run_command("t", &doc! {"find": "arr", "filter": {"t": {"$gt": 2}}, "returnKey": true, "hint": "t_1"}));
+    assert_eq!(got, vec![doc! {"t": Bson::Decimal128("2.5".parse().unwrap())}]);
+    let got = first_batch(
+        &db.run_command("t", &doc! {"find": "arr", "filter": {"t": {"$gt": 3}}, "returnKey": true, "showRecordId": true, "hint": "t_1"}),
+    );
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].get_i32("t").unwrap(), 5);
+    assert!(got[0].contains_key("$recordId"));
+}

@@ -133,6 +133,19 @@ fn scalar() -> BoxedStrategy<Bson> {
         4 => (-3i32..=3).prop_map(Bson::Int32),
         1 => (-3i64..=3).prop_map(Bson::Int64),
         2 => prop::sample::select(vec![1.5f64, 2.0, -0.5, 0.0, -3.0]).prop_map(Bson::Double),
+        // Numbers that differ only beyond a double's precision (Decimal128 and int64 against
+        // the nearest double) or are equal across types.
+        2 => prop::sample::select(vec![
+            Bson::Double(9.99),
+            Bson::Decimal128("9.99".parse().unwrap()),
+            Bson::Decimal128("2.0".parse().unwrap()),
+            Bson::Decimal128("-0.50".parse().unwrap()),
+            Bson::Double(9007199254740992.0),
+            Bson::Int64(9007199254740993),
+            Bson::Decimal128("9007199254740993".parse().unwrap()),
+            Bson::Decimal128("1E+400".parse().unwrap()),
+            Bson::Decimal128("-1E-400".parse().unwrap()),
+        ]),
         3 => prop::sample::select(vec!["", "a", "b", "ab"]).prop_map(|s| Bson::String(s.to_string())),
         1 => any::<bool>().prop_map(Bson::Boolean),
     ]

@@ -171,7 +171,6 @@ class TestEquality:
         assert ids(coll.find({"n": Decimal128("1.0")})) == [1, 2, 3, 4, 5]
         assert ids(coll.find({"n": 1.0})) == [1, 2, 3, 4, 5]
 
-    @pytest.mark.xfail(strict=True, reason="Decimal128 compared to a double through a rounded double")
     def test_decimal128_and_double_compare_by_exact_value(self, coll: Any) -> None:
         # mongo shell "Data Types", Decimal128 "Equality and Sort Order": the double 9.99 is
         # not equal to NumberDecimal("9.99"); 10, NumberLong(10), NumberDecimal("10.0") are
@@ -189,7 +188,6 @@ class TestEquality:
         assert ids(coll.find({"val": 10})) == [3, 4, 5]
         assert ids(coll.find({"val": Decimal128("10")})) == [3, 4, 5]
 
-    @pytest.mark.xfail(strict=True, reason="Decimal128 compared to a double through a rounded double")
     def test_decimal128_and_double_range_is_exact(self, coll: Any) -> None:
         # the double nearest 9.99 is 9.9900000000000002131628..., above the decimal 9.99;
         # the decimal 9007199254740993 is not the double 9007199254740992
@@ -678,7 +676,6 @@ class TestRegex:
         assert ids(coll.find({"s": {"$regex": r"\."}})) == [1, 3]
         assert ids(coll.find({"s": {"$regex": "a.b"}})) == [1, 2]
 
-    @pytest.mark.xfail(strict=True, reason="translate_pcre ignores inline (?m)")
     def test_inline_multiline_flag(self, coll: Any) -> None:
         # PCRE inline option (?m) is the same as the m option: ^ and $ match at line breaks
         coll.insert_many([{"_id": 1, "s": "a\nb"}, {"_id": 2, "s": "b\na"}, {"_id": 3, "s": "ab"}])
@@ -686,7 +683,6 @@ class TestRegex:
         assert ids(coll.find({"s": {"$regex": "(?m)^a$"}})) == [1, 2]
         assert ids(coll.find({"s": {"$regex": "(?m)a$"}})) == [1, 2]
 
-    @pytest.mark.xfail(strict=True, reason="translate_pcre escapes the braces of p{..} and x{..} escapes")
     def test_pcre_unicode_properties_and_braced_hex(self, coll: Any) -> None:
         # MongoDB's regexes are PCRE with UTF-8 support: \p{..}, \P{..} and \x{hhhh}
         coll.insert_many([{"_id": 1, "s": "A"}, {"_id": 2, "s": "é"}, {"_id": 3, "s": "É"}, {"_id": 4, "s": "1"}, {"_id": 5, "s": "😀"}])
@@ -1510,7 +1506,6 @@ class TestFindOneAndCursor:
         with pytest.raises(InvalidOperation):
             cur.limit(2)
 
-    @pytest.mark.xfail(strict=True, reason="find min/max not implemented")
     def test_min_max_index_bounds(self, ten: Any) -> None:
         # cursor.min(): inclusive lower bound, cursor.max(): exclusive upper bound of the
         # hinted index
@@ -1519,7 +1514,6 @@ class TestFindOneAndCursor:
         assert ordered_ids(ten.find(min={"n": 7}, hint=[("n", 1)])) == [7, 8, 9]
         assert ordered_ids(ten.find(max={"n": 2}, hint=[("n", 1)])) == [0, 1]
 
-    @pytest.mark.xfail(strict=True, reason="find min/max not implemented")
     def test_min_max_require_hint(self, ten: Any) -> None:
         # "you must use the hint() method to specify the index you want to use, except when
         # the find() query is an equality condition on the _id field"
@@ -1529,7 +1523,6 @@ class TestFindOneAndCursor:
         with pytest.raises(OperationFailure):
             list(ten.find({"n": {"$gte": 0}}).max([("n", 3)]))
 
-    @pytest.mark.xfail(strict=True, reason="find return_key not implemented")
     def test_return_key(self, ten: Any) -> None:
         # cursor.returnKey(): index keys instead of documents; empty documents when the
         # query does not use an index
@@ -1537,7 +1530,6 @@ class TestFindOneAndCursor:
         assert list(ten.find({"n": 2}, return_key=True).hint([("n", 1)])) == [{"n": 2}]
         assert list(ten.find({"even": False, "n": 3}, return_key=True).hint([("$natural", 1)])) == [{}]
 
-    @pytest.mark.xfail(strict=True, reason="find show_record_id not implemented")
     def test_show_record_id(self, ten: Any) -> None:
         # cursor.showRecordId(): adds a $recordId field to each document
         docs = list(ten.find({"n": {"$lt": 2}}, show_record_id=True))

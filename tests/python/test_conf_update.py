@@ -1189,7 +1189,6 @@ class TestUpsert:
         d = doc(coll, res.upserted_id)
         assert (d["a"], d["n"]) == (2, 1)
 
-    @pytest.mark.xfail(strict=True, reason="upsert from a dotted _id filter is not refused (code 111)")
     def test_dotted_id_query_is_rejected(self, coll: Any) -> None:
         # db.collection.update(), "Upsert with Dotted _id Query": "MongoDB will refuse to insert
         # a new document if the query specifies conditions on the _id field using dot

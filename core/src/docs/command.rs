@@ -22,7 +22,7 @@ use super::collection::{bson_size, to_document};
 use super::engine::{self, FindSpec, Namespace, ScanResume, UpdateSpec};
 use super::error::codes;
 use super::expr::Variables;
-use super::index::plan::{check_hint, Hint, Planned, Query};
+use super::index::plan::{check_hint, Hint, KeyRange, Planned, Query};
 use super::query::Filter;
 use super::sort::Sort;
 use super::update::Update;
@@ -792,6 +792,9 @@ fn cmd_find(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, Do
     };
     let mut spec = FindSpec::parse(&filter, args.doc("sort")?, args.doc("projection")?, skip, limit, &vars)?;
     spec.hint = Hint::parse(args.cmd.get("hint"))?;
+    spec.key_range = KeyRange { min: args.doc("min")?.cloned(), max: args.doc("max")?.cloned() };
+    spec.show_record_id = args.bool("showRecordId", false)?;
+    spec.return_key = args.bool("returnKey", false)?;
     let batch = batch_size_of(args, "batchSize", DEFAULT_FIRST_BATCH)?;
     let Some(coll) = engine::collection(ctx, &ns)? else {
         return Ok(batch_reply(&ns, 0, true, Vec::new()));
@@ -927,7 +930,17 @@ fn cmd_count(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, D
     let hint = Hint::parse(args.cmd.get("hint"))?;
     let n = match engine::collection(ctx, &ns)? {
         Some(c) if hint != Hint::None => {
-            let q = Query { filter: &filter, sort: None, projection: None, skip, limit, hint: &hint, count_only: true };
+            let q = Query {
+                filter: &filter,
+                sort: None,
+                projection: None,
+                skip,
+                limit,
+                hint: &hint,
+                count_only: true,
+                key_range: None,
+                records: false,
+            };
             Planned::new(c, &q)?.run(c, &q)?.count
         }
         Some(c) => engine::count_in(c, &filter, skip, limit)?,
@@ -1001,6 +1014,8 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
                 limit: 0,
                 hint: &hint,
                 count_only: false,
+                key_range: None,
+                records: false,
             };
             let outcome = Planned::new(c, &q)?.run(c, &q)?;
             let mut docs = Vec::with_capacity(outcome.docs.len());
@@ -1156,7 +1171,17 @@ fn cmd_explain(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document,
     let projection =
         projection_doc.as_ref().filter(|p| !p.is_empty()).map(|p| super::projection::Projection::parse(p, &vars)).transpose()?;
     let hint = Hint::parse(ia.cmd.get("hint"))?;
-    let q = Query { filter: &filter, sort: sort.as_ref(), projection: projection.as_ref(), skip, limit, hint: &hint, count_only };
+    let q = Query {
+        filter: &filter,
+        sort: sort.as_ref(),
+        projection: projection.as_ref(),
+        skip,
+        limit,
+        hint: &hint,
+        count_only,
+        key_range: None,
+        records: false,
+    };
     let mut reply = explain_query(ctx, &ns, &q, &filter_doc, verbosity)?;
     reply.insert("command", inner.clone());
     reply.insert("ok", 1.0);
@@ -1190,7 +1215,17 @@ fn explain_aggregate(ctx: &Ctx<'_>, ns: &Namespace, pipeline: &Pipeline, stages:
         _ => Document::new(),
     };
     let hint = Hint::None;
-    let q = Query { filter: filter.unwrap_or(&everything), sort, projection: None, skip: 0, limit: 0, hint: &hint, count_only: false };
+    let q = Query {
+        filter: filter.unwrap_or(&everything),
+        sort,
+        projection: None,
+        skip: 0,
+        limit: 0,
+        hint: &hint,
+        count_only: false,
+        key_range: None,
+        records: false,
+    };
     let cursor = explain_query(ctx, ns, &q, &filter_doc, verbosity)?;
     let mut out = vec![Bson::Document(doc! {"$cursor": cursor})];
     out.extend(stages.iter().skip(consumed).cloned());

@@ -20,7 +20,7 @@ use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 use super::collection::{bson_size, raw_id, to_document, to_raw, to_raw_sized, Collection, Rejected};
 use super::error::codes;
 use super::expr::Variables;
-use super::index::plan::{Hint, Planned, Produced, Query};
+use super::index::plan::{Hint, KeyRange, Planned, Produced, Query};
 use super::index::Refusal;
 use super::projection::Projection;
 use super::query::Filter;
@@ -648,6 +648,12 @@ pub struct FindSpec {
     pub skip: u64,
     pub limit: u64,
     pub hint: Hint,
+    /// `min`/`max`: bounds on the hinted index's key.
+    pub key_range: KeyRange,
+    /// `showRecordId`: each result gets a `$recordId` field (its record id, an int64).
+    pub show_record_id: bool,
+    /// `returnKey`: each result is the index key it was read under (`{}` without an index).
+    pub return_key: bool,
 }
 
 impl FindSpec {
@@ -666,6 +672,9 @@ impl FindSpec {
             skip,
             limit,
             hint: Hint::None,
+            key_range: KeyRange::default(),
+            show_record_id: false,
+            return_key: false,
         })
     }
 
@@ -691,18 +700,24 @@ impl FindSpec {
             limit: self.limit,
             hint: &self.hint,
             count_only: false,
+            key_range: Some(&self.key_range),
+            records: self.show_record_id || self.return_key,
         }
     }
 }
 
 /// Turn planner results into projected documents.
-fn materialize(coll: &Collection, spec: &FindSpec, produced: Vec<Produced>) -> Result<Vec<Document>, DocError> {
+fn materialize(coll: &Collection, spec: &FindSpec, planned: &Planned<'_>, produced: Vec<Produced>) -> Result<Vec<Document>, DocError> {
     let mut out = Vec::with_capacity(produced.len());
     for p in produced {
         match p {
             Produced::Record(rid, score) => {
                 if let Some(d) = coll.get(rid) {
-                    out.push(spec.project_scored(d, score)?);
+                    let mut doc = if spec.return_key { planned.index_key(coll, rid)? } else { spec.project_scored(d, score)? };
+                    if spec.show_record_id {
+                        doc.insert("$recordId", Bson::Int64(rid as i64));
+                    }
+                    out.push(doc);
                 }
             }
             Produced::Covered(d) => out.push(d),
@@ -736,9 +751,11 @@ pub fn find_in(
         // forward collection scan stays on the paths below (parallel, or resumable).
         let q = spec.query();
         let planned = Planned::new(coll, &q)?;
-        if planned.uses_index() || spec.hint != Hint::None || spec.sort.as_ref().is_some_and(|s| s.natural().is_some()) {
+        // `showRecordId` and `min`/`max` too: results carry their record ids there.
+        let planner_only = spec.show_record_id || spec.return_key || spec.key_range != KeyRange::default();
+        if planned.uses_index() || planner_only || spec.hint != Hint::None || spec.sort.as_ref().is_some_and(|s| s.natural().is_some()) {
             let outcome = planned.run(coll, &q)?;
-            return Ok((materialize(coll, spec, outcome.docs)?, None));
+            return Ok((materialize(coll, spec, &planned, outcome.docs)?, None));
         }
     }
     if let Some(sort) = &spec.sort {
@@ -913,7 +930,17 @@ pub fn find_first_raw(coll: &Collection, filter: &Filter) -> Result<Option<RawDo
     }
     if !coll.indexes().is_empty() || filter.has_text() {
         let hint = Hint::None;
-        let q = Query { filter, sort: None, projection: None, skip: 0, limit: 1, hint: &hint, count_only: false };
+        let q = Query {
+            filter,
+            sort: None,
+            projection: None,
+            skip: 0,
+            limit: 1,
+            hint: &hint,
+            count_only: false,
+            key_range: None,
+            records: false,
+        };
         let planned = Planned::new(coll, &q)?;
         if planned.uses_index() {
             return Ok(planned.run(coll, &q)?.docs.into_iter().find_map(|p| match p {
@@ -946,7 +973,17 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
     }
     if !coll.indexes().is_empty() || filter.has_text() || sort.is_some_and(|s| s.natural().is_some()) {
         let hint = Hint::None;
-        let q = Query { filter, sort, projection: None, skip: 0, limit: u64::from(!multi), hint: &hint, count_only: false };
+        let q = Query {
+            filter,
+            sort,
+            projection: None,
+            skip: 0,
+            limit: u64::from(!multi),
+            hint: &hint,
+            count_only: false,
+            key_range: None,
+            records: false,
+        };
         let planned = Planned::new(coll, &q)?;
         if planned.uses_index() || sort.is_some_and(|s| s.natural().is_some()) || filter.has_text() {
             return Ok(planned
@@ -1087,7 +1124,7 @@ pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Re
     } else {
         let hint = Hint::None;
         // Skip and limit go into the plan: an index scan stops as soon as it has counted enough.
-        let q = Query { filter, sort: None, projection: None, skip, limit, hint: &hint, count_only: true };
+        let q = Query { filter, sort: None, projection: None, skip, limit, hint: &hint, count_only: true, key_range: None, records: false };
         let planned = Planned::new(coll, &q)?;
         if planned.uses_index() {
             return Ok(planned.run(coll, &q)?.count);
@@ -1339,18 +1376,9 @@ fn update_matched(
 
 /// Nothing matched and `upsert` is set: insert the document the filter and update describe.
 fn upsert(ctx: &mut Ctx<'_>, ns: &Namespace, spec: &UpdateSpec, mut out: UpdateOutcome) -> Result<UpdateOutcome, DocError> {
-    // Seed from the filter's equalities (a replacement keeps only the `_id`).
-    let seed = spec.filter.equality_seed()?;
+    // Seed from the filter's equalities (a replacement from its whole `_id` only).
     let update = spec.update()?;
-    let mut doc = if update.is_replacement() {
-        let mut d = Document::new();
-        if let Some(id) = seed.get("_id") {
-            d.insert("_id", id.clone());
-        }
-        d
-    } else {
-        seed
-    };
+    let mut doc = if update.is_replacement() { spec.filter.replacement_seed()? } else { spec.filter.equality_seed()? };
     update.apply(&mut doc, None, true)?;
     let doc = prepare_insert(doc)?;
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);

@@ -80,6 +80,7 @@ pub mod codes {
     pub const DOLLAR_PREFIXED_FIELD_NAME: i32 = 52;
     pub const INVALID_ID_FIELD: i32 = 53;
     pub const NOT_SINGLE_VALUE_FIELD: i32 = 54;
+    pub const NOT_EXACT_VALUE_FIELD: i32 = 111;
     pub const EMPTY_FIELD_NAME: i32 = 56;
     pub const COMMAND_NOT_FOUND: i32 = 59;
     pub const IMMUTABLE_FIELD: i32 = 66;

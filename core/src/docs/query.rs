@@ -29,7 +29,10 @@
 //! - `$regex` uses the `regex` crate: matching is linear time in the subject (no catastrophic
 //!   backtracking on hostile patterns or documents). PCRE syntax is translated
 //!   (`translate_pcre`: ASCII `\d \w \s \b` as in MongoDB's non-UCP PCRE, `$` without `m` also
-//!   matching before a final newline, `\Q..\E`, comments, POSIX classes, literal braces);
+//!   matching before a final newline, `\Q..\E`, comments, POSIX classes, literal braces,
+//!   `\p{..}`/`\P{..}`/`\x{..}`); the translation follows the options in effect at each point,
+//!   `$options` then inline settings (`(?m)`, `(?x-i:..)`, `(?^)`) scoped like PCRE's (to the
+//!   end of the enclosing group), which the regex crate is handed too and scopes the same way;
 //!   constructs that need backtracking (lookaround, backreferences, atomic groups, recursion,
 //!   conditionals, possessive quantifiers) are refused with 51091 "Regular expression is
 //!   invalid: ...".
@@ -254,8 +257,31 @@ impl Filter {
     /// The document an upsert starts from: the filter's equality fields (implicit `$eq`,
     /// `$eq`, inside top-level `$and`), dotted paths made nested (`{"a.b": 1}` -> `{a: {b: 1}}`).
     pub fn equality_seed(&self) -> Result<Document, DocError> {
+        self.seed(false)
+    }
+
+    /// The document a replacement-style upsert starts from: only the `_id` equality (the rest of
+    /// the document is the replacement's). An equality on a path inside `_id` (`{"_id.name":
+    /// ..}`) is error 111 NotExactValueField: `_id` must be given whole, so that the order of
+    /// its fields is not the query's (SERVER-17399; update-operator upserts build `_id` from
+    /// such paths).
+    pub fn replacement_seed(&self) -> Result<Document, DocError> {
+        self.seed(true)
+    }
+
+    fn seed(&self, id_only: bool) -> Result<Document, DocError> {
         let mut found: Vec<(&Path, &Bson)> = Vec::new();
         collect_equalities(&self.root, &mut found);
+        if id_only {
+            found.retain(|(p, _)| p.parts[0].name == "_id");
+            if let Some((inside, _)) = found.iter().find(|(p, _)| p.parts.len() > 1) {
+                return Err(DocError::new(
+                    super::error::codes::NOT_EXACT_VALUE_FIELD,
+                    "NotExactValueField",
+                    format!("field at '_id' must be exactly specified, field at sub-path '{}'found", inside.dotted),
+                ));
+            }
+        }
         if let Some((deep, _)) = found.iter().find(|(p, _)| p.parts.len() > super::MAX_DEPTH) {
             return Err(DocError::new(
                 super::error::codes::OVERFLOW,
@@ -941,13 +967,18 @@ fn first_line(s: &str) -> String {
 
 /// Translate PCRE syntax to the `regex` crate's: ASCII `\d \w \s \b` (MongoDB's PCRE is not in
 /// UCP mode), PCRE's `$` (end or before a final newline), `\Q..\E`, `(?#..)`, `\Z`, `\h`, `\N`,
-/// `\e`, octal escapes, literal `{`/`}` that are not quantifiers, `[` `&` `~` `-` as class
-/// literals, and extended mode's literal whitespace inside classes; reject constructs that
-/// need backtracking.
+/// `\e`, octal escapes, `\x`/`\o` code points, `\p` properties, literal `{`/`}` that are not
+/// quantifiers, `[` `&` `~` `-` as class literals, and extended mode's literal whitespace inside
+/// classes; reject constructs that need backtracking. `multi_line` and `extended` are the
+/// `$options`; inline option settings change them for the rest of their group (a flag stack
+/// pushed at each `(` and popped at its `)`).
 fn translate_pcre(pattern: &str, multi_line: bool, extended: bool) -> Result<String, DocError> {
     const UNSUPPORTED: &str = "is not supported (the regex engine is linear-time, without backtracking)";
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 8);
+    // The options in effect at `i`, and those of each enclosing group (restored at its `)`).
+    let mut flags = PcreFlags { multi_line, extended, extended_more: false };
+    let mut enclosing: Vec<PcreFlags> = Vec::new();
     let mut i = 0;
     let mut in_class = false;
     let mut class_start = false;
@@ -989,10 +1020,12 @@ fn translate_pcre(pattern: &str, multi_line: bool, extended: bool) -> Result<Str
                         out.push('\\');
                         out.push(n);
                     }
-                    'n' | 'r' | 't' | 'f' | 'x' | 'p' | 'P' => {
+                    'n' | 'r' | 't' | 'f' => {
                         out.push('\\');
                         out.push(n);
                     }
+                    'x' | 'o' => i = translate_code_point(&chars, i, &mut out)?,
+                    'p' | 'P' => i = translate_property(&chars, i, &mut out)?,
                     '0'..='7' if n == '0' || in_class => {
                         // Octal: up to three digits (`\0`, `\012`).
                         let mut code = n.to_digit(8).unwrap_or(0);
@@ -1070,20 +1103,41 @@ fn translate_pcre(pattern: &str, multi_line: bool, extended: bool) -> Result<Str
                     push_literal(&mut out, c);
                 }
             }
-            c if in_class && extended && (c.is_whitespace() || c == '#') => {
+            ' ' | '\t' if in_class && flags.extended_more => {
+                // `xx`: unescaped spaces and tabs inside classes are ignored.
+            }
+            c if in_class && flags.extended && (c.is_whitespace() || c == '#') => {
                 // PCRE's extended mode keeps whitespace and `#` inside classes; Rust's does not.
                 out.push_str(&format!("\\x{{{:X}}}", c as u32));
             }
-            '#' if extended => {
+            '#' if flags.extended => {
                 // A comment, to the end of the line: dropped.
                 while i + 1 < chars.len() && chars[i + 1] != '\n' {
                     i += 1;
                 }
             }
-            '$' if !in_class && !multi_line => out.push_str("(?:\\n?\\z)"),
+            '$' if !in_class && !flags.multi_line => out.push_str("(?:\\n?\\z)"),
             '(' if !in_class && chars.get(i + 1) == Some(&'?') => {
                 let rest: String = chars[i + 2..].iter().take(3).collect();
-                if rest.starts_with('#') {
+                if let Some((end, scoped, settings)) = inline_options(&chars, i + 2) {
+                    // `(?m)` sets options to the end of the enclosing group, `(?m:...)` inside
+                    // its own group: the regex crate scopes the flags it is given the same way.
+                    if scoped {
+                        enclosing.push(flags);
+                    }
+                    let letters = settings.apply(&mut flags);
+                    out.push_str(match (letters.is_empty(), scoped) {
+                        // PCRE's `(?)` (and a `(?^:` with nothing left to set): empty settings.
+                        (true, false) => "(?:)",
+                        (true, true) => "(?:",
+                        (false, _) => "(?",
+                    });
+                    if !letters.is_empty() {
+                        out.push_str(&letters);
+                        out.push(if scoped { ':' } else { ')' });
+                    }
+                    i = end;
+                } else if rest.starts_with('#') {
                     // A comment group: dropped.
                     while i < chars.len() && chars[i] != ')' {
                         i += 1;
@@ -1111,9 +1165,22 @@ fn translate_pcre(pattern: &str, multi_line: bool, extended: bool) -> Result<Str
                     out.push_str("(?<");
                     out.extend(&chars[i + 3..end]);
                     out.push('>');
+                    enclosing.push(flags);
                     i = end;
                 } else {
                     out.push('(');
+                    enclosing.push(flags);
+                }
+            }
+            '(' if !in_class => {
+                out.push('(');
+                enclosing.push(flags);
+            }
+            ')' if !in_class => {
+                out.push(')');
+                // An unbalanced `)` is the regex crate's error to report.
+                if let Some(outer) = enclosing.pop() {
+                    flags = outer;
                 }
             }
             '{' if !in_class => match repetition_end(&chars, i) {
@@ -1142,6 +1209,181 @@ fn translate_pcre(pattern: &str, multi_line: bool, extended: bool) -> Result<Str
         i += 1;
     }
     Ok(out)
+}
+
+/// The PCRE options that change how `translate_pcre` rewrites a pattern: `m` (what `$`
+/// becomes), `x` (comments, whitespace inside classes) and `xx` (spaces and tabs inside classes
+/// ignored).
+#[derive(Clone, Copy, Debug)]
+struct PcreFlags {
+    multi_line: bool,
+    extended: bool,
+    extended_more: bool,
+}
+
+/// An inline option setting (`(?i)`, `(?m-s:`, `(?^x)`): the final state of each option it
+/// names (`Some(true)` set, `Some(false)` unset).
+#[derive(Default)]
+struct InlineOptions {
+    i: Option<bool>,
+    m: Option<bool>,
+    s: Option<bool>,
+    x: Option<bool>,
+    xx: Option<bool>,
+    ungreedy: Option<bool>,
+}
+
+impl InlineOptions {
+    /// Apply to the translator's flags; returns the regex crate's letters for the setting
+    /// (`i-m`), empty when it names none of the crate's options.
+    fn apply(&self, flags: &mut PcreFlags) -> String {
+        if let Some(m) = self.m {
+            flags.multi_line = m;
+        }
+        if let Some(x) = self.x {
+            flags.extended = x;
+            if !x {
+                flags.extended_more = false;
+            }
+        }
+        if let Some(xx) = self.xx {
+            flags.extended_more = xx;
+        }
+        let (mut on, mut off) = (String::new(), String::new());
+        for (letter, state) in [('i', self.i), ('m', self.m), ('s', self.s), ('x', self.x), ('U', self.ungreedy)] {
+            match state {
+                Some(true) => on.push(letter),
+                Some(false) => off.push(letter),
+                None => {}
+            }
+        }
+        if off.is_empty() {
+            on
+        } else {
+            format!("{on}-{off}")
+        }
+    }
+}
+
+/// An inline option setting starting after the `(?` at `start`: PCRE2's letters `i m n s x xx U
+/// J`, a leading `^` (unset `imnsx`) and one `-` (unset the letters after it). Returns the index
+/// of its `)` or `:`, whether it is a scoped group (`:`) and the settings; `None` when the group
+/// is not an option setting. `n` (no automatic captures) and `J` (duplicate names) do not
+/// change what matches and are dropped.
+fn inline_options(chars: &[char], start: usize) -> Option<(usize, bool, InlineOptions)> {
+    let mut opts = InlineOptions::default();
+    let mut j = start;
+    let mut value = true;
+    if chars.get(j) == Some(&'^') {
+        opts = InlineOptions { i: Some(false), m: Some(false), s: Some(false), x: Some(false), xx: Some(false), ungreedy: None };
+        j += 1;
+    }
+    loop {
+        match *chars.get(j)? {
+            ')' => return Some((j, false, opts)),
+            ':' if j > start => return Some((j, true, opts)),
+            '-' if value && chars.get(start) != Some(&'^') => value = false,
+            'i' => opts.i = Some(value),
+            'm' => opts.m = Some(value),
+            's' => opts.s = Some(value),
+            'x' if chars.get(j + 1) == Some(&'x') => {
+                opts.x = Some(value);
+                opts.xx = Some(value);
+                j += 1;
+            }
+            'x' => {
+                opts.x = Some(value);
+                if !value {
+                    opts.xx = Some(false);
+                }
+            }
+            'U' => opts.ungreedy = Some(value),
+            'n' | 'J' => {}
+            _ => return None,
+        }
+        j += 1;
+    }
+}
+
+/// `\x` or `\o` at `chars[i]`: PCRE's `\xhh` (up to two hex digits), `\x{h..}` and `\o{o..}`
+/// as the regex crate's `\x{h..}`. Returns the index of the escape's last character.
+fn translate_code_point(chars: &[char], i: usize, out: &mut String) -> Result<usize, DocError> {
+    let radix = if chars[i] == 'x' { 16 } else { 8 };
+    let (digits, last) = if chars.get(i + 1) == Some(&'{') {
+        let Some(close) = chars[i + 2..].iter().position(|&c| c == '}').map(|p| i + 2 + p) else {
+            return Err(invalid_regex(format!("missing }} after \\{}{{", chars[i])));
+        };
+        (&chars[i + 2..close], close)
+    } else if radix == 16 {
+        let n = chars[i + 1..].iter().take(2).take_while(|c| c.is_ascii_hexdigit()).count();
+        (&chars[i + 1..i + 1 + n], i + n)
+    } else {
+        return Err(invalid_regex("missing { after \\o"));
+    };
+    let mut code: u32 = 0;
+    for d in digits {
+        let Some(v) = d.to_digit(radix) else {
+            return Err(invalid_regex(format!("non-{} character in \\{}{{}}", if radix == 16 { "hex" } else { "octal" }, chars[i])));
+        };
+        code = code
+            .checked_mul(radix)
+            .map(|c| c + v)
+            .filter(|&c| c <= 0x10FFFF)
+            .ok_or_else(|| invalid_regex("character code point value in \\x{} or \\o{} is too large"))?;
+    }
+    if digits.is_empty() && last != i {
+        return Err(invalid_regex(format!("missing digits in \\{}{{}}", chars[i])));
+    }
+    if (0xD800..=0xDFFF).contains(&code) {
+        return Err(invalid_regex("disallowed Unicode code point (>= 0xd800 && <= 0xdfff)"));
+    }
+    out.push_str(&format!("\\x{{{code:X}}}"));
+    Ok(last)
+}
+
+/// `\p` or `\P` at `chars[i]`: PCRE's `\pL`, `\p{Lu}`, `\p{^Lu}` (negated), `\p{L&}` (cased
+/// letter) and the special properties `Xan Xwd Xsp Xps` in the regex crate's syntax (which has
+/// the same general categories and scripts; an unknown name is its error). Returns the index of
+/// the escape's last character.
+fn translate_property(chars: &[char], i: usize, out: &mut String) -> Result<usize, DocError> {
+    let mut negated = chars[i] == 'P';
+    let (mut name, last): (String, usize) = match chars.get(i + 1) {
+        Some('{') => {
+            let Some(close) = chars[i + 2..].iter().position(|&c| c == '}').map(|p| i + 2 + p) else {
+                return Err(invalid_regex("malformed \\P or \\p sequence"));
+            };
+            (chars[i + 2..close].iter().collect(), close)
+        }
+        Some(&c) if c.is_ascii_alphabetic() => (c.to_string(), i + 1),
+        _ => return Err(invalid_regex("malformed \\P or \\p sequence")),
+    };
+    if let Some(rest) = name.strip_prefix('^') {
+        negated = !negated;
+        name = rest.to_string();
+    }
+    // PCRE's special properties, as (nestable) classes.
+    let special = match name.as_str() {
+        "Xan" => Some("\\p{L}\\p{N}"),
+        "Xwd" => Some("\\p{L}\\p{N}_"),
+        "Xsp" | "Xps" => Some("\\p{Z}\\t\\n\\x0B\\x0C\\r"),
+        _ => None,
+    };
+    if let Some(members) = special {
+        out.push_str(if negated { "[^" } else { "[" });
+        out.push_str(members);
+        out.push(']');
+        return Ok(last);
+    }
+    if name == "L&" {
+        name = "LC".to_string();
+    }
+    if name.is_empty() || name.contains(['{', '}', '\\']) {
+        return Err(invalid_regex("malformed \\P or \\p sequence"));
+    }
+    out.push_str(if negated { "\\P{" } else { "\\p{" });
+    out.push_str(&name);
+    out.push('}');
+    Ok(last)
 }
 
 /// Where a `{n}`, `{n,}` or `{n,m}` quantifier starting at `start` ends (PCRE reads any other
@@ -2374,6 +2616,87 @@ mod tests {
         Bson::RegularExpression(bson::Regex { pattern: p.try_into().unwrap(), options: o.try_into().unwrap() })
     }
 
+    /// `m`, `x` and friends set inline: at the pattern start, mid-pattern (to the end of the
+    /// enclosing group) and in scoped groups, unset with `-` and `^`.
+    #[test]
+    fn regex_inline_options() {
+        let hit = |p: &str, o: &str, s: &str| QueryRegex::new(p, o).unwrap().matches_value(&Bson::String(s.into()));
+        for (p, o) in [("(?m)^a$", ""), ("(?m)a$", ""), ("(?m:a$)", ""), ("x|(?m:a$)", ""), ("(?im)A$", ""), ("(?s-i:a$)", "m")] {
+            assert!(hit(p, o, "a\nb"), "{p} /{o}");
+            assert!(!hit(p, o, "ab\nc"), "{p} /{o}");
+        }
+        // Without m, `$` is the end or before a final newline.
+        assert!(!hit("a$", "", "a\nb"));
+        assert!(!hit("(?-m)a$", "m", "a\nb"));
+        assert!(!hit("(?^)a$", "m", "a\nb"));
+        assert!(hit("(?^m)a$", "", "a\nb"));
+        assert!(hit("(?-m)a$", "m", "a\n"));
+        // Scoped: the setting ends with its group; a mid-pattern setting ends with its
+        // enclosing group and carries into later alternatives of that group.
+        assert!(!hit("(?m:x)a$", "", "a\nb"));
+        assert!(!hit("((?m)x)a$", "", "a\nb"));
+        assert!(hit("b(?m)a$", "", "ba\nc"));
+        assert!(hit("(?:z|(?m)q|a$)", "", "a\nb"));
+        assert!(!hit("(?:(?m)q)|a$", "", "a\nb"));
+        // i, s, U, n, J pass through or are dropped; (?) is empty.
+        assert!(hit("(?i)^ab$", "", "AB"));
+        assert!(hit("(?i:a)b", "", "Ab"));
+        assert!(!hit("(?i:a)b", "", "AB"));
+        assert!(hit("(?s)a.b", "", "a\nb"));
+        assert!(!hit("(?-s)a.b", "s", "a\nb"));
+        assert!(hit("(?U)^a+$", "", "aa"));
+        assert!(hit("(?nJ)^(a)$", "", "a"));
+        assert!(hit("^a(?)b$", "", "ab"));
+        assert!(hit("^(?-:a)$", "", "a"));
+        // x inline: comments dropped, class whitespace kept (xx: spaces in classes ignored).
+        assert!(hit("(?x)^a b # comment\n c$", "", "abc"));
+        assert!(hit("(?x)^a[ ]b$", "", "a b"));
+        assert!(hit("(?x)^a[#]b$", "", "a#b"));
+        assert!(!hit("(?xx)^a[ b]$", "", "a "));
+        assert!(hit("(?xx)^a[ b]$", "", "ab"));
+        assert!(hit("(?x:a b)c d", "", "abc d"));
+        assert!(hit("^a # b$", "", "a # b"));
+        assert!(hit("(?x)(?-x)^a # b$", "", "a # b"));
+        // Not option settings: still refused or translated as before.
+        assert_eq!(QueryRegex::new("(?=a)", "").unwrap_err().code, 51091);
+        assert_eq!(QueryRegex::new("(?-1)", "").unwrap_err().code, 51091);
+        assert_eq!(QueryRegex::new("(?q)", "").unwrap_err().code, 51091);
+        assert!(hit("(?<n>a)(?'m'b)(?P<o>c)", "", "abc"));
+    }
+
+    /// `\p{..}`, `\P{..}`, `\p{^..}`, `\pL`, `\x{..}`, `\xh`, `\o{..}`.
+    #[test]
+    fn regex_properties_and_code_points() {
+        let hit = |p: &str, s: &str| QueryRegex::new(p, "").unwrap().matches_value(&Bson::String(s.into()));
+        assert!(hit("^\\p{Lu}$", "É"));
+        assert!(!hit("^\\p{Lu}$", "é"));
+        assert!(hit("^\\p{L}$", "é"));
+        assert!(hit("^\\pL$", "é"));
+        assert!(hit("^\\PL$", "1"));
+        assert!(hit("^\\P{L}$", "😀"));
+        assert!(!hit("^\\P{L}$", "é"));
+        assert!(hit("^\\p{^L}$", "1"));
+        assert!(hit("^\\P{^L}$", "é"));
+        assert!(hit("^[\\p{Lu}\\d]+$", "É1"));
+        assert!(hit("^[^\\p{Lu}]$", "é"));
+        assert!(hit("^\\p{L&}$", "é"));
+        assert!(!hit("^\\p{L&}$", "1"));
+        assert!(hit("^\\p{Greek}$", "α"));
+        assert!(hit("^\\p{Xan}+$", "é1"));
+        assert!(hit("^\\P{Xan}$", "-"));
+        assert!(hit("^[\\p{Xwd}-]+$", "é_1-"));
+        assert!(hit("^\\x{E9}$", "é"));
+        assert!(hit("\\x{1F600}", "a😀"));
+        assert!(hit("^[\\x{E0}-\\x{FF}]$", "é"));
+        assert!(hit("^\\x41\\x4$", "A\u{4}"));
+        assert!(hit("^\\xg$", "\0g"));
+        assert!(hit("^\\o{101}$", "A"));
+        assert!(hit("^a\\x{62}{2}$", "abb"));
+        for bad in ["\\p{Nope}", "\\p{", "\\p", "\\x{110000}", "\\x{D800}", "\\x{zz}", "\\x{1", "\\o{8}", "\\o1"] {
+            assert_eq!(QueryRegex::new(bad, "").unwrap_err().code, 51091, "{bad}");
+        }
+    }
+
     #[test]
     fn regex_options_and_translation() {
         // The manual's $regex examples (products collection).
@@ -2701,6 +3024,14 @@ mod tests {
         assert_eq!(filter(doc! {"a": re("x", "")}).equality_seed().unwrap(), doc! {});
         let e = filter(doc! {"a": 1, "$and": [{"a": 2}]}).equality_seed().unwrap_err();
         assert_eq!((e.code, e.message.as_str()), (54, "cannot infer query fields to set, path 'a' is matched twice"));
+        // Replacements take only `_id`, which must be whole.
+        assert_eq!(filter(doc! {"_id": {"x": 1}, "a": 1, "a.b": 2}).replacement_seed().unwrap(), doc! {"_id": {"x": 1}});
+        assert_eq!(filter(doc! {"a": 1}).replacement_seed().unwrap(), doc! {});
+        assert_eq!(filter(doc! {"_id.x": {"$gt": 1}}).replacement_seed().unwrap(), doc! {});
+        let e = filter(doc! {"_id.name": "R", "_id.uid": 0}).replacement_seed().unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (111, "field at '_id' must be exactly specified, field at sub-path '_id.name'found"));
+        assert_eq!(filter(doc! {"$and": [{"_id.a": 1}]}).replacement_seed().unwrap_err().code, 111);
+        assert_eq!(filter(doc! {"_id.a": 1}).equality_seed().unwrap(), doc! {"_id": {"a": 1}});
         let e = filter(doc! {"a": 1, "a.b": 2}).equality_seed().unwrap_err();
         assert_eq!(e.code, 54);
         // Paths deeper than documents may nest are refused (not built).
@@ -2965,7 +3296,7 @@ mod tests {
         proptest! {
             /// Any pattern compiles or is refused with a MongoDB error; never a panic.
             #[test]
-            fn regex_translation_never_panics(pattern in "[a-c\\\\()\\[\\]{}?*+^$|.:#&~ -]{0,16}", options in "[imsx]{0,2}") {
+            fn regex_translation_never_panics(pattern in "[a-c\\\\()\\[\\]{}?*+^$|.:#&~ imsxpPoLU1F-]{0,16}", options in "[imsx]{0,2}") {
                 match QueryRegex::new(&pattern, &options) {
                     Ok(r) => { let _ = r.matches_value(&Bson::String("ab(c)\n".into())); }
                     Err(e) => prop_assert!(matches!(e.code, 51091 | 51108), "{pattern}: {e:?}"),

@@ -7,8 +7,9 @@
 //! Order (MongoDB's "Comparison/Sort Order"): MinKey < Null (and Undefined, and missing) <
 //! numbers < Symbol, String < Object < Array < BinData < ObjectId < Boolean < Date <
 //! Timestamp < Regular Expression < DBPointer < JavaScript < JavaScript with scope < MaxKey.
-//! Numbers compare by value across int32/int64/double/decimal128; NaN sorts below every other
-//! number and equals itself. Strings compare by bytes (the simple collation).
+//! Numbers compare by exact value across int32/int64/double/decimal128 (`Exact`: the double 9.99
+//! is above Decimal128("9.99"), 2^53 + 1 as int64 or decimal is above the double 2^53); NaN
+//! sorts below every other number and equals itself. Strings compare by bytes (the simple collation).
 
 use std::cmp::Ordering;
 
@@ -107,9 +108,243 @@ pub fn compare_numbers(a: &Bson, b: &Bson) -> Ordering {
             }
         }
         _ => {
+            // Doubles, or a Decimal128 against any number. Rounding to the nearest double is
+            // monotonic, so different nearest doubles decide; equal ones (9.99 and
+            // Decimal128("9.99")) are compared by exact value.
             let (x, y) = (as_f64(a).unwrap_or(f64::NAN), as_f64(b).unwrap_or(f64::NAN));
-            compare_doubles(x, y)
+            match compare_doubles(x, y) {
+                Ordering::Equal if matches!(a, Bson::Decimal128(_)) || matches!(b, Bson::Decimal128(_)) => Exact::of(a).cmp(&Exact::of(b)),
+                o => o,
+            }
         }
+    }
+}
+
+/// A number's exact value: NaN, an infinity, or a finite decimal `±0.d1d2..dn × 10^(adjusted+1)`
+/// (`d1.d2..dn × 10^adjusted`) with no leading or trailing zero digit (no digits: zero). Every
+/// int32, int64, double and Decimal128 has one (a double's binary fraction has a finite
+/// decimal expansion). Ordered as MongoDB orders numbers: NaN below everything, -0 == 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Exact {
+    NaN,
+    NegInf,
+    Finite { neg: bool, adjusted: i32, digits: Vec<u8> },
+    PosInf,
+}
+
+impl Exact {
+    /// The exact value of a number (None-like NaN for a non-number: callers pass numbers).
+    pub(crate) fn of(v: &Bson) -> Exact {
+        match v {
+            Bson::Int32(i) => Exact::from_parts(*i < 0, u128::from(i.unsigned_abs()), 0),
+            Bson::Int64(i) => Exact::from_parts(*i < 0, u128::from(i.unsigned_abs()), 0),
+            Bson::Double(d) => Exact::from_f64(*d),
+            Bson::Decimal128(d) => Exact::from_decimal(d),
+            _ => Exact::NaN,
+        }
+    }
+
+    /// `±coefficient × 10^exp10`.
+    fn from_parts(neg: bool, coefficient: u128, exp10: i32) -> Exact {
+        Exact::from_digits(neg, coefficient.to_string().bytes().map(|b| b - b'0').collect(), exp10)
+    }
+
+    /// `±digits × 10^exp10` (digits as values 0..=9, most significant first).
+    fn from_digits(neg: bool, mut digits: Vec<u8>, exp10: i32) -> Exact {
+        let lead = digits.iter().position(|&d| d != 0).unwrap_or(digits.len());
+        digits.drain(..lead);
+        if digits.is_empty() {
+            return Exact::Finite { neg: false, adjusted: 0, digits };
+        }
+        // The leading digit's power of ten (trailing zeros do not move it).
+        let adjusted = exp10 + (digits.len() as i32 - 1);
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        Exact::Finite { neg, adjusted, digits }
+    }
+
+    /// A double's exact value: `m × 2^q` as `m × 5^-q × 10^q` (q < 0) or `(m << q)`.
+    fn from_f64(d: f64) -> Exact {
+        if d.is_nan() {
+            return Exact::NaN;
+        }
+        if d.is_infinite() {
+            return if d > 0.0 { Exact::PosInf } else { Exact::NegInf };
+        }
+        let bits = d.to_bits();
+        let neg = bits >> 63 == 1;
+        let biased = ((bits >> 52) & 0x7FF) as i32;
+        let fraction = bits & ((1 << 52) - 1);
+        let (mut m, mut q) = if biased == 0 { (fraction, -1074) } else { (fraction | (1 << 52), biased - 1075) };
+        if m == 0 {
+            return Exact::from_parts(false, 0, 0);
+        }
+        let tz = m.trailing_zeros();
+        m >>= tz;
+        q += tz as i32;
+        if (0..=64).contains(&q) {
+            return Exact::from_parts(neg, u128::from(m) << q, 0);
+        }
+        let mut big = Big::from(m);
+        let exp10 = if q > 0 {
+            big.shl(q as u32);
+            0
+        } else {
+            big.mul_pow5((-q) as u32);
+            q
+        };
+        Exact::from_digits(neg, big.into_digits(), exp10)
+    }
+
+    /// A Decimal128's exact value, from its IEEE 754 BID encoding (non-canonical coefficients
+    /// are zero, as the standard has them).
+    fn from_decimal(d: &bson::Decimal128) -> Exact {
+        let bits = u128::from_le_bytes(d.bytes());
+        let neg = bits >> 127 == 1;
+        if (bits >> 125) & 0b11 == 0b11 {
+            return match (bits >> 122) & 0b11111 {
+                0b11111 => Exact::NaN,
+                0b11110 if neg => Exact::NegInf,
+                0b11110 => Exact::PosInf,
+                // The large-coefficient form: always above 10^34 - 1, non-canonical.
+                _ => Exact::from_parts(false, 0, 0),
+            };
+        }
+        let exponent = ((bits >> 113) & 0x3FFF) as i32 - 6176;
+        let coefficient = bits & ((1 << 113) - 1);
+        if coefficient >= 10u128.pow(34) {
+            return Exact::from_parts(false, 0, 0);
+        }
+        Exact::from_parts(neg, coefficient, exponent)
+    }
+
+    fn rank(&self) -> (u8, i8) {
+        match self {
+            Exact::NaN => (0, 0),
+            Exact::NegInf => (1, 0),
+            Exact::Finite { digits, .. } if digits.is_empty() => (2, 0),
+            Exact::Finite { neg: true, .. } => (2, -1),
+            Exact::Finite { .. } => (2, 1),
+            Exact::PosInf => (3, 0),
+        }
+    }
+
+    /// Append the order-preserving encoding of a finite nonzero value's magnitude: the adjusted
+    /// exponent (u16 big-endian, biased by 0x8000), digit pairs as bytes 1..=100, a 0 byte;
+    /// every byte inverted for a negative value (so it sorts in reverse, being prefix-free).
+    fn encode_magnitude(&self, out: &mut Vec<u8>) {
+        let Exact::Finite { neg, adjusted, digits } = self else { return };
+        let start = out.len();
+        out.extend_from_slice(&((adjusted + 0x8000) as u16).to_be_bytes());
+        for pair in digits.chunks(2) {
+            out.push(1 + pair[0] * 10 + pair.get(1).copied().unwrap_or(0));
+        }
+        out.push(0);
+        if *neg {
+            out[start..].iter_mut().for_each(|b| *b = !*b);
+        }
+    }
+}
+
+impl Ord for Exact {
+    fn cmp(&self, other: &Exact) -> Ordering {
+        let (ra, rb) = (self.rank(), other.rank());
+        if ra != rb {
+            return ra.cmp(&rb);
+        }
+        match (self, other) {
+            (Exact::Finite { neg, adjusted: a, digits: x }, Exact::Finite { adjusted: b, digits: y, .. }) => {
+                let o = a.cmp(b).then_with(|| x.cmp(y));
+                if *neg {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for Exact {
+    fn partial_cmp(&self, other: &Exact) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// An unsigned big integer (little-endian u32 limbs), just enough to expand a double exactly.
+struct Big(Vec<u32>);
+
+impl From<u64> for Big {
+    fn from(v: u64) -> Big {
+        Big(vec![v as u32, (v >> 32) as u32])
+    }
+}
+
+impl Big {
+    fn mul_small(&mut self, k: u32) {
+        let mut carry = 0u64;
+        for limb in &mut self.0 {
+            let p = u64::from(*limb) * u64::from(k) + carry;
+            *limb = p as u32;
+            carry = p >> 32;
+        }
+        if carry > 0 {
+            self.0.push(carry as u32);
+        }
+    }
+
+    fn mul_pow5(&mut self, mut n: u32) {
+        while n >= 13 {
+            self.mul_small(1_220_703_125); // 5^13
+            n -= 13;
+        }
+        self.mul_small(5u32.pow(n));
+    }
+
+    fn shl(&mut self, n: u32) {
+        let (limbs, bits) = ((n / 32) as usize, n % 32);
+        if bits > 0 {
+            let mut carry = 0u32;
+            for limb in &mut self.0 {
+                let v = (*limb << bits) | carry;
+                carry = *limb >> (32 - bits);
+                *limb = v;
+            }
+            if carry > 0 {
+                self.0.push(carry);
+            }
+        }
+        self.0.splice(0..0, std::iter::repeat_n(0, limbs));
+    }
+
+    /// The decimal digits (most significant first; leading zeros possible).
+    fn into_digits(mut self) -> Vec<u8> {
+        let mut chunks = Vec::new();
+        while self.0.iter().any(|&l| l != 0) {
+            let mut rem = 0u64;
+            for limb in self.0.iter_mut().rev() {
+                let cur = (rem << 32) | u64::from(*limb);
+                *limb = (cur / 1_000_000_000) as u32;
+                rem = cur % 1_000_000_000;
+            }
+            while self.0.last() == Some(&0) {
+                self.0.pop();
+            }
+            chunks.push(rem as u32);
+        }
+        let mut digits = Vec::with_capacity(chunks.len() * 9);
+        for c in chunks.iter().rev() {
+            let mut chunk = [0u8; 9];
+            let mut c = *c;
+            for d in chunk.iter_mut().rev() {
+                *d = (c % 10) as u8;
+                c /= 10;
+            }
+            digits.extend_from_slice(&chunk);
+        }
+        digits
     }
 }
 
@@ -492,9 +727,13 @@ pub fn equal_raw(a: RawBsonRef<'_>, b: &Bson) -> Result<bool, DocError> {
 // `encode_key(v)` produces bytes whose memcmp order is `compare`'s order, and which are equal
 // exactly when the values are `equal` (so 1, 1.0 and 1L are one `_id`). Layout: one type-rank
 // byte, then per type:
-// - numbers: the double's bits made sortable (sign flipped, negatives inverted), then 8 bytes
-//   of the exact int64 remainder beyond the double (0 for doubles), so large int64s that
-//   round to the same double stay distinct and ordered;
+// - numbers: the nearest double's bits made sortable (sign flipped, negatives inverted; a
+//   finite Decimal128 beyond the double range takes ±f64::MAX), then one tie byte: 0x80 when
+//   the value is that double (every double and int32, most int64s), else 0x7E/0x7F (below it,
+//   negative/positive) or 0x81/0x82 (above it) and the exact value's magnitude
+//   (`Exact::encode_magnitude`, inverted when negative). Rounding to nearest is monotonic, so
+//   the double orders values with different doubles and the exact part those sharing one:
+//   large int64s, Decimal128("9.99") against the double 9.99, are distinct and ordered;
 // - strings: bytes with 0x00 escaped as 0x00 0xFF, terminated by 0x00 0x00;
 // - documents: per field, the value's rank byte, the escaped name, the value; then 0x00;
 // - arrays: each element's key, then 0x00 (ranks start at 1, so a shorter array sorts first);
@@ -585,18 +824,78 @@ fn sortable_f64(d: f64) -> u64 {
     }
 }
 
+/// The tie byte of a number equal to its double (see `encode_number`).
+pub(crate) const NUMBER_EXACT: u8 = 0x80;
+
 fn encode_number(v: &Bson, out: &mut Vec<u8>) {
-    let (d, rem): (f64, i64) = match v {
+    // The nearest double `d` (a finite Decimal128 beyond the double range: ±f64::MAX, so that
+    // it stays below the infinity), then how the value stands to `d` when it is not `d`.
+    let (d, exact) = match v {
+        Bson::Int32(i) => (f64::from(*i), None),
+        Bson::Double(d) => (*d, None),
         Bson::Int64(i) => {
             let d = *i as f64;
-            // The part of `i` the double lost (d is within 2^11 of i for |i| < 2^63).
-            let back = if d >= 9.223_372_036_854_776e18 { i64::MAX } else { d as i64 };
-            (d, i.wrapping_sub(back))
+            (d, (compare_int_double(*i, d) != Ordering::Equal).then(|| Exact::of(v)))
         }
-        _ => (as_f64(v).unwrap_or(f64::NAN), 0),
+        Bson::Decimal128(x) => {
+            let e = Exact::from_decimal(x);
+            let mut d = decimal_to_f64(x);
+            if d.is_infinite() && matches!(e, Exact::Finite { .. }) {
+                d = f64::MAX.copysign(d);
+            }
+            let exact = matches!(e, Exact::Finite { .. }) && e != Exact::from_f64(d);
+            (d, exact.then_some(e))
+        }
+        _ => (f64::NAN, None),
     };
     out.extend_from_slice(&sortable_f64(d).to_be_bytes());
-    out.extend_from_slice(&((rem as u64) ^ (1 << 63)).to_be_bytes());
+    match exact {
+        None => out.push(NUMBER_EXACT),
+        Some(e) => {
+            let below = e < Exact::from_f64(d);
+            let neg = matches!(e, Exact::Finite { neg: true, .. });
+            out.push(match (below, neg) {
+                (true, true) => 0x7E,
+                (true, false) => 0x7F,
+                (false, true) => 0x81,
+                (false, false) => 0x82,
+            });
+            e.encode_magnitude(out);
+        }
+    }
+}
+
+/// The integer an Int64 number key holds (`encode_number`'s inverse for integers): None if
+/// the key is not one of an integer within the int64 range.
+pub(crate) fn decode_int_key(body: &[u8]) -> Option<i64> {
+    let bits = u64::from_be_bytes(body.get(..8)?.try_into().ok()?);
+    let d = f64::from_bits(if bits >> 63 == 1 { bits & !(1 << 63) } else { !bits });
+    let tie = *body.get(8)?;
+    if tie == NUMBER_EXACT {
+        return (d.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d)).then_some(d as i64);
+    }
+    let neg = tie == 0x7E || tie == 0x81;
+    let at = |i: usize| body.get(i).map(|b| if neg { !b } else { *b });
+    let adjusted = i32::from(u16::from_be_bytes([at(9)?, at(10)?])) - 0x8000;
+    let mut digits = Vec::new();
+    let mut i = 11;
+    loop {
+        let b = at(i)?;
+        if b == 0 {
+            break;
+        }
+        digits.push((b - 1) / 10);
+        digits.push((b - 1) % 10);
+        i += 1;
+    }
+    if !(0..19).contains(&adjusted) {
+        return None;
+    }
+    let mut mag: i128 = 0;
+    for k in 0..=adjusted as usize {
+        mag = mag * 10 + i128::from(digits.get(k).copied().unwrap_or(0));
+    }
+    i64::try_from(if neg { -mag } else { mag }).ok()
 }
 
 #[cfg(test)]
@@ -669,6 +968,130 @@ mod tests {
         assert!(!equal(&Bson::Int32(1), &Bson::String("1".into())));
         assert!(equal(&Bson::Null, &Bson::Undefined));
         assert_eq!(compare_int_double(i64::MAX, 9.3e18), Ordering::Less);
+    }
+
+    fn dec(s: &str) -> Bson {
+        Bson::Decimal128(s.parse().unwrap())
+    }
+
+    /// Decimal128 against doubles and int64s by exact value (the mongo shell's "Equality and
+    /// Sort Order" example, values a double cannot hold, the ends of both ranges).
+    #[test]
+    fn decimals_compare_by_exact_value() {
+        // Ascending; equal neighbours share a group.
+        let groups: Vec<Vec<Bson>> = vec![
+            vec![Bson::Double(f64::NAN), dec("NaN"), dec("-NaN")],
+            vec![Bson::Double(f64::NEG_INFINITY), dec("-Infinity")],
+            vec![dec("-1E+6144")],
+            vec![dec("-1.8E+308")],
+            vec![Bson::Double(-f64::MAX)],
+            vec![dec("-9007199254740993"), Bson::Int64(-9007199254740993)],
+            vec![Bson::Double(-9007199254740992.0), dec("-9007199254740992")],
+            vec![Bson::Double(-0.1)],
+            vec![dec("-0.1")],
+            vec![dec("-1E-400")],
+            vec![Bson::Double(0.0), Bson::Double(-0.0), dec("0"), dec("-0"), dec("0E-6176"), Bson::Int32(0)],
+            vec![dec("1E-6176")],
+            vec![dec("4.9E-324")],
+            vec![Bson::Double(5e-324)],
+            vec![dec("0.1")],
+            vec![Bson::Double(0.1)],
+            vec![dec("0.25"), Bson::Double(0.25)],
+            vec![dec("9.99")],
+            vec![Bson::Double(9.99)],
+            vec![Bson::Double(10.0), Bson::Int64(10), dec("10.0"), dec("1E+1"), Bson::Int32(10)],
+            vec![Bson::Double(9007199254740992.0), Bson::Int64(9007199254740992)],
+            vec![dec("9007199254740993"), Bson::Int64(9007199254740993), dec("9007199254740993.000")],
+            vec![dec("9223372036854775807"), Bson::Int64(i64::MAX)],
+            vec![Bson::Double(9223372036854775808.0), dec("9223372036854775808")],
+            vec![Bson::Double(f64::MAX)],
+            vec![dec("1.8E+308")],
+            vec![dec("9.999999999999999999999999999999999E+6144")],
+            vec![Bson::Double(f64::INFINITY), dec("Infinity")],
+        ];
+        for (i, ga) in groups.iter().enumerate() {
+            for (j, gb) in groups.iter().enumerate() {
+                for a in ga {
+                    for b in gb {
+                        assert_eq!(compare(a, b), i.cmp(&j), "compare {a:?} {b:?}");
+                        assert_eq!(key_of(a).cmp(&key_of(b)), i.cmp(&j), "key {a:?} {b:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(Exact::of(&dec("9.99")), Exact::Finite { neg: false, adjusted: 0, digits: vec![9, 9, 9] });
+        assert_eq!(Exact::of(&dec("-120E-5")), Exact::Finite { neg: true, adjusted: -3, digits: vec![1, 2] });
+        assert_eq!(Exact::of(&Bson::Double(0.375)), Exact::Finite { neg: false, adjusted: -1, digits: vec![3, 7, 5] });
+        assert_eq!(
+            Exact::of(&Bson::Double(1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0)),
+            Exact::of(&dec("1180591620717411303424"))
+        );
+        // A double's full expansion: 0.1 is 0.1000000000000000055511151231257827021181583404541015625.
+        let Exact::Finite { digits, adjusted, .. } = Exact::of(&Bson::Double(0.1)) else { panic!() };
+        assert_eq!((adjusted, digits.len()), (-1, 55));
+        assert_eq!(
+            digits.iter().map(|d| (b'0' + d) as char).collect::<String>(),
+            "1000000000000000055511151231257827021181583404541015625"
+        );
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Numbers near one another: doubles, the decimals of their shortest and longer
+        /// renderings, int64s around 2^53 and Decimal128s of any exponent.
+        fn number() -> impl Strategy<Value = Bson> {
+            prop_oneof![
+                any::<f64>().prop_map(Bson::Double),
+                (-1000i64..1000).prop_map(|i| Bson::Double(i as f64 / 8.0)),
+                any::<f64>().prop_map(|d| Bson::Decimal128(format!("{d:e}").parse().unwrap_or_else(|_| "NaN".parse().unwrap()))),
+                (any::<f64>(), 15usize..25)
+                    .prop_map(|(d, p)| Bson::Decimal128(format!("{d:.p$e}").parse().unwrap_or_else(|_| "NaN".parse().unwrap()))),
+                (-3i64..3).prop_map(|k| Bson::Int64((1 << 53) + k)),
+                any::<i64>().prop_map(Bson::Int64),
+                any::<i32>().prop_map(Bson::Int32),
+                (any::<i64>(), -6176i32..6111).prop_map(|(c, e)| Bson::Decimal128(format!("{c}E{e}").parse().unwrap())),
+                (any::<i64>(), -400i32..330).prop_map(|(c, e)| Bson::Decimal128(format!("{c}E{e}").parse().unwrap())),
+                any::<[u8; 16]>().prop_map(|b| Bson::Decimal128(bson::Decimal128::from_bytes(b))),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(5000))]
+            /// `compare` is an order consistent with the keys and with exact values; its double
+            /// fast path agrees with the exact comparison; int64 keys decode back.
+            #[test]
+            fn numbers_order_exactly_and_keys_agree(a in number(), b in number(), c in number()) {
+                let ab = compare(&a, &b);
+                prop_assert_eq!(ab, compare(&b, &a).reverse());
+                prop_assert_eq!(ab, Exact::of(&a).cmp(&Exact::of(&b)), "{:?} {:?}", a, b);
+                prop_assert_eq!(key_of(&a).cmp(&key_of(&b)), ab, "{:?} {:?}", a, b);
+                if ab != Ordering::Greater && compare(&b, &c) != Ordering::Greater {
+                    prop_assert_ne!(compare(&a, &c), Ordering::Greater);
+                }
+                if let Bson::Int64(i) = a {
+                    prop_assert_eq!(decode_int_key(&key_of(&a)[1..]), Some(i));
+                }
+            }
+
+            /// The exact expansion of doubles orders as the doubles do, and a Decimal128
+            /// holding a double's exact value (when it has at most 34 digits) equals it.
+            #[test]
+            fn double_expansion_is_exact(x in any::<f64>(), y in any::<f64>(), k in -60i32..60, m in 0u32..(1 << 20)) {
+                if !x.is_nan() && !y.is_nan() {
+                    prop_assert_eq!(Exact::from_f64(x).cmp(&Exact::from_f64(y)), x.partial_cmp(&y).unwrap());
+                }
+                let d = f64::from(m) * 2f64.powi(k);
+                if let Exact::Finite { digits, adjusted, neg } = Exact::from_f64(d) {
+                    if digits.len() <= 34 && !neg {
+                        let text: String = digits.iter().map(|d| (b'0' + d) as char).collect();
+                        let text = if text.is_empty() { "0".to_string() } else { format!("0.{text}E{}", adjusted + 1) };
+                        prop_assert_eq!(compare(&dec(&text), &Bson::Double(d)), Ordering::Equal, "{} {}", text, d);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

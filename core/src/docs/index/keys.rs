@@ -401,7 +401,20 @@ pub fn component_len(b: &[u8], inverted: bool) -> Option<usize> {
         let i = i + 1;
         Some(match rank {
             1 | 2 | 16 => i,
-            3 => i + 16,
+            3 => match at(i + 8)? {
+                value::NUMBER_EXACT => i + 9,
+                // Not its double: a magnitude after the exponent, ending at a 0 byte (0xFF
+                // when inverted for a negative value).
+                t @ 0x7E..=0x82 => {
+                    let end = if t == 0x7E || t == 0x81 { 0xFF } else { 0 };
+                    let mut j = i + 11;
+                    while at(j)? != end {
+                        j += 1;
+                    }
+                    j + 1
+                }
+                _ => return None,
+            },
             4 | 13 | 14 => string_end(at, i)?,
             5 => {
                 let mut j = i;
@@ -464,20 +477,15 @@ pub fn decode_component(bytes: &[u8], inverted: bool, tag: u8) -> Option<Bson> {
     let b: Vec<u8> = if inverted { bytes.iter().map(|x| !x).collect() } else { bytes.to_vec() };
     let body = b.get(1..)?;
     let u64_at = |s: &[u8]| -> Option<u64> { Some(u64::from_be_bytes(s.get(..8)?.try_into().ok()?)) };
-    let number = || -> Option<(f64, i64)> {
+    let double = || -> Option<f64> {
         let bits = u64_at(body)?;
         let bits = if bits >> 63 == 1 { bits & !(1 << 63) } else { !bits };
-        let rem = (u64_at(body.get(8..)?)? ^ (1 << 63)) as i64;
-        Some((f64::from_bits(bits), rem))
+        Some(f64::from_bits(bits))
     };
     Some(match tag {
-        0x01 => Bson::Double(number()?.0),
-        0x10 => Bson::Int32(number()?.0 as i32),
-        0x12 => {
-            let (d, rem) = number()?;
-            let back = if d >= 9.223_372_036_854_776e18 { i64::MAX } else { d as i64 };
-            Bson::Int64(back.wrapping_add(rem))
-        }
+        0x01 => Bson::Double(double()?),
+        0x10 => Bson::Int32(double()? as i32),
+        0x12 => Bson::Int64(value::decode_int_key(body)?),
         0x02 => {
             let mut s = Vec::with_capacity(body.len());
             let mut i = 0;
@@ -525,6 +533,10 @@ mod tests {
         let values = [
             Bson::Int32(-7),
             Bson::Int64(i64::MAX - 3),
+            Bson::Int64(i64::MAX),
+            Bson::Int64(i64::MIN),
+            Bson::Int64(9007199254740993),
+            Bson::Int64(-9007199254740995),
             Bson::Double(2.5),
             Bson::String("a\0b".into()),
             Bson::ObjectId(bson::oid::ObjectId::new()),

@@ -13,6 +13,10 @@
 //! - then `SORT` (unless the index scan already yields the sort order), `SKIP`, `LIMIT` and
 //!   `PROJECTION_*` (`PROJECTION_COVERED` when the index holds every value needed).
 //!
+//! Find's `min`/`max` (`KeyRange`, hinted index only) narrow the chosen scan's byte ranges to
+//! `[min, max)` of the whole key; `returnKey` reads back the key a record was found under
+//! (`Planned::index_key`); `showRecordId` asks for records (no covered plan).
+//!
 //! Soundness rests on two rules: bounds are a superset of what the predicates match (the key
 //! module indexes every value the matcher compares with), and every fetched document is
 //! re-checked against the whole filter. So an indexed answer is the collection-scan answer.
@@ -35,7 +39,7 @@ use bson::{doc, Bson, Document, RawDocument};
 use super::super::collection::{to_document, Collection};
 use super::super::error::codes;
 use super::super::projection::Projection;
-use super::super::query::{CmpOp, Filter, Node, Pred};
+use super::super::query::{for_each_path_value, CmpOp, Filter, Node, PathValue, Pred};
 use super::super::sort::{Sort, SortKind};
 use super::super::text::TextQuery;
 use super::super::value::{self, encode_key, type_rank};
@@ -564,6 +568,70 @@ pub struct Query<'q> {
     pub hint: &'q Hint,
     /// Only the number of matches is wanted (a count): documents need not be produced.
     pub count_only: bool,
+    /// `min`/`max` (find): bounds on the hinted index's whole key.
+    pub key_range: Option<&'q KeyRange>,
+    /// Every result must be a stored record (`showRecordId`): no covered plan.
+    pub records: bool,
+}
+
+/// A key range's lower and upper bounds as entry bytes (None: unbounded).
+type KeyBounds = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The `min` and `max` find options: an inclusive lower and an exclusive upper bound on the
+/// key of the hinted index (documents with the key pattern's fields, in order), in index
+/// order (a descending field's `min` is its largest value).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyRange {
+    pub min: Option<Document>,
+    pub max: Option<Document>,
+}
+
+impl KeyRange {
+    /// The bounds as entry bytes for an index with `fields` (a descending component
+    /// inverted); error when a bound's fields are not the key pattern's.
+    fn bytes(&self, fields: &[keys::KeyField]) -> Result<KeyBounds, DocError> {
+        if let (Some(lo), Some(hi)) = (&self.min, &self.max) {
+            if !lo.keys().eq(hi.keys()) {
+                return Err(DocError::location(51176, "min() and max() must have the same field names"));
+            }
+        }
+        let encode = |bound: &Document| -> Result<Vec<u8>, DocError> {
+            if bound.len() != fields.len() || !bound.keys().zip(fields).all(|(k, f)| *k == f.path.dotted) {
+                return Err(DocError::location(51174, "The index chosen is not consistent with min/max"));
+            }
+            let mut out = Vec::new();
+            for (v, f) in bound.values().zip(fields) {
+                let start = out.len();
+                encode_key(v, &mut out);
+                if f.descending {
+                    out[start..].iter_mut().for_each(|b| *b = !*b);
+                }
+            }
+            Ok(out)
+        };
+        Ok((self.min.as_ref().map(encode).transpose()?, self.max.as_ref().map(encode).transpose()?))
+    }
+}
+
+/// Narrow a scan's byte ranges to `[lo, hi)`: entries are a key's components then the record
+/// id, so an entry whose key equals `lo` is above it (kept) and one whose key equals `hi` is
+/// above that too (dropped).
+fn clamp_ranges(scan: &mut IxScan<'_>, lo: Option<Vec<u8>>, hi: Option<Vec<u8>>) {
+    scan.ranges = std::mem::take(&mut scan.ranges)
+        .into_iter()
+        .filter_map(|(l, h)| {
+            let l = match &lo {
+                Some(m) if *m > l => m.clone(),
+                _ => l,
+            };
+            let h = match (&hi, h) {
+                (Some(m), Some(h)) => Some(if *m < h { m.clone() } else { h }),
+                (Some(m), None) => Some(m.clone()),
+                (None, h) => h,
+            };
+            h.as_ref().is_none_or(|h| l < *h).then_some((l, h))
+        })
+        .collect();
 }
 
 /// The `hint` option, resolved.
@@ -954,12 +1022,28 @@ impl<'c> Planned<'c> {
             winner: Plan { access, sorted_by_index: sorted, covered: None },
             rejected: Vec::new(),
         };
+        let key_range = q.key_range.filter(|r| r.min.is_some() || r.max.is_some());
+        if key_range.is_some() {
+            // The manual: min/max need a hint, except for an equality on _id.
+            match q.hint {
+                Hint::None if q.filter.id_equality().is_some() => {}
+                Hint::None => {
+                    return Err(DocError::location(51173, "When using min()/max() a hint of which index to use must be provided"));
+                }
+                Hint::Natural(_) => return Err(DocError::bad_value("min and max are not allowed with a $natural hint")),
+                _ => {}
+            }
+        }
         match q.hint {
             Hint::Natural(reverse) => return Ok(single(Access::CollScan { reverse: *reverse }, false)),
             Hint::Name(_) | Hint::Key(_) => {
                 let source = resolve_hint(coll, q.hint)?;
-                let (scan, sorted, _) = build_scan(source, &conj, q.sort, true)?.ok_or_else(bad_hint)?;
-                let covered = covered_paths(&scan, q);
+                let (mut scan, sorted, _) = build_scan(source, &conj, q.sort, true)?.ok_or_else(bad_hint)?;
+                if let Some(range) = key_range {
+                    let (lo, hi) = range.bytes(&scan.fields)?;
+                    clamp_ranges(&mut scan, lo, hi);
+                }
+                let covered = if q.records { None } else { covered_paths(&scan, q) };
                 return Ok(Planned {
                     winner: Plan { access: Access::Index(scan), sorted_by_index: sorted, covered },
                     rejected: Vec::new(),
@@ -977,7 +1061,7 @@ impl<'c> Planned<'c> {
         let sources = std::iter::once(Source::Id(coll)).chain(coll.indexes().iter().filter(|i| !i.spec.is_text()).map(Source::Secondary));
         for source in sources {
             if let Some((scan, sorted, _)) = build_scan(source, &conj, q.sort, false)? {
-                let covered = covered_paths(&scan, q);
+                let covered = if q.records { None } else { covered_paths(&scan, q) };
                 candidates.push(Plan { access: Access::Index(scan), sorted_by_index: sorted, covered });
             }
         }
@@ -1029,6 +1113,53 @@ impl<'c> Planned<'c> {
         let start = Instant::now();
         let mut out = execute(coll, q, &self.winner, None)?;
         out.stats.millis = start.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    /// `returnKey`: the key the chosen plan read record `rid` under, as a document of the key
+    /// pattern's fields (the record's first entry, in index order, within the scanned ranges);
+    /// empty when the plan reads no single index (a collection scan, `$or`, text).
+    pub fn index_key(&self, coll: &Collection, rid: u64) -> Result<Document, DocError> {
+        let Some(doc) = coll.get(rid) else { return Ok(Document::new()) };
+        let scan = match &self.winner.access {
+            Access::Index(scan) => scan,
+            Access::IdHack(_) => {
+                let id = doc.get("_id").ok().flatten().map(value::raw_to_bson).transpose()?.unwrap_or(Bson::Null);
+                return Ok(doc! {"_id": id});
+            }
+            _ => return Ok(Document::new()),
+        };
+        let in_ranges =
+            |entry: &[u8]| scan.ranges.iter().any(|(lo, hi)| entry >= lo.as_slice() && hi.as_ref().is_none_or(|h| entry < h.as_slice()));
+        let entries = keys::document_keys(doc, rid, &scan.fields, false)?.entries;
+        let Some(entry) = entries.iter().map(|e| e.as_slice()).filter(|e| in_ranges(e)).min() else {
+            return Ok(Document::new());
+        };
+        let Some((ranges, _, tags)) = keys::split_entry(entry, &scan.fields) else {
+            return Ok(Document::new());
+        };
+        let mut out = Document::new();
+        for (i, field) in scan.fields.iter().enumerate() {
+            let comp = &entry[ranges[i].clone()];
+            let value = match decode_component(comp, field.descending, tags.get(i).copied().unwrap_or(0)) {
+                Some(v) => v,
+                None => {
+                    // A value the key does not give back: the document's value with that key
+                    // (an array element, or null for a missing field, [] for only arrays).
+                    let plain: Vec<u8> = if field.descending { comp.iter().map(|b| !b).collect() } else { comp.to_vec() };
+                    let mut candidates = vec![Bson::Null, Bson::Array(Vec::new())];
+                    for_each_path_value(doc, &field.path, &mut |v| {
+                        if let PathValue::Value(x) = v {
+                            if let Ok(b) = value::raw_to_bson(x) {
+                                candidates.push(b);
+                            }
+                        }
+                    })?;
+                    candidates.into_iter().find(|c| key(c) == plain).unwrap_or(Bson::Null)
+                }
+            };
+            out.insert(field.path.dotted.clone(), value);
+        }
         Ok(out)
     }
 
