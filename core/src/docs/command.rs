@@ -930,17 +930,7 @@ fn cmd_count(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, D
     let hint = Hint::parse(args.cmd.get("hint"))?;
     let n = match engine::collection(ctx, &ns)? {
         Some(c) if hint != Hint::None => {
-            let q = Query {
-                filter: &filter,
-                sort: None,
-                projection: None,
-                skip,
-                limit,
-                hint: &hint,
-                count_only: true,
-                key_range: None,
-                records: false,
-            };
+            let q = Query { skip, limit, count_only: true, ..Query::new(&filter, &hint) };
             Planned::new(c, &q)?.run(c, &q)?.count
         }
         Some(c) => engine::count_in(c, &filter, skip, limit)?,
@@ -1006,17 +996,7 @@ fn cmd_aggregate(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Documen
         Some(c) if consumed > 0 && (!c.indexes().is_empty() || lead_filter.is_some_and(Filter::has_text)) => {
             let everything = Filter::parse(&Document::new(), &vars)?;
             let hint = Hint::parse(args.cmd.get("hint"))?;
-            let q = Query {
-                filter: lead_filter.unwrap_or(&everything),
-                sort: lead_sort,
-                projection: None,
-                skip: 0,
-                limit: 0,
-                hint: &hint,
-                count_only: false,
-                key_range: None,
-                records: false,
-            };
+            let q = Query { sort: lead_sort, ..Query::new(lead_filter.unwrap_or(&everything), &hint) };
             let outcome = Planned::new(c, &q)?.run(c, &q)?;
             let mut docs = Vec::with_capacity(outcome.docs.len());
             for p in outcome.docs {
@@ -1171,17 +1151,7 @@ fn cmd_explain(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document,
     let projection =
         projection_doc.as_ref().filter(|p| !p.is_empty()).map(|p| super::projection::Projection::parse(p, &vars)).transpose()?;
     let hint = Hint::parse(ia.cmd.get("hint"))?;
-    let q = Query {
-        filter: &filter,
-        sort: sort.as_ref(),
-        projection: projection.as_ref(),
-        skip,
-        limit,
-        hint: &hint,
-        count_only,
-        key_range: None,
-        records: false,
-    };
+    let q = Query { sort: sort.as_ref(), projection: projection.as_ref(), skip, limit, count_only, ..Query::new(&filter, &hint) };
     let mut reply = explain_query(ctx, &ns, &q, &filter_doc, verbosity)?;
     reply.insert("command", inner.clone());
     reply.insert("ok", 1.0);
@@ -1215,17 +1185,7 @@ fn explain_aggregate(ctx: &Ctx<'_>, ns: &Namespace, pipeline: &Pipeline, stages:
         _ => Document::new(),
     };
     let hint = Hint::None;
-    let q = Query {
-        filter: filter.unwrap_or(&everything),
-        sort,
-        projection: None,
-        skip: 0,
-        limit: 0,
-        hint: &hint,
-        count_only: false,
-        key_range: None,
-        records: false,
-    };
+    let q = Query { sort, ..Query::new(filter.unwrap_or(&everything), &hint) };
     let cursor = explain_query(ctx, ns, &q, &filter_doc, verbosity)?;
     let mut out = vec![Bson::Document(doc! {"$cursor": cursor})];
     out.extend(stages.iter().skip(consumed).cloned());

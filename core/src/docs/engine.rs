@@ -693,15 +693,13 @@ impl FindSpec {
     /// The planner's view of this find.
     pub(crate) fn query(&self) -> Query<'_> {
         Query {
-            filter: &self.filter,
             sort: self.sort.as_ref(),
             projection: self.projection.as_ref(),
             skip: self.skip,
             limit: self.limit,
-            hint: &self.hint,
-            count_only: false,
             key_range: Some(&self.key_range),
             records: self.show_record_id || self.return_key,
+            ..Query::new(&self.filter, &self.hint)
         }
     }
 }
@@ -930,17 +928,7 @@ pub fn find_first_raw(coll: &Collection, filter: &Filter) -> Result<Option<RawDo
     }
     if !coll.indexes().is_empty() || filter.has_text() {
         let hint = Hint::None;
-        let q = Query {
-            filter,
-            sort: None,
-            projection: None,
-            skip: 0,
-            limit: 1,
-            hint: &hint,
-            count_only: false,
-            key_range: None,
-            records: false,
-        };
+        let q = Query { limit: 1, ..Query::new(filter, &hint) };
         let planned = Planned::new(coll, &q)?;
         if planned.uses_index() {
             return Ok(planned.run(coll, &q)?.docs.into_iter().find_map(|p| match p {
@@ -973,17 +961,7 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
     }
     if !coll.indexes().is_empty() || filter.has_text() || sort.is_some_and(|s| s.natural().is_some()) {
         let hint = Hint::None;
-        let q = Query {
-            filter,
-            sort,
-            projection: None,
-            skip: 0,
-            limit: u64::from(!multi),
-            hint: &hint,
-            count_only: false,
-            key_range: None,
-            records: false,
-        };
+        let q = Query { sort, limit: u64::from(!multi), ..Query::new(filter, &hint) };
         let planned = Planned::new(coll, &q)?;
         if planned.uses_index() || sort.is_some_and(|s| s.natural().is_some()) || filter.has_text() {
             return Ok(planned
@@ -1124,7 +1102,7 @@ pub fn count_in(coll: &Collection, filter: &Filter, skip: u64, limit: u64) -> Re
     } else {
         let hint = Hint::None;
         // Skip and limit go into the plan: an index scan stops as soon as it has counted enough.
-        let q = Query { filter, sort: None, projection: None, skip, limit, hint: &hint, count_only: true, key_range: None, records: false };
+        let q = Query { skip, limit, count_only: true, ..Query::new(filter, &hint) };
         let planned = Planned::new(coll, &q)?;
         if planned.uses_index() {
             return Ok(planned.run(coll, &q)?.count);

@@ -574,6 +574,14 @@ pub struct Query<'q> {
     pub records: bool,
 }
 
+impl<'q> Query<'q> {
+    /// Every match of `filter` under `hint`: no sort, projection, skip or limit; the other
+    /// fields are set with struct update syntax (`Query { limit: 1, ..Query::new(f, &h) }`).
+    pub fn new(filter: &'q Filter, hint: &'q Hint) -> Self {
+        Query { filter, sort: None, projection: None, skip: 0, limit: 0, hint, count_only: false, key_range: None, records: false }
+    }
+}
+
 /// A key range's lower and upper bounds as entry bytes (None: unbounded).
 type KeyBounds = (Option<Vec<u8>>, Option<Vec<u8>>);
 
