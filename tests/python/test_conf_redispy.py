@@ -420,7 +420,6 @@ def test_object_encoding(p):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="open compatibility gap (see session 13 notes)")
 @requires("object")
 def test_object_encoding_after_append_and_setrange_is_raw(p):
     # APPEND / SETRANGE always leave a "raw" string in Redis, even when it looks like an int
