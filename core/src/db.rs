@@ -284,8 +284,9 @@ impl Db {
         &self.inner.ks
     }
 
-    /// Run any command (binary-safe argv, argv[0] the command name). Transaction commands
-    /// (MULTI, EXEC, WATCH...) need a `Session`; here they return an error reply.
+    /// Run any command (binary-safe argv, argv[0] the command name). Transaction state
+    /// (MULTI, WATCH) needs a `Session`: here MULTI and WATCH return an error reply, and EXEC,
+    /// DISCARD and UNWATCH answer as Redis does on a connection with no transaction open.
     pub fn execute(&self, argv: &[&[u8]]) -> Reply {
         match command::resolve(argv) {
             Ok(spec) => command::dispatch(&self.inner.ks, spec, argv),

@@ -1480,7 +1480,6 @@ def test_transaction_helper(p):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="open compatibility gap (see session 13 notes)")
 def test_exec_discard_without_multi(p):
     check(
         p,

@@ -75,20 +75,28 @@ fn lastsave(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.keyspace().persistence.get().map_or(0, |p| p.last_save_secs())))
 }
 
-/// Transaction control lives in `Session`; these entries give arity and flags.
+/// Transaction control lives in `Session`; these entries give arity and flags. Run without a
+/// session (`Db::execute`, one command at a time), there is no transaction state: EXEC and
+/// DISCARD answer as Redis does on a connection that never sent MULTI, UNWATCH has nothing to
+/// forget, and MULTI/WATCH are refused (their state would be lost with the call).
 pub(crate) const TXN_COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("multi", 1, TXN, NONE, needs_session),
-    CommandSpec::new("exec", 1, TXN, NONE, needs_session),
-    CommandSpec::new("discard", 1, TXN, NONE, needs_session),
-    CommandSpec::new("watch", -2, TXN, (1, -1, 1), needs_session),
-    CommandSpec::new("unwatch", 1, TXN, NONE, needs_session),
+    CommandSpec::new("multi", 1, TXN, NONE, without_session),
+    CommandSpec::new("exec", 1, TXN, NONE, without_session),
+    CommandSpec::new("discard", 1, TXN, NONE, without_session),
+    CommandSpec::new("watch", -2, TXN, (1, -1, 1), without_session),
+    CommandSpec::new("unwatch", 1, TXN, NONE, without_session),
 ];
 
-fn needs_session(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Err(Reply::err_owned(format!(
-        "ERR {} needs a session (Db::session): transaction state belongs to one caller",
-        String::from_utf8_lossy(a[0]).to_ascii_uppercase()
-    )))
+fn without_session(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let name = String::from_utf8_lossy(a[0]).to_ascii_uppercase();
+    match name.as_str() {
+        "EXEC" | "DISCARD" => Err(Reply::err_owned(format!("ERR {name} without MULTI"))),
+        "UNWATCH" => Ok(Reply::OK),
+        _ => Err(Reply::err_owned(format!(
+            "ERR {name} is not available on a handle that runs each command on its own: \
+             transaction state needs a connection (a pipeline, or a session)"
+        ))),
+    }
 }
 
 fn ping(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
