@@ -4,7 +4,7 @@
 
 use super::args::{self, is};
 use super::{CmdResult, CommandSpec, ALL_SHARDS, TXN, WRITE};
-use crate::config::Options;
+use crate::config::{Facts, Options};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
 use std::sync::atomic::Ordering;
@@ -130,27 +130,54 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let ks = ctx.keyspace();
     if is(sub, "GET") && a.len() >= 3 {
         let cfg = ks.config.read();
-        let mut out = Vec::new();
+        let facts = Facts { persistent: ks.persistence.get().is_some() };
+        let mut out: Vec<(Reply, Reply)> = Vec::new();
+        let mut push = |name: &[u8], value: String| {
+            if !out.iter().any(|(k, _)| k.as_bytes().is_some_and(|k| k.eq_ignore_ascii_case(name))) {
+                out.push((Reply::bulk(name), Reply::Bulk(value.into_bytes())));
+            }
+        };
         for pat in &a[2..] {
-            for (name, value) in cfg.matching(&pat.to_ascii_lowercase()) {
-                if !out.iter().any(|(k, _): &(Reply, Reply)| k.as_bytes() == Some(name.as_bytes())) {
-                    out.push((Reply::bulk(name.as_bytes()), Reply::Bulk(value.into_bytes())));
+            // Like Redis 7: a name without glob characters is looked up (case-insensitively)
+            // and answered under the caller's spelling; a pattern answers canonical names.
+            if !pat.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+                if let Some(value) = std::str::from_utf8(pat).ok().and_then(|n| cfg.get_with(n, &facts)) {
+                    push(pat, value);
                 }
+                continue;
+            }
+            for (name, value) in cfg.matching(&pat.to_ascii_lowercase(), &facts) {
+                push(name.as_bytes(), value);
             }
         }
         return Ok(Reply::Map(out));
     }
     if is(sub, "SET") && a.len() >= 4 && a.len().is_multiple_of(2) {
-        // All-or-nothing like Redis 7: validate every pair on a copy, then publish.
+        // All-or-nothing like Redis 7: names first (unknown, read-only, given twice: named as
+        // the caller spelled them), then every value on a copy (a bad one named under the
+        // parameter's own name), then publish.
+        let failed =
+            |arg: &str, why: &str| Reply::err_owned(format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"));
+        let mut seen: Vec<&'static str> = Vec::new();
+        for pair in a[2..].chunks(2) {
+            let name = String::from_utf8_lossy(pair[0]);
+            let Some(canonical) = Options::canonical_name(&name) else {
+                return Err(Reply::err_owned(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")));
+            };
+            if Options::default().get(canonical).is_none() {
+                return Err(failed(&name, "can't set immutable config"));
+            }
+            if seen.contains(&canonical) {
+                return Err(failed(&name, "duplicate parameter"));
+            }
+            seen.push(canonical);
+        }
         let mut next: Options = ks.config.read().clone();
         for pair in a[2..].chunks(2) {
             let name = String::from_utf8_lossy(pair[0]);
-            if !Options::is_known(&name) {
-                return Err(Reply::err_owned(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")));
-            }
             let value = String::from_utf8_lossy(pair[1]);
-            if let Err(e) = next.set(&name, &value) {
-                return Err(Reply::err_owned(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")));
+            if let Some(Err(e)) = next.set_for_config(&name, &value) {
+                return Err(failed(Options::canonical_name(&name).unwrap_or_default(), &e));
             }
         }
         if let Some(log) = ks.log() {
