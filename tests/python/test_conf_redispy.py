@@ -1543,7 +1543,6 @@ def test_info_dict_shape(p):
     check(p, info_shape, lambda c: c.flushdb(), keyspace, lambda c: c.flushdb(), lambda c: c.info("keyspace"))
 
 
-@pytest.mark.xfail(strict=True, reason="open compatibility gap (see session 13 notes)")
 @requires("info")
 def test_info_sections_contain_common_fields(p):
     fields = {

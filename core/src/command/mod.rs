@@ -225,6 +225,7 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
 /// context logs, the command's effect is added to it: the handler's own description
 /// (`Ctx::log_as`), or else the argv itself if the command changed anything.
 pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+    ctx.count_command();
     if spec.flags & DENYOOM != 0 && ctx.out_of_memory() {
         return Reply::err(crate::keyspace::evict::OOM);
     }

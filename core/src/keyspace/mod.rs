@@ -132,6 +132,10 @@ pub(crate) struct ShardStats {
     pub(crate) misses: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) evicted: AtomicU64,
+    /// Commands run on this shard (INFO's `total_commands_processed` sums the shards): counted
+    /// in the shard a command locked first, next to the hit/miss counters a read already
+    /// updates, so a command pays one uncontended add on a cache line it holds anyway.
+    pub(crate) commands: AtomicU64,
 }
 
 #[derive(Default)]
@@ -437,6 +441,15 @@ pub(crate) struct Keyspace {
     /// Collections with a TTL index (namespace keys), swept by the background thread. Kept by
     /// the snapshot load, replay and createIndexes.
     pub(crate) ttl_namespaces: crate::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// When the database was opened (INFO's `uptime_in_seconds`).
+    pub(crate) started: std::time::Instant,
+    /// Open `Db` handles (clones and sessions included): INFO's `connected_clients`.
+    pub(crate) clients: AtomicUsize,
+    /// `Db` handles ever opened: INFO's `total_connections_received`.
+    pub(crate) connections: AtomicU64,
+    /// Commands that locked no shard (PING, ECHO, TIME, transaction control), counted here
+    /// rather than in a shard (see `ShardStats::commands`).
+    pub(crate) unlocked_commands: AtomicU64,
 }
 
 impl Keyspace {
@@ -454,6 +467,10 @@ impl Keyspace {
             evict_pool: crate::sync::Mutex::new(evict::Pool::default()),
             doc_cursors: crate::sync::Mutex::default(),
             ttl_namespaces: crate::sync::Mutex::default(),
+            started: std::time::Instant::now(),
+            clients: AtomicUsize::new(0),
+            connections: AtomicU64::new(0),
+            unlocked_commands: AtomicU64::new(0),
         }
     }
 
@@ -833,6 +850,17 @@ impl<'a> Ctx<'a> {
     /// Whether this context holds any shard lock.
     pub(crate) fn holds_locks(&self) -> bool {
         !self.guards.is_empty()
+    }
+
+    /// Count one command (INFO's `total_commands_processed`): in the first shard this context
+    /// holds (see `ShardStats::commands`), or the keyspace's counter when it holds none.
+    #[inline]
+    pub(crate) fn count_command(&self) {
+        match self.guards.first() {
+            Some((_, ShardGuard::Read(g))) => g.stats.commands.fetch_add(1, Ordering::Relaxed),
+            Some((_, ShardGuard::Write(g))) => g.stats.commands.fetch_add(1, Ordering::Relaxed),
+            None => self.ks.unlocked_commands.fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     /// The keyspace this context belongs to (for server-wide state such as config).
