@@ -344,7 +344,7 @@ impl Db {
         let r = f(&tx);
         let mut ctx = tx.ctx.into_inner();
         let seq = ctx.finish();
-        drop(ctx);
+        ctx.release();
         crate::keyspace::evict::make_room(ks);
         ks.wait_durable(seq).map_err(reply_error)?;
         Ok(r)
@@ -355,18 +355,28 @@ impl Db {
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let h = hash_bytes(key);
         let shard = self.inner.ks.shard(shard_of(h)).read();
-        let found = shard.dict.get_hashed(h, key).filter(|e| !e.has_ttl() || shard.expire_at_hashed(h, key, e) > crate::keyspace::now_ms());
+        let mut found = shard.dict.get_hashed(h, key);
+        let expired = found.is_some_and(|e| e.has_ttl() && shard.expire_at_hashed(h, key, e) <= crate::keyspace::now_ms());
+        if expired {
+            found = None;
+        }
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         shard.stats.commands.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {
             crate::keyspace::evict::touch(&self.inner.ks.tuning, e);
         }
-        match found.map(|e| &e.value) {
+        let r = match found.map(|e| &e.value) {
             None => Ok(None),
             Some(Value::Str(s)) => Ok(Some(s.with_bytes(f))),
             Some(_) => Err(Error::Command(WRONGTYPE.into())),
+        };
+        drop(shard);
+        if expired {
+            // Lazy expiry, as GET through the command table (`expire::reclaim`).
+            expire::reclaim(&self.inner.ks, &[key.into()]);
         }
+        r
     }
 
     /// Run one expiry cycle now (tests and tools; the background thread does this on its own).
@@ -548,7 +558,7 @@ impl Session {
             ctx.unwatch(&w.key);
         }
         let seq = ctx.finish();
-        drop(ctx);
+        ctx.release();
         crate::keyspace::evict::make_room(&self.db.inner.ks);
         match self.db.inner.ks.wait_durable(seq) {
             Ok(()) => reply,
@@ -616,7 +626,7 @@ impl Session {
             })
             .collect();
         let seq = ctx.finish();
-        drop(ctx);
+        ctx.release();
         if write {
             crate::keyspace::evict::make_room(ks);
         }
@@ -836,10 +846,12 @@ impl Commands for Db {
         let h = hash_bytes(key);
         let ctx = self.inner.ks.lock(&LockSet::One(shard_of(h)), false);
         ctx.count_command();
-        match ctx.read::<crate::types::ZSetValue>(key) {
+        let r = match ctx.read::<crate::types::ZSetValue>(key) {
             Err(e) => check(e).map(|_| None),
             Ok(z) => Ok(z.and_then(|z| z.rank(member)).map(|r| r as i64)),
-        }
+        };
+        ctx.release();
+        r
     }
 
     /// SET without going through the command table.

@@ -530,7 +530,6 @@ def test_expire_in_the_past_deletes(p):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="open compatibility gap (see session 13 notes)")
 def test_expired_keys_are_reclaimed_when_accessed(p):
     # Redis deletes an expired key when a command touches it: DBSIZE and INFO keyspace no
     # longer count it afterwards

@@ -210,7 +210,7 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
     let mut ctx = ks.lock(&set, spec.is_write());
     let reply = run_locked(&mut ctx, spec, argv);
     let seq = ctx.finish();
-    drop(ctx);
+    ctx.release();
     // After any write, or a CONFIG SET that lowered maxmemory (Redis evicts right away then).
     if spec.is_write() || crate::keyspace::evict::over_limit(ks) {
         crate::keyspace::evict::make_room(ks);
