@@ -360,9 +360,9 @@ impl Db {
         if expired {
             found = None;
         }
-        let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
+        // One add counts the command and the hit or miss (see `ShardStats::fast_hits`).
+        let counter = if found.is_some() { &shard.stats.fast_hits } else { &shard.stats.fast_misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        shard.stats.commands.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {
             crate::keyspace::evict::touch(&self.inner.ks.tuning, e);
         }

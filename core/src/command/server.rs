@@ -194,9 +194,14 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         for s in ctx.shards() {
             s.stats.hits.store(0, Ordering::Relaxed);
             s.stats.misses.store(0, Ordering::Relaxed);
+            s.stats.fast_hits.store(0, Ordering::Relaxed);
+            s.stats.fast_misses.store(0, Ordering::Relaxed);
+            s.stats.commands.store(0, Ordering::Relaxed);
             s.stats.expired.store(0, Ordering::Relaxed);
             s.stats.evicted.store(0, Ordering::Relaxed);
         }
+        ks.unlocked_commands.store(0, Ordering::Relaxed);
+        ks.connections.store(0, Ordering::Relaxed);
         ks.reset_peak();
         return Ok(Reply::OK);
     }
@@ -246,8 +251,10 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         let mut commands = ks.unlocked_commands.load(Ordering::Relaxed);
         for s in ctx.shards() {
             commands += s.stats.commands.load(Ordering::Relaxed);
-            hits += s.stats.hits.load(Ordering::Relaxed);
-            misses += s.stats.misses.load(Ordering::Relaxed);
+            let (fast_hits, fast_misses) = (s.stats.fast_hits.load(Ordering::Relaxed), s.stats.fast_misses.load(Ordering::Relaxed));
+            hits += s.stats.hits.load(Ordering::Relaxed) + fast_hits;
+            misses += s.stats.misses.load(Ordering::Relaxed) + fast_misses;
+            commands += fast_hits + fast_misses;
             expired += s.stats.expired.load(Ordering::Relaxed);
             evicted += s.stats.evicted.load(Ordering::Relaxed);
         }
@@ -476,5 +483,18 @@ mod tests {
         // 5 commands, 2 typed calls, MULTI + INCR + EXEC, then this INFO.
         assert_eq!(count(&db) - before, 5 + 2 + 3 + 1);
         assert_eq!(run(&db, &["GET", "x"]), bulk("2"));
+        // The typed GET's hit and miss count as keyspace hits and misses too.
+        let hits_misses = |db: &Db| {
+            let stats = info(db, "stats");
+            (stats["keyspace_hits"].parse::<u64>().unwrap(), stats["keyspace_misses"].parse::<u64>().unwrap())
+        };
+        let (hits, misses) = hits_misses(&db);
+        assert_eq!(db.get(b"nope").unwrap(), None);
+        assert_eq!(db.get(b"x").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(hits_misses(&db), (hits + 1, misses + 1));
+        // CONFIG RESETSTAT zeroes the counters, as in Redis.
+        run(&db, &["CONFIG", "RESETSTAT"]);
+        let stats = info(&db, "stats");
+        assert_eq!((stats["total_commands_processed"].as_str(), stats["keyspace_misses"].as_str()), ("1", "0"));
     }
 }

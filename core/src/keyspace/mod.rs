@@ -138,6 +138,10 @@ pub(crate) struct ShardStats {
     /// in the shard a command locked first, next to the hit/miss counters a read already
     /// updates, so a command pays one uncontended add on a cache line it holds anyway.
     pub(crate) commands: AtomicU64,
+    /// GETs of the `Db::get_with` fast path that hit / missed: each is a command and a
+    /// keyspace hit or miss, so that path counts both with the one add it always made.
+    pub(crate) fast_hits: AtomicU64,
+    pub(crate) fast_misses: AtomicU64,
 }
 
 #[derive(Default)]
