@@ -3,7 +3,14 @@
 //! Names are Redis's (`hz`, `appendfsync`, `save`...). One table (`PARAMS`) lists
 //! every parameter with its parser and printer, so `Options::set`, CONFIG SET, the C `config`
 //! string and Python keyword arguments all accept exactly the same names and values. A
-//! parameter is listed only once the engine honours it.
+//! parameter is listed only once the engine honours it. Values are parsed, and refused with the
+//! reasons, that Redis 7 gives (integers as `string2ll`, sizes as `memtoull`, ranges as Redis
+//! declares them), so CONFIG SET errors read exactly as Redis's.
+//!
+//! A second table (`FIXED`) lists read-only parameters that clients commonly read on startup:
+//! facts about an embedded database (no connections to time out or limit, one database, no
+//! keyspace notifications). CONFIG GET answers them; CONFIG SET refuses them as Redis refuses
+//! an immutable parameter.
 
 use crate::error::{Error, Result};
 
@@ -12,7 +19,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Options {
-    /// Background task frequency (active expiry cycles per second), 1..=500. Redis's `hz`.
+    /// Background task frequency (active expiry cycles per second), 1..=500. Redis's `hz`
+    /// (like Redis, setting it outside that range clamps it).
     pub hz: u32,
     /// `appendfsync`: when log records reach the disk (default `everysec`).
     pub appendfsync: FsyncPolicy,
@@ -27,7 +35,7 @@ pub struct Options {
     pub maxmemory: u64,
     /// `maxmemory-policy`: what to do when a write finds `used_memory` over `maxmemory`.
     pub maxmemory_policy: EvictionPolicy,
-    /// `maxmemory-samples`: keys sampled per eviction round (1..=64; Redis's default 5).
+    /// `maxmemory-samples`: keys sampled per eviction round (at least 1; Redis's default 5).
     pub maxmemory_samples: u32,
     /// `lfu-log-factor`: how slowly the logarithmic LFU counter grows (Redis's default 10).
     pub lfu_log_factor: u32,
@@ -181,17 +189,32 @@ struct Param {
     set: fn(&mut Options, &str) -> std::result::Result<(), String>,
 }
 
+/// An integer parameter: a canonical decimal (Redis's `string2ll`: no blanks, sign `-` only)
+/// within the range Redis declares for it, with Redis's messages.
 fn parse_int_in(v: &str, lo: i64, hi: i64) -> std::result::Result<i64, String> {
-    let n: i64 = v.trim().parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    let n = crate::util::num::parse_i64_strict(v.as_bytes()).ok_or("argument couldn't be parsed into an integer")?;
     if n < lo || n > hi {
         return Err(format!("argument must be between {lo} and {hi} inclusive"));
     }
     Ok(n)
 }
 
-/// A compact-encoding threshold (a non-negative integer, also accepting memory units).
+const INT_MAX: i64 = i32::MAX as i64;
+
+/// A compact-encoding threshold. Redis declares the `*-entries` ones integers and the
+/// `*-value` ones memory sizes (`64`, `1kb`), both 0..LONG_MAX; nestdb keeps them as u32.
 macro_rules! limit_param {
-    ($name:literal, $field:ident) => {
+    ($name:literal, $field:ident, entries) => {
+        Param {
+            name: $name,
+            get: |o| o.$field.to_string(),
+            set: |o, v| {
+                o.$field = parse_int_in(v, 0, i64::MAX)?.min(i64::from(u32::MAX)) as u32;
+                Ok(())
+            },
+        }
+    };
+    ($name:literal, $field:ident, value) => {
         Param {
             name: $name,
             get: |o| o.$field.to_string(),
@@ -208,7 +231,8 @@ const PARAMS: &[Param] = &[
         name: "hz",
         get: |o| o.hz.to_string(),
         set: |o, v| {
-            o.hz = parse_int_in(v, 1, 500)? as u32;
+            // Redis accepts 0..INT_MAX and clamps to 1..=500.
+            o.hz = parse_int_in(v, 0, INT_MAX)?.clamp(1, 500) as u32;
             Ok(())
         },
     },
@@ -216,7 +240,7 @@ const PARAMS: &[Param] = &[
         name: "appendfsync",
         get: |o| o.appendfsync.name().to_string(),
         set: |o, v| {
-            o.appendfsync = FsyncPolicy::parse(v.trim()).ok_or("argument(s) must be one of the following: always, everysec, no")?;
+            o.appendfsync = FsyncPolicy::parse(v.trim()).ok_or("argument(s) must be one of the following: everysec, always, no")?;
             Ok(())
         },
     },
@@ -224,7 +248,7 @@ const PARAMS: &[Param] = &[
         name: "auto-aof-rewrite-percentage",
         get: |o| o.auto_aof_rewrite_percentage.to_string(),
         set: |o, v| {
-            o.auto_aof_rewrite_percentage = parse_int_in(v, 0, i64::from(i32::MAX))? as u32;
+            o.auto_aof_rewrite_percentage = parse_int_in(v, 0, INT_MAX)? as u32;
             Ok(())
         },
     },
@@ -266,7 +290,7 @@ const PARAMS: &[Param] = &[
         name: "maxmemory-samples",
         get: |o| o.maxmemory_samples.to_string(),
         set: |o, v| {
-            o.maxmemory_samples = parse_int_in(v, 1, 64)? as u32;
+            o.maxmemory_samples = parse_int_in(v, 1, INT_MAX)? as u32;
             Ok(())
         },
     },
@@ -274,7 +298,7 @@ const PARAMS: &[Param] = &[
         name: "lfu-log-factor",
         get: |o| o.lfu_log_factor.to_string(),
         set: |o, v| {
-            o.lfu_log_factor = parse_int_in(v, 0, i64::from(i32::MAX))? as u32;
+            o.lfu_log_factor = parse_int_in(v, 0, INT_MAX)? as u32;
             Ok(())
         },
     },
@@ -282,7 +306,7 @@ const PARAMS: &[Param] = &[
         name: "lfu-decay-time",
         get: |o| o.lfu_decay_time.to_string(),
         set: |o, v| {
-            o.lfu_decay_time = parse_int_in(v, 0, i64::from(i32::MAX))? as u32;
+            o.lfu_decay_time = parse_int_in(v, 0, INT_MAX)? as u32;
             Ok(())
         },
     },
@@ -302,24 +326,56 @@ const PARAMS: &[Param] = &[
             Ok(())
         },
     },
-    limit_param!("hash-max-listpack-entries", hash_max_listpack_entries),
-    limit_param!("hash-max-listpack-value", hash_max_listpack_value),
-    limit_param!("set-max-intset-entries", set_max_intset_entries),
-    limit_param!("set-max-listpack-entries", set_max_listpack_entries),
-    limit_param!("set-max-listpack-value", set_max_listpack_value),
-    limit_param!("zset-max-listpack-entries", zset_max_listpack_entries),
-    limit_param!("zset-max-listpack-value", zset_max_listpack_value),
+    limit_param!("hash-max-listpack-entries", hash_max_listpack_entries, entries),
+    limit_param!("hash-max-listpack-value", hash_max_listpack_value, value),
+    limit_param!("set-max-intset-entries", set_max_intset_entries, entries),
+    limit_param!("set-max-listpack-entries", set_max_listpack_entries, entries),
+    limit_param!("set-max-listpack-value", set_max_listpack_value, value),
+    limit_param!("zset-max-listpack-entries", zset_max_listpack_entries, entries),
+    limit_param!("zset-max-listpack-value", zset_max_listpack_value, value),
     Param {
         name: "list-max-listpack-size",
         get: |o| o.list_max_listpack_size.to_string(),
         set: |o, v| {
-            o.list_max_listpack_size = parse_int_in(v, -5, i64::from(i32::MAX))? as i32;
+            o.list_max_listpack_size = parse_int_in(v, -5, INT_MAX)? as i32;
             if o.list_max_listpack_size == 0 {
                 o.list_max_listpack_size = 1;
             }
             Ok(())
         },
     },
+];
+
+/// What a read-only parameter's value depends on.
+pub(crate) struct Facts {
+    /// The database has files (a snapshot and a log that every write goes to).
+    pub(crate) persistent: bool,
+}
+
+struct Fixed {
+    name: &'static str,
+    value: fn(&Facts) -> &'static str,
+}
+
+/// Read-only parameters (see the module comment): values true of an embedded database.
+const FIXED: &[Fixed] = &[
+    // Every write of a file-backed database goes to its log (Redis's AOF); an in-memory one
+    // has no files.
+    Fixed { name: "appendonly", value: |f| if f.persistent { "yes" } else { "no" } },
+    // One keyspace: SELECT takes only 0.
+    Fixed { name: "databases", value: |_| "1" },
+    // No connections: nothing idles out, nothing is counted against a client cap or a client
+    // memory budget. `maxclients` reads as Redis's default, the figure connection pools size
+    // themselves by; nestdb admits any number of handles.
+    Fixed { name: "timeout", value: |_| "0" },
+    Fixed { name: "maxclients", value: |_| "10000" },
+    Fixed { name: "maxmemory-clients", value: |_| "0" },
+    // Keyspace notifications are not implemented: none are sent.
+    Fixed { name: "notify-keyspace-events", value: |_| "" },
+    // Eviction frees what a write needs before the write runs, however long that takes
+    // (Redis's 100 would mean "unbounded"; its default 10 bounds the work per command): the
+    // value Redis reports by default.
+    Fixed { name: "maxmemory-eviction-tenacity", value: |_| "10" },
 ];
 
 fn normalize(name: &str) -> String {
@@ -333,6 +389,22 @@ impl Options {
         let p =
             PARAMS.iter().find(|p| p.name == key).ok_or_else(|| Error::InvalidArgument(format!("unknown config parameter '{name}'")))?;
         (p.set)(self, value).map_err(|e| Error::InvalidArgument(format!("invalid value for '{}': {e}", p.name)))
+    }
+
+    /// CONFIG SET of one parameter: Redis's refusal reason as is (the caller adds the
+    /// "CONFIG SET failed" frame). `None` when the name is unknown.
+    pub(crate) fn set_for_config(&mut self, name: &str, value: &str) -> Option<std::result::Result<(), String>> {
+        let key = normalize(name);
+        if let Some(p) = PARAMS.iter().find(|p| p.name == key) {
+            return Some((p.set)(self, value));
+        }
+        FIXED.iter().any(|f| f.name == key).then(|| Err("can't set immutable config".to_string()))
+    }
+
+    /// The canonical name of a parameter (writable or read-only), if it exists.
+    pub(crate) fn canonical_name(name: &str) -> Option<&'static str> {
+        let key = normalize(name);
+        PARAMS.iter().map(|p| p.name).chain(FIXED.iter().map(|f| f.name)).find(|n| *n == key)
     }
 
     /// Builder form of `set` for `hz`.
@@ -398,14 +470,21 @@ impl Options {
         PARAMS.iter().find(|p| p.name == key).map(|p| (p.get)(self))
     }
 
-    /// (name, value) of every parameter whose name matches the Redis glob `pattern`.
-    pub(crate) fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
-        PARAMS.iter().filter(|p| crate::util::glob::glob_match(pattern, p.name.as_bytes())).map(|p| (p.name, (p.get)(self))).collect()
+    /// Current value of a writable or read-only parameter by name.
+    pub(crate) fn get_with(&self, name: &str, facts: &Facts) -> Option<String> {
+        let key = normalize(name);
+        self.get(&key).or_else(|| FIXED.iter().find(|f| f.name == key).map(|f| (f.value)(facts).to_string()))
     }
 
-    /// Whether `name` is a known parameter.
-    pub(crate) fn is_known(name: &str) -> bool {
-        let key = normalize(name);
-        PARAMS.iter().any(|p| p.name == key)
+    /// (name, value) of every parameter, writable or read-only, whose name matches the Redis
+    /// glob `pattern` (lowercase).
+    pub(crate) fn matching(&self, pattern: &[u8], facts: &Facts) -> Vec<(&'static str, String)> {
+        let hit = |name: &str| crate::util::glob::glob_match(pattern, name.as_bytes());
+        PARAMS
+            .iter()
+            .filter(|p| hit(p.name))
+            .map(|p| (p.name, (p.get)(self)))
+            .chain(FIXED.iter().filter(|f| hit(f.name)).map(|f| (f.name, (f.value)(facts).to_string())))
+            .collect()
     }
 }

@@ -74,9 +74,33 @@ struct OpenPaths {
 }
 
 /// An open database. Clones share the same engine.
-#[derive(Clone)]
+///
+/// Each `Db` value (a clone, a `Session`'s own) is what INFO calls a client: the keyspace
+/// counts them as they are made and dropped (`connected_clients`,
+/// `total_connections_received`).
 pub struct Db {
     inner: Arc<Handle>,
+}
+
+impl Db {
+    fn from_handle(inner: Arc<Handle>) -> Db {
+        let ks = &inner.ks;
+        ks.clients.fetch_add(1, Ordering::Relaxed);
+        ks.connections.fetch_add(1, Ordering::Relaxed);
+        Db { inner }
+    }
+}
+
+impl Clone for Db {
+    fn clone(&self) -> Db {
+        Db::from_handle(self.inner.clone())
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.inner.ks.clients.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What users' `Db` clones share. Background threads hold `Inner` directly, so the database
@@ -210,7 +234,7 @@ impl Db {
         let key = key.canonicalize().unwrap_or(key);
         let mut open = open_paths();
         if let Some(inner) = open.map.get(&key).and_then(Weak::upgrade) {
-            return Ok(Db { inner });
+            return Ok(Db::from_handle(inner));
         }
         let ks = Keyspace::new(options);
         // A handle of this process that is closing may still hold the lock for a moment.
@@ -233,7 +257,7 @@ impl Db {
         open.map.retain(|_, w| w.strong_count() > 0);
         open.map.insert(key, Arc::downgrade(&handle));
         open.map.insert(canonical, Arc::downgrade(&handle));
-        Ok(Db { inner: handle })
+        Ok(Db::from_handle(handle))
     }
 
     /// An in-memory database.
@@ -241,7 +265,7 @@ impl Db {
         let inner =
             Arc::new(Inner { ks: Keyspace::new(options), last_expire: Mutex::new(Instant::now()), last_ttl: Mutex::new(Instant::now()) });
         background_registry().dbs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&inner));
-        Db { inner: Arc::new(Handle(inner)) }
+        Db::from_handle(Arc::new(Handle(inner)))
     }
 
     /// What opening found: keys loaded, log records replayed, bytes of a torn last record cut
@@ -284,8 +308,9 @@ impl Db {
         &self.inner.ks
     }
 
-    /// Run any command (binary-safe argv, argv[0] the command name). Transaction commands
-    /// (MULTI, EXEC, WATCH...) need a `Session`; here they return an error reply.
+    /// Run any command (binary-safe argv, argv[0] the command name). Transaction state
+    /// (MULTI, WATCH) needs a `Session`: here MULTI and WATCH return an error reply, and EXEC,
+    /// DISCARD and UNWATCH answer as Redis does on a connection with no transaction open.
     pub fn execute(&self, argv: &[&[u8]]) -> Reply {
         match command::resolve(argv) {
             Ok(spec) => command::dispatch(&self.inner.ks, spec, argv),
@@ -325,7 +350,7 @@ impl Db {
         let r = f(&tx);
         let mut ctx = tx.ctx.into_inner();
         let seq = ctx.finish();
-        drop(ctx);
+        ctx.release();
         crate::keyspace::evict::make_room(ks);
         ks.wait_durable(seq).map_err(reply_error)?;
         Ok(r)
@@ -336,17 +361,28 @@ impl Db {
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let h = hash_bytes(key);
         let shard = self.inner.ks.shard(shard_of(h)).read();
-        let found = shard.dict.get_hashed(h, key).filter(|e| !e.has_ttl() || shard.expire_at_hashed(h, key, e) > crate::keyspace::now_ms());
-        let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
+        let mut found = shard.dict.get_hashed(h, key);
+        let expired = found.is_some_and(|e| e.has_ttl() && shard.expire_at_hashed(h, key, e) <= crate::keyspace::now_ms());
+        if expired {
+            found = None;
+        }
+        // One add counts the command and the hit or miss (see `ShardStats::fast_hits`).
+        let counter = if found.is_some() { &shard.stats.fast_hits } else { &shard.stats.fast_misses };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {
             crate::keyspace::evict::touch(&self.inner.ks.tuning, e);
         }
-        match found.map(|e| &e.value) {
+        let r = match found.map(|e| &e.value) {
             None => Ok(None),
             Some(Value::Str(s)) => Ok(Some(s.with_bytes(f))),
             Some(_) => Err(Error::Command(WRONGTYPE.into())),
+        };
+        drop(shard);
+        if expired {
+            // Lazy expiry, as GET through the command table (`expire::reclaim`).
+            expire::reclaim(&self.inner.ks, &[key.into()]);
         }
+        r
     }
 
     /// Run one expiry cycle now (tests and tools; the background thread does this on its own).
@@ -443,6 +479,7 @@ impl Session {
     }
 
     fn transaction_command(&mut self, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+        self.db.inner.ks.unlocked_commands.fetch_add(1, Ordering::Relaxed);
         match spec.name {
             "multi" => {
                 if self.multi.is_some() {
@@ -527,7 +564,7 @@ impl Session {
             ctx.unwatch(&w.key);
         }
         let seq = ctx.finish();
-        drop(ctx);
+        ctx.release();
         crate::keyspace::evict::make_room(&self.db.inner.ks);
         match self.db.inner.ks.wait_durable(seq) {
             Ok(()) => reply,
@@ -595,7 +632,7 @@ impl Session {
             })
             .collect();
         let seq = ctx.finish();
-        drop(ctx);
+        ctx.release();
         if write {
             crate::keyspace::evict::make_room(ks);
         }
@@ -814,10 +851,13 @@ impl Commands for Db {
     fn zrank(&self, key: &[u8], member: &[u8]) -> Result<Option<i64>> {
         let h = hash_bytes(key);
         let ctx = self.inner.ks.lock(&LockSet::One(shard_of(h)), false);
-        match ctx.read::<crate::types::ZSetValue>(key) {
+        ctx.count_command();
+        let r = match ctx.read::<crate::types::ZSetValue>(key) {
             Err(e) => check(e).map(|_| None),
             Ok(z) => Ok(z.and_then(|z| z.rank(member)).map(|r| r as i64)),
-        }
+        };
+        ctx.release();
+        r
     }
 
     /// SET without going through the command table.
@@ -826,6 +866,7 @@ impl Commands for Db {
         ks.check_writable().map_err(reply_error)?;
         let h = hash_bytes(key);
         let mut ctx = ks.lock(&LockSet::One(shard_of(h)), true);
+        ctx.count_command();
         if ctx.out_of_memory() {
             return Err(Error::Command(crate::keyspace::evict::OOM.into()));
         }

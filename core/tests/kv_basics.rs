@@ -368,8 +368,12 @@ fn config_get_set() {
     let names: Vec<_> = h.iter().map(|(k, _)| k.as_bytes().unwrap().to_vec()).collect();
     assert!(names.contains(&b"hz".to_vec()) && names.contains(&b"hash-max-listpack-entries".to_vec()), "{names:?}");
     assert_eq!(run(&d, "CONFIG SET nope 1"), err("ERR Unknown option or number of arguments for CONFIG SET - 'nope'"));
-    assert!(run(&d, "CONFIG SET hz 0").is_error());
+    assert!(run(&d, "CONFIG SET hz -1").is_error());
     assert_eq!(run(&d, "CONFIG GET hz"), Reply::Map(vec![(bulk("hz"), bulk("50"))]));
+    // Like Redis, 0 and values past 500 are accepted and clamped into 1..=500.
+    assert_eq!(run(&d, "CONFIG SET hz 0"), Reply::OK);
+    assert_eq!(run(&d, "CONFIG GET hz"), Reply::Map(vec![(bulk("hz"), bulk("1"))]));
+    assert_eq!(run(&d, "CONFIG SET hz 50"), Reply::OK);
     assert_eq!(run(&d, "CONFIG GET"), err("ERR wrong number of arguments for 'config|get' command"));
     assert_eq!(run(&d, "CONFIG FOO"), err("ERR unknown subcommand 'FOO'. Try CONFIG HELP."));
     let mut o = nestdb::Options::default();

@@ -126,13 +126,18 @@ pub(crate) fn options_from_kwargs(config: Option<&Bound<'_, PyDict>>) -> PyResul
     Ok(opts)
 }
 
-/// The config parameter names the engine accepts.
+/// The config parameter names the engine accepts (CONFIG GET also lists read-only facts such
+/// as `databases`, which are not options).
 pub(crate) fn known_parameters() -> Vec<String> {
     let probe = Db::open_in_memory();
+    let defaults = Options::default();
     let mut names: Vec<String> = match probe.execute(&[b"CONFIG", b"GET", b"*"]) {
-        Reply::Map(pairs) => {
-            pairs.into_iter().filter_map(|(k, _)| k.as_bytes().map(|b| String::from_utf8_lossy(b).replace('-', "_"))).collect()
-        }
+        Reply::Map(pairs) => pairs
+            .into_iter()
+            .filter_map(|(k, _)| k.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()))
+            .filter(|n| defaults.get(n).is_some())
+            .map(|n| n.replace('-', "_"))
+            .collect(),
         _ => Vec::new(),
     };
     names.sort();

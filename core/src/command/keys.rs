@@ -408,6 +408,44 @@ mod tests {
     use crate::keyspace::now_ms;
     use crate::{Db, Reply};
 
+    fn dbsize(db: &Db) -> Reply {
+        run(db, &["DBSIZE"])
+    }
+
+    #[test]
+    fn reads_delete_the_expired_keys_they_meet() {
+        // hz 1: the active expirer's first cycle comes a second after opening, so what
+        // deletes the keys here is the reads that meet them.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = Db::open(&path, crate::Options::default().hz(1)).unwrap();
+            for k in ["a", "b", "c", "d", "e", "f"] {
+                run(&db, &["SET", k, "v", "PX", "1"]);
+            }
+            run(&db, &["SET", "live", "v"]);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            assert_eq!(dbsize(&db), Reply::Int(7), "expired keys are still held");
+            assert_eq!(run(&db, &["GET", "a"]), Reply::Nil);
+            assert_eq!(run(&db, &["EXISTS", "b"]), Reply::Int(0));
+            assert_eq!(run(&db, &["TTL", "c"]), Reply::Int(-2));
+            assert_eq!(run(&db, &["TYPE", "d"]), Reply::status("none"));
+            assert_eq!(dbsize(&db), Reply::Int(3));
+            // The typed fast path and a pipeline do the same.
+            assert_eq!(crate::Commands::get(&db, b"e").unwrap(), None);
+            assert_eq!(db.pipeline(&[vec!["GET", "f"]]), vec![Reply::Nil]);
+            assert_eq!(dbsize(&db), Reply::Int(1));
+            let info = super::super::testutil::text(&run(&db, &["INFO", "keyspace"]));
+            assert!(info.contains("db0:keys=1,expires=0,"), "{info}");
+            let stats = super::super::testutil::text(&run(&db, &["INFO", "stats"]));
+            assert!(stats.contains("expired_keys:6\r\n"), "{stats}");
+        }
+        // The deletions were logged: replay (where nothing expires) does not bring them back.
+        let db = Db::open(&path, crate::Options::default().hz(1)).unwrap();
+        let ctx = db.keyspace().lock(&crate::keyspace::LockSet::All, false);
+        assert_eq!(ctx.shards().map(|s| s.dict.len()).sum::<usize>(), 1);
+    }
+
     #[test]
     fn expire_family_logs_absolute_pexpireat() {
         let fut = future_ms();

@@ -214,7 +214,7 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
     let mut ctx = ks.lock(&set, spec.is_write());
     let reply = run_locked(&mut ctx, spec, argv);
     let seq = ctx.finish();
-    drop(ctx);
+    ctx.release();
     // After any write, or a CONFIG SET that lowered maxmemory (Redis evicts right away then).
     if spec.is_write() || crate::keyspace::evict::over_limit(ks) {
         crate::keyspace::evict::make_room(ks);
@@ -229,6 +229,7 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
 /// context logs, the command's effect is added to it: the handler's own description
 /// (`Ctx::log_as`), or else the argv itself if the command changed anything.
 pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+    ctx.count_command();
     if spec.flags & DENYOOM != 0 && ctx.out_of_memory() {
         return Reply::err(crate::keyspace::evict::OOM);
     }

@@ -4,7 +4,7 @@
 
 use super::args::{self, is};
 use super::{CmdResult, CommandSpec, ALL_SHARDS, TXN, WRITE};
-use crate::config::Options;
+use crate::config::{Facts, Options};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
 use std::sync::atomic::Ordering;
@@ -75,20 +75,28 @@ fn lastsave(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.keyspace().persistence.get().map_or(0, |p| p.last_save_secs())))
 }
 
-/// Transaction control lives in `Session`; these entries give arity and flags.
+/// Transaction control lives in `Session`; these entries give arity and flags. Run without a
+/// session (`Db::execute`, one command at a time), there is no transaction state: EXEC and
+/// DISCARD answer as Redis does on a connection that never sent MULTI, UNWATCH has nothing to
+/// forget, and MULTI/WATCH are refused (their state would be lost with the call).
 pub(crate) const TXN_COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("multi", 1, TXN, NONE, needs_session),
-    CommandSpec::new("exec", 1, TXN, NONE, needs_session),
-    CommandSpec::new("discard", 1, TXN, NONE, needs_session),
-    CommandSpec::new("watch", -2, TXN, (1, -1, 1), needs_session),
-    CommandSpec::new("unwatch", 1, TXN, NONE, needs_session),
+    CommandSpec::new("multi", 1, TXN, NONE, without_session),
+    CommandSpec::new("exec", 1, TXN, NONE, without_session),
+    CommandSpec::new("discard", 1, TXN, NONE, without_session),
+    CommandSpec::new("watch", -2, TXN, (1, -1, 1), without_session),
+    CommandSpec::new("unwatch", 1, TXN, NONE, without_session),
 ];
 
-fn needs_session(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Err(Reply::err_owned(format!(
-        "ERR {} needs a session (Db::session): transaction state belongs to one caller",
-        String::from_utf8_lossy(a[0]).to_ascii_uppercase()
-    )))
+fn without_session(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let name = String::from_utf8_lossy(a[0]).to_ascii_uppercase();
+    match name.as_str() {
+        "EXEC" | "DISCARD" => Err(Reply::err_owned(format!("ERR {name} without MULTI"))),
+        "UNWATCH" => Ok(Reply::OK),
+        _ => Err(Reply::err_owned(format!(
+            "ERR {name} is not available on a handle that runs each command on its own: \
+             transaction state needs a connection (a pipeline, or a session)"
+        ))),
+    }
 }
 
 fn ping(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -122,27 +130,54 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let ks = ctx.keyspace();
     if is(sub, "GET") && a.len() >= 3 {
         let cfg = ks.config.read();
-        let mut out = Vec::new();
+        let facts = Facts { persistent: ks.persistence.get().is_some() };
+        let mut out: Vec<(Reply, Reply)> = Vec::new();
+        let mut push = |name: &[u8], value: String| {
+            if !out.iter().any(|(k, _)| k.as_bytes().is_some_and(|k| k.eq_ignore_ascii_case(name))) {
+                out.push((Reply::bulk(name), Reply::Bulk(value.into_bytes())));
+            }
+        };
         for pat in &a[2..] {
-            for (name, value) in cfg.matching(&pat.to_ascii_lowercase()) {
-                if !out.iter().any(|(k, _): &(Reply, Reply)| k.as_bytes() == Some(name.as_bytes())) {
-                    out.push((Reply::bulk(name.as_bytes()), Reply::Bulk(value.into_bytes())));
+            // Like Redis 7: a name without glob characters is looked up (case-insensitively)
+            // and answered under the caller's spelling; a pattern answers canonical names.
+            if !pat.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+                if let Some(value) = std::str::from_utf8(pat).ok().and_then(|n| cfg.get_with(n, &facts)) {
+                    push(pat, value);
                 }
+                continue;
+            }
+            for (name, value) in cfg.matching(&pat.to_ascii_lowercase(), &facts) {
+                push(name.as_bytes(), value);
             }
         }
         return Ok(Reply::Map(out));
     }
     if is(sub, "SET") && a.len() >= 4 && a.len().is_multiple_of(2) {
-        // All-or-nothing like Redis 7: validate every pair on a copy, then publish.
+        // All-or-nothing like Redis 7: names first (unknown, read-only, given twice: named as
+        // the caller spelled them), then every value on a copy (a bad one named under the
+        // parameter's own name), then publish.
+        let failed =
+            |arg: &str, why: &str| Reply::err_owned(format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"));
+        let mut seen: Vec<&'static str> = Vec::new();
+        for pair in a[2..].chunks(2) {
+            let name = String::from_utf8_lossy(pair[0]);
+            let Some(canonical) = Options::canonical_name(&name) else {
+                return Err(Reply::err_owned(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")));
+            };
+            if Options::default().get(canonical).is_none() {
+                return Err(failed(&name, "can't set immutable config"));
+            }
+            if seen.contains(&canonical) {
+                return Err(failed(&name, "duplicate parameter"));
+            }
+            seen.push(canonical);
+        }
         let mut next: Options = ks.config.read().clone();
         for pair in a[2..].chunks(2) {
             let name = String::from_utf8_lossy(pair[0]);
-            if !Options::is_known(&name) {
-                return Err(Reply::err_owned(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")));
-            }
             let value = String::from_utf8_lossy(pair[1]);
-            if let Err(e) = next.set(&name, &value) {
-                return Err(Reply::err_owned(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")));
+            if let Some(Err(e)) = next.set_for_config(&name, &value) {
+                return Err(failed(Options::canonical_name(&name).unwrap_or_default(), &e));
             }
         }
         if let Some(log) = ks.log() {
@@ -159,9 +194,14 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         for s in ctx.shards() {
             s.stats.hits.store(0, Ordering::Relaxed);
             s.stats.misses.store(0, Ordering::Relaxed);
+            s.stats.fast_hits.store(0, Ordering::Relaxed);
+            s.stats.fast_misses.store(0, Ordering::Relaxed);
+            s.stats.commands.store(0, Ordering::Relaxed);
             s.stats.expired.store(0, Ordering::Relaxed);
             s.stats.evicted.store(0, Ordering::Relaxed);
         }
+        ks.unlocked_commands.store(0, Ordering::Relaxed);
+        ks.connections.store(0, Ordering::Relaxed);
         ks.reset_peak();
         return Ok(Reply::OK);
     }
@@ -176,13 +216,26 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         a.len() == 1
             || a[1..].iter().any(|s| is(s, "ALL") || is(s, "EVERYTHING") || is(s, "DEFAULT") || s.eq_ignore_ascii_case(name.as_bytes()))
     };
+    let ks = ctx.keyspace();
     let mut out = String::new();
     if wants("server") {
+        let uptime = ks.started.elapsed().as_secs();
         out.push_str(&format!(
-            "# Server\r\nnestdb_version:{}\r\nredis_version:7.0.0\r\nhz:{}\r\n\r\n",
+            "# Server\r\nnestdb_version:{}\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:{}\r\n\
+             process_id:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\n\r\n",
             crate::VERSION,
-            ctx.keyspace().config.read().hz
+            os_name(),
+            usize::BITS,
+            std::process::id(),
+            uptime / 86400,
+            ks.config.read().hz
         ));
+    }
+    if wants("clients") {
+        // An embedded database has no connections: its clients are the open `Db` handles
+        // (clones and sessions; a Python client is one). No command blocks (there are no
+        // BLPOP-style commands), so blocked_clients is 0.
+        out.push_str(&format!("# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n\r\n", ks.clients.load(Ordering::Relaxed)));
     }
     if wants("memory") {
         super::memory::info_section(ctx, &mut out);
@@ -195,15 +248,25 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     if wants("stats") {
         let (mut hits, mut misses, mut expired, mut evicted) = (0, 0, 0, 0);
+        let mut commands = ks.unlocked_commands.load(Ordering::Relaxed);
         for s in ctx.shards() {
-            hits += s.stats.hits.load(Ordering::Relaxed);
-            misses += s.stats.misses.load(Ordering::Relaxed);
+            commands += s.stats.commands.load(Ordering::Relaxed);
+            let (fast_hits, fast_misses) = (s.stats.fast_hits.load(Ordering::Relaxed), s.stats.fast_misses.load(Ordering::Relaxed));
+            hits += s.stats.hits.load(Ordering::Relaxed) + fast_hits;
+            misses += s.stats.misses.load(Ordering::Relaxed) + fast_misses;
+            commands += fast_hits + fast_misses;
             expired += s.stats.expired.load(Ordering::Relaxed);
             evicted += s.stats.evicted.load(Ordering::Relaxed);
         }
         out.push_str(&format!(
-            "# Stats\r\nexpired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\r\n"
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{commands}\r\n\
+             expired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\r\n",
+            ks.connections.load(Ordering::Relaxed)
         ));
+    }
+    if wants("replication") {
+        // No replicas: an embedded database is its own master.
+        out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     }
     if wants("keyspace") {
         let keys: usize = ctx.shards().map(|s| s.dict.len()).sum();
@@ -214,6 +277,19 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
     }
     Ok(Reply::Bulk(out.into_bytes()))
+}
+
+/// The OS as Redis reports it: `uname -s -r -m` ("Linux 6.1.0 x86_64").
+fn os_name() -> String {
+    // SAFETY: uname fills a zeroed utsname; its fields are NUL-terminated C strings.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) == 0 {
+            let field = |f: &[libc::c_char]| std::ffi::CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned();
+            return format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.machine));
+        }
+    }
+    format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)
 }
 
 fn time(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> CmdResult {
@@ -258,4 +334,167 @@ fn command(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         ));
     }
     Err(Reply::err("ERR unknown subcommand. Try COMMAND HELP."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{bulk, err, run, text};
+    use crate::{Db, Reply};
+
+    #[test]
+    fn transaction_commands_without_a_session() {
+        let db = Db::open_in_memory();
+        assert_eq!(err(&db, &["EXEC"]), "ERR EXEC without MULTI");
+        assert_eq!(err(&db, &["discard"]), "ERR DISCARD without MULTI");
+        assert_eq!(run(&db, &["UNWATCH"]), Reply::OK);
+        for argv in [&["MULTI"][..], &["WATCH", "k"]] {
+            let e = err(&db, argv);
+            assert!(e.starts_with(&format!("ERR {} is not available", argv[0])) && !e.contains("::"), "{e}");
+        }
+        // A session keeps its transaction state.
+        let mut s = db.session();
+        assert_eq!(s.execute(&[b"EXEC"]).error_text(), Some("ERR EXEC without MULTI"));
+        assert_eq!(s.execute(&[b"MULTI"]), Reply::OK);
+        assert_eq!(s.execute(&[b"EXEC"]), Reply::Array(vec![]));
+    }
+
+    fn config_get(db: &Db, args: &[&str]) -> Vec<(String, String)> {
+        let mut argv = vec!["CONFIG", "GET"];
+        argv.extend_from_slice(args);
+        match run(db, &argv) {
+            Reply::Map(pairs) => pairs.iter().map(|(k, v)| (text(k), text(v))).collect(),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn config_set_errors_read_as_redis_7() {
+        let db = Db::open_in_memory();
+        let failed = |arg: &str, why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}");
+        let cases: &[(&[&str], String)] = &[
+            (
+                &["maxmemory-policy", "bogus"],
+                failed(
+                    "maxmemory-policy",
+                    "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
+                ),
+            ),
+            (&["appendfsync", "x"], failed("appendfsync", "argument(s) must be one of the following: everysec, always, no")),
+            (&["maxmemory", "abc"], failed("maxmemory", "argument must be a memory value")),
+            (&["MAXMEMORY", "1.5"], failed("maxmemory", "argument must be a memory value")),
+            (&["maxmemory-samples", "0"], failed("maxmemory-samples", "argument must be between 1 and 2147483647 inclusive")),
+            (&["maxmemory-samples", " 5"], failed("maxmemory-samples", "argument couldn't be parsed into an integer")),
+            (&["maxmemory-samples", "+5"], failed("maxmemory-samples", "argument couldn't be parsed into an integer")),
+            (&["hz", "x"], failed("hz", "argument couldn't be parsed into an integer")),
+            (&["hz", "-1"], failed("hz", "argument must be between 0 and 2147483647 inclusive")),
+            (&["lfu-log-factor", "-1"], failed("lfu-log-factor", "argument must be between 0 and 2147483647 inclusive")),
+            (&["hash-max-listpack-entries", "1k"], failed("hash-max-listpack-entries", "argument couldn't be parsed into an integer")),
+            (&["hash-max-listpack-value", "abc"], failed("hash-max-listpack-value", "argument must be a memory value")),
+            (&["save", "1 2 3"], failed("save", "Invalid save parameters")),
+            (&["DATABASES", "4"], failed("DATABASES", "can't set immutable config")),
+            (&["maxmemory", "abc", "databases", "4"], failed("databases", "can't set immutable config")),
+            (&["maxmemory", "1", "MAXMEMORY", "2"], failed("MAXMEMORY", "duplicate parameter")),
+            (&["maxmemory", "abc", "bogus", "1"], "ERR Unknown option or number of arguments for CONFIG SET - 'bogus'".into()),
+        ];
+        for (args, want) in cases {
+            let mut argv = vec!["CONFIG", "SET"];
+            argv.extend_from_slice(args);
+            assert_eq!(&err(&db, &argv), want, "{args:?}");
+        }
+        // All or nothing: nothing above changed anything.
+        assert_eq!(config_get(&db, &["maxmemory", "maxmemory-samples"]), pairs(&[("maxmemory", "0"), ("maxmemory-samples", "5")]));
+        // Redis clamps hz into 1..=500.
+        assert_eq!(run(&db, &["CONFIG", "SET", "hz", "1000"]), Reply::OK);
+        assert_eq!(config_get(&db, &["hz"]), pairs(&[("hz", "500")]));
+        assert_eq!(run(&db, &["CONFIG", "SET", "hz", "0", "maxmemory-samples", "100"]), Reply::OK);
+        assert_eq!(config_get(&db, &["hz", "maxmemory-samples"]), pairs(&[("hz", "1"), ("maxmemory-samples", "100")]));
+    }
+
+    #[test]
+    fn config_get_names_and_read_only_parameters() {
+        let db = Db::open_in_memory();
+        // An exact name answers under the caller's spelling; a pattern under canonical names.
+        assert_eq!(config_get(&db, &["MAXMEMORY", "maxmemory"]), pairs(&[("MAXMEMORY", "0")]));
+        assert_eq!(config_get(&db, &["Maxmemory-Policy"]), pairs(&[("Maxmemory-Policy", "noeviction")]));
+        assert_eq!(config_get(&db, &["MAXMEMORY-P*"]), pairs(&[("maxmemory-policy", "noeviction")]));
+        assert_eq!(
+            config_get(&db, &["appendonly", "databases", "timeout", "maxclients", "notify-keyspace-events", "maxmemory-clients"]),
+            pairs(&[
+                ("appendonly", "no"),
+                ("databases", "1"),
+                ("timeout", "0"),
+                ("maxclients", "10000"),
+                ("notify-keyspace-events", ""),
+                ("maxmemory-clients", "0")
+            ])
+        );
+        assert_eq!(config_get(&db, &["maxmemory-e*"]), pairs(&[("maxmemory-eviction-tenacity", "10")]));
+        let dir = tempfile::tempdir().unwrap();
+        let file = Db::open(dir.path().join("db"), Default::default()).unwrap();
+        assert_eq!(config_get(&file, &["appendonly"]), pairs(&[("appendonly", "yes")]));
+        assert_eq!(run(&db, &["SELECT", "1"]), Reply::Error("ERR DB index is out of range".into()));
+    }
+
+    fn info(db: &Db, section: &str) -> std::collections::HashMap<String, String> {
+        text(&run(db, &["INFO", section])).lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn info_sections() {
+        let db = Db::open_in_memory();
+        let server = info(&db, "server");
+        assert_eq!(server["redis_mode"], "standalone");
+        assert_eq!(server["process_id"], std::process::id().to_string());
+        assert_eq!(server["arch_bits"], usize::BITS.to_string());
+        assert!(server["os"].contains(' ') && server["uptime_in_seconds"] == "0" && server["uptime_in_days"] == "0", "{server:?}");
+        let clients = info(&db, "clients");
+        assert_eq!((clients["connected_clients"].as_str(), clients["blocked_clients"].as_str()), ("1", "0"));
+        let other = db.clone();
+        let session = db.session();
+        assert_eq!(info(&db, "clients")["connected_clients"], "3");
+        drop((other, session));
+        assert_eq!(info(&db, "clients")["connected_clients"], "1");
+        assert_eq!(info(&db, "stats")["total_connections_received"], "3");
+        let replication = info(&db, "replication");
+        assert_eq!((replication["role"].as_str(), replication["connected_slaves"].as_str()), ("master", "0"));
+    }
+
+    #[test]
+    fn total_commands_processed_counts_every_path() {
+        let db = Db::open_in_memory();
+        let count = |db: &Db| info(db, "stats")["total_commands_processed"].parse::<u64>().unwrap();
+        let before = count(&db); // counts this INFO
+        run(&db, &["SET", "k", "v"]);
+        run(&db, &["GET", "k"]);
+        run(&db, &["PING"]);
+        run(&db, &["MSET", "a", "1", "b", "2"]);
+        assert_eq!(run(&db, &["GET", "nope"]), Reply::Nil);
+        use crate::Commands;
+        db.set(b"x", b"1").unwrap();
+        assert_eq!(db.get(b"x").unwrap(), Some(b"1".to_vec()));
+        let mut s = db.session();
+        s.execute(&[b"MULTI"]);
+        s.execute(&[b"INCR", b"x"]);
+        s.execute(&[b"EXEC"]);
+        // 5 commands, 2 typed calls, MULTI + INCR + EXEC, then this INFO.
+        assert_eq!(count(&db) - before, 5 + 2 + 3 + 1);
+        assert_eq!(run(&db, &["GET", "x"]), bulk("2"));
+        // The typed GET's hit and miss count as keyspace hits and misses too.
+        let hits_misses = |db: &Db| {
+            let stats = info(db, "stats");
+            (stats["keyspace_hits"].parse::<u64>().unwrap(), stats["keyspace_misses"].parse::<u64>().unwrap())
+        };
+        let (hits, misses) = hits_misses(&db);
+        assert_eq!(db.get(b"nope").unwrap(), None);
+        assert_eq!(db.get(b"x").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(hits_misses(&db), (hits + 1, misses + 1));
+        // CONFIG RESETSTAT zeroes the counters, as in Redis.
+        run(&db, &["CONFIG", "RESETSTAT"]);
+        let stats = info(&db, "stats");
+        assert_eq!((stats["total_commands_processed"].as_str(), stats["keyspace_misses"].as_str()), ("1", "0"));
+    }
 }

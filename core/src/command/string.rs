@@ -323,7 +323,12 @@ fn msetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 /// Replace the string at `key` keeping its TTL (or create it without one).
 fn store_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], bytes: Vec<u8>) {
-    let value = Value::Str(ValueBytes::store_vec(bytes, ctx.compression()));
+    let value = ValueBytes::store_vec(bytes, ctx.compression());
+    store_value_keep_ttl(ctx, key, value);
+}
+
+fn store_value_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], value: ValueBytes) {
+    let value = Value::Str(value);
     match ctx.lookup_mut(key) {
         Some(e) => {
             e.value = value;
@@ -402,7 +407,10 @@ fn append(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         v.extend_from_slice(&cur.bytes());
     }
     v.extend_from_slice(a[2]);
-    store_keep_ttl(ctx, a[1], v);
+    // Redis appends in place to a raw copy of an existing value (OBJECT ENCODING: raw); a
+    // new key is stored as SET stores it.
+    let value = if cur.is_some() { ValueBytes::store_raw(v, ctx.compression()) } else { ValueBytes::store_vec(v, ctx.compression()) };
+    store_value_keep_ttl(ctx, a[1], value);
     Ok(Reply::Int(len as i64))
 }
 
@@ -454,7 +462,9 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     v[offset as usize..end].copy_from_slice(val);
     let len = v.len();
-    store_keep_ttl(ctx, a[1], v);
+    // Redis writes into a raw copy (or a new raw string): OBJECT ENCODING says raw.
+    let value = ValueBytes::store_raw(v, ctx.compression());
+    store_value_keep_ttl(ctx, a[1], value);
     Ok(Reply::Int(len as i64))
 }
 
@@ -780,6 +790,45 @@ pub(super) mod tests {
         let (a, c) = (ctx.lookup(b"a").unwrap(), ctx.lookup(b"c").unwrap());
         assert!(c.value.mem_usage() < a.value.mem_usage() / 2, "{} vs {}", c.value.mem_usage(), a.value.mem_usage());
         assert_eq!((a.value.encoding(), c.value.encoding()), ("raw", "raw"));
+    }
+
+    #[test]
+    fn append_and_setrange_leave_a_raw_string() {
+        // Redis 7: APPEND to an existing key and SETRANGE unshare the value into a raw sds;
+        // APPEND creating a key and every replacing write encode as SET does.
+        let db = Db::open_in_memory();
+        let enc = |k: &str| run(&db, &["OBJECT", "ENCODING", k]);
+        run(&db, &["SET", "n", "123"]);
+        assert_eq!(enc("n"), bulk("int"));
+        run(&db, &["APPEND", "n", "4"]);
+        assert_eq!((enc("n"), run(&db, &["GET", "n"])), (bulk("raw"), bulk("1234")));
+        run(&db, &["APPEND", "n", ""]);
+        assert_eq!(enc("n"), bulk("raw"));
+        run(&db, &["INCR", "n"]);
+        assert_eq!((enc("n"), run(&db, &["GET", "n"])), (bulk("int"), bulk("1235")));
+        run(&db, &["APPEND", "t", "abc"]);
+        assert_eq!(enc("t"), bulk("embstr"));
+        run(&db, &["APPEND", "u", "12"]);
+        assert_eq!(enc("u"), bulk("int"));
+        run(&db, &["SETRANGE", "s", "0", "abc"]);
+        assert_eq!(enc("s"), bulk("raw"));
+        run(&db, &["SET", "s", "abc"]);
+        assert_eq!(enc("s"), bulk("embstr"));
+        run(&db, &["SETRANGE", "s", "0", ""]);
+        assert_eq!(enc("s"), bulk("embstr"), "an empty SETRANGE changes nothing");
+        run(&db, &["SETRANGE", "s", "1", "x"]);
+        assert_eq!((enc("s"), run(&db, &["GET", "s"])), (bulk("raw"), bulk("axc")));
+        // 39..=44 bytes: embstr by length unless marked; the mark survives COPY and RENAME.
+        let v40 = "x".repeat(40);
+        run(&db, &["SET", "m", &v40]);
+        assert_eq!(enc("m"), bulk("embstr"));
+        run(&db, &["APPEND", "m", "yz"]);
+        assert_eq!((enc("m"), run(&db, &["STRLEN", "m"])), (bulk("raw"), Reply::Int(42)));
+        run(&db, &["COPY", "m", "m2"]);
+        run(&db, &["RENAME", "m", "m3"]);
+        assert_eq!((enc("m2"), enc("m3"), run(&db, &["GET", "m3"])), (bulk("raw"), bulk("raw"), bulk(&format!("{v40}yz"))));
+        run(&db, &["SET", "m3", &v40]);
+        assert_eq!(enc("m3"), bulk("embstr"));
     }
 
     #[test]

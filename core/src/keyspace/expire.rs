@@ -4,11 +4,41 @@
 //! the same shard while more than a quarter of a sample was expired, within a time budget.
 //! Each shard is locked on its own, for one short batch at a time, and a busy shard is skipped
 //! (`try_write`), so writers never wait behind a full scan. Deletions are logged as DELs.
+//!
+//! Lazy expiry (`reclaim`): Redis deletes an expired key when a command touches it. A write
+//! command here does so itself (`Ctx::purge_expired`, `Ctx::lookup_mut`); a read holds only a
+//! read lock, so its lookups remember the expired keys they met (`Ctx::expired_seen`) and the
+//! caller that drops the context deletes them right after, before returning: DBSIZE and INFO
+//! keyspace stop counting them at once, as in Redis. A read that meets no expired key pays
+//! nothing for this (one empty-vector check).
 
 use std::time::{Duration, Instant};
 
 use super::dict::hash_bytes;
-use super::{now_ms, Keyspace, SHARDS};
+use super::{now_ms, shard_of, Keyspace, SHARDS};
+
+/// Delete the keys a read found expired (`Ctx::take_expired_seen`), each under its shard's
+/// write lock once more and only if it is still there and still expired (a writer may have
+/// replaced it in between); logged as DELs while the shard is locked, like the active cycle.
+/// Call it holding no shard lock.
+pub(crate) fn reclaim(ks: &Keyspace, keys: &[Box<[u8]>]) {
+    let now = now_ms();
+    for key in keys {
+        let h = hash_bytes(key);
+        let mut shard = ks.shard(shard_of(h)).write();
+        let expired = shard.dict.get_hashed(h, key).is_some_and(|e| e.has_ttl() && shard.expire_at_hashed(h, key, e) <= now);
+        if !expired {
+            continue;
+        }
+        shard.delete_expired(h, key);
+        if let Some(log) = ks.log() {
+            let mut payload = Vec::new();
+            crate::util::resp::encode_command(&mut payload, &[b"DEL".as_slice(), key]);
+            log.append(crate::storage::log::KIND_KV, &payload);
+        }
+        ks.publish(&shard, false);
+    }
+}
 
 const SAMPLE: usize = 20;
 

@@ -11,7 +11,9 @@
 //!   dict for the same reasons: a key without a TTL pays nothing for it, and the expirer samples
 //!   only keys that can expire. A key whose time has come is invisible to every command from
 //!   that instant (checked on access) even before it is deleted; deletion happens on write
-//!   access or by the sampling expirer (`expire.rs`).
+//!   access, right after a read that met it (`Ctx::expired_seen`, `expire::reclaim`: a read
+//!   holds only a read lock, so the key is deleted once the command's locks are released, as
+//!   Redis deletes an expired key on access), or by the sampling expirer (`expire.rs`).
 //! - `Shard::watched` holds a version per key that some session WATCHes; every modification of
 //!   such a key bumps it (`Ctx::modified`), which is how EXEC detects conflicts.
 //! - Memory: `Shard::values_mem` is the sum of `Value::mem_usage()` over the shard's entries.
@@ -132,6 +134,14 @@ pub(crate) struct ShardStats {
     pub(crate) misses: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) evicted: AtomicU64,
+    /// Commands run on this shard (INFO's `total_commands_processed` sums the shards): counted
+    /// in the shard a command locked first, next to the hit/miss counters a read already
+    /// updates, so a command pays one uncontended add on a cache line it holds anyway.
+    pub(crate) commands: AtomicU64,
+    /// GETs of the `Db::get_with` fast path that hit / missed: each is a command and a
+    /// keyspace hit or miss, so that path counts both with the one add it always made.
+    pub(crate) fast_hits: AtomicU64,
+    pub(crate) fast_misses: AtomicU64,
 }
 
 #[derive(Default)]
@@ -441,6 +451,15 @@ pub(crate) struct Keyspace {
     pub(crate) scripts: crate::command::script::Scripts,
     /// Publish/subscribe registry (`crate::pubsub`), shared with the `Subscriber`s.
     pub(crate) pubsub: Arc<crate::pubsub::Hub>,
+    /// When the database was opened (INFO's `uptime_in_seconds`).
+    pub(crate) started: std::time::Instant,
+    /// Open `Db` handles (clones and sessions included): INFO's `connected_clients`.
+    pub(crate) clients: AtomicUsize,
+    /// `Db` handles ever opened: INFO's `total_connections_received`.
+    pub(crate) connections: AtomicU64,
+    /// Commands that locked no shard (PING, ECHO, TIME, transaction control), counted here
+    /// rather than in a shard (see `ShardStats::commands`).
+    pub(crate) unlocked_commands: AtomicU64,
 }
 
 impl Keyspace {
@@ -460,6 +479,10 @@ impl Keyspace {
             ttl_namespaces: crate::sync::Mutex::default(),
             scripts: crate::command::script::Scripts::default(),
             pubsub: Arc::default(),
+            started: std::time::Instant::now(),
+            clients: AtomicUsize::new(0),
+            connections: AtomicU64::new(0),
+            unlocked_commands: AtomicU64::new(0),
         }
     }
 
@@ -632,6 +655,7 @@ impl Keyspace {
             tracked: SmallVec::new(),
             written: 0,
             oom: false,
+            expired_seen: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -675,7 +699,15 @@ pub(crate) struct Ctx<'a> {
     written: u64,
     /// `maxmemory` could not be honoured when this context was created: DENYOOM commands fail.
     pub(crate) oom: bool,
+    /// Expired keys a lookup met and could not delete (read lock), at most
+    /// `EXPIRED_SEEN_MAX`: whoever drops the context hands them to `expire::reclaim`
+    /// (`take_expired_seen`). Stays empty, and costs nothing, while no lookup meets one.
+    expired_seen: std::cell::RefCell<Vec<Box<[u8]>>>,
 }
+
+/// The most expired keys one context remembers for `expire::reclaim` (a read that meets more
+/// leaves the rest to the active expirer).
+const EXPIRED_SEEN_MAX: usize = 64;
 
 impl Drop for Ctx<'_> {
     /// Effects not handed to the log by `finish` (a panic, an early return) are appended here,
@@ -799,17 +831,53 @@ impl<'a> Ctx<'a> {
             if shard.volatile.is_empty() {
                 continue;
             }
-            if matches!(shard.dict.get_hashed(h, key), Some(e) if !self.live(shard, h, key, e)) {
+            if matches!(shard.dict.get_hashed(h, key), Some(e) if self.expired(shard, h, key, e)) {
                 self.shard_mut(h).delete_expired(h, key);
                 crate::util::resp::encode_command(&mut self.effects, &[b"DEL".as_slice(), key]);
             }
         }
     }
 
-    /// Whether `key`'s entry `e` in `shard` is live (no TTL, or one not yet reached).
+    /// Whether `key`'s entry `e` in `shard` is live (no TTL, or one not yet reached). A lookup
+    /// that meets an expired entry remembers the key (`expired_seen`) for deletion once the
+    /// locks are released.
     #[inline]
     fn live(&self, shard: &Shard, h: u64, key: &[u8], e: &Entry) -> bool {
-        !e.has_ttl() || shard.expire_at_hashed(h, key, e) > self.now()
+        if !self.expired(shard, h, key, e) {
+            return true;
+        }
+        self.saw_expired(key);
+        false
+    }
+
+    /// Whether `key`'s entry `e` in `shard` has a TTL that has been reached.
+    #[inline]
+    fn expired(&self, shard: &Shard, h: u64, key: &[u8], e: &Entry) -> bool {
+        e.has_ttl() && shard.expire_at_hashed(h, key, e) <= self.now()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn saw_expired(&self, key: &[u8]) {
+        // Nothing expires during replay (its clock is frozen), and a write context deletes
+        // what it meets itself (`purge_expired`, `lookup_mut`); duplicates are harmless
+        // (`reclaim` re-checks each key).
+        let mut seen = self.expired_seen.borrow_mut();
+        if seen.len() < EXPIRED_SEEN_MAX {
+            seen.push(key.into());
+        }
+    }
+
+    /// Release the locks, then delete the expired keys this context's lookups met
+    /// (`expire::reclaim`). Use it instead of `drop` where the caller holds no other context.
+    #[inline]
+    pub(crate) fn release(mut self) {
+        let seen = std::mem::take(self.expired_seen.get_mut());
+        let ks = self.ks;
+        drop(self);
+        if !seen.is_empty() {
+            expire::reclaim(ks, &seen);
+        }
     }
 
     /// Log `argv` as (part of) this command's effect instead of the command's own argv.
@@ -839,6 +907,17 @@ impl<'a> Ctx<'a> {
     /// Whether this context holds any shard lock.
     pub(crate) fn holds_locks(&self) -> bool {
         !self.guards.is_empty()
+    }
+
+    /// Count one command (INFO's `total_commands_processed`): in the first shard this context
+    /// holds (see `ShardStats::commands`), or the keyspace's counter when it holds none.
+    #[inline]
+    pub(crate) fn count_command(&self) {
+        match self.guards.first() {
+            Some((_, ShardGuard::Read(g))) => g.stats.commands.fetch_add(1, Ordering::Relaxed),
+            Some((_, ShardGuard::Write(g))) => g.stats.commands.fetch_add(1, Ordering::Relaxed),
+            None => self.ks.unlocked_commands.fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     /// The keyspace this context belongs to (for server-wide state such as config).
@@ -908,7 +987,11 @@ impl<'a> Ctx<'a> {
         let shard = self.shard(h);
         let e = shard.dict.get_hashed(h, key)?;
         let at = shard.expire_at_hashed(h, key, e);
-        (at == 0 || at > self.now()).then_some((e, at))
+        if at != 0 && at <= self.now() {
+            self.saw_expired(key);
+            return None;
+        }
+        Some((e, at))
     }
 
     /// Like `lookup`, counting a keyspace hit or miss (reads that Redis counts).
@@ -928,7 +1011,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn lookup_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let h = hash_bytes(key);
         let shard = self.shard(h);
-        let expired = matches!(shard.dict.get_hashed(h, key), Some(e) if !self.live(shard, h, key, e));
+        let expired = matches!(shard.dict.get_hashed(h, key), Some(e) if self.expired(shard, h, key, e));
         let logging = self.logging;
         let shard = self.shard_mut(h);
         if expired {

@@ -13,8 +13,17 @@
 //! one exact-size heap block: plain, or a packed blob (`types/compress.rs`) when the live
 //! `Compression` setting made its heap block smaller.
 //!
+//! OBJECT ENCODING is derived from the bytes (int, embstr up to 44 bytes, raw beyond), except
+//! after APPEND or SETRANGE: Redis unshares the string into a raw sds then, so it reports `raw`
+//! even for a short or integer-looking value, until the value is replaced. That marker costs
+//! no space: an inline value keeps it in the top bit of its length byte (`RAW_MARK`; lengths
+//! stop at 38), a 39..=44-byte value (the only heap lengths that are not raw anyway) is a
+//! `HeapRaw` block instead of `Heap`. Snapshots do not keep it (Redis's own reload re-encodes
+//! strings too).
+//!
 //! Invariants of `ValueBytes`: `Inline` holds at most `VALUE_INLINE` bytes and `Heap` more
-//! (so equal bytes always have the same plain form); a `Packed` blob was made by
+//! (so equal unmarked bytes always have the same plain form); `HeapRaw` holds
+//! `VALUE_INLINE + 1..=EMBSTR_MAX` bytes; a `Packed` blob was made by
 //! `Compression::pack` (or checked by `try_unpack` when loaded), holds more than
 //! `VALUE_INLINE` raw bytes and is strictly shorter than them. The raw length of every form
 //! is O(1) (a packed blob's header carries it); reading a packed value decompresses it whole
@@ -118,12 +127,21 @@ impl<const N: usize> fmt::Debug for SmallBytes<N> {
 /// Inline capacity of a string value (40 bytes with the length and the variant tag).
 pub(crate) const VALUE_INLINE: usize = 38;
 
+/// Redis's longest `embstr` (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
+pub(crate) const EMBSTR_MAX: usize = 44;
+
+/// The "raw" marker in an `Inline` length byte (see the module comment).
+const RAW_MARK: u8 = 0x80;
+
 /// A string value: inline, one plain heap block, or one compressed heap block. Readers see
 /// the raw bytes through `bytes`/`with_bytes`/`to_vec`; `len` is the raw length.
 #[derive(Clone)]
 pub(crate) enum ValueBytes {
+    /// Length (with `RAW_MARK` when marked raw) and bytes.
     Inline(u8, [u8; VALUE_INLINE]),
     Heap(Box<[u8]>),
+    /// A plain 39..=44-byte value marked raw.
+    HeapRaw(Box<[u8]>),
     Packed(Box<[u8]>),
 }
 
@@ -179,6 +197,29 @@ impl ValueBytes {
         ValueBytes::Inline(b.len() as u8, data)
     }
 
+    /// `v` as APPEND and SETRANGE leave a value: marked raw (OBJECT ENCODING says `raw`
+    /// whatever its bytes). Longer than `EMBSTR_MAX` it is raw anyway and stored as `store_vec`
+    /// would; up to that it stays plain.
+    pub(crate) fn store_raw(v: Vec<u8>, c: Compression) -> Self {
+        match v.len() {
+            n if n <= VALUE_INLINE => {
+                let ValueBytes::Inline(len, data) = Self::inline(&v) else { unreachable!() };
+                ValueBytes::Inline(len | RAW_MARK, data)
+            }
+            n if n <= EMBSTR_MAX => ValueBytes::HeapRaw(v.into_boxed_slice()),
+            _ => Self::store_vec(v, c),
+        }
+    }
+
+    /// Whether OBJECT ENCODING must say `raw` whatever the bytes (see `store_raw`).
+    pub(crate) fn marked_raw(&self) -> bool {
+        match self {
+            ValueBytes::Inline(len, _) => len & RAW_MARK != 0,
+            ValueBytes::HeapRaw(_) => true,
+            ValueBytes::Heap(_) | ValueBytes::Packed(_) => false,
+        }
+    }
+
     fn try_pack(b: &[u8], c: Compression) -> Option<Self> {
         let packed = c.pack(b)?;
         (heap_cost(packed.len()) < heap_cost(b.len())).then_some(ValueBytes::Packed(packed))
@@ -187,8 +228,8 @@ impl ValueBytes {
     /// Raw length in bytes (STRLEN): O(1) for every form.
     pub(crate) fn len(&self) -> usize {
         match self {
-            ValueBytes::Inline(len, _) => *len as usize,
-            ValueBytes::Heap(b) => b.len(),
+            ValueBytes::Inline(len, _) => (len & !RAW_MARK) as usize,
+            ValueBytes::Heap(b) | ValueBytes::HeapRaw(b) => b.len(),
             ValueBytes::Packed(p) => compress::raw_len(p),
         }
     }
@@ -197,8 +238,8 @@ impl ValueBytes {
     #[inline]
     pub(crate) fn plain(&self) -> Option<&[u8]> {
         match self {
-            ValueBytes::Inline(len, data) => Some(&data[..*len as usize]),
-            ValueBytes::Heap(b) => Some(b),
+            ValueBytes::Inline(len, data) => Some(&data[..(len & !RAW_MARK) as usize]),
+            ValueBytes::Heap(b) | ValueBytes::HeapRaw(b) => Some(b),
             ValueBytes::Packed(_) => None,
         }
     }
@@ -215,8 +256,8 @@ impl ValueBytes {
     #[inline]
     pub(crate) fn bytes(&self) -> Cow<'_, [u8]> {
         match self {
-            ValueBytes::Inline(len, data) => Cow::Borrowed(&data[..*len as usize]),
-            ValueBytes::Heap(b) => Cow::Borrowed(b),
+            ValueBytes::Inline(len, data) => Cow::Borrowed(&data[..(len & !RAW_MARK) as usize]),
+            ValueBytes::Heap(b) | ValueBytes::HeapRaw(b) => Cow::Borrowed(b),
             ValueBytes::Packed(p) => Cow::Owned(compress::unpack(p)),
         }
     }
@@ -237,7 +278,7 @@ impl ValueBytes {
     pub(crate) fn heap_size(&self) -> usize {
         match self {
             ValueBytes::Inline(..) => 0,
-            ValueBytes::Heap(b) | ValueBytes::Packed(b) => b.len(),
+            ValueBytes::Heap(b) | ValueBytes::HeapRaw(b) | ValueBytes::Packed(b) => b.len(),
         }
     }
 }
@@ -315,6 +356,7 @@ mod tests {
                         // setting allows and the heap block really shrinks.
                         match &v {
                             ValueBytes::Inline(..) => assert!(n <= VALUE_INLINE),
+                            ValueBytes::HeapRaw(_) => unreachable!("only store_raw marks"),
                             ValueBytes::Heap(b) => {
                                 assert!(n > VALUE_INLINE);
                                 assert!(c.pack(&raw).is_none_or(|p| heap_cost(p.len()) >= heap_cost(n)));
@@ -342,6 +384,30 @@ mod tests {
         let big = Compression { min_size: 2000, ..LZ4 };
         assert!(matches!(ValueBytes::store(&json(1999), big), ValueBytes::Heap(_)));
         assert!(matches!(ValueBytes::store(&json(2000), big), ValueBytes::Packed(_)));
+    }
+
+    #[test]
+    fn raw_mark() {
+        assert_eq!(std::mem::size_of::<crate::types::Value>(), 40);
+        for n in [0usize, 1, 3, 20, 37, 38, 39, 44, 45, 100, 5000] {
+            let raw = json(n);
+            let marked = ValueBytes::store_raw(raw.clone(), LZ4);
+            assert_eq!(marked.len(), n);
+            assert_eq!(marked.to_vec(), raw);
+            if n <= EMBSTR_MAX {
+                assert_eq!(marked.plain(), Some(&raw[..]), "a marked value stays plain");
+            }
+            assert_eq!(marked, ValueBytes::store(&raw, LZ4), "equality is by raw bytes");
+            // Marked while Redis would still call the bytes int/embstr; past 44 bytes it is
+            // raw by length and stored as any value is.
+            assert_eq!(marked.marked_raw(), n <= EMBSTR_MAX, "{n}");
+            assert!(!ValueBytes::store(&raw, LZ4).marked_raw());
+            assert!(!ValueBytes::store_vec(raw.clone(), LZ4).marked_raw());
+            assert_eq!(marked.clone().marked_raw(), marked.marked_raw());
+            if n <= EMBSTR_MAX {
+                assert_eq!(marked.heap_size(), if n <= VALUE_INLINE { 0 } else { n });
+            }
+        }
     }
 
     #[test]

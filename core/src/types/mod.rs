@@ -67,6 +67,8 @@ impl Value {
         match self {
             // By the raw value, as Redis would hold it; a packed value is never an integer
             // (it is longer than 38 bytes) and is "raw" beyond Redis's 44-byte embstr limit.
+            // APPEND and SETRANGE leave it "raw" whatever it holds (see `types/bytes.rs`).
+            Value::Str(s) if s.marked_raw() => "raw",
             Value::Str(s) => match s.plain() {
                 Some(b) if b.len() <= 20 && crate::util::num::parse_i64_strict(b).is_some() => "int",
                 _ if s.len() <= 44 => "embstr",
