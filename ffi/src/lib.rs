@@ -35,6 +35,14 @@ mod handle;
 mod repair;
 mod reply;
 
+// The core's Lua interpreter (EVAL) is C compiled by mlua's vendored build, which links it
+// `static:-bundle`: left out of a Rust static library, so `libnestdb.a` would reference
+// `lua_*` symbols it does not contain. Naming the archive here with the default (bundling)
+// modifier puts its objects into `libnestdb.a`, so a C program still links with `-lnestdb`
+// and the system libraries only. (The search path comes from mlua-sys's build script.)
+#[link(name = "lua5.1", kind = "static")]
+unsafe extern "C" {}
+
 use std::ffi::{c_char, c_int};
 
 pub use alloc::nestdb_free;

@@ -57,7 +57,7 @@ static void test_open_and_config(void) {
     CHECK(strstr(nestdb_errmsg(NULL), "not-a-parameter") != NULL);
 
     db = (nestdb *)&db;
-    CHECK(nestdb_open(NULL, "hz 100000", &db) == NESTDB_CONFIG && db == NULL);
+    CHECK(nestdb_open(NULL, "hz -1", &db) == NESTDB_CONFIG && db == NULL);
     CHECK(strstr(nestdb_errmsg(NULL), "hz") != NULL);
 
     /* File-backed databases: tests/c/test_durability.c. A path that cannot be a directory: */
