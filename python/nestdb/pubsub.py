@@ -10,7 +10,6 @@ instead of returning the message, and ``run_in_thread`` runs them on a worker th
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from .exceptions import PubSubError
@@ -149,17 +148,11 @@ class PubSub:
         subscribe confirmation being ignored."""
         if self._native.closed:
             return None
-        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-        while True:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            row = self._native.get(left)
-            if row is None:
-                return None
-            message = self._handle(row, ignore_subscribe_messages)
-            if message is not None or deadline is None or time.monotonic() >= deadline:
-                return message
-            # A handler took it or it was ignored: redis-py returns None for it.
+        # One message per call, as redis-py reads one response per call.
+        row = self._native.get(None if timeout is None else max(timeout, 0.0))
+        if row is None:
             return None
+        return self._handle(row, ignore_subscribe_messages)
 
     def _handle(self, row: Any, ignore_subscribe_messages: bool) -> Optional[Dict[str, Any]]:
         kind, pattern, channel, data = row
