@@ -318,6 +318,18 @@ impl Db {
         }
     }
 
+    /// `execute` for callers that must stay responsive while a blocking command (BLPOP,
+    /// BLMOVE, BZPOPMIN...) waits for data: about every 100 ms of waiting, `interrupted` is
+    /// asked whether to give up. If it says so the result is None and the command took
+    /// nothing. Other commands run as with `execute`.
+    pub fn execute_interruptible(&self, argv: &[&[u8]], interrupted: &mut dyn FnMut() -> bool) -> Option<Reply> {
+        match command::resolve(argv) {
+            Ok(spec) if spec.flags & command::BLOCKING != 0 => command::dispatch_blocking(&self.inner.ks, spec, argv, interrupted),
+            Ok(spec) => Some(command::dispatch(&self.inner.ks, spec, argv)),
+            Err(e) => Some(e),
+        }
+    }
+
     /// A subscriber for publish/subscribe within this process (SUBSCRIBE/PSUBSCRIBE and the
     /// messages PUBLISH sends to them, in order; see `Subscriber`).
     pub fn subscriber(&self) -> crate::Subscriber {
@@ -592,7 +604,9 @@ impl Session {
         let mut simple = self.multi.is_none();
         for argv in &argvs {
             match command::resolve(argv) {
-                Ok(spec) if spec.flags & TXN == 0 => specs.push(Ok(spec)),
+                // A blocking command waits, holding up the commands after it, as on a Redis
+                // connection: so each runs on its own.
+                Ok(spec) if spec.flags & (TXN | command::BLOCKING) == 0 => specs.push(Ok(spec)),
                 Ok(_) => simple = false,
                 Err(e) => specs.push(Err(e)),
             }

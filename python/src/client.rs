@@ -291,8 +291,39 @@ fn is_config_set(argv: &[&[u8]]) -> bool {
     argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"CONFIG") && argv[1].eq_ignore_ascii_case(b"SET")
 }
 
+/// Whether `argv0` names a blocking command (BLPOP...): it waits with the GIL released and
+/// gives way to a signal (Ctrl-C) as redis-py's socket read does.
+fn is_blocking(argv0: &[u8]) -> bool {
+    const BLOCKING: [&str; 8] = ["BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"];
+    BLOCKING.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(argv0))
+}
+
+/// Run a blocking command without the GIL; while it waits, pending signals are checked about
+/// every 100 ms, and a handler's exception (KeyboardInterrupt) ends the wait with nothing taken.
+fn execute_blocking(h: &Handle, py: Python<'_>, argv: &[&[u8]]) -> PyResult<Reply> {
+    let (reply, raised) = h.run_detached(py, |db| {
+        let mut raised = None;
+        let reply = db.execute_interruptible(argv, &mut || match Python::attach(|py| py.check_signals()) {
+            Ok(()) => false,
+            Err(e) => {
+                raised = Some(e);
+                true
+            }
+        });
+        (reply, raised)
+    })?;
+    match (reply, raised) {
+        (Some(reply), _) => Ok(reply),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(pyo3::exceptions::PyRuntimeError::new_err("blocking command interrupted")),
+    }
+}
+
 /// Run one argv on the engine (GIL released when worthwhile).
 fn execute_on(h: &Handle, py: Python<'_>, argv: &[&[u8]]) -> PyResult<Reply> {
+    if argv.first().is_some_and(|a| is_blocking(a)) {
+        return execute_blocking(h, py, argv);
+    }
     let reply = if detach_on(h, py, argv)? { h.run_detached(py, |db| db.execute(argv)) } else { h.run(py, |db| db.execute(argv)) }?;
     if is_config_set(argv) {
         h.run(py, |db| h.refresh_sync_writes(db))?;
@@ -533,6 +564,11 @@ impl Client {
                 let argv = stack.argv(i);
                 let name = argv.first().copied().unwrap_or(b"");
                 if is_txn_command(name) {
+                    return false;
+                }
+                // Outside MULTI a blocking command waits in the pipeline (`Session::pipeline`);
+                // under the fast path's all-shard transaction it could not.
+                if !transaction && is_blocking(name) {
                     return false;
                 }
                 if !transaction || skip(i) {

@@ -1,6 +1,7 @@
 /* One handle shared by 8 threads: every command atomic (a shared INCR counter ends exact),
  * private keys intact, error messages kept per thread, and concurrent transactions on
- * per-thread sessions (nestdb_open_session) atomic. */
+ * per-thread sessions (nestdb_open_session) atomic. Then a job queue: consumer threads
+ * waiting in BLPOP get every job a producer pushes, each exactly once. */
 #define _POSIX_C_SOURCE 200809L /* pthread_barrier_t */
 #include <pthread.h>
 #include <stdio.h>
@@ -91,6 +92,50 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+enum { CONSUMERS = 3, JOBS = 3000 };
+static int taken[JOBS];
+static pthread_mutex_t taken_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* BLPOP until the queue stays empty for half a second. */
+static void *consumer(void *arg) {
+    (void)arg;
+    for (;;) {
+        nestdb_reply *r = cmd(shared, "BLPOP", "jobs", "0.5", NULL);
+        if (r == NULL || r->type == NESTDB_REPLY_NIL) {
+            nestdb_reply_free(r);
+            return NULL;
+        }
+        if (r->type == NESTDB_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == NESTDB_REPLY_STRING) {
+            int job = atoi(r->element[1]->str);
+            pthread_mutex_lock(&taken_lock);
+            if (job >= 0 && job < JOBS) taken[job]++;
+            pthread_mutex_unlock(&taken_lock);
+        }
+        nestdb_reply_free(r);
+    }
+}
+
+static void test_blocking_queue(void) {
+    pthread_t threads[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++) pthread_create(&threads[i], NULL, consumer, NULL);
+    char job[16];
+    for (int i = 0; i < JOBS; i++) {
+        snprintf(job, sizeof job, "%d", i);
+        nestdb_reply_free(cmd(shared, "RPUSH", "jobs", job, NULL));
+    }
+    for (int i = 0; i < CONSUMERS; i++) pthread_join(threads[i], NULL);
+    int once = 1;
+    for (int i = 0; i < JOBS; i++) once &= taken[i] == 1;
+    CHECK(once);
+    /* Nothing to take: a timeout is a nil reply, an error is an error reply. */
+    nestdb_reply *r = cmd(shared, "BRPOP", "jobs", "0.01", NULL);
+    CHECK(r != NULL && r->type == NESTDB_REPLY_NIL);
+    nestdb_reply_free(r);
+    r = cmd(shared, "BLPOP", "jobs", "-1", NULL);
+    CHECK(r != NULL && r->type == NESTDB_REPLY_ERROR && strcmp(r->str, "ERR timeout is negative") == 0);
+    nestdb_reply_free(r);
+}
+
 int main(void) {
     CHECK(nestdb_open(NULL, NULL, &shared) == NESTDB_OK);
     pthread_barrier_init(&barrier, NULL, THREADS);
@@ -115,6 +160,7 @@ int main(void) {
     CHECK(r != NULL && r->elements == 2 && elem_is(r->element[0], NESTDB_REPLY_STRING, "4000") &&
           elem_is(r->element[1], NESTDB_REPLY_STRING, "4000"));
     nestdb_reply_free(r);
+    test_blocking_queue();
     nestdb_close(shared);
     return check_finish("test_threads");
 }

@@ -329,13 +329,17 @@ def test_common_interests(rs):
 # ------------------------------------------------------------------ feeds and queues (lists)
 
 
-@requires("lpush", "lrange", "ltrim", "rpush", "lpop")
+@requires("lpush", "lrange", "ltrim", "rpush", "lpop", "blpop")
 def test_activity_feed_and_queue(rs):
     for i in range(15):
         rs.lpush("user:1001:feed", json.dumps({"type": "post", "content": f"update {i}", "timestamp": i}))
         rs.ltrim("user:1001:feed", 0, 99)
     recent = [json.loads(x) for x in rs.lrange("user:1001:feed", 0, 9)]
     assert [x["timestamp"] for x in recent] == list(range(14, 4, -1))
+    # Queue implementation, as the guide writes it: a blocking pop with a timeout.
     rs.rpush("job:queue", json.dumps({"job": 1}), json.dumps({"job": 2}))
-    assert json.loads(rs.lpop("job:queue")) == {"job": 1}
+    queue, job = rs.blpop("job:queue", 30)
+    assert (queue, json.loads(job)) == ("job:queue", {"job": 1})
     assert rs.llen("job:queue") == 1
+    assert rs.blpop("job:queue", 30)[1] == json.dumps({"job": 2})
+    assert rs.blpop("job:queue", 0.01) is None

@@ -11,6 +11,19 @@ pub(crate) fn int(arg: &[u8]) -> Result<i64, Reply> {
     num::parse_i64_strict(arg).ok_or_else(|| Reply::err(NOT_INTEGER))
 }
 
+/// A blocking command's timeout in seconds (a float, as Redis 7.0's `getTimeoutFromObjectOrReply`
+/// reads it), as milliseconds rounded up; 0 means wait forever. Like Redis 7.0 on x86-64, a
+/// value whose milliseconds do not fit an `i64` (a huge number, `inf`) is "negative": the C
+/// conversion gives `LLONG_MIN` there.
+pub(crate) fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
+    let secs = crate::util::ldouble::parse(arg).ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?.to_f64();
+    let ms = (secs * 1000.0).ceil();
+    if !(ms > -9.223_372_036_854_776e18 && ms < 9.223_372_036_854_776e18) || ms < 0.0 {
+        return Err(Reply::err("ERR timeout is negative"));
+    }
+    Ok(ms as u64)
+}
+
 /// Case-insensitive keyword comparison (`word` is upper-case ASCII).
 pub(crate) fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())

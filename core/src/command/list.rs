@@ -20,7 +20,7 @@
 //! N); LREM, LINSERT, LPOS O(N) (LPOS bounded by MAXLEN); LTRIM O(nodes + node size).
 
 use super::args::{self, is, syntax};
-use super::{wrong_arity, CmdResult, CommandSpec, DENYOOM, WRITE};
+use super::{wrong_arity, CmdResult, CommandSpec, BLOCKING, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
 use crate::types::list::End;
@@ -66,6 +66,11 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpos", -3, 0, K1, lpos),
     CommandSpec::new("lmove", 5, W, K12, lmove),
     CommandSpec::new("rpoplpush", 3, W, K12, rpoplpush),
+    CommandSpec::new("blpop", -3, WRITE | BLOCKING, (1, -2, 1), blpop),
+    CommandSpec::new("brpop", -3, WRITE | BLOCKING, (1, -2, 1), brpop),
+    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, (0, 0, 0), blmpop).with_keys_fn(blmpop_keys),
+    CommandSpec::new("blmove", 6, W | BLOCKING, K12, blmove),
+    CommandSpec::new("brpoplpush", 4, W | BLOCKING, K12, brpoplpush),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -203,10 +208,20 @@ fn rpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 /// Key positions of `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT n]`. A bad numkeys gives no
 /// keys (the handler then fails before touching any); a too large one is clamped by argc.
 fn lmpop_keys(a: &[&[u8]]) -> Vec<usize> {
-    match a.get(1).and_then(|n| num::parse_i64_strict(n)) {
+    keys_after(a, 1)
+}
+
+/// Key positions of `BLMPOP timeout numkeys key [key ...] ...`.
+fn blmpop_keys(a: &[&[u8]]) -> Vec<usize> {
+    keys_after(a, 2)
+}
+
+/// The keys that follow the numkeys at `a[numkeys_idx]`.
+fn keys_after(a: &[&[u8]], numkeys_idx: usize) -> Vec<usize> {
+    match a.get(numkeys_idx).and_then(|n| num::parse_i64_strict(n)) {
         Some(n) if n > 0 => {
             let n = usize::try_from(n).unwrap_or(usize::MAX).min(a.len());
-            (2..2 + n).collect()
+            (numkeys_idx + 1..numkeys_idx + 1 + n).collect()
         }
         _ => Vec::new(),
     }
@@ -215,9 +230,20 @@ fn lmpop_keys(a: &[&[u8]]) -> Vec<usize> {
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty list,
 /// replying [key, [elements]]; nil when every list is missing.
 fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let numkeys = at_least(a[1], 1, NUMKEYS)?;
+    lmpop_generic(ctx, a, 1, None)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: LMPOP, or wait (the timeout
+/// is read after the other arguments, as Redis does).
+fn blmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    lmpop_generic(ctx, a, 2, Some(a[1]))
+}
+
+/// LMPOP and BLMPOP, whose numkeys is `a[numkeys_idx]`; `timeout` is BLMPOP's.
+fn lmpop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], numkeys_idx: usize, timeout: Option<&[u8]>) -> CmdResult {
+    let numkeys = at_least(a[numkeys_idx], 1, NUMKEYS)?;
     // The side argument follows the keys; it must exist.
-    let where_idx = match usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2)) {
+    let where_idx = match usize::try_from(numkeys).ok().and_then(|n| n.checked_add(numkeys_idx + 1)) {
         Some(i) if i < a.len() => i,
         _ => return Err(syntax()),
     };
@@ -232,10 +258,15 @@ fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             return Err(syntax());
         }
     }
+    let timeout = timeout.map(args::timeout_ms).transpose()?;
     let count = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
     let fill = fill(ctx);
-    for &key in &a[2..where_idx] {
-        // Missing keys are skipped; the first key of another type is an error.
+    for &key in &a[numkeys_idx + 1..where_idx] {
+        // Missing keys are skipped; the first key of another type is an error (passed over
+        // by a blocked BLMPOP, see `Ctx::serving_blocked`).
+        if ctx.serving_blocked && ctx.check_type::<ListValue>(key).is_err() {
+            continue;
+        }
         if let Some(items) = ctx.modify::<ListValue, _>(key, false, |l| pop_n(l, end, count, fill))? {
             if !items.is_empty() {
                 ctx.modified(key);
@@ -243,7 +274,37 @@ fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             }
         }
     }
+    if let Some(t) = timeout {
+        ctx.block_for(t);
+    }
     Ok(Reply::Nil)
+}
+
+/// BLPOP/BRPOP key [key ...] timeout: [key, element] from the first non-empty list, or wait
+/// for one. The timeout is checked first, then the keys in order (WRONGTYPE for the first
+/// existing non-list before a list is found).
+fn bpop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], end: End) -> CmdResult {
+    let timeout = args::timeout_ms(a[a.len() - 1])?;
+    let fill = fill(ctx);
+    for &key in &a[1..a.len() - 1] {
+        if ctx.serving_blocked && ctx.check_type::<ListValue>(key).is_err() {
+            continue;
+        }
+        if let Some(Some(e)) = ctx.modify::<ListValue, _>(key, false, |l| pop(l, end, fill))? {
+            ctx.modified(key);
+            return Ok(Reply::Array(vec![Reply::bulk(key), Reply::Bulk(e)]));
+        }
+    }
+    ctx.block_for(timeout);
+    Ok(Reply::Nil)
+}
+
+fn blpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    bpop_generic(ctx, a, End::Left)
+}
+
+fn brpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    bpop_generic(ctx, a, End::Right)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,6 +516,31 @@ fn lmove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn rpoplpush(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     move_generic(ctx, a[1], a[2], End::Right, End::Left)
+}
+
+/// BLMOVE/BRPOPLPUSH: LMOVE when the source exists (checking its type first), else wait. The
+/// destination's type is only checked once there is something to move, as in Redis.
+fn bmove_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], from: End, to: End, timeout_ms: u64) -> CmdResult {
+    let wrong_type = ctx.check_type::<ListValue>(a[1]);
+    if wrong_type.is_err() && !ctx.serving_blocked {
+        return wrong_type.map(|()| Reply::Nil);
+    }
+    if wrong_type.is_err() || !ctx.exists(a[1]) {
+        ctx.block_for(timeout_ms);
+        return Ok(Reply::Nil);
+    }
+    move_generic(ctx, a[1], a[2], from, to)
+}
+
+fn blmove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let (from, to) = (parse_end(a[3])?, parse_end(a[4])?);
+    let timeout = args::timeout_ms(a[5])?;
+    bmove_generic(ctx, a, from, to, timeout)
+}
+
+fn brpoplpush(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    let timeout = args::timeout_ms(a[3])?;
+    bmove_generic(ctx, a, End::Right, End::Left, timeout)
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub(crate) const ALL_SHARDS: u32 = 1 << 1;
 pub(crate) const TXN: u32 = 1 << 2;
 /// May allocate memory (refused under `noeviction` when over maxmemory).
 pub(crate) const DENYOOM: u32 = 1 << 3;
+/// May wait for data (BLPOP...): `dispatch` runs it again when a write may have brought some.
+pub(crate) const BLOCKING: u32 = 1 << 4;
 
 /// One entry of the command table.
 pub(crate) struct CommandSpec {
@@ -203,16 +205,28 @@ pub(crate) fn resolve(argv: &[&[u8]]) -> Result<&'static CommandSpec, Reply> {
 
 /// Run one command under its own locks. A write is refused before it runs while the log
 /// cannot take it; its effect is logged before the locks are released; under
-/// `appendfsync always` the reply waits (outside the locks) until the record is durable.
+/// `appendfsync always` the reply waits (outside the locks) until the record is durable. A
+/// blocking command with nothing to take waits for it (see `dispatch_blocking`).
 pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
+    if spec.flags & BLOCKING != 0 {
+        return dispatch_blocking(ks, spec, argv, &mut || false).unwrap_or(Reply::Nil);
+    }
+    dispatch_once(ks, spec, argv, false).0
+}
+
+/// One run of `dispatch`: the reply, and how long the command may block (`Ctx::block`).
+/// `serving` is `Ctx::serving_blocked`.
+fn dispatch_once(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]], serving: bool) -> (Reply, Option<u64>) {
     if spec.is_write() {
         if let Err(e) = ks.check_writable() {
-            return e;
+            return (e, None);
         }
     }
     let set = spec.lock_set(argv);
     let mut ctx = ks.lock(&set, spec.is_write());
+    ctx.serving_blocked = serving;
     let reply = run_locked(&mut ctx, spec, argv);
+    let block = ctx.block.take();
     let seq = ctx.finish();
     ctx.release();
     // After any write, or a CONFIG SET that lowered maxmemory (Redis evicts right away then).
@@ -220,8 +234,60 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
         crate::keyspace::evict::make_room(ks);
     }
     match ks.wait_durable(seq) {
-        Ok(()) => reply,
-        Err(e) => e,
+        Ok(()) => (reply, block),
+        Err(e) => (e, None),
+    }
+}
+
+/// Run a blocking command (BLPOP, BLMOVE, BZPOPMIN...): when it finds nothing, wait until a
+/// write to one of its keys' shards and run it again, until it gets data or its timeout
+/// passes (then the reply is nil, as Redis's). Every `POLL` of waiting `interrupted` is asked
+/// whether to give up; if it says so, the result is None and nothing was taken.
+pub(crate) fn dispatch_blocking(
+    ks: &Keyspace,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Option<Reply> {
+    use crate::keyspace::blocking::{Woken, POLL};
+    use std::time::{Duration, Instant};
+
+    let (reply, block) = dispatch_once(ks, spec, argv, false);
+    let Some(timeout_ms) = block else { return Some(reply) };
+    let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+    let mask = spec
+        .key_positions(argv)
+        .into_iter()
+        .fold(0u64, |m, i| m | 1 << crate::keyspace::shard_of(crate::keyspace::dict::hash_bytes(argv[i])));
+    struct Registered<'k>(&'k Keyspace, u64);
+    impl Drop for Registered<'_> {
+        fn drop(&mut self) {
+            self.0.blocking.unregister(self.1);
+        }
+    }
+    let mut seen = ks.blocking.register(mask);
+    let _registered = Registered(ks, mask);
+    loop {
+        // Again now that writes wake us: data may have come since the first attempt.
+        let (reply, block) = dispatch_once(ks, spec, argv, true);
+        if block.is_none() {
+            return Some(reply);
+        }
+        loop {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Some(Reply::Nil);
+            }
+            let until = deadline.map_or(now + POLL, |d| d.min(now + POLL));
+            match ks.blocking.wait(seen, until) {
+                Woken::Write(g) => {
+                    seen = g;
+                    break;
+                }
+                Woken::TimedOut if interrupted() => return None,
+                Woken::TimedOut => {}
+            }
+        }
     }
 }
 

@@ -233,9 +233,13 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     if wants("clients") {
         // An embedded database has no connections: its clients are the open `Db` handles
-        // (clones and sessions; a Python client is one). No command blocks (there are no
-        // BLPOP-style commands), so blocked_clients is 0.
-        out.push_str(&format!("# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n\r\n", ks.clients.load(Ordering::Relaxed)));
+        // (clones and sessions; a Python client is one); blocked clients are the calls waiting
+        // in BLPOP and the like.
+        out.push_str(&format!(
+            "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\n\r\n",
+            ks.clients.load(Ordering::Relaxed),
+            ks.blocking.callers()
+        ));
     }
     if wants("memory") {
         super::memory::info_section(ctx, &mut out);
@@ -323,7 +327,12 @@ fn command(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                     Some(c) => Reply::Array(vec![
                         Reply::bulk(c.name.as_bytes()),
                         Reply::Int(i64::from(c.arity)),
-                        Reply::Array(vec![Reply::status(if c.is_write() { "write" } else { "readonly" })]),
+                        Reply::Array(
+                            std::iter::once(if c.is_write() { "write" } else { "readonly" })
+                                .chain((c.flags & super::BLOCKING != 0).then_some("blocking"))
+                                .map(Reply::status)
+                                .collect(),
+                        ),
                         Reply::Int(i64::from(c.first_key)),
                         Reply::Int(i64::from(c.last_key)),
                         Reply::Int(i64::from(c.step)),

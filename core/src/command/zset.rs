@@ -36,7 +36,7 @@ use rand::Rng;
 
 use super::args::{self, is, syntax};
 use super::keys::{parse_scan, scan_reply};
-use super::{wrong_arity, CmdResult, CommandSpec, DENYOOM, WRITE};
+use super::{wrong_arity, CmdResult, CommandSpec, BLOCKING, DENYOOM, WRITE};
 use crate::keyspace::EncodingLimits;
 use crate::keyspace::{Ctx, WRONGTYPE};
 use crate::reply::Reply;
@@ -77,6 +77,9 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zpopmin", -2, WRITE, K1, zpopmin),
     CommandSpec::new("zpopmax", -2, WRITE, K1, zpopmax),
     CommandSpec::new("zmpop", -4, WRITE, NONE, zmpop).with_keys_fn(keys_after_numkeys),
+    CommandSpec::new("bzpopmin", -3, WRITE | BLOCKING, (1, -2, 1), bzpopmin),
+    CommandSpec::new("bzpopmax", -3, WRITE | BLOCKING, (1, -2, 1), bzpopmax),
+    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, NONE, bzmpop).with_keys_fn(keys_after_timeout_numkeys),
     CommandSpec::new("zrandmember", -2, 0, K1, zrandmember),
     CommandSpec::new("zunionstore", -4, W, K1, zunionstore).with_keys_fn(store_keys),
     CommandSpec::new("zinterstore", -4, W, K1, zinterstore).with_keys_fn(store_keys),
@@ -104,6 +107,11 @@ fn numkeys_at(a: &[&[u8]], i: usize) -> usize {
 /// `CMD numkeys key...` (ZUNION, ZINTER, ZDIFF, ZINTERCARD, ZMPOP).
 fn keys_after_numkeys(a: &[&[u8]]) -> Vec<usize> {
     (2..2 + numkeys_at(a, 1)).collect()
+}
+
+/// `CMD timeout numkeys key...` (BZMPOP).
+fn keys_after_timeout_numkeys(a: &[&[u8]]) -> Vec<usize> {
+    (3..3 + numkeys_at(a, 2)).collect()
 }
 
 /// `CMD destination numkeys key...` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
@@ -746,8 +754,20 @@ fn zpopmax(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 /// ZMPOP numkeys key... MIN|MAX [COUNT count]
 fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let numkeys = args::int(a[1]).ok().filter(|&n| n >= 1).ok_or_else(|| Reply::err("ERR numkeys should be greater than 0"))?;
-    let where_idx = usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2)).filter(|&w| w < a.len()).ok_or_else(syntax)?;
+    zmpop_generic(ctx, a, 1, None)
+}
+
+/// BZMPOP timeout numkeys key... MIN|MAX [COUNT count]: ZMPOP, or wait (the timeout is read
+/// after the other arguments, as Redis does).
+fn bzmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    zmpop_generic(ctx, a, 2, Some(a[1]))
+}
+
+/// ZMPOP and BZMPOP, whose numkeys is `a[numkeys_idx]`; `timeout` is BZMPOP's.
+fn zmpop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], numkeys_idx: usize, timeout: Option<&[u8]>) -> CmdResult {
+    let numkeys = args::int(a[numkeys_idx]).ok().filter(|&n| n >= 1).ok_or_else(|| Reply::err("ERR numkeys should be greater than 0"))?;
+    let where_idx =
+        usize::try_from(numkeys).ok().and_then(|n| n.checked_add(numkeys_idx + 1)).filter(|&w| w < a.len()).ok_or_else(syntax)?;
     let max = if is(a[where_idx], "MIN") {
         false
     } else if is(a[where_idx], "MAX") {
@@ -766,21 +786,51 @@ fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             return Err(syntax());
         }
     }
-    // The first existing key decides: a set to pop from, or WRONGTYPE.
-    let mut found = None;
-    for &k in &a[2..where_idx] {
+    let timeout = timeout.map(args::timeout_ms).transpose()?;
+    let Some(key) = first_zset(ctx, &a[numkeys_idx + 1..where_idx])? else {
+        if let Some(t) = timeout {
+            ctx.block_for(t);
+        }
+        return Ok(Reply::Nil);
+    };
+    let items = pop(ctx, key, max, count.unwrap_or(1))?.unwrap_or_default();
+    Ok(Reply::Array(vec![Reply::bulk(key), pairs_reply(&items)]))
+}
+
+/// The first of `keys` that exists: a sorted set to pop from (never empty), or WRONGTYPE (a
+/// blocked caller passes over keys of another type, see `Ctx::serving_blocked`).
+fn first_zset<'k>(ctx: &Ctx<'_>, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, Reply> {
+    for &k in keys {
         match ctx.lookup(k) {
             None => continue,
-            Some(e) if matches!(e.value, Value::ZSet(_)) => {
-                found = Some(k);
-                break;
-            }
+            Some(e) if matches!(e.value, Value::ZSet(_)) => return Ok(Some(k)),
+            Some(_) if ctx.serving_blocked => continue,
             Some(_) => return Err(Reply::err(WRONGTYPE)),
         }
     }
-    let Some(key) = found else { return Ok(Reply::Nil) };
-    let items = pop(ctx, key, max, count.unwrap_or(1))?.unwrap_or_default();
-    Ok(Reply::Array(vec![Reply::bulk(key), pairs_reply(&items)]))
+    Ok(None)
+}
+
+/// BZPOPMIN/BZPOPMAX key [key ...] timeout: [key, member, score] from the first non-empty
+/// sorted set, or wait for one.
+fn bzpop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], max: bool) -> CmdResult {
+    let timeout = args::timeout_ms(a[a.len() - 1])?;
+    let Some(key) = first_zset(ctx, &a[1..a.len() - 1])? else {
+        ctx.block_for(timeout);
+        return Ok(Reply::Nil);
+    };
+    let items = pop(ctx, key, max, 1)?.unwrap_or_default();
+    let mut out = vec![Reply::bulk(key)];
+    out.extend(items.into_iter().flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)]));
+    Ok(Reply::Array(out))
+}
+
+fn bzpopmin(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    bzpop_generic(ctx, a, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    bzpop_generic(ctx, a, true)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 //!   (`Shard::footprint`: tables, nodes, keys, values). `Entry::access` is the LRU clock or
 //!   LFU counter eviction reads (`evict.rs`).
 
+pub(crate) mod blocking;
 pub(crate) mod codec;
 pub(crate) mod dict;
 pub(crate) mod evict;
@@ -451,6 +452,8 @@ pub(crate) struct Keyspace {
     pub(crate) scripts: crate::command::script::Scripts,
     /// Publish/subscribe registry (`crate::pubsub`), shared with the `Subscriber`s.
     pub(crate) pubsub: Arc<crate::pubsub::Hub>,
+    /// Callers blocked in BLPOP and the like, woken by writes to their shards.
+    pub(crate) blocking: blocking::Blocking,
     /// When the database was opened (INFO's `uptime_in_seconds`).
     pub(crate) started: std::time::Instant,
     /// Open `Db` handles (clones and sessions included): INFO's `connected_clients`.
@@ -479,6 +482,7 @@ impl Keyspace {
             ttl_namespaces: crate::sync::Mutex::default(),
             scripts: crate::command::script::Scripts::default(),
             pubsub: Arc::default(),
+            blocking: blocking::Blocking::default(),
             started: std::time::Instant::now(),
             clients: AtomicUsize::new(0),
             connections: AtomicU64::new(0),
@@ -656,6 +660,8 @@ impl Keyspace {
             written: 0,
             oom: false,
             expired_seen: std::cell::RefCell::new(Vec::new()),
+            block: None,
+            serving_blocked: false,
         }
     }
 
@@ -703,6 +709,14 @@ pub(crate) struct Ctx<'a> {
     /// `EXPIRED_SEEN_MAX`: whoever drops the context hands them to `expire::reclaim`
     /// (`take_expired_seen`). Stays empty, and costs nothing, while no lookup meets one.
     expired_seen: std::cell::RefCell<Vec<Box<[u8]>>>,
+    /// Set by a blocking command (BLPOP...) that found nothing to pop: how long it may wait,
+    /// in ms (0: forever). Only `command::dispatch` acts on it; inside MULTI, scripts and
+    /// pipelines the command has already replied nil, as Redis does there.
+    pub(crate) block: Option<u64>,
+    /// The blocking command runs again after a wait: keys of another type than the one it
+    /// waits for are passed over instead of failing with WRONGTYPE (Redis serves a blocked
+    /// client only from a key of its type, and a key changed to another type leaves it blocked).
+    pub(crate) serving_blocked: bool,
 }
 
 /// The most expired keys one context remembers for `expire::reclaim` (a read that meets more
@@ -715,6 +729,10 @@ impl Drop for Ctx<'_> {
     fn drop(&mut self) {
         if !self.effects.is_empty() {
             self.finish();
+        }
+        if self.dirty != 0 {
+            // Still holding the locks (see `blocking`).
+            self.ks.blocking.written(self.write_mask());
         }
         self.settle();
         if self.effects.capacity() != 0 && self.effects.capacity() <= 64 << 10 {
@@ -902,6 +920,17 @@ impl<'a> Ctx<'a> {
     /// The compact-encoding thresholds for containers this command builds or grows.
     pub(crate) fn limits(&self) -> EncodingLimits {
         self.ks.tuning.limits()
+    }
+
+    /// The shards this context holds for writing, as a bit set.
+    fn write_mask(&self) -> u64 {
+        self.guards.iter().filter(|(_, g)| matches!(g, ShardGuard::Write(_))).fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// A blocking command found nothing: the caller may wait `timeout_ms` (0: forever) for
+    /// data and run it again (see `block`).
+    pub(crate) fn block_for(&mut self, timeout_ms: u64) {
+        self.block = Some(timeout_ms);
     }
 
     /// Whether this context holds any shard lock.

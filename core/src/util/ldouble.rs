@@ -68,6 +68,24 @@ impl LongDouble {
         LongDouble { neg: v < 0, class: Class::Finite, mant: mag << lz, exp: -i64::from(lz) }
     }
 
+    /// The nearest `f64` (infinite beyond its range, zero below it).
+    pub(crate) fn to_f64(self) -> f64 {
+        let mag = match self.class {
+            Class::Nan => return f64::NAN,
+            Class::Inf => f64::INFINITY,
+            // In two steps so a tiny scale does not underflow before the significand applies.
+            Class::Finite => {
+                let half = (self.exp / 2) as i32;
+                self.mant as f64 * 2f64.powi(half) * 2f64.powi(self.exp as i32 - half)
+            }
+        };
+        if self.neg {
+            -mag
+        } else {
+            mag
+        }
+    }
+
     /// False for infinities and NaN.
     pub(crate) fn is_finite(&self) -> bool {
         self.class == Class::Finite
