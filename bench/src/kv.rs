@@ -1,4 +1,4 @@
-//! Suite `kv`: nestdb GET and SET, one thread, through the typed API (`Commands::get/set`, which
+//! Suites `kv` and `kvttl`. `kv`: nestdb GET and SET, one thread, through the typed API (`Commands::get/set`, which
 //! bypass the command table), through `Db::get_with` (GET that lends the value to a closure;
 //! here it copies it into one reused buffer, so no allocation per call) and through `Db::execute` (the path every other surface takes).
 //!
@@ -91,6 +91,64 @@ pub fn run(cfg: &Config, report: &mut Report) {
     );
     report.add("nestdb.set.execute", "nestdb SET (`db.execute`)", set_exec.median(), Unit::OpsPerSec, set_exec.detail(n));
     report.add("nestdb.get.execute", "nestdb GET (`db.execute`)", get_exec.median(), Unit::OpsPerSec, get_exec.detail(n));
+}
+
+/// Suite `kvttl`: GET of keys that have a TTL (an hour ahead: none expires), one thread, 1M
+/// keys in random order: every key with a TTL, and half of them (chosen at random, so the
+/// has-TTL branch is unpredictable), through `get_with` and `execute`; and SET ... EX of new keys.
+pub fn run_ttl(cfg: &Config, report: &mut Report) {
+    let keys = workload::keys(cfg.keys);
+    let order = workload::shuffled(&keys, 1);
+    let n = keys.len();
+    let ids = [
+        ("nestdb.ttl.all.set", "nestdb.ttl.all.get.with", "nestdb.ttl.all.get.execute"),
+        ("nestdb.ttl.half.set", "nestdb.ttl.half.get.with", "nestdb.ttl.half.get.execute"),
+    ];
+    for (every, id) in [1usize, 2].into_iter().zip(ids) {
+        let (mut set_ex, mut get_with, mut get_exec) = (Samples::default(), Samples::default(), Samples::default());
+        for rep in 0..cfg.warmup + cfg.reps {
+            let record = rep >= cfg.warmup;
+            let db = Db::open_in_memory();
+            // Which keys get a TTL: a hash of the key, so "half" is random with respect to
+            // both the insertion and the lookup order.
+            let with_ttl = |k: &[u8]| every == 1 || k.iter().fold(0u32, |h, &b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 2 == 0;
+            set_ex.time(record, n, || {
+                for k in &keys {
+                    let r = if with_ttl(k) { db.execute(&[b"SET", k, VALUE, b"EX", b"3600"]) } else { db.execute(&[b"SET", k, VALUE]) };
+                    black_box(r);
+                }
+            });
+            let mut buf = Vec::with_capacity(64);
+            let found = get_with.time(record, n, || {
+                let mut found = 0usize;
+                for k in &order {
+                    let hit = db.get_with(k, |v| {
+                        buf.clear();
+                        buf.extend_from_slice(v);
+                    });
+                    if black_box(hit.expect("GET")).is_some() {
+                        found += black_box(&buf).len();
+                    }
+                }
+                found
+            });
+            assert_eq!(found, n * VALUE.len(), "get_with missed keys");
+            let found = get_exec.time(record, n, || {
+                let mut found = 0usize;
+                for k in &order {
+                    if let Reply::Bulk(v) = black_box(db.execute(&[b"GET", k])) {
+                        found += v.len();
+                    }
+                }
+                found
+            });
+            assert_eq!(found, n * VALUE.len(), "execute GET missed keys");
+        }
+        let what = if every == 1 { "every key" } else { "half the keys" };
+        report.add(id.0, format!("nestdb SET, EX on {what} (`db.execute`)"), set_ex.median(), Unit::OpsPerSec, set_ex.detail(n));
+        report.add(id.1, format!("nestdb GET, TTL on {what} (`Db::get_with`)"), get_with.median(), Unit::OpsPerSec, get_with.detail(n));
+        report.add(id.2, format!("nestdb GET, TTL on {what} (`db.execute`)"), get_exec.median(), Unit::OpsPerSec, get_exec.detail(n));
+    }
 }
 
 /// "range a–b M/s" of a throughput sample.

@@ -119,8 +119,8 @@ impl Config {
     }
 }
 
-const SUITES: [&str; 12] =
-    ["kv", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs", "indexes"];
+const SUITES: [&str; 13] =
+    ["kv", "kvttl", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs", "indexes"];
 
 fn usage() -> String {
     format!(
@@ -191,6 +191,7 @@ fn main() -> ExitCode {
         eprintln!("== {s}");
         match s.as_str() {
             "kv" => kv::run(&cfg, &mut report),
+            "kvttl" => kv::run_ttl(&cfg, &mut report),
             "kevy" => kevy::run(&cfg, &mut report),
             "redis" => {
                 if let Err(e) = redis::run(&cfg, &mut report) {

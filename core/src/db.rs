@@ -373,11 +373,13 @@ impl Db {
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let h = hash_bytes(key);
         let shard = self.inner.ks.shard(shard_of(h)).read();
-        let mut found = shard.dict.get_hashed(h, key);
-        let expired = found.is_some_and(|e| e.has_ttl() && shard.expire_at_hashed(h, key, e) <= crate::keyspace::now_ms());
+        // The expiry comes from the node's tail (keys with a TTL only): no second table probed.
+        let mut found = shard.dict.get_with_tail_hashed(h, key);
+        let expired = found.is_some_and(|(_, tail)| tail.is_some_and(|at| at <= crate::keyspace::now_ms()));
         if expired {
             found = None;
         }
+        let found = found.map(|(e, _)| e);
         // One add counts the command and the hit or miss (see `ShardStats::fast_hits`).
         let counter = if found.is_some() { &shard.stats.fast_hits } else { &shard.stats.fast_misses };
         counter.fetch_add(1, Ordering::Relaxed);

@@ -23,8 +23,11 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, 0, 
 /// Bytes of `key`'s entry: its node (which holds the key), its value, and its TTL index node
 /// if it has one.
 pub(crate) fn entry_usage(key: &[u8], e: &Entry) -> usize {
-    let ttl = if e.has_ttl() { Dict::<i64>::entry_cost(key.len()) } else { 0 };
-    Dict::<Entry>::entry_cost(key.len()) + e.value.mem_usage() + ttl
+    // A key with a TTL has a larger node (its expiry in the tail) and an entry in `volatile`.
+    if e.has_ttl() {
+        return Dict::<Entry>::entry_cost_with_tail(key.len()) + e.value.mem_usage() + Dict::<()>::entry_cost(key.len());
+    }
+    Dict::<Entry>::entry_cost(key.len()) + e.value.mem_usage()
 }
 
 /// The process's resident set size in bytes (0 where unknown).

@@ -15,6 +15,11 @@
 //! member's (`Dict<()>`) `12 + len`. A lookup loads the bucket, then per node compares
 //! `key_len` and the bytes, all in the node's own block.
 //!
+//! Tail: a node may carry 8 more bytes after its key, an `i64` (the keyspace keeps a key's
+//! expiry there, so a lookup finds it in the block it already loaded). The top bit of
+//! `key_len` says so (keys are shorter than 2 GiB); `set_tail_hashed` adds, changes or drops it,
+//! moving the node to a block of the new size when it gains or loses the tail.
+//!
 //! Nodes are only handled as `NonNull<Node<V>>` (from `Node::alloc`). Their fields are reached
 //! with place expressions on that pointer, never through a `&Node<V>` (one would span key
 //! bytes in the tail padding), and the header is written field by field (writing a whole
@@ -45,14 +50,19 @@ pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
 
 type Link<V> = Option<NonNull<Node<V>>>;
 
-/// A node's header; its key's `key_len` bytes follow at `KEY_OFFSET` in the same block (see
-/// the module comment).
+/// A node's header; its key's `key_len & LEN` bytes follow at `KEY_OFFSET` in the same block
+/// (see the module comment), then the tail when `key_len & TAIL` is set.
 #[repr(C)]
 struct Node<V> {
     next: Link<V>,
     val: V,
     key_len: u32,
 }
+
+/// Bit of `Node::key_len`: the node has an 8-byte tail after its key.
+const TAIL: u32 = 1 << 31;
+/// The key-length bits of `Node::key_len`.
+const LEN: u32 = TAIL - 1;
 
 // The accessors below take a node that is live (allocated by `alloc`, not yet freed). The
 // references they return are unbounded: callers tie them to a borrow of the `Dict` owning the
@@ -61,11 +71,11 @@ impl<V> Node<V> {
     /// Where the key's bytes start.
     const KEY_OFFSET: usize = offset_of!(Node<V>, key_len) + size_of::<u32>();
 
-    /// Size of the block of a node with a `key_len`-byte key: at least the header, so the
-    /// pointer is valid for a whole `Node<V>`.
+    /// Size of the block of a node with a `key_len`-byte key (and a tail): at least the
+    /// header, so the pointer is valid for a whole `Node<V>`.
     #[inline]
-    const fn alloc_size(key_len: usize) -> usize {
-        let n = Self::KEY_OFFSET + key_len;
+    const fn alloc_size(key_len: usize, tail: bool) -> usize {
+        let n = Self::KEY_OFFSET + key_len + if tail { size_of::<i64>() } else { 0 };
         if n < size_of::<Self>() {
             size_of::<Self>()
         } else {
@@ -75,31 +85,35 @@ impl<V> Node<V> {
 
     /// Allocator cost of such a block.
     #[inline]
-    const fn cost(key_len: usize) -> usize {
-        heap_cost(Self::alloc_size(key_len))
+    const fn cost(key_len: usize, tail: bool) -> usize {
+        heap_cost(Self::alloc_size(key_len, tail))
     }
 
     #[inline]
-    fn layout(key_len: usize) -> Layout {
-        Layout::from_size_align(Self::alloc_size(key_len), align_of::<Self>()).expect("dict node layout")
+    fn layout(key_len: usize, tail: bool) -> Layout {
+        Layout::from_size_align(Self::alloc_size(key_len, tail), align_of::<Self>()).expect("dict node layout")
     }
 
-    /// A new node holding `key` and `val`, linked to `next`.
-    fn alloc(key: &[u8], val: V, next: Link<V>) -> NonNull<Self> {
-        let key_len = u32::try_from(key.len()).expect("dict key longer than u32::MAX bytes");
-        let layout = Self::layout(key.len());
+    /// A new node holding `key`, `val` and the `tail` if any, linked to `next`.
+    fn alloc(key: &[u8], val: V, next: Link<V>, tail: Option<i64>) -> NonNull<Self> {
+        let key_len = u32::try_from(key.len()).ok().filter(|&n| n <= LEN).expect("dict key of 2 GiB or more");
+        let layout = Self::layout(key.len(), tail.is_some());
         // SAFETY: `layout` is nonzero-sized (the header holds at least `key_len`).
         let block = unsafe { alloc::alloc(layout) }.cast::<Self>();
         let Some(node) = NonNull::new(block) else { alloc::handle_alloc_error(layout) };
         // SAFETY: the block is `layout`'s size, aligned for `Node<V>` and at least as large, so
-        // each field can be written in place, and the key fits from `KEY_OFFSET` (`alloc_size`).
-        // Fields are written one by one, after which the key: nothing writes padding over it.
+        // each field can be written in place, and the key (then the tail) fits from
+        // `KEY_OFFSET` (`alloc_size`). Fields are written one by one, after which the key:
+        // nothing writes padding over it.
         unsafe {
             let p = node.as_ptr();
             (&raw mut (*p).next).write(next);
             (&raw mut (*p).val).write(val);
-            (&raw mut (*p).key_len).write(key_len);
+            (&raw mut (*p).key_len).write(key_len | if tail.is_some() { TAIL } else { 0 });
             ptr::copy_nonoverlapping(key.as_ptr(), p.cast::<u8>().add(Self::KEY_OFFSET), key.len());
+            if let Some(t) = tail {
+                p.cast::<u8>().add(Self::KEY_OFFSET + key.len()).cast::<i64>().write_unaligned(t);
+            }
         }
         node
     }
@@ -114,9 +128,83 @@ impl<V> Node<V> {
         // was allocated with; the value is moved out before the block goes, and never read again.
         unsafe {
             let val = (&raw const (*p).val).read();
-            alloc::dealloc(p.cast(), Self::layout((*p).key_len as usize));
+            alloc::dealloc(p.cast(), Self::layout(Self::key_len(node), Self::has_tail(node)));
             val
         }
+    }
+
+    /// A copy of the live `node` in a new block with `tail` (the value moved, not cloned),
+    /// linked to the same successor; the old block is freed.
+    ///
+    /// # Safety
+    /// `node` is live and is never used again (the caller relinks the copy in its place).
+    unsafe fn reshape(node: NonNull<Self>, tail: Option<i64>) -> NonNull<Self> {
+        // SAFETY: the node is live (caller): its header and key are initialized. The value is
+        // moved bitwise into the new block and the old block is freed without dropping it.
+        unsafe {
+            let key_len = Self::key_len(node);
+            let layout = Self::layout(key_len, tail.is_some());
+            let block = alloc::alloc(layout).cast::<Self>();
+            let Some(new) = NonNull::new(block) else { alloc::handle_alloc_error(layout) };
+            let (old, p) = (node.as_ptr(), new.as_ptr());
+            (&raw mut (*p).next).write((*old).next);
+            (&raw mut (*p).val).write((&raw const (*old).val).read());
+            (&raw mut (*p).key_len).write(key_len as u32 | if tail.is_some() { TAIL } else { 0 });
+            ptr::copy_nonoverlapping(old.cast::<u8>().add(Self::KEY_OFFSET), p.cast::<u8>().add(Self::KEY_OFFSET), key_len);
+            if let Some(t) = tail {
+                p.cast::<u8>().add(Self::KEY_OFFSET + key_len).cast::<i64>().write_unaligned(t);
+            }
+            alloc::dealloc(old.cast(), Self::layout(key_len, Self::has_tail(node)));
+            new
+        }
+    }
+
+    /// # Safety
+    /// `node` is live.
+    #[inline]
+    unsafe fn key_len(node: NonNull<Self>) -> usize {
+        // SAFETY: the node is live (caller).
+        unsafe { ((*node.as_ptr()).key_len & LEN) as usize }
+    }
+
+    /// # Safety
+    /// `node` is live.
+    #[inline]
+    unsafe fn has_tail(node: NonNull<Self>) -> bool {
+        // SAFETY: the node is live (caller).
+        unsafe { (*node.as_ptr()).key_len & TAIL != 0 }
+    }
+
+    /// # Safety
+    /// `node` is live.
+    #[inline]
+    unsafe fn tail(node: NonNull<Self>) -> Option<i64> {
+        // SAFETY: the node is live (caller); a node with the TAIL bit was allocated with 8
+        // bytes after its key, written at allocation or by `set_tail`.
+        unsafe {
+            if !Self::has_tail(node) {
+                return None;
+            }
+            Some(node.as_ptr().cast::<u8>().add(Self::KEY_OFFSET + Self::key_len(node)).cast::<i64>().read_unaligned())
+        }
+    }
+
+    /// # Safety
+    /// `node` is live, has a tail, and the caller holds the `Dict` exclusively.
+    #[inline]
+    unsafe fn set_tail(node: NonNull<Self>, tail: i64) {
+        // SAFETY: as for `tail`; the tail bytes are not borrowed by anyone (caller).
+        unsafe { node.as_ptr().cast::<u8>().add(Self::KEY_OFFSET + Self::key_len(node)).cast::<i64>().write_unaligned(tail) }
+    }
+
+    /// Allocator cost of the live `node`'s block.
+    ///
+    /// # Safety
+    /// `node` is live.
+    #[inline]
+    unsafe fn block_cost(node: NonNull<Self>) -> usize {
+        // SAFETY: the node is live (caller).
+        unsafe { Self::cost(Self::key_len(node), Self::has_tail(node)) }
     }
 
     /// # Safety
@@ -126,7 +214,7 @@ impl<V> Node<V> {
         let p = node.as_ptr();
         // SAFETY: a live node's block holds `key_len` initialized bytes from `KEY_OFFSET`, and
         // no field write ever touches them.
-        unsafe { slice::from_raw_parts(p.cast::<u8>().add(Self::KEY_OFFSET), (*p).key_len as usize) }
+        unsafe { slice::from_raw_parts(p.cast::<u8>().add(Self::KEY_OFFSET), Self::key_len(node)) }
     }
 
     /// # Safety
@@ -134,7 +222,7 @@ impl<V> Node<V> {
     #[inline]
     unsafe fn key_eq(node: NonNull<Self>, key: &[u8]) -> bool {
         // SAFETY: the node is live (caller); the length is compared before the bytes are read.
-        unsafe { (*node.as_ptr()).key_len as usize == key.len() && Self::key(node) == key }
+        unsafe { Self::key_len(node) == key.len() && Self::key(node) == key }
     }
 
     /// # Safety
@@ -201,10 +289,16 @@ impl<V: Clone> Clone for Dict<V> {
         // copy is consistent after each node, so if `V::clone` panics dropping it frees it all.
         let mut d = Dict::with_buckets(self.buckets.len());
         for (i, &head) in self.buckets.iter().enumerate() {
-            for (key, val) in self.chain(head) {
-                d.buckets[i] = Some(Node::alloc(key, val.clone(), d.buckets[i]));
+            let mut cur = head;
+            while let Some(node) = cur {
+                // SAFETY: nodes linked from `self` are live and unchanged while `&self` lasts.
+                let (key, val, tail, next) = unsafe { (Node::key(node), Node::val(node), Node::tail(node), Node::next(node)) };
+                let copy = Node::alloc(key, val.clone(), d.buckets[i], tail);
+                d.buckets[i] = Some(copy);
                 d.len += 1;
-                d.nodes_heap += Node::<V>::cost(key.len());
+                // SAFETY: `copy` was just allocated.
+                d.nodes_heap += unsafe { Node::block_cost(copy) };
+                cur = next;
             }
         }
         d
@@ -267,10 +361,15 @@ impl<V> Dict<V> {
         hash as usize & self.mask()
     }
 
-    /// Visit the entries of bucket `idx`.
-    pub(crate) fn for_each_in_bucket(&self, idx: usize, mut f: impl FnMut(&[u8], &V)) {
-        if let Some(&head) = self.buckets.get(idx) {
-            self.chain(head).for_each(|(k, v)| f(k, v));
+    /// Visit the entries of bucket `idx` with their tails.
+    pub(crate) fn for_each_in_bucket(&self, idx: usize, mut f: impl FnMut(&[u8], &V, Option<i64>)) {
+        let mut cur = self.buckets.get(idx).copied().flatten();
+        while let Some(node) = cur {
+            // SAFETY: nodes linked from `self` are live and unchanged while `&self` lasts.
+            unsafe {
+                f(Node::key(node), Node::val(node), Node::tail(node));
+                cur = Node::next(node);
+            }
         }
     }
 
@@ -365,19 +464,24 @@ impl<V> Dict<V> {
 
     /// Insert a key known to be absent.
     pub(crate) fn insert_new_hashed(&mut self, hash: u64, key: &[u8], val: V) {
-        self.link_new(hash, key, val);
+        self.link_new(hash, key, val, None);
+    }
+
+    /// Insert a key known to be absent, with a tail (see the module comment).
+    pub(crate) fn insert_new_with_tail_hashed(&mut self, hash: u64, key: &[u8], val: V, tail: Option<i64>) {
+        self.link_new(hash, key, val, tail);
     }
 
     /// Insert a key known to be absent; returns its node.
-    fn link_new(&mut self, hash: u64, key: &[u8], val: V) -> NonNull<Node<V>> {
+    fn link_new(&mut self, hash: u64, key: &[u8], val: V, tail: Option<i64>) -> NonNull<Node<V>> {
         if (self.buckets.is_empty() || !self.frozen) && self.len >= self.buckets.len() {
             self.resize((self.len + 1).next_power_of_two().max(4));
         }
         let idx = hash as usize & self.mask();
-        let node = Node::alloc(key, val, self.buckets[idx]);
+        let node = Node::alloc(key, val, self.buckets[idx], tail);
         self.buckets[idx] = Some(node);
         self.len += 1;
-        self.nodes_heap += Node::<V>::cost(key.len());
+        self.nodes_heap += Node::<V>::cost(key.len(), tail.is_some());
         node
     }
 
@@ -386,7 +490,7 @@ impl<V> Dict<V> {
         let hash = hash_bytes(key);
         let node = match self.find(hash, key) {
             Some(node) => node,
-            None => self.link_new(hash, key, make()),
+            None => self.link_new(hash, key, make(), None),
         };
         // SAFETY: the node is live and owned by `self`, borrowed exclusively for the result.
         unsafe { Node::val_mut(node) }
@@ -397,6 +501,11 @@ impl<V> Dict<V> {
     }
 
     pub(crate) fn remove_hashed(&mut self, hash: u64, key: &[u8]) -> Option<V> {
+        self.remove_with_tail_hashed(hash, key).map(|(v, _)| v)
+    }
+
+    /// Remove `key`; returns its value and tail.
+    pub(crate) fn remove_with_tail_hashed(&mut self, hash: u64, key: &[u8]) -> Option<(V, Option<i64>)> {
         if self.len == 0 {
             return None;
         }
@@ -412,13 +521,13 @@ impl<V> Dict<V> {
                     continue;
                 }
                 *link = Node::next(node);
+                self.nodes_heap -= Node::block_cost(node);
             }
             // SAFETY: `node` is live and now unlinked: nothing reaches it again.
-            let val = unsafe { Node::free(node) };
+            let (tail, val) = unsafe { (Node::tail(node), Node::free(node)) };
             self.len -= 1;
-            self.nodes_heap -= Node::<V>::cost(key.len());
             self.maybe_shrink();
-            return Some(val);
+            return Some((val, tail));
         }
     }
 
@@ -476,7 +585,7 @@ impl<V> Dict<V> {
                 // SAFETY: as above; the node is unlinked before it is freed, and not used after.
                 let val = unsafe {
                     *link = Node::next(node);
-                    self.nodes_heap -= Node::<V>::cost(Node::key(node).len());
+                    self.nodes_heap -= Node::block_cost(node);
                     Node::free(node)
                 };
                 self.len -= 1;
@@ -507,7 +616,59 @@ impl<V> Dict<V> {
     /// Heap bytes one entry with a `key_len`-byte key costs the allocator: its node's block
     /// (header, value and key). O(1), for containers that keep a running total.
     pub(crate) const fn entry_cost(key_len: usize) -> usize {
-        Node::<V>::cost(key_len)
+        Node::<V>::cost(key_len, false)
+    }
+
+    /// `entry_cost` of an entry with a tail.
+    pub(crate) const fn entry_cost_with_tail(key_len: usize) -> usize {
+        Node::<V>::cost(key_len, true)
+    }
+
+    /// The tail of `key`'s node: None when the key is absent or has none.
+    #[inline]
+    pub(crate) fn tail_hashed(&self, hash: u64, key: &[u8]) -> Option<i64> {
+        // SAFETY: nodes linked from `self` are live.
+        self.find(hash, key).and_then(|node| unsafe { Node::tail(node) })
+    }
+
+    /// The value and tail of `key`'s node.
+    #[inline]
+    pub(crate) fn get_with_tail_hashed(&self, hash: u64, key: &[u8]) -> Option<(&V, Option<i64>)> {
+        // SAFETY: the node is live while `self` is borrowed, and `&self` allows no writes.
+        self.find(hash, key).map(|node| unsafe { (Node::val(node), Node::tail(node)) })
+    }
+
+    /// Give `key`'s node the tail `tail` (None: no tail). Changing a tail's value writes it in
+    /// place; gaining or losing one moves the node to a block of the new size, in the same
+    /// bucket and chain position. Returns false when the key is absent.
+    pub(crate) fn set_tail_hashed(&mut self, hash: u64, key: &[u8], tail: Option<i64>) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        let idx = hash as usize & self.mask();
+        let mut link = &mut self.buckets[idx];
+        loop {
+            let Some(node) = *link else { return false };
+            // SAFETY: nodes linked from `self` are live, and `&mut self` means nothing else
+            // borrows them; a reshaped node replaces the old one in its link at once.
+            unsafe {
+                if !Node::key_eq(node, key) {
+                    link = Node::next_mut(node);
+                    continue;
+                }
+                match (Node::has_tail(node), tail) {
+                    (true, Some(t)) => Node::set_tail(node, t),
+                    (false, None) => {}
+                    _ => {
+                        self.nodes_heap -= Node::block_cost(node);
+                        let new = Node::reshape(node, tail);
+                        self.nodes_heap += Node::block_cost(new);
+                        *link = Some(new);
+                    }
+                }
+            }
+            return true;
+        }
     }
 
     /// Heap bytes of the bucket array (the allocator's cost of it). O(1).
@@ -585,7 +746,95 @@ mod tests {
 
     /// `heap_bytes` recounted from the entries.
     fn recount<V>(d: &Dict<V>) -> usize {
-        d.table_cost() + d.keys().map(|k| Dict::<V>::entry_cost(k.len())).sum::<usize>()
+        let cost = |k: &[u8]| match d.tail_hashed(hash_bytes(k), k) {
+            Some(_) => Dict::<V>::entry_cost_with_tail(k.len()),
+            None => Dict::<V>::entry_cost(k.len()),
+        };
+        d.table_cost() + d.keys().map(cost).sum::<usize>()
+    }
+
+    #[test]
+    fn tails_follow_a_model_through_inserts_reshapes_removes_and_clones() {
+        // Values own heap memory (a moved value must not be dropped twice or leaked), keys of
+        // many lengths (the tail sits right after them, unaligned).
+        let mut d: Dict<Rc<String>> = Dict::new();
+        let mut model: HashMap<Vec<u8>, (Rc<String>, Option<i64>)> = HashMap::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng >> 33) % n
+        };
+        for step in 0..20_000 {
+            let key = vec![b'k'; next(40) as usize];
+            let mut key = key;
+            key.push(next(50) as u8);
+            let h = hash_bytes(&key);
+            match next(6) {
+                0 => {
+                    let v = Rc::new(format!("v{step}"));
+                    let tail = (next(2) == 0).then(|| next(1 << 40) as i64 - (1 << 39));
+                    if let std::collections::hash_map::Entry::Vacant(slot) = model.entry(key.clone()) {
+                        d.insert_new_with_tail_hashed(h, &key, v.clone(), tail);
+                        slot.insert((v, tail));
+                    }
+                }
+                1 | 2 => {
+                    let tail = (next(3) != 0).then(|| next(1 << 40) as i64);
+                    let present = d.set_tail_hashed(h, &key, tail);
+                    assert_eq!(present, model.contains_key(&key));
+                    if let Some(m) = model.get_mut(&key) {
+                        m.1 = tail;
+                    }
+                }
+                3 => assert_eq!(d.remove_hashed(h, &key).map(|v| v.to_string()), model.remove(&key).map(|m| m.0.to_string())),
+                4 => {
+                    let v = Rc::new(format!("r{step}"));
+                    if let Some(m) = model.get_mut(&key) {
+                        m.0 = v.clone();
+                    }
+                    if d.get(&key).is_some() {
+                        d.insert_hashed(h, &key, v);
+                    }
+                }
+                _ => {
+                    let got = d.get_with_tail_hashed(h, &key).map(|(v, t)| (v.to_string(), t));
+                    assert_eq!(got, model.get(&key).map(|(v, t)| (v.to_string(), *t)));
+                }
+            }
+            if step % 1000 == 0 {
+                assert_eq!(d.heap_bytes(), recount(&d), "step {step}");
+                let c = d.clone();
+                assert_eq!(c.heap_bytes(), d.heap_bytes());
+                for (k, (v, t)) in &model {
+                    assert_eq!(c.get_with_tail_hashed(hash_bytes(k), k).map(|(v, t)| (v.to_string(), t)), Some((v.to_string(), *t)));
+                }
+            }
+        }
+        assert_eq!(d.len(), model.len());
+        // Every value is owned exactly once by the table and once by the model.
+        for (k, (v, _)) in &model {
+            assert_eq!(Rc::strong_count(v), 2, "{k:?}");
+        }
+        drop(d);
+        for (v, _) in model.values() {
+            assert_eq!(Rc::strong_count(v), 1);
+        }
+    }
+
+    #[test]
+    fn a_tail_costs_eight_bytes_of_block() {
+        // A 48-byte value and a 10-byte key: 70 bytes (80-byte chunk), 78 with a tail (96).
+        assert_eq!((Dict::<[u64; 6]>::entry_cost(10), Dict::<[u64; 6]>::entry_cost_with_tail(10)), (80, 96));
+        let mut d: Dict<u64> = Dict::new();
+        d.insert(b"key", 1);
+        let h = hash_bytes(b"key");
+        let plain = d.nodes_cost();
+        assert!(d.set_tail_hashed(h, b"key", Some(-5)));
+        assert_eq!(d.nodes_cost(), Dict::<u64>::entry_cost_with_tail(3));
+        assert_eq!(d.tail_hashed(h, b"key"), Some(-5));
+        assert!(d.set_tail_hashed(h, b"key", None));
+        assert_eq!((d.nodes_cost(), d.tail_hashed(h, b"key"), d.get(b"key")), (plain, None, Some(&1)));
+        assert!(!d.set_tail_hashed(hash_bytes(b"nope"), b"nope", Some(1)));
     }
 
     #[test]
@@ -848,7 +1097,7 @@ mod tests {
                     for (k, _) in d.iter() {
                         let b = d.bucket_of(hash_bytes(k));
                         let mut found = false;
-                        d.for_each_in_bucket(b, |k2, _| found |= k2 == k);
+                        d.for_each_in_bucket(b, |k2, _, _| found |= k2 == k);
                         prop_assert!(found, "a key outside its home bucket");
                     }
                 }

@@ -285,9 +285,9 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
             }
         };
         if policy.volatile_only() {
-            shard.volatile.sample(rng, samples, |k, &at| {
-                if let Some(e) = shard.dict.get(k) {
-                    offer(k, e, at);
+            shard.volatile.sample(rng, samples, |k, ()| {
+                if let Some((e, at)) = shard.dict.get_with_tail_hashed(hash_bytes(k), k) {
+                    offer(k, e, at.unwrap_or(0));
                 }
             });
         } else {

@@ -58,7 +58,8 @@ pub(crate) fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> usize {
             let mut expired: Vec<Box<[u8]>> = Vec::new();
             let samples = SAMPLE.min(shard.volatile.len());
             for _ in 0..samples {
-                if let Some((k, &at)) = shard.volatile.random_entry(&mut rng) {
+                if let Some((k, ())) = shard.volatile.random_entry(&mut rng) {
+                    let at = shard.dict.tail_hashed(hash_bytes(k), k).unwrap_or(i64::MAX);
                     if at <= now && !expired.iter().any(|e| **e == *k) {
                         expired.push(k.into());
                     }

@@ -14,8 +14,14 @@ fn check(ks: &Keyspace, step: usize) {
         // The TTL table holds exactly the keys whose entries carry the TTL flag.
         let flagged = shard.dict.iter().filter(|(_, e)| e.has_ttl()).count();
         assert_eq!(flagged, shard.volatile.len(), "shard {i} after step {step}: TTL flags vs volatile");
-        for (k, at) in shard.volatile.iter() {
-            assert!(*at != 0 && shard.dict.get(k).is_some_and(super::Entry::has_ttl), "shard {i} after step {step}");
+        for (k, ()) in shard.volatile.iter() {
+            assert!(shard.dict.get(k).is_some_and(super::Entry::has_ttl), "shard {i} after step {step}");
+        }
+        // Exactly the keys with a TTL have a tail, which holds a real expiry.
+        for (k, e) in shard.dict.iter() {
+            let tail = shard.dict.tail_hashed(crate::keyspace::dict::hash_bytes(k), k);
+            assert_eq!(tail.is_some(), e.has_ttl(), "shard {i} after step {step}: tail of {k:?}");
+            assert_ne!(tail, Some(0), "shard {i} after step {step}: tail of {k:?}");
         }
         sum += shard.footprint();
     }

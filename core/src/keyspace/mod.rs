@@ -5,11 +5,13 @@
 //!   different shards run in parallel and readers of one shard share it.
 //! - A command locks the shards of its keys in ascending index order (never out of order, so
 //!   there is no deadlock); whole-keyspace commands and transactions lock all of them.
-//! - `Shard::volatile` maps exactly the keys with a TTL to their absolute expiry in Unix
-//!   milliseconds, and exactly those keys' entries carry `Entry::has_ttl` (both change together,
-//!   in `Shard::set_ttl_hashed` and `Shard::take_entry`). Redis keeps expiries in their own
-//!   dict for the same reasons: a key without a TTL pays nothing for it, and the expirer samples
-//!   only keys that can expire. A key whose time has come is invisible to every command from
+//! - A key with a TTL has its absolute expiry (Unix ms) in the tail of its dict node (see
+//!   `dict.rs`), its entry carries `Entry::has_ttl`, and `Shard::volatile` holds its name; a
+//!   key without one has none of the three (all change together, in `Shard::set_ttl_hashed`,
+//!   `Shard::insert_new_entry` and `Shard::take_entry`). A lookup reads the expiry from the
+//!   node it has just loaded; `volatile` is the set the expirer and the `volatile-*` eviction
+//!   policies sample, as Redis's `expires` dict (a key without a TTL pays nothing for it, and
+//!   only keys that can expire are sampled). A key whose time has come is invisible to every command from
 //!   that instant (checked on access) even before it is deleted; deletion happens on write
 //!   access, right after a read that met it (`Ctx::expired_seen`, `expire::reclaim`: a read
 //!   holds only a read lock, so the key is deleted once the command's locks are released, as
@@ -61,10 +63,11 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A key's value and access record. Its TTL, when it has one, lives in `Shard::volatile`; the
-/// entry only carries a flag saying so (the top bit of `access`), so a lookup of a key without
-/// a TTL never probes that table. That keeps the entry at 48 bytes: a keyspace node for a short
-/// key fits an 80-byte malloc chunk (see `dict.rs`).
+/// A key's value and access record. Its TTL, when it has one, lives in the tail of its dict
+/// node (and its name in `Shard::volatile`); the entry only carries a flag saying so (the top
+/// bit of `access`). That keeps the entry at
+/// 48 bytes: a keyspace node for a short key without a TTL fits an 80-byte malloc chunk (see
+/// `dict.rs`).
 pub(crate) struct Entry {
     pub(crate) value: Value,
     /// Bit 63: the key has a TTL (changed only under the shard's write lock). Bits 0-62: under
@@ -148,8 +151,9 @@ pub(crate) struct ShardStats {
 #[derive(Default)]
 pub(crate) struct Shard {
     pub(crate) dict: Dict<Entry>,
-    /// Absolute expiry (Unix ms) of every key with a TTL; those entries carry `has_ttl`.
-    pub(crate) volatile: Dict<i64>,
+    /// The keys with a TTL (their expiry is in their node's tail; their entries carry
+    /// `has_ttl`): what the expirer samples.
+    pub(crate) volatile: Dict<()>,
     pub(crate) watched: Dict<WatchSlot>,
     pub(crate) stats: ShardStats,
     /// Progress of a snapshot in progress over this shard (None when none is running).
@@ -169,7 +173,7 @@ impl Shard {
     #[inline]
     pub(crate) fn before_write(&mut self, hash: u64) {
         if let Some(snap) = &mut self.snap {
-            snap.save_bucket(&self.dict, &self.volatile, self.dict.bucket_of(hash));
+            snap.save_bucket(&self.dict, self.dict.bucket_of(hash));
         }
     }
 
@@ -199,22 +203,22 @@ impl Shard {
     /// the entry, TTL flag cleared, and its absolute expiry (0 = none). No accounting: callers
     /// settle memory and counters (and call `before_write` first).
     pub(crate) fn take_entry(&mut self, hash: u64, key: &[u8]) -> Option<(Entry, i64)> {
-        let mut e = self.dict.remove_hashed(hash, key)?;
-        let mut expire_at = 0;
+        let (mut e, tail) = self.dict.remove_with_tail_hashed(hash, key)?;
         if e.has_ttl() {
             e.set_ttl_flag(false);
-            expire_at = self.volatile.remove_hashed(hash, key).unwrap_or(0);
+            self.volatile.remove_hashed(hash, key);
         }
-        Some((e, expire_at))
+        Some((e, tail.unwrap_or(0)))
     }
 
-    /// The absolute expiry of `key`, whose entry is `e` (0 = no TTL).
+    /// The absolute expiry of `key`, whose entry is `e` (0 = no TTL): read from the tail of
+    /// the key's node, which the lookup that found `e` has just brought into the cache.
     #[inline]
     pub(crate) fn expire_at_hashed(&self, hash: u64, key: &[u8], e: &Entry) -> i64 {
         if !e.has_ttl() {
             return 0;
         }
-        self.volatile.get_hashed(hash, key).copied().unwrap_or(0)
+        self.dict.tail_hashed(hash, key).unwrap_or(0)
     }
 
     /// Like `expire_at_hashed`, hashing the key itself (for walks over the table).
@@ -231,20 +235,25 @@ impl Shard {
         at != 0 && at <= now
     }
 
-    /// Set (`at != 0`) or clear the TTL of the stored key `key`: the `volatile` table and the
-    /// entry's flag together. No effect on an absent key.
+    /// Set (`at != 0`) or clear the TTL of the stored key `key`: the tail of the key's node,
+    /// the entry's flag and the `volatile` set together. No effect on an absent key.
     pub(crate) fn set_ttl_hashed(&mut self, hash: u64, key: &[u8], at: i64) {
         let Some(e) = self.dict.get_mut_hashed(hash, key) else { return };
         let had = e.has_ttl();
         e.set_ttl_flag(at != 0);
-        if at != 0 {
-            match self.volatile.get_mut_hashed(hash, key) {
-                Some(slot) => *slot = at,
-                None => self.volatile.insert_new_hashed(hash, key, at),
-            }
-        } else if had {
+        if at != 0 && !had {
+            self.volatile.insert_new_hashed(hash, key, ());
+        } else if at == 0 && had {
             self.volatile.remove_hashed(hash, key);
         }
+        self.dict.set_tail_hashed(hash, key, (at != 0).then_some(at));
+    }
+
+    /// Store a new key (absent from the table) with its expiry (0 = none), its node sized for
+    /// the expiry from the start.
+    pub(crate) fn insert_new_entry(&mut self, hash: u64, key: &[u8], e: Entry, at: i64) {
+        self.dict.insert_new_with_tail_hashed(hash, key, e, (at != 0).then_some(at));
+        self.set_ttl_hashed(hash, key, at);
     }
 
     /// Add (or take away) one value's usage.
@@ -856,16 +865,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Whether `key`'s entry `e` in `shard` is live (no TTL, or one not yet reached). A lookup
-    /// that meets an expired entry remembers the key (`expired_seen`) for deletion once the
-    /// locks are released.
+    /// `key`'s entry in `shard` if it is live (no TTL, or one not yet reached), with its
+    /// expiry (0 = none), read from the node's tail in the same pass. A lookup that meets an
+    /// expired entry remembers the key (`expired_seen`) for deletion once the locks are released.
     #[inline]
-    fn live(&self, shard: &Shard, h: u64, key: &[u8], e: &Entry) -> bool {
-        if !self.expired(shard, h, key, e) {
-            return true;
+    fn find_live<'s>(&self, shard: &'s Shard, h: u64, key: &[u8]) -> Option<(&'s Entry, i64)> {
+        let (e, tail) = shard.dict.get_with_tail_hashed(h, key)?;
+        let at = tail.unwrap_or(0);
+        if at != 0 && at <= self.now() {
+            self.saw_expired(key);
+            return None;
         }
-        self.saw_expired(key);
-        false
+        Some((e, at))
     }
 
     /// Whether `key`'s entry `e` in `shard` has a TTL that has been reached.
@@ -1006,28 +1017,20 @@ impl<'a> Ctx<'a> {
     /// The live entry for `key` (None if absent or expired).
     pub(crate) fn lookup(&self, key: &[u8]) -> Option<&Entry> {
         let h = hash_bytes(key);
-        let shard = self.shard(h);
-        shard.dict.get_hashed(h, key).filter(|e| self.live(shard, h, key, e))
+        self.find_live(self.shard(h), h, key).map(|(e, _)| e)
     }
 
     /// The live entry for `key` and its absolute expiry in Unix ms (0 = no TTL).
     pub(crate) fn lookup_with_ttl(&self, key: &[u8]) -> Option<(&Entry, i64)> {
         let h = hash_bytes(key);
-        let shard = self.shard(h);
-        let e = shard.dict.get_hashed(h, key)?;
-        let at = shard.expire_at_hashed(h, key, e);
-        if at != 0 && at <= self.now() {
-            self.saw_expired(key);
-            return None;
-        }
-        Some((e, at))
+        self.find_live(self.shard(h), h, key)
     }
 
     /// Like `lookup`, counting a keyspace hit or miss (reads that Redis counts).
     pub(crate) fn lookup_counted(&self, key: &[u8]) -> Option<&Entry> {
         let h = hash_bytes(key);
         let shard = self.shard(h);
-        let found = shard.dict.get_hashed(h, key).filter(|e| self.live(shard, h, key, e));
+        let found = self.find_live(shard, h, key).map(|(e, _)| e);
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {
@@ -1094,7 +1097,7 @@ impl<'a> Ctx<'a> {
             }
             None => {
                 shard.before_insert();
-                shard.dict.insert_new_hashed(h, key, entry);
+                shard.insert_new_entry(h, key, entry, expire_at);
                 None
             }
         };
@@ -1245,7 +1248,7 @@ impl<'a> Ctx<'a> {
                 shard.bump_watch(k);
             }
             if let Some(snap) = &mut shard.snap {
-                snap.save_all(&shard.dict, &shard.volatile);
+                snap.save_all(&shard.dict);
             }
             shard.dict.clear();
             shard.volatile.clear();

@@ -50,15 +50,14 @@ impl ShardSnap {
 
     /// Encode bucket `b`'s entries into `pending` unless it was saved already.
     #[inline]
-    pub(crate) fn save_bucket(&mut self, dict: &Dict<Entry>, volatile: &Dict<i64>, b: usize) {
+    pub(crate) fn save_bucket(&mut self, dict: &Dict<Entry>, b: usize) {
         if b >= self.buckets || self.saved[b / 64] & (1 << (b % 64)) != 0 {
             return;
         }
         self.saved[b / 64] |= 1 << (b % 64);
         let (pending, n) = (&mut self.pending, &mut self.pending_entries);
-        dict.for_each_in_bucket(b, |k, e| {
-            let expire_at = if e.has_ttl() { volatile.get(k).copied().unwrap_or(0) } else { 0 };
-            encode_entry(pending, k, e, expire_at);
+        dict.for_each_in_bucket(b, |k, e, expiry| {
+            encode_entry(pending, k, e, expiry.unwrap_or(0));
             *n += 1;
         });
     }
@@ -80,9 +79,9 @@ impl ShardSnap {
     }
 
     /// Save every bucket not yet saved (before the table is cleared).
-    pub(crate) fn save_all(&mut self, dict: &Dict<Entry>, volatile: &Dict<i64>) {
+    pub(crate) fn save_all(&mut self, dict: &Dict<Entry>) {
         for b in 0..self.buckets {
-            self.save_bucket(dict, volatile, b);
+            self.save_bucket(dict, b);
         }
     }
 }
@@ -138,11 +137,11 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
             loop {
                 let (pending, n, finished, done_state) = {
                     let mut g = ks.shard(i).write();
-                    let Shard { dict, volatile, snap, .. } = &mut *g;
+                    let Shard { dict, snap, .. } = &mut *g;
                     let s = snap.as_mut().expect("snapshot state present until the walker finishes the shard");
                     let end = (s.cursor + STEP).min(s.buckets);
                     for b in s.cursor..end {
-                        s.save_bucket(dict, volatile, b);
+                        s.save_bucket(dict, b);
                     }
                     s.cursor = end;
                     let finished = end == s.buckets;
@@ -266,8 +265,7 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                                     ks.ttl_namespaces.lock().insert(String::from_utf8_lossy(&key).into_owned());
                                 }
                             }
-                            shard.dict.insert_new_hashed(h, &key, entry);
-                            shard.set_ttl_hashed(h, &key, expire_at);
+                            shard.insert_new_entry(h, &key, entry, expire_at);
                             loaded += 1;
                         }
                     }
