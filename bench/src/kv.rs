@@ -40,33 +40,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
             found
         });
         assert_eq!(found, n * VALUE.len(), "typed GET missed keys");
-        // The value is copied into one reused buffer: the bytes are read (as a caller would),
-        // but nothing is allocated per call.
-        let mut buf = Vec::with_capacity(64);
-        let found = get_with.time(record, n, || {
-            let mut found = 0usize;
-            for k in &order {
-                let hit = db.get_with(k, |v| {
-                    buf.clear();
-                    buf.extend_from_slice(v);
-                });
-                if black_box(hit.expect("GET")).is_some() {
-                    found += black_box(&buf).len();
-                }
-            }
-            found
-        });
-        assert_eq!(found, n * VALUE.len(), "get_with missed keys");
-        let found = get_exec.time(record, n, || {
-            let mut found = 0usize;
-            for k in &order {
-                if let Reply::Bulk(v) = black_box(db.execute(&[b"GET", k])) {
-                    found += v.len();
-                }
-            }
-            found
-        });
-        assert_eq!(found, n * VALUE.len(), "execute GET missed keys");
+        time_gets(&db, &order, record, &mut get_with, &mut get_exec);
         drop(db);
 
         let db = Db::open_in_memory();
@@ -118,37 +92,45 @@ pub fn run_ttl(cfg: &Config, report: &mut Report) {
                     black_box(r);
                 }
             });
-            let mut buf = Vec::with_capacity(64);
-            let found = get_with.time(record, n, || {
-                let mut found = 0usize;
-                for k in &order {
-                    let hit = db.get_with(k, |v| {
-                        buf.clear();
-                        buf.extend_from_slice(v);
-                    });
-                    if black_box(hit.expect("GET")).is_some() {
-                        found += black_box(&buf).len();
-                    }
-                }
-                found
-            });
-            assert_eq!(found, n * VALUE.len(), "get_with missed keys");
-            let found = get_exec.time(record, n, || {
-                let mut found = 0usize;
-                for k in &order {
-                    if let Reply::Bulk(v) = black_box(db.execute(&[b"GET", k])) {
-                        found += v.len();
-                    }
-                }
-                found
-            });
-            assert_eq!(found, n * VALUE.len(), "execute GET missed keys");
+            time_gets(&db, &order, record, &mut get_with, &mut get_exec);
         }
         let what = if every == 1 { "every key" } else { "half the keys" };
         report.add(id.0, format!("nestdb SET, EX on {what} (`db.execute`)"), set_ex.median(), Unit::OpsPerSec, set_ex.detail(n));
         report.add(id.1, format!("nestdb GET, TTL on {what} (`Db::get_with`)"), get_with.median(), Unit::OpsPerSec, get_with.detail(n));
         report.add(id.2, format!("nestdb GET, TTL on {what} (`db.execute`)"), get_exec.median(), Unit::OpsPerSec, get_exec.detail(n));
     }
+}
+
+/// GET every key of `order` through `get_with` (the value copied into one reused buffer: the
+/// bytes are read, as a caller would, but nothing is allocated per call), then through
+/// `execute`, timing each pass.
+fn time_gets(db: &Db, order: &[workload::Key], record: bool, get_with: &mut Samples, get_exec: &mut Samples) {
+    let n = order.len();
+    let mut buf = Vec::with_capacity(64);
+    let found = get_with.time(record, n, || {
+        let mut found = 0usize;
+        for k in order {
+            let hit = db.get_with(k, |v| {
+                buf.clear();
+                buf.extend_from_slice(v);
+            });
+            if black_box(hit.expect("GET")).is_some() {
+                found += black_box(&buf).len();
+            }
+        }
+        found
+    });
+    assert_eq!(found, n * VALUE.len(), "get_with missed keys");
+    let found = get_exec.time(record, n, || {
+        let mut found = 0usize;
+        for k in order {
+            if let Reply::Bulk(v) = black_box(db.execute(&[b"GET", k])) {
+                found += v.len();
+            }
+        }
+        found
+    });
+    assert_eq!(found, n * VALUE.len(), "execute GET missed keys");
 }
 
 /// "range a–b M/s" of a throughput sample.
