@@ -298,23 +298,34 @@ fn is_blocking(argv0: &[u8]) -> bool {
     BLOCKING.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(argv0))
 }
 
-/// Run a blocking command without the GIL; while it waits, pending signals are checked about
-/// every 100 ms, and a handler's exception (KeyboardInterrupt) ends the wait with nothing taken.
+/// Run a blocking command without the GIL. While it waits, about every 100 ms: a `close()` of
+/// the handle (from another thread) ends the wait with ConnectionError, as closing a redis-py
+/// connection does, instead of waiting for it; and pending signals are checked, a handler's
+/// exception (KeyboardInterrupt) ending the wait. Either way nothing was taken.
 fn execute_blocking(h: &Handle, py: Python<'_>, argv: &[&[u8]]) -> PyResult<Reply> {
-    let (reply, raised) = h.run_detached(py, |db| {
-        let mut raised = None;
-        let reply = db.execute_interruptible(argv, &mut || match Python::attach(|py| py.check_signals()) {
-            Ok(()) => false,
-            Err(e) => {
-                raised = Some(e);
-                true
+    let (reply, raised, closing) = h.run_detached(py, |db| {
+        let (mut raised, mut closing) = (None, false);
+        let reply = db.execute_interruptible(argv, &mut || {
+            // True while a close() waits for this call (the handle's lock lets no new reader
+            // in then).
+            if h.is_closed() {
+                closing = true;
+                return true;
+            }
+            match Python::attach(|py| py.check_signals()) {
+                Ok(()) => false,
+                Err(e) => {
+                    raised = Some(e);
+                    true
+                }
             }
         });
-        (reply, raised)
+        (reply, raised, closing)
     })?;
     match (reply, raised) {
         (Some(reply), _) => Ok(reply),
         (None, Some(e)) => Err(e),
+        (None, None) if closing => Err(errors::connection_error(py, "this nestdb handle is closed")),
         (None, None) => Err(pyo3::exceptions::PyRuntimeError::new_err("blocking command interrupted")),
     }
 }

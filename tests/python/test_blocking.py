@@ -143,6 +143,17 @@ def test_ctrl_c_ends_a_wait_and_takes_nothing(r: nestdb.Redis) -> None:
     assert r.lpop("q") == b"x"
 
 
+def test_close_from_another_thread_ends_a_wait() -> None:
+    r = nestdb.Redis()
+    t, out = in_thread(lambda: r.blpop("q", timeout=0))
+    wait_blocked(r)
+    start = time.monotonic()
+    r.close()
+    assert time.monotonic() - start < 5, "close() waited for the blocked call"
+    t.join(10)
+    assert isinstance(out.get("error"), exc.ConnectionError)
+
+
 def test_a_worker_pool_consumes_each_job_once(r: nestdb.Redis) -> None:
     jobs = 600
     results: list[bytes] = []
