@@ -57,6 +57,13 @@ pub fn repair(path: impl AsRef<std::path::Path>) -> Result<RepairReport> {
     storage::repair(path.as_ref()).map_err(Error::from_open_failure)
 }
 
+/// Whether `name` (any case) is a blocking command (BLPOP, BLMOVE, BZPOPMIN...): one that may
+/// wait for another thread's write, so a caller holding a global lock (Python's GIL) must
+/// release it first, or use `Db::execute_interruptible`.
+pub fn is_blocking_command(name: &[u8]) -> bool {
+    command::find(name).is_some_and(|spec| spec.flags & command::BLOCKING != 0)
+}
+
 /// Fault injection for testing how a database handles disk errors (ENOSPC, EIO). Not for
 /// production use.
 #[doc(hidden)]

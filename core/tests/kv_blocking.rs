@@ -99,6 +99,20 @@ fn a_timeout_replies_nil_after_the_time() {
         assert!(took >= Duration::from_millis(50) && took < Duration::from_secs(5), "{args:?} took {took:?}");
     }
     assert_eq!(run(&db, &["DBSIZE"]), Reply::Int(0));
+    // Positive but below f64's range: Redis's long double still makes it 1 ms, not "forever".
+    let t = Instant::now();
+    assert_eq!(run(&db, &["BLPOP", "missing", "1e-400"]), Reply::Nil);
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn the_command_table_says_which_commands_block() {
+    for name in ["BLPOP", "brpop", "BRPOPLPUSH", "BLMove", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"] {
+        assert!(nestdb::is_blocking_command(name.as_bytes()), "{name}");
+    }
+    for name in ["LPOP", "LMPOP", "ZPOPMIN", "GET", "EVAL", "NOSUCHCOMMAND", ""] {
+        assert!(!nestdb::is_blocking_command(name.as_bytes()), "{name}");
+    }
 }
 
 #[test]

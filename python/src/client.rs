@@ -217,14 +217,6 @@ fn is_long(argv0: &[u8]) -> bool {
         "ZREMRANGEBYSCORE",
         "ZREMRANGEBYRANK",
         "ZREMRANGEBYLEX",
-        "BLPOP",
-        "BRPOP",
-        "BRPOPLPUSH",
-        "BLMOVE",
-        "BLMPOP",
-        "BZPOPMIN",
-        "BZPOPMAX",
-        "BZMPOP",
         "COPY",
         "RENAME",
         "DEL",
@@ -236,7 +228,7 @@ fn is_long(argv0: &[u8]) -> bool {
         "EVAL_RO",
         "EVALSHA_RO",
     ];
-    argv0.len() <= 16 && LONG.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(argv0))
+    (argv0.len() <= 16 && LONG.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(argv0))) || is_blocking(argv0)
 }
 
 /// Whether a command should run with the GIL released.
@@ -291,11 +283,10 @@ fn is_config_set(argv: &[&[u8]]) -> bool {
     argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"CONFIG") && argv[1].eq_ignore_ascii_case(b"SET")
 }
 
-/// Whether `argv0` names a blocking command (BLPOP...): it waits with the GIL released and
-/// gives way to a signal (Ctrl-C) as redis-py's socket read does.
+/// Whether `argv0` names a blocking command (BLPOP..., by the engine's command table): it
+/// waits with the GIL released and gives way to a signal (Ctrl-C) as redis-py's socket read does.
 fn is_blocking(argv0: &[u8]) -> bool {
-    const BLOCKING: [&str; 8] = ["BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"];
-    BLOCKING.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(argv0))
+    nestdb::is_blocking_command(argv0)
 }
 
 /// Run a blocking command without the GIL. While it waits, about every 100 ms: a `close()` of

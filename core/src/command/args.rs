@@ -16,10 +16,14 @@ pub(crate) fn int(arg: &[u8]) -> Result<i64, Reply> {
 /// value whose milliseconds do not fit an `i64` (a huge number, `inf`) is "negative": the C
 /// conversion gives `LLONG_MIN` there.
 pub(crate) fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
-    let secs = crate::util::ldouble::parse(arg).ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?.to_f64();
-    let ms = (secs * 1000.0).ceil();
-    if !(ms > -9.223_372_036_854_776e18 && ms < 9.223_372_036_854_776e18) || ms < 0.0 {
+    let secs = crate::util::ldouble::parse(arg).ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
+    let ms = (secs.to_f64() * 1000.0).ceil();
+    if !(0.0..9.223_372_036_854_776e18).contains(&ms) {
         return Err(Reply::err("ERR timeout is negative"));
+    }
+    // A positive value below f64's range (1e-400) still rounds up to 1 ms in Redis's long double.
+    if ms == 0.0 && secs.is_positive() {
+        return Ok(1);
     }
     Ok(ms as u64)
 }

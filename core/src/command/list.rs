@@ -521,11 +521,12 @@ fn rpoplpush(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 /// BLMOVE/BRPOPLPUSH: LMOVE when the source exists (checking its type first), else wait. The
 /// destination's type is only checked once there is something to move, as in Redis.
 fn bmove_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], from: End, to: End, timeout_ms: u64) -> CmdResult {
-    let wrong_type = ctx.check_type::<ListValue>(a[1]);
-    if wrong_type.is_err() && !ctx.serving_blocked {
-        return wrong_type.map(|()| Reply::Nil);
-    }
-    if wrong_type.is_err() || !ctx.exists(a[1]) {
+    let has_list = match ctx.check_type::<ListValue>(a[1]) {
+        Ok(()) => ctx.exists(a[1]),
+        Err(_) if ctx.serving_blocked => false,
+        Err(e) => return Err(e),
+    };
+    if !has_list {
         ctx.block_for(timeout_ms);
         return Ok(Reply::Nil);
     }

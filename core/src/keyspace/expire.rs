@@ -26,7 +26,7 @@ pub(crate) fn reclaim(ks: &Keyspace, keys: &[Box<[u8]>]) {
     for key in keys {
         let h = hash_bytes(key);
         let mut shard = ks.shard(shard_of(h)).write();
-        let expired = shard.dict.get_hashed(h, key).is_some_and(|e| e.has_ttl() && shard.expire_at_hashed(h, key, e) <= now);
+        let expired = shard.has_expired(h, key, || now);
         if !expired {
             continue;
         }

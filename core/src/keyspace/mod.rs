@@ -11,8 +11,8 @@
 //!   `Shard::insert_new_entry` and `Shard::take_entry`). A lookup reads the expiry from the
 //!   node it has just loaded; `volatile` is the set the expirer and the `volatile-*` eviction
 //!   policies sample, as Redis's `expires` dict (a key without a TTL pays nothing for it, and
-//!   only keys that can expire are sampled). A key whose time has come is invisible to every command from
-//!   that instant (checked on access) even before it is deleted; deletion happens on write
+//!   only keys that can expire are sampled). A key whose time has come is invisible to every
+//!   command from that instant (checked on access) even before it is deleted; deletion happens on write
 //!   access, right after a read that met it (`Ctx::expired_seen`, `expire::reclaim`: a read
 //!   holds only a read lock, so the key is deleted once the command's locks are released, as
 //!   Redis deletes an expired key on access), or by the sampling expirer (`expire.rs`).
@@ -65,9 +65,8 @@ pub(crate) fn now_ms() -> i64 {
 
 /// A key's value and access record. Its TTL, when it has one, lives in the tail of its dict
 /// node (and its name in `Shard::volatile`); the entry only carries a flag saying so (the top
-/// bit of `access`). That keeps the entry at
-/// 48 bytes: a keyspace node for a short key without a TTL fits an 80-byte malloc chunk (see
-/// `dict.rs`).
+/// bit of `access`). That keeps the entry at 48 bytes: a keyspace node for a short key without
+/// a TTL fits an 80-byte malloc chunk (see `dict.rs`).
 pub(crate) struct Entry {
     pub(crate) value: Value,
     /// Bit 63: the key has a TTL (changed only under the shard's write lock). Bits 0-62: under
@@ -249,11 +248,21 @@ impl Shard {
         self.dict.set_tail_hashed(hash, key, (at != 0).then_some(at));
     }
 
-    /// Store a new key (absent from the table) with its expiry (0 = none), its node sized for
-    /// the expiry from the start.
-    pub(crate) fn insert_new_entry(&mut self, hash: u64, key: &[u8], e: Entry, at: i64) {
+    /// Store a new key (absent from the table) with its expiry (0 = none): node tail, flag and
+    /// `volatile` set as `set_ttl_hashed` leaves them, the node sized for the tail from the start.
+    pub(crate) fn insert_new_entry(&mut self, hash: u64, key: &[u8], mut e: Entry, at: i64) {
+        e.set_ttl_flag(at != 0);
+        if at != 0 {
+            self.volatile.insert_new_hashed(hash, key, ());
+        }
         self.dict.insert_new_with_tail_hashed(hash, key, e, (at != 0).then_some(at));
-        self.set_ttl_hashed(hash, key, at);
+    }
+
+    /// Whether `key` is present with a TTL that has passed (`now()`, asked only then). One walk
+    /// of the chain: the expiry is read from the node that holds the key.
+    #[inline]
+    pub(crate) fn has_expired(&self, hash: u64, key: &[u8], now: impl FnOnce() -> i64) -> bool {
+        matches!(self.dict.get_with_tail_hashed(hash, key), Some((_, Some(at))) if at <= now())
     }
 
     /// Add (or take away) one value's usage.
@@ -858,7 +867,7 @@ impl<'a> Ctx<'a> {
             if shard.volatile.is_empty() {
                 continue;
             }
-            if matches!(shard.dict.get_hashed(h, key), Some(e) if self.expired(shard, h, key, e)) {
+            if shard.has_expired(h, key, || self.now()) {
                 self.shard_mut(h).delete_expired(h, key);
                 crate::util::resp::encode_command(&mut self.effects, &[b"DEL".as_slice(), key]);
             }
@@ -877,12 +886,6 @@ impl<'a> Ctx<'a> {
             return None;
         }
         Some((e, at))
-    }
-
-    /// Whether `key`'s entry `e` in `shard` has a TTL that has been reached.
-    #[inline]
-    fn expired(&self, shard: &Shard, h: u64, key: &[u8], e: &Entry) -> bool {
-        e.has_ttl() && shard.expire_at_hashed(h, key, e) <= self.now()
     }
 
     #[cold]
@@ -1043,7 +1046,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn lookup_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let h = hash_bytes(key);
         let shard = self.shard(h);
-        let expired = matches!(shard.dict.get_hashed(h, key), Some(e) if self.expired(shard, h, key, e));
+        let expired = shard.has_expired(h, key, || self.now());
         let logging = self.logging;
         let shard = self.shard_mut(h);
         if expired {
@@ -1090,9 +1093,10 @@ impl<'a> Ctx<'a> {
         let old_usage = match shard.dict.get_mut_hashed(h, key) {
             Some(old) => {
                 let old_usage = Usage::of(&old.value);
-                // The old TTL flag stays until `set_ttl_hashed` settles both sides below.
+                // The old TTL flag stays until `set_ttl_hashed` settles all three sides.
                 entry.set_ttl_flag(old.has_ttl());
                 *old = entry;
+                shard.set_ttl_hashed(h, key, expire_at);
                 Some(old_usage)
             }
             None => {
@@ -1101,7 +1105,6 @@ impl<'a> Ctx<'a> {
                 None
             }
         };
-        shard.set_ttl_hashed(h, key, expire_at);
         if !tracked {
             shard.account(new_usage, true);
             if let Some(u) = old_usage {

@@ -86,6 +86,11 @@ impl LongDouble {
         }
     }
 
+    /// Greater than zero (NaN is not).
+    pub(crate) fn is_positive(&self) -> bool {
+        !self.neg && self.class != Class::Nan && !(self.class == Class::Finite && self.mant == 0)
+    }
+
     /// False for infinities and NaN.
     pub(crate) fn is_finite(&self) -> bool {
         self.class == Class::Finite
