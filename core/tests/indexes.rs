@@ -423,6 +423,99 @@ fn ttl_index_works_after_a_restart_from_the_log_and_from_a_snapshot() {
     }
 }
 
+/// Batches long enough for the parallel insert (records and each index filled on their own
+/// threads): an ordered batch stops at its first duplicate (of a stored document, or of an
+/// earlier document of the batch, in the `_id` or a unique index), an unordered one skips each
+/// and goes on; the write errors, the documents, every index and the log's replay are what
+/// inserting one document at a time gives.
+#[test]
+fn large_batches_with_duplicates_match_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = vec![
+        doc! {"key": {"email": 1}, "name": "email_1", "unique": true},
+        doc! {"key": {"city": 1, "n": -1}, "name": "city_n"},
+        doc! {"key": {"tags": 1}, "name": "tags_1"},
+    ];
+    let user =
+        |i: i32, email: i32| doc! {"_id": i, "email": format!("u{email}@x"), "city": format!("c{}", i % 5), "n": i, "tags": [i % 3, i % 4]};
+    // (batch, ordered): duplicates of a stored email at 150, of the batch's own email at 400,
+    // of an `_id` at 700 and 701; a parallel-array document cannot occur here (one array field).
+    let batches: Vec<(Vec<Document>, bool)> = [true, false]
+        .into_iter()
+        .enumerate()
+        .map(|(b, ordered)| {
+            let base = 10_000 * (b as i32 + 1);
+            let docs = (0..1_000)
+                .map(|k| match k {
+                    150 => user(base + k, 3),
+                    400 => user(base + k, base + 10),
+                    700 | 701 => user(base + 5, base + k),
+                    _ => user(base + k, base + k),
+                })
+                .collect();
+            (docs, ordered)
+        })
+        .collect();
+    let expect = |db: &Db, docs: &[Document], ordered: bool| -> (i32, Vec<(i32, i32)>) {
+        // One document per insert command: the reference outcome.
+        let (mut n, mut errors) = (0, Vec::new());
+        for (k, d) in docs.iter().enumerate() {
+            let r = db.run_command("t", &doc! {"insert": "one", "documents": [d.clone()]});
+            match r.get_array("writeErrors") {
+                Ok(e) => {
+                    errors.push((k as i32, e[0].as_document().unwrap().get_i32("code").unwrap()));
+                    if ordered {
+                        break;
+                    }
+                }
+                Err(_) => n += 1,
+            }
+        }
+        (n, errors)
+    };
+    let contents = |db: &Db, coll: &str| -> Vec<Vec<Document>> {
+        let q = |filter: Document, hint: &str| {
+            let mut c = doc! {"find": coll, "filter": filter, "batchSize": 1_000_000, "projection": {"_id": 1}};
+            if !hint.is_empty() {
+                c.insert("hint", hint);
+            }
+            batch(&db.run_command("t", &c))
+        };
+        vec![
+            q(doc! {}, ""),
+            q(doc! {"email": {"$gte": ""}}, "email_1"),
+            q(doc! {"city": {"$gte": ""}}, "city_n"),
+            q(doc! {"tags": {"$gte": 0}}, "tags_1"),
+            q(doc! {"tags": 2}, "tags_1"),
+        ]
+    };
+    {
+        let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
+        for coll in ["one", "many"] {
+            ok(&db.run_command("t", &doc! {"createIndexes": coll, "indexes": specs.clone()}));
+            ok(&db.run_command("t", &doc! {"insert": coll, "documents": (0..10).map(|i| user(i, i)).collect::<Vec<_>>()}));
+        }
+        for (docs, ordered) in &batches {
+            let (n, errors) = expect(&db, docs, *ordered);
+            let r = db.run_command("t", &doc! {"insert": "many", "documents": docs.clone(), "ordered": *ordered});
+            assert_eq!(r.get_i32("n").unwrap(), n, "ordered {ordered}");
+            let got: Vec<(i32, i32)> = r
+                .get_array("writeErrors")
+                .map(|e| {
+                    e.iter().map(|e| e.as_document().unwrap()).map(|e| (e.get_i32("index").unwrap(), e.get_i32("code").unwrap())).collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(got, errors, "ordered {ordered}");
+        }
+        assert_eq!(contents(&db, "many")[0].len(), 10 + 150 + 996);
+        assert_eq!(contents(&db, "many"), contents(&db, "one"));
+    }
+    // The log replays to the same collection.
+    let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
+    assert_eq!(contents(&db, "many"), contents(&db, "one"));
+    assert_eq!(contents(&db, "many")[0].len(), 10 + 150 + 996);
+}
+
 #[test]
 fn index_definitions_survive_restart_and_snapshot() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@
 //!
 //! Invariants:
 //! - `records` (a page table, `records.rs`) maps a record id (assigned in insertion order, never reused within the
-//!   collection's life) to a valid BSON document whose first field is `_id`.
+//!   collection's life once a write has returned) to a valid BSON document whose first field is `_id`.
 //! - `by_id` holds (hash of the `_id` key, record id) for every document: point lookups probe
 //!   it once (and check the document's `_id`) instead of descending `ids`, which serves
 //!   ranges and order.
@@ -30,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 
@@ -352,21 +353,7 @@ impl Collection {
     /// The record whose `_id` has the order-preserving key `key`: one probe of `by_id`, the
     /// candidate's own `_id` compared (a hash match alone is not trusted).
     fn find_id(&self, key: &[u8]) -> Option<(u64, &RawDocument)> {
-        let hash = self.id_hasher.hash_one(key);
-        let mut found = None;
-        self.by_id.find(hash, |&(h, rid)| {
-            if h != hash {
-                return false;
-            }
-            match self.records.get(rid) {
-                Some(d) if key_of(&raw_id(d)) == key => {
-                    found = Some((rid, d));
-                    true
-                }
-                _ => false,
-            }
-        })?;
-        found
+        find_id_in(&self.by_id, &self.records, self.id_hasher.hash_one(key), key)
     }
 
     pub fn get(&self, record: u64) -> Option<&RawDocument> {
@@ -425,6 +412,78 @@ impl Collection {
         Ok(rid)
     }
 
+    /// Whether `insert_run` may use several threads for `n` documents: there are secondary
+    /// indexes to fill beside the records, and enough documents to pay for the threads.
+    pub fn parallel_insert(&self, n: usize) -> bool {
+        n >= PARALLEL_INSERT_MIN && !self.indexes.is_empty()
+    }
+
+    /// Insert the longest prefix of `docs` that `insert` would accept one after another, and
+    /// return its length: the records and each secondary index are filled by their own tasks
+    /// on parallel threads (`Indexes::insert_run`), and what the tasks added past the first
+    /// document one of them refused is taken back. Nothing after that document changes; the
+    /// caller goes on from it with `insert`, which reports why it is refused.
+    pub fn insert_run(&mut self, docs: &[&RawDocument]) -> usize {
+        self.insert_run_tasks(docs, false)
+    }
+
+    /// `insert_run`; `eager` (tests): each task goes on past other tasks' refusals.
+    fn insert_run_tasks(&mut self, docs: &[&RawDocument], eager: bool) -> usize {
+        let first = self.next_record;
+        let stop = AtomicUsize::new(docs.len());
+        let mut inserted = 0;
+        let Collection { records, by_id, ids, id_hasher, mem, data_bytes, indexes, .. } = self;
+        let progress = {
+            let (stop, inserted) = (&stop, &mut inserted);
+            let (records, by_id, ids, id_hasher, mem, data_bytes) =
+                (&mut *records, &mut *by_id, &mut *ids, &*id_hasher, &mut *mem, &mut *data_bytes);
+            indexes.insert_run(docs, first, stop, eager, move || {
+                for (j, doc) in docs.iter().enumerate() {
+                    *inserted = j;
+                    if !eager && j >= stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let key = IdKey::from_slice(&key_of(&raw_id(doc)));
+                    let hash = id_hasher.hash_one(key.as_slice());
+                    if find_id_in(by_id, records, hash, &key).is_some() {
+                        stop.fetch_min(j, Ordering::Relaxed);
+                        return;
+                    }
+                    let rid = first + j as u64;
+                    *mem += id_entry_cost(&key) + record_cost(doc);
+                    *data_bytes += doc.as_bytes().len();
+                    by_id.insert_unique(hash, (hash, rid), |e| e.0);
+                    ids.insert(key, rid);
+                    records.insert(rid, doc);
+                }
+                *inserted = docs.len();
+            })
+        };
+        let accepted = stop.into_inner();
+        if accepted < docs.len() {
+            indexes.undo_run(docs, first, accepted, &progress);
+            for rid in first + accepted as u64..first + inserted as u64 {
+                self.remove_record(rid);
+            }
+        }
+        self.next_record = first + accepted as u64;
+        accepted
+    }
+
+    /// Remove the record `record` and its `_id` (not its index entries); its document.
+    fn remove_record(&mut self, record: u64) -> Option<RawDocumentBuf> {
+        let doc = self.records.remove(record)?;
+        let key = key_of(&raw_id(&doc));
+        self.ids.remove(key.as_slice());
+        let hash = self.id_hasher.hash_one(key.as_slice());
+        if let Ok(e) = self.by_id.find_entry(hash, |e| e.1 == record) {
+            e.remove();
+        }
+        self.mem -= id_entry_cost(&key) + record_cost(&doc);
+        self.data_bytes -= doc.as_bytes().len();
+        Some(doc)
+    }
+
     /// Replace the document at `record` (same `_id`: the caller keeps `_id` immutable);
     /// returns the document it replaced (None if there is no such record). Nothing changes if
     /// an index refuses the new document.
@@ -447,16 +506,8 @@ impl Collection {
 
     /// Remove the document at `record`, returning it.
     pub fn remove(&mut self, record: u64) -> Option<RawDocumentBuf> {
-        let doc = self.records.remove(record)?;
+        let doc = self.remove_record(record)?;
         self.indexes.remove(&doc, record);
-        let key = key_of(&raw_id(&doc));
-        self.ids.remove(key.as_slice());
-        let hash = self.id_hasher.hash_one(key.as_slice());
-        if let Ok(e) = self.by_id.find_entry(hash, |e| e.1 == record) {
-            e.remove();
-        }
-        self.mem -= id_entry_cost(&key) + record_cost(&doc);
-        self.data_bytes -= doc.as_bytes().len();
         Some(doc)
     }
 
@@ -469,6 +520,28 @@ impl Collection {
         self.mem = 0;
         self.data_bytes = 0;
     }
+}
+
+/// Documents from which `insert_run` is worth its threads (a few microseconds per document
+/// and index against tens of microseconds to start a thread).
+const PARALLEL_INSERT_MIN: usize = 64;
+
+/// `Collection::find_id` on the parts it reads (`hash` is the hash of `key`).
+fn find_id_in<'r>(by_id: &hashbrown::HashTable<(u64, u64)>, records: &'r Records, hash: u64, key: &[u8]) -> Option<(u64, &'r RawDocument)> {
+    let mut found = None;
+    by_id.find(hash, |&(h, rid)| {
+        if h != hash {
+            return false;
+        }
+        match records.get(rid) {
+            Some(d) if key_of(&raw_id(d)) == key => {
+                found = Some((rid, d));
+                true
+            }
+            _ => false,
+        }
+    })?;
+    found
 }
 
 /// What a document's `_id` costs in `ids` and `by_id` (16 bytes and a control byte, at the
@@ -676,6 +749,112 @@ mod tests {
             }
         }
         assert_eq!(c.len(), model.len());
+    }
+
+    fn with_indexes(specs: &[Document]) -> Collection {
+        let mut c = Collection::new();
+        for s in specs {
+            c.create_index(IndexSpec::parse(s).unwrap()).unwrap();
+        }
+        c
+    }
+
+    /// Everything observable about a collection: documents by record id, each index's
+    /// entries, multikey flag and footprint, and the footprint of its documents and `_id`s.
+    fn state(c: &Collection) -> String {
+        let docs: Vec<(u64, Document)> = c.records.iter().map(|(r, d)| (r, to_document(d).unwrap())).collect();
+        let indexes: Vec<_> = c.indexes.iter().map(|i| (i.spec.name.clone(), i.dump(), i.multikey, i.mem_usage())).collect();
+        // (Not `mem_usage`: what a record page reserved for more documents is not part of it.)
+        format!("{docs:?} {indexes:?} ids={:?} mem={} data={} next={}", c.ids, c.mem, c.data_size(), c.next_record)
+    }
+
+    /// A document for the insert-run test: `_id`s and unique keys from domains `spread` times
+    /// wider than a batch is long (1: duplicates, in the batch and against stored documents,
+    /// come early; 100: many batches have none), `a` and `b` sometimes both arrays (a compound
+    /// index refuses parallel arrays), text, a partial unique key and a sparse one.
+    fn run_doc(spread: i64) -> impl proptest::strategy::Strategy<Value = Document> {
+        use proptest::prelude::*;
+        let value = prop_oneof![(0..6i64).prop_map(Bson::Int64), Just(Bson::Null), "[a-c]{1,2}".prop_map(Bson::String)];
+        let field = prop_oneof![
+            12 => value.clone(),
+            1 => proptest::collection::vec(value, 0..3).prop_map(Bson::Array),
+        ];
+        let domain = 200 * spread;
+        let unique = prop_oneof![40 => (0..domain).prop_map(Some), 1 => Just(None)];
+        (0..domain, unique, field.clone(), field, "(x|y|z| ){0,6}", 0..domain, proptest::option::of(0..4i64)).prop_map(
+            move |(id, u, a, b, t, p, s)| {
+                let mut d = doc! {"_id": id};
+                if let Some(u) = u {
+                    d.insert("u", u);
+                }
+                d.insert("a", a);
+                d.insert("b", b);
+                d.insert("t", t);
+                d.insert("p", p);
+                if let Some(s) = s {
+                    d.insert("s", s);
+                }
+                d
+            },
+        )
+    }
+
+    /// Documents stored first, then a batch (the same spread for both).
+    fn stored_and_batch() -> impl proptest::strategy::Strategy<Value = (Vec<Document>, Vec<Document>)> {
+        use proptest::prelude::*;
+        prop_oneof![Just(1i64), Just(100)]
+            .prop_flat_map(|spread| (proptest::collection::vec(run_doc(spread), 0..20), proptest::collection::vec(run_doc(spread), 1..160)))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// `insert_run` (the records and each index filled by parallel tasks, what they did
+        /// past the first refused document taken back) accepts the same documents as
+        /// inserting one by one up to the first refusal, and leaves the same collection: the
+        /// same records and record ids, index entries, multikey flags and footprints. The
+        /// refused document is then refused for the same reason.
+        #[test]
+        fn insert_run_equals_one_by_one((stored, batch) in stored_and_batch()) {
+            let specs = [
+                doc! {"key": {"u": 1}, "name": "u", "unique": true},
+                doc! {"key": {"a": 1, "b": -1}, "name": "ab"},
+                doc! {"key": {"t": "text"}, "name": "t"},
+                doc! {"key": {"p": 1}, "name": "p", "unique": true, "partialFilterExpression": {"p": {"$gt": 100}}},
+                doc! {"key": {"s": 1}, "name": "s", "sparse": true},
+            ];
+            let (mut one, mut run, mut eager) = (with_indexes(&specs), with_indexes(&specs), with_indexes(&specs));
+            for d in &stored {
+                let x = one.insert(raw(d.clone())).is_ok();
+                proptest::prop_assert_eq!(x, run.insert(raw(d.clone())).is_ok());
+                proptest::prop_assert_eq!(x, eager.insert(raw(d.clone())).is_ok());
+            }
+            let raws: Vec<RawDocumentBuf> = batch.iter().map(|d| raw(d.clone())).collect();
+            let mut expected = raws.len();
+            for (j, r) in raws.iter().enumerate() {
+                if one.insert(r.clone()).is_err() {
+                    expected = j;
+                    break;
+                }
+            }
+            let refs: Vec<&RawDocument> = raws.iter().map(|r| &**r).collect();
+            proptest::prop_assert_eq!(run.insert_run(&refs), expected);
+            proptest::prop_assert_eq!(eager.insert_run_tasks(&refs, true), expected);
+            if let Some(refused) = raws.get(expected) {
+                // `one` already refused it: refuse it again there, for the same reason.
+                let why = |c: &mut Collection| format!("{:?}", c.insert(refused.clone()).err().map(|e| e.1));
+                let why_one = why(&mut one);
+                proptest::prop_assert_eq!(&why_one, &why(&mut run));
+                proptest::prop_assert_eq!(&why_one, &why(&mut eager));
+            }
+            proptest::prop_assert_eq!(state(&one), state(&run));
+            proptest::prop_assert_eq!(state(&one), state(&eager));
+            // The next record id is the same too.
+            let next = doc! {"_id": "next", "u": -1, "p": -1};
+            let rid = one.insert(raw(next.clone())).ok();
+            proptest::prop_assert_eq!(rid, run.insert(raw(next.clone())).ok());
+            proptest::prop_assert_eq!(rid, eager.insert(raw(next)).ok());
+        }
     }
 
     #[test]

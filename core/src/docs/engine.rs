@@ -596,7 +596,21 @@ pub(crate) fn insert_prepared(
     let mut entries: Vec<Vec<u8>> = Vec::new();
     {
         let coll = collection_mut(ctx, ns, false)?.expect("created above");
-        for (i, doc) in docs.into_iter().enumerate() {
+        // A leading run of valid documents goes in on parallel threads (records and each
+        // index on its own), up to the first one `insert` would refuse; that one and the rest
+        // go on one by one below.
+        let mut docs = docs;
+        let run = docs.iter().take_while(|d| d.is_ok()).count();
+        let mut start = 0;
+        if coll.parallel_insert(run) {
+            let raws: Vec<&RawDocument> = docs[..run].iter().filter_map(|d| d.as_ref().ok()).map(|p| &*p.raw).collect();
+            start = coll.insert_run(&raws);
+            for (i, p) in docs.drain(..start).filter_map(Result::ok).enumerate() {
+                entries.extend(logging.then(|| oplog_entry("i", ns_full, p.raw.as_bytes(), None)));
+                out.inserted.push((i, p.id));
+            }
+        }
+        for (i, doc) in docs.into_iter().enumerate().map(|(k, d)| (k + start, d)) {
             let Prepared { raw, id } = match doc {
                 Ok(p) => p,
                 Err(e) => {

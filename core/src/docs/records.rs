@@ -1,7 +1,8 @@
 //! A collection's documents by record id: a page table whose pages hold their documents'
 //! bytes back to back.
 //!
-//! Record ids are assigned in increasing order and never reused, so an id maps straight to a
+//! Record ids are assigned in increasing order and never reused (a batch insert may take back
+//! the ids it just gave before anyone saw them: `Collection::insert_run`), so an id maps straight to a
 //! page of `PAGE` slots and a slot in it: a lookup is two array reads, where a B-tree keyed by
 //! id descends five or six levels at a million documents. Order is id order, so
 //! natural-order scans and cursors that resume from an id work as with an ordered map.
@@ -215,7 +216,12 @@ impl Records {
         let doc = p.doc(slot)?.to_owned();
         let span = std::mem::take(&mut p.spans[slot]);
         p.live -= 1;
-        p.dead += span.len as usize;
+        if (span.start + span.len) as usize == p.bytes.len() {
+            // The page's newest bytes (an insert taken back): no dead bytes left behind.
+            p.bytes.truncate(span.start as usize);
+        } else {
+            p.dead += span.len as usize;
+        }
         self.len -= 1;
         if p.live == 0 {
             self.slack -= p.bytes.capacity() - span.len as usize;

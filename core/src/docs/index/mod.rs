@@ -7,7 +7,9 @@
 //!   them, minus those a `partialFilterExpression` rejects or a sparse index skips), each entry
 //!   once; a text index holds one entry per (term, document) with the document's term score;
 //! - a unique index never holds two entries with equal components and different record ids:
-//!   `check` runs before any index or document changes, so a rejected write changes nothing;
+//!   `check` runs before any index or document changes, so a rejected write changes nothing
+//!   (a batch insert, `insert_run`, checks and adds each document in turn on its own thread per
+//!   index, and takes back what it added past the first refused document before it returns);
 //! - `multikey` is set once any document gave a field several values or an array (it stays set,
 //!   as in MongoDB): the planner then neither intersects range bounds nor sorts from the index;
 //! - `mem` is the running footprint of the entries.
@@ -20,6 +22,7 @@ pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bson::{Bson, Document, RawDocument};
 
@@ -478,6 +481,16 @@ impl Index {
         self.mem
     }
 
+    /// Every entry's bytes in order (text entries with their score after them): tests
+    /// compare indexes built different ways.
+    #[cfg(test)]
+    pub(crate) fn dump(&self) -> Vec<Vec<u8>> {
+        match &self.store {
+            Store::Keys(s) => s.iter().map(|e| e.to_vec()).collect(),
+            Store::Text(m) => m.iter().map(|(e, s)| [e.to_vec(), s.to_be_bytes().to_vec()].concat()).collect(),
+        }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         match &self.store {
@@ -535,8 +548,11 @@ pub struct Indexes {
 const PARALLEL_BUILD_MIN: usize = 16_384;
 
 /// The number of threads an index build may use (1 when the machine has a single core).
+/// (Asked once: `available_parallelism` reads cgroup files, and indexed batch inserts ask per
+/// batch.)
 fn build_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
 }
 
 fn panicked() -> Refusal {
@@ -890,6 +906,51 @@ impl Indexes {
         Ok(())
     }
 
+    /// Add a run of new documents (`docs[j]` at record `first + j`), each index on its own
+    /// task, the tasks and `records` (the caller's own work on the same run) spread over up to
+    /// `build_threads()` threads. Each index adds the documents in order and stops at the first
+    /// it refuses, lowering `stop` to that position, or once it reaches `stop` (another task's
+    /// refusal); `records` follows the same protocol. On return, every index holds the
+    /// documents before `stop` and possibly some after it: `undo_run` takes those back.
+    ///
+    /// `eager` (tests): a task stops only at its own refusal, so undoing has more to do.
+    pub fn insert_run<'a>(
+        &'a mut self,
+        docs: &'a [&'a RawDocument],
+        first: u64,
+        stop: &'a AtomicUsize,
+        eager: bool,
+        records: impl FnOnce() + Send + 'a,
+    ) -> Vec<RunProgress> {
+        let mut progress = vec![RunProgress::default(); self.list.len()];
+        {
+            // Unique indexes (a probe and an insert per key) are the longest tasks: first.
+            let mut tasks: Vec<Task<'_>> = Vec::with_capacity(self.list.len() + 1);
+            let mut rest: Vec<Task<'_>> = Vec::new();
+            for (index, p) in self.list.iter_mut().zip(progress.iter_mut()) {
+                let unique = index.spec.unique;
+                let task: Task<'_> = Box::new(move || *p = index.add_run(docs, first, stop, eager));
+                if unique {
+                    tasks.push(task);
+                } else {
+                    rest.push(task);
+                }
+            }
+            tasks.push(Box::new(records));
+            tasks.extend(rest);
+            run_tasks(tasks);
+        }
+        progress
+    }
+
+    /// Take back what `insert_run` added for the documents from position `from` on.
+    pub fn undo_run(&mut self, docs: &[&RawDocument], first: u64, from: usize, progress: &[RunProgress]) {
+        for (index, p) in self.list.iter_mut().zip(progress) {
+            index.undo_run(docs, first, from, p);
+        }
+        self.trim();
+    }
+
     /// Remove `doc` at `record` from every index.
     pub fn remove(&mut self, doc: &RawDocument, record: u64) {
         let Indexes { list, scratch, staged, .. } = self;
@@ -900,6 +961,91 @@ impl Indexes {
             }
         }
         self.trim();
+    }
+}
+
+/// How far one index got in `Indexes::insert_run`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunProgress {
+    /// Documents of the run added (a prefix).
+    added: usize,
+    /// The first of them that made the index multikey, when it was not before the run.
+    made_multikey: Option<usize>,
+}
+
+/// One task of `run_tasks`.
+type Task<'a> = Box<dyn FnOnce() + Send + 'a>;
+
+/// Run `tasks` on up to `build_threads()` threads (this one included), each task once, taken
+/// in order by whichever thread is free.
+fn run_tasks(tasks: Vec<Task<'_>>) {
+    let threads = build_threads().min(tasks.len());
+    if threads <= 1 {
+        tasks.into_iter().for_each(|t| t());
+        return;
+    }
+    let queue: Vec<std::sync::Mutex<Option<Task<'_>>>> = tasks.into_iter().map(|t| std::sync::Mutex::new(Some(t))).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        while let Some(slot) = queue.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let task = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(task) = task {
+                task();
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+}
+
+impl Index {
+    /// `insert_run`'s task for this index: add `docs` in order (see there).
+    fn add_run(&mut self, docs: &[&RawDocument], first: u64, stop: &AtomicUsize, eager: bool) -> RunProgress {
+        let mut scratch = KeyScratch::default();
+        let mut staged = Vec::new();
+        let mut progress = RunProgress::default();
+        let was_multikey = self.multikey;
+        for (j, doc) in docs.iter().enumerate() {
+            progress.added = j;
+            if !eager && j >= stop.load(Ordering::Relaxed) {
+                return progress;
+            }
+            let record = first + j as u64;
+            staged.clear();
+            let Ok(c) = self.contribution(doc, record, &mut scratch, &mut staged) else {
+                stop.fetch_min(j, Ordering::Relaxed);
+                return progress;
+            };
+            if self.spec.unique && staged.iter().any(|e| self.holder(self.components(e), record).is_some()) {
+                stop.fetch_min(j, Ordering::Relaxed);
+                return progress;
+            }
+            self.add(c, staged.drain(..));
+            if !was_multikey && self.multikey && progress.made_multikey.is_none() {
+                progress.made_multikey = Some(j);
+            }
+        }
+        progress.added = docs.len();
+        progress
+    }
+
+    /// Take back the documents from position `from` on that `add_run` added.
+    fn undo_run(&mut self, docs: &[&RawDocument], first: u64, from: usize, progress: &RunProgress) {
+        let mut scratch = KeyScratch::default();
+        let mut staged = Vec::new();
+        for (j, doc) in docs.iter().enumerate().take(progress.added).skip(from) {
+            staged.clear();
+            if let Ok(c) = self.contribution(doc, first + j as u64, &mut scratch, &mut staged) {
+                self.take(c, &staged);
+            }
+        }
+        if progress.made_multikey.is_some_and(|j| j >= from) {
+            self.multikey = false;
+        }
     }
 }
 
