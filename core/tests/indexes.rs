@@ -439,7 +439,7 @@ fn large_batches_with_duplicates_match_one_at_a_time() {
     let user =
         |i: i32, email: i32| doc! {"_id": i, "email": format!("u{email}@x"), "city": format!("c{}", i % 5), "n": i, "tags": [i % 3, i % 4]};
     // (batch, ordered): duplicates of a stored email at 150, of the batch's own email at 400,
-    // of an `_id` at 700 and 701; a parallel-array document cannot occur here (one array field).
+    // of an `_id` at 700 and 701, an invalid `_id` at 300 (refused before any index sees it).
     let batches: Vec<(Vec<Document>, bool)> = [true, false]
         .into_iter()
         .enumerate()
@@ -448,6 +448,7 @@ fn large_batches_with_duplicates_match_one_at_a_time() {
             let docs = (0..1_000)
                 .map(|k| match k {
                     150 => user(base + k, 3),
+                    300 => doc! {"_id": [1, 2]},
                     400 => user(base + k, base + 10),
                     700 | 701 => user(base + 5, base + k),
                     _ => user(base + k, base + k),
@@ -507,13 +508,13 @@ fn large_batches_with_duplicates_match_one_at_a_time() {
                 .unwrap_or_default();
             assert_eq!(got, errors, "ordered {ordered}");
         }
-        assert_eq!(contents(&db, "many")[0].len(), 10 + 150 + 996);
+        assert_eq!(contents(&db, "many")[0].len(), 10 + 150 + 995);
         assert_eq!(contents(&db, "many"), contents(&db, "one"));
     }
     // The log replays to the same collection.
     let db = Db::open(dir.path(), nestdb::Options::default()).unwrap();
     assert_eq!(contents(&db, "many"), contents(&db, "one"));
-    assert_eq!(contents(&db, "many")[0].len(), 10 + 150 + 996);
+    assert_eq!(contents(&db, "many")[0].len(), 10 + 150 + 995);
 }
 
 #[test]

@@ -596,30 +596,41 @@ pub(crate) fn insert_prepared(
     let mut entries: Vec<Vec<u8>> = Vec::new();
     {
         let coll = collection_mut(ctx, ns, false)?.expect("created above");
-        // A leading run of valid documents goes in on parallel threads (records and each
-        // index on its own), up to the first one `insert` would refuse; that one and the rest
-        // go on one by one below.
-        let mut docs = docs;
-        let run = docs.iter().take_while(|d| d.is_ok()).count();
-        let mut start = 0;
-        if coll.parallel_insert(run) {
-            let raws: Vec<&RawDocument> = docs[..run].iter().filter_map(|d| d.as_ref().ok()).map(|p| &*p.raw).collect();
-            start = coll.insert_run(&raws);
-            for (i, p) in docs.drain(..start).filter_map(Result::ok).enumerate() {
-                entries.extend(logging.then(|| oplog_entry("i", ns_full, p.raw.as_bytes(), None)));
-                out.inserted.push((i, p.id));
+        // Runs of valid documents go in on parallel threads (records and each index on its own)
+        // up to the first one `insert` would refuse; that one, invalid documents and runs too
+        // short for threads go in one at a time.
+        let mut docs: Vec<Option<Result<Prepared, DocError>>> = docs.into_iter().map(Some).collect();
+        let (mut at, mut run_end) = (0, 0);
+        while at < docs.len() {
+            if run_end <= at {
+                run_end = at + docs[at..].iter().take_while(|d| matches!(d, Some(Ok(_)))).count();
             }
-        }
-        for (i, doc) in docs.into_iter().enumerate().map(|(k, d)| (k + start, d)) {
-            let Prepared { raw, id } = match doc {
-                Ok(p) => p,
-                Err(e) => {
+            if coll.parallel_insert(run_end - at) {
+                let raws: Vec<&RawDocument> = docs[at..run_end].iter().filter_map(|d| d.as_ref()?.as_ref().ok()).map(|p| &*p.raw).collect();
+                let accepted = coll.insert_run(&raws);
+                for (i, d) in docs.iter_mut().enumerate().skip(at).take(accepted) {
+                    if let Some(Ok(p)) = d.take() {
+                        entries.extend(logging.then(|| oplog_entry("i", ns_full, p.raw.as_bytes(), None)));
+                        out.inserted.push((i, p.id));
+                    }
+                }
+                at += accepted;
+                if at == docs.len() {
+                    break;
+                }
+            }
+            let i = at;
+            at += 1;
+            let Prepared { raw, id } = match docs[i].take() {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => {
                     out.errors.push((i, e));
                     if ordered {
                         break;
                     }
                     continue;
                 }
+                None => continue,
             };
             let entry = logging.then(|| oplog_entry("i", ns_full, raw.as_bytes(), None));
             match coll.insert(raw) {
