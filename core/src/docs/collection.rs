@@ -524,7 +524,7 @@ impl Collection {
 
 /// Documents from which `insert_run` is worth its threads (a few microseconds per document
 /// and index against tens of microseconds to start a thread).
-const PARALLEL_INSERT_MIN: usize = 64;
+pub(crate) const PARALLEL_INSERT_MIN: usize = 64;
 
 /// `Collection::find_id` on the parts it reads (`hash` is the hash of `key`).
 fn find_id_in<'r>(by_id: &hashbrown::HashTable<(u64, u64)>, records: &'r Records, hash: u64, key: &[u8]) -> Option<(u64, &'r RawDocument)> {

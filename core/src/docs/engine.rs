@@ -17,7 +17,7 @@
 
 use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 
-use super::collection::{bson_size, raw_id, to_document, to_raw, to_raw_sized, Collection, Rejected};
+use super::collection::{bson_size, raw_id, to_document, to_raw, to_raw_sized, Collection, Rejected, PARALLEL_INSERT_MIN};
 use super::error::codes;
 use super::expr::Variables;
 use super::index::plan::{Hint, KeyRange, Planned, Produced, Query};
@@ -599,13 +599,15 @@ pub(crate) fn insert_prepared(
         // Runs of valid documents go in on parallel threads (records and each index on its own)
         // up to the first one `insert` would refuse; that one, invalid documents and runs too
         // short for threads go in one at a time.
+        // After a refusal, the next `PARALLEL_INSERT_MIN` documents go one at a time: a batch
+        // of mostly duplicates (an unordered retry) does not start threads per document.
         let mut docs: Vec<Option<Result<Prepared, DocError>>> = docs.into_iter().map(Some).collect();
-        let (mut at, mut run_end) = (0, 0);
+        let (mut at, mut run_end, mut serial_until) = (0, 0, 0);
         while at < docs.len() {
             if run_end <= at {
                 run_end = at + docs[at..].iter().take_while(|d| matches!(d, Some(Ok(_)))).count();
             }
-            if coll.parallel_insert(run_end - at) {
+            if at >= serial_until && coll.parallel_insert(run_end - at) {
                 let raws: Vec<&RawDocument> = docs[at..run_end].iter().filter_map(|d| d.as_ref()?.as_ref().ok()).map(|p| &*p.raw).collect();
                 let accepted = coll.insert_run(&raws);
                 for (i, d) in docs.iter_mut().enumerate().skip(at).take(accepted) {
@@ -618,6 +620,7 @@ pub(crate) fn insert_prepared(
                 if at == docs.len() {
                     break;
                 }
+                serial_until = at + 1 + PARALLEL_INSERT_MIN;
             }
             let i = at;
             at += 1;
