@@ -394,22 +394,23 @@ impl Collection {
     /// Insert `doc` (its first field must be a valid `_id`). Nothing changes, and the document
     /// comes back, if its `_id` exists or an index refuses it.
     pub fn insert(&mut self, doc: RawDocumentBuf) -> Result<u64, (RawDocumentBuf, Rejected)> {
-        let key = IdKey::from_slice(&key_of(&raw_id(&doc)));
-        if self.find_id(&key).is_some() {
-            return Err((doc, Rejected::DuplicateId));
-        }
         let rid = self.next_record;
-        if let Err(r) = self.indexes.insert(&doc, rid) {
+        let (mut side, indexes) = self.split();
+        let Some((key, hash)) = side.new_id(&doc) else {
+            return Err((doc, Rejected::DuplicateId));
+        };
+        if let Err(r) = indexes.insert(&doc, rid) {
             return Err((doc, Rejected::Index(r)));
         }
+        side.store(key, hash, rid, &doc);
         self.next_record += 1;
-        self.mem += id_entry_cost(&key) + record_cost(&doc);
-        self.data_bytes += doc.as_bytes().len();
-        let hash = self.id_hasher.hash_one(key.as_slice());
-        self.by_id.insert_unique(hash, (hash, rid), |e| e.0);
-        self.ids.insert(key, rid);
-        self.records.insert(rid, &doc);
         Ok(rid)
+    }
+
+    /// The record side and the indexes, borrowed apart (a batch insert fills both at once).
+    fn split(&mut self) -> (RecordSide<'_>, &mut Indexes) {
+        let Collection { records, by_id, ids, id_hasher, mem, data_bytes, indexes, .. } = self;
+        (RecordSide { records, by_id, ids, id_hasher, mem, data_bytes }, indexes)
     }
 
     /// Whether `insert_run` may use several threads for `n` documents: there are secondary
@@ -432,29 +433,20 @@ impl Collection {
         let first = self.next_record;
         let stop = AtomicUsize::new(docs.len());
         let mut inserted = 0;
-        let Collection { records, by_id, ids, id_hasher, mem, data_bytes, indexes, .. } = self;
+        let (mut side, indexes) = self.split();
         let progress = {
             let (stop, inserted) = (&stop, &mut inserted);
-            let (records, by_id, ids, id_hasher, mem, data_bytes) =
-                (&mut *records, &mut *by_id, &mut *ids, &*id_hasher, &mut *mem, &mut *data_bytes);
             indexes.insert_run(docs, first, stop, eager, move || {
                 for (j, doc) in docs.iter().enumerate() {
                     *inserted = j;
                     if !eager && j >= stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let key = IdKey::from_slice(&key_of(&raw_id(doc)));
-                    let hash = id_hasher.hash_one(key.as_slice());
-                    if find_id_in(by_id, records, hash, &key).is_some() {
+                    let Some((key, hash)) = side.new_id(doc) else {
                         stop.fetch_min(j, Ordering::Relaxed);
                         return;
-                    }
-                    let rid = first + j as u64;
-                    *mem += id_entry_cost(&key) + record_cost(doc);
-                    *data_bytes += doc.as_bytes().len();
-                    by_id.insert_unique(hash, (hash, rid), |e| e.0);
-                    ids.insert(key, rid);
-                    records.insert(rid, doc);
+                    };
+                    side.store(key, hash, first + j as u64, doc);
                 }
                 *inserted = docs.len();
             })
@@ -525,6 +517,34 @@ impl Collection {
 /// Documents from which `insert_run` is worth its threads (a few microseconds per document
 /// and index against tens of microseconds to start a thread).
 pub(crate) const PARALLEL_INSERT_MIN: usize = 64;
+
+/// The parts of a collection that hold its documents and `_id`s (`Collection::split`).
+struct RecordSide<'c> {
+    records: &'c mut Records,
+    by_id: &'c mut hashbrown::HashTable<(u64, u64)>,
+    ids: &'c mut BTreeMap<IdKey, u64>,
+    id_hasher: &'c foldhash::fast::RandomState,
+    mem: &'c mut usize,
+    data_bytes: &'c mut usize,
+}
+
+impl RecordSide<'_> {
+    /// The `_id` key of `doc` and its hash, or None when another document has that `_id`.
+    fn new_id(&self, doc: &RawDocument) -> Option<(IdKey, u64)> {
+        let key = IdKey::from_slice(&key_of(&raw_id(doc)));
+        let hash = self.id_hasher.hash_one(key.as_slice());
+        find_id_in(self.by_id, self.records, hash, &key).is_none().then_some((key, hash))
+    }
+
+    /// Store `doc` at `rid` under its `_id` key (`new_id`'s answer).
+    fn store(&mut self, key: IdKey, hash: u64, rid: u64, doc: &RawDocument) {
+        *self.mem += id_entry_cost(&key) + record_cost(doc);
+        *self.data_bytes += doc.as_bytes().len();
+        self.by_id.insert_unique(hash, (hash, rid), |e| e.0);
+        self.ids.insert(key, rid);
+        self.records.insert(rid, doc);
+    }
+}
 
 /// `Collection::find_id` on the parts it reads (`hash` is the hash of `key`).
 fn find_id_in<'r>(by_id: &hashbrown::HashTable<(u64, u64)>, records: &'r Records, hash: u64, key: &[u8]) -> Option<(u64, &'r RawDocument)> {

@@ -598,9 +598,9 @@ pub(crate) fn insert_prepared(
         let coll = collection_mut(ctx, ns, false)?.expect("created above");
         // Runs of valid documents go in on parallel threads (records and each index on its own)
         // up to the first one `insert` would refuse; that one, invalid documents and runs too
-        // short for threads go in one at a time.
-        // After a refusal, the next `PARALLEL_INSERT_MIN` documents go one at a time: a batch
-        // of mostly duplicates (an unordered retry) does not start threads per document.
+        // short for threads go in one at a time, and so do the next `PARALLEL_INSERT_MIN`
+        // documents after a refusal (a batch of mostly duplicates, an unordered retry, does
+        // not start threads per document).
         let mut docs: Vec<Option<Result<Prepared, DocError>>> = docs.into_iter().map(Some).collect();
         let (mut at, mut run_end, mut serial_until) = (0, 0, 0);
         while at < docs.len() {

@@ -416,6 +416,15 @@ impl Index {
         None
     }
 
+    /// The first of `entries` (this index's entries for `record`) that another document
+    /// holds, when the index is unique (the unique check).
+    fn taken<'e>(&self, entries: &'e [Entry], record: u64) -> Option<&'e Entry> {
+        if !self.spec.unique {
+            return None;
+        }
+        entries.iter().find(|e| self.holder(self.components(e), record).is_some())
+    }
+
     fn duplicate(&self, doc: &RawDocument, entry: &[u8]) -> Refusal {
         let mut key_value = Document::new();
         let split = keys::split_entry(entry, &self.spec.fields);
@@ -955,10 +964,7 @@ impl Indexes {
     pub fn remove(&mut self, doc: &RawDocument, record: u64) {
         let Indexes { list, scratch, staged, .. } = self;
         for i in list.iter_mut() {
-            staged.clear();
-            if let Ok(c) = i.contribution(doc, record, scratch, staged) {
-                i.take(c, staged);
-            }
+            i.remove_document(doc, record, scratch, staged);
         }
         self.trim();
     }
@@ -1020,7 +1026,7 @@ impl Index {
                 stop.fetch_min(j, Ordering::Relaxed);
                 return progress;
             };
-            if self.spec.unique && staged.iter().any(|e| self.holder(self.components(e), record).is_some()) {
+            if self.taken(&staged, record).is_some() {
                 stop.fetch_min(j, Ordering::Relaxed);
                 return progress;
             }
@@ -1033,15 +1039,20 @@ impl Index {
         progress
     }
 
+    /// Remove the entries of `doc` at `record` (`scratch` and `staged`: work buffers).
+    fn remove_document(&mut self, doc: &RawDocument, record: u64, scratch: &mut KeyScratch, staged: &mut Vec<Entry>) {
+        staged.clear();
+        if let Ok(c) = self.contribution(doc, record, scratch, staged) {
+            self.take(c, staged);
+        }
+    }
+
     /// Take back the documents from position `from` on that `add_run` added.
     fn undo_run(&mut self, docs: &[&RawDocument], first: u64, from: usize, progress: &RunProgress) {
         let mut scratch = KeyScratch::default();
         let mut staged = Vec::new();
         for (j, doc) in docs.iter().enumerate().take(progress.added).skip(from) {
-            staged.clear();
-            if let Ok(c) = self.contribution(doc, first + j as u64, &mut scratch, &mut staged) {
-                self.take(c, &staged);
-            }
+            self.remove_document(doc, first + j as u64, &mut scratch, &mut staged);
         }
         if progress.made_multikey.is_some_and(|j| j >= from) {
             self.multikey = false;
@@ -1091,14 +1102,12 @@ fn check_unique(
     skip: &[bool],
 ) -> Result<(), Refusal> {
     for (k, (i, c)) in list.iter().zip(contributions).enumerate() {
-        if !i.spec.unique || skip.get(k).copied().unwrap_or(false) {
+        if skip.get(k).copied().unwrap_or(false) {
             continue;
         }
         if let Contribution::Keys { start, end, .. } = c {
-            for e in &entries[*start..*end] {
-                if i.holder(i.components(e), record).is_some() {
-                    return Err(i.duplicate(doc, e));
-                }
+            if let Some(e) = i.taken(&entries[*start..*end], record) {
+                return Err(i.duplicate(doc, e));
             }
         }
     }
@@ -1120,13 +1129,6 @@ mod tests {
 
     fn refs(docs: &[(u64, RawDocumentBuf)]) -> Vec<(u64, &RawDocument)> {
         docs.iter().map(|(r, d)| (*r, d.as_ref())).collect()
-    }
-
-    fn entries(i: &Index) -> Vec<Vec<u8>> {
-        match &i.store {
-            Store::Keys(s) => s.iter().map(|e| e.to_vec()).collect(),
-            Store::Text(m) => m.iter().map(|(e, s)| [e.to_vec(), s.to_be_bytes().to_vec()].concat()).collect(),
-        }
     }
 
     fn refusal(r: Refusal) -> String {
@@ -1179,10 +1181,10 @@ mod tests {
             let inc = &incremental.list[0];
             for threads in [2, 3, 4, 8] {
                 let par = Index::build(spec(s.clone()), &docs, threads).unwrap();
-                assert_eq!(entries(&par), entries(&one), "{s} threads={threads}");
+                assert_eq!(par.dump(), one.dump(), "{s} threads={threads}");
                 assert_eq!((par.multikey, par.mem, par.len()), (one.multikey, one.mem, one.len()), "{s}");
             }
-            assert_eq!(entries(inc), entries(&one), "{s} incremental");
+            assert_eq!(inc.dump(), one.dump(), "{s} incremental");
             assert_eq!((inc.multikey, inc.mem), (one.multikey, one.mem), "{s} incremental");
             if s.get_str("name").ok() == Some("s") {
                 assert!(one.multikey && one.len() > docs.len() * 2, "multikey index on 1-5 skills");
@@ -1336,7 +1338,7 @@ mod tests {
         let docs: Vec<(u64, &RawDocument)> = stored.iter().map(|(r, d)| (*r, d.as_ref())).collect();
         for i in &list.list {
             let fresh = Index::build(i.spec.clone(), &docs, 2).unwrap();
-            assert_eq!(entries(i), entries(&fresh), "{}", i.spec.name);
+            assert_eq!(i.dump(), fresh.dump(), "{}", i.spec.name);
             assert_eq!(i.mem, fresh.mem, "{}", i.spec.name);
         }
         assert!(list.staged.is_empty() && list.unstaged.is_empty());
