@@ -4,7 +4,8 @@
 //! Each case builds a small collection (`_id` 0..n; fields `a`, `b`, `c` each missing, null, a
 //! small int or long, a double, a short string, a bool, an array of up to 3 such values or
 //! `{x: int}` documents, or a `{x: int}` document), creates 1-3 random secondary indexes (a
-//! random subset and order of `a`, `b`, `c`, `"c.x"`, directions ±1, some `sparse: true`) —
+//! random subset and order of `a`, `b`, `c`, `"c.x"`, directions ±1, some `sparse: true`, some
+//! `unique: true`) —
 //! half the documents inserted before the indexes exist and half after — applies random
 //! updates (`$set` / `$unset`, single and multi) and deletes, then runs random queries (a
 //! filter from a small grammar: equality, null, ranges, `$in`, `$nin`, `$ne`, `$exists`, whole
@@ -18,12 +19,15 @@
 //!
 //! Sorted answers must be equal element by element; unsorted ones equal as multisets (by
 //! `_id`); unsorted with skip/limit, of the right size and drawn from the unlimited answer
-//! without repeats. A hinted *sparse* index legitimately omits the documents it does not index
+//! without repeats. `find_one_raw` of an unsorted query (the Python client's `find_one`: point
+//! lookups in an index, by hash in a unique one) must return one of the scan's documents, or none when the
+//! scan finds none. A hinted *sparse* index legitimately omits the documents it does not index
 //! (MongoDB documents this), so there only "a subset, in the same order" is checked. `count`
 //! (unhinted and hinted with each non-sparse index) must agree with (c) as well.
 //!
 //! Creating a compound index may legitimately fail with 171 (CannotIndexParallelArrays) when a
-//! document holds arrays in two of its fields: that index is then skipped. Writes may fail for
+//! document holds arrays in two of its fields, and a unique one with 11000 when two documents
+//! share a key: that index is then skipped (later writes a unique index refuses are refused). Writes may fail for
 //! the same reason (or, for `$set` of `c.x` under a scalar `c`, with a path error): every answer
 //! is compared with the collection as it is, so a refused write needs no model.
 //!
@@ -54,6 +58,7 @@ fn cases() -> u32 {
 struct IndexSpec {
     keys: Vec<(&'static str, i32)>,
     sparse: bool,
+    unique: bool,
 }
 
 impl IndexSpec {
@@ -70,6 +75,9 @@ impl IndexSpec {
         let mut spec = doc! {"key": key, "name": self.name()};
         if self.sparse {
             spec.insert("sparse", true);
+        }
+        if self.unique {
+            spec.insert("unique", true);
         }
         spec
     }
@@ -171,12 +179,36 @@ fn field() -> BoxedStrategy<Option<Bson>> {
     prop_oneof![1 => Just(None), 4 => value().prop_map(Some)].boxed()
 }
 
+/// Values no two of which are equal as index keys (MongoDB equality): in a third of the cases
+/// every document's `a` is a different one of them (then `{a: 1}` can be unique).
+fn distinct_values() -> Vec<Bson> {
+    let mut v: Vec<Bson> = (-3..=3).map(Bson::Int32).collect();
+    v.extend([1.5, -0.5].map(Bson::Double));
+    v.extend(["", "a", "b", "ab"].map(|s| Bson::String(s.into())));
+    v.extend([Bson::Boolean(true), Bson::Boolean(false), Bson::Int64(9007199254740993), Bson::Double(9.99)]);
+    v.extend(["9.99", "1E+400", "-1E-400"].map(|d| Bson::Decimal128(d.parse().unwrap())));
+    v.extend((-3..=3).map(|x| Bson::Document(doc! {"x": x})));
+    // Arrays of values no other document has (a multikey unique index).
+    v.extend((0..4).map(|k| Bson::Array(vec![Bson::Int32(10 + 2 * k), Bson::String(format!("s{k}"))])));
+    v
+}
+
 fn documents() -> impl Strategy<Value = Vec<Document>> {
-    prop::collection::vec((field(), field(), field()), 0..MAX_DOCS).prop_map(|rows| {
+    let distinct = prop::bool::weighted(0.35).prop_flat_map(|distinct| {
+        let n = distinct_values().len();
+        (Just(distinct), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+    });
+    (prop::collection::vec((field(), field(), field()), 0..MAX_DOCS), distinct).prop_map(|(rows, (distinct, order))| {
+        let values = distinct_values();
         rows.into_iter()
             .enumerate()
             .map(|(i, (a, b, c))| {
                 let mut d = doc! {"_id": i as i32};
+                let a = match distinct {
+                    // Past the distinct values, numbers no query asks for.
+                    true => Some(order.get(i).map_or(Bson::Int32(100 + i as i32), |&k| values[k].clone())),
+                    false => a,
+                };
                 for (name, v) in FIELDS.iter().zip([a, b, c]) {
                     if let Some(v) = v {
                         d.insert(*name, v);
@@ -193,8 +225,17 @@ fn direction() -> impl Strategy<Value = i32> {
 }
 
 fn index_spec() -> impl Strategy<Value = IndexSpec> {
-    (prop::sample::subsequence(PATHS.to_vec(), 1..=3).prop_shuffle(), prop::collection::vec(direction(), 3), prop::bool::weighted(0.25))
-        .prop_map(|(paths, dirs, sparse)| IndexSpec { keys: paths.into_iter().zip(dirs).collect(), sparse })
+    let any_index = (
+        prop::sample::subsequence(PATHS.to_vec(), 1..=3).prop_shuffle(),
+        prop::collection::vec(direction(), 3),
+        prop::bool::weighted(0.25),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(paths, dirs, sparse, unique)| IndexSpec { keys: paths.into_iter().zip(dirs).collect(), sparse, unique });
+    // Unique on `a` alone: point lookups by hash when `a` holds distinct values.
+    let unique_a =
+        (direction(), prop::bool::weighted(0.25)).prop_map(|(d, sparse)| IndexSpec { keys: vec![("a", d)], sparse, unique: true });
+    prop_oneof![4 => any_index, 1 => unique_a]
 }
 
 fn one_key(key: &str, value: Bson) -> Document {
@@ -462,6 +503,19 @@ fn compare(q: &Query, got: &[Document], expected: &[Document], full: &[Document]
     Ok(())
 }
 
+/// `find_one_raw` of `q`'s filter returns one of the documents of `full` (the collection scan's
+/// answer), or none when it is empty.
+fn check_find_one(db: &Db, q: &Query, full: &[Document], context: &dyn Fn() -> String) -> Result<(), TestCaseError> {
+    let one = db.database(DB).collection::<Document>(COLL).find_one_raw(&q.filter, None);
+    match one.map(|d| d.map(|d| Document::try_from(d.as_ref()))) {
+        Ok(Some(Ok(d))) => prop_assert!(full.contains(&d), "find_one gave {d}, which the collection scan does not find\n{}", context()),
+        Ok(None) => prop_assert!(full.is_empty(), "find_one found nothing; the collection scan finds {}\n{}", full.len(), context()),
+        Ok(Some(Err(e))) => return Err(TestCaseError::fail(format!("find_one gave undecodable bytes: {e}\n{}", context()))),
+        Err(e) => return Err(TestCaseError::fail(format!("find_one failed: {e}\n{}", context()))),
+    }
+    Ok(())
+}
+
 fn run_case(case: &Case) -> Result<(), TestCaseError> {
     let db = Db::open_in_memory();
     let insert = |docs: &[Document]| -> Result<(), TestCaseError> {
@@ -484,9 +538,10 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         if is_ok(&reply) {
             created.push(ix.clone());
         } else {
+            let code = number(reply.get("code"));
             prop_assert!(
-                number(reply.get("code")) == Some(171),
-                "createIndexes {} failed with something other than CannotIndexParallelArrays: {reply}\n{}",
+                code == Some(171) || (ix.unique && code == Some(11000)),
+                "createIndexes {} failed with something other than CannotIndexParallelArrays or a duplicate key: {reply}\n{}",
                 ix.spec(),
                 describe(case, &created)
             );
@@ -497,6 +552,23 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
     for op in &case.ops {
         let reply = db.run_command(DB, &op.command());
         prop_assert!(is_ok(&reply), "write {} failed as a command: {reply}\n{}", op.command(), describe(case, &created));
+    }
+
+    // Point lookups: `{a: v}` for each value `a` may hold (and one it never holds), when `a`
+    // has an index of its own (by hash when it is unique).
+    if created.iter().any(|ix| ix.keys.len() == 1 && ix.keys[0].0 == "a" && !ix.sparse) {
+        for v in distinct_values().into_iter().chain([Bson::Int32(100), Bson::String("none".into())]) {
+            let values = match v {
+                Bson::Array(a) => a,
+                v => vec![v],
+            };
+            for v in values {
+                let q = Query { filter: one_key("a", v), sort: None, skip: 0, limit: 0 };
+                let full = find(&db, &q, Some(Bson::Document(doc! {"$natural": 1})), false)
+                    .map_err(|reply| TestCaseError::fail(format!("collection scan failed: {reply}")))?;
+                check_find_one(&db, &q, &full, &|| format!("{}point lookup: {}", describe(case, &created), describe_query(&q)))?;
+            }
+        }
     }
 
     for q in &case.queries {
@@ -534,6 +606,10 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
                     show(&expected)
                 )));
             }
+        }
+
+        if q.sort.is_none() {
+            check_find_one(&db, q, &full, &context)?;
         }
 
         let want = full.len() as i64;
@@ -575,9 +651,9 @@ fn a_fixed_mixed_case() {
         inserted_first: 3,
         docs,
         indexes: vec![
-            IndexSpec { keys: vec![("a", 1), ("b", -1)], sparse: false },
-            IndexSpec { keys: vec![("c.x", 1)], sparse: true },
-            IndexSpec { keys: vec![("b", 1)], sparse: false },
+            IndexSpec { keys: vec![("a", 1), ("b", -1)], sparse: false, unique: false },
+            IndexSpec { keys: vec![("c.x", 1)], sparse: true, unique: false },
+            IndexSpec { keys: vec![("b", 1)], sparse: false, unique: false },
         ],
         ops: vec![Op::Set { id: 0, path: "a", value: Bson::Int32(3) }, Op::Unset { id: 5, field: "b" }, Op::Delete { id: 6 }],
         queries: vec![

@@ -877,6 +877,71 @@ mod tests {
         }
     }
 
+    /// A point lookup on a unique single-field index (by hash, `Index::first_holding`) finds
+    /// the one document a scan finds, under inserts, replacements (arrays too: one document,
+    /// several keys) and removals, ascending and descending; the unit tests' hashes take 64
+    /// values, so most lookups meet colliding pairs.
+    #[test]
+    fn point_lookups_on_unique_indexes_agree_with_a_scan() {
+        let vars = super::super::expr::Variables::new(bson::DateTime::from_millis(0));
+        for direction in [1, -1] {
+            let mut c = with_indexes(&[doc! {"key": {"u": direction}, "name": "u", "unique": true}, doc! {"key": {"v": 1}, "name": "v"}]);
+            let mut live: Vec<u64> = Vec::new();
+            let mut rng = 0x2545_F491_4F6C_DD1D_u64;
+            let mut next = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let value = |r: u64| -> Bson {
+                match r % 4 {
+                    0 => Bson::Int32((r >> 8) as i32 % 300),
+                    1 => Bson::Double(f64::from((r >> 8) as u32 % 300)),
+                    2 => Bson::String(format!("s{}", (r >> 8) % 300)),
+                    _ => Bson::Array(vec![Bson::Int64((r >> 8) as i64 % 300), Bson::String(format!("s{}", (r >> 20) % 300))]),
+                }
+            };
+            for step in 0..3_000_i64 {
+                let r = next();
+                let d = doc! {"_id": step, "u": value(r >> 2), "v": (r % 7) as i64};
+                match r % 5 {
+                    0..=2 => {
+                        if let Ok(rid) = c.insert(raw(d)) {
+                            live.push(rid);
+                        }
+                    }
+                    3 if !live.is_empty() => {
+                        let rid = live[(r >> 40) as usize % live.len()];
+                        let id = to_document(c.get(rid).unwrap()).unwrap().get("_id").cloned().unwrap();
+                        let mut d = d;
+                        d.insert("_id", id);
+                        let _ = c.replace(rid, raw(d));
+                    }
+                    _ if !live.is_empty() => {
+                        let rid = live.swap_remove((r >> 40) as usize % live.len());
+                        c.remove(rid).unwrap();
+                    }
+                    _ => {}
+                }
+                if step % 50 == 0 {
+                    c.indexes.iter().for_each(|i| drop(i.dump()));
+                }
+                let probe = value(next() >> 2);
+                let probe = match probe {
+                    Bson::Array(a) => a[0].clone(),
+                    p => p,
+                };
+                let filter = super::super::query::Filter::parse(&doc! {"u": probe.clone()}, &vars).unwrap();
+                let scan: Vec<u64> = c.records.iter().filter(|(_, d)| filter.matches_raw(d).unwrap()).map(|(r, _)| r).collect();
+                assert!(scan.len() <= 1, "unique index, {probe}: {scan:?}");
+                let found = super::super::index::plan::first_by_point(&c, &filter).expect("a point lookup").unwrap();
+                assert_eq!(found, scan.first().copied(), "{probe} at step {step}, direction {direction}");
+            }
+            assert!(live.len() > 100, "{}", live.len());
+        }
+    }
+
     #[test]
     fn ids_are_unique_under_mongodb_equality_and_mem_returns_to_zero() {
         let mut c = Collection::new();

@@ -306,8 +306,60 @@ enum Store {
 pub struct Index {
     pub spec: IndexSpec,
     store: Store,
+    /// Unique ordered indexes only: the entries' components hashed (`Points`).
+    points: Option<Points>,
     pub multikey: bool,
     mem: usize,
+}
+
+/// A unique ordered index's hash side-table: one (hash of the entry's components, record id)
+/// pair per B-tree entry, kept in step with the B-tree (a pair is added or removed exactly when
+/// its entry is). A point lookup (`first_holding`) or a unique probe (`holder`) is then one
+/// hash probe, where a B-tree descent of a million entries costs several cache misses per
+/// level; no pair under a hash proves no entry holds those components, and a pair is a
+/// candidate the caller confirms (entries whose components hash alike share a hash).
+#[derive(Clone, Debug)]
+struct Points {
+    table: hashbrown::HashTable<(u64, u64)>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// What one `Points` pair costs: 16 bytes and a control byte, at the table's 7/8 load at most
+/// and half that at least (as the collection's `by_id`).
+const POINT_COST: usize = 24;
+
+impl Points {
+    fn new(capacity: usize) -> Points {
+        Points { table: hashbrown::HashTable::with_capacity(capacity), hasher: foldhash::fast::RandomState::default() }
+    }
+
+    fn hash(&self, components: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(components);
+        // Unit tests squeeze the hashes into 64 values, so that collisions are common there.
+        if cfg!(test) {
+            (h & 0x3F).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        } else {
+            h
+        }
+    }
+
+    fn insert(&mut self, hash: u64, record: u64) {
+        self.table.insert_unique(hash, (hash, record), |p| p.0);
+    }
+
+    fn remove(&mut self, hash: u64, record: u64) {
+        if let Ok(pair) = self.table.find_entry(hash, |&p| p == (hash, record)) {
+            pair.remove();
+        }
+    }
+
+    /// Offers `accept` the record id of each pair under the hash of `components`, until it
+    /// accepts one; whether it did.
+    fn any(&self, components: &[u8], mut accept: impl FnMut(u64) -> bool) -> bool {
+        let hash = self.hash(components);
+        self.table.find(hash, |&(h, record)| h == hash && accept(record)).is_some()
+    }
 }
 
 /// A unique index's duplicate: which index, its key pattern and the duplicated key.
@@ -399,6 +451,11 @@ impl Index {
     /// The record id of another document holding `components`, if any (unique check).
     fn holder(&self, components: &[u8], except: u64) -> Option<u64> {
         let Store::Keys(set) = &self.store else { return None };
+        if let Some(points) = &self.points {
+            if !points.any(components, |record| record != except) {
+                return None;
+            }
+        }
         // Every entry holding `components` sorts below `components` followed by more 0xFF
         // bytes than a record id and tags take (tags are BSON type bytes, never 0xFF): both
         // bounds descend one path.
@@ -440,15 +497,26 @@ impl Index {
         Refusal::Duplicate(Box::new(DuplicateKey { index: self.spec.name.clone(), key_pattern: self.spec.key.clone(), key_value }))
     }
 
+    /// The hash of an ordered entry's components in `points` and its record id.
+    fn point_of(points: &Points, fields: usize, entry: &[u8]) -> (u64, u64) {
+        let comps = entry.len() - 8 - fields;
+        (points.hash(&entry[..comps]), keys::record_of(entry, comps).unwrap_or(0))
+    }
+
     /// Add a contribution (its ordered entries are `entries`).
     fn add(&mut self, c: Contribution, entries: impl Iterator<Item = Entry>) {
-        match (&mut self.store, c) {
-            (Store::Keys(set), Contribution::Keys { multikey, .. }) => {
-                self.multikey |= multikey;
+        let Index { spec, store, points, multikey, mem } = self;
+        match (store, c) {
+            (Store::Keys(set), Contribution::Keys { multikey: m, .. }) => {
+                *multikey |= m;
                 for e in entries {
-                    let cost = entry_cost(e.len());
+                    let cost = entry_cost(e.len()) + if points.is_some() { POINT_COST } else { 0 };
+                    let point = points.as_ref().map(|p| Self::point_of(p, spec.fields.len(), &e));
                     if set.insert(e) {
-                        self.mem += cost;
+                        *mem += cost;
+                        if let (Some(p), Some((hash, record))) = (points.as_mut(), point) {
+                            p.insert(hash, record);
+                        }
                     }
                 }
             }
@@ -456,7 +524,7 @@ impl Index {
                 for (e, score) in entries {
                     let cost = entry_cost(e.len()) + 8;
                     if map.insert(e, score).is_none() {
-                        self.mem += cost;
+                        *mem += cost;
                     }
                 }
             }
@@ -466,23 +534,46 @@ impl Index {
 
     /// Remove a contribution (its ordered entries are `entries`).
     fn take(&mut self, c: Contribution, entries: &[Entry]) {
-        match (&mut self.store, c) {
+        let Index { spec, store, points, mem, .. } = self;
+        match (store, c) {
             (Store::Keys(set), Contribution::Keys { .. }) => {
                 for e in entries {
                     if set.remove(e) {
-                        self.mem -= entry_cost(e.len());
+                        *mem -= entry_cost(e.len());
+                        if let Some(p) = points.as_mut() {
+                            *mem -= POINT_COST;
+                            let (hash, record) = Self::point_of(p, spec.fields.len(), e);
+                            p.remove(hash, record);
+                        }
                     }
                 }
             }
             (Store::Text(map), Contribution::Text(entries)) => {
                 for (e, _) in entries {
                     if map.remove(&e).is_some() {
-                        self.mem -= entry_cost(e.len()) + 8;
+                        *mem -= entry_cost(e.len()) + 8;
                     }
                 }
             }
             _ => {}
         }
+    }
+
+    /// For a unique single-field index: the first record holding the key `components` that
+    /// `accept` takes, found by hash (`Some(None)`: none); None when the index is not such an
+    /// index (scan `range` then). A unique index holds a key for one document at most, so
+    /// the record taken is the one an ordered scan would meet first.
+    pub fn first_holding(&self, components: &[u8], mut accept: impl FnMut(u64) -> bool) -> Option<Option<u64>> {
+        let points = self.points.as_ref().filter(|_| self.spec.fields.len() == 1)?;
+        let mut found = None;
+        points.any(components, |record| {
+            let taken = accept(record);
+            if taken {
+                found = Some(record);
+            }
+            taken
+        });
+        Some(found)
     }
 
     /// Bytes the entries take.
@@ -491,9 +582,17 @@ impl Index {
     }
 
     /// Every entry's bytes in order (text entries with their score after them): tests
-    /// compare indexes built different ways.
+    /// compare indexes built different ways. Checks that `points` holds exactly one pair per
+    /// entry.
     #[cfg(test)]
     pub(crate) fn dump(&self) -> Vec<Vec<u8>> {
+        if let (Store::Keys(set), Some(points)) = (&self.store, &self.points) {
+            let mut want: Vec<(u64, u64)> = set.iter().map(|e| Self::point_of(points, self.spec.fields.len(), e)).collect();
+            let mut have: Vec<(u64, u64)> = points.table.iter().copied().collect();
+            want.sort_unstable();
+            have.sort_unstable();
+            assert_eq!(have, want, "the point table of {} is out of step with its entries", self.spec.name);
+        }
         match &self.store {
             Store::Keys(s) => s.iter().map(|e| e.to_vec()).collect(),
             Store::Text(m) => m.iter().map(|(e, s)| [e.to_vec(), s.to_be_bytes().to_vec()].concat()).collect(),
@@ -731,6 +830,7 @@ impl Index {
     fn build(spec: IndexSpec, docs: &[(u64, &RawDocument)], threads: usize) -> Result<Index, Refusal> {
         let mut index = Index {
             store: if spec.is_text() { Store::Text(BTreeMap::new()) } else { Store::Keys(BTreeSet::new()) },
+            points: (spec.unique && !spec.is_text()).then(|| Points::new(0)),
             spec,
             multikey: false,
             mem: 0,
@@ -772,7 +872,17 @@ impl Index {
             (sets, maps)
         });
         match &mut index.store {
-            Store::Keys(set) => *set = union_all(sets)?,
+            Store::Keys(set) => {
+                *set = union_all(sets)?;
+                if let Some(points) = &mut index.points {
+                    points.table.reserve(set.len(), |p| p.0);
+                    for e in set.iter() {
+                        let (hash, record) = Self::point_of(points, index.spec.fields.len(), e);
+                        points.insert(hash, record);
+                    }
+                    index.mem += POINT_COST * set.len();
+                }
+            }
             Store::Text(map) => {
                 for mut m in maps {
                     map.append(&mut m);
@@ -833,6 +943,9 @@ impl Indexes {
     pub fn clear_entries(&mut self) {
         for i in &mut self.list {
             i.store = if i.spec.is_text() { Store::Text(BTreeMap::new()) } else { Store::Keys(BTreeSet::new()) };
+            if let Some(p) = &mut i.points {
+                p.table = hashbrown::HashTable::new();
+            }
             i.mem = 0;
         }
     }

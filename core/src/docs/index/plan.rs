@@ -72,6 +72,22 @@ pub fn first_by_point(coll: &Collection, filter: &Filter) -> Option<Result<Optio
     if index.spec.fields[0].descending {
         key.iter_mut().for_each(|b| *b = !*b);
     }
+    // A unique single-field index answers by hash: the candidates are confirmed by the filter.
+    let mut failed = None;
+    let by_hash = index.first_holding(&key, |rid| match coll.get(rid).map(|doc| super::super::engine::matches(filter, doc)) {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            failed = Some(e);
+            true
+        }
+        None => false,
+    });
+    if let Some(found) = by_hash {
+        return Some(match failed {
+            Some(e) => Err(e),
+            None => Ok(found),
+        });
+    }
     Some(first_with_prefix(coll, filter, index, &key))
 }
 
