@@ -54,7 +54,7 @@ fn insert_generates_object_ids_and_rejects_duplicate_ids() {
     let r = db.run_command("shop", &doc! {"insert": "users", "documents": [{"_id": 3}, {"_id": 7}, {"_id": 4}], "ordered": false});
     assert_eq!(r.get_i32("n").unwrap(), 2);
     assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("index").unwrap(), 1);
-    assert_eq!(db.run_command("shop", &doc! {"count": "users"}).get_i64("n").unwrap(), 6);
+    assert_eq!(db.run_command("shop", &doc! {"count": "users"}).get_i32("n").unwrap(), 6);
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn invalid_ids_too_large_and_too_deep_documents_are_refused_and_change_nothing()
         ok100 = doc! {"d": ok100};
     }
     assert_eq!(db.run_command("t", &doc! {"insert": "c", "documents": [ok100]}).get_i32("n").unwrap(), 1);
-    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i64("n").unwrap(), 1);
+    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i32("n").unwrap(), 1);
 }
 
 #[test]
@@ -265,7 +265,7 @@ fn collections_are_never_evicted_and_their_memory_is_counted() {
         db.set(format!("key:{i}").as_bytes(), &[b'v'; 200]).unwrap();
     }
     assert!(db.execute(&[b"DBSIZE"]) != Reply::Int(20_001), "some keys must have been evicted");
-    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i64("n").unwrap(), 2000);
+    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i32("n").unwrap(), 2000);
     let after_drop = {
         ok(&db.run_command("t", &doc! {"drop": "c"}));
         used(&db)
@@ -324,7 +324,7 @@ fn update_and_delete_reply_shapes_and_upserts() {
     assert_eq!(r.get_i32("n").unwrap(), 0);
     let r = db.run_command("t", &doc! {"delete": "c", "deletes": [{"q": {"tags": "a"}, "limit": 0}, {"q": {}, "limit": 1}]});
     assert_eq!(r.get_i32("n").unwrap(), 2);
-    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i64("n").unwrap(), 1);
+    assert_eq!(db.run_command("t", &doc! {"count": "c"}).get_i32("n").unwrap(), 1);
     let r = db.run_command("t", &doc! {"delete": "c", "deletes": [{"q": {}, "limit": 5}]});
     assert_eq!(r.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 9);
     let r = db.run_command("t", &doc! {"find": "c", "collation": {"locale": "fr"}});

@@ -211,7 +211,7 @@ fn indexes_follow_updates_deletes_and_rename() {
     assert!(find(&db, doc! {"filter": {"a": 34}}).is_empty());
     assert_eq!(find(&db, doc! {"filter": {"a": {"$gte": 0}}}).len(), 45);
     let c = db.run_command("t", &doc! {"count": "c", "query": {"a": {"$in": [1, 2]}}});
-    assert_eq!(c.get_i64("n").unwrap(), 10);
+    assert_eq!(c.get_i32("n").unwrap(), 10);
     ok(&db.run_command("admin", &doc! {"renameCollection": "t.c", "to": "t.c2"}));
     let l = batch(&db.run_command("t", &doc! {"listIndexes": "c2", "cursor": {}}));
     assert_eq!(l.len(), 2);

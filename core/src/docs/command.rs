@@ -936,7 +936,19 @@ fn cmd_count(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, D
         Some(c) => engine::count_in(c, &filter, skip, limit)?,
         None => 0,
     };
-    Ok(doc! {"n": n as i64, "ok": 1.0})
+    Ok(doc! {"n": append_number(n), "ok": 1.0})
+}
+
+/// A count as MongoDB's `BSONObjBuilder::appendNumber(long long)` writes it (the `count`
+/// command's `n`): an int32 below 2^30, a double below 2^40, else an int64.
+fn append_number(n: u64) -> Bson {
+    if n < 1 << 30 {
+        Bson::Int32(n as i32)
+    } else if n < 1 << 40 {
+        Bson::Double(n as f64)
+    } else {
+        Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX))
+    }
 }
 
 fn cmd_distinct(ctx: &mut Ctx<'_>, db: &str, args: &Args<'_>) -> Result<Document, DocError> {
@@ -1404,4 +1416,20 @@ fn write_merge(ctx: &mut Ctx<'_>, db: &str, m: &Merge, docs: Vec<Document>, vars
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count`'s `n` has the type MongoDB's `appendNumber` gives it.
+    #[test]
+    fn counts_are_appended_as_mongodb_appends_numbers() {
+        assert_eq!(append_number(0), Bson::Int32(0));
+        assert_eq!(append_number((1 << 30) - 1), Bson::Int32((1 << 30) - 1));
+        assert_eq!(append_number(1 << 30), Bson::Double(1_073_741_824.0));
+        assert_eq!(append_number((1 << 40) - 1), Bson::Double(1_099_511_627_775.0));
+        assert_eq!(append_number(1 << 40), Bson::Int64(1 << 40));
+        assert_eq!(append_number(u64::MAX), Bson::Int64(i64::MAX));
+    }
 }
