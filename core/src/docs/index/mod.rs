@@ -12,7 +12,9 @@
 //!   index, and takes back what it added past the first refused document before it returns);
 //! - `multikey` is set once any document gave a field several values or an array (it stays set,
 //!   as in MongoDB): the planner then neither intersects range bounds nor sorts from the index;
-//! - `mem` is the running footprint of the entries.
+//! - a unique ordered index's `points` table holds one (hash of the components, record id) pair
+//!   per entry, no more and no less: a probe that finds no pair proves the key is absent;
+//! - `mem` is the running footprint of the entries (and of their `points` pairs).
 //!
 //! The `_id` index is the collection's own `ids` map; it is listed as `_id_` but not stored here.
 
