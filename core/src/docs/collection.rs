@@ -877,7 +877,7 @@ mod tests {
         }
     }
 
-    /// A point lookup on a unique single-field index (by hash, `Index::first_holding`) finds
+    /// A point lookup on a unique single-field index (by hash, `Index::holders`) finds
     /// the one document a scan finds, under inserts, replacements (arrays too: one document,
     /// several keys) and removals, ascending and descending; the unit tests' hashes take 64
     /// values, so most lookups meet colliding pairs.

@@ -316,7 +316,7 @@ pub struct Index {
 
 /// A unique ordered index's hash side-table: one (hash of the entry's components, record id)
 /// pair per B-tree entry, kept in step with the B-tree (a pair is added or removed exactly when
-/// its entry is). A point lookup (`first_holding`) or a unique probe (`holder`) is then one
+/// its entry is). A point lookup (`holders`) or a unique probe (`holder`) is then one
 /// hash probe, where a B-tree descent of a million entries costs several cache misses per
 /// level; no pair under a hash proves no entry holds those components, and a pair is a
 /// candidate the caller confirms (entries whose components hash alike share a hash).
@@ -331,8 +331,8 @@ struct Points {
 const POINT_COST: usize = 24;
 
 impl Points {
-    fn new(capacity: usize) -> Points {
-        Points { table: hashbrown::HashTable::with_capacity(capacity), hasher: foldhash::fast::RandomState::default() }
+    fn new() -> Points {
+        Points { table: hashbrown::HashTable::new(), hasher: foldhash::fast::RandomState::default() }
     }
 
     fn hash(&self, components: &[u8]) -> u64 {
@@ -356,11 +356,11 @@ impl Points {
         }
     }
 
-    /// Offers `accept` the record id of each pair under the hash of `components`, until it
-    /// accepts one; whether it did.
-    fn any(&self, components: &[u8], mut accept: impl FnMut(u64) -> bool) -> bool {
+    /// The record ids of the pairs under the hash of `components`: every record holding them,
+    /// and any whose components merely hash alike.
+    fn records(&self, components: &[u8]) -> impl Iterator<Item = u64> + '_ {
         let hash = self.hash(components);
-        self.table.find(hash, |&(h, record)| h == hash && accept(record)).is_some()
+        self.table.iter_hash(hash).filter(move |p| p.0 == hash).map(|p| p.1)
     }
 }
 
@@ -454,7 +454,7 @@ impl Index {
     fn holder(&self, components: &[u8], except: u64) -> Option<u64> {
         let Store::Keys(set) = &self.store else { return None };
         if let Some(points) = &self.points {
-            if !points.any(components, |record| record != except) {
+            if points.records(components).all(|record| record == except) {
                 return None;
             }
         }
@@ -561,21 +561,14 @@ impl Index {
         }
     }
 
-    /// For a unique single-field index: the first record holding the key `components` that
-    /// `accept` takes, found by hash (`Some(None)`: none); None when the index is not such an
-    /// index (scan `range` then). A unique index holds a key for one document at most, so
-    /// the record taken is the one an ordered scan would meet first.
-    pub fn first_holding(&self, components: &[u8], mut accept: impl FnMut(u64) -> bool) -> Option<Option<u64>> {
+    /// For a unique single-field index: candidates for the record holding the key
+    /// `components`, found by hash (the holder if there is one, and records whose keys merely
+    /// hash alike: the caller confirms each); None when the index is not such an index (scan
+    /// `range` then). A unique index holds a key for one document at most, so the confirmed
+    /// candidate is the record an ordered scan would meet first.
+    pub fn holders(&self, components: &[u8]) -> Option<impl Iterator<Item = u64> + '_> {
         let points = self.points.as_ref().filter(|_| self.spec.fields.len() == 1)?;
-        let mut found = None;
-        points.any(components, |record| {
-            let taken = accept(record);
-            if taken {
-                found = Some(record);
-            }
-            taken
-        });
-        Some(found)
+        Some(points.records(components))
     }
 
     /// Bytes the entries take.
@@ -832,7 +825,7 @@ impl Index {
     fn build(spec: IndexSpec, docs: &[(u64, &RawDocument)], threads: usize) -> Result<Index, Refusal> {
         let mut index = Index {
             store: if spec.is_text() { Store::Text(BTreeMap::new()) } else { Store::Keys(BTreeSet::new()) },
-            points: (spec.unique && !spec.is_text()).then(|| Points::new(0)),
+            points: (spec.unique && !spec.is_text()).then(Points::new),
             spec,
             multikey: false,
             mem: 0,

@@ -72,21 +72,9 @@ pub fn first_by_point(coll: &Collection, filter: &Filter) -> Option<Result<Optio
     if index.spec.fields[0].descending {
         key.iter_mut().for_each(|b| *b = !*b);
     }
-    // A unique single-field index answers by hash: the candidates are confirmed by the filter.
-    let mut failed = None;
-    let by_hash = index.first_holding(&key, |rid| match coll.get(rid).map(|doc| super::super::engine::matches(filter, doc)) {
-        Some(Ok(m)) => m,
-        Some(Err(e)) => {
-            failed = Some(e);
-            true
-        }
-        None => false,
-    });
-    if let Some(found) = by_hash {
-        return Some(match failed {
-            Some(e) => Err(e),
-            None => Ok(found),
-        });
+    // A unique single-field index answers by hash.
+    if let Some(candidates) = index.holders(&key) {
+        return Some(first_matching(coll, filter, candidates));
     }
     Some(first_with_prefix(coll, filter, index, &key))
 }
@@ -95,11 +83,16 @@ pub fn first_by_point(coll: &Collection, filter: &Filter) -> Option<Result<Optio
 /// and whose document matches `filter`.
 fn first_with_prefix(coll: &Collection, filter: &Filter, index: &Index, key: &[u8]) -> Result<Option<u64>, DocError> {
     let fields = index.spec.fields.len();
-    for entry in index.range(Bound::Included(key), Bound::Unbounded) {
-        if !entry.starts_with(key) {
-            break;
-        }
-        let Some(rid) = keys::record_of(entry, entry.len() - 8 - fields) else { continue };
+    let records = index
+        .range(Bound::Included(key), Bound::Unbounded)
+        .take_while(|entry| entry.starts_with(key))
+        .filter_map(|entry| keys::record_of(entry, entry.len() - 8 - fields));
+    first_matching(coll, filter, records)
+}
+
+/// The first of `records` whose document matches `filter` (each fetched document re-checked).
+fn first_matching(coll: &Collection, filter: &Filter, records: impl Iterator<Item = u64>) -> Result<Option<u64>, DocError> {
+    for rid in records {
         if let Some(doc) = coll.get(rid) {
             if super::super::engine::matches(filter, doc)? {
                 return Ok(Some(rid));
