@@ -6,7 +6,8 @@
 //! order (Pieter Noordhuis's algorithm, see `scan`). Open addressing displaces elements from
 //! their home bucket, so it cannot keep that promise; chaining can.
 //!
-//! Nodes: each entry is ONE heap block sized to its key, a `#[repr(C)]` header
+//! Nodes: each entry is ONE heap block sized to its key, from mimalloc (`types::node_alloc`:
+//! its size-class pages keep nodes dense; see `Cargo.toml`), a `#[repr(C)]` header
 //! `{ next, val: V, key_len: u32 }` followed by the key's bytes at `Node::KEY_OFFSET` (right
 //! after `key_len`, so they start in the header's tail padding when it has some). The block is
 //! `max(size_of::<Node<V>>(), KEY_OFFSET + key_len)` bytes, aligned for `Node<V>`. Why: a key
@@ -27,7 +28,7 @@
 //!
 //! Invariants: `buckets.len()` is a power of two (or 0 when empty); every node lives in bucket
 //! `hash_bytes(key) & mask` and is linked from exactly one place (a bucket or another node's
-//! `next`); `len` is the number of nodes; `nodes_heap` is the sum of `heap_cost` of the nodes'
+//! `next`); `len` is the number of nodes; `nodes_heap` is the sum of `node_cost` of the nodes'
 //! blocks (so `heap_bytes` is O(1)). Nodes do not store the hash (8 bytes per entry saved); a
 //! resize hashes the keys again. The table grows at load factor 1 and shrinks when it falls
 //! under 1/8, rehashing in one step (tables are per shard or per value, so a step is small).
@@ -40,7 +41,7 @@ use std::ptr::{self, NonNull};
 use std::slice;
 use std::sync::OnceLock;
 
-use crate::types::heap_cost;
+use crate::types::{heap_cost, node_alloc, node_cost, node_free};
 
 /// The process-wide hash function (random seed chosen once per process).
 pub(crate) fn hash_bytes(key: &[u8]) -> u64 {
@@ -86,7 +87,7 @@ impl<V> Node<V> {
     /// Allocator cost of such a block.
     #[inline]
     const fn cost(key_len: usize, tail: bool) -> usize {
-        heap_cost(Self::alloc_size(key_len, tail))
+        node_cost(Self::alloc_size(key_len, tail))
     }
 
     #[inline]
@@ -98,9 +99,9 @@ impl<V> Node<V> {
     fn alloc(key: &[u8], val: V, next: Link<V>, tail: Option<i64>) -> NonNull<Self> {
         let key_len = u32::try_from(key.len()).ok().filter(|&n| n <= LEN).expect("dict key of 2 GiB or more");
         let layout = Self::layout(key.len(), tail.is_some());
-        // SAFETY: `layout` is nonzero-sized (the header holds at least `key_len`).
-        let block = unsafe { alloc::alloc(layout) }.cast::<Self>();
+        let block = node_alloc(layout.size()).cast::<Self>();
         let Some(node) = NonNull::new(block) else { alloc::handle_alloc_error(layout) };
+        debug_assert!(block.is_aligned());
         // SAFETY: the block is `layout`'s size, aligned for `Node<V>` and at least as large, so
         // each field can be written in place, and the key (then the tail) fits from
         // `KEY_OFFSET` (`alloc_size`). Fields are written one by one, after which the key:
@@ -128,7 +129,7 @@ impl<V> Node<V> {
         // was allocated with; the value is moved out before the block goes, and never read again.
         unsafe {
             let val = (&raw const (*p).val).read();
-            alloc::dealloc(p.cast(), Self::layout(Self::key_len(node), Self::has_tail(node)));
+            node_free(p.cast());
             val
         }
     }
@@ -144,8 +145,9 @@ impl<V> Node<V> {
         unsafe {
             let key_len = Self::key_len(node);
             let layout = Self::layout(key_len, tail.is_some());
-            let block = alloc::alloc(layout).cast::<Self>();
+            let block = node_alloc(layout.size()).cast::<Self>();
             let Some(new) = NonNull::new(block) else { alloc::handle_alloc_error(layout) };
+            debug_assert!(block.is_aligned());
             let (old, p) = (node.as_ptr(), new.as_ptr());
             (&raw mut (*p).next).write((*old).next);
             (&raw mut (*p).val).write((&raw const (*old).val).read());
@@ -154,7 +156,7 @@ impl<V> Node<V> {
             if let Some(t) = tail {
                 p.cast::<u8>().add(Self::KEY_OFFSET + key_len).cast::<i64>().write_unaligned(t);
             }
-            alloc::dealloc(old.cast(), Self::layout(key_len, Self::has_tail(node)));
+            node_free(old.cast());
             new
         }
     }
@@ -264,7 +266,7 @@ impl<V> Node<V> {
 pub(crate) struct Dict<V> {
     buckets: Vec<Link<V>>,
     len: usize,
-    /// Sum of `heap_cost` of every node's block.
+    /// Sum of `node_cost` of every node's block.
     nodes_heap: usize,
     /// While set the table never resizes, so bucket indexes stay valid (a snapshot in
     /// progress tracks which buckets it has saved; see `keyspace::snapshot`).
@@ -823,8 +825,10 @@ mod tests {
 
     #[test]
     fn a_tail_costs_eight_bytes_of_block() {
-        // A 48-byte value and a 10-byte key: 70 bytes (80-byte chunk), 78 with a tail (96).
-        assert_eq!((Dict::<[u64; 6]>::entry_cost(10), Dict::<[u64; 6]>::entry_cost_with_tail(10)), (80, 96));
+        // A 48-byte value and a 10-byte key: 70 bytes, 78 with a tail, both in mimalloc's
+        // 80-byte class; with a 13-byte key the tail makes 81 bytes, the 96-byte class.
+        assert_eq!((Dict::<[u64; 6]>::entry_cost(10), Dict::<[u64; 6]>::entry_cost_with_tail(10)), (80, 80));
+        assert_eq!((Dict::<[u64; 6]>::entry_cost(13), Dict::<[u64; 6]>::entry_cost_with_tail(13)), (80, 96));
         let mut d: Dict<u64> = Dict::new();
         d.insert(b"key", 1);
         let h = hash_bytes(b"key");
@@ -839,22 +843,25 @@ mod tests {
 
     #[test]
     fn entry_cost_is_the_node_block() {
-        // A 56-byte `Entry`: header 8 + 56 + 4 = 68 (72 with padding), the key from byte 68.
+        // A 56-byte `Entry`: header 8 + 56 + 4 = 68 (72 with padding), the key from byte 68;
+        // with a 10-byte key 78 bytes, mimalloc's 80-byte class.
         assert_eq!((size_of::<Node<[u64; 7]>>(), Node::<[u64; 7]>::KEY_OFFSET), (72, 68));
-        assert_eq!(Dict::<[u64; 7]>::entry_cost(10), 96);
-        // A 48-byte value: 8 + 48 + 4 + 10 = 70 bytes, an 80-byte chunk.
-        assert_eq!(Dict::<[u64; 6]>::entry_cost(10), 80);
-        // Set members: 12 + len, so up to 12 bytes fit malloc's minimum 32-byte chunk.
+        assert_eq!(Dict::<[u64; 7]>::entry_cost(10), 80);
+        // A 48-byte value: 8 + 48 + 4 + 10 = 70 bytes, also the 80-byte class; a 20-byte key
+        // (80 bytes) still fits, a 21-byte one takes the 96-byte class.
+        assert_eq!([10, 20, 21].map(Dict::<[u64; 6]>::entry_cost), [80, 80, 96]);
+        // Set members: 12 + len, in mimalloc's 16-byte steps up to 64 bytes (no header, no
+        // minimum beyond the 16-byte node).
         assert_eq!((size_of::<Node<()>>(), Node::<()>::KEY_OFFSET), (16, 12));
-        let set: Vec<usize> = [0, 4, 12, 13, 28, 29, 100].iter().map(|&n| Dict::<()>::entry_cost(n)).collect();
-        assert_eq!(set, [32, 32, 32, 48, 48, 64, 128]);
+        let set: Vec<usize> = [0, 4, 5, 12, 13, 28, 29, 52, 53, 100].iter().map(|&n| Dict::<()>::entry_cost(n)).collect();
+        assert_eq!(set, [16, 16, 32, 32, 32, 48, 48, 64, 80, 112]);
         // Scores: 8 + 8 + 4 + len.
         assert_eq!((Dict::<f64>::entry_cost(0), Dict::<f64>::entry_cost(13), Dict::<f64>::entry_cost(100)), (32, 48, 128));
-        // The cost grows with the key by whole malloc chunks, never by a second block.
+        // The cost grows with the key by whole size classes, never by a second block.
         for n in 0..2000 {
             let (a, b) = (Dict::<f64>::entry_cost(n), Dict::<f64>::entry_cost(n + 1));
-            assert!(b == a || b == a + 16, "key of {n} bytes");
-            assert_eq!(Dict::<f64>::entry_cost(n), heap_cost(24usize.max(20 + n)));
+            assert!(b == a || b > a && b - a <= a.max(64) / 4, "key of {n} bytes");
+            assert_eq!(Dict::<f64>::entry_cost(n), node_cost(24usize.max(20 + n)));
         }
         let mut d = Dict::new();
         assert_eq!(d.table_cost(), 0);

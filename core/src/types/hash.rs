@@ -409,8 +409,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<Stored>(), 24);
         assert!(std::mem::size_of::<HashValue>() <= 24);
         // A node: link 8 + value 24 + field length 4 + the field (the header alone is 40 bytes
-        // with padding, a 48-byte chunk), one block whatever the field's length.
-        for (n, cost) in [(0usize, 48), (4, 48), (5, 64), (10, 64), (21, 80), (22, 80), (100, 144)] {
+        // with padding), one block whatever the field's length, in mimalloc's size classes.
+        for (n, cost) in [(0usize, 48), (4, 48), (12, 48), (13, 64), (28, 64), (29, 80), (100, 160)] {
             assert_eq!(Dict::<Stored>::entry_cost(n), cost, "field of {n} bytes");
         }
         let s = HashConfig::snapshot();

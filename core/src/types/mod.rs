@@ -99,6 +99,46 @@ pub(crate) const fn heap_cost(n: usize) -> usize {
     }
 }
 
+/// Memory mimalloc spends on a block of `n` bytes (`node_alloc`; 0 for no block): its size
+/// class, with no header. Classes are 8 bytes, then every 16 up to 64, then four per doubling
+/// (80, 96, 112, 128, 160...: at most 12.5 % rounding) up to 512 KiB; larger blocks get pages
+/// of their own, counted here rounded to 64 KiB. A unit test checks this against
+/// `mi_usable_size`.
+pub(crate) const fn node_cost(n: usize) -> usize {
+    const WORD: usize = size_of::<usize>();
+    const LARGE_MAX: usize = 512 * 1024;
+    let words = n.div_ceil(WORD);
+    if n == 0 {
+        0
+    } else if words <= 1 {
+        WORD
+    } else if words <= 8 {
+        words.next_multiple_of(2) * WORD
+    } else if n <= LARGE_MAX {
+        let w = words - 1;
+        let step = 1 << (usize::BITS - 1 - w.leading_zeros() - 2);
+        ((w / step) + 1) * step * WORD
+    } else {
+        n.div_ceil(64 * 1024) * 64 * 1024
+    }
+}
+
+/// A heap block of `n` (> 0) bytes from mimalloc for the keyspace's hash-table nodes, aligned
+/// to 16 bytes; null when memory is exhausted. Why a second allocator: see `Cargo.toml`.
+pub(crate) fn node_alloc(n: usize) -> *mut u8 {
+    // SAFETY: any size may be asked for; a null result is the caller's to handle.
+    unsafe { libmimalloc_sys::mi_malloc(n) }.cast()
+}
+
+/// Free a block from `node_alloc`.
+///
+/// # Safety
+/// `p` came from `node_alloc` and is not used again.
+pub(crate) unsafe fn node_free(p: *mut u8) {
+    // SAFETY: mimalloc frees any of its blocks, from any thread (caller: `p` is one).
+    unsafe { libmimalloc_sys::mi_free(p.cast()) }
+}
+
 impl Value {
     /// Heap bytes this value owns beyond its 40 inline bytes. O(1) for every type: containers
     /// keep their own running total.
@@ -173,5 +213,25 @@ mod tests {
     #[test]
     fn value_is_40_bytes() {
         assert_eq!(std::mem::size_of::<super::Value>(), 40);
+    }
+
+    #[test]
+    fn node_cost_is_mimallocs_block_size() {
+        use super::{node_alloc, node_cost, node_free};
+        let sizes = (1..=4096).chain((4097..=600_000).step_by(997)).chain([524_288, 524_289, 1 << 20, (1 << 20) + 1]);
+        for n in sizes {
+            let p = node_alloc(n);
+            assert!(!p.is_null() && p.cast::<u64>().is_aligned());
+            // SAFETY: `p` is a live block from `node_alloc`, freed once.
+            let usable = unsafe { libmimalloc_sys::mi_usable_size(p.cast()) };
+            unsafe { node_free(p) };
+            if n <= 512 * 1024 {
+                assert_eq!(node_cost(n), usable, "block of {n} bytes");
+            } else {
+                // A page of its own: the model rounds to 64 KiB, never below what it holds.
+                assert!(node_cost(n) >= usable.min(n) && node_cost(n) - n < 64 * 1024, "block of {n} bytes: {usable}");
+            }
+        }
+        assert_eq!([0, 1, 8, 9, 17, 64, 65, 80, 81, 128, 129].map(node_cost), [0, 8, 8, 16, 32, 64, 80, 80, 96, 128, 160]);
     }
 }

@@ -645,6 +645,7 @@ impl fmt::Debug for SetValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::node_cost;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 
@@ -679,7 +680,7 @@ mod tests {
             Repr::Hashtable { dict, .. } => {
                 heap_cost(std::mem::size_of::<Dict<()>>())
                     + heap_cost(dict.bucket_count() * 8)
-                    + dict.keys().map(|k| heap_cost((12 + k.len()).max(16))).sum::<usize>()
+                    + dict.keys().map(|k| node_cost((12 + k.len()).max(16))).sum::<usize>()
             }
         }
     }
@@ -689,8 +690,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<SetValue>(), 24);
         assert_eq!(std::mem::size_of::<Member<'_>>(), 24);
         // A member's node is link 8 + length 4 + its bytes (16 at least, the header with
-        // padding): up to 12 bytes fit malloc's minimum 32-byte chunk, 13 to 28 a 48-byte one.
-        for (n, cost) in [(0usize, 32), (4, 32), (12, 32), (13, 48), (28, 48), (29, 64), (37, 64), (100, 128)] {
+        // padding), in mimalloc's classes: up to 4 bytes 16, up to 20 bytes 32, up to 36 48.
+        for (n, cost) in [(0usize, 16), (4, 16), (5, 32), (20, 32), (21, 48), (36, 48), (37, 64), (100, 112)] {
             assert_eq!(Dict::<()>::entry_cost(n), cost, "member of {n} bytes");
         }
         let mut d: Dict<()> = Dict::new();
@@ -698,7 +699,7 @@ mod tests {
             d.insert(format!("member-{i:0>30}").as_bytes(), ());
             d.insert(&i.to_le_bytes(), ());
         }
-        assert_eq!(d.heap_bytes(), d.table_cost() + 100 * 64 + 100 * 32, "37-byte and 4-byte members");
+        assert_eq!(d.heap_bytes(), d.table_cost() + 100 * 64 + 100 * 16, "37-byte and 4-byte members");
     }
 
     #[test]
