@@ -22,6 +22,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
     let n = keys.len();
     let (mut set_typed, mut get_typed, mut get_with, mut set_exec, mut get_exec) =
         (Samples::default(), Samples::default(), Samples::default(), Samples::default(), Samples::default());
+    let (mut set_pipe, mut get_pipe) = (Samples::default(), Samples::default());
     for rep in 0..cfg.warmup + cfg.reps {
         let record = rep >= cfg.warmup;
         let db = Db::open_in_memory();
@@ -53,6 +54,31 @@ pub fn run(cfg: &Config, report: &mut Report) {
         });
         assert_eq!(db.execute(&[b"DBSIZE"]), Reply::Int(n as i64));
         drop(db);
+
+        // Pipelines of 16 (`Db::pipeline`), as redis-benchmark -P 16 sends them.
+        let db = Db::open_in_memory();
+        set_pipe.time(record, n, || {
+            for batch in keys.chunks(PIPELINE) {
+                let cmds: Vec<[&[u8]; 3]> = batch.iter().map(|k| [&b"SET"[..], &k[..], VALUE]).collect();
+                for r in black_box(db.pipeline(&cmds)) {
+                    debug_assert_eq!(r, Reply::OK);
+                }
+            }
+        });
+        let found = get_pipe.time(record, n, || {
+            let mut found = 0usize;
+            for batch in order.chunks(PIPELINE) {
+                let cmds: Vec<[&[u8]; 2]> = batch.iter().map(|k| [&b"GET"[..], &k[..]]).collect();
+                for r in black_box(db.pipeline(&cmds)) {
+                    if let Reply::Bulk(v) = r {
+                        found += v.len();
+                    }
+                }
+            }
+            found
+        });
+        assert_eq!(found, n * VALUE.len(), "pipelined GET missed keys");
+        drop(db);
     }
     report.add("nestdb.set.typed", "nestdb SET (typed `Commands::set`)", set_typed.median(), Unit::OpsPerSec, set_typed.detail(n));
     report.add("nestdb.get.typed", "nestdb GET (typed `Commands::get`)", get_typed.median(), Unit::OpsPerSec, get_typed.detail(n));
@@ -65,7 +91,24 @@ pub fn run(cfg: &Config, report: &mut Report) {
     );
     report.add("nestdb.set.execute", "nestdb SET (`db.execute`)", set_exec.median(), Unit::OpsPerSec, set_exec.detail(n));
     report.add("nestdb.get.execute", "nestdb GET (`db.execute`)", get_exec.median(), Unit::OpsPerSec, get_exec.detail(n));
+    report.add(
+        "nestdb.set.pipeline",
+        "nestdb SET, pipelines of 16 (`db.pipeline`)",
+        set_pipe.median(),
+        Unit::OpsPerSec,
+        set_pipe.detail(n),
+    );
+    report.add(
+        "nestdb.get.pipeline",
+        "nestdb GET, pipelines of 16 (`db.pipeline`)",
+        get_pipe.median(),
+        Unit::OpsPerSec,
+        get_pipe.detail(n),
+    );
 }
+
+/// Commands per `Db::pipeline` call in the pipelined figures (redis-benchmark's `-P 16`).
+const PIPELINE: usize = 16;
 
 /// Suite `kvttl`: GET of keys that have a TTL (an hour ahead: none expires), one thread, 1M
 /// keys in random order: every key with a TTL, and half of them (chosen at random, so the

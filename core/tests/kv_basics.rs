@@ -340,6 +340,66 @@ fn multi_exec_watch() {
     assert!(d.execute(&[b"MULTI"]).is_error());
 }
 
+/// A pipeline runs its commands in one lock acquisition and loads their keys ahead of time;
+/// whatever the batch size, the replies and the resulting data are those of running the same
+/// commands one by one. The mix covers keys in every shard, key specs of every shape (one key,
+/// MSET's key/value pairs, EVAL's `numkeys`, no key), arity errors where the key is missing,
+/// unknown commands and WRONGTYPE.
+#[test]
+fn pipelines_answer_as_commands_one_by_one() {
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    let mut x = 0x2545_f491_u64;
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for i in 0..600 {
+        let k = format!("key:{}", next(150));
+        let k2 = format!("key:{}", next(150));
+        let c: Vec<String> = match next(14) {
+            0 => vec!["SET".into(), k, i.to_string()],
+            1 => vec!["GET".into(), k],
+            2 => vec!["INCR".into(), k],
+            3 => vec!["HSET".into(), k, "f".into(), i.to_string()],
+            4 => vec!["LPUSH".into(), k, i.to_string()],
+            5 => vec!["MSET".into(), k, "a".into(), k2, "b".into()],
+            6 => vec!["MGET".into(), k, k2, "key:none".into()],
+            7 => vec!["DEL".into(), k, k2],
+            8 => vec!["EVAL".into(), "return redis.call('GET', KEYS[1])".into(), "1".into(), k],
+            9 => vec!["GET".into()],
+            10 => vec!["HSET".into(), k],
+            11 => vec!["NOSUCHCOMMAND".into(), k],
+            12 => vec!["TYPE".into(), k],
+            _ => vec!["DBSIZE".into()],
+        };
+        commands.push(c);
+    }
+    let one_by_one = db();
+    let expected: Vec<Reply> = commands
+        .iter()
+        .map(|c| {
+            let argv: Vec<&[u8]> = c.iter().map(String::as_bytes).collect();
+            one_by_one.execute(&argv)
+        })
+        .collect();
+    for batch in [1, 3, 16, 17, 64, 600] {
+        let d = db();
+        let replies: Vec<Reply> = commands.chunks(batch).flat_map(|chunk| d.pipeline(chunk)).collect();
+        for (i, (got, want)) in replies.iter().zip(&expected).enumerate() {
+            assert_eq!(got, want, "batches of {batch}, command {i}: {:?}", commands[i]);
+        }
+        assert_eq!(replies.len(), expected.len());
+        for k in 0..150 {
+            let key = format!("key:{k}");
+            for probe in [["TYPE", &key], ["GET", &key]] {
+                assert_eq!(run(&d, &probe.join(" ")), run(&one_by_one, &probe.join(" ")), "batches of {batch}: {probe:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn pipeline_and_closure_transaction() {
     let d = db();

@@ -1030,13 +1030,7 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
 /// document; fetching a few documents ahead hides most of that latency).
 #[inline(always)]
 fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(bytes.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    crate::util::prefetch(bytes.as_ptr());
 }
 
 /// Record ids of the documents of `docs` (stored bytes, not yet read) matching `filter`,

@@ -424,6 +424,23 @@ impl<V> Dict<V> {
         None
     }
 
+    /// Start loading the bucket slot of `hash` (a hint for a lookup coming soon).
+    #[inline]
+    pub(crate) fn prefetch_bucket(&self, hash: u64) {
+        if !self.buckets.is_empty() {
+            crate::util::prefetch(&raw const self.buckets[hash as usize & self.mask()]);
+        }
+    }
+
+    /// Start loading the first node in the bucket of `hash` (best after `prefetch_bucket`,
+    /// once the slot has arrived).
+    #[inline]
+    pub(crate) fn prefetch_chain(&self, hash: u64) {
+        if let Some(Some(node)) = self.buckets.get(hash as usize & self.mask()) {
+            crate::util::prefetch(node.as_ptr());
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
         self.get_hashed(hash_bytes(key), key)

@@ -978,6 +978,16 @@ impl<'a> Ctx<'a> {
             .expect("command touched a key whose shard it did not lock (command table key spec is wrong)")
     }
 
+    /// The shard of `hash` if this context holds its lock (None otherwise: never panics).
+    pub(crate) fn locked_shard(&self, hash: u64) -> Option<&Shard> {
+        let idx = shard_of(hash);
+        let guard = if self.all { self.guards.get(idx) } else { self.guards.iter().find(|(i, _)| *i == idx) };
+        guard.map(|(_, g)| match g {
+            ShardGuard::Read(g) => &**g,
+            ShardGuard::Write(g) => &**g,
+        })
+    }
+
     pub(crate) fn shard(&self, hash: u64) -> &Shard {
         match &self.guards[self.guard_pos(shard_of(hash))].1 {
             ShardGuard::Read(g) => g,
