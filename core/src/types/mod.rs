@@ -101,12 +101,12 @@ pub(crate) const fn heap_cost(n: usize) -> usize {
 
 /// Memory mimalloc spends on a block of `n` bytes (`node_alloc`; 0 for no block): its size
 /// class, with no header. Classes are 8 bytes, then every 16 up to 64, then four per doubling
-/// (80, 96, 112, 128, 160...: at most 12.5 % rounding) up to 512 KiB; larger blocks get pages
-/// of their own, counted here rounded to 64 KiB. A unit test checks this against
-/// `mi_usable_size`.
+/// (80, 96, 112, 128, 160...: at most 12.5 % rounding) up to 64 KiB; a larger block gets a
+/// page of its own, rounded to 4 KiB up to 512 KiB and to 64 KiB beyond (mimalloc 2's
+/// layout). A unit test checks this against `mi_usable_size`.
 pub(crate) const fn node_cost(n: usize) -> usize {
     const WORD: usize = size_of::<usize>();
-    const LARGE_MAX: usize = 512 * 1024;
+    const LARGE_MAX: usize = 64 * 1024;
     let words = n.div_ceil(WORD);
     if n == 0 {
         0
@@ -119,7 +119,8 @@ pub(crate) const fn node_cost(n: usize) -> usize {
         let step = 1 << (usize::BITS - 1 - w.leading_zeros() - 2);
         ((w / step) + 1) * step * WORD
     } else {
-        n.div_ceil(64 * 1024) * 64 * 1024
+        let page = if n <= 512 * 1024 { 4096 } else { 64 * 1024 };
+        n.div_ceil(page) * page
     }
 }
 
@@ -218,19 +219,14 @@ mod tests {
     #[test]
     fn node_cost_is_mimallocs_block_size() {
         use super::{node_alloc, node_cost, node_free};
-        let sizes = (1..=4096).chain((4097..=600_000).step_by(997)).chain([524_288, 524_289, 1 << 20, (1 << 20) + 1]);
+        let sizes = (1..=4096).chain((4097..=600_000).step_by(997)).chain([65_536, 65_537, 1 << 20, (1 << 20) + 1, 40 << 20]);
         for n in sizes {
             let p = node_alloc(n);
             assert!(!p.is_null() && p.cast::<u64>().is_aligned());
             // SAFETY: `p` is a live block from `node_alloc`, freed once.
             let usable = unsafe { libmimalloc_sys::mi_usable_size(p.cast()) };
             unsafe { node_free(p) };
-            if n <= 512 * 1024 {
-                assert_eq!(node_cost(n), usable, "block of {n} bytes");
-            } else {
-                // A page of its own: the model rounds to 64 KiB, never below what it holds.
-                assert!(node_cost(n) >= usable.min(n) && node_cost(n) - n < 64 * 1024, "block of {n} bytes: {usable}");
-            }
+            assert_eq!(node_cost(n), usable, "block of {n} bytes");
         }
         assert_eq!([0, 1, 8, 9, 17, 64, 65, 80, 81, 128, 129].map(node_cost), [0, 8, 8, 16, 32, 64, 80, 80, 96, 128, 160]);
     }
