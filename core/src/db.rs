@@ -18,7 +18,7 @@ use crate::command::{self, CommandSpec, TXN, WRITE};
 use crate::config::Options;
 use crate::error::{Error, Result};
 use crate::keyspace::dict::hash_bytes;
-use crate::keyspace::{expire, shard_of, Ctx, Keyspace, LockSet, WRONGTYPE};
+use crate::keyspace::{expire, shard_of, Ctx, Keyspace, LockSet, Prefetcher, WRONGTYPE};
 use crate::persist::{Persistence, RecoveryReport};
 use crate::reply::Reply;
 use crate::types::{Value, ValueBytes};
@@ -637,39 +637,18 @@ impl Session {
         let ks = &self.db.inner.ks;
         let refused = if write { ks.check_writable().err() } else { None };
         let mut ctx = ks.lock(&set, write);
-        // Each command's (first) key, hashed. While command i runs, the bucket slot of command
-        // i + 2 * AHEAD and the node of command i + AHEAD are being loaded, so the commands'
-        // cache misses overlap instead of coming one after another (Redis 8 prefetches a
-        // pipeline's keys the same way). Only slots of shards this
-        // context has locked are read.
-        const AHEAD: usize = 8;
-        let hashes: Vec<Option<u64>> = argvs
-            .iter()
-            .zip(&specs)
-            .map(|(argv, spec)| match spec {
-                Ok(spec) if spec.keys_fn.is_none() && spec.first_key > 0 => argv.get(spec.first_key as usize).map(|k| hash_bytes(k)),
-                _ => None,
-            })
-            .collect();
-        let prefetch = |ctx: &crate::keyspace::Ctx<'_>, i: usize, chain: bool| {
-            if let Some(shard) = hashes.get(i).copied().flatten().and_then(|h| ctx.locked_shard(h).map(|s| (s, h))) {
-                let (dict, h) = (&shard.0.dict, shard.1);
-                if chain {
-                    dict.prefetch_chain(h);
-                } else {
-                    dict.prefetch_bucket(h);
-                }
-            }
-        };
-        (0..2 * AHEAD).for_each(|i| prefetch(&ctx, i, false));
-        (0..AHEAD).for_each(|i| prefetch(&ctx, i, true));
+        // Each command's (first) key is loaded a few commands ahead (see `Prefetcher`).
+        let keys = argvs.iter().zip(&specs).map(|(argv, spec)| match spec {
+            Ok(spec) if spec.keys_fn.is_none() && spec.first_key > 0 => argv.get(spec.first_key as usize).copied(),
+            _ => None,
+        });
+        let prefetcher = Prefetcher::new(&ctx, keys);
         let mut replies: Vec<Reply> = argvs
             .iter()
             .zip(&specs)
             .enumerate()
             .map(|(i, (argv, spec))| {
-                prefetch(&ctx, i + 2 * AHEAD, false);
-                prefetch(&ctx, i + AHEAD, true);
+                prefetcher.advance(&ctx, i);
                 match spec {
                     Ok(spec) if spec.is_write() && refused.is_some() => refused.clone().expect("checked"),
                     Ok(spec) => {

@@ -400,6 +400,38 @@ fn pipelines_answer_as_commands_one_by_one() {
     }
 }
 
+/// MGET loads its keys ahead of their lookups; over many keys in every shard, present,
+/// missing, expired and of another type, it answers as GET does key by key (Nil for a non-string).
+#[test]
+fn long_mget_answers_as_get_key_by_key() {
+    let d = db();
+    let mut keys: Vec<String> = Vec::new();
+    for i in 0..300 {
+        let k = format!("k{i}");
+        match i % 5 {
+            0 => assert_eq!(run(&d, &format!("SET {k} v{i}")), Reply::OK),
+            1 => assert_eq!(run(&d, &format!("LPUSH {k} x")), Reply::Int(1)),
+            2 => assert_eq!(run(&d, &format!("SET {k} gone PX 1")), Reply::OK),
+            3 => assert_eq!(run(&d, &format!("SET {k} {}", "long".repeat(i))), Reply::OK),
+            _ => {}
+        }
+        keys.push(k);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mut argv: Vec<&[u8]> = vec![b"MGET"];
+    argv.extend(keys.iter().map(String::as_bytes));
+    argv.push(b"k0");
+    let Reply::Array(got) = d.execute(&argv) else { panic!("MGET") };
+    assert_eq!(got.len(), 301);
+    for (k, r) in keys.iter().chain(["k0".to_string()].iter()).zip(&got) {
+        let want = match run(&d, &format!("GET {k}")) {
+            Reply::Error(_) => Reply::Nil,
+            other => other,
+        };
+        assert_eq!(r, &want, "{k}");
+    }
+}
+
 #[test]
 fn pipeline_and_closure_transaction() {
     let d = db();

@@ -18,7 +18,7 @@
 
 use super::args::{self, is, syntax, NOT_FLOAT, NOT_INTEGER};
 use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
-use crate::keyspace::{Ctx, Entry, WRONGTYPE};
+use crate::keyspace::{Ctx, Entry, Prefetcher, WRONGTYPE};
 use crate::reply::Reply;
 use crate::types::{Value, ValueBytes};
 use crate::util::ldouble::{self, LongDouble};
@@ -288,11 +288,17 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let out = a[1..]
+    let keys = &a[1..];
+    let prefetcher = Prefetcher::new(ctx, keys.iter().map(|k| Some(*k)));
+    let out = keys
         .iter()
-        .map(|k| match ctx.lookup_counted(k) {
-            Some(Entry { value: Value::Str(s), .. }) => Reply::Bulk(s.to_vec()),
-            _ => Reply::Nil,
+        .enumerate()
+        .map(|(i, k)| {
+            prefetcher.advance(ctx, i);
+            match ctx.lookup_counted(k) {
+                Some(Entry { value: Value::Str(s), .. }) => Reply::Bulk(s.to_vec()),
+                _ => Reply::Nil,
+            }
         })
         .collect();
     Ok(Reply::Array(out))
