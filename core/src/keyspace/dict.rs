@@ -125,8 +125,8 @@ impl<V> Node<V> {
     /// `node` is live and is never used again.
     unsafe fn free(node: NonNull<Self>) -> V {
         let p = node.as_ptr();
-        // SAFETY: the node is live, so `val` is initialized and `key_len` is the one its block
-        // was allocated with; the value is moved out before the block goes, and never read again.
+        // SAFETY: the node is live, so `val` is initialized, and its block came from
+        // `node_alloc`; the value is moved out before the block goes, and never read again.
         unsafe {
             let val = (&raw const (*p).val).read();
             node_free(p.cast());

@@ -699,6 +699,16 @@ pub(crate) enum ShardGuard<'a> {
     Write(RwLockWriteGuard<'a, Shard>),
 }
 
+impl ShardGuard<'_> {
+    /// The locked shard, read-only whichever the lock.
+    fn shard(&self) -> &Shard {
+        match self {
+            ShardGuard::Read(g) => g,
+            ShardGuard::Write(g) => g,
+        }
+    }
+}
+
 /// What a running command sees: its locked shards, the command's clock, and its effects.
 pub(crate) struct Ctx<'a> {
     ks: &'a Keyspace,
@@ -993,8 +1003,7 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub(crate) fn count_command(&self) {
         match self.guards.first() {
-            Some((_, ShardGuard::Read(g))) => g.stats.commands.fetch_add(1, Ordering::Relaxed),
-            Some((_, ShardGuard::Write(g))) => g.stats.commands.fetch_add(1, Ordering::Relaxed),
+            Some((_, g)) => g.shard().stats.commands.fetch_add(1, Ordering::Relaxed),
             None => self.ks.unlocked_commands.fetch_add(1, Ordering::Relaxed),
         };
     }
@@ -1004,14 +1013,16 @@ impl<'a> Ctx<'a> {
         self.ks
     }
 
-    fn guard_pos(&self, idx: usize) -> usize {
+    /// Where shard `idx`'s guard is in `guards`, if this context locked it.
+    fn guard_index(&self, idx: usize) -> Option<usize> {
         if self.all {
-            return idx;
+            return Some(idx);
         }
-        self.guards
-            .iter()
-            .position(|(i, _)| *i == idx)
-            .expect("command touched a key whose shard it did not lock (command table key spec is wrong)")
+        self.guards.iter().position(|(i, _)| *i == idx)
+    }
+
+    fn guard_pos(&self, idx: usize) -> usize {
+        self.guard_index(idx).expect("command touched a key whose shard it did not lock (command table key spec is wrong)")
     }
 
     /// Start loading the bucket slot (`chain` false) or the first chain node (`chain` true) of
@@ -1029,19 +1040,12 @@ impl<'a> Ctx<'a> {
 
     /// The shard of `hash` if this context holds its lock (None otherwise: never panics).
     fn locked_shard(&self, hash: u64) -> Option<&Shard> {
-        let idx = shard_of(hash);
-        let guard = if self.all { self.guards.get(idx) } else { self.guards.iter().find(|(i, _)| *i == idx) };
-        guard.map(|(_, g)| match g {
-            ShardGuard::Read(g) => &**g,
-            ShardGuard::Write(g) => &**g,
-        })
+        let pos = self.guard_index(shard_of(hash))?;
+        self.guards.get(pos).map(|(_, g)| g.shard())
     }
 
     pub(crate) fn shard(&self, hash: u64) -> &Shard {
-        match &self.guards[self.guard_pos(shard_of(hash))].1 {
-            ShardGuard::Read(g) => g,
-            ShardGuard::Write(g) => g,
-        }
+        self.guards[self.guard_pos(shard_of(hash))].1.shard()
     }
 
     pub(crate) fn shard_mut(&mut self, hash: u64) -> &mut Shard {
@@ -1054,17 +1058,11 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn shards(&self) -> impl Iterator<Item = &Shard> + '_ {
-        self.guards.iter().map(|(_, g)| match g {
-            ShardGuard::Read(g) => &**g,
-            ShardGuard::Write(g) => &**g,
-        })
+        self.guards.iter().map(|(_, g)| g.shard())
     }
 
     pub(crate) fn shard_by_index(&self, idx: usize) -> &Shard {
-        match &self.guards[self.guard_pos(idx)].1 {
-            ShardGuard::Read(g) => g,
-            ShardGuard::Write(g) => g,
-        }
+        self.guards[self.guard_pos(idx)].1.shard()
     }
 
     pub(crate) fn shard_by_index_mut(&mut self, idx: usize) -> &mut Shard {
