@@ -14,11 +14,13 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use crate::command::{self, CommandSpec, TXN, WRITE};
 use crate::config::Options;
 use crate::error::{Error, Result};
 use crate::keyspace::dict::hash_bytes;
-use crate::keyspace::{expire, shard_of, Ctx, Keyspace, LockSet, Prefetcher, WRONGTYPE};
+use crate::keyspace::{expire, shard_of, Ctx, Entry, Keyspace, LockSet, Prefetcher, WRONGTYPE};
 use crate::persist::{Persistence, RecoveryReport};
 use crate::reply::Reply;
 use crate::types::{Value, ValueBytes};
@@ -397,6 +399,23 @@ impl Db {
             expire::reclaim(&self.inner.ks, &[key.into()]);
         }
         r
+    }
+
+    /// MGET that lends each value to `f` instead of copying it out: `f(i, Some(bytes))` for
+    /// `keys[i]` holding a string, `f(i, None)` when it is absent, expired or of another type
+    /// (MGET's nil), in order. One command (as MGET): the keys' shards are read-locked once for
+    /// the whole batch, so the values are one point in time, and the keys' memory is requested
+    /// ahead of their lookups (`Ctx::lookup_counted_batch`). `f` runs under those locks: keep
+    /// it short and do not call back into the database.
+    pub fn mget_with<K: AsRef<[u8]>>(&self, keys: &[K], mut f: impl FnMut(usize, Option<&[u8]>)) {
+        let hashes: SmallVec<[u64; 16]> = keys.iter().map(|k| hash_bytes(k.as_ref())).collect();
+        let ctx = self.inner.ks.lock(&LockSet::for_hashes(hashes.iter().copied()), false);
+        ctx.count_command();
+        ctx.lookup_counted_batch(keys, &hashes, |i, e| match e {
+            Some(Entry { value: Value::Str(s), .. }) => s.with_bytes(|b| f(i, Some(b))),
+            _ => f(i, None),
+        });
+        ctx.release();
     }
 
     /// Run one expiry cycle now (tests and tools; the background thread does this on its own).

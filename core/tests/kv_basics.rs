@@ -433,6 +433,66 @@ fn long_mget_answers_as_get_key_by_key() {
 }
 
 #[test]
+fn mget_with_lends_what_mget_returns() {
+    let d = db();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for i in 0..200 {
+        let k = format!("m{i}");
+        match i % 5 {
+            0 => assert_eq!(run(&d, &format!("SET {k} v{i}")), Reply::OK),
+            1 => assert_eq!(run(&d, &format!("SADD {k} x")), Reply::Int(1)),
+            2 => assert_eq!(run(&d, &format!("SET {k} gone PX 1")), Reply::OK),
+            // Long enough to be stored compressed: lent decompressed.
+            3 => assert_eq!(run(&d, &format!("SET {k} {}", "long".repeat(i))), Reply::OK),
+            _ => {}
+        }
+        keys.push(k.into_bytes());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mut argv: Vec<&[u8]> = vec![b"MGET"];
+    argv.extend(keys.iter().map(Vec::as_slice));
+    let Reply::Array(want) = d.execute(&argv) else { panic!("MGET") };
+    let before = info_fields(&d, ["total_commands_processed", "keyspace_hits", "keyspace_misses"]);
+    for batch in [1, 7, 16, 200] {
+        let mut got = Vec::new();
+        for (c, chunk) in keys.chunks(batch).enumerate() {
+            d.mget_with(chunk, |i, v| got.push((c * batch + i, v.map(<[u8]>::to_vec))));
+        }
+        let want: Vec<(usize, Option<Vec<u8>>)> = want
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Reply::Bulk(b) => (i, Some(b.clone())),
+                Reply::Nil => (i, None),
+                other => panic!("MGET item {other:?}"),
+            })
+            .collect();
+        assert_eq!(got, want, "batches of {batch}");
+    }
+    // One command per call (and one INFO), a hit or a miss per key, as MGET counts them.
+    let after = info_fields(&d, ["total_commands_processed", "keyspace_hits", "keyspace_misses"]);
+    let calls: u64 = [1, 7, 16, 200].iter().map(|&b| keys.len().div_ceil(b) as u64).sum();
+    assert_eq!(after[0] - before[0], calls + 1);
+    let strings = want.iter().filter(|r| matches!(r, Reply::Bulk(_))).count() as u64;
+    assert_eq!(strings, 80);
+    assert_eq!(after[1] - before[1], 4 * (strings + 40), "strings and sets are hits");
+    assert_eq!(after[2] - before[2], 4 * 80, "expired and absent keys are misses");
+    // The expired keys it met were deleted afterwards.
+    assert_eq!(run(&d, "DBSIZE"), Reply::Int(120));
+    d.mget_with(&[] as &[&[u8]], |_, _| panic!("no keys, no calls"));
+}
+
+/// Numeric fields of one INFO reply.
+fn info_fields<const N: usize>(d: &Db, names: [&str; N]) -> [u64; N] {
+    let Reply::Bulk(b) = d.execute(&[b"INFO"]) else { panic!("INFO") };
+    let text = String::from_utf8(b).unwrap();
+    names.map(|name| {
+        let line = text.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or_else(|| panic!("no {name}"));
+        line.trim().parse().unwrap()
+    })
+}
+
+#[test]
 fn pipeline_and_closure_transaction() {
     let d = db();
     let replies = d.pipeline(&[vec!["SET", "a", "1"], vec!["INCR", "a"], vec!["GET", "a"], vec!["BOGUS"]]);

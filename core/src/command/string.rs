@@ -18,7 +18,8 @@
 
 use super::args::{self, is, syntax, NOT_FLOAT, NOT_INTEGER};
 use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
-use crate::keyspace::{Ctx, Entry, Prefetcher, WRONGTYPE};
+use crate::keyspace::dict::hash_bytes;
+use crate::keyspace::{Ctx, Entry, WRONGTYPE};
 use crate::reply::Reply;
 use crate::types::{Value, ValueBytes};
 use crate::util::ldouble::{self, LongDouble};
@@ -289,18 +290,14 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let keys = &a[1..];
-    let prefetcher = Prefetcher::new(ctx, keys.iter().map(|k| Some(*k)));
-    let out = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            prefetcher.advance(ctx, i);
-            match ctx.lookup_counted(k) {
-                Some(Entry { value: Value::Str(s), .. }) => Reply::Bulk(s.to_vec()),
-                _ => Reply::Nil,
-            }
+    let hashes: Vec<u64> = keys.iter().map(|k| hash_bytes(k)).collect();
+    let mut out = Vec::with_capacity(keys.len());
+    ctx.lookup_counted_batch(keys, &hashes, |_, e| {
+        out.push(match e {
+            Some(Entry { value: Value::Str(s), .. }) => Reply::Bulk(s.to_vec()),
+            _ => Reply::Nil,
         })
-        .collect();
+    });
     Ok(Reply::Array(out))
 }
 

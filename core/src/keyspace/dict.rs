@@ -433,11 +433,16 @@ impl<V> Dict<V> {
     }
 
     /// Start loading the first node in the bucket of `hash` (best after `prefetch_bucket`,
-    /// once the slot has arrived).
+    /// once the slot has arrived): its first two cache lines. A node's block sits at any
+    /// 16-byte offset in its line, so even a keyspace node of 80 bytes spans two lines, and a
+    /// lookup reads both (the length in the first, the key's bytes and a short value mostly in
+    /// the second).
     #[inline]
     pub(crate) fn prefetch_chain(&self, hash: u64) {
         if let Some(Some(node)) = self.buckets.get(hash as usize & self.mask()) {
-            crate::util::prefetch(node.as_ptr());
+            let p = node.as_ptr().cast::<u8>();
+            crate::util::prefetch(p);
+            crate::util::prefetch(p.wrapping_add(64));
         }
     }
 

@@ -617,7 +617,12 @@ pub(crate) enum LockSet {
 
 impl LockSet {
     pub(crate) fn for_keys<'k>(keys: impl Iterator<Item = &'k [u8]>) -> LockSet {
-        let mut ids: SmallVec<[usize; 4]> = keys.map(|k| shard_of(hash_bytes(k))).collect();
+        Self::for_hashes(keys.map(hash_bytes))
+    }
+
+    /// `for_keys` of keys already hashed (`hash_bytes`).
+    pub(crate) fn for_hashes(hashes: impl Iterator<Item = u64>) -> LockSet {
+        let mut ids: SmallVec<[usize; 4]> = hashes.map(shard_of).collect();
         match ids.len() {
             0 => LockSet::None,
             1 => LockSet::One(ids[0]),
@@ -655,19 +660,22 @@ impl Keyspace {
             let g = if write { ShardGuard::Write(self.shards[i].0.write()) } else { ShardGuard::Read(self.shards[i].0.read()) };
             guards.push((i, g));
         };
-        let all = matches!(set, LockSet::All);
         match set {
             LockSet::None => {}
             LockSet::One(i) => take(*i),
             LockSet::Some(ids) => ids.iter().for_each(|&i| take(i)),
             LockSet::All => (0..SHARDS).for_each(take),
         }
+        let mut slot_of = [NOT_LOCKED; SHARDS];
+        for (pos, (i, _)) in guards.iter().enumerate() {
+            slot_of[*i] = pos as u8;
+        }
         let logging = self.log.get().is_some();
         let effects = if logging { EFFECTS_BUF.with(|b| b.take()) } else { Vec::new() };
         Ctx {
             ks: self,
             guards,
-            all,
+            slot_of,
             now: Cell::new(0),
             dirty: 0,
             effects,
@@ -713,7 +721,9 @@ impl ShardGuard<'_> {
 pub(crate) struct Ctx<'a> {
     ks: &'a Keyspace,
     guards: SmallVec<[(usize, ShardGuard<'a>); 4]>,
-    all: bool,
+    /// `slot_of[i]`: where shard i's guard is in `guards`, `NOT_LOCKED` if not there (one load
+    /// per lookup, no search: a pipeline or MGET asks it three times per key).
+    slot_of: [u8; SHARDS],
     /// The time every TTL check in this command uses (Redis caches it per command too); read
     /// lazily, so commands that meet no TTL never ask the clock.
     now: Cell<i64>,
@@ -746,6 +756,14 @@ pub(crate) struct Ctx<'a> {
     /// client only from a key of its type, and a key changed to another type leaves it blocked).
     pub(crate) serving_blocked: bool,
 }
+
+/// Keys whose memory `Ctx::lookup_counted_batch` requests together (about what a core keeps in
+/// flight: more would wait for a free line-fill buffer anyway).
+const BATCH_WINDOW: usize = 16;
+
+/// `Ctx::slot_of` of a shard the context did not lock.
+const NOT_LOCKED: u8 = u8::MAX;
+const _: () = assert!(SHARDS < NOT_LOCKED as usize, "guard positions fit a u8");
 
 /// The most expired keys one context remembers for `expire::reclaim` (a read that meets more
 /// leaves the rest to the active expirer).
@@ -1014,11 +1032,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Where shard `idx`'s guard is in `guards`, if this context locked it.
+    #[inline]
     fn guard_index(&self, idx: usize) -> Option<usize> {
-        if self.all {
-            return Some(idx);
+        match self.slot_of.get(idx) {
+            Some(&pos) if pos != NOT_LOCKED => Some(pos as usize),
+            _ => None,
         }
-        self.guards.iter().position(|(i, _)| *i == idx)
     }
 
     fn guard_pos(&self, idx: usize) -> usize {
@@ -1088,7 +1107,29 @@ impl<'a> Ctx<'a> {
 
     /// Like `lookup`, counting a keyspace hit or miss (reads that Redis counts).
     pub(crate) fn lookup_counted(&self, key: &[u8]) -> Option<&Entry> {
-        let h = hash_bytes(key);
+        self.lookup_counted_hashed(hash_bytes(key), key)
+    }
+
+    /// `lookup_counted` of many keys whose hashes are `hashes` (`hash_bytes` of each; their
+    /// shards locked by this context): `f(i, entry)` for each in order. The keys' memory is
+    /// requested ahead in windows of `BATCH_WINDOW` keys: a window's first chain nodes (its
+    /// bucket slots were requested one window earlier), then the next window's bucket slots,
+    /// then the window's lookups. A window costs about one memory latency, not two per key.
+    pub(crate) fn lookup_counted_batch<K: AsRef<[u8]>>(&self, keys: &[K], hashes: &[u64], mut f: impl FnMut(usize, Option<&Entry>)) {
+        debug_assert_eq!(keys.len(), hashes.len());
+        let window = |from: usize| from..(from + BATCH_WINDOW).min(hashes.len());
+        window(0).for_each(|j| self.prefetch_key(hashes[j], false));
+        for w in (0..hashes.len()).step_by(BATCH_WINDOW) {
+            window(w).for_each(|j| self.prefetch_key(hashes[j], true));
+            window(w + BATCH_WINDOW).for_each(|j| self.prefetch_key(hashes[j], false));
+            for j in window(w) {
+                f(j, self.lookup_counted_hashed(hashes[j], keys[j].as_ref()));
+            }
+        }
+    }
+
+    #[inline]
+    fn lookup_counted_hashed(&self, h: u64, key: &[u8]) -> Option<&Entry> {
         let shard = self.shard(h);
         let found = self.find_live(shard, h, key).map(|(e, _)| e);
         let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
