@@ -22,7 +22,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
     let n = keys.len();
     let (mut set_typed, mut get_typed, mut get_with, mut set_exec, mut get_exec) =
         (Samples::default(), Samples::default(), Samples::default(), Samples::default(), Samples::default());
-    let (mut set_pipe, mut get_pipe) = (Samples::default(), Samples::default());
+    let (mut set_pipe, mut get_pipe, mut get_batch) = (Samples::default(), Samples::default(), Samples::default());
     for rep in 0..cfg.warmup + cfg.reps {
         let record = rep >= cfg.warmup;
         let db = Db::open_in_memory();
@@ -78,6 +78,22 @@ pub fn run(cfg: &Config, report: &mut Report) {
             found
         });
         assert_eq!(found, n * VALUE.len(), "pipelined GET missed keys");
+        // The typed batch GET (`Db::mget_with`), 16 keys per call, values copied into one buffer.
+        let mut buf = Vec::with_capacity(64);
+        let found = get_batch.time(record, n, || {
+            let mut found = 0usize;
+            for batch in order.chunks(PIPELINE) {
+                db.mget_with(batch, |_, v| {
+                    if let Some(v) = v {
+                        buf.clear();
+                        buf.extend_from_slice(v);
+                        found += black_box(&buf).len();
+                    }
+                });
+            }
+            found
+        });
+        assert_eq!(found, n * VALUE.len(), "mget_with missed keys");
         drop(db);
     }
     report.add("nestdb.set.typed", "nestdb SET (typed `Commands::set`)", set_typed.median(), Unit::OpsPerSec, set_typed.detail(n));
@@ -104,6 +120,13 @@ pub fn run(cfg: &Config, report: &mut Report) {
         get_pipe.median(),
         Unit::OpsPerSec,
         get_pipe.detail(n),
+    );
+    report.add(
+        "nestdb.get.batch",
+        "nestdb GET, batches of 16 (`Db::mget_with` into a reused buffer)",
+        get_batch.median(),
+        Unit::OpsPerSec,
+        get_batch.detail(n),
     );
 }
 

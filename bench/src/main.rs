@@ -24,6 +24,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod docs;
 mod files;
+mod floor;
 mod fsync;
 mod indexes;
 mod kevy;
@@ -119,8 +120,8 @@ impl Config {
     }
 }
 
-const SUITES: [&str; 13] =
-    ["kv", "kvttl", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs", "indexes"];
+const SUITES: [&str; 14] =
+    ["floor", "kv", "kvttl", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs", "indexes"];
 
 fn usage() -> String {
     format!(
@@ -190,6 +191,7 @@ fn main() -> ExitCode {
     for s in &suites {
         eprintln!("== {s}");
         match s.as_str() {
+            "floor" => floor::run(&cfg, &mut report),
             "kv" => kv::run(&cfg, &mut report),
             "kvttl" => kv::run_ttl(&cfg, &mut report),
             "kevy" => kevy::run(&cfg, &mut report),

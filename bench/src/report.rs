@@ -69,6 +69,7 @@ const TARGETS: &[Target] = &[
     t(2, "GET execute vs redis-server -P 16", "nestdb.get.execute", RatioAtLeast { b: "redis.get" }, 10.0),
     t(2, "SET pipelines of 16 vs redis-server -P 16", "nestdb.set.pipeline", RatioAtLeast { b: "redis.set" }, 10.0),
     t(2, "GET pipelines of 16 vs redis-server -P 16", "nestdb.get.pipeline", RatioAtLeast { b: "redis.get" }, 10.0),
+    t(2, "GET batches of 16 (`mget_with`) vs redis-server -P 16", "nestdb.get.batch", RatioAtLeast { b: "redis.get" }, 10.0),
     t(2, "SET typed vs kevy-embedded", "nestdb.set.typed", RatioAtLeast { b: "kevy.set" }, 3.0),
     t(2, "GET typed vs kevy-embedded", "nestdb.get.typed", RatioAtLeast { b: "kevy.get" }, 3.0),
     t(2, "GET get_with vs kevy-embedded", "nestdb.get.with", RatioAtLeast { b: "kevy.get" }, 3.0),
