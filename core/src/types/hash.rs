@@ -1,6 +1,7 @@
 //! `HashValue`: a hash's field -> value map, in one of Redis's two encodings.
 //!
-//! - **listpack**: one `Listpack` of `field, value, field, value, ...` in insertion order. One
+//! - **listpack**: one `ForwardListpack` (no back-lengths: a hash is never walked from its
+//!   tail) of `field, value, field, value, ...` in insertion order. One
 //!   allocation for the whole hash; lookups are a linear scan, which is cheap because the form
 //!   is only kept while the hash has at most `hash-max-listpack-entries` fields and every field
 //!   and value is at most `hash-max-listpack-value` bytes.
@@ -26,7 +27,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use super::compress::{self, Compression};
-use super::listpack::{self, Listpack};
+use super::listpack::{self, ForwardListpack};
 use super::{heap_cost, PackedStats, SmallBytes};
 use crate::config::{Codec, Options};
 use crate::keyspace::dict::{hash_bytes, Dict};
@@ -164,13 +165,13 @@ impl Table {
 /// A hash value: field -> value, listpack- or table-encoded.
 #[derive(Clone)]
 pub(crate) enum HashValue {
-    Listpack(Listpack),
+    Listpack(ForwardListpack),
     Table(Box<Table>),
 }
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue::Listpack(Listpack::new())
+        HashValue::Listpack(ForwardListpack::new())
     }
 }
 
@@ -197,7 +198,7 @@ impl HashValue {
         if let Some(i) = dup {
             return Err(i);
         }
-        Ok(HashValue::Listpack(Listpack::from_items(pairs.iter().flat_map(|(f, v)| [*f, *v]))))
+        Ok(HashValue::Listpack(ForwardListpack::from_items(pairs.iter().flat_map(|(f, v)| [*f, *v]))))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -245,7 +246,7 @@ impl HashValue {
     }
 
     /// Offset of `field`'s value in a listpack.
-    fn lp_value(lp: &Listpack, field: &[u8]) -> Option<usize> {
+    fn lp_value(lp: &ForwardListpack, field: &[u8]) -> Option<usize> {
         lp.find(field, 2).and_then(|off| lp.next(off))
     }
 
@@ -344,7 +345,7 @@ impl HashValue {
 }
 
 /// Adjacent listpack entries as (field, value).
-struct Pairs<'a>(listpack::Iter<'a>);
+struct Pairs<'a>(listpack::Iter<'a, false>);
 
 impl<'a> Iterator for Pairs<'a> {
     type Item = (&'a [u8], &'a [u8]);
@@ -372,6 +373,7 @@ impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::node_cost;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -382,7 +384,7 @@ mod tests {
     /// `mem_usage` recomputed from scratch, independently of the running total.
     fn recount(h: &HashValue) -> usize {
         match h {
-            HashValue::Listpack(lp) => heap_cost(lp.byte_len()),
+            HashValue::Listpack(lp) => node_cost(lp.byte_len()),
             HashValue::Table(t) => {
                 let entries: usize = t
                     .dict

@@ -734,6 +734,7 @@ impl DoubleEndedIterator for Iter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::node_cost;
     use proptest::prelude::*;
 
     /// Heap bytes recounted from scratch, checking the quicklist's invariants on the way.
@@ -743,7 +744,7 @@ mod tests {
                 if let Some(limit) = limit {
                     assert!(lp.len() <= 1 || !limit.exceeded(lp.byte_len(), lp.len()), "listpack over the limit");
                 }
-                heap_cost(lp.byte_len())
+                node_cost(lp.byte_len())
             }
             ListValue::Quick(q) => {
                 assert!(q.nodes.iter().all(|n| !n.is_empty()), "empty node");
@@ -761,7 +762,7 @@ mod tests {
                 }
                 heap_cost(std::mem::size_of::<QuickList>())
                     + heap_cost(q.nodes.capacity() * std::mem::size_of::<Listpack>())
-                    + q.nodes.iter().map(|n| heap_cost(n.byte_len())).sum::<usize>()
+                    + q.nodes.iter().map(|n| node_cost(n.byte_len())).sum::<usize>()
             }
         }
     }
@@ -777,9 +778,9 @@ mod tests {
     #[test]
     fn sizes_and_entry_size() {
         assert_eq!(std::mem::size_of::<ListValue>(), 16);
-        assert_eq!(Listpack::new().byte_len(), LP_HEADER);
+        assert_eq!(Listpack::<true>::new().byte_len(), LP_HEADER);
         for n in [0, 1, 100, 125, 126, 127, 128, 200, 16_000, 16_383, 16_384, 70_000] {
-            let lp = Listpack::from_items([vec![7u8; n].as_slice()]);
+            let lp = Listpack::<true>::from_items([vec![7u8; n].as_slice()]);
             assert_eq!(lp.byte_len() - LP_HEADER, entry_size(n), "element of {n} bytes");
         }
     }

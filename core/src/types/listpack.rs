@@ -6,21 +6,103 @@
 //! least significant group rightmost, high bit set on every byte but the leftmost), which makes
 //! the sequence walkable from both ends. A position is a byte offset of an entry's start.
 //!
-//! Cost model: lookups and edits are O(bytes) (a scan, a memmove, a reallocation to the exact
-//! new size); callers keep listpacks small (the `*-max-listpack-*` limits) so that is cheap.
-//! Memory: 16 bytes inline (a boxed slice) plus `heap_cost(4 + payload + 2-3 bytes per entry)`.
+//! `Listpack<false>` (`ForwardListpack`) leaves `backlen` out: one byte less per short entry,
+//! for the users that never walk backwards (hashes: a 5-field hash of short strings takes 74
+//! bytes instead of 84, an 80-byte block instead of a 96-byte one). It has no `last`/`prev`
+//! and its iterator goes forward only; `offset_of` walks from the head.
+//!
+//! Storage: one block from the node allocator (`types::node_alloc`, mimalloc), exactly the
+//! encoded length, so its cost is `node_cost(byte_len)` (mimalloc's size classes, no header).
+//!
+//! Cost model: lookups and edits are O(bytes) (a scan, a copy into a block of the new size);
+//! callers keep listpacks small (the `*-max-listpack-*` limits) so that is cheap.
+//! Memory: 16 bytes inline plus `node_cost(4 + payload + 1-3 bytes per entry)`.
 
-use super::heap_cost;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+
+use super::{node_alloc, node_cost, node_free};
 
 const HEADER: usize = 4;
 
-/// A packed sequence of byte strings.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Listpack {
-    buf: Box<[u8]>,
+/// An exact-size byte block from the node allocator (a `Box<[u8]>` from mimalloc).
+struct Block {
+    ptr: NonNull<u8>,
+    len: usize,
 }
 
-impl Default for Listpack {
+// SAFETY: a `Block` owns its bytes exclusively, as a `Box<[u8]>` would.
+unsafe impl Send for Block {}
+// SAFETY: as above; shared access hands out `&[u8]` only.
+unsafe impl Sync for Block {}
+
+impl Block {
+    /// A block holding the concatenation of `parts`.
+    fn concat(parts: &[&[u8]]) -> Block {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let ptr = NonNull::new(node_alloc(len.max(1))).unwrap_or_else(|| std::alloc::handle_alloc_error(block_layout(len)));
+        let mut at = 0;
+        for p in parts {
+            // SAFETY: the block has room for `len` bytes; the parts fill it in order, and a
+            // fresh block overlaps none of them.
+            unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), ptr.as_ptr().add(at), p.len()) };
+            at += p.len();
+        }
+        Block { ptr, len }
+    }
+}
+
+fn block_layout(len: usize) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(len.max(1), 8).expect("listpack block layout")
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: the block came from `node_alloc` and is freed once, here.
+        unsafe { node_free(self.ptr.as_ptr()) }
+    }
+}
+
+impl Deref for Block {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the block holds `len` initialized bytes (written by `concat`).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl DerefMut for Block {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`; `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Clone for Block {
+    fn clone(&self) -> Self {
+        Block::concat(&[self])
+    }
+}
+
+/// A packed sequence of byte strings; `BACK`: entries carry their back-length (walkable from
+/// the tail).
+#[derive(Clone)]
+pub(crate) struct Listpack<const BACK: bool = true> {
+    buf: Block,
+}
+
+/// A listpack walked from the head only (no back-lengths): the hash encoding.
+pub(crate) type ForwardListpack = Listpack<false>;
+
+impl<const BACK: bool> PartialEq for Listpack<BACK> {
+    fn eq(&self, other: &Self) -> bool {
+        *self.buf == *other.buf
+    }
+}
+
+impl<const BACK: bool> Eq for Listpack<BACK> {}
+
+impl<const BACK: bool> Default for Listpack<BACK> {
     fn default() -> Self {
         Listpack::new()
     }
@@ -87,23 +169,25 @@ fn get_backlen(buf: &[u8], end: usize) -> (usize, usize) {
     }
 }
 
-/// The encoded size of an entry holding `n` data bytes.
-fn entry_size(n: usize) -> usize {
+/// The encoded size of an entry holding `n` data bytes (with its back-length if `back`).
+fn entry_size(n: usize, back: bool) -> usize {
     let body = varint_len(n) + n;
-    body + varint_len(body)
+    body + if back { varint_len(body) } else { 0 }
 }
 
-fn encode_entry(out: &mut Vec<u8>, data: &[u8]) {
+fn encode_entry(out: &mut Vec<u8>, data: &[u8], back: bool) {
     let start = out.len();
     put_varint(out, data.len());
     out.extend_from_slice(data);
-    let body = out.len() - start;
-    put_backlen(out, body);
+    if back {
+        let body = out.len() - start;
+        put_backlen(out, body);
+    }
 }
 
-impl Listpack {
+impl<const BACK: bool> Listpack<BACK> {
     pub(crate) fn new() -> Self {
-        Listpack { buf: vec![0u8; HEADER].into_boxed_slice() }
+        Listpack { buf: Block::concat(&[&[0u8; HEADER]]) }
     }
 
     /// A listpack holding `items` in order.
@@ -111,11 +195,11 @@ impl Listpack {
         let mut out = vec![0u8; HEADER];
         let mut count = 0u32;
         for it in items {
-            encode_entry(&mut out, it);
+            encode_entry(&mut out, it, BACK);
             count += 1;
         }
         out[..HEADER].copy_from_slice(&count.to_le_bytes());
-        Listpack { buf: out.into_boxed_slice() }
+        Listpack { buf: Block::concat(&[&out]) }
     }
 
     /// Number of entries.
@@ -136,9 +220,9 @@ impl Listpack {
         self.buf.len()
     }
 
-    /// Heap bytes owned (the allocation, as the allocator rounds it).
+    /// Heap bytes owned (the block, as the allocator rounds it).
     pub(crate) fn mem_usage(&self) -> usize {
-        heap_cost(self.buf.len())
+        node_cost(self.buf.len())
     }
 
     /// Offset of the first entry, None when empty.
@@ -146,26 +230,10 @@ impl Listpack {
         (self.buf.len() > HEADER).then_some(HEADER)
     }
 
-    /// Offset of the last entry, None when empty.
-    pub(crate) fn last(&self) -> Option<usize> {
-        self.prev(self.buf.len())
-    }
-
     /// Offset of the entry after the one at `off`, None at the end.
     pub(crate) fn next(&self, off: usize) -> Option<usize> {
-        let (n, data) = get_varint(&self.buf, off);
-        let body_end = data + n;
-        let next = body_end + varint_len(body_end - off);
+        let next = self.entry_end(off);
         (next < self.buf.len()).then_some(next)
-    }
-
-    /// Offset of the entry before the one at `off` (or before the end, `off == byte_len()`).
-    pub(crate) fn prev(&self, off: usize) -> Option<usize> {
-        if off <= HEADER {
-            return None;
-        }
-        let (body, back_start) = get_backlen(&self.buf, off);
-        Some(back_start - body)
     }
 
     /// The data of the entry at `off`.
@@ -174,55 +242,63 @@ impl Listpack {
         &self.buf[data..data + n]
     }
 
-    /// Offset of entry number `index` (0-based from the head), walking from the nearer end.
+    /// Offset of entry number `index` (0-based from the head), walking from the nearer end
+    /// (from the head when entries have no back-length).
     pub(crate) fn offset_of(&self, index: usize) -> Option<usize> {
         let n = self.len();
         if index >= n {
             return None;
         }
-        if index <= n / 2 {
+        if !BACK || index <= n / 2 {
             let mut off = self.first()?;
             for _ in 0..index {
                 off = self.next(off)?;
             }
             Some(off)
         } else {
-            let mut off = self.last()?;
+            let mut off = self.prev_entry(self.buf.len())?;
             for _ in 0..(n - 1 - index) {
-                off = self.prev(off)?;
+                off = self.prev_entry(off)?;
             }
             Some(off)
         }
     }
 
+    /// Offset of the entry before the one at `off` (or before the end, `off == byte_len()`);
+    /// only with back-lengths.
+    fn prev_entry(&self, off: usize) -> Option<usize> {
+        debug_assert!(BACK, "walking back needs back-lengths");
+        if off <= HEADER {
+            return None;
+        }
+        let (body, back_start) = get_backlen(&self.buf, off);
+        Some(back_start - body)
+    }
+
     /// Entries from the head.
-    pub(crate) fn iter(&self) -> Iter<'_> {
+    pub(crate) fn iter(&self) -> Iter<'_, BACK> {
         Iter { lp: self, front: HEADER, back: self.buf.len() }
     }
 
     /// Rebuild with the bytes in `start..end` replaced by `insert` (already encoded entries),
     /// adjusting the count by `delta`.
     fn splice(&mut self, start: usize, end: usize, insert: &[u8], delta: isize) {
-        let mut out = Vec::with_capacity(self.buf.len() - (end - start) + insert.len());
-        out.extend_from_slice(&self.buf[..start]);
-        out.extend_from_slice(insert);
-        out.extend_from_slice(&self.buf[end..]);
         let n = (self.len() as isize + delta) as usize;
-        self.buf = out.into_boxed_slice();
+        self.buf = Block::concat(&[&self.buf[..start], insert, &self.buf[end..]]);
         self.set_len(n);
     }
 
     fn entry_end(&self, off: usize) -> usize {
         let (n, data) = get_varint(&self.buf, off);
         let body_end = data + n;
-        body_end + varint_len(body_end - off)
+        body_end + if BACK { varint_len(body_end - off) } else { 0 }
     }
 
     /// Insert `items` before the entry at `off` (`off == byte_len()` appends).
     pub(crate) fn insert_at(&mut self, off: usize, items: &[&[u8]]) {
-        let mut enc = Vec::with_capacity(items.iter().map(|i| entry_size(i.len())).sum());
+        let mut enc = Vec::with_capacity(items.iter().map(|i| entry_size(i.len(), BACK)).sum());
         for it in items {
-            encode_entry(&mut enc, it);
+            encode_entry(&mut enc, it, BACK);
         }
         self.splice(off, off, &enc, items.len() as isize);
     }
@@ -243,8 +319,8 @@ impl Listpack {
     /// Replace the data of the entry at `off`.
     pub(crate) fn replace_at(&mut self, off: usize, item: &[u8]) {
         let end = self.entry_end(off);
-        let mut enc = Vec::with_capacity(entry_size(item.len()));
-        encode_entry(&mut enc, item);
+        let mut enc = Vec::with_capacity(entry_size(item.len(), BACK));
+        encode_entry(&mut enc, item, BACK);
         self.splice(off, end, &enc, 0);
     }
 
@@ -264,15 +340,27 @@ impl Listpack {
     }
 }
 
-/// Double-ended iterator over a listpack's entries.
-pub(crate) struct Iter<'a> {
-    lp: &'a Listpack,
+impl Listpack<true> {
+    /// Offset of the last entry, None when empty.
+    pub(crate) fn last(&self) -> Option<usize> {
+        self.prev(self.buf.len())
+    }
+
+    /// Offset of the entry before the one at `off` (or before the end, `off == byte_len()`).
+    pub(crate) fn prev(&self, off: usize) -> Option<usize> {
+        self.prev_entry(off)
+    }
+}
+
+/// Iterator over a listpack's entries (double-ended when entries have back-lengths).
+pub(crate) struct Iter<'a, const BACK: bool = true> {
+    lp: &'a Listpack<BACK>,
     /// Offset of the next entry from the front; `back` is the end of the next from the back.
     front: usize,
     back: usize,
 }
 
-impl<'a> Iterator for Iter<'a> {
+impl<'a, const BACK: bool> Iterator for Iter<'a, BACK> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.front >= self.back {
@@ -284,7 +372,7 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
-impl DoubleEndedIterator for Iter<'_> {
+impl DoubleEndedIterator for Iter<'_, true> {
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.front >= self.back {
             return None;
@@ -295,7 +383,7 @@ impl DoubleEndedIterator for Iter<'_> {
     }
 }
 
-impl std::fmt::Debug for Listpack {
+impl<const BACK: bool> std::fmt::Debug for Listpack<BACK> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter().map(String::from_utf8_lossy)).finish()
     }
@@ -310,7 +398,7 @@ mod tests {
     fn layout_edits_and_both_directions() {
         assert_eq!(std::mem::size_of::<Listpack>(), 16);
         let big = vec![b'x'; 300];
-        let mut lp = Listpack::from_items([b"a".as_slice(), b"", &big]);
+        let mut lp = Listpack::<true>::from_items([b"a".as_slice(), b"", &big]);
         assert_eq!(lp.len(), 3);
         assert_eq!(lp.iter().collect::<Vec<_>>(), vec![b"a".as_slice(), b"", &big]);
         assert_eq!(lp.iter().rev().collect::<Vec<_>>(), vec![big.as_slice(), b"", b"a"]);
@@ -324,14 +412,78 @@ mod tests {
         assert_eq!(lp.iter().collect::<Vec<_>>(), vec![b"first".as_slice(), &big, b"last"]);
         assert_eq!(lp.find(b"last", 2), Some(lp.offset_of(2).unwrap()));
         assert_eq!(lp.find(&big, 2), None, "odd index is not searched with step 2");
-        assert_eq!(lp.byte_len(), 4 + entry_size(5) + entry_size(300) + entry_size(4));
+        assert_eq!(lp.byte_len(), 4 + entry_size(5, true) + entry_size(300, true) + entry_size(4, true));
+        assert_eq!(lp.mem_usage(), node_cost(lp.byte_len()));
+    }
+
+    #[test]
+    fn forward_listpack_has_no_back_lengths() {
+        let items =
+            [b"field0".as_slice(), b"value0", b"field1", b"value1", b"field2", b"value2", b"field3", b"value3", b"field4", b"value4"];
+        let fwd = ForwardListpack::from_items(items);
+        let both = Listpack::<true>::from_items(items);
+        // The benchmark's 5-field hash: 4 + 10 * (1 + 6), an 80-byte block (84 and 96 with them).
+        assert_eq!((fwd.byte_len(), fwd.mem_usage()), (74, 80));
+        assert_eq!((both.byte_len(), both.mem_usage()), (84, 96));
+        assert_eq!(fwd.iter().collect::<Vec<_>>(), items);
+        assert_eq!(fwd.offset_of(9).map(|o| fwd.get(o)), Some(b"value4".as_slice()));
+        let long = vec![b'y'; 200];
+        let mut fwd = fwd;
+        fwd.replace_at(fwd.offset_of(1).unwrap(), &long);
+        assert_eq!(fwd.byte_len(), 74 - 7 + entry_size(200, false));
+        assert_eq!(fwd.find(b"field1", 2).and_then(|o| fwd.next(o)).map(|o| fwd.get(o)), Some(b"value1".as_slice()));
+        assert_eq!(fwd.find(&long, 2), None);
+        assert_eq!(fwd.clone(), fwd);
+    }
+
+    /// Apply `ops` to a listpack and to a `Vec` model, checking they agree after each.
+    fn check_against_model<const BACK: bool>(ops: Vec<(u8, usize, Vec<u8>)>) -> Result<(), TestCaseError> {
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        let mut lp = Listpack::<BACK>::new();
+        for (op, at, data) in ops {
+            match op {
+                0 => {
+                    let i = at.min(model.len());
+                    let off = lp.offset_of(i).unwrap_or(lp.byte_len());
+                    lp.insert_at(off, &[&data]);
+                    model.insert(i, data);
+                }
+                1 if !model.is_empty() => {
+                    let i = at % model.len();
+                    lp.remove_at(lp.offset_of(i).unwrap(), 1);
+                    model.remove(i);
+                }
+                2 if !model.is_empty() => {
+                    let i = at % model.len();
+                    lp.replace_at(lp.offset_of(i).unwrap(), &data);
+                    model[i] = data;
+                }
+                _ => {
+                    lp.push_back(&data);
+                    model.push(data);
+                }
+            }
+            prop_assert_eq!(lp.len(), model.len());
+            prop_assert_eq!(lp.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), model.clone());
+            prop_assert_eq!(lp.byte_len(), HEADER + model.iter().map(|m| entry_size(m.len(), BACK)).sum::<usize>());
+            for (i, m) in model.iter().enumerate() {
+                prop_assert_eq!(lp.offset_of(i).map(|o| lp.get(o)), Some(m.as_slice()));
+            }
+        }
+        Ok(())
     }
 
     proptest! {
         #[test]
+        fn forward_listpack_matches_a_vec(ops in proptest::collection::vec((0u8..4, 0usize..40, proptest::collection::vec(any::<u8>(), 0..200)), 0..60)) {
+            check_against_model::<false>(ops)?;
+        }
+
+        #[test]
         fn matches_a_vec(ops in proptest::collection::vec((0u8..4, 0usize..40, proptest::collection::vec(any::<u8>(), 0..200)), 0..60)) {
+            check_against_model::<true>(ops.clone())?;
             let mut model: Vec<Vec<u8>> = Vec::new();
-            let mut lp = Listpack::new();
+            let mut lp = Listpack::<true>::new();
             for (op, at, data) in ops {
                 match op {
                     0 => { let i = at.min(model.len()); let off = lp.offset_of(i).unwrap_or(lp.byte_len()); lp.insert_at(off, &[&data]); model.insert(i, data); }

@@ -676,7 +676,7 @@ mod tests {
                     heap_cost(1 + n * w)
                 }
             }
-            Repr::Listpack(lp) => Listpack::from_items(lp.iter()).mem_usage(),
+            Repr::Listpack(lp) => Listpack::<true>::from_items(lp.iter()).mem_usage(),
             Repr::Hashtable { dict, .. } => {
                 heap_cost(std::mem::size_of::<Dict<()>>())
                     + heap_cost(dict.bucket_count() * 8)

@@ -381,6 +381,7 @@ impl<const FWD: bool> ExactSizeIterator for Iter<'_, FWD> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::node_cost;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -405,7 +406,7 @@ mod tests {
                 let fresh = ZSetValue::from_entries(items.clone(), &EncodingLimits::default());
                 assert!(fresh.is_listpack());
                 assert_eq!(z.mem_usage(), fresh.mem_usage());
-                assert_eq!(z.mem_usage(), heap_cost(lp.byte_len()));
+                assert_eq!(z.mem_usage(), node_cost(lp.byte_len()));
             }
             // `check_invariants` recounts the tree's and map's blocks from their real sizes.
             ZSetValue::Skiplist(t) => t.check_invariants(),
@@ -415,7 +416,7 @@ mod tests {
     #[test]
     fn value_layout() {
         assert_eq!(mem::size_of::<ZSetValue>(), 16, "a niche in the listpack's pointer holds the tag");
-        assert_eq!(ZSetValue::new().mem_usage(), heap_cost(4));
+        assert_eq!(ZSetValue::new().mem_usage(), node_cost(4));
         assert!(ZSetValue::new().is_empty());
     }
 
