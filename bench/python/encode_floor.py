@@ -15,19 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_docs  # noqa: E402  (the same document generator)
 
 
-def best(n: int, fn, repeat: int = 3) -> float:
-    b = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        b = min(b, time.perf_counter() - t)
-    return n / b
+def best(n: int, fn) -> float:
+    return bench_docs.best(n, fn, 3)
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::measure::{median, Samples};
 use crate::report::{Report, Unit};
-use crate::workload::{self, VALUE};
+use crate::workload::{self, Key, VALUE};
 use crate::Config;
 
 type Hasher = foldhash::fast::FixedState;
@@ -79,69 +79,15 @@ pub fn run(cfg: &Config, report: &mut Report) {
     let mut buf = Vec::with_capacity(64);
     for rep in 0..cfg.warmup + cfg.reps {
         let record = rep >= cfg.warmup;
-        let found = s_inline.time(record, n, || {
-            let mut found = 0;
-            for k in &order {
-                if let Some(v) = inline.get(k) {
-                    buf.clear();
-                    buf.extend_from_slice(v);
-                    found += black_box(&buf).len();
-                }
-            }
-            found
+        pass(&mut s_inline, record, &order, &mut buf, |k, buf| copy(buf, inline.get(k)));
+        pass(&mut s_boxed, record, &order, &mut buf, |k, buf| copy(buf, boxed.get(&k[..])));
+        pass(&mut s_locked, record, &order, &mut buf, |k, buf| copy(buf, locked.read().expect("lock").get(k)));
+        pass(&mut s_counted, record, &order, &mut buf, |k, buf| {
+            let map = locked.read().expect("lock");
+            counter.fetch_add(1, Ordering::Relaxed);
+            copy(buf, map.get(k))
         });
-        assert_eq!(found, n * VALUE.len());
-        let found = s_boxed.time(record, n, || {
-            let mut found = 0;
-            for k in &order {
-                if let Some(v) = boxed.get(&k[..]) {
-                    buf.clear();
-                    buf.extend_from_slice(v);
-                    found += black_box(&buf).len();
-                }
-            }
-            found
-        });
-        assert_eq!(found, n * VALUE.len());
-        let found = s_locked.time(record, n, || {
-            let mut found = 0;
-            for k in &order {
-                let map = locked.read().expect("lock");
-                if let Some(v) = map.get(k) {
-                    buf.clear();
-                    buf.extend_from_slice(v);
-                    found += black_box(&buf).len();
-                }
-            }
-            found
-        });
-        assert_eq!(found, n * VALUE.len());
-        let found = s_counted.time(record, n, || {
-            let mut found = 0;
-            for k in &order {
-                let map = locked.read().expect("lock");
-                counter.fetch_add(1, Ordering::Relaxed);
-                if let Some(v) = map.get(k) {
-                    buf.clear();
-                    buf.extend_from_slice(v);
-                    found += black_box(&buf).len();
-                }
-            }
-            found
-        });
-        assert_eq!(found, n * VALUE.len());
-        let found = s_line.time(record, n, || {
-            let mut found = 0;
-            for k in &order {
-                if let Some(v) = lines.get_from(lines.home(k), k) {
-                    buf.clear();
-                    buf.extend_from_slice(v);
-                    found += black_box(&buf).len();
-                }
-            }
-            found
-        });
-        assert_eq!(found, n * VALUE.len());
+        pass(&mut s_line, record, &order, &mut buf, |k, buf| copy(buf, lines.get_from(lines.home(k), k)));
         let found = s_batch.time(record, n, || {
             let mut found = 0;
             let mut homes = [0usize; 16];
@@ -152,9 +98,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
                     lines.prefetch(*h);
                 }
                 for (k, &h) in batch.iter().zip(&homes) {
-                    if let Some(v) = lines.get_from(h, k) {
-                        buf.clear();
-                        buf.extend_from_slice(v);
+                    if copy(&mut buf, lines.get_from(h, k)) {
                         found += black_box(&buf).len();
                     }
                 }
@@ -187,6 +131,29 @@ pub fn run(cfg: &Config, report: &mut Report) {
         Unit::OpsPerSec,
         s_batch.detail(n),
     );
+}
+
+/// Copy a found value into `buf` (as `Db::get_with` into a reused buffer); whether it was found.
+fn copy<V: AsRef<[u8]>>(buf: &mut Vec<u8>, found: Option<V>) -> bool {
+    let Some(v) = found else { return false };
+    buf.clear();
+    buf.extend_from_slice(v.as_ref());
+    true
+}
+
+/// Time one pass of per-call GETs over `order` into `s`: `get(key, buf)` copies the key's value
+/// into `buf` and says whether it was there. Every key must be.
+fn pass(s: &mut Samples, record: bool, order: &[Key], buf: &mut Vec<u8>, mut get: impl FnMut(&Key, &mut Vec<u8>) -> bool) {
+    let found = s.time(record, order.len(), || {
+        let mut found = 0;
+        for k in order {
+            if get(k, buf) {
+                found += black_box(&*buf).len();
+            }
+        }
+        found
+    });
+    assert_eq!(found, order.len() * VALUE.len());
 }
 
 /// A linear-probing table of 64-byte slots, each holding one key and its value: a lookup
