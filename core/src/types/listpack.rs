@@ -16,7 +16,8 @@
 //!
 //! Cost model: lookups and edits are O(bytes) (a scan, a copy into a block of the new size);
 //! callers keep listpacks small (the `*-max-listpack-*` limits) so that is cheap.
-//! Memory: 16 bytes inline plus `node_cost(4 + payload + 1-3 bytes per entry)`.
+//! Memory: 16 bytes inline plus `node_cost(4 + payload + overhead)`, the overhead per entry
+//! being its length varint (1 byte up to 127 data bytes) and, with back-lengths, 1-3 more.
 
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
