@@ -16,6 +16,8 @@
 //! or `PERSIST`, INCRBYFLOAT as `SET key result KEEPTTL`. Everything else (plain SET included)
 //! is deterministic and logged verbatim by the dispatcher.
 
+use smallvec::SmallVec;
+
 use super::args::{self, is, syntax, NOT_FLOAT, NOT_INTEGER};
 use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::dict::hash_bytes;
@@ -290,7 +292,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let keys = &a[1..];
-    let hashes: Vec<u64> = keys.iter().map(|k| hash_bytes(k)).collect();
+    let hashes: SmallVec<[u64; 16]> = keys.iter().map(|k| hash_bytes(k)).collect();
     let mut out = Vec::with_capacity(keys.len());
     ctx.lookup_counted_batch(keys, &hashes, |_, e| {
         out.push(match e {

@@ -794,8 +794,9 @@ thread_local! {
     static EFFECTS_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Loads the keys of a batch (a pipeline's commands, MGET's keys) ahead of their lookups:
-/// while key i is looked up, the bucket slot of key i + 2 * `AHEAD` and the first chain node of
+/// Loads the first keys of a pipeline's commands ahead of their lookups (each command looks its
+/// keys up itself, so the loading is interleaved with them; MGET, whose lookups are all in one
+/// place, uses `Ctx::lookup_counted_batch` instead): while key i is looked up, the bucket slot of key i + 2 * `AHEAD` and the first chain node of
 /// key i + `AHEAD` are being fetched, so the lookups' cache misses overlap instead of coming
 /// one after another (Redis 8 prefetches a pipeline's keys the same way). At 1M keys this
 /// doubles the GET rate of pipelines of 16. Only hints: keys in shards the context has not
