@@ -22,6 +22,12 @@
 //! - `floor.line.batch16`: the same, 16 keys at a time, every key's line requested before any
 //!   is read: what batching (a pipeline, MGET) can add on top, with no store around it.
 //!
+//! - `floor.threads.*`: how GET scales from one thread to two here, with no store around it:
+//!   the inline map read by both threads (nothing written), and the same keys in 64
+//!   `RwLock`-guarded shards with a per-shard hit counter (nestdb's shape before session 19:
+//!   both threads' GETs write the shards' lock and counter lines). Each repetition takes the
+//!   better of two 1-thread runs against one 2-thread run, as the `threads` suite does.
+//!
 //! Same hasher as nestdb (foldhash), so the figures differ from nestdb's by the store's work
 //! only. Code that runs nowhere else, kept small on purpose.
 
@@ -107,6 +113,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
         });
         assert_eq!(found, n * VALUE.len());
     }
+    scaling(cfg, report, &keys, &inline, &hasher);
     report.add("floor.map.inline", "bare HashMap<[u8; 16], [u8; 32]> GET", s_inline.median(), Unit::OpsPerSec, s_inline.detail(n));
     report.add("floor.map.boxed", "bare HashMap<Box<[u8]>, Box<[u8]>> GET", s_boxed.median(), Unit::OpsPerSec, s_boxed.detail(n));
     report.add(
@@ -131,6 +138,77 @@ pub fn run(cfg: &Config, report: &mut Report) {
         Unit::OpsPerSec,
         s_batch.detail(n),
     );
+}
+
+/// `floor.threads.*` (see the module comment).
+fn scaling(cfg: &Config, report: &mut Report, keys: &[Key], inline: &HashMap<[u8; 16], [u8; 32], Hasher>, hasher: &Hasher) {
+    #[repr(align(128))]
+    struct Shard {
+        map: std::sync::RwLock<HashMap<[u8; 16], [u8; 32], Hasher>>,
+        hits: AtomicU64,
+    }
+    let shards: Vec<Shard> =
+        (0..64).map(|_| Shard { map: std::sync::RwLock::new(HashMap::with_hasher(hasher.clone())), hits: AtomicU64::new(0) }).collect();
+    for k in keys {
+        let h = hasher.hash_one(k);
+        shards[(h >> 58) as usize].map.write().expect("lock").insert(*k, *VALUE);
+    }
+    let orders = [workload::shuffled(keys, 11), workload::shuffled(keys, 12)];
+    let bare = |k: &Key, buf: &mut Vec<u8>| copy(buf, inline.get(k));
+    let sharded = |k: &Key, buf: &mut Vec<u8>| {
+        let shard = &shards[(hasher.hash_one(k) >> 58) as usize];
+        let map = shard.map.read().expect("lock");
+        shard.hits.fetch_add(1, Ordering::Relaxed);
+        copy(buf, map.get(k))
+    };
+    let (mut bare_r, mut sharded_r) = (Vec::new(), Vec::new());
+    for rep in 0..cfg.warmup + cfg.reps {
+        let b = ratio(&orders, &bare);
+        let s = ratio(&orders, &sharded);
+        if rep >= cfg.warmup {
+            bare_r.push(b);
+            sharded_r.push(s);
+        }
+    }
+    let reps = |v: &[f64]| format!("per repetition: {}", v.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", "));
+    report.add("floor.threads.bare", "bare inline map GET, 2 threads / 1 thread", median(&bare_r), Unit::Ratio, reps(&bare_r));
+    report.add(
+        "floor.threads.sharded",
+        "64 RwLock shards + per-shard hit counter, 2 threads / 1 thread",
+        median(&sharded_r),
+        Unit::Ratio,
+        reps(&sharded_r),
+    );
+}
+
+/// Aggregate GET rate of two threads (each over its own order, from a common start) over the
+/// better of two 1-thread runs.
+fn ratio(orders: &[Vec<Key>; 2], get: &(impl Fn(&Key, &mut Vec<u8>) -> bool + Sync)) -> f64 {
+    let run = |orders: &[Vec<Key>]| {
+        let barrier = std::sync::Barrier::new(orders.len() + 1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = orders
+                .iter()
+                .map(|order| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        let mut buf = Vec::with_capacity(64);
+                        barrier.wait();
+                        order.iter().filter(|k| get(k, &mut buf)).count()
+                    })
+                })
+                .collect();
+            barrier.wait();
+            let t = Instant::now();
+            for (h, order) in handles.into_iter().zip(orders) {
+                assert_eq!(h.join().expect("GET thread"), order.len());
+            }
+            t.elapsed()
+        })
+    };
+    let one = run(&orders[..1]).min(run(&orders[1..]));
+    let two = run(&orders[..]);
+    2.0 * one.as_secs_f64() / two.as_secs_f64()
 }
 
 /// Copy a found value into `buf` (as `Db::get_with` into a reused buffer); whether it was found.

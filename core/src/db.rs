@@ -382,8 +382,9 @@ impl Db {
             found = None;
         }
         let found = found.map(|(e, _)| e);
-        // One add counts the command and the hit or miss (see `ShardStats::fast_hits`).
-        let counter = if found.is_some() { &shard.stats.fast_hits } else { &shard.stats.fast_misses };
+        // One add counts the command and the hit or miss (see `Counters::fast_hits`).
+        let counters = self.inner.ks.counters();
+        let counter = if found.is_some() { &counters.fast_hits } else { &counters.fast_misses };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {
             crate::keyspace::evict::touch(&self.inner.ks.tuning, e);
@@ -512,7 +513,7 @@ impl Session {
     }
 
     fn transaction_command(&mut self, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
-        self.db.inner.ks.unlocked_commands.fetch_add(1, Ordering::Relaxed);
+        self.db.inner.ks.counters().commands.fetch_add(1, Ordering::Relaxed);
         match spec.name {
             "multi" => {
                 if self.multi.is_some() {

@@ -177,3 +177,43 @@ fn parallel_readers_and_writers_on_many_keys() {
     }
     assert_eq!(db.execute(&[b"DBSIZE"]), Reply::Int(1000));
 }
+
+/// INFO's command and hit/miss counters are kept per thread (striped); INFO must sum every
+/// thread's, whichever path counted them (typed GET's fast path, the command table, MULTI), and
+/// CONFIG RESETSTAT must zero them all. More threads than stripes, so some share one.
+#[test]
+fn info_counters_sum_every_thread() {
+    let d = Db::open_in_memory();
+    d.set(b"present", b"v").unwrap();
+    assert_eq!(d.execute(&[b"CONFIG", b"RESETSTAT"]), Reply::OK);
+    let threads = 20;
+    thread::scope(|s| {
+        for _ in 0..threads {
+            let d = d.clone();
+            s.spawn(move || {
+                for _ in 0..50 {
+                    assert!(d.get(b"present").unwrap().is_some()); // fast path: hit
+                    assert!(d.get(b"absent").unwrap().is_none()); // fast path: miss
+                    assert_eq!(d.execute(&[b"EXISTS", b"present"]), Reply::Int(1)); // no hit counted
+                    assert!(matches!(d.execute(&[b"GET", b"present"]), Reply::Bulk(_))); // command table: hit
+                    assert_eq!(d.execute(&[b"PING"]), Reply::Status("PONG".into()));
+                    // locks no shard
+                }
+            });
+        }
+    });
+    let info = |d: &Db| {
+        let Reply::Bulk(b) = d.execute(&[b"INFO", b"stats"]) else { panic!("INFO") };
+        let text = String::from_utf8(b).unwrap();
+        let field = |name: &str| -> u64 { text.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap().trim().parse().unwrap() };
+        (field("total_commands_processed"), field("keyspace_hits"), field("keyspace_misses"))
+    };
+    let n = threads as u64 * 50;
+    // 5 commands per round, plus the RESETSTAT (counted after it ran, as Redis does); the INFO
+    // call is counted after it reads the counters.
+    assert_eq!(info(&d), (5 * n + 1, 2 * n, n));
+    assert_eq!(d.execute(&[b"CONFIG", b"RESETSTAT"]), Reply::OK);
+    let (commands, hits, misses) = info(&d);
+    assert_eq!((hits, misses), (0, 0));
+    assert!(commands <= 2, "RESETSTAT left {commands} commands");
+}

@@ -192,15 +192,14 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     if is(sub, "RESETSTAT") && a.len() == 2 {
         for s in ctx.shards() {
-            s.stats.hits.store(0, Ordering::Relaxed);
-            s.stats.misses.store(0, Ordering::Relaxed);
-            s.stats.fast_hits.store(0, Ordering::Relaxed);
-            s.stats.fast_misses.store(0, Ordering::Relaxed);
-            s.stats.commands.store(0, Ordering::Relaxed);
             s.stats.expired.store(0, Ordering::Relaxed);
             s.stats.evicted.store(0, Ordering::Relaxed);
         }
-        ks.unlocked_commands.store(0, Ordering::Relaxed);
+        for c in ks.all_counters() {
+            for n in [&c.hits, &c.misses, &c.commands, &c.fast_hits, &c.fast_misses] {
+                n.store(0, Ordering::Relaxed);
+            }
+        }
         ks.connections.store(0, Ordering::Relaxed);
         ks.reset_peak();
         return Ok(Reply::OK);
@@ -252,13 +251,14 @@ fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     if wants("stats") {
         let (mut hits, mut misses, mut expired, mut evicted) = (0, 0, 0, 0);
-        let mut commands = ks.unlocked_commands.load(Ordering::Relaxed);
+        let mut commands = 0;
+        for c in ks.all_counters() {
+            let (fast_hits, fast_misses) = (c.fast_hits.load(Ordering::Relaxed), c.fast_misses.load(Ordering::Relaxed));
+            hits += c.hits.load(Ordering::Relaxed) + fast_hits;
+            misses += c.misses.load(Ordering::Relaxed) + fast_misses;
+            commands += c.commands.load(Ordering::Relaxed) + fast_hits + fast_misses;
+        }
         for s in ctx.shards() {
-            commands += s.stats.commands.load(Ordering::Relaxed);
-            let (fast_hits, fast_misses) = (s.stats.fast_hits.load(Ordering::Relaxed), s.stats.fast_misses.load(Ordering::Relaxed));
-            hits += s.stats.hits.load(Ordering::Relaxed) + fast_hits;
-            misses += s.stats.misses.load(Ordering::Relaxed) + fast_misses;
-            commands += fast_hits + fast_misses;
             expired += s.stats.expired.load(Ordering::Relaxed);
             evicted += s.stats.evicted.load(Ordering::Relaxed);
         }

@@ -130,21 +130,50 @@ impl Usage {
     }
 }
 
-/// Counters kept per shard (no shared cache line between threads).
+/// Counters of rare events, kept per shard and changed under its write lock.
 #[derive(Default)]
 pub(crate) struct ShardStats {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) evicted: AtomicU64,
-    /// Commands run on this shard (INFO's `total_commands_processed` sums the shards): counted
-    /// in the shard a command locked first, next to the hit/miss counters a read already
-    /// updates, so a command pays one uncontended add on a cache line it holds anyway.
+}
+
+/// Stripes of `Counters`: threads are dealt stripes in turn, so up to this many threads add to
+/// counters no other thread writes.
+const COUNTER_STRIPES: usize = 16;
+
+/// The counters every command adds to (INFO's `total_commands_processed`, `keyspace_hits`,
+/// `keyspace_misses`), one stripe per thread (`Keyspace::counters`) on its own cache lines.
+/// Why not per shard, next to the lock: two threads reading the same shards would then pass
+/// the counters' cache line back and forth on every command, one coherence miss each on top of
+/// the lock's; a thread's stripe stays in its own core's cache. INFO sums the stripes.
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    /// Commands run (`count_command`).
     pub(crate) commands: AtomicU64,
     /// GETs of the `Db::get_with` fast path that hit / missed: each is a command and a
-    /// keyspace hit or miss, so that path counts both with the one add it always made.
+    /// keyspace hit or miss, so that path counts both with one add.
     pub(crate) fast_hits: AtomicU64,
     pub(crate) fast_misses: AtomicU64,
+}
+
+/// This thread's stripe of `Counters` (dealt on its first use).
+#[inline]
+fn counter_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|s| match s.get() {
+        usize::MAX => {
+            let stripe = NEXT.fetch_add(1, Ordering::Relaxed) % COUNTER_STRIPES;
+            s.set(stripe);
+            stripe
+        }
+        stripe => stripe,
+    })
 }
 
 #[derive(Default)]
@@ -478,9 +507,8 @@ pub(crate) struct Keyspace {
     pub(crate) clients: AtomicUsize,
     /// `Db` handles ever opened: INFO's `total_connections_received`.
     pub(crate) connections: AtomicU64,
-    /// Commands that locked no shard (PING, ECHO, TIME, transaction control), counted here
-    /// rather than in a shard (see `ShardStats::commands`).
-    pub(crate) unlocked_commands: AtomicU64,
+    /// Per-thread stripes of the command and hit/miss counters (see `Counters`).
+    counters: Box<[Counters]>,
 }
 
 impl Keyspace {
@@ -504,8 +532,19 @@ impl Keyspace {
             started: std::time::Instant::now(),
             clients: AtomicUsize::new(0),
             connections: AtomicU64::new(0),
-            unlocked_commands: AtomicU64::new(0),
+            counters: (0..COUNTER_STRIPES).map(|_| Counters::default()).collect(),
         }
+    }
+
+    /// The calling thread's stripe of the command and hit/miss counters.
+    #[inline]
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters[counter_stripe()]
+    }
+
+    /// Every stripe of the counters (INFO sums them; CONFIG RESETSTAT zeroes them).
+    pub(crate) fn all_counters(&self) -> &[Counters] {
+        &self.counters
     }
 
     /// `used_memory`: bytes the keyspace holds (published footprints of every shard).
@@ -1017,14 +1056,10 @@ impl<'a> Ctx<'a> {
         !self.guards.is_empty()
     }
 
-    /// Count one command (INFO's `total_commands_processed`): in the first shard this context
-    /// holds (see `ShardStats::commands`), or the keyspace's counter when it holds none.
+    /// Count one command (INFO's `total_commands_processed`) in this thread's counters.
     #[inline]
     pub(crate) fn count_command(&self) {
-        match self.guards.first() {
-            Some((_, g)) => g.shard().stats.commands.fetch_add(1, Ordering::Relaxed),
-            None => self.ks.unlocked_commands.fetch_add(1, Ordering::Relaxed),
-        };
+        self.ks.counters().commands.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The keyspace this context belongs to (for server-wide state such as config).
@@ -1133,7 +1168,8 @@ impl<'a> Ctx<'a> {
     fn lookup_counted_hashed(&self, h: u64, key: &[u8]) -> Option<&Entry> {
         let shard = self.shard(h);
         let found = self.find_live(shard, h, key).map(|(e, _)| e);
-        let counter = if found.is_some() { &shard.stats.hits } else { &shard.stats.misses };
+        let counters = self.ks.counters();
+        let counter = if found.is_some() { &counters.hits } else { &counters.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = found {
             self.touch_entry(e);
