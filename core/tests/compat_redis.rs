@@ -535,7 +535,7 @@ impl Gen {
 
     fn strings(&mut self) -> Cmd {
         let k = self.key();
-        match self.below(27) {
+        match self.below(34) {
             0..=2 => cmd!["GET", k],
             3..=6 => {
                 let mut c = cmd!["SET", k, self.value()];
@@ -615,6 +615,88 @@ impl Gen {
                 cmd!["SETRANGE", k, off, v]
             }
             25 => cmd!["SET", k, self.pick(&["9223372036854775807", "-9223372036854775808", "9223372036854775806", "1e308", "-1"])],
+            26 => {
+                let off =
+                    if self.chance(0.9) { self.range(0, 100).into_arg() } else { arg(self.pick(&["-1", "4294967296", "abc", "1.5"])) };
+                let bit = if self.chance(0.9) { arg(self.pick(&["0", "1"])) } else { arg(self.pick(&["2", "-1", "x"])) };
+                cmd!["SETBIT", k, off, bit]
+            }
+            27 => {
+                let off = if self.chance(0.9) { self.range(0, 120).into_arg() } else { arg(self.pick(&["-1", "4294967296", "abc"])) };
+                cmd!["GETBIT", k, off]
+            }
+            28 => {
+                let mut c = cmd!["BITCOUNT", k];
+                match self.below(6) {
+                    0 | 1 => {}
+                    2 | 3 => c.extend([self.index(), self.index()]),
+                    4 => {
+                        c.extend([self.range(-30, 40).into_arg(), self.range(-30, 40).into_arg(), arg(self.pick(&["BIT", "byte", "bits"]))])
+                    }
+                    _ => c.push(self.index()),
+                }
+                c
+            }
+            29 => {
+                let bit = if self.chance(0.9) { arg(self.pick(&["0", "1"])) } else { arg(self.pick(&["2", "x"])) };
+                let mut c = cmd!["BITPOS", k, bit];
+                match self.below(5) {
+                    0 => {}
+                    1 => c.push(self.index()),
+                    2 => c.extend([self.index(), self.index()]),
+                    3 => {
+                        c.extend([self.range(-30, 40).into_arg(), self.range(-30, 40).into_arg(), arg(self.pick(&["BIT", "BYTE", "nope"]))])
+                    }
+                    _ => c.extend([self.index(), self.index(), arg("BYTE")]),
+                }
+                c
+            }
+            30 => {
+                let op = self.pick(&["AND", "or", "XOR", "NOT", "NOT", "nope"]);
+                let n = if op == "NOT" && self.chance(0.9) { 1 } else { self.range(1, 3) as usize };
+                let mut c = cmd!["BITOP", op, k];
+                c.extend(self.keys(n, n));
+                c
+            }
+            31 | 32 => {
+                let mut c = cmd![if self.chance(0.85) { "BITFIELD" } else { "BITFIELD_RO" }, k];
+                for _ in 0..self.range(0, 4) {
+                    let ty = if self.chance(0.95) {
+                        format!("{}{}", self.pick(&["i", "u"]), self.pick(&[1, 3, 5, 8, 16, 31, 32, 63, 64]))
+                    } else {
+                        self.pick(&["u64", "i0", "x8", "I8", "i65"]).to_owned()
+                    };
+                    let off = match self.below(10) {
+                        0 => format!("#{}", self.range(0, 6)),
+                        1 => self.pick(&["-1", "abc", "#-1", "4294967296"]).to_owned(),
+                        _ => self.range(0, 70).to_string(),
+                    };
+                    let n = self.pick(&[
+                        "0",
+                        "1",
+                        "-1",
+                        "7",
+                        "100",
+                        "-128",
+                        "127",
+                        "255",
+                        "256",
+                        "9223372036854775807",
+                        "-9223372036854775808",
+                        "12.5",
+                    ]);
+                    match self.below(5) {
+                        0 | 1 => c.extend([arg("GET"), arg(ty), arg(off)]),
+                        2 => c.extend([arg("SET"), arg(ty), arg(off), arg(n)]),
+                        3 => c.extend([arg("INCRBY"), arg(ty), arg(off), arg(n)]),
+                        _ => c.extend([arg("OVERFLOW"), arg(self.pick(&["WRAP", "sat", "FAIL", "nope"]))]),
+                    }
+                }
+                if self.chance(0.05) {
+                    c.push(arg(self.pick(&["GET", "SET", "bogus"])));
+                }
+                c
+            }
             _ => cmd!["GET", k],
         }
     }

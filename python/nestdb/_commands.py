@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import datetime
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from .exceptions import DataError
 from .typing import (
     AbsExpiryT,
     AnyKeyT,
+    BitfieldOffsetT,
     BlockingListPopResponse,
     BlockingZSetPopResponse,
     EncodableT,
@@ -257,6 +258,58 @@ class CommandsMixin:
         Returns the new length of the value at ``key``."""
         return self.execute_command('APPEND', key, value)
 
+    def bitcount(self, key: KeyT, start: int | None=None, end: int | None=None, mode: str | None=None) -> int:
+        """Returns the count of set bits in the value of ``key``.  Optional
+        ``start`` and ``end`` parameters indicate which bytes to consider"""
+        params = [key]
+        if start is not None and end is not None:
+            params.append(start)
+            params.append(end)
+        elif (start is not None and end is None) or (end is not None and start is None):
+            raise DataError('Both start and end must be specified')
+        if mode is not None:
+            params.append(mode)
+        return self.execute_command('BITCOUNT', *params, keys=[key])
+
+    def bitfield(self, key: KeyT, default_overflow: str | None=None) -> BitFieldOperation:
+        """Return a BitFieldOperation instance to conveniently construct one or
+        more bitfield operations on ``key``."""
+        return BitFieldOperation(self, key, default_overflow=default_overflow)
+
+    def bitfield_ro(self, key: KeyT, encoding: str, offset: BitfieldOffsetT, items: list[tuple[str, BitfieldOffsetT]] | None=None) -> list[int]:
+        """Return an array of the specified bitfield values
+        where the first value is found using ``encoding`` and ``offset``
+        parameters and remaining values are result of corresponding
+        encoding/offset pairs in optional list ``items``
+        Read-only variant of the BITFIELD command."""
+        params = [key, 'GET', encoding, offset]
+        items = items or []
+        for encoding, offset in items:
+            params.extend(['GET', encoding, offset])
+        return self.execute_command('BITFIELD_RO', *params, keys=[key])
+
+    def bitop(self, operation: str, dest: KeyT, *keys: KeyT) -> int:
+        """Perform a bitwise operation using ``operation`` between ``keys`` and
+        store the result in ``dest``."""
+        return self.execute_command('BITOP', operation, dest, *keys)
+
+    def bitpos(self, key: KeyT, bit: int, start: int | None=None, end: int | None=None, mode: str | None=None) -> int:
+        """Return the position of the first bit set to 1 or 0 in a string.
+        ``start`` and ``end`` defines search range. The range is interpreted
+        as a range of bytes and not a range of bits, so start=0 and end=2
+        means to look at the first three bytes."""
+        if bit not in (0, 1):
+            raise DataError('bit must be 0 or 1')
+        params = [key, bit]
+        start is not None and params.append(start)
+        if start is not None and end is not None:
+            params.append(end)
+        elif start is None and end is not None:
+            raise DataError('start argument is not set, when end is specified')
+        if mode is not None:
+            params.append(mode)
+        return self.execute_command('BITPOS', *params, keys=[key])
+
     def copy(self, source: str, destination: str, destination_db: str | None=None, replace: bool=False) -> bool:
         """Copy the value stored in the ``source`` key to the ``destination`` key."""
         params = [source, destination]
@@ -353,6 +406,10 @@ class CommandsMixin:
         if value is not None:
             return value
         raise KeyError(name)
+
+    def getbit(self, name: KeyT, offset: int) -> int:
+        """Returns an integer indicating the value of ``offset`` in ``name``"""
+        return self.execute_command('GETBIT', name, offset, keys=[name])
 
     def getrange(self, key: KeyT, start: int, end: int) -> bytes | str:
         """Returns the substring of the string value stored at ``key``,
@@ -537,6 +594,12 @@ class CommandsMixin:
     def setnx(self, name: KeyT, value: EncodableT) -> bool:
         """Set the value of key ``name`` to ``value`` if key doesn't exist"""
         return self.execute_command('SETNX', name, value)
+
+    def setbit(self, name: KeyT, offset: int, value: int) -> int:
+        """Flag the ``offset`` in ``name`` as ``value``. Returns an integer
+        indicating the previous value of ``offset``."""
+        value = value and 1 or 0
+        return self.execute_command('SETBIT', name, offset, value)
 
     def setrange(self, name: KeyT, offset: int, value: EncodableT) -> int:
         """Overwrite bytes in the value of ``name`` starting at ``offset`` with
@@ -1382,6 +1445,65 @@ class CommandsMixin:
         within hash ``name``"""
         return self.execute_command('HSTRLEN', name, key, keys=[name])
 
+
+
+class BitFieldOperation:
+    """Command builder for BITFIELD commands (redis-py's ``BitFieldOperation``): queue GET,
+    SET, INCRBY and OVERFLOW operations, then ``execute()`` runs them as one BITFIELD command
+    (in a pipeline, its result comes with the pipeline's)."""
+
+    def __init__(self, client: Any, key: KeyT, default_overflow: Optional[str] = None) -> None:
+        self.client = client
+        self.key = key
+        self._default_overflow = default_overflow
+        self.operations: List[Tuple[EncodableT, ...]] = []
+        self._last_overflow = 'WRAP'
+        self.reset()
+
+    def reset(self) -> None:
+        """Reset the state of the instance to when it was constructed"""
+        self.operations = []
+        self._last_overflow = 'WRAP'
+        self.overflow(self._default_overflow or self._last_overflow)
+
+    def overflow(self, overflow: str) -> 'BitFieldOperation':
+        """Update the overflow algorithm of successive INCRBY operations"""
+        overflow = overflow.upper()
+        if overflow != self._last_overflow:
+            self._last_overflow = overflow
+            self.operations.append(('OVERFLOW', overflow))
+        return self
+
+    def incrby(self, fmt: str, offset: BitfieldOffsetT, increment: int, overflow: Optional[str] = None) -> 'BitFieldOperation':
+        """Increment a bitfield by a given amount."""
+        if overflow is not None:
+            self.overflow(overflow)
+        self.operations.append(('INCRBY', fmt, offset, increment))
+        return self
+
+    def get(self, fmt: str, offset: BitfieldOffsetT) -> 'BitFieldOperation':
+        """Get the value of a given bitfield."""
+        self.operations.append(('GET', fmt, offset))
+        return self
+
+    def set(self, fmt: str, offset: BitfieldOffsetT, value: int) -> 'BitFieldOperation':
+        """Set the value of a given bitfield."""
+        self.operations.append(('SET', fmt, offset, value))
+        return self
+
+    @property
+    def command(self) -> List[Any]:
+        cmd: List[Any] = ['BITFIELD', self.key]
+        for ops in self.operations:
+            cmd.extend(ops)
+        return cmd
+
+    def execute(self) -> ResponseT:
+        """Execute the operation(s) in a single BITFIELD command. The return value
+        is a list of values corresponding to each operation."""
+        command = self.command
+        self.reset()
+        return self.client.execute_command(*command)
 
 
 class Script:

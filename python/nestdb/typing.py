@@ -21,6 +21,7 @@ KeysT = Union[KeyT, Iterable[KeyT]]
 AnyKeyT = Union[bytes, str, memoryview]
 ResponseT = Any
 TimeoutSecT = Union[int, float, _StringLikeT]
+BitfieldOffsetT = Union[int, str]
 
 _Bytes = Union[bytes, str]
 ScanResponse = Tuple[int, List[_Bytes]]

@@ -18,9 +18,9 @@ import sys
 SELECTED = {
     "ManagementCommands": "bgrewriteaof bgsave command command_count command_list config_get config_set config_resetstat "
     "dbsize echo flushall flushdb select info lastsave ping save time object",
-    "BasicKeyCommands": "append copy decrby delete __delitem__ exists expire expireat expiretime get getdel getex "
+    "BasicKeyCommands": "append bitcount bitfield bitfield_ro bitop bitpos copy decrby delete __delitem__ exists expire expireat expiretime get getbit getdel getex "
     "__getitem__ getrange getset incrby incrbyfloat keys lmove blmove mget mset msetnx persist pexpire pexpireat "
-    "pexpiretime psetex pttl hrandfield randomkey rename renamenx set __setitem__ setex setnx setrange strlen "
+    "pexpiretime psetex pttl hrandfield randomkey rename renamenx set __setitem__ setbit setex setnx setrange strlen "
     "substr touch ttl type watch unwatch unlink",
     "ListCommands": "blpop brpop brpoplpush blmpop lmpop lindex linsert llen lpop lpush lpushx lrange lrem lset "
     "ltrim rpop rpoplpush rpush rpushx lpos",

@@ -87,6 +87,13 @@ GENERATORS: Dict[str, Callable[[random.Random], Op]] = {
     "strlen": lambda r: ("strlen", (k(r),), {}),
     "getrange": lambda r: ("getrange", (k(r), i(r), i(r)), {}),
     "setrange": lambda r: ("setrange", (k(r), r.choice([0, 1, 5, -1]), v(r)), {}),
+    # bitmaps (on the shared keys: WRONGTYPE, and bits of whatever strings are there)
+    "setbit": lambda r: ("setbit", (k(r), r.choice([0, 1, 7, 8, 15, 63, 100, -1]), r.choice([0, 1, True])), {}),
+    "getbit": lambda r: ("getbit", (k(r), r.choice([0, 1, 7, 9, 64, 1000, -1])), {}),
+    "bitcount": lambda r: ("bitcount", (k(r),) + r.choice([(), (0, -1), (1, 2), (-2, -1), (-1, -2), (3, 40, "BIT"), (-9, -1, "bit"), (0, 0, "BYTE")]), {}),
+    "bitpos": lambda r: ("bitpos", (k(r), r.choice([0, 1])) + r.choice([(), (1,), (0, -1), (2, 1), (-1,), (3, 30, "BIT"), (0, 0, "BYTE")]), {}),
+    "bitfield_ro": lambda r: ("bitfield_ro", (k(r), r.choice(["u8", "i5", "u63", "i64"]), r.choice([0, 3, "#1", 40])), r.choice([{}, {"items": [("i4", "#2"), ("u1", 7)]}])),
+    "bitop": lambda r: ("bitop", (r.choice(["AND", "OR", "XOR", "NOT", "not"]), k(r)) + tuple(k(r) for _ in range(r.choice([1, 1, 2, 3]))), {}),
     # keys
     "del": lambda r: ("delete", tuple(r.sample(KEYS, r.randint(1, 2))), {}),
     "exists": lambda r: ("exists", tuple(k(r) for _ in range(r.randint(1, 3))), {}),

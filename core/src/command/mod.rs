@@ -10,6 +10,7 @@
 //! `ALL_SHARDS` (KEYS, SCAN, FLUSHDB...) lock every shard. Read-only commands take read locks.
 
 pub(crate) mod args;
+mod bitmap;
 mod hash;
 mod keys;
 mod list;
@@ -120,8 +121,9 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 11] = [
+        let families: [&'static [CommandSpec]; 12] = [
             string::COMMANDS,
+            bitmap::COMMANDS,
             keys::COMMANDS,
             hash::COMMANDS,
             list::COMMANDS,
