@@ -806,3 +806,41 @@ fn find_min_max_bound_the_hinted_index_and_show_record_id() {
     assert_eq!(got[0].get_i32("t").unwrap(), 5);
     assert!(got[0].contains_key("$recordId"));
 }
+
+/// A sort on two fields that are arrays in one document ("parallel arrays") is refused with
+/// error 2 on every path that sorts in memory, as MongoDB's blocking sort refuses it: a find
+/// (collection scan, with and without a limit, and with an index on one of the fields), an
+/// aggregation `$sort` (with and without a following `$limit`), and a sorted findAndModify.
+/// Two fields through the same array are not parallel and sort.
+#[test]
+fn sorting_on_parallel_arrays_is_error_2_on_every_path() {
+    let db = Db::open_in_memory();
+    ok(&db.run_command("t", &doc! {"insert": "c", "documents": [{"_id": 1, "a": [1, 2], "b": [3, 4]}, {"_id": 2, "a": 0, "b": 9}]}));
+    let code = |r: &Document| (r.get_f64("ok").ok(), r.get_i32("code").ok());
+    let refused = (Some(0.0), Some(2));
+    let sort = doc! {"a": 1, "b": 1};
+    for limit in [0, 1] {
+        let r = db.run_command("t", &doc! {"find": "c", "sort": sort.clone(), "limit": limit});
+        assert_eq!(code(&r), refused, "find limit {limit}: {r}");
+    }
+    for tail in [vec![], vec![doc! {"$limit": 1}]] {
+        let mut pipeline = vec![doc! {"$sort": sort.clone()}];
+        pipeline.extend(tail);
+        let r = db.run_command("t", &doc! {"aggregate": "c", "pipeline": pipeline, "cursor": {}});
+        assert_eq!(code(&r), refused, "aggregate: {r}");
+    }
+    let r = db.run_command("t", &doc! {"findAndModify": "c", "query": {}, "sort": sort.clone(), "update": {"$set": {"x": 1}}});
+    assert_eq!(code(&r), refused, "findAndModify: {r}");
+    assert_eq!(find_all(&db, "t", "c", doc! {"x": 1}), Vec::<Document>::new(), "nothing was updated");
+    ok(&db.run_command("t", &doc! {"createIndexes": "c", "indexes": [{"key": {"a": 1}, "name": "a_1"}]}));
+    let r = db.run_command("t", &doc! {"find": "c", "filter": {"a": {"$gte": 0}}, "sort": sort, "hint": "a_1"});
+    assert_eq!(code(&r), refused, "find on an index of a: {r}");
+    // One array, two paths through it: sorts (by each element's pair).
+    ok(&db.run_command(
+        "t",
+        &doc! {"insert": "d", "documents": [{"_id": 1, "x": [{"a": 5, "b": 1}, {"a": 2, "b": 9}]}, {"_id": 2, "x": {"a": 3, "b": 0}}]},
+    ));
+    let r = db.run_command("t", &doc! {"find": "d", "sort": {"x.a": 1, "x.b": 1}});
+    let ids: Vec<Bson> = first_batch(&r).iter().map(|d| d.get("_id").unwrap().clone()).collect();
+    assert_eq!(ids, vec![Bson::Int32(1), Bson::Int32(2)]);
+}

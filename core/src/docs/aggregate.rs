@@ -863,7 +863,11 @@ fn sort_all(sort: &Sort, input: DocStream<'_>) -> Vec<Result<Document, DocError>
     let mut keyed = Vec::new();
     for r in input {
         match r {
-            Ok(d) => keyed.push((sort.key(&d), d)),
+            Ok(d) => match sort.try_key(&d) {
+                Ok(key) => keyed.push((key, d)),
+                // Parallel arrays (error 2), as MongoDB's blocking sort reports them.
+                Err(e) => return vec![Err(e)],
+            },
             Err(e) => return vec![Err(e)],
         }
     }

@@ -788,7 +788,7 @@ pub fn find_in(
         let mut keyed: Vec<(Vec<Bson>, &RawDocument)> = Vec::new();
         for rid in parallel_matches(coll, &spec.filter)? {
             if let Some(d) = coll.get(rid) {
-                keyed.push((sort.key(&to_document(d)?), d));
+                keyed.push((sort.try_key(&to_document(d)?)?, d));
             }
         }
         keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
@@ -1007,7 +1007,7 @@ fn matching_records(coll: &Collection, filter: &Filter, multi: bool, sort: Optio
         let mut keyed = Vec::new();
         for (rid, d) in coll.scan_from(0) {
             if matches(filter, d)? {
-                keyed.push((sort.key(&to_document(d)?), rid));
+                keyed.push((sort.try_key(&to_document(d)?)?, rid));
             }
         }
         keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));

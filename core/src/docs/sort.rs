@@ -132,7 +132,9 @@ impl Sort {
     /// The sort key of `doc` (one value per sort field; arrays give their min (ascending) or
     /// max (descending) element, missing is null, an empty array is undefined), computed once
     /// per document. Documents MongoDB refuses to sort (parallel arrays, see `try_key`) get
-    /// each field's own min/max.
+    /// each field's own min/max: for the sorts inside expressions and accumulators
+    /// (`$sortArray`, `$top`/`$bottom`, window `sortBy`). Finds, aggregation `$sort`, and sorted
+    /// updates and deletes use `try_key` and fail with error 2 there, as MongoDB does.
     pub fn key(&self, doc: &Document) -> Vec<Bson> {
         self.try_key(doc).unwrap_or_else(|_| self.independent_key(doc))
     }

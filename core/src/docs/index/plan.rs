@@ -1385,7 +1385,7 @@ impl<'q> Sink<'q> {
         if self.blocking {
             let sort = self.q.sort.expect("blocking implies a sort");
             let mut key = match doc {
-                Some(d) => sort.key(d),
+                Some(d) => sort.try_key(d)?,
                 None => Vec::new(),
             };
             if let Produced::Record(_, Some(score)) = &item {
