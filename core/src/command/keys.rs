@@ -146,9 +146,33 @@ pub(crate) struct ScanOpts<'a> {
 }
 
 /// Parse `cursor [MATCH p] [COUNT n] [TYPE t]` starting at `a[cursor_at]`.
+/// A cursor as Redis 7.0 reads it (`strtoul`, base 10): an optional sign and decimal digits,
+/// where the empty string is 0 and `-n` wraps to `2^64 - n`; None (ERR invalid cursor) for
+/// anything else: a space, trailing bytes, no digits after a sign, or more than 64 bits.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (negative, digits) = match arg[0] {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if negative { n.wrapping_neg() } else { n })
+}
+
 pub(crate) fn parse_scan<'a>(a: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> Result<ScanOpts<'a>, Reply> {
-    let cursor =
-        std::str::from_utf8(a[cursor_at]).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| Reply::err("ERR invalid cursor"))?;
+    let cursor = parse_cursor(a[cursor_at]).ok_or_else(|| Reply::err("ERR invalid cursor"))?;
     let mut o = ScanOpts { cursor, pattern: None, count: 10, type_name: None, novalues: false };
     let mut i = cursor_at + 1;
     while i < a.len() {
@@ -265,10 +289,10 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
     }
     let known = ["ENCODING", "REFCOUNT", "IDLETIME", "FREQ"].iter().any(|n| is(sub, n));
-    if !known {
+    if !known && !is(sub, "HELP") {
         return Err(super::unknown_subcommand(sub, "OBJECT"));
     }
-    if a.len() != 3 {
+    if a.len() != 3 || !known {
         return Err(super::subcommand_arity("object", sub));
     }
     // OBJECT does not count as an access (Redis looks the key up with LOOKUP_NOTOUCH).
@@ -407,6 +431,34 @@ mod tests {
     use super::super::testutil::run;
     use crate::keyspace::now_ms;
     use crate::{Db, Reply};
+
+    #[test]
+    fn cursors_parse_as_strtoul_does() {
+        use super::parse_cursor;
+        for (arg, want) in [
+            (&b""[..], Some(0)),
+            (b"0", Some(0)),
+            (b"-0", Some(0)),
+            (b"+7", Some(7)),
+            (b"-1", Some(u64::MAX)),
+            (b"18446744073709551615", Some(u64::MAX)),
+            (b"-18446744073709551615", Some(1)),
+            (b"007", Some(7)),
+            (b"18446744073709551616", None),
+            (b"-", None),
+            (b"+", None),
+            (b" 1", None),
+            (b"1 ", None),
+            (b"0x10", None),
+            (b"1.0", None),
+        ] {
+            assert_eq!(parse_cursor(arg), want, "{:?}", String::from_utf8_lossy(arg));
+        }
+        // A cursor far beyond the table still answers (a page, then 0 eventually), never panics.
+        let db = Db::open_in_memory();
+        run(&db, &["MSET", "a", "1", "b", "2", "c", "3"]);
+        assert!(matches!(run(&db, &["SCAN", "-1", "COUNT", "100"]), Reply::Array(_)));
+    }
 
     fn dbsize(db: &Db) -> Reply {
         run(db, &["DBSIZE"])

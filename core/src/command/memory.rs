@@ -98,6 +98,9 @@ fn dataset(ctx: &Ctx<'_>) -> (u64, u64) {
 fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let sub = a[1];
     if is(sub, "USAGE") {
+        if a.len() < 3 {
+            return Err(super::subcommand_arity("memory", sub));
+        }
         if a.len() != 3 && a.len() != 5 {
             return Err(args::syntax());
         }

@@ -42,7 +42,14 @@ fn pubsub(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if is(sub, "SHARDNUMSUB") {
         return Ok(Reply::Array(a[2..].iter().flat_map(|c| [Reply::bulk(c), Reply::Int(0)]).collect()));
     }
-    if is(sub, "CHANNELS") || is(sub, "NUMPAT") || is(sub, "SHARDCHANNELS") {
+    if is(sub, "CHANNELS") || is(sub, "SHARDCHANNELS") {
+        // Their arity (-2) passes; the handler then refuses more than one pattern.
+        return Err(Reply::err_owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    if is(sub, "NUMPAT") {
         return Err(super::subcommand_arity("pubsub", sub));
     }
     Err(super::unknown_subcommand(sub, "PUBSUB"))

@@ -484,8 +484,7 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         match a.len() {
             2 => {}
             3 if is(a[2], "ASYNC") || is(a[2], "SYNC") => {}
-            3 => return Err(Reply::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option")),
-            _ => return Err(super::subcommand_arity("script", sub)),
+            _ => return Err(Reply::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option")),
         }
         scripts.cache.lock().clear();
         return Ok(Reply::OK);
@@ -520,6 +519,9 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "    Print this help.",
         ];
         return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+    }
+    if is(sub, "HELP") {
+        return Err(super::subcommand_arity("script", sub));
     }
     Err(super::unknown_subcommand(sub, "SCRIPT"))
 }

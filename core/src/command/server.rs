@@ -204,7 +204,25 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         ks.reset_peak();
         return Ok(Reply::OK);
     }
-    if is(sub, "GET") || is(sub, "SET") || is(sub, "RESETSTAT") {
+    if is(sub, "SET") && a.len() >= 4 {
+        // Arity (-4) passes; a name without its value does not.
+        return Err(super::args::syntax());
+    }
+    if is(sub, "HELP") && a.len() == 2 {
+        let lines = [
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "HELP",
+            "    Print this help.",
+        ];
+        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+    }
+    if is(sub, "GET") || is(sub, "SET") || is(sub, "RESETSTAT") || is(sub, "HELP") {
         return Err(super::subcommand_arity("config", sub));
     }
     Err(super::unknown_subcommand(sub, "CONFIG"))
@@ -310,39 +328,79 @@ fn select(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
 }
 
+/// COMMAND [COUNT | LIST | INFO [name ...] | GETKEYS argv... | HELP]: Redis 7.0's replies and
+/// errors (a subcommand's arity as Redis's table gives it: COUNT 2, LIST -2, INFO -2,
+/// GETKEYS -4, HELP 2). Plain COMMAND and INFO without names describe every command.
 fn command(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    if a.len() == 2 && is(a[1], "COUNT") {
+    let info = |c: &CommandSpec| {
+        Reply::Array(vec![
+            Reply::bulk(c.name.as_bytes()),
+            Reply::Int(i64::from(c.arity)),
+            Reply::Array(
+                std::iter::once(if c.is_write() { "write" } else { "readonly" })
+                    .chain((c.flags & super::BLOCKING != 0).then_some("blocking"))
+                    .map(Reply::status)
+                    .collect(),
+            ),
+            Reply::Int(i64::from(c.first_key)),
+            Reply::Int(i64::from(c.last_key)),
+            Reply::Int(i64::from(c.step)),
+        ])
+    };
+    if a.len() == 1 {
+        return Ok(Reply::Array(super::all_commands().map(info).collect()));
+    }
+    let sub = a[1];
+    if is(sub, "COUNT") && a.len() == 2 {
         return Ok(Reply::Int(super::all_commands().count() as i64));
     }
-    if a.len() >= 2 && is(a[1], "LIST") {
+    if is(sub, "LIST") {
         let mut names: Vec<&str> = super::all_commands().map(|c| c.name).collect();
         names.sort_unstable();
         return Ok(Reply::Array(names.into_iter().map(|n| Reply::bulk(n.as_bytes())).collect()));
     }
-    if a.len() >= 3 && is(a[1], "INFO") {
-        return Ok(Reply::Array(
-            a[2..]
-                .iter()
-                .map(|n| match super::find(n) {
-                    Some(c) => Reply::Array(vec![
-                        Reply::bulk(c.name.as_bytes()),
-                        Reply::Int(i64::from(c.arity)),
-                        Reply::Array(
-                            std::iter::once(if c.is_write() { "write" } else { "readonly" })
-                                .chain((c.flags & super::BLOCKING != 0).then_some("blocking"))
-                                .map(Reply::status)
-                                .collect(),
-                        ),
-                        Reply::Int(i64::from(c.first_key)),
-                        Reply::Int(i64::from(c.last_key)),
-                        Reply::Int(i64::from(c.step)),
-                    ]),
-                    None => Reply::Nil,
-                })
-                .collect(),
-        ));
+    if is(sub, "INFO") {
+        if a.len() == 2 {
+            return Ok(Reply::Array(super::all_commands().map(info).collect()));
+        }
+        return Ok(Reply::Array(a[2..].iter().map(|n| super::find(n).map_or(Reply::Nil, info)).collect()));
     }
-    Err(Reply::err("ERR unknown subcommand. Try COMMAND HELP."))
+    if is(sub, "GETKEYS") && a.len() >= 4 {
+        let argv = &a[2..];
+        let Some(spec) = super::find(argv[0]) else { return Err(Reply::err("ERR Invalid command specified")) };
+        if !spec.arity_ok(argv.len()) {
+            return Err(Reply::err("ERR Invalid number of arguments specified for command"));
+        }
+        let keys = spec.key_positions(argv);
+        if keys.is_empty() {
+            return Err(Reply::err("ERR The command has no key arguments"));
+        }
+        return Ok(Reply::Array(keys.into_iter().map(|i| Reply::bulk(argv[i])).collect()));
+    }
+    if is(sub, "HELP") && a.len() == 2 {
+        let lines = [
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "HELP",
+            "    Print this help.",
+        ];
+        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+    }
+    if is(sub, "COUNT") || is(sub, "GETKEYS") || is(sub, "HELP") {
+        return Err(super::subcommand_arity("command", sub));
+    }
+    Err(super::unknown_subcommand(sub, "COMMAND"))
 }
 
 #[cfg(test)]

@@ -841,12 +841,13 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let key = a[1];
     let mut rng = rand::rng();
     if a.len() >= 3 {
-        let l = args::int(a[2])?;
+        // Redis 7.0: the count in -LONG_MAX..=LONG_MAX, and within half of that WITHSCORES.
+        let l = super::set::rand_count(a[2])?;
         if a.len() > 4 || (a.len() == 4 && !is(a[3], "WITHSCORES")) {
             return Err(syntax());
         }
         let withscores = a.len() == 4;
-        if withscores && !(i64::MIN / 2..=i64::MAX / 2).contains(&l) {
+        if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
             return Err(Reply::err("ERR value is out of range"));
         }
         super::set::check_repeat_cap(l)?;
