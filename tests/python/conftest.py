@@ -5,6 +5,11 @@
   (skipped with a clear message when redis-server is missing, unless NESTDB_REQUIRE_REDIS=1,
   which turns the skip into a failure).
 - ``requires(*commands)``: skip when the engine does not implement a command yet.
+- ``client``: a fresh in-memory ``nestdb.MongoClient`` (the document tests' own ``db``
+  fixtures pick a database on it).
+- ``typed`` / ``outcome``: comparable images of redis-py results and exceptions (class,
+  message, redis-py base classes), for the tests that run the same calls on nestdb and on a
+  real server.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Iterator, Set
+from typing import Any, Callable, Iterator, Set
 
 import pytest
 
@@ -35,6 +40,49 @@ ENGINE_COMMANDS = engine_commands()
 def requires(*commands: str) -> pytest.MarkDecorator:
     missing = [c for c in commands if c.lower() not in ENGINE_COMMANDS]
     return pytest.mark.skipif(bool(missing), reason=f"engine does not implement {', '.join(missing)} yet")
+
+
+@pytest.fixture
+def client() -> Iterator[nestdb.MongoClient]:
+    c = nestdb.MongoClient()
+    yield c
+    c.close()
+
+
+def _exception_bases() -> tuple:
+    import redis.exceptions as RE
+
+    return (RE.ResponseError, RE.DataError, RE.WatchError, RE.ExecAbortError, RE.RedisError)
+
+
+def exc_info(e: BaseException) -> tuple:
+    """An exception as compared: class name, message and the redis-py bases it is an instance of."""
+    return ("exc", type(e).__name__, str(e), tuple(c.__name__ for c in _exception_bases() if isinstance(e, c)))
+
+
+def typed(x: Any) -> Any:
+    """A comparable image of ``x`` that keeps Python types (1 != 1.0 != True)."""
+    import redis
+
+    if isinstance(x, BaseException):
+        return exc_info(x)
+    if isinstance(x, (redis.Redis, nestdb.Redis)):  # pipelines chain: compare the kind only
+        return ("client", "Pipeline" in type(x).__name__)
+    if isinstance(x, dict):
+        return ("dict", sorted(((typed(k), typed(v)) for k, v in x.items()), key=repr))
+    if isinstance(x, (set, frozenset)):
+        return (type(x).__name__, sorted((typed(v) for v in x), key=repr))
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [typed(v) for v in x])
+    return (type(x).__name__, x)
+
+
+def outcome(c: Any, fn: Callable[[Any], Any]) -> Any:
+    """``fn(c)``'s result, or the exception it raised, as ``typed`` images."""
+    try:
+        return ("ok", typed(fn(c)))
+    except Exception as e:  # noqa: BLE001 - compared by class, message and bases
+        return ("err",) + exc_info(e)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Iterable, Iterator, List
+from typing import Any, Iterable, List
 
 import pytest
 
@@ -43,13 +43,6 @@ from nestdb import (
 pytestmark = pytest.mark.skipif(
     not hasattr(nestdb._nestdb.Database, "_doc_command"), reason="the native layer has no document commands yet"
 )
-
-
-@pytest.fixture
-def client() -> Iterator[MongoClient]:
-    c = MongoClient()
-    yield c
-    c.close()
 
 
 @pytest.fixture

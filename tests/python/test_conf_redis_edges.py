@@ -19,6 +19,8 @@ import redis
 
 import nestdb
 
+from conftest import outcome
+
 RE = redis.exceptions
 
 
@@ -34,26 +36,6 @@ def pair(redis_server) -> Iterator[Tuple[Any, Any]]:
     yield ours, theirs
     theirs.close()
     ours.close()
-
-
-def typed(x: Any) -> Any:
-    """A comparable image of ``x`` that keeps Python types (1 != 1.0 != True)."""
-    if isinstance(x, BaseException):
-        return ("exc", type(x).__name__, str(x))
-    if isinstance(x, dict):
-        return ("dict", sorted(((typed(k), typed(v)) for k, v in x.items()), key=repr))
-    if isinstance(x, (set, frozenset)):
-        return (type(x).__name__, sorted((typed(v) for v in x), key=repr))
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__, [typed(v) for v in x])
-    return (type(x).__name__, x)
-
-
-def outcome(c, fn: Callable) -> Any:
-    try:
-        return ("ok", typed(fn(c)))
-    except Exception as e:  # noqa: BLE001 - compared by class and message
-        return ("err", type(e).__name__, str(e))
 
 
 def check(pair, *fns: Callable) -> List[Any]:

@@ -21,7 +21,7 @@ import redis
 
 import nestdb
 
-from conftest import requires
+from conftest import outcome, requires
 
 RE = redis.exceptions
 
@@ -57,35 +57,6 @@ def p(request, redis_server) -> Pair:
 
 # ---------------------------------------------------------------------------------------
 # comparison helpers
-
-_BASES = (RE.ResponseError, RE.DataError, RE.WatchError, RE.ExecAbortError, RE.RedisError)
-
-
-def exc_info(e: BaseException) -> tuple:
-    return ("exc", type(e).__name__, str(e), tuple(c.__name__ for c in _BASES if isinstance(e, c)))
-
-
-def typed(x: Any) -> Any:
-    """A comparable image of ``x`` that keeps Python types (1 != 1.0 != True)."""
-    if isinstance(x, BaseException):
-        return exc_info(x)
-    if isinstance(x, (redis.Redis, nestdb.Redis)):  # pipelines chain: compare the kind only
-        return ("client", "Pipeline" in type(x).__name__)
-    if isinstance(x, dict):
-        return ("dict", sorted(((typed(k), typed(v)) for k, v in x.items()), key=repr))
-    if isinstance(x, (set, frozenset)):
-        return (type(x).__name__, sorted((typed(v) for v in x), key=repr))
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__, [typed(v) for v in x])
-    return (type(x).__name__, x)
-
-
-def outcome(c, fn: Callable) -> Any:
-    try:
-        return ("ok", typed(fn(c)))
-    except Exception as e:  # noqa: BLE001 - compared by class, message and bases
-        return ("err",) + exc_info(e)
-
 
 def check(p: Pair, *fns: Callable) -> List[Any]:
     """Run the steps ``fns`` (each ``fn(client)``) in order on both clients; every step's

@@ -9,7 +9,7 @@ Each section names the manual page its examples and expected results are taken f
 from __future__ import annotations
 
 import datetime
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -33,13 +33,6 @@ from nestdb.errors import BulkWriteError, DuplicateKeyError, OperationFailure, W
 pytestmark = pytest.mark.skipif(
     not hasattr(nestdb._nestdb.Database, "_doc_command"), reason="the native layer has no document commands yet"
 )
-
-
-@pytest.fixture
-def client() -> Iterator[MongoClient]:
-    c = MongoClient()
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -30,13 +30,6 @@ from nestdb.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, 
 pytestmark = pytest.mark.skipif(
     not hasattr(nestdb._nestdb.Database, "_doc_command"), reason="the native layer has no document commands yet"
 )
-
-
-@pytest.fixture
-def client() -> Iterator[MongoClient]:
-    c = MongoClient()
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -32,13 +32,6 @@ ID_INDEX = {"v": 2, "key": {"_id": 1}, "name": "_id_"}
 
 
 @pytest.fixture
-def client() -> Iterator[MongoClient]:
-    c = MongoClient()
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def db(client: MongoClient) -> Any:
     return client.test
 

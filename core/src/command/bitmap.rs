@@ -18,7 +18,7 @@
 //! value near `i64::MIN` into a narrow signed field under SAT) answer as Redis's do.
 
 use super::args::{is, syntax};
-use super::string::MAX_STRING;
+use super::string::{store_value_keep_ttl, MAX_STRING};
 use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::{Ctx, Entry, WRONGTYPE};
 use crate::reply::Reply;
@@ -74,14 +74,7 @@ fn setbit(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let shift = 7 - (offset & 7) as u32;
     let old = (bytes[byte] >> shift) & 1;
     bytes[byte] = bytes[byte] & !(1 << shift) | on << shift;
-    let value = Value::Str(ValueBytes::store_raw(bytes, ctx.compression()));
-    match ctx.lookup_mut(a[1]) {
-        Some(e) => {
-            e.value = value;
-            ctx.modified(a[1]);
-        }
-        None => ctx.insert(a[1], value, 0),
-    }
+    store_value_keep_ttl(ctx, a[1], ValueBytes::store_raw(bytes, ctx.compression()));
     Ok(Reply::Int(i64::from(old)))
 }
 
@@ -492,14 +485,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], read_only: bool) -> CmdResul
         replies.push(reply);
     }
     if changed {
-        let value = Value::Str(ValueBytes::store_raw(bytes, ctx.compression()));
-        match ctx.lookup_mut(a[1]) {
-            Some(e) => {
-                e.value = value;
-                ctx.modified(a[1]);
-            }
-            None => ctx.insert(a[1], value, 0),
-        }
+        store_value_keep_ttl(ctx, a[1], ValueBytes::store_raw(bytes, ctx.compression()));
     }
     Ok(Reply::Array(replies))
 }

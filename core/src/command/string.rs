@@ -332,7 +332,8 @@ fn store_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], bytes: Vec<u8>) {
     store_value_keep_ttl(ctx, key, value);
 }
 
-fn store_value_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], value: ValueBytes) {
+/// Replace the string at `key` with `value`, keeping its TTL (or create it without one).
+pub(super) fn store_value_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], value: ValueBytes) {
     let value = Value::Str(value);
     match ctx.lookup_mut(key) {
         Some(e) => {
