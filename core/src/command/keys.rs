@@ -286,7 +286,7 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "HELP",
             "    Print this help.",
         ];
-        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+        return Ok(super::help_reply(&lines));
     }
     let known = ["ENCODING", "REFCOUNT", "IDLETIME", "FREQ"].iter().any(|n| is(sub, n));
     if !known && !is(sub, "HELP") {

@@ -188,7 +188,7 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "HELP",
             "    Print this help.",
         ];
-        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+        return Ok(super::help_reply(&lines));
     }
     Err(super::unknown_subcommand(sub, "MEMORY"))
 }

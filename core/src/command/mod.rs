@@ -186,6 +186,11 @@ pub(crate) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     Reply::err_owned(format!("ERR unknown subcommand '{}'. Try {cmd} HELP.", String::from_utf8_lossy(sub)))
 }
 
+/// A `<COMMAND> HELP` reply: one status line per entry, as Redis's `addReplyHelp` sends them.
+pub(crate) fn help_reply(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
+}
+
 /// Redis's reply to a known subcommand with the wrong number of arguments.
 pub(crate) fn subcommand_arity(cmd: &str, sub: &[u8]) -> Reply {
     Reply::err_owned(format!("ERR wrong number of arguments for '{cmd}|{}' command", String::from_utf8_lossy(sub).to_ascii_lowercase()))

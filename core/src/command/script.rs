@@ -518,7 +518,7 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "HELP",
             "    Print this help.",
         ];
-        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+        return Ok(super::help_reply(&lines));
     }
     if is(sub, "HELP") {
         return Err(super::subcommand_arity("script", sub));

@@ -220,7 +220,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "HELP",
             "    Print this help.",
         ];
-        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+        return Ok(super::help_reply(&lines));
     }
     if is(sub, "GET") || is(sub, "SET") || is(sub, "RESETSTAT") || is(sub, "HELP") {
         return Err(super::subcommand_arity("config", sub));
@@ -395,7 +395,7 @@ fn command(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "HELP",
             "    Print this help.",
         ];
-        return Ok(Reply::Array(lines.iter().map(|l| Reply::Status((*l).into())).collect()));
+        return Ok(super::help_reply(&lines));
     }
     if is(sub, "COUNT") || is(sub, "GETKEYS") || is(sub, "HELP") {
         return Err(super::subcommand_arity("command", sub));
