@@ -376,8 +376,8 @@ impl Db {
         let h = hash_bytes(key);
         let shard = self.inner.ks.shard(shard_of(h)).read();
         // The expiry comes from the node's tail (keys with a TTL only): no second table probed.
-        let mut found = shard.dict.get_with_tail_hashed(h, key);
-        let expired = found.is_some_and(|(_, tail)| tail.is_some_and(|at| at <= crate::keyspace::now_ms()));
+        let mut found = shard.dict.get_ref_with_tail_hashed(h, key);
+        let expired = found.as_ref().is_some_and(|(_, tail)| tail.is_some_and(|at| at <= crate::keyspace::now_ms()));
         if expired {
             found = None;
         }
@@ -386,14 +386,15 @@ impl Db {
         let counters = self.inner.ks.counters();
         let counter = if found.is_some() { &counters.fast_hits } else { &counters.fast_misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(e) = found {
+        if let Some(e) = &found {
             crate::keyspace::evict::touch(&self.inner.ks.tuning, e);
         }
-        let r = match found.map(|e| &e.value) {
+        let r = match found.as_deref().map(|e| &e.value) {
             None => Ok(None),
             Some(Value::Str(s)) => Ok(Some(s.with_bytes(f))),
             Some(_) => Err(Error::Command(WRONGTYPE.into())),
         };
+        drop(found);
         drop(shard);
         if expired {
             // Lazy expiry, as GET through the command table (`expire::reclaim`).
@@ -412,7 +413,7 @@ impl Db {
         let hashes: SmallVec<[u64; 16]> = keys.iter().map(|k| hash_bytes(k.as_ref())).collect();
         let ctx = self.inner.ks.lock(&LockSet::for_hashes(hashes.iter().copied()), false);
         ctx.count_command();
-        ctx.lookup_counted_batch(keys, &hashes, |i, e| match e {
+        ctx.lookup_counted_batch(keys, &hashes, |i, e| match e.as_deref() {
             Some(Entry { value: Value::Str(s), .. }) => s.with_bytes(|b| f(i, Some(b))),
             _ => f(i, None),
         });
@@ -900,7 +901,7 @@ impl Commands for Db {
         let h = hash_bytes(key);
         let ctx = self.inner.ks.lock(&LockSet::One(shard_of(h)), false);
         ctx.count_command();
-        let r = match ctx.read::<crate::types::ZSetValue>(key) {
+        let r = match ctx.read_plain::<crate::types::ZSetValue>(key) {
             Err(e) => check(e).map(|_| None),
             Ok(z) => Ok(z.and_then(|z| z.rank(member)).map(|r| r as i64)),
         };

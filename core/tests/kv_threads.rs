@@ -217,3 +217,46 @@ fn info_counters_sum_every_thread() {
     assert_eq!((hits, misses), (0, 0));
     assert!(commands <= 2, "RESETSTAT left {commands} commands");
 }
+
+/// Readers of small hashes (views of packed nodes, whose reads record accesses in the node
+/// under a shared lock) run against a writer that rewrites them (unpacking and repacking each
+/// node): every read sees a whole hash, all fields from one write.
+#[test]
+fn readers_of_packed_hashes_see_whole_writes() {
+    let db = Db::open_in_memory();
+    db.execute(&[b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lfu"]);
+    let hset = |db: &Db, key: &[u8], round: usize| {
+        let v = round.to_string();
+        let mut argv: Vec<&[u8]> = vec![b"HSET", key];
+        for f in [b"a".as_slice(), b"b", b"c", b"d"] {
+            argv.extend([f, v.as_bytes()]);
+        }
+        assert!(matches!(db.execute(&argv), Reply::Int(_)));
+    };
+    for k in 0..16 {
+        hset(&db, format!("h{k}").as_bytes(), 0);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|t| {
+            let (db, stop) = (db.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("h{}", (n + t) % 16);
+                    let Reply::Map(pairs) = db.execute(&[b"HGETALL", key.as_bytes()]) else { panic!("HGETALL {key}") };
+                    assert_eq!(pairs.len(), 4, "{key}");
+                    assert!(pairs.windows(2).all(|w| w[0].1 == w[1].1), "{key}: {pairs:?}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for round in 1..=3000 {
+        hset(&db, format!("h{}", round % 16).as_bytes(), round);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads: usize = readers.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(reads > 0);
+}

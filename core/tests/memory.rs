@@ -182,3 +182,113 @@ fn lowering_maxmemory_evicts_immediately() {
     assert!(info_field(&db, "memory", "used_memory") <= 200_000);
     assert!(info_field(&db, "stats", "evicted_keys") > 0);
 }
+
+fn hset5(db: &Db, key: &str) {
+    cmd(db, &format!("HSET {key} field0 value0 field1 value1 field2 value2 field3 value3 field4 value4"));
+}
+
+fn usage(db: &Db, key: &str) -> i64 {
+    let Reply::Int(n) = cmd(db, &format!("MEMORY USAGE {key}")) else { panic!("MEMORY USAGE {key}") };
+    n
+}
+
+/// A small hash is one block: its key and listpack in the keyspace node (24-byte header + the
+/// key + a 74-byte listpack for 5 short fields: 103 bytes, mimalloc's 112 class). Every
+/// command sees it as before, through writes that unpack and repack it, a TTL (the node's
+/// tail), conversion, and reads that record accesses in the node.
+#[test]
+fn small_hashes_live_in_one_block() {
+    let db = Db::open_in_memory();
+    let base = info_field(&db, "memory", "used_memory");
+    hset5(&db, "key:1");
+    assert_eq!(usage(&db, "key:1"), 112);
+    assert_eq!(cmd(&db, "OBJECT ENCODING key:1"), Reply::Bulk(b"listpack".to_vec()));
+    assert_eq!(cmd(&db, "HGET key:1 field3"), Reply::Bulk(b"value3".to_vec()));
+    cmd(&db, "HSET key:1 field5 value5");
+    assert_eq!(usage(&db, "key:1"), 128, "117 bytes");
+    assert_eq!(cmd(&db, "HLEN key:1"), Reply::Int(6));
+    // A TTL goes in the node's tail (125 bytes), plus the key's node in the TTL index (12 +
+    // 5 bytes: 32).
+    assert_eq!(cmd(&db, "EXPIRE key:1 100"), Reply::Int(1));
+    assert_eq!(usage(&db, "key:1"), 128 + 32);
+    assert_eq!(cmd(&db, "TTL key:1"), Reply::Int(100));
+    assert_eq!(cmd(&db, "HDEL key:1 field5"), Reply::Int(1));
+    assert_eq!(cmd(&db, "TTL key:1"), Reply::Int(100), "a write keeps the TTL");
+    assert_eq!(usage(&db, "key:1"), 112 + 32);
+    assert_eq!(cmd(&db, "PERSIST key:1"), Reply::Int(1));
+    assert_eq!(usage(&db, "key:1"), 112);
+    let Reply::Map(all) = cmd(&db, "HGETALL key:1") else { panic!() };
+    let fields: Vec<Reply> = all.into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, (0..5).map(|i| Reply::Bulk(format!("field{i}").into_bytes())).collect::<Vec<_>>());
+    // A long value converts the hash to a table: no longer packed, counted as before.
+    cmd(&db, &format!("HSET key:1 big {}", "x".repeat(100)));
+    assert_eq!(cmd(&db, "OBJECT ENCODING key:1"), Reply::Bulk(b"hashtable".to_vec()));
+    assert!(usage(&db, "key:1") > 300);
+    // Copies, renames and deletes of packed hashes; the accounting returns to where it was.
+    hset5(&db, "key:2");
+    assert_eq!(cmd(&db, "COPY key:2 key:3"), Reply::Int(1));
+    assert_eq!(cmd(&db, "RENAME key:3 key:4"), Reply::OK);
+    assert_eq!(usage(&db, "key:4"), 112);
+    assert_eq!(cmd(&db, "HGET key:4 field4"), Reply::Bulk(b"value4".to_vec()));
+    assert_eq!(cmd(&db, "DEL key:1 key:2 key:4"), Reply::Int(3));
+    // What stays is the shards' bucket arrays (4 slots each), not the hashes.
+    let after = info_field(&db, "memory", "used_memory");
+    assert!(after <= base + 64 * 48, "{base} -> {after}");
+    // Reads of a packed hash are recorded in its node (the LFU counter climbs).
+    cmd(&db, "CONFIG SET maxmemory-policy allkeys-lfu");
+    hset5(&db, "hot");
+    let Reply::Int(f0) = cmd(&db, "OBJECT FREQ hot") else { panic!() };
+    for _ in 0..2000 {
+        cmd(&db, "HGET hot field0");
+    }
+    let Reply::Int(f1) = cmd(&db, "OBJECT FREQ hot") else { panic!() };
+    assert!(f1 > f0 + 5, "{f0} -> {f1}");
+}
+
+/// Under allkeys-lru, small hashes that are read survive while cold ones are evicted: the
+/// reads' access records reach the packed nodes.
+#[test]
+fn lru_sees_reads_of_packed_hashes() {
+    let db = Db::open_in_memory();
+    for i in 0..2000 {
+        hset5(&db, &format!("h:{i}"));
+    }
+    let used = info_field(&db, "memory", "used_memory");
+    cmd(&db, "CONFIG SET maxmemory-policy allkeys-lru");
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    for i in 0..200 {
+        cmd(&db, &format!("HGET h:{i} field0"));
+    }
+    // Room for about half the hashes: the 200 just read must all stay.
+    cmd(&db, &format!("CONFIG SET maxmemory {}", used - 1000 * 112));
+    assert!(info_field(&db, "stats", "evicted_keys") >= 900);
+    for i in 0..200 {
+        assert_eq!(cmd(&db, &format!("EXISTS h:{i}")), Reply::Int(1), "h:{i} was read last and evicted");
+    }
+}
+
+/// Packed hashes go through a snapshot and the log and come back packed and equal.
+#[test]
+fn packed_hashes_survive_snapshots_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = Db::open(&path, Options::default()).unwrap();
+        for i in 0..100 {
+            hset5(&db, &format!("s:{i}"));
+        }
+        cmd(&db, "EXPIRE s:7 1000");
+        assert_eq!(db.execute(&[b"SAVE"]), Reply::OK);
+        for i in 0..100 {
+            hset5(&db, &format!("l:{i}"));
+            cmd(&db, &format!("HSET l:{i} extra {i}"));
+        }
+    }
+    let db = Db::open(&path, Options::default()).unwrap();
+    assert_eq!(usage(&db, "s:3"), 112);
+    assert_eq!(usage(&db, "l:3"), 112, "24 + 3 + 82 bytes");
+    assert_eq!(cmd(&db, "HGET l:42 extra"), Reply::Bulk(b"42".to_vec()));
+    assert_eq!(cmd(&db, "HGET s:99 field2"), Reply::Bulk(b"value2".to_vec()));
+    let Reply::Int(ttl) = cmd(&db, "TTL s:7") else { panic!() };
+    assert!((990..=1000).contains(&ttl), "{ttl}");
+}

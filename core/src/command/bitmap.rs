@@ -62,7 +62,7 @@ fn setbit(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         _ => return Err(Reply::err(BAD_BIT)),
     };
     // A write's lookup: no hit or miss counted (Redis's lookupKeyWrite).
-    let mut bytes = match ctx.lookup(a[1]) {
+    let mut bytes = match ctx.lookup(a[1]).as_deref() {
         None => Vec::new(),
         Some(Entry { value: Value::Str(s), .. }) => s.to_vec(),
         Some(_) => return Err(Reply::err(WRONGTYPE)),
@@ -439,7 +439,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], read_only: bool) -> CmdResul
     }
     // The string, created or grown to hold the farthest bit written (even if every write then
     // fails its overflow check, as in Redis).
-    let mut bytes = match ctx.lookup(a[1]) {
+    let mut bytes = match ctx.lookup(a[1]).as_deref() {
         None => Vec::new(),
         Some(Entry { value: Value::Str(s), .. }) => s.to_vec(),
         Some(_) => return Err(Reply::err(WRONGTYPE)),

@@ -100,11 +100,12 @@ fn hsetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn hget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(ctx.read::<HashValue>(a[1])?.and_then(|h| h.get(a[2])).map_or(Reply::Nil, bulk_cow))
+    Ok(ctx.read::<HashValue>(a[1])?.as_deref().and_then(|h| h.get(a[2])).map_or(Reply::Nil, bulk_cow))
 }
 
 fn hmget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let h = ctx.read::<HashValue>(a[1])?;
+    let h = h.as_deref();
     Ok(Reply::Array(a[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Nil, bulk_cow)).collect()))
 }
 
@@ -198,7 +199,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut rng = rand::rng();
     if a.len() == 2 {
         let h = ctx.read::<HashValue>(a[1])?;
-        return Ok(Reply::bulk_opt(h.and_then(|h| h.random_field(&mut rng))));
+        return Ok(Reply::bulk_opt(h.as_deref().and_then(|h| h.random_field(&mut rng))));
     }
     let n = rand_count(a[2])?;
     let withvalues = match a.len() {
@@ -646,7 +647,8 @@ mod tests {
         let big: String = "abcdefgh".repeat(40);
         let stored = |key: &str| {
             let ctx = db.keyspace().lock(&LockSet::All, false);
-            let Some(Value::Hash(h)) = ctx.lookup(key.as_bytes()).map(|e| &e.value) else { panic!("{key} is not a hash") };
+            let e = ctx.lookup(key.as_bytes());
+            let Some(Value::Hash(h)) = e.as_deref().map(|e| &e.value) else { panic!("{key} is not a hash") };
             let packed = h.table().is_some_and(|t| matches!(t.get(b"f"), Some(Stored::Packed(_))));
             (packed, h.mem_usage())
         };

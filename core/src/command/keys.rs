@@ -11,7 +11,7 @@
 
 use super::args::{self, is, syntax};
 use super::{CmdResult, CommandSpec, ALL_SHARDS, WRITE};
-use crate::keyspace::{evict, Ctx, Entry, SHARDS};
+use crate::keyspace::{evict, Ctx, SHARDS};
 use crate::reply::Reply;
 use crate::util::glob::glob_match;
 
@@ -111,6 +111,7 @@ fn copy(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     let Some((e, expire_at)) = ctx.lookup_with_ttl(src) else { return Ok(Reply::Int(0)) };
     let value = e.value.clone();
+    drop(e);
     if ctx.exists(dst) {
         if !replace {
             return Ok(Reply::Int(0));
@@ -127,8 +128,8 @@ fn keys(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let now = ctx.now();
     let mut out = Vec::new();
     for shard in ctx.shards() {
-        for (k, e) in shard.dict.iter() {
-            if !shard.is_expired(k, e, now) && (all || glob_match(pat, k)) {
+        for (k, e) in shard.dict.iter_refs() {
+            if !shard.is_expired(k, &e, now) && (all || glob_match(pat, k)) {
                 out.push(Reply::bulk(k));
             }
         }
@@ -211,9 +212,9 @@ fn scan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut budget = o.count.saturating_mul(10);
     loop {
         let shard = ctx.shard_by_index(shard_idx);
-        bucket = shard.dict.scan(bucket, |k, e: &Entry| {
+        bucket = shard.dict.scan_refs(bucket, |k, e| {
             let type_ok = o.type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
-            if !shard.is_expired(k, e, now) && type_ok && o.pattern.is_none_or(|p| glob_match(p, k)) {
+            if !shard.is_expired(k, &e, now) && type_ok && o.pattern.is_none_or(|p| glob_match(p, k)) {
                 found.push(Reply::bulk(k));
             }
         });
@@ -251,15 +252,15 @@ fn randomkey(ctx: &mut Ctx<'_>, _a: &[&[u8]]) -> CmdResult {
                 }
             })
             .expect("n < total");
-        if let Some((k, e)) = shard.dict.random_entry(&mut rng) {
-            if !shard.is_expired(k, e, now) {
+        if let Some((k, e)) = shard.dict.random_ref(&mut rng) {
+            if !shard.is_expired(k, &e, now) {
                 return Ok(Reply::bulk(k));
             }
         }
     }
     // Mostly expired keyspace: fall back to a full pass.
     for shard in ctx.shards() {
-        if let Some((k, _)) = shard.dict.iter().find(|(k, e)| !shard.is_expired(k, e, now)) {
+        if let Some((k, _)) = shard.dict.iter_refs().find(|(k, e)| !shard.is_expired(k, e, now)) {
             return Ok(Reply::bulk(k));
         }
     }
@@ -306,7 +307,7 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                 "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             ));
         }
-        Ok(Reply::Int(evict::idle_seconds(e) as i64))
+        Ok(Reply::Int(evict::idle_seconds(&e) as i64))
     } else if is(sub, "FREQ") {
         if !lfu {
             return Err(Reply::err(
@@ -418,7 +419,7 @@ fn pexpiretime(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn persist(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let has_ttl = ctx.lookup(a[1]).is_some_and(Entry::has_ttl);
+    let has_ttl = ctx.lookup(a[1]).is_some_and(|e| e.has_ttl());
     if has_ttl {
         ctx.set_expire(a[1], 0);
     }

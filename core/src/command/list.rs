@@ -312,12 +312,12 @@ fn brpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 
 fn llen(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::Int(ctx.read::<ListValue>(a[1])?.map_or(0, |l| l.len()) as i64))
+    Ok(Reply::Int(ctx.read_plain::<ListValue>(a[1])?.map_or(0, |l| l.len()) as i64))
 }
 
 fn lrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (start, stop) = (args::int(a[2])?, args::int(a[3])?);
-    let Some(l) = ctx.read::<ListValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
+    let Some(l) = ctx.read_plain::<ListValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
     let items = match args::range(start, stop, l.len()) {
         Some((s, e)) => l.iter_from(s).take(e + 1 - s).map(Reply::bulk).collect(),
         None => Vec::new(),
@@ -328,7 +328,7 @@ fn lrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 /// LINDEX key index: the key is looked up before the index is parsed (as in Redis), so a
 /// missing key answers nil even for a malformed index.
 fn lindex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let Some(l) = ctx.read::<ListValue>(a[1])? else { return Ok(Reply::Nil) };
+    let Some(l) = ctx.read_plain::<ListValue>(a[1])? else { return Ok(Reply::Nil) };
     let i = args::int(a[2])?;
     Ok(Reply::bulk_opt(index(i, l.len()).and_then(|i| l.get(i))))
 }
@@ -357,7 +357,7 @@ fn lpos(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
         i += 2;
     }
-    let Some(l) = ctx.read::<ListValue>(a[1])? else {
+    let Some(l) = ctx.read_plain::<ListValue>(a[1])? else {
         return Ok(if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil });
     };
     let len = l.len();

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 
 use super::args::{self, is};
 use super::{CmdResult, CommandSpec};
-use crate::keyspace::dict::Dict;
-use crate::keyspace::{Ctx, Entry};
+use crate::keyspace::dict::{Dict, Packing};
+use crate::keyspace::{Ctx, EntryRef, Keys, PackedHashes};
 use crate::reply::Reply;
 
 pub(crate) const COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, 0, (0, 0, 0), memory).with_keys_fn(|a| {
@@ -22,12 +22,16 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, 0, 
 
 /// Bytes of `key`'s entry: its node (which holds the key), its value, and its TTL index node
 /// if it has one.
-pub(crate) fn entry_usage(key: &[u8], e: &Entry) -> usize {
+pub(crate) fn entry_usage(key: &[u8], e: &EntryRef<'_>) -> usize {
     // A key with a TTL has a larger node (its expiry in the tail) and an entry in `volatile`.
-    if e.has_ttl() {
-        return Dict::<Entry>::entry_cost_with_tail(key.len()) + e.value.mem_usage() + Dict::<()>::entry_cost(key.len());
-    }
-    Dict::<Entry>::entry_cost(key.len()) + e.value.mem_usage()
+    let volatile = if e.has_ttl() { Dict::<()>::entry_cost(key.len()) } else { 0 };
+    let node = match PackedHashes::payload(e) {
+        // A packed node holds the value: nothing outside it.
+        Some(payload) if e.is_packed() => return Keys::packed_entry_cost(key.len(), payload.len(), e.has_ttl()) + volatile,
+        _ if e.has_ttl() => Keys::entry_cost_with_tail(key.len()),
+        _ => Keys::entry_cost(key.len()),
+    };
+    node + e.value.mem_usage() + volatile
 }
 
 /// The process's resident set size in bytes (0 where unknown).
@@ -111,7 +115,7 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             }
             args::int(a[4])?;
         }
-        return Ok(ctx.lookup(a[2]).map_or(Reply::Nil, |e| Reply::Int(entry_usage(a[2], e) as i64)));
+        return Ok(ctx.lookup(a[2]).map_or(Reply::Nil, |e| Reply::Int(entry_usage(a[2], &e) as i64)));
     }
     if a.len() != 2 {
         return Err(if ["STATS", "DOCTOR", "MALLOC-STATS", "PURGE", "HELP"].iter().any(|n| is(sub, n)) {

@@ -222,21 +222,21 @@ fn srem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 }
 
 fn smembers(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(ctx.read::<SetValue>(a[1])?.map_or(Reply::Array(Vec::new()), |s| members_reply(s.members())))
+    Ok(ctx.read_plain::<SetValue>(a[1])?.map_or(Reply::Array(Vec::new()), |s| members_reply(s.members())))
 }
 
 fn sismember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let found = ctx.read::<SetValue>(a[1])?.is_some_and(|s| s.contains(a[2]));
+    let found = ctx.read_plain::<SetValue>(a[1])?.is_some_and(|s| s.contains(a[2]));
     Ok(Reply::Int(i64::from(found)))
 }
 
 fn smismember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let set = ctx.read::<SetValue>(a[1])?;
+    let set = ctx.read_plain::<SetValue>(a[1])?;
     Ok(Reply::Array(a[2..].iter().map(|m| Reply::Int(i64::from(set.is_some_and(|s| s.contains(m))))).collect()))
 }
 
 fn scard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::Int(ctx.read::<SetValue>(a[1])?.map_or(0, |s| s.len()) as i64))
+    Ok(Reply::Int(ctx.read_plain::<SetValue>(a[1])?.map_or(0, |s| s.len()) as i64))
 }
 
 /// What SPOP with a count took out of the set.
@@ -357,13 +357,13 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut rng = rand::rng();
     match a.len() {
         2 => {
-            let set = ctx.read::<SetValue>(a[1])?;
+            let set = ctx.read_plain::<SetValue>(a[1])?;
             Ok(set.and_then(|s| s.random_member(&mut rng)).map_or(Reply::Nil, |m| Reply::bulk(&m)))
         }
         3 => {
             let n = rand_count(a[2])?;
             check_repeat_cap(n)?;
-            let Some(s) = ctx.read::<SetValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
+            let Some(s) = ctx.read_plain::<SetValue>(a[1])? else { return Ok(Reply::Array(Vec::new())) };
             let count = n.unsigned_abs();
             if n < 0 {
                 // Repeats allowed: `count` independent picks. The reply grows as it is built,
@@ -384,7 +384,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let (src, dst, member) = (a[1], a[2], a[3]);
     // Redis: a missing source answers 0 before the destination's type is looked at.
-    let Some(s) = ctx.read::<SetValue>(src)? else { return Ok(Reply::Int(0)) };
+    let Some(s) = ctx.read_plain::<SetValue>(src)? else { return Ok(Reply::Int(0)) };
     let present = s.contains(member);
     ctx.check_type::<SetValue>(dst)?;
     if src == dst || !present {
@@ -413,7 +413,7 @@ fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 /// Look up every input in order: the first key of another type is an error; a missing key is
 /// `None` (an empty set).
 fn load_sets<'c>(ctx: &'c Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Option<&'c SetValue>>, Reply> {
-    keys.iter().map(|k| ctx.read::<SetValue>(k)).collect()
+    keys.iter().map(|k| ctx.read_plain::<SetValue>(k)).collect()
 }
 
 /// The inputs (all present) smallest first: the intersection walks the first.
@@ -584,7 +584,7 @@ fn sintercard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn sscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     check_cursor(a)?;
-    let Some(s) = ctx.read::<SetValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
+    let Some(s) = ctx.read_plain::<SetValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
     let (o, _) = parse_scan_novalues(a, false)?;
     match s.as_dict() {
         Some(d) => Ok(scan_dict(d, &o, false, 1, |out, m, _| out.push(Reply::bulk(m)))),

@@ -181,8 +181,8 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let at = ttl.resolve(ctx, "set")?;
     let (key, val) = (a[1], a[2]);
     let existing = ctx.lookup_with_ttl(key);
-    let old = match existing {
-        Some((Entry { value: Value::Str(s), .. }, _)) if get => Some(s.to_vec()),
+    let old = match existing.as_ref().map(|(e, _)| &**e) {
+        Some(Entry { value: Value::Str(s), .. }) if get => Some(s.to_vec()),
         Some(_) if get => return Err(Reply::err(WRONGTYPE)),
         _ => None,
     };
@@ -281,7 +281,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             ctx.set_expire(key, t);
             ctx.log_as(&[b"PEXPIREAT", key, t.to_string().as_bytes()]);
         }
-        (None, Ttl::Persist) if ctx.lookup(key).is_some_and(Entry::has_ttl) => {
+        (None, Ttl::Persist) if ctx.lookup(key).is_some_and(|e| e.has_ttl()) => {
             ctx.set_expire(key, 0);
             ctx.log_as(&[b"PERSIST", key]);
         }
@@ -295,7 +295,7 @@ fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let hashes: SmallVec<[u64; 16]> = keys.iter().map(|k| hash_bytes(k)).collect();
     let mut out = Vec::with_capacity(keys.len());
     ctx.lookup_counted_batch(keys, &hashes, |_, e| {
-        out.push(match e {
+        out.push(match e.as_deref() {
             Some(Entry { value: Value::Str(s), .. }) => Reply::Bulk(s.to_vec()),
             _ => Reply::Nil,
         })
@@ -735,10 +735,12 @@ pub(super) mod tests {
     /// How `key` is stored: Some(true) packed, Some(false) plain, None absent.
     fn packed(db: &Db, key: &str) -> Option<bool> {
         let ctx = db.keyspace().lock(&LockSet::All, false);
-        match &ctx.lookup(key.as_bytes())?.value {
-            Value::Str(s) => Some(s.packed().is_some()),
+        let e = ctx.lookup(key.as_bytes())?;
+        let packed = match &e.value {
+            Value::Str(s) => s.packed().is_some(),
             _ => panic!("{key} is not a string"),
-        }
+        };
+        Some(packed)
     }
 
     #[test]

@@ -465,22 +465,22 @@ fn zrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 
 fn zscore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let z = ctx.read::<ZSetValue>(a[1])?;
+    let z = ctx.read_plain::<ZSetValue>(a[1])?;
     Ok(z.and_then(|z| z.score(a[2])).map_or(Reply::Nil, Reply::Double))
 }
 
 fn zmscore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let z = ctx.read::<ZSetValue>(a[1])?;
+    let z = ctx.read_plain::<ZSetValue>(a[1])?;
     Ok(Reply::Array(a[2..].iter().map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Nil, Reply::Double)).collect()))
 }
 
 fn zcard(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    Ok(Reply::Int(ctx.read::<ZSetValue>(a[1])?.map_or(0, |z| z.len()) as i64))
+    Ok(Reply::Int(ctx.read_plain::<ZSetValue>(a[1])?.map_or(0, |z| z.len()) as i64))
 }
 
 fn zcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let range = ScoreRange::parse(a[2], a[3])?;
-    let n = ctx.read::<ZSetValue>(a[1])?.map_or(0, |z| {
+    let n = ctx.read_plain::<ZSetValue>(a[1])?.map_or(0, |z| {
         let (lo, hi) = range.ranks(z);
         hi - lo
     });
@@ -489,7 +489,7 @@ fn zcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn zlexcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(a[2], a[3])?;
-    let n = ctx.read::<ZSetValue>(a[1])?.map_or(0, |z| {
+    let n = ctx.read_plain::<ZSetValue>(a[1])?.map_or(0, |z| {
         let (lo, hi) = range.ranks(z);
         hi - lo
     });
@@ -506,7 +506,7 @@ fn zrank_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], rev: bool) -> CmdResult {
         Some(o) if is(o, "WITHSCORE") => true,
         Some(_) => return Err(syntax()),
     };
-    let Some(z) = ctx.read::<ZSetValue>(a[1])? else { return Ok(Reply::Nil) };
+    let Some(z) = ctx.read_plain::<ZSetValue>(a[1])? else { return Ok(Reply::Nil) };
     let Some(rank) = z.rank(a[2]) else { return Ok(Reply::Nil) };
     let rank = if rev { z.len() - 1 - rank } else { rank } as i64;
     // The score is looked up only when asked for (a second member lookup otherwise).
@@ -589,12 +589,12 @@ fn zrange_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], at: usize, dst: Option<&[u8]>,
     let select = |z| select_range(z, &spec, offset, limit, rev);
     match dst {
         None => {
-            let Some(z) = ctx.read::<ZSetValue>(key)? else { return Ok(Reply::Array(Vec::new())) };
+            let Some(z) = ctx.read_plain::<ZSetValue>(key)? else { return Ok(Reply::Array(Vec::new())) };
             Ok(members_reply(select(z), withscores))
         }
         Some(dst) => {
             let limits = ctx.limits();
-            let out = match ctx.read::<ZSetValue>(key)? {
+            let out = match ctx.read_plain::<ZSetValue>(key)? {
                 Some(z) => ZSetValue::from_entries(select(z), &limits),
                 None => ZSetValue::new(),
             };
@@ -851,7 +851,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             return Err(Reply::err("ERR value is out of range"));
         }
         super::set::check_repeat_cap(l)?;
-        let Some(z) = ctx.read::<ZSetValue>(key)? else { return Ok(Reply::Array(Vec::new())) };
+        let Some(z) = ctx.read_plain::<ZSetValue>(key)? else { return Ok(Reply::Array(Vec::new())) };
         let size = z.len();
         if l == 0 || size == 0 {
             return Ok(Reply::Array(Vec::new()));
@@ -883,7 +883,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         let picks = rand::seq::index::sample(&mut rng, size, count);
         return Ok(Reply::Array(picks.into_iter().filter_map(at).map(one).collect()));
     }
-    let Some(z) = ctx.read::<ZSetValue>(key)? else { return Ok(Reply::Nil) };
+    let Some(z) = ctx.read_plain::<ZSetValue>(key)? else { return Ok(Reply::Nil) };
     if z.is_empty() {
         return Ok(Reply::Nil);
     }
@@ -995,9 +995,10 @@ fn setop_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], dst: Option<&[u8]>, numkeys_idx
         for k in keys {
             let src = match ctx.lookup_counted(k) {
                 None => Src::Missing,
-                Some(e) => match &e.value {
-                    Value::ZSet(z) => Src::Z(z),
-                    Value::Set(s) => Src::S(s),
+                // Sorted sets and sets are never packed: they are in their nodes.
+                Some(e) => match e.as_node().map(|e| &e.value) {
+                    Some(Value::ZSet(z)) => Src::Z(z),
+                    Some(Value::Set(s)) => Src::S(s),
                     _ => return Err(Reply::err(WRONGTYPE)),
                 },
             };
@@ -1158,7 +1159,7 @@ fn zscan(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             return Err(e.clone());
         }
     }
-    let Some(z) = ctx.read::<ZSetValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
+    let Some(z) = ctx.read_plain::<ZSetValue>(a[1])? else { return Ok(scan_reply(0, Vec::new())) };
     let o = opts?;
     let matches = |m: &[u8]| o.pattern.is_none_or(|p| glob_match(p, m));
     let Some(map) = z.members_map() else {

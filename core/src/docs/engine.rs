@@ -109,9 +109,10 @@ fn wrong_type(ns: &Namespace, v: &Value) -> DocError {
 pub(crate) fn collection<'c>(ctx: &'c Ctx<'_>, ns: &Namespace) -> Result<Option<&'c Collection>, DocError> {
     match ctx.lookup(ns.key().as_bytes()) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Collection(c) => Ok(Some(c)),
-            other => Err(wrong_type(ns, other)),
+        // A collection is never packed: it is in its node.
+        Some(e) => match e.as_node() {
+            Some(crate::keyspace::Entry { value: Value::Collection(c), .. }) => Ok(Some(c)),
+            _ => Err(wrong_type(ns, &e.value)),
         },
     }
 }
@@ -1466,8 +1467,8 @@ pub(crate) fn list_all(ctx: &Ctx<'_>) -> Vec<(String, usize, usize, usize)> {
     let mut out = Vec::new();
     let now = ctx.now();
     for shard in ctx.shards() {
-        for (k, e) in shard.dict.iter() {
-            if shard.is_expired(k, e, now) {
+        for (k, e) in shard.dict.iter_refs() {
+            if shard.is_expired(k, &e, now) {
                 continue;
             }
             if let Value::Collection(c) = &e.value {

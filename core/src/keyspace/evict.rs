@@ -51,8 +51,10 @@ const MAX_IDLE_ROUNDS: usize = 2 * SHARDS;
 
 pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// Low bits of an LRU stamp that order accesses within one coarse clock tick.
-const SEQ_BITS: u32 = 20;
+/// Low bits of an LRU stamp that order accesses within one coarse clock tick (2^19 per tick
+/// of 10 ms is more than a thread can make). With 19, stamps stay below 2^62 (the flag bits
+/// of `Entry::access` are above) until the year 2248.
+const SEQ_BITS: u32 = 19;
 
 /// Unix milliseconds, refreshed every 10 ms by the background thread (`tick_lru_clock`), as
 /// Redis's `server.lruclock` is by its cron: reading a clock on every access (even the
@@ -257,7 +259,7 @@ fn evict_random(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) -> bo
         let source = if policy.volatile_only() {
             shard.volatile.random_entry(rng).map(|(k, _)| k)
         } else {
-            shard.dict.random_entry(rng).map(|(k, _)| k)
+            shard.dict.random_ref(rng).map(|(k, _)| k)
         };
         source.map(Box::from)
     };
@@ -286,12 +288,12 @@ fn evict_from_pool(ks: &Keyspace, policy: EvictionPolicy, rng: &mut impl Rng) ->
         };
         if policy.volatile_only() {
             shard.volatile.sample(rng, samples, |k, ()| {
-                if let Some((e, at)) = shard.dict.get_with_tail_hashed(hash_bytes(k), k) {
-                    offer(k, e, at.unwrap_or(0));
+                if let Some((e, at)) = shard.dict.get_ref_with_tail_hashed(hash_bytes(k), k) {
+                    offer(k, &e, at.unwrap_or(0));
                 }
             });
         } else {
-            shard.dict.sample(rng, samples, |k, e| offer(k, e, 0));
+            shard.dict.sample_refs(rng, samples, |k, e| offer(k, &e, 0));
         }
     }
     // Best first. A candidate deleted meanwhile, no longer eligible, or accessed since it was
@@ -313,10 +315,10 @@ fn delete(ks: &Keyspace, idx: usize, key: &[u8], policy: EvictionPolicy, min_sco
     // The raw entry, expired or not: an expired key not yet reclaimed holds memory too.
     let h = hash_bytes(key);
     let shard = ctx.shard(h);
-    let eligible = shard.dict.get_hashed(h, key).is_some_and(|e| {
+    let eligible = shard.dict.get_ref_hashed(h, key).is_some_and(|e| {
         !e.value.is_collection()
             && (!policy.volatile_only() || e.has_ttl())
-            && min_score.is_none_or(|min| score(policy, &ks.tuning, e, shard.expire_at_hashed(h, key, e), now) >= min)
+            && min_score.is_none_or(|min| score(policy, &ks.tuning, &e, shard.expire_at_hashed(h, key, &e), now) >= min)
     });
     if !eligible {
         return false;

@@ -1,7 +1,8 @@
 //! The incremental memory accounting against a full recount, under random commands of every
 //! type (compact and general encodings, compressed values, TTLs, renames, flushes, expiry).
 
-use super::{Keyspace, SHARDS};
+use super::dict::{hash_bytes, Packing};
+use super::{Keyspace, PackedHashes, SHARDS};
 use crate::{Db, Options, Reply};
 
 /// Every shard's running totals equal a recount, and `used_memory` is their footprints' sum.
@@ -12,13 +13,17 @@ fn check(ks: &Keyspace, step: usize) {
         ks.publish(&shard, true);
         assert_eq!(shard.running_totals(), shard.recount_values(), "shard {i} after step {step}");
         // The TTL table holds exactly the keys whose entries carry the TTL flag.
-        let flagged = shard.dict.iter().filter(|(_, e)| e.has_ttl()).count();
+        let flagged = shard.dict.iter_refs().filter(|(_, e)| e.has_ttl()).count();
         assert_eq!(flagged, shard.volatile.len(), "shard {i} after step {step}: TTL flags vs volatile");
         for (k, ()) in shard.volatile.iter() {
-            assert!(shard.dict.get(k).is_some_and(super::Entry::has_ttl), "shard {i} after step {step}");
+            assert!(shard.dict.get_ref_hashed(hash_bytes(k), k).is_some_and(|e| e.has_ttl()), "shard {i} after step {step}");
+        }
+        // Exactly the values that ask to be packed are (no command leaves one unpacked).
+        for (k, e) in shard.dict.iter_refs() {
+            assert_eq!(e.is_packed(), PackedHashes::payload(&e).is_some(), "shard {i} after step {step}: packing of {k:?}");
         }
         // Exactly the keys with a TTL have a tail, which holds a real expiry.
-        for (k, e) in shard.dict.iter() {
+        for (k, e) in shard.dict.iter_refs() {
             let tail = shard.dict.tail_hashed(crate::keyspace::dict::hash_bytes(k), k);
             assert_eq!(tail.is_some(), e.has_ttl(), "shard {i} after step {step}: tail of {k:?}");
             assert_ne!(tail, Some(0), "shard {i} after step {step}: tail of {k:?}");

@@ -45,7 +45,7 @@ use crate::storage::log::KIND_KV;
 use crate::storage::Log;
 use crate::types::compress::Compression;
 use crate::types::{Container, Value, ValueBytes};
-use dict::{hash_bytes, Dict};
+use dict::{hash_bytes, Dict, Packing, ValRef, PACKED};
 use snapshot::ShardSnap;
 
 pub(crate) const SHARD_BITS: u32 = 6;
@@ -66,17 +66,85 @@ pub(crate) fn now_ms() -> i64 {
 /// A key's value and access record. Its TTL, when it has one, lives in the tail of its dict
 /// node (and its name in `Shard::volatile`); the entry only carries a flag saying so (the top
 /// bit of `access`). That keeps the entry at 48 bytes: a keyspace node for a short key without
-/// a TTL fits an 80-byte malloc chunk (see `dict.rs`).
+/// a TTL fits an 80-byte malloc chunk (see `dict.rs`). `access` comes first: it is the word
+/// of `dict::Packing` (a small hash's node holds the word and its listpack, no `Entry`; see
+/// `PackedHashes`).
+#[repr(C)]
 pub(crate) struct Entry {
-    pub(crate) value: Value,
-    /// Bit 63: the key has a TTL (changed only under the shard's write lock). Bits 0-62: under
-    /// an LFU policy `minutes:55 | counter:8` (Redis's layout with a wider clock), otherwise
-    /// the LRU clock (`evict::lru_stamp`, which stays below 2^62 until the 23rd century).
-    /// Atomic because reads update it under a shared shard lock.
+    /// Bit 63: the key has a TTL (changed only under the shard's write lock). Bit 62: never
+    /// set in an entry (in its node's word: the node is packed). Bits 0-61: under an LFU
+    /// policy `minutes:54 | counter:8` (Redis's layout with a wider clock), otherwise the LRU
+    /// clock (`evict::lru_stamp`, which stays below 2^62 until the 23rd century). Atomic
+    /// because reads update it under a shared shard lock.
     access: AtomicU64,
+    pub(crate) value: Value,
 }
 
 const TTL_FLAG: u64 = 1 << 63;
+/// The bits of `Entry::access` that are not the access record.
+const FLAGS: u64 = TTL_FLAG | PACKED;
+
+/// The keyspace's packing (`dict::Packing`): a hash in the listpack encoding of at most
+/// `PACKED_HASH_MAX` bytes is stored in its dict node, key and listpack in one block, instead
+/// of a node holding an `Entry` plus the listpack's own block. For the common small hash (5
+/// short fields, a 10-byte key) that is one 112-byte block instead of two of 80. Readers get
+/// a view (`ValRef`); a write unpacks the node (`Dict::get_mut_hashed`) and `Ctx::settle`
+/// packs it again.
+pub(crate) struct PackedHashes;
+
+/// The largest listpack kept in a node: beyond it the copies a write makes (unpack, repack)
+/// would cost more than the block saves.
+const PACKED_HASH_MAX: usize = 1024;
+
+// SAFETY: `Entry` is `#[repr(C)]` with its `AtomicU64` word first, and `FLAGS` keeps `PACKED`
+// out of every entry's word (`store_access_record`, `init_access`, `set_ttl_flag`).
+unsafe impl Packing<Entry> for PackedHashes {
+    const ON: bool = true;
+
+    #[inline]
+    fn payload(e: &Entry) -> Option<&[u8]> {
+        match &e.value {
+            Value::Hash(crate::types::HashValue::Listpack(lp)) if lp.byte_len() <= PACKED_HASH_MAX => Some(lp.as_bytes()),
+            _ => None,
+        }
+    }
+
+    fn word(e: &Entry) -> u64 {
+        e.access.load(Ordering::Relaxed)
+    }
+
+    fn unpack(word: u64, payload: &[u8]) -> Entry {
+        let lp = crate::types::listpack::ForwardListpack::from_bytes(payload);
+        Entry { access: AtomicU64::new(word), value: Value::Hash(crate::types::HashValue::Listpack(lp)) }
+    }
+
+    unsafe fn view(word: u64, payload: &[u8]) -> std::mem::ManuallyDrop<Entry> {
+        // SAFETY: the caller never drops, mutates or outlives the view, which is what
+        // `borrow_bytes` asks of the listpack inside it.
+        let lp = std::mem::ManuallyDrop::into_inner(unsafe { crate::types::listpack::ForwardListpack::borrow_bytes(payload) });
+        std::mem::ManuallyDrop::new(Entry { access: AtomicU64::new(word), value: Value::Hash(crate::types::HashValue::Listpack(lp)) })
+    }
+}
+
+/// The keyspace table.
+pub(crate) type Keys = Dict<Entry, PackedHashes>;
+
+/// A container of type `T` found by `Ctx::read`: in its node, or in a view of a packed node.
+pub(crate) struct Read<'a, T> {
+    entry: EntryRef<'a>,
+    of: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Container> std::ops::Deref for Read<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        T::of(&self.entry.value).expect("`Ctx::read` checked the type")
+    }
+}
+
+/// An entry as a lookup finds it: in its node, or a view of a packed node.
+pub(crate) type EntryRef<'a> = ValRef<'a, Entry>;
 
 impl Entry {
     /// A new entry without a TTL; its access record is set when it is stored (`Ctx::insert`)
@@ -96,10 +164,10 @@ impl Entry {
         *a = if on { *a | TTL_FLAG } else { *a & !TTL_FLAG };
     }
 
-    /// The LRU stamp or LFU record (without the TTL flag).
+    /// The LRU stamp or LFU record (without the flags).
     #[inline]
     pub(crate) fn access_record(&self) -> u64 {
-        self.access.load(Ordering::Relaxed) & !TTL_FLAG
+        self.access.load(Ordering::Relaxed) & !FLAGS
     }
 
     /// Replace the access record, keeping the TTL flag. Safe under a read lock: the flag only
@@ -107,7 +175,7 @@ impl Entry {
     #[inline]
     pub(crate) fn store_access_record(&self, record: u64) {
         let flag = self.access.load(Ordering::Relaxed) & TTL_FLAG;
-        self.access.store(record & !TTL_FLAG | flag, Ordering::Relaxed);
+        self.access.store(record & !FLAGS | flag, Ordering::Relaxed);
     }
 }
 
@@ -127,6 +195,25 @@ pub(crate) struct Usage {
 impl Usage {
     pub(crate) fn of(v: &Value) -> Self {
         Usage { mem: v.mem_usage(), packed: v.packed_stats() }
+    }
+
+    /// What an entry adds to `values_mem` as stored: nothing for a packed node (its listpack
+    /// is in the node, which the table counts).
+    pub(crate) fn stored(e: &EntryRef<'_>) -> Self {
+        if e.is_packed() {
+            Usage::default()
+        } else {
+            Usage::of(&e.value)
+        }
+    }
+
+    /// What `e` will add to `values_mem` once inserted (packed or not, as the table decides).
+    fn inserted(e: &Entry) -> Self {
+        if PackedHashes::payload(e).is_some() {
+            Usage::default()
+        } else {
+            Usage::of(&e.value)
+        }
     }
 }
 
@@ -178,7 +265,7 @@ fn counter_stripe() -> usize {
 
 #[derive(Default)]
 pub(crate) struct Shard {
-    pub(crate) dict: Dict<Entry>,
+    pub(crate) dict: Keys,
     /// The keys with a TTL (their expiry is in their node's tail; their entries carry
     /// `has_ttl`): what the expirer samples.
     pub(crate) volatile: Dict<()>,
@@ -221,22 +308,23 @@ impl Shard {
     /// Delete `key` because it expired (no WATCH bump: an expired key was already gone).
     pub(crate) fn delete_expired(&mut self, hash: u64, key: &[u8]) {
         self.before_write(hash);
-        if let Some((e, _)) = self.take_entry(hash, key) {
-            self.account(Usage::of(&e.value), false);
+        if let Some((_, _, usage)) = self.take_entry(hash, key) {
+            self.account(usage, false);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Remove `key`'s entry and its TTL together (the counterpart of `set_ttl_hashed`); returns
-    /// the entry, TTL flag cleared, and its absolute expiry (0 = none). No accounting: callers
-    /// settle memory and counters (and call `before_write` first).
-    pub(crate) fn take_entry(&mut self, hash: u64, key: &[u8]) -> Option<(Entry, i64)> {
-        let (mut e, tail) = self.dict.remove_with_tail_hashed(hash, key)?;
+    /// the entry, TTL flag cleared, its absolute expiry (0 = none) and the usage it had as
+    /// stored. No accounting: callers settle memory and counters (and call `before_write` first).
+    pub(crate) fn take_entry(&mut self, hash: u64, key: &[u8]) -> Option<(Entry, i64, Usage)> {
+        let (mut e, tail, packed) = self.dict.take_hashed(hash, key)?;
         if e.has_ttl() {
             e.set_ttl_flag(false);
             self.volatile.remove_hashed(hash, key);
         }
-        Some((e, tail.unwrap_or(0)))
+        let usage = if packed { Usage::default() } else { Usage::of(&e.value) };
+        Some((e, tail.unwrap_or(0), usage))
     }
 
     /// The absolute expiry of `key`, whose entry is `e` (0 = no TTL): read from the tail of
@@ -266,9 +354,14 @@ impl Shard {
     /// Set (`at != 0`) or clear the TTL of the stored key `key`: the tail of the key's node,
     /// the entry's flag and the `volatile` set together. No effect on an absent key.
     pub(crate) fn set_ttl_hashed(&mut self, hash: u64, key: &[u8], at: i64) {
-        let Some(e) = self.dict.get_mut_hashed(hash, key) else { return };
-        let had = e.has_ttl();
-        e.set_ttl_flag(at != 0);
+        // Through the node's word, which a packed node has too: no unpacking.
+        let Some(word) = self.dict.word_hashed(hash, key) else { return };
+        let had = word.load(Ordering::Relaxed) & TTL_FLAG != 0;
+        if at != 0 {
+            word.fetch_or(TTL_FLAG, Ordering::Relaxed);
+        } else {
+            word.fetch_and(!TTL_FLAG, Ordering::Relaxed);
+        }
         if at != 0 && !had {
             self.volatile.insert_new_hashed(hash, key, ());
         } else if at == 0 && had {
@@ -291,7 +384,7 @@ impl Shard {
     /// of the chain: the expiry is read from the node that holds the key.
     #[inline]
     pub(crate) fn has_expired(&self, hash: u64, key: &[u8], now: impl FnOnce() -> i64) -> bool {
-        matches!(self.dict.get_with_tail_hashed(hash, key), Some((_, Some(at))) if at <= now())
+        matches!(self.dict.tail_hashed(hash, key), Some(at) if at <= now())
     }
 
     /// Add (or take away) one value's usage.
@@ -321,9 +414,10 @@ impl Shard {
     pub(crate) fn recount_values(&self) -> (usize, crate::types::PackedStats) {
         let mut packed = [0; 3];
         let mut mem = 0;
-        for (_, e) in self.dict.iter() {
-            mem += e.value.mem_usage();
-            for (t, v) in packed.iter_mut().zip(e.value.packed_stats()) {
+        for (_, e) in self.dict.iter_refs() {
+            let u = Usage::stored(&e);
+            mem += u.mem;
+            for (t, v) in packed.iter_mut().zip(u.packed) {
                 *t += v;
             }
         }
@@ -593,8 +687,9 @@ impl Keyspace {
     pub(crate) fn recount_all(&self) {
         for idx in 0..SHARDS {
             let mut shard = self.shards[idx].0.write();
-            for (_, e) in shard.dict.iter() {
-                evict::init_access(&self.tuning, e);
+            // A packed node's view stores its new record into the node when dropped.
+            for (_, e) in shard.dict.iter_refs() {
+                evict::init_access(&self.tuning, &e);
             }
             (shard.values_mem, shard.packed) = shard.recount_values();
             self.publish(&shard, true);
@@ -900,8 +995,10 @@ impl<'a> Ctx<'a> {
             tracked.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
         }
         for (h, key, old, old_packed) in tracked {
-            let (new, new_packed) =
-                self.shard(h).dict.get_hashed(h, &key).map_or((0, [0; 3]), |e| (e.value.mem_usage(), e.value.packed_stats()));
+            // A small hash the command unpacked goes back into its node.
+            self.shard_mut(h).dict.repack_hashed(h, &key);
+            let Usage { mem: new, packed: new_packed } =
+                self.shard(h).dict.get_ref_hashed(h, &key).map_or_else(Usage::default, |e| Usage::stored(&e));
             let shard = self.shard_mut(h);
             shard.values_mem = shard.values_mem + new - old;
             for ((t, new), old) in shard.packed.iter_mut().zip(new_packed).zip(old_packed) {
@@ -927,7 +1024,7 @@ impl<'a> Ctx<'a> {
         if matches!(self.tracked.last(), Some((th, k, ..)) if *th == h && **k == *key) {
             return;
         }
-        let (old, packed) = self.shard(h).dict.get_hashed(h, key).map_or((0, [0; 3]), |e| (e.value.mem_usage(), e.value.packed_stats()));
+        let Usage { mem: old, packed } = self.shard(h).dict.get_ref_hashed(h, key).map_or_else(Usage::default, |e| Usage::stored(&e));
         self.tracked.push((h, crate::types::SmallBytes::new(key), old, packed));
     }
 
@@ -945,7 +1042,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Update `e`'s access record (a read or write of it by a command).
-    fn touch_entry(&self, e: &Entry) {
+    fn touch_entry(&self, e: &EntryRef<'_>) {
         evict::touch(&self.ks.tuning, e);
     }
 
@@ -982,8 +1079,8 @@ impl<'a> Ctx<'a> {
     /// expiry (0 = none), read from the node's tail in the same pass. A lookup that meets an
     /// expired entry remembers the key (`expired_seen`) for deletion once the locks are released.
     #[inline]
-    fn find_live<'s>(&self, shard: &'s Shard, h: u64, key: &[u8]) -> Option<(&'s Entry, i64)> {
-        let (e, tail) = shard.dict.get_with_tail_hashed(h, key)?;
+    fn find_live<'s>(&self, shard: &'s Shard, h: u64, key: &[u8]) -> Option<(EntryRef<'s>, i64)> {
+        let (e, tail) = shard.dict.get_ref_with_tail_hashed(h, key)?;
         let at = tail.unwrap_or(0);
         if at != 0 && at <= self.now() {
             self.saw_expired(key);
@@ -1130,19 +1227,19 @@ impl<'a> Ctx<'a> {
     }
 
     /// The live entry for `key` (None if absent or expired).
-    pub(crate) fn lookup(&self, key: &[u8]) -> Option<&Entry> {
+    pub(crate) fn lookup(&self, key: &[u8]) -> Option<EntryRef<'_>> {
         let h = hash_bytes(key);
         self.find_live(self.shard(h), h, key).map(|(e, _)| e)
     }
 
     /// The live entry for `key` and its absolute expiry in Unix ms (0 = no TTL).
-    pub(crate) fn lookup_with_ttl(&self, key: &[u8]) -> Option<(&Entry, i64)> {
+    pub(crate) fn lookup_with_ttl(&self, key: &[u8]) -> Option<(EntryRef<'_>, i64)> {
         let h = hash_bytes(key);
         self.find_live(self.shard(h), h, key)
     }
 
     /// Like `lookup`, counting a keyspace hit or miss (reads that Redis counts).
-    pub(crate) fn lookup_counted(&self, key: &[u8]) -> Option<&Entry> {
+    pub(crate) fn lookup_counted(&self, key: &[u8]) -> Option<EntryRef<'_>> {
         self.lookup_counted_hashed(hash_bytes(key), key)
     }
 
@@ -1151,7 +1248,7 @@ impl<'a> Ctx<'a> {
     /// requested ahead in windows of `BATCH_WINDOW` keys: a window's first chain nodes (its
     /// bucket slots were requested one window earlier), then the next window's bucket slots,
     /// then the window's lookups. A window costs about one memory latency, not two per key.
-    pub(crate) fn lookup_counted_batch<K: AsRef<[u8]>>(&self, keys: &[K], hashes: &[u64], mut f: impl FnMut(usize, Option<&Entry>)) {
+    pub(crate) fn lookup_counted_batch<K: AsRef<[u8]>>(&self, keys: &[K], hashes: &[u64], mut f: impl FnMut(usize, Option<EntryRef<'_>>)) {
         debug_assert_eq!(keys.len(), hashes.len());
         let window = |from: usize| from..(from + BATCH_WINDOW).min(hashes.len());
         window(0).for_each(|j| self.prefetch_key(hashes[j], false));
@@ -1165,13 +1262,13 @@ impl<'a> Ctx<'a> {
     }
 
     #[inline]
-    fn lookup_counted_hashed(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+    fn lookup_counted_hashed(&self, h: u64, key: &[u8]) -> Option<EntryRef<'_>> {
         let shard = self.shard(h);
         let found = self.find_live(shard, h, key).map(|(e, _)| e);
         let counters = self.ks.counters();
         let counter = if found.is_some() { &counters.hits } else { &counters.misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(e) = found {
+        if let Some(e) = &found {
             self.touch_entry(e);
         }
         found
@@ -1192,7 +1289,7 @@ impl<'a> Ctx<'a> {
             return None;
         }
         shard.before_write(h);
-        shard.dict.get_hashed(h, key)?;
+        shard.dict.word_hashed(h, key)?;
         self.track(h, key);
         let tuning = &self.ks.tuning;
         let e = self.shard_mut(h).dict.get_mut_hashed(h, key)?;
@@ -1220,21 +1317,21 @@ impl<'a> Ctx<'a> {
         // Accounted here, from the entries themselves (no extra lookup), unless the running
         // command already tracks the key (then `settle` accounts its final state).
         let tracked = self.is_tracked(h, key);
-        let new_usage = if tracked { Usage::default() } else { Usage::of(&value) };
-        let mut entry = Entry::new(value);
+        let entry = Entry::new(value);
+        let new_usage = if tracked { Usage::default() } else { Usage::inserted(&entry) };
         evict::init_access(&self.ks.tuning, &entry);
         let shard = self.shard_mut(h);
         shard.before_write(h);
-        let old_usage = match shard.dict.get_mut_hashed(h, key) {
-            Some(old) => {
-                let old_usage = Usage::of(&old.value);
+        let old_usage = match shard.dict.replace_hashed(h, key, entry) {
+            Ok((old, packed)) => {
                 // The old TTL flag stays until `set_ttl_hashed` settles all three sides.
-                entry.set_ttl_flag(old.has_ttl());
-                *old = entry;
+                if old.has_ttl() {
+                    shard.dict.word_hashed(h, key).expect("just stored").fetch_or(TTL_FLAG, Ordering::Relaxed);
+                }
                 shard.set_ttl_hashed(h, key, expire_at);
-                Some(old_usage)
+                Some(if packed { Usage::default() } else { Usage::of(&old.value) })
             }
-            None => {
+            Err(entry) => {
                 shard.before_insert();
                 shard.insert_new_entry(h, key, entry, expire_at);
                 None
@@ -1256,9 +1353,9 @@ impl<'a> Ctx<'a> {
         let tracked = self.is_tracked(h, key);
         let shard = self.shard_mut(h);
         shard.before_write(h);
-        let (entry, expire_at) = shard.take_entry(h, key)?;
+        let (entry, expire_at, usage) = shard.take_entry(h, key)?;
         if !tracked {
-            shard.account(Usage::of(&entry.value), false);
+            shard.account(usage, false);
         }
         if expire_at != 0 && expire_at <= self.now() {
             self.shard_mut(h).stats.expired.fetch_add(1, Ordering::Relaxed);
@@ -1283,16 +1380,29 @@ impl<'a> Ctx<'a> {
     pub(crate) fn get_str(&self, key: &[u8]) -> Result<Option<&ValueBytes>, Reply> {
         match self.lookup_counted(key) {
             None => Ok(None),
-            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
-            Some(_) => Err(Reply::err(WRONGTYPE)),
+            // A string is never packed, so it is in its node.
+            Some(e) => match e.as_node() {
+                Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
+                _ => Err(Reply::err(WRONGTYPE)),
+            },
         }
     }
 
     /// The container of type `T` at `key` (read-only).
-    pub(crate) fn read<T: Container>(&self, key: &[u8]) -> Result<Option<&T>, Reply> {
+    pub(crate) fn read<T: Container>(&self, key: &[u8]) -> Result<Option<Read<'_, T>>, Reply> {
         match self.lookup_counted(key) {
             None => Ok(None),
-            Some(e) => T::of(&e.value).map(Some).ok_or_else(|| Reply::err(WRONGTYPE)),
+            Some(e) if T::of(&e.value).is_some() => Ok(Some(Read { entry: e, of: std::marker::PhantomData })),
+            Some(_) => Err(Reply::err(WRONGTYPE)),
+        }
+    }
+
+    /// `read` of a type that is never packed, by reference into its node.
+    pub(crate) fn read_plain<T: Container>(&self, key: &[u8]) -> Result<Option<&T>, Reply> {
+        const { assert!(!T::MAY_BE_PACKED, "a packed value has no node to refer to") };
+        match self.lookup_counted(key) {
+            None => Ok(None),
+            Some(e) => e.as_node().and_then(|e| T::of(&e.value)).map(Some).ok_or_else(|| Reply::err(WRONGTYPE)),
         }
     }
 
@@ -1328,7 +1438,7 @@ impl<'a> Ctx<'a> {
                     shard.before_insert();
                     let entry = Entry::new(c.wrap());
                     if !tracked {
-                        shard.account(Usage::of(&entry.value), true);
+                        shard.account(Usage::inserted(&entry), true);
                     }
                     evict::init_access(&self.ks.tuning, &entry);
                     let shard = self.shard_mut(h);
@@ -1380,7 +1490,15 @@ impl<'a> Ctx<'a> {
             let live: Vec<Box<[u8]>> = if shard.watched.is_empty() {
                 Vec::new()
             } else {
-                shard.watched.keys().filter(|k| shard.dict.get(k).is_some_and(|e| !shard.is_expired(k, e, now))).map(Box::from).collect()
+                shard
+                    .watched
+                    .keys()
+                    .filter(|k| {
+                        shard.dict.tail_hashed(hash_bytes(k), k).is_none_or(|at| at > now)
+                            && shard.dict.word_hashed(hash_bytes(k), k).is_some()
+                    })
+                    .map(Box::from)
+                    .collect()
             };
             for k in &live {
                 shard.bump_watch(k);

@@ -50,14 +50,14 @@ impl ShardSnap {
 
     /// Encode bucket `b`'s entries into `pending` unless it was saved already.
     #[inline]
-    pub(crate) fn save_bucket(&mut self, dict: &Dict<Entry>, b: usize) {
+    pub(crate) fn save_bucket(&mut self, dict: &crate::keyspace::Keys, b: usize) {
         if b >= self.buckets || self.saved[b / 64] & (1 << (b % 64)) != 0 {
             return;
         }
         self.saved[b / 64] |= 1 << (b % 64);
         let (pending, n) = (&mut self.pending, &mut self.pending_entries);
         dict.for_each_in_bucket(b, |k, e, expiry| {
-            encode_entry(pending, k, e, expiry.unwrap_or(0));
+            encode_entry(pending, k, &e, expiry.unwrap_or(0));
             *n += 1;
         });
     }
@@ -79,7 +79,7 @@ impl ShardSnap {
     }
 
     /// Save every bucket not yet saved (before the table is cleared).
-    pub(crate) fn save_all(&mut self, dict: &Dict<Entry>) {
+    pub(crate) fn save_all(&mut self, dict: &crate::keyspace::Keys) {
         for b in 0..self.buckets {
             self.save_bucket(dict, b);
         }
@@ -255,7 +255,7 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                                     entry.value = Value::Str(ValueBytes::store(&v.bytes(), compression));
                                 }
                             }
-                            if shard.dict.get_hashed(h, &key).is_some() {
+                            if shard.dict.word_hashed(h, &key).is_some() {
                                 return Err(format!("snapshot holds key {:?} twice", String::from_utf8_lossy(&key)));
                             }
                             if let Value::Collection(c) = &entry.value {
@@ -291,7 +291,8 @@ mod tests {
     fn str_at(ks: &Keyspace, key: &[u8]) -> Option<Vec<u8>> {
         let h = hash_bytes(key);
         let shard = ks.shard(super::super::shard_of(h)).read();
-        match shard.dict.get_hashed(h, key).map(|e| &e.value) {
+        let e = shard.dict.get_ref_hashed(h, key);
+        match e.as_deref().map(|e| &e.value) {
             Some(Value::Str(s)) => Some(s.to_vec()),
             _ => None,
         }

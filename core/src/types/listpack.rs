@@ -203,6 +203,27 @@ impl<const BACK: bool> Listpack<BACK> {
         Listpack { buf: Block::concat(&[&out]) }
     }
 
+    /// The encoded bytes (what `from_bytes` and `borrow_bytes` take).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// A listpack holding a copy of `bytes`, the `as_bytes` of one.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
+        debug_assert!(bytes.len() >= HEADER);
+        Listpack { buf: Block::concat(&[bytes]) }
+    }
+
+    /// A listpack over `bytes` (the `as_bytes` of one) that does not own them: a read-only
+    /// view of a listpack stored elsewhere (a packed keyspace node, `keyspace::PackedHashes`).
+    ///
+    /// # Safety
+    /// The result is never dropped, never mutated, and not used after `bytes` goes away.
+    pub(crate) unsafe fn borrow_bytes(bytes: &[u8]) -> std::mem::ManuallyDrop<Self> {
+        debug_assert!(bytes.len() >= HEADER);
+        std::mem::ManuallyDrop::new(Listpack { buf: Block { ptr: NonNull::from(bytes).cast(), len: bytes.len() } })
+    }
+
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
         u32::from_le_bytes(self.buf[..HEADER].try_into().expect("header")) as usize

@@ -176,12 +176,16 @@ pub(crate) trait Container: Sized + Default {
     fn of_mut(v: &mut Value) -> Option<&mut Self>;
     fn wrap(self) -> Value;
     fn is_empty_container(&self) -> bool;
+    /// The keyspace may store this type packed in its node (`keyspace::PackedHashes`), so a
+    /// reader may get a view instead of a reference into the node.
+    const MAY_BE_PACKED: bool;
 }
 
 /// `Container` for a type stored unboxed in `Value::$variant` with an `is_empty` method.
 macro_rules! container {
-    ($ty:ty, $variant:ident) => {
+    ($ty:ty, $variant:ident, $packed:expr) => {
         impl Container for $ty {
+            const MAY_BE_PACKED: bool = $packed;
             fn of(v: &Value) -> Option<&Self> {
                 match v {
                     Value::$variant(x) => Some(x),
@@ -204,10 +208,10 @@ macro_rules! container {
     };
 }
 
-container!(ListValue, List);
-container!(HashValue, Hash);
-container!(SetValue, Set);
-container!(ZSetValue, ZSet);
+container!(ListValue, List, false);
+container!(HashValue, Hash, true);
+container!(SetValue, Set, false);
+container!(ZSetValue, ZSet, false);
 
 #[cfg(test)]
 mod tests {
