@@ -2,7 +2,9 @@
 //!
 //! - **listpack**: one `ForwardListpack` (no back-lengths: a hash is never walked from its
 //!   tail) of `field, value, field, value, ...` in insertion order. One
-//!   allocation for the whole hash; lookups are a linear scan, which is cheap because the form
+//!   allocation for the whole hash (in the keyspace, its bytes are kept in the key's own dict
+//!   node while they are at most 1 KiB: `keyspace::PackedHashes`; readers then get a
+//!   `HashValue` viewing them); lookups are a linear scan, which is cheap because the form
 //!   is only kept while the hash has at most `hash-max-listpack-entries` fields and every field
 //!   and value is at most `hash-max-listpack-value` bytes.
 //! - **hashtable**: a boxed `Table` = `Dict<Stored>` plus the running memory total. A value of
