@@ -24,13 +24,13 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, 0, 
 /// if it has one.
 pub(crate) fn entry_usage(key: &[u8], e: &EntryRef<'_>) -> usize {
     // A key with a TTL has a larger node (its expiry in the tail) and an entry in `volatile`.
-    let volatile = if e.has_ttl() { Dict::<()>::entry_cost(key.len()) } else { 0 };
-    let node = match PackedHashes::payload(e) {
+    let (ttl, volatile) = if e.has_ttl() { (true, Dict::<()>::entry_cost(key.len())) } else { (false, 0) };
+    if e.is_packed() {
         // A packed node holds the value: nothing outside it.
-        Some(payload) if e.is_packed() => return Keys::packed_entry_cost(key.len(), payload.len(), e.has_ttl()) + volatile,
-        _ if e.has_ttl() => Keys::entry_cost_with_tail(key.len()),
-        _ => Keys::entry_cost(key.len()),
-    };
+        let payload = PackedHashes::payload(e).expect("a packed node's value packs");
+        return Keys::packed_entry_cost(key.len(), payload.len(), ttl) + volatile;
+    }
+    let node = if ttl { Keys::entry_cost_with_tail(key.len()) } else { Keys::entry_cost(key.len()) };
     node + e.value.mem_usage() + volatile
 }
 

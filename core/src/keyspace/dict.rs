@@ -215,6 +215,18 @@ impl<V, P: Packing<V>> Node<V, P> {
         node
     }
 
+    /// A new node holding `val`: packed if `Packing::payload` asks for it (then `val` is
+    /// dropped once its payload is copied), plain otherwise.
+    fn alloc_value(key: &[u8], val: V, next: Link<V, P>, tail: Option<i64>) -> NonNull<Self> {
+        match P::payload(&val).map(|payload| Self::alloc_packed(key, P::word(&val), payload, next, tail)) {
+            Some(node) => {
+                drop(val);
+                node
+            }
+            None => Self::alloc(key, val, next, tail),
+        }
+    }
+
     /// A new packed node of `key`, `word` (`PACKED` is added), `payload` and `tail`.
     fn alloc_packed(key: &[u8], word: u64, payload: &[u8], next: Link<V, P>, tail: Option<i64>) -> NonNull<Self> {
         debug_assert!(P::ON);
@@ -839,6 +851,15 @@ impl<V, P: Packing<V>> Dict<V, P> {
         link
     }
 
+    /// Put the new node `new` in the live `old`'s place in the chain (and in `nodes_heap`);
+    /// the caller frees `old`, which nothing links to any more.
+    fn swap_node(&mut self, hash: u64, old: NonNull<Node<V, P>>, new: NonNull<Node<V, P>>) {
+        // SAFETY: both nodes are live (caller).
+        let (old_cost, new_cost) = unsafe { (Node::block_cost(old), Node::block_cost(new)) };
+        *self.link_to(hash, old) = Some(new);
+        self.nodes_heap = self.nodes_heap - old_cost + new_cost;
+    }
+
     /// Replace the packed `node` by a plain one holding its value; returns the new node.
     #[cold]
     fn unpack_node(&mut self, hash: u64, node: NonNull<Node<V, P>>) -> NonNull<Node<V, P>> {
@@ -849,12 +870,9 @@ impl<V, P: Packing<V>> Dict<V, P> {
             let val = P::unpack(word, Node::payload(node));
             Node::alloc(Node::key(node), val, Node::next(node), Node::tail(node))
         };
-        // SAFETY: both are live.
-        let (old_cost, new_cost) = unsafe { (Node::block_cost(node), Node::block_cost(new)) };
-        *self.link_to(hash, node) = Some(new);
-        // SAFETY: `node` is unlinked and never used again.
+        self.swap_node(hash, node, new);
+        // SAFETY: `node` is unlinked and never used again; a packed node owns nothing else.
         unsafe { node_free(node.as_ptr().cast()) };
-        self.nodes_heap = self.nodes_heap - old_cost + new_cost;
         new
     }
 
@@ -879,18 +897,8 @@ impl<V, P: Packing<V>> Dict<V, P> {
             if !was_packed && P::payload(&val).is_none() {
                 return Ok((std::mem::replace(Node::val_mut(node), val), false));
             }
-            let (next, tail) = (Node::next(node), Node::tail(node));
-            let packed = P::payload(&val).map(|payload| Node::alloc_packed(key, P::word(&val), payload, next, tail));
-            let new = match packed {
-                Some(new) => {
-                    drop(val);
-                    new
-                }
-                None => Node::alloc(key, val, next, tail),
-            };
-            let (old_cost, new_cost) = (Node::block_cost(node), Node::block_cost(new));
-            *self.link_to(hash, node) = Some(new);
-            self.nodes_heap = self.nodes_heap - old_cost + new_cost;
+            let new = Node::alloc_value(key, val, Node::next(node), Node::tail(node));
+            self.swap_node(hash, node, new);
             Ok((Node::free(node), was_packed))
         }
     }
@@ -911,16 +919,19 @@ impl<V, P: Packing<V>> Dict<V, P> {
             let val = Node::val(node);
             let Some(payload) = P::payload(val) else { return false };
             let new = Node::alloc_packed(key, P::word(val), payload, Node::next(node), Node::tail(node));
-            let (old_cost, new_cost) = (Node::block_cost(node), Node::block_cost(new));
-            *self.link_to(hash, node) = Some(new);
+            self.swap_node(hash, node, new);
             drop(Node::free(node));
-            self.nodes_heap = self.nodes_heap - old_cost + new_cost;
         }
         true
     }
 
     pub(crate) fn contains_key(&self, key: &[u8]) -> bool {
-        self.get(key).is_some()
+        self.contains_key_hashed(hash_bytes(key), key)
+    }
+
+    #[inline]
+    pub(crate) fn contains_key_hashed(&self, hash: u64, key: &[u8]) -> bool {
+        self.find(hash, key).is_some()
     }
 
     /// Insert or replace; returns the previous value.
@@ -953,14 +964,7 @@ impl<V, P: Packing<V>> Dict<V, P> {
             self.resize((self.len + 1).next_power_of_two().max(4));
         }
         let idx = hash as usize & self.mask();
-        let packed = P::payload(&val).map(|payload| Node::alloc_packed(key, P::word(&val), payload, self.buckets[idx], tail));
-        let node = match packed {
-            Some(node) => {
-                drop(val);
-                node
-            }
-            None => Node::alloc(key, val, self.buckets[idx], tail),
-        };
+        let node = Node::alloc_value(key, val, self.buckets[idx], tail);
         self.buckets[idx] = Some(node);
         self.len += 1;
         // SAFETY: the node was just allocated.
@@ -1060,7 +1064,8 @@ impl<V, P: Packing<V>> Dict<V, P> {
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.iter_refs().map(|(k, _)| k)
+        // SAFETY: the nodes are live while `&self` lasts; keys are read without their values.
+        self.buckets.iter().flat_map(move |&head| self.nodes(head)).map(|node| unsafe { Node::key(node) })
     }
 
     /// Remove every entry for which `keep` returns false. If `keep` or a value's `drop`

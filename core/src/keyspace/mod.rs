@@ -200,7 +200,12 @@ impl Usage {
     /// What an entry adds to `values_mem` as stored: nothing for a packed node (its listpack
     /// is in the node, which the table counts).
     pub(crate) fn stored(e: &EntryRef<'_>) -> Self {
-        if e.is_packed() {
+        Usage::stored_as(e, e.is_packed())
+    }
+
+    /// `stored` of an entry taken out of its node, which was `packed` or not.
+    fn stored_as(e: &Entry, packed: bool) -> Self {
+        if packed {
             Usage::default()
         } else {
             Usage::of(&e.value)
@@ -323,7 +328,7 @@ impl Shard {
             e.set_ttl_flag(false);
             self.volatile.remove_hashed(hash, key);
         }
-        let usage = if packed { Usage::default() } else { Usage::of(&e.value) };
+        let usage = Usage::stored_as(&e, packed);
         Some((e, tail.unwrap_or(0), usage))
     }
 
@@ -1289,7 +1294,9 @@ impl<'a> Ctx<'a> {
             return None;
         }
         shard.before_write(h);
-        shard.dict.word_hashed(h, key)?;
+        if !shard.dict.contains_key_hashed(h, key) {
+            return None;
+        }
         self.track(h, key);
         let tuning = &self.ks.tuning;
         let e = self.shard_mut(h).dict.get_mut_hashed(h, key)?;
@@ -1329,7 +1336,7 @@ impl<'a> Ctx<'a> {
                     shard.dict.word_hashed(h, key).expect("just stored").fetch_or(TTL_FLAG, Ordering::Relaxed);
                 }
                 shard.set_ttl_hashed(h, key, expire_at);
-                Some(if packed { Usage::default() } else { Usage::of(&old.value) })
+                Some(Usage::stored_as(&old, packed))
             }
             Err(entry) => {
                 shard.before_insert();
@@ -1493,10 +1500,7 @@ impl<'a> Ctx<'a> {
                 shard
                     .watched
                     .keys()
-                    .filter(|k| {
-                        shard.dict.tail_hashed(hash_bytes(k), k).is_none_or(|at| at > now)
-                            && shard.dict.word_hashed(hash_bytes(k), k).is_some()
-                    })
+                    .filter(|k| shard.dict.get_ref_hashed(hash_bytes(k), k).is_some_and(|e| !shard.is_expired(k, &e, now)))
                     .map(Box::from)
                     .collect()
             };

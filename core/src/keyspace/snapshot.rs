@@ -255,7 +255,7 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                                     entry.value = Value::Str(ValueBytes::store(&v.bytes(), compression));
                                 }
                             }
-                            if shard.dict.word_hashed(h, &key).is_some() {
+                            if shard.dict.contains_key_hashed(h, &key) {
                                 return Err(format!("snapshot holds key {:?} twice", String::from_utf8_lossy(&key)));
                             }
                             if let Value::Collection(c) = &entry.value {
