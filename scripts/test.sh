@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export NESTDB_REQUIRE_REDIS=1
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n==== %s\n' "$*"; }
+step() { printf '\n==== %s (at %ss)\n' "$*" "$SECONDS"; }
 
 # Keep a copy of the output to total the runners' counts at the end.
 log=$(mktemp)

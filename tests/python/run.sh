@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 VENV="${NESTDB_TEST_VENV:-$ROOT/.venv-test}"
 PYTHON="${PYTHON:-python3}"
 
-step() { printf '\n---- python: %s\n' "$*"; }
+step() { printf '\n---- python: %s (at %ss)\n' "$*" "$SECONDS"; }
 
 if ! command -v redis-server >/dev/null 2>&1 && [ "${NESTDB_REQUIRE_REDIS:-0}" = "1" ]; then
     step "installing redis-server (NESTDB_REQUIRE_REDIS=1)"
