@@ -9,6 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export NESTDB_REQUIRE_REDIS=1
 export CARGO_TERM_COLOR=never
+# The tests build the release profile without its thin LTO. LTO is a code-generation choice
+# for what ships (`make`, `make demo`, the wheel a user builds); it does not change what the
+# code does, and it re-optimizes the whole program once per linked artifact: with it, this
+# suite spent 20 of its 31 minutes building. Every step below (cargo, the C library, pip's
+# build of the Python package, the benchmark smoke run) shares this setting.
+export CARGO_PROFILE_RELEASE_LTO=false
 
 step() { printf '\n==== %s (at %ss)\n' "$*" "$SECONDS"; }
 

@@ -1317,7 +1317,7 @@ fn suite(name: &str, cfg: Config) -> Totals {
                 let (min, min_failure) = shrink(cfg, seed, steps, failure);
                 panic!(
                     "{name} ({cfg:?}), {} case, seed {seed:#x} (rerun: NESTDB_MODEL_SEED={seed:#x} \
-                     NESTDB_MODEL_STEPS={steps_per_case} cargo test --release -p nestdb --test durability_model {name})\n\
+                     NESTDB_MODEL_STEPS={steps_per_case} cargo test --release -p nestdb --test it durability_model::{name})\n\
                      {min_failure}\nshortest failing sequence found ({} steps; absolute times are relative to the run's \
                      start t0; <LONG> is the {}-byte test value):\n{}",
                     if is_chaos(seed) { "chaos" } else { "model" },

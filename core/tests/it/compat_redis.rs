@@ -23,13 +23,11 @@
 //!   `LEX_ON_MIXED_SCORES`).
 //! - `NESTDB_REQUIRE_REDIS=1` makes a missing `redis-server` a failure instead of a skip.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use common::{show_argv, show_bytes, sorted, Redis, RedisServer, RespConn};
+use crate::common::{self, show_argv, show_bytes, sorted, Redis, RedisServer, RespConn};
 use nestdb::{Db, Reply, Session};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
