@@ -799,6 +799,35 @@ impl<V, P: Packing<V>> Dict<V, P> {
         }
     }
 
+    /// Start loading the first node of bucket `idx` (its first two lines, as `prefetch_chain`):
+    /// for walks over the buckets in index order, which the hardware prefetches for the slots
+    /// but not for the nodes they point to.
+    #[inline]
+    pub(crate) fn prefetch_bucket_chain(&self, idx: usize) {
+        if let Some(Some(node)) = self.buckets.get(idx) {
+            let p = node.as_ptr().cast::<u8>();
+            crate::util::prefetch(p);
+            crate::util::prefetch(p.wrapping_add(64));
+        }
+    }
+
+    /// Hand the value of every plain node in bucket `idx` to `f` (which starts loading what the
+    /// value points to); packed nodes hold their value in the node and are skipped. Best once
+    /// the bucket's nodes have arrived (`prefetch_bucket_chain` a little earlier).
+    #[inline]
+    pub(crate) fn prefetch_bucket_values(&self, idx: usize, f: impl Fn(&V)) {
+        let mut cur = self.buckets.get(idx).copied().flatten();
+        while let Some(node) = cur {
+            // SAFETY: nodes linked from `self` are live and unchanged while `&self` lasts.
+            unsafe {
+                if !Node::is_packed(node) {
+                    f(Node::val(node));
+                }
+                cur = Node::next(node);
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
         self.get_hashed(hash_bytes(key), key)

@@ -32,6 +32,8 @@ use crate::types::{Value, ValueBytes};
 
 /// Buckets the walker saves per lock acquisition.
 const STEP: usize = 512;
+/// How many buckets ahead of its encoding the walker prefetches (nodes at twice this).
+const AHEAD: usize = 8;
 
 /// A snapshot's progress over one shard.
 pub(crate) struct ShardSnap {
@@ -140,7 +142,21 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
                     let Shard { dict, snap, .. } = &mut *g;
                     let s = snap.as_mut().expect("snapshot state present until the walker finishes the shard");
                     let end = (s.cursor + STEP).min(s.buckets);
+                    for b in s.cursor..(s.cursor + 2 * AHEAD).min(end) {
+                        dict.prefetch_bucket_chain(b);
+                    }
                     for b in s.cursor..end {
+                        // Two stages ahead of the encoding: the nodes of bucket b + 2 * AHEAD,
+                        // then (arrived by now) the string values of bucket b + AHEAD. Without
+                        // them the walk waits on two dependent misses per entry.
+                        dict.prefetch_bucket_chain(b + 2 * AHEAD);
+                        if b + AHEAD < end {
+                            dict.prefetch_bucket_values(b + AHEAD, |e: &Entry| {
+                                if let Value::Str(v) = &e.value {
+                                    v.prefetch();
+                                }
+                            });
+                        }
                         s.save_bucket(dict, b);
                     }
                     s.cursor = end;
