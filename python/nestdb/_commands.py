@@ -476,6 +476,20 @@ class CommandsMixin:
             items.extend(pair)
         return self.execute_command('MSETNX', *items)
 
+    def pfadd(self, name: KeyT, *values: EncodableT) -> int:
+        """Adds the specified elements to the specified HyperLogLog."""
+        return self.execute_command('PFADD', name, *values)
+
+    def pfcount(self, *sources: KeyT) -> int:
+        """Return the approximated cardinality of
+        the set observed by the HyperLogLog at key(s).
+        """
+        return self.execute_command('PFCOUNT', *sources)
+
+    def pfmerge(self, dest: KeyT, *sources: KeyT) -> bool:
+        """Merge N different HyperLogLogs into a single one."""
+        return self.execute_command('PFMERGE', dest, *sources)
+
     def persist(self, name: KeyT) -> bool:
         """Removes an expiration on ``name``"""
         return self.execute_command('PERSIST', name)

@@ -116,13 +116,6 @@ _MISSING_FAMILIES = {
     "georadiusbymember": "geo",
     "geosearch": "geo",
     "geosearchstore": "geo",
-    "pf": "HyperLogLog",
-    "bitcount": "bitmaps",
-    "bitfield": "bitmaps",
-    "bitop": "bitmaps",
-    "bitpos": "bitmaps",
-    "getbit": "bitmaps",
-    "setbit": "bitmaps",
     "sort": "SORT",
     "lcs": "LCS",
 }

@@ -76,7 +76,7 @@ pub(crate) fn native_callback(name: &str) -> Option<Cb> {
         "COPY" | "EXPIRE" | "EXPIREAT" | "HEXISTS" | "HMSET" | "MOVE" | "MSETNX" | "PERSIST" | "PSETEX" | "PEXPIRE" | "PEXPIREAT"
         | "RENAMENX" | "SETEX" | "SETNX" | "SMOVE" => Cb::Bool,
         "HINCRBYFLOAT" | "INCRBYFLOAT" => Cb::Float,
-        "FLUSHALL" | "FLUSHDB" | "LSET" | "LTRIM" | "MSET" | "RENAME" | "SAVE" | "SELECT" | "SWAPDB" | "WATCH" | "UNWATCH"
+        "FLUSHALL" | "FLUSHDB" | "LSET" | "LTRIM" | "MSET" | "PFMERGE" | "RENAME" | "SAVE" | "SELECT" | "SWAPDB" | "WATCH" | "UNWATCH"
         | "CONFIG SET" | "CONFIG RESETSTAT" => Cb::BoolOk,
         "SET" => Cb::SetResult,
         "PING" => Cb::Ping,

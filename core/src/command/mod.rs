@@ -12,6 +12,7 @@
 pub(crate) mod args;
 mod bitmap;
 mod hash;
+mod hll;
 mod keys;
 mod list;
 mod memory;
@@ -121,9 +122,10 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 12] = [
+        let families: [&'static [CommandSpec]; 13] = [
             string::COMMANDS,
             bitmap::COMMANDS,
+            hll::COMMANDS,
             keys::COMMANDS,
             hash::COMMANDS,
             list::COMMANDS,
