@@ -792,16 +792,12 @@ impl<V, P: Packing<V>> Dict<V, P> {
     /// the second).
     #[inline]
     pub(crate) fn prefetch_chain(&self, hash: u64) {
-        if let Some(Some(node)) = self.buckets.get(hash as usize & self.mask()) {
-            let p = node.as_ptr().cast::<u8>();
-            crate::util::prefetch(p);
-            crate::util::prefetch(p.wrapping_add(64));
-        }
+        self.prefetch_bucket_chain(hash as usize & self.mask());
     }
 
-    /// Start loading the first node of bucket `idx` (its first two lines, as `prefetch_chain`):
-    /// for walks over the buckets in index order, which the hardware prefetches for the slots
-    /// but not for the nodes they point to.
+    /// Start loading the first node of bucket `idx` (its first two lines, for the reason
+    /// `prefetch_chain` gives): also for walks over the buckets in index order, which the
+    /// hardware prefetches for the slots but not for the nodes they point to.
     #[inline]
     pub(crate) fn prefetch_bucket_chain(&self, idx: usize) {
         if let Some(Some(node)) = self.buckets.get(idx) {
