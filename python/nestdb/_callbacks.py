@@ -117,9 +117,18 @@ def parse_memory_stats(response: Any, **options: Any) -> Dict[str, Any]:
     return stats
 
 
+def _flat_map(response: Any, **options: Any) -> Any:
+    """LCS ... IDX: the ``[key, value, ...]`` list redis-py gets on its default RESP2 wire (the
+    engine answers a map, as RESP3 does)."""
+    if isinstance(response, dict):
+        return [x for pair in response.items() for x in pair]
+    return response
+
+
 CALLBACKS: Dict[str, Callable[..., Any]] = {
     "INFO": parse_info,
     "LASTSAVE": timestamp_to_datetime,
+    "LCS": _flat_map,
     "BGSAVE": _true,
     "BGREWRITEAOF": _true,
     "COMMAND": parse_command,

@@ -476,6 +476,27 @@ class CommandsMixin:
             items.extend(pair)
         return self.execute_command('MSETNX', *items)
 
+    def lcs(self, key1: str, key2: str, len: Optional[bool] = False, idx: Optional[bool] = False, minmatchlen: Optional[int] = 0, withmatchlen: Optional[bool] = False) -> Any:
+        """
+        Find the longest common subsequence between ``key1`` and ``key2``.
+        If ``len`` is true the length of the match will be returned.
+        If ``idx`` is true the match position in each strings will be returned.
+        ``minmatchlen`` restrict the list of matches to the ones of
+        the given ``minmatchlen``.
+        If ``withmatchlen`` the length of the match also will be returned.
+        For more information, see https://redis.io/commands/lcs
+        """
+        pieces: List[Any] = [key1, key2]
+        if len:
+            pieces.append("LEN")
+        if idx:
+            pieces.append("IDX")
+        if minmatchlen is not None and minmatchlen != 0:
+            pieces.extend(["MINMATCHLEN", minmatchlen])
+        if withmatchlen:
+            pieces.append("WITHMATCHLEN")
+        return self.execute_command("LCS", *pieces)
+
     def pfadd(self, name: KeyT, *values: EncodableT) -> int:
         """Adds the specified elements to the specified HyperLogLog."""
         return self.execute_command('PFADD', name, *values)

@@ -117,7 +117,6 @@ _MISSING_FAMILIES = {
     "geosearch": "geo",
     "geosearchstore": "geo",
     "sort": "SORT",
-    "lcs": "LCS",
 }
 
 

@@ -54,6 +54,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("getrange", 4, 0, K1, getrange),
     CommandSpec::new("substr", 4, 0, K1, getrange),
     CommandSpec::new("setrange", 4, W, K1, setrange),
+    CommandSpec::new("lcs", -3, 0, (1, 2, 1), lcs),
 ];
 
 fn get(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -418,6 +419,114 @@ fn append(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let value = if cur.is_some() { ValueBytes::store_raw(v, ctx.compression()) } else { ValueBytes::store_vec(v, ctx.compression()) };
     store_value_keep_ttl(ctx, a[1], value);
     Ok(Reply::Int(len as i64))
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: Redis 7.0's `lcsCommand`, its
+/// dynamic-programming table, backtracking order and range bookkeeping step for step, so the
+/// string, the matches and their order are redis-server's.
+fn lcs(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
+    const NOT_STRINGS: &str = "ERR The specified keys must contain string values";
+    let read = |ctx: &Ctx<'_>, key: &[u8]| match ctx.get_str(key) {
+        Ok(v) => Ok(v.map(|v| v.bytes().into_owned()).unwrap_or_default()),
+        Err(_) => Err(Reply::err(NOT_STRINGS)),
+    };
+    // Both keys are looked up before the options are parsed (a type error wins).
+    let (x, y) = (read(ctx, a[1]), read(ctx, a[2]));
+    let (x, y) = (x?, y?);
+    let (mut get_len, mut get_idx, mut with_match_len, mut min_match_len) = (false, false, false, 0i64);
+    let mut i = 3;
+    while i < a.len() {
+        let more = a.len() - 1 - i;
+        if is(a[i], "IDX") {
+            get_idx = true;
+        } else if is(a[i], "LEN") {
+            get_len = true;
+        } else if is(a[i], "WITHMATCHLEN") {
+            with_match_len = true;
+        } else if is(a[i], "MINMATCHLEN") && more > 0 {
+            min_match_len = args::int(a[i + 1])?.max(0);
+            i += 1;
+        } else {
+            return Err(syntax());
+        }
+        i += 1;
+    }
+    if get_idx && get_len {
+        return Err(Reply::err("ERR If you want both the length and indexes, please just use IDX."));
+    }
+    let (alen, blen) = (x.len(), y.len());
+    let cells = (alen as u64 + 1) * (blen as u64 + 1);
+    if cells.saturating_mul(4) > MAX_STRING as u64 {
+        return Err(Reply::err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
+    }
+    // table[j + (blen + 1) * i]: the LCS length of x[..i] and y[..j].
+    let w = blen + 1;
+    let mut table = vec![0u32; cells as usize];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            table[j + w * i] =
+                if x[i - 1] == y[j - 1] { table[(j - 1) + w * (i - 1)] + 1 } else { table[j + w * (i - 1)].max(table[(j - 1) + w * i]) };
+        }
+    }
+    let total = table[blen + w * alen];
+    let compute = get_idx || !get_len;
+    let mut out = vec![0u8; if compute { total as usize } else { 0 }];
+    let mut matches = Vec::new();
+    // `alen` as a range start means "no range open" (Redis's sentinel).
+    let (mut a_start, mut a_end, mut b_start, mut b_end) = (alen, 0usize, 0usize, 0usize);
+    let (mut i, mut j, mut k) = (alen, blen, total as usize);
+    while compute && i > 0 && j > 0 {
+        let mut emit = false;
+        if x[i - 1] == y[j - 1] {
+            out[k - 1] = x[i - 1];
+            if a_start == alen {
+                (a_start, a_end, b_start, b_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if a_start == i && b_start == j {
+                a_start -= 1;
+                b_start -= 1;
+            } else {
+                emit = true;
+            }
+            if a_start == 0 || b_start == 0 {
+                emit = true;
+            }
+            k -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if table[j + w * (i - 1)] > table[(j - 1) + w * i] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if a_start != alen {
+                emit = true;
+            }
+        }
+        // Redis computes this length even with no range open (from its sentinel values); it
+        // is only used when one is.
+        let match_len = a_end.wrapping_sub(a_start).wrapping_add(1);
+        if emit {
+            if get_idx && (min_match_len == 0 || match_len as i64 >= min_match_len) {
+                let mut m = vec![
+                    Reply::Array(vec![Reply::Int(a_start as i64), Reply::Int(a_end as i64)]),
+                    Reply::Array(vec![Reply::Int(b_start as i64), Reply::Int(b_end as i64)]),
+                ];
+                if with_match_len {
+                    m.push(Reply::Int(match_len as i64));
+                }
+                matches.push(Reply::Array(m));
+            }
+            a_start = alen;
+        }
+    }
+    Ok(if get_idx {
+        Reply::Map(vec![(Reply::bulk(b"matches"), Reply::Array(matches)), (Reply::bulk(b"len"), Reply::Int(i64::from(total)))])
+    } else if get_len {
+        Reply::Int(i64::from(total))
+    } else {
+        Reply::Bulk(out)
+    })
 }
 
 fn strlen(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {

@@ -24,4 +24,5 @@ mod kv_model;
 mod kv_set;
 mod kv_threads;
 mod kv_zset;
+mod lcs;
 mod memory;
