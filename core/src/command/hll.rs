@@ -299,9 +299,11 @@ fn tau(mut x: f64) -> f64 {
 }
 
 /// The HyperLogLog at `key`: None if the key is absent, the error reply for another type or
-/// an invalid string.
-fn load(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Decoded>, Reply> {
-    let Some(e) = ctx.lookup(key) else { return Ok(None) };
+/// an invalid string. `read`: a read lookup, counted as a keyspace hit or miss (Redis's
+/// `lookupKeyRead`, which PFCOUNT and PFMERGE use; PFADD's lookup is a write's).
+fn load(ctx: &mut Ctx<'_>, key: &[u8], read: bool) -> Result<Option<Decoded>, Reply> {
+    let found = if read { ctx.lookup_counted(key) } else { ctx.lookup(key) };
+    let Some(e) = found else { return Ok(None) };
     match &e.value {
         Value::Str(s) => s.with_bytes(Registers::decode).map(Some),
         _ => Err(Reply::err(WRONGTYPE)),
@@ -316,7 +318,7 @@ fn store(ctx: &mut Ctx<'_>, key: &[u8], regs: &Registers, dense: bool) {
 }
 
 fn pfadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
-    let (mut regs, dense, created) = match load(ctx, a[1])? {
+    let (mut regs, dense, created) = match load(ctx, a[1], false)? {
         Some(d) => (d.regs, d.dense, false),
         None => (Registers::empty(), false, true),
     };
@@ -332,7 +334,7 @@ fn pfadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
 
 fn pfcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     if a.len() == 2 {
-        return Ok(Reply::Int(match load(ctx, a[1])? {
+        return Ok(Reply::Int(match load(ctx, a[1], true)? {
             None => 0,
             Some(Decoded { cached: Some(cached), .. }) => cached as i64,
             Some(d) => d.regs.count() as i64,
@@ -340,7 +342,7 @@ fn pfcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     }
     let mut all = Registers::empty();
     for key in &a[1..] {
-        if let Some(d) = load(ctx, key)? {
+        if let Some(d) = load(ctx, key, true)? {
             all.merge(&d.regs);
         }
     }
@@ -354,7 +356,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
     let mut all = Registers::empty();
     let mut dense = false;
     for key in &a[1..] {
-        if let Some(d) = load(ctx, key)? {
+        if let Some(d) = load(ctx, key, true)? {
             all.merge(&d.regs);
             dense |= d.dense;
         }

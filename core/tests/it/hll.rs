@@ -95,6 +95,28 @@ fn hyperloglog_counts_match_redis() {
     same(&db, &mut redis, &[b"SET", b"bad", &bad]);
     same(&db, &mut redis, &[b"PFCOUNT", b"bad"]);
 
+    // PFCOUNT and PFMERGE count keyspace hits and misses as reads (Redis's lookupKeyRead);
+    // PFADD does not.
+    let hits_misses = |r: Reply| -> (i64, i64) {
+        let Reply::Bulk(text) = r else { panic!("INFO") };
+        let text = String::from_utf8(text).unwrap();
+        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse::<i64>().unwrap();
+        (field("keyspace_hits:"), field("keyspace_misses:"))
+    };
+    let info: [&[u8]; 2] = [b"INFO", b"stats"];
+    let (ours0, theirs0) = (hits_misses(db.execute(&info)), hits_misses(redis.cmd(&info)));
+    for argv in [
+        &[&b"PFCOUNT"[..], b"hll:4", b"missing"][..],
+        &[b"PFCOUNT", b"hll:4"],
+        &[b"PFMERGE", b"hll:8", b"hll:9", b"missing"],
+        &[b"PFADD", b"hll:8", b"x"],
+        &[b"PFADD", b"new-hll", b"x"],
+    ] {
+        same(&db, &mut redis, argv);
+    }
+    let (ours1, theirs1) = (hits_misses(db.execute(&info)), hits_misses(redis.cmd(&info)));
+    assert_eq!((ours1.0 - ours0.0, ours1.1 - ours0.1), (theirs1.0 - theirs0.0, theirs1.1 - theirs0.1), "keyspace hits and misses");
+
     // TTLs survive PFADD and PFMERGE.
     db.execute(&[b"EXPIRE", b"hll:6", b"1000"]);
     db.execute(&[b"PFADD", b"hll:6", b"new-element-for-ttl"]);
