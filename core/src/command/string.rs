@@ -503,11 +503,10 @@ fn lcs(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
                 emit = true;
             }
         }
-        // Redis computes this length even with no range open (from its sentinel values); it
-        // is only used when one is.
-        let match_len = a_end.wrapping_sub(a_start).wrapping_add(1);
         if emit {
-            if get_idx && (min_match_len == 0 || match_len as i64 >= min_match_len) {
+            // A range is open here, so it holds at least one byte: a_start <= a_end.
+            let match_len = a_end - a_start + 1;
+            if get_idx && match_len as i64 >= min_match_len {
                 let mut m = vec![
                     Reply::Array(vec![Reply::Int(a_start as i64), Reply::Int(a_end as i64)]),
                     Reply::Array(vec![Reply::Int(b_start as i64), Reply::Int(b_end as i64)]),
