@@ -56,6 +56,10 @@ pub struct Options {
     pub zset_max_listpack_value: u32,
     /// `list-max-listpack-size`: entries per list node if positive; -1..-5 = 4..64 KiB per node.
     pub list_max_listpack_size: i32,
+    /// `stream-node-max-bytes` / `stream-node-max-entries`: when a stream's node is full (0 =
+    /// no limit). They decide where `XTRIM ... ~` may cut, as in Redis.
+    pub stream_node_max_bytes: u64,
+    pub stream_node_max_entries: u64,
 }
 
 /// `maxmemory-policy` values (Redis's names).
@@ -154,6 +158,8 @@ impl Default for Options {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
         }
     }
 }
@@ -333,6 +339,22 @@ const PARAMS: &[Param] = &[
     limit_param!("set-max-listpack-value", set_max_listpack_value, value),
     limit_param!("zset-max-listpack-entries", zset_max_listpack_entries, entries),
     limit_param!("zset-max-listpack-value", zset_max_listpack_value, value),
+    Param {
+        name: "stream-node-max-bytes",
+        get: |o| o.stream_node_max_bytes.to_string(),
+        set: |o, v| {
+            o.stream_node_max_bytes = parse_memory(v)?.min(i64::MAX as u64);
+            Ok(())
+        },
+    },
+    Param {
+        name: "stream-node-max-entries",
+        get: |o| o.stream_node_max_entries.to_string(),
+        set: |o, v| {
+            o.stream_node_max_entries = parse_int_in(v, 0, i64::MAX)? as u64;
+            Ok(())
+        },
+    },
     Param {
         name: "list-max-listpack-size",
         get: |o| o.list_max_listpack_size.to_string(),

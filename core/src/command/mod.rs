@@ -20,6 +20,7 @@ mod pubsub;
 pub(crate) mod script;
 mod server;
 mod set;
+mod stream;
 mod string;
 #[cfg(test)]
 mod testutil;
@@ -122,7 +123,7 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 13] = [
+        let families: [&'static [CommandSpec]; 14] = [
             string::COMMANDS,
             bitmap::COMMANDS,
             hll::COMMANDS,
@@ -131,6 +132,7 @@ fn table() -> &'static Table {
             list::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
+            stream::COMMANDS,
             server::COMMANDS,
             server::TXN_COMMANDS,
             memory::COMMANDS,
@@ -223,12 +225,25 @@ pub(crate) fn dispatch(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]]
     dispatch_once(ks, spec, argv, false).0
 }
 
+/// What one run of a command gave: its reply, how long it may block (`Ctx::block_for`) and
+/// the argv to run it with next time (`Ctx::retry_argv`).
+struct Attempt {
+    reply: Reply,
+    block: Option<u64>,
+    retry_argv: Option<Vec<Vec<u8>>>,
+}
+
 /// One run of `dispatch`: the reply, and how long the command may block (`Ctx::block`).
 /// `serving` is `Ctx::serving_blocked`.
 fn dispatch_once(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]], serving: bool) -> (Reply, Option<u64>) {
+    let a = attempt(ks, spec, argv, serving);
+    (a.reply, a.block)
+}
+
+fn attempt(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]], serving: bool) -> Attempt {
     if spec.is_write() {
         if let Err(e) = ks.check_writable() {
-            return (e, None);
+            return Attempt { reply: e, block: None, retry_argv: None };
         }
     }
     let set = spec.lock_set(argv);
@@ -236,6 +251,7 @@ fn dispatch_once(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]], serv
     ctx.serving_blocked = serving;
     let reply = run_locked(&mut ctx, spec, argv);
     let block = ctx.block.take();
+    let retry_argv = ctx.retry_argv.take();
     let seq = ctx.finish();
     ctx.release();
     // After any write, or a CONFIG SET that lowered maxmemory (Redis evicts right away then).
@@ -243,8 +259,8 @@ fn dispatch_once(ks: &Keyspace, spec: &'static CommandSpec, argv: &[&[u8]], serv
         crate::keyspace::evict::make_room(ks);
     }
     match ks.wait_durable(seq) {
-        Ok(()) => (reply, block),
-        Err(e) => (e, None),
+        Ok(()) => Attempt { reply, block, retry_argv },
+        Err(e) => Attempt { reply: e, block: None, retry_argv: None },
     }
 }
 
@@ -261,8 +277,15 @@ pub(crate) fn dispatch_blocking(
     use crate::keyspace::blocking::{Woken, POLL};
     use std::time::{Duration, Instant};
 
-    let (reply, block) = dispatch_once(ks, spec, argv, false);
-    let Some(timeout_ms) = block else { return Some(reply) };
+    let first = attempt(ks, spec, argv, false);
+    let Some(timeout_ms) = first.block else { return Some(first.reply) };
+    // XREAD's `$` IDs stay what they were at the first attempt (see `Ctx::retry_argv`).
+    let retry_argv = first.retry_argv;
+    let retry: Vec<&[u8]> = match &retry_argv {
+        Some(v) => v.iter().map(|x| x.as_slice()).collect(),
+        None => argv.to_vec(),
+    };
+    let argv = &retry[..];
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
     let mask = spec
         .key_positions(argv)

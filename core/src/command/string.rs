@@ -659,6 +659,13 @@ pub(super) mod tests {
                 v.sort();
                 format!("zset {v:?}")
             }
+            Value::Stream(st) => {
+                let v: Vec<(String, Vec<String>)> = st
+                    .range(crate::types::stream::StreamId::MIN, crate::types::stream::StreamId::MAX, false)
+                    .map(|(id, f)| (text(&id.to_bytes()), f.items().map(text).collect()))
+                    .collect();
+                format!("stream {v:?}")
+            }
             Value::Collection(c) => format!("collection {:?}", c.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>()),
         };
         Some((content, expire_at))

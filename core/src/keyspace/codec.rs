@@ -29,6 +29,17 @@
 //!   7 indexed     as 6, then  count:varint  (index:bytes){count}   each secondary index's
 //!     collection              definition as listIndexes shows it (BSON); entries are rebuilt
 //!                             on load (a bulk build: sort, then build the B-tree)
+//!   8 stream  last:id  max_deleted:id  entries_added:varint
+//!             count:varint (node){count}  count:varint (id fields:bytes){count}
+//!             count:varint (group){count}
+//!     node  := master:id  deleted:varint  entries_bytes:varint  last:id  names:bytes
+//!              (Redis's listpack node: see `types/stream.rs`; its valid count is recomputed)
+//!     fields, names := the `Fields` block (u32le length + bytes per item; names are stored
+//!              as pairs (name, ""))
+//!     group := name:bytes  last:id  zigzag(entries_read)
+//!              count:varint (name:bytes zigzag(seen_time)){count}                consumers
+//!              count:varint (id consumer:bytes zigzag(delivery_time) count:varint){count}  PEL
+//!     id    := ms:varint  seq:varint
 //!
 //! varint := unsigned LEB128 of a u64: 7 bits per byte, least significant group first, high bit
 //!           set on every byte but the last; at most 10 bytes (the 10th byte is 0 or 1).
@@ -61,7 +72,9 @@ use std::fmt;
 use crate::keyspace::{EncodingLimits, Entry};
 use crate::types::compress;
 use crate::types::hash::{HashConfig, HashValue};
-use crate::types::{ListValue, SetValue, Value, ValueBytes, ZSetValue};
+use crate::types::stream::{Consumer, Fields, Group, Nack, NodeInfo, StreamId};
+use crate::types::{ListValue, SetValue, StreamValue, Value, ValueBytes, ZSetValue};
+use std::collections::BTreeMap;
 
 const TYPE_STRING: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -71,6 +84,7 @@ const TYPE_ZSET: u8 = 4;
 const TYPE_STRING_PACKED: u8 = 5;
 const TYPE_COLLECTION: u8 = 6;
 const TYPE_INDEXED_COLLECTION: u8 = 7;
+const TYPE_STREAM: u8 = 8;
 
 /// A corrupt or truncated entry: `offset` is the absolute position in the decoded buffer of
 /// the item that is wrong.
@@ -125,6 +139,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_
         Value::Hash(_) => TYPE_HASH,
         Value::Set(_) => TYPE_SET,
         Value::ZSet(_) => TYPE_ZSET,
+        Value::Stream(_) => TYPE_STREAM,
         Value::Collection(c) if !c.indexes().is_empty() => TYPE_INDEXED_COLLECTION,
         Value::Collection(_) => TYPE_COLLECTION,
     };
@@ -168,6 +183,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }
+        Value::Stream(s) => encode_stream(out, s),
         Value::Collection(c) => {
             put_varint(out, c.len() as u64);
             for d in c.iter() {
@@ -179,6 +195,48 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_
                     put_bytes(out, &i.spec.to_stored().to_vec().unwrap_or_default());
                 }
             }
+        }
+    }
+}
+
+fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    put_varint(out, id.ms);
+    put_varint(out, id.seq);
+}
+
+fn encode_stream(out: &mut Vec<u8>, s: &StreamValue) {
+    put_id(out, s.last_id);
+    put_id(out, s.max_deleted);
+    put_varint(out, s.entries_added);
+    put_varint(out, s.nodes().len() as u64);
+    for (mid, n) in s.nodes() {
+        put_id(out, *mid);
+        put_varint(out, n.deleted);
+        put_varint(out, n.entries_bytes);
+        put_id(out, n.last_id);
+        put_bytes(out, n.master_fields.as_bytes());
+    }
+    put_varint(out, s.len() as u64);
+    for (id, f) in s.range(StreamId::MIN, StreamId::MAX, false) {
+        put_id(out, id);
+        put_bytes(out, f.as_bytes());
+    }
+    put_varint(out, s.groups().len() as u64);
+    for (name, g) in s.groups() {
+        put_bytes(out, name);
+        put_id(out, g.last_id);
+        put_varint(out, zigzag(g.entries_read));
+        put_varint(out, g.consumers.len() as u64);
+        for (cname, c) in &g.consumers {
+            put_bytes(out, cname);
+            put_varint(out, zigzag(c.seen_time));
+        }
+        put_varint(out, g.pel.len() as u64);
+        for (id, n) in &g.pel {
+            put_id(out, *id);
+            put_bytes(out, &n.consumer);
+            put_varint(out, zigzag(n.delivery_time));
+            put_varint(out, n.delivery_count);
         }
     }
 }
@@ -290,7 +348,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
     let mut r = Reader { buf, pos: *pos };
     let ty_at = r.pos;
     let ty = r.u8()?;
-    if ty > TYPE_INDEXED_COLLECTION {
+    if ty > TYPE_STREAM {
         return Err(corrupt(ty_at, "unknown value type"));
     }
     let expire_at = unzigzag(r.varint()?);
@@ -341,6 +399,7 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
                 Err(i) => return Err(corrupt(offsets[i], "duplicate set member")),
             }
         }
+        TYPE_STREAM => Value::Stream(Box::new(decode_stream(&mut r)?)),
         TYPE_COLLECTION | TYPE_INDEXED_COLLECTION => {
             let n = r.count_or_zero(5)?;
             let mut c = crate::docs::collection::Collection::new();
@@ -401,6 +460,79 @@ pub(crate) fn decode_entry(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Entr
     Ok((key, Entry::new(value), expire_at))
 }
 
+impl Reader<'_> {
+    fn id(&mut self) -> Result<StreamId, CodecError> {
+        Ok(StreamId::new(self.varint()?, self.varint()?))
+    }
+
+    fn fields(&mut self) -> Result<Fields, CodecError> {
+        let at = self.pos;
+        Fields::from_bytes(self.bytes()?).ok_or_else(|| corrupt(at, "corrupt stream entry"))
+    }
+}
+
+fn decode_stream(r: &mut Reader<'_>) -> Result<StreamValue, CodecError> {
+    let start = r.pos;
+    let last_id = r.id()?;
+    let max_deleted = r.id()?;
+    let entries_added = r.varint()?;
+    let mut nodes = BTreeMap::new();
+    for _ in 0..r.count_or_zero(7)? {
+        let at = r.pos;
+        let mid = r.id()?;
+        let deleted = r.varint()?;
+        let entries_bytes = r.varint()?;
+        let last = r.id()?;
+        let names = r.fields()?;
+        let node = NodeInfo { master_fields: names, valid: 0, deleted, entries_bytes, last_id: last };
+        if last < mid || nodes.insert(mid, node).is_some() {
+            return Err(corrupt(at, "corrupt stream node"));
+        }
+    }
+    let mut entries = BTreeMap::new();
+    for _ in 0..r.count_or_zero(3)? {
+        let at = r.pos;
+        let id = r.id()?;
+        if entries.insert(id, r.fields()?).is_some() {
+            return Err(corrupt(at, "duplicate stream entry"));
+        }
+    }
+    let mut groups = BTreeMap::new();
+    for _ in 0..r.count_or_zero(6)? {
+        let at = r.pos;
+        let name: Box<[u8]> = r.bytes()?.into();
+        let glast = r.id()?;
+        let entries_read = unzigzag(r.varint()?);
+        let mut consumers = BTreeMap::new();
+        for _ in 0..r.count_or_zero(2)? {
+            let cat = r.pos;
+            let cname: Box<[u8]> = r.bytes()?.into();
+            let seen_time = unzigzag(r.varint()?);
+            if consumers.insert(cname, Consumer { seen_time, pel: Default::default() }).is_some() {
+                return Err(corrupt(cat, "duplicate stream consumer"));
+            }
+        }
+        let mut pel = BTreeMap::new();
+        for _ in 0..r.count_or_zero(5)? {
+            let pat = r.pos;
+            let id = r.id()?;
+            let consumer: Box<[u8]> = r.bytes()?.into();
+            let delivery_time = unzigzag(r.varint()?);
+            let delivery_count = r.varint()?;
+            let Some(c) = consumers.get_mut(&consumer) else { return Err(corrupt(pat, "pending entry of an unknown consumer")) };
+            c.pel.insert(id);
+            if pel.insert(id, Nack { consumer, delivery_time, delivery_count }).is_some() {
+                return Err(corrupt(pat, "duplicate pending entry"));
+            }
+        }
+        if groups.insert(name, Group { last_id: glast, entries_read, pel, consumers }).is_some() {
+            return Err(corrupt(at, "duplicate consumer group"));
+        }
+    }
+    StreamValue::from_parts(entries, nodes, last_id, max_deleted, entries_added, groups)
+        .ok_or_else(|| corrupt(start, "inconsistent stream"))
+}
+
 /// Whether every element of `doc` (recursively, at most 200 levels) decodes.
 fn valid_raw_document(doc: &bson::RawDocument, depth: usize) -> bool {
     depth <= 200
@@ -432,6 +564,7 @@ mod tests {
         Hash(BTreeMap<Vec<u8>, Vec<u8>>),
         Set(BTreeSet<Vec<u8>>),
         ZSet(BTreeMap<Vec<u8>, u64>),
+        Stream(Vec<u8>),
         Collection(Vec<Vec<u8>>),
     }
 
@@ -442,6 +575,11 @@ mod tests {
             Value::Hash(h) => Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.into_owned())).collect()),
             Value::Set(s) => Canon::Set(s.members().map(|m| m.to_vec()).collect()),
             Value::ZSet(z) => Canon::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect()),
+            Value::Stream(s) => {
+                let mut out = Vec::new();
+                super::encode_stream(&mut out, s);
+                Canon::Stream(out)
+            }
             Value::Collection(c) => Canon::Collection(c.iter().map(|d| d.as_bytes().to_vec()).collect()),
         }
     }
@@ -661,7 +799,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_type() {
-        for ty in [8u8, 9, 0x7f, 0xff] {
+        for ty in [9u8, 10, 0x7f, 0xff] {
             let err = decode_err(&[ty, 0, 1, b'k', 1, b'v']);
             assert_eq!((err.offset, err.what), (0, "unknown value type"));
         }
@@ -755,6 +893,35 @@ mod tests {
     }
 
     /// Valid encodings of every type, for the corruption tests.
+    /// A stream with two nodes, a deleted entry, a group with two consumers and pending entries.
+    fn stream() -> Value {
+        use crate::types::stream::{NodeLimits, StreamId};
+        let mut s = StreamValue::default();
+        let limits = NodeLimits { max_bytes: 4096, max_entries: 2 };
+        s.append(StreamId::new(1, 0), &["f", "1"], limits);
+        s.append(StreamId::new(1, 5), &["f", "2", "g", ""], limits);
+        s.append(StreamId::new(7, 0), &["name", "x"], limits);
+        assert!(s.delete(StreamId::new(1, 5)));
+        s.create_group(b"grp", StreamId::new(1, 5), 2);
+        s.with_group(b"grp", |g| {
+            g.consumer(b"alice", 1_000);
+            g.consumer(b"bob", 2_000);
+            g.assign(StreamId::new(1, 0), b"alice").delivery_time = 500;
+            g.assign(StreamId::new(7, 0), b"bob").delivery_count = 3;
+        });
+        Value::Stream(Box::new(s))
+    }
+
+    #[test]
+    fn streams_round_trip() {
+        let v = stream();
+        let (buf, _) = encode(b"s", v.clone(), 0);
+        let (_, e, _) = decode_entry(&buf, &mut 0).unwrap();
+        assert_eq!(canon(&e.value), canon(&v));
+        let (Value::Stream(a), Value::Stream(b)) = (&e.value, &v) else { panic!() };
+        assert_eq!((a.len(), a.node_count(), a.mem_usage()), (b.len(), b.node_count(), b.mem_usage()));
+    }
+
     fn samples() -> Vec<Vec<u8>> {
         let values = [
             (string(b"hello world"), 0),
@@ -765,6 +932,7 @@ mod tests {
             (hash([(b"f1".to_vec(), b"v1".to_vec()), (b"f2".to_vec(), vec![]), (vec![], bin(3, 3))]), 42),
             (set([b"x".to_vec(), b"y".to_vec(), vec![], bin(140, 2)]), 0),
             (zset([(b"a".to_vec(), 1.0), (b"b".to_vec(), f64::NEG_INFINITY), (vec![], 2.5)]), 1 << 40),
+            (stream(), 0),
         ];
         values.into_iter().map(|(v, t)| encode(b"some:key", v, t).0).collect()
     }
@@ -782,7 +950,8 @@ mod tests {
                     Value::Hash(h) => h.len(),
                     Value::Set(s) => s.len(),
                     Value::ZSet(z) => z.len(),
-                    // Collections may be empty.
+                    // Collections and streams may be empty.
+                    Value::Stream(_) => 1,
                     Value::Collection(c) => c.len().max(1),
                 };
                 assert!(value_len > 0, "decoded an empty container");

@@ -459,6 +459,9 @@ pub(crate) struct EncodingLimits {
     pub(crate) zset_max_listpack_value: usize,
     /// Redis's `list-max-listpack-size`: entries per node if positive, else -1..-5 = 4..64 KiB.
     pub(crate) list_max_listpack_size: i64,
+    /// Redis's `stream-node-max-bytes` / `stream-node-max-entries` (0 = no limit).
+    pub(crate) stream_node_max_bytes: i64,
+    pub(crate) stream_node_max_entries: i64,
 }
 
 impl EncodingLimits {
@@ -472,6 +475,8 @@ impl EncodingLimits {
             zset_max_listpack_entries: o.zset_max_listpack_entries as usize,
             zset_max_listpack_value: o.zset_max_listpack_value as usize,
             list_max_listpack_size: i64::from(o.list_max_listpack_size),
+            stream_node_max_bytes: o.stream_node_max_bytes as i64,
+            stream_node_max_entries: o.stream_node_max_entries as i64,
         }
     }
 }
@@ -490,7 +495,7 @@ pub(crate) struct Tuning {
     codec: std::sync::atomic::AtomicU8,
     compression_min_size: AtomicU64,
     /// `EncodingLimits` fields in declaration order.
-    limits: [std::sync::atomic::AtomicI64; 8],
+    limits: [std::sync::atomic::AtomicI64; 10],
     /// `maxmemory` in bytes, 0 = none.
     pub(crate) maxmemory: AtomicU64,
     /// `maxmemory-policy` as its index in `evict::POLICIES`.
@@ -522,6 +527,8 @@ impl Tuning {
             l.zset_max_listpack_entries as i64,
             l.zset_max_listpack_value as i64,
             l.list_max_listpack_size,
+            l.stream_node_max_bytes,
+            l.stream_node_max_entries,
         ];
         for (slot, v) in self.limits.iter().zip(values) {
             slot.store(v, Ordering::Relaxed);
@@ -568,6 +575,8 @@ impl Tuning {
             zset_max_listpack_entries: v(5) as usize,
             zset_max_listpack_value: v(6) as usize,
             list_max_listpack_size: v(7),
+            stream_node_max_bytes: v(8),
+            stream_node_max_entries: v(9),
         }
     }
 }
@@ -826,6 +835,7 @@ impl Keyspace {
             oom: false,
             expired_seen: std::cell::RefCell::new(Vec::new()),
             block: None,
+            retry_argv: None,
             serving_blocked: false,
         }
     }
@@ -894,6 +904,9 @@ pub(crate) struct Ctx<'a> {
     /// waits for are passed over instead of failing with WRONGTYPE (Redis serves a blocked
     /// client only from a key of its type, and a key changed to another type leaves it blocked).
     pub(crate) serving_blocked: bool,
+    /// A blocking command that found nothing may set the argv its next attempts run with
+    /// (XREAD resolves `$` once: later attempts must look past the ID it had then).
+    pub(crate) retry_argv: Option<Vec<Vec<u8>>>,
 }
 
 /// Keys whose memory `Ctx::lookup_counted_batch` requests together (about what a core keeps in
@@ -1151,6 +1164,11 @@ impl<'a> Ctx<'a> {
     /// data and run it again (see `block`).
     pub(crate) fn block_for(&mut self, timeout_ms: u64) {
         self.block = Some(timeout_ms);
+    }
+
+    /// Whether this context replays the log (its clock is frozen; see `replay_ctx`).
+    pub(crate) fn is_replaying(&self) -> bool {
+        self.replaying
     }
 
     /// Whether this context holds any shard lock.

@@ -3,7 +3,8 @@
 //! `Value` is 40 bytes: a string is a `ValueBytes` (inline up to 38 bytes, so short values
 //! need no allocation and no second cache miss). Containers are stored unboxed as two-encoding
 //! enums (hash.rs, list.rs, set.rs, zset_value.rs): a small container is one compact
-//! allocation (a listpack or intset), a large one a boxed general structure.
+//! allocation (a listpack or intset), a large one a boxed general structure. A stream
+//! (stream.rs) is boxed: it is rarely small and its header is large.
 
 pub(crate) mod bytes;
 pub(crate) mod compress;
@@ -11,6 +12,7 @@ pub(crate) mod hash;
 pub(crate) mod list;
 pub(crate) mod listpack;
 pub(crate) mod set;
+pub(crate) mod stream;
 pub(crate) mod zset;
 pub(crate) mod zset_value;
 
@@ -18,6 +20,7 @@ pub(crate) use bytes::{SmallBytes, ValueBytes};
 pub(crate) use hash::HashValue;
 pub(crate) use list::ListValue;
 pub(crate) use set::SetValue;
+pub(crate) use stream::StreamValue;
 pub(crate) use zset_value::ZSetValue;
 
 /// The value stored under a key.
@@ -27,6 +30,7 @@ pub(crate) enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    Stream(Box<StreamValue>),
     /// A MongoDB-style collection of documents (`docs::collection`); never evicted.
     Collection(Box<crate::docs::collection::Collection>),
 }
@@ -39,6 +43,7 @@ impl Clone for Value {
             Value::Hash(h) => Value::Hash(h.clone()),
             Value::Set(s) => Value::Set(s.clone()),
             Value::ZSet(z) => Value::ZSet(z.clone()),
+            Value::Stream(s) => Value::Stream(s.clone()),
             Value::Collection(c) => Value::Collection(c.clone()),
         }
     }
@@ -58,6 +63,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
             Value::Collection(_) => "collection",
         }
     }
@@ -78,6 +84,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
             Value::Collection(_) => "collection",
         }
     }
@@ -151,6 +158,7 @@ impl Value {
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
+            Value::Stream(s) => heap_cost(std::mem::size_of::<StreamValue>()) + s.mem_usage(),
             Value::Collection(c) => heap_cost(std::mem::size_of::<crate::docs::collection::Collection>()) + c.mem_usage(),
         }
     }
@@ -212,6 +220,29 @@ container!(ListValue, List, false);
 container!(HashValue, Hash, true);
 container!(SetValue, Set, false);
 container!(ZSetValue, ZSet, false);
+
+impl Container for StreamValue {
+    const MAY_BE_PACKED: bool = false;
+    fn of(v: &Value) -> Option<&Self> {
+        match v {
+            Value::Stream(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn of_mut(v: &mut Value) -> Option<&mut Self> {
+        match v {
+            Value::Stream(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn wrap(self) -> Value {
+        Value::Stream(Box::new(self))
+    }
+    /// Never: Redis keeps a stream without entries (its last ID and groups) under its key.
+    fn is_empty_container(&self) -> bool {
+        false
+    }
+}
 
 #[cfg(test)]
 mod tests {

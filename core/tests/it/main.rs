@@ -26,3 +26,4 @@ mod kv_threads;
 mod kv_zset;
 mod lcs;
 mod memory;
+mod stream;
