@@ -7,7 +7,7 @@ Same functions as redis-py's ``redis._parsers.helpers`` for the commands nestdb 
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 
 def str_if_bytes(value: Union[str, bytes]) -> str:
@@ -125,6 +125,144 @@ def _flat_map(response: Any, **options: Any) -> Any:
     return response
 
 
+# --- Streams ------------------------------------------------------------------------------
+# redis-py's parse functions (``redis._parsers.helpers``), made to take the engine's replies:
+# the engine answers as Redis 7.0 does on a RESP3 connection, where XREAD/XREADGROUP reply a
+# map {stream: entries} and XINFO STREAM / XINFO GROUPS / XINFO CONSUMERS reply maps (the
+# native layer hands a map over as a dict). The results are the ones redis-py returns from a
+# real server with its default client (RESP3 wire, legacy RESP2 shapes); RESP2-shaped (flat
+# list) replies are accepted too.
+
+
+def pairs_to_dict(response: Any, decode_keys: bool = False, decode_string_values: bool = False) -> Dict[Any, Any]:
+    """A dict from a flat ``[key, value, ...]`` list, or from a map reply (redis-py
+    ``pairs_to_dict``)."""
+    if response is None:
+        return {}
+    if isinstance(response, dict):
+        response = [x for pair in response.items() for x in pair]
+    if decode_keys or decode_string_values:
+        keys: Any = response[::2]
+        if decode_keys:
+            keys = map(str_if_bytes, keys)
+        values: Any = response[1::2]
+        if decode_string_values:
+            values = map(str_if_bytes, values)
+        return dict(zip(keys, values))
+    it = iter(response)
+    return dict(zip(it, it))
+
+
+def _str_keys(response: Any) -> Dict[str, Any]:
+    """A map reply (dict) or a flat RESP2 list -> ``{str: value}``."""
+    if isinstance(response, dict):
+        return {str_if_bytes(k): v for k, v in response.items()}
+    return pairs_to_dict(response, decode_keys=True)
+
+
+def parse_stream_list(response: Any, **options: Any) -> Optional[List[Tuple[Any, Any]]]:
+    """XRANGE, XREVRANGE, XCLAIM, each stream of XREAD/XREADGROUP: ``[(id, {field: value}),
+    ...]``; a ``nil`` entry is ``(None, None)``, and a pending entry deleted from the stream
+    (``[id, nil]`` in an XREADGROUP history read) ``(id, {})`` (redis-py ``parse_stream_list``)."""
+    if response is None:
+        return None
+    data: List[Tuple[Any, Any]] = []
+    for r in response:
+        if r is not None:
+            if "claim_min_idle_time" in options:
+                data.append((r[0], pairs_to_dict(r[1]), *r[2:]))
+            else:
+                data.append((r[0], pairs_to_dict(r[1])))
+        else:
+            data.append((None, None))
+    return data
+
+
+def parse_xread(response: Any, **options: Any) -> List[List[Any]]:
+    """XREAD, XREADGROUP: ``[[stream, [(id, {field: value}), ...]], ...]``; ``[]`` when
+    nothing was read (a ``nil`` reply: no data, or a BLOCK timeout). The engine's reply is a
+    map {stream: entries} (redis-py ``parse_xread_resp3_to_resp2_legacy``); a RESP2
+    ``[[stream, entries], ...]`` list is read as redis-py ``parse_xread`` does."""
+    if not response:
+        return []
+    if isinstance(response, dict):
+        return [[key, parse_stream_list(value, **options)] for key, value in response.items()]
+    return [[r[0], parse_stream_list(r[1], **options)] for r in response]
+
+
+def parse_xclaim(response: Any, **options: Any) -> Any:
+    """XCLAIM: the claimed entries, or their ids with JUSTID (redis-py ``parse_xclaim``)."""
+    if options.get("parse_justid", False):
+        return response
+    return parse_stream_list(response)
+
+
+def parse_xautoclaim(response: Any, **options: Any) -> Any:
+    """XAUTOCLAIM: ``[next_start_id, [(id, {field: value}), ...], [deleted_id, ...]]``; with
+    JUSTID only the list of claimed ids (redis-py ``parse_xautoclaim``)."""
+    if options.get("parse_justid", False):
+        return response[1]
+    response[1] = parse_stream_list(response[1])
+    return response
+
+
+def parse_xinfo_stream(response: Any, **options: Any) -> Dict[str, Any]:
+    """XINFO STREAM [FULL]: ``{str: value}`` with ``first-entry``/``last-entry`` as
+    ``(id, {field: value})``; with FULL, ``entries`` as ``{id: {field: value}}`` and
+    ``groups`` as dicts (redis-py ``parse_xinfo_stream``; as there, on a map reply a FULL
+    group's ``consumers`` keep the reply's own dicts, whose keys are not made ``str``)."""
+    data = _str_keys(response)
+    if not options.get("full", False):
+        first = data.get("first-entry")
+        if first is not None and first[0] is not None:
+            data["first-entry"] = (first[0], pairs_to_dict(first[1]))
+        last = data["last-entry"]
+        if last is not None and last[0] is not None:
+            data["last-entry"] = (last[0], pairs_to_dict(last[1]))
+    else:
+        data["entries"] = {_id: pairs_to_dict(entry) for _id, entry in data["entries"]}
+        if len(data["groups"]) > 0 and isinstance(data["groups"][0], list):
+            data["groups"] = [pairs_to_dict(group, decode_keys=True) for group in data["groups"]]
+            for g in data["groups"]:
+                if g["consumers"] and g["consumers"][0] is not None:
+                    g["consumers"] = [pairs_to_dict(c, decode_keys=True) for c in g["consumers"]]
+        else:
+            data["groups"] = [{str_if_bytes(k): v for k, v in group.items()} for group in data["groups"]]
+    return data
+
+
+def parse_list_of_dicts(response: Any, **options: Any) -> List[Dict[str, Any]]:
+    """XINFO GROUPS, XINFO CONSUMERS: a list of ``{str: value}`` (redis-py
+    ``parse_list_of_dicts_resp3`` for map elements, ``parse_list_of_dicts`` for flat lists)."""
+    return [_str_keys(x) for x in response]
+
+
+def parse_xpending(response: Any, **options: Any) -> Any:
+    """XPENDING: the summary ``{"pending", "min", "max", "consumers": [{"name", "pending"}]}``,
+    or with a range (``parse_detail``) the entries as dicts (redis-py ``parse_xpending``)."""
+    if options.get("parse_detail", False):
+        return parse_xpending_range(response)
+    consumers = [{"name": n, "pending": int(p)} for n, p in response[3] or []]
+    return {
+        "pending": response[0],
+        "min": response[1],
+        "max": response[2],
+        "consumers": consumers,
+    }
+
+
+def parse_xpending_range(response: Any) -> List[Dict[str, Any]]:
+    """XPENDING with a range: ``[{"message_id", "consumer", "time_since_delivered",
+    "times_delivered"}, ...]`` (redis-py ``parse_xpending_range``)."""
+    k = ("message_id", "consumer", "time_since_delivered", "times_delivered")
+    return [dict(zip(k, r)) for r in response]
+
+
+def _bool(response: Any, **options: Any) -> bool:
+    """XGROUP DESTROY: ``bool(r)``."""
+    return bool(response)
+
+
 CALLBACKS: Dict[str, Callable[..., Any]] = {
     "INFO": parse_info,
     "LASTSAVE": timestamp_to_datetime,
@@ -140,4 +278,17 @@ CALLBACKS: Dict[str, Callable[..., Any]] = {
     "SCRIPT FLUSH": _bool_ok,
     "SCRIPT KILL": _bool_ok,
     "SCRIPT LOAD": lambda r, **options: str_if_bytes(r),
+    "XRANGE": parse_stream_list,
+    "XREVRANGE": parse_stream_list,
+    "XREAD": parse_xread,
+    "XREADGROUP": parse_xread,
+    "XCLAIM": parse_xclaim,
+    "XAUTOCLAIM": parse_xautoclaim,
+    "XGROUP CREATE": _bool_ok,
+    "XGROUP SETID": _bool_ok,
+    "XGROUP DESTROY": _bool,
+    "XINFO STREAM": parse_xinfo_stream,
+    "XINFO GROUPS": parse_list_of_dicts,
+    "XINFO CONSUMERS": parse_list_of_dicts,
+    "XPENDING": parse_xpending,
 }
