@@ -317,7 +317,8 @@ fn call_command(ctx: &mut Ctx<'_>, lua: &Lua, argv: MultiValue, read_only: bool)
 }
 
 /// Scripts speak RESP2: the replies that RESP3 sends as `[member, score]` pairs are flat
-/// there (the scores become strings in `reply_to_lua`).
+/// there (the scores become strings in `reply_to_lua`), and XREAD's map of streams is an
+/// array of `[stream, entries]` pairs (a map would flatten).
 fn resp2_shape(name: &str, reply: Reply) -> Reply {
     fn flatten(reply: Reply) -> Reply {
         match reply {
@@ -336,6 +337,10 @@ fn resp2_shape(name: &str, reply: Reply) -> Reply {
                 kv.push(pairs);
                 Reply::Array(kv)
             }
+            other => other,
+        },
+        "xread" | "xreadgroup" => match reply {
+            Reply::Map(streams) => Reply::Array(streams.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect()),
             other => other,
         },
         _ => reply,

@@ -321,6 +321,10 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             if id <= s.last_id {
                 return Err(Reply::err(XADD_TOO_SMALL));
             }
+            // A listpack holds at most 1 GiB (as in Redis, the new stream stays if this fails).
+            if items.iter().map(|i| i.len() as u64).sum::<u64>() > 1 << 30 {
+                return Err(Reply::err("ERR Elements are too large to be stored"));
+            }
             s.append(id, items, limits);
             let trimmed = p.trim.map_or(0, |t| s.trim(t, p.approx, p.limit));
             Ok((id, trimmed, s.len()))

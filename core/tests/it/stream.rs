@@ -357,6 +357,17 @@ fn stream_commands_match_redis() {
     for cmd in script {
         run(&db, &mut redis, cmd);
     }
+    // Scripts see RESP2 shapes: XREAD as [stream, entries] pairs, XINFO flattened.
+    for body in [
+        "return redis.call('XREAD', 'COUNT', '2', 'STREAMS', KEYS[1], KEYS[2], '0', '0')",
+        "return redis.call('XINFO', 'STREAM', KEYS[1])",
+        "return redis.call('XREADGROUP', 'GROUP', 'g1', 'lua', 'STREAMS', KEYS[1], '>')",
+        "return redis.call('XPENDING', KEYS[1], 'g1')",
+    ] {
+        let eval: Vec<&[u8]> = vec![b"EVAL", body.as_bytes(), b"2", b"a", b"b"];
+        let ours = db.execute(&eval);
+        assert_eq!(masked(&eval, ours), masked(&eval, redis.cmd(&eval)), "{body}");
+    }
 }
 
 #[test]
