@@ -15,9 +15,9 @@ use crate::report::{Report, Unit};
 use crate::Config;
 
 /// A redis-server child process, killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Server {
@@ -38,7 +38,7 @@ fn ping(port: u16) -> bool {
     s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
 }
 
-fn start_server() -> Result<Server, String> {
+pub(crate) fn start_server() -> Result<Server, String> {
     let port = free_port().map_err(|e| format!("no free port: {e}"))?;
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
