@@ -24,7 +24,7 @@ use crate::command::args::{self, is, syntax};
 use crate::command::{CmdResult, CommandSpec, BLOCKING, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
-use crate::types::stream::{Fields, NodeLimits, StreamId, Trim, ENTRIES_READ_UNKNOWN};
+use crate::types::stream::{EntryRef, NodeLimits, StreamId, Trim, ENTRIES_READ_UNKNOWN};
 use crate::types::{Container, StreamValue};
 use crate::util::num;
 
@@ -153,11 +153,11 @@ fn id_reply(id: StreamId) -> Reply {
     Reply::Bulk(id.to_bytes())
 }
 
-fn fields_reply(f: &Fields) -> Reply {
+fn fields_reply(f: EntryRef<'_>) -> Reply {
     Reply::Array(f.items().map(Reply::bulk).collect())
 }
 
-fn entry_reply(id: StreamId, f: &Fields) -> Reply {
+fn entry_reply(id: StreamId, f: EntryRef<'_>) -> Reply {
     Reply::Array(vec![id_reply(id), fields_reply(f)])
 }
 

@@ -219,7 +219,7 @@ fn encode_stream(out: &mut Vec<u8>, s: &StreamValue) {
     put_varint(out, s.len() as u64);
     for (id, f) in s.range(StreamId::MIN, StreamId::MAX, false) {
         put_id(out, id);
-        put_bytes(out, f.as_bytes());
+        put_bytes(out, f.to_fields().as_bytes());
     }
     put_varint(out, s.groups().len() as u64);
     for (name, g) in s.groups() {
@@ -484,7 +484,7 @@ fn decode_stream(r: &mut Reader<'_>) -> Result<StreamValue, CodecError> {
         let entries_bytes = r.varint()?;
         let last = r.id()?;
         let names = r.fields()?;
-        let node = NodeInfo { master_fields: names, valid: 0, deleted, entries_bytes, last_id: last };
+        let node = NodeInfo { master_fields: names, valid: 0, deleted, entries_bytes, last_id: last, data: Vec::new() };
         if last < mid || nodes.insert(mid, node).is_some() {
             return Err(corrupt(at, "corrupt stream node"));
         }

@@ -1,21 +1,22 @@
 //! `StreamValue`: Redis's stream type. Entries ordered by ID, each a list of field-value pairs;
 //! consumer groups with their pending-entries lists (PEL) and consumers.
 //!
-//! Entries live in a `BTreeMap<StreamId, Fields>` (O(log n) append, range and delete), each
-//! entry's pairs in one heap block (`Fields`). Redis keeps entries in a radix tree of listpack
-//! *nodes* and some behaviour depends on where those node boundaries fall: `XTRIM ... ~`
-//! removes whole nodes only, `LIMIT` counts their entries, and XINFO reports the node count.
-//! So the node layout is kept alongside (`nodes`, keyed by each node's master ID): for each
-//! node its master fields, its valid and deleted entry counts, the bytes its entries take in
-//! Redis's listpack encoding and its last ID. A node closes when Redis's would
+//! Redis keeps entries in a radix tree of listpack *nodes*, and some behaviour depends on where
+//! those node boundaries fall: `XTRIM ... ~` removes whole nodes only, `LIMIT` counts their
+//! entries, and XINFO reports the node count. So entries live in the same nodes here:
+//! `nodes`, keyed by each node's master ID, closes a node when Redis's would
 //! (`stream-node-max-bytes` / `stream-node-max-entries`, counted as `streamAppendItem` counts
-//! them), so trimming removes exactly the entries Redis removes.
+//! them: valid plus deleted entries, and the node's size in Redis's listpack encoding), so
+//! trimming removes exactly the entries Redis removes. A node's valid entries are packed in one
+//! buffer (`pack_entry`: flags, ID deltas as varints, only the values when the fields are the
+//! node's master fields), which keeps a stream about as small as Redis's listpacks.
 //!
-//! Invariants: every entry lies in the node with the greatest master ID <= its ID; a node's
-//! `valid` counts its entries in `entries` (a node with none is removed); `last_id` >= every
-//! entry's ID; `max_deleted` is the greatest ID deleted by XDEL (or set by XSETID); each PEL
-//! entry of a group is in exactly one of its consumers' `pel` sets, the one it names; `mem`
-//! is the sum of the costs of everything above (so `mem_usage` is O(1)).
+//! Invariants: every entry lies in the node with the greatest master ID <= its ID, packed in
+//! ID order; a node's `valid` counts its packed entries and a node with none is removed; `len`
+//! is the sum of `valid`; `last_id` >= every entry's ID; `max_deleted` is the greatest ID
+//! deleted by XDEL (or set by XSETID); each PEL entry of a group is in exactly one of its
+//! consumers' `pel` sets, the one it names; `mem` is the sum of the costs of everything above
+//! (so `mem_usage` is O(1)).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -138,7 +139,8 @@ impl<'a> Iterator for FieldsIter<'a> {
     }
 }
 
-/// One of Redis's listpack nodes, as far as behaviour depends on it.
+/// One of Redis's listpack nodes: the entries from its master ID up to the next node's, packed
+/// in `data`, and what Redis's behaviour depends on (see the module comment).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NodeInfo {
     /// The master entry's field names (those of the node's first entry).
@@ -149,6 +151,121 @@ pub(crate) struct NodeInfo {
     pub(crate) entries_bytes: u64,
     /// ID of the node's last entry, deleted or not.
     pub(crate) last_id: StreamId,
+    /// The valid entries, in ID order, each `packed_entry`: deleted ones are cut out (unlike
+    /// Redis, which flags them; the counts above keep what Redis's node would say).
+    pub(crate) data: Vec<u8>,
+}
+
+// ---- packed entries ----
+//
+// entry := flags:u8  varint(ms - master.ms)  varint(seq)  body
+// body  := (flags & SAME_FIELDS) ? (varint(len) value){master field count}
+//                                : varint(pairs) (varint(len) field varint(len) value){pairs}
+
+const SAME_FIELDS: u8 = 1;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A varint at `*at` (the data was written by `put_varint`: no bounds to check but the slice's).
+fn get_varint(b: &[u8], at: &mut usize) -> u64 {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let byte = b[*at];
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+fn put_item(out: &mut Vec<u8>, item: &[u8]) {
+    put_varint(out, item.len() as u64);
+    out.extend_from_slice(item);
+}
+
+fn get_item<'a>(b: &'a [u8], at: &mut usize) -> &'a [u8] {
+    let len = get_varint(b, at) as usize;
+    let item = &b[*at..*at + len];
+    *at += len;
+    item
+}
+
+fn pack_entry<T: AsRef<[u8]>>(out: &mut Vec<u8>, id: StreamId, master: StreamId, items: &[T], same_fields: bool) {
+    out.push(if same_fields { SAME_FIELDS } else { 0 });
+    put_varint(out, id.ms - master.ms);
+    put_varint(out, id.seq);
+    if !same_fields {
+        put_varint(out, items.len() as u64 / 2);
+    }
+    for (i, item) in items.iter().enumerate() {
+        if !same_fields || i % 2 == 1 {
+            put_item(out, item.as_ref());
+        }
+    }
+}
+
+/// The entry packed at `*at` in `node` (whose master ID is `master`); `*at` moves past it.
+fn unpack_entry<'a>(node: &'a NodeInfo, master: StreamId, at: &mut usize) -> (StreamId, EntryRef<'a>) {
+    let b = &node.data;
+    let flags = b[*at];
+    *at += 1;
+    let ms = master.ms + get_varint(b, at);
+    let seq = get_varint(b, at);
+    let same = flags & SAME_FIELDS != 0;
+    let pairs = if same { node.master_fields.pair_count() } else { get_varint(b, at) as usize };
+    let body = *at;
+    for _ in 0..if same { pairs } else { 2 * pairs } {
+        get_item(b, at);
+    }
+    let entry = EntryRef { names: same.then_some(&node.master_fields), body: &b[body..*at], pairs };
+    (StreamId::new(ms, seq), entry)
+}
+
+/// An entry's field-value pairs as stored (see `StreamValue::get`, `range`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EntryRef<'a> {
+    /// The node's master names, when the entry has the same fields (then `body` holds values).
+    names: Option<&'a Fields>,
+    body: &'a [u8],
+    pairs: usize,
+}
+
+impl<'a> EntryRef<'a> {
+    /// Fields and values, alternating.
+    pub(crate) fn items(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (names, body, pairs) = (self.names, self.body, self.pairs);
+        let mut at = 0;
+        let mut name_iter = names.map(|n| n.names());
+        (0..2 * pairs).map(move |i| match &mut name_iter {
+            Some(names) if i % 2 == 0 => names.next().expect("a name per value"),
+            _ => get_item(body, &mut at),
+        })
+    }
+
+    /// The pairs as a `Fields` block (snapshots).
+    pub(crate) fn to_fields(self) -> Fields {
+        Fields::encode(&self.items().collect::<Vec<_>>())
+    }
+}
+
+/// Offsets of the valid entries packed in `node`, with their IDs.
+fn entry_offsets(node: &NodeInfo, master: StreamId) -> Vec<(StreamId, usize)> {
+    let mut out = Vec::with_capacity(node.valid as usize);
+    let mut at = 0;
+    while at < node.data.len() {
+        let start = at;
+        let (id, _) = unpack_entry(node, master, &mut at);
+        out.push((id, start));
+    }
+    out
 }
 
 /// A pending (delivered, not acknowledged) entry of a group.
@@ -202,9 +319,8 @@ pub(crate) enum Trim {
     MinId(StreamId),
 }
 
-// Memory costs (bytes) of the bookkeeping around payloads: a B-tree slot for an entry or a
-// node, a PEL entry (group slot + consumer set slot), a consumer and a group.
-const ENTRY_COST: usize = 40;
+// Memory costs (bytes) of the bookkeeping around payloads: a B-tree slot for a node, a PEL
+// entry (group slot + consumer set slot), a consumer and a group.
 const NODE_COST: usize = 96;
 const NACK_COST: usize = 80;
 const CONSUMER_COST: usize = 96;
@@ -212,8 +328,9 @@ const GROUP_COST: usize = 128;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct StreamValue {
-    entries: BTreeMap<StreamId, Fields>,
     nodes: BTreeMap<StreamId, NodeInfo>,
+    /// Valid entries in all nodes.
+    len: usize,
     pub(crate) last_id: StreamId,
     pub(crate) max_deleted: StreamId,
     pub(crate) entries_added: u64,
@@ -221,14 +338,19 @@ pub(crate) struct StreamValue {
     mem: usize,
 }
 
+/// Heap bytes of a node.
+fn node_mem(n: &NodeInfo) -> usize {
+    NODE_COST + heap_cost(n.master_fields.byte_len()) + heap_cost(n.data.capacity())
+}
+
 impl StreamValue {
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// No entries (the stream itself stays: see `Container for StreamValue`).
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// Heap bytes owned (O(1), kept up to date by every change).
@@ -238,36 +360,64 @@ impl StreamValue {
 
     /// The first entry's ID (0-0 when empty): XINFO's `recorded-first-entry-id`.
     pub(crate) fn first_id(&self) -> StreamId {
-        self.entries.keys().next().copied().unwrap_or_default()
+        self.range(StreamId::MIN, StreamId::MAX, false).next().map_or(StreamId::MIN, |(id, _)| id)
     }
 
     /// The last entry's ID (0-0 when empty): `streamLastValidID`.
     pub(crate) fn last_valid_id(&self) -> StreamId {
-        self.entries.keys().next_back().copied().unwrap_or_default()
+        self.range(StreamId::MIN, StreamId::MAX, true).next().map_or(StreamId::MIN, |(id, _)| id)
     }
 
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len()
     }
 
-    pub(crate) fn get(&self, id: StreamId) -> Option<&Fields> {
-        self.entries.get(&id)
+    /// The node that holds `id` if it is anywhere, with its master ID.
+    fn node_of(&self, id: StreamId) -> Option<(StreamId, &NodeInfo)> {
+        self.nodes.range(..=id).next_back().map(|(k, n)| (*k, n))
+    }
+
+    pub(crate) fn get(&self, id: StreamId) -> Option<EntryRef<'_>> {
+        let (mid, node) = self.node_of(id)?;
+        let mut at = 0;
+        while at < node.data.len() {
+            let (eid, e) = unpack_entry(node, mid, &mut at);
+            if eid == id {
+                return Some(e);
+            }
+            if eid > id {
+                break;
+            }
+        }
+        None
     }
 
     pub(crate) fn contains(&self, id: StreamId) -> bool {
-        self.entries.contains_key(&id)
+        self.get(id).is_some()
     }
 
     /// Entries with `start <= id <= end`, in order or reversed.
-    pub(crate) fn range(&self, start: StreamId, end: StreamId, rev: bool) -> Box<dyn Iterator<Item = (StreamId, &Fields)> + '_> {
+    pub(crate) fn range(&self, start: StreamId, end: StreamId, rev: bool) -> Box<dyn Iterator<Item = (StreamId, EntryRef<'_>)> + '_> {
         if start > end {
             return Box::new(std::iter::empty());
         }
-        let it = self.entries.range(start..=end).map(|(k, v)| (*k, v));
+        // Nodes that may hold IDs in range: from the one holding `start` to the last one
+        // starting at or before `end`.
+        let first = self.node_of(start).map_or(start, |(k, _)| k);
+        let nodes = self.nodes.range(first..=end);
+        let in_range = move |(id, _): &(StreamId, EntryRef<'_>)| *id >= start && *id <= end;
         if rev {
-            Box::new(it.rev())
+            Box::new(nodes.rev().flat_map(move |(mid, node)| {
+                let offsets = entry_offsets(node, *mid);
+                offsets.into_iter().rev().map(move |(_, at)| unpack_entry(node, *mid, &mut { at })).filter(in_range)
+            }))
         } else {
-            Box::new(it)
+            Box::new(nodes.flat_map(move |(mid, node)| {
+                let mut at = 0;
+                std::iter::from_fn(move || (at < node.data.len()).then(|| unpack_entry(node, *mid, &mut at)))
+                    .skip_while(move |(id, _)| *id < start)
+                    .take_while(move |(id, _)| *id <= end)
+            }))
         }
     }
 
@@ -284,7 +434,6 @@ impl StreamValue {
     /// values alternating), opening a new node where Redis would.
     pub(crate) fn append<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T], limits: NodeLimits) {
         debug_assert!(id > self.last_id || (self.last_id.is_zero() && self.entries_added == 0 && !id.is_zero()));
-        let fields = Fields::encode(items);
         let total_len: u64 = items.iter().map(|i| i.as_ref().len() as u64).sum();
         let max_bytes = if limits.max_bytes == 0 || limits.max_bytes > LISTPACK_MAX_SIZE { LISTPACK_MAX_SIZE } else { limits.max_bytes };
         let tail_open = self.nodes.last_key_value().is_some_and(|(_, n)| {
@@ -292,24 +441,32 @@ impl StreamValue {
             let full_count = limits.max_entries != 0 && n.valid + n.deleted >= limits.max_entries;
             !full_bytes && !full_count
         });
-        let names: Vec<&[u8]> = items.iter().step_by(2).map(|i| i.as_ref()).collect();
+        let names = || items.iter().step_by(2).map(|i| i.as_ref());
         let (master_id, same_fields) = if tail_open {
             let (mid, node) = self.nodes.last_key_value().expect("tail node");
-            (*mid, node.master_fields.names().eq(names.iter().copied()))
+            (*mid, node.master_fields.names().eq(names()))
         } else {
+            // The closed tail gives back its spare capacity (Redis's lpShrinkToFit).
+            if let Some((_, tail)) = self.nodes.iter_mut().next_back() {
+                self.mem -= heap_cost(tail.data.capacity());
+                tail.data.shrink_to_fit();
+                self.mem += heap_cost(tail.data.capacity());
+            }
             // The master entry keeps names only: stored as pairs (name, "").
-            let master = Fields::encode(&names.iter().flat_map(|n| [*n, &b""[..]]).collect::<Vec<_>>());
-            let node = NodeInfo { master_fields: master, valid: 0, deleted: 0, entries_bytes: 0, last_id: id };
-            self.mem += NODE_COST + heap_cost(node.master_fields.byte_len());
+            let master = Fields::encode(&names().flat_map(|n| [n, &b""[..]]).collect::<Vec<_>>());
+            let node = NodeInfo { master_fields: master, valid: 0, deleted: 0, entries_bytes: 0, last_id: id, data: Vec::new() };
+            self.mem += node_mem(&node);
             self.nodes.insert(id, node);
             (id, true)
         };
         let node = self.nodes.get_mut(&master_id).expect("node");
+        self.mem -= heap_cost(node.data.capacity());
+        pack_entry(&mut node.data, id, master_id, items, same_fields);
+        self.mem += heap_cost(node.data.capacity());
         node.valid += 1;
         node.last_id = id;
         node.entries_bytes += entry_lp_bytes(id, master_id, items, same_fields);
-        self.mem += ENTRY_COST + heap_cost(fields.byte_len());
-        self.entries.insert(id, fields);
+        self.len += 1;
         self.entries_added += 1;
         self.last_id = id;
     }
@@ -317,15 +474,17 @@ impl StreamValue {
     /// XDEL of one entry: true when it was there. Its node forgets it (and goes when it has no
     /// entry left); `max_deleted` follows.
     pub(crate) fn delete(&mut self, id: StreamId) -> bool {
-        let Some(f) = self.entries.remove(&id) else { return false };
-        self.mem -= ENTRY_COST + heap_cost(f.byte_len());
-        let (&mid, node) = self.nodes.range_mut(..=id).next_back().expect("an entry lies in a node");
+        let Some((mid, node)) = self.node_of(id) else { return false };
+        let Some((start, end)) = find_packed(node, mid, id) else { return false };
         if node.valid == 1 {
             self.remove_node(mid);
         } else {
+            let node = self.nodes.get_mut(&mid).expect("node");
+            node.data.drain(start..end);
             node.valid -= 1;
             node.deleted += 1;
         }
+        self.len -= 1;
         if id > self.max_deleted {
             self.max_deleted = id;
         }
@@ -334,7 +493,7 @@ impl StreamValue {
 
     fn remove_node(&mut self, master_id: StreamId) {
         if let Some(n) = self.nodes.remove(&master_id) {
-            self.mem -= NODE_COST + heap_cost(n.master_fields.byte_len());
+            self.mem -= node_mem(&n);
         }
     }
 
@@ -345,7 +504,7 @@ impl StreamValue {
         let mut removed = 0u64;
         while let Some((&mid, node)) = self.nodes.first_key_value() {
             if let Trim::MaxLen(max) = how {
-                if self.entries.len() as u64 <= max {
+                if self.len as u64 <= max {
                     break;
                 }
             }
@@ -354,43 +513,39 @@ impl StreamValue {
                 break;
             }
             let whole = match how {
-                Trim::MaxLen(max) => self.entries.len() as u64 - valid >= max,
+                Trim::MaxLen(max) => self.len as u64 - valid >= max,
                 Trim::MinId(min) => node.last_id < min,
             };
             if whole {
-                let next = self.nodes.range((std::ops::Bound::Excluded(mid), std::ops::Bound::Unbounded)).next().map(|(k, _)| *k);
-                let doomed: Vec<StreamId> = match next {
-                    Some(n) => self.entries.range(mid..n).map(|(k, _)| *k).collect(),
-                    None => self.entries.range(mid..).map(|(k, _)| *k).collect(),
-                };
-                for id in doomed {
-                    let f = self.entries.remove(&id).expect("listed");
-                    self.mem -= ENTRY_COST + heap_cost(f.byte_len());
-                }
                 self.remove_node(mid);
+                self.len -= valid as usize;
                 removed += valid;
                 continue;
             }
             if approx {
                 break;
             }
-            // Mark entries of this node deleted, oldest first, until the rule holds.
+            // Delete entries of this node, oldest first, until the rule holds.
+            let mut cut = 0usize;
             let mut from_node = 0u64;
-            while let Some((&id, _)) = self.entries.range(mid..).next() {
+            let mut at = 0;
+            while at < node.data.len() {
                 let stop = match how {
-                    Trim::MaxLen(max) => self.entries.len() as u64 <= max,
-                    Trim::MinId(min) => id >= min,
+                    Trim::MaxLen(max) => (self.len as u64 - from_node) <= max,
+                    Trim::MinId(min) => unpack_entry(node, mid, &mut at.clone()).0 >= min,
                 };
-                if stop || id > self.nodes[&mid].last_id {
+                if stop {
                     break;
                 }
-                let f = self.entries.remove(&id).expect("present");
-                self.mem -= ENTRY_COST + heap_cost(f.byte_len());
+                unpack_entry(node, mid, &mut at);
+                cut = at;
                 from_node += 1;
             }
             let node = self.nodes.get_mut(&mid).expect("node");
+            node.data.drain(..cut);
             node.valid -= from_node;
             node.deleted += from_node;
+            self.len -= from_node as usize;
             removed += from_node;
             break;
         }
@@ -438,7 +593,7 @@ impl StreamValue {
 
     /// Whether XDEL left a tombstone in `[start, end]` (`streamRangeHasTombstones`).
     pub(crate) fn range_has_tombstones(&self, start: StreamId, end: StreamId) -> bool {
-        if self.entries.is_empty() || self.max_deleted.is_zero() {
+        if self.is_empty() || self.max_deleted.is_zero() {
             return false;
         }
         if self.first_id() > self.max_deleted {
@@ -454,7 +609,7 @@ impl StreamValue {
             return 0;
         }
         let added = self.entries_added as i64;
-        if self.entries.is_empty() && id <= self.last_id {
+        if self.is_empty() && id <= self.last_id {
             return added;
         }
         match id.cmp(&self.last_id) {
@@ -465,8 +620,8 @@ impl StreamValue {
         let first = self.first_id();
         if self.max_deleted.is_zero() || self.max_deleted < first {
             match id.cmp(&first) {
-                std::cmp::Ordering::Less => return added - self.entries.len() as i64,
-                std::cmp::Ordering::Equal => return added - self.entries.len() as i64 + 1,
+                std::cmp::Ordering::Less => return added - self.len as i64,
+                std::cmp::Ordering::Equal => return added - self.len as i64 + 1,
                 std::cmp::Ordering::Greater => {}
             }
         }
@@ -490,8 +645,9 @@ impl StreamValue {
         &self.nodes
     }
 
-    /// Rebuild from a snapshot's parts; None when they are inconsistent. The nodes' `valid`
-    /// counts are recomputed from the entries (every node must hold at least one).
+    /// Rebuild from a snapshot's parts (entries as `Fields` blocks, nodes without their
+    /// data); None when they are inconsistent. The nodes' `valid` counts and packed entries
+    /// are rebuilt from the entries (every node must hold at least one).
     pub(crate) fn from_parts(
         entries: BTreeMap<StreamId, Fields>,
         mut nodes: BTreeMap<StreamId, NodeInfo>,
@@ -502,16 +658,23 @@ impl StreamValue {
     ) -> Option<StreamValue> {
         for n in nodes.values_mut() {
             n.valid = 0;
+            n.data.clear();
         }
-        for id in entries.keys() {
-            let (_, node) = nodes.range_mut(..=*id).next_back()?;
+        for (id, fields) in &entries {
+            let (mid, node) = nodes.range_mut(..=*id).next_back()?;
             if *id > node.last_id {
                 return None;
             }
+            let items: Vec<&[u8]> = fields.items().collect();
+            let same = node.master_fields.names().eq(items.iter().step_by(2).copied());
+            pack_entry(&mut node.data, *id, *mid, &items, same);
             node.valid += 1;
         }
         if nodes.values().any(|n| n.valid == 0) || entries.keys().next_back().is_some_and(|l| *l > last_id) {
             return None;
+        }
+        for n in nodes.values_mut() {
+            n.data.shrink_to_fit();
         }
         for g in groups.values() {
             let mut n = 0;
@@ -527,17 +690,32 @@ impl StreamValue {
                 return None;
             }
         }
-        let mut s = StreamValue { entries, nodes, last_id, max_deleted, entries_added, groups, mem: 0 };
+        let mut s = StreamValue { nodes, len: entries.len(), last_id, max_deleted, entries_added, groups, mem: 0 };
         s.mem = s.recount_mem();
         Some(s)
     }
 
     fn recount_mem(&self) -> usize {
-        let entries: usize = self.entries.values().map(|f| ENTRY_COST + heap_cost(f.byte_len())).sum();
-        let nodes: usize = self.nodes.values().map(|n| NODE_COST + heap_cost(n.master_fields.byte_len())).sum();
+        let nodes: usize = self.nodes.values().map(node_mem).sum();
         let groups: usize = self.groups.iter().map(|(k, g)| GROUP_COST + heap_cost(k.len()) + group_mem(g)).sum();
-        entries + nodes + groups
+        nodes + groups
     }
+}
+
+/// The byte range of entry `id` packed in `node` (master `master`), if it is there.
+fn find_packed(node: &NodeInfo, master: StreamId, id: StreamId) -> Option<(usize, usize)> {
+    let mut at = 0;
+    while at < node.data.len() {
+        let start = at;
+        let (eid, _) = unpack_entry(node, master, &mut at);
+        if eid == id {
+            return Some((start, at));
+        }
+        if eid > id {
+            return None;
+        }
+    }
+    None
 }
 
 /// Mutable access to one group (see `StreamValue::with_group`). Consumers and pending
