@@ -11,6 +11,7 @@
 
 pub(crate) mod args;
 mod bitmap;
+mod geo;
 mod hash;
 mod hll;
 mod keys;
@@ -123,7 +124,7 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 14] = [
+        let families: [&'static [CommandSpec]; 15] = [
             string::COMMANDS,
             bitmap::COMMANDS,
             hll::COMMANDS,
@@ -132,6 +133,7 @@ fn table() -> &'static Table {
             list::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
+            geo::COMMANDS,
             stream::COMMANDS,
             server::COMMANDS,
             server::TXN_COMMANDS,

@@ -318,7 +318,7 @@ fn call_command(ctx: &mut Ctx<'_>, lua: &Lua, argv: MultiValue, read_only: bool)
 
 /// Scripts speak RESP2: the replies that RESP3 sends as `[member, score]` pairs are flat
 /// there (the scores become strings in `reply_to_lua`), and XREAD's map of streams is an
-/// array of `[stream, entries]` pairs (a map would flatten).
+/// array of `[stream, entries]` pairs (a map would flatten). Geo coordinates are bulk strings.
 fn resp2_shape(name: &str, reply: Reply) -> Reply {
     fn flatten(reply: Reply) -> Reply {
         match reply {
@@ -339,6 +339,10 @@ fn resp2_shape(name: &str, reply: Reply) -> Reply {
             }
             other => other,
         },
+        // Coordinates are RESP3 doubles; RESP2 sends their text as bulk strings.
+        "geopos" | "georadius" | "georadius_ro" | "georadiusbymember" | "georadiusbymember_ro" | "geosearch" => {
+            super::geo::coords_as_bulk(reply)
+        }
         "xread" | "xreadgroup" => match reply {
             Reply::Map(streams) => Reply::Array(streams.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect()),
             other => other,

@@ -68,6 +68,28 @@ impl LongDouble {
         LongDouble { neg: v < 0, class: Class::Finite, mant: mag << lz, exp: -i64::from(lz) }
     }
 
+    /// The exact value of `v` (C's implicit `double` -> `long double` conversion: every
+    /// double, subnormals included, is a normal x87 value).
+    pub(crate) fn from_f64(v: f64) -> Self {
+        let neg = v.is_sign_negative();
+        if v.is_nan() {
+            return LongDouble { neg, class: Class::Nan, mant: 0, exp: 0 };
+        }
+        if v.is_infinite() {
+            return Self::inf(neg);
+        }
+        if v == 0.0 {
+            return Self::zero(neg);
+        }
+        let bits = v.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i64;
+        let frac = bits & ((1 << 52) - 1);
+        // value = m * 2^e with m < 2^53.
+        let (m, e) = if biased == 0 { (frac, -1074) } else { (frac | 1 << 52, biased - 1075) };
+        let lz = m.leading_zeros();
+        LongDouble { neg, class: Class::Finite, mant: m << lz, exp: e - i64::from(lz) }
+    }
+
     /// The nearest `f64` (infinite beyond its range, zero below it).
     pub(crate) fn to_f64(self) -> f64 {
         let mag = match self.class {
@@ -766,6 +788,17 @@ mod tests {
         // 9223372036854775807 - 17.125 (Redis keeps the integer encoding exact).
         let v = LongDouble::from_i64(i64::MAX).add(parse(b"-17.125").unwrap());
         assert_eq!(v.to_human_string(), "9223372036854775790");
+    }
+
+    #[test]
+    fn from_f64_is_exact() {
+        for v in [1.0, -2.5, 13.361389338970184, 0.1, 5e-324, f64::MAX, f64::MIN_POSITIVE] {
+            assert_eq!(LongDouble::from_f64(v).to_f64(), v);
+        }
+        assert_eq!(LongDouble::from_f64(0.1).to_human_string(), "0.10000000000000001");
+        assert_eq!(LongDouble::from_f64(13.361389338970184).to_human_string(), "13.36138933897018433");
+        assert_eq!(LongDouble::from_f64(-0.0), LongDouble::zero(true));
+        assert_eq!(LongDouble::from_f64(1.0), LongDouble::from_i64(1));
     }
 
     #[test]
