@@ -263,6 +263,66 @@ def _bool(response: Any, **options: Any) -> bool:
     return bool(response)
 
 
+# --- Geo -----------------------------------------------------------------------------------
+# redis-py's callbacks for its default client (RESP3 wire, legacy RESP2 shapes). On RESP3 the
+# engine, like Redis 7.0, answers GEOPOS and WITHCOORD coordinates as doubles (float) and
+# GEODIST and WITHDIST distances as bulk strings; ``float()`` takes either.
+
+
+def float_or_none(response: Any, **options: Any) -> Optional[float]:
+    """GEODIST: the distance as a float, ``None`` when a member is missing (redis-py
+    ``float_or_none``)."""
+    if response is None:
+        return None
+    return float(response)
+
+
+def parse_geopos(response: Any, **options: Any) -> List[Optional[Tuple[float, float]]]:
+    """GEOPOS: ``[(longitude, latitude) or None, ...]`` (redis-py
+    ``parse_geopos_resp3_to_resp2_legacy``)."""
+    return [(float(ll[0]), float(ll[1])) if ll is not None else None for ll in response]
+
+
+def parse_geohash(response: Any, **options: Any) -> List[Optional[str]]:
+    """GEOHASH: the hashes as ``str`` (even without ``decode_responses``), ``None`` for a
+    missing member (redis-py's ``lambda r: list(map(str_if_bytes, r))``)."""
+    return [str_if_bytes(r) if r is not None else None for r in response]
+
+
+def parse_geosearch_generic(response: Any, **options: Any) -> Any:
+    """GEOSEARCH, GEORADIUS, GEORADIUSBYMEMBER: the members, or with WITHDIST / WITHHASH /
+    WITHCOORD ``[member, dist (float), hash (int), (lon, lat)]`` lists (in that order, only
+    the parts asked for); the reply as is with STORE / STOREDIST, and for a plain
+    ``execute_command`` (no options) (redis-py ``parse_geosearch_generic``)."""
+    try:
+        if options["store"] or options["store_dist"]:
+            # `store` and `store_dist` can't be combined with other command arguments;
+            # relevant to GEORADIUS and GEORADIUSBYMEMBER.
+            return response
+    except KeyError:  # the command was sent via execute_command
+        return response
+
+    if not isinstance(response, list):
+        response_list = [response]
+    else:
+        response_list = response
+
+    if not options["withdist"] and not options["withcoord"] and not options["withhash"]:
+        # just a bunch of places
+        return response_list
+
+    cast: Dict[str, Callable[[Any], Any]] = {
+        "withdist": float,
+        "withcoord": lambda ll: (float(ll[0]), float(ll[1])),
+        "withhash": int,
+    }
+
+    # zip all output results with each casting function to get the native Python value
+    f: List[Callable[[Any], Any]] = [lambda x: x]
+    f += [cast[o] for o in ["withdist", "withhash", "withcoord"] if options[o]]
+    return [list(map(lambda fv: fv[0](fv[1]), zip(f, r))) for r in response_list]
+
+
 CALLBACKS: Dict[str, Callable[..., Any]] = {
     "INFO": parse_info,
     "LASTSAVE": timestamp_to_datetime,
@@ -291,4 +351,10 @@ CALLBACKS: Dict[str, Callable[..., Any]] = {
     "XINFO GROUPS": parse_list_of_dicts,
     "XINFO CONSUMERS": parse_list_of_dicts,
     "XPENDING": parse_xpending,
+    "GEODIST": float_or_none,
+    "GEOHASH": parse_geohash,
+    "GEOPOS": parse_geopos,
+    "GEORADIUS": parse_geosearch_generic,
+    "GEORADIUSBYMEMBER": parse_geosearch_generic,
+    "GEOSEARCH": parse_geosearch_generic,
 }

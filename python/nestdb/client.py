@@ -99,14 +99,6 @@ _MISSING_FAMILIES = {
     "fcall": "Redis functions (EVAL scripts are supported)",
     "function": "Redis functions (EVAL scripts are supported)",
     "spublish": "sharded pub/sub",
-    "geoadd": "geo",
-    "geodist": "geo",
-    "geohash": "geo",
-    "geopos": "geo",
-    "georadius": "geo",
-    "georadiusbymember": "geo",
-    "geosearch": "geo",
-    "geosearchstore": "geo",
     "sort": "SORT",
 }
 
