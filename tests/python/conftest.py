@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any, Callable, Iterator, Set
+from typing import Any, Callable, Iterator, List, Set, Tuple
 
 import pytest
 
@@ -83,6 +83,33 @@ def outcome(c: Any, fn: Callable[[Any], Any]) -> Any:
         return ("ok", typed(fn(c)))
     except Exception as e:  # noqa: BLE001 - compared by class, message and bases
         return ("err",) + exc_info(e)
+
+
+Pair = Tuple[Any, Any]
+
+
+@pytest.fixture(params=[False, True], ids=["bytes", "decoded"])
+def pair(request: Any, r: nestdb.Redis, rd: nestdb.Redis, real: Any, redis_server: Any) -> Iterator[Pair]:
+    """(nestdb client, redis-py client on the real server), both bytes or both decoding."""
+    if not request.param:
+        yield r, real
+        return
+    import redis
+
+    theirs = redis.Redis(port=redis_server.port, decode_responses=True)
+    yield rd, theirs
+    theirs.close()
+
+
+def check(pair: Pair, *steps: Callable[[Any], Any]) -> List[Any]:
+    """Run the steps (each ``step(client)``) in order on both clients: every step's value or
+    exception must match, types included. Returns nestdb's outcomes."""
+    ours_c, theirs_c = pair
+    ours = [outcome(ours_c, fn) for fn in steps]
+    theirs = [outcome(theirs_c, fn) for fn in steps]
+    for n, (a, b) in enumerate(zip(ours, theirs)):
+        assert a == b, f"step {n}:\n  nestdb: {a!r}\n  redis:  {b!r}"
+    return ours
 
 
 @pytest.fixture

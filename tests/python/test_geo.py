@@ -13,18 +13,15 @@ too, so the order of GEOSEARCH without ASC/DESC must match Redis's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, List
 
-import pytest
-import redis
 
 import nestdb
 
-from conftest import outcome, requires
+from conftest import Pair, check, requires
 
 pytestmark = requires("geoadd", "geosearch", "georadius", "geosearchstore")
 
-Pair = Tuple[Any, Any]
 
 SICILY = (13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania")
 MORE = (
@@ -37,26 +34,6 @@ MORE = (
 )  # fmt: skip
 
 
-@pytest.fixture(params=[False, True], ids=["bytes", "decoded"])
-def pair(request: Any, r: nestdb.Redis, rd: nestdb.Redis, real: Any, redis_server: Any) -> Iterator[Pair]:
-    """(nestdb client, redis-py client on the real server), both bytes or both decoding."""
-    if not request.param:
-        yield r, real
-        return
-    theirs = redis.Redis(port=redis_server.port, decode_responses=True)
-    yield rd, theirs
-    theirs.close()
-
-
-def check(pair: Pair, *steps: Callable[[Any], Any]) -> List[Any]:
-    """Run the steps (each ``step(client)``) in order on both clients: every step's value or
-    exception must match, types included. Returns nestdb's outcomes."""
-    ours_c, theirs_c = pair
-    ours = [outcome(ours_c, fn) for fn in steps]
-    theirs = [outcome(theirs_c, fn) for fn in steps]
-    for n, (a, b) in enumerate(zip(ours, theirs)):
-        assert a == b, f"step {n}:\n  nestdb: {a!r}\n  redis:  {b!r}"
-    return ours
 
 
 def sicily(c: Any) -> Any:

@@ -16,44 +16,21 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
-import pytest
-import redis
 
 import nestdb
 
-from conftest import outcome, requires
+from conftest import Pair, check, requires
 
 # Skipped as a whole until the engine has streams (the commands are not in COMMAND LIST yet).
 pytestmark = requires("xadd", "xreadgroup", "xinfo")
 
-Pair = Tuple[Any, Any]
 
 # ---------------------------------------------------------------------------------------
 # helpers
 
 
-@pytest.fixture(params=[False, True], ids=["bytes", "decoded"])
-def pair(request: Any, r: nestdb.Redis, rd: nestdb.Redis, real: Any, redis_server: Any) -> Iterator[Pair]:
-    """(nestdb client, redis-py client on the real server), both bytes or both decoding."""
-    if not request.param:
-        yield r, real
-        return
-    theirs = redis.Redis(port=redis_server.port, decode_responses=True)
-    yield rd, theirs
-    theirs.close()
-
-
-def check(pair: Pair, *steps: Callable[[Any], Any]) -> List[Any]:
-    """Run the steps (each ``step(client)``) in order on both clients: every step's value or
-    exception must match, types included. Returns nestdb's outcomes."""
-    ours_c, theirs_c = pair
-    ours = [outcome(ours_c, fn) for fn in steps]
-    theirs = [outcome(theirs_c, fn) for fn in steps]
-    for n, (a, b) in enumerate(zip(ours, theirs)):
-        assert a == b, f"step {n}:\n  nestdb: {a!r}\n  redis:  {b!r}"
-    return ours
 
 
 def same_order(pair: Pair, fn: Callable[[Any], Any]) -> None:

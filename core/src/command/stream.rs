@@ -62,21 +62,7 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
     if let Some(v) = num::parse_i64_strict(s) {
         return u64::try_from(v).ok();
     }
-    let mut i = 0;
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (i, neg) = num::c_space_and_sign(s);
     let digits = &s[i..];
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;

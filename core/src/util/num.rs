@@ -96,23 +96,23 @@ pub(crate) fn parse_f64(arg: &[u8]) -> Option<f64> {
     Some(v)
 }
 
-/// C `strtod` on a byte string: the value and the number of bytes consumed (0 = no conversion).
-fn strtod_prefix(s: &[u8]) -> (f64, usize) {
+/// Where C's `strtod`/`strtoull` find the number in `s`: after leading white space (`isspace`)
+/// and an optional sign. Returns that index and whether the sign was '-'.
+pub(crate) fn c_space_and_sign(s: &[u8]) -> (usize, bool) {
     let mut i = 0;
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
         i += 1;
     }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    match s.get(i) {
+        Some(b'-') => (i + 1, true),
+        Some(b'+') => (i + 1, false),
+        _ => (i, false),
+    }
+}
+
+/// C `strtod` on a byte string: the value and the number of bytes consumed (0 = no conversion).
+fn strtod_prefix(s: &[u8]) -> (f64, usize) {
+    let (i, neg) = c_space_and_sign(s);
     let sign = |v: f64| if neg { -v } else { v };
     let rest = &s[i..];
     let starts = |word: &str| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word.as_bytes());

@@ -6,7 +6,7 @@
 //! scores, coordinates (`%.17Lf`), distances (`%.4f`) and result order, COUNT's choice among
 //! ties included.
 
-use crate::common::{show_argv, RedisServer, RespConn};
+use crate::common::{show_argv, RedisServer, RespConn, Rng};
 use nestdb::{Db, Reply};
 
 fn server(test: &str) -> Option<RedisServer> {
@@ -242,31 +242,6 @@ fn scripted_geo_commands_match_redis() {
     }
     let (ours1, theirs1) = (hits_misses(db.execute(&info)), hits_misses(redis.cmd(&info)));
     assert_eq!((ours1.0 - ours0.0, ours1.1 - ours0.1), (theirs1.0 - theirs0.0, theirs1.1 - theirs0.1), "keyspace hits and misses");
-}
-
-/// A tiny deterministic generator (the test must replay identically).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// Uniform in [lo, hi].
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (self.next() >> 11) as f64 / ((1u64 << 53) - 1) as f64 * (hi - lo)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
 }
 
 const LAT_MAX: f64 = 85.05112878;

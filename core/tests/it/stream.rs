@@ -5,7 +5,7 @@
 //! fields zeroed, and XINFO's `radix-tree-nodes` (Redis's inner radix-tree nodes) is left out.
 //! Then streams survive log replay and snapshots exactly.
 
-use crate::common::{show_argv, RedisServer, RespConn};
+use crate::common::{show_argv, RedisServer, RespConn, Rng};
 use nestdb::{Db, Options, Reply};
 
 fn server(test: &str) -> Option<RedisServer> {
@@ -420,24 +420,6 @@ fn stream_xadd_star_and_node_boundaries_match_redis() {
         run(&db, &mut redis, "XTRIM n MINID 600");
         run(&db, &mut redis, "XINFO STREAM n");
         run(&db, &mut redis, "XRANGE n - + COUNT 5");
-    }
-}
-
-/// A tiny deterministic generator (the test must replay identically).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
     }
 }
 

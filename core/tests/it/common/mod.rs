@@ -348,3 +348,34 @@ pub fn map_as_pairs(r: Reply) -> Reply {
         other => other,
     }
 }
+
+/// A tiny deterministic generator for randomized tests (xorshift64: a test replays exactly).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+
+    /// True `percent` % of the time.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// Uniform in `[lo, hi]`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (self.next() >> 11) as f64 / ((1u64 << 53) - 1) as f64 * (hi - lo)
+    }
+}
