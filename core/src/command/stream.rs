@@ -51,6 +51,7 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 const XADD_TOO_SMALL: &str = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+const TOO_LARGE: &str = "ERR Elements are too large to be stored";
 const EXHAUSTED: &str = "ERR The stream has exhausted the last possible ID, unable to add more items";
 const KEY_REQUIRED: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
 
@@ -285,12 +286,19 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.check_type::<StreamValue>(key)?;
-    if p.nomkstream && ctx.lookup(key).is_none() {
+    let exists = ctx.lookup(key).is_some();
+    if p.nomkstream && !exists {
         return Ok(Reply::Nil);
+    }
+    let items = &a[field_pos..];
+    // A listpack holds at most 1 GiB. Checked before a new stream is made: Redis would leave
+    // an empty stream behind, which nothing would log.
+    let too_large = items.iter().map(|i| i.len() as u64).sum::<u64>() > 1 << 30;
+    if too_large && !exists {
+        return Err(Reply::err(TOO_LARGE));
     }
     let limits = node_limits(ctx);
     let now = ctx.now().max(0) as u64;
-    let items = &a[field_pos..];
     let added = ctx
         .modify::<StreamValue, _>(key, true, |s| -> Result<(StreamId, u64, usize), Reply> {
             if s.last_id == StreamId::MAX {
@@ -307,9 +315,9 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             if id <= s.last_id {
                 return Err(Reply::err(XADD_TOO_SMALL));
             }
-            // A listpack holds at most 1 GiB (as in Redis, the new stream stays if this fails).
-            if items.iter().map(|i| i.len() as u64).sum::<u64>() > 1 << 30 {
-                return Err(Reply::err("ERR Elements are too large to be stored"));
+            // After the ID check, as Redis orders them.
+            if too_large {
+                return Err(Reply::err(TOO_LARGE));
             }
             s.append(id, items, limits);
             let trimmed = p.trim.map_or(0, |t| s.trim(t, p.approx, p.limit));

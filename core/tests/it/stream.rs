@@ -644,3 +644,19 @@ fn blocked_reads_are_served_by_xadd() {
     }
     assert_eq!(session.execute(&[b"EXEC"]), Reply::Array(vec![Reply::Nil]));
 }
+
+/// More than a listpack's 1 GiB of elements in one XADD is refused (Redis's "Elements are too
+/// large to be stored"), after the ID checks, and no empty stream is left behind.
+#[test]
+fn xadd_refuses_elements_over_one_gib() {
+    let db = Db::open_in_memory();
+    let big = vec![b'x'; 600 << 20];
+    let too_large = Reply::Error("ERR Elements are too large to be stored".into());
+    assert_eq!(db.execute(&[b"XADD", b"new", b"1-1", b"a", &big, b"b", &big]), too_large);
+    assert_eq!(db.execute(&[b"EXISTS", b"new"]), Reply::Int(0));
+    db.execute(&[b"XADD", b"s", b"5-0", b"f", b"v"]);
+    let smaller = Reply::Error("ERR The ID specified in XADD is equal or smaller than the target stream top item".into());
+    assert_eq!(db.execute(&[b"XADD", b"s", b"1-1", b"a", &big, b"b", &big]), smaller);
+    assert_eq!(db.execute(&[b"XADD", b"s", b"6-0", b"a", &big, b"b", &big]), too_large);
+    assert_eq!(db.execute(&[b"XLEN", b"s"]), Reply::Int(1));
+}
