@@ -19,8 +19,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from typing import Any, Callable, Iterator, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import pytest
 
@@ -83,6 +84,29 @@ def outcome(c: Any, fn: Callable[[Any], Any]) -> Any:
         return ("ok", typed(fn(c)))
     except Exception as e:  # noqa: BLE001 - compared by class, message and bases
         return ("err",) + exc_info(e)
+
+
+def wait_blocked(r: nestdb.Redis, n: int = 1) -> None:
+    """Wait (at most 10 s) until ``n`` callers are blocked in ``r``'s database."""
+    deadline = time.monotonic() + 10
+    while r.info("clients")["blocked_clients"] < n:
+        assert time.monotonic() < deadline, "the call never blocked"
+        time.sleep(0.001)
+
+
+def in_thread(fn: Callable[[], Any]) -> Tuple[threading.Thread, Dict[str, Any]]:
+    """Run ``fn`` on a new thread; its value or exception lands in the returned dict."""
+    out: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            out["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
 
 
 Pair = Tuple[Any, Any]

@@ -18,26 +18,7 @@ import pytest
 import nestdb
 from nestdb import exceptions as exc
 
-
-def wait_blocked(r: nestdb.Redis, n: int = 1) -> None:
-    deadline = time.monotonic() + 10
-    while r.info("clients")["blocked_clients"] < n:
-        assert time.monotonic() < deadline, "the call never blocked"
-        time.sleep(0.001)
-
-
-def in_thread(fn):
-    out: dict = {}
-
-    def run() -> None:
-        try:
-            out["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the test
-            out["error"] = e
-
-    t = threading.Thread(target=run)
-    t.start()
-    return t, out
+from conftest import in_thread, wait_blocked
 
 
 def test_blpop_is_served_by_a_push_from_another_thread(r: nestdb.Redis) -> None:

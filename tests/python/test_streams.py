@@ -14,14 +14,13 @@ rax counts) are not compared.
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, List
 
 
 import nestdb
 
-from conftest import Pair, check, requires
+from conftest import Pair, check, in_thread, requires, wait_blocked
 
 # Skipped as a whole until the engine has streams (the commands are not in COMMAND LIST yet).
 pytestmark = requires("xadd", "xreadgroup", "xinfo")
@@ -721,27 +720,6 @@ def test_blocking_reads_in_a_transaction_do_not_block_like_redis(pair: Pair) -> 
 
 # ---------------------------------------------------------------------------------------
 # blocking XREAD / XREADGROUP (nestdb: served from another thread; the timeouts also on redis)
-
-
-def wait_blocked(r: nestdb.Redis, n: int = 1) -> None:
-    deadline = time.monotonic() + 10
-    while r.info("clients")["blocked_clients"] < n:
-        assert time.monotonic() < deadline, "the call never blocked"
-        time.sleep(0.001)
-
-
-def in_thread(fn: Callable[[], Any]) -> Tuple[threading.Thread, Dict[str, Any]]:
-    out: Dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the test
-            out["error"] = e
-
-    t = threading.Thread(target=run)
-    t.start()
-    return t, out
 
 
 def test_blocking_xread_is_served_by_an_xadd_from_another_thread(r: nestdb.Redis) -> None:

@@ -6,7 +6,7 @@
 //! scores, coordinates (`%.17Lf`), distances (`%.4f`) and result order, COUNT's choice among
 //! ties included.
 
-use crate::common::{show_argv, RedisServer, RespConn, Rng};
+use crate::common::{keyspace_hits_misses, show_argv, RedisServer, RespConn, Rng};
 use nestdb::{Db, Reply};
 
 fn server(test: &str) -> Option<RedisServer> {
@@ -221,14 +221,8 @@ fn scripted_geo_commands_match_redis() {
     }
 
     // Geo reads count keyspace hits and misses like Redis's lookupKeyRead.
-    let hits_misses = |r: Reply| -> (i64, i64) {
-        let Reply::Bulk(text) = r else { panic!("INFO") };
-        let text = String::from_utf8(text).unwrap();
-        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse::<i64>().unwrap();
-        (field("keyspace_hits:"), field("keyspace_misses:"))
-    };
     let info: [&[u8]; 2] = [b"INFO", b"stats"];
-    let (ours0, theirs0) = (hits_misses(db.execute(&info)), hits_misses(redis.cmd(&info)));
+    let (ours0, theirs0) = (keyspace_hits_misses(db.execute(&info)), keyspace_hits_misses(redis.cmd(&info)));
     for line in [
         "GEOPOS Sicily Catania",
         "GEOPOS nokey a",
@@ -240,7 +234,7 @@ fn scripted_geo_commands_match_redis() {
     ] {
         run(&db, &mut redis, line);
     }
-    let (ours1, theirs1) = (hits_misses(db.execute(&info)), hits_misses(redis.cmd(&info)));
+    let (ours1, theirs1) = (keyspace_hits_misses(db.execute(&info)), keyspace_hits_misses(redis.cmd(&info)));
     assert_eq!((ours1.0 - ours0.0, ours1.1 - ours0.1), (theirs1.0 - theirs0.0, theirs1.1 - theirs0.1), "keyspace hits and misses");
 }
 

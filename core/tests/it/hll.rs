@@ -3,7 +3,7 @@
 //! sets mean the hash, the register layout and the estimator all agree), and values written by
 //! Redis (sparse and dense) must read back in nestdb with Redis's counts.
 
-use crate::common::{RedisServer, RespConn};
+use crate::common::{keyspace_hits_misses, RedisServer, RespConn};
 use nestdb::{Db, Reply};
 
 fn both(db: &Db, redis: &mut RespConn, argv: &[&[u8]]) -> (Reply, Reply) {
@@ -97,14 +97,8 @@ fn hyperloglog_counts_match_redis() {
 
     // PFCOUNT and PFMERGE count keyspace hits and misses as reads (Redis's lookupKeyRead);
     // PFADD does not.
-    let hits_misses = |r: Reply| -> (i64, i64) {
-        let Reply::Bulk(text) = r else { panic!("INFO") };
-        let text = String::from_utf8(text).unwrap();
-        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse::<i64>().unwrap();
-        (field("keyspace_hits:"), field("keyspace_misses:"))
-    };
     let info: [&[u8]; 2] = [b"INFO", b"stats"];
-    let (ours0, theirs0) = (hits_misses(db.execute(&info)), hits_misses(redis.cmd(&info)));
+    let (ours0, theirs0) = (keyspace_hits_misses(db.execute(&info)), keyspace_hits_misses(redis.cmd(&info)));
     for argv in [
         &[&b"PFCOUNT"[..], b"hll:4", b"missing"][..],
         &[b"PFCOUNT", b"hll:4"],
@@ -114,7 +108,7 @@ fn hyperloglog_counts_match_redis() {
     ] {
         same(&db, &mut redis, argv);
     }
-    let (ours1, theirs1) = (hits_misses(db.execute(&info)), hits_misses(redis.cmd(&info)));
+    let (ours1, theirs1) = (keyspace_hits_misses(db.execute(&info)), keyspace_hits_misses(redis.cmd(&info)));
     assert_eq!((ours1.0 - ours0.0, ours1.1 - ours0.1), (theirs1.0 - theirs0.0, theirs1.1 - theirs0.1), "keyspace hits and misses");
 
     // TTLs survive PFADD and PFMERGE.

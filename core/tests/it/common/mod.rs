@@ -379,3 +379,11 @@ impl Rng {
         lo + (self.next() >> 11) as f64 / ((1u64 << 53) - 1) as f64 * (hi - lo)
     }
 }
+
+/// `keyspace_hits` and `keyspace_misses` from an `INFO stats` reply.
+pub fn keyspace_hits_misses(r: Reply) -> (i64, i64) {
+    let Reply::Bulk(text) = r else { panic!("INFO: {r:?}") };
+    let text = String::from_utf8(text).unwrap();
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse::<i64>().unwrap();
+    (field("keyspace_hits:"), field("keyspace_misses:"))
+}
