@@ -237,9 +237,12 @@ fn readers_of_packed_hashes_see_whole_writes() {
         hset(&db, format!("h{k}").as_bytes(), 0);
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // Writes start once every reader is reading (on a loaded machine the writes could
+    // otherwise all be over before a reader ran).
+    let reading = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers: Vec<_> = (0..4)
         .map(|t| {
-            let (db, stop) = (db.clone(), stop.clone());
+            let (db, stop, reading) = (db.clone(), stop.clone(), reading.clone());
             thread::spawn(move || {
                 let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
@@ -247,12 +250,18 @@ fn readers_of_packed_hashes_see_whole_writes() {
                     let Reply::Map(pairs) = db.execute(&[b"HGETALL", key.as_bytes()]) else { panic!("HGETALL {key}") };
                     assert_eq!(pairs.len(), 4, "{key}");
                     assert!(pairs.windows(2).all(|w| w[0].1 == w[1].1), "{key}: {pairs:?}");
+                    if n == 0 {
+                        reading.fetch_add(1, Ordering::SeqCst);
+                    }
                     n += 1;
                 }
                 n
             })
         })
         .collect();
+    while reading.load(Ordering::SeqCst) < 4 {
+        thread::yield_now();
+    }
     for round in 1..=3000 {
         hset(&db, format!("h{}", round % 16).as_bytes(), round);
     }
