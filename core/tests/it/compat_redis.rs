@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use crate::common::{self, show_argv, show_bytes, sorted, Redis, RedisServer, RespConn};
+use crate::common::{self, show_argv, show_bytes, sorted, RedisServer, RespConn};
 use nestdb::{Db, Reply, Session};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
@@ -2047,13 +2047,6 @@ fn seed_and_ops() -> (u64, usize) {
     (seed, ops)
 }
 
-fn start(test: &str) -> Option<RedisServer> {
-    match RedisServer::start_or_skip(test) {
-        Redis::Running(s) => Some(s),
-        Redis::Skipped => None,
-    }
-}
-
 #[test]
 fn differential_random_commands() {
     random_commands_against_redis("differential_random_commands", Db::open_in_memory());
@@ -2081,7 +2074,7 @@ fn differential_random_commands_compressed_and_compact() {
 }
 
 fn random_commands_against_redis(test: &str, db: Db) {
-    let Some(server) = start(test) else { return };
+    let Some(server) = RedisServer::start_or_skip(test) else { return };
     let (seed, ops) = seed_and_ops();
     let families = enabled_families();
     eprintln!(
@@ -2172,7 +2165,7 @@ fn check_scripts(results: Vec<Result<(), String>>) {
 
 #[test]
 fn differential_multi_exec() {
-    let Some(server) = start("differential_multi_exec") else { return };
+    let Some(server) = RedisServer::start_or_skip("differential_multi_exec") else { return };
     let scripts: Vec<(&str, Script)> = vec![
         (
             "queued commands and their replies",
@@ -2278,7 +2271,7 @@ fn differential_multi_exec() {
 
 #[test]
 fn differential_watch() {
-    let Some(server) = start("differential_watch") else { return };
+    let Some(server) = RedisServer::start_or_skip("differential_watch") else { return };
     let scripts: Vec<(&str, Script)> = vec![
         (
             "a write by another connection aborts EXEC",
@@ -2480,7 +2473,7 @@ fn differential_watch() {
 
 #[test]
 fn differential_scan_completeness() {
-    let Some(server) = start("differential_scan_completeness") else { return };
+    let Some(server) = RedisServer::start_or_skip("differential_scan_completeness") else { return };
     let db = Db::open_in_memory();
     let mut n = db.session();
     let mut r = server.connect();

@@ -9,13 +9,6 @@
 use crate::common::{keyspace_hits_misses, show_argv, RedisServer, RespConn, Rng};
 use nestdb::{Db, Reply};
 
-fn server(test: &str) -> Option<RedisServer> {
-    match RedisServer::start_or_skip(test) {
-        crate::common::Redis::Running(s) => Some(s),
-        crate::common::Redis::Skipped => None,
-    }
-}
-
 /// Run `line` (words split on single spaces) on both sides; the replies must be equal.
 fn run(db: &Db, redis: &mut RespConn, line: &str) -> Reply {
     let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
@@ -29,7 +22,7 @@ fn run(db: &Db, redis: &mut RespConn, line: &str) -> Reply {
 
 #[test]
 fn scripted_geo_commands_match_redis() {
-    let Some(server) = server("scripted_geo_commands_match_redis") else { return };
+    let Some(server) = RedisServer::start_or_skip("scripted_geo_commands_match_redis") else { return };
     let mut redis = server.connect();
     let db = Db::open_in_memory();
     let script = [
@@ -364,7 +357,7 @@ fn random_search(rng: &mut Rng, key: &str, members: u64) -> (String, Option<Stri
 
 #[test]
 fn random_geo_commands_match_redis() {
-    let Some(server) = server("random_geo_commands_match_redis") else { return };
+    let Some(server) = RedisServer::start_or_skip("random_geo_commands_match_redis") else { return };
     let mut redis = server.connect();
     let db = Db::open_in_memory();
     let full = std::env::var_os("NESTDB_FULL").is_some();

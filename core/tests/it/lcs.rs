@@ -3,17 +3,14 @@
 //! every option combination, and the errors. (The test connection speaks RESP3, so IDX's
 //! answer is a map on both sides.)
 
-use crate::common::{Redis, RedisServer};
+use crate::common::RedisServer;
 use nestdb::Db;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 #[test]
 fn lcs_matches_redis() {
-    let server = match RedisServer::start_or_skip("lcs_matches_redis") {
-        Redis::Running(s) => s,
-        Redis::Skipped => return,
-    };
+    let Some(server) = RedisServer::start_or_skip("lcs_matches_redis") else { return };
     let mut redis = server.connect();
     let db = Db::open_in_memory();
     let mut rng = SmallRng::seed_from_u64(0x1c5);

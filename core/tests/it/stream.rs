@@ -8,13 +8,6 @@
 use crate::common::{show_argv, RedisServer, RespConn, Rng};
 use nestdb::{Db, Options, Reply};
 
-fn server(test: &str) -> Option<RedisServer> {
-    match RedisServer::start_or_skip(test) {
-        crate::common::Redis::Running(s) => Some(s),
-        crate::common::Redis::Skipped => None,
-    }
-}
-
 fn is_cmd(argv: &[&[u8]], name: &str) -> bool {
     argv.first().is_some_and(|c| c.eq_ignore_ascii_case(name.as_bytes()))
 }
@@ -120,7 +113,7 @@ fn run(db: &Db, redis: &mut RespConn, cmd: &str) -> Reply {
 
 #[test]
 fn stream_commands_match_redis() {
-    let Some(server) = server("stream_commands_match_redis") else { return };
+    let Some(server) = RedisServer::start_or_skip("stream_commands_match_redis") else { return };
     let mut redis = server.connect();
     let db = Db::open_in_memory();
     let script = [
@@ -372,7 +365,7 @@ fn stream_commands_match_redis() {
 
 #[test]
 fn stream_xadd_star_and_node_boundaries_match_redis() {
-    let Some(server) = server("stream_xadd_star_and_node_boundaries_match_redis") else { return };
+    let Some(server) = RedisServer::start_or_skip("stream_xadd_star_and_node_boundaries_match_redis") else { return };
     let mut redis = server.connect();
     let db = Db::open_in_memory();
     // `*` IDs: the clock's millisecond, then sequence numbers within it; both stay ordered.
@@ -511,7 +504,7 @@ fn random_command(rng: &mut Rng, top: &mut u64) -> String {
 
 #[test]
 fn random_stream_commands_match_redis() {
-    let Some(server) = server("random_stream_commands_match_redis") else { return };
+    let Some(server) = RedisServer::start_or_skip("random_stream_commands_match_redis") else { return };
     let mut redis = server.connect();
     let db = Db::open_in_memory();
     let rounds = if std::env::var_os("NESTDB_FULL").is_some() { 60_000 } else { 6_000 };

@@ -184,13 +184,6 @@ pub struct RedisServer {
     dir: std::path::PathBuf,
 }
 
-/// What `RedisServer::start_or_skip` decided.
-pub enum Redis {
-    Running(RedisServer),
-    /// Not installed and not required: the caller prints nothing more and returns.
-    Skipped,
-}
-
 fn free_port() -> u16 {
     let l = TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
     l.local_addr().expect("local addr").port()
@@ -199,8 +192,8 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Start a server, or skip: when `redis-server` cannot be run, panic if
     /// `NESTDB_REQUIRE_REDIS=1` (CI), else print a skip notice. `NESTDB_REDIS_SERVER` overrides
-    /// the binary.
-    pub fn start_or_skip(test: &str) -> Redis {
+    /// the binary. None means skipped (not installed and not required): the caller returns.
+    pub fn start_or_skip(test: &str) -> Option<RedisServer> {
         let bin = std::env::var("NESTDB_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let required = std::env::var("NESTDB_REQUIRE_REDIS").is_ok_and(|v| v == "1");
         let version = Command::new(&bin).arg("--version").stdout(Stdio::piped()).stderr(Stdio::null()).output();
@@ -217,14 +210,14 @@ impl RedisServer {
                     );
                 }
                 eprintln!("SKIPPED {test}: {why}. Install redis-server (or set NESTDB_REDIS_SERVER) to run this differential test.");
-                return Redis::Skipped;
+                return None;
             }
         }
         // A port can be taken between probing and binding; retry a few times.
         let mut last_err = String::new();
         for _ in 0..5 {
             match RedisServer::start(&bin) {
-                Ok(s) => return Redis::Running(s),
+                Ok(s) => return Some(s),
                 Err(e) => last_err = e,
             }
         }
