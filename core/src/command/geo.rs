@@ -32,6 +32,7 @@ use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
 use crate::types::{Value, ZSetValue};
+use crate::util::csort::{glibc_qsort, pqsort};
 use crate::util::ldouble::LongDouble;
 use crate::util::num;
 
@@ -499,146 +500,6 @@ fn cmp_desc(a: &GeoPoint, b: &GeoPoint) -> i32 {
     -cmp_asc(a, b)
 }
 
-/// glibc 2.36's `qsort` for these elements: a stable top-down merge sort (`msort_with_tmp`;
-/// elements over 32 bytes are sorted through pointers, which changes nothing in the order).
-fn glibc_qsort<T: Clone>(v: &mut [T], cmp: fn(&T, &T) -> i32) {
-    if v.len() <= 1 {
-        return;
-    }
-    let n1 = v.len() / 2;
-    glibc_qsort(&mut v[..n1], cmp);
-    glibc_qsort(&mut v[n1..], cmp);
-    let (left, right) = v.split_at(n1);
-    let mut merged = Vec::with_capacity(v.len());
-    let (mut i, mut j) = (0, 0);
-    while i < left.len() && j < right.len() {
-        if cmp(&left[i], &right[j]) <= 0 {
-            merged.push(left[i].clone());
-            i += 1;
-        } else {
-            merged.push(right[j].clone());
-            j += 1;
-        }
-    }
-    merged.extend_from_slice(&left[i..]);
-    merged.extend_from_slice(&right[j..]);
-    v.clone_from_slice(&merged);
-}
-
-/// Redis 7.0's `pqsort` (NetBSD's qsort without its switch to insertion sort after a
-/// swap-free partition, recursing only into partitions that overlap the element range
-/// `[lrange, rrange]`): that range ends up sorted, in exactly Redis's order.
-fn pqsort<T>(v: &mut [T], cmp: fn(&T, &T) -> i32, lrange: usize, rrange: usize) {
-    fn med3<T>(v: &[T], cmp: fn(&T, &T) -> i32, a: usize, b: usize, c: usize) -> usize {
-        if cmp(&v[a], &v[b]) < 0 {
-            if cmp(&v[b], &v[c]) < 0 {
-                b
-            } else if cmp(&v[a], &v[c]) < 0 {
-                c
-            } else {
-                a
-            }
-        } else if cmp(&v[b], &v[c]) > 0 {
-            b
-        } else if cmp(&v[a], &v[c]) < 0 {
-            a
-        } else {
-            c
-        }
-    }
-    fn insertion<T>(v: &mut [T], cmp: fn(&T, &T) -> i32, a: usize, n: usize) {
-        for pm in a + 1..a + n {
-            let mut pl = pm;
-            while pl > a && cmp(&v[pl - 1], &v[pl]) > 0 {
-                v.swap(pl, pl - 1);
-                pl -= 1;
-            }
-        }
-    }
-    fn vecswap<T>(v: &mut [T], a: usize, b: usize, n: usize) {
-        for i in 0..n {
-            v.swap(a + i, b + i);
-        }
-    }
-    /// The partition `[a, a + n)` holds none of the wanted range.
-    fn outside(a: usize, n: usize, l: usize, r: usize) -> bool {
-        (l < a && r < a) || (l >= a + n && r >= a + n)
-    }
-    fn sort<T>(v: &mut [T], cmp: fn(&T, &T) -> i32, mut a: usize, mut n: usize, l: usize, r: usize) {
-        loop {
-            if n < 7 {
-                insertion(v, cmp, a, n);
-                return;
-            }
-            let mut pm = a + n / 2;
-            if n > 7 {
-                let mut pl = a;
-                let mut pn = a + n - 1;
-                if n > 40 {
-                    let d = n / 8;
-                    pl = med3(v, cmp, pl, pl + d, pl + 2 * d);
-                    pm = med3(v, cmp, pm - d, pm, pm + d);
-                    pn = med3(v, cmp, pn - 2 * d, pn - d, pn);
-                }
-                pm = med3(v, cmp, pl, pm, pn);
-            }
-            v.swap(a, pm);
-            let (mut pa, mut pb) = (a + 1, a + 1);
-            let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-            loop {
-                while pb <= pc {
-                    let c = cmp(&v[pb], &v[a]);
-                    if c > 0 {
-                        break;
-                    }
-                    if c == 0 {
-                        v.swap(pa, pb);
-                        pa += 1;
-                    }
-                    pb += 1;
-                }
-                while pb <= pc {
-                    let c = cmp(&v[pc], &v[a]);
-                    if c < 0 {
-                        break;
-                    }
-                    if c == 0 {
-                        v.swap(pc, pd);
-                        pd -= 1;
-                    }
-                    pc -= 1;
-                }
-                if pb > pc {
-                    break;
-                }
-                v.swap(pb, pc);
-                pb += 1;
-                pc -= 1;
-            }
-            let pn = a + n;
-            let s = (pa - a).min(pb - pa);
-            vecswap(v, a, pb - s, s);
-            let s = (pd - pc).min(pn - pd - 1);
-            vecswap(v, pb, pn - s, s);
-            let s = pb - pa;
-            if s > 1 && !outside(a, s, l, r) {
-                sort(v, cmp, a, s, l, r);
-            }
-            let s = pd - pc;
-            if s > 1 {
-                a = pn - s;
-                n = s;
-                if !outside(a, n, l, r) {
-                    continue;
-                }
-            }
-            return;
-        }
-    }
-    let n = v.len();
-    sort(v, cmp, 0, n, lrange, rrange);
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sort {
     None,
@@ -858,9 +719,9 @@ fn run_query(z: &ZSetValue, q: &Query<'_>) -> Vec<GeoPoint> {
     if sort != Sort::None {
         let cmp = if sort == Sort::Asc { cmp_asc } else { cmp_desc };
         if returned == points.len() {
-            glibc_qsort(&mut points, cmp);
+            glibc_qsort(&mut points, &cmp);
         } else {
-            pqsort(&mut points, cmp, 0, returned - 1);
+            pqsort(&mut points, &cmp, 0, returned - 1);
         }
     }
     points.truncate(returned);
@@ -1147,11 +1008,11 @@ mod tests {
             sorted.sort();
             for k in 1..=n {
                 let mut v = base.clone();
-                pqsort(&mut v, cmp, 0, k - 1);
+                pqsort(&mut v, &cmp, 0, k - 1);
                 assert_eq!(v[..k], sorted[..k], "n={n} k={k}");
             }
             let mut v = base.clone();
-            glibc_qsort(&mut v, cmp);
+            glibc_qsort(&mut v, &cmp);
             assert_eq!(v, sorted);
         }
     }

@@ -21,6 +21,7 @@ mod pubsub;
 pub(crate) mod script;
 mod server;
 mod set;
+mod sort;
 mod stream;
 mod string;
 #[cfg(test)]
@@ -37,6 +38,7 @@ use crate::reply::Reply;
 pub(crate) type CmdResult = Result<Reply, Reply>;
 pub(crate) type Handler = fn(&mut Ctx<'_>, &[&[u8]]) -> CmdResult;
 type KeysFn = fn(&[&[u8]]) -> Vec<usize>;
+type ArgvTest = fn(&[&[u8]]) -> bool;
 
 /// The command changes data (takes write locks; logged by the durability layer).
 pub(crate) const WRITE: u32 = 1;
@@ -62,16 +64,24 @@ pub(crate) struct CommandSpec {
     pub(crate) step: i32,
     /// For commands whose keys depend on other arguments (numkeys...).
     pub(crate) keys_fn: Option<KeysFn>,
+    /// For commands that may read keys named by their data (SORT's BY and GET patterns):
+    /// true when this argv might, and then every shard is locked.
+    pub(crate) all_shards_if: Option<ArgvTest>,
     pub(crate) handler: Handler,
 }
 
 impl CommandSpec {
     pub(crate) const fn new(name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32), handler: Handler) -> Self {
-        CommandSpec { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, keys_fn: None, handler }
+        CommandSpec { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, keys_fn: None, all_shards_if: None, handler }
     }
 
     pub(crate) const fn with_keys_fn(mut self, f: KeysFn) -> Self {
         self.keys_fn = Some(f);
+        self
+    }
+
+    pub(crate) const fn with_all_shards_if(mut self, f: ArgvTest) -> Self {
+        self.all_shards_if = Some(f);
         self
     }
 
@@ -99,7 +109,7 @@ impl CommandSpec {
     }
 
     pub(crate) fn lock_set(&self, argv: &[&[u8]]) -> LockSet {
-        if self.flags & ALL_SHARDS != 0 {
+        if self.flags & ALL_SHARDS != 0 || self.all_shards_if.is_some_and(|f| f(argv)) {
             return LockSet::All;
         }
         if self.keys_fn.is_none() && self.first_key > 0 && self.first_key == self.last_key {
@@ -124,7 +134,7 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 15] = [
+        let families: [&'static [CommandSpec]; 16] = [
             string::COMMANDS,
             bitmap::COMMANDS,
             hll::COMMANDS,
@@ -133,6 +143,7 @@ fn table() -> &'static Table {
             list::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
+            sort::COMMANDS,
             geo::COMMANDS,
             stream::COMMANDS,
             server::COMMANDS,

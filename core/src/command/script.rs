@@ -309,7 +309,9 @@ fn call_command(ctx: &mut Ctx<'_>, lua: &Lua, argv: MultiValue, read_only: bool)
         }
     }
     let dirty = ctx.dirty;
+    let in_script = std::mem::replace(&mut ctx.in_script, true);
     let reply = super::run_locked(ctx, spec, &argv);
+    ctx.in_script = in_script;
     if ctx.dirty != dirty {
         ctx.keyspace().scripts.wrote.store(true, Ordering::SeqCst);
     }

@@ -836,6 +836,7 @@ impl Keyspace {
             expired_seen: std::cell::RefCell::new(Vec::new()),
             block: None,
             retry_argv: None,
+            in_script: false,
             serving_blocked: false,
         }
     }
@@ -907,6 +908,9 @@ pub(crate) struct Ctx<'a> {
     /// A blocking command that found nothing may set the argv its next attempts run with
     /// (XREAD resolves `$` once: later attempts must look past the ID it had then).
     pub(crate) retry_argv: Option<Vec<Vec<u8>>>,
+    /// A Lua script is running the command (`redis.call`): SORT then sorts a set it would
+    /// return unsorted, so the script's result does not depend on the set's layout.
+    pub(crate) in_script: bool,
 }
 
 /// Keys whose memory `Ctx::lookup_counted_batch` requests together (about what a core keeps in

@@ -27,4 +27,5 @@ mod kv_threads;
 mod kv_zset;
 mod lcs;
 mod memory;
+mod sort;
 mod stream;
