@@ -289,6 +289,15 @@ def parse_geohash(response: Any, **options: Any) -> List[Optional[str]]:
     return [str_if_bytes(r) if r is not None else None for r in response]
 
 
+def sort_return_tuples(response: Any, **options: Any) -> Any:
+    """With ``groups``, the reply as a list of n-tuples, n being ``options["groups"]``
+    (redis-py ``sort_return_tuples``)."""
+    if not response or not options.get("groups"):
+        return response
+    n = options["groups"]
+    return list(zip(*[response[i::n] for i in range(n)]))
+
+
 def parse_geosearch_generic(response: Any, **options: Any) -> Any:
     """GEOSEARCH, GEORADIUS, GEORADIUSBYMEMBER: the members, or with WITHDIST / WITHHASH /
     WITHCOORD ``[member, dist (float), hash (int), (lon, lat)]`` lists (in that order, only
@@ -357,4 +366,5 @@ CALLBACKS: Dict[str, Callable[..., Any]] = {
     "GEORADIUS": parse_geosearch_generic,
     "GEORADIUSBYMEMBER": parse_geosearch_generic,
     "GEOSEARCH": parse_geosearch_generic,
+    "SORT": sort_return_tuples,
 }

@@ -2186,6 +2186,66 @@ class CommandsMixin:
         kwargs['keys'] = [args[0] if command == 'GEOSEARCH' else args[1]]
         return self.execute_command(command, *pieces, **kwargs)
 
+    # --- redis-py sort (ListCommands) ---
+
+    def sort(self, name: KeyT, start: int | None=None, num: int | None=None, by: str | None=None, get: list[str] | None=None, desc: bool=False, alpha: bool=False, store: str | None=None, groups: bool | None=False) -> list | int:
+        """
+        Sort and return the list, set or sorted set at ``name``.
+
+        ``start`` and ``num`` allow for paging through the sorted data
+
+        ``by`` allows using an external key to weight and sort the items.
+            Use an "*" to indicate where in the key the item value is located
+
+        ``get`` allows for returning items from external keys rather than the
+            sorted data itself.  Use an "*" to indicate where in the key
+            the item value is located
+
+        ``desc`` allows for reversing the sort
+
+        ``alpha`` allows for sorting lexicographically rather than numerically
+
+        ``store`` allows for storing the result of the sort into
+            the key ``store``
+
+        ``groups`` if set to True and if ``get`` contains at least two
+            elements, sort will return a list of tuples, each containing the
+            values fetched from the arguments to ``get``.
+        """
+        if (start is not None and num is None) or (num is not None and start is None):
+            raise DataError('``start`` and ``num`` must both be specified')
+        pieces: list = [name]
+        if by is not None:
+            pieces.extend([b'BY', by])
+        if start is not None and num is not None:
+            pieces.extend([b'LIMIT', start, num])
+        if get is not None:
+            # A string is one pattern; anything else is an iterable of them.
+            if isinstance(get, (bytes, str)):
+                pieces.extend([b'GET', get])
+            else:
+                for g in get:
+                    pieces.extend([b'GET', g])
+        if desc:
+            pieces.append(b'DESC')
+        if alpha:
+            pieces.append(b'ALPHA')
+        if store is not None:
+            pieces.extend([b'STORE', store])
+        if groups:
+            if not get or isinstance(get, (bytes, str)) or len(get) < 2:
+                raise DataError('when using "groups" the "get" argument must be specified and contain at least two keys')
+        options = {'groups': len(get) if groups else None}
+        options['keys'] = [name]
+        return self.execute_command('SORT', *pieces, **options)
+
+    def sort_ro(self, key: str, start: int | None=None, num: int | None=None, by: str | None=None, get: list[str] | None=None, desc: bool=False, alpha: bool=False) -> list:
+        """
+        Returns the elements contained in the list, set or sorted set at key.
+        (read-only variant of the SORT command; as redis-py, it sends SORT without STORE)
+        """
+        return self.sort(key, start=start, num=num, by=by, get=get, desc=desc, alpha=alpha)
+
     # --- redis-py HashCommands ---
 
     def hdel(self, name: KeyT, *keys: FieldT) -> int:

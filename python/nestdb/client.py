@@ -99,7 +99,6 @@ _MISSING_FAMILIES = {
     "fcall": "Redis functions (EVAL scripts are supported)",
     "function": "Redis functions (EVAL scripts are supported)",
     "spublish": "sharded pub/sub",
-    "sort": "SORT",
 }
 
 
