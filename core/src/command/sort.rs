@@ -27,7 +27,7 @@ use super::{CmdResult, CommandSpec, DENYOOM, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
 use crate::types::{ListValue, Value, ZSetValue};
-use crate::util::csort::{glibc_qsort, pqsort};
+use crate::util::csort::{glibc_qsort_copy, pqsort};
 use crate::util::num;
 
 pub(crate) static COMMANDS: &[CommandSpec] = &[
@@ -109,12 +109,27 @@ impl<'a> Options<'a> {
     }
 }
 
-/// One element to sort: its bytes and its sort key (a number, or with ALPHA BY the bytes the
-/// pattern found; None when the pattern found nothing).
-struct Item {
-    elem: Vec<u8>,
-    score: f64,
-    by: Option<Vec<u8>>,
+/// The elements to sort, their bytes end to end in one buffer (no allocation per element).
+#[derive(Default)]
+struct Elems {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Elems {
+    fn push(&mut self, e: &[u8]) {
+        self.bytes.extend_from_slice(e);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
 }
 
 fn sort(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -129,7 +144,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], readonly: bool) -> CmdResult {
     let o = Options::parse(a, readonly)?;
     let store = o.store.map(|i| a[i]);
     let (mut alpha, mut by, mut dont_sort) = (o.alpha, o.by, o.dont_sort);
-    let (mut items, start, end) = {
+    let (elems, start, end) = {
         let e = ctx.lookup_counted(a[1]);
         let value = match e.as_deref().map(|e| &e.value) {
             None => None,
@@ -149,97 +164,136 @@ fn sort_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], readonly: bool) -> CmdResult {
         let (start, end) = limit_range(o.limit, len);
         load(value, dont_sort, o.desc, start, end)
     };
-    let mut conversion_error = false;
-    if !dont_sort {
-        for it in &mut items {
-            let key = match by {
-                Some(pattern) => match lookup_by_pattern(ctx, pattern, &it.elem) {
-                    Some(v) => Cow::Owned(v),
-                    None => continue,
-                },
-                None => Cow::Borrowed(&it.elem[..]),
-            };
-            if !alpha {
-                match strtod_sort(&key) {
-                    Some(v) => it.score = v,
-                    None => conversion_error = true,
-                }
-            } else if by.is_some() {
-                it.by = Some(key.into_owned());
-            }
-        }
-        let by_pattern = by.is_some();
-        let stored = store.is_some();
-        let desc = o.desc;
-        let cmp = |x: &Item, y: &Item| -> i32 {
-            let c = if !alpha {
-                if x.score > y.score {
-                    1
-                } else if x.score < y.score {
-                    -1
-                } else {
-                    ord(x.elem.cmp(&y.elem))
-                }
-            } else if by_pattern {
-                match (&x.by, &y.by) {
-                    (None, None) => 0,
-                    (None, Some(_)) => -1,
-                    (Some(_), None) => 1,
-                    (Some(p), Some(q)) if stored => ord(p.cmp(q)),
-                    (Some(p), Some(q)) => ord(c_str(p).cmp(c_str(q))),
-                }
-            } else if stored {
-                ord(x.elem.cmp(&y.elem))
-            } else {
-                ord(c_str(&x.elem).cmp(c_str(&y.elem)))
-            };
-            if desc {
-                -c
-            } else {
-                c
-            }
-        };
-        if by_pattern && (start != 0 || end != items.len() as i64 - 1) {
-            // Redis's pqsort with an empty range (LIMIT past the end) still partitions once;
-            // with no element returned, the order it leaves is never seen.
-            if (0..=end).contains(&start) {
-                pqsort(&mut items, &cmp, start as usize, end as usize);
-            }
-        } else {
-            glibc_qsort(&mut items, &cmp);
-        }
-    }
-    if conversion_error {
-        return Err(Reply::err("ERR One or more scores can't be converted into double"));
-    }
-    let picked = if (0..=end).contains(&start) { items.get(start as usize..=end as usize).unwrap_or(&[]) } else { &[] };
+    let order = if dont_sort {
+        (0..elems.len()).collect()
+    } else {
+        let sort = Sort { alpha, by, stored: store.is_some(), desc: o.desc };
+        sort.order(ctx, &elems, start, end)?
+    };
+    let picked: &[usize] = if (0..=end).contains(&start) { order.get(start as usize..=end as usize).unwrap_or(&[]) } else { &[] };
     match store {
         None => {
             let mut out = Vec::with_capacity(picked.len() * o.gets.len().max(1));
-            for it in picked {
+            for &i in picked {
+                let elem = elems.get(i);
                 if o.gets.is_empty() {
-                    out.push(Reply::Bulk(it.elem.clone()));
+                    out.push(Reply::Bulk(elem.to_vec()));
                 }
                 for g in &o.gets {
-                    out.push(lookup_by_pattern(ctx, g, &it.elem).map_or(Reply::Nil, Reply::Bulk));
+                    out.push(lookup_by_pattern(ctx, g, elem).map_or(Reply::Nil, Reply::Bulk));
                 }
             }
             Ok(Reply::Array(out))
         }
         Some(dst) => {
             let mut out: Vec<Vec<u8>> = Vec::with_capacity(picked.len() * o.gets.len().max(1));
-            for it in picked {
+            for &i in picked {
+                let elem = elems.get(i);
                 if o.gets.is_empty() {
-                    out.push(it.elem.clone());
+                    out.push(elem.to_vec());
                 }
                 for g in &o.gets {
-                    out.push(lookup_by_pattern(ctx, g, &it.elem).unwrap_or_default());
+                    out.push(lookup_by_pattern(ctx, g, elem).unwrap_or_default());
                 }
             }
             let n = out.len();
-            drop(items);
+            drop(elems);
             store_list(ctx, dst, out);
             Ok(Reply::Int(n as i64))
+        }
+    }
+}
+
+/// How to order the elements: `sortCompare` with its flags.
+struct Sort<'a> {
+    alpha: bool,
+    by: Option<&'a [u8]>,
+    /// STORE compares bytes as `memcmp`; a reply compares C strings as `strcoll`.
+    stored: bool,
+    desc: bool,
+}
+
+impl Sort<'_> {
+    /// The elements' positions in sorted order; only `[start, end]` of it is in its final
+    /// order when a BY pattern and a range let `pqsort` stop early, as in Redis.
+    fn order(&self, ctx: &Ctx<'_>, elems: &Elems, start: i64, end: i64) -> Result<Vec<usize>, Reply> {
+        let n = elems.len();
+        let partial = self.by.is_some() && (start != 0 || end != n as i64 - 1);
+        let range = (0..=end).contains(&start).then_some((start as usize, end as usize));
+        let sign = |c: i32| if self.desc { -c } else { c };
+        // Each element's sort key: what its BY pattern found (nothing: score 0, or for ALPHA
+        // "absent", which sorts first), or the element itself.
+        let key = |i: usize| match self.by {
+            Some(pattern) => lookup_by_pattern(ctx, pattern, elems.get(i)).map(Cow::Owned),
+            None => Some(Cow::Borrowed(elems.get(i))),
+        };
+        if !self.alpha {
+            let mut keys: Vec<(f64, usize)> = Vec::with_capacity(n);
+            // Every key is looked up even after a bad one (Redis's lookups, counted as hits
+            // and misses, all happen before it replies with the error).
+            let mut convertible = true;
+            for i in 0..n {
+                let score = key(i).map_or(Some(0.0), |k| strtod_sort(&k));
+                convertible &= score.is_some();
+                keys.push((score.unwrap_or(0.0), i));
+            }
+            if !convertible {
+                return Err(Reply::err("ERR One or more scores can't be converted into double"));
+            }
+            // Equal scores: the elements' bytes decide, so the order is deterministic.
+            let cmp = |x: &(f64, usize), y: &(f64, usize)| {
+                sign(if x.0 > y.0 {
+                    1
+                } else if x.0 < y.0 {
+                    -1
+                } else {
+                    ord(elems.get(x.1).cmp(elems.get(y.1)))
+                })
+            };
+            // Equal keys are equal elements: any sort gives Redis's sequence.
+            sort_range(&mut keys, &cmp, partial, range, true);
+            return Ok(keys.into_iter().map(|(_, i)| i).collect());
+        }
+        let found: Vec<Option<Cow<'_, [u8]>>> = (0..n).map(key).collect();
+        // The bytes compared: all of them for STORE, up to a NUL for `strcoll`.
+        let texts: Vec<Option<&[u8]>> = found.iter().map(|t| t.as_deref().map(|t| if self.stored { t } else { c_str(t) })).collect();
+        let cmp = |x: &usize, y: &usize| {
+            sign(match (texts[*x], texts[*y]) {
+                (None, None) => 0,
+                (None, Some(_)) => -1,
+                (Some(_), None) => 1,
+                (Some(p), Some(q)) => ord(p.cmp(q)),
+            })
+        };
+        // Without BY, only `strcoll`'s stop at a NUL can make different elements tie.
+        let total = self.by.is_none() && (self.stored || !elems.bytes.contains(&0));
+        let mut order: Vec<usize> = (0..n).collect();
+        sort_range(&mut order, &cmp, partial, range, total);
+        Ok(order)
+    }
+}
+
+/// glibc's `qsort` of all of `v`, or (`partial`) Redis's `pqsort` of the range. With an empty
+/// range Redis's pqsort still partitions once; no element is returned, so its order is never
+/// seen.
+///
+/// `total`: `cmp` says "equal" only of identical elements, so every correct sort gives the
+/// same sequence, and a faster one is used (pattern-defeating quicksort; for a range, a
+/// selection and a sort of the range). Otherwise the ties' order is the algorithm's, so it
+/// must be glibc's or Redis's.
+fn sort_range<T: Copy, F: Fn(&T, &T) -> i32>(v: &mut [T], cmp: &F, partial: bool, range: Option<(usize, usize)>, total: bool) {
+    let ordering = |x: &T, y: &T| cmp(x, y).cmp(&0);
+    match (partial, range, total) {
+        (false, _, false) => glibc_qsort_copy(v, cmp),
+        (false, _, true) => v.sort_unstable_by(ordering),
+        (true, None, _) => {}
+        (true, Some((l, r)), false) => pqsort(v, cmp, l, r),
+        (true, Some((l, r)), true) => {
+            let (_, _, after) = v.select_nth_unstable_by(l, ordering);
+            if r > l {
+                after.select_nth_unstable_by(r - l - 1, ordering);
+            }
+            v[l..=r].sort_unstable_by(ordering);
         }
     }
 }
@@ -267,29 +321,29 @@ fn limit_range(limit: Option<(i64, i64)>, len: i64) -> (i64, i64) {
 /// The elements to sort, as `sortCommandGeneric` loads them, and the range of them to return.
 /// Unsorted lists and sorted sets load only that range, in the order asked (DESC from the
 /// tail), and the range becomes all of them; an unsorted set keeps its own order.
-fn load(value: Option<&Value>, dont_sort: bool, desc: bool, start: i64, end: i64) -> (Vec<Item>, i64, i64) {
-    let item = |e: &[u8]| Item { elem: e.to_vec(), score: 0.0, by: None };
+fn load(value: Option<&Value>, dont_sort: bool, desc: bool, start: i64, end: i64) -> (Elems, i64, i64) {
+    let mut elems = Elems::default();
     let ranged = dont_sort && matches!(value, Some(Value::List(_) | Value::ZSet(_)));
     if ranged {
         if end < start {
-            return (Vec::new(), start, end);
+            return (elems, start, end);
         }
         let (first, n) = (start as usize, (end - start + 1) as usize);
-        let items: Vec<Item> = match value {
-            Some(Value::List(l)) => list_range(l, first, n, desc).map(item).collect(),
-            Some(Value::ZSet(z)) => zset_range(z, first, n, desc).map(item).collect(),
+        match value {
+            Some(Value::List(l)) => list_range(l, first, n, desc).for_each(|e| elems.push(e)),
+            Some(Value::ZSet(z)) => zset_range(z, first, n, desc).for_each(|e| elems.push(e)),
             _ => unreachable!("ranged loads are of lists and sorted sets"),
-        };
-        return (items, 0, end - start);
+        }
+        return (elems, 0, end - start);
     }
-    let items = match value {
-        None => Vec::new(),
-        Some(Value::List(l)) => l.iter().map(item).collect(),
-        Some(Value::Set(s)) => s.members().map(|m| item(&m)).collect(),
-        Some(Value::ZSet(z)) => z.iter().map(|(m, _)| item(m)).collect(),
+    match value {
+        None => {}
+        Some(Value::List(l)) => l.iter().for_each(|e| elems.push(e)),
+        Some(Value::Set(s)) => s.members().for_each(|m| elems.push(&m)),
+        Some(Value::ZSet(z)) => z.iter().for_each(|(m, _)| elems.push(m)),
         Some(_) => unreachable!("the type was checked"),
-    };
-    (items, start, end)
+    }
+    (elems, start, end)
 }
 
 fn list_range(l: &ListValue, first: usize, n: usize, desc: bool) -> Box<dyn Iterator<Item = &[u8]> + '_> {

@@ -6,18 +6,26 @@
 /// glibc 2.36's `qsort`: a stable top-down merge sort (`msort_with_tmp`: halves sorted, then
 /// merged taking from the left half on ties). `cmp` is C's three-way comparison. Sorted
 /// through positions (as glibc sorts elements over 32 bytes, which changes nothing in the
-/// order), with one scratch buffer, then the elements are moved once.
+/// order), then the elements are moved once.
 pub(crate) fn glibc_qsort<T, F: Fn(&T, &T) -> i32>(v: &mut [T], cmp: &F) {
     if v.len() <= 1 {
         return;
     }
     let mut order: Vec<usize> = (0..v.len()).collect();
-    let mut tmp = vec![0; v.len()];
-    msort(&mut order, &mut tmp, &|a: usize, b: usize| cmp(&v[a], &v[b]));
+    glibc_qsort_copy(&mut order, &|a: &usize, b: &usize| cmp(&v[*a], &v[*b]));
     permute(v, order);
 }
 
-fn msort<F: Fn(usize, usize) -> i32>(b: &mut [usize], tmp: &mut [usize], cmp: &F) {
+/// `glibc_qsort` of small copyable elements, sorted in place with one scratch buffer.
+pub(crate) fn glibc_qsort_copy<T: Copy, F: Fn(&T, &T) -> i32>(v: &mut [T], cmp: &F) {
+    if v.len() <= 1 {
+        return;
+    }
+    let mut tmp = v.to_vec();
+    msort(v, &mut tmp, cmp);
+}
+
+fn msort<T: Copy, F: Fn(&T, &T) -> i32>(b: &mut [T], tmp: &mut [T], cmp: &F) {
     let n = b.len();
     if n <= 1 {
         return;
@@ -27,7 +35,7 @@ fn msort<F: Fn(usize, usize) -> i32>(b: &mut [usize], tmp: &mut [usize], cmp: &F
     msort(&mut b[n1..], tmp, cmp);
     let (mut i, mut j, mut k) = (0, n1, 0);
     while i < n1 && j < n {
-        if cmp(b[i], b[j]) <= 0 {
+        if cmp(&b[i], &b[j]) <= 0 {
             tmp[k] = b[i];
             i += 1;
         } else {
@@ -193,6 +201,9 @@ mod tests {
                 .collect();
             let mut ours = v.clone();
             glibc_qsort(&mut ours, &|a: &(u64, usize), b: &(u64, usize)| a.0.cmp(&b.0) as i32);
+            let mut copied = v.clone();
+            glibc_qsort_copy(&mut copied, &|a: &(u64, usize), b: &(u64, usize)| a.0.cmp(&b.0) as i32);
+            assert_eq!(ours, copied);
             let mut want = v;
             want.sort_by_key(|e| e.0);
             assert_eq!(ours, want, "n = {n}");
