@@ -4,48 +4,8 @@
 //! STORE read back). Every reply must be equal, order included; the only replies compared as
 //! multisets are those Redis itself leaves in a set's table order (BY without `*`).
 
-use crate::common::{show_argv, sorted, RedisServer, RespConn, Rng};
+use crate::common::{sorted, Pair, Rng};
 use nestdb::{Db, Reply};
-
-/// Both sides: nestdb, and a connection to redis-server.
-struct Pair {
-    db: Db,
-    server: RedisServer,
-    redis: RespConn,
-}
-
-impl Pair {
-    fn start(test: &str) -> Option<Pair> {
-        let server = RedisServer::start_or_skip(test)?;
-        let redis = server.connect();
-        Some(Pair { db: Db::open_in_memory(), server, redis })
-    }
-
-    /// Both replies to `argv`.
-    fn both(&mut self, argv: &[&[u8]]) -> (Reply, Reply) {
-        let (ours, theirs) = (self.db.execute(argv), self.redis.cmd(argv));
-        if matches!(&theirs, Reply::Error(e) if e.contains("converted into double")) {
-            // redis-server's SORT tests `errno == ERANGE` without clearing errno first, so an
-            // ERANGE stays and fails later SORTs on this connection's thread until another
-            // call sets errno. A new connection does (its accept loop ends in EAGAIN).
-            self.redis = self.server.connect();
-        }
-        (ours, theirs)
-    }
-
-    /// Run `argv` on both sides; the replies must be equal.
-    fn run_argv(&mut self, argv: &[&[u8]]) -> Reply {
-        let (ours, theirs) = self.both(argv);
-        assert_eq!(ours, theirs, "{}", show_argv(argv));
-        ours
-    }
-
-    /// Run `line` (words split on single spaces) on both sides; the replies must be equal.
-    fn run(&mut self, line: &str) -> Reply {
-        let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        self.run_argv(&argv)
-    }
-}
 
 #[test]
 fn scripted_sort_commands_match_redis() {

@@ -15,7 +15,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nestdb::Reply;
+use nestdb::{Db, Reply};
 
 /// One RESP3 connection to a Redis server.
 pub struct RespConn {
@@ -379,4 +379,44 @@ pub fn keyspace_hits_misses(r: Reply) -> (i64, i64) {
     let text = String::from_utf8(text).unwrap();
     let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse::<i64>().unwrap();
     (field("keyspace_hits:"), field("keyspace_misses:"))
+}
+
+/// Both sides: nestdb, and a connection to redis-server.
+pub struct Pair {
+    pub db: Db,
+    pub server: RedisServer,
+    pub redis: RespConn,
+}
+
+impl Pair {
+    pub fn start(test: &str) -> Option<Pair> {
+        let server = RedisServer::start_or_skip(test)?;
+        let redis = server.connect();
+        Some(Pair { db: Db::open_in_memory(), server, redis })
+    }
+
+    /// Both replies to `argv`.
+    pub fn both(&mut self, argv: &[&[u8]]) -> (Reply, Reply) {
+        let (ours, theirs) = (self.db.execute(argv), self.redis.cmd(argv));
+        if matches!(&theirs, Reply::Error(e) if e.contains("converted into double")) {
+            // redis-server's SORT tests `errno == ERANGE` without clearing errno first, so an
+            // ERANGE stays and fails later SORTs on this connection's thread until another
+            // call sets errno. A new connection does (its accept loop ends in EAGAIN).
+            self.redis = self.server.connect();
+        }
+        (ours, theirs)
+    }
+
+    /// Run `argv` on both sides; the replies must be equal.
+    pub fn run_argv(&mut self, argv: &[&[u8]]) -> Reply {
+        let (ours, theirs) = self.both(argv);
+        assert_eq!(ours, theirs, "{}", show_argv(argv));
+        ours
+    }
+
+    /// Run `line` (words split on single spaces) on both sides; the replies must be equal.
+    pub fn run(&mut self, line: &str) -> Reply {
+        let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        self.run_argv(&argv)
+    }
 }
