@@ -285,7 +285,7 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         return Ok(super::help_reply(&lines));
     }

@@ -190,7 +190,7 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         return Ok(super::help_reply(&lines));
     }

@@ -218,7 +218,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         return Ok(super::help_reply(&lines));
     }
@@ -393,7 +393,7 @@ fn command(_: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         return Ok(super::help_reply(&lines));
     }
