@@ -11,6 +11,7 @@
 
 pub(crate) mod args;
 mod bitmap;
+mod function;
 mod geo;
 mod hash;
 mod hll;
@@ -134,7 +135,7 @@ type Table = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::FixedS
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 16] = [
+        let families: [&'static [CommandSpec]; 17] = [
             string::COMMANDS,
             bitmap::COMMANDS,
             hll::COMMANDS,
@@ -150,6 +151,7 @@ fn table() -> &'static Table {
             server::TXN_COMMANDS,
             memory::COMMANDS,
             script::COMMANDS,
+            function::COMMANDS,
             pubsub::COMMANDS,
         ];
         let mut map = Table::default();
@@ -161,6 +163,16 @@ fn table() -> &'static Table {
         }
         map
     })
+}
+
+/// The function libraries' (name, code) now (snapshots: see `function.rs`).
+pub(crate) fn function_library_codes(ks: &Keyspace) -> Vec<(Vec<u8>, Vec<u8>)> {
+    function::library_codes(ks)
+}
+
+/// Load function libraries read from a snapshot.
+pub(crate) fn function_restore_libraries(ks: &Keyspace, codes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), String> {
+    function::restore_libraries(ks, codes)
 }
 
 /// Every command in the table (for COMMAND COUNT/LIST and the surfaces' docs).
@@ -341,7 +353,7 @@ pub(crate) fn dispatch_blocking(
 /// (`Ctx::log_as`), or else the argv itself if the command changed anything.
 pub(crate) fn run_locked(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, argv: &[&[u8]]) -> Reply {
     ctx.count_command();
-    if spec.flags & DENYOOM != 0 && ctx.out_of_memory() {
+    if spec.flags & DENYOOM != 0 && !ctx.allow_oom && ctx.out_of_memory() {
         return Reply::err(crate::keyspace::evict::OOM);
     }
     if !(ctx.logging && spec.is_write()) {

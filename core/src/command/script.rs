@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue, VmState};
 
@@ -49,7 +50,8 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Commands a script may not call (Redis's `noscript` flag, for the commands nestdb has).
-const NOT_IN_SCRIPTS: &[&str] = &["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "save", "bgsave", "bgrewriteaof"];
+const NOT_IN_SCRIPTS: &[&str] =
+    &["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "function", "fcall", "fcall_ro", "save", "bgsave", "bgrewriteaof"];
 
 /// Instructions between two looks at the kill flag.
 const HOOK_EVERY: u32 = 10_000;
@@ -59,20 +61,53 @@ const HOOK_EVERY: u32 = 10_000;
 pub(crate) struct Scripts {
     /// Lower-case SHA1 hex of a body -> the body.
     cache: Mutex<HashMap<String, Arc<[u8]>>>,
-    engine: Mutex<Option<Engine>>,
+    /// The interpreter and the function libraries it holds (`function.rs`).
+    pub(super) engine: Mutex<Option<Engine>>,
     /// Set while a script runs; `wrote` once it has changed data; `kill` asks it to stop.
     running: AtomicBool,
-    wrote: AtomicBool,
+    pub(super) wrote: AtomicBool,
     kill: Arc<AtomicBool>,
+    /// (libraries, functions) loaded: FUNCTION STATS reads them while a function runs.
+    pub(super) function_counts: Mutex<(usize, usize)>,
+    /// The function running now (name, FCALL argv, start), for FUNCTION STATS and the KILLs.
+    current_function: Mutex<Option<CurrentFunction>>,
 }
 
-/// The interpreter and the table behind the read-only `redis` library.
-struct Engine {
-    lua: Lua,
+struct CurrentFunction {
+    name: Vec<u8>,
+    argv: Vec<Vec<u8>>,
+    started: Instant,
+}
+
+/// What runs now (`Scripts::running_now`).
+pub(crate) enum Running {
+    Eval,
+    Function { name: Vec<u8>, argv: Vec<Vec<u8>>, ms: i64 },
+}
+
+impl Scripts {
+    pub(super) fn running_now(&self) -> Option<Running> {
+        if !self.running.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(match self.current_function.lock().as_ref() {
+            None => Running::Eval,
+            Some(f) => Running::Function { name: f.name.clone(), argv: f.argv.clone(), ms: f.started.elapsed().as_millis() as i64 },
+        })
+    }
+}
+
+/// The interpreter, the table behind the read-only `redis` library, and the function
+/// libraries (their callbacks live in this interpreter).
+pub(crate) struct Engine {
+    pub(super) lua: Lua,
     /// What `redis.*` reads; `call` and `pcall` are set to the run's callbacks during a run.
     api: Table,
     /// `redis.*` as built by the prelude (the runs' environments read globals through it).
     globals: Table,
+    /// `redis` as a library's functions see it once loaded.
+    function_api: Table,
+    pub(super) libraries: super::function::Libraries,
 }
 
 /// Installed once per interpreter: the `redis` library as a read-only view of the table it
@@ -94,24 +129,143 @@ redis = setmetatable({}, {
 })
 loadfile = nil
 dofile = nil
-return api
+-- What a library's functions see as `redis`: the same API without replicate_commands, which
+-- Redis 7.0 does not give functions.
+local function_api = setmetatable({}, {
+  __index = function(_, k) if k == 'replicate_commands' then return nil end return api[k] end,
+  __newindex = function() error("Attempt to modify a readonly table", 2) end,
+  __metatable = false,
+})
+return api, function_api
 "#;
+
+/// Globals EVAL scripts have and Redis 7.0's functions do not.
+const NOT_IN_FUNCTIONS: [&str; 3] = ["print", "getfenv", "newproxy"];
 
 impl Engine {
     fn new(kill: Arc<AtomicBool>) -> mlua::Result<Engine> {
         let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
-        let api: Table = lua.load(PRELUDE).set_name("=prelude").call(())?;
+        let (api, function_api): (Table, Table) = lua.load(PRELUDE).set_name("=prelude").call(())?;
         api.set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes()[..])))?)?;
-        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, debug| {
             if kill.load(Ordering::Relaxed) {
-                Err(mlua::Error::runtime("ERR Script killed by user with SCRIPT KILL..."))
+                Err(mlua::Error::external(Killed { line: debug.current_line().unwrap_or(0) }))
             } else {
                 Ok(VmState::Continue)
             }
         })?;
         let globals = lua.globals();
-        Ok(Engine { lua, api, globals })
+        Ok(Engine { lua, api, function_api, globals, libraries: Default::default() })
     }
+
+    /// A new environment table for a function library.
+    pub(super) fn library_env(&self) -> mlua::Result<Table> {
+        self.lua.create_table()
+    }
+
+    /// The `redis` table a library sees while it loads: `register_function`, `log` and the
+    /// `LOG_*` levels; reading anything else fails as an undefined global does, writing fails.
+    pub(super) fn load_api(&self, register: Function) -> mlua::Result<Table> {
+        let lua = &self.lua;
+        let api = lua.create_table()?;
+        api.set("register_function", register)?;
+        api.set("log", self.api.get::<LuaValue>("log")?)?;
+        for level in ["LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"] {
+            api.set(level, self.api.get::<LuaValue>(level)?)?;
+        }
+        let meta = lua.create_table()?;
+        meta.set(
+            "__index",
+            lua.create_function(|lua, (_, name): (LuaValue, LuaValue)| -> mlua::Result<LuaValue> { Err(nonexistent_global(lua, &name)) })?,
+        )?;
+        meta.set("__newindex", lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> { Err(readonly_table(lua)) })?)?;
+        api.set_metatable(Some(meta))?;
+        Ok(api)
+    }
+
+    /// The metatable of a library's environment: its globals are read-only; reads go to
+    /// `load` as `redis` while the library loads (`Some`), to the whole scripting API after.
+    pub(super) fn library_meta(&self, load: Option<Table>) -> mlua::Result<Table> {
+        let lua = &self.lua;
+        let meta = lua.create_table()?;
+        let (globals, function_api) = (self.globals.clone(), self.function_api.clone());
+        meta.set(
+            "__index",
+            lua.create_function(move |lua, (_, name): (LuaValue, LuaValue)| {
+                let is = |word: &str| matches!(&name, LuaValue::String(s) if s.as_bytes() == word.as_bytes());
+                let v: LuaValue = match &load {
+                    Some(api) if is("redis") => LuaValue::Table(api.clone()),
+                    Some(_) => LuaValue::Nil,
+                    None if is("redis") => LuaValue::Table(function_api.clone()),
+                    None if NOT_IN_FUNCTIONS.iter().any(|w| is(w)) => LuaValue::Nil,
+                    None => globals.raw_get(name.clone())?,
+                };
+                if v.is_nil() {
+                    return Err(nonexistent_global(lua, &name));
+                }
+                Ok(v)
+            })?,
+        )?;
+        meta.set("__newindex", lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> { Err(readonly_table(lua)) })?)?;
+        meta.set("__metatable", false)?;
+        Ok(meta)
+    }
+}
+
+/// Where the running Lua code is, as `luaL_where(L, 1)` writes it (`user_function:3: `).
+fn lua_where(lua: &Lua) -> String {
+    lua.inspect_stack(1, |d| {
+        let line = d.current_line()?;
+        let src = d.source().short_src?.into_owned();
+        Some(format!("{src}:{line}: "))
+    })
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// The error for reading a global nobody defined, located as Redis's `luaL_error` locates it.
+fn nonexistent_global(lua: &Lua, name: &LuaValue) -> mlua::Error {
+    let shown = name.to_string().unwrap_or_else(|_| "?".into());
+    mlua::Error::runtime(format!("{}Script attempted to access nonexistent global variable '{shown}'", lua_where(lua)))
+}
+
+fn readonly_table(lua: &Lua) -> mlua::Error {
+    mlua::Error::runtime(format!("{}Attempt to modify a readonly table", lua_where(lua)))
+}
+
+/// The message of a compile error (`user_function:2: '=' expected near 'error'`).
+pub(super) fn syntax_message(e: mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// The message of an error a library raised while loading, as Redis prints it after
+/// "Error registering functions: " (always starting "ERR ").
+pub(super) fn load_error_message(e: &mlua::Error) -> String {
+    let msg = match e {
+        mlua::Error::CallbackError { .. } | mlua::Error::RuntimeError(_) => root_message(e),
+        other => other.to_string(),
+    };
+    // A runtime error carries the traceback mlua adds; Redis's message is its first part.
+    let msg = msg.split("\nstack traceback:").next().unwrap_or_default();
+    if msg.starts_with("ERR ") {
+        msg.to_string()
+    } else {
+        format!("ERR {msg}")
+    }
+}
+
+/// The interpreter of `scripts`, started on first use.
+pub(super) fn engine_up<'g>(scripts: &Scripts, guard: &'g mut Option<Engine>) -> Result<&'g mut Engine, Reply> {
+    if guard.is_none() {
+        match Engine::new(scripts.kill.clone()) {
+            Ok(e) => *guard = Some(e),
+            Err(e) => return Err(Reply::err_owned(format!("ERR cannot start the Lua interpreter: {e}"))),
+        }
+    }
+    Ok(guard.as_mut().expect("started above"))
 }
 
 fn sha1_hex(body: &[u8]) -> String {
@@ -119,12 +273,27 @@ fn sha1_hex(body: &[u8]) -> String {
 }
 
 /// What a run needs besides the context.
-struct Run<'s> {
-    sha: &'s str,
-    body: &'s [u8],
-    keys: &'s [&'s [u8]],
-    args: &'s [&'s [u8]],
-    read_only: bool,
+pub(super) struct Run<'s> {
+    pub(super) target: Target<'s>,
+    pub(super) keys: &'s [&'s [u8]],
+    pub(super) args: &'s [&'s [u8]],
+    pub(super) read_only: bool,
+}
+
+/// What runs: an EVAL script, or a library's function (FCALL).
+pub(super) enum Target<'s> {
+    Eval { sha: &'s str, body: &'s [u8] },
+    Function { name: &'s [u8], argv: &'s [Vec<u8>], allow_oom: bool },
+}
+
+impl Target<'_> {
+    /// How errors name the script, and its chunk (`script: <name>, on @<chunk>:<line>.`).
+    fn names(&self) -> (String, &'static str) {
+        match self {
+            Target::Eval { sha, .. } => (sha.to_string(), "user_script"),
+            Target::Function { name, .. } => (String::from_utf8_lossy(name).into_owned(), "user_function"),
+        }
+    }
 }
 
 fn eval(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
@@ -165,29 +334,32 @@ fn eval_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], by_sha: bool, read_only: bool) -
         let body: Arc<[u8]> = scripts.cache.lock().entry(sha.clone()).or_insert_with(|| Arc::from(a[1])).clone();
         (sha, body)
     };
-    let reply = run(ctx, &Run { sha: &sha, body: &body, keys, args, read_only });
+    let reply = run(ctx, &Run { target: Target::Eval { sha: &sha, body: &body }, keys, args, read_only });
     // The effects of the commands the script ran are what the log gets, never the EVAL.
     ctx.effect_described = true;
     Ok(reply)
 }
 
 /// Run a script in `ctx` and turn its outcome into the reply.
-fn run(ctx: &mut Ctx<'_>, r: &Run<'_>) -> Reply {
+pub(super) fn run(ctx: &mut Ctx<'_>, r: &Run<'_>) -> Reply {
     let scripts = &ctx.keyspace().scripts;
-    let mut engine = scripts.engine.lock();
-    if engine.is_none() {
-        match Engine::new(scripts.kill.clone()) {
-            Ok(e) => *engine = Some(e),
-            Err(e) => return Reply::err_owned(format!("ERR cannot start the Lua interpreter: {e}")),
-        }
+    let mut guard = scripts.engine.lock();
+    let engine = match engine_up(scripts, &mut guard) {
+        Ok(e) => &*e,
+        Err(e) => return e,
+    };
+    if let Target::Function { name, argv, .. } = r.target {
+        *scripts.current_function.lock() = Some(CurrentFunction { name: name.to_vec(), argv: argv.to_vec(), started: Instant::now() });
     }
-    let Some(engine) = engine.as_ref() else { unreachable!("created above") };
     scripts.kill.store(false, Ordering::SeqCst);
     scripts.wrote.store(false, Ordering::SeqCst);
     scripts.running.store(true, Ordering::SeqCst);
+    let allow_oom = std::mem::replace(&mut ctx.allow_oom, matches!(r.target, Target::Function { allow_oom: true, .. }));
     let outcome = run_in(engine, ctx, r);
+    ctx.allow_oom = allow_oom;
     scripts.running.store(false, Ordering::SeqCst);
     scripts.kill.store(false, Ordering::SeqCst);
+    *scripts.current_function.lock() = None;
     // Drop the per-run callbacks (their scope has ended; this only clears stale handles).
     let _ = engine.api.set("call", LuaValue::Nil);
     let _ = engine.api.set("pcall", LuaValue::Nil);
@@ -199,10 +371,25 @@ fn run(ctx: &mut Ctx<'_>, r: &Run<'_>) -> Reply {
 
 fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply> {
     let lua = &engine.lua;
-    let function = match compile(engine, r) {
-        Ok(f) => f,
-        Err(msg) => return Ok(Reply::err_owned(format!("ERR Error compiling script (new function): {msg}"))),
+    // An EVAL body is compiled into a function of (); a library's function takes the keys and
+    // the arguments as two tables.
+    let (function, call_args) = match r.target {
+        Target::Eval { sha, body } => match compile(engine, r.keys, r.args, body) {
+            Ok(f) => (f, None),
+            Err(msg) => {
+                let _ = sha;
+                return Ok(Reply::err_owned(format!("ERR Error compiling script (new function): {msg}")));
+            }
+        },
+        Target::Function { name, .. } => {
+            let Some((f, _)) = engine.libraries.find(name) else { return Ok(Reply::err("ERR Function not found")) };
+            let function: Function = lua.registry_value(f.callback())?;
+            let keys = lua.create_sequence_from(r.keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
+            let args = lua.create_sequence_from(r.args.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
+            (function, Some((keys, args)))
+        }
     };
+    let (script_name, chunk) = r.target.names();
     let cell = std::cell::RefCell::new(ctx);
     lua.scope(|scope| {
         // `redis.pcall`: the reply, an error one as an `{err = ...}` table.
@@ -217,6 +404,7 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
             match call_command(&mut ctx, lua, argv, r.read_only) {
                 Reply::Error(err) => {
                     let line = lua.inspect_stack(1, |d| d.current_line()).flatten().unwrap_or(0);
+                    let _ = &script_name;
                     Err(mlua::Error::external(CallFailed { err: err.into_owned(), line }))
                 }
                 reply => reply_to_lua(lua, reply),
@@ -225,8 +413,11 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
         engine.api.set("call", call)?;
         engine.api.set("pcall", pcall)?;
         let pcall: Function = lua.globals().get("pcall")?;
-        let (ok, value): (bool, LuaValue) = pcall.call(function)?;
-        Ok(if ok { lua_to_reply(&value) } else { error_reply(&value, r.sha) })
+        let (ok, value): (bool, LuaValue) = match call_args {
+            None => pcall.call(function)?,
+            Some((keys, args)) => pcall.call((function, keys, args))?,
+        };
+        Ok(if ok { lua_to_reply(&value) } else { error_reply(&value, &script_name, chunk) })
     })
 }
 
@@ -247,21 +438,20 @@ impl std::error::Error for CallFailed {}
 
 /// The script's body as a function of a fresh environment holding `KEYS` and `ARGV`;
 /// `Err(message)` on a syntax error.
-fn compile(engine: &Engine, r: &Run<'_>) -> Result<Function, String> {
+fn compile(engine: &Engine, keys: &[&[u8]], args: &[&[u8]], body: &[u8]) -> Result<Function, String> {
     let lua = &engine.lua;
     let env = (|| -> mlua::Result<Table> {
         let env = lua.create_table()?;
-        env.set("KEYS", lua.create_sequence_from(r.keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
-        env.set("ARGV", lua.create_sequence_from(r.args.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
+        env.set("KEYS", lua.create_sequence_from(keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
+        env.set("ARGV", lua.create_sequence_from(args.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
         let meta = lua.create_table()?;
         let globals = engine.globals.clone();
         meta.set(
             "__index",
-            lua.create_function(move |_, (_, name): (LuaValue, LuaValue)| {
+            lua.create_function(move |lua, (_, name): (LuaValue, LuaValue)| {
                 let v: LuaValue = globals.raw_get(name.clone())?;
                 if v.is_nil() {
-                    let shown = name.to_string().unwrap_or_else(|_| "?".into());
-                    return Err(mlua::Error::runtime(format!("Script attempted to access nonexistent global variable '{shown}'")));
+                    return Err(nonexistent_global(lua, &name));
                 }
                 Ok(v)
             })?,
@@ -270,10 +460,7 @@ fn compile(engine: &Engine, r: &Run<'_>) -> Result<Function, String> {
         Ok(env)
     })()
     .map_err(|e| e.to_string())?;
-    lua.load(r.body).set_name("@user_script").set_environment(env).into_function().map_err(|e| match e {
-        mlua::Error::SyntaxError { message, .. } => message,
-        other => other.to_string(),
-    })
+    lua.load(body).set_name("@user_script").set_environment(env).into_function().map_err(syntax_message)
 }
 
 /// `redis.pcall(...)`: run one command in the script's context.
@@ -419,7 +606,7 @@ fn lua_to_reply(v: &LuaValue) -> Reply {
 }
 
 /// The reply for an error the script raised (`value` is Lua's error object).
-fn error_reply(value: &LuaValue, sha: &str) -> Reply {
+fn error_reply(value: &LuaValue, sha: &str, chunk: &str) -> Reply {
     match value {
         // A `redis.error_reply` table passed to `error`.
         LuaValue::Table(t) => {
@@ -428,23 +615,48 @@ fn error_reply(value: &LuaValue, sha: &str) -> Reply {
                 _ => "ERR unknown error".to_string(),
             };
             let line = t.raw_get::<i64>("line").unwrap_or(0);
-            Reply::err_owned(format!("{err} script: {sha}, on @user_script:{line}."))
+            Reply::err_owned(format!("{err} script: {sha}, on @{chunk}:{line}."))
         }
         LuaValue::String(s) => {
             let msg = s.to_string_lossy();
-            Reply::err_owned(format!("ERR {msg} script: {sha}, on @user_script:{}.", line_of(&msg)))
+            Reply::err_owned(format!("ERR {msg} script: {sha}, on @{chunk}:{}.", line_of(&msg, chunk)))
         }
         LuaValue::Error(e) => {
             if let Some(failed) = call_failed(e) {
-                return Reply::err_owned(format!("{} script: {sha}, on @user_script:{}.", failed.err, failed.line));
+                return Reply::err_owned(format!("{} script: {sha}, on @{chunk}:{}.", failed.err, failed.line));
+            }
+            if let Some(k) = killed(e) {
+                return Reply::err_owned(format!("{KILLED} script: {sha}, on @{chunk}:{}.", k.line));
             }
             let msg = root_message(e);
-            if msg.starts_with("ERR Script killed") {
-                return Reply::err_owned(msg);
-            }
-            Reply::err_owned(format!("ERR {msg} script: {sha}, on @user_script:{}.", line_of(&msg)))
+            Reply::err_owned(format!("ERR {msg} script: {sha}, on @{chunk}:{}.", line_of(&msg, chunk)))
         }
-        other => Reply::err_owned(format!("ERR {other:?} script: {sha}, on @user_script:0.")),
+        other => Reply::err_owned(format!("ERR {other:?} script: {sha}, on @{chunk}:0.")),
+    }
+}
+
+/// A script or function stopped by SCRIPT KILL / FUNCTION KILL, at this line.
+#[derive(Debug)]
+struct Killed {
+    line: usize,
+}
+
+impl std::fmt::Display for Killed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(KILLED)
+    }
+}
+
+impl std::error::Error for Killed {}
+
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// The kill inside an error, if that is what it is.
+fn killed(e: &mlua::Error) -> Option<&Killed> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => killed(cause),
+        mlua::Error::ExternalError(inner) => inner.downcast_ref::<Killed>(),
+        _ => None,
     }
 }
 
@@ -466,9 +678,30 @@ fn root_message(e: &mlua::Error) -> String {
     }
 }
 
-/// The line number of a `user_script:<line>: ...` message (0 if there is none).
-fn line_of(msg: &str) -> i64 {
-    msg.strip_prefix("user_script:").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+/// The line number of a `<chunk>:<line>: ...` message (0 if there is none).
+fn line_of(msg: &str, chunk: &str) -> i64 {
+    msg.strip_prefix(chunk).and_then(|r| r.strip_prefix(':')).and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// `scriptKill`: SCRIPT KILL (`eval`) stops an EVAL script, FUNCTION KILL a function.
+pub(super) fn kill(ctx: &Ctx<'_>, eval: bool) -> CmdResult {
+    let scripts = &ctx.keyspace().scripts;
+    let Some(running) = scripts.running_now() else { return Err(Reply::err("NOTBUSY No scripts in execution right now.")) };
+    if scripts.wrote.load(Ordering::SeqCst) {
+        return Err(Reply::err(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        ));
+    }
+    match (running, eval) {
+        (Running::Function { .. }, true) => {
+            Err(Reply::err("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."))
+        }
+        (Running::Eval, false) => Err(Reply::err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")),
+        _ => {
+            scripts.kill.store(true, Ordering::SeqCst);
+            Ok(Reply::OK)
+        }
+    }
 }
 
 /// `SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP`.
@@ -504,16 +737,7 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         if a.len() != 2 {
             return Err(super::subcommand_arity("script", sub));
         }
-        if !scripts.running.load(Ordering::SeqCst) {
-            return Err(Reply::err("NOTBUSY No scripts in execution right now."));
-        }
-        if scripts.wrote.load(Ordering::SeqCst) {
-            return Err(Reply::err(
-                "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
-            ));
-        }
-        scripts.kill.store(true, Ordering::SeqCst);
-        return Ok(Reply::OK);
+        return kill(ctx, true);
     }
     if is(sub, "HELP") && a.len() == 2 {
         let lines = [
@@ -527,7 +751,7 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             "LOAD <script>",
             "    Load a script into the scripts cache without executing it.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         return Ok(super::help_reply(&lines));
     }

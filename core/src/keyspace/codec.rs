@@ -9,8 +9,8 @@
 //! ```text
 //! entry  := type:u8  expire:varint  key:bytes  body
 //! bytes  := len:varint  byte{len}
-//! type   := 0 string | 1 list | 2 hash | 3 set | 4 zset | 5 packed string
-//!                                                                 (stable: never renumber)
+//! type   := 0 string | 1 list | 2 hash | 3 set | 4 zset | 5 packed string | 6 collection
+//!           | 7 indexed collection | 8 stream | 9 function library  (stable: never renumber)
 //! expire := zigzag(expire_at) where expire_at is the absolute expiry in Unix ms, 0 = no TTL
 //!
 //! body, by type:
@@ -40,6 +40,9 @@
 //!              count:varint (name:bytes zigzag(seen_time)){count}                consumers
 //!              count:varint (id consumer:bytes zigzag(delivery_time) count:varint){count}  PEL
 //!     id    := ms:varint  seq:varint
+//!   9 library code:bytes      not a key: a function library (FUNCTION LOAD), its name as the
+//!                             key, expire 0, its whole code (shebang included) as the body;
+//!                             loaded into the function registry, not the keyspace
 //!
 //! varint := unsigned LEB128 of a u64: 7 bits per byte, least significant group first, high bit
 //!           set on every byte but the last; at most 10 bytes (the 10th byte is 0 or 1).
@@ -85,6 +88,7 @@ const TYPE_STRING_PACKED: u8 = 5;
 const TYPE_COLLECTION: u8 = 6;
 const TYPE_INDEXED_COLLECTION: u8 = 7;
 const TYPE_STREAM: u8 = 8;
+const TYPE_LIBRARY: u8 = 9;
 
 /// A corrupt or truncated entry: `offset` is the absolute position in the decoded buffer of
 /// the item that is wrong.
@@ -131,6 +135,37 @@ fn unzigzag(u: u64) -> i64 {
 ///
 /// `entry` must not be an empty container (the keyspace never holds one): it would encode as
 /// count 0, which `decode_entry` rejects.
+/// Encode a function library (type 9): its name and its code.
+pub(crate) fn encode_library(out: &mut Vec<u8>, name: &[u8], code: &[u8]) {
+    out.push(TYPE_LIBRARY);
+    put_varint(out, 0);
+    put_bytes(out, name);
+    put_bytes(out, code);
+}
+
+/// Whether the item at `pos` is a function library (decode it with `decode_library`).
+pub(crate) fn is_library(buf: &[u8], pos: usize) -> bool {
+    buf.get(pos) == Some(&TYPE_LIBRARY)
+}
+
+/// Decode a function library at `*pos`: (name, code). Like `decode_entry`, `*pos` moves only
+/// on success, and it never panics.
+pub(crate) fn decode_library(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
+    let mut r = Reader { buf, pos: *pos };
+    let at = r.pos;
+    if r.u8()? != TYPE_LIBRARY {
+        return Err(corrupt(at, "not a function library"));
+    }
+    let at = r.pos;
+    if r.varint()? != 0 {
+        return Err(corrupt(at, "a function library with an expiry"));
+    }
+    let name = r.bytes()?.to_vec();
+    let code = r.bytes()?.to_vec();
+    *pos = r.pos;
+    Ok((name, code))
+}
+
 pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_at: i64) {
     let ty = match &entry.value {
         Value::Str(s) if s.packed().is_some_and(compress::portable) => TYPE_STRING_PACKED,
@@ -836,6 +871,23 @@ mod tests {
             let err = decode_err(&z);
             assert_eq!((err.offset, err.what), (7, "NaN score"));
         }
+    }
+
+    #[test]
+    fn libraries_round_trip_and_refuse_damage() {
+        let mut buf = Vec::new();
+        encode_library(&mut buf, b"lib", b"#!lua name=lib\nredis.register_function('f', function() return 1 end)");
+        assert!(is_library(&buf, 0));
+        let mut pos = 0;
+        let (name, code) = decode_library(&buf, &mut pos).expect("decodes");
+        assert_eq!((name.as_slice(), pos), (&b"lib"[..], buf.len()));
+        assert!(code.starts_with(b"#!lua"));
+        for cut in 0..buf.len() {
+            let mut pos = 0;
+            assert!(decode_library(&buf[..cut], &mut pos).is_err() && pos == 0, "cut at {cut}");
+        }
+        // decode_entry does not take a library for a key.
+        assert!(decode_entry(&buf, &mut 0).is_err());
     }
 
     #[test]

@@ -837,6 +837,7 @@ impl Keyspace {
             block: None,
             retry_argv: None,
             in_script: false,
+            allow_oom: false,
             serving_blocked: false,
         }
     }
@@ -911,6 +912,8 @@ pub(crate) struct Ctx<'a> {
     /// A Lua script is running the command (`redis.call`): SORT then sorts a set it would
     /// return unsorted, so the script's result does not depend on the set's layout.
     pub(crate) in_script: bool,
+    /// A function flagged `allow-oom` is running: DENYOOM commands run over maxmemory too.
+    pub(crate) allow_oom: bool,
 }
 
 /// Keys whose memory `Ctx::lookup_counted_batch` requests together (about what a core keeps in

@@ -23,7 +23,7 @@
 
 use std::path::Path;
 
-use super::codec::{decode_entry, encode_entry};
+use super::codec::{decode_entry, decode_library, encode_entry, encode_library, is_library};
 use super::dict::{hash_bytes, Dict};
 use super::{now_ms, Entry, Keyspace, Shard, SHARDS};
 use crate::storage::snapshot::{SnapshotFile, SnapshotWriter};
@@ -114,6 +114,7 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
     // Each shard's snapshot state is allocated before the cut: the cut holds every shard's
     // lock, so it must not wait for the allocator (with a fragmented glibc heap, allocating
     // these under the locks stalled every writer for 15-250 ms).
+    let libraries;
     let mut prepared: Vec<Box<ShardSnap>> = (0..SHARDS).map(|i| Box::new(ShardSnap::new(ks.shard(i).read().dict.bucket_count()))).collect();
     let seq = {
         let mut guards: Vec<_> = (0..SHARDS).map(|i| ks.shard(i).write()).collect();
@@ -121,6 +122,8 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
         // record is exactly the state the shards hold.
         let seq = log.last_seq();
         log.rotate();
+        // The function libraries as of the cut (they change only under every shard lock).
+        libraries = crate::command::function_library_codes(ks);
         for (g, mut snap) in guards.iter_mut().zip(prepared.drain(..)) {
             let n = g.dict.bucket_count();
             if snap.buckets != n {
@@ -135,6 +138,13 @@ pub(crate) fn take(ks: &Keyspace, log: &Log, dir: &Path) -> std::io::Result<Take
     let cleanup = Cleanup(ks);
     let mut w = SnapshotWriter::create(dir, &snapshot_name(seq), seq, now_ms())?;
     let res = (|| {
+        if !libraries.is_empty() {
+            let mut encoded = Vec::new();
+            for (name, code) in &libraries {
+                encode_library(&mut encoded, name, code);
+            }
+            w.add(&encoded, libraries.len() as u32)?;
+        }
         for i in 0..SHARDS {
             loop {
                 let (pending, n, finished, done_state) = {
@@ -202,12 +212,14 @@ type Decoded = Vec<Vec<(u64, Vec<u8>, Entry, i64)>>;
 /// Returns the number of entries loaded.
 pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
     let blocks = file.blocks()?;
+    // Function libraries (entry type 9) found by the decoders, loaded after the keys.
+    let libraries: std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
 
     let parts: Vec<Result<Decoded, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let blocks = &blocks;
+                let (blocks, libraries) = (&blocks, &libraries);
                 scope.spawn(move || -> Result<Decoded, String> {
                     let mut per_shard: Decoded = (0..SHARDS).map(|_| Vec::new()).collect();
                     let mut buf = Vec::new();
@@ -216,6 +228,14 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
                         let mut pos = 0;
                         let mut n = 0u32;
                         while pos < buf.len() {
+                            if is_library(&buf, pos) {
+                                let lib = decode_library(&buf, &mut pos).map_err(|e| {
+                                    format!("{}: block at offset {}: {e}", file.path().display(), SnapshotFile::block_offset(b))
+                                })?;
+                                libraries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(lib);
+                                n += 1;
+                                continue;
+                            }
                             let (key, entry, expire_at) = decode_entry(&buf, &mut pos).map_err(|e| {
                                 format!("{}: block at offset {}: {e}", file.path().display(), SnapshotFile::block_offset(b))
                             })?;
@@ -291,9 +311,13 @@ pub(crate) fn load(ks: &Keyspace, file: &SnapshotFile) -> Result<u64, String> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("snapshot loader panicked".into()))).collect()
     });
-    let loaded = results.into_iter().sum();
+    let loaded = results.into_iter().sum::<Result<u64, String>>()?;
     ks.recount_all();
-    loaded
+    let mut libraries = libraries.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Blocks decode in parallel: put the libraries back in the order they were written.
+    libraries.sort();
+    crate::command::function_restore_libraries(ks, libraries).map_err(|e| format!("{}: {e}", file.path().display()))?;
+    Ok(loaded)
 }
 
 #[cfg(test)]

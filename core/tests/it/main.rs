@@ -12,6 +12,7 @@ mod compat_redis;
 mod docs_engine;
 mod durability_basics;
 mod durability_model;
+mod functions;
 mod geo;
 mod hll;
 mod index_scan_equivalence;
