@@ -101,7 +101,7 @@ def _str_list(response: Any, **options: Any) -> List[str]:
 
 
 def _bool_ok(response: Any, **options: Any) -> bool:
-    """MEMORY PURGE: ``True`` for OK (redis-py ``bool_ok``)."""
+    """MEMORY PURGE, SCRIPT FLUSH, FUNCTION FLUSH...: ``True`` for OK (redis-py ``bool_ok``)."""
     return str_if_bytes(response) == "OK"
 
 
@@ -332,6 +332,28 @@ def parse_geosearch_generic(response: Any, **options: Any) -> Any:
     return [list(map(lambda fv: fv[0](fv[1]), zip(f, r))) for r in response_list]
 
 
+def parse_function_list(response: Any, **options: Any) -> Any:
+    """FUNCTION LIST: each library (and each of its functions) as a flat ``[k, v, k, v, ...]``
+    list (redis-py ``parse_function_list_resp3_to_resp2_legacy``, its default on a RESP3
+    wire)."""
+    if response is None:
+        return None
+    result: List[Any] = []
+    for lib in response:
+        if not isinstance(lib, dict):
+            result.append(lib)
+            continue
+        flat: List[Any] = []
+        for key, value in lib.items():
+            flat.append(key)
+            if key == b"functions" or key == "functions":
+                flat.append([[item for kv in func.items() for item in kv] if isinstance(func, dict) else func for func in value])
+            else:
+                flat.append(value)
+        result.append(flat)
+    return result
+
+
 CALLBACKS: Dict[str, Callable[..., Any]] = {
     "INFO": parse_info,
     "LASTSAVE": timestamp_to_datetime,
@@ -343,6 +365,10 @@ CALLBACKS: Dict[str, Callable[..., Any]] = {
     "MEMORY STATS": parse_memory_stats,
     "MEMORY PURGE": _bool_ok,
     "PUBSUB NUMSUB": lambda r, **options: list(zip(r[0::2], r[1::2])),
+    "FUNCTION DELETE": _bool_ok,
+    "FUNCTION FLUSH": _bool_ok,
+    "FUNCTION RESTORE": _bool_ok,
+    "FUNCTION LIST": parse_function_list,
     "SCRIPT EXISTS": lambda r, **options: [bool(x) for x in r],
     "SCRIPT FLUSH": _bool_ok,
     "SCRIPT KILL": _bool_ok,

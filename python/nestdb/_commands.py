@@ -1952,6 +1952,70 @@ class CommandsMixin:
         with Lua scripts."""
         return Script(self, script)
 
+    # --- redis-py FunctionCommands ---
+
+    def function_load(self, code: str, replace: bool | None=False) -> bytes | str:
+        """Load a library to Redis.
+        :param code: the source code (must start with
+        Shebang statement that provides a metadata about the library)
+        :param replace: changes the behavior to overwrite the existing library
+        with the new contents.
+        Return the library name that was loaded."""
+        pieces = ['REPLACE'] if replace else []
+        pieces.append(code)
+        return self.execute_command('FUNCTION LOAD', *pieces)
+
+    def function_delete(self, library: str) -> bool:
+        """Delete the library called ``library`` and all its functions."""
+        return self.execute_command('FUNCTION DELETE', library)
+
+    def function_flush(self, mode: str='SYNC') -> bool:
+        """Deletes all the libraries."""
+        return self.execute_command('FUNCTION FLUSH', mode)
+
+    def function_list(self, library: str | None='*', withcode: bool | None=False) -> list[Any]:
+        """Return information about the functions and libraries.
+
+        ``library``: a pattern for matching library names; ``withcode``: include
+        the libraries' source code in the reply."""
+        args = ['LIBRARYNAME', library]
+        if withcode:
+            args.append('WITHCODE')
+        return self.execute_command('FUNCTION LIST', *args)
+
+    def _fcall(self, command: str, function, numkeys: int, *keys_and_args: Any) -> Any:
+        return self.execute_command(command, function, numkeys, *keys_and_args)
+
+    def fcall(self, function, numkeys: int, *keys_and_args: Any) -> Any:
+        """Invoke a function."""
+        return self._fcall('FCALL', function, numkeys, *keys_and_args)
+
+    def fcall_ro(self, function, numkeys: int, *keys_and_args: Any) -> Any:
+        """This is a read-only variant of the FCALL command that cannot
+        execute commands that modify data."""
+        return self._fcall('FCALL_RO', function, numkeys, *keys_and_args)
+
+    def function_dump(self) -> bytes:
+        """Return the serialized payload of loaded libraries (always bytes)."""
+        options = {}
+        options[NEVER_DECODE] = []
+        return self.execute_command('FUNCTION DUMP', **options)
+
+    def function_restore(self, payload: str, policy: str | None='APPEND') -> bool:
+        """Restore libraries from the serialized ``payload``.
+        You can use the optional policy argument to provide a policy
+        for handling existing libraries."""
+        return self.execute_command('FUNCTION RESTORE', payload, policy)
+
+    def function_kill(self) -> bytes | str:
+        """Kill a function that is currently executing."""
+        return self.execute_command('FUNCTION KILL')
+
+    def function_stats(self) -> Any:
+        """Return information about the function that's currently running
+        and information about the available execution engines."""
+        return self.execute_command('FUNCTION STATS')
+
     # --- redis-py GeoCommands ---
 
     def geoadd(self, name: KeyT, values: Sequence[EncodableT], nx: bool=False, xx: bool=False, ch: bool=False) -> int:

@@ -96,8 +96,6 @@ class Redis(_nestdb.Client, CommandsMixin):
 
 # redis-py method families that nestdb's engine does not have (yet), for clearer errors.
 _MISSING_FAMILIES = {
-    "fcall": "Redis functions (EVAL scripts are supported)",
-    "function": "Redis functions (EVAL scripts are supported)",
     "spublish": "sharded pub/sub",
 }
 

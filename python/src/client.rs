@@ -227,6 +227,10 @@ fn is_long(argv0: &[u8]) -> bool {
         "EVALSHA",
         "EVAL_RO",
         "EVALSHA_RO",
+        // Functions too (FUNCTION KILL from another thread); FUNCTION LOAD / RESTORE run Lua.
+        "FCALL",
+        "FCALL_RO",
+        "FUNCTION",
     ];
     (argv0.len() <= 16 && LONG.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(argv0))) || is_blocking(argv0)
 }

@@ -445,8 +445,7 @@ def test_pathlib_memory_literal():
 
 
 def test_missing_families_say_so(r):
-    with pytest.raises(AttributeError, match="Redis functions"):
-        r.fcall("f", 0)
+    assert hasattr(r, "fcall") and hasattr(r, "function_load")
     assert r.eval("return 1", 0) == 1
     with pytest.raises(AttributeError, match="sharded pub/sub"):
         r.spublish("ch", "m")
