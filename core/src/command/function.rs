@@ -185,16 +185,20 @@ fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         if at(p) == 0 {
             return Some(words);
         }
-        let (mut inq, mut insq, mut done) = (false, false, false);
+        // Inside "double" or 'single' quotes; a closing quote must end the word.
+        let mut quote: Option<u8> = None;
+        let ends_word = |i: usize| at(i + 1) == 0 || is_space(at(i + 1));
+        let mut done = false;
         let mut cur = Vec::new();
         while !done {
             let c = at(p);
-            if inq {
-                if c == b'\\' && at(p + 1) == b'x' && at(p + 2).is_ascii_hexdigit() && at(p + 3).is_ascii_hexdigit() {
+            match quote {
+                Some(b'"') if c == b'\\' && at(p + 1) == b'x' && at(p + 2).is_ascii_hexdigit() && at(p + 3).is_ascii_hexdigit() => {
                     let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
                     cur.push(hex(at(p + 2)) * 16 + hex(at(p + 3)));
                     p += 3;
-                } else if c == b'\\' && at(p + 1) != 0 {
+                }
+                Some(b'"') if c == b'\\' && at(p + 1) != 0 => {
                     p += 1;
                     cur.push(match at(p) {
                         b'n' => b'\n',
@@ -204,37 +208,25 @@ fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         b'a' => 7,
                         other => other,
                     });
-                } else if c == b'"' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return None;
-                    }
-                    done = true;
-                } else if c == 0 {
-                    return None;
-                } else {
-                    cur.push(c);
                 }
-            } else if insq {
-                if c == b'\\' && at(p + 1) == b'\'' {
+                Some(b'\'') if c == b'\\' && at(p + 1) == b'\'' => {
                     p += 1;
                     cur.push(b'\'');
-                } else if c == b'\'' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
+                }
+                Some(q) if c == q => {
+                    if !ends_word(p) {
                         return None;
                     }
                     done = true;
-                } else if c == 0 {
-                    return None;
-                } else {
-                    cur.push(c);
                 }
-            } else {
-                match c {
+                // An unterminated quote.
+                Some(_) if c == 0 => return None,
+                Some(_) => cur.push(c),
+                None => match c {
                     b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
-                    b'"' => inq = true,
-                    b'\'' => insq = true,
+                    b'"' | b'\'' => quote = Some(c),
                     _ => cur.push(c),
-                }
+                },
             }
             if at(p) != 0 {
                 p += 1;
