@@ -107,6 +107,11 @@ pub(crate) struct Engine {
     globals: Table,
     /// `redis` as a library's functions see it once loaded.
     function_api: Table,
+    /// The metatable of every EVAL run's environment: undefined globals fail, others come
+    /// from `globals`.
+    script_meta: Table,
+    /// EVAL bodies compiled so far, by SHA1 (emptied by SCRIPT FLUSH).
+    compiled: std::cell::RefCell<HashMap<String, Function>>,
     pub(super) libraries: super::function::Libraries,
 }
 
@@ -155,7 +160,19 @@ impl Engine {
             }
         })?;
         let globals = lua.globals();
-        Ok(Engine { lua, api, function_api, globals, libraries: Default::default() })
+        let script_meta = lua.create_table()?;
+        let lookup = globals.clone();
+        script_meta.set(
+            "__index",
+            lua.create_function(move |lua, (_, name): (LuaValue, LuaValue)| {
+                let v: LuaValue = lookup.raw_get(name.clone())?;
+                if v.is_nil() {
+                    return Err(nonexistent_global(lua, &name));
+                }
+                Ok(v)
+            })?,
+        )?;
+        Ok(Engine { lua, api, function_api, globals, script_meta, compiled: Default::default(), libraries: Default::default() })
     }
 
     /// A new environment table for a function library.
@@ -374,12 +391,9 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
     // An EVAL body is compiled into a function of (); a library's function takes the keys and
     // the arguments as two tables.
     let (function, call_args) = match r.target {
-        Target::Eval { sha, body } => match compile(engine, r.keys, r.args, body) {
+        Target::Eval { sha, body } => match compile(engine, sha, r.keys, r.args, body) {
             Ok(f) => (f, None),
-            Err(msg) => {
-                let _ = sha;
-                return Ok(Reply::err_owned(format!("ERR Error compiling script (new function): {msg}")));
-            }
+            Err(msg) => return Ok(Reply::err_owned(format!("ERR Error compiling script (new function): {msg}"))),
         },
         Target::Function { name, .. } => {
             let Some((f, _)) = engine.libraries.find(name) else { return Ok(Reply::err("ERR Function not found")) };
@@ -437,30 +451,29 @@ impl std::fmt::Display for CallFailed {
 impl std::error::Error for CallFailed {}
 
 /// The script's body as a function of a fresh environment holding `KEYS` and `ARGV`;
-/// `Err(message)` on a syntax error.
-fn compile(engine: &Engine, keys: &[&[u8]], args: &[&[u8]], body: &[u8]) -> Result<Function, String> {
+/// `Err(message)` on a syntax error. A body is compiled once (`Engine::compiled`, by SHA1)
+/// and given a new environment per run.
+fn compile(engine: &Engine, sha: &str, keys: &[&[u8]], args: &[&[u8]], body: &[u8]) -> Result<Function, String> {
     let lua = &engine.lua;
     let env = (|| -> mlua::Result<Table> {
         let env = lua.create_table()?;
         env.set("KEYS", lua.create_sequence_from(keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
         env.set("ARGV", lua.create_sequence_from(args.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
-        let meta = lua.create_table()?;
-        let globals = engine.globals.clone();
-        meta.set(
-            "__index",
-            lua.create_function(move |lua, (_, name): (LuaValue, LuaValue)| {
-                let v: LuaValue = globals.raw_get(name.clone())?;
-                if v.is_nil() {
-                    return Err(nonexistent_global(lua, &name));
-                }
-                Ok(v)
-            })?,
-        )?;
-        env.set_metatable(Some(meta))?;
+        env.set_metatable(Some(engine.script_meta.clone()))?;
         Ok(env)
     })()
     .map_err(|e| e.to_string())?;
-    lua.load(body).set_name("@user_script").set_environment(env).into_function().map_err(syntax_message)
+    let mut compiled = engine.compiled.borrow_mut();
+    let function = match compiled.get(sha) {
+        Some(f) => f.clone(),
+        None => {
+            let f = lua.load(body).set_name("@user_script").into_function().map_err(syntax_message)?;
+            compiled.insert(sha.to_string(), f.clone());
+            f
+        }
+    };
+    function.set_environment(env).map_err(|e| e.to_string())?;
+    Ok(function)
 }
 
 /// `redis.pcall(...)`: run one command in the script's context.
@@ -731,6 +744,9 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             _ => return Err(Reply::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option")),
         }
         scripts.cache.lock().clear();
+        if let Some(engine) = scripts.engine.lock().as_ref() {
+            engine.compiled.borrow_mut().clear();
+        }
         return Ok(Reply::OK);
     }
     if is(sub, "KILL") {
