@@ -9,7 +9,7 @@
 //!
 //! Usage: `cargo run -p nestdb-bench --release -- [--quick] [--redis-output FILE | --redis-port P]
 //! [--no-kevy-zset] [--dur-keys N] [--dir PATH] [kv] [kevy] [redis] [zset] [threads] [restart]
-//! [always] [everysec] [memory] [hitratio] [docs] [indexes] [streams] [sort]` (`fsync` = always + everysec, `durability` = restart +
+//! [always] [everysec] [memory] [hitratio] [docs] [indexes] [streams] [sort] [scripts]` (`fsync` = always + everysec, `durability` = restart +
 //! always + everysec, `mem` = memory + hitratio; `all` or no suite = all of them).
 //! `--quick` scales the issue-2 and issue-6 workloads down 10x and the durability ones to 20k keys (CI smoke
 //! runs) and the document dataset from 1M to 20k documents (`--docs N` sets it); the full durability dataset is 5M keys. Progress goes to stderr; the results (Markdown
@@ -36,6 +36,7 @@ mod redis;
 mod report;
 mod resp;
 mod restart;
+mod scripts;
 mod sort;
 mod streams;
 mod threads;
@@ -122,9 +123,9 @@ impl Config {
     }
 }
 
-const SUITES: [&str; 16] = [
+const SUITES: [&str; 17] = [
     "floor", "kv", "kvttl", "kevy", "redis", "zset", "threads", "restart", "always", "everysec", "memory", "hitratio", "docs", "indexes",
-    "streams", "sort",
+    "streams", "sort", "scripts",
 ];
 
 fn usage() -> String {
@@ -207,10 +208,11 @@ fn main() -> ExitCode {
             }
             "zset" => zset::run(&cfg, &mut report),
             "threads" => threads::run(&cfg, &mut report),
-            "restart" | "always" | "everysec" | "memory" | "hitratio" | "docs" | "indexes" | "streams" | "sort" => {
+            "restart" | "always" | "everysec" | "memory" | "hitratio" | "docs" | "indexes" | "streams" | "sort" | "scripts" => {
                 let res = match s.as_str() {
                     "streams" => streams::run(&cfg, &mut report),
                     "sort" => sort::run(&cfg, &mut report),
+                    "scripts" => scripts::run(&cfg, &mut report),
                     "restart" => restart::run(&cfg, &mut report),
                     "always" => fsync::run_always(&cfg, &mut report),
                     "memory" => memory::run_memory(&cfg, &mut report),
