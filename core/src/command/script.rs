@@ -34,7 +34,7 @@ use std::time::Instant;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue, VmState};
 
 use super::args::{self, is};
-use super::{CmdResult, CommandSpec, ALL_SHARDS, TXN, WRITE};
+use super::{CmdResult, CommandSpec, ALL_SHARDS, BLOCKING, TXN, WRITE};
 use crate::keyspace::Ctx;
 use crate::reply::Reply;
 use crate::sync::Mutex;
@@ -50,8 +50,26 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Commands a script may not call (Redis's `noscript` flag, for the commands nestdb has).
-const NOT_IN_SCRIPTS: &[&str] =
-    &["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "function", "fcall", "fcall_ro", "save", "bgsave", "bgrewriteaof"];
+/// Blocking commands are refused too (their `BLOCKING` flag), except XREAD and XREADGROUP
+/// without BLOCK. CONFIG's subcommands are all `noscript` in Redis 7.0.
+const NOT_IN_SCRIPTS: &[&str] = &[
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "script",
+    "function",
+    "fcall",
+    "fcall_ro",
+    "save",
+    "bgsave",
+    "bgrewriteaof",
+    "config",
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+];
 
 /// Instructions between two looks at the kill flag.
 const HOOK_EVERY: u32 = 10_000;
@@ -494,7 +512,16 @@ fn call_command(ctx: &mut Ctx<'_>, lua: &Lua, argv: MultiValue, read_only: bool)
     }
     let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
     let Some(spec) = super::find(argv[0]) else { return Reply::err("ERR Unknown Redis command called from script") };
-    if spec.flags & TXN != 0 || NOT_IN_SCRIPTS.contains(&spec.name) {
+    if spec.flags & BLOCKING != 0 && matches!(spec.name, "xread" | "xreadgroup") {
+        // XREAD's options come before STREAMS; a BLOCK there is refused, in the name as typed.
+        let streams = argv.iter().position(|a| is(a, "STREAMS")).unwrap_or(argv.len());
+        if argv[1..streams].iter().any(|a| is(a, "BLOCK")) {
+            return Reply::err_owned(format!(
+                "ERR {} command is not allowed with BLOCK option from scripts",
+                String::from_utf8_lossy(argv[0])
+            ));
+        }
+    } else if spec.flags & (TXN | BLOCKING) != 0 || NOT_IN_SCRIPTS.contains(&spec.name) {
         return Reply::err("ERR This Redis command is not allowed from script");
     }
     if !spec.arity_ok(argv.len()) {

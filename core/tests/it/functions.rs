@@ -165,6 +165,16 @@ fn functions_match_redis() {
         vec![b"FUNCTION", b"HELP", b"x"],
         vec![b"EVAL", b"return redis.call('FUNCTION', 'LIST')", b"0"],
         vec![b"EVAL", b"return redis.call('FCALL', 'x', 0)", b"0"],
+        // What scripts may not call: blocking commands (XREAD only with BLOCK), CONFIG,
+        // subscriptions.
+        vec![b"EVAL", b"return redis.call('BLPOP', 'l', 0)", b"0"],
+        vec![b"EVAL", b"return redis.pcall('BZPOPMIN', 'z', 0)", b"0"],
+        vec![b"EVAL", b"return redis.call('xread', 'BLOCK', '0', 'STREAMS', 's', '$')", b"0"],
+        vec![b"EVAL", b"return redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '0', 'STREAMS', 's', '>')", b"0"],
+        vec![b"EVAL", b"return redis.call('XREAD', 'COUNT', '1', 'STREAMS', 's', '0')", b"0"],
+        vec![b"EVAL", b"return redis.call('XREAD', 'STREAMS', 'BLOCK', '0')", b"0"],
+        vec![b"EVAL", b"return redis.pcall('CONFIG', 'GET', 'maxmemory')", b"0"],
+        vec![b"EVAL", b"return redis.pcall('SUBSCRIBE', 'x')", b"0"],
     ];
     // The refused loads change nothing, so where they run among the cases does not matter.
     let load_errors = LOAD_ERRORS.iter().map(|code| vec![&b"FUNCTION"[..], b"LOAD", code.as_bytes()]);
