@@ -65,6 +65,23 @@ pub fn benchmark_args(port: u16, n: usize) -> Vec<String> {
         .to_vec()
 }
 
+/// Requests per second of `redis-benchmark -P 16 -q -n <requests>` running `cmd` against the
+/// server on `port` (50 clients, loopback).
+pub(crate) fn benchmark_command(port: u16, requests: usize, cmd: &[&str]) -> Result<f64, String> {
+    let (port, n) = (port.to_string(), requests.to_string());
+    let mut args = vec!["-h", "127.0.0.1", "-p", &port, "-P", "16", "-q", "-n", &n];
+    args.extend_from_slice(cmd);
+    let out = Command::new("redis-benchmark")
+        .args(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run redis-benchmark ({e}); install redis-server (it ships redis-benchmark)"))?;
+    parse(&String::from_utf8_lossy(&out.stdout))
+        .first()
+        .map(|(_, rps)| *rps)
+        .ok_or_else(|| format!("no figure from redis-benchmark {cmd:?}"))
+}
+
 /// `(test, requests per second)` from redis-benchmark `-q` output (progress lines, separated by
 /// carriage returns, are skipped).
 pub fn parse(output: &str) -> Vec<(String, f64)> {

@@ -5,12 +5,10 @@
 //! Workload: `EVALSHA` of a script that INCRs its key and returns the value, and `FCALL` of a
 //! library function doing the same, on one key, `n` calls each.
 
-use std::process::{Command, Stdio};
-
 use nestdb::{Db, Reply};
 
 use crate::measure::Samples;
-use crate::redis::{parse, start_server};
+use crate::redis::{benchmark_command, start_server};
 use crate::report::{Report, Unit};
 use crate::Config;
 
@@ -49,21 +47,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         other => return Err(format!("SCRIPT LOAD: {other:?}")),
     };
     conn.call(&[b"FUNCTION", b"LOAD", LIBRARY.as_bytes()]).map_err(|e| e.to_string())?;
-    let port = server.port.to_string();
-    let bench = |cmd: &[&str]| -> Result<f64, String> {
-        let requests = n.to_string();
-        let mut args = vec!["-h", "127.0.0.1", "-p", &port, "-P", "16", "-q", "-n", &requests];
-        args.extend_from_slice(cmd);
-        let out = Command::new("redis-benchmark")
-            .args(&args)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run redis-benchmark ({e})"))?;
-        parse(&String::from_utf8_lossy(&out.stdout))
-            .first()
-            .map(|(_, rps)| *rps)
-            .ok_or_else(|| format!("no figure from redis-benchmark {cmd:?}"))
-    };
+    let bench = |cmd: &[&str]| benchmark_command(server.port, n, cmd);
     let how = "redis-benchmark -P 16, 50 clients, loopback".to_owned();
     let theirs_eval = bench(&["EVALSHA", &sha, "1", "counter"])?;
     let theirs_fcall = bench(&["FCALL", "bump", "1", "counter"])?;

@@ -8,12 +8,10 @@
 //! (reported in entries/s); and in process only, XREADGROUP `COUNT 10` then XACK of the ten
 //! IDs (a consumer's loop, entries/s).
 
-use std::process::{Command, Stdio};
-
 use nestdb::{Db, Reply};
 
 use crate::measure::Samples;
-use crate::redis::{parse, start_server};
+use crate::redis::{benchmark_command, start_server};
 use crate::report::{Report, Unit};
 use crate::Config;
 
@@ -81,19 +79,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
 
     // redis-server, same commands, pipelined by redis-benchmark.
     let server = start_server()?;
-    let port = server.port.to_string();
-    let bench = |requests: usize, cmd: &[&str]| -> Result<f64, String> {
-        let n = requests.to_string();
-        let mut args = vec!["-h", "127.0.0.1", "-p", &port, "-P", "16", "-q", "-n", &n];
-        args.extend_from_slice(cmd);
-        let out = Command::new("redis-benchmark")
-            .args(&args)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run redis-benchmark ({e}); install redis-server (it ships redis-benchmark)"))?;
-        let results = parse(&String::from_utf8_lossy(&out.stdout));
-        results.first().map(|(_, rps)| *rps).ok_or_else(|| format!("no figure from redis-benchmark {cmd:?}"))
-    };
+    let bench = |requests: usize, cmd: &[&str]| benchmark_command(server.port, requests, cmd);
     let xadd = bench(n, &["XADD", "s", "*", "f1", VALUE, "f2", VALUE])?;
     let xrange = bench(n, &["XRANGE", "s", "-", "+", "COUNT", "10"])?;
     let mut conn = crate::resp::Conn::connect(server.port).map_err(|e| e.to_string())?;
