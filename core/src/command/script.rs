@@ -616,14 +616,26 @@ fn reply_to_lua(lua: &Lua, reply: Reply) -> mlua::Result<LuaValue> {
     })
 }
 
+/// C's `(long long)` conversion of a Lua number as x86-64 does it (`cvttsd2si`): truncated
+/// towards zero, and NaN or anything outside the `i64` range is `i64::MIN` (Redis returns
+/// that for `0/0`, `1/0`, `1e30`).
+fn c_long_long(n: f64) -> i64 {
+    // 2^63 is exact in an f64: the range is [-2^63, 2^63).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
 /// The script's return value as a reply.
 fn lua_to_reply(v: &LuaValue) -> Reply {
     match v {
         LuaValue::Nil | LuaValue::Boolean(false) => Reply::Nil,
         LuaValue::Boolean(true) => Reply::Int(1),
         LuaValue::Integer(i) => Reply::Int(*i),
-        // Truncated towards zero, as Redis's `(long long)` cast (saturating at the extremes).
-        LuaValue::Number(n) => Reply::Int(*n as i64),
+        LuaValue::Number(n) => Reply::Int(c_long_long(*n)),
         LuaValue::String(s) => Reply::Bulk(s.as_bytes().to_vec()),
         LuaValue::Table(t) => {
             if let Ok(LuaValue::String(e)) = t.raw_get::<LuaValue>("err") {
@@ -631,6 +643,12 @@ fn lua_to_reply(v: &LuaValue) -> Reply {
             }
             if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("ok") {
                 return Reply::Status(s.to_string_lossy().into());
+            }
+            // Redis 7's `{double = n}`: a double reply (a bulk string in RESP2).
+            match t.raw_get::<LuaValue>("double") {
+                Ok(LuaValue::Number(n)) => return Reply::Double(n),
+                Ok(LuaValue::Integer(i)) => return Reply::Double(i as f64),
+                _ => {}
             }
             let mut items = Vec::new();
             for i in 1.. {

@@ -165,6 +165,11 @@ fn functions_match_redis() {
         vec![b"FUNCTION", b"HELP", b"x"],
         vec![b"EVAL", b"return redis.call('FUNCTION', 'LIST')", b"0"],
         vec![b"EVAL", b"return redis.call('FCALL', 'x', 0)", b"0"],
+        // Numbers out of the integer range, and double replies.
+        vec![b"EVAL", b"return {0/0, 1/0, -1/0, 1e30, -1e30, 9.2e18, -9.3e18, 3.99, -3.99}", b"0"],
+        vec![b"EVAL", b"return {double=3.5}", b"0"],
+        vec![b"EVAL", b"return {double='x', 1}", b"0"],
+        vec![b"EVAL", b"return {ok='fine', double=2}", b"0"],
         // What scripts may not call: blocking commands (XREAD only with BLOCK), CONFIG,
         // subscriptions.
         vec![b"EVAL", b"return redis.call('BLPOP', 'l', 0)", b"0"],
