@@ -6,25 +6,12 @@
 //! scores, coordinates (`%.17Lf`), distances (`%.4f`) and result order, COUNT's choice among
 //! ties included.
 
-use crate::common::{keyspace_hits_misses, show_argv, RedisServer, RespConn, Rng};
-use nestdb::{Db, Reply};
-
-/// Run `line` (words split on single spaces) on both sides; the replies must be equal.
-fn run(db: &Db, redis: &mut RespConn, line: &str) -> Reply {
-    let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-    if std::env::var_os("GEO_TRACE").is_some() {
-        eprintln!("CMD {line}");
-    }
-    let (ours, theirs) = (db.execute(&argv), redis.cmd(&argv));
-    assert_eq!(ours, theirs, "{}", show_argv(&argv));
-    ours
-}
+use crate::common::{Pair, Rng};
+use nestdb::Reply;
 
 #[test]
 fn scripted_geo_commands_match_redis() {
-    let Some(server) = RedisServer::start_or_skip("scripted_geo_commands_match_redis") else { return };
-    let mut redis = server.connect();
-    let db = Db::open_in_memory();
+    let Some(mut p) = Pair::start("scripted_geo_commands_match_redis") else { return };
     let script = [
         // GEOADD and its options, errors (parsed before the type check), replies.
         "GEOADD Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
@@ -210,25 +197,23 @@ fn scripted_geo_commands_match_redis() {
         "GEOPOS Sicily Palermo",
     ];
     for line in script {
-        run(&db, &mut redis, line);
+        p.run(line);
     }
 
     // Geo reads count keyspace hits and misses like Redis's lookupKeyRead.
-    let info: [&[u8]; 2] = [b"INFO", b"stats"];
-    let (ours0, theirs0) = (keyspace_hits_misses(db.execute(&info)), keyspace_hits_misses(redis.cmd(&info)));
-    for line in [
-        "GEOPOS Sicily Catania",
-        "GEOPOS nokey a",
-        "GEOHASH Sicily Catania",
-        "GEODIST nokey a b",
-        "GEOSEARCH Sicily FROMMEMBER Catania BYRADIUS 1 km",
-        "GEOSEARCHSTORE d4 nokey FROMLONLAT 1 1 BYRADIUS 1 km",
-        "GEORADIUS Sicily 15 37 200 km STORE d5",
-    ] {
-        run(&db, &mut redis, line);
-    }
-    let (ours1, theirs1) = (keyspace_hits_misses(db.execute(&info)), keyspace_hits_misses(redis.cmd(&info)));
-    assert_eq!((ours1.0 - ours0.0, ours1.1 - ours0.1), (theirs1.0 - theirs0.0, theirs1.1 - theirs0.1), "keyspace hits and misses");
+    p.same_hits_and_misses("geo reads", |p| {
+        for line in [
+            "GEOPOS Sicily Catania",
+            "GEOPOS nokey a",
+            "GEOHASH Sicily Catania",
+            "GEODIST nokey a b",
+            "GEOSEARCH Sicily FROMMEMBER Catania BYRADIUS 1 km",
+            "GEOSEARCHSTORE d4 nokey FROMLONLAT 1 1 BYRADIUS 1 km",
+            "GEORADIUS Sicily 15 37 200 km STORE d5",
+        ] {
+            p.run(line);
+        }
+    });
 }
 
 const LAT_MAX: f64 = 85.05112878;
@@ -357,9 +342,7 @@ fn random_search(rng: &mut Rng, key: &str, members: u64) -> (String, Option<Stri
 
 #[test]
 fn random_geo_commands_match_redis() {
-    let Some(server) = RedisServer::start_or_skip("random_geo_commands_match_redis") else { return };
-    let mut redis = server.connect();
-    let db = Db::open_in_memory();
+    let Some(mut p) = Pair::start("random_geo_commands_match_redis") else { return };
     let full = std::env::var_os("NESTDB_FULL").is_some();
     // A small set (listpack encoding) and a big one (skiplist encoding).
     let sets: [(&str, u64, usize); 2] = [("small", 100, 60), ("big", 3000, if full { 6000 } else { 1500 })];
@@ -382,21 +365,21 @@ fn random_geo_commands_match_redis() {
                 let pos = if rng.chance(15) { shared.clone() } else { position(&mut rng) };
                 line += &format!(" {pos} m{}", rng.below(members));
             }
-            run(&db, &mut redis, &line);
+            p.run(&line);
             compared += 1;
             added += n;
         }
-        run(&db, &mut redis, &format!("OBJECT ENCODING {key}"));
+        p.run(&format!("OBJECT ENCODING {key}"));
         for m in 0..members.min(200) {
-            run(&db, &mut redis, &format!("GEOPOS {key} m{m} m{}", m + members));
-            run(&db, &mut redis, &format!("GEOHASH {key} m{m}"));
-            run(&db, &mut redis, &format!("GEODIST {key} m{m} m{} {}", rng.below(members), rng.pick(&["m", "km", "ft", "mi"])));
+            p.run(&format!("GEOPOS {key} m{m} m{}", m + members));
+            p.run(&format!("GEOHASH {key} m{m}"));
+            p.run(&format!("GEODIST {key} m{m} m{} {}", rng.below(members), rng.pick(&["m", "km", "ft", "mi"])));
             compared += 3;
         }
-        run(&db, &mut redis, &format!("ZRANGE {key} 0 -1 WITHSCORES"));
+        p.run(&format!("ZRANGE {key} 0 -1 WITHSCORES"));
         for _ in 0..queries {
             let (line, dst) = random_search(&mut rng, key, members);
-            let reply = run(&db, &mut redis, &line);
+            let reply = p.run(&line);
             compared += 1;
             let outcome = match &reply {
                 Reply::Error(e) if e == "ERR could not decode requested zset member" => "missing member",
@@ -418,7 +401,7 @@ fn random_geo_commands_match_redis() {
                 *seen.entry("counted results").or_default() += 1;
             }
             if let Some(dst) = dst {
-                run(&db, &mut redis, &format!("ZRANGE {dst} 0 -1 WITHSCORES"));
+                p.run(&format!("ZRANGE {dst} 0 -1 WITHSCORES"));
                 compared += 1;
             }
         }

@@ -231,14 +231,9 @@ fn scripted_sort_commands_match_redis() {
         p.run_argv(argv);
     }
     // Keyspace hits and misses: the sorted key and every lookup a pattern makes.
-    let hits = |p: &mut Pair| {
-        let (ours, theirs) = p.both(&[b"INFO", b"stats"]);
-        (crate::common::keyspace_hits_misses(ours), crate::common::keyspace_hits_misses(theirs))
-    };
-    let (o0, t0) = hits(&mut p);
-    p.run("SORT ids BY w_* GET # GET obj_*->name GET nostar");
-    let (o1, t1) = hits(&mut p);
-    assert_eq!((o1.0 - o0.0, o1.1 - o0.1), (t1.0 - t0.0, t1.1 - t0.1), "keyspace hits/misses of one SORT");
+    p.same_hits_and_misses("one SORT", |p| {
+        p.run("SORT ids BY w_* GET # GET obj_*->name GET nostar");
+    });
 }
 
 /// A random SORT option list over elements named by `elems`: BY (weights, hash fields,

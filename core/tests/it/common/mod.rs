@@ -417,6 +417,22 @@ impl Pair {
     /// Run `line` (words split on single spaces) on both sides; the replies must be equal.
     pub fn run(&mut self, line: &str) -> Reply {
         let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        if std::env::var_os("PAIR_TRACE").is_some() {
+            eprintln!("CMD {line}");
+        }
         self.run_argv(&argv)
+    }
+
+    /// Run `steps`; the keyspace hits and misses they add (INFO stats) must be the same on
+    /// both sides.
+    pub fn same_hits_and_misses(&mut self, what: &str, steps: impl FnOnce(&mut Pair)) {
+        let counts = |p: &mut Pair| {
+            let (ours, theirs) = p.both(&[b"INFO", b"stats"]);
+            (keyspace_hits_misses(ours), keyspace_hits_misses(theirs))
+        };
+        let (o0, t0) = counts(self);
+        steps(self);
+        let (o1, t1) = counts(self);
+        assert_eq!((o1.0 - o0.0, o1.1 - o0.1), (t1.0 - t0.0, t1.1 - t0.1), "keyspace hits and misses: {what}");
     }
 }
