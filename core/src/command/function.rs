@@ -100,10 +100,9 @@ impl Libraries {
     /// The function FCALL names, with its flags.
     pub(crate) fn find(&self, name: &[u8]) -> Option<(&FunctionInfo, &Library)> {
         let lib = self.libs.get(self.index.get(&name.to_ascii_lowercase())?)?;
-        let lower = name.to_ascii_lowercase();
         // The first of the library's functions with that name, whatever its case (as the
         // case-insensitive dict keeps the first one added).
-        lib.functions.iter().find(|f| f.name.to_ascii_lowercase() == lower).map(|f| (f, lib))
+        lib.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name)).map(|f| (f, lib))
     }
 
     /// Unlink `name`'s library; its functions leave the index.
@@ -857,8 +856,7 @@ fn restore(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
             for name in fresh.libs.keys() {
                 if libs.libs.contains_key(name) {
                     if policy == Policy::Append {
-                        let restore_back = replaced;
-                        relink(libs, restore_back);
+                        // Nothing was unlinked yet: APPEND never replaces.
                         return Err(Reply::err_owned(format!("ERR Library {} already exists", String::from_utf8_lossy(name))));
                     }
                     replaced.push(libs.unlink(name).expect("present"));

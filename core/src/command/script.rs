@@ -436,7 +436,6 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
             match call_command(&mut ctx, lua, argv, r.read_only) {
                 Reply::Error(err) => {
                     let line = lua.inspect_stack(1, |d| d.current_line()).flatten().unwrap_or(0);
-                    let _ = &script_name;
                     Err(mlua::Error::external(CallFailed { err: err.into_owned(), line }))
                 }
                 reply => reply_to_lua(lua, reply),
