@@ -177,6 +177,17 @@ pub fn encode_valid(doc: &Document, id: Option<&bson::oid::ObjectId>) -> Option<
     })
 }
 
+/// `encode_valid` appending to `buf` (a batch's shared buffer) instead of allocating: true if
+/// the document was appended; false (and `buf` as it was) where `encode_valid` gives None.
+pub fn encode_valid_into(doc: &Document, buf: &mut Vec<u8>) -> bool {
+    let start = buf.len();
+    let ok = encode_document(doc, buf, 1, None).is_some() && buf.len() - start <= super::MAX_DOCUMENT_BYTES;
+    if !ok {
+        buf.truncate(start);
+    }
+    ok
+}
+
 /// Append `doc` (at nesting level `depth`, 1 for a top-level document) to `buf`, with `id`
 /// first as `_id` if given; None (buf partly written) for a value this encoder leaves to bson,
 /// a key bson refuses (one holding a NUL byte) or nesting deeper than `MAX_DEPTH`.

@@ -1284,7 +1284,7 @@ fn write_out(ctx: &mut Ctx<'_>, target: &Namespace, docs: Vec<Document>) -> Resu
             .create_indexes(indexes.clone())
             .map_err(|r| engine::rejected(target, &Bson::Null, super::collection::Rejected::Index(r)))?;
         for p in &prepared {
-            scratch.insert(p.raw.clone()).map_err(|(_, why)| engine::rejected(target, &p.id, why))?;
+            scratch.insert((*p.raw).to_owned()).map_err(|(_, why)| engine::rejected(target, &p.id, why))?;
         }
     }
     engine::drop(ctx, target)?;

@@ -327,8 +327,39 @@ pub struct InsertOutcome {
 
 /// A document ready to store: validated BSON with `_id` first, and that `_id`.
 pub struct Prepared {
-    pub raw: RawDocumentBuf,
+    pub raw: PreparedBytes,
     pub id: Bson,
+}
+
+/// A prepared document's bytes: a buffer of its own, or its span of a buffer shared by part of
+/// a batch (`prepare_all` encodes each part of a big batch into one buffer, so a document
+/// costs no allocation of its own, and no free once it is copied into its record page).
+#[derive(Clone)]
+pub enum PreparedBytes {
+    Own(RawDocumentBuf),
+    Shared(std::sync::Arc<Vec<u8>>, std::ops::Range<usize>),
+}
+
+impl PreparedBytes {
+    /// The document as a buffer of its own (a copy for a shared span).
+    pub fn into_owned(self) -> RawDocumentBuf {
+        match self {
+            PreparedBytes::Own(raw) => raw,
+            shared => (*shared).to_owned(),
+        }
+    }
+}
+
+impl std::ops::Deref for PreparedBytes {
+    type Target = RawDocument;
+
+    fn deref(&self) -> &RawDocument {
+        match self {
+            PreparedBytes::Own(raw) => raw,
+            // The span holds one whole document the encoder wrote and checked.
+            PreparedBytes::Shared(buf, span) => RawDocument::from_bytes(&buf[span.clone()]).expect("a prepared span is a whole document"),
+        }
+    }
 }
 
 /// Validate and encode a borrowed document for insertion without copying it first: encoded
@@ -339,16 +370,16 @@ pub fn prepare_ref(doc: &Document) -> Result<Prepared, DocError> {
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
             check_id(&id)?;
             if let Some(raw) = super::collection::encode_valid(doc, None) {
-                return Ok(Prepared { raw, id });
+                return Ok(Prepared { raw: PreparedBytes::Own(raw), id });
             }
             let size = validate_document(doc)?;
-            Ok(Prepared { raw: to_raw_sized(doc, size)?, id })
+            Ok(Prepared { raw: PreparedBytes::Own(to_raw_sized(doc, size)?), id })
         }
         Some(_) => prepare(doc.clone()),
         None => {
             let oid = bson::oid::ObjectId::new();
             if let Some(raw) = super::collection::encode_valid(doc, Some(&oid)) {
-                return Ok(Prepared { raw, id: Bson::ObjectId(oid) });
+                return Ok(Prepared { raw: PreparedBytes::Own(raw), id: Bson::ObjectId(oid) });
             }
             let size = validate_document(doc)?;
             let body = to_raw_sized(doc, size)?.into_bytes();
@@ -366,13 +397,17 @@ pub fn prepare_ref(doc: &Document) -> Result<Prepared, DocError> {
                 ));
             }
             let raw = RawDocumentBuf::from_bytes(bytes).map_err(|e| DocError::bad_value(format!("invalid BSON: {e}")))?;
-            Ok(Prepared { raw, id: Bson::ObjectId(oid) })
+            Ok(Prepared { raw: PreparedBytes::Own(raw), id: Bson::ObjectId(oid) })
         }
     }
 }
 
 /// Batches at least this large are encoded by several threads (`prepare_all`).
 const PARALLEL_PREPARE_MIN: usize = 256;
+
+/// Bytes `prepare_all` reserves per document of a part: the last part's average, so a part's
+/// shared buffer is seldom grown while it fills.
+static PREPARED_BYTES_HINT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(512);
 
 /// `prepare_ref` for each of `docs`, in order. A large batch is encoded by up to
 /// `available_parallelism` threads (at most 8) over contiguous parts: encoding and checking a
@@ -386,7 +421,45 @@ pub fn prepare_all(docs: &[&Document]) -> Vec<Result<Prepared, DocError>> {
         return docs.iter().map(|d| prepare_ref(d)).collect();
     }
     let with_id = |part: &[&Document]| -> Vec<Option<Result<Prepared, DocError>>> {
-        part.iter().map(|d| d.contains_key("_id").then(|| prepare_ref(d))).collect()
+        // Documents whose `_id` leads go into one buffer for the part; the rest (and any the
+        // one-pass encoder leaves to the slow path) through `prepare_ref`.
+        enum Slot {
+            Span(std::ops::Range<usize>, Bson),
+            Done(Option<Result<Prepared, DocError>>),
+        }
+        let hint = PREPARED_BYTES_HINT.load(std::sync::atomic::Ordering::Relaxed);
+        let mut buf = Vec::with_capacity(part.len() * hint + hint);
+        let slots: Vec<Slot> = part
+            .iter()
+            .map(|d| {
+                let Some((first, id)) = d.iter().next() else { return Slot::Done(None) };
+                if first != "_id" {
+                    return Slot::Done(d.contains_key("_id").then(|| prepare_ref(d)));
+                }
+                if let Err(e) = check_id(id) {
+                    return Slot::Done(Some(Err(e)));
+                }
+                let start = buf.len();
+                if super::collection::encode_valid_into(d, &mut buf) {
+                    Slot::Span(start..buf.len(), id.clone())
+                } else {
+                    Slot::Done(Some(prepare_ref(d)))
+                }
+            })
+            .collect();
+        if !part.is_empty() {
+            // The next parts reserve for documents the size of this part's (plus 1/8).
+            let average = buf.len() / part.len();
+            PREPARED_BYTES_HINT.store((average + average / 8).clamp(64, 1 << 16), std::sync::atomic::Ordering::Relaxed);
+        }
+        let buf = std::sync::Arc::new(buf);
+        slots
+            .into_iter()
+            .map(|s| match s {
+                Slot::Span(span, id) => Some(Ok(Prepared { raw: PreparedBytes::Shared(buf.clone(), span), id })),
+                Slot::Done(p) => p,
+            })
+            .collect()
     };
     // A panic in a worker goes on on the caller's thread, as if it had happened there.
     let parts = on_threads(docs.chunks(docs.len().div_ceil(threads)).collect(), with_id);
@@ -425,7 +498,7 @@ where
 /// Validate and encode a document for insertion (see `prepare_insert`).
 pub fn prepare(doc: Document) -> Result<Prepared, DocError> {
     let doc = prepare_insert(doc)?;
-    Ok(Prepared { id: doc.get("_id").cloned().unwrap_or(Bson::Null), raw: to_raw(&doc)? })
+    Ok(Prepared { id: doc.get("_id").cloned().unwrap_or(Bson::Null), raw: PreparedBytes::Own(to_raw(&doc)?) })
 }
 
 /// Validate a document already encoded as BSON for insertion: `_id` first (a document
@@ -489,7 +562,7 @@ pub fn prepare_raw(raw: RawDocumentBuf) -> Result<Prepared, DocError> {
     if !ok {
         return Err(DocError::new(codes::OVERFLOW, "Overflow", format!("document exceeds the maximum nesting depth of {MAX_DEPTH}")));
     }
-    Ok(Prepared { raw, id })
+    Ok(Prepared { raw: PreparedBytes::Own(raw), id })
 }
 
 /// One pass over a BSON document's bytes: every length in bounds, every string and key valid
@@ -637,7 +710,7 @@ pub(crate) fn insert_prepared(
                 None => continue,
             };
             let entry = logging.then(|| oplog_entry("i", ns_full, raw.as_bytes(), None));
-            match coll.insert(raw) {
+            match coll.insert(raw.into_owned()) {
                 Ok(_) => {
                     entries.extend(entry);
                     out.inserted.push((i, id));
@@ -1541,6 +1614,56 @@ mod tests {
     use super::raw_shape_ok;
     use bson::{doc, spec::BinarySubtype, Binary, Bson, RawDocument};
     use proptest::prelude::*;
+
+    /// `prepare_all` (parts encoded into shared buffers on several threads) gives what
+    /// `prepare_ref` gives for each document, in order: the same bytes, `_id`s and errors.
+    #[test]
+    fn prepare_all_equals_prepare_ref() {
+        let mut deep = doc! {"x": 1};
+        for _ in 0..super::MAX_DEPTH + 1 {
+            deep = doc! {"d": deep};
+        }
+        let shapes = [
+            doc! {"_id": 1, "a": "x", "n": {"b": [1, 2, {"c": 3.5}]}},
+            doc! {"a": 1, "_id": "late"},
+            doc! {"a": 1},
+            doc! {},
+            doc! {"_id": [1, 2]},
+            doc! {"_id": 2, "deep": deep.clone()},
+            doc! {"_id": 3, "bad\0key": 1},
+            doc! {"_id": bson::oid::ObjectId::from_bytes([9; 12]), "r": bson::Regex { pattern: "^a".to_string().try_into().unwrap(), options: "".to_string().try_into().unwrap() }},
+            doc! {"_id": {"k": 1}, "big": "y".repeat(1000)},
+        ];
+        let docs: Vec<bson::Document> = (0..3000).map(|i| shapes[i % shapes.len()].clone()).collect();
+        let refs: Vec<&bson::Document> = docs.iter().collect();
+        let all = super::prepare_all(&refs);
+        assert_eq!(all.len(), docs.len());
+        let mut shared = 0;
+        for (d, got) in docs.iter().zip(&all) {
+            let want = super::prepare_ref(d);
+            match (got, &want) {
+                (Ok(g), Ok(w)) => {
+                    shared += usize::from(matches!(g.raw, super::PreparedBytes::Shared(..)));
+                    if d.contains_key("_id") {
+                        assert_eq!(g.raw.as_bytes(), w.raw.as_bytes(), "{d:?}");
+                        assert_eq!(g.id, w.id);
+                    } else {
+                        // A generated ObjectId: the rest of the document is the same.
+                        let (mut g, mut w) = (bson::Document::try_from(&*g.raw).unwrap(), bson::Document::try_from(&*w.raw).unwrap());
+                        assert!(matches!(g.remove("_id"), Some(Bson::ObjectId(_))));
+                        assert!(matches!(w.remove("_id"), Some(Bson::ObjectId(_))));
+                        assert_eq!(g, w);
+                    }
+                    assert_eq!(g.raw.clone().into_owned().as_bytes(), g.raw.as_bytes());
+                }
+                (Err(g), Err(w)) => assert_eq!((g.code, &g.message), (w.code, &w.message), "{d:?}"),
+                _ => panic!("prepare_all and prepare_ref disagree on {d:?}"),
+            }
+        }
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert!(shared > 600, "the parallel path shares buffers ({shared})");
+        }
+    }
 
     /// Every element read by the bson crate's iterator, nested documents and arrays included.
     fn bson_walk(d: &RawDocument) -> bool {
