@@ -119,7 +119,7 @@ impl Scripts {
 /// libraries (their callbacks live in this interpreter).
 pub(crate) struct Engine {
     pub(super) lua: Lua,
-    /// What `redis.*` reads; `call` and `pcall` are set to the run's callbacks during a run.
+    /// What `redis.*` reads (`call` and `pcall` are `forward_call`/`forward_pcall`).
     api: Table,
     /// `redis.*` as built by the prelude (the runs' environments read globals through it).
     globals: Table,
@@ -128,8 +128,10 @@ pub(crate) struct Engine {
     /// The metatable of every EVAL run's environment: undefined globals fail, others come
     /// from `globals`.
     script_meta: Table,
-    /// EVAL bodies compiled so far, by SHA1 (emptied by SCRIPT FLUSH).
-    compiled: std::cell::RefCell<HashMap<String, Function>>,
+    /// EVAL bodies compiled so far, by SHA1 (emptied by SCRIPT FLUSH). Kept in the Lua
+    /// registry: a `Function` handle takes a slot of mlua's reference stack, which holds
+    /// about 8,000, and a program may run more scripts than that.
+    compiled: std::cell::RefCell<HashMap<String, mlua::RegistryKey>>,
     pub(super) libraries: super::function::Libraries,
 }
 
@@ -169,6 +171,12 @@ impl Engine {
     fn new(kill: Arc<AtomicBool>) -> mlua::Result<Engine> {
         let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
         let (api, function_api): (Table, Table) = lua.load(PRELUDE).set_name("=prelude").call(())?;
+        // SAFETY: both are C functions that only use the Lua API on their own stack (see
+        // `forward`).
+        unsafe {
+            api.set("call", lua.create_c_function(forward_call)?)?;
+            api.set("pcall", lua.create_c_function(forward_pcall)?)?;
+        }
         api.set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes()[..])))?)?;
         lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, debug| {
             if kill.load(Ordering::Relaxed) {
@@ -248,7 +256,7 @@ impl Engine {
 }
 
 /// Where the running Lua code is, as `luaL_where(L, 1)` writes it (`user_function:3: `).
-fn lua_where(lua: &Lua) -> String {
+pub(super) fn lua_where(lua: &Lua) -> String {
     lua.inspect_stack(1, |d| {
         let line = d.current_line()?;
         let src = d.source().short_src?.into_owned();
@@ -396,8 +404,8 @@ pub(super) fn run(ctx: &mut Ctx<'_>, r: &Run<'_>) -> Reply {
     scripts.kill.store(false, Ordering::SeqCst);
     *scripts.current_function.lock() = None;
     // Drop the per-run callbacks (their scope has ended; this only clears stale handles).
-    let _ = engine.api.set("call", LuaValue::Nil);
-    let _ = engine.api.set("pcall", LuaValue::Nil);
+    let _ = engine.lua.set_named_registry_value(CALL_KEY, LuaValue::Nil);
+    let _ = engine.lua.set_named_registry_value(PCALL_KEY, LuaValue::Nil);
     match outcome {
         Ok(reply) => reply,
         Err(e) => Reply::err_owned(format!("ERR {e}")),
@@ -416,8 +424,7 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
         Target::Function { name, .. } => {
             let Some((f, _)) = engine.libraries.find(name) else { return Ok(Reply::err("ERR Function not found")) };
             let function: Function = lua.registry_value(f.callback())?;
-            let keys = lua.create_sequence_from(r.keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
-            let args = lua.create_sequence_from(r.args.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
+            let (keys, args) = (strings_table(lua, r.keys)?, strings_table(lua, r.args)?);
             (function, Some((keys, args)))
         }
     };
@@ -430,19 +437,20 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
             reply_to_lua(lua, call_command(&mut ctx, lua, argv, r.read_only))
         })?;
         // `redis.call`: an error reply raises, carrying the calling line (level 0 is this
-        // callback, level 1 the script: a tail call of a Rust function keeps the caller's frame).
+        // callback, level 1 `forward`, level 2 the script: a tail call of a C function keeps
+        // the caller's frame).
         let call = scope.create_function(|lua, argv: MultiValue| {
             let mut ctx = cell.try_borrow_mut().map_err(|_| mlua::Error::runtime("redis.call re-entered"))?;
             match call_command(&mut ctx, lua, argv, r.read_only) {
                 Reply::Error(err) => {
-                    let line = lua.inspect_stack(1, |d| d.current_line()).flatten().unwrap_or(0);
+                    let line = lua.inspect_stack(2, |d| d.current_line()).flatten().unwrap_or(0);
                     Err(mlua::Error::external(CallFailed { err: err.into_owned(), line }))
                 }
                 reply => reply_to_lua(lua, reply),
             }
         })?;
-        engine.api.set("call", call)?;
-        engine.api.set("pcall", pcall)?;
+        engine.lua.set_named_registry_value(CALL_KEY, call)?;
+        engine.lua.set_named_registry_value(PCALL_KEY, pcall)?;
         let pcall: Function = lua.globals().get("pcall")?;
         let (ok, value): (bool, LuaValue) = match call_args {
             None => pcall.call(function)?,
@@ -474,18 +482,18 @@ fn compile(engine: &Engine, sha: &str, keys: &[&[u8]], args: &[&[u8]], body: &[u
     let lua = &engine.lua;
     let env = (|| -> mlua::Result<Table> {
         let env = lua.create_table()?;
-        env.set("KEYS", lua.create_sequence_from(keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
-        env.set("ARGV", lua.create_sequence_from(args.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?)?;
+        env.set("KEYS", strings_table(lua, keys)?)?;
+        env.set("ARGV", strings_table(lua, args)?)?;
         env.set_metatable(Some(engine.script_meta.clone()))?;
         Ok(env)
     })()
     .map_err(|e| e.to_string())?;
     let mut compiled = engine.compiled.borrow_mut();
     let function = match compiled.get(sha) {
-        Some(f) => f.clone(),
+        Some(key) => lua.registry_value::<Function>(key).map_err(|e| e.to_string())?,
         None => {
             let f = lua.load(body).set_name("@user_script").into_function().map_err(syntax_message)?;
-            compiled.insert(sha.to_string(), f.clone());
+            compiled.insert(sha.to_string(), lua.create_registry_value(f.clone()).map_err(|e| e.to_string())?);
             f
         }
     };
@@ -493,22 +501,103 @@ fn compile(engine: &Engine, sha: &str, keys: &[&[u8]], args: &[&[u8]], body: &[u
     Ok(function)
 }
 
+/// A Lua sequence of `items` as strings, built one string at a time (each mlua handle is
+/// dropped before the next is made: mlua has about 8,000 of them).
+fn strings_table(lua: &Lua, items: &[&[u8]]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+/// Where a run's `redis.call` and `redis.pcall` callbacks are, in the Lua registry.
+const CALL_KEY: &str = "nestdb.call";
+const PCALL_KEY: &str = "nestdb.pcall";
+
+/// The marker `forward` puts before packed arguments.
+fn packed_marker() -> mlua::LightUserData {
+    static MARKER: u8 = 0;
+    mlua::LightUserData(std::ptr::addr_of!(MARKER) as *mut std::ffi::c_void)
+}
+
+/// Arguments `forward` hands over as they are; more go packed in a table.
+const UNPACKED_ARGS: i32 = 64;
+
+/// `redis.call` and `redis.pcall` as C functions, as Redis's are: a script's `return
+/// redis.call(...)` then keeps the script's frame (Lua 5.1 drops a frame for a tail call of a
+/// Lua function, not of a C one), so errors name the script's line. Each passes its arguments
+/// to the run's Rust callback, under `key` in the registry: as they are, or after
+/// `packed_marker()` as their count and a table holding them when there are many. mlua holds
+/// one reference per argument it converts and has about 8,000, as many as `unpack` can give.
+///
+/// # Safety
+/// Called by Lua with its arguments on the stack. It only uses the Lua API; an error raised
+/// inside (out of memory, or the callback's) unwinds through this frame, which owns nothing.
+unsafe fn forward(l: *mut mlua::ffi::lua_State, key: &std::ffi::CStr) -> std::ffi::c_int {
+    // SAFETY: see above; `l` is the running state, and every index used is on its stack.
+    unsafe {
+        use mlua::ffi;
+        let n = ffi::lua_gettop(l);
+        if n > UNPACKED_ARGS {
+            ffi::lua_createtable(l, n, 0);
+            for i in 1..=n {
+                ffi::lua_pushvalue(l, i);
+                ffi::lua_rawseti(l, -2, i as _);
+            }
+            ffi::lua_replace(l, 1);
+            ffi::lua_settop(l, 1);
+            ffi::lua_pushlightuserdata(l, packed_marker().0);
+            ffi::lua_insert(l, 1);
+            ffi::lua_pushinteger(l, n as ffi::lua_Integer);
+            ffi::lua_insert(l, 2);
+        }
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, key.as_ptr());
+        ffi::lua_insert(l, 1);
+        ffi::lua_call(l, ffi::lua_gettop(l) - 1, ffi::LUA_MULTRET);
+        ffi::lua_gettop(l)
+    }
+}
+
+unsafe extern "C-unwind" fn forward_call(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: as `forward`'s.
+    unsafe { forward(l, c"nestdb.call") }
+}
+
+unsafe extern "C-unwind" fn forward_pcall(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: as `forward`'s.
+    unsafe { forward(l, c"nestdb.pcall") }
+}
+
+/// One argument of `redis.call` as bytes: a string, or a number as Lua writes it.
+fn call_arg(lua: &Lua, v: LuaValue) -> Option<Vec<u8>> {
+    match v {
+        LuaValue::String(s) => Some(s.as_bytes().to_vec()),
+        LuaValue::Integer(_) | LuaValue::Number(_) => lua.coerce_string(v).ok().flatten().map(|s| s.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// The arguments `redis.call` got: as they came, or (after the `packed` marker) their count
+/// and the table holding them. None if one is neither a string nor a number.
+fn call_args(lua: &Lua, argv: MultiValue) -> Option<Vec<Vec<u8>>> {
+    let packed = matches!(argv.front(), Some(LuaValue::LightUserData(m)) if *m == packed_marker());
+    if packed {
+        let (Some(LuaValue::Integer(n)), Some(LuaValue::Table(t))) = (argv.get(1), argv.get(2)) else { return None };
+        // One handle at a time: each argument is copied out and its handle dropped.
+        return (1..=*n).map(|i| call_arg(lua, t.raw_get(i).ok()?)).collect();
+    }
+    argv.into_iter().map(|v| call_arg(lua, v)).collect()
+}
+
 /// `redis.pcall(...)`: run one command in the script's context.
 fn call_command(ctx: &mut Ctx<'_>, lua: &Lua, argv: MultiValue, read_only: bool) -> Reply {
     if argv.is_empty() {
         return Reply::err("ERR Please specify at least one argument for this redis lib call");
     }
-    let mut owned: Vec<Vec<u8>> = Vec::with_capacity(argv.len());
-    for v in argv {
-        match v {
-            LuaValue::String(s) => owned.push(s.as_bytes().to_vec()),
-            LuaValue::Integer(_) | LuaValue::Number(_) => match lua.coerce_string(v) {
-                Ok(Some(s)) => owned.push(s.as_bytes().to_vec()),
-                _ => return Reply::err("ERR Lua redis lib command arguments must be strings or integers"),
-            },
-            _ => return Reply::err("ERR Lua redis lib command arguments must be strings or integers"),
-        }
-    }
+    let Some(owned) = call_args(lua, argv) else {
+        return Reply::err("ERR Lua redis lib command arguments must be strings or integers");
+    };
     let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
     let Some(spec) = super::find(argv[0]) else { return Reply::err("ERR Unknown Redis command called from script") };
     if spec.flags & BLOCKING != 0 && matches!(spec.name, "xread" | "xreadgroup") {
@@ -790,6 +879,7 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) -> CmdResult {
         scripts.cache.lock().clear();
         if let Some(engine) = scripts.engine.lock().as_ref() {
             engine.compiled.borrow_mut().clear();
+            engine.lua.expire_registry_values();
         }
         return Ok(Reply::OK);
     }
@@ -936,6 +1026,40 @@ mod tests {
         assert!(run(&db, &["EVAL", "return io.open('/etc/passwd')", "0"]).is_error());
         assert!(run(&db, &["EVAL", "return os.time()", "0"]).is_error());
         assert!(run(&db, &["EVAL", "return dofile('/etc/passwd')", "0"]).is_error());
+    }
+
+    /// Each compiled body is kept in the Lua registry: 20,000 distinct scripts (more than
+    /// mlua's ~8,000 reference slots) run, and run again from the cache after SCRIPT FLUSH
+    /// emptied it once.
+    #[test]
+    fn more_distinct_scripts_than_lua_reference_slots() {
+        let db = Db::open_in_memory();
+        for round in 0..2 {
+            for i in 0..20_000 {
+                let body = format!("return {i}");
+                assert_eq!(run(&db, &["EVAL", &body, "0"]), Reply::Int(i), "round {round}, script {i}");
+            }
+            assert_eq!(run(&db, &["EVAL", "return 19999", "0"]), Reply::Int(19_999));
+            assert_eq!(run(&db, &["SCRIPT", "FLUSH"]), Reply::OK);
+        }
+    }
+
+    /// Thousands of KEYS and ARGV, and a command called with all of them (`unpack(ARGV)`, up
+    /// to Lua 5.1's C stack limit): nothing holds one mlua reference per argument at once.
+    #[test]
+    fn thousands_of_arguments() {
+        let db = Db::open_in_memory();
+        let members: Vec<String> = (0..7_900).map(|i| format!("m{i}")).collect();
+        let mut argv: Vec<&str> = vec!["EVAL", "return redis.call('sadd', KEYS[1], unpack(ARGV))", "1", "s"];
+        argv.extend(members.iter().map(String::as_str));
+        assert_eq!(run(&db, &argv), Reply::Int(7_900));
+        let keys: Vec<String> = (0..20_000).map(|i| format!("k{i}")).collect();
+        let mut argv: Vec<&str> = vec!["EVAL", "return #KEYS + #ARGV"];
+        let n = keys.len().to_string();
+        argv.push(&n);
+        argv.extend(keys.iter().map(String::as_str));
+        argv.extend(members.iter().map(String::as_str));
+        assert_eq!(run(&db, &argv), Reply::Int(27_900));
     }
 
     #[test]
