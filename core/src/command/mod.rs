@@ -17,6 +17,7 @@ mod hash;
 mod hll;
 mod keys;
 mod list;
+mod lualib;
 mod memory;
 mod pubsub;
 pub(crate) mod script;

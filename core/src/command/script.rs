@@ -170,6 +170,8 @@ const NOT_IN_FUNCTIONS: [&str; 3] = ["print", "getfenv", "newproxy"];
 impl Engine {
     fn new(kill: Arc<AtomicBool>) -> mlua::Result<Engine> {
         let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
+        // Redis's other libraries first: the prelude ends by protecting the globals.
+        super::lualib::install(&lua, &lua.globals())?;
         let (api, function_api): (Table, Table) = lua.load(PRELUDE).set_name("=prelude").call(())?;
         // SAFETY: both are C functions that only use the Lua API on their own stack (see
         // `forward`).

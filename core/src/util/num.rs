@@ -111,7 +111,7 @@ pub(crate) fn c_space_and_sign(s: &[u8]) -> (usize, bool) {
 }
 
 /// C `strtod` on a byte string: the value and the number of bytes consumed (0 = no conversion).
-fn strtod_prefix(s: &[u8]) -> (f64, usize) {
+pub(crate) fn strtod_prefix(s: &[u8]) -> (f64, usize) {
     let (i, neg) = c_space_and_sign(s);
     let sign = |v: f64| if neg { -v } else { v };
     let rest = &s[i..];
@@ -257,5 +257,68 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"abc"), None);
+    }
+}
+
+/// C's `printf("%.<precision>g", x)` (1 <= precision <= 17): that many significant digits,
+/// trailing zeros dropped, scientific notation (`1e+20`, two exponent digits at least) when
+/// the exponent is below -4 or at least the precision; `inf`, `-inf`, `nan`, `-nan`, `-0`.
+pub(crate) fn format_g(x: f64, precision: usize) -> String {
+    let precision = precision.clamp(1, 17);
+    if x.is_nan() {
+        return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // Rounded once, to `precision` significant digits; the exponent is the rounded one's.
+    let sci = format!("{x:.*e}", precision - 1);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |t: &str| -> String {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    if exp < -4 || exp >= precision as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.unsigned_abs())
+    } else {
+        let decimals = usize::try_from(precision as i32 - 1 - exp).unwrap_or(0);
+        trim(&format!("{x:.decimals$}"))
+    }
+}
+
+#[cfg(test)]
+mod format_g_tests {
+    use super::format_g;
+
+    /// Figures glibc's printf gives (checked with `printf '%.14g'` and `'%.3g'`).
+    #[test]
+    fn matches_printf() {
+        let cases: [(f64, usize, &str); 14] = [
+            (1.0 / 3.0, 14, "0.33333333333333"),
+            (123456789012345.0, 14, "1.2345678901234e+14"),
+            (1e14, 14, "1e+14"),
+            (12345678901234.0, 14, "12345678901234"),
+            (-1.5e-7, 14, "-1.5e-07"),
+            (9007199254740992.0, 14, "9.007199254741e+15"),
+            (0.1 + 0.2, 14, "0.3"),
+            (1e20, 14, "1e+20"),
+            (0.0001, 14, "0.0001"),
+            (0.00001, 14, "1e-05"),
+            (99999.5, 3, "1e+05"),
+            (0.333, 3, "0.333"),
+            (1.5, 14, "1.5"),
+            (-0.0, 14, "-0"),
+        ];
+        for (x, p, want) in cases {
+            assert_eq!(format_g(x, p), want, "{x} with precision {p}");
+        }
     }
 }

@@ -27,6 +27,7 @@ mod kv_set;
 mod kv_threads;
 mod kv_zset;
 mod lcs;
+mod lua_libs;
 mod memory;
 mod sort;
 mod stream;
