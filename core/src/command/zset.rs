@@ -277,27 +277,7 @@ fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], z: ZSetValue) -> Reply {
 
 /// C's `%.17g` (what Redis 7.0's ZSCAN prints for skiplist-encoded sets via `%.17Lg`).
 fn format_g17(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let sci = format!("{v:.16e}");
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if !(-4..17).contains(&exp) {
-        format!("{}e{}{:02}", trim(mant), if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
-    } else {
-        trim(&format!("{:.*}", (16 - exp) as usize, v))
-    }
+    crate::util::num::format_g(v, 17)
 }
 
 /// Redis's `d2string` (how a listpack stores a score, hence what ZSCAN of a small set prints):

@@ -1955,32 +1955,7 @@ fn write_bson(v: &Bson, s: &mut String, depth: usize) {
 /// C's `printf("%.16g", x)`: 16 significant digits, trailing zeros dropped, scientific notation
 /// (`1e+20`) when the exponent is below -4 or at least 16.
 fn format_g16(x: f64) -> String {
-    if x.is_nan() {
-        return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    let sci = format!("{x:.15e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let trim = |t: &str| -> String {
-        if t.contains('.') {
-            t.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            t.to_string()
-        }
-    };
-    if !(-4..16).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
-    } else {
-        let decimals = usize::try_from(15 - exp).unwrap_or(0);
-        trim(&format!("{x:.decimals$}"))
-    }
+    crate::util::num::format_g(x, 16)
 }
 
 /// A number as MongoDB's SafeNum prints it in overflow errors (`(NumberLong)9223372036854775807`).
