@@ -121,6 +121,8 @@ pub(crate) struct Engine {
     pub(super) lua: Lua,
     /// What `redis.*` reads (`call` and `pcall` are `forward_call`/`forward_pcall`).
     api: Table,
+    /// mlua's `pcall`, which runs each script (the scripts' own is `script_pcall`).
+    run_pcall: Function,
     /// `redis.*` as built by the prelude (the runs' environments read globals through it).
     globals: Table,
     /// `redis` as a library's functions see it once loaded.
@@ -164,8 +166,8 @@ local function_api = setmetatable({}, {
 return api, function_api
 "#;
 
-/// Globals EVAL scripts have and Redis 7.0's functions do not.
-const NOT_IN_FUNCTIONS: [&str; 3] = ["print", "getfenv", "newproxy"];
+/// Base-library globals redis-server 7.0.15 gives neither scripts nor functions.
+const REMOVED_GLOBALS: [&str; 4] = ["print", "getfenv", "setfenv", "newproxy"];
 
 impl Engine {
     fn new(kill: Arc<AtomicBool>) -> mlua::Result<Engine> {
@@ -173,11 +175,20 @@ impl Engine {
         // Redis's other libraries first: the prelude ends by protecting the globals.
         super::lualib::install(&lua, &lua.globals())?;
         let (api, function_api): (Table, Table) = lua.load(PRELUDE).set_name("=prelude").call(())?;
-        // SAFETY: both are C functions that only use the Lua API on their own stack (see
-        // `forward`).
+        // mlua's `pcall` (it keeps Rust errors as values, for `error_reply`) runs each script;
+        // the scripts' own `pcall`/`xpcall` see errors as Redis's do.
+        let run_pcall: Function = lua.globals().raw_get("pcall")?;
+        for name in REMOVED_GLOBALS {
+            lua.globals().raw_set(name, LuaValue::Nil)?;
+        }
+        lua.set_named_registry_value(ERROR_VALUE_KEY, lua.create_function(redis_error_value)?)?;
+        // SAFETY: these are C functions that only use the Lua API on their own stack (see
+        // `forward` and `script_pcall`).
         unsafe {
             api.set("call", lua.create_c_function(forward_call)?)?;
             api.set("pcall", lua.create_c_function(forward_pcall)?)?;
+            lua.globals().raw_set("pcall", lua.create_c_function(script_pcall)?)?;
+            lua.globals().raw_set("xpcall", lua.create_c_function(script_xpcall)?)?;
         }
         api.set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes()[..])))?)?;
         lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, debug| {
@@ -200,7 +211,7 @@ impl Engine {
                 Ok(v)
             })?,
         )?;
-        Ok(Engine { lua, api, function_api, globals, script_meta, compiled: Default::default(), libraries: Default::default() })
+        Ok(Engine { lua, api, run_pcall, function_api, globals, script_meta, compiled: Default::default(), libraries: Default::default() })
     }
 
     /// A new environment table for a function library.
@@ -242,7 +253,6 @@ impl Engine {
                     Some(api) if is("redis") => LuaValue::Table(api.clone()),
                     Some(_) => LuaValue::Nil,
                     None if is("redis") => LuaValue::Table(function_api.clone()),
-                    None if NOT_IN_FUNCTIONS.iter().any(|w| is(w)) => LuaValue::Nil,
                     None => globals.raw_get(name.clone())?,
                 };
                 if v.is_nil() {
@@ -453,10 +463,9 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
         })?;
         engine.lua.set_named_registry_value(CALL_KEY, call)?;
         engine.lua.set_named_registry_value(PCALL_KEY, pcall)?;
-        let pcall: Function = lua.globals().get("pcall")?;
         let (ok, value): (bool, LuaValue) = match call_args {
-            None => pcall.call(function)?,
-            Some((keys, args)) => pcall.call((function, keys, args))?,
+            None => engine.run_pcall.call(function)?,
+            Some((keys, args)) => engine.run_pcall.call((function, keys, args))?,
         };
         Ok(if ok { lua_to_reply(&value) } else { error_reply(&value, &script_name, chunk) })
     })
@@ -557,6 +566,107 @@ unsafe fn forward(l: *mut mlua::ffi::lua_State, key: &std::ffi::CStr) -> std::ff
         ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, key.as_ptr());
         ffi::lua_insert(l, 1);
         ffi::lua_call(l, ffi::lua_gettop(l) - 1, ffi::LUA_MULTRET);
+        ffi::lua_gettop(l)
+    }
+}
+
+/// Where the converter of Rust errors into Redis's error values is, in the Lua registry.
+const ERROR_VALUE_KEY: &str = "nestdb.error_value";
+
+/// An error as a script's `pcall`/`xpcall` sees it in Redis 7.0: a `redis.call` error reply is
+/// the table `{err = ...}`, anything else raised in Rust is its message (a string); Lua's own
+/// values pass as they are. A SCRIPT KILL is raised again: no script may catch it.
+fn redis_error_value(lua: &Lua, v: LuaValue) -> mlua::Result<LuaValue> {
+    let LuaValue::Error(e) = v else { return Ok(v) };
+    if killed(&e).is_some() {
+        return Err(*e);
+    }
+    Ok(match call_failed(&e) {
+        Some(failed) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", failed.err.as_str())?;
+            LuaValue::Table(t)
+        }
+        None => LuaValue::String(lua.create_string(root_message(&e))?),
+    })
+}
+
+/// Replace the error value on top of the stack with `redis_error_value`'s.
+///
+/// # Safety
+/// `l` is the running state with an error value on top; Lua errors raised here (a SCRIPT
+/// KILL, out of memory) unwind through frames that own nothing.
+unsafe fn convert_error(l: *mut mlua::ffi::lua_State) {
+    use mlua::ffi;
+    // SAFETY: as above.
+    unsafe {
+        if ffi::lua_type(l, -1) == ffi::LUA_TUSERDATA {
+            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"nestdb.error_value".as_ptr());
+            ffi::lua_insert(l, -2);
+            ffi::lua_call(l, 1, 1);
+        }
+    }
+}
+
+/// The scripts' `pcall`, as Redis 7.0's (`luaRedisPcall`): Lua 5.1's, except that an error
+/// table with an `err` string gives that string, and errors raised in Rust are their messages.
+unsafe extern "C-unwind" fn script_pcall(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua with its arguments on the stack; see `convert_error`.
+    unsafe {
+        if ffi::lua_gettop(l) == 0 {
+            // Redis's pcall calls its own `true` placeholder then.
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_pushstring(l, c"attempt to call a boolean value".as_ptr());
+            return 2;
+        }
+        if ffi::lua_pcall(l, ffi::lua_gettop(l) - 1, ffi::LUA_MULTRET, 0) == 0 {
+            ffi::lua_pushboolean(l, 1);
+            ffi::lua_insert(l, 1);
+            return ffi::lua_gettop(l);
+        }
+        convert_error(l);
+        if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+            ffi::lua_getfield(l, -1, c"err".as_ptr());
+            if ffi::lua_isstring(l, -1) != 0 {
+                ffi::lua_replace(l, -2);
+            } else {
+                ffi::lua_pop(l, 1);
+            }
+        }
+        ffi::lua_pushboolean(l, 0);
+        ffi::lua_insert(l, -2);
+        2
+    }
+}
+
+/// The message handler `script_xpcall` installs: the error converted, then the script's
+/// handler (upvalue 1) called with it.
+unsafe extern "C-unwind" fn xpcall_handler(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua with the error value on the stack; see `convert_error`.
+    unsafe {
+        convert_error(l);
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(l, -2);
+        ffi::lua_call(l, 1, 1);
+        1
+    }
+}
+
+/// The scripts' `xpcall(f, handler)`, as Lua 5.1's, with errors converted before the handler
+/// sees them (as `script_pcall` converts them).
+unsafe extern "C-unwind" fn script_xpcall(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua with its arguments on the stack; see `convert_error`.
+    unsafe {
+        ffi::luaL_checkany(l, 2);
+        ffi::lua_settop(l, 2);
+        ffi::lua_pushcclosure(l, xpcall_handler, 1);
+        ffi::lua_insert(l, 1);
+        let ok = ffi::lua_pcall(l, 0, ffi::LUA_MULTRET, 1) == 0;
+        ffi::lua_pushboolean(l, i32::from(ok));
+        ffi::lua_replace(l, 1);
         ffi::lua_gettop(l)
     }
 }
