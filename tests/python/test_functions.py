@@ -285,7 +285,7 @@ ONCE_DIFFERENT = {
     "restore_too_many_args": lambda c: c.execute_command("FUNCTION RESTORE", c.function_dump(), "FLUSH", "x"),
     "help_last_line": lambda c: c.execute_command("FUNCTION HELP")[-1],
     # Redis 7.0's function run-time globals have no print, getfenv, newproxy and no
-    # redis.replicate_commands (EVAL has them all).
+    # redis.replicate_commands (EVAL scripts have only the last in 7.0.15).
     "runtime_globals": lambda c: [
         c.function_load(
             "#!lua name=env\nredis.register_function('env', function(keys, args)\n"
