@@ -575,36 +575,43 @@ const ERROR_VALUE_KEY: &str = "nestdb.error_value";
 
 /// An error as a script's `pcall`/`xpcall` sees it in Redis 7.0: a `redis.call` error reply is
 /// the table `{err = ...}`, anything else raised in Rust is its message (a string); Lua's own
-/// values pass as they are. A SCRIPT KILL is raised again: no script may catch it.
-fn redis_error_value(lua: &Lua, v: LuaValue) -> mlua::Result<LuaValue> {
-    let LuaValue::Error(e) = v else { return Ok(v) };
+/// values pass as they are. Also whether it is a SCRIPT KILL (then the value is unchanged,
+/// to be raised again: no script may catch it).
+fn redis_error_value(lua: &Lua, v: LuaValue) -> mlua::Result<(LuaValue, bool)> {
+    let LuaValue::Error(e) = v else { return Ok((v, false)) };
     if killed(&e).is_some() {
-        return Err(*e);
+        return Ok((LuaValue::Error(e), true));
     }
-    Ok(match call_failed(&e) {
+    let value = match call_failed(&e) {
         Some(failed) => {
             let t = lua.create_table()?;
             t.raw_set("err", failed.err.as_str())?;
             LuaValue::Table(t)
         }
         None => LuaValue::String(lua.create_string(root_message(&e))?),
-    })
+    };
+    Ok((value, false))
 }
 
-/// Replace the error value on top of the stack with `redis_error_value`'s.
+/// Replace the error value on top of the stack with `redis_error_value`'s; true if it is a
+/// SCRIPT KILL (left as it was).
 ///
 /// # Safety
-/// `l` is the running state with an error value on top; Lua errors raised here (a SCRIPT
-/// KILL, out of memory) unwind through frames that own nothing.
-unsafe fn convert_error(l: *mut mlua::ffi::lua_State) {
+/// `l` is the running state with an error value on top; Lua errors raised here (out of
+/// memory) unwind through frames that own nothing.
+unsafe fn convert_error(l: *mut mlua::ffi::lua_State) -> bool {
     use mlua::ffi;
     // SAFETY: as above.
     unsafe {
-        if ffi::lua_type(l, -1) == ffi::LUA_TUSERDATA {
-            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"nestdb.error_value".as_ptr());
-            ffi::lua_insert(l, -2);
-            ffi::lua_call(l, 1, 1);
+        if ffi::lua_type(l, -1) != ffi::LUA_TUSERDATA {
+            return false;
         }
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"nestdb.error_value".as_ptr());
+        ffi::lua_insert(l, -2);
+        ffi::lua_call(l, 1, 2);
+        let killed = ffi::lua_toboolean(l, -1) != 0;
+        ffi::lua_pop(l, 1);
+        killed
     }
 }
 
@@ -625,7 +632,9 @@ unsafe extern "C-unwind" fn script_pcall(l: *mut mlua::ffi::lua_State) -> std::f
             ffi::lua_insert(l, 1);
             return ffi::lua_gettop(l);
         }
-        convert_error(l);
+        if convert_error(l) {
+            ffi::lua_error(l);
+        }
         if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
             ffi::lua_getfield(l, -1, c"err".as_ptr());
             if ffi::lua_isstring(l, -1) != 0 {
@@ -641,12 +650,14 @@ unsafe extern "C-unwind" fn script_pcall(l: *mut mlua::ffi::lua_State) -> std::f
 }
 
 /// The message handler `script_xpcall` installs: the error converted, then the script's
-/// handler (upvalue 1) called with it.
+/// handler (upvalue 1) called with it; a SCRIPT KILL is passed on as it is, unhandled.
 unsafe extern "C-unwind" fn xpcall_handler(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
     // SAFETY: called by Lua with the error value on the stack; see `convert_error`.
     unsafe {
-        convert_error(l);
+        if convert_error(l) {
+            return 1;
+        }
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
         ffi::lua_insert(l, -2);
         ffi::lua_call(l, 1, 1);
@@ -665,6 +676,9 @@ unsafe extern "C-unwind" fn script_xpcall(l: *mut mlua::ffi::lua_State) -> std::
         ffi::lua_pushcclosure(l, xpcall_handler, 1);
         ffi::lua_insert(l, 1);
         let ok = ffi::lua_pcall(l, 0, ffi::LUA_MULTRET, 1) == 0;
+        if !ok && convert_error(l) {
+            ffi::lua_error(l);
+        }
         ffi::lua_pushboolean(l, i32::from(ok));
         ffi::lua_replace(l, 1);
         ffi::lua_gettop(l)
@@ -1217,6 +1231,32 @@ mod tests {
         killer.join().unwrap();
         assert_eq!(reply.error_text().map(|e| e.starts_with("ERR Script killed by user with SCRIPT KILL")), Some(true), "{reply:?}");
         // The interpreter is usable afterwards.
+        assert_eq!(run(&db, &["EVAL", "return 2", "0"]), Reply::Int(2));
+    }
+
+    /// A script's own pcall or xpcall cannot catch the kill.
+    #[test]
+    fn script_kill_is_not_caught_by_pcall() {
+        let db = Db::open_in_memory();
+        for body in [
+            "local ok = pcall(function() while true do end end) return 'survived'",
+            "local ok = xpcall(function() while true do end end, function(e) return e end) return 'survived'",
+        ] {
+            let other = db.clone();
+            let killer = std::thread::spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                if run(&other, &["SCRIPT", "KILL"]) == Reply::OK {
+                    return;
+                }
+            });
+            let reply = run(&db, &["EVAL", body, "0"]);
+            killer.join().unwrap();
+            assert_eq!(
+                reply.error_text().map(|e| e.starts_with("ERR Script killed by user with SCRIPT KILL")),
+                Some(true),
+                "{body}: {reply:?}"
+            );
+        }
         assert_eq!(run(&db, &["EVAL", "return 2", "0"]), Reply::Int(2));
     }
 
