@@ -6,9 +6,11 @@
 //! locates it).
 //!
 //! Invariants: nesting is walked with explicit stacks, never Rust recursion, so no depth a
-//! script configures can overflow the caller's stack; and nothing holds more than a few mlua
-//! handles per open table at once (mlua has about 8,000). The effective depth limits are the
-//! configured ones and, as in the C library, Lua's 8,000-slot C stack (`lua_checkstack`).
+//! script configures can overflow the caller's stack; and an open table holds at most two
+//! mlua handles, with at most `MAX_NESTING` open, so mlua's ~8,000 handles (it panics past
+//! them) are never reached. The effective depth limits are the configured ones, Lua's
+//! 8,000-slot C stack as in the C library (`lua_checkstack`), and `MAX_NESTING` (the one
+//! difference from Redis: only a configured depth above 2,000 meets it).
 //! Not provided: `cmsgpack` and `struct`.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -196,6 +198,9 @@ impl Default for CjsonConfig {
 /// Lua 5.1's C stack (`LUAI_MAXCSTACK`): `lua_checkstack` refuses to grow a C function's
 /// stack past it, which bounds cjson's nesting whatever its configured depths.
 const LUA_MAX_C_STACK: i64 = 8000;
+
+/// nestdb's own bound on open tables while encoding or decoding (see the module comment).
+const MAX_NESTING: i64 = 2000;
 
 /// `cjson.null`: a light userdata holding NULL.
 fn json_null() -> Value {
@@ -401,7 +406,7 @@ fn encode(lua: &Lua, cfg: &CjsonConfig, next_fn: &mlua::Function, value: Value) 
                 Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
                 Value::Table(t) => {
                     let depth = open.len() as i64 + 1;
-                    if depth > max_depth || slots + 3 > LUA_MAX_C_STACK {
+                    if depth > max_depth || depth > MAX_NESTING || slots + 3 > LUA_MAX_C_STACK {
                         return Err(lua_error(lua, format!("Cannot serialise, excessive nesting ({depth})")));
                     }
                     let len = array_length(lua, cfg, &t)?;
@@ -794,7 +799,7 @@ fn decode(lua: &Lua, cfg: &CjsonConfig, data: &[u8]) -> mlua::Result<Value> {
             Token::Null => json_null(),
             Token::ObjBegin | Token::ArrBegin => {
                 let depth = stack.len() as i64 + 1;
-                if depth > max_depth || slots + 3 > LUA_MAX_C_STACK {
+                if depth > max_depth || depth > MAX_NESTING || slots + 3 > LUA_MAX_C_STACK {
                     return Err(lua_error(lua, format!("Found too many nested data structures ({depth}) at character {}", tok.pos)));
                 }
                 let table = lua.create_table()?;
@@ -877,5 +882,48 @@ fn decode(lua: &Lua, cfg: &CjsonConfig, data: &[u8]) -> mlua::Result<Value> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reply::Reply;
+    use crate::Db;
+
+    fn eval(db: &Db, body: &str) -> Reply {
+        db.execute(&[b"EVAL".as_slice(), body.as_bytes(), b"0"])
+    }
+
+    /// With the depth limits raised, the deepest structures are refused with the library's
+    /// errors (never a panic from running out of mlua handles or stack), on a thread with a
+    /// small stack.
+    #[test]
+    fn raised_depth_limits_meet_the_nesting_bound() {
+        let db = Db::open_in_memory();
+        let t = std::thread::Builder::new().stack_size(256 * 1024);
+        let other = db.clone();
+        t.spawn(move || {
+            assert_eq!(
+                eval(&other, "return {cjson.encode_max_depth(1000000), cjson.decode_max_depth(1000000)}"),
+                Reply::Array(vec![Reply::Int(1_000_000), Reply::Int(1_000_000)])
+            );
+            let deep_table = "local t = {} local c = t for i = 1, 7000 do c[1] = {} c = c[1] end return cjson.encode(t)";
+            let r = eval(&other, deep_table);
+            assert!(r.error_text().is_some_and(|e| e.contains("Cannot serialise, excessive nesting (2001)")), "{r:?}");
+            let deep_object = "local t = {} local c = t for i = 1, 7000 do c.k = {} c = c.k end return cjson.encode(t)";
+            let r = eval(&other, deep_object);
+            assert!(r.error_text().is_some_and(|e| e.contains("Cannot serialise, excessive nesting (2001)")), "{r:?}");
+            let r = eval(&other, "return cjson.decode(string.rep('[', 7000))");
+            assert!(r.error_text().is_some_and(|e| e.contains("Found too many nested data structures (2001) at character 2001")), "{r:?}");
+            let r = eval(&other, "return cjson.decode(string.rep('{\"a\":', 7000))");
+            assert!(r.error_text().is_some_and(|e| e.contains("Found too many nested data structures (2001)")), "{r:?}");
+            // 2,000 levels still round-trip.
+            let ok = "local s = string.rep('[', 2000) .. string.rep(']', 2000) return #cjson.encode(cjson.decode(s))";
+            assert_eq!(eval(&other, ok), Reply::Int(4000));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        assert_eq!(eval(&db, "return 1"), Reply::Int(1));
     }
 }
