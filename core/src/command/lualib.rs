@@ -73,13 +73,21 @@ fn type_name(v: Option<&Value>) -> &'static str {
     }
 }
 
-/// `lua_tonumber`: a number, or a string Lua reads as one; 0 otherwise.
+/// A Lua number's value (mlua hands integral ones over as `Integer`).
+fn number_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// `lua_tonumber`: a number, or a string Lua reads as one; None otherwise.
 fn to_number(lua: &Lua, v: Option<&Value>) -> Option<f64> {
     match v {
-        Some(Value::Integer(i)) => Some(*i as f64),
-        Some(Value::Number(n)) => Some(*n),
         Some(v @ Value::String(_)) => lua.coerce_number(v.clone()).ok().flatten(),
-        _ => None,
+        Some(v) => number_of(v),
+        None => None,
     }
 }
 
@@ -285,21 +293,8 @@ fn cjson_library(lua: &Lua) -> mlua::Result<Table> {
         "encode_invalid_numbers",
         lua.create_function(move |lua, a: MultiValue| {
             too_many(lua, &a, 1)?;
-            match a.front() {
-                None | Some(Value::Nil) => {}
-                Some(Value::Boolean(b)) => c.encode_invalid_numbers.store(i32::from(*b), Ordering::Relaxed),
-                Some(v) => {
-                    let word = match v {
-                        Value::String(s) => Some(s.as_bytes().to_vec()),
-                        Value::Integer(_) | Value::Number(_) => lua.coerce_string(v.clone())?.map(|s| s.as_bytes().to_vec()),
-                        _ => None,
-                    };
-                    let Some(word) = word else { return Err(type_error(lua, 1, "string", Some(v))) };
-                    let Some(i) = [&b"off"[..], b"on", b"null"].iter().position(|o| *o == word.as_slice()) else {
-                        return Err(arg_error(lua, 1, &format!("invalid option '{}'", String::from_utf8_lossy(&word))));
-                    };
-                    c.encode_invalid_numbers.store(i as i32, Ordering::Relaxed);
-                }
+            if let Some(i) = enum_option(lua, &a, 1, &[b"off", b"on", b"null"])? {
+                c.encode_invalid_numbers.store(i as i32, Ordering::Relaxed);
             }
             Ok(match c.encode_invalid_numbers.load(Ordering::Relaxed) {
                 0 => Value::Boolean(false),
@@ -337,29 +332,31 @@ fn int_option(lua: &Lua, a: &MultiValue, narg: usize, setting: &AtomicI32, min: 
     Ok(())
 }
 
-/// `json_enum_option` for on/off settings: a boolean, or `"on"` / `"off"`.
-fn bool_option(lua: &Lua, a: &MultiValue, narg: usize, setting: &AtomicBool) -> mlua::Result<()> {
-    match a.get(narg - 1) {
-        None | Some(Value::Nil) => Ok(()),
-        Some(Value::Boolean(b)) => {
-            setting.store(*b, Ordering::Relaxed);
-            Ok(())
-        }
-        Some(v) => {
-            let word = match v {
-                Value::String(s) => Some(s.as_bytes().to_vec()),
-                Value::Integer(_) | Value::Number(_) => lua.coerce_string(v.clone())?.map(|s| s.as_bytes().to_vec()),
-                _ => None,
-            };
-            let Some(word) = word else { return Err(type_error(lua, narg, "string", Some(v))) };
-            match word.as_slice() {
-                b"off" => setting.store(false, Ordering::Relaxed),
-                b"on" => setting.store(true, Ordering::Relaxed),
-                _ => return Err(arg_error(lua, narg, &format!("invalid option '{}'", String::from_utf8_lossy(&word)))),
-            }
-            Ok(())
-        }
+/// `json_enum_option`: argument `narg` as the index of one of `options` (`"off"` first, then
+/// `"on"`; a boolean means one of those two), or None if it is nil or missing.
+fn enum_option(lua: &Lua, a: &MultiValue, narg: usize, options: &[&[u8]]) -> mlua::Result<Option<usize>> {
+    let word = match a.get(narg - 1) {
+        None | Some(Value::Nil) => return Ok(None),
+        Some(Value::Boolean(b)) => return Ok(Some(usize::from(*b))),
+        Some(Value::String(s)) => s.as_bytes().to_vec(),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => match lua.coerce_string(v.clone())? {
+            Some(s) => s.as_bytes().to_vec(),
+            None => return Err(type_error(lua, narg, "string", Some(v))),
+        },
+        Some(v) => return Err(type_error(lua, narg, "string", Some(v))),
+    };
+    match options.iter().position(|o| *o == word.as_slice()) {
+        Some(i) => Ok(Some(i)),
+        None => Err(arg_error(lua, narg, &format!("invalid option '{}'", String::from_utf8_lossy(&word)))),
     }
+}
+
+/// `json_enum_option` for on/off settings.
+fn bool_option(lua: &Lua, a: &MultiValue, narg: usize, setting: &AtomicBool) -> mlua::Result<()> {
+    if let Some(i) = enum_option(lua, a, narg, &[b"off", b"on"])? {
+        setting.store(i == 1, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 // cjson.encode
@@ -392,13 +389,7 @@ fn encode(lua: &Lua, cfg: &CjsonConfig, next_fn: &mlua::Function, value: Value) 
             match v {
                 Value::String(s) => append_string(&mut out, &s.as_bytes()),
                 Value::Integer(_) | Value::Number(_) => {
-                    let n = if let Value::Integer(i) = v {
-                        i as f64
-                    } else if let Value::Number(n) = v {
-                        n
-                    } else {
-                        0.0
-                    };
+                    let n = number_of(&v).unwrap_or_default();
                     append_number(lua, &mut out, n, precision, invalid, Some(&v))?;
                 }
                 Value::Boolean(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
@@ -452,13 +443,7 @@ fn encode(lua: &Lua, cfg: &CjsonConfig, next_fn: &mlua::Function, value: Value) 
                 *started = true;
                 match &k {
                     Value::Integer(_) | Value::Number(_) => {
-                        let n = if let Value::Integer(i) = k {
-                            i as f64
-                        } else if let Value::Number(n) = k {
-                            n
-                        } else {
-                            0.0
-                        };
+                        let n = number_of(&k).unwrap_or_default();
                         out.push(b'"');
                         append_number(lua, &mut out, n, precision, invalid, Some(&k))?;
                         out.extend_from_slice(b"\":");

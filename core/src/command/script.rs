@@ -181,7 +181,7 @@ impl Engine {
         for name in REMOVED_GLOBALS {
             lua.globals().raw_set(name, LuaValue::Nil)?;
         }
-        lua.set_named_registry_value(ERROR_VALUE_KEY, lua.create_function(redis_error_value)?)?;
+        lua.set_named_registry_value(registry_name(ERROR_VALUE_KEY), lua.create_function(redis_error_value)?)?;
         // SAFETY: these are C functions that only use the Lua API on their own stack (see
         // `forward` and `script_pcall`).
         unsafe {
@@ -416,8 +416,8 @@ pub(super) fn run(ctx: &mut Ctx<'_>, r: &Run<'_>) -> Reply {
     scripts.kill.store(false, Ordering::SeqCst);
     *scripts.current_function.lock() = None;
     // Drop the per-run callbacks (their scope has ended; this only clears stale handles).
-    let _ = engine.lua.set_named_registry_value(CALL_KEY, LuaValue::Nil);
-    let _ = engine.lua.set_named_registry_value(PCALL_KEY, LuaValue::Nil);
+    let _ = engine.lua.set_named_registry_value(registry_name(CALL_KEY), LuaValue::Nil);
+    let _ = engine.lua.set_named_registry_value(registry_name(PCALL_KEY), LuaValue::Nil);
     match outcome {
         Ok(reply) => reply,
         Err(e) => Reply::err_owned(format!("ERR {e}")),
@@ -461,8 +461,8 @@ fn run_in(engine: &Engine, ctx: &mut Ctx<'_>, r: &Run<'_>) -> mlua::Result<Reply
                 reply => reply_to_lua(lua, reply),
             }
         })?;
-        engine.lua.set_named_registry_value(CALL_KEY, call)?;
-        engine.lua.set_named_registry_value(PCALL_KEY, pcall)?;
+        engine.lua.set_named_registry_value(registry_name(CALL_KEY), call)?;
+        engine.lua.set_named_registry_value(registry_name(PCALL_KEY), pcall)?;
         let (ok, value): (bool, LuaValue) = match call_args {
             None => engine.run_pcall.call(function)?,
             Some((keys, args)) => engine.run_pcall.call((function, keys, args))?,
@@ -522,9 +522,15 @@ fn strings_table(lua: &Lua, items: &[&[u8]]) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// Where a run's `redis.call` and `redis.pcall` callbacks are, in the Lua registry.
-const CALL_KEY: &str = "nestdb.call";
-const PCALL_KEY: &str = "nestdb.pcall";
+/// Where a run's `redis.call` and `redis.pcall` callbacks are, in the Lua registry (read by
+/// `forward` through the C API, written through mlua as `registry_name`).
+const CALL_KEY: &std::ffi::CStr = c"nestdb.call";
+const PCALL_KEY: &std::ffi::CStr = c"nestdb.pcall";
+
+/// A registry key as mlua's named-registry functions take it (every key here is ASCII).
+fn registry_name(key: &std::ffi::CStr) -> &str {
+    key.to_str().unwrap_or_default()
+}
 
 /// The marker `forward` puts before packed arguments.
 fn packed_marker() -> mlua::LightUserData {
@@ -571,7 +577,7 @@ unsafe fn forward(l: *mut mlua::ffi::lua_State, key: &std::ffi::CStr) -> std::ff
 }
 
 /// Where the converter of Rust errors into Redis's error values is, in the Lua registry.
-const ERROR_VALUE_KEY: &str = "nestdb.error_value";
+const ERROR_VALUE_KEY: &std::ffi::CStr = c"nestdb.error_value";
 
 /// An error as a script's `pcall`/`xpcall` sees it in Redis 7.0: a `redis.call` error reply is
 /// the table `{err = ...}`, anything else raised in Rust is its message (a string); Lua's own
@@ -606,7 +612,7 @@ unsafe fn convert_error(l: *mut mlua::ffi::lua_State) -> bool {
         if ffi::lua_type(l, -1) != ffi::LUA_TUSERDATA {
             return false;
         }
-        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"nestdb.error_value".as_ptr());
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, ERROR_VALUE_KEY.as_ptr());
         ffi::lua_insert(l, -2);
         ffi::lua_call(l, 1, 2);
         let killed = ffi::lua_toboolean(l, -1) != 0;
@@ -687,12 +693,12 @@ unsafe extern "C-unwind" fn script_xpcall(l: *mut mlua::ffi::lua_State) -> std::
 
 unsafe extern "C-unwind" fn forward_call(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     // SAFETY: as `forward`'s.
-    unsafe { forward(l, c"nestdb.call") }
+    unsafe { forward(l, CALL_KEY) }
 }
 
 unsafe extern "C-unwind" fn forward_pcall(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     // SAFETY: as `forward`'s.
-    unsafe { forward(l, c"nestdb.pcall") }
+    unsafe { forward(l, PCALL_KEY) }
 }
 
 /// One argument of `redis.call` as bytes: a string, or a number as Lua writes it.
