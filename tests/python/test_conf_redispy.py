@@ -1501,7 +1501,10 @@ def test_info_dict_shape(p):
             type(info.get("used_memory_human")).__name__,
             type(info.get("maxmemory_policy")).__name__,
             info.get("maxmemory_policy"),
-            info.get("db0"),
+            # avg_ttl is left out: redis-server's becomes non-zero whenever its 10 Hz expire
+            # cycle happens to sample "e" between the SET and the INFO (a timing race, which
+            # failed a fresh-clone run once); nestdb reports 0. keys and expires are compared.
+            {k: v for k, v in (info.get("db0") or {}).items() if k != "avg_ttl"},
             "db1" in info,
         )
 
